@@ -1,0 +1,676 @@
+//! Connection family: PING, ECHO, QUIT, RESET, SELECT, AUTH, HELLO and CLIENT.
+
+use bytes::Bytes;
+
+use super::args::{int, is, lossy};
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply};
+use crate::protocol::{OK, Reply};
+use crate::server::client::ReplyMode;
+use crate::server::state::PauseKind;
+
+pub const SERVER_NAME: &str = "redis";
+/// The Redis version Ember is compatible with (clients gate features on it).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "ping",
+        -1,
+        FAST | STALE,
+        NO_KEYS,
+        "connection",
+        "Ping the server",
+        "1.0.0",
+        "O(1)",
+        ping,
+    ),
+    cmd(
+        "echo",
+        2,
+        FAST,
+        NO_KEYS,
+        "connection",
+        "Echo the given string",
+        "1.0.0",
+        "O(1)",
+        echo,
+    ),
+    cmd(
+        "quit",
+        -1,
+        ALLOW_BUSY | NO_AUTH | LOADING | STALE | FAST | TX_CONTROL,
+        NO_KEYS,
+        "connection",
+        "Close the connection",
+        "1.0.0",
+        "O(1)",
+        quit,
+    ),
+    cmd(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL,
+        NO_KEYS,
+        "connection",
+        "Reset the connection",
+        "6.2.0",
+        "O(1)",
+        reset,
+    ),
+    cmd(
+        "select",
+        2,
+        LOADING | STALE | FAST,
+        NO_KEYS,
+        "connection",
+        "Change the selected database for the current connection",
+        "1.0.0",
+        "O(1)",
+        select,
+    ),
+    cmd(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        NO_KEYS,
+        "connection",
+        "Authenticate to the server",
+        "1.0.0",
+        "O(N) where N is the number of passwords defined for the user",
+        auth,
+    ),
+    cmd(
+        "hello",
+        -1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        NO_KEYS,
+        "connection",
+        "Handshake with Redis",
+        "6.0.0",
+        "O(1)",
+        hello,
+    ),
+    CommandSpec {
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..cmd(
+            "client",
+            -2,
+            0,
+            NO_KEYS,
+            "connection",
+            "A container for client connection commands",
+            "2.4.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+];
+
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Returns the client ID for the current connection",
+        "5.0.0",
+        "O(1)",
+        client_id,
+    ),
+    cmd(
+        "setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Set the current connection name",
+        "2.6.9",
+        "O(1)",
+        client_setname,
+    ),
+    cmd(
+        "getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Get the current connection name",
+        "2.6.9",
+        "O(1)",
+        client_getname,
+    ),
+    cmd(
+        "list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Get the list of client connections",
+        "2.4.0",
+        "O(N) where N is the number of client connections",
+        client_list,
+    ),
+    cmd(
+        "info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Returns information about the current client connection.",
+        "6.2.0",
+        "O(1)",
+        client_info,
+    ),
+    cmd(
+        "kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Kill the connection of a client",
+        "2.4.0",
+        "O(N) where N is the number of client connections",
+        client_kill,
+    ),
+    cmd(
+        "pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Stop processing commands from clients for some time",
+        "3.0.0",
+        "O(1)",
+        client_pause,
+    ),
+    cmd(
+        "unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Resume processing of clients that were paused",
+        "6.2.0",
+        "O(N) Where N is the number of paused clients",
+        client_unpause,
+    ),
+    cmd(
+        "reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Instruct the server whether to reply to commands",
+        "3.2.0",
+        "O(1)",
+        client_reply,
+    ),
+    cmd(
+        "no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Set client eviction mode for the current connection",
+        "7.0.0",
+        "O(1)",
+        client_no_evict,
+    ),
+    cmd(
+        "setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Set client or connection specific info",
+        "7.2.0",
+        "O(1)",
+        client_setinfo,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Show helpful text about the different subcommands",
+        "5.0.0",
+        "O(1)",
+        client_help,
+    ),
+];
+
+fn ping(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    match argv.len() {
+        1 => Ok(Reply::Status("PONG")),
+        2 => Ok(Reply::Bulk(argv[1].clone())),
+        _ => Err(CmdError::WrongArity("ping".into())),
+    }
+}
+
+fn echo(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Bulk(argv[1].clone()))
+}
+
+fn quit(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.sess.close_after_reply = true;
+    Ok(OK)
+}
+
+fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let srv = &mut *ctx.srv;
+    let sess = &mut *ctx.sess;
+    sess.multi = None;
+    sess.multi_error = false;
+    srv.unwatch_all(sess);
+    sess.db = 0;
+    sess.resp = 2;
+    sess.name = None;
+    sess.reply_mode = ReplyMode::On;
+    sess.no_evict = false;
+    if sess.monitor {
+        sess.monitor = false;
+        srv.monitors.retain(|m| *m != sess.id);
+    }
+    sess.authenticated = srv.config.str("requirepass").is_empty();
+    Ok(Reply::Status("RESET"))
+}
+
+fn select(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let n = int(&argv[1])?;
+    if n < 0 || n as usize >= ctx.srv.dbs.len() {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    ctx.sess.db = n as usize;
+    Ok(OK)
+}
+
+/// Checks a username/password pair against the default user.
+fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
+    let required = ctx.srv.config.str("requirepass");
+    let user_ok = user.is_none_or(|u| u == b"default");
+    if user_ok && (required.is_empty() || required.as_bytes() == pass) {
+        ctx.sess.authenticated = true;
+        Ok(())
+    } else {
+        Err(CmdError::Raw(
+            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+        ))
+    }
+}
+
+fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    if argv.len() == 2 && ctx.srv.config.str("requirepass").is_empty() {
+        return Err(CmdError::msg(
+            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    }
+    let (user, pass) = if argv.len() == 3 {
+        (Some(&argv[1][..]), &argv[2])
+    } else {
+        (None, &argv[1])
+    };
+    check_auth(ctx, user, pass)?;
+    Ok(OK)
+}
+
+fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut ver = ctx.sess.resp as i64;
+    let mut i = 1;
+    if argv.len() >= 2 {
+        ver = match crate::util::numfmt::parse_i64(&argv[1]) {
+            Some(v) => v,
+            None => {
+                return Err(CmdError::msg(
+                    "Protocol version is not an integer or out of range",
+                ));
+            }
+        };
+        i = 2;
+        if !(2..=3).contains(&ver) {
+            return Err(CmdError::Raw("NOPROTO unsupported protocol version".into()));
+        }
+    }
+    let mut setname = None;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        if is(&argv[i], "auth") && more >= 2 {
+            check_auth(ctx, Some(&argv[i + 1]), &argv[i + 2])?;
+            i += 3;
+        } else if is(&argv[i], "setname") && more >= 1 {
+            setname = Some(argv[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(CmdError::msg(format!(
+                "Syntax error in HELLO option '{}'",
+                lossy(&argv[i])
+            )));
+        }
+    }
+    if !ctx.sess.authenticated {
+        return Err(CmdError::Raw(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into(),
+        ));
+    }
+    if let Some(name) = setname {
+        validate_name(&name)?;
+        ctx.sess.name = if name.is_empty() { None } else { Some(name) };
+    }
+    ctx.sess.resp = ver as u8;
+    Ok(Reply::Map(vec![
+        (Reply::bulk_str("server"), Reply::bulk_str(SERVER_NAME)),
+        (Reply::bulk_str("version"), Reply::bulk_str(REDIS_VERSION)),
+        (Reply::bulk_str("proto"), Reply::Int(ver)),
+        (Reply::bulk_str("id"), Reply::Int(ctx.sess.id as i64)),
+        (Reply::bulk_str("mode"), Reply::bulk_str("standalone")),
+        (Reply::bulk_str("role"), Reply::bulk_str("master")),
+        (Reply::bulk_str("modules"), Reply::Array(vec![])),
+    ]))
+}
+
+fn validate_name(name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::msg(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn client_id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.sess.id as i64))
+}
+
+fn client_setname(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    validate_name(&argv[2])?;
+    ctx.sess.name = if argv[2].is_empty() {
+        None
+    } else {
+        Some(argv[2].clone())
+    };
+    Ok(OK)
+}
+
+fn client_getname(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::from_opt(ctx.sess.name.clone()))
+}
+
+fn client_setinfo(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let val = &argv[3];
+    if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::msg(format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            lossy(&argv[2]).to_lowercase()
+        )));
+    }
+    let v = if val.is_empty() {
+        None
+    } else {
+        Some(val.clone())
+    };
+    if is(&argv[2], "lib-name") {
+        ctx.sess.lib_name = v;
+    } else if is(&argv[2], "lib-ver") {
+        ctx.sess.lib_ver = v;
+    } else {
+        return Err(CmdError::msg(format!(
+            "Unrecognized option '{}'",
+            lossy(&argv[2])
+        )));
+    }
+    Ok(OK)
+}
+
+fn client_info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let mut line = ctx.sess.info_line(ctx.srv.now_ms);
+    line.push('\n');
+    Ok(Reply::Verbatim(Bytes::from(line)))
+}
+
+fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        if is(&argv[i], "type") && i + 1 < argv.len() {
+            let t = lossy(&argv[i + 1]).to_lowercase();
+            if !matches!(
+                t.as_str(),
+                "normal" | "master" | "replica" | "slave" | "pubsub"
+            ) {
+                return Err(CmdError::msg(format!(
+                    "Unknown client type '{}'",
+                    lossy(&argv[i + 1])
+                )));
+            }
+            if t != "normal" {
+                ids = Some(Vec::new());
+            }
+            i += 2;
+        } else if is(&argv[i], "id") && i + 1 < argv.len() {
+            let mut v = Vec::new();
+            for a in &argv[i + 1..] {
+                match crate::util::numfmt::parse_i64(a) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => return Err(CmdError::msg("Invalid client ID")),
+                }
+            }
+            ids = Some(v);
+            i = argv.len();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ctx.srv.now_ms;
+    let mut lines: Vec<(u64, String)> = ctx
+        .srv
+        .clients
+        .values()
+        .map(|s| (s.id, s.info_line(now)))
+        .collect();
+    lines.push((ctx.sess.id, ctx.sess.info_line(now)));
+    lines.sort_by_key(|(id, _)| *id);
+    let mut out = String::new();
+    for (id, l) in lines {
+        if ids.as_ref().is_some_and(|v| !v.contains(&id)) {
+            continue;
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    Ok(Reply::Verbatim(Bytes::from(out)))
+}
+
+fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    // Old form: CLIENT KILL addr:port → +OK or an error.
+    if argv.len() == 3 {
+        let addr = &argv[2][..];
+        let target = find_clients(ctx, |s| s.addr.as_bytes() == addr);
+        let Some(id) = target.first().copied() else {
+            return Err(CmdError::msg("No such client"));
+        };
+        kill(ctx, id);
+        return Ok(OK);
+    }
+    let mut id_f = None;
+    let mut addr_f = None;
+    let mut laddr_f = None;
+    let mut skipme = true;
+    let mut i = 2;
+    while i < argv.len() {
+        if i + 1 >= argv.len() {
+            return Err(CmdError::Syntax);
+        }
+        let v = &argv[i + 1];
+        if is(&argv[i], "id") {
+            match crate::util::numfmt::parse_i64(v) {
+                Some(n) if n > 0 => id_f = Some(n as u64),
+                _ => return Err(CmdError::msg("client-id should be greater than 0")),
+            }
+        } else if is(&argv[i], "addr") {
+            addr_f = Some(v.clone());
+        } else if is(&argv[i], "laddr") {
+            laddr_f = Some(v.clone());
+        } else if is(&argv[i], "skipme") {
+            if is(v, "yes") {
+                skipme = true;
+            } else if is(v, "no") {
+                skipme = false;
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(&argv[i], "user") || is(&argv[i], "type") {
+            // Every client is a normal client of the default user.
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let me = ctx.sess.id;
+    let targets = find_clients(ctx, |s| {
+        id_f.is_none_or(|id| s.id == id)
+            && addr_f.as_ref().is_none_or(|a| s.addr.as_bytes() == &a[..])
+            && laddr_f
+                .as_ref()
+                .is_none_or(|a| s.laddr.as_bytes() == &a[..])
+            && !(skipme && s.id == me)
+    });
+    for id in &targets {
+        kill(ctx, *id);
+    }
+    Ok(Reply::Int(targets.len() as i64))
+}
+
+fn find_clients(ctx: &Ctx, pred: impl Fn(&crate::server::Session) -> bool) -> Vec<u64> {
+    let mut v: Vec<u64> = ctx
+        .srv
+        .clients
+        .values()
+        .filter(|s| pred(s))
+        .map(|s| s.id)
+        .collect();
+    if pred(ctx.sess) {
+        v.push(ctx.sess.id);
+    }
+    v
+}
+
+fn kill(ctx: &mut Ctx, id: u64) {
+    if id == ctx.sess.id {
+        ctx.sess.close_after_reply = true;
+    } else {
+        ctx.srv.to_close.push(id);
+    }
+}
+
+fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let ms = match crate::util::numfmt::parse_i64(&argv[2]) {
+        Some(n) if n >= 0 => n as u64,
+        _ => return Err(CmdError::TimeoutNotInteger),
+    };
+    let kind = match argv.get(3) {
+        None => PauseKind::All,
+        Some(a) if is(a, "all") => PauseKind::All,
+        Some(a) if is(a, "write") => PauseKind::Write,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    if argv.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    ctx.srv.pause = Some((kind, ctx.srv.now_ms + ms));
+    Ok(OK)
+}
+
+fn client_unpause(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if let Some((_, until)) = ctx.srv.pause.as_mut() {
+        *until = 0;
+    }
+    Ok(OK)
+}
+
+fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let a = &argv[2];
+    if is(a, "on") {
+        ctx.sess.reply_mode = ReplyMode::On;
+        Ok(OK)
+    } else if is(a, "off") {
+        ctx.sess.reply_mode = ReplyMode::Off;
+        Ok(Reply::NoReply)
+    } else if is(a, "skip") {
+        // This command's own reply is dropped too (mode Off for it), then the next one.
+        ctx.sess.reply_mode = ReplyMode::Skip;
+        Ok(Reply::NoReply)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if is(&argv[2], "on") {
+        ctx.sess.no_evict = true;
+    } else if is(&argv[2], "off") {
+        ctx.sess.no_evict = false;
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(OK)
+}
+
+fn client_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "CLIENT",
+        &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    ))
+}

@@ -1,0 +1,240 @@
+//! Dispatch: from a decoded argv to a reply in the client's output buffer.
+//!
+//! The order of checks is Redis 7.0's `processCommand`: existence (with the unknown-subcommand
+//! variant for container commands), arity, authentication, then MULTI queueing. Any rejection
+//! inside MULTI flags the transaction so EXEC aborts. [`call`] runs a handler and does the
+//! bookkeeping every command needs: stats, slowlog, MONITOR feed, WATCH signals.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{CmdError, CommandSpec, Ctx, find_sub, flags, table};
+use crate::protocol::{Reply, encode};
+use crate::server::client::ReplyMode;
+use crate::server::state::{SlowlogEntry, unix_us};
+use crate::server::{ServerState, Session};
+
+/// Runs one request and appends its reply (if any) to the session's output buffer.
+pub fn process(srv: &mut ServerState, sess: &mut Session, argv: Vec<Bytes>) {
+    if argv.is_empty() {
+        return;
+    }
+    let reply = execute(srv, sess, &argv);
+    write_reply(srv, sess, &reply);
+}
+
+fn write_reply(srv: &mut ServerState, sess: &mut Session, reply: &Reply) {
+    match sess.reply_mode {
+        ReplyMode::On => {
+            let before = sess.out.len();
+            encode(reply, sess.resp, &mut sess.out);
+            srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
+        }
+        ReplyMode::Off => {}
+        ReplyMode::Skip => sess.reply_mode = ReplyMode::On,
+    }
+}
+
+/// Resolves argv to a command row, applying Redis's existence and arity rules.
+pub fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, String), CmdError> {
+    let name = &argv[0];
+    let Some(base) = table().get(name) else {
+        let mut args = String::new();
+        for a in &argv[1..] {
+            if args.len() >= 128 {
+                break;
+            }
+            let room = 128 - args.len();
+            let s = String::from_utf8_lossy(a);
+            let s: String = s.chars().take(room).collect();
+            args.push_str(&format!("'{s}' "));
+        }
+        let shown: String = String::from_utf8_lossy(name).chars().take(128).collect();
+        return Err(CmdError::UnknownCommand(shown, args));
+    };
+    let (spec, full) = if argv.len() >= 2 && !base.subcommands.is_empty() {
+        match find_sub(base, &argv[1]) {
+            Some(sub) => (sub, format!("{}|{}", base.name, sub.name)),
+            None => {
+                let shown: String = String::from_utf8_lossy(&argv[1])
+                    .chars()
+                    .take(128)
+                    .collect();
+                return Err(CmdError::UnknownSubcommand(
+                    shown,
+                    String::from_utf8_lossy(name).to_uppercase(),
+                ));
+            }
+        }
+    } else {
+        (base, base.name.to_string())
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Err(CmdError::WrongArity(full));
+    }
+    Ok((spec, full))
+}
+
+/// Checks and runs (or queues) one command. Returns the reply to send.
+pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+    srv.update_time();
+    sess.last_interaction_ms = srv.now_ms;
+    let (spec, full) = match resolve(argv) {
+        Ok(x) => x,
+        Err(e) => {
+            if let CmdError::WrongArity(ref name) = e {
+                srv.stats
+                    .commands
+                    .entry(name.clone())
+                    .or_default()
+                    .rejected_calls += 1;
+            }
+            return reject(srv, sess, e);
+        }
+    };
+    if !sess.authenticated && !srv.config.str("requirepass").is_empty() && !spec.has(flags::NO_AUTH)
+    {
+        srv.stats.commands.entry(full).or_default().rejected_calls += 1;
+        return reject(srv, sess, CmdError::NoAuth);
+    }
+    if sess.multi.is_some() && !spec.has(flags::TX_CONTROL) {
+        if let Some(q) = sess.multi.as_mut() {
+            q.push(argv.to_vec());
+        }
+        return Reply::Status("QUEUED");
+    }
+    call(srv, sess, spec, &full, argv)
+}
+
+fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {
+    if sess.multi.is_some() {
+        sess.multi_error = true;
+    }
+    count_error(srv, &e);
+    Reply::Error(e.to_string())
+}
+
+fn count_error(srv: &mut ServerState, e: &CmdError) {
+    srv.stats.total_error_replies += 1;
+    *srv.stats.errors.entry(e.code()).or_default() += 1;
+}
+
+/// Runs a resolved command: the handler plus the bookkeeping around it.
+pub fn call(
+    srv: &mut ServerState,
+    sess: &mut Session,
+    spec: &'static CommandSpec,
+    full: &str,
+    argv: &[Bytes],
+) -> Reply {
+    if !srv.monitors.is_empty() && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
+        feed_monitors(srv, sess, argv);
+    }
+    sess.last_cmd = full.to_string();
+    let start = Instant::now();
+    let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
+    let usec = start.elapsed().as_micros() as u64;
+    srv.flag_dirty_watchers(sess);
+    srv.stats.total_commands_processed += 1;
+    let stat = srv.stats.commands.entry(full.to_string()).or_default();
+    stat.calls += 1;
+    stat.usec += usec;
+    let threshold = srv.config.int("slowlog-log-slower-than");
+    if threshold >= 0 && usec as i64 >= threshold && !spec.has(flags::SKIP_SLOWLOG) {
+        slowlog_push(srv, sess, argv, usec);
+    }
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(s) = srv.stats.commands.get_mut(full) {
+                s.failed_calls += 1;
+            }
+            count_error(srv, &e);
+            Reply::Error(e.to_string())
+        }
+    }
+}
+
+fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64) {
+    // Like Redis: at most 32 arguments, each at most 128 bytes, so the log stays bounded.
+    let mut args: Vec<Bytes> = Vec::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i == 31 && argv.len() > 32 {
+            args.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                argv.len() - 31
+            )));
+            break;
+        }
+        if a.len() > 128 {
+            let mut s = a[..128].to_vec();
+            s.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+            args.push(Bytes::from(s));
+        } else {
+            args.push(Bytes::copy_from_slice(a));
+        }
+    }
+    let entry = SlowlogEntry {
+        id: srv.slowlog_next_id,
+        time_s: srv.now_ms / 1000,
+        duration_us: usec,
+        args,
+        addr: sess.addr.clone(),
+        name: sess
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default(),
+    };
+    srv.slowlog_next_id += 1;
+    srv.slowlog.push_front(entry);
+    let max = srv.config.int("slowlog-max-len").max(0) as usize;
+    srv.slowlog.truncate(max);
+}
+
+/// Escapes like sdscatrepr (MONITOR lines).
+pub fn repr(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            7 => s.push_str("\\a"),
+            8 => s.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn feed_monitors(srv: &mut ServerState, sess: &Session, argv: &[Bytes]) {
+    let us = unix_us();
+    let mut line = format!(
+        "{}.{:06} [{} {}]",
+        us / 1_000_000,
+        us % 1_000_000,
+        sess.db,
+        sess.addr
+    );
+    for a in argv {
+        line.push(' ');
+        line.push_str(&repr(a));
+    }
+    let reply = Reply::StatusOwned(line);
+    let ids: Vec<_> = srv.monitors.clone();
+    for id in ids {
+        if id == sess.id {
+            continue;
+        }
+        if let Some(m) = srv.clients.get_mut(&id) {
+            encode(&reply, m.resp, &mut m.out);
+            srv.pending_writes.push(id);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Command errors. `Display` is the exact text Redis 7.0 sends after the `-`, so clients that
+//! parse error codes (`WRONGTYPE`, `NOAUTH`, `EXECABORT`, ...) behave the same against Ember.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    #[error("ERR no such key")]
+    NoSuchKey,
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(String),
+    #[error("ERR unknown command '{0}', with args beginning with: {1}")]
+    UnknownCommand(String, String),
+    #[error("ERR unknown subcommand '{0}'. Try {1} HELP.")]
+    UnknownSubcommand(String, String),
+    #[error("ERR invalid expire time in '{0}' command")]
+    InvalidExpire(&'static str),
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    #[error("ERR timeout is not an integer or out of range")]
+    TimeoutNotInteger,
+    /// `ERR ` followed by the text.
+    #[error("ERR {0}")]
+    Msg(String),
+    /// The full error line, with its own code.
+    #[error("{0}")]
+    Raw(String),
+}
+
+impl CmdError {
+    pub fn msg(s: impl Into<String>) -> Self {
+        CmdError::Msg(s.into())
+    }
+
+    /// The error code (first word), as INFO errorstats counts it.
+    pub fn code(&self) -> String {
+        self.to_string()
+            .split(' ')
+            .next()
+            .unwrap_or("ERR")
+            .to_string()
+    }
+}
+
+pub type CmdResult = Result<crate::protocol::Reply, CmdError>;

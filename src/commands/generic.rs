@@ -1,0 +1,873 @@
+//! Generic (keyspace) family: commands that work on keys of any type.
+
+use bytes::Bytes;
+
+use super::args::{int, is, lossy};
+use super::flags::*;
+use super::{
+    ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container,
+    help_reply,
+};
+use crate::keyspace::Db;
+use crate::protocol::{OK, Reply};
+use crate::types::Value;
+use crate::util::glob::glob_match;
+use crate::util::numfmt::parse_i64;
+
+const KEYS_1_2: Keys = Keys {
+    first: 1,
+    last: 2,
+    step: 1,
+};
+const OBJ_KEY: Keys = Keys {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "del",
+        -2,
+        WRITE,
+        ALL_KEYS,
+        "generic",
+        "Delete a key",
+        "1.0.0",
+        "O(N) where N is the number of keys that will be removed.",
+        del,
+    ),
+    cmd(
+        "unlink",
+        -2,
+        WRITE | FAST,
+        ALL_KEYS,
+        "generic",
+        "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
+        "4.0.0",
+        "O(1) for each key removed regardless of its size.",
+        del,
+    ),
+    cmd(
+        "exists",
+        -2,
+        READONLY | FAST,
+        ALL_KEYS,
+        "generic",
+        "Determine if a key exists",
+        "1.0.0",
+        "O(N) where N is the number of keys to check.",
+        exists,
+    ),
+    cmd(
+        "type",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "generic",
+        "Determine the type stored at key",
+        "1.0.0",
+        "O(1)",
+        type_cmd,
+    ),
+    cmd(
+        "keys",
+        2,
+        READONLY,
+        NO_KEYS,
+        "generic",
+        "Find all keys matching the given pattern",
+        "1.0.0",
+        "O(N) with N being the number of keys in the database",
+        keys,
+    ),
+    cmd(
+        "scan",
+        -2,
+        READONLY,
+        NO_KEYS,
+        "generic",
+        "Incrementally iterate the keys space",
+        "2.8.0",
+        "O(1) for every call. O(N) for a complete iteration.",
+        scan,
+    ),
+    cmd(
+        "randomkey",
+        1,
+        READONLY,
+        NO_KEYS,
+        "generic",
+        "Return a random key from the keyspace",
+        "1.0.0",
+        "O(1)",
+        randomkey,
+    ),
+    cmd(
+        "rename",
+        3,
+        WRITE,
+        KEYS_1_2,
+        "generic",
+        "Rename a key",
+        "1.0.0",
+        "O(1)",
+        rename,
+    ),
+    cmd(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        KEYS_1_2,
+        "generic",
+        "Rename a key, only if the new key does not exist",
+        "1.0.0",
+        "O(1)",
+        renamenx,
+    ),
+    cmd(
+        "move",
+        3,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Move a key to another database",
+        "1.0.0",
+        "O(1)",
+        move_cmd,
+    ),
+    cmd(
+        "copy",
+        -3,
+        WRITE | DENYOOM,
+        KEYS_1_2,
+        "generic",
+        "Copy a key",
+        "6.2.0",
+        "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+        copy,
+    ),
+    cmd(
+        "touch",
+        -2,
+        READONLY | FAST,
+        ALL_KEYS,
+        "generic",
+        "Alters the last access time of a key(s). Returns the number of existing keys specified.",
+        "3.2.1",
+        "O(N) where N is the number of keys that will be touched.",
+        touch,
+    ),
+    cmd(
+        "expire",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Set a key's time to live in seconds",
+        "1.0.0",
+        "O(1)",
+        expire,
+    ),
+    cmd(
+        "pexpire",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Set a key's time to live in milliseconds",
+        "2.6.0",
+        "O(1)",
+        pexpire,
+    ),
+    cmd(
+        "expireat",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Set the expiration for a key as a UNIX timestamp",
+        "1.2.0",
+        "O(1)",
+        expireat,
+    ),
+    cmd(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        "2.6.0",
+        "O(1)",
+        pexpireat,
+    ),
+    cmd(
+        "ttl",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "generic",
+        "Get the time to live for a key in seconds",
+        "1.0.0",
+        "O(1)",
+        ttl,
+    ),
+    cmd(
+        "pttl",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "generic",
+        "Get the time to live for a key in milliseconds",
+        "2.6.0",
+        "O(1)",
+        pttl,
+    ),
+    cmd(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "generic",
+        "Get the expiration Unix timestamp for a key",
+        "7.0.0",
+        "O(1)",
+        expiretime,
+    ),
+    cmd(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        KEY1,
+        "generic",
+        "Get the expiration Unix timestamp for a key in milliseconds",
+        "7.0.0",
+        "O(1)",
+        pexpiretime,
+    ),
+    cmd(
+        "persist",
+        2,
+        WRITE | FAST,
+        KEY1,
+        "generic",
+        "Remove the expiration from a key",
+        "2.2.0",
+        "O(1)",
+        persist,
+    ),
+    cmd(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        NO_KEYS,
+        "server",
+        "Return the number of keys in the selected database",
+        "1.0.0",
+        "O(1)",
+        dbsize,
+    ),
+    cmd(
+        "flushdb",
+        -1,
+        WRITE,
+        NO_KEYS,
+        "server",
+        "Remove all keys from the current database",
+        "1.0.0",
+        "O(N) where N is the number of keys in the selected database",
+        flushdb,
+    ),
+    cmd(
+        "flushall",
+        -1,
+        WRITE,
+        NO_KEYS,
+        "server",
+        "Remove all keys from all databases",
+        "1.0.0",
+        "O(N) where N is the total number of keys in all databases",
+        flushall,
+    ),
+    cmd(
+        "swapdb",
+        3,
+        WRITE | FAST,
+        NO_KEYS,
+        "server",
+        "Swaps two Redis databases",
+        "4.0.0",
+        "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        swapdb,
+    ),
+    CommandSpec {
+        subcommands: OBJECT_SUBCOMMANDS,
+        ..cmd(
+            "object",
+            -2,
+            0,
+            NO_KEYS,
+            "generic",
+            "A container for object introspection commands",
+            "2.2.3",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+];
+
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "encoding",
+        3,
+        READONLY,
+        OBJ_KEY,
+        "generic",
+        "Inspect the internal encoding of a Redis object",
+        "2.2.3",
+        "O(1)",
+        object_encoding,
+    ),
+    cmd(
+        "refcount",
+        3,
+        READONLY,
+        OBJ_KEY,
+        "generic",
+        "Get the number of references to the value of the key",
+        "2.2.3",
+        "O(1)",
+        object_refcount,
+    ),
+    cmd(
+        "idletime",
+        3,
+        READONLY,
+        OBJ_KEY,
+        "generic",
+        "Get the time since a Redis object was last accessed",
+        "2.2.3",
+        "O(1)",
+        object_idletime,
+    ),
+    cmd(
+        "freq",
+        3,
+        READONLY,
+        OBJ_KEY,
+        "generic",
+        "Get the logarithmic access frequency counter of a Redis object",
+        "4.0.0",
+        "O(1)",
+        object_freq,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "generic",
+        "Show helpful text about the different subcommands",
+        "6.2.0",
+        "O(1)",
+        object_help,
+    ),
+];
+
+fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let n = argv[1..].iter().filter(|k| db.remove(k).is_some()).count();
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    Ok(Reply::Int(
+        argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64,
+    ))
+}
+
+fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    exists(ctx, argv)
+}
+
+fn type_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Status(
+        ctx.db()
+            .peek(&argv[1])
+            .map_or("none", |e| e.value.type_name()),
+    ))
+}
+
+fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let pat = &argv[1][..];
+    let all = pat == b"*";
+    let db = ctx.db();
+    let out: Vec<Reply> = db
+        .iter()
+        .filter(|(k, e)| db.is_live(e) && (all || glob_match(pat, k, false)))
+        .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+        .collect();
+    Ok(Reply::Array(out))
+}
+
+/// Parses a SCAN cursor: an unsigned 64-bit decimal.
+pub fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(b)
+        .ok()
+        .filter(|s| !s.starts_with('+'))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::msg("invalid cursor"))
+}
+
+/// MATCH / COUNT / TYPE options shared by the SCAN family.
+pub struct ScanOpts {
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    pub type_name: Option<String>,
+}
+
+pub fn parse_scan_opts(
+    argv: &[Bytes],
+    start: usize,
+    allow_type: bool,
+) -> Result<ScanOpts, CmdError> {
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        type_name: None,
+    };
+    let mut i = start;
+    while i < argv.len() {
+        let more = i + 1 < argv.len();
+        if is(&argv[i], "count") && more {
+            let n = int(&argv[i + 1])?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            o.count = n as usize;
+        } else if is(&argv[i], "match") && more {
+            let p = argv[i + 1].clone();
+            o.pattern = if &p[..] == b"*" { None } else { Some(p) };
+        } else if is(&argv[i], "type") && more && allow_type {
+            o.type_name = Some(lossy(&argv[i + 1]).to_lowercase());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut cursor = parse_cursor(&argv[1])?;
+    let o = parse_scan_opts(argv, 2, true)?;
+    let db = ctx.db();
+    let mut found: Vec<Bytes> = Vec::new();
+    // Like Redis: visit buckets until COUNT elements are gathered, at most COUNT*10 buckets.
+    let mut budget = o.count.saturating_mul(10);
+    loop {
+        cursor = db.scan(cursor, |k, e| {
+            if !db.is_live(e) {
+                return;
+            }
+            if let Some(p) = &o.pattern
+                && !glob_match(p, k, false)
+            {
+                return;
+            }
+            if let Some(t) = &o.type_name
+                && e.value.type_name() != t
+            {
+                return;
+            }
+            found.push(Bytes::copy_from_slice(k));
+        });
+        budget = budget.saturating_sub(1);
+        if cursor == 0 || budget == 0 || found.len() >= o.count {
+            break;
+        }
+    }
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(found.into_iter().map(Reply::Bulk).collect()),
+    ]))
+}
+
+fn randomkey(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let srv = &mut *ctx.srv;
+    let db = &mut srv.dbs[ctx.sess.db];
+    Ok(Reply::from_opt(db.random_key(&mut srv.rng)))
+}
+
+fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
+    let (src, dst) = (&argv[1], &argv[2]);
+    let db = ctx.db();
+    if !db.contains(src) {
+        return Err(CmdError::NoSuchKey);
+    }
+    if src == dst {
+        return Ok(if nx { Reply::Int(0) } else { OK });
+    }
+    if nx && db.contains(dst) {
+        return Ok(Reply::Int(0));
+    }
+    let Some((val, exp)) = db.take(src) else {
+        return Err(CmdError::NoSuchKey);
+    };
+    db.set(dst, val, false);
+    if exp.is_some() {
+        db.set_expire(dst, exp);
+    }
+    ctx.srv.dirty += 1;
+    Ok(if nx { Reply::Int(1) } else { OK })
+}
+
+fn rename(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    rename_generic(ctx, argv, false)
+}
+
+fn renamenx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    rename_generic(ctx, argv, true)
+}
+
+fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
+    let n = parse_i64(arg)
+        .filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64)
+        .ok_or(CmdError::NotInteger)?;
+    if n < 0 || n as usize >= ctx.srv.dbs.len() {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    Ok(n as usize)
+}
+
+/// Two distinct databases borrowed mutably at once.
+fn two_dbs(dbs: &mut [Db], a: usize, b: usize) -> (&mut Db, &mut Db) {
+    if a < b {
+        let (l, r) = dbs.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = dbs.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
+
+fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let dst = db_index(ctx, &argv[2])?;
+    let src = ctx.sess.db;
+    if src == dst {
+        return Err(CmdError::msg("source and destination objects are the same"));
+    }
+    let (s, d) = two_dbs(&mut ctx.srv.dbs, src, dst);
+    let key = &argv[1];
+    if !s.contains(key) || d.contains(key) {
+        return Ok(Reply::Int(0));
+    }
+    let Some((val, exp)) = s.take(key) else {
+        return Ok(Reply::Int(0));
+    };
+    d.set(key, val, false);
+    if exp.is_some() {
+        d.set_expire(key, exp);
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(1))
+}
+
+fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let src_db = ctx.sess.db;
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < argv.len() {
+        if is(&argv[i], "replace") {
+            replace = true;
+        } else if is(&argv[i], "db") && i + 1 < argv.len() {
+            dst_db = db_index(ctx, &argv[i + 1])?;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let (src, dst) = (&argv[1], &argv[2]);
+    if src_db == dst_db && src == dst {
+        return Err(CmdError::msg("source and destination objects are the same"));
+    }
+    let Some((val, exp)) = ctx.srv.dbs[src_db]
+        .peek(src)
+        .map(|e| (e.value.clone(), e.expire_at()))
+    else {
+        return Ok(Reply::Int(0));
+    };
+    let d = &mut ctx.srv.dbs[dst_db];
+    if d.contains(dst) && !replace {
+        return Ok(Reply::Int(0));
+    }
+    d.set(dst, val, false);
+    if exp.is_some() {
+        d.set_expire(dst, exp);
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(1))
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Seconds,
+    Millis,
+}
+
+fn expire_generic(
+    ctx: &mut Ctx,
+    argv: &[Bytes],
+    absolute: bool,
+    unit: Unit,
+    name: &'static str,
+) -> CmdResult {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for a in &argv[3..] {
+        if is(a, "nx") {
+            nx = true;
+        } else if is(a, "xx") {
+            xx = true;
+        } else if is(a, "gt") {
+            gt = true;
+        } else if is(a, "lt") {
+            lt = true;
+        } else {
+            return Err(CmdError::msg(format!("Unsupported option {}", lossy(a))));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::msg(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(CmdError::msg(
+            "GT and LT options at the same time are not compatible",
+        ));
+    }
+    let mut when = int(&argv[2])?;
+    if let Unit::Seconds = unit {
+        when = when
+            .checked_mul(1000)
+            .ok_or(CmdError::InvalidExpire(name))?;
+    }
+    let base = if absolute { 0 } else { ctx.now_ms() as i64 };
+    let when = when
+        .checked_add(base)
+        .ok_or(CmdError::InvalidExpire(name))?;
+    let now = ctx.now_ms() as i64;
+    let db = ctx.db();
+    let Some(entry) = db.peek(&argv[1]) else {
+        return Ok(Reply::Int(0));
+    };
+    let current = entry.expire_at().map(|v| v as i64);
+    if (nx && current.is_some())
+        || (xx && current.is_none())
+        || (gt && current.is_none_or(|c| when <= c))
+        || (lt && current.is_some_and(|c| when >= c))
+    {
+        return Ok(Reply::Int(0));
+    }
+    if when <= now {
+        db.remove(&argv[1]);
+    } else {
+        db.set_expire(&argv[1], Some(when as u64));
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(1))
+}
+
+fn expire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, false, Unit::Seconds, "expire")
+}
+fn pexpire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, false, Unit::Millis, "pexpire")
+}
+fn expireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, true, Unit::Seconds, "expireat")
+}
+fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, true, Unit::Millis, "pexpireat")
+}
+
+/// TTL family: -2 missing key, -1 no deadline, else remaining (or absolute) time.
+fn ttl_generic(ctx: &mut Ctx, key: &[u8], absolute: bool, unit: Unit) -> CmdResult {
+    let now = ctx.now_ms();
+    let Some(exp) = ctx.db().expire_of(key) else {
+        return Ok(Reply::Int(-2));
+    };
+    let Some(at) = exp else {
+        return Ok(Reply::Int(-1));
+    };
+    let v = if absolute {
+        match unit {
+            Unit::Millis => at,
+            Unit::Seconds => at / 1000,
+        }
+    } else {
+        let ttl = at.saturating_sub(now);
+        match unit {
+            Unit::Millis => ttl,
+            Unit::Seconds => (ttl + 500) / 1000,
+        }
+    };
+    Ok(Reply::Int(v as i64))
+}
+
+fn ttl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], false, Unit::Seconds)
+}
+fn pttl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], false, Unit::Millis)
+}
+fn expiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], true, Unit::Seconds)
+}
+fn pexpiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], true, Unit::Millis)
+}
+
+fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    match db.expire_of(&argv[1]) {
+        Some(Some(_)) => {
+            db.set_expire(&argv[1], None);
+            ctx.srv.dirty += 1;
+            Ok(Reply::Int(1))
+        }
+        _ => Ok(Reply::Int(0)),
+    }
+}
+
+fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.db().len() as i64))
+}
+
+fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
+    match argv.len() {
+        1 => Ok(()),
+        2 if is(&argv[1], "sync") || is(&argv[1], "async") => Ok(()),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    flush_mode(argv)?;
+    let n = ctx.db().flush();
+    ctx.srv.dirty += n as u64;
+    Ok(OK)
+}
+
+fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    flush_mode(argv)?;
+    for db in ctx.srv.dbs.iter_mut() {
+        ctx.srv.dirty += db.flush() as u64;
+    }
+    Ok(OK)
+}
+
+fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let parse = |a: &[u8], which: &str| {
+        parse_i64(a)
+            .filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64)
+            .ok_or_else(|| CmdError::msg(format!("invalid {which} DB index")))
+    };
+    let a = parse(&argv[1], "first")?;
+    let b = parse(&argv[2], "second")?;
+    let n = ctx.srv.dbs.len() as i64;
+    if a < 0 || a >= n || b < 0 || b >= n {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    let (a, b) = (a as usize, b as usize);
+    if a != b {
+        let (x, y) = two_dbs(&mut ctx.srv.dbs, a, b);
+        x.touch_watched_existing_in(y);
+        y.touch_watched_existing_in(x);
+        x.swap_contents(y);
+        ctx.srv.dirty += 1;
+    }
+    Ok(OK)
+}
+
+fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(ctx
+        .db()
+        .peek(&argv[2])
+        .map_or(Reply::Null, |e| Reply::bulk_str(e.value.encoding_name())))
+}
+
+fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let shared_ints = ctx.srv.config.int("maxmemory") == 0;
+    Ok(ctx
+        .db()
+        .peek(&argv[2])
+        .map_or(Reply::Null, |e| match &e.value {
+            // Redis shares the integers 0..9999 when no maxmemory is set.
+            Value::Str(crate::types::StrValue::Int(n)) if shared_ints && (0..10000).contains(n) => {
+                Reply::Int(2147483647)
+            }
+            _ => Reply::Int(1),
+        }))
+}
+
+fn uses_lfu(ctx: &Ctx) -> bool {
+    ctx.srv.config.str("maxmemory-policy").contains("lfu")
+}
+
+fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
+    let lfu = uses_lfu(ctx);
+    let Some(lru) = ctx.db().peek(&argv[2]).map(|e| e.lru()) else {
+        return Ok(Reply::Null);
+    };
+    if lfu {
+        return Err(CmdError::msg(
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
+    }
+    let idle = if now_lru >= lru {
+        now_lru - lru
+    } else {
+        now_lru + (crate::keyspace::db::LRU_CLOCK_MAX - lru)
+    };
+    Ok(Reply::Int(idle as i64))
+}
+
+fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let lfu = uses_lfu(ctx);
+    if ctx.db().peek(&argv[2]).is_none() {
+        return Ok(Reply::Null);
+    }
+    if !lfu {
+        return Err(CmdError::msg(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
+    }
+    Ok(Reply::Int(0))
+}
+
+fn object_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    ))
+}

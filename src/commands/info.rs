@@ -1,0 +1,378 @@
+//! INFO: the sections and field names of Redis 7.0, so monitoring tools and client libraries
+//! that parse INFO keep working. Values Ember has no notion of (replication, forks, modules)
+//! are reported as a standalone master with nothing in progress would report them.
+
+use bytes::Bytes;
+
+use super::connection::REDIS_VERSION;
+use super::flags::*;
+use super::{CmdResult, CommandSpec, Ctx, NO_KEYS, cmd};
+use crate::alloc::{peak_memory, rss_bytes, used_memory};
+use crate::protocol::Reply;
+use crate::server::state::unix_us;
+
+pub static COMMANDS: &[CommandSpec] = &[cmd(
+    "info",
+    -1,
+    LOADING | STALE,
+    NO_KEYS,
+    "server",
+    "Get information and statistics about the server",
+    "1.0.0",
+    "O(1)",
+    info,
+)];
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
+
+pub fn human(n: u64) -> String {
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n}B")
+    } else if f < 1024.0 * 1024.0 {
+        format!("{:.2}K", f / 1024.0)
+    } else if f < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", f / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", f / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+fn cpu_times() -> (f64, f64) {
+    // utime and stime (fields 14 and 15) in clock ticks, 100 per second on Linux.
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    let Some(rest) = s.rsplit_once(')').map(|(_, r)| r) else {
+        return (0.0, 0.0);
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (t(12), t(11))
+}
+
+fn section(ctx: &Ctx, name: &str, out: &mut String) {
+    let srv = &*ctx.srv;
+    let mut w = |k: &str, v: String| {
+        out.push_str(k);
+        out.push(':');
+        out.push_str(&v);
+        out.push_str("\r\n");
+    };
+    match name {
+        "server" => {
+            w("redis_version", REDIS_VERSION.into());
+            w("ember_version", env!("CARGO_PKG_VERSION").into());
+            w("redis_git_sha1", "00000000".into());
+            w("redis_git_dirty", "0".into());
+            w("redis_build_id", "0".into());
+            w("redis_mode", "standalone".into());
+            w(
+                "os",
+                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
+            w("arch_bits", "64".into());
+            w("monotonic_clock", "POSIX clock_gettime".into());
+            w("multiplexing_api", "epoll".into());
+            w("atomicvar_api", "c11-builtin".into());
+            w("gcc_version", "0.0.0".into());
+            w("process_id", std::process::id().to_string());
+            w("process_supervised", "no".into());
+            w("run_id", srv.run_id.clone());
+            w("tcp_port", srv.bound_port.to_string());
+            w("server_time_usec", unix_us().to_string());
+            w("uptime_in_seconds", srv.uptime_secs().to_string());
+            w("uptime_in_days", (srv.uptime_secs() / 86400).to_string());
+            w("hz", srv.config.int("hz").to_string());
+            w("configured_hz", srv.config.int("hz").to_string());
+            w(
+                "lru_clock",
+                crate::keyspace::db::lru_clock(srv.now_ms).to_string(),
+            );
+            w("executable", srv.executable.clone());
+            w("config_file", srv.config.file.clone().unwrap_or_default());
+            w("io_threads_active", "0".into());
+        }
+        "clients" => {
+            w("connected_clients", (srv.clients.len() + 1).to_string());
+            w("cluster_connections", "0".into());
+            w("maxclients", srv.config.int("maxclients").to_string());
+            w("client_recent_max_input_buffer", "0".into());
+            w("client_recent_max_output_buffer", "0".into());
+            w("blocked_clients", "0".into());
+            w("tracking_clients", "0".into());
+            w("clients_in_timeout_table", "0".into());
+        }
+        "memory" => {
+            let used = used_memory() as u64;
+            let rss = rss_bytes() as u64;
+            let peak = peak_memory() as u64;
+            let maxmem = srv.config.int("maxmemory").max(0) as u64;
+            w("used_memory", used.to_string());
+            w("used_memory_human", human(used));
+            w("used_memory_rss", rss.to_string());
+            w("used_memory_rss_human", human(rss));
+            w("used_memory_peak", peak.to_string());
+            w("used_memory_peak_human", human(peak));
+            w(
+                "used_memory_peak_perc",
+                format!(
+                    "{:.2}%",
+                    if peak > 0 {
+                        used as f64 * 100.0 / peak as f64
+                    } else {
+                        100.0
+                    }
+                ),
+            );
+            w("used_memory_overhead", "0".into());
+            w("used_memory_startup", "0".into());
+            w("used_memory_dataset", used.to_string());
+            w("used_memory_dataset_perc", "100.00%".into());
+            w("maxmemory", maxmem.to_string());
+            w("maxmemory_human", human(maxmem));
+            w(
+                "maxmemory_policy",
+                srv.config.str("maxmemory-policy").to_string(),
+            );
+            w(
+                "mem_fragmentation_ratio",
+                format!(
+                    "{:.2}",
+                    if used > 0 {
+                        rss as f64 / used as f64
+                    } else {
+                        1.0
+                    }
+                ),
+            );
+            w(
+                "mem_fragmentation_bytes",
+                (rss as i64 - used as i64).to_string(),
+            );
+            w("mem_allocator", "libc".into());
+            w("lazyfree_pending_objects", "0".into());
+            w("lazyfreed_objects", "0".into());
+        }
+        "persistence" => {
+            w("loading", "0".into());
+            w("async_loading", "0".into());
+            w("rdb_changes_since_last_save", srv.dirty.to_string());
+            w("rdb_bgsave_in_progress", "0".into());
+            w(
+                "rdb_last_save_time",
+                (srv.started_unix_ms / 1000).to_string(),
+            );
+            w("rdb_last_bgsave_status", "ok".into());
+            w("rdb_last_bgsave_time_sec", "-1".into());
+            w("rdb_current_bgsave_time_sec", "-1".into());
+            w("rdb_saves", "0".into());
+            w(
+                "aof_enabled",
+                (srv.config.bool("appendonly") as u8).to_string(),
+            );
+            w("aof_rewrite_in_progress", "0".into());
+            w("aof_rewrite_scheduled", "0".into());
+            w("aof_last_rewrite_time_sec", "-1".into());
+            w("aof_current_rewrite_time_sec", "-1".into());
+            w("aof_last_bgrewrite_status", "ok".into());
+            w("aof_rewrites", "0".into());
+            w("aof_last_write_status", "ok".into());
+        }
+        "stats" => {
+            let (mut expired, mut hits, mut misses) = (0, 0, 0);
+            for db in &srv.dbs {
+                expired += db.stats.expired_keys;
+                hits += db.stats.keyspace_hits;
+                misses += db.stats.keyspace_misses;
+            }
+            let s = &srv.stats;
+            w(
+                "total_connections_received",
+                s.total_connections_received.to_string(),
+            );
+            w(
+                "total_commands_processed",
+                s.total_commands_processed.to_string(),
+            );
+            w("instantaneous_ops_per_sec", "0".into());
+            w("total_net_input_bytes", s.net_input_bytes.to_string());
+            w("total_net_output_bytes", s.net_output_bytes.to_string());
+            w("instantaneous_input_kbps", "0.00".into());
+            w("instantaneous_output_kbps", "0.00".into());
+            w("rejected_connections", s.rejected_connections.to_string());
+            w("sync_full", "0".into());
+            w("sync_partial_ok", "0".into());
+            w("sync_partial_err", "0".into());
+            w("expired_keys", expired.to_string());
+            w("expired_stale_perc", "0.00".into());
+            w("expired_time_cap_reached_count", "0".into());
+            w("expire_cycle_cpu_milliseconds", "0".into());
+            w("evicted_keys", "0".into());
+            w("evicted_clients", "0".into());
+            w("keyspace_hits", hits.to_string());
+            w("keyspace_misses", misses.to_string());
+            w("pubsub_channels", "0".into());
+            w("pubsub_patterns", "0".into());
+            w("latest_fork_usec", "0".into());
+            w("total_forks", "0".into());
+            w("total_error_replies", s.total_error_replies.to_string());
+            w("unexpected_error_replies", "0".into());
+            w("dump_payload_sanitizations", "0".into());
+        }
+        "replication" => {
+            w("role", "master".into());
+            w("connected_slaves", "0".into());
+            w("master_failover_state", "no-failover".into());
+            w("master_replid", srv.run_id.clone());
+            w(
+                "master_replid2",
+                "0000000000000000000000000000000000000000".into(),
+            );
+            w("master_repl_offset", "0".into());
+            w("second_repl_offset", "-1".into());
+            w("repl_backlog_active", "0".into());
+            w("repl_backlog_size", "1048576".into());
+            w("repl_backlog_first_byte_offset", "0".into());
+            w("repl_backlog_histlen", "0".into());
+        }
+        "cpu" => {
+            let (sys, user) = cpu_times();
+            w("used_cpu_sys", format!("{sys:.6}"));
+            w("used_cpu_user", format!("{user:.6}"));
+            w("used_cpu_sys_children", "0.000000".into());
+            w("used_cpu_user_children", "0.000000".into());
+            w("used_cpu_sys_main_thread", format!("{sys:.6}"));
+            w("used_cpu_user_main_thread", format!("{user:.6}"));
+        }
+        "modules" | "latencystats" => {}
+        "errorstats" => {
+            for (code, n) in &srv.stats.errors {
+                w(&format!("errorstat_{code}"), format!("count={n}"));
+            }
+        }
+        "commandstats" => {
+            let mut names: Vec<_> = srv
+                .stats
+                .commands
+                .iter()
+                .filter(|(_, s)| s.calls + s.rejected_calls > 0)
+                .collect();
+            names.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, s) in names {
+                let per = if s.calls > 0 {
+                    s.usec as f64 / s.calls as f64
+                } else {
+                    0.0
+                };
+                w(
+                    &format!("cmdstat_{name}"),
+                    format!(
+                        "calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}",
+                        s.calls, s.usec, s.rejected_calls, s.failed_calls
+                    ),
+                );
+            }
+        }
+        "cluster" => w("cluster_enabled", "0".into()),
+        "keyspace" => {
+            for (i, db) in srv.dbs.iter().enumerate() {
+                if !db.is_empty() {
+                    w(
+                        &format!("db{i}"),
+                        format!(
+                            "keys={},expires={},avg_ttl={}",
+                            db.len(),
+                            db.expires_len(),
+                            db.avg_ttl()
+                        ),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn title(name: &str) -> String {
+    match name {
+        "cpu" => "CPU".into(),
+        "commandstats" => "Commandstats".into(),
+        "errorstats" => "Errorstats".into(),
+        "latencystats" => "Latencystats".into(),
+        n => {
+            let mut c = n.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The INFO text for the requested sections (none = default).
+pub fn info_text(ctx: &Ctx, args: &[Bytes]) -> String {
+    let mut wanted: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        if !wanted.iter().any(|w| w == s) {
+            wanted.push(s.to_string());
+        }
+    };
+    if args.is_empty() {
+        DEFAULT.iter().for_each(|s| push(s));
+    }
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_lowercase();
+        match a.as_str() {
+            "default" => DEFAULT.iter().for_each(|s| push(s)),
+            "all" | "everything" => {
+                DEFAULT.iter().for_each(|s| push(s));
+                ALL_EXTRA.iter().for_each(|s| push(s));
+            }
+            other => push(other),
+        }
+    }
+    // Print in Redis's canonical order.
+    let order = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+    ];
+    let mut out = String::new();
+    for name in order {
+        if wanted.iter().any(|w| w == name) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            out.push_str(&format!("# {}\r\n", title(name)));
+            section(ctx, name, &mut out);
+        }
+    }
+    out
+}
+
+fn info(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Verbatim(Bytes::from(info_text(ctx, &argv[1..]))))
+}

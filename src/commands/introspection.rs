@@ -1,0 +1,342 @@
+//! COMMAND and its subcommands, served from the command table.
+
+use bytes::Bytes;
+
+use super::args::lossy;
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, flags, help_reply, table};
+use crate::protocol::Reply;
+use crate::util::glob::glob_match;
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    subcommands: COMMAND_SUBCOMMANDS,
+    ..cmd(
+        "command",
+        -1,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get array of Redis command details",
+        "2.8.13",
+        "O(N) where N is the total number of Redis commands",
+        command,
+    )
+}];
+
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "count",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get total number of Redis commands",
+        "2.8.13",
+        "O(1)",
+        count,
+    ),
+    cmd(
+        "info",
+        -2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get array of specific Redis command details, or all when no argument is given.",
+        "2.8.13",
+        "O(N) where N is the number of commands to look up",
+        info,
+    ),
+    cmd(
+        "docs",
+        -2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get array of specific Redis command documentation",
+        "7.0.0",
+        "O(N) where N is the number of commands to look up",
+        docs,
+    ),
+    cmd(
+        "list",
+        -2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get an array of Redis command names",
+        "7.0.0",
+        "O(N) where N is the total number of Redis commands",
+        list,
+    ),
+    cmd(
+        "getkeys",
+        -3,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Extract keys given a full Redis command",
+        "2.8.13",
+        "O(N) where N is the number of arguments to the command",
+        getkeys,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Show helpful text about the different subcommands",
+        "5.0.0",
+        "O(1)",
+        help,
+    ),
+];
+
+fn status_set(items: Vec<&str>) -> Reply {
+    Reply::Set(
+        items
+            .into_iter()
+            .map(|s| Reply::StatusOwned(s.to_string()))
+            .collect(),
+    )
+}
+
+fn command_info(spec: &CommandSpec, full: &str) -> Reply {
+    let flag_names: Vec<&str> = flags::NAMES
+        .iter()
+        .filter(|(f, _)| spec.has(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    let k = spec.keys;
+    let key_specs = if k.first > 0 {
+        let (ro_rw, access) = if spec.has(WRITE) {
+            ("RW", "update")
+        } else {
+            ("RO", "access")
+        };
+        let lastkey = if k.last < 0 { k.last } else { k.last - k.first };
+        vec![Reply::Map(vec![
+            (Reply::bulk_str("flags"), status_set(vec![ro_rw, access])),
+            (
+                Reply::bulk_str("begin_search"),
+                Reply::Map(vec![
+                    (Reply::bulk_str("type"), Reply::bulk_str("index")),
+                    (
+                        Reply::bulk_str("spec"),
+                        Reply::Map(vec![(Reply::bulk_str("index"), Reply::Int(k.first as i64))]),
+                    ),
+                ]),
+            ),
+            (
+                Reply::bulk_str("find_keys"),
+                Reply::Map(vec![
+                    (Reply::bulk_str("type"), Reply::bulk_str("range")),
+                    (
+                        Reply::bulk_str("spec"),
+                        Reply::Map(vec![
+                            (Reply::bulk_str("lastkey"), Reply::Int(lastkey as i64)),
+                            (Reply::bulk_str("keystep"), Reply::Int(k.step as i64)),
+                            (Reply::bulk_str("limit"), Reply::Int(0)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])]
+    } else {
+        vec![]
+    };
+    let subs: Vec<Reply> = spec
+        .subcommands
+        .iter()
+        .map(|s| command_info(s, &format!("{}|{}", spec.name, s.name)))
+        .collect();
+    Reply::Array(vec![
+        Reply::bulk_str(full),
+        Reply::Int(spec.arity as i64),
+        status_set(flag_names),
+        Reply::Int(k.first as i64),
+        Reply::Int(k.last as i64),
+        Reply::Int(k.step as i64),
+        status_set(spec.acl_categories()),
+        Reply::Set(vec![]),
+        Reply::Array(key_specs),
+        Reply::Array(subs),
+    ])
+}
+
+fn command_docs(spec: &CommandSpec) -> Reply {
+    let mut m = vec![
+        (Reply::bulk_str("summary"), Reply::bulk_str(spec.summary)),
+        (Reply::bulk_str("since"), Reply::bulk_str(spec.since)),
+        (Reply::bulk_str("group"), Reply::bulk_str(spec.group)),
+        (
+            Reply::bulk_str("complexity"),
+            Reply::bulk_str(spec.complexity),
+        ),
+    ];
+    if !spec.subcommands.is_empty() {
+        let subs = spec
+            .subcommands
+            .iter()
+            .map(|s| {
+                (
+                    Reply::bulk_str(&format!("{}|{}", spec.name, s.name)),
+                    command_docs(s),
+                )
+            })
+            .collect();
+        m.push((Reply::bulk_str("subcommands"), Reply::Map(subs)));
+    }
+    Reply::Map(m)
+}
+
+/// Looks up "name" or "name|sub".
+fn lookup(name: &[u8]) -> Option<(&'static CommandSpec, String)> {
+    let s = String::from_utf8_lossy(name).to_lowercase();
+    match s.split_once('|') {
+        Some((base, sub)) => {
+            let b = table().get(base.as_bytes())?;
+            let sp = super::find_sub(b, sub.as_bytes())?;
+            Some((sp, format!("{}|{}", b.name, sp.name)))
+        }
+        None => table().get(name).map(|sp| (sp, sp.name.to_string())),
+    }
+}
+
+fn sorted_all() -> Vec<&'static CommandSpec> {
+    let mut v: Vec<_> = table().all().collect();
+    v.sort_by_key(|s| s.name);
+    v
+}
+
+fn command(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Array(
+        sorted_all()
+            .into_iter()
+            .map(|s| command_info(s, s.name))
+            .collect(),
+    ))
+}
+
+fn count(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(table().len() as i64))
+}
+
+fn info(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 2 {
+        return Ok(Reply::Array(
+            sorted_all()
+                .into_iter()
+                .map(|s| command_info(s, s.name))
+                .collect(),
+        ));
+    }
+    Ok(Reply::Array(
+        argv[2..]
+            .iter()
+            .map(|n| lookup(n).map_or(Reply::NullArray, |(s, full)| command_info(s, &full)))
+            .collect(),
+    ))
+}
+
+fn docs(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let specs: Vec<(&'static CommandSpec, String)> = if argv.len() == 2 {
+        sorted_all()
+            .into_iter()
+            .map(|s| (s, s.name.to_string()))
+            .collect()
+    } else {
+        argv[2..].iter().filter_map(|n| lookup(n)).collect()
+    };
+    Ok(Reply::Map(
+        specs
+            .into_iter()
+            .map(|(s, full)| (Reply::bulk_str(&full), command_docs(s)))
+            .collect(),
+    ))
+}
+
+fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut names = Vec::new();
+    for s in sorted_all() {
+        names.push((s.name.to_string(), s));
+        for sub in s.subcommands {
+            names.push((format!("{}|{}", s.name, sub.name), sub));
+        }
+    }
+    if argv.len() > 2 {
+        if argv.len() != 5 || !super::args::is(&argv[2], "filterby") {
+            return Err(CmdError::Syntax);
+        }
+        let what = &argv[3];
+        let val = &argv[4];
+        if super::args::is(what, "pattern") {
+            names.retain(|(n, _)| glob_match(val, n.as_bytes(), true));
+        } else if super::args::is(what, "aclcat") {
+            let cat = format!("@{}", lossy(val).to_lowercase());
+            names.retain(|(_, s)| s.acl_categories().contains(&cat.as_str()));
+        } else if super::args::is(what, "module") {
+            names.clear();
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(Reply::Array(
+        names
+            .into_iter()
+            .map(|(n, _)| Reply::Bulk(Bytes::from(n)))
+            .collect(),
+    ))
+}
+
+fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let args = &argv[2..];
+    let Some(base) = table().get(&args[0]) else {
+        return Err(CmdError::msg("Invalid command specified"));
+    };
+    let spec = if !base.subcommands.is_empty() && args.len() >= 2 {
+        super::find_sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?
+    } else {
+        base
+    };
+    if !spec.arity_ok(args.len()) {
+        return Err(CmdError::msg(
+            "Invalid number of arguments specified for command",
+        ));
+    }
+    let pos = spec.key_positions(args.len());
+    if pos.is_empty() {
+        return Err(CmdError::msg("The command has no key arguments"));
+    }
+    Ok(Reply::Array(
+        pos.into_iter()
+            .map(|i| Reply::Bulk(args[i].clone()))
+            .collect(),
+    ))
+}
+
+fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+        ],
+    ))
+}

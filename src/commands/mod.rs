@@ -1,0 +1,352 @@
+//! The command table and the handlers, one file per family.
+//!
+//! Every command is one [`CommandSpec`] row: name, arity, flags, key positions, documentation
+//! and handler. Dispatch (arity, auth, MULTI queueing, stats) and COMMAND COUNT/INFO/DOCS/LIST/
+//! GETKEYS all read the same rows, so they cannot disagree. A handler is a function of the
+//! context and the arguments (argv, command name first) returning a [`Reply`] or a [`CmdError`];
+//! it never touches a socket or asks which protocol the client speaks.
+
+pub mod args;
+pub mod connection;
+pub mod dispatch;
+pub mod error;
+pub mod generic;
+pub mod info;
+pub mod introspection;
+pub mod server;
+pub mod string;
+pub mod transactions;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+pub use error::{CmdError, CmdResult};
+
+use crate::keyspace::Db;
+use crate::protocol::Reply;
+use crate::server::{ServerState, Session};
+
+/// What a handler sees: the whole server state and the calling client's session.
+pub struct Ctx<'a> {
+    pub srv: &'a mut ServerState,
+    pub sess: &'a mut Session,
+}
+
+impl Ctx<'_> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.srv.dbs[self.sess.db]
+    }
+    pub fn now_ms(&self) -> u64 {
+        self.srv.now_ms
+    }
+}
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+
+/// Command flags, named and ordered as Redis 7.0 reports them in COMMAND INFO.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
+    pub const NO_MULTI: u32 = 1 << 15;
+    pub const MOVABLEKEYS: u32 = 1 << 16;
+    pub const ALLOW_BUSY: u32 = 1 << 17;
+    /// Not a Redis flag: runs even inside MULTI instead of being queued (EXEC, DISCARD, ...).
+    pub const TX_CONTROL: u32 = 1 << 24;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Key positions in argv: first, last (negative counts from the end), step. (0, 0, 0) = no keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keys {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+pub const NO_KEYS: Keys = Keys {
+    first: 0,
+    last: 0,
+    step: 0,
+};
+pub const KEY1: Keys = Keys {
+    first: 1,
+    last: 1,
+    step: 1,
+};
+pub const ALL_KEYS: Keys = Keys {
+    first: 1,
+    last: -1,
+    step: 1,
+};
+
+pub struct CommandSpec {
+    /// Lower-case name (the subcommand name alone for subcommands).
+    pub name: &'static str,
+    /// Exact argc when positive, minimum argc when negative.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: Keys,
+    /// COMMAND DOCS group: "string", "generic", "connection", "server", "transactions", ...
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        (a >= 0 && argc == a as usize) || (a < 0 && argc >= (-a) as usize)
+    }
+
+    /// Positions of the key arguments in `argv` according to the table.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let k = self.keys;
+        if k.first <= 0 || k.step <= 0 {
+            return Vec::new();
+        }
+        let last = if k.last < 0 {
+            argc as i32 + k.last
+        } else {
+            k.last
+        };
+        let mut out = Vec::new();
+        let mut i = k.first;
+        while i <= last && (i as usize) < argc {
+            out.push(i as usize);
+            i += k.step;
+        }
+        out
+    }
+
+    /// ACL categories as COMMAND INFO lists them, derived from flags and group.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut c = Vec::new();
+        if self.has(flags::WRITE) {
+            c.push("@write");
+        }
+        if self.has(flags::READONLY) {
+            c.push("@read");
+        }
+        match self.group {
+            "string" => c.push("@string"),
+            "generic" => c.push("@keyspace"),
+            "transactions" => c.push("@transaction"),
+            "connection" => c.push("@connection"),
+            "pubsub" => c.push("@pubsub"),
+            _ => {}
+        }
+        if self.has(flags::ADMIN) {
+            c.push("@admin");
+            c.push("@dangerous");
+        }
+        if self.has(flags::FAST) {
+            c.push("@fast");
+        } else {
+            c.push("@slow");
+        }
+        if self.has(flags::BLOCKING) {
+            c.push("@blocking");
+        }
+        c
+    }
+}
+
+fn families() -> [&'static [CommandSpec]; 7] {
+    [
+        connection::COMMANDS,
+        generic::COMMANDS,
+        string::COMMANDS,
+        server::COMMANDS,
+        transactions::COMMANDS,
+        introspection::COMMANDS,
+        info::COMMANDS,
+    ]
+}
+
+pub struct Table {
+    by_name: HashMap<&'static str, &'static CommandSpec>,
+}
+
+impl Table {
+    pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if name.len() > 64 {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let s = std::str::from_utf8(lower).ok()?;
+        self.by_name.get(s).copied()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
+        self.by_name.values().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// The process-wide command table.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        for fam in families() {
+            for spec in fam {
+                by_name.insert(spec.name, spec);
+            }
+        }
+        Table { by_name }
+    })
+}
+
+/// A table row; `subcommands` is filled with struct-update syntax where needed.
+#[allow(clippy::too_many_arguments)]
+pub const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: Keys,
+    group: &'static str,
+    summary: &'static str,
+    since: &'static str,
+    complexity: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        summary,
+        since,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// Handler for container commands (CONFIG, CLIENT, ...) whose work is done by subcommands.
+pub fn container(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::NoReply)
+}
+
+/// Finds a subcommand row by name (case-insensitive).
+pub fn find_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    spec.subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Builds the reply of a `XXX HELP` subcommand: the header line then each help line.
+pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
+    let mut out = Vec::with_capacity(lines.len() + 3);
+    out.push(Reply::StatusOwned(format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )));
+    for l in lines {
+        out.push(Reply::StatusOwned((*l).to_string()));
+    }
+    out.push(Reply::StatusOwned("HELP".into()));
+    out.push(Reply::StatusOwned("    Print this help.".into()));
+    Reply::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn table_invariants() {
+        let mut names = HashSet::new();
+        for fam in families() {
+            for spec in fam {
+                assert!(names.insert(spec.name), "duplicate command {}", spec.name);
+                check(spec, spec.name);
+                for sub in spec.subcommands {
+                    check(sub, &format!("{}|{}", spec.name, sub.name));
+                }
+            }
+        }
+        assert!(table().get(b"GeT").is_some());
+    }
+
+    fn check(spec: &CommandSpec, full: &str) {
+        assert_eq!(
+            spec.name,
+            spec.name.to_lowercase(),
+            "{full}: name must be lower-case"
+        );
+        assert!(spec.arity != 0, "{full}: arity 0");
+        assert!(
+            !(spec.has(flags::WRITE) && spec.has(flags::READONLY)),
+            "{full}: WRITE and READONLY are exclusive"
+        );
+        let k = spec.keys;
+        if k.first > 0 {
+            assert!(k.step > 0, "{full}: key step");
+            let min_argc = spec.arity.unsigned_abs() as i32;
+            assert!(
+                k.first < min_argc || spec.arity < 0,
+                "{full}: first key beyond arity"
+            );
+            if k.last > 0 {
+                assert!(k.last >= k.first, "{full}: last key before first");
+            }
+        }
+        assert!(!spec.summary.is_empty(), "{full}: missing summary");
+        assert!(!spec.since.is_empty(), "{full}: missing since");
+    }
+}

@@ -1,0 +1,600 @@
+//! Server family: CONFIG, TIME, SHUTDOWN, SLOWLOG, MEMORY, LATENCY, DEBUG, MONITOR, LASTSAVE.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+
+use super::args::{is, lossy};
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, NO_KEYS, cmd, container, help_reply};
+use crate::config::{Config, SetError};
+use crate::protocol::{OK, Reply};
+use crate::server::state::{Shutdown, unix_us};
+use crate::types::Value;
+use crate::util::numfmt::parse_i64;
+
+const KEY2: Keys = Keys {
+    first: 2,
+    last: 2,
+    step: 1,
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..cmd(
+            "config",
+            -2,
+            0,
+            NO_KEYS,
+            "server",
+            "A container for server configuration commands",
+            "2.0.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+    cmd(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        NO_KEYS,
+        "server",
+        "Return the current server time",
+        "2.6.0",
+        "O(1)",
+        time,
+    ),
+    cmd(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        NO_KEYS,
+        "server",
+        "Get the UNIX time stamp of the last successful save to disk",
+        "1.0.0",
+        "O(1)",
+        lastsave,
+    ),
+    cmd(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        NO_KEYS,
+        "server",
+        "Synchronously save the dataset to disk and then shut down the server",
+        "1.0.0",
+        "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        shutdown,
+    ),
+    cmd(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Listen for all requests received by the server in real time",
+        "1.0.0",
+        "",
+        monitor,
+    ),
+    CommandSpec {
+        subcommands: SLOWLOG_SUBCOMMANDS,
+        ..cmd(
+            "slowlog",
+            -2,
+            0,
+            NO_KEYS,
+            "server",
+            "A container for slow log commands",
+            "2.2.12",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+    CommandSpec {
+        subcommands: MEMORY_SUBCOMMANDS,
+        ..cmd(
+            "memory",
+            -2,
+            0,
+            NO_KEYS,
+            "server",
+            "A container for memory diagnostics commands",
+            "4.0.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+    CommandSpec {
+        subcommands: LATENCY_SUBCOMMANDS,
+        ..cmd(
+            "latency",
+            -2,
+            0,
+            NO_KEYS,
+            "server",
+            "A container for latency diagnostics commands",
+            "2.8.13",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+    cmd(
+        "debug",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "A container for debugging commands",
+        "1.0.0",
+        "Depends on subcommand.",
+        debug,
+    ),
+];
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get the values of configuration parameters",
+        "2.0.0",
+        "O(N) when N is the number of configuration parameters provided",
+        config_get,
+    ),
+    cmd(
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Set configuration parameters to the given values",
+        "2.0.0",
+        "O(N) when N is the number of configuration parameters provided",
+        config_set,
+    ),
+    cmd(
+        "resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Reset the stats returned by INFO",
+        "2.0.0",
+        "O(1)",
+        config_resetstat,
+    ),
+    cmd(
+        "rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Rewrite the configuration file with the in memory configuration",
+        "2.8.0",
+        "O(1)",
+        config_rewrite,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Show helpful text about the different subcommands",
+        "5.0.0",
+        "O(1)",
+        config_help,
+    ),
+];
+
+static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "get",
+        -2,
+        ADMIN | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get the slow log's entries",
+        "2.2.12",
+        "O(N) where N is the number of entries returned",
+        slowlog_get,
+    ),
+    cmd(
+        "len",
+        2,
+        ADMIN | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Get the slow log's length",
+        "2.2.12",
+        "O(1)",
+        slowlog_len,
+    ),
+    cmd(
+        "reset",
+        2,
+        ADMIN | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Clear all entries from the slow log",
+        "2.2.12",
+        "O(N) where N is the number of entries in the slowlog",
+        slowlog_reset,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Show helpful text about the different subcommands",
+        "6.2.0",
+        "O(1)",
+        slowlog_help,
+    ),
+];
+
+static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "usage",
+        -3,
+        READONLY,
+        KEY2,
+        "server",
+        "Estimate the memory usage of a key",
+        "4.0.0",
+        "O(N) where N is the number of samples.",
+        memory_usage,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Show helpful text about the different subcommands",
+        "4.0.0",
+        "O(1)",
+        memory_help,
+    ),
+];
+
+static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "latest",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Return the latest latency samples for all events.",
+        "2.8.13",
+        "O(1)",
+        latency_latest,
+    ),
+    cmd(
+        "reset",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Reset latency data for one or more events.",
+        "2.8.13",
+        "O(1)",
+        latency_reset,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Show helpful text about the different subcommands.",
+        "2.8.13",
+        "O(1)",
+        latency_help,
+    ),
+];
+
+fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for pat in &argv[2..] {
+        for name in Config::matching(pat) {
+            if seen.insert(name) {
+                let v = ctx.srv.config.get(name).unwrap_or_default();
+                out.push((Reply::bulk_str(name), Reply::Bulk(Bytes::from(v))));
+            }
+        }
+    }
+    Ok(Reply::Map(out))
+}
+
+fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if !argv.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArity("config|set".into()));
+    }
+    // Validate everything first so a failing pair leaves the configuration untouched.
+    let mut staged = ctx.srv.config.clone();
+    let mut seen = HashSet::new();
+    for pair in argv[2..].chunks(2) {
+        let name = lossy(&pair[0]);
+        let Some(canon) = Config::canonical(&name) else {
+            return Err(CmdError::msg(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )));
+        };
+        if !seen.insert(canon) {
+            return Err(CmdError::msg(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )));
+        }
+        if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(&pair[1]), false) {
+            return Err(CmdError::msg(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            )));
+        }
+    }
+    ctx.srv.config = staged;
+    Ok(OK)
+}
+
+fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let stats = &mut ctx.srv.stats;
+    *stats = Default::default();
+    for db in ctx.srv.dbs.iter_mut() {
+        db.stats = Default::default();
+    }
+    ctx.srv.slowlog.clear();
+    Ok(OK)
+}
+
+fn config_rewrite(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let Some(file) = ctx.srv.config.file.clone() else {
+        return Err(CmdError::msg("The server is running without a config file"));
+    };
+    std::fs::write(&file, ctx.srv.config.rewrite_text())
+        .map_err(|e| CmdError::msg(format!("Rewriting config file: {e}")))?;
+    Ok(OK)
+}
+
+fn config_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    ))
+}
+
+fn time(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let us = unix_us();
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from((us / 1_000_000).to_string())),
+        Reply::Bulk(Bytes::from((us % 1_000_000).to_string())),
+    ]))
+}
+
+fn lastsave(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int((ctx.srv.started_unix_ms / 1000) as i64))
+}
+
+fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut mode = Shutdown::Default;
+    for a in &argv[1..] {
+        if is(a, "nosave") {
+            mode = Shutdown::NoSave;
+        } else if is(a, "save") {
+            mode = Shutdown::Save;
+        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "abort") {
+            return Err(CmdError::msg("No shutdown in progress."));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    ctx.srv.shutdown = Some(mode);
+    ctx.sess.close_after_reply = true;
+    Ok(Reply::NoReply)
+}
+
+fn monitor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if !ctx.sess.monitor {
+        ctx.sess.monitor = true;
+        ctx.srv.monitors.push(ctx.sess.id);
+    }
+    Ok(OK)
+}
+
+fn slowlog_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let count = match argv.get(2) {
+        None => 10,
+        Some(a) => match parse_i64(a) {
+            Some(-1) => usize::MAX,
+            Some(n) if n >= 0 => n as usize,
+            _ => return Err(CmdError::msg("count should be greater than or equal to -1")),
+        },
+    };
+    let out = ctx
+        .srv
+        .slowlog
+        .iter()
+        .take(count)
+        .map(|e| {
+            Reply::Array(vec![
+                Reply::Int(e.id as i64),
+                Reply::Int(e.time_s as i64),
+                Reply::Int(e.duration_us as i64),
+                Reply::Array(e.args.iter().cloned().map(Reply::Bulk).collect()),
+                Reply::bulk_str(&e.addr),
+                Reply::bulk_str(&e.name),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(out))
+}
+
+fn slowlog_len(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.srv.slowlog.len() as i64))
+}
+
+fn slowlog_reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.srv.slowlog.clear();
+    Ok(OK)
+}
+
+fn slowlog_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    ))
+}
+
+/// Approximate heap footprint of a value plus its key and entry overhead.
+pub fn value_memory(key_len: usize, v: &Value) -> usize {
+    let base = 16 + key_len + 64;
+    match v {
+        Value::Str(s) => match s {
+            crate::types::StrValue::Int(_) => base,
+            other => base + other.len(),
+        },
+    }
+}
+
+fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut i = 3;
+    while i < argv.len() {
+        if is(&argv[i], "samples") && i + 1 < argv.len() {
+            if parse_i64(&argv[i + 1]).is_none_or(|n| n < 0) {
+                return Err(CmdError::NotInteger);
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let key = &argv[2];
+    Ok(ctx.db().peek(key).map_or(Reply::Null, |e| {
+        Reply::Int(value_memory(key.len(), &e.value) as i64)
+    }))
+}
+
+fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    ))
+}
+
+fn latency_latest(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Array(vec![]))
+}
+
+fn latency_reset(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(0))
+}
+
+fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "LATENCY",
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+        ],
+    ))
+}
+
+fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let sub = &argv[1];
+    if is(sub, "sleep") && argv.len() == 3 {
+        let secs = crate::util::numfmt::parse_f64(&argv[2])
+            .unwrap_or(0.0)
+            .clamp(0.0, 3600.0);
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        return Ok(OK);
+    }
+    if is(sub, "set-active-expire") && argv.len() == 3 {
+        ctx.srv.active_expire_enabled = parse_i64(&argv[2]).unwrap_or(1) != 0;
+        return Ok(OK);
+    }
+    if is(sub, "object") && argv.len() == 3 {
+        let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
+        let key = &argv[2];
+        let Some(e) = ctx.db().peek(key) else {
+            return Err(CmdError::NoSuchKey);
+        };
+        let idle = now_lru.wrapping_sub(e.lru()) & crate::keyspace::db::LRU_CLOCK_MAX;
+        let ser = match &e.value {
+            Value::Str(s) => s.len(),
+        };
+        return Ok(Reply::StatusOwned(format!(
+            "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+            e as *const _ as usize,
+            e.value.encoding_name(),
+            ser,
+            e.lru(),
+            idle
+        )));
+    }
+    if is(sub, "help") {
+        return Ok(help_reply(
+            "DEBUG",
+            &[
+                "OBJECT <key>",
+                "    Show low level info about the `key` and associated value.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not accessed (otherwise the Redis behavior). Setting it to 1 reenables back the default.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        ));
+    }
+    Err(CmdError::msg(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        lossy(sub)
+    )))
+}

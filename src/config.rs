@@ -1,0 +1,520 @@
+//! Configuration: the redis.conf parser, command-line overrides, and the parameter table behind
+//! CONFIG GET/SET. One row per directive says its name, type, default and whether CONFIG SET may
+//! change it; parsing, validation and error texts (copied from Redis 7.0's wording) come from the
+//! row's type, so the file parser and CONFIG SET cannot disagree.
+
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::protocol::resp::split_args;
+use crate::util::glob::glob_match;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: '{directive}': {reason}")]
+    Directive {
+        file: String,
+        line: usize,
+        directive: String,
+        reason: String,
+    },
+    #[error("cannot read config file '{file}': {err}")]
+    Io { file: String, err: std::io::Error },
+}
+
+/// The type of a parameter decides how its value is parsed and printed.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    Int { min: i64, max: i64 },
+    Memory { min: i64, max: i64 },
+    Enum(&'static [&'static str]),
+    Str,
+}
+
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const FSYNC: &[&str] = &["always", "everysec", "no"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+pub struct Param {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub mutable: bool,
+}
+
+macro_rules! p {
+    ($name:expr, $kind:expr, $default:expr) => {
+        Param {
+            name: $name,
+            alias: None,
+            kind: $kind,
+            default: $default,
+            mutable: true,
+        }
+    };
+    ($name:expr, $kind:expr, $default:expr, immutable) => {
+        Param {
+            name: $name,
+            alias: None,
+            kind: $kind,
+            default: $default,
+            mutable: false,
+        }
+    };
+}
+
+const I32: i64 = i32::MAX as i64;
+const U32: i64 = u32::MAX as i64;
+const LL: i64 = i64::MAX;
+
+/// Every directive Ember honours. `redis.conf.example` documents each of these.
+pub static PARAMS: &[Param] = &[
+    p!("bind", Kind::Str, "* -::*"),
+    p!("port", Kind::Int { min: 0, max: 65535 }, "6379"),
+    p!(
+        "tcp-backlog",
+        Kind::Int { min: 0, max: I32 },
+        "511",
+        immutable
+    ),
+    p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
+    p!("tcp-keepalive", Kind::Int { min: 0, max: I32 }, "300"),
+    p!("protected-mode", Kind::Bool, "no"),
+    p!("daemonize", Kind::Bool, "no", immutable),
+    p!("pidfile", Kind::Str, "", immutable),
+    p!("loglevel", Kind::Enum(LOGLEVELS), "notice"),
+    p!("logfile", Kind::Str, "", immutable),
+    p!("databases", Kind::Int { min: 1, max: I32 }, "16", immutable),
+    p!("save", Kind::Str, "3600 1 300 100 60 10000"),
+    p!("dbfilename", Kind::Str, "dump.rdb"),
+    p!("dir", Kind::Str, "."),
+    p!("requirepass", Kind::Str, ""),
+    p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
+    p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
+    p!("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
+    p!(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10"
+    ),
+    p!("lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10"),
+    p!("lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1"),
+    p!("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
+    p!("hz", Kind::Int { min: 0, max: I32 }, "10"),
+    p!("appendonly", Kind::Bool, "no"),
+    p!("appendfsync", Kind::Enum(FSYNC), "everysec"),
+    p!("appendfilename", Kind::Str, "appendonly.aof", immutable),
+    p!(
+        "proto-max-bulk-len",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: LL
+        },
+        "536870912"
+    ),
+    p!(
+        "client-query-buffer-limit",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: LL
+        },
+        "1073741824"
+    ),
+    p!(
+        "slowlog-log-slower-than",
+        Kind::Int { min: -1, max: LL },
+        "10000"
+    ),
+    p!("slowlog-max-len", Kind::Int { min: 0, max: LL }, "128"),
+    p!(
+        "latency-monitor-threshold",
+        Kind::Int { min: 0, max: LL },
+        "0"
+    ),
+    p!("notify-keyspace-events", Kind::Str, ""),
+    p!("lazyfree-lazy-user-del", Kind::Bool, "no"),
+    p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    p!("io-threads", Kind::Int { min: 1, max: 128 }, "1", immutable),
+];
+
+fn find(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| {
+        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Parses a memory amount like Redis's memtoll: `100`, `1k` (1000), `1kb` (1024), `5mb`, `2gb`.
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let digits_end = s
+        .bytes()
+        .position(|c| !(c.is_ascii_digit() || c == b'-'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let mul: i64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1_000_000,
+        "mb" => 1024 * 1024,
+        "g" => 1_000_000_000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    num.parse::<i64>().ok()?.checked_mul(mul)
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    values: Vec<Val>,
+    /// Where the config was loaded from (CONFIG REWRITE writes back there).
+    pub file: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut values = Vec::with_capacity(PARAMS.len());
+        for p in PARAMS {
+            // Defaults are literals of the table, so they always parse.
+            values.push(parse_value(p, p.default).unwrap_or(Val::Str(p.default.to_string())));
+        }
+        Config { values, file: None }
+    }
+}
+
+fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
+    match p.kind {
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "yes" => Ok(Val::Bool(true)),
+            "no" => Ok(Val::Bool(false)),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int { min, max } => {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(Val::Int(n))
+        }
+        Kind::Memory { min, max } => {
+            let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
+            if n < min || n > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(Val::Int(n))
+        }
+        Kind::Enum(opts) => {
+            let lv = v.to_ascii_lowercase();
+            if opts.contains(&lv.as_str()) {
+                Ok(Val::Str(lv))
+            } else {
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    opts.join(", ")
+                ))
+            }
+        }
+        Kind::Str => {
+            match p.name {
+                "save" => {
+                    parse_save(v).ok_or_else(|| "Invalid save parameters".to_string())?;
+                }
+                "notify-keyspace-events" if !v.chars().all(|c| "gxe$lshzKEAtmdn".contains(c)) => {
+                    return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
+                }
+                _ => {}
+            }
+            Ok(Val::Str(v.to_string()))
+        }
+    }
+}
+
+/// `save` as (seconds, changes) pairs; empty disables snapshots.
+pub fn parse_save(v: &str) -> Option<Vec<(u64, u64)>> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if !parts.len().is_multiple_of(2) {
+        return None;
+    }
+    parts
+        .chunks(2)
+        .map(|c| Some((c[0].parse().ok()?, c[1].parse().ok()?)))
+        .collect()
+}
+
+impl Config {
+    fn idx(name: &str) -> Option<usize> {
+        PARAMS.iter().position(|p| p.name == name)
+    }
+
+    fn val(&self, name: &str) -> &Val {
+        // Names passed here are literals of this crate that exist in PARAMS (checked by a unit test).
+        Self::idx(name)
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&Val::Int(0))
+    }
+
+    pub fn int(&self, name: &str) -> i64 {
+        match self.val(name) {
+            Val::Int(n) => *n,
+            Val::Bool(b) => *b as i64,
+            Val::Str(_) => 0,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.val(name), Val::Bool(true))
+    }
+
+    pub fn str(&self, name: &str) -> &str {
+        match self.val(name) {
+            Val::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.int("port") as u16
+    }
+
+    pub fn databases(&self) -> usize {
+        self.int("databases").max(1) as usize
+    }
+
+    /// The value as CONFIG GET prints it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let p = find(name)?;
+        let i = Self::idx(p.name)?;
+        Some(match &self.values[i] {
+            Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            Val::Int(n) => n.to_string(),
+            Val::Str(s) if p.name == "dir" => std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| s.clone()),
+            Val::Str(s) => s.clone(),
+        })
+    }
+
+    /// Sets a parameter from its textual value. `at_startup` allows immutable parameters.
+    pub fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), SetError> {
+        let p = find(name).ok_or(SetError::Unknown)?;
+        if !p.mutable && !at_startup {
+            return Err(SetError::Invalid("can't set immutable config".into()));
+        }
+        let mut v = parse_value(p, value).map_err(SetError::Invalid)?;
+        if p.name == "hz" {
+            // Redis clamps hz to 1..=500 instead of refusing.
+            if let Val::Int(n) = v {
+                v = Val::Int(n.clamp(1, 500));
+            }
+        }
+        if p.name == "dir" && !at_startup {
+            std::env::set_current_dir(value).map_err(|e| SetError::Invalid(e.to_string()))?;
+        }
+        let i = Self::idx(p.name).ok_or(SetError::Unknown)?;
+        self.values[i] = v;
+        Ok(())
+    }
+
+    /// Canonical names of parameters matching a glob (CONFIG GET pattern).
+    pub fn matching(pattern: &[u8]) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for p in PARAMS {
+            if glob_match(pattern, p.name.as_bytes(), true) {
+                out.push(p.name);
+            } else if let Some(a) = p.alias
+                && glob_match(pattern, a.as_bytes(), true)
+            {
+                out.push(p.name);
+            }
+        }
+        out
+    }
+
+    pub fn canonical(name: &str) -> Option<&'static str> {
+        find(name).map(|p| p.name)
+    }
+
+    /// Applies one directive line (already split into words).
+    fn apply_directive(&mut self, words: &[String]) -> Result<(), String> {
+        let Some((name, args)) = words.split_first() else {
+            return Ok(());
+        };
+        let Some(p) = find(name) else {
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        // `save` takes its pairs as separate words; `save ""` disables it; repeated save lines add up.
+        let value = if p.name == "save" || p.name == "bind" {
+            args.join(" ")
+        } else if args.len() == 1 {
+            args[0].clone()
+        } else {
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        self.set(name, &value, true).map_err(|e| match e {
+            SetError::Unknown => "Bad directive or wrong number of arguments".to_string(),
+            SetError::Invalid(m) => m,
+        })
+    }
+
+    /// Loads `text` (redis.conf format) as if read from `file`.
+    pub fn load_str(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| ConfigError::Directive {
+                file: file.to_string(),
+                line: i + 1,
+                directive: line.to_string(),
+                reason,
+            };
+            let words = split_args(line.as_bytes())
+                .ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            self.apply_directive(&words).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io {
+            file: name.clone(),
+            err,
+        })?;
+        self.load_str(&text, &name)?;
+        self.file = Some(name);
+        Ok(())
+    }
+
+    /// Applies `--directive value ...` words from the command line, as redis-server does: each
+    /// `--name` starts a new directive whose values are the words up to the next `--name`.
+    pub fn apply_args(&mut self, args: &[String]) -> Result<(), ConfigError> {
+        let mut text = String::new();
+        for a in args {
+            if let Some(name) = a.strip_prefix("--") {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(name);
+            } else {
+                text.push(' ');
+                text.push_str(&quote(a));
+            }
+        }
+        self.load_str(&text, "(command line)")
+    }
+
+    /// The text of a config file holding every non-default value (CONFIG REWRITE).
+    pub fn rewrite_text(&self) -> String {
+        let mut out = String::from("# Generated by CONFIG REWRITE\n");
+        for p in PARAMS {
+            let v = self.get(p.name).unwrap_or_default();
+            let default = Config::default().get(p.name).unwrap_or_default();
+            if v != default || p.name == "dir" {
+                out.push_str(&format!("{} {}\n", p.name, quote(&v)));
+            }
+        }
+        out
+    }
+}
+
+pub enum SetError {
+    Unknown,
+    Invalid(String),
+}
+
+/// Quotes a value for a config line when it is empty or has spaces or quotes.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+    {
+        return s.to_string();
+    }
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_names_resolve() {
+        let c = Config::default();
+        assert_eq!(c.port(), 6379);
+        assert_eq!(c.databases(), 16);
+        assert_eq!(c.int("proto-max-bulk-len"), 512 * 1024 * 1024);
+        for p in PARAMS {
+            assert!(parse_value(p, p.default).is_ok(), "default of {}", p.name);
+        }
+    }
+
+    #[test]
+    fn file_and_args() {
+        let mut c = Config::default();
+        c.load_str(
+            "# comment\nport 7000\nsave 900 1\nsave \"\"\nmaxmemory 1mb\n",
+            "t.conf",
+        )
+        .unwrap();
+        assert_eq!(c.port(), 7000);
+        assert_eq!(c.get("save").unwrap(), "");
+        assert_eq!(c.int("maxmemory"), 1024 * 1024);
+        c.apply_args(&[
+            "--port".into(),
+            "7001".into(),
+            "--save".into(),
+            "".into(),
+            "--requirepass".into(),
+            "x y".into(),
+        ])
+        .unwrap();
+        assert_eq!(c.port(), 7001);
+        assert_eq!(c.str("requirepass"), "x y");
+        let e = c
+            .load_str("port 1\nbogus 3\n", "t.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.conf:2") && e.contains("bogus"), "{e}");
+        assert!(c.load_str("port abc", "t.conf").is_err());
+    }
+}

@@ -1,0 +1,387 @@
+//! One logical database: the only way to reach a stored value.
+//!
+//! # Design
+//! Every read and write goes through [`Db`], so the rules that must hold for every command live
+//! here once instead of in a hundred handlers:
+//!
+//! * **Lazy expiry.** A key whose deadline has passed is deleted on first touch and is never
+//!   returned. `now` is set by the server once per command (Redis's command-time snapshot), so a
+//!   key cannot expire halfway through a command or a MULTI/EXEC.
+//! * **Ordered expiry index.** Deadlines live both in the entry and in a `BTreeSet<(deadline,
+//!   key)>`, so the active cycle removes exactly the keys that are due, oldest first, instead of
+//!   sampling and hoping (expiry never lags behind, however few keys are volatile).
+//! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the entry, the
+//!   basis of OBJECT IDLETIME and of approximated-LRU eviction.
+//! * **Change signals.** Any mutable access, overwrite, delete or expiry marks the key modified:
+//!   clients WATCHing it are collected in `dirty_watchers` for the server to flag. The same hook
+//!   is where blocked-client wake-ups, keyspace events and incremental snapshots attach: a
+//!   point-in-time snapshot walks the table with the SCAN cursor in slices, and a key about to be
+//!   modified ahead of the cursor is serialised first (copy-before-write per key, no fork).
+//! * **Incremental structures.** The key table ([`Dict`]) rehashes incrementally and supports
+//!   SCAN cursors and random sampling, which eviction needs.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use rand::Rng;
+
+use crate::types::Value;
+use crate::util::dict::Dict;
+
+pub type ClientId = u64;
+
+/// 24-bit LRU clock in seconds, like Redis's LRU_CLOCK with 1000 ms resolution.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) as u32) & LRU_CLOCK_MAX
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute deadline in Unix ms; 0 = persistent.
+    expire_at: u64,
+    lru: u32,
+}
+
+impl Entry {
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+    pub fn lru(&self) -> u32 {
+        self.lru
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DbStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+pub struct Db {
+    keys: Dict<Box<[u8]>, Entry>,
+    expires: BTreeSet<(u64, Box<[u8]>)>,
+    /// WATCH registry: key → clients watching it in this db.
+    watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
+    /// Clients whose watched key changed since the server last drained this list.
+    dirty_watchers: Vec<ClientId>,
+    /// Command-time clock (Unix ms), set by the server before each command.
+    now: u64,
+    pub stats: DbStats,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Db {
+            keys: Dict::new(),
+            expires: BTreeSet::new(),
+            watchers: HashMap::new(),
+            dirty_watchers: Vec::new(),
+            now: 0,
+            stats: DbStats::default(),
+        }
+    }
+
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now = now_ms;
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    fn is_expired(&self, e: &Entry) -> bool {
+        e.expire_at != 0 && e.expire_at <= self.now
+    }
+
+    /// Deletes `key` if its deadline has passed. Returns true if it did.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let expired = matches!(self.keys.get(key), Some(e) if self.is_expired(e));
+        if expired {
+            self.remove_entry(key);
+            self.stats.expired_keys += 1;
+            self.signal_modified(key);
+        }
+        expired
+    }
+
+    /// Read access for commands: counts hits/misses and stamps the LRU clock.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.expire_if_needed(key);
+        let lru = lru_clock(self.now);
+        match self.keys.get_mut(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                e.lru = lru;
+                Some(&e.value)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Read access without touching stats or the LRU clock (OBJECT, TTL-like introspection, SCAN filters).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        self.keys.get(key)
+    }
+
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// Write access: the key is considered modified (WATCH is broken) once this returns Some.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.expire_if_needed(key);
+        if !self.keys.contains_key(key) {
+            return None;
+        }
+        self.signal_modified(key);
+        let lru = lru_clock(self.now);
+        let e = self.keys.get_mut(key)?;
+        e.lru = lru;
+        Some(&mut e.value)
+    }
+
+    /// SET semantics: insert or overwrite. The TTL is dropped unless `keep_ttl`.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        self.expire_if_needed(key);
+        self.signal_modified(key);
+        let lru = lru_clock(self.now);
+        if let Some(e) = self.keys.get_mut(key) {
+            e.value = value;
+            e.lru = lru;
+            if !keep_ttl && e.expire_at != 0 {
+                let at = std::mem::replace(&mut e.expire_at, 0);
+                self.expires.remove(&(at, Box::<[u8]>::from(key)));
+            }
+            return;
+        }
+        self.keys.insert_new(
+            key.into(),
+            Entry {
+                value,
+                expire_at: 0,
+                lru,
+            },
+        );
+    }
+
+    /// Removes a key; returns its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        self.expire_if_needed(key);
+        let v = self.remove_entry(key)?;
+        self.signal_modified(key);
+        Some(v)
+    }
+
+    fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
+        let (k, e) = self.keys.remove(key)?;
+        if e.expire_at != 0 {
+            self.expires.remove(&(e.expire_at, k));
+        }
+        Some(e.value)
+    }
+
+    /// Takes a key out with its deadline (RENAME, MOVE).
+    pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<u64>)> {
+        self.expire_if_needed(key);
+        let (k, e) = self.keys.remove(key)?;
+        if e.expire_at != 0 {
+            self.expires.remove(&(e.expire_at, k));
+        }
+        self.signal_modified(key);
+        let exp = e.expire_at();
+        Some((e.value, exp))
+    }
+
+    /// Sets (Some) or removes (None) a key's deadline. False if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> bool {
+        self.expire_if_needed(key);
+        let Some(e) = self.keys.get_mut(key) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut e.expire_at, at.unwrap_or(0));
+        let k: Box<[u8]> = key.into();
+        if old != 0 {
+            self.expires.remove(&(old, k.clone()));
+        }
+        if let Some(at) = at {
+            self.expires.insert((at, k));
+        }
+        self.signal_modified(key);
+        true
+    }
+
+    pub fn expire_of(&mut self, key: &[u8]) -> Option<Option<u64>> {
+        self.peek(key).map(|e| e.expire_at())
+    }
+
+    /// Active expiry: deletes up to `max` keys whose deadline has passed, oldest first.
+    /// Returns how many were deleted.
+    pub fn expire_due(&mut self, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some((at, _)) = self.expires.first() else {
+                break;
+            };
+            if *at > self.now {
+                break;
+            }
+            let Some((_, key)) = self.expires.pop_first() else {
+                break;
+            };
+            if let Some((_, e)) = self.keys.remove(&key) {
+                drop(e);
+                self.stats.expired_keys += 1;
+                self.signal_modified(&key);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Average remaining TTL in ms over volatile keys (INFO keyspace `avg_ttl`), sampled cheaply.
+    pub fn avg_ttl(&self) -> u64 {
+        let mut sum = 0u128;
+        let mut n = 0u128;
+        for (at, _) in self.expires.iter().take(64) {
+            sum += at.saturating_sub(self.now) as u128;
+            n += 1;
+        }
+        sum.checked_div(n).unwrap_or(0) as u64
+    }
+
+    pub fn random_key<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<Bytes> {
+        // Like Redis, retry a bounded number of times when we keep drawing expired keys.
+        for _ in 0..100 {
+            let k = {
+                let (k, _) = self.keys.random(rng)?;
+                Bytes::copy_from_slice(k)
+            };
+            if !self.expire_if_needed(&k) {
+                return Some(k);
+            }
+        }
+        None
+    }
+
+    /// One SCAN step over the key table. Expired keys are filtered by the caller via `peek`.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        self.keys.scan(cursor, |k, e| f(k, e))
+    }
+
+    pub fn is_live(&self, e: &Entry) -> bool {
+        !self.is_expired(e)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.keys.iter().map(|(k, e)| (&**k, e))
+    }
+
+    /// Deletes everything, signalling watchers of existing keys. Returns the number removed.
+    pub fn flush(&mut self) -> usize {
+        let n = self.keys.len();
+        self.touch_all_watched();
+        self.keys.clear();
+        self.expires.clear();
+        n
+    }
+
+    /// Incremental housekeeping from cron: rehash steps and shrinking.
+    pub fn cron(&mut self, rehash_steps: usize) {
+        self.keys.shrink_if_needed();
+        self.keys.rehash(rehash_steps);
+    }
+
+    // --- WATCH -------------------------------------------------------------------------
+
+    pub fn watch(&mut self, key: &[u8], client: ClientId) {
+        let list = self.watchers.entry(key.into()).or_default();
+        if !list.contains(&client) {
+            list.push(client);
+        }
+    }
+
+    pub fn unwatch(&mut self, key: &[u8], client: ClientId) {
+        if let Some(list) = self.watchers.get_mut(key) {
+            list.retain(|c| *c != client);
+            if list.is_empty() {
+                self.watchers.remove(key);
+            }
+        }
+    }
+
+    pub fn signal_modified(&mut self, key: &[u8]) {
+        if let Some(list) = self.watchers.get(key) {
+            self.dirty_watchers.extend_from_slice(list);
+        }
+    }
+
+    /// Flags every watcher of a key that currently exists (FLUSHDB, SWAPDB).
+    pub fn touch_all_watched(&mut self) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        let keys: Vec<Box<[u8]>> = self
+            .watchers
+            .keys()
+            .filter(|k| self.keys.contains_key(k))
+            .cloned()
+            .collect();
+        for k in keys {
+            self.signal_modified(&k);
+        }
+    }
+
+    /// Flags watchers of keys that exist in `self` or `other` (SWAPDB swaps contents under them).
+    pub fn touch_watched_existing_in(&mut self, other: &Db) {
+        let keys: Vec<Box<[u8]>> = self
+            .watchers
+            .keys()
+            .filter(|k| self.keys.contains_key(k) || other.keys.contains_key(k))
+            .cloned()
+            .collect();
+        for k in keys {
+            self.signal_modified(&k);
+        }
+    }
+
+    pub fn take_dirty_watchers(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.dirty_watchers)
+    }
+
+    /// Exchanges contents (keys and deadlines) with another db, keeping each side's watchers.
+    pub fn swap_contents(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.keys, &mut other.keys);
+        std::mem::swap(&mut self.expires, &mut other.expires);
+    }
+
+    /// Sets the LRU stamp directly (DEBUG OBJECT / RESTORE IDLETIME use it later).
+    pub fn entry_lru(&mut self, key: &[u8]) -> Option<u32> {
+        self.peek(key).map(|e| e.lru)
+    }
+}

@@ -1,0 +1,5 @@
+//! The keyspace: the databases and the only paths to stored values (see [`db`] for the design).
+
+pub mod db;
+
+pub use db::{ClientId, Db, Entry};

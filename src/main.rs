@@ -1,0 +1,108 @@
+//! `ember-server [config-file] [--directive value ...]`, like redis-server.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ember::config::Config;
+use ember::server::Server;
+use tracing::error;
+
+#[derive(Parser)]
+#[command(
+    name = "ember-server",
+    version,
+    about = "A Redis-compatible in-memory data store",
+    override_usage = "ember-server [config-file] [--directive value ...]\n       ember-server --port 7000 --save \"\" --requirepass secret"
+)]
+struct Cli {
+    /// A redis.conf-format file, then directives as `--name value ...` overriding it.
+    #[arg(
+        allow_hyphen_values = true,
+        trailing_var_arg = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<String>,
+}
+
+fn init_logging(config: &Config) {
+    let level = match config.str("loglevel") {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logfile = config.str("logfile");
+    if logfile.is_empty() {
+        use std::io::IsTerminal;
+        let ansi = std::io::stdout().is_terminal();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi)
+            .with_writer(std::io::stdout)
+            .init();
+    } else {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+        {
+            Ok(f) => tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init(),
+            Err(e) => {
+                eprintln!("Can't open the log file '{logfile}': {e}");
+                tracing_subscriber::fmt().with_env_filter(filter).init();
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = Config::default();
+    let mut rest = cli.args.as_slice();
+    if let Some(first) = rest.first()
+        && !first.starts_with("--")
+    {
+        if let Err(e) = config.load_file(Path::new(first)) {
+            eprintln!("*** FATAL CONFIG FILE ERROR ***\n{e}");
+            return ExitCode::FAILURE;
+        }
+        rest = &rest[1..];
+    }
+    if let Some(bad) = rest.first().filter(|a| !a.starts_with("--")) {
+        eprintln!(
+            "*** FATAL CONFIG FILE ERROR ***\nunexpected argument '{bad}': directives are given as --name value"
+        );
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = config.apply_args(rest) {
+        eprintln!("*** FATAL CONFIG FILE ERROR ***\n{e}");
+        return ExitCode::FAILURE;
+    }
+    init_logging(&config);
+    let dir = config.str("dir").to_string();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        error!("Can't chdir to '{dir}': {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The wire: request decoding ([`resp`]) and reply encoding ([`reply`]). Nothing here knows
+//! about commands or storage.
+
+pub mod reply;
+pub mod resp;
+
+pub use reply::{OK, Reply, encode};
+pub use resp::{Decoder, Limits, ProtocolError};

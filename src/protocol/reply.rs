@@ -1,0 +1,205 @@
+//! Replies as values, and the one place that turns them into RESP2 or RESP3 bytes.
+//!
+//! Handlers return a semantic [`Reply`]; they never ask which protocol the client speaks. The
+//! encoder owns every RESP3→RESP2 rule: maps and sets flatten to arrays, doubles become bulk
+//! strings, booleans become integers, the two kinds of null become `$-1` and `*-1`, verbatim text
+//! becomes a plain bulk string and pushes become arrays.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::util::numfmt::fmt_double;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `+text`
+    Status(&'static str),
+    /// `+text` with owned text (rare: CLIENT INFO style lines are bulk, not status).
+    StatusOwned(String),
+    /// `-text`: the full error line, code included (`ERR ...`, `WRONGTYPE ...`).
+    Error(String),
+    Int(i64),
+    Bulk(Bytes),
+    /// Null bulk string: `$-1` in RESP2, `_` in RESP3.
+    Null,
+    /// Null array: `*-1` in RESP2, `_` in RESP3.
+    NullArray,
+    Array(Vec<Reply>),
+    /// A map in RESP3, a flat array of key, value, ... in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// A set in RESP3, an array in RESP2.
+    Set(Vec<Reply>),
+    /// `,1.5` in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
+    Bool(bool),
+    /// `=len\r\ntxt:...` in RESP3 (INFO, CLIENT LIST and friends), a bulk string in RESP2.
+    Verbatim(Bytes),
+    /// `>` push in RESP3 (pub/sub, invalidations), an array in RESP2.
+    Push(Vec<Reply>),
+    /// Several replies written back to back (EXEC's queued results are an Array instead).
+    Multi(Vec<Reply>),
+    /// No reply at all (e.g. after CLIENT REPLY OFF, or a command that blocks).
+    NoReply,
+}
+
+pub const OK: Reply = Reply::Status("OK");
+
+impl Reply {
+    pub fn bulk(b: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(b.into())
+    }
+    pub fn bulk_str(s: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+    pub fn from_opt(b: Option<Bytes>) -> Reply {
+        b.map_or(Reply::Null, Reply::Bulk)
+    }
+    pub fn err(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+}
+
+fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
+    out.put_u8(prefix);
+    let mut b = itoa_buf(n as i64);
+    out.put_slice(b.as_bytes());
+    out.put_slice(b"\r\n");
+    b.clear();
+}
+
+fn itoa_buf(n: i64) -> String {
+    n.to_string()
+}
+
+fn put_bulk(out: &mut BytesMut, b: &[u8]) {
+    put_len(out, b'$', b.len());
+    out.put_slice(b);
+    out.put_slice(b"\r\n");
+}
+
+/// Writes the reply in the given protocol version (2 or 3) to `out`.
+pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
+    let v3 = resp >= 3;
+    match reply {
+        Reply::Status(s) => {
+            out.put_u8(b'+');
+            out.put_slice(s.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Reply::StatusOwned(s) => {
+            out.put_u8(b'+');
+            out.put_slice(s.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Reply::Error(e) => {
+            out.put_u8(b'-');
+            // An error line must stay one line (Redis replaces newlines too).
+            for &c in e.as_bytes() {
+                out.put_u8(if c == b'\r' || c == b'\n' { b' ' } else { c });
+            }
+            out.put_slice(b"\r\n");
+        }
+        Reply::Int(n) => {
+            out.put_u8(b':');
+            out.put_slice(n.to_string().as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Reply::Bulk(b) => put_bulk(out, b),
+        Reply::Null => out.put_slice(if v3 { b"_\r\n" } else { b"$-1\r\n" }),
+        Reply::NullArray => out.put_slice(if v3 { b"_\r\n" } else { b"*-1\r\n" }),
+        Reply::Array(items) => {
+            put_len(out, b'*', items.len());
+            for i in items {
+                encode(i, resp, out);
+            }
+        }
+        Reply::Set(items) => {
+            put_len(out, if v3 { b'~' } else { b'*' }, items.len());
+            for i in items {
+                encode(i, resp, out);
+            }
+        }
+        Reply::Push(items) => {
+            put_len(out, if v3 { b'>' } else { b'*' }, items.len());
+            for i in items {
+                encode(i, resp, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            if v3 {
+                put_len(out, b'%', pairs.len());
+            } else {
+                put_len(out, b'*', pairs.len() * 2);
+            }
+            for (k, v) in pairs {
+                encode(k, resp, out);
+                encode(v, resp, out);
+            }
+        }
+        Reply::Double(d) => {
+            let s = fmt_double(*d);
+            if v3 {
+                out.put_u8(b',');
+                out.put_slice(s.as_bytes());
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, s.as_bytes());
+            }
+        }
+        Reply::Bool(b) => {
+            if v3 {
+                out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+            } else {
+                out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+            }
+        }
+        Reply::Verbatim(b) => {
+            if v3 {
+                put_len(out, b'=', b.len() + 4);
+                out.put_slice(b"txt:");
+                out.put_slice(b);
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, b);
+            }
+        }
+        Reply::Multi(items) => {
+            for i in items {
+                encode(i, resp, out);
+            }
+        }
+        Reply::NoReply => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: &Reply, v: u8) -> String {
+        let mut b = BytesMut::new();
+        encode(r, v, &mut b);
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn resp2_flattens_resp3_shapes() {
+        let m = Reply::Map(vec![(Reply::bulk_str("a"), Reply::Int(1))]);
+        assert_eq!(enc(&m, 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&m, 3), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&Reply::Null, 2), "$-1\r\n");
+        assert_eq!(enc(&Reply::NullArray, 2), "*-1\r\n");
+        assert_eq!(enc(&Reply::NullArray, 3), "_\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(&Reply::Double(f64::INFINITY), 3), ",inf\r\n");
+        assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
+        assert_eq!(
+            enc(&Reply::Verbatim(Bytes::from("x")), 3),
+            "=5\r\ntxt:x\r\n"
+        );
+        assert_eq!(enc(&Reply::Error("ERR a\nb".into()), 2), "-ERR a b\r\n");
+    }
+}

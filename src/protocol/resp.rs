@@ -1,0 +1,428 @@
+//! Incremental, bounded request decoder.
+//!
+//! Accepts what redis-server accepts: RESP multibulk requests (`*N\r\n$len\r\n...`) and inline
+//! commands (`set a b\r\n`, telnet style, with sdssplitargs quoting). The decoder keeps its
+//! position between calls, so a frame split over any number of reads is parsed once, and a large
+//! bulk is consumed without rescanning. "Need more bytes" is `Ok(None)`, never an error; a
+//! malformed frame is a [`ProtocolError`] whose `Display` is the exact text Redis replies before
+//! closing the connection.
+
+use bytes::{Buf, Bytes, BytesMut};
+use thiserror::Error;
+
+/// Longest inline request or `*`/`$` header line Redis accepts without a newline (PROTO_INLINE_MAX_SIZE).
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Before AUTH, Redis refuses requests larger than these (a cheap guard against unauthenticated floods).
+const UNAUTH_MAX_ARGS: i64 = 10;
+const UNAUTH_MAX_BULK: i64 = 16384;
+/// Initial argv reservation cap: a client announcing `*2000000000` must not make us allocate it.
+const ARGV_PREALLOC_MAX: usize = 1024;
+/// Large bulks are reserved up front (like Redis's 32 KiB greedy path) so they are read in place.
+const BIG_BULK: usize = 32 * 1024;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("Protocol error: too big inline request")]
+    InlineTooBig,
+    #[error("Protocol error: unbalanced quotes in request")]
+    UnbalancedQuotes,
+    #[error("Protocol error: too big mbulk count string")]
+    MbulkCountTooBig,
+    #[error("Protocol error: too big bulk count string")]
+    BulkCountTooBig,
+    #[error("Protocol error: invalid multibulk length")]
+    InvalidMultibulkLength,
+    #[error("Protocol error: invalid bulk length")]
+    InvalidBulkLength,
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthMultibulkLength,
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthBulkLength,
+    #[error("Protocol error: expected '$', got '{0}'")]
+    ExpectedDollar(char),
+}
+
+/// Per-connection decoding state.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// Arguments still expected in the current multibulk request (0 = at a request boundary).
+    pending: usize,
+    /// Length of the bulk whose header was read but whose payload has not fully arrived.
+    bulk_len: Option<usize>,
+    args: Vec<Bytes>,
+}
+
+/// Limits that come from configuration and the client's auth state.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bulk_len: i64,
+    pub authenticated: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True while a request is partially decoded (used for the query-buffer accounting).
+    pub fn in_request(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Decodes one request from the front of `buf`. `Ok(Some(args))` may be empty only for
+    /// inline blank lines and `*0`/`*-1`, which callers skip.
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        if self.pending == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            if buf[0] != b'*' {
+                return decode_inline(buf);
+            }
+            let Some(line_end) = find_cr(buf, 0) else {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError::MbulkCountTooBig);
+                }
+                return Ok(None);
+            };
+            if line_end + 1 >= buf.len() {
+                return Ok(None); // the '\n' has not arrived yet
+            }
+            let count =
+                parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+            if count > i32::MAX as i64 {
+                return Err(ProtocolError::InvalidMultibulkLength);
+            }
+            if count > UNAUTH_MAX_ARGS && !limits.authenticated {
+                return Err(ProtocolError::UnauthMultibulkLength);
+            }
+            buf.advance(line_end + 2);
+            if count <= 0 {
+                return Ok(Some(Vec::new()));
+            }
+            self.pending = count as usize;
+            self.args = Vec::with_capacity(self.pending.min(ARGV_PREALLOC_MAX));
+            self.bulk_len = None;
+        }
+        while self.pending > 0 {
+            let len = match self.bulk_len {
+                Some(len) => len,
+                None => {
+                    let Some(line_end) = find_cr(buf, 0) else {
+                        if buf.len() > INLINE_MAX {
+                            return Err(ProtocolError::BulkCountTooBig);
+                        }
+                        return Ok(None);
+                    };
+                    if line_end + 1 >= buf.len() {
+                        return Ok(None);
+                    }
+                    if buf[0] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(buf[0] as char));
+                    }
+                    let len =
+                        parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
+                    if len < 0 || len > limits.max_bulk_len {
+                        return Err(ProtocolError::InvalidBulkLength);
+                    }
+                    if len > UNAUTH_MAX_BULK && !limits.authenticated {
+                        return Err(ProtocolError::UnauthBulkLength);
+                    }
+                    buf.advance(line_end + 2);
+                    let len = len as usize;
+                    if len >= BIG_BULK {
+                        buf.reserve(len + 2);
+                    }
+                    self.bulk_len = Some(len);
+                    len
+                }
+            };
+            // Like Redis, the two bytes after the payload are skipped without being checked.
+            if buf.len() < len + 2 {
+                return Ok(None);
+            }
+            let arg = buf.split_to(len).freeze();
+            buf.advance(2);
+            self.args.push(arg);
+            self.bulk_len = None;
+            self.pending -= 1;
+        }
+        Ok(Some(std::mem::take(&mut self.args)))
+    }
+}
+
+fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..]
+        .iter()
+        .position(|&b| b == b'\r')
+        .map(|p| p + from)
+}
+
+fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError::InlineTooBig);
+        }
+        return Ok(None);
+    };
+    let line = buf.split_to(nl + 1);
+    let mut line = &line[..nl];
+    if line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    let args = split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
+    Ok(Some(args.into_iter().map(Bytes::from).collect()))
+}
+
+/// Parses a strict decimal integer the way Redis's string2ll does (no spaces, no `+`, no leading zeros).
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits an inline request into arguments with the quoting rules of Redis's sdssplitargs:
+/// `"..."` understands `\n \r \t \b \a \\ \" \xHH`, `'...'` only `\'`; a closing quote must be
+/// followed by a space or the end. `None` means unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            let c = line.get(i).copied();
+            if in_dq {
+                match c {
+                    None => return None,
+                    Some(b'\\')
+                        if i + 3 < line.len()
+                            && line[i + 1] == b'x'
+                            && hex_val(line[i + 2]).is_some()
+                            && hex_val(line[i + 3]).is_some() =>
+                    {
+                        let hi = hex_val(line[i + 2]).unwrap_or(0);
+                        let lo = hex_val(line[i + 3]).unwrap_or(0);
+                        cur.push(hi * 16 + lo);
+                        i += 3;
+                    }
+                    Some(b'\\') if i + 1 < line.len() => {
+                        i += 1;
+                        cur.push(match line[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => cur.push(c),
+                }
+            } else if in_sq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if i + 1 < line.len() && line[i + 1] == b'\'' => {
+                        i += 1;
+                        cur.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if i + 1 < line.len() && !line[i + 1].is_ascii_whitespace() {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => cur.push(c),
+                }
+            } else {
+                match c {
+                    None => break,
+                    Some(b' ' | b'\n' | b'\r' | b'\t' | 0) => break,
+                    Some(b'"') => in_dq = true,
+                    Some(b'\'') => in_sq = true,
+                    Some(c) => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: true,
+    };
+
+    fn all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(a) = d.decode(&mut buf, L)? {
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn pipelined_stream_at_every_split_point() {
+        let stream: &[u8] =
+            b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\nget k\r\n*2\r\n$4\r\nECHO\r\n$3\r\na\0b\r\n";
+        let expected = all(stream).unwrap();
+        assert_eq!(expected.len(), 4);
+        assert_eq!(expected[1][2], Bytes::new());
+        assert_eq!(&expected[3][1][..], b"a\0b");
+        for split in 0..=stream.len() {
+            let mut d = Decoder::new();
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in [&stream[..split], &stream[split..]] {
+                buf.extend_from_slice(chunk);
+                while let Some(a) = d.decode(&mut buf, L).unwrap() {
+                    got.push(a);
+                }
+            }
+            assert_eq!(got, expected, "split at {split}");
+        }
+        // Byte at a time.
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for b in stream {
+            buf.extend_from_slice(&[*b]);
+            while let Some(a) = d.decode(&mut buf, L).unwrap() {
+                got.push(a);
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn bad_frames() {
+        use ProtocolError::*;
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"*abc\r\n", InvalidMultibulkLength),
+            (b"*3000000000\r\n", InvalidMultibulkLength),
+            (b"*1\r\n$abc\r\n", InvalidBulkLength),
+            (b"*1\r\n$-1\r\n", InvalidBulkLength),
+            (b"*1\r\n$600000000\r\n", InvalidBulkLength),
+            (b"*1\r\nx3\r\n", ExpectedDollar('x')),
+            (b"set \"a b\r\n", UnbalancedQuotes),
+            (b"echo \"a\"b\r\n", UnbalancedQuotes),
+            (b"echo 'a\r\n", UnbalancedQuotes),
+        ];
+        for (input, err) in cases {
+            assert_eq!(
+                all(input).unwrap_err(),
+                *err,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let long = vec![b'a'; INLINE_MAX + 1];
+        assert_eq!(all(&long).unwrap_err(), InlineTooBig);
+        let mut long = b"*".to_vec();
+        long.extend(vec![b'1'; INLINE_MAX + 1]);
+        assert_eq!(all(&long).unwrap_err(), MbulkCountTooBig);
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let lim = Limits {
+            max_bulk_len: 1 << 29,
+            authenticated: false,
+        };
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            d.decode(&mut buf, lim),
+            Err(ProtocolError::UnauthMultibulkLength)
+        );
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
+        assert_eq!(
+            d.decode(&mut buf, lim),
+            Err(ProtocolError::UnauthBulkLength)
+        );
+    }
+
+    #[test]
+    fn inline_quoting() {
+        let r = all(b"set \"a\\x41\\n\" 'it\\'s' \"\"\r\n").unwrap();
+        assert_eq!(
+            r[0],
+            vec![
+                Bytes::from("set"),
+                Bytes::from("aA\n"),
+                Bytes::from("it's"),
+                Bytes::new()
+            ]
+        );
+        assert_eq!(all(b"\r\n\n").unwrap(), vec![Vec::<Bytes>::new(), vec![]]);
+        assert_eq!(
+            all(b"*0\r\n*-5\r\n").unwrap(),
+            vec![Vec::<Bytes>::new(), vec![]]
+        );
+    }
+
+    #[test]
+    fn parse_i64_is_strict() {
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        for bad in [&b"01"[..], b"+1", b" 1", b"-0", b"", b"-", b"1a"] {
+            assert_eq!(parse_i64(bad), None);
+        }
+    }
+}

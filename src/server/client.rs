@@ -1,0 +1,141 @@
+//! A client's session: everything about a connection except its socket and read buffer, which
+//! the event loop owns. Handlers see the session of the caller through `Ctx`; other sessions are
+//! reached through `ServerState::clients` (CLIENT LIST/KILL, MONITOR feeds).
+
+use bytes::{Bytes, BytesMut};
+
+use crate::keyspace::ClientId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub id: ClientId,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub db: usize,
+    /// Protocol version: 2 or 3.
+    pub resp: u8,
+    pub authenticated: bool,
+    pub created_ms: u64,
+    pub last_interaction_ms: u64,
+    /// Queued commands while in MULTI.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: EXEC must abort (EXECABORT).
+    pub multi_error: bool,
+    /// Keys WATCHed: (db, key).
+    pub watched: Vec<(usize, Bytes)>,
+    /// A watched key changed: EXEC must fail.
+    pub dirty_cas: bool,
+    pub close_after_reply: bool,
+    pub reply_mode: ReplyMode,
+    pub no_evict: bool,
+    pub monitor: bool,
+    /// Encoded replies not yet written to the socket.
+    pub out: BytesMut,
+    /// Name of the last command run (CLIENT LIST `cmd=`).
+    pub last_cmd: String,
+    /// Bytes buffered in the query buffer (CLIENT LIST `qbuf=`), kept up to date by the loop.
+    pub qbuf: usize,
+    /// Nesting guard: EXEC runs queued commands through dispatch.
+    pub in_exec: bool,
+}
+
+impl Session {
+    pub fn new(id: ClientId, addr: String, laddr: String, fd: i32, now_ms: u64) -> Self {
+        Session {
+            id,
+            addr,
+            laddr,
+            fd,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            db: 0,
+            resp: 2,
+            authenticated: false,
+            created_ms: now_ms,
+            last_interaction_ms: now_ms,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            dirty_cas: false,
+            close_after_reply: false,
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            monitor: false,
+            out: BytesMut::new(),
+            last_cmd: "NULL".into(),
+            qbuf: 0,
+            in_exec: false,
+        }
+    }
+
+    /// CLIENT LIST / CLIENT INFO line for this client.
+    pub fn info_line(&self, now_ms: u64) -> String {
+        let mut flags = String::new();
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if self.monitor {
+            flags.push('O');
+        }
+        if self.dirty_cas {
+            flags.push('d');
+        }
+        if self.close_after_reply {
+            flags.push('c');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        let lib_name = self
+            .lib_name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        let lib_ver = self
+            .lib_ver
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_interaction_ms) / 1000,
+            flags,
+            self.db,
+            multi,
+            self.qbuf,
+            self.out.len(),
+            self.last_cmd,
+            self.resp,
+            lib_name,
+            lib_ver,
+        )
+    }
+}

@@ -1,0 +1,430 @@
+//! The single-threaded event loop: mio (epoll) readiness for listeners and clients, and the
+//! cron timer taken from the poll timeout.
+//!
+//! Invariants: sockets are read until `WouldBlock` (readiness is edge-triggered) and every
+//! complete request is executed as soon as it is decoded, so pipelines are answered in order;
+//! replies go to the session's buffer and are written at once, with WRITABLE interest
+//! registered only while output is pending; nothing in here blocks.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use tracing::{debug, info, warn};
+
+use super::client::Session;
+use super::state::{PauseKind, ServerState};
+use crate::commands::dispatch;
+use crate::config::Config;
+use crate::keyspace::ClientId;
+use crate::protocol::{Decoder, Limits};
+
+const READ_CHUNK: usize = 16 * 1024;
+/// An idle read buffer larger than this is released in cron (a big request should not pin memory).
+const RBUF_KEEP: usize = 64 * 1024;
+
+struct Conn {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    decoder: Decoder,
+    writable: bool,
+}
+
+pub struct Server {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: HashMap<ClientId, Conn>,
+    pub state: ServerState,
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("could not bind {addr}: {err}")]
+    Bind { addr: String, err: io::Error },
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn listener_token(i: usize) -> Token {
+    Token(usize::MAX - i)
+}
+
+/// Turns a `bind` directive into socket addresses. `*` is every IPv4 address, `::*` every IPv6
+/// address; a leading `-` marks an address whose bind failure is not fatal.
+fn bind_addrs(bind: &str, port: u16) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for a in bind.split_whitespace() {
+        let (a, optional) = match a.strip_prefix('-') {
+            Some(rest) => (rest, true),
+            None => (a, false),
+        };
+        let addr = match a {
+            "*" => format!("0.0.0.0:{port}"),
+            "::*" => format!("[::]:{port}"),
+            a if a.contains(':') => format!("[{a}]:{port}"),
+            a => format!("{a}:{port}"),
+        };
+        out.push((addr, optional));
+    }
+    out
+}
+
+impl Server {
+    pub fn bind(config: Config) -> Result<Server, ServerError> {
+        let poll = Poll::new()?;
+        let mut state = ServerState::new(config);
+        let port = state.config.port();
+        let mut listeners = Vec::new();
+        let mut bound_port = port;
+        for (addr, optional) in bind_addrs(state.config.str("bind"), port) {
+            // With `--port 0` every listener reuses the port the first one got.
+            let addr = if port == 0 && bound_port != 0 {
+                addr.replace(":0", &format!(":{bound_port}"))
+            } else {
+                addr
+            };
+            let parsed: SocketAddr = match addr.parse() {
+                Ok(a) => a,
+                Err(_) => {
+                    return Err(ServerError::Bind {
+                        addr,
+                        err: io::Error::other("invalid address"),
+                    });
+                }
+            };
+            match TcpListener::bind(parsed) {
+                Ok(mut l) => {
+                    bound_port = l.local_addr()?.port();
+                    poll.registry().register(
+                        &mut l,
+                        listener_token(listeners.len()),
+                        Interest::READABLE,
+                    )?;
+                    listeners.push(l);
+                }
+                Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
+                Err(err) => return Err(ServerError::Bind { addr, err }),
+            }
+        }
+        state.bound_port = bound_port;
+        Ok(Server {
+            poll,
+            listeners,
+            conns: HashMap::new(),
+            state,
+            scratch: vec![0; READ_CHUNK],
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.state.bound_port
+    }
+
+    /// Runs until SHUTDOWN.
+    pub fn run(&mut self) -> Result<(), ServerError> {
+        info!("Ready to accept connections tcp port {}", self.port());
+        let mut events = Events::with_capacity(1024);
+        let mut next_cron = Instant::now();
+        loop {
+            let hz = self.state.config.int("hz").clamp(1, 500) as u64;
+            let period = Duration::from_millis(1000 / hz);
+            let timeout = next_cron.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            for ev in events.iter() {
+                let t = ev.token();
+                if t.0 > usize::MAX - 16 {
+                    self.accept(usize::MAX - t.0);
+                    continue;
+                }
+                let id = t.0 as ClientId;
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.handle_readable(id);
+                }
+                if ev.is_writable() {
+                    self.flush(id);
+                }
+                self.after_command_batch();
+            }
+            if Instant::now() >= next_cron {
+                self.cron();
+                next_cron = Instant::now() + period;
+            }
+            if self.state.shutdown.is_some() {
+                info!("Ember is now ready to exit, bye bye...");
+                return Ok(());
+            }
+        }
+    }
+
+    fn accept(&mut self, idx: usize) {
+        loop {
+            let Some(listener) = self.listeners.get(idx) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, addr)) => {
+                    let maxclients = self.state.config.int("maxclients").max(1) as usize;
+                    if self.conns.len() >= maxclients {
+                        let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                        self.state.stats.rejected_connections += 1;
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let id = self.state.next_client_id;
+                    self.state.next_client_id += 1;
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(id as usize),
+                        Interest::READABLE,
+                    ) {
+                        warn!("register failed: {e}");
+                        continue;
+                    }
+                    let laddr = stream
+                        .local_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let fd = raw_fd(&stream);
+                    let mut sess = Session::new(id, addr.to_string(), laddr, fd, self.state.now_ms);
+                    sess.authenticated = self.state.config.str("requirepass").is_empty();
+                    self.state.clients.insert(id, sess);
+                    self.state.stats.total_connections_received += 1;
+                    self.conns.insert(
+                        id,
+                        Conn {
+                            stream,
+                            rbuf: BytesMut::new(),
+                            decoder: Decoder::new(),
+                            writable: false,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!("accept error: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_readable(&mut self, id: ClientId) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.close(id);
+                    return;
+                }
+                Ok(n) => {
+                    conn.rbuf.extend_from_slice(&self.scratch[..n]);
+                    self.state.stats.net_input_bytes += n as u64;
+                    let limit = self.state.config.int("client-query-buffer-limit").max(0) as usize;
+                    if conn.rbuf.len() > limit {
+                        warn!("closing client {id}: query buffer limit reached");
+                        self.close(id);
+                        return;
+                    }
+                    if !self.process_input(id) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(id);
+                    return;
+                }
+            }
+        }
+        self.flush(id);
+    }
+
+    /// Decodes and runs every complete request buffered for `id`. Returns false if the client
+    /// was closed.
+    fn process_input(&mut self, id: ClientId) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let Some(mut sess) = self.state.clients.remove(&id) else {
+            return false;
+        };
+        loop {
+            if sess.close_after_reply || self.state.shutdown.is_some() {
+                break;
+            }
+            if self.state.pause.is_some_and(|(k, _)| k == PauseKind::All) {
+                break; // commands wait in the buffer until the pause ends (cron resumes them)
+            }
+            let limits = Limits {
+                max_bulk_len: self.state.config.int("proto-max-bulk-len"),
+                authenticated: sess.authenticated,
+            };
+            match conn.decoder.decode(&mut conn.rbuf, limits) {
+                Ok(Some(argv)) => {
+                    sess.qbuf = conn.rbuf.len();
+                    dispatch::process(&mut self.state, &mut sess, argv);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    debug!("protocol error from client {id}: {e}");
+                    crate::protocol::encode(
+                        &crate::protocol::Reply::Error(format!("ERR {e}")),
+                        sess.resp,
+                        &mut sess.out,
+                    );
+                    sess.close_after_reply = true;
+                    conn.rbuf.clear();
+                    break;
+                }
+            }
+        }
+        sess.qbuf = conn.rbuf.len();
+        self.state.clients.insert(id, sess);
+        true
+    }
+
+    /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
+    fn flush(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(sess) = self.state.clients.get_mut(&id) else {
+            return;
+        };
+        while !sess.out.is_empty() {
+            match conn.stream.write(&sess.out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let _ = sess.out.split_to(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(id);
+                    return;
+                }
+            }
+        }
+        let pending = !sess.out.is_empty();
+        if !pending && sess.close_after_reply {
+            self.close(id);
+            return;
+        }
+        if pending != conn.writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(id as usize), interest)
+                .is_ok()
+            {
+                conn.writable = pending;
+            }
+        }
+    }
+
+    fn close(&mut self, id: ClientId) {
+        if let Some(mut conn) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+        }
+        if let Some(mut sess) = self.state.clients.remove(&id) {
+            self.state.unwatch_all(&mut sess);
+        }
+        self.state.monitors.retain(|m| *m != id);
+    }
+
+    /// Output produced for other clients, and kills requested by commands.
+    fn after_command_batch(&mut self) {
+        while let Some(id) = self.state.pending_writes.pop() {
+            self.flush(id);
+        }
+        for id in std::mem::take(&mut self.state.to_close) {
+            self.close(id);
+        }
+    }
+
+    fn cron(&mut self) {
+        self.state.update_time();
+        let now = self.state.now_ms;
+        // Active expiry: remove due keys, bounded per tick so a mass expiry cannot stall the loop.
+        if self.state.active_expire_enabled {
+            let budget = Instant::now()
+                + Duration::from_millis(
+                    self.state.config.int("active-expire-effort").max(1) as u64 * 2,
+                );
+            for db in self.state.dbs.iter_mut() {
+                while db.expire_due(64) == 64 {
+                    if Instant::now() > budget {
+                        break;
+                    }
+                }
+            }
+        }
+        for db in self.state.dbs.iter_mut() {
+            db.cron(100);
+        }
+        let mut dummy = Session::new(0, String::new(), String::new(), -1, now);
+        self.state.flag_dirty_watchers(&mut dummy);
+        // Pauses end; buffered commands of paused clients resume.
+        if let Some((_, until)) = self.state.pause
+            && now >= until
+        {
+            self.state.pause = None;
+            let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+            for id in ids {
+                if self.process_input(id) {
+                    self.flush(id);
+                }
+            }
+        }
+        // Idle clients past `timeout`; oversized idle read buffers are released.
+        let timeout_ms = self.state.config.int("timeout").max(0) as u64 * 1000;
+        let mut idle = Vec::new();
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.rbuf.is_empty() && conn.rbuf.capacity() > RBUF_KEEP {
+                conn.rbuf = BytesMut::new();
+            }
+            if timeout_ms > 0
+                && let Some(s) = self.state.clients.get(id)
+                && now.saturating_sub(s.last_interaction_ms) > timeout_ms
+                && !s.monitor
+            {
+                idle.push(*id);
+            }
+        }
+        for id in idle {
+            debug!("closing idle client {id}");
+            self.close(id);
+        }
+        self.after_command_batch();
+    }
+}
+
+#[cfg(unix)]
+fn raw_fd(s: &TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    s.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_: &TcpStream) -> i32 {
+    -1
+}

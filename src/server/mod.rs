@@ -1,0 +1,9 @@
+//! The server: the event loop that owns all I/O and time, and the state commands operate on.
+
+pub mod client;
+pub mod event_loop;
+pub mod state;
+
+pub use client::Session;
+pub use event_loop::{Server, ServerError};
+pub use state::ServerState;

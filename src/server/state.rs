@@ -1,0 +1,171 @@
+//! Server-wide state shared by every command: databases, configuration, sessions, statistics.
+//! It holds no sockets; the event loop owns I/O and hands this state to dispatch.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::config::Config;
+use crate::keyspace::{ClientId, Db};
+use crate::server::client::Session;
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub expired_keys_active: u64,
+    pub total_error_replies: u64,
+    pub commands: HashMap<String, CmdStat>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time_s: u64,
+    pub duration_us: u64,
+    pub args: Vec<Bytes>,
+    pub addr: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseKind {
+    Write,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Save,
+    NoSave,
+    Default,
+}
+
+pub struct ServerState {
+    pub config: Config,
+    pub dbs: Vec<Db>,
+    pub clients: BTreeMap<ClientId, Session>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub started_unix_ms: u64,
+    pub run_id: String,
+    pub rng: StdRng,
+    /// Command-time clock in Unix ms (set once per command).
+    pub now_ms: u64,
+    pub slowlog: VecDeque<SlowlogEntry>,
+    pub slowlog_next_id: u64,
+    /// Sessions that received output from another client's command (MONITOR, CLIENT KILL, …).
+    pub pending_writes: Vec<ClientId>,
+    /// Clients to disconnect once their pending output is flushed (or at once when killed).
+    pub to_close: Vec<ClientId>,
+    pub shutdown: Option<Shutdown>,
+    pub pause: Option<(PauseKind, u64)>,
+    pub monitors: Vec<ClientId>,
+    pub next_client_id: ClientId,
+    /// Writes since the last save (INFO rdb_changes_since_last_save).
+    pub dirty: u64,
+    /// The actual TCP port bound (differs from config when started with `--port 0`).
+    pub bound_port: u16,
+    pub active_expire_enabled: bool,
+    pub executable: String,
+}
+
+impl ServerState {
+    pub fn new(config: Config) -> Self {
+        let dbs = (0..config.databases()).map(|_| Db::new()).collect();
+        let mut rng = StdRng::from_rng(&mut rand::rng());
+        let run_id: String = {
+            use rand::RngExt;
+            (0..40)
+                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+                .collect()
+        };
+        ServerState {
+            config,
+            dbs,
+            clients: BTreeMap::new(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_unix_ms: unix_ms(),
+            run_id,
+            rng,
+            now_ms: unix_ms(),
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            pending_writes: Vec::new(),
+            to_close: Vec::new(),
+            shutdown: None,
+            pause: None,
+            monitors: Vec::new(),
+            next_client_id: 1,
+            dirty: 0,
+            bound_port: 0,
+            active_expire_enabled: true,
+            executable: std::env::args().next().unwrap_or_default(),
+        }
+    }
+
+    /// Refreshes the command-time clock of the server and every db.
+    pub fn update_time(&mut self) {
+        self.now_ms = unix_ms();
+        for db in &mut self.dbs {
+            db.set_now(self.now_ms);
+        }
+    }
+
+    /// Moves "watched key changed" signals from the databases to the sessions.
+    pub fn flag_dirty_watchers(&mut self, current: &mut Session) {
+        for db in &mut self.dbs {
+            for id in db.take_dirty_watchers() {
+                if id == current.id {
+                    current.dirty_cas = true;
+                } else if let Some(s) = self.clients.get_mut(&id) {
+                    s.dirty_cas = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets every WATCH of a session.
+    pub fn unwatch_all(&mut self, sess: &mut Session) {
+        for (db, key) in sess.watched.drain(..) {
+            if let Some(d) = self.dbs.get_mut(db) {
+                d.unwatch(&key, sess.id);
+            }
+        }
+        sess.dirty_cas = false;
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}

@@ -1,0 +1,514 @@
+//! A chained hash table keyed by byte strings, built for a server that must never pause:
+//!
+//! * **Incremental rehashing.** Growing or shrinking allocates the new bucket array and then moves
+//!   a few buckets per operation (and a time-boxed batch per cron tick), so a table of millions
+//!   of keys never stops the event loop for a full copy the way a `HashMap` resize would.
+//! * **Stateless, resize-proof SCAN.** The cursor walks bucket indexes in reverse-binary order
+//!   (Redis's `dictScan`): an element present for the whole iteration is returned at least once
+//!   even if the table grows or shrinks between calls.
+//! * **Random access.** Fair-enough random element selection (RANDOMKEY, SPOP, eviction
+//!   sampling), which std's map cannot offer.
+//!
+//! Keys are hashed with std's keyed SipHash (`RandomState`), so clients cannot flood a bucket.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use rand::{Rng, RngExt};
+
+struct Node<K, V> {
+    key: K,
+    val: V,
+    next: Option<Box<Node<K, V>>>,
+}
+
+struct Table<K, V> {
+    buckets: Vec<Option<Box<Node<K, V>>>>,
+    used: usize,
+}
+
+impl<K, V> Table<K, V> {
+    fn empty() -> Self {
+        Table {
+            buckets: Vec::new(),
+            used: 0,
+        }
+    }
+    fn with_size(n: usize) -> Self {
+        let mut buckets = Vec::with_capacity(n);
+        buckets.resize_with(n, || None);
+        Table { buckets, used: 0 }
+    }
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+}
+
+impl<K, V> Drop for Table<K, V> {
+    fn drop(&mut self) {
+        // Unlink chains iteratively so no chain length can exhaust the stack.
+        for b in self.buckets.iter_mut() {
+            let mut cur = b.take();
+            while let Some(mut n) = cur {
+                cur = n.next.take();
+            }
+        }
+    }
+}
+
+const INITIAL_SIZE: usize = 4;
+/// Empty buckets visited per rehash step before giving up (bounds the work of one step).
+const EMPTY_VISITS_PER_STEP: usize = 10;
+
+pub struct Dict<K, V> {
+    ht: [Table<K, V>; 2],
+    /// Next bucket of `ht[0]` to migrate; `None` when not rehashing.
+    rehash_idx: Option<usize>,
+    hasher: RandomState,
+}
+
+impl<K: Borrow<[u8]>, V> Default for Dict<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Borrow<[u8]>, V> Dict<K, V> {
+    pub fn new() -> Self {
+        Dict {
+            ht: [Table::empty(), Table::empty()],
+            rehash_idx: None,
+            hasher: RandomState::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total bucket slots (for memory accounting and the shrink policy).
+    pub fn slots(&self) -> usize {
+        self.ht[0].buckets.len() + self.ht[1].buckets.len()
+    }
+
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    fn hash(&self, key: &[u8]) -> usize {
+        self.hasher.hash_one(key) as usize
+    }
+
+    pub fn clear(&mut self) {
+        self.ht = [Table::empty(), Table::empty()];
+        self.rehash_idx = None;
+    }
+
+    /// Moves up to `n` buckets from the old table to the new one. Returns true while more remain.
+    pub fn rehash(&mut self, n: usize) -> bool {
+        let Some(mut idx) = self.rehash_idx else {
+            return false;
+        };
+        let mut empty_visits = n * EMPTY_VISITS_PER_STEP;
+        let mut moved = 0;
+        while moved < n && self.ht[0].used > 0 {
+            while idx < self.ht[0].buckets.len() && self.ht[0].buckets[idx].is_none() {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_idx = Some(idx);
+                    return true;
+                }
+            }
+            if idx >= self.ht[0].buckets.len() {
+                break;
+            }
+            let mut chain = self.ht[0].buckets[idx].take();
+            while let Some(mut node) = chain {
+                chain = node.next.take();
+                let b = self.hash(node.key.borrow()) & self.ht[1].mask();
+                node.next = self.ht[1].buckets[b].take();
+                self.ht[1].buckets[b] = Some(node);
+                self.ht[0].used -= 1;
+                self.ht[1].used += 1;
+            }
+            idx += 1;
+            moved += 1;
+        }
+        if self.ht[0].used == 0 {
+            self.ht[0] = std::mem::replace(&mut self.ht[1], Table::empty());
+            self.rehash_idx = None;
+            return false;
+        }
+        self.rehash_idx = Some(idx);
+        true
+    }
+
+    fn step(&mut self) {
+        if self.rehash_idx.is_some() {
+            self.rehash(1);
+        }
+    }
+
+    /// Starts a resize to the smallest power of two holding `size` elements.
+    fn resize_to(&mut self, size: usize) {
+        if self.is_rehashing() {
+            return;
+        }
+        let n = size.max(INITIAL_SIZE).next_power_of_two();
+        if n == self.ht[0].buckets.len() {
+            return;
+        }
+        if self.ht[0].buckets.is_empty() {
+            self.ht[0] = Table::with_size(n);
+            return;
+        }
+        self.ht[1] = Table::with_size(n);
+        self.rehash_idx = Some(0);
+    }
+
+    fn expand_if_needed(&mut self) {
+        if self.is_rehashing() {
+            return;
+        }
+        if self.ht[0].buckets.is_empty() {
+            self.resize_to(INITIAL_SIZE);
+        } else if self.ht[0].used >= self.ht[0].buckets.len() {
+            self.resize_to(self.ht[0].used + 1);
+        }
+    }
+
+    /// Shrinks when less than 10% full (called from cron and after deletions, like Redis's
+    /// `htNeedsResize`).
+    pub fn shrink_if_needed(&mut self) {
+        let size = self.ht[0].buckets.len();
+        if !self.is_rehashing() && size > INITIAL_SIZE && self.ht[0].used * 10 < size {
+            self.resize_to(self.ht[0].used);
+        }
+    }
+
+    fn tables(&self) -> usize {
+        if self.is_rehashing() { 2 } else { 1 }
+    }
+
+    pub fn get<Q: Borrow<[u8]> + ?Sized>(&self, key: &Q) -> Option<&V> {
+        self.get_entry(key.borrow()).map(|(_, v)| v)
+    }
+
+    pub fn get_entry(&self, key: &[u8]) -> Option<(&K, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        for t in 0..self.tables() {
+            let table = &self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let mut cur = table.buckets[h & table.mask()].as_deref();
+            while let Some(node) = cur {
+                if node.key.borrow() == key {
+                    return Some((&node.key, &node.val));
+                }
+                cur = node.next.as_deref();
+            }
+        }
+        None
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get_entry(key).is_some()
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let h = self.hash(key);
+        let tables = self.tables();
+        let mut found: Option<&mut V> = None;
+        for table in self.ht[..tables].iter_mut() {
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let mask = table.mask();
+            let mut cur = table.buckets[h & mask].as_deref_mut();
+            while let Some(node) = cur {
+                if node.key.borrow() == key {
+                    found = Some(&mut node.val);
+                    break;
+                }
+                cur = node.next.as_deref_mut();
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: K, val: V) -> Option<V> {
+        if let Some(slot) = self.get_mut(key.borrow()) {
+            return Some(std::mem::replace(slot, val));
+        }
+        self.insert_new(key, val);
+        None
+    }
+
+    /// Inserts a key known to be absent.
+    pub fn insert_new(&mut self, key: K, val: V) {
+        self.step();
+        self.expand_if_needed();
+        let h = self.hash(key.borrow());
+        let t = if self.is_rehashing() { 1 } else { 0 };
+        let table = &mut self.ht[t];
+        let b = h & table.mask();
+        let next = table.buckets[b].take();
+        table.buckets[b] = Some(Box::new(Node { key, val, next }));
+        table.used += 1;
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<(K, V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.step();
+        let h = self.hash(key);
+        for t in 0..self.tables() {
+            let table = &mut self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let b = h & table.mask();
+            let mut cur = &mut table.buckets[b];
+            loop {
+                let is_match = match cur {
+                    None => break,
+                    Some(n) => n.key.borrow() == key,
+                };
+                if is_match {
+                    let Some(mut node) = cur.take() else { break };
+                    *cur = node.next.take();
+                    table.used -= 1;
+                    let Node { key, val, .. } = *node;
+                    return Some((key, val));
+                }
+                let Some(n) = cur else { break };
+                cur = &mut n.next;
+            }
+        }
+        None
+    }
+
+    /// One step of a SCAN: calls `f` for every element of the bucket(s) at `cursor` and returns
+    /// the next cursor (0 when the iteration is complete).
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut v = cursor as usize;
+        let visit = |table: &Table<K, V>, idx: usize, f: &mut dyn FnMut(&K, &V)| {
+            let mut cur = table.buckets[idx].as_deref();
+            while let Some(n) = cur {
+                f(&n.key, &n.val);
+                cur = n.next.as_deref();
+            }
+        };
+        if !self.is_rehashing() {
+            let t0 = &self.ht[0];
+            let m0 = t0.mask();
+            visit(t0, v & m0, &mut f);
+            v |= !m0;
+            v = v.reverse_bits().wrapping_add(1).reverse_bits();
+        } else {
+            let (small, large) = if self.ht[0].buckets.len() <= self.ht[1].buckets.len() {
+                (&self.ht[0], &self.ht[1])
+            } else {
+                (&self.ht[1], &self.ht[0])
+            };
+            let m0 = small.mask();
+            let m1 = large.mask();
+            visit(small, v & m0, &mut f);
+            loop {
+                visit(large, v & m1, &mut f);
+                v |= !m1;
+                v = v.reverse_bits().wrapping_add(1).reverse_bits();
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v as u64
+    }
+
+    /// A random element, or None when empty. Picks a random non-empty bucket, then a random
+    /// element of its chain (chains are short, so this is close to uniform).
+    pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&K, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let start = self.rehash_idx.unwrap_or(0);
+        let s0 = self.ht[0].buckets.len();
+        let total = s0 + self.ht[1].buckets.len();
+        loop {
+            let i = rng.random_range(start.min(total - 1)..total);
+            let (table, idx) = if i < s0 {
+                (&self.ht[0], i)
+            } else {
+                (&self.ht[1], i - s0)
+            };
+            let Some(head) = table.buckets[idx].as_deref() else {
+                continue;
+            };
+            let mut len = 0;
+            let mut cur = Some(head);
+            while let Some(n) = cur {
+                len += 1;
+                cur = n.next.as_deref();
+            }
+            let mut pick = rng.random_range(0..len);
+            let mut cur = head;
+            while pick > 0 {
+                match cur.next.as_deref() {
+                    Some(n) => cur = n,
+                    None => break,
+                }
+                pick -= 1;
+            }
+            return Some((&cur.key, &cur.val));
+        }
+    }
+
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            dict: self,
+            table: 0,
+            bucket: 0,
+            node: None,
+        }
+    }
+}
+
+pub struct Iter<'a, K, V> {
+    dict: &'a Dict<K, V>,
+    table: usize,
+    bucket: usize,
+    node: Option<&'a Node<K, V>>,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(n) = self.node {
+                self.node = n.next.as_deref();
+                return Some((&n.key, &n.val));
+            }
+            let t = self.dict.ht.get(self.table)?;
+            if self.bucket >= t.buckets.len() {
+                self.table += 1;
+                self.bucket = 0;
+                continue;
+            }
+            self.node = t.buckets[self.bucket].as_deref();
+            self.bucket += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn k(i: usize) -> Box<[u8]> {
+        format!("key:{i}").into_bytes().into_boxed_slice()
+    }
+
+    #[test]
+    fn insert_get_remove_through_rehash() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        for i in 0..10_000 {
+            assert!(d.insert(k(i), i).is_none());
+        }
+        assert_eq!(d.len(), 10_000);
+        for i in 0..10_000 {
+            assert_eq!(d.get(&*k(i)), Some(&i));
+        }
+        assert_eq!(d.insert(k(5), 55), Some(5));
+        for i in 0..9_990 {
+            assert_eq!(
+                d.remove(&k(i)).map(|(_, v)| v),
+                Some(if i == 5 { 55 } else { i })
+            );
+        }
+        assert_eq!(d.len(), 10);
+        d.shrink_if_needed();
+        while d.rehash(100) {}
+        assert!(d.slots() <= 16);
+        assert_eq!(d.iter().count(), 10);
+    }
+
+    #[test]
+    fn scan_sees_every_stable_key_across_resizes() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        for i in 0..1000 {
+            d.insert(k(i), i);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = d.scan(cursor, |_, v| {
+                seen.insert(*v);
+            });
+            // Grow and shrink the table while scanning; keys < 1000 stay throughout.
+            round += 1;
+            if round % 3 == 0 {
+                for j in 0..200 {
+                    d.insert(k(100_000 + round * 1000 + j), 0);
+                }
+            } else if round % 3 == 1 {
+                let extra: Vec<_> = d
+                    .iter()
+                    .filter(|(_, v)| **v == 0)
+                    .map(|(k, _)| k.clone())
+                    .take(300)
+                    .collect();
+                for e in extra {
+                    d.remove(&e);
+                }
+                d.shrink_if_needed();
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 1..1000 {
+            assert!(seen.contains(&i), "missed {i}");
+        }
+    }
+
+    #[test]
+    fn random_returns_members() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        let mut rng = rand::rng();
+        assert!(d.random(&mut rng).is_none());
+        for i in 0..50 {
+            d.insert(k(i), i);
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..2000 {
+            let (_, v) = d.random(&mut rng).unwrap();
+            seen.insert(*v);
+        }
+        assert_eq!(seen.len(), 50);
+    }
+}

@@ -1,0 +1,5 @@
+//! Small pure helpers shared by several modules: glob matching, number formatting, the hash table.
+
+pub mod dict;
+pub mod glob;
+pub mod numfmt;

@@ -1,0 +1,134 @@
+//! Number parsing and printing exactly as Redis does it: `%.17g` doubles, strict integers,
+//! strtod-style floats that refuse NaN and surrounding spaces.
+
+pub use crate::protocol::resp::parse_i64;
+
+/// Formats like C's `printf("%.17g")`, which is how Redis 7.0 prints doubles (scores, RESP3 `,`).
+pub fn fmt_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    fmt_g(d, 17)
+}
+
+/// `%.{prec}g` for a finite double.
+pub fn fmt_g(d: f64, prec: usize) -> String {
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{:.*e}", prec - 1, d);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= prec as i32 {
+        let mant = strip_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (prec as i32 - 1 - exp).max(0) as usize;
+        strip_zeros(&format!("{d:.decimals$}")).to_string()
+    }
+}
+
+fn strip_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Redis's `d2string`/`addReplyDouble` for integral doubles in the safe range prints them as
+/// integers; elsewhere `%.17g`.
+pub fn fmt_double_human(d: f64) -> String {
+    if d.is_finite() && d.fract() == 0.0 && d.abs() < 4503599627370496.0 && d != 0.0 {
+        return format!("{}", d as i64);
+    }
+    fmt_double(d)
+}
+
+/// Parses a double the way Redis's `string2d`/`getDoubleFromObject` accepts it: the whole
+/// string must be consumed, no leading space, NaN refused. `inf`, `-inf`, `+inf`, hex floats
+/// are accepted by strtod; we accept the decimal and infinity forms.
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let st = std::str::from_utf8(s).ok()?;
+    if st.is_empty() || st.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let lower = st.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => {
+            // Rust accepts "nan", "inf" spellings we handled; reject anything non-numeric.
+            if !lower
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+'))
+            {
+                return None;
+            }
+            lower.parse::<f64>().ok()?
+        }
+    };
+    if v.is_nan() { None } else { Some(v) }
+}
+
+/// Formats the result of INCRBYFLOAT / HINCRBYFLOAT: Redis prints a long double with `%.17Lf`
+/// and trims trailing zeros. We compute in f64 and print its shortest round-trip form, which
+/// agrees with Redis for the decimal inputs clients use (e.g. 10.5 + 0.1 = "10.6").
+pub fn fmt_long_double_human(d: f64) -> String {
+    if d == 0.0 {
+        return "0".into();
+    }
+    let s = format!("{d}");
+    if s.contains('e') {
+        return format!("{d:.17}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g17_matches_printf() {
+        assert_eq!(fmt_double(1.1), "1.1000000000000001");
+        assert_eq!(fmt_double(1.5), "1.5");
+        assert_eq!(fmt_double(100.0), "100");
+        assert_eq!(fmt_double(1e17), "1e+17");
+        assert_eq!(fmt_double(1e16), "10000000000000000");
+        assert_eq!(fmt_double(0.0001), "0.0001");
+        assert_eq!(fmt_double(0.00001), "1.0000000000000001e-05");
+        assert_eq!(fmt_double(-2.5e-300), "-2.5e-300");
+        assert_eq!(fmt_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(fmt_double(-0.0), "-0");
+    }
+
+    #[test]
+    fn parse_float() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_f64(b""), None);
+    }
+
+    #[test]
+    fn long_double_human() {
+        assert_eq!(fmt_long_double_human(10.5 + 0.1), "10.6");
+        assert_eq!(fmt_long_double_human(5000.0), "5000");
+        assert_eq!(fmt_long_double_human(-3.0), "-3");
+    }
+}
