@@ -518,3 +518,23 @@ mod tests {
         assert!(c.load_str("port abc", "t.conf").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// redis.conf.example documents every directive and loads cleanly.
+    #[test]
+    fn example_config_documents_every_directive() {
+        let text = include_str!("../redis.conf.example");
+        let mut c = Config::default();
+        c.load_str(text, "redis.conf.example").unwrap();
+        for p in PARAMS {
+            assert!(
+                text.lines().any(|l| l.split_whitespace().next() == Some(p.name)),
+                "redis.conf.example does not document {}",
+                p.name
+            );
+        }
+    }
+}

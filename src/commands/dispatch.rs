@@ -20,20 +20,18 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: Vec<Bytes>) {
     if argv.is_empty() {
         return;
     }
-    let reply = execute(srv, sess, &argv);
-    write_reply(srv, sess, &reply);
-}
-
-fn write_reply(srv: &mut ServerState, sess: &mut Session, reply: &Reply) {
-    match sess.reply_mode {
-        ReplyMode::On => {
-            let before = sess.out.len();
-            encode(reply, sess.resp, &mut sess.out);
-            srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
-        }
-        ReplyMode::Off => {}
-        ReplyMode::Skip => sess.reply_mode = ReplyMode::On,
+    // CLIENT REPLY SKIP armed by the previous command silences this one only.
+    let skip = sess.reply_mode == ReplyMode::Skip;
+    if skip {
+        sess.reply_mode = ReplyMode::On;
     }
+    let reply = execute(srv, sess, &argv);
+    if skip || sess.reply_mode == ReplyMode::Off {
+        return;
+    }
+    let before = sess.out.len();
+    encode(&reply, sess.resp, &mut sess.out);
+    srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
 }
 
 /// Resolves argv to a command row, applying Redis's existence and arity rules.

@@ -8,7 +8,7 @@ use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};
 use crate::types::{StrValue, Value};
-use crate::util::numfmt::fmt_long_double_human;
+use crate::util::longdouble::LongDouble;
 
 const MSET_KEYS: Keys = Keys {
     first: 1,
@@ -678,31 +678,22 @@ fn decrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     incr_generic(ctx, &argv[1], -by)
 }
 
-/// Parses a long-double-style float argument as INCRBYFLOAT accepts it.
-fn parse_ld(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() >= 5 * 1024 || b[0].is_ascii_whitespace() {
-        return None;
-    }
-    crate::util::numfmt::parse_f64(b).filter(|v| {
-        v.is_finite()
-            || b.eq_ignore_ascii_case(b"inf")
-            || b.eq_ignore_ascii_case(b"-inf")
-            || b.eq_ignore_ascii_case(b"+inf")
-    })
-}
-
 fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let cur = match get_str(db, &argv[1])? {
-        None => 0.0,
-        Some(s) => s.with_bytes(parse_ld).ok_or(CmdError::NotFloat)?,
+        None => LongDouble::Finite {
+            neg: false,
+            m: 0,
+            exp: 0,
+        },
+        Some(s) => s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?,
     };
-    let by = parse_ld(&argv[2]).ok_or(CmdError::NotFloat)?;
-    let v = cur + by;
+    let by = LongDouble::parse(&argv[2]).ok_or(CmdError::NotFloat)?;
+    let v = cur.sum(by);
     if !v.is_finite() {
         return Err(CmdError::msg("increment would produce NaN or Infinity"));
     }
-    let s = fmt_long_double_human(v);
+    let s = v.to_human();
     db.set(
         &argv[1],
         Value::Str(StrValue::from_computed(s.clone().into_bytes())),

@@ -2,4 +2,5 @@
 
 pub mod dict;
 pub mod glob;
+pub mod longdouble;
 pub mod numfmt;

@@ -79,23 +79,6 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if v.is_nan() { None } else { Some(v) }
 }
 
-/// Formats the result of INCRBYFLOAT / HINCRBYFLOAT: Redis prints a long double with `%.17Lf`
-/// and trims trailing zeros. We compute in f64 and print its shortest round-trip form, which
-/// agrees with Redis for the decimal inputs clients use (e.g. 10.5 + 0.1 = "10.6").
-pub fn fmt_long_double_human(d: f64) -> String {
-    if d == 0.0 {
-        return "0".into();
-    }
-    let s = format!("{d}");
-    if s.contains('e') {
-        return format!("{d:.17}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,12 +106,5 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b"abc"), None);
         assert_eq!(parse_f64(b""), None);
-    }
-
-    #[test]
-    fn long_double_human() {
-        assert_eq!(fmt_long_double_human(10.5 + 0.1), "10.6");
-        assert_eq!(fmt_long_double_human(5000.0), "5000");
-        assert_eq!(fmt_long_double_human(-3.0), "-3");
     }
 }

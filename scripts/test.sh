@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs Ember's whole test suite on a fresh machine: installs what the tests need (a real
+# redis-server 7.0 for the differential suite, redis-py for the client examples), checks
+# formatting and lints, then runs `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "== installing redis-server and redis-tools"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+redis-server --version
+
+if ! python3 -c 'import redis' >/dev/null 2>&1; then
+  echo "== installing redis-py"
+  python3 -m pip install -q redis
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test "$@"

@@ -1,0 +1,9 @@
+//! Integration tests: the real `ember-server` binary over TCP, with raw sockets, the `redis`
+//! crate, and a real redis-server for the differential suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod clients;
+mod diff;
+mod process;
+mod protocol;
+mod util;

@@ -1,0 +1,80 @@
+//! The process: command line, config files, start-up errors, SHUTDOWN.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{ember, temp_dir};
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn help_and_version() {
+    let (ok, out) = run(&["--help"]);
+    assert!(ok && out.contains("ember-server"), "{out}");
+    let (ok, out) = run(&["--version"]);
+    assert!(ok && out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+}
+
+#[test]
+fn bad_directive_stops_startup_naming_file_and_line() {
+    let dir = temp_dir("conf");
+    let f = dir.join("bad.conf");
+    std::fs::write(&f, "port 7000\n# fine\nmaxmemory lots\n").unwrap();
+    let (ok, out) = run(&[f.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        out.contains("bad.conf:3") && out.contains("maxmemory lots"),
+        "{out}"
+    );
+    let (ok, out) = run(&["--no-such-directive", "1"]);
+    assert!(!ok && out.contains("no-such-directive"), "{out}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn config_file_then_overrides() {
+    let dir = temp_dir("conf");
+    let f = dir.join("ember.conf");
+    std::fs::write(&f, "databases 4\nrequirepass fromfile\nhz 20\n").unwrap();
+    let s = ember(&[f.to_str().unwrap(), "--requirepass", "fromcli"]);
+    let mut c = s.connect();
+    assert_eq!(c.cmd(&["AUTH", "fromcli"]).text(), "+OK\r\n");
+    assert_eq!(
+        c.cmd(&["SELECT", "4"]).text(),
+        "-ERR DB index is out of range\r\n"
+    );
+    let hz = c.cmd(&["CONFIG", "GET", "hz"]);
+    assert_eq!(hz.children()[1].as_str(), "20");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn config_file_must_come_first() {
+    // A config file path placed after directives is refused like an unknown argument.
+    let (ok, _) = run(&["--port", "0", "some.conf"]);
+    assert!(!ok);
+}
+
+#[test]
+fn shutdown_exits_the_process() {
+    let mut s = ember(&[]);
+    let mut c = s.connect();
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(
+        s.wait_exit(Duration::from_secs(10)),
+        "server did not exit after SHUTDOWN"
+    );
+}
