@@ -110,6 +110,7 @@ pub static PARAMS: &[Param] = &[
     p!("requirepass", Kind::Str, ""),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
     p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("maxmemory-clients", Kind::Memory { min: 0, max: LL }, "0"),
     p!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
     p!("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
     p!(
@@ -340,16 +341,25 @@ impl Config {
         Ok(())
     }
 
-    /// Canonical names of parameters matching a glob (CONFIG GET pattern).
-    pub fn matching(pattern: &[u8]) -> Vec<&'static str> {
+    /// Names matching a CONFIG GET pattern, as Redis replies them: a pattern without glob
+    /// characters is looked up directly and echoed as given; a glob matches canonical names
+    /// and aliases alike.
+    pub fn matching(pattern: &[u8]) -> Vec<(String, &'static str)> {
+        let text = String::from_utf8_lossy(pattern).into_owned();
+        if !pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            return find(&text)
+                .map(|p| vec![(text.clone(), p.name)])
+                .unwrap_or_default();
+        }
         let mut out = Vec::new();
         for p in PARAMS {
             if glob_match(pattern, p.name.as_bytes(), true) {
-                out.push(p.name);
-            } else if let Some(a) = p.alias
+                out.push((p.name.to_string(), p.name));
+            }
+            if let Some(a) = p.alias
                 && glob_match(pattern, a.as_bytes(), true)
             {
-                out.push(p.name);
+                out.push((a.to_string(), p.name));
             }
         }
         out
@@ -531,7 +541,8 @@ mod example_tests {
         c.load_str(text, "redis.conf.example").unwrap();
         for p in PARAMS {
             assert!(
-                text.lines().any(|l| l.split_whitespace().next() == Some(p.name)),
+                text.lines()
+                    .any(|l| l.split_whitespace().next() == Some(p.name)),
                 "redis.conf.example does not document {}",
                 p.name
             );

@@ -570,13 +570,14 @@ fn kill(ctx: &mut Ctx, id: u64) {
 fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let ms = match crate::util::numfmt::parse_i64(&argv[2]) {
         Some(n) if n >= 0 => n as u64,
-        _ => return Err(CmdError::TimeoutNotInteger),
+        Some(_) => return Err(CmdError::msg("timeout is negative")),
+        None => return Err(CmdError::TimeoutNotInteger),
     };
     let kind = match argv.get(3) {
         None => PauseKind::All,
         Some(a) if is(a, "all") => PauseKind::All,
         Some(a) if is(a, "write") => PauseKind::Write,
-        Some(_) => return Err(CmdError::Syntax),
+        Some(_) => return Err(CmdError::msg("CLIENT PAUSE mode must be WRITE or ALL")),
     };
     if argv.len() > 4 {
         return Err(CmdError::Syntax);
@@ -648,8 +649,6 @@ fn client_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
             "      Kill connections authenticated by <username>.",
             "    * SKIPME (YES|NO)",
             "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",

@@ -414,12 +414,23 @@ fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// Parses a SCAN cursor: an unsigned 64-bit decimal.
+/// Parses a SCAN cursor like Redis's `strtoul`: an optional sign (a negative value wraps),
+/// decimal digits, nothing else; overflow is an error.
 pub fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(b)
+    let err = || CmdError::msg("invalid cursor");
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
+        return Err(err());
+    }
+    let v = std::str::from_utf8(digits)
         .ok()
-        .filter(|s| !s.starts_with('+'))
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::msg("invalid cursor"))
+        .ok_or_else(err)?;
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// MATCH / COUNT / TYPE options shared by the SCAN family.

@@ -70,7 +70,7 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
     cmd(
         "getkeys",
-        -3,
+        -4,
         LOADING | STALE,
         NO_KEYS,
         "server",
@@ -234,7 +234,7 @@ fn info(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(
         argv[2..]
             .iter()
-            .map(|n| lookup(n).map_or(Reply::NullArray, |(s, full)| command_info(s, &full)))
+            .map(|n| lookup(n).map_or(Reply::Null, |(s, full)| command_info(s, &full)))
             .collect(),
     ))
 }

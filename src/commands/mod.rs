@@ -299,7 +299,7 @@ pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
         out.push(Reply::StatusOwned((*l).to_string()));
     }
     out.push(Reply::StatusOwned("HELP".into()));
-    out.push(Reply::StatusOwned("    Print this help.".into()));
+    out.push(Reply::StatusOwned("    Prints this help.".into()));
     Reply::Array(out)
 }
 

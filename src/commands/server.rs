@@ -303,10 +303,10 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for pat in &argv[2..] {
-        for name in Config::matching(pat) {
-            if seen.insert(name) {
+        for (shown, name) in Config::matching(pat) {
+            if seen.insert(shown.clone()) {
                 let v = ctx.srv.config.get(name).unwrap_or_default();
-                out.push((Reply::bulk_str(name), Reply::Bulk(Bytes::from(v))));
+                out.push((Reply::Bulk(Bytes::from(shown)), Reply::Bulk(Bytes::from(v))));
             }
         }
     }

@@ -112,6 +112,8 @@ impl Server {
             }
         }
         state.bound_port = bound_port;
+        // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
+        let _ = state.config.set("port", &bound_port.to_string(), true);
         Ok(Server {
             poll,
             listeners,
