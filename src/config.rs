@@ -13,12 +13,7 @@ use crate::util::glob::glob_match;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{file}:{line}: '{directive}': {reason}")]
-    Directive {
-        file: String,
-        line: usize,
-        directive: String,
-        reason: String,
-    },
+    Directive { file: String, line: usize, directive: String, reason: String },
     #[error("cannot read config file '{file}': {err}")]
     Io { file: String, err: std::io::Error },
 }
@@ -63,22 +58,10 @@ pub struct Param {
 
 macro_rules! p {
     ($name:expr, $kind:expr, $default:expr) => {
-        Param {
-            name: $name,
-            alias: None,
-            kind: $kind,
-            default: $default,
-            mutable: true,
-        }
+        Param { name: $name, alias: None, kind: $kind, default: $default, mutable: true }
     };
     ($name:expr, $kind:expr, $default:expr, immutable) => {
-        Param {
-            name: $name,
-            alias: None,
-            kind: $kind,
-            default: $default,
-            mutable: false,
-        }
+        Param { name: $name, alias: None, kind: $kind, default: $default, mutable: false }
     };
 }
 
@@ -90,12 +73,7 @@ const LL: i64 = i64::MAX;
 pub static PARAMS: &[Param] = &[
     p!("bind", Kind::Str, "* -::*"),
     p!("port", Kind::Int { min: 0, max: 65535 }, "6379"),
-    p!(
-        "tcp-backlog",
-        Kind::Int { min: 0, max: I32 },
-        "511",
-        immutable
-    ),
+    p!("tcp-backlog", Kind::Int { min: 0, max: I32 }, "511", immutable),
     p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
     p!("tcp-keepalive", Kind::Int { min: 0, max: I32 }, "300"),
     p!("protected-mode", Kind::Bool, "no"),
@@ -113,11 +91,7 @@ pub static PARAMS: &[Param] = &[
     p!("maxmemory-clients", Kind::Memory { min: 0, max: LL }, "0"),
     p!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
     p!("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
-    p!(
-        "maxmemory-eviction-tenacity",
-        Kind::Int { min: 0, max: 100 },
-        "10"
-    ),
+    p!("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
     p!("lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10"),
     p!("lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1"),
     p!("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
@@ -125,33 +99,11 @@ pub static PARAMS: &[Param] = &[
     p!("appendonly", Kind::Bool, "no"),
     p!("appendfsync", Kind::Enum(FSYNC), "everysec"),
     p!("appendfilename", Kind::Str, "appendonly.aof", immutable),
-    p!(
-        "proto-max-bulk-len",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: LL
-        },
-        "536870912"
-    ),
-    p!(
-        "client-query-buffer-limit",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: LL
-        },
-        "1073741824"
-    ),
-    p!(
-        "slowlog-log-slower-than",
-        Kind::Int { min: -1, max: LL },
-        "10000"
-    ),
+    p!("proto-max-bulk-len", Kind::Memory { min: 1024 * 1024, max: LL }, "536870912"),
+    p!("client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: LL }, "1073741824"),
+    p!("slowlog-log-slower-than", Kind::Int { min: -1, max: LL }, "10000"),
     p!("slowlog-max-len", Kind::Int { min: 0, max: LL }, "128"),
-    p!(
-        "latency-monitor-threshold",
-        Kind::Int { min: 0, max: LL },
-        "0"
-    ),
+    p!("latency-monitor-threshold", Kind::Int { min: 0, max: LL }, "0"),
     p!("notify-keyspace-events", Kind::Str, ""),
     p!("lazyfree-lazy-user-del", Kind::Bool, "no"),
     p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
@@ -159,17 +111,12 @@ pub static PARAMS: &[Param] = &[
 ];
 
 fn find(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| {
-        p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
 }
 
 /// Parses a memory amount like Redis's memtoll: `100`, `1k` (1000), `1kb` (1024), `5mb`, `2gb`.
 pub fn parse_memory(s: &str) -> Option<i64> {
-    let digits_end = s
-        .bytes()
-        .position(|c| !(c.is_ascii_digit() || c == b'-'))
-        .unwrap_or(s.len());
+    let digits_end = s.bytes().position(|c| !(c.is_ascii_digit() || c == b'-')).unwrap_or(s.len());
     let (num, unit) = s.split_at(digits_end);
     let mul: i64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -210,22 +157,16 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             Ok(Val::Int(n))
         }
         Kind::Memory { min, max } => {
             let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
             if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             Ok(Val::Int(n))
         }
@@ -234,10 +175,7 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             if opts.contains(&lv.as_str()) {
                 Ok(Val::Str(lv))
             } else {
-                Err(format!(
-                    "argument(s) must be one of the following: {}",
-                    opts.join(", ")
-                ))
+                Err(format!("argument(s) must be one of the following: {}", opts.join(", ")))
             }
         }
         Kind::Str => {
@@ -261,10 +199,7 @@ pub fn parse_save(v: &str) -> Option<Vec<(u64, u64)>> {
     if !parts.len().is_multiple_of(2) {
         return None;
     }
-    parts
-        .chunks(2)
-        .map(|c| Some((c[0].parse().ok()?, c[1].parse().ok()?)))
-        .collect()
+    parts.chunks(2).map(|c| Some((c[0].parse().ok()?, c[1].parse().ok()?))).collect()
 }
 
 impl Config {
@@ -274,9 +209,7 @@ impl Config {
 
     fn val(&self, name: &str) -> &Val {
         // Names passed here are literals of this crate that exist in PARAMS (checked by a unit test).
-        Self::idx(name)
-            .and_then(|i| self.values.get(i))
-            .unwrap_or(&Val::Int(0))
+        Self::idx(name).and_then(|i| self.values.get(i)).unwrap_or(&Val::Int(0))
     }
 
     pub fn int(&self, name: &str) -> i64 {
@@ -313,9 +246,9 @@ impl Config {
         Some(match &self.values[i] {
             Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             Val::Int(n) => n.to_string(),
-            Val::Str(s) if p.name == "dir" => std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|_| s.clone()),
+            Val::Str(s) if p.name == "dir" => {
+                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| s.clone())
+            }
             Val::Str(s) => s.clone(),
         })
     }
@@ -347,9 +280,7 @@ impl Config {
     pub fn matching(pattern: &[u8]) -> Vec<(String, &'static str)> {
         let text = String::from_utf8_lossy(pattern).into_owned();
         if !pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
-            return find(&text)
-                .map(|p| vec![(text.clone(), p.name)])
-                .unwrap_or_default();
+            return find(&text).map(|p| vec![(text.clone(), p.name)]).unwrap_or_default();
         }
         let mut out = Vec::new();
         for p in PARAMS {
@@ -404,12 +335,9 @@ impl Config {
                 directive: line.to_string(),
                 reason,
             };
-            let words = split_args(line.as_bytes())
-                .ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
-            let words: Vec<String> = words
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect();
+            let words =
+                split_args(line.as_bytes()).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
             self.apply_directive(&words).map_err(err)?;
         }
         Ok(())
@@ -417,10 +345,7 @@ impl Config {
 
     pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io {
-            file: name.clone(),
-            err,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io { file: name.clone(), err })?;
         self.load_str(&text, &name)?;
         self.file = Some(name);
         Ok(())
@@ -465,9 +390,7 @@ pub enum SetError {
 
 /// Quotes a value for a config line when it is empty or has spaces or quotes.
 fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
-    {
+    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
         return s.to_string();
     }
     let mut q = String::from("\"");
@@ -501,11 +424,7 @@ mod tests {
     #[test]
     fn file_and_args() {
         let mut c = Config::default();
-        c.load_str(
-            "# comment\nport 7000\nsave 900 1\nsave \"\"\nmaxmemory 1mb\n",
-            "t.conf",
-        )
-        .unwrap();
+        c.load_str("# comment\nport 7000\nsave 900 1\nsave \"\"\nmaxmemory 1mb\n", "t.conf").unwrap();
         assert_eq!(c.port(), 7000);
         assert_eq!(c.get("save").unwrap(), "");
         assert_eq!(c.int("maxmemory"), 1024 * 1024);
@@ -520,10 +439,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.port(), 7001);
         assert_eq!(c.str("requirepass"), "x y");
-        let e = c
-            .load_str("port 1\nbogus 3\n", "t.conf")
-            .unwrap_err()
-            .to_string();
+        let e = c.load_str("port 1\nbogus 3\n", "t.conf").unwrap_err().to_string();
         assert!(e.contains("t.conf:2") && e.contains("bogus"), "{e}");
         assert!(c.load_str("port abc", "t.conf").is_err());
     }
@@ -541,8 +457,7 @@ mod example_tests {
         c.load_str(text, "redis.conf.example").unwrap();
         for p in PARAMS {
             assert!(
-                text.lines()
-                    .any(|l| l.split_whitespace().next() == Some(p.name)),
+                text.lines().any(|l| l.split_whitespace().next() == Some(p.name)),
                 "redis.conf.example does not document {}",
                 p.name
             );

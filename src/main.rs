@@ -17,11 +17,7 @@ use tracing::error;
 )]
 struct Cli {
     /// A redis.conf-format file, then directives as `--name value ...` overriding it.
-    #[arg(
-        allow_hyphen_values = true,
-        trailing_var_arg = true,
-        value_name = "ARGS"
-    )]
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, value_name = "ARGS")]
     args: Vec<String>,
 }
 
@@ -38,17 +34,9 @@ fn init_logging(config: &Config) {
     if logfile.is_empty() {
         use std::io::IsTerminal;
         let ansi = std::io::stdout().is_terminal();
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(ansi)
-            .with_writer(std::io::stdout)
-            .init();
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stdout).init();
     } else {
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logfile)
-        {
+        match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
             Ok(f) => tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_ansi(false)
@@ -76,9 +64,7 @@ fn main() -> ExitCode {
         rest = &rest[1..];
     }
     if let Some(bad) = rest.first().filter(|a| !a.starts_with("--")) {
-        eprintln!(
-            "*** FATAL CONFIG FILE ERROR ***\nunexpected argument '{bad}': directives are given as --name value"
-        );
+        eprintln!("*** FATAL CONFIG FILE ERROR ***\nunexpected argument '{bad}': directives are given as --name value");
         return ExitCode::FAILURE;
     }
     if let Err(e) = config.apply_args(rest) {

@@ -14,28 +14,8 @@ pub const SERVER_NAME: &str = "redis";
 pub const REDIS_VERSION: &str = "7.0.15";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "ping",
-        -1,
-        FAST | STALE,
-        NO_KEYS,
-        "connection",
-        "Ping the server",
-        "1.0.0",
-        "O(1)",
-        ping,
-    ),
-    cmd(
-        "echo",
-        2,
-        FAST,
-        NO_KEYS,
-        "connection",
-        "Echo the given string",
-        "1.0.0",
-        "O(1)",
-        echo,
-    ),
+    cmd("ping", -1, FAST | STALE, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
+    cmd("echo", 2, FAST, NO_KEYS, "connection", "Echo the given string", "1.0.0", "O(1)", echo),
     cmd(
         "quit",
         -1,
@@ -295,9 +275,7 @@ fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Cmd
         ctx.sess.authenticated = true;
         Ok(())
     } else {
-        Err(CmdError::Raw(
-            "WRONGPASS invalid username-password pair or user is disabled.".into(),
-        ))
+        Err(CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()))
     }
 }
 
@@ -310,11 +288,7 @@ fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    let (user, pass) = if argv.len() == 3 {
-        (Some(&argv[1][..]), &argv[2])
-    } else {
-        (None, &argv[1])
-    };
+    let (user, pass) = if argv.len() == 3 { (Some(&argv[1][..]), &argv[2]) } else { (None, &argv[1]) };
     check_auth(ctx, user, pass)?;
     Ok(OK)
 }
@@ -326,9 +300,7 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ver = match crate::util::numfmt::parse_i64(&argv[1]) {
             Some(v) => v,
             None => {
-                return Err(CmdError::msg(
-                    "Protocol version is not an integer or out of range",
-                ));
+                return Err(CmdError::msg("Protocol version is not an integer or out of range"));
             }
         };
         i = 2;
@@ -346,10 +318,7 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             setname = Some(argv[i + 1].clone());
             i += 2;
         } else {
-            return Err(CmdError::msg(format!(
-                "Syntax error in HELLO option '{}'",
-                lossy(&argv[i])
-            )));
+            return Err(CmdError::msg(format!("Syntax error in HELLO option '{}'", lossy(&argv[i]))));
         }
     }
     if !ctx.sess.authenticated {
@@ -375,9 +344,7 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn validate_name(name: &[u8]) -> Result<(), CmdError> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::msg(
-            "Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(CmdError::msg("Client names cannot contain spaces, newlines or special characters."));
     }
     Ok(())
 }
@@ -388,11 +355,7 @@ fn client_id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 fn client_setname(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     validate_name(&argv[2])?;
-    ctx.sess.name = if argv[2].is_empty() {
-        None
-    } else {
-        Some(argv[2].clone())
-    };
+    ctx.sess.name = if argv[2].is_empty() { None } else { Some(argv[2].clone()) };
     Ok(OK)
 }
 
@@ -408,20 +371,13 @@ fn client_setinfo(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             lossy(&argv[2]).to_lowercase()
         )));
     }
-    let v = if val.is_empty() {
-        None
-    } else {
-        Some(val.clone())
-    };
+    let v = if val.is_empty() { None } else { Some(val.clone()) };
     if is(&argv[2], "lib-name") {
         ctx.sess.lib_name = v;
     } else if is(&argv[2], "lib-ver") {
         ctx.sess.lib_ver = v;
     } else {
-        return Err(CmdError::msg(format!(
-            "Unrecognized option '{}'",
-            lossy(&argv[2])
-        )));
+        return Err(CmdError::msg(format!("Unrecognized option '{}'", lossy(&argv[2]))));
     }
     Ok(OK)
 }
@@ -438,14 +394,8 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
             let t = lossy(&argv[i + 1]).to_lowercase();
-            if !matches!(
-                t.as_str(),
-                "normal" | "master" | "replica" | "slave" | "pubsub"
-            ) {
-                return Err(CmdError::msg(format!(
-                    "Unknown client type '{}'",
-                    lossy(&argv[i + 1])
-                )));
+            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+                return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(&argv[i + 1]))));
             }
             if t != "normal" {
                 ids = Some(Vec::new());
@@ -466,12 +416,7 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let now = ctx.srv.now_ms;
-    let mut lines: Vec<(u64, String)> = ctx
-        .srv
-        .clients
-        .values()
-        .map(|s| (s.id, s.info_line(now)))
-        .collect();
+    let mut lines: Vec<(u64, String)> = ctx.srv.clients.values().map(|s| (s.id, s.info_line(now))).collect();
     lines.push((ctx.sess.id, ctx.sess.info_line(now)));
     lines.sort_by_key(|(id, _)| *id);
     let mut out = String::new();
@@ -534,9 +479,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let targets = find_clients(ctx, |s| {
         id_f.is_none_or(|id| s.id == id)
             && addr_f.as_ref().is_none_or(|a| s.addr.as_bytes() == &a[..])
-            && laddr_f
-                .as_ref()
-                .is_none_or(|a| s.laddr.as_bytes() == &a[..])
+            && laddr_f.as_ref().is_none_or(|a| s.laddr.as_bytes() == &a[..])
             && !(skipme && s.id == me)
     });
     for id in &targets {
@@ -546,13 +489,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn find_clients(ctx: &Ctx, pred: impl Fn(&crate::server::Session) -> bool) -> Vec<u64> {
-    let mut v: Vec<u64> = ctx
-        .srv
-        .clients
-        .values()
-        .filter(|s| pred(s))
-        .map(|s| s.id)
-        .collect();
+    let mut v: Vec<u64> = ctx.srv.clients.values().filter(|s| pred(s)).map(|s| s.id).collect();
     if pred(ctx.sess) {
         v.push(ctx.sess.id);
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{CmdError, CommandSpec, Ctx, find_sub, flags, table};
+use super::{CmdError, Ctx, Entry, flags, table};
 use crate::protocol::{Reply, encode};
 use crate::server::client::ReplyMode;
 use crate::server::state::{SlowlogEntry, unix_us};
@@ -34,10 +34,12 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: Vec<Bytes>) {
     srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
 }
 
-/// Resolves argv to a command row, applying Redis's existence and arity rules.
-pub fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, String), CmdError> {
+/// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed
+/// arity check also names the entry, for the rejected-calls statistic.
+pub fn resolve(argv: &[Bytes]) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
     let name = &argv[0];
-    let Some(base) = table().get(name) else {
+    let t = table();
+    let Some(base) = t.get(name) else {
         let mut args = String::new();
         for a in &argv[1..] {
             if args.len() >= 128 {
@@ -49,60 +51,49 @@ pub fn resolve(argv: &[Bytes]) -> Result<(&'static CommandSpec, String), CmdErro
             args.push_str(&format!("'{s}' "));
         }
         let shown: String = String::from_utf8_lossy(name).chars().take(128).collect();
-        return Err(CmdError::UnknownCommand(shown, args));
+        return Err((CmdError::UnknownCommand(shown, args), None));
     };
-    let (spec, full) = if argv.len() >= 2 && !base.subcommands.is_empty() {
-        match find_sub(base, &argv[1]) {
-            Some(sub) => (sub, format!("{}|{}", base.name, sub.name)),
+    let entry = if argv.len() >= 2 && !base.subs.is_empty() {
+        match t.sub(base, &argv[1]) {
+            Some(sub) => sub,
             None => {
-                let shown: String = String::from_utf8_lossy(&argv[1])
-                    .chars()
-                    .take(128)
-                    .collect();
-                return Err(CmdError::UnknownSubcommand(
-                    shown,
-                    String::from_utf8_lossy(name).to_uppercase(),
-                ));
+                let shown: String = String::from_utf8_lossy(&argv[1]).chars().take(128).collect();
+                let upper = String::from_utf8_lossy(name).to_uppercase();
+                return Err((CmdError::UnknownSubcommand(shown, upper), None));
             }
         }
     } else {
-        (base, base.name.to_string())
+        base
     };
-    if !spec.arity_ok(argv.len()) {
-        return Err(CmdError::WrongArity(full));
+    if !entry.spec.arity_ok(argv.len()) {
+        return Err((CmdError::WrongArity(entry.full.to_string()), Some(entry)));
     }
-    Ok((spec, full))
+    Ok(entry)
 }
 
 /// Checks and runs (or queues) one command. Returns the reply to send.
 pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
-    srv.update_time();
     sess.last_interaction_ms = srv.now_ms;
-    let (spec, full) = match resolve(argv) {
-        Ok(x) => x,
-        Err(e) => {
-            if let CmdError::WrongArity(ref name) = e {
-                srv.stats
-                    .commands
-                    .entry(name.clone())
-                    .or_default()
-                    .rejected_calls += 1;
+    let entry = match resolve(argv) {
+        Ok(e) => e,
+        Err((e, entry)) => {
+            if let Some(entry) = entry {
+                srv.stats.command(entry.id).rejected_calls += 1;
             }
             return reject(srv, sess, e);
         }
     };
-    if !sess.authenticated && !srv.config.str("requirepass").is_empty() && !spec.has(flags::NO_AUTH)
-    {
-        srv.stats.commands.entry(full).or_default().rejected_calls += 1;
+    if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
+        srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::NoAuth);
     }
-    if sess.multi.is_some() && !spec.has(flags::TX_CONTROL) {
+    if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
             q.push(argv.to_vec());
         }
         return Reply::Status("QUEUED");
     }
-    call(srv, sess, spec, &full, argv)
+    call(srv, sess, entry, argv)
 }
 
 fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {
@@ -119,35 +110,28 @@ fn count_error(srv: &mut ServerState, e: &CmdError) {
 }
 
 /// Runs a resolved command: the handler plus the bookkeeping around it.
-pub fn call(
-    srv: &mut ServerState,
-    sess: &mut Session,
-    spec: &'static CommandSpec,
-    full: &str,
-    argv: &[Bytes],
-) -> Reply {
+pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, argv: &[Bytes]) -> Reply {
+    let spec = entry.spec;
     if !srv.monitors.is_empty() && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
         feed_monitors(srv, sess, argv);
     }
-    sess.last_cmd = full.to_string();
+    sess.last_cmd = entry.full;
     let start = Instant::now();
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
     let usec = start.elapsed().as_micros() as u64;
     srv.flag_dirty_watchers(sess);
     srv.stats.total_commands_processed += 1;
-    let stat = srv.stats.commands.entry(full.to_string()).or_default();
+    let stat = srv.stats.command(entry.id);
     stat.calls += 1;
     stat.usec += usec;
-    let threshold = srv.config.int("slowlog-log-slower-than");
+    let threshold = srv.hot.slowlog_slower_than;
     if threshold >= 0 && usec as i64 >= threshold && !spec.has(flags::SKIP_SLOWLOG) {
         slowlog_push(srv, sess, argv, usec);
     }
     match result {
         Ok(r) => r,
         Err(e) => {
-            if let Some(s) = srv.stats.commands.get_mut(full) {
-                s.failed_calls += 1;
-            }
+            srv.stats.command(entry.id).failed_calls += 1;
             count_error(srv, &e);
             Reply::Error(e.to_string())
         }
@@ -159,10 +143,7 @@ fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64
     let mut args: Vec<Bytes> = Vec::new();
     for (i, a) in argv.iter().enumerate() {
         if i == 31 && argv.len() > 32 {
-            args.push(Bytes::from(format!(
-                "... ({} more arguments)",
-                argv.len() - 31
-            )));
+            args.push(Bytes::from(format!("... ({} more arguments)", argv.len() - 31)));
             break;
         }
         if a.len() > 128 {
@@ -179,11 +160,7 @@ fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64
         duration_us: usec,
         args,
         addr: sess.addr.clone(),
-        name: sess
-            .name
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default(),
+        name: sess.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
     };
     srv.slowlog_next_id += 1;
     srv.slowlog.push_front(entry);
@@ -213,13 +190,7 @@ pub fn repr(b: &[u8]) -> String {
 
 fn feed_monitors(srv: &mut ServerState, sess: &Session, argv: &[Bytes]) {
     let us = unix_us();
-    let mut line = format!(
-        "{}.{:06} [{} {}]",
-        us / 1_000_000,
-        us % 1_000_000,
-        sess.db,
-        sess.addr
-    );
+    let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, sess.db, sess.addr);
     for a in argv {
         line.push(' ');
         line.push_str(&repr(a));

@@ -48,11 +48,7 @@ impl CmdError {
 
     /// The error code (first word), as INFO errorstats counts it.
     pub fn code(&self) -> String {
-        self.to_string()
-            .split(' ')
-            .next()
-            .unwrap_or("ERR")
-            .to_string()
+        self.to_string().split(' ').next().unwrap_or("ERR").to_string()
     }
 }
 

@@ -4,26 +4,15 @@ use bytes::Bytes;
 
 use super::args::{int, is, lossy};
 use super::flags::*;
-use super::{
-    ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container,
-    help_reply,
-};
+use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container, help_reply};
 use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};
 use crate::types::Value;
 use crate::util::glob::glob_match;
 use crate::util::numfmt::parse_i64;
 
-const KEYS_1_2: Keys = Keys {
-    first: 1,
-    last: 2,
-    step: 1,
-};
-const OBJ_KEY: Keys = Keys {
-    first: 2,
-    last: 2,
-    step: 1,
-};
+const KEYS_1_2: Keys = Keys { first: 1, last: 2, step: 1 };
+const OBJ_KEY: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -59,17 +48,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(N) where N is the number of keys to check.",
         exists,
     ),
-    cmd(
-        "type",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "Determine the type stored at key",
-        "1.0.0",
-        "O(1)",
-        type_cmd,
-    ),
+    cmd("type", 2, READONLY | FAST, KEY1, "generic", "Determine the type stored at key", "1.0.0", "O(1)", type_cmd),
     cmd(
         "keys",
         2,
@@ -103,17 +82,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         randomkey,
     ),
-    cmd(
-        "rename",
-        3,
-        WRITE,
-        KEYS_1_2,
-        "generic",
-        "Rename a key",
-        "1.0.0",
-        "O(1)",
-        rename,
-    ),
+    cmd("rename", 3, WRITE, KEYS_1_2, "generic", "Rename a key", "1.0.0", "O(1)", rename),
     cmd(
         "renamenx",
         3,
@@ -125,17 +94,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         renamenx,
     ),
-    cmd(
-        "move",
-        3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "Move a key to another database",
-        "1.0.0",
-        "O(1)",
-        move_cmd,
-    ),
+    cmd("move", 3, WRITE | FAST, KEY1, "generic", "Move a key to another database", "1.0.0", "O(1)", move_cmd),
     cmd(
         "copy",
         -3,
@@ -158,17 +117,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(N) where N is the number of keys that will be touched.",
         touch,
     ),
-    cmd(
-        "expire",
-        -3,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "Set a key's time to live in seconds",
-        "1.0.0",
-        "O(1)",
-        expire,
-    ),
+    cmd("expire", -3, WRITE | FAST, KEY1, "generic", "Set a key's time to live in seconds", "1.0.0", "O(1)", expire),
     cmd(
         "pexpire",
         -3,
@@ -202,17 +151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         pexpireat,
     ),
-    cmd(
-        "ttl",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "generic",
-        "Get the time to live for a key in seconds",
-        "1.0.0",
-        "O(1)",
-        ttl,
-    ),
+    cmd("ttl", 2, READONLY | FAST, KEY1, "generic", "Get the time to live for a key in seconds", "1.0.0", "O(1)", ttl),
     cmd(
         "pttl",
         2,
@@ -246,17 +185,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         pexpiretime,
     ),
-    cmd(
-        "persist",
-        2,
-        WRITE | FAST,
-        KEY1,
-        "generic",
-        "Remove the expiration from a key",
-        "2.2.0",
-        "O(1)",
-        persist,
-    ),
+    cmd("persist", 2, WRITE | FAST, KEY1, "generic", "Remove the expiration from a key", "2.2.0", "O(1)", persist),
     cmd(
         "dbsize",
         1,
@@ -384,9 +313,7 @@ fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
-    Ok(Reply::Int(
-        argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64,
-    ))
+    Ok(Reply::Int(argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64))
 }
 
 fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -394,11 +321,7 @@ fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn type_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Status(
-        ctx.db()
-            .peek(&argv[1])
-            .map_or("none", |e| e.value.type_name()),
-    ))
+    Ok(Reply::Status(ctx.db().peek(&argv[1]).map_or("none", |e| e.value.type_name())))
 }
 
 fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -426,10 +349,7 @@ pub fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
     if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
         return Err(err());
     }
-    let v = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(err)?;
+    let v = std::str::from_utf8(digits).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(err)?;
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
@@ -440,16 +360,8 @@ pub struct ScanOpts {
     pub type_name: Option<String>,
 }
 
-pub fn parse_scan_opts(
-    argv: &[Bytes],
-    start: usize,
-    allow_type: bool,
-) -> Result<ScanOpts, CmdError> {
-    let mut o = ScanOpts {
-        pattern: None,
-        count: 10,
-        type_name: None,
-    };
+pub fn parse_scan_opts(argv: &[Bytes], start: usize, allow_type: bool) -> Result<ScanOpts, CmdError> {
+    let mut o = ScanOpts { pattern: None, count: 10, type_name: None };
     let mut i = start;
     while i < argv.len() {
         let more = i + 1 < argv.len();
@@ -545,9 +457,7 @@ fn renamenx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
-    let n = parse_i64(arg)
-        .filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64)
-        .ok_or(CmdError::NotInteger)?;
+    let n = parse_i64(arg).filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64).ok_or(CmdError::NotInteger)?;
     if n < 0 || n as usize >= ctx.srv.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }
@@ -607,10 +517,7 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if src_db == dst_db && src == dst {
         return Err(CmdError::msg("source and destination objects are the same"));
     }
-    let Some((val, exp)) = ctx.srv.dbs[src_db]
-        .peek(src)
-        .map(|e| (e.value.clone(), e.expire_at()))
-    else {
+    let Some((val, exp)) = ctx.srv.dbs[src_db].peek(src).map(|e| (e.value.clone(), e.expire_at())) else {
         return Ok(Reply::Int(0));
     };
     let d = &mut ctx.srv.dbs[dst_db];
@@ -631,13 +538,7 @@ enum Unit {
     Millis,
 }
 
-fn expire_generic(
-    ctx: &mut Ctx,
-    argv: &[Bytes],
-    absolute: bool,
-    unit: Unit,
-    name: &'static str,
-) -> CmdResult {
+fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, name: &'static str) -> CmdResult {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &argv[3..] {
         if is(a, "nx") {
@@ -653,25 +554,17 @@ fn expire_generic(
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(CmdError::msg(
-            "NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("NX and XX, GT or LT options at the same time are not compatible"));
     }
     if gt && lt {
-        return Err(CmdError::msg(
-            "GT and LT options at the same time are not compatible",
-        ));
+        return Err(CmdError::msg("GT and LT options at the same time are not compatible"));
     }
     let mut when = int(&argv[2])?;
     if let Unit::Seconds = unit {
-        when = when
-            .checked_mul(1000)
-            .ok_or(CmdError::InvalidExpire(name))?;
+        when = when.checked_mul(1000).ok_or(CmdError::InvalidExpire(name))?;
     }
     let base = if absolute { 0 } else { ctx.now_ms() as i64 };
-    let when = when
-        .checked_add(base)
-        .ok_or(CmdError::InvalidExpire(name))?;
+    let when = when.checked_add(base).ok_or(CmdError::InvalidExpire(name))?;
     let now = ctx.now_ms() as i64;
     let db = ctx.db();
     let Some(entry) = db.peek(&argv[1]) else {
@@ -807,24 +700,16 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(ctx
-        .db()
-        .peek(&argv[2])
-        .map_or(Reply::Null, |e| Reply::bulk_str(e.value.encoding_name())))
+    Ok(ctx.db().peek(&argv[2]).map_or(Reply::Null, |e| Reply::bulk_str(e.value.encoding_name())))
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let shared_ints = ctx.srv.config.int("maxmemory") == 0;
-    Ok(ctx
-        .db()
-        .peek(&argv[2])
-        .map_or(Reply::Null, |e| match &e.value {
-            // Redis shares the integers 0..9999 when no maxmemory is set.
-            Value::Str(crate::types::StrValue::Int(n)) if shared_ints && (0..10000).contains(n) => {
-                Reply::Int(2147483647)
-            }
-            _ => Reply::Int(1),
-        }))
+    Ok(ctx.db().peek(&argv[2]).map_or(Reply::Null, |e| match &e.value {
+        // Redis shares the integers 0..9999 when no maxmemory is set.
+        Value::Str(crate::types::StrValue::Int(n)) if shared_ints && (0..10000).contains(n) => Reply::Int(2147483647),
+        _ => Reply::Int(1),
+    }))
 }
 
 fn uses_lfu(ctx: &Ctx) -> bool {
@@ -842,11 +727,7 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    let idle = if now_lru >= lru {
-        now_lru - lru
-    } else {
-        now_lru + (crate::keyspace::db::LRU_CLOCK_MAX - lru)
-    };
+    let idle = if now_lru >= lru { now_lru - lru } else { now_lru + (crate::keyspace::db::LRU_CLOCK_MAX - lru) };
     Ok(Reply::Int(idle as i64))
 }
 

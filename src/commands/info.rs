@@ -80,10 +80,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("redis_git_dirty", "0".into());
             w("redis_build_id", "0".into());
             w("redis_mode", "standalone".into());
-            w(
-                "os",
-                format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            );
+            w("os", format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
             w("arch_bits", "64".into());
             w("monotonic_clock", "POSIX clock_gettime".into());
             w("multiplexing_api", "epoll".into());
@@ -98,10 +95,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("uptime_in_days", (srv.uptime_secs() / 86400).to_string());
             w("hz", srv.config.int("hz").to_string());
             w("configured_hz", srv.config.int("hz").to_string());
-            w(
-                "lru_clock",
-                crate::keyspace::db::lru_clock(srv.now_ms).to_string(),
-            );
+            w("lru_clock", crate::keyspace::db::lru_clock(srv.now_ms).to_string());
             w("executable", srv.executable.clone());
             w("config_file", srv.config.file.clone().unwrap_or_default());
             w("io_threads_active", "0".into());
@@ -129,14 +123,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("used_memory_peak_human", human(peak));
             w(
                 "used_memory_peak_perc",
-                format!(
-                    "{:.2}%",
-                    if peak > 0 {
-                        used as f64 * 100.0 / peak as f64
-                    } else {
-                        100.0
-                    }
-                ),
+                format!("{:.2}%", if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 }),
             );
             w("used_memory_overhead", "0".into());
             w("used_memory_startup", "0".into());
@@ -144,25 +131,9 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("used_memory_dataset_perc", "100.00%".into());
             w("maxmemory", maxmem.to_string());
             w("maxmemory_human", human(maxmem));
-            w(
-                "maxmemory_policy",
-                srv.config.str("maxmemory-policy").to_string(),
-            );
-            w(
-                "mem_fragmentation_ratio",
-                format!(
-                    "{:.2}",
-                    if used > 0 {
-                        rss as f64 / used as f64
-                    } else {
-                        1.0
-                    }
-                ),
-            );
-            w(
-                "mem_fragmentation_bytes",
-                (rss as i64 - used as i64).to_string(),
-            );
+            w("maxmemory_policy", srv.config.str("maxmemory-policy").to_string());
+            w("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 1.0 }));
+            w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
             w("mem_allocator", "libc".into());
             w("lazyfree_pending_objects", "0".into());
             w("lazyfreed_objects", "0".into());
@@ -172,18 +143,12 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("async_loading", "0".into());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
             w("rdb_bgsave_in_progress", "0".into());
-            w(
-                "rdb_last_save_time",
-                (srv.started_unix_ms / 1000).to_string(),
-            );
+            w("rdb_last_save_time", (srv.started_unix_ms / 1000).to_string());
             w("rdb_last_bgsave_status", "ok".into());
             w("rdb_last_bgsave_time_sec", "-1".into());
             w("rdb_current_bgsave_time_sec", "-1".into());
             w("rdb_saves", "0".into());
-            w(
-                "aof_enabled",
-                (srv.config.bool("appendonly") as u8).to_string(),
-            );
+            w("aof_enabled", (srv.config.bool("appendonly") as u8).to_string());
             w("aof_rewrite_in_progress", "0".into());
             w("aof_rewrite_scheduled", "0".into());
             w("aof_last_rewrite_time_sec", "-1".into());
@@ -195,19 +160,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
         "stats" => {
             let (mut expired, mut hits, mut misses) = (0, 0, 0);
             for db in &srv.dbs {
-                expired += db.stats.expired_keys;
-                hits += db.stats.keyspace_hits;
-                misses += db.stats.keyspace_misses;
+                expired += db.stats().expired_keys;
+                hits += db.stats().keyspace_hits;
+                misses += db.stats().keyspace_misses;
             }
             let s = &srv.stats;
-            w(
-                "total_connections_received",
-                s.total_connections_received.to_string(),
-            );
-            w(
-                "total_commands_processed",
-                s.total_commands_processed.to_string(),
-            );
+            w("total_connections_received", s.total_connections_received.to_string());
+            w("total_commands_processed", s.total_commands_processed.to_string());
             w("instantaneous_ops_per_sec", "0".into());
             w("total_net_input_bytes", s.net_input_bytes.to_string());
             w("total_net_output_bytes", s.net_output_bytes.to_string());
@@ -238,10 +197,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("connected_slaves", "0".into());
             w("master_failover_state", "no-failover".into());
             w("master_replid", srv.run_id.clone());
-            w(
-                "master_replid2",
-                "0000000000000000000000000000000000000000".into(),
-            );
+            w("master_replid2", "0000000000000000000000000000000000000000".into());
             w("master_repl_offset", "0".into());
             w("second_repl_offset", "-1".into());
             w("repl_backlog_active", "0".into());
@@ -265,19 +221,18 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             }
         }
         "commandstats" => {
+            let entries = super::table().entries();
             let mut names: Vec<_> = srv
                 .stats
                 .commands
                 .iter()
+                .enumerate()
                 .filter(|(_, s)| s.calls + s.rejected_calls > 0)
+                .filter_map(|(i, s)| entries.get(i).map(|e| (e.full, s)))
                 .collect();
             names.sort_by(|a, b| a.0.cmp(b.0));
             for (name, s) in names {
-                let per = if s.calls > 0 {
-                    s.usec as f64 / s.calls as f64
-                } else {
-                    0.0
-                };
+                let per = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
                 w(
                     &format!("cmdstat_{name}"),
                     format!(
@@ -293,12 +248,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 if !db.is_empty() {
                     w(
                         &format!("db{i}"),
-                        format!(
-                            "keys={},expires={},avg_ttl={}",
-                            db.len(),
-                            db.expires_len(),
-                            db.avg_ttl()
-                        ),
+                        format!("keys={},expires={},avg_ttl={}", db.len(), db.expires_len(), db.avg_ttl()),
                     );
                 }
             }
@@ -315,9 +265,7 @@ fn title(name: &str) -> String {
         "latencystats" => "Latencystats".into(),
         n => {
             let mut c = n.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         }
     }
 }

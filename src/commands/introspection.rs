@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::args::lossy;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, flags, help_reply, table};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Entry, NO_KEYS, cmd, flags, help_reply, table};
 use crate::protocol::Reply;
 use crate::util::glob::glob_match;
 
@@ -24,17 +24,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
 }];
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "count",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
-        "server",
-        "Get total number of Redis commands",
-        "2.8.13",
-        "O(1)",
-        count,
-    ),
+    cmd("count", 2, LOADING | STALE, NO_KEYS, "server", "Get total number of Redis commands", "2.8.13", "O(1)", count),
     cmd(
         "info",
         -2,
@@ -93,27 +83,14 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn status_set(items: Vec<&str>) -> Reply {
-    Reply::Set(
-        items
-            .into_iter()
-            .map(|s| Reply::StatusOwned(s.to_string()))
-            .collect(),
-    )
+    Reply::Set(items.into_iter().map(|s| Reply::StatusOwned(s.to_string())).collect())
 }
 
 fn command_info(spec: &CommandSpec, full: &str) -> Reply {
-    let flag_names: Vec<&str> = flags::NAMES
-        .iter()
-        .filter(|(f, _)| spec.has(*f))
-        .map(|(_, n)| *n)
-        .collect();
+    let flag_names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.has(*f)).map(|(_, n)| *n).collect();
     let k = spec.keys;
     let key_specs = if k.first > 0 {
-        let (ro_rw, access) = if spec.has(WRITE) {
-            ("RW", "update")
-        } else {
-            ("RO", "access")
-        };
+        let (ro_rw, access) = if spec.has(WRITE) { ("RW", "update") } else { ("RO", "access") };
         let lastkey = if k.last < 0 { k.last } else { k.last - k.first };
         vec![Reply::Map(vec![
             (Reply::bulk_str("flags"), status_set(vec![ro_rw, access])),
@@ -121,10 +98,7 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
                 Reply::bulk_str("begin_search"),
                 Reply::Map(vec![
                     (Reply::bulk_str("type"), Reply::bulk_str("index")),
-                    (
-                        Reply::bulk_str("spec"),
-                        Reply::Map(vec![(Reply::bulk_str("index"), Reply::Int(k.first as i64))]),
-                    ),
+                    (Reply::bulk_str("spec"), Reply::Map(vec![(Reply::bulk_str("index"), Reply::Int(k.first as i64))])),
                 ]),
             ),
             (
@@ -145,11 +119,8 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
     } else {
         vec![]
     };
-    let subs: Vec<Reply> = spec
-        .subcommands
-        .iter()
-        .map(|s| command_info(s, &format!("{}|{}", spec.name, s.name)))
-        .collect();
+    let subs: Vec<Reply> =
+        spec.subcommands.iter().map(|s| command_info(s, &format!("{}|{}", spec.name, s.name))).collect();
     Reply::Array(vec![
         Reply::bulk_str(full),
         Reply::Int(spec.arity as i64),
@@ -169,21 +140,13 @@ fn command_docs(spec: &CommandSpec) -> Reply {
         (Reply::bulk_str("summary"), Reply::bulk_str(spec.summary)),
         (Reply::bulk_str("since"), Reply::bulk_str(spec.since)),
         (Reply::bulk_str("group"), Reply::bulk_str(spec.group)),
-        (
-            Reply::bulk_str("complexity"),
-            Reply::bulk_str(spec.complexity),
-        ),
+        (Reply::bulk_str("complexity"), Reply::bulk_str(spec.complexity)),
     ];
     if !spec.subcommands.is_empty() {
         let subs = spec
             .subcommands
             .iter()
-            .map(|s| {
-                (
-                    Reply::bulk_str(&format!("{}|{}", spec.name, s.name)),
-                    command_docs(s),
-                )
-            })
+            .map(|s| (Reply::bulk_str(&format!("{}|{}", spec.name, s.name)), command_docs(s)))
             .collect();
         m.push((Reply::bulk_str("subcommands"), Reply::Map(subs)));
     }
@@ -191,15 +154,12 @@ fn command_docs(spec: &CommandSpec) -> Reply {
 }
 
 /// Looks up "name" or "name|sub".
-fn lookup(name: &[u8]) -> Option<(&'static CommandSpec, String)> {
+fn lookup(name: &[u8]) -> Option<&'static Entry> {
     let s = String::from_utf8_lossy(name).to_lowercase();
+    let t = table();
     match s.split_once('|') {
-        Some((base, sub)) => {
-            let b = table().get(base.as_bytes())?;
-            let sp = super::find_sub(b, sub.as_bytes())?;
-            Some((sp, format!("{}|{}", b.name, sp.name)))
-        }
-        None => table().get(name).map(|sp| (sp, sp.name.to_string())),
+        Some((base, sub)) => t.sub(t.get(base.as_bytes())?, sub.as_bytes()),
+        None => t.get(name),
     }
 }
 
@@ -210,12 +170,7 @@ fn sorted_all() -> Vec<&'static CommandSpec> {
 }
 
 fn command(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(Reply::Array(
-        sorted_all()
-            .into_iter()
-            .map(|s| command_info(s, s.name))
-            .collect(),
-    ))
+    Ok(Reply::Array(sorted_all().into_iter().map(|s| command_info(s, s.name)).collect()))
 }
 
 fn count(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
@@ -224,36 +179,20 @@ fn count(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 fn info(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() == 2 {
-        return Ok(Reply::Array(
-            sorted_all()
-                .into_iter()
-                .map(|s| command_info(s, s.name))
-                .collect(),
-        ));
+        return Ok(Reply::Array(sorted_all().into_iter().map(|s| command_info(s, s.name)).collect()));
     }
     Ok(Reply::Array(
-        argv[2..]
-            .iter()
-            .map(|n| lookup(n).map_or(Reply::Null, |(s, full)| command_info(s, &full)))
-            .collect(),
+        argv[2..].iter().map(|n| lookup(n).map_or(Reply::Null, |e| command_info(e.spec, e.full))).collect(),
     ))
 }
 
 fn docs(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let specs: Vec<(&'static CommandSpec, String)> = if argv.len() == 2 {
-        sorted_all()
-            .into_iter()
-            .map(|s| (s, s.name.to_string()))
-            .collect()
+        sorted_all().into_iter().map(|s| (s, s.name.to_string())).collect()
     } else {
-        argv[2..].iter().filter_map(|n| lookup(n)).collect()
+        argv[2..].iter().filter_map(|n| lookup(n)).map(|e| (e.spec, e.full.to_string())).collect()
     };
-    Ok(Reply::Map(
-        specs
-            .into_iter()
-            .map(|(s, full)| (Reply::bulk_str(&full), command_docs(s)))
-            .collect(),
-    ))
+    Ok(Reply::Map(specs.into_iter().map(|(s, full)| (Reply::bulk_str(&full), command_docs(s))).collect()))
 }
 
 fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -281,12 +220,7 @@ fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    Ok(Reply::Array(
-        names
-            .into_iter()
-            .map(|(n, _)| Reply::Bulk(Bytes::from(n)))
-            .collect(),
-    ))
+    Ok(Reply::Array(names.into_iter().map(|(n, _)| Reply::Bulk(Bytes::from(n))).collect()))
 }
 
 fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -294,25 +228,19 @@ fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let Some(base) = table().get(&args[0]) else {
         return Err(CmdError::msg("Invalid command specified"));
     };
-    let spec = if !base.subcommands.is_empty() && args.len() >= 2 {
-        super::find_sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?
+    let spec = if !base.subs.is_empty() && args.len() >= 2 {
+        table().sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.spec
     } else {
-        base
+        base.spec
     };
     if !spec.arity_ok(args.len()) {
-        return Err(CmdError::msg(
-            "Invalid number of arguments specified for command",
-        ));
+        return Err(CmdError::msg("Invalid number of arguments specified for command"));
     }
     let pos = spec.key_positions(args.len());
     if pos.is_empty() {
         return Err(CmdError::msg("The command has no key arguments"));
     }
-    Ok(Reply::Array(
-        pos.into_iter()
-            .map(|i| Reply::Bulk(args[i].clone()))
-            .collect(),
-    ))
+    Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))
 }
 
 fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {

@@ -18,6 +18,7 @@ pub mod string;
 pub mod transactions;
 
 use std::collections::HashMap;
+
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -99,21 +100,9 @@ pub struct Keys {
     pub step: i32,
 }
 
-pub const NO_KEYS: Keys = Keys {
-    first: 0,
-    last: 0,
-    step: 0,
-};
-pub const KEY1: Keys = Keys {
-    first: 1,
-    last: 1,
-    step: 1,
-};
-pub const ALL_KEYS: Keys = Keys {
-    first: 1,
-    last: -1,
-    step: 1,
-};
+pub const NO_KEYS: Keys = Keys { first: 0, last: 0, step: 0 };
+pub const KEY1: Keys = Keys { first: 1, last: 1, step: 1 };
+pub const ALL_KEYS: Keys = Keys { first: 1, last: -1, step: 1 };
 
 pub struct CommandSpec {
     /// Lower-case name (the subcommand name alone for subcommands).
@@ -147,11 +136,7 @@ impl CommandSpec {
         if k.first <= 0 || k.step <= 0 {
             return Vec::new();
         }
-        let last = if k.last < 0 {
-            argc as i32 + k.last
-        } else {
-            k.last
-        };
+        let last = if k.last < 0 { argc as i32 + k.last } else { k.last };
         let mut out = Vec::new();
         let mut i = k.first;
         while i <= last && (i as usize) < argc {
@@ -206,12 +191,43 @@ fn families() -> [&'static [CommandSpec]; 7] {
     ]
 }
 
+/// A resolved command: its row, its full name (`config|get`) and a dense id for statistics.
+pub struct Entry {
+    pub spec: &'static CommandSpec,
+    pub full: &'static str,
+    pub id: usize,
+    /// Entry ids of the subcommands (empty for plain commands).
+    pub subs: Vec<usize>,
+}
+
+/// FNV-1a: the command table is fixed at start-up, so lookups need speed, not DoS resistance.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
 pub struct Table {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    entries: Vec<Entry>,
+    by_name: HashMap<&'static [u8], usize, FnvBuild>,
 }
 
 impl Table {
-    pub fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+    /// A top-level command by name (case-insensitive).
+    pub fn get(&self, name: &[u8]) -> Option<&Entry> {
         if name.len() > 64 {
             return None;
         }
@@ -219,14 +235,25 @@ impl Table {
         let lower = &mut buf[..name.len()];
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
-        let s = std::str::from_utf8(lower).ok()?;
-        self.by_name.get(s).copied()
+        self.by_name.get(&*lower).map(|&i| &self.entries[i])
     }
 
+    /// A subcommand of `parent` by name (case-insensitive).
+    pub fn sub(&self, parent: &Entry, name: &[u8]) -> Option<&Entry> {
+        parent.subs.iter().map(|&i| &self.entries[i]).find(|e| e.spec.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Top-level commands, in table order.
     pub fn all(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
-        self.by_name.values().copied()
+        self.entries.iter().filter(|e| !e.full.contains('|')).map(|e| e.spec)
     }
 
+    /// Every entry, subcommands included (statistics are indexed by `Entry::id`).
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Number of top-level commands (COMMAND COUNT).
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
@@ -240,13 +267,23 @@ impl Table {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut entries = Vec::new();
+        let mut by_name = HashMap::default();
         for fam in families() {
             for spec in fam {
-                by_name.insert(spec.name, spec);
+                let id = entries.len();
+                entries.push(Entry { spec, full: spec.name, id, subs: Vec::new() });
+                by_name.insert(spec.name.as_bytes(), id);
+                for sub in spec.subcommands {
+                    let sid = entries.len();
+                    // Leaked once at start-up: full names live as long as the table.
+                    let full: &'static str = Box::leak(format!("{}|{}", spec.name, sub.name).into_boxed_str());
+                    entries.push(Entry { spec: sub, full, id: sid, subs: Vec::new() });
+                    entries[id].subs.push(sid);
+                }
             }
         }
-        Table { by_name }
+        Table { entries, by_name }
     })
 }
 
@@ -263,18 +300,7 @@ pub const fn cmd(
     complexity: &'static str,
     handler: Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        group,
-        summary,
-        since,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec { name, arity, flags, keys, group, summary, since, complexity, handler, subcommands: &[] }
 }
 
 /// Handler for container commands (CONFIG, CLIENT, ...) whose work is done by subcommands.
@@ -284,17 +310,13 @@ pub fn container(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// Finds a subcommand row by name (case-insensitive).
 pub fn find_sub(spec: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
-    spec.subcommands
-        .iter()
-        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+    spec.subcommands.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Builds the reply of a `XXX HELP` subcommand: the header line then each help line.
 pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
     let mut out = Vec::with_capacity(lines.len() + 3);
-    out.push(Reply::StatusOwned(format!(
-        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    )));
+    out.push(Reply::StatusOwned(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")));
     for l in lines {
         out.push(Reply::StatusOwned((*l).to_string()));
     }
@@ -324,24 +346,14 @@ mod tests {
     }
 
     fn check(spec: &CommandSpec, full: &str) {
-        assert_eq!(
-            spec.name,
-            spec.name.to_lowercase(),
-            "{full}: name must be lower-case"
-        );
+        assert_eq!(spec.name, spec.name.to_lowercase(), "{full}: name must be lower-case");
         assert!(spec.arity != 0, "{full}: arity 0");
-        assert!(
-            !(spec.has(flags::WRITE) && spec.has(flags::READONLY)),
-            "{full}: WRITE and READONLY are exclusive"
-        );
+        assert!(!(spec.has(flags::WRITE) && spec.has(flags::READONLY)), "{full}: WRITE and READONLY are exclusive");
         let k = spec.keys;
         if k.first > 0 {
             assert!(k.step > 0, "{full}: key step");
             let min_argc = spec.arity.unsigned_abs() as i32;
-            assert!(
-                k.first < min_argc || spec.arity < 0,
-                "{full}: first key beyond arity"
-            );
+            assert!(k.first < min_argc || spec.arity < 0, "{full}: first key beyond arity");
             if k.last > 0 {
                 assert!(k.last >= k.first, "{full}: last key before first");
             }

@@ -13,11 +13,7 @@ use crate::server::state::{Shutdown, unix_us};
 use crate::types::Value;
 use crate::util::numfmt::parse_i64;
 
-const KEY2: Keys = Keys {
-    first: 2,
-    last: 2,
-    step: 1,
-};
+const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -34,17 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             container,
         )
     },
-    cmd(
-        "time",
-        1,
-        LOADING | STALE | FAST,
-        NO_KEYS,
-        "server",
-        "Return the current server time",
-        "2.6.0",
-        "O(1)",
-        time,
-    ),
+    cmd("time", 1, LOADING | STALE | FAST, NO_KEYS, "server", "Return the current server time", "2.6.0", "O(1)", time),
     cmd(
         "lastsave",
         1,
@@ -323,9 +309,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for pair in argv[2..].chunks(2) {
         let name = lossy(&pair[0]);
         let Some(canon) = Config::canonical(&name) else {
-            return Err(CmdError::msg(format!(
-                "Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )));
+            return Err(CmdError::msg(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")));
         };
         if !seen.insert(canon) {
             return Err(CmdError::msg(format!(
@@ -333,12 +317,11 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             )));
         }
         if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(&pair[1]), false) {
-            return Err(CmdError::msg(format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-            )));
+            return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }
     }
     ctx.srv.config = staged;
+    ctx.srv.refresh_hot();
     Ok(OK)
 }
 
@@ -346,7 +329,7 @@ fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let stats = &mut ctx.srv.stats;
     *stats = Default::default();
     for db in ctx.srv.dbs.iter_mut() {
-        db.stats = Default::default();
+        db.reset_stats();
     }
     ctx.srv.slowlog.clear();
     Ok(OK)
@@ -494,9 +477,7 @@ fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let key = &argv[2];
-    Ok(ctx.db().peek(key).map_or(Reply::Null, |e| {
-        Reply::Int(value_memory(key.len(), &e.value) as i64)
-    }))
+    Ok(ctx.db().peek(key).map_or(Reply::Null, |e| Reply::Int(value_memory(key.len(), &e.value) as i64)))
 }
 
 fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
@@ -551,9 +532,7 @@ fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let sub = &argv[1];
     if is(sub, "sleep") && argv.len() == 3 {
-        let secs = crate::util::numfmt::parse_f64(&argv[2])
-            .unwrap_or(0.0)
-            .clamp(0.0, 3600.0);
+        let secs = crate::util::numfmt::parse_f64(&argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
         return Ok(OK);
     }
@@ -593,8 +572,5 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             ],
         ));
     }
-    Err(CmdError::msg(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        lossy(sub)
-    )))
+    Err(CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.", lossy(sub))))
 }

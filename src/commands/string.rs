@@ -10,40 +10,12 @@ use crate::protocol::{OK, Reply};
 use crate::types::{StrValue, Value};
 use crate::util::longdouble::LongDouble;
 
-const MSET_KEYS: Keys = Keys {
-    first: 1,
-    last: -1,
-    step: 2,
-};
-const KEYS_1_2: Keys = Keys {
-    first: 1,
-    last: 2,
-    step: 1,
-};
+const MSET_KEYS: Keys = Keys { first: 1, last: -1, step: 2 };
+const KEYS_1_2: Keys = Keys { first: 1, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "get",
-        2,
-        READONLY | FAST,
-        KEY1,
-        "string",
-        "Get the value of a key",
-        "1.0.0",
-        "O(1)",
-        get,
-    ),
-    cmd(
-        "set",
-        -3,
-        WRITE | DENYOOM,
-        KEY1,
-        "string",
-        "Set the string value of a key",
-        "1.0.0",
-        "O(1)",
-        set,
-    ),
+    cmd("get", 2, READONLY | FAST, KEY1, "string", "Get the value of a key", "1.0.0", "O(1)", get),
+    cmd("set", -3, WRITE | DENYOOM, KEY1, "string", "Set the string value of a key", "1.0.0", "O(1)", set),
     cmd(
         "setnx",
         3,
@@ -55,17 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         setnx,
     ),
-    cmd(
-        "setex",
-        4,
-        WRITE | DENYOOM,
-        KEY1,
-        "string",
-        "Set the value and expiration of a key",
-        "2.0.0",
-        "O(1)",
-        setex,
-    ),
+    cmd("setex", 4, WRITE | DENYOOM, KEY1, "string", "Set the value and expiration of a key", "2.0.0", "O(1)", setex),
     cmd(
         "psetex",
         4,
@@ -284,9 +246,7 @@ fn check_len(ctx: &Ctx, total: u64) -> Result<(), CmdError> {
 }
 
 fn get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::from_opt(
-        get_str(ctx.db(), &argv[1])?.map(|s| s.to_bytes()),
-    ))
+    Ok(Reply::from_opt(get_str(ctx.db(), &argv[1])?.map(|s| s.to_bytes())))
 }
 
 /// Expiry options shared by SET and GETEX.
@@ -316,9 +276,7 @@ fn deadline(ctx: &Ctx, arg: &[u8], kind: TtlKind, name: &'static str) -> Result<
     }
     let mut ms = if secs { v * 1000 } else { v };
     if matches!(kind, TtlKind::Ex | TtlKind::Px) {
-        ms = ms
-            .checked_add(ctx.now_ms() as i64)
-            .ok_or(CmdError::InvalidExpire(name))?;
+        ms = ms.checked_add(ctx.now_ms() as i64).ok_or(CmdError::InvalidExpire(name))?;
     }
     Ok(ms)
 }
@@ -338,12 +296,7 @@ fn parse_set_opts(
     is_set: bool,
     name: &'static str,
 ) -> Result<SetOpts, CmdError> {
-    let mut o = SetOpts {
-        nx: false,
-        xx: false,
-        get: false,
-        ttl: Ttl::None,
-    };
+    let mut o = SetOpts { nx: false, xx: false, get: false, ttl: Ttl::None };
     let mut kind: Option<TtlKind> = None;
     let mut ttl_arg: Option<&Bytes> = None;
     let mut keep = false;
@@ -400,27 +353,16 @@ fn ttl_keyword(a: &[u8]) -> Option<TtlKind> {
 }
 
 /// The common core of SET, SETNX, SETEX, PSETEX: returns whether the key was written.
-fn set_generic(
-    ctx: &mut Ctx,
-    key: &[u8],
-    val: &[u8],
-    o: &SetOpts,
-) -> Result<(bool, Option<Reply>), CmdError> {
+fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bool, Option<Reply>), CmdError> {
     let db = ctx.db();
-    let old = if o.get {
-        Some(Reply::from_opt(get_str(db, key)?.map(|s| s.to_bytes())))
-    } else {
-        None
-    };
-    let found = db.contains(key);
-    if (o.nx && found) || (o.xx && !found) {
-        return Ok((false, old));
+    let old = if o.get { Some(Reply::from_opt(get_str(db, key)?.map(|s| s.to_bytes()))) } else { None };
+    if o.nx || o.xx {
+        let found = db.contains(key);
+        if (o.nx && found) || (o.xx && !found) {
+            return Ok((false, old));
+        }
     }
-    db.set(
-        key,
-        Value::Str(StrValue::from_bytes(val)),
-        o.ttl == Ttl::Keep,
-    );
+    db.set(key, Value::Str(StrValue::from_bytes(val)), o.ttl == Ttl::Keep);
     if let Ttl::At(at) = o.ttl {
         db.set_expire(key, Some(at.max(0) as u64));
     }
@@ -439,24 +381,14 @@ fn set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn setnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let o = SetOpts {
-        nx: true,
-        xx: false,
-        get: false,
-        ttl: Ttl::None,
-    };
+    let o = SetOpts { nx: true, xx: false, get: false, ttl: Ttl::None };
     let (written, _) = set_generic(ctx, &argv[1], &argv[2], &o)?;
     Ok(Reply::Int(written as i64))
 }
 
 fn setex_generic(ctx: &mut Ctx, argv: &[Bytes], kind: TtlKind, name: &'static str) -> CmdResult {
     let at = deadline(ctx, &argv[2], kind, name)?;
-    let o = SetOpts {
-        nx: false,
-        xx: false,
-        get: false,
-        ttl: Ttl::At(at),
-    };
+    let o = SetOpts { nx: false, xx: false, get: false, ttl: Ttl::At(at) };
     set_generic(ctx, &argv[1], &argv[3], &o)?;
     Ok(OK)
 }
@@ -470,12 +402,7 @@ fn psetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let o = SetOpts {
-        nx: false,
-        xx: false,
-        get: true,
-        ttl: Ttl::None,
-    };
+    let o = SetOpts { nx: false, xx: false, get: true, ttl: Ttl::None };
     let (_, old) = set_generic(ctx, &argv[1], &argv[2], &o)?;
     Ok(old.unwrap_or(Reply::Null))
 }
@@ -561,8 +488,7 @@ fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let cur_len = get_str(ctx.db(), &argv[1])?.map(|s| s.len());
     let Some(cur_len) = cur_len else {
-        ctx.db()
-            .set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2])), false);
+        ctx.db().set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2])), false);
         ctx.srv.dirty += 1;
         return Ok(Reply::Int(argv[2].len() as i64));
     };
@@ -579,9 +505,7 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(
-        get_str(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64,
-    ))
+    Ok(Reply::Int(get_str(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
 fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -628,8 +552,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     check_len(ctx, offset + val.len() as u64)?;
     let offset = offset as usize;
     if cur_len.is_none() {
-        ctx.db()
-            .set(&argv[1], Value::Str(StrValue::Raw(Bytes::new())), false);
+        ctx.db().set(&argv[1], Value::Str(StrValue::Raw(Bytes::new())), false);
     }
     let Some(Value::Str(s)) = ctx.db().get_mut(&argv[1]) else {
         return Err(CmdError::WrongType);
@@ -681,11 +604,7 @@ fn decrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let cur = match get_str(db, &argv[1])? {
-        None => LongDouble::Finite {
-            neg: false,
-            m: 0,
-            exp: 0,
-        },
+        None => LongDouble::Finite { neg: false, m: 0, exp: 0 },
         Some(s) => s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?,
     };
     let by = LongDouble::parse(&argv[2]).ok_or(CmdError::NotFloat)?;
@@ -694,11 +613,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(CmdError::msg("increment would produce NaN or Infinity"));
     }
     let s = v.to_human();
-    db.set(
-        &argv[1],
-        Value::Str(StrValue::from_computed(s.clone().into_bytes())),
-        true,
-    );
+    db.set(&argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
     ctx.srv.dirty += 1;
     Ok(Reply::Bulk(Bytes::from(s)))
 }
@@ -710,9 +625,7 @@ fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             None => Ok(Bytes::new()),
             Some(Value::Str(s)) => Ok(s.to_bytes()),
             #[allow(unreachable_patterns)]
-            Some(_) => Err(CmdError::msg(
-                "The specified keys must contain string values",
-            )),
+            Some(_) => Err(CmdError::msg("The specified keys must contain string values")),
         }
     };
     let a = fetch(&argv[1])?;
@@ -736,16 +649,12 @@ fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         j += 1;
     }
     if getlen && getidx {
-        return Err(CmdError::msg(
-            "If you want both the length and indexes, please just use IDX.",
-        ));
+        return Err(CmdError::msg("If you want both the length and indexes, please just use IDX."));
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells.saturating_mul(4) > ctx.srv.config.int("proto-max-bulk-len") as u64 {
-        return Err(CmdError::msg(
-            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
+        return Err(CmdError::msg("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
     }
     let w = blen + 1;
     let mut t = vec![0u32; cells as usize];

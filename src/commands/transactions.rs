@@ -94,9 +94,7 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let aborted = std::mem::take(&mut ctx.sess.multi_error);
     if aborted {
         ctx.srv.unwatch_all(ctx.sess);
-        return Err(CmdError::Raw(
-            "EXECABORT Transaction discarded because of previous errors.".into(),
-        ));
+        return Err(CmdError::Raw("EXECABORT Transaction discarded because of previous errors.".into()));
     }
     // A watched key that expired since WATCH breaks the transaction even if nobody touched it.
     for (d, k) in ctx.sess.watched.clone() {
@@ -114,8 +112,8 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let mut replies = Vec::with_capacity(queue.len());
     for argv in queue {
         let r = match resolve(&argv) {
-            Ok((spec, full)) => call(ctx.srv, ctx.sess, spec, &full, &argv),
-            Err(e) => Reply::Error(e.to_string()),
+            Ok(entry) => call(ctx.srv, ctx.sess, entry, &argv),
+            Err((e, _)) => Reply::Error(e.to_string()),
         };
         replies.push(r);
     }

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::types::Value;
-use crate::util::dict::Dict;
+use crate::util::dict::{Dict, Lookup};
 
 pub type ClientId = u64;
 
@@ -63,14 +63,48 @@ pub struct DbStats {
 
 pub struct Db {
     keys: Dict<Box<[u8]>, Entry>,
+    /// Everything beside the key table, kept apart so a borrowed entry and the bookkeeping
+    /// can be used at once.
+    side: Side,
+    /// Command-time clock (Unix ms), set by the server before each command.
+    now: u64,
+}
+
+struct Side {
     expires: BTreeSet<(u64, Box<[u8]>)>,
     /// WATCH registry: key → clients watching it in this db.
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
     dirty_watchers: Vec<ClientId>,
-    /// Command-time clock (Unix ms), set by the server before each command.
+    stats: DbStats,
+}
+
+impl Side {
+    fn signal(&mut self, key: &[u8]) {
+        if let Some(list) = self.watchers.get(key) {
+            self.dirty_watchers.extend_from_slice(list);
+        }
+    }
+}
+
+/// See [`Db::live`]; a free function so callers can keep using `side` while holding the entry.
+fn live<'a>(
+    keys: &'a mut Dict<Box<[u8]>, Entry>,
+    side: &mut Side,
     now: u64,
-    pub stats: DbStats,
+    key: &[u8],
+    h: usize,
+) -> Option<&'a mut Entry> {
+    match keys.lookup_mut(key, h, |e| e.expire_at != 0 && e.expire_at <= now) {
+        Lookup::Found(e) => Some(e),
+        Lookup::Removed(k, e) => {
+            side.expires.remove(&(e.expire_at, k));
+            side.stats.expired_keys += 1;
+            side.signal(key);
+            None
+        }
+        Lookup::Missing => None,
+    }
 }
 
 impl Default for Db {
@@ -83,11 +117,13 @@ impl Db {
     pub fn new() -> Self {
         Db {
             keys: Dict::new(),
-            expires: BTreeSet::new(),
-            watchers: HashMap::new(),
-            dirty_watchers: Vec::new(),
+            side: Side {
+                expires: BTreeSet::new(),
+                watchers: HashMap::new(),
+                dirty_watchers: Vec::new(),
+                stats: DbStats::default(),
+            },
             now: 0,
-            stats: DbStats::default(),
         }
     }
 
@@ -108,36 +144,39 @@ impl Db {
     }
 
     pub fn expires_len(&self) -> usize {
-        self.expires.len()
+        self.side.expires.len()
     }
 
     fn is_expired(&self, e: &Entry) -> bool {
         e.expire_at != 0 && e.expire_at <= self.now
     }
 
+    /// The one lookup every access goes through: a live entry, or None after deleting the key
+    /// if its deadline has passed (counted, signalled, removed from the expiry index).
+    fn live(&mut self, key: &[u8], h: usize) -> Option<&mut Entry> {
+        live(&mut self.keys, &mut self.side, self.now, key, h)
+    }
+
     /// Deletes `key` if its deadline has passed. Returns true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
-        let expired = matches!(self.keys.get(key), Some(e) if self.is_expired(e));
-        if expired {
-            self.remove_entry(key);
-            self.stats.expired_keys += 1;
-            self.signal_modified(key);
-        }
-        expired
+        let h = self.keys.hash(key);
+        let before = self.side.stats.expired_keys;
+        self.live(key, h);
+        self.side.stats.expired_keys != before
     }
 
     /// Read access for commands: counts hits/misses and stamps the LRU clock.
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
-        self.expire_if_needed(key);
         let lru = lru_clock(self.now);
-        match self.keys.get_mut(key) {
+        let h = self.keys.hash(key);
+        match live(&mut self.keys, &mut self.side, self.now, key, h) {
             Some(e) => {
-                self.stats.keyspace_hits += 1;
+                self.side.stats.keyspace_hits += 1;
                 e.lru = lru;
                 Some(&e.value)
             }
             None => {
-                self.stats.keyspace_misses += 1;
+                self.side.stats.keyspace_misses += 1;
                 None
             }
         }
@@ -145,8 +184,8 @@ impl Db {
 
     /// Read access without touching stats or the LRU clock (OBJECT, TTL-like introspection, SCAN filters).
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(key);
-        self.keys.get(key)
+        let h = self.keys.hash(key);
+        self.live(key, h).map(|e| &*e)
     }
 
     pub fn contains(&mut self, key: &[u8]) -> bool {
@@ -155,44 +194,35 @@ impl Db {
 
     /// Write access: the key is considered modified (WATCH is broken) once this returns Some.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.expire_if_needed(key);
-        if !self.keys.contains_key(key) {
-            return None;
-        }
-        self.signal_modified(key);
+        let h = self.keys.hash(key);
         let lru = lru_clock(self.now);
-        let e = self.keys.get_mut(key)?;
+        let e = live(&mut self.keys, &mut self.side, self.now, key, h)?;
+        self.side.signal(key);
         e.lru = lru;
         Some(&mut e.value)
     }
 
     /// SET semantics: insert or overwrite. The TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        self.expire_if_needed(key);
         self.signal_modified(key);
         let lru = lru_clock(self.now);
-        if let Some(e) = self.keys.get_mut(key) {
+        let h = self.keys.hash(key);
+        if let Some(e) = self.live(key, h) {
             e.value = value;
             e.lru = lru;
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::replace(&mut e.expire_at, 0);
-                self.expires.remove(&(at, Box::<[u8]>::from(key)));
+                self.side.expires.remove(&(at, Box::<[u8]>::from(key)));
             }
             return;
         }
-        self.keys.insert_new(
-            key.into(),
-            Entry {
-                value,
-                expire_at: 0,
-                lru,
-            },
-        );
+        self.keys.insert_new_hashed(key.into(), Entry { value, expire_at: 0, lru }, h);
     }
 
     /// Removes a key; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        self.expire_if_needed(key);
+        let h = self.keys.hash(key);
+        self.live(key, h)?;
         let v = self.remove_entry(key)?;
         self.signal_modified(key);
         Some(v)
@@ -201,7 +231,7 @@ impl Db {
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
         let (k, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.expires.remove(&(e.expire_at, k));
+            self.side.expires.remove(&(e.expire_at, k));
         }
         Some(e.value)
     }
@@ -211,7 +241,7 @@ impl Db {
         self.expire_if_needed(key);
         let (k, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.expires.remove(&(e.expire_at, k));
+            self.side.expires.remove(&(e.expire_at, k));
         }
         self.signal_modified(key);
         let exp = e.expire_at();
@@ -227,10 +257,10 @@ impl Db {
         let old = std::mem::replace(&mut e.expire_at, at.unwrap_or(0));
         let k: Box<[u8]> = key.into();
         if old != 0 {
-            self.expires.remove(&(old, k.clone()));
+            self.side.expires.remove(&(old, k.clone()));
         }
         if let Some(at) = at {
-            self.expires.insert((at, k));
+            self.side.expires.insert((at, k));
         }
         self.signal_modified(key);
         true
@@ -245,18 +275,18 @@ impl Db {
     pub fn expire_due(&mut self, max: usize) -> usize {
         let mut n = 0;
         while n < max {
-            let Some((at, _)) = self.expires.first() else {
+            let Some((at, _)) = self.side.expires.first() else {
                 break;
             };
             if *at > self.now {
                 break;
             }
-            let Some((_, key)) = self.expires.pop_first() else {
+            let Some((_, key)) = self.side.expires.pop_first() else {
                 break;
             };
             if let Some((_, e)) = self.keys.remove(&key) {
                 drop(e);
-                self.stats.expired_keys += 1;
+                self.side.stats.expired_keys += 1;
                 self.signal_modified(&key);
             }
             n += 1;
@@ -268,7 +298,7 @@ impl Db {
     pub fn avg_ttl(&self) -> u64 {
         let mut sum = 0u128;
         let mut n = 0u128;
-        for (at, _) in self.expires.iter().take(64) {
+        for (at, _) in self.side.expires.iter().take(64) {
             sum += at.saturating_sub(self.now) as u128;
             n += 1;
         }
@@ -307,7 +337,7 @@ impl Db {
         let n = self.keys.len();
         self.touch_all_watched();
         self.keys.clear();
-        self.expires.clear();
+        self.side.expires.clear();
         n
     }
 
@@ -320,38 +350,39 @@ impl Db {
     // --- WATCH -------------------------------------------------------------------------
 
     pub fn watch(&mut self, key: &[u8], client: ClientId) {
-        let list = self.watchers.entry(key.into()).or_default();
+        let list = self.side.watchers.entry(key.into()).or_default();
         if !list.contains(&client) {
             list.push(client);
         }
     }
 
     pub fn unwatch(&mut self, key: &[u8], client: ClientId) {
-        if let Some(list) = self.watchers.get_mut(key) {
+        if let Some(list) = self.side.watchers.get_mut(key) {
             list.retain(|c| *c != client);
             if list.is_empty() {
-                self.watchers.remove(key);
+                self.side.watchers.remove(key);
             }
         }
     }
 
     pub fn signal_modified(&mut self, key: &[u8]) {
-        if let Some(list) = self.watchers.get(key) {
-            self.dirty_watchers.extend_from_slice(list);
-        }
+        self.side.signal(key);
+    }
+
+    pub fn stats(&self) -> DbStats {
+        self.side.stats
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.side.stats = DbStats::default();
     }
 
     /// Flags every watcher of a key that currently exists (FLUSHDB, SWAPDB).
     pub fn touch_all_watched(&mut self) {
-        if self.watchers.is_empty() {
+        if self.side.watchers.is_empty() {
             return;
         }
-        let keys: Vec<Box<[u8]>> = self
-            .watchers
-            .keys()
-            .filter(|k| self.keys.contains_key(k))
-            .cloned()
-            .collect();
+        let keys: Vec<Box<[u8]>> = self.side.watchers.keys().filter(|k| self.keys.contains_key(k)).cloned().collect();
         for k in keys {
             self.signal_modified(&k);
         }
@@ -360,6 +391,7 @@ impl Db {
     /// Flags watchers of keys that exist in `self` or `other` (SWAPDB swaps contents under them).
     pub fn touch_watched_existing_in(&mut self, other: &Db) {
         let keys: Vec<Box<[u8]>> = self
+            .side
             .watchers
             .keys()
             .filter(|k| self.keys.contains_key(k) || other.keys.contains_key(k))
@@ -371,13 +403,13 @@ impl Db {
     }
 
     pub fn take_dirty_watchers(&mut self) -> Vec<ClientId> {
-        std::mem::take(&mut self.dirty_watchers)
+        std::mem::take(&mut self.side.dirty_watchers)
     }
 
     /// Exchanges contents (keys and deadlines) with another db, keeping each side's watchers.
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
-        std::mem::swap(&mut self.expires, &mut other.expires);
+        std::mem::swap(&mut self.side.expires, &mut other.side.expires);
     }
 
     /// Sets the LRU stamp directly (DEBUG OBJECT / RESTORE IDLETIME use it later).

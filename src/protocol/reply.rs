@@ -64,14 +64,27 @@ impl Reply {
 
 fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
     out.put_u8(prefix);
-    let mut b = itoa_buf(n as i64);
-    out.put_slice(b.as_bytes());
+    put_int(out, n as i64);
     out.put_slice(b"\r\n");
-    b.clear();
 }
 
-fn itoa_buf(n: i64) -> String {
-    n.to_string()
+/// Writes a decimal integer without allocating (this runs for every reply).
+fn put_int(out: &mut BytesMut, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&buf[i..]);
 }
 
 fn put_bulk(out: &mut BytesMut, b: &[u8]) {
@@ -104,7 +117,7 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
         }
         Reply::Int(n) => {
             out.put_u8(b':');
-            out.put_slice(n.to_string().as_bytes());
+            put_int(out, *n);
             out.put_slice(b"\r\n");
         }
         Reply::Bulk(b) => put_bulk(out, b),
@@ -196,10 +209,9 @@ mod tests {
         assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
         assert_eq!(enc(&Reply::Double(f64::INFINITY), 3), ",inf\r\n");
         assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
-        assert_eq!(
-            enc(&Reply::Verbatim(Bytes::from("x")), 3),
-            "=5\r\ntxt:x\r\n"
-        );
+        assert_eq!(enc(&Reply::Verbatim(Bytes::from("x")), 3), "=5\r\ntxt:x\r\n");
         assert_eq!(enc(&Reply::Error("ERR a\nb".into()), 2), "-ERR a b\r\n");
+        assert_eq!(enc(&Reply::Int(i64::MIN), 2), ":-9223372036854775808\r\n");
+        assert_eq!(enc(&Reply::Int(0), 2), ":0\r\n");
     }
 }

@@ -71,11 +71,7 @@ impl Decoder {
 
     /// Decodes one request from the front of `buf`. `Ok(Some(args))` may be empty only for
     /// inline blank lines and `*0`/`*-1`, which callers skip.
-    pub fn decode(
-        &mut self,
-        buf: &mut BytesMut,
-        limits: Limits,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    pub fn decode(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         if self.pending == 0 {
             if buf.is_empty() {
                 return Ok(None);
@@ -92,8 +88,7 @@ impl Decoder {
             if line_end + 1 >= buf.len() {
                 return Ok(None); // the '\n' has not arrived yet
             }
-            let count =
-                parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+            let count = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
             if count > i32::MAX as i64 {
                 return Err(ProtocolError::InvalidMultibulkLength);
             }
@@ -124,8 +119,7 @@ impl Decoder {
                     if buf[0] != b'$' {
                         return Err(ProtocolError::ExpectedDollar(buf[0] as char));
                     }
-                    let len =
-                        parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
+                    let len = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
                     if len < 0 || len > limits.max_bulk_len {
                         return Err(ProtocolError::InvalidBulkLength);
                     }
@@ -156,10 +150,7 @@ impl Decoder {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..]
-        .iter()
-        .position(|&b| b == b'\r')
-        .map(|p| p + from)
+    buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
 }
 
 fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -301,10 +292,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits {
-        max_bulk_len: 512 * 1024 * 1024,
-        authenticated: true,
-    };
+    const L: Limits = Limits { max_bulk_len: 512 * 1024 * 1024, authenticated: true };
 
     fn all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
         let mut d = Decoder::new();
@@ -364,12 +352,7 @@ mod tests {
             (b"echo 'a\r\n", UnbalancedQuotes),
         ];
         for (input, err) in cases {
-            assert_eq!(
-                all(input).unwrap_err(),
-                *err,
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(all(input).unwrap_err(), *err, "{:?}", String::from_utf8_lossy(input));
         }
         let long = vec![b'a'; INLINE_MAX + 1];
         assert_eq!(all(&long).unwrap_err(), InlineTooBig);
@@ -380,41 +363,21 @@ mod tests {
 
     #[test]
     fn unauthenticated_limits() {
-        let lim = Limits {
-            max_bulk_len: 1 << 29,
-            authenticated: false,
-        };
+        let lim = Limits { max_bulk_len: 1 << 29, authenticated: false };
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(
-            d.decode(&mut buf, lim),
-            Err(ProtocolError::UnauthMultibulkLength)
-        );
+        assert_eq!(d.decode(&mut buf, lim), Err(ProtocolError::UnauthMultibulkLength));
         let mut d = Decoder::new();
         let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
-        assert_eq!(
-            d.decode(&mut buf, lim),
-            Err(ProtocolError::UnauthBulkLength)
-        );
+        assert_eq!(d.decode(&mut buf, lim), Err(ProtocolError::UnauthBulkLength));
     }
 
     #[test]
     fn inline_quoting() {
         let r = all(b"set \"a\\x41\\n\" 'it\\'s' \"\"\r\n").unwrap();
-        assert_eq!(
-            r[0],
-            vec![
-                Bytes::from("set"),
-                Bytes::from("aA\n"),
-                Bytes::from("it's"),
-                Bytes::new()
-            ]
-        );
+        assert_eq!(r[0], vec![Bytes::from("set"), Bytes::from("aA\n"), Bytes::from("it's"), Bytes::new()]);
         assert_eq!(all(b"\r\n\n").unwrap(), vec![Vec::<Bytes>::new(), vec![]]);
-        assert_eq!(
-            all(b"*0\r\n*-5\r\n").unwrap(),
-            vec![Vec::<Bytes>::new(), vec![]]
-        );
+        assert_eq!(all(b"*0\r\n*-5\r\n").unwrap(), vec![Vec::<Bytes>::new(), vec![]]);
     }
 
     #[test]

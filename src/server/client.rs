@@ -44,7 +44,7 @@ pub struct Session {
     /// Encoded replies not yet written to the socket.
     pub out: BytesMut,
     /// Name of the last command run (CLIENT LIST `cmd=`).
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Bytes buffered in the query buffer (CLIENT LIST `qbuf=`), kept up to date by the loop.
     pub qbuf: usize,
     /// Nesting guard: EXEC runs queued commands through dispatch.
@@ -75,7 +75,7 @@ impl Session {
             no_evict: false,
             monitor: false,
             out: BytesMut::new(),
-            last_cmd: "NULL".into(),
+            last_cmd: "NULL",
             qbuf: 0,
             in_exec: false,
         }
@@ -102,21 +102,9 @@ impl Session {
         if flags.is_empty() {
             flags.push('N');
         }
-        let name = self
-            .name
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
-        let lib_name = self
-            .lib_name
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
-        let lib_ver = self
-            .lib_ver
-            .as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default();
+        let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_name = self.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_ver = self.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",

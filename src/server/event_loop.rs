@@ -83,28 +83,17 @@ impl Server {
         let mut bound_port = port;
         for (addr, optional) in bind_addrs(state.config.str("bind"), port) {
             // With `--port 0` every listener reuses the port the first one got.
-            let addr = if port == 0 && bound_port != 0 {
-                addr.replace(":0", &format!(":{bound_port}"))
-            } else {
-                addr
-            };
+            let addr = if port == 0 && bound_port != 0 { addr.replace(":0", &format!(":{bound_port}")) } else { addr };
             let parsed: SocketAddr = match addr.parse() {
                 Ok(a) => a,
                 Err(_) => {
-                    return Err(ServerError::Bind {
-                        addr,
-                        err: io::Error::other("invalid address"),
-                    });
+                    return Err(ServerError::Bind { addr, err: io::Error::other("invalid address") });
                 }
             };
             match TcpListener::bind(parsed) {
                 Ok(mut l) => {
                     bound_port = l.local_addr()?.port();
-                    poll.registry().register(
-                        &mut l,
-                        listener_token(listeners.len()),
-                        Interest::READABLE,
-                    )?;
+                    poll.registry().register(&mut l, listener_token(listeners.len()), Interest::READABLE)?;
                     listeners.push(l);
                 }
                 Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
@@ -114,13 +103,8 @@ impl Server {
         state.bound_port = bound_port;
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
-        Ok(Server {
-            poll,
-            listeners,
-            conns: HashMap::new(),
-            state,
-            scratch: vec![0; READ_CHUNK],
-        })
+        state.refresh_hot();
+        Ok(Server { poll, listeners, conns: HashMap::new(), state, scratch: vec![0; READ_CHUNK] })
     }
 
     pub fn port(&self) -> u16 {
@@ -175,7 +159,7 @@ impl Server {
             };
             match listener.accept() {
                 Ok((mut stream, addr)) => {
-                    let maxclients = self.state.config.int("maxclients").max(1) as usize;
+                    let maxclients = self.state.hot.maxclients;
                     if self.conns.len() >= maxclients {
                         let _ = stream.write(b"-ERR max number of clients reached\r\n");
                         self.state.stats.rejected_connections += 1;
@@ -184,32 +168,18 @@ impl Server {
                     let _ = stream.set_nodelay(true);
                     let id = self.state.next_client_id;
                     self.state.next_client_id += 1;
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        Token(id as usize),
-                        Interest::READABLE,
-                    ) {
+                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE) {
                         warn!("register failed: {e}");
                         continue;
                     }
-                    let laddr = stream
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default();
+                    let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
                     let fd = raw_fd(&stream);
                     let mut sess = Session::new(id, addr.to_string(), laddr, fd, self.state.now_ms);
                     sess.authenticated = self.state.config.str("requirepass").is_empty();
                     self.state.clients.insert(id, sess);
                     self.state.stats.total_connections_received += 1;
-                    self.conns.insert(
-                        id,
-                        Conn {
-                            stream,
-                            rbuf: BytesMut::new(),
-                            decoder: Decoder::new(),
-                            writable: false,
-                        },
-                    );
+                    self.conns
+                        .insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -234,7 +204,7 @@ impl Server {
                 Ok(n) => {
                     conn.rbuf.extend_from_slice(&self.scratch[..n]);
                     self.state.stats.net_input_bytes += n as u64;
-                    let limit = self.state.config.int("client-query-buffer-limit").max(0) as usize;
+                    let limit = self.state.hot.query_buffer_limit;
                     if conn.rbuf.len() > limit {
                         warn!("closing client {id}: query buffer limit reached");
                         self.close(id);
@@ -264,6 +234,9 @@ impl Server {
         let Some(mut sess) = self.state.clients.remove(&id) else {
             return false;
         };
+        // The command-time clock advances once per batch of pipelined requests, like Redis's
+        // cached time: a pipeline is a burst of microseconds.
+        self.state.update_time();
         loop {
             if sess.close_after_reply || self.state.shutdown.is_some() {
                 break;
@@ -271,10 +244,7 @@ impl Server {
             if self.state.pause.is_some_and(|(k, _)| k == PauseKind::All) {
                 break; // commands wait in the buffer until the pause ends (cron resumes them)
             }
-            let limits = Limits {
-                max_bulk_len: self.state.config.int("proto-max-bulk-len"),
-                authenticated: sess.authenticated,
-            };
+            let limits = Limits { max_bulk_len: self.state.hot.max_bulk_len, authenticated: sess.authenticated };
             match conn.decoder.decode(&mut conn.rbuf, limits) {
                 Ok(Some(argv)) => {
                     sess.qbuf = conn.rbuf.len();
@@ -327,17 +297,8 @@ impl Server {
             return;
         }
         if pending != conn.writable {
-            let interest = if pending {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, Token(id as usize), interest)
-                .is_ok()
-            {
+            let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if self.poll.registry().reregister(&mut conn.stream, Token(id as usize), interest).is_ok() {
                 conn.writable = pending;
             }
         }
@@ -368,10 +329,8 @@ impl Server {
         let now = self.state.now_ms;
         // Active expiry: remove due keys, bounded per tick so a mass expiry cannot stall the loop.
         if self.state.active_expire_enabled {
-            let budget = Instant::now()
-                + Duration::from_millis(
-                    self.state.config.int("active-expire-effort").max(1) as u64 * 2,
-                );
+            let budget =
+                Instant::now() + Duration::from_millis(self.state.config.int("active-expire-effort").max(1) as u64 * 2);
             for db in self.state.dbs.iter_mut() {
                 while db.expire_due(64) == 64 {
                     if Instant::now() > budget {

@@ -1,7 +1,7 @@
 //! Server-wide state shared by every command: databases, configuration, sessions, statistics.
 //! It holds no sockets; the event loop owns I/O and hands this state to dispatch.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -13,17 +13,11 @@ use crate::keyspace::{ClientId, Db};
 use crate::server::client::Session;
 
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 pub fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -43,8 +37,41 @@ pub struct Stats {
     pub net_output_bytes: u64,
     pub expired_keys_active: u64,
     pub total_error_replies: u64,
-    pub commands: HashMap<String, CmdStat>,
+    /// Per-command statistics indexed by the command table's entry id.
+    pub commands: Vec<CmdStat>,
     pub errors: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    pub fn command(&mut self, id: usize) -> &mut CmdStat {
+        if id >= self.commands.len() {
+            self.commands.resize(id + 1, CmdStat::default());
+        }
+        &mut self.commands[id]
+    }
+}
+
+/// Configuration values read on every command, cached so the hot path does no name lookups.
+/// Refreshed whenever the configuration changes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hot {
+    pub auth_required: bool,
+    pub slowlog_slower_than: i64,
+    pub max_bulk_len: i64,
+    pub query_buffer_limit: usize,
+    pub maxclients: usize,
+}
+
+impl Hot {
+    pub fn from(c: &Config) -> Hot {
+        Hot {
+            auth_required: !c.str("requirepass").is_empty(),
+            slowlog_slower_than: c.int("slowlog-log-slower-than"),
+            max_bulk_len: c.int("proto-max-bulk-len"),
+            query_buffer_limit: c.int("client-query-buffer-limit").max(0) as usize,
+            maxclients: c.int("maxclients").max(1) as usize,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +99,7 @@ pub enum Shutdown {
 
 pub struct ServerState {
     pub config: Config,
+    pub hot: Hot,
     pub dbs: Vec<Db>,
     pub clients: BTreeMap<ClientId, Session>,
     pub stats: Stats,
@@ -105,11 +133,10 @@ impl ServerState {
         let mut rng = StdRng::from_rng(&mut rand::rng());
         let run_id: String = {
             use rand::RngExt;
-            (0..40)
-                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-                .collect()
+            (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
         };
         ServerState {
+            hot: Hot::from(&config),
             config,
             dbs,
             clients: BTreeMap::new(),
@@ -163,6 +190,11 @@ impl ServerState {
             }
         }
         sess.dirty_cas = false;
+    }
+
+    /// Must be called after any configuration change.
+    pub fn refresh_hot(&mut self) {
+        self.hot = Hot::from(&self.config);
     }
 
     pub fn uptime_secs(&self) -> u64 {

@@ -26,11 +26,7 @@ impl StrValue {
         {
             return StrValue::Int(n);
         }
-        if b.len() <= EMBSTR_MAX {
-            StrValue::Emb(b.into())
-        } else {
-            StrValue::Raw(Bytes::copy_from_slice(b))
-        }
+        if b.len() <= EMBSTR_MAX { StrValue::Emb(b.into()) } else { StrValue::Raw(Bytes::copy_from_slice(b)) }
     }
 
     /// Like `from_bytes` but takes ownership of an argument buffer. The argument is copied when
@@ -41,11 +37,7 @@ impl StrValue {
 
     /// A string produced by a command's computation (INCRBYFLOAT, GETRANGE results…): embstr or raw.
     pub fn from_computed(b: Vec<u8>) -> Self {
-        if b.len() <= EMBSTR_MAX {
-            StrValue::Emb(b.into())
-        } else {
-            StrValue::Raw(Bytes::from(b))
-        }
+        if b.len() <= EMBSTR_MAX { StrValue::Emb(b.into()) } else { StrValue::Raw(Bytes::from(b)) }
     }
 
     pub fn encoding_name(&self) -> &'static str {

@@ -30,10 +30,7 @@ struct Table<K, V> {
 
 impl<K, V> Table<K, V> {
     fn empty() -> Self {
-        Table {
-            buckets: Vec::new(),
-            used: 0,
-        }
+        Table { buckets: Vec::new(), used: 0 }
     }
     fn with_size(n: usize) -> Self {
         let mut buckets = Vec::with_capacity(n);
@@ -76,11 +73,7 @@ impl<K: Borrow<[u8]>, V> Default for Dict<K, V> {
 
 impl<K: Borrow<[u8]>, V> Dict<K, V> {
     pub fn new() -> Self {
-        Dict {
-            ht: [Table::empty(), Table::empty()],
-            rehash_idx: None,
-            hasher: RandomState::new(),
-        }
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher: RandomState::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -100,7 +93,8 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         self.rehash_idx.is_some()
     }
 
-    fn hash(&self, key: &[u8]) -> usize {
+    /// The key's hash, for the `*_hashed` variants that avoid hashing twice.
+    pub fn hash(&self, key: &[u8]) -> usize {
         self.hasher.hash_one(key) as usize
     }
 
@@ -264,15 +258,67 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
 
     /// Inserts a key known to be absent.
     pub fn insert_new(&mut self, key: K, val: V) {
+        let h = self.hash(key.borrow());
+        self.insert_new_hashed(key, val, h);
+    }
+
+    /// Inserts a key known to be absent whose hash is `h`.
+    pub fn insert_new_hashed(&mut self, key: K, val: V, h: usize) {
         self.step();
         self.expand_if_needed();
-        let h = self.hash(key.borrow());
         let t = if self.is_rehashing() { 1 } else { 0 };
         let table = &mut self.ht[t];
         let b = h & table.mask();
         let next = table.buckets[b].take();
         table.buckets[b] = Some(Box::new(Node { key, val, next }));
         table.used += 1;
+    }
+
+    /// Finds `key` (whose hash is `h`): the table it is in, its bucket, its depth in the chain
+    /// and whether `pred` holds for its value.
+    fn locate(&self, key: &[u8], h: usize, pred: impl Fn(&V) -> bool) -> Option<(usize, usize, usize, bool)> {
+        for t in 0..self.tables() {
+            let table = &self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let b = h & table.mask();
+            let mut cur = table.buckets[b].as_deref();
+            let mut depth = 0;
+            while let Some(node) = cur {
+                if node.key.borrow() == key {
+                    return Some((t, b, depth, pred(&node.val)));
+                }
+                cur = node.next.as_deref();
+                depth += 1;
+            }
+        }
+        None
+    }
+
+    /// One lookup that also lets the caller drop a stale entry: the value is removed and
+    /// returned when `remove_if` says so (lazy expiry), otherwise a mutable reference.
+    pub fn lookup_mut(&mut self, key: &[u8], h: usize, remove_if: impl Fn(&V) -> bool) -> Lookup<'_, K, V> {
+        if self.is_empty() {
+            return Lookup::Missing;
+        }
+        self.step();
+        let Some((t, b, depth, stale)) = self.locate(key, h, remove_if) else { return Lookup::Missing };
+        if stale {
+            return match self.remove(key) {
+                Some((k, v)) => Lookup::Removed(k, v),
+                None => Lookup::Missing,
+            };
+        }
+        // The second walk follows `depth` links through nodes the first walk just cached.
+        let mut cur = self.ht[t].buckets[b].as_deref_mut();
+        for _ in 0..depth {
+            cur = cur.and_then(|n| n.next.as_deref_mut());
+        }
+        match cur {
+            Some(node) => Lookup::Found(&mut node.val),
+            None => Lookup::Missing,
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<(K, V)> {
@@ -359,11 +405,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         let total = s0 + self.ht[1].buckets.len();
         loop {
             let i = rng.random_range(start.min(total - 1)..total);
-            let (table, idx) = if i < s0 {
-                (&self.ht[0], i)
-            } else {
-                (&self.ht[1], i - s0)
-            };
+            let (table, idx) = if i < s0 { (&self.ht[0], i) } else { (&self.ht[1], i - s0) };
             let Some(head) = table.buckets[idx].as_deref() else {
                 continue;
             };
@@ -387,13 +429,15 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     }
 
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter {
-            dict: self,
-            table: 0,
-            bucket: 0,
-            node: None,
-        }
+        Iter { dict: self, table: 0, bucket: 0, node: None }
     }
+}
+
+/// The result of [`Dict::lookup_mut`].
+pub enum Lookup<'a, K, V> {
+    Found(&'a mut V),
+    Removed(K, V),
+    Missing,
 }
 
 pub struct Iter<'a, K, V> {
@@ -444,10 +488,7 @@ mod tests {
         }
         assert_eq!(d.insert(k(5), 55), Some(5));
         for i in 0..9_990 {
-            assert_eq!(
-                d.remove(&k(i)).map(|(_, v)| v),
-                Some(if i == 5 { 55 } else { i })
-            );
+            assert_eq!(d.remove(&k(i)).map(|(_, v)| v), Some(if i == 5 { 55 } else { i }));
         }
         assert_eq!(d.len(), 10);
         d.shrink_if_needed();
@@ -476,12 +517,7 @@ mod tests {
                     d.insert(k(100_000 + round * 1000 + j), 0);
                 }
             } else if round % 3 == 1 {
-                let extra: Vec<_> = d
-                    .iter()
-                    .filter(|(_, v)| **v == 0)
-                    .map(|(k, _)| k.clone())
-                    .take(300)
-                    .collect();
+                let extra: Vec<_> = d.iter().filter(|(_, v)| **v == 0).map(|(k, _)| k.clone()).take(300).collect();
                 for e in extra {
                     d.remove(&e);
                 }
@@ -510,5 +546,35 @@ mod tests {
             seen.insert(*v);
         }
         assert_eq!(seen.len(), 50);
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn chains_stay_short() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        for i in 0..100_000 {
+            d.insert(format!("key:{i:012}").into_bytes().into_boxed_slice(), i);
+        }
+        while d.rehash(1000) {}
+        let t = &d.ht[0];
+        let mut max = 0;
+        let mut total = 0;
+        for b in &t.buckets {
+            let mut n = 0;
+            let mut cur = b.as_deref();
+            while let Some(x) = cur {
+                n += 1;
+                cur = x.next.as_deref();
+            }
+            max = max.max(n);
+            total += n;
+        }
+        eprintln!("slots {} used {} max chain {max}", t.buckets.len(), total);
+        assert!(max < 12);
+        assert!(t.buckets.len() >= 100_000);
     }
 }

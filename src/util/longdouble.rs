@@ -111,11 +111,7 @@ impl Big {
         let mut out = Vec::with_capacity(src.len());
         for i in 0..src.len() {
             let lo = src[i] >> bits;
-            let hi = if bits > 0 && i + 1 < src.len() {
-                src[i + 1] << (64 - bits)
-            } else {
-                0
-            };
+            let hi = if bits > 0 && i + 1 < src.len() { src[i + 1] << (64 - bits) } else { 0 };
             out.push(lo | hi);
         }
         let mut b = Big(out);
@@ -138,8 +134,7 @@ impl Big {
         let mut out = Vec::with_capacity(n + 1);
         let mut carry = 0u128;
         for i in 0..n {
-            let v =
-                *self.0.get(i).unwrap_or(&0) as u128 + *o.0.get(i).unwrap_or(&0) as u128 + carry;
+            let v = *self.0.get(i).unwrap_or(&0) as u128 + *o.0.get(i).unwrap_or(&0) as u128 + carry;
             out.push(v as u64);
             carry = v >> 64;
         }
@@ -332,11 +327,7 @@ impl LongDouble {
             let p = Big::pow10((-e10) as u64);
             // Scale so the quotient has 66–67 bits, then divide bit by bit.
             let t = d.bits() as i64 - p.bits() as i64 - 66;
-            let (num, div) = if t >= 0 {
-                (d, p.shl(t as u64))
-            } else {
-                (d.shl((-t) as u64), p)
-            };
+            let (num, div) = if t >= 0 { (d, p.shl(t as u64)) } else { (d.shl((-t) as u64), p) };
             let mut rem = num;
             let mut q: u128 = 0;
             for bit in (0..=68u64).rev() {
@@ -362,46 +353,20 @@ impl LongDouble {
     /// The correctly rounded sum (round to nearest even), as the FPU computes it.
     pub fn sum(self, o: LongDouble) -> LongDouble {
         match (self, o) {
-            (LongDouble::Inf { neg: a }, LongDouble::Inf { neg: b }) if a != b => {
-                LongDouble::Inf { neg: false }
-            } // NaN: caller rejects non-finite
+            (LongDouble::Inf { neg: a }, LongDouble::Inf { neg: b }) if a != b => LongDouble::Inf { neg: false }, // NaN: caller rejects non-finite
             (LongDouble::Inf { neg }, _) | (_, LongDouble::Inf { neg }) => LongDouble::Inf { neg },
-            (
-                LongDouble::Finite { m: 0, neg: na, .. },
-                LongDouble::Finite { m: 0, neg: nb, .. },
-            ) => LongDouble::Finite {
-                neg: na && nb,
-                m: 0,
-                exp: 0,
-            },
+            (LongDouble::Finite { m: 0, neg: na, .. }, LongDouble::Finite { m: 0, neg: nb, .. }) => {
+                LongDouble::Finite { neg: na && nb, m: 0, exp: 0 }
+            }
             (LongDouble::Finite { m: 0, .. }, b) => b,
             (a, LongDouble::Finite { m: 0, .. }) => a,
-            (
-                LongDouble::Finite {
-                    neg: na,
-                    m: ma,
-                    exp: ea,
-                },
-                LongDouble::Finite {
-                    neg: nb,
-                    m: mb,
-                    exp: eb,
-                },
-            ) => {
+            (LongDouble::Finite { neg: na, m: ma, exp: ea }, LongDouble::Finite { neg: nb, m: mb, exp: eb }) => {
                 // Far apart: the smaller operand cannot change a round-to-nearest result unless
                 // the larger is exactly representable, which it is; only the sticky bit matters.
-                let (hi, lo) = if ea >= eb {
-                    ((na, ma, ea), (nb, mb, eb))
-                } else {
-                    ((nb, mb, eb), (na, ma, ea))
-                };
+                let (hi, lo) = if ea >= eb { ((na, ma, ea), (nb, mb, eb)) } else { ((nb, mb, eb), (na, ma, ea)) };
                 if hi.2 - lo.2 > 200 {
                     // |lo| < 2^-136 ulp of hi: the sum rounds back to hi.
-                    return LongDouble::Finite {
-                        neg: hi.0,
-                        m: hi.1,
-                        exp: hi.2,
-                    };
+                    return LongDouble::Finite { neg: hi.0, m: hi.1, exp: hi.2 };
                 }
                 let base = lo.2;
                 let a = Big::from_u128(hi.1 as u128).shl((hi.2 - base) as u64);
@@ -410,11 +375,7 @@ impl LongDouble {
                     round(hi.0, &a.add(&b), base, false)
                 } else {
                     match a.cmp(&b) {
-                        Ordering::Equal => LongDouble::Finite {
-                            neg: false,
-                            m: 0,
-                            exp: 0,
-                        },
+                        Ordering::Equal => LongDouble::Finite { neg: false, m: 0, exp: 0 },
                         Ordering::Greater => round(hi.0, &a.sub(&b), base, false),
                         Ordering::Less => round(lo.0, &b.sub(&a), base, false),
                     }
@@ -509,10 +470,7 @@ mod tests {
         assert_eq!(sum("1000000.1", "0.2"), "1000000.30000000000001137");
         assert_eq!(sum("1e30", "1"), "1000000000000000000024696061952");
         assert_eq!(sum("-3.3", "3.3"), "0");
-        assert_eq!(
-            sum("123456789012345678901234567890", "0.5"),
-            "123456789012345678899921813504"
-        );
+        assert_eq!(sum("123456789012345678901234567890", "0.5"), "123456789012345678899921813504");
         assert_eq!(sum("3.0e-20", "1"), "1");
         assert_eq!(sum("-0.1", "0.05"), "-0.05");
         assert_eq!(sum("99999999999999999.5", "0.5"), "100000000000000000");
@@ -528,21 +486,9 @@ mod tests {
         assert!(LongDouble::parse(b"1e-5000").is_none());
         assert!(LongDouble::parse(b"1e").is_none());
         assert!(LongDouble::parse(b".").is_none());
-        assert_eq!(
-            LongDouble::parse(b"inf"),
-            Some(LongDouble::Inf { neg: false })
-        );
-        assert_eq!(
-            LongDouble::parse(b"0e-99999").map(|v| v.to_human()),
-            Some("0".into())
-        );
-        assert_eq!(
-            LongDouble::parse(b".5").map(|v| v.to_human()),
-            Some("0.5".into())
-        );
-        assert_eq!(
-            LongDouble::parse(b"+7.").map(|v| v.to_human()),
-            Some("7".into())
-        );
+        assert_eq!(LongDouble::parse(b"inf"), Some(LongDouble::Inf { neg: false }));
+        assert_eq!(LongDouble::parse(b"0e-99999").map(|v| v.to_human()), Some("0".into()));
+        assert_eq!(LongDouble::parse(b".5").map(|v| v.to_human()), Some("0.5".into()));
+        assert_eq!(LongDouble::parse(b"+7.").map(|v| v.to_human()), Some("7".into()));
     }
 }

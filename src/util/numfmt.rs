@@ -17,11 +17,7 @@ pub fn fmt_double(d: f64) -> String {
 /// `%.{prec}g` for a finite double.
 pub fn fmt_g(d: f64, prec: usize) -> String {
     if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let sci = format!("{:.*e}", prec - 1, d);
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -37,11 +33,7 @@ pub fn fmt_g(d: f64, prec: usize) -> String {
 }
 
 fn strip_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
 }
 
 /// Redis's `d2string`/`addReplyDouble` for integral doubles in the safe range prints them as
@@ -67,10 +59,7 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         "-inf" | "-infinity" => f64::NEG_INFINITY,
         _ => {
             // Rust accepts "nan", "inf" spellings we handled; reject anything non-numeric.
-            if !lower
-                .bytes()
-                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+'))
-            {
+            if !lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+')) {
                 return None;
             }
             lower.parse::<f64>().ok()?

@@ -18,11 +18,7 @@ fn redis_crate_round_trip() {
     assert_eq!(n, 5);
     let missing: Option<String> = c.get("nope").unwrap();
     assert_eq!(missing, None);
-    let vals: Vec<Option<String>> = redis::cmd("MGET")
-        .arg("greeting")
-        .arg("nope")
-        .query(&mut c)
-        .unwrap();
+    let vals: Vec<Option<String>> = redis::cmd("MGET").arg("greeting").arg("nope").query(&mut c).unwrap();
     assert_eq!(vals, vec![Some("hello".to_string()), None]);
 }
 
@@ -63,11 +59,7 @@ fn watch_is_broken_by_expiry_flush_swapdb_and_rename() {
         b.cmd(&breaker);
         a.cmd(&["MULTI"]);
         a.cmd(&["PING"]);
-        assert_eq!(
-            a.cmd(&["EXEC"]).text(),
-            "*-1\r\n",
-            "{breaker:?} must break WATCH"
-        );
+        assert_eq!(a.cmd(&["EXEC"]).text(), "*-1\r\n", "{breaker:?} must break WATCH");
         b.cmd(&["FLUSHALL"]);
     }
     // A key that expires while watched breaks the transaction.
@@ -89,10 +81,7 @@ fn active_expiry_removes_keys_nobody_reads() {
     c.cmd(&["SET", "persistent", "v"]);
     assert_eq!(c.cmd(&["DBSIZE"]).text(), ":201\r\n");
     // DBSIZE does not touch keys, so only the active cycle can bring it down.
-    assert!(eventually(Duration::from_secs(5), || c
-        .cmd(&["DBSIZE"])
-        .text()
-        == ":1\r\n"));
+    assert!(eventually(Duration::from_secs(5), || c.cmd(&["DBSIZE"]).text() == ":1\r\n"));
     let info = c.cmd(&["INFO", "stats"]).as_str();
     assert!(info.contains("expired_keys:200"), "{info}");
 }
@@ -127,22 +116,12 @@ fn client_kill_and_list() {
 fn requirepass_and_auth() {
     let s = ember(&["--requirepass", "s3cret"]);
     let mut c = s.connect();
-    assert_eq!(
-        c.cmd(&["GET", "k"]).text(),
-        "-NOAUTH Authentication required.\r\n"
-    );
-    assert_eq!(
-        c.cmd(&["AUTH", "wrong"]).text(),
-        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-    );
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(c.cmd(&["AUTH", "wrong"]).text(), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_eq!(c.cmd(&["AUTH", "s3cret"]).text(), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]).text(), "$-1\r\n");
     let mut d = s.connect();
-    assert!(
-        d.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"])
-            .text()
-            .starts_with('%')
-    );
+    assert!(d.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]).text().starts_with('%'));
     assert_eq!(d.cmd(&["GET", "k"]).text(), "_\r\n");
 }
 
@@ -188,8 +167,5 @@ fn client_pause_delays_commands() {
     let t = std::time::Instant::now();
     assert_eq!(a.cmd(&["CLIENT", "PAUSE", "300"]).text(), "+OK\r\n");
     assert_eq!(b.cmd(&["PING"]).text(), "+PONG\r\n");
-    assert!(
-        t.elapsed() >= Duration::from_millis(250),
-        "PING answered during the pause"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(250), "PING answered during the pause");
 }

@@ -74,10 +74,7 @@ fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
             Frame::Agg(h.clone(), k).bytes()
         }
         Frame::Agg(h, kids) if d.sortpairs => {
-            let mut pairs: Vec<Vec<u8>> = kids
-                .chunks(2)
-                .map(|c| c.iter().flat_map(|f| f.bytes()).collect())
-                .collect();
+            let mut pairs: Vec<Vec<u8>> = kids.chunks(2).map(|c| c.iter().flat_map(|f| f.bytes()).collect()).collect();
             pairs.sort();
             let mut v = h.clone();
             pairs.into_iter().for_each(|p| v.extend(p));
@@ -89,11 +86,7 @@ fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
 
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b).replace("\r\n", "\\r\\n");
-    if s.len() > 300 {
-        format!("{}...", &s[..300])
-    } else {
-        s
-    }
+    if s.len() > 300 { format!("{}...", &s[..300]) } else { s }
 }
 
 #[test]
@@ -101,10 +94,7 @@ fn differential_against_real_redis() {
     let em = ember(&[]);
     let rd = redis();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/diff")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/diff").map(|e| e.expect("entry").path()).collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "txt"));
     files.sort();
     assert!(!files.is_empty());
@@ -112,10 +102,7 @@ fn differential_against_real_redis() {
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read script");
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for resp in [2u8, 3] {
             let mut conns = [Conn::new(em.port), Conn::new(rd.port)];
             for c in conns.iter_mut() {
@@ -160,17 +147,9 @@ fn differential_against_real_redis() {
             }
         }
     }
-    println!(
-        "differential: {cases} cases over {} scripts, {} mismatches",
-        files.len(),
-        failures.len()
-    );
+    println!("differential: {cases} cases over {} scripts, {} mismatches", files.len(), failures.len());
     if !failures.is_empty() {
         let shown: Vec<_> = failures.iter().take(60).cloned().collect();
-        panic!(
-            "{} of {cases} differential cases differ from redis-server:\n{}",
-            failures.len(),
-            shown.join("\n")
-        );
+        panic!("{} of {cases} differential cases differ from redis-server:\n{}", failures.len(), shown.join("\n"));
     }
 }

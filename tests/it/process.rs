@@ -6,18 +6,8 @@ use std::time::Duration;
 use crate::util::{ember, temp_dir};
 
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ember-server"))
-        .args(args)
-        .output()
-        .expect("run");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_ember-server")).args(args).output().expect("run");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
@@ -35,10 +25,7 @@ fn bad_directive_stops_startup_naming_file_and_line() {
     std::fs::write(&f, "port 7000\n# fine\nmaxmemory lots\n").unwrap();
     let (ok, out) = run(&[f.to_str().unwrap()]);
     assert!(!ok);
-    assert!(
-        out.contains("bad.conf:3") && out.contains("maxmemory lots"),
-        "{out}"
-    );
+    assert!(out.contains("bad.conf:3") && out.contains("maxmemory lots"), "{out}");
     let (ok, out) = run(&["--no-such-directive", "1"]);
     assert!(!ok && out.contains("no-such-directive"), "{out}");
     std::fs::remove_dir_all(dir).ok();
@@ -52,10 +39,7 @@ fn config_file_then_overrides() {
     let s = ember(&[f.to_str().unwrap(), "--requirepass", "fromcli"]);
     let mut c = s.connect();
     assert_eq!(c.cmd(&["AUTH", "fromcli"]).text(), "+OK\r\n");
-    assert_eq!(
-        c.cmd(&["SELECT", "4"]).text(),
-        "-ERR DB index is out of range\r\n"
-    );
+    assert_eq!(c.cmd(&["SELECT", "4"]).text(), "-ERR DB index is out of range\r\n");
     let hz = c.cmd(&["CONFIG", "GET", "hz"]);
     assert_eq!(hz.children()[1].as_str(), "20");
     std::fs::remove_dir_all(dir).ok();
@@ -73,8 +57,5 @@ fn shutdown_exits_the_process() {
     let mut s = ember(&[]);
     let mut c = s.connect();
     c.send(&["SHUTDOWN", "NOSAVE"]);
-    assert!(
-        s.wait_exit(Duration::from_secs(10)),
-        "server did not exit after SHUTDOWN"
-    );
+    assert!(s.wait_exit(Duration::from_secs(10)), "server did not exit after SHUTDOWN");
 }

@@ -13,11 +13,7 @@ fn ping_and_pipelining() {
     // 1000 pipelined commands in one write, answered in order.
     let mut buf = Vec::new();
     for i in 0..1000 {
-        buf.extend(encode(&[
-            b"SET".to_vec(),
-            format!("k{i}").into_bytes(),
-            format!("v{i}").into_bytes(),
-        ]));
+        buf.extend(encode(&[b"SET".to_vec(), format!("k{i}").into_bytes(), format!("v{i}").into_bytes()]));
         buf.extend(encode(&[b"GET".to_vec(), format!("k{i}").into_bytes()]));
     }
     c.send_raw(&buf);
@@ -54,41 +50,18 @@ fn inline_commands() {
 fn protocol_errors_reply_then_close() {
     let s = ember(&[]);
     let cases: &[(&[u8], &str)] = &[
-        (
-            b"*abc\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n$abc\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\n$600000000\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\nx3\r\n",
-            "-ERR Protocol error: expected '$', got 'x'\r\n",
-        ),
-        (
-            b"set \"a b\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (
-            b"PING\r\n*1\r\n$-1\r\n",
-            "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
-        ),
+        (b"*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\n$abc\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*1\r\n$600000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*1\r\nx3\r\n", "-ERR Protocol error: expected '$', got 'x'\r\n"),
+        (b"set \"a b\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (b"PING\r\n*1\r\n$-1\r\n", "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"),
     ];
     for (input, expected) in cases {
         let mut c = s.connect();
         c.send_raw(input);
         let (out, closed) = c.read_until_close(Duration::from_secs(5));
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            *expected,
-            "input {:?}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(String::from_utf8_lossy(&out), *expected, "input {:?}", String::from_utf8_lossy(input));
         assert!(closed, "connection must close after a protocol error");
     }
     // The server carries on.
@@ -101,10 +74,7 @@ fn big_inline_request_is_refused() {
     let mut c = s.connect();
     c.send_raw(&vec![b'a'; 70 * 1024]);
     let (out, closed) = c.read_until_close(Duration::from_secs(5));
-    assert_eq!(
-        String::from_utf8_lossy(&out),
-        "-ERR Protocol error: too big inline request\r\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out), "-ERR Protocol error: too big inline request\r\n");
     assert!(closed);
 }
 
@@ -113,23 +83,12 @@ fn binary_safe_keys_and_large_values() {
     let s = ember(&[]);
     let mut c = s.connect();
     let big = vec![b'x'; 1 << 20];
-    assert_eq!(
-        c.cmd_bytes(&[b"SET".to_vec(), b"\0k\r\n".to_vec(), big.clone()])
-            .text(),
-        "+OK\r\n"
-    );
+    assert_eq!(c.cmd_bytes(&[b"SET".to_vec(), b"\0k\r\n".to_vec(), big.clone()]).text(), "+OK\r\n");
     let r = c.cmd_bytes(&[b"GET".to_vec(), b"\0k\r\n".to_vec()]).bytes();
     assert_eq!(&r[..11], b"$1048576\r\nx");
     assert_eq!(r.len(), (1 << 20) + 12);
-    assert_eq!(
-        c.cmd_bytes(&[b"SET".to_vec(), b"".to_vec(), b"".to_vec()])
-            .text(),
-        "+OK\r\n"
-    );
-    assert_eq!(
-        c.cmd_bytes(&[b"GET".to_vec(), b"".to_vec()]).text(),
-        "$0\r\n\r\n"
-    );
+    assert_eq!(c.cmd_bytes(&[b"SET".to_vec(), b"".to_vec(), b"".to_vec()]).text(), "+OK\r\n");
+    assert_eq!(c.cmd_bytes(&[b"GET".to_vec(), b"".to_vec()]).text(), "$0\r\n\r\n");
 }
 
 #[test]
@@ -141,10 +100,7 @@ fn maxclients_is_enforced() {
     assert_eq!(b.cmd(&["PING"]).text(), "+PONG\r\n");
     let mut c = Conn::new(s.port);
     let (out, closed) = c.read_until_close(Duration::from_secs(5));
-    assert_eq!(
-        String::from_utf8_lossy(&out),
-        "-ERR max number of clients reached\r\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out), "-ERR max number of clients reached\r\n");
     assert!(closed);
 }
 
@@ -176,9 +132,6 @@ fn query_buffer_limit_closes_the_client() {
         let (_, c2) = c.read_until_close(Duration::from_secs(5));
         closed = c2;
     }
-    assert!(
-        closed,
-        "client over the query buffer limit must be disconnected"
-    );
+    assert!(closed, "client over the query buffer limit must be disconnected");
     assert_eq!(s.connect().cmd(&["PING"]).text(), "+PONG\r\n");
 }

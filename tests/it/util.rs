@@ -67,10 +67,7 @@ pub fn ember(args: &[&str]) -> Proc {
         _ => (None, args),
     };
     cmd.args(file);
-    cmd.args(["--port", "0", "--bind", "127.0.0.1", "--dir"])
-        .arg(&dir)
-        .args(["--save", ""])
-        .args(args);
+    cmd.args(["--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(&dir).args(["--save", ""]).args(args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("spawn ember-server");
     let stdout = child.stdout.take().expect("stdout");
@@ -78,10 +75,8 @@ pub fn ember(args: &[&str]) -> Proc {
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(port) = line
-                .split("accept connections tcp port ")
-                .nth(1)
-                .and_then(|p| p.trim().parse::<u16>().ok())
+            if let Some(port) =
+                line.split("accept connections tcp port ").nth(1).and_then(|p| p.trim().parse::<u16>().ok())
                 && !sent
             {
                 let _ = tx.send(port);
@@ -89,18 +84,12 @@ pub fn ember(args: &[&str]) -> Proc {
             }
         }
     });
-    let port = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("ember-server did not report its port");
+    let port = rx.recv_timeout(Duration::from_secs(20)).expect("ember-server did not report its port");
     Proc { child, port, dir }
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Starts a real redis-server 7.0. Fails loudly when it is not installed: the differential
@@ -116,12 +105,10 @@ pub fn redis() -> Proc {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is required for the differential tests: apt-get install -y redis-server (see .ci/run)");
-        let mut p = Proc {
-            child,
-            port,
-            dir: dir.clone(),
-        };
+            .expect(
+                "redis-server is required for the differential tests: apt-get install -y redis-server (see .ci/run)",
+            );
+        let mut p = Proc { child, port, dir: dir.clone() };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -177,10 +164,7 @@ impl Frame {
     pub fn as_str(&self) -> String {
         let t = self.text();
         match t.as_bytes().first() {
-            Some(b'$') => t
-                .split_once("\r\n")
-                .map(|(_, r)| r.trim_end_matches("\r\n").to_string())
-                .unwrap_or_default(),
+            Some(b'$') => t.split_once("\r\n").map(|(_, r)| r.trim_end_matches("\r\n").to_string()).unwrap_or_default(),
             _ => t[1..].trim_end_matches("\r\n").to_string(),
         }
     }
@@ -200,12 +184,9 @@ pub struct Conn {
 impl Conn {
     pub fn new(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         s.set_nodelay(true).expect("nodelay");
-        Conn {
-            r: BufReader::new(s),
-        }
+        Conn { r: BufReader::new(s) }
     }
 
     pub fn send_raw(&mut self, b: &[u8]) {
@@ -237,11 +218,7 @@ impl Conn {
     /// Reads one complete reply frame.
     pub fn read(&mut self) -> Frame {
         let l = self.line();
-        let n = || -> i64 {
-            String::from_utf8_lossy(&l[1..l.len() - 2])
-                .parse()
-                .unwrap_or(-1)
-        };
+        let n = || -> i64 { String::from_utf8_lossy(&l[1..l.len() - 2]).parse().unwrap_or(-1) };
         match l[0] {
             b'$' | b'=' | b'!' => {
                 let len = n();
@@ -271,10 +248,7 @@ impl Conn {
 
     /// Reads whatever arrives until the peer closes or `wait` passes without data.
     pub fn read_until_close(&mut self, wait: Duration) -> (Vec<u8>, bool) {
-        self.r
-            .get_ref()
-            .set_read_timeout(Some(wait))
-            .expect("timeout");
+        self.r.get_ref().set_read_timeout(Some(wait)).expect("timeout");
         let mut out = self.r.buffer().to_vec();
         let n = out.len();
         self.r.consume(n);
