@@ -16,7 +16,7 @@ use crate::server::state::{SlowlogEntry, unix_us};
 use crate::server::{ServerState, Session};
 
 /// Runs one request and appends its reply (if any) to the session's output buffer.
-pub fn process(srv: &mut ServerState, sess: &mut Session, argv: Vec<Bytes>) {
+pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
     if argv.is_empty() {
         return;
     }
@@ -25,7 +25,7 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: Vec<Bytes>) {
     if skip {
         sess.reply_mode = ReplyMode::On;
     }
-    let reply = execute(srv, sess, &argv);
+    let reply = execute(srv, sess, argv);
     if skip || sess.reply_mode == ReplyMode::Off {
         return;
     }

@@ -552,7 +552,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     check_len(ctx, offset + val.len() as u64)?;
     let offset = offset as usize;
     if cur_len.is_none() {
-        ctx.db().set(&argv[1], Value::Str(StrValue::Raw(Bytes::new())), false);
+        ctx.db().set(&argv[1], Value::Str(StrValue::Raw(Box::default())), false);
     }
     let Some(Value::Str(s)) = ctx.db().get_mut(&argv[1]) else {
         return Err(CmdError::WrongType);

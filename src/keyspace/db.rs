@@ -27,6 +27,7 @@ use rand::Rng;
 
 use crate::types::Value;
 use crate::util::dict::{Dict, Lookup};
+use crate::util::smallbytes::SmallBytes;
 
 pub type ClientId = u64;
 
@@ -62,7 +63,7 @@ pub struct DbStats {
 }
 
 pub struct Db {
-    keys: Dict<Box<[u8]>, Entry>,
+    keys: Dict<SmallBytes, Entry>,
     /// Everything beside the key table, kept apart so a borrowed entry and the bookkeeping
     /// can be used at once.
     side: Side,
@@ -71,7 +72,7 @@ pub struct Db {
 }
 
 struct Side {
-    expires: BTreeSet<(u64, Box<[u8]>)>,
+    expires: BTreeSet<(u64, SmallBytes)>,
     /// WATCH registry: key → clients watching it in this db.
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
@@ -89,7 +90,7 @@ impl Side {
 
 /// See [`Db::live`]; a free function so callers can keep using `side` while holding the entry.
 fn live<'a>(
-    keys: &'a mut Dict<Box<[u8]>, Entry>,
+    keys: &'a mut Dict<SmallBytes, Entry>,
     side: &mut Side,
     now: u64,
     key: &[u8],
@@ -212,11 +213,11 @@ impl Db {
             e.lru = lru;
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::replace(&mut e.expire_at, 0);
-                self.side.expires.remove(&(at, Box::<[u8]>::from(key)));
+                self.side.expires.remove(&(at, SmallBytes::new(key)));
             }
             return;
         }
-        self.keys.insert_new_hashed(key.into(), Entry { value, expire_at: 0, lru }, h);
+        self.keys.insert_new_hashed(SmallBytes::new(key), Entry { value, expire_at: 0, lru }, h);
     }
 
     /// Removes a key; returns its value.
@@ -255,7 +256,7 @@ impl Db {
             return false;
         };
         let old = std::mem::replace(&mut e.expire_at, at.unwrap_or(0));
-        let k: Box<[u8]> = key.into();
+        let k = SmallBytes::new(key);
         if old != 0 {
             self.side.expires.remove(&(old, k.clone()));
         }

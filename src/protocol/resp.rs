@@ -69,24 +69,52 @@ impl Decoder {
         self.pending > 0
     }
 
-    /// Decodes one request from the front of `buf`. `Ok(Some(args))` may be empty only for
-    /// inline blank lines and `*0`/`*-1`, which callers skip.
+    /// Decodes one request from the front of `buf` into an owned vector. `Ok(Some(args))` may
+    /// be empty only for inline blank lines and `*0`/`*-1`, which callers skip.
     pub fn decode(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        Ok(self.decode_next(buf, limits)?.then(|| std::mem::take(&mut self.args)))
+    }
+
+    /// Drops the last request's arguments (they share the read buffer's memory, which can be
+    /// reused in place only once no argument points into it).
+    pub fn clear_args(&mut self) {
+        self.args.clear();
+    }
+
+    /// The arguments of the request the last successful [`Decoder::decode_next`] completed.
+    pub fn args(&self) -> &[Bytes] {
+        &self.args
+    }
+
+    /// Decodes one request, leaving its arguments in [`Decoder::args`] (the vector is reused
+    /// from request to request, so the hot path does not allocate it). Returns false when more
+    /// bytes are needed.
+    pub fn decode_next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<bool, ProtocolError> {
         if self.pending == 0 {
+            self.args.clear();
+            if self.args.capacity() > ARGV_PREALLOC_MAX {
+                self.args = Vec::new();
+            }
             if buf.is_empty() {
-                return Ok(None);
+                return Ok(false);
             }
             if buf[0] != b'*' {
-                return decode_inline(buf);
+                return Ok(match decode_inline(buf)? {
+                    Some(args) => {
+                        self.args = args;
+                        true
+                    }
+                    None => false,
+                });
             }
             let Some(line_end) = find_cr(buf, 0) else {
                 if buf.len() > INLINE_MAX {
                     return Err(ProtocolError::MbulkCountTooBig);
                 }
-                return Ok(None);
+                return Ok(false);
             };
             if line_end + 1 >= buf.len() {
-                return Ok(None); // the '\n' has not arrived yet
+                return Ok(false); // the '\n' has not arrived yet
             }
             let count = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
             if count > i32::MAX as i64 {
@@ -97,10 +125,10 @@ impl Decoder {
             }
             buf.advance(line_end + 2);
             if count <= 0 {
-                return Ok(Some(Vec::new()));
+                return Ok(true);
             }
             self.pending = count as usize;
-            self.args = Vec::with_capacity(self.pending.min(ARGV_PREALLOC_MAX));
+            self.args.reserve(self.pending.min(ARGV_PREALLOC_MAX));
             self.bulk_len = None;
         }
         while self.pending > 0 {
@@ -111,10 +139,10 @@ impl Decoder {
                         if buf.len() > INLINE_MAX {
                             return Err(ProtocolError::BulkCountTooBig);
                         }
-                        return Ok(None);
+                        return Ok(false);
                     };
                     if line_end + 1 >= buf.len() {
-                        return Ok(None);
+                        return Ok(false);
                     }
                     if buf[0] != b'$' {
                         return Err(ProtocolError::ExpectedDollar(buf[0] as char));
@@ -137,7 +165,7 @@ impl Decoder {
             };
             // Like Redis, the two bytes after the payload are skipped without being checked.
             if buf.len() < len + 2 {
-                return Ok(None);
+                return Ok(false);
             }
             let arg = buf.split_to(len).freeze();
             buf.advance(2);
@@ -145,7 +173,7 @@ impl Decoder {
             self.bulk_len = None;
             self.pending -= 1;
         }
-        Ok(Some(std::mem::take(&mut self.args)))
+        Ok(true)
     }
 }
 

@@ -245,12 +245,13 @@ impl Server {
                 break; // commands wait in the buffer until the pause ends (cron resumes them)
             }
             let limits = Limits { max_bulk_len: self.state.hot.max_bulk_len, authenticated: sess.authenticated };
-            match conn.decoder.decode(&mut conn.rbuf, limits) {
-                Ok(Some(argv)) => {
+            match conn.decoder.decode_next(&mut conn.rbuf, limits) {
+                Ok(true) => {
                     sess.qbuf = conn.rbuf.len();
-                    dispatch::process(&mut self.state, &mut sess, argv);
+                    dispatch::process(&mut self.state, &mut sess, conn.decoder.args());
+                    conn.decoder.clear_args();
                 }
-                Ok(None) => break,
+                Ok(false) => break,
                 Err(e) => {
                     debug!("protocol error from client {id}: {e}");
                     crate::protocol::encode(

@@ -25,3 +25,17 @@ impl Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The per-key footprint depends on these sizes; a change should be deliberate.
+    #[test]
+    fn value_sizes() {
+        assert!(std::mem::size_of::<super::Value>() <= 32, "{}", std::mem::size_of::<super::Value>());
+        assert!(
+            std::mem::size_of::<crate::keyspace::Entry>() <= 48,
+            "{}",
+            std::mem::size_of::<crate::keyspace::Entry>()
+        );
+    }
+}

@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::resp::parse_i64;
+use crate::util::smallbytes::SmallBytes;
 
 /// Longest string Redis stores as embstr (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_MAX: usize = 44;
@@ -13,9 +14,11 @@ const EMBSTR_MAX: usize = 44;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StrValue {
     Int(i64),
-    Emb(Box<[u8]>),
-    /// Shared so GET replies without copying; edited in place when uniquely owned.
-    Raw(Bytes),
+    /// Short strings, stored inline in the entry up to 22 bytes.
+    Emb(SmallBytes),
+    /// Shared so GET replies without copying; edited in place when uniquely owned. Boxed so
+    /// the common short encodings keep the entry small.
+    Raw(Box<Bytes>),
 }
 
 impl StrValue {
@@ -26,7 +29,11 @@ impl StrValue {
         {
             return StrValue::Int(n);
         }
-        if b.len() <= EMBSTR_MAX { StrValue::Emb(b.into()) } else { StrValue::Raw(Bytes::copy_from_slice(b)) }
+        if b.len() <= EMBSTR_MAX {
+            StrValue::Emb(SmallBytes::new(b))
+        } else {
+            StrValue::Raw(Box::new(Bytes::copy_from_slice(b)))
+        }
     }
 
     /// Like `from_bytes` but takes ownership of an argument buffer. The argument is copied when
@@ -37,7 +44,7 @@ impl StrValue {
 
     /// A string produced by a command's computation (INCRBYFLOAT, GETRANGE results…): embstr or raw.
     pub fn from_computed(b: Vec<u8>) -> Self {
-        if b.len() <= EMBSTR_MAX { StrValue::Emb(b.into()) } else { StrValue::Raw(Bytes::from(b)) }
+        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(&b)) } else { StrValue::Raw(Box::new(Bytes::from(b))) }
     }
 
     pub fn encoding_name(&self) -> &'static str {
@@ -52,7 +59,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => Bytes::from(n.to_string()),
             StrValue::Emb(b) => Bytes::copy_from_slice(b),
-            StrValue::Raw(b) => b.clone(),
+            StrValue::Raw(b) => Bytes::clone(b),
         }
     }
 
@@ -89,16 +96,16 @@ impl StrValue {
     /// Converts to the raw encoding and returns a mutable buffer for in-place edits. The
     /// buffer is handed back with [`StrValue::finish_edit`].
     pub fn begin_edit(&mut self) -> BytesMut {
-        let cur = std::mem::replace(self, StrValue::Raw(Bytes::new()));
+        let cur = std::mem::replace(self, StrValue::Int(0));
         match cur {
-            StrValue::Raw(b) => b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
+            StrValue::Raw(b) => (*b).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
             StrValue::Emb(b) => BytesMut::from(&b[..]),
             StrValue::Int(n) => BytesMut::from(n.to_string().as_bytes()),
         }
     }
 
     pub fn finish_edit(&mut self, buf: BytesMut) {
-        *self = StrValue::Raw(buf.freeze());
+        *self = StrValue::Raw(Box::new(buf.freeze()));
     }
 }
 

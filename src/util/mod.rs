@@ -4,3 +4,4 @@ pub mod dict;
 pub mod glob;
 pub mod longdouble;
 pub mod numfmt;
+pub mod smallbytes;
