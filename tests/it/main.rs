@@ -4,6 +4,7 @@
 
 mod clients;
 mod diff;
+mod example;
 mod process;
 mod protocol;
 mod util;

@@ -1,0 +1,14 @@
+# A drop-in cache: docker build -t ember . && docker run -p 6379:6379 ember
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml clippy.toml ./
+COPY src ./src
+COPY benches ./benches
+RUN cargo build --release --locked --bin ember-server
+
+FROM debian:bookworm-slim
+COPY --from=build /src/target/release/ember-server /usr/local/bin/ember-server
+WORKDIR /data
+EXPOSE 6379
+# Data files go to /data (mount a volume there to keep them).
+CMD ["ember-server", "--dir", "/data"]

@@ -1,0 +1,36 @@
+//! The user's own use case, shipped as examples/cache_aside.py, run against a real Ember.
+
+use std::process::Command;
+
+use crate::util::ember;
+
+fn run_example(port: u16, dir: &std::path::Path) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cache_aside.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .env("EMBER_PORT", port.to_string())
+        .env("EXAMPLE_DB", dir.join("example.db"))
+        .output()
+        .expect("python3 is required to run examples/cache_aside.py");
+    assert!(
+        out.status.success(),
+        "cache_aside.py failed (redis-py is required: pip install redis):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cache_aside_misses_then_hits() {
+    let s = ember(&[]);
+    let first = run_example(s.port, &s.dir);
+    assert!(first.contains("Data stored in Ember:"), "{first}");
+    let second = run_example(s.port, &s.dir);
+    assert!(second.contains("Data read from Ember:"), "{second}");
+    // The cached value is the JSON of the rows, with a TTL.
+    let mut c = s.connect();
+    let v = c.cmd(&["GET", "example_data"]).as_str();
+    assert_eq!(v, r#"[[1, "alpha"], [2, "beta"], [3, "gamma"]]"#);
+    let ttl: i64 = c.cmd(&["TTL", "example_data"]).as_str().parse().unwrap();
+    assert!(ttl > 0 && ttl <= 60, "ttl {ttl}");
+}
