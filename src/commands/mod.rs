@@ -17,6 +17,9 @@ pub mod server;
 pub mod string;
 pub mod transactions;
 
+#[cfg(test)]
+mod dispatch_tests;
+
 use std::collections::HashMap;
 
 use std::sync::OnceLock;

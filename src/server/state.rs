@@ -125,6 +125,8 @@ pub struct ServerState {
     pub bound_port: u16,
     pub active_expire_enabled: bool,
     pub executable: String,
+    /// A fixed clock for tests (Unix ms); None uses the system clock.
+    pub clock: Option<u64>,
 }
 
 impl ServerState {
@@ -158,12 +160,13 @@ impl ServerState {
             bound_port: 0,
             active_expire_enabled: true,
             executable: std::env::args().next().unwrap_or_default(),
+            clock: None,
         }
     }
 
     /// Refreshes the command-time clock of the server and every db.
     pub fn update_time(&mut self) {
-        self.now_ms = unix_ms();
+        self.now_ms = self.clock.unwrap_or_else(unix_ms);
         for db in &mut self.dbs {
             db.set_now(self.now_ms);
         }

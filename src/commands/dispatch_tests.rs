@@ -1,0 +1,168 @@
+//! Command semantics through dispatch against a fresh in-process server: fast, deterministic
+//! (the clock is fixed), and able to check what the wire cannot see.
+
+use bytes::Bytes;
+
+use super::dispatch::execute;
+use crate::config::Config;
+use crate::protocol::Reply;
+use crate::server::{ServerState, Session};
+
+struct T {
+    srv: ServerState,
+    me: Session,
+}
+
+impl T {
+    fn new() -> T {
+        let mut srv = ServerState::new(Config::default());
+        srv.clock = Some(1_000_000_000_000);
+        srv.update_time();
+        let mut me = Session::new(1, "test:1".into(), "test:0".into(), -1, srv.now_ms);
+        me.authenticated = true;
+        T { srv, me }
+    }
+
+    fn argv(args: &[&str]) -> Vec<Bytes> {
+        args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    }
+
+    fn run(&mut self, args: &[&str]) -> Reply {
+        self.srv.update_time();
+        execute(&mut self.srv, &mut self.me, &Self::argv(args))
+    }
+
+    /// Runs a command as another client (registered in the server like a real connection).
+    fn run_as(&mut self, id: u64, args: &[&str]) -> Reply {
+        let mut s = self.srv.clients.remove(&id).unwrap_or_else(|| {
+            let mut s = Session::new(id, format!("test:{id}"), "test:0".into(), -1, 0);
+            s.authenticated = true;
+            s
+        });
+        // While another client runs, this test's own session is a registered client too.
+        let me = std::mem::replace(&mut self.me, Session::new(0, String::new(), String::new(), -1, 0));
+        let my_id = me.id;
+        self.srv.clients.insert(my_id, me);
+        self.srv.update_time();
+        let r = execute(&mut self.srv, &mut s, &Self::argv(args));
+        self.srv.clients.insert(id, s);
+        if let Some(me) = self.srv.clients.remove(&my_id) {
+            self.me = me;
+        }
+        r
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.srv.clock = self.srv.clock.map(|c| c + ms);
+    }
+}
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+#[test]
+fn expiry_follows_the_command_clock() {
+    let mut t = T::new();
+    assert_eq!(t.run(&["SET", "k", "v", "PX", "100"]), Reply::Status("OK"));
+    t.advance(99);
+    assert_eq!(t.run(&["GET", "k"]), bulk("v"));
+    assert_eq!(t.run(&["PTTL", "k"]), Reply::Int(1));
+    t.advance(1);
+    assert_eq!(t.run(&["GET", "k"]), Reply::Null);
+    assert_eq!(t.srv.dbs[0].stats().expired_keys, 1);
+    assert_eq!(t.srv.dbs[0].expires_len(), 0, "the expiry index forgets deleted keys");
+}
+
+#[test]
+fn active_expiry_removes_due_keys_in_deadline_order() {
+    let mut t = T::new();
+    for i in 0..50 {
+        t.run(&["SET", &format!("k{i}"), "v", "PX", &format!("{}", 10 + i)]);
+    }
+    t.run(&["SET", "forever", "v"]);
+    t.advance(30);
+    t.srv.update_time();
+    assert_eq!(t.srv.dbs[0].expire_due(1000), 21);
+    assert_eq!(t.run(&["DBSIZE"]), Reply::Int(30));
+}
+
+#[test]
+fn watch_exec_across_clients() {
+    let mut t = T::new();
+    t.run(&["WATCH", "k"]);
+    t.run(&["MULTI"]);
+    assert_eq!(t.run(&["SET", "k", "mine"]), Reply::Status("QUEUED"));
+    t.run_as(2, &["SET", "k", "theirs"]);
+    assert_eq!(t.run(&["EXEC"]), Reply::NullArray);
+    assert_eq!(t.run(&["GET", "k"]), bulk("theirs"));
+    // A write by another client to a different key does not matter.
+    t.run(&["WATCH", "k"]);
+    t.run_as(2, &["SET", "other", "x"]);
+    t.run(&["MULTI"]);
+    t.run(&["SET", "k", "mine"]);
+    assert_eq!(t.run(&["EXEC"]), Reply::Array(vec![Reply::Status("OK")]));
+    assert!(t.srv.dbs[0].take_dirty_watchers().is_empty());
+}
+
+#[test]
+fn queueing_errors_abort_exec() {
+    let mut t = T::new();
+    t.run(&["MULTI"]);
+    assert!(t.run(&["GET"]).is_error());
+    t.run(&["SET", "a", "1"]);
+    assert_eq!(t.run(&["EXEC"]), Reply::Error("EXECABORT Transaction discarded because of previous errors.".into()));
+    assert_eq!(t.run(&["EXISTS", "a"]), Reply::Int(0));
+}
+
+#[test]
+fn scan_returns_every_key_present_throughout() {
+    let mut t = T::new();
+    for i in 0..2000 {
+        t.run(&["SET", &format!("stable:{i}"), "v"]);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    let mut round = 0;
+    loop {
+        let Reply::Array(parts) = t.run(&["SCAN", &cursor, "COUNT", "25"]) else { panic!() };
+        let (Reply::Bulk(c), Reply::Array(keys)) = (&parts[0], &parts[1]) else { panic!() };
+        for k in keys {
+            if let Reply::Bulk(k) = k {
+                seen.insert(String::from_utf8_lossy(k).into_owned());
+            }
+        }
+        round += 1;
+        if round < 30 {
+            for j in 0..100 {
+                t.run(&["SET", &format!("churn:{round}:{j}"), "v"]);
+            }
+        } else {
+            for r in 1..30 {
+                for j in 0..100 {
+                    t.run(&["DEL", &format!("churn:{r}:{j}")]);
+                }
+            }
+        }
+        cursor = String::from_utf8_lossy(c).into_owned();
+        if cursor == "0" {
+            break;
+        }
+    }
+    for i in 0..2000 {
+        assert!(seen.contains(&format!("stable:{i}")), "SCAN missed stable:{i}");
+    }
+}
+
+#[test]
+fn rename_keeps_ttl_and_move_checks_target() {
+    let mut t = T::new();
+    t.run(&["SET", "a", "1", "EX", "100"]);
+    t.run(&["RENAME", "a", "b"]);
+    assert_eq!(t.run(&["TTL", "b"]), Reply::Int(100));
+    t.run(&["SELECT", "1"]);
+    t.run(&["SET", "b", "other"]);
+    t.run(&["SELECT", "0"]);
+    assert_eq!(t.run(&["MOVE", "b", "1"]), Reply::Int(0));
+    assert_eq!(t.run(&["GET", "b"]), bulk("1"));
+}
