@@ -65,7 +65,14 @@ macro_rules! p {
     };
 }
 
+macro_rules! alias {
+    ($name:expr, $alias:expr, $kind:expr, $default:expr) => {
+        Param { name: $name, alias: Some($alias), kind: $kind, default: $default, mutable: true }
+    };
+}
+
 const I32: i64 = i32::MAX as i64;
+const I32_MIN: i64 = i32::MIN as i64;
 const U32: i64 = u32::MAX as i64;
 const LL: i64 = i64::MAX;
 
@@ -96,6 +103,13 @@ pub static PARAMS: &[Param] = &[
     p!("lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1"),
     p!("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
     p!("hz", Kind::Int { min: 0, max: I32 }, "10"),
+    alias!("hash-max-listpack-entries", "hash-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "512"),
+    alias!("hash-max-listpack-value", "hash-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
+    p!("set-max-intset-entries", Kind::Int { min: 0, max: LL }, "512"),
+    alias!("list-max-listpack-size", "list-max-ziplist-size", Kind::Int { min: I32_MIN, max: I32 }, "-2"),
+    p!("list-compress-depth", Kind::Int { min: 0, max: I32 }, "0"),
+    alias!("zset-max-listpack-entries", "zset-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "128"),
+    alias!("zset-max-listpack-value", "zset-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
     p!("appendonly", Kind::Bool, "no"),
     p!("appendfsync", Kind::Enum(FSYNC), "everysec"),
     p!("appendfilename", Kind::Str, "appendonly.aof", immutable),

@@ -11,6 +11,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod generic;
+pub mod hash;
 pub mod info;
 pub mod introspection;
 pub mod server;
@@ -161,6 +162,9 @@ impl CommandSpec {
         match self.group {
             "string" => c.push("@string"),
             "generic" => c.push("@keyspace"),
+            "hash" => c.push("@hash"),
+            "list" => c.push("@list"),
+            "set" => c.push("@set"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -182,8 +186,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 7] {
+fn families() -> [&'static [CommandSpec]; 8] {
     [
+        hash::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,
         string::COMMANDS,

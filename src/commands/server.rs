@@ -461,6 +461,7 @@ pub fn value_memory(key_len: usize, v: &Value) -> usize {
             crate::types::StrValue::Int(_) => base,
             other => base + other.len(),
         },
+        Value::Hash(h) => base + h.mem_usage(),
     }
 }
 
@@ -549,6 +550,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let idle = now_lru.wrapping_sub(e.lru()) & crate::keyspace::db::LRU_CLOCK_MAX;
         let ser = match &e.value {
             Value::Str(s) => s.len(),
+            Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),
         };
         return Ok(Reply::StatusOwned(format!(
             "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",

@@ -53,13 +53,16 @@ impl Stats {
 
 /// Configuration values read on every command, cached so the hot path does no name lookups.
 /// Refreshed whenever the configuration changes.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Hot {
     pub auth_required: bool,
     pub slowlog_slower_than: i64,
     pub max_bulk_len: i64,
     pub query_buffer_limit: usize,
     pub maxclients: usize,
+    pub hash: crate::types::HashLimits,
+    pub set_max_intset: usize,
+    pub list_max_listpack: i64,
 }
 
 impl Hot {
@@ -70,6 +73,12 @@ impl Hot {
             max_bulk_len: c.int("proto-max-bulk-len"),
             query_buffer_limit: c.int("client-query-buffer-limit").max(0) as usize,
             maxclients: c.int("maxclients").max(1) as usize,
+            hash: crate::types::HashLimits {
+                max_entries: c.int("hash-max-listpack-entries").max(0) as usize,
+                max_value: c.int("hash-max-listpack-value").max(0) as usize,
+            },
+            set_max_intset: c.int("set-max-intset-entries").max(0) as usize,
+            list_max_listpack: c.int("list-max-listpack-size"),
         }
     }
 }

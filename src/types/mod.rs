@@ -1,13 +1,18 @@
 //! The stored values. Each type hides its encodings behind methods; `encoding_name()` exists only
 //! for OBJECT ENCODING and the persistence writer.
 
+pub mod hash;
+pub mod packed;
 pub mod string;
 
+pub use hash::{HashLimits, HashValue};
 pub use string::StrValue;
 
+/// A stored value. Collections are boxed so a value (and a keyspace entry) stays small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    Hash(Box<HashValue>),
 }
 
 impl Value {
@@ -15,6 +20,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -22,6 +28,21 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut HashValue> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
         }
     }
 }

@@ -1,0 +1,399 @@
+//! Hash family: the 16 hash commands of Redis 7.0.
+
+use bytes::Bytes;
+use rand::RngExt;
+
+use super::args::{int, is};
+use super::flags::*;
+use super::generic::{parse_cursor, parse_scan_opts};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, cmd};
+use crate::keyspace::Db;
+use crate::protocol::{OK, Reply};
+use crate::types::{HashValue, Value};
+use crate::util::glob::glob_match;
+use crate::util::longdouble::LongDouble;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "hset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "Set the string value of a hash field",
+        "2.0.0",
+        "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        hset,
+    ),
+    cmd(
+        "hmset",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "Set multiple hash fields to multiple values",
+        "2.0.0",
+        "O(N) where N is the number of fields being set.",
+        hmset,
+    ),
+    cmd(
+        "hsetnx",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "Set the value of a hash field, only if the field does not exist",
+        "2.0.0",
+        "O(1)",
+        hsetnx,
+    ),
+    cmd("hget", 3, READONLY | FAST, KEY1, "hash", "Get the value of a hash field", "2.0.0", "O(1)", hget),
+    cmd(
+        "hmget",
+        -3,
+        READONLY | FAST,
+        KEY1,
+        "hash",
+        "Get the values of all the given hash fields",
+        "2.0.0",
+        "O(N) where N is the number of fields being requested.",
+        hmget,
+    ),
+    cmd(
+        "hdel",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "hash",
+        "Delete one or more hash fields",
+        "2.0.0",
+        "O(N) where N is the number of fields to be removed.",
+        hdel,
+    ),
+    cmd("hlen", 2, READONLY | FAST, KEY1, "hash", "Get the number of fields in a hash", "2.0.0", "O(1)", hlen),
+    cmd(
+        "hstrlen",
+        3,
+        READONLY | FAST,
+        KEY1,
+        "hash",
+        "Get the length of the value of a hash field",
+        "3.2.0",
+        "O(1)",
+        hstrlen,
+    ),
+    cmd("hexists", 3, READONLY | FAST, KEY1, "hash", "Determine if a hash field exists", "2.0.0", "O(1)", hexists),
+    cmd(
+        "hkeys",
+        2,
+        READONLY,
+        KEY1,
+        "hash",
+        "Get all the fields in a hash",
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        hkeys,
+    ),
+    cmd(
+        "hvals",
+        2,
+        READONLY,
+        KEY1,
+        "hash",
+        "Get all the values in a hash",
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        hvals,
+    ),
+    cmd(
+        "hgetall",
+        2,
+        READONLY,
+        KEY1,
+        "hash",
+        "Get all the fields and values in a hash",
+        "2.0.0",
+        "O(N) where N is the size of the hash.",
+        hgetall,
+    ),
+    cmd(
+        "hincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "Increment the integer value of a hash field by the given number",
+        "2.0.0",
+        "O(1)",
+        hincrby,
+    ),
+    cmd(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hash",
+        "Increment the float value of a hash field by the given amount",
+        "2.6.0",
+        "O(1)",
+        hincrbyfloat,
+    ),
+    cmd(
+        "hrandfield",
+        -2,
+        READONLY,
+        KEY1,
+        "hash",
+        "Get one or multiple random fields from a hash",
+        "6.2.0",
+        "O(N) where N is the number of fields returned",
+        hrandfield,
+    ),
+    cmd(
+        "hscan",
+        -3,
+        READONLY,
+        KEY1,
+        "hash",
+        "Incrementally iterate hash fields and associated values",
+        "2.8.0",
+        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the size of the collection.",
+        hscan,
+    ),
+];
+
+/// The hash at `key` for reading: None if missing, WRONGTYPE if another type.
+pub fn hash_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a HashValue>, CmdError> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_hash().map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// The hash at `key` for writing, created empty if missing.
+fn hash_for_write<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
+    match db.peek(key) {
+        Some(e) if e.value.as_hash().is_none() => return Err(CmdError::WrongType),
+        Some(_) => {}
+        None => db.set(key, Value::Hash(Box::default()), false),
+    }
+    db.get_mut(key).and_then(|v| v.as_hash_mut()).ok_or(CmdError::WrongType)
+}
+
+fn fv(b: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(b))
+}
+
+fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdError> {
+    if argv.len() % 2 == 1 {
+        return Err(CmdError::WrongArity(name.into()));
+    }
+    let limits = ctx.srv.hot.hash;
+    let h = hash_for_write(ctx.db(), &argv[1])?;
+    let mut added = 0;
+    for pair in argv[2..].chunks(2) {
+        added += h.set(&pair[0], &pair[1], limits) as i64;
+    }
+    ctx.srv.dirty += 1;
+    Ok(added)
+}
+
+fn hset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(hset_generic(ctx, argv, "hset")?))
+}
+
+fn hmset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    hset_generic(ctx, argv, "hmset")?;
+    Ok(OK)
+}
+
+fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if hash_ref(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) {
+        return Ok(Reply::Int(0));
+    }
+    let limits = ctx.srv.hot.hash;
+    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], &argv[3], limits);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(1))
+}
+
+fn hget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(Reply::Null, fv))
+}
+
+fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let h = hash_ref(ctx.db(), &argv[1])?;
+    Ok(Reply::Array(argv[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Null, fv)).collect()))
+}
+
+fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    if hash_ref(db, &argv[1])?.is_none() {
+        return Ok(Reply::Int(0));
+    }
+    let Some(h) = db.get_mut(&argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
+    let n = argv[2..].iter().filter(|f| h.remove(f)).count();
+    let empty = h.is_empty();
+    if empty {
+        db.remove(&argv[1]);
+    }
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.map_or(0, |h| h.len()) as i64))
+}
+
+fn hstrlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64))
+}
+
+fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) as i64))
+}
+
+fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let h = hash_ref(ctx.db(), &argv[1])?;
+    Ok(Reply::Array(h.map(|h| h.iter().map(|(f, _)| fv(f)).collect()).unwrap_or_default()))
+}
+
+fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let h = hash_ref(ctx.db(), &argv[1])?;
+    Ok(Reply::Array(h.map(|h| h.iter().map(|(_, v)| fv(v)).collect()).unwrap_or_default()))
+}
+
+fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let h = hash_ref(ctx.db(), &argv[1])?;
+    Ok(Reply::Map(h.map(|h| h.iter().map(|(f, v)| (fv(f), fv(v))).collect()).unwrap_or_default()))
+}
+
+fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let by = int(&argv[3])?;
+    let cur = match hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+        None => 0,
+        Some(v) => crate::util::numfmt::parse_i64(v).ok_or_else(|| CmdError::msg("hash value is not an integer"))?,
+    };
+    let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+    let limits = ctx.srv.hot.hash;
+    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], n.to_string().as_bytes(), limits);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(n))
+}
+
+fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let by = LongDouble::parse(&argv[3]).ok_or(CmdError::NotFloat)?;
+    if !by.is_finite() {
+        return Err(CmdError::msg("value is NaN or Infinity"));
+    }
+    let cur = match hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+        None => LongDouble::Finite { neg: false, m: 0, exp: 0 },
+        Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::msg("hash value is not a float"))?,
+    };
+    let v = cur.sum(by);
+    if !v.is_finite() {
+        return Err(CmdError::msg("increment would produce NaN or Infinity"));
+    }
+    let s = v.to_human();
+    let limits = ctx.srv.hot.hash;
+    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], s.as_bytes(), limits);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Bulk(Bytes::from(s)))
+}
+
+fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 2 {
+        let srv = &mut *ctx.srv;
+        let db = &mut srv.dbs[ctx.sess.db];
+        let h = match db.get(&argv[1]) {
+            None => return Ok(Reply::Null),
+            Some(v) => v.as_hash().ok_or(CmdError::WrongType)?,
+        };
+        return Ok(h.random(&mut srv.rng).map_or(Reply::Null, |(f, _)| fv(f)));
+    }
+    let count = match crate::util::numfmt::parse_i64(&argv[2]) {
+        None => return Err(CmdError::NotInteger),
+        Some(i64::MIN) => {
+            return Err(CmdError::msg(
+                "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            ));
+        }
+        Some(n) => n,
+    };
+    let withvalues = match argv.get(3) {
+        None => false,
+        Some(a) if is(a, "withvalues") && argv.len() == 4 => true,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    let resp3 = ctx.sess.resp >= 3;
+    let srv = &mut *ctx.srv;
+    let db = &mut srv.dbs[ctx.sess.db];
+    let h = match db.get(&argv[1]) {
+        None => return Ok(Reply::Array(vec![])),
+        Some(v) => v.as_hash().ok_or(CmdError::WrongType)?,
+    };
+    let pair = |f: &[u8], v: &[u8], out: &mut Vec<Reply>| {
+        if !withvalues {
+            out.push(fv(f));
+        } else if resp3 {
+            out.push(Reply::Array(vec![fv(f), fv(v)]));
+        } else {
+            out.push(fv(f));
+            out.push(fv(v));
+        }
+    };
+    let mut out = Vec::new();
+    if count == 0 {
+        return Ok(Reply::Array(out));
+    }
+    if count < 0 {
+        // With repetition: |count| independent draws.
+        for _ in 0..count.unsigned_abs() {
+            if let Some((f, v)) = h.random(&mut srv.rng) {
+                pair(f, v, &mut out);
+            }
+        }
+        return Ok(Reply::Array(out));
+    }
+    let count = count as usize;
+    let all: Vec<(&[u8], &[u8])> = h.iter().collect();
+    if count >= all.len() {
+        for (f, v) in all {
+            pair(f, v, &mut out);
+        }
+        return Ok(Reply::Array(out));
+    }
+    // Distinct fields: a partial Fisher-Yates shuffle picks `count` of them uniformly.
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    for i in 0..count {
+        let j = srv.rng.random_range(i..idx.len());
+        idx.swap(i, j);
+    }
+    for &i in &idx[..count] {
+        pair(all[i].0, all[i].1, &mut out);
+    }
+    Ok(Reply::Array(out))
+}
+
+fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut cursor = parse_cursor(&argv[2])?;
+    let o = parse_scan_opts(argv, 3, false)?;
+    let Some(h) = hash_ref(ctx.db(), &argv[1])? else {
+        return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
+    };
+    let mut out = Vec::new();
+    let mut budget = o.count.saturating_mul(10);
+    loop {
+        cursor = h.scan(cursor, |f, v| {
+            if o.pattern.as_ref().is_none_or(|p| glob_match(p, f, false)) {
+                out.push(fv(f));
+                out.push(fv(v));
+            }
+        });
+        budget = budget.saturating_sub(1);
+        if cursor == 0 || budget == 0 || out.len() / 2 >= o.count {
+            break;
+        }
+    }
+    Ok(Reply::Array(vec![Reply::Bulk(Bytes::from(cursor.to_string())), Reply::Array(out)]))
+}

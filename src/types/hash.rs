@@ -1,0 +1,204 @@
+//! The hash type: `listpack` (a [`Packed`] of field, value, field, value…) while small, a
+//! `hashtable` ([`Dict`]) once it has more than `hash-max-listpack-entries` fields or a field or
+//! value longer than `hash-max-listpack-value` bytes. Like Redis, a hash never converts back.
+
+use rand::Rng;
+
+use super::packed::Packed;
+use crate::util::dict::Dict;
+use crate::util::smallbytes::SmallBytes;
+
+/// Conversion thresholds, read from the configuration at each write.
+#[derive(Debug, Clone, Copy)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+pub enum HashValue {
+    Packed(Packed),
+    Table(Dict<SmallBytes, SmallBytes>),
+}
+
+impl Clone for HashValue {
+    fn clone(&self) -> Self {
+        match self {
+            HashValue::Packed(p) => HashValue::Packed(p.clone()),
+            HashValue::Table(d) => {
+                let mut n = Dict::new();
+                for (k, v) in d.iter() {
+                    n.insert_new(k.clone(), v.clone());
+                }
+                HashValue::Table(n)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for HashValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hash({} fields, {})", self.len(), self.encoding_name())
+    }
+}
+
+impl PartialEq for HashValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
+    }
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue::Packed(Packed::new())
+    }
+}
+
+impl HashValue {
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            HashValue::Packed(_) => "listpack",
+            HashValue::Table(_) => "hashtable",
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            HashValue::Packed(p) => p.len() / 2,
+            HashValue::Table(d) => d.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Packed(p) => {
+                let mut it = p.iter();
+                while let Some(f) = it.next() {
+                    let v = it.next()?;
+                    if f == field {
+                        return Some(v);
+                    }
+                }
+                None
+            }
+            HashValue::Table(d) => d.get(field).map(|v| v.as_slice()),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    fn convert(&mut self) {
+        if let HashValue::Packed(p) = self {
+            let mut d = Dict::new();
+            let mut it = p.iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                d.insert(SmallBytes::new(f), SmallBytes::new(v));
+            }
+            *self = HashValue::Table(d);
+        }
+    }
+
+    /// Converts now if the thresholds say a packed hash is too big (CONFIG SET lowered them, or
+    /// a value is about to be written).
+    fn fit(&mut self, limits: HashLimits, field: &[u8], value: &[u8], adding: bool) {
+        if let HashValue::Packed(p) = self {
+            let n = p.len() / 2 + adding as usize;
+            if n > limits.max_entries || field.len() > limits.max_value || value.len() > limits.max_value {
+                self.convert();
+            }
+        }
+    }
+
+    /// Sets a field; returns true if the field is new.
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        let exists = self.contains(field);
+        self.fit(limits, field, value, !exists);
+        match self {
+            HashValue::Packed(p) => {
+                if let Some(i) = p.position(field, 2) {
+                    p.replace(i + 1, value);
+                    false
+                } else {
+                    p.push_back(field);
+                    p.push_back(value);
+                    true
+                }
+            }
+            HashValue::Table(d) => d.insert(SmallBytes::new(field), SmallBytes::new(value)).is_none(),
+        }
+    }
+
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Packed(p) => match p.position(field, 2) {
+                Some(i) => {
+                    p.remove_range(i, 2);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(d) => {
+                let removed = d.remove(field).is_some();
+                if removed {
+                    d.shrink_if_needed();
+                }
+                removed
+            }
+        }
+    }
+
+    /// Field/value pairs in the hash's own order (insertion order while packed).
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match self {
+            HashValue::Packed(p) => {
+                let mut it = p.iter();
+                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?))))
+            }
+            HashValue::Table(d) => Box::new(d.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
+        }
+    }
+
+    /// A random field/value pair.
+    pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&[u8], &[u8])> {
+        use rand::RngExt;
+        match self {
+            HashValue::Packed(p) => {
+                let n = p.len() / 2;
+                if n == 0 {
+                    return None;
+                }
+                let i = rng.random_range(0..n);
+                Some((p.get(2 * i)?, p.get(2 * i + 1)?))
+            }
+            HashValue::Table(d) => d.random(rng).map(|(k, v)| (k.as_slice(), v.as_slice())),
+        }
+    }
+
+    /// One HSCAN step. A packed hash is returned whole with cursor 0, as Redis does.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+        match self {
+            HashValue::Packed(_) => {
+                for (k, v) in self.iter() {
+                    f(k, v);
+                }
+                0
+            }
+            HashValue::Table(d) => d.scan(cursor, |k, v| f(k, v)),
+        }
+    }
+
+    /// Approximate heap bytes (MEMORY USAGE).
+    pub fn mem_usage(&self) -> usize {
+        match self {
+            HashValue::Packed(p) => p.capacity_bytes(),
+            HashValue::Table(d) => {
+                d.slots() * 8 + d.iter().map(|(k, v)| 64 + k.heap_size() + v.heap_size()).sum::<usize>()
+            }
+        }
+    }
+}
