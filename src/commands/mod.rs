@@ -15,6 +15,7 @@ pub mod hash;
 pub mod info;
 pub mod introspection;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transactions;
 
@@ -186,8 +187,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 8] {
+fn families() -> [&'static [CommandSpec]; 9] {
     [
+        set::COMMANDS,
         hash::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,

@@ -462,6 +462,7 @@ pub fn value_memory(key_len: usize, v: &Value) -> usize {
             other => base + other.len(),
         },
         Value::Hash(h) => base + h.mem_usage(),
+        Value::Set(s) => base + s.mem_usage(),
     }
 }
 
@@ -551,6 +552,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let ser = match &e.value {
             Value::Str(s) => s.len(),
             Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),
+            Value::Set(s) => s.iter().map(|m| m.len() + 1).sum(),
         };
         return Ok(Reply::StatusOwned(format!(
             "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",

@@ -189,6 +189,13 @@ impl Db {
         self.live(key, h).map(|e| &*e)
     }
 
+    /// A side-effect-free view (an expired key reads as missing but is not deleted), so a
+    /// command can hold several values at once. Call [`Db::get`] on each key first when the
+    /// access should count in the stats and LRU clock.
+    pub fn view(&self, key: &[u8]) -> Option<&Value> {
+        self.keys.get(key).filter(|e| !self.is_expired(e)).map(|e| &e.value)
+    }
+
     pub fn contains(&mut self, key: &[u8]) -> bool {
         self.peek(key).is_some()
     }

@@ -3,9 +3,11 @@
 
 pub mod hash;
 pub mod packed;
+pub mod set;
 pub mod string;
 
 pub use hash::{HashLimits, HashValue};
+pub use set::SetValue;
 pub use string::StrValue;
 
 /// A stored value. Collections are boxed so a value (and a keyspace entry) stays small.
@@ -13,6 +15,7 @@ pub use string::StrValue;
 pub enum Value {
     Str(StrValue),
     Hash(Box<HashValue>),
+    Set(Box<SetValue>),
 }
 
 impl Value {
@@ -21,6 +24,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -29,12 +33,27 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
         }
     }
 
     pub fn as_hash(&self) -> Option<&HashValue> {
         match self {
             Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&SetValue> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut SetValue> {
+        match self {
+            Value::Set(s) => Some(s),
             _ => None,
         }
     }
