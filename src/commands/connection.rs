@@ -89,6 +89,17 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Unblock a client blocked in a blocking command from a different connection",
+        "5.0.0",
+        "O(log N) where N is the number of client connections",
+        client_unblock,
+    ),
+    cmd(
         "id",
         2,
         NOSCRIPT | LOADING | STALE,
@@ -545,6 +556,21 @@ fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     } else {
         Err(CmdError::Syntax)
     }
+}
+
+fn client_unblock(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let id = int(&argv[2])?;
+    let reply = match argv.get(3) {
+        None => None,
+        Some(a) if is(a, "timeout") => None,
+        Some(a) if is(a, "error") => Some(Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())),
+        Some(_) => return Err(CmdError::msg("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    if argv.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    let done = id > 0 && crate::commands::dispatch::unblock_with(ctx.srv, id as u64, reply);
+    Ok(Reply::Int(done as i64))
 }
 
 fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::{CmdError, Ctx, Entry, flags, table};
 use crate::protocol::{Reply, encode};
+use crate::server::blocking::BlockRequest;
 use crate::server::client::ReplyMode;
 use crate::server::state::{SlowlogEntry, unix_us};
 use crate::server::{ServerState, Session};
@@ -26,12 +27,96 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
         sess.reply_mode = ReplyMode::On;
     }
     let reply = execute(srv, sess, argv);
-    if skip || sess.reply_mode == ReplyMode::Off {
-        return;
+    if let Some(req) = sess.block.as_ref() {
+        // The command blocked: no reply until a key is ready, the timeout passes or CLIENT UNBLOCK.
+        srv.blocking.register(sess.id, req);
+        for k in &req.keys {
+            srv.dbs[req.db].set_blocked(k, true);
+        }
+    } else if !skip && sess.reply_mode != ReplyMode::Off {
+        let before = sess.out.len();
+        encode(&reply, sess.resp, &mut sess.out);
+        srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
     }
-    let before = sess.out.len();
-    encode(&reply, sess.resp, &mut sess.out);
-    srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
+    serve_ready(srv, sess);
+}
+
+fn unregister_block(srv: &mut ServerState, id: u64, req: &BlockRequest) {
+    srv.blocking.unregister(id, req);
+    for k in &req.keys {
+        srv.dbs[req.db].set_blocked(k, false);
+    }
+}
+
+/// Ends a client's block with `reply` (timeout or CLIENT UNBLOCK). False if it was not blocked.
+pub fn unblock_with(srv: &mut ServerState, id: u64, reply: Option<Reply>) -> bool {
+    let Some(s) = srv.clients.get_mut(&id) else { return false };
+    let Some(req) = s.block.take() else { return false };
+    let reply = reply.unwrap_or_else(|| req.timeout_reply.clone());
+    encode(&reply, s.resp, &mut s.out);
+    srv.pending_writes.push(id);
+    srv.blocking.resumed.push(id);
+    unregister_block(srv, id, &req);
+    true
+}
+
+/// Drops a disconnecting client's block, if any.
+pub fn forget_block(srv: &mut ServerState, sess: &mut Session) {
+    if let Some(req) = sess.block.take() {
+        unregister_block(srv, sess.id, &req);
+    }
+}
+
+/// Times out blocked clients whose deadline has passed.
+pub fn expire_blocks(srv: &mut ServerState) {
+    for id in srv.blocking.expired(srv.now_ms) {
+        unblock_with(srv, id, None);
+    }
+}
+
+/// Serves clients blocked on keys that became ready, first come first served, until no key
+/// is ready (serving one client can make another key ready).
+fn serve_ready(srv: &mut ServerState, current: &mut Session) {
+    loop {
+        let mut ready = Vec::new();
+        for (i, db) in srv.dbs.iter_mut().enumerate() {
+            for k in db.take_ready() {
+                ready.push((i, k));
+            }
+        }
+        if ready.is_empty() {
+            return;
+        }
+        for (db, key) in ready {
+            for id in srv.blocking.waiters(db, &key) {
+                if id == current.id {
+                    continue;
+                }
+                let Some(mut s) = srv.clients.remove(&id) else { continue };
+                let Some(req) = s.block.take() else {
+                    srv.clients.insert(id, s);
+                    continue;
+                };
+                s.retrying_block = true;
+                let reply = match resolve(&req.argv) {
+                    Ok(entry) => call(srv, &mut s, entry, &req.argv),
+                    Err((e, _)) => Reply::Error(e.to_string()),
+                };
+                s.retrying_block = false;
+                if s.block.is_some() {
+                    // Nothing left for this waiter: keep its place (and original deadline).
+                    s.block = Some(req);
+                    srv.clients.insert(id, s);
+                    break;
+                }
+                encode(&reply, s.resp, &mut s.out);
+                srv.clients.insert(id, s);
+                srv.pending_writes.push(id);
+                srv.blocking.resumed.push(id);
+                unregister_block(srv, id, &req);
+            }
+        }
+    }
 }
 
 /// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed

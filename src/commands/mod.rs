@@ -14,6 +14,7 @@ pub mod generic;
 pub mod hash;
 pub mod info;
 pub mod introspection;
+pub mod list;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -187,8 +188,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 9] {
+fn families() -> [&'static [CommandSpec]; 10] {
     [
+        list::COMMANDS,
         set::COMMANDS,
         hash::COMMANDS,
         connection::COMMANDS,

@@ -77,6 +77,10 @@ struct Side {
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
     dirty_watchers: Vec<ClientId>,
+    /// Keys some client is blocked on (BLPOP…), with the number of waiters.
+    blocked: HashMap<Box<[u8]>, usize>,
+    /// Blocked-on keys modified since the server last drained this list.
+    ready: Vec<Bytes>,
     stats: DbStats,
 }
 
@@ -84,6 +88,9 @@ impl Side {
     fn signal(&mut self, key: &[u8]) {
         if let Some(list) = self.watchers.get(key) {
             self.dirty_watchers.extend_from_slice(list);
+        }
+        if !self.blocked.is_empty() && self.blocked.contains_key(key) && !self.ready.iter().any(|k| &k[..] == key) {
+            self.ready.push(Bytes::copy_from_slice(key));
         }
     }
 }
@@ -122,6 +129,8 @@ impl Db {
                 expires: BTreeSet::new(),
                 watchers: HashMap::new(),
                 dirty_watchers: Vec::new(),
+                blocked: HashMap::new(),
+                ready: Vec::new(),
                 stats: DbStats::default(),
             },
             now: 0,
@@ -408,6 +417,23 @@ impl Db {
         for k in keys {
             self.signal_modified(&k);
         }
+    }
+
+    /// A client starts (true) or stops (false) waiting on `key` (blocking commands).
+    pub fn set_blocked(&mut self, key: &[u8], waiting: bool) {
+        if waiting {
+            *self.side.blocked.entry(key.into()).or_default() += 1;
+        } else if let Some(n) = self.side.blocked.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.side.blocked.remove(key);
+            }
+        }
+    }
+
+    /// Blocked-on keys that changed since the last call.
+    pub fn take_ready(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.side.ready)
     }
 
     pub fn take_dirty_watchers(&mut self) -> Vec<ClientId> {

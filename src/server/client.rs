@@ -49,6 +49,11 @@ pub struct Session {
     pub qbuf: usize,
     /// Nesting guard: EXEC runs queued commands through dispatch.
     pub in_exec: bool,
+    /// Set by a blocking command that found nothing to serve.
+    pub block: Option<crate::server::blocking::BlockRequest>,
+    /// True while a blocked command is being re-run because a key became ready: a key of the
+    /// wrong type then keeps the client waiting instead of failing it.
+    pub retrying_block: bool,
 }
 
 impl Session {
@@ -78,6 +83,8 @@ impl Session {
             last_cmd: "NULL",
             qbuf: 0,
             in_exec: false,
+            block: None,
+            retrying_block: false,
         }
     }
 
@@ -98,6 +105,9 @@ impl Session {
         }
         if self.no_evict {
             flags.push('e');
+        }
+        if self.block.is_some() {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');

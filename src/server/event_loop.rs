@@ -119,7 +119,11 @@ impl Server {
         loop {
             let hz = self.state.config.int("hz").clamp(1, 500) as u64;
             let period = Duration::from_millis(1000 / hz);
-            let timeout = next_cron.saturating_duration_since(Instant::now());
+            let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if let Some(d) = self.state.blocking.next_deadline() {
+                let until = Duration::from_millis(d.saturating_sub(super::state::unix_ms()));
+                timeout = timeout.min(until);
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -139,6 +143,11 @@ impl Server {
                 if ev.is_writable() {
                     self.flush(id);
                 }
+                self.after_command_batch();
+            }
+            if self.state.blocking.next_deadline().is_some_and(|d| d <= super::state::unix_ms()) {
+                self.state.update_time();
+                dispatch::expire_blocks(&mut self.state);
                 self.after_command_batch();
             }
             if Instant::now() >= next_cron {
@@ -241,6 +250,9 @@ impl Server {
             if sess.close_after_reply || self.state.shutdown.is_some() {
                 break;
             }
+            if sess.block.is_some() {
+                break; // a blocked client reads nothing more until it is served
+            }
             if self.state.pause.is_some_and(|(k, _)| k == PauseKind::All) {
                 break; // commands wait in the buffer until the pause ends (cron resumes them)
             }
@@ -311,12 +323,17 @@ impl Server {
         }
         if let Some(mut sess) = self.state.clients.remove(&id) {
             self.state.unwatch_all(&mut sess);
+            dispatch::forget_block(&mut self.state, &mut sess);
         }
         self.state.monitors.retain(|m| *m != id);
     }
 
     /// Output produced for other clients, and kills requested by commands.
     fn after_command_batch(&mut self) {
+        // Clients just unblocked may have pipelined more commands behind the blocking one.
+        while let Some(id) = self.state.blocking.resumed.pop() {
+            self.process_input(id);
+        }
         while let Some(id) = self.state.pending_writes.pop() {
             self.flush(id);
         }

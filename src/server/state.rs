@@ -136,9 +136,23 @@ pub struct ServerState {
     pub executable: String,
     /// A fixed clock for tests (Unix ms); None uses the system clock.
     pub clock: Option<u64>,
+    pub blocking: crate::server::blocking::Blocking,
 }
 
 impl ServerState {
+    /// Parses a blocking timeout (seconds, fractions allowed) into an absolute deadline.
+    pub fn block_deadline(&self, arg: &[u8]) -> Result<Option<u64>, crate::commands::CmdError> {
+        use crate::commands::CmdError;
+        let secs = crate::util::numfmt::parse_f64(arg)
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
+        if secs < 0.0 {
+            return Err(CmdError::msg("timeout is negative"));
+        }
+        let ms = (secs * 1000.0) as u64;
+        Ok((ms > 0).then(|| self.now_ms.saturating_add(ms)))
+    }
+
     pub fn new(config: Config) -> Self {
         let dbs = (0..config.databases()).map(|_| Db::new()).collect();
         let mut rng = StdRng::from_rng(&mut rand::rng());
@@ -170,6 +184,7 @@ impl ServerState {
             active_expire_enabled: true,
             executable: std::env::args().next().unwrap_or_default(),
             clock: None,
+            blocking: Default::default(),
         }
     }
 

@@ -2,11 +2,13 @@
 //! for OBJECT ENCODING and the persistence writer.
 
 pub mod hash;
+pub mod list;
 pub mod packed;
 pub mod set;
 pub mod string;
 
 pub use hash::{HashLimits, HashValue};
+pub use list::{End, Fill, ListValue};
 pub use set::SetValue;
 pub use string::StrValue;
 
@@ -16,6 +18,7 @@ pub enum Value {
     Str(StrValue),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
+    List(Box<ListValue>),
 }
 
 impl Value {
@@ -25,6 +28,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 
@@ -34,12 +38,27 @@ impl Value {
             Value::Str(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
         }
     }
 
     pub fn as_hash(&self) -> Option<&HashValue> {
         match self {
             Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&ListValue> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut ListValue> {
+        match self {
+            Value::List(l) => Some(l),
             _ => None,
         }
     }

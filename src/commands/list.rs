@@ -1,0 +1,686 @@
+//! List family: the 22 list commands of Redis 7.0, blocking variants included.
+
+use bytes::Bytes;
+
+use super::args::is;
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use crate::keyspace::Db;
+use crate::protocol::{OK, Reply};
+use crate::server::blocking::BlockRequest;
+use crate::types::{End, Fill, ListValue, Value};
+use crate::util::numfmt::parse_i64;
+
+const KEYS_1_2: Keys = Keys { first: 1, last: 2, step: 1 };
+const BLPOP_KEYS: Keys = Keys { first: 1, last: -2, step: 1 };
+const LMPOP_KEYS: Keys = Keys { first: 2, last: -1, step: 1 };
+const BLMPOP_KEYS: Keys = Keys { first: 3, last: -1, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "lpush",
+        -3,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "list",
+        "Prepend one or multiple elements to a list",
+        "1.0.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        lpush,
+    ),
+    cmd(
+        "rpush",
+        -3,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "list",
+        "Append one or multiple elements to a list",
+        "1.0.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        rpush,
+    ),
+    cmd(
+        "lpushx",
+        -3,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "list",
+        "Prepend an element to a list, only if the list exists",
+        "2.2.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        lpushx,
+    ),
+    cmd(
+        "rpushx",
+        -3,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "list",
+        "Append an element to a list, only if the list exists",
+        "2.2.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        rpushx,
+    ),
+    cmd(
+        "lpop",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "list",
+        "Remove and get the first elements in a list",
+        "1.0.0",
+        "O(N) where N is the number of elements returned",
+        lpop,
+    ),
+    cmd(
+        "rpop",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "list",
+        "Remove and get the last elements in a list",
+        "1.0.0",
+        "O(N) where N is the number of elements returned",
+        rpop,
+    ),
+    cmd("llen", 2, READONLY | FAST, KEY1, "list", "Get the length of a list", "1.0.0", "O(1)", llen),
+    cmd(
+        "lindex",
+        3,
+        READONLY,
+        KEY1,
+        "list",
+        "Get an element from a list by its index",
+        "1.0.0",
+        "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
+        lindex,
+    ),
+    cmd(
+        "lset",
+        4,
+        WRITE | DENYOOM,
+        KEY1,
+        "list",
+        "Set the value of an element in a list by its index",
+        "1.0.0",
+        "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
+        lset,
+    ),
+    cmd(
+        "lrange",
+        4,
+        READONLY,
+        KEY1,
+        "list",
+        "Get a range of elements from a list",
+        "1.0.0",
+        "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+        lrange,
+    ),
+    cmd(
+        "ltrim",
+        4,
+        WRITE,
+        KEY1,
+        "list",
+        "Trim a list to the specified range",
+        "1.0.0",
+        "O(N) where N is the number of elements to be removed by the operation.",
+        ltrim,
+    ),
+    cmd(
+        "lrem",
+        4,
+        WRITE,
+        KEY1,
+        "list",
+        "Remove elements from a list",
+        "1.0.0",
+        "O(N+M) where N is the length of the list and M is the number of elements removed.",
+        lrem,
+    ),
+    cmd(
+        "linsert",
+        5,
+        WRITE | DENYOOM,
+        KEY1,
+        "list",
+        "Insert an element before or after another element in a list",
+        "2.2.0",
+        "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
+        linsert,
+    ),
+    cmd(
+        "lpos",
+        -3,
+        READONLY,
+        KEY1,
+        "list",
+        "Return the index of matching elements on a list",
+        "6.0.6",
+        "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
+        lpos,
+    ),
+    cmd(
+        "lmove",
+        5,
+        WRITE | DENYOOM,
+        KEYS_1_2,
+        "list",
+        "Pop an element from a list, push it to another list and return it",
+        "6.2.0",
+        "O(1)",
+        lmove,
+    ),
+    cmd(
+        "rpoplpush",
+        3,
+        WRITE | DENYOOM,
+        KEYS_1_2,
+        "list",
+        "Remove the last element in a list, prepend it to another list and return it",
+        "1.2.0",
+        "O(1)",
+        rpoplpush,
+    ),
+    cmd(
+        "lmpop",
+        -4,
+        WRITE | MOVABLEKEYS,
+        LMPOP_KEYS,
+        "list",
+        "Pop elements from a list",
+        "7.0.0",
+        "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        lmpop,
+    ),
+    cmd(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        BLPOP_KEYS,
+        "list",
+        "Remove and get the first element in a list, or block until one is available",
+        "2.0.0",
+        "O(N) where N is the number of provided keys.",
+        blpop,
+    ),
+    cmd(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        BLPOP_KEYS,
+        "list",
+        "Remove and get the last element in a list, or block until one is available",
+        "2.0.0",
+        "O(N) where N is the number of provided keys.",
+        brpop,
+    ),
+    cmd(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEYS_1_2,
+        "list",
+        "Pop an element from a list, push it to another list and return it; or block until one is available",
+        "6.2.0",
+        "O(1)",
+        blmove,
+    ),
+    cmd(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEYS_1_2,
+        "list",
+        "Pop an element from a list, push it to another list and return it; or block until one is available",
+        "2.2.0",
+        "O(1)",
+        brpoplpush,
+    ),
+    cmd(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLEKEYS,
+        BLMPOP_KEYS,
+        "list",
+        "Pop elements from a list, or block until one is available",
+        "7.0.0",
+        "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        blmpop,
+    ),
+];
+
+fn b(v: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(v))
+}
+
+fn fill(ctx: &Ctx) -> Fill {
+    Fill(ctx.srv.hot.list_max_listpack)
+}
+
+/// The list at `key` for reading: None if missing, WRONGTYPE if another type.
+pub fn list_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_list().map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// Applies `f` to the list at `key` for writing; deletes the key if the list becomes empty.
+fn with_list<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut ListValue) -> R) -> Result<Option<R>, CmdError> {
+    if list_ref(db, key)?.is_none() {
+        return Ok(None);
+    }
+    let Some(l) = db.get_mut(key).and_then(|v| v.as_list_mut()) else { return Ok(None) };
+    let r = f(l);
+    if l.is_empty() {
+        db.remove(key);
+    }
+    Ok(Some(r))
+}
+
+fn push_generic(ctx: &mut Ctx, argv: &[Bytes], end: End, only_existing: bool) -> CmdResult {
+    let fill = fill(ctx);
+    let db = ctx.db();
+    let exists = list_ref(db, &argv[1])?.is_some();
+    if !exists {
+        if only_existing {
+            return Ok(Reply::Int(0));
+        }
+        db.set(&argv[1], Value::List(Box::default()), false);
+    }
+    let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) else { return Err(CmdError::WrongType) };
+    for v in &argv[2..] {
+        l.push(end, v, fill);
+    }
+    let n = l.len();
+    ctx.srv.dirty += (argv.len() - 2) as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn lpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    push_generic(ctx, argv, End::Left, false)
+}
+fn rpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    push_generic(ctx, argv, End::Right, false)
+}
+fn lpushx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    push_generic(ctx, argv, End::Left, true)
+}
+fn rpushx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    push_generic(ctx, argv, End::Right, true)
+}
+
+fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
+    if argv.len() > 3 {
+        let name = if end == End::Left { "lpop" } else { "rpop" };
+        return Err(CmdError::WrongArity(name.into()));
+    }
+    let count = match argv.get(2) {
+        None => None,
+        Some(a) => match parse_i64(a) {
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return Err(CmdError::msg("value is out of range, must be positive")),
+        },
+    };
+    let db = ctx.db();
+    let Some(len) = list_ref(db, &argv[1])?.map(|l| l.len()) else {
+        return Ok(if count.is_some() { Reply::NullArray } else { Reply::Null });
+    };
+    let Some(count) = count else {
+        let v = with_list(db, &argv[1], |l| l.pop(end))?.flatten();
+        ctx.srv.dirty += 1;
+        return Ok(v.map_or(Reply::Null, |v| b(&v)));
+    };
+    if count == 0 {
+        return Ok(Reply::Array(vec![]));
+    }
+    let n = count.min(len);
+    let out = with_list(db, &argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Array(out.unwrap_or_default()))
+}
+
+fn lpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    pop_generic(ctx, argv, End::Left)
+}
+fn rpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    pop_generic(ctx, argv, End::Right)
+}
+
+fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(list_ref(ctx.db(), &argv[1])?.map_or(0, |l| l.len()) as i64))
+}
+
+fn lindex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let Some(l) = list_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
+    let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    Ok(l.resolve(idx).and_then(|p| l.get(p)).map_or(Reply::Null, b))
+}
+
+fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let Some(l) = list_ref(db, &argv[1])? else { return Err(CmdError::NoSuchKey) };
+    let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let Some(pos) = l.resolve(idx) else { return Err(CmdError::msg("index out of range")) };
+    if let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) {
+        l.set(pos, &argv[3]);
+    }
+    ctx.srv.dirty += 1;
+    Ok(OK)
+}
+
+/// Normalises a start/end pair like Redis's LRANGE/LTRIM. None = empty range.
+fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if s > e || s >= len {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize))
+}
+
+fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
+    let Some(l) = list_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let Some((s, e)) = range(start, end, l.len()) else { return Ok(Reply::Array(vec![])) };
+    Ok(Reply::Array(l.iter_from(s, false).take(e - s + 1).map(b).collect()))
+}
+
+fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
+    let db = ctx.db();
+    with_list(db, &argv[1], |l| match range(start, end, l.len()) {
+        Some((s, e)) => l.trim(s, e),
+        None => l.trim(1, 0),
+    })?;
+    ctx.srv.dirty += 1;
+    Ok(OK)
+}
+
+fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let count = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let fill = fill(ctx);
+    let db = ctx.db();
+    if !list_ref(db, &argv[1])?.is_some_and(|l| l.iter().any(|e| e == &argv[3][..])) {
+        return Ok(Reply::Int(0));
+    }
+    let n = with_list(db, &argv[1], |l| l.remove_matching(&argv[3], count, fill))?.unwrap_or(0);
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let after = if is(&argv[2], "after") {
+        true
+    } else if is(&argv[2], "before") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let fill = fill(ctx);
+    let db = ctx.db();
+    let Some(l) = list_ref(db, &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(pos) = l.iter().position(|e| e == &argv[3][..]) else { return Ok(Reply::Int(-1)) };
+    let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) else { return Ok(Reply::Int(0)) };
+    l.insert(pos + after as usize, &argv[4], fill);
+    let n = l.len();
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(n as i64))
+}
+
+fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (mut rank, mut count, mut maxlen): (i64, Option<i64>, i64) = (1, None, 0);
+    let mut i = 3;
+    while i < argv.len() {
+        let Some(v) = argv.get(i + 1) else { return Err(CmdError::Syntax) };
+        if is(&argv[i], "rank") {
+            rank = parse_i64(v).ok_or(CmdError::NotInteger)?;
+            if rank == 0 {
+                return Err(CmdError::msg(
+                    "RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                ));
+            }
+        } else if is(&argv[i], "count") {
+            let c = parse_i64(v).ok_or(CmdError::NotInteger)?;
+            if c < 0 {
+                return Err(CmdError::msg("COUNT can't be negative"));
+            }
+            count = Some(c);
+        } else if is(&argv[i], "maxlen") {
+            maxlen = parse_i64(v).ok_or(CmdError::NotInteger)?;
+            if maxlen < 0 {
+                return Err(CmdError::msg("MAXLEN can't be negative"));
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let Some(l) = list_ref(ctx.db(), &argv[1])? else {
+        return Ok(if count.is_some() { Reply::Array(vec![]) } else { Reply::Null });
+    };
+    // As in Redis, a negative rank searches from the tail; -LONG_MIN wraps, which makes every
+    // match qualify.
+    let from_tail = rank < 0;
+    if from_tail {
+        rank = rank.wrapping_neg();
+    }
+    let len = l.len();
+    let mut matches: i64 = 0;
+    let mut out = Vec::new();
+    let it: Box<dyn Iterator<Item = &[u8]>> =
+        if from_tail { Box::new(l.iter_from(len.saturating_sub(1), true)) } else { Box::new(l.iter_from(0, false)) };
+    for (index, e) in it.enumerate() {
+        if maxlen != 0 && index as i64 >= maxlen {
+            break;
+        }
+        if e == &argv[2][..] {
+            matches += 1;
+            let pos = if from_tail { len - index - 1 } else { index };
+            if matches >= rank {
+                match count {
+                    None => return Ok(Reply::Int(pos as i64)),
+                    Some(c) => {
+                        out.push(Reply::Int(pos as i64));
+                        if c != 0 && matches - rank + 1 >= c {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(if count.is_some() { Reply::Array(out) } else { Reply::Null })
+}
+
+fn parse_end(a: &[u8]) -> Result<End, CmdError> {
+    if is(a, "left") {
+        Ok(End::Left)
+    } else if is(a, "right") {
+        Ok(End::Right)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+/// The move at the heart of LMOVE/BLMOVE/RPOPLPUSH. None when the source is empty.
+fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Option<Vec<u8>>, CmdError> {
+    let fill = fill(ctx);
+    let retrying = ctx.sess.retrying_block;
+    let db = ctx.db();
+    let src_ok = match db.get(src) {
+        None => return Ok(None),
+        Some(v) => v.as_list().is_some(),
+    };
+    if !src_ok {
+        return if retrying { Ok(None) } else { Err(CmdError::WrongType) };
+    }
+    if db.get(dst).is_some_and(|v| v.as_list().is_none()) {
+        return if retrying { Ok(None) } else { Err(CmdError::WrongType) };
+    }
+    let Some(v) = with_list(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
+    if !db.contains(dst) {
+        db.set(dst, Value::List(Box::default()), false);
+    }
+    if let Some(l) = db.get_mut(dst).and_then(|v| v.as_list_mut()) {
+        l.push(to, &v, fill);
+    }
+    ctx.srv.dirty += 2;
+    Ok(Some(v))
+}
+
+fn lmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let from = parse_end(&argv[3])?;
+    let to = parse_end(&argv[4])?;
+    Ok(do_move(ctx, &argv[1], &argv[2], from, to)?.map_or(Reply::Null, |v| b(&v)))
+}
+
+fn rpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)?.map_or(Reply::Null, |v| b(&v)))
+}
+
+/// Records that the client must wait (or, inside MULTI/EXEC, replies the timeout value now).
+/// `in_exec` is the immediate reply inside MULTI/EXEC, `timeout_reply` the one sent when the
+/// timeout passes (Redis uses a null bulk for the former and a null array for the latter on
+/// BLMOVE/BRPOPLPUSH).
+fn block(
+    ctx: &mut Ctx,
+    argv: &[Bytes],
+    keys: &[Bytes],
+    deadline: Option<u64>,
+    in_exec: Reply,
+    timeout_reply: Reply,
+) -> CmdResult {
+    if ctx.sess.in_exec {
+        return Ok(in_exec);
+    }
+    ctx.sess.block =
+        Some(BlockRequest { db: ctx.sess.db, keys: keys.to_vec(), deadline, timeout_reply, argv: argv.to_vec() });
+    Ok(Reply::NoReply)
+}
+
+fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
+    let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    let retrying = ctx.sess.retrying_block;
+    for k in keys {
+        let db = ctx.db();
+        match db.get(k) {
+            None => continue,
+            Some(v) if v.as_list().is_none() => {
+                if retrying {
+                    continue;
+                }
+                return Err(CmdError::WrongType);
+            }
+            Some(_) => {}
+        }
+        if let Some(v) = with_list(db, k, |l| l.pop(end))?.flatten() {
+            ctx.srv.dirty += 1;
+            return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
+        }
+    }
+    block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
+}
+
+fn blpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bpop_generic(ctx, argv, End::Left)
+}
+fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bpop_generic(ctx, argv, End::Right)
+}
+
+fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let from = parse_end(&argv[3])?;
+    let to = parse_end(&argv[4])?;
+    let deadline = ctx.srv.block_deadline(&argv[5])?;
+    match do_move(ctx, &argv[1], &argv[2], from, to)? {
+        Some(v) => Ok(b(&v)),
+        None => block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
+    }
+}
+
+fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let deadline = ctx.srv.block_deadline(&argv[3])?;
+    match do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)? {
+        Some(v) => Ok(b(&v)),
+        None => block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
+    }
+}
+
+/// Parses `numkeys key... LEFT|RIGHT [COUNT n]` starting at `at`.
+fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), CmdError> {
+    let numkeys = match parse_i64(&argv[at]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return Err(CmdError::msg("numkeys should be greater than 0")),
+    };
+    let first = at + 1;
+    if numkeys >= argv.len() - first + 1 || first + numkeys >= argv.len() {
+        return Err(CmdError::Syntax);
+    }
+    let keys = argv[first..first + numkeys].to_vec();
+    let end = parse_end(&argv[first + numkeys])?;
+    let mut count = 1;
+    let mut i = first + numkeys + 1;
+    while i < argv.len() {
+        if is(&argv[i], "count") && i + 1 < argv.len() {
+            count = match parse_i64(&argv[i + 1]) {
+                Some(n) if n > 0 => n as usize,
+                _ => return Err(CmdError::msg("count should be greater than 0")),
+            };
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok((keys, end, count))
+}
+
+/// Pops up to `count` from the first non-empty list among `keys`.
+fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<Reply>, CmdError> {
+    let retrying = ctx.sess.retrying_block;
+    for k in keys {
+        let db = ctx.db();
+        match db.get(k) {
+            None => continue,
+            Some(v) if v.as_list().is_none() => {
+                if retrying {
+                    continue;
+                }
+                return Err(CmdError::WrongType);
+            }
+            Some(_) => {}
+        }
+        let popped = with_list(db, k, |l| (0..count).map_while(|_| l.pop(end)).map(|v| b(&v)).collect::<Vec<_>>())?;
+        if let Some(items) = popped.filter(|v| !v.is_empty()) {
+            ctx.srv.dirty += items.len() as u64;
+            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(items)])));
+        }
+    }
+    Ok(None)
+}
+
+fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (keys, end, count) = parse_mpop(argv, 1)?;
+    Ok(mpop(ctx, &keys, end, count)?.unwrap_or(Reply::NullArray))
+}
+
+fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let deadline = ctx.srv.block_deadline(&argv[1])?;
+    let (keys, end, count) = parse_mpop(argv, 2)?;
+    match mpop(ctx, &keys, end, count)? {
+        Some(r) => Ok(r),
+        None => block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
+    }
+}

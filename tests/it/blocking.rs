@@ -1,0 +1,110 @@
+//! Blocking list operations with several real connections.
+
+use std::time::{Duration, Instant};
+
+use crate::util::ember;
+
+#[test]
+fn blpop_is_served_by_a_later_push_in_arrival_order() {
+    let s = ember(&[]);
+    let mut first = s.connect();
+    let mut second = s.connect();
+    let mut pusher = s.connect();
+    first.send(&["BLPOP", "q", "0"]);
+    // Make sure `first` is registered before `second` by waiting for INFO to count it.
+    assert!(crate::util::eventually(Duration::from_secs(5), || pusher
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    second.send(&["BLPOP", "q", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || pusher
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:2")));
+    assert_eq!(pusher.cmd(&["RPUSH", "q", "one", "two"]).text(), ":2\r\n");
+    assert_eq!(first.read().text(), "*2\r\n$1\r\nq\r\n$3\r\none\r\n");
+    assert_eq!(second.read().text(), "*2\r\n$1\r\nq\r\n$3\r\ntwo\r\n");
+    assert_eq!(pusher.cmd(&["EXISTS", "q"]).text(), ":0\r\n");
+}
+
+#[test]
+fn blocking_timeout_replies_null_and_client_continues() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let t = Instant::now();
+    c.send(&["BLPOP", "nothing", "0.2"]);
+    c.send(&["PING"]);
+    assert_eq!(c.read().text(), "*-1\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(180), "timed out too early: {:?}", t.elapsed());
+    assert_eq!(c.read().text(), "+PONG\r\n", "pipelined command after the blocking one runs");
+    let mut r3 = s.connect();
+    r3.cmd(&["HELLO", "3"]);
+    r3.send(&["BRPOPLPUSH", "nothing", "dst", "0.05"]);
+    assert_eq!(r3.read().text(), "_\r\n");
+}
+
+#[test]
+fn push_inside_multi_serves_after_exec_and_blmove_cascades() {
+    let s = ember(&[]);
+    let mut waiter = s.connect();
+    let mut mover = s.connect();
+    let mut c = s.connect();
+    waiter.send(&["BLPOP", "final", "0"]);
+    mover.send(&["BLMOVE", "start", "final", "LEFT", "RIGHT", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:2")));
+    c.cmd(&["MULTI"]);
+    c.cmd(&["RPUSH", "start", "x"]);
+    c.cmd(&["LLEN", "start"]);
+    // Inside the transaction the element is still there: waiters are served after EXEC.
+    assert_eq!(c.cmd(&["EXEC"]).text(), "*2\r\n:1\r\n:1\r\n");
+    assert_eq!(mover.read().text(), "$1\r\nx\r\n");
+    assert_eq!(waiter.read().text(), "*2\r\n$5\r\nfinal\r\n$1\r\nx\r\n");
+}
+
+#[test]
+fn client_unblock_and_disconnect_cleanup() {
+    let s = ember(&[]);
+    let mut b = s.connect();
+    let mut c = s.connect();
+    let id = b.cmd(&["CLIENT", "ID"]).as_str();
+    b.send(&["BLPOP", "k", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]).text(), ":1\r\n");
+    assert_eq!(b.read().text(), "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id]).text(), ":0\r\n");
+    b.send(&["BLPOP", "k", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    drop(b);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:0")));
+    // The element pushed now is not lost to the dead client.
+    c.cmd(&["RPUSH", "k", "v"]);
+    assert_eq!(c.cmd(&["LLEN", "k"]).text(), ":1\r\n");
+}
+
+#[test]
+fn wrong_type_key_keeps_waiter_blocked() {
+    let s = ember(&[]);
+    let mut b = s.connect();
+    let mut c = s.connect();
+    b.send(&["BLPOP", "k", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    c.cmd(&["SET", "k", "string"]);
+    c.cmd(&["DEL", "k"]);
+    c.cmd(&["LPUSH", "k", "finally"]);
+    assert_eq!(b.read().text(), "*2\r\n$1\r\nk\r\n$7\r\nfinally\r\n");
+}
