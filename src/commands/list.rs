@@ -626,7 +626,7 @@ fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), Cmd
         _ => return Err(CmdError::msg("numkeys should be greater than 0")),
     };
     let first = at + 1;
-    if numkeys >= argv.len() - first + 1 || first + numkeys >= argv.len() {
+    if numkeys > argv.len() - first || first + numkeys >= argv.len() {
         return Err(CmdError::Syntax);
     }
     let keys = argv[first..first + numkeys].to_vec();

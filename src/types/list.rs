@@ -292,8 +292,8 @@ mod tests {
         }
         assert!(l.nodes.len() > 10);
         assert_eq!(l.iter().map(|e| e.to_vec()).collect::<Vec<_>>(), model.iter().cloned().collect::<Vec<_>>());
-        for i in 0..model.len() {
-            assert_eq!(l.get(i), Some(&model[i][..]));
+        for (i, m) in model.iter().enumerate() {
+            assert_eq!(l.get(i), Some(&m[..]));
         }
         l.insert(7, b"ins", fill);
         model.insert(7, b"ins".to_vec());
