@@ -17,6 +17,7 @@ pub mod introspection;
 pub mod list;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transactions;
 
@@ -188,8 +189,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 10] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
+        sort::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         hash::COMMANDS,
