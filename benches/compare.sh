@@ -3,7 +3,9 @@
 #
 # Throughput: redis-benchmark (-t ping,set,get,incr,mset -c 50), unpipelined and with -P 32,
 # alternating Ember and Redis for ROUNDS rounds; prints each server's median rps and the ratio.
-# Memory: loads KEYS small string keys into each server and prints RSS bytes per key.
+# Memory: loads KEYS small string keys, HASHES hashes of 10 short fields, SETS sets of 20 small
+# integers and LISTS lists of 10,000 short items into each server and prints RSS bytes per
+# key or element.
 # Numbers are noisy on a shared 2-core machine: compare the ratios of one run, not absolutes.
 #
 #   benches/compare.sh            # ROUNDS=3 N=200000 KEYS=1000000 by default
@@ -13,7 +15,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 N=${N:-200000}
 KEYS=${KEYS:-1000000}
-TESTS=${TESTS:-ping,set,get,incr,mset}
+TESTS=${TESTS:-ping,set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100,lrange_300}
+HASHES=${HASHES:-100000}
+SETS=${SETS:-100000}
+LISTS=${LISTS:-1000}
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 cargo build --release -q
@@ -57,22 +62,52 @@ for pipe in 1 32; do
 done
 rm -f "$RES"
 
-# Memory per key: small string keys loaded through redis-cli --pipe.
+# Memory: each data set is loaded into a freshly started pair of servers, so freed memory
+# from the throughput runs (which allocators keep) cannot hide in the measurement.
 rss() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1=="used_memory_rss" {print $2}'; }
-load() {
-  redis-cli -p "$1" flushall >/dev/null
+start_pair() {
+  MEP=$(free_port); MRP=$(free_port)
+  $EMBER --port "$MEP" --bind 127.0.0.1 --save "" --dir "$WORK" >/dev/null &
+  MEPID=$!
+  redis-server --port "$MRP" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+  MRPID=$!
+  for p in $MEP $MRP; do
+    for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  done
+}
+# per_element PORT KIND COUNT ELEMENTS_PER_KEY -> RSS bytes per element
+per_element() {
   local before; before=$(rss "$1")
-  python3 - "$KEYS" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
+  python3 - "$2" "$3" "$4" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
 import sys
-n = int(sys.argv[1])
+kind, n, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 out = sys.stdout.buffer
+def cmd(*args):
+    out.write(b"*%d\r\n" % len(args))
+    for a in args:
+        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
 for i in range(n):
-    k = b"key:%012d" % i
-    v = b"value:%d" % i
-    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
+    if kind == "string":
+        cmd(b"SET", b"key:%012d" % i, b"value:%d" % i)
+    elif kind == "hash":
+        args = [b"HSET", b"hash:%d" % i]
+        for f in range(per):
+            args += [b"field%d" % f, b"v%d" % (i + f)]
+        cmd(*args)
+    elif kind == "set":
+        cmd(b"SADD", b"set:%d" % i, *[b"%d" % (i % 1000 + m * 7) for m in range(per)])
+    elif kind == "list":
+        for chunk in range(0, per, 500):
+            cmd(b"RPUSH", b"list:%d" % i, *[b"item%d" % (chunk + m) for m in range(min(500, per - chunk))])
 PY
   local after; after=$(rss "$1")
-  echo $(( (after - before) / KEYS ))
+  echo $(( (after - before) / ($3 * $4) ))
 }
-EM=$(load "$EP"); RM=$(load "$RP")
-printf '\nmemory per key (%d string keys, RSS): ember %d B, redis %d B, ratio %.2f\n' "$KEYS" "$EM" "$RM" "$(echo "$EM / $RM" | bc -l)"
+printf '\n%-34s %10s %10s %8s\n' "memory (RSS bytes per element)" ember redis ratio
+for spec in "string $KEYS 1" "hash $HASHES 10" "set $SETS 20" "list $LISTS 10000"; do
+  set -- $spec
+  start_pair
+  e=$(per_element "$MEP" "$1" "$2" "$3"); r=$(per_element "$MRP" "$1" "$2" "$3")
+  kill $MEPID $MRPID 2>/dev/null; wait $MEPID $MRPID 2>/dev/null || true
+  printf '%-34s %10d %10d %8.2f\n' "$1 ($2 keys x $3)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
+done

@@ -175,7 +175,7 @@ fn hash_for_write<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut HashValue, C
     match db.peek(key) {
         Some(e) if e.value.as_hash().is_none() => return Err(CmdError::WrongType),
         Some(_) => {}
-        None => db.set(key, Value::Hash(Box::default()), false),
+        None => db.set(key, Value::Hash(HashValue::default()), false),
     }
     db.get_mut(key).and_then(|v| v.as_hash_mut()).ok_or(CmdError::WrongType)
 }
@@ -190,6 +190,7 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdErr
     }
     let limits = ctx.srv.hot.hash;
     let h = hash_for_write(ctx.db(), &argv[1])?;
+    h.reserve(&argv[2..]);
     let mut added = 0;
     for pair in argv[2..].chunks(2) {
         added += h.set(&pair[0], &pair[1], limits) as i64;

@@ -205,7 +205,7 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     match db.peek(&argv[1]) {
         Some(e) if e.value.as_set().is_none() => return Err(CmdError::WrongType),
         Some(_) => {}
-        None => db.set(&argv[1], Value::Set(Box::new(SetValue::for_member(&argv[2]))), false),
+        None => db.set(&argv[1], Value::Set(SetValue::for_member(&argv[2])), false),
     }
     let Some(s) = db.get_mut(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
     let n = argv[2..].iter().filter(|x| s.add(x, max)).count();
@@ -347,7 +347,7 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     if db.peek(dst).is_none() {
-        db.set(dst, Value::Set(Box::new(SetValue::for_member(member))), false);
+        db.set(dst, Value::Set(SetValue::for_member(member)), false);
     }
     if let Some(s) = db.get_mut(dst).and_then(|v| v.as_set_mut()) {
         s.add(member, max);
@@ -445,7 +445,7 @@ fn store_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
     if n == 0 {
         db.remove(dst);
     } else {
-        db.set(dst, Value::Set(Box::new(build(&members, max))), false);
+        db.set(dst, Value::Set(build(&members, max)), false);
     }
     ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))

@@ -17,7 +17,8 @@ pub struct HashLimits {
 
 pub enum HashValue {
     Packed(Packed),
-    Table(Dict<SmallBytes, SmallBytes>),
+    /// Boxed so a small (packed) hash does not pay for the table header.
+    Table(Box<Dict<SmallBytes, SmallBytes>>),
 }
 
 impl Clone for HashValue {
@@ -29,7 +30,7 @@ impl Clone for HashValue {
                 for (k, v) in d.iter() {
                     n.insert_new(k.clone(), v.clone());
                 }
-                HashValue::Table(n)
+                HashValue::Table(Box::new(n))
             }
         }
     }
@@ -99,7 +100,7 @@ impl HashValue {
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 d.insert(SmallBytes::new(f), SmallBytes::new(v));
             }
-            *self = HashValue::Table(d);
+            *self = HashValue::Table(Box::new(d));
         }
     }
 
@@ -111,6 +112,15 @@ impl HashValue {
             if n > limits.max_entries || field.len() > limits.max_value || value.len() > limits.max_value {
                 self.convert();
             }
+        }
+    }
+
+    /// Reserves room for a batch of field/value pairs about to be set (HSET with many pairs),
+    /// so a small hash is built with one allocation instead of a chain of doublings.
+    pub fn reserve(&mut self, pairs: &[bytes::Bytes]) {
+        if let HashValue::Packed(p) = self {
+            let bytes: usize = pairs.iter().map(|b| b.len()).sum();
+            p.reserve(bytes, pairs.len());
         }
     }
 
@@ -126,6 +136,7 @@ impl HashValue {
                 } else {
                     p.push_back(field);
                     p.push_back(value);
+                    p.trim_capacity();
                     true
                 }
             }

@@ -66,7 +66,11 @@ impl ListValue {
         match end {
             End::Left => match self.nodes.front_mut() {
                 Some(n) if fill.allows(n, v.len()) => n.push_front(v),
-                _ => {
+                full => {
+                    // The old head is complete: release its growth slack.
+                    if let Some(n) = full {
+                        n.shrink();
+                    }
                     let mut n = Packed::new();
                     n.push_back(v);
                     self.nodes.push_front(n);
@@ -74,7 +78,10 @@ impl ListValue {
             },
             End::Right => match self.nodes.back_mut() {
                 Some(n) if fill.allows(n, v.len()) => n.push_back(v),
-                _ => {
+                full => {
+                    if let Some(n) = full {
+                        n.shrink();
+                    }
                     let mut n = Packed::new();
                     n.push_back(v);
                     self.nodes.push_back(n);

@@ -16,8 +16,8 @@ pub use string::StrValue;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
+    Hash(HashValue),
+    Set(SetValue),
     List(Box<ListValue>),
 }
 

@@ -249,6 +249,20 @@ impl Packed {
         self.buf.shrink_to_fit();
     }
 
+    /// Reserves room for entries totalling `data_bytes` of payload, `count` of them.
+    pub fn reserve(&mut self, data_bytes: usize, count: usize) {
+        self.buf.reserve_exact(data_bytes + count * 4);
+    }
+
+    /// Keeps capacity within 25% of the size: small hashes are built by a few writes and then
+    /// mostly read, so doubling growth would waste up to half their memory.
+    pub fn trim_capacity(&mut self) {
+        let len = self.buf.len();
+        if self.buf.capacity() > len + len / 4 + 16 {
+            self.buf.shrink_to(len + len / 8);
+        }
+    }
+
     /// Splits off the entries from `idx` on into a new Packed.
     pub fn split_off(&mut self, idx: usize) -> Packed {
         let n = self.len();

@@ -91,6 +91,10 @@ impl IntSet {
                 let w = self.width as usize;
                 self.data.splice(pos * w..pos * w, std::iter::repeat_n(0u8, w));
                 self.put(pos, v);
+                // Sets are mostly built once: keep capacity near the size (like Redis's realloc).
+                if self.data.capacity() > self.data.len() + self.data.len() / 4 + 8 {
+                    self.data.shrink_to_fit();
+                }
                 true
             }
         }
@@ -118,7 +122,8 @@ impl IntSet {
 
 pub enum SetValue {
     Ints(IntSet),
-    Table(Dict<SmallBytes, ()>),
+    /// Boxed so an intset does not pay for the table header.
+    Table(Box<Dict<SmallBytes, ()>>),
 }
 
 impl Clone for SetValue {
@@ -130,7 +135,7 @@ impl Clone for SetValue {
                 for (k, _) in d.iter() {
                     n.insert_new(k.clone(), ());
                 }
-                SetValue::Table(n)
+                SetValue::Table(Box::new(n))
             }
         }
     }
@@ -151,7 +156,7 @@ impl PartialEq for SetValue {
 impl SetValue {
     /// An empty set of the encoding Redis would create for a first member `m`.
     pub fn for_member(m: &[u8]) -> Self {
-        if parse_i64(m).is_some() { SetValue::Ints(IntSet::new()) } else { SetValue::Table(Dict::new()) }
+        if parse_i64(m).is_some() { SetValue::Ints(IntSet::new()) } else { SetValue::Table(Box::default()) }
     }
 
     pub fn encoding_name(&self) -> &'static str {
@@ -185,7 +190,7 @@ impl SetValue {
             for v in i.iter() {
                 d.insert_new(SmallBytes::new(v.to_string().as_bytes()), ());
             }
-            *self = SetValue::Table(d);
+            *self = SetValue::Table(Box::new(d));
         }
     }
 

@@ -62,7 +62,12 @@ pub struct Dict<K, V> {
     ht: [Table<K, V>; 2],
     /// Next bucket of `ht[0]` to migrate; `None` when not rehashing.
     rehash_idx: Option<usize>,
-    hasher: RandomState,
+}
+
+/// One SipHash key per process: a per-table key would cost 16 bytes in every hash and set.
+fn hasher() -> &'static RandomState {
+    static H: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    H.get_or_init(RandomState::new)
 }
 
 impl<K: Borrow<[u8]>, V> Default for Dict<K, V> {
@@ -73,7 +78,7 @@ impl<K: Borrow<[u8]>, V> Default for Dict<K, V> {
 
 impl<K: Borrow<[u8]>, V> Dict<K, V> {
     pub fn new() -> Self {
-        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None, hasher: RandomState::new() }
+        Dict { ht: [Table::empty(), Table::empty()], rehash_idx: None }
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +100,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
 
     /// The key's hash, for the `*_hashed` variants that avoid hashing twice.
     pub fn hash(&self, key: &[u8]) -> usize {
-        self.hasher.hash_one(key) as usize
+        hasher().hash_one(key) as usize
     }
 
     pub fn clear(&mut self) {
