@@ -77,6 +77,9 @@ pub fn expire_blocks(srv: &mut ServerState) {
 /// Serves clients blocked on keys that became ready, first come first served, until no key
 /// is ready (serving one client can make another key ready).
 fn serve_ready(srv: &mut ServerState, current: &mut Session) {
+    if srv.blocking.count() == 0 {
+        return;
+    }
     loop {
         let mut ready = Vec::new();
         for (i, db) in srv.dbs.iter_mut().enumerate() {
@@ -201,9 +204,11 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         feed_monitors(srv, sess, argv);
     }
     sess.last_cmd = entry.full;
-    let start = Instant::now();
+    let start = srv.cmd_clock;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
-    let usec = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    srv.cmd_clock = end;
+    let usec = end.duration_since(start).as_micros() as u64;
     srv.flag_dirty_watchers(sess);
     srv.stats.total_commands_processed += 1;
     let stat = srv.stats.command(entry.id);

@@ -134,6 +134,7 @@ fn watch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.srv.dbs[dbi].expire_if_needed(key);
         ctx.srv.dbs[dbi].watch(key, ctx.sess.id);
         ctx.sess.watched.push((dbi, Bytes::copy_from_slice(key)));
+        ctx.srv.watched_keys += 1;
     }
     // Expiring a key above may have flagged this client through an earlier WATCH; that is right.
     Ok(OK)

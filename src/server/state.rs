@@ -137,6 +137,11 @@ pub struct ServerState {
     /// A fixed clock for tests (Unix ms); None uses the system clock.
     pub clock: Option<u64>,
     pub blocking: crate::server::blocking::Blocking,
+    /// WATCHed (client, key) pairs in all databases; 0 lets dispatch skip the WATCH bookkeeping.
+    pub watched_keys: usize,
+    /// When the current command started: the previous command's end (or the batch start), so
+    /// each command costs one clock read for its duration statistic.
+    pub cmd_clock: std::time::Instant,
 }
 
 impl ServerState {
@@ -185,12 +190,15 @@ impl ServerState {
             executable: std::env::args().next().unwrap_or_default(),
             clock: None,
             blocking: Default::default(),
+            watched_keys: 0,
+            cmd_clock: Instant::now(),
         }
     }
 
     /// Refreshes the command-time clock of the server and every db.
     pub fn update_time(&mut self) {
         self.now_ms = self.clock.unwrap_or_else(unix_ms);
+        self.cmd_clock = Instant::now();
         for db in &mut self.dbs {
             db.set_now(self.now_ms);
         }
@@ -198,6 +206,9 @@ impl ServerState {
 
     /// Moves "watched key changed" signals from the databases to the sessions.
     pub fn flag_dirty_watchers(&mut self, current: &mut Session) {
+        if self.watched_keys == 0 {
+            return;
+        }
         for db in &mut self.dbs {
             for id in db.take_dirty_watchers() {
                 if id == current.id {
@@ -211,6 +222,7 @@ impl ServerState {
 
     /// Forgets every WATCH of a session.
     pub fn unwatch_all(&mut self, sess: &mut Session) {
+        self.watched_keys = self.watched_keys.saturating_sub(sess.watched.len());
         for (db, key) in sess.watched.drain(..) {
             if let Some(d) = self.dbs.get_mut(db) {
                 d.unwatch(&key, sess.id);
