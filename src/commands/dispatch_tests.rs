@@ -166,3 +166,86 @@ fn rename_keeps_ttl_and_move_checks_target() {
     assert_eq!(t.run(&["MOVE", "b", "1"]), Reply::Int(0));
     assert_eq!(t.run(&["GET", "b"]), bulk("1"));
 }
+
+/// Pearson's chi-square statistic of observed counts against a uniform expectation.
+fn chi_square(counts: &std::collections::HashMap<Bytes, usize>, categories: usize, draws: usize) -> f64 {
+    let expected = draws as f64 / categories as f64;
+    let mut chi = 0.0;
+    for c in counts.values() {
+        chi += (*c as f64 - expected).powi(2) / expected;
+    }
+    // Categories never drawn count fully.
+    chi + (categories - counts.len()) as f64 * expected
+}
+
+/// Critical value of chi-square with 19 degrees of freedom at p = 0.0001: a fair generator
+/// fails this test once in ten thousand runs.
+const CHI2_19_P0001: f64 = 51.2;
+
+fn draw_distribution(t: &mut T, args: &[&str], draws: usize) -> std::collections::HashMap<Bytes, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..draws {
+        match t.run(args) {
+            Reply::Bulk(b) => *counts.entry(b).or_insert(0) += 1,
+            Reply::Array(items) => {
+                for i in items {
+                    if let Reply::Bulk(b) = i {
+                        *counts.entry(b).or_insert(0) += 1;
+                    }
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    counts
+}
+
+#[test]
+fn random_members_are_uniform_under_every_encoding() {
+    let mut t = T::new();
+    let ints: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    let words: Vec<String> = (0..20).map(|i| format!("member-{i}")).collect();
+    let mut sadd_ints = vec!["SADD", "ints"];
+    sadd_ints.extend(ints.iter().map(|s| s.as_str()));
+    t.run(&sadd_ints);
+    let mut sadd_words = vec!["SADD", "words"];
+    sadd_words.extend(words.iter().map(|s| s.as_str()));
+    t.run(&sadd_words);
+    let mut hset = vec!["HSET", "small"];
+    for w in &words {
+        hset.push(w);
+        hset.push("v");
+    }
+    t.run(&hset);
+    t.run(&["CONFIG", "SET", "hash-max-listpack-entries", "0"]);
+    hset[1] = "big";
+    t.run(&hset);
+    assert_eq!(t.run(&["OBJECT", "ENCODING", "ints"]), bulk("intset"));
+    assert_eq!(t.run(&["OBJECT", "ENCODING", "words"]), bulk("hashtable"));
+    assert_eq!(t.run(&["OBJECT", "ENCODING", "small"]), bulk("listpack"));
+    assert_eq!(t.run(&["OBJECT", "ENCODING", "big"]), bulk("hashtable"));
+    for args in [
+        vec!["SRANDMEMBER", "ints"],
+        vec!["SRANDMEMBER", "words"],
+        vec!["SRANDMEMBER", "words", "-5"],
+        vec!["HRANDFIELD", "small"],
+        vec!["HRANDFIELD", "big"],
+        vec!["HRANDFIELD", "big", "-5"],
+    ] {
+        let draws = 20_000;
+        let per_call = if args.len() == 3 { 5 } else { 1 };
+        let counts = draw_distribution(&mut t, &args, draws / per_call);
+        let chi = chi_square(&counts, 20, draws);
+        assert!(chi < CHI2_19_P0001, "{args:?}: chi-square {chi:.1} says not uniform: {counts:?}");
+    }
+    // SPOP: which member goes first, over many fresh sets.
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..10_000 {
+        t.run(&sadd_words);
+        if let Reply::Bulk(b) = t.run(&["SPOP", "words"]) {
+            *counts.entry(b).or_insert(0) += 1;
+        }
+    }
+    let chi = chi_square(&counts, 20, 10_000);
+    assert!(chi < CHI2_19_P0001, "SPOP chi-square {chi:.1}");
+}

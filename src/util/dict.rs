@@ -55,6 +55,10 @@ impl<K, V> Drop for Table<K, V> {
 }
 
 const INITIAL_SIZE: usize = 4;
+/// Chain positions considered per bucket by [`Dict::random`].
+const CHAIN_SLOTS: usize = 4;
+/// Tables up to this many buckets are rehashed in one go.
+const SMALL_TABLE: usize = 1024;
 /// Empty buckets visited per rehash step before giving up (bounds the work of one step).
 const EMPTY_VISITS_PER_STEP: usize = 10;
 
@@ -169,6 +173,12 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         }
         self.ht[1] = Table::with_size(n);
         self.rehash_idx = Some(0);
+        // Small tables move at once: incremental rehashing only pays off where a full move
+        // would be noticeable, and a table left mid-rehash by a burst of writes would keep
+        // its old, crowded buckets for read-only commands.
+        if self.ht[0].buckets.len() <= SMALL_TABLE {
+            while self.rehash(SMALL_TABLE) {}
+        }
     }
 
     fn expand_if_needed(&mut self) {
@@ -399,8 +409,10 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         v as u64
     }
 
-    /// A random element, or None when empty. Picks a random non-empty bucket, then a random
-    /// element of its chain (chains are short, so this is close to uniform).
+    /// A uniformly random element, or None when empty. Picking a bucket then an element of its
+    /// chain would favour elements alone in their bucket; instead a slot (bucket, position <
+    /// CHAIN_SLOTS) is drawn and redrawn until it holds an element, which is exactly uniform
+    /// while chains are at most CHAIN_SLOTS long (longer ones are rare with a keyed hash).
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&K, &V)> {
         if self.is_empty() {
             return None;
@@ -420,7 +432,10 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
                 len += 1;
                 cur = n.next.as_deref();
             }
-            let mut pick = rng.random_range(0..len);
+            let mut pick = rng.random_range(0..len.max(CHAIN_SLOTS));
+            if pick >= len {
+                continue;
+            }
             let mut cur = head;
             while pick > 0 {
                 match cur.next.as_deref() {
@@ -505,34 +520,39 @@ mod tests {
     #[test]
     fn scan_sees_every_stable_key_across_resizes() {
         let mut d: Dict<Box<[u8]>, usize> = Dict::new();
-        for i in 0..1000 {
+        for i in 0..5000 {
             d.insert(k(i), i);
         }
         let mut seen = HashSet::new();
         let mut cursor = 0;
         let mut round = 0;
+        let mut rehashing_seen = false;
         loop {
             cursor = d.scan(cursor, |_, v| {
                 seen.insert(*v);
             });
             // Grow and shrink the table while scanning; keys < 1000 stay throughout.
             round += 1;
-            if round % 3 == 0 {
-                for j in 0..200 {
+            if round % 60 == 0 {
+                for j in 0..2000 {
                     d.insert(k(100_000 + round * 1000 + j), 0);
                 }
-            } else if round % 3 == 1 {
-                let extra: Vec<_> = d.iter().filter(|(_, v)| **v == 0).map(|(k, _)| k.clone()).take(300).collect();
+            } else if round % 60 == 30 {
+                let extra: Vec<_> = d.iter().filter(|(_, v)| **v == 0).map(|(k, _)| k.clone()).take(3000).collect();
                 for e in extra {
                     d.remove(&e);
                 }
                 d.shrink_if_needed();
             }
+            if d.is_rehashing() {
+                rehashing_seen = true;
+            }
             if cursor == 0 {
                 break;
             }
         }
-        for i in 1..1000 {
+        assert!(rehashing_seen, "the scan must have run across an incremental rehash");
+        for i in 1..5000 {
             assert!(seen.contains(&i), "missed {i}");
         }
     }
