@@ -249,3 +249,139 @@ fn random_members_are_uniform_under_every_encoding() {
     let chi = chi_square(&counts, 20, 10_000);
     assert!(chi < CHI2_19_P0001, "SPOP chi-square {chi:.1}");
 }
+
+/// Every command of the table with random arguments from a hostile pool: nothing may panic,
+/// and the server must keep answering. Seeded, so a failure reproduces.
+#[test]
+fn random_commands_never_panic() {
+    use rand::{RngExt, SeedableRng};
+    let pool: &[&str] = &[
+        "k",
+        "k2",
+        "list",
+        "set",
+        "hash",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "10",
+        "-10",
+        "100",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551616",
+        "1.5",
+        "-0",
+        "inf",
+        "-inf",
+        "+inf",
+        "nan",
+        "",
+        " ",
+        "*",
+        "?",
+        "[",
+        "\\",
+        "a*b",
+        "LEFT",
+        "RIGHT",
+        "BEFORE",
+        "AFTER",
+        "NX",
+        "XX",
+        "GT",
+        "LT",
+        "CH",
+        "EX",
+        "PX",
+        "EXAT",
+        "PXAT",
+        "KEEPTTL",
+        "GET",
+        "PERSIST",
+        "COUNT",
+        "MATCH",
+        "TYPE",
+        "LIMIT",
+        "RANK",
+        "MAXLEN",
+        "WITHVALUES",
+        "ALPHA",
+        "DESC",
+        "BY",
+        "STORE",
+        "nosort",
+        "#",
+        "h_*->f",
+        "IDX",
+        "LEN",
+        "MINMATCHLEN",
+        "WITHMATCHLEN",
+        "SYNC",
+        "ASYNC",
+        "DB",
+        "REPLACE",
+        "0.001",
+        "ERROR",
+        "TIMEOUT",
+    ];
+    let mut names: Vec<(&'static str, Option<&'static str>)> = Vec::new();
+    for e in super::table().entries() {
+        let (base, sub) = match e.full.split_once('|') {
+            Some((b, s)) => (b, Some(s)),
+            None => (e.full, None),
+        };
+        // Commands that stop or pause the process or talk to other clients are left out.
+        if matches!(base, "shutdown" | "debug" | "monitor" | "client" | "quit" | "reset" | "config") {
+            continue;
+        }
+        let base: &'static str = Box::leak(base.to_string().into_boxed_str());
+        names.push((base, sub));
+    }
+    let seed: u64 = std::env::var("EMBER_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut t = T::new();
+    for i in 0..40_000 {
+        let (name, sub) = names[rng.random_range(0..names.len())];
+        let mut args: Vec<String> = vec![name.to_string()];
+        if let Some(s) = sub {
+            args.push(s.to_string());
+        }
+        for _ in 0..rng.random_range(0..7) {
+            args.push(pool[rng.random_range(0..pool.len())].to_string());
+        }
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let _ = t.run(&refs);
+        if t.me.multi.is_some() && i % 7 == 0 {
+            t.run(&["EXEC"]);
+        }
+        t.me.block = None;
+        if i % 5000 == 0 {
+            t.run(&["FLUSHALL"]);
+        }
+    }
+    assert_eq!(t.run(&["PING"]), Reply::Status("PONG"));
+}
+
+#[test]
+fn random_bytes_never_panic_the_decoder() {
+    use crate::protocol::{Decoder, Limits};
+    use bytes::BytesMut;
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let alphabet = b"*$\r\n0123456789-+ \"'\\xabcPING";
+    for _ in 0..20_000 {
+        let len = rng.random_range(0..64);
+        let bytes: Vec<u8> = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&bytes[..]);
+        let limits = Limits { max_bulk_len: 1 << 20, authenticated: rng.random_range(0..2) == 1 };
+        for _ in 0..64 {
+            match d.decode_next(&mut buf, limits) {
+                Ok(true) => continue,
+                _ => break,
+            }
+        }
+    }
+}
