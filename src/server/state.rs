@@ -63,6 +63,7 @@ pub struct Hot {
     pub hash: crate::types::HashLimits,
     pub set_max_intset: usize,
     pub list_max_listpack: i64,
+    pub zset: crate::types::ZsetLimits,
 }
 
 impl Hot {
@@ -79,6 +80,10 @@ impl Hot {
             },
             set_max_intset: c.int("set-max-intset-entries").max(0) as usize,
             list_max_listpack: c.int("list-max-listpack-size"),
+            zset: crate::types::ZsetLimits {
+                max_entries: c.int("zset-max-listpack-entries").max(0) as usize,
+                max_value: c.int("zset-max-listpack-value").max(0) as usize,
+            },
         }
     }
 }

@@ -6,11 +6,13 @@ pub mod list;
 pub mod packed;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 pub use hash::{HashLimits, HashValue};
 pub use list::{End, Fill, ListValue};
 pub use set::SetValue;
 pub use string::StrValue;
+pub use zset::{ZSetValue, ZsetLimits};
 
 /// A stored value. Collections are boxed so a value (and a keyspace entry) stays small.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +21,7 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     List(Box<ListValue>),
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -29,6 +32,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -39,12 +43,27 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::List(l) => l.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
     pub fn as_hash(&self) -> Option<&HashValue> {
         match self {
             Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset(&self) -> Option<&ZSetValue> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSetValue> {
+        match self {
+            Value::ZSet(z) => Some(z),
             _ => None,
         }
     }
