@@ -20,6 +20,7 @@ pub mod set;
 pub mod sort;
 pub mod string;
 pub mod transactions;
+pub mod zset;
 
 #[cfg(test)]
 mod dispatch_tests;
@@ -168,6 +169,7 @@ impl CommandSpec {
             "hash" => c.push("@hash"),
             "list" => c.push("@list"),
             "set" => c.push("@set"),
+            "sorted_set" => c.push("@sortedset"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -189,8 +191,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 11] {
+fn families() -> [&'static [CommandSpec]; 12] {
     [
+        zset::COMMANDS,
         sort::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,

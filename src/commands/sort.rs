@@ -94,6 +94,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
             elements = s.iter().map(|e| e.into_owned()).collect();
             is_set = true;
         }
+        Some(Value::ZSet(z)) => {
+            elements = z.range(0, z.len(), false).map(|(m, _)| m.to_vec()).collect();
+            is_set = false;
+        }
         Some(_) => return Err(CmdError::WrongType),
     }
     let (mut desc, mut alpha, mut dontsort) = (false, false, false);

@@ -1,0 +1,1212 @@
+//! Sorted-set family: the 35 sorted-set commands of Redis 7.0.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use rand::RngExt;
+
+use super::args::is;
+use super::flags::*;
+use super::generic::{parse_cursor, parse_scan_opts};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use crate::keyspace::Db;
+use crate::protocol::Reply;
+use crate::server::blocking::BlockRequest;
+use crate::types::{Value, ZSetValue, ZsetLimits};
+use crate::util::glob::glob_match;
+use crate::util::numfmt::{parse_f64, parse_i64};
+
+const NUMKEYS_AT_1: Keys = Keys { first: 2, last: -1, step: 1 };
+const STORE_KEYS: Keys = Keys { first: 1, last: -1, step: 1 };
+const BZPOP_KEYS: Keys = Keys { first: 1, last: -2, step: 1 };
+const BZMPOP_KEYS: Keys = Keys { first: 3, last: -1, step: 1 };
+const KEYS_1_2: Keys = Keys { first: 1, last: 2, step: 1 };
+
+macro_rules! z {
+    ($name:expr, $arity:expr, $flags:expr, $keys:expr, $summary:expr, $since:expr, $handler:expr) => {
+        cmd($name, $arity, $flags, $keys, "sorted_set", $summary, $since, "O(log(N))", $handler)
+    };
+}
+
+pub static COMMANDS: &[CommandSpec] = &[
+    z!(
+        "zadd",
+        -4,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "Add one or more members to a sorted set, or update its score if it already exists",
+        "1.2.0",
+        zadd
+    ),
+    z!("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, "Increment the score of a member in a sorted set", "1.2.0", zincrby),
+    z!("zcard", 2, READONLY | FAST, KEY1, "Get the number of members in a sorted set", "1.2.0", zcard),
+    z!(
+        "zscore",
+        3,
+        READONLY | FAST,
+        KEY1,
+        "Get the score associated with the given member in a sorted set",
+        "1.2.0",
+        zscore
+    ),
+    z!(
+        "zmscore",
+        -3,
+        READONLY | FAST,
+        KEY1,
+        "Get the score associated with the given members in a sorted set",
+        "6.2.0",
+        zmscore
+    ),
+    z!("zrem", -3, WRITE | FAST, KEY1, "Remove one or more members from a sorted set", "1.2.0", zrem),
+    z!("zrank", 3, READONLY | FAST, KEY1, "Determine the index of a member in a sorted set", "2.0.0", zrank),
+    z!(
+        "zrevrank",
+        3,
+        READONLY | FAST,
+        KEY1,
+        "Determine the index of a member in a sorted set, with scores ordered from high to low",
+        "2.0.0",
+        zrevrank
+    ),
+    z!(
+        "zcount",
+        4,
+        READONLY | FAST,
+        KEY1,
+        "Count the members in a sorted set with scores within the given values",
+        "2.0.0",
+        zcount
+    ),
+    z!(
+        "zlexcount",
+        4,
+        READONLY | FAST,
+        KEY1,
+        "Count the number of members in a sorted set between a given lexicographical range",
+        "2.8.9",
+        zlexcount
+    ),
+    z!("zrange", -4, READONLY, KEY1, "Return a range of members in a sorted set", "1.2.0", zrange),
+    z!(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        KEYS_1_2,
+        "Store a range of members from sorted set into another key",
+        "6.2.0",
+        zrangestore
+    ),
+    z!(
+        "zrevrange",
+        -4,
+        READONLY,
+        KEY1,
+        "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        "1.2.0",
+        zrevrange
+    ),
+    z!(
+        "zrangebyscore",
+        -4,
+        READONLY,
+        KEY1,
+        "Return a range of members in a sorted set, by score",
+        "1.0.5",
+        zrangebyscore
+    ),
+    z!(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        KEY1,
+        "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        "2.2.0",
+        zrevrangebyscore
+    ),
+    z!(
+        "zrangebylex",
+        -4,
+        READONLY,
+        KEY1,
+        "Return a range of members in a sorted set, by lexicographical range",
+        "2.8.9",
+        zrangebylex
+    ),
+    z!(
+        "zrevrangebylex",
+        -4,
+        READONLY,
+        KEY1,
+        "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        "2.8.9",
+        zrevrangebylex
+    ),
+    z!(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        KEY1,
+        "Remove all members in a sorted set within the given indexes",
+        "2.0.0",
+        zremrangebyrank
+    ),
+    z!(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        KEY1,
+        "Remove all members in a sorted set within the given scores",
+        "1.2.0",
+        zremrangebyscore
+    ),
+    z!(
+        "zremrangebylex",
+        4,
+        WRITE,
+        KEY1,
+        "Remove all members in a sorted set between the given lexicographical range",
+        "2.8.9",
+        zremrangebylex
+    ),
+    z!(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "Remove and return members with the lowest scores in a sorted set",
+        "5.0.0",
+        zpopmin
+    ),
+    z!(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        KEY1,
+        "Remove and return members with the highest scores in a sorted set",
+        "5.0.0",
+        zpopmax
+    ),
+    z!(
+        "zmpop",
+        -4,
+        WRITE | MOVABLEKEYS,
+        NUMKEYS_AT_1,
+        "Remove and return members with scores in a sorted set",
+        "7.0.0",
+        zmpop
+    ),
+    z!(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        BZPOP_KEYS,
+        "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+        "5.0.0",
+        bzpopmin
+    ),
+    z!(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        BZPOP_KEYS,
+        "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+        "5.0.0",
+        bzpopmax
+    ),
+    z!(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLEKEYS,
+        BZMPOP_KEYS,
+        "Remove and return members with scores in a sorted set or block until one is available",
+        "7.0.0",
+        bzmpop
+    ),
+    z!(
+        "zrandmember",
+        -2,
+        READONLY,
+        KEY1,
+        "Get one or multiple random elements from a sorted set",
+        "6.2.0",
+        zrandmember
+    ),
+    z!("zscan", -3, READONLY, KEY1, "Incrementally iterate sorted sets elements and associated scores", "2.8.0", zscan),
+    z!("zunion", -3, READONLY | MOVABLEKEYS, NUMKEYS_AT_1, "Add multiple sorted sets", "6.2.0", zunion),
+    z!("zinter", -3, READONLY | MOVABLEKEYS, NUMKEYS_AT_1, "Intersect multiple sorted sets", "6.2.0", zinter),
+    z!("zdiff", -3, READONLY | MOVABLEKEYS, NUMKEYS_AT_1, "Subtract multiple sorted sets", "6.2.0", zdiff),
+    z!(
+        "zintercard",
+        -3,
+        READONLY | MOVABLEKEYS,
+        NUMKEYS_AT_1,
+        "Intersect multiple sorted sets and return the cardinality of the result",
+        "7.0.0",
+        zintercard
+    ),
+    z!(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM | MOVABLEKEYS,
+        STORE_KEYS,
+        "Add multiple sorted sets and store the resulting sorted set in a new key",
+        "2.0.0",
+        zunionstore
+    ),
+    z!(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM | MOVABLEKEYS,
+        STORE_KEYS,
+        "Intersect multiple sorted sets and store the resulting sorted set in a new key",
+        "2.0.0",
+        zinterstore
+    ),
+    z!(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM | MOVABLEKEYS,
+        STORE_KEYS,
+        "Subtract multiple sorted sets and store the resulting sorted set in a new key",
+        "6.2.0",
+        zdiffstore
+    ),
+];
+
+fn b(v: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(v))
+}
+
+fn limits(ctx: &Ctx) -> ZsetLimits {
+    ctx.srv.hot.zset
+}
+
+pub fn zset_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ZSetValue>, CmdError> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_zset().map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// Applies `f` to the sorted set at `key` for writing; deletes the key when it becomes empty.
+fn with_zset<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut ZSetValue) -> R) -> Result<Option<R>, CmdError> {
+    if zset_ref(db, key)?.is_none() {
+        return Ok(None);
+    }
+    let Some(z) = db.get_mut(key).and_then(|v| v.as_zset_mut()) else { return Ok(None) };
+    let r = f(z);
+    if z.is_empty() {
+        db.remove(key);
+    }
+    Ok(Some(r))
+}
+
+/// A score argument: strtod rules, NaN refused.
+fn score_arg(a: &[u8]) -> Result<f64, CmdError> {
+    parse_f64(a).ok_or(CmdError::NotFloat)
+}
+
+/// Member/score pairs as a reply: flat in RESP2, [member, score] pairs in RESP3.
+fn with_scores(items: Vec<(Vec<u8>, f64)>, resp3: bool) -> Vec<Reply> {
+    let mut out = Vec::with_capacity(items.len() * 2);
+    for (m, s) in items {
+        if resp3 {
+            out.push(Reply::Array(vec![b(&m), Reply::Double(s)]));
+        } else {
+            out.push(b(&m));
+            out.push(Reply::Double(s));
+        }
+    }
+    out
+}
+
+fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
+    let mut i = 2;
+    while i < argv.len() {
+        let a = &argv[i];
+        if is(a, "nx") {
+            nx = true;
+        } else if is(a, "xx") {
+            xx = true;
+        } else if is(a, "gt") {
+            gt = true;
+        } else if is(a, "lt") {
+            lt = true;
+        } else if is(a, "ch") {
+            ch = true;
+        } else if is(a, "incr") {
+            incr = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let rest = &argv[i..];
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    if nx && xx {
+        return Err(CmdError::msg("XX and NX options at the same time are not compatible"));
+    }
+    if ((gt || lt) && nx) || (gt && lt) {
+        return Err(CmdError::msg("GT, LT, and/or NX options at the same time are not compatible"));
+    }
+    if incr && rest.len() > 2 {
+        return Err(CmdError::msg("INCR option supports a single increment-element pair"));
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    for p in rest.chunks(2) {
+        pairs.push((score_arg(&p[0])?, p[1].clone()));
+    }
+    let lim = limits(ctx);
+    let db = ctx.db();
+    if zset_ref(db, &argv[1])?.is_none() {
+        if xx {
+            return Ok(if incr { Reply::Null } else { Reply::Int(0) });
+        }
+        db.set(&argv[1], Value::ZSet(ZSetValue::for_first(pairs[0].1.len(), lim)), false);
+    }
+    let Some(z) = db.get_mut(&argv[1]).and_then(|v| v.as_zset_mut()) else { return Err(CmdError::WrongType) };
+    let (mut added, mut updated) = (0, 0);
+    let mut incr_result = None;
+    for (score, member) in pairs {
+        match z.score(&member) {
+            Some(cur) => {
+                if nx {
+                    continue;
+                }
+                let new = if incr { cur + score } else { score };
+                if new.is_nan() {
+                    return Err(CmdError::msg("resulting score is not a number (NaN)"));
+                }
+                if (gt && new <= cur) || (lt && new >= cur) {
+                    continue;
+                }
+                incr_result = Some(new);
+                if new != cur {
+                    z.set(&member, new, lim);
+                    updated += 1;
+                }
+            }
+            None => {
+                if xx {
+                    continue;
+                }
+                z.set(&member, score, lim);
+                incr_result = Some(score);
+                added += 1;
+            }
+        }
+    }
+    let empty = z.is_empty();
+    if empty {
+        db.remove(&argv[1]);
+    }
+    ctx.srv.dirty += (added + updated) as u64;
+    if incr {
+        return Ok(incr_result.map_or(Reply::Null, Reply::Double));
+    }
+    Ok(Reply::Int(added + if ch { updated } else { 0 }))
+}
+
+fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let by = score_arg(&argv[2])?;
+    let lim = limits(ctx);
+    let db = ctx.db();
+    let cur = match zset_ref(db, &argv[1])? {
+        Some(z) => z.score(&argv[3]),
+        None => {
+            db.set(&argv[1], Value::ZSet(ZSetValue::for_first(argv[3].len(), lim)), false);
+            None
+        }
+    };
+    let new = cur.unwrap_or(0.0) + by;
+    if new.is_nan() {
+        return Err(CmdError::msg("resulting score is not a number (NaN)"));
+    }
+    if let Some(z) = db.get_mut(&argv[1]).and_then(|v| v.as_zset_mut()) {
+        z.set(&argv[3], new, lim);
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Double(new))
+}
+
+fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(zset_ref(ctx.db(), &argv[1])?.map_or(0, |z| z.len()) as i64))
+}
+
+fn zscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(zset_ref(ctx.db(), &argv[1])?.and_then(|z| z.score(&argv[2])).map_or(Reply::Null, Reply::Double))
+}
+
+fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let z = zset_ref(ctx.db(), &argv[1])?;
+    Ok(Reply::Array(argv[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Null, Reply::Double)).collect()))
+}
+
+fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let n = with_zset(ctx.db(), &argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn rank_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
+    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
+    Ok(z.rank(&argv[2]).map_or(Reply::Null, |r| Reply::Int(if rev { z.len() - 1 - r } else { r } as i64)))
+}
+
+fn zrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    rank_generic(ctx, argv, false)
+}
+fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    rank_generic(ctx, argv, true)
+}
+
+/// A score bound: value and exclusivity.
+#[derive(Clone, Copy)]
+struct ScoreBound {
+    v: f64,
+    excl: bool,
+}
+
+fn parse_score_bound(a: &[u8]) -> Result<ScoreBound, CmdError> {
+    let err = || CmdError::msg("min or max is not a float");
+    let (excl, body) = match a.first() {
+        Some(b'(') => (true, &a[1..]),
+        _ => (false, a),
+    };
+    let v = parse_f64(body).ok_or_else(err)?;
+    Ok(ScoreBound { v, excl })
+}
+
+/// A lex bound: `-`, `+`, `[x` or `(x`.
+#[derive(Clone)]
+enum LexBound {
+    Min,
+    Max,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+fn parse_lex_bound(a: &[u8]) -> Result<LexBound, CmdError> {
+    match a.first() {
+        Some(b'-') if a.len() == 1 => Ok(LexBound::Min),
+        Some(b'+') if a.len() == 1 => Ok(LexBound::Max),
+        Some(b'[') => Ok(LexBound::Incl(a[1..].to_vec())),
+        Some(b'(') => Ok(LexBound::Excl(a[1..].to_vec())),
+        _ => Err(CmdError::msg("min or max not valid string range item")),
+    }
+}
+
+/// Rank interval [lo, hi) of members within score bounds.
+fn score_ranks(z: &ZSetValue, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
+    let lo = z.count_before(|s, _| if min.excl { s <= min.v } else { s < min.v });
+    let hi = z.count_before(|s, _| if max.excl { s < max.v } else { s <= max.v });
+    (lo, hi.max(lo))
+}
+
+/// Rank interval [lo, hi) of members within lex bounds (meaningful when scores are equal).
+fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
+    let lo = match min {
+        LexBound::Min => 0,
+        LexBound::Max => z.len(),
+        LexBound::Incl(v) => z.count_before(|_, m| m < &v[..]),
+        LexBound::Excl(v) => z.count_before(|_, m| m <= &v[..]),
+    };
+    let hi = match max {
+        LexBound::Min => 0,
+        LexBound::Max => z.len(),
+        LexBound::Incl(v) => z.count_before(|_, m| m <= &v[..]),
+        LexBound::Excl(v) => z.count_before(|_, m| m < &v[..]),
+    };
+    (lo, hi.max(lo))
+}
+
+fn zcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let min = parse_score_bound(&argv[2])?;
+    let max = parse_score_bound(&argv[3])?;
+    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let (lo, hi) = score_ranks(z, min, max);
+    Ok(Reply::Int((hi - lo) as i64))
+}
+
+fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let min = parse_lex_bound(&argv[2])?;
+    let max = parse_lex_bound(&argv[3])?;
+    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let (lo, hi) = lex_ranks(z, &min, &max);
+    Ok(Reply::Int((hi - lo) as i64))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum RangeBy {
+    Rank,
+    Score,
+    Lex,
+}
+
+struct RangeSpec {
+    by: RangeBy,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+    withscores: bool,
+}
+
+/// Normalises a rank interval like Redis: negative indexes from the end, clamped.
+fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if s > e || s >= len {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize + 1))
+}
+
+/// The members selected by a ZRANGE-style request, in reply order.
+fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    let len = z.len();
+    let (lo, hi) = match spec.by {
+        RangeBy::Rank => {
+            let s = parse_i64(a1).ok_or(CmdError::NotInteger)?;
+            let e = parse_i64(a2).ok_or(CmdError::NotInteger)?;
+            match rank_interval(s, e, len) {
+                None => return Ok(vec![]),
+                Some((s, e)) if spec.rev => (len - e, len - s),
+                Some(r) => r,
+            }
+        }
+        RangeBy::Score => {
+            let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
+            score_ranks(z, parse_score_bound(min)?, parse_score_bound(max)?)
+        }
+        RangeBy::Lex => {
+            let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
+            lex_ranks(z, &parse_lex_bound(min)?, &parse_lex_bound(max)?)
+        }
+    };
+    let mut items: Vec<(Vec<u8>, f64)> = z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect();
+    if let Some((offset, count)) = spec.limit {
+        if offset < 0 {
+            return Ok(vec![]);
+        }
+        let offset = (offset as usize).min(items.len());
+        items.drain(..offset);
+        if count >= 0 {
+            items.truncate(count as usize);
+        }
+    }
+    Ok(items)
+}
+
+/// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).
+fn parse_zrange_opts(argv: &[Bytes], from: usize, store: bool) -> Result<RangeSpec, CmdError> {
+    parse_range_opts(argv, from, store, None)
+}
+
+/// The option loop shared by every ZRANGE form, as in Redis's zrangeGenericCommand: the legacy
+/// commands fix the mode and direction (`fixed`), so BYSCORE/BYLEX/REV are syntax errors there.
+fn parse_range_opts(
+    argv: &[Bytes],
+    from: usize,
+    store: bool,
+    fixed: Option<(RangeBy, bool)>,
+) -> Result<RangeSpec, CmdError> {
+    let (by, rev) = fixed.unwrap_or((RangeBy::Rank, false));
+    let mut spec = RangeSpec { by, rev, limit: None, withscores: false };
+    let auto = fixed.is_none();
+    let mut i = from;
+    while i < argv.len() {
+        let a = &argv[i];
+        if !store && is(a, "withscores") {
+            spec.withscores = true;
+        } else if is(a, "limit") && i + 2 < argv.len() {
+            let o = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
+            let c = parse_i64(&argv[i + 2]).ok_or(CmdError::NotInteger)?;
+            spec.limit = Some((o, c));
+            i += 2;
+        } else if auto && is(a, "byscore") && spec.by == RangeBy::Rank {
+            spec.by = RangeBy::Score;
+        } else if auto && is(a, "bylex") && spec.by == RangeBy::Rank {
+            spec.by = RangeBy::Lex;
+        } else if auto && is(a, "rev") {
+            spec.rev = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if spec.limit.is_some() && spec.by == RangeBy::Rank {
+        return Err(CmdError::msg("syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"));
+    }
+    if spec.withscores && spec.by == RangeBy::Lex {
+        return Err(CmdError::msg("syntax error, WITHSCORES not supported in combination with BYLEX"));
+    }
+    Ok(spec)
+}
+
+fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
+    let resp3 = ctx.sess.resp >= 3;
+    let Some(z) = zset_ref(ctx.db(), &argv[1])? else {
+        // Bounds are still validated on a missing key, as Redis does.
+        let empty = ZSetValue::default();
+        select_range(&empty, &argv[2], &argv[3], &spec)?;
+        return Ok(Reply::Array(vec![]));
+    };
+    let items = select_range(z, &argv[2], &argv[3], &spec)?;
+    Ok(Reply::Array(if spec.withscores {
+        with_scores(items, resp3)
+    } else {
+        items.into_iter().map(|(m, _)| b(&m)).collect()
+    }))
+}
+
+fn zrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let spec = parse_zrange_opts(argv, 4, false)?;
+    range_reply(ctx, argv, spec)
+}
+
+/// The legacy forms: fixed mode, optional WITHSCORES and (for score/lex) LIMIT.
+fn legacy_range(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy, rev: bool) -> CmdResult {
+    let spec = parse_range_opts(argv, 4, false, Some((by, rev)))?;
+    range_reply(ctx, argv, spec)
+}
+
+fn zrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    legacy_range(ctx, argv, RangeBy::Rank, true)
+}
+fn zrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    legacy_range(ctx, argv, RangeBy::Score, false)
+}
+fn zrevrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    legacy_range(ctx, argv, RangeBy::Score, true)
+}
+fn zrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    legacy_range(ctx, argv, RangeBy::Lex, false)
+}
+fn zrevrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    legacy_range(ctx, argv, RangeBy::Lex, true)
+}
+
+fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)]) -> usize {
+    let lim = limits(ctx);
+    let db = ctx.db();
+    if items.is_empty() {
+        db.remove(dst);
+        return 0;
+    }
+    let mut z = ZSetValue::for_first(items[0].0.len(), lim);
+    for (m, s) in items {
+        z.set(m, *s, lim);
+    }
+    let n = z.len();
+    db.set(dst, Value::ZSet(z), false);
+    n
+}
+
+fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let spec = parse_zrange_opts(argv, 5, true)?;
+    let items = match zset_ref(ctx.db(), &argv[2])? {
+        Some(z) => select_range(z, &argv[3], &argv[4], &spec)?,
+        None => {
+            select_range(&ZSetValue::default(), &argv[3], &argv[4], &spec)?;
+            vec![]
+        }
+    };
+    let n = store_zset(ctx, &argv[1], &items);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(n as i64))
+}
+
+fn remrange(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy) -> CmdResult {
+    let spec = RangeSpec { by, rev: false, limit: None, withscores: false };
+    let db = ctx.db();
+    let Some(z) = zset_ref(db, &argv[1])? else {
+        select_range(&ZSetValue::default(), &argv[2], &argv[3], &spec)?;
+        return Ok(Reply::Int(0));
+    };
+    let items = select_range(z, &argv[2], &argv[3], &spec)?;
+    if items.is_empty() {
+        return Ok(Reply::Int(0));
+    }
+    let n = with_zset(db, &argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn zremrangebyrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    remrange(ctx, argv, RangeBy::Rank)
+}
+fn zremrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    remrange(ctx, argv, RangeBy::Score)
+}
+fn zremrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    remrange(ctx, argv, RangeBy::Lex)
+}
+
+/// Pops up to `count` members from the low (`max == false`) or high end.
+fn pop_n(db: &mut Db, key: &[u8], max: bool, count: usize) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    let Some(z) = zset_ref(db, key)? else { return Ok(vec![]) };
+    let len = z.len();
+    let n = count.min(len);
+    let items: Vec<(Vec<u8>, f64)> =
+        if max { z.range(len - n, len, true) } else { z.range(0, n, false) }.map(|(m, s)| (m.to_vec(), s)).collect();
+    with_zset(db, key, |z| {
+        for (m, _) in &items {
+            z.remove(m);
+        }
+    })?;
+    Ok(items)
+}
+
+fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = match argv.get(2) {
+        None => None,
+        Some(a) => match parse_i64(a) {
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return Err(CmdError::msg("value is out of range, must be positive")),
+        },
+    };
+    let resp3 = ctx.sess.resp >= 3;
+    let items = pop_n(ctx.db(), &argv[1], max, count.unwrap_or(1))?;
+    ctx.srv.dirty += items.len() as u64;
+    match count {
+        // Without COUNT the reply is a flat [member, score] in both protocols.
+        None => Ok(Reply::Array(with_scores(items, false))),
+        Some(_) => Ok(Reply::Array(with_scores(items, resp3))),
+    }
+}
+
+fn zpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    zpop_generic(ctx, argv, false)
+}
+fn zpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    zpop_generic(ctx, argv, true)
+}
+
+/// `numkeys key... MIN|MAX [COUNT n]` from position `at`.
+fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), CmdError> {
+    let numkeys = match parse_i64(&argv[at]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return Err(CmdError::msg("numkeys should be greater than 0")),
+    };
+    let first = at + 1;
+    if numkeys > argv.len() - first || first + numkeys >= argv.len() {
+        return Err(CmdError::Syntax);
+    }
+    let keys = argv[first..first + numkeys].to_vec();
+    let w = &argv[first + numkeys];
+    let max = if is(w, "max") {
+        true
+    } else if is(w, "min") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut count = 1;
+    let mut i = first + numkeys + 1;
+    while i < argv.len() {
+        if is(&argv[i], "count") && i + 1 < argv.len() {
+            count = match parse_i64(&argv[i + 1]) {
+                Some(n) if n > 0 => n as usize,
+                _ => return Err(CmdError::msg("count should be greater than 0")),
+            };
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok((keys, max, count))
+}
+
+fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
+    let retrying = ctx.sess.retrying_block;
+    for k in keys {
+        match ctx.db().get(k) {
+            None => continue,
+            Some(v) if v.as_zset().is_none() => {
+                if retrying {
+                    continue;
+                }
+                return Err(CmdError::WrongType);
+            }
+            Some(_) => {}
+        }
+        let items = pop_n(ctx.db(), k, max, count)?;
+        if !items.is_empty() {
+            ctx.srv.dirty += items.len() as u64;
+            let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![b(&m), Reply::Double(s)])).collect();
+            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(pairs)])));
+        }
+    }
+    Ok(None)
+}
+
+fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (keys, max, count) = parse_zmpop(argv, 1)?;
+    Ok(mpop_first(ctx, &keys, max, count)?.unwrap_or(Reply::NullArray))
+}
+
+fn block(ctx: &mut Ctx, argv: &[Bytes], keys: &[Bytes], deadline: Option<u64>) -> CmdResult {
+    if ctx.sess.in_exec {
+        return Ok(Reply::NullArray);
+    }
+    ctx.sess.block = Some(BlockRequest {
+        db: ctx.sess.db,
+        keys: keys.to_vec(),
+        deadline,
+        timeout_reply: Reply::NullArray,
+        argv: argv.to_vec(),
+    });
+    Ok(Reply::NoReply)
+}
+
+fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
+    let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    let retrying = ctx.sess.retrying_block;
+    for k in keys {
+        match ctx.db().get(k) {
+            None => continue,
+            Some(v) if v.as_zset().is_none() => {
+                if retrying {
+                    continue;
+                }
+                return Err(CmdError::WrongType);
+            }
+            Some(_) => {}
+        }
+        if let Some((m, s)) = pop_n(ctx.db(), k, max, 1)?.pop() {
+            ctx.srv.dirty += 1;
+            return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&m), Reply::Double(s)]));
+        }
+    }
+    block(ctx, argv, keys, deadline)
+}
+
+fn bzpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bzpop_generic(ctx, argv, false)
+}
+fn bzpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bzpop_generic(ctx, argv, true)
+}
+
+fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let deadline = ctx.srv.block_deadline(&argv[1])?;
+    let (keys, max, count) = parse_zmpop(argv, 2)?;
+    match mpop_first(ctx, &keys, max, count)? {
+        Some(r) => Ok(r),
+        None => block(ctx, argv, &keys, deadline),
+    }
+}
+
+fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let resp3 = ctx.sess.resp >= 3;
+    if argv.len() == 2 {
+        let srv = &mut *ctx.srv;
+        let db = &mut srv.dbs[ctx.sess.db];
+        let z = match db.get(&argv[1]) {
+            None => return Ok(Reply::Null),
+            Some(v) => v.as_zset().ok_or(CmdError::WrongType)?,
+        };
+        return Ok(z.random(&mut srv.rng).map_or(Reply::Null, |(m, _)| b(m)));
+    }
+    let count = match parse_i64(&argv[2]) {
+        None => return Err(CmdError::NotInteger),
+        Some(i64::MIN) => {
+            return Err(CmdError::msg(
+                "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            ));
+        }
+        Some(n) => n,
+    };
+    let withscores = match argv.get(3) {
+        None => false,
+        Some(a) if is(a, "withscores") && argv.len() == 4 => true,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    let srv = &mut *ctx.srv;
+    let db = &mut srv.dbs[ctx.sess.db];
+    let z = match db.get(&argv[1]) {
+        None => return Ok(Reply::Array(vec![])),
+        Some(v) => v.as_zset().ok_or(CmdError::WrongType)?,
+    };
+    let picked: Vec<(Vec<u8>, f64)> = if count == 0 {
+        vec![]
+    } else if count < 0 {
+        (0..count.unsigned_abs()).filter_map(|_| z.random(&mut srv.rng)).map(|(m, s)| (m.to_vec(), s)).collect()
+    } else if count as usize >= z.len() {
+        // Redis 7.0 returns the whole set walking from the highest member.
+        z.range(0, z.len(), true).map(|(m, s)| (m.to_vec(), s)).collect()
+    } else {
+        let all: Vec<(Vec<u8>, f64)> = z.range(0, z.len(), false).map(|(m, s)| (m.to_vec(), s)).collect();
+        let mut idx: Vec<usize> = (0..all.len()).collect();
+        for i in 0..count as usize {
+            let j = srv.rng.random_range(i..idx.len());
+            idx.swap(i, j);
+        }
+        idx[..count as usize].iter().map(|&i| all[i].clone()).collect()
+    };
+    Ok(Reply::Array(if withscores {
+        with_scores(picked, resp3)
+    } else {
+        picked.into_iter().map(|(m, _)| b(&m)).collect()
+    }))
+}
+
+fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut cursor = parse_cursor(&argv[2])?;
+    let o = parse_scan_opts(argv, 3, false)?;
+    let Some(z) = zset_ref(ctx.db(), &argv[1])? else {
+        return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
+    };
+    let mut out = Vec::new();
+    let mut budget = o.count.saturating_mul(10);
+    loop {
+        cursor = z.scan(cursor, |m, s| {
+            if o.pattern.as_ref().is_none_or(|p| glob_match(p, m, false)) {
+                out.push(b(m));
+                out.push(Reply::bulk_str(&crate::util::numfmt::fmt_double(s)));
+            }
+        });
+        budget = budget.saturating_sub(1);
+        if cursor == 0 || budget == 0 || out.len() / 2 >= o.count {
+            break;
+        }
+    }
+    Ok(Reply::Array(vec![Reply::Bulk(Bytes::from(cursor.to_string())), Reply::Array(out)]))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy)]
+enum Agg {
+    Sum,
+    Min,
+    Max,
+}
+
+struct OpArgs {
+    keys: Vec<Bytes>,
+    weights: Vec<f64>,
+    agg: Agg,
+    withscores: bool,
+    limit: usize,
+}
+
+/// Parses `numkeys key... [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES] [LIMIT n]` at `at`.
+fn parse_op(
+    argv: &[Bytes],
+    at: usize,
+    name: &str,
+    op: SetOp,
+    withscores_ok: bool,
+    card: bool,
+) -> Result<OpArgs, CmdError> {
+    let numkeys = parse_i64(&argv[at]).ok_or(CmdError::NotInteger)?;
+    if numkeys < 1 {
+        return Err(CmdError::msg(format!("at least 1 input key is needed for '{name}' command")));
+    }
+    let numkeys = numkeys as usize;
+    if numkeys > argv.len() - at - 1 {
+        return Err(CmdError::Syntax);
+    }
+    let keys = argv[at + 1..at + 1 + numkeys].to_vec();
+    let mut o = OpArgs { keys, weights: vec![1.0; numkeys], agg: Agg::Sum, withscores: false, limit: 0 };
+    let mut i = at + 1 + numkeys;
+    while i < argv.len() {
+        let a = &argv[i];
+        let left = argv.len() - i - 1;
+        if !card && op != SetOp::Diff && is(a, "weights") && left >= numkeys {
+            for j in 0..numkeys {
+                o.weights[j] =
+                    parse_f64(&argv[i + 1 + j]).ok_or_else(|| CmdError::msg("weight value is not a float"))?;
+            }
+            i += numkeys;
+        } else if !card && op != SetOp::Diff && is(a, "aggregate") && left >= 1 {
+            let v = &argv[i + 1];
+            o.agg = if is(v, "sum") {
+                Agg::Sum
+            } else if is(v, "min") {
+                Agg::Min
+            } else if is(v, "max") {
+                Agg::Max
+            } else {
+                return Err(CmdError::Syntax);
+            };
+            i += 1;
+        } else if withscores_ok && is(a, "withscores") {
+            o.withscores = true;
+        } else if card && is(a, "limit") && left >= 1 {
+            o.limit = match parse_i64(&argv[i + 1]) {
+                Some(n) if n >= 0 => n as usize,
+                _ => return Err(CmdError::msg("LIMIT can't be negative")),
+            };
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// Reads an input of ZUNION & co: a sorted set, or a set whose members score 1.
+/// Members with scores, in order.
+type Scored = Vec<(Vec<u8>, f64)>;
+
+fn input(db: &Db, key: &[u8]) -> Result<Option<Scored>, CmdError> {
+    match db.view(key) {
+        None => Ok(None),
+        Some(Value::ZSet(z)) => Ok(Some(z.range(0, z.len(), false).map(|(m, s)| (m.to_vec(), s)).collect())),
+        Some(Value::Set(s)) => Ok(Some(s.iter().map(|m| (m.into_owned(), 1.0)).collect())),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+fn aggregate(agg: Agg, acc: f64, v: f64) -> f64 {
+    let r = match agg {
+        Agg::Sum => acc + v,
+        Agg::Min => acc.min(v),
+        Agg::Max => acc.max(v),
+    };
+    if r.is_nan() { 0.0 } else { r }
+}
+
+fn weighted(s: f64, w: f64) -> f64 {
+    let r = s * w;
+    if r.is_nan() { 0.0 } else { r }
+}
+
+/// Computes ZUNION/ZINTER/ZDIFF, result sorted by (score, member).
+fn compute_op(ctx: &mut Ctx, op: SetOp, o: &OpArgs) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    let db = ctx.db();
+    for k in &o.keys {
+        // Counts the access and drops expired keys; also rejects wrong types.
+        match db.get(k) {
+            Some(Value::ZSet(_)) | Some(Value::Set(_)) | None => {}
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
+    let mut inputs = Vec::new();
+    for k in &o.keys {
+        inputs.push(input(db, k)?);
+    }
+    let mut result: Vec<(Vec<u8>, f64)> = Vec::new();
+    match op {
+        SetOp::Union => {
+            let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
+            let mut order = Vec::new();
+            for (i, inp) in inputs.iter().enumerate() {
+                for (m, s) in inp.iter().flatten() {
+                    let v = weighted(*s, o.weights[i]);
+                    match acc.get_mut(m) {
+                        Some(a) => *a = aggregate(o.agg, *a, v),
+                        None => {
+                            acc.insert(m.clone(), v);
+                            order.push(m.clone());
+                        }
+                    }
+                }
+            }
+            result = order.into_iter().map(|m| (m.clone(), acc[&m])).collect();
+        }
+        SetOp::Inter => {
+            if inputs.iter().any(|i| i.is_none()) {
+                return Ok(vec![]);
+            }
+            let sets: Vec<HashMap<&[u8], f64>> =
+                inputs.iter().flatten().map(|v| v.iter().map(|(m, s)| (&m[..], *s)).collect()).collect();
+            let mut idx: Vec<usize> = (0..sets.len()).collect();
+            idx.sort_by_key(|&i| sets[i].len());
+            if let Some(first) = inputs[idx[0]].as_ref() {
+                'outer: for (m, s) in first {
+                    let mut v = weighted(*s, o.weights[idx[0]]);
+                    for &j in &idx[1..] {
+                        match sets[j].get(&m[..]) {
+                            Some(sj) => v = aggregate(o.agg, v, weighted(*sj, o.weights[j])),
+                            None => continue 'outer,
+                        }
+                    }
+                    result.push((m.clone(), v));
+                    if o.limit > 0 && result.len() >= o.limit {
+                        break;
+                    }
+                }
+            }
+        }
+        SetOp::Diff => {
+            if let Some(Some(first)) = inputs.first() {
+                let others: Vec<HashMap<&[u8], f64>> =
+                    inputs[1..].iter().flatten().map(|v| v.iter().map(|(m, s)| (&m[..], *s)).collect()).collect();
+                for (m, s) in first {
+                    if !others.iter().any(|o| o.contains_key(&m[..])) {
+                        result.push((m.clone(), *s));
+                    }
+                }
+            }
+        }
+    }
+    result.sort_by(|a, b| crate::types::zset::cmp_key(a.1, &a.0, b.1, &b.0));
+    Ok(result)
+}
+
+fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+    let o = parse_op(argv, 1, name, op, true, false)?;
+    let items = compute_op(ctx, op, &o)?;
+    let resp3 = ctx.sess.resp >= 3;
+    Ok(Reply::Array(if o.withscores {
+        with_scores(items, resp3)
+    } else {
+        items.into_iter().map(|(m, _)| b(&m)).collect()
+    }))
+}
+
+fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+    let o = parse_op(argv, 2, name, op, false, false)?;
+    let items = compute_op(ctx, op, &o)?;
+    let n = store_zset(ctx, &argv[1], &items);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(n as i64))
+}
+
+fn zunion(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_read(ctx, argv, SetOp::Union, "zunion")
+}
+fn zinter(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_read(ctx, argv, SetOp::Inter, "zinter")
+}
+fn zdiff(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_read(ctx, argv, SetOp::Diff, "zdiff")
+}
+fn zunionstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_store(ctx, argv, SetOp::Union, "zunionstore")
+}
+fn zinterstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_store(ctx, argv, SetOp::Inter, "zinterstore")
+}
+fn zdiffstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    op_store(ctx, argv, SetOp::Diff, "zdiffstore")
+}
+
+fn zintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let o = parse_op(argv, 1, "zintercard", SetOp::Inter, false, true)?;
+    let items = compute_op(ctx, SetOp::Inter, &o)?;
+    Ok(Reply::Int(items.len() as i64))
+}
