@@ -11,6 +11,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod generic;
+pub mod geo;
 pub mod hash;
 pub mod info;
 pub mod introspection;
@@ -170,6 +171,7 @@ impl CommandSpec {
             "list" => c.push("@list"),
             "set" => c.push("@set"),
             "sorted_set" => c.push("@sortedset"),
+            "geo" => c.push("@geo"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -191,8 +193,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 12] {
+fn families() -> [&'static [CommandSpec]; 13] {
     [
+        geo::COMMANDS,
         zset::COMMANDS,
         sort::COMMANDS,
         list::COMMANDS,

@@ -30,6 +30,8 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// `,1.5` in RESP3, a bulk string in RESP2.
     Double(f64),
+    /// A double already formatted (GEOPOS's long-double text): `,text` in RESP3, bulk in RESP2.
+    DoubleText(String),
     /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     Bool(bool),
     /// `=len\r\ntxt:...` in RESP3 (INFO, CLIENT LIST and friends), a bulk string in RESP2.
@@ -154,6 +156,15 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
         }
         Reply::Double(d) => {
             let s = fmt_double(*d);
+            if v3 {
+                out.put_u8(b',');
+                out.put_slice(s.as_bytes());
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, s.as_bytes());
+            }
+        }
+        Reply::DoubleText(s) => {
             if v3 {
                 out.put_u8(b',');
                 out.put_slice(s.as_bytes());

@@ -1,6 +1,7 @@
 //! The stored values. Each type hides its encodings behind methods; `encoding_name()` exists only
 //! for OBJECT ENCODING and the persistence writer.
 
+pub mod geohash;
 pub mod hash;
 pub mod list;
 pub mod packed;

@@ -346,6 +346,23 @@ impl LongDouble {
         }
     }
 
+    /// The exact extended value of a double (every double is representable).
+    pub fn from_f64(v: f64) -> LongDouble {
+        if v.is_infinite() {
+            return LongDouble::Inf { neg: v < 0.0 };
+        }
+        let neg = v.is_sign_negative();
+        if v == 0.0 || v.is_nan() {
+            return LongDouble::Finite { neg, m: 0, exp: 0 };
+        }
+        let bits = v.to_bits();
+        let e = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1u64 << 52) - 1);
+        let (m53, exp) = if e == 0 { (frac, -1074) } else { (frac | (1u64 << 52), e - 1075) };
+        let lz = m53.leading_zeros();
+        LongDouble::Finite { neg, m: m53 << lz, exp: exp - lz as i64 }
+    }
+
     pub fn is_finite(&self) -> bool {
         matches!(self, LongDouble::Finite { .. })
     }
