@@ -385,3 +385,55 @@ fn random_bytes_never_panic_the_decoder() {
         }
     }
 }
+
+/// Seeded random ZADD/ZREM/ZINCRBY against a sorted-Vec model, checking ZRANGE (by rank, score
+/// and lex), ZRANK and ZCARD after every step, under both sorted-set encodings.
+#[test]
+fn sorted_sets_match_a_model_under_both_encodings() {
+    use rand::{RngExt, SeedableRng};
+    for max_entries in ["128", "0"] {
+        let mut t = T::new();
+        t.run(&["CONFIG", "SET", "zset-max-listpack-entries", max_entries]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let mut model: Vec<(f64, String)> = Vec::new();
+        let sort = |m: &mut Vec<(f64, String)>| {
+            m.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)))
+        };
+        for step in 0..1500 {
+            let member = format!("m{}", rng.random_range(0..60));
+            let score = rng.random_range(-20..20) as f64 / 2.0;
+            let op = rng.random_range(0..3);
+            match op {
+                0 => {
+                    t.run(&["ZADD", "z", &score.to_string(), &member]);
+                    model.retain(|(_, m)| *m != member);
+                    model.push((score, member.clone()));
+                }
+                1 => {
+                    t.run(&["ZREM", "z", &member]);
+                    model.retain(|(_, m)| *m != member);
+                }
+                _ => {
+                    t.run(&["ZINCRBY", "z", &score.to_string(), &member]);
+                    let cur = model.iter().find(|(_, m)| *m == member).map_or(0.0, |(s, _)| *s);
+                    model.retain(|(_, m)| *m != member);
+                    model.push((cur + score, member.clone()));
+                }
+            }
+            sort(&mut model);
+            let expect: Vec<Reply> = model.iter().map(|(_, m)| bulk(m)).collect();
+            assert_eq!(t.run(&["ZRANGE", "z", "0", "-1"]), Reply::Array(expect), "step {step} ({max_entries})");
+            assert_eq!(t.run(&["ZCARD", "z"]), Reply::Int(model.len() as i64));
+            if let Some(pos) = model.iter().position(|(_, m)| *m == member) {
+                assert_eq!(t.run(&["ZRANK", "z", &member]), Reply::Int(pos as i64));
+            }
+            let expect: Vec<Reply> =
+                model.iter().filter(|(s, _)| *s > -2.0 && *s <= 3.0).map(|(_, m)| bulk(m)).collect();
+            assert_eq!(t.run(&["ZRANGEBYSCORE", "z", "(-2", "3"]), Reply::Array(expect));
+            let expect: Vec<Reply> = model.iter().rev().skip(2).take(5).map(|(_, m)| bulk(m)).collect();
+            assert_eq!(t.run(&["ZRANGE", "z", "2", "6", "REV"]), Reply::Array(expect));
+        }
+        let enc = t.run(&["OBJECT", "ENCODING", "z"]);
+        assert_eq!(enc, bulk(if max_entries == "0" { "skiplist" } else { "listpack" }));
+    }
+}

@@ -44,13 +44,14 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
-/// The trailer: `n` as 7-bit groups, most significant first, continuation bit on all but the
-/// last byte — so reading backwards the last byte holds the lowest bits.
+/// The trailer: `n` as 7-bit groups, most significant first. Read backwards from the entry's
+/// end, the last byte holds the lowest bits, and a set high bit on the byte just read means
+/// "another group precedes" — so the reader never has to look at a data byte to decide.
 fn put_trailer(out: &mut Vec<u8>, n: usize) {
     let groups = varint_len(n);
     for i in (0..groups).rev() {
         let g = ((n >> (7 * i)) & 0x7f) as u8;
-        out.push(if i == 0 { g } else { g | 0x80 });
+        out.push(if i + 1 < groups { g | 0x80 } else { g });
     }
 }
 
@@ -115,10 +116,10 @@ impl Packed {
     /// Start offset of the entry that ends at `end` (exclusive).
     fn entry_before(&self, end: usize) -> Option<usize> {
         let mut p = end.checked_sub(1)?;
-        let mut n = (self.buf[p] & 0x7f) as usize;
+        let mut n = (*self.buf.get(p)? & 0x7f) as usize;
         let mut shift = 7;
-        while p > HDR && self.buf[p - 1] & 0x80 != 0 {
-            p -= 1;
+        while self.buf[p] & 0x80 != 0 {
+            p = p.checked_sub(1).filter(|p| *p >= HDR)?;
             n |= ((self.buf[p] & 0x7f) as usize) << shift;
             shift += 7;
             if shift > 35 {
@@ -369,6 +370,32 @@ mod tests {
         model.drain(0..2);
         assert_eq!(items(&p), model);
         assert_eq!(p.position(b"nope", 1), None);
+    }
+
+    /// Data bytes with the high bit set (binary values, UTF-8, raw f64 scores) must not be
+    /// mistaken for trailer bytes when walking backwards.
+    #[test]
+    fn binary_entries_walk_backwards() {
+        let mut p = Packed::new();
+        let vals: Vec<Vec<u8>> = vec![
+            vec![0xff; 3],
+            (-2.5f64).to_le_bytes().to_vec(),
+            "é€".as_bytes().to_vec(),
+            vec![0x80; 200],
+            vec![0xc0],
+            vec![],
+        ];
+        for v in &vals {
+            p.push_back(v);
+        }
+        let rev: Vec<Vec<u8>> = p.iter().rev().map(|e| e.to_vec()).collect();
+        assert_eq!(rev, vals.iter().rev().cloned().collect::<Vec<_>>());
+        for (i, v) in vals.iter().enumerate() {
+            assert_eq!(p.get(i), Some(&v[..]));
+        }
+        assert_eq!(p.pop_back(), Some(vec![]));
+        assert_eq!(p.pop_back(), Some(vec![0xc0]));
+        assert_eq!(p.pop_back(), Some(vec![0x80; 200]));
     }
 
     #[test]
