@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 N=${N:-200000}
 KEYS=${KEYS:-1000000}
-TESTS=${TESTS:-ping,set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,lrange_100,lrange_300}
+TESTS=${TESTS:-ping,set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300}
 HASHES=${HASHES:-100000}
 SETS=${SETS:-100000}
 LISTS=${LISTS:-1000}
