@@ -7,6 +7,7 @@
 //! it never touches a socket or asks which protocol the client speaks.
 
 pub mod args;
+pub mod bitmap;
 pub mod connection;
 pub mod dispatch;
 pub mod error;
@@ -172,6 +173,7 @@ impl CommandSpec {
             "set" => c.push("@set"),
             "sorted_set" => c.push("@sortedset"),
             "geo" => c.push("@geo"),
+            "bitmap" => c.push("@bitmap"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -193,8 +195,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 14] {
     [
+        bitmap::COMMANDS,
         geo::COMMANDS,
         zset::COMMANDS,
         sort::COMMANDS,
