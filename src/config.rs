@@ -105,6 +105,7 @@ pub static PARAMS: &[Param] = &[
     p!("hz", Kind::Int { min: 0, max: I32 }, "10"),
     alias!("hash-max-listpack-entries", "hash-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "512"),
     alias!("hash-max-listpack-value", "hash-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
+    p!("hll-sparse-max-bytes", Kind::Memory { min: 0, max: LL }, "3000"),
     p!("set-max-intset-entries", Kind::Int { min: 0, max: LL }, "512"),
     alias!("list-max-listpack-size", "list-max-ziplist-size", Kind::Int { min: I32_MIN, max: I32 }, "-2"),
     p!("list-compress-depth", Kind::Int { min: 0, max: I32 }, "0"),

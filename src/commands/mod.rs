@@ -14,6 +14,7 @@ pub mod error;
 pub mod generic;
 pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod introspection;
 pub mod list;
@@ -174,6 +175,7 @@ impl CommandSpec {
             "sorted_set" => c.push("@sortedset"),
             "geo" => c.push("@geo"),
             "bitmap" => c.push("@bitmap"),
+            "hyperloglog" => c.push("@hyperloglog"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -195,8 +197,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 14] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
+        hll::COMMANDS,
         bitmap::COMMANDS,
         geo::COMMANDS,
         zset::COMMANDS,

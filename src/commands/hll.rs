@@ -1,0 +1,217 @@
+//! HyperLogLog family: PFADD, PFCOUNT, PFMERGE, PFDEBUG, PFSELFTEST over the string type, in
+//! Redis's exact HYLL format (see `types::hll`).
+
+use bytes::Bytes;
+
+use super::args::{is, lossy};
+use super::flags::*;
+use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use crate::keyspace::Db;
+use crate::protocol::{OK, Reply};
+use crate::types::hll::{self, HllError};
+use crate::types::{StrValue, Value};
+
+const PFDEBUG_KEY: Keys = Keys { first: 2, last: 2, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "pfadd",
+        -2,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "hyperloglog",
+        "Adds the specified elements to the specified HyperLogLog.",
+        "2.8.9",
+        "O(1) to add every element.",
+        pfadd,
+    ),
+    cmd(
+        "pfcount",
+        -2,
+        READONLY | MAY_REPLICATE,
+        ALL_KEYS,
+        "hyperloglog",
+        "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
+        "2.8.9",
+        "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
+        pfcount,
+    ),
+    cmd(
+        "pfmerge",
+        -2,
+        WRITE | DENYOOM,
+        ALL_KEYS,
+        "hyperloglog",
+        "Merge N different HyperLogLogs into a single one.",
+        "2.8.9",
+        "O(N) to merge N HyperLogLogs, but with high constant times.",
+        pfmerge,
+    ),
+    cmd(
+        "pfdebug",
+        3,
+        WRITE | DENYOOM | ADMIN,
+        PFDEBUG_KEY,
+        "hyperloglog",
+        "Internal commands for debugging HyperLogLog values",
+        "2.8.9",
+        "N/A",
+        pfdebug,
+    ),
+    cmd(
+        "pfselftest",
+        1,
+        ADMIN,
+        super::NO_KEYS,
+        "hyperloglog",
+        "An internal command for testing HyperLogLog values",
+        "2.8.9",
+        "N/A",
+        pfselftest,
+    ),
+];
+
+fn hll_err(e: HllError) -> CmdError {
+    match e {
+        HllError::NotHll => CmdError::Raw("WRONGTYPE Key is not a valid HyperLogLog string value.".into()),
+        HllError::Corrupt => CmdError::Raw("INVALIDOBJ Corrupted HLL object detected".into()),
+    }
+}
+
+/// The HLL bytes at `key` (None if missing), checked like Redis's isHLLObjectOrReply.
+fn load(db: &mut Db, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(Value::Str(StrValue::Int(_))) => Err(hll_err(HllError::NotHll)),
+        Some(Value::Str(s)) => {
+            let b = s.to_bytes().to_vec();
+            hll::validate(&b).map_err(hll_err)?;
+            Ok(Some(b))
+        }
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+fn store(db: &mut Db, key: &[u8], bytes: Vec<u8>) {
+    let keep_ttl = true;
+    db.set(key, Value::Str(StrValue::Raw(Box::new(Bytes::from(bytes)))), keep_ttl);
+}
+
+fn sparse_max(ctx: &Ctx) -> usize {
+    ctx.srv.config.int("hll-sparse-max-bytes").max(0) as usize
+}
+
+fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let max = sparse_max(ctx);
+    let db = ctx.db();
+    let (mut h, mut updated) = match load(db, &argv[1])? {
+        Some(h) => (h, 0),
+        None => (hll::new_hll(), 1),
+    };
+    for e in &argv[2..] {
+        if hll::add(&mut h, e, max).map_err(hll_err)? {
+            updated += 1;
+        }
+    }
+    if updated > 0 {
+        hll::invalidate_cache(&mut h);
+        store(db, &argv[1], h);
+        ctx.srv.dirty += updated;
+    }
+    Ok(Reply::Int((updated > 0) as i64))
+}
+
+fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    if argv.len() > 2 {
+        let mut max = vec![0u8; hll::REGISTERS];
+        for k in &argv[1..] {
+            if let Some(h) = load(db, k)? {
+                hll::merge_into(&mut max, &h).map_err(hll_err)?;
+            }
+        }
+        return Ok(Reply::Int(hll::estimate(&max) as i64));
+    }
+    let Some(mut h) = load(db, &argv[1])? else { return Ok(Reply::Int(0)) };
+    if let Some(c) = hll::cached(&h) {
+        return Ok(Reply::Int(c as i64));
+    }
+    let c = hll::count(&mut h).map_err(hll_err)?;
+    // The cached cardinality is part of the value (GET shows it), as in Redis.
+    store(db, &argv[1], h);
+    ctx.srv.dirty += 1;
+    Ok(Reply::Int(c as i64))
+}
+
+fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let max_bytes = sparse_max(ctx);
+    let db = ctx.db();
+    let mut max = vec![0u8; hll::REGISTERS];
+    let mut use_dense = false;
+    for k in &argv[1..] {
+        if let Some(h) = load(db, k)? {
+            use_dense |= hll::is_dense(&h);
+            hll::merge_into(&mut max, &h).map_err(hll_err)?;
+        }
+    }
+    let mut dst = load(db, &argv[1])?.unwrap_or_else(hll::new_hll);
+    if use_dense {
+        hll::to_dense(&mut dst).map_err(hll_err)?;
+    }
+    for (i, &v) in max.iter().enumerate() {
+        if v != 0 {
+            hll::set(&mut dst, i, v, max_bytes).map_err(hll_err)?;
+        }
+    }
+    hll::invalidate_cache(&mut dst);
+    store(db, &argv[1], dst);
+    ctx.srv.dirty += 1;
+    Ok(OK)
+}
+
+fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let sub = lossy(&argv[1]);
+    let db = ctx.db();
+    let Some(mut h) = load(db, &argv[2])? else { return Err(CmdError::msg("The specified key does not exist")) };
+    if is(&argv[1], "getreg") {
+        if !hll::is_dense(&h) {
+            hll::to_dense(&mut h).map_err(hll_err)?;
+            store(db, &argv[2], h.clone());
+        }
+        let regs = hll::registers(&h).map_err(hll_err)?;
+        Ok(Reply::Array(regs.into_iter().map(|r| Reply::Int(r as i64)).collect()))
+    } else if is(&argv[1], "decode") {
+        if hll::is_dense(&h) {
+            return Err(CmdError::msg("HLL encoding is not sparse"));
+        }
+        Ok(Reply::Bulk(Bytes::from(hll::decode_sparse(&h).map_err(hll_err)?)))
+    } else if is(&argv[1], "encoding") {
+        Ok(Reply::Status(if hll::is_dense(&h) { "dense" } else { "sparse" }))
+    } else if is(&argv[1], "todense") {
+        if hll::is_dense(&h) {
+            return Ok(Reply::Int(0));
+        }
+        hll::to_dense(&mut h).map_err(hll_err)?;
+        store(db, &argv[2], h);
+        ctx.srv.dirty += 1;
+        Ok(Reply::Int(1))
+    } else {
+        Err(CmdError::msg(format!("Unknown PFDEBUG subcommand '{sub}'")))
+    }
+}
+
+/// Checks that dense registers round-trip and that sparse and dense agree.
+fn pfselftest(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let mut sparse = hll::new_hll();
+    let mut dense = hll::new_hll();
+    hll::to_dense(&mut dense).map_err(hll_err)?;
+    for i in 0..5000u64 {
+        let e = i.to_le_bytes();
+        hll::add(&mut sparse, &e, 3000).map_err(hll_err)?;
+        hll::add(&mut dense, &e, 3000).map_err(hll_err)?;
+    }
+    if hll::registers(&sparse).map_err(hll_err)? != hll::registers(&dense).map_err(hll_err)? {
+        return Err(CmdError::Raw("TESTFAILED dense/sparse disagree".into()));
+    }
+    Ok(OK)
+}
