@@ -547,3 +547,25 @@ mod tests {
         assert!((c - 20000.0).abs() / 20000.0 < 0.03, "{c}");
     }
 }
+
+#[cfg(test)]
+mod accuracy {
+    use super::*;
+
+    /// PFCOUNT's error stays within Redis's expected bounds (standard error 0.81%; we allow
+    /// 3 standard errors) at several cardinalities.
+    #[test]
+    fn estimate_error_within_bounds() {
+        let mut h = new_hll();
+        let mut next = 0u64;
+        for target in [1_000u64, 100_000, 1_000_000] {
+            while next < target {
+                add(&mut h, &next.to_le_bytes(), 3000).unwrap();
+                next += 1;
+            }
+            let est = estimate(&registers(&h).unwrap()) as f64;
+            let err = (est - target as f64).abs() / target as f64;
+            assert!(err < 3.0 * 0.0081, "cardinality {target}: estimate {est}, error {err:.4}");
+        }
+    }
+}

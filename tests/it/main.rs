@@ -4,6 +4,7 @@
 
 mod blocking;
 mod clients;
+mod crossserver;
 mod diff;
 mod example;
 mod process;
