@@ -42,6 +42,28 @@ bench() {
     | tail -n +2 | tr -d '"()' | awk -F, '{gsub(/ /, "_", $1); print $1, $2}'
 }
 
+# Custom command loads: name|command. redis-benchmark's __rand_int__ is zero-padded, which
+# bit offsets refuse, so the bitmap loads use fixed offsets across a 512 MB range.
+CUSTOM_LOADS=(
+  "SETBIT_512MB_range|SETBIT bitmap 4294967000 1"
+  "GETBIT_512MB_range|GETBIT bitmap 123456789"
+  "BITCOUNT_1MB|BITCOUNT bitmap 0 1000000"
+  "PFADD|PFADD hll element:__rand_int__"
+  "PFCOUNT_10_keys|PFCOUNT hll hll1 hll2 hll3 hll4 hll5 hll6 hll7 hll8 hll9"
+  "ZADD_1M_range|ZADD zbench __rand_int__ member:__rand_int__"
+  "ZRANK|ZRANK zbench member:__rand_int__"
+)
+# custom PORT PIPELINE -> lines "NAME rps"
+custom() {
+  for load in "${CUSTOM_LOADS[@]}"; do
+    name=${load%%|*}
+    read -r -a cmdline <<<"${load#*|}"
+    rps=$( (redis-benchmark -p "$1" -c 50 -n "$N" -P "$2" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
+      | grep -v '^"test"' | tail -n 1 | tr -d '"' | awk -F, '{print $2}')
+    echo "$name $rps"
+  done
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 RES=$(mktemp)
@@ -49,6 +71,8 @@ for pipe in 1 32; do
   for r in $(seq "$ROUNDS"); do
     bench "$EP" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
     bench "$RP" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
+    custom "$EP" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
+    custom "$RP" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
   done
 done
 

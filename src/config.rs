@@ -218,8 +218,11 @@ pub fn parse_save(v: &str) -> Option<Vec<(u64, u64)>> {
 }
 
 impl Config {
+    /// Position of a canonical name in PARAMS, through a map built once (handlers read a few
+    /// parameters per command).
     fn idx(name: &str) -> Option<usize> {
-        PARAMS.iter().position(|p| p.name == name)
+        static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, usize>> = std::sync::OnceLock::new();
+        INDEX.get_or_init(|| PARAMS.iter().enumerate().map(|(i, p)| (p.name, i)).collect()).get(name).copied()
     }
 
     fn val(&self, name: &str) -> &Val {

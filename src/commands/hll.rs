@@ -124,11 +124,21 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     if argv.len() > 2 {
+        // Merged without copying: each value is read in place.
         let mut max = vec![0u8; hll::REGISTERS];
         for k in &argv[1..] {
-            if let Some(h) = load(db, k)? {
-                hll::merge_into(&mut max, &h).map_err(hll_err)?;
+            if db.get(k).is_none() {
+                continue;
             }
+            let bytes: &[u8] = match db.view(k) {
+                Some(Value::Str(StrValue::Raw(b))) => b,
+                Some(Value::Str(StrValue::Emb(b))) => b,
+                Some(Value::Str(StrValue::Int(_))) => return Err(hll_err(HllError::NotHll)),
+                Some(_) => return Err(CmdError::WrongType),
+                None => continue,
+            };
+            hll::validate(bytes).map_err(hll_err)?;
+            hll::merge_into(&mut max, bytes).map_err(hll_err)?;
         }
         return Ok(Reply::Int(hll::estimate(&max) as i64));
     }

@@ -239,7 +239,7 @@ fn get_str<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a StrValue>, CmdEr
 }
 
 fn check_len(ctx: &Ctx, total: u64) -> Result<(), CmdError> {
-    if total > ctx.srv.config.int("proto-max-bulk-len") as u64 {
+    if total > ctx.srv.hot.max_bulk_len as u64 {
         return Err(CmdError::StringTooLong);
     }
     Ok(())
@@ -653,7 +653,7 @@ fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
-    if cells.saturating_mul(4) > ctx.srv.config.int("proto-max-bulk-len") as u64 {
+    if cells.saturating_mul(4) > ctx.srv.hot.max_bulk_len as u64 {
         return Err(CmdError::msg("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"));
     }
     let w = blen + 1;

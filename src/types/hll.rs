@@ -364,11 +364,14 @@ pub fn registers(s: &[u8]) -> Result<Vec<u8>, HllError> {
 /// max[i] = MAX(max[i], hll[i]).
 pub fn merge_into(max: &mut [u8], s: &[u8]) -> Result<(), HllError> {
     if is_dense(s) {
+        // Four 6-bit registers in every three bytes, little-endian within the bytes.
         let regs = &s[HDR..];
-        for (i, m) in max.iter_mut().enumerate().take(REGISTERS) {
-            let v = dense_get(regs, i);
-            if v > *m {
-                *m = v;
+        for (c, m) in regs.chunks_exact(3).zip(max.chunks_exact_mut(4)) {
+            let vals = [c[0] & 63, (c[0] >> 6 | c[1] << 2) & 63, (c[1] >> 4 | c[2] << 4) & 63, c[2] >> 2];
+            for (m, v) in m.iter_mut().zip(vals) {
+                if v > *m {
+                    *m = v;
+                }
             }
         }
         return Ok(());

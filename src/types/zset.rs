@@ -6,8 +6,9 @@
 //! # Why a treap rather than a skiplist
 //! Redis's skiplist needs back pointers and spans, which in safe Rust means an arena anyway.
 //! In an arena, a treap keyed by (score, member) with subtree sizes gives the same O(log n)
-//! insert, delete, rank and select with less code and no unsafe: split/merge by key, size
-//! updates on the way back up. Random priorities keep the expected depth ~2·log2(n), which also
+//! insert, delete, rank and select with less code and no unsafe: insert descends once and
+//! rotates the new node up past lower priorities, delete descends once and merges the node's
+//! children, sizes are fixed on the way back up. Random priorities keep the expected depth ~2·log2(n), which also
 //! bounds the recursion. Nodes live in a `Vec` with a free list; indices are `u32`.
 
 use std::cmp::Ordering;
@@ -75,27 +76,6 @@ impl Treap {
         x
     }
 
-    /// Splits `n` into (< key, >= key).
-    fn split(&mut self, n: u32, score: f64, member: &[u8]) -> (u32, u32) {
-        if n == NIL {
-            return (NIL, NIL);
-        }
-        let node = &self.nodes[n as usize];
-        if cmp_key(node.score, &node.member, score, member) == Ordering::Less {
-            let r = node.right;
-            let (a, b) = self.split(r, score, member);
-            self.nodes[n as usize].right = a;
-            self.fix(n);
-            (n, b)
-        } else {
-            let l = node.left;
-            let (a, b) = self.split(l, score, member);
-            self.nodes[n as usize].left = b;
-            self.fix(n);
-            (a, n)
-        }
-    }
-
     fn merge(&mut self, a: u32, b: u32) -> u32 {
         if a == NIL {
             return b;
@@ -131,45 +111,72 @@ impl Treap {
                 (self.nodes.len() - 1) as u32
             }
         };
-        let (a, b) = self.split(self.root, score, member);
-        let left = self.merge(a, idx);
-        self.root = self.merge(left, b);
+        self.root = self.insert_at(self.root, idx, score, member);
+    }
+
+    /// One descent: the new node goes down by key and rotates up past lower priorities.
+    fn insert_at(&mut self, n: u32, new: u32, score: f64, member: &[u8]) -> u32 {
+        if n == NIL {
+            return new;
+        }
+        let node = &self.nodes[n as usize];
+        if cmp_key(score, member, node.score, &node.member) == Ordering::Less {
+            let l = self.insert_at(node.left, new, score, member);
+            self.nodes[n as usize].left = l;
+            if self.nodes[l as usize].prio > self.nodes[n as usize].prio {
+                // Rotate right: l becomes the subtree root.
+                self.nodes[n as usize].left = self.nodes[l as usize].right;
+                self.nodes[l as usize].right = n;
+                self.fix(n);
+                self.fix(l);
+                return l;
+            }
+        } else {
+            let r = self.insert_at(node.right, new, score, member);
+            self.nodes[n as usize].right = r;
+            if self.nodes[r as usize].prio > self.nodes[n as usize].prio {
+                self.nodes[n as usize].right = self.nodes[r as usize].left;
+                self.nodes[r as usize].left = n;
+                self.fix(n);
+                self.fix(r);
+                return r;
+            }
+        }
+        self.fix(n);
+        n
     }
 
     pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let (a, b) = self.split(self.root, score, member);
-        // b starts with the key if present: split off its first element.
-        let (first, rest) = self.split_first(b);
-        let found = first != NIL
-            && cmp_key(self.nodes[first as usize].score, &self.nodes[first as usize].member, score, member)
-                == Ordering::Equal;
-        let rest = if found {
-            self.nodes[first as usize].member = SmallBytes::new(b"");
-            self.free.push(first);
-            rest
-        } else {
-            self.merge(first, rest)
-        };
-        self.root = self.merge(a, rest);
+        let mut found = false;
+        self.root = self.remove_at(self.root, score, member, &mut found);
         found
     }
 
-    /// Detaches the smallest node of `n`: (that node, the rest).
-    fn split_first(&mut self, n: u32) -> (u32, u32) {
+    /// One descent to the node, which is replaced by the merge of its children.
+    fn remove_at(&mut self, n: u32, score: f64, member: &[u8], found: &mut bool) -> u32 {
         if n == NIL {
-            return (NIL, NIL);
+            return NIL;
         }
-        let l = self.nodes[n as usize].left;
-        if l == NIL {
-            let r = self.nodes[n as usize].right;
-            self.nodes[n as usize].right = NIL;
-            self.fix(n);
-            return (n, r);
+        let node = &self.nodes[n as usize];
+        match cmp_key(score, member, node.score, &node.member) {
+            Ordering::Less => {
+                let l = self.remove_at(node.left, score, member, found);
+                self.nodes[n as usize].left = l;
+            }
+            Ordering::Greater => {
+                let r = self.remove_at(node.right, score, member, found);
+                self.nodes[n as usize].right = r;
+            }
+            Ordering::Equal => {
+                *found = true;
+                let (l, r) = (node.left, node.right);
+                self.nodes[n as usize].member = SmallBytes::new(b"");
+                self.free.push(n);
+                return self.merge(l, r);
+            }
         }
-        let (first, rest) = self.split_first(l);
-        self.nodes[n as usize].left = rest;
         self.fix(n);
-        (first, n)
+        n
     }
 
     /// Number of elements for which `before` holds; `before` must hold for a prefix of the order.
