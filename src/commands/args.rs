@@ -35,3 +35,48 @@ pub fn lossy(b: &[u8]) -> String {
 pub fn owned(b: &Bytes) -> Bytes {
     Bytes::copy_from_slice(b)
 }
+
+/// The COUNT of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER: any i64 but LONG_MIN (whose negation,
+/// "that many with repetition", would overflow), with Redis's wording for it.
+pub fn random_count(arg: &[u8]) -> Result<i64, CmdError> {
+    match parse_i64(arg) {
+        None => Err(CmdError::NotInteger),
+        Some(i64::MIN) => {
+            Err(CmdError::msg("value is out of range, value must between -9223372036854775807 and 9223372036854775807"))
+        }
+        Some(n) => Ok(n),
+    }
+}
+
+/// `numkeys key... WHERE [COUNT n]` of LMPOP/BLMPOP/ZMPOP/BZMPOP, starting at `at`; `which`
+/// parses the WHERE word (LEFT/RIGHT or MIN/MAX).
+pub fn parse_mpop<T>(
+    argv: &[Bytes],
+    at: usize,
+    which: impl Fn(&[u8]) -> Option<T>,
+) -> Result<(Vec<Bytes>, T, usize), CmdError> {
+    let numkeys = match parse_i64(&argv[at]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return Err(CmdError::msg("numkeys should be greater than 0")),
+    };
+    let first = at + 1;
+    if numkeys > argv.len() - first || first + numkeys >= argv.len() {
+        return Err(CmdError::Syntax);
+    }
+    let keys = argv[first..first + numkeys].to_vec();
+    let w = which(&argv[first + numkeys]).ok_or(CmdError::Syntax)?;
+    let mut count = 1;
+    let mut i = first + numkeys + 1;
+    while i < argv.len() {
+        if is(&argv[i], "count") && i + 1 < argv.len() {
+            count = match parse_i64(&argv[i + 1]) {
+                Some(n) if n > 0 => n as usize,
+                _ => return Err(CmdError::msg("count should be greater than 0")),
+            };
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok((keys, w, count))
+}

@@ -312,15 +312,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         };
         return Ok(h.random(&mut srv.rng).map_or(Reply::Null, |(f, _)| fv(f)));
     }
-    let count = match crate::util::numfmt::parse_i64(&argv[2]) {
-        None => return Err(CmdError::NotInteger),
-        Some(i64::MIN) => {
-            return Err(CmdError::msg(
-                "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            ));
-        }
-        Some(n) => n,
-    };
+    let count = super::args::random_count(&argv[2])?;
     let withvalues = match argv.get(3) {
         None => false,
         Some(a) if is(a, "withvalues") && argv.len() == 4 => true,

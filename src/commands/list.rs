@@ -621,30 +621,7 @@ fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// Parses `numkeys key... LEFT|RIGHT [COUNT n]` starting at `at`.
 fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), CmdError> {
-    let numkeys = match parse_i64(&argv[at]) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(CmdError::msg("numkeys should be greater than 0")),
-    };
-    let first = at + 1;
-    if numkeys > argv.len() - first || first + numkeys >= argv.len() {
-        return Err(CmdError::Syntax);
-    }
-    let keys = argv[first..first + numkeys].to_vec();
-    let end = parse_end(&argv[first + numkeys])?;
-    let mut count = 1;
-    let mut i = first + numkeys + 1;
-    while i < argv.len() {
-        if is(&argv[i], "count") && i + 1 < argv.len() {
-            count = match parse_i64(&argv[i + 1]) {
-                Some(n) if n > 0 => n as usize,
-                _ => return Err(CmdError::msg("count should be greater than 0")),
-            };
-            i += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    Ok((keys, end, count))
+    super::args::parse_mpop(argv, at, |a| parse_end(a).ok())
 }
 
 /// Pops up to `count` from the first non-empty list among `keys`.

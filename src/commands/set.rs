@@ -297,15 +297,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    let count = match parse_i64(&argv[2]) {
-        None => return Err(CmdError::NotInteger),
-        Some(i64::MIN) => {
-            return Err(CmdError::msg(
-                "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            ));
-        }
-        Some(n) => n,
-    };
+    let count = super::args::random_count(&argv[2])?;
     let Some(s) = set_ref(db, &argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == 0 {
         return Ok(Reply::Array(vec![]));

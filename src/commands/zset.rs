@@ -795,39 +795,17 @@ fn zpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     zpop_generic(ctx, argv, true)
 }
 
-/// `numkeys key... MIN|MAX [COUNT n]` from position `at`.
+/// `numkeys key... MIN|MAX [COUNT n]` from position `at`; true means MAX.
 fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), CmdError> {
-    let numkeys = match parse_i64(&argv[at]) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(CmdError::msg("numkeys should be greater than 0")),
-    };
-    let first = at + 1;
-    if numkeys > argv.len() - first || first + numkeys >= argv.len() {
-        return Err(CmdError::Syntax);
-    }
-    let keys = argv[first..first + numkeys].to_vec();
-    let w = &argv[first + numkeys];
-    let max = if is(w, "max") {
-        true
-    } else if is(w, "min") {
-        false
-    } else {
-        return Err(CmdError::Syntax);
-    };
-    let mut count = 1;
-    let mut i = first + numkeys + 1;
-    while i < argv.len() {
-        if is(&argv[i], "count") && i + 1 < argv.len() {
-            count = match parse_i64(&argv[i + 1]) {
-                Some(n) if n > 0 => n as usize,
-                _ => return Err(CmdError::msg("count should be greater than 0")),
-            };
-            i += 2;
+    super::args::parse_mpop(argv, at, |w| {
+        if is(w, "max") {
+            Some(true)
+        } else if is(w, "min") {
+            Some(false)
         } else {
-            return Err(CmdError::Syntax);
+            None
         }
-    }
-    Ok((keys, max, count))
+    })
 }
 
 fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
@@ -922,15 +900,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         };
         return Ok(z.random(&mut srv.rng).map_or(Reply::Null, |(m, _)| b(m)));
     }
-    let count = match parse_i64(&argv[2]) {
-        None => return Err(CmdError::NotInteger),
-        Some(i64::MIN) => {
-            return Err(CmdError::msg(
-                "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            ));
-        }
-        Some(n) => n,
-    };
+    let count = super::args::random_count(&argv[2])?;
     let withscores = match argv.get(3) {
         None => false,
         Some(a) if is(a, "withscores") && argv.len() == 4 => true,
