@@ -102,6 +102,7 @@ fn read_bytes(db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
 /// Opens the string at `key` for bit writes, created or zero-extended to hold `max_bit`.
 fn edit_bits<R>(db: &mut Db, key: &[u8], max_bit: u64, f: impl FnOnce(&mut BytesMut) -> R) -> Result<R, CmdError> {
     let need = (max_bit >> 3) as usize + 1;
+    // Checked without a write access first, so a WRONGTYPE reply does not break a WATCH.
     match db.peek(key) {
         Some(e) if !matches!(e.value, Value::Str(_)) => return Err(CmdError::WrongType),
         Some(_) => {}

@@ -96,16 +96,24 @@ impl StrValue {
     /// Converts to the raw encoding and returns a mutable buffer for in-place edits. The
     /// buffer is handed back with [`StrValue::finish_edit`].
     pub fn begin_edit(&mut self) -> BytesMut {
-        let cur = std::mem::replace(self, StrValue::Int(0));
-        match cur {
-            StrValue::Raw(b) => (*b).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
+        // A raw string keeps its box: the bytes are taken out and put back by finish_edit,
+        // so repeated edits (SETBIT, APPEND) allocate nothing when the buffer is not shared.
+        if let StrValue::Raw(b) = self {
+            let bytes = std::mem::take(&mut **b);
+            return bytes.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+        }
+        match std::mem::replace(self, StrValue::Raw(Box::default())) {
             StrValue::Emb(b) => BytesMut::from(&b[..]),
             StrValue::Int(n) => BytesMut::from(n.to_string().as_bytes()),
+            StrValue::Raw(b) => BytesMut::from(&b[..]),
         }
     }
 
     pub fn finish_edit(&mut self, buf: BytesMut) {
-        *self = StrValue::Raw(Box::new(buf.freeze()));
+        match self {
+            StrValue::Raw(b) => **b = buf.freeze(),
+            other => *other = StrValue::Raw(Box::new(buf.freeze())),
+        }
     }
 }
 
