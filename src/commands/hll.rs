@@ -104,20 +104,39 @@ fn sparse_max(ctx: &Ctx) -> usize {
 fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let max = sparse_max(ctx);
     let db = ctx.db();
-    let (mut h, mut updated) = match load(db, &argv[1])? {
-        Some(h) => (h, 0),
-        None => (hll::new_hll(), 1),
+    // Validate without copying, then edit the value's own buffer in place.
+    let created = match db.get(&argv[1]) {
+        None => true,
+        Some(Value::Str(StrValue::Int(_))) => return Err(hll_err(HllError::NotHll)),
+        Some(Value::Str(s)) => {
+            s.with_bytes(hll::validate).map_err(hll_err)?;
+            false
+        }
+        Some(_) => return Err(CmdError::WrongType),
     };
+    if created {
+        store(db, &argv[1], hll::new_hll());
+    }
+    let Some(Value::Str(s)) = db.get_mut(&argv[1]) else { return Err(CmdError::WrongType) };
+    let mut h: Vec<u8> = s.begin_edit().into();
+    let mut updated = created as u64;
+    let mut result = Ok(());
     for e in &argv[2..] {
-        if hll::add(&mut h, e, max).map_err(hll_err)? {
-            updated += 1;
+        match hll::add(&mut h, e, max) {
+            Ok(true) => updated += 1,
+            Ok(false) => {}
+            Err(err) => {
+                result = Err(hll_err(err));
+                break;
+            }
         }
     }
     if updated > 0 {
         hll::invalidate_cache(&mut h);
-        store(db, &argv[1], h);
-        ctx.srv.dirty += updated;
     }
+    s.set_raw(Bytes::from(h));
+    result?;
+    ctx.srv.dirty += updated;
     Ok(Reply::Int((updated > 0) as i64))
 }
 

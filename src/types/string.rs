@@ -110,9 +110,14 @@ impl StrValue {
     }
 
     pub fn finish_edit(&mut self, buf: BytesMut) {
+        self.set_raw(buf.freeze());
+    }
+
+    /// Replaces the contents with raw bytes, reusing the box of a raw string.
+    pub fn set_raw(&mut self, bytes: Bytes) {
         match self {
-            StrValue::Raw(b) => **b = buf.freeze(),
-            other => *other = StrValue::Raw(Box::new(buf.freeze())),
+            StrValue::Raw(b) => **b = bytes,
+            other => *other = StrValue::Raw(Box::new(bytes)),
         }
     }
 }
