@@ -561,7 +561,7 @@ mod accuracy {
     fn estimate_error_within_bounds() {
         let mut h = new_hll();
         let mut next = 0u64;
-        for target in [1_000u64, 100_000, 1_000_000] {
+        for target in [1_000u64, 100_000, 1_000_000, 10_000_000] {
             while next < target {
                 add(&mut h, &next.to_le_bytes(), 3000).unwrap();
                 next += 1;
