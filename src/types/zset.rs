@@ -46,7 +46,10 @@ pub struct Treap {
 
 impl Treap {
     pub fn new() -> Self {
-        Treap { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: 0x9e37_79b9 }
+        // A random seed per tree: with a known priority sequence a client could order its
+        // inserts so the tree degenerates into a chain, and the recursive descents would then
+        // be as deep as the set is large.
+        Treap { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: rand::random::<u32>() | 1 }
     }
 
     fn size(&self, n: u32) -> u32 {
