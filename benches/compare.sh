@@ -3,12 +3,14 @@
 #
 # Throughput: redis-benchmark (-t ping,set,get,incr,mset -c 50), unpipelined and with -P 32,
 # alternating Ember and Redis for ROUNDS rounds; prints each server's median rps and the ratio.
-# Memory: loads KEYS small string keys, HASHES hashes of 10 short fields, SETS sets of 20 small
-# integers and LISTS lists of 10,000 short items into each server and prints RSS bytes per
+# Memory: loads KEYS small string keys (with and without TTLs), HASHES hashes of 10 short
+# fields, SETS sets of 20 small integers, LISTS lists of 10,000 short items, ZSETS sorted sets
+# of 10 members and one 1,000,000-member sorted set into each server and prints RSS bytes per
 # key or element.
 # Numbers are noisy on a shared 2-core machine: compare the ratios of one run, not absolutes.
 #
 #   benches/compare.sh            # ROUNDS=3 N=200000 KEYS=1000000 by default
+#   ONLY=memory benches/compare.sh    # just the memory loads (ONLY=throughput for the rest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,9 @@ TESTS=${TESTS:-ping,set,get,incr,mset,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,
 HASHES=${HASHES:-100000}
 SETS=${SETS:-100000}
 LISTS=${LISTS:-1000}
+ZSETS=${ZSETS:-100000}
+BIGZSET=${BIGZSET:-1000000}
+ONLY=${ONLY:-all}
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 cargo build --release -q
@@ -66,6 +71,7 @@ custom() {
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
+if [ "$ONLY" != memory ]; then
 RES=$(mktemp)
 for pipe in 1 32; do
   for r in $(seq "$ROUNDS"); do
@@ -85,6 +91,8 @@ for pipe in 1 32; do
   done
 done
 rm -f "$RES"
+fi
+[ "$ONLY" = throughput ] && exit 0
 
 # Memory: each data set is loaded into a freshly started pair of servers, so freed memory
 # from the throughput runs (which allocators keep) cannot hide in the measurement.
@@ -101,6 +109,7 @@ start_pair() {
 }
 # per_element PORT KIND COUNT ELEMENTS_PER_KEY -> RSS bytes per element
 per_element() {
+  redis-cli -p "$1" memory purge >/dev/null
   local before; before=$(rss "$1")
   python3 - "$2" "$3" "$4" <<'PY' | redis-cli -p "$1" --pipe >/dev/null
 import sys
@@ -113,6 +122,8 @@ def cmd(*args):
 for i in range(n):
     if kind == "string":
         cmd(b"SET", b"key:%012d" % i, b"value:%d" % i)
+    elif kind == "string+ttl":
+        cmd(b"SET", b"key:%012d" % i, b"value:%d" % i, b"EX", b"%d" % (3600 + i % 3600))
     elif kind == "hash":
         args = [b"HSET", b"hash:%d" % i]
         for f in range(per):
@@ -123,15 +134,25 @@ for i in range(n):
     elif kind == "list":
         for chunk in range(0, per, 500):
             cmd(b"RPUSH", b"list:%d" % i, *[b"item%d" % (chunk + m) for m in range(min(500, per - chunk))])
+    elif kind == "zset":
+        for chunk in range(0, per, 500):
+            args = [b"ZADD", b"zset:%d" % i]
+            for m in range(chunk, min(chunk + 500, per)):
+                args += [b"%d" % ((i * 7 + m * 13) % 100000), b"member:%d" % m]
+            cmd(*args)
 PY
+  # Both servers return pages freed while loading to the OS first (jemalloc keeps dirty pages
+  # for a while), so RSS shows what the data holds, not the allocator's recent history.
+  redis-cli -p "$1" memory purge >/dev/null
   local after; after=$(rss "$1")
-  echo $(( (after - before) / ($3 * $4) ))
+  awk -v a="$after" -v b="$before" -v n="$(( $3 * $4 ))" 'BEGIN {printf "%.1f\n", (a - b) / n}'
 }
 printf '\n%-34s %10s %10s %8s\n' "memory (RSS bytes per element)" ember redis ratio
-for spec in "string $KEYS 1" "hash $HASHES 10" "set $SETS 20" "list $LISTS 10000"; do
+for spec in "string $KEYS 1" "string+ttl $KEYS 1" "hash $HASHES 10" "set $SETS 20" "list $LISTS 10000" \
+  "zset $ZSETS 10" "zset 1 $BIGZSET"; do
   set -- $spec
   start_pair
   e=$(per_element "$MEP" "$1" "$2" "$3"); r=$(per_element "$MRP" "$1" "$2" "$3")
   kill $MEPID $MRPID 2>/dev/null; wait $MEPID $MRPID 2>/dev/null || true
-  printf '%-34s %10d %10d %8.2f\n' "$1 ($2 keys x $3)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
+  printf '%-34s %10.1f %10.1f %8.2f\n' "$1 ($2 keys x $3)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
 done

@@ -13,6 +13,16 @@ pub struct Counting;
 
 static USED: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the heap in use once the server is initialised (`used_memory_startup`).
+pub fn mark_startup() {
+    STARTUP.store(used_memory(), Ordering::Relaxed);
+}
+
+pub fn startup_memory() -> usize {
+    STARTUP.load(Ordering::Relaxed)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -67,4 +77,35 @@ pub fn rss_bytes() -> usize {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<usize>().ok()))
         .map_or(0, |pages| pages * 4096)
+}
+
+/// Returns dirty pages of every arena to the OS (MEMORY PURGE). Errors are ignored: a purge
+/// is advisory.
+pub fn purge() {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge" (MALLCTL_ARENAS_ALL = 4096) takes no input or output.
+    // SAFETY: a NUL-terminated name and null old/new pointers with zero lengths, as the
+    // mallctl contract for a void control requires.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
+/// jemalloc's allocated / active / resident byte counts, refreshed.
+pub fn allocator_stats() -> (usize, usize, usize) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    (stats::allocated::read().unwrap_or(0), stats::active::read().unwrap_or(0), stats::resident::read().unwrap_or(0))
+}
+
+/// jemalloc's own statistics report (MEMORY MALLOC-STATS).
+pub fn malloc_stats_text() -> String {
+    let mut out = Vec::new();
+    let _ = tikv_jemalloc_ctl::stats_print::stats_print(&mut out, tikv_jemalloc_ctl::stats_print::Options::default());
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -84,6 +84,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

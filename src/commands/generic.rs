@@ -719,7 +719,7 @@ fn uses_lfu(ctx: &Ctx) -> bool {
 fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
     let lfu = uses_lfu(ctx);
-    let Some(lru) = ctx.db().peek(&argv[2]).map(|e| e.lru()) else {
+    let Some(lru) = ctx.db().stamp(&argv[2]) else {
         return Ok(Reply::Null);
     };
     if lfu {

@@ -190,11 +190,7 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdErr
     }
     let limits = ctx.srv.hot.hash;
     let h = hash_for_write(ctx.db(), &argv[1])?;
-    h.reserve(&argv[2..]);
-    let mut added = 0;
-    for pair in argv[2..].chunks(2) {
-        added += h.set(&pair[0], &pair[1], limits) as i64;
-    }
+    let added = h.set_pairs(&argv[2..], limits) as i64;
     ctx.srv.dirty += 1;
     Ok(added)
 }

@@ -126,7 +126,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 format!("{:.2}%", if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 }),
             );
             w("used_memory_overhead", "0".into());
-            w("used_memory_startup", "0".into());
+            w("used_memory_startup", crate::alloc::startup_memory().to_string());
             w("used_memory_dataset", used.to_string());
             w("used_memory_dataset_perc", "100.00%".into());
             w("maxmemory", maxmem.to_string());

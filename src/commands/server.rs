@@ -247,6 +247,30 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         "O(1)",
         memory_help,
     ),
+    cmd(
+        "purge",
+        2,
+        0,
+        NO_KEYS,
+        "server",
+        "Ask the allocator to release memory",
+        "4.0.0",
+        "Depends on how much memory is allocated, could be slow",
+        memory_purge,
+    ),
+    cmd("stats", 2, 0, NO_KEYS, "server", "Show memory usage details", "4.0.0", "O(1)", memory_stats),
+    cmd("doctor", 2, 0, NO_KEYS, "server", "Outputs memory problems report", "4.0.0", "O(1)", memory_doctor),
+    cmd(
+        "malloc-stats",
+        2,
+        0,
+        NO_KEYS,
+        "server",
+        "Show allocator internal stats",
+        "4.0.0",
+        "Depends on how much memory is allocated, could be slow",
+        memory_malloc_stats,
+    ),
 ];
 
 static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -484,6 +508,142 @@ fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(ctx.db().peek(key).map_or(Reply::Null, |e| Reply::Int(value_memory(key.len(), &e.value) as i64)))
 }
 
+fn memory_purge(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    crate::alloc::purge();
+    Ok(OK)
+}
+
+fn memory_malloc_stats(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Verbatim(Bytes::from(crate::alloc::malloc_stats_text())))
+}
+
+/// Memory figures shared by MEMORY STATS and MEMORY DOCTOR.
+struct MemoryReport {
+    used: usize,
+    peak: usize,
+    startup: usize,
+    rss: usize,
+    keys: usize,
+    /// (db index, main table overhead, expires overhead) for non-empty dbs.
+    dbs: Vec<(usize, usize, usize)>,
+    allocator: (usize, usize, usize),
+}
+
+impl MemoryReport {
+    fn gather(ctx: &Ctx) -> Self {
+        let dbs = ctx
+            .srv
+            .dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, db)| !db.is_empty())
+            .map(|(i, db)| {
+                let (m, e) = db.table_overhead();
+                (i, m, e)
+            })
+            .collect();
+        MemoryReport {
+            used: crate::alloc::used_memory(),
+            peak: crate::alloc::peak_memory(),
+            startup: crate::alloc::startup_memory(),
+            rss: crate::alloc::rss_bytes(),
+            keys: ctx.srv.dbs.iter().map(|db| db.len()).sum(),
+            dbs,
+            allocator: crate::alloc::allocator_stats(),
+        }
+    }
+
+    fn overhead(&self) -> usize {
+        self.startup + self.dbs.iter().map(|(_, m, e)| m + e).sum::<usize>()
+    }
+}
+
+/// Redis reports these ratios as C floats.
+fn ratio(a: usize, b: usize) -> Reply {
+    Reply::Double(if b == 0 { 0.0 } else { (a as f32 / b as f32) as f64 })
+}
+
+fn memory_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let r = MemoryReport::gather(ctx);
+    let overhead = r.overhead();
+    let dataset = r.used.saturating_sub(overhead);
+    let net = r.used.saturating_sub(r.startup);
+    let (alloc, active, resident) = r.allocator;
+    let int = |n: usize| Reply::Int(n as i64);
+    let mut m: Vec<(Reply, Reply)> = vec![
+        ("peak.allocated", int(r.peak)),
+        ("total.allocated", int(r.used)),
+        ("startup.allocated", int(r.startup)),
+        ("replication.backlog", int(0)),
+        ("clients.slaves", int(0)),
+        ("clients.normal", int(0)),
+        ("cluster.links", int(0)),
+        ("aof.buffer", int(0)),
+        ("lua.caches", int(0)),
+        ("functions.caches", int(0)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (Reply::bulk_str(k), v))
+    .collect();
+    for (i, main, exp) in &r.dbs {
+        let inner = Reply::Map(vec![
+            (Reply::bulk_str("overhead.hashtable.main"), int(*main)),
+            (Reply::bulk_str("overhead.hashtable.expires"), int(*exp)),
+        ]);
+        m.push((Reply::Bulk(Bytes::from(format!("db.{i}"))), inner));
+    }
+    let rest: Vec<(&str, Reply)> = vec![
+        ("overhead.total", int(overhead)),
+        ("keys.count", int(r.keys)),
+        ("keys.bytes-per-key", int(net.checked_div(r.keys).unwrap_or(0))),
+        ("dataset.bytes", int(dataset)),
+        ("dataset.percentage", ratio(dataset * 100, net)),
+        ("peak.percentage", ratio(r.used * 100, r.peak)),
+        ("allocator.allocated", int(alloc)),
+        ("allocator.active", int(active)),
+        ("allocator.resident", int(resident)),
+        ("allocator-fragmentation.ratio", ratio(active, alloc)),
+        ("allocator-fragmentation.bytes", int(active.saturating_sub(alloc))),
+        ("allocator-rss.ratio", ratio(resident, active)),
+        ("allocator-rss.bytes", int(resident.saturating_sub(active))),
+        ("rss-overhead.ratio", ratio(r.rss, resident)),
+        ("rss-overhead.bytes", Reply::Int(r.rss as i64 - resident as i64)),
+        ("fragmentation", ratio(r.rss, r.used)),
+        ("fragmentation.bytes", Reply::Int(r.rss as i64 - r.used as i64)),
+    ];
+    m.extend(rest.into_iter().map(|(k, v)| (Reply::bulk_str(k), v)));
+    Ok(Reply::Map(m))
+}
+
+/// MEMORY DOCTOR: Redis's wording for the states it distinguishes that apply to Ember.
+fn memory_doctor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let r = MemoryReport::gather(ctx);
+    const EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
+    if r.used < 5 * 1024 * 1024 {
+        return Ok(Reply::Verbatim(Bytes::from_static(EMPTY.as_bytes())));
+    }
+    let mut issues = Vec::new();
+    if r.peak > r.used.saturating_mul(3) / 2 {
+        issues.push(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
+    }
+    let (alloc, active, _) = r.allocator;
+    if alloc > 0 && active as f64 / alloc as f64 > 1.1 && active - alloc > 10 << 20 {
+        issues.push(" * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You may try enabling 'activedefrag' config option.\n\n");
+    }
+    let text = if issues.is_empty() {
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
+            .to_string()
+    } else {
+        let mut t = "Sam, I detected a few issues in this Redis instance memory implants:\n\n".to_string();
+        for i in issues {
+            t.push_str(i);
+        }
+        t.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
+        t
+    };
+    Ok(Reply::Verbatim(Bytes::from(text)))
+}
+
 fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(help_reply(
         "MEMORY",
@@ -547,10 +707,13 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if is(sub, "object") && argv.len() == 3 {
         let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
         let key = &argv[2];
+        let Some(lru) = ctx.db().stamp(key) else {
+            return Err(CmdError::NoSuchKey);
+        };
         let Some(e) = ctx.db().peek(key) else {
             return Err(CmdError::NoSuchKey);
         };
-        let idle = now_lru.wrapping_sub(e.lru()) & crate::keyspace::db::LRU_CLOCK_MAX;
+        let idle = now_lru.wrapping_sub(lru) & crate::keyspace::db::LRU_CLOCK_MAX;
         let ser = match &e.value {
             Value::Str(s) => s.len(),
             Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),
@@ -563,7 +726,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             e as *const _ as usize,
             e.value.encoding_name(),
             ser,
-            e.lru(),
+            lru,
             idle
         )));
     }

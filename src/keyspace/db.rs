@@ -10,8 +10,8 @@
 //! * **Ordered expiry index.** Deadlines live both in the entry and in a `BTreeSet<(deadline,
 //!   key)>`, so the active cycle removes exactly the keys that are due, oldest first, instead of
 //!   sampling and hoping (expiry never lags behind, however few keys are volatile).
-//! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the entry, the
-//!   basis of OBJECT IDLETIME and of approximated-LRU eviction.
+//! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the key (see
+//!   [`Key`]), the basis of OBJECT IDLETIME and of approximated-LRU eviction.
 //! * **Change signals.** Any mutable access, overwrite, delete or expiry marks the key modified:
 //!   clients WATCHing it are collected in `dirty_watchers` for the server to flag. The same hook
 //!   is where blocked-client wake-ups, keyspace events and incremental snapshots attach: a
@@ -29,6 +29,8 @@ use crate::types::Value;
 use crate::util::dict::{Dict, Lookup};
 use crate::util::smallbytes::SmallBytes;
 
+use super::key::Key;
+
 pub type ClientId = u64;
 
 /// 24-bit LRU clock in seconds, like Redis's LRU_CLOCK with 1000 ms resolution.
@@ -43,15 +45,11 @@ pub struct Entry {
     pub value: Value,
     /// Absolute deadline in Unix ms; 0 = persistent.
     expire_at: u64,
-    lru: u32,
 }
 
 impl Entry {
     pub fn expire_at(&self) -> Option<u64> {
         (self.expire_at != 0).then_some(self.expire_at)
-    }
-    pub fn lru(&self) -> u32 {
-        self.lru
     }
 }
 
@@ -63,7 +61,7 @@ pub struct DbStats {
 }
 
 pub struct Db {
-    keys: Dict<SmallBytes, Entry>,
+    keys: Dict<Key, Entry>,
     /// Everything beside the key table, kept apart so a borrowed entry and the bookkeeping
     /// can be used at once.
     side: Side,
@@ -97,16 +95,16 @@ impl Side {
 
 /// See [`Db::live`]; a free function so callers can keep using `side` while holding the entry.
 fn live<'a>(
-    keys: &'a mut Dict<SmallBytes, Entry>,
+    keys: &'a mut Dict<Key, Entry>,
     side: &mut Side,
     now: u64,
     key: &[u8],
     h: usize,
-) -> Option<&'a mut Entry> {
+) -> Option<(&'a mut Key, &'a mut Entry)> {
     match keys.lookup_mut(key, h, |e| e.expire_at != 0 && e.expire_at <= now) {
-        Lookup::Found(e) => Some(e),
-        Lookup::Removed(k, e) => {
-            side.expires.remove(&(e.expire_at, k));
+        Lookup::Found(k, e) => Some((k, e)),
+        Lookup::Removed(_, e) => {
+            side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
             side.stats.expired_keys += 1;
             side.signal(key);
             None
@@ -153,6 +151,13 @@ impl Db {
         self.keys.is_empty()
     }
 
+    /// Bytes of table structure (buckets and nodes beyond the values), MEMORY STATS's
+    /// `overhead.hashtable.main` and `.expires`.
+    pub fn table_overhead(&self) -> (usize, usize) {
+        let main = self.keys.slots() * 8 + self.keys.len() * 64;
+        (main, self.side.expires.len() * 48)
+    }
+
     pub fn expires_len(&self) -> usize {
         self.side.expires.len()
     }
@@ -164,7 +169,7 @@ impl Db {
     /// The one lookup every access goes through: a live entry, or None after deleting the key
     /// if its deadline has passed (counted, signalled, removed from the expiry index).
     fn live(&mut self, key: &[u8], h: usize) -> Option<&mut Entry> {
-        live(&mut self.keys, &mut self.side, self.now, key, h)
+        live(&mut self.keys, &mut self.side, self.now, key, h).map(|(_, e)| e)
     }
 
     /// Deletes `key` if its deadline has passed. Returns true if it did.
@@ -180,9 +185,9 @@ impl Db {
         let lru = lru_clock(self.now);
         let h = self.keys.hash(key);
         match live(&mut self.keys, &mut self.side, self.now, key, h) {
-            Some(e) => {
+            Some((k, e)) => {
                 self.side.stats.keyspace_hits += 1;
-                e.lru = lru;
+                k.set_stamp(lru);
                 Some(&e.value)
             }
             None => {
@@ -213,9 +218,9 @@ impl Db {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let h = self.keys.hash(key);
         let lru = lru_clock(self.now);
-        let e = live(&mut self.keys, &mut self.side, self.now, key, h)?;
+        let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
         self.side.signal(key);
-        e.lru = lru;
+        k.set_stamp(lru);
         Some(&mut e.value)
     }
 
@@ -224,16 +229,16 @@ impl Db {
         self.signal_modified(key);
         let lru = lru_clock(self.now);
         let h = self.keys.hash(key);
-        if let Some(e) = self.live(key, h) {
+        if let Some((k, e)) = live(&mut self.keys, &mut self.side, self.now, key, h) {
             e.value = value;
-            e.lru = lru;
+            k.set_stamp(lru);
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::replace(&mut e.expire_at, 0);
                 self.side.expires.remove(&(at, SmallBytes::new(key)));
             }
             return;
         }
-        self.keys.insert_new_hashed(SmallBytes::new(key), Entry { value, expire_at: 0, lru }, h);
+        self.keys.insert_new_hashed(Key::new(key, lru), Entry { value, expire_at: 0 }, h);
     }
 
     /// Removes a key; returns its value.
@@ -246,9 +251,9 @@ impl Db {
     }
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
-        let (k, e) = self.keys.remove(key)?;
+        let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.side.expires.remove(&(e.expire_at, k));
+            self.side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
         }
         Some(e.value)
     }
@@ -256,9 +261,9 @@ impl Db {
     /// Takes a key out with its deadline (RENAME, MOVE).
     pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<u64>)> {
         self.expire_if_needed(key);
-        let (k, e) = self.keys.remove(key)?;
+        let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.side.expires.remove(&(e.expire_at, k));
+            self.side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
         }
         self.signal_modified(key);
         let exp = e.expire_at();
@@ -446,8 +451,9 @@ impl Db {
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
     }
 
-    /// Sets the LRU stamp directly (DEBUG OBJECT / RESTORE IDLETIME use it later).
-    pub fn entry_lru(&mut self, key: &[u8]) -> Option<u32> {
-        self.peek(key).map(|e| e.lru)
+    /// A live key's access stamp, without touching it (OBJECT IDLETIME/FREQ, DEBUG OBJECT).
+    pub fn stamp(&mut self, key: &[u8]) -> Option<u32> {
+        let h = self.keys.hash(key);
+        live(&mut self.keys, &mut self.side, self.now, key, h).map(|(k, _)| k.stamp())
     }
 }

@@ -4,7 +4,7 @@
 
 use rand::Rng;
 
-use super::packed::Packed;
+use super::packed::MapPack as Packed;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
@@ -115,13 +115,44 @@ impl HashValue {
         }
     }
 
-    /// Reserves room for a batch of field/value pairs about to be set (HSET with many pairs),
-    /// so a small hash is built with one allocation instead of a chain of doublings.
-    pub fn reserve(&mut self, pairs: &[bytes::Bytes]) {
-        if let HashValue::Packed(p) = self {
-            let bytes: usize = pairs.iter().map(|b| b.len()).sum();
-            p.reserve(bytes, pairs.len());
+    /// Sets a batch of field/value pairs (HSET/HMSET) and returns how many fields are new. The
+    /// result, encoding included, is that of setting them one by one, but a packed hash is
+    /// resized once for all the new fields.
+    pub fn set_pairs(&mut self, pairs: &[bytes::Bytes], limits: HashLimits) -> usize {
+        if let HashValue::Packed(_) = self
+            && pairs.iter().any(|b| b.len() > limits.max_value)
+        {
+            self.convert();
         }
+        let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
+        if let HashValue::Packed(p) = self {
+            for pair in pairs.chunks_exact(2) {
+                let (f, v) = (&pair[0][..], &pair[1][..]);
+                if let Some(i) = p.position(f, 2) {
+                    p.replace(i + 1, v);
+                } else if let Some(e) = fresh.iter_mut().find(|e| e.0 == f) {
+                    e.1 = v;
+                } else {
+                    fresh.push((f, v));
+                }
+            }
+            if p.len() / 2 + fresh.len() <= limits.max_entries {
+                p.extend(fresh.iter().flat_map(|&(f, v)| [f, v]));
+                return fresh.len();
+            }
+            self.convert();
+        }
+        let HashValue::Table(d) = self else { return 0 };
+        if !fresh.is_empty() {
+            for &(f, v) in &fresh {
+                d.insert(SmallBytes::new(f), SmallBytes::new(v));
+            }
+            return fresh.len();
+        }
+        pairs
+            .chunks_exact(2)
+            .filter(|pair| d.insert(SmallBytes::new(&pair[0]), SmallBytes::new(&pair[1])).is_none())
+            .count()
     }
 
     /// Sets a field; returns true if the field is new.
@@ -134,9 +165,7 @@ impl HashValue {
                     p.replace(i + 1, value);
                     false
                 } else {
-                    p.push_back(field);
-                    p.push_back(value);
-                    p.trim_capacity();
+                    p.extend([field, value]);
                     true
                 }
             }
@@ -206,7 +235,7 @@ impl HashValue {
     /// Approximate heap bytes (MEMORY USAGE).
     pub fn mem_usage(&self) -> usize {
         match self {
-            HashValue::Packed(p) => p.capacity_bytes(),
+            HashValue::Packed(p) => p.bytes(),
             HashValue::Table(d) => {
                 d.slots() * 8 + d.iter().map(|(k, v)| 64 + k.heap_size() + v.heap_size()).sum::<usize>()
             }

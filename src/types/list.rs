@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use super::packed::Packed;
+use super::packed::ListPack as Packed;
 
 const SIZE_SAFETY_LIMIT: usize = 8192;
 
@@ -274,7 +274,7 @@ impl ListValue {
     }
 
     pub fn mem_usage(&self) -> usize {
-        self.nodes.iter().map(|n| n.capacity_bytes() + 16).sum::<usize>() + 32
+        self.nodes.iter().map(|n| n.capacity_bytes() + 24).sum::<usize>() + 32
     }
 }
 

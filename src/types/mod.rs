@@ -111,11 +111,10 @@ mod tests {
     /// The per-key footprint depends on these sizes; a change should be deliberate.
     #[test]
     fn value_sizes() {
-        assert!(std::mem::size_of::<super::Value>() <= 32, "{}", std::mem::size_of::<super::Value>());
-        assert!(
-            std::mem::size_of::<crate::keyspace::Entry>() <= 48,
-            "{}",
-            std::mem::size_of::<crate::keyspace::Entry>()
-        );
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Value>(), 24);
+        assert_eq!(size_of::<crate::keyspace::Entry>(), 32);
+        // A keyspace node (key, entry, chain link) fills jemalloc's 64-byte class exactly.
+        assert_eq!(size_of::<crate::keyspace::Key>() + size_of::<crate::keyspace::Entry>() + 8, 64);
     }
 }

@@ -3,25 +3,78 @@
 //! Layout: a 4-byte little-endian element count, then entries. Each entry is
 //! `header | data | trailer`: the header is the data length as LEB128 (one byte below 128),
 //! the trailer is `header+data` length as a reversed LEB128 so the sequence can be walked
-//! backwards from its end. A short element costs its bytes plus 2. Small hashes, small lists
-//! and the nodes of long lists use it; operations are linear in the buffer, which is bounded
-//! by the conversion thresholds (e.g. 512 entries, 8 KiB per list node).
+//! backwards from its end. A short element costs its bytes plus 2. The trailer is only kept
+//! when `BACK` is true (lists, which pop and index from the tail); hashes and small sorted
+//! sets only ever walk forwards and save a byte per element.
+//!
+//! Storage is a type parameter: hashes and small sorted sets use an exact-size boxed slice
+//! ([`MapPack`]: 16 bytes inside the value, no spare capacity, resized on every edit like
+//! Redis's listpack — small values are written a few times and read many, and jemalloc grows
+//! an allocation in place within its size class); list nodes use a `Vec` ([`ListPack`]) whose
+//! amortised growth keeps LPUSH/RPUSH cheap, trimmed once a node is full. Operations are
+//! linear in the buffer, which is bounded by the conversion thresholds.
 
 /// Offset of the first entry (after the count).
 const HDR: usize = 4;
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct Packed {
-    buf: Vec<u8>,
+/// The buffer behind a [`Packed`].
+pub trait Storage: Default + Clone + Eq + std::ops::DerefMut<Target = [u8]> {
+    fn from_vec(v: Vec<u8>) -> Self;
+    /// Runs an edit on the bytes as a Vec, with room reserved for `extra` more bytes.
+    fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R;
+    /// Gives back spare capacity.
+    fn shrink(&mut self) {}
+    fn capacity(&self) -> usize {
+        self.len()
+    }
 }
 
-impl Default for Packed {
+impl Storage for Vec<u8> {
+    fn from_vec(v: Vec<u8>) -> Self {
+        v
+    }
+    fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.reserve(extra);
+        f(self)
+    }
+    fn shrink(&mut self) {
+        self.shrink_to_fit();
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+}
+
+impl Storage for Box<[u8]> {
+    fn from_vec(v: Vec<u8>) -> Self {
+        v.into_boxed_slice()
+    }
+    fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = std::mem::take(self).into_vec();
+        v.reserve_exact(extra);
+        let r = f(&mut v);
+        *self = v.into_boxed_slice();
+        r
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Packed<S: Storage, const BACK: bool> {
+    buf: S,
+}
+
+/// List nodes: walkable from both ends, amortised growth.
+pub type ListPack = Packed<Vec<u8>, true>;
+/// Small hashes and sorted sets: forward-only, exact size, 16 bytes inline.
+pub type MapPack = Packed<Box<[u8]>, false>;
+
+impl<S: Storage, const BACK: bool> Default for Packed<S, BACK> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for Packed {
+impl<S: Storage, const BACK: bool> std::fmt::Debug for Packed<S, BACK> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter().map(String::from_utf8_lossy)).finish()
     }
@@ -55,18 +108,40 @@ fn put_trailer(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-fn encode_entry(v: &[u8]) -> Vec<u8> {
-    let mut e = Vec::with_capacity(v.len() + 4);
-    put_varint(&mut e, v.len());
-    e.extend_from_slice(v);
-    let body = e.len();
-    put_trailer(&mut e, body);
-    e
+/// Encoded size of an entry holding `len` data bytes.
+fn entry_size<const BACK: bool>(len: usize) -> usize {
+    let body = varint_len(len) + len;
+    if BACK { body + varint_len(body) } else { body }
 }
 
-impl Packed {
+fn encode_entry<const BACK: bool>(out: &mut Vec<u8>, v: &[u8]) {
+    let start = out.len();
+    put_varint(out, v.len());
+    out.extend_from_slice(v);
+    if BACK {
+        let body = out.len() - start;
+        put_trailer(out, body);
+    }
+}
+
+impl<S: Storage, const BACK: bool> Packed<S, BACK> {
     pub fn new() -> Self {
-        Packed { buf: vec![0; HDR] }
+        Packed { buf: S::from_vec(vec![0; HDR]) }
+    }
+
+    /// Builds a Packed from a sequence of entries with one allocation.
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a [u8]> + Clone) -> Self {
+        let size = HDR + entries.clone().into_iter().map(|e| entry_size::<BACK>(e.len())).sum::<usize>();
+        let mut v = Vec::with_capacity(size);
+        v.extend_from_slice(&[0; HDR]);
+        let mut n = 0usize;
+        for e in entries {
+            encode_entry::<BACK>(&mut v, e);
+            n += 1;
+        }
+        let mut p = Packed { buf: S::from_vec(v) };
+        p.set_len(n);
+        p
     }
 
     pub fn len(&self) -> usize {
@@ -81,13 +156,19 @@ impl Packed {
         self.buf[..HDR].copy_from_slice(&(n as u32).to_le_bytes());
     }
 
+    /// Bytes held, spare capacity included (MEMORY USAGE).
+    pub fn capacity_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Gives back spare capacity (a list node that stopped growing).
+    pub fn shrink(&mut self) {
+        self.buf.shrink();
+    }
+
     /// Bytes used by the encoding (for size limits and MEMORY USAGE).
     pub fn bytes(&self) -> usize {
         self.buf.len()
-    }
-
-    pub fn capacity_bytes(&self) -> usize {
-        self.buf.capacity()
     }
 
     /// Reads the entry starting at `off`: (data range, offset of the next entry).
@@ -108,13 +189,15 @@ impl Packed {
             }
         }
         let data = p..p + len;
-        let body = p + len - off;
-        let next = p + len + varint_len(body);
+        let next = if BACK { p + len + varint_len(p + len - off) } else { p + len };
         (next <= self.buf.len()).then_some((data, next))
     }
 
-    /// Start offset of the entry that ends at `end` (exclusive).
+    /// Start offset of the entry that ends at `end` (exclusive). Only for `BACK` encodings.
     fn entry_before(&self, end: usize) -> Option<usize> {
+        if !BACK {
+            return None;
+        }
         let mut p = end.checked_sub(1)?;
         let mut n = (*self.buf.get(p)? & 0x7f) as usize;
         let mut shift = 7;
@@ -129,17 +212,17 @@ impl Packed {
         p.checked_sub(n)
     }
 
-    pub fn iter(&self) -> Iter<'_> {
+    pub fn iter(&self) -> Iter<'_, S, BACK> {
         Iter { p: self, front: HDR, back: self.buf.len(), left: self.len() }
     }
 
-    /// Offset of the entry at `idx` (walking from the nearer end).
+    /// Offset of the entry at `idx` (walking from the nearer end when the trailer allows).
     fn offset_of(&self, idx: usize) -> Option<usize> {
         let n = self.len();
         if idx >= n {
             return None;
         }
-        if idx <= n / 2 {
+        if !BACK || idx <= n / 2 {
             let mut off = HDR;
             for _ in 0..idx {
                 off = self.entry_at(off)?.1;
@@ -163,27 +246,44 @@ impl Packed {
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
-        let e = encode_entry(v);
-        self.buf.extend_from_slice(&e);
-        self.set_len(self.len() + 1);
+        let n = self.len();
+        self.buf.edit(entry_size::<BACK>(v.len()), |b| encode_entry::<BACK>(b, v));
+        self.set_len(n + 1);
+    }
+
+    /// Appends several entries with one resize.
+    pub fn extend<'a>(&mut self, entries: impl IntoIterator<Item = &'a [u8]> + Clone) {
+        let n = self.len();
+        let extra: usize = entries.clone().into_iter().map(|e| entry_size::<BACK>(e.len())).sum();
+        let added = self.buf.edit(extra, |b| entries.into_iter().map(|e| encode_entry::<BACK>(b, e)).count());
+        self.set_len(n + added);
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.insert_at_offset(HDR, v);
+        self.insert_at_offset(HDR, &[v]);
     }
 
-    fn insert_at_offset(&mut self, off: usize, v: &[u8]) {
-        let e = encode_entry(v);
-        self.buf.splice(off..off, e);
-        self.set_len(self.len() + 1);
+    fn insert_at_offset(&mut self, off: usize, vals: &[&[u8]]) {
+        let n = self.len();
+        let mut e = Vec::with_capacity(vals.iter().map(|v| entry_size::<BACK>(v.len())).sum());
+        for v in vals {
+            encode_entry::<BACK>(&mut e, v);
+        }
+        self.buf.edit(e.len(), |b| drop(b.splice(off..off, e)));
+        self.set_len(n + vals.len());
     }
 
     /// Inserts before index `idx` (`idx == len` appends).
     pub fn insert(&mut self, idx: usize, v: &[u8]) {
+        self.insert_all(idx, &[v]);
+    }
+
+    /// Inserts consecutive entries before index `idx` with one resize.
+    pub fn insert_all(&mut self, idx: usize, vals: &[&[u8]]) {
         if idx >= self.len() {
-            self.push_back(v);
+            self.extend(vals.iter().copied());
         } else if let Some(off) = self.offset_of(idx) {
-            self.insert_at_offset(off, v);
+            self.insert_at_offset(off, vals);
         }
     }
 
@@ -191,8 +291,9 @@ impl Packed {
         let off = self.offset_of(idx)?;
         let (r, next) = self.entry_at(off)?;
         let v = self.buf[r].to_vec();
-        self.buf.drain(off..next);
-        self.set_len(self.len() - 1);
+        let n = self.len();
+        self.buf.edit(0, |b| drop(b.drain(off..next)));
+        self.set_len(n - 1);
         Some(v)
     }
 
@@ -211,15 +312,22 @@ impl Packed {
                 None => return,
             }
         }
-        self.buf.drain(start..end);
+        self.buf.edit(0, |b| drop(b.drain(start..end)));
         self.set_len(n - count);
     }
 
     pub fn replace(&mut self, idx: usize, v: &[u8]) {
         if let Some(off) = self.offset_of(idx)
-            && let Some((_, next)) = self.entry_at(off)
+            && let Some((r, next)) = self.entry_at(off)
         {
-            self.buf.splice(off..next, encode_entry(v));
+            if r.len() == v.len() {
+                // Same length: same header and trailer, overwrite the data in place.
+                self.buf[r].copy_from_slice(v);
+                return;
+            }
+            let mut e = Vec::with_capacity(entry_size::<BACK>(v.len()));
+            encode_entry::<BACK>(&mut e, v);
+            self.buf.edit(e.len(), |b| drop(b.splice(off..next, e)));
         }
     }
 
@@ -232,10 +340,10 @@ impl Packed {
         if n == 0 {
             return None;
         }
-        let off = self.entry_before(self.buf.len())?;
+        let off = self.offset_of(n - 1)?;
         let (r, _) = self.entry_at(off)?;
         let v = self.buf[r].to_vec();
-        self.buf.truncate(off);
+        self.buf.edit(0, |b| b.truncate(off));
         self.set_len(n - 1);
         Some(v)
     }
@@ -245,55 +353,39 @@ impl Packed {
         self.iter().step_by(stride.max(1)).position(|e| e == v).map(|i| i * stride.max(1))
     }
 
-    /// Gives back spare capacity (after a node stops growing).
-    pub fn shrink(&mut self) {
-        self.buf.shrink_to_fit();
-    }
-
-    /// Reserves room for entries totalling `data_bytes` of payload, `count` of them.
-    pub fn reserve(&mut self, data_bytes: usize, count: usize) {
-        self.buf.reserve_exact(data_bytes + count * 4);
-    }
-
-    /// Keeps capacity within 25% of the size: small hashes are built by a few writes and then
-    /// mostly read, so doubling growth would waste up to half their memory.
-    pub fn trim_capacity(&mut self) {
-        let len = self.buf.len();
-        if self.buf.capacity() > len + len / 4 + 16 {
-            self.buf.shrink_to(len + len / 8);
-        }
-    }
-
     /// Splits off the entries from `idx` on into a new Packed.
-    pub fn split_off(&mut self, idx: usize) -> Packed {
+    pub fn split_off(&mut self, idx: usize) -> Self {
         let n = self.len();
-        let mut tail = Packed::new();
         if idx >= n {
-            return tail;
+            return Self::new();
         }
-        let Some(off) = self.offset_of(idx) else { return tail };
-        tail.buf.extend_from_slice(&self.buf[off..]);
+        let Some(off) = self.offset_of(idx) else { return Self::new() };
+        let mut tail = Vec::with_capacity(HDR + self.buf.len() - off);
+        tail.extend_from_slice(&[0; HDR]);
+        tail.extend_from_slice(&self.buf[off..]);
+        let mut tail = Packed { buf: S::from_vec(tail) };
         tail.set_len(n - idx);
-        self.buf.truncate(off);
+        self.buf.edit(0, |b| b.truncate(off));
         self.set_len(idx);
         tail
     }
 
     /// Appends all entries of `other`.
-    pub fn append(&mut self, other: &Packed) {
-        self.buf.extend_from_slice(&other.buf[HDR..]);
-        self.set_len(self.len() + other.len());
+    pub fn append(&mut self, other: &Self) {
+        let n = self.len();
+        self.buf.edit(other.buf.len() - HDR, |b| b.extend_from_slice(&other.buf[HDR..]));
+        self.set_len(n + other.len());
     }
 }
 
-pub struct Iter<'a> {
-    p: &'a Packed,
+pub struct Iter<'a, S: Storage, const BACK: bool> {
+    p: &'a Packed<S, BACK>,
     front: usize,
     back: usize,
     left: usize,
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a, S: Storage, const BACK: bool> Iterator for Iter<'a, S, BACK> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
@@ -309,7 +401,7 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-impl DoubleEndedIterator for Iter<'_> {
+impl<S: Storage> DoubleEndedIterator for Iter<'_, S, true> {
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
@@ -322,19 +414,19 @@ impl DoubleEndedIterator for Iter<'_> {
     }
 }
 
-impl ExactSizeIterator for Iter<'_> {}
+impl<S: Storage, const BACK: bool> ExactSizeIterator for Iter<'_, S, BACK> {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn items(p: &Packed) -> Vec<Vec<u8>> {
+    fn items<S: Storage, const B: bool>(p: &Packed<S, B>) -> Vec<Vec<u8>> {
         p.iter().map(|e| e.to_vec()).collect()
     }
 
     #[test]
     fn operations_match_a_vec() {
-        let mut p = Packed::new();
+        let mut p = ListPack::new();
         let mut model: Vec<Vec<u8>> = Vec::new();
         let long = vec![b'x'; 300];
         let vals: Vec<Vec<u8>> = vec![b"a".to_vec(), b"".to_vec(), long.clone(), b"hello".to_vec(), vec![b'y'; 20000]];
@@ -376,7 +468,7 @@ mod tests {
     /// mistaken for trailer bytes when walking backwards.
     #[test]
     fn binary_entries_walk_backwards() {
-        let mut p = Packed::new();
+        let mut p = ListPack::new();
         let vals: Vec<Vec<u8>> = vec![
             vec![0xff; 3],
             (-2.5f64).to_le_bytes().to_vec(),
@@ -399,9 +491,35 @@ mod tests {
     }
 
     #[test]
-    fn short_entries_cost_two_bytes() {
-        let mut p = Packed::new();
+    fn short_entries_cost_two_bytes_or_one_forward_only() {
+        let mut p = ListPack::new();
         p.push_back(b"abc");
         assert_eq!(p.bytes(), HDR + 5);
+        let mut f = MapPack::new();
+        f.push_back(b"abc");
+        assert_eq!(f.bytes(), HDR + 4);
+    }
+
+    #[test]
+    fn forward_only_matches_a_vec() {
+        let vals: Vec<Vec<u8>> = vec![b"a".to_vec(), vec![b'z'; 300], b"".to_vec(), b"hello".to_vec()];
+        let mut p = MapPack::from_entries(vals.iter().map(|v| &v[..]));
+        let mut model = vals.clone();
+        assert_eq!(items(&p), model);
+        p.insert(1, b"mid");
+        model.insert(1, b"mid".to_vec());
+        p.replace(0, b"A");
+        model[0] = b"A".to_vec();
+        p.replace(2, b"longer than before");
+        model[2] = b"longer than before".to_vec();
+        assert_eq!(p.pop_back(), model.pop());
+        p.extend([&b"x"[..], &b"yy"[..]]);
+        model.extend([b"x".to_vec(), b"yy".to_vec()]);
+        assert_eq!(p.remove(0), Some(model.remove(0)));
+        assert_eq!(items(&p), model);
+        for (i, m) in model.iter().enumerate() {
+            assert_eq!(p.get(i), Some(&m[..]));
+        }
+        assert_eq!(p.bytes(), p.clone().bytes());
     }
 }

@@ -1,5 +1,5 @@
-//! The set type: an `intset` (sorted integers packed at the narrowest width that holds them:
-//! 2, 4 or 8 bytes) while every member is an integer and there are at most
+//! The set type: an `intset` (sorted integers packed as narrow offsets, see [`IntSet`]) while
+//! every member is an integer and there are at most
 //! `set-max-intset-entries` of them; otherwise a `hashtable`. Redis 7.0 has no listpack
 //! encoding for sets, and like Redis a set never converts back.
 
@@ -11,58 +11,100 @@ use crate::util::dict::Dict;
 use crate::util::numfmt::parse_i64;
 use crate::util::smallbytes::SmallBytes;
 
+/// Sorted integers stored as offsets from the smallest one ("frame of reference"), each offset
+/// in the fewest whole bytes (1, 2, 4 or 8) that hold the set's range. Layout, in one
+/// exact-size box: the width byte, the base as a zigzag varint, then the offsets little-endian.
+/// Never larger than Redis's intset (whose widths 2/4/8 bound the same ranges) and often half
+/// of it: IDs, ports or years cluster, so 1-byte offsets are common. An empty set allocates
+/// nothing.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct IntSet {
-    /// Bytes per element: 2, 4 or 8.
-    width: u8,
-    data: Vec<u8>,
+    data: Box<[u8]>,
 }
 
-fn width_for(v: i64) -> u8 {
-    if i16::try_from(v).is_ok() {
+/// Bytes needed for offsets up to `range`.
+fn width_for(range: u64) -> usize {
+    if range <= u8::MAX as u64 {
+        1
+    } else if range <= u16::MAX as u64 {
         2
-    } else if i32::try_from(v).is_ok() {
+    } else if range <= u32::MAX as u64 {
         4
     } else {
         8
     }
 }
 
+/// The decoded header: offset width, base value, and where the offsets start.
+#[derive(Clone, Copy)]
+struct Layout {
+    width: usize,
+    base: i64,
+    start: usize,
+}
+
+impl Layout {
+    fn encode(self, out: &mut Vec<u8>) {
+        out.push(self.width as u8);
+        let mut z = ((self.base << 1) ^ (self.base >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+}
+
 impl IntSet {
     pub fn new() -> Self {
-        IntSet { width: 2, data: Vec::new() }
+        IntSet::default()
+    }
+
+    fn layout(&self) -> Layout {
+        let Some(&width) = self.data.first() else {
+            return Layout { width: 1, base: 0, start: 0 };
+        };
+        let (mut z, mut shift, mut p) = (0u64, 0, 1);
+        while let Some(&b) = self.data.get(p) {
+            z |= ((b & 0x7f) as u64) << shift;
+            p += 1;
+            if b & 0x80 == 0 || shift >= 63 {
+                break;
+            }
+            shift += 7;
+        }
+        let base = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        Layout { width: (width as usize).max(1), base, start: p }
     }
 
     pub fn len(&self) -> usize {
-        self.data.len() / self.width.max(2) as usize
+        let l = self.layout();
+        self.data.len().saturating_sub(l.start) / l.width
     }
 
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    pub fn get(&self, i: usize) -> Option<i64> {
-        let w = self.width as usize;
-        let b = self.data.get(i * w..i * w + w)?;
-        Some(match w {
-            2 => i16::from_le_bytes([b[0], b[1]]) as i64,
-            4 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
-            _ => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-        })
+    fn get_in(&self, l: Layout, i: usize) -> Option<i64> {
+        let at = l.start + i * l.width;
+        let b = self.data.get(at..at + l.width)?;
+        let mut a = [0u8; 8];
+        a[..l.width].copy_from_slice(b);
+        Some(l.base.wrapping_add(u64::from_le_bytes(a) as i64))
     }
 
-    fn put(&mut self, i: usize, v: i64) {
-        let w = self.width as usize;
-        let bytes = v.to_le_bytes();
-        self.data[i * w..i * w + w].copy_from_slice(&bytes[..w]);
+    pub fn get(&self, i: usize) -> Option<i64> {
+        self.get_in(self.layout(), i)
     }
 
     /// Binary search: Ok(index) if present, Err(insertion point) otherwise.
     fn search(&self, v: i64) -> Result<usize, usize> {
+        let l = self.layout();
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.get(mid) {
+            match self.get_in(l, mid) {
                 Some(x) if x < v => lo = mid + 1,
                 Some(x) if x > v => hi = mid,
                 _ => return Ok(mid),
@@ -76,35 +118,56 @@ impl IntSet {
     }
 
     pub fn insert(&mut self, v: i64) -> bool {
-        let w = width_for(v);
-        if w > self.width {
-            let old: Vec<i64> = self.iter().collect();
-            self.width = w;
-            self.data = vec![0; old.len() * w as usize];
-            for (i, x) in old.into_iter().enumerate() {
-                self.put(i, x);
+        let pos = match self.search(v) {
+            Ok(_) => return false,
+            Err(pos) => pos,
+        };
+        let n = self.len();
+        let l = self.layout();
+        if n > 0 && v > l.base {
+            let off = v.wrapping_sub(l.base) as u64;
+            if width_for(off) <= l.width {
+                // Fits the current frame: splice the offset in, like Redis's memmove.
+                let mut d = std::mem::take(&mut self.data).into_vec();
+                d.reserve_exact(l.width);
+                let at = l.start + pos * l.width;
+                d.splice(at..at, off.to_le_bytes()[..l.width].iter().copied());
+                self.data = d.into_boxed_slice();
+                return true;
             }
         }
-        match self.search(v) {
-            Ok(_) => false,
-            Err(pos) => {
-                let w = self.width as usize;
-                self.data.splice(pos * w..pos * w, std::iter::repeat_n(0u8, w));
-                self.put(pos, v);
-                // Sets are mostly built once: keep capacity near the size (like Redis's realloc).
-                if self.data.capacity() > self.data.len() + self.data.len() / 4 + 8 {
-                    self.data.shrink_to_fit();
-                }
-                true
-            }
+        // A new minimum or a wider range: rebuild the frame with the new element in place.
+        let mut vals: Vec<i64> = self.iter().collect();
+        vals.insert(pos, v);
+        self.data = Self::encode(&vals, l.width);
+        true
+    }
+
+    /// Encodes sorted values with offsets at least `min_width` wide (widths never shrink, so
+    /// a set that once needed a wide frame does not re-encode on every change near its edge).
+    fn encode(vals: &[i64], min_width: usize) -> Box<[u8]> {
+        let (Some(&lo), Some(&hi)) = (vals.first(), vals.last()) else { return Box::default() };
+        let width = width_for(hi.wrapping_sub(lo) as u64).max(min_width);
+        let l = Layout { width, base: lo, start: 0 };
+        let mut out = Vec::with_capacity(11 + vals.len() * width);
+        l.encode(&mut out);
+        for &x in vals {
+            out.extend_from_slice(&(x.wrapping_sub(lo) as u64).to_le_bytes()[..width]);
         }
+        out.into_boxed_slice()
     }
 
     pub fn remove(&mut self, v: i64) -> bool {
         match self.search(v) {
             Ok(pos) => {
-                let w = self.width as usize;
-                self.data.drain(pos * w..pos * w + w);
+                let l = self.layout();
+                let mut d = std::mem::take(&mut self.data).into_vec();
+                let at = l.start + pos * l.width;
+                d.drain(at..at + l.width);
+                if d.len() == l.start {
+                    d.clear();
+                }
+                self.data = d.into_boxed_slice();
                 true
             }
             Err(_) => false,
@@ -112,11 +175,12 @@ impl IntSet {
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = i64> + '_ {
-        (0..self.len()).filter_map(|i| self.get(i))
+        let l = self.layout();
+        (0..self.len()).filter_map(move |i| self.get_in(l, i))
     }
 
     pub fn bytes(&self) -> usize {
-        self.data.capacity()
+        self.data.len()
     }
 }
 
@@ -294,10 +358,41 @@ mod tests {
             s.insert(v);
         }
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![-5_000_000_000, -3, 5, 100, 70000]);
-        assert_eq!(s.width, 8);
+        assert_eq!(s.layout().width, 8);
         assert!(s.remove(100));
         assert!(!s.contains(100));
         assert_eq!(s.len(), 4);
+    }
+
+    #[test]
+    fn intset_matches_a_btreeset() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let pools: [&[i64]; 3] = [
+            &[0, 1, 255, 256, 65535, 65536, -1, -256],
+            &[i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1, 0, 4294967295, -4294967296],
+            &[1000, 1001, 1133, 999, 1200, 1255, 1256],
+        ];
+        for pool in pools {
+            let mut s = IntSet::new();
+            let mut model = std::collections::BTreeSet::new();
+            for _ in 0..400 {
+                let v = pool[rng.random_range(0..pool.len())];
+                if rng.random_bool(0.7) {
+                    assert_eq!(s.insert(v), model.insert(v));
+                } else {
+                    assert_eq!(s.remove(v), model.remove(&v));
+                }
+                assert_eq!(s.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+                assert_eq!(s.len(), model.len());
+            }
+        }
+        // Clustered values take one byte each.
+        let mut s = IntSet::new();
+        for v in 1000..1020 {
+            s.insert(v);
+        }
+        assert_eq!(s.bytes(), 1 + 2 + 20);
     }
 
     #[test]

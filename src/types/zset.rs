@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 
 use rand::{Rng, RngExt};
 
-use super::packed::Packed;
+use super::packed::MapPack as Packed;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
@@ -307,12 +307,49 @@ impl Default for ZSetValue {
     }
 }
 
-fn read_score(b: &[u8]) -> f64 {
-    let mut a = [0u8; 8];
-    if b.len() == 8 {
-        a.copy_from_slice(b);
+/// Scores in the packed encoding: an integral score below 2^53 in magnitude is stored as the
+/// fewest little-endian two's-complement bytes that hold it (0 takes none), anything else as
+/// the 8 raw bytes of the double. Integer scores (ranks, timestamps, counters) are the common
+/// case and cost 1–7 bytes instead of 8; the entry length tells the two forms apart.
+fn write_score(score: f64) -> ([u8; 8], usize) {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    if score.fract() == 0.0 && score.abs() < EXACT && !(score == 0.0 && score.is_sign_negative()) {
+        let n = score as i64;
+        let bytes = n.to_le_bytes();
+        // Drop high bytes that only repeat the sign.
+        let mut len = 8;
+        while len > 0 {
+            let top = bytes[len - 1];
+            // The byte below must carry the same sign; an empty encoding means 0.
+            let redundant = if len >= 2 {
+                let below_neg = bytes[len - 2] & 0x80 != 0;
+                (top == 0 && !below_neg) || (top == 0xff && below_neg)
+            } else {
+                n == 0
+            };
+            if redundant {
+                len -= 1;
+            } else {
+                break;
+            }
+        }
+        if len < 8 {
+            return (bytes, len);
+        }
     }
-    f64::from_le_bytes(a)
+    (score.to_le_bytes(), 8)
+}
+
+fn read_score(b: &[u8]) -> f64 {
+    if b.len() == 8 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        return f64::from_le_bytes(a);
+    }
+    let fill = if b.last().is_some_and(|&t| t & 0x80 != 0) { 0xff } else { 0 };
+    let mut a = [fill; 8];
+    a[..b.len()].copy_from_slice(b);
+    i64::from_le_bytes(a) as f64
 }
 
 impl ZSetValue {
@@ -394,9 +431,8 @@ impl ZSetValue {
                     }
                     idx += 2;
                 }
-                p.insert(idx, member);
-                p.insert(idx + 1, &score.to_le_bytes());
-                p.trim_capacity();
+                let (sb, sl) = write_score(score);
+                p.insert_all(idx, &[member, &sb[..sl]]);
             }
             ZSetValue::Sorted(s) => {
                 if let Some(o) = old {
@@ -500,7 +536,7 @@ impl ZSetValue {
 
     pub fn mem_usage(&self) -> usize {
         match self {
-            ZSetValue::Packed(p) => p.capacity_bytes(),
+            ZSetValue::Packed(p) => p.bytes(),
             ZSetValue::Sorted(s) => s.dict.slots() * 8 + s.dict.len() * 120,
         }
     }
@@ -509,6 +545,42 @@ impl ZSetValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_scores_round_trip_and_integers_are_short() {
+        for s in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            127.0,
+            128.0,
+            -128.0,
+            -129.0,
+            255.0,
+            65535.0,
+            1e15,
+            -1e15,
+            9007199254740991.0,
+            9007199254740992.0,
+            0.5,
+            -2.25,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            1e300,
+        ] {
+            let (b, l) = write_score(s);
+            let back = read_score(&b[..l]);
+            assert_eq!(back.to_bits(), s.to_bits(), "{s}");
+        }
+        assert_eq!(write_score(0.0).1, 0);
+        assert_eq!(write_score(100.0).1, 1);
+        assert_eq!(write_score(-100.0).1, 1);
+        assert_eq!(write_score(200.0).1, 2);
+        assert_eq!(write_score(1_700_000_000_000.0).1, 6);
+        assert_eq!(write_score(0.5).1, 8);
+    }
 
     #[test]
     fn treap_matches_a_sorted_vec() {

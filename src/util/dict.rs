@@ -331,7 +331,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
             cur = cur.and_then(|n| n.next.as_deref_mut());
         }
         match cur {
-            Some(node) => Lookup::Found(&mut node.val),
+            Some(node) => Lookup::Found(&mut node.key, &mut node.val),
             None => Lookup::Missing,
         }
     }
@@ -455,7 +455,9 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
 
 /// The result of [`Dict::lookup_mut`].
 pub enum Lookup<'a, K, V> {
-    Found(&'a mut V),
+    /// The key is handed out mutably for metadata it carries (the keyspace's access stamp);
+    /// callers must not change its bytes, which would break the table's hashing.
+    Found(&'a mut K, &'a mut V),
     Removed(K, V),
     Missing,
 }
