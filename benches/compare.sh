@@ -11,6 +11,7 @@
 #
 #   benches/compare.sh            # ROUNDS=3 N=200000 KEYS=1000000 by default
 #   ONLY=memory benches/compare.sh    # just the memory loads (ONLY=throughput for the rest)
+#   ONLY=throughput TESTS=ping CUSTOM='ZRANGE|GEO' benches/compare.sh   # a subset
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,7 @@ LISTS=${LISTS:-1000}
 ZSETS=${ZSETS:-100000}
 BIGZSET=${BIGZSET:-1000000}
 ONLY=${ONLY:-all}
+CUSTOM=${CUSTOM:-.}   # regex selecting custom loads by name
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 cargo build --release -q
@@ -47,23 +49,68 @@ bench() {
     | tail -n +2 | tr -d '"()' | awk -F, '{gsub(/ /, "_", $1); print $1, $2}'
 }
 
-# Custom command loads: name|command. redis-benchmark's __rand_int__ is zero-padded, which
-# bit offsets refuse, so the bitmap loads use fixed offsets across a 512 MB range.
+# Big keys for the custom loads, written to both servers before the runs: a 10,000-item list,
+# a 100,000-member set, a 100,000-field hash, a 1,000,000-member sorted set (members named
+# like redis-benchmark's zero-padded __rand_int__) and 100,000 geo points around Berlin.
+load_big_keys() {
+  python3 - <<'PY' | redis-cli -p "$1" --pipe >/dev/null
+import sys, random
+out = sys.stdout.buffer
+def cmd(*args):
+    out.write(b"*%d\r\n" % len(args))
+    for a in args:
+        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
+for c in range(0, 10000, 1000):
+    cmd(b"RPUSH", b"biglist", *[b"item:%d" % i for i in range(c, c + 1000)])
+for c in range(0, 100000, 1000):
+    cmd(b"SADD", b"bigset", *[b"member:%d" % i for i in range(c, c + 1000)])
+    args = [b"HSET", b"bighash"]
+    for i in range(c, c + 1000):
+        args += [b"field:%d" % i, b"value:%d" % i]
+    cmd(*args)
+for c in range(0, 1000000, 1000):
+    args = [b"ZADD", b"zbig"]
+    for i in range(c, c + 1000):
+        args += [b"%d" % i, b"m:%012d" % i]
+    cmd(*args)
+rng = random.Random(7)
+for c in range(0, 100000, 1000):
+    args = [b"GEOADD", b"geo"]
+    for i in range(c, c + 1000):
+        args += [b"%.6f" % (13.0 + rng.random()), b"%.6f" % (52.2 + rng.random() * 0.6), b"p:%d" % i]
+    cmd(*args)
+PY
+}
+
+# Custom command loads: name|requests|command (requests 0 = N). redis-benchmark's
+# __rand_int__ is zero-padded, which bit offsets refuse, so the bitmap loads use fixed offsets
+# across a 512 MB range.
 CUSTOM_LOADS=(
-  "SETBIT_512MB_range|SETBIT bitmap 4294967000 1"
-  "GETBIT_512MB_range|GETBIT bitmap 123456789"
-  "BITCOUNT_1MB|BITCOUNT bitmap 0 1000000"
-  "PFADD|PFADD hll element:__rand_int__"
-  "PFCOUNT_10_keys|PFCOUNT hll hll1 hll2 hll3 hll4 hll5 hll6 hll7 hll8 hll9"
-  "ZADD_1M_range|ZADD zbench __rand_int__ member:__rand_int__"
-  "ZRANK|ZRANK zbench member:__rand_int__"
+  "SETBIT_512MB_range|0|SETBIT bitmap 4294967000 1"
+  "GETBIT_512MB_range|0|GETBIT bitmap 123456789"
+  "BITCOUNT_1MB|0|BITCOUNT bitmap 0 1000000"
+  "PFADD|0|PFADD hll element:__rand_int__"
+  "PFCOUNT_10_keys|0|PFCOUNT hll hll1 hll2 hll3 hll4 hll5 hll6 hll7 hll8 hll9"
+  "ZADD_1M_range|0|ZADD zbench __rand_int__ member:__rand_int__"
+  "ZRANK|0|ZRANK zbench member:__rand_int__"
+  "ZRANK_1M_members|0|ZRANK zbig m:__rand_int__"
+  "ZRANGE_1M_100_by_rank|20000|ZRANGE zbig 500000 500099 WITHSCORES"
+  "ZRANGEBYSCORE_1M_10|0|ZRANGEBYSCORE zbig __rand_int__ +inf LIMIT 0 10"
+  "GEOSEARCH_100k_10km|20000|GEOSEARCH geo FROMLONLAT 13.4 52.5 BYRADIUS 10 km COUNT 10 ASC"
+  "LRANGE_10k_items|2000|LRANGE biglist 0 -1"
+  "SMEMBERS_100k|200|SMEMBERS bigset"
+  "HGETALL_100k|200|HGETALL bighash"
 )
 # custom PORT PIPELINE -> lines "NAME rps"
 custom() {
   for load in "${CUSTOM_LOADS[@]}"; do
     name=${load%%|*}
-    read -r -a cmdline <<<"${load#*|}"
-    rps=$( (redis-benchmark -p "$1" -c 50 -n "$N" -P "$2" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
+    [[ $name =~ $CUSTOM ]] || continue
+    rest=${load#*|}
+    n=${rest%%|*}
+    [ "$n" = 0 ] && n=$N
+    read -r -a cmdline <<<"${rest#*|}"
+    rps=$( (redis-benchmark -p "$1" -c 50 -n "$n" -P "$2" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
       | grep -v '^"test"' | tail -n 1 | tr -d '"' | awk -F, '{print $2}')
     echo "$name $rps"
   done
@@ -72,6 +119,8 @@ custom() {
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 if [ "$ONLY" != memory ]; then
+load_big_keys "$EP"
+load_big_keys "$RP"
 RES=$(mktemp)
 for pipe in 1 32; do
   for r in $(seq "$ROUNDS"); do

@@ -175,6 +175,16 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::NoAuth);
     }
+    if srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry) {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        if entry.full == "exec" {
+            // Like Redis, an EXEC refused for memory discards the transaction.
+            sess.multi = None;
+            sess.multi_error = false;
+            srv.unwatch_all(sess);
+        }
+        return reject(srv, sess, CmdError::Oom);
+    }
     if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
             q.push(argv.to_vec());
@@ -182,6 +192,24 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         return Reply::Status("QUEUED");
     }
     call(srv, sess, entry, argv)
+}
+
+/// Evicts as needed (Redis's performEvictions before every command) and says whether this
+/// command must be refused: when nothing more can be evicted, commands that may grow memory
+/// (DENYOOM, or an EXEC queueing one) and anything queued inside MULTI are refused; reads,
+/// deletes, DISCARD and EXEC of a harmless transaction still run.
+fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static Entry) -> bool {
+    if srv.perform_evictions() != crate::keyspace::evict::Outcome::Fail {
+        return false;
+    }
+    let name = entry.full;
+    let denyoom = entry.spec.has(flags::DENYOOM)
+        || (name == "exec"
+            && sess
+                .multi
+                .as_ref()
+                .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| e.spec.has(flags::DENYOOM)))));
+    denyoom || (sess.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset"))
 }
 
 fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {

@@ -33,6 +33,8 @@ pub enum CmdError {
     NoAuth,
     #[error("ERR timeout is not an integer or out of range")]
     TimeoutNotInteger,
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    Oom,
     /// `ERR ` followed by the text.
     #[error("ERR {0}")]
     Msg(String),

@@ -733,15 +733,16 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let lfu = uses_lfu(ctx);
-    if ctx.db().peek(&argv[2]).is_none() {
+    let Some(stamp) = ctx.db().stamp(&argv[2]) else {
         return Ok(Reply::Null);
-    }
+    };
     if !lfu {
         return Err(CmdError::msg(
             "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    Ok(Reply::Int(0))
+    let now = ctx.now_ms();
+    Ok(Reply::Int(ctx.srv.hot.eviction.stamping.decayed(stamp, now) as i64))
 }
 
 fn object_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {

@@ -180,7 +180,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("expired_stale_perc", "0.00".into());
             w("expired_time_cap_reached_count", "0".into());
             w("expire_cycle_cpu_milliseconds", "0".into());
-            w("evicted_keys", "0".into());
+            w("evicted_keys", srv.evictor.evicted_keys.to_string());
             w("evicted_clients", "0".into());
             w("keyspace_hits", hits.to_string());
             w("keyspace_misses", misses.to_string());

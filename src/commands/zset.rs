@@ -593,18 +593,24 @@ fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result
             lex_ranks(z, &parse_lex_bound(min)?, &parse_lex_bound(max)?)
         }
     };
-    let mut items: Vec<(Vec<u8>, f64)> = z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect();
+    // LIMIT narrows the rank interval before anything is read, so `LIMIT 0 10` over a million
+    // matching members touches ten.
+    let (mut lo, mut hi) = (lo, hi);
     if let Some((offset, count)) = spec.limit {
         if offset < 0 {
             return Ok(vec![]);
         }
-        let offset = (offset as usize).min(items.len());
-        items.drain(..offset);
-        if count >= 0 {
-            items.truncate(count as usize);
+        let offset = (offset as usize).min(hi - lo);
+        let count = if count >= 0 { count as usize } else { usize::MAX };
+        if spec.rev {
+            hi -= offset;
+            lo = lo.max(hi.saturating_sub(count));
+        } else {
+            lo += offset;
+            hi = hi.min(lo.saturating_add(count));
         }
     }
-    Ok(items)
+    Ok(z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect())
 }
 
 /// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).

@@ -33,12 +33,8 @@ use super::key::Key;
 
 pub type ClientId = u64;
 
-/// 24-bit LRU clock in seconds, like Redis's LRU_CLOCK with 1000 ms resolution.
-pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
-
-pub fn lru_clock(now_ms: u64) -> u32 {
-    ((now_ms / 1000) as u32) & LRU_CLOCK_MAX
-}
+use super::evict::Stamping;
+pub use super::evict::{LRU_CLOCK_MAX, lru_clock};
 
 #[derive(Debug)]
 pub struct Entry {
@@ -67,6 +63,8 @@ pub struct Db {
     side: Side,
     /// Command-time clock (Unix ms), set by the server before each command.
     now: u64,
+    /// How accesses stamp keys (LRU clock or LFU counter), from `maxmemory-policy`.
+    stamping: Stamping,
 }
 
 struct Side {
@@ -132,7 +130,12 @@ impl Db {
                 stats: DbStats::default(),
             },
             now: 0,
+            stamping: Stamping::default(),
         }
+    }
+
+    pub fn set_stamping(&mut self, s: Stamping) {
+        self.stamping = s;
     }
 
     pub fn set_now(&mut self, now_ms: u64) {
@@ -182,12 +185,12 @@ impl Db {
 
     /// Read access for commands: counts hits/misses and stamps the LRU clock.
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
-        let lru = lru_clock(self.now);
+        let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
         match live(&mut self.keys, &mut self.side, self.now, key, h) {
             Some((k, e)) => {
                 self.side.stats.keyspace_hits += 1;
-                k.set_stamp(lru);
+                k.set_stamp(stamping.touch(k.stamp(), now));
                 Some(&e.value)
             }
             None => {
@@ -217,28 +220,28 @@ impl Db {
     /// Write access: the key is considered modified (WATCH is broken) once this returns Some.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let h = self.keys.hash(key);
-        let lru = lru_clock(self.now);
+        let (stamping, now) = (self.stamping, self.now);
         let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
         self.side.signal(key);
-        k.set_stamp(lru);
+        k.set_stamp(stamping.touch(k.stamp(), now));
         Some(&mut e.value)
     }
 
     /// SET semantics: insert or overwrite. The TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         self.signal_modified(key);
-        let lru = lru_clock(self.now);
+        let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
         if let Some((k, e)) = live(&mut self.keys, &mut self.side, self.now, key, h) {
             e.value = value;
-            k.set_stamp(lru);
+            k.set_stamp(stamping.touch(k.stamp(), now));
             if !keep_ttl && e.expire_at != 0 {
                 let at = std::mem::replace(&mut e.expire_at, 0);
                 self.side.expires.remove(&(at, SmallBytes::new(key)));
             }
             return;
         }
-        self.keys.insert_new_hashed(Key::new(key, lru), Entry { value, expire_at: 0 }, h);
+        self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
     }
 
     /// Removes a key; returns its value.
@@ -449,6 +452,44 @@ impl Db {
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
+    }
+
+    /// Up to `n` random keys with their stamps and deadlines (eviction sampling).
+    pub fn sample_keys<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Vec<(Bytes, u32, Option<u64>)> {
+        (0..n)
+            .filter_map(|_| self.keys.random(rng))
+            .map(|(k, e)| (Bytes::copy_from_slice(k), k.stamp(), e.expire_at()))
+            .collect()
+    }
+
+    /// Up to `n` keys with a TTL, starting at a random point of the deadline order (eviction
+    /// sampling for the `volatile-*` policies).
+    pub fn sample_volatile<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Vec<(Bytes, u32, Option<u64>)> {
+        use rand::RngExt;
+        let (Some((lo, _)), Some((hi, _))) = (self.side.expires.first(), self.side.expires.last()) else {
+            return Vec::new();
+        };
+        let from = rng.random_range(*lo..=*hi);
+        let start = (from, SmallBytes::new(b""));
+        self.side
+            .expires
+            .range(start..)
+            .chain(self.side.expires.iter())
+            .take(n.min(self.side.expires.len()))
+            .filter_map(|(at, k)| {
+                let (key, _) = self.keys.get_entry(k)?;
+                Some((Bytes::copy_from_slice(k), key.stamp(), Some(*at)))
+            })
+            .collect()
+    }
+
+    /// Deletes a key chosen by eviction. False if it no longer exists.
+    pub fn evict(&mut self, key: &[u8]) -> bool {
+        if self.remove_entry(key).is_none() {
+            return false;
+        }
+        self.signal_modified(key);
+        true
     }
 
     /// A live key's access stamp, without touching it (OBJECT IDLETIME/FREQ, DEBUG OBJECT).

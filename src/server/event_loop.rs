@@ -120,6 +120,10 @@ impl Server {
             let hz = self.state.config.int("hz").clamp(1, 500) as u64;
             let period = Duration::from_millis(1000 / hz);
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if self.state.evicting {
+                // Eviction fell behind within a command's budget: keep at it between polls.
+                timeout = Duration::ZERO;
+            }
             if let Some(d) = self.state.blocking.next_deadline() {
                 let until = Duration::from_millis(d.saturating_sub(super::state::unix_ms()));
                 timeout = timeout.min(until);
@@ -149,6 +153,9 @@ impl Server {
                 self.state.update_time();
                 dispatch::expire_blocks(&mut self.state);
                 self.after_command_batch();
+            }
+            if self.state.evicting {
+                self.state.perform_evictions();
             }
             if Instant::now() >= next_cron {
                 self.cron();

@@ -64,6 +64,7 @@ pub struct Hot {
     pub set_max_intset: usize,
     pub list_max_listpack: i64,
     pub zset: crate::types::ZsetLimits,
+    pub eviction: crate::keyspace::evict::Limits,
 }
 
 impl Hot {
@@ -83,6 +84,21 @@ impl Hot {
             zset: crate::types::ZsetLimits {
                 max_entries: c.int("zset-max-listpack-entries").max(0) as usize,
                 max_value: c.int("zset-max-listpack-value").max(0) as usize,
+            },
+            eviction: {
+                use crate::keyspace::evict::{Limits, Policy, Stamping};
+                let policy = Policy::parse(c.str("maxmemory-policy"));
+                Limits {
+                    maxmemory: c.int("maxmemory").max(0) as usize,
+                    policy,
+                    samples: c.int("maxmemory-samples").max(1) as usize,
+                    tenacity: c.int("maxmemory-eviction-tenacity"),
+                    stamping: Stamping {
+                        lfu: policy.is_lfu(),
+                        log_factor: c.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
+                        decay_minutes: c.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+                    },
+                }
             },
         }
     }
@@ -147,6 +163,10 @@ pub struct ServerState {
     /// When the current command started: the previous command's end (or the batch start), so
     /// each command costs one clock read for its duration statistic.
     pub cmd_clock: std::time::Instant,
+    pub evictor: crate::keyspace::evict::Evictor,
+    /// Eviction ran out of its per-command budget while still over `maxmemory`: the event loop
+    /// keeps evicting between polls until it is under.
+    pub evicting: bool,
 }
 
 impl ServerState {
@@ -197,6 +217,8 @@ impl ServerState {
             blocking: Default::default(),
             watched_keys: 0,
             cmd_clock: Instant::now(),
+            evictor: Default::default(),
+            evicting: false,
         }
     }
 
@@ -238,7 +260,27 @@ impl ServerState {
 
     /// Must be called after any configuration change.
     pub fn refresh_hot(&mut self) {
+        let old = self.hot.eviction.policy;
         self.hot = Hot::from(&self.config);
+        if self.hot.eviction.policy != old {
+            self.evictor.clear();
+        }
+        for db in &mut self.dbs {
+            db.set_stamping(self.hot.eviction.stamping);
+        }
+    }
+
+    /// Evicts keys while over `maxmemory` (bounded work; see keyspace::evict).
+    pub fn perform_evictions(&mut self) -> crate::keyspace::evict::Outcome {
+        use crate::keyspace::evict::Outcome;
+        let limits = self.hot.eviction;
+        if limits.maxmemory == 0 {
+            self.evicting = false;
+            return Outcome::Ok;
+        }
+        let out = self.evictor.perform(&mut self.dbs, limits, crate::alloc::used_memory, &mut self.rng);
+        self.evicting = out == Outcome::Running;
+        out
     }
 
     pub fn uptime_secs(&self) -> u64 {
