@@ -483,6 +483,19 @@ impl Db {
             .collect()
     }
 
+    /// The `n` keys with the earliest deadlines (volatile-ttl: exact, not sampled).
+    pub fn earliest_volatile(&self, n: usize) -> Vec<(Bytes, u32, Option<u64>)> {
+        self.side
+            .expires
+            .iter()
+            .take(n)
+            .filter_map(|(at, k)| {
+                let (key, _) = self.keys.get_entry(k)?;
+                Some((Bytes::copy_from_slice(k), key.stamp(), Some(*at)))
+            })
+            .collect()
+    }
+
     /// Deletes a key chosen by eviction. False if it no longer exists.
     pub fn evict(&mut self, key: &[u8]) -> bool {
         if self.remove_entry(key).is_none() {

@@ -10,6 +10,8 @@
 //!   pool ordered by idleness (LRU idle ms, 255 - LFU counter, or time to deadline), and evicts
 //!   the best one still present. Over rounds the pool converges to the truly idlest keys without
 //!   ever walking the keyspace.
+//! * **volatile-ttl is exact.** Deadlines are kept in order (see [`super::db`]), so the pool is
+//!   fed the keys with the shortest TTLs rather than a sample.
 //! * **Bounded work.** One call stops after a time budget derived from
 //!   `maxmemory-eviction-tenacity` (500 µs at the default 10) and reports `Running`; the event
 //!   loop keeps evicting between polls, so a single write never stalls the server.
@@ -254,7 +256,11 @@ impl Evictor {
         if db.is_empty() {
             return;
         }
-        let samples = if limits.policy.volatile_only() {
+        // volatile-ttl reads the head of the ordered expiry index: the shortest TTLs exactly,
+        // where Redis can only sample.
+        let samples = if limits.policy == Policy::VolatileTtl {
+            db.earliest_volatile(limits.samples)
+        } else if limits.policy.volatile_only() {
             db.sample_volatile(limits.samples, rng)
         } else {
             db.sample_keys(limits.samples, rng)

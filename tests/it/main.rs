@@ -6,6 +6,7 @@ mod blocking;
 mod clients;
 mod crossserver;
 mod diff;
+mod eviction;
 mod example;
 mod process;
 mod protocol;

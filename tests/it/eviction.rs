@@ -1,0 +1,168 @@
+//! maxmemory and the eight eviction policies, against the binary: fill past the limit with a
+//! known access pattern and check what survives, that memory stays bounded, and that
+//! noeviction refuses writes (its exact error text is checked against redis-server in
+//! tests/diff/memory.txt).
+
+use std::time::Duration;
+
+use crate::util::{Conn, ember};
+
+fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", section]).as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} missing in {info}"))
+}
+
+fn value() -> String {
+    "x".repeat(1000)
+}
+
+fn exists(c: &mut Conn, key: &str) -> bool {
+    c.cmd(&["EXISTS", key]).text() == ":1\r\n"
+}
+
+/// Sets maxmemory to the current usage plus `headroom` bytes; returns the limit.
+fn limit_to_now_plus(c: &mut Conn, headroom: u64) -> u64 {
+    let limit = info_field(c, "memory", "used_memory") + headroom;
+    c.cmd(&["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    limit
+}
+
+/// Writes `n` new 1 KB keys `prefix:i`, checking after each write that used memory stays
+/// within the limit plus a small bound.
+fn fill(c: &mut Conn, prefix: &str, n: usize, limit: u64, ttl: Option<&str>) {
+    for i in 0..n {
+        let key = format!("{prefix}:{i}");
+        let v = value();
+        let mut args = vec!["SET", &key, &v];
+        if let Some(t) = ttl {
+            args.extend(["EX", t]);
+        }
+        let r = c.cmd(&args).text();
+        assert_eq!(r, "+OK\r\n", "write {i} refused");
+        if limit > 0 && i % 50 == 0 {
+            let used = info_field(c, "memory", "used_memory");
+            assert!(used <= limit + 64 * 1024, "used {used} > limit {limit} + 64 KB after write {i}");
+        }
+    }
+}
+
+#[test]
+fn allkeys_lru_keeps_recently_read_keys() {
+    let s = ember(&["--maxmemory-policy", "allkeys-lru"]);
+    let mut c = s.connect();
+    fill(&mut c, "old", 1000, 0, None);
+    // The LRU clock has one-second resolution: let the old keys age a full tick.
+    std::thread::sleep(Duration::from_millis(1200));
+    for i in 0..200 {
+        c.cmd(&["GET", &format!("old:{i}")]);
+    }
+    let limit = limit_to_now_plus(&mut c, 300 * 1024);
+    fill(&mut c, "new", 600, limit, None);
+    let evicted = info_field(&mut c, "stats", "evicted_keys");
+    assert!(evicted >= 300, "only {evicted} evicted");
+    let hot = (0..200).filter(|i| exists(&mut c, &format!("old:{i}"))).count();
+    let cold = (200..1000).filter(|i| exists(&mut c, &format!("old:{i}"))).count();
+    assert!(hot >= 190, "recently read keys were evicted: {hot}/200 left ({cold}/800 cold left)");
+    assert!(cold < 800 - 250, "cold keys should go first: {cold}/800 left");
+}
+
+#[test]
+fn allkeys_lfu_keeps_frequently_read_keys() {
+    let s = ember(&["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.connect();
+    fill(&mut c, "k", 1000, 0, None);
+    for _ in 0..50 {
+        for i in 0..200 {
+            c.cmd(&["GET", &format!("k:{i}")]);
+        }
+    }
+    let f = c.cmd(&["OBJECT", "FREQ", "k:0"]).text();
+    let freq: u64 = f.trim_start_matches(':').trim().parse().expect("freq");
+    assert!(freq > 5, "a key read 50 times should have a counter above the initial 5: {f}");
+    let limit = limit_to_now_plus(&mut c, 300 * 1024);
+    fill(&mut c, "new", 600, limit, None);
+    let hot = (0..200).filter(|i| exists(&mut c, &format!("k:{i}"))).count();
+    assert!(hot >= 190, "frequently read keys were evicted: {hot}/200 left");
+    assert!(info_field(&mut c, "stats", "evicted_keys") >= 300);
+}
+
+#[test]
+fn volatile_ttl_evicts_shortest_ttl_first_and_never_persistent_keys() {
+    let s = ember(&["--maxmemory-policy", "volatile-ttl"]);
+    let mut c = s.connect();
+    fill(&mut c, "p", 300, 0, None);
+    for i in 0..600 {
+        let (k, v, ttl) = (format!("v:{i}"), value(), (10_000 + i).to_string());
+        c.cmd(&["SET", &k, &v, "EX", &ttl]);
+    }
+    let limit = limit_to_now_plus(&mut c, 200 * 1024);
+    fill(&mut c, "new", 400, limit, None);
+    assert!((0..300).all(|i| exists(&mut c, &format!("p:{i}"))), "a key without TTL was evicted");
+    let alive: Vec<bool> = (0..600).map(|i| exists(&mut c, &format!("v:{i}"))).collect();
+    let first_alive = alive.iter().position(|a| *a).expect("some volatile keys survive");
+    assert!(first_alive >= 150, "too few volatile keys evicted: {first_alive}");
+    assert!(alive[first_alive..].iter().all(|a| *a), "eviction did not follow TTL order: {alive:?}");
+}
+
+#[test]
+fn volatile_policies_never_touch_persistent_keys_and_refuse_writes_when_none_are_left() {
+    for policy in ["volatile-lru", "volatile-lfu", "volatile-random"] {
+        let s = ember(&["--maxmemory-policy", policy]);
+        let mut c = s.connect();
+        fill(&mut c, "p", 300, 0, None);
+        fill(&mut c, "v", 300, 0, Some("10000"));
+        let limit = limit_to_now_plus(&mut c, 100 * 1024);
+        fill(&mut c, "p2", 250, limit, None);
+        assert!((0..300).all(|i| exists(&mut c, &format!("p:{i}"))), "{policy}: a persistent key was evicted");
+        let volatile_left = (0..300).filter(|i| exists(&mut c, &format!("v:{i}"))).count();
+        assert!(volatile_left < 300, "{policy}: nothing evicted");
+        // Once every volatile key is gone, writes are refused and reads still work.
+        let mut refused = false;
+        for i in 0..1000 {
+            let r = c.cmd(&["SET", &format!("more:{i}"), &value()]).text();
+            if r.starts_with("-OOM") {
+                assert_eq!(r, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "{policy}: writes never refused");
+        assert_eq!((0..300).filter(|i| exists(&mut c, &format!("v:{i}"))).count(), 0, "{policy}");
+        assert_eq!(c.cmd(&["GET", "p:0"]).text(), format!("$1000\r\n{}\r\n", value()));
+        assert_eq!(c.cmd(&["DEL", "p:0"]).text(), ":1\r\n");
+    }
+}
+
+#[test]
+fn allkeys_random_bounds_memory() {
+    let s = ember(&["--maxmemory-policy", "allkeys-random"]);
+    let mut c = s.connect();
+    let limit = limit_to_now_plus(&mut c, 500 * 1024);
+    fill(&mut c, "k", 3000, limit, None);
+    let evicted = info_field(&mut c, "stats", "evicted_keys");
+    assert!(evicted >= 2000, "{evicted}");
+    let size = c.cmd(&["DBSIZE"]).text();
+    let n: u64 = size.trim_start_matches(':').trim().parse().expect("dbsize");
+    assert_eq!(n + evicted, 3000);
+}
+
+#[test]
+fn noeviction_refuses_denyoom_commands_and_multi_but_serves_reads() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["CONFIG", "SET", "maxmemory", "1"]);
+    let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+    assert_eq!(c.cmd(&["SET", "b", "2"]).text(), oom);
+    assert_eq!(c.cmd(&["GET", "a"]).text(), "$1\r\n1\r\n");
+    assert_eq!(c.cmd(&["MULTI"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "a"]).text(), oom);
+    assert!(c.cmd(&["EXEC"]).text().starts_with("-EXECABORT"));
+    assert_eq!(c.cmd(&["DEL", "a"]).text(), ":1\r\n");
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["SET", "b", "2"]).text(), "+OK\r\n");
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+}
