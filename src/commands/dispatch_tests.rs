@@ -83,7 +83,7 @@ fn active_expiry_removes_due_keys_in_deadline_order() {
     t.run(&["SET", "forever", "v"]);
     t.advance(30);
     t.srv.update_time();
-    assert_eq!(t.srv.dbs[0].expire_due(1000), 21);
+    assert_eq!(t.srv.dbs[0].expire_due(1000, |_| {}), 21);
     assert_eq!(t.run(&["DBSIZE"]), Reply::Int(30));
 }
 

@@ -177,9 +177,16 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("sync_partial_ok", "0".into());
             w("sync_partial_err", "0".into());
             w("expired_keys", expired.to_string());
-            w("expired_stale_perc", "0.00".into());
+            let (volatile, stale) =
+                srv.dbs.iter().fold((0, 0), |(v, st), db| (v + db.expires_len(), st + db.stale_count(1_000_000)));
+            let stale_perc = if volatile > 0 { stale as f64 * 100.0 / volatile as f64 } else { 0.0 };
+            w("expired_stale_perc", format!("{stale_perc:.2}"));
             w("expired_time_cap_reached_count", "0".into());
             w("expire_cycle_cpu_milliseconds", "0".into());
+            let (lag_max, lag_p99) = srv.expire_lag.summary(srv.now_ms);
+            w("expire_lag_max_ms", lag_max.to_string());
+            w("expire_lag_p99_ms", lag_p99.to_string());
+            w("eventloop_max_stall_us", srv.loop_stall_max_us.to_string());
             w("evicted_keys", srv.evictor.evicted_keys.to_string());
             w("evicted_clients", "0".into());
             w("keyspace_hits", hits.to_string());

@@ -356,6 +356,9 @@ fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         db.reset_stats();
     }
     ctx.srv.slowlog.clear();
+    ctx.srv.evictor.evicted_keys = 0;
+    ctx.srv.expire_lag.reset();
+    ctx.srv.loop_stall_max_us = 0;
     Ok(OK)
 }
 

@@ -297,7 +297,7 @@ impl Db {
 
     /// Active expiry: deletes up to `max` keys whose deadline has passed, oldest first.
     /// Returns how many were deleted.
-    pub fn expire_due(&mut self, max: usize) -> usize {
+    pub fn expire_due(&mut self, max: usize, mut reclaimed: impl FnMut(u64)) -> usize {
         let mut n = 0;
         while n < max {
             let Some((at, _)) = self.side.expires.first() else {
@@ -306,17 +306,28 @@ impl Db {
             if *at > self.now {
                 break;
             }
-            let Some((_, key)) = self.side.expires.pop_first() else {
+            let Some((at, key)) = self.side.expires.pop_first() else {
                 break;
             };
             if let Some((_, e)) = self.keys.remove(&key) {
                 drop(e);
                 self.side.stats.expired_keys += 1;
                 self.signal_modified(&key);
+                reclaimed(at);
             }
             n += 1;
         }
         n
+    }
+
+    /// Keys whose deadline has passed but that are not reclaimed yet, counting at most `limit`.
+    pub fn stale_count(&self, limit: usize) -> usize {
+        self.side.expires.iter().take_while(|(at, _)| *at <= self.now).take(limit).count()
+    }
+
+    /// Whether any key is due for active expiry.
+    pub fn has_due(&self) -> bool {
+        self.side.expires.first().is_some_and(|(at, _)| *at <= self.now)
     }
 
     /// Average remaining TTL in ms over volatile keys (INFO keyspace `avg_ttl`), sampled cheaply.

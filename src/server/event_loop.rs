@@ -120,8 +120,8 @@ impl Server {
             let hz = self.state.config.int("hz").clamp(1, 500) as u64;
             let period = Duration::from_millis(1000 / hz);
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
-            if self.state.evicting {
-                // Eviction fell behind within a command's budget: keep at it between polls.
+            if self.state.evicting || self.state.expire_backlog {
+                // Eviction or expiry fell behind within its budget: keep at it between polls.
                 timeout = Duration::ZERO;
             }
             if let Some(d) = self.state.blocking.next_deadline() {
@@ -134,6 +134,7 @@ impl Server {
                 }
                 return Err(e.into());
             }
+            let busy_from = Instant::now();
             for ev in events.iter() {
                 let t = ev.token();
                 if t.0 > usize::MAX - 16 {
@@ -160,12 +161,41 @@ impl Server {
             if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
+            } else if self.state.expire_backlog && self.state.active_expire_enabled {
+                self.active_expire_slice();
             }
+            let busy = busy_from.elapsed().as_micros() as u64;
+            self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.shutdown.is_some() {
                 info!("Ember is now ready to exit, bye bye...");
                 return Ok(());
             }
         }
+    }
+
+    /// One time-boxed slice of active expiry: removes due keys in deadline order, oldest first,
+    /// for at most `EXPIRE_SLICE` (times active-expire-effort). If keys are still due when the
+    /// time is up, `expire_backlog` makes the loop come straight back after serving clients,
+    /// so a mass expiry is worked off in short slices instead of one long stall, and keys are
+    /// reclaimed within one cron period of their deadline whenever the CPU allows.
+    fn active_expire_slice(&mut self) {
+        const EXPIRE_SLICE: Duration = Duration::from_millis(1);
+        self.state.update_time();
+        let now = self.state.now_ms;
+        let effort = self.state.config.int("active-expire-effort").clamp(1, 10) as u32;
+        let deadline = Instant::now() + EXPIRE_SLICE * effort;
+        let st = &mut self.state;
+        let mut backlog = false;
+        for db in st.dbs.iter_mut() {
+            while db.expire_due(64, |at| st.expire_lag.record(now, now.saturating_sub(at), &mut st.rng)) == 64 {
+                if Instant::now() >= deadline {
+                    backlog = db.has_due();
+                    break;
+                }
+            }
+        }
+        st.expire_backlog = backlog;
+        st.flag_dirty_watchers(&mut Session::new(0, String::new(), String::new(), -1, now));
     }
 
     fn accept(&mut self, idx: usize) {
@@ -352,17 +382,8 @@ impl Server {
     fn cron(&mut self) {
         self.state.update_time();
         let now = self.state.now_ms;
-        // Active expiry: remove due keys, bounded per tick so a mass expiry cannot stall the loop.
         if self.state.active_expire_enabled {
-            let budget =
-                Instant::now() + Duration::from_millis(self.state.config.int("active-expire-effort").max(1) as u64 * 2);
-            for db in self.state.dbs.iter_mut() {
-                while db.expire_due(64) == 64 {
-                    if Instant::now() > budget {
-                        break;
-                    }
-                }
-            }
+            self.active_expire_slice();
         }
         for db in self.state.dbs.iter_mut() {
             db.cron(100);

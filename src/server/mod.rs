@@ -3,6 +3,7 @@
 pub mod blocking;
 pub mod client;
 pub mod event_loop;
+pub mod lag;
 pub mod state;
 
 pub use client::Session;

@@ -167,6 +167,12 @@ pub struct ServerState {
     /// Eviction ran out of its per-command budget while still over `maxmemory`: the event loop
     /// keeps evicting between polls until it is under.
     pub evicting: bool,
+    /// How late active expiry reclaims keys (INFO expire_lag_*).
+    pub expire_lag: crate::server::lag::LagWindow,
+    /// Keys were still due when the last active-expiry slice ran out of time.
+    pub expire_backlog: bool,
+    /// Longest stretch the event loop spent between two polls, in µs (INFO).
+    pub loop_stall_max_us: u64,
 }
 
 impl ServerState {
@@ -219,6 +225,9 @@ impl ServerState {
             cmd_clock: Instant::now(),
             evictor: Default::default(),
             evicting: false,
+            expire_lag: Default::default(),
+            expire_backlog: false,
+            loop_stall_max_us: 0,
         }
     }
 
