@@ -8,8 +8,12 @@
 //!   returned. `now` is set by the server once per command (Redis's command-time snapshot), so a
 //!   key cannot expire halfway through a command or a MULTI/EXEC.
 //! * **Ordered expiry index.** Deadlines live both in the entry and in a `BTreeSet<(deadline,
-//!   key)>`, so the active cycle removes exactly the keys that are due, oldest first, instead of
-//!   sampling and hoping (expiry never lags behind, however few keys are volatile).
+//!   key hash)>`, so the active cycle removes exactly the keys that are due, oldest first,
+//!   instead of sampling and hoping (expiry never lags behind, however few keys are volatile).
+//!   The index holds the key's 64-bit table hash, not the key: 16 bytes per volatile key
+//!   instead of 32, and the key is found again with [`Dict::find_hashed`] (its bucket, its
+//!   deadline and its rehashed key must all agree). Two keys with equal hash and deadline
+//!   share one index entry, which stays until neither needs it.
 //! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the key (see
 //!   [`Key`]), the basis of OBJECT IDLETIME and of approximated-LRU eviction.
 //! * **Change signals.** Any mutable access, overwrite, delete or expiry marks the key modified:
@@ -26,7 +30,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::types::Value;
-use crate::util::dict::{Dict, Lookup};
+use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
 use super::key::Key;
@@ -68,7 +72,9 @@ pub struct Db {
 }
 
 struct Side {
-    expires: BTreeSet<(u64, SmallBytes)>,
+    expires: BTreeSet<(u64, u64)>,
+    /// Keys with a deadline (the index may hold fewer entries when two share one).
+    volatile: usize,
     /// WATCH registry: key → clients watching it in this db.
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
@@ -99,15 +105,29 @@ fn live<'a>(
     key: &[u8],
     h: usize,
 ) -> Option<(&'a mut Key, &'a mut Entry)> {
-    match keys.lookup_mut(key, h, |e| e.expire_at != 0 && e.expire_at <= now) {
-        Lookup::Found(k, e) => Some((k, e)),
-        Lookup::Removed(_, e) => {
-            side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
-            side.stats.expired_keys += 1;
-            side.signal(key);
-            None
-        }
-        Lookup::Missing => None,
+    let mut expired = false;
+    let found = keys.lookup_mut(
+        key,
+        h,
+        |e| e.expire_at != 0 && e.expire_at <= now,
+        |keys, _, e| {
+            unindex(keys, side, e.expire_at, h);
+            expired = true;
+        },
+    );
+    if expired {
+        side.stats.expired_keys += 1;
+        side.signal(key);
+    }
+    found
+}
+
+/// Forgets `(at, h)` for a key that no longer has deadline `at` (already changed or removed
+/// from `keys`), unless another key with the same hash and deadline still needs the entry.
+fn unindex(keys: &Dict<Key, Entry>, side: &mut Side, at: u64, h: usize) {
+    side.volatile = side.volatile.saturating_sub(1);
+    if keys.find_hashed(h, |_, e| e.expire_at == at).is_none() {
+        side.expires.remove(&(at, h as u64));
     }
 }
 
@@ -123,6 +143,7 @@ impl Db {
             keys: Dict::new(),
             side: Side {
                 expires: BTreeSet::new(),
+                volatile: 0,
                 watchers: HashMap::new(),
                 dirty_watchers: Vec::new(),
                 blocked: HashMap::new(),
@@ -158,11 +179,11 @@ impl Db {
     /// `overhead.hashtable.main` and `.expires`.
     pub fn table_overhead(&self) -> (usize, usize) {
         let main = self.keys.slots() * 8 + self.keys.len() * 64;
-        (main, self.side.expires.len() * 48)
+        (main, self.side.expires.len() * 24)
     }
 
     pub fn expires_len(&self) -> usize {
-        self.side.expires.len()
+        self.side.volatile
     }
 
     fn is_expired(&self, e: &Entry) -> bool {
@@ -235,9 +256,9 @@ impl Db {
         if let Some((k, e)) = live(&mut self.keys, &mut self.side, self.now, key, h) {
             e.value = value;
             k.set_stamp(stamping.touch(k.stamp(), now));
-            if !keep_ttl && e.expire_at != 0 {
-                let at = std::mem::replace(&mut e.expire_at, 0);
-                self.side.expires.remove(&(at, SmallBytes::new(key)));
+            let dropped = if !keep_ttl && e.expire_at != 0 { std::mem::replace(&mut e.expire_at, 0) } else { 0 };
+            if dropped != 0 {
+                unindex(&self.keys, &mut self.side, dropped, h);
             }
             return;
         }
@@ -256,7 +277,8 @@ impl Db {
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
         let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
+            let h = self.keys.hash(key);
+            unindex(&self.keys, &mut self.side, e.expire_at, h);
         }
         Some(e.value)
     }
@@ -266,7 +288,8 @@ impl Db {
         self.expire_if_needed(key);
         let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
-            self.side.expires.remove(&(e.expire_at, SmallBytes::new(key)));
+            let h = self.keys.hash(key);
+            unindex(&self.keys, &mut self.side, e.expire_at, h);
         }
         self.signal_modified(key);
         let exp = e.expire_at();
@@ -280,12 +303,13 @@ impl Db {
             return false;
         };
         let old = std::mem::replace(&mut e.expire_at, at.unwrap_or(0));
-        let k = SmallBytes::new(key);
+        let h = self.keys.hash(key);
         if old != 0 {
-            self.side.expires.remove(&(old, k.clone()));
+            unindex(&self.keys, &mut self.side, old, h);
         }
         if let Some(at) = at {
-            self.side.expires.insert((at, k));
+            self.side.volatile += 1;
+            self.side.expires.insert((at, h as u64));
         }
         self.signal_modified(key);
         true
@@ -300,20 +324,25 @@ impl Db {
     pub fn expire_due(&mut self, max: usize, mut reclaimed: impl FnMut(u64)) -> usize {
         let mut n = 0;
         while n < max {
-            let Some((at, _)) = self.side.expires.first() else {
+            let Some(&(at, h)) = self.side.expires.first() else {
                 break;
             };
-            if *at > self.now {
+            if at > self.now {
                 break;
             }
-            let Some((at, key)) = self.side.expires.pop_first() else {
-                break;
-            };
-            if let Some((_, e)) = self.keys.remove(&key) {
-                drop(e);
-                self.side.stats.expired_keys += 1;
-                self.signal_modified(&key);
-                reclaimed(at);
+            let key = self.keys.find_hashed(h as usize, |_, e| e.expire_at == at).map(|(k, _)| SmallBytes::new(k));
+            match key {
+                Some(key) => {
+                    self.keys.remove(&key);
+                    unindex(&self.keys, &mut self.side, at, h as usize);
+                    self.side.stats.expired_keys += 1;
+                    self.signal_modified(&key);
+                    reclaimed(at);
+                }
+                // Unreachable while the index is kept in step; drop the entry rather than spin.
+                None => {
+                    self.side.expires.pop_first();
+                }
             }
             n += 1;
         }
@@ -374,6 +403,7 @@ impl Db {
         self.touch_all_watched();
         self.keys.clear();
         self.side.expires.clear();
+        self.side.volatile = 0;
         n
     }
 
@@ -463,6 +493,7 @@ impl Db {
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
+        std::mem::swap(&mut self.side.volatile, &mut other.side.volatile);
     }
 
     /// Up to `n` random keys with their stamps and deadlines (eviction sampling).
@@ -481,30 +512,24 @@ impl Db {
             return Vec::new();
         };
         let from = rng.random_range(*lo..=*hi);
-        let start = (from, SmallBytes::new(b""));
         self.side
             .expires
-            .range(start..)
+            .range((from, 0)..)
             .chain(self.side.expires.iter())
             .take(n.min(self.side.expires.len()))
-            .filter_map(|(at, k)| {
-                let (key, _) = self.keys.get_entry(k)?;
-                Some((Bytes::copy_from_slice(k), key.stamp(), Some(*at)))
-            })
+            .filter_map(|&(at, h)| self.volatile_entry(at, h))
             .collect()
     }
 
     /// The `n` keys with the earliest deadlines (volatile-ttl: exact, not sampled).
     pub fn earliest_volatile(&self, n: usize) -> Vec<(Bytes, u32, Option<u64>)> {
-        self.side
-            .expires
-            .iter()
-            .take(n)
-            .filter_map(|(at, k)| {
-                let (key, _) = self.keys.get_entry(k)?;
-                Some((Bytes::copy_from_slice(k), key.stamp(), Some(*at)))
-            })
-            .collect()
+        self.side.expires.iter().take(n).filter_map(|&(at, h)| self.volatile_entry(at, h)).collect()
+    }
+
+    /// The key behind an expiry-index entry, with its stamp and deadline.
+    fn volatile_entry(&self, at: u64, h: u64) -> Option<(Bytes, u32, Option<u64>)> {
+        let (k, _) = self.keys.find_hashed(h as usize, |_, e| e.expire_at == at)?;
+        Some((Bytes::copy_from_slice(k), k.stamp(), Some(at)))
     }
 
     /// Deletes a key chosen by eviction. False if it no longer exists.
@@ -520,5 +545,52 @@ impl Db {
     pub fn stamp(&mut self, key: &[u8]) -> Option<u32> {
         let h = self.keys.hash(key);
         live(&mut self.keys, &mut self.side, self.now, key, h).map(|(k, _)| k.stamp())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::StrValue;
+
+    fn val() -> Value {
+        Value::Str(StrValue::from_bytes(b"v"))
+    }
+
+    /// The hash-keyed expiry index stays in step with the entries through every way a
+    /// deadline can change or a key can go.
+    #[test]
+    fn expiry_index_follows_every_deadline_change() {
+        let mut db = Db::new();
+        db.set_now(1_000);
+        for i in 0..100 {
+            let k = format!("k{i}");
+            db.set(k.as_bytes(), val(), false);
+            assert!(db.set_expire(k.as_bytes(), Some(2_000 + i)));
+        }
+        // Same deadline for several keys, re-set to the same value, moved, persisted, dropped by
+        // SET, removed, taken.
+        for i in 0..10 {
+            db.set_expire(format!("k{i}").as_bytes(), Some(5_000));
+        }
+        db.set_expire(b"k10", Some(2_010));
+        for i in 11..20 {
+            db.set_expire(format!("k{i}").as_bytes(), None);
+        }
+        db.set(b"k20", val(), false);
+        db.set(b"k21", val(), true);
+        db.remove(b"k22");
+        assert!(db.take(b"k23").is_some_and(|(_, at)| at == Some(2_023)));
+        assert_eq!(db.expires_len(), 100 - 9 - 1 - 2);
+        // At 2,050 the keys with deadlines 2,021..=2,050 that still have them are due.
+        db.set_now(2_050);
+        let due = db.expire_due(1000, |_| {});
+        assert_eq!(due, 29, "k10, k21, k24..k50 (k20 lost its TTL, k22/k23 are gone)");
+        assert!(db.view(b"k21").is_none() && db.view(b"k10").is_none() && db.view(b"k20").is_some());
+        db.set_now(10_000);
+        let rest = db.expire_due(1000, |_| {});
+        assert_eq!(rest, 88 - 29);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.len(), 10, "only the persisted k11..k19 and k20 remain");
     }
 }

@@ -230,6 +230,26 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         None
     }
 
+    /// The entry whose key hashes to `h` and satisfies `pred`, if any: lets an index that stores
+    /// 8-byte hashes instead of keys find its key again. Candidates in the bucket are confirmed
+    /// by rehashing their key, so keys of other hashes sharing the bucket never match.
+    pub fn find_hashed(&self, h: usize, pred: impl Fn(&K, &V) -> bool) -> Option<(&K, &V)> {
+        for t in 0..self.tables() {
+            let table = &self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let mut cur = table.buckets[h & table.mask()].as_deref();
+            while let Some(node) = cur {
+                if pred(&node.key, &node.val) && self.hash(node.key.borrow()) == h {
+                    return Some((&node.key, &node.val));
+                }
+                cur = node.next.as_deref();
+            }
+        }
+        None
+    }
+
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.get_entry(key).is_some()
     }
@@ -311,29 +331,35 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         None
     }
 
-    /// One lookup that also lets the caller drop a stale entry: the value is removed and
-    /// returned when `remove_if` says so (lazy expiry), otherwise a mutable reference.
-    pub fn lookup_mut(&mut self, key: &[u8], h: usize, remove_if: impl Fn(&V) -> bool) -> Lookup<'_, K, V> {
+    /// One lookup that also lets the caller drop a stale entry: when `remove_if` holds for the
+    /// value (lazy expiry) the entry is removed and handed to `on_removed` together with the
+    /// table as it is afterwards, and None is returned; otherwise the key (for metadata it
+    /// carries, like the keyspace's access stamp — callers must not change its bytes) and the
+    /// value, mutably.
+    pub fn lookup_mut(
+        &mut self,
+        key: &[u8],
+        h: usize,
+        remove_if: impl Fn(&V) -> bool,
+        on_removed: impl FnOnce(&Self, K, V),
+    ) -> Option<(&mut K, &mut V)> {
         if self.is_empty() {
-            return Lookup::Missing;
+            return None;
         }
         self.step();
-        let Some((t, b, depth, stale)) = self.locate(key, h, remove_if) else { return Lookup::Missing };
+        let (t, b, depth, stale) = self.locate(key, h, remove_if)?;
         if stale {
-            return match self.remove(key) {
-                Some((k, v)) => Lookup::Removed(k, v),
-                None => Lookup::Missing,
-            };
+            if let Some((k, v)) = self.remove(key) {
+                on_removed(self, k, v);
+            }
+            return None;
         }
         // The second walk follows `depth` links through nodes the first walk just cached.
         let mut cur = self.ht[t].buckets[b].as_deref_mut();
         for _ in 0..depth {
             cur = cur.and_then(|n| n.next.as_deref_mut());
         }
-        match cur {
-            Some(node) => Lookup::Found(&mut node.key, &mut node.val),
-            None => Lookup::Missing,
-        }
+        cur.map(|node| (&mut node.key, &mut node.val))
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<(K, V)> {
@@ -451,15 +477,6 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter { dict: self, table: 0, bucket: 0, node: None }
     }
-}
-
-/// The result of [`Dict::lookup_mut`].
-pub enum Lookup<'a, K, V> {
-    /// The key is handed out mutably for metadata it carries (the keyspace's access stamp);
-    /// callers must not change its bytes, which would break the table's hashing.
-    Found(&'a mut K, &'a mut V),
-    Removed(K, V),
-    Missing,
 }
 
 pub struct Iter<'a, K, V> {
