@@ -56,7 +56,10 @@ fn mass_expiry_is_reclaimed_on_time_without_stalling_the_loop() {
     let info = c.cmd(&["INFO", "stats"]).as_str();
     assert_eq!(info_u64(&info, "expired_keys"), n);
     let stall = info_u64(&info, "eventloop_max_stall_us");
-    assert!(stall < 10_000, "event loop stalled {stall} µs");
+    // The bound is 10 ms for the release build (benches/cache_workload.py reports it for 1M
+    // keys); unoptimised, freeing a drained 256k-bucket table alone takes several ms.
+    let bound = if cfg!(debug_assertions) { 30_000 } else { 10_000 };
+    assert!(stall < bound, "event loop stalled {stall} µs");
     let lag_max = info_u64(&info, "expire_lag_max_ms");
     let lag_p99 = info_u64(&info, "expire_lag_p99_ms");
     assert!(lag_p99 <= 150, "p99 expiry lag {lag_p99} ms");
