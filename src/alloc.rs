@@ -107,6 +107,12 @@ pub fn purge() {
     }
 }
 
+/// Turns jemalloc's background purging thread on or off (`jemalloc-bg-thread`). Errors are
+/// ignored: the thread is an optimisation.
+pub fn set_background_thread(on: bool) {
+    let _ = tikv_jemalloc_ctl::background_thread::write(on);
+}
+
 /// jemalloc's allocated / active / resident byte counts, refreshed.
 pub fn allocator_stats() -> (usize, usize, usize) {
     use tikv_jemalloc_ctl::{epoch, stats};

@@ -122,6 +122,7 @@ pub static PARAMS: &[Param] = &[
     p!("notify-keyspace-events", Kind::Str, ""),
     p!("lazyfree-lazy-user-del", Kind::Bool, "no"),
     p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    p!("jemalloc-bg-thread", Kind::Bool, "yes"),
     p!("io-threads", Kind::Int { min: 1, max: 128 }, "1", immutable),
 ];
 

@@ -277,6 +277,7 @@ impl ServerState {
         for db in &mut self.dbs {
             db.set_stamping(self.hot.eviction.stamping);
         }
+        crate::alloc::set_background_thread(self.config.bool("jemalloc-bg-thread"));
     }
 
     /// Evicts keys while over `maxmemory` (bounded work; see keyspace::evict).
