@@ -311,10 +311,12 @@ fn score_arg(a: &[u8]) -> Result<f64, CmdError> {
 fn with_scores(items: Vec<(Vec<u8>, f64)>, resp3: bool) -> Vec<Reply> {
     let mut out = Vec::with_capacity(items.len() * 2);
     for (m, s) in items {
+        // The member's buffer becomes the reply's: no second copy.
+        let m = Reply::Bulk(Bytes::from(m));
         if resp3 {
-            out.push(Reply::Array(vec![b(&m), Reply::Double(s)]));
+            out.push(Reply::Array(vec![m, Reply::Double(s)]));
         } else {
-            out.push(b(&m));
+            out.push(m);
             out.push(Reply::Double(s));
         }
     }
@@ -671,7 +673,7 @@ fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
     Ok(Reply::Array(if spec.withscores {
         with_scores(items, resp3)
     } else {
-        items.into_iter().map(|(m, _)| b(&m)).collect()
+        items.into_iter().map(|(m, _)| Reply::Bulk(Bytes::from(m))).collect()
     }))
 }
 
@@ -1150,7 +1152,7 @@ fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
     Ok(Reply::Array(if o.withscores {
         with_scores(items, resp3)
     } else {
-        items.into_iter().map(|(m, _)| b(&m)).collect()
+        items.into_iter().map(|(m, _)| Reply::Bulk(Bytes::from(m))).collect()
     }))
 }
 

@@ -11,6 +11,11 @@ pub fn fmt_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    // Integral values below 1e17 print as plain integers under %.17g (all their digits fit in
+    // 17 significant ones): the common case for scores, without the scientific round trip.
+    if d.fract() == 0.0 && d.abs() < 1e17 && d != 0.0 {
+        return (d as i64).to_string();
+    }
     fmt_g(d, 17)
 }
 
@@ -71,6 +76,25 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integral_fast_path_matches_g17() {
+        for d in [
+            1.0,
+            -1.0,
+            500000.0,
+            123456789012345.0,
+            99999999999999999.0,
+            -99999999999999984.0,
+            1e16,
+            4503599627370496.0,
+        ] {
+            assert_eq!(fmt_double(d), fmt_g(d, 17), "{d}");
+        }
+        assert_eq!(fmt_double(1e17), "1e+17");
+        assert_eq!(fmt_double(-0.0), "-0");
+        assert_eq!(fmt_double(0.0), "0");
+    }
 
     #[test]
     fn g17_matches_printf() {
