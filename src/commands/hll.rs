@@ -151,6 +151,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
             let bytes: &[u8] = match db.view(k) {
                 Some(Value::Str(StrValue::Raw(b))) => b,
+                Some(Value::Str(StrValue::Flat(b))) => b,
                 Some(Value::Str(StrValue::Emb(b))) => b,
                 Some(Value::Str(StrValue::Int(_))) => return Err(hll_err(HllError::NotHll)),
                 Some(_) => return Err(CmdError::WrongType),

@@ -16,8 +16,12 @@ pub enum StrValue {
     Int(i64),
     /// Short strings, stored inline in the entry up to 22 bytes.
     Emb(SmallBytes),
-    /// Shared so GET replies without copying; edited in place when uniquely owned. Boxed so
-    /// the common short encodings keep the entry small.
+    /// A long string written whole (SET and friends): an exact-size buffer, 16 bytes inline,
+    /// no other allocation — the common shape of cached values.
+    Flat(Box<[u8]>),
+    /// A string edited in place (APPEND, SETRANGE, SETBIT, HLLs): keeps growth capacity so
+    /// repeated edits stay amortised, and is shared so GET replies without copying. Boxed so
+    /// the other encodings keep the entry small.
     Raw(Box<Bytes>),
 }
 
@@ -29,11 +33,7 @@ impl StrValue {
         {
             return StrValue::Int(n);
         }
-        if b.len() <= EMBSTR_MAX {
-            StrValue::Emb(SmallBytes::new(b))
-        } else {
-            StrValue::Raw(Box::new(Bytes::copy_from_slice(b)))
-        }
+        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(b)) } else { StrValue::Flat(b.into()) }
     }
 
     /// Like `from_bytes` but takes ownership of an argument buffer. The argument is copied when
@@ -44,14 +44,14 @@ impl StrValue {
 
     /// A string produced by a command's computation (INCRBYFLOAT, GETRANGE results…): embstr or raw.
     pub fn from_computed(b: Vec<u8>) -> Self {
-        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(&b)) } else { StrValue::Raw(Box::new(Bytes::from(b))) }
+        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(&b)) } else { StrValue::Flat(b.into_boxed_slice()) }
     }
 
     pub fn encoding_name(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
             StrValue::Emb(_) => "embstr",
-            StrValue::Raw(_) => "raw",
+            StrValue::Flat(_) | StrValue::Raw(_) => "raw",
         }
     }
 
@@ -59,6 +59,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => Bytes::from(n.to_string()),
             StrValue::Emb(b) => Bytes::copy_from_slice(b),
+            StrValue::Flat(b) => Bytes::copy_from_slice(b),
             StrValue::Raw(b) => Bytes::clone(b),
         }
     }
@@ -68,6 +69,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => f(n.to_string().as_bytes()),
             StrValue::Emb(b) => f(b),
+            StrValue::Flat(b) => f(b),
             StrValue::Raw(b) => f(b),
         }
     }
@@ -76,6 +78,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => int_len(*n),
             StrValue::Emb(b) => b.len(),
+            StrValue::Flat(b) => b.len(),
             StrValue::Raw(b) => b.len(),
         }
     }
@@ -89,6 +92,7 @@ impl StrValue {
         match self {
             StrValue::Int(n) => Some(*n),
             StrValue::Emb(b) => parse_i64(b),
+            StrValue::Flat(b) => parse_i64(b),
             StrValue::Raw(b) => parse_i64(b),
         }
     }
@@ -104,6 +108,8 @@ impl StrValue {
         }
         match std::mem::replace(self, StrValue::Raw(Box::default())) {
             StrValue::Emb(b) => BytesMut::from(&b[..]),
+            // The exact buffer becomes the edit buffer without a copy.
+            StrValue::Flat(b) => Bytes::from(b.into_vec()).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
             StrValue::Int(n) => BytesMut::from(n.to_string().as_bytes()),
             StrValue::Raw(b) => BytesMut::from(&b[..]),
         }
