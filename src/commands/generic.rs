@@ -713,11 +713,11 @@ fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn uses_lfu(ctx: &Ctx) -> bool {
-    ctx.srv.config.str("maxmemory-policy").contains("lfu")
+    ctx.srv.hot.eviction.policy.is_lfu()
 }
 
 fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
+    let now = ctx.now_ms();
     let lfu = uses_lfu(ctx);
     let Some(lru) = ctx.db().stamp(&argv[2]) else {
         return Ok(Reply::Null);
@@ -727,8 +727,7 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    let idle = if now_lru >= lru { now_lru - lru } else { now_lru + (crate::keyspace::db::LRU_CLOCK_MAX - lru) };
-    Ok(Reply::Int(idle as i64))
+    Ok(Reply::Int((crate::keyspace::evict::lru_idle_ms(lru, now) / 1000) as i64))
 }
 
 fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

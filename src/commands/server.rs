@@ -708,7 +708,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(OK);
     }
     if is(sub, "object") && argv.len() == 3 {
-        let now_lru = crate::keyspace::db::lru_clock(ctx.now_ms());
+        let now = ctx.now_ms();
         let key = &argv[2];
         let Some(lru) = ctx.db().stamp(key) else {
             return Err(CmdError::NoSuchKey);
@@ -716,7 +716,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let Some(e) = ctx.db().peek(key) else {
             return Err(CmdError::NoSuchKey);
         };
-        let idle = now_lru.wrapping_sub(lru) & crate::keyspace::db::LRU_CLOCK_MAX;
+        let idle = crate::keyspace::evict::lru_idle_ms(lru, now) / 1000;
         let ser = match &e.value {
             Value::Str(s) => s.len(),
             Value::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 2).sum(),

@@ -124,35 +124,39 @@ impl HashValue {
         {
             self.convert();
         }
-        let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
+        // While packed: replace in place, collect new fields, and stop at the first new field
+        // that would pass the entry limit — the rest go to the table, so a huge HSET never
+        // scans its own pending fields more than the limit allows.
+        let mut applied = 0;
+        let mut added = 0;
         if let HashValue::Packed(p) = self {
+            let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
             for pair in pairs.chunks_exact(2) {
                 let (f, v) = (&pair[0][..], &pair[1][..]);
                 if let Some(i) = p.position(f, 2) {
                     p.replace(i + 1, v);
                 } else if let Some(e) = fresh.iter_mut().find(|e| e.0 == f) {
                     e.1 = v;
-                } else {
+                } else if p.len() / 2 + fresh.len() < limits.max_entries {
                     fresh.push((f, v));
+                } else {
+                    break;
                 }
+                applied += 2;
             }
-            if p.len() / 2 + fresh.len() <= limits.max_entries {
-                p.extend(fresh.iter().flat_map(|&(f, v)| [f, v]));
-                return fresh.len();
+            p.extend(fresh.iter().flat_map(|&(f, v)| [f, v]));
+            added = fresh.len();
+            if applied == pairs.len() - pairs.len() % 2 {
+                return added;
             }
             self.convert();
         }
-        let HashValue::Table(d) = self else { return 0 };
-        if !fresh.is_empty() {
-            for &(f, v) in &fresh {
-                d.insert(SmallBytes::new(f), SmallBytes::new(v));
-            }
-            return fresh.len();
-        }
-        pairs
-            .chunks_exact(2)
-            .filter(|pair| d.insert(SmallBytes::new(&pair[0]), SmallBytes::new(&pair[1])).is_none())
-            .count()
+        let HashValue::Table(d) = self else { return added };
+        added
+            + pairs[applied..]
+                .chunks_exact(2)
+                .filter(|pair| d.insert(SmallBytes::new(&pair[0]), SmallBytes::new(&pair[1])).is_none())
+                .count()
     }
 
     /// Sets a field; returns true if the field is new.
@@ -239,6 +243,40 @@ impl HashValue {
             HashValue::Table(d) => {
                 d.slots() * 8 + d.iter().map(|(k, v)| 64 + k.heap_size() + v.heap_size()).sum::<usize>()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn pairs(n: usize, dup_every: usize) -> Vec<Bytes> {
+        (0..n)
+            .flat_map(|i| {
+                let f = if dup_every > 0 && i % dup_every == 0 { 0 } else { i };
+                [Bytes::from(format!("f{f}")), Bytes::from(format!("v{i}"))]
+            })
+            .collect()
+    }
+
+    /// The batch path ends where setting the pairs one by one ends: same fields, values,
+    /// count of new fields and encoding — and a huge batch stays linear.
+    #[test]
+    fn set_pairs_matches_one_by_one() {
+        let limits = HashLimits { max_entries: 8, max_value: 64 };
+        for (n, dup) in [(3, 0), (8, 0), (9, 0), (20, 3), (100_000, 7)] {
+            let args = pairs(n, dup);
+            let mut batch = HashValue::default();
+            batch.set(b"f1", b"old", limits);
+            let added = batch.set_pairs(&args, limits);
+            let mut single = HashValue::default();
+            single.set(b"f1", b"old", limits);
+            let expect: usize = args.chunks(2).map(|p| single.set(&p[0], &p[1], limits) as usize).sum();
+            assert_eq!(added, expect, "{n}");
+            assert_eq!(batch.encoding_name(), single.encoding_name(), "{n}");
+            assert!(batch == single, "{n}");
         }
     }
 }
