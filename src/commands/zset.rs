@@ -816,7 +816,16 @@ fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), C
     })
 }
 
-fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
+/// Pops up to `count` members from the first non-empty sorted set among `keys` (ZMPOP,
+/// BZMPOP, BZPOPMIN/MAX). A key of another type is WRONGTYPE, except while retrying a blocked
+/// client, which keeps waiting past it as Redis does.
+#[allow(clippy::type_complexity)]
+fn pop_first(
+    ctx: &mut Ctx,
+    keys: &[Bytes],
+    max: bool,
+    count: usize,
+) -> Result<Option<(Bytes, Vec<(Vec<u8>, f64)>)>, CmdError> {
     let retrying = ctx.sess.retrying_block;
     for k in keys {
         match ctx.db().get(k) {
@@ -832,11 +841,17 @@ fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<
         let items = pop_n(ctx.db(), k, max, count)?;
         if !items.is_empty() {
             ctx.srv.dirty += items.len() as u64;
-            let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![b(&m), Reply::Double(s)])).collect();
-            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(pairs)])));
+            return Ok(Some((k.clone(), items)));
         }
     }
     Ok(None)
+}
+
+fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
+    Ok(pop_first(ctx, keys, max, count)?.map(|(k, items)| {
+        let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![b(&m), Reply::Double(s)])).collect();
+        Reply::Array(vec![Reply::Bulk(k), Reply::Array(pairs)])
+    }))
 }
 
 fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -861,22 +876,10 @@ fn block(ctx: &mut Ctx, argv: &[Bytes], keys: &[Bytes], deadline: Option<u64>) -
 fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    let retrying = ctx.sess.retrying_block;
-    for k in keys {
-        match ctx.db().get(k) {
-            None => continue,
-            Some(v) if v.as_zset().is_none() => {
-                if retrying {
-                    continue;
-                }
-                return Err(CmdError::WrongType);
-            }
-            Some(_) => {}
-        }
-        if let Some((m, s)) = pop_n(ctx.db(), k, max, 1)?.pop() {
-            ctx.srv.dirty += 1;
-            return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&m), Reply::Double(s)]));
-        }
+    if let Some((k, mut items)) = pop_first(ctx, keys, max, 1)?
+        && let Some((m, s)) = items.pop()
+    {
+        return Ok(Reply::Array(vec![Reply::Bulk(k), b(&m), Reply::Double(s)]));
     }
     block(ctx, argv, keys, deadline)
 }
