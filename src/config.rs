@@ -120,11 +120,61 @@ pub static PARAMS: &[Param] = &[
     p!("slowlog-max-len", Kind::Int { min: 0, max: LL }, "128"),
     p!("latency-monitor-threshold", Kind::Int { min: 0, max: LL }, "0"),
     p!("notify-keyspace-events", Kind::Str, ""),
+    p!("client-output-buffer-limit", Kind::Str, OBUF_DEFAULT),
+    p!("tracking-table-max-keys", Kind::Int { min: 0, max: LL }, "1000000"),
     p!("lazyfree-lazy-user-del", Kind::Bool, "no"),
     p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
     p!("jemalloc-bg-thread", Kind::Bool, "yes"),
     p!("io-threads", Kind::Int { min: 1, max: 128 }, "1", immutable),
 ];
+
+const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+/// One class of `client-output-buffer-limit`: a client is disconnected when its pending output
+/// reaches `hard` bytes, or stays at or over `soft` bytes for more than `soft_secs` seconds.
+/// Zero disables a limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+/// Limits per client class, indexed by these constants.
+pub const OBUF_NORMAL: usize = 0;
+pub const OBUF_REPLICA: usize = 1;
+pub const OBUF_PUBSUB: usize = 2;
+
+/// Parses `class hard soft seconds ...` over `base`: classes not named keep their limits, as
+/// with Redis's CONFIG SET.
+pub fn parse_obuf_limits(v: &str, mut base: [ObufLimit; 3]) -> Result<[ObufLimit; 3], String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    for w in words.chunks(4) {
+        let class = match w[0].to_ascii_lowercase().as_str() {
+            "normal" => OBUF_NORMAL,
+            "slave" | "replica" => OBUF_REPLICA,
+            "pubsub" => OBUF_PUBSUB,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+        let hard = parse_memory(w[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let soft = parse_memory(w[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let secs = w[3].parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad)?;
+        base[class] = ObufLimit { hard: hard as u64, soft: soft as u64, soft_secs: secs as u64 };
+    }
+    Ok(base)
+}
+
+fn obuf_limits_string(l: &[ObufLimit; 3]) -> String {
+    let mut parts = Vec::new();
+    for (name, i) in [("normal", OBUF_NORMAL), ("slave", OBUF_REPLICA), ("pubsub", OBUF_PUBSUB)] {
+        parts.push(format!("{name} {} {} {}", l[i].hard, l[i].soft, l[i].soft_secs));
+    }
+    parts.join(" ")
+}
 
 fn find(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
@@ -199,8 +249,13 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
                 "save" => {
                     parse_save(v).ok_or_else(|| "Invalid save parameters".to_string())?;
                 }
-                "notify-keyspace-events" if !v.chars().all(|c| "gxe$lshzKEAtmdn".contains(c)) => {
-                    return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
+                "notify-keyspace-events" => {
+                    let flags = crate::keyspace::notify::parse(v)
+                        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())?;
+                    return Ok(Val::Str(crate::keyspace::notify::to_string(flags)));
+                }
+                "client-output-buffer-limit" => {
+                    parse_obuf_limits(v, Default::default())?;
                 }
                 _ => {}
             }
@@ -250,6 +305,16 @@ impl Config {
         }
     }
 
+    /// `client-output-buffer-limit` per class (OBUF_NORMAL, OBUF_REPLICA, OBUF_PUBSUB).
+    pub fn obuf_limits(&self) -> [ObufLimit; 3] {
+        parse_obuf_limits(self.str("client-output-buffer-limit"), Default::default()).unwrap_or_default()
+    }
+
+    /// `notify-keyspace-events` as class flags.
+    pub fn notify_flags(&self) -> u32 {
+        crate::keyspace::notify::parse(self.str("notify-keyspace-events")).unwrap_or(0)
+    }
+
     pub fn port(&self) -> u16 {
         self.int("port") as u16
     }
@@ -284,6 +349,11 @@ impl Config {
             if let Val::Int(n) = v {
                 v = Val::Int(n.clamp(1, 500));
             }
+        }
+        if p.name == "client-output-buffer-limit" {
+            // Classes not named keep their current limits.
+            let merged = parse_obuf_limits(value, self.obuf_limits()).map_err(SetError::Invalid)?;
+            v = Val::Str(obuf_limits_string(&merged));
         }
         if p.name == "dir" && !at_startup {
             std::env::set_current_dir(value).map_err(|e| SetError::Invalid(e.to_string()))?;
@@ -328,7 +398,7 @@ impl Config {
             return Err("Bad directive or wrong number of arguments".into());
         };
         // `save` takes its pairs as separate words; `save ""` disables it; repeated save lines add up.
-        let value = if p.name == "save" || p.name == "bind" {
+        let value = if matches!(p.name, "save" | "bind" | "client-output-buffer-limit") {
             args.join(" ")
         } else if args.len() == 1 {
             args[0].clone()

@@ -89,6 +89,50 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     cmd(
+        "tracking",
+        -3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Enable or disable server assisted client side caching support",
+        "6.0.0",
+        "O(1). Some options may introduce additional complexity.",
+        client_tracking,
+    ),
+    cmd(
+        "caching",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Instruct the server about tracking or not keys in the next request",
+        "6.0.0",
+        "O(1)",
+        client_caching,
+    ),
+    cmd(
+        "getredir",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Get tracking notifications redirection client ID if any",
+        "6.0.0",
+        "O(1)",
+        client_getredir,
+    ),
+    cmd(
+        "trackinginfo",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "connection",
+        "Return information about server assisted client side caching for the current connection",
+        "6.2.0",
+        "O(1)",
+        client_trackinginfo,
+    ),
+    cmd(
         "unblock",
         -3,
         ADMIN | NOSCRIPT | LOADING | STALE,
@@ -233,7 +277,15 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn ping(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn ping(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if ctx.sess.resp == 2 && ctx.sess.subs.active() {
+        // A subscribed RESP2 connection only carries arrays: PING answers like a message.
+        let arg = argv.get(1).cloned().unwrap_or_default();
+        return match argv.len() {
+            1 | 2 => Ok(Reply::Array(vec![Reply::bulk_str("pong"), Reply::Bulk(arg)])),
+            _ => Err(CmdError::WrongArity("ping".into())),
+        };
+    }
     match argv.len() {
         1 => Ok(Reply::Status("PONG")),
         2 => Ok(Reply::Bulk(argv[1].clone())),
@@ -265,6 +317,8 @@ fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         sess.monitor = false;
         srv.monitors.retain(|m| *m != sess.id);
     }
+    srv.pubsub.forget(&mut sess.subs, sess.id);
+    srv.disable_tracking(sess);
     sess.authenticated = srv.config.str("requirepass").is_empty();
     Ok(Reply::Status("RESET"))
 }
@@ -401,6 +455,7 @@ fn client_info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    let mut type_f = None;
     let mut i = 2;
     while i < argv.len() {
         if is(&argv[i], "type") && i + 1 < argv.len() {
@@ -408,9 +463,7 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
                 return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(&argv[i + 1]))));
             }
-            if t != "normal" {
-                ids = Some(Vec::new());
-            }
+            type_f = Some(t);
             i += 2;
         } else if is(&argv[i], "id") && i + 1 < argv.len() {
             let mut v = Vec::new();
@@ -427,8 +480,12 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let now = ctx.srv.now_ms;
-    let mut lines: Vec<(u64, String)> = ctx.srv.clients.values().map(|s| (s.id, s.info_line(now))).collect();
-    lines.push((ctx.sess.id, ctx.sess.info_line(now)));
+    let wanted = |s: &crate::server::Session| type_f.as_deref().is_none_or(|t| t == client_type(s));
+    let mut lines: Vec<(u64, String)> =
+        ctx.srv.clients.values().filter(|s| wanted(s)).map(|s| (s.id, s.info_line(now))).collect();
+    if wanted(ctx.sess) {
+        lines.push((ctx.sess.id, ctx.sess.info_line(now)));
+    }
     lines.sort_by_key(|(id, _)| *id);
     let mut out = String::new();
     for (id, l) in lines {
@@ -455,6 +512,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut id_f = None;
     let mut addr_f = None;
     let mut laddr_f = None;
+    let mut type_f: Option<String> = None;
     let mut skipme = true;
     let mut i = 2;
     while i < argv.len() {
@@ -479,8 +537,14 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             } else {
                 return Err(CmdError::Syntax);
             }
-        } else if is(&argv[i], "user") || is(&argv[i], "type") {
-            // Every client is a normal client of the default user.
+        } else if is(&argv[i], "type") {
+            let t = lossy(v).to_lowercase();
+            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+                return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(v))));
+            }
+            type_f = Some(t);
+        } else if is(&argv[i], "user") {
+            // Every client is a client of the default user.
         } else {
             return Err(CmdError::Syntax);
         }
@@ -491,12 +555,145 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         id_f.is_none_or(|id| s.id == id)
             && addr_f.as_ref().is_none_or(|a| s.addr.as_bytes() == &a[..])
             && laddr_f.as_ref().is_none_or(|a| s.laddr.as_bytes() == &a[..])
+            && type_f.as_deref().is_none_or(|t| t == client_type(s))
             && !(skipme && s.id == me)
     });
     for id in &targets {
         kill(ctx, *id);
     }
     Ok(Reply::Int(targets.len() as i64))
+}
+
+/// CLIENT LIST / KILL TYPE of a client: `pubsub` while subscribed, else `normal`.
+fn client_type(s: &crate::server::Session) -> &'static str {
+    if s.subs.active() { "pubsub" } else { "normal" }
+}
+
+fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    use crate::server::tracking::{TrackingOpts, check_prefixes};
+    let mut opts = TrackingOpts::default();
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let mut i = 3;
+    while i < argv.len() {
+        let more = i + 1 < argv.len();
+        let a = &argv[i];
+        if is(a, "redirect") && more {
+            i += 1;
+            if opts.redirect != 0 {
+                return Err(CmdError::msg("A client can only redirect to a single other client"));
+            }
+            let id = int(&argv[i])?;
+            let exists = id > 0 && (id as u64 == ctx.sess.id || ctx.srv.clients.contains_key(&(id as u64)));
+            if !exists {
+                return Err(CmdError::msg("The client ID you want redirect to does not exist"));
+            }
+            opts.redirect = id as u64;
+        } else if is(a, "bcast") {
+            opts.bcast = true;
+        } else if is(a, "optin") {
+            opts.optin = true;
+        } else if is(a, "optout") {
+            opts.optout = true;
+        } else if is(a, "noloop") {
+            opts.noloop = true;
+        } else if is(a, "prefix") && more {
+            i += 1;
+            prefixes.push(Bytes::copy_from_slice(&argv[i]));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if is(&argv[2], "on") {
+        if !opts.bcast && !prefixes.is_empty() {
+            return Err(CmdError::msg("PREFIX option requires BCAST mode to be enabled"));
+        }
+        if ctx.sess.tracking.as_ref().is_some_and(|cur| cur.bcast != opts.bcast) {
+            return Err(CmdError::msg(
+                "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+            ));
+        }
+        if opts.bcast && (opts.optin || opts.optout) {
+            return Err(CmdError::msg("OPTIN and OPTOUT are not compatible with BCAST"));
+        }
+        if opts.optin && opts.optout {
+            return Err(CmdError::msg("You can't specify both OPTIN mode and OPTOUT mode"));
+        }
+        if let Some(cur) = ctx.sess.tracking.as_ref()
+            && ((opts.optin && cur.optout) || (opts.optout && cur.optin))
+        {
+            return Err(CmdError::msg(
+                "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+            ));
+        }
+        if opts.bcast {
+            let existing = ctx.sess.tracking.as_ref().map(|t| t.prefixes.clone()).unwrap_or_default();
+            check_prefixes(&existing, &prefixes).map_err(CmdError::msg)?;
+        }
+        ctx.srv.enable_tracking(ctx.sess, opts, prefixes);
+    } else if is(&argv[2], "off") {
+        ctx.srv.disable_tracking(ctx.sess);
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(OK)
+}
+
+fn client_caching(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let Some(t) = ctx.sess.tracking.as_ref() else {
+        return Err(CmdError::msg(
+            "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    if is(&argv[2], "yes") {
+        if !t.optin {
+            return Err(CmdError::msg("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
+        }
+    } else if is(&argv[2], "no") {
+        if !t.optout {
+            return Err(CmdError::msg("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.sess.caching = true;
+    Ok(OK)
+}
+
+fn client_getredir(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.sess.tracking.as_ref().map_or(-1, |t| t.redirect as i64)))
+}
+
+fn client_trackinginfo(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let s = &*ctx.sess;
+    let mut flags = Vec::new();
+    match s.tracking.as_ref() {
+        None => flags.push("off"),
+        Some(t) => {
+            flags.push("on");
+            for (on, name) in [
+                (t.bcast, "bcast"),
+                (t.optin, "optin"),
+                (t.optout, "optout"),
+                (t.optin && s.caching, "caching-yes"),
+                (t.optout && s.caching, "caching-no"),
+                (t.noloop, "noloop"),
+                (t.broken_redirect, "broken_redirect"),
+            ] {
+                if on {
+                    flags.push(name);
+                }
+            }
+        }
+    }
+    let redirect = s.tracking.as_ref().map_or(-1, |t| t.redirect as i64);
+    let prefixes =
+        s.tracking.as_ref().map(|t| t.prefixes.iter().cloned().map(Reply::Bulk).collect()).unwrap_or_default();
+    Ok(Reply::Map(vec![
+        (Reply::bulk_str("flags"), Reply::Set(flags.into_iter().map(Reply::bulk_str).collect())),
+        (Reply::bulk_str("redirect"), Reply::Int(redirect)),
+        (Reply::bulk_str("prefixes"), Reply::Array(prefixes)),
+    ]))
 }
 
 fn find_clients(ctx: &Ctx, pred: impl Fn(&crate::server::Session) -> bool) -> Vec<u64> {

@@ -33,10 +33,23 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
         for k in &req.keys {
             srv.dbs[req.db].set_blocked(k, true);
         }
-    } else if !skip && sess.reply_mode != ReplyMode::Off {
+    } else if !skip && sess.reply_mode != ReplyMode::Off && !sess.close_asap {
         let before = sess.out.len();
         encode(&reply, sess.resp, &mut sess.out);
         srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
+        if sess.over_output_limit(&srv.hot.obuf, srv.now_ms) {
+            tracing::warn!("Client id={} addr={} closed for overcoming of output buffer limits.", sess.id, sess.addr);
+            sess.close_asap = true;
+            sess.close_after_reply = true;
+            sess.out = Default::default();
+        }
+    }
+    if !sess.after_reply.is_empty() {
+        srv.send_after_reply(sess);
+    }
+    // CLIENT CACHING applies to the next command only (or to a whole MULTI/EXEC).
+    if sess.caching && sess.multi.is_none() && !super::args::is(&argv[0], "client") {
+        sess.caching = false;
     }
     serve_ready(srv, sess);
 }
@@ -185,6 +198,17 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         }
         return reject(srv, sess, CmdError::Oom);
     }
+    if sess.resp == 2 && sess.subs.active() && !allowed_while_subscribed(entry.full) {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        return reject(
+            srv,
+            sess,
+            CmdError::msg(format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                entry.full
+            )),
+        );
+    }
     if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
             q.push(argv.to_vec());
@@ -192,6 +216,22 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         return Reply::Status("QUEUED");
     }
     call(srv, sess, entry, argv)
+}
+
+/// What a RESP2 client may run while subscribed (its connection only carries messages then).
+fn allowed_while_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// Evicts as needed (Redis's performEvictions before every command) and says whether this
@@ -238,6 +278,12 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     srv.cmd_clock = end;
     let usec = end.duration_since(start).as_micros() as u64;
     srv.flag_dirty_watchers(sess);
+    srv.publish_events(sess);
+    srv.invalidate_modified(sess);
+    if sess.tracking.is_some() && spec.has(flags::READONLY) && !spec.has(flags::PUBSUB) {
+        let keys = spec.key_positions(argv.len()).into_iter().map(|i| argv[i].clone());
+        srv.track_read(sess, keys);
+    }
     srv.stats.total_commands_processed += 1;
     let stat = srv.stats.command(entry.id);
     stat.calls += 1;

@@ -665,6 +665,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     flush_mode(argv)?;
     let n = ctx.db().flush();
     ctx.srv.dirty += n as u64;
+    ctx.srv.invalidate_all(ctx.sess);
     Ok(OK)
 }
 
@@ -673,6 +674,7 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for db in ctx.srv.dbs.iter_mut() {
         ctx.srv.dirty += db.flush() as u64;
     }
+    ctx.srv.invalidate_all(ctx.sess);
     Ok(OK)
 }
 

@@ -107,7 +107,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("client_recent_max_input_buffer", "0".into());
             w("client_recent_max_output_buffer", "0".into());
             w("blocked_clients", srv.blocking.count().to_string());
-            w("tracking_clients", "0".into());
+            w("tracking_clients", srv.tracking.clients.to_string());
             w("clients_in_timeout_table", "0".into());
         }
         "memory" => {
@@ -191,10 +191,17 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("evicted_clients", "0".into());
             w("keyspace_hits", hits.to_string());
             w("keyspace_misses", misses.to_string());
-            w("pubsub_channels", "0".into());
-            w("pubsub_patterns", "0".into());
+            {
+                use crate::server::pubsub::Kind;
+                w("pubsub_channels", srv.pubsub.len(Kind::Channel).to_string());
+                w("pubsub_patterns", srv.pubsub.len(Kind::Pattern).to_string());
+                w("pubsubshard_channels", srv.pubsub.len(Kind::Shard).to_string());
+            }
             w("latest_fork_usec", "0".into());
             w("total_forks", "0".into());
+            w("tracking_total_keys", srv.tracking.total_keys().to_string());
+            w("tracking_total_items", srv.tracking.total_items().to_string());
+            w("tracking_total_prefixes", srv.tracking.total_prefixes().to_string());
             w("total_error_replies", s.total_error_replies.to_string());
             w("unexpected_error_replies", "0".into());
             w("dump_payload_sanitizations", "0".into());

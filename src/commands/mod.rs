@@ -18,6 +18,7 @@ pub mod hll;
 pub mod info;
 pub mod introspection;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -53,6 +54,22 @@ impl Ctx<'_> {
     }
     pub fn now_ms(&self) -> u64 {
         self.srv.now_ms
+    }
+
+    /// Raises a keyspace event for `key` in the caller's database and publishes it, after any
+    /// event the database raised itself during this command (`new`, `expired`, ...).
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.sess.db;
+        self.notify_in(db, class, event, key);
+    }
+
+    /// [`Ctx::notify`] for another database (MOVE, COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.srv.hot.notify == 0 {
+            return;
+        }
+        self.srv.dbs[db].notify(class, event, key);
+        self.srv.publish_events(self.sess);
     }
 }
 
@@ -197,8 +214,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 15] {
+fn families() -> [&'static [CommandSpec]; 16] {
     [
+        pubsub::COMMANDS,
         hll::COMMANDS,
         bitmap::COMMANDS,
         geo::COMMANDS,

@@ -34,6 +34,7 @@ use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
 use super::key::Key;
+use super::notify::{self, Event};
 
 pub type ClientId = u64;
 
@@ -84,10 +85,27 @@ struct Side {
     /// Blocked-on keys modified since the server last drained this list.
     ready: Vec<Bytes>,
     stats: DbStats,
+    /// Enabled keyspace-event classes (`notify-keyspace-events`); 0 raises nothing.
+    notify_mask: u32,
+    /// Raised events not yet published by the server.
+    events: Vec<Event>,
+    /// True while some client tracks keys (CLIENT TRACKING): modified keys are then collected
+    /// in `modified` for the server to send invalidations.
+    track_modified: bool,
+    modified: Vec<Bytes>,
 }
 
 impl Side {
+    fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if notify::wanted(self.notify_mask, class) {
+            self.events.push(Event { event, key: Bytes::copy_from_slice(key) });
+        }
+    }
+
     fn signal(&mut self, key: &[u8]) {
+        if self.track_modified {
+            self.modified.push(Bytes::copy_from_slice(key));
+        }
         if let Some(list) = self.watchers.get(key) {
             self.dirty_watchers.extend_from_slice(list);
         }
@@ -118,6 +136,7 @@ fn live<'a>(
     if expired {
         side.stats.expired_keys += 1;
         side.signal(key);
+        side.notify(notify::EXPIRED, "expired", key);
     }
     found
 }
@@ -149,6 +168,10 @@ impl Db {
                 blocked: HashMap::new(),
                 ready: Vec::new(),
                 stats: DbStats::default(),
+                notify_mask: 0,
+                events: Vec::new(),
+                track_modified: false,
+                modified: Vec::new(),
             },
             now: 0,
             stamping: Stamping::default(),
@@ -216,6 +239,7 @@ impl Db {
             }
             None => {
                 self.side.stats.keyspace_misses += 1;
+                self.side.notify(notify::KEY_MISS, "keymiss", key);
                 None
             }
         }
@@ -263,6 +287,7 @@ impl Db {
             return;
         }
         self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
+        self.side.notify(notify::NEW, "new", key);
     }
 
     /// Removes a key; returns its value.
@@ -337,6 +362,7 @@ impl Db {
                     unindex(&self.keys, &mut self.side, at, h as usize);
                     self.side.stats.expired_keys += 1;
                     self.signal_modified(&key);
+                    self.side.notify(notify::EXPIRED, "expired", &key);
                     reclaimed(at);
                 }
                 // Unreachable while the index is kept in step; drop the entry rather than spin.
@@ -433,6 +459,45 @@ impl Db {
 
     pub fn signal_modified(&mut self, key: &[u8]) {
         self.side.signal(key);
+    }
+
+    /// Raises a keyspace event of `class` for `key` (kept only if the class is enabled).
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.side.notify(class, event, key);
+    }
+
+    pub fn set_notify_mask(&mut self, mask: u32) {
+        self.side.notify_mask = mask;
+    }
+
+    pub fn notify_mask(&self) -> u32 {
+        self.side.notify_mask
+    }
+
+    /// Raised events, oldest first, for the server to publish.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.side.events)
+    }
+
+    pub fn has_events(&self) -> bool {
+        !self.side.events.is_empty()
+    }
+
+    /// Starts or stops collecting modified keys for client-side caching invalidation.
+    pub fn set_track_modified(&mut self, on: bool) {
+        self.side.track_modified = on;
+        if !on {
+            self.side.modified.clear();
+        }
+    }
+
+    /// Keys modified since the last call (only while tracking is on).
+    pub fn take_modified(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.side.modified)
+    }
+
+    pub fn has_modified(&self) -> bool {
+        !self.side.modified.is_empty()
     }
 
     pub fn stats(&self) -> DbStats {
@@ -538,6 +603,7 @@ impl Db {
             return false;
         }
         self.signal_modified(key);
+        self.side.notify(notify::EVICTED, "evicted", key);
         true
     }
 

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod evict;
 pub mod key;
+pub mod notify;
 
 pub use db::{ClientId, Db, Entry};
 pub use key::Key;

@@ -54,6 +54,18 @@ pub struct Session {
     /// True while a blocked command is being re-run because a key became ready: a key of the
     /// wrong type then keeps the client waiting instead of failing it.
     pub retrying_block: bool,
+    /// Pub/Sub channels, patterns and shard channels this client listens to.
+    pub subs: crate::server::pubsub::Subscriptions,
+    /// CLIENT TRACKING state; None while tracking is off.
+    pub tracking: Option<crate::server::tracking::TrackingOpts>,
+    /// CLIENT CACHING YES/NO given for the next command (OPTIN/OPTOUT modes).
+    pub caching: bool,
+    /// Invalidation messages for this client's own writes, sent after the command's reply.
+    pub after_reply: Vec<Option<Bytes>>,
+    /// Over its output buffer limit: output is dropped and the connection is being closed.
+    pub close_asap: bool,
+    /// When the output buffer went over the soft limit (Unix ms), 0 while under it.
+    pub obuf_soft_since: u64,
 }
 
 impl Session {
@@ -85,29 +97,37 @@ impl Session {
             in_exec: false,
             block: None,
             retrying_block: false,
+            subs: Default::default(),
+            tracking: None,
+            caching: false,
+            after_reply: Vec::new(),
+            close_asap: false,
+            obuf_soft_since: 0,
         }
     }
 
     /// CLIENT LIST / CLIENT INFO line for this client.
     pub fn info_line(&self, now_ms: u64) -> String {
+        use crate::server::pubsub::Kind;
+        // Letters in Redis's order (getClientInfoString).
+        let t = self.tracking.as_ref();
         let mut flags = String::new();
-        if self.multi.is_some() {
-            flags.push('x');
-        }
-        if self.monitor {
-            flags.push('O');
-        }
-        if self.dirty_cas {
-            flags.push('d');
-        }
-        if self.close_after_reply {
-            flags.push('c');
-        }
-        if self.no_evict {
-            flags.push('e');
-        }
-        if self.block.is_some() {
-            flags.push('b');
+        for (on, c) in [
+            (self.monitor, 'O'),
+            (self.subs.active(), 'P'),
+            (self.multi.is_some(), 'x'),
+            (self.block.is_some(), 'b'),
+            (t.is_some(), 't'),
+            (t.is_some_and(|t| t.broken_redirect), 'R'),
+            (t.is_some_and(|t| t.bcast), 'B'),
+            (self.dirty_cas, 'd'),
+            (self.close_after_reply, 'c'),
+            (self.close_asap, 'A'),
+            (self.no_evict, 'e'),
+        ] {
+            if on {
+                flags.push(c);
+            }
         }
         if flags.is_empty() {
             flags.push('N');
@@ -117,7 +137,7 @@ impl Session {
         let lib_ver = self.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -127,13 +147,41 @@ impl Session {
             now_ms.saturating_sub(self.last_interaction_ms) / 1000,
             flags,
             self.db,
+            self.subs.len(Kind::Channel),
+            self.subs.len(Kind::Pattern),
+            self.subs.len(Kind::Shard),
             multi,
             self.qbuf,
             self.out.len(),
             self.last_cmd,
+            t.map_or(-1, |t| t.redirect as i64),
             self.resp,
             lib_name,
             lib_ver,
         )
+    }
+}
+
+impl Session {
+    /// Checks `client-output-buffer-limit` for this client's class after output was added
+    /// (Redis's checkClientOutputBufferLimits): over the hard limit, or over the soft limit for
+    /// longer than its seconds.
+    pub fn over_output_limit(&mut self, limits: &[crate::config::ObufLimit; 3], now_ms: u64) -> bool {
+        use crate::config::{OBUF_NORMAL, OBUF_PUBSUB};
+        let l = limits[if self.subs.active() { OBUF_PUBSUB } else { OBUF_NORMAL }];
+        let used = self.out.len() as u64;
+        let hard = l.hard > 0 && used >= l.hard;
+        let mut soft = l.soft > 0 && used >= l.soft;
+        if soft {
+            if self.obuf_soft_since == 0 {
+                self.obuf_soft_since = now_ms.max(1);
+                soft = false;
+            } else if now_ms.saturating_sub(self.obuf_soft_since) / 1000 <= l.soft_secs {
+                soft = false;
+            }
+        } else {
+            self.obuf_soft_since = 0;
+        }
+        hard || soft
     }
 }

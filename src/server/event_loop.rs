@@ -157,6 +157,8 @@ impl Server {
             }
             if self.state.evicting {
                 self.state.perform_evictions();
+                self.state.after_background_change();
+                self.after_command_batch();
             }
             if Instant::now() >= next_cron {
                 self.cron();
@@ -164,6 +166,9 @@ impl Server {
             } else if self.state.expire_backlog && self.state.active_expire_enabled {
                 self.active_expire_slice();
             }
+            // Redis's beforeSleep: BCAST invalidations batch everything this iteration changed.
+            self.state.broadcast_invalidations();
+            self.after_command_batch();
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.shutdown.is_some() {
@@ -195,7 +200,7 @@ impl Server {
             }
         }
         st.expire_backlog = backlog;
-        st.flag_dirty_watchers(&mut Session::new(0, String::new(), String::new(), -1, now));
+        st.after_background_change();
     }
 
     fn accept(&mut self, idx: usize) {
@@ -361,6 +366,8 @@ impl Server {
         if let Some(mut sess) = self.state.clients.remove(&id) {
             self.state.unwatch_all(&mut sess);
             dispatch::forget_block(&mut self.state, &mut sess);
+            self.state.pubsub.forget(&mut sess.subs, id);
+            self.state.disable_tracking(&mut sess);
         }
         self.state.monitors.retain(|m| *m != id);
     }
@@ -388,8 +395,7 @@ impl Server {
         for db in self.state.dbs.iter_mut() {
             db.cron(100);
         }
-        let mut dummy = Session::new(0, String::new(), String::new(), -1, now);
-        self.state.flag_dirty_watchers(&mut dummy);
+        self.state.after_background_change();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause
             && now >= until

@@ -4,7 +4,9 @@ pub mod blocking;
 pub mod client;
 pub mod event_loop;
 pub mod lag;
+pub mod pubsub;
 pub mod state;
+pub mod tracking;
 
 pub use client::Session;
 pub use event_loop::{Server, ServerError};

@@ -65,6 +65,10 @@ pub struct Hot {
     pub list_max_listpack: i64,
     pub zset: crate::types::ZsetLimits,
     pub eviction: crate::keyspace::evict::Limits,
+    /// `client-output-buffer-limit` per class.
+    pub obuf: [crate::config::ObufLimit; 3],
+    /// `notify-keyspace-events` flags.
+    pub notify: u32,
 }
 
 impl Hot {
@@ -100,6 +104,8 @@ impl Hot {
                     },
                 }
             },
+            obuf: c.obuf_limits(),
+            notify: c.notify_flags(),
         }
     }
 }
@@ -173,6 +179,8 @@ pub struct ServerState {
     pub expire_backlog: bool,
     /// Longest stretch the event loop spent between two polls, in µs (INFO).
     pub loop_stall_max_us: u64,
+    pub pubsub: crate::server::pubsub::PubSub,
+    pub tracking: crate::server::tracking::Tracking,
 }
 
 impl ServerState {
@@ -228,6 +236,8 @@ impl ServerState {
             expire_lag: Default::default(),
             expire_backlog: false,
             loop_stall_max_us: 0,
+            pubsub: Default::default(),
+            tracking: Default::default(),
         }
     }
 
@@ -276,6 +286,7 @@ impl ServerState {
         }
         for db in &mut self.dbs {
             db.set_stamping(self.hot.eviction.stamping);
+            db.set_notify_mask(self.hot.notify);
         }
         crate::alloc::set_background_thread(self.config.bool("jemalloc-bg-thread"));
     }

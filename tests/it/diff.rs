@@ -8,6 +8,14 @@
 //! element count), `!noreply` (no reply expected), `!sleep MS` (let time pass, for expiry),
 //! `!resp2` / `!resp3` (run in that protocol only).
 //!
+//! Several connections (Pub/Sub, keyspace events, client-side caching): a line starting with
+//! `@name` runs on that connection (opened on first use; plain lines run on the main one). In a
+//! script that names connections, after every command each connection is sent a PING and
+//! everything it received before the PONG (messages, invalidations, extra confirmation
+//! frames) is compared too: the PONG proves the server has written everything that command
+//! caused, so no timing is involved. `{id:name}` in an argument becomes that connection's
+//! CLIENT ID on each server (REDIRECT).
+//!
 //! The collection scripts run a second time with the compact encodings switched off on both
 //! servers, comparing aggregates as multisets (see `differential_with_compact_encodings_off`).
 
@@ -28,6 +36,8 @@ struct Directives {
     noreply: bool,
     sleep_ms: u64,
     only: Option<u8>,
+    /// The connection this line runs on (`@name`); None = main.
+    conn: Option<String>,
 }
 
 fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
@@ -36,7 +46,14 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
     if rest.is_empty() || rest.starts_with('#') {
         return None;
     }
-    while let Some(r) = rest.strip_prefix('!') {
+    loop {
+        if let Some(r) = rest.strip_prefix('@') {
+            let (name, tail) = r.split_once(' ').unwrap_or((r, ""));
+            d.conn = Some(name.to_string());
+            rest = tail.trim();
+            continue;
+        }
+        let Some(r) = rest.strip_prefix('!') else { break };
         let (word, tail) = r.split_once(' ').unwrap_or((r, ""));
         match word {
             "sort" => d.sort = true,
@@ -101,6 +118,36 @@ fn deep_sorted(f: &Frame) -> Frame {
     }
 }
 
+/// Sends PING and returns every frame received before its reply (`+PONG`, or the
+/// `pong` array of a subscribed RESP2 connection), sorted when `sort`.
+fn drain_until_pong(c: &mut Conn, sort: bool) -> Vec<u8> {
+    c.send(&["PING"]);
+    let mut frames = Vec::new();
+    loop {
+        let f = c.read();
+        let b = f.bytes();
+        if b == b"+PONG\r\n" || b == b"*2\r\n$4\r\npong\r\n$0\r\n\r\n" {
+            break;
+        }
+        frames.push(b);
+    }
+    if sort {
+        frames.sort();
+    }
+    frames.concat()
+}
+
+/// `{id:name}` → the CLIENT ID of connection `name` on server `side` (0 Ember, 1 Redis).
+fn substitute_ids(arg: &[u8], named: &[(String, [Conn; 2], [String; 2])], side: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(arg);
+    if let Some(name) = text.strip_prefix("{id:").and_then(|t| t.strip_suffix('}'))
+        && let Some((_, _, ids)) = named.iter().find(|(n, _, _)| n == name)
+    {
+        return ids[side].clone().into_bytes();
+    }
+    arg.to_vec()
+}
+
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b).replace("\r\n", "\\r\\n");
     if s.len() > 300 { format!("{}...", &s[..300]) } else { s }
@@ -140,10 +187,12 @@ fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read script");
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let multi = text.lines().any(|l| l.trim_start().starts_with('@'));
         for resp in [2u8, 3] {
             let mut conns = [Conn::new(em.port), Conn::new(rd.port)];
             for c in conns.iter_mut() {
                 c.cmd(&["FLUSHALL"]);
+                c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
                 for [k, v] in config {
                     c.cmd(&["CONFIG", "SET", k, v]);
                 }
@@ -151,8 +200,12 @@ fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
                     c.cmd(&["HELLO", "3"]);
                 }
             }
+            // Named connections: name → ([ember, redis], [ember id, redis id]).
+            let mut named: Vec<(String, [Conn; 2], [String; 2])> = Vec::new();
+            // Connections inside MULTI are not drained (a PING would be queued).
+            let mut in_multi: Vec<String> = Vec::new();
             for (lineno, line) in text.lines().enumerate() {
-                let Some((mut d, args)) = parse_line(line) else {
+                let Some((mut d, mut args)) = parse_line(line) else {
                     continue;
                 };
                 d.deep_sort = unordered;
@@ -165,25 +218,78 @@ fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
                 if args.is_empty() {
                     continue;
                 }
+                if let Some(n) = &d.conn
+                    && !named.iter().any(|(m, _, _)| m == n)
+                {
+                    let mut pair = [Conn::new(em.port), Conn::new(rd.port)];
+                    let mut ids = [String::new(), String::new()];
+                    for (c, id) in pair.iter_mut().zip(ids.iter_mut()) {
+                        if resp == 3 {
+                            c.cmd(&["HELLO", "3"]);
+                        }
+                        *id = c.cmd(&["CLIENT", "ID"]).text().trim_start_matches(':').to_string();
+                    }
+                    named.push((n.clone(), pair, ids));
+                }
                 let mut got = Vec::new();
-                for c in conns.iter_mut() {
+                for (side, main) in conns.iter_mut().enumerate() {
+                    let args: Vec<Vec<u8>> = args.iter().map(|a| substitute_ids(a, &named, side)).collect();
+                    let c = match &d.conn {
+                        Some(n) => &mut named.iter_mut().find(|(m, _, _)| m == n).expect("opened above").1[side],
+                        None => main,
+                    };
                     c.send_raw(&crate::util::encode(&args));
                     if !d.noreply {
                         got.push(normalise(&c.read(), &d));
                     }
                 }
-                if d.noreply {
-                    continue;
+                let this = d.conn.clone().unwrap_or_else(|| "main".into());
+                let verb = String::from_utf8_lossy(&args[0]).to_lowercase();
+                if verb == "multi" && got.first().is_some_and(|r| r == b"+OK\r\n") {
+                    in_multi.push(this);
+                } else if matches!(verb.as_str(), "exec" | "discard" | "reset") {
+                    in_multi.retain(|n| *n != this);
                 }
-                cases += 1;
-                if got[0] != got[1] {
-                    failures.push(format!(
-                        "{name}:{} (RESP{resp}) {}\n   ember: {}\n   redis: {}",
-                        lineno + 1,
-                        line.trim(),
-                        show(&got[0]),
-                        show(&got[1])
-                    ));
+                args.clear();
+                if !d.noreply {
+                    cases += 1;
+                    if got[0] != got[1] {
+                        failures.push(format!(
+                            "{name}:{} (RESP{resp}) {}\n   ember: {}\n   redis: {}",
+                            lineno + 1,
+                            line.trim(),
+                            show(&got[0]),
+                            show(&got[1])
+                        ));
+                    }
+                }
+                if multi {
+                    // What each connection received because of this command.
+                    let mut all: Vec<(&str, &mut [Conn; 2])> = vec![("main", &mut conns)];
+                    all.extend(named.iter_mut().map(|(n, pair, _)| (n.as_str(), pair)));
+                    for (conn_name, pair) in all {
+                        if in_multi.iter().any(|n| n == conn_name) {
+                            continue;
+                        }
+                        let seen: Vec<Vec<u8>> = pair.iter_mut().map(|c| drain_until_pong(c, d.sort)).collect();
+                        cases += 1;
+                        if seen[0] != seen[1] {
+                            failures.push(format!(
+                                "{name}:{} (RESP{resp}) after {}: received on @{conn_name}\n   ember: {}\n   redis: {}",
+                                lineno + 1,
+                                line.trim(),
+                                show(&seen[0]),
+                                show(&seen[1])
+                            ));
+                        }
+                    }
+                }
+            }
+            // Leave no subscription or tracking state behind for the next script.
+            for (_, pair, _) in named.iter_mut() {
+                for c in pair.iter_mut() {
+                    c.send(&["RESET"]);
+                    while c.read().bytes() != b"+RESET\r\n" {}
                 }
             }
         }

@@ -1,0 +1,306 @@
+//! Pub/Sub family: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH and PUBSUB.
+//!
+//! Confirmations are push frames (arrays in RESP2), one per channel, carrying the client's
+//! subscription count after the change. Who listens to what lives in `server::pubsub`;
+//! fan-out and output limits in `ServerState::publish`.
+
+use bytes::Bytes;
+
+use super::flags::*;
+use super::{CmdResult, CommandSpec, Ctx, Keys, NO_KEYS, cmd, container, help_reply};
+use crate::protocol::Reply;
+use crate::server::pubsub::Kind;
+
+const SHARD_KEYS: Keys = Keys { first: 1, last: -1, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "subscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Listen for messages published to the given channels",
+        "2.0.0",
+        "O(N) where N is the number of channels to subscribe to.",
+        subscribe,
+    ),
+    cmd(
+        "psubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Listen for messages published to channels matching the given patterns",
+        "2.0.0",
+        "O(N) where N is the number of patterns the client is already subscribed to.",
+        psubscribe,
+    ),
+    cmd(
+        "ssubscribe",
+        -2,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SHARD_KEYS,
+        "pubsub",
+        "Listen for messages published to the given shard channels",
+        "7.0.0",
+        "O(N) where N is the number of shard channels to subscribe to.",
+        ssubscribe,
+    ),
+    cmd(
+        "unsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Stop listening for messages posted to the given channels",
+        "2.0.0",
+        "O(N) where N is the number of clients already subscribed to a channel.",
+        unsubscribe,
+    ),
+    cmd(
+        "punsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Stop listening for messages posted to channels matching the given patterns",
+        "2.0.0",
+        "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).",
+        punsubscribe,
+    ),
+    cmd(
+        "sunsubscribe",
+        -1,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SHARD_KEYS,
+        "pubsub",
+        "Stop listening for messages posted to the given shard channels",
+        "7.0.0",
+        "O(N) where N is the number of clients already subscribed to a shard channel.",
+        sunsubscribe,
+    ),
+    cmd(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        NO_KEYS,
+        "pubsub",
+        "Post a message to a channel",
+        "2.0.0",
+        "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).",
+        publish,
+    ),
+    cmd(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST,
+        Keys { first: 1, last: 1, step: 1 },
+        "pubsub",
+        "Post a message to a shard channel",
+        "7.0.0",
+        "O(N) where N is the number of clients subscribed to the receiving shard channel.",
+        spublish,
+    ),
+    CommandSpec {
+        subcommands: PUBSUB_SUBCOMMANDS,
+        ..cmd(
+            "pubsub",
+            -2,
+            0,
+            NO_KEYS,
+            "pubsub",
+            "A container for Pub/Sub commands",
+            "2.8.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+];
+
+static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "List active channels",
+        "2.8.0",
+        "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)",
+        pubsub_channels,
+    ),
+    cmd(
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Get the count of subscribers for channels",
+        "2.8.0",
+        "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        pubsub_numsub,
+    ),
+    cmd(
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Get the count of unique patterns pattern subscriptions",
+        "2.8.0",
+        "O(1)",
+        pubsub_numpat,
+    ),
+    cmd(
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "List active shard channels",
+        "7.0.0",
+        "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).",
+        pubsub_shardchannels,
+    ),
+    cmd(
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Get the count of subscribers for shard channels",
+        "7.0.0",
+        "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels",
+        pubsub_shardnumsub,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "pubsub",
+        "Show helpful text about the different subcommands",
+        "6.2.0",
+        "O(1)",
+        pubsub_help,
+    ),
+];
+
+fn confirmation(word: &str, name: Option<Bytes>, count: usize) -> Reply {
+    Reply::Push(vec![Reply::bulk_str(word), name.map_or(Reply::Null, Reply::Bulk), Reply::Int(count as i64)])
+}
+
+fn subscribe_kind(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+    let mut out = Vec::with_capacity(argv.len() - 1);
+    for name in &argv[1..] {
+        let name = Bytes::copy_from_slice(name);
+        let id = ctx.sess.id;
+        ctx.srv.pubsub.subscribe(&mut ctx.sess.subs, kind, &name, id);
+        out.push(confirmation(kind.subscribe_word(), Some(name), ctx.sess.subs.count(kind)));
+    }
+    Ok(Reply::Multi(out))
+}
+
+/// Unsubscribes from the named channels, or from all of them when none is named (one
+/// confirmation with a null name if there were none).
+pub fn unsubscribe_kind(ctx: &mut Ctx, names: &[Bytes], kind: Kind) -> Reply {
+    let names: Vec<Bytes> =
+        if names.is_empty() { ctx.sess.subs.names(kind).iter().cloned().collect() } else { names.to_vec() };
+    let word = kind.unsubscribe_word();
+    if names.is_empty() {
+        return Reply::Multi(vec![confirmation(word, None, ctx.sess.subs.count(kind))]);
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let id = ctx.sess.id;
+        ctx.srv.pubsub.unsubscribe(&mut ctx.sess.subs, kind, &name, id);
+        out.push(confirmation(word, Some(name), ctx.sess.subs.count(kind)));
+    }
+    Reply::Multi(out)
+}
+
+fn subscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    subscribe_kind(ctx, argv, Kind::Channel)
+}
+
+fn psubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    subscribe_kind(ctx, argv, Kind::Pattern)
+}
+
+fn ssubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    subscribe_kind(ctx, argv, Kind::Shard)
+}
+
+fn unsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Channel))
+}
+
+fn punsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Pattern))
+}
+
+fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Shard))
+}
+
+fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], false) as i64))
+}
+
+fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], true) as i64))
+}
+
+fn names(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+    let pattern = argv.get(2).map(|p| &p[..]);
+    Ok(Reply::Array(ctx.srv.pubsub.names_matching(kind, pattern).into_iter().map(Reply::Bulk).collect()))
+}
+
+fn numsub(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+    let mut out = Vec::with_capacity((argv.len() - 2) * 2);
+    for name in &argv[2..] {
+        out.push(Reply::Bulk(name.clone()));
+        out.push(Reply::Int(ctx.srv.pubsub.subscribers(kind, name).len() as i64));
+    }
+    Ok(Reply::Array(out))
+}
+
+fn pubsub_channels(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    names(ctx, argv, Kind::Channel)
+}
+
+fn pubsub_shardchannels(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    names(ctx, argv, Kind::Shard)
+}
+
+fn pubsub_numsub(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    numsub(ctx, argv, Kind::Channel)
+}
+
+fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    numsub(ctx, argv, Kind::Shard)
+}
+
+fn pubsub_numpat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(ctx.srv.pubsub.len(Kind::Pattern) as i64))
+}
+
+fn pubsub_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    ))
+}
