@@ -2,6 +2,7 @@
 //! string's raw bytes, bit 0 being the most significant bit of byte 0, so GET returns exactly
 //! what Redis would and values move freely between the two servers.
 
+use crate::keyspace::notify as ev;
 use bytes::{Bytes, BytesMut};
 
 use super::args::is;
@@ -100,22 +101,33 @@ fn read_bytes(db: &mut Db, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
 }
 
 /// Opens the string at `key` for bit writes, created or zero-extended to hold `max_bit`.
-fn edit_bits<R>(db: &mut Db, key: &[u8], max_bit: u64, f: impl FnOnce(&mut BytesMut) -> R) -> Result<R, CmdError> {
+/// Also says whether the string was created or grown (a change even if no bit flips).
+fn edit_bits<R>(
+    db: &mut Db,
+    key: &[u8],
+    max_bit: u64,
+    f: impl FnOnce(&mut BytesMut) -> R,
+) -> Result<(R, bool), CmdError> {
     let need = (max_bit >> 3) as usize + 1;
     // Checked without a write access first, so a WRONGTYPE reply does not break a WATCH.
+    let mut grown = false;
     match db.peek(key) {
         Some(e) if !matches!(e.value, Value::Str(_)) => return Err(CmdError::WrongType),
         Some(_) => {}
-        None => db.set(key, Value::Str(StrValue::Raw(Box::default())), false),
+        None => {
+            db.set(key, Value::Str(StrValue::Raw(Box::default())), false);
+            grown = true;
+        }
     }
     let Some(Value::Str(s)) = db.get_mut(key) else { return Err(CmdError::WrongType) };
     let mut buf = s.begin_edit();
     if buf.len() < need {
         buf.resize(need, 0);
+        grown = true;
     }
     let r = f(&mut buf);
     s.finish_edit(buf);
-    Ok(r)
+    Ok((r, grown))
 }
 
 fn get_bit(b: &[u8], off: u64) -> u8 {
@@ -128,14 +140,17 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(v @ (0 | 1)) => v as u8,
         _ => return Err(CmdError::msg("bit is not an integer or out of range")),
     };
-    let old = edit_bits(ctx.db(), &argv[1], off, |buf| {
+    let (old, grown) = edit_bits(ctx.db(), &argv[1], off, |buf| {
         let i = (off >> 3) as usize;
         let shift = 7 - (off & 7);
         let old = (buf[i] >> shift) & 1;
         buf[i] = (buf[i] & !(1 << shift)) | (on << shift);
         old
     })?;
-    ctx.srv.dirty += 1;
+    if grown || old != on {
+        ctx.srv.dirty += 1;
+        ctx.notify(ev::STRING, "setbit", &argv[1]);
+    }
     Ok(Reply::Int(old as i64))
 }
 
@@ -349,9 +364,12 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     if maxlen == 0 {
-        db.remove(&argv[2]);
+        if db.remove(&argv[2]).is_some() {
+            ctx.notify(ev::GENERIC, "del", &argv[2]);
+        }
     } else {
         db.set(&argv[2], Value::Str(StrValue::Raw(Box::new(Bytes::from(out)))), false);
+        ctx.notify(ev::STRING, "set", &argv[2]);
     }
     ctx.srv.dirty += 1;
     Ok(Reply::Int(maxlen as i64))
@@ -524,8 +542,9 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
     if readonly_cmd {
         return Err(CmdError::msg("BITFIELD_RO only supports the GET subcommand"));
     }
-    let replies = edit_bits(ctx.db(), &argv[1], highest, |buf| {
+    let ((replies, changes), grown) = edit_bits(ctx.db(), &argv[1], highest, |buf| {
         let mut out = Vec::with_capacity(ops.len());
+        let mut changes = 0;
         for f in &ops {
             match f.op {
                 FieldOp::Get => out.push(Reply::Int(if f.signed {
@@ -559,13 +578,17 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
                     } else {
                         out.push(Reply::Int(ret));
                         set_bits(buf, f.offset, f.bits, new);
+                        changes += 1;
                     }
                 }
             }
         }
-        out
+        (out, changes)
     })?;
-    ctx.srv.dirty += 1;
+    if grown || changes > 0 {
+        ctx.srv.dirty += changes;
+        ctx.notify(ev::STRING, "setbit", &argv[1]);
+    }
     Ok(Reply::Array(replies))
 }
 

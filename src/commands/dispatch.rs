@@ -272,6 +272,13 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         feed_monitors(srv, sess, argv);
     }
     sess.last_cmd = entry.full;
+    let writing = spec.has(flags::WRITE);
+    if srv.lookups_writing != writing {
+        srv.lookups_writing = writing;
+        for db in &mut srv.dbs {
+            db.set_writing(writing);
+        }
+    }
     let start = srv.cmd_clock;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
     let end = Instant::now();

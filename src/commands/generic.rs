@@ -1,5 +1,6 @@
 //! Generic (keyspace) family: commands that work on keys of any type.
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::{int, is, lossy};
@@ -305,8 +306,13 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let db = ctx.db();
-    let n = argv[1..].iter().filter(|k| db.remove(k).is_some()).count();
+    let mut n = 0;
+    for k in &argv[1..] {
+        if ctx.db().remove(k).is_some() {
+            n += 1;
+            ctx.notify(ev::GENERIC, "del", k);
+        }
+    }
     ctx.srv.dirty += n as u64;
     Ok(Reply::Int(n as i64))
 }
@@ -440,11 +446,15 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
     let Some((val, exp)) = db.take(src) else {
         return Err(CmdError::NoSuchKey);
     };
+    // Like Redis: the old destination is deleted and the key added anew (a `new` event).
+    db.remove(dst);
     db.set(dst, val, false);
     if exp.is_some() {
         db.set_expire(dst, exp);
     }
     ctx.srv.dirty += 1;
+    ctx.notify(ev::GENERIC, "rename_from", src);
+    ctx.notify(ev::GENERIC, "rename_to", dst);
     Ok(if nx { Reply::Int(1) } else { OK })
 }
 
@@ -494,6 +504,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         d.set_expire(key, exp);
     }
     ctx.srv.dirty += 1;
+    ctx.notify_in(src, ev::GENERIC, "move_from", key);
+    ctx.notify_in(dst, ev::GENERIC, "move_to", key);
     Ok(Reply::Int(1))
 }
 
@@ -524,11 +536,13 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if d.contains(dst) && !replace {
         return Ok(Reply::Int(0));
     }
+    d.remove(dst);
     d.set(dst, val, false);
     if exp.is_some() {
         d.set_expire(dst, exp);
     }
     ctx.srv.dirty += 1;
+    ctx.notify_in(dst_db, ev::GENERIC, "copy_to", dst);
     Ok(Reply::Int(1))
 }
 
@@ -578,12 +592,15 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     {
         return Ok(Reply::Int(0));
     }
-    if when <= now {
+    let event = if when <= now {
         db.remove(&argv[1]);
+        "del"
     } else {
         db.set_expire(&argv[1], Some(when as u64));
-    }
+        "expire"
+    };
     ctx.srv.dirty += 1;
+    ctx.notify(ev::GENERIC, event, &argv[1]);
     Ok(Reply::Int(1))
 }
 
@@ -643,6 +660,7 @@ fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(Some(_)) => {
             db.set_expire(&argv[1], None);
             ctx.srv.dirty += 1;
+            ctx.notify(ev::GENERIC, "persist", &argv[1]);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),

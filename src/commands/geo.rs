@@ -3,6 +3,7 @@
 //! ZRANGE on a geo key shows the same scores. Searches scan the same 9 cells as Redis, in the
 //! same order, so unsorted results come out in Redis's order too.
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::is;
@@ -444,7 +445,9 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
             let n = points.len();
             let db = ctx.db();
             if n == 0 {
-                db.remove(&dst);
+                if db.remove(&dst).is_some() {
+                    ctx.notify(ev::GENERIC, "del", &dst);
+                }
             } else {
                 let maxlen = points.iter().map(|p| p.member.len()).max().unwrap_or(0);
                 let mut out = ZSetValue::for_first(maxlen, lim);
@@ -452,6 +455,8 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
                     out.set(&p.member, if storedist { p.dist / conversion } else { p.score }, lim);
                 }
                 db.set(&dst, Value::ZSet(out), false);
+                let event = if is(&argv[0], "geosearchstore") { "geosearchstore" } else { "georadiusstore" };
+                ctx.notify(ev::ZSET, event, &dst);
             }
             ctx.srv.dirty += n as u64;
             Ok(Reply::Int(n as i64))

@@ -1,5 +1,6 @@
 //! Hash family: the 16 hash commands of Redis 7.0.
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 use rand::RngExt;
 
@@ -192,6 +193,7 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdErr
     let h = hash_for_write(ctx.db(), &argv[1])?;
     let added = h.set_pairs(&argv[2..], limits) as i64;
     ctx.srv.dirty += 1;
+    ctx.notify(ev::HASH, "hset", &argv[1]);
     Ok(added)
 }
 
@@ -211,6 +213,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], &argv[3], limits);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::HASH, "hset", &argv[1]);
     Ok(Reply::Int(1))
 }
 
@@ -235,6 +238,9 @@ fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         db.remove(&argv[1]);
     }
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        ctx.notify_emptying(ev::HASH, "hdel", &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -275,6 +281,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], n.to_string().as_bytes(), limits);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::HASH, "hincrby", &argv[1]);
     Ok(Reply::Int(n))
 }
 
@@ -295,6 +302,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], s.as_bytes(), limits);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::HASH, "hincrbyfloat", &argv[1]);
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 

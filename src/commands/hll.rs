@@ -1,6 +1,7 @@
 //! HyperLogLog family: PFADD, PFCOUNT, PFMERGE, PFDEBUG, PFSELFTEST over the string type, in
 //! Redis's exact HYLL format (see `types::hll`).
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::{is, lossy};
@@ -137,6 +138,9 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     s.set_raw(Bytes::from(h));
     result?;
     ctx.srv.dirty += updated;
+    if updated > 0 {
+        ctx.notify(ev::STRING, "pfadd", &argv[1]);
+    }
     Ok(Reply::Int((updated > 0) as i64))
 }
 
@@ -196,6 +200,7 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     hll::invalidate_cache(&mut dst);
     store(db, &argv[1], dst);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "pfadd", &argv[1]);
     Ok(OK)
 }
 

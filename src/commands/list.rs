@@ -1,5 +1,6 @@
 //! List family: the 22 list commands of Redis 7.0, blocking variants included.
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::is;
@@ -296,7 +297,16 @@ fn push_generic(ctx: &mut Ctx, argv: &[Bytes], end: End, only_existing: bool) ->
     }
     let n = l.len();
     ctx.srv.dirty += (argv.len() - 2) as u64;
+    ctx.notify(ev::LIST, push_event(end), &argv[1]);
     Ok(Reply::Int(n as i64))
+}
+
+fn push_event(end: End) -> &'static str {
+    if end == End::Left { "lpush" } else { "rpush" }
+}
+
+fn pop_event(end: End) -> &'static str {
+    if end == End::Left { "lpop" } else { "rpop" }
 }
 
 fn lpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -331,6 +341,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
     let Some(count) = count else {
         let v = with_list(db, &argv[1], |l| l.pop(end))?.flatten();
         ctx.srv.dirty += 1;
+        ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
         return Ok(v.map_or(Reply::Null, |v| b(&v)));
     };
     if count == 0 {
@@ -339,6 +350,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
     let n = count.min(len);
     let out = with_list(db, &argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
     ctx.srv.dirty += n as u64;
+    ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
     Ok(Reply::Array(out.unwrap_or_default()))
 }
 
@@ -368,6 +380,7 @@ fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         l.set(pos, &argv[3]);
     }
     ctx.srv.dirty += 1;
+    ctx.notify(ev::LIST, "lset", &argv[1]);
     Ok(OK)
 }
 
@@ -400,11 +413,14 @@ fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
     let db = ctx.db();
-    with_list(db, &argv[1], |l| match range(start, end, l.len()) {
+    let trimmed = with_list(db, &argv[1], |l| match range(start, end, l.len()) {
         Some((s, e)) => l.trim(s, e),
         None => l.trim(1, 0),
     })?;
     ctx.srv.dirty += 1;
+    if trimmed.is_some() {
+        ctx.notify_emptying(ev::LIST, "ltrim", &argv[1]);
+    }
     Ok(OK)
 }
 
@@ -417,6 +433,9 @@ fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let n = with_list(db, &argv[1], |l| l.remove_matching(&argv[3], count, fill))?.unwrap_or(0);
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        ctx.notify_emptying(ev::LIST, "lrem", &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -436,6 +455,7 @@ fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     l.insert(pos + after as usize, &argv[4], fill);
     let n = l.len();
     ctx.srv.dirty += 1;
+    ctx.notify(ev::LIST, "linsert", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -529,14 +549,25 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
     if db.get(dst).is_some_and(|v| v.as_list().is_none()) {
         return if retrying { Ok(None) } else { Err(CmdError::WrongType) };
     }
-    let Some(v) = with_list(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
-    if !db.contains(dst) {
-        db.set(dst, Value::List(Box::default()), false);
-    }
-    if let Some(l) = db.get_mut(dst).and_then(|v| v.as_list_mut()) {
+    let v = if src == dst {
+        // Rotating in place: the list never empties, so the key (and its TTL) stays.
+        let Some(l) = db.get_mut(src).and_then(|v| v.as_list_mut()) else { return Ok(None) };
+        let Some(v) = l.pop(from) else { return Ok(None) };
         l.push(to, &v, fill);
-    }
+        v
+    } else {
+        let Some(v) = with_list(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
+        if !db.contains(dst) {
+            db.set(dst, Value::List(Box::default()), false);
+        }
+        if let Some(l) = db.get_mut(dst).and_then(|v| v.as_list_mut()) {
+            l.push(to, &v, fill);
+        }
+        v
+    };
     ctx.srv.dirty += 2;
+    ctx.notify(ev::LIST, push_event(to), dst);
+    ctx.notify_emptying(ev::LIST, pop_event(from), src);
     Ok(Some(v))
 }
 
@@ -588,6 +619,7 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         }
         if let Some(v) = with_list(db, k, |l| l.pop(end))?.flatten() {
             ctx.srv.dirty += 1;
+            ctx.notify_emptying(ev::LIST, pop_event(end), k);
             return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
         }
     }
@@ -642,6 +674,7 @@ fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<
         let popped = with_list(db, k, |l| (0..count).map_while(|_| l.pop(end)).map(|v| b(&v)).collect::<Vec<_>>())?;
         if let Some(items) = popped.filter(|v| !v.is_empty()) {
             ctx.srv.dirty += items.len() as u64;
+            ctx.notify_emptying(ev::LIST, pop_event(end), k);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(items)])));
         }
     }

@@ -63,11 +63,25 @@ impl Ctx<'_> {
         self.notify_in(db, class, event, key);
     }
 
+    /// The event of a write that may have emptied a collection (pops, removals, trims): when
+    /// the key is gone afterwards, `del` follows, as in Redis.
+    pub fn notify_emptying(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.srv.hot.notify == 0 {
+            return;
+        }
+        self.notify(class, event, key);
+        if self.db().view(key).is_none() {
+            self.notify(crate::keyspace::notify::GENERIC, "del", key);
+        }
+    }
+
     /// [`Ctx::notify`] for another database (MOVE, COPY ... DB).
     pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
         if self.srv.hot.notify == 0 {
             return;
         }
+        // Events the databases raised earlier in this command go first (`new` before `move_to`).
+        self.srv.publish_events(self.sess);
         self.srv.dbs[db].notify(class, event, key);
         self.srv.publish_events(self.sess);
     }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 use rand::RngExt;
 
@@ -210,6 +211,9 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let Some(s) = db.get_mut(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
     let n = argv[2..].iter().filter(|x| s.add(x, max)).count();
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        ctx.notify(ev::SET, "sadd", &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -229,6 +233,9 @@ fn with_set_mut<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut SetValue) -> R) 
 fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let n = with_set_mut(ctx.db(), &argv[1], |s| argv[2..].iter().filter(|x| s.remove(x)).count())?.unwrap_or(0);
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        ctx.notify_emptying(ev::SET, "srem", &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -259,6 +266,7 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let popped = with_set_mut(db, &argv[1], |s| s.pop(rng))?.flatten();
         if popped.is_some() {
             srv.dirty += 1;
+            ctx.notify_emptying(ev::SET, "spop", &argv[1]);
         }
         return Ok(popped.map_or(Reply::Null, |p| m(&p)));
     }
@@ -285,6 +293,7 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     })?
     .unwrap_or_default();
     srv.dirty += out.len() as u64;
+    ctx.notify_emptying(ev::SET, "spop", &argv[1]);
     Ok(Reply::Set(out))
 }
 
@@ -338,13 +347,16 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if with_set_mut(db, src, |s| s.remove(member))? != Some(true) {
         return Ok(Reply::Int(0));
     }
+    ctx.notify_emptying(ev::SET, "srem", src);
+    let db = ctx.db();
     if db.peek(dst).is_none() {
         db.set(dst, Value::Set(SetValue::for_member(member)), false);
     }
-    if let Some(s) = db.get_mut(dst).and_then(|v| v.as_set_mut()) {
-        s.add(member, max);
-    }
+    let added = db.get_mut(dst).and_then(|v| v.as_set_mut()).is_some_and(|s| s.add(member, max));
     ctx.srv.dirty += 1;
+    if added {
+        ctx.notify(ev::SET, "sadd", dst);
+    }
     Ok(Reply::Int(1))
 }
 
@@ -435,9 +447,17 @@ fn store_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
     let dst = &argv[1];
     let n = members.len();
     if n == 0 {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            ctx.notify(ev::GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, Value::Set(build(&members, max)), false);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ctx.notify(ev::SET, event, dst);
     }
     ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))

@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::args::is;
@@ -239,8 +240,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
             let n = list.len();
             if n > 0 {
                 db.set(&dst, Value::List(Box::new(list)), false);
-            } else {
-                db.remove(&dst);
+                ctx.notify(ev::LIST, "sortstore", &dst);
+            } else if db.remove(&dst).is_some() {
+                ctx.notify(ev::GENERIC, "del", &dst);
             }
             ctx.srv.dirty += 1;
             Ok(Reply::Int(n as i64))

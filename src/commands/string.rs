@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::keyspace::notify as ev;
+
 use super::args::{int, is};
 use super::flags::*;
 use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
@@ -367,6 +369,10 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bo
         db.set_expire(key, Some(at.max(0) as u64));
     }
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "set", key);
+    if let Ttl::At(_) = o.ttl {
+        ctx.notify(ev::GENERIC, "expire", key);
+    }
     Ok((true, old))
 }
 
@@ -414,6 +420,7 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     db.remove(&argv[1]);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::GENERIC, "del", &argv[1]);
     Ok(Reply::Bulk(v))
 }
 
@@ -424,21 +431,26 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let Some(v) = get_str(db, &argv[1])?.map(|s| s.to_bytes()) else {
         return Ok(Reply::Null);
     };
-    match o.ttl {
+    let event = match o.ttl {
         Ttl::At(at) if at <= now => {
             db.remove(&argv[1]);
+            "del"
         }
         Ttl::At(at) => {
             db.set_expire(&argv[1], Some(at as u64));
+            "expire"
         }
         Ttl::Persist => {
-            if matches!(db.expire_of(&argv[1]), Some(Some(_))) {
-                db.set_expire(&argv[1], None);
+            if !matches!(db.expire_of(&argv[1]), Some(Some(_))) {
+                return Ok(Reply::Bulk(v));
             }
+            db.set_expire(&argv[1], None);
+            "persist"
         }
         Ttl::None | Ttl::Keep => return Ok(Reply::Bulk(v)),
-    }
+    };
     ctx.srv.dirty += 1;
+    ctx.notify(ev::GENERIC, event, &argv[1]);
     Ok(Reply::Bulk(v))
 }
 
@@ -464,9 +476,9 @@ fn mset_check(argv: &[Bytes], name: &str) -> Result<(), CmdError> {
 
 fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     mset_check(argv, "mset")?;
-    let db = ctx.db();
     for kv in argv[1..].chunks(2) {
-        db.set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        ctx.notify(ev::STRING, "set", &kv[0]);
     }
     ctx.srv.dirty += (argv.len() / 2) as u64;
     Ok(OK)
@@ -479,7 +491,8 @@ fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     for kv in argv[1..].chunks(2) {
-        db.set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
+        ctx.notify(ev::STRING, "set", &kv[0]);
     }
     ctx.srv.dirty += (argv.len() / 2) as u64;
     Ok(Reply::Int(1))
@@ -490,6 +503,7 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let Some(cur_len) = cur_len else {
         ctx.db().set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2])), false);
         ctx.srv.dirty += 1;
+        ctx.notify(ev::STRING, "append", &argv[1]);
         return Ok(Reply::Int(argv[2].len() as i64));
     };
     check_len(ctx, (cur_len + argv[2].len()) as u64)?;
@@ -501,6 +515,7 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let n = buf.len();
     s.finish_edit(buf);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "append", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -565,6 +580,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let n = buf.len();
     s.finish_edit(buf);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "setrange", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -577,6 +593,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     db.set(key, Value::Str(StrValue::Int(n)), true);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "incrby", key);
     Ok(Reply::Int(n))
 }
 
@@ -615,6 +632,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let s = v.to_human();
     db.set(&argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
     ctx.srv.dirty += 1;
+    ctx.notify(ev::STRING, "incrbyfloat", &argv[1]);
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 

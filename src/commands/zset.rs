@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::keyspace::notify as ev;
 use bytes::Bytes;
 use rand::RngExt;
 
@@ -407,6 +408,9 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         db.remove(&argv[1]);
     }
     ctx.srv.dirty += (added + updated) as u64;
+    if added + updated > 0 {
+        ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, &argv[1]);
+    }
     if incr {
         return Ok(incr_result.map_or(Reply::Null, Reply::Double));
     }
@@ -432,6 +436,7 @@ fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         z.set(&argv[3], new, lim);
     }
     ctx.srv.dirty += 1;
+    ctx.notify(ev::ZSET, "zincr", &argv[1]);
     Ok(Reply::Double(new))
 }
 
@@ -451,6 +456,9 @@ fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let n = with_zset(ctx.db(), &argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        ctx.notify_emptying(ev::ZSET, "zrem", &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -704,11 +712,15 @@ fn zrevrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Lex, true)
 }
 
-fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)]) -> usize {
+/// Stores a computed sorted set at `dst` (deleting it when empty) and raises `event`, or
+/// `del` when an existing destination was deleted.
+fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)], event: &'static str) -> usize {
     let lim = limits(ctx);
     let db = ctx.db();
     if items.is_empty() {
-        db.remove(dst);
+        if db.remove(dst).is_some() {
+            ctx.notify(ev::GENERIC, "del", dst);
+        }
         return 0;
     }
     let mut z = ZSetValue::for_first(items[0].0.len(), lim);
@@ -717,6 +729,7 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)]) -> usize {
     }
     let n = z.len();
     db.set(dst, Value::ZSet(z), false);
+    ctx.notify(ev::ZSET, event, dst);
     n
 }
 
@@ -729,7 +742,7 @@ fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             vec![]
         }
     };
-    let n = store_zset(ctx, &argv[1], &items);
+    let n = store_zset(ctx, &argv[1], &items, "zrangestore");
     ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))
 }
@@ -747,6 +760,14 @@ fn remrange(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy) -> CmdResult {
     }
     let n = with_zset(db, &argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
     ctx.srv.dirty += n as u64;
+    if n > 0 {
+        let event = match by {
+            RangeBy::Rank => "zremrangebyrank",
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+        };
+        ctx.notify_emptying(ev::ZSET, event, &argv[1]);
+    }
     Ok(Reply::Int(n as i64))
 }
 
@@ -789,11 +810,18 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     let resp3 = ctx.sess.resp >= 3;
     let items = pop_n(ctx.db(), &argv[1], max, count.unwrap_or(1))?;
     ctx.srv.dirty += items.len() as u64;
+    if !items.is_empty() {
+        ctx.notify_emptying(ev::ZSET, pop_event(max), &argv[1]);
+    }
     match count {
         // Without COUNT the reply is a flat [member, score] in both protocols.
         None => Ok(Reply::Array(with_scores(items, false))),
         Some(_) => Ok(Reply::Array(with_scores(items, resp3))),
     }
+}
+
+fn pop_event(max: bool) -> &'static str {
+    if max { "zpopmax" } else { "zpopmin" }
 }
 
 fn zpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -841,6 +869,7 @@ fn pop_first(
         let items = pop_n(ctx.db(), k, max, count)?;
         if !items.is_empty() {
             ctx.srv.dirty += items.len() as u64;
+            ctx.notify_emptying(ev::ZSET, pop_event(max), k);
             return Ok(Some((k.clone(), items)));
         }
     }
@@ -1162,7 +1191,12 @@ fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
 fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
     let o = parse_op(argv, 2, name, op, false, false)?;
     let items = compute_op(ctx, op, &o)?;
-    let n = store_zset(ctx, &argv[1], &items);
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    let n = store_zset(ctx, &argv[1], &items, event);
     ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))
 }

@@ -93,6 +93,8 @@ struct Side {
     /// in `modified` for the server to send invalidations.
     track_modified: bool,
     modified: Vec<Bytes>,
+    /// The running command is a write command (set by dispatch).
+    writing: bool,
 }
 
 impl Side {
@@ -172,6 +174,7 @@ impl Db {
                 events: Vec::new(),
                 track_modified: false,
                 modified: Vec::new(),
+                writing: false,
             },
             now: 0,
             stamping: Stamping::default(),
@@ -233,13 +236,19 @@ impl Db {
         let h = self.keys.hash(key);
         match live(&mut self.keys, &mut self.side, self.now, key, h) {
             Some((k, e)) => {
-                self.side.stats.keyspace_hits += 1;
+                if !self.side.writing {
+                    self.side.stats.keyspace_hits += 1;
+                }
                 k.set_stamp(stamping.touch(k.stamp(), now));
                 Some(&e.value)
             }
             None => {
-                self.side.stats.keyspace_misses += 1;
-                self.side.notify(notify::KEY_MISS, "keymiss", key);
+                // Lookups of write commands count no hit or miss and raise no keymiss (Redis's
+                // lookupKeyWrite).
+                if !self.side.writing {
+                    self.side.stats.keyspace_misses += 1;
+                    self.side.notify(notify::KEY_MISS, "keymiss", key);
+                }
                 None
             }
         }
@@ -464,6 +473,12 @@ impl Db {
     /// Raises a keyspace event of `class` for `key` (kept only if the class is enabled).
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
         self.side.notify(class, event, key);
+    }
+
+    /// Whether the running command is a write command: its lookups then count no keyspace
+    /// hit or miss and raise no `keymiss` event.
+    pub fn set_writing(&mut self, writing: bool) {
+        self.side.writing = writing;
     }
 
     pub fn set_notify_mask(&mut self, mask: u32) {

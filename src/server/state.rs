@@ -180,6 +180,8 @@ pub struct ServerState {
     /// Longest stretch the event loop spent between two polls, in µs (INFO).
     pub loop_stall_max_us: u64,
     pub pubsub: crate::server::pubsub::PubSub,
+    /// Whether the databases are set for the lookups of a write command (see Db::set_writing).
+    pub lookups_writing: bool,
     pub tracking: crate::server::tracking::Tracking,
 }
 
@@ -237,6 +239,7 @@ impl ServerState {
             expire_backlog: false,
             loop_stall_max_us: 0,
             pubsub: Default::default(),
+            lookups_writing: false,
             tracking: Default::default(),
         }
     }
