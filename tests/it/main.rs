@@ -10,4 +10,5 @@ mod eviction;
 mod example;
 mod process;
 mod protocol;
+mod pubsub;
 mod util;

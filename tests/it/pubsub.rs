@@ -1,0 +1,237 @@
+//! Pub/Sub, keyspace events and client-side caching against the binary, with real client
+//! libraries and hostile subscribers. Reply and message shapes are compared with redis-server
+//! in tests/diff/pubsub.txt, notify.txt and tracking.txt.
+
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+
+use crate::util::{Conn, ember, eventually};
+
+fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", section]).as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} missing in {info}"))
+}
+
+fn client_list(c: &mut Conn) -> String {
+    c.cmd(&["CLIENT", "LIST"]).as_str()
+}
+
+#[test]
+fn redis_crate_subscriber_receives_messages_and_patterns() {
+    let s = ember(&[]);
+    let mut sub_conn = s.client();
+    let mut publisher = s.client();
+    let mut sub = sub_conn.as_pubsub();
+    sub.subscribe("orders").unwrap();
+    sub.psubscribe("audit.*").unwrap();
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n: i64 = publisher.publish("orders", "order-1").unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = publisher.publish("audit.login", "alice").unwrap();
+    assert_eq!(n, 1);
+    let n: i64 = publisher.publish("nobody", "x").unwrap();
+    assert_eq!(n, 0);
+    let m = sub.get_message().unwrap();
+    assert_eq!(m.get_channel_name(), "orders");
+    assert_eq!(m.get_payload::<String>().unwrap(), "order-1");
+    let m = sub.get_message().unwrap();
+    assert_eq!(m.get_channel_name(), "audit.login");
+    assert_eq!(m.get_pattern::<String>().unwrap(), "audit.*");
+    assert_eq!(m.get_payload::<String>().unwrap(), "alice");
+}
+
+/// A subscriber that never reads while 1 GB is published to it is disconnected at the pubsub
+/// hard limit (32 MB by default); the server's memory stays bounded and another client keeps
+/// being served promptly throughout.
+#[test]
+fn slow_subscriber_is_disconnected_and_memory_stays_bounded() {
+    let s = ember(&[]);
+    let mut slow = s.connect();
+    slow.cmd(&["SUBSCRIBE", "firehose"]);
+    // The slow client never reads again.
+    let mut publisher = s.connect();
+    let mut observer = s.connect();
+    assert!(client_list(&mut observer).contains("sub=1"));
+    let payload = vec![b'm'; 1024 * 1024];
+    let frame = crate::util::encode(&[b"PUBLISH".to_vec(), b"firehose".to_vec(), payload]);
+    let mut max_rss = 0;
+    let mut max_ping = Duration::ZERO;
+    let mut delivered_total = 0i64;
+    // 1 GB in batches of 16 pipelined 1 MB messages.
+    for batch in 0..64 {
+        for _ in 0..16 {
+            publisher.send_raw(&frame);
+        }
+        for _ in 0..16 {
+            let r = publisher.read().text();
+            delivered_total += r.trim_start_matches(':').trim().parse::<i64>().unwrap();
+        }
+        let t = Instant::now();
+        assert_eq!(observer.cmd(&["PING"]).text(), "+PONG\r\n");
+        max_ping = max_ping.max(t.elapsed());
+        if batch % 8 == 0 {
+            max_rss = max_rss.max(info_field(&mut observer, "memory", "used_memory_rss"));
+        }
+    }
+    max_rss = max_rss.max(info_field(&mut observer, "memory", "used_memory_rss"));
+    println!("delivered to the slow subscriber: {delivered_total} MB; max RSS {max_rss}; max PING {max_ping:?}");
+    // Disconnected long before 1 GB: the hard limit is 32 MB plus what the socket buffers took.
+    assert!(delivered_total < 200, "the slow subscriber received {delivered_total} of 1024 messages");
+    assert!(eventually(Duration::from_secs(5), || !client_list(&mut observer).contains("sub=1")));
+    assert_eq!(info_field(&mut observer, "stats", "pubsub_channels"), 0);
+    assert!(max_rss < 256 * 1024 * 1024, "RSS reached {max_rss} bytes while publishing 1 GB");
+    assert!(max_ping < Duration::from_secs(2), "a PING took {max_ping:?} while the subscriber was flooded");
+}
+
+#[test]
+fn output_buffer_hard_limit_for_normal_clients() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "normal 1mb 0 0"]);
+    let big = "v".repeat(512 * 1024);
+    for _ in 0..8 {
+        c.cmd(&["RPUSH", "big", &big]);
+    }
+    // A 4 MB reply is over the limit: the client is closed instead of answered.
+    c.send(&["LRANGE", "big", "0", "-1"]);
+    let (bytes, closed) = c.read_until_close(Duration::from_secs(5));
+    assert!(closed, "the connection stayed open");
+    assert!(bytes.len() < 1024 * 1024, "{} bytes arrived", bytes.len());
+    let mut other = s.connect();
+    assert_eq!(other.cmd(&["LLEN", "big"]).text(), ":8\r\n");
+    other.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"]);
+    assert!(other.cmd(&["LRANGE", "big", "0", "-1"]).children().len() == 8);
+}
+
+/// Keyspace events for evictions and expirations reach a subscriber, one per key.
+#[test]
+fn evicted_and_expired_keys_raise_events() {
+    let s = ember(&["--maxmemory-policy", "allkeys-random", "--notify-keyspace-events", "Exe"]);
+    let mut c = s.connect();
+    let mut sub = s.connect();
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:evicted", "__keyevent@0__:expired"]);
+    sub.read();
+    c.cmd(&["SET", "short", "v", "PX", "1"]);
+    let used = info_field(&mut c, "memory", "used_memory");
+    c.cmd(&["CONFIG", "SET", "maxmemory", &(used + 200 * 1024).to_string()]);
+    let v = "x".repeat(1000);
+    for i in 0..600 {
+        c.cmd(&["SET", &format!("k:{i}"), &v]);
+    }
+    let evicted = info_field(&mut c, "stats", "evicted_keys");
+    assert!(evicted > 100, "only {evicted} evictions");
+    let mut evicted_events = 0;
+    let mut expired = false;
+    while evicted_events < evicted || !expired {
+        let m = sub.read();
+        let kids = m.children();
+        assert_eq!(kids[0].as_str(), "message");
+        match kids[1].as_str().as_str() {
+            "__keyevent@0__:evicted" => {
+                assert!(kids[2].as_str().starts_with("k:"));
+                evicted_events += 1;
+            }
+            "__keyevent@0__:expired" => {
+                assert_eq!(kids[2].as_str(), "short");
+                expired = true;
+            }
+            other => panic!("unexpected channel {other}"),
+        }
+    }
+    assert_eq!(evicted_events, evicted);
+}
+
+/// A minimal client-side cache over RESP3 + CLIENT TRACKING, as client libraries build one:
+/// before each read the connection's pending pushes are applied (a PING's reply proves none
+/// is left in flight), cached reads never reach the server, and another client's write,
+/// expiry or FLUSHALL invalidates exactly what changed.
+#[test]
+fn raw_resp3_client_side_cache_is_invalidated() {
+    use std::collections::HashMap;
+    struct Cached {
+        c: Conn,
+        cache: HashMap<String, String>,
+    }
+    impl Cached {
+        fn apply_invalidations(&mut self) {
+            self.c.send(&["PING"]);
+            loop {
+                let f = self.c.read();
+                if f.text() == "+PONG\r\n" {
+                    return;
+                }
+                let kids = f.children();
+                assert_eq!(kids[0].as_str(), "invalidate", "unexpected push {}", f.text());
+                if kids[1].children().is_empty() {
+                    self.cache.clear(); // null payload: everything (FLUSHALL)
+                }
+                for k in kids[1].children() {
+                    self.cache.remove(&k.as_str());
+                }
+            }
+        }
+        fn get(&mut self, key: &str) -> String {
+            self.apply_invalidations();
+            if let Some(v) = self.cache.get(key) {
+                return v.clone();
+            }
+            let v = self.c.cmd(&["GET", key]).as_str();
+            self.cache.insert(key.to_string(), v.clone());
+            v
+        }
+    }
+    let s = ember(&[]);
+    let mut w = s.connect();
+    let mut c = s.connect();
+    c.cmd(&["HELLO", "3"]);
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]).text(), "+OK\r\n");
+    let mut cached = Cached { c, cache: HashMap::new() };
+    w.cmd(&["SET", "greeting", "hello"]);
+    w.cmd(&["SET", "other", "1"]);
+    let gets = |w: &mut Conn| -> u64 {
+        let info = w.cmd(&["INFO", "commandstats"]).as_str();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(cached.get("greeting"), "hello");
+    assert_eq!(cached.get("other"), "1");
+    let before = gets(&mut w);
+    for _ in 0..5 {
+        assert_eq!(cached.get("greeting"), "hello");
+    }
+    assert_eq!(gets(&mut w), before, "cached reads reached the server");
+    w.cmd(&["SET", "greeting", "bonjour"]);
+    assert_eq!(cached.get("greeting"), "bonjour");
+    assert!(cached.cache.contains_key("other"), "an unrelated key was invalidated");
+    w.cmd(&["PEXPIRE", "other", "1"]);
+    assert!(eventually(Duration::from_secs(5), || cached.get("other").is_empty()));
+    w.cmd(&["FLUSHALL"]);
+    assert_eq!(cached.get("greeting"), "");
+}
+
+#[test]
+fn tracking_reports_a_broken_redirect() {
+    let s = ember(&[]);
+    let mut target = s.connect();
+    let id = target.cmd(&["CLIENT", "ID"]).text().trim_start_matches(':').trim().to_string();
+    let mut c = s.connect();
+    c.cmd(&["HELLO", "3"]);
+    assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &id]).text(), "+OK\r\n");
+    c.cmd(&["GET", "k"]);
+    drop(target);
+    let mut w = s.connect();
+    assert!(eventually(Duration::from_secs(5), || !client_list(&mut w).contains(&format!("id={id} "))));
+    w.cmd(&["SET", "k", "v"]);
+    // The tracking client is told its redirect target is gone.
+    let m = c.read();
+    assert_eq!(m.children()[0].as_str(), "tracking-redir-broken");
+    let info = c.cmd(&["CLIENT", "TRACKINGINFO"]).text();
+    assert!(info.contains("broken_redirect"), "{info}");
+}
