@@ -201,7 +201,7 @@ impl ServerState {
     }
 
     /// After a read-only command: remember its keys for the caller if it tracks them.
-    pub fn track_read(&mut self, sess: &Session, keys: impl Iterator<Item = Bytes>) {
+    pub fn track_read(&mut self, sess: &mut Session, keys: impl Iterator<Item = Bytes>) {
         let Some(t) = sess.tracking.as_ref() else { return };
         if t.bcast || (t.optin && !sess.caching) || (t.optout && sess.caching) {
             return;
@@ -211,7 +211,7 @@ impl ServerState {
         while max > 0 && self.tracking.total_keys() > max as usize {
             // Over the limit: forget an arbitrary key, telling its clients as if it changed.
             let Some(k) = self.tracking.any_key() else { break };
-            self.invalidate_key(None, &k, false);
+            self.invalidate_key(Some(&mut *sess), &k, false, false);
         }
     }
 
@@ -225,22 +225,25 @@ impl ServerState {
                 continue;
             }
             for k in self.dbs[i].take_modified() {
-                self.invalidate_key(Some(&mut *current), &k, true);
+                self.invalidate_key(Some(&mut *current), &k, true, true);
             }
         }
     }
 
-    /// One modified key: every client that may cache it hears about it (the caller only after
-    /// its reply). `current` is None when the server itself changed the key.
-    fn invalidate_key(&mut self, mut current: Option<&mut Session>, key: &[u8], bcast: bool) {
-        let modifier = current.as_ref().map_or(0, |s| s.id);
+    /// One modified (or forgotten) key: every client that may cache it hears about it, the
+    /// caller only after its reply. `by_current` says the caller changed the key (NOLOOP
+    /// clients skip their own changes); `current` is None outside any command.
+    fn invalidate_key(&mut self, mut current: Option<&mut Session>, key: &[u8], bcast: bool, by_current: bool) {
+        let modifier = if by_current { current.as_ref().map_or(0, |s| s.id) } else { 0 };
         let Some(ids) = self.tracking.take_key(key, modifier, bcast) else { return };
         for id in ids {
             if let Some(cur) = current.as_deref_mut()
                 && cur.id == id
             {
                 match &cur.tracking {
-                    Some(t) if !t.bcast && !t.noloop => cur.after_reply.push(Some(Bytes::copy_from_slice(key))),
+                    Some(t) if !t.bcast && !(t.noloop && by_current) => {
+                        cur.after_reply.push(Some(Bytes::copy_from_slice(key)))
+                    }
                     _ => {}
                 }
                 continue;

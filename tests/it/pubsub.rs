@@ -235,3 +235,32 @@ fn tracking_reports_a_broken_redirect() {
     let info = c.cmd(&["CLIENT", "TRACKINGINFO"]).text();
     assert!(info.contains("broken_redirect"), "{info}");
 }
+
+/// Over `tracking-table-max-keys`, keys are forgotten with an invalidation, as if modified.
+#[test]
+fn tracking_table_is_bounded() {
+    let s = ember(&["--tracking-table-max-keys", "2"]);
+    let mut c = s.connect();
+    c.cmd(&["HELLO", "3"]);
+    c.cmd(&["CLIENT", "TRACKING", "on"]);
+    for i in 0..5 {
+        c.send(&["GET", &format!("k{i}")]);
+    }
+    // Every read past the limit pushed one invalidation for a forgotten key (after its reply).
+    c.send(&["PING"]);
+    let (mut invalidated, mut replies) = (0, 0);
+    loop {
+        let f = c.read();
+        match f.text().as_str() {
+            "+PONG\r\n" => break,
+            "_\r\n" => replies += 1,
+            _ => {
+                assert_eq!(f.children()[0].as_str(), "invalidate");
+                invalidated += f.children()[1].children().len();
+            }
+        }
+    }
+    assert_eq!((replies, invalidated), (5, 3));
+    assert_eq!(info_field(&mut c, "stats", "tracking_total_keys"), 2);
+    assert_eq!(info_field(&mut c, "clients", "tracking_clients"), 1);
+}
