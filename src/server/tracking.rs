@@ -241,7 +241,7 @@ impl ServerState {
                 && cur.id == id
             {
                 match &cur.tracking {
-                    Some(t) if !t.bcast && !(t.noloop && by_current) => {
+                    Some(t) if !(t.bcast || (t.noloop && by_current)) => {
                         cur.after_reply.push(Some(Bytes::copy_from_slice(key)))
                     }
                     _ => {}
