@@ -95,7 +95,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("uptime_in_days", (srv.uptime_secs() / 86400).to_string());
             w("hz", srv.config.int("hz").to_string());
             w("configured_hz", srv.config.int("hz").to_string());
-            w("lru_clock", crate::keyspace::db::lru_clock(srv.now_ms).to_string());
+            // Redis's LRU clock counts seconds.
+            w("lru_clock", ((srv.now_ms / 1000) as u32 & crate::keyspace::db::LRU_CLOCK_MAX).to_string());
             w("executable", srv.executable.clone());
             w("config_file", srv.config.file.clone().unwrap_or_default());
             w("io_threads_active", "0".into());
