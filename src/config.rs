@@ -111,6 +111,8 @@ pub static PARAMS: &[Param] = &[
     p!("list-compress-depth", Kind::Int { min: 0, max: I32 }, "0"),
     alias!("zset-max-listpack-entries", "zset-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "128"),
     alias!("zset-max-listpack-value", "zset-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
+    p!("stream-node-max-bytes", Kind::Memory { min: 0, max: LL }, "4096"),
+    p!("stream-node-max-entries", Kind::Int { min: 0, max: LL }, "100"),
     p!("appendonly", Kind::Bool, "no"),
     p!("appendfsync", Kind::Enum(FSYNC), "everysec"),
     p!("appendfilename", Kind::Str, "appendonly.aof", immutable),

@@ -8,7 +8,6 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};
-use crate::server::blocking::BlockRequest;
 use crate::types::{End, Fill, ListValue, Value};
 use crate::util::numfmt::parse_i64;
 
@@ -581,26 +580,6 @@ fn rpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)?.map_or(Reply::Null, |v| b(&v)))
 }
 
-/// Records that the client must wait (or, inside MULTI/EXEC, replies the timeout value now).
-/// `in_exec` is the immediate reply inside MULTI/EXEC, `timeout_reply` the one sent when the
-/// timeout passes (Redis uses a null bulk for the former and a null array for the latter on
-/// BLMOVE/BRPOPLPUSH).
-fn block(
-    ctx: &mut Ctx,
-    argv: &[Bytes],
-    keys: &[Bytes],
-    deadline: Option<u64>,
-    in_exec: Reply,
-    timeout_reply: Reply,
-) -> CmdResult {
-    if ctx.sess.in_exec {
-        return Ok(in_exec);
-    }
-    ctx.sess.block =
-        Some(BlockRequest { db: ctx.sess.db, keys: keys.to_vec(), deadline, timeout_reply, argv: argv.to_vec() });
-    Ok(Reply::NoReply)
-}
-
 fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
     let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
@@ -623,7 +602,7 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
             return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
         }
     }
-    block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
+    super::block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
 }
 
 fn blpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -639,7 +618,7 @@ fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let deadline = ctx.srv.block_deadline(&argv[5])?;
     match do_move(ctx, &argv[1], &argv[2], from, to)? {
         Some(v) => Ok(b(&v)),
-        None => block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
+        None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
     }
 }
 
@@ -647,7 +626,7 @@ fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let deadline = ctx.srv.block_deadline(&argv[3])?;
     match do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)? {
         Some(v) => Ok(b(&v)),
-        None => block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
+        None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
     }
 }
 
@@ -691,6 +670,6 @@ fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (keys, end, count) = parse_mpop(argv, 2)?;
     match mpop(ctx, &keys, end, count)? {
         Some(r) => Ok(r),
-        None => block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
+        None => super::block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
     }
 }

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod transactions;
 pub mod zset;
@@ -207,6 +208,7 @@ impl CommandSpec {
             "geo" => c.push("@geo"),
             "bitmap" => c.push("@bitmap"),
             "hyperloglog" => c.push("@hyperloglog"),
+            "stream" => c.push("@stream"),
             "transactions" => c.push("@transaction"),
             "connection" => c.push("@connection"),
             "pubsub" => c.push("@pubsub"),
@@ -228,8 +230,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
+        stream::COMMANDS,
         pubsub::COMMANDS,
         hll::COMMANDS,
         bitmap::COMMANDS,
@@ -359,6 +362,31 @@ pub const fn cmd(
     handler: Handler,
 ) -> CommandSpec {
     CommandSpec { name, arity, flags, keys, group, summary, since, complexity, handler, subcommands: &[] }
+}
+
+/// Records that the client must wait (or, inside MULTI/EXEC, replies the timeout value now).
+/// `in_exec` is the immediate reply inside MULTI/EXEC, `timeout_reply` the one sent when the
+/// timeout passes (Redis uses a null bulk for the former and a null array for the latter on
+/// BLMOVE/BRPOPLPUSH).
+pub fn block(
+    ctx: &mut Ctx,
+    argv: &[Bytes],
+    keys: &[Bytes],
+    deadline: Option<u64>,
+    in_exec: Reply,
+    timeout_reply: Reply,
+) -> CmdResult {
+    if ctx.sess.in_exec {
+        return Ok(in_exec);
+    }
+    ctx.sess.block = Some(crate::server::blocking::BlockRequest {
+        db: ctx.sess.db,
+        keys: keys.to_vec(),
+        deadline,
+        timeout_reply,
+        argv: argv.to_vec(),
+    });
+    Ok(Reply::NoReply)
 }
 
 /// Handler for container commands (CONFIG, CLIENT, ...) whose work is done by subcommands.

@@ -492,6 +492,7 @@ pub fn value_memory(key_len: usize, v: &Value) -> usize {
         Value::Set(s) => base + s.mem_usage(),
         Value::List(l) => base + l.mem_usage(),
         Value::ZSet(z) => base + z.mem_usage(),
+        Value::Stream(st) => base + st.mem_usage(),
     }
 }
 
@@ -723,6 +724,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             Value::Set(s) => s.iter().map(|m| m.len() + 1).sum(),
             Value::List(l) => l.iter().map(|m| m.len() + 2).sum(),
             Value::ZSet(z) => z.range(0, z.len(), false).map(|(m, _)| m.len() + 10).sum(),
+            Value::Stream(st) => st.mem_usage(),
         };
         return Ok(Reply::StatusOwned(format!(
             "Value at:0x{:x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",

@@ -12,7 +12,6 @@ use super::generic::{parse_cursor, parse_scan_opts};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
-use crate::server::blocking::BlockRequest;
 use crate::types::{Value, ZSetValue, ZsetLimits};
 use crate::util::glob::glob_match;
 use crate::util::numfmt::{parse_f64, parse_i64};
@@ -888,20 +887,6 @@ fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(mpop_first(ctx, &keys, max, count)?.unwrap_or(Reply::NullArray))
 }
 
-fn block(ctx: &mut Ctx, argv: &[Bytes], keys: &[Bytes], deadline: Option<u64>) -> CmdResult {
-    if ctx.sess.in_exec {
-        return Ok(Reply::NullArray);
-    }
-    ctx.sess.block = Some(BlockRequest {
-        db: ctx.sess.db,
-        keys: keys.to_vec(),
-        deadline,
-        timeout_reply: Reply::NullArray,
-        argv: argv.to_vec(),
-    });
-    Ok(Reply::NoReply)
-}
-
 fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
@@ -910,7 +895,7 @@ fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     {
         return Ok(Reply::Array(vec![Reply::Bulk(k), b(&m), Reply::Double(s)]));
     }
-    block(ctx, argv, keys, deadline)
+    super::block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
 }
 
 fn bzpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -925,7 +910,7 @@ fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (keys, max, count) = parse_zmpop(argv, 2)?;
     match mpop_first(ctx, &keys, max, count)? {
         Some(r) => Ok(r),
-        None => block(ctx, argv, &keys, deadline),
+        None => super::block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
     }
 }
 

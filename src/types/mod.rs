@@ -7,6 +7,7 @@ pub mod hll;
 pub mod list;
 pub mod packed;
 pub mod set;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -24,6 +25,7 @@ pub enum Value {
     Set(SetValue),
     List(Box<ListValue>),
     ZSet(ZSetValue),
+    Stream(Box<stream::Stream>),
 }
 
 impl Value {
@@ -35,6 +37,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::List(_) => "list",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -46,6 +49,7 @@ impl Value {
             Value::Set(s) => s.encoding_name(),
             Value::List(l) => l.encoding_name(),
             Value::ZSet(z) => z.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -94,6 +98,20 @@ impl Value {
     pub fn as_set_mut(&mut self) -> Option<&mut SetValue> {
         match self {
             Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream(&self) -> Option<&stream::Stream> {
+        match self {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_stream_mut(&mut self) -> Option<&mut stream::Stream> {
+        match self {
+            Value::Stream(s) => Some(s),
             _ => None,
         }
     }

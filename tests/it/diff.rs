@@ -36,6 +36,9 @@ struct Directives {
     noreply: bool,
     sleep_ms: u64,
     only: Option<u8>,
+    /// Top-level map keys left out of the comparison (`!drop a,b`): internals Redis reports
+    /// that Ember has no equivalent of (XINFO STREAM radix-tree-nodes).
+    drop: Vec<String>,
     /// The connection this line runs on (`@name`); None = main.
     conn: Option<String>,
 }
@@ -63,6 +66,12 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
             "noreply" => d.noreply = true,
             "resp2" => d.only = Some(2),
             "resp3" => d.only = Some(3),
+            "drop" => {
+                let (names, t) = tail.split_once(' ').unwrap_or((tail, ""));
+                d.drop = names.split(',').map(str::to_string).collect();
+                rest = t.trim();
+                continue;
+            }
             "sleep" => {
                 let (ms, t) = tail.split_once(' ').unwrap_or((tail, ""));
                 d.sleep_ms = ms.parse().expect("!sleep MS");
@@ -81,6 +90,20 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
 }
 
 fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
+    if let Frame::Agg(h, kids) = f
+        && !d.drop.is_empty()
+    {
+        let mut kept = Vec::new();
+        for pair in kids.chunks(2) {
+            if !d.drop.iter().any(|n| pair[0].as_str() == *n) {
+                kept.extend(pair.iter().cloned());
+            }
+        }
+        // The header's count changes with the pairs dropped; keep its type byte only.
+        let f = Frame::Agg(h[..1].to_vec(), kept);
+        let d = Directives { drop: vec![], ..d.clone() };
+        return normalise(&f, &d);
+    }
     if d.type_only {
         return f.bytes()[..1].to_vec();
     }

@@ -1,0 +1,1455 @@
+//! Stream family: XADD, XRANGE/XREVRANGE, XLEN, XDEL, XTRIM, XREAD, XSETID, consumer groups
+//! (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM) and XINFO, with Redis 7.0's
+//! argument rules, errors and reply shapes (maps in RESP3 where Redis uses them).
+//!
+//! Blocking reads reuse the blocking machinery of lists: a blocked XREAD is re-run when one
+//! of its keys changes, with `$` already resolved to the last ID at block time.
+
+use bytes::Bytes;
+
+use super::args::{int, is, lossy};
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container, help_reply};
+use crate::keyspace::Db;
+use crate::keyspace::notify as ev;
+use crate::protocol::{OK, Reply};
+use crate::types::Value;
+use crate::types::stream::{Entry, NodeLimits, Stream, StreamId, Trim};
+use crate::util::numfmt::parse_i64;
+
+const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "xadd",
+        -5,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "stream",
+        "Appends a new entry to a stream",
+        "5.0.0",
+        "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+        xadd,
+    ),
+    cmd(
+        "xrange",
+        -4,
+        READONLY,
+        KEY1,
+        "stream",
+        "Return a range of elements in a stream, with IDs matching the specified IDs interval",
+        "5.0.0",
+        "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+        xrange,
+    ),
+    cmd(
+        "xrevrange",
+        -4,
+        READONLY,
+        KEY1,
+        "stream",
+        "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE",
+        "5.0.0",
+        "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+        xrevrange,
+    ),
+    cmd("xlen", 2, READONLY | FAST, KEY1, "stream", "Return the number of entries in a stream", "5.0.0", "O(1)", xlen),
+    cmd(
+        "xdel",
+        -3,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.",
+        "5.0.0",
+        "O(1) for each single item to delete in the stream, regardless of the stream size.",
+        xdel,
+    ),
+    cmd(
+        "xtrim",
+        -4,
+        WRITE,
+        KEY1,
+        "stream",
+        "Trims the stream to (approximately if '~' is passed) a certain size",
+        "5.0.0",
+        "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
+        xtrim,
+    ),
+    cmd(
+        "xread",
+        -4,
+        READONLY | BLOCKING | MOVABLEKEYS,
+        NO_KEYS,
+        "stream",
+        "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.",
+        "5.0.0",
+        "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
+        xread,
+    ),
+    cmd(
+        "xreadgroup",
+        -7,
+        WRITE | BLOCKING | MOVABLEKEYS,
+        NO_KEYS,
+        "stream",
+        "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
+        "5.0.0",
+        "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
+        xreadgroup,
+    ),
+    cmd(
+        "xack",
+        -4,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
+        "5.0.0",
+        "O(1) for each message ID processed.",
+        xack,
+    ),
+    cmd(
+        "xpending",
+        -3,
+        READONLY,
+        KEY1,
+        "stream",
+        "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
+        "5.0.0",
+        "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.",
+        xpending,
+    ),
+    cmd(
+        "xclaim",
+        -6,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
+        "5.0.0",
+        "O(log N) with N being the number of messages in the PEL of the consumer group.",
+        xclaim,
+    ),
+    cmd(
+        "xautoclaim",
+        -6,
+        WRITE | FAST,
+        KEY1,
+        "stream",
+        "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
+        "6.2.0",
+        "O(1) if COUNT is small.",
+        xautoclaim,
+    ),
+    cmd(
+        "xsetid",
+        -3,
+        WRITE | DENYOOM | FAST,
+        KEY1,
+        "stream",
+        "An internal command for replicating stream values",
+        "5.0.0",
+        "O(1)",
+        xsetid,
+    ),
+    CommandSpec {
+        subcommands: XGROUP_SUBCOMMANDS,
+        ..cmd(
+            "xgroup",
+            -2,
+            0,
+            NO_KEYS,
+            "stream",
+            "A container for consumer groups commands",
+            "5.0.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+    CommandSpec {
+        subcommands: XINFO_SUBCOMMANDS,
+        ..cmd(
+            "xinfo",
+            -2,
+            0,
+            NO_KEYS,
+            "stream",
+            "A container for stream introspection commands",
+            "5.0.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
+];
+
+static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd("create", -5, WRITE | DENYOOM, KEY2, "stream", "Create a consumer group.", "5.0.0", "O(1)", xgroup_create),
+    cmd(
+        "setid",
+        -5,
+        WRITE,
+        KEY2,
+        "stream",
+        "Set a consumer group to an arbitrary last delivered ID value.",
+        "5.0.0",
+        "O(1)",
+        xgroup_setid,
+    ),
+    cmd(
+        "destroy",
+        4,
+        WRITE,
+        KEY2,
+        "stream",
+        "Destroy a consumer group.",
+        "5.0.0",
+        "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+        xgroup_destroy,
+    ),
+    cmd(
+        "createconsumer",
+        5,
+        WRITE | DENYOOM,
+        KEY2,
+        "stream",
+        "Create a consumer in a consumer group.",
+        "6.2.0",
+        "O(1)",
+        xgroup_createconsumer,
+    ),
+    cmd(
+        "delconsumer",
+        5,
+        WRITE,
+        KEY2,
+        "stream",
+        "Delete a consumer from a consumer group.",
+        "5.0.0",
+        "O(1)",
+        xgroup_delconsumer,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "stream",
+        "Show helpful text about the different subcommands",
+        "5.0.0",
+        "O(1)",
+        xgroup_help,
+    ),
+];
+
+static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd("stream", -3, READONLY, KEY2, "stream", "Get information about a stream", "5.0.0", "O(1)", xinfo_stream),
+    cmd("groups", 3, READONLY, KEY2, "stream", "List the consumer groups of a stream", "5.0.0", "O(1)", xinfo_groups),
+    cmd(
+        "consumers",
+        4,
+        READONLY,
+        KEY2,
+        "stream",
+        "List the consumers in a consumer group",
+        "5.0.0",
+        "O(1)",
+        xinfo_consumers,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "stream",
+        "Show helpful text about the different subcommands",
+        "5.0.0",
+        "O(1)",
+        xinfo_help,
+    ),
+];
+
+fn invalid_id() -> CmdError {
+    CmdError::msg("Invalid stream ID specified as stream command argument")
+}
+
+fn nogroup(key: &[u8], group: &[u8]) -> CmdError {
+    CmdError::Raw(format!("NOGROUP No such key '{}' or consumer group '{}'", lossy(key), lossy(group)))
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// `ms` or `ms-seq`; a missing sequence is `missing_seq`. With `allow_special`, `-` and `+`
+/// are the smallest and greatest IDs.
+fn parse_id(a: &[u8], missing_seq: u64, allow_special: bool) -> Result<StreamId, CmdError> {
+    if allow_special && a == b"-" {
+        return Ok(StreamId::ZERO);
+    }
+    if allow_special && a == b"+" {
+        return Ok(StreamId::MAX);
+    }
+    match a.iter().position(|&c| c == b'-') {
+        None => Ok(StreamId::new(parse_u64(a).ok_or_else(invalid_id)?, missing_seq)),
+        Some(i) => Ok(StreamId::new(
+            parse_u64(&a[..i]).ok_or_else(invalid_id)?,
+            parse_u64(&a[i + 1..]).ok_or_else(invalid_id)?,
+        )),
+    }
+}
+
+/// A strict ID (no `-`/`+`), as XGROUP, XREAD, XACK and XCLAIM take them.
+fn strict_id(a: &[u8]) -> Result<StreamId, CmdError> {
+    parse_id(a, 0, false)
+}
+
+/// A range bound: `-`, `+`, an incomplete ID, or `(`ID for an exclusive bound.
+fn range_bound(a: &[u8], start: bool) -> Result<StreamId, CmdError> {
+    let missing = if start { 0 } else { u64::MAX };
+    if a.len() > 1 && a[0] == b'(' {
+        let id = parse_id(&a[1..], missing, false)?;
+        return if start {
+            id.next().ok_or_else(|| CmdError::msg("invalid start ID for the interval"))
+        } else {
+            id.prev().ok_or_else(|| CmdError::msg("invalid end ID for the interval"))
+        };
+    }
+    parse_id(a, missing, true)
+}
+
+fn limits(ctx: &Ctx) -> NodeLimits {
+    NodeLimits {
+        max_bytes: ctx.srv.config.int("stream-node-max-bytes").max(0) as usize,
+        max_entries: ctx.srv.config.int("stream-node-max-entries").max(0) as usize,
+    }
+}
+
+fn stream_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Stream>, CmdError> {
+    match db.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_stream().map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, CmdError> {
+    match db.peek(key) {
+        None => return Ok(None),
+        Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
+        Some(_) => {}
+    }
+    Ok(db.get_mut(key).and_then(|v| v.as_stream_mut()))
+}
+
+fn id_reply(id: StreamId) -> Reply {
+    Reply::Bulk(id.to_bytes())
+}
+
+fn entry_reply((id, pairs): Entry) -> Reply {
+    let mut flat = Vec::with_capacity(pairs.len() * 2);
+    for (f, v) in pairs {
+        flat.push(Reply::Bulk(f));
+        flat.push(Reply::Bulk(v));
+    }
+    Reply::Array(vec![id_reply(id), Reply::Array(flat)])
+}
+
+fn entries_reply(entries: Vec<Entry>) -> Reply {
+    Reply::Array(entries.into_iter().map(entry_reply).collect())
+}
+
+/// Trimming options shared by XADD and XTRIM.
+struct TrimArgs {
+    how: Option<Trim>,
+    approx: bool,
+    limit: u64,
+}
+
+/// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT n]]` from `i`; for XADD it stops
+/// at the ID, which it returns with the position of the first field. Redis's
+/// streamParseAddOrTrimArgsOrReply.
+#[allow(clippy::type_complexity)]
+fn parse_trim(
+    ctx: &Ctx,
+    argv: &[Bytes],
+    xadd: bool,
+) -> Result<(TrimArgs, bool, Option<(StreamId, bool)>, usize), CmdError> {
+    let mut t = TrimArgs { how: None, approx: false, limit: 0 };
+    let mut limit_given = false;
+    let mut nomkstream = false;
+    let mut id = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        let a = &argv[i];
+        if xadd && &a[..] == b"*" {
+            break;
+        } else if (is(a, "maxlen") || is(a, "minid")) && more > 0 {
+            if t.how.is_some() {
+                return Err(CmdError::msg(
+                    "syntax error, MAXLEN and MINID options at the same time are not compatible",
+                ));
+            }
+            t.approx = false;
+            let next = &argv[i + 1][..];
+            if more >= 2 && (next == b"~" || next == b"=") {
+                t.approx = next == b"~";
+                i += 1;
+            }
+            let v = &argv[i + 1];
+            if is(a, "maxlen") {
+                let n = int(v)?;
+                if n < 0 {
+                    return Err(CmdError::msg("The MAXLEN argument must be >= 0."));
+                }
+                t.how = Some(Trim::MaxLen(n as u64));
+            } else {
+                t.how = Some(Trim::MinId(strict_id(v)?));
+            }
+            i += 2;
+            continue;
+        } else if is(a, "limit") && more > 0 {
+            let n = int(&argv[i + 1])?;
+            if n < 0 {
+                return Err(CmdError::msg("The LIMIT argument must be >= 0."));
+            }
+            t.limit = n as u64;
+            limit_given = true;
+            i += 2;
+            continue;
+        } else if xadd && is(a, "nomkstream") {
+            nomkstream = true;
+        } else if xadd {
+            id = Some(parse_add_id(a)?);
+            break;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if t.limit > 0 && t.how.is_none() {
+        return Err(CmdError::msg("syntax error, LIMIT cannot be used without specifying a trimming strategy"));
+    }
+    if !xadd && t.how.is_none() {
+        return Err(CmdError::msg("syntax error, XTRIM must be called with a trimming strategy"));
+    }
+    if limit_given {
+        if !t.approx {
+            return Err(CmdError::msg("syntax error, LIMIT cannot be used without the special ~ option"));
+        }
+    } else if t.approx {
+        let per = ctx.srv.config.int("stream-node-max-entries");
+        let l = 100 * per;
+        t.limit = if l <= 0 || l > 10_000 { 10_000 } else { l as u64 };
+    } else {
+        t.limit = 0;
+    }
+    Ok((t, nomkstream, id, i + 1))
+}
+
+/// An explicit XADD ID: `ms-seq`, `ms` (sequence 0) or `ms-*`. The flag says whether the
+/// sequence was given.
+fn parse_add_id(a: &[u8]) -> Result<(StreamId, bool), CmdError> {
+    if let Some(ms) = a.strip_suffix(b"-*") {
+        return Ok((StreamId::new(parse_u64(ms).ok_or_else(invalid_id)?, 0), false));
+    }
+    Ok((strict_id(a)?, true))
+}
+
+fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (trim, nomkstream, id, field_pos) = parse_trim(ctx, argv, true)?;
+    let fields = argv.get(field_pos..).unwrap_or_default();
+    if fields.len() < 2 || !fields.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArity("xadd".into()));
+    }
+    if let Some((id, true)) = id
+        && id.is_zero()
+    {
+        return Err(CmdError::msg("The ID specified in XADD must be greater than 0-0"));
+    }
+    let now = ctx.now_ms();
+    let lim = limits(ctx);
+    let key = &argv[1];
+    let db = ctx.db();
+    match db.peek(key) {
+        Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
+        Some(_) => {}
+        None if nomkstream => return Ok(Reply::Null),
+        None => db.set(key, Value::Stream(Box::default()), false),
+    }
+    let Some(s) = db.get_mut(key).and_then(|v| v.as_stream_mut()) else { return Err(CmdError::WrongType) };
+    if s.last_id == StreamId::MAX {
+        return Err(CmdError::msg("The stream has exhausted the last possible ID, unable to add more items"));
+    }
+    let last = s.last_id;
+    let new_id = match id {
+        None => {
+            if now > last.ms {
+                StreamId::new(now, 0)
+            } else {
+                last.next().unwrap_or(StreamId::MAX)
+            }
+        }
+        Some((id, true)) => id,
+        Some((id, false)) if id.ms == last.ms => {
+            if last.seq == u64::MAX {
+                return Err(CmdError::msg(
+                    "The ID specified in XADD is equal or smaller than the target stream top item",
+                ));
+            }
+            StreamId::new(last.ms, last.seq + 1)
+        }
+        Some((id, false)) => id,
+    };
+    if new_id <= last {
+        return Err(CmdError::msg("The ID specified in XADD is equal or smaller than the target stream top item"));
+    }
+    let owned: Vec<Bytes> = fields.iter().map(super::args::owned).collect();
+    s.append(new_id, &owned, lim);
+    let trimmed = match trim.how {
+        Some(how) => s.trim(how, trim.approx, trim.limit),
+        None => 0,
+    };
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(ev::STREAM, "xtrim", key);
+    }
+    Ok(id_reply(new_id))
+}
+
+fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (trim, _, _, _) = parse_trim(ctx, argv, false)?;
+    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let n = match trim.how {
+        Some(how) => s.trim(how, trim.approx, trim.limit),
+        None => 0,
+    };
+    if n > 0 {
+        ctx.srv.dirty += n;
+        ctx.notify(ev::STREAM, "xtrim", &argv[1]);
+    }
+    Ok(Reply::Int(n as i64))
+}
+
+fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
+    let (lo, hi) = if rev { (&argv[3], &argv[2]) } else { (&argv[2], &argv[3]) };
+    let start = range_bound(lo, true)?;
+    let end = range_bound(hi, false)?;
+    let mut count: Option<i64> = None;
+    let mut j = 4;
+    while j < argv.len() {
+        if is(&argv[j], "count") && j + 1 < argv.len() {
+            count = Some(int(&argv[j + 1])?.max(0));
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if count == Some(0) {
+        return Ok(Reply::NullArray);
+    }
+    let Some(s) = stream_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    Ok(entries_reply(s.range(start, end, count.unwrap_or(0) as usize, rev)))
+}
+
+fn xrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    range_generic(ctx, argv, false)
+}
+
+fn xrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    range_generic(ctx, argv, true)
+}
+
+fn xlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(stream_ref(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
+}
+
+fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
+    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let mut n = 0;
+    for id in ids {
+        if s.delete(id) {
+            n += 1;
+        }
+    }
+    if n > 0 {
+        s.refresh_first_id();
+        ctx.srv.dirty += n;
+        ctx.notify(ev::STREAM, "xdel", &argv[1]);
+    }
+    Ok(Reply::Int(n as i64))
+}
+
+/// What XREAD / XREADGROUP were asked.
+struct ReadArgs {
+    count: usize,
+    block: Option<Option<u64>>,
+    group: Option<(Bytes, Bytes)>,
+    noack: bool,
+    keys: Vec<Bytes>,
+    ids: Vec<Bytes>,
+    /// Index of the first ID argument.
+    ids_at: usize,
+}
+
+fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, CmdError> {
+    let mut r = ReadArgs { count: 0, block: None, group: None, noack: false, keys: vec![], ids: vec![], ids_at: 0 };
+    let name = if group_cmd { "xreadgroup" } else { "xread" };
+    let mut streams_at = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        let a = &argv[i];
+        if is(a, "block") && more > 0 {
+            let ms = parse_i64(&argv[i + 1]).ok_or(CmdError::TimeoutNotInteger)?;
+            if ms < 0 {
+                return Err(CmdError::msg("timeout is negative"));
+            }
+            r.block = Some((ms > 0).then(|| ctx.srv.now_ms.saturating_add(ms as u64)));
+            i += 2;
+        } else if is(a, "count") && more > 0 {
+            r.count = int(&argv[i + 1])?.max(0) as usize;
+            i += 2;
+        } else if is(a, "streams") && more > 0 {
+            streams_at = Some(i + 1);
+            break;
+        } else if is(a, "group") && more >= 2 {
+            if !group_cmd {
+                return Err(CmdError::msg(
+                    "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            r.group = Some((argv[i + 1].clone(), argv[i + 2].clone()));
+            i += 3;
+        } else if is(a, "noack") {
+            if !group_cmd {
+                return Err(CmdError::msg(
+                    "The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            r.noack = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let Some(at) = streams_at else { return Err(CmdError::Syntax) };
+    let rest = &argv[at..];
+    if !rest.len().is_multiple_of(2) {
+        let symbol = if group_cmd { '>' } else { '$' };
+        return Err(CmdError::msg(format!(
+            "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+        )));
+    }
+    if group_cmd && r.group.is_none() {
+        return Err(CmdError::msg("Missing GROUP option for XREADGROUP"));
+    }
+    let n = rest.len() / 2;
+    r.keys = rest[..n].to_vec();
+    r.ids = rest[n..].to_vec();
+    r.ids_at = at + n;
+    Ok(r)
+}
+
+/// A requested position: after this ID, or the group's new entries (`>`).
+#[derive(Clone, Copy)]
+enum From {
+    After(StreamId),
+    New,
+}
+
+fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    read_generic(ctx, argv, false)
+}
+
+fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    read_generic(ctx, argv, true)
+}
+
+fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
+    let r = parse_read(ctx, argv, group_cmd)?;
+    let retrying = ctx.sess.retrying_block;
+    // Resolve the IDs (and check keys and groups) before serving anything.
+    let mut froms = Vec::with_capacity(r.keys.len());
+    for (key, id) in r.keys.iter().zip(&r.ids) {
+        let s = match ctx.db().get(key) {
+            None => None,
+            Some(v) => match v.as_stream() {
+                Some(s) => Some(s),
+                None if retrying => None,
+                None => return Err(CmdError::WrongType),
+            },
+        };
+        if let Some((g, _)) = &r.group
+            && s.is_none_or(|s| !s.groups.contains_key(g))
+        {
+            if retrying {
+                return Err(CmdError::Raw(
+                    "NOGROUP the consumer group this client was blocked on no longer exists".into(),
+                ));
+            }
+            return Err(CmdError::Raw(format!(
+                "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                lossy(key),
+                lossy(g)
+            )));
+        }
+        let from = if &id[..] == b"$" {
+            if group_cmd {
+                return Err(CmdError::msg(
+                    "The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.",
+                ));
+            }
+            From::After(s.map_or(StreamId::ZERO, |s| s.last_id))
+        } else if &id[..] == b">" {
+            if !group_cmd {
+                return Err(CmdError::msg(
+                    "The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+                ));
+            }
+            From::New
+        } else {
+            From::After(strict_id(id)?)
+        };
+        froms.push(from);
+    }
+    let now = ctx.now_ms();
+    let mut out = Vec::new();
+    for (key, from) in r.keys.iter().zip(&froms) {
+        let served = match &r.group {
+            None => {
+                let From::After(after) = *from else { continue };
+                let Some(s) = ctx.db().get(key).and_then(|v| v.as_stream()) else { continue };
+                if s.is_empty() || s.last_id <= after {
+                    continue;
+                }
+                let Some(start) = after.next() else { continue };
+                entries_reply(s.range(start, StreamId::MAX, r.count, false))
+            }
+            Some((group, consumer)) => match serve_group(ctx, key, group, consumer, *from, r.count, r.noack, now) {
+                Some(reply) => reply,
+                None => continue,
+            },
+        };
+        out.push((Reply::Bulk(key.clone()), served));
+    }
+    if !out.is_empty() {
+        // A map in RESP3; an array of [key, entries] pairs in RESP2.
+        return Ok(if ctx.sess.resp >= 3 {
+            Reply::Map(out)
+        } else {
+            Reply::Array(out.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())
+        });
+    }
+    let Some(deadline) = r.block else { return Ok(Reply::NullArray) };
+    // Block: `$` is resolved now, so entries added later are what the client receives.
+    let mut stored = argv.to_vec();
+    for (i, from) in froms.iter().enumerate() {
+        if let (From::After(id), true) = (from, &argv[r.ids_at + i][..] == b"$") {
+            stored[r.ids_at + i] = id.to_bytes();
+        }
+    }
+    if !r.keys.is_empty() && r.count == 0 {
+        // Like Redis, a blocked read without COUNT is served at most 1000 entries.
+        stored.splice(1..1, [Bytes::from_static(b"COUNT"), Bytes::from_static(b"1000")]);
+    }
+    super::block(ctx, &stored, &r.keys, deadline, Reply::NullArray, Reply::NullArray)
+}
+
+/// XREADGROUP for one stream: the consumer's history after an ID, or new entries (`>`).
+/// None when there is nothing to serve for new entries.
+#[allow(clippy::too_many_arguments)]
+fn serve_group(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    from: From,
+    count: usize,
+    noack: bool,
+    now: u64,
+) -> Option<Reply> {
+    let db = ctx.db();
+    let s = db.view(key)?.as_stream()?;
+    let g = s.groups.get(group)?;
+    if let From::New = from
+        && (s.is_empty() || s.last_id <= g.last_id)
+    {
+        return None;
+    }
+    let s = db.get_mut(key)?.as_stream_mut()?;
+    let created = s.groups.get_mut(group)?.touch_consumer(consumer, now);
+    let reply = match from {
+        From::After(after) => {
+            // History: the consumer's pending entries after `after`; deleted ones read as nil.
+            let g = s.groups.get(group)?;
+            let ids: Vec<StreamId> = g
+                .consumers
+                .get(consumer)
+                .map(|c| c.pel.range(after.next().unwrap_or(StreamId::MAX)..).copied().collect())
+                .unwrap_or_default();
+            let mut items = Vec::new();
+            for id in ids {
+                if count > 0 && items.len() >= count {
+                    break;
+                }
+                match s.get(id) {
+                    Some(e) => {
+                        if let Some(n) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                            n.delivery_time = now;
+                            n.delivery_count += 1;
+                        }
+                        items.push(entry_reply(e));
+                    }
+                    None => items.push(Reply::Array(vec![id_reply(id), Reply::NullArray])),
+                }
+            }
+            Reply::Array(items)
+        }
+        From::New => {
+            let start = s.groups.get(group)?.last_id.next()?;
+            let entries = s.range(start, StreamId::MAX, count, false);
+            for (id, _) in &entries {
+                s.advance_group(group, *id);
+                if !noack && let Some(g) = s.groups.get_mut(group) {
+                    g.deliver(*id, consumer, now, 1);
+                }
+            }
+            entries_reply(entries)
+        }
+    };
+    ctx.srv.dirty += 1;
+    if created {
+        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+    }
+    Some(reply)
+}
+
+fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let ids = argv[3..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
+    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(g) = s.groups.get_mut(&argv[2]) else { return Ok(Reply::Int(0)) };
+    let n = ids.iter().filter(|id| g.ack(**id)).count();
+    ctx.srv.dirty += n as u64;
+    Ok(Reply::Int(n as i64))
+}
+
+fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let argc = argv.len();
+    if argc != 3 && !(6..=9).contains(&argc) {
+        return Err(CmdError::Syntax);
+    }
+    let mut detail = None;
+    if argc >= 6 {
+        let mut at = 3;
+        let mut min_idle = 0i64;
+        if is(&argv[3], "idle") {
+            min_idle = int(&argv[4])?;
+            if argc < 8 {
+                return Err(CmdError::Syntax);
+            }
+            at += 2;
+        }
+        let count = int(&argv[at + 2])?.max(0) as usize;
+        let start = range_bound(&argv[at], true)?;
+        let end = range_bound(&argv[at + 1], false)?;
+        let consumer = argv.get(at + 3).cloned();
+        detail = Some((min_idle, start, end, count, consumer));
+    }
+    let now = ctx.now_ms();
+    let s = match stream_ref(ctx.db(), &argv[1])? {
+        Some(s) => s,
+        None => return Err(nogroup(&argv[1], &argv[2])),
+    };
+    let Some(g) = s.groups.get(&argv[2]) else { return Err(nogroup(&argv[1], &argv[2])) };
+    let Some((min_idle, start, end, count, consumer)) = detail else {
+        if g.pel.is_empty() {
+            return Ok(Reply::Array(vec![Reply::Int(0), Reply::Null, Reply::Null, Reply::NullArray]));
+        }
+        let first = g.pel.keys().next().copied().unwrap_or_default();
+        let last = g.pel.keys().next_back().copied().unwrap_or_default();
+        let per: Vec<Reply> = g
+            .consumers
+            .iter()
+            .filter(|(_, c)| !c.pel.is_empty())
+            .map(|(n, c)| Reply::Array(vec![Reply::Bulk(n.clone()), Reply::Bulk(Bytes::from(c.pel.len().to_string()))]))
+            .collect();
+        return Ok(Reply::Array(vec![
+            Reply::Int(g.pel.len() as i64),
+            id_reply(first),
+            id_reply(last),
+            Reply::Array(per),
+        ]));
+    };
+    let ids: Vec<StreamId> = match &consumer {
+        Some(c) => match g.consumers.get(c) {
+            Some(c) => c.pel.range(start..).take_while(|id| **id <= end).copied().collect(),
+            None => return Ok(Reply::Array(vec![])),
+        },
+        None => g.pel.range(start..).take_while(|(id, _)| **id <= end).map(|(id, _)| *id).collect(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        if out.len() >= count {
+            break;
+        }
+        let Some(n) = g.pel.get(&id) else { continue };
+        let idle = now.saturating_sub(n.delivery_time);
+        if min_idle > 0 && (idle as i64) < min_idle {
+            continue;
+        }
+        out.push(Reply::Array(vec![
+            id_reply(id),
+            Reply::Bulk(n.consumer.clone()),
+            Reply::Int(idle as i64),
+            Reply::Int(n.delivery_count as i64),
+        ]));
+    }
+    Ok(Reply::Array(out))
+}
+
+fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
+    match stream_ref(ctx.db(), key)? {
+        Some(s) if s.groups.contains_key(group) => {}
+        _ => return Err(nogroup(key, group)),
+    }
+    let min_idle =
+        parse_i64(&argv[4]).ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XCLAIM"))?.max(0) as u64;
+    let mut j = 5;
+    let mut ids = Vec::new();
+    while j < argv.len() {
+        match strict_id(&argv[j]) {
+            Ok(id) => ids.push(id),
+            Err(_) => break,
+        }
+        j += 1;
+    }
+    let now = ctx.now_ms();
+    let (mut force, mut justid) = (false, false);
+    let mut retrycount: Option<u64> = None;
+    let mut delivery: Option<i64> = None;
+    let mut last_id = StreamId::ZERO;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let a = &argv[j];
+        if is(a, "force") {
+            force = true;
+        } else if is(a, "justid") {
+            justid = true;
+        } else if is(a, "idle") && more > 0 {
+            j += 1;
+            let v = parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid IDLE option argument for XCLAIM"))?;
+            delivery = Some((now as i64).saturating_sub(v));
+        } else if is(a, "time") && more > 0 {
+            j += 1;
+            delivery =
+                Some(parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid TIME option argument for XCLAIM"))?);
+        } else if is(a, "retrycount") && more > 0 {
+            j += 1;
+            let v =
+                parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid RETRYCOUNT option argument for XCLAIM"))?;
+            retrycount = Some(v.max(0) as u64);
+        } else if is(a, "lastid") && more > 0 {
+            j += 1;
+            last_id = strict_id(&argv[j])?;
+        } else {
+            return Err(CmdError::msg(format!("Unrecognized XCLAIM option '{}'", lossy(a))));
+        }
+        j += 1;
+    }
+    let delivery = match delivery {
+        Some(t) if t >= 0 && t as u64 <= now => t as u64,
+        _ => now,
+    };
+    let Some(s) = stream_mut(ctx.db(), key)? else { return Err(nogroup(key, group)) };
+    let mut created = false;
+    let mut out = Vec::new();
+    let mut changed = false;
+    if let Some(g) = s.groups.get_mut(group)
+        && last_id > g.last_id
+    {
+        g.last_id = last_id;
+        changed = true;
+    }
+    for id in ids {
+        let exists = s.get(id);
+        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(entry) = exists else {
+            // The entry is gone: drop it from the PEL.
+            changed |= g.ack(id);
+            continue;
+        };
+        let nack = g.pel.get(&id).cloned();
+        let nack = match nack {
+            Some(n) => {
+                if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
+                    continue;
+                }
+                Some(n)
+            }
+            None if force => None,
+            None => continue,
+        };
+        created |= g.touch_consumer(consumer, now);
+        let count = match retrycount {
+            Some(c) => c,
+            None => nack.as_ref().map_or(0, |n| n.delivery_count) + (!justid as u64),
+        };
+        g.deliver(id, consumer, delivery, count);
+        changed = true;
+        out.push(if justid { id_reply(id) } else { entry_reply(entry) });
+    }
+    if changed {
+        ctx.srv.dirty += 1;
+    }
+    if created {
+        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+    }
+    Ok(Reply::Array(out))
+}
+
+fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
+    let min_idle = parse_i64(&argv[4])
+        .ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XAUTOCLAIM"))?
+        .max(0) as u64;
+    let start = range_bound(&argv[5], true)?;
+    let mut count: u64 = 100;
+    let mut justid = false;
+    let mut j = 6;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if is(&argv[j], "count") && more > 0 {
+            let max = (i64::MAX / 16) as u64;
+            count = match parse_i64(&argv[j + 1]) {
+                Some(n) if n >= 1 && (n as u64) <= max => n as u64,
+                _ => return Err(CmdError::msg("COUNT must be > 0")),
+            };
+            j += 2;
+        } else if is(&argv[j], "justid") {
+            justid = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let now = ctx.now_ms();
+    let s = match stream_mut(ctx.db(), key)? {
+        Some(s) if s.groups.contains_key(group) => s,
+        _ => return Err(nogroup(key, group)),
+    };
+    let mut attempts = count * 10;
+    let mut claimed = Vec::new();
+    let mut deleted = Vec::new();
+    let mut created = false;
+    let mut cursor = StreamId::ZERO;
+    let pending: Vec<StreamId> =
+        s.groups.get(group).map(|g| g.pel.range(start..).map(|(id, _)| *id).collect()).unwrap_or_default();
+    let mut it = pending.into_iter().peekable();
+    while attempts > 0 && count > 0 {
+        attempts -= 1;
+        let Some(id) = it.next() else { break };
+        let entry = s.get(id);
+        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(entry) = entry else {
+            g.ack(id);
+            deleted.push(id_reply(id));
+            count -= 1;
+            continue;
+        };
+        let Some(n) = g.pel.get(&id).cloned() else { continue };
+        if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
+            continue;
+        }
+        created |= g.touch_consumer(consumer, now);
+        g.deliver(id, consumer, now, n.delivery_count + (!justid as u64));
+        claimed.push(if justid { id_reply(id) } else { entry_reply(entry) });
+        count -= 1;
+    }
+    if let Some(next) = it.next() {
+        cursor = next;
+    }
+    ctx.srv.dirty += (claimed.len() + deleted.len()) as u64;
+    if created {
+        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+    }
+    Ok(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted)]))
+}
+
+fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let id = strict_id(&argv[2])?;
+    let mut entries_added: Option<u64> = None;
+    let mut max_deleted = StreamId::ZERO;
+    let mut i = 3;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        if is(&argv[i], "entriesadded") && more > 0 {
+            let n = int(&argv[i + 1])?;
+            if n < 0 {
+                return Err(CmdError::msg("entries_added must be positive"));
+            }
+            entries_added = Some(n as u64);
+            i += 2;
+        } else if is(&argv[i], "maxdeletedid") && more > 0 {
+            max_deleted = strict_id(&argv[i + 1])?;
+            if id < max_deleted {
+                return Err(CmdError::msg(
+                    "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
+                ));
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Err(CmdError::NoSuchKey) };
+    if id < s.max_deleted {
+        return Err(CmdError::msg("The ID specified in XSETID is smaller than current max_deleted_entry_id"));
+    }
+    if !s.is_empty() {
+        let top = s.last_entry().map_or(StreamId::ZERO, |(id, _)| id);
+        if id < top {
+            return Err(CmdError::msg("The ID specified in XSETID is smaller than the target stream top item"));
+        }
+        if entries_added.is_some_and(|n| s.len() > n) {
+            return Err(CmdError::msg(
+                "The entries_added specified in XSETID is smaller than the target stream length",
+            ));
+        }
+    }
+    s.last_id = id;
+    if let Some(n) = entries_added {
+        s.entries_added = n;
+    }
+    if !max_deleted.is_zero() {
+        s.max_deleted = max_deleted;
+    }
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xsetid", &argv[1]);
+    Ok(OK)
+}
+
+fn subcommand_error(argv: &[Bytes]) -> CmdError {
+    CmdError::msg(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
+        lossy(&argv[1]).chars().take(128).collect::<String>()
+    ))
+}
+
+fn parse_entries_read(a: &[u8]) -> Result<Option<u64>, CmdError> {
+    let n = int(a)?;
+    if n < 0 && n != -1 {
+        return Err(CmdError::msg("value for ENTRIESREAD must be positive or -1"));
+    }
+    Ok((n >= 0).then_some(n as u64))
+}
+
+/// The stream of an XGROUP subcommand, with Redis's error when it is missing.
+fn group_stream<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut Stream, CmdError> {
+    stream_mut(db, key)?.ok_or_else(|| {
+        CmdError::msg(
+            "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
+        )
+    })
+}
+
+fn no_such_group(key: &[u8], group: &[u8]) -> CmdError {
+    CmdError::Raw(format!("NOGROUP No such consumer group '{}' for key name '{}'", lossy(group), lossy(key)))
+}
+
+fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut mkstream = false;
+    let mut entries_read = None;
+    let mut i = 5;
+    while i < argv.len() {
+        if is(&argv[i], "mkstream") {
+            mkstream = true;
+            i += 1;
+        } else if is(&argv[i], "entriesread") && i + 1 < argv.len() {
+            entries_read = parse_entries_read(&argv[i + 1])?;
+            i += 2;
+        } else {
+            return Err(subcommand_error(argv));
+        }
+    }
+    let (key, group) = (&argv[2], &argv[3]);
+    let db = ctx.db();
+    let exists = match db.peek(key) {
+        Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
+        Some(_) => true,
+        None => false,
+    };
+    if !exists && !mkstream {
+        group_stream(db, key)?;
+    }
+    let id = if &argv[4][..] == b"$" {
+        db.view(key).and_then(|v| v.as_stream()).map_or(StreamId::ZERO, |s| s.last_id)
+    } else {
+        strict_id(&argv[4])?
+    };
+    if !exists {
+        db.set(key, Value::Stream(Box::default()), false);
+    }
+    let s = group_stream(db, key)?;
+    if s.groups.contains_key(group) {
+        return Err(CmdError::Raw("BUSYGROUP Consumer Group name already exists".into()));
+    }
+    s.groups.insert(
+        super::args::owned(group),
+        crate::types::stream::Group { last_id: id, entries_read, ..Default::default() },
+    );
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xgroup-create", key);
+    Ok(OK)
+}
+
+fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group) = (&argv[2], &argv[3]);
+    let s = group_stream(ctx.db(), key)?;
+    if !s.groups.contains_key(group) {
+        return Err(no_such_group(key, group));
+    }
+    if argv.len() != 5 && argv.len() != 7 {
+        return Err(subcommand_error(argv));
+    }
+    let id = if &argv[4][..] == b"$" { s.last_id } else { parse_id(&argv[4], 0, true)? };
+    let mut entries_read = None;
+    if argv.len() == 7 {
+        if !is(&argv[5], "entriesread") {
+            return Err(subcommand_error(argv));
+        }
+        entries_read = parse_entries_read(&argv[6]).map_err(|_| subcommand_error(argv))?;
+    }
+    if let Some(g) = s.groups.get_mut(group) {
+        g.last_id = id;
+        g.entries_read = entries_read;
+    }
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xgroup-setid", key);
+    Ok(OK)
+}
+
+fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group) = (&argv[2], &argv[3]);
+    let s = group_stream(ctx.db(), key)?;
+    if s.groups.remove(group).is_none() {
+        return Ok(Reply::Int(0));
+    }
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xgroup-destroy", key);
+    Ok(Reply::Int(1))
+}
+
+fn xgroup_createconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group) = (&argv[2], &argv[3]);
+    let now = ctx.now_ms();
+    let s = group_stream(ctx.db(), key)?;
+    let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
+    if g.consumers.contains_key(&argv[4]) {
+        return Ok(Reply::Int(0));
+    }
+    g.touch_consumer(&super::args::owned(&argv[4]), now);
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+    Ok(Reply::Int(1))
+}
+
+fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (key, group) = (&argv[2], &argv[3]);
+    let s = group_stream(ctx.db(), key)?;
+    let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
+    let pending = match g.consumers.remove(&argv[4]) {
+        Some(c) => {
+            for id in &c.pel {
+                g.pel.remove(id);
+            }
+            c.pel.len()
+        }
+        None => 0,
+    };
+    ctx.srv.dirty += 1;
+    ctx.notify(ev::STREAM, "xgroup-delconsumer", key);
+    Ok(Reply::Int(pending as i64))
+}
+
+fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "XGROUP",
+        &[
+            "CREATE <key> <groupname> <id|$> [option]",
+            "    Create a new consumer group. Options are:",
+            "    * MKSTREAM",
+            "      Create the empty stream if it does not exist.",
+            "    * ENTRIESREAD entries_read",
+            "      Set the group's entries_read counter (internal use).",
+            "CREATECONSUMER <key> <groupname> <consumer>",
+            "    Create a new consumer in the specified group.",
+            "DELCONSUMER <key> <groupname> <consumer>",
+            "    Remove the specified consumer.",
+            "DESTROY <key> <groupname>",
+            "    Remove the specified group.",
+            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+            "    Set the current group ID and entries_read counter.",
+        ],
+    ))
+}
+
+fn kv(k: &str, v: Reply) -> (Reply, Reply) {
+    (Reply::bulk_str(k), v)
+}
+
+fn opt_int(v: Option<u64>) -> Reply {
+    v.map_or(Reply::Null, |n| Reply::Int(n as i64))
+}
+
+fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut full = false;
+    let mut count: usize = 10;
+    if argv.len() > 3 {
+        if !is(&argv[3], "full") {
+            return Err(CmdError::Syntax);
+        }
+        full = true;
+        match argv.len() {
+            4 => {}
+            6 if is(&argv[4], "count") => {
+                let n = int(&argv[5])?;
+                count = if n <= 0 { 0 } else { n as usize };
+            }
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
+    let mut m = vec![
+        kv("length", Reply::Int(s.len() as i64)),
+        kv("radix-tree-keys", Reply::Int(s.node_count() as i64)),
+        kv("radix-tree-nodes", Reply::Int(radix_nodes_estimate(s) as i64)),
+        kv("last-generated-id", id_reply(s.last_id)),
+        kv("max-deleted-entry-id", id_reply(s.max_deleted)),
+        kv("entries-added", Reply::Int(s.entries_added as i64)),
+        kv("recorded-first-entry-id", id_reply(s.first_id)),
+    ];
+    if !full {
+        m.push(kv("groups", Reply::Int(s.groups.len() as i64)));
+        m.push(kv("first-entry", s.first_entry().map_or(Reply::Null, entry_reply)));
+        m.push(kv("last-entry", s.last_entry().map_or(Reply::Null, entry_reply)));
+        return Ok(Reply::Map(m));
+    }
+    m.push(kv("entries", entries_reply(s.range(StreamId::ZERO, StreamId::MAX, count, false))));
+    let mut groups = Vec::new();
+    for (name, g) in &s.groups {
+        let pending: Vec<Reply> = g
+            .pel
+            .iter()
+            .take(if count == 0 { usize::MAX } else { count })
+            .map(|(id, n)| {
+                Reply::Array(vec![
+                    id_reply(*id),
+                    Reply::Bulk(n.consumer.clone()),
+                    Reply::Int(n.delivery_time as i64),
+                    Reply::Int(n.delivery_count as i64),
+                ])
+            })
+            .collect();
+        let consumers: Vec<Reply> = g
+            .consumers
+            .iter()
+            .map(|(cname, c)| {
+                let pending: Vec<Reply> = c
+                    .pel
+                    .iter()
+                    .take(if count == 0 { usize::MAX } else { count })
+                    .filter_map(|id| g.pel.get(id).map(|n| (id, n)))
+                    .map(|(id, n)| {
+                        Reply::Array(vec![
+                            id_reply(*id),
+                            Reply::Int(n.delivery_time as i64),
+                            Reply::Int(n.delivery_count as i64),
+                        ])
+                    })
+                    .collect();
+                Reply::Map(vec![
+                    kv("name", Reply::Bulk(cname.clone())),
+                    kv("seen-time", Reply::Int(c.seen_time as i64)),
+                    kv("pel-count", Reply::Int(c.pel.len() as i64)),
+                    kv("pending", Reply::Array(pending)),
+                ])
+            })
+            .collect();
+        groups.push(Reply::Map(vec![
+            kv("name", Reply::Bulk(name.clone())),
+            kv("last-delivered-id", id_reply(g.last_id)),
+            kv("entries-read", opt_int(g.entries_read)),
+            kv("lag", opt_int(s.lag(g))),
+            kv("pel-count", Reply::Int(g.pel.len() as i64)),
+            kv("pending", Reply::Array(pending)),
+            kv("consumers", Reply::Array(consumers)),
+        ]));
+    }
+    m.push(kv("groups", Reply::Array(groups)));
+    Ok(Reply::Map(m))
+}
+
+/// Redis reports the size of its radix tree's internals; Ember has no radix tree. This is
+/// the node count a radix tree over the same node keys would have at least (one per key and
+/// the root), close to but not always equal to Redis's figure.
+fn radix_nodes_estimate(s: &Stream) -> usize {
+    if s.node_count() == 0 { 1 } else { s.node_count() + 1 }
+}
+
+fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
+    let out = s
+        .groups
+        .iter()
+        .map(|(name, g)| {
+            Reply::Map(vec![
+                kv("name", Reply::Bulk(name.clone())),
+                kv("consumers", Reply::Int(g.consumers.len() as i64)),
+                kv("pending", Reply::Int(g.pel.len() as i64)),
+                kv("last-delivered-id", id_reply(g.last_id)),
+                kv("entries-read", opt_int(g.entries_read)),
+                kv("lag", opt_int(s.lag(g))),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(out))
+}
+
+fn xinfo_consumers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms();
+    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
+    let Some(g) = s.groups.get(&argv[3]) else { return Err(no_such_group(&argv[2], &argv[3])) };
+    let out = g
+        .consumers
+        .iter()
+        .map(|(name, c)| {
+            Reply::Map(vec![
+                kv("name", Reply::Bulk(name.clone())),
+                kv("pending", Reply::Int(c.pel.len() as i64)),
+                kv("idle", Reply::Int(now.saturating_sub(c.seen_time) as i64)),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(out))
+}
+
+fn xinfo_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "XINFO",
+        &[
+            "CONSUMERS <key> <groupname>",
+            "    Show consumers of <groupname>.",
+            "GROUPS <key>",
+            "    Show the stream consumer groups.",
+            "STREAM <key> [FULL [COUNT <count>]",
+            "    Show information about the stream.",
+        ],
+    ))
+}
