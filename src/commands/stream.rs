@@ -688,6 +688,10 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
         if let Some((g, _)) = &r.group
             && s.is_none_or(|s| !s.groups.contains_key(g))
         {
+            // A blocked XREADGROUP is told when its stream or group went away.
+            if retrying && s.is_none() {
+                return Err(CmdError::Raw("UNBLOCKED the stream key no longer exists".into()));
+            }
             if retrying {
                 return Err(CmdError::Raw(
                     "NOGROUP the consumer group this client was blocked on no longer exists".into(),

@@ -11,4 +11,5 @@ mod example;
 mod process;
 mod protocol;
 mod pubsub;
+mod streams;
 mod util;
