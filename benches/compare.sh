@@ -5,8 +5,8 @@
 # alternating Ember and Redis for ROUNDS rounds; prints each server's median rps and the ratio.
 # Memory: loads KEYS small string keys (with and without TTLs), HASHES hashes of 10 short
 # fields, SETS sets of 20 small integers, LISTS lists of 10,000 short items, ZSETS sorted sets
-# of 10 members and one 1,000,000-member sorted set into each server and prints RSS bytes per
-# key or element.
+# of 10 members, one 1,000,000-member sorted set and one stream of 1,000,000 entries of 3
+# small fields into each server and prints RSS bytes per key or element.
 # Numbers are noisy on a shared 2-core machine: compare the ratios of one run, not absolutes.
 #
 #   benches/compare.sh            # ROUNDS=3 N=200000 KEYS=1000000 by default
@@ -24,6 +24,7 @@ SETS=${SETS:-100000}
 LISTS=${LISTS:-1000}
 ZSETS=${ZSETS:-100000}
 BIGZSET=${BIGZSET:-1000000}
+BIGSTREAM=${BIGSTREAM:-1000000}
 ONLY=${ONLY:-all}
 CUSTOM=${CUSTOM:-.}   # regex selecting custom loads by name
 
@@ -51,7 +52,9 @@ bench() {
 
 # Big keys for the custom loads, written to both servers before the runs: a 10,000-item list,
 # a 100,000-member set, a 100,000-field hash, a 1,000,000-member sorted set (members named
-# like redis-benchmark's zero-padded __rand_int__) and 100,000 geo points around Berlin.
+# like redis-benchmark's zero-padded __rand_int__), 100,000 geo points around Berlin and a
+# 1,500,000-entry stream (IDs N-1, 3 small fields) with a consumer group for the XREADGROUP
+# load (1.5M entries outlast its reads over all rounds).
 load_big_keys() {
   python3 - <<'PY' | redis-cli -p "$1" --pipe >/dev/null
 import sys, random
@@ -73,6 +76,10 @@ for c in range(0, 1000000, 1000):
     for i in range(c, c + 1000):
         args += [b"%d" % i, b"m:%012d" % i]
     cmd(*args)
+for c in range(1, 1500001, 1000):
+    for i in range(c, c + 1000):
+        cmd(b"XADD", b"bigstream", b"%d-1" % i, b"name", b"user%d" % i, b"age", b"%d" % (i % 90), b"city", b"c%d" % (i % 50))
+cmd(b"XGROUP", b"CREATE", b"bigstream", b"g", b"0")
 rng = random.Random(7)
 for c in range(0, 100000, 1000):
     args = [b"GEOADD", b"geo"]
@@ -97,6 +104,10 @@ CUSTOM_LOADS=(
   "ZRANGE_1M_100_by_rank|20000|ZRANGE zbig 500000 500099 WITHSCORES"
   "ZRANGEBYSCORE_1M_10|0|ZRANGEBYSCORE zbig __rand_int__ +inf LIMIT 0 10"
   "GEOSEARCH_100k_10km|2000|GEOSEARCH geo FROMLONLAT 13.4 52.5 BYRADIUS 10 km COUNT 10 ASC"
+  "XADD|0|XADD xstream * field value"
+  "XRANGE_100_of_1.5M|0|XRANGE bigstream __rand_int__ + COUNT 100"
+  "XREADGROUP_COUNT_1|0|XREADGROUP GROUP g consumer COUNT 1 STREAMS bigstream >"
+  "XACK|0|XACK bigstream g __rand_int__-1"
   "LRANGE_10k_items|2000|LRANGE biglist 0 -1"
   "SMEMBERS_100k|200|SMEMBERS bigset"
   "HGETALL_100k|200|HGETALL bighash"
@@ -183,6 +194,9 @@ for i in range(n):
     elif kind == "list":
         for chunk in range(0, per, 500):
             cmd(b"RPUSH", b"list:%d" % i, *[b"item%d" % (chunk + m) for m in range(min(500, per - chunk))])
+    elif kind == "stream":
+        for m in range(per):
+            cmd(b"XADD", b"stream:%d" % i, b"%d-1" % (m + 1), b"name", b"user%d" % m, b"age", b"%d" % (m % 90), b"city", b"c%d" % (m % 50))
     elif kind == "zset":
         for chunk in range(0, per, 500):
             args = [b"ZADD", b"zset:%d" % i]
@@ -198,7 +212,7 @@ PY
 }
 printf '\n%-34s %10s %10s %8s\n' "memory (RSS bytes per element)" ember redis ratio
 for spec in "string $KEYS 1" "string+ttl $KEYS 1" "hash $HASHES 10" "set $SETS 20" "list $LISTS 10000" \
-  "zset $ZSETS 10" "zset 1 $BIGZSET"; do
+  "zset $ZSETS 10" "zset 1 $BIGZSET" "stream 1 $BIGSTREAM"; do
   set -- $spec
   start_pair
   e=$(per_element "$MEP" "$1" "$2" "$3"); r=$(per_element "$MRP" "$1" "$2" "$3")

@@ -5,13 +5,14 @@
 //! Blocking reads reuse the blocking machinery of lists: a blocked XREAD is re-run when one
 //! of its keys changes, with `$` already resolved to the last ID at block time.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::args::{int, is, lossy};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container, help_reply};
 use crate::keyspace::Db;
 use crate::keyspace::notify as ev;
+use crate::protocol::reply::{put_array_len, put_bulk};
 use crate::protocol::{OK, Reply};
 use crate::types::Value;
 use crate::types::stream::{Entry, NodeLimits, Stream, StreamId, Trim};
@@ -361,6 +362,58 @@ fn entries_reply(entries: Vec<Entry>) -> Reply {
     Reply::Array(entries.into_iter().map(entry_reply).collect())
 }
 
+/// `ms-seq` as text without a heap allocation or the formatting machinery (this runs for
+/// every entry of a range reply).
+fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
+    fn digits(mut n: u64, out: &mut [u8]) -> usize {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = tmp.len() - i;
+        out[..len].copy_from_slice(&tmp[i..]);
+        len
+    }
+    let a = digits(id.ms, &mut buf[..20]);
+    buf[a] = b'-';
+    let b = digits(id.seq, &mut buf[a + 1..]);
+    &buf[..a + 1 + b]
+}
+
+/// A range of entries encoded straight from the stream's nodes into one buffer (the reply
+/// of XRANGE, XREAD and XREADGROUP is the same in RESP2 and RESP3), calling `on_id` for each
+/// entry served.
+fn range_encoded(
+    s: &Stream,
+    start: StreamId,
+    end: StreamId,
+    count: usize,
+    rev: bool,
+    mut on_id: impl FnMut(StreamId),
+) -> Reply {
+    let mut body = BytesMut::new();
+    let mut idbuf = [0u8; 41];
+    let n = s.visit_range(start, end, count, rev, |id, flat| {
+        on_id(id);
+        put_array_len(&mut body, 2);
+        put_bulk(&mut body, id_text(id, &mut idbuf));
+        put_array_len(&mut body, flat.len());
+        for x in flat {
+            put_bulk(&mut body, x);
+        }
+    });
+    let mut out = BytesMut::with_capacity(body.len() + 16);
+    put_array_len(&mut out, n);
+    out.extend_from_slice(&body);
+    Reply::Encoded(out.freeze())
+}
+
 /// Trimming options shared by XADD and XTRIM.
 struct TrimArgs {
     how: Option<Trim>,
@@ -507,8 +560,8 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if new_id <= last {
         return Err(CmdError::msg("The ID specified in XADD is equal or smaller than the target stream top item"));
     }
-    let owned: Vec<Bytes> = fields.iter().map(super::args::owned).collect();
-    s.append(new_id, &owned, lim);
+    // Fields are encoded into the node: no owned copy of the arguments is needed.
+    s.append(new_id, fields, lim);
     let trimmed = match trim.how {
         Some(how) => s.trim(how, trim.approx, trim.limit),
         None => 0,
@@ -553,7 +606,7 @@ fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
         return Ok(Reply::NullArray);
     }
     let Some(s) = stream_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
-    Ok(entries_reply(s.range(start, end, count.unwrap_or(0) as usize, rev)))
+    Ok(range_encoded(s, start, end, count.unwrap_or(0) as usize, rev, |_| {}))
 }
 
 fn xrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -733,7 +786,7 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
                     continue;
                 }
                 let Some(start) = after.next() else { continue };
-                entries_reply(s.range(start, StreamId::MAX, r.count, false))
+                range_encoded(s, start, StreamId::MAX, r.count, false, |_| {})
             }
             Some((group, consumer)) => match serve_group(ctx, key, group, consumer, *from, r.count, r.noack, now) {
                 Some(reply) => reply,
@@ -817,14 +870,15 @@ fn serve_group(
         }
         From::New => {
             let start = s.groups.get(group)?.last_id.next()?;
-            let entries = s.range(start, StreamId::MAX, count, false);
-            for (id, _) in &entries {
-                s.advance_group(group, *id);
+            let mut ids = Vec::new();
+            let reply = range_encoded(s, start, StreamId::MAX, count, false, |id| ids.push(id));
+            for id in ids {
+                s.advance_group(group, id);
                 if !noack && let Some(g) = s.groups.get_mut(group) {
-                    g.deliver(*id, consumer, now, 1);
+                    g.deliver(id, consumer, now, 1);
                 }
             }
-            entries_reply(entries)
+            reply
         }
     };
     ctx.srv.dirty += 1;

@@ -38,6 +38,10 @@ pub enum Reply {
     Verbatim(Bytes),
     /// `>` push in RESP3 (pub/sub, invalidations), an array in RESP2.
     Push(Vec<Reply>),
+    /// Already encoded RESP that reads the same in RESP2 and RESP3 (arrays of bulk strings,
+    /// built with [`put_array_len`] and [`put_bulk`]), written as it is: big replies (stream
+    /// ranges) are then one buffer instead of a tree of small allocations.
+    Encoded(Bytes),
     /// Several replies written back to back (EXEC's queued results are an Array instead).
     Multi(Vec<Reply>),
     /// No reply at all (e.g. after CLIENT REPLY OFF, or a command that blocks).
@@ -89,13 +93,18 @@ fn put_int(out: &mut BytesMut, n: i64) {
     out.put_slice(&buf[i..]);
 }
 
-fn put_bulk(out: &mut BytesMut, b: &[u8]) {
+pub fn put_bulk(out: &mut BytesMut, b: &[u8]) {
     put_len(out, b'$', b.len());
     out.put_slice(b);
     out.put_slice(b"\r\n");
 }
 
 /// Writes the reply in the given protocol version (2 or 3) to `out`.
+/// An array header (`*n`), for [`Reply::Encoded`] payloads.
+pub fn put_array_len(out: &mut BytesMut, n: usize) {
+    put_len(out, b'*', n);
+}
+
 pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
     let v3 = resp >= 3;
     match reply {
@@ -123,6 +132,7 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
             out.put_slice(b"\r\n");
         }
         Reply::Bulk(b) => put_bulk(out, b),
+        Reply::Encoded(b) => out.put_slice(b),
         Reply::Null => out.put_slice(if v3 { b"_\r\n" } else { b"$-1\r\n" }),
         Reply::NullArray => out.put_slice(if v3 { b"_\r\n" } else { b"*-1\r\n" }),
         Reply::Array(items) => {

@@ -148,11 +148,6 @@ impl Node {
         Node { master: master.into_boxed_slice(), master_count: fields.len(), data: Vec::new(), live: 0, total: 0 }
     }
 
-    fn master_fields(&self) -> Vec<&[u8]> {
-        let mut pos = 0;
-        (0..self.master_count).map(|_| get_str(&self.master, &mut pos)).collect()
-    }
-
     fn append(&mut self, base: StreamId, id: StreamId, pairs: &[Bytes]) {
         let n = pairs.len() / 2;
         let same = n == self.master_count && {
@@ -188,24 +183,34 @@ impl Node {
         Raw { offset: pos, id: StreamId::new(ms, seq), deleted: flags & DELETED != 0, end: p }
     }
 
-    fn decode(&self, base: StreamId, pos: usize) -> Entry {
+    /// Calls `f` with the entry at `pos` as a flat field, value, ... list of borrowed slices
+    /// (`scratch` is reused between calls, so a range scan allocates nothing per entry).
+    fn visit<'a>(
+        &'a self,
+        base: StreamId,
+        pos: usize,
+        scratch: &mut Vec<&'a [u8]>,
+        f: &mut impl FnMut(StreamId, &[&[u8]]),
+    ) {
         let d = &self.data;
         let flags = d.get(pos).copied().unwrap_or(0);
         let mut p = pos + 1;
         let ms = base.ms + get_varint(d, &mut p);
         let seq = get_varint(d, &mut p);
         let n = get_varint(d, &mut p) as usize;
-        let master = if flags & SAME_FIELDS != 0 { Some(self.master_fields()) } else { None };
-        let mut pairs = Vec::with_capacity(n);
-        for i in 0..n {
-            let f = match &master {
-                Some(m) => Bytes::copy_from_slice(m.get(i).copied().unwrap_or_default()),
-                None => Bytes::copy_from_slice(get_str(d, &mut p)),
-            };
-            let v = Bytes::copy_from_slice(get_str(d, &mut p));
-            pairs.push((f, v));
+        scratch.clear();
+        if flags & SAME_FIELDS != 0 {
+            let mut mp = 0;
+            for _ in 0..n {
+                scratch.push(get_str(&self.master, &mut mp));
+                scratch.push(get_str(d, &mut p));
+            }
+        } else {
+            for _ in 0..n * 2 {
+                scratch.push(get_str(d, &mut p));
+            }
         }
-        (StreamId::new(ms, seq), pairs)
+        f(StreamId::new(ms, seq), scratch);
     }
 
     /// Every entry position, tombstones included, in order.
@@ -338,6 +343,10 @@ impl Stream {
             }
         };
         if need_new {
+            // The previous node is complete: give back its growth slack (a Vec doubles).
+            if let Some((_, last)) = self.nodes.iter_mut().next_back() {
+                last.data.shrink_to_fit();
+            }
             let fields: Vec<Bytes> = pairs.chunks(2).map(|p| p[0].clone()).collect();
             self.nodes.insert(id, Node::new(&fields));
         }
@@ -356,9 +365,29 @@ impl Stream {
     /// reversed.
     pub fn range(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Vec<Entry> {
         let mut out = Vec::new();
+        self.visit_range(start, end, count, rev, |id, flat| {
+            let pairs = flat.chunks(2).map(|p| (Bytes::copy_from_slice(p[0]), Bytes::copy_from_slice(p[1]))).collect();
+            out.push((id, pairs));
+        });
+        out
+    }
+
+    /// Calls `f` for each live entry with `start <= id <= end` (at most `count`, 0 = no
+    /// limit, in order or reversed) with its fields and values as borrowed slices. Returns
+    /// how many entries were visited.
+    pub fn visit_range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        count: usize,
+        rev: bool,
+        mut f: impl FnMut(StreamId, &[&[u8]]),
+    ) -> usize {
+        let mut seen = 0;
         if start > end {
-            return out;
+            return 0;
         }
+        let mut scratch = Vec::new();
         if !rev {
             let first_node = self.nodes.range(..=start).next_back().map(|(k, _)| *k).unwrap_or(StreamId::ZERO);
             for (base, node) in self.nodes.range(first_node..) {
@@ -370,14 +399,15 @@ impl Stream {
                     let r = node.raw_at(*base, pos);
                     pos = r.end;
                     if r.id > end {
-                        return out;
+                        return seen;
                     }
                     if r.deleted || r.id < start {
                         continue;
                     }
-                    out.push(node.decode(*base, r.offset));
-                    if count > 0 && out.len() >= count {
-                        return out;
+                    node.visit(*base, r.offset, &mut scratch, &mut f);
+                    seen += 1;
+                    if count > 0 && seen >= count {
+                        return seen;
                     }
                 }
             }
@@ -385,19 +415,20 @@ impl Stream {
             for (base, node) in self.nodes.range(..=end).rev() {
                 for r in node.raws(*base).iter().rev() {
                     if r.id < start {
-                        return out;
+                        return seen;
                     }
                     if r.deleted || r.id > end {
                         continue;
                     }
-                    out.push(node.decode(*base, r.offset));
-                    if count > 0 && out.len() >= count {
-                        return out;
+                    node.visit(*base, r.offset, &mut scratch, &mut f);
+                    seen += 1;
+                    if count > 0 && seen >= count {
+                        return seen;
                     }
                 }
             }
         }
-        out
+        seen
     }
 
     /// The live entry with this exact ID.
