@@ -231,9 +231,12 @@ fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if hash_ref(db, &argv[1])?.is_none() {
         return Ok(Reply::Int(0));
     }
-    let Some(h) = db.get_mut(&argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
+    let Some(h) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
     let n = argv[2..].iter().filter(|f| h.remove(f)).count();
     let empty = h.is_empty();
+    if n > 0 {
+        db.signal_modified(&argv[1]);
+    }
     if empty {
         db.remove(&argv[1]);
     }

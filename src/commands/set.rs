@@ -208,8 +208,11 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(_) => {}
         None => db.set(&argv[1], Value::Set(SetValue::for_member(&argv[2])), false),
     }
-    let Some(s) = db.get_mut(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
+    let Some(s) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
     let n = argv[2..].iter().filter(|x| s.add(x, max)).count();
+    if n > 0 {
+        db.signal_modified(&argv[1]);
+    }
     ctx.srv.dirty += n as u64;
     if n > 0 {
         ctx.notify(ev::SET, "sadd", &argv[1]);
@@ -222,9 +225,15 @@ fn with_set_mut<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut SetValue) -> R) 
     if set_ref(db, key)?.is_none() {
         return Ok(None);
     }
-    let Some(s) = db.get_mut(key).and_then(|v| v.as_set_mut()) else { return Ok(None) };
+    let Some(s) = db.get_mut_quiet(key).and_then(|v| v.as_set_mut()) else { return Ok(None) };
+    let before = s.len();
     let r = f(s);
-    if s.is_empty() {
+    let (after, empty) = (s.len(), s.is_empty());
+    // Only an effective change counts (WATCH, client caches), as in Redis.
+    if after != before {
+        db.signal_modified(key);
+    }
+    if empty {
         db.remove(key);
     }
     Ok(Some(r))
@@ -352,7 +361,10 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if db.peek(dst).is_none() {
         db.set(dst, Value::Set(SetValue::for_member(member)), false);
     }
-    let added = db.get_mut(dst).and_then(|v| v.as_set_mut()).is_some_and(|s| s.add(member, max));
+    let added = db.get_mut_quiet(dst).and_then(|v| v.as_set_mut()).is_some_and(|s| s.add(member, max));
+    if added {
+        db.signal_modified(dst);
+    }
     ctx.srv.dirty += 1;
     if added {
         ctx.notify(ev::SET, "sadd", dst);

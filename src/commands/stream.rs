@@ -342,7 +342,9 @@ fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, 
         Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
         Some(_) => {}
     }
-    Ok(db.get_mut(key).and_then(|v| v.as_stream_mut()))
+    // Consumer-group bookkeeping is not a modification of the key for WATCH or client caches
+    // (Redis signals only XADD, XDEL, XTRIM, XSETID): those call signal_modified themselves.
+    Ok(db.get_mut_quiet(key).and_then(|v| v.as_stream_mut()))
 }
 
 fn id_reply(id: StreamId) -> Reply {
@@ -582,6 +584,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         None => 0,
     };
     if n > 0 {
+        ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += n;
         ctx.notify(ev::STREAM, "xtrim", &argv[1]);
     }
@@ -632,6 +635,7 @@ fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if n > 0 {
         s.refresh_first_id();
+        ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += n;
         ctx.notify(ev::STREAM, "xdel", &argv[1]);
     }
@@ -839,7 +843,7 @@ fn serve_group(
     {
         return None;
     }
-    let s = db.get_mut(key)?.as_stream_mut()?;
+    let s = db.get_mut_quiet(key)?.as_stream_mut()?;
     let created = s.groups.get_mut(group)?.touch_consumer(consumer, now);
     let reply = match from {
         From::After(after) => {
@@ -1188,6 +1192,7 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !max_deleted.is_zero() {
         s.max_deleted = max_deleted;
     }
+    ctx.db().signal_modified(&argv[1]);
     ctx.srv.dirty += 1;
     ctx.notify(ev::STREAM, "xsetid", &argv[1]);
     Ok(OK)
@@ -1299,6 +1304,8 @@ fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if s.groups.remove(group).is_none() {
         return Ok(Reply::Int(0));
     }
+    // Blocked XREADGROUPs on this group must learn it is gone.
+    ctx.db().signal_ready(key);
     ctx.srv.dirty += 1;
     ctx.notify(ev::STREAM, "xgroup-destroy", key);
     Ok(Reply::Int(1))

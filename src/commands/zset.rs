@@ -294,9 +294,15 @@ fn with_zset<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut ZSetValue) -> R) ->
     if zset_ref(db, key)?.is_none() {
         return Ok(None);
     }
-    let Some(z) = db.get_mut(key).and_then(|v| v.as_zset_mut()) else { return Ok(None) };
+    let Some(z) = db.get_mut_quiet(key).and_then(|v| v.as_zset_mut()) else { return Ok(None) };
+    let before = z.len();
     let r = f(z);
-    if z.is_empty() {
+    let (after, empty) = (z.len(), z.is_empty());
+    // Only an effective change counts (WATCH, client caches), as in Redis.
+    if after != before {
+        db.signal_modified(key);
+    }
+    if empty {
         db.remove(key);
     }
     Ok(Some(r))
@@ -370,7 +376,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         db.set(&argv[1], Value::ZSet(ZSetValue::for_first(pairs[0].1.len(), lim)), false);
     }
-    let Some(z) = db.get_mut(&argv[1]).and_then(|v| v.as_zset_mut()) else { return Err(CmdError::WrongType) };
+    let Some(z) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_zset_mut()) else { return Err(CmdError::WrongType) };
     let (mut added, mut updated) = (0, 0);
     let mut incr_result = None;
     for (score, member) in pairs {
@@ -403,6 +409,9 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let empty = z.is_empty();
+    if added + updated > 0 {
+        db.signal_modified(&argv[1]);
+    }
     if empty {
         db.remove(&argv[1]);
     }

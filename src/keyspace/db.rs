@@ -281,6 +281,26 @@ impl Db {
         Some(&mut e.value)
     }
 
+    /// Write access that does not yet count as a change: for writes that may turn out to be
+    /// no-ops (SADD of present members, ZADD without effect, consumer-group bookkeeping), which
+    /// Redis does not signal. Call [`Db::signal_modified`] once something changed.
+    pub fn get_mut_quiet(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let h = self.keys.hash(key);
+        let (stamping, now) = (self.stamping, self.now);
+        let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
+        k.set_stamp(stamping.touch(k.stamp(), now));
+        Some(&mut e.value)
+    }
+
+    /// Wakes clients blocked on `key` without counting as a modification (XGROUP DESTROY
+    /// ends blocked XREADGROUPs; WATCH and client caches are unaffected, as in Redis).
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let side = &mut self.side;
+        if !side.blocked.is_empty() && side.blocked.contains_key(key) && !side.ready.iter().any(|k| &k[..] == key) {
+            side.ready.push(Bytes::copy_from_slice(key));
+        }
+    }
+
     /// SET semantics: insert or overwrite. The TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         self.signal_modified(key);
