@@ -91,6 +91,8 @@ pub static PARAMS: &[Param] = &[
     p!("databases", Kind::Int { min: 1, max: I32 }, "16", immutable),
     p!("save", Kind::Str, "3600 1 300 100 60 10000"),
     p!("dbfilename", Kind::Str, "dump.rdb"),
+    p!("rdbcompression", Kind::Bool, "yes"),
+    p!("rdbchecksum", Kind::Bool, "yes"),
     p!("dir", Kind::Str, "."),
     p!("requirepass", Kind::Str, ""),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),

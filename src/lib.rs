@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod persistence;
 pub mod protocol;
 pub mod server;
 pub mod types;

@@ -84,6 +84,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match server.state.load_rdb() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("DB loaded from disk: {n} keys"),
+        Err(e) => {
+            error!("Fatal error loading the DB ({}): {e}. Exiting.", server.state.rdb_path().display());
+            return ExitCode::FAILURE;
+        }
+    }
     ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

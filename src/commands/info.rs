@@ -144,11 +144,11 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("async_loading", "0".into());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
             w("rdb_bgsave_in_progress", "0".into());
-            w("rdb_last_save_time", (srv.started_unix_ms / 1000).to_string());
-            w("rdb_last_bgsave_status", "ok".into());
-            w("rdb_last_bgsave_time_sec", "-1".into());
+            w("rdb_last_save_time", srv.save_stats.last_save_secs.to_string());
+            w("rdb_last_bgsave_status", if srv.save_stats.last_ok { "ok" } else { "err" }.into());
+            w("rdb_last_bgsave_time_sec", srv.save_stats.last_duration_secs.to_string());
             w("rdb_current_bgsave_time_sec", "-1".into());
-            w("rdb_saves", "0".into());
+            w("rdb_saves", srv.save_stats.saves.to_string());
             w("aof_enabled", (srv.config.bool("appendonly") as u8).to_string());
             w("aof_rewrite_in_progress", "0".into());
             w("aof_rewrite_scheduled", "0".into());

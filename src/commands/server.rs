@@ -32,6 +32,28 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     cmd("time", 1, LOADING | STALE | FAST, NO_KEYS, "server", "Return the current server time", "2.6.0", "O(1)", time),
     cmd(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        NO_KEYS,
+        "server",
+        "Synchronously save the dataset to disk",
+        "1.0.0",
+        "O(N) where N is the total number of keys in all databases",
+        save,
+    ),
+    cmd(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        NO_KEYS,
+        "server",
+        "Asynchronously save the dataset to disk",
+        "1.0.0",
+        "O(N) where N is the total number of keys in all databases",
+        bgsave,
+    ),
+    cmd(
         "lastsave",
         1,
         LOADING | STALE | FAST,
@@ -396,7 +418,22 @@ fn time(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 fn lastsave(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int((ctx.srv.started_unix_ms / 1000) as i64))
+    Ok(Reply::Int(ctx.srv.save_stats.last_save_secs as i64))
+}
+
+fn save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    ctx.srv.save_rdb().map_err(|_| CmdError::msg("Failed saving the DB. Check the server logs."))?;
+    Ok(OK)
+}
+
+/// BGSAVE [SCHEDULE]. The snapshot is still taken synchronously (the forkless incremental
+/// snapshot is the next step of server::persist); the reply is Redis's.
+fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 2 || argv.get(1).is_some_and(|a| !is(a, "schedule")) {
+        return Err(CmdError::Syntax);
+    }
+    ctx.srv.save_rdb().map_err(|_| CmdError::msg("Failed saving the DB. Check the server logs."))?;
+    Ok(Reply::Status("Background saving started"))
 }
 
 fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -412,6 +449,12 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         } else {
             return Err(CmdError::Syntax);
         }
+    }
+    // Like Redis: save first when asked to, or by default when save points are configured;
+    // a failed save cancels the shutdown.
+    let save_points = !ctx.srv.config.str("save").trim().is_empty();
+    if matches!(mode, Shutdown::Save) || (matches!(mode, Shutdown::Default) && save_points) {
+        ctx.srv.save_rdb().map_err(|_| CmdError::msg("Errors trying to SHUTDOWN. Check logs."))?;
     }
     ctx.srv.shutdown = Some(mode);
     ctx.sess.close_after_reply = true;
@@ -702,6 +745,13 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if is(sub, "sleep") && argv.len() == 3 {
         let secs = crate::util::numfmt::parse_f64(&argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        return Ok(OK);
+    }
+    if is(sub, "reload") {
+        // Save, then load the file back: a round trip through the RDB format.
+        ctx.srv.save_rdb().map_err(|_| CmdError::msg("Error trying to save the DB. Check the server logs."))?;
+        let srv = &mut *ctx.srv;
+        srv.load_rdb().map_err(|e| CmdError::msg(format!("Error trying to load the RDB dump: {e}")))?;
         return Ok(OK);
     }
     if is(sub, "set-active-expire") && argv.len() == 3 {

@@ -388,6 +388,11 @@ impl Server {
 
     fn cron(&mut self) {
         self.state.update_time();
+        if self.state.save_point_due() {
+            let changes = self.state.dirty;
+            info!("{changes} changes since the last save: saving...");
+            let _ = self.state.save_rdb();
+        }
         let now = self.state.now_ms;
         if self.state.active_expire_enabled {
             self.active_expire_slice();

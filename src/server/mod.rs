@@ -4,6 +4,7 @@ pub mod blocking;
 pub mod client;
 pub mod event_loop;
 pub mod lag;
+pub mod persist;
 pub mod pubsub;
 pub mod state;
 pub mod tracking;

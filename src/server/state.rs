@@ -182,6 +182,7 @@ pub struct ServerState {
     pub pubsub: crate::server::pubsub::PubSub,
     /// Whether the databases are set for the lookups of a write command (see Db::set_writing).
     pub lookups_writing: bool,
+    pub save_stats: crate::server::persist::SaveStats,
     pub tracking: crate::server::tracking::Tracking,
 }
 
@@ -240,6 +241,12 @@ impl ServerState {
             loop_stall_max_us: 0,
             pubsub: Default::default(),
             lookups_writing: false,
+            save_stats: crate::server::persist::SaveStats {
+                last_save_secs: unix_ms() / 1000,
+                last_ok: true,
+                saves: 0,
+                last_duration_secs: -1,
+            },
             tracking: Default::default(),
         }
     }

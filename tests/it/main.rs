@@ -8,6 +8,7 @@ mod crossserver;
 mod diff;
 mod eviction;
 mod example;
+mod persistence;
 mod process;
 mod protocol;
 mod pubsub;

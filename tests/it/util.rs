@@ -21,7 +21,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A running server process, killed (and its directory removed) on drop.
 pub struct Proc {
-    child: Child,
+    pub child: Child,
     pub port: u16,
     pub dir: PathBuf,
 }
@@ -59,7 +59,12 @@ impl Proc {
 
 /// Starts ember-server with `--port 0` and extra arguments; reads the bound port from its log.
 pub fn ember(args: &[&str]) -> Proc {
-    let dir = temp_dir("ember");
+    ember_in(&temp_dir("ember"), args)
+}
+
+/// [`ember`] with a given data directory (restarts, files written by another server).
+pub fn ember_in(dir: &std::path::Path, args: &[&str]) -> Proc {
+    let dir = dir.to_path_buf();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ember-server"));
     // A config file, if any, must come first, as with redis-server.
     let (file, args) = match args.first() {

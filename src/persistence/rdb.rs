@@ -1,0 +1,972 @@
+//! Redis 7.0's RDB format (version 10): the writer Ember saves with and the loader that reads
+//! Ember's and Redis's files.
+//!
+//! The writer emits what redis-server 7.0 emits for each type, choosing the compact encodings
+//! where Redis would: strings as integers or LZF when that is shorter, lists as quicklists of
+//! listpacks, sets as plain member lists (Redis re-encodes them as intsets on load), hashes and
+//! sorted sets as listpacks when within the `*-max-listpack-*` limits else as field/score
+//! lists with binary doubles, streams as listpack nodes with their groups and PELs. The file
+//! ends with EOF and a CRC-64/REDIS of everything before it.
+//!
+//! The loader reads a whole file from memory: every length is checked against what is left,
+//! every nested blob (listpack, intset, ziplist) is validated before use, and any problem is a
+//! [`RdbError::Corrupted`] naming the offset; nothing is applied to the keyspace until the
+//! whole file has parsed and its checksum matched.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use super::listpack::{self, Elem};
+use super::lzf;
+use crate::types::stream::{Group, NodeLimits, Stream, StreamId};
+use crate::types::{End, Fill, HashLimits, HashValue, ListValue, SetValue, StrValue, Value, ZSetValue, ZsetLimits};
+
+pub const RDB_VERSION: u32 = 10;
+
+const OP_FUNCTION2: u8 = 245;
+const OP_MODULE_AUX: u8 = 247;
+const OP_IDLE: u8 = 248;
+const OP_FREQ: u8 = 249;
+const OP_AUX: u8 = 250;
+const OP_RESIZEDB: u8 = 251;
+const OP_EXPIRETIME_MS: u8 = 252;
+const OP_EXPIRETIME: u8 = 253;
+const OP_SELECTDB: u8 = 254;
+const OP_EOF: u8 = 255;
+
+const T_STRING: u8 = 0;
+const T_LIST: u8 = 1;
+const T_SET: u8 = 2;
+const T_ZSET: u8 = 3;
+const T_HASH: u8 = 4;
+const T_ZSET_2: u8 = 5;
+const T_HASH_ZIPMAP: u8 = 9;
+const T_LIST_ZIPLIST: u8 = 10;
+const T_SET_INTSET: u8 = 11;
+const T_ZSET_ZIPLIST: u8 = 12;
+const T_HASH_ZIPLIST: u8 = 13;
+const T_LIST_QUICKLIST: u8 = 14;
+const T_STREAM_LISTPACKS: u8 = 15;
+const T_HASH_LISTPACK: u8 = 16;
+const T_ZSET_LISTPACK: u8 = 17;
+const T_LIST_QUICKLIST_2: u8 = 18;
+const T_STREAM_LISTPACKS_2: u8 = 19;
+const T_SET_LISTPACK: u8 = 20;
+const T_STREAM_LISTPACKS_3: u8 = 21;
+
+const ENC_INT8: u8 = 0;
+const ENC_INT16: u8 = 1;
+const ENC_INT32: u8 = 2;
+const ENC_LZF: u8 = 3;
+
+#[derive(Debug, Error)]
+pub enum RdbError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupted RDB at offset {offset}: {what}")]
+    Corrupted { offset: usize, what: String },
+}
+
+/// Encoding choices the writer makes like Redis does.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveOptions {
+    pub compression: bool,
+    pub checksum: bool,
+    pub hash: HashLimits,
+    pub zset: ZsetLimits,
+    pub list_fill: i64,
+}
+
+/// Limits the loader builds values with (the server's encoding thresholds).
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    pub hash: HashLimits,
+    pub zset: ZsetLimits,
+    pub set_max_intset: usize,
+    pub list_fill: i64,
+    pub stream: NodeLimits,
+}
+
+/// One loaded key.
+pub struct LoadedKey {
+    pub db: usize,
+    pub key: Bytes,
+    pub value: Value,
+    pub expire_at: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// Accumulates the file in memory with its running checksum.
+pub struct Writer {
+    out: Vec<u8>,
+    opts: SaveOptions,
+}
+
+impl Writer {
+    pub fn new(opts: SaveOptions) -> Writer {
+        let mut w = Writer { out: Vec::new(), opts };
+        w.out.extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
+        w
+    }
+
+    fn u8(&mut self, b: u8) {
+        self.out.push(b);
+    }
+
+    pub fn len(&mut self, n: u64) {
+        if n < 1 << 6 {
+            self.out.push(n as u8);
+        } else if n < 1 << 14 {
+            self.out.push(0x40 | (n >> 8) as u8);
+            self.out.push((n & 0xff) as u8);
+        } else if n <= u32::MAX as u64 {
+            self.out.push(0x80);
+            self.out.extend_from_slice(&(n as u32).to_be_bytes());
+        } else {
+            self.out.push(0x81);
+            self.out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+
+    /// A string: as an integer encoding when it is a canonical integer that fits 32 bits,
+    /// LZF-compressed when that saves space, else raw.
+    pub fn string(&mut self, s: &[u8]) {
+        if s.len() <= 11
+            && let Some(n) = canonical_int(s)
+        {
+            if let Ok(v) = i8::try_from(n) {
+                self.out.push(0xC0 | ENC_INT8);
+                self.out.push(v as u8);
+                return;
+            }
+            if let Ok(v) = i16::try_from(n) {
+                self.out.push(0xC0 | ENC_INT16);
+                self.out.extend_from_slice(&v.to_le_bytes());
+                return;
+            }
+            if let Ok(v) = i32::try_from(n) {
+                self.out.push(0xC0 | ENC_INT32);
+                self.out.extend_from_slice(&v.to_le_bytes());
+                return;
+            }
+        }
+        if self.opts.compression
+            && s.len() > 20
+            && let Some(c) = lzf::compress(s, s.len() - 4)
+        {
+            self.out.push(0xC0 | ENC_LZF);
+            self.len(c.len() as u64);
+            self.len(s.len() as u64);
+            self.out.extend_from_slice(&c);
+            return;
+        }
+        self.len(s.len() as u64);
+        self.out.extend_from_slice(s);
+    }
+
+    pub fn aux(&mut self, key: &str, value: &str) {
+        self.u8(OP_AUX);
+        self.string(key.as_bytes());
+        self.string(value.as_bytes());
+    }
+
+    pub fn select_db(&mut self, db: usize, size: usize, expires: usize) {
+        self.u8(OP_SELECTDB);
+        self.len(db as u64);
+        self.u8(OP_RESIZEDB);
+        self.len(size as u64);
+        self.len(expires as u64);
+    }
+
+    /// One key with its deadline.
+    pub fn key(&mut self, key: &[u8], value: &Value, expire_at: Option<u64>) {
+        if let Some(at) = expire_at {
+            self.u8(OP_EXPIRETIME_MS);
+            self.out.extend_from_slice(&at.to_le_bytes());
+        }
+        match value {
+            Value::Str(s) => {
+                self.u8(T_STRING);
+                self.string(key);
+                s.with_bytes(|b| self.string(b));
+            }
+            Value::List(l) => {
+                self.u8(T_LIST_QUICKLIST_2);
+                self.string(key);
+                self.list(l);
+            }
+            Value::Set(s) => {
+                self.u8(T_SET);
+                self.string(key);
+                self.len(s.len() as u64);
+                for m in s.iter() {
+                    self.string(&m);
+                }
+            }
+            Value::Hash(h) => {
+                self.string_typed_hash(key, h);
+            }
+            Value::ZSet(z) => self.zset(key, z),
+            Value::Stream(s) => {
+                self.u8(T_STREAM_LISTPACKS_2);
+                self.string(key);
+                self.stream(s);
+            }
+        }
+    }
+
+    fn list(&mut self, l: &ListValue) {
+        // Quicklist nodes of at most 128 elements / 8 KB, like Redis's default fill (-2).
+        let mut nodes: Vec<Vec<u8>> = Vec::new();
+        let mut cur = listpack::Writer::new();
+        for item in l.iter() {
+            if !cur.is_empty() && (cur.len() >= 128 || cur.bytes() + item.len() > 8192) {
+                nodes.push(std::mem::take(&mut cur).finish());
+            }
+            cur.push(item);
+        }
+        if !cur.is_empty() {
+            nodes.push(cur.finish());
+        }
+        self.len(nodes.len() as u64);
+        for n in nodes {
+            self.len(2); // QUICKLIST_NODE_CONTAINER_PACKED
+            self.string(&n);
+        }
+    }
+
+    fn string_typed_hash(&mut self, key: &[u8], h: &HashValue) {
+        let lim = self.opts.hash;
+        let small =
+            h.len() <= lim.max_entries && h.iter().all(|(f, v)| f.len() <= lim.max_value && v.len() <= lim.max_value);
+        if small {
+            self.u8(T_HASH_LISTPACK);
+            self.string(key);
+            let mut w = listpack::Writer::new();
+            for (f, v) in h.iter() {
+                w.push(f);
+                w.push(v);
+            }
+            self.string(&w.finish());
+        } else {
+            self.u8(T_HASH);
+            self.string(key);
+            self.len(h.len() as u64);
+            for (f, v) in h.iter() {
+                self.string(f);
+                self.string(v);
+            }
+        }
+    }
+
+    fn zset(&mut self, key: &[u8], z: &ZSetValue) {
+        let lim = self.opts.zset;
+        let n = z.len();
+        let small = n <= lim.max_entries && z.range(0, n, false).all(|(m, _)| m.len() <= lim.max_value);
+        if small {
+            self.u8(T_ZSET_LISTPACK);
+            self.string(key);
+            let mut w = listpack::Writer::new();
+            for (m, s) in z.range(0, n, false) {
+                w.push(m);
+                w.push(crate::util::numfmt::fmt_double(s).as_bytes());
+            }
+            self.string(&w.finish());
+        } else {
+            // Redis writes the skiplist from the highest score down.
+            self.u8(T_ZSET_2);
+            self.string(key);
+            self.len(n as u64);
+            for (m, s) in z.range(0, n, true) {
+                self.string(m);
+                self.out.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+    }
+
+    fn stream(&mut self, s: &Stream) {
+        // Nodes of up to 100 entries, each starting with its master entry (Redis's layout).
+        let mut nodes: Vec<(StreamId, Vec<u8>)> = Vec::new();
+        let mut batch: Vec<(StreamId, Vec<Vec<u8>>)> = Vec::new();
+        let flush = |batch: &mut Vec<(StreamId, Vec<Vec<u8>>)>, nodes: &mut Vec<(StreamId, Vec<u8>)>| {
+            if batch.is_empty() {
+                return;
+            }
+            let master = batch[0].0;
+            let fields: Vec<Vec<u8>> = batch[0].1.chunks(2).map(|p| p[0].clone()).collect();
+            let mut w = listpack::Writer::new();
+            w.push_int(batch.len() as i64);
+            w.push_int(0);
+            w.push_int(fields.len() as i64);
+            for f in &fields {
+                w.push(f);
+            }
+            w.push_int(0);
+            for (id, flat) in batch.iter() {
+                let same = flat.len() == fields.len() * 2 && flat.chunks(2).zip(&fields).all(|(p, f)| &p[0] == f);
+                w.push_int(if same { 2 } else { 0 });
+                w.push_int((id.ms - master.ms) as i64);
+                w.push_int(id.seq.wrapping_sub(master.seq) as i64);
+                if same {
+                    for p in flat.chunks(2) {
+                        w.push(&p[1]);
+                    }
+                    w.push_int(fields.len() as i64 + 3);
+                } else {
+                    w.push_int((flat.len() / 2) as i64);
+                    for x in flat {
+                        w.push(x);
+                    }
+                    w.push_int(flat.len() as i64 + 4);
+                }
+            }
+            nodes.push((master, w.finish()));
+            batch.clear();
+        };
+        s.visit_range(StreamId::ZERO, StreamId::MAX, 0, false, |id, flat| {
+            batch.push((id, flat.iter().map(|x| x.to_vec()).collect()));
+            if batch.len() >= 100 {
+                flush(&mut batch, &mut nodes);
+            }
+        });
+        flush(&mut batch, &mut nodes);
+        self.len(nodes.len() as u64);
+        for (master, lp) in &nodes {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&master.ms.to_be_bytes());
+            k[8..].copy_from_slice(&master.seq.to_be_bytes());
+            self.string(&k);
+            self.string(lp);
+        }
+        self.len(s.len());
+        self.id(s.last_id);
+        self.id(s.first_id);
+        self.id(s.max_deleted);
+        self.len(s.entries_added);
+        self.len(s.groups.len() as u64);
+        for (name, g) in &s.groups {
+            self.string(name);
+            self.id(g.last_id);
+            // SCG_INVALID_ENTRIES_READ (-1) as an unsigned length, as Redis writes it.
+            self.len(g.entries_read.unwrap_or(u64::MAX));
+            self.len(g.pel.len() as u64);
+            for (id, n) in &g.pel {
+                self.raw_id(*id);
+                self.out.extend_from_slice(&n.delivery_time.to_le_bytes());
+                self.len(n.delivery_count);
+            }
+            self.len(g.consumers.len() as u64);
+            for (cname, c) in &g.consumers {
+                self.string(cname);
+                self.out.extend_from_slice(&c.seen_time.to_le_bytes());
+                self.len(c.pel.len() as u64);
+                for id in &c.pel {
+                    self.raw_id(*id);
+                }
+            }
+        }
+    }
+
+    fn id(&mut self, id: StreamId) {
+        self.len(id.ms);
+        self.len(id.seq);
+    }
+
+    fn raw_id(&mut self, id: StreamId) {
+        self.out.extend_from_slice(&id.ms.to_be_bytes());
+        self.out.extend_from_slice(&id.seq.to_be_bytes());
+    }
+
+    /// Appends EOF and the checksum (zero when `rdbchecksum no`, as Redis does).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.u8(OP_EOF);
+        let crc = if self.opts.checksum { crc64(&self.out) } else { 0 };
+        self.out.extend_from_slice(&crc.to_le_bytes());
+        self.out
+    }
+}
+
+pub fn crc64(data: &[u8]) -> u64 {
+    crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(data)
+}
+
+fn canonical_int(s: &[u8]) -> Option<i64> {
+    let n = crate::util::numfmt::parse_i64(s)?;
+    (n.to_string().as_bytes() == s).then_some(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, what: impl Into<String>) -> RdbError {
+        RdbError::Corrupted { offset: self.pos, what: what.into() }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or_else(|| self.err("unexpected end of file"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, RdbError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64_le(&mut self) -> Result<u64, RdbError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
+    }
+
+    /// A length, or Err((encoding)) for the special string encodings.
+    fn len_or_enc(&mut self) -> Result<Result<u64, u8>, RdbError> {
+        let b = self.u8()?;
+        Ok(match b >> 6 {
+            0 => Ok((b & 0x3f) as u64),
+            1 => Ok((((b & 0x3f) as u64) << 8) | self.u8()? as u64),
+            2 => match b {
+                0x80 => Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap_or([0; 4])) as u64),
+                0x81 => Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap_or([0; 8]))),
+                _ => return Err(self.err(format!("unknown length encoding {b:#x}"))),
+            },
+            _ => Err(b & 0x3f),
+        })
+    }
+
+    fn len(&mut self) -> Result<u64, RdbError> {
+        match self.len_or_enc()? {
+            Ok(n) => Ok(n),
+            Err(_) => Err(self.err("a string encoding where a length was expected")),
+        }
+    }
+
+    /// A length that counts things still to be read from the file: never more than the bytes
+    /// left, so a hostile length cannot make the loader allocate without bound.
+    fn count(&mut self) -> Result<usize, RdbError> {
+        let n = self.len()?;
+        if n > (self.buf.len() - self.pos) as u64 {
+            return Err(self.err(format!("length {n} exceeds the file")));
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+        match self.len_or_enc()? {
+            Ok(n) => {
+                let n = usize::try_from(n).map_err(|_| self.err("string too long"))?;
+                Ok(self.take(n)?.to_vec())
+            }
+            Err(ENC_INT8) => Ok((self.u8()? as i8).to_string().into_bytes()),
+            Err(ENC_INT16) => {
+                Ok(i16::from_le_bytes(self.take(2)?.try_into().unwrap_or([0; 2])).to_string().into_bytes())
+            }
+            Err(ENC_INT32) => {
+                Ok(i32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4])).to_string().into_bytes())
+            }
+            Err(ENC_LZF) => {
+                let clen = self.count()?;
+                let len = self.len()?;
+                // Decompressed strings are bounded by proto-max-bulk-len-like sanity: 512 MB.
+                if len > 512 * 1024 * 1024 {
+                    return Err(self.err("compressed string too long"));
+                }
+                let data = self.take(clen)?;
+                lzf::decompress(data, len as usize).ok_or_else(|| self.err("invalid LZF data"))
+            }
+            Err(e) => Err(self.err(format!("unknown string encoding {e}"))),
+        }
+    }
+
+    fn binary_double(&mut self) -> Result<f64, RdbError> {
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
+    }
+
+    /// RDB_TYPE_ZSET's text doubles: a length byte (253 nan, 254 +inf, 255 -inf) then text.
+    fn text_double(&mut self) -> Result<f64, RdbError> {
+        let n = self.u8()?;
+        match n {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => {
+                let s = self.take(n as usize)?;
+                std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()).ok_or_else(|| self.err("invalid double"))
+            }
+        }
+    }
+
+    fn stream_id(&mut self) -> Result<StreamId, RdbError> {
+        Ok(StreamId::new(self.len()?, self.len()?))
+    }
+
+    fn raw_id(&mut self) -> Result<StreamId, RdbError> {
+        let b = self.take(16)?;
+        let ms = u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
+        let seq = u64::from_be_bytes(b[8..].try_into().unwrap_or([0; 8]));
+        Ok(StreamId::new(ms, seq))
+    }
+}
+
+/// Parses a whole RDB file. Nothing is returned unless every byte parsed and the checksum
+/// (when present) matched.
+pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
+    let mut r = Reader { buf, pos: 0 };
+    let magic = r.take(9)?;
+    if &magic[..5] != b"REDIS" {
+        return Err(RdbError::Corrupted { offset: 0, what: "not an RDB file (bad magic)".into() });
+    }
+    let version: u32 = std::str::from_utf8(&magic[5..]).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if !(1..=12).contains(&version) {
+        return Err(RdbError::Corrupted { offset: 5, what: format!("unsupported RDB version {version}") });
+    }
+    let mut out = Vec::new();
+    let mut db = 0usize;
+    let mut expire: Option<u64> = None;
+    loop {
+        let op = r.u8()?;
+        match op {
+            OP_EOF => break,
+            OP_SELECTDB => {
+                db = r.len()? as usize;
+                if db >= 1 << 16 {
+                    return Err(r.err("database index out of range"));
+                }
+            }
+            OP_RESIZEDB => {
+                r.len()?;
+                r.len()?;
+            }
+            OP_AUX => {
+                r.string()?;
+                r.string()?;
+            }
+            OP_EXPIRETIME_MS => expire = Some(r.u64_le()?),
+            OP_EXPIRETIME => {
+                let secs = u32::from_le_bytes(r.take(4)?.try_into().unwrap_or([0; 4]));
+                expire = Some(secs as u64 * 1000);
+            }
+            OP_IDLE => {
+                r.len()?;
+            }
+            OP_FREQ => {
+                r.u8()?;
+            }
+            OP_MODULE_AUX | OP_FUNCTION2 => {
+                return Err(r.err("modules and functions in RDB files are not supported"));
+            }
+            t => {
+                let key = r.string()?;
+                let value = load_value(&mut r, t, opts)?;
+                if let Some(value) = value {
+                    out.push(LoadedKey { db, key: Bytes::from(key), value, expire_at: expire.take() });
+                }
+                expire = None;
+            }
+        }
+    }
+    if version >= 5 {
+        let at = r.pos;
+        let stored = r.u64_le()?;
+        if stored != 0 && stored != crc64(&buf[..at]) {
+            return Err(RdbError::Corrupted { offset: at, what: "wrong RDB checksum".into() });
+        }
+    }
+    if r.pos != buf.len() {
+        return Err(r.err("trailing bytes after the end of the file"));
+    }
+    Ok(out)
+}
+
+fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, RdbError> {
+    let fill = Fill(o.list_fill);
+    Ok(Some(match t {
+        T_STRING => Value::Str(StrValue::from_bytes(&r.string()?)),
+        T_LIST => {
+            let n = r.count()?;
+            let mut l = ListValue::new();
+            for _ in 0..n {
+                l.push(End::Right, &r.string()?, fill);
+            }
+            Value::List(Box::new(l))
+        }
+        T_SET => {
+            let n = r.count()?;
+            let mut s: Option<SetValue> = None;
+            for _ in 0..n {
+                let m = r.string()?;
+                s.get_or_insert_with(|| SetValue::for_member(&m)).add(&m, o.set_max_intset);
+            }
+            match s {
+                Some(s) => Value::Set(s),
+                None => return Ok(None), // an empty collection is skipped, as Redis does
+            }
+        }
+        T_SET_INTSET => {
+            let blob = r.string()?;
+            let members = intset_members(&blob).ok_or_else(|| r.err("invalid intset"))?;
+            return Ok(set_from(members.iter().map(|n| n.to_string().into_bytes()), o));
+        }
+        T_SET_LISTPACK => {
+            let blob = r.string()?;
+            let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid listpack"))?;
+            return Ok(set_from(elems.iter().map(|e| e.to_vec()), o));
+        }
+        T_HASH => {
+            let n = r.count()?;
+            let mut h = HashValue::default();
+            for _ in 0..n {
+                let f = r.string()?;
+                let v = r.string()?;
+                h.set(&f, &v, o.hash);
+            }
+            if h.is_empty() {
+                return Ok(None);
+            }
+            Value::Hash(h)
+        }
+        T_HASH_LISTPACK | T_HASH_ZIPLIST => {
+            let blob = r.string()?;
+            let elems = decode_pack(&blob, t == T_HASH_ZIPLIST).ok_or_else(|| r.err("invalid hash encoding"))?;
+            if elems.len() % 2 != 0 {
+                return Err(r.err("odd hash listpack"));
+            }
+            let mut h = HashValue::default();
+            for p in elems.chunks(2) {
+                h.set(&p[0], &p[1], o.hash);
+            }
+            Value::Hash(h)
+        }
+        T_HASH_ZIPMAP => return Err(r.err("zipmap hashes (RDB before 6.0) are not supported")),
+        T_ZSET | T_ZSET_2 => {
+            let n = r.count()?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                let m = r.string()?;
+                let s = if t == T_ZSET_2 { r.binary_double()? } else { r.text_double()? };
+                if s.is_nan() {
+                    return Err(r.err("NaN score"));
+                }
+                items.push((m, s));
+            }
+            if items.is_empty() {
+                return Ok(None); // an empty collection is skipped, as Redis does
+            }
+            zset_from(items, o)
+        }
+        T_ZSET_LISTPACK | T_ZSET_ZIPLIST => {
+            let blob = r.string()?;
+            let elems = decode_pack(&blob, t == T_ZSET_ZIPLIST).ok_or_else(|| r.err("invalid sorted set encoding"))?;
+            if elems.len() % 2 != 0 {
+                return Err(r.err("odd sorted set listpack"));
+            }
+            let mut items = Vec::with_capacity(elems.len() / 2);
+            for p in elems.chunks(2) {
+                let s = std::str::from_utf8(&p[1]).ok().and_then(|t| t.parse::<f64>().ok());
+                let s = s.filter(|s| !s.is_nan()).ok_or_else(|| r.err("invalid score"))?;
+                items.push((p[0].clone(), s));
+            }
+            if items.is_empty() {
+                return Ok(None);
+            }
+            zset_from(items, o)
+        }
+        T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => {
+            let nodes = r.count()?;
+            let mut l = ListValue::new();
+            for _ in 0..nodes {
+                let container = if t == T_LIST_QUICKLIST_2 { r.len()? } else { 2 };
+                let blob = r.string()?;
+                if container == 1 {
+                    l.push(End::Right, &blob, fill);
+                    continue;
+                }
+                let elems = decode_pack(&blob, t == T_LIST_QUICKLIST).ok_or_else(|| r.err("invalid list node"))?;
+                for e in elems {
+                    l.push(End::Right, &e, fill);
+                }
+            }
+            if l.is_empty() {
+                return Ok(None);
+            }
+            Value::List(Box::new(l))
+        }
+        T_LIST_ZIPLIST => {
+            let blob = r.string()?;
+            let elems = ziplist_decode(&blob).ok_or_else(|| r.err("invalid ziplist"))?;
+            let mut l = ListValue::new();
+            for e in elems {
+                l.push(End::Right, &e, fill);
+            }
+            Value::List(Box::new(l))
+        }
+        T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => {
+            Value::Stream(Box::new(load_stream(r, t, o)?))
+        }
+        other => return Err(r.err(format!("unknown value type {other}"))),
+    }))
+}
+
+fn set_from(members: impl Iterator<Item = Vec<u8>>, o: LoadOptions) -> Option<Value> {
+    let mut s: Option<SetValue> = None;
+    for m in members {
+        s.get_or_insert_with(|| SetValue::for_member(&m)).add(&m, o.set_max_intset);
+    }
+    s.map(Value::Set)
+}
+
+fn zset_from(items: Vec<(Vec<u8>, f64)>, o: LoadOptions) -> Value {
+    let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+    let mut z = ZSetValue::for_first(maxlen, o.zset);
+    for (m, s) in items {
+        z.set(&m, s, o.zset);
+    }
+    Value::ZSet(z)
+}
+
+/// A listpack, or a ziplist for RDB 9 types, as owned element strings.
+fn decode_pack(blob: &[u8], ziplist: bool) -> Option<Vec<Vec<u8>>> {
+    if ziplist {
+        return ziplist_decode(blob);
+    }
+    Some(listpack::decode(blob)?.iter().map(Elem::to_vec).collect())
+}
+
+fn intset_members(b: &[u8]) -> Option<Vec<i64>> {
+    let width = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    let n = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?) as usize;
+    if !matches!(width, 2 | 4 | 8) || b.len() != 8 + width.checked_mul(n)? {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    for c in b[8..].chunks(width) {
+        out.push(match width {
+            2 => i16::from_le_bytes(c.try_into().ok()?) as i64,
+            4 => i32::from_le_bytes(c.try_into().ok()?) as i64,
+            _ => i64::from_le_bytes(c.try_into().ok()?),
+        });
+    }
+    Some(out)
+}
+
+/// Redis 6's ziplist (RDB 9): header (bytes, tail offset, count), entries of previous-length,
+/// encoding and data, 0xFF.
+fn ziplist_decode(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
+    if total != b.len() || b.len() < 11 || *b.last()? != 0xFF {
+        return None;
+    }
+    let mut p = 10;
+    let mut out = Vec::new();
+    while p < b.len() - 1 {
+        p += if *b.get(p)? == 0xFE { 5 } else { 1 };
+        let enc = *b.get(p)?;
+        let (val, size): (Vec<u8>, usize) = match enc >> 6 {
+            0 => {
+                let l = (enc & 0x3f) as usize;
+                (b.get(p + 1..p + 1 + l)?.to_vec(), 1 + l)
+            }
+            1 => {
+                let l = (((enc & 0x3f) as usize) << 8) | *b.get(p + 1)? as usize;
+                (b.get(p + 2..p + 2 + l)?.to_vec(), 2 + l)
+            }
+            2 => {
+                let l = u32::from_be_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as usize;
+                (b.get(p + 5..p.checked_add(5 + l)?)?.to_vec(), 5 + l)
+            }
+            _ => {
+                let (n, sz): (i64, usize) = match enc {
+                    0xC0 => (i16::from_le_bytes(b.get(p + 1..p + 3)?.try_into().ok()?) as i64, 3),
+                    0xD0 => (i32::from_le_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as i64, 5),
+                    0xE0 => (i64::from_le_bytes(b.get(p + 1..p + 9)?.try_into().ok()?), 9),
+                    0xF0 => {
+                        let s = b.get(p + 1..p + 4)?;
+                        ((((s[0] as i32) | ((s[1] as i32) << 8) | ((s[2] as i32) << 16)) << 8 >> 8) as i64, 4)
+                    }
+                    0xFE => (*b.get(p + 1)? as i8 as i64, 2),
+                    0xF1..=0xFD => ((enc & 0x0f) as i64 - 1, 1),
+                    _ => return None,
+                };
+                (n.to_string().into_bytes(), sz)
+            }
+        };
+        out.push(val);
+        p += size;
+    }
+    (p == b.len() - 1).then_some(out)
+}
+
+fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError> {
+    let mut s = Stream::default();
+    let nodes = r.count()?;
+    let mut entries: Vec<(StreamId, Vec<Bytes>)> = Vec::new();
+    for _ in 0..nodes {
+        let key = r.string()?;
+        if key.len() != 16 {
+            return Err(r.err("stream node key is not a 128-bit ID"));
+        }
+        let master = StreamId::new(
+            u64::from_be_bytes(key[..8].try_into().unwrap_or([0; 8])),
+            u64::from_be_bytes(key[8..].try_into().unwrap_or([0; 8])),
+        );
+        let blob = r.string()?;
+        let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid stream listpack"))?;
+        decode_stream_node(master, &elems, &mut entries).ok_or_else(|| r.err("invalid stream node"))?;
+    }
+    let length = r.len()?;
+    let last_id = r.stream_id()?;
+    let (first_id, max_deleted, entries_added) = if t >= T_STREAM_LISTPACKS_2 {
+        (r.stream_id()?, r.stream_id()?, r.len()?)
+    } else {
+        (entries.first().map_or(StreamId::ZERO, |(id, _)| *id), StreamId::ZERO, length)
+    };
+    for (id, flat) in &entries {
+        s.append(*id, flat, o.stream);
+    }
+    if s.len() != length {
+        return Err(r.err("stream length does not match its entries"));
+    }
+    s.last_id = last_id;
+    s.first_id = first_id;
+    s.max_deleted = max_deleted;
+    s.entries_added = entries_added;
+    let groups = r.count()?;
+    for _ in 0..groups {
+        let name = Bytes::from(r.string()?);
+        let last = r.stream_id()?;
+        let entries_read = if t >= T_STREAM_LISTPACKS_2 {
+            let n = r.len()?;
+            (n != u64::MAX).then_some(n)
+        } else {
+            None
+        };
+        let mut g = Group { last_id: last, entries_read, ..Default::default() };
+        let pel = r.count()?;
+        let mut nacks = Vec::with_capacity(pel);
+        for _ in 0..pel {
+            let id = r.raw_id()?;
+            let time = r.u64_le()?;
+            let count = r.len()?;
+            nacks.push((id, time, count));
+        }
+        let consumers = r.count()?;
+        for _ in 0..consumers {
+            let cname = Bytes::from(r.string()?);
+            let seen = r.u64_le()?;
+            if t >= T_STREAM_LISTPACKS_3 {
+                r.u64_le()?; // active-time (7.2)
+            }
+            g.touch_consumer(&cname, seen);
+            let n = r.count()?;
+            for _ in 0..n {
+                let id = r.raw_id()?;
+                let Some((_, time, count)) = nacks.iter().find(|(i, _, _)| *i == id) else {
+                    return Err(r.err("consumer PEL entry missing from the group PEL"));
+                };
+                g.deliver(id, &cname, *time, *count);
+            }
+        }
+        if g.pel.len() != nacks.len() {
+            return Err(r.err("group PEL entry without a consumer"));
+        }
+        s.groups.insert(name, g);
+    }
+    Ok(s)
+}
+
+/// Entries of one stream listpack node (master entry, then entries relative to it).
+fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec<Bytes>)>) -> Option<()> {
+    let int = |x: &Elem| match x {
+        Elem::Int(n) => Some(*n),
+        Elem::Str(s) => std::str::from_utf8(s).ok()?.parse().ok(),
+    };
+    let count = int(e.first()?)? as usize;
+    let deleted = int(e.get(1)?)? as usize;
+    let nfields = int(e.get(2)?)? as usize;
+    let fields: Vec<Vec<u8>> = e.get(3..3 + nfields)?.iter().map(Elem::to_vec).collect();
+    let mut p = 3 + nfields + 1; // the master entry ends with a 0
+    let mut seen = 0;
+    while p < e.len() {
+        let flags = int(e.get(p)?)?;
+        let ms = master.ms.checked_add(int(e.get(p + 1)?)? as u64)?;
+        let seq = master.seq.wrapping_add(int(e.get(p + 2)?)? as u64);
+        p += 3;
+        let mut flat = Vec::new();
+        if flags & 2 != 0 {
+            for f in &fields {
+                flat.push(Bytes::from(f.clone()));
+                flat.push(Bytes::from(e.get(p)?.to_vec()));
+                p += 1;
+            }
+        } else {
+            let n = int(e.get(p)?)? as usize;
+            p += 1;
+            for _ in 0..n * 2 {
+                flat.push(Bytes::from(e.get(p)?.to_vec()));
+                p += 1;
+            }
+        }
+        p += 1; // lp-count
+        seen += 1;
+        if flags & 1 == 0 {
+            out.push((StreamId::new(ms, seq), flat));
+        }
+    }
+    (seen == count + deleted).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> (SaveOptions, LoadOptions) {
+        let hash = HashLimits { max_entries: 128, max_value: 64 };
+        let zset = ZsetLimits { max_entries: 128, max_value: 64 };
+        (
+            SaveOptions { compression: true, checksum: true, hash, zset, list_fill: -2 },
+            LoadOptions {
+                hash,
+                zset,
+                set_max_intset: 512,
+                list_fill: -2,
+                stream: NodeLimits { max_bytes: 4096, max_entries: 100 },
+            },
+        )
+    }
+
+    #[test]
+    fn truncated_or_flipped_files_are_refused_without_panic() {
+        let (so, lo) = opts();
+        let mut w = Writer::new(so);
+        w.aux("redis-ver", "7.0.15");
+        w.select_db(0, 2, 0);
+        w.key(b"s", &Value::Str(StrValue::from_bytes(&b"hello world ".repeat(10))), Some(123));
+        let mut l = ListValue::new();
+        for i in 0..300 {
+            l.push(End::Right, format!("item{i}").as_bytes(), Fill(-2));
+        }
+        w.key(b"l", &Value::List(Box::new(l)), None);
+        let file = w.finish();
+        let keys = load(&file, lo).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].expire_at, Some(123));
+        for cut in 0..file.len() {
+            assert!(load(&file[..cut], lo).is_err(), "truncated at {cut} accepted");
+        }
+        for i in 9..file.len() {
+            let mut bad = file.clone();
+            bad[i] ^= 0x41;
+            assert!(load(&bad, lo).is_err(), "flipped byte {i} accepted");
+        }
+    }
+}

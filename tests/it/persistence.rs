@@ -1,0 +1,213 @@
+//! RDB snapshots against the binary and against real Redis: every type and encoding survives
+//! DEBUG RELOAD and a restart; Ember's file passes redis-check-rdb and loads in redis-server
+//! 7.0 with the same content; redis-server's file loads in Ember with the same content.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Conn, Proc, ember, eventually};
+
+/// Builds one key of every type and encoding (small and large), with and without TTLs.
+fn populate(c: &mut Conn) {
+    let long = "compressible ".repeat(40);
+    let big_value = "v".repeat(100);
+    c.cmd(&["SET", "str:int", "12345"]);
+    c.cmd(&["SET", "str:neg", "-7"]);
+    c.cmd(&["SET", "str:big", "9223372036854775807"]);
+    c.cmd(&["SET", "str:raw", "hello world"]);
+    c.cmd(&["SET", "str:long", &long]);
+    c.cmd(&["SET", "str:ttl", "soon", "EX", "1000"]);
+    c.cmd(&["SET", "str:empty", ""]);
+    for i in 0..300 {
+        c.cmd(&["RPUSH", "list:big", &format!("item{i}")]);
+    }
+    c.cmd(&["RPUSH", "list:small", "a", "1", "-5", &big_value]);
+    c.cmd(&["SADD", "set:ints", "1", "2", "3", "-100", "70000"]);
+    c.cmd(&["SADD", "set:strs", "a", "b", "c"]);
+    for i in 0..600 {
+        c.cmd(&["SADD", "set:big", &i.to_string()]);
+    }
+    c.cmd(&["HSET", "hash:small", "f1", "v1", "f2", "2"]);
+    c.cmd(&["HSET", "hash:longval", "f", &big_value]);
+    for i in 0..600 {
+        c.cmd(&["HSET", "hash:big", &format!("field{i}"), &format!("value{i}")]);
+    }
+    c.cmd(&["ZADD", "zset:small", "1", "a", "2.5", "b", "-inf", "c", "1e100", "d"]);
+    for i in 0..200 {
+        c.cmd(&["ZADD", "zset:big", &format!("{}", i as f64 * 0.25), &format!("m{i}")]);
+    }
+    c.cmd(&["GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"]);
+    c.cmd(&["PFADD", "hll", "a", "b", "c"]);
+    c.cmd(&["SETBIT", "bits", "100", "1"]);
+    c.cmd(&["EXPIRE", "hash:small", "5000"]);
+    for i in 1..=250 {
+        c.cmd(&["XADD", "stream", &format!("{i}-1"), "name", &format!("n{i}"), "n", &i.to_string()]);
+    }
+    c.cmd(&["XADD", "stream", "300-1", "other", "fields"]);
+    c.cmd(&["XDEL", "stream", "5-1"]);
+    c.cmd(&["XGROUP", "CREATE", "stream", "g1", "0"]);
+    c.cmd(&["XGROUP", "CREATE", "stream", "g2", "$", "ENTRIESREAD", "251"]);
+    c.cmd(&["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "3", "STREAMS", "stream", ">"]);
+    c.cmd(&["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "2", "STREAMS", "stream", ">"]);
+    c.cmd(&["XACK", "stream", "g1", "2-1"]);
+    c.cmd(&["XGROUP", "CREATECONSUMER", "stream", "g1", "idle"]);
+    c.cmd(&["XADD", "stream:empty", "1-1", "a", "b"]);
+    c.cmd(&["XDEL", "stream:empty", "1-1"]);
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "in:db3", "x"]);
+    c.cmd(&["SELECT", "0"]);
+}
+
+/// The dataset as text, through commands only, so both servers can be compared.
+fn render(c: &mut Conn) -> String {
+    let mut out = String::new();
+    for db in ["0", "3"] {
+        c.cmd(&["SELECT", db]);
+        let mut keys: Vec<String> = c.cmd(&["KEYS", "*"]).children().iter().map(|k| k.as_str()).collect();
+        keys.sort();
+        for k in keys {
+            let t = c.cmd(&["TYPE", &k]).as_str();
+            let body = match t.as_str() {
+                "string" => c.cmd(&["GET", &k]).text(),
+                "list" => c.cmd(&["LRANGE", &k, "0", "-1"]).text(),
+                "set" => {
+                    let mut m: Vec<String> = c.cmd(&["SMEMBERS", &k]).children().iter().map(|x| x.as_str()).collect();
+                    m.sort();
+                    m.join(",")
+                }
+                "hash" => {
+                    let kids = c.cmd(&["HGETALL", &k]);
+                    let mut pairs: Vec<String> =
+                        kids.children().chunks(2).map(|p| format!("{}={}", p[0].as_str(), p[1].as_str())).collect();
+                    pairs.sort();
+                    pairs.join(",")
+                }
+                "zset" => c.cmd(&["ZRANGE", &k, "0", "-1", "WITHSCORES"]).text(),
+                "stream" => {
+                    let mut s = c.cmd(&["XRANGE", &k, "-", "+"]).text();
+                    s += &c.cmd(&["XINFO", "GROUPS", &k]).text();
+                    for g in ["g1", "g2"] {
+                        s += &c
+                            .cmd(&["XPENDING", &k, g, "-", "+", "100"])
+                            .children()
+                            .iter()
+                            .map(|e| {
+                                let e = e.children();
+                                format!("{} {} {}", e[0].as_str(), e[1].as_str(), e[3].text())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(";");
+                    }
+                    let info = c.cmd(&["XINFO", "STREAM", &k]);
+                    let kids = info.children();
+                    for pair in kids.chunks(2) {
+                        let name = pair[0].as_str();
+                        if [
+                            "length",
+                            "last-generated-id",
+                            "max-deleted-entry-id",
+                            "entries-added",
+                            "recorded-first-entry-id",
+                        ]
+                        .contains(&name.as_str())
+                        {
+                            s += &format!(" {name}={}", pair[1].text());
+                        }
+                    }
+                    s
+                }
+                other => panic!("unexpected type {other}"),
+            };
+            let ttl = c.cmd(&["TTL", &k]).text();
+            let has_ttl = ttl != ":-1\r\n";
+            out.push_str(&format!("{db} {k} {t} ttl={has_ttl} {body}\n"));
+        }
+    }
+    c.cmd(&["SELECT", "0"]);
+    out
+}
+
+fn start_redis_on(dir: &std::path::Path) -> Proc {
+    let port = crate::util::free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir)
+        .args(["--dbfilename", "dump.rdb"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is required for the persistence tests");
+    let p = Proc { child, port, dir: dir.to_path_buf() };
+    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    p
+}
+
+#[test]
+fn every_type_survives_debug_reload_and_restart() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    populate(&mut c);
+    let before = render(&mut c);
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]).text(), "+OK\r\n");
+    assert_eq!(render(&mut c), before);
+    assert_eq!(c.cmd(&["SAVE"]).text(), "+OK\r\n");
+    let last = c.cmd(&["LASTSAVE"]).text();
+    assert_ne!(last, ":0\r\n");
+    // A new server started on the same directory loads the file.
+    let dir = s.dir.clone();
+    let s2 = crate::util::ember_in(&dir, &[]);
+    let mut c2 = s2.connect();
+    assert_eq!(render(&mut c2), before);
+}
+
+#[test]
+fn ember_file_loads_in_redis_and_redis_file_loads_in_ember() {
+    // Ember -> Redis.
+    let s = ember(&[]);
+    let mut c = s.connect();
+    populate(&mut c);
+    let want = render(&mut c);
+    c.cmd(&["SAVE"]);
+    let file = s.dir.join("dump.rdb");
+    let check = Command::new("redis-check-rdb").arg(&file).output().expect("redis-check-rdb is required");
+    assert!(
+        check.status.success(),
+        "redis-check-rdb refused Ember's file:\n{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let r = start_redis_on(&s.dir);
+    let mut rc = r.connect();
+    assert_eq!(render(&mut rc), want, "redis-server loaded different content");
+
+    // Redis -> Ember: the same data written by redis-server (its `dir` cannot be changed at
+    // run time, so it starts on the directory Ember will read).
+    let dir = crate::util::temp_dir("from-redis");
+    let rd = start_redis_on(&dir);
+    let mut c = rd.connect();
+    populate(&mut c);
+    let want = render(&mut c);
+    assert_eq!(c.cmd(&["SAVE"]).text(), "+OK\r\n");
+    let e = crate::util::ember_in(&dir, &[]);
+    let mut ec = e.connect();
+    assert_eq!(render(&mut ec), want, "Ember loaded different content from redis-server's file");
+}
+
+#[test]
+fn a_corrupt_file_is_refused_at_start_up() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    populate(&mut c);
+    c.cmd(&["SAVE"]);
+    let path = s.dir.join("dump.rdb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", "0", "--bind", "127.0.0.1", "--dir"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a corrupt RDB was accepted");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("offset"), "{log}");
+}
