@@ -693,6 +693,12 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.srv.dirty += db.flush() as u64;
     }
     ctx.srv.invalidate_all(ctx.sess);
+    // Like Redis: a running background save is abandoned, and with save points configured
+    // the (now empty) dataset is saved at once.
+    ctx.srv.abort_bgsave();
+    if !ctx.srv.config.str("save").trim().is_empty() {
+        let _ = ctx.srv.save_rdb();
+    }
     Ok(OK)
 }
 
@@ -711,6 +717,9 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (a, b) = (a as usize, b as usize);
     if a != b {
         let (x, y) = two_dbs(&mut ctx.srv.dbs, a, b);
+        // A running snapshot writes both databases' keys before they change places.
+        x.snapshot_complete();
+        y.snapshot_complete();
         x.touch_watched_existing_in(y);
         y.touch_watched_existing_in(x);
         x.swap_contents(y);

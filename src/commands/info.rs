@@ -143,7 +143,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("loading", "0".into());
             w("async_loading", "0".into());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
-            w("rdb_bgsave_in_progress", "0".into());
+            w("rdb_bgsave_in_progress", (srv.bgsave_in_progress() as u8).to_string());
             w("rdb_last_save_time", srv.save_stats.last_save_secs.to_string());
             w("rdb_last_bgsave_status", if srv.save_stats.last_ok { "ok" } else { "err" }.into());
             w("rdb_last_bgsave_time_sec", srv.save_stats.last_duration_secs.to_string());

@@ -422,17 +422,23 @@ fn lastsave(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 fn save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if ctx.srv.bgsave_in_progress() {
+        return Err(CmdError::msg("Background save already in progress"));
+    }
     ctx.srv.save_rdb().map_err(|_| CmdError::msg("Failed saving the DB. Check the server logs."))?;
     Ok(OK)
 }
 
-/// BGSAVE [SCHEDULE]. The snapshot is still taken synchronously (the forkless incremental
-/// snapshot is the next step of server::persist); the reply is Redis's.
+/// BGSAVE [SCHEDULE]: a forkless snapshot taken in slices while the server keeps serving
+/// (server::persist, keyspace::snapshot).
 fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 2 || argv.get(1).is_some_and(|a| !is(a, "schedule")) {
         return Err(CmdError::Syntax);
     }
-    ctx.srv.save_rdb().map_err(|_| CmdError::msg("Failed saving the DB. Check the server logs."))?;
+    if ctx.srv.bgsave_in_progress() {
+        return Err(CmdError::msg("Background save already in progress"));
+    }
+    ctx.srv.start_bgsave().map_err(|e| CmdError::msg(format!("Background save failed to start: {e}")))?;
     Ok(Reply::Status("Background saving started"))
 }
 
@@ -453,6 +459,7 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // Like Redis: save first when asked to, or by default when save points are configured;
     // a failed save cancels the shutdown.
     let save_points = !ctx.srv.config.str("save").trim().is_empty();
+    ctx.srv.abort_bgsave();
     if matches!(mode, Shutdown::Save) || (matches!(mode, Shutdown::Default) && save_points) {
         ctx.srv.save_rdb().map_err(|_| CmdError::msg("Errors trying to SHUTDOWN. Check logs."))?;
     }
@@ -749,6 +756,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if is(sub, "reload") {
         // Save, then load the file back: a round trip through the RDB format.
+        ctx.srv.abort_bgsave();
         ctx.srv.save_rdb().map_err(|_| CmdError::msg("Error trying to save the DB. Check the server logs."))?;
         let srv = &mut *ctx.srv;
         srv.load_rdb().map_err(|e| CmdError::msg(format!("Error trying to load the RDB dump: {e}")))?;

@@ -35,6 +35,8 @@ use crate::util::smallbytes::SmallBytes;
 
 use super::key::Key;
 use super::notify::{self, Event};
+use super::snapshot::DbSnap;
+use crate::persistence::rdb::SaveOptions;
 
 pub type ClientId = u64;
 
@@ -95,6 +97,8 @@ struct Side {
     modified: Vec<Bytes>,
     /// The running command is a write command (set by dispatch).
     writing: bool,
+    /// This database's part of a running forkless snapshot (BGSAVE).
+    snap: Option<Box<DbSnap>>,
 }
 
 impl Side {
@@ -130,8 +134,11 @@ fn live<'a>(
         key,
         h,
         |e| e.expire_at != 0 && e.expire_at <= now,
-        |keys, _, e| {
+        |keys, k, e| {
             unindex(keys, side, e.expire_at, h);
+            if let Some(s) = side.snap.as_deref_mut() {
+                s.capture(&k, Some((&e.value, e.expire_at())));
+            }
             expired = true;
         },
     );
@@ -175,6 +182,7 @@ impl Db {
                 track_modified: false,
                 modified: Vec::new(),
                 writing: false,
+                snap: None,
             },
             now: 0,
             stamping: Stamping::default(),
@@ -271,8 +279,21 @@ impl Db {
         self.peek(key).is_some()
     }
 
+    /// Snapshot hook: before `key` changes, a running snapshot that has not written it yet
+    /// writes its current value (see keyspace::snapshot).
+    #[inline]
+    fn before_change(&mut self, key: &[u8]) {
+        if let Some(s) = self.side.snap.as_deref_mut()
+            && !s.is_done(key)
+        {
+            let cur = self.keys.get(key).map(|e| (&e.value, e.expire_at()));
+            s.capture(key, cur);
+        }
+    }
+
     /// Write access: the key is considered modified (WATCH is broken) once this returns Some.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.before_change(key);
         let h = self.keys.hash(key);
         let (stamping, now) = (self.stamping, self.now);
         let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
@@ -285,6 +306,7 @@ impl Db {
     /// no-ops (SADD of present members, ZADD without effect, consumer-group bookkeeping), which
     /// Redis does not signal. Call [`Db::signal_modified`] once something changed.
     pub fn get_mut_quiet(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.before_change(key);
         let h = self.keys.hash(key);
         let (stamping, now) = (self.stamping, self.now);
         let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
@@ -303,6 +325,7 @@ impl Db {
 
     /// SET semantics: insert or overwrite. The TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        self.before_change(key);
         self.signal_modified(key);
         let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
@@ -321,6 +344,7 @@ impl Db {
 
     /// Removes a key; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        self.before_change(key);
         let h = self.keys.hash(key);
         self.live(key, h)?;
         let v = self.remove_entry(key)?;
@@ -339,6 +363,7 @@ impl Db {
 
     /// Takes a key out with its deadline (RENAME, MOVE).
     pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<u64>)> {
+        self.before_change(key);
         self.expire_if_needed(key);
         let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
@@ -352,6 +377,7 @@ impl Db {
 
     /// Sets (Some) or removes (None) a key's deadline. False if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at: Option<u64>) -> bool {
+        self.before_change(key);
         self.expire_if_needed(key);
         let Some(e) = self.keys.get_mut(key) else {
             return false;
@@ -387,6 +413,7 @@ impl Db {
             let key = self.keys.find_hashed(h as usize, |_, e| e.expire_at == at).map(|(k, _)| SmallBytes::new(k));
             match key {
                 Some(key) => {
+                    self.before_change(&key);
                     self.keys.remove(&key);
                     unindex(&self.keys, &mut self.side, at, h as usize);
                     self.side.stats.expired_keys += 1;
@@ -454,6 +481,8 @@ impl Db {
 
     /// Deletes everything, signalling watchers of existing keys. Returns the number removed.
     pub fn flush(&mut self) -> usize {
+        // A running snapshot must keep what is about to go.
+        self.snapshot_complete();
         let n = self.keys.len();
         self.touch_all_watched();
         self.keys.clear();
@@ -589,6 +618,62 @@ impl Db {
         std::mem::take(&mut self.side.dirty_watchers)
     }
 
+    /// Starts this database's part of a snapshot at `at_ms` (see keyspace::snapshot).
+    pub fn start_snapshot(&mut self, opts: SaveOptions, at_ms: u64) {
+        self.side.snap = Some(Box::new(DbSnap::new(opts, at_ms)));
+    }
+
+    /// Walks the key table for at least `max` keys (or to the end), writing keys not yet
+    /// written. True once every key of the snapshot instant is written.
+    pub fn snapshot_step(&mut self, max: usize) -> bool {
+        let Some(s) = self.side.snap.as_deref_mut() else { return true };
+        if s.complete {
+            return true;
+        }
+        if self.keys.is_empty() {
+            s.complete = true;
+            return true;
+        }
+        let mut n = 0;
+        loop {
+            let next = self.keys.scan(s.cursor, |k, e| {
+                s.capture(k, Some((&e.value, e.expire_at())));
+                n += 1;
+            });
+            s.cursor = next;
+            if next == 0 {
+                s.complete = true;
+                return true;
+            }
+            if n >= max {
+                return false;
+            }
+        }
+    }
+
+    /// Finishes the walk at once (FLUSHDB, SWAPDB during a snapshot).
+    pub fn snapshot_complete(&mut self) {
+        while !self.snapshot_step(usize::MAX) {}
+    }
+
+    /// Records produced since the last call.
+    pub fn take_snapshot_bytes(&mut self) -> Vec<u8> {
+        self.side.snap.as_deref_mut().map(|s| s.writer.take_bytes()).unwrap_or_default()
+    }
+
+    pub fn snapshot_pending(&self) -> usize {
+        self.side.snap.as_deref().map_or(0, |s| s.writer.pending())
+    }
+
+    /// Bookkeeping bytes of the running snapshot.
+    pub fn snapshot_overhead(&self) -> usize {
+        self.side.snap.as_deref().map_or(0, |s| s.overhead())
+    }
+
+    pub fn end_snapshot(&mut self) {
+        self.side.snap = None;
+    }
+
     /// Exchanges contents (keys and deadlines) with another db, keeping each side's watchers.
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
@@ -634,6 +719,7 @@ impl Db {
 
     /// Deletes a key chosen by eviction. False if it no longer exists.
     pub fn evict(&mut self, key: &[u8]) -> bool {
+        self.before_change(key);
         if self.remove_entry(key).is_none() {
             return false;
         }

@@ -4,6 +4,7 @@ pub mod db;
 pub mod evict;
 pub mod key;
 pub mod notify;
+pub mod snapshot;
 
 pub use db::{ClientId, Db, Entry};
 pub use key::Key;

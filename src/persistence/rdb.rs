@@ -111,6 +111,26 @@ impl Writer {
         w
     }
 
+    /// A writer of key records only (no header), for snapshots assembled in pieces.
+    pub fn records(opts: SaveOptions) -> Writer {
+        Writer { out: Vec::new(), opts }
+    }
+
+    /// Takes the bytes written so far.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// SELECTDB alone (a snapshot switches databases as records arrive).
+    pub fn select(&mut self, db: usize) {
+        self.u8(OP_SELECTDB);
+        self.len(db as u64);
+    }
+
     fn u8(&mut self, b: u8) {
         self.out.push(b);
     }
@@ -390,6 +410,33 @@ impl Writer {
 
 pub fn crc64(data: &[u8]) -> u64 {
     crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(data)
+}
+
+/// The CRC-64 of a file written in pieces.
+pub struct Checksum(crc::Digest<'static, u64>);
+
+static CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Checksum(CRC.digest())
+    }
+}
+
+impl Checksum {
+    pub fn update(&mut self, b: &[u8]) {
+        self.0.update(b);
+    }
+
+    /// The EOF opcode and the checksum, closing a file whose earlier bytes went through
+    /// `update`.
+    pub fn trailer(mut self, checksum: bool) -> Vec<u8> {
+        self.0.update(&[OP_EOF]);
+        let crc = if checksum { self.0.finalize() } else { 0 };
+        let mut t = vec![OP_EOF];
+        t.extend_from_slice(&crc.to_le_bytes());
+        t
+    }
 }
 
 fn canonical_int(s: &[u8]) -> Option<i64> {

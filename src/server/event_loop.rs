@@ -40,6 +40,8 @@ pub struct Server {
     conns: HashMap<ClientId, Conn>,
     pub state: ServerState,
     scratch: Vec<u8>,
+    /// The running BGSAVE has work it can do right away.
+    bgsave_more: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +106,7 @@ impl Server {
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
-        Ok(Server { poll, listeners, conns: HashMap::new(), state, scratch: vec![0; READ_CHUNK] })
+        Ok(Server { poll, listeners, conns: HashMap::new(), state, scratch: vec![0; READ_CHUNK], bgsave_more: false })
     }
 
     pub fn port(&self) -> u16 {
@@ -120,6 +122,10 @@ impl Server {
             let hz = self.state.config.int("hz").clamp(1, 500) as u64;
             let period = Duration::from_millis(1000 / hz);
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if self.state.bgsave_in_progress() {
+                // A background save advances between polls; 1 ms keeps the writer thread fed.
+                timeout = timeout.min(if self.bgsave_more { Duration::ZERO } else { Duration::from_millis(1) });
+            }
             if self.state.evicting || self.state.expire_backlog {
                 // Eviction or expiry fell behind within its budget: keep at it between polls.
                 timeout = Duration::ZERO;
@@ -165,6 +171,9 @@ impl Server {
                 next_cron = Instant::now() + period;
             } else if self.state.expire_backlog && self.state.active_expire_enabled {
                 self.active_expire_slice();
+            }
+            if self.state.bgsave_in_progress() {
+                self.bgsave_more = self.state.bgsave_step();
             }
             // Redis's beforeSleep: BCAST invalidations batch everything this iteration changed.
             self.state.broadcast_invalidations();
@@ -388,10 +397,12 @@ impl Server {
 
     fn cron(&mut self) {
         self.state.update_time();
-        if self.state.save_point_due() {
+        if !self.state.bgsave_in_progress() && self.state.save_point_due() {
             let changes = self.state.dirty;
             info!("{changes} changes since the last save: saving...");
-            let _ = self.state.save_rdb();
+            if let Err(e) = self.state.start_bgsave() {
+                warn!("Can't start the background save: {e}");
+            }
         }
         let now = self.state.now_ms;
         if self.state.active_expire_enabled {

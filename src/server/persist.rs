@@ -22,6 +22,8 @@ pub struct SaveStats {
     pub last_ok: bool,
     pub saves: u64,
     pub last_duration_secs: i64,
+    /// When the last background save was attempted (a failed one is retried after 5 s).
+    pub last_attempt_secs: u64,
 }
 
 impl ServerState {
@@ -120,6 +122,7 @@ impl ServerState {
     /// is parsed completely before anything changes.
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let keys = rdb::load(bytes, self.load_options())?;
+        self.abort_bgsave();
         if let Some(k) = keys.iter().find(|k| k.db >= self.dbs.len()) {
             return Err(RdbError::Corrupted {
                 offset: 0,
@@ -155,7 +158,240 @@ impl ServerState {
     /// Save points (`save <seconds> <changes> ...`): true when one is due.
     pub fn save_point_due(&self) -> bool {
         let Some(points) = crate::config::parse_save(self.config.str("save")) else { return false };
-        let elapsed = (unix_ms() / 1000).saturating_sub(self.save_stats.last_save_secs);
+        let now = unix_ms() / 1000;
+        if !self.save_stats.last_ok && now.saturating_sub(self.save_stats.last_attempt_secs) < 5 {
+            return false; // Redis's CONFIG_BGSAVE_RETRY_DELAY
+        }
+        let elapsed = now.saturating_sub(self.save_stats.last_save_secs);
         points.iter().any(|&(secs, changes)| self.dirty >= changes && elapsed >= secs && changes > 0)
+    }
+}
+
+/// A running forkless BGSAVE: the databases walk their tables in slices (keyspace::snapshot)
+/// and the records travel to a writer thread that checksums, writes and renames the file.
+pub struct Bgsave {
+    tx: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    handle: Option<std::thread::JoinHandle<Result<(), std::io::Error>>>,
+    /// Records waiting for room in the channel (backpressure keeps this small).
+    queue: std::collections::VecDeque<Vec<u8>>,
+    queued_bytes: usize,
+    started: std::time::Instant,
+    /// Database of the last record sent (a SELECTDB precedes a switch).
+    current_db: Option<usize>,
+    scan_done: bool,
+    committed: bool,
+}
+
+enum Chunk {
+    Data(Vec<u8>),
+    /// Everything was sent: close the file and rename it into place.
+    Commit,
+}
+
+/// How much the walk may hold in memory before waiting for the writer thread.
+const QUEUE_LIMIT: usize = 8 * 1024 * 1024;
+/// Time budget of one walk slice, so a snapshot never stalls the event loop.
+const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn writer_thread(
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    tmp: PathBuf,
+    target: PathBuf,
+    header: Vec<u8>,
+    checksum: bool,
+) -> Result<(), std::io::Error> {
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut crc = rdb::Checksum::default();
+    out.write_all(&header)?;
+    crc.update(&header);
+    for chunk in rx {
+        match chunk {
+            Chunk::Data(b) => {
+                out.write_all(&b)?;
+                crc.update(&b);
+            }
+            Chunk::Commit => {
+                out.write_all(&crc.trailer(checksum))?;
+                let file = out.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, &target)?;
+                return Ok(());
+            }
+        }
+    }
+    // The server aborted the save: leave no partial file behind.
+    drop(out);
+    let _ = std::fs::remove_file(&tmp);
+    Err(std::io::Error::other("background save aborted"))
+}
+
+impl ServerState {
+    fn save_options(&self) -> SaveOptions {
+        SaveOptions {
+            compression: self.config.bool("rdbcompression"),
+            checksum: self.config.bool("rdbchecksum"),
+            hash: self.hot.hash,
+            zset: self.hot.zset,
+            list_fill: self.hot.list_max_listpack,
+        }
+    }
+
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.bgsave.is_some()
+    }
+
+    /// Starts a forkless background save of the dataset as it is now.
+    pub fn start_bgsave(&mut self) -> Result<(), std::io::Error> {
+        let opts = self.save_options();
+        let mut header = rdb::Writer::new(opts);
+        header.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
+        header.aux("redis-bits", "64");
+        header.aux("ctime", &(unix_ms() / 1000).to_string());
+        header.aux("used-mem", &crate::alloc::used_memory().to_string());
+        header.aux("aof-base", "0");
+        let header = header.take_bytes();
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
+        let target = self.rdb_path();
+        let checksum = opts.checksum;
+        let handle = std::thread::Builder::new()
+            .name("ember-bgsave".into())
+            .spawn(move || writer_thread(rx, tmp, target, header, checksum))?;
+        let at = self.now_ms;
+        self.save_stats.last_attempt_secs = unix_ms() / 1000;
+        for db in &mut self.dbs {
+            db.start_snapshot(opts, at);
+        }
+        self.dirty_at_bgsave = self.dirty;
+        self.bgsave = Some(Bgsave {
+            tx: Some(tx),
+            handle: Some(handle),
+            queue: Default::default(),
+            queued_bytes: 0,
+            started: std::time::Instant::now(),
+            current_db: None,
+            scan_done: false,
+            committed: false,
+        });
+        info!("Background saving started");
+        Ok(())
+    }
+
+    /// One slice of a running BGSAVE (called by the event loop between polls). Returns true
+    /// while there is more to do right away.
+    pub fn bgsave_step(&mut self) -> bool {
+        let save_opts = self.save_options();
+        let Some(bg) = self.bgsave.as_mut() else { return false };
+        // Walk while the queue has room, for at most one time slice.
+        if !bg.scan_done && bg.queued_bytes < QUEUE_LIMIT {
+            let deadline = std::time::Instant::now() + SLICE;
+            let mut all_done = true;
+            for db in self.dbs.iter_mut() {
+                while !db.snapshot_step(256) {
+                    if std::time::Instant::now() >= deadline || db.snapshot_pending() > QUEUE_LIMIT {
+                        break;
+                    }
+                }
+                if !db.snapshot_step(0) {
+                    all_done = false;
+                    break;
+                }
+            }
+            bg.scan_done = all_done;
+        }
+        // Records produced by the walk and by changes to keys not yet written.
+        let opts = save_opts;
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            let bytes = db.take_snapshot_bytes();
+            if bytes.is_empty() {
+                continue;
+            }
+            if bg.current_db != Some(i) {
+                let mut sel = rdb::Writer::records(opts);
+                sel.select(i);
+                let b = sel.take_bytes();
+                bg.queued_bytes += b.len();
+                bg.queue.push_back(b);
+                bg.current_db = Some(i);
+            }
+            bg.queued_bytes += bytes.len();
+            bg.queue.push_back(bytes);
+        }
+        while let Some(front) = bg.queue.pop_front() {
+            let len = front.len();
+            match bg.tx.as_ref().map(|tx| tx.try_send(Chunk::Data(front))) {
+                Some(Ok(())) => bg.queued_bytes -= len,
+                Some(Err(std::sync::mpsc::TrySendError::Full(Chunk::Data(b)))) => {
+                    bg.queue.push_front(b);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if bg.scan_done
+            && bg.queue.is_empty()
+            && !bg.committed
+            && let Some(tx) = bg.tx.as_ref()
+            && tx.try_send(Chunk::Commit).is_ok()
+        {
+            bg.committed = true;
+            bg.tx = None;
+        }
+        if bg.committed && bg.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            self.finish_bgsave();
+            return false;
+        }
+        !bg.scan_done
+    }
+
+    fn finish_bgsave(&mut self) {
+        let Some(mut bg) = self.bgsave.take() else { return };
+        for db in &mut self.dbs {
+            db.end_snapshot();
+        }
+        let result = bg.handle.take().map(|h| h.join());
+        self.save_stats.last_duration_secs = bg.started.elapsed().as_secs() as i64;
+        match result {
+            Some(Ok(Ok(()))) => {
+                self.dirty = self.dirty.saturating_sub(self.dirty_at_bgsave);
+                self.save_stats.last_save_secs = unix_ms() / 1000;
+                self.save_stats.last_ok = true;
+                self.save_stats.saves += 1;
+                info!("Background saving terminated with success");
+            }
+            other => {
+                self.save_stats.last_ok = false;
+                warn!("Background saving error: {other:?}");
+            }
+        }
+    }
+
+    /// Abandons a running BGSAVE (FLUSHALL, a reload, shutdown): no partial file remains.
+    pub fn abort_bgsave(&mut self) {
+        let Some(mut bg) = self.bgsave.take() else { return };
+        for db in &mut self.dbs {
+            db.end_snapshot();
+        }
+        bg.tx = None;
+        if let Some(h) = bg.handle.take() {
+            let _ = h.join();
+        }
+        warn!("Background saving aborted");
+    }
+
+    /// Runs a BGSAVE to its end now (SHUTDOWN waits for it in tests and at exit).
+    pub fn complete_bgsave(&mut self) {
+        while self.bgsave.is_some() {
+            if !self.bgsave_step() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Bookkeeping bytes of a running snapshot (INFO).
+    pub fn bgsave_overhead(&self) -> usize {
+        let queued = self.bgsave.as_ref().map_or(0, |b| b.queued_bytes);
+        queued + self.dbs.iter().map(|d| d.snapshot_overhead()).sum::<usize>()
     }
 }

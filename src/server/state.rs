@@ -183,6 +183,10 @@ pub struct ServerState {
     /// Whether the databases are set for the lookups of a write command (see Db::set_writing).
     pub lookups_writing: bool,
     pub save_stats: crate::server::persist::SaveStats,
+    /// The running forkless BGSAVE, if any.
+    pub bgsave: Option<crate::server::persist::Bgsave>,
+    /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
+    pub dirty_at_bgsave: u64,
     pub tracking: crate::server::tracking::Tracking,
 }
 
@@ -241,11 +245,14 @@ impl ServerState {
             loop_stall_max_us: 0,
             pubsub: Default::default(),
             lookups_writing: false,
+            bgsave: None,
+            dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
                 last_save_secs: unix_ms() / 1000,
                 last_ok: true,
                 saves: 0,
                 last_duration_secs: -1,
+                last_attempt_secs: 0,
             },
             tracking: Default::default(),
         }

@@ -211,3 +211,79 @@ fn a_corrupt_file_is_refused_at_start_up() {
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("offset"), "{log}");
 }
+
+fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
+    let info = c.cmd(&["INFO", section]).as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} missing in {info}"))
+}
+
+/// BGSAVE writes the dataset as it was when BGSAVE ran, while writes keep landing and the
+/// server keeps answering: overwritten, deleted and new keys do not leak into the file.
+#[test]
+fn bgsave_is_a_point_in_time_snapshot_under_writes() {
+    const N: usize = 30_000;
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let mut batch = Vec::new();
+    for i in 0..N {
+        batch.extend(crate::util::encode(&[
+            b"SET".to_vec(),
+            format!("key:{i}").into_bytes(),
+            format!("v{i}").into_bytes(),
+        ]));
+    }
+    c.send_raw(&batch);
+    for _ in 0..N {
+        c.read();
+    }
+    c.cmd(&["RPUSH", "list", "a", "b", "c"]);
+    c.cmd(&["HSET", "hash", "f", "original"]);
+    c.cmd(&["XADD", "stream", "1-1", "f", "v"]);
+    // A second BGSAVE in the same pipeline finds the first one running.
+    c.send(&["BGSAVE"]);
+    c.send(&["BGSAVE"]);
+    assert_eq!(c.read().text(), "+Background saving started\r\n");
+    assert_eq!(c.read().text(), "-ERR Background save already in progress\r\n");
+    // Changes right behind BGSAVE, pipelined so most land before the walk reaches the keys.
+    let mut changes = Vec::new();
+    for i in 0..2000 {
+        changes.extend(crate::util::encode(&[b"SET".to_vec(), format!("key:{i}").into_bytes(), b"changed".to_vec()]));
+        changes.extend(crate::util::encode(&[b"DEL".to_vec(), format!("key:{}", N - 1 - i).into_bytes()]));
+        changes.extend(crate::util::encode(&[b"SET".to_vec(), format!("new:{i}").into_bytes(), b"x".to_vec()]));
+    }
+    changes.extend(crate::util::encode(&[b"LPUSH".to_vec(), b"list".to_vec(), b"z".to_vec()]));
+    changes.extend(crate::util::encode(&[b"HSET".to_vec(), b"hash".to_vec(), b"f".to_vec(), b"changed".to_vec()]));
+    changes.extend(crate::util::encode(&[
+        b"XADD".to_vec(),
+        b"stream".to_vec(),
+        b"2-1".to_vec(),
+        b"f".to_vec(),
+        b"w".to_vec(),
+    ]));
+    c.send_raw(&changes);
+    for _ in 0..6003 {
+        c.read();
+    }
+    assert!(eventually(Duration::from_secs(30), || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == 0));
+    assert_eq!(info_field(&mut c, "persistence", "rdb_saves"), 1);
+    // The live dataset has the changes...
+    assert_eq!(c.cmd(&["GET", "key:0"]).as_str(), "changed");
+    // ...the file has the dataset of the BGSAVE instant.
+    let dir = s.dir.clone();
+    let s2 = crate::util::ember_in(&dir, &[]);
+    let mut c2 = s2.connect();
+    assert_eq!(c2.cmd(&["DBSIZE"]).text(), format!(":{}\r\n", N + 3));
+    for i in [0, 1, 999, 1999, 5000, N - 1, N - 2000] {
+        assert_eq!(c2.cmd(&["GET", &format!("key:{i}")]).as_str(), format!("v{i}"), "key:{i}");
+    }
+    assert_eq!(c2.cmd(&["EXISTS", "new:0"]).text(), ":0\r\n");
+    assert_eq!(c2.cmd(&["LRANGE", "list", "0", "-1"]).text(), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    assert_eq!(c2.cmd(&["HGET", "hash", "f"]).as_str(), "original");
+    assert_eq!(c2.cmd(&["XLEN", "stream"]).text(), ":1\r\n");
+    // And redis-check-rdb accepts a file written in pieces.
+    let check = Command::new("redis-check-rdb").arg(dir.join("dump.rdb")).output().expect("redis-check-rdb");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}

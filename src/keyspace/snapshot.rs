@@ -1,0 +1,59 @@
+//! A database's part of a point-in-time snapshot taken without fork and without copying the
+//! dataset (BGSAVE).
+//!
+//! When a snapshot starts, every database gets a [`DbSnap`]. The server then walks each key
+//! table with the SCAN cursor in short slices between event-loop iterations, serialising each
+//! key it meets. Before any change to a key (write access, overwrite, delete, TTL change,
+//! expiry, eviction, flush) the database serialises the key's current value first if the
+//! walk has not written it yet, and remembers the key as done; a key created after the start
+//! is remembered as done without a record. So the file holds every key exactly once, as it
+//! was when BGSAVE ran, while the server keeps serving. Only the names of keys already
+//! written are kept (the walk's progress), never a copy of the data; records are handed to a
+//! writer thread as they are produced.
+
+use std::collections::HashSet;
+
+use crate::persistence::rdb::{SaveOptions, Writer};
+use crate::types::Value;
+
+pub struct DbSnap {
+    /// The snapshot instant: keys already expired then are not part of it.
+    pub at_ms: u64,
+    /// Keys written, or absent at the start and created since (never to be written).
+    done: HashSet<Box<[u8]>>,
+    /// Records produced and not yet handed to the writer.
+    pub writer: Writer,
+    /// Walk position; `complete` once every key present at the start has been written, after
+    /// which changes no longer matter to this snapshot.
+    pub cursor: u64,
+    pub complete: bool,
+}
+
+impl DbSnap {
+    pub fn new(opts: SaveOptions, at_ms: u64) -> DbSnap {
+        DbSnap { at_ms, done: HashSet::new(), writer: Writer::records(opts), cursor: 0, complete: false }
+    }
+
+    /// Writes `key` as it is now unless already done; `current` is its value and deadline,
+    /// or None if it does not exist.
+    pub fn capture(&mut self, key: &[u8], current: Option<(&Value, Option<u64>)>) {
+        if self.complete || self.done.contains(key) {
+            return;
+        }
+        if let Some((v, at)) = current
+            && at.is_none_or(|t| t > self.at_ms)
+        {
+            self.writer.key(key, v, at);
+        }
+        self.done.insert(key.into());
+    }
+
+    pub fn is_done(&self, key: &[u8]) -> bool {
+        self.complete || self.done.contains(key)
+    }
+
+    /// Bytes of bookkeeping (INFO, the memory target of forkless snapshots).
+    pub fn overhead(&self) -> usize {
+        self.done.iter().map(|k| k.len() + 32).sum::<usize>() + self.writer.pending()
+    }
+}
