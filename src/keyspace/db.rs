@@ -620,7 +620,7 @@ impl Db {
 
     /// Starts this database's part of a snapshot at `at_ms` (see keyspace::snapshot).
     pub fn start_snapshot(&mut self, opts: SaveOptions, at_ms: u64) {
-        self.side.snap = Some(Box::new(DbSnap::new(opts, at_ms)));
+        self.side.snap = Some(Box::new(DbSnap::new(opts, at_ms, self.keys.len())));
     }
 
     /// Walks the key table for at least `max` keys (or to the end), writing keys not yet
@@ -670,8 +670,10 @@ impl Db {
         self.side.snap.as_deref().map_or(0, |s| s.overhead())
     }
 
-    pub fn end_snapshot(&mut self) {
-        self.side.snap = None;
+    /// Ends this database's part of a snapshot, handing back its state (the caller frees it
+    /// off the event loop: the set of written keys can hold millions of entries).
+    pub fn end_snapshot(&mut self) -> Option<Box<DbSnap>> {
+        self.side.snap.take()
     }
 
     /// Exchanges contents (keys and deadlines) with another db, keeping each side's watchers.

@@ -7,17 +7,31 @@ const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 const MAX_LIT: usize = 1 << 5;
 
+thread_local! {
+    /// The match table, reused across calls: stale entries from earlier inputs are harmless
+    /// (every candidate is checked against the input), so it is never cleared.
+    static TABLE: std::cell::RefCell<Vec<u32>> = std::cell::RefCell::new(vec![0; 1 << HASH_LOG]);
+}
+
 /// Compresses `input`; None when the result would not be shorter than `max_out` bytes.
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    TABLE.with(|t| compress_with(input, max_out, &mut t.borrow_mut()))
+}
+
+fn compress_with(input: &[u8], max_out: usize, table: &mut [u32]) -> Option<Vec<u8>> {
     let n = input.len();
+    if n >= u32::MAX as usize {
+        return None;
+    }
     let mut out = Vec::with_capacity(max_out.min(n + n / 16 + 64));
-    let mut table = vec![0usize; 1 << HASH_LOG];
-    let mut lit: Vec<u8> = Vec::with_capacity(MAX_LIT);
-    let flush = |lit: &mut Vec<u8>, out: &mut Vec<u8>| {
-        if !lit.is_empty() {
-            out.push((lit.len() - 1) as u8);
-            out.extend_from_slice(lit);
-            lit.clear();
+    let mut lit_start = 0usize;
+    let flush = |from: usize, to: usize, out: &mut Vec<u8>| {
+        let mut i = from;
+        while i < to {
+            let run = (to - i).min(MAX_LIT);
+            out.push((run - 1) as u8);
+            out.extend_from_slice(&input[i..i + run]);
+            i += run;
         }
     };
     let hash = |p: usize| {
@@ -28,9 +42,9 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     while ip + 2 < n {
         let h = hash(ip);
         // Stored positions are +1 so 0 means empty.
-        let cand = table[h];
-        table[h] = ip + 1;
-        if cand > 0 {
+        let cand = table[h] as usize;
+        table[h] = (ip + 1) as u32;
+        if cand > 0 && cand - 1 < ip {
             let r = cand - 1;
             let off = ip - r - 1;
             if off < MAX_OFF && input[r..r + 3] == input[ip..ip + 3] {
@@ -38,7 +52,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 while ip + len < n && len < MAX_REF && input[r + len] == input[ip + len] {
                     len += 1;
                 }
-                flush(&mut lit, &mut out);
+                flush(lit_start, ip, &mut out);
                 let l = len - 2;
                 if l < 7 {
                     out.push(((off >> 8) as u8) | ((l as u8) << 5));
@@ -48,29 +62,19 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 }
                 out.push((off & 0xff) as u8);
                 ip += len;
+                lit_start = ip;
                 if out.len() >= max_out {
                     return None;
                 }
                 continue;
             }
         }
-        lit.push(input[ip]);
-        if lit.len() == MAX_LIT {
-            flush(&mut lit, &mut out);
-        }
         ip += 1;
-        if out.len() >= max_out {
+        if out.len() + (ip - lit_start) >= max_out + MAX_LIT {
             return None;
         }
     }
-    while ip < n {
-        lit.push(input[ip]);
-        if lit.len() == MAX_LIT {
-            flush(&mut lit, &mut out);
-        }
-        ip += 1;
-    }
-    flush(&mut lit, &mut out);
+    flush(lit_start, n, &mut out);
     (out.len() < max_out).then_some(out)
 }
 

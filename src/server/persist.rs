@@ -189,7 +189,10 @@ enum Chunk {
 }
 
 /// How much the walk may hold in memory before waiting for the writer thread.
-const QUEUE_LIMIT: usize = 8 * 1024 * 1024;
+const QUEUE_LIMIT: usize = 4 * 1024 * 1024;
+/// Records travel in pieces of at most this size, and the channel holds few of them, so
+/// what is in flight stays a few MB whatever the dataset.
+const CHUNK: usize = 1024 * 1024;
 /// Time budget of one walk slice, so a snapshot never stalls the event loop.
 const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -251,7 +254,7 @@ impl ServerState {
         header.aux("used-mem", &crate::alloc::used_memory().to_string());
         header.aux("aof-base", "0");
         let header = header.take_bytes();
-        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
         let target = self.rdb_path();
         let checksum = opts.checksum;
@@ -288,7 +291,7 @@ impl ServerState {
             let deadline = std::time::Instant::now() + SLICE;
             let mut all_done = true;
             for db in self.dbs.iter_mut() {
-                while !db.snapshot_step(256) {
+                while !db.snapshot_step(64) {
                     if std::time::Instant::now() >= deadline || db.snapshot_pending() > QUEUE_LIMIT {
                         break;
                     }
@@ -316,7 +319,11 @@ impl ServerState {
                 bg.current_db = Some(i);
             }
             bg.queued_bytes += bytes.len();
-            bg.queue.push_back(bytes);
+            if bytes.len() <= CHUNK {
+                bg.queue.push_back(bytes);
+            } else {
+                bg.queue.extend(bytes.chunks(CHUNK).map(|c| c.to_vec()));
+            }
         }
         while let Some(front) = bg.queue.pop_front() {
             let len = front.len();
@@ -345,11 +352,18 @@ impl ServerState {
         !bg.scan_done
     }
 
+    /// Ends every database's snapshot state, freeing it on another thread (Redis frees big
+    /// objects lazily for the same reason: no stall on the event loop).
+    fn end_snapshots(&mut self) {
+        let states: Vec<_> = self.dbs.iter_mut().filter_map(|d| d.end_snapshot()).collect();
+        if !states.is_empty() {
+            let _ = std::thread::Builder::new().name("ember-free".into()).spawn(move || drop(states));
+        }
+    }
+
     fn finish_bgsave(&mut self) {
         let Some(mut bg) = self.bgsave.take() else { return };
-        for db in &mut self.dbs {
-            db.end_snapshot();
-        }
+        self.end_snapshots();
         let result = bg.handle.take().map(|h| h.join());
         self.save_stats.last_duration_secs = bg.started.elapsed().as_secs() as i64;
         match result {
@@ -370,9 +384,7 @@ impl ServerState {
     /// Abandons a running BGSAVE (FLUSHALL, a reload, shutdown): no partial file remains.
     pub fn abort_bgsave(&mut self) {
         let Some(mut bg) = self.bgsave.take() else { return };
-        for db in &mut self.dbs {
-            db.end_snapshot();
-        }
+        self.end_snapshots();
         bg.tx = None;
         if let Some(h) = bg.handle.take() {
             let _ = h.join();
