@@ -44,21 +44,22 @@ impl ServerState {
         }
     }
 
-    /// The whole dataset as RDB bytes.
-    pub fn snapshot_bytes(&self) -> Vec<u8> {
-        let opts = SaveOptions {
-            compression: self.config.bool("rdbcompression"),
-            checksum: self.config.bool("rdbchecksum"),
-            hash: self.hot.hash,
-            zset: self.hot.zset,
-            list_fill: self.hot.list_max_listpack,
-        };
+    /// Writes the whole dataset as an RDB file to `out`, streaming: records go out in 1 MB
+    /// pieces as they are produced, with the checksum computed on the way.
+    pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let opts = self.save_options();
         let mut w = rdb::Writer::new(opts);
         w.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
         w.aux("redis-bits", "64");
         w.aux("ctime", &(unix_ms() / 1000).to_string());
         w.aux("used-mem", &crate::alloc::used_memory().to_string());
         w.aux("aof-base", "0");
+        let mut crc = rdb::Checksum::default();
+        let mut emit = |w: &mut rdb::Writer, out: &mut dyn Write| -> std::io::Result<()> {
+            let b = w.take_bytes();
+            crc.update(&b);
+            out.write_all(&b)
+        };
         let now = self.now_ms;
         for (i, db) in self.dbs.iter().enumerate() {
             if db.is_empty() {
@@ -71,19 +72,24 @@ impl ServerState {
                     continue; // logically expired: not part of the dataset
                 }
                 w.key(k, &e.value, at);
+                if w.pending() >= 1 << 20 {
+                    emit(&mut w, out)?;
+                }
             }
         }
-        w.finish()
+        emit(&mut w, out)?;
+        out.write_all(&crc.trailer(opts.checksum))
     }
 
     /// SAVE: writes the snapshot atomically. Updates the save statistics either way.
     pub fn save_rdb(&mut self) -> Result<(), RdbError> {
         let start = std::time::Instant::now();
-        let bytes = self.snapshot_bytes();
         let tmp = PathBuf::from(format!("temp-{}.rdb", std::process::id()));
         let result = (|| -> Result<(), RdbError> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
+            let f = std::fs::File::create(&tmp)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+            self.write_snapshot(&mut out)?;
+            let f = out.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             std::fs::rename(&tmp, self.rdb_path())?;
             Ok(())
