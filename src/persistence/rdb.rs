@@ -206,34 +206,48 @@ impl Writer {
             self.u8(OP_EXPIRETIME_MS);
             self.out.extend_from_slice(&at.to_le_bytes());
         }
+        self.typed(Some(key), value);
+    }
+
+    /// The type byte, the key (absent in DUMP payloads) and the value.
+    fn typed(&mut self, key: Option<&[u8]>, value: &Value) {
         match value {
             Value::Str(s) => {
-                self.u8(T_STRING);
-                self.string(key);
+                self.head(T_STRING, key);
                 s.with_bytes(|b| self.string(b));
             }
             Value::List(l) => {
-                self.u8(T_LIST_QUICKLIST_2);
-                self.string(key);
+                self.head(T_LIST_QUICKLIST_2, key);
                 self.list(l);
             }
+            Value::Set(SetValue::Ints(_)) => {
+                self.head(T_SET_INTSET, key);
+                let members: Vec<i64> = match value {
+                    Value::Set(s) => s.iter().filter_map(|m| crate::util::numfmt::parse_i64(&m)).collect(),
+                    _ => Vec::new(),
+                };
+                self.string(&intset_blob(members));
+            }
             Value::Set(s) => {
-                self.u8(T_SET);
-                self.string(key);
+                self.head(T_SET, key);
                 self.len(s.len() as u64);
                 for m in s.iter() {
                     self.string(&m);
                 }
             }
-            Value::Hash(h) => {
-                self.string_typed_hash(key, h);
-            }
+            Value::Hash(h) => self.hash(key, h),
             Value::ZSet(z) => self.zset(key, z),
             Value::Stream(s) => {
-                self.u8(T_STREAM_LISTPACKS_2);
-                self.string(key);
+                self.head(T_STREAM_LISTPACKS_2, key);
                 self.stream(s);
             }
+        }
+    }
+
+    fn head(&mut self, t: u8, key: Option<&[u8]>) {
+        self.u8(t);
+        if let Some(k) = key {
+            self.string(k);
         }
     }
 
@@ -257,13 +271,12 @@ impl Writer {
         }
     }
 
-    fn string_typed_hash(&mut self, key: &[u8], h: &HashValue) {
+    fn hash(&mut self, key: Option<&[u8]>, h: &HashValue) {
         let lim = self.opts.hash;
         let small =
             h.len() <= lim.max_entries && h.iter().all(|(f, v)| f.len() <= lim.max_value && v.len() <= lim.max_value);
         if small {
-            self.u8(T_HASH_LISTPACK);
-            self.string(key);
+            self.head(T_HASH_LISTPACK, key);
             let mut w = listpack::Writer::new();
             for (f, v) in h.iter() {
                 w.push(f);
@@ -271,8 +284,7 @@ impl Writer {
             }
             self.string(&w.finish());
         } else {
-            self.u8(T_HASH);
-            self.string(key);
+            self.head(T_HASH, key);
             self.len(h.len() as u64);
             for (f, v) in h.iter() {
                 self.string(f);
@@ -281,13 +293,12 @@ impl Writer {
         }
     }
 
-    fn zset(&mut self, key: &[u8], z: &ZSetValue) {
+    fn zset(&mut self, key: Option<&[u8]>, z: &ZSetValue) {
         let lim = self.opts.zset;
         let n = z.len();
         let small = n <= lim.max_entries && z.range(0, n, false).all(|(m, _)| m.len() <= lim.max_value);
         if small {
-            self.u8(T_ZSET_LISTPACK);
-            self.string(key);
+            self.head(T_ZSET_LISTPACK, key);
             let mut w = listpack::Writer::new();
             for (m, s) in z.range(0, n, false) {
                 w.push(m);
@@ -296,8 +307,7 @@ impl Writer {
             self.string(&w.finish());
         } else {
             // Redis writes the skiplist from the highest score down.
-            self.u8(T_ZSET_2);
-            self.string(key);
+            self.head(T_ZSET_2, key);
             self.len(n as u64);
             for (m, s) in z.range(0, n, true) {
                 self.string(m);
@@ -406,6 +416,66 @@ impl Writer {
         self.out.extend_from_slice(&crc.to_le_bytes());
         self.out
     }
+}
+
+/// Redis's intset blob: element width (2, 4 or 8), count, then the sorted values.
+fn intset_blob(mut v: Vec<i64>) -> Vec<u8> {
+    v.sort_unstable();
+    let width: usize = if v.iter().all(|n| i16::try_from(*n).is_ok()) {
+        2
+    } else if v.iter().all(|n| i32::try_from(*n).is_ok()) {
+        4
+    } else {
+        8
+    };
+    let mut b = Vec::with_capacity(8 + width * v.len());
+    b.extend_from_slice(&(width as u32).to_le_bytes());
+    b.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    for n in v {
+        b.extend_from_slice(&n.to_le_bytes()[..width]);
+    }
+    b
+}
+
+/// DUMP's payload: the value as RDB encodes it, the RDB version (2 bytes) and a CRC-64 of
+/// everything before it.
+pub fn dump(value: &Value, opts: SaveOptions) -> Vec<u8> {
+    let mut w = Writer::records(opts);
+    w.typed(None, value);
+    let mut out = w.take_bytes();
+    out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why a RESTORE payload was refused (Redis's two errors).
+#[derive(Debug, PartialEq)]
+pub enum DumpError {
+    /// Bad version or checksum.
+    Footer,
+    /// The value inside does not parse.
+    BadData,
+}
+
+/// Parses a DUMP payload (Redis's or Ember's).
+pub fn restore(payload: &[u8], opts: LoadOptions) -> Result<Value, DumpError> {
+    if payload.len() < 10 {
+        return Err(DumpError::Footer);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]) as u32;
+    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| DumpError::Footer)?);
+    if version > RDB_VERSION || crc != crc64(&payload[..payload.len() - 8]) {
+        return Err(DumpError::Footer);
+    }
+    let mut r = Reader { buf: body, pos: 0 };
+    let t = r.u8().map_err(|_| DumpError::BadData)?;
+    let v = load_value(&mut r, t, opts).map_err(|_| DumpError::BadData)?.ok_or(DumpError::BadData)?;
+    if r.pos != body.len() {
+        return Err(DumpError::BadData);
+    }
+    Ok(v)
 }
 
 pub fn crc64(data: &[u8]) -> u64 {

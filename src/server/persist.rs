@@ -31,7 +31,7 @@ impl ServerState {
         PathBuf::from(self.config.str("dbfilename"))
     }
 
-    fn load_options(&self) -> LoadOptions {
+    pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             hash: self.hot.hash,
             zset: self.hot.zset,
@@ -236,7 +236,7 @@ fn writer_thread(
 }
 
 impl ServerState {
-    fn save_options(&self) -> SaveOptions {
+    pub fn save_options(&self) -> SaveOptions {
         SaveOptions {
             compression: self.config.bool("rdbcompression"),
             checksum: self.config.bool("rdbchecksum"),

@@ -287,3 +287,40 @@ fn bgsave_is_a_point_in_time_snapshot_under_writes() {
     let check = Command::new("redis-check-rdb").arg(dir.join("dump.rdb")).output().expect("redis-check-rdb");
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+fn payload(f: &crate::util::Frame) -> Vec<u8> {
+    let b = f.bytes();
+    let start = b.iter().position(|&c| c == b'\n').unwrap() + 1;
+    b[start..b.len() - 2].to_vec()
+}
+
+/// DUMP in one server, RESTORE in the other, both ways, for every type and encoding.
+#[test]
+fn dump_payloads_restore_across_ember_and_redis() {
+    let e = ember(&[]);
+    let dir = crate::util::temp_dir("dump-redis");
+    let r = start_redis_on(&dir);
+    for (from, to) in [(e.port, r.port), (r.port, e.port)] {
+        let mut src = Conn::new(from);
+        let mut dst = Conn::new(to);
+        src.cmd(&["FLUSHALL"]);
+        dst.cmd(&["FLUSHALL"]);
+        populate(&mut src);
+        let want = render(&mut src);
+        for db in ["0", "3"] {
+            src.cmd(&["SELECT", db]);
+            dst.cmd(&["SELECT", db]);
+            let keys: Vec<String> = src.cmd(&["KEYS", "*"]).children().iter().map(|k| k.as_str()).collect();
+            for k in keys {
+                let p = payload(&src.cmd(&["DUMP", &k]));
+                let pttl = src.cmd(&["PTTL", &k]).text().trim_start_matches(':').trim().parse::<i64>().unwrap().max(0);
+                let reply =
+                    dst.cmd_bytes(&[b"RESTORE".to_vec(), k.clone().into_bytes(), pttl.to_string().into_bytes(), p]);
+                assert_eq!(reply.text(), "+OK\r\n", "RESTORE of {k} from port {from}");
+            }
+        }
+        src.cmd(&["SELECT", "0"]);
+        dst.cmd(&["SELECT", "0"]);
+        assert_eq!(render(&mut dst), want, "content after DUMP/RESTORE from port {from}");
+    }
+}
