@@ -93,6 +93,7 @@ pub static PARAMS: &[Param] = &[
     p!("dbfilename", Kind::Str, "dump.rdb"),
     p!("rdbcompression", Kind::Bool, "yes"),
     p!("rdbchecksum", Kind::Bool, "yes"),
+    p!("stop-writes-on-bgsave-error", Kind::Bool, "yes"),
     p!("dir", Kind::Str, "."),
     p!("requirepass", Kind::Str, ""),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),

@@ -198,6 +198,14 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         }
         return reject(srv, sess, CmdError::Oom);
     }
+    if !srv.save_stats.last_ok
+        && (entry.spec.has(flags::WRITE) || entry.full == "ping")
+        && srv.config.bool("stop-writes-on-bgsave-error")
+        && !srv.config.str("save").trim().is_empty()
+    {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        return reject(srv, sess, CmdError::Raw(MISCONF.into()));
+    }
     if sess.resp == 2 && sess.subs.active() && !allowed_while_subscribed(entry.full) {
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(
@@ -217,6 +225,8 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     }
     call(srv, sess, entry, argv)
 }
+
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// What a RESP2 client may run while subscribed (its connection only carries messages then).
 fn allowed_while_subscribed(name: &str) -> bool {

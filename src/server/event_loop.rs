@@ -42,6 +42,8 @@ pub struct Server {
     scratch: Vec<u8>,
     /// The running BGSAVE has work it can do right away.
     bgsave_more: bool,
+    /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
+    terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +108,21 @@ impl Server {
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
-        Ok(Server { poll, listeners, conns: HashMap::new(), state, scratch: vec![0; READ_CHUNK], bgsave_more: false })
+        let terminate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            if let Err(e) = signal_hook::flag::register(sig, std::sync::Arc::clone(&terminate)) {
+                warn!("cannot handle signal {sig}: {e}");
+            }
+        }
+        Ok(Server {
+            poll,
+            listeners,
+            conns: HashMap::new(),
+            state,
+            scratch: vec![0; READ_CHUNK],
+            bgsave_more: false,
+            terminate,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -178,6 +194,9 @@ impl Server {
             // Redis's beforeSleep: BCAST invalidations batch everything this iteration changed.
             self.state.broadcast_invalidations();
             self.after_command_batch();
+            if self.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.shutdown_on_signal();
+            }
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.shutdown.is_some() {
@@ -210,6 +229,22 @@ impl Server {
         }
         st.expire_backlog = backlog;
         st.after_background_change();
+    }
+
+    /// SIGTERM / SIGINT: Redis's prepareForShutdown. A running BGSAVE is abandoned; with save
+    /// points configured the dataset is saved first, and a failed save keeps the server
+    /// running rather than losing data.
+    fn shutdown_on_signal(&mut self) {
+        warn!("Received a termination signal, scheduling shutdown...");
+        self.state.abort_bgsave();
+        if !self.state.config.str("save").trim().is_empty() {
+            info!("Saving the final RDB snapshot before exiting.");
+            if self.state.save_rdb().is_err() {
+                warn!("Error trying to save the DB, can't exit.");
+                return;
+            }
+        }
+        self.state.shutdown = Some(super::state::Shutdown::NoSave);
     }
 
     fn accept(&mut self, idx: usize) {

@@ -324,3 +324,47 @@ fn dump_payloads_restore_across_ember_and_redis() {
         assert_eq!(render(&mut dst), want, "content after DUMP/RESTORE from port {from}");
     }
 }
+
+/// SIGTERM with save points configured saves before exiting, as redis-server does.
+#[test]
+fn sigterm_saves_when_save_points_are_set() {
+    let mut s = ember(&["--save", "3600 1"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "survivor", "yes"]);
+    c.cmd(&["RPUSH", "list", "a", "b"]);
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(s.wait_exit(Duration::from_secs(10)), "ember-server did not exit on SIGTERM");
+    let dir = s.dir.clone();
+    let s2 = crate::util::ember_in(&dir, &[]);
+    let mut c2 = s2.connect();
+    assert_eq!(c2.cmd(&["GET", "survivor"]).as_str(), "yes");
+    assert_eq!(c2.cmd(&["LLEN", "list"]).text(), ":2\r\n");
+}
+
+/// A failed background save refuses writes with MISCONF (stop-writes-on-bgsave-error) until
+/// a save succeeds again.
+#[test]
+fn failed_bgsave_stops_writes_until_a_save_succeeds() {
+    let s = ember(&["--save", "3600 1"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "k", "v"]);
+    // The target name is taken by a non-empty directory: the final rename fails.
+    std::fs::create_dir_all(s.dir.join("dump.rdb/blocker")).unwrap();
+    assert_eq!(c.cmd(&["BGSAVE"]).text(), "+Background saving started\r\n");
+    assert!(eventually(Duration::from_secs(10), || c
+        .cmd(&["INFO", "persistence"])
+        .as_str()
+        .contains("rdb_last_bgsave_status:err")));
+    let e = c.cmd(&["SET", "k", "v2"]).text();
+    assert!(e.starts_with("-MISCONF "), "{e}");
+    assert!(c.cmd(&["PING"]).text().starts_with("-MISCONF "));
+    assert_eq!(c.cmd(&["GET", "k"]).as_str(), "v", "reads still work");
+    std::fs::remove_dir_all(s.dir.join("dump.rdb")).unwrap();
+    assert_eq!(c.cmd(&["BGSAVE"]).text(), "+Background saving started\r\n");
+    assert!(eventually(Duration::from_secs(10), || c
+        .cmd(&["INFO", "persistence"])
+        .as_str()
+        .contains("rdb_last_bgsave_status:ok")));
+    assert_eq!(c.cmd(&["SET", "k", "v2"]).text(), "+OK\r\n");
+}
