@@ -754,6 +754,22 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
         return Ok(OK);
     }
+    if is(sub, "digest") && argv.len() == 2 {
+        let d = crate::keyspace::digest::dataset(&ctx.srv.dbs);
+        return Ok(Reply::StatusOwned(crate::keyspace::digest::hex(&d)));
+    }
+    if is(sub, "digest-value") {
+        let mut out = Vec::with_capacity(argv.len() - 2);
+        for k in &argv[2..] {
+            // Like Redis, logically expired keys are digested too (no lazy expiry here).
+            let d = match ctx.db().iter_entry(k) {
+                Some((v, exp)) => crate::keyspace::digest::value(v, exp),
+                None => [0; 20],
+            };
+            out.push(Reply::StatusOwned(crate::keyspace::digest::hex(&d)));
+        }
+        return Ok(Reply::Array(out));
+    }
     if is(sub, "reload") {
         // Save, then load the file back: a round trip through the RDB format.
         ctx.srv.abort_bgsave();

@@ -475,6 +475,11 @@ impl Db {
         !self.is_expired(e)
     }
 
+    /// A stored value and whether it has a deadline, expired or not (DEBUG DIGEST-VALUE).
+    pub fn iter_entry(&self, key: &[u8]) -> Option<(&Value, bool)> {
+        self.keys.get(key).map(|e| (&e.value, e.expire_at != 0))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.keys.iter().map(|(k, e)| (&**k, e))
     }

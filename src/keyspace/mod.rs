@@ -1,6 +1,7 @@
 //! The keyspace: the databases and the only paths to stored values (see [`db`] for the design).
 
 pub mod db;
+pub mod digest;
 pub mod evict;
 pub mod key;
 pub mod notify;

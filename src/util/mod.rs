@@ -4,4 +4,5 @@ pub mod dict;
 pub mod glob;
 pub mod longdouble;
 pub mod numfmt;
+pub mod sha1;
 pub mod smallbytes;

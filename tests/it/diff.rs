@@ -193,7 +193,11 @@ fn differential_with_compact_encodings_off() {
         ["zset-max-listpack-entries", "0"],
         ["list-max-listpack-size", "1"],
     ];
-    run_scripts(&["hashes.txt", "sets.txt", "zsets.txt", "lists.txt", "sort.txt", "geo.txt"], &config, true);
+    run_scripts(
+        &["hashes.txt", "sets.txt", "zsets.txt", "lists.txt", "sort.txt", "geo.txt", "digest.txt"],
+        &config,
+        true,
+    );
 }
 
 fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {

@@ -132,7 +132,7 @@ fn start_redis_on(dir: &std::path::Path) -> Proc {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
         .arg(dir)
-        .args(["--dbfilename", "dump.rdb"])
+        .args(["--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server is required for the persistence tests");
@@ -147,8 +147,10 @@ fn every_type_survives_debug_reload_and_restart() {
     let mut c = s.connect();
     populate(&mut c);
     let before = render(&mut c);
+    let digest = c.cmd(&["DEBUG", "DIGEST"]).text();
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]).text(), "+OK\r\n");
     assert_eq!(render(&mut c), before);
+    assert_eq!(c.cmd(&["DEBUG", "DIGEST"]).text(), digest);
     assert_eq!(c.cmd(&["SAVE"]).text(), "+OK\r\n");
     let last = c.cmd(&["LASTSAVE"]).text();
     assert_ne!(last, ":0\r\n");
@@ -177,6 +179,10 @@ fn ember_file_loads_in_redis_and_redis_file_loads_in_ember() {
     let r = start_redis_on(&s.dir);
     let mut rc = r.connect();
     assert_eq!(render(&mut rc), want, "redis-server loaded different content");
+    // Same data, same DEBUG DIGEST on both servers.
+    let digest = c.cmd(&["DEBUG", "DIGEST"]).text();
+    assert_ne!(digest, "+0000000000000000000000000000000000000000\r\n");
+    assert_eq!(rc.cmd(&["DEBUG", "DIGEST"]).text(), digest);
 
     // Redis -> Ember: the same data written by redis-server (its `dir` cannot be changed at
     // run time, so it starts on the directory Ember will read).

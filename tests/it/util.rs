@@ -105,6 +105,7 @@ pub fn redis() -> Proc {
         let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "yes"])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
