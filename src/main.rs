@@ -84,12 +84,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server.state.load_rdb() {
-        Ok(0) => {}
-        Ok(n) => tracing::info!("DB loaded from disk: {n} keys"),
-        Err(e) => {
-            error!("Fatal error loading the DB ({}): {e}. Exiting.", server.state.rdb_path().display());
-            return ExitCode::FAILURE;
+    // With the AOF on, it is the source of truth (Redis ignores the RDB file then).
+    if server.state.config.bool("appendonly") {
+        match server.state.open_aof() {
+            Ok(n) => tracing::info!("DB loaded from append only file: {n} keys"),
+            Err(e) => {
+                error!("Fatal error loading the append only file: {e}. Exiting.");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        match server.state.load_rdb() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("DB loaded from disk: {n} keys"),
+            Err(e) => {
+                error!("Fatal error loading the DB ({}): {e}. Exiting.", server.state.rdb_path().display());
+                return ExitCode::FAILURE;
+            }
         }
     }
     ember::alloc::mark_startup();

@@ -290,13 +290,24 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         }
     }
     let start = srv.cmd_clock;
+    let dirty_before = srv.dirty;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
     let end = Instant::now();
     srv.cmd_clock = end;
     let usec = end.duration_since(start).as_micros() as u64;
     srv.flag_dirty_watchers(sess);
     srv.publish_events(sess);
-    srv.invalidate_modified(sess);
+    if srv.aof.is_some() {
+        let keys = srv.take_modified_keys();
+        srv.invalidate_keys(sess, &keys);
+        if srv.dirty != dirty_before
+            && let Ok(reply) = &result
+        {
+            srv.aof_propagate(sess.db, argv, reply, &keys);
+        }
+    } else {
+        srv.invalidate_modified(sess);
+    }
     if sess.tracking.is_some() && spec.has(flags::READONLY) && !spec.has(flags::PUBSUB) {
         let keys = spec.key_positions(argv.len()).into_iter().map(|i| argv[i].clone());
         srv.track_read(sess, keys);

@@ -99,6 +99,9 @@ struct Side {
     writing: bool,
     /// This database's part of a running forkless snapshot (BGSAVE).
     snap: Option<Box<DbSnap>>,
+    /// With the AOF on: keys that expired or were evicted, to be logged as DEL.
+    record_dels: bool,
+    propagate_del: Vec<Bytes>,
 }
 
 impl Side {
@@ -138,6 +141,9 @@ fn live<'a>(
             unindex(keys, side, e.expire_at, h);
             if let Some(s) = side.snap.as_deref_mut() {
                 s.capture(&k, Some((&e.value, e.expire_at())));
+            }
+            if side.record_dels {
+                side.propagate_del.push(Bytes::copy_from_slice(&k));
             }
             expired = true;
         },
@@ -183,6 +189,8 @@ impl Db {
                 modified: Vec::new(),
                 writing: false,
                 snap: None,
+                record_dels: false,
+                propagate_del: Vec::new(),
             },
             now: 0,
             stamping: Stamping::default(),
@@ -418,6 +426,9 @@ impl Db {
                     unindex(&self.keys, &mut self.side, at, h as usize);
                     self.side.stats.expired_keys += 1;
                     self.signal_modified(&key);
+                    if self.side.record_dels {
+                        self.side.propagate_del.push(Bytes::copy_from_slice(&key));
+                    }
                     self.side.notify(notify::EXPIRED, "expired", &key);
                     reclaimed(at);
                 }
@@ -473,6 +484,20 @@ impl Db {
 
     pub fn is_live(&self, e: &Entry) -> bool {
         !self.is_expired(e)
+    }
+
+    /// Logs expired and evicted keys for the AOF (see server::aof).
+    pub fn set_record_dels(&mut self, on: bool) {
+        self.side.record_dels = on;
+    }
+
+    pub fn take_propagate_del(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.side.propagate_del)
+    }
+
+    /// A key's deadline without expiring it (AOF logging right after a command).
+    pub fn expire_at_of(&self, key: &[u8]) -> Option<u64> {
+        self.keys.get(key).and_then(|e| e.expire_at())
     }
 
     /// A stored value and whether it has a deadline, expired or not (DEBUG DIGEST-VALUE).
@@ -731,6 +756,9 @@ impl Db {
             return false;
         }
         self.signal_modified(key);
+        if self.side.record_dels {
+            self.side.propagate_del.push(Bytes::copy_from_slice(key));
+        }
         self.side.notify(notify::EVICTED, "evicted", key);
         true
     }

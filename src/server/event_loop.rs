@@ -370,6 +370,8 @@ impl Server {
 
     /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
     fn flush(&mut self, id: ClientId) {
+        // The log goes to disk before any reply of the commands it holds (appendfsync always).
+        self.state.aof_flush();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -432,6 +434,7 @@ impl Server {
 
     fn cron(&mut self) {
         self.state.update_time();
+        self.state.aof_flush();
         if !self.state.bgsave_in_progress() && self.state.save_point_due() {
             let changes = self.state.dirty;
             info!("{changes} changes since the last save: saving...");

@@ -276,5 +276,6 @@ impl crate::server::ServerState {
         self.flag_dirty_watchers(&mut dummy);
         self.publish_events(&mut dummy);
         self.invalidate_modified(&mut dummy);
+        self.aof_propagate_dels();
     }
 }

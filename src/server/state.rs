@@ -183,6 +183,8 @@ pub struct ServerState {
     /// Whether the databases are set for the lookups of a write command (see Db::set_writing).
     pub lookups_writing: bool,
     pub save_stats: crate::server::persist::SaveStats,
+    /// The append-only file, when `appendonly yes`.
+    pub aof: Option<crate::server::aof::Aof>,
     /// The running forkless BGSAVE, if any.
     pub bgsave: Option<crate::server::persist::Bgsave>,
     /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
@@ -246,6 +248,7 @@ impl ServerState {
             pubsub: Default::default(),
             lookups_writing: false,
             bgsave: None,
+            aof: None,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
                 last_save_secs: unix_ms() / 1000,

@@ -193,11 +193,25 @@ impl ServerState {
         self.refresh_track_modified();
     }
 
-    fn refresh_track_modified(&mut self) {
-        let on = self.tracking.clients > 0;
+    /// Modified keys are collected while some client tracks keys or the AOF logs them.
+    pub fn refresh_track_modified(&mut self) {
+        let on = self.tracking.clients > 0 || self.aof.is_some();
+        let aof = self.aof.is_some();
         for db in &mut self.dbs {
             db.set_track_modified(on);
+            db.set_record_dels(aof);
         }
+    }
+
+    /// Drains the keys modified since the last call, from every database.
+    pub fn take_modified_keys(&mut self) -> Vec<(usize, Bytes)> {
+        let mut out = Vec::new();
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            if db.has_modified() {
+                out.extend(db.take_modified().into_iter().map(|k| (i, k)));
+            }
+        }
+        out
     }
 
     /// After a read-only command: remember its keys for the caller if it tracks them.
@@ -220,13 +234,17 @@ impl ServerState {
         if self.tracking.clients == 0 {
             return;
         }
-        for i in 0..self.dbs.len() {
-            if !self.dbs[i].has_modified() {
-                continue;
-            }
-            for k in self.dbs[i].take_modified() {
-                self.invalidate_key(Some(&mut *current), &k, true, true);
-            }
+        let keys = self.take_modified_keys();
+        self.invalidate_keys(current, &keys);
+    }
+
+    /// Invalidations for these modified keys.
+    pub fn invalidate_keys(&mut self, current: &mut Session, keys: &[(usize, Bytes)]) {
+        if self.tracking.clients == 0 {
+            return;
+        }
+        for (_, k) in keys {
+            self.invalidate_key(Some(&mut *current), k, true, true);
         }
     }
 

@@ -35,6 +35,13 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Kills the process (like a crash) but keeps its data directory for another server.
+    pub fn kill_keep_dir(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir = temp_dir("discarded");
+    }
+
     pub fn connect(&self) -> Conn {
         Conn::new(self.port)
     }

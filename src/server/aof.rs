@@ -1,0 +1,391 @@
+//! The append-only file, in Redis 7.0's multi-part layout: `appenddirname/` holds a base file
+//! (an RDB image), an incremental file of commands in RESP, and a manifest naming them:
+//!
+//! ```text
+//! file appendonly.aof.1.base.rdb seq 1 type b
+//! file appendonly.aof.1.incr.aof seq 1 type i
+//! ```
+//!
+//! Commands are logged in a replay-safe form: after a command, every key it left with a
+//! deadline gets `PEXPIREAT key <absolute ms>` (so relative TTLs replay to the same instant);
+//! evicted and expired keys are logged as DEL; XADD's generated ID is written explicitly;
+//! SPOP is logged as the SREM of what it popped; consumer-group commands whose effects depend
+//! on time (XREADGROUP, XCLAIM, XAUTOCLAIM) log the stream's resulting state as a RESTORE.
+//!
+//! `appendfsync always` writes and fsyncs the log before any reply of the commands it holds
+//! is sent (the event loop calls [`ServerState::aof_flush`] before writing to a client), so
+//! an acknowledged write is on disk. `everysec` writes at the same points and fsyncs from a
+//! background thread about once a second; `no` leaves flushing to the kernel.
+//!
+//! At start-up the manifest's files are loaded in order; a last incremental file cut short by
+//! a crash is truncated to its last complete command (`aof-load-truncated yes`) with a
+//! warning, anything else malformed stops the start-up with the file and offset.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tracing::{info, warn};
+
+use crate::protocol::{Decoder, Limits};
+use crate::server::{ServerState, Session};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Fsync {
+        match s {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+pub struct Aof {
+    file: std::fs::File,
+    buf: Vec<u8>,
+    current_db: Option<usize>,
+    pub fsync: Fsync,
+    last_sync: Instant,
+    /// everysec: the background thread that fsyncs a clone of the file handle.
+    syncer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl Aof {
+    fn open(path: &Path, fsync: Fsync) -> std::io::Result<Aof> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let syncer = if fsync == Fsync::EverySec {
+            let clone = file.try_clone()?;
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            std::thread::Builder::new().name("ember-aof-fsync".into()).spawn(move || {
+                for () in rx {
+                    if let Err(e) = clone.sync_data() {
+                        warn!("AOF fsync failed: {e}");
+                    }
+                }
+            })?;
+            Some(tx)
+        } else {
+            None
+        };
+        Ok(Aof { file, buf: Vec::new(), current_db: None, fsync, last_sync: Instant::now(), syncer })
+    }
+
+    /// Appends one command (with a SELECT first when the database changes; MULTI and EXEC
+    /// need none).
+    pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
+        if argv.first().is_some_and(|a| a.eq_ignore_ascii_case(b"MULTI") || a.eq_ignore_ascii_case(b"EXEC")) {
+            encode(&mut self.buf, argv);
+            return;
+        }
+        if self.current_db != Some(db) {
+            let n = db.to_string();
+            encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
+            self.current_db = Some(db);
+        }
+        encode(&mut self.buf, argv);
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Writes what is buffered, and fsyncs according to the policy.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        match self.fsync {
+            Fsync::Always => self.file.sync_data()?,
+            Fsync::EverySec => {
+                if self.last_sync.elapsed() >= Duration::from_secs(1) {
+                    self.last_sync = Instant::now();
+                    if let Some(tx) = &self.syncer {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            Fsync::No => {}
+        }
+        Ok(())
+    }
+}
+
+/// Names in the manifest.
+struct Manifest {
+    base: String,
+    incrs: Vec<String>,
+}
+
+fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let mut base = None;
+    let mut incrs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let get = |k: &str| words.chunks(2).find(|p| p[0] == k && p.len() == 2).map(|p| p[1]);
+        let (Some(name), Some(kind)) = (get("file"), get("type")) else {
+            return Err(format!("invalid AOF manifest line {}: '{line}'", i + 1));
+        };
+        if name.contains('/') {
+            return Err(format!("invalid AOF file name in manifest line {}", i + 1));
+        }
+        match kind {
+            "b" => base = Some(name.to_string()),
+            "i" => incrs.push(name.to_string()),
+            "h" => {} // history files: already folded into the base
+            _ => return Err(format!("invalid AOF file type in manifest line {}", i + 1)),
+        }
+    }
+    let base = base.ok_or("the AOF manifest names no base file")?;
+    Ok(Manifest { base, incrs })
+}
+
+impl ServerState {
+    fn aof_dir(&self) -> PathBuf {
+        PathBuf::from(self.config.str("appenddirname"))
+    }
+
+    /// At start-up with `appendonly yes`: loads the AOF (creating it from the current,
+    /// empty dataset the first time) and opens its incremental file for appending.
+    pub fn open_aof(&mut self) -> Result<usize, String> {
+        let dir = self.aof_dir();
+        let name = self.config.str("appendfilename").to_string();
+        let manifest_path = dir.join(format!("{name}.manifest"));
+        let fsync = Fsync::parse(self.config.str("appendfsync"));
+        let (keys, incr) = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => {
+                let m = parse_manifest(&text)?;
+                let base = std::fs::read(dir.join(&m.base)).map_err(|e| format!("cannot read {}: {e}", m.base))?;
+                if m.base.ends_with(".rdb") {
+                    self.load_rdb_bytes(&base).map_err(|e| format!("{}: {e}", m.base))?;
+                } else {
+                    self.replay(&dir.join(&m.base), false)?;
+                }
+                let last = m.incrs.len().saturating_sub(1);
+                for (i, f) in m.incrs.iter().enumerate() {
+                    self.replay(&dir.join(f), i == last)?;
+                }
+                let incr = m.incrs.last().cloned().unwrap_or_else(|| format!("{name}.1.incr.aof"));
+                (self.dbs.iter().map(|d| d.len()).sum(), incr)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let base = format!("{name}.1.base.rdb");
+                let incr = format!("{name}.1.incr.aof");
+                let mut f = std::fs::File::create(dir.join(&base)).map_err(|e| e.to_string())?;
+                self.write_snapshot(&mut f).map_err(|e| e.to_string())?;
+                f.sync_all().map_err(|e| e.to_string())?;
+                std::fs::File::create(dir.join(&incr)).map_err(|e| e.to_string())?;
+                let text = format!("file {base} seq 1 type b\nfile {incr} seq 1 type i\n");
+                let tmp = dir.join("temp-manifest");
+                std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &manifest_path).map_err(|e| e.to_string())?;
+                info!("Creating AOF base file {base} on server start");
+                (0, incr)
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", manifest_path.display())),
+        };
+        let aof = Aof::open(&dir.join(&incr), fsync).map_err(|e| format!("cannot open {incr}: {e}"))?;
+        self.aof = Some(aof);
+        self.refresh_track_modified();
+        Ok(keys)
+    }
+
+    /// Replays a file of RESP commands. A last file cut short mid-command is truncated to its
+    /// last complete command when `aof-load-truncated` allows it.
+    fn replay(&mut self, path: &Path, last: bool) -> Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut dec = Decoder::new();
+        let mut sess = Session::new(0, "aof".into(), String::new(), -1, self.now_ms);
+        sess.authenticated = true;
+        let limits = Limits { max_bulk_len: i64::MAX, authenticated: true };
+        let mut good = 0usize;
+        loop {
+            match dec.decode_next(&mut buf, limits) {
+                Ok(true) => {
+                    let argv: Vec<Bytes> = dec.args().to_vec();
+                    dec.clear_args();
+                    self.update_time();
+                    let reply = crate::commands::dispatch::execute(self, &mut sess, &argv);
+                    sess.block = None;
+                    if let crate::protocol::Reply::Error(e) = reply {
+                        warn!("AOF {}: command {:?} failed: {e}", path.display(), String::from_utf8_lossy(&argv[0]));
+                    }
+                    good = bytes.len() - buf.len();
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    return Err(format!(
+                        "Bad file format reading the append only file {} at offset {good}: {e}",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if good < bytes.len() {
+            if last && self.config.bool("aof-load-truncated") {
+                warn!(
+                    "!!! Warning: short read while loading the AOF file {}!!! Truncating the AOF at offset {good} ({} bytes dropped).",
+                    path.display(),
+                    bytes.len() - good
+                );
+                let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
+                f.set_len(good as u64).map_err(|e| e.to_string())?;
+            } else {
+                return Err(format!(
+                    "Unexpected end of file reading the append only file {} at offset {good}",
+                    path.display()
+                ));
+            }
+        }
+        // Loading is not a change: drop what the replay raised.
+        self.dirty = 0;
+        for db in &mut self.dbs {
+            db.take_events();
+            db.take_modified();
+            db.take_propagate_del();
+        }
+        Ok(())
+    }
+
+    /// Writes and (per policy) fsyncs the log; called before replies go out.
+    pub fn aof_flush(&mut self) {
+        if let Some(aof) = self.aof.as_mut()
+            && aof.has_pending()
+            && let Err(e) = aof.flush()
+        {
+            warn!("Error writing to the AOF: {e}");
+            self.save_stats.last_ok = false;
+        }
+    }
+
+    /// Logs one executed write command in replay-safe form.
+    pub fn aof_propagate(
+        &mut self,
+        db: usize,
+        argv: &[Bytes],
+        reply: &crate::protocol::Reply,
+        keys: &[(usize, Bytes)],
+    ) {
+        use crate::protocol::Reply;
+        // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
+        self.aof_propagate_dels();
+        let Some(aof) = self.aof.as_mut() else { return };
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+        let state_based = matches!(name.as_str(), "xreadgroup" | "xclaim" | "xautoclaim");
+        match name.as_str() {
+            // EXEC logs MULTI ... EXEC around its commands itself.
+            "exec" => return,
+            "spop" => {
+                let popped: Vec<Bytes> = match reply {
+                    Reply::Bulk(b) => vec![b.clone()],
+                    Reply::Set(v) | Reply::Array(v) => {
+                        v.iter().filter_map(|r| if let Reply::Bulk(b) = r { Some(b.clone()) } else { None }).collect()
+                    }
+                    _ => vec![],
+                };
+                if !popped.is_empty() {
+                    let mut a: Vec<&[u8]> = vec![b"SREM", &argv[1]];
+                    a.extend(popped.iter().map(|b| &b[..]));
+                    aof.feed(db, &a);
+                }
+            }
+            "xadd" => match (reply, xadd_id_position(argv)) {
+                (Reply::Bulk(id), Some(pos)) => {
+                    let mut a: Vec<&[u8]> = argv.iter().map(|x| &x[..]).collect();
+                    a[pos] = id;
+                    aof.feed(db, &a);
+                }
+                _ => return,
+            },
+            _ if state_based => {}
+            _ => {
+                let a: Vec<&[u8]> = argv.iter().map(|x| &x[..]).collect();
+                aof.feed(db, &a);
+            }
+        }
+        // Resulting deadlines (and, for time-dependent commands, whole values) of the keys
+        // the command touched.
+        let opts = self.save_options();
+        for (kdb, key) in keys {
+            let Some(aof) = self.aof.as_mut() else { return };
+            match self.dbs[*kdb].iter_entry(key) {
+                Some((value, _)) if state_based => {
+                    let at = self.dbs[*kdb].expire_at_of(key).unwrap_or(0);
+                    let payload = crate::persistence::rdb::dump(value, opts);
+                    let at = at.to_string();
+                    aof.feed(*kdb, &[b"RESTORE", key, at.as_bytes(), &payload, b"REPLACE", b"ABSTTL"]);
+                }
+                Some(_) => {
+                    if let Some(at) = self.dbs[*kdb].expire_at_of(key) {
+                        let at = at.to_string();
+                        aof.feed(*kdb, &[b"PEXPIREAT", key, at.as_bytes()]);
+                    }
+                }
+                None if state_based => aof.feed(*kdb, &[b"DEL", key]),
+                None => {}
+            }
+        }
+    }
+
+    /// DEL for keys that expired or were evicted since the last call.
+    pub fn aof_propagate_dels(&mut self) {
+        if self.aof.is_none() {
+            return;
+        }
+        for i in 0..self.dbs.len() {
+            let dels = self.dbs[i].take_propagate_del();
+            if let Some(aof) = self.aof.as_mut() {
+                for k in dels {
+                    aof.feed(i, &[b"DEL", &k]);
+                }
+            }
+        }
+    }
+}
+
+/// Where XADD's ID argument is (after NOMKSTREAM / MAXLEN / MINID / LIMIT options).
+fn xadd_id_position(argv: &[Bytes]) -> Option<usize> {
+    let is = |a: &[u8], k: &str| a.eq_ignore_ascii_case(k.as_bytes());
+    let mut i = 2;
+    while i < argv.len() {
+        let a = &argv[i];
+        if is(a, "nomkstream") {
+            i += 1;
+        } else if is(a, "maxlen") || is(a, "minid") {
+            i += 1;
+            if argv.get(i).is_some_and(|x| &x[..] == b"~" || &x[..] == b"=") {
+                i += 1;
+            }
+            i += 1;
+        } else if is(a, "limit") {
+            i += 2;
+        } else {
+            return Some(i);
+        }
+    }
+    None
+}

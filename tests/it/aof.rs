@@ -1,0 +1,185 @@
+//! The append-only file against the binary and against real Redis: replay after restart,
+//! directories exchanged with redis-server 7.0 in both directions, kill -9 under
+//! `appendfsync always` losing no acknowledged write, and a truncated tail recovered.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Conn, Proc, ember_in, eventually, temp_dir};
+
+/// DEBUG DIGEST after expiring `short` (digests count logically expired keys still in the
+/// table, and a replay never loads them).
+fn digest(c: &mut Conn) -> String {
+    c.cmd(&["EXISTS", "short"]);
+    c.cmd(&["DEBUG", "DIGEST"]).text()
+}
+
+/// Writes of every kind, including the ones that must be logged in replay-safe form.
+fn workload(c: &mut Conn) {
+    c.cmd(&["SET", "s", "v"]);
+    c.cmd(&["SET", "ttl", "v", "EX", "1000"]);
+    c.cmd(&["SETEX", "ttl2", "500", "v"]);
+    c.cmd(&["SET", "n", "10"]);
+    c.cmd(&["INCRBY", "n", "5"]);
+    c.cmd(&["INCRBYFLOAT", "f", "1.5"]);
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    c.cmd(&["LPOP", "l"]);
+    c.cmd(&["SADD", "set", "1", "2", "3", "4", "5"]);
+    c.cmd(&["SPOP", "set", "2"]);
+    c.cmd(&["HSET", "h", "f", "v", "g", "w"]);
+    c.cmd(&["ZADD", "z", "1", "a", "2", "b"]);
+    c.cmd(&["ZINCRBY", "z", "2.5", "a"]);
+    c.cmd(&["XADD", "st", "*", "f", "v"]);
+    c.cmd(&["XADD", "st", "MAXLEN", "~", "100", "*", "f", "w"]);
+    c.cmd(&["XGROUP", "CREATE", "st", "g", "0"]);
+    c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "st", ">"]);
+    c.cmd(&["EXPIRE", "h", "1000"]);
+    c.cmd(&["PEXPIRE", "gone", "10"]);
+    c.cmd(&["SET", "short", "v", "PX", "1"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "tx", "1"]);
+    c.cmd(&["SELECT", "2"]);
+    c.cmd(&["SET", "in2", "x"]);
+    c.cmd(&["EXEC"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["SET", "tmp", "v"]);
+    c.cmd(&["DEL", "tmp"]);
+    c.cmd(&["PFADD", "hll", "a", "b"]);
+    c.cmd(&["SETBIT", "bits", "7", "1"]);
+}
+
+fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Proc {
+    let port = crate::util::free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is required for the AOF tests");
+    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    std::thread::sleep(Duration::from_millis(200));
+    Proc { child, port, dir: dir.to_path_buf() }
+}
+
+#[test]
+fn the_log_replays_after_restart_and_is_the_redis_layout() {
+    let dir = temp_dir("aof");
+    let s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = s.connect();
+    workload(&mut c);
+    std::thread::sleep(Duration::from_millis(20)); // let "short" expire
+    let want = digest(&mut c);
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert!(manifest.contains("appendonly.aof.1.base.rdb") && manifest.contains("type i"), "{manifest}");
+    s.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(digest(&mut c), want, "the replayed dataset differs");
+    assert_eq!(c.cmd(&["EXISTS", "short"]).text(), ":0\r\n");
+    let ttl: i64 = c.cmd(&["TTL", "ttl"]).text().trim_start_matches(':').trim().parse().unwrap();
+    assert!((990..=1000).contains(&ttl), "a relative TTL replayed as {ttl}");
+}
+
+#[test]
+fn aof_directories_move_between_ember_and_redis() {
+    // Ember -> Redis.
+    let dir = temp_dir("aof-to-redis");
+    let s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = s.connect();
+    workload(&mut c);
+    std::thread::sleep(Duration::from_millis(20));
+    let want = digest(&mut c);
+    s.kill_keep_dir();
+    let r = start_redis(&dir, &["--appendonly", "yes"]);
+    let mut rc = r.connect();
+    assert_eq!(digest(&mut rc), want, "redis-server replayed Ember's AOF differently");
+    r.kill_keep_dir();
+    // Redis -> Ember.
+    let dir = temp_dir("aof-from-redis");
+    let r = start_redis(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut rc = r.connect();
+    workload(&mut rc);
+    std::thread::sleep(Duration::from_millis(20));
+    let want = digest(&mut rc);
+    drop(rc);
+    r.kill_keep_dir();
+    let e = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut ec = e.connect();
+    assert_eq!(digest(&mut ec), want, "Ember replayed redis-server's AOF differently");
+}
+
+/// kill -9 at random moments under `appendfsync always`: every acknowledged write survives.
+#[test]
+fn kill_9_loses_no_acknowledged_write() {
+    let dir = temp_dir("aof-crash");
+    let mut acked: i64 = -1;
+    for round in 0..20 {
+        let mut s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+        let mut c = s.connect();
+        // Everything acknowledged in earlier rounds is there.
+        if acked >= 0 {
+            let got = c.cmd(&["GET", "counter"]).as_str();
+            let got: i64 = got.parse().unwrap_or(-1);
+            assert!(got >= acked, "round {round}: counter {got} < acknowledged {acked}");
+            acked = got;
+            assert_eq!(c.cmd(&["LLEN", "log"]).text(), format!(":{}\r\n", acked + 1));
+        }
+        let pid = s.child.id().to_string();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20 + (round * 37 % 80) as u64));
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        });
+        // Each write is acknowledged only after the log holding it is on disk.
+        loop {
+            let next = acked + 1;
+            // The server dies under us at some point: any I/O failure ends the round.
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                c.send(&["MULTI"]);
+                c.send(&["SET", "counter", &next.to_string()]);
+                c.send(&["RPUSH", "log", &next.to_string()]);
+                c.send(&["EXEC"]);
+                for _ in 0..4 {
+                    c.read();
+                }
+            }));
+            if done.is_err() {
+                break;
+            }
+            acked = next;
+        }
+        killer.join().unwrap();
+        let _ = s.wait_exit(Duration::from_secs(5));
+        s.kill_keep_dir();
+    }
+    assert!(acked > 20, "only {acked} writes in 20 rounds");
+}
+
+#[test]
+fn a_truncated_tail_is_recovered_or_refused_by_configuration() {
+    let dir = temp_dir("aof-trunc");
+    let s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["SET", "b", "2"]);
+    s.kill_keep_dir();
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let mut bytes = std::fs::read(&incr).unwrap();
+    let good = bytes.len();
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1");
+    std::fs::write(&incr, &bytes).unwrap();
+    // aof-load-truncated no: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", "0", "--bind", "127.0.0.1", "--appendonly", "yes", "--aof-load-truncated", "no", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a truncated AOF was accepted with aof-load-truncated no");
+    // Default: truncated to the last complete command, with the data intact.
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(c.cmd(&["GET", "b"]).as_str(), "2");
+    assert_eq!(c.cmd(&["EXISTS", "c"]).text(), ":0\r\n");
+    assert_eq!(std::fs::read(&incr).unwrap().len(), good);
+}
