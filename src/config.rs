@@ -122,6 +122,8 @@ pub static PARAMS: &[Param] = &[
     p!("appenddirname", Kind::Str, "appendonlydir", immutable),
     p!("aof-load-truncated", Kind::Bool, "yes"),
     p!("aof-use-rdb-preamble", Kind::Bool, "yes"),
+    p!("auto-aof-rewrite-percentage", Kind::Int { min: 0, max: I32 }, "100"),
+    p!("auto-aof-rewrite-min-size", Kind::Memory { min: 0, max: LL }, "67108864"),
     p!("proto-max-bulk-len", Kind::Memory { min: 1024 * 1024, max: LL }, "536870912"),
     p!("client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: LL }, "1073741824"),
     p!("slowlog-log-slower-than", Kind::Int { min: -1, max: LL }, "10000"),

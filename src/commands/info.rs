@@ -143,19 +143,20 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("loading", "0".into());
             w("async_loading", "0".into());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
-            w("rdb_bgsave_in_progress", (srv.bgsave_in_progress() as u8).to_string());
+            w("rdb_bgsave_in_progress", (srv.rdb_bgsave_in_progress() as u8).to_string());
             w("rdb_last_save_time", srv.save_stats.last_save_secs.to_string());
             w("rdb_last_bgsave_status", if srv.save_stats.last_ok { "ok" } else { "err" }.into());
             w("rdb_last_bgsave_time_sec", srv.save_stats.last_duration_secs.to_string());
             w("rdb_current_bgsave_time_sec", "-1".into());
             w("rdb_saves", srv.save_stats.saves.to_string());
             w("aof_enabled", (srv.config.bool("appendonly") as u8).to_string());
-            w("aof_rewrite_in_progress", "0".into());
-            w("aof_rewrite_scheduled", "0".into());
+            w("aof_rewrite_in_progress", (srv.aof_rewrite_in_progress() as u8).to_string());
+            w("aof_rewrite_scheduled", (srv.aof_rewrite_scheduled as u8).to_string());
             w("aof_last_rewrite_time_sec", "-1".into());
             w("aof_current_rewrite_time_sec", "-1".into());
-            w("aof_last_bgrewrite_status", "ok".into());
-            w("aof_rewrites", "0".into());
+            let (rw_ok, rewrites) = srv.aof.as_ref().map_or((true, 0), |a| (a.last_rewrite_ok, a.rewrites));
+            w("aof_last_bgrewrite_status", if rw_ok { "ok" } else { "err" }.into());
+            w("aof_rewrites", rewrites.to_string());
             w("aof_last_write_status", "ok".into());
         }
         "stats" => {

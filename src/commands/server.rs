@@ -43,6 +43,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         save,
     ),
     cmd(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT,
+        NO_KEYS,
+        "server",
+        "Asynchronously rewrite the append-only file",
+        "1.0.0",
+        "O(1)",
+        bgrewriteaof,
+    ),
+    cmd(
         "bgsave",
         -1,
         ADMIN | NOSCRIPT,
@@ -419,6 +430,18 @@ fn time(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 fn lastsave(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.save_stats.last_save_secs as i64))
+}
+
+fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if ctx.srv.aof_rewrite_in_progress() {
+        return Err(CmdError::msg("Background append only file rewriting already in progress"));
+    }
+    if ctx.srv.bgsave_in_progress() {
+        ctx.srv.aof_rewrite_scheduled = true;
+        return Ok(Reply::Status("Background append only file rewriting scheduled"));
+    }
+    ctx.srv.start_aof_rewrite().map_err(CmdError::msg)?;
+    Ok(Reply::Status("Background append only file rewriting started"))
 }
 
 fn save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

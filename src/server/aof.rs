@@ -49,13 +49,23 @@ impl Fsync {
 }
 
 pub struct Aof {
+    dir: PathBuf,
+    name: String,
+    /// The manifest's files: the base and the incremental files after it, in order.
+    pub base: String,
+    pub incrs: Vec<String>,
+    /// Sequence number the next base or incremental file gets.
+    pub next_seq: u64,
+    /// Rewrites done, and whether the last one succeeded (INFO).
+    pub rewrites: u64,
+    pub last_rewrite_ok: bool,
     file: std::fs::File,
     buf: Vec<u8>,
     current_db: Option<usize>,
     pub fsync: Fsync,
     last_sync: Instant,
-    /// everysec: the background thread that fsyncs a clone of the file handle.
-    syncer: Option<std::sync::mpsc::Sender<()>>,
+    /// everysec: the background thread that fsyncs the handles it is sent.
+    syncer: Option<std::sync::mpsc::Sender<std::fs::File>>,
 }
 
 fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
@@ -68,14 +78,14 @@ fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
 }
 
 impl Aof {
-    fn open(path: &Path, fsync: Fsync) -> std::io::Result<Aof> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    fn open(dir: &Path, name: &str, base: String, incrs: Vec<String>, fsync: Fsync) -> std::io::Result<Aof> {
+        let last = incrs.last().cloned().unwrap_or_default();
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(&last))?;
         let syncer = if fsync == Fsync::EverySec {
-            let clone = file.try_clone()?;
-            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (tx, rx) = std::sync::mpsc::channel::<std::fs::File>();
             std::thread::Builder::new().name("ember-aof-fsync".into()).spawn(move || {
-                for () in rx {
-                    if let Err(e) = clone.sync_data() {
+                for f in rx {
+                    if let Err(e) = f.sync_data() {
                         warn!("AOF fsync failed: {e}");
                     }
                 }
@@ -84,9 +94,82 @@ impl Aof {
         } else {
             None
         };
-        Ok(Aof { file, buf: Vec::new(), current_db: None, fsync, last_sync: Instant::now(), syncer })
+        let seq = |f: &String| f.rsplit('.').nth(2).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        let next_seq = incrs.iter().chain(std::iter::once(&base)).map(seq).max().unwrap_or(0) + 1;
+        Ok(Aof {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            base,
+            incrs,
+            next_seq,
+            rewrites: 0,
+            last_rewrite_ok: true,
+            file,
+            buf: Vec::new(),
+            current_db: None,
+            fsync,
+            last_sync: Instant::now(),
+            syncer,
+        })
     }
 
+    /// Writes the manifest atomically (temp file, fsync, rename).
+    pub fn write_manifest(&self) -> std::io::Result<()> {
+        let mut text = format!("file {} seq {} type b\n", self.base, seq_of(&self.base));
+        for f in &self.incrs {
+            text.push_str(&format!("file {f} seq {} type i\n", seq_of(f)));
+        }
+        let tmp = self.dir.join("temp-manifest");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(format!("{}.manifest", self.name)))
+    }
+
+    /// Starts a new incremental file (a rewrite begins): commands from now on go there, and
+    /// the manifest lists it after the current ones until the rewrite completes.
+    pub fn open_new_incr(&mut self, seq: u64) -> std::io::Result<String> {
+        self.flush()?;
+        let name = format!("{}.{seq}.incr.aof", self.name);
+        self.file = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(&name))?;
+        self.current_db = None;
+        self.incrs.push(name.clone());
+        self.write_manifest()?;
+        Ok(name)
+    }
+
+    /// A rewrite finished: `base` (written from the snapshot) and the incremental file opened
+    /// when it started replace everything before; older files are deleted.
+    pub fn complete_rewrite(&mut self, base: String, incr: &str) -> std::io::Result<()> {
+        let old: Vec<String> =
+            std::iter::once(self.base.clone()).chain(self.incrs.iter().filter(|f| *f != incr).cloned()).collect();
+        self.base = base;
+        self.incrs = vec![incr.to_string()];
+        self.write_manifest()?;
+        for f in old {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn size(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn seq_of(name: &str) -> u64 {
+    name.rsplit('.').nth(2).and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
+impl Aof {
     /// Appends one command (with a SELECT first when the database changes; MULTI and EXEC
     /// need none).
     pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
@@ -118,8 +201,8 @@ impl Aof {
             Fsync::EverySec => {
                 if self.last_sync.elapsed() >= Duration::from_secs(1) {
                     self.last_sync = Instant::now();
-                    if let Some(tx) = &self.syncer {
-                        let _ = tx.send(());
+                    if let (Some(tx), Ok(f)) = (&self.syncer, self.file.try_clone()) {
+                        let _ = tx.send(f);
                     }
                 }
             }
@@ -174,7 +257,7 @@ impl ServerState {
         let name = self.config.str("appendfilename").to_string();
         let manifest_path = dir.join(format!("{name}.manifest"));
         let fsync = Fsync::parse(self.config.str("appendfsync"));
-        let (keys, incr) = match std::fs::read_to_string(&manifest_path) {
+        let (keys, (base, incrs)) = match std::fs::read_to_string(&manifest_path) {
             Ok(text) => {
                 let m = parse_manifest(&text)?;
                 let base = std::fs::read(dir.join(&m.base)).map_err(|e| format!("cannot read {}: {e}", m.base))?;
@@ -187,8 +270,11 @@ impl ServerState {
                 for (i, f) in m.incrs.iter().enumerate() {
                     self.replay(&dir.join(f), i == last)?;
                 }
-                let incr = m.incrs.last().cloned().unwrap_or_else(|| format!("{name}.1.incr.aof"));
-                (self.dbs.iter().map(|d| d.len()).sum(), incr)
+                let mut incrs = m.incrs;
+                if incrs.is_empty() {
+                    incrs.push(format!("{name}.1.incr.aof"));
+                }
+                (self.dbs.iter().map(|d| d.len()).sum(), (m.base, incrs))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -203,11 +289,11 @@ impl ServerState {
                 std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
                 std::fs::rename(&tmp, &manifest_path).map_err(|e| e.to_string())?;
                 info!("Creating AOF base file {base} on server start");
-                (0, incr)
+                (0, (base, vec![incr]))
             }
             Err(e) => return Err(format!("cannot read {}: {e}", manifest_path.display())),
         };
-        let aof = Aof::open(&dir.join(&incr), fsync).map_err(|e| format!("cannot open {incr}: {e}"))?;
+        let aof = Aof::open(&dir, &name, base, incrs, fsync).map_err(|e| format!("cannot open the AOF: {e}"))?;
         self.aof = Some(aof);
         self.refresh_track_modified();
         Ok(keys)
@@ -269,6 +355,19 @@ impl ServerState {
             db.take_propagate_del();
         }
         Ok(())
+    }
+
+    /// auto-aof-rewrite-percentage / -min-size: the incremental log grew past both.
+    pub fn aof_rewrite_due(&self) -> bool {
+        let Some(aof) = self.aof.as_ref() else { return false };
+        let pct = self.config.int("auto-aof-rewrite-percentage");
+        let min = self.config.int("auto-aof-rewrite-min-size").max(0) as u64;
+        if pct <= 0 {
+            return false;
+        }
+        let size = aof.size();
+        let base = std::fs::metadata(aof.dir().join(&aof.base)).map(|m| m.len()).unwrap_or(0).max(1);
+        size >= min && size.saturating_mul(100) / base >= pct as u64
     }
 
     /// Writes and (per policy) fsyncs the log; called before replies go out.

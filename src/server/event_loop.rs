@@ -435,6 +435,20 @@ impl Server {
     fn cron(&mut self) {
         self.state.update_time();
         self.state.aof_flush();
+        if self.state.aof_rewrite_scheduled && !self.state.bgsave_in_progress() {
+            if let Err(e) = self.state.start_aof_rewrite() {
+                warn!("Can't start the AOF rewrite: {e}");
+                self.state.aof_rewrite_scheduled = false;
+            }
+        } else if !self.state.bgsave_in_progress() && self.state.aof_rewrite_due() {
+            info!(
+                "Starting automatic rewriting of AOF on {}% growth",
+                self.state.config.int("auto-aof-rewrite-percentage")
+            );
+            if let Err(e) = self.state.start_aof_rewrite() {
+                warn!("Can't start the AOF rewrite: {e}");
+            }
+        }
         if !self.state.bgsave_in_progress() && self.state.save_point_due() {
             let changes = self.state.dirty;
             info!("{changes} changes since the last save: saving...");

@@ -186,6 +186,15 @@ pub struct Bgsave {
     current_db: Option<usize>,
     scan_done: bool,
     committed: bool,
+    purpose: Purpose,
+}
+
+/// What a snapshot is for.
+enum Purpose {
+    /// BGSAVE: `dbfilename`.
+    Rdb,
+    /// BGREWRITEAOF: the new base file, and the incremental file opened when it started.
+    AofRewrite { base: String, incr: String },
 }
 
 enum Chunk {
@@ -252,6 +261,38 @@ impl ServerState {
 
     /// Starts a forkless background save of the dataset as it is now.
     pub fn start_bgsave(&mut self) -> Result<(), std::io::Error> {
+        let target = self.rdb_path();
+        self.start_snapshot(target, Purpose::Rdb)
+    }
+
+    /// BGREWRITEAOF: a new base file from a forkless snapshot of the dataset as it is now,
+    /// while commands from now on go to a new incremental file. When the snapshot is on disk
+    /// the manifest names just these two and older files are deleted; if it fails, the
+    /// manifest (which already lists the new incremental file) still loads the same data.
+    pub fn start_aof_rewrite(&mut self) -> Result<(), String> {
+        let Some(aof) = self.aof.as_mut() else {
+            return Err("Background append only file rewriting needs appendonly yes in Ember".into());
+        };
+        let seq = aof.next_seq;
+        aof.next_seq += 1;
+        let base = format!("{}.{seq}.base.rdb", aof.name());
+        let incr = aof.open_new_incr(seq).map_err(|e| e.to_string())?;
+        let target = aof.dir().join(&base);
+        self.start_snapshot(target, Purpose::AofRewrite { base, incr }).map_err(|e| e.to_string())?;
+        self.aof_rewrite_scheduled = false;
+        info!("Background append only file rewriting started");
+        Ok(())
+    }
+
+    pub fn aof_rewrite_in_progress(&self) -> bool {
+        self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::AofRewrite { .. }))
+    }
+
+    pub fn rdb_bgsave_in_progress(&self) -> bool {
+        self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::Rdb))
+    }
+
+    fn start_snapshot(&mut self, target: PathBuf, purpose: Purpose) -> Result<(), std::io::Error> {
         let opts = self.save_options();
         let mut header = rdb::Writer::new(opts);
         header.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
@@ -261,14 +302,15 @@ impl ServerState {
         header.aux("aof-base", "0");
         let header = header.take_bytes();
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        let tmp = PathBuf::from(format!("temp-bg-{}.rdb", std::process::id()));
-        let target = self.rdb_path();
+        let tmp = target.with_file_name(format!("temp-bg-{}.rdb", std::process::id()));
         let checksum = opts.checksum;
         let handle = std::thread::Builder::new()
             .name("ember-bgsave".into())
             .spawn(move || writer_thread(rx, tmp, target, header, checksum))?;
         let at = self.now_ms;
-        self.save_stats.last_attempt_secs = unix_ms() / 1000;
+        if matches!(purpose, Purpose::Rdb) {
+            self.save_stats.last_attempt_secs = unix_ms() / 1000;
+        }
         for db in &mut self.dbs {
             db.start_snapshot(opts, at);
         }
@@ -282,8 +324,8 @@ impl ServerState {
             current_db: None,
             scan_done: false,
             committed: false,
+            purpose,
         });
-        info!("Background saving started");
         Ok(())
     }
 
@@ -371,6 +413,20 @@ impl ServerState {
         let Some(mut bg) = self.bgsave.take() else { return };
         self.end_snapshots();
         let result = bg.handle.take().map(|h| h.join());
+        if let Purpose::AofRewrite { base, incr } = bg.purpose {
+            let ok = matches!(result, Some(Ok(Ok(()))));
+            if let Some(aof) = self.aof.as_mut() {
+                let done = ok && aof.complete_rewrite(base, &incr).is_ok();
+                aof.last_rewrite_ok = done;
+                if done {
+                    aof.rewrites += 1;
+                    info!("Background AOF rewrite terminated with success");
+                } else {
+                    warn!("Background AOF rewrite failed: {result:?}");
+                }
+            }
+            return;
+        }
         self.save_stats.last_duration_secs = bg.started.elapsed().as_secs() as i64;
         match result {
             Some(Ok(Ok(()))) => {

@@ -185,6 +185,8 @@ pub struct ServerState {
     pub save_stats: crate::server::persist::SaveStats,
     /// The append-only file, when `appendonly yes`.
     pub aof: Option<crate::server::aof::Aof>,
+    /// BGREWRITEAOF arrived while a snapshot was running: start it after.
+    pub aof_rewrite_scheduled: bool,
     /// The running forkless BGSAVE, if any.
     pub bgsave: Option<crate::server::persist::Bgsave>,
     /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
@@ -249,6 +251,7 @@ impl ServerState {
             lookups_writing: false,
             bgsave: None,
             aof: None,
+            aof_rewrite_scheduled: false,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
                 last_save_secs: unix_ms() / 1000,

@@ -183,3 +183,42 @@ fn a_truncated_tail_is_recovered_or_refused_by_configuration() {
     assert_eq!(c.cmd(&["EXISTS", "c"]).text(), ":0\r\n");
     assert_eq!(std::fs::read(&incr).unwrap().len(), good);
 }
+
+fn info(c: &mut Conn, field: &str) -> String {
+    let text = c.cmd(&["INFO", "persistence"]).as_str();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).unwrap_or_default().trim().to_string()
+}
+
+/// BGREWRITEAOF folds the log into a new base file without fork while writes continue; the
+/// result replays to the same data in Ember and in redis-server.
+#[test]
+fn bgrewriteaof_compacts_the_log_while_writes_continue() {
+    let dir = temp_dir("aof-rewrite");
+    let s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = s.connect();
+    for i in 0..5000 {
+        c.cmd(&["SET", &format!("k{}", i % 500), &i.to_string()]);
+    }
+    workload(&mut c);
+    assert_eq!(c.cmd(&["BGREWRITEAOF"]).text(), "+Background append only file rewriting started\r\n");
+    for i in 0..200 {
+        c.cmd(&["INCR", "after"]);
+        c.cmd(&["SET", &format!("k{i}"), "rewritten"]);
+    }
+    assert!(eventually(Duration::from_secs(20), || info(&mut c, "aof_rewrite_in_progress") == "0"));
+    assert_eq!(info(&mut c, "aof_rewrites"), "1");
+    assert_eq!(info(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let want = digest(&mut c);
+    let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert_eq!(manifest, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    assert!(!dir.join("appendonlydir/appendonly.aof.1.incr.aof").exists(), "the old log was kept");
+    s.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(c.cmd(&["GET", "after"]).as_str(), "200");
+    s.kill_keep_dir();
+    let r = start_redis(&dir, &["--appendonly", "yes"]);
+    let mut rc = r.connect();
+    assert_eq!(digest(&mut rc), want, "redis-server reads the rewritten AOF differently");
+}
