@@ -377,8 +377,19 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }
     }
+    let aof_was = ctx.srv.config.bool("appendonly");
     ctx.srv.config = staged;
     ctx.srv.refresh_hot();
+    // appendonly switched at run time: start the AOF with a rewrite of the current data, or
+    // stop logging (Redis's startAppendOnly / stopAppendOnly).
+    match (aof_was, ctx.srv.config.bool("appendonly")) {
+        (false, true) => ctx.srv.start_aof_at_runtime().map_err(CmdError::msg)?,
+        (true, false) => ctx.srv.stop_aof(),
+        _ => {}
+    }
+    if let Some(aof) = ctx.srv.aof.as_mut() {
+        aof.fsync = crate::server::aof::Fsync::parse(ctx.srv.config.str("appendfsync"));
+    }
     Ok(OK)
 }
 

@@ -146,7 +146,7 @@ impl Aof {
         self.base = base;
         self.incrs = vec![incr.to_string()];
         self.write_manifest()?;
-        for f in old {
+        for f in old.iter().filter(|f| !f.is_empty()) {
             let _ = std::fs::remove_file(self.dir.join(f));
         }
         Ok(())
@@ -355,6 +355,46 @@ impl ServerState {
             db.take_propagate_del();
         }
         Ok(())
+    }
+
+    /// CONFIG SET appendonly yes: logging starts now into a new incremental file, and a
+    /// rewrite writes the base from the current data; the manifest naming both appears when
+    /// the rewrite completes.
+    pub fn start_aof_at_runtime(&mut self) -> Result<(), String> {
+        if self.aof.is_some() {
+            return Ok(());
+        }
+        let dir = self.aof_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let name = self.config.str("appendfilename").to_string();
+        // Continue numbering after any files a previous run left.
+        let seq = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| seq_of(&e.file_name().to_string_lossy())).max().unwrap_or(0))
+            .unwrap_or(0)
+            + 1;
+        let incr = format!("{name}.{seq}.incr.aof");
+        let fsync = Fsync::parse(self.config.str("appendfsync"));
+        let mut aof = Aof::open(&dir, &name, String::new(), vec![incr], fsync).map_err(|e| e.to_string())?;
+        aof.next_seq = seq;
+        self.aof = Some(aof);
+        self.refresh_track_modified();
+        self.abort_bgsave();
+        let Some(aof) = self.aof.as_mut() else { return Ok(()) };
+        let base = format!("{name}.{seq}.base.rdb");
+        aof.next_seq = seq + 1;
+        let incr = aof.incrs[0].clone();
+        let target = aof.dir().join(&base);
+        self.start_snapshot_for_aof(target, base, incr).map_err(|e| e.to_string())
+    }
+
+    /// CONFIG SET appendonly no: pending log bytes are written, then logging stops.
+    pub fn stop_aof(&mut self) {
+        self.aof_flush();
+        if self.aof_rewrite_in_progress() {
+            self.abort_bgsave();
+        }
+        self.aof = None;
+        self.refresh_track_modified();
     }
 
     /// auto-aof-rewrite-percentage / -min-size: the incremental log grew past both.

@@ -284,6 +284,11 @@ impl ServerState {
         Ok(())
     }
 
+    /// A snapshot that becomes the AOF's base file (`base`), paired with `incr`.
+    pub fn start_snapshot_for_aof(&mut self, target: PathBuf, base: String, incr: String) -> std::io::Result<()> {
+        self.start_snapshot(target, Purpose::AofRewrite { base, incr })
+    }
+
     pub fn aof_rewrite_in_progress(&self) -> bool {
         self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::AofRewrite { .. }))
     }

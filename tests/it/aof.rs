@@ -222,3 +222,24 @@ fn bgrewriteaof_compacts_the_log_while_writes_continue() {
     let mut rc = r.connect();
     assert_eq!(digest(&mut rc), want, "redis-server reads the rewritten AOF differently");
 }
+
+/// CONFIG SET appendonly yes on a running server: the data so far becomes the base file and
+/// later writes are logged; a restart with the AOF finds everything.
+#[test]
+fn appendonly_can_be_switched_on_at_run_time() {
+    let dir = temp_dir("aof-runtime");
+    let s = ember_in(&dir, &[]);
+    let mut c = s.connect();
+    workload(&mut c);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]).text(), "+OK\r\n");
+    c.cmd(&["SET", "later", "1"]);
+    assert!(eventually(Duration::from_secs(20), || info(&mut c, "aof_rewrites") == "1"));
+    c.cmd(&["SET", "later2", "2"]);
+    let want = digest(&mut c);
+    s.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["SET", "unlogged", "x"]).text(), "+OK\r\n");
+}
