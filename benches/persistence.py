@@ -10,11 +10,13 @@ For KEYS keys of VALUE bytes (1M x 1 KB, about 1 GB, by default):
 
     python3 benches/persistence.py          # needs target/release/ember-server, redis-server
     KEYS=200000 python3 benches/persistence.py
+    ONLY=aof python3 benches/persistence.py  # SET throughput with appendfsync everysec / always
 """
 import os
 import socket
 import subprocess
 import tempfile
+import statistics
 import threading
 import time
 
@@ -167,9 +169,45 @@ def run(name, binary):
     return save_s, load_s, bg_s, peak, worst[0], stall
 
 
+def statistics_median(v):
+    return statistics.median(v)
+
+
+def aof_throughput(binary, fsync, pipeline):
+    """SET requests per second with the AOF on."""
+    d = tempfile.mkdtemp()
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", d,
+            "--appendonly", "yes", "--appendfsync", fsync]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            if Client(port).cmd("PING") == b"PONG":
+                break
+        except OSError:
+            time.sleep(0.01)
+    n = 200000 if fsync == "everysec" or pipeline > 1 else 20000
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(n), "-r", "100000", "-d", "100",
+         "-c", "50", "-P", str(pipeline), "--csv"], capture_output=True, text=True).stdout
+    p.kill()
+    p.wait()
+    for line in out.splitlines():
+        if line.startswith('"SET"'):
+            return float(line.split(",")[1].strip('"'))
+    return 0.0
+
+
 def main():
     if not os.path.exists(EMBER):
         raise SystemExit("build first: cargo build --release")
+    if os.environ.get("ONLY") == "aof":
+        for fsync in ["everysec", "always"]:
+            for pipe in [1, 32]:
+                e = statistics_median([aof_throughput(EMBER, fsync, pipe) for _ in range(3)])
+                r = statistics_median([aof_throughput("redis-server", fsync, pipe) for _ in range(3)])
+                print(f"  AOF {fsync:8} SET -P {pipe:2}: ember {e:10,.0f}  redis {r:10,.0f}  ratio {e / r:.2f}")
+        return
     data_mb = KEYS * (VALUE + 20) / 1e6
     print(f"{KEYS} keys x {VALUE} bytes (~{data_mb:.0f} MB)")
     res = {n: run(n, b) for n, b in [("ember", EMBER), ("redis", "redis-server")]}

@@ -42,6 +42,8 @@ pub struct Server {
     scratch: Vec<u8>,
     /// The running BGSAVE has work it can do right away.
     bgsave_more: bool,
+    /// Clients whose replies wait for the AOF write at the end of this iteration.
+    deferred: Vec<ClientId>,
     /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
     terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -121,6 +123,7 @@ impl Server {
             state,
             scratch: vec![0; READ_CHUNK],
             bgsave_more: false,
+            deferred: Vec::new(),
             terminate,
         })
     }
@@ -194,6 +197,11 @@ impl Server {
             // Redis's beforeSleep: BCAST invalidations batch everything this iteration changed.
             self.state.broadcast_invalidations();
             self.after_command_batch();
+            // The AOF once for the whole iteration, then the replies that waited for it.
+            self.state.aof_flush();
+            for id in std::mem::take(&mut self.deferred) {
+                self.flush(id);
+            }
             if self.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 self.shutdown_on_signal();
             }
@@ -370,8 +378,15 @@ impl Server {
 
     /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
     fn flush(&mut self, id: ClientId) {
-        // The log goes to disk before any reply of the commands it holds (appendfsync always).
-        self.state.aof_flush();
+        // With the AOF on, replies wait for the end of the loop iteration: the log is written
+        // (and fsynced under `always`) once for all of them, then they go out, as Redis does
+        // in beforeSleep. An acknowledged write is therefore already in the log.
+        if self.state.aof.as_ref().is_some_and(|a| a.has_pending()) {
+            if !self.deferred.contains(&id) {
+                self.deferred.push(id);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
