@@ -206,6 +206,12 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::Raw(MISCONF.into()));
     }
+    if entry.spec.has(flags::WRITE)
+        && let Some(err) = srv.aof.as_ref().and_then(|a| a.write_error.clone())
+    {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        return reject(srv, sess, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
+    }
     if sess.resp == 2 && sess.subs.active() && !allowed_while_subscribed(entry.full) {
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(

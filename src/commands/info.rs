@@ -157,7 +157,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             let (rw_ok, rewrites) = srv.aof.as_ref().map_or((true, 0), |a| (a.last_rewrite_ok, a.rewrites));
             w("aof_last_bgrewrite_status", if rw_ok { "ok" } else { "err" }.into());
             w("aof_rewrites", rewrites.to_string());
-            w("aof_last_write_status", "ok".into());
+            let write_ok = srv.aof.as_ref().is_none_or(|a| a.write_error.is_none());
+            w("aof_last_write_status", if write_ok { "ok" } else { "err" }.into());
         }
         "stats" => {
             let (mut expired, mut hits, mut misses) = (0, 0, 0);

@@ -56,6 +56,9 @@ pub struct Aof {
     pub incrs: Vec<String>,
     /// Sequence number the next base or incremental file gets.
     pub next_seq: u64,
+    /// The last write or fsync failed (disk full, I/O error): writes are refused with MISCONF
+    /// until a flush succeeds again.
+    pub write_error: Option<String>,
     /// Rewrites done, and whether the last one succeeded (INFO).
     pub rewrites: u64,
     pub last_rewrite_ok: bool,
@@ -104,6 +107,7 @@ impl Aof {
             next_seq,
             rewrites: 0,
             last_rewrite_ok: true,
+            write_error: None,
             file,
             buf: Vec::new(),
             current_db: None,
@@ -194,7 +198,13 @@ impl Aof {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buf)?;
+        // On failure the bytes stay buffered and are retried at the next flush; a partial
+        // write is cut back so the log never holds half a command.
+        let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let _ = self.file.set_len(len);
+            return Err(e);
+        }
         self.buf.clear();
         match self.fsync {
             Fsync::Always => self.file.sync_data()?,
@@ -410,14 +420,28 @@ impl ServerState {
         size >= min && size.saturating_mul(100) / base >= pct as u64
     }
 
-    /// Writes and (per policy) fsyncs the log; called before replies go out.
-    pub fn aof_flush(&mut self) {
-        if let Some(aof) = self.aof.as_mut()
-            && aof.has_pending()
-            && let Err(e) = aof.flush()
-        {
-            warn!("Error writing to the AOF: {e}");
-            self.save_stats.last_ok = false;
+    /// Writes and (per policy) fsyncs the log; called before replies go out. True when the
+    /// log holds everything (replies may go out).
+    pub fn aof_flush(&mut self) -> bool {
+        let Some(aof) = self.aof.as_mut() else { return true };
+        if !aof.has_pending() {
+            return true;
+        }
+        match aof.flush() {
+            Ok(()) => {
+                if aof.write_error.take().is_some() {
+                    info!("AOF write error looks solved, Redis can write again.");
+                }
+                true
+            }
+            Err(e) => {
+                // Logged once per failure episode, not at every retry.
+                if aof.write_error.is_none() {
+                    warn!("Error writing to the AOF file: {e}");
+                }
+                aof.write_error = Some(e.to_string());
+                false
+            }
         }
     }
 

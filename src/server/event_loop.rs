@@ -44,6 +44,9 @@ pub struct Server {
     bgsave_more: bool,
     /// Clients whose replies wait for the AOF write at the end of this iteration.
     deferred: Vec<ClientId>,
+    /// Set while those replies go out (the log was written, or under everysec/no could not
+    /// be and is retried: the replies are not held back then).
+    replies_released: bool,
     /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
     terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -124,6 +127,7 @@ impl Server {
             scratch: vec![0; READ_CHUNK],
             bgsave_more: false,
             deferred: Vec::new(),
+            replies_released: false,
             terminate,
         })
     }
@@ -197,11 +201,21 @@ impl Server {
             // Redis's beforeSleep: BCAST invalidations batch everything this iteration changed.
             self.state.broadcast_invalidations();
             self.after_command_batch();
-            // The AOF once for the whole iteration, then the replies that waited for it.
-            self.state.aof_flush();
+            // The AOF once for the whole iteration, then the replies that waited for it. If the
+            // log could not be written under `appendfsync always`, those writes are not
+            // durable: their clients are disconnected unanswered (never a false
+            // acknowledgement) and later writes get MISCONF until the disk recovers.
+            let logged = self.state.aof_flush();
+            let always = self.state.aof.as_ref().is_some_and(|a| a.fsync == super::aof::Fsync::Always);
+            self.replies_released = true;
             for id in std::mem::take(&mut self.deferred) {
-                self.flush(id);
+                if logged || !always {
+                    self.flush(id);
+                } else {
+                    self.close(id);
+                }
             }
+            self.replies_released = false;
             if self.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 self.shutdown_on_signal();
             }
@@ -381,7 +395,7 @@ impl Server {
         // With the AOF on, replies wait for the end of the loop iteration: the log is written
         // (and fsynced under `always`) once for all of them, then they go out, as Redis does
         // in beforeSleep. An acknowledged write is therefore already in the log.
-        if self.state.aof.as_ref().is_some_and(|a| a.has_pending()) {
+        if !self.replies_released && self.state.aof.as_ref().is_some_and(|a| a.has_pending()) {
             if !self.deferred.contains(&id) {
                 self.deferred.push(id);
             }

@@ -374,3 +374,18 @@ fn failed_bgsave_stops_writes_until_a_save_succeeds() {
         .contains("rdb_last_bgsave_status:ok")));
     assert_eq!(c.cmd(&["SET", "k", "v2"]).text(), "+OK\r\n");
 }
+
+/// A file written by redis-server 7.0.15 (tests/fixtures/README.md) loads with the very
+/// digest redis-server computed for that dataset.
+#[test]
+fn redis_7_fixture_loads_with_redis_digest() {
+    let dir = crate::util::temp_dir("fixture");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis7-all-types.rdb");
+    std::fs::copy(&fixture, dir.join("dump.rdb")).unwrap();
+    let s = crate::util::ember_in(&dir, &[]);
+    let mut c = s.connect();
+    assert_eq!(c.cmd(&["DEBUG", "DIGEST"]).text(), "+159de8d0d46c63b182d08bfc6fd7c908542e4aca\r\n");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "set:ints"]).as_str(), "intset");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "hash:small"]).as_str(), "listpack");
+    assert_eq!(c.cmd(&["XPENDING", "stream", "g1"]).children()[0].text(), ":2\r\n");
+}
