@@ -582,7 +582,7 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some(d) = deadline {
         ctx.db().set_expire(key, Some(d as u64));
     }
-    let _ = (idle, freq); // access stamps are approximate in Ember; accepted for compatibility
+    ctx.db().restore_stamp(key, idle.map(|i| i as u64), freq.map(|f| f as u8));
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "restore", key);
     Ok(OK)

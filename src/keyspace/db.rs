@@ -500,6 +500,26 @@ impl Db {
         self.keys.get(key).and_then(|e| e.expire_at())
     }
 
+    /// Every key with its entry and access stamp (RDB writers record idle time / frequency).
+    pub fn iter_stamped(&self) -> impl Iterator<Item = (&[u8], &Entry, u32)> {
+        self.keys.iter().map(|(k, e)| (&**k, e, k.stamp()))
+    }
+
+    /// Sets a key's access stamp from persisted data (see `Stamping::restored`).
+    pub fn restore_stamp(&mut self, key: &[u8], idle_secs: Option<u64>, freq: Option<u8>) {
+        let (stamping, now) = (self.stamping, self.now);
+        if let Some(stamp) = stamping.restored(idle_secs, freq, now) {
+            let h = self.keys.hash(key);
+            if let Some((k, _)) = self.keys.lookup_mut(key, h, |_| false, |_, _, _| {}) {
+                k.set_stamp(stamp);
+            }
+        }
+    }
+
+    pub fn stamping(&self) -> Stamping {
+        self.stamping
+    }
+
     /// A stored value and whether it has a deadline, expired or not (DEBUG DIGEST-VALUE).
     pub fn iter_entry(&self, key: &[u8]) -> Option<(&Value, bool)> {
         self.keys.get(key).map(|e| (&e.value, e.expire_at != 0))

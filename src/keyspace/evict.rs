@@ -51,6 +51,10 @@ impl Policy {
         }
     }
 
+    pub fn is_lru(self) -> bool {
+        matches!(self, Policy::AllkeysLru | Policy::VolatileLru)
+    }
+
     pub fn is_lfu(self) -> bool {
         matches!(self, Policy::AllkeysLfu | Policy::VolatileLfu)
     }
@@ -99,6 +103,25 @@ impl Stamping {
     /// The stamp of a newly created key.
     pub fn initial(self, now_ms: u64) -> u32 {
         if self.lfu { (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL } else { lru_clock(now_ms) }
+    }
+
+    /// A stamp from persisted access data (RDB IDLE / FREQ, RESTORE IDLETIME / FREQ): under
+    /// LRU, `idle_secs` ago; under LFU, counter `freq` as of now.
+    pub fn restored(self, idle_secs: Option<u64>, freq: Option<u8>, now_ms: u64) -> Option<u32> {
+        if self.lfu {
+            freq.map(|f| (lfu_minutes(now_ms) << 8) | f as u32)
+        } else {
+            idle_secs.map(|s| lru_clock(now_ms.saturating_sub(s.saturating_mul(1000))))
+        }
+    }
+
+    /// What RDB files carry for a stamp: idle seconds (LRU) or the decayed counter (LFU).
+    pub fn persisted(self, stamp: u32, now_ms: u64) -> (Option<u64>, Option<u8>) {
+        if self.lfu {
+            (None, Some(self.decayed(stamp, now_ms) as u8))
+        } else {
+            (Some(lru_idle_ms(stamp, now_ms) / 1000), None)
+        }
     }
 
     /// The stamp after an access.

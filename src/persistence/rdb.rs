@@ -93,6 +93,8 @@ pub struct LoadedKey {
     pub key: Bytes,
     pub value: Value,
     pub expire_at: Option<u64>,
+    pub idle_secs: Option<u64>,
+    pub freq: Option<u8>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,9 +204,30 @@ impl Writer {
 
     /// One key with its deadline.
     pub fn key(&mut self, key: &[u8], value: &Value, expire_at: Option<u64>) {
+        self.key_with_access(key, value, expire_at, None, None);
+    }
+
+    /// One key with its deadline and, under LRU / LFU policies, its idle seconds or access
+    /// frequency (the IDLE and FREQ opcodes Redis writes then).
+    pub fn key_with_access(
+        &mut self,
+        key: &[u8],
+        value: &Value,
+        expire_at: Option<u64>,
+        idle_secs: Option<u64>,
+        freq: Option<u8>,
+    ) {
         if let Some(at) = expire_at {
             self.u8(OP_EXPIRETIME_MS);
             self.out.extend_from_slice(&at.to_le_bytes());
+        }
+        if let Some(idle) = idle_secs {
+            self.u8(OP_IDLE);
+            self.len(idle);
+        }
+        if let Some(f) = freq {
+            self.u8(OP_FREQ);
+            self.u8(f);
         }
         self.typed(Some(key), value);
     }
@@ -650,6 +673,8 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
     let mut out = Vec::new();
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
+    let mut idle: Option<u64> = None;
+    let mut freq: Option<u8> = None;
     loop {
         let op = r.u8()?;
         match op {
@@ -673,12 +698,8 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
                 let secs = u32::from_le_bytes(r.take(4)?.try_into().unwrap_or([0; 4]));
                 expire = Some(secs as u64 * 1000);
             }
-            OP_IDLE => {
-                r.len()?;
-            }
-            OP_FREQ => {
-                r.u8()?;
-            }
+            OP_IDLE => idle = Some(r.len()?),
+            OP_FREQ => freq = Some(r.u8()?),
             OP_MODULE_AUX | OP_FUNCTION2 => {
                 return Err(r.err("modules and functions in RDB files are not supported"));
             }
@@ -686,9 +707,16 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
                 let key = r.string()?;
                 let value = load_value(&mut r, t, opts)?;
                 if let Some(value) = value {
-                    out.push(LoadedKey { db, key: Bytes::from(key), value, expire_at: expire.take() });
+                    out.push(LoadedKey {
+                        db,
+                        key: Bytes::from(key),
+                        value,
+                        expire_at: expire.take(),
+                        idle_secs: idle.take(),
+                        freq: freq.take(),
+                    });
                 }
-                expire = None;
+                (expire, idle, freq) = (None, None, None);
             }
         }
     }

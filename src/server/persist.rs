@@ -66,12 +66,16 @@ impl ServerState {
                 continue;
             }
             w.select_db(i, db.len(), db.expires_len());
-            for (k, e) in db.iter() {
+            // Redis records access data only under LRU / LFU policies.
+            let policy = self.hot.eviction.policy;
+            let record = policy.is_lfu() || policy.is_lru();
+            for (k, e, stamp) in db.iter_stamped() {
                 let at = e.expire_at();
                 if at.is_some_and(|t| t <= now) {
                     continue; // logically expired: not part of the dataset
                 }
-                w.key(k, &e.value, at);
+                let (idle, freq) = if record { db.stamping().persisted(stamp, now) } else { (None, None) };
+                w.key_with_access(k, &e.value, at, idle, freq);
                 if w.pending() >= 1 << 20 {
                     emit(&mut w, out)?;
                 }
@@ -129,6 +133,9 @@ impl ServerState {
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let keys = rdb::load(bytes, self.load_options())?;
         self.abort_bgsave();
+        // Access stamps and deadlines are judged against the current time (at start-up the
+        // command clock has not run yet).
+        self.update_time();
         if let Some(k) = keys.iter().find(|k| k.db >= self.dbs.len()) {
             return Err(RdbError::Corrupted {
                 offset: 0,
@@ -149,6 +156,7 @@ impl ServerState {
             if k.expire_at.is_some() {
                 db.set_expire(&k.key, k.expire_at);
             }
+            db.restore_stamp(&k.key, k.idle_secs, k.freq);
             n += 1;
         }
         // Loading is not a change: discard the events and signals it raised.

@@ -389,3 +389,25 @@ fn redis_7_fixture_loads_with_redis_digest() {
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "hash:small"]).as_str(), "listpack");
     assert_eq!(c.cmd(&["XPENDING", "stream", "g1"]).children()[0].text(), ":2\r\n");
 }
+
+/// Under LRU / LFU policies the RDB keeps each key's idle time / access frequency (Redis's
+/// IDLE and FREQ opcodes), so a restarted cache still knows what is cold.
+#[test]
+fn rdb_keeps_idle_time_and_frequency() {
+    let s = ember(&["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "hot", "v"]);
+    c.cmd(&["SET", "cold", "v"]);
+    c.cmd(&["DEBUG", "RELOAD"]);
+    for _ in 0..2000 {
+        c.cmd(&["GET", "hot"]);
+    }
+    let hot: i64 = c.cmd(&["OBJECT", "FREQ", "hot"]).text().trim_start_matches(':').trim().parse().unwrap();
+    assert!(hot > 10, "{hot}");
+    c.cmd(&["SAVE"]);
+    let dir = s.dir.clone();
+    let s2 = crate::util::ember_in(&dir, &["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c2 = s2.connect();
+    assert_eq!(c2.cmd(&["OBJECT", "FREQ", "hot"]).text(), format!(":{hot}\r\n"));
+    assert_eq!(c2.cmd(&["OBJECT", "FREQ", "cold"]).text(), ":5\r\n");
+}
