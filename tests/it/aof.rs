@@ -243,3 +243,29 @@ fn appendonly_can_be_switched_on_at_run_time() {
     assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]).text(), "+OK\r\n");
     assert_eq!(c.cmd(&["SET", "unlogged", "x"]).text(), "+OK\r\n");
 }
+
+/// appendfsync everysec: a kill -9 loses at most about the last second of acknowledged writes.
+#[test]
+fn kill_9_under_everysec_loses_at_most_about_a_second() {
+    let dir = temp_dir("aof-everysec");
+    let mut s = ember_in(&dir, &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut c = s.connect();
+    let start = std::time::Instant::now();
+    let mut acked: Vec<(i64, std::time::Instant)> = Vec::new();
+    let mut n = 0i64;
+    while start.elapsed() < Duration::from_millis(2500) {
+        n += 1;
+        c.cmd(&["SET", "counter", &n.to_string()]);
+        acked.push((n, std::time::Instant::now()));
+    }
+    let killed_at = std::time::Instant::now();
+    let _ = Command::new("kill").args(["-9", &s.child.id().to_string()]).status();
+    let _ = s.wait_exit(Duration::from_secs(5));
+    s.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    let got: i64 = c.cmd(&["GET", "counter"]).as_str().parse().unwrap_or(0);
+    let acked_at = acked.iter().find(|(v, _)| *v == got).map(|(_, t)| *t).unwrap_or(start);
+    let lost = killed_at.duration_since(acked_at);
+    assert!(lost < Duration::from_millis(2200), "lost {lost:?} of acknowledged writes ({got} of {n})");
+}

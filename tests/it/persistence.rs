@@ -248,6 +248,7 @@ fn bgsave_is_a_point_in_time_snapshot_under_writes() {
     c.cmd(&["RPUSH", "list", "a", "b", "c"]);
     c.cmd(&["HSET", "hash", "f", "original"]);
     c.cmd(&["XADD", "stream", "1-1", "f", "v"]);
+    let digest_at_bgsave = c.cmd(&["DEBUG", "DIGEST"]).text();
     // A second BGSAVE in the same pipeline finds the first one running.
     c.send(&["BGSAVE"]);
     c.send(&["BGSAVE"]);
@@ -281,6 +282,7 @@ fn bgsave_is_a_point_in_time_snapshot_under_writes() {
     let dir = s.dir.clone();
     let s2 = crate::util::ember_in(&dir, &[]);
     let mut c2 = s2.connect();
+    assert_eq!(c2.cmd(&["DEBUG", "DIGEST"]).text(), digest_at_bgsave, "the file is not the BGSAVE-instant dataset");
     assert_eq!(c2.cmd(&["DBSIZE"]).text(), format!(":{}\r\n", N + 3));
     for i in [0, 1, 999, 1999, 5000, N - 1, N - 2000] {
         assert_eq!(c2.cmd(&["GET", &format!("key:{i}")]).as_str(), format!("v{i}"), "key:{i}");
