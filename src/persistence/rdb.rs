@@ -792,7 +792,18 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             }
             Value::Hash(h)
         }
-        T_HASH_ZIPMAP => return Err(r.err("zipmap hashes (RDB before 6.0) are not supported")),
+        T_HASH_ZIPMAP => {
+            let blob = r.string()?;
+            let pairs = zipmap_decode(&blob).ok_or_else(|| r.err("invalid zipmap"))?;
+            if pairs.is_empty() {
+                return Ok(None);
+            }
+            let mut h = HashValue::default();
+            for (f, v) in pairs {
+                h.set(&f, &v, o.hash);
+            }
+            Value::Hash(h)
+        }
         T_ZSET | T_ZSET_2 => {
             let n = r.count()?;
             let mut items = Vec::with_capacity(n);
@@ -902,6 +913,38 @@ fn intset_members(b: &[u8]) -> Option<Vec<i64>> {
         });
     }
     Some(out)
+}
+
+/// The zipmap of very old files (Redis 2.x hashes): a count byte, then per pair a length,
+/// the field, a length, a free-space byte, the value and its padding, then 0xFF.
+fn zipmap_decode(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn len(b: &[u8], p: &mut usize) -> Option<Option<usize>> {
+        let first = *b.get(*p)?;
+        *p += 1;
+        Some(match first {
+            255 => None,
+            254 => {
+                let n = u32::from_le_bytes(b.get(*p..*p + 4)?.try_into().ok()?) as usize;
+                *p += 4;
+                Some(n)
+            }
+            n => Some(n as usize),
+        })
+    }
+    let mut p = 1;
+    let mut out = Vec::new();
+    loop {
+        let Some(flen) = len(b, &mut p)? else { break };
+        let field = b.get(p..p.checked_add(flen)?)?.to_vec();
+        p += flen;
+        let vlen = len(b, &mut p)??;
+        let free = *b.get(p)? as usize;
+        p += 1;
+        let value = b.get(p..p.checked_add(vlen)?)?.to_vec();
+        p += vlen + free;
+        out.push((field, value));
+    }
+    (p == b.len()).then_some(out)
 }
 
 /// Redis 6's ziplist (RDB 9): header (bytes, tail offset, count), entries of previous-length,
@@ -1119,6 +1162,17 @@ mod tests {
             let _ = load(&bad, lo);
             let cut = rng.random_range(0..bad.len());
             let _ = load(&bad[..cut], lo);
+        }
+    }
+
+    #[test]
+    fn zipmap_hashes_of_old_files_load() {
+        // {"a": "1", "name": "zz"}: count, then length/field, length/free/value/padding.
+        let fixed = b"\x02\x01a\x01\x011\x00\x04name\x02\x00zz\xff".to_vec();
+        let pairs = zipmap_decode(&fixed).unwrap();
+        assert_eq!(pairs, vec![(b"a".to_vec(), b"1".to_vec()), (b"name".to_vec(), b"zz".to_vec())]);
+        for cut in 0..fixed.len() {
+            assert!(zipmap_decode(&fixed[..cut]).is_none());
         }
     }
 
