@@ -933,8 +933,7 @@ fn zipmap_decode(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     }
     let mut p = 1;
     let mut out = Vec::new();
-    loop {
-        let Some(flen) = len(b, &mut p)? else { break };
+    while let Some(flen) = len(b, &mut p)? {
         let field = b.get(p..p.checked_add(flen)?)?.to_vec();
         p += flen;
         let vlen = len(b, &mut p)??;
