@@ -29,6 +29,10 @@ struct Node {
     right: u32,
     prio: u32,
     size: u32,
+    /// The next node in (score, member) order: range scans follow these links, one node per
+    /// step, instead of an in-order walk that touches each node twice (rotations never
+    /// change the order, so only insert and remove maintain them).
+    next: u32,
 }
 
 /// The (score, member) order of sorted sets: scores numerically, ties by member bytes.
@@ -42,6 +46,8 @@ pub struct Treap {
     free: Vec<u32>,
     root: u32,
     seed: u32,
+    /// The first node in order.
+    head: u32,
 }
 
 impl Treap {
@@ -49,7 +55,7 @@ impl Treap {
         // A random seed per tree: with a known priority sequence a client could order its
         // inserts so the tree degenerates into a chain, and the recursive descents would then
         // be as deep as the set is large.
-        Treap { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: rand::random::<u32>() | 1 }
+        Treap { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: rand::random::<u32>() | 1, head: NIL }
     }
 
     fn size(&self, n: u32) -> u32 {
@@ -103,7 +109,7 @@ impl Treap {
 
     pub fn insert(&mut self, score: f64, member: &[u8]) {
         let prio = self.next_prio();
-        let node = Node { score, member: SmallBytes::new(member), left: NIL, right: NIL, prio, size: 1 };
+        let node = Node { score, member: SmallBytes::new(member), left: NIL, right: NIL, prio, size: 1, next: NIL };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -114,17 +120,27 @@ impl Treap {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.root = self.insert_at(self.root, idx, score, member);
+        // The descent also finds the predecessor (the last node it passed on the right);
+        // rotations keep the order, so linking after it is safe.
+        let mut pred = NIL;
+        self.root = self.insert_at(self.root, idx, score, member, &mut pred);
+        let next = if pred == NIL { self.head } else { self.nodes[pred as usize].next };
+        self.nodes[idx as usize].next = next;
+        if pred == NIL {
+            self.head = idx;
+        } else {
+            self.nodes[pred as usize].next = idx;
+        }
     }
 
     /// One descent: the new node goes down by key and rotates up past lower priorities.
-    fn insert_at(&mut self, n: u32, new: u32, score: f64, member: &[u8]) -> u32 {
+    fn insert_at(&mut self, n: u32, new: u32, score: f64, member: &[u8], pred: &mut u32) -> u32 {
         if n == NIL {
             return new;
         }
         let node = &self.nodes[n as usize];
         if cmp_key(score, member, node.score, &node.member) == Ordering::Less {
-            let l = self.insert_at(node.left, new, score, member);
+            let l = self.insert_at(node.left, new, score, member, pred);
             self.nodes[n as usize].left = l;
             if self.nodes[l as usize].prio > self.nodes[n as usize].prio {
                 // Rotate right: l becomes the subtree root.
@@ -135,7 +151,8 @@ impl Treap {
                 return l;
             }
         } else {
-            let r = self.insert_at(node.right, new, score, member);
+            *pred = n;
+            let r = self.insert_at(node.right, new, score, member, pred);
             self.nodes[n as usize].right = r;
             if self.nodes[r as usize].prio > self.nodes[n as usize].prio {
                 self.nodes[n as usize].right = self.nodes[r as usize].left;
@@ -151,28 +168,50 @@ impl Treap {
 
     pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
         let mut found = false;
-        self.root = self.remove_at(self.root, score, member, &mut found);
+        let mut pred = NIL;
+        self.root = self.remove_at(self.root, score, member, &mut found, &mut pred);
         found
     }
 
+    /// Takes node `n` out of the order links; `pred` is its predecessor (NIL: it was first).
+    fn unlink(&mut self, n: u32, pred: u32) {
+        let after = self.nodes[n as usize].next;
+        if pred == NIL {
+            self.head = after;
+        } else {
+            self.nodes[pred as usize].next = after;
+        }
+    }
+
     /// One descent to the node, which is replaced by the merge of its children.
-    fn remove_at(&mut self, n: u32, score: f64, member: &[u8], found: &mut bool) -> u32 {
+    /// One descent to the node, which is replaced by the merge of its children; `pred` tracks
+    /// the last node passed on the right (the predecessor unless the node has a left subtree,
+    /// whose rightmost node is then the predecessor).
+    fn remove_at(&mut self, n: u32, score: f64, member: &[u8], found: &mut bool, pred: &mut u32) -> u32 {
         if n == NIL {
             return NIL;
         }
         let node = &self.nodes[n as usize];
         match cmp_key(score, member, node.score, &node.member) {
             Ordering::Less => {
-                let l = self.remove_at(node.left, score, member, found);
+                let l = self.remove_at(node.left, score, member, found, pred);
                 self.nodes[n as usize].left = l;
             }
             Ordering::Greater => {
-                let r = self.remove_at(node.right, score, member, found);
+                *pred = n;
+                let r = self.remove_at(node.right, score, member, found, pred);
                 self.nodes[n as usize].right = r;
             }
             Ordering::Equal => {
                 *found = true;
                 let (l, r) = (node.left, node.right);
+                let mut p = *pred;
+                let mut c = l;
+                while c != NIL {
+                    p = c;
+                    c = self.nodes[c as usize].right;
+                }
+                self.unlink(n, p);
                 self.nodes[n as usize].member = SmallBytes::new(b"");
                 self.free.push(n);
                 return self.merge(l, r);
@@ -216,44 +255,44 @@ impl Treap {
         None
     }
 
-    /// In-order iteration from `rank` (ascending).
-    pub fn iter_from(&self, rank: usize) -> TreapIter<'_> {
-        let mut it = TreapIter { t: self, stack: Vec::new() };
+    /// The node at 0-based `rank`, or NIL.
+    fn select_node(&self, mut rank: usize) -> u32 {
         let mut n = self.root;
-        let mut rank = rank;
         while n != NIL {
             let node = &self.nodes[n as usize];
             let ls = self.size(node.left) as usize;
-            if rank < ls {
-                it.stack.push(n);
-                n = node.left;
-            } else if rank == ls {
-                it.stack.push(n);
-                break;
-            } else {
-                rank -= ls + 1;
-                n = node.right;
+            match rank.cmp(&ls) {
+                Ordering::Less => n = node.left,
+                Ordering::Equal => return n,
+                Ordering::Greater => {
+                    rank -= ls + 1;
+                    n = node.right;
+                }
             }
         }
-        it
+        NIL
+    }
+
+    /// Iteration in order from `rank` (ascending), along the order links.
+    pub fn iter_from(&self, rank: usize) -> TreapIter<'_> {
+        let cur = if rank == 0 { self.head } else { self.select_node(rank) };
+        TreapIter { t: self, cur }
     }
 }
 
 pub struct TreapIter<'a> {
     t: &'a Treap,
-    stack: Vec<u32>,
+    cur: u32,
 }
 
 impl<'a> Iterator for TreapIter<'a> {
     type Item = (f64, &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
-        let n = self.stack.pop()?;
-        let node = &self.t.nodes[n as usize];
-        let mut c = node.right;
-        while c != NIL {
-            self.stack.push(c);
-            c = self.t.nodes[c as usize].left;
+        if self.cur == NIL {
+            return None;
         }
+        let node = &self.t.nodes[self.cur as usize];
+        self.cur = node.next;
         Some((node.score, &node.member))
     }
 }
@@ -600,6 +639,15 @@ mod tests {
             }
             model.sort_by(|a, b| cmp_key(a.0, &a.1, b.0, &b.1));
             assert_eq!(t.len(), model.len());
+            if i % 97 == 0 {
+                // The order links stay right through inserts, removals and rotations.
+                let all: Vec<(f64, Vec<u8>)> = t.iter_from(0).map(|(s, m)| (s, m.to_vec())).collect();
+                assert_eq!(all, model, "step {i}");
+                assert!(!t.remove(1000.0, b"absent"));
+                if let Some((s, m)) = model.first() {
+                    assert!(!t.remove(*s + 0.5, m), "a wrong score must not remove");
+                }
+            }
         }
         for (r, (s, m)) in model.iter().enumerate() {
             assert_eq!(t.select(r), Some((*s, &m[..])));
