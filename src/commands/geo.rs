@@ -446,6 +446,7 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
             let db = ctx.db();
             if n == 0 {
                 if db.remove(&dst).is_some() {
+                    ctx.srv.dirty += 1; // a change for the AOF and save points even with n = 0
                     ctx.notify(ev::GENERIC, "del", &dst);
                 }
             } else {
