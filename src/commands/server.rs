@@ -469,8 +469,19 @@ fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 2 || argv.get(1).is_some_and(|a| !is(a, "schedule")) {
         return Err(CmdError::Syntax);
     }
-    if ctx.srv.bgsave_in_progress() {
+    let schedule = argv.len() == 2;
+    if ctx.srv.rdb_bgsave_in_progress() {
         return Err(CmdError::msg("Background save already in progress"));
+    }
+    // Redis's rules: with an AOF rewrite running, or inside EXEC, the save is scheduled.
+    if ctx.srv.aof_rewrite_in_progress() || ctx.sess.in_exec {
+        if schedule || ctx.sess.in_exec {
+            ctx.srv.bgsave_scheduled = true;
+            return Ok(Reply::Status("Background saving scheduled"));
+        }
+        return Err(CmdError::msg(
+            "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        ));
     }
     ctx.srv.start_bgsave().map_err(|e| CmdError::msg(format!("Background save failed to start: {e}")))?;
     Ok(Reply::Status("Background saving started"))

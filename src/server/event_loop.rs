@@ -478,6 +478,12 @@ impl Server {
                 warn!("Can't start the AOF rewrite: {e}");
             }
         }
+        if self.state.bgsave_scheduled && !self.state.bgsave_in_progress() {
+            self.state.bgsave_scheduled = false;
+            if let Err(e) = self.state.start_bgsave() {
+                warn!("Can't start the scheduled background save: {e}");
+            }
+        }
         if !self.state.bgsave_in_progress() && self.state.save_point_due() {
             let changes = self.state.dirty;
             info!("{changes} changes since the last save: saving...");

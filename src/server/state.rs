@@ -187,6 +187,8 @@ pub struct ServerState {
     pub aof: Option<crate::server::aof::Aof>,
     /// BGREWRITEAOF arrived while a snapshot was running: start it after.
     pub aof_rewrite_scheduled: bool,
+    /// BGSAVE SCHEDULE (or BGSAVE in EXEC) while a rewrite ran: start it after.
+    pub bgsave_scheduled: bool,
     /// The running forkless BGSAVE, if any.
     pub bgsave: Option<crate::server::persist::Bgsave>,
     /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
@@ -252,6 +254,7 @@ impl ServerState {
             bgsave: None,
             aof: None,
             aof_rewrite_scheduled: false,
+            bgsave_scheduled: false,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
                 last_save_secs: unix_ms() / 1000,

@@ -413,3 +413,16 @@ fn rdb_keeps_idle_time_and_frequency() {
     assert_eq!(c2.cmd(&["OBJECT", "FREQ", "hot"]).text(), format!(":{hot}\r\n"));
     assert_eq!(c2.cmd(&["OBJECT", "FREQ", "cold"]).text(), ":5\r\n");
 }
+
+/// BGSAVE inside EXEC is scheduled rather than run, as in Redis, and then happens.
+#[test]
+fn bgsave_in_exec_is_scheduled() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(c.cmd(&["EXEC"]).text(), "*1\r\n+Background saving scheduled\r\n");
+    assert!(eventually(Duration::from_secs(10), || c.cmd(&["INFO", "persistence"]).as_str().contains("rdb_saves:1")));
+    assert!(s.dir.join("dump.rdb").exists());
+}
