@@ -800,12 +800,7 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
         out.push((Reply::Bulk(key.clone()), served));
     }
     if !out.is_empty() {
-        // A map in RESP3; an array of [key, entries] pairs in RESP2.
-        return Ok(if ctx.sess.resp >= 3 {
-            Reply::Map(out)
-        } else {
-            Reply::Array(out.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())
-        });
+        return Ok(Reply::PairsMap(out));
     }
     let Some(deadline) = r.block else { return Ok(Reply::NullArray) };
     // Block: `$` is resolved now, so entries added later are what the client receives.

@@ -617,8 +617,9 @@ impl<'a> Reader<'a> {
             Err(ENC_LZF) => {
                 let clen = self.count()?;
                 let len = self.len()?;
-                // Decompressed strings are bounded by proto-max-bulk-len-like sanity: 512 MB.
-                if len > 512 * 1024 * 1024 {
+                // LZF expands at most ~88x (a 3-byte back-reference copies 264 bytes), so a
+                // larger claim is corruption, and a tiny file cannot make us allocate gigabytes.
+                if len > 512 * 1024 * 1024 || len > (clen as u64).saturating_mul(100) + 64 {
                     return Err(self.err("compressed string too long"));
                 }
                 let data = self.take(clen)?;
@@ -1083,15 +1084,17 @@ fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec
         Elem::Int(n) => Some(*n),
         Elem::Str(s) => std::str::from_utf8(s).ok()?.parse().ok(),
     };
-    let count = int(e.first()?)? as usize;
-    let deleted = int(e.get(1)?)? as usize;
-    let nfields = int(e.get(2)?)? as usize;
+    // Counts from the file: never negative, never past the listpack.
+    let count_of = |x: &Elem| usize::try_from(int(x)?).ok().filter(|n| *n <= e.len());
+    let count = count_of(e.first()?)?;
+    let deleted = count_of(e.get(1)?)?;
+    let nfields = count_of(e.get(2)?)?;
     let fields: Vec<Vec<u8>> = e.get(3..3 + nfields)?.iter().map(Elem::to_vec).collect();
     let mut p = 3 + nfields + 1; // the master entry ends with a 0
     let mut seen = 0;
     while p < e.len() {
         let flags = int(e.get(p)?)?;
-        let ms = master.ms.checked_add(int(e.get(p + 1)?)? as u64)?;
+        let ms = master.ms.checked_add(u64::try_from(int(e.get(p + 1)?)?).ok()?)?;
         let seq = master.seq.wrapping_add(int(e.get(p + 2)?)? as u64);
         p += 3;
         let mut flat = Vec::new();
@@ -1102,7 +1105,7 @@ fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec
                 p += 1;
             }
         } else {
-            let n = int(e.get(p)?)? as usize;
+            let n = count_of(e.get(p)?)?;
             p += 1;
             for _ in 0..n * 2 {
                 flat.push(Bytes::from(e.get(p)?.to_vec()));

@@ -38,6 +38,8 @@ pub enum Reply {
     Verbatim(Bytes),
     /// `>` push in RESP3 (pub/sub, invalidations), an array in RESP2.
     Push(Vec<Reply>),
+    /// A map in RESP3, an array of [key, value] pairs in RESP2 (XREAD, XREADGROUP).
+    PairsMap(Vec<(Reply, Reply)>),
     /// Already encoded RESP that reads the same in RESP2 and RESP3 (arrays of bulk strings,
     /// built with [`put_array_len`] and [`put_bulk`]), written as it is: big replies (stream
     /// ranges) are then one buffer instead of a tree of small allocations.
@@ -160,6 +162,16 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
                 put_len(out, b'*', pairs.len() * 2);
             }
             for (k, v) in pairs {
+                encode(k, resp, out);
+                encode(v, resp, out);
+            }
+        }
+        Reply::PairsMap(pairs) => {
+            put_len(out, if v3 { b'%' } else { b'*' }, pairs.len());
+            for (k, v) in pairs {
+                if !v3 {
+                    put_len(out, b'*', 2);
+                }
                 encode(k, resp, out);
                 encode(v, resp, out);
             }

@@ -168,19 +168,26 @@ impl Node {
         self.total += 1;
     }
 
-    /// Skips or decodes the entry at `pos`.
-    fn raw_at(&self, base: StreamId, pos: usize) -> Raw {
+    /// The header of the entry at `pos`: flags, ID, field count, and where its strings start.
+    fn header(&self, base: StreamId, pos: usize) -> (u8, StreamId, usize, usize) {
         let d = &self.data;
         let flags = d.get(pos).copied().unwrap_or(0);
         let mut p = pos + 1;
-        let ms = base.ms + get_varint(d, &mut p);
+        let ms = base.ms.saturating_add(get_varint(d, &mut p));
         let seq = get_varint(d, &mut p);
         let n = get_varint(d, &mut p) as usize;
+        (flags, StreamId::new(ms, seq), n, p)
+    }
+
+    /// Skips the entry at `pos`, reading its header.
+    fn raw_at(&self, base: StreamId, pos: usize) -> Raw {
+        let d = &self.data;
+        let (flags, id, n, mut p) = self.header(base, pos);
         let per = if flags & SAME_FIELDS != 0 { 1 } else { 2 };
         for _ in 0..n * per {
             get_str(d, &mut p);
         }
-        Raw { offset: pos, id: StreamId::new(ms, seq), deleted: flags & DELETED != 0, end: p }
+        Raw { offset: pos, id, deleted: flags & DELETED != 0, end: p }
     }
 
     /// Calls `f` with the entry at `pos` as a flat field, value, ... list of borrowed slices
@@ -193,11 +200,7 @@ impl Node {
         f: &mut impl FnMut(StreamId, &[&[u8]]),
     ) {
         let d = &self.data;
-        let flags = d.get(pos).copied().unwrap_or(0);
-        let mut p = pos + 1;
-        let ms = base.ms + get_varint(d, &mut p);
-        let seq = get_varint(d, &mut p);
-        let n = get_varint(d, &mut p) as usize;
+        let (flags, id, n, mut p) = self.header(base, pos);
         scratch.clear();
         if flags & SAME_FIELDS != 0 {
             let mut mp = 0;
@@ -210,7 +213,7 @@ impl Node {
                 scratch.push(get_str(d, &mut p));
             }
         }
-        f(StreamId::new(ms, seq), scratch);
+        f(id, scratch);
     }
 
     /// Every entry position, tombstones included, in order.

@@ -5,15 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Conn, ember};
-
-fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
-    let info = c.cmd(&["INFO", section]).as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} missing in {info}"))
-}
+use crate::util::{Conn, ember, info_field};
 
 fn value() -> String {
     "x".repeat(1000)

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Conn, Proc, ember, eventually};
+use crate::util::{Conn, Proc, ember, eventually, info_field};
 
 /// Builds one key of every type and encoding (small and large), with and without TTLs.
 fn populate(c: &mut Conn) {
@@ -216,14 +216,6 @@ fn a_corrupt_file_is_refused_at_start_up() {
     assert!(!out.status.success(), "a corrupt RDB was accepted");
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("offset"), "{log}");
-}
-
-fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
-    let info = c.cmd(&["INFO", section]).as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} missing in {info}"))
 }
 
 /// BGSAVE writes the dataset as it was when BGSAVE ran, while writes keep landing and the

@@ -6,15 +6,7 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 
-use crate::util::{Conn, ember, eventually};
-
-fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
-    let info = c.cmd(&["INFO", section]).as_str();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} missing in {info}"))
-}
+use crate::util::{Conn, ember, eventually, info_field};
 
 fn client_list(c: &mut Conn) -> String {
     c.cmd(&["CLIENT", "LIST"]).as_str()
