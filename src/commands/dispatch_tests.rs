@@ -29,7 +29,43 @@ impl T {
 
     fn run(&mut self, args: &[&str]) -> Reply {
         self.srv.update_time();
-        execute(&mut self.srv, &mut self.me, &Self::argv(args))
+        let r = execute(&mut self.srv, &mut self.me, &Self::argv(args));
+        Self::decoded(r)
+    }
+
+    /// Replies some commands encode themselves (`Reply::Encoded`), turned back into a tree so
+    /// the tests compare structure: bulks, arrays, integers and RESP3 doubles.
+    fn decoded(r: Reply) -> Reply {
+        fn parse(b: &[u8], i: &mut usize) -> Reply {
+            let line_end = b[*i..].windows(2).position(|w| w == b"\r\n").unwrap() + *i;
+            let line = std::str::from_utf8(&b[*i + 1..line_end]).unwrap();
+            let kind = b[*i];
+            *i = line_end + 2;
+            match kind {
+                b'*' => {
+                    let n: usize = line.parse().unwrap();
+                    Reply::Array((0..n).map(|_| parse(b, i)).collect())
+                }
+                b'$' => {
+                    let n: usize = line.parse().unwrap();
+                    let v = Bytes::copy_from_slice(&b[*i..*i + n]);
+                    *i += n + 2;
+                    Reply::Bulk(v)
+                }
+                b':' => Reply::Int(line.parse().unwrap()),
+                b',' => Reply::Double(line.parse().unwrap()),
+                _ => panic!("unexpected reply type {}", kind as char),
+            }
+        }
+        match r {
+            Reply::Encoded(b) => {
+                let mut i = 0;
+                let r = parse(&b, &mut i);
+                assert_eq!(i, b.len(), "one reply");
+                r
+            }
+            r => r,
+        }
     }
 
     /// Runs a command as another client (registered in the server like a real connection).

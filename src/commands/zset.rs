@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::keyspace::notify as ev;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand::RngExt;
 
 use super::args::is;
@@ -12,6 +12,7 @@ use super::generic::{parse_cursor, parse_scan_opts};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
+use crate::protocol::reply::{put_array_len, put_bulk, put_double};
 use crate::types::{Value, ZSetValue, ZsetLimits};
 use crate::util::glob::glob_match;
 use crate::util::numfmt::{parse_f64, parse_i64};
@@ -591,13 +592,19 @@ fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 
 /// The members selected by a ZRANGE-style request, in reply order.
 fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
+    let (lo, hi) = select_ranks(z, a1, a2, spec)?;
+    Ok(z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect())
+}
+
+/// The rank interval [lo, hi) a ZRANGE-style request selects (empty: lo == hi).
+fn select_ranks(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<(usize, usize), CmdError> {
     let len = z.len();
     let (lo, hi) = match spec.by {
         RangeBy::Rank => {
             let s = parse_i64(a1).ok_or(CmdError::NotInteger)?;
             let e = parse_i64(a2).ok_or(CmdError::NotInteger)?;
             match rank_interval(s, e, len) {
-                None => return Ok(vec![]),
+                None => return Ok((0, 0)),
                 Some((s, e)) if spec.rev => (len - e, len - s),
                 Some(r) => r,
             }
@@ -616,7 +623,7 @@ fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result
     let (mut lo, mut hi) = (lo, hi);
     if let Some((offset, count)) = spec.limit {
         if offset < 0 {
-            return Ok(vec![]);
+            return Ok((0, 0));
         }
         let offset = (offset as usize).min(hi - lo);
         let count = if count >= 0 { count as usize } else { usize::MAX };
@@ -628,7 +635,7 @@ fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result
             hi = hi.min(lo.saturating_add(count));
         }
     }
-    Ok(z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect())
+    Ok((lo, hi))
 }
 
 /// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).
@@ -685,12 +692,21 @@ fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
         select_range(&empty, &argv[2], &argv[3], &spec)?;
         return Ok(Reply::Array(vec![]));
     };
-    let items = select_range(z, &argv[2], &argv[3], &spec)?;
-    Ok(Reply::Array(if spec.withscores {
-        with_scores(items, resp3)
-    } else {
-        items.into_iter().map(|(m, _)| Reply::Bulk(Bytes::from(m))).collect()
-    }))
+    let (lo, hi) = select_ranks(z, &argv[2], &argv[3], &spec)?;
+    // Encoded straight from the set into one buffer: no per-member copies or reply nodes.
+    let n = hi - lo;
+    let mut out = BytesMut::with_capacity(16 + n * 32);
+    put_array_len(&mut out, if spec.withscores && !resp3 { 2 * n } else { n });
+    for (m, s) in z.range(lo, hi, spec.rev) {
+        if spec.withscores && resp3 {
+            put_array_len(&mut out, 2);
+        }
+        put_bulk(&mut out, m);
+        if spec.withscores {
+            put_double(&mut out, s, resp3);
+        }
+    }
+    Ok(Reply::Encoded(out.freeze()))
 }
 
 fn zrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

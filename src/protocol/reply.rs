@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::util::numfmt::fmt_double;
+use crate::util::numfmt::{fmt_double, integral_double};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -79,6 +79,11 @@ fn put_len(out: &mut BytesMut, prefix: u8, n: usize) {
 /// Writes a decimal integer without allocating (this runs for every reply).
 fn put_int(out: &mut BytesMut, n: i64) {
     let mut buf = [0u8; 20];
+    out.put_slice(int_text(n, &mut buf));
+}
+
+/// The decimal text of `n`, formatted into `buf`.
+fn int_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     let mut v = n.unsigned_abs();
     loop {
@@ -90,9 +95,31 @@ fn put_int(out: &mut BytesMut, n: i64) {
         }
     }
     if n < 0 {
-        out.put_u8(b'-');
+        i -= 1;
+        buf[i] = b'-';
     }
-    out.put_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// A double as Redis replies it: a RESP3 double, or in RESP2 a bulk string. Integral values
+/// (most scores) are formatted without allocating.
+pub fn put_double(out: &mut BytesMut, d: f64, v3: bool) {
+    let mut buf = [0u8; 20];
+    let owned;
+    let text: &[u8] = match integral_double(d) {
+        Some(n) => int_text(n, &mut buf),
+        None => {
+            owned = fmt_double(d);
+            owned.as_bytes()
+        }
+    };
+    if v3 {
+        out.put_u8(b',');
+        out.put_slice(text);
+        out.put_slice(b"\r\n");
+    } else {
+        put_bulk(out, text);
+    }
 }
 
 pub fn put_bulk(out: &mut BytesMut, b: &[u8]) {
@@ -101,12 +128,12 @@ pub fn put_bulk(out: &mut BytesMut, b: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// Writes the reply in the given protocol version (2 or 3) to `out`.
 /// An array header (`*n`), for [`Reply::Encoded`] payloads.
 pub fn put_array_len(out: &mut BytesMut, n: usize) {
     put_len(out, b'*', n);
 }
 
+/// Writes the reply in the given protocol version (2 or 3) to `out`.
 pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
     let v3 = resp >= 3;
     match reply {
@@ -176,16 +203,7 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
                 encode(v, resp, out);
             }
         }
-        Reply::Double(d) => {
-            let s = fmt_double(*d);
-            if v3 {
-                out.put_u8(b',');
-                out.put_slice(s.as_bytes());
-                out.put_slice(b"\r\n");
-            } else {
-                put_bulk(out, s.as_bytes());
-            }
-        }
+        Reply::Double(d) => put_double(out, *d, v3),
         Reply::DoubleText(s) => {
             if v3 {
                 out.put_u8(b',');

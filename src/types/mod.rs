@@ -6,6 +6,7 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod packed;
+pub mod scoretree;
 pub mod set;
 pub mod stream;
 pub mod string;

@@ -1,301 +1,19 @@
 //! The sorted-set type: `listpack` (a [`Packed`] of member, score pairs kept in (score, member)
-//! order, scores as 8 raw bytes) while it has at most `zset-max-listpack-entries` members of at
+//! order, scores in the short form of `write_score`) while it has at most `zset-max-listpack-entries` members of at
 //! most `zset-max-listpack-value` bytes; then `skiplist`: a member → score [`Dict`] beside an
 //! order-statistic tree.
 //!
-//! # Why a treap rather than a skiplist
-//! Redis's skiplist needs back pointers and spans, which in safe Rust means an arena anyway.
-//! In an arena, a treap keyed by (score, member) with subtree sizes gives the same O(log n)
-//! insert, delete, rank and select with less code and no unsafe: insert descends once and
-//! rotates the new node up past lower priorities, delete descends once and merges the node's
-//! children, sizes are fixed on the way back up. Random priorities keep the expected depth ~2·log2(n), which also
-//! bounds the recursion. Nodes live in a `Vec` with a free list; indices are `u32`.
+//! The ordered structure and why it is a B+tree: [`super::scoretree`].
 
 use std::cmp::Ordering;
 
 use rand::{Rng, RngExt};
 
 use super::packed::MapPack as Packed;
+use super::scoretree::ScoreTree;
+pub use super::scoretree::cmp_key;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
-
-const NIL: u32 = u32::MAX;
-
-#[derive(Clone)]
-struct Node {
-    score: f64,
-    member: SmallBytes,
-    left: u32,
-    right: u32,
-    prio: u32,
-    size: u32,
-    /// The next node in (score, member) order: range scans follow these links, one node per
-    /// step, instead of an in-order walk that touches each node twice (rotations never
-    /// change the order, so only insert and remove maintain them).
-    next: u32,
-}
-
-/// The (score, member) order of sorted sets: scores numerically, ties by member bytes.
-pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
-    s1.partial_cmp(&s2).unwrap_or(Ordering::Equal).then_with(|| m1.cmp(m2))
-}
-
-#[derive(Clone, Default)]
-pub struct Treap {
-    nodes: Vec<Node>,
-    free: Vec<u32>,
-    root: u32,
-    seed: u32,
-    /// The first node in order.
-    head: u32,
-}
-
-impl Treap {
-    pub fn new() -> Self {
-        // A random seed per tree: with a known priority sequence a client could order its
-        // inserts so the tree degenerates into a chain, and the recursive descents would then
-        // be as deep as the set is large.
-        Treap { nodes: Vec::new(), free: Vec::new(), root: NIL, seed: rand::random::<u32>() | 1, head: NIL }
-    }
-
-    fn size(&self, n: u32) -> u32 {
-        if n == NIL { 0 } else { self.nodes[n as usize].size }
-    }
-
-    fn fix(&mut self, n: u32) {
-        let (l, r) = (self.nodes[n as usize].left, self.nodes[n as usize].right);
-        self.nodes[n as usize].size = 1 + self.size(l) + self.size(r);
-    }
-
-    pub fn len(&self) -> usize {
-        self.size(self.root) as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.root == NIL
-    }
-
-    fn next_prio(&mut self) -> u32 {
-        // xorshift32: priorities only need to be independent of the keys.
-        let mut x = self.seed;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.seed = x;
-        x
-    }
-
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
-        }
-        if b == NIL {
-            return a;
-        }
-        if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
-            let r = self.nodes[a as usize].right;
-            let m = self.merge(r, b);
-            self.nodes[a as usize].right = m;
-            self.fix(a);
-            a
-        } else {
-            let l = self.nodes[b as usize].left;
-            let m = self.merge(a, l);
-            self.nodes[b as usize].left = m;
-            self.fix(b);
-            b
-        }
-    }
-
-    pub fn insert(&mut self, score: f64, member: &[u8]) {
-        let prio = self.next_prio();
-        let node = Node { score, member: SmallBytes::new(member), left: NIL, right: NIL, prio, size: 1, next: NIL };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        // The descent also finds the predecessor (the last node it passed on the right);
-        // rotations keep the order, so linking after it is safe.
-        let mut pred = NIL;
-        self.root = self.insert_at(self.root, idx, score, member, &mut pred);
-        let next = if pred == NIL { self.head } else { self.nodes[pred as usize].next };
-        self.nodes[idx as usize].next = next;
-        if pred == NIL {
-            self.head = idx;
-        } else {
-            self.nodes[pred as usize].next = idx;
-        }
-    }
-
-    /// One descent: the new node goes down by key and rotates up past lower priorities.
-    fn insert_at(&mut self, n: u32, new: u32, score: f64, member: &[u8], pred: &mut u32) -> u32 {
-        if n == NIL {
-            return new;
-        }
-        let node = &self.nodes[n as usize];
-        if cmp_key(score, member, node.score, &node.member) == Ordering::Less {
-            let l = self.insert_at(node.left, new, score, member, pred);
-            self.nodes[n as usize].left = l;
-            if self.nodes[l as usize].prio > self.nodes[n as usize].prio {
-                // Rotate right: l becomes the subtree root.
-                self.nodes[n as usize].left = self.nodes[l as usize].right;
-                self.nodes[l as usize].right = n;
-                self.fix(n);
-                self.fix(l);
-                return l;
-            }
-        } else {
-            *pred = n;
-            let r = self.insert_at(node.right, new, score, member, pred);
-            self.nodes[n as usize].right = r;
-            if self.nodes[r as usize].prio > self.nodes[n as usize].prio {
-                self.nodes[n as usize].right = self.nodes[r as usize].left;
-                self.nodes[r as usize].left = n;
-                self.fix(n);
-                self.fix(r);
-                return r;
-            }
-        }
-        self.fix(n);
-        n
-    }
-
-    pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let mut found = false;
-        let mut pred = NIL;
-        self.root = self.remove_at(self.root, score, member, &mut found, &mut pred);
-        found
-    }
-
-    /// Takes node `n` out of the order links; `pred` is its predecessor (NIL: it was first).
-    fn unlink(&mut self, n: u32, pred: u32) {
-        let after = self.nodes[n as usize].next;
-        if pred == NIL {
-            self.head = after;
-        } else {
-            self.nodes[pred as usize].next = after;
-        }
-    }
-
-    /// One descent to the node, which is replaced by the merge of its children.
-    /// One descent to the node, which is replaced by the merge of its children; `pred` tracks
-    /// the last node passed on the right (the predecessor unless the node has a left subtree,
-    /// whose rightmost node is then the predecessor).
-    fn remove_at(&mut self, n: u32, score: f64, member: &[u8], found: &mut bool, pred: &mut u32) -> u32 {
-        if n == NIL {
-            return NIL;
-        }
-        let node = &self.nodes[n as usize];
-        match cmp_key(score, member, node.score, &node.member) {
-            Ordering::Less => {
-                let l = self.remove_at(node.left, score, member, found, pred);
-                self.nodes[n as usize].left = l;
-            }
-            Ordering::Greater => {
-                *pred = n;
-                let r = self.remove_at(node.right, score, member, found, pred);
-                self.nodes[n as usize].right = r;
-            }
-            Ordering::Equal => {
-                *found = true;
-                let (l, r) = (node.left, node.right);
-                let mut p = *pred;
-                let mut c = l;
-                while c != NIL {
-                    p = c;
-                    c = self.nodes[c as usize].right;
-                }
-                self.unlink(n, p);
-                self.nodes[n as usize].member = SmallBytes::new(b"");
-                self.free.push(n);
-                return self.merge(l, r);
-            }
-        }
-        self.fix(n);
-        n
-    }
-
-    /// Number of elements for which `before` holds; `before` must hold for a prefix of the order.
-    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
-        let mut n = self.root;
-        let mut count = 0;
-        while n != NIL {
-            let node = &self.nodes[n as usize];
-            if before(node.score, &node.member) {
-                count += self.size(node.left) as usize + 1;
-                n = node.right;
-            } else {
-                n = node.left;
-            }
-        }
-        count
-    }
-
-    /// The element at 0-based `rank`.
-    pub fn select(&self, mut rank: usize) -> Option<(f64, &[u8])> {
-        let mut n = self.root;
-        while n != NIL {
-            let node = &self.nodes[n as usize];
-            let ls = self.size(node.left) as usize;
-            match rank.cmp(&ls) {
-                Ordering::Less => n = node.left,
-                Ordering::Equal => return Some((node.score, &node.member)),
-                Ordering::Greater => {
-                    rank -= ls + 1;
-                    n = node.right;
-                }
-            }
-        }
-        None
-    }
-
-    /// The node at 0-based `rank`, or NIL.
-    fn select_node(&self, mut rank: usize) -> u32 {
-        let mut n = self.root;
-        while n != NIL {
-            let node = &self.nodes[n as usize];
-            let ls = self.size(node.left) as usize;
-            match rank.cmp(&ls) {
-                Ordering::Less => n = node.left,
-                Ordering::Equal => return n,
-                Ordering::Greater => {
-                    rank -= ls + 1;
-                    n = node.right;
-                }
-            }
-        }
-        NIL
-    }
-
-    /// Iteration in order from `rank` (ascending), along the order links.
-    pub fn iter_from(&self, rank: usize) -> TreapIter<'_> {
-        let cur = if rank == 0 { self.head } else { self.select_node(rank) };
-        TreapIter { t: self, cur }
-    }
-}
-
-pub struct TreapIter<'a> {
-    t: &'a Treap,
-    cur: u32,
-}
-
-impl<'a> Iterator for TreapIter<'a> {
-    type Item = (f64, &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.cur == NIL {
-            return None;
-        }
-        let node = &self.t.nodes[self.cur as usize];
-        self.cur = node.next;
-        Some((node.score, &node.member))
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct ZsetLimits {
@@ -305,7 +23,7 @@ pub struct ZsetLimits {
 
 pub struct SortedSet {
     dict: Dict<SmallBytes, f64>,
-    tree: Treap,
+    tree: ScoreTree,
 }
 
 pub enum ZSetValue {
@@ -395,7 +113,7 @@ impl ZSetValue {
     /// An empty sorted set in the encoding Redis 7.0 picks for a first member of `first_len`.
     pub fn for_first(first_len: usize, limits: ZsetLimits) -> Self {
         if limits.max_entries == 0 || limits.max_value < first_len {
-            ZSetValue::Sorted(Box::new(SortedSet { dict: Dict::new(), tree: Treap::new() }))
+            ZSetValue::Sorted(Box::new(SortedSet { dict: Dict::new(), tree: ScoreTree::new() }))
         } else {
             ZSetValue::Packed(Packed::new())
         }
@@ -436,7 +154,7 @@ impl ZSetValue {
 
     fn convert(&mut self) {
         if let ZSetValue::Packed(p) = self {
-            let mut s = SortedSet { dict: Dict::new(), tree: Treap::new() };
+            let mut s = SortedSet { dict: Dict::new(), tree: ScoreTree::new() };
             let mut it = p.iter();
             while let (Some(m), Some(sc)) = (it.next(), it.next()) {
                 let score = read_score(sc);
@@ -450,6 +168,11 @@ impl ZSetValue {
     /// Sets `member`'s score (inserting it if new). Returns true if it was added.
     pub fn set(&mut self, member: &[u8], score: f64, limits: ZsetLimits) -> bool {
         let old = self.score(member);
+        if old == Some(score) {
+            // An unchanged score leaves the member where it is (Redis compares with !=, so
+            // -0 for 0 keeps the stored 0).
+            return false;
+        }
         if let ZSetValue::Packed(p) = self {
             let grows = old.is_none() && p.len() / 2 + 1 > limits.max_entries;
             if grows || member.len() > limits.max_value {
@@ -473,13 +196,19 @@ impl ZSetValue {
                 let (sb, sl) = write_score(score);
                 p.insert_all(idx, &[member, &sb[..sl]]);
             }
-            ZSetValue::Sorted(s) => {
-                if let Some(o) = old {
+            ZSetValue::Sorted(s) => match old {
+                Some(o) => {
                     s.tree.remove(o, member);
+                    s.tree.insert(score, member);
+                    if let Some(v) = s.dict.get_mut(member) {
+                        *v = score;
+                    }
                 }
-                s.tree.insert(score, member);
-                s.dict.insert(SmallBytes::new(member), score);
-            }
+                None => {
+                    s.tree.insert(score, member);
+                    s.dict.insert_new(SmallBytes::new(member), score);
+                }
+            },
         }
         old.is_none()
     }
@@ -507,7 +236,10 @@ impl ZSetValue {
     /// 0-based rank in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(self.count_before(|s, m| cmp_key(s, m, score, member) == Ordering::Less))
+        match self {
+            ZSetValue::Sorted(s) => Some(s.tree.rank(score, member)),
+            ZSetValue::Packed(_) => Some(self.count_before(|s, m| cmp_key(s, m, score, member) == Ordering::Less)),
+        }
     }
 
     /// Number of members for which `before` holds (a prefix of the order).
@@ -524,7 +256,7 @@ impl ZSetValue {
                 }
                 n
             }
-            ZSetValue::Sorted(s) => s.tree.count_before(before),
+            ZSetValue::Sorted(s) => s.tree.count_before(|sc, m| before(sc, m)),
         }
     }
 
@@ -535,18 +267,21 @@ impl ZSetValue {
         if start >= end {
             return Box::new(std::iter::empty());
         }
-        let items: Box<dyn Iterator<Item = (&[u8], f64)> + '_> = match self {
+        match self {
             ZSetValue::Packed(p) => {
                 let mut it = p.iter().skip(2 * start);
-                Box::new(std::iter::from_fn(move || Some((it.next()?, read_score(it.next()?)))).take(end - start))
+                let items = std::iter::from_fn(move || Some((it.next()?, read_score(it.next()?)))).take(end - start);
+                if rev {
+                    let v: Vec<_> = items.collect();
+                    Box::new(v.into_iter().rev())
+                } else {
+                    Box::new(items)
+                }
             }
-            ZSetValue::Sorted(s) => Box::new(s.tree.iter_from(start).map(|(sc, m)| (m, sc)).take(end - start)),
-        };
-        if rev {
-            let v: Vec<_> = items.collect();
-            Box::new(v.into_iter().rev())
-        } else {
-            items
+            ZSetValue::Sorted(s) => {
+                let from = if rev { end - 1 } else { start };
+                Box::new(s.tree.iter_at(from, rev).map(|(sc, m)| (m, sc)).take(end - start))
+            }
         }
     }
 
@@ -619,44 +354,6 @@ mod tests {
         assert_eq!(write_score(200.0).1, 2);
         assert_eq!(write_score(1_700_000_000_000.0).1, 6);
         assert_eq!(write_score(0.5).1, 8);
-    }
-
-    #[test]
-    fn treap_matches_a_sorted_vec() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let mut t = Treap::new();
-        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
-        for i in 0..3000 {
-            let score = rng.random_range(0..100) as f64;
-            let m = format!("m{}", rng.random_range(0..500)).into_bytes();
-            if let Some(p) = model.iter().position(|(_, x)| *x == m) {
-                let (s, _) = model.remove(p);
-                assert!(t.remove(s, &m), "remove {i}");
-            } else {
-                t.insert(score, &m);
-                model.push((score, m));
-            }
-            model.sort_by(|a, b| cmp_key(a.0, &a.1, b.0, &b.1));
-            assert_eq!(t.len(), model.len());
-            if i % 97 == 0 {
-                // The order links stay right through inserts, removals and rotations.
-                let all: Vec<(f64, Vec<u8>)> = t.iter_from(0).map(|(s, m)| (s, m.to_vec())).collect();
-                assert_eq!(all, model, "step {i}");
-                assert!(!t.remove(1000.0, b"absent"));
-                if let Some((s, m)) = model.first() {
-                    assert!(!t.remove(*s + 0.5, m), "a wrong score must not remove");
-                }
-            }
-        }
-        for (r, (s, m)) in model.iter().enumerate() {
-            assert_eq!(t.select(r), Some((*s, &m[..])));
-            assert_eq!(t.count_before(|ts, tm| cmp_key(ts, tm, *s, m) == Ordering::Less), r);
-        }
-        let all: Vec<(f64, Vec<u8>)> = t.iter_from(0).map(|(s, m)| (s, m.to_vec())).collect();
-        assert_eq!(all, model);
-        let tail: Vec<(f64, Vec<u8>)> = t.iter_from(10).map(|(s, m)| (s, m.to_vec())).collect();
-        assert_eq!(tail, model[10..].to_vec());
     }
 
     #[test]

@@ -11,12 +11,16 @@ pub fn fmt_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // Integral values below 1e17 print as plain integers under %.17g (all their digits fit in
-    // 17 significant ones): the common case for scores, without the scientific round trip.
-    if d.fract() == 0.0 && d.abs() < 1e17 && d != 0.0 {
-        return (d as i64).to_string();
+    if let Some(n) = integral_double(d) {
+        return n.to_string();
     }
     fmt_g(d, 17)
+}
+
+/// Integral values below 1e17 print as plain integers under %.17g (all their digits fit in 17
+/// significant ones): the common case for scores, without the scientific round trip.
+pub fn integral_double(d: f64) -> Option<i64> {
+    (d.fract() == 0.0 && d.abs() < 1e17 && d != 0.0).then_some(d as i64)
 }
 
 /// `%.{prec}g` for a finite double.
@@ -58,17 +62,15 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if st.is_empty() || st.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
-    let lower = st.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            // Rust accepts "nan", "inf" spellings we handled; reject anything non-numeric.
-            if !lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'-' | b'+')) {
-                return None;
-            }
-            lower.parse::<f64>().ok()?
-        }
+    let v = if st.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+')) {
+        st.parse::<f64>().ok()?
+    } else if ["inf", "+inf", "infinity", "+infinity"].iter().any(|w| st.eq_ignore_ascii_case(w)) {
+        f64::INFINITY
+    } else if ["-inf", "-infinity"].iter().any(|w| st.eq_ignore_ascii_case(w)) {
+        f64::NEG_INFINITY
+    } else {
+        // Rust would also take "nan"; Redis refuses anything else non-numeric.
+        return None;
     };
     if v.is_nan() { None } else { Some(v) }
 }
