@@ -427,26 +427,10 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let by = score_arg(&argv[2])?;
-    let lim = limits(ctx);
-    let db = ctx.db();
-    let cur = match zset_ref(db, &argv[1])? {
-        Some(z) => z.score(&argv[3]),
-        None => {
-            db.set(&argv[1], Value::ZSet(ZSetValue::for_first(argv[3].len(), lim)), false);
-            None
-        }
-    };
-    let new = cur.unwrap_or(0.0) + by;
-    if new.is_nan() {
-        return Err(CmdError::msg("resulting score is not a number (NaN)"));
-    }
-    if let Some(z) = db.get_mut(&argv[1]).and_then(|v| v.as_zset_mut()) {
-        z.set(&argv[3], new, lim);
-    }
-    ctx.srv.dirty += 1;
-    ctx.notify(ev::ZSET, "zincr", &argv[1]);
-    Ok(Reply::Double(new))
+    // ZADD key INCR increment member: the same reply, events and no-op rules (an increment
+    // that leaves the score as it was changes nothing, -0 on a new member stays -0).
+    let as_zadd = [argv[0].clone(), argv[1].clone(), Bytes::from_static(b"INCR"), argv[2].clone(), argv[3].clone()];
+    zadd(ctx, &as_zadd)
 }
 
 fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
