@@ -395,7 +395,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 }
                 incr_result = Some(new);
                 if new != cur {
-                    z.set(&member, new, lim);
+                    z.set_known(&member, new, Some(cur), lim);
                     updated += 1;
                 }
             }
@@ -403,7 +403,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 if xx {
                     continue;
                 }
-                z.set(&member, score, lim);
+                z.set_known(&member, score, None, lim);
                 incr_result = Some(score);
                 added += 1;
             }

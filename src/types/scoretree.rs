@@ -163,6 +163,40 @@ impl Inner {
         }
     }
 
+    /// Before an insert into child `i`: when it is a full leaf and a neighbouring leaf has
+    /// room, one entry moves over instead of the leaf splitting (as in a B*-tree), which keeps
+    /// leaves ~85% full under random inserts instead of ~70%. True if an entry moved.
+    fn make_room(&mut self, i: usize) -> bool {
+        let full = |c: &Node| matches!(c, Node::Leaf(v) if v.len() >= LEAF_CAP);
+        let roomy = |c: &Node| matches!(c, Node::Leaf(v) if v.len() + 2 <= LEAF_CAP);
+        if !full(&self.children[i]) {
+            return false;
+        }
+        if i > 0 && roomy(&self.children[i - 1]) {
+            let (left, right) = self.children.split_at_mut(i);
+            if let (Node::Leaf(l), Node::Leaf(r)) = (&mut left[i - 1], &mut right[0]) {
+                l.push(r.remove(0));
+                self.seps[i - 1] = r[0].clone();
+                self.counts[i - 1] += 1;
+                self.counts[i] -= 1;
+                return true;
+            }
+        }
+        if i + 1 < self.children.len() && roomy(&self.children[i + 1]) {
+            let (left, right) = self.children.split_at_mut(i + 1);
+            if let (Node::Leaf(l), Node::Leaf(r)) = (&mut left[i], &mut right[0])
+                && let Some(last) = l.pop()
+            {
+                self.seps[i] = last.clone();
+                r.insert(0, last);
+                self.counts[i] -= 1;
+                self.counts[i + 1] += 1;
+                return true;
+            }
+        }
+        false
+    }
+
     /// Drops child `i` (i >= 1) and the separator before it.
     fn remove_child(&mut self, i: usize) {
         self.children.remove(i);
@@ -251,7 +285,10 @@ impl ScoreTree {
                 Some((right[0].clone(), Node::Leaf(right)))
             }
             Node::Inner(n) => {
-                let i = n.child_for(e.score, &e.member);
+                let mut i = n.child_for(e.score, &e.member);
+                if n.make_room(i) {
+                    i = n.child_for(e.score, &e.member);
+                }
                 n.counts[i] += 1;
                 let (up, right) = Self::insert_into(&mut n.children[i], e)?;
                 let moved = right.count() as u32;
@@ -506,6 +543,37 @@ mod tests {
         }
         check(&t, &model);
         assert!(t.iter_at(0, false).next().is_none());
+    }
+
+    #[test]
+    fn draining_from_either_end_or_every_other_keeps_the_tree_whole() {
+        let n = 20_000;
+        for pattern in 0..3 {
+            let mut t = ScoreTree::new();
+            let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+            for i in 0..n {
+                let m = format!("m{i:06}").into_bytes();
+                t.insert(1.0, &m);
+                model.push((1.0, m));
+            }
+            check(&t, &model);
+            let mut step = 0;
+            while !model.is_empty() {
+                let at = match pattern {
+                    0 => 0,                        // ZPOPMIN
+                    1 => model.len() - 1,          // ZPOPMAX
+                    _ => (step * 2) % model.len(), // scattered
+                };
+                let (s, m) = model.remove(at);
+                assert!(t.remove(s, &m));
+                step += 1;
+                if step % 1999 == 0 {
+                    check(&t, &model);
+                }
+            }
+            check(&t, &model);
+            assert!(matches!(t.root, Node::Leaf(_)), "an emptied tree is one leaf again");
+        }
     }
 
     #[test]
