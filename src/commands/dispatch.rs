@@ -298,6 +298,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     let start = srv.cmd_clock;
     let dirty_before = srv.dirty;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
+    let log_instead = srv.log_instead.take();
     let end = Instant::now();
     srv.cmd_clock = end;
     let usec = end.duration_since(start).as_micros() as u64;
@@ -306,10 +307,8 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     if srv.aof.is_some() {
         let keys = srv.take_modified_keys();
         srv.invalidate_keys(sess, &keys);
-        if srv.dirty != dirty_before
-            && let Ok(reply) = &result
-        {
-            srv.aof_propagate(sess.db, argv, reply, &keys);
+        if srv.dirty != dirty_before && result.is_ok() {
+            srv.aof_propagate(sess.db, argv, log_instead, &keys, sess.in_exec);
         }
     } else {
         srv.invalidate_modified(sess);

@@ -57,6 +57,28 @@ impl Ctx<'_> {
         self.srv.now_ms
     }
 
+    /// Whether the command's effects are being logged (the AOF is on): handlers that log a
+    /// replay-safe form ([`Self::log_as`]) skip building it otherwise.
+    pub fn logging(&self) -> bool {
+        self.srv.aof.is_some()
+    }
+
+    /// Logs `cmd` (one of possibly several) instead of the command's own arguments, like
+    /// Redis's alsoPropagate with the original suppressed.
+    pub fn log_as(&mut self, cmd: Vec<Bytes>) {
+        if self.logging() {
+            self.srv.log_instead.get_or_insert_with(Vec::new).push(cmd);
+        }
+    }
+
+    /// Logs only what [`Self::log_as`] is given, even if that is nothing: for commands whose
+    /// own arguments must never be replayed (XREADGROUP would deliver again).
+    pub fn log_only_explicit(&mut self) {
+        if self.logging() {
+            self.srv.log_instead.get_or_insert_with(Vec::new);
+        }
+    }
+
     /// Raises a keyspace event for `key` in the caller's database and publishes it, after any
     /// event the database raised itself during this command (`new`, `expired`, ...).
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {

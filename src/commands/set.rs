@@ -273,11 +273,12 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let db = &mut srv.dbs[dbi];
         let rng = &mut srv.rng;
         let popped = with_set_mut(db, &argv[1], |s| s.pop(rng))?.flatten();
-        if popped.is_some() {
-            srv.dirty += 1;
-            ctx.notify_emptying(ev::SET, "spop", &argv[1]);
-        }
-        return Ok(popped.map_or(Reply::Null, |p| m(&p)));
+        let Some(p) = popped else { return Ok(Reply::Null) };
+        srv.dirty += 1;
+        let p = Bytes::copy_from_slice(&p);
+        log_srem(ctx, &argv[1], std::slice::from_ref(&p));
+        ctx.notify_emptying(ev::SET, "spop", &argv[1]);
+        return Ok(Reply::Bulk(p));
     }
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
@@ -291,19 +292,31 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Set(vec![]));
     }
     let rng = &mut srv.rng;
-    let out = with_set_mut(db, &argv[1], |s| {
+    let out: Vec<Bytes> = with_set_mut(db, &argv[1], |s| {
         if count as usize >= s.len() {
-            let all: Vec<Reply> = s.iter().map(|x| m(&x)).collect();
+            let all = s.iter().map(|x| Bytes::copy_from_slice(&x)).collect();
             *s = SetValue::Ints(Default::default());
             all
         } else {
-            (0..count).filter_map(|_| s.pop(rng)).map(|x| m(&x)).collect()
+            (0..count).filter_map(|_| s.pop(rng)).map(|x| Bytes::copy_from_slice(&x)).collect()
         }
     })?
     .unwrap_or_default();
     srv.dirty += out.len() as u64;
+    log_srem(ctx, &argv[1], &out);
     ctx.notify_emptying(ev::SET, "spop", &argv[1]);
-    Ok(Reply::Set(out))
+    Ok(Reply::Set(out.into_iter().map(Reply::Bulk).collect()))
+}
+
+/// SPOP's random choice replays as the SREM of what it popped.
+fn log_srem(ctx: &mut Ctx, key: &Bytes, popped: &[Bytes]) {
+    if ctx.logging() && !popped.is_empty() {
+        let mut cmd = Vec::with_capacity(popped.len() + 2);
+        cmd.push(Bytes::from_static(b"SREM"));
+        cmd.push(key.clone());
+        cmd.extend(popped.iter().cloned());
+        ctx.log_as(cmd);
+    }
 }
 
 fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -15,7 +15,7 @@ use crate::keyspace::notify as ev;
 use crate::protocol::reply::{put_array_len, put_bulk};
 use crate::protocol::{OK, Reply};
 use crate::types::Value;
-use crate::types::stream::{Entry, NodeLimits, Stream, StreamId, Trim};
+use crate::types::stream::{Entry, Group, NodeLimits, Stream, StreamId, Trim};
 use crate::util::numfmt::parse_i64;
 
 const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
@@ -391,6 +391,55 @@ fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
 /// A range of entries encoded straight from the stream's nodes into one buffer (the reply
 /// of XRANGE, XREAD and XREADGROUP is the same in RESP2 and RESP3), calling `on_id` for each
 /// entry served.
+/// Redis's streamPropagateXCLAIM: the state of one PEL entry as an idempotent XCLAIM
+/// (on replay an entry that no longer exists is dropped from the PEL, as it was here).
+fn claim_log(
+    key: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    id: StreamId,
+    time: u64,
+    count: u64,
+    last: StreamId,
+) -> Vec<Bytes> {
+    let b = Bytes::from_static;
+    vec![
+        b(b"XCLAIM"),
+        key.clone(),
+        group.clone(),
+        consumer.clone(),
+        b(b"0"),
+        id.to_bytes(),
+        b(b"TIME"),
+        Bytes::from(time.to_string()),
+        b(b"RETRYCOUNT"),
+        Bytes::from(count.to_string()),
+        b(b"FORCE"),
+        b(b"JUSTID"),
+        b(b"LASTID"),
+        last.to_bytes(),
+    ]
+}
+
+/// Redis's streamPropagateGroupID: a group's position as XGROUP SETID ... ENTRIESREAD.
+fn group_id_log(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
+    let read = g.entries_read.map_or(-1, |n| n as i64);
+    vec![
+        Bytes::from_static(b"XGROUP"),
+        Bytes::from_static(b"SETID"),
+        key.clone(),
+        group.clone(),
+        g.last_id.to_bytes(),
+        Bytes::from_static(b"ENTRIESREAD"),
+        Bytes::from(read.to_string()),
+    ]
+}
+
+fn consumer_log(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+    let b = Bytes::from_static;
+    vec![b(b"XGROUP"), b(b"CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]
+}
+
 fn range_encoded(
     s: &Stream,
     start: StreamId,
@@ -569,6 +618,13 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         None => 0,
     };
     ctx.srv.dirty += 1;
+    if ctx.logging() {
+        // A generated ID replays as the ID it became.
+        let mut buf = [0u8; 41];
+        let mut cmd = argv.to_vec();
+        cmd[field_pos - 1] = Bytes::copy_from_slice(id_text(new_id, &mut buf));
+        ctx.log_as(cmd);
+    }
     ctx.notify(ev::STREAM, "xadd", key);
     if trimmed > 0 {
         ctx.notify(ev::STREAM, "xtrim", key);
@@ -840,6 +896,12 @@ fn serve_group(
     }
     let s = db.get_mut_quiet(key)?.as_stream_mut()?;
     let created = s.groups.get_mut(group)?.touch_consumer(consumer, now);
+    // What is logged: the consumer's creation, each PEL change as an XCLAIM, the group's new
+    // position; never the read itself.
+    let mut logs = Vec::new();
+    if created {
+        logs.push(consumer_log(key, group, consumer));
+    }
     let reply = match from {
         From::After(after) => {
             // History: the consumer's pending entries after `after`; deleted ones read as nil.
@@ -856,9 +918,12 @@ fn serve_group(
                 }
                 match s.get(id) {
                     Some(e) => {
-                        if let Some(n) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                        if let Some(g) = s.groups.get_mut(group)
+                            && let Some(n) = g.pel.get_mut(&id)
+                        {
                             n.delivery_time = now;
                             n.delivery_count += 1;
+                            logs.push(claim_log(key, group, consumer, id, now, n.delivery_count, g.last_id));
                         }
                         items.push(entry_reply(e));
                     }
@@ -871,16 +936,25 @@ fn serve_group(
             let start = s.groups.get(group)?.last_id.next()?;
             let mut ids = Vec::new();
             let reply = range_encoded(s, start, StreamId::MAX, count, false, |id| ids.push(id));
+            let delivered = !ids.is_empty();
             for id in ids {
                 s.advance_group(group, id);
                 if !noack && let Some(g) = s.groups.get_mut(group) {
                     g.deliver(id, consumer, now, 1);
+                    logs.push(claim_log(key, group, consumer, id, now, 1, g.last_id));
                 }
+            }
+            if delivered && let Some(g) = s.groups.get(group) {
+                logs.push(group_id_log(key, group, g));
             }
             reply
         }
     };
     ctx.srv.dirty += 1;
+    ctx.log_only_explicit();
+    for l in logs {
+        ctx.log_as(l);
+    }
     if created {
         ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
     }
@@ -1028,18 +1102,24 @@ fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut created = false;
     let mut out = Vec::new();
     let mut changed = false;
+    let mut moved_last_id = false;
+    let mut logs = Vec::new();
     if let Some(g) = s.groups.get_mut(group)
         && last_id > g.last_id
     {
         g.last_id = last_id;
         changed = true;
+        moved_last_id = true;
     }
     for id in ids {
         let exists = s.get(id);
         let Some(g) = s.groups.get_mut(group) else { break };
         let Some(entry) = exists else {
             // The entry is gone: drop it from the PEL.
-            changed |= g.ack(id);
+            if g.ack(id) {
+                changed = true;
+                logs.push(claim_log(key, group, consumer, id, 0, 0, g.last_id));
+            }
             continue;
         };
         let nack = g.pel.get(&id).cloned();
@@ -1053,17 +1133,32 @@ fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             None if force => None,
             None => continue,
         };
-        created |= g.touch_consumer(consumer, now);
+        if g.touch_consumer(consumer, now) {
+            created = true;
+            logs.push(consumer_log(key, group, consumer));
+        }
         let count = match retrycount {
             Some(c) => c,
             None => nack.as_ref().map_or(0, |n| n.delivery_count) + (!justid as u64),
         };
         g.deliver(id, consumer, delivery, count);
         changed = true;
+        logs.push(claim_log(key, group, consumer, id, delivery, count, g.last_id));
         out.push(if justid { id_reply(id) } else { entry_reply(entry) });
+    }
+    // LASTID with nothing claimed still moved the group.
+    if moved_last_id
+        && logs.is_empty()
+        && let Some(g) = s.groups.get(group)
+    {
+        logs.push(group_id_log(key, group, g));
     }
     if changed {
         ctx.srv.dirty += 1;
+    }
+    ctx.log_only_explicit();
+    for l in logs {
+        ctx.log_as(l);
     }
     if created {
         ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
@@ -1106,8 +1201,11 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut deleted = Vec::new();
     let mut created = false;
     let mut cursor = StreamId::ZERO;
+    // At most `attempts` entries are looked at, plus one for the next cursor.
+    let look = usize::try_from(attempts).unwrap_or(usize::MAX).saturating_add(1);
     let pending: Vec<StreamId> =
-        s.groups.get(group).map(|g| g.pel.range(start..).map(|(id, _)| *id).collect()).unwrap_or_default();
+        s.groups.get(group).map(|g| g.pel.range(start..).take(look).map(|(id, _)| *id).collect()).unwrap_or_default();
+    let mut logs = Vec::new();
     let mut it = pending.into_iter().peekable();
     while attempts > 0 && count > 0 {
         attempts -= 1;
@@ -1116,6 +1214,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let Some(g) = s.groups.get_mut(group) else { break };
         let Some(entry) = entry else {
             g.ack(id);
+            logs.push(claim_log(key, group, consumer, id, 0, 0, g.last_id));
             deleted.push(id_reply(id));
             count -= 1;
             continue;
@@ -1124,8 +1223,13 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
             continue;
         }
-        created |= g.touch_consumer(consumer, now);
-        g.deliver(id, consumer, now, n.delivery_count + (!justid as u64));
+        if g.touch_consumer(consumer, now) {
+            created = true;
+            logs.push(consumer_log(key, group, consumer));
+        }
+        let delivered = n.delivery_count + (!justid as u64);
+        g.deliver(id, consumer, now, delivered);
+        logs.push(claim_log(key, group, consumer, id, now, delivered, g.last_id));
         claimed.push(if justid { id_reply(id) } else { entry_reply(entry) });
         count -= 1;
     }
@@ -1133,6 +1237,10 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         cursor = next;
     }
     ctx.srv.dirty += (claimed.len() + deleted.len()) as u64;
+    ctx.log_only_explicit();
+    for l in logs {
+        ctx.log_as(l);
+    }
     if created {
         ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
     }

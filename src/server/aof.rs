@@ -445,71 +445,51 @@ impl ServerState {
         }
     }
 
-    /// Logs one executed write command in replay-safe form.
+    /// Logs one executed write command: its arguments, or the replay-safe form its handler
+    /// chose (`instead`), then the resulting deadlines of the keys it touched. Several
+    /// commands standing for one are wrapped in MULTI/EXEC (unless EXEC already wraps them),
+    /// so a log cut short never replays half of one.
     pub fn aof_propagate(
         &mut self,
         db: usize,
         argv: &[Bytes],
-        reply: &crate::protocol::Reply,
+        instead: Option<Vec<Vec<Bytes>>>,
         keys: &[(usize, Bytes)],
+        in_exec: bool,
     ) {
-        use crate::protocol::Reply;
         // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
         self.aof_propagate_dels();
         let Some(aof) = self.aof.as_mut() else { return };
-        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-        let state_based = matches!(name.as_str(), "xreadgroup" | "xclaim" | "xautoclaim");
-        match name.as_str() {
-            // EXEC logs MULTI ... EXEC around its commands itself.
-            "exec" => return,
-            "spop" => {
-                let popped: Vec<Bytes> = match reply {
-                    Reply::Bulk(b) => vec![b.clone()],
-                    Reply::Set(v) | Reply::Array(v) => {
-                        v.iter().filter_map(|r| if let Reply::Bulk(b) = r { Some(b.clone()) } else { None }).collect()
-                    }
-                    _ => vec![],
-                };
-                if !popped.is_empty() {
-                    let mut a: Vec<&[u8]> = vec![b"SREM", &argv[1]];
-                    a.extend(popped.iter().map(|b| &b[..]));
+        // EXEC logs MULTI ... EXEC around its commands itself.
+        if argv[0].eq_ignore_ascii_case(b"exec") {
+            return;
+        }
+        match instead {
+            Some(cmds) => {
+                let wrap = cmds.len() > 1 && !in_exec;
+                if wrap {
+                    aof.feed(db, &[b"MULTI"]);
+                }
+                for c in &cmds {
+                    let a: Vec<&[u8]> = c.iter().map(|x| &x[..]).collect();
                     aof.feed(db, &a);
+                }
+                if wrap {
+                    aof.feed(db, &[b"EXEC"]);
                 }
             }
-            "xadd" => match (reply, xadd_id_position(argv)) {
-                (Reply::Bulk(id), Some(pos)) => {
-                    let mut a: Vec<&[u8]> = argv.iter().map(|x| &x[..]).collect();
-                    a[pos] = id;
-                    aof.feed(db, &a);
-                }
-                _ => return,
-            },
-            _ if state_based => {}
-            _ => {
+            None => {
                 let a: Vec<&[u8]> = argv.iter().map(|x| &x[..]).collect();
                 aof.feed(db, &a);
             }
         }
-        // Resulting deadlines (and, for time-dependent commands, whole values) of the keys
-        // the command touched.
-        let opts = self.save_options();
+        // Commands that leave relative deadlines (EXPIRE, SET EX, ...) replay as absolute ones.
         for (kdb, key) in keys {
-            let Some(aof) = self.aof.as_mut() else { return };
-            match self.dbs[*kdb].iter_entry(key) {
-                Some((value, _)) if state_based => {
-                    let at = self.dbs[*kdb].expire_at_of(key).unwrap_or(0);
-                    let payload = crate::persistence::rdb::dump(value, opts);
-                    let at = at.to_string();
-                    aof.feed(*kdb, &[b"RESTORE", key, at.as_bytes(), &payload, b"REPLACE", b"ABSTTL"]);
+            if let Some(at) = self.dbs[*kdb].expire_at_of(key) {
+                let at = at.to_string();
+                if let Some(aof) = self.aof.as_mut() {
+                    aof.feed(*kdb, &[b"PEXPIREAT", key, at.as_bytes()]);
                 }
-                Some(_) => {
-                    if let Some(at) = self.dbs[*kdb].expire_at_of(key) {
-                        let at = at.to_string();
-                        aof.feed(*kdb, &[b"PEXPIREAT", key, at.as_bytes()]);
-                    }
-                }
-                None if state_based => aof.feed(*kdb, &[b"DEL", key]),
-                None => {}
             }
         }
     }
@@ -528,27 +508,4 @@ impl ServerState {
             }
         }
     }
-}
-
-/// Where XADD's ID argument is (after NOMKSTREAM / MAXLEN / MINID / LIMIT options).
-fn xadd_id_position(argv: &[Bytes]) -> Option<usize> {
-    let is = |a: &[u8], k: &str| a.eq_ignore_ascii_case(k.as_bytes());
-    let mut i = 2;
-    while i < argv.len() {
-        let a = &argv[i];
-        if is(a, "nomkstream") {
-            i += 1;
-        } else if is(a, "maxlen") || is(a, "minid") {
-            i += 1;
-            if argv.get(i).is_some_and(|x| &x[..] == b"~" || &x[..] == b"=") {
-                i += 1;
-            }
-            i += 1;
-        } else if is(a, "limit") {
-            i += 2;
-        } else {
-            return Some(i);
-        }
-    }
-    None
 }

@@ -157,6 +157,10 @@ pub struct ServerState {
     pub next_client_id: ClientId,
     /// Writes since the last save (INFO rdb_changes_since_last_save).
     pub dirty: u64,
+    /// What the running command logs to the AOF instead of its own arguments, when its effect
+    /// depends on the moment (SPOP's random members, XADD's generated ID, what XREADGROUP
+    /// delivered). Set through [`crate::commands::Ctx::log_as`]; taken after every command.
+    pub log_instead: Option<Vec<Vec<Bytes>>>,
     /// The actual TCP port bound (differs from config when started with `--port 0`).
     pub bound_port: u16,
     pub active_expire_enabled: bool,
@@ -237,6 +241,7 @@ impl ServerState {
             monitors: Vec::new(),
             next_client_id: 1,
             dirty: 0,
+            log_instead: None,
             bound_port: 0,
             active_expire_enabled: true,
             executable: std::env::args().next().unwrap_or_default(),
