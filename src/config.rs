@@ -40,6 +40,12 @@ const POLICIES: &[&str] = &[
 ];
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
+/// Who may use a protected action (DEBUG, MODULE, protected configs): nobody, everybody, or
+/// clients on the loopback interface.
+const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
+/// Configs CONFIG SET changes only where `enable-protected-configs` allows (Redis 7.0's
+/// PROTECTED_CONFIG: they pick the files the server writes).
+const PROTECTED_CONFIGS: &[&str] = &["dir", "dbfilename"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
@@ -136,6 +142,9 @@ pub static PARAMS: &[Param] = &[
     p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
     p!("jemalloc-bg-thread", Kind::Bool, "yes"),
     p!("io-threads", Kind::Int { min: 1, max: 128 }, "1", immutable),
+    p!("enable-protected-configs", Kind::Enum(PROTECTED_ACTION), "no", immutable),
+    p!("enable-debug-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),
+    p!("enable-module-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),
 ];
 
 const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
@@ -306,6 +315,20 @@ impl Config {
 
     pub fn bool(&self, name: &str) -> bool {
         matches!(self.val(name), Val::Bool(true))
+    }
+
+    /// Whether a protected action governed by `name` (`enable-debug-command`, ...) is allowed
+    /// for a client, given whether it connected over loopback.
+    pub fn allows(&self, name: &str, local: bool) -> bool {
+        match self.str(name) {
+            "yes" => true,
+            "local" => local,
+            _ => false,
+        }
+    }
+
+    pub fn is_protected(name: &str) -> bool {
+        Self::canonical(name).is_some_and(|c| PROTECTED_CONFIGS.contains(&c))
     }
 
     pub fn str(&self, name: &str) -> &str {

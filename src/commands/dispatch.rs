@@ -184,6 +184,12 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
             return reject(srv, sess, e);
         }
     };
+    // DEBUG is off unless enable-debug-command allows it, checked before authentication as
+    // in Redis.
+    if entry.full.starts_with("debug") && !srv.config.allows("enable-debug-command", sess.is_local()) {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        return reject(srv, sess, CmdError::msg(DEBUG_NOT_ALLOWED));
+    }
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::NoAuth);
@@ -231,6 +237,8 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     }
     call(srv, sess, entry, argv)
 }
+
+const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 

@@ -15,7 +15,9 @@ struct T {
 
 impl T {
     fn new() -> T {
-        let mut srv = ServerState::new(Config::default());
+        let mut config = Config::default();
+        let _ = config.set("enable-debug-command", "yes", true);
+        let mut srv = ServerState::new(config);
         srv.clock = Some(1_000_000_000_000);
         srv.update_time();
         let mut me = Session::new(1, "test:1".into(), "test:0".into(), -1, srv.now_ms);

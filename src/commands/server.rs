@@ -373,6 +373,11 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
             )));
         }
+        if Config::is_protected(&name) && !ctx.srv.config.allows("enable-protected-configs", ctx.sess.is_local()) {
+            return Err(CmdError::msg(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+            )));
+        }
         if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(&pair[1]), false) {
             return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }

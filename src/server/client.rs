@@ -69,6 +69,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether the client connected from this machine (Redis's islocalClient: 127.0.0.1 or
+    /// ::1), for the `local` setting of the protected actions.
+    pub fn is_local(&self) -> bool {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+        self.addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) || a.ip() == IpAddr::V6(Ipv6Addr::LOCALHOST))
+    }
+
     pub fn new(id: ClientId, addr: String, laddr: String, fd: i32, now_ms: u64) -> Self {
         Session {
             id,

@@ -59,3 +59,32 @@ fn shutdown_exits_the_process() {
     c.send(&["SHUTDOWN", "NOSAVE"]);
     assert!(s.wait_exit(Duration::from_secs(10)), "server did not exit after SHUTDOWN");
 }
+
+/// DEBUG and the file-choosing configs are refused by default with Redis's exact errors, and
+/// allowed by `yes`, or by `local` to a client on the loopback interface.
+#[test]
+fn protected_actions_follow_redis_defaults() {
+    let redis = crate::util::redis_with(&[]);
+    let default = ember(&["--enable-debug-command", "no"]);
+    let cases: &[&[&str]] = &[
+        &["DEBUG", "DIGEST"],
+        &["DEBUG", "HELP"],
+        &["CONFIG", "SET", "dir", "/"],
+        &["CONFIG", "SET", "dbfilename", "x.rdb"],
+        &["CONFIG", "SET", "enable-debug-command", "yes"],
+        &["CONFIG", "GET", "enable-debug-command"],
+        &["CONFIG", "GET", "enable-protected-configs"],
+        &["CONFIG", "GET", "enable-module-command"],
+    ];
+    let (mut e, mut r) = (default.connect(), redis.connect());
+    for c in cases {
+        let want = r.cmd(c).text();
+        assert_eq!(e.cmd(c).text(), want, "{c:?}");
+    }
+    assert!(e.cmd(&["DEBUG", "DIGEST"]).text().starts_with("-ERR DEBUG command not allowed"));
+    let local = ember(&["--enable-debug-command", "local", "--enable-protected-configs", "local"]);
+    let mut l = local.connect();
+    assert!(l.cmd(&["DEBUG", "DIGEST"]).text().starts_with('+'));
+    assert_eq!(l.cmd(&["CONFIG", "SET", "dbfilename", "other.rdb"]).text(), "+OK\r\n");
+    assert_eq!(l.cmd(&["CONFIG", "GET", "enable-debug-command"]).text().matches("local").count(), 1);
+}

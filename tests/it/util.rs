@@ -79,7 +79,12 @@ pub fn ember_in(dir: &std::path::Path, args: &[&str]) -> Proc {
         _ => (None, args),
     };
     cmd.args(file);
-    cmd.args(["--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(&dir).args(["--save", ""]).args(args);
+    // DEBUG (off by default, as in Redis) is how tests compare datasets; a test that wants
+    // the default passes `--enable-debug-command no`.
+    cmd.args(["--port", "0", "--bind", "127.0.0.1", "--enable-debug-command", "yes", "--dir"])
+        .arg(&dir)
+        .args(["--save", ""])
+        .args(args);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("spawn ember-server");
     let stdout = child.stdout.take().expect("stdout");
@@ -107,12 +112,17 @@ pub fn free_port() -> u16 {
 /// Starts a real redis-server 7.0. Fails loudly when it is not installed: the differential
 /// suite is the backbone of the tests and must not be skipped silently.
 pub fn redis() -> Proc {
+    redis_with(&["--enable-debug-command", "yes"])
+}
+
+/// [`redis`] with its defaults changed by `args`.
+pub fn redis_with(args: &[&str]) -> Proc {
     let dir = temp_dir("redis");
     for _ in 0..5 {
         let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--enable-debug-command", "yes"])
+            .args(args)
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
