@@ -154,9 +154,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("aof_rewrite_scheduled", (srv.aof_rewrite_scheduled as u8).to_string());
             w("aof_last_rewrite_time_sec", "-1".into());
             w("aof_current_rewrite_time_sec", "-1".into());
-            let (rw_ok, rewrites) = srv.aof.as_ref().map_or((true, 0), |a| (a.last_rewrite_ok, a.rewrites));
-            w("aof_last_bgrewrite_status", if rw_ok { "ok" } else { "err" }.into());
-            w("aof_rewrites", rewrites.to_string());
+            w("aof_last_bgrewrite_status", if srv.aof_last_rewrite_ok { "ok" } else { "err" }.into());
+            w("aof_rewrites", srv.aof_rewrites.to_string());
             let write_ok = srv.aof.as_ref().is_none_or(|a| a.write_error.is_none());
             w("aof_last_write_status", if write_ok { "ok" } else { "err" }.into());
         }

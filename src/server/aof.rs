@@ -60,8 +60,6 @@ pub struct Aof {
     /// until a flush succeeds again.
     pub write_error: Option<String>,
     /// Rewrites done, and whether the last one succeeded (INFO).
-    pub rewrites: u64,
-    pub last_rewrite_ok: bool,
     file: std::fs::File,
     buf: Vec<u8>,
     current_db: Option<usize>,
@@ -105,8 +103,6 @@ impl Aof {
             base,
             incrs,
             next_seq,
-            rewrites: 0,
-            last_rewrite_ok: true,
             write_error: None,
             file,
             buf: Vec::new(),
@@ -119,15 +115,7 @@ impl Aof {
 
     /// Writes the manifest atomically (temp file, fsync, rename).
     pub fn write_manifest(&self) -> std::io::Result<()> {
-        let mut text = format!("file {} seq {} type b\n", self.base, seq_of(&self.base));
-        for f in &self.incrs {
-            text.push_str(&format!("file {f} seq {} type i\n", seq_of(f)));
-        }
-        let tmp = self.dir.join("temp-manifest");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(format!("{}.manifest", self.name)))
+        write_manifest(&self.dir, &self.name, &self.base, &self.incrs)
     }
 
     /// Starts a new incremental file (a rewrite begins): commands from now on go there, and
@@ -167,6 +155,20 @@ impl Aof {
     pub fn size(&self) -> u64 {
         self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
+}
+
+/// Writes `name.manifest` in `dir` listing `base` and `incrs`, atomically (temp file, fsync,
+/// rename).
+fn write_manifest(dir: &Path, name: &str, base: &str, incrs: &[String]) -> std::io::Result<()> {
+    let mut text = format!("file {base} seq {} type b\n", seq_of(base));
+    for f in incrs {
+        text.push_str(&format!("file {f} seq {} type i\n", seq_of(f)));
+    }
+    let tmp = dir.join("temp-manifest");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(format!("{name}.manifest")))
 }
 
 fn seq_of(name: &str) -> u64 {
@@ -395,6 +397,39 @@ impl ServerState {
         let incr = aof.incrs[0].clone();
         let target = aof.dir().join(&base);
         self.start_snapshot_for_aof(target, base, incr).map_err(|e| e.to_string())
+    }
+
+    /// BGREWRITEAOF with `appendonly no` (as Redis does): the next base file in the AOF
+    /// directory, for a later `appendonly yes` to start from. Returns the base's name and
+    /// where to write it.
+    pub fn plan_offline_rewrite(&self) -> Result<(String, PathBuf), String> {
+        let dir = self.aof_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let name = self.config.str("appendfilename");
+        let seq = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| seq_of(&e.file_name().to_string_lossy())).max().unwrap_or(0))
+            .unwrap_or(0)
+            + 1;
+        let base = format!("{name}.{seq}.base.rdb");
+        let target = dir.join(&base);
+        Ok((base, target))
+    }
+
+    /// The offline rewrite's base is written: the manifest now names only it, and the files
+    /// the previous manifest named are deleted.
+    pub fn complete_offline_rewrite(&self, base: &str) -> std::io::Result<()> {
+        let dir = self.aof_dir();
+        let name = self.config.str("appendfilename");
+        let old = std::fs::read_to_string(dir.join(format!("{name}.manifest")))
+            .ok()
+            .and_then(|t| parse_manifest(&t).ok())
+            .map(|m| std::iter::once(m.base).chain(m.incrs).collect::<Vec<_>>())
+            .unwrap_or_default();
+        write_manifest(&dir, name, base, &[])?;
+        for f in old.iter().filter(|f| !f.is_empty() && f.as_str() != base) {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        Ok(())
     }
 
     /// CONFIG SET appendonly no: pending log bytes are written, then logging stops.

@@ -201,8 +201,9 @@ pub struct Bgsave {
 enum Purpose {
     /// BGSAVE: `dbfilename`.
     Rdb,
-    /// BGREWRITEAOF: the new base file, and the incremental file opened when it started.
-    AofRewrite { base: String, incr: String },
+    /// BGREWRITEAOF: the new base file, and the incremental file opened when it started
+    /// (none when the AOF is off).
+    AofRewrite { base: String, incr: Option<String> },
 }
 
 enum Chunk {
@@ -279,14 +280,18 @@ impl ServerState {
     /// manifest (which already lists the new incremental file) still loads the same data.
     pub fn start_aof_rewrite(&mut self) -> Result<(), String> {
         let Some(aof) = self.aof.as_mut() else {
-            return Err("Background append only file rewriting needs appendonly yes in Ember".into());
+            let (base, target) = self.plan_offline_rewrite()?;
+            self.start_snapshot(target, Purpose::AofRewrite { base, incr: None }).map_err(|e| e.to_string())?;
+            self.aof_rewrite_scheduled = false;
+            info!("Background append only file rewriting started");
+            return Ok(());
         };
         let seq = aof.next_seq;
         aof.next_seq += 1;
         let base = format!("{}.{seq}.base.rdb", aof.name());
         let incr = aof.open_new_incr(seq).map_err(|e| e.to_string())?;
         let target = aof.dir().join(&base);
-        self.start_snapshot(target, Purpose::AofRewrite { base, incr }).map_err(|e| e.to_string())?;
+        self.start_snapshot(target, Purpose::AofRewrite { base, incr: Some(incr) }).map_err(|e| e.to_string())?;
         self.aof_rewrite_scheduled = false;
         info!("Background append only file rewriting started");
         Ok(())
@@ -294,7 +299,7 @@ impl ServerState {
 
     /// A snapshot that becomes the AOF's base file (`base`), paired with `incr`.
     pub fn start_snapshot_for_aof(&mut self, target: PathBuf, base: String, incr: String) -> std::io::Result<()> {
-        self.start_snapshot(target, Purpose::AofRewrite { base, incr })
+        self.start_snapshot(target, Purpose::AofRewrite { base, incr: Some(incr) })
     }
 
     pub fn aof_rewrite_in_progress(&self) -> bool {
@@ -428,15 +433,19 @@ impl ServerState {
         let result = bg.handle.take().map(|h| h.join());
         if let Purpose::AofRewrite { base, incr } = bg.purpose {
             let ok = matches!(result, Some(Ok(Ok(()))));
-            if let Some(aof) = self.aof.as_mut() {
-                let done = ok && aof.complete_rewrite(base, &incr).is_ok();
-                aof.last_rewrite_ok = done;
-                if done {
-                    aof.rewrites += 1;
-                    info!("Background AOF rewrite terminated with success");
-                } else {
-                    warn!("Background AOF rewrite failed: {result:?}");
-                }
+            let done = ok
+                && match (self.aof.as_mut(), incr) {
+                    (Some(aof), Some(incr)) => aof.complete_rewrite(base, &incr).is_ok(),
+                    (None, None) => self.complete_offline_rewrite(&base).is_ok(),
+                    // The AOF was switched on or off meanwhile (which aborts rewrites).
+                    _ => false,
+                };
+            self.aof_last_rewrite_ok = done;
+            if done {
+                self.aof_rewrites += 1;
+                info!("Background AOF rewrite terminated with success");
+            } else {
+                warn!("Background AOF rewrite failed: {result:?}");
             }
             return;
         }

@@ -191,6 +191,9 @@ pub struct ServerState {
     pub aof: Option<crate::server::aof::Aof>,
     /// BGREWRITEAOF arrived while a snapshot was running: start it after.
     pub aof_rewrite_scheduled: bool,
+    /// Completed AOF rewrites and whether the last one succeeded (INFO persistence).
+    pub aof_rewrites: u64,
+    pub aof_last_rewrite_ok: bool,
     /// BGSAVE SCHEDULE (or BGSAVE in EXEC) while a rewrite ran: start it after.
     pub bgsave_scheduled: bool,
     /// The running forkless BGSAVE, if any.
@@ -259,6 +262,8 @@ impl ServerState {
             bgsave: None,
             aof: None,
             aof_rewrite_scheduled: false,
+            aof_rewrites: 0,
+            aof_last_rewrite_ok: true,
             bgsave_scheduled: false,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {

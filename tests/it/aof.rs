@@ -340,3 +340,30 @@ fn digest_of_group(c: &mut Conn) -> String {
     d += &c.cmd(&["XPENDING", "big", "g"]).text();
     d
 }
+
+/// BGREWRITEAOF with `appendonly no` writes a base file and a manifest naming only it, as
+/// Redis does; a later start with `appendonly yes` (Ember's or Redis's) loads it.
+#[test]
+fn bgrewriteaof_without_appendonly_writes_a_base_file() {
+    let dir = temp_dir("aof-offline-rewrite");
+    let s = ember_in(&dir, &[]);
+    let mut c = s.connect();
+    workload(&mut c);
+    for round in 1..=2 {
+        assert_eq!(c.cmd(&["BGREWRITEAOF"]).text(), "+Background append only file rewriting started\r\n");
+        assert!(eventually(Duration::from_secs(20), || info(&mut c, "aof_rewrite_in_progress") == "0"));
+        assert_eq!(info(&mut c, "aof_rewrites"), round.to_string());
+        assert_eq!(info(&mut c, "aof_enabled"), "0");
+        let manifest = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+        assert_eq!(manifest, format!("file appendonly.aof.{round}.base.rdb seq {round} type b\n"));
+    }
+    assert!(!dir.join("appendonlydir/appendonly.aof.1.base.rdb").exists(), "the replaced base was kept");
+    std::thread::sleep(Duration::from_millis(20));
+    let want = digest(&mut c);
+    s.kill_keep_dir();
+    let r = start_redis(&dir, &["--appendonly", "yes"]);
+    assert_eq!(digest(&mut r.connect()), want, "redis-server loaded the base differently");
+    r.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    assert_eq!(digest(&mut s.connect()), want);
+}
