@@ -140,7 +140,7 @@ fn live<'a>(
         |keys, k, e| {
             unindex(keys, side, e.expire_at, h);
             if let Some(s) = side.snap.as_deref_mut() {
-                s.capture(&k, Some((&e.value, e.expire_at())));
+                s.capture(&k, Some((&e.value, e.expire_at(), k.stamp())));
             }
             if side.record_dels {
                 side.propagate_del.push(Bytes::copy_from_slice(&k));
@@ -294,7 +294,7 @@ impl Db {
         if let Some(s) = self.side.snap.as_deref_mut()
             && !s.is_done(key)
         {
-            let cur = self.keys.get(key).map(|e| (&e.value, e.expire_at()));
+            let cur = self.keys.get_entry(key).map(|(k, e)| (&e.value, e.expire_at(), k.stamp()));
             s.capture(key, cur);
         }
     }
@@ -669,8 +669,10 @@ impl Db {
     }
 
     /// Starts this database's part of a snapshot at `at_ms` (see keyspace::snapshot).
-    pub fn start_snapshot(&mut self, opts: SaveOptions, at_ms: u64) {
-        self.side.snap = Some(Box::new(DbSnap::new(opts, at_ms, self.keys.len())));
+    /// Starts a snapshot; `record_access` (LRU / LFU policies) writes keys' IDLE / FREQ.
+    pub fn start_snapshot(&mut self, opts: SaveOptions, at_ms: u64, record_access: bool) {
+        let access = record_access.then_some(self.stamping);
+        self.side.snap = Some(Box::new(DbSnap::new(opts, at_ms, self.keys.len(), access)));
     }
 
     /// Walks the key table for at least `max` keys (or to the end), writing keys not yet
@@ -687,7 +689,7 @@ impl Db {
         let mut n = 0;
         loop {
             let next = self.keys.scan(s.cursor, |k, e| {
-                s.capture(k, Some((&e.value, e.expire_at())));
+                s.capture(k, Some((&e.value, e.expire_at(), k.stamp())));
                 n += 1;
             });
             s.cursor = next;

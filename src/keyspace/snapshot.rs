@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 
+use crate::keyspace::evict::Stamping;
 use crate::persistence::rdb::{SaveOptions, Writer};
 use crate::types::Value;
 
@@ -27,26 +28,30 @@ pub struct DbSnap {
     /// which changes no longer matter to this snapshot.
     pub cursor: u64,
     pub complete: bool,
+    /// Under LRU / LFU policies, how to turn access stamps into the IDLE / FREQ a record
+    /// carries (as SAVE writes them), measured at the snapshot instant.
+    access: Option<Stamping>,
 }
 
 impl DbSnap {
     /// `keys` is the database's size: the set of written keys is sized for it up front, so it
     /// never rehashes (a stall of milliseconds at a million keys) while the walk runs.
-    pub fn new(opts: SaveOptions, at_ms: u64, keys: usize) -> DbSnap {
+    pub fn new(opts: SaveOptions, at_ms: u64, keys: usize, access: Option<Stamping>) -> DbSnap {
         let done = HashSet::with_capacity(keys + keys / 8 + 16);
-        DbSnap { at_ms, done, writer: Writer::records(opts), cursor: 0, complete: false }
+        DbSnap { at_ms, done, writer: Writer::records(opts), cursor: 0, complete: false, access }
     }
 
-    /// Writes `key` as it is now unless already done; `current` is its value and deadline,
-    /// or None if it does not exist.
-    pub fn capture(&mut self, key: &[u8], current: Option<(&Value, Option<u64>)>) {
+    /// Writes `key` as it is now unless already done; `current` is its value, deadline and
+    /// access stamp, or None if it does not exist.
+    pub fn capture(&mut self, key: &[u8], current: Option<(&Value, Option<u64>, u32)>) {
         if self.complete || self.done.contains(key) {
             return;
         }
-        if let Some((v, at)) = current
+        if let Some((v, at, stamp)) = current
             && at.is_none_or(|t| t > self.at_ms)
         {
-            self.writer.key(key, v, at);
+            let (idle, freq) = self.access.map_or((None, None), |st| st.persisted(stamp, self.at_ms));
+            self.writer.key_with_access(key, v, at, idle, freq);
         }
         self.done.insert(key.into());
     }

@@ -66,9 +66,7 @@ impl ServerState {
                 continue;
             }
             w.select_db(i, db.len(), db.expires_len());
-            // Redis records access data only under LRU / LFU policies.
-            let policy = self.hot.eviction.policy;
-            let record = policy.is_lfu() || policy.is_lru();
+            let record = self.records_access();
             for (k, e, stamp) in db.iter_stamped() {
                 let at = e.expire_at();
                 if at.is_some_and(|t| t <= now) {
@@ -310,6 +308,13 @@ impl ServerState {
         self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::Rdb))
     }
 
+    /// Whether saved keys carry IDLE / FREQ: Redis records access data only under LRU / LFU
+    /// policies.
+    fn records_access(&self) -> bool {
+        let policy = self.hot.eviction.policy;
+        policy.is_lfu() || policy.is_lru()
+    }
+
     fn start_snapshot(&mut self, target: PathBuf, purpose: Purpose) -> Result<(), std::io::Error> {
         let opts = self.save_options();
         let mut header = rdb::Writer::new(opts);
@@ -326,11 +331,12 @@ impl ServerState {
             .name("ember-bgsave".into())
             .spawn(move || writer_thread(rx, tmp, target, header, checksum))?;
         let at = self.now_ms;
+        let record_access = self.records_access();
         if matches!(purpose, Purpose::Rdb) {
             self.save_stats.last_attempt_secs = unix_ms() / 1000;
         }
         for db in &mut self.dbs {
-            db.start_snapshot(opts, at);
+            db.start_snapshot(opts, at, record_access);
         }
         self.dirty_at_bgsave = self.dirty;
         self.bgsave = Some(Bgsave {
@@ -411,7 +417,9 @@ impl ServerState {
             bg.committed = true;
             bg.tx = None;
         }
-        if bg.committed && bg.handle.as_ref().is_some_and(|h| h.is_finished()) {
+        // The writer ends after the commit, or early when it failed (the file could not be
+        // created or written): either way the save is over.
+        if bg.handle.as_ref().is_some_and(|h| h.is_finished()) {
             self.finish_bgsave();
             return false;
         }

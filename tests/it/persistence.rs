@@ -369,6 +369,28 @@ fn failed_bgsave_stops_writes_until_a_save_succeeds() {
     assert_eq!(c.cmd(&["SET", "k", "v2"]).text(), "+OK\r\n");
 }
 
+/// A BGSAVE whose file cannot even be created ends as failed instead of staying in
+/// progress, and the next one can run.
+#[test]
+fn bgsave_that_cannot_create_its_file_fails_and_ends() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    for i in 0..2000 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    std::fs::remove_dir_all(&s.dir).unwrap();
+    assert_eq!(c.cmd(&["BGSAVE"]).text(), "+Background saving started\r\n");
+    let ended = |c: &mut crate::util::Conn| {
+        let info = c.cmd(&["INFO", "persistence"]).as_str();
+        info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_last_bgsave_status:err")
+    };
+    assert!(eventually(Duration::from_secs(10), || ended(&mut c)));
+    // Not "already in progress": the failed one is over.
+    assert_eq!(c.cmd(&["BGSAVE"]).text(), "+Background saving started\r\n");
+    assert!(eventually(Duration::from_secs(10), || ended(&mut c)));
+    assert_eq!(c.cmd(&["GET", "k1"]).as_str(), "v");
+}
+
 /// A file written by redis-server 7.0.15 (tests/fixtures/README.md) loads with the very
 /// digest redis-server computed for that dataset.
 #[test]
@@ -404,6 +426,30 @@ fn rdb_keeps_idle_time_and_frequency() {
     let mut c2 = s2.connect();
     assert_eq!(c2.cmd(&["OBJECT", "FREQ", "hot"]).text(), format!(":{hot}\r\n"));
     assert_eq!(c2.cmd(&["OBJECT", "FREQ", "cold"]).text(), ":5\r\n");
+    drop(c2);
+    s2.kill_keep_dir();
+    // The forkless BGSAVE writes them too, for keys the walk meets and for keys saved just
+    // before they change.
+    c.cmd(&["FLUSHALL"]);
+    for i in 0..20_000 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["SET", "hot", "v"]);
+    for _ in 0..2000 {
+        c.cmd(&["GET", "hot"]);
+    }
+    let hot: i64 = c.cmd(&["OBJECT", "FREQ", "hot"]).text().trim_start_matches(':').trim().parse().unwrap();
+    let saves =
+        |c: &mut crate::util::Conn| c.cmd(&["INFO", "persistence"]).as_str().contains("rdb_bgsave_in_progress:0");
+    c.cmd(&["BGSAVE"]);
+    c.cmd(&["APPEND", "hot", "x"]); // changes before the walk may reach it: saved first
+    c.cmd(&["SET", "hot", "v"]);
+    assert!(eventually(Duration::from_secs(20), || saves(&mut c)));
+    let s3 = crate::util::ember_in(&dir, &["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c3 = s3.connect();
+    assert_eq!(c3.cmd(&["GET", "hot"]).as_str(), "v");
+    let restored: i64 = c3.cmd(&["OBJECT", "FREQ", "hot"]).text().trim_start_matches(':').trim().parse().unwrap();
+    assert!(restored >= hot - 1 && restored > 10, "saved {hot}, restored {restored}");
 }
 
 /// BGSAVE inside EXEC is scheduled rather than run, as in Redis, and then happens.
