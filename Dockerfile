@@ -10,5 +10,6 @@ FROM debian:bookworm-slim
 COPY --from=build /src/target/release/ember-server /usr/local/bin/ember-server
 WORKDIR /data
 EXPOSE 6379
-# Data files go to /data (mount a volume there to keep them).
-CMD ["ember-server", "--dir", "/data"]
+# Data files go to /data (mount a volume there to keep them). Clients reach the container
+# from outside its loopback interface, so protected mode is off, as in Redis's image.
+CMD ["ember-server", "--dir", "/data", "--protected-mode", "no"]

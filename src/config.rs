@@ -89,7 +89,7 @@ pub static PARAMS: &[Param] = &[
     p!("tcp-backlog", Kind::Int { min: 0, max: I32 }, "511", immutable),
     p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
     p!("tcp-keepalive", Kind::Int { min: 0, max: I32 }, "300"),
-    p!("protected-mode", Kind::Bool, "no"),
+    p!("protected-mode", Kind::Bool, "yes"),
     p!("daemonize", Kind::Bool, "no", immutable),
     p!("pidfile", Kind::Str, "", immutable),
     p!("loglevel", Kind::Enum(LOGLEVELS), "notice"),

@@ -68,14 +68,26 @@ pub struct Session {
     pub obuf_soft_since: u64,
 }
 
+/// Redis's test for a local client: a peer address of exactly 127.0.0.1 or ::1.
+pub fn is_local_peer(a: &std::net::SocketAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    a.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) || a.ip() == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// Whether protected mode turns a new connection away: it is on, no password is set, and the
+/// peer is not local.
+pub fn protected_mode_denies(protected: bool, password_set: bool, peer: &std::net::SocketAddr) -> bool {
+    protected && !password_set && !is_local_peer(peer)
+}
+
+/// What a client turned away by protected mode reads before the connection closes.
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 impl Session {
     /// Whether the client connected from this machine (Redis's islocalClient: 127.0.0.1 or
     /// ::1), for the `local` setting of the protected actions.
     pub fn is_local(&self) -> bool {
-        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-        self.addr
-            .parse::<SocketAddr>()
-            .is_ok_and(|a| a.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) || a.ip() == IpAddr::V6(Ipv6Addr::LOCALHOST))
+        self.addr.parse::<std::net::SocketAddr>().is_ok_and(|a| is_local_peer(&a))
     }
 
     pub fn new(id: ClientId, addr: String, laddr: String, fd: i32, now_ms: u64) -> Self {
@@ -192,5 +204,26 @@ impl Session {
             self.obuf_soft_since = 0;
         }
         hard || soft
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_turns_away_only_remote_clients_without_a_password() {
+        let remote: std::net::SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let near: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let near6: std::net::SocketAddr = "[::1]:5000".parse().unwrap();
+        let other_loopback: std::net::SocketAddr = "127.0.0.2:5000".parse().unwrap();
+        assert!(protected_mode_denies(true, false, &remote));
+        assert!(!protected_mode_denies(true, false, &near));
+        assert!(!protected_mode_denies(true, false, &near6));
+        // Redis compares the address text: only 127.0.0.1 and ::1 are local.
+        assert!(protected_mode_denies(true, false, &other_loopback));
+        assert!(!protected_mode_denies(true, true, &remote), "a password lifts it");
+        assert!(!protected_mode_denies(false, false, &remote), "protected-mode no");
+        assert!(PROTECTED_MODE_DENIED.starts_with(b"-DENIED ") && PROTECTED_MODE_DENIED.ends_with(b"\r\n"));
     }
 }

@@ -16,7 +16,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
-use super::client::Session;
+use super::client::{PROTECTED_MODE_DENIED, Session, protected_mode_denies};
 use super::state::{PauseKind, ServerState};
 use crate::commands::dispatch;
 use crate::config::Config;
@@ -279,6 +279,15 @@ impl Server {
                     let maxclients = self.state.hot.maxclients;
                     if self.conns.len() >= maxclients {
                         let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                        self.state.stats.rejected_connections += 1;
+                        continue;
+                    }
+                    if protected_mode_denies(
+                        self.state.config.bool("protected-mode"),
+                        self.state.hot.auth_required,
+                        &addr,
+                    ) {
+                        let _ = stream.write(PROTECTED_MODE_DENIED);
                         self.state.stats.rejected_connections += 1;
                         continue;
                     }

@@ -88,3 +88,45 @@ fn protected_actions_follow_redis_defaults() {
     assert_eq!(l.cmd(&["CONFIG", "SET", "dbfilename", "other.rdb"]).text(), "+OK\r\n");
     assert_eq!(l.cmd(&["CONFIG", "GET", "enable-debug-command"]).text().matches("local").count(), 1);
 }
+
+/// Protected mode (on by default): a client whose address is not 127.0.0.1 or ::1 reads
+/// Redis's -DENIED error and is disconnected while no password is set. 127.0.0.2 is still
+/// this machine, but Redis compares the address text, so it serves as the outside client.
+#[test]
+fn protected_mode_turns_away_other_addresses_like_redis() {
+    let from_127_0_0_2 = |port: u16| -> Vec<u8> { first_line_from_127_0_0_2(port, b"PING\r\n") };
+    let redis = crate::util::redis_with(&["--bind", "127.0.0.1"]);
+    let want = from_127_0_0_2(redis.port);
+    assert!(want.starts_with(b"-DENIED "), "{}", String::from_utf8_lossy(&want));
+    let e = ember(&[]);
+    assert_eq!(String::from_utf8_lossy(&from_127_0_0_2(e.port)), String::from_utf8_lossy(&want));
+    assert!(e.connect().cmd(&["INFO", "stats"]).as_str().contains("rejected_connections:1"));
+    // Switched off, or with a password, the same client is served.
+    let mut c = e.connect();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "protected-mode", "no"]).text(), "+OK\r\n");
+    assert_eq!(from_127_0_0_2(e.port), b"+PONG\r\n");
+    c.cmd(&["CONFIG", "SET", "protected-mode", "yes"]);
+    c.cmd(&["CONFIG", "SET", "requirepass", "secret"]);
+    assert!(from_127_0_0_2(e.port).starts_with(b"-NOAUTH"));
+}
+
+/// Sends `request` to 127.0.0.1:`port` from source address 127.0.0.2 (std has no
+/// bind-before-connect; socket2 does) and returns the first reply line.
+fn first_line_from_127_0_0_2(port: u16, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into()).unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+    let mut s: std::net::TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.ends_with(b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
