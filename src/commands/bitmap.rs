@@ -119,7 +119,9 @@ fn edit_bits<R>(
             grown = true;
         }
     }
-    let Some(Value::Str(s)) = db.get_mut(key) else { return Err(CmdError::WrongType) };
+    // Callers signal the change themselves: a SETBIT that leaves the bit as it was changes
+    // nothing (WATCH and client caches keep the key, as in Redis).
+    let Some(Value::Str(s)) = db.get_mut_quiet(key) else { return Err(CmdError::WrongType) };
     let mut buf = s.begin_edit();
     if buf.len() < need {
         buf.resize(need, 0);
@@ -148,6 +150,7 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         old
     })?;
     if grown || old != on {
+        ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += 1;
         ctx.notify(ev::STRING, "setbit", &argv[1]);
     }
@@ -586,6 +589,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
         (out, changes)
     })?;
     if grown || changes > 0 {
+        ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += changes;
         ctx.notify(ev::STRING, "setbit", &argv[1]);
     }

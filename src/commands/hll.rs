@@ -118,7 +118,8 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if created {
         store(db, &argv[1], hll::new_hll());
     }
-    let Some(Value::Str(s)) = db.get_mut(&argv[1]) else { return Err(CmdError::WrongType) };
+    // Signalled below only if a register changed (Redis's PFADD of known elements is no write).
+    let Some(Value::Str(s)) = db.get_mut_quiet(&argv[1]) else { return Err(CmdError::WrongType) };
     let mut h: Vec<u8> = s.begin_edit().into();
     let mut updated = created as u64;
     let mut result = Ok(());
@@ -139,6 +140,7 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     result?;
     ctx.srv.dirty += updated;
     if updated > 0 {
+        ctx.db().signal_modified(&argv[1]);
         ctx.notify(ev::STRING, "pfadd", &argv[1]);
     }
     Ok(Reply::Int((updated > 0) as i64))

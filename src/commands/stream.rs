@@ -343,7 +343,7 @@ fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, 
         Some(_) => {}
     }
     // Consumer-group bookkeeping is not a modification of the key for WATCH or client caches
-    // (Redis signals only XADD, XDEL, XTRIM, XSETID): those call signal_modified themselves.
+    // (Redis signals only XADD, XDEL and XTRIM): those call signal_modified themselves.
     Ok(db.get_mut_quiet(key).and_then(|v| v.as_stream_mut()))
 }
 
@@ -1295,7 +1295,7 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !max_deleted.is_zero() {
         s.max_deleted = max_deleted;
     }
-    ctx.db().signal_modified(&argv[1]);
+    // No signal_modified: Redis's XSETID does not touch WATCH or client caches.
     ctx.srv.dirty += 1;
     ctx.notify(ev::STREAM, "xsetid", &argv[1]);
     Ok(OK)
