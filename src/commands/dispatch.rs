@@ -322,7 +322,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         srv.invalidate_modified(sess);
     }
     if sess.tracking.is_some() && spec.has(flags::READONLY) && !spec.has(flags::PUBSUB) {
-        let keys = spec.key_positions(argv.len()).into_iter().map(|i| argv[i].clone());
+        let keys = spec.key_positions(argv).into_iter().map(|i| argv[i].clone());
         srv.track_read(sess, keys);
     }
     srv.stats.total_commands_processed += 1;

@@ -233,12 +233,17 @@ fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     } else {
         base.spec
     };
+    // Redis's order: a command without keys, then the arity, then what the arguments say.
+    let movable = spec.has(super::flags::MOVABLEKEYS);
+    if spec.keys.first <= 0 && !movable {
+        return Err(CmdError::msg("The command has no key arguments"));
+    }
     if !spec.arity_ok(args.len()) {
         return Err(CmdError::msg("Invalid number of arguments specified for command"));
     }
-    let pos = spec.key_positions(args.len());
+    let pos = spec.key_positions(args);
     if pos.is_empty() {
-        return Err(CmdError::msg("The command has no key arguments"));
+        return Err(CmdError::msg("Invalid arguments specified for command"));
     }
     Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))
 }

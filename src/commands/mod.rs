@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod error;
 pub mod generic;
 pub mod geo;
+pub mod getkeys;
 pub mod hash;
 pub mod hll;
 pub mod info;
@@ -196,7 +197,13 @@ impl CommandSpec {
     }
 
     /// Positions of the key arguments in `argv` according to the table.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+    /// Where the keys are in `argv`: the fixed range, or for MOVABLEKEYS commands what the
+    /// arguments say ([`getkeys::movable`]; empty when they do not say).
+    pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        if self.has(flags::MOVABLEKEYS) {
+            return getkeys::movable(self.name, argv).unwrap_or_default();
+        }
+        let argc = argv.len();
         let k = self.keys;
         if k.first <= 0 || k.step <= 0 {
             return Vec::new();
