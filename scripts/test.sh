@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Ember's whole test suite on a fresh machine: installs what the tests need (a real
-# redis-server 7.0 for the differential suite, redis-py for the client examples), checks
-# formatting and lints, then runs `cargo test`.
+# redis-server 7.0 for the differential suite, redis-py and ioredis for the client-library
+# tests), checks formatting and lints, then runs `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,15 @@ redis-server --version
 if ! python3 -c 'import redis' >/dev/null 2>&1; then
   echo "== installing redis-py"
   python3 -m pip install -q redis
+fi
+
+if [ ! -d tests/clients/node/node_modules/ioredis ]; then
+  echo "== installing ioredis (tests/clients/node, from its lock file)"
+  if ! command -v npm >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error
 fi
 
 echo "== cargo fmt --check"

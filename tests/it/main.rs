@@ -4,6 +4,7 @@
 
 mod aof;
 mod blocking;
+mod client_libraries;
 mod clients;
 mod crossserver;
 mod diff;
