@@ -142,6 +142,7 @@ pub static PARAMS: &[Param] = &[
     p!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
     p!("jemalloc-bg-thread", Kind::Bool, "yes"),
     p!("io-threads", Kind::Int { min: 1, max: 128 }, "1", immutable),
+    alias!("busy-reply-threshold", "lua-time-limit", Kind::Int { min: 0, max: LL }, "5000"),
     p!("enable-protected-configs", Kind::Enum(PROTECTED_ACTION), "no", immutable),
     p!("enable-debug-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),
     p!("enable-module-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),

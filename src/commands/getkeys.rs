@@ -18,6 +18,8 @@ pub fn movable(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "blmpop" | "bzmpop" => counted(argv, 2, None),
         // destination numkeys key [key ...] ...
         "zunionstore" | "zinterstore" | "zdiffstore" => counted(argv, 2, Some(1)),
+        // script numkeys key [key ...] arg ...
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => counted_optional(argv, 2),
         "sort" => Some(sort_keys(argv)),
         "sort_ro" => Some(vec![1]),
         "georadius" | "georadiusbymember" => Some(georadius_keys(argv)),
@@ -33,6 +35,14 @@ fn counted(argv: &[Bytes], at: usize, dest: Option<usize>) -> Option<Vec<usize>>
         return None;
     }
     Some(dest.into_iter().chain(at + 1..=at + n as usize).collect())
+}
+
+/// Like [`counted`], but no keys at all is a valid answer (NO_MANDATORY_KEYS).
+fn counted_optional(argv: &[Bytes], at: usize) -> Option<Vec<usize>> {
+    match parse_i64(argv.get(at)?)? {
+        0 => Some(Vec::new()),
+        _ => counted(argv, at, None),
+    }
 }
 
 /// SORT's key, and the last STORE destination (Redis's sortGetKeys: options with arguments

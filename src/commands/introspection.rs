@@ -243,6 +243,9 @@ fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let pos = spec.key_positions(args);
     if pos.is_empty() {
+        if spec.has(super::flags::NO_MANDATORY_KEYS) {
+            return Ok(Reply::Array(vec![]));
+        }
         return Err(CmdError::msg("Invalid arguments specified for command"));
     }
     Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))

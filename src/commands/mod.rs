@@ -20,6 +20,7 @@ pub mod info;
 pub mod introspection;
 pub mod list;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -255,12 +256,17 @@ impl CommandSpec {
         if self.has(flags::BLOCKING) {
             c.push("@blocking");
         }
+        // Redis lists the scripting category after speed.
+        if self.group == "scripting" {
+            c.push("@scripting");
+        }
         c
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 17] {
+fn families() -> [&'static [CommandSpec]; 18] {
     [
+        scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,
         hll::COMMANDS,

@@ -191,6 +191,23 @@ impl Aof {
         encode(&mut self.buf, argv);
     }
 
+    /// Where the next fed command will start in the pending buffer (for [`Self::wrap_from`]).
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Wraps what was fed since `mark` in MULTI/EXEC (a script's effects replay together or
+    /// not at all); nothing when nothing was fed.
+    pub fn wrap_from(&mut self, mark: usize) {
+        if self.buf.len() <= mark {
+            return;
+        }
+        let mut multi = Vec::new();
+        encode(&mut multi, &[b"MULTI"]);
+        self.buf.splice(mark..mark, multi);
+        encode(&mut self.buf, &[b"EXEC"]);
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.buf.is_empty()
     }

@@ -5,6 +5,8 @@ pub mod blocking;
 pub mod client;
 pub mod event_loop;
 pub mod lag;
+pub mod lua;
+mod lua_cjson;
 pub mod persist;
 pub mod pubsub;
 pub mod state;

@@ -189,6 +189,8 @@ pub struct ServerState {
     pub save_stats: crate::server::persist::SaveStats,
     /// The append-only file, when `appendonly yes`.
     pub aof: Option<crate::server::aof::Aof>,
+    /// The Lua engine and script cache, created by the first EVAL or SCRIPT LOAD.
+    pub lua: Option<Box<crate::server::lua::Engine>>,
     /// BGREWRITEAOF arrived while a snapshot was running: start it after.
     pub aof_rewrite_scheduled: bool,
     /// Completed AOF rewrites and whether the last one succeeded (INFO persistence).
@@ -261,6 +263,7 @@ impl ServerState {
             lookups_writing: false,
             bgsave: None,
             aof: None,
+            lua: None,
             aof_rewrite_scheduled: false,
             aof_rewrites: 0,
             aof_last_rewrite_ok: true,

@@ -44,6 +44,11 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     out
 }
 
+/// The SHA1 of `data` as 40 lowercase hex digits (script names, `redis.sha1hex`).
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1(data).iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     fn hex(b: &[u8]) -> String {

@@ -66,6 +66,17 @@ fn workload(c: &mut Conn) {
     c.cmd(&["DEL", "tmp"]);
     c.cmd(&["PFADD", "hll", "a", "b"]);
     c.cmd(&["SETBIT", "bits", "7", "1"]);
+    // A script's effects are logged (as MULTI ... EXEC), never the script: its SPOP replays
+    // as what it popped.
+    c.cmd(&["SADD", "scriptset", "1", "2", "3"]);
+    c.cmd(&[
+        "EVAL",
+        "redis.call('SET', KEYS[1], ARGV[1]); redis.call('INCR', 'evalcnt'); return redis.call('SPOP', 'scriptset')",
+        "1",
+        "ek",
+        "ev",
+    ]);
+    c.cmd(&["EVAL", "return redis.call('GET', 'ek')", "0"]);
 }
 
 fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Proc {

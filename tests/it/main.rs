@@ -14,5 +14,6 @@ mod persistence;
 mod process;
 mod protocol;
 mod pubsub;
+mod scripting;
 mod streams;
 mod util;

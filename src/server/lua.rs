@@ -1,0 +1,657 @@
+//! The Lua engine behind EVAL: one Lua 5.1 state (the version Redis embeds), the script
+//! cache by SHA1, and the conversions between Redis replies and Lua values that Redis 7.0
+//! documents and its tests pin down.
+//!
+//! A script runs as a function compiled from its body under the chunk name `@user_script`, in
+//! a global table that refuses new globals and reads of missing ones, with `KEYS`, `ARGV` and
+//! the `redis` library. `redis.call` / `redis.pcall` are thin Lua wrappers over one Rust
+//! callback that runs the command through dispatch as a client of its own; the callback is
+//! created in a scope for each run, so it may borrow the server mutably. Errors are caught by
+//! `xpcall` with a handler that records where in the user script they happened, which Redis
+//! appends to the error reply (`script: <sha>, on @user_script:<line>.`).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+
+use crate::protocol::Reply;
+use crate::util::numfmt::fmt_g;
+
+/// The Lua side of the library: protected globals, `redis.call` / `redis.pcall` over the Rust
+/// callback `__ember_call`, and the runner that calls a script under the error handler.
+const PRELUDE: &str = r#"
+local handler = __ember_handler
+redis = {}
+-- redis.call and redis.pcall are Rust functions installed for every run (they borrow the
+-- server for that run only); C functions, so `return redis.call(...)` keeps the script's
+-- frame for the error's line number.
+redis.REDIS_VERSION = '7.0.15'
+redis.REDIS_VERSION_NUM = 458767
+-- Non-strings come back as an error reply, not an error (Redis 7.0).
+redis.error_reply = function(e)
+    if type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+    if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2) end
+    return {err = e}
+end
+redis.status_reply = function(s)
+    if type(s) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+    return {ok = s}
+end
+redis.set_repl = function() end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+__ember_run = function(f) return xpcall(f, handler) end
+-- Redis's pcall hands scripts an error reply's text, not the error table (or, here, the
+-- wrapped Rust error) behind it.
+local lua_pcall, select, unpack, errtext = pcall, select, unpack, __ember_errtext
+local function settle(ok, ...)
+    if ok then return ok, ... end
+    local n = select('#', ...)
+    local rest = {...}
+    rest[1] = errtext(rest[1])
+    return ok, unpack(rest, 1, n)
+end
+pcall = function(...) return settle(lua_pcall(...)) end
+"#;
+
+/// Makes the globals and the `redis` table read-only, and reads of missing globals errors, as
+/// Redis 7.0 does: scripts see an empty proxy whose reads fall through to the real table and
+/// whose writes fail. Returns the proxy (the new globals) and the real `redis` table.
+const PROTECT: &str = r#"
+local real, error, tostring, setmetatable = _G, error, tostring, setmetatable
+local function readonly() error('Attempt to modify a readonly table', 2) end
+setmetatable(real, {
+    __index = function(_, k)
+        -- Redis 7.0 answers nil for loadstring, which it removed.
+        if k == 'loadstring' then return nil end
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end,
+})
+local proxy = setmetatable({}, {__index = real, __newindex = readonly, __metatable = false})
+local lib = real.redis
+real.redis = setmetatable({}, {__index = lib, __newindex = readonly, __metatable = false})
+real._G = proxy
+return proxy, lib
+"#;
+
+/// How a command's reply came back to Lua, and what stopped a script.
+pub enum Outcome {
+    /// The script's return value, converted.
+    Reply(Reply),
+    /// An error raised by the script: the text and where it happened.
+    Error { text: String, line: Option<i64> },
+}
+
+/// A cached script: its compiled function and the flags of its shebang.
+struct Script {
+    func: Function,
+    flags: ScriptFlags,
+}
+
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct ScriptFlags {
+    /// The script declared a shebang (`#!lua`): writes need no `no-writes` to be refused...
+    pub shebang: bool,
+    pub no_writes: bool,
+}
+
+/// What the Rust side of `redis.call` needs for one run.
+pub trait Host {
+    /// Runs one command for the script; Err is a script-level refusal (unknown command,
+    /// wrong arity, not allowed) in Redis's words, without the "ERR " code.
+    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String>;
+}
+
+pub struct Engine {
+    lua: Lua,
+    scripts: HashMap<String, Script>,
+    /// Scripts past this instant are aborted (see `run`).
+    deadline: Rc<Cell<Option<Instant>>>,
+    /// The RESP version `redis.setresp` chose for the current run.
+    resp: Rc<Cell<u8>>,
+    /// The real global table (scripts see a read-only proxy of it) and `redis` library.
+    real: Table,
+    lib: Table,
+}
+
+fn lua_err(e: mlua::Error) -> String {
+    e.to_string()
+}
+
+impl Engine {
+    pub fn new() -> Result<Engine, String> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
+        let lua = Lua::new_with(libs, LuaOptions::new()).map_err(lua_err)?;
+        let deadline: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
+        let resp = Rc::new(Cell::new(2u8));
+        let mut lib_fns = Vec::new();
+        {
+            let g = lua.globals();
+            // What Redis 7.0 removes from the base library (it keeps `load`).
+            for name in
+                ["loadfile", "dofile", "loadstring", "print", "module", "require", "newproxy", "getfenv", "setfenv"]
+            {
+                g.raw_set(name, Value::Nil).map_err(lua_err)?;
+            }
+            let handler = lua
+                .create_function(|lua, err: Value| {
+                    let mut where_ = None;
+                    for level in 1..64 {
+                        match lua
+                            .inspect_stack(level, |d| (d.source().source.map(|s| s.into_owned()), d.current_line()))
+                        {
+                            None => break,
+                            Some((Some(src), line)) if src == "@user_script" => {
+                                where_ = line;
+                                break;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    let t = lua.create_table()?;
+                    let text = match &err {
+                        Value::Table(e) => match e.raw_get::<Value>("err")? {
+                            Value::String(s) => s.to_string_lossy(),
+                            other => format!("ERR {}", lua_text(&other)),
+                        },
+                        Value::Error(e) => match e.downcast_ref::<ScriptError>() {
+                            Some(ScriptError(text)) => text.clone(),
+                            None => format!("ERR {}", error_text(e)),
+                        },
+                        other => format!("ERR {}", lua_text(other)),
+                    };
+                    t.raw_set("err", text)?;
+                    if let Some(line) = where_ {
+                        t.raw_set("line", line as i64)?;
+                    }
+                    Ok(t)
+                })
+                .map_err(lua_err)?;
+            g.raw_set("__ember_handler", handler).map_err(lua_err)?;
+            let sha = lua
+                .create_function(|lua, args: MultiValue| {
+                    let text = match args.len() {
+                        1 => lua.coerce_string(args[0].clone())?,
+                        _ => None,
+                    };
+                    match text {
+                        Some(s) => Ok(crate::util::sha1::sha1_hex(&s.as_bytes())),
+                        None => Err(mlua::Error::runtime("wrong number of arguments")),
+                    }
+                })
+                .map_err(lua_err)?;
+            lib_fns.push(("sha1hex", sha));
+            let log = lua
+                .create_function(|_, (level, msg): (i64, MultiValue)| {
+                    let text: Vec<String> = msg.iter().map(lua_text).collect();
+                    let text = text.join(" ");
+                    match level {
+                        3 => tracing::warn!(target: "lua", "{text}"),
+                        2 => tracing::info!(target: "lua", "{text}"),
+                        _ => tracing::debug!(target: "lua", "{text}"),
+                    }
+                    Ok(())
+                })
+                .map_err(lua_err)?;
+            lib_fns.push(("log", log));
+            let r = resp.clone();
+            let setresp = lua
+                .create_function(move |_, v: i64| {
+                    if v != 2 && v != 3 {
+                        return Err(mlua::Error::runtime("RESP version must be 2 or 3."));
+                    }
+                    r.set(v as u8);
+                    Ok(())
+                })
+                .map_err(lua_err)?;
+            lib_fns.push(("setresp", setresp));
+            let errtext = lua
+                .create_function(|lua, v: Value| {
+                    Ok(match v {
+                        Value::Table(t) => match t.raw_get::<Value>("err")? {
+                            Value::String(e) => Value::String(e),
+                            _ => Value::Table(t),
+                        },
+                        Value::Error(e) => {
+                            let text = match e.downcast_ref::<ScriptError>() {
+                                Some(ScriptError(t)) => t.clone(),
+                                None => error_text(&e),
+                            };
+                            Value::String(lua.create_string(&text)?)
+                        }
+                        other => other,
+                    })
+                })
+                .map_err(lua_err)?;
+            g.raw_set("__ember_errtext", errtext).map_err(lua_err)?;
+            install_bit(&lua).map_err(lua_err)?;
+            super::lua_cjson::install(&lua, &g).map_err(lua_err)?;
+        }
+        lua.load(PRELUDE).set_name("=ember_prelude").exec().map_err(lua_err)?;
+        let real = lua.globals();
+        let lib: Table = real.raw_get("redis").map_err(lua_err)?;
+        for (name, f) in lib_fns {
+            lib.raw_set(name, f).map_err(lua_err)?;
+        }
+        let (proxy, lib): (Table, Table) = lua.load(PROTECT).set_name("=ember_protect").eval().map_err(lua_err)?;
+        lua.set_globals(proxy).map_err(lua_err)?;
+        let d = deadline.clone();
+        lua.set_hook(HookTriggers::new().every_nth_instruction(100_000), move |_, _| {
+            if d.get().is_some_and(|t| Instant::now() >= t) {
+                return Err(mlua::Error::runtime(SCRIPT_TIMEOUT));
+            }
+            Ok(VmState::Continue)
+        })
+        .map_err(lua_err)?;
+        Ok(Engine { lua, scripts: HashMap::new(), deadline, resp, real, lib })
+    }
+
+    /// Compiles `body` and caches it by its SHA1 (returned). Compilation errors come back in
+    /// Redis's words.
+    pub fn load(&mut self, body: &[u8]) -> Result<(String, ScriptFlags), String> {
+        let sha = crate::util::sha1::sha1_hex(body);
+        if let Some(s) = self.scripts.get(&sha) {
+            return Ok((sha, s.flags));
+        }
+        let (flags, code) = parse_shebang(body)?;
+        let func = self
+            .lua
+            .load(&code[..])
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| format!("Error compiling script (new function): {}", error_text(&e)))?;
+        self.scripts.insert(sha.clone(), Script { func, flags });
+        Ok((sha, flags))
+    }
+
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        std::str::from_utf8(sha).is_ok_and(|s| self.scripts.contains_key(&s.to_ascii_lowercase()))
+    }
+
+    pub fn flags_of(&self, sha: &str) -> Option<ScriptFlags> {
+        self.scripts.get(sha).map(|s| s.flags)
+    }
+
+    pub fn flush(&mut self) {
+        self.scripts.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.scripts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scripts.is_empty()
+    }
+
+    /// Runs the cached script `sha` with `keys` and `args`; `host` serves its commands.
+    /// Scripts running past `limit` are aborted with an error (Redis would answer BUSY to
+    /// other clients and wait for SCRIPT KILL; a single-threaded server cannot).
+    pub fn run(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+        limit: Duration,
+    ) -> Result<Outcome, String> {
+        let Some(script) = self.scripts.get(sha) else { return Err("NOSCRIPT".into()) };
+        let func = script.func.clone();
+        let lua = &self.lua;
+        let g = &self.real;
+        let table_of = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, k) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(&k[..])?)?;
+            }
+            Ok(t)
+        };
+        g.raw_set("KEYS", table_of(keys).map_err(lua_err)?).map_err(lua_err)?;
+        g.raw_set("ARGV", table_of(args).map_err(lua_err)?).map_err(lua_err)?;
+        self.resp.set(2);
+        self.deadline.set(Some(Instant::now() + limit));
+        let resp = self.resp.clone();
+        let host = std::cell::RefCell::new(host);
+        let command = |lua: &Lua, argv: MultiValue| -> mlua::Result<(bool, Value)> {
+            let mut cmd = Vec::with_capacity(argv.len());
+            for v in argv.iter() {
+                match v {
+                    Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
+                    Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
+                    Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
+                    _ => {
+                        return refusal(lua, "ERR Lua redis lib command arguments must be strings or integers");
+                    }
+                }
+            }
+            if cmd.is_empty() {
+                return refusal(lua, "ERR Please specify at least one argument for this redis lib call");
+            }
+            let reply = host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(cmd, resp.get());
+            match reply {
+                Ok(bytes) => {
+                    let mut pos = 0;
+                    let v = resp_to_lua(lua, &bytes, &mut pos)?;
+                    let is_err = matches!(&v, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|e| !e.is_nil()));
+                    Ok((!is_err, v))
+                }
+                Err(text) => refusal(lua, &format!("ERR {text}")),
+            }
+        };
+        let result = lua.scope(|scope| {
+            let call = scope.create_function(|lua, argv: MultiValue| match command(lua, argv)? {
+                (true, v) => Ok(v),
+                (false, Value::Table(t)) => {
+                    Err(mlua::Error::external(ScriptError(t.raw_get::<String>("err").unwrap_or_default())))
+                }
+                (false, other) => Ok(other),
+            })?;
+            let pcall = scope.create_function(|lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
+            self.lib.raw_set("call", call)?;
+            self.lib.raw_set("pcall", pcall)?;
+            let run: Function = g.raw_get("__ember_run")?;
+            let (ok, v): (bool, Value) = run.call(func)?;
+            if ok {
+                Ok(Outcome::Reply(lua_to_reply(&v, 0)))
+            } else {
+                let (text, line) = match &v {
+                    Value::Table(t) => (t.raw_get::<String>("err").unwrap_or_default(), t.raw_get::<i64>("line").ok()),
+                    other => (format!("ERR {}", lua_text(other)), None),
+                };
+                Ok(Outcome::Error { text, line })
+            }
+        });
+        self.deadline.set(None);
+        // The scoped functions are dead now; scripts only ever see live ones.
+        let _ = self.lib.raw_set("call", Value::Nil);
+        let _ = self.lib.raw_set("pcall", Value::Nil);
+        let _ = g.raw_set("KEYS", Value::Nil);
+        let _ = g.raw_set("ARGV", Value::Nil);
+        // Scripts leave garbage: collect a step so memory does not pile up between runs.
+        let _ = lua.gc_step();
+        result.map_err(lua_err)
+    }
+}
+
+/// An error reply raised by `redis.call` (or a refusal of it), carried through Lua to the
+/// error handler with its text (and error code) intact.
+#[derive(Debug)]
+struct ScriptError(String);
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// LuaBitOp's `bit` library (which Redis bundles): 32-bit operations on numbers.
+fn install_bit(lua: &Lua) -> mlua::Result<()> {
+    fn tobit(n: f64) -> i32 {
+        // Modulo 2^32 like LuaBitOp's normalisation of integral numbers.
+        (n.trunc().rem_euclid(4_294_967_296.0) as u64 as u32) as i32
+    }
+    let bit = lua.create_table()?;
+    bit.raw_set("tobit", lua.create_function(|_, n: f64| Ok(tobit(n)))?)?;
+    bit.raw_set("bnot", lua.create_function(|_, n: f64| Ok(!tobit(n)))?)?;
+    let fold = |f: fn(i32, i32) -> i32| {
+        lua.create_function(move |_, ns: mlua::Variadic<f64>| Ok(ns.iter().map(|&n| tobit(n)).reduce(f).unwrap_or(0)))
+    };
+    bit.raw_set("band", fold(|a, b| a & b)?)?;
+    bit.raw_set("bor", fold(|a, b| a | b)?)?;
+    bit.raw_set("bxor", fold(|a, b| a ^ b)?)?;
+    let shift = |f: fn(i32, u32) -> i32| {
+        lua.create_function(move |_, (x, n): (f64, f64)| Ok(f(tobit(x), (tobit(n) & 31) as u32)))
+    };
+    bit.raw_set("lshift", shift(|x, n| ((x as u32) << n) as i32)?)?;
+    bit.raw_set("rshift", shift(|x, n| ((x as u32) >> n) as i32)?)?;
+    bit.raw_set("arshift", shift(|x, n| x >> n)?)?;
+    bit.raw_set("rol", shift(|x, n| (x as u32).rotate_left(n) as i32)?)?;
+    bit.raw_set("ror", shift(|x, n| (x as u32).rotate_right(n) as i32)?)?;
+    bit.raw_set("bswap", lua.create_function(|_, n: f64| Ok(tobit(n).swap_bytes()))?)?;
+    bit.raw_set(
+        "tohex",
+        lua.create_function(|_, (x, n): (f64, Option<f64>)| {
+            let n = n.map_or(8, |n| n as i32);
+            let (upper, digits) = (n < 0, n.unsigned_abs().min(8) as usize);
+            let v = tobit(x) as u32 as u64;
+            let s = format!("{v:08x}");
+            let s = &s[8 - digits..];
+            Ok(if upper { s.to_uppercase() } else { s.to_string() })
+        })?,
+    )?;
+    lua.globals().raw_set("bit", bit)
+}
+
+const SCRIPT_TIMEOUT: &str = "Script exceeded lua-time-limit and was aborted";
+
+/// `redis.call`'s refusals: an error table for `redis.pcall` to return or `redis.call` to
+/// raise.
+fn refusal(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
+    let t = lua.create_table()?;
+    t.raw_set("err", text)?;
+    Ok((false, Value::Table(t)))
+}
+
+/// A Lua error's message without mlua's decorations.
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// `tostring` of a value, for messages.
+fn lua_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => lua_number_text(*n),
+        Value::Boolean(b) => b.to_string(),
+        Value::Nil => "nil".into(),
+        Value::Error(e) => error_text(e),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// Lua 5.1's number to string conversion (`%.14g`).
+fn lua_number_text(n: f64) -> String {
+    if n.is_nan() {
+        return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    fmt_g(n, 14)
+}
+
+/// `#!lua [flags=a,b]` on the first line: the flags, and the body with that line blanked (so
+/// line numbers stay those of the text the client sent).
+fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((ScriptFlags::default(), body.to_vec()));
+    }
+    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(format!("Unexpected engine in script shebang: #!{engine}"));
+    }
+    let mut flags = ScriptFlags { shebang: true, no_writes: false };
+    for p in parts {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {p}"));
+        };
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            match f {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(format!("Unexpected flag in script shebang: {other}")),
+            }
+        }
+    }
+    let code = body[end..].to_vec();
+    Ok((flags, code))
+}
+
+/// One RESP reply (as a command wrote it for the script's protocol) as a Lua value, by
+/// Redis's conversion table.
+fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
+    let line_end = b[*pos..].windows(2).position(|w| w == b"\r\n").map(|p| *pos + p);
+    let Some(end) = line_end else { return Ok(Value::Nil) };
+    let kind = b[*pos];
+    let text = &b[*pos + 1..end];
+    *pos = end + 2;
+    let int = |t: &[u8]| std::str::from_utf8(t).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let tagged = |key: &str, v: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set(key, v)?;
+        Ok(Value::Table(t))
+    };
+    Ok(match kind {
+        b'+' => tagged("ok", Value::String(lua.create_string(text)?))?,
+        b'-' => tagged("err", Value::String(lua.create_string(text)?))?,
+        b':' => Value::Integer(int(text)),
+        b'$' => {
+            let n = int(text);
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let n = n as usize;
+                let s = lua.create_string(&b[*pos..(*pos + n).min(b.len())])?;
+                *pos = (*pos + n + 2).min(b.len());
+                Value::String(s)
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = int(text);
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let t = lua.create_table()?;
+                for i in 0..n {
+                    let v = resp_to_lua(lua, b, pos)?;
+                    if kind == b'~' {
+                        t.raw_set(v, true)?;
+                    } else {
+                        t.raw_set(i + 1, v)?;
+                    }
+                }
+                if kind == b'~' { tagged("set", Value::Table(t))? } else { Value::Table(t) }
+            }
+        }
+        b'%' => {
+            let t = lua.create_table()?;
+            for _ in 0..int(text) {
+                let k = resp_to_lua(lua, b, pos)?;
+                let v = resp_to_lua(lua, b, pos)?;
+                t.raw_set(k, v)?;
+            }
+            tagged("map", Value::Table(t))?
+        }
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(text == b"t"),
+        b',' => {
+            let d = std::str::from_utf8(text).ok().and_then(|s| crate::util::numfmt::parse_f64(s.as_bytes()));
+            tagged("double", Value::Number(d.unwrap_or(0.0)))?
+        }
+        b'(' => tagged("big_number", Value::String(lua.create_string(text)?))?,
+        _ => Value::Nil,
+    })
+}
+
+/// A script's return value as a reply, by Redis's conversion table: numbers truncate to
+/// integers, tables become arrays up to the first nil, `{ok=}` / `{err=}` become status and
+/// error replies; in RESP3, `{double=}`, `{map=}` and `{set=}` too.
+fn lua_to_reply(v: &Value, depth: usize) -> Reply {
+    match v {
+        Value::Nil => Reply::Null,
+        Value::Boolean(true) => Reply::Int(1),
+        Value::Boolean(false) => Reply::Null,
+        Value::Integer(n) => Reply::Int(*n),
+        Value::Number(n) => Reply::Int(truncate_like_c(*n)),
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                return Reply::Error(e.to_string_lossy());
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                return Reply::StatusOwned(s.to_string_lossy());
+            }
+            if depth > 100 {
+                return Reply::Error("ERR reached lua stack limit".into());
+            }
+            match t.raw_get::<Value>("double") {
+                Ok(Value::Number(d)) => return Reply::Double(d),
+                Ok(Value::Integer(d)) => return Reply::Double(d as f64),
+                _ => {}
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+                let mut pairs = Vec::new();
+                for (k, v) in m.pairs::<Value, Value>().flatten() {
+                    pairs.push((lua_to_reply(&k, depth + 1), lua_to_reply(&v, depth + 1)));
+                }
+                return Reply::Map(pairs);
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
+                let items = m.pairs::<Value, Value>().flatten().map(|(k, _)| lua_to_reply(&k, depth + 1)).collect();
+                return Reply::Set(items);
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(x) => items.push(lua_to_reply(&x, depth + 1)),
+                }
+            }
+            Reply::Array(items)
+        }
+        _ => Reply::Null,
+    }
+}
+
+/// C's `(long long)` of a double on x86-64: truncation, and the "integer indefinite" value
+/// (i64::MIN) for NaN and out-of-range values, which is what Redis replies then.
+fn truncate_like_c(n: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) { i64::MIN } else { n as i64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_convert_as_redis_replies_them() {
+        assert_eq!(truncate_like_c(3.99), 3);
+        assert_eq!(truncate_like_c(-3.99), -3);
+        assert_eq!(truncate_like_c(-0.5), 0);
+        assert_eq!(truncate_like_c(1e20), i64::MIN);
+        assert_eq!(lua_number_text(1.5), "1.5");
+        assert_eq!(lua_number_text(1.0), "1");
+        assert_eq!(lua_number_text(1e20), "1e+20");
+    }
+
+    #[test]
+    fn shebang_flags() {
+        assert_eq!(parse_shebang(b"return 1").unwrap().0, ScriptFlags::default());
+        let (f, code) = parse_shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1").unwrap();
+        assert!(f.shebang && f.no_writes);
+        assert_eq!(code, b"\nreturn 1");
+        assert_eq!(
+            parse_shebang(b"#!lua flags=bogus\nreturn 1").unwrap_err(),
+            "Unexpected flag in script shebang: bogus"
+        );
+    }
+}
