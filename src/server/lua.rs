@@ -242,6 +242,9 @@ impl Engine {
         }
         let (proxy, lib): (Table, Table) = lua.load(PROTECT).set_name("=ember_protect").eval().map_err(lua_err)?;
         lua.set_globals(proxy).map_err(lua_err)?;
+        // Scripts cannot take the machine: past this a Lua allocation fails with a script
+        // error ("not enough memory") instead of growing the process.
+        lua.set_memory_limit(LUA_MEMORY_LIMIT).map_err(lua_err)?;
         let d = deadline.clone();
         lua.set_hook(HookTriggers::new().every_nth_instruction(100_000), move |_, _| {
             if d.get().is_some_and(|t| Instant::now() >= t) {
@@ -374,8 +377,13 @@ impl Engine {
         let _ = self.lib.raw_set("pcall", Value::Nil);
         let _ = g.raw_set("KEYS", Value::Nil);
         let _ = g.raw_set("ARGV", Value::Nil);
-        // Scripts leave garbage: collect a step so memory does not pile up between runs.
-        let _ = lua.gc_step();
+        // Scripts leave garbage: a step per run, and a full collection after a big one, so
+        // memory does not stay with the Lua heap.
+        if lua.used_memory() > 32 << 20 {
+            let _ = lua.gc_collect();
+        } else {
+            let _ = lua.gc_step();
+        }
         result.map_err(lua_err)
     }
 }
@@ -430,6 +438,10 @@ fn install_bit(lua: &Lua) -> mlua::Result<()> {
     )?;
     lua.globals().raw_set("bit", bit)
 }
+
+/// What all scripts together may allocate inside Lua (Redis sets no limit; an unbounded
+/// string.rep would otherwise be the server's end).
+const LUA_MEMORY_LIMIT: usize = 1 << 30;
 
 const SCRIPT_TIMEOUT: &str = "Script exceeded lua-time-limit and was aborted";
 
