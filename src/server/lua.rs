@@ -233,6 +233,7 @@ impl Engine {
             g.raw_set("__ember_errtext", errtext).map_err(lua_err)?;
             install_bit(&lua).map_err(lua_err)?;
             super::lua_cjson::install(&lua, &g).map_err(lua_err)?;
+            super::lua_cmsgpack::install(&lua, &g).map_err(lua_err)?;
         }
         lua.load(PRELUDE).set_name("=ember_prelude").exec().map_err(lua_err)?;
         let real = lua.globals();

@@ -13,7 +13,7 @@ fn null() -> Value {
 }
 
 /// An error raised at the calling script line, as luaL_error would word it.
-fn raise(lua: &Lua, msg: String) -> mlua::Error {
+pub(super) fn raise(lua: &Lua, msg: String) -> mlua::Error {
     let at = lua
         .inspect_stack(1, |d| (d.source().short_src.map(|s| s.into_owned()), d.current_line()))
         .and_then(|(src, line)| Some(format!("{}:{}: ", src?, line?)));

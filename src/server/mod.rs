@@ -7,6 +7,7 @@ pub mod event_loop;
 pub mod lag;
 pub mod lua;
 mod lua_cjson;
+mod lua_cmsgpack;
 pub mod persist;
 pub mod pubsub;
 pub mod state;

@@ -1,0 +1,231 @@
+//! The `cmsgpack` library Redis bundles with its Lua (lua-cmsgpack): `cmsgpack.pack(...)`
+//! packs each argument and concatenates the results, `cmsgpack.unpack(s)` returns every
+//! object in `s`. Encodings are lua-cmsgpack's: the smallest integer form for integral
+//! numbers, a float when it holds the number exactly, tables as arrays only when their keys
+//! are exactly 1..n, nesting past 16 levels packed as nil.
+
+use mlua::{Lua, MultiValue, Table, Value};
+
+const MAX_NESTING: usize = 16;
+
+pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+    let m = lua.create_table()?;
+    m.raw_set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| {
+            if args.is_empty() {
+                return Err(super::lua_cjson::raise(
+                    lua,
+                    "bad argument #0 to 'pack' (MessagePack pack needs input.)".into(),
+                ));
+            }
+            let mut out = Vec::new();
+            for v in args.iter() {
+                pack(v, 0, &mut out);
+            }
+            lua.create_string(&out)
+        })?,
+    )?;
+    m.raw_set(
+        "unpack",
+        lua.create_function(|lua, s: mlua::LuaString| {
+            let bytes = s.as_bytes();
+            let mut r = Reader { b: &bytes, i: 0 };
+            let mut out = Vec::new();
+            while r.i < r.b.len() {
+                out.push(r.value(lua, 0).map_err(|m| super::lua_cjson::raise(lua, m.to_string()))?);
+            }
+            Ok(MultiValue::from_iter(out))
+        })?,
+    )?;
+    globals.raw_set("cmsgpack", m)
+}
+
+fn pack_int(n: i64, out: &mut Vec<u8>) {
+    if n >= 0 {
+        let u = n as u64;
+        if u <= 127 {
+            out.push(u as u8);
+        } else if u <= 0xff {
+            out.extend_from_slice(&[0xcc, u as u8]);
+        } else if u <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(u as u16).to_be_bytes());
+        } else if u <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(u as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if n >= -32 {
+        out.push(n as i8 as u8);
+    } else if n >= -128 {
+        out.extend_from_slice(&[0xd0, n as i8 as u8]);
+    } else if n >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(n as i16).to_be_bytes());
+    } else if n >= -(1 << 31) {
+        out.push(0xd2);
+        out.extend_from_slice(&(n as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn pack_number(n: f64, out: &mut Vec<u8>) {
+    // lua-cmsgpack's test: finite and equal to its (long long) cast.
+    if n.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) && n.fract() == 0.0 {
+        pack_int(n as i64, out);
+    } else if (n as f32) as f64 == n || n.is_nan() {
+        out.push(0xca);
+        out.extend_from_slice(&(n as f32).to_be_bytes());
+    } else {
+        out.push(0xcb);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn pack_len(len: usize, fix: u8, fix_max: usize, small: Option<u8>, mid: u8, big: u8, out: &mut Vec<u8>) {
+    if len < fix_max {
+        out.push(fix | len as u8);
+    } else if let Some(tag) = small.filter(|_| len < 256) {
+        out.extend_from_slice(&[tag, len as u8]);
+    } else if len < 65536 {
+        out.push(mid);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(big);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+}
+
+fn pack(v: &Value, level: usize, out: &mut Vec<u8>) {
+    match v {
+        Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(n) => pack_int(*n, out),
+        Value::Number(n) => pack_number(*n, out),
+        Value::String(s) => {
+            let b = s.as_bytes();
+            pack_len(b.len(), 0xa0, 32, Some(0xd9), 0xda, 0xdb, out);
+            out.extend_from_slice(&b);
+        }
+        Value::Table(t) if level < MAX_NESTING => {
+            let (mut count, mut max, mut array) = (0usize, 0usize, true);
+            for (k, _) in t.pairs::<Value, Value>().flatten() {
+                count += 1;
+                match k {
+                    Value::Integer(i) if i > 0 => max = max.max(i as usize),
+                    Value::Number(n) if n > 0.0 && n.fract() == 0.0 => max = max.max(n as usize),
+                    _ => array = false,
+                }
+            }
+            if array && max == count {
+                pack_len(count, 0x90, 16, None, 0xdc, 0xdd, out);
+                for i in 1..=count {
+                    pack(&t.raw_get::<Value>(i).unwrap_or(Value::Nil), level + 1, out);
+                }
+            } else {
+                pack_len(count, 0x80, 16, None, 0xde, 0xdf, out);
+                for (k, x) in t.pairs::<Value, Value>().flatten() {
+                    pack(&k, level + 1, out);
+                    pack(&x, level + 1, out);
+                }
+            }
+        }
+        _ => out.push(0xc0),
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+const MISSING: &str = "Missing bytes in input.";
+const BAD: &str = "Bad data format in input.";
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], &'static str> {
+        let s = self.b.get(self.i..self.i + n).ok_or(MISSING)?;
+        self.i += n;
+        Ok(s)
+    }
+
+    fn uint(&mut self, n: usize) -> Result<u64, &'static str> {
+        Ok(self.take(n)?.iter().fold(0u64, |a, &x| (a << 8) | x as u64))
+    }
+
+    fn value(&mut self, lua: &Lua, depth: usize) -> Result<Value, &'static str> {
+        // Nesting is bounded so a hostile string cannot exhaust the stack.
+        if depth > 1000 {
+            return Err(BAD);
+        }
+        let t = self.take(1)?[0];
+        let lerr = |_| BAD;
+        Ok(match t {
+            0x00..=0x7f => Value::Integer(t as i64),
+            0xe0..=0xff => Value::Integer(t as i8 as i64),
+            0xc0 => Value::Nil,
+            0xc2 => Value::Boolean(false),
+            0xc3 => Value::Boolean(true),
+            0xcc => Value::Integer(self.uint(1)? as i64),
+            0xcd => Value::Integer(self.uint(2)? as i64),
+            0xce => Value::Integer(self.uint(4)? as i64),
+            0xcf => Value::Number(self.uint(8)? as f64),
+            0xd0 => Value::Integer(self.uint(1)? as u8 as i8 as i64),
+            0xd1 => Value::Integer(self.uint(2)? as u16 as i16 as i64),
+            0xd2 => Value::Integer(self.uint(4)? as u32 as i32 as i64),
+            0xd3 => Value::Number(self.uint(8)? as i64 as f64),
+            0xca => Value::Number(f32::from_bits(self.uint(4)? as u32) as f64),
+            0xcb => Value::Number(f64::from_bits(self.uint(8)?)),
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb | 0xc4 | 0xc5 | 0xc6 => {
+                let len = match t {
+                    0xa0..=0xbf => (t & 0x1f) as usize,
+                    0xd9 | 0xc4 => self.uint(1)? as usize,
+                    0xda | 0xc5 => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                Value::String(lua.create_string(self.take(len)?).map_err(lerr)?)
+            }
+            0x90..=0x9f | 0xdc | 0xdd => {
+                let n = match t {
+                    0x90..=0x9f => (t & 0x0f) as usize,
+                    0xdc => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                // Each element takes at least a byte: a claimed length cannot outgrow the input.
+                if n > self.b.len() - self.i {
+                    return Err(MISSING);
+                }
+                let tbl = lua.create_table().map_err(lerr)?;
+                for k in 1..=n {
+                    let v = self.value(lua, depth + 1)?;
+                    tbl.raw_set(k, v).map_err(lerr)?;
+                }
+                Value::Table(tbl)
+            }
+            0x80..=0x8f | 0xde | 0xdf => {
+                let n = match t {
+                    0x80..=0x8f => (t & 0x0f) as usize,
+                    0xde => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                if n > self.b.len() - self.i {
+                    return Err(MISSING);
+                }
+                let tbl = lua.create_table().map_err(lerr)?;
+                for _ in 0..n {
+                    let k = self.value(lua, depth + 1)?;
+                    let v = self.value(lua, depth + 1)?;
+                    if !k.is_nil() {
+                        tbl.raw_set(k, v).map_err(lerr)?;
+                    }
+                }
+                Value::Table(tbl)
+            }
+            _ => return Err(BAD),
+        })
+    }
+}
