@@ -197,6 +197,13 @@ def main():
         return n, got
     check("pubsub", pubsub)
     check("pubsub_numsub", lambda: r.pubsub_numsub("chan"))
+    # Scripts: register_script tries EVALSHA, falls back to EVAL on NOSCRIPT
+    check("script_flush", lambda: r.script_flush())
+    check("register_script", lambda: r.register_script("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}")(keys=["sc"], args=[7]))
+    check("script_exists", lambda: r.script_exists("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"))
+    check("eval_error", lambda: r.eval("return redis.call('LPUSH', KEYS[1], 'x')", 1, "s"))
+    check("eval_ro", lambda: r.eval_ro("return redis.call('GET', KEYS[1])", 1, "sc"))
+    check("eval_json", lambda: r.eval("return cjson.encode({a=ARGV[1]})", 0, "x"))
     # Server and connection
     check("ping", lambda: r.ping())
     check("echo", lambda: r.echo("x"))
