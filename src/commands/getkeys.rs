@@ -19,7 +19,7 @@ pub fn movable(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         // destination numkeys key [key ...] ...
         "zunionstore" | "zinterstore" | "zdiffstore" => counted(argv, 2, Some(1)),
         // script numkeys key [key ...] arg ...
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => counted_optional(argv, 2),
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => counted_optional(argv, 2),
         "sort" => Some(sort_keys(argv)),
         "sort_ro" => Some(vec![1]),
         "georadius" | "georadiusbymember" => Some(georadius_keys(argv)),

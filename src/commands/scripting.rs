@@ -1,5 +1,5 @@
-//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: Lua scripts (server::lua) run as one
-//! atomic step. Commands a script calls go through dispatch as a client of the script's own
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FCALL, FCALL_RO and FUNCTION: Lua scripts
+//! and function libraries (server::lua) run as one atomic step. Commands a script calls go through dispatch as a client of the script's own
 //! (its SELECT stays inside the script, as in Redis 7.0); their effects, not the script, are
 //! what the AOF logs, wrapped in MULTI/EXEC.
 
@@ -11,7 +11,7 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply};
 use crate::protocol::Reply;
 use crate::protocol::reply::encode;
-use crate::server::lua::{Engine, Host, Outcome};
+use crate::server::lua::{Engine, Host, Outcome, Target};
 use crate::server::{ServerState, Session};
 use crate::util::numfmt::parse_i64;
 
@@ -62,6 +62,42 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Depends on the script that is executed.",
         evalsha_ro,
     ),
+    cmd(
+        "fcall",
+        -3,
+        EVAL_FLAGS,
+        NO_KEYS,
+        "scripting",
+        "Invoke a function",
+        "7.0.0",
+        "Depends on the function that is executed.",
+        fcall,
+    ),
+    cmd(
+        "fcall_ro",
+        -3,
+        READONLY | EVAL_FLAGS,
+        NO_KEYS,
+        "scripting",
+        "Invoke a read-only function",
+        "7.0.0",
+        "Depends on the function that is executed.",
+        fcall_ro,
+    ),
+    CommandSpec {
+        subcommands: FUNCTION_SUBCOMMANDS,
+        ..cmd(
+            "function",
+            -2,
+            0,
+            NO_KEYS,
+            "scripting",
+            "A container for function commands",
+            "7.0.0",
+            "Depends on subcommand.",
+            container,
+        )
+    },
     CommandSpec {
         subcommands: SCRIPT_SUBCOMMANDS,
         ..cmd(
@@ -136,6 +172,86 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "load",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "Create a function with the given arguments (name, code, description)",
+        "7.0.0",
+        "O(1) (considering compilation time is redundant)",
+        function_load,
+    ),
+    cmd(
+        "delete",
+        3,
+        WRITE | NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "Delete a function by name",
+        "7.0.0",
+        "O(1)",
+        function_delete,
+    ),
+    cmd(
+        "flush",
+        -2,
+        WRITE | NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "Deleting all functions",
+        "7.0.0",
+        "O(N) where N is the number of functions deleted",
+        function_flush,
+    ),
+    cmd(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        NO_KEYS,
+        "scripting",
+        "Kill the function currently in execution.",
+        "7.0.0",
+        "O(1)",
+        script_kill,
+    ),
+    cmd(
+        "list",
+        -2,
+        NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "List information about all the functions",
+        "7.0.0",
+        "O(N) where N is the number of functions",
+        function_list,
+    ),
+    cmd(
+        "stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        NO_KEYS,
+        "scripting",
+        "Return information about the function currently running (name, description, duration)",
+        "7.0.0",
+        "O(1)",
+        function_stats,
+    ),
+    cmd(
+        "help",
+        2,
+        LOADING | STALE,
+        NO_KEYS,
+        "scripting",
+        "Show helpful text about the different subcommands",
+        "7.0.0",
+        "O(1)",
+        function_help,
+    ),
+];
+
 fn eval(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     eval_generic(ctx, argv, false, false)
 }
@@ -149,11 +265,32 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     eval_generic(ctx, argv, true, true)
 }
 
-fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
-    if srv.lua.is_none() {
-        srv.lua = Some(Box::new(Engine::new().map_err(|e| CmdError::msg(format!("cannot start Lua: {e}")))?));
+/// The engine in `slot` (EVAL's or FUNCTION's), started on first use.
+fn started(slot: &mut Option<Box<Engine>>) -> Result<&mut Engine, CmdError> {
+    if slot.is_none() {
+        *slot = Some(Box::new(Engine::new().map_err(|e| CmdError::msg(format!("cannot start Lua: {e}")))?));
     }
-    srv.lua.as_deref_mut().ok_or_else(|| CmdError::msg("cannot start Lua"))
+    slot.as_deref_mut().ok_or_else(|| CmdError::msg("cannot start Lua"))
+}
+
+fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
+    started(&mut srv.lua)
+}
+
+fn limit(srv: &ServerState) -> std::time::Duration {
+    std::time::Duration::from_millis(srv.config.int("lua-time-limit").max(1) as u64)
+}
+
+/// numkeys at argv[2], checked as Redis does; returns it.
+fn numkeys(argv: &[Bytes]) -> Result<usize, CmdError> {
+    let n = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    if n < 0 {
+        return Err(CmdError::msg("Number of keys can't be negative"));
+    }
+    if n as usize > argv.len() - 3 {
+        return Err(CmdError::msg("Number of keys can't be greater than number of args"));
+    }
+    Ok(n as usize)
 }
 
 fn noscript() -> CmdError {
@@ -161,14 +298,7 @@ fn noscript() -> CmdError {
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> CmdResult {
-    let numkeys = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-    if numkeys < 0 {
-        return Err(CmdError::msg("Number of keys can't be negative"));
-    }
-    if numkeys as usize > argv.len() - 3 {
-        return Err(CmdError::msg("Number of keys can't be greater than number of args"));
-    }
-    let numkeys = numkeys as usize;
+    let numkeys = numkeys(argv)?;
     let eng = engine(ctx.srv)?;
     let (sha, flags) = if by_sha {
         let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
@@ -178,9 +308,45 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> Cm
         eng.load(&argv[1]).map_err(CmdError::msg)?
     };
     let read_only = ro_cmd || flags.no_writes;
-    let limit = std::time::Duration::from_millis(ctx.srv.config.int("lua-time-limit").max(1) as u64);
-    // The engine leaves the server while it runs, so the script's commands can borrow it.
-    let Some(mut eng) = ctx.srv.lua.take() else { return Err(CmdError::msg("cannot start Lua")) };
+    let outcome = run_in(ctx, false, Target::Script(&sha), argv, numkeys, read_only);
+    finish(outcome, &sha, "@user_script")
+}
+
+fn fcall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    fcall_generic(ctx, argv, false)
+}
+fn fcall_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    fcall_generic(ctx, argv, true)
+}
+
+fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro_cmd: bool) -> CmdResult {
+    let name = String::from_utf8_lossy(&argv[1]).into_owned();
+    let no_writes = match ctx.srv.functions.as_deref().and_then(|e| e.functions.get(&name)) {
+        Some(f) => f.no_writes(),
+        None => return Err(CmdError::msg("Function not found")),
+    };
+    // Redis looks the function up before it reads the key count.
+    let numkeys = numkeys(argv)?;
+    if ro_cmd && !no_writes {
+        return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
+    }
+    let outcome = run_in(ctx, true, Target::Function(&name), argv, numkeys, ro_cmd || no_writes);
+    finish(outcome, &name, "@user_function")
+}
+
+/// Runs a script or function of EVAL's (`functions` false) or FUNCTION's engine. The engine
+/// leaves the server while it runs, so the commands it calls can borrow the server.
+fn run_in(
+    ctx: &mut Ctx,
+    functions: bool,
+    target: Target,
+    argv: &[Bytes],
+    numkeys: usize,
+    read_only: bool,
+) -> Result<Outcome, String> {
+    let limit = limit(ctx.srv);
+    let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };
+    let Some(mut eng) = slot.take() else { return Err("cannot start Lua".into()) };
     let mark = ctx.srv.aof.as_ref().map(|a| a.mark());
     let mut sess = Session::new(0, String::new(), String::new(), -1, ctx.srv.now_ms);
     sess.authenticated = true;
@@ -188,19 +354,29 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> Cm
     // Effects are logged as they happen and wrapped below, never one by one.
     sess.in_exec = true;
     let mut host = ScriptHost { srv: ctx.srv, sess, read_only };
-    let outcome = eng.run(&sha, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
-    ctx.srv.lua = Some(eng);
+    let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
+    if functions {
+        ctx.srv.functions = Some(eng);
+    } else {
+        ctx.srv.lua = Some(eng);
+    }
     if let (Some(mark), false) = (mark, ctx.sess.in_exec)
         && let Some(aof) = ctx.srv.aof.as_mut()
     {
         aof.wrap_from(mark);
     }
     ctx.log_only_explicit();
+    outcome
+}
+
+/// The reply of a run: its value, or its error with Redis's trailer naming the script (its
+/// SHA1, or the function's name) and the line.
+fn finish(outcome: Result<Outcome, String>, name: &str, source: &str) -> CmdResult {
     match outcome {
         Ok(Outcome::Reply(r)) => Ok(r),
         Ok(Outcome::Error { text, line }) => {
             let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
-            Err(CmdError::Raw(format!("{text} script: {sha}, on @user_script:{line}.")))
+            Err(CmdError::Raw(format!("{text} script: {name}, on {source}:{line}.")))
         }
         Err(e) if e == "NOSCRIPT" => Err(noscript()),
         Err(e) => Err(CmdError::msg(e)),
@@ -283,6 +459,147 @@ fn script_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
             "    Kill the currently executing Lua script.",
             "LOAD <script>",
             "    Load a script into the scripts cache without executing it.",
+        ],
+    ))
+}
+
+fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (replace, code) = match argv.len() {
+        3 => (false, &argv[2]),
+        4 if is(&argv[2], "replace") => (true, &argv[3]),
+        4 => return Err(CmdError::msg(format!("Unknown option given: {}", String::from_utf8_lossy(&argv[2])))),
+        _ => return Err(CmdError::WrongArity("function|load".into())),
+    };
+    let limit = limit(ctx.srv);
+    let name = started(&mut ctx.srv.functions)?.load_library(code, replace, limit).map_err(CmdError::msg)?;
+    ctx.srv.dirty += 1;
+    Ok(Reply::Bulk(Bytes::from(name)))
+}
+
+fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let name = String::from_utf8_lossy(&argv[2]);
+    if !ctx.srv.functions.as_deref_mut().is_some_and(|e| e.delete_library(&name)) {
+        return Err(CmdError::msg("Library not found"));
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Status("OK"))
+}
+
+fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    match argv.get(2) {
+        None => {}
+        Some(a) if argv.len() == 3 && (is(a, "sync") || is(a, "async")) => {}
+        _ => return Err(CmdError::msg("FUNCTION FLUSH only supports SYNC|ASYNC option")),
+    }
+    if let Some(e) = ctx.srv.functions.as_deref_mut() {
+        e.flush_libraries();
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Status("OK"))
+}
+
+fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (mut pattern, mut withcode) = (None, false);
+    let mut i = 2;
+    while i < argv.len() {
+        if is(&argv[i], "withcode") {
+            withcode = true;
+        } else if is(&argv[i], "libraryname") && i + 1 < argv.len() {
+            pattern = Some(argv[i + 1].clone());
+            i += 1;
+        } else {
+            return Err(CmdError::msg(format!("Unknown argument {}", String::from_utf8_lossy(&argv[i]))));
+        }
+        i += 1;
+    }
+    let Some(eng) = ctx.srv.functions.as_deref() else { return Ok(Reply::Array(vec![])) };
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let mut out = Vec::new();
+    for (name, lib) in &eng.libraries {
+        if pattern.as_ref().is_some_and(|p| !crate::util::glob::glob_match(p, name.as_bytes(), false)) {
+            continue;
+        }
+        let mut funcs = Vec::new();
+        for f in &lib.functions {
+            let Some(def) = eng.functions.get(f) else { continue };
+            funcs.push(Reply::Map(vec![
+                (text("name"), text(f)),
+                (text("description"), def.description.as_deref().map_or(Reply::Null, text)),
+                (text("flags"), Reply::Set(def.flags.iter().map(|x| Reply::StatusOwned(x.clone())).collect())),
+            ]));
+        }
+        let mut m = vec![
+            (text("library_name"), text(name)),
+            (text("engine"), text("LUA")),
+            (text("functions"), Reply::Array(funcs)),
+        ];
+        if withcode {
+            m.push((text("library_code"), Reply::Bulk(lib.code.clone())));
+        }
+        out.push(Reply::Map(m));
+    }
+    Ok(Reply::Array(out))
+}
+
+fn function_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let (libs, funcs) = ctx.srv.functions.as_deref().map_or((0, 0), |e| (e.libraries.len(), e.functions.len()));
+    Ok(Reply::Map(vec![
+        (text("running_script"), Reply::Null),
+        (
+            text("engines"),
+            Reply::Map(vec![(
+                text("LUA"),
+                Reply::Map(vec![
+                    (text("libraries_count"), Reply::Int(libs as i64)),
+                    (text("functions_count"), Reply::Int(funcs as i64)),
+                ]),
+            )]),
+        ),
+    ]))
+}
+
+fn function_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Ok(help_reply(
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+            "      in case of functions name collision with another library).",
         ],
     ))
 }

@@ -188,6 +188,12 @@ impl Writer {
         self.out.extend_from_slice(s);
     }
 
+    /// A FUNCTION library: its code, as Redis 7 stores it.
+    pub fn function(&mut self, code: &[u8]) {
+        self.u8(OP_FUNCTION2);
+        self.string(code);
+    }
+
     pub fn aux(&mut self, key: &str, value: &str) {
         self.u8(OP_AUX);
         self.string(key.as_bytes());
@@ -659,9 +665,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses a whole RDB file. Nothing is returned unless every byte parsed and the checksum
-/// (when present) matched.
+/// Parses a whole RDB file: its keys. Nothing is returned unless every byte parsed and the
+/// checksum (when present) matched.
 pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
+    load_all(buf, opts).map(|(keys, _)| keys)
+}
+
+/// [`load`], with the code of the FUNCTION libraries the file carries (Redis 7's FUNCTION2
+/// records), in file order.
+pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Vec<u8>>), RdbError> {
     let mut r = Reader { buf, pos: 0 };
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
@@ -672,6 +684,7 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
         return Err(RdbError::Corrupted { offset: 5, what: format!("unsupported RDB version {version}") });
     }
     let mut out = Vec::new();
+    let mut functions = Vec::new();
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
     let mut idle: Option<u64> = None;
@@ -701,8 +714,9 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
             }
             OP_IDLE => idle = Some(r.len()?),
             OP_FREQ => freq = Some(r.u8()?),
-            OP_MODULE_AUX | OP_FUNCTION2 => {
-                return Err(r.err("modules and functions in RDB files are not supported"));
+            OP_FUNCTION2 => functions.push(r.string()?),
+            OP_MODULE_AUX => {
+                return Err(r.err("modules in RDB files are not supported"));
             }
             t => {
                 let key = r.string()?;
@@ -731,7 +745,7 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
     if r.pos != buf.len() {
         return Err(r.err("trailing bytes after the end of the file"));
     }
-    Ok(out)
+    Ok((out, functions))
 }
 
 fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, RdbError> {

@@ -48,6 +48,7 @@ redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 __ember_run = function(f) return xpcall(f, handler) end
+__ember_runf = function(f, keys, args) return xpcall(function() return f(keys, args) end, handler) end
 -- Redis's pcall hands scripts an error reply's text, not the error table (or, here, the
 -- wrapped Rust error) behind it.
 local lua_pcall, select, unpack, errtext = pcall, select, unpack, __ember_errtext
@@ -75,6 +76,14 @@ setmetatable(real, {
     end,
 })
 local proxy = setmetatable({}, {__index = real, __newindex = readonly, __metatable = false})
+-- A read-only view of `t` whose missing fields are errors (the redis table while a FUNCTION
+-- library loads).
+rawset(real, '__ember_strict', function(t)
+    setmetatable(t, {__index = function(_, k)
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end})
+    return setmetatable({}, {__index = t, __newindex = readonly, __metatable = false})
+end)
 local lib = real.redis
 real.redis = setmetatable({}, {__index = lib, __newindex = readonly, __metatable = false})
 real._G = proxy
@@ -87,6 +96,33 @@ pub enum Outcome {
     Reply(Reply),
     /// An error raised by the script: the text and where it happened.
     Error { text: String, line: Option<i64> },
+}
+
+/// What `run` calls: a cached script (by SHA1, with KEYS and ARGV globals) or a library
+/// function (by name, called with the keys and args tables).
+pub enum Target<'a> {
+    Script(&'a str),
+    Function(&'a str),
+}
+
+/// A function registered by a library (FUNCTION LOAD).
+pub struct FunctionDef {
+    func: Function,
+    pub library: String,
+    pub flags: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl FunctionDef {
+    pub fn no_writes(&self) -> bool {
+        self.flags.iter().any(|f| f == "no-writes")
+    }
+}
+
+/// A library: its code (as loaded, for FUNCTION LIST WITHCODE and the RDB) and functions.
+pub struct Library {
+    pub code: Bytes,
+    pub functions: Vec<String>,
 }
 
 /// A cached script: its compiled function and the flags of its shebang.
@@ -119,6 +155,9 @@ pub struct Engine {
     /// The real global table (scripts see a read-only proxy of it) and `redis` library.
     real: Table,
     lib: Table,
+    /// FUNCTION libraries (only in the engine that serves FCALL) by name, and their functions.
+    pub libraries: std::collections::BTreeMap<String, Library>,
+    pub functions: HashMap<String, FunctionDef>,
 }
 
 fn lua_err(e: mlua::Error) -> String {
@@ -148,7 +187,7 @@ impl Engine {
                             .inspect_stack(level, |d| (d.source().source.map(|s| s.into_owned()), d.current_line()))
                         {
                             None => break,
-                            Some((Some(src), line)) if src == "@user_script" => {
+                            Some((Some(src), line)) if src == "@user_script" || src == "@user_function" => {
                                 where_ = line;
                                 break;
                             }
@@ -254,7 +293,16 @@ impl Engine {
             Ok(VmState::Continue)
         })
         .map_err(lua_err)?;
-        Ok(Engine { lua, scripts: HashMap::new(), deadline, resp, real, lib })
+        Ok(Engine {
+            lua,
+            scripts: HashMap::new(),
+            deadline,
+            resp,
+            real,
+            lib,
+            libraries: Default::default(),
+            functions: HashMap::new(),
+        })
     }
 
     /// Compiles `body` and caches it by its SHA1 (returned). Compilation errors come back in
@@ -295,19 +343,117 @@ impl Engine {
         self.scripts.is_empty()
     }
 
+    /// FUNCTION LOAD: runs the library's code with a `redis` table that offers only
+    /// `register_function` and `log` (anything else is an error, as in Redis), then commits
+    /// the library if it registered at least one function and no name clashes. Returns the
+    /// library name; errors come in Redis's words without the "ERR " code.
+    pub fn load_library(&mut self, code: &[u8], replace: bool, limit: Duration) -> Result<String, String> {
+        let name = library_name(code)?;
+        if !replace && self.libraries.contains_key(&name) {
+            return Err(format!("Library '{name}' already exists"));
+        }
+        let body = &code[code.iter().position(|&c| c == b'\n').unwrap_or(code.len())..];
+        let lua = &self.lua;
+        let chunk = lua
+            .load(body)
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|e| format!("Error compiling function: {}", error_text(&e)))?;
+        let registered: std::cell::RefCell<Vec<(String, FunctionDef)>> = Default::default();
+        let run_load = || -> mlua::Result<Result<(), String>> {
+            lua.scope(|scope| {
+                let register = scope.create_function(|lua, args: MultiValue| {
+                    let def = registration(lua, args, &name).map_err(|m| mlua::Error::external(ScriptError(m)))?;
+                    registered.borrow_mut().push(def);
+                    Ok(())
+                })?;
+                let load_lib = lua.create_table()?;
+                load_lib.raw_set("register_function", register)?;
+                load_lib.raw_set("log", self.lib.raw_get::<Value>("log")?)?;
+                for k in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING", "REDIS_VERSION", "REDIS_VERSION_NUM"]
+                {
+                    load_lib.raw_set(k, self.lib.raw_get::<Value>(k)?)?;
+                }
+                let strict: Function = self.real.raw_get("__ember_strict")?;
+                let proxy: Table = strict.call(load_lib)?;
+                let normal: Value = self.real.raw_get("redis")?;
+                self.real.raw_set("redis", proxy)?;
+                let run: Function = self.real.raw_get("__ember_run")?;
+                let r: mlua::Result<(bool, Value)> = run.call(chunk.clone());
+                self.real.raw_set("redis", normal)?;
+                let (ok, v) = r?;
+                if ok {
+                    return Ok(Ok(()));
+                }
+                let text = match &v {
+                    Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
+                    other => format!("ERR {}", lua_text(other)),
+                };
+                Ok(Err(format!("Error registering functions: {text}")))
+            })
+        };
+        self.deadline.set(Some(Instant::now() + limit));
+        let outcome = run_load();
+        self.deadline.set(None);
+        outcome.map_err(lua_err)??;
+        let defs = registered.into_inner();
+        if defs.is_empty() {
+            return Err("No functions registered".into());
+        }
+        for (f, _) in &defs {
+            if let Some(other) = self.functions.get(f)
+                && other.library != name
+            {
+                return Err(format!("Function {f} already exists"));
+            }
+        }
+        if let Some(old) = self.libraries.remove(&name) {
+            for f in old.functions {
+                self.functions.remove(&f);
+            }
+        }
+        let names = defs.iter().map(|(f, _)| f.clone()).collect();
+        for (f, def) in defs {
+            self.functions.insert(f, def);
+        }
+        self.libraries.insert(name.clone(), Library { code: Bytes::copy_from_slice(code), functions: names });
+        Ok(name)
+    }
+
+    pub fn delete_library(&mut self, name: &str) -> bool {
+        let Some(lib) = self.libraries.remove(name) else { return false };
+        for f in lib.functions {
+            self.functions.remove(&f);
+        }
+        true
+    }
+
+    pub fn flush_libraries(&mut self) {
+        self.libraries.clear();
+        self.functions.clear();
+    }
+
     /// Runs the cached script `sha` with `keys` and `args`; `host` serves its commands.
     /// Scripts running past `limit` are aborted with an error (Redis would answer BUSY to
     /// other clients and wait for SCRIPT KILL; a single-threaded server cannot).
     pub fn run(
         &mut self,
-        sha: &str,
+        target: Target,
         keys: &[Bytes],
         args: &[Bytes],
         host: &mut dyn Host,
         limit: Duration,
     ) -> Result<Outcome, String> {
-        let Some(script) = self.scripts.get(sha) else { return Err("NOSCRIPT".into()) };
-        let func = script.func.clone();
+        let (func, as_function) = match target {
+            Target::Script(sha) => match self.scripts.get(sha) {
+                Some(s) => (s.func.clone(), false),
+                None => return Err("NOSCRIPT".into()),
+            },
+            Target::Function(name) => match self.functions.get(name) {
+                Some(f) => (f.func.clone(), true),
+                None => return Err("Function not found".into()),
+            },
+        };
         let lua = &self.lua;
         let g = &self.real;
         let table_of = |items: &[Bytes]| -> mlua::Result<Table> {
@@ -317,8 +463,10 @@ impl Engine {
             }
             Ok(t)
         };
-        g.raw_set("KEYS", table_of(keys).map_err(lua_err)?).map_err(lua_err)?;
-        g.raw_set("ARGV", table_of(args).map_err(lua_err)?).map_err(lua_err)?;
+        if !as_function {
+            g.raw_set("KEYS", table_of(keys).map_err(lua_err)?).map_err(lua_err)?;
+            g.raw_set("ARGV", table_of(args).map_err(lua_err)?).map_err(lua_err)?;
+        }
         self.resp.set(2);
         self.deadline.set(Some(Instant::now() + limit));
         let resp = self.resp.clone();
@@ -360,8 +508,13 @@ impl Engine {
             let pcall = scope.create_function(|lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
             self.lib.raw_set("call", call)?;
             self.lib.raw_set("pcall", pcall)?;
-            let run: Function = g.raw_get("__ember_run")?;
-            let (ok, v): (bool, Value) = run.call(func)?;
+            let (ok, v): (bool, Value) = if as_function {
+                let runf: Function = g.raw_get("__ember_runf")?;
+                runf.call((func, table_of(keys)?, table_of(args)?))?
+            } else {
+                let run: Function = g.raw_get("__ember_run")?;
+                run.call(func)?
+            };
             if ok {
                 Ok(Outcome::Reply(lua_to_reply(&v, 0)))
             } else {
@@ -486,6 +639,83 @@ fn lua_number_text(n: f64) -> String {
         return if n > 0.0 { "inf".into() } else { "-inf".into() };
     }
     fmt_g(n, 14)
+}
+
+/// `#!lua name=<library>` on the first line of a library: its name, checked as Redis does.
+fn library_name(code: &[u8]) -> Result<String, String> {
+    let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
+    let line = String::from_utf8_lossy(&code[..end]).into_owned();
+    let Some(rest) = line.strip_prefix("#!") else { return Err("Missing library metadata".into()) };
+    let mut parts = rest.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("Engine '{engine}' not found"));
+    }
+    let mut name = None;
+    for p in parts {
+        match p.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => return Err(format!("Invalid metadata value given: {p}")),
+        }
+    }
+    let name = name.ok_or("Library name was not given")?;
+    if !valid_name(&name) {
+        return Err(NAME_RULE.into());
+    }
+    Ok(name)
+}
+
+const NAME_RULE: &str =
+    "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// One `redis.register_function(name, f)` or `redis.register_function{function_name=,
+/// callback=, flags=, description=}` call, validated; messages are Redis's ("ERR ..." texts).
+fn registration(lua: &Lua, args: MultiValue, library: &str) -> Result<(String, FunctionDef), String> {
+    let _ = lua;
+    let (name, callback, flags, description) = match (args.front(), args.len()) {
+        (Some(Value::Table(t)), 1) => {
+            let name = t.raw_get::<Value>("function_name").ok();
+            let cb = t.raw_get::<Value>("callback").ok();
+            let mut flags = Vec::new();
+            if let Ok(Value::Table(ft)) = t.raw_get::<Value>("flags") {
+                for f in ft.sequence_values::<Value>().flatten() {
+                    match f {
+                        Value::String(s) => flags.push(s.to_string_lossy()),
+                        _ => return Err("ERR unknown flag given".into()),
+                    }
+                }
+            }
+            let desc = match t.raw_get::<Value>("description") {
+                Ok(Value::String(s)) => Some(s.to_string_lossy()),
+                _ => None,
+            };
+            (name, cb, flags, desc)
+        }
+        (_, 2) => (args.front().cloned(), args.get(1).cloned(), Vec::new(), None),
+        _ => return Err("ERR wrong number of arguments to redis.register_function".into()),
+    };
+    let name = match name {
+        Some(Value::String(s)) => s.to_string_lossy(),
+        Some(Value::Integer(n)) => n.to_string(),
+        Some(Value::Number(n)) => lua_number_text(n),
+        _ => return Err("ERR first argument to redis.register_function must be a string".into()),
+    };
+    if !valid_name(&name) {
+        return Err(format!("ERR {NAME_RULE}"));
+    }
+    let Some(Value::Function(func)) = callback else {
+        return Err("ERR second argument to redis.register_function must be a function".into());
+    };
+    for f in &flags {
+        if !matches!(f.as_str(), "no-writes" | "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys") {
+            return Err("ERR unknown flag given".into());
+        }
+    }
+    Ok((name, FunctionDef { func, library: library.to_string(), flags, description }))
 }
 
 /// `#!lua [flags=a,b]` on the first line: the flags, and the body with that line blanked (so

@@ -44,16 +44,27 @@ impl ServerState {
         }
     }
 
-    /// Writes the whole dataset as an RDB file to `out`, streaming: records go out in 1 MB
-    /// pieces as they are produced, with the checksum computed on the way.
-    pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let opts = self.save_options();
+    /// The start of an RDB file: magic, Redis's aux fields, then the FUNCTION libraries.
+    fn rdb_header(&self, opts: rdb::SaveOptions) -> rdb::Writer {
         let mut w = rdb::Writer::new(opts);
         w.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
         w.aux("redis-bits", "64");
         w.aux("ctime", &(unix_ms() / 1000).to_string());
         w.aux("used-mem", &crate::alloc::used_memory().to_string());
         w.aux("aof-base", "0");
+        if let Some(f) = self.functions.as_deref() {
+            for lib in f.libraries.values() {
+                w.function(&lib.code);
+            }
+        }
+        w
+    }
+
+    /// Writes the whole dataset as an RDB file to `out`, streaming: records go out in 1 MB
+    /// pieces as they are produced, with the checksum computed on the way.
+    pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let opts = self.save_options();
+        let mut w = self.rdb_header(opts);
         let mut crc = rdb::Checksum::default();
         let mut emit = |w: &mut rdb::Writer, out: &mut dyn Write| -> std::io::Result<()> {
             let b = w.take_bytes();
@@ -129,7 +140,23 @@ impl ServerState {
     /// Replaces the dataset with the keys of an RDB image (start-up, DEBUG RELOAD). The image
     /// is parsed completely before anything changes.
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
-        let keys = rdb::load(bytes, self.load_options())?;
+        let (keys, libraries) = rdb::load_all(bytes, self.load_options())?;
+        if !libraries.is_empty() {
+            let limit = std::time::Duration::from_millis(self.config.int("lua-time-limit").max(1) as u64);
+            if self.functions.is_none() {
+                let e = crate::server::lua::Engine::new()
+                    .map_err(|e| RdbError::Corrupted { offset: 0, what: format!("cannot start Lua: {e}") })?;
+                self.functions = Some(Box::new(e));
+            }
+            if let Some(f) = self.functions.as_deref_mut() {
+                for code in &libraries {
+                    f.load_library(code, true, limit).map_err(|e| RdbError::Corrupted {
+                        offset: 0,
+                        what: format!("the file's function library does not load: {e}"),
+                    })?;
+                }
+            }
+        }
         self.abort_bgsave();
         // Access stamps and deadlines are judged against the current time (at start-up the
         // command clock has not run yet).
@@ -317,13 +344,7 @@ impl ServerState {
 
     fn start_snapshot(&mut self, target: PathBuf, purpose: Purpose) -> Result<(), std::io::Error> {
         let opts = self.save_options();
-        let mut header = rdb::Writer::new(opts);
-        header.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
-        header.aux("redis-bits", "64");
-        header.aux("ctime", &(unix_ms() / 1000).to_string());
-        header.aux("used-mem", &crate::alloc::used_memory().to_string());
-        header.aux("aof-base", "0");
-        let header = header.take_bytes();
+        let header = self.rdb_header(opts).take_bytes();
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let tmp = target.with_file_name(format!("temp-bg-{}.rdb", std::process::id()));
         let checksum = opts.checksum;

@@ -191,6 +191,9 @@ pub struct ServerState {
     pub aof: Option<crate::server::aof::Aof>,
     /// The Lua engine and script cache, created by the first EVAL or SCRIPT LOAD.
     pub lua: Option<Box<crate::server::lua::Engine>>,
+    /// The Lua state of FUNCTION libraries (a separate one, as in Redis: functions see no
+    /// KEYS/ARGV globals and no EVAL scripts' state).
+    pub functions: Option<Box<crate::server::lua::Engine>>,
     /// BGREWRITEAOF arrived while a snapshot was running: start it after.
     pub aof_rewrite_scheduled: bool,
     /// Completed AOF rewrites and whether the last one succeeded (INFO persistence).
@@ -264,6 +267,7 @@ impl ServerState {
             bgsave: None,
             aof: None,
             lua: None,
+            functions: None,
             aof_rewrite_scheduled: false,
             aof_rewrites: 0,
             aof_last_rewrite_ok: true,

@@ -16,6 +16,7 @@ fn digest(c: &mut Conn) -> String {
     d += &c.cmd(&["XINFO", "GROUPS", "st"]).text();
     d += &c.cmd(&["XPENDING", "st", "g"]).text();
     d += &c.cmd(&["XPENDING", "st", "g2"]).text();
+    d += &c.cmd(&["FUNCTION", "LIST", "WITHCODE"]).text();
     d
 }
 
@@ -77,6 +78,9 @@ fn workload(c: &mut Conn) {
         "ev",
     ]);
     c.cmd(&["EVAL", "return redis.call('GET', 'ek')", "0"]);
+    // FUNCTION LOAD is logged as itself; an FCALL's effects like a script's.
+    c.cmd(&["FUNCTION", "LOAD", "REPLACE", "#!lua name=aoflib\nredis.register_function('aofset', function(keys, args) return redis.call('SET', keys[1], args[1]) end)"]);
+    c.cmd(&["FCALL", "aofset", "1", "fk", "fv"]);
 }
 
 fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Proc {

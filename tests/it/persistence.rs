@@ -464,3 +464,40 @@ fn bgsave_in_exec_is_scheduled() {
     assert!(eventually(Duration::from_secs(10), || c.cmd(&["INFO", "persistence"]).as_str().contains("rdb_saves:1")));
     assert!(s.dir.join("dump.rdb").exists());
 }
+
+/// FUNCTION libraries travel in the RDB (Redis 7's FUNCTION2 records) both ways: a dump of
+/// redis-server's with a library loads into Ember and runs; Ember's dump loads into Redis.
+#[test]
+fn function_libraries_travel_in_the_rdb_both_ways() {
+    let lib = "#!lua name=travel\nredis.register_function('echo1', function(keys, args) return args[1] end)";
+    let r = crate::util::redis();
+    let mut rc = r.connect();
+    assert_eq!(rc.cmd(&["FUNCTION", "LOAD", lib]).as_str(), "travel");
+    rc.cmd(&["SET", "k", "v"]);
+    rc.cmd(&["SAVE"]);
+    let dir = crate::util::temp_dir("functions-rdb");
+    std::fs::copy(r.dir.join("dump.rdb"), dir.join("dump.rdb")).unwrap();
+    let e = crate::util::ember_in(&dir, &[]);
+    let mut ec = e.connect();
+    assert_eq!(ec.cmd(&["FCALL", "echo1", "0", "hello"]).as_str(), "hello");
+    assert_eq!(ec.cmd(&["GET", "k"]).as_str(), "v");
+    let lib2 = "#!lua name=second\nredis.register_function('two', function() return 2 end)";
+    assert_eq!(ec.cmd(&["FUNCTION", "LOAD", lib2]).as_str(), "second");
+    ec.cmd(&["SAVE"]);
+    let dir2 = crate::util::temp_dir("functions-rdb-back");
+    std::fs::copy(dir.join("dump.rdb"), dir2.join("dump.rdb")).unwrap();
+    let port = crate::util::free_port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .arg("--dir")
+        .arg(&dir2)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is required");
+    let r2 = crate::util::Proc { child, port, dir: dir2 };
+    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    let mut r2c = r2.connect();
+    assert!(eventually(Duration::from_secs(10), || r2c.cmd(&["PING"]).text() == "+PONG\r\n"));
+    assert_eq!(r2c.cmd(&["FCALL", "two", "0"]).text(), ":2\r\n");
+    assert_eq!(r2c.cmd(&["FCALL", "echo1", "0", "x"]).as_str(), "x");
+}
