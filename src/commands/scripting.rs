@@ -240,6 +240,28 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         function_stats,
     ),
     cmd(
+        "dump",
+        2,
+        NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "Dump all functions into a serialized binary payload",
+        "7.0.0",
+        "O(N) where N is the number of functions",
+        function_dump,
+    ),
+    cmd(
+        "restore",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        NO_KEYS,
+        "scripting",
+        "Restore all the functions on the given payload",
+        "7.0.0",
+        "O(N) where N is the number of functions on the payload",
+        function_restore,
+    ),
+    cmd(
         "help",
         2,
         LOADING | STALE,
@@ -602,4 +624,64 @@ fn function_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
             "      in case of functions name collision with another library).",
         ],
     ))
+}
+
+fn function_dump(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    let opts = ctx.srv.save_options();
+    let libs = ctx.srv.functions.as_deref().map(|e| e.libraries.values().map(|l| &l.code[..]).collect::<Vec<_>>());
+    let payload = crate::persistence::rdb::dump_functions(libs.unwrap_or_default().into_iter(), opts);
+    Ok(Reply::Bulk(Bytes::from(payload)))
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: all of the payload's libraries or none.
+fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    #[derive(PartialEq)]
+    enum Policy {
+        Flush,
+        Append,
+        Replace,
+    }
+    let policy = match argv.get(3) {
+        None => Policy::Append,
+        Some(p) if argv.len() == 4 && is(p, "flush") => Policy::Flush,
+        Some(p) if argv.len() == 4 && is(p, "append") => Policy::Append,
+        Some(p) if argv.len() == 4 && is(p, "replace") => Policy::Replace,
+        _ => return Err(CmdError::msg("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")),
+    };
+    let codes = crate::persistence::rdb::restore_functions(&argv[2]).map_err(|e| match e {
+        None => CmdError::msg("DUMP payload version or checksum are wrong"),
+        Some(text) => CmdError::msg(text),
+    })?;
+    let limit = limit(ctx.srv);
+    let eng = started(&mut ctx.srv.functions)?;
+    if policy == Policy::Append {
+        for code in &codes {
+            if let Ok(name) = crate::server::lua::library_name(code)
+                && eng.libraries.contains_key(&name)
+            {
+                return Err(CmdError::msg(format!("Library {name} already exists")));
+            }
+        }
+    }
+    let before: Vec<Bytes> = eng.libraries.values().map(|l| l.code.clone()).collect();
+    if policy == Policy::Flush {
+        eng.flush_libraries();
+    }
+    let mut result = Ok(());
+    for code in &codes {
+        if let Err(e) = eng.load_library(code, policy == Policy::Replace, limit) {
+            result = Err(e);
+            break;
+        }
+    }
+    if let Err(e) = result {
+        // Put back what was there: a failed restore changes nothing.
+        eng.flush_libraries();
+        for code in &before {
+            let _ = eng.load_library(code, true, limit);
+        }
+        return Err(CmdError::msg(e));
+    }
+    ctx.srv.dirty += 1;
+    Ok(Reply::Status("OK"))
 }

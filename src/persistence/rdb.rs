@@ -478,6 +478,42 @@ pub fn dump(value: &Value, opts: SaveOptions) -> Vec<u8> {
     out
 }
 
+/// FUNCTION DUMP's payload: each library as a FUNCTION2 record, then the DUMP footer.
+pub fn dump_functions<'a>(codes: impl Iterator<Item = &'a [u8]>, opts: SaveOptions) -> Vec<u8> {
+    let mut w = Writer::records(opts);
+    for code in codes {
+        w.function(code);
+    }
+    let mut out = w.take_bytes();
+    out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The library codes of a FUNCTION RESTORE payload; Err(None) for a bad footer,
+/// Err(Some(text)) for records that are not libraries.
+pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, Option<&'static str>> {
+    if payload.len() < 10 {
+        return Err(None);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u16::from_le_bytes([footer[0], footer[1]]) as u32;
+    let crc = u64::from_le_bytes(footer[2..10].try_into().map_err(|_| None)?);
+    if version > RDB_VERSION || crc != crc64(&payload[..payload.len() - 8]) {
+        return Err(None);
+    }
+    let mut r = Reader { buf: body, pos: 0 };
+    let mut out = Vec::new();
+    while r.pos < body.len() {
+        match r.u8() {
+            Ok(OP_FUNCTION2) => out.push(r.string().map_err(|_| Some("payload is not valid"))?),
+            _ => return Err(Some("given type is not a function")),
+        }
+    }
+    Ok(out)
+}
+
 /// Why a RESTORE payload was refused (Redis's two errors).
 #[derive(Debug, PartialEq)]
 pub enum DumpError {

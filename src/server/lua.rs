@@ -642,7 +642,7 @@ fn lua_number_text(n: f64) -> String {
 }
 
 /// `#!lua name=<library>` on the first line of a library: its name, checked as Redis does.
-fn library_name(code: &[u8]) -> Result<String, String> {
+pub fn library_name(code: &[u8]) -> Result<String, String> {
     let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
     let line = String::from_utf8_lossy(&code[..end]).into_owned();
     let Some(rest) = line.strip_prefix("#!") else { return Err("Missing library metadata".into()) };
