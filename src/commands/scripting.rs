@@ -446,12 +446,18 @@ fn script_exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(argv[2..].iter().map(|s| Reply::Int(eng.is_some_and(|e| e.exists(s)) as i64)).collect()))
 }
 
-fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+/// The optional SYNC|ASYNC of SCRIPT FLUSH / FUNCTION FLUSH (both flush at once here);
+/// `refusal` is the command's own wording.
+fn flush_mode(argv: &[Bytes], refusal: &str) -> Result<(), CmdError> {
     match argv.get(2) {
-        None => {}
-        Some(a) if argv.len() == 3 && (is(a, "sync") || is(a, "async")) => {}
-        _ => return Err(CmdError::msg("SCRIPT FLUSH only support SYNC|ASYNC option")),
+        None => Ok(()),
+        Some(a) if argv.len() == 3 && (is(a, "sync") || is(a, "async")) => Ok(()),
+        _ => Err(CmdError::msg(refusal)),
     }
+}
+
+fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    flush_mode(argv, "SCRIPT FLUSH only support SYNC|ASYNC option")?;
     if let Some(e) = ctx.srv.lua.as_deref_mut() {
         e.flush();
     }
@@ -508,11 +514,7 @@ fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    match argv.get(2) {
-        None => {}
-        Some(a) if argv.len() == 3 && (is(a, "sync") || is(a, "async")) => {}
-        _ => return Err(CmdError::msg("FUNCTION FLUSH only supports SYNC|ASYNC option")),
-    }
+    flush_mode(argv, "FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     if let Some(e) = ctx.srv.functions.as_deref_mut() {
         e.flush_libraries();
     }

@@ -180,19 +180,18 @@ def main():
         p.subscribe("chan")
         p.psubscribe("ch*")
         got = []
-        for _ in range(20):
-            m = p.get_message(timeout=0.5)
-            if m:
-                got.append(m)
-            if len(got) == 2:
-                break
+
+        def collect(until):
+            for _ in range(20):
+                m = p.get_message(timeout=0.5)
+                if m:
+                    got.append(m)
+                if len(got) == until:
+                    break
+
+        collect(2)
         n = r.publish("chan", "hello")
-        for _ in range(20):
-            m = p.get_message(timeout=0.5)
-            if m:
-                got.append(m)
-            if len(got) == 4:
-                break
+        collect(4)
         p.close()
         return n, got
     check("pubsub", pubsub)
