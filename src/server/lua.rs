@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, HookTriggers, IntoLua, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::protocol::Reply;
 use crate::util::numfmt::fmt_g;
@@ -47,8 +47,27 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-__ember_run = function(f) return xpcall(f, handler) end
-__ember_runf = function(f, keys, args) return xpcall(function() return f(keys, args) end, handler) end
+-- Runs a script (KEYS and ARGV become globals) or a function (called with both tables):
+-- one call from Rust carrying the keys and arguments as values is far cheaper than
+-- building the tables through the API.
+local real, rawset = _G, rawset
+local function split(nkeys, ...)
+    local all, keys, argv = {...}, {}, {}
+    for i = 1, nkeys do keys[i] = all[i] end
+    for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
+    return keys, argv
+end
+__ember_run = function(f, nkeys, ...)
+    local keys, argv = split(nkeys, ...)
+    rawset(real, 'KEYS', keys)
+    rawset(real, 'ARGV', argv)
+    return xpcall(f, handler)
+end
+__ember_load = function(f) return xpcall(f, handler) end
+__ember_runf = function(f, nkeys, ...)
+    local keys, argv = split(nkeys, ...)
+    return xpcall(function() return f(keys, argv) end, handler)
+end
 -- Redis's pcall hands scripts an error reply's text, not the error table (or, here, the
 -- wrapped Rust error) behind it.
 local lua_pcall, select, unpack, errtext = pcall, select, unpack, __ember_errtext
@@ -148,10 +167,14 @@ pub trait Host {
 pub struct Engine {
     lua: Lua,
     scripts: HashMap<String, Script>,
+    /// Script bodies to their SHA1 (for EVAL's repeated bodies).
+    by_body: HashMap<Bytes, String>,
     /// Scripts past this instant are aborted (see `run`).
     deadline: Rc<Cell<Option<Instant>>>,
     /// The RESP version `redis.setresp` chose for the current run.
     resp: Rc<Cell<u8>>,
+    /// Who serves `redis.call` during a run (none between runs).
+    host: Rc<Cell<Option<HostPtr>>>,
     /// The real global table (scripts see a read-only proxy of it) and `redis` library.
     real: Table,
     lib: Table,
@@ -170,6 +193,7 @@ impl Engine {
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(lua_err)?;
         let deadline: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
         let resp = Rc::new(Cell::new(2u8));
+        let host: Rc<Cell<Option<HostPtr>>> = Rc::new(Cell::new(None));
         let mut lib_fns = Vec::new();
         {
             let g = lua.globals();
@@ -270,6 +294,9 @@ impl Engine {
                 })
                 .map_err(lua_err)?;
             g.raw_set("__ember_errtext", errtext).map_err(lua_err)?;
+            let (call, pcall) = command_functions(&lua, &host, &resp).map_err(lua_err)?;
+            lib_fns.push(("call", call));
+            lib_fns.push(("pcall", pcall));
             install_bit(&lua).map_err(lua_err)?;
             super::lua_cjson::install(&lua, &g).map_err(lua_err)?;
             super::lua_cmsgpack::install(&lua, &g).map_err(lua_err)?;
@@ -296,8 +323,10 @@ impl Engine {
         Ok(Engine {
             lua,
             scripts: HashMap::new(),
+            by_body: HashMap::new(),
             deadline,
             resp,
+            host,
             real,
             lib,
             libraries: Default::default(),
@@ -308,6 +337,12 @@ impl Engine {
     /// Compiles `body` and caches it by its SHA1 (returned). Compilation errors come back in
     /// Redis's words.
     pub fn load(&mut self, body: &[u8]) -> Result<(String, ScriptFlags), String> {
+        // EVAL sends the body every time: a hash lookup of it is cheaper than its SHA1.
+        if let Some(sha) = self.by_body.get(body)
+            && let Some(s) = self.scripts.get(sha)
+        {
+            return Ok((sha.clone(), s.flags));
+        }
         let sha = crate::util::sha1::sha1_hex(body);
         if let Some(s) = self.scripts.get(&sha) {
             return Ok((sha, s.flags));
@@ -320,6 +355,7 @@ impl Engine {
             .into_function()
             .map_err(|e| format!("Error compiling script (new function): {}", error_text(&e)))?;
         self.scripts.insert(sha.clone(), Script { func, flags });
+        self.by_body.insert(Bytes::copy_from_slice(body), sha.clone());
         Ok((sha, flags))
     }
 
@@ -333,6 +369,7 @@ impl Engine {
 
     pub fn flush(&mut self) {
         self.scripts.clear();
+        self.by_body.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -378,7 +415,7 @@ impl Engine {
                 let proxy: Table = strict.call(load_lib)?;
                 let normal: Value = self.real.raw_get("redis")?;
                 self.real.raw_set("redis", proxy)?;
-                let run: Function = self.real.raw_get("__ember_run")?;
+                let run: Function = self.real.raw_get("__ember_load")?;
                 let r: mlua::Result<(bool, Value)> = run.call(chunk.clone());
                 self.real.raw_set("redis", normal)?;
                 let (ok, v) = r?;
@@ -456,65 +493,18 @@ impl Engine {
         };
         let lua = &self.lua;
         let g = &self.real;
-        let table_of = |items: &[Bytes]| -> mlua::Result<Table> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, k) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(&k[..])?)?;
-            }
-            Ok(t)
-        };
-        if !as_function {
-            g.raw_set("KEYS", table_of(keys).map_err(lua_err)?).map_err(lua_err)?;
-            g.raw_set("ARGV", table_of(args).map_err(lua_err)?).map_err(lua_err)?;
-        }
         self.resp.set(2);
         self.deadline.set(Some(Instant::now() + limit));
-        let resp = self.resp.clone();
-        let host = std::cell::RefCell::new(host);
-        let command = |lua: &Lua, argv: MultiValue| -> mlua::Result<(bool, Value)> {
-            let mut cmd = Vec::with_capacity(argv.len());
-            for v in argv.iter() {
-                match v {
-                    Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
-                    Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
-                    Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
-                    _ => {
-                        return refusal(lua, "ERR Lua redis lib command arguments must be strings or integers");
-                    }
-                }
-            }
-            if cmd.is_empty() {
-                return refusal(lua, "ERR Please specify at least one argument for this redis lib call");
-            }
-            let reply = host.try_borrow_mut().map_err(|_| mlua::Error::RecursiveMutCallback)?.call(cmd, resp.get());
-            match reply {
-                Ok(bytes) => {
-                    let mut pos = 0;
-                    let v = resp_to_lua(lua, &bytes, &mut pos)?;
-                    let is_err = matches!(&v, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|e| !e.is_nil()));
-                    Ok((!is_err, v))
-                }
-                Err(text) => refusal(lua, &format!("ERR {text}")),
-            }
-        };
-        let result = lua.scope(|scope| {
-            let call = scope.create_function(|lua, argv: MultiValue| match command(lua, argv)? {
-                (true, v) => Ok(v),
-                (false, Value::Table(t)) => {
-                    Err(mlua::Error::external(ScriptError(t.raw_get::<String>("err").unwrap_or_default())))
-                }
-                (false, other) => Ok(other),
-            })?;
-            let pcall = scope.create_function(|lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
-            self.lib.raw_set("call", call)?;
-            self.lib.raw_set("pcall", pcall)?;
-            let (ok, v): (bool, Value) = if as_function {
-                let runf: Function = g.raw_get("__ember_runf")?;
-                runf.call((func, table_of(keys)?, table_of(args)?))?
-            } else {
-                let run: Function = g.raw_get("__ember_run")?;
-                run.call(func)?
-            };
+        let _current = CurrentHost::enter(&self.host, host);
+        let result = (|| -> mlua::Result<Outcome> {
+            let values: MultiValue = keys
+                .iter()
+                .chain(args)
+                .map(|a| mlua::BString::from(a.to_vec()))
+                .map(|b| b.into_lua(lua))
+                .collect::<mlua::Result<_>>()?;
+            let runner: Function = g.raw_get(if as_function { "__ember_runf" } else { "__ember_run" })?;
+            let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
             if ok {
                 Ok(Outcome::Reply(lua_to_reply(&v, 0)))
             } else {
@@ -524,22 +514,93 @@ impl Engine {
                 };
                 Ok(Outcome::Error { text, line })
             }
-        });
+        })();
         self.deadline.set(None);
-        // The scoped functions are dead now; scripts only ever see live ones.
-        let _ = self.lib.raw_set("call", Value::Nil);
-        let _ = self.lib.raw_set("pcall", Value::Nil);
-        let _ = g.raw_set("KEYS", Value::Nil);
-        let _ = g.raw_set("ARGV", Value::Nil);
-        // Scripts leave garbage: a step per run, and a full collection after a big one, so
-        // memory does not stay with the Lua heap.
+        // Lua's incremental collector keeps up with small scripts; after a big one a full
+        // collection gives the memory back at once.
         if lua.used_memory() > 32 << 20 {
             let _ = lua.gc_collect();
-        } else {
-            let _ = lua.gc_step();
         }
         result.map_err(lua_err)
     }
+}
+
+/// The host of the run in progress, with its lifetime erased (see [`CurrentHost`]).
+type HostPtr = *mut (dyn Host + 'static);
+
+/// Publishes `host` to `redis.call` for the length of a run and withdraws it on drop, so the
+/// pointer never outlives the borrow it came from. `redis.call` and `redis.pcall` are made
+/// once per engine (making Lua functions per run cost more than the commands they run).
+struct CurrentHost<'a>(&'a Cell<Option<HostPtr>>);
+
+impl<'a> CurrentHost<'a> {
+    fn enter(slot: &'a Cell<Option<HostPtr>>, host: &mut dyn Host) -> Self {
+        let ptr: *mut (dyn Host + '_) = host;
+        // SAFETY: only the lifetime is erased. The pointer is cleared when this guard drops,
+        // before `run` returns and the borrow of `host` ends; it is dereferenced only inside
+        // `redis.call`, which Lua invokes while `run` executes the script, and never
+        // re-entrantly (scripts cannot run scripts: EVAL and FCALL are not allowed in them).
+        let ptr: HostPtr = unsafe { std::mem::transmute::<*mut (dyn Host + '_), HostPtr>(ptr) };
+        slot.set(Some(ptr));
+        CurrentHost(slot)
+    }
+}
+
+impl Drop for CurrentHost<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// `redis.call` and `redis.pcall`: Redis's argument checks, then the command through the
+/// current host; its reply parsed back into Lua.
+fn command_functions(
+    lua: &Lua,
+    host: &Rc<Cell<Option<HostPtr>>>,
+    resp: &Rc<Cell<u8>>,
+) -> mlua::Result<(Function, Function)> {
+    let command = {
+        let (host, resp) = (host.clone(), resp.clone());
+        move |lua: &Lua, argv: MultiValue| -> mlua::Result<(bool, Value)> {
+            let mut cmd = Vec::with_capacity(argv.len());
+            for v in argv.iter() {
+                match v {
+                    Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
+                    Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
+                    Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
+                    _ => return refusal(lua, "ERR Lua redis lib command arguments must be strings or integers"),
+                }
+            }
+            if cmd.is_empty() {
+                return refusal(lua, "ERR Please specify at least one argument for this redis lib call");
+            }
+            let Some(ptr) = host.get() else {
+                return refusal(lua, "ERR redis.call is only available while a script runs");
+            };
+            // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
+            let reply = unsafe { (*ptr).call(cmd, resp.get()) };
+            match reply {
+                Ok(bytes) => {
+                    let mut pos = 0;
+                    let v = resp_to_lua(lua, &bytes, &mut pos)?;
+                    let is_err = matches!(&v, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|e| !e.is_nil()));
+                    Ok((!is_err, v))
+                }
+                Err(text) => refusal(lua, &format!("ERR {text}")),
+            }
+        }
+    };
+    let command = Rc::new(command);
+    let c = command.clone();
+    let call = lua.create_function(move |lua, argv: MultiValue| match c(lua, argv)? {
+        (true, v) => Ok(v),
+        (false, Value::Table(t)) => {
+            Err(mlua::Error::external(ScriptError(t.raw_get::<String>("err").unwrap_or_default())))
+        }
+        (false, other) => Ok(other),
+    })?;
+    let pcall = lua.create_function(move |lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
+    Ok((call, pcall))
 }
 
 /// An error reply raised by `redis.call` (or a refusal of it), carried through Lua to the

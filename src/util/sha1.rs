@@ -46,7 +46,13 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 
 /// The SHA1 of `data` as 40 lowercase hex digits (script names, `redis.sha1hex`).
 pub fn sha1_hex(data: &[u8]) -> String {
-    sha1(data).iter().map(|x| format!("{x:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(40);
+    for b in sha1(data) {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
