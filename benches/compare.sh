@@ -80,6 +80,7 @@ for c in range(1, 1500001, 1000):
     for i in range(c, c + 1000):
         cmd(b"XADD", b"bigstream", b"%d-1" % i, b"name", b"user%d" % i, b"age", b"%d" % (i % 90), b"city", b"c%d" % (i % 50))
 cmd(b"XGROUP", b"CREATE", b"bigstream", b"g", b"0")
+cmd(b"FUNCTION", b"LOAD", b"REPLACE", b"#!lua name=bench\nredis.register_function('benchget', function(keys) return redis.call('GET', keys[1]) end)")
 rng = random.Random(7)
 for c in range(0, 100000, 1000):
     args = [b"GEOADD", b"geo"]
@@ -108,6 +109,8 @@ CUSTOM_LOADS=(
   "XRANGE_100_of_1.5M|0|XRANGE bigstream __rand_int__ + COUNT 100"
   "XREADGROUP_COUNT_1|0|XREADGROUP GROUP g consumer COUNT 1 STREAMS bigstream >"
   "XACK|0|XACK bigstream g __rand_int__-1"
+  "EVAL_GET|0|EVAL return(redis.call('GET',KEYS[1])) 1 key:__rand_int__"
+  "FCALL_GET|0|FCALL benchget 1 key:__rand_int__"
   "LRANGE_10k_items|2000|LRANGE biglist 0 -1"
   "SMEMBERS_100k|200|SMEMBERS bigset"
   "HGETALL_100k|200|HGETALL bighash"
@@ -122,7 +125,7 @@ custom() {
     [ "$n" = 0 ] && n=$N
     read -r -a cmdline <<<"${rest#*|}"
     rps=$( (redis-benchmark -p "$1" -c 50 -n "$n" -P "$2" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
-      | grep -v '^"test"' | tail -n 1 | tr -d '"' | awk -F, '{print $2}')
+      | grep -v '^"test"' | tail -n 1 | tr -d '"' | awk -F, '{print $(NF-6)}')
     echo "$name $rps"
   done
 }
