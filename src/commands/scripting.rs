@@ -299,8 +299,9 @@ fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
     started(&mut srv.lua)
 }
 
-fn limit(srv: &ServerState) -> std::time::Duration {
-    std::time::Duration::from_millis(srv.config.int("lua-time-limit").max(1) as u64)
+/// How long a script may run: busy-reply-threshold (alias lua-time-limit).
+pub fn limit(srv: &ServerState) -> std::time::Duration {
+    std::time::Duration::from_millis(srv.config.int("busy-reply-threshold").max(1) as u64)
 }
 
 /// numkeys at argv[2], checked as Redis does; returns it.

@@ -142,7 +142,7 @@ impl ServerState {
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let (keys, libraries) = rdb::load_all(bytes, self.load_options())?;
         if !libraries.is_empty() {
-            let limit = std::time::Duration::from_millis(self.config.int("lua-time-limit").max(1) as u64);
+            let limit = crate::commands::scripting::limit(self);
             if self.functions.is_none() {
                 let e = crate::server::lua::Engine::new()
                     .map_err(|e| RdbError::Corrupted { offset: 0, what: format!("cannot start Lua: {e}") })?;

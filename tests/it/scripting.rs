@@ -20,6 +20,17 @@ fn a_runaway_script_is_stopped_and_the_server_carries_on() {
     assert_eq!(c.cmd(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]).as_str(), "v");
 }
 
+/// A script that takes a while but stays under the default limit (5 s) completes; the limit
+/// is read from busy-reply-threshold whichever name set it.
+#[test]
+fn a_long_script_under_the_limit_completes() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let n = c.cmd(&["EVAL", "local i = 0 while i < 3000000 do i = i + 1 end return i", "0"]).text();
+    assert_eq!(n, ":3000000\r\n");
+    assert_eq!(c.cmd(&["CONFIG", "GET", "lua-time-limit"]).text(), "*2\r\n$14\r\nlua-time-limit\r\n$4\r\n5000\r\n");
+}
+
 #[test]
 fn redis_py_lock_works() {
     let s = ember(&[]);
