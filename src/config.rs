@@ -303,7 +303,11 @@ impl Config {
 
     fn val(&self, name: &str) -> &Val {
         // Names passed here are literals of this crate that exist in PARAMS (checked by a unit test).
-        Self::idx(name).and_then(|i| self.values.get(i)).unwrap_or(&Val::Int(0))
+        // An alias (lua-time-limit, *-ziplist-*) reads its directive's value too.
+        Self::idx(name)
+            .or_else(|| find(name).and_then(|p| Self::idx(p.name)))
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&Val::Int(0))
     }
 
     pub fn int(&self, name: &str) -> i64 {
