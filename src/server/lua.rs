@@ -300,6 +300,7 @@ impl Engine {
             install_bit(&lua).map_err(lua_err)?;
             super::lua_cjson::install(&lua, &g).map_err(lua_err)?;
             super::lua_cmsgpack::install(&lua, &g).map_err(lua_err)?;
+            super::lua_struct::install(&lua, &g).map_err(lua_err)?;
         }
         lua.load(PRELUDE).set_name("=ember_prelude").exec().map_err(lua_err)?;
         let real = lua.globals();
@@ -692,6 +693,10 @@ fn lua_text(v: &Value) -> String {
 }
 
 /// Lua 5.1's number to string conversion (`%.14g`).
+pub(super) fn number_text(n: f64) -> String {
+    lua_number_text(n)
+}
+
 fn lua_number_text(n: f64) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };

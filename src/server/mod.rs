@@ -8,6 +8,7 @@ pub mod lag;
 pub mod lua;
 mod lua_cjson;
 mod lua_cmsgpack;
+mod lua_struct;
 pub mod persist;
 pub mod pubsub;
 pub mod state;
