@@ -178,6 +178,9 @@ pub struct Engine {
     /// The real global table (scripts see a read-only proxy of it) and `redis` library.
     real: Table,
     lib: Table,
+    /// The Lua runners of scripts and functions (looked up once: every API call costs).
+    run: Function,
+    runf: Function,
     /// FUNCTION libraries (only in the engine that serves FCALL) by name, and their functions.
     pub libraries: std::collections::BTreeMap<String, Library>,
     pub functions: HashMap<String, FunctionDef>,
@@ -321,7 +324,11 @@ impl Engine {
             Ok(VmState::Continue)
         })
         .map_err(lua_err)?;
+        let run: Function = real.raw_get("__ember_run").map_err(lua_err)?;
+        let runf: Function = real.raw_get("__ember_runf").map_err(lua_err)?;
         Ok(Engine {
+            run,
+            runf,
             lua,
             scripts: HashMap::new(),
             by_body: HashMap::new(),
@@ -493,7 +500,6 @@ impl Engine {
             },
         };
         let lua = &self.lua;
-        let g = &self.real;
         self.resp.set(2);
         self.deadline.set(Some(Instant::now() + limit));
         let _current = CurrentHost::enter(&self.host, host);
@@ -504,7 +510,7 @@ impl Engine {
                 .map(|a| mlua::BString::from(a.to_vec()))
                 .map(|b| b.into_lua(lua))
                 .collect::<mlua::Result<_>>()?;
-            let runner: Function = g.raw_get(if as_function { "__ember_runf" } else { "__ember_run" })?;
+            let runner = if as_function { &self.runf } else { &self.run };
             let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
             if ok {
                 Ok(Outcome::Reply(lua_to_reply(&v, 0)))
