@@ -64,9 +64,14 @@ __ember_run = function(f, nkeys, ...)
     return xpcall(f, handler)
 end
 __ember_load = function(f) return xpcall(f, handler) end
+-- Functions go through one shared trampoline: no closure per call. (The last call's tables
+-- stay referenced until the next one.)
+local cur_f, cur_keys, cur_argv
+local function trampoline() return cur_f(cur_keys, cur_argv) end
 __ember_runf = function(f, nkeys, ...)
-    local keys, argv = split(nkeys, ...)
-    return xpcall(function() return f(keys, argv) end, handler)
+    cur_f = f
+    cur_keys, cur_argv = split(nkeys, ...)
+    return xpcall(trampoline, handler)
 end
 -- Redis's pcall hands scripts an error reply's text, not the error table (or, here, the
 -- wrapped Rust error) behind it.
