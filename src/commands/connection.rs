@@ -15,6 +15,17 @@ pub const REDIS_VERSION: &str = "7.0.15";
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd("ping", -1, FAST | STALE, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
+    cmd(
+        "wait",
+        3,
+        NOSCRIPT,
+        NO_KEYS,
+        "connection",
+        "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
+        "3.0.0",
+        "O(1)",
+        wait,
+    ),
     cmd("echo", 2, FAST, NO_KEYS, "connection", "Echo the given string", "1.0.0", "O(1)", echo),
     cmd(
         "quit",
@@ -710,6 +721,23 @@ fn kill(ctx: &mut Ctx, id: u64) {
     } else {
         ctx.srv.to_close.push(id);
     }
+}
+
+/// WAIT numreplicas timeout: Ember has no replicas, so no write is ever acknowledged by one.
+/// Asking for none answers 0 at once; asking for some waits out the timeout (forever for 0),
+/// as a Redis primary without replicas does.
+fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let replicas = crate::util::numfmt::parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
+    let ms = match crate::util::numfmt::parse_i64(&argv[2]) {
+        Some(n) if n >= 0 => n as u64,
+        Some(_) => return Err(CmdError::msg("timeout is negative")),
+        None => return Err(CmdError::TimeoutNotInteger),
+    };
+    if replicas <= 0 {
+        return Ok(Reply::Int(0));
+    }
+    let deadline = (ms > 0).then(|| ctx.srv.now_ms.saturating_add(ms));
+    super::block(ctx, argv, &[], deadline, Reply::Int(0), Reply::Int(0))
 }
 
 fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

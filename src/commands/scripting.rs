@@ -376,6 +376,7 @@ fn run_in(
     sess.db = ctx.sess.db;
     // Effects are logged as they happen and wrapped below, never one by one.
     sess.in_exec = true;
+    sess.in_script = true;
     let mut host = ScriptHost { srv: ctx.srv, sess, read_only };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
     if functions {

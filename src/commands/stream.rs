@@ -719,6 +719,12 @@ fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Cm
         let more = argv.len() - 1 - i;
         let a = &argv[i];
         if is(a, "block") && more > 0 {
+            if ctx.sess.in_script {
+                return Err(CmdError::msg(format!(
+                    "{} command is not allowed with BLOCK option from scripts",
+                    name.to_ascii_uppercase()
+                )));
+            }
             let ms = parse_i64(&argv[i + 1]).ok_or(CmdError::TimeoutNotInteger)?;
             if ms < 0 {
                 return Err(CmdError::msg("timeout is negative"));

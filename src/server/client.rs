@@ -49,6 +49,8 @@ pub struct Session {
     pub qbuf: usize,
     /// Nesting guard: EXEC runs queued commands through dispatch.
     pub in_exec: bool,
+    /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// True while a blocked command is being re-run because a key became ready: a key of the
@@ -116,6 +118,7 @@ impl Session {
             last_cmd: "NULL",
             qbuf: 0,
             in_exec: false,
+            in_script: false,
             block: None,
             retrying_block: false,
             subs: Default::default(),
