@@ -48,6 +48,18 @@ pub fn random_count(arg: &[u8]) -> Result<i64, CmdError> {
     }
 }
 
+/// Ember's bound on a negative (with repetition) `*RANDMEMBER`/HRANDFIELD count: Redis would
+/// build a reply of that many elements, so one command could take all memory.
+pub const MAX_RANDOM_DRAWS: u64 = 1 << 24;
+
+/// Checks a `random_count` once the arguments are known: with `pairs` (WITHVALUES /
+/// WITHSCORES) Redis refuses counts past half the range; draws with repetition are bounded.
+pub fn check_random_count(count: i64, pairs: bool) -> Result<(), CmdError> {
+    let out_of_range = (pairs && count.unsigned_abs() > (i64::MAX / 2) as u64)
+        || (count < 0 && count.unsigned_abs() > MAX_RANDOM_DRAWS);
+    if out_of_range { Err(CmdError::msg("value is out of range")) } else { Ok(()) }
+}
+
 /// `numkeys key... WHERE [COUNT n]` of LMPOP/BLMPOP/ZMPOP/BZMPOP, starting at `at`; `which`
 /// parses the WHERE word (LEFT/RIGHT or MIN/MAX).
 pub fn parse_mpop<T>(

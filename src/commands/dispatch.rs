@@ -51,7 +51,11 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
     if sess.caching && sess.multi.is_none() && !super::args::is(&argv[0], "client") {
         sess.caching = false;
     }
-    serve_ready(srv, sess);
+    // A command allowed while a script is busy must not serve blocked clients: the script
+    // is still running (Redis's "unblocked command" regression).
+    if srv.running_script.is_none() {
+        serve_ready(srv, sess);
+    }
 }
 
 fn unregister_block(srv: &mut ServerState, id: u64, req: &BlockRequest) {
@@ -194,7 +198,8 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::NoAuth);
     }
-    if srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry) {
+    let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
+    if busy.is_none() && srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry) {
         srv.stats.command(entry.id).rejected_calls += 1;
         if entry.full == "exec" {
             // Like Redis, an EXEC refused for memory discards the transaction.
@@ -217,6 +222,12 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     {
         srv.stats.command(entry.id).rejected_calls += 1;
         return reject(srv, sess, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
+    }
+    if let Some(text) = busy
+        && !entry.spec.has(flags::ALLOW_BUSY)
+    {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        return reject(srv, sess, CmdError::Raw(text));
     }
     if sess.resp == 2 && sess.subs.active() && !allowed_while_subscribed(entry.full) {
         srv.stats.command(entry.id).rejected_calls += 1;

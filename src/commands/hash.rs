@@ -325,6 +325,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(a) if is(a, "withvalues") && argv.len() == 4 => true,
         Some(_) => return Err(CmdError::Syntax),
     };
+    super::args::check_random_count(count, withvalues)?;
     let resp3 = ctx.sess.resp >= 3;
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];

@@ -546,7 +546,9 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
         return if retrying { Ok(None) } else { Err(CmdError::WrongType) };
     }
     if db.get(dst).is_some_and(|v| v.as_list().is_none()) {
-        return if retrying { Ok(None) } else { Err(CmdError::WrongType) };
+        // Even a waiter being served gets the error (and is unblocked): Redis does the same,
+        // leaving the element in the source.
+        return Err(CmdError::WrongType);
     }
     let v = if src == dst {
         // Rotating in place: the list never empties, so the key (and its TTL) stays.

@@ -12,6 +12,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help
 use crate::protocol::Reply;
 use crate::protocol::reply::encode;
 use crate::server::lua::{Engine, Host, Outcome, Target};
+use crate::server::state::RunningScript;
 use crate::server::{ServerState, Session};
 use crate::util::numfmt::parse_i64;
 
@@ -215,7 +216,7 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "Kill the function currently in execution.",
         "7.0.0",
         "O(1)",
-        script_kill,
+        function_kill,
     ),
     cmd(
         "list",
@@ -370,6 +371,17 @@ fn run_in(
     let limit = limit(ctx.srv);
     let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };
     let Some(mut eng) = slot.take() else { return Err("cannot start Lua".into()) };
+    ctx.srv.running_script = Some(RunningScript {
+        eval: !functions,
+        name: if functions { String::from_utf8_lossy(&argv[1]).into_owned() } else { String::new() },
+        argv: argv.to_vec(),
+        started: std::time::Instant::now(),
+        timed_out: false,
+        wrote: false,
+        kill: false,
+        libraries: eng.libraries.len(),
+        functions: eng.functions.len(),
+    });
     let mark = ctx.srv.aof.as_ref().map(|a| a.mark());
     let mut sess = Session::new(0, String::new(), String::new(), -1, ctx.srv.now_ms);
     sess.authenticated = true;
@@ -379,6 +391,9 @@ fn run_in(
     sess.in_script = true;
     let mut host = ScriptHost { srv: ctx.srv, sess, read_only };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
+    if ctx.srv.running_script.take().is_some_and(|r| r.timed_out) {
+        tracing::warn!("Slow script detected: still in execution after {} milliseconds.", limit.as_millis());
+    }
     if functions {
         ctx.srv.functions = Some(eng);
     } else {
@@ -431,11 +446,50 @@ impl Host for ScriptHost<'_> {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
         self.sess.resp = resp;
+        if entry.spec.has(WRITE)
+            && let Some(r) = self.srv.running_script.as_mut()
+        {
+            // From now on SCRIPT KILL would leave a half-done script: Redis refuses it.
+            r.wrote = true;
+        }
         let reply = call(self.srv, &mut self.sess, entry, &argv);
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);
         Ok(out.to_vec())
     }
+
+    fn busy_poll(&mut self) -> bool {
+        let mut first = false;
+        if let Some(r) = self.srv.running_script.as_mut()
+            && !r.timed_out
+        {
+            r.timed_out = true;
+            first = true;
+            tracing::warn!(
+                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command.",
+                r.started.elapsed().as_millis(),
+                if r.eval { "SCRIPT KILL" } else { "FUNCTION KILL" }
+            );
+        }
+        crate::server::event_loop::serve_while_busy(self.srv, first);
+        self.srv.shutdown.is_some() || self.srv.running_script.as_ref().is_some_and(|r| r.kill)
+    }
+}
+
+/// SCRIPT KILL (`eval`) and FUNCTION KILL: Redis's scriptKill. Runs only while a script is
+/// busy (the commands are ALLOW_BUSY); a script that wrote cannot be stopped half-way.
+fn kill_running(ctx: &mut Ctx, eval: bool) -> CmdResult {
+    let Some(r) = ctx.srv.running_script.as_mut() else {
+        return Err(CmdError::Raw("NOTBUSY No scripts in execution right now.".into()));
+    };
+    if r.wrote {
+        return Err(CmdError::Raw("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into()));
+    }
+    if r.eval != eval {
+        return Err(CmdError::Raw(r.busy_error()));
+    }
+    r.kill = true;
+    Ok(Reply::Status("OK"))
 }
 
 fn script_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -466,9 +520,12 @@ fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-fn script_kill(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    // Scripts run to completion (or to lua-time-limit) before anything else is served.
-    Err(CmdError::Raw("NOTBUSY No scripts in execution right now.".into()))
+fn script_kill(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    kill_running(ctx, true)
+}
+
+fn function_kill(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    kill_running(ctx, false)
 }
 
 fn script_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
@@ -500,8 +557,7 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         4 => return Err(CmdError::msg(format!("Unknown option given: {}", String::from_utf8_lossy(&argv[2])))),
         _ => return Err(CmdError::WrongArity("function|load".into())),
     };
-    let limit = limit(ctx.srv);
-    let name = started(&mut ctx.srv.functions)?.load_library(code, replace, limit).map_err(CmdError::msg)?;
+    let name = started(&mut ctx.srv.functions)?.load_library(code, replace).map_err(CmdError::msg)?;
     ctx.srv.dirty += 1;
     Ok(Reply::Bulk(Bytes::from(name)))
 }
@@ -569,9 +625,21 @@ fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn function_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
-    let (libs, funcs) = ctx.srv.functions.as_deref().map_or((0, 0), |e| (e.libraries.len(), e.functions.len()));
+    let running = match ctx.srv.running_script.as_ref() {
+        Some(r) if r.eval => return Err(CmdError::Raw(r.busy_error())),
+        Some(r) => Reply::Map(vec![
+            (text("name"), text(&r.name)),
+            (text("command"), Reply::Array(r.argv.iter().cloned().map(Reply::Bulk).collect())),
+            (text("duration_ms"), Reply::Int(r.started.elapsed().as_millis() as i64)),
+        ]),
+        None => Reply::Null,
+    };
+    let (libs, funcs) = match (ctx.srv.running_script.as_ref(), ctx.srv.functions.as_deref()) {
+        (Some(r), _) => (r.libraries, r.functions),
+        (None, e) => e.map_or((0, 0), |e| (e.libraries.len(), e.functions.len())),
+    };
     Ok(Reply::Map(vec![
-        (text("running_script"), Reply::Null),
+        (text("running_script"), running),
         (
             text("engines"),
             Reply::Map(vec![(
@@ -656,7 +724,6 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         None => CmdError::msg("DUMP payload version or checksum are wrong"),
         Some(text) => CmdError::msg(text),
     })?;
-    let limit = limit(ctx.srv);
     let eng = started(&mut ctx.srv.functions)?;
     if policy == Policy::Append {
         for code in &codes {
@@ -673,7 +740,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let mut result = Ok(());
     for code in &codes {
-        if let Err(e) = eng.load_library(code, policy == Policy::Replace, limit) {
+        if let Err(e) = eng.load_library(code, policy == Policy::Replace) {
             result = Err(e);
             break;
         }
@@ -682,7 +749,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         // Put back what was there: a failed restore changes nothing.
         eng.flush_libraries();
         for code in &before {
-            let _ = eng.load_library(code, true, limit);
+            let _ = eng.load_library(code, true);
         }
         return Err(CmdError::msg(e));
     }

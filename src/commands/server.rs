@@ -506,6 +506,13 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
+    // A busy script can only be ended without saving: its half-done effects must not reach
+    // the disk.
+    if let Some(r) = ctx.srv.running_script.as_ref().filter(|r| r.busy())
+        && !matches!(mode, Shutdown::NoSave)
+    {
+        return Err(CmdError::Raw(r.busy_error()));
+    }
     // Like Redis: save first when asked to, or by default when save points are configured;
     // a failed save cancels the shutdown.
     let save_points = !ctx.srv.config.str("save").trim().is_empty();

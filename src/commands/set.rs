@@ -329,6 +329,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let count = super::args::random_count(&argv[2])?;
+    super::args::check_random_count(count, false)?;
     let Some(s) = set_ref(db, &argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == 0 {
         return Ok(Reply::Array(vec![]));

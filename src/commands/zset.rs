@@ -940,6 +940,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(a) if is(a, "withscores") && argv.len() == 4 => true,
         Some(_) => return Err(CmdError::Syntax),
     };
+    super::args::check_random_count(count, withscores)?;
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
     let z = match db.get(&argv[1]) {

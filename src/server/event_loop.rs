@@ -5,6 +5,12 @@
 //! complete request is executed as soon as it is decoded, so pipelines are answered in order;
 //! replies go to the session's buffer and are written at once, with WRITABLE interest
 //! registered only while output is pending; nothing in here blocks.
+//!
+//! The sockets ([`Net`]) live in the [`ServerState`], not beside it: a script past
+//! `busy-reply-threshold` keeps the loop turning from inside its instruction hook
+//! ([`serve_while_busy`]), answering `-BUSY` to other clients and accepting SCRIPT KILL, as
+//! Redis's processEventsWhileBlocked does. A client's connection is taken out of [`Net`] while
+//! its commands run, so that nested turn never reads from the client whose script is running.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -34,21 +40,26 @@ struct Conn {
     writable: bool,
 }
 
-pub struct Server {
+/// The sockets: listeners, client connections and their poller.
+pub struct Net {
     poll: Poll,
     listeners: Vec<TcpListener>,
     conns: HashMap<ClientId, Conn>,
-    pub state: ServerState,
     scratch: Vec<u8>,
-    /// The running BGSAVE has work it can do right away.
-    bgsave_more: bool,
     /// Clients whose replies wait for the AOF write at the end of this iteration.
     deferred: Vec<ClientId>,
     /// Set while those replies go out (the log was written, or under everysec/no could not
-    /// be and is retried: the replies are not held back then).
+    /// be and is retried: the replies are not held back then), and while a busy script
+    /// serves other clients (their replies acknowledge no write).
     replies_released: bool,
     /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
     terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub struct Server {
+    pub state: ServerState,
+    /// The running BGSAVE has work it can do right away.
+    bgsave_more: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,17 +130,16 @@ impl Server {
                 warn!("cannot handle signal {sig}: {e}");
             }
         }
-        Ok(Server {
+        state.net = Some(Box::new(Net {
             poll,
             listeners,
             conns: HashMap::new(),
-            state,
             scratch: vec![0; READ_CHUNK],
-            bgsave_more: false,
             deferred: Vec::new(),
             replies_released: false,
             terminate,
-        })
+        }));
+        Ok(Server { state, bgsave_more: false })
     }
 
     pub fn port(&self) -> u16 {
@@ -157,7 +167,10 @@ impl Server {
                 let until = Duration::from_millis(d.saturating_sub(super::state::unix_ms()));
                 timeout = timeout.min(until);
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            let Some(net) = self.state.net.as_deref_mut() else {
+                return Err(io::Error::other("the server has no sockets").into());
+            };
+            if let Err(e) = net.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -165,18 +178,7 @@ impl Server {
             }
             let busy_from = Instant::now();
             for ev in events.iter() {
-                let t = ev.token();
-                if t.0 > usize::MAX - 16 {
-                    self.accept(usize::MAX - t.0);
-                    continue;
-                }
-                let id = t.0 as ClientId;
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.handle_readable(id);
-                }
-                if ev.is_writable() {
-                    self.flush(id);
-                }
+                handle_event(&mut self.state, ev);
                 self.after_command_batch();
             }
             if self.state.blocking.next_deadline().is_some_and(|d| d <= super::state::unix_ms()) {
@@ -207,16 +209,26 @@ impl Server {
             // acknowledgement) and later writes get MISCONF until the disk recovers.
             let logged = self.state.aof_flush();
             let always = self.state.aof.as_ref().is_some_and(|a| a.fsync == super::aof::Fsync::Always);
-            self.replies_released = true;
-            for id in std::mem::take(&mut self.deferred) {
+            let deferred = match self.state.net.as_deref_mut() {
+                Some(net) => {
+                    net.replies_released = true;
+                    std::mem::take(&mut net.deferred)
+                }
+                None => Vec::new(),
+            };
+            for id in deferred {
                 if logged || !always {
-                    self.flush(id);
+                    flush(&mut self.state, id);
                 } else {
-                    self.close(id);
+                    close(&mut self.state, id);
                 }
             }
-            self.replies_released = false;
-            if self.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let mut terminate = false;
+            if let Some(net) = self.state.net.as_deref_mut() {
+                net.replies_released = false;
+                terminate = net.terminate.swap(false, std::sync::atomic::Ordering::SeqCst);
+            }
+            if terminate {
                 self.shutdown_on_signal();
             }
             let busy = busy_from.elapsed().as_micros() as u64;
@@ -269,205 +281,13 @@ impl Server {
         self.state.shutdown = Some(super::state::Shutdown::NoSave);
     }
 
-    fn accept(&mut self, idx: usize) {
-        loop {
-            let Some(listener) = self.listeners.get(idx) else {
-                return;
-            };
-            match listener.accept() {
-                Ok((mut stream, addr)) => {
-                    let maxclients = self.state.hot.maxclients;
-                    if self.conns.len() >= maxclients {
-                        let _ = stream.write(b"-ERR max number of clients reached\r\n");
-                        self.state.stats.rejected_connections += 1;
-                        continue;
-                    }
-                    if protected_mode_denies(
-                        self.state.config.bool("protected-mode"),
-                        self.state.hot.auth_required,
-                        &addr,
-                    ) {
-                        let _ = stream.write(PROTECTED_MODE_DENIED);
-                        self.state.stats.rejected_connections += 1;
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    let id = self.state.next_client_id;
-                    self.state.next_client_id += 1;
-                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE) {
-                        warn!("register failed: {e}");
-                        continue;
-                    }
-                    let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                    let fd = raw_fd(&stream);
-                    let mut sess = Session::new(id, addr.to_string(), laddr, fd, self.state.now_ms);
-                    sess.authenticated = self.state.config.str("requirepass").is_empty();
-                    self.state.clients.insert(id, sess);
-                    self.state.stats.total_connections_received += 1;
-                    self.conns
-                        .insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!("accept error: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    fn handle_readable(&mut self, id: ClientId) {
-        loop {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                return;
-            };
-            match conn.stream.read(&mut self.scratch) {
-                Ok(0) => {
-                    self.close(id);
-                    return;
-                }
-                Ok(n) => {
-                    conn.rbuf.extend_from_slice(&self.scratch[..n]);
-                    self.state.stats.net_input_bytes += n as u64;
-                    let limit = self.state.hot.query_buffer_limit;
-                    if conn.rbuf.len() > limit {
-                        warn!("closing client {id}: query buffer limit reached");
-                        self.close(id);
-                        return;
-                    }
-                    if !self.process_input(id) {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.close(id);
-                    return;
-                }
-            }
-        }
-        self.flush(id);
-    }
-
-    /// Decodes and runs every complete request buffered for `id`. Returns false if the client
-    /// was closed.
-    fn process_input(&mut self, id: ClientId) -> bool {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return false;
-        };
-        let Some(mut sess) = self.state.clients.remove(&id) else {
-            return false;
-        };
-        // The command-time clock advances once per batch of pipelined requests, like Redis's
-        // cached time: a pipeline is a burst of microseconds.
-        self.state.update_time();
-        loop {
-            if sess.close_after_reply || self.state.shutdown.is_some() {
-                break;
-            }
-            if sess.block.is_some() {
-                break; // a blocked client reads nothing more until it is served
-            }
-            if self.state.pause.is_some_and(|(k, _)| k == PauseKind::All) {
-                break; // commands wait in the buffer until the pause ends (cron resumes them)
-            }
-            let limits = Limits { max_bulk_len: self.state.hot.max_bulk_len, authenticated: sess.authenticated };
-            match conn.decoder.decode_next(&mut conn.rbuf, limits) {
-                Ok(true) => {
-                    sess.qbuf = conn.rbuf.len();
-                    dispatch::process(&mut self.state, &mut sess, conn.decoder.args());
-                    conn.decoder.clear_args();
-                }
-                Ok(false) => break,
-                Err(e) => {
-                    debug!("protocol error from client {id}: {e}");
-                    crate::protocol::encode(
-                        &crate::protocol::Reply::Error(format!("ERR {e}")),
-                        sess.resp,
-                        &mut sess.out,
-                    );
-                    sess.close_after_reply = true;
-                    conn.rbuf.clear();
-                    break;
-                }
-            }
-        }
-        sess.qbuf = conn.rbuf.len();
-        self.state.clients.insert(id, sess);
-        true
-    }
-
-    /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
-    fn flush(&mut self, id: ClientId) {
-        // With the AOF on, replies wait for the end of the loop iteration: the log is written
-        // (and fsynced under `always`) once for all of them, then they go out, as Redis does
-        // in beforeSleep. An acknowledged write is therefore already in the log.
-        if !self.replies_released && self.state.aof.as_ref().is_some_and(|a| a.has_pending()) {
-            if !self.deferred.contains(&id) {
-                self.deferred.push(id);
-            }
-            return;
-        }
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let Some(sess) = self.state.clients.get_mut(&id) else {
-            return;
-        };
-        while !sess.out.is_empty() {
-            match conn.stream.write(&sess.out) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let _ = sess.out.split_to(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.close(id);
-                    return;
-                }
-            }
-        }
-        let pending = !sess.out.is_empty();
-        if !pending && sess.close_after_reply {
-            self.close(id);
-            return;
-        }
-        if pending != conn.writable {
-            let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            if self.poll.registry().reregister(&mut conn.stream, Token(id as usize), interest).is_ok() {
-                conn.writable = pending;
-            }
-        }
-    }
-
-    fn close(&mut self, id: ClientId) {
-        if let Some(mut conn) = self.conns.remove(&id) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-        }
-        if let Some(mut sess) = self.state.clients.remove(&id) {
-            self.state.unwatch_all(&mut sess);
-            dispatch::forget_block(&mut self.state, &mut sess);
-            self.state.pubsub.forget(&mut sess.subs, id);
-            self.state.disable_tracking(&mut sess);
-        }
-        self.state.monitors.retain(|m| *m != id);
-    }
-
     /// Output produced for other clients, and kills requested by commands.
     fn after_command_batch(&mut self) {
         // Clients just unblocked may have pipelined more commands behind the blocking one.
         while let Some(id) = self.state.blocking.resumed.pop() {
-            self.process_input(id);
+            process_input(&mut self.state, id);
         }
-        while let Some(id) = self.state.pending_writes.pop() {
-            self.flush(id);
-        }
-        for id in std::mem::take(&mut self.state.to_close) {
-            self.close(id);
-        }
+        flush_pending(&mut self.state);
     }
 
     fn cron(&mut self) {
@@ -513,17 +333,19 @@ impl Server {
             && now >= until
         {
             self.state.pause = None;
-            let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+            let ids: Vec<ClientId> =
+                self.state.net.as_deref().map(|n| n.conns.keys().copied().collect()).unwrap_or_default();
             for id in ids {
-                if self.process_input(id) {
-                    self.flush(id);
+                if process_input(&mut self.state, id) {
+                    flush(&mut self.state, id);
                 }
             }
         }
         // Idle clients past `timeout`; oversized idle read buffers are released.
         let timeout_ms = self.state.config.int("timeout").max(0) as u64 * 1000;
         let mut idle = Vec::new();
-        for (id, conn) in self.conns.iter_mut() {
+        let conns = self.state.net.as_deref_mut().map(|n| n.conns.iter_mut());
+        for (id, conn) in conns.into_iter().flatten() {
             if conn.rbuf.is_empty() && conn.rbuf.capacity() > RBUF_KEEP {
                 conn.rbuf = BytesMut::new();
             }
@@ -537,10 +359,259 @@ impl Server {
         }
         for id in idle {
             debug!("closing idle client {id}");
-            self.close(id);
+            close(&mut self.state, id);
         }
         self.after_command_batch();
     }
+}
+
+/// One readiness event: a new connection, input to run, or room to write.
+fn handle_event(st: &mut ServerState, ev: &mio::event::Event) {
+    let t = ev.token();
+    if t.0 > usize::MAX - 16 {
+        accept(st, usize::MAX - t.0);
+        return;
+    }
+    let id = t.0 as ClientId;
+    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+        handle_readable(st, id);
+    }
+    if ev.is_writable() {
+        flush(st, id);
+    }
+}
+
+/// Output produced for other clients, and kills requested by commands.
+fn flush_pending(st: &mut ServerState) {
+    while let Some(id) = st.pending_writes.pop() {
+        flush(st, id);
+    }
+    for id in std::mem::take(&mut st.to_close) {
+        close(st, id);
+    }
+}
+
+/// One turn of the loop from inside a script past `busy-reply-threshold` (called from its
+/// instruction hook): new connections are accepted and other clients' commands run, which
+/// dispatch answers with `-BUSY` unless they are allowed while busy (SCRIPT KILL, SHUTDOWN
+/// NOSAVE, MULTI...). Blocked clients are not served and nothing is timed here, as in Redis.
+/// A SIGTERM asks the script to stop; the main loop then shuts down.
+///
+/// `first`: the script just became busy. Readiness is edge-triggered and the batch of events
+/// that started the script may hold other clients' edges, so every connection is read once.
+pub fn serve_while_busy(st: &mut ServerState, first: bool) {
+    let mut events = Events::with_capacity(64);
+    let Some(net) = st.net.as_deref_mut() else { return };
+    if net.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
+        return;
+    }
+    let released = std::mem::replace(&mut net.replies_released, true);
+    if net.terminate.load(std::sync::atomic::Ordering::SeqCst)
+        && let Some(r) = st.running_script.as_mut()
+    {
+        r.kill = true;
+    }
+    if first {
+        let ids: Vec<ClientId> = net.conns.keys().copied().collect();
+        for id in ids {
+            handle_readable(st, id);
+        }
+    }
+    for ev in events.iter() {
+        handle_event(st, ev);
+    }
+    flush_pending(st);
+    if let Some(net) = st.net.as_deref_mut() {
+        net.replies_released = released;
+    }
+}
+
+fn accept(st: &mut ServerState, idx: usize) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    loop {
+        let Some(listener) = net.listeners.get(idx) else {
+            return;
+        };
+        match listener.accept() {
+            Ok((mut stream, addr)) => {
+                let maxclients = st.hot.maxclients;
+                if net.conns.len() >= maxclients {
+                    let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                    st.stats.rejected_connections += 1;
+                    continue;
+                }
+                if protected_mode_denies(st.config.bool("protected-mode"), st.hot.auth_required, &addr) {
+                    let _ = stream.write(PROTECTED_MODE_DENIED);
+                    st.stats.rejected_connections += 1;
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let id = st.next_client_id;
+                st.next_client_id += 1;
+                if let Err(e) = net.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE) {
+                    warn!("register failed: {e}");
+                    continue;
+                }
+                let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let fd = raw_fd(&stream);
+                let mut sess = Session::new(id, addr.to_string(), laddr, fd, st.now_ms);
+                sess.authenticated = st.config.str("requirepass").is_empty();
+                st.clients.insert(id, sess);
+                st.stats.total_connections_received += 1;
+                net.conns.insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                warn!("accept error: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn handle_readable(st: &mut ServerState, id: ClientId) {
+    loop {
+        let Some(net) = st.net.as_deref_mut() else { return };
+        let Some(conn) = net.conns.get_mut(&id) else {
+            return;
+        };
+        match conn.stream.read(&mut net.scratch) {
+            Ok(0) => {
+                close(st, id);
+                return;
+            }
+            Ok(n) => {
+                conn.rbuf.extend_from_slice(&net.scratch[..n]);
+                st.stats.net_input_bytes += n as u64;
+                if conn.rbuf.len() > st.hot.query_buffer_limit {
+                    warn!("closing client {id}: query buffer limit reached");
+                    close(st, id);
+                    return;
+                }
+                if !process_input(st, id) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                close(st, id);
+                return;
+            }
+        }
+    }
+    flush(st, id);
+}
+
+/// Decodes and runs every complete request buffered for `id`. Returns false if the client
+/// was closed. The connection leaves [`Net`] while its commands run (see the module doc).
+fn process_input(st: &mut ServerState, id: ClientId) -> bool {
+    let Some(net) = st.net.as_deref_mut() else { return false };
+    let Some(mut conn) = net.conns.remove(&id) else {
+        return false;
+    };
+    let Some(mut sess) = st.clients.remove(&id) else {
+        net.conns.insert(id, conn);
+        return false;
+    };
+    // The command-time clock advances once per batch of pipelined requests, like Redis's
+    // cached time: a pipeline is a burst of microseconds.
+    st.update_time();
+    loop {
+        if sess.close_after_reply || st.shutdown.is_some() {
+            break;
+        }
+        if sess.block.is_some() {
+            break; // a blocked client reads nothing more until it is served
+        }
+        if st.pause.is_some_and(|(k, _)| k == PauseKind::All) {
+            break; // commands wait in the buffer until the pause ends (cron resumes them)
+        }
+        let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
+        match conn.decoder.decode_next(&mut conn.rbuf, limits) {
+            Ok(true) => {
+                sess.qbuf = conn.rbuf.len();
+                dispatch::process(st, &mut sess, conn.decoder.args());
+                conn.decoder.clear_args();
+            }
+            Ok(false) => break,
+            Err(e) => {
+                debug!("protocol error from client {id}: {e}");
+                crate::protocol::encode(&crate::protocol::Reply::Error(format!("ERR {e}")), sess.resp, &mut sess.out);
+                sess.close_after_reply = true;
+                conn.rbuf.clear();
+                break;
+            }
+        }
+    }
+    sess.qbuf = conn.rbuf.len();
+    st.clients.insert(id, sess);
+    if let Some(net) = st.net.as_deref_mut() {
+        net.conns.insert(id, conn);
+    }
+    true
+}
+
+/// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
+fn flush(st: &mut ServerState, id: ClientId) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    // With the AOF on, replies wait for the end of the loop iteration: the log is written
+    // (and fsynced under `always`) once for all of them, then they go out, as Redis does
+    // in beforeSleep. An acknowledged write is therefore already in the log.
+    if !net.replies_released && st.aof.as_ref().is_some_and(|a| a.has_pending()) {
+        if !net.deferred.contains(&id) {
+            net.deferred.push(id);
+        }
+        return;
+    }
+    let Some(conn) = net.conns.get_mut(&id) else {
+        return;
+    };
+    let Some(sess) = st.clients.get_mut(&id) else {
+        return;
+    };
+    let mut dead = false;
+    while !sess.out.is_empty() {
+        match conn.stream.write(&sess.out) {
+            Ok(0) => break,
+            Ok(n) => {
+                let _ = sess.out.split_to(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                dead = true;
+                break;
+            }
+        }
+    }
+    let pending = !sess.out.is_empty();
+    if dead || (!pending && sess.close_after_reply) {
+        close(st, id);
+        return;
+    }
+    if pending != conn.writable {
+        let interest = if pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        if net.poll.registry().reregister(&mut conn.stream, Token(id as usize), interest).is_ok() {
+            conn.writable = pending;
+        }
+    }
+}
+
+fn close(st: &mut ServerState, id: ClientId) {
+    if let Some(net) = st.net.as_deref_mut()
+        && let Some(mut conn) = net.conns.remove(&id)
+    {
+        let _ = net.poll.registry().deregister(&mut conn.stream);
+    }
+    if let Some(mut sess) = st.clients.remove(&id) {
+        st.unwatch_all(&mut sess);
+        dispatch::forget_block(st, &mut sess);
+        st.pubsub.forget(&mut sess.subs, id);
+        st.disable_tracking(&mut sess);
+    }
+    st.monitors.retain(|m| *m != id);
 }
 
 #[cfg(unix)]

@@ -167,6 +167,38 @@ pub trait Host {
     /// Runs one command for the script; Err is a script-level refusal (unknown command,
     /// wrong arity, not allowed) in Redis's words, without the "ERR " code.
     fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String>;
+    /// Called from the instruction hook once the run is past its time limit: serves other
+    /// clients for a moment; true when the script must die (SCRIPT KILL, SHUTDOWN NOSAVE).
+    fn busy_poll(&mut self) -> bool;
+}
+
+/// The line the user's script or function is at (the innermost frame of its chunk).
+fn script_line(lua: &Lua) -> Option<usize> {
+    for level in 0..64 {
+        match lua.inspect_stack(level, |d| (d.source().source.map(|s| s.into_owned()), d.current_line())) {
+            None => break,
+            Some((Some(src), line)) if src == "@user_script" || src == "@user_function" => return line,
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// A run or load stopped by the watchdog: why, and where the script was.
+#[derive(Clone, Copy, Debug)]
+struct Killed {
+    message: &'static str,
+    line: Option<usize>,
+}
+
+/// What the instruction hook watches for.
+#[derive(Clone, Copy, Debug)]
+enum Watch {
+    Idle,
+    /// A script or function runs; past this instant it is busy (see [`Host::busy_poll`]).
+    Run(Instant),
+    /// FUNCTION LOAD runs a library's top level; past this instant it is stopped.
+    Load(Instant),
 }
 
 pub struct Engine {
@@ -174,8 +206,10 @@ pub struct Engine {
     scripts: HashMap<String, Script>,
     /// Script bodies to their SHA1 (for EVAL's repeated bodies).
     by_body: HashMap<Bytes, String>,
-    /// Scripts past this instant are aborted (see `run`).
-    deadline: Rc<Cell<Option<Instant>>>,
+    /// What the instruction hook checks (see [`install_watchdog`]).
+    watch: Rc<Cell<Watch>>,
+    /// Set when a kill replaced the watchdog with a hook that raises on every instruction.
+    killed: Rc<Cell<Option<Killed>>>,
     /// The RESP version `redis.setresp` chose for the current run.
     resp: Rc<Cell<u8>>,
     /// Who serves `redis.call` during a run (none between runs).
@@ -199,7 +233,8 @@ impl Engine {
     pub fn new() -> Result<Engine, String> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(lua_err)?;
-        let deadline: Rc<Cell<Option<Instant>>> = Rc::new(Cell::new(None));
+        let watch = Rc::new(Cell::new(Watch::Idle));
+        let killed = Rc::new(Cell::new(None));
         let resp = Rc::new(Cell::new(2u8));
         let host: Rc<Cell<Option<HostPtr>>> = Rc::new(Cell::new(None));
         let mut lib_fns = Vec::new();
@@ -213,19 +248,7 @@ impl Engine {
             }
             let handler = lua
                 .create_function(|lua, err: Value| {
-                    let mut where_ = None;
-                    for level in 1..64 {
-                        match lua
-                            .inspect_stack(level, |d| (d.source().source.map(|s| s.into_owned()), d.current_line()))
-                        {
-                            None => break,
-                            Some((Some(src), line)) if src == "@user_script" || src == "@user_function" => {
-                                where_ = line;
-                                break;
-                            }
-                            Some(_) => {}
-                        }
-                    }
+                    let where_ = script_line(lua);
                     let t = lua.create_table()?;
                     let text = match &err {
                         Value::Table(e) => match e.raw_get::<Value>("err")? {
@@ -321,14 +344,7 @@ impl Engine {
         // Scripts cannot take the machine: past this a Lua allocation fails with a script
         // error ("not enough memory") instead of growing the process.
         lua.set_memory_limit(LUA_MEMORY_LIMIT).map_err(lua_err)?;
-        let d = deadline.clone();
-        lua.set_hook(HookTriggers::new().every_nth_instruction(100_000), move |_, _| {
-            if d.get().is_some_and(|t| Instant::now() >= t) {
-                return Err(mlua::Error::runtime(SCRIPT_TIMEOUT));
-            }
-            Ok(VmState::Continue)
-        })
-        .map_err(lua_err)?;
+        install_watchdog(&lua, &watch, &host, &killed).map_err(lua_err)?;
         let run: Function = real.raw_get("__ember_run").map_err(lua_err)?;
         let runf: Function = real.raw_get("__ember_runf").map_err(lua_err)?;
         Ok(Engine {
@@ -337,7 +353,8 @@ impl Engine {
             lua,
             scripts: HashMap::new(),
             by_body: HashMap::new(),
-            deadline,
+            watch,
+            killed,
             resp,
             host,
             real,
@@ -397,7 +414,7 @@ impl Engine {
     /// `register_function` and `log` (anything else is an error, as in Redis), then commits
     /// the library if it registered at least one function and no name clashes. Returns the
     /// library name; errors come in Redis's words without the "ERR " code.
-    pub fn load_library(&mut self, code: &[u8], replace: bool, limit: Duration) -> Result<String, String> {
+    pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
         let name = library_name(code)?;
         if !replace && self.libraries.contains_key(&name) {
             return Err(format!("Library '{name}' already exists"));
@@ -442,9 +459,11 @@ impl Engine {
                 Ok(Err(format!("Error registering functions: {text}")))
             })
         };
-        self.deadline.set(Some(Instant::now() + limit));
+        self.watch.set(Watch::Load(Instant::now() + LOAD_TIME_LIMIT));
         let outcome = run_load();
-        self.deadline.set(None);
+        if let Some(k) = self.end_run() {
+            return Err(format!("Error registering functions: ERR {}", k.message));
+        }
         outcome.map_err(lua_err)??;
         let defs = registered.into_inner();
         if defs.is_empty() {
@@ -483,9 +502,23 @@ impl Engine {
         self.functions.clear();
     }
 
+    /// Back to the normal watchdog after a run (a kill replaced it).
+    /// Returns the kill that ended the run, if one did.
+    fn end_run(&self) -> Option<Killed> {
+        self.watch.set(Watch::Idle);
+        let killed = self.killed.take();
+        if killed.is_some()
+            && let Err(e) = install_watchdog(&self.lua, &self.watch, &self.host, &self.killed)
+        {
+            tracing::warn!("cannot restore the Lua watchdog: {e}");
+        }
+        killed
+    }
+
     /// Runs the cached script `sha` with `keys` and `args`; `host` serves its commands.
-    /// Scripts running past `limit` are aborted with an error (Redis would answer BUSY to
-    /// other clients and wait for SCRIPT KILL; a single-threaded server cannot).
+    /// Past `limit` the script is busy: from its instruction hook the host serves other
+    /// clients (-BUSY to most) until it ends or SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE
+    /// stops it.
     pub fn run(
         &mut self,
         target: Target,
@@ -506,7 +539,7 @@ impl Engine {
         };
         let lua = &self.lua;
         self.resp.set(2);
-        self.deadline.set(Some(Instant::now() + limit));
+        self.watch.set(Watch::Run(Instant::now() + limit));
         let _current = CurrentHost::enter(&self.host, host);
         let result = (|| -> mlua::Result<Outcome> {
             let values: MultiValue = keys
@@ -527,7 +560,10 @@ impl Engine {
                 Ok(Outcome::Error { text, line })
             }
         })();
-        self.deadline.set(None);
+        if let Some(k) = self.end_run() {
+            // The error was raised again past the script's own frames: report the kill itself.
+            return Ok(Outcome::Error { text: format!("ERR {}", k.message), line: k.line.map(|l| l as i64) });
+        }
         // Lua's incremental collector keeps up with small scripts; after a big one a full
         // collection gives the memory back at once.
         if lua.used_memory() > 32 << 20 {
@@ -670,7 +706,46 @@ fn install_bit(lua: &Lua) -> mlua::Result<()> {
 /// string.rep would otherwise be the server's end).
 const LUA_MEMORY_LIMIT: usize = 1 << 30;
 
-const SCRIPT_TIMEOUT: &str = "Script exceeded lua-time-limit and was aborted";
+/// Redis stops a library's loading code after this long (function_lua.c LOAD_TIMEOUT_MS).
+const LOAD_TIME_LIMIT: Duration = Duration::from_millis(500);
+
+const SCRIPT_KILLED: &str = "Script killed by user with SCRIPT KILL...";
+const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+
+/// How often (in VM instructions) the watchdog looks at the clock.
+const WATCH_EVERY: u32 = 100_000;
+
+/// The instruction hook: every [`WATCH_EVERY`] instructions it checks the clock. A run past
+/// its limit lets the host serve other clients; a kill (or a load past its limit) raises an
+/// error and swaps in a hook that raises again on every instruction, so a `pcall` that
+/// catches the first cannot keep the script alive (Redis sets LUA_MASKLINE for the same).
+fn install_watchdog(
+    lua: &Lua,
+    watch: &Rc<Cell<Watch>>,
+    host: &Rc<Cell<Option<HostPtr>>>,
+    killed: &Rc<Cell<Option<Killed>>>,
+) -> mlua::Result<()> {
+    let (watch, host, killed) = (watch.clone(), host.clone(), killed.clone());
+    lua.set_hook(HookTriggers::new().every_nth_instruction(WATCH_EVERY), move |lua, _| {
+        let message = match watch.get() {
+            Watch::Idle => return Ok(VmState::Continue),
+            Watch::Load(t) if Instant::now() >= t => LOAD_TIMEOUT,
+            Watch::Run(t) if Instant::now() >= t => {
+                let Some(ptr) = host.get() else { return Ok(VmState::Continue) };
+                // SAFETY: see CurrentHost::enter. The hook runs between Lua instructions of
+                // the run that published the pointer, never while `redis.call` is using it.
+                if !unsafe { (*ptr).busy_poll() } {
+                    return Ok(VmState::Continue);
+                }
+                SCRIPT_KILLED
+            }
+            _ => return Ok(VmState::Continue),
+        };
+        killed.set(Some(Killed { message, line: script_line(lua) }));
+        lua.set_hook(HookTriggers::new().every_nth_instruction(1), move |_, _| Err(mlua::Error::runtime(message)))?;
+        Err(mlua::Error::runtime(message))
+    })
+}
 
 /// `redis.call`'s refusals: an error table for `redis.pcall` to return or `redis.call` to
 /// raise.

@@ -142,7 +142,6 @@ impl ServerState {
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let (keys, libraries) = rdb::load_all(bytes, self.load_options())?;
         if !libraries.is_empty() {
-            let limit = crate::commands::scripting::limit(self);
             if self.functions.is_none() {
                 let e = crate::server::lua::Engine::new()
                     .map_err(|e| RdbError::Corrupted { offset: 0, what: format!("cannot start Lua: {e}") })?;
@@ -150,7 +149,7 @@ impl ServerState {
             }
             if let Some(f) = self.functions.as_deref_mut() {
                 for code in &libraries {
-                    f.load_library(code, true, limit).map_err(|e| RdbError::Corrupted {
+                    f.load_library(code, true).map_err(|e| RdbError::Corrupted {
                         offset: 0,
                         what: format!("the file's function library does not load: {e}"),
                     })?;

@@ -206,6 +206,43 @@ pub struct ServerState {
     /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
     pub dirty_at_bgsave: u64,
     pub tracking: crate::server::tracking::Tracking,
+    /// The sockets, once the server is bound (None for in-process tests).
+    pub net: Option<Box<crate::server::event_loop::Net>>,
+    /// The script or function running now, if any (see [`RunningScript`]).
+    pub running_script: Option<RunningScript>,
+}
+
+/// A script or function in execution. Past `busy-reply-threshold` it is `timed_out`: other
+/// clients get `-BUSY` and SCRIPT KILL / FUNCTION KILL may set `kill`, unless the script has
+/// already written (`wrote`), which only SHUTDOWN NOSAVE can end.
+#[derive(Debug)]
+pub struct RunningScript {
+    /// EVAL's engine (else a function).
+    pub eval: bool,
+    /// The function's name (FUNCTION STATS).
+    pub name: String,
+    /// The command that runs it (FUNCTION STATS).
+    pub argv: Vec<Bytes>,
+    pub started: Instant,
+    pub timed_out: bool,
+    pub wrote: bool,
+    pub kill: bool,
+    /// The function engine's counts (it is out of the server while it runs).
+    pub libraries: usize,
+    pub functions: usize,
+}
+
+impl RunningScript {
+    /// Whether commands other than the ALLOW_BUSY ones are refused now.
+    pub fn busy(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Redis's -BUSY text, naming the kill command that applies to what runs.
+    pub fn busy_error(&self) -> String {
+        let kill = if self.eval { "SCRIPT KILL" } else { "FUNCTION KILL" };
+        format!("BUSY Redis is busy running a script. You can only call {kill} or SHUTDOWN NOSAVE.")
+    }
 }
 
 impl ServerState {
@@ -213,12 +250,14 @@ impl ServerState {
     pub fn block_deadline(&self, arg: &[u8]) -> Result<Option<u64>, crate::commands::CmdError> {
         use crate::commands::CmdError;
         let secs = crate::util::numfmt::parse_f64(arg)
-            .filter(|v| v.is_finite())
             .ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
-        if secs < 0.0 {
+        // Redis rounds up to whole milliseconds; a value past i64 milliseconds (1e300, inf)
+        // converts to LLONG_MIN there, hence "negative".
+        let ms = (secs * 1000.0).ceil();
+        if !(0.0..i64::MAX as f64).contains(&ms) {
             return Err(CmdError::msg("timeout is negative"));
         }
-        let ms = (secs * 1000.0) as u64;
+        let ms = ms as u64;
         Ok((ms > 0).then(|| self.now_ms.saturating_add(ms)))
     }
 
@@ -281,6 +320,8 @@ impl ServerState {
                 last_attempt_secs: 0,
             },
             tracking: Default::default(),
+            net: None,
+            running_script: None,
         }
     }
 

@@ -108,3 +108,22 @@ fn wrong_type_key_keeps_waiter_blocked() {
     c.cmd(&["LPUSH", "k", "finally"]);
     assert_eq!(b.read().text(), "*2\r\n$1\r\nk\r\n$7\r\nfinally\r\n");
 }
+
+/// A BRPOPLPUSH served while its destination holds another type gets WRONGTYPE (it used to
+/// stay blocked for ever) and the element stays in the source, as in Redis.
+#[test]
+fn brpoplpush_into_a_wrong_type_destination_answers_wrongtype() {
+    let s = ember(&[]);
+    let mut b = s.connect();
+    let mut c = s.connect();
+    c.cmd(&["SET", "target", "nolist"]);
+    b.send(&["BRPOPLPUSH", "src", "target", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    c.cmd(&["RPUSH", "src", "a", "b", "c"]);
+    assert!(b.read().text().starts_with("-WRONGTYPE "));
+    assert_eq!(c.cmd(&["LRANGE", "src", "0", "-1"]).text(), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    assert_eq!(b.cmd(&["PING"]).text(), "+PONG\r\n");
+}

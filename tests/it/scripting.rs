@@ -1,23 +1,72 @@
-//! Lua scripts through real connections: a runaway script is stopped at lua-time-limit and
-//! the server carries on; redis-py's Lock (built on Lua scripts) works; a script's writes are
-//! one atomic step for WATCH.
+//! Lua scripts through real connections: a script past busy-reply-threshold makes others
+//! wait with -BUSY until SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE ends it (pcall cannot
+//! hold on to it); redis-py's Lock (built on Lua scripts) works; a script's writes are one
+//! atomic step for WATCH.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::ember;
+use crate::util::{Conn, ember, eventually};
+
+/// Polls `c` with PING until the server answers -BUSY (the script passed its time limit).
+fn wait_busy(c: &mut Conn) {
+    assert!(
+        eventually(Duration::from_secs(10), || c.cmd(&["PING"]).text().starts_with("-BUSY ")),
+        "the script never became busy"
+    );
+}
 
 #[test]
-fn a_runaway_script_is_stopped_and_the_server_carries_on() {
-    let s = ember(&["--lua-time-limit", "300"]);
+fn a_runaway_script_answers_busy_until_script_kill_even_through_pcall() {
+    let s = ember(&["--lua-time-limit", "50"]);
     let mut c = s.connect();
+    let mut other = s.connect();
     c.cmd(&["SET", "k", "v"]);
-    let started = Instant::now();
-    let e = c.cmd(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"]).text();
-    assert!(e.starts_with("-ERR ") && e.contains("lua-time-limit"), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(10), "stopped late: {:?}", started.elapsed());
-    assert_eq!(c.cmd(&["GET", "k"]).as_str(), "v");
+    let script = "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end";
+    c.send(&["EVAL", script, "0"]);
+    wait_busy(&mut other);
+    assert_eq!(
+        other.cmd(&["GET", "k"]).text(),
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    // FUNCTION KILL does not apply to EVAL; a new connection is served too.
+    assert!(other.cmd(&["FUNCTION", "KILL"]).text().starts_with("-BUSY "));
+    let mut late = s.connect();
+    assert!(late.cmd(&["PING"]).text().starts_with("-BUSY "));
+    assert_eq!(late.cmd(&["SCRIPT", "KILL"]).text(), "+OK\r\n");
+    let e = c.read().text();
+    assert!(e.starts_with("-ERR Script killed by user with SCRIPT KILL... script: "), "{e}");
+    assert_eq!(other.cmd(&["GET", "k"]).as_str(), "v");
     assert_eq!(c.cmd(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]).as_str(), "v");
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]).text(), "-NOTBUSY No scripts in execution right now.\r\n");
+}
+
+#[test]
+fn a_function_is_killed_by_function_kill_and_a_writer_only_by_shutdown_nosave() {
+    let mut s = ember(&["--lua-time-limit", "50"]);
+    let mut c = s.connect();
+    let mut other = s.connect();
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while 1 do end end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]).as_str(), "spin");
+    c.send(&["FCALL", "spin", "0"]);
+    wait_busy(&mut other);
+    assert!(other.cmd(&["SCRIPT", "KILL"]).text().contains("You can only call FUNCTION KILL"));
+    assert!(other.cmd(&["FUNCTION", "STATS"]).text().contains("duration_ms"));
+    assert_eq!(other.cmd(&["FUNCTION", "KILL"]).text(), "+OK\r\n");
+    assert!(c.read().text().starts_with("-ERR Script killed by user with SCRIPT KILL... script: spin"));
+
+    // A library whose loading never ends is stopped after 500 ms.
+    let started = Instant::now();
+    let e = c.cmd(&["FUNCTION", "LOAD", "#!lua name=forever\nwhile 1 do end"]).text();
+    assert_eq!(e, "-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    c.send(&["EVAL", "redis.call('SET', 'x', 'y') while 1 do end", "0"]);
+    wait_busy(&mut other);
+    assert!(other.cmd(&["SCRIPT", "KILL"]).text().starts_with("-UNKILLABLE "));
+    assert!(other.cmd(&["SHUTDOWN"]).text().starts_with("-BUSY "));
+    other.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(s.wait_exit(Duration::from_secs(10)), "SHUTDOWN NOSAVE did not end a busy server");
 }
 
 /// A script that takes a while but stays under the default limit (5 s) completes; the limit
