@@ -21,19 +21,25 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
     if argv.is_empty() {
         return;
     }
-    // CLIENT REPLY SKIP armed by the previous command silences this one only.
-    let skip = sess.reply_mode == ReplyMode::Skip;
-    if skip {
-        sess.reply_mode = ReplyMode::On;
+    // CLIENT REPLY SKIP armed by the previous command silences this one only; a CLIENT REPLY
+    // run now sets the mode its own reply obeys.
+    if sess.reply_mode == ReplyMode::Skip {
+        sess.reply_mode = ReplyMode::Skipping;
     }
     let reply = execute(srv, sess, argv);
+    let skipped = sess.reply_mode == ReplyMode::Skipping;
+    if skipped {
+        sess.reply_mode = ReplyMode::On;
+    }
+    // Pub/Sub pushes (subscription confirmations) are delivered whatever the reply mode.
+    let silenced = (skipped || sess.reply_mode != ReplyMode::On) && !reply.is_push();
     if let Some(req) = sess.block.as_ref() {
         // The command blocked: no reply until a key is ready, the timeout passes or CLIENT UNBLOCK.
         srv.blocking.register(sess.id, req);
         for k in &req.keys {
             srv.dbs[req.db].set_blocked(k, true);
         }
-    } else if !skip && sess.reply_mode != ReplyMode::Off && !sess.close_asap {
+    } else if !silenced && !sess.close_asap {
         let before = sess.out.len();
         encode(&reply, sess.resp, &mut sess.out);
         srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
@@ -191,43 +197,33 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     // DEBUG is off unless enable-debug-command allows it, checked before authentication as
     // in Redis.
     if entry.full.starts_with("debug") && !srv.config.allows("enable-debug-command", sess.is_local()) {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        return reject(srv, sess, CmdError::msg(DEBUG_NOT_ALLOWED));
+        return refuse(srv, sess, entry, CmdError::msg(DEBUG_NOT_ALLOWED));
     }
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        return reject(srv, sess, CmdError::NoAuth);
+        return refuse(srv, sess, entry, CmdError::NoAuth);
     }
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
-    if busy.is_none() && srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry) {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        if entry.full == "exec" {
-            // Like Redis, an EXEC refused for memory discards the transaction.
-            sess.multi = None;
-            sess.multi_error = false;
-            srv.unwatch_all(sess);
-        }
-        return reject(srv, sess, CmdError::Oom);
+    let cmd_flags = super::scripting::effective_flags(srv, entry.full, argv, entry.spec.flags);
+    srv.oom_before_command = false;
+    if busy.is_none() && srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry, cmd_flags) {
+        return refuse(srv, sess, entry, CmdError::Oom);
     }
     if !srv.save_stats.last_ok
-        && (entry.spec.has(flags::WRITE) || entry.full == "ping")
+        && (cmd_flags & flags::WRITE != 0 || entry.full == "ping")
         && srv.config.bool("stop-writes-on-bgsave-error")
         && !srv.config.str("save").trim().is_empty()
     {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        return reject(srv, sess, CmdError::Raw(MISCONF.into()));
+        return refuse(srv, sess, entry, CmdError::Raw(MISCONF.into()));
     }
-    if entry.spec.has(flags::WRITE)
+    if cmd_flags & flags::WRITE != 0
         && let Some(err) = srv.aof.as_ref().and_then(|a| a.write_error.clone())
     {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        return reject(srv, sess, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
+        return refuse(srv, sess, entry, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
     }
     if let Some(text) = busy
         && !entry.spec.has(flags::ALLOW_BUSY)
     {
-        srv.stats.command(entry.id).rejected_calls += 1;
-        return reject(srv, sess, CmdError::Raw(text));
+        return refuse(srv, sess, entry, CmdError::Raw(text));
     }
     if sess.resp == 2 && sess.subs.active() && !allowed_while_subscribed(entry.full) {
         srv.stats.command(entry.id).rejected_calls += 1;
@@ -239,6 +235,9 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
                 entry.full
             )),
         );
+    }
+    if sess.multi.is_some() && entry.spec.has(flags::NO_MULTI) {
+        return refuse(srv, sess, entry, CmdError::msg("Command not allowed inside a transaction"));
     }
     if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
@@ -273,18 +272,36 @@ fn allowed_while_subscribed(name: &str) -> bool {
 /// command must be refused: when nothing more can be evicted, commands that may grow memory
 /// (DENYOOM, or an EXEC queueing one) and anything queued inside MULTI are refused; reads,
 /// deletes, DISCARD and EXEC of a harmless transaction still run.
-fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static Entry) -> bool {
+fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static Entry, cmd_flags: u32) -> bool {
     if srv.perform_evictions() != crate::keyspace::evict::Outcome::Fail {
         return false;
     }
+    // A script that runs anyway checks this before its first write (Redis's
+    // pre_command_oom_state).
+    srv.oom_before_command = true;
     let name = entry.full;
-    let denyoom = entry.spec.has(flags::DENYOOM)
+    let denyoom = cmd_flags & flags::DENYOOM != 0
         || (name == "exec"
             && sess
                 .multi
                 .as_ref()
                 .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| e.spec.has(flags::DENYOOM)))));
     denyoom || (sess.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset"))
+}
+
+/// Refuses a resolved command (Redis's rejectCommand): counted against it, and an EXEC
+/// refused this way discards the transaction with EXECABORT.
+fn refuse(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, e: CmdError) -> Reply {
+    srv.stats.command(entry.id).rejected_calls += 1;
+    if entry.full == "exec" && sess.multi.is_some() {
+        sess.multi = None;
+        sess.multi_error = false;
+        srv.unwatch_all(sess);
+        count_error(srv, &e);
+        let text = e.to_string();
+        return Reply::Error(format!("EXECABORT Transaction discarded because of: {}", text.trim_start_matches('-')));
+    }
+    reject(srv, sess, e)
 }
 
 fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {

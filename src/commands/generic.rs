@@ -826,6 +826,8 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         x.touch_watched_existing_in(y);
         y.touch_watched_existing_in(x);
         x.swap_contents(y);
+        x.expire_watched_quietly();
+        y.expire_watched_quietly();
         ctx.srv.dirty += 1;
     }
     Ok(OK)

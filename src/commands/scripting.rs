@@ -300,6 +300,38 @@ fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
     started(&mut srv.lua)
 }
 
+/// The flags dispatch judges a script-running command by (Redis's scriptFlagsToCmdFlags): a
+/// script that declares flags (shebang, or any function) is a write unless `no-writes` and
+/// may be refused for memory unless `no-writes` or `allow-oom`. Other commands keep theirs.
+pub fn effective_flags(srv: &ServerState, name: &str, argv: &[Bytes], flags: u32) -> u32 {
+    let declared = match name {
+        "eval" | "eval_ro" => crate::server::lua::shebang_flags(&argv[1]),
+        "evalsha" | "evalsha_ro" => {
+            let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+            srv.lua.as_deref().and_then(|e| e.flags_of(&sha)).unwrap_or_default()
+        }
+        "fcall" | "fcall_ro" => {
+            let f = String::from_utf8_lossy(&argv[1]);
+            match srv.functions.as_deref().and_then(|e| e.function(f.as_ref())) {
+                Some(def) => def.script_flags(),
+                None => return flags,
+            }
+        }
+        _ => return flags,
+    };
+    if !declared.shebang {
+        return flags;
+    }
+    let mut out = flags & !(DENYOOM | WRITE | MAY_REPLICATE);
+    if !declared.no_writes {
+        out |= WRITE;
+        if !declared.allow_oom {
+            out |= DENYOOM;
+        }
+    }
+    out
+}
+
 /// How long a script may run: busy-reply-threshold (alias lua-time-limit).
 pub fn limit(srv: &ServerState) -> std::time::Duration {
     std::time::Duration::from_millis(srv.config.int("busy-reply-threshold").max(1) as u64)
@@ -332,7 +364,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> Cm
         eng.load(&argv[1]).map_err(CmdError::msg)?
     };
     let read_only = ro_cmd || flags.no_writes;
-    let outcome = run_in(ctx, false, Target::Script(&sha), argv, numkeys, read_only);
+    let outcome = run_in(ctx, false, Target::Script(&sha), argv, numkeys, read_only, flags.allow_oom);
     finish(outcome, &sha, "@user_script")
 }
 
@@ -345,16 +377,20 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro_cmd: bool) -> CmdResult {
     let name = String::from_utf8_lossy(&argv[1]).into_owned();
-    let no_writes = match ctx.srv.functions.as_deref().and_then(|e| e.functions.get(&name)) {
-        Some(f) => f.no_writes(),
+    let flags = match ctx.srv.functions.as_deref().and_then(|e| e.function(&name)) {
+        Some(f) => f.script_flags(),
         None => return Err(CmdError::msg("Function not found")),
     };
-    // Redis looks the function up before it reads the key count.
+    let no_writes = flags.no_writes;
+    // Redis looks the function up before it reads the key count, and words it differently.
+    if parse_i64(&argv[2]).is_none() {
+        return Err(CmdError::msg("Bad number of keys provided"));
+    }
     let numkeys = numkeys(argv)?;
     if ro_cmd && !no_writes {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
-    let outcome = run_in(ctx, true, Target::Function(&name), argv, numkeys, ro_cmd || no_writes);
+    let outcome = run_in(ctx, true, Target::Function(&name), argv, numkeys, ro_cmd || no_writes, flags.allow_oom);
     finish(outcome, &name, "@user_function")
 }
 
@@ -367,6 +403,7 @@ fn run_in(
     argv: &[Bytes],
     numkeys: usize,
     read_only: bool,
+    allow_oom: bool,
 ) -> Result<Outcome, String> {
     let limit = limit(ctx.srv);
     let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };
@@ -389,7 +426,7 @@ fn run_in(
     // Effects are logged as they happen and wrapped below, never one by one.
     sess.in_exec = true;
     sess.in_script = true;
-    let mut host = ScriptHost { srv: ctx.srv, sess, read_only };
+    let mut host = ScriptHost { srv: ctx.srv, sess, read_only, allow_oom };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
     if ctx.srv.running_script.take().is_some_and(|r| r.timed_out) {
         tracing::warn!("Slow script detected: still in execution after {} milliseconds.", limit.as_millis());
@@ -428,6 +465,7 @@ struct ScriptHost<'a> {
     srv: &'a mut ServerState,
     sess: Session,
     read_only: bool,
+    allow_oom: bool,
 }
 
 impl Host for ScriptHost<'_> {
@@ -446,6 +484,17 @@ impl Host for ScriptHost<'_> {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
         self.sess.resp = resp;
+        // Over maxmemory when the script started, and nothing written yet: refuse commands
+        // that may grow memory (a script that wrote must be allowed to finish).
+        if entry.spec.has(DENYOOM)
+            && !self.allow_oom
+            && self.srv.oom_before_command
+            && self.srv.running_script.as_ref().is_some_and(|r| !r.wrote)
+        {
+            let mut out = BytesMut::new();
+            encode(&Reply::Error(CmdError::Oom.to_string()), resp, &mut out);
+            return Ok(out.to_vec());
+        }
         if entry.spec.has(WRITE)
             && let Some(r) = self.srv.running_script.as_mut()
         {
@@ -551,12 +600,14 @@ fn script_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (replace, code) = match argv.len() {
-        3 => (false, &argv[2]),
-        4 if is(&argv[2], "replace") => (true, &argv[3]),
-        4 => return Err(CmdError::msg(format!("Unknown option given: {}", String::from_utf8_lossy(&argv[2])))),
-        _ => return Err(CmdError::WrongArity("function|load".into())),
-    };
+    let mut replace = false;
+    for a in &argv[2..argv.len() - 1] {
+        if !is(a, "replace") {
+            return Err(CmdError::msg(format!("Unknown option given: {}", String::from_utf8_lossy(a))));
+        }
+        replace = true;
+    }
+    let code = &argv[argv.len() - 1];
     let name = started(&mut ctx.srv.functions)?.load_library(code, replace).map_err(CmdError::msg)?;
     ctx.srv.dirty += 1;
     Ok(Reply::Bulk(Bytes::from(name)))
@@ -571,7 +622,15 @@ fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
+/// Redis's addReplySubcommandSyntaxError.
+fn subcommand_syntax(sub: &str) -> CmdError {
+    CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."))
+}
+
 fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(subcommand_syntax("flush"));
+    }
     flush_mode(argv, "FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     if let Some(e) = ctx.srv.functions.as_deref_mut() {
         e.flush_libraries();
@@ -584,9 +643,12 @@ fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (mut pattern, mut withcode) = (None, false);
     let mut i = 2;
     while i < argv.len() {
-        if is(&argv[i], "withcode") {
+        if !withcode && is(&argv[i], "withcode") {
             withcode = true;
-        } else if is(&argv[i], "libraryname") && i + 1 < argv.len() {
+        } else if pattern.is_none() && is(&argv[i], "libraryname") {
+            if i + 1 >= argv.len() {
+                return Err(CmdError::msg("library name argument was not given"));
+            }
             pattern = Some(argv[i + 1].clone());
             i += 1;
         } else {
@@ -603,7 +665,7 @@ fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         let mut funcs = Vec::new();
         for f in &lib.functions {
-            let Some(def) = eng.functions.get(f) else { continue };
+            let Some(def) = eng.function(f) else { continue };
             funcs.push(Reply::Map(vec![
                 (text("name"), text(f)),
                 (text("description"), def.description.as_deref().map_or(Reply::Null, text)),
@@ -712,6 +774,9 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Flush,
         Append,
         Replace,
+    }
+    if argv.len() > 4 {
+        return Err(subcommand_syntax("restore"));
     }
     let policy = match argv.get(3) {
         None => Policy::Append,

@@ -895,8 +895,10 @@ fn serve_group(
     let db = ctx.db();
     let s = db.view(key)?.as_stream()?;
     let g = s.groups.get(group)?;
+    // Nothing new unless a live entry follows the group's position (entries deleted since
+    // do not count: Redis then blocks rather than serve an empty list).
     if let From::New = from
-        && (s.is_empty() || s.last_id <= g.last_id)
+        && (s.is_empty() || s.last_id <= g.last_id || s.last_entry().is_none_or(|e| e.0 <= g.last_id))
     {
         return None;
     }

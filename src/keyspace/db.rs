@@ -535,6 +535,8 @@ impl Db {
         self.snapshot_complete();
         let n = self.keys.len();
         self.touch_all_watched();
+        // Waiters on keys that go are told (a blocked XREADGROUP learns its stream is gone).
+        self.signal_blocked_keys();
         self.keys.clear();
         self.side.expires.clear();
         self.side.volatile = 0;
@@ -633,18 +635,27 @@ impl Db {
         }
     }
 
-    /// Flags watchers of keys that exist in `self` or `other` (SWAPDB swaps contents under them).
+    /// Flags watchers of keys live in `self` or `other` (SWAPDB swaps contents under them): a
+    /// missing or expired key replaced by another missing or expired one is no change, as in
+    /// Redis's touchAllWatchedKeysInDb.
     pub fn touch_watched_existing_in(&mut self, other: &Db) {
-        let keys: Vec<Box<[u8]>> = self
-            .side
-            .watchers
-            .keys()
-            .filter(|k| self.keys.contains_key(k) || other.keys.contains_key(k))
-            .cloned()
-            .collect();
+        let live = |db: &Db, k: &[u8]| db.keys.get(k).is_some_and(|e| !db.is_expired(e));
+        let keys: Vec<Box<[u8]>> =
+            self.side.watchers.keys().filter(|k| live(self, k) || live(other, k)).cloned().collect();
         for k in keys {
             self.signal_modified(&k);
         }
+    }
+
+    /// Removes watched keys whose deadline has passed without flagging their watchers: after
+    /// SWAPDB brought them in already expired, their removal is no change to anybody.
+    pub fn expire_watched_quietly(&mut self) {
+        let keys: Vec<Box<[u8]>> = self.side.watchers.keys().cloned().collect();
+        let watchers = std::mem::take(&mut self.side.watchers);
+        for k in keys {
+            self.expire_if_needed(&k);
+        }
+        self.side.watchers = watchers;
     }
 
     /// A client starts (true) or stops (false) waiting on `key` (blocking commands).
@@ -733,6 +744,19 @@ impl Db {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
         std::mem::swap(&mut self.side.volatile, &mut other.side.volatile);
+        // Clients blocked in either database may have data now (or lost their stream).
+        self.signal_blocked_keys();
+        other.signal_blocked_keys();
+    }
+
+    /// Marks every key some client is blocked on as ready (the waiters re-check it).
+    fn signal_blocked_keys(&mut self) {
+        let side = &mut self.side;
+        for k in side.blocked.keys() {
+            if !side.ready.iter().any(|r| r[..] == k[..]) {
+                side.ready.push(Bytes::copy_from_slice(k));
+            }
+        }
     }
 
     /// Up to `n` random keys with their stamps and deadlines (eviction sampling).

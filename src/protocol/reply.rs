@@ -53,6 +53,14 @@ pub enum Reply {
 pub const OK: Reply = Reply::Status("OK");
 
 impl Reply {
+    /// A push (or several), which CLIENT REPLY OFF / SKIP do not silence.
+    pub fn is_push(&self) -> bool {
+        match self {
+            Reply::Push(_) => true,
+            Reply::Multi(items) => !items.is_empty() && items.iter().all(|r| matches!(r, Reply::Push(_))),
+            _ => false,
+        }
+    }
     pub fn bulk(b: impl Into<Bytes>) -> Reply {
         Reply::Bulk(b.into())
     }

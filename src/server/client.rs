@@ -12,6 +12,8 @@ pub enum ReplyMode {
     Off,
     /// Skip the reply of the next command only.
     Skip,
+    /// The command being run is the one SKIP silences (unless it changes the mode itself).
+    Skipping,
 }
 
 #[derive(Debug)]

@@ -141,6 +141,14 @@ impl FunctionDef {
     pub fn no_writes(&self) -> bool {
         self.flags.iter().any(|f| f == "no-writes")
     }
+
+    pub fn script_flags(&self) -> ScriptFlags {
+        ScriptFlags {
+            shebang: true,
+            no_writes: self.no_writes(),
+            allow_oom: self.flags.iter().any(|f| f == "allow-oom"),
+        }
+    }
 }
 
 /// A library: its code (as loaded, for FUNCTION LIST WITHCODE and the RDB) and functions.
@@ -160,6 +168,16 @@ pub struct ScriptFlags {
     /// The script declared a shebang (`#!lua`): writes need no `no-writes` to be refused...
     pub shebang: bool,
     pub no_writes: bool,
+    pub allow_oom: bool,
+}
+
+/// The flags a script body declares in its shebang (none without one, or when it is bad:
+/// the run itself reports that).
+pub fn shebang_flags(body: &[u8]) -> ScriptFlags {
+    if !body.starts_with(b"#!") {
+        return ScriptFlags::default();
+    }
+    parse_shebang(body).map(|(f, _)| f).unwrap_or_default()
 }
 
 /// What the Rust side of `redis.call` needs for one run.
@@ -431,7 +449,13 @@ impl Engine {
             lua.scope(|scope| {
                 let register = scope.create_function(|lua, args: MultiValue| {
                     let def = registration(lua, args, &name).map_err(|m| mlua::Error::external(ScriptError(m)))?;
-                    registered.borrow_mut().push(def);
+                    let mut list = registered.borrow_mut();
+                    if list.iter().any(|(f, _)| f.eq_ignore_ascii_case(&def.0)) {
+                        return Err(mlua::Error::external(ScriptError(
+                            "ERR Function already exists in the library".into(),
+                        )));
+                    }
+                    list.push(def);
                     Ok(())
                 })?;
                 let load_lib = lua.create_table()?;
@@ -441,13 +465,22 @@ impl Engine {
                 {
                     load_lib.raw_set(k, self.lib.raw_get::<Value>(k)?)?;
                 }
+                // While the library's top level runs, its globals are `redis` (the load-time
+                // API) and nothing else, as in Redis: the proxy's lookups go to that table.
                 let strict: Function = self.real.raw_get("__ember_strict")?;
                 let proxy: Table = strict.call(load_lib)?;
-                let normal: Value = self.real.raw_get("redis")?;
-                self.real.raw_set("redis", proxy)?;
+                let env = lua.create_table()?;
+                env.raw_set("redis", proxy)?;
+                let env: Table = strict.call(env)?;
+                let globals_mt = lua.globals().metatable();
+                if let Some(mt) = &globals_mt {
+                    mt.raw_set("__index", env)?;
+                }
                 let run: Function = self.real.raw_get("__ember_load")?;
                 let r: mlua::Result<(bool, Value)> = run.call(chunk.clone());
-                self.real.raw_set("redis", normal)?;
+                if let Some(mt) = &globals_mt {
+                    mt.raw_set("__index", self.real.clone())?;
+                }
                 let (ok, v) = r?;
                 if ok {
                     return Ok(Ok(()));
@@ -470,7 +503,7 @@ impl Engine {
             return Err("No functions registered".into());
         }
         for (f, _) in &defs {
-            if let Some(other) = self.functions.get(f)
+            if let Some(other) = self.function(f)
                 && other.library != name
             {
                 return Err(format!("Function {f} already exists"));
@@ -478,21 +511,29 @@ impl Engine {
         }
         if let Some(old) = self.libraries.remove(&name) {
             for f in old.functions {
-                self.functions.remove(&f);
+                self.functions.remove(&f.to_ascii_lowercase());
             }
         }
         let names = defs.iter().map(|(f, _)| f.clone()).collect();
         for (f, def) in defs {
-            self.functions.insert(f, def);
+            self.functions.insert(f.to_ascii_lowercase(), def);
         }
         self.libraries.insert(name.clone(), Library { code: Bytes::copy_from_slice(code), functions: names });
         Ok(name)
     }
 
+    /// A function by name, without regard to case (as Redis's function dictionary).
+    pub fn function(&self, name: &str) -> Option<&FunctionDef> {
+        match self.functions.get(name) {
+            Some(f) => Some(f),
+            None => self.functions.get(&name.to_ascii_lowercase()),
+        }
+    }
+
     pub fn delete_library(&mut self, name: &str) -> bool {
         let Some(lib) = self.libraries.remove(name) else { return false };
         for f in lib.functions {
-            self.functions.remove(&f);
+            self.functions.remove(&f.to_ascii_lowercase());
         }
         true
     }
@@ -532,7 +573,7 @@ impl Engine {
                 Some(s) => (s.func.clone(), false),
                 None => return Err("NOSCRIPT".into()),
             },
-            Target::Function(name) => match self.functions.get(name) {
+            Target::Function(name) => match self.function(name) {
                 Some(f) => (f.func.clone(), true),
                 None => return Err("Function not found".into()),
             },
@@ -827,47 +868,87 @@ fn valid_name(n: &str) -> bool {
 /// One `redis.register_function(name, f)` or `redis.register_function{function_name=,
 /// callback=, flags=, description=}` call, validated; messages are Redis's ("ERR ..." texts).
 fn registration(lua: &Lua, args: MultiValue, library: &str) -> Result<(String, FunctionDef), String> {
-    let _ = lua;
-    let (name, callback, flags, description) = match (args.front(), args.len()) {
-        (Some(Value::Table(t)), 1) => {
-            let name = t.raw_get::<Value>("function_name").ok();
-            let cb = t.raw_get::<Value>("callback").ok();
-            let mut flags = Vec::new();
-            if let Ok(Value::Table(ft)) = t.raw_get::<Value>("flags") {
-                for f in ft.sequence_values::<Value>().flatten() {
-                    match f {
-                        Value::String(s) => flags.push(s.to_string_lossy()),
-                        _ => return Err("ERR unknown flag given".into()),
+    // Redis's luaRegisterFunctionReadArgs, message for message.
+    let string_of = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.to_string_lossy()),
+            Value::Integer(n) => Some(n.to_string()),
+            Value::Number(n) => Some(lua_number_text(*n)),
+            _ => None,
+        }
+    };
+    let (name, func, flags, description) = match args.len() {
+        1 => {
+            let Some(Value::Table(t)) = args.front() else {
+                return Err("ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into());
+            };
+            let (mut name, mut func, mut flags, mut desc) = (None, None, Vec::new(), None);
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair.map_err(|e| format!("ERR {}", error_text(&e)))?;
+                let Some(key) = string_of(&k) else {
+                    return Err("ERR named argument key given to redis.register_function is not a string".into());
+                };
+                match key.to_ascii_lowercase().as_str() {
+                    "function_name" => {
+                        name =
+                            Some(string_of(&v).ok_or(
+                                "ERR function_name argument given to redis.register_function must be a string",
+                            )?)
                     }
+                    "description" => {
+                        desc = Some(
+                            string_of(&v)
+                                .ok_or("ERR description argument given to redis.register_function must be a string")?,
+                        )
+                    }
+                    "callback" => match v {
+                        Value::Function(f) => func = Some(f),
+                        _ => {
+                            return Err(
+                                "ERR callback argument given to redis.register_function must be a function".into()
+                            );
+                        }
+                    },
+                    "flags" => {
+                        let Value::Table(ft) = v else {
+                            return Err("ERR flags argument to redis.register_function must be a table representing function flags".into());
+                        };
+                        for f in ft.sequence_values::<Value>() {
+                            let f = f.ok().as_ref().and_then(string_of).ok_or("ERR unknown flag given")?;
+                            flags.push(canonical_flag(&f).ok_or("ERR unknown flag given")?.to_string());
+                        }
+                    }
+                    _ => return Err("ERR unknown argument given to redis.register_function".into()),
                 }
             }
-            let desc = match t.raw_get::<Value>("description") {
-                Ok(Value::String(s)) => Some(s.to_string_lossy()),
-                _ => None,
-            };
-            (name, cb, flags, desc)
+            let name = name.ok_or("ERR redis.register_function must get a function name argument")?;
+            let func = func.ok_or("ERR redis.register_function must get a callback argument")?;
+            (name, func, flags, desc)
         }
-        (_, 2) => (args.front().cloned(), args.get(1).cloned(), Vec::new(), None),
+        2 => {
+            let name = args
+                .front()
+                .and_then(string_of)
+                .ok_or("ERR first argument to redis.register_function must be a string")?;
+            let Some(Value::Function(func)) = args.get(1).cloned() else {
+                return Err("ERR second argument to redis.register_function must be a function".into());
+            };
+            (name, func, Vec::new(), None)
+        }
         _ => return Err("ERR wrong number of arguments to redis.register_function".into()),
     };
-    let name = match name {
-        Some(Value::String(s)) => s.to_string_lossy(),
-        Some(Value::Integer(n)) => n.to_string(),
-        Some(Value::Number(n)) => lua_number_text(n),
-        _ => return Err("ERR first argument to redis.register_function must be a string".into()),
-    };
+    let _ = lua;
     if !valid_name(&name) {
         return Err(format!("ERR {NAME_RULE}"));
     }
-    let Some(Value::Function(func)) = callback else {
-        return Err("ERR second argument to redis.register_function must be a function".into());
-    };
-    for f in &flags {
-        if !matches!(f.as_str(), "no-writes" | "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys") {
-            return Err("ERR unknown flag given".into());
-        }
-    }
     Ok((name, FunctionDef { func, library: library.to_string(), flags, description }))
+}
+
+/// A script flag's canonical name (flags are matched without regard to case, as in Redis).
+fn canonical_flag(f: &str) -> Option<&'static str> {
+    ["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"]
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(f))
 }
 
 /// `#!lua [flags=a,b]` on the first line: the flags, and the body with that line blanked (so
@@ -883,7 +964,7 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
     if engine != "lua" {
         return Err(format!("Unexpected engine in script shebang: #!{engine}"));
     }
-    let mut flags = ScriptFlags { shebang: true, no_writes: false };
+    let mut flags = ScriptFlags { shebang: true, ..Default::default() };
     for p in parts {
         let Some(list) = p.strip_prefix("flags=") else {
             return Err(format!("Unknown lua shebang option: {p}"));
@@ -891,7 +972,8 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
         for f in list.split(',').filter(|f| !f.is_empty()) {
             match f {
                 "no-writes" => flags.no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 other => return Err(format!("Unexpected flag in script shebang: {other}")),
             }
         }

@@ -208,6 +208,8 @@ pub struct ServerState {
     pub tracking: crate::server::tracking::Tracking,
     /// The sockets, once the server is bound (None for in-process tests).
     pub net: Option<Box<crate::server::event_loop::Net>>,
+    /// Memory was over `maxmemory` (nothing left to evict) when the current command started.
+    pub oom_before_command: bool,
     /// The script or function running now, if any (see [`RunningScript`]).
     pub running_script: Option<RunningScript>,
 }
@@ -321,6 +323,7 @@ impl ServerState {
             },
             tracking: Default::default(),
             net: None,
+            oom_before_command: false,
             running_script: None,
         }
     }
