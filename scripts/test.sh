@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Ember's whole test suite on a fresh machine: installs what the tests need (a real
 # redis-server 7.0 for the differential suite, redis-py and ioredis for the client-library
-# tests), checks formatting and lints, then runs `cargo test`.
+# tests, tclsh for Redis's own suite), checks formatting and lints, runs `cargo test`, then
+# Redis 7.0's own test suite against Ember (scripts/redis-suite.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,12 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
 redis-server --version
+
+if ! command -v tclsh >/dev/null 2>&1; then
+  echo "== installing tcl (Redis's own test suite)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tcl >/dev/null
+fi
 
 if ! python3 -c 'import redis' >/dev/null 2>&1; then
   echo "== installing redis-py"
@@ -35,3 +42,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test "$@"
+if [ $# -eq 0 ]; then
+  echo "== Redis 7.0's own test suite against ember-server"
+  bash scripts/redis-suite.sh
+fi

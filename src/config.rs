@@ -146,6 +146,76 @@ pub static PARAMS: &[Param] = &[
     p!("enable-protected-configs", Kind::Enum(PROTECTED_ACTION), "no", immutable),
     p!("enable-debug-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),
     p!("enable-module-command", Kind::Enum(PROTECTED_ACTION), "no", immutable),
+    // Accepted with Redis 7.0's types, bounds and defaults so that a redis.conf (Debian's stock
+    // one included) and CONFIG SET of these work; they change nothing in Ember (yet): its memory
+    // allocator, forkless persistence and single process make most of them moot, and the
+    // replication ones wait for replication.
+    p!("acllog-max-len", Kind::Int { min: 0, max: LL }, "128"),
+    p!("activedefrag", Kind::Bool, "no"),
+    p!("active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25"),
+    p!("active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }, "1"),
+    p!("active-defrag-ignore-bytes", Kind::Memory { min: 1, max: LL }, "104857600"),
+    p!("active-defrag-max-scan-fields", Kind::Int { min: 1, max: LL }, "1000"),
+    p!("active-defrag-threshold-lower", Kind::Int { min: 0, max: 1000 }, "10"),
+    p!("active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }, "100"),
+    p!("activerehashing", Kind::Bool, "yes"),
+    p!("always-show-logo", Kind::Bool, "no", immutable),
+    p!("aof-disable-auto-gc", Kind::Bool, "no"),
+    p!("aof-rewrite-incremental-fsync", Kind::Bool, "yes"),
+    p!("aof-timestamp-enabled", Kind::Bool, "no"),
+    p!("crash-log-enabled", Kind::Bool, "yes"),
+    p!("crash-memcheck-enabled", Kind::Bool, "yes"),
+    p!("disable-thp", Kind::Bool, "yes", immutable),
+    p!("dynamic-hz", Kind::Bool, "yes"),
+    p!("ignore-warnings", Kind::Str, ""),
+    p!("latency-tracking", Kind::Bool, "yes"),
+    p!("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9"),
+    p!("lazyfree-lazy-eviction", Kind::Bool, "no"),
+    p!("lazyfree-lazy-expire", Kind::Bool, "no"),
+    p!("lazyfree-lazy-server-del", Kind::Bool, "no"),
+    p!("no-appendfsync-on-rewrite", Kind::Bool, "no"),
+    p!("oom-score-adj", Kind::Enum(&["no", "yes", "relative", "absolute"]), "no"),
+    p!("oom-score-adj-values", Kind::Str, "0 200 800"),
+    p!("proc-title-template", Kind::Str, "{title} {listen-addr} {server-mode}"),
+    p!("propagation-error-behavior", Kind::Enum(&["ignore", "panic", "panic-on-replicas"]), "ignore"),
+    p!("rdb-del-sync-files", Kind::Bool, "no"),
+    p!("rdb-save-incremental-fsync", Kind::Bool, "yes"),
+    p!("sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"]), "no"),
+    p!("set-proc-title", Kind::Bool, "yes", immutable),
+    p!("shutdown-on-sigint", Kind::Str, "default"),
+    p!("shutdown-on-sigterm", Kind::Str, "default"),
+    p!("shutdown-timeout", Kind::Int { min: 0, max: I32 }, "10"),
+    p!("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", immutable),
+    p!("syslog-enabled", Kind::Bool, "no", immutable),
+    p!("syslog-ident", Kind::Str, "redis", immutable),
+    p!(
+        "syslog-facility",
+        Kind::Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]),
+        "local0",
+        immutable
+    ),
+    p!("masterauth", Kind::Str, ""),
+    p!("masteruser", Kind::Str, ""),
+    alias!("min-replicas-max-lag", "min-slaves-max-lag", Kind::Int { min: 0, max: I32 }, "10"),
+    alias!("min-replicas-to-write", "min-slaves-to-write", Kind::Int { min: 0, max: I32 }, "0"),
+    p!("repl-backlog-size", Kind::Memory { min: 1, max: LL }, "1048576"),
+    p!("repl-backlog-ttl", Kind::Int { min: 0, max: LL }, "3600"),
+    p!("repl-disable-tcp-nodelay", Kind::Bool, "no"),
+    p!("repl-diskless-load", Kind::Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled"),
+    p!("repl-diskless-sync", Kind::Bool, "yes"),
+    p!("repl-diskless-sync-delay", Kind::Int { min: 0, max: I32 }, "5"),
+    p!("repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: I32 }, "0"),
+    alias!("repl-ping-replica-period", "repl-ping-slave-period", Kind::Int { min: 1, max: I32 }, "10"),
+    p!("repl-timeout", Kind::Int { min: 1, max: I32 }, "60"),
+    alias!("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
+    alias!("replica-announce-port", "slave-announce-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p!("replica-announced", Kind::Bool, "yes"),
+    p!("replica-ignore-disk-write-errors", Kind::Bool, "no"),
+    alias!("replica-ignore-maxmemory", "slave-ignore-maxmemory", Kind::Bool, "yes"),
+    alias!("replica-lazy-flush", "slave-lazy-flush", Kind::Bool, "no"),
+    alias!("replica-priority", "slave-priority", Kind::Int { min: 0, max: I32 }, "100"),
+    alias!("replica-read-only", "slave-read-only", Kind::Bool, "yes"),
+    alias!("replica-serve-stale-data", "slave-serve-stale-data", Kind::Bool, "yes"),
 ];
 
 const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
@@ -436,7 +506,16 @@ impl Config {
             return Err("Bad directive or wrong number of arguments".into());
         };
         // `save` takes its pairs as separate words; `save ""` disables it; repeated save lines add up.
-        let value = if matches!(p.name, "save" | "bind" | "client-output-buffer-limit") {
+        let value = if matches!(
+            p.name,
+            "save"
+                | "bind"
+                | "client-output-buffer-limit"
+                | "oom-score-adj-values"
+                | "latency-tracking-info-percentiles"
+                | "shutdown-on-sigint"
+                | "shutdown-on-sigterm"
+        ) {
             args.join(" ")
         } else if args.len() == 1 {
             args[0].clone()

@@ -77,12 +77,13 @@ pub fn parse_mpop<T>(
     }
     let keys = argv[first..first + numkeys].to_vec();
     let w = which(&argv[first + numkeys]).ok_or(CmdError::Syntax)?;
-    let mut count = 1;
+    let mut count = None;
     let mut i = first + numkeys + 1;
     while i < argv.len() {
-        if is(&argv[i], "count") && i + 1 < argv.len() {
+        // COUNT at most once, as in Redis.
+        if count.is_none() && is(&argv[i], "count") && i + 1 < argv.len() {
             count = match parse_i64(&argv[i + 1]) {
-                Some(n) if n > 0 => n as usize,
+                Some(n) if n > 0 => Some(n as usize),
                 _ => return Err(CmdError::msg("count should be greater than 0")),
             };
             i += 2;
@@ -90,5 +91,5 @@ pub fn parse_mpop<T>(
             return Err(CmdError::Syntax);
         }
     }
-    Ok((keys, w, count))
+    Ok((keys, w, count.unwrap_or(1)))
 }

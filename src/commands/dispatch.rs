@@ -349,7 +349,12 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     } else {
         srv.invalidate_modified(sess);
     }
-    if sess.tracking.is_some() && spec.has(flags::READONLY) && !spec.has(flags::PUBSUB) {
+    // Read-only script commands track what their script read (see scripting::run_in).
+    if sess.tracking.is_some()
+        && spec.has(flags::READONLY)
+        && !spec.has(flags::PUBSUB)
+        && !matches!(entry.full, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
         let keys = spec.key_positions(argv).into_iter().map(|i| argv[i].clone());
         srv.track_read(sess, keys);
     }

@@ -426,8 +426,13 @@ fn run_in(
     // Effects are logged as they happen and wrapped below, never one by one.
     sess.in_exec = true;
     sess.in_script = true;
-    let mut host = ScriptHost { srv: ctx.srv, sess, read_only, allow_oom };
+    let mut host = ScriptHost { srv: ctx.srv, sess, read_only, allow_oom, read_called: false };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
+    // Redis 7.0: a script that ran a read-only command makes its caller track the keys it
+    // declared (not the keys its commands named).
+    if host.read_called && ctx.sess.tracking.is_some() {
+        ctx.srv.track_read(ctx.sess, argv[3..3 + numkeys].iter().cloned());
+    }
     if ctx.srv.running_script.take().is_some_and(|r| r.timed_out) {
         tracing::warn!("Slow script detected: still in execution after {} milliseconds.", limit.as_millis());
     }
@@ -466,6 +471,8 @@ struct ScriptHost<'a> {
     sess: Session,
     read_only: bool,
     allow_oom: bool,
+    /// A read-only command ran (the caller then tracks the script's keys).
+    read_called: bool,
 }
 
 impl Host for ScriptHost<'_> {
@@ -494,6 +501,9 @@ impl Host for ScriptHost<'_> {
             let mut out = BytesMut::new();
             encode(&Reply::Error(CmdError::Oom.to_string()), resp, &mut out);
             return Ok(out.to_vec());
+        }
+        if entry.spec.has(READONLY) {
+            self.read_called = true;
         }
         if entry.spec.has(WRITE)
             && let Some(r) = self.srv.running_script.as_mut()

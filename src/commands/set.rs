@@ -522,8 +522,7 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if is(&argv[i], "limit") && i + 1 < argv.len() {
             limit = match parse_i64(&argv[i + 1]) {
                 Some(n) if n >= 0 => n as usize,
-                Some(_) => return Err(CmdError::msg("LIMIT can't be negative")),
-                None => return Err(CmdError::NotInteger),
+                _ => return Err(CmdError::msg("LIMIT can't be negative")),
             };
             i += 2;
         } else {

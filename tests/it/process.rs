@@ -130,3 +130,17 @@ fn first_line_from_127_0_0_2(port: u16, request: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The redis.conf that Debian's redis-server package installs loads as it is (its logging,
+/// daemonizing and data folder overridden so the test owns the process and its files).
+#[test]
+fn debians_stock_redis_conf_loads() {
+    let stock = std::path::Path::new("/etc/redis/redis.conf");
+    assert!(stock.exists(), "redis-server's stock redis.conf is required (scripts/test.sh installs it)");
+    let s =
+        ember(&[stock.to_str().unwrap(), "--daemonize", "no", "--logfile", "", "--pidfile", "", "--bind", "127.0.0.1"]);
+    let mut c = s.connect();
+    assert_eq!(c.cmd(&["PING"]).text(), "+PONG\r\n");
+    let v = c.cmd(&["CONFIG", "GET", "repl-diskless-sync-delay"]);
+    assert_eq!(v.children()[1].as_str(), "5");
+}
