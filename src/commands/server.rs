@@ -9,6 +9,7 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, NO_KEYS, cmd, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
+use crate::server::persist::Reload;
 use crate::server::state::{Shutdown, unix_us};
 use crate::types::Value;
 use crate::util::numfmt::parse_i64;
@@ -804,6 +805,40 @@ fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
+/// DEBUG PROTOCOL <type>: one reply of each RESP3 type, as Redis's test suite reads them.
+fn debug_protocol(name: &[u8]) -> CmdResult {
+    let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    Ok(match name.to_ascii_lowercase().as_slice() {
+        b"string" => text("Hello World"),
+        b"integer" => Reply::Int(12345),
+        b"double" => Reply::Double(3.141),
+        b"bignum" => Reply::BigNum("1234567999999999999999999999999999999".into()),
+        b"null" => Reply::Null,
+        b"array" => Reply::Array((0..3).map(Reply::Int).collect()),
+        b"set" => Reply::Set((0..3).map(Reply::Int).collect()),
+        b"map" => Reply::Map((0..3).map(|j| (Reply::Int(j), Reply::Bool(j == 1))).collect()),
+        b"attrib" => Reply::Multi(vec![
+            Reply::Attribute(vec![(text("key-popularity"), Reply::Array(vec![text("key:123"), Reply::Int(90)]))]),
+            text("Some real reply following the attribute"),
+        ]),
+        b"push" => Reply::Resp3Or(
+            Box::new(Reply::Multi(vec![
+                Reply::Push(vec![text("server-cpu-usage"), Reply::Int(42)]),
+                text("Some real reply following the push reply"),
+            ])),
+            Box::new(Reply::Error("ERR RESP2 is not supported by this command".into())),
+        ),
+        b"true" => Reply::Bool(true),
+        b"false" => Reply::Bool(false),
+        b"verbatim" => Reply::Verbatim(Bytes::from_static(b"This is a verbatim\nstring")),
+        _ => {
+            return Err(CmdError::msg(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ));
+        }
+    })
+}
+
 fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let sub = &argv[1];
     if is(sub, "sleep") && argv.len() == 3 {
@@ -828,12 +863,42 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Array(out));
     }
     if is(sub, "reload") {
-        // Save, then load the file back: a round trip through the RDB format.
+        // Save, then load the file back: a round trip through the RDB format. NOSAVE loads
+        // the file as it is; NOFLUSH keeps the dataset (MERGE lets the file's copies win).
+        let (mut flush, mut save, mut merge) = (true, true, false);
+        for a in &argv[2..] {
+            if is(a, "merge") {
+                merge = true;
+            } else if is(a, "noflush") {
+                flush = false;
+            } else if is(a, "nosave") {
+                save = false;
+            } else {
+                return Err(CmdError::msg("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+            }
+        }
         ctx.srv.abort_bgsave();
-        ctx.srv.save_rdb().map_err(|_| CmdError::msg("Error trying to save the DB. Check the server logs."))?;
-        let srv = &mut *ctx.srv;
-        srv.load_rdb().map_err(|e| CmdError::msg(format!("Error trying to load the RDB dump: {e}")))?;
+        if save {
+            ctx.srv.save_rdb().map_err(|_| CmdError::msg("Error trying to save the DB. Check the server logs."))?;
+        }
+        let how = match (flush, merge) {
+            (true, _) => Reload::Replace,
+            (false, false) => Reload::Add,
+            (false, true) => Reload::Merge,
+        };
+        ctx.srv
+            .load_rdb_file(how)
+            .map_err(|e| CmdError::msg(format!("Error trying to load the RDB dump, check server logs. ({e})")))?;
+        tracing::warn!("DB reloaded by DEBUG RELOAD");
         return Ok(OK);
+    }
+    if is(sub, "loadaof") && argv.len() == 2 {
+        ctx.srv.debug_load_aof().map_err(CmdError::msg)?;
+        tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+        return Ok(OK);
+    }
+    if is(sub, "protocol") && argv.len() == 3 {
+        return debug_protocol(&argv[2]);
     }
     if is(sub, "set-active-expire") && argv.len() == 3 {
         ctx.srv.active_expire_enabled = parse_i64(&argv[2]).unwrap_or(1) != 0;

@@ -48,6 +48,12 @@ pub enum Reply {
     Multi(Vec<Reply>),
     /// No reply at all (e.g. after CLIENT REPLY OFF, or a command that blocks).
     NoReply,
+    /// `(digits` in RESP3, a bulk string in RESP2.
+    BigNum(String),
+    /// `|n` attribute pairs in RESP3 (metadata before the real reply); nothing in RESP2.
+    Attribute(Vec<(Reply, Reply)>),
+    /// The first reply for RESP3 clients, the second for RESP2 ones.
+    Resp3Or(Box<Reply>, Box<Reply>),
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -244,6 +250,25 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
             }
         }
         Reply::NoReply => {}
+        Reply::BigNum(n) => {
+            if v3 {
+                out.put_u8(b'(');
+                out.put_slice(n.as_bytes());
+                out.put_slice(b"\r\n");
+            } else {
+                put_bulk(out, n.as_bytes());
+            }
+        }
+        Reply::Attribute(pairs) => {
+            if v3 {
+                put_len(out, b'|', pairs.len());
+                for (k, v) in pairs {
+                    encode(k, resp, out);
+                    encode(v, resp, out);
+                }
+            }
+        }
+        Reply::Resp3Or(a, b) => encode(if v3 { a } else { b }, resp, out),
     }
 }
 

@@ -459,6 +459,28 @@ impl ServerState {
         self.refresh_track_modified();
     }
 
+    /// DEBUG LOADAOF: the log is written out, the dataset emptied and loaded back from the
+    /// AOF files (a round trip through the AOF format). With the AOF off, the files on disk
+    /// are loaded if there are any.
+    pub fn debug_load_aof(&mut self) -> Result<(), String> {
+        let was_on = self.aof.is_some();
+        if was_on {
+            self.stop_aof();
+        }
+        self.abort_bgsave();
+        for db in &mut self.dbs {
+            db.flush();
+        }
+        let manifest = self.aof_dir().join(format!("{}.manifest", self.config.str("appendfilename")));
+        let loaded = if was_on || manifest.exists() { self.open_aof().map(|_| ()) } else { Ok(()) };
+        if !was_on && self.aof.is_some() {
+            self.aof = None;
+            self.refresh_track_modified();
+        }
+        self.dirty = 0;
+        loaded
+    }
+
     /// auto-aof-rewrite-percentage / -min-size: the incremental log grew past both.
     pub fn aof_rewrite_due(&self) -> bool {
         let Some(aof) = self.aof.as_ref() else { return false };

@@ -26,6 +26,17 @@ pub struct SaveStats {
     pub last_attempt_secs: u64,
 }
 
+/// How an RDB image joins the dataset (DEBUG RELOAD's NOFLUSH and MERGE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// The dataset becomes the file's.
+    Replace,
+    /// The file's keys and libraries are added; one already present is an error.
+    Add,
+    /// The file's keys and libraries are added, replacing those present.
+    Merge,
+}
+
 impl ServerState {
     pub fn rdb_path(&self) -> PathBuf {
         PathBuf::from(self.config.str("dbfilename"))
@@ -128,19 +139,42 @@ impl ServerState {
     /// Loads `dbfilename` at start-up if it exists. Keys already expired are skipped, as a
     /// Redis master does. Returns the number of keys loaded.
     pub fn load_rdb(&mut self) -> Result<usize, RdbError> {
+        self.load_rdb_file(Reload::Replace)
+    }
+
+    /// Loads `dbfilename` (nothing if it does not exist) as `how` says.
+    pub fn load_rdb_file(&mut self, how: Reload) -> Result<usize, RdbError> {
         let path = self.rdb_path();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        self.load_rdb_bytes(&bytes)
+        self.load_rdb_image(&bytes, how)
     }
 
-    /// Replaces the dataset with the keys of an RDB image (start-up, DEBUG RELOAD). The image
-    /// is parsed completely before anything changes.
+    /// Replaces the dataset with the keys of an RDB image (start-up, AOF base). The image is
+    /// parsed completely before anything changes.
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
+        self.load_rdb_image(bytes, Reload::Replace)
+    }
+
+    /// Loads an RDB image into the dataset: replacing it, or (DEBUG RELOAD NOFLUSH) adding to
+    /// it, where a key or library already present is an error unless `Merge` lets the file's
+    /// copy win.
+    pub fn load_rdb_image(&mut self, bytes: &[u8], how: Reload) -> Result<usize, RdbError> {
         let (keys, libraries) = rdb::load_all(bytes, self.load_options())?;
+        if how == Reload::Add {
+            let dup_key = keys.iter().any(|k| self.dbs.get_mut(k.db).is_some_and(|d| d.contains(&k.key)));
+            let dup_lib = self.functions.as_deref().is_some_and(|f| {
+                libraries
+                    .iter()
+                    .any(|c| crate::server::lua::library_name(c).is_ok_and(|n| f.libraries.contains_key(&n)))
+            });
+            if dup_key || dup_lib {
+                return Err(RdbError::Corrupted { offset: 0, what: "duplicate key or library while loading".into() });
+            }
+        }
         if !libraries.is_empty() {
             if self.functions.is_none() {
                 let e = crate::server::lua::Engine::new()
@@ -166,8 +200,10 @@ impl ServerState {
                 what: format!("the file uses database {} but only {} are configured", k.db, self.dbs.len()),
             });
         }
-        for db in &mut self.dbs {
-            db.flush();
+        if how == Reload::Replace {
+            for db in &mut self.dbs {
+                db.flush();
+            }
         }
         let now = unix_ms();
         let mut n = 0;
