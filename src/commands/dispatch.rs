@@ -220,6 +220,18 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     {
         return refuse(srv, sess, entry, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
     }
+    // min-replicas-to-write: Ember has no replicas yet, so any positive setting (with a lag
+    // limit) refuses writes, an EXEC that queued one included.
+    if srv.hot.min_replicas_to_write > 0
+        && (cmd_flags & flags::WRITE != 0
+            || (entry.full == "exec"
+                && sess
+                    .multi
+                    .as_ref()
+                    .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| e.spec.has(flags::WRITE))))))
+    {
+        return refuse(srv, sess, entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()));
+    }
     if let Some(text) = busy
         && !entry.spec.has(flags::ALLOW_BUSY)
     {

@@ -805,6 +805,43 @@ fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
+/// DEBUG POPULATE count [prefix] [size]: keys `prefix:N` holding `value:N` (cut or padded
+/// with zero bytes to `size`); keys that exist are left alone.
+fn debug_populate(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let count = parse_i64(&argv[2]).filter(|n| *n >= 0).ok_or(CmdError::msg("count must be a non-negative integer"))?;
+    let prefix = argv.get(3).map_or(&b"key"[..], |p| &p[..]);
+    let size = match argv.get(4) {
+        None => 0,
+        Some(a) => {
+            parse_i64(a).filter(|n| *n >= 0).ok_or(CmdError::msg("value size must be a non-negative integer"))?
+        }
+    };
+    // Ember's bound: Redis would try to build any count; this one refuses what could not fit
+    // in memory anyway.
+    let per_key = size.max(16).saturating_add(96);
+    if count.saturating_mul(per_key) > 64 << 30 {
+        return Err(CmdError::msg("DEBUG POPULATE would need more than 64 GB"));
+    }
+    let db = ctx.db();
+    for j in 0..count {
+        let key = format!("{}:{j}", String::from_utf8_lossy(prefix));
+        if db.contains(key.as_bytes()) {
+            continue;
+        }
+        let text = format!("value:{j}");
+        let value = if size == 0 {
+            text.into_bytes()
+        } else {
+            let mut v = vec![0u8; size as usize];
+            let n = text.len().min(v.len());
+            v[..n].copy_from_slice(&text.as_bytes()[..n]);
+            v
+        };
+        db.set(key.as_bytes(), Value::Str(crate::types::StrValue::from_bytes(&value)), false);
+    }
+    Ok(OK)
+}
+
 /// DEBUG PROTOCOL <type>: one reply of each RESP3 type, as Redis's test suite reads them.
 fn debug_protocol(name: &[u8]) -> CmdResult {
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
@@ -893,6 +930,31 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             .map_err(|e| CmdError::msg(format!("Error trying to load the RDB dump, check server logs. ({e})")))?;
         tracing::warn!("DB reloaded by DEBUG RELOAD");
         return Ok(OK);
+    }
+    if is(sub, "quicklist-packed-threshold") && argv.len() == 3 {
+        // Ember's lists have no plain nodes: the threshold is checked and accepted.
+        return match crate::config::parse_memory(&String::from_utf8_lossy(&argv[2])) {
+            Some(n) if (0..(1i64 << 32) - (1 << 20)).contains(&n) => Ok(OK),
+            _ => Err(CmdError::msg("argument must be a memory value bigger than 1 and smaller than 4gb")),
+        };
+    }
+    if is(sub, "pause-cron") && argv.len() == 3 {
+        ctx.srv.cron_paused = parse_i64(&argv[2]).unwrap_or(0) != 0;
+        return Ok(OK);
+    }
+    if is(sub, "set-disable-deny-scripts") && argv.len() == 3 {
+        ctx.srv.scripts_may_run_anything = parse_i64(&argv[2]).unwrap_or(0) != 0;
+        return Ok(OK);
+    }
+    if is(sub, "replybuffer") && argv.len() == 4 {
+        // Ember sizes reply buffers by what is pending; the knobs are accepted.
+        let valid = (is(&argv[2], "peak-reset-time")
+            && (is(&argv[3], "never") || is(&argv[3], "reset") || parse_i64(&argv[3]).is_some()))
+            || (is(&argv[2], "resizing") && parse_i64(&argv[3]).is_some());
+        return if valid { Ok(OK) } else { Err(CmdError::Syntax) };
+    }
+    if is(sub, "populate") && (3..=5).contains(&argv.len()) {
+        return debug_populate(ctx, argv);
     }
     if is(sub, "loadaof") && argv.len() == 2 {
         ctx.srv.debug_load_aof().map_err(CmdError::msg)?;

@@ -848,7 +848,8 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
             None => {
                 let From::After(after) = *from else { continue };
                 let Some(s) = ctx.db().get(key).and_then(|v| v.as_stream()) else { continue };
-                if s.is_empty() || s.last_id <= after {
+                // Only live entries count: past deleted ones Redis blocks, never answers empty.
+                if s.is_empty() || s.last_id <= after || s.last_entry().is_none_or(|e| e.0 <= after) {
                     continue;
                 }
                 let Some(start) = after.next() else { continue };

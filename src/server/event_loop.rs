@@ -191,7 +191,9 @@ impl Server {
                 self.state.after_background_change();
                 self.after_command_batch();
             }
-            if Instant::now() >= next_cron {
+            if self.state.cron_paused {
+                next_cron = Instant::now() + period;
+            } else if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
             } else if self.state.expire_backlog && self.state.active_expire_enabled {

@@ -69,12 +69,16 @@ pub struct Hot {
     pub obuf: [crate::config::ObufLimit; 3],
     /// `notify-keyspace-events` flags.
     pub notify: u32,
+    /// min-replicas-to-write when min-replicas-max-lag is on (0 otherwise): writes need
+    /// that many good replicas.
+    pub min_replicas_to_write: i64,
 }
 
 impl Hot {
     pub fn from(c: &Config) -> Hot {
         Hot {
             auth_required: !c.str("requirepass").is_empty(),
+            min_replicas_to_write: if c.int("min-replicas-max-lag") > 0 { c.int("min-replicas-to-write") } else { 0 },
             slowlog_slower_than: c.int("slowlog-log-slower-than"),
             max_bulk_len: c.int("proto-max-bulk-len"),
             query_buffer_limit: c.int("client-query-buffer-limit").max(0) as usize,
@@ -208,6 +212,10 @@ pub struct ServerState {
     pub tracking: crate::server::tracking::Tracking,
     /// The sockets, once the server is bound (None for in-process tests).
     pub net: Option<Box<crate::server::event_loop::Net>>,
+    /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
+    pub cron_paused: bool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
+    pub scripts_may_run_anything: bool,
     /// Memory was over `maxmemory` (nothing left to evict) when the current command started.
     pub oom_before_command: bool,
     /// The script or function running now, if any (see [`RunningScript`]).
@@ -324,6 +332,8 @@ impl ServerState {
             tracking: Default::default(),
             net: None,
             oom_before_command: false,
+            cron_paused: false,
+            scripts_may_run_anything: false,
             running_script: None,
         }
     }
