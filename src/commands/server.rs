@@ -384,8 +384,14 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let aof_was = ctx.srv.config.bool("appendonly");
+    let maxmemory_was = ctx.srv.hot.eviction.maxmemory;
     ctx.srv.config = staged;
     ctx.srv.refresh_hot();
+    // A lower maxmemory starts evicting now, between polls (Redis's eviction time proc), not
+    // at the next command.
+    if ctx.srv.hot.eviction.maxmemory != 0 && (maxmemory_was == 0 || ctx.srv.hot.eviction.maxmemory < maxmemory_was) {
+        ctx.srv.evicting = true;
+    }
     // appendonly switched at run time: start the AOF with a rewrite of the current data, or
     // stop logging (Redis's startAppendOnly / stopAppendOnly).
     match (aof_was, ctx.srv.config.bool("appendonly")) {
