@@ -13,7 +13,7 @@ use super::{CmdError, Ctx, Entry, flags, table};
 use crate::protocol::{Reply, encode};
 use crate::server::blocking::BlockRequest;
 use crate::server::client::ReplyMode;
-use crate::server::state::{SlowlogEntry, unix_us};
+use crate::server::state::{SlowlogEntry, unix_ms, unix_us};
 use crate::server::{ServerState, Session};
 
 /// Runs one request and appends its reply (if any) to the session's output buffer.
@@ -371,9 +371,17 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         srv.track_read(sess, keys);
     }
     srv.stats.total_commands_processed += 1;
+    let tracking_latency = srv.hot.latency_tracking;
     let stat = srv.stats.command(entry.id);
     stat.calls += 1;
     stat.usec += usec;
+    if tracking_latency {
+        stat.latency.record(usec.saturating_mul(1000));
+    }
+    if srv.hot.latency_threshold_ms > 0 {
+        let event = if spec.has(flags::FAST) { "fast-command" } else { "command" };
+        srv.latency.sample_if_needed(srv.hot.latency_threshold_ms, event, usec / 1000, unix_ms() / 1000);
+    }
     let threshold = srv.hot.slowlog_slower_than;
     if threshold >= 0 && usec as i64 >= threshold && !spec.has(flags::SKIP_SLOWLOG) {
         slowlog_push(srv, sess, argv, usec);

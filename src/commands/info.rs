@@ -230,7 +230,33 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("used_cpu_sys_main_thread", format!("{sys:.6}"));
             w("used_cpu_user_main_thread", format!("{user:.6}"));
         }
-        "modules" | "latencystats" => {}
+        "modules" => {}
+        "latencystats" if srv.hot.latency_tracking => {
+            let pcts: Vec<f64> = srv
+                .config
+                .str("latency-tracking-info-percentiles")
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            let entries = super::table().entries();
+            let mut rows: Vec<_> = srv
+                .stats
+                .commands
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.latency.total > 0)
+                .filter_map(|(i, s)| entries.get(i).map(|e| (e.full, &s.latency)))
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, h) in rows {
+                let text: Vec<String> = pcts
+                    .iter()
+                    .map(|p| format!("p{}={:.3}", crate::util::numfmt::fmt_g(*p, 6), h.percentile_usec(*p)))
+                    .collect();
+                w(&format!("latency_percentiles_usec_{name}"), text.join(","));
+            }
+        }
+        "latencystats" => {}
         "errorstats" => {
             for (code, n) in &srv.stats.errors {
                 w(&format!("errorstat_{code}"), format!("count={n}"));

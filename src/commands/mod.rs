@@ -18,6 +18,7 @@ pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod introspection;
+pub mod latency;
 pub mod list;
 pub mod pubsub;
 pub mod scripting;
@@ -264,7 +265,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 19] {
     [
         scripting::COMMANDS,
         stream::COMMANDS,
@@ -281,6 +282,7 @@ fn families() -> [&'static [CommandSpec]; 18] {
         generic::COMMANDS,
         string::COMMANDS,
         server::COMMANDS,
+        latency::COMMANDS,
         transactions::COMMANDS,
         introspection::COMMANDS,
         info::COMMANDS,

@@ -1,4 +1,4 @@
-//! Server family: CONFIG, TIME, SHUTDOWN, SLOWLOG, MEMORY, LATENCY, DEBUG, MONITOR, LASTSAVE.
+//! Server family: CONFIG, TIME, SHUTDOWN, SLOWLOG, MEMORY, DEBUG, MONITOR, LASTSAVE.
 
 use std::collections::HashSet;
 
@@ -122,20 +122,6 @@ pub static COMMANDS: &[CommandSpec] = &[
             "server",
             "A container for memory diagnostics commands",
             "4.0.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
-    CommandSpec {
-        subcommands: LATENCY_SUBCOMMANDS,
-        ..cmd(
-            "latency",
-            -2,
-            0,
-            NO_KEYS,
-            "server",
-            "A container for latency diagnostics commands",
-            "2.8.13",
             "Depends on subcommand.",
             container,
         )
@@ -304,42 +290,6 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         "4.0.0",
         "Depends on how much memory is allocated, could be slow",
         memory_malloc_stats,
-    ),
-];
-
-static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "latest",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
-        "server",
-        "Return the latest latency samples for all events.",
-        "2.8.13",
-        "O(1)",
-        latency_latest,
-    ),
-    cmd(
-        "reset",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
-        "server",
-        "Reset latency data for one or more events.",
-        "2.8.13",
-        "O(1)",
-        latency_reset,
-    ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
-        "server",
-        "Show helpful text about the different subcommands.",
-        "2.8.13",
-        "O(1)",
-        latency_help,
     ),
 ];
 
@@ -777,36 +727,6 @@ fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
-        ],
-    ))
-}
-
-fn latency_latest(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(Reply::Array(vec![]))
-}
-
-fn latency_reset(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(0))
-}
-
-fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(help_reply(
-        "LATENCY",
-        &[
-            "DOCTOR",
-            "    Return a human readable latency analysis report.",
-            "GRAPH <event>",
-            "    Return an ASCII latency graph for the <event> class.",
-            "HISTORY <event>",
-            "    Return time-latency samples for the <event> class.",
-            "LATEST",
-            "    Return the latest latency samples for all events.",
-            "RESET [<event> ...]",
-            "    Reset latency data of one or more <event> classes.",
-            "    (default: reset all data for all event classes)",
-            "HISTOGRAM [COMMAND ...]",
-            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
-            "    If no commands are specified then all histograms are replied.",
         ],
     ))
 }

@@ -252,7 +252,8 @@ impl Server {
         self.state.update_time();
         let now = self.state.now_ms;
         let effort = self.state.config.int("active-expire-effort").clamp(1, 10) as u32;
-        let deadline = Instant::now() + EXPIRE_SLICE * effort;
+        let started = Instant::now();
+        let deadline = started + EXPIRE_SLICE * effort;
         let st = &mut self.state;
         let mut backlog = false;
         for db in st.dbs.iter_mut() {
@@ -264,6 +265,8 @@ impl Server {
             }
         }
         st.expire_backlog = backlog;
+        let ms = started.elapsed().as_millis() as u64;
+        st.latency.sample_if_needed(st.hot.latency_threshold_ms, "expire-cycle", ms, now / 1000);
         st.after_background_change();
     }
 

@@ -5,6 +5,7 @@ pub mod blocking;
 pub mod client;
 pub mod event_loop;
 pub mod lag;
+pub mod latency;
 pub mod lua;
 mod lua_cjson;
 mod lua_cmsgpack;

@@ -26,6 +26,8 @@ pub struct CmdStat {
     pub usec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
+    /// Call durations (LATENCY HISTOGRAM, INFO latencystats), under `latency-tracking yes`.
+    pub latency: crate::server::latency::Histogram,
 }
 
 #[derive(Debug, Default)]
@@ -72,12 +74,17 @@ pub struct Hot {
     /// min-replicas-to-write when min-replicas-max-lag is on (0 otherwise): writes need
     /// that many good replicas.
     pub min_replicas_to_write: i64,
+    pub latency_tracking: bool,
+    /// `latency-monitor-threshold` in ms (0: no latency events).
+    pub latency_threshold_ms: i64,
 }
 
 impl Hot {
     pub fn from(c: &Config) -> Hot {
         Hot {
             auth_required: !c.str("requirepass").is_empty(),
+            latency_tracking: c.bool("latency-tracking"),
+            latency_threshold_ms: c.int("latency-monitor-threshold"),
             min_replicas_to_write: if c.int("min-replicas-max-lag") > 0 { c.int("min-replicas-to-write") } else { 0 },
             slowlog_slower_than: c.int("slowlog-log-slower-than"),
             max_bulk_len: c.int("proto-max-bulk-len"),
@@ -212,6 +219,8 @@ pub struct ServerState {
     pub tracking: crate::server::tracking::Tracking,
     /// The sockets, once the server is bound (None for in-process tests).
     pub net: Option<Box<crate::server::event_loop::Net>>,
+    /// The latency monitor's events (LATENCY LATEST/HISTORY/DOCTOR/GRAPH).
+    pub latency: crate::server::latency::Monitor,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
     pub cron_paused: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
@@ -332,6 +341,7 @@ impl ServerState {
             tracking: Default::default(),
             net: None,
             oom_before_command: false,
+            latency: Default::default(),
             cron_paused: false,
             scripts_may_run_anything: false,
             running_script: None,
@@ -396,8 +406,13 @@ impl ServerState {
             self.evicting = false;
             return Outcome::Ok;
         }
+        let started = Instant::now();
         let out = self.evictor.perform(&mut self.dbs, limits, crate::alloc::used_memory, &mut self.rng);
         self.evicting = out == Outcome::Running;
+        if self.hot.latency_threshold_ms > 0 {
+            let ms = started.elapsed().as_millis() as u64;
+            self.latency.sample_if_needed(self.hot.latency_threshold_ms, "eviction-cycle", ms, unix_ms() / 1000);
+        }
         out
     }
 
