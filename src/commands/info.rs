@@ -130,6 +130,17 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("used_memory_startup", crate::alloc::startup_memory().to_string());
             w("used_memory_dataset", used.to_string());
             w("used_memory_dataset_perc", "100.00%".into());
+            let eval_vm = srv.lua.as_deref().map_or(0, |e| e.used_memory()) as u64;
+            let func_vm = srv.functions.as_deref().map_or(0, |e| e.used_memory()) as u64;
+            w("used_memory_lua", eval_vm.to_string());
+            w("used_memory_vm_eval", eval_vm.to_string());
+            w("used_memory_lua_human", human(eval_vm));
+            w("number_of_cached_scripts", srv.lua.as_deref().map_or(0, |e| e.len()).to_string());
+            w("number_of_functions", srv.functions.as_deref().map_or(0, |e| e.functions.len()).to_string());
+            w("number_of_libraries", srv.functions.as_deref().map_or(0, |e| e.libraries.len()).to_string());
+            w("used_memory_vm_functions", func_vm.to_string());
+            w("used_memory_vm_total", (eval_vm + func_vm).to_string());
+            w("used_memory_vm_total_human", human(eval_vm + func_vm));
             w("maxmemory", maxmem.to_string());
             w("maxmemory_human", human(maxmem));
             w("maxmemory_policy", srv.config.str("maxmemory-policy").to_string());

@@ -135,9 +135,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
         }
         j += 1;
     }
-    // An unordered set with no sort order is sorted anyway when stored, so the result is
-    // deterministic.
-    if dontsort && is_set && store.is_some() {
+    // An unordered set with no sort order is sorted anyway when stored or read by a script,
+    // so the result is deterministic.
+    if dontsort && is_set && (store.is_some() || ctx.sess.in_script) {
         dontsort = false;
         alpha = true;
         by = None;

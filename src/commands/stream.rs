@@ -720,9 +720,10 @@ fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Cm
         let a = &argv[i];
         if is(a, "block") && more > 0 {
             if ctx.sess.in_script {
+                // Named as the script spelled it, as Redis does.
                 return Err(CmdError::msg(format!(
                     "{} command is not allowed with BLOCK option from scripts",
-                    name.to_ascii_uppercase()
+                    String::from_utf8_lossy(&argv[0])
                 )));
             }
             let ms = parse_i64(&argv[i + 1]).ok_or(CmdError::TimeoutNotInteger)?;

@@ -407,6 +407,11 @@ impl Engine {
         Ok((sha, flags))
     }
 
+    /// Bytes the Lua heap of this engine holds.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
     pub fn exists(&self, sha: &[u8]) -> bool {
         std::str::from_utf8(sha).is_ok_and(|s| self.scripts.contains_key(&s.to_ascii_lowercase()))
     }
