@@ -355,7 +355,9 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     if srv.aof.is_some() {
         let keys = srv.take_modified_keys();
         srv.invalidate_keys(sess, &keys);
-        if srv.dirty != dirty_before && result.is_ok() {
+        // Only a command that added changes is logged (one that reset the counter, like
+        // DEBUG LOADAOF, is not: replaying it would load the log from within the log).
+        if srv.dirty > dirty_before && result.is_ok() {
             srv.aof_propagate(sess.db, argv, log_instead, &keys, sess.in_exec);
         }
     } else {

@@ -290,8 +290,14 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// The engine in `slot` (EVAL's or FUNCTION's), started on first use.
 fn started(slot: &mut Option<Box<Engine>>) -> Result<&mut Engine, CmdError> {
+    started_as(slot, false)
+}
+
+/// The engine in `slot`, started if needed: EVAL's, or (`functions`) FUNCTION's.
+fn started_as(slot: &mut Option<Box<Engine>>, functions: bool) -> Result<&mut Engine, CmdError> {
     if slot.is_none() {
-        *slot = Some(Box::new(Engine::new().map_err(|e| CmdError::msg(format!("cannot start Lua: {e}")))?));
+        let e = Engine::new(functions).map_err(|e| CmdError::msg(format!("cannot start Lua: {e}")))?;
+        *slot = Some(Box::new(e));
     }
     slot.as_deref_mut().ok_or_else(|| CmdError::msg("cannot start Lua"))
 }
@@ -505,6 +511,11 @@ impl Host for ScriptHost<'_> {
         if entry.spec.has(READONLY) {
             self.read_called = true;
         }
+        if entry.spec.has(WRITE) && self.srv.hot.min_replicas_to_write > 0 {
+            let mut out = BytesMut::new();
+            encode(&Reply::Error("NOREPLICAS Not enough good replicas to write.".into()), resp, &mut out);
+            return Ok(out.to_vec());
+        }
         if entry.spec.has(WRITE)
             && let Some(r) = self.srv.running_script.as_mut()
         {
@@ -573,9 +584,8 @@ fn flush_mode(argv: &[Bytes], refusal: &str) -> Result<(), CmdError> {
 
 fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     flush_mode(argv, "SCRIPT FLUSH only support SYNC|ASYNC option")?;
-    if let Some(e) = ctx.srv.lua.as_deref_mut() {
-        e.flush();
-    }
+    // A new Lua state, as Redis does: the old one's memory and any state scripts left go.
+    ctx.srv.lua = None;
     Ok(Reply::Status("OK"))
 }
 
@@ -618,7 +628,7 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         replace = true;
     }
     let code = &argv[argv.len() - 1];
-    let name = started(&mut ctx.srv.functions)?.load_library(code, replace).map_err(CmdError::msg)?;
+    let name = started_as(&mut ctx.srv.functions, true)?.load_library(code, replace).map_err(CmdError::msg)?;
     ctx.srv.dirty += 1;
     Ok(Reply::Bulk(Bytes::from(name)))
 }
@@ -799,7 +809,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         None => CmdError::msg("DUMP payload version or checksum are wrong"),
         Some(text) => CmdError::msg(text),
     })?;
-    let eng = started(&mut ctx.srv.functions)?;
+    let eng = started_as(&mut ctx.srv.functions, true)?;
     if policy == Policy::Append {
         for code in &codes {
             if let Ok(name) = crate::server::lua::library_name(code)

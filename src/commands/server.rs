@@ -897,10 +897,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if is(sub, "object") && argv.len() == 3 {
         let now = ctx.now_ms();
         let key = &argv[2];
-        let Some(lru) = ctx.db().stamp(key) else {
-            return Err(CmdError::NoSuchKey);
-        };
-        let Some(e) = ctx.db().peek(key) else {
+        let Some((e, lru)) = ctx.db().raw_entry(key) else {
             return Err(CmdError::NoSuchKey);
         };
         let idle = crate::keyspace::evict::lru_idle_ms(lru, now) / 1000;

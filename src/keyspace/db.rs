@@ -814,6 +814,12 @@ impl Db {
         let h = self.keys.hash(key);
         live(&mut self.keys, &mut self.side, self.now, key, h).map(|(k, _)| k.stamp())
     }
+
+    /// A key's entry and access stamp as stored, expired or not, touching nothing (DEBUG
+    /// OBJECT looks at the table directly, as Redis's does).
+    pub fn raw_entry(&self, key: &[u8]) -> Option<(&Entry, u32)> {
+        self.keys.get_entry(key).map(|(k, e)| (e, k.stamp()))
+    }
 }
 
 #[cfg(test)]

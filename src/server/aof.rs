@@ -331,6 +331,13 @@ impl ServerState {
     /// Replays a file of RESP commands. A last file cut short mid-command is truncated to its
     /// last complete command when `aof-load-truncated` allows it.
     fn replay(&mut self, path: &Path, last: bool) -> Result<(), String> {
+        self.replaying_aof = true;
+        let r = self.replay_file(path, last);
+        self.replaying_aof = false;
+        r
+    }
+
+    fn replay_file(&mut self, path: &Path, last: bool) -> Result<(), String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut buf = BytesMut::from(&bytes[..]);
         let mut dec = Decoder::new();
@@ -463,6 +470,10 @@ impl ServerState {
     /// AOF files (a round trip through the AOF format). With the AOF off, the files on disk
     /// are loaded if there are any.
     pub fn debug_load_aof(&mut self) -> Result<(), String> {
+        // A log that contains this command must not load itself from within itself.
+        if self.replaying_aof {
+            return Err("DEBUG LOADAOF cannot run while the AOF is loading".into());
+        }
         let was_on = self.aof.is_some();
         if was_on {
             self.stop_aof();

@@ -21,14 +21,15 @@ use mlua::{Function, HookTriggers, IntoLua, Lua, LuaOptions, MultiValue, StdLib,
 use crate::protocol::Reply;
 use crate::util::numfmt::fmt_g;
 
-/// The Lua side of the library: protected globals, `redis.call` / `redis.pcall` over the Rust
-/// callback `__ember_call`, and the runner that calls a script under the error handler.
+/// The Lua side of the library, run once per engine before anything is locked: the `redis`
+/// table's Lua parts, Redis's `pcall` (error replies reach scripts as their text), and the
+/// runners. It is called with the error handler, the error-text helper and the readonly
+/// switch, and returns the runners; nothing of it is left in the globals.
 const PRELUDE: &str = r#"
-local handler = __ember_handler
+local handler, errtext, set_ro = ...
 redis = {}
--- redis.call and redis.pcall are Rust functions installed for every run (they borrow the
--- server for that run only); C functions, so `return redis.call(...)` keeps the script's
--- frame for the error's line number.
+-- redis.call and redis.pcall are Rust functions installed after this chunk; C functions, so
+-- `return redis.call(...)` keeps the script's frame for the error's line number.
 redis.REDIS_VERSION = '7.0.15'
 redis.REDIS_VERSION_NUM = 458767
 -- Non-strings come back as an error reply, not an error (Redis 7.0).
@@ -47,35 +48,35 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
--- Runs a script (KEYS and ARGV become globals) or a function (called with both tables):
--- one call from Rust carrying the keys and arguments as values is far cheaper than
--- building the tables through the API.
-local real, rawset = _G, rawset
+local G, rawset, xpcall, select, unpack = _G, rawset, xpcall, select, unpack
 local function split(nkeys, ...)
     local all, keys, argv = {...}, {}, {}
     for i = 1, nkeys do keys[i] = all[i] end
     for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
     return keys, argv
 end
-__ember_run = function(f, nkeys, ...)
+-- Runs a script: KEYS and ARGV become globals (the globals are unlocked for the two writes;
+-- Rust locks them again after every run, whatever happened). One call from Rust carrying
+-- the keys and arguments as values is far cheaper than building the tables through the API.
+local function run(f, nkeys, ...)
     local keys, argv = split(nkeys, ...)
-    rawset(real, 'KEYS', keys)
-    rawset(real, 'ARGV', argv)
+    set_ro(G, false)
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', argv)
+    set_ro(G, true)
     return xpcall(f, handler)
 end
-__ember_load = function(f) return xpcall(f, handler) end
 -- Functions go through one shared trampoline: no closure per call. (The last call's tables
 -- stay referenced until the next one.)
 local cur_f, cur_keys, cur_argv
 local function trampoline() return cur_f(cur_keys, cur_argv) end
-__ember_runf = function(f, nkeys, ...)
+local function runf(f, nkeys, ...)
     cur_f = f
     cur_keys, cur_argv = split(nkeys, ...)
     return xpcall(trampoline, handler)
 end
--- Redis's pcall hands scripts an error reply's text, not the error table (or, here, the
--- wrapped Rust error) behind it.
-local lua_pcall, select, unpack, errtext = pcall, select, unpack, __ember_errtext
+local function load(f) return xpcall(f, handler) end
+local lua_pcall = pcall
 local function settle(ok, ...)
     if ok then return ok, ... end
     local n = select('#', ...)
@@ -84,34 +85,45 @@ local function settle(ok, ...)
     return ok, unpack(rest, 1, n)
 end
 pcall = function(...) return settle(lua_pcall(...)) end
+return run, runf, load
 "#;
 
-/// Makes the globals and the `redis` table read-only, and reads of missing globals errors, as
-/// Redis 7.0 does: scripts see an empty proxy whose reads fall through to the real table and
-/// whose writes fail. Returns the proxy (the new globals) and the real `redis` table.
+/// Locks the sandbox, as Redis 7.0 does with its readonly tables (a flag of Ember's Lua, see
+/// vendor/lua-src/PATCHES.md): the globals, every table reachable from them (the libraries,
+/// `redis` included), their metatables and the string metatable refuse all writes, raw ones
+/// included; reading a missing global is an error. Returns the index function of missing
+/// globals (FUNCTION LOAD swaps it for the load-time view) and a maker of strict views.
 const PROTECT: &str = r#"
-local real, error, tostring, setmetatable = _G, error, tostring, setmetatable
-local function readonly() error('Attempt to modify a readonly table', 2) end
-setmetatable(real, {
-    __index = function(_, k)
-        -- Redis 7.0 answers nil for loadstring, which it removed.
-        if k == 'loadstring' then return nil end
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end,
-})
-local proxy = setmetatable({}, {__index = real, __newindex = readonly, __metatable = false})
--- A read-only view of `t` whose missing fields are errors (the redis table while a FUNCTION
--- library loads).
-rawset(real, '__ember_strict', function(t)
-    setmetatable(t, {__index = function(_, k)
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end})
-    return setmetatable({}, {__index = t, __newindex = readonly, __metatable = false})
-end)
-local lib = real.redis
-real.redis = setmetatable({}, {__index = lib, __newindex = readonly, __metatable = false})
-real._G = proxy
-return proxy, lib
+local set_ro = ...
+local G, type, pairs, error, tostring, setmetatable, getmetatable = _G, type, pairs, error, tostring, setmetatable, getmetatable
+local function missing(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+setmetatable(G, {__index = missing})
+local seen = {}
+local function lock(t)
+    if seen[t] then return end
+    seen[t] = true
+    for _, v in pairs(t) do
+        if type(v) == 'table' then lock(v) end
+    end
+    local mt = getmetatable(t)
+    if type(mt) == 'table' then lock(mt) end
+    set_ro(t, true)
+end
+lock(G)
+lock(getmetatable(''))
+-- A read-only table whose missing fields are errors (FUNCTION LOAD's view of the globals
+-- and of `redis`).
+local function strict(t)
+    setmetatable(t, {__index = missing})
+    lock(t)
+    return t
+end
+-- The functions engine's globals: an empty read-only table that reads through to G.
+local proxy = setmetatable({}, {__index = G})
+lock(proxy)
+return missing, strict, proxy
 "#;
 
 /// How a command's reply came back to Lua, and what stopped a script.
@@ -232,12 +244,21 @@ pub struct Engine {
     resp: Rc<Cell<u8>>,
     /// Who serves `redis.call` during a run (none between runs).
     host: Rc<Cell<Option<HostPtr>>>,
-    /// The real global table (scripts see a read-only proxy of it) and `redis` library.
-    real: Table,
+    /// The global table (read-only while scripts run) and the `redis` library.
+    globals: Table,
     lib: Table,
+    /// The metatable whose `__index` FUNCTION LOAD swaps (the globals', or the functions
+    /// engine's proxy's), what it normally holds, and the maker of strict read-only views.
+    globals_mt: Table,
+    normal_index: Value,
+    strict: Function,
+    /// `set_ro(table, bool)`: Ember Lua's readonly switch; held here only (never a global).
+    set_ro: Function,
     /// The Lua runners of scripts and functions (looked up once: every API call costs).
     run: Function,
     runf: Function,
+    /// Runs a library's top level under the error handler (FUNCTION LOAD).
+    loader: Function,
     /// FUNCTION libraries (only in the engine that serves FCALL) by name, and their functions.
     pub libraries: std::collections::BTreeMap<String, Library>,
     pub functions: HashMap<String, FunctionDef>,
@@ -248,7 +269,10 @@ fn lua_err(e: mlua::Error) -> String {
 }
 
 impl Engine {
-    pub fn new() -> Result<Engine, String> {
+    /// A Lua state for EVAL scripts, or (`functions`) for FUNCTION libraries: their globals
+    /// are an empty read-only table looking up the real ones, so FUNCTION LOAD can show a
+    /// library's top level only the load-time API (as Redis does).
+    pub fn new(functions: bool) -> Result<Engine, String> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(lua_err)?;
         let watch = Rc::new(Cell::new(Watch::Idle));
@@ -256,12 +280,12 @@ impl Engine {
         let resp = Rc::new(Cell::new(2u8));
         let host: Rc<Cell<Option<HostPtr>>> = Rc::new(Cell::new(None));
         let mut lib_fns = Vec::new();
+        let mut prelude_args = Vec::new();
         {
             let g = lua.globals();
-            // What Redis 7.0 removes from the base library (it keeps `load`).
-            for name in
-                ["loadfile", "dofile", "loadstring", "print", "module", "require", "newproxy", "getfenv", "setfenv"]
-            {
+            // What Redis 7.0 removes from the base library (it keeps `load` and `loadstring`:
+            // Ember's Lua parses every chunk as text, so bytecode cannot get in).
+            for name in ["loadfile", "dofile", "print", "module", "require", "newproxy", "getfenv", "setfenv"] {
                 g.raw_set(name, Value::Nil).map_err(lua_err)?;
             }
             let handler = lua
@@ -286,7 +310,7 @@ impl Engine {
                     Ok(t)
                 })
                 .map_err(lua_err)?;
-            g.raw_set("__ember_handler", handler).map_err(lua_err)?;
+            prelude_args.push(Value::Function(handler));
             let sha = lua
                 .create_function(|lua, args: MultiValue| {
                     let text = match args.len() {
@@ -301,10 +325,22 @@ impl Engine {
                 .map_err(lua_err)?;
             lib_fns.push(("sha1hex", sha));
             let log = lua
-                .create_function(|_, (level, msg): (i64, MultiValue)| {
-                    let text: Vec<String> = msg.iter().map(lua_text).collect();
+                .create_function(|_, args: MultiValue| {
+                    // Redis's checks, in its order and words.
+                    if args.len() < 2 {
+                        return Err(mlua::Error::runtime("redis.log() requires two arguments or more."));
+                    }
+                    let level = match args.front() {
+                        Some(Value::Integer(n)) => *n as f64,
+                        Some(Value::Number(n)) => *n,
+                        _ => return Err(mlua::Error::runtime("First argument must be a number (log level).")),
+                    };
+                    if !(0.0..=3.0).contains(&level) {
+                        return Err(mlua::Error::runtime("Invalid debug level."));
+                    }
+                    let text: Vec<String> = args.iter().skip(1).map(lua_text).collect();
                     let text = text.join(" ");
-                    match level {
+                    match level as i64 {
                         3 => tracing::warn!(target: "lua", "{text}"),
                         2 => tracing::info!(target: "lua", "{text}"),
                         _ => tracing::debug!(target: "lua", "{text}"),
@@ -315,8 +351,17 @@ impl Engine {
             lib_fns.push(("log", log));
             let r = resp.clone();
             let setresp = lua
-                .create_function(move |_, v: i64| {
-                    if v != 2 && v != 3 {
+                .create_function(move |_, args: MultiValue| {
+                    if args.len() != 1 {
+                        return Err(mlua::Error::runtime("redis.setresp() requires one argument."));
+                    }
+                    // Redis reads it as a C int: 2.5 is 2.
+                    let v = match args.front() {
+                        Some(Value::Integer(n)) => *n as f64,
+                        Some(Value::Number(n)) => n.trunc(),
+                        _ => f64::NAN,
+                    };
+                    if v != 2.0 && v != 3.0 {
                         return Err(mlua::Error::runtime("RESP version must be 2 or 3."));
                     }
                     r.set(v as u8);
@@ -342,7 +387,7 @@ impl Engine {
                     })
                 })
                 .map_err(lua_err)?;
-            g.raw_set("__ember_errtext", errtext).map_err(lua_err)?;
+            prelude_args.push(Value::Function(errtext));
             let (call, pcall) = command_functions(&lua, &host, &resp).map_err(lua_err)?;
             lib_fns.push(("call", call));
             lib_fns.push(("pcall", pcall));
@@ -351,23 +396,34 @@ impl Engine {
             super::lua_cmsgpack::install(&lua, &g).map_err(lua_err)?;
             super::lua_struct::install(&lua, &g).map_err(lua_err)?;
         }
-        lua.load(PRELUDE).set_name("=ember_prelude").exec().map_err(lua_err)?;
-        let real = lua.globals();
-        let lib: Table = real.raw_get("redis").map_err(lua_err)?;
+        // SAFETY: a C function of Ember's Lua (vendor/lua-src) that reads its two arguments.
+        let set_ro = unsafe { lua.create_c_function(lua_set_readonly) }.map_err(lua_err)?;
+        prelude_args.push(Value::Function(set_ro.clone()));
+        let (run, runf, loader): (Function, Function, Function) =
+            lua.load(PRELUDE).set_name("=ember_prelude").call(MultiValue::from_iter(prelude_args)).map_err(lua_err)?;
+        let globals = lua.globals();
+        let lib: Table = globals.raw_get("redis").map_err(lua_err)?;
         for (name, f) in lib_fns {
             lib.raw_set(name, f).map_err(lua_err)?;
         }
-        let (proxy, lib): (Table, Table) = lua.load(PROTECT).set_name("=ember_protect").eval().map_err(lua_err)?;
-        lua.set_globals(proxy).map_err(lua_err)?;
+        let (missing, strict, proxy): (Function, Function, Table) =
+            lua.load(PROTECT).set_name("=ember_protect").call(set_ro.clone()).map_err(lua_err)?;
+        let (globals_mt, normal_index) = if functions {
+            lua.set_globals(proxy.clone()).map_err(lua_err)?;
+            (proxy.metatable().ok_or("the proxy has no metatable")?, Value::Table(globals.clone()))
+        } else {
+            (globals.metatable().ok_or("the globals have no metatable")?, Value::Function(missing))
+        };
         // Scripts cannot take the machine: past this a Lua allocation fails with a script
         // error ("not enough memory") instead of growing the process.
         lua.set_memory_limit(LUA_MEMORY_LIMIT).map_err(lua_err)?;
         install_watchdog(&lua, &watch, &host, &killed).map_err(lua_err)?;
-        let run: Function = real.raw_get("__ember_run").map_err(lua_err)?;
-        let runf: Function = real.raw_get("__ember_runf").map_err(lua_err)?;
+        // The set-up's garbage (the lock walk's table, compiler leftovers) goes now.
+        lua.gc_collect().map_err(lua_err)?;
         Ok(Engine {
             run,
             runf,
+            loader,
             lua,
             scripts: HashMap::new(),
             by_body: HashMap::new(),
@@ -375,8 +431,12 @@ impl Engine {
             killed,
             resp,
             host,
-            real,
+            globals,
             lib,
+            globals_mt,
+            normal_index,
+            strict,
+            set_ro,
             libraries: Default::default(),
             functions: HashMap::new(),
         })
@@ -471,21 +531,13 @@ impl Engine {
                     load_lib.raw_set(k, self.lib.raw_get::<Value>(k)?)?;
                 }
                 // While the library's top level runs, its globals are `redis` (the load-time
-                // API) and nothing else, as in Redis: the proxy's lookups go to that table.
-                let strict: Function = self.real.raw_get("__ember_strict")?;
-                let proxy: Table = strict.call(load_lib)?;
+                // API) and nothing else, as in Redis: missing globals are looked up there.
+                let api: Table = self.strict.call(load_lib)?;
                 let env = lua.create_table()?;
-                env.raw_set("redis", proxy)?;
-                let env: Table = strict.call(env)?;
-                let globals_mt = lua.globals().metatable();
-                if let Some(mt) = &globals_mt {
-                    mt.raw_set("__index", env)?;
-                }
-                let run: Function = self.real.raw_get("__ember_load")?;
-                let r: mlua::Result<(bool, Value)> = run.call(chunk.clone());
-                if let Some(mt) = &globals_mt {
-                    mt.raw_set("__index", self.real.clone())?;
-                }
+                env.raw_set("redis", api)?;
+                let env: Table = self.strict.call(env)?;
+                self.set_globals_index(Value::Table(env))?;
+                let r: mlua::Result<(bool, Value)> = self.loader.call(chunk.clone());
                 let (ok, v) = r?;
                 if ok {
                     return Ok(Ok(()));
@@ -499,7 +551,10 @@ impl Engine {
         };
         self.watch.set(Watch::Load(Instant::now() + LOAD_TIME_LIMIT));
         let outcome = run_load();
-        if let Some(k) = self.end_run() {
+        let killed = self.end_run();
+        // Whatever stopped the load, the globals get their own view back.
+        self.set_globals_index(self.normal_index.clone()).map_err(lua_err)?;
+        if let Some(k) = killed {
             return Err(format!("Error registering functions: ERR {}", k.message));
         }
         outcome.map_err(lua_err)??;
@@ -549,9 +604,21 @@ impl Engine {
     }
 
     /// Back to the normal watchdog after a run (a kill replaced it).
-    /// Returns the kill that ended the run, if one did.
+    /// Points missing globals at `index` (a function, or a table for FUNCTION LOAD).
+    fn set_globals_index(&self, index: Value) -> mlua::Result<()> {
+        self.set_ro.call::<()>((self.globals_mt.clone(), false))?;
+        let r = self.globals_mt.raw_set("__index", index);
+        self.set_ro.call::<()>((self.globals_mt.clone(), true))?;
+        r
+    }
+
+    /// Returns the kill that ended the run, if one did. The globals are locked again
+    /// whatever happened (a kill may land between a runner's unlock and lock).
     fn end_run(&self) -> Option<Killed> {
         self.watch.set(Watch::Idle);
+        if let Err(e) = self.set_ro.call::<()>((self.globals.clone(), true)) {
+            tracing::warn!("cannot lock the Lua globals: {e}");
+        }
         let killed = self.killed.take();
         if killed.is_some()
             && let Err(e) = install_watchdog(&self.lua, &self.watch, &self.host, &self.killed)
@@ -597,7 +664,7 @@ impl Engine {
             let runner = if as_function { &self.runf } else { &self.run };
             let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
             if ok {
-                Ok(Outcome::Reply(lua_to_reply(&v, 0)))
+                Ok(Outcome::Reply(lua_to_reply(&v, 0, self.resp.get() >= 3)))
             } else {
                 let (text, line) = match &v {
                     Value::Table(t) => (t.raw_get::<String>("err").unwrap_or_default(), t.raw_get::<i64>("line").ok()),
@@ -617,6 +684,28 @@ impl Engine {
         }
         result.map_err(lua_err)
     }
+}
+
+unsafe extern "C-unwind" {
+    /// Ember's Lua (vendor/lua-src): marks the table at `idx` read-only (or writable again).
+    fn lua_enablereadonlytable(
+        state: *mut mlua::ffi::lua_State,
+        idx: std::os::raw::c_int,
+        enabled: std::os::raw::c_int,
+    );
+}
+
+/// `set_ro(t, on)` for Lua: switches a table's readonly flag. Scripts never see it: it is
+/// held by Rust and by the prelude's locals only.
+unsafe extern "C-unwind" fn lua_set_readonly(state: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    // SAFETY: called by Lua with `state` valid; only reads stack slots 1 and 2, checking the
+    // first is a table before the readonly call, which needs one.
+    unsafe {
+        if mlua::ffi::lua_type(state, 1) == mlua::ffi::LUA_TTABLE {
+            lua_enablereadonlytable(state, 1, mlua::ffi::lua_toboolean(state, 2));
+        }
+    }
+    0
 }
 
 /// The host of the run in progress, with its lifetime erased (see [`CurrentHost`]).
@@ -1049,6 +1138,26 @@ fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
             tagged("double", Value::Number(d.unwrap_or(0.0)))?
         }
         b'(' => tagged("big_number", Value::String(lua.create_string(text)?))?,
+        b'=' => {
+            // `=len\r\nfmt:text\r\n`: {verbatim_string = {format = fmt, string = text}}.
+            let n = int(text).max(0) as usize;
+            let body = &b[(*pos).min(b.len())..(*pos + n).min(b.len())];
+            *pos = (*pos + n + 2).min(b.len());
+            let (format, text) =
+                if body.len() >= 4 && body[3] == b':' { body.split_at(4) } else { (&b"txt:"[..], body) };
+            let t = lua.create_table()?;
+            t.raw_set("format", lua.create_string(&format[..3])?)?;
+            t.raw_set("string", lua.create_string(text)?)?;
+            tagged("verbatim_string", Value::Table(t))?
+        }
+        b'|' => {
+            // Attributes are metadata before the real reply: skipped, as Redis's scripts do.
+            for _ in 0..int(text).max(0) {
+                resp_to_lua(lua, b, pos)?;
+                resp_to_lua(lua, b, pos)?;
+            }
+            resp_to_lua(lua, b, pos)?
+        }
         _ => Value::Nil,
     })
 }
@@ -1056,9 +1165,11 @@ fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
 /// A script's return value as a reply, by Redis's conversion table: numbers truncate to
 /// integers, tables become arrays up to the first nil, `{ok=}` / `{err=}` become status and
 /// error replies; in RESP3, `{double=}`, `{map=}` and `{set=}` too.
-fn lua_to_reply(v: &Value, depth: usize) -> Reply {
+fn lua_to_reply(v: &Value, depth: usize, resp3: bool) -> Reply {
     match v {
         Value::Nil => Reply::Null,
+        // A script in RESP3 (redis.setresp(3)) returns real booleans.
+        Value::Boolean(b) if resp3 => Reply::Bool(*b),
         Value::Boolean(true) => Reply::Int(1),
         Value::Boolean(false) => Reply::Null,
         Value::Integer(n) => Reply::Int(*n),
@@ -1079,22 +1190,34 @@ fn lua_to_reply(v: &Value, depth: usize) -> Reply {
                 Ok(Value::Integer(d)) => return Reply::Double(d as f64),
                 _ => {}
             }
+            if let Ok(Value::String(n)) = t.raw_get::<Value>("big_number") {
+                // A line break would end the reply early: Redis maps them to spaces.
+                let text: String =
+                    n.to_string_lossy().chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+                return Reply::BigNum(text);
+            }
+            if let Ok(Value::Table(vs)) = t.raw_get::<Value>("verbatim_string")
+                && let Ok(Value::String(text)) = vs.raw_get::<Value>("string")
+            {
+                return Reply::Verbatim(Bytes::copy_from_slice(&text.as_bytes()));
+            }
             if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
                 let mut pairs = Vec::new();
                 for (k, v) in m.pairs::<Value, Value>().flatten() {
-                    pairs.push((lua_to_reply(&k, depth + 1), lua_to_reply(&v, depth + 1)));
+                    pairs.push((lua_to_reply(&k, depth + 1, resp3), lua_to_reply(&v, depth + 1, resp3)));
                 }
                 return Reply::Map(pairs);
             }
             if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
-                let items = m.pairs::<Value, Value>().flatten().map(|(k, _)| lua_to_reply(&k, depth + 1)).collect();
+                let items =
+                    m.pairs::<Value, Value>().flatten().map(|(k, _)| lua_to_reply(&k, depth + 1, resp3)).collect();
                 return Reply::Set(items);
             }
             let mut items = Vec::new();
             for i in 1.. {
                 match t.raw_get::<Value>(i) {
                     Ok(Value::Nil) | Err(_) => break,
-                    Ok(x) => items.push(lua_to_reply(&x, depth + 1)),
+                    Ok(x) => items.push(lua_to_reply(&x, depth + 1, resp3)),
                 }
             }
             Reply::Array(items)

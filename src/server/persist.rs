@@ -177,7 +177,7 @@ impl ServerState {
         }
         if !libraries.is_empty() {
             if self.functions.is_none() {
-                let e = crate::server::lua::Engine::new()
+                let e = crate::server::lua::Engine::new(true)
                     .map_err(|e| RdbError::Corrupted { offset: 0, what: format!("cannot start Lua: {e}") })?;
                 self.functions = Some(Box::new(e));
             }

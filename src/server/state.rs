@@ -221,6 +221,8 @@ pub struct ServerState {
     pub net: Option<Box<crate::server::event_loop::Net>>,
     /// The latency monitor's events (LATENCY LATEST/HISTORY/DOCTOR/GRAPH).
     pub latency: crate::server::latency::Monitor,
+    /// An AOF file is being replayed (DEBUG LOADAOF refuses to nest).
+    pub replaying_aof: bool,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
     pub cron_paused: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
@@ -342,6 +344,7 @@ impl ServerState {
             net: None,
             oom_before_command: false,
             latency: Default::default(),
+            replaying_aof: false,
             cron_paused: false,
             scripts_may_run_anything: false,
             running_script: None,

@@ -382,3 +382,22 @@ fn bgrewriteaof_without_appendonly_writes_a_base_file() {
     let s = ember_in(&dir, &["--appendonly", "yes"]);
     assert_eq!(digest(&mut s.connect()), want);
 }
+
+/// DEBUG LOADAOF reloads the dataset from the log and is never logged itself (replaying a log
+/// that held it used to recurse until the stack overflowed).
+#[test]
+fn debug_loadaof_round_trips_and_is_not_logged() {
+    let s = crate::util::ember(&["--appendonly", "yes"]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "foo", "bar", "EX", "100"]);
+    c.cmd(&["GETEX", "foo", "PERSIST"]);
+    c.cmd(&["SET", "x", "10"]);
+    c.cmd(&["EXPIRE", "x", "1000"]);
+    for _ in 0..3 {
+        assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
+    }
+    assert_eq!(c.cmd(&["TTL", "foo"]).text(), ":-1\r\n");
+    let ttl: i64 = c.cmd(&["TTL", "x"]).text().trim_start_matches(':').trim().parse().unwrap();
+    assert!((900..=1000).contains(&ttl), "{ttl}");
+    assert_eq!(c.cmd(&["GET", "foo"]).text(), "$3\r\nbar\r\n");
+}
