@@ -205,8 +205,12 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
     let cmd_flags = super::scripting::effective_flags(srv, entry.full, argv, entry.spec.flags);
     srv.oom_before_command = false;
-    if busy.is_none() && srv.hot.eviction.maxmemory > 0 && out_of_memory_rejects(srv, sess, entry, cmd_flags) {
-        return refuse(srv, sess, entry, CmdError::Oom);
+    if busy.is_none() && srv.hot.eviction.maxmemory > 0 {
+        let rejects = out_of_memory_rejects(srv, sess, entry, cmd_flags);
+        srv.invalidate_before_command(sess);
+        if rejects {
+            return refuse(srv, sess, entry, CmdError::Oom);
+        }
     }
     if !srv.save_stats.last_ok
         && (cmd_flags & flags::WRITE != 0 || entry.full == "ping")

@@ -146,6 +146,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("maxmemory_policy", srv.config.str("maxmemory-policy").to_string());
             w("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 1.0 }));
             w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
+            w("mem_not_counted_for_evict", "0".into());
             w("mem_allocator", "jemalloc-5.3.0".into());
             w("lazyfree_pending_objects", "0".into());
             w("lazyfreed_objects", "0".into());

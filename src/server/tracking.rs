@@ -238,6 +238,28 @@ impl ServerState {
         self.invalidate_keys(current, &keys);
     }
 
+    /// Keys changed before the command runs (evictions to make room for it): nobody caused
+    /// them, so every client that may cache one hears at once, the caller too, before its
+    /// reply (Redis's order).
+    pub fn invalidate_before_command(&mut self, current: &mut Session) {
+        if self.tracking.clients == 0 {
+            return;
+        }
+        for (_, key) in self.take_modified_keys() {
+            let Some(ids) = self.tracking.take_key(&key, 0, true) else { continue };
+            for id in ids {
+                let live = if id == current.id {
+                    current.tracking.as_ref().is_some_and(|t| !t.bcast)
+                } else {
+                    self.clients.get(&id).and_then(|s| s.tracking.as_ref()).is_some_and(|t| !t.bcast)
+                };
+                if live {
+                    self.send_invalidation(current, id, Payload::Key(&key));
+                }
+            }
+        }
+    }
+
     /// Invalidations for these modified keys.
     pub fn invalidate_keys(&mut self, current: &mut Session, keys: &[(usize, Bytes)]) {
         if self.tracking.clients == 0 {

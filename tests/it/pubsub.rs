@@ -256,3 +256,21 @@ fn tracking_table_is_bounded() {
     assert_eq!(info_field(&mut c, "stats", "tracking_total_keys"), 2);
     assert_eq!(info_field(&mut c, "clients", "tracking_clients"), 1);
 }
+
+/// A key evicted to make room for a command is invalidated before that command's reply, even
+/// for the client that sent it (Redis's order: eviction happens before the command runs).
+#[test]
+fn eviction_invalidations_come_before_the_reply() {
+    let s = ember(&["--maxmemory-policy", "volatile-random"]);
+    let mut c = s.connect();
+    c.cmd(&["HELLO", "3"]);
+    c.cmd(&["CLIENT", "TRACKING", "on"]);
+    let used = crate::util::info_field(&mut c, "memory", "used_memory");
+    c.cmd(&["CONFIG", "SET", "maxmemory", &(used + 100 * 1024).to_string()]);
+    c.cmd(&["SETEX", "volatile-key", "10000", "x"]);
+    c.cmd(&["GET", "volatile-key"]);
+    c.cmd(&["SETBIT", "big-key", "1600000", "0"]);
+    c.send(&["GETBIT", "big-key", "0"]);
+    assert_eq!(c.read().text(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$12\r\nvolatile-key\r\n");
+    assert_eq!(c.read().text(), ":0\r\n");
+}
