@@ -756,13 +756,14 @@ fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     ctx.srv.pause = Some((kind, ctx.srv.now_ms + ms));
+    for db in ctx.srv.dbs.iter_mut() {
+        db.set_expire_paused(true);
+    }
     Ok(OK)
 }
 
 fn client_unpause(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    if let Some((_, until)) = ctx.srv.pause.as_mut() {
-        *until = 0;
-    }
+    ctx.srv.end_pause();
     Ok(OK)
 }
 

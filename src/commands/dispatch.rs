@@ -136,6 +136,10 @@ fn serve_ready(srv: &mut ServerState, current: &mut Session) {
                     break;
                 }
                 encode(&reply, s.resp, &mut s.out);
+                // Its own invalidations (a BLMOVE into a key it tracks) follow its reply.
+                if !s.after_reply.is_empty() {
+                    srv.send_after_reply(&mut s);
+                }
                 srv.clients.insert(id, s);
                 srv.pending_writes.push(id);
                 srv.blocking.resumed.push(id);
@@ -252,6 +256,17 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
             )),
         );
     }
+    // CLIENT PAUSE WRITE holds back whatever may change the dataset or the replication
+    // stream (an EXEC that queued such a command too) until the pause ends.
+    if srv.pause.is_some_and(|(_, until)| srv.now_ms < until)
+        && !sess.in_script
+        && sess.id != 0
+        && may_replicate(srv, sess, entry, cmd_flags)
+    {
+        sess.postponed = Some(argv.to_vec());
+        srv.postponed_clients += 1;
+        return Reply::NoReply;
+    }
     if sess.multi.is_some() && entry.spec.has(flags::NO_MULTI) {
         return refuse(srv, sess, entry, CmdError::msg("Command not allowed inside a transaction"));
     }
@@ -262,6 +277,22 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         return Reply::Status("QUEUED");
     }
     call(srv, sess, entry, argv)
+}
+
+/// Redis's is_may_replicate_command: WRITE or MAY_REPLICATE (scripts judged by their flags),
+/// or an EXEC that queued one.
+fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_flags: u32) -> bool {
+    const MASK: u32 = flags::WRITE | flags::MAY_REPLICATE;
+    if cmd_flags & MASK != 0 {
+        return true;
+    }
+    entry.full == "exec"
+        && sess.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|argv| {
+                resolve(argv)
+                    .is_ok_and(|e| super::scripting::effective_flags(srv, e.full, argv, e.spec.flags) & MASK != 0)
+            })
+        })
 }
 
 const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";

@@ -107,7 +107,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("maxclients", srv.config.int("maxclients").to_string());
             w("client_recent_max_input_buffer", "0".into());
             w("client_recent_max_output_buffer", "0".into());
-            w("blocked_clients", srv.blocking.count().to_string());
+            w("blocked_clients", (srv.blocking.count() + srv.postponed_clients).to_string());
             w("tracking_clients", srv.tracking.clients.to_string());
             w("clients_in_timeout_table", "0".into());
         }

@@ -83,7 +83,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         NO_KEYS,
         "pubsub",
         "Post a message to a channel",
@@ -94,7 +94,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
         Keys { first: 1, last: 1, step: 1 },
         "pubsub",
         "Post a message to a shard channel",

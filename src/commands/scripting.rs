@@ -22,7 +22,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd(
         "eval",
         -3,
-        EVAL_FLAGS,
+        EVAL_FLAGS | MAY_REPLICATE,
         NO_KEYS,
         "scripting",
         "Execute a Lua script server side",
@@ -33,7 +33,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd(
         "evalsha",
         -3,
-        EVAL_FLAGS,
+        EVAL_FLAGS | MAY_REPLICATE,
         NO_KEYS,
         "scripting",
         "Execute a Lua script server side",
@@ -66,7 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd(
         "fcall",
         -3,
-        EVAL_FLAGS,
+        EVAL_FLAGS | MAY_REPLICATE,
         NO_KEYS,
         "scripting",
         "Invoke a function",
@@ -493,7 +493,7 @@ impl Host for ScriptHost<'_> {
         if entry.spec.has(NOSCRIPT) && !self.srv.scripts_may_run_anything {
             return Err("This Redis command is not allowed from script".into());
         }
-        if self.read_only && entry.spec.has(WRITE) {
+        if self.read_only && (entry.spec.has(WRITE) || entry.spec.has(MAY_REPLICATE)) {
             return Err("Write commands are not allowed from read-only scripts.".into());
         }
         self.sess.resp = resp;

@@ -82,6 +82,8 @@ struct Side {
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
     dirty_watchers: Vec<ClientId>,
+    /// CLIENT PAUSE is on: expired keys read as missing but are not removed.
+    expire_paused: bool,
     /// Keys some client is blocked on (BLPOP…), with the number of waiters.
     blocked: HashMap<Box<[u8]>, usize>,
     /// Blocked-on keys modified since the server last drained this list.
@@ -133,10 +135,12 @@ fn live<'a>(
     h: usize,
 ) -> Option<(&'a mut Key, &'a mut Entry)> {
     let mut expired = false;
+    // While clients are paused, an expired key reads as missing but stays (Redis).
+    let paused = side.expire_paused;
     let found = keys.lookup_mut(
         key,
         h,
-        |e| e.expire_at != 0 && e.expire_at <= now,
+        |e| !paused && e.expire_at != 0 && e.expire_at <= now,
         |keys, k, e| {
             unindex(keys, side, e.expire_at, h);
             if let Some(s) = side.snap.as_deref_mut() {
@@ -152,6 +156,9 @@ fn live<'a>(
         side.stats.expired_keys += 1;
         side.signal(key);
         side.notify(notify::EXPIRED, "expired", key);
+    }
+    if paused && found.as_ref().is_some_and(|(_, e)| e.expire_at != 0 && e.expire_at <= now) {
+        return None;
     }
     found
 }
@@ -180,6 +187,7 @@ impl Db {
                 volatile: 0,
                 watchers: HashMap::new(),
                 dirty_watchers: Vec::new(),
+                expire_paused: false,
                 blocked: HashMap::new(),
                 ready: Vec::new(),
                 stats: DbStats::default(),
@@ -668,6 +676,11 @@ impl Db {
                 self.side.blocked.remove(key);
             }
         }
+    }
+
+    /// CLIENT PAUSE starts (true) or ends (false): see [`live`].
+    pub fn set_expire_paused(&mut self, paused: bool) {
+        self.side.expire_paused = paused;
     }
 
     /// Blocked-on keys that changed since the last call.

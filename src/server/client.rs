@@ -55,6 +55,9 @@ pub struct Session {
     pub in_script: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
+    /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
+    /// the pause ends.
+    pub postponed: Option<Vec<bytes::Bytes>>,
     /// True while a blocked command is being re-run because a key became ready: a key of the
     /// wrong type then keeps the client waiting instead of failing it.
     pub retrying_block: bool,
@@ -122,6 +125,7 @@ impl Session {
             in_exec: false,
             in_script: false,
             block: None,
+            postponed: None,
             retrying_block: false,
             subs: Default::default(),
             tracking: None,

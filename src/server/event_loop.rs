@@ -196,7 +196,7 @@ impl Server {
             } else if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
-            } else if self.state.expire_backlog && self.state.active_expire_enabled {
+            } else if self.state.expire_backlog && self.state.active_expire_enabled && self.state.pause.is_none() {
                 self.active_expire_slice();
             }
             if self.state.bgsave_in_progress() {
@@ -326,7 +326,8 @@ impl Server {
             }
         }
         let now = self.state.now_ms;
-        if self.state.active_expire_enabled {
+        // Keys are not expired while clients are paused (Redis: the dataset must not change).
+        if self.state.active_expire_enabled && self.state.pause.is_none() {
             self.active_expire_slice();
         }
         for db in self.state.dbs.iter_mut() {
@@ -337,14 +338,7 @@ impl Server {
         if let Some((_, until)) = self.state.pause
             && now >= until
         {
-            self.state.pause = None;
-            let ids: Vec<ClientId> =
-                self.state.net.as_deref().map(|n| n.conns.keys().copied().collect()).unwrap_or_default();
-            for id in ids {
-                if process_input(&mut self.state, id) {
-                    flush(&mut self.state, id);
-                }
-            }
+            self.state.end_pause();
         }
         // Idle clients past `timeout`; oversized idle read buffers are released.
         let timeout_ms = self.state.config.int("timeout").max(0) as u64 * 1000;
@@ -523,7 +517,16 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
     // The command-time clock advances once per batch of pipelined requests, like Redis's
     // cached time: a pipeline is a burst of microseconds.
     st.update_time();
+    if st.pause.is_none()
+        && let Some(argv) = sess.postponed.take()
+    {
+        st.postponed_clients = st.postponed_clients.saturating_sub(1);
+        dispatch::process(st, &mut sess, &argv);
+    }
     loop {
+        if sess.postponed.is_some() {
+            break; // a command held by CLIENT PAUSE: nothing more is read until it runs
+        }
         if sess.close_after_reply || st.shutdown.is_some() {
             break;
         }
@@ -611,6 +614,9 @@ fn close(st: &mut ServerState, id: ClientId) {
         let _ = net.poll.registry().deregister(&mut conn.stream);
     }
     if let Some(mut sess) = st.clients.remove(&id) {
+        if sess.postponed.is_some() {
+            st.postponed_clients = st.postponed_clients.saturating_sub(1);
+        }
         st.unwatch_all(&mut sess);
         dispatch::forget_block(st, &mut sess);
         st.pubsub.forget(&mut sess.subs, id);

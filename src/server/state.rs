@@ -223,6 +223,8 @@ pub struct ServerState {
     pub latency: crate::server::latency::Monitor,
     /// An AOF file is being replayed (DEBUG LOADAOF refuses to nest).
     pub replaying_aof: bool,
+    /// Clients holding a command back for CLIENT PAUSE (counted in INFO blocked_clients).
+    pub postponed_clients: usize,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
     pub cron_paused: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
@@ -345,6 +347,7 @@ impl ServerState {
             oom_before_command: false,
             latency: Default::default(),
             replaying_aof: false,
+            postponed_clients: 0,
             cron_paused: false,
             scripts_may_run_anything: false,
             running_script: None,
@@ -399,6 +402,20 @@ impl ServerState {
             db.set_notify_mask(self.hot.notify);
         }
         crate::alloc::set_background_thread(self.config.bool("jemalloc-bg-thread"));
+    }
+
+    /// Ends a CLIENT PAUSE: keys expire again, and the clients holding a command back (or
+    /// input, under PAUSE ALL) are served by the event loop right after this command.
+    pub fn end_pause(&mut self) {
+        self.pause = None;
+        for db in self.dbs.iter_mut() {
+            db.set_expire_paused(false);
+        }
+        let waiting: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in waiting {
+            self.blocking.resumed.push(id);
+            self.pending_writes.push(id);
+        }
     }
 
     /// Evicts keys while over `maxmemory` (bounded work; see keyspace::evict).

@@ -127,3 +127,33 @@ fn brpoplpush_into_a_wrong_type_destination_answers_wrongtype() {
     assert_eq!(c.cmd(&["LRANGE", "src", "0", "-1"]).text(), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
     assert_eq!(b.cmd(&["PING"]).text(), "+PONG\r\n");
 }
+
+/// CLIENT PAUSE WRITE: reads go on, writes (and EXECs and scripts that may write) wait and
+/// count as blocked, keys do not expire (they only read as missing), and UNPAUSE serves the
+/// waiting clients at once.
+#[test]
+fn client_pause_write_holds_writes_and_expiry_until_unpause() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let mut w = s.connect();
+    let mut e = s.connect();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["SET", "short", "x", "PX", "10"]);
+    let expired_before = crate::util::info_field(&mut c, "stats", "expired_keys");
+    assert_eq!(c.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]).text(), "+OK\r\n");
+    w.send(&["SET", "k", "new"]);
+    e.send(&["EVAL", "return 1", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:2")));
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "$1\r\nv\r\n");
+    assert!(crate::util::eventually(Duration::from_secs(5), || c.cmd(&["GET", "short"]).text() == "$-1\r\n"));
+    assert_eq!(crate::util::info_field(&mut c, "stats", "expired_keys"), expired_before);
+    assert_eq!(c.cmd(&["CLIENT", "UNPAUSE"]).text(), "+OK\r\n");
+    assert_eq!(w.read().text(), "+OK\r\n");
+    assert_eq!(e.read().text(), ":1\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "$3\r\nnew\r\n");
+    c.cmd(&["GET", "short"]);
+    assert_eq!(crate::util::info_field(&mut c, "stats", "expired_keys"), expired_before + 1);
+}

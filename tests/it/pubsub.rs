@@ -274,3 +274,24 @@ fn eviction_invalidations_come_before_the_reply() {
     assert_eq!(c.read().text(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$12\r\nvolatile-key\r\n");
     assert_eq!(c.read().text(), ":0\r\n");
 }
+
+/// A client served by an unblocking BLMOVE gets its reply first, then the invalidation of the
+/// tracked key that BLMOVE pushed to.
+#[test]
+fn unblocked_blmove_gets_its_invalidation_after_the_reply() {
+    let s = ember(&[]);
+    let mut rd = s.connect();
+    let mut c = s.connect();
+    c.cmd(&["RPUSH", "list2", "a"]);
+    rd.cmd(&["HELLO", "3"]);
+    rd.cmd(&["CLIENT", "TRACKING", "on"]);
+    rd.cmd(&["LRANGE", "list2", "0", "-1"]);
+    rd.send(&["BLMOVE", "list1", "list2", "LEFT", "LEFT", "0"]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || c
+        .cmd(&["INFO", "clients"])
+        .as_str()
+        .contains("blocked_clients:1")));
+    c.cmd(&["RPUSH", "list1", "foo"]);
+    assert_eq!(rd.read().text(), "$3\r\nfoo\r\n");
+    assert_eq!(rd.read().text(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$5\r\nlist2\r\n");
+}
