@@ -341,15 +341,16 @@ fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
-    Ok(Reply::Int(argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64))
+    Ok(Reply::Int(argv[1..].iter().filter(|k| db.get_notouch(k).is_some()).count() as i64))
 }
 
 fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    exists(ctx, argv)
+    let db = ctx.db();
+    Ok(Reply::Int(argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64))
 }
 
 fn type_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Status(ctx.db().peek(&argv[1]).map_or("none", |e| e.value.type_name())))
+    Ok(Reply::Status(ctx.db().get_notouch(&argv[1]).map_or("none", |v| v.type_name())))
 }
 
 fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -723,6 +724,10 @@ fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 /// TTL family: -2 missing key, -1 no deadline, else remaining (or absolute) time.
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], absolute: bool, unit: Unit) -> CmdResult {
     let now = ctx.now_ms();
+    // Counted as a read (keyspace hits/misses), without touching the LRU clock.
+    if ctx.db().get_notouch(key).is_none() {
+        return Ok(Reply::Int(-2));
+    }
     let Some(exp) = ctx.db().expire_of(key) else {
         return Ok(Reply::Int(-2));
     };

@@ -256,6 +256,16 @@ impl Db {
 
     /// Read access for commands: counts hits/misses and stamps the LRU clock.
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.lookup(key, true)
+    }
+
+    /// Read access that counts hits/misses but leaves the LRU clock alone (EXISTS, TYPE,
+    /// TTL: Redis's LOOKUP_NOTOUCH).
+    pub fn get_notouch(&mut self, key: &[u8]) -> Option<&Value> {
+        self.lookup(key, false)
+    }
+
+    fn lookup(&mut self, key: &[u8], touch: bool) -> Option<&Value> {
         let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
         match live(&mut self.keys, &mut self.side, self.now, key, h) {
@@ -263,7 +273,9 @@ impl Db {
                 if !self.side.writing {
                     self.side.stats.keyspace_hits += 1;
                 }
-                k.set_stamp(stamping.touch(k.stamp(), now));
+                if touch {
+                    k.set_stamp(stamping.touch(k.stamp(), now));
+                }
                 Some(&e.value)
             }
             None => {

@@ -537,9 +537,11 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
             break; // commands wait in the buffer until the pause ends (cron resumes them)
         }
         let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
+        // CLIENT LIST's qbuf counts the command being run, as Redis's query buffer does.
+        let buffered = conn.rbuf.len();
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
             Ok(true) => {
-                sess.qbuf = conn.rbuf.len();
+                sess.qbuf = buffered;
                 dispatch::process(st, &mut sess, conn.decoder.args());
                 conn.decoder.clear_args();
             }
