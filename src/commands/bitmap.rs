@@ -545,9 +545,9 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
     if readonly_cmd {
         return Err(CmdError::msg("BITFIELD_RO only supports the GET subcommand"));
     }
-    let ((replies, changes), grown) = edit_bits(ctx.db(), &argv[1], highest, |buf| {
+    let ((replies, (writes, changed)), grown) = edit_bits(ctx.db(), &argv[1], highest, |buf| {
         let mut out = Vec::with_capacity(ops.len());
-        let mut changes = 0;
+        let (mut writes, mut changed) = (0, 0);
         for f in &ops {
             match f.op {
                 FieldOp::Get => out.push(Reply::Int(if f.signed {
@@ -557,6 +557,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
                 })),
                 FieldOp::Set(v) | FieldOp::Incr(v) => {
                     let is_set = matches!(f.op, FieldOp::Set(_));
+                    let old_bits = get_unsigned(buf, f.offset, f.bits);
                     let (overflowed, new, ret) = if f.signed {
                         let old = get_signed(buf, f.offset, f.bits);
                         let (o, n) = if is_set {
@@ -581,14 +582,20 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
                     } else {
                         out.push(Reply::Int(ret));
                         set_bits(buf, f.offset, f.bits, new);
-                        changes += 1;
+                        writes += 1;
+                        if get_unsigned(buf, f.offset, f.bits) != old_bits {
+                            changed += 1;
+                        }
                     }
                 }
             }
         }
-        (out, changes)
+        (out, (writes, changed))
     })?;
-    if grown || changes > 0 {
+    // Like Redis, a write counts as a change when it created or grew the string, or when the
+    // field's value really changed.
+    let changes = if grown { writes } else { changed };
+    if changes > 0 {
         ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += changes;
         ctx.notify(ev::STRING, "setbit", &argv[1]);

@@ -77,6 +77,9 @@ pub fn unblock_with(srv: &mut ServerState, id: u64, reply: Option<Reply>) -> boo
     let Some(req) = s.block.take() else { return false };
     let reply = reply.unwrap_or_else(|| req.timeout_reply.clone());
     encode(&reply, s.resp, &mut s.out);
+    if let Ok(entry) = resolve(&req.argv) {
+        srv.stats.command(entry.id).calls += 1;
+    }
     srv.pending_writes.push(id);
     srv.blocking.resumed.push(id);
     unregister_block(srv, id, &req);
@@ -409,9 +412,14 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     }
     srv.stats.total_commands_processed += 1;
     let tracking_latency = srv.hot.latency_tracking;
+    // A command that blocked is counted when it is finally served or times out (Redis's
+    // updateStatsOnUnblock), not for each attempt.
+    let blocked = sess.block.is_some();
     let stat = srv.stats.command(entry.id);
-    stat.calls += 1;
-    stat.usec += usec;
+    if !blocked {
+        stat.calls += 1;
+        stat.usec += usec;
+    }
     if tracking_latency {
         stat.latency.record(usec.saturating_mul(1000));
     }

@@ -470,6 +470,28 @@ struct TrimArgs {
     how: Option<Trim>,
     approx: bool,
     limit: u64,
+    /// Where the `~` and the threshold are in argv (for logging the exact trim).
+    approx_at: usize,
+    threshold_at: usize,
+}
+
+impl TrimArgs {
+    /// The command as it must replay: an approximate trim becomes the exact one it turned
+    /// out to be (`=` and the resulting length, or first ID), so a replay with other node
+    /// sizes trims the same (Redis's streamRewriteApproxSpecifier / TrimArgument).
+    fn exact(&self, argv: &mut [Bytes], s: &crate::types::stream::Stream) {
+        if !self.approx {
+            return;
+        }
+        argv[self.approx_at] = Bytes::from_static(b"=");
+        argv[self.threshold_at] = match self.how {
+            Some(Trim::MaxLen(_)) => Bytes::from(s.len().to_string()),
+            _ => {
+                let first = s.first_entry().map_or(s.last_id, |e| e.0);
+                first.to_bytes()
+            }
+        };
+    }
 }
 
 /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT n]]` from `i`; for XADD it stops
@@ -481,7 +503,7 @@ fn parse_trim(
     argv: &[Bytes],
     xadd: bool,
 ) -> Result<(TrimArgs, bool, Option<(StreamId, bool)>, usize), CmdError> {
-    let mut t = TrimArgs { how: None, approx: false, limit: 0 };
+    let mut t = TrimArgs { how: None, approx: false, limit: 0, approx_at: 0, threshold_at: 0 };
     let mut limit_given = false;
     let mut nomkstream = false;
     let mut id = None;
@@ -501,8 +523,10 @@ fn parse_trim(
             let next = &argv[i + 1][..];
             if more >= 2 && (next == b"~" || next == b"=") {
                 t.approx = next == b"~";
+                t.approx_at = i + 1;
                 i += 1;
             }
+            t.threshold_at = i + 1;
             let v = &argv[i + 1];
             if is(a, "maxlen") {
                 let n = int(v)?;
@@ -540,7 +564,10 @@ fn parse_trim(
     if !xadd && t.how.is_none() {
         return Err(CmdError::msg("syntax error, XTRIM must be called with a trimming strategy"));
     }
-    if limit_given {
+    if ctx.sess.replaying {
+        // The log holds exact trims; LIMIT in it is not enforced (Redis's mustObeyClient).
+        t.limit = 0;
+    } else if limit_given {
         if !t.approx {
             return Err(CmdError::msg("syntax error, LIMIT cannot be used without the special ~ option"));
         }
@@ -576,6 +603,7 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let now = ctx.now_ms();
     let lim = limits(ctx);
+    let logging = ctx.logging();
     let key = &argv[1];
     let db = ctx.db();
     match db.peek(key) {
@@ -617,12 +645,16 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(how) => s.trim(how, trim.approx, trim.limit),
         None => 0,
     };
-    ctx.srv.dirty += 1;
-    if ctx.logging() {
-        // A generated ID replays as the ID it became.
+    // A generated ID replays as the ID it became, an approximate trim as the exact one.
+    let log = logging.then(|| {
         let mut buf = [0u8; 41];
         let mut cmd = argv.to_vec();
         cmd[field_pos - 1] = Bytes::copy_from_slice(id_text(new_id, &mut buf));
+        trim.exact(&mut cmd, s);
+        cmd
+    });
+    ctx.srv.dirty += 1;
+    if let Some(cmd) = log {
         ctx.log_as(cmd);
     }
     ctx.notify(ev::STREAM, "xadd", key);
@@ -639,7 +671,15 @@ fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(how) => s.trim(how, trim.approx, trim.limit),
         None => 0,
     };
+    let exact = (n > 0 && trim.approx).then(|| {
+        let mut cmd = argv.to_vec();
+        trim.exact(&mut cmd, s);
+        cmd
+    });
     if n > 0 {
+        if let Some(cmd) = exact {
+            ctx.log_as(cmd);
+        }
         ctx.db().signal_modified(&argv[1]);
         ctx.srv.dirty += n;
         ctx.notify(ev::STREAM, "xtrim", &argv[1]);

@@ -343,6 +343,7 @@ impl ServerState {
         let mut dec = Decoder::new();
         let mut sess = Session::new(0, "aof".into(), String::new(), -1, self.now_ms);
         sess.authenticated = true;
+        sess.replaying = true;
         let limits = Limits { max_bulk_len: i64::MAX, authenticated: true };
         let mut good = 0usize;
         loop {

@@ -53,6 +53,8 @@ pub struct Session {
     pub in_exec: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
+    /// The AOF being replayed: commands are obeyed as logged (Redis's mustObeyClient).
+    pub replaying: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -124,6 +126,7 @@ impl Session {
             qbuf: 0,
             in_exec: false,
             in_script: false,
+            replaying: false,
             block: None,
             postponed: None,
             retrying_block: false,

@@ -896,6 +896,9 @@ fn error_text(e: &mlua::Error) -> String {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::RuntimeError(m) => m.clone(),
         mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        // The only callback that lives in a scope is FUNCTION LOAD's register_function: one
+        // kept and called later gets Redis's words.
+        mlua::Error::CallbackDestructed => "redis.register_function can only be called on FUNCTION LOAD command".into(),
         other => other.to_string(),
     }
 }
@@ -931,16 +934,23 @@ fn lua_number_text(n: f64) -> String {
 /// `#!lua name=<library>` on the first line of a library: its name, checked as Redis does.
 pub fn library_name(code: &[u8]) -> Result<String, String> {
     let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
-    let line = String::from_utf8_lossy(&code[..end]).into_owned();
-    let Some(rest) = line.strip_prefix("#!") else { return Err("Missing library metadata".into()) };
-    let mut parts = rest.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
+    if !code.starts_with(b"#!") {
+        return Err("Missing library metadata".into());
+    }
+    // The shebang splits like an inline command (quotes allowed); its first word is
+    // `#!<engine>`, as Redis reads it.
+    let parts = crate::protocol::resp::split_args(&code[..end]).ok_or("Invalid library metadata")?;
+    let words: Vec<String> = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    let engine = words.first().and_then(|w| w.get(2..)).unwrap_or("");
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("Engine '{engine}' not found"));
     }
     let mut name = None;
-    for p in parts {
+    for p in &words[1..] {
         match p.strip_prefix("name=") {
+            Some(_) if name.is_some() => {
+                return Err("Invalid metadata value, name argument was given multiple times".into());
+            }
             Some(n) => name = Some(n.to_string()),
             None => return Err(format!("Invalid metadata value given: {p}")),
         }
