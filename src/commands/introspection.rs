@@ -70,6 +70,17 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         getkeys,
     ),
     cmd(
+        "getkeysandflags",
+        -4,
+        LOADING | STALE,
+        NO_KEYS,
+        "server",
+        "Extract keys and access flags given a full Redis command",
+        "7.0.0",
+        "O(N) where N is the number of arguments to the command",
+        getkeysandflags,
+    ),
+    cmd(
         "help",
         2,
         LOADING | STALE,
@@ -88,46 +99,18 @@ fn status_set(items: Vec<&str>) -> Reply {
 
 fn command_info(spec: &CommandSpec, full: &str) -> Reply {
     let flag_names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.has(*f)).map(|(_, n)| *n).collect();
-    let k = spec.keys;
-    let key_specs = if k.first > 0 {
-        let (ro_rw, access) = if spec.has(WRITE) { ("RW", "update") } else { ("RO", "access") };
-        let lastkey = if k.last < 0 { k.last } else { k.last - k.first };
-        vec![Reply::Map(vec![
-            (Reply::bulk_str("flags"), status_set(vec![ro_rw, access])),
-            (
-                Reply::bulk_str("begin_search"),
-                Reply::Map(vec![
-                    (Reply::bulk_str("type"), Reply::bulk_str("index")),
-                    (Reply::bulk_str("spec"), Reply::Map(vec![(Reply::bulk_str("index"), Reply::Int(k.first as i64))])),
-                ]),
-            ),
-            (
-                Reply::bulk_str("find_keys"),
-                Reply::Map(vec![
-                    (Reply::bulk_str("type"), Reply::bulk_str("range")),
-                    (
-                        Reply::bulk_str("spec"),
-                        Reply::Map(vec![
-                            (Reply::bulk_str("lastkey"), Reply::Int(lastkey as i64)),
-                            (Reply::bulk_str("keystep"), Reply::Int(k.step as i64)),
-                            (Reply::bulk_str("limit"), Reply::Int(0)),
-                        ]),
-                    ),
-                ]),
-            ),
-        ])]
-    } else {
-        vec![]
-    };
+    let specs = super::keyspecs::key_specs(full);
+    let (first, last, step) = super::keyspec::legacy_range(specs);
+    let key_specs: Vec<Reply> = specs.iter().map(super::keyspec::info_reply).collect();
     let subs: Vec<Reply> =
         spec.subcommands.iter().map(|s| command_info(s, &format!("{}|{}", spec.name, s.name))).collect();
     Reply::Array(vec![
         Reply::bulk_str(full),
         Reply::Int(spec.arity as i64),
         status_set(flag_names),
-        Reply::Int(k.first as i64),
-        Reply::Int(k.last as i64),
-        Reply::Int(k.step as i64),
+        Reply::Int(first),
+        Reply::Int(last),
+        Reply::Int(step),
         status_set(spec.acl_categories()),
         Reply::Set(vec![]),
         Reply::Array(key_specs),
@@ -224,6 +207,44 @@ fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let (args, pos) = keys_of(argv)?;
+    Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))
+}
+
+/// COMMAND GETKEYSANDFLAGS: each key with how the command uses it, from the key specs (the
+/// command's own key finder where a spec cannot say, as in Redis).
+fn getkeysandflags(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    // COMMAND GETKEYS's checks and errors first (arity, keyless commands, bad counts).
+    let (args, positions) = keys_of(argv)?;
+    let full = resolve_full(args)?;
+    let specs = super::keyspecs::key_specs(full);
+    let reliable = !specs.iter().any(|s| s.flags & super::keyspec::flags::VARIABLE_FLAGS != 0);
+    let found =
+        if reliable { super::keyspec::evaluate(specs, args) } else { super::keyspec::variable_flags(full, args) };
+    let keys = match found {
+        Some(k) if !k.is_empty() || specs.is_empty() => k,
+        _ => {
+            let first = specs.first().map_or(0, super::keyspec::usage_flags);
+            let rest = specs.last().map_or(first, super::keyspec::usage_flags);
+            positions.into_iter().enumerate().map(|(n, p)| (p, if n == 0 { first } else { rest })).collect()
+        }
+    };
+    Ok(Reply::Array(keys.into_iter().map(|(p, f)| super::keyspec::key_and_flags(&args[p], f)).collect()))
+}
+
+/// The full name (`xgroup|create`) of the command in `args`.
+fn resolve_full(args: &[Bytes]) -> Result<&'static str, CmdError> {
+    let Some(base) = table().get(&args[0]) else {
+        return Err(CmdError::msg("Invalid command specified"));
+    };
+    if !base.subs.is_empty() && args.len() >= 2 {
+        return Ok(table().sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.full);
+    }
+    Ok(base.full)
+}
+
+/// The command's arguments and its key positions, with Redis's errors for COMMAND GETKEYS.
+fn keys_of(argv: &[Bytes]) -> Result<(&[Bytes], Vec<usize>), CmdError> {
     let args = &argv[2..];
     let Some(base) = table().get(&args[0]) else {
         return Err(CmdError::msg("Invalid command specified"));
@@ -242,13 +263,10 @@ fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(CmdError::msg("Invalid number of arguments specified for command"));
     }
     let pos = spec.key_positions(args);
-    if pos.is_empty() {
-        if spec.has(super::flags::NO_MANDATORY_KEYS) {
-            return Ok(Reply::Array(vec![]));
-        }
+    if pos.is_empty() && !spec.has(super::flags::NO_MANDATORY_KEYS) {
         return Err(CmdError::msg("Invalid arguments specified for command"));
     }
-    Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))
+    Ok((args, pos))
 }
 
 fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {

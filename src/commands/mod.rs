@@ -18,6 +18,8 @@ pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod introspection;
+pub mod keyspec;
+pub mod keyspecs;
 pub mod latency;
 pub mod list;
 pub mod pubsub;
@@ -152,7 +154,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is hidden from COMMAND INFO on purpose, as in Redis.
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
