@@ -333,6 +333,7 @@ impl Server {
         for db in self.state.dbs.iter_mut() {
             db.cron(100);
         }
+        self.state.enforce_tracking_limit();
         self.state.after_background_change();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause

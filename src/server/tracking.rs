@@ -260,6 +260,21 @@ impl ServerState {
         }
     }
 
+    /// Keeps the tracking table within `tracking-table-max-keys` (a lowered limit takes
+    /// effect here, from cron, as in Redis's trackingLimitUsedSlots): arbitrary keys are
+    /// forgotten and their clients told, as if the keys changed.
+    pub fn enforce_tracking_limit(&mut self) {
+        let max = self.config.int("tracking-table-max-keys");
+        if max <= 0 || self.tracking.total_keys() <= max as usize {
+            return;
+        }
+        let mut nobody = Session::new(0, String::new(), String::new(), -1, 0);
+        while self.tracking.total_keys() > max as usize {
+            let Some(k) = self.tracking.any_key() else { break };
+            self.invalidate_key(Some(&mut nobody), &k, false, false);
+        }
+    }
+
     /// Invalidations for these modified keys.
     pub fn invalidate_keys(&mut self, current: &mut Session, keys: &[(usize, Bytes)]) {
         if self.tracking.clients == 0 {

@@ -295,3 +295,22 @@ fn unblocked_blmove_gets_its_invalidation_after_the_reply() {
     assert_eq!(rd.read().text(), "$3\r\nfoo\r\n");
     assert_eq!(rd.read().text(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$5\r\nlist2\r\n");
 }
+
+/// Lowering tracking-table-max-keys at run time forgets keys (and tells their clients) from
+/// cron, without waiting for another read.
+#[test]
+fn lowering_the_tracking_table_limit_invalidates_from_cron() {
+    let s = ember(&[]);
+    let mut redir = s.connect();
+    let mut c = s.connect();
+    let id = redir.cmd(&["CLIENT", "ID"]).text().trim_start_matches(':').trim().to_string();
+    redir.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+    c.cmd(&["CLIENT", "TRACKING", "on", "REDIRECT", &id, "NOLOOP"]);
+    c.cmd(&["MSET", "key1", "1", "key2", "2"]);
+    c.cmd(&["MGET", "key1", "key2"]);
+    c.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "1"]);
+    let msg = redir.read();
+    let key = msg.children()[2].children()[0].as_str();
+    assert!(key == "key1" || key == "key2", "{key}");
+    assert_eq!(info_field(&mut c, "stats", "tracking_total_keys"), 1);
+}
