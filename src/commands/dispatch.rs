@@ -362,7 +362,7 @@ fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {
     Reply::Error(e.to_string())
 }
 
-fn count_error(srv: &mut ServerState, e: &CmdError) {
+pub fn count_error(srv: &mut ServerState, e: &CmdError) {
     srv.stats.total_error_replies += 1;
     *srv.stats.errors.entry(e.code()).or_default() += 1;
 }
@@ -435,7 +435,11 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         Ok(r) => r,
         Err(e) => {
             srv.stats.command(entry.id).failed_calls += 1;
-            count_error(srv, &e);
+            // An error a script replies that a command of it already replied (and counted) is
+            // not counted again (Redis's ERR_REPLY_FLAG_NO_STATS_UPDATE).
+            if !matches!(e, CmdError::Counted(_)) {
+                count_error(srv, &e);
+            }
             Reply::Error(e.to_string())
         }
     }

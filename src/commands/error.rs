@@ -41,6 +41,10 @@ pub enum CmdError {
     /// The full error line, with its own code.
     #[error("{0}")]
     Raw(String),
+    /// An error reply (full text) already counted in errorstats when a command replied it
+    /// to a script that now replies it too.
+    #[error("{0}")]
+    Counted(String),
 }
 
 impl CmdError {

@@ -460,10 +460,16 @@ fn run_in(
 /// SHA1, or the function's name) and the line.
 fn finish(outcome: Result<Outcome, String>, name: &str, source: &str) -> CmdResult {
     match outcome {
+        // An error reply the script returned is the command's error (counted in errorstats
+        // by its code, and as a failed call); an empty one reads "ERR", as in Redis.
+        Ok(Outcome::Reply(Reply::Error(t))) if t.is_empty() => Err(CmdError::Raw("ERR ".into())),
+        Ok(Outcome::Reply(Reply::Error(t))) => Err(CmdError::Raw(t)),
         Ok(Outcome::Reply(r)) => Ok(r),
-        Ok(Outcome::Error { text, line }) => {
+        Ok(Outcome::CountedError(t)) => Err(CmdError::Counted(t)),
+        Ok(Outcome::Error { text, line, counted }) => {
             let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());
-            Err(CmdError::Raw(format!("{text} script: {name}, on {source}:{line}.")))
+            let text = format!("{text} script: {name}, on {source}:{line}.");
+            Err(if counted { CmdError::Counted(text) } else { CmdError::Raw(text) })
         }
         Err(e) if e == "NOSCRIPT" => Err(noscript()),
         Err(e) => Err(CmdError::msg(e)),
@@ -481,11 +487,26 @@ struct ScriptHost<'a> {
     read_called: bool,
 }
 
+impl ScriptHost<'_> {
+    /// A command of the script refused before it runs (OOM, NOREPLICAS): counted as a
+    /// rejected call and an error reply, and handed to the script as that reply.
+    fn refuse(&mut self, entry: &'static super::Entry, e: CmdError, resp: u8) -> Vec<u8> {
+        self.srv.stats.command(entry.id).rejected_calls += 1;
+        super::dispatch::count_error(self.srv, &e);
+        let mut out = BytesMut::new();
+        encode(&Reply::Error(e.to_string()), resp, &mut out);
+        out.to_vec()
+    }
+}
+
 impl Host for ScriptHost<'_> {
     fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String> {
         let entry = match resolve(&argv) {
             Ok(e) => e,
-            Err((CmdError::WrongArity(_), _)) => {
+            Err((CmdError::WrongArity(_), entry)) => {
+                if let Some(e) = entry {
+                    self.srv.stats.command(e.id).rejected_calls += 1;
+                }
                 return Err("Wrong number of args calling Redis command from script".into());
             }
             Err(_) => return Err("Unknown Redis command called from script".into()),
@@ -504,17 +525,13 @@ impl Host for ScriptHost<'_> {
             && self.srv.oom_before_command
             && self.srv.running_script.as_ref().is_some_and(|r| !r.wrote)
         {
-            let mut out = BytesMut::new();
-            encode(&Reply::Error(CmdError::Oom.to_string()), resp, &mut out);
-            return Ok(out.to_vec());
+            return Ok(self.refuse(entry, CmdError::Oom, resp));
         }
         if entry.spec.has(READONLY) {
             self.read_called = true;
         }
         if entry.spec.has(WRITE) && self.srv.hot.min_replicas_to_write > 0 {
-            let mut out = BytesMut::new();
-            encode(&Reply::Error("NOREPLICAS Not enough good replicas to write.".into()), resp, &mut out);
-            return Ok(out.to_vec());
+            return Ok(self.refuse(entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()), resp));
         }
         if entry.spec.has(WRITE)
             && let Some(r) = self.srv.running_script.as_mut()

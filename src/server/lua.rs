@@ -130,8 +130,11 @@ return missing, strict, proxy
 pub enum Outcome {
     /// The script's return value, converted.
     Reply(Reply),
-    /// An error raised by the script: the text and where it happened.
-    Error { text: String, line: Option<i64> },
+    /// An error raised by the script: the text and where it happened; `counted` when a
+    /// command replied it (it is already in errorstats).
+    Error { text: String, line: Option<i64>, counted: bool },
+    /// The script returned an error table a command had replied (already counted).
+    CountedError(String),
 }
 
 /// What `run` calls: a cached script (by SHA1, with KEYS and ARGV globals) or a library
@@ -292,18 +295,28 @@ impl Engine {
                 .create_function(|lua, err: Value| {
                     let where_ = script_line(lua);
                     let t = lua.create_table()?;
+                    let mut counted = false;
                     let text = match &err {
-                        Value::Table(e) => match e.raw_get::<Value>("err")? {
-                            Value::String(s) => s.to_string_lossy(),
-                            other => format!("ERR {}", lua_text(&other)),
-                        },
+                        Value::Table(e) => {
+                            counted = e.raw_get::<bool>(IGNORE_STATS).unwrap_or(false);
+                            match e.raw_get::<Value>("err")? {
+                                Value::String(s) => s.to_string_lossy(),
+                                other => format!("ERR {}", lua_text(&other)),
+                            }
+                        }
                         Value::Error(e) => match e.downcast_ref::<ScriptError>() {
-                            Some(ScriptError(text)) => text.clone(),
+                            Some(se) => {
+                                counted = se.counted;
+                                se.text.clone()
+                            }
                             None => format!("ERR {}", error_text(e)),
                         },
                         other => format!("ERR {}", lua_text(other)),
                     };
                     t.raw_set("err", text)?;
+                    if counted {
+                        t.raw_set(IGNORE_STATS, true)?;
+                    }
                     if let Some(line) = where_ {
                         t.raw_set("line", line as i64)?;
                     }
@@ -378,7 +391,7 @@ impl Engine {
                         },
                         Value::Error(e) => {
                             let text = match e.downcast_ref::<ScriptError>() {
-                                Some(ScriptError(t)) => t.clone(),
+                                Some(se) => se.text.clone(),
                                 None => error_text(&e),
                             };
                             Value::String(lua.create_string(&text)?)
@@ -513,10 +526,10 @@ impl Engine {
         let run_load = || -> mlua::Result<Result<(), String>> {
             lua.scope(|scope| {
                 let register = scope.create_function(|lua, args: MultiValue| {
-                    let def = registration(lua, args, &name).map_err(|m| mlua::Error::external(ScriptError(m)))?;
+                    let def = registration(lua, args, &name).map_err(|m| mlua::Error::external(ScriptError::new(m)))?;
                     let mut list = registered.borrow_mut();
                     if list.iter().any(|(f, _)| f.eq_ignore_ascii_case(&def.0)) {
-                        return Err(mlua::Error::external(ScriptError(
+                        return Err(mlua::Error::external(ScriptError::new(
                             "ERR Function already exists in the library".into(),
                         )));
                     }
@@ -664,18 +677,32 @@ impl Engine {
             let runner = if as_function { &self.runf } else { &self.run };
             let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
             if ok {
+                if let Value::Table(t) = &v
+                    && t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false)
+                    && let Ok(text) = t.raw_get::<String>("err")
+                {
+                    return Ok(Outcome::CountedError(text));
+                }
                 Ok(Outcome::Reply(lua_to_reply(&v, 0, self.resp.get() >= 3)))
             } else {
-                let (text, line) = match &v {
-                    Value::Table(t) => (t.raw_get::<String>("err").unwrap_or_default(), t.raw_get::<i64>("line").ok()),
-                    other => (format!("ERR {}", lua_text(other)), None),
+                let (text, line, counted) = match &v {
+                    Value::Table(t) => (
+                        t.raw_get::<String>("err").unwrap_or_default(),
+                        t.raw_get::<i64>("line").ok(),
+                        t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false),
+                    ),
+                    other => (format!("ERR {}", lua_text(other)), None, false),
                 };
-                Ok(Outcome::Error { text, line })
+                Ok(Outcome::Error { text, line, counted })
             }
         })();
         if let Some(k) = self.end_run() {
             // The error was raised again past the script's own frames: report the kill itself.
-            return Ok(Outcome::Error { text: format!("ERR {}", k.message), line: k.line.map(|l| l as i64) });
+            return Ok(Outcome::Error {
+                text: format!("ERR {}", k.message),
+                line: k.line.map(|l| l as i64),
+                counted: false,
+            });
         }
         // Lua's incremental collector keeps up with small scripts; after a big one a full
         // collection gives the memory back at once.
@@ -777,9 +804,10 @@ fn command_functions(
     let c = command.clone();
     let call = lua.create_function(move |lua, argv: MultiValue| match c(lua, argv)? {
         (true, v) => Ok(v),
-        (false, Value::Table(t)) => {
-            Err(mlua::Error::external(ScriptError(t.raw_get::<String>("err").unwrap_or_default())))
-        }
+        (false, Value::Table(t)) => Err(mlua::Error::external(ScriptError {
+            text: t.raw_get::<String>("err").unwrap_or_default(),
+            counted: t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false),
+        })),
         (false, other) => Ok(other),
     })?;
     let pcall = lua.create_function(move |lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
@@ -789,11 +817,25 @@ fn command_functions(
 /// An error reply raised by `redis.call` (or a refusal of it), carried through Lua to the
 /// error handler with its text (and error code) intact.
 #[derive(Debug)]
-struct ScriptError(String);
+struct ScriptError {
+    text: String,
+    /// A command replied it (already counted in errorstats).
+    counted: bool,
+}
+
+impl ScriptError {
+    fn new(text: String) -> Self {
+        ScriptError { text, counted: false }
+    }
+}
+
+/// The field Redis marks error tables with when a command replied the error (so the script
+/// replying it again does not count it twice). Scripts see it, as in Redis.
+const IGNORE_STATS: &str = "ignore_error_stats_update";
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -1102,7 +1144,12 @@ fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
     };
     Ok(match kind {
         b'+' => tagged("ok", Value::String(lua.create_string(text)?))?,
-        b'-' => tagged("err", Value::String(lua.create_string(text)?))?,
+        b'-' => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(text)?)?;
+            t.raw_set(IGNORE_STATS, true)?;
+            Value::Table(t)
+        }
         b':' => Value::Integer(int(text)),
         b'$' => {
             let n = int(text);

@@ -434,7 +434,8 @@ impl LongDouble {
         let (int, frac) = digits.split_at(digits.len() - 17);
         let frac = frac.trim_end_matches('0');
         let mut s = String::new();
-        if neg {
+        // A value that rounds to zero prints as "0", never "-0" (Redis's ld2string).
+        if neg && !(frac.is_empty() && int.bytes().all(|c| c == b'0')) {
             s.push('-');
         }
         s.push_str(int);
