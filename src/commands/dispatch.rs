@@ -370,7 +370,11 @@ pub fn count_error(srv: &mut ServerState, e: &CmdError) {
 /// Runs a resolved command: the handler plus the bookkeeping around it.
 pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, argv: &[Bytes]) -> Reply {
     let spec = entry.spec;
-    if !srv.monitors.is_empty() && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
+    // MONITOR sees a command once it ran (so EXEC follows what it executed), except a script,
+    // which it sees before the commands the script runs (Redis feeds EVAL/FCALL up front).
+    let monitored = !srv.monitors.is_empty() && !sess.retrying_block;
+    let script = matches!(entry.full, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro");
+    if monitored && script {
         feed_monitors(srv, sess, argv);
     }
     sess.last_cmd = entry.full;
@@ -384,6 +388,9 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     let start = srv.cmd_clock;
     let dirty_before = srv.dirty;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
+    if monitored && !script && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
+        feed_monitors(srv, sess, argv);
+    }
     let log_instead = srv.log_instead.take();
     let end = Instant::now();
     srv.cmd_clock = end;

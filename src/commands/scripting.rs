@@ -426,7 +426,8 @@ fn run_in(
         functions: eng.functions.len(),
     });
     let mark = ctx.srv.aof.as_ref().map(|a| a.mark());
-    let mut sess = Session::new(0, String::new(), String::new(), -1, ctx.srv.now_ms);
+    // MONITOR shows the script's commands as from "lua", as Redis does.
+    let mut sess = Session::new(0, "lua".into(), String::new(), -1, ctx.srv.now_ms);
     sess.authenticated = true;
     sess.db = ctx.sess.db;
     // Effects are logged as they happen and wrapped below, never one by one.

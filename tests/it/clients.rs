@@ -175,3 +175,23 @@ fn client_pause_delays_commands() {
     assert_eq!(b.cmd(&["PING"]).text(), "+PONG\r\n");
     assert!(t.elapsed() >= Duration::from_millis(250), "PING answered during the pause");
 }
+
+/// MONITOR shows a command once it ran (EXEC after what it executed), a script before its
+/// commands, and the script's commands as from "lua".
+#[test]
+fn monitor_orders_transactions_and_scripts_as_redis() {
+    let s = crate::util::ember(&[]);
+    let mut m = s.connect();
+    let mut c = s.connect();
+    assert_eq!(m.cmd(&["MONITOR"]).text(), "+OK\r\n");
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "foo", "bar"]);
+    c.cmd(&["EXEC"]);
+    c.cmd(&["EVAL", "redis.call('set', KEYS[1], ARGV[1])", "1", "foo", "baz"]);
+    let lines: Vec<String> = (0..5).map(|_| m.read().as_str()).collect();
+    assert!(lines[0].ends_with("\"multi\""), "{lines:?}");
+    assert!(lines[1].ends_with("\"set\" \"foo\" \"bar\""), "{lines:?}");
+    assert!(lines[2].ends_with("\"exec\""), "{lines:?}");
+    assert!(lines[3].contains("\"eval\""), "{lines:?}");
+    assert!(lines[4].contains("[0 lua] \"set\" \"foo\" \"baz\""), "{lines:?}");
+}

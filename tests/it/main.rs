@@ -10,6 +10,7 @@ mod crossserver;
 mod diff;
 mod eviction;
 mod example;
+mod hostile;
 mod lua_security;
 mod persistence;
 mod process;
