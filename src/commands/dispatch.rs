@@ -43,6 +43,7 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
         let before = sess.out.len();
         encode(&reply, sess.resp, &mut sess.out);
         srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
+        sess.note_reply(sess.out.len() - before);
         if sess.over_output_limit(&srv.hot.obuf, srv.now_ms) {
             tracing::warn!("Client id={} addr={} closed for overcoming of output buffer limits.", sess.id, sess.addr);
             sess.close_asap = true;

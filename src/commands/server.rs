@@ -873,11 +873,22 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(OK);
     }
     if is(sub, "replybuffer") && argv.len() == 4 {
-        // Ember sizes reply buffers by what is pending; the knobs are accepted.
-        let valid = (is(&argv[2], "peak-reset-time")
-            && (is(&argv[3], "never") || is(&argv[3], "reset") || parse_i64(&argv[3]).is_some()))
-            || (is(&argv[2], "resizing") && parse_i64(&argv[3]).is_some());
-        return if valid { Ok(OK) } else { Err(CmdError::Syntax) };
+        // The reply-buffer sizes CLIENT LIST reports (see Session::resize_reply_buffer).
+        if is(&argv[2], "peak-reset-time") {
+            ctx.srv.reply_peak_reset_ms = if is(&argv[3], "never") {
+                -1
+            } else if is(&argv[3], "reset") {
+                5000
+            } else {
+                parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?
+            };
+            return Ok(OK);
+        }
+        if is(&argv[2], "resizing") {
+            ctx.srv.reply_resizing = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)? != 0;
+            return Ok(OK);
+        }
+        return Err(CmdError::Syntax);
     }
     if is(sub, "populate") && (3..=5).contains(&argv.len()) {
         return debug_populate(ctx, argv);

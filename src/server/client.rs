@@ -49,6 +49,12 @@ pub struct Session {
     pub last_cmd: &'static str,
     /// Bytes buffered in the query buffer (CLIENT LIST `qbuf=`), kept up to date by the loop.
     pub qbuf: usize,
+    /// CLIENT LIST's reply buffer size and peak (rbs/rbp), sized as Redis 7.0 sizes its
+    /// per-client reply buffer (Ember's output buffer is one growable buffer; these report
+    /// what a Redis client would have, see [`Session::resize_reply_buffer`]).
+    pub rbs: usize,
+    pub rbp: usize,
+    pub rbp_reset_ms: u64,
     /// Nesting guard: EXEC runs queued commands through dispatch.
     pub in_exec: bool,
     /// The client a Lua script's commands run as (Redis's CLIENT_SCRIPT).
@@ -93,6 +99,32 @@ pub fn protected_mode_denies(protected: bool, password_set: bool, peer: &std::ne
 pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 impl Session {
+    /// A reply of `n` bytes went out: it filled the reply buffer up to its size.
+    pub fn note_reply(&mut self, n: usize) {
+        self.rbp = self.rbp.max(n.min(self.rbs));
+    }
+
+    /// Redis's clientsCronResizeOutputBuffer: an idle buffer shrinks towards its peak (not
+    /// below 1 KB), a full one doubles (up to 16 KB); the peak restarts every
+    /// `peak_reset_ms` (negative: never).
+    pub fn resize_reply_buffer(&mut self, now_ms: u64, peak_reset_ms: i64) {
+        const MIN: usize = 1024;
+        const CHUNK: usize = 16 * 1024;
+        let mut new = 0;
+        if self.rbs / 2 >= MIN && self.rbp < self.rbs / 2 {
+            new = MIN.max(self.rbp + 1);
+        } else if self.rbs * 2 < CHUNK * 2 && self.rbp == self.rbs {
+            new = CHUNK.min(self.rbs * 2);
+        }
+        if peak_reset_ms >= 0 && now_ms.saturating_sub(self.rbp_reset_ms) >= peak_reset_ms as u64 {
+            self.rbp = 0;
+            self.rbp_reset_ms = now_ms;
+        }
+        if new != 0 {
+            self.rbs = new;
+        }
+    }
+
     /// Whether the client connected from this machine (Redis's islocalClient: 127.0.0.1 or
     /// ::1), for the `local` setting of the protected actions.
     pub fn is_local(&self) -> bool {
@@ -124,6 +156,9 @@ impl Session {
             out: BytesMut::new(),
             last_cmd: "NULL",
             qbuf: 0,
+            rbs: 16384,
+            rbp: 0,
+            rbp_reset_ms: 0,
             in_exec: false,
             in_script: false,
             replaying: false,
@@ -168,7 +203,7 @@ impl Session {
         let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -183,6 +218,8 @@ impl Session {
             self.subs.len(Kind::Shard),
             multi,
             self.qbuf,
+            self.rbs,
+            self.rbp,
             self.out.len(),
             self.last_cmd,
             t.map_or(-1, |t| t.redirect as i64),

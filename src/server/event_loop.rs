@@ -334,6 +334,12 @@ impl Server {
             db.cron(100);
         }
         self.state.enforce_tracking_limit();
+        if self.state.reply_resizing {
+            let reset = self.state.reply_peak_reset_ms;
+            for s in self.state.clients.values_mut() {
+                s.resize_reply_buffer(now, reset);
+            }
+        }
         self.state.after_background_change();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause

@@ -223,6 +223,10 @@ pub struct ServerState {
     pub latency: crate::server::latency::Monitor,
     /// An AOF file is being replayed (DEBUG LOADAOF refuses to nest).
     pub replaying_aof: bool,
+    /// DEBUG REPLYBUFFER: how often a client's reply-buffer peak restarts (ms, negative:
+    /// never) and whether buffers are resized at all.
+    pub reply_peak_reset_ms: i64,
+    pub reply_resizing: bool,
     /// Clients holding a command back for CLIENT PAUSE (counted in INFO blocked_clients).
     pub postponed_clients: usize,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
@@ -347,6 +351,8 @@ impl ServerState {
             oom_before_command: false,
             latency: Default::default(),
             replaying_aof: false,
+            reply_peak_reset_ms: 5000,
+            reply_resizing: true,
             postponed_clients: 0,
             cron_paused: false,
             scripts_may_run_anything: false,
