@@ -5,7 +5,33 @@
 
 use mlua::{LightUserData, Lua, Table, Value};
 
-const MAX_DEPTH: usize = 1000;
+/// lua-cjson's settings (per Lua state, changed by `cjson.encode_max_depth()` and friends;
+/// they last until the state goes, as in Redis).
+#[derive(Clone, Copy, Debug)]
+struct Cfg {
+    encode_max_depth: usize,
+    decode_max_depth: usize,
+    /// 0: refuse NaN/Inf, 1: write NaN/Infinity, 2: write null.
+    encode_invalid_numbers: u8,
+    decode_invalid_numbers: bool,
+    keep_buffer: bool,
+    precision: usize,
+    sparse_convert: bool,
+    sparse_ratio: usize,
+    sparse_safe: usize,
+}
+
+const DEFAULT: Cfg = Cfg {
+    encode_max_depth: 1000,
+    decode_max_depth: 1000,
+    encode_invalid_numbers: 0,
+    decode_invalid_numbers: true,
+    keep_buffer: true,
+    precision: 14,
+    sparse_convert: false,
+    sparse_ratio: 2,
+    sparse_safe: 10,
+};
 
 /// `cjson.null`: a light userdata holding NULL, as lua-cjson's.
 fn null() -> Value {
@@ -21,20 +47,25 @@ pub(super) fn raise(lua: &Lua, msg: String) -> mlua::Error {
 }
 
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let cfg = Rc::new(Cell::new(DEFAULT));
     let cjson = lua.create_table()?;
+    let c = cfg.clone();
     cjson.raw_set(
         "encode",
-        lua.create_function(|lua, v: Value| {
+        lua.create_function(move |lua, v: Value| {
             let mut out = Vec::new();
-            encode(&v, 0, &mut out).map_err(|m| raise(lua, m))?;
+            encode(&v, 0, &mut out, &c.get()).map_err(|m| raise(lua, m))?;
             lua.create_string(&out)
         })?,
     )?;
+    let c = cfg.clone();
     cjson.raw_set(
         "decode",
-        lua.create_function(|lua, s: mlua::LuaString| {
+        lua.create_function(move |lua, s: mlua::LuaString| {
             let bytes = s.as_bytes();
-            let mut p = Parser { b: &bytes, i: 0 };
+            let mut p = Parser { b: &bytes, i: 0, max_depth: c.get().decode_max_depth };
             let v = p.value(lua, 0).map_err(|m| raise(lua, m))?;
             p.ws();
             if p.i < p.b.len() {
@@ -43,15 +74,127 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
             Ok(v)
         })?,
     )?;
+    // The settings: each returns the value in force, after setting it when given one.
+    let int_setting = |_name: &'static str, max: i64, get: fn(&Cfg) -> usize, set: fn(&mut Cfg, usize)| {
+        let c = cfg.clone();
+        lua.create_function(move |lua, v: Option<Value>| {
+            let mut now = c.get();
+            if let Some(v) = v {
+                let n = match v {
+                    Value::Integer(n) => n,
+                    Value::Number(n) if n.fract() == 0.0 => n as i64,
+                    _ => -1,
+                };
+                if !(1..=max).contains(&n) {
+                    return Err(raise(
+                        lua,
+                        // Lua names C functions called through pcall '?'.
+                        format!("bad argument #1 to '?' (expected integer between 1 and {max})"),
+                    ));
+                }
+                set(&mut now, n as usize);
+                c.set(now);
+            }
+            Ok(get(&now) as i64)
+        })
+    };
+    cjson.raw_set(
+        "encode_max_depth",
+        int_setting("encode_max_depth", i32::MAX as i64, |c| c.encode_max_depth, |c, n| c.encode_max_depth = n)?,
+    )?;
+    cjson.raw_set(
+        "decode_max_depth",
+        int_setting("decode_max_depth", i32::MAX as i64, |c| c.decode_max_depth, |c, n| c.decode_max_depth = n)?,
+    )?;
+    cjson.raw_set(
+        "encode_number_precision",
+        int_setting("encode_number_precision", 14, |c| c.precision, |c, n| c.precision = n)?,
+    )?;
+    let bool_setting = |name: &'static str, get: fn(&Cfg) -> bool, set: fn(&mut Cfg, bool)| {
+        let c = cfg.clone();
+        lua.create_function(move |lua, v: Option<Value>| {
+            let mut now = c.get();
+            match v {
+                None => {}
+                Some(Value::Boolean(b)) => {
+                    set(&mut now, b);
+                    c.set(now);
+                }
+                Some(Value::String(s)) if matches!(&s.as_bytes()[..], b"on" | b"off") => {
+                    set(&mut now, &s.as_bytes()[..] == b"on");
+                    c.set(now);
+                }
+                Some(_) => return Err(raise(lua, format!("bad argument #1 to '{name}' (invalid option)"))),
+            }
+            Ok(get(&now))
+        })
+    };
+    cjson.raw_set(
+        "encode_keep_buffer",
+        bool_setting("encode_keep_buffer", |c| c.keep_buffer, |c, b| c.keep_buffer = b)?,
+    )?;
+    cjson.raw_set(
+        "decode_invalid_numbers",
+        bool_setting("decode_invalid_numbers", |c| c.decode_invalid_numbers, |c, b| c.decode_invalid_numbers = b)?,
+    )?;
+    let c = cfg.clone();
+    cjson.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, v: Option<Value>| {
+            let mut now = c.get();
+            match v {
+                None => {}
+                Some(Value::Boolean(b)) => now.encode_invalid_numbers = b as u8,
+                Some(Value::String(s)) if &s.as_bytes()[..] == b"null" => now.encode_invalid_numbers = 2,
+                Some(Value::String(s)) if matches!(&s.as_bytes()[..], b"on" | b"off") => {
+                    now.encode_invalid_numbers = (&s.as_bytes()[..] == b"on") as u8
+                }
+                Some(_) => {
+                    return Err(raise(lua, "bad argument #1 to 'encode_invalid_numbers' (invalid option)".into()));
+                }
+            }
+            c.set(now);
+            Ok(match now.encode_invalid_numbers {
+                0 => Value::Boolean(false),
+                1 => Value::Boolean(true),
+                _ => Value::String(lua.create_string("null")?),
+            })
+        })?,
+    )?;
+    let c = cfg.clone();
+    cjson.raw_set(
+        "encode_sparse_array",
+        lua.create_function(move |_, (convert, ratio, safe): (Option<bool>, Option<i64>, Option<i64>)| {
+            let mut now = c.get();
+            if let Some(b) = convert {
+                now.sparse_convert = b;
+            }
+            if let Some(r) = ratio {
+                now.sparse_ratio = r.clamp(0, i32::MAX as i64) as usize;
+            }
+            if let Some(x) = safe {
+                now.sparse_safe = x.clamp(0, i32::MAX as i64) as usize;
+            }
+            c.set(now);
+            Ok((now.sparse_convert, now.sparse_ratio as i64, now.sparse_safe as i64))
+        })?,
+    )?;
     cjson.raw_set("null", null())?;
     globals.raw_set("cjson", cjson)
 }
 
-fn number(n: f64) -> Result<String, String> {
+fn number(n: f64, cfg: &Cfg) -> Result<String, String> {
     if !n.is_finite() {
-        return Err("Cannot serialise number: must not be NaN or Inf".into());
+        return match cfg.encode_invalid_numbers {
+            0 => Err("Cannot serialise number: must not be NaN or Inf".into()),
+            // Redis's lua-cjson prints them with %.14g.
+            1 if n.is_nan() => Ok("nan".into()),
+            1 if n < 0.0 => Ok("-inf".into()),
+            1 => Ok("inf".into()),
+            _ => Ok("null".into()),
+        };
     }
-    Ok(crate::util::numfmt::fmt_g(n, 14))
+    Ok(crate::util::numfmt::fmt_g(n, cfg.precision))
 }
 
 fn string(s: &[u8], out: &mut Vec<u8>) {
@@ -74,16 +217,16 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::Number(n) => out.extend_from_slice(number(*n)?.as_bytes()),
+        Value::Number(n) => out.extend_from_slice(number(*n, cfg)?.as_bytes()),
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= MAX_DEPTH {
+            if depth >= cfg.encode_max_depth {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
             // An array when every key is a positive integer.
@@ -102,17 +245,24 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                     None => is_array = false,
                 }
             }
-            if is_array && count > 0 {
-                if max > count * 2 && max > 10 {
-                    return Err("Cannot serialise table: excessively sparse array".into());
-                }
+            // An excessively sparse array is refused, or written as an object when
+            // encode_sparse_array(true) says so (lua-cjson's ratio and safe size).
+            let sparse = is_array
+                && count > 0
+                && cfg.sparse_ratio > 0
+                && max > cfg.sparse_safe
+                && max > count.saturating_mul(cfg.sparse_ratio);
+            if sparse && !cfg.sparse_convert {
+                return Err("Cannot serialise table: excessively sparse array".into());
+            }
+            if is_array && count > 0 && !sparse {
                 out.push(b'[');
                 for i in 1..=max {
                     if i > 1 {
                         out.push(b',');
                     }
                     let x: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                    encode(&x, depth + 1, out)?;
+                    encode(&x, depth + 1, out, cfg)?;
                 }
                 out.push(b']');
             } else {
@@ -126,11 +276,11 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
                     match &k {
                         Value::String(s) => string(&s.as_bytes(), out),
                         Value::Integer(n) => string(n.to_string().as_bytes(), out),
-                        Value::Number(n) => string(number(*n)?.as_bytes(), out),
+                        Value::Number(n) => string(number(*n, cfg)?.as_bytes(), out),
                         _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                     }
                     out.push(b':');
-                    encode(&x, depth + 1, out)?;
+                    encode(&x, depth + 1, out, cfg)?;
                 }
                 out.push(b'}');
             }
@@ -143,6 +293,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    max_depth: usize,
 }
 
 impl Parser<'_> {
@@ -174,7 +325,7 @@ impl Parser<'_> {
 
     fn value(&mut self, lua: &Lua, depth: usize) -> Result<Value, String> {
         self.ws();
-        if depth >= MAX_DEPTH {
+        if depth >= self.max_depth {
             return Err(format!("Found too many nested data structures ({}) at character {}", depth + 1, self.i + 1));
         }
         let lerr = |e: mlua::Error| e.to_string();

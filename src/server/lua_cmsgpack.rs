@@ -26,19 +26,50 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
             lua.create_string(&out)
         })?,
     )?;
+    m.raw_set("unpack", lua.create_function(|lua, s: mlua::LuaString| unpack_full(lua, &s.as_bytes(), 0, 0))?)?;
     m.raw_set(
-        "unpack",
-        lua.create_function(|lua, s: mlua::LuaString| {
-            let bytes = s.as_bytes();
-            let mut r = Reader { b: &bytes, i: 0 };
-            let mut out = Vec::new();
-            while r.i < r.b.len() {
-                out.push(r.value(lua, 0).map_err(|m| super::lua_cjson::raise(lua, m.to_string()))?);
-            }
-            Ok(MultiValue::from_iter(out))
+        "unpack_one",
+        lua.create_function(|lua, (s, offset): (mlua::LuaString, Option<i64>)| {
+            unpack_full(lua, &s.as_bytes(), 1, offset.unwrap_or(0))
+        })?,
+    )?;
+    m.raw_set(
+        "unpack_limit",
+        lua.create_function(|lua, (s, limit, offset): (mlua::LuaString, i64, Option<i64>)| {
+            unpack_full(lua, &s.as_bytes(), limit, offset.unwrap_or(0))
         })?,
     )?;
     globals.raw_set("cmsgpack", m)
+}
+
+/// lua-cmsgpack's mp_unpack_full: up to `limit` objects from `offset` on (both 0: all of
+/// them, with no offset returned); otherwise the next offset (-1 when the input is used up)
+/// comes first.
+fn unpack_full(lua: &Lua, b: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
+    let decode_all = limit == 0 && offset == 0;
+    if offset < 0 || limit < 0 {
+        return Err(super::lua_cjson::raise(
+            lua,
+            format!("Invalid request to unpack with offset of {offset} and limit of {}.", b.len()),
+        ));
+    }
+    if offset as u64 > b.len() as u64 {
+        return Err(super::lua_cjson::raise(
+            lua,
+            format!("Start offset {offset} greater than input length {}.", b.len()),
+        ));
+    }
+    let limit = if decode_all { i64::MAX } else { limit };
+    let mut r = Reader { b, i: offset as usize };
+    let mut out = Vec::new();
+    while r.i < r.b.len() && (out.len() as i64) < limit {
+        out.push(r.value(lua, 0).map_err(|m| super::lua_cjson::raise(lua, m.to_string()))?);
+    }
+    if !decode_all {
+        let next = if r.i >= r.b.len() { -1 } else { r.i as i64 };
+        out.insert(0, Value::Integer(next));
+    }
+    Ok(MultiValue::from_iter(out))
 }
 
 fn pack_int(n: i64, out: &mut Vec<u8>) {
