@@ -216,6 +216,10 @@ pub static PARAMS: &[Param] = &[
     alias!("replica-priority", "slave-priority", Kind::Int { min: 0, max: I32 }, "100"),
     alias!("replica-read-only", "slave-read-only", Kind::Bool, "yes"),
     alias!("replica-serve-stale-data", "slave-serve-stale-data", Kind::Bool, "yes"),
+    // Ember serves TCP only for now: a Unix socket path is accepted and reported, and no
+    // socket is created (clients must use TCP).
+    p!("unixsocket", Kind::Str, "", immutable),
+    p!("unixsocketperm", Kind::Int { min: 0, max: 0o777 }, "0", immutable),
 ];
 
 const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";

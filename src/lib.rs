@@ -9,11 +9,13 @@
 //! - [`server`]: the mio event loop, client sessions and server-wide state.
 //! - [`util`]: glob matching, number formatting, the incremental hash table.
 //! - [`alloc`]: the counting allocator behind `used_memory`.
+//! - [`logging`]: log lines in redis-server's format.
 
 pub mod alloc;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod logging;
 pub mod persistence;
 pub mod protocol;
 pub mod server;

@@ -22,29 +22,20 @@ struct Cli {
 }
 
 fn init_logging(config: &Config) {
-    let level = match config.str("loglevel") {
-        "debug" => "debug",
-        "verbose" => "info",
-        "warning" => "warn",
-        _ => "info",
-    };
+    let level = ember::logging::filter_for(config.str("loglevel"));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logfile = config.str("logfile");
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).event_format(ember::logging::RedisFormat);
     if logfile.is_empty() {
-        use std::io::IsTerminal;
-        let ansi = std::io::stdout().is_terminal();
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stdout).init();
+        builder.with_writer(std::io::stdout).init();
     } else {
         match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
-            Ok(f) => tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(f))
-                .init(),
+            Ok(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
             Err(e) => {
-                eprintln!("Can't open the log file '{logfile}': {e}");
-                tracing_subscriber::fmt().with_env_filter(filter).init();
+                eprintln!("Can't open the log file: {e}");
+                std::process::exit(1);
             }
         }
     }
@@ -72,15 +63,25 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     init_logging(&config);
+    let pid = std::process::id();
+    tracing::info!("oO0OoO0OoO0Oo Ember is starting oO0OoO0OoO0Oo");
+    tracing::info!(
+        "Ember version={}, redis_version=7.0.15, bits=64, pid={pid}, just started",
+        env!("CARGO_PKG_VERSION")
+    );
+    tracing::info!("Running mode=standalone, port={}, PID: {pid}", config.port());
     let dir = config.str("dir").to_string();
     if let Err(e) = std::env::set_current_dir(&dir) {
         error!("Can't chdir to '{dir}': {e}");
         return ExitCode::FAILURE;
     }
+    let port = config.port();
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {
-            error!("{e}");
+            // Redis's words, which tools wait for.
+            tracing::warn!("Warning: Could not create server TCP listening socket: {e}");
+            tracing::warn!("Failed listening on port {port} (tcp), aborting.");
             return ExitCode::FAILURE;
         }
     };
