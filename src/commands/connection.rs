@@ -733,7 +733,9 @@ fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(_) => return Err(CmdError::msg("timeout is negative")),
         None => return Err(CmdError::TimeoutNotInteger),
     };
-    if replicas <= 0 {
+    // Redis keeps the count in a C int: past 2^31 it wraps, and a count that wraps to zero
+    // or below is met at once.
+    if replicas <= 0 || replicas as i32 <= 0 {
         return Ok(Reply::Int(0));
     }
     let deadline = (ms > 0).then(|| ctx.srv.now_ms.saturating_add(ms));

@@ -113,8 +113,9 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
         Reply::Int(step),
         status_set(spec.acl_categories()),
         Reply::Set(vec![]),
-        Reply::Array(key_specs),
-        Reply::Array(subs),
+        // Redis replies the key specs as a set (an array in RESP2).
+        Reply::Set(key_specs),
+        Reply::Set(subs),
     ])
 }
 
