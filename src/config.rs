@@ -219,6 +219,10 @@ pub static PARAMS: &[Param] = &[
     // Ember serves TCP only for now: a Unix socket path is accepted and reported, and no
     // socket is created (clients must use TCP).
     p!("unixsocket", Kind::Str, "", immutable),
+    // Test knobs Redis keeps (its suite slows saves and loads with them): microseconds
+    // spent per key written by BGSAVE (honoured), and per key loaded (accepted).
+    p!("rdb-key-save-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
+    p!("key-load-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
     p!("unixsocketperm", Kind::Int { min: 0, max: 0o777 }, "0", immutable),
 ];
 

@@ -255,6 +255,8 @@ pub struct Bgsave {
     scan_done: bool,
     committed: bool,
     purpose: Purpose,
+    /// When the next key may be written under rdb-key-save-delay.
+    next_key_at: Option<std::time::Instant>,
 }
 
 /// What a snapshot is for.
@@ -404,6 +406,7 @@ impl ServerState {
             current_db: None,
             scan_done: false,
             committed: false,
+            next_key_at: None,
             purpose,
         });
         Ok(())
@@ -413,9 +416,24 @@ impl ServerState {
     /// while there is more to do right away.
     pub fn bgsave_step(&mut self) -> bool {
         let save_opts = self.save_options();
+        let key_delay_us = self.config.int("rdb-key-save-delay");
         let Some(bg) = self.bgsave.as_mut() else { return false };
-        // Walk while the queue has room, for at most one time slice.
-        if !bg.scan_done && bg.queued_bytes < QUEUE_LIMIT {
+        // rdb-key-save-delay (a test knob, as in Redis): one key per that many microseconds.
+        if key_delay_us > 0 && !bg.scan_done {
+            let now = std::time::Instant::now();
+            if bg.next_key_at.is_some_and(|t| now < t) {
+                return false;
+            }
+            bg.next_key_at = Some(now + std::time::Duration::from_micros(key_delay_us as u64));
+            let mut all_done = true;
+            for db in self.dbs.iter_mut() {
+                if !db.snapshot_step(1) {
+                    all_done = false;
+                    break;
+                }
+            }
+            bg.scan_done = all_done;
+        } else if !bg.scan_done && bg.queued_bytes < QUEUE_LIMIT {
             let deadline = std::time::Instant::now() + SLICE;
             let mut all_done = true;
             for db in self.dbs.iter_mut() {

@@ -501,3 +501,19 @@ fn function_libraries_travel_in_the_rdb_both_ways() {
     assert_eq!(r2c.cmd(&["FCALL", "two", "0"]).text(), ":2\r\n");
     assert_eq!(r2c.cmd(&["FCALL", "echo1", "0", "x"]).as_str(), "x");
 }
+
+/// rdb-key-save-delay (Redis's test knob) keeps a BGSAVE running: one key per that many µs.
+#[test]
+fn rdb_key_save_delay_slows_a_background_save() {
+    let s = crate::util::ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["DEBUG", "POPULATE", "10"]);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
+    assert!(c.cmd(&["BGSAVE"]).as_str().contains("Background saving started"));
+    assert_eq!(crate::util::info_field(&mut c, "persistence", "rdb_bgsave_in_progress"), 1);
+    assert!(crate::util::eventually(Duration::from_secs(10), || crate::util::info_field(
+        &mut c,
+        "persistence",
+        "rdb_bgsave_in_progress"
+    ) == 0));
+}
