@@ -193,6 +193,9 @@ pub fn resolve(argv: &[Bytes]) -> Result<&'static Entry, (CmdError, Option<&'sta
 /// Checks and runs (or queues) one command. Returns the reply to send.
 pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
     sess.last_interaction_ms = srv.now_ms;
+    if srv.tracking.clients > 0 && srv.hot.tracking_max_keys > 0 {
+        srv.enforce_tracking_limit_for(sess);
+    }
     let entry = match resolve(argv) {
         Ok(e) => e,
         Err((e, entry)) => {

@@ -75,6 +75,8 @@ pub struct Hot {
     /// that many good replicas.
     pub min_replicas_to_write: i64,
     pub latency_tracking: bool,
+    /// `tracking-table-max-keys` (0: no limit).
+    pub tracking_max_keys: usize,
     /// `latency-monitor-threshold` in ms (0: no latency events).
     pub latency_threshold_ms: i64,
 }
@@ -84,6 +86,7 @@ impl Hot {
         Hot {
             auth_required: !c.str("requirepass").is_empty(),
             latency_tracking: c.bool("latency-tracking"),
+            tracking_max_keys: c.int("tracking-table-max-keys").max(0) as usize,
             latency_threshold_ms: c.int("latency-monitor-threshold"),
             min_replicas_to_write: if c.int("min-replicas-max-lag") > 0 { c.int("min-replicas-to-write") } else { 0 },
             slowlog_slower_than: c.int("slowlog-log-slower-than"),

@@ -264,14 +264,30 @@ impl ServerState {
     /// effect here, from cron, as in Redis's trackingLimitUsedSlots): arbitrary keys are
     /// forgotten and their clients told, as if the keys changed.
     pub fn enforce_tracking_limit(&mut self) {
-        let max = self.config.int("tracking-table-max-keys");
-        if max <= 0 || self.tracking.total_keys() <= max as usize {
+        let mut nobody = Session::new(0, String::new(), String::new(), -1, 0);
+        self.enforce_tracking_limit_for(&mut nobody);
+    }
+
+    /// The same before a command runs (Redis checks before every command): the caller, who
+    /// may be one of the clients told, hears before its reply.
+    pub fn enforce_tracking_limit_for(&mut self, current: &mut Session) {
+        let max = self.hot.tracking_max_keys;
+        if max == 0 || self.tracking.clients == 0 || self.tracking.total_keys() <= max {
             return;
         }
-        let mut nobody = Session::new(0, String::new(), String::new(), -1, 0);
-        while self.tracking.total_keys() > max as usize {
+        while self.tracking.total_keys() > max {
             let Some(k) = self.tracking.any_key() else { break };
-            self.invalidate_key(Some(&mut nobody), &k, false, false);
+            let Some(ids) = self.tracking.take_key(&k, 0, false) else { continue };
+            for id in ids {
+                let live = if id == current.id {
+                    current.tracking.as_ref().is_some_and(|t| !t.bcast)
+                } else {
+                    self.clients.get(&id).and_then(|s| s.tracking.as_ref()).is_some_and(|t| !t.bcast)
+                };
+                if live {
+                    self.send_invalidation(current, id, Payload::Key(&k));
+                }
+            }
         }
     }
 

@@ -314,3 +314,25 @@ fn lowering_the_tracking_table_limit_invalidates_from_cron() {
     assert!(key == "key1" || key == "key2", "{key}");
     assert_eq!(info_field(&mut c, "stats", "tracking_total_keys"), 1);
 }
+
+/// Redis's #11715: a lowered tracking-table-max-keys applies before the next command, even
+/// one queued in MULTI, and the client told hears it before the reply.
+#[test]
+fn tracking_limit_applies_before_a_queued_command() {
+    let s = ember(&["--enable-debug-command", "yes"]);
+    let mut c = s.connect();
+    let mut rd = s.connect();
+    c.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "2"]);
+    c.cmd(&["DEBUG", "PAUSE-CRON", "1"]);
+    rd.cmd(&["HELLO", "3"]);
+    rd.cmd(&["CLIENT", "TRACKING", "on"]);
+    rd.cmd(&["MGET", "1{tag}", "2{tag}"]);
+    rd.cmd(&["MULTI"]);
+    c.cmd(&["CONFIG", "SET", "tracking-table-max-keys", "1"]);
+    rd.send(&["PING"]);
+    let first = rd.read();
+    assert_eq!(first.children()[0].as_str(), "invalidate");
+    assert_eq!(rd.read().text(), "+QUEUED\r\n");
+    assert_eq!(rd.cmd(&["EXEC"]).children()[0].text(), "+PONG\r\n");
+    c.cmd(&["DEBUG", "PAUSE-CRON", "0"]);
+}
