@@ -32,7 +32,8 @@ pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
         sess.reply_mode = ReplyMode::On;
     }
     // Pub/Sub pushes (subscription confirmations) are delivered whatever the reply mode.
-    let silenced = (skipped || sess.reply_mode != ReplyMode::On) && !reply.is_push();
+    // A replica gets the write stream only (its REPLCONF ACKs are not answered).
+    let silenced = ((skipped || sess.reply_mode != ReplyMode::On) && !reply.is_push()) || sess.replica;
     if let Some(req) = sess.block.as_ref() {
         // The command blocked: no reply until a key is ready, the timeout passes or CLIENT UNBLOCK.
         srv.blocking.register(sess.id, req);
@@ -391,7 +392,9 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     }
     let start = srv.cmd_clock;
     let dirty_before = srv.dirty;
+    srv.call_depth += 1;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
+    srv.call_depth -= 1;
     if monitored && !script && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
         feed_monitors(srv, sess, argv);
     }
@@ -401,13 +404,20 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     let usec = end.duration_since(start).as_micros() as u64;
     srv.flag_dirty_watchers(sess);
     srv.publish_events(sess);
-    if srv.aof.is_some() {
+    let forced = std::mem::take(&mut srv.force_propagation);
+    if srv.propagating() {
         let keys = srv.take_modified_keys();
         srv.invalidate_keys(sess, &keys);
-        // Only a command that added changes is logged (one that reset the counter, like
+        // Only a command that added changes is propagated (one that reset the counter, like
         // DEBUG LOADAOF, is not: replaying it would load the log from within the log).
-        if srv.dirty > dirty_before && result.is_ok() {
-            srv.aof_propagate(sess.db, argv, log_instead, &keys, sess.in_exec);
+        if (srv.dirty > dirty_before || forced) && result.is_ok() {
+            srv.aof_propagate(sess.db, argv, log_instead, &keys);
+        } else {
+            srv.aof_propagate_dels();
+        }
+        // A top-level command's effects go out together (EXEC and scripts: all of theirs).
+        if srv.call_depth == 0 {
+            srv.propagate_pending();
         }
     } else {
         srv.invalidate_modified(sess);

@@ -241,6 +241,8 @@ fn draw_distribution(t: &mut T, args: &[&str], draws: usize) -> std::collections
 #[test]
 fn random_members_are_uniform_under_every_encoding() {
     let mut t = T::new();
+    // A fixed seed: a chi-square test at p = 0.001 run unseeded fails now and then by chance.
+    t.srv.rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(20261204);
     let ints: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     let words: Vec<String> = (0..20).map(|i| format!("member-{i}")).collect();
     let mut sadd_ints = vec!["SADD", "ints"];

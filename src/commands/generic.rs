@@ -418,11 +418,13 @@ fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = parse_scan_opts(argv, 2, true)?;
     let db = ctx.db();
     let mut found: Vec<Bytes> = Vec::new();
+    let mut expired: Vec<Bytes> = Vec::new();
     // Like Redis: visit buckets until COUNT elements are gathered, at most COUNT*10 buckets.
     let mut budget = o.count.saturating_mul(10);
     loop {
         cursor = db.scan(cursor, |k, e| {
             if !db.is_live(e) {
+                expired.push(Bytes::copy_from_slice(k));
                 return;
             }
             if let Some(p) = &o.pattern
@@ -441,6 +443,10 @@ fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if cursor == 0 || budget == 0 || found.len() >= o.count {
             break;
         }
+    }
+    // Expired keys met on the way are deleted (and propagated as DEL), as Redis's SCAN does.
+    for k in &expired {
+        db.expire_if_needed(k);
     }
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(cursor.to_string())),
@@ -705,6 +711,12 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     };
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
+    // Propagated as its effect: DEL, or the PEXPIREAT every new deadline is logged as.
+    if event == "del" {
+        ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
+    } else {
+        ctx.log_only_explicit();
+    }
     Ok(Reply::Int(1))
 }
 
@@ -792,6 +804,8 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let n = ctx.db().flush();
     ctx.srv.dirty += n as u64;
     ctx.srv.invalidate_all(ctx.sess);
+    // Propagated even when the database was already empty, as Redis does.
+    ctx.srv.force_propagation = true;
     Ok(OK)
 }
 
@@ -807,6 +821,7 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !ctx.srv.config.str("save").trim().is_empty() {
         let _ = ctx.srv.save_rdb();
     }
+    ctx.srv.force_propagation = true;
     Ok(OK)
 }
 

@@ -222,11 +222,11 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
         }
         "replication" => {
             w("role", "master".into());
-            w("connected_slaves", "0".into());
+            w("connected_slaves", srv.repl.replicas.len().to_string());
             w("master_failover_state", "no-failover".into());
             w("master_replid", srv.run_id.clone());
             w("master_replid2", "0000000000000000000000000000000000000000".into());
-            w("master_repl_offset", "0".into());
+            w("master_repl_offset", srv.repl.offset.to_string());
             w("second_repl_offset", "-1".into());
             w("repl_backlog_active", "0".into());
             w("repl_backlog_size", "1048576".into());

@@ -23,6 +23,7 @@ pub mod keyspecs;
 pub mod latency;
 pub mod list;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -65,7 +66,7 @@ impl Ctx<'_> {
     /// Whether the command's effects are being logged (the AOF is on): handlers that log a
     /// replay-safe form ([`Self::log_as`]) skip building it otherwise.
     pub fn logging(&self) -> bool {
-        self.srv.aof.is_some()
+        self.srv.propagating()
     }
 
     /// Logs `cmd` (one of possibly several) instead of the command's own arguments, like
@@ -267,7 +268,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 19] {
+fn families() -> [&'static [CommandSpec]; 20] {
     [
         scripting::COMMANDS,
         stream::COMMANDS,
@@ -288,6 +289,7 @@ fn families() -> [&'static [CommandSpec]; 19] {
         transactions::COMMANDS,
         introspection::COMMANDS,
         info::COMMANDS,
+        replication::COMMANDS,
     ]
 }
 

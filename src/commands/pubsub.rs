@@ -245,11 +245,21 @@ fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    propagate_to_replicas(ctx, argv);
     Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], false) as i64))
 }
 
 fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    propagate_to_replicas(ctx, argv);
     Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], true) as i64))
+}
+
+/// Replicas re-publish messages to their own subscribers (Redis propagates PUBLISH to
+/// replicas, never to the AOF).
+fn propagate_to_replicas(ctx: &mut Ctx, argv: &[Bytes]) {
+    if !ctx.srv.repl.replicas.is_empty() {
+        ctx.srv.also_propagate(ctx.sess.db, argv.to_vec(), crate::server::repl::Target::ReplicasOnly);
+    }
 }
 
 fn names(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {

@@ -425,12 +425,11 @@ fn run_in(
         libraries: eng.libraries.len(),
         functions: eng.functions.len(),
     });
-    let mark = ctx.srv.aof.as_ref().map(|a| a.mark());
     // MONITOR shows the script's commands as from "lua", as Redis does.
     let mut sess = Session::new(0, "lua".into(), String::new(), -1, ctx.srv.now_ms);
     sess.authenticated = true;
     sess.db = ctx.sess.db;
-    // Effects are logged as they happen and wrapped below, never one by one.
+    // Effects are propagated together when the script's command returns.
     sess.in_exec = true;
     sess.in_script = true;
     let mut host = ScriptHost { srv: ctx.srv, sess, read_only, allow_oom, read_called: false };
@@ -447,11 +446,6 @@ fn run_in(
         ctx.srv.functions = Some(eng);
     } else {
         ctx.srv.lua = Some(eng);
-    }
-    if let (Some(mark), false) = (mark, ctx.sess.in_exec)
-        && let Some(aof) = ctx.srv.aof.as_mut()
-    {
-        aof.wrap_from(mark);
     }
     ctx.log_only_explicit();
     outcome

@@ -421,6 +421,8 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     db.remove(&argv[1]);
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "del", &argv[1]);
+    // Propagated as what it did (Redis 7.0): a replica need not read the value.
+    ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
     Ok(Reply::Bulk(v))
 }
 
@@ -451,6 +453,12 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
+    // Propagated as its effect: DEL, PERSIST, or (from the key's deadline) PEXPIREAT.
+    match event {
+        "del" => ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]),
+        "persist" => ctx.log_as(vec![Bytes::from_static(b"PERSIST"), argv[1].clone()]),
+        _ => ctx.log_only_explicit(),
+    }
     Ok(Reply::Bulk(v))
 }
 

@@ -109,12 +109,8 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     }
     ctx.srv.unwatch_all(ctx.sess);
     ctx.sess.in_exec = true;
-    // The AOF logs the transaction's writes between MULTI and EXEC, so a log cut short inside
-    // it replays none of them.
-    let db = ctx.sess.db;
-    if let Some(aof) = ctx.srv.aof.as_mut() {
-        aof.feed(db, &[b"MULTI"]);
-    }
+    // The transaction's writes are propagated together when EXEC returns, in MULTI/EXEC when
+    // there are several (ServerState::propagate_pending).
     let mut replies = Vec::with_capacity(queue.len());
     for argv in queue {
         let r = match resolve(&argv) {
@@ -124,10 +120,6 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         replies.push(r);
     }
     ctx.sess.in_exec = false;
-    let db = ctx.sess.db;
-    if let Some(aof) = ctx.srv.aof.as_mut() {
-        aof.feed(db, &[b"EXEC"]);
-    }
     Ok(Reply::Array(replies))
 }
 

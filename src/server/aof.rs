@@ -29,6 +29,7 @@ use bytes::{Bytes, BytesMut};
 use tracing::{info, warn};
 
 use crate::protocol::{Decoder, Limits};
+use crate::server::repl::{Feed, Target};
 use crate::server::{ServerState, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,21 +62,11 @@ pub struct Aof {
     pub write_error: Option<String>,
     /// Rewrites done, and whether the last one succeeded (INFO).
     file: std::fs::File,
-    buf: Vec<u8>,
-    current_db: Option<usize>,
+    pending: Feed,
     pub fsync: Fsync,
     last_sync: Instant,
     /// everysec: the background thread that fsyncs the handles it is sent.
     syncer: Option<std::sync::mpsc::Sender<std::fs::File>>,
-}
-
-fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
 }
 
 impl Aof {
@@ -105,8 +96,7 @@ impl Aof {
             next_seq,
             write_error: None,
             file,
-            buf: Vec::new(),
-            current_db: None,
+            pending: Feed::default(),
             fsync,
             last_sync: Instant::now(),
             syncer,
@@ -124,7 +114,7 @@ impl Aof {
         self.flush()?;
         let name = format!("{}.{seq}.incr.aof", self.name);
         self.file = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(&name))?;
-        self.current_db = None;
+        self.pending.forget_db();
         self.incrs.push(name.clone());
         self.write_manifest()?;
         Ok(name)
@@ -176,55 +166,28 @@ fn seq_of(name: &str) -> u64 {
 }
 
 impl Aof {
-    /// Appends one command (with a SELECT first when the database changes; MULTI and EXEC
-    /// need none).
+    /// Appends one command (with a SELECT first when the database changes).
     pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
-        if argv.first().is_some_and(|a| a.eq_ignore_ascii_case(b"MULTI") || a.eq_ignore_ascii_case(b"EXEC")) {
-            encode(&mut self.buf, argv);
-            return;
-        }
-        if self.current_db != Some(db) {
-            let n = db.to_string();
-            encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
-            self.current_db = Some(db);
-        }
-        encode(&mut self.buf, argv);
-    }
-
-    /// Where the next fed command will start in the pending buffer (for [`Self::wrap_from`]).
-    pub fn mark(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Wraps what was fed since `mark` in MULTI/EXEC (a script's effects replay together or
-    /// not at all); nothing when nothing was fed.
-    pub fn wrap_from(&mut self, mark: usize) {
-        if self.buf.len() <= mark {
-            return;
-        }
-        let mut multi = Vec::new();
-        encode(&mut multi, &[b"MULTI"]);
-        self.buf.splice(mark..mark, multi);
-        encode(&mut self.buf, &[b"EXEC"]);
+        self.pending.push(db, argv);
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.buf.is_empty()
+        !self.pending.buf.is_empty()
     }
 
     /// Writes what is buffered, and fsyncs according to the policy.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
+        if self.pending.buf.is_empty() {
             return Ok(());
         }
         // On failure the bytes stay buffered and are retried at the next flush; a partial
         // write is cut back so the log never holds half a command.
         let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = self.file.write_all(&self.pending.buf) {
             let _ = self.file.set_len(len);
             return Err(e);
         }
-        self.buf.clear();
+        self.pending.buf.clear();
         match self.fsync {
             Fsync::Always => self.file.sync_data()?,
             Fsync::EverySec => {
@@ -531,66 +494,51 @@ impl ServerState {
         }
     }
 
-    /// Logs one executed write command: its arguments, or the replay-safe form its handler
-    /// chose (`instead`), then the resulting deadlines of the keys it touched. Several
-    /// commands standing for one are wrapped in MULTI/EXEC (unless EXEC already wraps them),
-    /// so a log cut short never replays half of one.
+    /// Queues one executed write command for propagation: its arguments, or the replay-safe
+    /// form its handler chose (`instead`), then the resulting deadlines of the keys it
+    /// touched. The top-level command sends them when it returns
+    /// ([`ServerState::propagate_pending`]).
     pub fn aof_propagate(
         &mut self,
         db: usize,
         argv: &[Bytes],
         instead: Option<Vec<Vec<Bytes>>>,
         keys: &[(usize, Bytes)],
-        in_exec: bool,
     ) {
         // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
         self.aof_propagate_dels();
-        let Some(aof) = self.aof.as_mut() else { return };
-        // EXEC logs MULTI ... EXEC around its commands itself.
-        if argv[0].eq_ignore_ascii_case(b"exec") {
+        // EXEC's commands were queued one by one as they ran.
+        if !self.propagating() || argv[0].eq_ignore_ascii_case(b"exec") {
             return;
         }
         match instead {
             Some(cmds) => {
-                let wrap = cmds.len() > 1 && !in_exec;
-                if wrap {
-                    aof.feed(db, &[b"MULTI"]);
-                }
-                for c in &cmds {
-                    let a: Vec<&[u8]> = c.iter().map(|x| &x[..]).collect();
-                    aof.feed(db, &a);
-                }
-                if wrap {
-                    aof.feed(db, &[b"EXEC"]);
+                for c in cmds {
+                    self.also_propagate(db, c, Target::All);
                 }
             }
-            None => {
-                let a: Vec<&[u8]> = argv.iter().map(|x| &x[..]).collect();
-                aof.feed(db, &a);
-            }
+            None => self.also_propagate(db, argv.to_vec(), Target::All),
         }
         // Commands that leave relative deadlines (EXPIRE, SET EX, ...) replay as absolute ones.
-        for (kdb, key) in keys {
+        for (i, (kdb, key)) in keys.iter().enumerate() {
+            if keys[..i].contains(&(*kdb, key.clone())) {
+                continue;
+            }
             if let Some(at) = self.dbs[*kdb].expire_at_of(key) {
-                let at = at.to_string();
-                if let Some(aof) = self.aof.as_mut() {
-                    aof.feed(*kdb, &[b"PEXPIREAT", key, at.as_bytes()]);
-                }
+                let cmd = vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(at.to_string())];
+                self.also_propagate(*kdb, cmd, Target::All);
             }
         }
     }
 
     /// DEL for keys that expired or were evicted since the last call.
     pub fn aof_propagate_dels(&mut self) {
-        if self.aof.is_none() {
+        if !self.propagating() {
             return;
         }
         for i in 0..self.dbs.len() {
-            let dels = self.dbs[i].take_propagate_del();
-            if let Some(aof) = self.aof.as_mut() {
-                for k in dels {
-                    aof.feed(i, &[b"DEL", &k]);
-                }
+            for k in self.dbs[i].take_propagate_del() {
+                self.propagate_now(i, &[b"DEL", &k], Target::All);
             }
         }
     }

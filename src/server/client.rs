@@ -43,6 +43,8 @@ pub struct Session {
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub monitor: bool,
+    /// Attached by SYNC / PSYNC: gets the write stream, no replies.
+    pub replica: bool,
     /// Encoded replies not yet written to the socket.
     pub out: BytesMut,
     /// Name of the last command run (CLIENT LIST `cmd=`).
@@ -153,6 +155,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             no_evict: false,
             monitor: false,
+            replica: false,
             out: BytesMut::new(),
             last_cmd: "NULL",
             qbuf: 0,
@@ -181,6 +184,7 @@ impl Session {
         let t = self.tracking.as_ref();
         let mut flags = String::new();
         for (on, c) in [
+            (self.replica, 'S'),
             (self.monitor, 'O'),
             (self.subs.active(), 'P'),
             (self.multi.is_some(), 'x'),

@@ -209,6 +209,7 @@ impl Server {
             // log could not be written under `appendfsync always`, those writes are not
             // durable: their clients are disconnected unanswered (never a false
             // acknowledgement) and later writes get MISCONF until the disk recovers.
+            self.state.drain_repl_feed();
             let logged = self.state.aof_flush();
             let always = self.state.aof.as_ref().is_some_and(|a| a.fsync == super::aof::Fsync::Always);
             let deferred = match self.state.net.as_deref_mut() {
@@ -341,6 +342,7 @@ impl Server {
             }
         }
         self.state.after_background_change();
+        self.state.ping_replicas();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause
             && now >= until
@@ -632,6 +634,7 @@ fn close(st: &mut ServerState, id: ClientId) {
         st.disable_tracking(&mut sess);
     }
     st.monitors.retain(|m| *m != id);
+    st.detach_replica(id);
 }
 
 #[cfg(unix)]

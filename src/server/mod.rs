@@ -12,6 +12,7 @@ mod lua_cmsgpack;
 mod lua_struct;
 pub mod persist;
 pub mod pubsub;
+pub mod repl;
 pub mod state;
 pub mod tracking;
 

@@ -168,6 +168,14 @@ pub struct ServerState {
     pub shutdown: Option<Shutdown>,
     pub pause: Option<(PauseKind, u64)>,
     pub monitors: Vec<ClientId>,
+    /// Replicas and the stream they are sent (SYNC / PSYNC).
+    pub repl: crate::server::repl::Replication,
+    /// Effects of the running top-level command, sent when it returns.
+    pub pending_ops: Vec<crate::server::repl::PendingOp>,
+    /// How deep `call` is nested (EXEC and scripts call commands): 0 between commands.
+    pub call_depth: u32,
+    /// Set by a command that is propagated even when it changed nothing (FLUSHALL).
+    pub force_propagation: bool,
     pub next_client_id: ClientId,
     /// Writes since the last save (INFO rdb_changes_since_last_save).
     pub dirty: u64,
@@ -316,6 +324,10 @@ impl ServerState {
             shutdown: None,
             pause: None,
             monitors: Vec::new(),
+            repl: Default::default(),
+            pending_ops: Vec::new(),
+            call_depth: 0,
+            force_propagation: false,
             next_client_id: 1,
             dirty: 0,
             log_instead: None,

@@ -195,8 +195,8 @@ impl ServerState {
 
     /// Modified keys are collected while some client tracks keys or the AOF logs them.
     pub fn refresh_track_modified(&mut self) {
-        let on = self.tracking.clients > 0 || self.aof.is_some();
-        let aof = self.aof.is_some();
+        let aof = self.propagating();
+        let on = self.tracking.clients > 0 || aof;
         for db in &mut self.dbs {
             db.set_track_modified(on);
             db.set_record_dels(aof);

@@ -16,6 +16,7 @@ mod persistence;
 mod process;
 mod protocol;
 mod pubsub;
+mod replication;
 mod scripting;
 mod streams;
 mod util;

@@ -1,0 +1,221 @@
+//! Propagation of writes, and the master side of replication.
+//!
+//! A write command's effects are propagated as Redis 7.0 does: while a top-level command runs
+//! (with EXEC and scripts, the commands inside it), what it changed is collected as pending
+//! operations; when it returns they go out together, wrapped in MULTI/EXEC when there are
+//! several, so a log or a replica never sees half of one. Keys that expired or were evicted
+//! go out at once as DEL, never wrapped. Both consumers (the AOF and the replication stream)
+//! get the same commands, each with its own SELECT state.
+//!
+//! Replication, for now, is what SYNC and PSYNC need: the replica gets an RDB image of the
+//! data set (made synchronously) and then the stream of writes. PSYNC always answers
+//! FULLRESYNC; there is no backlog for partial resynchronisation yet.
+
+use bytes::Bytes;
+
+use crate::keyspace::db::ClientId;
+use crate::server::{ServerState, Session};
+
+/// Appends `argv` as a RESP array of bulk strings.
+pub fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A stream of commands in RESP, with a SELECT wherever the database changes.
+#[derive(Default)]
+pub struct Feed {
+    pub buf: Vec<u8>,
+    current_db: Option<usize>,
+}
+
+impl Feed {
+    /// Appends one command run in `db`; EXEC needs no SELECT of its own.
+    pub fn push(&mut self, db: usize, argv: &[&[u8]]) {
+        let exec = argv.first().is_some_and(|a| a.eq_ignore_ascii_case(b"EXEC"));
+        if !exec && self.current_db != Some(db) {
+            let n = db.to_string();
+            encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
+            self.current_db = Some(db);
+        }
+        encode(&mut self.buf, argv);
+    }
+
+    /// Appends a command that runs in any database (PING), with no SELECT.
+    pub fn push_anywhere(&mut self, argv: &[&[u8]]) {
+        encode(&mut self.buf, argv);
+    }
+
+    /// The next command gets a SELECT whatever its database (a new log file, a new replica).
+    pub fn forget_db(&mut self) {
+        self.current_db = None;
+    }
+}
+
+/// Where a pending operation goes: Redis propagates some commands (PUBLISH) to replicas only.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Target {
+    All,
+    ReplicasOnly,
+}
+
+/// One command waiting for the end of the top-level command that caused it.
+pub struct PendingOp {
+    pub db: usize,
+    pub argv: Vec<Bytes>,
+    pub target: Target,
+}
+
+/// The master side of replication.
+pub struct Replication {
+    /// What the replicas have not been sent yet.
+    pub feed: Feed,
+    /// Attached replicas, in attach order.
+    pub replicas: Vec<ClientId>,
+    /// Bytes of replication stream produced since start (INFO master_repl_offset).
+    pub offset: u64,
+    /// When the replicas were last sent a PING (they time out without traffic).
+    last_ping_ms: u64,
+}
+
+impl Replication {
+    pub fn new() -> Replication {
+        Replication { feed: Feed::default(), replicas: Vec::new(), offset: 0, last_ping_ms: 0 }
+    }
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerState {
+    /// Whether writes are being propagated at all (an AOF or a replica listens).
+    pub fn propagating(&self) -> bool {
+        self.aof.is_some() || !self.repl.replicas.is_empty()
+    }
+
+    /// Sends one command to the consumers now.
+    pub fn propagate_now(&mut self, db: usize, argv: &[&[u8]], target: Target) {
+        // What is being loaded from the log is not news to anyone.
+        if self.replaying_aof {
+            return;
+        }
+        if target == Target::All
+            && let Some(aof) = self.aof.as_mut()
+        {
+            aof.feed(db, argv);
+        }
+        if !self.repl.replicas.is_empty() {
+            let before = self.repl.feed.buf.len();
+            self.repl.feed.push(db, argv);
+            self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
+        }
+    }
+
+    /// Queues one command until the top-level command returns ([`Self::propagate_pending`]).
+    pub fn also_propagate(&mut self, db: usize, argv: Vec<Bytes>, target: Target) {
+        if self.propagating() && !self.replaying_aof {
+            self.pending_ops.push(PendingOp { db, argv, target });
+        }
+    }
+
+    /// Sends what the finished top-level command queued, in MULTI/EXEC when it is several
+    /// commands (counted per consumer: the AOF does not see replica-only ones).
+    pub fn propagate_pending(&mut self) {
+        if self.pending_ops.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.pending_ops);
+        if self.replaying_aof {
+            return;
+        }
+        if let Some(aof) = self.aof.as_mut() {
+            let logged: Vec<&PendingOp> = ops.iter().filter(|o| o.target == Target::All).collect();
+            emit_wrapped(&logged, |db, a| aof.feed(db, a));
+        }
+        if !self.repl.replicas.is_empty() {
+            let before = self.repl.feed.buf.len();
+            let all: Vec<&PendingOp> = ops.iter().collect();
+            let feed = &mut self.repl.feed;
+            emit_wrapped(&all, |db, a| feed.push(db, a));
+            self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
+        }
+    }
+
+    /// Moves the replication stream into the replicas' output buffers.
+    pub fn drain_repl_feed(&mut self) {
+        if self.repl.feed.buf.is_empty() {
+            return;
+        }
+        let data = std::mem::take(&mut self.repl.feed.buf);
+        let mut nobody = Session::new(0, String::new(), String::new(), -1, self.now_ms);
+        for id in self.repl.replicas.clone() {
+            self.deliver_frame(&mut nobody, id, &data, false);
+        }
+    }
+
+    /// SYNC / PSYNC: makes `sess` a replica. Returns what it is sent first: the RDB image as
+    /// a bulk without its final CRLF (the stream of writes follows it).
+    pub fn attach_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
+        let mut rdb = Vec::new();
+        self.write_snapshot(&mut rdb)?;
+        let mut out = format!("${}\r\n", rdb.len()).into_bytes();
+        out.extend_from_slice(&rdb);
+        sess.replica = true;
+        if !self.repl.replicas.contains(&sess.id) {
+            self.repl.replicas.push(sess.id);
+        }
+        // Everything before now is in the image; what follows starts with a SELECT.
+        self.repl.feed.buf.clear();
+        self.repl.feed.forget_db();
+        self.repl.last_ping_ms = self.now_ms;
+        self.refresh_track_modified();
+        Ok(out)
+    }
+
+    /// Every `repl-ping-replica-period` seconds the replicas get a PING, so a quiet master
+    /// still looks alive to them (repl-timeout).
+    pub fn ping_replicas(&mut self) {
+        if self.repl.replicas.is_empty() {
+            return;
+        }
+        let period = self.config.int("repl-ping-replica-period").max(1) as u64 * 1000;
+        if self.now_ms.saturating_sub(self.repl.last_ping_ms) < period {
+            return;
+        }
+        self.repl.last_ping_ms = self.now_ms;
+        let before = self.repl.feed.buf.len();
+        self.repl.feed.push_anywhere(&[b"PING"]);
+        self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
+    }
+
+    /// A closing connection stops being a replica.
+    pub fn detach_replica(&mut self, id: ClientId) {
+        if self.repl.replicas.contains(&id) {
+            self.repl.replicas.retain(|r| *r != id);
+            self.refresh_track_modified();
+        }
+    }
+}
+
+/// Emits `ops`, in MULTI/EXEC when there are several.
+fn emit_wrapped(ops: &[&PendingOp], mut emit: impl FnMut(usize, &[&[u8]])) {
+    let (Some(first), Some(last)) = (ops.first(), ops.last()) else { return };
+    let wrap = ops.len() > 1;
+    if wrap {
+        emit(first.db, &[b"MULTI"]);
+    }
+    for op in ops {
+        let a: Vec<&[u8]> = op.argv.iter().map(|x| &x[..]).collect();
+        emit(op.db, &a);
+    }
+    if wrap {
+        emit(last.db, &[b"EXEC"]);
+    }
+}

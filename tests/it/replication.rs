@@ -1,0 +1,132 @@
+//! Replication, master side: SYNC's stream as Redis's own tests read it, and a real
+//! redis-server 7.0 replicating from Ember (REPLICAOF, PSYNC, the RDB image, the write
+//! stream).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::util::{Conn, ember, eventually, redis_with};
+
+/// A raw SYNC connection, past the RDB image.
+fn attach(port: u16) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"SYNC\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with('$'), "SYNC answered {line:?}");
+    let len: usize = line[1..].trim().parse().unwrap();
+    let mut image = vec![0; len];
+    r.read_exact(&mut image).unwrap();
+    assert!(image.starts_with(b"REDIS0010"), "not an RDB image");
+    r
+}
+
+/// One command of the stream, lower-cased name first.
+fn next_command(r: &mut BufReader<TcpStream>) -> Vec<String> {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let n: usize = line.trim().trim_start_matches('*').parse().unwrap_or_else(|_| panic!("bad header {line:?}"));
+    let mut out = Vec::new();
+    for i in 0..n {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let len: usize = line.trim().trim_start_matches('$').parse().unwrap();
+        let mut arg = vec![0; len + 2];
+        r.read_exact(&mut arg).unwrap();
+        arg.truncate(len);
+        let a = String::from_utf8_lossy(&arg).into_owned();
+        out.push(if i == 0 { a.to_lowercase() } else { a });
+    }
+    out
+}
+
+fn expect_stream(r: &mut BufReader<TcpStream>, expected: &[&[&str]]) {
+    for want in expected {
+        let got = next_command(r);
+        assert_eq!(got, want.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn sync_streams_writes_as_redis_7_propagates_them() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    c.cmd(&["SET", "before", "1"]);
+    let mut r = attach(srv.port);
+    // A transaction of one write is not wrapped; reads are not propagated.
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["GET", "a"]);
+    c.cmd(&["EXEC"]);
+    // Several writes, in several databases, are wrapped; SELECT precedes MULTI.
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "b", "2"]);
+    c.cmd(&["SELECT", "2"]);
+    c.cmd(&["SET", "c", "3"]);
+    c.cmd(&["EXEC"]);
+    // A script's effects, not the script; a relative TTL as an absolute one.
+    c.cmd(&["EVAL", "redis.call('incr','n') redis.call('incr','n')", "0"]);
+    c.cmd(&["GETDEL", "c"]);
+    c.cmd(&["PUBLISH", "ch", "hello"]);
+    c.cmd(&["FLUSHDB"]);
+    expect_stream(
+        &mut r,
+        &[
+            &["select", "0"],
+            &["set", "a", "1"],
+            &["multi"],
+            &["set", "b", "2"],
+            &["select", "2"],
+            &["set", "c", "3"],
+            &["exec"],
+            &["multi"],
+            &["incr", "n"],
+            &["incr", "n"],
+            &["exec"],
+            &["del", "c"],
+            &["publish", "ch", "hello"],
+            &["flushdb"],
+        ],
+    );
+    let list = c.cmd(&["CLIENT", "LIST"]).text();
+    assert!(list.contains("flags=S"), "the replica is flagged S: {list}");
+    assert_eq!(crate::util::info_field(&mut c, "replication", "connected_slaves"), 1);
+}
+
+#[test]
+fn a_redis_replica_follows_ember() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    c.cmd(&["SET", "before", "in the image"]);
+    c.cmd(&["RPUSH", "list", "a", "b", "c"]);
+    let port = srv.port.to_string();
+    let replica = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
+    let mut rc = Conn::new(replica.port);
+    assert!(
+        eventually(Duration::from_secs(20), || rc
+            .cmd(&["INFO", "replication"])
+            .text()
+            .contains("master_link_status:up")),
+        "redis-server never completed its sync with ember"
+    );
+    c.cmd(&["SET", "after", "streamed", "EX", "1000"]);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["LPOP", "list"]);
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["ZADD", "z", "1", "m"]);
+    c.cmd(&["EXEC"]);
+    c.cmd(&["EVAL", "redis.call('set','s1','x') redis.call('expire','s1',500)", "0"]);
+    c.cmd(&["SELECT", "0"]);
+    let want = c.cmd(&["DEBUG", "DIGEST"]).text();
+    assert!(
+        eventually(Duration::from_secs(20), || rc.cmd(&["DEBUG", "DIGEST"]).text() == want),
+        "replica's digest {} never matched ember's {want}",
+        rc.cmd(&["DEBUG", "DIGEST"]).text()
+    );
+    let ttl = rc.cmd(&["TTL", "after"]).as_str();
+    assert!(ttl.parse::<i64>().is_ok_and(|t| t > 900), "TTL on the replica: {ttl}");
+}
