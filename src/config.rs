@@ -82,6 +82,9 @@ const I32_MIN: i64 = i32::MIN as i64;
 const U32: i64 = u32::MAX as i64;
 const LL: i64 = i64::MAX;
 
+/// Directives only an exact CONFIG GET shows (Redis's HIDDEN_CONFIG).
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
+
 /// Every directive Ember honours. `redis.conf.example` documents each of these.
 pub static PARAMS: &[Param] = &[
     p!("bind", Kind::Str, "* -::*"),
@@ -489,6 +492,10 @@ impl Config {
         }
         let mut out = Vec::new();
         for p in PARAMS {
+            // Test knobs Redis hides from patterns (CONFIG GET * leaves them out).
+            if HIDDEN.contains(&p.name) {
+                continue;
+            }
             if glob_match(pattern, p.name.as_bytes(), true) {
                 out.push((p.name.to_string(), p.name));
             }

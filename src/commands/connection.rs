@@ -474,7 +474,7 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
                 return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(&argv[i + 1]))));
             }
-            type_f = Some(t);
+            type_f = Some(if t == "replica" { "slave".to_string() } else { t });
             i += 2;
         } else if is(&argv[i], "id") && i + 1 < argv.len() {
             let mut v = Vec::new();
@@ -553,9 +553,12 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
                 return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(v))));
             }
-            type_f = Some(t);
+            type_f = Some(if t == "replica" { "slave".to_string() } else { t });
         } else if is(&argv[i], "user") {
-            // Every client is a client of the default user.
+            // Every client is a client of the default user, the only user there is so far.
+            if !is(v, "default") {
+                return Err(CmdError::msg(format!("No such user '{}'", lossy(v))));
+            }
         } else {
             return Err(CmdError::Syntax);
         }
@@ -575,9 +578,16 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(targets.len() as i64))
 }
 
-/// CLIENT LIST / KILL TYPE of a client: `pubsub` while subscribed, else `normal`.
+/// CLIENT LIST / KILL TYPE of a client: `slave` once SYNC made it a replica, `pubsub` while
+/// subscribed, else `normal`.
 fn client_type(s: &crate::server::Session) -> &'static str {
-    if s.subs.active() { "pubsub" } else { "normal" }
+    if s.replica {
+        "slave"
+    } else if s.subs.active() {
+        "pubsub"
+    } else {
+        "normal"
+    }
 }
 
 fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -411,7 +411,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         // Only a command that added changes is propagated (one that reset the counter, like
         // DEBUG LOADAOF, is not: replaying it would load the log from within the log).
         if (srv.dirty > dirty_before || forced) && result.is_ok() {
-            srv.aof_propagate(sess.db, argv, log_instead, &keys);
+            srv.aof_propagate(sess.db, argv, log_instead);
         } else {
             srv.aof_propagate_dels();
         }

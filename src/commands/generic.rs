@@ -582,6 +582,7 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if deleted {
             ctx.srv.dirty += 1;
             ctx.notify(ev::GENERIC, "del", key);
+            ctx.log_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
         }
         return Ok(OK);
     }
@@ -592,6 +593,13 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ctx.db().restore_stamp(key, idle.map(|i| i as u64), freq.map(|f| f as u8));
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "restore", key);
+    // A relative TTL is propagated as an absolute one (RESTORE ... ABSTTL), as Redis does.
+    if let (Some(d), false) = (deadline, absttl) {
+        let mut cmd = argv.to_vec();
+        cmd[2] = Bytes::from(d.to_string());
+        cmd.push(Bytes::from_static(b"ABSTTL"));
+        ctx.log_as(cmd);
+    }
     Ok(OK)
 }
 
@@ -711,11 +719,11 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     };
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
-    // Propagated as its effect: DEL, or the PEXPIREAT every new deadline is logged as.
+    // Propagated as its effect: DEL, or PEXPIREAT with the absolute deadline.
     if event == "del" {
         ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
     } else {
-        ctx.log_only_explicit();
+        ctx.log_as(vec![Bytes::from_static(b"PEXPIREAT"), argv[1].clone(), Bytes::from(when.to_string())]);
     }
     Ok(Reply::Int(1))
 }

@@ -306,6 +306,8 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], s.as_bytes(), limits);
     ctx.srv.dirty += 1;
     ctx.notify(ev::HASH, "hincrbyfloat", &argv[1]);
+    // Propagated as the value it produced (Redis: HSET key field value).
+    ctx.log_as(vec![Bytes::from_static(b"HSET"), argv[1].clone(), argv[2].clone(), Bytes::from(s.clone())]);
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 

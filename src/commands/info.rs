@@ -223,6 +223,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
         "replication" => {
             w("role", "master".into());
             w("connected_slaves", srv.repl.replicas.len().to_string());
+            for (i, id) in srv.repl.replicas.iter().enumerate() {
+                if let Some(r) = srv.clients.get(id) {
+                    let ip = r.addr.rsplit_once(':').map_or(r.addr.as_str(), |(ip, _)| ip);
+                    let line = format!("ip={ip},port={},state=online,offset={},lag=0", r.replica_port, srv.repl.offset);
+                    w(&format!("slave{i}"), line);
+                }
+            }
             w("master_failover_state", "no-failover".into());
             w("master_replid", srv.run_id.clone());
             w("master_replid2", "0000000000000000000000000000000000000000".into());

@@ -656,9 +656,9 @@ fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<
         if let Some(items) = popped.filter(|v| !v.is_empty()) {
             ctx.srv.dirty += items.len() as u64;
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
-            // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key count.
+            // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key <how many it popped>.
             let pop: &'static [u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };
-            ctx.log_as(vec![Bytes::from_static(pop), k.clone(), Bytes::from(count.to_string())]);
+            ctx.log_as(vec![Bytes::from_static(pop), k.clone(), Bytes::from(items.len().to_string())]);
             return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(items)])));
         }
     }

@@ -2,10 +2,11 @@
 
 use bytes::Bytes;
 
-use super::args::is;
+use super::args::{is, lossy};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd};
 use crate::protocol::{OK, Reply};
+use crate::util::numfmt::parse_i64;
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -74,9 +75,24 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
-    if argv.get(1).is_some_and(|a| is(a, "ack") || is(a, "getack")) {
-        return Ok(Reply::NoReply);
+    let mut pairs = argv[1..].chunks_exact(2);
+    for p in pairs.by_ref() {
+        let (opt, val) = (&p[0], &p[1]);
+        if is(opt, "ack") || is(opt, "getack") {
+            return Ok(Reply::NoReply);
+        } else if is(opt, "listening-port") {
+            ctx.sess.replica_port = parse_i64(val)
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| CmdError::msg("value is not an integer or out of range"))?;
+        } else if is(opt, "rdb-filter-only") {
+            // Only "functions" (or nothing) is a filter Redis 7.0 knows.
+            ctx.sess.replica_functions_only = is(val, "functions");
+            if !val.is_empty() && !ctx.sess.replica_functions_only {
+                return Err(CmdError::msg(format!("Unsupported rdb-filter-only option: {}", lossy(val))));
+            }
+        } else if !["ip-address", "capa", "rdb-only"].iter().any(|o| is(opt, o)) {
+            return Err(CmdError::msg(format!("Unrecognized REPLCONF option: {}", lossy(opt))));
+        }
     }
-    let _ = ctx;
     Ok(OK)
 }

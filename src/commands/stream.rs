@@ -994,12 +994,20 @@ fn serve_group(
                     logs.push(claim_log(key, group, consumer, id, now, 1, g.last_id));
                 }
             }
+            // The group's position with its read counter: XCLAIM's LASTID alone would leave a
+            // replica's or a replay's entries-read unknown (Redis 7.0 sends SETID only with
+            // NOACK; Ember keeps the counter exact, a deliberate difference).
             if delivered && let Some(g) = s.groups.get(group) {
                 logs.push(group_id_log(key, group, g));
             }
             reply
         }
     };
+    // An XCLAIM creates its consumer: the creation goes out only when nothing else does
+    // (Redis 7.0 propagates only the XCLAIMs).
+    if created && logs.iter().any(|l| l[0].eq_ignore_ascii_case(b"XCLAIM")) {
+        logs.remove(0);
+    }
     ctx.srv.dirty += 1;
     ctx.log_only_explicit();
     for l in logs {

@@ -370,8 +370,17 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bo
     }
     ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "set", key);
-    if let Ttl::At(_) = o.ttl {
+    if let Ttl::At(at) = o.ttl {
         ctx.notify(ev::GENERIC, "expire", key);
+        // Propagated with its deadline as an absolute time (Redis 7.0: SET key value PXAT ms),
+        // so a replica or a replay expires the key at the same instant.
+        ctx.log_as(vec![
+            Bytes::from_static(b"SET"),
+            Bytes::copy_from_slice(key),
+            Bytes::copy_from_slice(val),
+            Bytes::from_static(b"PXAT"),
+            Bytes::from(at.to_string()),
+        ]);
     }
     Ok((true, old))
 }
@@ -453,11 +462,15 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
-    // Propagated as its effect: DEL, PERSIST, or (from the key's deadline) PEXPIREAT.
+    // Propagated as its effect: DEL, PERSIST, or PEXPIREAT with the absolute deadline.
     match event {
         "del" => ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]),
         "persist" => ctx.log_as(vec![Bytes::from_static(b"PERSIST"), argv[1].clone()]),
-        _ => ctx.log_only_explicit(),
+        _ => {
+            if let Ttl::At(at) = o.ttl {
+                ctx.log_as(vec![Bytes::from_static(b"PEXPIREAT"), argv[1].clone(), Bytes::from(at.to_string())]);
+            }
+        }
     }
     Ok(Reply::Bulk(v))
 }
@@ -641,6 +654,13 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     db.set(&argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
     ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "incrbyfloat", &argv[1]);
+    // Propagated as the value it produced, so float formatting never differs on replay.
+    ctx.log_as(vec![
+        Bytes::from_static(b"SET"),
+        argv[1].clone(),
+        Bytes::from(s.clone()),
+        Bytes::from_static(b"KEEPTTL"),
+    ]);
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 

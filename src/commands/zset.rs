@@ -886,10 +886,10 @@ fn pop_first(
 
 fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
     let popped = pop_first(ctx, keys, max, count)?;
-    // Propagated as the pop it was (Redis 7.0): ZPOPMIN/ZPOPMAX key count.
-    if let Some((k, _)) = &popped {
+    // Propagated as the pop it was (Redis 7.0): ZPOPMIN/ZPOPMAX key <how many it popped>.
+    if let Some((k, items)) = &popped {
         let pop: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
-        ctx.log_as(vec![Bytes::from_static(pop), k.clone(), Bytes::from(count.to_string())]);
+        ctx.log_as(vec![Bytes::from_static(pop), k.clone(), Bytes::from(items.len().to_string())]);
     }
     Ok(popped.map(|(k, items)| {
         let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![b(&m), Reply::Double(s)])).collect();

@@ -6,9 +6,10 @@
 //! file appendonly.aof.1.incr.aof seq 1 type i
 //! ```
 //!
-//! Commands are logged in a replay-safe form: after a command, every key it left with a
-//! deadline gets `PEXPIREAT key <absolute ms>` (so relative TTLs replay to the same instant);
-//! evicted and expired keys are logged as DEL; XADD's generated ID is written explicitly;
+//! Commands are logged in a replay-safe form, as Redis 7.0 propagates them (see
+//! `server::repl`): deadlines as absolute times (`SET .. PXAT`, `PEXPIREAT`, `RESTORE ..
+//! ABSTTL`, so relative TTLs replay to the same instant); float increments as the value
+//! they produced; evicted and expired keys are logged as DEL; XADD's generated ID is written explicitly;
 //! SPOP is logged as the SREM of what it popped; consumer-group commands whose effects depend
 //! on time (XREADGROUP, XCLAIM, XAUTOCLAIM) log the stream's resulting state as a RESTORE.
 //!
@@ -495,16 +496,10 @@ impl ServerState {
     }
 
     /// Queues one executed write command for propagation: its arguments, or the replay-safe
-    /// form its handler chose (`instead`), then the resulting deadlines of the keys it
-    /// touched. The top-level command sends them when it returns
+    /// form its handler chose (`instead`: deadlines as absolute times, effects instead of
+    /// random or time-dependent commands). The top-level command sends them when it returns
     /// ([`ServerState::propagate_pending`]).
-    pub fn aof_propagate(
-        &mut self,
-        db: usize,
-        argv: &[Bytes],
-        instead: Option<Vec<Vec<Bytes>>>,
-        keys: &[(usize, Bytes)],
-    ) {
+    pub fn aof_propagate(&mut self, db: usize, argv: &[Bytes], instead: Option<Vec<Vec<Bytes>>>) {
         // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
         self.aof_propagate_dels();
         // EXEC's commands were queued one by one as they ran.
@@ -518,16 +513,6 @@ impl ServerState {
                 }
             }
             None => self.also_propagate(db, argv.to_vec(), Target::All),
-        }
-        // Commands that leave relative deadlines (EXPIRE, SET EX, ...) replay as absolute ones.
-        for (i, (kdb, key)) in keys.iter().enumerate() {
-            if keys[..i].contains(&(*kdb, key.clone())) {
-                continue;
-            }
-            if let Some(at) = self.dbs[*kdb].expire_at_of(key) {
-                let cmd = vec![Bytes::from_static(b"PEXPIREAT"), key.clone(), Bytes::from(at.to_string())];
-                self.also_propagate(*kdb, cmd, Target::All);
-            }
         }
     }
 

@@ -45,6 +45,10 @@ pub struct Session {
     pub monitor: bool,
     /// Attached by SYNC / PSYNC: gets the write stream, no replies.
     pub replica: bool,
+    /// REPLCONF listening-port: the port a replica announced (INFO's slave lines).
+    pub replica_port: u16,
+    /// REPLCONF rdb-filter-only functions: the image holds the libraries only.
+    pub replica_functions_only: bool,
     /// Encoded replies not yet written to the socket.
     pub out: BytesMut,
     /// Name of the last command run (CLIENT LIST `cmd=`).
@@ -156,6 +160,8 @@ impl Session {
             no_evict: false,
             monitor: false,
             replica: false,
+            replica_port: 0,
+            replica_functions_only: false,
             out: BytesMut::new(),
             last_cmd: "NULL",
             qbuf: 0,

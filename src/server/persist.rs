@@ -74,6 +74,12 @@ impl ServerState {
     /// Writes the whole dataset as an RDB file to `out`, streaming: records go out in 1 MB
     /// pieces as they are produced, with the checksum computed on the way.
     pub fn write_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.write_snapshot_of(out, true)
+    }
+
+    /// [`Self::write_snapshot`], or (`keys` false) the function libraries alone (what
+    /// `redis-cli --functions-rdb` asks a master for).
+    pub fn write_snapshot_of(&self, out: &mut impl Write, keys: bool) -> std::io::Result<()> {
         let opts = self.save_options();
         let mut w = self.rdb_header(opts);
         let mut crc = rdb::Checksum::default();
@@ -84,7 +90,7 @@ impl ServerState {
         };
         let now = self.now_ms;
         for (i, db) in self.dbs.iter().enumerate() {
-            if db.is_empty() {
+            if db.is_empty() || !keys {
                 continue;
             }
             w.select_db(i, db.len(), db.expires_len());
@@ -174,6 +180,10 @@ impl ServerState {
             if dup_key || dup_lib {
                 return Err(RdbError::Corrupted { offset: 0, what: "duplicate key or library while loading".into() });
             }
+        }
+        // Replacing the data set replaces the libraries too (DEBUG RELOAD: only the file's).
+        if how == Reload::Replace && self.functions.as_deref().is_some_and(|f| !f.libraries.is_empty()) {
+            self.functions = None;
         }
         if !libraries.is_empty() {
             if self.functions.is_none() {

@@ -164,7 +164,7 @@ impl ServerState {
     /// a bulk without its final CRLF (the stream of writes follows it).
     pub fn attach_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
         let mut rdb = Vec::new();
-        self.write_snapshot(&mut rdb)?;
+        self.write_snapshot_of(&mut rdb, !sess.replica_functions_only)?;
         let mut out = format!("${}\r\n", rdb.len()).into_bytes();
         out.extend_from_slice(&rdb);
         sess.replica = true;

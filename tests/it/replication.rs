@@ -130,3 +130,32 @@ fn a_redis_replica_follows_ember() {
     let ttl = rc.cmd(&["TTL", "after"]).as_str();
     assert!(ttl.parse::<i64>().is_ok_and(|t| t > 900), "TTL on the replica: {ttl}");
 }
+
+#[test]
+fn deadlines_and_computed_values_are_propagated_as_absolutes() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    c.cmd(&["RPUSH", "l", "a", "b", "c"]);
+    let mut r = attach(srv.port);
+    c.cmd(&["SET", "k", "v", "EX", "100"]);
+    c.cmd(&["EXPIRE", "k", "200"]);
+    c.cmd(&["INCRBYFLOAT", "f", "1.5"]);
+    c.cmd(&["LMPOP", "1", "l", "LEFT", "COUNT", "10"]);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let set = next_command(&mut r);
+    assert_eq!(set[0], "select");
+    let set = next_command(&mut r);
+    assert_eq!(&set[..4], ["set", "k", "v", "PXAT"]);
+    let at: i64 = set[4].parse().unwrap();
+    assert!((at - (now_ms + 100_000)).abs() < 5_000, "SET EX 100 became PXAT {at} (now {now_ms})");
+    let exp = next_command(&mut r);
+    assert_eq!(&exp[..2], ["pexpireat", "k"]);
+    let at: i64 = exp[2].parse().unwrap();
+    assert!((at - (now_ms + 200_000)).abs() < 5_000, "EXPIRE 200 became PEXPIREAT {at}");
+    expect_stream(&mut r, &[&["set", "f", "1.5", "KEEPTTL"], &["lpop", "l", "3"]]);
+    // A killed replica is gone from INFO.
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "TYPE", "replica"]).as_str(), "1");
+    assert!(
+        eventually(Duration::from_secs(5), || crate::util::info_field(&mut c, "replication", "connected_slaves") == 0)
+    );
+}
