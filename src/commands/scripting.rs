@@ -510,7 +510,9 @@ impl Host for ScriptHost<'_> {
             return Err("This Redis command is not allowed from script".into());
         }
         if self.read_only && (entry.spec.has(WRITE) || entry.spec.has(MAY_REPLICATE)) {
-            return Err("Write commands are not allowed from read-only scripts.".into());
+            // A rejected call, counted once as an error even when pcall catches it.
+            let e = CmdError::msg("Write commands are not allowed from read-only scripts.");
+            return Ok(self.refuse(entry, e, resp));
         }
         self.sess.resp = resp;
         // Over maxmemory when the script started, and nothing written yet: refuse commands

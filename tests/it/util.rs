@@ -134,7 +134,9 @@ pub fn redis_with(args: &[&str]) -> Proc {
         let mut p = Proc { child, port, dir: dir.clone() };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Ours only if the server on the port is this child (another test's server may
+            // have taken the port between free_port and the bind).
+            if serves_pid(port, p.child.id()) {
                 return p;
             }
             if let Ok(Some(_)) = p.child.try_wait() {
@@ -145,6 +147,24 @@ pub fn redis_with(args: &[&str]) -> Proc {
         p.port = 0;
     }
     panic!("could not start redis-server");
+}
+
+/// Whether the server listening on `port` reports `pid` in INFO server.
+fn serves_pid(port: u16, pid: u32) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"INFO server\r\n").is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 16384];
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("process_id:") || !got.ends_with(b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).contains(&format!("process_id:{pid}\r\n"))
 }
 
 /// Encodes argv as a RESP multibulk request.
