@@ -28,7 +28,7 @@ done
 bin=${EMBER_BIN:-}
 if [ -z "$bin" ]; then
   cargo build --release --quiet --bin ember-server || exit 2
-  bin=$repo/target/release/ember-server
+  bin=${CARGO_TARGET_DIR:-$repo/target}/release/ember-server
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ember-suite.XXXXXX")
