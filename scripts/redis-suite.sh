@@ -10,13 +10,15 @@
 #
 # Exit status 0 only when no unit crashed or timed out and at least the floor in
 # tests/redis-suite/floor.txt passed (a run of named units checks crashes and timeouts only).
-# Environment: REDIS_TESTS_SUITE (the suite's folder; default ../shared/redis-tests beside the
-# repository), UNIT_TIMEOUT (per unit, default 300 s), EMBER_BIN (skip the build).
+# Environment: REDIS_TESTS_SUITE (the suite's folder; default tests/redis-suite/upstream),
+# UNIT_TIMEOUT (per unit, default 300 s), EMBER_BIN (skip the build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-suite=${REDIS_TESTS_SUITE:-$repo/../shared/redis-tests}
+# The suite is vendored (tests/redis-suite/upstream: Redis's tests/ at 7.0.15, BSD licence, with
+# the shared runner), so a clean clone runs it with nothing beside it.
+suite=${REDIS_TESTS_SUITE:-$repo/tests/redis-suite/upstream}
 if [ ! -x "$suite/run.sh" ]; then
   echo "redis-suite: Redis's test suite not found at $suite (set REDIS_TESTS_SUITE)" >&2
   exit 2
