@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ember::config::Config;
 use ember::server::Server;
+use ember::server::aof::LoadStatus;
 use tracing::error;
 
 #[derive(Parser)]
@@ -85,25 +86,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // With the AOF on, it is the source of truth (Redis ignores the RDB file then).
+    // Redis's order: the manifest is read whether or not the AOF is on; with it on, the AOF
+    // is the source of truth (the RDB file is ignored), and it is opened after loading.
+    if server.state.load_aof_manifest().is_err() {
+        return ExitCode::FAILURE;
+    }
+    let started = std::time::Instant::now();
     if server.state.config.bool("appendonly") {
-        match server.state.open_aof() {
-            Ok(n) => tracing::info!("DB loaded from append only file: {n} keys"),
-            Err(e) => {
-                error!("Fatal error loading the append only file: {e}. Exiting.");
-                return ExitCode::FAILURE;
-            }
+        let status = server.state.load_append_only_files();
+        if status.is_fatal() {
+            return ExitCode::FAILURE;
+        }
+        if status != LoadStatus::NotExist {
+            tracing::info!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
+        }
+        if server.state.open_aof_on_start().is_err() {
+            return ExitCode::FAILURE;
         }
     } else {
         match server.state.load_rdb() {
             Ok(0) => {}
-            Ok(n) => tracing::info!("DB loaded from disk: {n} keys"),
+            Ok(_) => tracing::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()),
             Err(e) => {
                 error!("Fatal error loading the DB ({}): {e}. Exiting.", server.state.rdb_path().display());
                 return ExitCode::FAILURE;
             }
         }
     }
+    server.state.aof_del_history_files();
     ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -214,6 +214,10 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
         return refuse(srv, sess, entry, CmdError::NoAuth);
     }
+    // Clients served while a log loads (a slow script in it) get -LOADING, before -BUSY.
+    if srv.replaying_aof && !sess.replaying && !entry.spec.has(flags::LOADING) {
+        return refuse(srv, sess, entry, CmdError::Raw("LOADING Redis is loading the dataset in memory".into()));
+    }
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
     let cmd_flags = super::scripting::effective_flags(srv, entry.full, argv, entry.spec.flags);
     srv.oom_before_command = false;
@@ -496,32 +500,12 @@ fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64
     srv.slowlog.truncate(max);
 }
 
-/// Escapes like sdscatrepr (MONITOR lines).
-pub fn repr(b: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &c in b {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'"' => s.push_str("\\\""),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            7 => s.push_str("\\a"),
-            8 => s.push_str("\\b"),
-            c if c.is_ascii_graphic() || c == b' ' => s.push(c as char),
-            c => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    s.push('"');
-    s
-}
-
 fn feed_monitors(srv: &mut ServerState, sess: &Session, argv: &[Bytes]) {
     let us = unix_us();
     let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, sess.db, sess.addr);
     for a in argv {
         line.push(' ');
-        line.push_str(&repr(a));
+        line.push_str(&crate::util::repr(a));
     }
     let reply = Reply::StatusOwned(line);
     let ids: Vec<_> = srv.monitors.clone();

@@ -577,7 +577,7 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(ttl.saturating_add(now))
     };
     let deleted = replace && ctx.db().remove(key).is_some();
-    if deadline.is_some_and(|d| d <= now) {
+    if deadline.is_some_and(|d| ctx.already_expired(d)) {
         // Already expired: nothing is created (the old key, if replaced, is gone).
         if deleted {
             ctx.srv.dirty += 1;
@@ -697,7 +697,6 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     }
     let base = if absolute { 0 } else { ctx.now_ms() as i64 };
     let when = when.checked_add(base).ok_or(CmdError::InvalidExpire(name))?;
-    let now = ctx.now_ms() as i64;
     let db = ctx.db();
     let Some(entry) = db.peek(&argv[1]) else {
         return Ok(Reply::Int(0));
@@ -710,7 +709,9 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     {
         return Ok(Reply::Int(0));
     }
-    let event = if when <= now {
+    let past = ctx.already_expired(when);
+    let db = ctx.db();
+    let event = if past {
         db.remove(&argv[1]);
         "del"
     } else {

@@ -154,6 +154,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
         "persistence" => {
             w("loading", "0".into());
             w("async_loading", "0".into());
+            // Forkless snapshots copy nothing on write: the copy-on-write figures are 0.
+            for f in ["current_cow_peak", "current_cow_size", "current_cow_size_age"] {
+                w(f, "0".into());
+            }
+            w("current_fork_perc", "0.00".into());
+            w("current_save_keys_processed", "0".into());
+            w("current_save_keys_total", "0".into());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
             w("rdb_bgsave_in_progress", (srv.rdb_bgsave_in_progress() as u8).to_string());
             w("rdb_last_save_time", srv.save_stats.last_save_secs.to_string());
@@ -161,15 +168,31 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("rdb_last_bgsave_time_sec", srv.save_stats.last_duration_secs.to_string());
             w("rdb_current_bgsave_time_sec", "-1".into());
             w("rdb_saves", srv.save_stats.saves.to_string());
-            w("aof_enabled", (srv.config.bool("appendonly") as u8).to_string());
+            w("rdb_last_cow_size", "0".into());
+            w("rdb_last_load_keys_expired", "0".into());
+            w("rdb_last_load_keys_loaded", "0".into());
+            w("aof_enabled", (srv.aof.is_some() as u8).to_string());
             w("aof_rewrite_in_progress", (srv.aof_rewrite_in_progress() as u8).to_string());
-            w("aof_rewrite_scheduled", (srv.aof_rewrite_scheduled as u8).to_string());
-            w("aof_last_rewrite_time_sec", "-1".into());
-            w("aof_current_rewrite_time_sec", "-1".into());
-            w("aof_last_bgrewrite_status", if srv.aof_last_rewrite_ok { "ok" } else { "err" }.into());
-            w("aof_rewrites", srv.aof_rewrites.to_string());
+            w("aof_rewrite_scheduled", (srv.aofctl.rewrite_scheduled as u8).to_string());
+            w("aof_last_rewrite_time_sec", srv.aofctl.last_rewrite_secs.to_string());
+            let current = srv.aofctl.rewrite_started.map_or(-1, |t| t.elapsed().as_secs() as i64);
+            w("aof_current_rewrite_time_sec", current.to_string());
+            w("aof_last_bgrewrite_status", if srv.aofctl.last_rewrite_ok { "ok" } else { "err" }.into());
+            w("aof_rewrites", srv.aofctl.rewrites.to_string());
+            w("aof_rewrites_consecutive_failures", srv.aofctl.consecutive_failures.to_string());
             let write_ok = srv.aof.as_ref().is_none_or(|a| a.write_error.is_none());
             w("aof_last_write_status", if write_ok { "ok" } else { "err" }.into());
+            w("aof_last_cow_size", "0".into());
+            w("module_fork_in_progress", "0".into());
+            w("module_fork_last_cow_size", "0".into());
+            if let Some(aof) = srv.aof.as_ref() {
+                w("aof_current_size", aof.current_size.to_string());
+                w("aof_base_size", srv.aofctl.rewrite_base_size.to_string());
+                w("aof_pending_rewrite", (srv.aofctl.rewrite_scheduled as u8).to_string());
+                w("aof_buffer_length", aof.pending_len().to_string());
+                w("aof_pending_bio_fsync", "0".into());
+                w("aof_delayed_fsync", "0".into());
+            }
         }
         "stats" => {
             let (mut expired, mut hits, mut misses) = (0, 0, 0);

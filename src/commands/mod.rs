@@ -63,6 +63,12 @@ impl Ctx<'_> {
         self.srv.now_ms
     }
 
+    /// Whether a deadline set now is already past, so the key goes at once (Redis's
+    /// checkAlreadyExpired: never while loading, where the log replays what it recorded).
+    pub fn already_expired(&self, when: i64) -> bool {
+        when <= self.srv.now_ms as i64 && !self.srv.replaying_aof
+    }
+
     /// Whether the command's effects are being logged (the AOF is on): handlers that log a
     /// replay-safe form ([`Self::log_as`]) skip building it otherwise.
     pub fn logging(&self) -> bool {

@@ -334,6 +334,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let aof_was = ctx.srv.config.bool("appendonly");
+    let auto_gc_was_off = ctx.srv.config.bool("aof-disable-auto-gc");
     let maxmemory_was = ctx.srv.hot.eviction.maxmemory;
     ctx.srv.config = staged;
     ctx.srv.refresh_hot();
@@ -345,12 +346,17 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // appendonly switched at run time: start the AOF with a rewrite of the current data, or
     // stop logging (Redis's startAppendOnly / stopAppendOnly).
     match (aof_was, ctx.srv.config.bool("appendonly")) {
-        (false, true) => ctx.srv.start_aof_at_runtime().map_err(CmdError::msg)?,
+        (false, true) => ctx.srv.start_aof().map_err(CmdError::msg)?,
         (true, false) => ctx.srv.stop_aof(),
         _ => {}
     }
     if let Some(aof) = ctx.srv.aof.as_mut() {
         aof.fsync = crate::server::aof::Fsync::parse(ctx.srv.config.str("appendfsync"));
+        aof.timestamps = ctx.srv.config.bool("aof-timestamp-enabled");
+    }
+    // Auto-gc switched back on deletes the history files kept meanwhile.
+    if auto_gc_was_off && !ctx.srv.config.bool("aof-disable-auto-gc") {
+        ctx.srv.aof_del_history_files();
     }
     Ok(OK)
 }
@@ -410,10 +416,14 @@ fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         return Err(CmdError::msg("Background append only file rewriting already in progress"));
     }
     if ctx.srv.bgsave_in_progress() {
-        ctx.srv.aof_rewrite_scheduled = true;
+        ctx.srv.aofctl.rewrite_scheduled = true;
+        // A manual rewrite is not held back by earlier failures.
+        ctx.srv.aofctl.consecutive_failures = 0;
         return Ok(Reply::Status("Background append only file rewriting scheduled"));
     }
-    ctx.srv.start_aof_rewrite().map_err(CmdError::msg)?;
+    ctx.srv.start_aof_rewrite().map_err(|_| {
+        CmdError::msg("Can't execute an AOF background rewriting. Please check the server logs for more information.")
+    })?;
     Ok(Reply::Status("Background append only file rewriting started"))
 }
 
@@ -895,7 +905,10 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if is(sub, "loadaof") && argv.len() == 2 {
         ctx.srv.debug_load_aof().map_err(CmdError::msg)?;
-        tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+        return Ok(OK);
+    }
+    if is(sub, "aof-flush-sleep") && argv.len() == 3 {
+        ctx.srv.aofctl.flush_sleep_us = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?.max(0) as u64;
         return Ok(OK);
     }
     if is(sub, "protocol") && argv.len() == 3 {

@@ -437,13 +437,13 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = parse_set_opts(ctx, argv, 2, false, "getex")?;
-    let now = ctx.now_ms() as i64;
+    let past = matches!(o.ttl, Ttl::At(at) if ctx.already_expired(at));
     let db = ctx.db();
     let Some(v) = get_str(db, &argv[1])?.map(|s| s.to_bytes()) else {
         return Ok(Reply::Null);
     };
     let event = match o.ttl {
-        Ttl::At(at) if at <= now => {
+        Ttl::At(_) if past => {
             db.remove(&argv[1]);
             "del"
         }

@@ -72,6 +72,8 @@ pub struct Db {
     now: u64,
     /// How accesses stamp keys (LRU clock or LFU counter), from `maxmemory-policy`.
     stamping: Stamping,
+    /// An AOF is being replayed into this database: deadlines are not enforced.
+    loading: bool,
 }
 
 struct Side {
@@ -124,6 +126,11 @@ impl Side {
             self.ready.push(Bytes::copy_from_slice(key));
         }
     }
+}
+
+/// See [`Db::expiry_now`] (free, so it can be called while a field is borrowed).
+fn expiry_clock(loading: bool, now: u64) -> u64 {
+    if loading { 0 } else { now }
 }
 
 /// See [`Db::live`]; a free function so callers can keep using `side` while holding the entry.
@@ -202,6 +209,7 @@ impl Db {
             },
             now: 0,
             stamping: Stamping::default(),
+            loading: false,
         }
     }
 
@@ -237,13 +245,23 @@ impl Db {
     }
 
     fn is_expired(&self, e: &Entry) -> bool {
-        e.expire_at != 0 && e.expire_at <= self.now
+        e.expire_at != 0 && e.expire_at <= self.expiry_now()
+    }
+
+    /// The clock deadlines are judged by: while loading, no key is expired (Redis's
+    /// keyIsExpired), so a log replays to the state it recorded whatever the time.
+    fn expiry_now(&self) -> u64 {
+        expiry_clock(self.loading, self.now)
+    }
+
+    pub fn set_loading(&mut self, loading: bool) {
+        self.loading = loading;
     }
 
     /// The one lookup every access goes through: a live entry, or None after deleting the key
     /// if its deadline has passed (counted, signalled, removed from the expiry index).
     fn live(&mut self, key: &[u8], h: usize) -> Option<&mut Entry> {
-        live(&mut self.keys, &mut self.side, self.now, key, h).map(|(_, e)| e)
+        live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h).map(|(_, e)| e)
     }
 
     /// Deletes `key` if its deadline has passed. Returns true if it did.
@@ -268,7 +286,7 @@ impl Db {
     fn lookup(&mut self, key: &[u8], touch: bool) -> Option<&Value> {
         let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
-        match live(&mut self.keys, &mut self.side, self.now, key, h) {
+        match live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h) {
             Some((k, e)) => {
                 if !self.side.writing {
                     self.side.stats.keyspace_hits += 1;
@@ -324,7 +342,7 @@ impl Db {
         self.before_change(key);
         let h = self.keys.hash(key);
         let (stamping, now) = (self.stamping, self.now);
-        let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
+        let (k, e) = live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h)?;
         self.side.signal(key);
         k.set_stamp(stamping.touch(k.stamp(), now));
         Some(&mut e.value)
@@ -337,7 +355,7 @@ impl Db {
         self.before_change(key);
         let h = self.keys.hash(key);
         let (stamping, now) = (self.stamping, self.now);
-        let (k, e) = live(&mut self.keys, &mut self.side, self.now, key, h)?;
+        let (k, e) = live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h)?;
         k.set_stamp(stamping.touch(k.stamp(), now));
         Some(&mut e.value)
     }
@@ -357,7 +375,7 @@ impl Db {
         self.signal_modified(key);
         let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
-        if let Some((k, e)) = live(&mut self.keys, &mut self.side, self.now, key, h) {
+        if let Some((k, e)) = live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h) {
             e.value = value;
             k.set_stamp(stamping.touch(k.stamp(), now));
             let dropped = if !keep_ttl && e.expire_at != 0 { std::mem::replace(&mut e.expire_at, 0) } else { 0 };
@@ -837,7 +855,7 @@ impl Db {
     /// A live key's access stamp, without touching it (OBJECT IDLETIME/FREQ, DEBUG OBJECT).
     pub fn stamp(&mut self, key: &[u8]) -> Option<u32> {
         let h = self.keys.hash(key);
-        live(&mut self.keys, &mut self.side, self.now, key, h).map(|(k, _)| k.stamp())
+        live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h).map(|(k, _)| k.stamp())
     }
 
     /// A key's entry and access stamp as stored, expired or not, touching nothing (DEBUG

@@ -710,6 +710,19 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
 /// [`load`], with the code of the FUNCTION libraries the file carries (Redis 7's FUNCTION2
 /// records), in file order.
 pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Vec<u8>>), RdbError> {
+    let (keys, functions, used) = load_prefix(buf, opts)?;
+    if used != buf.len() {
+        return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
+    }
+    Ok((keys, functions))
+}
+
+/// Keys, function libraries, and the length of the image they came from.
+pub type Prefix = (Vec<LoadedKey>, Vec<Vec<u8>>, usize);
+
+/// [`load_all`] of an RDB image that other bytes may follow (an old AOF's preamble before
+/// its commands): also returns the length of the image.
+pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
     let mut r = Reader { buf, pos: 0 };
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
@@ -778,10 +791,7 @@ pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Ve
             return Err(RdbError::Corrupted { offset: at, what: "wrong RDB checksum".into() });
         }
     }
-    if r.pos != buf.len() {
-        return Err(r.err("trailing bytes after the end of the file"));
-    }
-    Ok((out, functions))
+    Ok((out, functions, r.pos))
 }
 
 fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, RdbError> {

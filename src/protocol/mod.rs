@@ -5,4 +5,4 @@ pub mod reply;
 pub mod resp;
 
 pub use reply::{OK, Reply, encode};
-pub use resp::{Decoder, Limits, ProtocolError};
+pub use resp::{Decoder, Limits, ProtocolError, split_args};

@@ -1,35 +1,33 @@
-//! The append-only file, in Redis 7.0's multi-part layout: `appenddirname/` holds a base file
-//! (an RDB image), an incremental file of commands in RESP, and a manifest naming them:
-//!
-//! ```text
-//! file appendonly.aof.1.base.rdb seq 1 type b
-//! file appendonly.aof.1.incr.aof seq 1 type i
-//! ```
+//! The append-only file, run as Redis 7.0 runs its multi-part AOF: `appenddirname/` holds a
+//! base file (an RDB image, or commands), incremental files of commands in RESP, history files
+//! a rewrite left, and a manifest naming them (`persistence::manifest`).
 //!
 //! Commands are logged in a replay-safe form, as Redis 7.0 propagates them (see
-//! `server::repl`): deadlines as absolute times (`SET .. PXAT`, `PEXPIREAT`, `RESTORE ..
-//! ABSTTL`, so relative TTLs replay to the same instant); float increments as the value
-//! they produced; evicted and expired keys are logged as DEL; XADD's generated ID is written explicitly;
-//! SPOP is logged as the SREM of what it popped; consumer-group commands whose effects depend
-//! on time (XREADGROUP, XCLAIM, XAUTOCLAIM) log the stream's resulting state as a RESTORE.
+//! `server::repl`): deadlines as absolute times, float increments as the value they
+//! produced, evicted and expired keys as DEL, SPOP as the SREM of what it popped.
 //!
 //! `appendfsync always` writes and fsyncs the log before any reply of the commands it holds
 //! is sent (the event loop calls [`ServerState::aof_flush`] before writing to a client), so
 //! an acknowledged write is on disk. `everysec` writes at the same points and fsyncs from a
 //! background thread about once a second; `no` leaves flushing to the kernel.
 //!
-//! At start-up the manifest's files are loaded in order; a last incremental file cut short by
-//! a crash is truncated to its last complete command (`aof-load-truncated yes`) with a
-//! warning, anything else malformed stops the start-up with the file and offset.
+//! Loading, rewriting and switching the AOF on and off follow Redis's aof.c step by step,
+//! with its log lines: the manifest is read (and an old single-file AOF migrated into the
+//! directory), each file is replayed, a last file cut short is truncated when
+//! `aof-load-truncated` allows; a rewrite opens a new incremental file, writes the new base
+//! from a forkless snapshot and turns what it replaced into history, deleted unless
+//! `aof-disable-auto-gc`. Switched on at run time, the AOF logs into a temporary incremental
+//! file until its first rewrite completes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tracing::{info, warn};
 
-use crate::protocol::{Decoder, Limits};
+use crate::persistence::aof::{CommandReader, ReadFault};
+use crate::persistence::manifest::Manifest;
 use crate::server::repl::{Feed, Target};
 use crate::server::{ServerState, Session};
 
@@ -50,125 +48,149 @@ impl Fsync {
     }
 }
 
+/// Redis's aof_state, less OFF (no [`Aof`] then).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AofState {
+    On,
+    /// Switched on at run time: writes go to a temporary incremental file until the first
+    /// rewrite completes (and are dropped before that rewrite starts: the base will hold them).
+    WaitRewrite,
+}
+
+/// The open log.
 pub struct Aof {
-    dir: PathBuf,
-    name: String,
-    /// The manifest's files: the base and the incremental files after it, in order.
-    pub base: String,
-    pub incrs: Vec<String>,
-    /// Sequence number the next base or incremental file gets.
-    pub next_seq: u64,
-    /// The last write or fsync failed (disk full, I/O error): writes are refused with MISCONF
-    /// until a flush succeeds again.
-    pub write_error: Option<String>,
-    /// Rewrites done, and whether the last one succeeded (INFO).
-    file: std::fs::File,
+    pub state: AofState,
+    /// The incremental file being appended to; None while waiting for a rewrite to start.
+    file: Option<std::fs::File>,
     pending: Feed,
     pub fsync: Fsync,
+    /// aof-timestamp-enabled: a `#TS:` annotation precedes the first command of each second.
+    pub timestamps: bool,
+    last_timestamp: u64,
     last_sync: Instant,
     /// everysec: the background thread that fsyncs the handles it is sent.
     syncer: Option<std::sync::mpsc::Sender<std::fs::File>>,
+    /// Bytes of the base and incremental files (auto-aof-rewrite-percentage's measure).
+    pub current_size: u64,
+    /// The last write or fsync failed (disk full, I/O error): writes are refused with MISCONF
+    /// until a flush succeeds again.
+    pub write_error: Option<String>,
+}
+
+/// What the server knows of the AOF whether it is on or off (Redis keeps the manifest and
+/// the rewrite statistics either way).
+pub struct AofControl {
+    pub manifest: Manifest,
+    /// BGREWRITEAOF (or appendonly yes) arrived while a snapshot was running: start it after.
+    pub rewrite_scheduled: bool,
+    /// Rewrites started, whether the last one succeeded, failures in a row (INFO).
+    pub rewrites: u64,
+    pub last_rewrite_ok: bool,
+    pub consecutive_failures: u64,
+    /// Size of the log when the last rewrite ended (or of the base at start-up).
+    pub rewrite_base_size: u64,
+    pub rewrite_started: Option<Instant>,
+    pub last_rewrite_secs: i64,
+    /// DEBUG AOF-FLUSH-SLEEP: a pause before each write of the log (tests of the reply barrier).
+    pub flush_sleep_us: u64,
+    /// Automatic rewrites back off after repeated failures (Redis's aofRewriteLimited).
+    limit_delay_min: u64,
+    limit_until_secs: u64,
+}
+
+impl Default for AofControl {
+    fn default() -> Self {
+        AofControl {
+            manifest: Manifest::default(),
+            rewrite_scheduled: false,
+            rewrites: 0,
+            last_rewrite_ok: true,
+            consecutive_failures: 0,
+            rewrite_base_size: 0,
+            rewrite_started: None,
+            last_rewrite_secs: -1,
+            flush_sleep_us: 0,
+            limit_delay_min: 0,
+            limit_until_secs: 0,
+        }
+    }
+}
+
+/// The AOF cannot be loaded or opened: the server must not start. What went wrong was
+/// logged in Redis's words where it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("fatal AOF error (see the log)")]
+pub struct AofFatal;
+
+impl From<()> for AofFatal {
+    fn from(_: ()) -> Self {
+        AofFatal
+    }
+}
+
+/// How loading the AOF went (Redis's AOF_* results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadStatus {
+    Ok,
+    NotExist,
+    Empty,
+    OpenErr,
+    Failed,
+    Truncated,
+}
+
+impl LoadStatus {
+    pub fn is_fatal(self) -> bool {
+        matches!(self, LoadStatus::Failed | LoadStatus::OpenErr)
+    }
+}
+
+fn syncer() -> std::io::Result<std::sync::mpsc::Sender<std::fs::File>> {
+    let (tx, rx) = std::sync::mpsc::channel::<std::fs::File>();
+    std::thread::Builder::new().name("ember-aof-fsync".into()).spawn(move || {
+        for f in rx {
+            if let Err(e) = f.sync_data() {
+                warn!("AOF fsync failed: {e}");
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Aof {
-    fn open(dir: &Path, name: &str, base: String, incrs: Vec<String>, fsync: Fsync) -> std::io::Result<Aof> {
-        let last = incrs.last().cloned().unwrap_or_default();
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(&last))?;
-        let syncer = if fsync == Fsync::EverySec {
-            let (tx, rx) = std::sync::mpsc::channel::<std::fs::File>();
-            std::thread::Builder::new().name("ember-aof-fsync".into()).spawn(move || {
-                for f in rx {
-                    if let Err(e) = f.sync_data() {
-                        warn!("AOF fsync failed: {e}");
-                    }
-                }
-            })?;
-            Some(tx)
-        } else {
-            None
-        };
-        let seq = |f: &String| f.rsplit('.').nth(2).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        let next_seq = incrs.iter().chain(std::iter::once(&base)).map(seq).max().unwrap_or(0) + 1;
+    fn new(state: AofState, file: Option<std::fs::File>, fsync: Fsync, timestamps: bool) -> std::io::Result<Aof> {
+        let syncer = if fsync == Fsync::EverySec { Some(syncer()?) } else { None };
         Ok(Aof {
-            dir: dir.to_path_buf(),
-            name: name.to_string(),
-            base,
-            incrs,
-            next_seq,
-            write_error: None,
+            state,
             file,
             pending: Feed::default(),
             fsync,
+            timestamps,
+            last_timestamp: 0,
             last_sync: Instant::now(),
             syncer,
+            current_size: 0,
+            write_error: None,
         })
     }
 
-    /// Writes the manifest atomically (temp file, fsync, rename).
-    pub fn write_manifest(&self) -> std::io::Result<()> {
-        write_manifest(&self.dir, &self.name, &self.base, &self.incrs)
-    }
-
-    /// Starts a new incremental file (a rewrite begins): commands from now on go there, and
-    /// the manifest lists it after the current ones until the rewrite completes.
-    pub fn open_new_incr(&mut self, seq: u64) -> std::io::Result<String> {
-        self.flush()?;
-        let name = format!("{}.{seq}.incr.aof", self.name);
-        self.file = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(&name))?;
-        self.pending.forget_db();
-        self.incrs.push(name.clone());
-        self.write_manifest()?;
-        Ok(name)
-    }
-
-    /// A rewrite finished: `base` (written from the snapshot) and the incremental file opened
-    /// when it started replace everything before; older files are deleted.
-    pub fn complete_rewrite(&mut self, base: String, incr: &str) -> std::io::Result<()> {
-        let old: Vec<String> =
-            std::iter::once(self.base.clone()).chain(self.incrs.iter().filter(|f| *f != incr).cloned()).collect();
-        self.base = base;
-        self.incrs = vec![incr.to_string()];
-        self.write_manifest()?;
-        for f in old.iter().filter(|f| !f.is_empty()) {
-            let _ = std::fs::remove_file(self.dir.join(f));
-        }
-        Ok(())
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn size(&self) -> u64 {
-        self.file.metadata().map(|m| m.len()).unwrap_or(0)
-    }
-}
-
-/// Writes `name.manifest` in `dir` listing `base` and `incrs`, atomically (temp file, fsync,
-/// rename).
-fn write_manifest(dir: &Path, name: &str, base: &str, incrs: &[String]) -> std::io::Result<()> {
-    let mut text = format!("file {base} seq {} type b\n", seq_of(base));
-    for f in incrs {
-        text.push_str(&format!("file {f} seq {} type i\n", seq_of(f)));
-    }
-    let tmp = dir.join("temp-manifest");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(format!("{name}.manifest")))
-}
-
-fn seq_of(name: &str) -> u64 {
-    name.rsplit('.').nth(2).and_then(|n| n.parse().ok()).unwrap_or(1)
-}
-
-impl Aof {
-    /// Appends one command (with a SELECT first when the database changes).
+    /// Appends one command (with a SELECT first when the database changes). Dropped while
+    /// no file is open (waiting for a rewrite that will include it).
     pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
+        if self.file.is_none() {
+            return;
+        }
+        if self.timestamps {
+            let now = unix_secs();
+            if now > self.last_timestamp {
+                self.last_timestamp = now;
+                self.pending.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
+        }
         self.pending.push(db, argv);
     }
 
@@ -176,25 +198,34 @@ impl Aof {
         !self.pending.buf.is_empty()
     }
 
+    pub fn pending_len(&self) -> usize {
+        self.pending.buf.len()
+    }
+
     /// Writes what is buffered, and fsyncs according to the policy.
     pub fn flush(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            self.pending.buf.clear();
+            return Ok(());
+        };
         if self.pending.buf.is_empty() {
             return Ok(());
         }
         // On failure the bytes stay buffered and are retried at the next flush; a partial
         // write is cut back so the log never holds half a command.
-        let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Err(e) = self.file.write_all(&self.pending.buf) {
-            let _ = self.file.set_len(len);
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if let Err(e) = file.write_all(&self.pending.buf) {
+            let _ = file.set_len(len);
             return Err(e);
         }
+        self.current_size += self.pending.buf.len() as u64;
         self.pending.buf.clear();
         match self.fsync {
-            Fsync::Always => self.file.sync_data()?,
+            Fsync::Always => file.sync_data()?,
             Fsync::EverySec => {
                 if self.last_sync.elapsed() >= Duration::from_secs(1) {
                     self.last_sync = Instant::now();
-                    if let (Some(tx), Ok(f)) = (&self.syncer, self.file.try_clone()) {
+                    if let (Some(tx), Ok(f)) = (&self.syncer, file.try_clone()) {
                         let _ = tx.send(f);
                     }
                 }
@@ -203,151 +234,216 @@ impl Aof {
         }
         Ok(())
     }
-}
 
-/// Names in the manifest.
-struct Manifest {
-    base: String,
-    incrs: Vec<String>,
-}
-
-fn parse_manifest(text: &str) -> Result<Manifest, String> {
-    let mut base = None;
-    let mut incrs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    /// Switches appending to `file` (a new incremental file), the old one fsynced.
+    fn switch_to(&mut self, file: std::fs::File) {
+        if let Some(old) = self.file.replace(file) {
+            let _ = old.sync_data();
         }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let get = |k: &str| words.chunks(2).find(|p| p[0] == k && p.len() == 2).map(|p| p[1]);
-        let (Some(name), Some(kind)) = (get("file"), get("type")) else {
-            return Err(format!("invalid AOF manifest line {}: '{line}'", i + 1));
-        };
-        if name.contains('/') {
-            return Err(format!("invalid AOF file name in manifest line {}", i + 1));
-        }
-        match kind {
-            "b" => base = Some(name.to_string()),
-            "i" => incrs.push(name.to_string()),
-            "h" => {} // history files: already folded into the base
-            _ => return Err(format!("invalid AOF file type in manifest line {}", i + 1)),
-        }
+        self.pending.forget_db();
     }
-    let base = base.ok_or("the AOF manifest names no base file")?;
-    Ok(Manifest { base, incrs })
+}
+
+/// Writes `name.manifest` in `dir` atomically: a temporary file, fsync, rename, and an fsync
+/// of the directory (new files may have appeared in it).
+fn write_manifest(dir: &Path, filename: &str, m: &Manifest) -> std::io::Result<()> {
+    let tmp_name = format!("temp-{filename}.manifest");
+    let tmp = dir.join(&tmp_name);
+    let mut f =
+        std::fs::File::create(&tmp).inspect_err(|e| warn!("Can't open the AOF manifest file {tmp_name}: {e}"))?;
+    f.write_all(m.render().as_bytes())
+        .inspect_err(|e| warn!("Error trying to write the temporary AOF manifest file {tmp_name}: {e}"))?;
+    f.sync_all().inspect_err(|e| warn!("Fail to fsync the temp AOF file {tmp_name}: {e}."))?;
+    std::fs::rename(&tmp, dir.join(format!("{filename}.manifest"))).inspect_err(|e| {
+        warn!("Error trying to rename the temporary AOF manifest file {tmp_name} into {filename}.manifest: {e}")
+    })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A file in the AOF directory exists.
+fn exists(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok()
 }
 
 impl ServerState {
-    fn aof_dir(&self) -> PathBuf {
+    pub fn aof_dir(&self) -> PathBuf {
         PathBuf::from(self.config.str("appenddirname"))
     }
 
-    /// At start-up with `appendonly yes`: loads the AOF (creating it from the current,
-    /// empty dataset the first time) and opens its incremental file for appending.
-    pub fn open_aof(&mut self) -> Result<usize, String> {
+    fn aof_filename(&self) -> String {
+        self.config.str("appendfilename").to_string()
+    }
+
+    fn persist_manifest(&self, m: &Manifest) -> std::io::Result<()> {
+        write_manifest(&self.aof_dir(), &self.aof_filename(), m)
+    }
+
+    /// Reads the manifest from the AOF directory (start-up, DEBUG LOADAOF). A missing
+    /// directory or manifest is an empty one; a malformed manifest is fatal, reported in
+    /// Redis's words.
+    pub fn load_aof_manifest(&mut self) -> Result<(), AofFatal> {
+        self.aofctl.manifest = Manifest::default();
         let dir = self.aof_dir();
-        let name = self.config.str("appendfilename").to_string();
-        let manifest_path = dir.join(format!("{name}.manifest"));
-        let fsync = Fsync::parse(self.config.str("appendfsync"));
-        let (keys, (base, incrs)) = match std::fs::read_to_string(&manifest_path) {
-            Ok(text) => {
-                let m = parse_manifest(&text)?;
-                let base = std::fs::read(dir.join(&m.base)).map_err(|e| format!("cannot read {}: {e}", m.base))?;
-                if m.base.ends_with(".rdb") {
-                    self.load_rdb_bytes(&base).map_err(|e| format!("{}: {e}", m.base))?;
-                } else {
-                    self.replay(&dir.join(&m.base), false)?;
-                }
-                let last = m.incrs.len().saturating_sub(1);
-                for (i, f) in m.incrs.iter().enumerate() {
-                    self.replay(&dir.join(f), i == last)?;
-                }
-                let mut incrs = m.incrs;
-                if incrs.is_empty() {
-                    incrs.push(format!("{name}.1.incr.aof"));
-                }
-                (self.dbs.iter().map(|d| d.len()).sum(), (m.base, incrs))
+        let path = dir.join(format!("{}.manifest", self.aof_filename()));
+        if !dir.is_dir() || !exists(&path) {
+            return Ok(());
+        }
+        let text = std::fs::read(&path).map_err(|e| {
+            warn!("Fatal error: can't open the AOF manifest file {} for reading: {e}", path.display());
+        })?;
+        match Manifest::parse(&text) {
+            Ok(m) => {
+                self.aofctl.manifest = m;
+                Ok(())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let base = format!("{name}.1.base.rdb");
-                let incr = format!("{name}.1.incr.aof");
-                let mut f = std::fs::File::create(dir.join(&base)).map_err(|e| e.to_string())?;
-                self.write_snapshot(&mut f).map_err(|e| e.to_string())?;
-                f.sync_all().map_err(|e| e.to_string())?;
-                std::fs::File::create(dir.join(&incr)).map_err(|e| e.to_string())?;
-                let text = format!("file {base} seq 1 type b\nfile {incr} seq 1 type i\n");
-                let tmp = dir.join("temp-manifest");
-                std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
-                std::fs::rename(&tmp, &manifest_path).map_err(|e| e.to_string())?;
-                info!("Creating AOF base file {base} on server start");
-                (0, (base, vec![incr]))
+            Err(fault) => {
+                warn!("\n*** FATAL AOF MANIFEST FILE ERROR ***\n");
+                if let Some((n, line)) = fault.line {
+                    warn!("Reading the manifest file, at line {n}\n");
+                    warn!(">>> '{line}'\n");
+                }
+                warn!("{}\n", fault.error);
+                Err(AofFatal)
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", manifest_path.display())),
-        };
-        let aof = Aof::open(&dir, &name, base, incrs, fsync).map_err(|e| format!("cannot open the AOF: {e}"))?;
-        self.aof = Some(aof);
-        self.refresh_track_modified();
-        Ok(keys)
+        }
     }
 
-    /// Replays a file of RESP commands. A last file cut short mid-command is truncated to its
-    /// last complete command when `aof-load-truncated` allows it.
-    fn replay(&mut self, path: &Path, last: bool) -> Result<(), String> {
-        self.replaying_aof = true;
-        let r = self.replay_file(path, last);
-        self.replaying_aof = false;
-        r
+    /// A single-file AOF of Redis < 7 in `dir` is moved into the AOF directory and becomes
+    /// the base of a new manifest (Redis's aofUpgradePrepare).
+    fn aof_upgrade_if_needed(&mut self) -> Result<(), ()> {
+        let name = self.aof_filename();
+        let dir = self.aof_dir();
+        if !exists(Path::new(&name)) {
+            return Ok(());
+        }
+        let m = &self.aofctl.manifest;
+        let in_dir = exists(&dir.join(&name));
+        let upgrade = !dir.is_dir()
+            || m.is_empty()
+            || (m.incrs.is_empty() && m.base.as_ref().is_some_and(|b| b.name == name) && !in_dir);
+        if !upgrade {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| warn!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+        let m = &mut self.aofctl.manifest;
+        m.base = Some(crate::persistence::manifest::AofFile {
+            name: name.clone(),
+            seq: 1,
+            kind: crate::persistence::manifest::FileKind::Base,
+        });
+        m.base_seq = 1;
+        let m = m.clone();
+        self.persist_manifest(&m).map_err(|_| ())?;
+        std::fs::rename(&name, dir.join(&name)).map_err(|e| {
+            warn!("Error trying to move the old AOF file {name} into dir {}: {e}", dir.display());
+        })?;
+        info!("Successfully migrated an old-style AOF file ({name}) into the AOF directory ({}).", dir.display());
+        Ok(())
     }
 
-    fn replay_file(&mut self, path: &Path, last: bool) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut buf = BytesMut::from(&bytes[..]);
-        let mut dec = Decoder::new();
-        let mut sess = Session::new(0, "aof".into(), String::new(), -1, self.now_ms);
-        sess.authenticated = true;
-        sess.replaying = true;
-        let limits = Limits { max_bulk_len: i64::MAX, authenticated: true };
-        let mut good = 0usize;
-        loop {
-            match dec.decode_next(&mut buf, limits) {
-                Ok(true) => {
-                    let argv: Vec<Bytes> = dec.args().to_vec();
-                    dec.clear_args();
-                    self.update_time();
-                    let reply = crate::commands::dispatch::execute(self, &mut sess, &argv);
-                    sess.block = None;
-                    if let crate::protocol::Reply::Error(e) = reply {
-                        warn!("AOF {}: command {:?} failed: {e}", path.display(), String::from_utf8_lossy(&argv[0]));
-                    }
-                    good = bytes.len() - buf.len();
-                }
-                Ok(false) => break,
+    /// Loads the files the manifest names, base first (Redis's loadAppendOnlyFiles).
+    pub fn load_append_only_files(&mut self) -> LoadStatus {
+        if self.aof_upgrade_if_needed().is_err() {
+            return LoadStatus::Failed;
+        }
+        let manifest = self.aofctl.manifest.clone();
+        if manifest.is_empty() {
+            return LoadStatus::NotExist;
+        }
+        let dir = self.aof_dir();
+        let mut total = 0u64;
+        for f in manifest.loading_order() {
+            match std::fs::metadata(dir.join(&f.name)) {
+                Ok(md) => total += md.len(),
                 Err(e) => {
-                    return Err(format!(
-                        "Bad file format reading the append only file {} at offset {good}: {e}",
-                        path.display()
-                    ));
+                    warn!("Unable to obtain the AOF file {} length. stat: {e}", f.name);
+                    return LoadStatus::Failed;
                 }
             }
         }
-        if good < bytes.len() {
-            if last && self.config.bool("aof-load-truncated") {
-                warn!(
-                    "!!! Warning: short read while loading the AOF file {}!!! Truncating the AOF at offset {good} ({} bytes dropped).",
-                    path.display(),
-                    bytes.len() - good
-                );
-                let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
-                f.set_len(good as u64).map_err(|e| e.to_string())?;
-            } else {
-                return Err(format!(
-                    "Unexpected end of file reading the append only file {} at offset {good}",
-                    path.display()
-                ));
+        if total == 0 {
+            return LoadStatus::Empty;
+        }
+        let files: Vec<_> = manifest.loading_order().cloned().collect();
+        let mut status = LoadStatus::Ok;
+        let mut base_size = 0;
+        for (i, f) in files.iter().enumerate() {
+            let last = i + 1 == files.len();
+            let is_base = manifest.base.as_ref() == Some(f);
+            let started = Instant::now();
+            status = self.load_single_aof(&f.name);
+            if status == LoadStatus::Ok || (status == LoadStatus::Truncated && last) {
+                let kind = if is_base { "base" } else { "incr" };
+                info!("DB loaded from {kind} file {}: {:.3} seconds", f.name, started.elapsed().as_secs_f64());
+            }
+            if is_base {
+                base_size = std::fs::metadata(dir.join(&f.name)).map_or(0, |m| m.len());
+            } else if status == LoadStatus::Empty {
+                // Some file had data (total > 0): an empty incremental file is fine.
+                status = LoadStatus::Ok;
+            }
+            if status == LoadStatus::Truncated && !last {
+                warn!("Fatal error: the truncated file is not the last file");
+                return LoadStatus::Failed;
+            }
+            if status.is_fatal() {
+                return status;
             }
         }
+        self.aofctl.rewrite_base_size = base_size;
+        status
+    }
+
+    /// Replays one file of the AOF directory: an RDB image (a base, or an old AOF's
+    /// preamble followed by commands) and/or commands.
+    fn load_single_aof(&mut self, name: &str) -> LoadStatus {
+        let path = self.aof_dir().join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warn!("The append log file {name} doesn't exist: {e}");
+                return LoadStatus::NotExist;
+            }
+            Err(e) => {
+                warn!("Fatal error: can't open the append log file {name} for reading: {e}");
+                return LoadStatus::OpenErr;
+            }
+        };
+        if bytes.is_empty() {
+            return LoadStatus::Empty;
+        }
+        let mut start = 0;
+        if bytes.starts_with(b"REDIS") {
+            let old_style = name == self.aof_filename();
+            if old_style {
+                info!("Reading RDB preamble from AOF file...");
+            } else {
+                info!("Reading RDB base file on AOF loading...");
+            }
+            match self.load_rdb_preamble(&bytes) {
+                Ok(used) => start = used,
+                Err(e) => {
+                    if old_style {
+                        warn!("Error reading the RDB preamble of the AOF file {name}, AOF loading aborted: {e}");
+                    } else {
+                        warn!("Error reading the RDB base file {name}, AOF loading aborted: {e}");
+                    }
+                    return LoadStatus::Failed;
+                }
+            }
+            if old_style {
+                info!("Reading the remaining AOF tail...");
+            }
+        }
+        self.replaying_aof = true;
+        self.dbs.iter_mut().for_each(|d| d.set_loading(true));
+        let status = self.replay_commands(name, &path, &bytes, start);
+        self.dbs.iter_mut().for_each(|d| d.set_loading(false));
+        self.replaying_aof = false;
         // Loading is not a change: drop what the replay raised.
         self.dirty = 0;
         for db in &mut self.dbs {
@@ -355,119 +451,406 @@ impl ServerState {
             db.take_modified();
             db.take_propagate_del();
         }
+        status
+    }
+
+    fn replay_commands(&mut self, name: &str, path: &Path, bytes: &[u8], start: usize) -> LoadStatus {
+        let mut reader = CommandReader::new(&bytes[start..]);
+        let mut sess = Session::new(0, "aof".into(), String::new(), -1, self.now_ms);
+        sess.authenticated = true;
+        sess.replaying = true;
+        let truncatable = self.config.bool("aof-load-truncated");
+        let mut valid_up_to = start;
+        let mut valid_before_multi = start;
+        let fault = loop {
+            match reader.next_command() {
+                Ok(Some(args)) => {
+                    let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+                    if let Err((crate::commands::CmdError::UnknownCommand(..), _)) =
+                        crate::commands::dispatch::resolve(&argv)
+                    {
+                        warn!(
+                            "Unknown command '{}' reading the append only file {name}",
+                            String::from_utf8_lossy(&argv[0])
+                        );
+                        return LoadStatus::Failed;
+                    }
+                    if argv[0].eq_ignore_ascii_case(b"multi") {
+                        valid_before_multi = valid_up_to;
+                    }
+                    self.update_time();
+                    let reply = crate::commands::dispatch::execute(self, &mut sess, &argv);
+                    sess.block = None;
+                    if let crate::protocol::Reply::Error(e) = reply {
+                        warn!("AOF {name}: command {:?} failed: {e}", String::from_utf8_lossy(&argv[0]));
+                    }
+                    valid_up_to = start + reader.offset();
+                }
+                Ok(None) => {
+                    if sess.multi.is_none() {
+                        return LoadStatus::Ok;
+                    }
+                    // A transaction the file does not finish is dropped as a short read.
+                    warn!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+                    valid_up_to = valid_before_multi;
+                    break ReadFault::Eof;
+                }
+                Err(f) => break f,
+            }
+        };
+        if fault == ReadFault::Format {
+            warn!(
+                "Bad file format reading the append only file {name}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+            );
+            return LoadStatus::Failed;
+        }
+        if truncatable {
+            warn!("!!! Warning: short read while loading the AOF file {name}!!!");
+            warn!("!!! Truncating the AOF {name} at offset {valid_up_to} !!!");
+            match std::fs::OpenOptions::new().write(true).open(path).and_then(|f| f.set_len(valid_up_to as u64)) {
+                Ok(()) => {
+                    warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+                    return LoadStatus::Truncated;
+                }
+                Err(e) => warn!("Error truncating the AOF file {name}: {e}"),
+            }
+        }
+        warn!(
+            "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+        );
+        LoadStatus::Failed
+    }
+
+    /// At start-up with `appendonly yes`, after loading: a base is made when there is no
+    /// file at all, the last incremental file is opened for appending (created when
+    /// missing) and the manifest written (Redis's aofOpenIfNeededOnServerStart).
+    pub fn open_aof_on_start(&mut self) -> Result<(), AofFatal> {
+        let dir = self.aof_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| warn!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+        let name = self.aof_filename();
+        let had_incrs = !self.aofctl.manifest.incrs.is_empty();
+        if self.aofctl.manifest.is_empty() {
+            let rdb = self.config.bool("aof-use-rdb-preamble");
+            let base = self.aofctl.manifest.new_base(&name, rdb);
+            self.write_aof_base_now(&dir.join(&base), rdb)
+                .map_err(|e| warn!("Write error writing append only file on disk: {e}"))?;
+            info!("Creating AOF base file {base} on server start");
+        }
+        let incr = self.aofctl.manifest.last_incr(&name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(&incr))
+            .map_err(|e| warn!("Can't open the append-only file {incr}: {e}"))?;
+        let m = self.aofctl.manifest.clone();
+        self.persist_manifest(&m).map_err(|_| ())?;
+        let fsync = Fsync::parse(self.config.str("appendfsync"));
+        let mut aof = Aof::new(AofState::On, Some(file), fsync, self.config.bool("aof-timestamp-enabled"))
+            .map_err(|e| warn!("Can't start the AOF fsync thread: {e}"))?;
+        aof.current_size =
+            m.loading_order().filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok()).map(|m| m.len()).sum();
+        self.aof = Some(aof);
+        self.refresh_track_modified();
+        if had_incrs {
+            info!("Opening AOF incr file {incr} on server start");
+        } else {
+            info!("Creating AOF incr file {incr} on server start");
+        }
         Ok(())
     }
 
-    /// CONFIG SET appendonly yes: logging starts now into a new incremental file, and a
-    /// rewrite writes the base from the current data; the manifest naming both appears when
-    /// the rewrite completes.
-    pub fn start_aof_at_runtime(&mut self) -> Result<(), String> {
+    /// Writes the whole data set as a base file now (start-up with an empty data set).
+    fn write_aof_base_now(&mut self, path: &Path, rdb: bool) -> std::io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        if rdb {
+            self.write_aof_base_snapshot(&mut f)?;
+        } else if self.config.bool("aof-timestamp-enabled") {
+            f.write_all(format!("#TS:{}\r\n", unix_secs()).as_bytes())?;
+        }
+        f.sync_all()
+    }
+
+    /// Deletes the history files (unless aof-disable-auto-gc) and drops them from the
+    /// manifest (Redis's aofDelHistoryFiles).
+    pub fn aof_del_history_files(&mut self) {
+        if self.config.bool("aof-disable-auto-gc") || self.aofctl.manifest.history.is_empty() {
+            return;
+        }
+        let dir = self.aof_dir();
+        let history = std::mem::take(&mut self.aofctl.manifest.history);
+        for f in history {
+            info!("Removing the history file {} in the background", f.name);
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+        let m = self.aofctl.manifest.clone();
+        let _ = self.persist_manifest(&m);
+    }
+
+    /// CONFIG SET appendonly yes: the AOF waits for a rewrite of the current data, started
+    /// now or, when a snapshot is running, when it ends (Redis's startAppendOnly).
+    pub fn start_aof(&mut self) -> Result<(), String> {
         if self.aof.is_some() {
             return Ok(());
         }
-        let dir = self.aof_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let name = self.config.str("appendfilename").to_string();
-        // Continue numbering after any files a previous run left.
-        let seq = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| seq_of(&e.file_name().to_string_lossy())).max().unwrap_or(0))
-            .unwrap_or(0)
-            + 1;
-        let incr = format!("{name}.{seq}.incr.aof");
         let fsync = Fsync::parse(self.config.str("appendfsync"));
-        let mut aof = Aof::open(&dir, &name, String::new(), vec![incr], fsync).map_err(|e| e.to_string())?;
-        aof.next_seq = seq;
+        let aof = Aof::new(AofState::WaitRewrite, None, fsync, self.config.bool("aof-timestamp-enabled"))
+            .map_err(|e| e.to_string())?;
         self.aof = Some(aof);
         self.refresh_track_modified();
-        self.abort_bgsave();
-        let Some(aof) = self.aof.as_mut() else { return Ok(()) };
-        let base = format!("{name}.{seq}.base.rdb");
-        aof.next_seq = seq + 1;
-        let incr = aof.incrs[0].clone();
-        let target = aof.dir().join(&base);
-        self.start_snapshot_for_aof(target, base, incr).map_err(|e| e.to_string())
-    }
-
-    /// BGREWRITEAOF with `appendonly no` (as Redis does): the next base file in the AOF
-    /// directory, for a later `appendonly yes` to start from. Returns the base's name and
-    /// where to write it.
-    pub fn plan_offline_rewrite(&self) -> Result<(String, PathBuf), String> {
-        let dir = self.aof_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let name = self.config.str("appendfilename");
-        let seq = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| seq_of(&e.file_name().to_string_lossy())).max().unwrap_or(0))
-            .unwrap_or(0)
-            + 1;
-        let base = format!("{name}.{seq}.base.rdb");
-        let target = dir.join(&base);
-        Ok((base, target))
-    }
-
-    /// The offline rewrite's base is written: the manifest now names only it, and the files
-    /// the previous manifest named are deleted.
-    pub fn complete_offline_rewrite(&self, base: &str) -> std::io::Result<()> {
-        let dir = self.aof_dir();
-        let name = self.config.str("appendfilename");
-        let old = std::fs::read_to_string(dir.join(format!("{name}.manifest")))
-            .ok()
-            .and_then(|t| parse_manifest(&t).ok())
-            .map(|m| std::iter::once(m.base).chain(m.incrs).collect::<Vec<_>>())
-            .unwrap_or_default();
-        write_manifest(&dir, name, base, &[])?;
-        for f in old.iter().filter(|f| !f.is_empty() && f.as_str() != base) {
-            let _ = std::fs::remove_file(dir.join(f));
+        if self.bgsave_in_progress() && !self.aof_rewrite_in_progress() {
+            self.aofctl.rewrite_scheduled = true;
+            warn!(
+                "AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible."
+            );
+        } else {
+            if self.aof_rewrite_in_progress() {
+                warn!(
+                    "AOF was enabled but there is already an AOF rewriting in background. Stopping background AOF and starting a rewrite now."
+                );
+                self.abort_bgsave();
+            }
+            if let Err(e) = self.start_aof_rewrite() {
+                self.aof = None;
+                self.refresh_track_modified();
+                warn!(
+                    "Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error."
+                );
+                return Err(format!("Unable to turn on AOF. Check server logs. ({e})"));
+            }
         }
         Ok(())
     }
 
-    /// CONFIG SET appendonly no: pending log bytes are written, then logging stops.
+    /// CONFIG SET appendonly no: pending log bytes are written and fsynced, then logging
+    /// stops; a running rewrite is abandoned.
     pub fn stop_aof(&mut self) {
         self.aof_flush();
-        if self.aof_rewrite_in_progress() {
-            self.abort_bgsave();
+        if let Some(f) = self.aof.as_ref().and_then(|a| a.file.as_ref())
+            && let Err(e) = f.sync_data()
+        {
+            warn!("Fail to fsync the AOF file: {e}");
         }
         self.aof = None;
+        self.aofctl.rewrite_scheduled = false;
+        if self.aof_rewrite_in_progress() {
+            info!("Killing running AOF rewrite child: {}", std::process::id());
+            self.abort_bgsave();
+            self.aof_rewrite_cleanup();
+        }
         self.refresh_track_modified();
     }
 
-    /// DEBUG LOADAOF: the log is written out, the dataset emptied and loaded back from the
-    /// AOF files (a round trip through the AOF format). With the AOF off, the files on disk
-    /// are loaded if there are any.
+    /// Opens the incremental file commands go to while a rewrite runs (Redis's
+    /// openNewIncrAofForAppend): the next in the manifest with the AOF on, a temporary one
+    /// while waiting for the first rewrite, none with the AOF off.
+    fn open_new_incr_for_rewrite(&mut self) -> Result<(), String> {
+        let Some(state) = self.aof.as_ref().map(|a| a.state) else { return Ok(()) };
+        let dir = self.aof_dir();
+        let filename = self.aof_filename();
+        let mut next = self.aofctl.manifest.clone();
+        let name = match state {
+            AofState::WaitRewrite => format!("temp-{filename}.incr"),
+            AofState::On => next.new_incr(&filename),
+        };
+        let file = std::fs::File::create(dir.join(&name)).map_err(|e| {
+            warn!("Can't open the append-only file {name}: {e}");
+            e.to_string()
+        })?;
+        if state == AofState::On {
+            self.persist_manifest(&next).map_err(|e| e.to_string())?;
+            self.aofctl.manifest = next;
+        }
+        info!("Creating AOF incr file {name} on background rewrite");
+        if let Some(aof) = self.aof.as_mut() {
+            aof.switch_to(file);
+        }
+        Ok(())
+    }
+
+    /// BGREWRITEAOF: commands from now on go to a new incremental file while a forkless
+    /// snapshot writes the new base (Redis's rewriteAppendOnlyFileBackground).
+    pub fn start_aof_rewrite(&mut self) -> Result<(), String> {
+        if self.bgsave_in_progress() {
+            return Err("a background save is in progress".into());
+        }
+        let dir = self.aof_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            warn!("Can't open or create append-only dir {}: {e}", dir.display());
+            self.aofctl.last_rewrite_ok = false;
+            return Err(e.to_string());
+        }
+        self.aof_flush();
+        if let Err(e) = self.open_new_incr_for_rewrite() {
+            self.aofctl.last_rewrite_ok = false;
+            return Err(e);
+        }
+        self.aofctl.rewrites += 1;
+        let rdb = self.config.bool("aof-use-rdb-preamble");
+        if let Err(e) = self.start_snapshot_for_aof(PathBuf::from(rewrite_temp_name()), rdb) {
+            self.aofctl.last_rewrite_ok = false;
+            warn!("Can't rewrite append only file in background: {e}");
+            return Err(e.to_string());
+        }
+        info!("Background append only file rewriting started by pid {}", std::process::id());
+        self.aofctl.rewrite_scheduled = false;
+        self.aofctl.rewrite_started = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The rewrite's snapshot ended (Redis's backgroundRewriteDoneHandler): on success the
+    /// temporary file becomes the new base, the files it covers history; on failure the
+    /// log carries on in the files it has.
+    pub fn aof_rewrite_done(&mut self, ok: bool, rdb: bool) {
+        if ok {
+            info!("Background AOF rewrite terminated with success");
+            match self.install_rewritten_base(rdb) {
+                Ok(()) => {
+                    self.aof_del_history_files();
+                    self.aofctl.last_rewrite_ok = true;
+                    self.aofctl.consecutive_failures = 0;
+                    info!("Background AOF rewrite finished successfully");
+                    if let Some(aof) = self.aof.as_mut() {
+                        aof.state = AofState::On;
+                    }
+                }
+                Err(()) => {
+                    self.aofctl.last_rewrite_ok = false;
+                    self.aofctl.consecutive_failures += 1;
+                }
+            }
+        } else {
+            self.aofctl.last_rewrite_ok = false;
+            self.aofctl.consecutive_failures += 1;
+            warn!("Background AOF rewrite terminated with error");
+        }
+        self.aof_rewrite_cleanup();
+    }
+
+    fn install_rewritten_base(&mut self, rdb: bool) -> Result<(), ()> {
+        let dir = self.aof_dir();
+        let filename = self.aof_filename();
+        let tmp = rewrite_temp_name();
+        let mut next = self.aofctl.manifest.clone();
+        let base = next.new_base(&filename, rdb);
+        let base_path = dir.join(&base);
+        std::fs::rename(&tmp, &base_path).map_err(|e| {
+            warn!("Error trying to rename the temporary AOF base file {tmp} into {}: {e}", base_path.display());
+        })?;
+        info!("Successfully renamed the temporary AOF base file {tmp} into {base}");
+        let waiting = self.aof.as_ref().is_some_and(|a| a.state == AofState::WaitRewrite);
+        let mut new_incr = None;
+        if waiting {
+            let temp_incr = format!("temp-{filename}.incr");
+            let incr = next.new_incr(&filename);
+            if let Err(e) = std::fs::rename(dir.join(&temp_incr), dir.join(&incr)) {
+                warn!("Error trying to rename the temporary AOF incr file {temp_incr} into {incr}: {e}");
+                let _ = std::fs::remove_file(&base_path);
+                return Err(());
+            }
+            info!("Successfully renamed the temporary AOF incr file {temp_incr} into {incr}");
+            new_incr = Some(incr);
+        }
+        next.retire_incrs(self.aof.is_some());
+        if self.persist_manifest(&next).is_err() {
+            let _ = std::fs::remove_file(&base_path);
+            if let Some(incr) = new_incr {
+                let _ = std::fs::remove_file(dir.join(incr));
+            }
+            return Err(());
+        }
+        self.aofctl.manifest = next;
+        if let Some(aof) = self.aof.as_mut() {
+            let base_size = std::fs::metadata(&base_path).map_or(0, |m| m.len());
+            let incr_size = aof.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+            aof.current_size = base_size + incr_size;
+            self.aofctl.rewrite_base_size = aof.current_size;
+        }
+        Ok(())
+    }
+
+    /// After a rewrite, whatever its outcome: the temporary files go; an AOF still waiting
+    /// for its first rewrite drops what it logged and tries again.
+    fn aof_rewrite_cleanup(&mut self) {
+        let _ = std::fs::remove_file(rewrite_temp_name());
+        if let Some(started) = self.aofctl.rewrite_started.take() {
+            self.aofctl.last_rewrite_secs = started.elapsed().as_secs() as i64;
+        }
+        if let Some(aof) = self.aof.as_mut()
+            && aof.state == AofState::WaitRewrite
+        {
+            aof.file = None;
+            aof.pending.buf.clear();
+            let temp_incr = format!("temp-{}.incr", self.config.str("appendfilename"));
+            info!("Removing the temp incr aof file {temp_incr} in the background");
+            let _ = std::fs::remove_file(self.aof_dir().join(temp_incr));
+            self.aofctl.rewrite_scheduled = true;
+        }
+    }
+
+    /// DEBUG LOADAOF: the log is written out, the data set emptied and loaded back from
+    /// the AOF files. As in Redis, a log that does not load ends the process.
     pub fn debug_load_aof(&mut self) -> Result<(), String> {
         // A log that contains this command must not load itself from within itself.
         if self.replaying_aof {
             return Err("DEBUG LOADAOF cannot run while the AOF is loading".into());
         }
-        let was_on = self.aof.is_some();
-        if was_on {
-            self.stop_aof();
-        }
-        self.abort_bgsave();
+        self.aof_flush();
         for db in &mut self.dbs {
             db.flush();
         }
-        let manifest = self.aof_dir().join(format!("{}.manifest", self.config.str("appendfilename")));
-        let loaded = if was_on || manifest.exists() { self.open_aof().map(|_| ()) } else { Ok(()) };
-        if !was_on && self.aof.is_some() {
-            self.aof = None;
-            self.refresh_track_modified();
+        if self.load_aof_manifest().is_err() {
+            std::process::exit(1);
+        }
+        self.aof_del_history_files();
+        let status = self.load_append_only_files();
+        if status != LoadStatus::Ok && status != LoadStatus::Empty {
+            warn!("DEBUG LOADAOF: the AOF did not load ({status:?}). Exiting.");
+            std::process::exit(1);
         }
         self.dirty = 0;
-        loaded
+        warn!("Append Only File loaded by DEBUG LOADAOF");
+        Ok(())
     }
 
-    /// auto-aof-rewrite-percentage / -min-size: the incremental log grew past both.
-    pub fn aof_rewrite_due(&self) -> bool {
-        let Some(aof) = self.aof.as_ref() else { return false };
+    /// auto-aof-rewrite-percentage / -min-size: the log grew past both since the last
+    /// rewrite, and repeated failures are not backing rewrites off.
+    pub fn aof_rewrite_due(&mut self) -> bool {
+        let Some(aof) = self.aof.as_ref().filter(|a| a.state == AofState::On) else { return false };
         let pct = self.config.int("auto-aof-rewrite-percentage");
         let min = self.config.int("auto-aof-rewrite-min-size").max(0) as u64;
-        if pct <= 0 {
+        if pct <= 0 || aof.current_size <= min {
             return false;
         }
-        let size = aof.size();
-        let base = std::fs::metadata(aof.dir().join(&aof.base)).map(|m| m.len()).unwrap_or(0).max(1);
-        size >= min && size.saturating_mul(100) / base >= pct as u64
+        let base = self.aofctl.rewrite_base_size.max(1);
+        let growth = (aof.current_size.saturating_mul(100) / base) as i64 - 100;
+        growth >= pct && !self.aof_rewrite_limited()
+    }
+
+    /// Redis's aofRewriteLimited: after three failed rewrites in a row, automatic ones wait
+    /// 1, 2, 4 ... up to 60 minutes.
+    fn aof_rewrite_limited(&mut self) -> bool {
+        let c = &mut self.aofctl;
+        if c.consecutive_failures < 3 {
+            c.limit_delay_min = 0;
+            c.limit_until_secs = 0;
+            return false;
+        }
+        let now = unix_secs();
+        if c.limit_until_secs != 0 {
+            if now < c.limit_until_secs {
+                return true;
+            }
+            c.limit_until_secs = 0;
+            return false;
+        }
+        c.limit_delay_min = if c.limit_delay_min == 0 { 1 } else { (c.limit_delay_min * 2).min(60) };
+        c.limit_until_secs = now + c.limit_delay_min * 60;
+        warn!(
+            "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+            c.limit_delay_min
+        );
+        true
     }
 
     /// Writes and (per policy) fsyncs the log; called before replies go out. True when the
@@ -476,6 +859,9 @@ impl ServerState {
         let Some(aof) = self.aof.as_mut() else { return true };
         if !aof.has_pending() {
             return true;
+        }
+        if self.aofctl.flush_sleep_us > 0 {
+            std::thread::sleep(Duration::from_micros(self.aofctl.flush_sleep_us.min(10_000_000)));
         }
         match aof.flush() {
             Ok(()) => {
@@ -527,4 +913,9 @@ impl ServerState {
             }
         }
     }
+}
+
+/// Where a rewrite's snapshot is written before it becomes the base (as Redis names it).
+fn rewrite_temp_name() -> String {
+    format!("temp-rewriteaof-bg-{}.aof", std::process::id())
 }

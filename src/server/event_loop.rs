@@ -299,10 +299,10 @@ impl Server {
     fn cron(&mut self) {
         self.state.update_time();
         self.state.aof_flush();
-        if self.state.aof_rewrite_scheduled && !self.state.bgsave_in_progress() {
+        if self.state.aofctl.rewrite_scheduled && !self.state.bgsave_in_progress() {
             if let Err(e) = self.state.start_aof_rewrite() {
                 warn!("Can't start the AOF rewrite: {e}");
-                self.state.aof_rewrite_scheduled = false;
+                self.state.aofctl.rewrite_scheduled = false;
             }
         } else if !self.state.bgsave_in_progress() && self.state.aof_rewrite_due() {
             info!(

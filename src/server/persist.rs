@@ -56,13 +56,13 @@ impl ServerState {
     }
 
     /// The start of an RDB file: magic, Redis's aux fields, then the FUNCTION libraries.
-    fn rdb_header(&self, opts: rdb::SaveOptions) -> rdb::Writer {
+    fn rdb_header(&self, opts: rdb::SaveOptions, aof_base: bool) -> rdb::Writer {
         let mut w = rdb::Writer::new(opts);
         w.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
         w.aux("redis-bits", "64");
         w.aux("ctime", &(unix_ms() / 1000).to_string());
         w.aux("used-mem", &crate::alloc::used_memory().to_string());
-        w.aux("aof-base", "0");
+        w.aux("aof-base", if aof_base { "1" } else { "0" });
         if let Some(f) = self.functions.as_deref() {
             for lib in f.libraries.values() {
                 w.function(&lib.code);
@@ -80,8 +80,17 @@ impl ServerState {
     /// [`Self::write_snapshot`], or (`keys` false) the function libraries alone (what
     /// `redis-cli --functions-rdb` asks a master for).
     pub fn write_snapshot_of(&self, out: &mut impl Write, keys: bool) -> std::io::Result<()> {
+        self.write_image(out, keys, false)
+    }
+
+    /// The data set as an AOF base file in RDB format (its `aof-base` aux field set).
+    pub fn write_aof_base_snapshot(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.write_image(out, true, true)
+    }
+
+    fn write_image(&self, out: &mut impl Write, keys: bool, aof_base: bool) -> std::io::Result<()> {
         let opts = self.save_options();
-        let mut w = self.rdb_header(opts);
+        let mut w = self.rdb_header(opts, aof_base);
         let mut crc = rdb::Checksum::default();
         let mut emit = |w: &mut rdb::Writer, out: &mut dyn Write| -> std::io::Result<()> {
             let b = w.take_bytes();
@@ -170,6 +179,23 @@ impl ServerState {
     /// copy win.
     pub fn load_rdb_image(&mut self, bytes: &[u8], how: Reload) -> Result<usize, RdbError> {
         let (keys, libraries) = rdb::load_all(bytes, self.load_options())?;
+        self.install_rdb(keys, libraries, how)
+    }
+
+    /// An RDB image at the start of `bytes` (an AOF base, or an old AOF's preamble before
+    /// its commands) replaces the data set; returns the bytes the image took.
+    pub fn load_rdb_preamble(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
+        let (keys, libraries, used) = rdb::load_prefix(bytes, self.load_options())?;
+        self.install_rdb(keys, libraries, Reload::Replace)?;
+        Ok(used)
+    }
+
+    fn install_rdb(
+        &mut self,
+        keys: Vec<rdb::LoadedKey>,
+        libraries: Vec<Vec<u8>>,
+        how: Reload,
+    ) -> Result<usize, RdbError> {
         if how == Reload::Add {
             let dup_key = keys.iter().any(|k| self.dbs.get_mut(k.db).is_some_and(|d| d.contains(&k.key)));
             let dup_lib = self.functions.as_deref().is_some_and(|f| {
@@ -273,9 +299,8 @@ pub struct Bgsave {
 enum Purpose {
     /// BGSAVE: `dbfilename`.
     Rdb,
-    /// BGREWRITEAOF: the new base file, and the incremental file opened when it started
-    /// (none when the AOF is off).
-    AofRewrite { base: String, incr: Option<String> },
+    /// BGREWRITEAOF: the AOF's next base file, in RDB format or as commands.
+    AofRewrite { rdb: bool },
 }
 
 enum Chunk {
@@ -346,32 +371,10 @@ impl ServerState {
         self.start_snapshot(target, Purpose::Rdb)
     }
 
-    /// BGREWRITEAOF: a new base file from a forkless snapshot of the dataset as it is now,
-    /// while commands from now on go to a new incremental file. When the snapshot is on disk
-    /// the manifest names just these two and older files are deleted; if it fails, the
-    /// manifest (which already lists the new incremental file) still loads the same data.
-    pub fn start_aof_rewrite(&mut self) -> Result<(), String> {
-        let Some(aof) = self.aof.as_mut() else {
-            let (base, target) = self.plan_offline_rewrite()?;
-            self.start_snapshot(target, Purpose::AofRewrite { base, incr: None }).map_err(|e| e.to_string())?;
-            self.aof_rewrite_scheduled = false;
-            info!("Background append only file rewriting started");
-            return Ok(());
-        };
-        let seq = aof.next_seq;
-        aof.next_seq += 1;
-        let base = format!("{}.{seq}.base.rdb", aof.name());
-        let incr = aof.open_new_incr(seq).map_err(|e| e.to_string())?;
-        let target = aof.dir().join(&base);
-        self.start_snapshot(target, Purpose::AofRewrite { base, incr: Some(incr) }).map_err(|e| e.to_string())?;
-        self.aof_rewrite_scheduled = false;
-        info!("Background append only file rewriting started");
-        Ok(())
-    }
-
-    /// A snapshot that becomes the AOF's base file (`base`), paired with `incr`.
-    pub fn start_snapshot_for_aof(&mut self, target: PathBuf, base: String, incr: String) -> std::io::Result<()> {
-        self.start_snapshot(target, Purpose::AofRewrite { base, incr: Some(incr) })
+    /// A snapshot that becomes the AOF's next base file: written to `target`, in RDB format
+    /// (`rdb`) or as commands.
+    pub fn start_snapshot_for_aof(&mut self, target: PathBuf, rdb: bool) -> std::io::Result<()> {
+        self.start_snapshot(target, Purpose::AofRewrite { rdb })
     }
 
     pub fn aof_rewrite_in_progress(&self) -> bool {
@@ -391,7 +394,7 @@ impl ServerState {
 
     fn start_snapshot(&mut self, target: PathBuf, purpose: Purpose) -> Result<(), std::io::Error> {
         let opts = self.save_options();
-        let header = self.rdb_header(opts).take_bytes();
+        let header = self.rdb_header(opts, matches!(purpose, Purpose::AofRewrite { .. })).take_bytes();
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let tmp = target.with_file_name(format!("temp-bg-{}.rdb", std::process::id()));
         let checksum = opts.checksum;
@@ -523,22 +526,12 @@ impl ServerState {
         let Some(mut bg) = self.bgsave.take() else { return };
         self.end_snapshots();
         let result = bg.handle.take().map(|h| h.join());
-        if let Purpose::AofRewrite { base, incr } = bg.purpose {
+        if let Purpose::AofRewrite { rdb } = bg.purpose {
             let ok = matches!(result, Some(Ok(Ok(()))));
-            let done = ok
-                && match (self.aof.as_mut(), incr) {
-                    (Some(aof), Some(incr)) => aof.complete_rewrite(base, &incr).is_ok(),
-                    (None, None) => self.complete_offline_rewrite(&base).is_ok(),
-                    // The AOF was switched on or off meanwhile (which aborts rewrites).
-                    _ => false,
-                };
-            self.aof_last_rewrite_ok = done;
-            if done {
-                self.aof_rewrites += 1;
-                info!("Background AOF rewrite terminated with success");
-            } else {
+            if !ok {
                 warn!("Background AOF rewrite failed: {result:?}");
             }
+            self.aof_rewrite_done(ok, rdb);
             return;
         }
         self.save_stats.last_duration_secs = bg.started.elapsed().as_secs() as i64;

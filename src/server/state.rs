@@ -216,11 +216,8 @@ pub struct ServerState {
     /// The Lua state of FUNCTION libraries (a separate one, as in Redis: functions see no
     /// KEYS/ARGV globals and no EVAL scripts' state).
     pub functions: Option<Box<crate::server::lua::Engine>>,
-    /// BGREWRITEAOF arrived while a snapshot was running: start it after.
-    pub aof_rewrite_scheduled: bool,
-    /// Completed AOF rewrites and whether the last one succeeded (INFO persistence).
-    pub aof_rewrites: u64,
-    pub aof_last_rewrite_ok: bool,
+    /// The AOF's manifest and rewrite bookkeeping, kept whether the AOF is on or off.
+    pub aofctl: crate::server::aof::AofControl,
     /// BGSAVE SCHEDULE (or BGSAVE in EXEC) while a rewrite ran: start it after.
     pub bgsave_scheduled: bool,
     /// The running forkless BGSAVE, if any.
@@ -349,9 +346,7 @@ impl ServerState {
             aof: None,
             lua: None,
             functions: None,
-            aof_rewrite_scheduled: false,
-            aof_rewrites: 0,
-            aof_last_rewrite_ok: true,
+            aofctl: Default::default(),
             bgsave_scheduled: false,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
