@@ -2,11 +2,13 @@
 //!
 //! * [`rdb`]: RDB version 10 files (SAVE, load at start-up, DEBUG RELOAD), read from and
 //!   written to memory buffers so the same code serves files, DUMP payloads and tests.
-//! * [`aof`]: the AOF command format as Redis reads it.
+//! * [`aof`]: the AOF command format as Redis reads it; [`aof_rewrite`]: a base file
+//!   written as commands.
 //! * [`manifest`]: the multi-part AOF's manifest (which files, in what order).
 //! * [`listpack`] and [`lzf`]: the encodings RDB files nest inside strings.
 
 pub mod aof;
+pub mod aof_rewrite;
 pub mod listpack;
 pub mod lzf;
 pub mod manifest;

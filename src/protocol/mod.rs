@@ -5,4 +5,4 @@ pub mod reply;
 pub mod resp;
 
 pub use reply::{OK, Reply, encode};
-pub use resp::{Decoder, Limits, ProtocolError, split_args};
+pub use resp::{Decoder, Limits, ProtocolError, encode_command, split_args};

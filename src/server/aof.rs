@@ -565,8 +565,12 @@ impl ServerState {
         let mut f = std::fs::File::create(path)?;
         if rdb {
             self.write_aof_base_snapshot(&mut f)?;
-        } else if self.config.bool("aof-timestamp-enabled") {
-            f.write_all(format!("#TS:{}\r\n", unix_secs()).as_bytes())?;
+        } else {
+            let mut image = Vec::new();
+            self.write_aof_base_snapshot(&mut image)?;
+            let ts = self.config.bool("aof-timestamp-enabled").then(unix_secs);
+            let (load, save) = (self.load_options(), self.save_options());
+            crate::persistence::aof_rewrite::write_commands(&image, load, save, ts, &mut f)?;
         }
         f.sync_all()
     }

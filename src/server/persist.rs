@@ -317,12 +317,20 @@ const CHUNK: usize = 1024 * 1024;
 /// Time budget of one walk slice, so a snapshot never stalls the event loop.
 const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// How a snapshot becomes an AOF base of commands (`aof-use-rdb-preamble no`).
+struct AsCommands {
+    load: rdb::LoadOptions,
+    save: SaveOptions,
+    timestamp: Option<u64>,
+}
+
 fn writer_thread(
     rx: std::sync::mpsc::Receiver<Chunk>,
     tmp: PathBuf,
     target: PathBuf,
     header: Vec<u8>,
     checksum: bool,
+    as_commands: Option<AsCommands>,
 ) -> Result<(), std::io::Error> {
     let file = std::fs::File::create(&tmp)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -339,6 +347,13 @@ fn writer_thread(
                 out.write_all(&crc.trailer(checksum))?;
                 let file = out.into_inner().map_err(|e| e.into_error())?;
                 file.sync_all()?;
+                if let Some(c) = as_commands {
+                    let image = std::fs::read(&tmp)?;
+                    let _ = std::fs::remove_file(&tmp);
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                    crate::persistence::aof_rewrite::write_commands(&image, c.load, c.save, c.timestamp, &mut out)?;
+                    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                }
                 std::fs::rename(&tmp, &target)?;
                 return Ok(());
             }
@@ -398,9 +413,18 @@ impl ServerState {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let tmp = target.with_file_name(format!("temp-bg-{}.rdb", std::process::id()));
         let checksum = opts.checksum;
+        // A base written as commands: the image is converted once it is complete.
+        let as_commands = match purpose {
+            Purpose::AofRewrite { rdb: false } => Some(AsCommands {
+                load: self.load_options(),
+                save: opts,
+                timestamp: self.config.bool("aof-timestamp-enabled").then(|| unix_ms() / 1000),
+            }),
+            _ => None,
+        };
         let handle = std::thread::Builder::new()
             .name("ember-bgsave".into())
-            .spawn(move || writer_thread(rx, tmp, target, header, checksum))?;
+            .spawn(move || writer_thread(rx, tmp, target, header, checksum, as_commands))?;
         let at = self.now_ms;
         let record_access = self.records_access();
         if matches!(purpose, Purpose::Rdb) {

@@ -14,17 +14,8 @@
 use bytes::Bytes;
 
 use crate::keyspace::db::ClientId;
+use crate::protocol::encode_command as encode;
 use crate::server::{ServerState, Session};
-
-/// Appends `argv` as a RESP array of bulk strings.
-pub fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
 
 /// A stream of commands in RESP, with a SELECT wherever the database changes.
 #[derive(Default)]

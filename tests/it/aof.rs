@@ -506,3 +506,38 @@ fn history_files_wait_for_auto_gc() {
     assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]).as_str(), "2");
 }
+
+/// aof-use-rdb-preamble no: the base is commands (every type, deadlines, libraries), named
+/// `.base.aof`, and both Ember and redis-server replay it to the same data set.
+#[test]
+fn a_base_written_as_commands_replays_in_ember_and_redis() {
+    let dir = temp_dir("aof-commands-base");
+    let s = ember_in(&dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--aof-timestamp-enabled", "yes"]);
+    let mut c = s.connect();
+    workload(&mut c);
+    let lib = "#!lua name=mylib\nredis.register_function('f', function() return 1 end)";
+    c.cmd(&["FUNCTION", "LOAD", lib]);
+    c.cmd(&["ZADD", "inf", "inf", "top", "-inf", "bottom", "1.5", "mid"]);
+    let big: Vec<String> = (0..150).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "big"];
+    sadd.extend(big.iter().map(|s| s.as_str()));
+    c.cmd(&sadd);
+    assert_eq!(c.cmd(&["BGREWRITEAOF"]).as_str(), "Background append only file rewriting started");
+    assert!(eventually(Duration::from_secs(20), || info(&mut c, "aof_rewrite_in_progress") == "0"));
+    assert_eq!(info(&mut c, "aof_last_bgrewrite_status"), "ok");
+    std::thread::sleep(Duration::from_millis(20)); // let "short" expire
+    let want = digest(&mut c);
+    let base = dir.join("appendonlydir/appendonly.aof.2.base.aof");
+    let text = std::fs::read(&base).expect("the base is named .base.aof");
+    assert!(text.starts_with(b"#TS:"), "no timestamp annotation first");
+    assert!(text.windows(4).any(|w| w == b"SADD"), "the set is not rebuilt by SADD");
+    s.kill_keep_dir();
+    let s = ember_in(&dir, &["--appendonly", "yes"]);
+    let mut c = s.connect();
+    assert_eq!(digest(&mut c), want, "Ember replayed its base differently");
+    assert_eq!(c.cmd(&["FCALL", "f", "0"]).text(), ":1\r\n");
+    drop(c);
+    s.kill_keep_dir();
+    let r = start_redis(&dir, &["--appendonly", "yes"]);
+    assert_eq!(digest(&mut r.connect()), want, "redis-server replayed Ember's base differently");
+}
