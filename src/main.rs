@@ -43,6 +43,11 @@ fn init_logging(config: &Config) {
 }
 
 fn main() -> ExitCode {
+    // Started by a server as its snapshot writer (BGSAVE's child): nothing else to do.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(ember::persistence::child::FLAG) {
+        return ExitCode::from(ember::persistence::child::run(&argv[2..]));
+    }
     let cli = Cli::parse();
     let mut config = Config::default();
     let mut rest = cli.args.as_slice();
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    server.state.snapshot_writer = std::env::current_exe().ok();
     // Redis's order: the manifest is read whether or not the AOF is on; with it on, the AOF
     // is the source of truth (the RDB file is ignored), and it is opened after loading.
     if server.state.load_aof_manifest().is_err() {

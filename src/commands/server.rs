@@ -456,6 +456,8 @@ fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ));
     }
     ctx.srv.start_bgsave().map_err(|e| CmdError::msg(format!("Background save failed to start: {e}")))?;
+    let pid = ctx.srv.bgsave.as_ref().and_then(|b| b.child_pid).unwrap_or_else(std::process::id);
+    tracing::info!("Background saving started by pid {pid}");
     Ok(Reply::Status("Background saving started"))
 }
 
@@ -468,7 +470,12 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             mode = Shutdown::Save;
         } else if is(a, "now") || is(a, "force") {
         } else if is(a, "abort") {
-            return Err(CmdError::msg("No shutdown in progress."));
+            if !ctx.srv.shutdown_asap {
+                return Err(CmdError::msg("No shutdown in progress."));
+            }
+            ctx.srv.shutdown_asap = false;
+            tracing::warn!("Shutdown manually aborted.");
+            return Ok(OK);
         } else {
             return Err(CmdError::Syntax);
         }

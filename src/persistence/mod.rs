@@ -4,11 +4,13 @@
 //!   written to memory buffers so the same code serves files, DUMP payloads and tests.
 //! * [`aof`]: the AOF command format as Redis reads it; [`aof_rewrite`]: a base file
 //!   written as commands.
+//! * [`child`]: the snapshot writer process (BGSAVE's and BGREWRITEAOF's child).
 //! * [`manifest`]: the multi-part AOF's manifest (which files, in what order).
 //! * [`listpack`] and [`lzf`]: the encodings RDB files nest inside strings.
 
 pub mod aof;
 pub mod aof_rewrite;
+pub mod child;
 pub mod listpack;
 pub mod lzf;
 pub mod manifest;

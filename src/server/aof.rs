@@ -696,7 +696,8 @@ impl ServerState {
             warn!("Can't rewrite append only file in background: {e}");
             return Err(e.to_string());
         }
-        info!("Background append only file rewriting started by pid {}", std::process::id());
+        let pid = self.bgsave.as_ref().and_then(|b| b.child_pid).unwrap_or_else(std::process::id);
+        info!("Background append only file rewriting started by pid {pid}");
         self.aofctl.rewrite_scheduled = false;
         self.aofctl.rewrite_started = Some(Instant::now());
         Ok(())

@@ -54,6 +54,8 @@ pub struct Net {
     replies_released: bool,
     /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
     terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set by SIGINT alone: a second one while a shutdown is pending exits at once.
+    pub sigint: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub struct Server {
@@ -125,10 +127,14 @@ impl Server {
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
         let terminate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sigint = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             if let Err(e) = signal_hook::flag::register(sig, std::sync::Arc::clone(&terminate)) {
                 warn!("cannot handle signal {sig}: {e}");
             }
+        }
+        if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGINT, std::sync::Arc::clone(&sigint)) {
+            warn!("cannot handle SIGINT: {e}");
         }
         state.net = Some(Box::new(Net {
             poll,
@@ -138,6 +144,7 @@ impl Server {
             deferred: Vec::new(),
             replies_released: false,
             terminate,
+            sigint,
         }));
         Ok(Server { state, bgsave_more: false })
     }
@@ -170,7 +177,10 @@ impl Server {
             let Some(net) = self.state.net.as_deref_mut() else {
                 return Err(io::Error::other("the server has no sockets").into());
             };
-            if let Err(e) = net.poll.poll(&mut events, Some(timeout)) {
+            let polled = net.poll.poll(&mut events, Some(timeout));
+            // Signals first: a SHUTDOWN ABORT in the same batch must find the shutdown.
+            self.take_signals();
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -226,13 +236,8 @@ impl Server {
                     close(&mut self.state, id);
                 }
             }
-            let mut terminate = false;
             if let Some(net) = self.state.net.as_deref_mut() {
                 net.replies_released = false;
-                terminate = net.terminate.swap(false, std::sync::atomic::Ordering::SeqCst);
-            }
-            if terminate {
-                self.shutdown_on_signal();
             }
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
@@ -271,16 +276,36 @@ impl Server {
         st.after_background_change();
     }
 
+    /// Redis's sigShutdownHandler, run from the loop: a signal schedules the shutdown (the
+    /// cron performs it); a second SIGINT while one is pending exits at once.
+    fn take_signals(&mut self) {
+        let Some(net) = self.state.net.as_deref_mut() else { return };
+        if !net.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let sigint = net.sigint.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if sigint && self.state.shutdown_asap {
+            exit_insisting();
+        }
+        warn!("Received {} scheduling shutdown...", if sigint { "SIGINT" } else { "SIGTERM" });
+        self.state.shutdown_asap = true;
+    }
+
     /// SIGTERM / SIGINT: Redis's prepareForShutdown. A running BGSAVE is abandoned; with save
     /// points configured the dataset is saved first, and a failed save keeps the server
     /// running rather than losing data.
     fn shutdown_on_signal(&mut self) {
-        warn!("Received a termination signal, scheduling shutdown...");
+        warn!("User requested shutdown...");
         self.state.abort_bgsave();
         if !self.state.config.str("save").trim().is_empty() {
             info!("Saving the final RDB snapshot before exiting.");
             if self.state.save_rdb().is_err() {
+                if self.state.shutdown_insisted() {
+                    exit_insisting();
+                }
                 warn!("Error trying to save the DB, can't exit.");
+                warn!("Errors trying to shut down the server. Check the logs for more information.");
+                self.state.shutdown_asap = false;
                 return;
             }
         }
@@ -298,6 +323,9 @@ impl Server {
 
     fn cron(&mut self) {
         self.state.update_time();
+        if self.state.shutdown_asap && self.state.shutdown.is_none() {
+            self.shutdown_on_signal();
+        }
         self.state.aof_flush();
         if self.state.aofctl.rewrite_scheduled && !self.state.bgsave_in_progress() {
             if let Err(e) = self.state.start_aof_rewrite() {
@@ -646,4 +674,12 @@ fn raw_fd(s: &TcpStream) -> i32 {
 #[cfg(not(unix))]
 fn raw_fd(_: &TcpStream) -> i32 {
     -1
+}
+
+/// A second SIGINT while a shutdown is pending: out now, without the temporary file of an
+/// interrupted save (Redis: "You insist... exiting now.").
+fn exit_insisting() -> ! {
+    warn!("You insist... exiting now.");
+    let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
+    std::process::exit(1);
 }

@@ -6,10 +6,11 @@
 //! the keyspace in slices between event-loop iterations) is the next step of this module.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
+use crate::persistence::child;
 use crate::persistence::rdb::{self, LoadOptions, RdbError, SaveOptions};
 use crate::server::ServerState;
 use crate::server::state::unix_ms;
@@ -98,6 +99,9 @@ impl ServerState {
             out.write_all(&b)
         };
         let now = self.now_ms;
+        // rdb-key-save-delay (a test knob, as in Redis): a pause per key, during which a
+        // second SIGINT may give up the save.
+        let delay = self.config.int("rdb-key-save-delay").max(0) as u64;
         for (i, db) in self.dbs.iter().enumerate() {
             if db.is_empty() || !keys {
                 continue;
@@ -111,6 +115,12 @@ impl ServerState {
                 }
                 let (idle, freq) = if record { db.stamping().persisted(stamp, now) } else { (None, None) };
                 w.key_with_access(k, &e.value, at, idle, freq);
+                if delay > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(delay.min(1_000_000)));
+                    if self.shutdown_insisted() {
+                        return Err(std::io::Error::other("interrupted by SIGINT"));
+                    }
+                }
                 if w.pending() >= 1 << 20 {
                     emit(&mut w, out)?;
                 }
@@ -143,8 +153,9 @@ impl ServerState {
                 info!("DB saved on disk");
             }
             Err(e) => {
+                // Only a failed BGSAVE stops writes (Redis's lastbgsave_status); a failed
+                // foreground save is the caller's error.
                 let _ = std::fs::remove_file(&tmp);
-                self.save_stats.last_ok = false;
                 warn!("Failed saving the DB: {e}");
             }
         }
@@ -293,6 +304,8 @@ pub struct Bgsave {
     purpose: Purpose,
     /// When the next key may be written under rdb-key-save-delay.
     next_key_at: Option<std::time::Instant>,
+    /// The writer process, when the snapshot has one.
+    pub child_pid: Option<u32>,
 }
 
 /// What a snapshot is for.
@@ -317,11 +330,67 @@ const CHUNK: usize = 1024 * 1024;
 /// Time budget of one walk slice, so a snapshot never stalls the event loop.
 const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// What went wrong with a snapshot, for the log.
+fn outcome_text(r: &Option<std::thread::Result<Result<(), std::io::Error>>>) -> String {
+    match r {
+        Some(Ok(Err(e))) => e.to_string(),
+        Some(Err(_)) => "the writer thread panicked".into(),
+        _ => "no writer".into(),
+    }
+}
+
 /// How a snapshot becomes an AOF base of commands (`aof-use-rdb-preamble no`).
 struct AsCommands {
     load: rdb::LoadOptions,
     save: SaveOptions,
     timestamp: Option<u64>,
+}
+
+/// Feeds the snapshot to the writer process, then waits for it: the save succeeded when the
+/// child committed the file and exited 0. A killed child fails the save; its temporary file
+/// is removed as Redis removes a killed child's.
+fn child_writer(
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    mut pipe: std::process::ChildStdin,
+    mut child: std::process::Child,
+    child_tmp: PathBuf,
+    target: &Path,
+    header: Vec<u8>,
+    as_commands: Option<AsCommands>,
+) -> Result<(), std::io::Error> {
+    let fed = (|| {
+        child::send(&mut pipe, &header)?;
+        for chunk in rx {
+            match chunk {
+                Chunk::Data(b) => child::send(&mut pipe, &b)?,
+                Chunk::Commit => {
+                    child::commit(&mut pipe)?;
+                    return Ok(true);
+                }
+            }
+        }
+        Ok::<bool, std::io::Error>(false)
+    })();
+    drop(pipe);
+    let status = child.wait()?;
+    match fed {
+        Ok(true) if status.success() => {
+            if let Some(c) = as_commands {
+                let image = std::fs::read(target)?;
+                let mut out = std::io::BufWriter::new(std::fs::File::create(target)?);
+                crate::persistence::aof_rewrite::write_commands(&image, c.load, c.save, c.timestamp, &mut out)?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            }
+            Ok(())
+        }
+        other => {
+            let _ = std::fs::remove_file(&child_tmp);
+            Err(std::io::Error::other(match other {
+                Ok(false) => "background save aborted".to_string(),
+                _ => format!("the writer process ended with {status}"),
+            }))
+        }
+    }
 }
 
 fn writer_thread(
@@ -422,9 +491,28 @@ impl ServerState {
             }),
             _ => None,
         };
-        let handle = std::thread::Builder::new()
-            .name("ember-bgsave".into())
-            .spawn(move || writer_thread(rx, tmp, target, header, checksum, as_commands))?;
+        let mut child_pid = None;
+        let handle = match self.snapshot_writer.clone() {
+            Some(exe) => {
+                let (prefix, suffix) = match purpose {
+                    Purpose::Rdb => ("temp-", ".rdb"),
+                    Purpose::AofRewrite { .. } => ("temp-rewriteaof-bg-", ".aof"),
+                };
+                let mut child = std::process::Command::new(exe)
+                    .args(child::args(prefix, suffix, &target, checksum))
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()?;
+                child_pid = Some(child.id());
+                let child_tmp = child::temp_path(prefix, suffix, child.id());
+                let pipe = child.stdin.take().ok_or_else(|| std::io::Error::other("no pipe to the child"))?;
+                std::thread::Builder::new()
+                    .name("ember-bgsave".into())
+                    .spawn(move || child_writer(rx, pipe, child, child_tmp, &target, header, as_commands))?
+            }
+            None => std::thread::Builder::new()
+                .name("ember-bgsave".into())
+                .spawn(move || writer_thread(rx, tmp, target, header, checksum, as_commands))?,
+        };
         let at = self.now_ms;
         let record_access = self.records_access();
         if matches!(purpose, Purpose::Rdb) {
@@ -445,6 +533,7 @@ impl ServerState {
             committed: false,
             next_key_at: None,
             purpose,
+            child_pid,
         });
         Ok(())
     }
@@ -553,7 +642,7 @@ impl ServerState {
         if let Purpose::AofRewrite { rdb } = bg.purpose {
             let ok = matches!(result, Some(Ok(Ok(()))));
             if !ok {
-                warn!("Background AOF rewrite failed: {result:?}");
+                warn!("Background AOF rewrite failed: {}", outcome_text(&result));
             }
             self.aof_rewrite_done(ok, rdb);
             return;
@@ -569,7 +658,7 @@ impl ServerState {
             }
             other => {
                 self.save_stats.last_ok = false;
-                warn!("Background saving error: {other:?}");
+                warn!("Background saving error: {}", outcome_text(&other));
             }
         }
     }

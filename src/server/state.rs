@@ -220,6 +220,9 @@ pub struct ServerState {
     pub aofctl: crate::server::aof::AofControl,
     /// BGSAVE SCHEDULE (or BGSAVE in EXEC) while a rewrite ran: start it after.
     pub bgsave_scheduled: bool,
+    /// The executable that writes snapshots as a child process (`ember-server` itself);
+    /// None in-process (library tests), where a thread writes them.
+    pub snapshot_writer: Option<std::path::PathBuf>,
     /// The running forkless BGSAVE, if any.
     pub bgsave: Option<crate::server::persist::Bgsave>,
     /// `dirty` when the running BGSAVE started (what remains unsaved after it ends).
@@ -239,6 +242,8 @@ pub struct ServerState {
     pub postponed_clients: usize,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
     pub cron_paused: bool,
+    /// SIGTERM / SIGINT arrived: the next cron shuts down (SHUTDOWN ABORT cancels it).
+    pub shutdown_asap: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
     pub scripts_may_run_anything: bool,
     /// Memory was over `maxmemory` (nothing left to evict) when the current command started.
@@ -348,6 +353,7 @@ impl ServerState {
             functions: None,
             aofctl: Default::default(),
             bgsave_scheduled: false,
+            snapshot_writer: None,
             dirty_at_bgsave: 0,
             save_stats: crate::server::persist::SaveStats {
                 last_save_secs: unix_ms() / 1000,
@@ -365,12 +371,18 @@ impl ServerState {
             reply_resizing: true,
             postponed_clients: 0,
             cron_paused: false,
+            shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,
         }
     }
 
     /// Refreshes the command-time clock of the server and every db.
+    /// A SIGINT came while a signalled shutdown is saving: the save gives up.
+    pub fn shutdown_insisted(&self) -> bool {
+        self.shutdown_asap && self.net.as_ref().is_some_and(|n| n.sigint.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     pub fn update_time(&mut self) {
         self.now_ms = self.clock.unwrap_or_else(unix_ms);
         self.cmd_clock = Instant::now();

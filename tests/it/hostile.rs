@@ -263,8 +263,11 @@ fn hostile_arguments_never_kill_or_stall_ember_where_redis_answers() {
             "seed {seed}: {:?}",
             argv.iter().map(|a| String::from_utf8_lossy(&a[..a.len().min(40)]).into_owned()).collect::<Vec<_>>()
         );
+        // Ember gets 1 s beyond what Redis took: a command that itself waits (BLPOP k 1)
+        // must not race the budget on a busy machine.
+        let redis_started = Instant::now();
         let redis_reply = call(r.port, &argv, budget);
-        let ember_reply = call(e.port, &argv, budget);
+        let ember_reply = call(e.port, &argv, budget + redis_started.elapsed());
         calls += 1;
         if redis_reply.is_some() {
             redis_answered += 1;
