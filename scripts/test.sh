@@ -22,6 +22,12 @@ if ! command -v tclsh >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tcl >/dev/null
 fi
 
+if ! command -v pgrep >/dev/null 2>&1; then
+  echo "== installing procps (pgrep finds the snapshot writer process in tests)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq procps >/dev/null
+fi
+
 if ! python3 -c 'import redis' >/dev/null 2>&1; then
   echo "== installing redis-py"
   python3 -m pip install -q redis

@@ -83,7 +83,7 @@ const U32: i64 = u32::MAX as i64;
 const LL: i64 = i64::MAX;
 
 /// Directives only an exact CONFIG GET shows (Redis's HIDDEN_CONFIG).
-const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay", "loading-process-events-interval-bytes"];
 
 /// Every directive Ember honours. `redis.conf.example` documents each of these.
 pub static PARAMS: &[Param] = &[
@@ -226,6 +226,8 @@ pub static PARAMS: &[Param] = &[
     // spent per key written by BGSAVE (honoured), and per key loaded (accepted).
     p!("rdb-key-save-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
     p!("key-load-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
+    // How often loading serves clients (Redis's knob; Ember loads without serving them).
+    p!("loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152"),
     p!("unixsocketperm", Kind::Int { min: 0, max: 0o777 }, "0", immutable),
 ];
 

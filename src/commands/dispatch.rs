@@ -228,17 +228,10 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
             return refuse(srv, sess, entry, CmdError::Oom);
         }
     }
-    if !srv.save_stats.last_ok
-        && (cmd_flags & flags::WRITE != 0 || entry.full == "ping")
-        && srv.config.bool("stop-writes-on-bgsave-error")
-        && !srv.config.str("save").trim().is_empty()
+    if (cmd_flags & flags::WRITE != 0 || entry.full == "ping")
+        && let Some(e) = disk_error(srv, cmd_flags & flags::WRITE != 0)
     {
-        return refuse(srv, sess, entry, CmdError::Raw(MISCONF.into()));
-    }
-    if cmd_flags & flags::WRITE != 0
-        && let Some(err) = srv.aof.as_ref().and_then(|a| a.write_error.clone())
-    {
-        return refuse(srv, sess, entry, CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")));
+        return refuse(srv, sess, entry, e);
     }
     // min-replicas-to-write: Ember has no replicas yet, so any positive setting (with a lag
     // limit) refuses writes, an EXEC that queued one included.
@@ -308,6 +301,19 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
 }
 
 const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Redis's writeCommandsDeniedByDiskError: the last BGSAVE failed (with save points and
+/// stop-writes-on-bgsave-error), or, for writes, the AOF cannot be written.
+pub fn disk_error(srv: &ServerState, write: bool) -> Option<CmdError> {
+    if !srv.save_stats.last_ok
+        && srv.config.bool("stop-writes-on-bgsave-error")
+        && !srv.config.str("save").trim().is_empty()
+    {
+        return Some(CmdError::Raw(MISCONF.into()));
+    }
+    let err = srv.aof.as_ref().and_then(|a| a.write_error.as_ref()).filter(|_| write)?;
+    Some(CmdError::Raw(format!("MISCONF Errors writing to the AOF file: {err}")))
+}
 
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 

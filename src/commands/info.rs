@@ -169,8 +169,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("rdb_current_bgsave_time_sec", "-1".into());
             w("rdb_saves", srv.save_stats.saves.to_string());
             w("rdb_last_cow_size", "0".into());
-            w("rdb_last_load_keys_expired", "0".into());
-            w("rdb_last_load_keys_loaded", "0".into());
+            w("rdb_last_load_keys_expired", srv.save_stats.last_load_expired.to_string());
+            w("rdb_last_load_keys_loaded", srv.save_stats.last_load_loaded.to_string());
             w("aof_enabled", (srv.aof.is_some() as u8).to_string());
             w("aof_rewrite_in_progress", (srv.aof_rewrite_in_progress() as u8).to_string());
             w("aof_rewrite_scheduled", (srv.aofctl.rewrite_scheduled as u8).to_string());

@@ -527,6 +527,11 @@ impl Host for ScriptHost<'_> {
         if entry.spec.has(READONLY) {
             self.read_called = true;
         }
+        if entry.spec.has(WRITE)
+            && let Some(e) = super::dispatch::disk_error(self.srv, true)
+        {
+            return Ok(self.refuse(entry, e, resp));
+        }
         if entry.spec.has(WRITE) && self.srv.hot.min_replicas_to_write > 0 {
             return Ok(self.refuse(entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()), resp));
         }

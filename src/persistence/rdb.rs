@@ -788,7 +788,7 @@ pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
         let at = r.pos;
         let stored = r.u64_le()?;
         if stored != 0 && stored != crc64(&buf[..at]) {
-            return Err(RdbError::Corrupted { offset: at, what: "wrong RDB checksum".into() });
+            return Err(RdbError::Corrupted { offset: at, what: "RDB CRC error (wrong RDB checksum)".into() });
         }
     }
     Ok((out, functions, r.pos))

@@ -25,6 +25,9 @@ pub struct SaveStats {
     pub last_duration_secs: i64,
     /// When the last background save was attempted (a failed one is retried after 5 s).
     pub last_attempt_secs: u64,
+    /// Keys the last RDB load took, and those it skipped as already expired (INFO).
+    pub last_load_loaded: u64,
+    pub last_load_expired: u64,
 }
 
 /// How an RDB image joins the dataset (DEBUG RELOAD's NOFLUSH and MERGE).
@@ -110,9 +113,9 @@ impl ServerState {
             let record = self.records_access();
             for (k, e, stamp) in db.iter_stamped() {
                 let at = e.expire_at();
-                if at.is_some_and(|t| t <= now) {
-                    continue; // logically expired: not part of the dataset
-                }
+                // Keys past their deadline but not yet reclaimed are written, as Redis writes
+                // them: a master's load skips them (and counts them, INFO's
+                // rdb_last_load_keys_expired), a replica's keeps them for the master's DEL.
                 let (idle, freq) = if record { db.stamping().persisted(stamp, now) } else { (None, None) };
                 w.key_with_access(k, &e.value, at, idle, freq);
                 if delay > 0 {
@@ -254,8 +257,10 @@ impl ServerState {
         }
         let now = unix_ms();
         let mut n = 0;
+        let mut expired = 0;
         for k in keys {
             if k.expire_at.is_some_and(|t| t <= now) {
+                expired += 1;
                 continue;
             }
             let db = &mut self.dbs[k.db];
@@ -273,6 +278,8 @@ impl ServerState {
             db.take_dirty_watchers();
             db.take_ready();
         }
+        self.save_stats.last_load_loaded = n as u64;
+        self.save_stats.last_load_expired = expired;
         Ok(n)
     }
 

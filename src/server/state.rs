@@ -361,6 +361,8 @@ impl ServerState {
                 saves: 0,
                 last_duration_secs: -1,
                 last_attempt_secs: 0,
+                last_load_loaded: 0,
+                last_load_expired: 0,
             },
             tracking: Default::default(),
             net: None,

@@ -517,3 +517,37 @@ fn rdb_key_save_delay_slows_a_background_save() {
         "rdb_bgsave_in_progress"
     ) == 0));
 }
+
+/// BGSAVE has a writer process, as Redis has a child: `pgrep -P` finds it, and killing it
+/// fails the save (its temporary file removed) and stops writes, scripts' writes included,
+/// until a save succeeds.
+#[test]
+fn killing_the_bgsave_child_fails_the_save_and_stops_writes() {
+    let s = ember(&["--save", "900 1"]);
+    let mut c = s.connect();
+    for i in 0..20 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
+    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+    let pid = c.cmd(&["INFO", "server"]).as_str();
+    let pid = pid.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().to_string();
+    let mut child = String::new();
+    assert!(eventually(Duration::from_secs(5), || {
+        let out = Command::new("pgrep").args(["-P", &pid]).output().expect("pgrep (procps) is required");
+        child = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        !child.is_empty()
+    }));
+    let temp = s.dir.join(format!("temp-{child}.rdb"));
+    assert!(eventually(Duration::from_secs(5), || temp.exists()), "no {}", temp.display());
+    Command::new("kill").args(["-9", &child]).status().unwrap();
+    assert!(eventually(Duration::from_secs(5), || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == 0));
+    assert!(!temp.exists(), "the killed child's temporary file was left");
+    assert_eq!(c.cmd(&["GET", "k1"]).as_str(), "v");
+    assert!(c.cmd(&["SET", "x", "y"]).text().starts_with("-MISCONF"));
+    let script = c.cmd(&["EVAL", "return redis.call('set', KEYS[1], 'z')", "1", "x"]).text();
+    assert!(script.starts_with("-MISCONF"), "{script}");
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+    assert!(eventually(Duration::from_secs(5), || c.cmd(&["SET", "x", "y"]).text() == "+OK\r\n"));
+}
