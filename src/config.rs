@@ -209,6 +209,7 @@ pub static PARAMS: &[Param] = &[
     p!("repl-diskless-sync-delay", Kind::Int { min: 0, max: I32 }, "5"),
     p!("repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: I32 }, "0"),
     alias!("repl-ping-replica-period", "repl-ping-slave-period", Kind::Int { min: 1, max: I32 }, "10"),
+    p!("bind-source-addr", Kind::Str, ""),
     p!("repl-timeout", Kind::Int { min: 1, max: I32 }, "60"),
     alias!("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
     alias!("replica-announce-port", "slave-announce-port", Kind::Int { min: 0, max: 65535 }, "0"),

@@ -333,6 +333,31 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }
     }
+    // Listening addresses change before anything is applied: a port or address that cannot
+    // be bound leaves the whole CONFIG SET undone (Redis's changeListener).
+    let (new_port, new_bind) = (staged.port(), staged.str("bind").to_string());
+    if (new_port != ctx.srv.config.port() || new_bind != ctx.srv.config.str("bind"))
+        && let Some(net) = ctx.srv.net.as_deref_mut()
+    {
+        let which = if new_port != ctx.srv.config.port() { "port" } else { "bind" };
+        match net.rebind(&new_bind, new_port) {
+            Ok(p) => {
+                ctx.srv.bound_port = p;
+                let _ = staged.set("port", &p.to_string(), true);
+            }
+            Err(e) => {
+                tracing::warn!("Failed to bind {new_bind} port {new_port}: {e}");
+                let why = if which == "port" {
+                    "Unable to listen on this port"
+                } else {
+                    "Failed to bind to specified addresses."
+                };
+                return Err(CmdError::msg(format!(
+                    "CONFIG SET failed (possibly related to argument '{which}') - {why}"
+                )));
+            }
+        }
+    }
     let aof_was = ctx.srv.config.bool("appendonly");
     let auto_gc_was_off = ctx.srv.config.bool("aof-disable-auto-gc");
     let maxmemory_was = ctx.srv.hot.eviction.maxmemory;

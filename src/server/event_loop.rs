@@ -96,6 +96,35 @@ fn bind_addrs(bind: &str, port: u16) -> Vec<(String, bool)> {
     out
 }
 
+impl Net {
+    /// CONFIG SET port / bind: listens on the new addresses, then closes the old listeners.
+    /// When a required address cannot be bound nothing changes and the error says why.
+    pub fn rebind(&mut self, bind: &str, port: u16) -> io::Result<u16> {
+        let mut fresh = Vec::new();
+        let mut bound_port = port;
+        for (addr, optional) in bind_addrs(bind, port) {
+            let addr = if port == 0 && bound_port != 0 { addr.replace(":0", &format!(":{bound_port}")) } else { addr };
+            let parsed: SocketAddr = addr.parse().map_err(|_| io::Error::other(format!("invalid address {addr}")))?;
+            match TcpListener::bind(parsed) {
+                Ok(l) => {
+                    bound_port = l.local_addr()?.port();
+                    fresh.push(l);
+                }
+                Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
+                Err(err) => return Err(err),
+            }
+        }
+        for mut old in std::mem::take(&mut self.listeners) {
+            let _ = self.poll.registry().deregister(&mut old);
+        }
+        for (i, mut l) in fresh.into_iter().enumerate() {
+            self.poll.registry().register(&mut l, listener_token(i), Interest::READABLE)?;
+            self.listeners.push(l);
+        }
+        Ok(bound_port)
+    }
+}
+
 impl Server {
     pub fn bind(config: Config) -> Result<Server, ServerError> {
         let poll = Poll::new()?;

@@ -144,3 +144,24 @@ fn debians_stock_redis_conf_loads() {
     let v = c.cmd(&["CONFIG", "GET", "repl-diskless-sync-delay"]);
     assert_eq!(v.children()[1].as_str(), "5");
 }
+
+/// CONFIG SET port moves the listener; a port already taken is refused with Redis's words
+/// and the server keeps the one it has.
+#[test]
+fn config_set_port_rebinds_or_keeps_the_old_port() {
+    let s = crate::util::ember(&[]);
+    let mut c = s.connect();
+    let new_port = crate::util::free_port();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()]).text(), "+OK\r\n");
+    let mut moved = crate::util::Conn::new(new_port);
+    assert_eq!(moved.cmd(&["PING"]).text(), "+PONG\r\n");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err(), "the old port still listens");
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    let e = moved.cmd(&["CONFIG", "SET", "port", &taken_port]).text();
+    assert!(e.contains("Unable to listen on this port"), "{e}");
+    assert_eq!(moved.cmd(&["CONFIG", "GET", "port"]).children()[1].as_str(), new_port.to_string());
+    assert_eq!(crate::util::Conn::new(new_port).cmd(&["PING"]).text(), "+PONG\r\n");
+    let e = moved.cmd(&["CONFIG", "SET", "bind", "999.999.999.999"]).text();
+    assert!(e.contains("Failed to bind to specified addresses"), "{e}");
+}
