@@ -210,6 +210,8 @@ pub static PARAMS: &[Param] = &[
     p!("repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: I32 }, "0"),
     alias!("repl-ping-replica-period", "repl-ping-slave-period", Kind::Int { min: 1, max: I32 }, "10"),
     p!("bind-source-addr", Kind::Str, ""),
+    // "host port" of the master (REPLICAOF keeps it current); set at start-up only.
+    Param { name: "replicaof", alias: Some("slaveof"), kind: Kind::Str, default: "", mutable: false },
     p!("repl-timeout", Kind::Int { min: 1, max: I32 }, "60"),
     alias!("replica-announce-ip", "slave-announce-ip", Kind::Str, ""),
     alias!("replica-announce-port", "slave-announce-port", Kind::Int { min: 0, max: 65535 }, "0"),
@@ -523,6 +525,19 @@ impl Config {
         let Some(p) = find(name) else {
             return Err("Bad directive or wrong number of arguments".into());
         };
+        // `replicaof host port`: two words, a port Redis accepts.
+        if p.name == "replicaof" {
+            let [host, port] = args else {
+                return Err("wrong number of arguments".into());
+            };
+            if host.eq_ignore_ascii_case("no") && port.eq_ignore_ascii_case("one") {
+                return self.set(name, "", true).map_err(|_| "Invalid master port".to_string());
+            }
+            if port.parse::<u16>().is_err() {
+                return Err("Invalid master port".into());
+            }
+            return self.set(name, &format!("{host} {port}"), true).map_err(|_| "Invalid master port".to_string());
+        }
         // `save` takes its pairs as separate words; `save ""` disables it; repeated save lines add up.
         let value = if matches!(
             p.name,

@@ -120,6 +120,14 @@ fn main() -> ExitCode {
         }
     }
     server.state.aof_del_history_files();
+    match ember::server::replica::parse_replicaof(server.state.config.str("replicaof")) {
+        Ok(Some((host, port))) => server.state.replicate_from(host, port),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("*** FATAL CONFIG FILE ERROR ***\n'replicaof {}': {e}", server.state.config.str("replicaof"));
+            return ExitCode::FAILURE;
+        }
+    }
     ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -228,6 +228,15 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
             return refuse(srv, sess, entry, CmdError::Oom);
         }
     }
+    // A read-only replica takes writes from its master only.
+    if cmd_flags & flags::WRITE != 0
+        && srv.master.is_some()
+        && !sess.from_master
+        && !sess.replaying
+        && srv.config.bool("replica-read-only")
+    {
+        return refuse(srv, sess, entry, CmdError::Raw("READONLY You can't write against a read only replica.".into()));
+    }
     if (cmd_flags & flags::WRITE != 0 || entry.full == "ping")
         && let Some(e) = disk_error(srv, cmd_flags & flags::WRITE != 0)
     {

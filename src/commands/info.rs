@@ -244,7 +244,22 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("dump_payload_sanitizations", "0".into());
         }
         "replication" => {
-            w("role", "master".into());
+            if let Some(m) = srv.master.as_deref() {
+                w("role", "slave".into());
+                w("master_host", m.host.clone());
+                w("master_port", m.port.to_string());
+                w("master_link_status", if m.link_up() { "up" } else { "down" }.into());
+                let io_ago = srv.now_ms.saturating_sub(m.last_io_ms) / 1000;
+                w("master_last_io_seconds_ago", if m.link_up() { io_ago.to_string() } else { "-1".into() });
+                w("master_sync_in_progress", (m.syncing() as u8).to_string());
+                w("slave_read_repl_offset", m.offset.to_string());
+                w("slave_repl_offset", m.offset.to_string());
+                w("slave_priority", srv.config.get("replica-priority").unwrap_or_else(|| "100".into()));
+                w("slave_read_only", (srv.config.bool("replica-read-only") as u8).to_string());
+                w("replica_announced", "1".into());
+            } else {
+                w("role", "master".into());
+            }
             w("connected_slaves", srv.repl.replicas.len().to_string());
             for (i, id) in srv.repl.replicas.iter().enumerate() {
                 if let Some(r) = srv.clients.get(id) {
@@ -254,9 +269,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 }
             }
             w("master_failover_state", "no-failover".into());
-            w("master_replid", srv.run_id.clone());
+            let (replid, offset) = match srv.master.as_deref() {
+                Some(m) => (m.replid.clone(), m.offset),
+                None => (srv.run_id.clone(), srv.repl.offset),
+            };
+            w("master_replid", replid);
             w("master_replid2", "0000000000000000000000000000000000000000".into());
-            w("master_repl_offset", srv.repl.offset.to_string());
+            w("master_repl_offset", offset.to_string());
             w("second_repl_offset", "-1".into());
             w("repl_backlog_active", "0".into());
             w("repl_backlog_size", "1048576".into());

@@ -1,4 +1,4 @@
-//! Replication family, master side: SYNC, PSYNC, REPLCONF.
+//! Replication family: SYNC, PSYNC, REPLCONF (master side), REPLICAOF / SLAVEOF and ROLE.
 
 use bytes::Bytes;
 
@@ -42,7 +42,101 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
         replconf,
     ),
+    cmd(
+        "replicaof",
+        3,
+        ADMIN | NOSCRIPT | STALE,
+        NO_KEYS,
+        "server",
+        "Make the server a replica of another instance, or promote it as master.",
+        "5.0.0",
+        "O(1)",
+        replicaof,
+    ),
+    cmd(
+        "slaveof",
+        3,
+        ADMIN | NOSCRIPT | STALE,
+        NO_KEYS,
+        "server",
+        "Make the server a replica of another instance, or promote it as master.",
+        "1.0.0",
+        "O(1)",
+        replicaof,
+    ),
+    cmd(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        NO_KEYS,
+        "server",
+        "Return the role of the instance in the context of replication",
+        "2.8.12",
+        "O(1)",
+        role,
+    ),
 ];
+
+fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if is(&argv[1], "no") && is(&argv[2], "one") {
+        ctx.srv.stop_replicating();
+        return Ok(OK);
+    }
+    if ctx.sess.replica {
+        return Err(CmdError::msg("Command is not valid when client is a replica."));
+    }
+    let port = parse_i64(&argv[2]).filter(|p| (0..=65535).contains(p)).ok_or(CmdError::msg("Invalid master port"))?;
+    let host = lossy(&argv[1]);
+    if let Some(m) = ctx.srv.master.as_deref()
+        && m.host.eq_ignore_ascii_case(&host)
+        && i64::from(m.port) == port
+    {
+        tracing::info!(
+            "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed."
+        );
+        return Ok(Reply::Status("OK Already connected to specified master"));
+    }
+    ctx.srv.replicate_from(host.clone(), port as u16);
+    tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{}')", ctx.sess.addr);
+    Ok(OK)
+}
+
+/// ROLE: `master offset replicas` or `slave host port state offset`.
+fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    use crate::server::replica::LinkState;
+    if let Some(m) = ctx.srv.master.as_deref() {
+        let state = match m.state {
+            LinkState::Connect => "connect",
+            LinkState::Handshake { .. } | LinkState::AwaitPsync => "connecting",
+            LinkState::AwaitImage | LinkState::Transfer { .. } => "sync",
+            LinkState::Connected => "connected",
+        };
+        let offset = if m.link_up() { m.offset as i64 } else { -1 };
+        return Ok(Reply::Array(vec![
+            Reply::bulk_str("slave"),
+            Reply::bulk_str(&m.host),
+            Reply::Int(i64::from(m.port)),
+            Reply::bulk_str(state),
+            Reply::Int(offset),
+        ]));
+    }
+    let replicas = ctx
+        .srv
+        .repl
+        .replicas
+        .iter()
+        .filter_map(|id| ctx.srv.clients.get(id))
+        .map(|r| {
+            let ip = r.addr.rsplit_once(':').map_or(r.addr.as_str(), |(ip, _)| ip);
+            Reply::Array(vec![
+                Reply::bulk_str(ip),
+                Reply::bulk_str(&r.replica_port.to_string()),
+                Reply::bulk_str(&ctx.srv.repl.offset.to_string()),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(vec![Reply::bulk_str("master"), Reply::Int(ctx.srv.repl.offset as i64), Reply::Array(replicas)]))
+}
 
 /// Sends the data set, then the write stream, to this connection from now on.
 fn attach(ctx: &mut Ctx, header: Option<String>) -> CmdResult {

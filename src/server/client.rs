@@ -67,6 +67,8 @@ pub struct Session {
     pub in_script: bool,
     /// The AOF being replayed: commands are obeyed as logged (Redis's mustObeyClient).
     pub replaying: bool,
+    /// The connection this replica's master sends its writes on (never refused as read-only).
+    pub from_master: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -171,6 +173,7 @@ impl Session {
             in_exec: false,
             in_script: false,
             replaying: false,
+            from_master: false,
             block: None,
             postponed: None,
             retrying_block: false,

@@ -42,7 +42,7 @@ struct Conn {
 
 /// The sockets: listeners, client connections and their poller.
 pub struct Net {
-    poll: Poll,
+    pub(crate) poll: Poll,
     listeners: Vec<TcpListener>,
     conns: HashMap<ClientId, Conn>,
     scratch: Vec<u8>,
@@ -352,6 +352,7 @@ impl Server {
 
     fn cron(&mut self) {
         self.state.update_time();
+        super::replica::cron(&mut self.state);
         if self.state.shutdown_asap && self.state.shutdown.is_none() {
             self.shutdown_on_signal();
         }
@@ -433,6 +434,10 @@ impl Server {
 /// One readiness event: a new connection, input to run, or room to write.
 fn handle_event(st: &mut ServerState, ev: &mio::event::Event) {
     let t = ev.token();
+    if t == super::replica::TOKEN {
+        super::replica::on_event(st);
+        return;
+    }
     if t.0 > usize::MAX - 16 {
         accept(st, usize::MAX - t.0);
         return;

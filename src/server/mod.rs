@@ -13,6 +13,7 @@ mod lua_struct;
 pub mod persist;
 pub mod pubsub;
 pub mod repl;
+pub mod replica;
 pub mod state;
 pub mod tracking;
 

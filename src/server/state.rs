@@ -242,6 +242,8 @@ pub struct ServerState {
     pub postponed_clients: usize,
     /// DEBUG PAUSE-CRON 1: no periodic work (expiry, saves, timeouts) until 0.
     pub cron_paused: bool,
+    /// The link to this server's master, while it is a replica (REPLICAOF).
+    pub master: Option<Box<crate::server::replica::MasterLink>>,
     /// SIGTERM / SIGINT arrived: the next cron shuts down (SHUTDOWN ABORT cancels it).
     pub shutdown_asap: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
@@ -373,6 +375,7 @@ impl ServerState {
             reply_resizing: true,
             postponed_clients: 0,
             cron_paused: false,
+            master: None,
             shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,
@@ -438,8 +441,10 @@ impl ServerState {
     /// input, under PAUSE ALL) are served by the event loop right after this command.
     pub fn end_pause(&mut self) {
         self.pause = None;
+        // A replica leaves expiry to its master, pause or not.
+        let replica = self.master.is_some();
         for db in self.dbs.iter_mut() {
-            db.set_expire_paused(false);
+            db.set_expire_paused(replica);
         }
         let waiting: Vec<ClientId> = self.clients.keys().copied().collect();
         for id in waiting {

@@ -1,6 +1,6 @@
-//! Replication, master side: SYNC's stream as Redis's own tests read it, and a real
-//! redis-server 7.0 replicating from Ember (REPLICAOF, PSYNC, the RDB image, the write
-//! stream).
+//! Replication: SYNC's stream as Redis's own tests read it, a real redis-server 7.0
+//! replicating from Ember (REPLICAOF, PSYNC, the RDB image, the write stream), and Ember
+//! replicating from redis-server and from Ember.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -158,4 +158,99 @@ fn deadlines_and_computed_values_are_propagated_as_absolutes() {
     assert!(
         eventually(Duration::from_secs(5), || crate::util::info_field(&mut c, "replication", "connected_slaves") == 0)
     );
+}
+
+/// Writes of every kind on `c` (a master), in several databases, in a transaction and a
+/// script, with deadlines.
+fn stream_workload(c: &mut Conn) {
+    c.cmd(&["SET", "after", "streamed", "EX", "1000"]);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["LPOP", "list"]);
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["ZADD", "z", "1", "m"]);
+    c.cmd(&["EXEC"]);
+    c.cmd(&["EVAL", "redis.call('set','s1','x') redis.call('expire','s1',500)", "0"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["INCRBYFLOAT", "f", "1.5"]);
+    c.cmd(&["XADD", "st", "*", "a", "1"]);
+}
+
+/// REPLICAOF on Ember against `master_port`: the image, then the stream, digest for digest;
+/// clients cannot write; REPLICAOF NO ONE makes it a master again with the data.
+fn ember_follows(master_port: u16, master_counts_acks: bool) {
+    let mut c = Conn::new(master_port);
+    c.cmd(&["SET", "before", "in the image"]);
+    c.cmd(&["RPUSH", "list", "a", "b", "c"]);
+    let replica = ember(&[]);
+    let mut rc = Conn::new(replica.port);
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &master_port.to_string()]).text(), "+OK\r\n");
+    assert!(
+        eventually(Duration::from_secs(20), || rc
+            .cmd(&["INFO", "replication"])
+            .text()
+            .contains("master_link_status:up")),
+        "ember never completed its sync: {}",
+        rc.cmd(&["INFO", "replication"]).as_str()
+    );
+    assert_eq!(rc.cmd(&["GET", "before"]).as_str(), "in the image");
+    stream_workload(&mut c);
+    let want = c.cmd(&["DEBUG", "DIGEST"]).text();
+    assert!(
+        eventually(Duration::from_secs(20), || rc.cmd(&["DEBUG", "DIGEST"]).text() == want),
+        "replica's digest {} never matched the master's {want}",
+        rc.cmd(&["DEBUG", "DIGEST"]).text()
+    );
+    // WAIT on a Redis master counts Ember's acknowledgement (an Ember master's WAIT does not
+    // count acknowledgements yet).
+    if master_counts_acks {
+        assert_eq!(c.cmd(&["WAIT", "1", "5000"]).text(), ":1\r\n");
+    }
+    let role = rc.cmd(&["ROLE"]);
+    assert_eq!(role.children()[0].as_str(), "slave");
+    assert_eq!(role.children()[3].as_str(), "connected");
+    assert_eq!(rc.cmd(&["SET", "x", "1"]).text(), "-READONLY You can't write against a read only replica.\r\n");
+    assert_eq!(
+        rc.cmd(&["REPLICAOF", "127.0.0.1", &master_port.to_string()]).text(),
+        "+OK Already connected to specified master\r\n"
+    );
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
+    assert_eq!(rc.cmd(&["SET", "x", "1"]).text(), "+OK\r\n");
+    assert_eq!(rc.cmd(&["ROLE"]).children()[0].as_str(), "master");
+    assert_eq!(rc.cmd(&["GET", "before"]).as_str(), "in the image");
+}
+
+#[test]
+fn ember_follows_a_redis_master() {
+    let master = redis_with(&["--enable-debug-command", "yes"]);
+    ember_follows(master.port, true);
+}
+
+#[test]
+fn ember_follows_an_ember_master() {
+    let master = ember(&[]);
+    ember_follows(master.port, false);
+}
+
+/// `--replicaof host port` at start-up, and CONFIG GET shows it under both names; a bad
+/// port is refused as Redis refuses it.
+#[test]
+fn replicaof_directive_at_start_up() {
+    let master = ember(&[]);
+    let mut c = Conn::new(master.port);
+    c.cmd(&["SET", "k", "v"]);
+    let port = master.port.to_string();
+    let replica = ember(&["--replicaof", "127.0.0.1", &port]);
+    let mut rc = Conn::new(replica.port);
+    assert!(eventually(Duration::from_secs(20), || rc.cmd(&["GET", "k"]).as_str() == "v"));
+    let got = rc.cmd(&["CONFIG", "GET", "*of"]);
+    let words: Vec<String> = got.children().iter().map(|f| f.as_str()).collect();
+    assert!(words.contains(&"replicaof".to_string()) && words.contains(&"slaveof".to_string()), "{words:?}");
+    assert!(words.contains(&format!("127.0.0.1 {port}")), "{words:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", "0", "--replicaof", "127.0.0.1", "abc"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid master port"));
 }

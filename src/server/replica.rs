@@ -1,0 +1,427 @@
+//! The replica side of replication: REPLICAOF connects to a master (Redis 7.0 or Ember),
+//! does the handshake Redis's replicas do, loads the RDB image of a full resynchronisation
+//! and then applies the master's stream of writes, acknowledging its offset.
+//!
+//! The link is one non-blocking socket on the event loop, driven by [`on_event`] and
+//! [`cron`]. Handshake: PING, AUTH (masterauth), REPLCONF listening-port, REPLCONF capa
+//! psync2, PSYNC <replid> <offset> (`? -1` the first time), pipelined and answered in order.
+//! Without `capa eof` a master sends the image as `$<len>` then its bytes, which is what Ember
+//! reads. Every PSYNC is answered by a full resynchronisation for now.
+//!
+//! While a replica: writes from clients are refused (replica-read-only), keys are not expired
+//! by the replica (expired keys read as missing until the master's DEL arrives), and the
+//! master's commands run as a client whose replies nobody reads.
+
+use std::io::{Read, Write};
+
+use bytes::{Buf, Bytes, BytesMut};
+use mio::{Interest, Token};
+use tracing::{info, warn};
+
+use crate::protocol::{Decoder, Limits, encode_command};
+use crate::server::{ServerState, Session};
+
+/// The master link's token on the poller (clients use their ids; listeners the top 16).
+pub const TOKEN: Token = Token(usize::MAX - 64);
+
+/// The largest RDB image a master may announce (it is held in memory while loading).
+const MAX_IMAGE: usize = 64 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected; the cron tries again.
+    Connect,
+    /// The handshake's replies are awaited (`replies` of them), PSYNC is sent after them
+    /// (a master refuses PSYNC while it has replies to send).
+    Handshake { replies: usize },
+    /// PSYNC was sent; `+FULLRESYNC` is awaited.
+    AwaitPsync,
+    /// `+FULLRESYNC` came; the image's `$<len>` is awaited.
+    AwaitImage,
+    /// The image's bytes are arriving.
+    Transfer { left: usize },
+    /// The stream of writes is applied.
+    Connected,
+}
+
+pub struct MasterLink {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    conn: Option<mio::net::TcpStream>,
+    inbuf: BytesMut,
+    out: Vec<u8>,
+    image: Vec<u8>,
+    /// The master's replication ID and the offset processed so far.
+    pub replid: String,
+    pub offset: u64,
+    pub last_io_ms: u64,
+    next_attempt_ms: u64,
+    last_ack_ms: u64,
+    decoder: Decoder,
+    sess: Session,
+}
+
+impl MasterLink {
+    pub fn new(host: String, port: u16, now_ms: u64) -> MasterLink {
+        let mut sess = Session::new(0, "master".into(), String::new(), -1, now_ms);
+        sess.authenticated = true;
+        sess.from_master = true;
+        MasterLink {
+            host,
+            port,
+            state: LinkState::Connect,
+            conn: None,
+            inbuf: BytesMut::new(),
+            out: Vec::new(),
+            image: Vec::new(),
+            replid: "?".into(),
+            offset: 0,
+            last_io_ms: now_ms,
+            next_attempt_ms: 0,
+            last_ack_ms: 0,
+            decoder: Decoder::new(),
+            sess,
+        }
+    }
+
+    pub fn link_up(&self) -> bool {
+        self.state == LinkState::Connected
+    }
+
+    pub fn syncing(&self) -> bool {
+        matches!(self.state, LinkState::AwaitImage | LinkState::Transfer { .. })
+    }
+}
+
+impl ServerState {
+    /// REPLICAOF host port: drops any link and starts one to the new master.
+    pub fn replicate_from(&mut self, host: String, port: u16) {
+        self.drop_master_link();
+        info!("Connecting to MASTER {host}:{port}");
+        let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
+        self.master = Some(Box::new(MasterLink::new(host, port, self.now_ms)));
+        self.set_replica_expiry(true);
+    }
+
+    /// REPLICAOF NO ONE: the link goes, the data stays, and this server is a master again.
+    pub fn stop_replicating(&mut self) {
+        if self.master.is_some() {
+            self.drop_master_link();
+            self.master = None;
+            self.set_replica_expiry(false);
+            let _ = self.config.set("replicaof", "", true);
+            info!("MASTER MODE enabled (user request from 'id=...')");
+        }
+    }
+
+    /// A replica leaves expiry to its master: expired keys read as missing but stay.
+    fn set_replica_expiry(&mut self, replica: bool) {
+        for db in &mut self.dbs {
+            db.set_expire_paused(replica);
+        }
+    }
+
+    fn drop_master_link(&mut self) {
+        let Some(link) = self.master.as_deref_mut() else { return };
+        if let Some(mut c) = link.conn.take()
+            && let Some(net) = self.net.as_deref_mut()
+        {
+            let _ = net.poll.registry().deregister(&mut c);
+        }
+        link.state = LinkState::Connect;
+        link.inbuf.clear();
+        link.out.clear();
+        link.image = Vec::new();
+        link.decoder = Decoder::new();
+        link.sess.multi = None;
+    }
+
+    fn link_failed(&mut self, why: &str) {
+        warn!("Master link: {why}");
+        self.drop_master_link();
+        if let Some(l) = self.master.as_deref_mut() {
+            l.next_attempt_ms = self.now_ms + 1000;
+        }
+    }
+}
+
+/// The `replicaof` directive's value: host and port, or None when empty. Errors are
+/// Redis's words for a bad directive.
+pub fn parse_replicaof(v: &str) -> Result<Option<(String, u16)>, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match words.as_slice() {
+        [] => Ok(None),
+        [host, port] => match port.parse::<u16>() {
+            Ok(p) => Ok(Some((host.to_string(), p))),
+            Err(_) => Err("Invalid master port".into()),
+        },
+        _ => Err("wrong number of arguments".into()),
+    }
+}
+
+/// Once per cron: connect when needed, acknowledge the offset every second.
+pub fn cron(st: &mut ServerState) {
+    let now = st.now_ms;
+    let Some(link) = st.master.as_deref_mut() else { return };
+    match link.state {
+        LinkState::Connect if now >= link.next_attempt_ms => connect(st),
+        LinkState::Connected if now.saturating_sub(link.last_ack_ms) >= 1000 => {
+            link.last_ack_ms = now;
+            let off = link.offset.to_string();
+            encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+            write_out(st);
+        }
+        _ => {}
+    }
+    let timeout_ms = st.config.int("repl-timeout").max(1) as u64 * 1000;
+    if let Some(link) = st.master.as_deref()
+        && link.conn.is_some()
+        && now.saturating_sub(link.last_io_ms) > timeout_ms
+    {
+        st.link_failed("MASTER timeout: no data nor PING received...");
+    }
+}
+
+fn connect(st: &mut ServerState) {
+    let Some(link) = st.master.as_deref_mut() else { return };
+    link.next_attempt_ms = st.now_ms + 1000;
+    let addr = format!("{}:{}", link.host, link.port);
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(&addr).ok().and_then(|mut a| a.next());
+    let Some(sa) = resolved else {
+        warn!("Unable to connect to MASTER: cannot resolve {addr}");
+        return;
+    };
+    // A short blocking connect: masters are near, and the loop must not wait long.
+    let stream = match std::net::TcpStream::connect_timeout(&sa, std::time::Duration::from_millis(500)) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("Error condition on socket for SYNC: {e}");
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut conn = mio::net::TcpStream::from_std(stream);
+    let Some(net) = st.net.as_deref_mut() else { return };
+    if net.poll.registry().register(&mut conn, TOKEN, Interest::READABLE | Interest::WRITABLE).is_err() {
+        return;
+    }
+    info!("MASTER <-> REPLICA sync started");
+    let port = st.bound_port.to_string();
+    let auth_user = st.config.str("masteruser").to_string();
+    let auth_pass = st.config.str("masterauth").to_string();
+    let Some(link) = st.master.as_deref_mut() else { return };
+    link.conn = Some(conn);
+    link.last_io_ms = st.now_ms;
+    let mut replies = 3;
+    encode_command(&mut link.out, &[b"PING"]);
+    if !auth_pass.is_empty() {
+        if auth_user.is_empty() {
+            encode_command(&mut link.out, &[b"AUTH", auth_pass.as_bytes()]);
+        } else {
+            encode_command(&mut link.out, &[b"AUTH", auth_user.as_bytes(), auth_pass.as_bytes()]);
+        }
+        replies += 1;
+    }
+    encode_command(&mut link.out, &[b"REPLCONF", b"listening-port", port.as_bytes()]);
+    encode_command(&mut link.out, &[b"REPLCONF", b"capa", b"psync2"]);
+    link.state = LinkState::Handshake { replies };
+    write_out(st);
+}
+
+fn write_out(st: &mut ServerState) {
+    let Some(link) = st.master.as_deref_mut() else { return };
+    let Some(conn) = link.conn.as_mut() else { return };
+    while !link.out.is_empty() {
+        match conn.write(&link.out) {
+            Ok(0) => break,
+            Ok(n) => {
+                link.out.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                let why = format!("write error: {e}");
+                st.link_failed(&why);
+                return;
+            }
+        }
+    }
+}
+
+/// Readiness on the master link.
+pub fn on_event(st: &mut ServerState) {
+    write_out(st);
+    let mut closed = false;
+    if let Some(link) = st.master.as_deref_mut()
+        && let Some(conn) = link.conn.as_mut()
+    {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match conn.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => link.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        link.last_io_ms = st.now_ms;
+    }
+    advance(st);
+    if closed {
+        st.link_failed("Connection with master lost.");
+    }
+}
+
+/// Takes a `\r\n`-terminated line from the front of `buf`.
+fn take_line(buf: &mut BytesMut) -> Option<Vec<u8>> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = buf[..end].to_vec();
+    buf.advance(end + 2);
+    Some(line)
+}
+
+/// Moves the link through its states as far as the buffered bytes allow.
+fn advance(st: &mut ServerState) {
+    loop {
+        let Some(link) = st.master.as_deref_mut() else { return };
+        match link.state {
+            LinkState::Connect => return,
+            LinkState::Handshake { replies } => {
+                let Some(line) = take_line(&mut link.inbuf) else { return };
+                let text = String::from_utf8_lossy(&line).into_owned();
+                if text.starts_with('-') && !text.starts_with("-ERR Unrecognized REPLCONF") {
+                    let why = format!("the master refused the handshake: {text}");
+                    st.link_failed(&why);
+                    return;
+                }
+                if replies > 1 {
+                    link.state = LinkState::Handshake { replies: replies - 1 };
+                    continue;
+                }
+                // Always a full resynchronisation for now: no cached master to continue.
+                encode_command(&mut link.out, &[b"PSYNC", b"?", b"-1"]);
+                link.state = LinkState::AwaitPsync;
+                write_out(st);
+            }
+            LinkState::AwaitPsync => {
+                // Newlines are keep-alives a master sends while it prepares.
+                while link.inbuf.first() == Some(&b'\n') {
+                    link.inbuf.advance(1);
+                }
+                let Some(line) = take_line(&mut link.inbuf) else { return };
+                let text = String::from_utf8_lossy(&line).into_owned();
+                let Some(rest) = text.strip_prefix("+FULLRESYNC ") else {
+                    let why = format!("unexpected reply to PSYNC: {text}");
+                    st.link_failed(&why);
+                    return;
+                };
+                let mut parts = rest.split(' ');
+                link.replid = parts.next().unwrap_or("?").to_string();
+                link.offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(0);
+                info!("Full resync from master: {}:{}", link.replid, link.offset);
+                link.state = LinkState::AwaitImage;
+            }
+            LinkState::AwaitImage => {
+                while link.inbuf.first() == Some(&b'\n') {
+                    link.inbuf.advance(1);
+                }
+                let Some(line) = take_line(&mut link.inbuf) else { return };
+                let len = line.strip_prefix(b"$").and_then(|l| std::str::from_utf8(l).ok()?.parse::<usize>().ok());
+                match len {
+                    Some(n) if n <= MAX_IMAGE => {
+                        info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk");
+                        link.image = Vec::new();
+                        link.state = LinkState::Transfer { left: n };
+                    }
+                    _ => {
+                        let why = format!("bad bulk length from master: {}", String::from_utf8_lossy(&line));
+                        st.link_failed(&why);
+                        return;
+                    }
+                }
+            }
+            LinkState::Transfer { left } => {
+                let n = left.min(link.inbuf.len());
+                link.image.extend_from_slice(&link.inbuf[..n]);
+                link.inbuf.advance(n);
+                if n < left {
+                    link.state = LinkState::Transfer { left: left - n };
+                    return;
+                }
+                let image = std::mem::take(&mut link.image);
+                info!("MASTER <-> REPLICA sync: Flushing old data");
+                info!("MASTER <-> REPLICA sync: Loading DB in memory");
+                match st.load_rdb_bytes(&image) {
+                    Ok(_) => info!("MASTER <-> REPLICA sync: Finished with success"),
+                    Err(e) => {
+                        let why = format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+                        st.link_failed(&why);
+                        return;
+                    }
+                }
+                st.dirty += 1;
+                if let Some(link) = st.master.as_deref_mut() {
+                    link.state = LinkState::Connected;
+                    link.sess.db = 0;
+                }
+            }
+            LinkState::Connected => {
+                apply_stream(st);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the master's commands as they complete, counting the bytes each took.
+fn apply_stream(st: &mut ServerState) {
+    loop {
+        let Some(link) = st.master.as_deref_mut() else { return };
+        let before = link.inbuf.len();
+        let limits = Limits { max_bulk_len: i64::MAX, authenticated: true };
+        let argv: Vec<Bytes> = match link.decoder.decode_next(&mut link.inbuf, limits) {
+            Ok(true) => {
+                let a = link.decoder.args().to_vec();
+                link.decoder.clear_args();
+                a
+            }
+            Ok(false) => return,
+            Err(e) => {
+                let why = format!("protocol error from master: {e}");
+                st.link_failed(&why);
+                return;
+            }
+        };
+        let used = (before - link.inbuf.len()) as u64;
+        if argv.is_empty() {
+            link.offset += used;
+            continue;
+        }
+        // REPLCONF GETACK: the offset before this command, as Redis answers it.
+        if argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack") {
+            let off = link.offset.to_string();
+            encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+            link.offset += used;
+            write_out(st);
+            continue;
+        }
+        let mut sess = std::mem::replace(&mut link.sess, Session::new(0, String::new(), String::new(), -1, 0));
+        st.update_time();
+        let _ = crate::commands::dispatch::execute(st, &mut sess, &argv);
+        sess.block = None;
+        if let Some(link) = st.master.as_deref_mut() {
+            link.sess = sess;
+            link.offset += used;
+        }
+    }
+}
