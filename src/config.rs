@@ -231,7 +231,8 @@ pub static PARAMS: &[Param] = &[
     p!("key-load-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
     // How often loading serves clients (Redis's knob; Ember loads without serving them).
     p!("loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152"),
-    p!("unixsocketperm", Kind::Int { min: 0, max: 0o777 }, "0", immutable),
+    // Octal, as in Redis (read where the socket is bound).
+    p!("unixsocketperm", Kind::Str, "0", immutable),
 ];
 
 const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
@@ -586,7 +587,8 @@ impl Config {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io { file: name.clone(), err })?;
         self.load_str(&text, &name)?;
-        self.file = Some(name);
+        // Absolute, as Redis keeps it: the server changes to `dir` before CONFIG REWRITE.
+        self.file = Some(std::path::absolute(path).map_or(name, |p| p.display().to_string()));
         Ok(())
     }
 

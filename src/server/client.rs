@@ -69,6 +69,8 @@ pub struct Session {
     pub replaying: bool,
     /// The connection this replica's master sends its writes on (never refused as read-only).
     pub from_master: bool,
+    /// Connected through the Unix socket (CLIENT LIST flag U).
+    pub unix: bool,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -174,6 +176,7 @@ impl Session {
             in_script: false,
             replaying: false,
             from_master: false,
+            unix: false,
             block: None,
             postponed: None,
             retrying_block: false,
@@ -204,6 +207,7 @@ impl Session {
             (self.dirty_cas, 'd'),
             (self.close_after_reply, 'c'),
             (self.close_asap, 'A'),
+            (self.unix, 'U'),
             (self.no_evict, 'e'),
         ] {
             if on {

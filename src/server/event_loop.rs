@@ -18,11 +18,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
 use super::client::{PROTECTED_MODE_DENIED, Session, protected_mode_denies};
+use super::socket::{Listener, Peer, Stream};
 use super::state::{PauseKind, ServerState};
 use crate::commands::dispatch;
 use crate::config::Config;
@@ -34,7 +35,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const RBUF_KEEP: usize = 64 * 1024;
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: BytesMut,
     decoder: Decoder,
     writable: bool,
@@ -43,7 +44,7 @@ struct Conn {
 /// The sockets: listeners, client connections and their poller.
 pub struct Net {
     pub(crate) poll: Poll,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     conns: HashMap<ClientId, Conn>,
     scratch: Vec<u8>,
     /// Clients whose replies wait for the AOF write at the end of this iteration.
@@ -114,13 +115,20 @@ impl Net {
                 Err(err) => return Err(err),
             }
         }
-        for mut old in std::mem::take(&mut self.listeners) {
-            let _ = self.poll.registry().deregister(&mut old);
+        // The Unix socket stays; the TCP listeners are replaced.
+        let (mut keep, old): (Vec<Listener>, Vec<Listener>) =
+            std::mem::take(&mut self.listeners).into_iter().partition(|l| matches!(l, Listener::Unix(..)));
+        for mut l in old {
+            let _ = self.poll.registry().deregister(&mut l);
         }
-        for (i, mut l) in fresh.into_iter().enumerate() {
-            self.poll.registry().register(&mut l, listener_token(i), Interest::READABLE)?;
-            self.listeners.push(l);
+        keep.extend(fresh.into_iter().map(Listener::Tcp));
+        for (i, l) in keep.iter_mut().enumerate() {
+            let r = self.poll.registry();
+            if r.reregister(l, listener_token(i), Interest::READABLE).is_err() {
+                r.register(l, listener_token(i), Interest::READABLE)?;
+            }
         }
+        self.listeners = keep;
         Ok(bound_port)
     }
 }
@@ -142,8 +150,9 @@ impl Server {
                 }
             };
             match TcpListener::bind(parsed) {
-                Ok(mut l) => {
+                Ok(l) => {
                     bound_port = l.local_addr()?.port();
+                    let mut l = Listener::Tcp(l);
                     poll.registry().register(&mut l, listener_token(listeners.len()), Interest::READABLE)?;
                     listeners.push(l);
                 }
@@ -152,6 +161,15 @@ impl Server {
             }
         }
         state.bound_port = bound_port;
+        let unixsocket = state.config.str("unixsocket").to_string();
+        if !unixsocket.is_empty() {
+            let perm = u32::from_str_radix(state.config.str("unixsocketperm"), 8).unwrap_or(0) & 0o777;
+            let mut l =
+                Listener::unix(&unixsocket, perm).map_err(|err| ServerError::Bind { addr: unixsocket.clone(), err })?;
+            poll.registry().register(&mut l, listener_token(listeners.len()), Interest::READABLE)?;
+            listeners.push(l);
+            info!("The server is now ready to accept connections at {unixsocket}");
+        }
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
@@ -271,6 +289,11 @@ impl Server {
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.shutdown.is_some() {
+                let unixsocket = self.state.config.str("unixsocket");
+                if !unixsocket.is_empty() {
+                    info!("Removing the unix socket file.");
+                    let _ = std::fs::remove_file(unixsocket);
+                }
                 info!("Ember is now ready to exit, bye bye...");
                 return Ok(());
             }
@@ -503,28 +526,31 @@ fn accept(st: &mut ServerState, idx: usize) {
             return;
         };
         match listener.accept() {
-            Ok((mut stream, addr)) => {
+            Ok((mut stream, peer)) => {
                 let maxclients = st.hot.maxclients;
                 if net.conns.len() >= maxclients {
                     let _ = stream.write(b"-ERR max number of clients reached\r\n");
                     st.stats.rejected_connections += 1;
                     continue;
                 }
-                if protected_mode_denies(st.config.bool("protected-mode"), st.hot.auth_required, &addr) {
+                // Clients of the Unix socket are local: protected mode never turns them away.
+                if let Peer::Tcp(addr) = &peer
+                    && protected_mode_denies(st.config.bool("protected-mode"), st.hot.auth_required, addr)
+                {
                     let _ = stream.write(PROTECTED_MODE_DENIED);
                     st.stats.rejected_connections += 1;
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
                 let id = st.next_client_id;
                 st.next_client_id += 1;
                 if let Err(e) = net.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE) {
                     warn!("register failed: {e}");
                     continue;
                 }
-                let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                let fd = raw_fd(&stream);
-                let mut sess = Session::new(id, addr.to_string(), laddr, fd, st.now_ms);
+                let laddr = stream.local_name(&peer);
+                let fd = stream.raw_fd();
+                let mut sess = Session::new(id, peer.name(), laddr, fd, st.now_ms);
+                sess.unix = matches!(peer, Peer::Unix(_));
                 sess.authenticated = st.config.str("requirepass").is_empty();
                 st.clients.insert(id, sess);
                 st.stats.total_connections_received += 1;
@@ -697,17 +723,6 @@ fn close(st: &mut ServerState, id: ClientId) {
     }
     st.monitors.retain(|m| *m != id);
     st.detach_replica(id);
-}
-
-#[cfg(unix)]
-fn raw_fd(s: &TcpStream) -> i32 {
-    use std::os::fd::AsRawFd;
-    s.as_raw_fd()
-}
-
-#[cfg(not(unix))]
-fn raw_fd(_: &TcpStream) -> i32 {
-    -1
 }
 
 /// A second SIGINT while a shutdown is pending: out now, without the temporary file of an

@@ -14,6 +14,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod repl;
 pub mod replica;
+pub mod socket;
 pub mod state;
 pub mod tracking;
 

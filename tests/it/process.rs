@@ -165,3 +165,32 @@ fn config_set_port_rebinds_or_keeps_the_old_port() {
     let e = moved.cmd(&["CONFIG", "SET", "bind", "999.999.999.999"]).text();
     assert!(e.contains("Failed to bind to specified addresses"), "{e}");
 }
+
+/// `unixsocket`: clients connect through the file (created with `unixsocketperm`, octal,
+/// removed at shutdown) and CLIENT LIST names them `<path>:0` with flag U, as Redis does.
+#[test]
+fn the_unix_socket_serves_clients() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("unixsocket");
+    let path = dir.join("ember.sock");
+    let p = path.to_str().unwrap().to_string();
+    let mut s = ember(&["--unixsocket", &p, "--unixsocketperm", "700"]);
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut u = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    u.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("resp=") {
+        let n = u.read(&mut buf).unwrap();
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("+PONG\r\n"), "{text}");
+    assert!(text.contains(&format!("addr={p}:0 ")) && text.contains("flags=U "), "{text}");
+    u.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n").unwrap();
+    assert!(s.wait_exit(Duration::from_secs(10)));
+    assert!(!path.exists(), "the socket file was left");
+}

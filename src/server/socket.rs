@@ -1,0 +1,155 @@
+//! The two kinds of client socket Ember serves, TCP and Unix (`unixsocket`), behind one type
+//! each for listeners and connections, so the event loop treats them alike.
+
+use std::io::{self, Read, Write};
+
+use mio::event::Source;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+pub enum Listener {
+    Tcp(TcpListener),
+    /// With the path it is bound to (clients are named `<path>:0`, as in Redis).
+    Unix(UnixListener, String),
+}
+
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Who connected: a TCP peer, or a client of the Unix socket at a path.
+pub enum Peer {
+    Tcp(std::net::SocketAddr),
+    Unix(String),
+}
+
+impl Peer {
+    /// As CLIENT LIST shows it.
+    pub fn name(&self) -> String {
+        match self {
+            Peer::Tcp(a) => a.to_string(),
+            Peer::Unix(path) => format!("{path}:0"),
+        }
+    }
+}
+
+impl Listener {
+    pub fn accept(&self) -> io::Result<(Stream, Peer)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), Peer::Tcp(a)))
+            }
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept()?;
+                Ok((Stream::Unix(s), Peer::Unix(path.clone())))
+            }
+        }
+    }
+
+    /// The TCP port it listens on, if TCP.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Unix(..) => None,
+        }
+    }
+
+    /// Binds the Unix socket at `path` (replacing a stale file) with permissions `perm`
+    /// (octal, 0: the umask's).
+    pub fn unix(path: &str, perm: u32) -> io::Result<Listener> {
+        let _ = std::fs::remove_file(path);
+        let l = UnixListener::bind(path)?;
+        if perm != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+        }
+        Ok(Listener::Unix(l, path.to_string()))
+    }
+}
+
+impl Stream {
+    /// The local address as CLIENT LIST's `laddr` shows it.
+    pub fn local_name(&self, peer: &Peer) -> String {
+        match (self, peer) {
+            (Stream::Tcp(s), _) => s.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            (Stream::Unix(_), p) => p.name(),
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.register(r, t, i),
+            Listener::Unix(l, _) => l.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.reregister(r, t, i),
+            Listener::Unix(l, _) => l.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.deregister(r),
+            Listener::Unix(l, _) => l.deregister(r),
+        }
+    }
+}
