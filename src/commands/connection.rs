@@ -14,7 +14,7 @@ pub const SERVER_NAME: &str = "redis";
 pub const REDIS_VERSION: &str = "7.0.15";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd("ping", -1, FAST | STALE, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
+    cmd("ping", -1, FAST, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
     cmd(
         "wait",
         3,

@@ -254,6 +254,21 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     {
         return refuse(srv, sess, entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()));
     }
+    // A replica whose link is down serves only STALE commands under
+    // replica-serve-stale-data no (an EXEC is judged by what it queued).
+    if srv.master.as_deref().is_some_and(|m| !m.link_up())
+        && !sess.from_master
+        && !srv.config.bool("replica-serve-stale-data")
+        && (!entry.spec.has(flags::STALE)
+            || (entry.full == "exec"
+                && sess
+                    .multi
+                    .as_ref()
+                    .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| !e.spec.has(flags::STALE))))))
+    {
+        let e = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+        return refuse(srv, sess, entry, CmdError::Raw(e.into()));
+    }
     if let Some(text) = busy
         && !entry.spec.has(flags::ALLOW_BUSY)
     {

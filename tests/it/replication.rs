@@ -254,3 +254,26 @@ fn replicaof_directive_at_start_up() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid master port"));
 }
+
+/// A replica whose master is unreachable: state "connect", and under
+/// replica-serve-stale-data no only STALE commands run (a transaction is judged by what it
+/// queued), as in Redis.
+#[test]
+fn a_replica_without_its_master_serves_stale_data_only_when_allowed() {
+    let s = ember(&[]);
+    let mut c = Conn::new(s.port);
+    c.cmd(&["SET", "k", "v"]);
+    let dead = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = dead.local_addr().unwrap().port().to_string();
+    drop(dead);
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]).as_str(), "v");
+    assert_eq!(c.cmd(&["ROLE"]).children()[3].as_str(), "connect");
+    c.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    let down = "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(c.cmd(&["GET", "k"]).text(), down);
+    assert_eq!(c.cmd(&["PING"]).text(), down);
+    assert!(c.cmd(&["INFO", "replication"]).as_str().contains("master_link_status:down"));
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]).as_str(), "v");
+}
