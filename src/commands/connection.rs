@@ -748,8 +748,20 @@ fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if replicas <= 0 || replicas as i32 <= 0 {
         return Ok(Reply::Int(0));
     }
+    // Enough replicas already acknowledged this client's last write, or inside a
+    // transaction: the count now.
+    let acked = ctx.srv.replicas_acked(ctx.sess.woff, None) as i64;
+    if acked >= replicas || ctx.sess.in_exec {
+        return Ok(Reply::Int(acked));
+    }
     let deadline = (ms > 0).then(|| ctx.srv.now_ms.saturating_add(ms));
-    super::block(ctx, argv, &[], deadline, Reply::Int(0), Reply::Int(0))
+    let woff = ctx.sess.woff;
+    let r = super::block(ctx, argv, &[], deadline, Reply::Int(acked), Reply::Int(acked))?;
+    if let Some(b) = ctx.sess.block.as_mut() {
+        b.wait_offset = Some(woff);
+    }
+    ctx.srv.request_acks();
+    Ok(r)
 }
 
 fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

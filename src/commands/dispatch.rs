@@ -77,7 +77,16 @@ fn unregister_block(srv: &mut ServerState, id: u64, req: &BlockRequest) {
 pub fn unblock_with(srv: &mut ServerState, id: u64, reply: Option<Reply>) -> bool {
     let Some(s) = srv.clients.get_mut(&id) else { return false };
     let Some(req) = s.block.take() else { return false };
-    let reply = reply.unwrap_or_else(|| req.timeout_reply.clone());
+    let reply = match (reply, req.wait_offset) {
+        (Some(r), _) => r,
+        // WAIT timed out: how many replicas acknowledged.
+        (None, Some(off)) => {
+            let n = srv.replicas_acked(off, None) as i64;
+            Reply::Int(n)
+        }
+        (None, None) => req.timeout_reply.clone(),
+    };
+    let Some(s) = srv.clients.get_mut(&id) else { return false };
     encode(&reply, s.resp, &mut s.out);
     if let Ok(entry) = resolve(&req.argv) {
         srv.stats.command(entry.id).calls += 1;
@@ -451,7 +460,11 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         }
         // A top-level command's effects go out together (EXEC and scripts: all of theirs).
         if srv.call_depth == 0 {
+            let before = srv.repl.offset;
             srv.propagate_pending();
+            if srv.repl.offset != before {
+                sess.woff = srv.repl.offset;
+            }
         }
     } else {
         srv.invalidate_modified(sess);

@@ -432,6 +432,7 @@ pub fn block(
         deadline,
         timeout_reply,
         argv: argv.to_vec(),
+        wait_offset: None,
     });
     Ok(Reply::NoReply)
 }

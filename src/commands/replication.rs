@@ -172,7 +172,16 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut pairs = argv[1..].chunks_exact(2);
     for p in pairs.by_ref() {
         let (opt, val) = (&p[0], &p[1]);
-        if is(opt, "ack") || is(opt, "getack") {
+        if is(opt, "ack") {
+            // A replica's acknowledged offset: WAITs may now be answered.
+            if ctx.sess.replica
+                && let Some(off) = parse_i64(val).and_then(|n| u64::try_from(n).ok())
+            {
+                ctx.sess.repl_ack = ctx.sess.repl_ack.max(off);
+                ctx.srv.serve_waits(ctx.sess);
+            }
+            return Ok(Reply::NoReply);
+        } else if is(opt, "getack") {
             return Ok(Reply::NoReply);
         } else if is(opt, "listening-port") {
             ctx.sess.replica_port = parse_i64(val)

@@ -27,6 +27,9 @@ pub struct BlockRequest {
     pub timeout_reply: Reply,
     /// The command to re-run when a key becomes ready.
     pub argv: Vec<Bytes>,
+    /// WAIT: the replication offset the replicas must acknowledge (the reply on timeout is
+    /// the count of those that did).
+    pub wait_offset: Option<u64>,
 }
 
 #[derive(Debug, Default)]

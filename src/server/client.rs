@@ -71,6 +71,10 @@ pub struct Session {
     pub from_master: bool,
     /// Connected through the Unix socket (CLIENT LIST flag U).
     pub unix: bool,
+    /// The replication offset right after this client's last propagated write (WAIT).
+    pub woff: u64,
+    /// A replica's last acknowledged offset (REPLCONF ACK).
+    pub repl_ack: u64,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -177,6 +181,8 @@ impl Session {
             replaying: false,
             from_master: false,
             unix: false,
+            woff: 0,
+            repl_ack: 0,
             block: None,
             postponed: None,
             retrying_block: false,

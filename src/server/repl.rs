@@ -186,6 +186,51 @@ impl ServerState {
         self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
     }
 
+    /// How many replicas acknowledged `offset` or more. `current`: the session being served
+    /// (out of the client table while it runs), if it is a replica.
+    pub fn replicas_acked(&self, offset: u64, current: Option<&Session>) -> usize {
+        self.repl
+            .replicas
+            .iter()
+            .filter_map(|id| match current {
+                Some(s) if s.id == *id => Some(s.repl_ack),
+                _ => self.clients.get(id).map(|s| s.repl_ack),
+            })
+            .filter(|&ack| ack >= offset)
+            .count()
+    }
+
+    /// WAIT blocked: every replica is asked for its offset now (REPLCONF GETACK *, in the
+    /// stream and counted in it, as Redis sends it).
+    pub fn request_acks(&mut self) {
+        if self.repl.replicas.is_empty() {
+            return;
+        }
+        let before = self.repl.feed.buf.len();
+        self.repl.feed.push_anywhere(&[b"REPLCONF", b"GETACK", b"*"]);
+        self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
+    }
+
+    /// A replica acknowledged: WAITs now satisfied are answered.
+    pub fn serve_waits(&mut self, current: &Session) {
+        let waiting: Vec<(crate::keyspace::db::ClientId, u64, i64)> = self
+            .clients
+            .iter()
+            .filter_map(|(id, s)| {
+                let b = s.block.as_ref()?;
+                let off = b.wait_offset?;
+                let want = b.argv.get(1).and_then(|a| crate::util::numfmt::parse_i64(a)).unwrap_or(0);
+                Some((*id, off, want))
+            })
+            .collect();
+        for (id, off, want) in waiting {
+            let n = self.replicas_acked(off, Some(current));
+            if n as i64 >= want {
+                crate::commands::dispatch::unblock_with(self, id, Some(crate::protocol::Reply::Int(n as i64)));
+            }
+        }
+    }
+
     /// A closing connection stops being a replica.
     pub fn detach_replica(&mut self, id: ClientId) {
         if self.repl.replicas.contains(&id) {
