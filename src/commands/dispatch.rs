@@ -251,9 +251,9 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     {
         return refuse(srv, sess, entry, e);
     }
-    // min-replicas-to-write: Ember has no replicas yet, so any positive setting (with a lag
-    // limit) refuses writes, an EXEC that queued one included.
-    if srv.hot.min_replicas_to_write > 0
+    // min-replicas-to-write: too few replicas acknowledged within min-replicas-max-lag
+    // refuses writes, an EXEC that queued one included.
+    if srv.too_few_good_replicas(Some(sess))
         && (cmd_flags & flags::WRITE != 0
             || (entry.full == "exec"
                 && sess

@@ -178,6 +178,7 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 && let Some(off) = parse_i64(val).and_then(|n| u64::try_from(n).ok())
             {
                 ctx.sess.repl_ack = ctx.sess.repl_ack.max(off);
+                ctx.sess.repl_ack_ms = ctx.srv.now_ms;
                 ctx.srv.serve_waits(ctx.sess);
             }
             return Ok(Reply::NoReply);

@@ -532,7 +532,7 @@ impl Host for ScriptHost<'_> {
         {
             return Ok(self.refuse(entry, e, resp));
         }
-        if entry.spec.has(WRITE) && self.srv.hot.min_replicas_to_write > 0 {
+        if entry.spec.has(WRITE) && self.srv.too_few_good_replicas(None) {
             return Ok(self.refuse(entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()), resp));
         }
         if entry.spec.has(WRITE)

@@ -73,8 +73,9 @@ pub struct Session {
     pub unix: bool,
     /// The replication offset right after this client's last propagated write (WAIT).
     pub woff: u64,
-    /// A replica's last acknowledged offset (REPLCONF ACK).
+    /// A replica's last acknowledged offset (REPLCONF ACK), and when it came (Unix ms).
     pub repl_ack: u64,
+    pub repl_ack_ms: u64,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -183,6 +184,7 @@ impl Session {
             unix: false,
             woff: 0,
             repl_ack: 0,
+            repl_ack_ms: 0,
             block: None,
             postponed: None,
             retrying_block: false,

@@ -200,6 +200,27 @@ impl ServerState {
             .count()
     }
 
+    /// Whether min-replicas-to-write refuses writes now: fewer replicas than it asks for
+    /// acknowledged within min-replicas-max-lag seconds (Redis's repl_good_slaves_count).
+    pub fn too_few_good_replicas(&self, current: Option<&Session>) -> bool {
+        let want = self.hot.min_replicas_to_write;
+        if want <= 0 {
+            return false;
+        }
+        let max_lag_ms = self.config.int("min-replicas-max-lag").max(0) as u64 * 1000;
+        let good = self
+            .repl
+            .replicas
+            .iter()
+            .filter_map(|id| match current {
+                Some(s) if s.id == *id => Some(s.repl_ack_ms),
+                _ => self.clients.get(id).map(|s| s.repl_ack_ms),
+            })
+            .filter(|&at| at != 0 && self.now_ms.saturating_sub(at) <= max_lag_ms)
+            .count();
+        (good as i64) < want
+    }
+
     /// WAIT blocked: every replica is asked for its offset now (REPLCONF GETACK *, in the
     /// stream and counted in it, as Redis sends it).
     pub fn request_acks(&mut self) {

@@ -132,6 +132,12 @@ fn a_redis_replica_follows_ember() {
     // Ember's WAIT counts the redis-server replica's acknowledgements.
     c.cmd(&["SET", "acked", "1"]);
     assert_eq!(c.cmd(&["WAIT", "1", "5000"]).text(), ":1\r\n");
+    // min-replicas-to-write counts replicas that acknowledged within the lag.
+    c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(c.cmd(&["SET", "guarded", "1"]).text(), "+OK\r\n");
+    c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(c.cmd(&["SET", "guarded", "2"]).text(), "-NOREPLICAS Not enough good replicas to write.\r\n");
+    c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
 }
 
 #[test]
