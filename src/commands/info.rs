@@ -146,7 +146,14 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("maxmemory_policy", srv.config.str("maxmemory-policy").to_string());
             w("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 1.0 }));
             w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
-            w("mem_not_counted_for_evict", "0".into());
+            let (normal, replicas) = srv.client_buffers();
+            w("mem_not_counted_for_evict", srv.mem_not_counted_for_evict().to_string());
+            w("mem_replication_backlog", "0".into());
+            w("mem_total_replication_buffers", replicas.to_string());
+            w("mem_clients_slaves", replicas.to_string());
+            w("mem_clients_normal", normal.to_string());
+            w("mem_cluster_links", "0".into());
+            w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.pending_len()).to_string());
             w("mem_allocator", "jemalloc-5.3.0".into());
             w("lazyfree_pending_objects", "0".into());
             w("lazyfreed_objects", "0".into());
@@ -264,7 +271,9 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             for (i, id) in srv.repl.replicas.iter().enumerate() {
                 if let Some(r) = srv.clients.get(id) {
                     let ip = r.addr.rsplit_once(':').map_or(r.addr.as_str(), |(ip, _)| ip);
-                    let line = format!("ip={ip},port={},state=online,offset={},lag=0", r.replica_port, srv.repl.offset);
+                    // The offset and age of the replica's last acknowledgement, as Redis shows.
+                    let lag = if r.repl_ack_ms == 0 { 0 } else { srv.now_ms.saturating_sub(r.repl_ack_ms) / 1000 };
+                    let line = format!("ip={ip},port={},state=online,offset={},lag={lag}", r.replica_port, r.repl_ack);
                     w(&format!("slave{i}"), line);
                 }
             }

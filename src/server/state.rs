@@ -383,6 +383,27 @@ impl ServerState {
     }
 
     /// Refreshes the command-time clock of the server and every db.
+    /// Output buffers of normal clients and of replicas (INFO mem_clients_normal / _slaves).
+    pub fn client_buffers(&self) -> (usize, usize) {
+        let (mut normal, mut replicas) = (0, 0);
+        for s in self.clients.values() {
+            if s.replica {
+                replicas += s.out.capacity();
+            } else {
+                normal += s.out.capacity();
+            }
+        }
+        (normal, replicas)
+    }
+
+    /// Memory eviction leaves out: replicas' output buffers and the AOF's pending bytes.
+    /// Checked before commands under maxmemory, so it visits the replicas only.
+    pub fn mem_not_counted_for_evict(&self) -> usize {
+        let replicas: usize =
+            self.repl.replicas.iter().filter_map(|id| self.clients.get(id)).map(|s| s.out.capacity()).sum();
+        replicas + self.aof.as_ref().map_or(0, |a| a.pending_len())
+    }
+
     /// A SIGINT came while a signalled shutdown is saving: the save gives up.
     pub fn shutdown_insisted(&self) -> bool {
         self.shutdown_asap && self.net.as_ref().is_some_and(|n| n.sigint.load(std::sync::atomic::Ordering::SeqCst))
@@ -462,7 +483,11 @@ impl ServerState {
             return Outcome::Ok;
         }
         let started = Instant::now();
-        let out = self.evictor.perform(&mut self.dbs, limits, crate::alloc::used_memory, &mut self.rng);
+        // Replicas' output buffers and the AOF buffer do not count (Redis's
+        // freeMemoryGetNotCountedMemory): evicting cannot shrink them.
+        let not_counted = self.mem_not_counted_for_evict();
+        let used = move || crate::alloc::used_memory().saturating_sub(not_counted);
+        let out = self.evictor.perform(&mut self.dbs, limits, used, &mut self.rng);
         self.evicting = out == Outcome::Running;
         if self.hot.latency_threshold_ms > 0 {
             let ms = started.elapsed().as_millis() as u64;
