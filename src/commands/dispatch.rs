@@ -254,12 +254,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     // min-replicas-to-write: too few replicas acknowledged within min-replicas-max-lag
     // refuses writes, an EXEC that queued one included.
     if srv.too_few_good_replicas(Some(sess))
-        && (cmd_flags & flags::WRITE != 0
-            || (entry.full == "exec"
-                && sess
-                    .multi
-                    .as_ref()
-                    .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| e.spec.has(flags::WRITE))))))
+        && (cmd_flags & flags::WRITE != 0 || exec_queued(entry, sess, |e| e.spec.has(flags::WRITE)))
     {
         return refuse(srv, sess, entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()));
     }
@@ -268,12 +263,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     if srv.master.as_deref().is_some_and(|m| !m.link_up())
         && !sess.from_master
         && !srv.config.bool("replica-serve-stale-data")
-        && (!entry.spec.has(flags::STALE)
-            || (entry.full == "exec"
-                && sess
-                    .multi
-                    .as_ref()
-                    .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| !e.spec.has(flags::STALE))))))
+        && (!entry.spec.has(flags::STALE) || exec_queued(entry, sess, |e| !e.spec.has(flags::STALE)))
     {
         let e = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
         return refuse(srv, sess, entry, CmdError::Raw(e.into()));
@@ -335,6 +325,12 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
 
 const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
+/// EXEC whose transaction queued a command for which `pred` holds (EXEC is judged by what
+/// it would run: writes, commands refused on a stale replica, commands that may use memory).
+fn exec_queued(entry: &Entry, sess: &Session, pred: impl Fn(&Entry) -> bool) -> bool {
+    entry.full == "exec" && sess.multi.as_ref().is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(&pred)))
+}
+
 /// Redis's writeCommandsDeniedByDiskError: the last BGSAVE failed (with save points and
 /// stop-writes-on-bgsave-error), or, for writes, the AOF cannot be written.
 pub fn disk_error(srv: &ServerState, write: bool) -> Option<CmdError> {
@@ -378,12 +374,7 @@ fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static 
     // pre_command_oom_state).
     srv.oom_before_command = true;
     let name = entry.full;
-    let denyoom = cmd_flags & flags::DENYOOM != 0
-        || (name == "exec"
-            && sess
-                .multi
-                .as_ref()
-                .is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(|e| e.spec.has(flags::DENYOOM)))));
+    let denyoom = cmd_flags & flags::DENYOOM != 0 || exec_queued(entry, sess, |e| e.spec.has(flags::DENYOOM));
     denyoom || (sess.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset"))
 }
 

@@ -186,18 +186,19 @@ impl ServerState {
         self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
     }
 
+    /// The replicas' sessions; `current` stands for the one being served (out of the client
+    /// table while it runs).
+    fn replica_sessions<'a>(&'a self, current: Option<&'a Session>) -> impl Iterator<Item = &'a Session> + 'a {
+        self.repl.replicas.iter().filter_map(move |id| match current {
+            Some(s) if s.id == *id => Some(s),
+            _ => self.clients.get(id),
+        })
+    }
+
     /// How many replicas acknowledged `offset` or more. `current`: the session being served
     /// (out of the client table while it runs), if it is a replica.
     pub fn replicas_acked(&self, offset: u64, current: Option<&Session>) -> usize {
-        self.repl
-            .replicas
-            .iter()
-            .filter_map(|id| match current {
-                Some(s) if s.id == *id => Some(s.repl_ack),
-                _ => self.clients.get(id).map(|s| s.repl_ack),
-            })
-            .filter(|&ack| ack >= offset)
-            .count()
+        self.replica_sessions(current).filter(|s| s.repl_ack >= offset).count()
     }
 
     /// Whether min-replicas-to-write refuses writes now: fewer replicas than it asks for
@@ -209,14 +210,8 @@ impl ServerState {
         }
         let max_lag_ms = self.config.int("min-replicas-max-lag").max(0) as u64 * 1000;
         let good = self
-            .repl
-            .replicas
-            .iter()
-            .filter_map(|id| match current {
-                Some(s) if s.id == *id => Some(s.repl_ack_ms),
-                _ => self.clients.get(id).map(|s| s.repl_ack_ms),
-            })
-            .filter(|&at| at != 0 && self.now_ms.saturating_sub(at) <= max_lag_ms)
+            .replica_sessions(current)
+            .filter(|s| s.repl_ack_ms != 0 && self.now_ms.saturating_sub(s.repl_ack_ms) <= max_lag_ms)
             .count();
         (good as i64) < want
     }

@@ -26,6 +26,8 @@ pub const TOKEN: Token = Token(usize::MAX - 64);
 
 /// The largest RDB image a master may announce (it is held in memory while loading).
 const MAX_IMAGE: usize = 64 << 30;
+/// The longest handshake line a master may send before its CRLF.
+const MAX_LINE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -282,6 +284,11 @@ pub fn on_event(st: &mut ServerState) {
     }
 }
 
+/// A handshake reply still without its CRLF past [`MAX_LINE`]: not a master.
+fn line_too_long(buf: &BytesMut) -> bool {
+    buf.len() > MAX_LINE && !buf[..MAX_LINE].windows(2).any(|w| w == b"\r\n")
+}
+
 /// Takes a `\r\n`-terminated line from the front of `buf`.
 fn take_line(buf: &mut BytesMut) -> Option<Vec<u8>> {
     let end = buf.windows(2).position(|w| w == b"\r\n")?;
@@ -294,6 +301,12 @@ fn take_line(buf: &mut BytesMut) -> Option<Vec<u8>> {
 fn advance(st: &mut ServerState) {
     loop {
         let Some(link) = st.master.as_deref_mut() else { return };
+        let in_handshake =
+            matches!(link.state, LinkState::Handshake { .. } | LinkState::AwaitPsync | LinkState::AwaitImage);
+        if in_handshake && line_too_long(&link.inbuf) {
+            st.link_failed("the master sent a reply line without end");
+            return;
+        }
         match link.state {
             LinkState::Connect => return,
             LinkState::Handshake { replies } => {
@@ -385,10 +398,11 @@ fn advance(st: &mut ServerState) {
 
 /// Runs the master's commands as they complete, counting the bytes each took.
 fn apply_stream(st: &mut ServerState) {
+    // The master's arguments are bounded like any client's before they size a buffer.
+    let limits = Limits { max_bulk_len: st.config.int("proto-max-bulk-len"), authenticated: true };
     loop {
         let Some(link) = st.master.as_deref_mut() else { return };
         let before = link.inbuf.len();
-        let limits = Limits { max_bulk_len: i64::MAX, authenticated: true };
         let argv: Vec<Bytes> = match link.decoder.decode_next(&mut link.inbuf, limits) {
             Ok(true) => {
                 let a = link.decoder.args().to_vec();
