@@ -30,7 +30,7 @@ CUSTOM=${CUSTOM:-.}   # regex selecting custom loads by name
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 cargo build --release -q
-EMBER=target/release/ember-server
+EMBER=${EMBER:-target/release/ember-server}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d)

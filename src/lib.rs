@@ -24,3 +24,77 @@ pub mod util;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// The layering rules the `# Layout` above states, checked on the source.
+#[cfg(test)]
+mod layering {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Top-level module -> the top-level modules its files name as `crate::x`.
+    fn imports() -> BTreeMap<String, BTreeSet<String>> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in files {
+            let rel = f.strip_prefix(&src).unwrap_or(&f);
+            let first =
+                rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+            let module = first.trim_end_matches(".rs").to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let deps = graph.entry(module.clone()).or_default();
+            for part in text.split("crate::").skip(1) {
+                let name: String = part.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                if !name.is_empty() && name != module {
+                    deps.insert(name);
+                }
+            }
+        }
+        graph
+    }
+
+    #[test]
+    fn no_cycle_between_top_level_modules() {
+        let graph = imports();
+        // Depth-first search for a back edge; the path found is printed on failure.
+        fn visit(
+            m: &str,
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) {
+            if done.contains(m) {
+                return;
+            }
+            if let Some(i) = path.iter().position(|p| p == m) {
+                panic!("import cycle: {} -> {m}", path[i..].join(" -> "));
+            }
+            path.push(m.to_string());
+            for d in graph.get(m).into_iter().flatten() {
+                visit(d, graph, path, done);
+            }
+            path.pop();
+            done.insert(m.to_string());
+        }
+        let mut done = BTreeSet::new();
+        for m in graph.keys() {
+            visit(m, &graph, &mut Vec::new(), &mut done);
+        }
+        assert!(graph.get("server").is_some_and(|d| !d.contains("commands")), "server must not name commands");
+    }
+}

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let port = config.port();
-    let mut server = match Server::bind(config) {
+    let mut server = match Server::bind(config, &ember::commands::dispatch::DISPATCH) {
         Ok(s) => s,
         Err(e) => {
             // Redis's words, which tools wait for.

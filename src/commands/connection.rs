@@ -11,7 +11,7 @@ use crate::server::state::PauseKind;
 
 pub const SERVER_NAME: &str = "redis";
 /// The Redis version Ember is compatible with (clients gate features on it).
-pub const REDIS_VERSION: &str = "7.0.15";
+pub use crate::util::REDIS_VERSION;
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd("ping", -1, FAST, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
@@ -819,7 +819,7 @@ fn client_unblock(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 4 {
         return Err(CmdError::Syntax);
     }
-    let done = id > 0 && crate::commands::dispatch::unblock_with(ctx.srv, id as u64, reply);
+    let done = id > 0 && crate::server::blocking::unblock_with(ctx.srv, id as u64, reply);
     Ok(Reply::Int(done as i64))
 }
 

@@ -3,7 +3,8 @@
 //! The order of checks is Redis 7.0's `processCommand`: existence (with the unknown-subcommand
 //! variant for container commands), arity, authentication, then MULTI queueing. Any rejection
 //! inside MULTI flags the transaction so EXEC aborts. [`call`] runs a handler and does the
-//! bookkeeping every command needs: stats, slowlog, MONITOR feed, WATCH signals.
+//! bookkeeping every command needs: stats, slowlog, MONITOR feed, WATCH signals, propagation.
+//! The server reaches this module only through [`Dispatch`], its [`Executor`].
 
 use std::time::Instant;
 
@@ -11,155 +12,34 @@ use bytes::Bytes;
 
 use super::{CmdError, Ctx, Entry, flags, table};
 use crate::protocol::{Reply, encode};
-use crate::server::blocking::BlockRequest;
-use crate::server::client::ReplyMode;
-use crate::server::state::{SlowlogEntry, unix_ms, unix_us};
-use crate::server::{ServerState, Session};
+use crate::server::state::SlowlogEntry;
+use crate::server::{Executor, ServerState, Session};
+use crate::util::{unix_ms, unix_us};
 
-/// Runs one request and appends its reply (if any) to the session's output buffer.
-pub fn process(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
-    if argv.is_empty() {
-        return;
+/// The command layer as the server reaches it (installed in [`ServerState`] at start-up).
+pub struct Dispatch;
+
+/// The one instance the server is given.
+pub static DISPATCH: Dispatch = Dispatch;
+
+impl Executor for Dispatch {
+    fn execute(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+        execute(st, sess, argv)
     }
-    // CLIENT REPLY SKIP armed by the previous command silences this one only; a CLIENT REPLY
-    // run now sets the mode its own reply obeys.
-    if sess.reply_mode == ReplyMode::Skip {
-        sess.reply_mode = ReplyMode::Skipping;
-    }
-    let reply = execute(srv, sess, argv);
-    let skipped = sess.reply_mode == ReplyMode::Skipping;
-    if skipped {
-        sess.reply_mode = ReplyMode::On;
-    }
-    // Pub/Sub pushes (subscription confirmations) are delivered whatever the reply mode.
-    // A replica gets the write stream only (its REPLCONF ACKs are not answered).
-    let silenced = ((skipped || sess.reply_mode != ReplyMode::On) && !reply.is_push()) || sess.replica;
-    if let Some(req) = sess.block.as_ref() {
-        // The command blocked: no reply until a key is ready, the timeout passes or CLIENT UNBLOCK.
-        srv.blocking.register(sess.id, req);
-        for k in &req.keys {
-            srv.dbs[req.db].set_blocked(k, true);
-        }
-    } else if !silenced && !sess.close_asap {
-        let before = sess.out.len();
-        encode(&reply, sess.resp, &mut sess.out);
-        srv.stats.net_output_bytes += (sess.out.len() - before) as u64;
-        sess.note_reply(sess.out.len() - before);
-        if sess.over_output_limit(&srv.hot.obuf, srv.now_ms) {
-            tracing::warn!("Client id={} addr={} closed for overcoming of output buffer limits.", sess.id, sess.addr);
-            sess.close_asap = true;
-            sess.close_after_reply = true;
-            sess.out = Default::default();
+
+    fn retry(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+        match resolve(argv) {
+            Ok(entry) => call(st, sess, entry, argv),
+            Err((e, _)) => Reply::Error(e.to_string()),
         }
     }
-    if !sess.after_reply.is_empty() {
-        srv.send_after_reply(sess);
-    }
-    // CLIENT CACHING applies to the next command only (or to a whole MULTI/EXEC).
-    if sess.caching && sess.multi.is_none() && !super::args::is(&argv[0], "client") {
-        sess.caching = false;
-    }
-    // A command allowed while a script is busy must not serve blocked clients: the script
-    // is still running (Redis's "unblocked command" regression).
-    if srv.running_script.is_none() {
-        serve_ready(srv, sess);
-    }
-}
 
-fn unregister_block(srv: &mut ServerState, id: u64, req: &BlockRequest) {
-    srv.blocking.unregister(id, req);
-    for k in &req.keys {
-        srv.dbs[req.db].set_blocked(k, false);
+    fn stat_slot(&self, argv: &[Bytes]) -> Option<usize> {
+        resolve(argv).ok().map(|e| e.id)
     }
-}
 
-/// Ends a client's block with `reply` (timeout or CLIENT UNBLOCK). False if it was not blocked.
-pub fn unblock_with(srv: &mut ServerState, id: u64, reply: Option<Reply>) -> bool {
-    let Some(s) = srv.clients.get_mut(&id) else { return false };
-    let Some(req) = s.block.take() else { return false };
-    let reply = match (reply, req.wait_offset) {
-        (Some(r), _) => r,
-        // WAIT timed out: how many replicas acknowledged.
-        (None, Some(off)) => {
-            let n = srv.replicas_acked(off, None) as i64;
-            Reply::Int(n)
-        }
-        (None, None) => req.timeout_reply.clone(),
-    };
-    let Some(s) = srv.clients.get_mut(&id) else { return false };
-    encode(&reply, s.resp, &mut s.out);
-    if let Ok(entry) = resolve(&req.argv) {
-        srv.stats.command(entry.id).calls += 1;
-    }
-    srv.pending_writes.push(id);
-    srv.blocking.resumed.push(id);
-    unregister_block(srv, id, &req);
-    true
-}
-
-/// Drops a disconnecting client's block, if any.
-pub fn forget_block(srv: &mut ServerState, sess: &mut Session) {
-    if let Some(req) = sess.block.take() {
-        unregister_block(srv, sess.id, &req);
-    }
-}
-
-/// Times out blocked clients whose deadline has passed.
-pub fn expire_blocks(srv: &mut ServerState) {
-    for id in srv.blocking.expired(srv.now_ms) {
-        unblock_with(srv, id, None);
-    }
-}
-
-/// Serves clients blocked on keys that became ready, first come first served, until no key
-/// is ready (serving one client can make another key ready).
-fn serve_ready(srv: &mut ServerState, current: &mut Session) {
-    if srv.blocking.count() == 0 {
-        return;
-    }
-    loop {
-        let mut ready = Vec::new();
-        for (i, db) in srv.dbs.iter_mut().enumerate() {
-            for k in db.take_ready() {
-                ready.push((i, k));
-            }
-        }
-        if ready.is_empty() {
-            return;
-        }
-        for (db, key) in ready {
-            for id in srv.blocking.waiters(db, &key) {
-                if id == current.id {
-                    continue;
-                }
-                let Some(mut s) = srv.clients.remove(&id) else { continue };
-                let Some(req) = s.block.take() else {
-                    srv.clients.insert(id, s);
-                    continue;
-                };
-                s.retrying_block = true;
-                let reply = match resolve(&req.argv) {
-                    Ok(entry) => call(srv, &mut s, entry, &req.argv),
-                    Err((e, _)) => Reply::Error(e.to_string()),
-                };
-                s.retrying_block = false;
-                if s.block.is_some() {
-                    // Nothing left for this waiter: keep its place (and original deadline).
-                    s.block = Some(req);
-                    srv.clients.insert(id, s);
-                    break;
-                }
-                encode(&reply, s.resp, &mut s.out);
-                // Its own invalidations (a BLMOVE into a key it tracks) follow its reply.
-                if !s.after_reply.is_empty() {
-                    srv.send_after_reply(&mut s);
-                }
-                srv.clients.insert(id, s);
-                srv.pending_writes.push(id);
-                srv.blocking.resumed.push(id);
-                unregister_block(srv, id, &req);
-            }
-        }
+    fn knows(&self, name: &[u8]) -> bool {
+        table().get(name).is_some()
     }
 }
 

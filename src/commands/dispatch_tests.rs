@@ -17,7 +17,7 @@ impl T {
     fn new() -> T {
         let mut config = Config::default();
         let _ = config.set("enable-debug-command", "yes", true);
-        let mut srv = ServerState::new(config);
+        let mut srv = ServerState::new(config, &super::dispatch::DISPATCH);
         srv.clock = Some(1_000_000_000_000);
         srv.update_time();
         let mut me = Session::new(1, "test:1".into(), "test:0".into(), -1, srv.now_ms);

@@ -583,7 +583,7 @@ fn rpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
-    let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     let retrying = ctx.sess.retrying_block;
     for k in keys {
@@ -617,7 +617,7 @@ fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let from = parse_end(&argv[3])?;
     let to = parse_end(&argv[4])?;
-    let deadline = ctx.srv.block_deadline(&argv[5])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[5])?;
     match do_move(ctx, &argv[1], &argv[2], from, to)? {
         Some(v) => Ok(b(&v)),
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
@@ -625,7 +625,7 @@ fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = ctx.srv.block_deadline(&argv[3])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[3])?;
     match do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)? {
         Some(v) => Ok(b(&v)),
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
@@ -671,7 +671,7 @@ fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = ctx.srv.block_deadline(&argv[1])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[1])?;
     let (keys, end, count) = parse_mpop(argv, 2)?;
     match mpop(ctx, &keys, end, count)? {
         Some(r) => Ok(r),

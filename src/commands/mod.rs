@@ -437,6 +437,20 @@ pub fn block(
     Ok(Reply::NoReply)
 }
 
+/// Parses a blocking timeout (seconds, fractions allowed) into an absolute deadline.
+pub fn block_deadline(srv: &ServerState, arg: &[u8]) -> Result<Option<u64>, CmdError> {
+    let secs =
+        crate::util::numfmt::parse_f64(arg).ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
+    // Redis rounds up to whole milliseconds; a value past i64 milliseconds (1e300, inf)
+    // converts to LLONG_MIN there, hence "negative".
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..i64::MAX as f64).contains(&ms) {
+        return Err(CmdError::msg("timeout is negative"));
+    }
+    let ms = ms as u64;
+    Ok((ms > 0).then(|| srv.now_ms.saturating_add(ms)))
+}
+
 /// Handler for container commands (CONFIG, CLIENT, ...) whose work is done by subcommands.
 pub fn container(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::NoReply)

@@ -147,7 +147,7 @@ fn attach(ctx: &mut Ctx, header: Option<String>) -> CmdResult {
     tracing::info!("Replica {} asks for synchronization", ctx.sess.addr);
     let mut out = header.map(|h| format!("+{h}\r\n").into_bytes()).unwrap_or_default();
     out.extend_from_slice(&image);
-    // Written as it is: a replica gets no other replies (see dispatch::process).
+    // Written as it is: a replica gets no other replies (see server::execute::process).
     ctx.sess.out.extend_from_slice(&out);
     ctx.srv.stats.net_output_bytes += out.len() as u64;
     Ok(Reply::NoReply)

@@ -903,7 +903,7 @@ fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
-    let deadline = ctx.srv.block_deadline(&argv[argv.len() - 1])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     if let Some((k, mut items)) = pop_first(ctx, keys, max, 1)?
         && let Some((m, s)) = items.pop()
@@ -921,7 +921,7 @@ fn bzpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = ctx.srv.block_deadline(&argv[1])?;
+    let deadline = super::block_deadline(ctx.srv, &argv[1])?;
     let (keys, max, count) = parse_zmpop(argv, 2)?;
     match mpop_first(ctx, &keys, max, count)? {
         Some(r) => Ok(r),

@@ -84,6 +84,15 @@ impl fmt::Debug for Key {
 
 #[cfg(test)]
 mod tests {
+    /// A keyspace node (key, entry, chain link) fills jemalloc's 64-byte class exactly; a
+    /// change should be deliberate.
+    #[test]
+    fn node_fills_64_bytes() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<crate::keyspace::Entry>(), 32);
+        assert_eq!(size_of::<crate::keyspace::Key>() + size_of::<crate::keyspace::Entry>() + 8, 64);
+    }
+
     use super::*;
 
     #[test]

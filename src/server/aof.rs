@@ -466,9 +466,7 @@ impl ServerState {
             match reader.next_command() {
                 Ok(Some(args)) => {
                     let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-                    if let Err((crate::commands::CmdError::UnknownCommand(..), _)) =
-                        crate::commands::dispatch::resolve(&argv)
-                    {
+                    if !self.executor.knows(&argv[0]) {
                         warn!(
                             "Unknown command '{}' reading the append only file {name}",
                             String::from_utf8_lossy(&argv[0])
@@ -479,7 +477,7 @@ impl ServerState {
                         valid_before_multi = valid_up_to;
                     }
                     self.update_time();
-                    let reply = crate::commands::dispatch::execute(self, &mut sess, &argv);
+                    let reply = self.executor.execute(self, &mut sess, &argv);
                     sess.block = None;
                     if let crate::protocol::Reply::Error(e) = reply {
                         warn!("AOF {name}: command {:?} failed: {e}", String::from_utf8_lossy(&argv[0]));

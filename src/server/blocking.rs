@@ -7,14 +7,16 @@
 //! the stored command of the waiters of each ready key in arrival order until one finds the
 //! key empty again. Serving can make other keys ready (BLMOVE pushes), so this repeats until
 //! nothing is ready. A blocked client reads no further input until it is served, times out,
-//! is unblocked by CLIENT UNBLOCK, or disconnects.
+//! is unblocked by CLIENT UNBLOCK, or disconnects. This module keeps the queues and serves
+//! them; the commands are re-run through the server's [`crate::server::Executor`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use bytes::Bytes;
 
 use crate::keyspace::ClientId;
-use crate::protocol::Reply;
+use crate::protocol::{Reply, encode};
+use crate::server::{ServerState, Session};
 
 /// What a blocked client waits for.
 #[derive(Debug, Clone)]
@@ -88,5 +90,99 @@ impl Blocking {
     /// The earliest deadline, for the event loop's poll timeout.
     pub fn next_deadline(&self) -> Option<u64> {
         self.deadlines.first().map(|(d, _)| *d)
+    }
+}
+
+fn unregister_block(st: &mut ServerState, id: u64, req: &BlockRequest) {
+    st.blocking.unregister(id, req);
+    for k in &req.keys {
+        st.dbs[req.db].set_blocked(k, false);
+    }
+}
+
+/// Ends a client's block with `reply` (timeout or CLIENT UNBLOCK). False if it was not blocked.
+pub fn unblock_with(st: &mut ServerState, id: u64, reply: Option<Reply>) -> bool {
+    let Some(s) = st.clients.get_mut(&id) else { return false };
+    let Some(req) = s.block.take() else { return false };
+    let reply = match (reply, req.wait_offset) {
+        (Some(r), _) => r,
+        // WAIT timed out: how many replicas acknowledged.
+        (None, Some(off)) => {
+            let n = st.replicas_acked(off, None) as i64;
+            Reply::Int(n)
+        }
+        (None, None) => req.timeout_reply.clone(),
+    };
+    let Some(s) = st.clients.get_mut(&id) else { return false };
+    encode(&reply, s.resp, &mut s.out);
+    if let Some(slot) = st.executor.stat_slot(&req.argv) {
+        st.stats.command(slot).calls += 1;
+    }
+    st.pending_writes.push(id);
+    st.blocking.resumed.push(id);
+    unregister_block(st, id, &req);
+    true
+}
+
+/// Drops a disconnecting client's block, if any.
+pub fn forget_block(st: &mut ServerState, sess: &mut Session) {
+    if let Some(req) = sess.block.take() {
+        unregister_block(st, sess.id, &req);
+    }
+}
+
+/// Times out blocked clients whose deadline has passed.
+pub fn expire_blocks(st: &mut ServerState) {
+    for id in st.blocking.expired(st.now_ms) {
+        unblock_with(st, id, None);
+    }
+}
+
+/// Serves clients blocked on keys that became ready, first come first served, until no key
+/// is ready (serving one client can make another key ready).
+pub fn serve_ready(st: &mut ServerState, current: &mut Session) {
+    if st.blocking.count() == 0 {
+        return;
+    }
+    loop {
+        let mut ready = Vec::new();
+        for (i, db) in st.dbs.iter_mut().enumerate() {
+            for k in db.take_ready() {
+                ready.push((i, k));
+            }
+        }
+        if ready.is_empty() {
+            return;
+        }
+        for (db, key) in ready {
+            for id in st.blocking.waiters(db, &key) {
+                if id == current.id {
+                    continue;
+                }
+                let Some(mut s) = st.clients.remove(&id) else { continue };
+                let Some(req) = s.block.take() else {
+                    st.clients.insert(id, s);
+                    continue;
+                };
+                s.retrying_block = true;
+                let reply = st.executor.retry(st, &mut s, &req.argv);
+                s.retrying_block = false;
+                if s.block.is_some() {
+                    // Nothing left for this waiter: keep its place (and original deadline).
+                    s.block = Some(req);
+                    st.clients.insert(id, s);
+                    break;
+                }
+                encode(&reply, s.resp, &mut s.out);
+                // Its own invalidations (a BLMOVE into a key it tracks) follow its reply.
+                if !s.after_reply.is_empty() {
+                    st.send_after_reply(&mut s);
+                }
+                st.clients.insert(id, s);
+                st.pending_writes.push(id);
+                st.blocking.resumed.push(id);
+                unregister_block(st, id, &req);
+            }
+        }
     }
 }

@@ -25,10 +25,11 @@ use tracing::{debug, info, warn};
 use super::client::{PROTECTED_MODE_DENIED, Session, protected_mode_denies};
 use super::socket::{Listener, Peer, Stream};
 use super::state::{PauseKind, ServerState};
-use crate::commands::dispatch;
 use crate::config::Config;
 use crate::keyspace::ClientId;
 use crate::protocol::{Decoder, Limits};
+use crate::server::blocking;
+use crate::server::execute::process;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// An idle read buffer larger than this is released in cron (a big request should not pin memory).
@@ -134,9 +135,9 @@ impl Net {
 }
 
 impl Server {
-    pub fn bind(config: Config) -> Result<Server, ServerError> {
+    pub fn bind(config: Config, executor: &'static dyn crate::server::Executor) -> Result<Server, ServerError> {
         let poll = Poll::new()?;
-        let mut state = ServerState::new(config);
+        let mut state = ServerState::new(config, executor);
         let port = state.config.port();
         let mut listeners = Vec::new();
         let mut bound_port = port;
@@ -240,7 +241,7 @@ impl Server {
             }
             if self.state.blocking.next_deadline().is_some_and(|d| d <= super::state::unix_ms()) {
                 self.state.update_time();
-                dispatch::expire_blocks(&mut self.state);
+                blocking::expire_blocks(&mut self.state);
                 self.after_command_batch();
             }
             if self.state.evicting {
@@ -618,7 +619,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         && let Some(argv) = sess.postponed.take()
     {
         st.postponed_clients = st.postponed_clients.saturating_sub(1);
-        dispatch::process(st, &mut sess, &argv);
+        process(st, &mut sess, &argv);
     }
     loop {
         if sess.postponed.is_some() {
@@ -639,7 +640,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
             Ok(true) => {
                 sess.qbuf = buffered;
-                dispatch::process(st, &mut sess, conn.decoder.args());
+                process(st, &mut sess, conn.decoder.args());
                 conn.decoder.clear_args();
             }
             Ok(false) => break,
@@ -717,7 +718,7 @@ fn close(st: &mut ServerState, id: ClientId) {
             st.postponed_clients = st.postponed_clients.saturating_sub(1);
         }
         st.unwatch_all(&mut sess);
-        dispatch::forget_block(st, &mut sess);
+        blocking::forget_block(st, &mut sess);
         st.pubsub.forget(&mut sess.subs, id);
         st.disable_tracking(&mut sess);
     }

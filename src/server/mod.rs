@@ -4,6 +4,7 @@ pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod event_loop;
+pub mod execute;
 pub mod lag;
 pub mod latency;
 pub mod lua;
@@ -20,4 +21,5 @@ pub mod tracking;
 
 pub use client::Session;
 pub use event_loop::{Server, ServerError};
+pub use execute::Executor;
 pub use state::ServerState;

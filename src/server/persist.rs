@@ -62,7 +62,7 @@ impl ServerState {
     /// The start of an RDB file: magic, Redis's aux fields, then the FUNCTION libraries.
     fn rdb_header(&self, opts: rdb::SaveOptions, aof_base: bool) -> rdb::Writer {
         let mut w = rdb::Writer::new(opts);
-        w.aux("redis-ver", crate::commands::connection::REDIS_VERSION);
+        w.aux("redis-ver", crate::util::REDIS_VERSION);
         w.aux("redis-bits", "64");
         w.aux("ctime", &(unix_ms() / 1000).to_string());
         w.aux("used-mem", &crate::alloc::used_memory().to_string());

@@ -242,7 +242,7 @@ impl ServerState {
         for (id, off, want) in waiting {
             let n = self.replicas_acked(off, Some(current));
             if n as i64 >= want {
-                crate::commands::dispatch::unblock_with(self, id, Some(crate::protocol::Reply::Int(n as i64)));
+                crate::server::blocking::unblock_with(self, id, Some(crate::protocol::Reply::Int(n as i64)));
             }
         }
     }

@@ -431,7 +431,7 @@ fn apply_stream(st: &mut ServerState) {
         }
         let mut sess = std::mem::replace(&mut link.sess, Session::new(0, String::new(), String::new(), -1, 0));
         st.update_time();
-        let _ = crate::commands::dispatch::execute(st, &mut sess, &argv);
+        let _ = st.executor.execute(st, &mut sess, &argv);
         sess.block = None;
         if let Some(link) = st.master.as_deref_mut() {
             link.sess = sess;

@@ -2,7 +2,7 @@
 //! It holds no sockets; the event loop owns I/O and hands this state to dispatch.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rand::SeedableRng;
@@ -10,15 +10,10 @@ use rand::rngs::StdRng;
 
 use crate::config::Config;
 use crate::keyspace::{ClientId, Db};
+use crate::server::Executor;
 use crate::server::client::Session;
 
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-pub fn unix_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
+pub use crate::util::{unix_ms, unix_us};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CmdStat {
@@ -148,6 +143,8 @@ pub enum Shutdown {
 }
 
 pub struct ServerState {
+    /// The command layer (see [`crate::server::execute`]).
+    pub executor: &'static dyn Executor,
     pub config: Config,
     pub hot: Hot,
     pub dbs: Vec<Db>,
@@ -181,7 +178,7 @@ pub struct ServerState {
     pub dirty: u64,
     /// What the running command logs to the AOF instead of its own arguments, when its effect
     /// depends on the moment (SPOP's random members, XADD's generated ID, what XREADGROUP
-    /// delivered). Set through [`crate::commands::Ctx::log_as`]; taken after every command.
+    /// delivered). Set through the command layer (`Ctx::log_as`); taken after every command.
     pub log_instead: Option<Vec<Vec<Bytes>>>,
     /// The actual TCP port bound (differs from config when started with `--port 0`).
     pub bound_port: u16,
@@ -288,22 +285,7 @@ impl RunningScript {
 }
 
 impl ServerState {
-    /// Parses a blocking timeout (seconds, fractions allowed) into an absolute deadline.
-    pub fn block_deadline(&self, arg: &[u8]) -> Result<Option<u64>, crate::commands::CmdError> {
-        use crate::commands::CmdError;
-        let secs = crate::util::numfmt::parse_f64(arg)
-            .ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
-        // Redis rounds up to whole milliseconds; a value past i64 milliseconds (1e300, inf)
-        // converts to LLONG_MIN there, hence "negative".
-        let ms = (secs * 1000.0).ceil();
-        if !(0.0..i64::MAX as f64).contains(&ms) {
-            return Err(CmdError::msg("timeout is negative"));
-        }
-        let ms = ms as u64;
-        Ok((ms > 0).then(|| self.now_ms.saturating_add(ms)))
-    }
-
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, executor: &'static dyn Executor) -> Self {
         let dbs = (0..config.databases()).map(|_| Db::new()).collect();
         let mut rng = StdRng::from_rng(&mut rand::rng());
         let run_id: String = {
@@ -311,6 +293,7 @@ impl ServerState {
             (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
         };
         ServerState {
+            executor,
             hot: Hot::from(&config),
             config,
             dbs,

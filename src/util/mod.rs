@@ -7,6 +7,21 @@ pub mod numfmt;
 pub mod sha1;
 pub mod smallbytes;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The Redis version Ember answers as (INFO, HELLO, RDB aux fields, Lua's redis.REDIS_VERSION).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Wall-clock microseconds since the Unix epoch.
+pub fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
 /// Escapes like sdscatrepr (MONITOR lines, quoted AOF file names).
 pub fn repr(b: &[u8]) -> String {
     let mut s = String::from("\"");

@@ -1,7 +1,37 @@
 //! Number parsing and printing exactly as Redis does it: `%.17g` doubles, strict integers,
 //! strtod-style floats that refuse NaN and surrounding spaces.
 
-pub use crate::protocol::resp::parse_i64;
+/// Parses a strict decimal integer the way Redis's string2ll does (no spaces, no `+`, no leading zeros).
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
 
 /// Formats like C's `printf("%.17g")`, which is how Redis 7.0 prints doubles (scores, RESP3 `,`).
 pub fn fmt_double(d: f64) -> String {
