@@ -151,7 +151,6 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     })?;
     if grown || old != on {
         ctx.db().signal_modified(&argv[1]);
-        ctx.srv.dirty += 1;
         ctx.notify(ev::STRING, "setbit", &argv[1]);
     }
     Ok(Reply::Int(old as i64))
@@ -374,7 +373,6 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         db.set(&argv[2], Value::Str(StrValue::Raw(Box::new(Bytes::from(out)))), false);
         ctx.notify(ev::STRING, "set", &argv[2]);
     }
-    ctx.srv.dirty += 1;
     Ok(Reply::Int(maxlen as i64))
 }
 
@@ -596,8 +594,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
     // field's value really changed.
     let changes = if grown { writes } else { changed };
     if changes > 0 {
-        ctx.db().signal_modified(&argv[1]);
-        ctx.srv.dirty += changes;
+        ctx.db().signal_changes(&argv[1], changes as usize);
         ctx.notify(ev::STRING, "setbit", &argv[1]);
     }
     Ok(Reply::Array(replies))

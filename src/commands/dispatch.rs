@@ -305,10 +305,13 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         }
     }
     let start = srv.cmd_clock;
+    // Changes made outside any command (loading, a full sync) count, but are not this one's.
+    srv.take_changes();
     let dirty_before = srv.dirty;
     srv.call_depth += 1;
     let result = (spec.handler)(&mut Ctx { srv, sess }, argv);
     srv.call_depth -= 1;
+    srv.take_changes();
     if monitored && !script && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
         feed_monitors(srv, sess, argv);
     }
@@ -324,7 +327,10 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         srv.invalidate_keys(sess, &keys);
         // Only a command that added changes is propagated (one that reset the counter, like
         // DEBUG LOADAOF, is not: replaying it would load the log from within the log).
-        if (srv.dirty > dirty_before || forced) && result.is_ok() {
+        // Admin commands that are no writes (DEBUG POPULATE, DEBUG RELOAD) change the
+        // keyspace without being propagated, as in Redis (which does not count them).
+        let replicated = !spec.has(flags::ADMIN) || spec.has(flags::WRITE);
+        if (srv.dirty > dirty_before && replicated || forced) && result.is_ok() {
             srv.aof_propagate(sess.db, argv, log_instead);
         } else {
             srv.aof_propagate_dels();

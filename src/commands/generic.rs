@@ -335,7 +335,6 @@ fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             ctx.notify(ev::GENERIC, "del", k);
         }
     }
-    ctx.srv.dirty += n as u64;
     Ok(Reply::Int(n as i64))
 }
 
@@ -481,7 +480,6 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
     if exp.is_some() {
         db.set_expire(dst, exp);
     }
-    ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "rename_from", src);
     ctx.notify(ev::GENERIC, "rename_to", dst);
     Ok(if nx { Reply::Int(1) } else { OK })
@@ -580,7 +578,6 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if deadline.is_some_and(|d| ctx.already_expired(d)) {
         // Already expired: nothing is created (the old key, if replaced, is gone).
         if deleted {
-            ctx.srv.dirty += 1;
             ctx.notify(ev::GENERIC, "del", key);
             ctx.log_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
         }
@@ -591,7 +588,6 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.db().set_expire(key, Some(d as u64));
     }
     ctx.db().restore_stamp(key, idle.map(|i| i as u64), freq.map(|f| f as u8));
-    ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "restore", key);
     // A relative TTL is propagated as an absolute one (RESTORE ... ABSTTL), as Redis does.
     if let (Some(d), false) = (deadline, absttl) {
@@ -621,7 +617,6 @@ fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if exp.is_some() {
         d.set_expire(key, exp);
     }
-    ctx.srv.dirty += 1;
     ctx.notify_in(src, ev::GENERIC, "move_from", key);
     ctx.notify_in(dst, ev::GENERIC, "move_to", key);
     Ok(Reply::Int(1))
@@ -659,7 +654,6 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if exp.is_some() {
         d.set_expire(dst, exp);
     }
-    ctx.srv.dirty += 1;
     ctx.notify_in(dst_db, ev::GENERIC, "copy_to", dst);
     Ok(Reply::Int(1))
 }
@@ -718,7 +712,6 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
         db.set_expire(&argv[1], Some(when as u64));
         "expire"
     };
-    ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
     // Propagated as its effect: DEL, or PEXPIREAT with the absolute deadline.
     if event == "del" {
@@ -788,7 +781,6 @@ fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     match db.expire_of(&argv[1]) {
         Some(Some(_)) => {
             db.set_expire(&argv[1], None);
-            ctx.srv.dirty += 1;
             ctx.notify(ev::GENERIC, "persist", &argv[1]);
             Ok(Reply::Int(1))
         }
@@ -810,8 +802,7 @@ fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
 
 fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     flush_mode(argv)?;
-    let n = ctx.db().flush();
-    ctx.srv.dirty += n as u64;
+    ctx.db().flush();
     ctx.srv.invalidate_all(ctx.sess);
     // Propagated even when the database was already empty, as Redis does.
     ctx.srv.force_propagation = true;
@@ -821,7 +812,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     flush_mode(argv)?;
     for db in ctx.srv.dbs.iter_mut() {
-        ctx.srv.dirty += db.flush() as u64;
+        db.flush();
     }
     ctx.srv.invalidate_all(ctx.sess);
     // Like Redis: a running background save is abandoned, and with save points configured
@@ -857,7 +848,6 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         x.swap_contents(y);
         x.expire_watched_quietly();
         y.expire_watched_quietly();
-        ctx.srv.dirty += 1;
     }
     Ok(OK)
 }

@@ -6,9 +6,9 @@
 use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
+use super::access::read;
 use super::args::is;
 use super::flags::*;
-use super::zset::zset_ref;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::protocol::Reply;
 use crate::types::geohash::{self, Shape};
@@ -186,13 +186,13 @@ fn geodist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         5 => unit(&argv[4])?,
         _ => return Err(CmdError::Syntax),
     };
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
     let (Some(a), Some(b)) = (member_pos(z, &argv[2]), member_pos(z, &argv[3])) else { return Ok(Reply::Null) };
     Ok(dist_reply(geohash::distance(a.0, a.1, b.0, b.1) / to_meter))
 }
 
 fn geohash_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = zset_ref(ctx.db(), &argv[1])?;
+    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(
         argv[2..]
             .iter()
@@ -206,7 +206,7 @@ fn geohash_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn geopos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = zset_ref(ctx.db(), &argv[1])?;
+    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(
         argv[2..]
             .iter()
@@ -446,7 +446,6 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
             let db = ctx.db();
             if n == 0 {
                 if db.remove(&dst).is_some() {
-                    ctx.srv.dirty += 1; // a change for the AOF and save points even with n = 0
                     ctx.notify(ev::GENERIC, "del", &dst);
                 }
             } else {
@@ -459,7 +458,6 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
                 let event = if is(&argv[0], "geosearchstore") { "geosearchstore" } else { "georadiusstore" };
                 ctx.notify(ev::ZSET, event, &dst);
             }
-            ctx.srv.dirty += n as u64;
             Ok(Reply::Int(n as i64))
         }
     }

@@ -4,6 +4,7 @@ use crate::keyspace::notify as ev;
 use bytes::Bytes;
 use rand::RngExt;
 
+use super::access::read;
 use super::args::{int, is};
 use super::flags::*;
 use super::generic::{parse_cursor, parse_scan_opts};
@@ -163,14 +164,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// The hash at `key` for reading: None if missing, WRONGTYPE if another type.
-pub fn hash_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a HashValue>, CmdError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(v) => v.as_hash().map(Some).ok_or(CmdError::WrongType),
-    }
-}
-
 /// The hash at `key` for writing, created empty if missing.
 fn hash_for_write<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut HashValue, CmdError> {
     match db.peek(key) {
@@ -192,7 +185,6 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdErr
     let limits = ctx.srv.hot.hash;
     let h = hash_for_write(ctx.db(), &argv[1])?;
     let added = h.set_pairs(&argv[2..], limits) as i64;
-    ctx.srv.dirty += 1;
     ctx.notify(ev::HASH, "hset", &argv[1]);
     Ok(added)
 }
@@ -207,40 +199,36 @@ fn hmset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if hash_ref(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) {
+    if read::<HashValue>(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) {
         return Ok(Reply::Int(0));
     }
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], &argv[3], limits);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::HASH, "hset", &argv[1]);
     Ok(Reply::Int(1))
 }
 
 fn hget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(Reply::Null, fv))
+    Ok(read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(Reply::Null, fv))
 }
 
 fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = hash_ref(ctx.db(), &argv[1])?;
+    let h = read::<HashValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Null, fv)).collect()))
 }
 
 fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
-    if hash_ref(db, &argv[1])?.is_none() {
+    if read::<HashValue>(db, &argv[1])?.is_none() {
         return Ok(Reply::Int(0));
     }
     let Some(h) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
     let n = argv[2..].iter().filter(|f| h.remove(f)).count();
     let empty = h.is_empty();
-    if n > 0 {
-        db.signal_modified(&argv[1]);
-    }
+    db.signal_changes(&argv[1], n);
     if empty {
         db.remove(&argv[1]);
     }
-    ctx.srv.dirty += n as u64;
     if n > 0 {
         ctx.notify_emptying(ev::HASH, "hdel", &argv[1]);
     }
@@ -248,42 +236,41 @@ fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.map_or(0, |h| h.len()) as i64))
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.map_or(0, |h| h.len()) as i64))
 }
 
 fn hstrlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64))
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64))
 }
 
 fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(hash_ref(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) as i64))
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) as i64))
 }
 
 fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = hash_ref(ctx.db(), &argv[1])?;
+    let h = read::<HashValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(h.map(|h| h.iter().map(|(f, _)| fv(f)).collect()).unwrap_or_default()))
 }
 
 fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = hash_ref(ctx.db(), &argv[1])?;
+    let h = read::<HashValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(h.map(|h| h.iter().map(|(_, v)| fv(v)).collect()).unwrap_or_default()))
 }
 
 fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = hash_ref(ctx.db(), &argv[1])?;
+    let h = read::<HashValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Map(h.map(|h| h.iter().map(|(f, v)| (fv(f), fv(v))).collect()).unwrap_or_default()))
 }
 
 fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let by = int(&argv[3])?;
-    let cur = match hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+    let cur = match read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
         None => 0,
         Some(v) => crate::util::numfmt::parse_i64(v).ok_or_else(|| CmdError::msg("hash value is not an integer"))?,
     };
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], n.to_string().as_bytes(), limits);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::HASH, "hincrby", &argv[1]);
     Ok(Reply::Int(n))
 }
@@ -293,7 +280,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !by.is_finite() {
         return Err(CmdError::msg("value is NaN or Infinity"));
     }
-    let cur = match hash_ref(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+    let cur = match read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
         None => LongDouble::Finite { neg: false, m: 0, exp: 0 },
         Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::msg("hash value is not a float"))?,
     };
@@ -304,7 +291,6 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let s = v.to_human();
     let limits = ctx.srv.hot.hash;
     hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], s.as_bytes(), limits);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::HASH, "hincrbyfloat", &argv[1]);
     // Propagated as the value it produced (Redis: HSET key field value).
     ctx.log_as(vec![Bytes::from_static(b"HSET"), argv[1].clone(), argv[2].clone(), Bytes::from(s.clone())]);
@@ -381,7 +367,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut cursor = parse_cursor(&argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(h) = hash_ref(ctx.db(), &argv[1])? else {
+    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();

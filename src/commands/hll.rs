@@ -138,9 +138,8 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     s.set_raw(Bytes::from(h));
     result?;
-    ctx.srv.dirty += updated;
     if updated > 0 {
-        ctx.db().signal_modified(&argv[1]);
+        ctx.db().signal_changes(&argv[1], updated as usize);
         ctx.notify(ev::STRING, "pfadd", &argv[1]);
     }
     Ok(Reply::Int((updated > 0) as i64))
@@ -175,7 +174,6 @@ fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let c = hll::count(&mut h).map_err(hll_err)?;
     // The cached cardinality is part of the value (GET shows it), as in Redis.
     store(db, &argv[1], h);
-    ctx.srv.dirty += 1;
     Ok(Reply::Int(c as i64))
 }
 
@@ -201,7 +199,6 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     hll::invalidate_cache(&mut dst);
     store(db, &argv[1], dst);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "pfadd", &argv[1]);
     Ok(OK)
 }
@@ -230,7 +227,6 @@ fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         hll::to_dense(&mut h).map_err(hll_err)?;
         store(db, &argv[2], h);
-        ctx.srv.dirty += 1;
         Ok(Reply::Int(1))
     } else {
         Err(CmdError::msg(format!("Unknown PFDEBUG subcommand '{sub}'")))

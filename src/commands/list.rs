@@ -3,10 +3,10 @@
 use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
+use super::access::{modify, read};
 use super::args::is;
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
-use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};
 use crate::types::{End, Fill, ListValue, Value};
 use crate::util::numfmt::parse_i64;
@@ -259,43 +259,22 @@ fn fill(ctx: &Ctx) -> Fill {
     Fill(ctx.srv.hot.list_max_listpack)
 }
 
-/// The list at `key` for reading: None if missing, WRONGTYPE if another type.
-pub fn list_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(v) => v.as_list().map(Some).ok_or(CmdError::WrongType),
-    }
-}
-
-/// Applies `f` to the list at `key` for writing; deletes the key if the list becomes empty.
-fn with_list<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut ListValue) -> R) -> Result<Option<R>, CmdError> {
-    if list_ref(db, key)?.is_none() {
-        return Ok(None);
-    }
-    let Some(l) = db.get_mut(key).and_then(|v| v.as_list_mut()) else { return Ok(None) };
-    let r = f(l);
-    if l.is_empty() {
-        db.remove(key);
-    }
-    Ok(Some(r))
-}
-
 fn push_generic(ctx: &mut Ctx, argv: &[Bytes], end: End, only_existing: bool) -> CmdResult {
     let fill = fill(ctx);
     let db = ctx.db();
-    let exists = list_ref(db, &argv[1])?.is_some();
+    let exists = read::<ListValue>(db, &argv[1])?.is_some();
     if !exists {
         if only_existing {
             return Ok(Reply::Int(0));
         }
         db.set(&argv[1], Value::List(Box::default()), false);
     }
-    let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) else { return Err(CmdError::WrongType) };
+    let Some(l) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_list_mut()) else { return Err(CmdError::WrongType) };
     for v in &argv[2..] {
         l.push(end, v, fill);
     }
     let n = l.len();
-    ctx.srv.dirty += (argv.len() - 2) as u64;
+    db.signal_changes(&argv[1], argv.len() - 2);
     ctx.notify(ev::LIST, push_event(end), &argv[1]);
     Ok(Reply::Int(n as i64))
 }
@@ -334,12 +313,11 @@ fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         },
     };
     let db = ctx.db();
-    let Some(len) = list_ref(db, &argv[1])?.map(|l| l.len()) else {
+    let Some(len) = read::<ListValue>(db, &argv[1])?.map(|l| l.len()) else {
         return Ok(if count.is_some() { Reply::NullArray } else { Reply::Null });
     };
     let Some(count) = count else {
-        let v = with_list(db, &argv[1], |l| l.pop(end))?.flatten();
-        ctx.srv.dirty += 1;
+        let v = modify::<ListValue, _>(db, &argv[1], |l| l.pop(end))?.flatten();
         ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
         return Ok(v.map_or(Reply::Null, |v| b(&v)));
     };
@@ -347,8 +325,7 @@ fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         return Ok(Reply::Array(vec![]));
     }
     let n = count.min(len);
-    let out = with_list(db, &argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
-    ctx.srv.dirty += n as u64;
+    let out = modify::<ListValue, _>(db, &argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
     ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
     Ok(Reply::Array(out.unwrap_or_default()))
 }
@@ -361,24 +338,23 @@ fn rpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(list_ref(ctx.db(), &argv[1])?.map_or(0, |l| l.len()) as i64))
+    Ok(Reply::Int(read::<ListValue>(ctx.db(), &argv[1])?.map_or(0, |l| l.len()) as i64))
 }
 
 fn lindex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(l) = list_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
+    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
     let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     Ok(l.resolve(idx).and_then(|p| l.get(p)).map_or(Reply::Null, b))
 }
 
 fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
-    let Some(l) = list_ref(db, &argv[1])? else { return Err(CmdError::NoSuchKey) };
+    let Some(l) = read::<ListValue>(db, &argv[1])? else { return Err(CmdError::NoSuchKey) };
     let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let Some(pos) = l.resolve(idx) else { return Err(CmdError::msg("index out of range")) };
     if let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) {
         l.set(pos, &argv[3]);
     }
-    ctx.srv.dirty += 1;
     ctx.notify(ev::LIST, "lset", &argv[1]);
     Ok(OK)
 }
@@ -403,7 +379,7 @@ fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
-    let Some(l) = list_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
     let Some((s, e)) = range(start, end, l.len()) else { return Ok(Reply::Array(vec![])) };
     Ok(Reply::Array(l.iter_from(s, false).take(e - s + 1).map(b).collect()))
 }
@@ -412,12 +388,13 @@ fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
     let db = ctx.db();
-    let trimmed = with_list(db, &argv[1], |l| match range(start, end, l.len()) {
+    let trimmed = modify::<ListValue, _>(db, &argv[1], |l| match range(start, end, l.len()) {
         Some((s, e)) => l.trim(s, e),
         None => l.trim(1, 0),
     })?;
-    ctx.srv.dirty += 1;
     if trimmed.is_some() {
+        // Signalled even when nothing was trimmed, as in Redis.
+        ctx.db().signal_unchanged(&argv[1]);
         ctx.notify_emptying(ev::LIST, "ltrim", &argv[1]);
     }
     Ok(OK)
@@ -427,11 +404,10 @@ fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let count = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let fill = fill(ctx);
     let db = ctx.db();
-    if !list_ref(db, &argv[1])?.is_some_and(|l| l.iter().any(|e| e == &argv[3][..])) {
+    if !read::<ListValue>(db, &argv[1])?.is_some_and(|l| l.iter().any(|e| e == &argv[3][..])) {
         return Ok(Reply::Int(0));
     }
-    let n = with_list(db, &argv[1], |l| l.remove_matching(&argv[3], count, fill))?.unwrap_or(0);
-    ctx.srv.dirty += n as u64;
+    let n = modify::<ListValue, _>(db, &argv[1], |l| l.remove_matching(&argv[3], count, fill))?.unwrap_or(0);
     if n > 0 {
         ctx.notify_emptying(ev::LIST, "lrem", &argv[1]);
     }
@@ -448,12 +424,11 @@ fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     let fill = fill(ctx);
     let db = ctx.db();
-    let Some(l) = list_ref(db, &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(l) = read::<ListValue>(db, &argv[1])? else { return Ok(Reply::Int(0)) };
     let Some(pos) = l.iter().position(|e| e == &argv[3][..]) else { return Ok(Reply::Int(-1)) };
     let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) else { return Ok(Reply::Int(0)) };
     l.insert(pos + after as usize, &argv[4], fill);
     let n = l.len();
-    ctx.srv.dirty += 1;
     ctx.notify(ev::LIST, "linsert", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
@@ -486,7 +461,7 @@ fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         i += 2;
     }
-    let Some(l) = list_ref(ctx.db(), &argv[1])? else {
+    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else {
         return Ok(if count.is_some() { Reply::Array(vec![]) } else { Reply::Null });
     };
     // As in Redis, a negative rank searches from the tail; -LONG_MIN wraps, which makes every
@@ -557,7 +532,7 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
         l.push(to, &v, fill);
         v
     } else {
-        let Some(v) = with_list(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
+        let Some(v) = modify::<ListValue, _>(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
         if !db.contains(dst) {
             db.set(dst, Value::List(Box::default()), false);
         }
@@ -566,7 +541,6 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
         }
         v
     };
-    ctx.srv.dirty += 2;
     ctx.notify(ev::LIST, push_event(to), dst);
     ctx.notify_emptying(ev::LIST, pop_event(from), src);
     Ok(Some(v))
@@ -598,8 +572,7 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
             }
             Some(_) => {}
         }
-        if let Some(v) = with_list(db, k, |l| l.pop(end))?.flatten() {
-            ctx.srv.dirty += 1;
+        if let Some(v) = modify::<ListValue, _>(db, k, |l| l.pop(end))?.flatten() {
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
             return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
         }
@@ -652,9 +625,9 @@ fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<
             }
             Some(_) => {}
         }
-        let popped = with_list(db, k, |l| (0..count).map_while(|_| l.pop(end)).map(|v| b(&v)).collect::<Vec<_>>())?;
+        let popped =
+            modify::<ListValue, _>(db, k, |l| (0..count).map_while(|_| l.pop(end)).map(|v| b(&v)).collect::<Vec<_>>())?;
         if let Some(items) = popped.filter(|v| !v.is_empty()) {
-            ctx.srv.dirty += items.len() as u64;
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
             // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key <how many it popped>.
             let pop: &'static [u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };

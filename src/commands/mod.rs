@@ -6,6 +6,7 @@
 //! context and the arguments (argv, command name first) returning a [`Reply`] or a [`CmdError`];
 //! it never touches a socket or asks which protocol the client speaks.
 
+pub mod access;
 pub mod args;
 pub mod bitmap;
 pub mod connection;

@@ -648,7 +648,6 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let code = &argv[argv.len() - 1];
     let name = started_as(&mut ctx.srv.functions, true)?.load_library(code, replace).map_err(CmdError::msg)?;
-    ctx.srv.dirty += 1;
     Ok(Reply::Bulk(Bytes::from(name)))
 }
 
@@ -657,7 +656,6 @@ fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !ctx.srv.functions.as_deref_mut().is_some_and(|e| e.delete_library(&name)) {
         return Err(CmdError::msg("Library not found"));
     }
-    ctx.srv.dirty += 1;
     Ok(Reply::Status("OK"))
 }
 
@@ -671,10 +669,11 @@ fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(subcommand_syntax("flush"));
     }
     flush_mode(argv, "FUNCTION FLUSH only supports SYNC|ASYNC option")?;
-    if let Some(e) = ctx.srv.functions.as_deref_mut() {
-        e.flush_libraries();
+    match ctx.srv.functions.as_deref_mut() {
+        Some(e) => e.flush_libraries(),
+        // Nothing to flush, but propagated all the same, as in Redis.
+        None => ctx.srv.force_propagation = true,
     }
-    ctx.srv.dirty += 1;
     Ok(Reply::Status("OK"))
 }
 
@@ -857,6 +856,5 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         return Err(CmdError::msg(e));
     }
-    ctx.srv.dirty += 1;
     Ok(Reply::Status("OK"))
 }

@@ -6,6 +6,7 @@ use crate::keyspace::notify as ev;
 use bytes::Bytes;
 use rand::RngExt;
 
+use super::access::{modify, read};
 use super::args::is;
 use super::flags::*;
 use super::generic::{parse_cursor, parse_scan_opts};
@@ -189,13 +190,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-pub fn set_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a SetValue>, CmdError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(v) => v.as_set().map(Some).ok_or(CmdError::WrongType),
-    }
-}
-
 fn m(b: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(b))
 }
@@ -210,38 +204,16 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let Some(s) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
     let n = argv[2..].iter().filter(|x| s.add(x, max)).count();
-    if n > 0 {
-        db.signal_modified(&argv[1]);
-    }
-    ctx.srv.dirty += n as u64;
+    db.signal_changes(&argv[1], n);
     if n > 0 {
         ctx.notify(ev::SET, "sadd", &argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-/// Applies `f` to the set at `key` for writing and deletes the key if the set becomes empty.
-fn with_set_mut<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut SetValue) -> R) -> Result<Option<R>, CmdError> {
-    if set_ref(db, key)?.is_none() {
-        return Ok(None);
-    }
-    let Some(s) = db.get_mut_quiet(key).and_then(|v| v.as_set_mut()) else { return Ok(None) };
-    let before = s.len();
-    let r = f(s);
-    let (after, empty) = (s.len(), s.is_empty());
-    // Only an effective change counts (WATCH, client caches), as in Redis.
-    if after != before {
-        db.signal_modified(key);
-    }
-    if empty {
-        db.remove(key);
-    }
-    Ok(Some(r))
-}
-
 fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let n = with_set_mut(ctx.db(), &argv[1], |s| argv[2..].iter().filter(|x| s.remove(x)).count())?.unwrap_or(0);
-    ctx.srv.dirty += n as u64;
+    let n =
+        modify::<SetValue, _>(ctx.db(), &argv[1], |s| argv[2..].iter().filter(|x| s.remove(x)).count())?.unwrap_or(0);
     if n > 0 {
         ctx.notify_emptying(ev::SET, "srem", &argv[1]);
     }
@@ -249,20 +221,20 @@ fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn scard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(set_ref(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
+    Ok(Reply::Int(read::<SetValue>(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
 fn sismember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(set_ref(ctx.db(), &argv[1])?.is_some_and(|s| s.contains(&argv[2])) as i64))
+    Ok(Reply::Int(read::<SetValue>(ctx.db(), &argv[1])?.is_some_and(|s| s.contains(&argv[2])) as i64))
 }
 
 fn smismember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let s = set_ref(ctx.db(), &argv[1])?;
+    let s = read::<SetValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|x| Reply::Int(s.is_some_and(|s| s.contains(x)) as i64)).collect()))
 }
 
 fn smembers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let s = set_ref(ctx.db(), &argv[1])?;
+    let s = read::<SetValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Set(s.map(|s| s.iter().map(|x| m(&x)).collect()).unwrap_or_default()))
 }
 
@@ -272,9 +244,8 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() == 2 {
         let db = &mut srv.dbs[dbi];
         let rng = &mut srv.rng;
-        let popped = with_set_mut(db, &argv[1], |s| s.pop(rng))?.flatten();
+        let popped = modify::<SetValue, _>(db, &argv[1], |s| s.pop(rng))?.flatten();
         let Some(p) = popped else { return Ok(Reply::Null) };
-        srv.dirty += 1;
         let p = Bytes::copy_from_slice(&p);
         log_srem(ctx, &argv[1], std::slice::from_ref(&p));
         ctx.notify_emptying(ev::SET, "spop", &argv[1]);
@@ -288,11 +259,11 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         _ => return Err(CmdError::msg("value is out of range, must be positive")),
     };
     let db = &mut srv.dbs[dbi];
-    if set_ref(db, &argv[1])?.is_none() || count == 0 {
+    if read::<SetValue>(db, &argv[1])?.is_none() || count == 0 {
         return Ok(Reply::Set(vec![]));
     }
     let rng = &mut srv.rng;
-    let out: Vec<Bytes> = with_set_mut(db, &argv[1], |s| {
+    let out: Vec<Bytes> = modify::<SetValue, _>(db, &argv[1], |s| {
         if count as usize >= s.len() {
             let all = s.iter().map(|x| Bytes::copy_from_slice(&x)).collect();
             *s = SetValue::Ints(Default::default());
@@ -302,7 +273,6 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     })?
     .unwrap_or_default();
-    srv.dirty += out.len() as u64;
     log_srem(ctx, &argv[1], &out);
     ctx.notify_emptying(ev::SET, "spop", &argv[1]);
     Ok(Reply::Set(out.into_iter().map(Reply::Bulk).collect()))
@@ -323,14 +293,14 @@ fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
     if argv.len() == 2 {
-        return Ok(set_ref(db, &argv[1])?.and_then(|s| s.random(&mut srv.rng)).map_or(Reply::Null, |x| m(&x)));
+        return Ok(read::<SetValue>(db, &argv[1])?.and_then(|s| s.random(&mut srv.rng)).map_or(Reply::Null, |x| m(&x)));
     }
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
     let count = super::args::random_count(&argv[2])?;
     super::args::check_random_count(count, false)?;
-    let Some(s) = set_ref(db, &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let Some(s) = read::<SetValue>(db, &argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == 0 {
         return Ok(Reply::Array(vec![]));
     }
@@ -365,9 +335,9 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         _ => {}
     }
     if src == dst {
-        return Ok(Reply::Int(set_ref(db, src)?.is_some_and(|s| s.contains(member)) as i64));
+        return Ok(Reply::Int(read::<SetValue>(db, src)?.is_some_and(|s| s.contains(member)) as i64));
     }
-    if with_set_mut(db, src, |s| s.remove(member))? != Some(true) {
+    if modify::<SetValue, _>(db, src, |s| s.remove(member))? != Some(true) {
         return Ok(Reply::Int(0));
     }
     ctx.notify_emptying(ev::SET, "srem", src);
@@ -379,7 +349,6 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if added {
         db.signal_modified(dst);
     }
-    ctx.srv.dirty += 1;
     if added {
         ctx.notify(ev::SET, "sadd", dst);
     }
@@ -485,7 +454,6 @@ fn store_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
         };
         ctx.notify(ev::SET, event, dst);
     }
-    ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))
 }
 
@@ -536,7 +504,7 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut cursor = parse_cursor(&argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(s) = set_ref(ctx.db(), &argv[1])? else {
+    let Some(s) = read::<SetValue>(ctx.db(), &argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();

@@ -244,7 +244,6 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
             } else if db.remove(&dst).is_some() {
                 ctx.notify(ev::GENERIC, "del", &dst);
             }
-            ctx.srv.dirty += 1;
             Ok(Reply::Int(n as i64))
         }
     }

@@ -653,7 +653,6 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         trim.exact(&mut cmd, s);
         cmd
     });
-    ctx.srv.dirty += 1;
     if let Some(cmd) = log {
         ctx.log_as(cmd);
     }
@@ -680,8 +679,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if let Some(cmd) = exact {
             ctx.log_as(cmd);
         }
-        ctx.db().signal_modified(&argv[1]);
-        ctx.srv.dirty += n;
+        ctx.db().signal_changes(&argv[1], n as usize);
         ctx.notify(ev::STREAM, "xtrim", &argv[1]);
     }
     Ok(Reply::Int(n as i64))
@@ -731,8 +729,7 @@ fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if n > 0 {
         s.refresh_first_id();
-        ctx.db().signal_modified(&argv[1]);
-        ctx.srv.dirty += n;
+        ctx.db().signal_changes(&argv[1], n as usize);
         ctx.notify(ev::STREAM, "xdel", &argv[1]);
     }
     Ok(Reply::Int(n as i64))
@@ -1008,7 +1005,7 @@ fn serve_group(
     if created && logs.iter().any(|l| l[0].eq_ignore_ascii_case(b"XCLAIM")) {
         logs.remove(0);
     }
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.log_only_explicit();
     for l in logs {
         ctx.log_as(l);
@@ -1024,7 +1021,7 @@ fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
     let Some(g) = s.groups.get_mut(&argv[2]) else { return Ok(Reply::Int(0)) };
     let n = ids.iter().filter(|id| g.ack(**id)).count();
-    ctx.srv.dirty += n as u64;
+    ctx.db().unsignalled_change(&argv[1], n);
     Ok(Reply::Int(n as i64))
 }
 
@@ -1212,7 +1209,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         logs.push(group_id_log(key, group, g));
     }
     if changed {
-        ctx.srv.dirty += 1;
+        ctx.db().unsignalled_change(key, 1);
     }
     ctx.log_only_explicit();
     for l in logs {
@@ -1294,7 +1291,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some(next) = it.next() {
         cursor = next;
     }
-    ctx.srv.dirty += (claimed.len() + deleted.len()) as u64;
+    ctx.db().unsignalled_change(key, claimed.len() + deleted.len());
     ctx.log_only_explicit();
     for l in logs {
         ctx.log_as(l);
@@ -1353,8 +1350,8 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !max_deleted.is_zero() {
         s.max_deleted = max_deleted;
     }
-    // No signal_modified: Redis's XSETID does not touch WATCH or client caches.
-    ctx.srv.dirty += 1;
+    // Not signalled: Redis's XSETID does not touch WATCH or client caches.
+    ctx.db().unsignalled_change(&argv[1], 1);
     ctx.notify(ev::STREAM, "xsetid", &argv[1]);
     Ok(OK)
 }
@@ -1428,7 +1425,7 @@ fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         super::args::owned(group),
         crate::types::stream::Group { last_id: id, entries_read, ..Default::default() },
     );
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-create", key);
     Ok(OK)
 }
@@ -1454,7 +1451,7 @@ fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         g.last_id = id;
         g.entries_read = entries_read;
     }
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-setid", key);
     Ok(OK)
 }
@@ -1467,7 +1464,7 @@ fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     // Blocked XREADGROUPs on this group must learn it is gone.
     ctx.db().signal_ready(key);
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-destroy", key);
     Ok(Reply::Int(1))
 }
@@ -1481,7 +1478,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     g.touch_consumer(&super::args::owned(&argv[4]), now);
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
     Ok(Reply::Int(1))
 }
@@ -1499,7 +1496,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         None => 0,
     };
-    ctx.srv.dirty += 1;
+    ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-delconsumer", key);
     Ok(Reply::Int(pending as i64))
 }

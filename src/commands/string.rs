@@ -368,7 +368,6 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bo
     if let Ttl::At(at) = o.ttl {
         db.set_expire(key, Some(at.max(0) as u64));
     }
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "set", key);
     if let Ttl::At(at) = o.ttl {
         ctx.notify(ev::GENERIC, "expire", key);
@@ -428,7 +427,6 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::Null);
     };
     db.remove(&argv[1]);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, "del", &argv[1]);
     // Propagated as what it did (Redis 7.0): a replica need not read the value.
     ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
@@ -460,7 +458,6 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         Ttl::None | Ttl::Keep => return Ok(Reply::Bulk(v)),
     };
-    ctx.srv.dirty += 1;
     ctx.notify(ev::GENERIC, event, &argv[1]);
     // Propagated as its effect: DEL, PERSIST, or PEXPIREAT with the absolute deadline.
     match event {
@@ -501,7 +498,6 @@ fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
         ctx.notify(ev::STRING, "set", &kv[0]);
     }
-    ctx.srv.dirty += (argv.len() / 2) as u64;
     Ok(OK)
 }
 
@@ -515,7 +511,6 @@ fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
         ctx.notify(ev::STRING, "set", &kv[0]);
     }
-    ctx.srv.dirty += (argv.len() / 2) as u64;
     Ok(Reply::Int(1))
 }
 
@@ -523,7 +518,6 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let cur_len = get_str(ctx.db(), &argv[1])?.map(|s| s.len());
     let Some(cur_len) = cur_len else {
         ctx.db().set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2])), false);
-        ctx.srv.dirty += 1;
         ctx.notify(ev::STRING, "append", &argv[1]);
         return Ok(Reply::Int(argv[2].len() as i64));
     };
@@ -535,7 +529,6 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     buf.extend_from_slice(&argv[2]);
     let n = buf.len();
     s.finish_edit(buf);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "append", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
@@ -600,7 +593,6 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     buf[offset..offset + val.len()].copy_from_slice(val);
     let n = buf.len();
     s.finish_edit(buf);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "setrange", &argv[1]);
     Ok(Reply::Int(n as i64))
 }
@@ -613,7 +605,6 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     };
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     db.set(key, Value::Str(StrValue::Int(n)), true);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "incrby", key);
     Ok(Reply::Int(n))
 }
@@ -652,7 +643,6 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let s = v.to_human();
     db.set(&argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
-    ctx.srv.dirty += 1;
     ctx.notify(ev::STRING, "incrbyfloat", &argv[1]);
     // Propagated as the value it produced, so float formatting never differs on replay.
     ctx.log_as(vec![

@@ -6,6 +6,7 @@ use crate::keyspace::notify as ev;
 use bytes::{Bytes, BytesMut};
 use rand::RngExt;
 
+use super::access::{modify, read};
 use super::args::is;
 use super::flags::*;
 use super::generic::{parse_cursor, parse_scan_opts};
@@ -283,32 +284,6 @@ fn limits(ctx: &Ctx) -> ZsetLimits {
     ctx.srv.hot.zset
 }
 
-pub fn zset_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a ZSetValue>, CmdError> {
-    match db.get(key) {
-        None => Ok(None),
-        Some(v) => v.as_zset().map(Some).ok_or(CmdError::WrongType),
-    }
-}
-
-/// Applies `f` to the sorted set at `key` for writing; deletes the key when it becomes empty.
-fn with_zset<R>(db: &mut Db, key: &[u8], f: impl FnOnce(&mut ZSetValue) -> R) -> Result<Option<R>, CmdError> {
-    if zset_ref(db, key)?.is_none() {
-        return Ok(None);
-    }
-    let Some(z) = db.get_mut_quiet(key).and_then(|v| v.as_zset_mut()) else { return Ok(None) };
-    let before = z.len();
-    let r = f(z);
-    let (after, empty) = (z.len(), z.is_empty());
-    // Only an effective change counts (WATCH, client caches), as in Redis.
-    if after != before {
-        db.signal_modified(key);
-    }
-    if empty {
-        db.remove(key);
-    }
-    Ok(Some(r))
-}
-
 /// A score argument: strtod rules, NaN refused.
 fn score_arg(a: &[u8]) -> Result<f64, CmdError> {
     parse_f64(a).ok_or(CmdError::NotFloat)
@@ -371,7 +346,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let lim = limits(ctx);
     let db = ctx.db();
-    if zset_ref(db, &argv[1])?.is_none() {
+    if read::<ZSetValue>(db, &argv[1])?.is_none() {
         if xx {
             return Ok(if incr { Reply::Null } else { Reply::Int(0) });
         }
@@ -410,13 +385,10 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     let empty = z.is_empty();
-    if added + updated > 0 {
-        db.signal_modified(&argv[1]);
-    }
+    db.signal_changes(&argv[1], (added + updated) as usize);
     if empty {
         db.remove(&argv[1]);
     }
-    ctx.srv.dirty += (added + updated) as u64;
     if added + updated > 0 {
         ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, &argv[1]);
     }
@@ -434,21 +406,21 @@ fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(zset_ref(ctx.db(), &argv[1])?.map_or(0, |z| z.len()) as i64))
+    Ok(Reply::Int(read::<ZSetValue>(ctx.db(), &argv[1])?.map_or(0, |z| z.len()) as i64))
 }
 
 fn zscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(zset_ref(ctx.db(), &argv[1])?.and_then(|z| z.score(&argv[2])).map_or(Reply::Null, Reply::Double))
+    Ok(read::<ZSetValue>(ctx.db(), &argv[1])?.and_then(|z| z.score(&argv[2])).map_or(Reply::Null, Reply::Double))
 }
 
 fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = zset_ref(ctx.db(), &argv[1])?;
+    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Null, Reply::Double)).collect()))
 }
 
 fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let n = with_zset(ctx.db(), &argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
-    ctx.srv.dirty += n as u64;
+    let n =
+        modify::<ZSetValue, _>(ctx.db(), &argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
     if n > 0 {
         ctx.notify_emptying(ev::ZSET, "zrem", &argv[1]);
     }
@@ -456,7 +428,7 @@ fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn rank_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
     Ok(z.rank(&argv[2]).map_or(Reply::Null, |r| Reply::Int(if rev { z.len() - 1 - r } else { r } as i64)))
 }
 
@@ -530,7 +502,7 @@ fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
 fn zcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let min = parse_score_bound(&argv[2])?;
     let max = parse_score_bound(&argv[3])?;
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
     let (lo, hi) = score_ranks(z, min, max);
     Ok(Reply::Int((hi - lo) as i64))
 }
@@ -538,7 +510,7 @@ fn zcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let min = parse_lex_bound(&argv[2])?;
     let max = parse_lex_bound(&argv[3])?;
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
     let (lo, hi) = lex_ranks(z, &min, &max);
     Ok(Reply::Int((hi - lo) as i64))
 }
@@ -670,7 +642,7 @@ fn parse_range_opts(
 
 fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
     let resp3 = ctx.sess.resp >= 3;
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else {
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else {
         // Bounds are still validated on a missing key, as Redis does.
         let empty = ZSetValue::default();
         select_range(&empty, &argv[2], &argv[3], &spec)?;
@@ -743,7 +715,7 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)], event: &'stat
 
 fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let spec = parse_zrange_opts(argv, 5, true)?;
-    let items = match zset_ref(ctx.db(), &argv[2])? {
+    let items = match read::<ZSetValue>(ctx.db(), &argv[2])? {
         Some(z) => select_range(z, &argv[3], &argv[4], &spec)?,
         None => {
             select_range(&ZSetValue::default(), &argv[3], &argv[4], &spec)?;
@@ -751,14 +723,13 @@ fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     };
     let n = store_zset(ctx, &argv[1], &items, "zrangestore");
-    ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))
 }
 
 fn remrange(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy) -> CmdResult {
     let spec = RangeSpec { by, rev: false, limit: None, withscores: false };
     let db = ctx.db();
-    let Some(z) = zset_ref(db, &argv[1])? else {
+    let Some(z) = read::<ZSetValue>(db, &argv[1])? else {
         select_range(&ZSetValue::default(), &argv[2], &argv[3], &spec)?;
         return Ok(Reply::Int(0));
     };
@@ -766,8 +737,7 @@ fn remrange(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy) -> CmdResult {
     if items.is_empty() {
         return Ok(Reply::Int(0));
     }
-    let n = with_zset(db, &argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
-    ctx.srv.dirty += n as u64;
+    let n = modify::<ZSetValue, _>(db, &argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
     if n > 0 {
         let event = match by {
             RangeBy::Rank => "zremrangebyrank",
@@ -791,12 +761,12 @@ fn zremrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// Pops up to `count` members from the low (`max == false`) or high end.
 fn pop_n(db: &mut Db, key: &[u8], max: bool, count: usize) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
-    let Some(z) = zset_ref(db, key)? else { return Ok(vec![]) };
+    let Some(z) = read::<ZSetValue>(db, key)? else { return Ok(vec![]) };
     let len = z.len();
     let n = count.min(len);
     let items: Vec<(Vec<u8>, f64)> =
         if max { z.range(len - n, len, true) } else { z.range(0, n, false) }.map(|(m, s)| (m.to_vec(), s)).collect();
-    with_zset(db, key, |z| {
+    modify::<ZSetValue, _>(db, key, |z| {
         for (m, _) in &items {
             z.remove(m);
         }
@@ -817,7 +787,6 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     };
     let resp3 = ctx.sess.resp >= 3;
     let items = pop_n(ctx.db(), &argv[1], max, count.unwrap_or(1))?;
-    ctx.srv.dirty += items.len() as u64;
     if !items.is_empty() {
         ctx.notify_emptying(ev::ZSET, pop_event(max), &argv[1]);
     }
@@ -876,7 +845,6 @@ fn pop_first(
         }
         let items = pop_n(ctx.db(), k, max, count)?;
         if !items.is_empty() {
-            ctx.srv.dirty += items.len() as u64;
             ctx.notify_emptying(ev::ZSET, pop_event(max), k);
             return Ok(Some((k.clone(), items)));
         }
@@ -979,7 +947,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut cursor = parse_cursor(&argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(z) = zset_ref(ctx.db(), &argv[1])? else {
+    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();
@@ -1198,7 +1166,6 @@ fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
         SetOp::Diff => "zdiffstore",
     };
     let n = store_zset(ctx, &argv[1], &items, event);
-    ctx.srv.dirty += 1;
     Ok(Reply::Int(n as i64))
 }
 

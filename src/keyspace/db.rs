@@ -24,7 +24,9 @@
 //! * **Incremental structures.** The key table ([`Dict`]) rehashes incrementally and supports
 //!   SCAN cursors and random sampling, which eviction needs.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use rand::Rng;
@@ -106,6 +108,50 @@ struct Side {
     /// With the AOF on: keys that expired or were evicted, to be logged as DEL.
     record_dels: bool,
     propagate_del: Vec<Bytes>,
+    /// Where changes are counted: one counter shared by all the server's databases.
+    changes: Changes,
+}
+
+/// The change counter: every write path of a database counts itself here, so the server
+/// learns of each change (to log and propagate the command that made it, and for save
+/// points) without the command saying so. Shared by all of a server's databases, so a
+/// command's changes are read in one place whichever databases it touched.
+#[derive(Debug, Clone, Default)]
+pub struct Changes(Rc<RefCell<ChangeCount>>);
+
+#[derive(Debug, Default)]
+struct ChangeCount {
+    n: u64,
+    /// The key of the latest change in this command: creating a key and then filling it
+    /// counts once.
+    last: Vec<u8>,
+}
+
+impl Changes {
+    /// Counts `n` changes to `key`: a key's first change in a command counts `n`, a further
+    /// signal of the same key (a container created then filled) adds what it adds beyond one.
+    fn count(&self, key: &[u8], n: u64) {
+        let mut c = self.0.borrow_mut();
+        if c.last == key {
+            c.n += n.saturating_sub(1);
+        } else {
+            c.n += n;
+            c.last.clear();
+            c.last.extend_from_slice(key);
+        }
+    }
+
+    /// Counts `n` changes not tied to one key (FLUSHALL, SWAPDB, function libraries).
+    pub fn add(&self, n: u64) {
+        self.0.borrow_mut().n += n;
+    }
+
+    /// The changes counted since the last call.
+    pub fn take(&self) -> u64 {
+        let mut c = self.0.borrow_mut();
+        c.last.clear();
+        std::mem::take(&mut c.n)
+    }
 }
 
 impl Side {
@@ -113,6 +159,10 @@ impl Side {
         if notify::wanted(self.notify_mask, class) {
             self.events.push(Event { event, key: Bytes::copy_from_slice(key) });
         }
+    }
+
+    fn count(&mut self, key: &[u8], n: u64) {
+        self.changes.count(key, n);
     }
 
     fn signal(&mut self, key: &[u8]) {
@@ -202,6 +252,7 @@ impl Db {
                 events: Vec::new(),
                 track_modified: false,
                 modified: Vec::new(),
+                changes: Changes::default(),
                 writing: false,
                 snap: None,
                 record_dels: false,
@@ -344,6 +395,7 @@ impl Db {
         let (stamping, now) = (self.stamping, self.now);
         let (k, e) = live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h)?;
         self.side.signal(key);
+        self.side.count(key, 1);
         k.set_stamp(stamping.touch(k.stamp(), now));
         Some(&mut e.value)
     }
@@ -463,7 +515,9 @@ impl Db {
                     self.keys.remove(&key);
                     unindex(&self.keys, &mut self.side, at, h as usize);
                     self.side.stats.expired_keys += 1;
-                    self.signal_modified(&key);
+                    // Expiry signals (WATCH, caches, waiters) but is no change of its own:
+                    // it is propagated as a DEL (Redis does not count it dirty either).
+                    self.side.signal(&key);
                     if self.side.record_dels {
                         self.side.propagate_del.push(Bytes::copy_from_slice(&key));
                     }
@@ -578,6 +632,7 @@ impl Db {
         self.keys.clear();
         self.side.expires.clear();
         self.side.volatile = 0;
+        self.side.changes.add(n as u64);
         n
     }
 
@@ -605,8 +660,37 @@ impl Db {
         }
     }
 
+    /// Marks `key` changed (after a [`Db::get_mut_quiet`] write that changed something):
+    /// WATCH, client caches and waiters are signalled and one change is counted.
     pub fn signal_modified(&mut self, key: &[u8]) {
         self.side.signal(key);
+        self.side.count(key, 1);
+    }
+
+    /// [`Db::signal_modified`] for a write that changed `n` elements of `key` (members added,
+    /// fields removed): Redis counts each toward save points. Nothing is signalled for 0.
+    pub fn signal_changes(&mut self, key: &[u8], n: usize) {
+        if n > 0 {
+            self.side.signal(key);
+            self.side.count(key, n as u64);
+        }
+    }
+
+    /// Signals `key` as a change would (WATCH, client caches) without counting one: for
+    /// writes Redis signals even when they changed nothing (an LTRIM that kept everything).
+    pub fn signal_unchanged(&mut self, key: &[u8]) {
+        self.side.signal(key);
+    }
+
+    /// Counts a change Redis makes without signalling it (consumer-group state, XSETID):
+    /// WATCH and client caches are untouched, but the change is logged and propagated.
+    pub fn unsignalled_change(&mut self, key: &[u8], n: usize) {
+        self.side.count(key, n as u64);
+    }
+
+    /// Counts this database's changes in `changes` (the server's, shared by its databases).
+    pub fn count_changes_in(&mut self, changes: &Changes) {
+        self.side.changes = changes.clone();
     }
 
     /// Raises a keyspace event of `class` for `key` (kept only if the class is enabled).
@@ -669,7 +753,7 @@ impl Db {
         }
         let keys: Vec<Box<[u8]>> = self.side.watchers.keys().filter(|k| self.keys.contains_key(k)).cloned().collect();
         for k in keys {
-            self.signal_modified(&k);
+            self.side.signal(&k);
         }
     }
 
@@ -681,7 +765,7 @@ impl Db {
         let keys: Vec<Box<[u8]>> =
             self.side.watchers.keys().filter(|k| live(self, k) || live(other, k)).cloned().collect();
         for k in keys {
-            self.signal_modified(&k);
+            self.side.signal(&k);
         }
     }
 
@@ -787,6 +871,7 @@ impl Db {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
         std::mem::swap(&mut self.side.volatile, &mut other.side.volatile);
+        self.side.changes.add(1);
         // Clients blocked in either database may have data now (or lost their stream).
         self.signal_blocked_keys();
         other.signal_blocked_keys();
@@ -844,7 +929,8 @@ impl Db {
         if self.remove_entry(key).is_none() {
             return false;
         }
-        self.signal_modified(key);
+        // Like expiry: signalled, propagated as DEL, not counted as a change.
+        self.side.signal(key);
         if self.side.record_dels {
             self.side.propagate_del.push(Bytes::copy_from_slice(key));
         }

@@ -7,5 +7,5 @@ pub mod key;
 pub mod notify;
 pub mod snapshot;
 
-pub use db::{ClientId, Db, Entry};
+pub use db::{Changes, ClientId, Db, Entry};
 pub use key::Key;

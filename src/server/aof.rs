@@ -445,7 +445,7 @@ impl ServerState {
         self.dbs.iter_mut().for_each(|d| d.set_loading(false));
         self.replaying_aof = false;
         // Loading is not a change: drop what the replay raised.
-        self.dirty = 0;
+        self.reset_dirty();
         for db in &mut self.dbs {
             db.take_events();
             db.take_modified();
@@ -811,7 +811,7 @@ impl ServerState {
             warn!("DEBUG LOADAOF: the AOF did not load ({status:?}). Exiting.");
             std::process::exit(1);
         }
-        self.dirty = 0;
+        self.reset_dirty();
         warn!("Append Only File loaded by DEBUG LOADAOF");
         Ok(())
     }

@@ -236,6 +236,9 @@ enum Watch {
 
 pub struct Engine {
     lua: Lua,
+    /// Library changes (loaded, deleted, flushed) since the server last took them: the
+    /// libraries are part of the data set (saved, logged, replicated).
+    changes: u64,
     scripts: HashMap<String, Script>,
     /// Script bodies to their SHA1 (for EVAL's repeated bodies).
     by_body: HashMap<Bytes, String>,
@@ -434,6 +437,7 @@ impl Engine {
         // The set-up's garbage (the lock walk's table, compiler leftovers) goes now.
         lua.gc_collect().map_err(lua_err)?;
         Ok(Engine {
+            changes: 0,
             run,
             runf,
             loader,
@@ -592,7 +596,13 @@ impl Engine {
             self.functions.insert(f.to_ascii_lowercase(), def);
         }
         self.libraries.insert(name.clone(), Library { code: Bytes::copy_from_slice(code), functions: names });
+        self.changes += 1;
         Ok(name)
+    }
+
+    /// The library changes counted since the last call.
+    pub fn take_changes(&mut self) -> u64 {
+        std::mem::take(&mut self.changes)
     }
 
     /// A function by name, without regard to case (as Redis's function dictionary).
@@ -605,6 +615,7 @@ impl Engine {
 
     pub fn delete_library(&mut self, name: &str) -> bool {
         let Some(lib) = self.libraries.remove(name) else { return false };
+        self.changes += 1;
         for f in lib.functions {
             self.functions.remove(&f.to_ascii_lowercase());
         }
@@ -612,6 +623,7 @@ impl Engine {
     }
 
     pub fn flush_libraries(&mut self) {
+        self.changes += 1;
         self.libraries.clear();
         self.functions.clear();
     }

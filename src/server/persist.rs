@@ -149,7 +149,7 @@ impl ServerState {
         self.save_stats.last_duration_secs = start.elapsed().as_secs() as i64;
         match &result {
             Ok(()) => {
-                self.dirty = 0;
+                self.reset_dirty();
                 self.save_stats.last_save_secs = unix_ms() / 1000;
                 self.save_stats.last_ok = true;
                 self.save_stats.saves += 1;
@@ -271,7 +271,11 @@ impl ServerState {
             db.restore_stamp(&k.key, k.idle_secs, k.freq);
             n += 1;
         }
-        // Loading is not a change: discard the events and signals it raised.
+        // Loading is not a change: discard the changes, events and signals it raised.
+        self.changes.take();
+        if let Some(f) = self.functions.as_deref_mut() {
+            f.take_changes();
+        }
         for db in &mut self.dbs {
             db.take_events();
             db.take_modified();

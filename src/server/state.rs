@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::config::Config;
-use crate::keyspace::{ClientId, Db};
+use crate::keyspace::{Changes, ClientId, Db};
 use crate::server::Executor;
 use crate::server::client::Session;
 
@@ -176,6 +176,9 @@ pub struct ServerState {
     pub next_client_id: ClientId,
     /// Writes since the last save (INFO rdb_changes_since_last_save).
     pub dirty: u64,
+    /// Where the databases count their changes; [`ServerState::take_changes`] moves them
+    /// into `dirty` after each command.
+    pub changes: Changes,
     /// What the running command logs to the AOF instead of its own arguments, when its effect
     /// depends on the moment (SPOP's random members, XADD's generated ID, what XREADGROUP
     /// delivered). Set through the command layer (`Ctx::log_as`); taken after every command.
@@ -285,8 +288,31 @@ impl RunningScript {
 }
 
 impl ServerState {
+    /// Moves the changes counted since the last call into `dirty`; returns how many.
+    pub fn take_changes(&mut self) -> u64 {
+        let mut n = self.changes.take();
+        if let Some(f) = self.functions.as_deref_mut() {
+            n += f.take_changes();
+        }
+        self.dirty += n;
+        n
+    }
+
+    /// Nothing is unsaved any more (after a save or a load): pending changes included.
+    pub fn reset_dirty(&mut self) {
+        self.take_changes();
+        self.dirty = 0;
+    }
+
     pub fn new(config: Config, executor: &'static dyn Executor) -> Self {
-        let dbs = (0..config.databases()).map(|_| Db::new()).collect();
+        let changes = Changes::default();
+        let dbs = (0..config.databases())
+            .map(|_| {
+                let mut db = Db::new();
+                db.count_changes_in(&changes);
+                db
+            })
+            .collect();
         let mut rng = StdRng::from_rng(&mut rand::rng());
         let run_id: String = {
             use rand::RngExt;
@@ -294,6 +320,7 @@ impl ServerState {
         };
         ServerState {
             executor,
+            changes,
             hot: Hot::from(&config),
             config,
             dbs,

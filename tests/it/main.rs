@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod aof;
+mod aof_every_write;
 mod blocking;
 mod client_libraries;
 mod clients;
