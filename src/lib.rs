@@ -97,4 +97,22 @@ mod layering {
         }
         assert!(graph.get("server").is_some_and(|d| !d.contains("commands")), "server must not name commands");
     }
+
+    /// Handlers neither count changes (the keyspace does) nor ask which protocol the client
+    /// speaks (the encoder does); only HELLO/RESET, which set it, and the script runner,
+    /// which sets Lua's, touch the session's protocol.
+    #[test]
+    fn handlers_leave_counting_and_protocols_to_their_owners() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+        let mut files = Vec::new();
+        sources(&dir, &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            assert!(!text.contains("dirty +="), "{name} counts changes by hand");
+            if !matches!(name.as_str(), "connection.rs" | "scripting.rs" | "dispatch.rs") {
+                assert!(!text.contains("sess.resp"), "{name} reads the client's protocol");
+            }
+        }
+    }
 }

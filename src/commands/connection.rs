@@ -289,19 +289,18 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if ctx.sess.resp == 2 && ctx.sess.subs.active() {
-        // A subscribed RESP2 connection only carries arrays: PING answers like a message.
-        let arg = argv.get(1).cloned().unwrap_or_default();
-        return match argv.len() {
-            1 | 2 => Ok(Reply::Array(vec![Reply::bulk_str("pong"), Reply::Bulk(arg)])),
-            _ => Err(CmdError::WrongArity("ping".into())),
-        };
+    let plain = match argv.len() {
+        1 => Reply::Status("PONG"),
+        2 => Reply::Bulk(argv[1].clone()),
+        _ => return Err(CmdError::WrongArity("ping".into())),
+    };
+    if !ctx.sess.subs.active() {
+        return Ok(plain);
     }
-    match argv.len() {
-        1 => Ok(Reply::Status("PONG")),
-        2 => Ok(Reply::Bulk(argv[1].clone())),
-        _ => Err(CmdError::WrongArity("ping".into())),
-    }
+    // A subscribed RESP2 connection only carries arrays: PING answers like a message there.
+    let arg = argv.get(1).cloned().unwrap_or_default();
+    let message = Reply::Array(vec![Reply::bulk_str("pong"), Reply::Bulk(arg)]);
+    Ok(Reply::Resp3Or(Box::new(plain), Box::new(message)))
 }
 
 fn echo(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -32,12 +32,13 @@ impl T {
     fn run(&mut self, args: &[&str]) -> Reply {
         self.srv.update_time();
         let r = execute(&mut self.srv, &mut self.me, &Self::argv(args));
-        Self::decoded(r)
+        Self::decoded(r, self.me.resp)
     }
 
-    /// Replies some commands encode themselves (`Reply::Encoded`), turned back into a tree so
-    /// the tests compare structure: bulks, arrays, integers and RESP3 doubles.
-    fn decoded(r: Reply) -> Reply {
+    /// Replies encoded in one buffer (`Reply::Encoded`, `Reply::Scored`), turned back into a
+    /// tree (as the session's protocol lays them out) so the tests compare structure: bulks,
+    /// arrays, integers and RESP3 doubles.
+    fn decoded(r: Reply, resp: u8) -> Reply {
         fn parse(b: &[u8], i: &mut usize) -> Reply {
             let line_end = b[*i..].windows(2).position(|w| w == b"\r\n").unwrap() + *i;
             let line = std::str::from_utf8(&b[*i + 1..line_end]).unwrap();
@@ -60,6 +61,11 @@ impl T {
             }
         }
         match r {
+            Reply::Scored(_) => {
+                let mut b = bytes::BytesMut::new();
+                crate::protocol::encode(&r, resp, &mut b);
+                Self::decoded(Reply::Encoded(b.freeze()), resp)
+            }
             Reply::Encoded(b) => {
                 let mut i = 0;
                 let r = parse(&b, &mut i);

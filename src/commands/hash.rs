@@ -314,26 +314,20 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(_) => return Err(CmdError::Syntax),
     };
     super::args::check_random_count(count, withvalues)?;
-    let resp3 = ctx.sess.resp >= 3;
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
     let h = match db.get(&argv[1]) {
         None => return Ok(Reply::Array(vec![])),
         Some(v) => v.as_hash().ok_or(CmdError::WrongType)?,
     };
-    let pair = |f: &[u8], v: &[u8], out: &mut Vec<Reply>| {
-        if !withvalues {
-            out.push(fv(f));
-        } else if resp3 {
-            out.push(Reply::Array(vec![fv(f), fv(v)]));
-        } else {
-            out.push(fv(f));
-            out.push(fv(v));
-        }
+    let pair = |f: &[u8], v: &[u8], out: &mut Vec<(Reply, Reply)>| out.push((fv(f), fv(v)));
+    // Fields alone, or field/value pairs the encoder lays out per protocol.
+    let reply = |out: Vec<(Reply, Reply)>| {
+        if withvalues { Reply::Pairs(out) } else { Reply::Array(out.into_iter().map(|(f, _)| f).collect()) }
     };
     let mut out = Vec::new();
     if count == 0 {
-        return Ok(Reply::Array(out));
+        return Ok(Reply::Array(vec![]));
     }
     if count < 0 {
         // With repetition: |count| independent draws.
@@ -342,7 +336,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 pair(f, v, &mut out);
             }
         }
-        return Ok(Reply::Array(out));
+        return Ok(reply(out));
     }
     let count = count as usize;
     let all: Vec<(&[u8], &[u8])> = h.iter().collect();
@@ -350,7 +344,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         for (f, v) in all {
             pair(f, v, &mut out);
         }
-        return Ok(Reply::Array(out));
+        return Ok(reply(out));
     }
     // Distinct fields: a partial Fisher-Yates shuffle picks `count` of them uniformly.
     let mut idx: Vec<usize> = (0..all.len()).collect();
@@ -361,7 +355,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for &i in &idx[..count] {
         pair(all[i].0, all[i].1, &mut out);
     }
-    Ok(Reply::Array(out))
+    Ok(reply(out))
 }
 
 fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::keyspace::notify as ev;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::RngExt;
 
 use super::access::{modify, read};
@@ -13,7 +13,7 @@ use super::generic::{parse_cursor, parse_scan_opts};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
-use crate::protocol::reply::{put_array_len, put_bulk, put_double};
+use crate::protocol::reply::Scored as ScoredReply;
 use crate::types::{Value, ZSetValue, ZsetLimits};
 use crate::util::glob::glob_match;
 use crate::util::numfmt::{parse_f64, parse_i64};
@@ -289,20 +289,13 @@ fn score_arg(a: &[u8]) -> Result<f64, CmdError> {
     parse_f64(a).ok_or(CmdError::NotFloat)
 }
 
-/// Member/score pairs as a reply: flat in RESP2, [member, score] pairs in RESP3.
-fn with_scores(items: Vec<(Vec<u8>, f64)>, resp3: bool) -> Vec<Reply> {
-    let mut out = Vec::with_capacity(items.len() * 2);
+/// Member/score pairs as a reply (the encoder lays them out per protocol).
+fn with_scores(items: Vec<(Vec<u8>, f64)>) -> Reply {
+    let mut out = ScoredReply::with_capacity(items.len());
     for (m, s) in items {
-        // The member's buffer becomes the reply's: no second copy.
-        let m = Reply::Bulk(Bytes::from(m));
-        if resp3 {
-            out.push(Reply::Array(vec![m, Reply::Double(s)]));
-        } else {
-            out.push(m);
-            out.push(Reply::Double(s));
-        }
+        out.push(&m, Some(s));
     }
-    out
+    Reply::Scored(Box::new(out))
 }
 
 fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -641,7 +634,6 @@ fn parse_range_opts(
 }
 
 fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
-    let resp3 = ctx.sess.resp >= 3;
     let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else {
         // Bounds are still validated on a missing key, as Redis does.
         let empty = ZSetValue::default();
@@ -650,19 +642,11 @@ fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
     };
     let (lo, hi) = select_ranks(z, &argv[2], &argv[3], &spec)?;
     // Encoded straight from the set into one buffer: no per-member copies or reply nodes.
-    let n = hi - lo;
-    let mut out = BytesMut::with_capacity(16 + n * 32);
-    put_array_len(&mut out, if spec.withscores && !resp3 { 2 * n } else { n });
+    let mut out = ScoredReply::with_capacity(hi - lo);
     for (m, s) in z.range(lo, hi, spec.rev) {
-        if spec.withscores && resp3 {
-            put_array_len(&mut out, 2);
-        }
-        put_bulk(&mut out, m);
-        if spec.withscores {
-            put_double(&mut out, s, resp3);
-        }
+        out.push(m, spec.withscores.then_some(s));
     }
-    Ok(Reply::Encoded(out.freeze()))
+    Ok(Reply::Scored(Box::new(out)))
 }
 
 fn zrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -785,15 +769,14 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
             _ => return Err(CmdError::msg("value is out of range, must be positive")),
         },
     };
-    let resp3 = ctx.sess.resp >= 3;
     let items = pop_n(ctx.db(), &argv[1], max, count.unwrap_or(1))?;
     if !items.is_empty() {
         ctx.notify_emptying(ev::ZSET, pop_event(max), &argv[1]);
     }
     match count {
         // Without COUNT the reply is a flat [member, score] in both protocols.
-        None => Ok(Reply::Array(with_scores(items, false))),
-        Some(_) => Ok(Reply::Array(with_scores(items, resp3))),
+        None => Ok(Reply::Array(items.into_iter().flat_map(|(m, s)| [b(&m), Reply::Double(s)]).collect())),
+        Some(_) => Ok(with_scores(items)),
     }
 }
 
@@ -898,7 +881,6 @@ fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let resp3 = ctx.sess.resp >= 3;
     if argv.len() == 2 {
         let srv = &mut *ctx.srv;
         let db = &mut srv.dbs[ctx.sess.db];
@@ -937,11 +919,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         idx[..count as usize].iter().map(|&i| all[i].clone()).collect()
     };
-    Ok(Reply::Array(if withscores {
-        with_scores(picked, resp3)
-    } else {
-        picked.into_iter().map(|(m, _)| b(&m)).collect()
-    }))
+    Ok(if withscores { with_scores(picked) } else { Reply::Array(picked.into_iter().map(|(m, _)| b(&m)).collect()) })
 }
 
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -1149,12 +1127,11 @@ fn compute_op(ctx: &mut Ctx, op: SetOp, o: &OpArgs) -> Result<Vec<(Vec<u8>, f64)
 fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
     let o = parse_op(argv, 1, name, op, true, false)?;
     let items = compute_op(ctx, op, &o)?;
-    let resp3 = ctx.sess.resp >= 3;
-    Ok(Reply::Array(if o.withscores {
-        with_scores(items, resp3)
+    Ok(if o.withscores {
+        with_scores(items)
     } else {
-        items.into_iter().map(|(m, _)| Reply::Bulk(Bytes::from(m))).collect()
-    }))
+        Reply::Array(items.into_iter().map(|(m, _)| Reply::Bulk(Bytes::from(m))).collect())
+    })
 }
 
 fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {

@@ -4,5 +4,5 @@
 pub mod reply;
 pub mod resp;
 
-pub use reply::{OK, Reply, encode};
+pub use reply::{Fanout, OK, Reply, encode};
 pub use resp::{Decoder, Limits, ProtocolError, encode_command, split_args};

@@ -40,6 +40,13 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// A map in RESP3, an array of [key, value] pairs in RESP2 (XREAD, XREADGROUP).
     PairsMap(Vec<(Reply, Reply)>),
+    /// An array of [a, b] pairs in RESP3, flat a, b, ... in RESP2 (HRANDFIELD WITHVALUES,
+    /// ZRANDMEMBER WITHSCORES).
+    Pairs(Vec<(Reply, Reply)>),
+    /// Members with their scores, laid out as [`Reply::Pairs`] of a bulk and a double, or as
+    /// a plain array of members; built straight from a sorted set into one buffer (ZRANGE
+    /// of a big set is then no tree of small allocations).
+    Scored(Box<Scored>),
     /// Already encoded RESP that reads the same in RESP2 and RESP3 (arrays of bulk strings,
     /// built with [`put_array_len`] and [`put_bulk`]), written as it is: big replies (stream
     /// ranges) are then one buffer instead of a tree of small allocations.
@@ -148,6 +155,74 @@ pub fn put_array_len(out: &mut BytesMut, n: usize) {
 }
 
 /// Writes the reply in the given protocol version (2 or 3) to `out`.
+/// One reply sent to many clients (a Pub/Sub message, an invalidation): encoded at most
+/// once per protocol, on first need.
+pub struct Fanout {
+    reply: Reply,
+    v2: Option<BytesMut>,
+    v3: Option<BytesMut>,
+}
+
+impl Fanout {
+    pub fn new(reply: Reply) -> Self {
+        Fanout { reply, v2: None, v3: None }
+    }
+
+    /// The reply's bytes for a client speaking `resp`.
+    pub fn bytes(&mut self, resp: u8) -> &[u8] {
+        let (slot, v) = if resp >= 3 { (&mut self.v3, 3) } else { (&mut self.v2, 2) };
+        slot.get_or_insert_with(|| {
+            let mut b = BytesMut::new();
+            encode(&self.reply, v, &mut b);
+            b
+        })
+    }
+}
+
+/// See [`Reply::Scored`]: members already encoded as bulk strings, back to back, each with
+/// where it ends and its score (None: a range without scores).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scored {
+    members: BytesMut,
+    items: Vec<(usize, Option<f64>)>,
+}
+
+impl Scored {
+    pub fn with_capacity(n: usize) -> Self {
+        Scored { members: BytesMut::with_capacity(16 + n * 24), items: Vec::with_capacity(n) }
+    }
+
+    pub fn push(&mut self, member: &[u8], score: Option<f64>) {
+        put_bulk(&mut self.members, member);
+        self.items.push((self.members.len(), score));
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn encode(&self, v3: bool, out: &mut BytesMut) {
+        let scores = self.items.iter().filter(|(_, s)| s.is_some()).count();
+        let n = self.items.len();
+        put_len(out, b'*', if v3 { n } else { n + scores });
+        let mut start = 0;
+        for &(end, score) in &self.items {
+            if v3 && score.is_some() {
+                put_len(out, b'*', 2);
+            }
+            out.put_slice(&self.members[start..end]);
+            if let Some(s) = score {
+                put_double(out, s, v3);
+            }
+            start = end;
+        }
+    }
+}
+
 pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
     let v3 = resp >= 3;
     match reply {
@@ -217,6 +292,17 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
                 encode(v, resp, out);
             }
         }
+        Reply::Pairs(pairs) => {
+            put_len(out, b'*', if v3 { pairs.len() } else { pairs.len() * 2 });
+            for (a, b) in pairs {
+                if v3 {
+                    put_len(out, b'*', 2);
+                }
+                encode(a, resp, out);
+                encode(b, resp, out);
+            }
+        }
+        Reply::Scored(s) => s.encode(v3, out),
         Reply::Double(d) => put_double(out, *d, v3),
         Reply::DoubleText(s) => {
             if v3 {
@@ -280,6 +366,22 @@ mod tests {
         let mut b = BytesMut::new();
         encode(r, v, &mut b);
         String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn pairs_nest_in_resp3_only() {
+        let p = Reply::Pairs(vec![(Reply::bulk_str("a"), Reply::Double(1.5))]);
+        assert_eq!(enc(&p, 2), "*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
+        assert_eq!(enc(&p, 3), "*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n");
+        let mut s = Scored::with_capacity(2);
+        s.push(b"a", Some(1.5));
+        s.push(b"bc", Some(2.0));
+        let s = Reply::Scored(Box::new(s));
+        assert_eq!(enc(&s, 2), "*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$2\r\nbc\r\n$1\r\n2\r\n");
+        assert_eq!(enc(&s, 3), "*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$2\r\nbc\r\n,2\r\n");
+        let mut bare = Scored::with_capacity(1);
+        bare.push(b"a", None);
+        assert_eq!(enc(&Reply::Scored(Box::new(bare)), 3), "*1\r\n$1\r\na\r\n");
     }
 
     #[test]

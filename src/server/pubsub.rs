@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use crate::keyspace::ClientId;
+use crate::protocol::{Fanout, Reply};
 use crate::server::Session;
 use crate::util::glob::glob_match;
 
@@ -146,24 +147,23 @@ impl PubSub {
     }
 }
 
-/// A Pub/Sub message frame in RESP2 (`*n` then bulk strings); RESP3 clients get the same bytes
-/// with `>` as the first byte.
-fn message_frame(parts: &[&[u8]]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
-    f.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
-    for p in parts {
-        f.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
-        f.extend_from_slice(p);
-        f.extend_from_slice(b"\r\n");
-    }
-    f
+/// A Pub/Sub message: a push in RESP3, an array in RESP2.
+fn message(parts: &[&[u8]]) -> Fanout {
+    Fanout::new(Reply::Push(parts.iter().map(|p| Reply::Bulk(Bytes::copy_from_slice(p))).collect()))
 }
 
 impl crate::server::ServerState {
-    /// Appends `frame` to a client's output buffer (the caller's own when `id` is the caller)
+    /// Appends `reply` to a client's output buffer (the caller's own when `id` is the caller),
+    /// encoded in the client's protocol, and enforces `client-output-buffer-limit`.
+    pub fn deliver(&mut self, current: &mut Session, id: ClientId, reply: &mut Fanout) {
+        let resp = if id == current.id { current.resp } else { self.clients.get(&id).map_or(2, |s| s.resp) };
+        self.deliver_bytes(current, id, reply.bytes(resp));
+    }
+
+    /// Appends `bytes` to a client's output buffer (the caller's own when `id` is the caller)
     /// and enforces `client-output-buffer-limit`: a client over it loses its pending output
-    /// and is closed. With `push`, RESP3 clients get the frame as a push (`>`).
-    pub fn deliver_frame(&mut self, current: &mut Session, id: ClientId, frame: &[u8], push: bool) {
+    /// and is closed.
+    pub fn deliver_bytes(&mut self, current: &mut Session, id: ClientId, bytes: &[u8]) {
         let other = id != current.id;
         let sess = if other {
             match self.clients.get_mut(&id) {
@@ -173,17 +173,12 @@ impl crate::server::ServerState {
         } else {
             current
         };
-        if sess.close_asap || frame.is_empty() {
+        if sess.close_asap || bytes.is_empty() {
             return;
         }
         let was_empty = sess.out.is_empty();
-        if push && sess.resp == 3 {
-            sess.out.extend_from_slice(b">");
-            sess.out.extend_from_slice(&frame[1..]);
-        } else {
-            sess.out.extend_from_slice(frame);
-        }
-        self.stats.net_output_bytes += frame.len() as u64;
+        sess.out.extend_from_slice(bytes);
+        self.stats.net_output_bytes += bytes.len() as u64;
         if sess.over_output_limit(&self.hot.obuf, self.now_ms) {
             tracing::warn!(
                 "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
@@ -202,11 +197,6 @@ impl crate::server::ServerState {
         }
     }
 
-    /// An already framed message for one client (tracking invalidations).
-    pub fn deliver(&mut self, current: &mut Session, id: ClientId, frame: &[u8]) {
-        self.deliver_frame(current, id, frame, false);
-    }
-
     /// PUBLISH / SPUBLISH: channel (or shard channel) subscribers in subscription order, then
     /// pattern subscribers. Returns the number of deliveries (a client subscribed to the
     /// channel and to a matching pattern counts twice, as in Redis).
@@ -220,9 +210,9 @@ impl crate::server::ServerState {
         if !ids.is_empty() {
             let ids = ids.to_vec();
             let word: &[u8] = if shard { b"smessage" } else { b"message" };
-            let frame = message_frame(&[word, channel, msg]);
+            let mut frame = message(&[word, channel, msg]);
             for id in ids {
-                self.deliver_frame(current, id, &frame, true);
+                self.deliver(current, id, &mut frame);
                 n += 1;
             }
         }
@@ -230,9 +220,9 @@ impl crate::server::ServerState {
             let matches: Vec<(Bytes, Vec<ClientId>)> =
                 self.pubsub.matching_patterns(channel).map(|(p, ids)| (p.clone(), ids.to_vec())).collect();
             for (pattern, ids) in matches {
-                let frame = message_frame(&[b"pmessage", &pattern, channel, msg]);
+                let mut frame = message(&[b"pmessage", &pattern, channel, msg]);
                 for id in ids {
-                    self.deliver_frame(current, id, &frame, true);
+                    self.deliver(current, id, &mut frame);
                     n += 1;
                 }
             }

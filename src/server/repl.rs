@@ -147,7 +147,7 @@ impl ServerState {
         let data = std::mem::take(&mut self.repl.feed.buf);
         let mut nobody = Session::new(0, String::new(), String::new(), -1, self.now_ms);
         for id in self.repl.replicas.clone() {
-            self.deliver_frame(&mut nobody, id, &data, false);
+            self.deliver_bytes(&mut nobody, id, &data);
         }
     }
 

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::keyspace::ClientId;
+use crate::protocol::{Fanout, Reply};
 use crate::server::{ServerState, Session};
 
 /// A client's tracking options (Session::tracking is Some while tracking is on).
@@ -398,9 +399,10 @@ impl ServerState {
                 if let Some(t) = sess.tracking.as_mut() {
                     t.broken_redirect = true;
                 }
+                // Only a RESP3 client can be told (RESP2 has no pushes).
                 if sess.resp == 3 {
-                    let frame = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{redirect}\r\n");
-                    self.deliver(current, target, frame.as_bytes());
+                    let note = Reply::Push(vec![Reply::bulk_str("tracking-redir-broken"), Reply::Int(redirect as i64)]);
+                    self.deliver(current, target, &mut Fanout::new(note));
                 }
                 return;
             }
@@ -414,23 +416,21 @@ impl ServerState {
                 None => return,
             }
         };
-        let mut frame = BytesMut::new();
-        if resp == 3 {
-            frame.put_slice(b">2\r\n$10\r\ninvalidate\r\n");
+        let payload = match payload {
+            Payload::Key(k) => Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(k))]),
+            Payload::Encoded(b) => Reply::Encoded(Bytes::copy_from_slice(b)),
+            // A null in the tracking client's own protocol, whoever receives it (Redis).
+            Payload::All => Reply::Encoded(Bytes::from_static(if own_resp == 3 { b"_\r\n" } else { b"$-1\r\n" })),
+        };
+        // A RESP3 recipient gets a push; a RESP2 one only through a redirect to a connection
+        // subscribed to __redis__:invalidate, as a Pub/Sub message.
+        let message = if resp == 3 {
+            Reply::Push(vec![Reply::bulk_str("invalidate"), payload])
         } else if recipient != target && subscribed {
-            frame.put_slice(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
+            Reply::Push(vec![Reply::bulk_str("message"), Reply::bulk_str("__redis__:invalidate"), payload])
         } else {
             return;
-        }
-        match payload {
-            Payload::Key(k) => {
-                frame.put_slice(format!("*1\r\n${}\r\n", k.len()).as_bytes());
-                frame.put_slice(k);
-                frame.put_slice(b"\r\n");
-            }
-            Payload::Encoded(b) => frame.put_slice(b),
-            Payload::All => frame.put_slice(if own_resp == 3 { b"_\r\n" } else { b"$-1\r\n" }),
-        }
-        self.deliver(current, recipient, &frame);
+        };
+        self.deliver(current, recipient, &mut Fanout::new(message));
     }
 }
