@@ -38,6 +38,8 @@ def main():
     out.append("use super::keyspec::{Begin, Find, KeySpec, flags::*};")
     out.append("")
     out.append("/// The key specs of a command by its full name (`config|get`); empty when it has no keys.")
+    # One line per spec (rustfmt would spread each over six).
+    out.append("#[rustfmt::skip]")
     out.append("pub fn key_specs(full: &str) -> &'static [KeySpec] {")
     out.append("    match full {")
     for full in sorted(specs):

@@ -18,6 +18,7 @@ pub mod keyspace;
 pub mod logging;
 pub mod persistence;
 pub mod protocol;
+pub mod scripting;
 pub mod server;
 pub mod types;
 pub mod util;
@@ -114,5 +115,20 @@ mod layering {
                 assert!(!text.contains("sess.resp"), "{name} reads the client's protocol");
             }
         }
+    }
+
+    /// One type family or concern per file, none past 1,200 lines.
+    #[test]
+    fn no_source_file_is_over_1200_lines() {
+        let mut files = Vec::new();
+        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let long: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                let n = std::fs::read_to_string(f).unwrap_or_default().lines().count();
+                (n > 1200).then(|| format!("{} ({n})", f.display()))
+            })
+            .collect();
+        assert!(long.is_empty(), "files over 1,200 lines: {long:?}");
     }
 }

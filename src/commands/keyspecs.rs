@@ -5,1373 +5,613 @@
 use super::keyspec::{Begin, Find, KeySpec, flags::*};
 
 /// The key specs of a command by its full name (`config|get`); empty when it has no keys.
+#[rustfmt::skip]
 pub fn key_specs(full: &str) -> &'static [KeySpec] {
     match full {
-        "append" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "bitcount" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "bitfield" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE | VARIABLE_FLAGS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: Some("This command allows both access and modification of the key"),
-        }],
-        "bitfield_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "append" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "bitcount" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "bitfield" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE | VARIABLE_FLAGS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: Some("This command allows both access and modification of the key") },
+        ],
+        "bitfield_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "bitop" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(3),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(3), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "bitpos" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "bitpos" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "blmove" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "blmpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "blpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -2, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "brpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -2, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "blmpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "blpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -2, step: 1, limit: 0 }, notes: None },
+        ],
+        "brpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -2, step: 1, limit: 0 }, notes: None },
+        ],
         "brpoplpush" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "bzmpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "bzpopmax" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -2, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "bzpopmin" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -2, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "bzmpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "bzpopmax" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -2, step: 1, limit: 0 }, notes: None },
+        ],
+        "bzpopmin" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -2, step: 1, limit: 0 }, notes: None },
+        ],
         "copy" => &[
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "decr" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "decrby" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "del" => &[KeySpec {
-            flags: RM | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "dump" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "eval" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: Some("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"),
-        }],
-        "eval_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: Some("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"),
-        }],
-        "evalsha" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "evalsha_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "exists" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "expire" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "expireat" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "expiretime" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "fcall" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: Some("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"),
-        }],
-        "fcall_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: Some("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"),
-        }],
-        "geoadd" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "geodist" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "geohash" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "geopos" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "decr" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "decrby" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "del" => &[
+            KeySpec { flags: RM | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "dump" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "eval" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: Some("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE") },
+        ],
+        "eval_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: Some("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS") },
+        ],
+        "evalsha" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "evalsha_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "exists" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "expire" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "expireat" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "expiretime" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "fcall" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: Some("We cannot tell how the keys will be used so we assume the worst, RW and UPDATE") },
+        ],
+        "fcall_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: Some("We cannot tell how the keys will be used so we assume the worst, RO and ACCESS") },
+        ],
+        "geoadd" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "geodist" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "geohash" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "geopos" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "georadius" => &[
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Keyword("STORE", 6),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Keyword("STOREDIST", 6),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Keyword("STORE", 6), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Keyword("STOREDIST", 6), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "georadius_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "georadius_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "georadiusbymember" => &[
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Keyword("STORE", 5),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Keyword("STOREDIST", 5),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Keyword("STORE", 5), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Keyword("STOREDIST", 5), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "georadiusbymember_ro" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "geosearch" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "georadiusbymember_ro" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "geosearch" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "geosearchstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "get" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "getbit" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "getdel" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "getex" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: Some("RW and UPDATE because it changes the TTL"),
-        }],
-        "getrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "getset" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hdel" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hexists" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hget" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hgetall" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hincrby" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hincrbyfloat" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hkeys" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hlen" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hmget" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hmset" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hrandfield" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hscan" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hset" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hsetnx" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hstrlen" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "hvals" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "incr" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "incrby" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "incrbyfloat" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lcs" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lindex" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "linsert" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "llen" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "get" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "getbit" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "getdel" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "getex" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: Some("RW and UPDATE because it changes the TTL") },
+        ],
+        "getrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "getset" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hdel" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hexists" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hget" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hgetall" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hincrby" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hincrbyfloat" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hkeys" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hlen" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hmget" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hmset" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hrandfield" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hscan" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hset" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hsetnx" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hstrlen" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "hvals" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "incr" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "incrby" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "incrbyfloat" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lcs" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 1, step: 1, limit: 0 }, notes: None },
+        ],
+        "lindex" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "linsert" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "llen" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "lmove" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "lmpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "lpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lpos" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lpush" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lpushx" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lrem" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "lset" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "ltrim" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "memory|usage" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "mget" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "lmpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "lpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lpos" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lpush" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lpushx" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lrem" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "lset" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "ltrim" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "memory|usage" => &[
+            KeySpec { flags: RO, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "mget" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
         "migrate" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(3),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | ACCESS | DELETE | INCOMPLETE,
-                begin: Begin::Keyword("KEYS", -2),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(3), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | ACCESS | DELETE | INCOMPLETE, begin: Begin::Keyword("KEYS", -2), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "move" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "mset" => &[KeySpec {
-            flags: OW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 2, limit: 0 },
-            notes: None,
-        }],
-        "msetnx" => &[KeySpec {
-            flags: OW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 2, limit: 0 },
-            notes: None,
-        }],
-        "object|encoding" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "object|freq" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "object|idletime" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "object|refcount" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "persist" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pexpire" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pexpireat" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pexpiretime" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pfadd" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pfcount" => &[KeySpec {
-            flags: RW | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: Some("RW because it may change the internal representation of the key, and propagate to replicas"),
-        }],
-        "pfdebug" => &[KeySpec {
-            flags: RW | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "move" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "mset" => &[
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 2, limit: 0 }, notes: None },
+        ],
+        "msetnx" => &[
+            KeySpec { flags: OW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 2, limit: 0 }, notes: None },
+        ],
+        "object|encoding" => &[
+            KeySpec { flags: RO, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "object|freq" => &[
+            KeySpec { flags: RO, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "object|idletime" => &[
+            KeySpec { flags: RO, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "object|refcount" => &[
+            KeySpec { flags: RO, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "persist" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pexpire" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pexpireat" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pexpiretime" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pfadd" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pfcount" => &[
+            KeySpec { flags: RW | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: Some("RW because it may change the internal representation of the key, and propagate to replicas") },
+        ],
+        "pfdebug" => &[
+            KeySpec { flags: RW | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "pfmerge" => &[
-            KeySpec {
-                flags: RW | ACCESS | INSERT,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "psetex" => &[KeySpec {
-            flags: OW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "pttl" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "psetex" => &[
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "pttl" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "rename" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
         "renamenx" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: OW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: OW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "restore" => &[KeySpec {
-            flags: OW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "restore-asking" => &[KeySpec {
-            flags: OW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "rpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "restore" => &[
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "restore-asking" => &[
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "rpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "rpoplpush" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "rpush" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "rpushx" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sadd" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "scard" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sdiff" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "rpush" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "rpushx" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "sadd" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "scard" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "sdiff" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
         "sdiffstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "set" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE | VARIABLE_FLAGS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: Some("RW and ACCESS due to the optional `GET` argument"),
-        }],
-        "setbit" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "setex" => &[KeySpec {
-            flags: OW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "setnx" => &[KeySpec {
-            flags: OW | INSERT,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "setrange" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sinter" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sintercard" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
+        "set" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE | VARIABLE_FLAGS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: Some("RW and ACCESS due to the optional `GET` argument") },
+        ],
+        "setbit" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "setex" => &[
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "setnx" => &[
+            KeySpec { flags: OW | INSERT, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "setrange" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "sinter" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "sintercard" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
         "sinterstore" => &[
-            KeySpec {
-                flags: RW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "sismember" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "smembers" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "smismember" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "sismember" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "smembers" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "smismember" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "smove" => &[
-            KeySpec {
-                flags: RW | ACCESS | DELETE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RW | INSERT,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
         "sort" => &[
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Unknown,
-                find: Find::Unknown,
-                notes: Some(
-                    "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
-                ),
-            },
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Unknown,
-                find: Find::Unknown,
-                notes: Some(
-                    "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array",
-                ),
-            },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Unknown, find: Find::Unknown, notes: Some("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort") },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Unknown, find: Find::Unknown, notes: Some("For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array") },
         ],
         "sort_ro" => &[
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Unknown,
-                find: Find::Unknown,
-                notes: Some(
-                    "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
-                ),
-            },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Unknown, find: Find::Unknown, notes: Some("For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort") },
         ],
-        "spop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "spublish" => &[KeySpec {
-            flags: NOT_KEY,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "srandmember" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "srem" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sscan" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "ssubscribe" => &[KeySpec {
-            flags: NOT_KEY,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "strlen" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "substr" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "sunion" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "spop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "spublish" => &[
+            KeySpec { flags: NOT_KEY, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "srandmember" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "srem" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "sscan" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "ssubscribe" => &[
+            KeySpec { flags: NOT_KEY, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "strlen" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "substr" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "sunion" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
         "sunionstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
         ],
-        "sunsubscribe" => &[KeySpec {
-            flags: NOT_KEY,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "touch" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "ttl" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "type" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "unlink" => &[KeySpec {
-            flags: RM | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "watch" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xack" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xadd" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: Some("UPDATE instead of INSERT because of the optional trimming feature"),
-        }],
-        "xautoclaim" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xclaim" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xdel" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xgroup|create" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xgroup|createconsumer" => &[KeySpec {
-            flags: RW | INSERT,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xgroup|delconsumer" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xgroup|destroy" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xgroup|setid" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xinfo|consumers" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xinfo|groups" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xinfo|stream" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(2),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xlen" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xpending" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xread" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Keyword("STREAMS", 1),
-            find: Find::Range { lastkey: -1, step: 1, limit: 2 },
-            notes: None,
-        }],
-        "xreadgroup" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Keyword("STREAMS", 4),
-            find: Find::Range { lastkey: -1, step: 1, limit: 2 },
-            notes: None,
-        }],
-        "xrevrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xsetid" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "xtrim" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zadd" => &[KeySpec {
-            flags: RW | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zcard" => &[KeySpec {
-            flags: RO,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zcount" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zdiff" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
+        "sunsubscribe" => &[
+            KeySpec { flags: NOT_KEY, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "touch" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "ttl" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "type" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "unlink" => &[
+            KeySpec { flags: RM | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "watch" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: -1, step: 1, limit: 0 }, notes: None },
+        ],
+        "xack" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xadd" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: Some("UPDATE instead of INSERT because of the optional trimming feature") },
+        ],
+        "xautoclaim" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xclaim" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xdel" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xgroup|create" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xgroup|createconsumer" => &[
+            KeySpec { flags: RW | INSERT, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xgroup|delconsumer" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xgroup|destroy" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xgroup|setid" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xinfo|consumers" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xinfo|groups" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xinfo|stream" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xlen" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xpending" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xread" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 1), find: Find::Range { lastkey: -1, step: 1, limit: 2 }, notes: None },
+        ],
+        "xreadgroup" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Keyword("STREAMS", 4), find: Find::Range { lastkey: -1, step: 1, limit: 2 }, notes: None },
+        ],
+        "xrevrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xsetid" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "xtrim" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zadd" => &[
+            KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zcard" => &[
+            KeySpec { flags: RO, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zcount" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zdiff" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
         "zdiffstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
         ],
-        "zincrby" => &[KeySpec {
-            flags: RW | ACCESS | UPDATE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zinter" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "zintercard" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
+        "zincrby" => &[
+            KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zinter" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "zintercard" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
         "zinterstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
         ],
-        "zlexcount" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zmpop" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
-        "zmscore" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zpopmax" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zpopmin" => &[KeySpec {
-            flags: RW | ACCESS | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrandmember" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrangebylex" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrangebyscore" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
+        "zlexcount" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zmpop" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
+        "zmscore" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zpopmax" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zpopmin" => &[
+            KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrandmember" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrangebylex" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrangebyscore" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
         "zrangestore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
         ],
-        "zrank" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrem" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zremrangebylex" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zremrangebyrank" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zremrangebyscore" => &[KeySpec {
-            flags: RW | DELETE,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrevrange" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrevrangebylex" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrevrangebyscore" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zrevrank" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zscan" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zscore" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-            notes: None,
-        }],
-        "zunion" => &[KeySpec {
-            flags: RO | ACCESS,
-            begin: Begin::Index(1),
-            find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-            notes: None,
-        }],
+        "zrank" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrem" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zremrangebylex" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zremrangebyrank" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zremrangebyscore" => &[
+            KeySpec { flags: RW | DELETE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrevrange" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrevrangebylex" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrevrangebyscore" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zrevrank" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zscan" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zscore" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+        ],
+        "zunion" => &[
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
+        ],
         "zunionstore" => &[
-            KeySpec {
-                flags: OW | UPDATE,
-                begin: Begin::Index(1),
-                find: Find::Range { lastkey: 0, step: 1, limit: 0 },
-                notes: None,
-            },
-            KeySpec {
-                flags: RO | ACCESS,
-                begin: Begin::Index(2),
-                find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 },
-                notes: None,
-            },
+            KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: Find::Range { lastkey: 0, step: 1, limit: 0 }, notes: None },
+            KeySpec { flags: RO | ACCESS, begin: Begin::Index(2), find: Find::Keynum { keynumidx: 0, firstkey: 1, step: 1 }, notes: None },
         ],
         _ => &[],
     }

@@ -30,6 +30,8 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod stream;
+pub mod stream_group;
+pub mod stream_info;
 pub mod string;
 pub mod transactions;
 pub mod zset;

@@ -11,7 +11,7 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply};
 use crate::protocol::Reply;
 use crate::protocol::reply::encode;
-use crate::server::lua::{Engine, Host, Outcome, Target};
+use crate::scripting::{Engine, Host, Outcome, Target};
 use crate::server::state::RunningScript;
 use crate::server::{ServerState, Session};
 use crate::util::numfmt::parse_i64;
@@ -311,7 +311,7 @@ fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
 /// may be refused for memory unless `no-writes` or `allow-oom`. Other commands keep theirs.
 pub fn effective_flags(srv: &ServerState, name: &str, argv: &[Bytes], flags: u32) -> u32 {
     let declared = match name {
-        "eval" | "eval_ro" => crate::server::lua::shebang_flags(&argv[1]),
+        "eval" | "eval_ro" => crate::scripting::shebang_flags(&argv[1]),
         "evalsha" | "evalsha_ro" => {
             let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
             srv.lua.as_deref().and_then(|e| e.flags_of(&sha)).unwrap_or_default()
@@ -830,7 +830,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let eng = started_as(&mut ctx.srv.functions, true)?;
     if policy == Policy::Append {
         for code in &codes {
-            if let Ok(name) = crate::server::lua::library_name(code)
+            if let Ok(name) = crate::scripting::library_name(code)
                 && eng.libraries.contains_key(&name)
             {
                 return Err(CmdError::msg(format!("Library {name} already exists")));

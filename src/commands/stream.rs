@@ -1,6 +1,8 @@
 //! Stream family: XADD, XRANGE/XREVRANGE, XLEN, XDEL, XTRIM, XREAD, XSETID, consumer groups
 //! (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM) and XINFO, with Redis 7.0's
-//! argument rules, errors and reply shapes (maps in RESP3 where Redis uses them).
+//! argument rules, errors and reply shapes (maps in RESP3 where Redis uses them). This file
+//! holds the table rows, the shared parsing and the commands on entries; consumer groups are
+//! in `stream_group.rs`, XINFO in `stream_info.rs`.
 //!
 //! Blocking reads reuse the blocking machinery of lists: a blocked XREAD is re-run when one
 //! of its keys changes, with `$` already resolved to the last ID at block time.
@@ -9,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::args::{int, is, lossy};
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container, help_reply};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, NO_KEYS, cmd, container};
 use crate::keyspace::Db;
 use crate::keyspace::notify as ev;
 use crate::protocol::reply::{put_array_len, put_bulk};
@@ -18,7 +20,10 @@ use crate::types::Value;
 use crate::types::stream::{Entry, Group, NodeLimits, Stream, StreamId, Trim};
 use crate::util::numfmt::parse_i64;
 
-const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
+use super::stream_group::*;
+use super::stream_info::*;
+
+pub(super) const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -184,7 +189,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
+pub(super) static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
     cmd("create", -5, WRITE | DENYOOM, KEY2, "stream", "Create a consumer group.", "5.0.0", "O(1)", xgroup_create),
     cmd(
         "setid",
@@ -243,7 +248,7 @@ static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
+pub(super) static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
     cmd("stream", -3, READONLY, KEY2, "stream", "Get information about a stream", "5.0.0", "O(1)", xinfo_stream),
     cmd("groups", 3, READONLY, KEY2, "stream", "List the consumer groups of a stream", "5.0.0", "O(1)", xinfo_groups),
     cmd(
@@ -270,15 +275,15 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn invalid_id() -> CmdError {
+pub(super) fn invalid_id() -> CmdError {
     CmdError::msg("Invalid stream ID specified as stream command argument")
 }
 
-fn nogroup(key: &[u8], group: &[u8]) -> CmdError {
+pub(super) fn nogroup(key: &[u8], group: &[u8]) -> CmdError {
     CmdError::Raw(format!("NOGROUP No such key '{}' or consumer group '{}'", lossy(key), lossy(group)))
 }
 
-fn parse_u64(s: &[u8]) -> Option<u64> {
+pub(super) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -287,7 +292,7 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 
 /// `ms` or `ms-seq`; a missing sequence is `missing_seq`. With `allow_special`, `-` and `+`
 /// are the smallest and greatest IDs.
-fn parse_id(a: &[u8], missing_seq: u64, allow_special: bool) -> Result<StreamId, CmdError> {
+pub(super) fn parse_id(a: &[u8], missing_seq: u64, allow_special: bool) -> Result<StreamId, CmdError> {
     if allow_special && a == b"-" {
         return Ok(StreamId::ZERO);
     }
@@ -304,12 +309,12 @@ fn parse_id(a: &[u8], missing_seq: u64, allow_special: bool) -> Result<StreamId,
 }
 
 /// A strict ID (no `-`/`+`), as XGROUP, XREAD, XACK and XCLAIM take them.
-fn strict_id(a: &[u8]) -> Result<StreamId, CmdError> {
+pub(super) fn strict_id(a: &[u8]) -> Result<StreamId, CmdError> {
     parse_id(a, 0, false)
 }
 
 /// A range bound: `-`, `+`, an incomplete ID, or `(`ID for an exclusive bound.
-fn range_bound(a: &[u8], start: bool) -> Result<StreamId, CmdError> {
+pub(super) fn range_bound(a: &[u8], start: bool) -> Result<StreamId, CmdError> {
     let missing = if start { 0 } else { u64::MAX };
     if a.len() > 1 && a[0] == b'(' {
         let id = parse_id(&a[1..], missing, false)?;
@@ -322,21 +327,21 @@ fn range_bound(a: &[u8], start: bool) -> Result<StreamId, CmdError> {
     parse_id(a, missing, true)
 }
 
-fn limits(ctx: &Ctx) -> NodeLimits {
+pub(super) fn limits(ctx: &Ctx) -> NodeLimits {
     NodeLimits {
         max_bytes: ctx.srv.config.int("stream-node-max-bytes").max(0) as usize,
         max_entries: ctx.srv.config.int("stream-node-max-entries").max(0) as usize,
     }
 }
 
-fn stream_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Stream>, CmdError> {
+pub(super) fn stream_ref<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a Stream>, CmdError> {
     match db.get(key) {
         None => Ok(None),
         Some(v) => v.as_stream().map(Some).ok_or(CmdError::WrongType),
     }
 }
 
-fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, CmdError> {
+pub(super) fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, CmdError> {
     match db.peek(key) {
         None => return Ok(None),
         Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
@@ -347,11 +352,11 @@ fn stream_mut<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a mut Stream>, 
     Ok(db.get_mut_quiet(key).and_then(|v| v.as_stream_mut()))
 }
 
-fn id_reply(id: StreamId) -> Reply {
+pub(super) fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id.to_bytes())
 }
 
-fn entry_reply((id, pairs): Entry) -> Reply {
+pub(super) fn entry_reply((id, pairs): Entry) -> Reply {
     let mut flat = Vec::with_capacity(pairs.len() * 2);
     for (f, v) in pairs {
         flat.push(Reply::Bulk(f));
@@ -360,13 +365,13 @@ fn entry_reply((id, pairs): Entry) -> Reply {
     Reply::Array(vec![id_reply(id), Reply::Array(flat)])
 }
 
-fn entries_reply(entries: Vec<Entry>) -> Reply {
+pub(super) fn entries_reply(entries: Vec<Entry>) -> Reply {
     Reply::Array(entries.into_iter().map(entry_reply).collect())
 }
 
 /// `ms-seq` as text without a heap allocation or the formatting machinery (this runs for
 /// every entry of a range reply).
-fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
+pub(super) fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
     fn digits(mut n: u64, out: &mut [u8]) -> usize {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -393,7 +398,7 @@ fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
 /// entry served.
 /// Redis's streamPropagateXCLAIM: the state of one PEL entry as an idempotent XCLAIM
 /// (on replay an entry that no longer exists is dropped from the PEL, as it was here).
-fn claim_log(
+pub(super) fn claim_log(
     key: &Bytes,
     group: &Bytes,
     consumer: &Bytes,
@@ -422,7 +427,7 @@ fn claim_log(
 }
 
 /// Redis's streamPropagateGroupID: a group's position as XGROUP SETID ... ENTRIESREAD.
-fn group_id_log(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
+pub(super) fn group_id_log(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
     let read = g.entries_read.map_or(-1, |n| n as i64);
     vec![
         Bytes::from_static(b"XGROUP"),
@@ -435,12 +440,12 @@ fn group_id_log(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
     ]
 }
 
-fn consumer_log(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+pub(super) fn consumer_log(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
     let b = Bytes::from_static;
     vec![b(b"XGROUP"), b(b"CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]
 }
 
-fn range_encoded(
+pub(super) fn range_encoded(
     s: &Stream,
     start: StreamId,
     end: StreamId,
@@ -466,7 +471,7 @@ fn range_encoded(
 }
 
 /// Trimming options shared by XADD and XTRIM.
-struct TrimArgs {
+pub(super) struct TrimArgs {
     how: Option<Trim>,
     approx: bool,
     limit: u64,
@@ -498,7 +503,7 @@ impl TrimArgs {
 /// at the ID, which it returns with the position of the first field. Redis's
 /// streamParseAddOrTrimArgsOrReply.
 #[allow(clippy::type_complexity)]
-fn parse_trim(
+pub(super) fn parse_trim(
     ctx: &Ctx,
     argv: &[Bytes],
     xadd: bool,
@@ -583,14 +588,14 @@ fn parse_trim(
 
 /// An explicit XADD ID: `ms-seq`, `ms` (sequence 0) or `ms-*`. The flag says whether the
 /// sequence was given.
-fn parse_add_id(a: &[u8]) -> Result<(StreamId, bool), CmdError> {
+pub(super) fn parse_add_id(a: &[u8]) -> Result<(StreamId, bool), CmdError> {
     if let Some(ms) = a.strip_suffix(b"-*") {
         return Ok((StreamId::new(parse_u64(ms).ok_or_else(invalid_id)?, 0), false));
     }
     Ok((strict_id(a)?, true))
 }
 
-fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (trim, nomkstream, id, field_pos) = parse_trim(ctx, argv, true)?;
     let fields = argv.get(field_pos..).unwrap_or_default();
     if fields.len() < 2 || !fields.len().is_multiple_of(2) {
@@ -663,7 +668,7 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(id_reply(new_id))
 }
 
-fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (trim, _, _, _) = parse_trim(ctx, argv, false)?;
     let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
     let n = match trim.how {
@@ -685,7 +690,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
+pub(super) fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
     let (lo, hi) = if rev { (&argv[3], &argv[2]) } else { (&argv[2], &argv[3]) };
     let start = range_bound(lo, true)?;
     let end = range_bound(hi, false)?;
@@ -706,19 +711,19 @@ fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
     Ok(range_encoded(s, start, end, count.unwrap_or(0) as usize, rev, |_| {}))
 }
 
-fn xrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     range_generic(ctx, argv, false)
 }
 
-fn xrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     range_generic(ctx, argv, true)
 }
 
-fn xlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(stream_ref(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
-fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
     let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
     let mut n = 0;
@@ -736,7 +741,7 @@ fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// What XREAD / XREADGROUP were asked.
-struct ReadArgs {
+pub(super) struct ReadArgs {
     count: usize,
     block: Option<Option<u64>>,
     group: Option<(Bytes, Bytes)>,
@@ -747,7 +752,7 @@ struct ReadArgs {
     ids_at: usize,
 }
 
-fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, CmdError> {
+pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, CmdError> {
     let mut r = ReadArgs { count: 0, block: None, group: None, noack: false, keys: vec![], ids: vec![], ids_at: 0 };
     let name = if group_cmd { "xreadgroup" } else { "xread" };
     let mut streams_at = None;
@@ -815,20 +820,20 @@ fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Cm
 
 /// A requested position: after this ID, or the group's new entries (`>`).
 #[derive(Clone, Copy)]
-enum From {
+pub(super) enum From {
     After(StreamId),
     New,
 }
 
-fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     read_generic(ctx, argv, false)
 }
 
-fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     read_generic(ctx, argv, true)
 }
 
-fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
+pub(super) fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
     let r = parse_read(ctx, argv, group_cmd)?;
     let retrying = ctx.sess.retrying_block;
     // Resolve the IDs (and check keys and groups) before serving anything.
@@ -918,391 +923,7 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
     super::block(ctx, &stored, &r.keys, deadline, Reply::NullArray, Reply::NullArray)
 }
 
-/// XREADGROUP for one stream: the consumer's history after an ID, or new entries (`>`).
-/// None when there is nothing to serve for new entries.
-#[allow(clippy::too_many_arguments)]
-fn serve_group(
-    ctx: &mut Ctx,
-    key: &Bytes,
-    group: &Bytes,
-    consumer: &Bytes,
-    from: From,
-    count: usize,
-    noack: bool,
-    now: u64,
-) -> Option<Reply> {
-    let db = ctx.db();
-    let s = db.view(key)?.as_stream()?;
-    let g = s.groups.get(group)?;
-    // Nothing new unless a live entry follows the group's position (entries deleted since
-    // do not count: Redis then blocks rather than serve an empty list).
-    if let From::New = from
-        && (s.is_empty() || s.last_id <= g.last_id || s.last_entry().is_none_or(|e| e.0 <= g.last_id))
-    {
-        return None;
-    }
-    let s = db.get_mut_quiet(key)?.as_stream_mut()?;
-    let created = s.groups.get_mut(group)?.touch_consumer(consumer, now);
-    // What is logged: the consumer's creation, each PEL change as an XCLAIM, the group's new
-    // position; never the read itself.
-    let mut logs = Vec::new();
-    if created {
-        logs.push(consumer_log(key, group, consumer));
-    }
-    let reply = match from {
-        From::After(after) => {
-            // History: the consumer's pending entries after `after`; deleted ones read as nil.
-            let g = s.groups.get(group)?;
-            let ids: Vec<StreamId> = g
-                .consumers
-                .get(consumer)
-                .map(|c| c.pel.range(after.next().unwrap_or(StreamId::MAX)..).copied().collect())
-                .unwrap_or_default();
-            let mut items = Vec::new();
-            for id in ids {
-                if count > 0 && items.len() >= count {
-                    break;
-                }
-                match s.get(id) {
-                    Some(e) => {
-                        if let Some(g) = s.groups.get_mut(group)
-                            && let Some(n) = g.pel.get_mut(&id)
-                        {
-                            n.delivery_time = now;
-                            n.delivery_count += 1;
-                            logs.push(claim_log(key, group, consumer, id, now, n.delivery_count, g.last_id));
-                        }
-                        items.push(entry_reply(e));
-                    }
-                    None => items.push(Reply::Array(vec![id_reply(id), Reply::NullArray])),
-                }
-            }
-            Reply::Array(items)
-        }
-        From::New => {
-            let start = s.groups.get(group)?.last_id.next()?;
-            let mut ids = Vec::new();
-            let reply = range_encoded(s, start, StreamId::MAX, count, false, |id| ids.push(id));
-            let delivered = !ids.is_empty();
-            for id in ids {
-                s.advance_group(group, id);
-                if !noack && let Some(g) = s.groups.get_mut(group) {
-                    g.deliver(id, consumer, now, 1);
-                    logs.push(claim_log(key, group, consumer, id, now, 1, g.last_id));
-                }
-            }
-            // The group's position with its read counter: XCLAIM's LASTID alone would leave a
-            // replica's or a replay's entries-read unknown (Redis 7.0 sends SETID only with
-            // NOACK; Ember keeps the counter exact, a deliberate difference).
-            if delivered && let Some(g) = s.groups.get(group) {
-                logs.push(group_id_log(key, group, g));
-            }
-            reply
-        }
-    };
-    // An XCLAIM creates its consumer: the creation goes out only when nothing else does
-    // (Redis 7.0 propagates only the XCLAIMs).
-    if created && logs.iter().any(|l| l[0].eq_ignore_ascii_case(b"XCLAIM")) {
-        logs.remove(0);
-    }
-    ctx.db().unsignalled_change(key, 1);
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
-    Some(reply)
-}
-
-fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let ids = argv[3..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
-    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
-    let Some(g) = s.groups.get_mut(&argv[2]) else { return Ok(Reply::Int(0)) };
-    let n = ids.iter().filter(|id| g.ack(**id)).count();
-    ctx.db().unsignalled_change(&argv[1], n);
-    Ok(Reply::Int(n as i64))
-}
-
-fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let argc = argv.len();
-    if argc != 3 && !(6..=9).contains(&argc) {
-        return Err(CmdError::Syntax);
-    }
-    let mut detail = None;
-    if argc >= 6 {
-        let mut at = 3;
-        let mut min_idle = 0i64;
-        if is(&argv[3], "idle") {
-            min_idle = int(&argv[4])?;
-            if argc < 8 {
-                return Err(CmdError::Syntax);
-            }
-            at += 2;
-        }
-        let count = int(&argv[at + 2])?.max(0) as usize;
-        let start = range_bound(&argv[at], true)?;
-        let end = range_bound(&argv[at + 1], false)?;
-        let consumer = argv.get(at + 3).cloned();
-        detail = Some((min_idle, start, end, count, consumer));
-    }
-    let now = ctx.now_ms();
-    let s = match stream_ref(ctx.db(), &argv[1])? {
-        Some(s) => s,
-        None => return Err(nogroup(&argv[1], &argv[2])),
-    };
-    let Some(g) = s.groups.get(&argv[2]) else { return Err(nogroup(&argv[1], &argv[2])) };
-    let Some((min_idle, start, end, count, consumer)) = detail else {
-        if g.pel.is_empty() {
-            return Ok(Reply::Array(vec![Reply::Int(0), Reply::Null, Reply::Null, Reply::NullArray]));
-        }
-        let first = g.pel.keys().next().copied().unwrap_or_default();
-        let last = g.pel.keys().next_back().copied().unwrap_or_default();
-        let per: Vec<Reply> = g
-            .consumers
-            .iter()
-            .filter(|(_, c)| !c.pel.is_empty())
-            .map(|(n, c)| Reply::Array(vec![Reply::Bulk(n.clone()), Reply::Bulk(Bytes::from(c.pel.len().to_string()))]))
-            .collect();
-        return Ok(Reply::Array(vec![
-            Reply::Int(g.pel.len() as i64),
-            id_reply(first),
-            id_reply(last),
-            Reply::Array(per),
-        ]));
-    };
-    let ids: Vec<StreamId> = match &consumer {
-        Some(c) => match g.consumers.get(c) {
-            Some(c) => c.pel.range(start..).take_while(|id| **id <= end).copied().collect(),
-            None => return Ok(Reply::Array(vec![])),
-        },
-        None => g.pel.range(start..).take_while(|(id, _)| **id <= end).map(|(id, _)| *id).collect(),
-    };
-    let mut out = Vec::new();
-    for id in ids {
-        if out.len() >= count {
-            break;
-        }
-        let Some(n) = g.pel.get(&id) else { continue };
-        let idle = now.saturating_sub(n.delivery_time);
-        if min_idle > 0 && (idle as i64) < min_idle {
-            continue;
-        }
-        out.push(Reply::Array(vec![
-            id_reply(id),
-            Reply::Bulk(n.consumer.clone()),
-            Reply::Int(idle as i64),
-            Reply::Int(n.delivery_count as i64),
-        ]));
-    }
-    Ok(Reply::Array(out))
-}
-
-fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    match stream_ref(ctx.db(), key)? {
-        Some(s) if s.groups.contains_key(group) => {}
-        _ => return Err(nogroup(key, group)),
-    }
-    let min_idle =
-        parse_i64(&argv[4]).ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XCLAIM"))?.max(0) as u64;
-    let mut j = 5;
-    let mut ids = Vec::new();
-    while j < argv.len() {
-        match strict_id(&argv[j]) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
-        j += 1;
-    }
-    let now = ctx.now_ms();
-    let (mut force, mut justid) = (false, false);
-    let mut retrycount: Option<u64> = None;
-    let mut delivery: Option<i64> = None;
-    let mut last_id = StreamId::ZERO;
-    while j < argv.len() {
-        let more = argv.len() - 1 - j;
-        let a = &argv[j];
-        if is(a, "force") {
-            force = true;
-        } else if is(a, "justid") {
-            justid = true;
-        } else if is(a, "idle") && more > 0 {
-            j += 1;
-            let v = parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid IDLE option argument for XCLAIM"))?;
-            delivery = Some((now as i64).saturating_sub(v));
-        } else if is(a, "time") && more > 0 {
-            j += 1;
-            delivery =
-                Some(parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid TIME option argument for XCLAIM"))?);
-        } else if is(a, "retrycount") && more > 0 {
-            j += 1;
-            let v =
-                parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid RETRYCOUNT option argument for XCLAIM"))?;
-            retrycount = Some(v.max(0) as u64);
-        } else if is(a, "lastid") && more > 0 {
-            j += 1;
-            last_id = strict_id(&argv[j])?;
-        } else {
-            return Err(CmdError::msg(format!("Unrecognized XCLAIM option '{}'", lossy(a))));
-        }
-        j += 1;
-    }
-    let delivery = match delivery {
-        Some(t) if t >= 0 && t as u64 <= now => t as u64,
-        _ => now,
-    };
-    let Some(s) = stream_mut(ctx.db(), key)? else { return Err(nogroup(key, group)) };
-    let mut created = false;
-    let mut out = Vec::new();
-    let mut changed = false;
-    let mut moved_last_id = false;
-    let mut logs = Vec::new();
-    if let Some(g) = s.groups.get_mut(group)
-        && last_id > g.last_id
-    {
-        g.last_id = last_id;
-        changed = true;
-        moved_last_id = true;
-    }
-    for id in ids {
-        let exists = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else { break };
-        let Some(entry) = exists else {
-            // The entry is gone: drop it from the PEL.
-            if g.ack(id) {
-                changed = true;
-                logs.push(claim_log(key, group, consumer, id, 0, 0, g.last_id));
-            }
-            continue;
-        };
-        let nack = g.pel.get(&id).cloned();
-        let nack = match nack {
-            Some(n) => {
-                if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
-                    continue;
-                }
-                Some(n)
-            }
-            None if force => None,
-            None => continue,
-        };
-        if g.touch_consumer(consumer, now) {
-            created = true;
-            logs.push(consumer_log(key, group, consumer));
-        }
-        let count = match retrycount {
-            Some(c) => c,
-            None => nack.as_ref().map_or(0, |n| n.delivery_count) + (!justid as u64),
-        };
-        g.deliver(id, consumer, delivery, count);
-        changed = true;
-        logs.push(claim_log(key, group, consumer, id, delivery, count, g.last_id));
-        out.push(if justid { id_reply(id) } else { entry_reply(entry) });
-    }
-    // LASTID with nothing claimed still moved the group.
-    if moved_last_id
-        && logs.is_empty()
-        && let Some(g) = s.groups.get(group)
-    {
-        logs.push(group_id_log(key, group, g));
-    }
-    if changed {
-        ctx.db().unsignalled_change(key, 1);
-    }
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
-    Ok(Reply::Array(out))
-}
-
-fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    let min_idle = parse_i64(&argv[4])
-        .ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XAUTOCLAIM"))?
-        .max(0) as u64;
-    let start = range_bound(&argv[5], true)?;
-    let mut count: u64 = 100;
-    let mut justid = false;
-    let mut j = 6;
-    while j < argv.len() {
-        let more = argv.len() - 1 - j;
-        if is(&argv[j], "count") && more > 0 {
-            let max = (i64::MAX / 16) as u64;
-            count = match parse_i64(&argv[j + 1]) {
-                Some(n) if n >= 1 && (n as u64) <= max => n as u64,
-                _ => return Err(CmdError::msg("COUNT must be > 0")),
-            };
-            j += 2;
-        } else if is(&argv[j], "justid") {
-            justid = true;
-            j += 1;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    let now = ctx.now_ms();
-    let s = match stream_mut(ctx.db(), key)? {
-        Some(s) if s.groups.contains_key(group) => s,
-        _ => return Err(nogroup(key, group)),
-    };
-    let mut attempts = count * 10;
-    let mut claimed = Vec::new();
-    let mut deleted = Vec::new();
-    let mut created = false;
-    let mut cursor = StreamId::ZERO;
-    // At most `attempts` entries are looked at, plus one for the next cursor.
-    let look = usize::try_from(attempts).unwrap_or(usize::MAX).saturating_add(1);
-    let pending: Vec<StreamId> =
-        s.groups.get(group).map(|g| g.pel.range(start..).take(look).map(|(id, _)| *id).collect()).unwrap_or_default();
-    let mut logs = Vec::new();
-    let mut it = pending.into_iter().peekable();
-    while attempts > 0 && count > 0 {
-        attempts -= 1;
-        let Some(id) = it.next() else { break };
-        let entry = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else { break };
-        let Some(entry) = entry else {
-            g.ack(id);
-            logs.push(claim_log(key, group, consumer, id, 0, 0, g.last_id));
-            deleted.push(id_reply(id));
-            count -= 1;
-            continue;
-        };
-        let Some(n) = g.pel.get(&id).cloned() else { continue };
-        if min_idle > 0 && now.saturating_sub(n.delivery_time) < min_idle {
-            continue;
-        }
-        if g.touch_consumer(consumer, now) {
-            created = true;
-            logs.push(consumer_log(key, group, consumer));
-        }
-        let delivered = n.delivery_count + (!justid as u64);
-        g.deliver(id, consumer, now, delivered);
-        logs.push(claim_log(key, group, consumer, id, now, delivered, g.last_id));
-        claimed.push(if justid { id_reply(id) } else { entry_reply(entry) });
-        count -= 1;
-    }
-    if let Some(next) = it.next() {
-        cursor = next;
-    }
-    ctx.db().unsignalled_change(key, claimed.len() + deleted.len());
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
-    Ok(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted)]))
-}
-
-fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let id = strict_id(&argv[2])?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted = StreamId::ZERO;
@@ -1354,325 +975,4 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ctx.db().unsignalled_change(&argv[1], 1);
     ctx.notify(ev::STREAM, "xsetid", &argv[1]);
     Ok(OK)
-}
-
-fn subcommand_error(argv: &[Bytes]) -> CmdError {
-    CmdError::msg(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        lossy(&argv[1]).chars().take(128).collect::<String>()
-    ))
-}
-
-fn parse_entries_read(a: &[u8]) -> Result<Option<u64>, CmdError> {
-    let n = int(a)?;
-    if n < 0 && n != -1 {
-        return Err(CmdError::msg("value for ENTRIESREAD must be positive or -1"));
-    }
-    Ok((n >= 0).then_some(n as u64))
-}
-
-/// The stream of an XGROUP subcommand, with Redis's error when it is missing.
-fn group_stream<'a>(db: &'a mut Db, key: &[u8]) -> Result<&'a mut Stream, CmdError> {
-    stream_mut(db, key)?.ok_or_else(|| {
-        CmdError::msg(
-            "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
-        )
-    })
-}
-
-fn no_such_group(key: &[u8], group: &[u8]) -> CmdError {
-    CmdError::Raw(format!("NOGROUP No such consumer group '{}' for key name '{}'", lossy(group), lossy(key)))
-}
-
-fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut mkstream = false;
-    let mut entries_read = None;
-    let mut i = 5;
-    while i < argv.len() {
-        if is(&argv[i], "mkstream") {
-            mkstream = true;
-            i += 1;
-        } else if is(&argv[i], "entriesread") && i + 1 < argv.len() {
-            entries_read = parse_entries_read(&argv[i + 1])?;
-            i += 2;
-        } else {
-            return Err(subcommand_error(argv));
-        }
-    }
-    let (key, group) = (&argv[2], &argv[3]);
-    let db = ctx.db();
-    let exists = match db.peek(key) {
-        Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
-        Some(_) => true,
-        None => false,
-    };
-    if !exists && !mkstream {
-        group_stream(db, key)?;
-    }
-    let id = if &argv[4][..] == b"$" {
-        db.view(key).and_then(|v| v.as_stream()).map_or(StreamId::ZERO, |s| s.last_id)
-    } else {
-        strict_id(&argv[4])?
-    };
-    if !exists {
-        db.set(key, Value::Stream(Box::default()), false);
-    }
-    let s = group_stream(db, key)?;
-    if s.groups.contains_key(group) {
-        return Err(CmdError::Raw("BUSYGROUP Consumer Group name already exists".into()));
-    }
-    s.groups.insert(
-        super::args::owned(group),
-        crate::types::stream::Group { last_id: id, entries_read, ..Default::default() },
-    );
-    ctx.db().unsignalled_change(key, 1);
-    ctx.notify(ev::STREAM, "xgroup-create", key);
-    Ok(OK)
-}
-
-fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
-    let s = group_stream(ctx.db(), key)?;
-    if !s.groups.contains_key(group) {
-        return Err(no_such_group(key, group));
-    }
-    if argv.len() != 5 && argv.len() != 7 {
-        return Err(subcommand_error(argv));
-    }
-    let id = if &argv[4][..] == b"$" { s.last_id } else { parse_id(&argv[4], 0, true)? };
-    let mut entries_read = None;
-    if argv.len() == 7 {
-        if !is(&argv[5], "entriesread") {
-            return Err(subcommand_error(argv));
-        }
-        entries_read = parse_entries_read(&argv[6]).map_err(|_| subcommand_error(argv))?;
-    }
-    if let Some(g) = s.groups.get_mut(group) {
-        g.last_id = id;
-        g.entries_read = entries_read;
-    }
-    ctx.db().unsignalled_change(key, 1);
-    ctx.notify(ev::STREAM, "xgroup-setid", key);
-    Ok(OK)
-}
-
-fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
-    let s = group_stream(ctx.db(), key)?;
-    if s.groups.remove(group).is_none() {
-        return Ok(Reply::Int(0));
-    }
-    // Blocked XREADGROUPs on this group must learn it is gone.
-    ctx.db().signal_ready(key);
-    ctx.db().unsignalled_change(key, 1);
-    ctx.notify(ev::STREAM, "xgroup-destroy", key);
-    Ok(Reply::Int(1))
-}
-
-fn xgroup_createconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
-    let now = ctx.now_ms();
-    let s = group_stream(ctx.db(), key)?;
-    let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
-    if g.consumers.contains_key(&argv[4]) {
-        return Ok(Reply::Int(0));
-    }
-    g.touch_consumer(&super::args::owned(&argv[4]), now);
-    ctx.db().unsignalled_change(key, 1);
-    ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    Ok(Reply::Int(1))
-}
-
-fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
-    let s = group_stream(ctx.db(), key)?;
-    let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
-    let pending = match g.consumers.remove(&argv[4]) {
-        Some(c) => {
-            for id in &c.pel {
-                g.pel.remove(id);
-            }
-            c.pel.len()
-        }
-        None => 0,
-    };
-    ctx.db().unsignalled_change(key, 1);
-    ctx.notify(ev::STREAM, "xgroup-delconsumer", key);
-    Ok(Reply::Int(pending as i64))
-}
-
-fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(help_reply(
-        "XGROUP",
-        &[
-            "CREATE <key> <groupname> <id|$> [option]",
-            "    Create a new consumer group. Options are:",
-            "    * MKSTREAM",
-            "      Create the empty stream if it does not exist.",
-            "    * ENTRIESREAD entries_read",
-            "      Set the group's entries_read counter (internal use).",
-            "CREATECONSUMER <key> <groupname> <consumer>",
-            "    Create a new consumer in the specified group.",
-            "DELCONSUMER <key> <groupname> <consumer>",
-            "    Remove the specified consumer.",
-            "DESTROY <key> <groupname>",
-            "    Remove the specified group.",
-            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-            "    Set the current group ID and entries_read counter.",
-        ],
-    ))
-}
-
-fn kv(k: &str, v: Reply) -> (Reply, Reply) {
-    (Reply::bulk_str(k), v)
-}
-
-fn opt_int(v: Option<u64>) -> Reply {
-    v.map_or(Reply::Null, |n| Reply::Int(n as i64))
-}
-
-fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut full = false;
-    let mut count: usize = 10;
-    if argv.len() > 3 {
-        if !is(&argv[3], "full") {
-            return Err(CmdError::Syntax);
-        }
-        full = true;
-        match argv.len() {
-            4 => {}
-            6 if is(&argv[4], "count") => {
-                let n = int(&argv[5])?;
-                count = if n <= 0 { 0 } else { n as usize };
-            }
-            _ => return Err(CmdError::Syntax),
-        }
-    }
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
-    let mut m = vec![
-        kv("length", Reply::Int(s.len() as i64)),
-        kv("radix-tree-keys", Reply::Int(s.node_count() as i64)),
-        kv("radix-tree-nodes", Reply::Int(radix_nodes_estimate(s) as i64)),
-        kv("last-generated-id", id_reply(s.last_id)),
-        kv("max-deleted-entry-id", id_reply(s.max_deleted)),
-        kv("entries-added", Reply::Int(s.entries_added as i64)),
-        kv("recorded-first-entry-id", id_reply(s.first_id)),
-    ];
-    if !full {
-        m.push(kv("groups", Reply::Int(s.groups.len() as i64)));
-        m.push(kv("first-entry", s.first_entry().map_or(Reply::Null, entry_reply)));
-        m.push(kv("last-entry", s.last_entry().map_or(Reply::Null, entry_reply)));
-        return Ok(Reply::Map(m));
-    }
-    m.push(kv("entries", entries_reply(s.range(StreamId::ZERO, StreamId::MAX, count, false))));
-    let mut groups = Vec::new();
-    for (name, g) in &s.groups {
-        let pending: Vec<Reply> = g
-            .pel
-            .iter()
-            .take(if count == 0 { usize::MAX } else { count })
-            .map(|(id, n)| {
-                Reply::Array(vec![
-                    id_reply(*id),
-                    Reply::Bulk(n.consumer.clone()),
-                    Reply::Int(n.delivery_time as i64),
-                    Reply::Int(n.delivery_count as i64),
-                ])
-            })
-            .collect();
-        let consumers: Vec<Reply> = g
-            .consumers
-            .iter()
-            .map(|(cname, c)| {
-                let pending: Vec<Reply> = c
-                    .pel
-                    .iter()
-                    .take(if count == 0 { usize::MAX } else { count })
-                    .filter_map(|id| g.pel.get(id).map(|n| (id, n)))
-                    .map(|(id, n)| {
-                        Reply::Array(vec![
-                            id_reply(*id),
-                            Reply::Int(n.delivery_time as i64),
-                            Reply::Int(n.delivery_count as i64),
-                        ])
-                    })
-                    .collect();
-                Reply::Map(vec![
-                    kv("name", Reply::Bulk(cname.clone())),
-                    kv("seen-time", Reply::Int(c.seen_time as i64)),
-                    kv("pel-count", Reply::Int(c.pel.len() as i64)),
-                    kv("pending", Reply::Array(pending)),
-                ])
-            })
-            .collect();
-        groups.push(Reply::Map(vec![
-            kv("name", Reply::Bulk(name.clone())),
-            kv("last-delivered-id", id_reply(g.last_id)),
-            kv("entries-read", opt_int(g.entries_read)),
-            kv("lag", opt_int(s.lag(g))),
-            kv("pel-count", Reply::Int(g.pel.len() as i64)),
-            kv("pending", Reply::Array(pending)),
-            kv("consumers", Reply::Array(consumers)),
-        ]));
-    }
-    m.push(kv("groups", Reply::Array(groups)));
-    Ok(Reply::Map(m))
-}
-
-/// Redis reports the size of its radix tree's internals; Ember has no radix tree. This is
-/// the node count a radix tree over the same node keys would have at least (one per key and
-/// the root), close to but not always equal to Redis's figure.
-fn radix_nodes_estimate(s: &Stream) -> usize {
-    if s.node_count() == 0 { 1 } else { s.node_count() + 1 }
-}
-
-fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
-    let out = s
-        .groups
-        .iter()
-        .map(|(name, g)| {
-            Reply::Map(vec![
-                kv("name", Reply::Bulk(name.clone())),
-                kv("consumers", Reply::Int(g.consumers.len() as i64)),
-                kv("pending", Reply::Int(g.pel.len() as i64)),
-                kv("last-delivered-id", id_reply(g.last_id)),
-                kv("entries-read", opt_int(g.entries_read)),
-                kv("lag", opt_int(s.lag(g))),
-            ])
-        })
-        .collect();
-    Ok(Reply::Array(out))
-}
-
-fn xinfo_consumers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let now = ctx.now_ms();
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
-    let Some(g) = s.groups.get(&argv[3]) else { return Err(no_such_group(&argv[2], &argv[3])) };
-    let out = g
-        .consumers
-        .iter()
-        .map(|(name, c)| {
-            Reply::Map(vec![
-                kv("name", Reply::Bulk(name.clone())),
-                kv("pending", Reply::Int(c.pel.len() as i64)),
-                kv("idle", Reply::Int(now.saturating_sub(c.seen_time) as i64)),
-            ])
-        })
-        .collect();
-    Ok(Reply::Array(out))
-}
-
-fn xinfo_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    Ok(help_reply(
-        "XINFO",
-        &[
-            "CONSUMERS <key> <groupname>",
-            "    Show consumers of <groupname>.",
-            "GROUPS <key>",
-            "    Show the stream consumer groups.",
-            "STREAM <key> [FULL [COUNT <count>]",
-            "    Show information about the stream.",
-        ],
-    ))
 }

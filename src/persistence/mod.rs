@@ -15,3 +15,4 @@ pub mod listpack;
 pub mod lzf;
 pub mod manifest;
 pub mod rdb;
+pub mod rdb_writer;

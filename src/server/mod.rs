@@ -7,10 +7,7 @@ pub mod event_loop;
 pub mod execute;
 pub mod lag;
 pub mod latency;
-pub mod lua;
-mod lua_cjson;
-mod lua_cmsgpack;
-mod lua_struct;
+
 pub mod persist;
 pub mod pubsub;
 pub mod repl;

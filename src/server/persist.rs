@@ -213,9 +213,7 @@ impl ServerState {
         if how == Reload::Add {
             let dup_key = keys.iter().any(|k| self.dbs.get_mut(k.db).is_some_and(|d| d.contains(&k.key)));
             let dup_lib = self.functions.as_deref().is_some_and(|f| {
-                libraries
-                    .iter()
-                    .any(|c| crate::server::lua::library_name(c).is_ok_and(|n| f.libraries.contains_key(&n)))
+                libraries.iter().any(|c| crate::scripting::library_name(c).is_ok_and(|n| f.libraries.contains_key(&n)))
             });
             if dup_key || dup_lib {
                 return Err(RdbError::Corrupted { offset: 0, what: "duplicate key or library while loading".into() });
@@ -227,7 +225,7 @@ impl ServerState {
         }
         if !libraries.is_empty() {
             if self.functions.is_none() {
-                let e = crate::server::lua::Engine::new(true)
+                let e = crate::scripting::Engine::new(true)
                     .map_err(|e| RdbError::Corrupted { offset: 0, what: format!("cannot start Lua: {e}") })?;
                 self.functions = Some(Box::new(e));
             }

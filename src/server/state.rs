@@ -212,10 +212,10 @@ pub struct ServerState {
     /// The append-only file, when `appendonly yes`.
     pub aof: Option<crate::server::aof::Aof>,
     /// The Lua engine and script cache, created by the first EVAL or SCRIPT LOAD.
-    pub lua: Option<Box<crate::server::lua::Engine>>,
+    pub lua: Option<Box<crate::scripting::Engine>>,
     /// The Lua state of FUNCTION libraries (a separate one, as in Redis: functions see no
     /// KEYS/ARGV globals and no EVAL scripts' state).
-    pub functions: Option<Box<crate::server::lua::Engine>>,
+    pub functions: Option<Box<crate::scripting::Engine>>,
     /// The AOF's manifest and rewrite bookkeeping, kept whether the AOF is on or off.
     pub aofctl: crate::server::aof::AofControl,
     /// BGSAVE SCHEDULE (or BGSAVE in EXEC) while a rewrite ran: start it after.

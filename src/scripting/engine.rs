@@ -19,13 +19,12 @@ use bytes::Bytes;
 use mlua::{Function, HookTriggers, IntoLua, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::protocol::Reply;
-use crate::util::numfmt::fmt_g;
 
 /// The Lua side of the library, run once per engine before anything is locked: the `redis`
 /// table's Lua parts, Redis's `pcall` (error replies reach scripts as their text), and the
 /// runners. It is called with the error handler, the error-text helper and the readonly
 /// switch, and returns the runners; nothing of it is left in the globals.
-const PRELUDE: &str = r#"
+pub(super) const PRELUDE: &str = r#"
 local handler, errtext, set_ro = ...
 redis = {}
 -- redis.call and redis.pcall are Rust functions installed after this chunk; C functions, so
@@ -93,7 +92,7 @@ return run, runf, load
 /// `redis` included), their metatables and the string metatable refuse all writes, raw ones
 /// included; reading a missing global is an error. Returns the index function of missing
 /// globals (FUNCTION LOAD swaps it for the load-time view) and a maker of strict views.
-const PROTECT: &str = r#"
+pub(super) const PROTECT: &str = r#"
 local set_ro = ...
 local G, type, pairs, error, tostring, setmetatable, getmetatable = _G, type, pairs, error, tostring, setmetatable, getmetatable
 local function missing(_, k)
@@ -146,7 +145,7 @@ pub enum Target<'a> {
 
 /// A function registered by a library (FUNCTION LOAD).
 pub struct FunctionDef {
-    func: Function,
+    pub(super) func: Function,
     pub library: String,
     pub flags: Vec<String>,
     pub description: Option<String>,
@@ -173,7 +172,7 @@ pub struct Library {
 }
 
 /// A cached script: its compiled function and the flags of its shebang.
-struct Script {
+pub(super) struct Script {
     func: Function,
     flags: ScriptFlags,
 }
@@ -206,7 +205,7 @@ pub trait Host {
 }
 
 /// The line the user's script or function is at (the innermost frame of its chunk).
-fn script_line(lua: &Lua) -> Option<usize> {
+pub(super) fn script_line(lua: &Lua) -> Option<usize> {
     for level in 0..64 {
         match lua.inspect_stack(level, |d| (d.source().source.map(|s| s.into_owned()), d.current_line())) {
             None => break,
@@ -219,14 +218,14 @@ fn script_line(lua: &Lua) -> Option<usize> {
 
 /// A run or load stopped by the watchdog: why, and where the script was.
 #[derive(Clone, Copy, Debug)]
-struct Killed {
+pub(super) struct Killed {
     message: &'static str,
     line: Option<usize>,
 }
 
 /// What the instruction hook watches for.
 #[derive(Clone, Copy, Debug)]
-enum Watch {
+pub(super) enum Watch {
     Idle,
     /// A script or function runs; past this instant it is busy (see [`Host::busy_poll`]).
     Run(Instant),
@@ -270,7 +269,7 @@ pub struct Engine {
     pub functions: HashMap<String, FunctionDef>,
 }
 
-fn lua_err(e: mlua::Error) -> String {
+pub(super) fn lua_err(e: mlua::Error) -> String {
     e.to_string()
 }
 
@@ -408,9 +407,9 @@ impl Engine {
             lib_fns.push(("call", call));
             lib_fns.push(("pcall", pcall));
             install_bit(&lua).map_err(lua_err)?;
-            super::lua_cjson::install(&lua, &g).map_err(lua_err)?;
-            super::lua_cmsgpack::install(&lua, &g).map_err(lua_err)?;
-            super::lua_struct::install(&lua, &g).map_err(lua_err)?;
+            super::cjson::install(&lua, &g).map_err(lua_err)?;
+            super::cmsgpack::install(&lua, &g).map_err(lua_err)?;
+            super::structlib::install(&lua, &g).map_err(lua_err)?;
         }
         // SAFETY: a C function of Ember's Lua (vendor/lua-src) that reads its two arguments.
         let set_ro = unsafe { lua.create_c_function(lua_set_readonly) }.map_err(lua_err)?;
@@ -753,7 +752,7 @@ type HostPtr = *mut (dyn Host + 'static);
 /// Publishes `host` to `redis.call` for the length of a run and withdraws it on drop, so the
 /// pointer never outlives the borrow it came from. `redis.call` and `redis.pcall` are made
 /// once per engine (making Lua functions per run cost more than the commands they run).
-struct CurrentHost<'a>(&'a Cell<Option<HostPtr>>);
+pub(super) struct CurrentHost<'a>(&'a Cell<Option<HostPtr>>);
 
 impl<'a> CurrentHost<'a> {
     fn enter(slot: &'a Cell<Option<HostPtr>>, host: &mut dyn Host) -> Self {
@@ -776,7 +775,7 @@ impl Drop for CurrentHost<'_> {
 
 /// `redis.call` and `redis.pcall`: Redis's argument checks, then the command through the
 /// current host; its reply parsed back into Lua.
-fn command_functions(
+pub(super) fn command_functions(
     lua: &Lua,
     host: &Rc<Cell<Option<HostPtr>>>,
     resp: &Rc<Cell<u8>>,
@@ -829,7 +828,7 @@ fn command_functions(
 /// An error reply raised by `redis.call` (or a refusal of it), carried through Lua to the
 /// error handler with its text (and error code) intact.
 #[derive(Debug)]
-struct ScriptError {
+pub(super) struct ScriptError {
     text: String,
     /// A command replied it (already counted in errorstats).
     counted: bool,
@@ -843,7 +842,7 @@ impl ScriptError {
 
 /// The field Redis marks error tables with when a command replied the error (so the script
 /// replying it again does not count it twice). Scripts see it, as in Redis.
-const IGNORE_STATS: &str = "ignore_error_stats_update";
+pub(super) const IGNORE_STATS: &str = "ignore_error_stats_update";
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -854,7 +853,7 @@ impl std::fmt::Display for ScriptError {
 impl std::error::Error for ScriptError {}
 
 /// LuaBitOp's `bit` library (which Redis bundles): 32-bit operations on numbers.
-fn install_bit(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn install_bit(lua: &Lua) -> mlua::Result<()> {
     fn tobit(n: f64) -> i32 {
         // Modulo 2^32 like LuaBitOp's normalisation of integral numbers.
         (n.trunc().rem_euclid(4_294_967_296.0) as u64 as u32) as i32
@@ -893,22 +892,22 @@ fn install_bit(lua: &Lua) -> mlua::Result<()> {
 
 /// What all scripts together may allocate inside Lua (Redis sets no limit; an unbounded
 /// string.rep would otherwise be the server's end).
-const LUA_MEMORY_LIMIT: usize = 1 << 30;
+pub(super) const LUA_MEMORY_LIMIT: usize = 1 << 30;
 
 /// Redis stops a library's loading code after this long (function_lua.c LOAD_TIMEOUT_MS).
-const LOAD_TIME_LIMIT: Duration = Duration::from_millis(500);
+pub(super) const LOAD_TIME_LIMIT: Duration = Duration::from_millis(500);
 
-const SCRIPT_KILLED: &str = "Script killed by user with SCRIPT KILL...";
-const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+pub(super) const SCRIPT_KILLED: &str = "Script killed by user with SCRIPT KILL...";
+pub(super) const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
 
 /// How often (in VM instructions) the watchdog looks at the clock.
-const WATCH_EVERY: u32 = 100_000;
+pub(super) const WATCH_EVERY: u32 = 100_000;
 
 /// The instruction hook: every [`WATCH_EVERY`] instructions it checks the clock. A run past
 /// its limit lets the host serve other clients; a kill (or a load past its limit) raises an
 /// error and swaps in a hook that raises again on every instruction, so a `pcall` that
 /// catches the first cannot keep the script alive (Redis sets LUA_MASKLINE for the same).
-fn install_watchdog(
+pub(super) fn install_watchdog(
     lua: &Lua,
     watch: &Rc<Cell<Watch>>,
     host: &Rc<Cell<Option<HostPtr>>>,
@@ -936,371 +935,8 @@ fn install_watchdog(
     })
 }
 
-/// `redis.call`'s refusals: an error table for `redis.pcall` to return or `redis.call` to
-/// raise.
-fn refusal(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
-    let t = lua.create_table()?;
-    t.raw_set("err", text)?;
-    Ok((false, Value::Table(t)))
-}
-
-/// A Lua error's message without mlua's decorations.
-fn error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        // The only callback that lives in a scope is FUNCTION LOAD's register_function: one
-        // kept and called later gets Redis's words.
-        mlua::Error::CallbackDestructed => "redis.register_function can only be called on FUNCTION LOAD command".into(),
-        other => other.to_string(),
-    }
-}
-
-/// `tostring` of a value, for messages.
-fn lua_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.to_string_lossy(),
-        Value::Integer(n) => n.to_string(),
-        Value::Number(n) => lua_number_text(*n),
-        Value::Boolean(b) => b.to_string(),
-        Value::Nil => "nil".into(),
-        Value::Error(e) => error_text(e),
-        other => other.type_name().to_string(),
-    }
-}
-
-/// Lua 5.1's number to string conversion (`%.14g`).
-pub(super) fn number_text(n: f64) -> String {
-    lua_number_text(n)
-}
-
-fn lua_number_text(n: f64) -> String {
-    if n.is_nan() {
-        return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    fmt_g(n, 14)
-}
-
-/// `#!lua name=<library>` on the first line of a library: its name, checked as Redis does.
-pub fn library_name(code: &[u8]) -> Result<String, String> {
-    let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
-    if !code.starts_with(b"#!") {
-        return Err("Missing library metadata".into());
-    }
-    // The shebang splits like an inline command (quotes allowed); its first word is
-    // `#!<engine>`, as Redis reads it.
-    let parts = crate::protocol::resp::split_args(&code[..end]).ok_or("Invalid library metadata")?;
-    let words: Vec<String> = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-    let engine = words.first().and_then(|w| w.get(2..)).unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("Engine '{engine}' not found"));
-    }
-    let mut name = None;
-    for p in &words[1..] {
-        match p.strip_prefix("name=") {
-            Some(_) if name.is_some() => {
-                return Err("Invalid metadata value, name argument was given multiple times".into());
-            }
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(format!("Invalid metadata value given: {p}")),
-        }
-    }
-    let name = name.ok_or("Library name was not given")?;
-    if !valid_name(&name) {
-        return Err(NAME_RULE.into());
-    }
-    Ok(name)
-}
-
-const NAME_RULE: &str =
-    "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
-
-fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
-/// One `redis.register_function(name, f)` or `redis.register_function{function_name=,
-/// callback=, flags=, description=}` call, validated; messages are Redis's ("ERR ..." texts).
-fn registration(lua: &Lua, args: MultiValue, library: &str) -> Result<(String, FunctionDef), String> {
-    // Redis's luaRegisterFunctionReadArgs, message for message.
-    let string_of = |v: &Value| -> Option<String> {
-        match v {
-            Value::String(s) => Some(s.to_string_lossy()),
-            Value::Integer(n) => Some(n.to_string()),
-            Value::Number(n) => Some(lua_number_text(*n)),
-            _ => None,
-        }
-    };
-    let (name, func, flags, description) = match args.len() {
-        1 => {
-            let Some(Value::Table(t)) = args.front() else {
-                return Err("ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into());
-            };
-            let (mut name, mut func, mut flags, mut desc) = (None, None, Vec::new(), None);
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair.map_err(|e| format!("ERR {}", error_text(&e)))?;
-                let Some(key) = string_of(&k) else {
-                    return Err("ERR named argument key given to redis.register_function is not a string".into());
-                };
-                match key.to_ascii_lowercase().as_str() {
-                    "function_name" => {
-                        name =
-                            Some(string_of(&v).ok_or(
-                                "ERR function_name argument given to redis.register_function must be a string",
-                            )?)
-                    }
-                    "description" => {
-                        desc = Some(
-                            string_of(&v)
-                                .ok_or("ERR description argument given to redis.register_function must be a string")?,
-                        )
-                    }
-                    "callback" => match v {
-                        Value::Function(f) => func = Some(f),
-                        _ => {
-                            return Err(
-                                "ERR callback argument given to redis.register_function must be a function".into()
-                            );
-                        }
-                    },
-                    "flags" => {
-                        let Value::Table(ft) = v else {
-                            return Err("ERR flags argument to redis.register_function must be a table representing function flags".into());
-                        };
-                        for f in ft.sequence_values::<Value>() {
-                            let f = f.ok().as_ref().and_then(string_of).ok_or("ERR unknown flag given")?;
-                            flags.push(canonical_flag(&f).ok_or("ERR unknown flag given")?.to_string());
-                        }
-                    }
-                    _ => return Err("ERR unknown argument given to redis.register_function".into()),
-                }
-            }
-            let name = name.ok_or("ERR redis.register_function must get a function name argument")?;
-            let func = func.ok_or("ERR redis.register_function must get a callback argument")?;
-            (name, func, flags, desc)
-        }
-        2 => {
-            let name = args
-                .front()
-                .and_then(string_of)
-                .ok_or("ERR first argument to redis.register_function must be a string")?;
-            let Some(Value::Function(func)) = args.get(1).cloned() else {
-                return Err("ERR second argument to redis.register_function must be a function".into());
-            };
-            (name, func, Vec::new(), None)
-        }
-        _ => return Err("ERR wrong number of arguments to redis.register_function".into()),
-    };
-    let _ = lua;
-    if !valid_name(&name) {
-        return Err(format!("ERR {NAME_RULE}"));
-    }
-    Ok((name, FunctionDef { func, library: library.to_string(), flags, description }))
-}
-
-/// A script flag's canonical name (flags are matched without regard to case, as in Redis).
-fn canonical_flag(f: &str) -> Option<&'static str> {
-    ["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"]
-        .into_iter()
-        .find(|c| c.eq_ignore_ascii_case(f))
-}
-
-/// `#!lua [flags=a,b]` on the first line: the flags, and the body with that line blanked (so
-/// line numbers stay those of the text the client sent).
-fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), String> {
-    if !body.starts_with(b"#!") {
-        return Ok((ScriptFlags::default(), body.to_vec()));
-    }
-    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
-    if engine != "lua" {
-        return Err(format!("Unexpected engine in script shebang: #!{engine}"));
-    }
-    let mut flags = ScriptFlags { shebang: true, ..Default::default() };
-    for p in parts {
-        let Some(list) = p.strip_prefix("flags=") else {
-            return Err(format!("Unknown lua shebang option: {p}"));
-        };
-        for f in list.split(',').filter(|f| !f.is_empty()) {
-            match f {
-                "no-writes" => flags.no_writes = true,
-                "allow-oom" => flags.allow_oom = true,
-                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => return Err(format!("Unexpected flag in script shebang: {other}")),
-            }
-        }
-    }
-    let code = body[end..].to_vec();
-    Ok((flags, code))
-}
-
-/// One RESP reply (as a command wrote it for the script's protocol) as a Lua value, by
-/// Redis's conversion table.
-fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
-    let line_end = b[*pos..].windows(2).position(|w| w == b"\r\n").map(|p| *pos + p);
-    let Some(end) = line_end else { return Ok(Value::Nil) };
-    let kind = b[*pos];
-    let text = &b[*pos + 1..end];
-    *pos = end + 2;
-    let int = |t: &[u8]| std::str::from_utf8(t).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let tagged = |key: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(key, v)?;
-        Ok(Value::Table(t))
-    };
-    Ok(match kind {
-        b'+' => tagged("ok", Value::String(lua.create_string(text)?))?,
-        b'-' => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(text)?)?;
-            t.raw_set(IGNORE_STATS, true)?;
-            Value::Table(t)
-        }
-        b':' => Value::Integer(int(text)),
-        b'$' => {
-            let n = int(text);
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let n = n as usize;
-                let s = lua.create_string(&b[*pos..(*pos + n).min(b.len())])?;
-                *pos = (*pos + n + 2).min(b.len());
-                Value::String(s)
-            }
-        }
-        b'*' | b'~' | b'>' => {
-            let n = int(text);
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let t = lua.create_table()?;
-                for i in 0..n {
-                    let v = resp_to_lua(lua, b, pos)?;
-                    if kind == b'~' {
-                        t.raw_set(v, true)?;
-                    } else {
-                        t.raw_set(i + 1, v)?;
-                    }
-                }
-                if kind == b'~' { tagged("set", Value::Table(t))? } else { Value::Table(t) }
-            }
-        }
-        b'%' => {
-            let t = lua.create_table()?;
-            for _ in 0..int(text) {
-                let k = resp_to_lua(lua, b, pos)?;
-                let v = resp_to_lua(lua, b, pos)?;
-                t.raw_set(k, v)?;
-            }
-            tagged("map", Value::Table(t))?
-        }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(text == b"t"),
-        b',' => {
-            let d = std::str::from_utf8(text).ok().and_then(|s| crate::util::numfmt::parse_f64(s.as_bytes()));
-            tagged("double", Value::Number(d.unwrap_or(0.0)))?
-        }
-        b'(' => tagged("big_number", Value::String(lua.create_string(text)?))?,
-        b'=' => {
-            // `=len\r\nfmt:text\r\n`: {verbatim_string = {format = fmt, string = text}}.
-            let n = int(text).max(0) as usize;
-            let body = &b[(*pos).min(b.len())..(*pos + n).min(b.len())];
-            *pos = (*pos + n + 2).min(b.len());
-            let (format, text) =
-                if body.len() >= 4 && body[3] == b':' { body.split_at(4) } else { (&b"txt:"[..], body) };
-            let t = lua.create_table()?;
-            t.raw_set("format", lua.create_string(&format[..3])?)?;
-            t.raw_set("string", lua.create_string(text)?)?;
-            tagged("verbatim_string", Value::Table(t))?
-        }
-        b'|' => {
-            // Attributes are metadata before the real reply: skipped, as Redis's scripts do.
-            for _ in 0..int(text).max(0) {
-                resp_to_lua(lua, b, pos)?;
-                resp_to_lua(lua, b, pos)?;
-            }
-            resp_to_lua(lua, b, pos)?
-        }
-        _ => Value::Nil,
-    })
-}
-
-/// A script's return value as a reply, by Redis's conversion table: numbers truncate to
-/// integers, tables become arrays up to the first nil, `{ok=}` / `{err=}` become status and
-/// error replies; in RESP3, `{double=}`, `{map=}` and `{set=}` too.
-fn lua_to_reply(v: &Value, depth: usize, resp3: bool) -> Reply {
-    match v {
-        Value::Nil => Reply::Null,
-        // A script in RESP3 (redis.setresp(3)) returns real booleans.
-        Value::Boolean(b) if resp3 => Reply::Bool(*b),
-        Value::Boolean(true) => Reply::Int(1),
-        Value::Boolean(false) => Reply::Null,
-        Value::Integer(n) => Reply::Int(*n),
-        Value::Number(n) => Reply::Int(truncate_like_c(*n)),
-        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Table(t) => {
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                return Reply::Error(e.to_string_lossy());
-            }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                return Reply::StatusOwned(s.to_string_lossy());
-            }
-            if depth > 100 {
-                return Reply::Error("ERR reached lua stack limit".into());
-            }
-            match t.raw_get::<Value>("double") {
-                Ok(Value::Number(d)) => return Reply::Double(d),
-                Ok(Value::Integer(d)) => return Reply::Double(d as f64),
-                _ => {}
-            }
-            if let Ok(Value::String(n)) = t.raw_get::<Value>("big_number") {
-                // A line break would end the reply early: Redis maps them to spaces.
-                let text: String =
-                    n.to_string_lossy().chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
-                return Reply::BigNum(text);
-            }
-            if let Ok(Value::Table(vs)) = t.raw_get::<Value>("verbatim_string")
-                && let Ok(Value::String(text)) = vs.raw_get::<Value>("string")
-            {
-                return Reply::Verbatim(Bytes::copy_from_slice(&text.as_bytes()));
-            }
-            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-                let mut pairs = Vec::new();
-                for (k, v) in m.pairs::<Value, Value>().flatten() {
-                    pairs.push((lua_to_reply(&k, depth + 1, resp3), lua_to_reply(&v, depth + 1, resp3)));
-                }
-                return Reply::Map(pairs);
-            }
-            if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
-                let items =
-                    m.pairs::<Value, Value>().flatten().map(|(k, _)| lua_to_reply(&k, depth + 1, resp3)).collect();
-                return Reply::Set(items);
-            }
-            let mut items = Vec::new();
-            for i in 1.. {
-                match t.raw_get::<Value>(i) {
-                    Ok(Value::Nil) | Err(_) => break,
-                    Ok(x) => items.push(lua_to_reply(&x, depth + 1, resp3)),
-                }
-            }
-            Reply::Array(items)
-        }
-        _ => Reply::Null,
-    }
-}
-
-/// C's `(long long)` of a double on x86-64: truncation, and the "integer indefinite" value
-/// (i64::MIN) for NaN and out-of-range values, which is what Redis replies then.
-fn truncate_like_c(n: f64) -> i64 {
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
-    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) { i64::MIN } else { n as i64 }
-}
+use super::convert::*;
+use super::library::*;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::lua_cjson::raise;
+use super::cjson::raise;
 
 const MAX_INT_SIZE: usize = 32;
 const MAX_ALIGN: usize = 8;
@@ -168,7 +168,7 @@ fn pack(lua: &Lua, args: MultiValue) -> Result<Vec<u8>, String> {
                 let s = match args.get(arg) {
                     Some(Value::String(s)) => s.as_bytes().to_vec(),
                     Some(Value::Integer(n)) => n.to_string().into_bytes(),
-                    Some(Value::Number(n)) => super::lua::number_text(*n).into_bytes(),
+                    Some(Value::Number(n)) => super::convert::number_text(*n).into_bytes(),
                     other => {
                         return Err(format!(
                             "bad argument #{} to 'pack' (string expected, got {})",

@@ -14,7 +14,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(super::lua_cjson::raise(
+                return Err(super::cjson::raise(
                     lua,
                     "bad argument #0 to 'pack' (MessagePack pack needs input.)".into(),
                 ));
@@ -48,22 +48,19 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 fn unpack_full(lua: &Lua, b: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
     let decode_all = limit == 0 && offset == 0;
     if offset < 0 || limit < 0 {
-        return Err(super::lua_cjson::raise(
+        return Err(super::cjson::raise(
             lua,
             format!("Invalid request to unpack with offset of {offset} and limit of {}.", b.len()),
         ));
     }
     if offset as u64 > b.len() as u64 {
-        return Err(super::lua_cjson::raise(
-            lua,
-            format!("Start offset {offset} greater than input length {}.", b.len()),
-        ));
+        return Err(super::cjson::raise(lua, format!("Start offset {offset} greater than input length {}.", b.len())));
     }
     let limit = if decode_all { i64::MAX } else { limit };
     let mut r = Reader { b, i: offset as usize };
     let mut out = Vec::new();
     while r.i < r.b.len() && (out.len() as i64) < limit {
-        out.push(r.value(lua, 0).map_err(|m| super::lua_cjson::raise(lua, m.to_string()))?);
+        out.push(r.value(lua, 0).map_err(|m| super::cjson::raise(lua, m.to_string()))?);
     }
     if !decode_all {
         let next = if r.i >= r.b.len() { -1 } else { r.i as i64 };
@@ -277,7 +274,7 @@ mod tests {
         let lua = mlua::Lua::new();
         let g = lua.globals();
         super::install(&lua, &g).unwrap();
-        super::super::lua_cjson::install(&lua, &g).unwrap();
+        super::super::cjson::install(&lua, &g).unwrap();
         // Called from Rust: an error comes back as Err, results as values.
         let unpack: mlua::Function = lua.load("return cmsgpack.unpack").eval().unwrap();
         let decode: mlua::Function = lua.load("return cjson.decode").eval().unwrap();
