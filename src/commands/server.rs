@@ -371,7 +371,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // appendonly switched at run time: start the AOF with a rewrite of the current data, or
     // stop logging (Redis's startAppendOnly / stopAppendOnly).
     match (aof_was, ctx.srv.config.bool("appendonly")) {
-        (false, true) => ctx.srv.start_aof().map_err(CmdError::msg)?,
+        (false, true) => ctx.srv.start_aof().map_err(|e| CmdError::msg(e.to_string()))?,
         (true, false) => ctx.srv.stop_aof(),
         _ => {}
     }
@@ -936,7 +936,7 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return debug_populate(ctx, argv);
     }
     if is(sub, "loadaof") && argv.len() == 2 {
-        ctx.srv.debug_load_aof().map_err(CmdError::msg)?;
+        ctx.srv.debug_load_aof().map_err(|e| CmdError::msg(e.to_string()))?;
         return Ok(OK);
     }
     if is(sub, "aof-flush-sleep") && argv.len() == 3 {

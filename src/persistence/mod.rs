@@ -9,6 +9,7 @@
 //! * [`listpack`] and [`lzf`]: the encodings RDB files nest inside strings.
 
 pub mod aof;
+pub mod aof_log;
 pub mod aof_rewrite;
 pub mod child;
 pub mod listpack;

@@ -1,6 +1,7 @@
 //! The wire: request decoding ([`resp`]) and reply encoding ([`reply`]). Nothing here knows
 //! about commands or storage.
 
+pub mod feed;
 pub mod reply;
 pub mod resp;
 

@@ -19,7 +19,6 @@
 //! `aof-disable-auto-gc`. Switched on at run time, the AOF logs into a temporary incremental
 //! file until its first rewrite completes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,55 +26,11 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::persistence::aof::{CommandReader, ReadFault};
+pub use crate::persistence::aof_log::{Aof, AofError, AofState, Fsync};
+use crate::persistence::aof_log::{exists, unix_secs, write_manifest};
 use crate::persistence::manifest::Manifest;
-use crate::server::repl::{Feed, Target};
+use crate::server::repl::Target;
 use crate::server::{ServerState, Session};
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fsync {
-    Always,
-    EverySec,
-    No,
-}
-
-impl Fsync {
-    pub fn parse(s: &str) -> Fsync {
-        match s {
-            "always" => Fsync::Always,
-            "no" => Fsync::No,
-            _ => Fsync::EverySec,
-        }
-    }
-}
-
-/// Redis's aof_state, less OFF (no [`Aof`] then).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AofState {
-    On,
-    /// Switched on at run time: writes go to a temporary incremental file until the first
-    /// rewrite completes (and are dropped before that rewrite starts: the base will hold them).
-    WaitRewrite,
-}
-
-/// The open log.
-pub struct Aof {
-    pub state: AofState,
-    /// The incremental file being appended to; None while waiting for a rewrite to start.
-    file: Option<std::fs::File>,
-    pending: Feed,
-    pub fsync: Fsync,
-    /// aof-timestamp-enabled: a `#TS:` annotation precedes the first command of each second.
-    pub timestamps: bool,
-    last_timestamp: u64,
-    last_sync: Instant,
-    /// everysec: the background thread that fsyncs the handles it is sent.
-    syncer: Option<std::sync::mpsc::Sender<std::fs::File>>,
-    /// Bytes of the base and incremental files (auto-aof-rewrite-percentage's measure).
-    pub current_size: u64,
-    /// The last write or fsync failed (disk full, I/O error): writes are refused with MISCONF
-    /// until a flush succeeds again.
-    pub write_error: Option<String>,
-}
 
 /// What the server knows of the AOF whether it is on or off (Redis keeps the manifest and
 /// the rewrite statistics either way).
@@ -143,129 +98,6 @@ impl LoadStatus {
     pub fn is_fatal(self) -> bool {
         matches!(self, LoadStatus::Failed | LoadStatus::OpenErr)
     }
-}
-
-fn syncer() -> std::io::Result<std::sync::mpsc::Sender<std::fs::File>> {
-    let (tx, rx) = std::sync::mpsc::channel::<std::fs::File>();
-    std::thread::Builder::new().name("ember-aof-fsync".into()).spawn(move || {
-        for f in rx {
-            if let Err(e) = f.sync_data() {
-                warn!("AOF fsync failed: {e}");
-            }
-        }
-    })?;
-    Ok(tx)
-}
-
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-impl Aof {
-    fn new(state: AofState, file: Option<std::fs::File>, fsync: Fsync, timestamps: bool) -> std::io::Result<Aof> {
-        let syncer = if fsync == Fsync::EverySec { Some(syncer()?) } else { None };
-        Ok(Aof {
-            state,
-            file,
-            pending: Feed::default(),
-            fsync,
-            timestamps,
-            last_timestamp: 0,
-            last_sync: Instant::now(),
-            syncer,
-            current_size: 0,
-            write_error: None,
-        })
-    }
-
-    /// Appends one command (with a SELECT first when the database changes). Dropped while
-    /// no file is open (waiting for a rewrite that will include it).
-    pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
-        if self.file.is_none() {
-            return;
-        }
-        if self.timestamps {
-            let now = unix_secs();
-            if now > self.last_timestamp {
-                self.last_timestamp = now;
-                self.pending.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
-            }
-        }
-        self.pending.push(db, argv);
-    }
-
-    pub fn has_pending(&self) -> bool {
-        !self.pending.buf.is_empty()
-    }
-
-    pub fn pending_len(&self) -> usize {
-        self.pending.buf.len()
-    }
-
-    /// Writes what is buffered, and fsyncs according to the policy.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        let Some(file) = self.file.as_mut() else {
-            self.pending.buf.clear();
-            return Ok(());
-        };
-        if self.pending.buf.is_empty() {
-            return Ok(());
-        }
-        // On failure the bytes stay buffered and are retried at the next flush; a partial
-        // write is cut back so the log never holds half a command.
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Err(e) = file.write_all(&self.pending.buf) {
-            let _ = file.set_len(len);
-            return Err(e);
-        }
-        self.current_size += self.pending.buf.len() as u64;
-        self.pending.buf.clear();
-        match self.fsync {
-            Fsync::Always => file.sync_data()?,
-            Fsync::EverySec => {
-                if self.last_sync.elapsed() >= Duration::from_secs(1) {
-                    self.last_sync = Instant::now();
-                    if let (Some(tx), Ok(f)) = (&self.syncer, file.try_clone()) {
-                        let _ = tx.send(f);
-                    }
-                }
-            }
-            Fsync::No => {}
-        }
-        Ok(())
-    }
-
-    /// Switches appending to `file` (a new incremental file), the old one fsynced.
-    fn switch_to(&mut self, file: std::fs::File) {
-        if let Some(old) = self.file.replace(file) {
-            let _ = old.sync_data();
-        }
-        self.pending.forget_db();
-    }
-}
-
-/// Writes `name.manifest` in `dir` atomically: a temporary file, fsync, rename, and an fsync
-/// of the directory (new files may have appeared in it).
-fn write_manifest(dir: &Path, filename: &str, m: &Manifest) -> std::io::Result<()> {
-    let tmp_name = format!("temp-{filename}.manifest");
-    let tmp = dir.join(&tmp_name);
-    let mut f =
-        std::fs::File::create(&tmp).inspect_err(|e| warn!("Can't open the AOF manifest file {tmp_name}: {e}"))?;
-    f.write_all(m.render().as_bytes())
-        .inspect_err(|e| warn!("Error trying to write the temporary AOF manifest file {tmp_name}: {e}"))?;
-    f.sync_all().inspect_err(|e| warn!("Fail to fsync the temp AOF file {tmp_name}: {e}."))?;
-    std::fs::rename(&tmp, dir.join(format!("{filename}.manifest"))).inspect_err(|e| {
-        warn!("Error trying to rename the temporary AOF manifest file {tmp_name} into {filename}.manifest: {e}")
-    })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// A file in the AOF directory exists.
-fn exists(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok()
 }
 
 impl ServerState {
@@ -544,7 +376,7 @@ impl ServerState {
         let m = self.aofctl.manifest.clone();
         self.persist_manifest(&m).map_err(|_| ())?;
         let fsync = Fsync::parse(self.config.str("appendfsync"));
-        let mut aof = Aof::new(AofState::On, Some(file), fsync, self.config.bool("aof-timestamp-enabled"))
+        let mut aof = Aof::new(AofState::On, Some(Box::new(file)), fsync, self.config.bool("aof-timestamp-enabled"))
             .map_err(|e| warn!("Can't start the AOF fsync thread: {e}"))?;
         aof.current_size =
             m.loading_order().filter_map(|f| std::fs::metadata(dir.join(&f.name)).ok()).map(|m| m.len()).sum();
@@ -591,13 +423,12 @@ impl ServerState {
 
     /// CONFIG SET appendonly yes: the AOF waits for a rewrite of the current data, started
     /// now or, when a snapshot is running, when it ends (Redis's startAppendOnly).
-    pub fn start_aof(&mut self) -> Result<(), String> {
+    pub fn start_aof(&mut self) -> Result<(), AofError> {
         if self.aof.is_some() {
             return Ok(());
         }
         let fsync = Fsync::parse(self.config.str("appendfsync"));
-        let aof = Aof::new(AofState::WaitRewrite, None, fsync, self.config.bool("aof-timestamp-enabled"))
-            .map_err(|e| e.to_string())?;
+        let aof = Aof::new(AofState::WaitRewrite, None, fsync, self.config.bool("aof-timestamp-enabled"))?;
         self.aof = Some(aof);
         self.refresh_track_modified();
         if self.bgsave_in_progress() && !self.aof_rewrite_in_progress() {
@@ -618,7 +449,7 @@ impl ServerState {
                 warn!(
                     "Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error."
                 );
-                return Err(format!("Unable to turn on AOF. Check server logs. ({e})"));
+                return Err(AofError::CannotEnable(Box::new(e)));
             }
         }
         Ok(())
@@ -628,8 +459,8 @@ impl ServerState {
     /// stops; a running rewrite is abandoned.
     pub fn stop_aof(&mut self) {
         self.aof_flush();
-        if let Some(f) = self.aof.as_ref().and_then(|a| a.file.as_ref())
-            && let Err(e) = f.sync_data()
+        if let Some(aof) = self.aof.as_mut()
+            && let Err(e) = aof.sync()
         {
             warn!("Fail to fsync the AOF file: {e}");
         }
@@ -646,7 +477,7 @@ impl ServerState {
     /// Opens the incremental file commands go to while a rewrite runs (Redis's
     /// openNewIncrAofForAppend): the next in the manifest with the AOF on, a temporary one
     /// while waiting for the first rewrite, none with the AOF off.
-    fn open_new_incr_for_rewrite(&mut self) -> Result<(), String> {
+    fn open_new_incr_for_rewrite(&mut self) -> Result<(), AofError> {
         let Some(state) = self.aof.as_ref().map(|a| a.state) else { return Ok(()) };
         let dir = self.aof_dir();
         let filename = self.aof_filename();
@@ -655,32 +486,30 @@ impl ServerState {
             AofState::WaitRewrite => format!("temp-{filename}.incr"),
             AofState::On => next.new_incr(&filename),
         };
-        let file = std::fs::File::create(dir.join(&name)).map_err(|e| {
-            warn!("Can't open the append-only file {name}: {e}");
-            e.to_string()
-        })?;
+        let file = std::fs::File::create(dir.join(&name))
+            .inspect_err(|e| warn!("Can't open the append-only file {name}: {e}"))?;
         if state == AofState::On {
-            self.persist_manifest(&next).map_err(|e| e.to_string())?;
+            self.persist_manifest(&next)?;
             self.aofctl.manifest = next;
         }
         info!("Creating AOF incr file {name} on background rewrite");
         if let Some(aof) = self.aof.as_mut() {
-            aof.switch_to(file);
+            aof.switch_to(Box::new(file));
         }
         Ok(())
     }
 
     /// BGREWRITEAOF: commands from now on go to a new incremental file while a forkless
     /// snapshot writes the new base (Redis's rewriteAppendOnlyFileBackground).
-    pub fn start_aof_rewrite(&mut self) -> Result<(), String> {
+    pub fn start_aof_rewrite(&mut self) -> Result<(), AofError> {
         if self.bgsave_in_progress() {
-            return Err("a background save is in progress".into());
+            return Err(AofError::SaveInProgress);
         }
         let dir = self.aof_dir();
         if let Err(e) = std::fs::create_dir_all(&dir) {
             warn!("Can't open or create append-only dir {}: {e}", dir.display());
             self.aofctl.last_rewrite_ok = false;
-            return Err(e.to_string());
+            return Err(e.into());
         }
         self.aof_flush();
         if let Err(e) = self.open_new_incr_for_rewrite() {
@@ -692,7 +521,7 @@ impl ServerState {
         if let Err(e) = self.start_snapshot_for_aof(PathBuf::from(rewrite_temp_name()), rdb) {
             self.aofctl.last_rewrite_ok = false;
             warn!("Can't rewrite append only file in background: {e}");
-            return Err(e.to_string());
+            return Err(e.into());
         }
         let pid = self.bgsave.as_ref().and_then(|b| b.child_pid).unwrap_or_else(std::process::id);
         info!("Background append only file rewriting started by pid {pid}");
@@ -765,7 +594,7 @@ impl ServerState {
         self.aofctl.manifest = next;
         if let Some(aof) = self.aof.as_mut() {
             let base_size = std::fs::metadata(&base_path).map_or(0, |m| m.len());
-            let incr_size = aof.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+            let incr_size = aof.file_len();
             aof.current_size = base_size + incr_size;
             self.aofctl.rewrite_base_size = aof.current_size;
         }
@@ -793,10 +622,10 @@ impl ServerState {
 
     /// DEBUG LOADAOF: the log is written out, the data set emptied and loaded back from
     /// the AOF files. As in Redis, a log that does not load ends the process.
-    pub fn debug_load_aof(&mut self) -> Result<(), String> {
+    pub fn debug_load_aof(&mut self) -> Result<(), AofError> {
         // A log that contains this command must not load itself from within itself.
         if self.replaying_aof {
-            return Err("DEBUG LOADAOF cannot run while the AOF is loading".into());
+            return Err(AofError::Loading);
         }
         self.aof_flush();
         for db in &mut self.dbs {

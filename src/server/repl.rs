@@ -14,38 +14,9 @@
 use bytes::Bytes;
 
 use crate::keyspace::db::ClientId;
-use crate::protocol::encode_command as encode;
 use crate::server::{ServerState, Session};
 
-/// A stream of commands in RESP, with a SELECT wherever the database changes.
-#[derive(Default)]
-pub struct Feed {
-    pub buf: Vec<u8>,
-    current_db: Option<usize>,
-}
-
-impl Feed {
-    /// Appends one command run in `db`; EXEC needs no SELECT of its own.
-    pub fn push(&mut self, db: usize, argv: &[&[u8]]) {
-        let exec = argv.first().is_some_and(|a| a.eq_ignore_ascii_case(b"EXEC"));
-        if !exec && self.current_db != Some(db) {
-            let n = db.to_string();
-            encode(&mut self.buf, &[b"SELECT", n.as_bytes()]);
-            self.current_db = Some(db);
-        }
-        encode(&mut self.buf, argv);
-    }
-
-    /// Appends a command that runs in any database (PING), with no SELECT.
-    pub fn push_anywhere(&mut self, argv: &[&[u8]]) {
-        encode(&mut self.buf, argv);
-    }
-
-    /// The next command gets a SELECT whatever its database (a new log file, a new replica).
-    pub fn forget_db(&mut self) {
-        self.current_db = None;
-    }
-}
+pub use crate::protocol::feed::Feed;
 
 /// Where a pending operation goes: Redis propagates some commands (PUBLISH) to replicas only.
 #[derive(Clone, Copy, PartialEq)]
