@@ -496,6 +496,29 @@ mod tests {
         assert!(table().get(b"GeT").is_some());
     }
 
+    /// Scripts cannot run scripts: the Lua engine's `redis.call` hands a raw pointer to the
+    /// running script's host and relies on never being re-entered (scripting::engine's one
+    /// unsafe block), which holds only while every command that runs a script is NOSCRIPT.
+    #[test]
+    fn commands_that_run_scripts_are_noscript() {
+        for name in ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"] {
+            let entry = table().get(name.as_bytes()).expect(name);
+            assert!(entry.spec.has(flags::NOSCRIPT), "{name} must carry NOSCRIPT");
+        }
+        // Every row whose handler is a script runner is among them.
+        let runners = [
+            table().get(b"eval").map(|e| e.spec.handler as usize),
+            table().get(b"fcall").map(|e| e.spec.handler as usize),
+        ];
+        for fam in families() {
+            for spec in fam {
+                if runners.contains(&Some(spec.handler as usize)) {
+                    assert!(spec.has(flags::NOSCRIPT), "{} runs scripts without NOSCRIPT", spec.name);
+                }
+            }
+        }
+    }
+
     fn check(spec: &CommandSpec, full: &str) {
         assert_eq!(spec.name, spec.name.to_lowercase(), "{full}: name must be lower-case");
         assert!(spec.arity != 0, "{full}: arity 0");

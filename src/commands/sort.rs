@@ -1,4 +1,4 @@
-//! SORT and SORT_RO over lists and sets (sorted sets join them when they land), with BY
+//! SORT and SORT_RO over lists, sets and sorted sets, with BY
 //! (including `nosort` and `key->field` hash patterns), LIMIT, GET (`#` and patterns), ASC/DESC,
 //! ALPHA and STORE — following the order of Redis 7.0's `sortCommand` step by step, since its
 //! tie-breaking and LIMIT clamping are observable.

@@ -1,7 +1,9 @@
-//! Blocked clients (BLPOP, BLMOVE, BLMPOP, … and later BZPOPMIN, XREAD BLOCK).
+//! Blocked clients: BLPOP and the other blocking list pops and moves, BZPOPMIN/BZPOPMAX/
+//! BZMPOP, XREAD/XREADGROUP BLOCK and WAIT.
 //!
 //! A blocking handler that finds nothing to serve records a [`BlockRequest`] in the session
-//! and returns no reply. Dispatch then registers the client in a FIFO queue per (db, key) and,
+//! and returns no reply. [`crate::server::execute::process`] then registers the client in a
+//! FIFO queue per (db, key) and,
 //! if it has a timeout, in a deadline index. The keyspace marks a blocked-on key "ready" when
 //! it changes; after each top-level command (so after a whole MULTI/EXEC), the server re-runs
 //! the stored command of the waiters of each ready key in arrival order until one finds the
