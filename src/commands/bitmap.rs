@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::args::is;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
 use crate::types::{StrValue, Value};
@@ -16,62 +16,47 @@ use crate::util::numfmt::parse_i64;
 const BITOP_KEYS: Keys = Keys { first: 2, last: -1, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "setbit",
-        4,
-        WRITE | DENYOOM,
-        KEY1,
+    CommandSpec::new("setbit", 4, setbit).flags(WRITE | DENYOOM).keys(KEY1).doc(
         "bitmap",
         "Sets or clears the bit at offset in the string value stored at key",
         "2.2.0",
         "O(1)",
-        setbit,
     ),
-    cmd(
-        "getbit",
-        3,
-        READONLY | FAST,
-        KEY1,
+    CommandSpec::new("getbit", 3, getbit).flags(READONLY | FAST).keys(KEY1).doc(
         "bitmap",
         "Returns the bit value at offset in the string value stored at key",
         "2.2.0",
         "O(1)",
-        getbit,
     ),
-    cmd("bitcount", -2, READONLY, KEY1, "bitmap", "Count set bits in a string", "2.6.0", "O(N)", bitcount),
-    cmd("bitpos", -3, READONLY, KEY1, "bitmap", "Find first bit set or clear in a string", "2.8.7", "O(N)", bitpos),
-    cmd(
-        "bitop",
-        -4,
-        WRITE | DENYOOM,
-        BITOP_KEYS,
+    CommandSpec::new("bitcount", -2, bitcount).flags(READONLY).keys(KEY1).doc(
+        "bitmap",
+        "Count set bits in a string",
+        "2.6.0",
+        "O(N)",
+    ),
+    CommandSpec::new("bitpos", -3, bitpos).flags(READONLY).keys(KEY1).doc(
+        "bitmap",
+        "Find first bit set or clear in a string",
+        "2.8.7",
+        "O(N)",
+    ),
+    CommandSpec::new("bitop", -4, bitop).flags(WRITE | DENYOOM).keys(BITOP_KEYS).doc(
         "bitmap",
         "Perform bitwise operations between strings",
         "2.6.0",
         "O(N)",
-        bitop,
     ),
-    cmd(
-        "bitfield",
-        -2,
-        WRITE | DENYOOM,
-        KEY1,
+    CommandSpec::new("bitfield", -2, bitfield).flags(WRITE | DENYOOM).keys(KEY1).doc(
         "bitmap",
         "Perform arbitrary bitfield integer operations on strings",
         "3.2.0",
         "O(1) for each subcommand specified",
-        bitfield,
     ),
-    cmd(
-        "bitfield_ro",
-        -2,
-        READONLY | FAST,
-        KEY1,
+    CommandSpec::new("bitfield_ro", -2, bitfield_ro).flags(READONLY | FAST).keys(KEY1).doc(
         "bitmap",
         "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
         "6.0.0",
         "O(1) for each subcommand specified",
-        bitfield_ro,
     ),
 ];
 

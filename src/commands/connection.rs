@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::args::{int, is, lossy};
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply};
 use crate::protocol::{OK, Reply};
 use crate::server::client::ReplyMode;
 use crate::server::state::PauseKind;
@@ -14,277 +14,148 @@ pub const SERVER_NAME: &str = "redis";
 pub use crate::util::REDIS_VERSION;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd("ping", -1, FAST, NO_KEYS, "connection", "Ping the server", "1.0.0", "O(1)", ping),
-    cmd(
-        "wait",
-        3,
-        NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("ping", -1, ping).flags(FAST).doc("connection", "Ping the server", "1.0.0", "O(1)"),
+    CommandSpec::new("wait", 3, wait).flags(NOSCRIPT).doc(
         "connection",
         "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
         "3.0.0",
         "O(1)",
-        wait,
     ),
-    cmd("echo", 2, FAST, NO_KEYS, "connection", "Echo the given string", "1.0.0", "O(1)", echo),
-    cmd(
-        "quit",
-        -1,
-        ALLOW_BUSY | NO_AUTH | LOADING | STALE | FAST | TX_CONTROL,
-        NO_KEYS,
+    CommandSpec::new("echo", 2, echo).flags(FAST).doc("connection", "Echo the given string", "1.0.0", "O(1)"),
+    CommandSpec::new("quit", -1, quit).flags(ALLOW_BUSY | NO_AUTH | LOADING | STALE | FAST | TX_CONTROL).doc(
         "connection",
         "Close the connection",
         "1.0.0",
         "O(1)",
-        quit,
     ),
-    cmd(
-        "reset",
-        1,
-        NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL,
-        NO_KEYS,
-        "connection",
-        "Reset the connection",
-        "6.2.0",
-        "O(1)",
-        reset,
-    ),
-    cmd(
-        "select",
-        2,
-        LOADING | STALE | FAST,
-        NO_KEYS,
+    CommandSpec::new("reset", 1, reset)
+        .flags(NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL)
+        .doc("connection", "Reset the connection", "6.2.0", "O(1)"),
+    CommandSpec::new("select", 2, select).flags(LOADING | STALE | FAST).doc(
         "connection",
         "Change the selected database for the current connection",
         "1.0.0",
         "O(1)",
-        select,
     ),
-    cmd(
-        "auth",
-        -2,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("auth", -2, auth).flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY).doc(
         "connection",
         "Authenticate to the server",
         "1.0.0",
         "O(N) where N is the number of passwords defined for the user",
-        auth,
     ),
-    cmd(
-        "hello",
-        -1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("hello", -1, hello).flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY).doc(
         "connection",
         "Handshake with Redis",
         "6.0.0",
         "O(1)",
-        hello,
     ),
-    CommandSpec {
-        subcommands: CLIENT_SUBCOMMANDS,
-        ..cmd(
-            "client",
-            -2,
-            0,
-            NO_KEYS,
-            "connection",
-            "A container for client connection commands",
-            "2.4.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
+    CommandSpec::new("client", -2, container)
+        .doc("connection", "A container for client connection commands", "2.4.0", "Depends on subcommand.")
+        .subcommands(CLIENT_SUBCOMMANDS),
 ];
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "tracking",
-        -3,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("tracking", -3, client_tracking).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Enable or disable server assisted client side caching support",
         "6.0.0",
         "O(1). Some options may introduce additional complexity.",
-        client_tracking,
     ),
-    cmd(
-        "caching",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("caching", 3, client_caching).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Instruct the server about tracking or not keys in the next request",
         "6.0.0",
         "O(1)",
-        client_caching,
     ),
-    cmd(
-        "getredir",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("getredir", 2, client_getredir).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Get tracking notifications redirection client ID if any",
         "6.0.0",
         "O(1)",
-        client_getredir,
     ),
-    cmd(
-        "trackinginfo",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("trackinginfo", 2, client_trackinginfo).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Return information about server assisted client side caching for the current connection",
         "6.2.0",
         "O(1)",
-        client_trackinginfo,
     ),
-    cmd(
-        "unblock",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("unblock", -3, client_unblock).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Unblock a client blocked in a blocking command from a different connection",
         "5.0.0",
         "O(log N) where N is the number of client connections",
-        client_unblock,
     ),
-    cmd(
-        "id",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("id", 2, client_id).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Returns the client ID for the current connection",
         "5.0.0",
         "O(1)",
-        client_id,
     ),
-    cmd(
-        "setname",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("setname", 3, client_setname).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Set the current connection name",
         "2.6.9",
         "O(1)",
-        client_setname,
     ),
-    cmd(
-        "getname",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("getname", 2, client_getname).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Get the current connection name",
         "2.6.9",
         "O(1)",
-        client_getname,
     ),
-    cmd(
-        "list",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("list", -2, client_list).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Get the list of client connections",
         "2.4.0",
         "O(N) where N is the number of client connections",
-        client_list,
     ),
-    cmd(
-        "info",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("info", 2, client_info).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Returns information about the current client connection.",
         "6.2.0",
         "O(1)",
-        client_info,
     ),
-    cmd(
-        "kill",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("kill", -3, client_kill).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Kill the connection of a client",
         "2.4.0",
         "O(N) where N is the number of client connections",
-        client_kill,
     ),
-    cmd(
-        "pause",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("pause", -3, client_pause).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Stop processing commands from clients for some time",
         "3.0.0",
         "O(1)",
-        client_pause,
     ),
-    cmd(
-        "unpause",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("unpause", 2, client_unpause).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Resume processing of clients that were paused",
         "6.2.0",
         "O(N) Where N is the number of paused clients",
-        client_unpause,
     ),
-    cmd(
-        "reply",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("reply", 3, client_reply).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Instruct the server whether to reply to commands",
         "3.2.0",
         "O(1)",
-        client_reply,
     ),
-    cmd(
-        "no-evict",
-        3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("no-evict", 3, client_no_evict).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Set client eviction mode for the current connection",
         "7.0.0",
         "O(1)",
-        client_no_evict,
     ),
-    cmd(
-        "setinfo",
-        4,
-        NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("setinfo", 4, client_setinfo).flags(NOSCRIPT | LOADING | STALE).doc(
         "connection",
         "Set client or connection specific info",
         "7.2.0",
         "O(1)",
-        client_setinfo,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, client_help).flags(LOADING | STALE).doc(
         "connection",
         "Show helpful text about the different subcommands",
         "5.0.0",
         "O(1)",
-        client_help,
     ),
 ];
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::access::read;
 use super::args::is;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::protocol::Reply;
 use crate::types::geohash::{self, Shape};
 use crate::types::{Value, ZSetValue};
@@ -20,7 +20,12 @@ const STORE_SEARCH: Keys = Keys { first: 1, last: 2, step: 1 };
 
 macro_rules! g {
     ($name:expr, $arity:expr, $flags:expr, $keys:expr, $summary:expr, $since:expr, $handler:expr) => {
-        cmd($name, $arity, $flags, $keys, "geo", $summary, $since, "O(log(N)) for each item added", $handler)
+        CommandSpec::new($name, $arity, $handler).flags($flags).keys($keys).doc(
+            "geo",
+            $summary,
+            $since,
+            "O(log(N)) for each item added",
+        )
     };
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::args::{is, lossy};
 use super::flags::*;
-use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};
 use crate::types::hll::{self, HllError};
@@ -15,61 +15,11 @@ use crate::types::{StrValue, Value};
 const PFDEBUG_KEY: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "pfadd",
-        -2,
-        WRITE | DENYOOM | FAST,
-        KEY1,
-        "hyperloglog",
-        "Adds the specified elements to the specified HyperLogLog.",
-        "2.8.9",
-        "O(1) to add every element.",
-        pfadd,
-    ),
-    cmd(
-        "pfcount",
-        -2,
-        READONLY | MAY_REPLICATE,
-        ALL_KEYS,
-        "hyperloglog",
-        "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
-        "2.8.9",
-        "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
-        pfcount,
-    ),
-    cmd(
-        "pfmerge",
-        -2,
-        WRITE | DENYOOM,
-        ALL_KEYS,
-        "hyperloglog",
-        "Merge N different HyperLogLogs into a single one.",
-        "2.8.9",
-        "O(N) to merge N HyperLogLogs, but with high constant times.",
-        pfmerge,
-    ),
-    cmd(
-        "pfdebug",
-        3,
-        WRITE | DENYOOM | ADMIN,
-        PFDEBUG_KEY,
-        "hyperloglog",
-        "Internal commands for debugging HyperLogLog values",
-        "2.8.9",
-        "N/A",
-        pfdebug,
-    ),
-    cmd(
-        "pfselftest",
-        1,
-        ADMIN,
-        super::NO_KEYS,
-        "hyperloglog",
-        "An internal command for testing HyperLogLog values",
-        "2.8.9",
-        "N/A",
-        pfselftest,
-    ),
+    CommandSpec::new("pfadd", -2, pfadd).flags(WRITE | DENYOOM | FAST).keys(KEY1).doc("hyperloglog", "Adds the specified elements to the specified HyperLogLog.", "2.8.9", "O(1) to add every element."),
+    CommandSpec::new("pfcount", -2, pfcount).flags(READONLY | MAY_REPLICATE).keys(ALL_KEYS).doc("hyperloglog", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).", "2.8.9", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys."),
+    CommandSpec::new("pfmerge", -2, pfmerge).flags(WRITE | DENYOOM).keys(ALL_KEYS).doc("hyperloglog", "Merge N different HyperLogLogs into a single one.", "2.8.9", "O(N) to merge N HyperLogLogs, but with high constant times."),
+    CommandSpec::new("pfdebug", 3, pfdebug).flags(WRITE | DENYOOM | ADMIN).keys(PFDEBUG_KEY).doc("hyperloglog", "Internal commands for debugging HyperLogLog values", "2.8.9", "N/A"),
+    CommandSpec::new("pfselftest", 1, pfselftest).flags(ADMIN).keys(super::NO_KEYS).doc("hyperloglog", "An internal command for testing HyperLogLog values", "2.8.9", "N/A"),
 ];
 
 fn hll_err(e: HllError) -> CmdError {

@@ -6,21 +6,16 @@ use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
 use super::flags::*;
-use super::{CmdResult, CommandSpec, Ctx, NO_KEYS, cmd};
+use super::{CmdResult, CommandSpec, Ctx};
 use crate::alloc::{peak_memory, rss_bytes, used_memory};
 use crate::protocol::Reply;
 use crate::server::state::unix_us;
 
-pub static COMMANDS: &[CommandSpec] = &[cmd(
-    "info",
-    -1,
-    LOADING | STALE,
-    NO_KEYS,
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("info", -1, info).flags(LOADING | STALE).doc(
     "server",
     "Get information and statistics about the server",
     "1.0.0",
     "O(1)",
-    info,
 )];
 
 const DEFAULT: &[&str] = &[

@@ -4,92 +4,57 @@ use bytes::Bytes;
 
 use super::args::lossy;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, Entry, NO_KEYS, cmd, flags, help_reply, table};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Entry, flags, help_reply, table};
 use crate::protocol::Reply;
 use crate::util::glob::glob_match;
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    subcommands: COMMAND_SUBCOMMANDS,
-    ..cmd(
-        "command",
-        -1,
-        LOADING | STALE,
-        NO_KEYS,
-        "server",
-        "Get array of Redis command details",
-        "2.8.13",
-        "O(N) where N is the total number of Redis commands",
-        command,
-    )
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("command", -1, command)
+    .flags(LOADING | STALE)
+    .doc("server", "Get array of Redis command details", "2.8.13", "O(N) where N is the total number of Redis commands")
+    .subcommands(COMMAND_SUBCOMMANDS)];
 
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd("count", 2, LOADING | STALE, NO_KEYS, "server", "Get total number of Redis commands", "2.8.13", "O(1)", count),
-    cmd(
-        "info",
-        -2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("count", 2, count).flags(LOADING | STALE).doc(
+        "server",
+        "Get total number of Redis commands",
+        "2.8.13",
+        "O(1)",
+    ),
+    CommandSpec::new("info", -2, info).flags(LOADING | STALE).doc(
         "server",
         "Get array of specific Redis command details, or all when no argument is given.",
         "2.8.13",
         "O(N) where N is the number of commands to look up",
-        info,
     ),
-    cmd(
-        "docs",
-        -2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("docs", -2, docs).flags(LOADING | STALE).doc(
         "server",
         "Get array of specific Redis command documentation",
         "7.0.0",
         "O(N) where N is the number of commands to look up",
-        docs,
     ),
-    cmd(
-        "list",
-        -2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("list", -2, list).flags(LOADING | STALE).doc(
         "server",
         "Get an array of Redis command names",
         "7.0.0",
         "O(N) where N is the total number of Redis commands",
-        list,
     ),
-    cmd(
-        "getkeys",
-        -4,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("getkeys", -4, getkeys).flags(LOADING | STALE).doc(
         "server",
         "Extract keys given a full Redis command",
         "2.8.13",
         "O(N) where N is the number of arguments to the command",
-        getkeys,
     ),
-    cmd(
-        "getkeysandflags",
-        -4,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("getkeysandflags", -4, getkeysandflags).flags(LOADING | STALE).doc(
         "server",
         "Extract keys and access flags given a full Redis command",
         "7.0.0",
         "O(N) where N is the number of arguments to the command",
-        getkeysandflags,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, help).flags(LOADING | STALE).doc(
         "server",
         "Show helpful text about the different subcommands",
         "5.0.0",
         "O(1)",
-        help,
     ),
 ];
 

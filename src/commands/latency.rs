@@ -5,104 +5,58 @@ use bytes::Bytes;
 
 use super::args::lossy;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply, table};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply, table};
 use crate::protocol::Reply;
 use crate::server::latency::Histogram;
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    subcommands: SUBCOMMANDS,
-    ..cmd(
-        "latency",
-        -2,
-        0,
-        NO_KEYS,
-        "server",
-        "A container for latency diagnostics commands",
-        "2.8.13",
-        "Depends on subcommand.",
-        container,
-    )
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("latency", -2, container)
+    .doc("server", "A container for latency diagnostics commands", "2.8.13", "Depends on subcommand.")
+    .subcommands(SUBCOMMANDS)];
 
 const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 static SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "doctor",
-        2,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("doctor", 2, latency_doctor).flags(ADMIN_FLAGS).doc(
         "server",
         "Return a human readable latency analysis report.",
         "2.8.13",
         "O(1)",
-        latency_doctor,
     ),
-    cmd(
-        "graph",
-        3,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("graph", 3, latency_graph).flags(ADMIN_FLAGS).doc(
         "server",
         "Return a latency graph for the event.",
         "2.8.13",
         "O(1)",
-        latency_graph,
     ),
-    cmd(
-        "histogram",
-        -2,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("histogram", -2, latency_histogram).flags(ADMIN_FLAGS).doc(
         "server",
         "Return the cumulative distribution of latencies of a subset of commands or all.",
         "7.0.0",
         "O(N) where N is the number of commands with latency information being retrieved.",
-        latency_histogram,
     ),
-    cmd(
-        "history",
-        3,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("history", 3, latency_history).flags(ADMIN_FLAGS).doc(
         "server",
         "Return timestamp-latency samples for the event.",
         "2.8.13",
         "O(1)",
-        latency_history,
     ),
-    cmd(
-        "latest",
-        2,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("latest", 2, latency_latest).flags(ADMIN_FLAGS).doc(
         "server",
         "Return the latest latency samples for all events.",
         "2.8.13",
         "O(1)",
-        latency_latest,
     ),
-    cmd(
-        "reset",
-        -2,
-        ADMIN_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("reset", -2, latency_reset).flags(ADMIN_FLAGS).doc(
         "server",
         "Reset latency data for one or more events.",
         "2.8.13",
         "O(1)",
-        latency_reset,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, latency_help).flags(LOADING | STALE).doc(
         "server",
         "Show helpful text about the different subcommands.",
         "2.8.13",
         "O(1)",
-        latency_help,
     ),
 ];
 

@@ -200,7 +200,55 @@ pub struct CommandSpec {
     pub subcommands: &'static [CommandSpec],
 }
 
+/// Table rows are built by name: `CommandSpec::new("get", 2, get).flags(READONLY | FAST)
+/// .keys(KEY1).doc(group, summary, since, complexity)`, in const context (the tables are
+/// statics); what a row leaves out is no flags, no keys, no subcommands.
 impl CommandSpec {
+    pub const fn new(name: &'static str, arity: i32, handler: Handler) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags: 0,
+            keys: NO_KEYS,
+            group: "",
+            summary: "",
+            since: "",
+            complexity: "",
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    pub const fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    pub const fn keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// COMMAND DOCS: the group, a one-line summary, the version it appeared in, its cost.
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        summary: &'static str,
+        since: &'static str,
+        complexity: &'static str,
+    ) -> Self {
+        self.group = group;
+        self.summary = summary;
+        self.since = since;
+        self.complexity = complexity;
+        self
+    }
+
+    pub const fn subcommands(mut self, subcommands: &'static [CommandSpec]) -> Self {
+        self.subcommands = subcommands;
+        self
+    }
+
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
     }
@@ -396,22 +444,6 @@ pub fn table() -> &'static Table {
         }
         Table { entries, by_name }
     })
-}
-
-/// A table row; `subcommands` is filled with struct-update syntax where needed.
-#[allow(clippy::too_many_arguments)]
-pub const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: Keys,
-    group: &'static str,
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    handler: Handler,
-) -> CommandSpec {
-    CommandSpec { name, arity, flags, keys, group, summary, since, complexity, handler, subcommands: &[] }
 }
 
 /// Records that the client must wait (or, inside MULTI/EXEC, replies the timeout value now).

@@ -4,76 +4,46 @@ use bytes::Bytes;
 
 use super::args::{is, lossy};
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd};
+use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::{OK, Reply};
 use crate::util::numfmt::parse_i64;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "sync",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        NO_KEYS,
+    CommandSpec::new("sync", 1, sync).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
         "server",
         "Internal command used for replication",
         "1.0.0",
         "",
-        sync,
     ),
-    cmd(
-        "psync",
-        -3,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        NO_KEYS,
+    CommandSpec::new("psync", -3, psync).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
         "server",
         "Internal command used for replication",
         "2.8.0",
         "",
-        psync,
     ),
-    cmd(
-        "replconf",
-        -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("replconf", -1, replconf).flags(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY).doc(
         "server",
         "An internal command for configuring the replication stream",
         "3.0.0",
         "O(1)",
-        replconf,
     ),
-    cmd(
-        "replicaof",
-        3,
-        ADMIN | NOSCRIPT | STALE,
-        NO_KEYS,
+    CommandSpec::new("replicaof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE).doc(
         "server",
         "Make the server a replica of another instance, or promote it as master.",
         "5.0.0",
         "O(1)",
-        replicaof,
     ),
-    cmd(
-        "slaveof",
-        3,
-        ADMIN | NOSCRIPT | STALE,
-        NO_KEYS,
+    CommandSpec::new("slaveof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE).doc(
         "server",
         "Make the server a replica of another instance, or promote it as master.",
         "1.0.0",
         "O(1)",
-        replicaof,
     ),
-    cmd(
-        "role",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        NO_KEYS,
+    CommandSpec::new("role", 1, role).flags(NOSCRIPT | LOADING | STALE | FAST).doc(
         "server",
         "Return the role of the instance in the context of replication",
         "2.8.12",
         "O(1)",
-        role,
     ),
 ];
 

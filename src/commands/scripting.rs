@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use super::args::is;
 use super::dispatch::{call, resolve};
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd, container, help_reply};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply};
 use crate::protocol::Reply;
 use crate::protocol::reply::encode;
 use crate::scripting::{Engine, Host, Outcome, Target};
@@ -19,259 +19,137 @@ use crate::util::numfmt::parse_i64;
 const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLEKEYS;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "eval",
-        -3,
-        EVAL_FLAGS | MAY_REPLICATE,
-        NO_KEYS,
+    CommandSpec::new("eval", -3, eval).flags(EVAL_FLAGS | MAY_REPLICATE).doc(
         "scripting",
         "Execute a Lua script server side",
         "2.6.0",
         "Depends on the script that is executed.",
-        eval,
     ),
-    cmd(
-        "evalsha",
-        -3,
-        EVAL_FLAGS | MAY_REPLICATE,
-        NO_KEYS,
+    CommandSpec::new("evalsha", -3, evalsha).flags(EVAL_FLAGS | MAY_REPLICATE).doc(
         "scripting",
         "Execute a Lua script server side",
         "2.6.0",
         "Depends on the script that is executed.",
-        evalsha,
     ),
-    cmd(
-        "eval_ro",
-        -3,
-        READONLY | EVAL_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("eval_ro", -3, eval_ro).flags(READONLY | EVAL_FLAGS).doc(
         "scripting",
         "Execute a read-only Lua script server side",
         "7.0.0",
         "Depends on the script that is executed.",
-        eval_ro,
     ),
-    cmd(
-        "evalsha_ro",
-        -3,
-        READONLY | EVAL_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("evalsha_ro", -3, evalsha_ro).flags(READONLY | EVAL_FLAGS).doc(
         "scripting",
         "Execute a read-only Lua script server side",
         "7.0.0",
         "Depends on the script that is executed.",
-        evalsha_ro,
     ),
-    cmd(
-        "fcall",
-        -3,
-        EVAL_FLAGS | MAY_REPLICATE,
-        NO_KEYS,
+    CommandSpec::new("fcall", -3, fcall).flags(EVAL_FLAGS | MAY_REPLICATE).doc(
         "scripting",
         "Invoke a function",
         "7.0.0",
         "Depends on the function that is executed.",
-        fcall,
     ),
-    cmd(
-        "fcall_ro",
-        -3,
-        READONLY | EVAL_FLAGS,
-        NO_KEYS,
+    CommandSpec::new("fcall_ro", -3, fcall_ro).flags(READONLY | EVAL_FLAGS).doc(
         "scripting",
         "Invoke a read-only function",
         "7.0.0",
         "Depends on the function that is executed.",
-        fcall_ro,
     ),
-    CommandSpec {
-        subcommands: FUNCTION_SUBCOMMANDS,
-        ..cmd(
-            "function",
-            -2,
-            0,
-            NO_KEYS,
-            "scripting",
-            "A container for function commands",
-            "7.0.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
-    CommandSpec {
-        subcommands: SCRIPT_SUBCOMMANDS,
-        ..cmd(
-            "script",
-            -2,
-            0,
-            NO_KEYS,
-            "scripting",
-            "A container for Lua scripts management commands",
-            "2.6.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
+    CommandSpec::new("function", -2, container)
+        .doc("scripting", "A container for function commands", "7.0.0", "Depends on subcommand.")
+        .subcommands(FUNCTION_SUBCOMMANDS),
+    CommandSpec::new("script", -2, container)
+        .doc("scripting", "A container for Lua scripts management commands", "2.6.0", "Depends on subcommand.")
+        .subcommands(SCRIPT_SUBCOMMANDS),
 ];
 
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "load",
-        3,
-        NOSCRIPT | STALE,
-        NO_KEYS,
+    CommandSpec::new("load", 3, script_load).flags(NOSCRIPT | STALE).doc(
         "scripting",
         "Load a script into the scripts cache, without executing it",
         "2.6.0",
         "O(N) with N being the length in bytes of the script body.",
-        script_load,
     ),
-    cmd(
-        "exists",
-        -3,
-        NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("exists", -3, script_exists).flags(NOSCRIPT).doc(
         "scripting",
         "Check existence of scripts in the script cache.",
         "2.6.0",
         "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
-        script_exists,
     ),
-    cmd(
-        "flush",
-        -2,
-        NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("flush", -2, script_flush).flags(NOSCRIPT).doc(
         "scripting",
         "Remove all the scripts from the script cache.",
         "2.6.0",
         "O(N) with N being the number of scripts in cache",
-        script_flush,
     ),
-    cmd(
-        "kill",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("kill", 2, script_kill).flags(NOSCRIPT | ALLOW_BUSY).doc(
         "scripting",
         "Kill the script currently in execution.",
         "2.6.0",
         "O(1)",
-        script_kill,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, script_help).flags(LOADING | STALE).doc(
         "scripting",
         "Show helpful text about the different subcommands",
         "5.0.0",
         "O(1)",
-        script_help,
     ),
 ];
 
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "load",
-        -3,
-        WRITE | DENYOOM | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("load", -3, function_load).flags(WRITE | DENYOOM | NOSCRIPT).doc(
         "scripting",
         "Create a function with the given arguments (name, code, description)",
         "7.0.0",
         "O(1) (considering compilation time is redundant)",
-        function_load,
     ),
-    cmd(
-        "delete",
-        3,
-        WRITE | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("delete", 3, function_delete).flags(WRITE | NOSCRIPT).doc(
         "scripting",
         "Delete a function by name",
         "7.0.0",
         "O(1)",
-        function_delete,
     ),
-    cmd(
-        "flush",
-        -2,
-        WRITE | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("flush", -2, function_flush).flags(WRITE | NOSCRIPT).doc(
         "scripting",
         "Deleting all functions",
         "7.0.0",
         "O(N) where N is the number of functions deleted",
-        function_flush,
     ),
-    cmd(
-        "kill",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("kill", 2, function_kill).flags(NOSCRIPT | ALLOW_BUSY).doc(
         "scripting",
         "Kill the function currently in execution.",
         "7.0.0",
         "O(1)",
-        function_kill,
     ),
-    cmd(
-        "list",
-        -2,
-        NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("list", -2, function_list).flags(NOSCRIPT).doc(
         "scripting",
         "List information about all the functions",
         "7.0.0",
         "O(N) where N is the number of functions",
-        function_list,
     ),
-    cmd(
-        "stats",
-        2,
-        NOSCRIPT | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("stats", 2, function_stats).flags(NOSCRIPT | ALLOW_BUSY).doc(
         "scripting",
         "Return information about the function currently running (name, description, duration)",
         "7.0.0",
         "O(1)",
-        function_stats,
     ),
-    cmd(
-        "dump",
-        2,
-        NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("dump", 2, function_dump).flags(NOSCRIPT).doc(
         "scripting",
         "Dump all functions into a serialized binary payload",
         "7.0.0",
         "O(N) where N is the number of functions",
-        function_dump,
     ),
-    cmd(
-        "restore",
-        -3,
-        WRITE | DENYOOM | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("restore", -3, function_restore).flags(WRITE | DENYOOM | NOSCRIPT).doc(
         "scripting",
         "Restore all the functions on the given payload",
         "7.0.0",
         "O(N) where N is the number of functions on the payload",
-        function_restore,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, function_help).flags(LOADING | STALE).doc(
         "scripting",
         "Show helpful text about the different subcommands",
         "7.0.0",
         "O(1)",
-        function_help,
     ),
 ];
 

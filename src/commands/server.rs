@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::args::{is, lossy};
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, NO_KEYS, cmd, container, help_reply};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
 use crate::server::persist::Reload;
@@ -17,279 +17,151 @@ use crate::util::numfmt::parse_i64;
 const KEY2: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        subcommands: CONFIG_SUBCOMMANDS,
-        ..cmd(
-            "config",
-            -2,
-            0,
-            NO_KEYS,
-            "server",
-            "A container for server configuration commands",
-            "2.0.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
-    cmd("time", 1, LOADING | STALE | FAST, NO_KEYS, "server", "Return the current server time", "2.6.0", "O(1)", time),
-    cmd(
-        "save",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        NO_KEYS,
+    CommandSpec::new("config", -2, container)
+        .doc("server", "A container for server configuration commands", "2.0.0", "Depends on subcommand.")
+        .subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("time", 1, time).flags(LOADING | STALE | FAST).doc(
+        "server",
+        "Return the current server time",
+        "2.6.0",
+        "O(1)",
+    ),
+    CommandSpec::new("save", 1, save).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
         "server",
         "Synchronously save the dataset to disk",
         "1.0.0",
         "O(N) where N is the total number of keys in all databases",
-        save,
     ),
-    cmd(
-        "bgrewriteaof",
-        1,
-        ADMIN | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("bgrewriteaof", 1, bgrewriteaof).flags(ADMIN | NOSCRIPT).doc(
         "server",
         "Asynchronously rewrite the append-only file",
         "1.0.0",
         "O(1)",
-        bgrewriteaof,
     ),
-    cmd(
-        "bgsave",
-        -1,
-        ADMIN | NOSCRIPT,
-        NO_KEYS,
+    CommandSpec::new("bgsave", -1, bgsave).flags(ADMIN | NOSCRIPT).doc(
         "server",
         "Asynchronously save the dataset to disk",
         "1.0.0",
         "O(N) where N is the total number of keys in all databases",
-        bgsave,
     ),
-    cmd(
-        "lastsave",
-        1,
-        LOADING | STALE | FAST,
-        NO_KEYS,
+    CommandSpec::new("lastsave", 1, lastsave).flags(LOADING | STALE | FAST).doc(
         "server",
         "Get the UNIX time stamp of the last successful save to disk",
         "1.0.0",
         "O(1)",
-        lastsave,
     ),
-    cmd(
-        "shutdown",
-        -1,
-        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("shutdown", -1, shutdown).flags(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY).doc(
         "server",
         "Synchronously save the dataset to disk and then shut down the server",
         "1.0.0",
         "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-        shutdown,
     ),
-    cmd(
-        "monitor",
-        1,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("monitor", 1, monitor).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "Listen for all requests received by the server in real time",
         "1.0.0",
         "",
-        monitor,
     ),
-    CommandSpec {
-        subcommands: SLOWLOG_SUBCOMMANDS,
-        ..cmd(
-            "slowlog",
-            -2,
-            0,
-            NO_KEYS,
-            "server",
-            "A container for slow log commands",
-            "2.2.12",
-            "Depends on subcommand.",
-            container,
-        )
-    },
-    CommandSpec {
-        subcommands: MEMORY_SUBCOMMANDS,
-        ..cmd(
-            "memory",
-            -2,
-            0,
-            NO_KEYS,
-            "server",
-            "A container for memory diagnostics commands",
-            "4.0.0",
-            "Depends on subcommand.",
-            container,
-        )
-    },
-    cmd(
-        "debug",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("slowlog", -2, container)
+        .doc("server", "A container for slow log commands", "2.2.12", "Depends on subcommand.")
+        .subcommands(SLOWLOG_SUBCOMMANDS),
+    CommandSpec::new("memory", -2, container)
+        .doc("server", "A container for memory diagnostics commands", "4.0.0", "Depends on subcommand.")
+        .subcommands(MEMORY_SUBCOMMANDS),
+    CommandSpec::new("debug", -2, debug).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "A container for debugging commands",
         "1.0.0",
         "Depends on subcommand.",
-        debug,
     ),
 ];
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "get",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("get", -3, config_get).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "Get the values of configuration parameters",
         "2.0.0",
         "O(N) when N is the number of configuration parameters provided",
-        config_get,
     ),
-    cmd(
-        "set",
-        -4,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("set", -4, config_set).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "Set configuration parameters to the given values",
         "2.0.0",
         "O(N) when N is the number of configuration parameters provided",
-        config_set,
     ),
-    cmd(
-        "resetstat",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("resetstat", 2, config_resetstat).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "Reset the stats returned by INFO",
         "2.0.0",
         "O(1)",
-        config_resetstat,
     ),
-    cmd(
-        "rewrite",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("rewrite", 2, config_rewrite).flags(ADMIN | NOSCRIPT | LOADING | STALE).doc(
         "server",
         "Rewrite the configuration file with the in memory configuration",
         "2.8.0",
         "O(1)",
-        config_rewrite,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, config_help).flags(LOADING | STALE).doc(
         "server",
         "Show helpful text about the different subcommands",
         "5.0.0",
         "O(1)",
-        config_help,
     ),
 ];
 
 static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "get",
-        -2,
-        ADMIN | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("get", -2, slowlog_get).flags(ADMIN | LOADING | STALE).doc(
         "server",
         "Get the slow log's entries",
         "2.2.12",
         "O(N) where N is the number of entries returned",
-        slowlog_get,
     ),
-    cmd(
-        "len",
-        2,
-        ADMIN | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("len", 2, slowlog_len).flags(ADMIN | LOADING | STALE).doc(
         "server",
         "Get the slow log's length",
         "2.2.12",
         "O(1)",
-        slowlog_len,
     ),
-    cmd(
-        "reset",
-        2,
-        ADMIN | LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("reset", 2, slowlog_reset).flags(ADMIN | LOADING | STALE).doc(
         "server",
         "Clear all entries from the slow log",
         "2.2.12",
         "O(N) where N is the number of entries in the slowlog",
-        slowlog_reset,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, slowlog_help).flags(LOADING | STALE).doc(
         "server",
         "Show helpful text about the different subcommands",
         "6.2.0",
         "O(1)",
-        slowlog_help,
     ),
 ];
 
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    cmd(
-        "usage",
-        -3,
-        READONLY,
-        KEY2,
+    CommandSpec::new("usage", -3, memory_usage).flags(READONLY).keys(KEY2).doc(
         "server",
         "Estimate the memory usage of a key",
         "4.0.0",
         "O(N) where N is the number of samples.",
-        memory_usage,
     ),
-    cmd(
-        "help",
-        2,
-        LOADING | STALE,
-        NO_KEYS,
+    CommandSpec::new("help", 2, memory_help).flags(LOADING | STALE).doc(
         "server",
         "Show helpful text about the different subcommands",
         "4.0.0",
         "O(1)",
-        memory_help,
     ),
-    cmd(
-        "purge",
-        2,
-        0,
-        NO_KEYS,
+    CommandSpec::new("purge", 2, memory_purge).doc(
         "server",
         "Ask the allocator to release memory",
         "4.0.0",
         "Depends on how much memory is allocated, could be slow",
-        memory_purge,
     ),
-    cmd("stats", 2, 0, NO_KEYS, "server", "Show memory usage details", "4.0.0", "O(1)", memory_stats),
-    cmd("doctor", 2, 0, NO_KEYS, "server", "Outputs memory problems report", "4.0.0", "O(1)", memory_doctor),
-    cmd(
-        "malloc-stats",
-        2,
-        0,
-        NO_KEYS,
+    CommandSpec::new("stats", 2, memory_stats).doc("server", "Show memory usage details", "4.0.0", "O(1)"),
+    CommandSpec::new("doctor", 2, memory_doctor).doc("server", "Outputs memory problems report", "4.0.0", "O(1)"),
+    CommandSpec::new("malloc-stats", 2, memory_malloc_stats).doc(
         "server",
         "Show allocator internal stats",
         "4.0.0",
         "Depends on how much memory is allocated, could be slow",
-        memory_malloc_stats,
     ),
 ];
 

@@ -10,35 +10,15 @@ use bytes::Bytes;
 
 use super::args::is;
 use super::flags::*;
-use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, cmd};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
 use crate::types::{End, Fill, ListValue, Value};
 use crate::util::numfmt::parse_i64;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "sort",
-        -2,
-        WRITE | DENYOOM | MOVABLEKEYS,
-        KEY1,
-        "generic",
-        "Sort the elements in a list, set or sorted set",
-        "1.0.0",
-        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
-        sort,
-    ),
-    cmd(
-        "sort_ro",
-        -2,
-        READONLY | MOVABLEKEYS,
-        KEY1,
-        "generic",
-        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-        "7.0.0",
-        "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
-        sort_ro,
-    ),
+    CommandSpec::new("sort", -2, sort).flags(WRITE | DENYOOM | MOVABLEKEYS).keys(KEY1).doc("generic", "Sort the elements in a list, set or sorted set", "1.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
+    CommandSpec::new("sort_ro", -2, sort_ro).flags(READONLY | MOVABLEKEYS).keys(KEY1).doc("generic", "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", "7.0.0", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N)."),
 ];
 
 /// Resolves a BY/GET pattern for one element: `#` is the element itself; otherwise the first

@@ -8,64 +8,42 @@ use bytes::Bytes;
 
 use super::dispatch::{call, resolve};
 use super::flags::*;
-use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, NO_KEYS, cmd};
+use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::{OK, Reply};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd(
-        "multi",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL,
-        NO_KEYS,
+    CommandSpec::new("multi", 1, multi).flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL).doc(
         "transactions",
         "Mark the start of a transaction block",
         "1.2.0",
         "O(1)",
-        multi,
     ),
-    cmd(
-        "exec",
-        1,
-        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | TX_CONTROL,
-        NO_KEYS,
+    CommandSpec::new("exec", 1, exec).flags(NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | TX_CONTROL).doc(
         "transactions",
         "Execute all commands issued after MULTI",
         "1.2.0",
         "Depends on commands in the transaction",
-        exec,
     ),
-    cmd(
-        "discard",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL,
-        NO_KEYS,
+    CommandSpec::new("discard", 1, discard).flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL).doc(
         "transactions",
         "Discard all commands issued after MULTI",
         "2.0.0",
         "O(N), when N is the number of queued commands",
-        discard,
     ),
-    cmd(
-        "watch",
-        -2,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL,
-        ALL_KEYS,
-        "transactions",
-        "Watch the given keys to determine execution of the MULTI/EXEC block",
-        "2.2.0",
-        "O(1) for every key.",
-        watch,
-    ),
-    cmd(
-        "unwatch",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        NO_KEYS,
+    CommandSpec::new("watch", -2, watch)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | TX_CONTROL)
+        .keys(ALL_KEYS)
+        .doc(
+            "transactions",
+            "Watch the given keys to determine execution of the MULTI/EXEC block",
+            "2.2.0",
+            "O(1) for every key.",
+        ),
+    CommandSpec::new("unwatch", 1, unwatch).flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY).doc(
         "transactions",
         "Forget about all watched keys",
         "2.2.0",
         "O(1)",
-        unwatch,
     ),
 ];
 

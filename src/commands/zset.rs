@@ -10,7 +10,7 @@ use super::access::{modify, read};
 use super::args::is;
 use super::flags::*;
 use super::generic::{parse_cursor, parse_scan_opts};
-use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, cmd};
+use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
 use crate::protocol::reply::Scored as ScoredReply;
@@ -26,7 +26,12 @@ const KEYS_1_2: Keys = Keys { first: 1, last: 2, step: 1 };
 
 macro_rules! z {
     ($name:expr, $arity:expr, $flags:expr, $keys:expr, $summary:expr, $since:expr, $handler:expr) => {
-        cmd($name, $arity, $flags, $keys, "sorted_set", $summary, $since, "O(log(N))", $handler)
+        CommandSpec::new($name, $arity, $handler).flags($flags).keys($keys).doc(
+            "sorted_set",
+            $summary,
+            $since,
+            "O(log(N))",
+        )
     };
 }
 
