@@ -93,3 +93,102 @@ pub fn parse_mpop<T>(
     }
     Ok((keys, w, count.unwrap_or(1)))
 }
+
+/// The update conditions of ZADD, GEOADD and the EXPIRE family: NX, XX, GT, LT, and ZADD's
+/// CH and INCR. Each command checks which combinations it refuses (their messages differ).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Conditions {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
+}
+
+impl Conditions {
+    /// Reads the condition words among `allowed` (lower-case) at the front of `args`, in any
+    /// order and case; returns them and how many words were read (it stops at the first
+    /// other word).
+    pub fn leading(args: &[Bytes], allowed: &[&str]) -> (Conditions, usize) {
+        let mut c = Conditions::default();
+        let mut n = 0;
+        for a in args {
+            let Some(word) = allowed.iter().find(|w| is(a, w)) else { break };
+            match *word {
+                "nx" => c.nx = true,
+                "xx" => c.xx = true,
+                "gt" => c.gt = true,
+                "lt" => c.lt = true,
+                "ch" => c.ch = true,
+                _ => c.incr = true,
+            }
+            n += 1;
+        }
+        (c, n)
+    }
+}
+
+/// Parses a SCAN cursor: an unsigned 64-bit decimal.
+/// Parses a SCAN cursor like Redis's `strtoul`: an optional sign (a negative value wraps),
+/// decimal digits, nothing else; overflow is an error.
+pub fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
+    let err = || CmdError::msg("invalid cursor");
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
+        return Err(err());
+    }
+    let v = std::str::from_utf8(digits).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(err)?;
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// MATCH / COUNT / TYPE options shared by the SCAN family.
+pub struct ScanOpts {
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+    pub type_name: Option<String>,
+}
+
+pub fn parse_scan_opts(argv: &[Bytes], start: usize, allow_type: bool) -> Result<ScanOpts, CmdError> {
+    let mut o = ScanOpts { pattern: None, count: 10, type_name: None };
+    let mut i = start;
+    while i < argv.len() {
+        let more = i + 1 < argv.len();
+        if is(&argv[i], "count") && more {
+            let n = int(&argv[i + 1])?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            o.count = n as usize;
+        } else if is(&argv[i], "match") && more {
+            let p = argv[i + 1].clone();
+            o.pattern = if &p[..] == b"*" { None } else { Some(p) };
+        } else if is(&argv[i], "type") && more && allow_type {
+            o.type_name = Some(lossy(&argv[i + 1]).to_lowercase());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    #[test]
+    fn conditions_are_read_until_the_first_other_word() {
+        let args: Vec<Bytes> = ["Nx", "ch", "GT", "1", "nx"].iter().map(|s| Bytes::from(*s)).collect();
+        let (c, n) = Conditions::leading(&args, &["nx", "xx", "gt", "lt", "ch", "incr"]);
+        assert_eq!(n, 3);
+        assert!(c.nx && c.ch && c.gt && !c.xx && !c.lt && !c.incr);
+        // A word the command does not take ends the conditions.
+        let (c, n) = Conditions::leading(&args, &["nx", "xx"]);
+        assert_eq!((c.nx, c.ch, n), (true, false, 1));
+    }
+}

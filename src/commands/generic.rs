@@ -3,7 +3,7 @@
 use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
-use super::args::{int, is, lossy};
+use super::args::{Conditions, int, is, lossy, parse_cursor, parse_scan_opts};
 use super::flags::*;
 use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys, container, help_reply};
 use crate::keyspace::Db;
@@ -114,54 +114,6 @@ fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
         .collect();
     Ok(Reply::Array(out))
-}
-
-/// Parses a SCAN cursor: an unsigned 64-bit decimal.
-/// Parses a SCAN cursor like Redis's `strtoul`: an optional sign (a negative value wraps),
-/// decimal digits, nothing else; overflow is an error.
-pub fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
-    let err = || CmdError::msg("invalid cursor");
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
-        return Err(err());
-    }
-    let v = std::str::from_utf8(digits).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(err)?;
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
-/// MATCH / COUNT / TYPE options shared by the SCAN family.
-pub struct ScanOpts {
-    pub pattern: Option<Bytes>,
-    pub count: usize,
-    pub type_name: Option<String>,
-}
-
-pub fn parse_scan_opts(argv: &[Bytes], start: usize, allow_type: bool) -> Result<ScanOpts, CmdError> {
-    let mut o = ScanOpts { pattern: None, count: 10, type_name: None };
-    let mut i = start;
-    while i < argv.len() {
-        let more = i + 1 < argv.len();
-        if is(&argv[i], "count") && more {
-            let n = int(&argv[i + 1])?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            o.count = n as usize;
-        } else if is(&argv[i], "match") && more {
-            let p = argv[i + 1].clone();
-            o.pattern = if &p[..] == b"*" { None } else { Some(p) };
-        } else if is(&argv[i], "type") && more && allow_type {
-            o.type_name = Some(lossy(&argv[i + 1]).to_lowercase());
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok(o)
 }
 
 fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -417,20 +369,11 @@ enum Unit {
 }
 
 fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, name: &'static str) -> CmdResult {
-    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-    for a in &argv[3..] {
-        if is(a, "nx") {
-            nx = true;
-        } else if is(a, "xx") {
-            xx = true;
-        } else if is(a, "gt") {
-            gt = true;
-        } else if is(a, "lt") {
-            lt = true;
-        } else {
-            return Err(CmdError::msg(format!("Unsupported option {}", lossy(a))));
-        }
+    let (c, taken) = Conditions::leading(&argv[3..], &["nx", "xx", "gt", "lt"]);
+    if let Some(a) = argv.get(3 + taken) {
+        return Err(CmdError::msg(format!("Unsupported option {}", lossy(a))));
     }
+    let Conditions { nx, xx, gt, lt, .. } = c;
     if nx && (xx || gt || lt) {
         return Err(CmdError::msg("NX and XX, GT or LT options at the same time are not compatible"));
     }

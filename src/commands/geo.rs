@@ -7,7 +7,7 @@ use crate::keyspace::notify as ev;
 use bytes::Bytes;
 
 use super::access::read;
-use super::args::is;
+use super::args::{Conditions, is};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::protocol::Reply;
@@ -146,21 +146,9 @@ fn unit(a: &[u8]) -> Result<f64, CmdError> {
 }
 
 fn geoadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (mut nx, mut xx, mut ch) = (false, false, false);
-    let mut i = 2;
-    while i < argv.len() {
-        if is(&argv[i], "nx") {
-            nx = true;
-        } else if is(&argv[i], "xx") {
-            xx = true;
-        } else if is(&argv[i], "ch") {
-            ch = true;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let rest = &argv[i..];
+    let (c, taken) = Conditions::leading(&argv[2..], &["nx", "xx", "ch"]);
+    let Conditions { nx, xx, ch, .. } = c;
+    let rest = &argv[2 + taken..];
     if !rest.len().is_multiple_of(3) || rest.is_empty() || (xx && nx) {
         return Err(CmdError::Syntax);
     }

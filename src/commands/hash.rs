@@ -6,8 +6,8 @@ use rand::RngExt;
 
 use super::access::read;
 use super::args::{int, is};
+use super::args::{parse_cursor, parse_scan_opts};
 use super::flags::*;
-use super::generic::{parse_cursor, parse_scan_opts};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1};
 use crate::keyspace::Db;
 use crate::protocol::{OK, Reply};

@@ -8,8 +8,8 @@ use rand::RngExt;
 
 use super::access::{modify, read};
 use super::args::is;
+use super::args::{parse_cursor, parse_scan_opts};
 use super::flags::*;
-use super::generic::{parse_cursor, parse_scan_opts};
 use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::Reply;

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use rand::RngExt;
 
 use super::access::{modify, read};
-use super::args::is;
+use super::args::{Conditions, is};
+use super::args::{parse_cursor, parse_scan_opts};
 use super::flags::*;
-use super::generic::{parse_cursor, parse_scan_opts};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
@@ -304,28 +304,9 @@ fn with_scores(items: Vec<(Vec<u8>, f64)>) -> Reply {
 }
 
 fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
-    let mut i = 2;
-    while i < argv.len() {
-        let a = &argv[i];
-        if is(a, "nx") {
-            nx = true;
-        } else if is(a, "xx") {
-            xx = true;
-        } else if is(a, "gt") {
-            gt = true;
-        } else if is(a, "lt") {
-            lt = true;
-        } else if is(a, "ch") {
-            ch = true;
-        } else if is(a, "incr") {
-            incr = true;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let rest = &argv[i..];
+    let (c, taken) = Conditions::leading(&argv[2..], &["nx", "xx", "gt", "lt", "ch", "incr"]);
+    let Conditions { nx, xx, gt, lt, ch, incr } = c;
+    let rest = &argv[2 + taken..];
     if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
