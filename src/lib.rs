@@ -1,15 +1,25 @@
 //! Ember: a Redis-compatible in-memory data store.
 //!
 //! # Layout
-//! - [`config`]: redis.conf parsing, command-line overrides, the CONFIG GET/SET parameter table.
-//! - [`protocol`]: the wire — incremental request decoder and the RESP2/RESP3 reply encoder.
-//! - [`commands`]: the command table, dispatch, and one handler file per command family.
-//! - [`keyspace`]: databases; the only path to stored values (lazy expiry, WATCH signals, stats).
-//! - [`types`]: stored values and their encodings.
-//! - [`server`]: the mio event loop, client sessions and server-wide state.
-//! - [`util`]: glob matching, number formatting, the incremental hash table.
+//! From the bottom up; a module names only those below it (a test checks there is no cycle).
+//! - [`util`]: glob matching, number formatting, the incremental hash table, the clock.
 //! - [`alloc`]: the counting allocator behind `used_memory`.
 //! - [`logging`]: log lines in redis-server's format.
+//! - [`protocol`]: the wire — the bounded request decoder, the `Reply` tree and the one
+//!   encoder that lays it out in RESP2 or RESP3, the command feed of the AOF and replicas.
+//! - [`types`]: stored values and their encodings.
+//! - [`persistence`]: byte formats and files — RDB (reader, writer), the AOF's manifest,
+//!   command reader, rewrite and open log (with its file seam), the snapshot child.
+//! - [`keyspace`]: databases, the only path to stored values: lazy expiry, access stats, and
+//!   change signals and counts (WATCH, caching, waiters, what to log and propagate).
+//! - [`scripting`]: the Lua engine behind EVAL and FUNCTION and its bundled libraries.
+//! - [`config`]: redis.conf parsing, command-line overrides, the CONFIG GET/SET parameter table.
+//! - [`server`]: the mio event loop, sessions, server-wide state, blocked clients, Pub/Sub,
+//!   tracking, replication, and the orchestration of saving, loading and the AOF (it holds
+//!   the state they act on, so it stays here; the formats and files are `persistence`'s).
+//!   It reaches the command layer only through the [`server::Executor`] given at start-up.
+//! - [`commands`]: the command table (one builder row per command), dispatch (arity, auth,
+//!   OOM, MULTI, propagation) and one handler file per family.
 
 pub mod alloc;
 pub mod commands;
