@@ -17,3 +17,4 @@ pub mod lzf;
 pub mod manifest;
 pub mod rdb;
 pub mod rdb_writer;
+pub mod snapshot_writer;

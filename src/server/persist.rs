@@ -6,12 +6,13 @@
 //! the keyspace in slices between event-loop iterations) is the next step of this module.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tracing::{info, warn};
 
 use crate::persistence::child;
 use crate::persistence::rdb::{self, LoadOptions, RdbError, SaveOptions};
+use crate::persistence::snapshot_writer::{AsCommands, Chunk, child_writer, writer_thread};
 use crate::server::ServerState;
 use crate::server::state::unix_ms;
 use crate::types::stream::NodeLimits;
@@ -325,12 +326,6 @@ enum Purpose {
     AofRewrite { rdb: bool },
 }
 
-enum Chunk {
-    Data(Vec<u8>),
-    /// Everything was sent: close the file and rename it into place.
-    Commit,
-}
-
 /// How much the walk may hold in memory before waiting for the writer thread.
 const QUEUE_LIMIT: usize = 4 * 1024 * 1024;
 /// Records travel in pieces of at most this size, and the channel holds few of them, so
@@ -346,101 +341,6 @@ fn outcome_text(r: &Option<std::thread::Result<Result<(), std::io::Error>>>) -> 
         Some(Err(_)) => "the writer thread panicked".into(),
         _ => "no writer".into(),
     }
-}
-
-/// How a snapshot becomes an AOF base of commands (`aof-use-rdb-preamble no`).
-struct AsCommands {
-    load: rdb::LoadOptions,
-    save: SaveOptions,
-    timestamp: Option<u64>,
-}
-
-/// Feeds the snapshot to the writer process, then waits for it: the save succeeded when the
-/// child committed the file and exited 0. A killed child fails the save; its temporary file
-/// is removed as Redis removes a killed child's.
-fn child_writer(
-    rx: std::sync::mpsc::Receiver<Chunk>,
-    mut pipe: std::process::ChildStdin,
-    mut child: std::process::Child,
-    child_tmp: PathBuf,
-    target: &Path,
-    header: Vec<u8>,
-    as_commands: Option<AsCommands>,
-) -> Result<(), std::io::Error> {
-    let fed = (|| {
-        child::send(&mut pipe, &header)?;
-        for chunk in rx {
-            match chunk {
-                Chunk::Data(b) => child::send(&mut pipe, &b)?,
-                Chunk::Commit => {
-                    child::commit(&mut pipe)?;
-                    return Ok(true);
-                }
-            }
-        }
-        Ok::<bool, std::io::Error>(false)
-    })();
-    drop(pipe);
-    let status = child.wait()?;
-    match fed {
-        Ok(true) if status.success() => {
-            if let Some(c) = as_commands {
-                let image = std::fs::read(target)?;
-                let mut out = std::io::BufWriter::new(std::fs::File::create(target)?);
-                crate::persistence::aof_rewrite::write_commands(&image, c.load, c.save, c.timestamp, &mut out)?;
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            }
-            Ok(())
-        }
-        other => {
-            let _ = std::fs::remove_file(&child_tmp);
-            Err(std::io::Error::other(match other {
-                Ok(false) => "background save aborted".to_string(),
-                _ => format!("the writer process ended with {status}"),
-            }))
-        }
-    }
-}
-
-fn writer_thread(
-    rx: std::sync::mpsc::Receiver<Chunk>,
-    tmp: PathBuf,
-    target: PathBuf,
-    header: Vec<u8>,
-    checksum: bool,
-    as_commands: Option<AsCommands>,
-) -> Result<(), std::io::Error> {
-    let file = std::fs::File::create(&tmp)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut crc = rdb::Checksum::default();
-    out.write_all(&header)?;
-    crc.update(&header);
-    for chunk in rx {
-        match chunk {
-            Chunk::Data(b) => {
-                out.write_all(&b)?;
-                crc.update(&b);
-            }
-            Chunk::Commit => {
-                out.write_all(&crc.trailer(checksum))?;
-                let file = out.into_inner().map_err(|e| e.into_error())?;
-                file.sync_all()?;
-                if let Some(c) = as_commands {
-                    let image = std::fs::read(&tmp)?;
-                    let _ = std::fs::remove_file(&tmp);
-                    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-                    crate::persistence::aof_rewrite::write_commands(&image, c.load, c.save, c.timestamp, &mut out)?;
-                    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                }
-                std::fs::rename(&tmp, &target)?;
-                return Ok(());
-            }
-        }
-    }
-    // The server aborted the save: leave no partial file behind.
-    drop(out);
-    let _ = std::fs::remove_file(&tmp);
-    Err(std::io::Error::other("background save aborted"))
 }
 
 impl ServerState {
