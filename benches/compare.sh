@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Ember vs redis-server on the same machine, in one run.
 #
-# Throughput: redis-benchmark (-t ping,set,get,incr,mset -c 50), unpipelined and with -P 32,
-# alternating Ember and Redis for ROUNDS rounds; prints each server's median rps and the ratio.
+# Throughput: redis-benchmark (-c 50), unpipelined and with -P 32, one run per test,
+# alternating Ember and Redis for ROUNDS rounds; prints each server's median CPU per request
+# (utime+stime from /proc/PID/stat over the run / requests) and its ratio first, then the
+# median rps and its ratio.
 # Memory: loads KEYS small string keys (with and without TTLs), HASHES hashes of 10 short
 # fields, SETS sets of 20 small integers, LISTS lists of 10,000 short items, ZSETS sorted sets
 # of 10 members, one 1,000,000-member sorted set and one stream of 1,000,000 entries of 3
@@ -44,10 +46,23 @@ for p in $EP $RP; do
   for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
-# bench PORT PIPELINE -> lines "TEST rps"
+# Server CPU (utime+stime, clock ticks) of PID so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+# us_per PID TICKS_BEFORE REQUESTS -> microseconds of server CPU per request since then
+us_per() { echo "($(ticks "$1") - $2) * 1000000 / $HZ / $3" | bc -l; }
+
+# bench PORT PID PIPELINE -> lines "TEST rps cpu_us_per_request", one benchmark run per test
+# so each gets its own CPU measure (PING's two variants share one).
 bench() {
-  redis-benchmark -p "$1" -t "$TESTS" -c 50 -n "$N" -P "$2" -r 100000 --csv 2>/dev/null \
-    | tail -n +2 | tr -d '"()' | awk -F, '{gsub(/ /, "_", $1); print $1, $2}'
+  local t before out lines
+  for t in ${TESTS//,/ }; do
+    before=$(ticks "$2")
+    out=$(redis-benchmark -p "$1" -t "$t" -c 50 -n "$N" -P "$3" -r 100000 --csv 2>/dev/null | tail -n +2 | tr -d '"()')
+    lines=$(echo "$out" | grep -c .)
+    cpu=$(us_per "$2" "$before" $((N * lines)))
+    echo "$out" | awk -F, -v c="$cpu" '{gsub(/ /, "_", $1); print $1, $2, c}'
+  done
 }
 
 # Big keys for the custom loads, written to both servers before the runs: a 10,000-item list,
@@ -115,7 +130,7 @@ CUSTOM_LOADS=(
   "SMEMBERS_100k|200|SMEMBERS bigset"
   "HGETALL_100k|200|HGETALL bighash"
 )
-# custom PORT PIPELINE -> lines "NAME rps"
+# custom PORT PID PIPELINE -> lines "NAME rps cpu_us_per_request"
 custom() {
   for load in "${CUSTOM_LOADS[@]}"; do
     name=${load%%|*}
@@ -124,9 +139,10 @@ custom() {
     n=${rest%%|*}
     [ "$n" = 0 ] && n=$N
     read -r -a cmdline <<<"${rest#*|}"
-    rps=$( (redis-benchmark -p "$1" -c 50 -n "$n" -P "$2" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
+    before=$(ticks "$2")
+    rps=$( (redis-benchmark -p "$1" -c 50 -n "$n" -P "$3" -r 1000000 --csv "${cmdline[@]}" 2>/dev/null || true) \
       | grep -v '^"test"' | tail -n 1 | tr -d '"' | awk -F, '{print $(NF-6)}')
-    echo "$name $rps"
+    echo "$name $rps $(us_per "$2" "$before" "$n")"
   done
 }
 
@@ -138,19 +154,24 @@ load_big_keys "$RP"
 RES=$(mktemp)
 for pipe in 1 32; do
   for r in $(seq "$ROUNDS"); do
-    bench "$EP" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
-    bench "$RP" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
-    custom "$EP" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
-    custom "$RP" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
+    bench "$EP" "$EPID" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
+    bench "$RP" "$RPID" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
+    custom "$EP" "$EPID" "$pipe" | sed "s/^/ember $pipe /" >>"$RES"
+    custom "$RP" "$RPID" "$pipe" | sed "s/^/redis $pipe /" >>"$RES"
   done
 done
 
-printf '%-22s %4s %14s %14s %8s\n' test pipe ember_rps redis_rps ratio
+# CPU per request first (what a server costs: on 2 cores one client caps both servers' rps),
+# then requests per second.
+printf '%-22s %4s %10s %10s %8s %12s %12s %8s\n' test pipe ember_us redis_us cpu_ratio ember_rps redis_rps rps_ratio
 for pipe in 1 32; do
   for t in $(awk -v p="$pipe" '$2==p {print $3}' "$RES" | sort -u); do
     e=$(awk -v p="$pipe" -v t="$t" '$1=="ember" && $2==p && $3==t {print $4}' "$RES" | median)
     r=$(awk -v p="$pipe" -v t="$t" '$1=="redis" && $2==p && $3==t {print $4}' "$RES" | median)
-    printf '%-22s %4s %14.0f %14.0f %8.2f\n' "$t" "$pipe" "$e" "$r" "$(echo "$e / $r" | bc -l)"
+    ec=$(awk -v p="$pipe" -v t="$t" '$1=="ember" && $2==p && $3==t {print $5}' "$RES" | median)
+    rc=$(awk -v p="$pipe" -v t="$t" '$1=="redis" && $2==p && $3==t {print $5}' "$RES" | median)
+    printf '%-22s %4s %10.3f %10.3f %8.2f %12.0f %12.0f %8.2f\n' "$t" "$pipe" "$ec" "$rc" \
+      "$(echo "$ec / $rc" | bc -l)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
   done
 done
 rm -f "$RES"
