@@ -46,9 +46,15 @@ impl Executor for Dispatch {
 /// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed
 /// arity check also names the entry, for the rejected-calls statistic.
 pub fn resolve(argv: &[Bytes]) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
+    let mut no_hint = u32::MAX;
+    resolve_hinted(argv, &mut no_hint)
+}
+
+/// [`resolve`] starting from the client's last command (see [`crate::commands::Table::get_hinted`]).
+fn resolve_hinted(argv: &[Bytes], hint: &mut u32) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
     let name = &argv[0];
     let t = table();
-    let Some(base) = t.get(name) else {
+    let Some(base) = t.get_hinted(name, hint) else {
         let mut args = String::new();
         for a in &argv[1..] {
             if args.len() >= 128 {
@@ -86,7 +92,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     if srv.tracking.clients > 0 && srv.hot.tracking_max_keys > 0 {
         srv.enforce_tracking_limit_for(sess);
     }
-    let entry = match resolve(argv) {
+    let entry = match resolve_hinted(argv, &mut sess.cmd_hint) {
         Ok(e) => e,
         Err((e, entry)) => {
             if let Some(entry) = entry {

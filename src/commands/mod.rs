@@ -385,6 +385,20 @@ pub struct Table {
 }
 
 impl Table {
+    /// [`Table::get`] that first tries the command a client ran last (`hint`, an entry id):
+    /// pipelines repeat one command, and comparing one name beats hashing it. The hint is
+    /// updated to what was found.
+    pub fn get_hinted(&self, name: &[u8], hint: &mut u32) -> Option<&Entry> {
+        if let Some(e) = self.entries.get(*hint as usize)
+            && name.eq_ignore_ascii_case(e.full.as_bytes())
+        {
+            return Some(e);
+        }
+        let e = self.get(name)?;
+        *hint = e.id as u32;
+        Some(e)
+    }
+
     /// A top-level command by name (case-insensitive).
     pub fn get(&self, name: &[u8]) -> Option<&Entry> {
         if name.len() > 64 {

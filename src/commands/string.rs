@@ -409,12 +409,21 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let db = ctx.db();
-    let cur = match get_str(db, key)? {
-        None => 0,
-        Some(s) => s.as_int().ok_or(CmdError::NotInteger)?,
+    // One lookup: the value is replaced where it is (its TTL stays), and only a successful
+    // increment counts as a change.
+    let n = match db.get_mut_quiet(key) {
+        Some(Value::Str(s)) => {
+            let n = s.as_int().ok_or(CmdError::NotInteger)?.checked_add(by).ok_or(CmdError::Overflow)?;
+            *s = StrValue::Int(n);
+            db.signal_modified(key);
+            n
+        }
+        Some(_) => return Err(CmdError::WrongType),
+        None => {
+            db.set(key, Value::Str(StrValue::Int(by)), true);
+            by
+        }
     };
-    let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
-    db.set(key, Value::Str(StrValue::Int(n)), true);
     ctx.notify(ev::STRING, "incrby", key);
     Ok(Reply::Int(n))
 }

@@ -53,6 +53,8 @@ pub struct Session {
     pub out: BytesMut,
     /// Name of the last command run (CLIENT LIST `cmd=`).
     pub last_cmd: &'static str,
+    /// The command table entry this client looked up last (a lookup hint; u32::MAX: none).
+    pub cmd_hint: u32,
     /// Bytes buffered in the query buffer (CLIENT LIST `qbuf=`), kept up to date by the loop.
     pub qbuf: usize,
     /// CLIENT LIST's reply buffer size and peak (rbs/rbp), sized as Redis 7.0 sizes its
@@ -173,6 +175,7 @@ impl Session {
             replica_functions_only: false,
             out: BytesMut::new(),
             last_cmd: "NULL",
+            cmd_hint: u32::MAX,
             qbuf: 0,
             rbs: 16384,
             rbp: 0,
