@@ -84,18 +84,9 @@ fn workload(c: &mut Conn) {
 }
 
 fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Proc {
-    let port = crate::util::free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"])
-        .arg("--dir")
-        .arg(dir)
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server is required for the AOF tests");
-    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
-    std::thread::sleep(Duration::from_millis(200));
-    Proc { child, port, dir: dir.to_path_buf() }
+    let mut args = vec!["--enable-debug-command", "yes"];
+    args.extend_from_slice(extra);
+    crate::util::redis_in(dir, &args)
 }
 
 #[test]

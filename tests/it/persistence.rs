@@ -128,17 +128,7 @@ fn render(c: &mut Conn) -> String {
 }
 
 fn start_redis_on(dir: &std::path::Path) -> Proc {
-    let port = crate::util::free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-        .arg(dir)
-        .args(["--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server is required for the persistence tests");
-    let p = Proc { child, port, dir: dir.to_path_buf() };
-    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
-    p
+    crate::util::redis_in(dir, &["--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
 }
 
 #[test]
@@ -486,16 +476,7 @@ fn function_libraries_travel_in_the_rdb_both_ways() {
     ec.cmd(&["SAVE"]);
     let dir2 = crate::util::temp_dir("functions-rdb-back");
     std::fs::copy(dir.join("dump.rdb"), dir2.join("dump.rdb")).unwrap();
-    let port = crate::util::free_port();
-    let child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .arg("--dir")
-        .arg(&dir2)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server is required");
-    let r2 = crate::util::Proc { child, port, dir: dir2 };
-    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    let r2 = crate::util::redis_in(&dir2, &[]);
     let mut r2c = r2.connect();
     assert!(eventually(Duration::from_secs(10), || r2c.cmd(&["PING"]).text() == "+PONG\r\n"));
     assert_eq!(r2c.cmd(&["FCALL", "two", "0"]).text(), ":2\r\n");

@@ -117,7 +117,14 @@ pub fn redis() -> Proc {
 
 /// [`redis`] with its defaults changed by `args`.
 pub fn redis_with(args: &[&str]) -> Proc {
-    let dir = temp_dir("redis");
+    redis_in(&temp_dir("redis"), args)
+}
+
+/// redis-server on a free port with data in `dir` (later `args` override the defaults). The
+/// port is checked to be this child's: between [`free_port`] and the bind another test's
+/// server may take it, and a test would then talk to (and flush) somebody else's server.
+pub fn redis_in(dir: &std::path::Path, args: &[&str]) -> Proc {
+    let dir = dir.to_path_buf();
     for _ in 0..5 {
         let port = free_port();
         let child = Command::new("redis-server")
