@@ -588,7 +588,6 @@ pub(super) struct ReadArgs {
 
 pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, CmdError> {
     let mut r = ReadArgs { count: 0, block: None, group: None, noack: false, keys: vec![], ids: vec![], ids_at: 0 };
-    let name = if group_cmd { "xreadgroup" } else { "xread" };
     let mut streams_at = None;
     let mut i = 1;
     while i < argv.len() {
@@ -637,10 +636,10 @@ pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<R
     let Some(at) = streams_at else { return Err(CmdError::Syntax) };
     let rest = &argv[at..];
     if !rest.len().is_multiple_of(2) {
-        let symbol = if group_cmd { '>' } else { '$' };
-        return Err(CmdError::msg(format!(
-            "Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
-        )));
+        // Redis 7.0 says XREAD and '$' for XREADGROUP too.
+        return Err(CmdError::msg(
+            "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+        ));
     }
     if group_cmd && r.group.is_none() {
         return Err(CmdError::msg("Missing GROUP option for XREADGROUP"));

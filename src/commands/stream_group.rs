@@ -475,21 +475,21 @@ pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 pub(super) fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (key, group) = (&argv[2], &argv[3]);
+    // Options first, as Redis parses them before looking the key up.
+    let mut entries_read = None;
+    let mut i = 5;
+    while i < argv.len() {
+        if !is(&argv[i], "entriesread") || i + 1 >= argv.len() {
+            return Err(subcommand_error(argv));
+        }
+        entries_read = parse_entries_read(&argv[i + 1])?;
+        i += 2;
+    }
     let s = group_stream(ctx.db(), key)?;
     if !s.groups.contains_key(group) {
         return Err(no_such_group(key, group));
     }
-    if argv.len() != 5 && argv.len() != 7 {
-        return Err(subcommand_error(argv));
-    }
     let id = if &argv[4][..] == b"$" { s.last_id } else { parse_id(&argv[4], 0, true)? };
-    let mut entries_read = None;
-    if argv.len() == 7 {
-        if !is(&argv[5], "entriesread") {
-            return Err(subcommand_error(argv));
-        }
-        entries_read = parse_entries_read(&argv[6]).map_err(|_| subcommand_error(argv))?;
-    }
     if let Some(g) = s.groups.get_mut(group) {
         g.last_id = id;
         g.entries_read = entries_read;

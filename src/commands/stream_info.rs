@@ -96,7 +96,7 @@ pub(super) fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             kv("name", Reply::Bulk(name.clone())),
             kv("last-delivered-id", id_reply(g.last_id)),
             kv("entries-read", opt_int(g.entries_read)),
-            kv("lag", opt_int(s.lag(g))),
+            kv("lag", s.lag(g).map_or(Reply::Null, Reply::Int)),
             kv("pel-count", Reply::Int(g.pel.len() as i64)),
             kv("pending", Reply::Array(pending)),
             kv("consumers", Reply::Array(consumers)),
@@ -125,7 +125,7 @@ pub(super) fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 kv("pending", Reply::Int(g.pel.len() as i64)),
                 kv("last-delivered-id", id_reply(g.last_id)),
                 kv("entries-read", opt_int(g.entries_read)),
-                kv("lag", opt_int(s.lag(g))),
+                kv("lag", s.lag(g).map_or(Reply::Null, Reply::Int)),
             ])
         })
         .collect();

@@ -558,16 +558,19 @@ impl Stream {
     }
 
     /// A group's lag, when it can be known (Redis's streamReplyWithCGLag).
-    pub fn lag(&self, g: &Group) -> Option<u64> {
+    /// Entries not yet delivered to the group; negative when ENTRIESREAD claimed more reads
+    /// than the stream ever had (Redis replies the difference as it is).
+    pub fn lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let behind = |read: u64| (self.entries_added as i64).wrapping_sub(read as i64);
         if let Some(read) = g.entries_read
             && !self.range_has_tombstones(g.last_id, StreamId::MAX)
         {
-            return Some(self.entries_added.saturating_sub(read));
+            return Some(behind(read));
         }
-        self.estimate_distance(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+        self.estimate_distance(g.last_id).map(behind)
     }
 
     /// Advances a group's last ID after delivering `id` as a new entry (XREADGROUP `>`).

@@ -5,7 +5,7 @@
 //! comment. A line may start with directives for things that legitimately differ:
 //! `!sort` (top-level elements in any order: KEYS, SMEMBERS), `!sortpairs` (map or flat pairs in
 //! any order: CONFIG GET), `!type` (only the reply type: TIME, RANDOMKEY), `!len` (type and
-//! element count), `!noreply` (no reply expected), `!sleep MS` (let time pass, for expiry),
+//! element count), `!noreply` (the reply is read, not compared), `!sleep MS` (let time pass, for expiry),
 //! `!resp2` / `!resp3` (run in that protocol only).
 //!
 //! Several connections (Pub/Sub, keyspace events, client-side caching): a line starting with
@@ -266,8 +266,12 @@ fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
                         None => main,
                     };
                     c.send_raw(&crate::util::encode(&args));
+                    // A reply not compared is still read: left unread, every later read would
+                    // take an older command's reply, and the script would run ahead of the
+                    // server (whose late commands could then land in the next pass).
+                    let reply = c.read();
                     if !d.noreply {
-                        got.push(normalise(&c.read(), &d));
+                        got.push(normalise(&reply, &d));
                     }
                 }
                 let this = d.conn.clone().unwrap_or_else(|| "main".into());
