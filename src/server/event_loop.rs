@@ -468,7 +468,8 @@ fn handle_event(st: &mut ServerState, ev: &mio::event::Event) {
     }
     let id = t.0 as ClientId;
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-        handle_readable(st, id);
+        // A hang-up that came with the data raises no later edge: read on to the end then.
+        handle_readable(st, id, ev.is_read_closed() || ev.is_error());
     }
     if ev.is_writable() {
         flush(st, id);
@@ -508,7 +509,7 @@ pub fn serve_while_busy(st: &mut ServerState, first: bool) {
     if first {
         let ids: Vec<ClientId> = net.conns.keys().copied().collect();
         for id in ids {
-            handle_readable(st, id);
+            handle_readable(st, id, true);
         }
     }
     for ev in events.iter() {
@@ -567,7 +568,9 @@ fn accept(st: &mut ServerState, idx: usize) {
     }
 }
 
-fn handle_readable(st: &mut ServerState, id: ClientId) {
+/// Reads what a connection sent and runs it. `drain`: read until the socket says WouldBlock
+/// or end of stream, even after a short read.
+fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
     loop {
         let Some(net) = st.net.as_deref_mut() else { return };
         let Some(conn) = net.conns.get_mut(&id) else {
@@ -575,6 +578,9 @@ fn handle_readable(st: &mut ServerState, id: ClientId) {
         };
         match conn.stream.read(&mut net.scratch) {
             Ok(0) => {
+                // The client hung up (or only stopped writing): what it was answered still
+                // goes out, as Redis writes pending replies before it frees the client.
+                flush(st, id);
                 close(st, id);
                 return;
             }
@@ -592,7 +598,7 @@ fn handle_readable(st: &mut ServerState, id: ClientId) {
                 // A read that did not fill the buffer emptied the socket: data arriving later
                 // raises a new edge, so the read that would only say WouldBlock is saved (one
                 // syscall of four per unpipelined request; tokio clears readiness the same way).
-                if n < READ_CHUNK {
+                if n < READ_CHUNK && !drain {
                     break;
                 }
             }

@@ -195,3 +195,24 @@ fn monitor_orders_transactions_and_scripts_as_redis() {
     assert!(lines[3].contains("\"eval\""), "{lines:?}");
     assert!(lines[4].contains("[0 lua] \"set\" \"foo\" \"baz\""), "{lines:?}");
 }
+
+/// A client that sends its commands and hangs up at once (`echo PING | nc`) is served and then
+/// gone: the hang-up arrives with the data, and no later readiness event will report it.
+#[test]
+fn a_client_that_hangs_up_with_its_request_is_closed() {
+    use std::io::{Read, Write};
+    let p = crate::util::ember(&[]);
+    let mut admin = p.connect();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+        s.write_all(b"SET hangup 1\r\nPING\r\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"+OK\r\n+PONG\r\n");
+    }
+    // Only the admin connection is left.
+    assert!(crate::util::eventually(std::time::Duration::from_secs(5), || {
+        admin.cmd(&["INFO", "clients"]).text().contains("connected_clients:1\r\n")
+    }));
+}
