@@ -55,6 +55,8 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdErr
     let limits = ctx.srv.hot.hash;
     let h = hash_for_write(ctx.db(), &argv[1])?;
     let added = h.set_pairs(&argv[2..], limits) as i64;
+    // Each field written is a change, as Redis counts HSET.
+    ctx.db().signal_changes(&argv[1], (argv.len() - 2) / 2);
     ctx.notify(ev::HASH, "hset", &argv[1]);
     Ok(added)
 }
