@@ -103,13 +103,7 @@ pub(super) fn serve_group(
         logs.remove(0);
     }
     ctx.db().unsignalled_change(key, 1);
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
+    log_group_changes(ctx, key, logs, created);
     Some(reply)
 }
 
@@ -308,13 +302,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if changed {
         ctx.db().unsignalled_change(key, 1);
     }
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
+    log_group_changes(ctx, key, logs, created);
     Ok(Reply::Array(out))
 }
 
@@ -389,13 +377,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         cursor = next;
     }
     ctx.db().unsignalled_change(key, claimed.len() + deleted.len());
-    ctx.log_only_explicit();
-    for l in logs {
-        ctx.log_as(l);
-    }
-    if created {
-        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
-    }
+    log_group_changes(ctx, key, logs, created);
     Ok(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted)]))
 }
 
@@ -564,4 +546,16 @@ pub(super) fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
             "    Set the current group ID and entries_read counter.",
         ],
     ))
+}
+
+/// What a consumer-group read or claim logs (its replay-safe forms only, never the command
+/// itself), and the event of a consumer it created.
+fn log_group_changes(ctx: &mut Ctx, key: &[u8], logs: Vec<Vec<Bytes>>, created: bool) {
+    ctx.log_only_explicit();
+    for l in logs {
+        ctx.log_as(l);
+    }
+    if created {
+        ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
+    }
 }

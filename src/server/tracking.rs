@@ -420,7 +420,11 @@ impl ServerState {
             Payload::Key(k) => Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(k))]),
             Payload::Encoded(b) => Reply::Encoded(Bytes::copy_from_slice(b)),
             // A null in the tracking client's own protocol, whoever receives it (Redis).
-            Payload::All => Reply::Encoded(Bytes::from_static(if own_resp == 3 { b"_\r\n" } else { b"$-1\r\n" })),
+            Payload::All => {
+                let mut null = BytesMut::new();
+                crate::protocol::encode(&Reply::Null, own_resp, &mut null);
+                Reply::Encoded(null.freeze())
+            }
         };
         // A RESP3 recipient gets a push; a RESP2 one only through a redirect to a connection
         // subscribed to __redis__:invalidate, as a Pub/Sub message.
