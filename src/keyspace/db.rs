@@ -7,13 +7,12 @@
 //! * **Lazy expiry.** A key whose deadline has passed is deleted on first touch and is never
 //!   returned. `now` is set by the server once per command (Redis's command-time snapshot), so a
 //!   key cannot expire halfway through a command or a MULTI/EXEC.
-//! * **Ordered expiry index.** Deadlines live both in the entry and in a `BTreeSet<(deadline,
-//!   key hash)>`, so the active cycle removes exactly the keys that are due, oldest first,
-//!   instead of sampling and hoping (expiry never lags behind, however few keys are volatile).
-//!   The index holds the key's 64-bit table hash, not the key: 16 bytes per volatile key
-//!   instead of 32, and the key is found again with [`Dict::find_hashed`] (its bucket, its
-//!   deadline and its rehashed key must all agree). Two keys with equal hash and deadline
-//!   share one index entry, which stays until neither needs it.
+//! * **Ordered expiry index.** Deadlines live both in the entry and in an [`ExpiryIndex`] of
+//!   (deadline, low bits of the key's table hash), so the active cycle removes exactly the
+//!   keys that are due, oldest first, instead of sampling and hoping (expiry never lags
+//!   behind, however few keys are volatile). An entry is 8 bytes, not the key, and the key is
+//!   found again with [`Dict::find_by_hash_bits`] (its bucket, its deadline and its rehashed
+//!   key must all agree). Every volatile key has exactly one entry.
 //! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the key (see
 //!   [`Key`]), the basis of OBJECT IDLETIME and of approximated-LRU eviction.
 //! * **Change signals.** Any mutable access, overwrite, delete or expiry marks the key modified:
@@ -25,7 +24,7 @@
 //!   SCAN cursors and random sampling, which eviction needs.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -35,6 +34,7 @@ use crate::types::Value;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
+use super::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 use super::key::Key;
 use super::notify::{self, Event};
 use super::snapshot::DbSnap;
@@ -79,9 +79,8 @@ pub struct Db {
 }
 
 struct Side {
-    expires: BTreeSet<(u64, u64)>,
-    /// Keys with a deadline (the index may hold fewer entries when two share one).
-    volatile: usize,
+    /// One entry per key with a deadline.
+    expires: ExpiryIndex,
     /// WATCH registry: key → clients watching it in this db.
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
@@ -198,8 +197,8 @@ fn live<'a>(
         key,
         h,
         |e| !paused && e.expire_at != 0 && e.expire_at <= now,
-        |keys, k, e| {
-            unindex(keys, side, e.expire_at, h);
+        |k, e| {
+            unindex(side, e.expire_at, h);
             if let Some(s) = side.snap.as_deref_mut() {
                 s.capture(&k, Some((&e.value, e.expire_at(), k.stamp())));
             }
@@ -220,13 +219,14 @@ fn live<'a>(
     found
 }
 
-/// Forgets `(at, h)` for a key that no longer has deadline `at` (already changed or removed
-/// from `keys`), unless another key with the same hash and deadline still needs the entry.
-fn unindex(keys: &Dict<Key, Entry>, side: &mut Side, at: u64, h: usize) {
-    side.volatile = side.volatile.saturating_sub(1);
-    if keys.find_hashed(h, |_, e| e.expire_at == at).is_none() {
-        side.expires.remove(&(at, h as u64));
-    }
+/// Forgets the index entry of a key that no longer has deadline `at`.
+fn unindex(side: &mut Side, at: u64, h: usize) {
+    side.expires.remove(Slot::new(at, h));
+}
+
+/// The key an index entry stands for (any key with that deadline and those hash bits).
+fn indexed_key(keys: &Dict<Key, Entry>, slot: Slot) -> Option<(&Key, &Entry)> {
+    keys.find_by_hash_bits(slot.hash_bits, HASH_BITS, |_, e| Slot::new(e.expire_at, 0).at == slot.at)
 }
 
 impl Default for Db {
@@ -240,8 +240,7 @@ impl Db {
         Db {
             keys: Dict::new(),
             side: Side {
-                expires: BTreeSet::new(),
-                volatile: 0,
+                expires: ExpiryIndex::new(),
                 watchers: HashMap::new(),
                 dirty_watchers: Vec::new(),
                 expire_paused: false,
@@ -288,11 +287,11 @@ impl Db {
     /// `overhead.hashtable.main` and `.expires`.
     pub fn table_overhead(&self) -> (usize, usize) {
         let main = self.keys.slots() * 8 + self.keys.len() * 64;
-        (main, self.side.expires.len() * 24)
+        (main, self.side.expires.heap_bytes())
     }
 
     pub fn expires_len(&self) -> usize {
-        self.side.volatile
+        self.side.expires.len()
     }
 
     fn is_expired(&self, e: &Entry) -> bool {
@@ -432,7 +431,7 @@ impl Db {
             k.set_stamp(stamping.touch(k.stamp(), now));
             let dropped = if !keep_ttl && e.expire_at != 0 { std::mem::replace(&mut e.expire_at, 0) } else { 0 };
             if dropped != 0 {
-                unindex(&self.keys, &mut self.side, dropped, h);
+                unindex(&mut self.side, dropped, h);
             }
             return;
         }
@@ -454,7 +453,7 @@ impl Db {
         let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
             let h = self.keys.hash(key);
-            unindex(&self.keys, &mut self.side, e.expire_at, h);
+            unindex(&mut self.side, e.expire_at, h);
         }
         Some(e.value)
     }
@@ -466,7 +465,7 @@ impl Db {
         let (_, e) = self.keys.remove(key)?;
         if e.expire_at != 0 {
             let h = self.keys.hash(key);
-            unindex(&self.keys, &mut self.side, e.expire_at, h);
+            unindex(&mut self.side, e.expire_at, h);
         }
         self.signal_modified(key);
         let exp = e.expire_at();
@@ -483,11 +482,10 @@ impl Db {
         let old = std::mem::replace(&mut e.expire_at, at.unwrap_or(0));
         let h = self.keys.hash(key);
         if old != 0 {
-            unindex(&self.keys, &mut self.side, old, h);
+            unindex(&mut self.side, old, h);
         }
         if let Some(at) = at {
-            self.side.volatile += 1;
-            self.side.expires.insert((at, h as u64));
+            self.side.expires.insert(Slot::new(at, h));
         }
         self.signal_modified(key);
         true
@@ -502,32 +500,27 @@ impl Db {
     pub fn expire_due(&mut self, max: usize, mut reclaimed: impl FnMut(u64)) -> usize {
         let mut n = 0;
         while n < max {
-            let Some(&(at, h)) = self.side.expires.first() else {
+            let Some(slot) = self.side.expires.first() else {
                 break;
             };
-            if at > self.now {
+            if slot.at > self.now {
                 break;
             }
-            let key = self.keys.find_hashed(h as usize, |_, e| e.expire_at == at).map(|(k, _)| SmallBytes::new(k));
-            match key {
-                Some(key) => {
-                    self.before_change(&key);
-                    self.keys.remove(&key);
-                    unindex(&self.keys, &mut self.side, at, h as usize);
-                    self.side.stats.expired_keys += 1;
-                    // Expiry signals (WATCH, caches, waiters) but is no change of its own:
-                    // it is propagated as a DEL (Redis does not count it dirty either).
-                    self.side.signal(&key);
-                    if self.side.record_dels {
-                        self.side.propagate_del.push(Bytes::copy_from_slice(&key));
-                    }
-                    self.side.notify(notify::EXPIRED, "expired", &key);
-                    reclaimed(at);
+            let key = indexed_key(&self.keys, slot).map(|(k, _)| SmallBytes::new(k));
+            // Unreachable while the index is kept in step; the entry goes either way.
+            self.side.expires.pop_first();
+            if let Some(key) = key {
+                self.before_change(&key);
+                self.keys.remove(&key);
+                self.side.stats.expired_keys += 1;
+                // Expiry signals (WATCH, caches, waiters) but is no change of its own: it is
+                // propagated as a DEL (Redis does not count it dirty either).
+                self.side.signal(&key);
+                if self.side.record_dels {
+                    self.side.propagate_del.push(Bytes::copy_from_slice(&key));
                 }
-                // Unreachable while the index is kept in step; drop the entry rather than spin.
-                None => {
-                    self.side.expires.pop_first();
-                }
+                self.side.notify(notify::EXPIRED, "expired", &key);
+                reclaimed(slot.at);
             }
             n += 1;
         }
@@ -536,20 +529,20 @@ impl Db {
 
     /// Keys whose deadline has passed but that are not reclaimed yet, counting at most `limit`.
     pub fn stale_count(&self, limit: usize) -> usize {
-        self.side.expires.iter().take_while(|(at, _)| *at <= self.now).take(limit).count()
+        self.side.expires.iter().take_while(|s| s.at <= self.now).take(limit).count()
     }
 
     /// Whether any key is due for active expiry.
     pub fn has_due(&self) -> bool {
-        self.side.expires.first().is_some_and(|(at, _)| *at <= self.now)
+        self.side.expires.first().is_some_and(|s| s.at <= self.now)
     }
 
     /// Average remaining TTL in ms over volatile keys (INFO keyspace `avg_ttl`), sampled cheaply.
     pub fn avg_ttl(&self) -> u64 {
         let mut sum = 0u128;
         let mut n = 0u128;
-        for (at, _) in self.side.expires.iter().take(64) {
-            sum += at.saturating_sub(self.now) as u128;
+        for s in self.side.expires.iter().take(64) {
+            sum += s.at.saturating_sub(self.now) as u128;
             n += 1;
         }
         sum.checked_div(n).unwrap_or(0) as u64
@@ -602,7 +595,7 @@ impl Db {
         let (stamping, now) = (self.stamping, self.now);
         if let Some(stamp) = stamping.restored(idle_secs, freq, now) {
             let h = self.keys.hash(key);
-            if let Some((k, _)) = self.keys.lookup_mut(key, h, |_| false, |_, _, _| {}) {
+            if let Some((k, _)) = self.keys.lookup_mut(key, h, |_| false, |_, _| {}) {
                 k.set_stamp(stamp);
             }
         }
@@ -631,7 +624,6 @@ impl Db {
         self.signal_blocked_keys();
         self.keys.clear();
         self.side.expires.clear();
-        self.side.volatile = 0;
         self.side.changes.add(n as u64);
         n
     }
@@ -870,7 +862,6 @@ impl Db {
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
-        std::mem::swap(&mut self.side.volatile, &mut other.side.volatile);
         self.side.changes.add(1);
         // Clients blocked in either database may have data now (or lost their stream).
         self.signal_blocked_keys();
@@ -899,28 +890,28 @@ impl Db {
     /// sampling for the `volatile-*` policies).
     pub fn sample_volatile<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Vec<(Bytes, u32, Option<u64>)> {
         use rand::RngExt;
-        let (Some((lo, _)), Some((hi, _))) = (self.side.expires.first(), self.side.expires.last()) else {
+        let (Some(lo), Some(hi)) = (self.side.expires.first(), self.side.expires.last()) else {
             return Vec::new();
         };
-        let from = rng.random_range(*lo..=*hi);
+        let from = rng.random_range(lo.at..=hi.at);
         self.side
             .expires
-            .range((from, 0)..)
+            .iter_from(from)
             .chain(self.side.expires.iter())
             .take(n.min(self.side.expires.len()))
-            .filter_map(|&(at, h)| self.volatile_entry(at, h))
+            .filter_map(|slot| self.volatile_entry(slot))
             .collect()
     }
 
     /// The `n` keys with the earliest deadlines (volatile-ttl: exact, not sampled).
     pub fn earliest_volatile(&self, n: usize) -> Vec<(Bytes, u32, Option<u64>)> {
-        self.side.expires.iter().take(n).filter_map(|&(at, h)| self.volatile_entry(at, h)).collect()
+        self.side.expires.iter().take(n).filter_map(|slot| self.volatile_entry(slot)).collect()
     }
 
     /// The key behind an expiry-index entry, with its stamp and deadline.
-    fn volatile_entry(&self, at: u64, h: u64) -> Option<(Bytes, u32, Option<u64>)> {
-        let (k, _) = self.keys.find_hashed(h as usize, |_, e| e.expire_at == at)?;
-        Some((Bytes::copy_from_slice(k), k.stamp(), Some(at)))
+    fn volatile_entry(&self, slot: Slot) -> Option<(Bytes, u32, Option<u64>)> {
+        let (k, e) = indexed_key(&self.keys, slot)?;
+        Some((Bytes::copy_from_slice(k), k.stamp(), e.expire_at()))
     }
 
     /// Deletes a key chosen by eviction. False if it no longer exists.

@@ -249,21 +249,29 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         None
     }
 
-    /// The entry whose key hashes to `h` and satisfies `pred`, if any: lets an index that stores
-    /// 8-byte hashes instead of keys find its key again. Candidates in the bucket are confirmed
-    /// by rehashing their key, so keys of other hashes sharing the bucket never match.
-    pub fn find_hashed(&self, h: usize, pred: impl Fn(&K, &V) -> bool) -> Option<(&K, &V)> {
+    /// An entry whose key's hash has `h` as its low `bits` bits and that satisfies `pred`:
+    /// lets an index that keeps a few hash bits instead of keys find its key again. A table
+    /// of at most 2^bits buckets has one candidate bucket, a larger one 2^(size - bits).
+    /// Candidates are confirmed by rehashing their key, so keys of other hashes sharing a
+    /// bucket never match.
+    pub fn find_by_hash_bits(&self, h: usize, bits: u32, pred: impl Fn(&K, &V) -> bool) -> Option<(&K, &V)> {
+        let low = (1usize << bits) - 1;
         for t in 0..self.tables() {
             let table = &self.ht[t];
             if table.buckets.is_empty() {
                 continue;
             }
-            let mut cur = table.buckets[h & table.mask()].as_deref();
-            while let Some(node) = cur {
-                if pred(&node.key, &node.val) && self.hash(node.key.borrow()) == h {
-                    return Some((&node.key, &node.val));
+            let mask = table.mask();
+            let first = h & mask & low;
+            let candidates = (mask >> bits) + 1;
+            for i in 0..candidates {
+                let mut cur = table.buckets[first | (i << bits)].as_deref();
+                while let Some(node) = cur {
+                    if pred(&node.key, &node.val) && self.hash(node.key.borrow()) & low == h & low {
+                        return Some((&node.key, &node.val));
+                    }
+                    cur = node.next.as_deref();
                 }
-                cur = node.next.as_deref();
             }
         }
         None
@@ -358,7 +366,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         key: &[u8],
         h: usize,
         remove_if: impl Fn(&V) -> bool,
-        on_removed: impl FnOnce(&Self, K, V),
+        on_removed: impl FnOnce(K, V),
     ) -> Option<(&mut K, &mut V)> {
         if self.is_empty() {
             return None;
@@ -367,7 +375,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         let (t, b, depth, stale) = self.locate(key, h, remove_if)?;
         if stale {
             if let Some((k, v)) = self.remove(key) {
-                on_removed(self, k, v);
+                on_removed(k, v);
             }
             return None;
         }
@@ -531,6 +539,26 @@ mod tests {
 
     fn k(i: usize) -> Box<[u8]> {
         format!("key:{i}").into_bytes().into_boxed_slice()
+    }
+
+    /// A few low hash bits find every key, in tables smaller and larger than 2^bits buckets
+    /// and halfway through a rehash.
+    #[test]
+    fn find_by_hash_bits_finds_every_key() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        for i in 0..3_000 {
+            d.insert(k(i), i);
+            if i % 97 == 0 {
+                for j in (0..=i).step_by(31) {
+                    let h = d.hash(&k(j));
+                    for bits in [3, 12, 40] {
+                        let found = d.find_by_hash_bits(h & ((1 << bits) - 1), bits, |_, &v| v == j);
+                        assert_eq!(found.map(|(_, &v)| v), Some(j), "key {j}, {bits} bits");
+                    }
+                }
+            }
+        }
+        assert!(d.find_by_hash_bits(d.hash(&k(5)), 3, |_, &v| v == 6).is_none());
     }
 
     #[test]
