@@ -128,6 +128,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Some(info) = server.state.loaded_repl_info.take() {
+        server.state.restore_replication(info);
+    }
     ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -143,7 +143,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
             let (normal, replicas) = srv.client_buffers();
             w("mem_not_counted_for_evict", srv.mem_not_counted_for_evict().to_string());
-            w("mem_replication_backlog", "0".into());
+            w("mem_replication_backlog", srv.repl.backlog.as_ref().map_or(0, |b| b.size()).to_string());
             w("mem_total_replication_buffers", replicas.to_string());
             w("mem_clients_slaves", replicas.to_string());
             w("mem_clients_normal", normal.to_string());
@@ -212,9 +212,9 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("instantaneous_input_kbps", "0.00".into());
             w("instantaneous_output_kbps", "0.00".into());
             w("rejected_connections", s.rejected_connections.to_string());
-            w("sync_full", "0".into());
-            w("sync_partial_ok", "0".into());
-            w("sync_partial_err", "0".into());
+            w("sync_full", srv.repl.sync_full.to_string());
+            w("sync_partial_ok", srv.repl.sync_partial_ok.to_string());
+            w("sync_partial_err", srv.repl.sync_partial_err.to_string());
             w("expired_keys", expired.to_string());
             let (volatile, stale) =
                 srv.dbs.iter().fold((0, 0), |(v, st), db| (v + db.expires_len(), st + db.stale_count(1_000_000)));
@@ -254,8 +254,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 let io_ago = srv.now_ms.saturating_sub(m.last_io_ms) / 1000;
                 w("master_last_io_seconds_ago", if m.link_up() { io_ago.to_string() } else { "-1".into() });
                 w("master_sync_in_progress", (m.syncing() as u8).to_string());
-                w("slave_read_repl_offset", m.offset.to_string());
-                w("slave_repl_offset", m.offset.to_string());
+                w("slave_read_repl_offset", srv.repl.offset.to_string());
+                w("slave_repl_offset", srv.repl.offset.to_string());
                 w("slave_priority", srv.config.get("replica-priority").unwrap_or_else(|| "100".into()));
                 w("slave_read_only", (srv.config.bool("replica-read-only") as u8).to_string());
                 w("replica_announced", "1".into());
@@ -273,18 +273,16 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 }
             }
             w("master_failover_state", "no-failover".into());
-            let (replid, offset) = match srv.master.as_deref() {
-                Some(m) => (m.replid.clone(), m.offset),
-                None => (srv.run_id.clone(), srv.repl.offset),
-            };
-            w("master_replid", replid);
-            w("master_replid2", "0000000000000000000000000000000000000000".into());
-            w("master_repl_offset", offset.to_string());
-            w("second_repl_offset", "-1".into());
-            w("repl_backlog_active", "0".into());
-            w("repl_backlog_size", "1048576".into());
-            w("repl_backlog_first_byte_offset", "0".into());
-            w("repl_backlog_histlen", "0".into());
+            let r = &srv.repl;
+            w("master_replid", r.replid.clone());
+            w("master_replid2", r.replid2.clone());
+            w("master_repl_offset", r.offset.to_string());
+            w("second_repl_offset", r.second_offset.map_or(-1, |o| o as i64).to_string());
+            w("repl_backlog_active", (r.backlog.is_some() as u8).to_string());
+            w("repl_backlog_size", srv.config.int("repl-backlog-size").to_string());
+            let (first, histlen) = r.backlog.as_ref().map_or((0, 0), |b| (b.first_byte(), b.histlen()));
+            w("repl_backlog_first_byte_offset", first.to_string());
+            w("repl_backlog_histlen", histlen.to_string());
         }
         "cpu" => {
             let (sys, user) = cpu_times();

@@ -104,7 +104,7 @@ fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 /// Replicas re-publish messages to their own subscribers (Redis propagates PUBLISH to
 /// replicas, never to the AOF).
 fn propagate_to_replicas(ctx: &mut Ctx, argv: &[Bytes]) {
-    if !ctx.srv.repl.replicas.is_empty() {
+    if ctx.srv.feeding_replication() {
         ctx.srv.also_propagate(ctx.sess.db, argv.to_vec(), crate::server::repl::Target::ReplicasOnly);
     }
 }

@@ -81,7 +81,7 @@ fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
             LinkState::AwaitImage | LinkState::Transfer { .. } => "sync",
             LinkState::Connected => "connected",
         };
-        let offset = if m.link_up() { m.offset as i64 } else { -1 };
+        let offset = if m.link_up() { ctx.srv.repl.offset as i64 } else { -1 };
         return Ok(Reply::Array(vec![
             Reply::bulk_str("slave"),
             Reply::bulk_str(&m.host),
@@ -109,28 +109,63 @@ fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 /// Sends the data set, then the write stream, to this connection from now on.
-fn attach(ctx: &mut Ctx, header: Option<String>) -> CmdResult {
+fn attach(ctx: &mut Ctx, psync: bool) -> CmdResult {
     if ctx.sess.replica {
         return Ok(Reply::NoReply);
     }
+    if ctx.srv.master.as_deref().is_some_and(|m| !m.link_up()) {
+        return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
+    }
     let image = ctx.srv.attach_replica(ctx.sess).map_err(|e| CmdError::Raw(format!("ERR {e}")))?;
     tracing::info!("Replica {} asks for synchronization", ctx.sess.addr);
-    let mut out = header.map(|h| format!("+{h}\r\n").into_bytes()).unwrap_or_default();
+    let mut out = Vec::new();
+    if psync {
+        out = format!("+FULLRESYNC {} {}\r\n", ctx.srv.repl.replid, ctx.srv.repl.offset).into_bytes();
+    }
     out.extend_from_slice(&image);
-    // Written as it is: a replica gets no other replies (see server::execute::process).
-    ctx.sess.out.extend_from_slice(&out);
-    ctx.srv.stats.net_output_bytes += out.len() as u64;
+    send_raw(ctx, &out);
     Ok(Reply::NoReply)
 }
 
-fn sync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    attach(ctx, None)
+/// Written as it is: a replica gets no other replies (see server::execute::process).
+fn send_raw(ctx: &mut Ctx, out: &[u8]) {
+    ctx.sess.out.extend_from_slice(out);
+    ctx.srv.stats.net_output_bytes += out.len() as u64;
 }
 
-/// Without a replication backlog every PSYNC is a full resynchronisation.
-fn psync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    let header = format!("FULLRESYNC {} {}", ctx.srv.run_id, ctx.srv.repl.offset);
-    attach(ctx, Some(header))
+fn sync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    attach(ctx, false)
+}
+
+/// PSYNC replid offset: `+CONTINUE` and the stream from `offset` when the backlog holds it
+/// and the history is this server's (or the one it continues), else a full resync.
+fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if ctx.sess.replica {
+        return Ok(Reply::NoReply);
+    }
+    let replid = lossy(&argv[1]);
+    let from = parse_i64(&argv[2]).and_then(|n| u64::try_from(n).ok());
+    let linked = ctx.srv.master.as_deref().is_none_or(|m| m.link_up());
+    if let Some(from) = from
+        && linked
+        && let Some(missed) = ctx.srv.continue_replica(ctx.sess, &replid, from)
+    {
+        tracing::info!(
+            "Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {from}.",
+            ctx.sess.addr,
+            missed.len()
+        );
+        let id = &ctx.srv.repl.replid;
+        let mut out =
+            if ctx.sess.replica_psync2 { format!("+CONTINUE {id}\r\n") } else { "+CONTINUE\r\n".into() }.into_bytes();
+        out.extend_from_slice(&missed);
+        send_raw(ctx, &out);
+        return Ok(Reply::NoReply);
+    }
+    if replid != "?" && linked {
+        ctx.srv.repl.sync_partial_err += 1;
+    }
+    attach(ctx, true)
 }
 
 /// REPLCONF listening-port / ip-address / capa / ... are accepted; ACK and GETACK get no
@@ -164,7 +199,9 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if !val.is_empty() && !ctx.sess.replica_functions_only {
                 return Err(CmdError::msg(format!("Unsupported rdb-filter-only option: {}", lossy(val))));
             }
-        } else if !["ip-address", "capa", "rdb-only"].iter().any(|o| is(opt, o)) {
+        } else if is(opt, "capa") {
+            ctx.sess.replica_psync2 |= is(val, "psync2");
+        } else if !["ip-address", "rdb-only"].iter().any(|o| is(opt, o)) {
             return Err(CmdError::msg(format!("Unrecognized REPLCONF option: {}", lossy(opt))));
         }
     }

@@ -350,6 +350,33 @@ pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Ve
     Ok((keys, functions))
 }
 
+/// The replication state an RDB file was saved in (its `repl-id`, `repl-offset` and
+/// `repl-stream-db` aux fields), from which a restarted server continues its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplInfo {
+    pub id: String,
+    pub offset: u64,
+    pub stream_db: usize,
+}
+
+/// The replication state in the aux fields at the head of an RDB image, if it has all three.
+pub fn repl_info(buf: &[u8]) -> Option<ReplInfo> {
+    let mut r = Reader { buf, pos: 0 };
+    r.take(9).ok()?;
+    let (mut id, mut offset, mut db) = (None, None, None);
+    while r.u8().ok()? == OP_AUX {
+        let key = r.string().ok()?;
+        let value = String::from_utf8(r.string().ok()?).ok()?;
+        match &key[..] {
+            b"repl-id" if value.len() == 40 => id = Some(value),
+            b"repl-offset" => offset = value.parse::<u64>().ok(),
+            b"repl-stream-db" => db = value.parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    Some(ReplInfo { id: id?, offset: offset?, stream_db: db? })
+}
+
 /// Keys, function libraries, and the length of the image they came from.
 pub type Prefix = (Vec<LoadedKey>, Vec<Vec<u8>>, usize);
 

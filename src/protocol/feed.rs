@@ -26,6 +26,11 @@ impl Feed {
         encode(&mut self.buf, argv);
     }
 
+    /// The database the stream's commands run in now, if it has selected one.
+    pub fn current_db(&self) -> Option<usize> {
+        self.current_db
+    }
+
     /// The next command gets a SELECT whatever its database (a new log file, a new replica).
     pub fn forget_db(&mut self) {
         self.current_db = None;

@@ -49,6 +49,8 @@ pub struct Session {
     pub replica_port: u16,
     /// REPLCONF rdb-filter-only functions: the image holds the libraries only.
     pub replica_functions_only: bool,
+    /// REPLCONF capa psync2: `+CONTINUE` names the replication ID.
+    pub replica_psync2: bool,
     /// Encoded replies not yet written to the socket.
     pub out: BytesMut,
     /// Name of the last command run (CLIENT LIST `cmd=`).
@@ -173,6 +175,7 @@ impl Session {
             replica: false,
             replica_port: 0,
             replica_functions_only: false,
+            replica_psync2: false,
             out: BytesMut::new(),
             last_cmd: "NULL",
             cmd_hint: u32::MAX,

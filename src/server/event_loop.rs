@@ -425,6 +425,7 @@ impl Server {
         }
         self.state.after_background_change();
         self.state.ping_replicas();
+        self.state.expire_backlog();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause
             && now >= until

@@ -1,6 +1,7 @@
 //! The server: the event loop that owns all I/O and time, and the state commands operate on.
 
 pub mod aof;
+pub mod backlog;
 pub mod blocking;
 pub mod client;
 pub mod event_loop;

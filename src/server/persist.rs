@@ -67,6 +67,17 @@ impl ServerState {
         w.aux("redis-bits", "64");
         w.aux("ctime", &(unix_ms() / 1000).to_string());
         w.aux("used-mem", &crate::alloc::used_memory().to_string());
+        // A server with a replication history records where in it the data set is, to
+        // continue it after a restart (Redis's rdbPopulateSaveInfo).
+        if self.repl.backlog.is_some() || self.master.is_some() {
+            let db = match self.master.as_deref() {
+                Some(m) => m.stream_db(),
+                None => self.repl.feed.current_db().unwrap_or(0),
+            };
+            w.aux("repl-stream-db", &db.to_string());
+            w.aux("repl-id", &self.repl.replid);
+            w.aux("repl-offset", &self.repl.offset.to_string());
+        }
         w.aux("aof-base", if aof_base { "1" } else { "0" });
         if let Some(f) = self.functions.as_deref() {
             for lib in f.libraries.values() {
@@ -180,7 +191,9 @@ impl ServerState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        self.load_rdb_image(&bytes, how)
+        let n = self.load_rdb_image(&bytes, how)?;
+        self.loaded_repl_info = rdb::repl_info(&bytes);
+        Ok(n)
     }
 
     /// Replaces the dataset with the keys of an RDB image (start-up, AOF base). The image is

@@ -7,13 +7,19 @@
 //! go out at once as DEL, never wrapped. Both consumers (the AOF and the replication stream)
 //! get the same commands, each with its own SELECT state.
 //!
-//! Replication, for now, is what SYNC and PSYNC need: the replica gets an RDB image of the
-//! data set (made synchronously) and then the stream of writes. PSYNC always answers
-//! FULLRESYNC; there is no backlog for partial resynchronisation yet.
+//! Replication as Redis 7.0 does it: the stream has a replication ID and an offset (bytes
+//! produced so far). Once a replica attaches, the stream's newest `repl-backlog-size` bytes
+//! are kept in a [`Backlog`], so a replica that lost its link and comes back with `PSYNC
+//! <replid> <offset>` gets `+CONTINUE` and what it missed instead of a full resynchronisation
+//! (an RDB image of the data set, made synchronously, then the stream). A replica's stream is
+//! its master's, byte for byte (see `replica`): its replication ID is the master's, so when it
+//! is promoted it keeps the old ID as `replid2` and its former fellow replicas continue from
+//! it.
 
 use bytes::Bytes;
 
 use crate::keyspace::db::ClientId;
+use crate::server::backlog::Backlog;
 use crate::server::{ServerState, Session};
 
 pub use crate::protocol::feed::Feed;
@@ -32,21 +38,93 @@ pub struct PendingOp {
     pub target: Target,
 }
 
-/// The master side of replication.
+/// The replication stream: its identity, its offset, and the replicas it goes to.
 pub struct Replication {
     /// What the replicas have not been sent yet.
     pub feed: Feed,
     /// Attached replicas, in attach order.
     pub replicas: Vec<ClientId>,
-    /// Bytes of replication stream produced since start (INFO master_repl_offset).
+    /// Bytes of replication stream produced (INFO master_repl_offset).
     pub offset: u64,
+    /// The history this stream belongs to (a replica's is its master's).
+    pub replid: String,
+    /// The history this one continues (after a promotion), valid up to `second_offset`:
+    /// replicas of the former master continue from it.
+    pub replid2: String,
+    pub second_offset: Option<u64>,
+    /// The stream's recent bytes; made when the first replica attaches.
+    pub backlog: Option<Backlog>,
+    /// Since when no replica has been attached (Unix ms; the backlog goes after
+    /// repl-backlog-ttl).
+    no_replicas_since_ms: u64,
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
     /// When the replicas were last sent a PING (they time out without traffic).
     last_ping_ms: u64,
 }
 
+/// The replid of no history.
+pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+/// A new random replication ID.
+pub fn new_replid() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
+}
+
 impl Replication {
     pub fn new() -> Replication {
-        Replication { feed: Feed::default(), replicas: Vec::new(), offset: 0, last_ping_ms: 0 }
+        Replication {
+            feed: Feed::default(),
+            replicas: Vec::new(),
+            offset: 0,
+            replid: new_replid(),
+            replid2: NO_REPLID.into(),
+            second_offset: None,
+            backlog: None,
+            no_replicas_since_ms: 0,
+            sync_full: 0,
+            sync_partial_ok: 0,
+            sync_partial_err: 0,
+            last_ping_ms: 0,
+        }
+    }
+
+    /// A new history (Redis's changeReplicationId + clearReplicationId2).
+    pub fn new_history(&mut self) {
+        self.replid = new_replid();
+        self.replid2 = NO_REPLID.into();
+        self.second_offset = None;
+    }
+
+    /// The current history goes on under a new ID (Redis's shiftReplicationId: a promoted
+    /// replica, or a replica whose master changed its ID).
+    pub fn shift_history(&mut self, new_id: String) {
+        self.replid2 = std::mem::replace(&mut self.replid, new_id);
+        self.second_offset = Some(self.offset + 1);
+    }
+
+    /// The stream bytes from number `from` on, if a replica that followed history `replid` up
+    /// to `from - 1` can continue from this stream.
+    pub fn continuation(&self, replid: &str, from: u64) -> Option<Vec<u8>> {
+        let same = replid.eq_ignore_ascii_case(&self.replid)
+            || (replid.eq_ignore_ascii_case(&self.replid2) && self.second_offset.is_some_and(|s| from <= s));
+        if !same {
+            return None;
+        }
+        self.backlog.as_ref()?.since(from)
+    }
+
+    pub fn mark_no_replicas(&mut self, now_ms: u64) {
+        self.no_replicas_since_ms = now_ms;
+    }
+
+    /// Appends bytes produced elsewhere (a replica's master) to the stream as they are.
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.feed.buf.extend_from_slice(bytes);
+        self.offset += bytes.len() as u64;
     }
 }
 
@@ -57,9 +135,15 @@ impl Default for Replication {
 }
 
 impl ServerState {
-    /// Whether writes are being propagated at all (an AOF or a replica listens).
+    /// Whether writes are being propagated at all (an AOF or a replication stream listens).
     pub fn propagating(&self) -> bool {
-        self.aof.is_some() || !self.repl.replicas.is_empty()
+        self.aof.is_some() || self.feeding_replication()
+    }
+
+    /// Whether this server's commands make a replication stream: a master with a backlog. A
+    /// replica's stream is its master's, passed on as it comes.
+    pub fn feeding_replication(&self) -> bool {
+        self.repl.backlog.is_some() && self.master.is_none()
     }
 
     /// Sends one command to the consumers now.
@@ -73,7 +157,7 @@ impl ServerState {
         {
             aof.feed(db, argv);
         }
-        if !self.repl.replicas.is_empty() {
+        if self.feeding_replication() {
             let before = self.repl.feed.buf.len();
             self.repl.feed.push(db, argv);
             self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
@@ -101,7 +185,7 @@ impl ServerState {
             let logged: Vec<&PendingOp> = ops.iter().filter(|o| o.target == Target::All).collect();
             emit_wrapped(&logged, |db, a| aof.feed(db, a));
         }
-        if !self.repl.replicas.is_empty() {
+        if self.feeding_replication() {
             let before = self.repl.feed.buf.len();
             let all: Vec<&PendingOp> = ops.iter().collect();
             let feed = &mut self.repl.feed;
@@ -110,41 +194,94 @@ impl ServerState {
         }
     }
 
-    /// Moves the replication stream into the replicas' output buffers.
+    /// Moves the replication stream into the backlog and the replicas' output buffers.
     pub fn drain_repl_feed(&mut self) {
         if self.repl.feed.buf.is_empty() {
             return;
         }
         let data = std::mem::take(&mut self.repl.feed.buf);
+        if let Some(b) = self.repl.backlog.as_mut() {
+            b.append(&data);
+        }
         let mut nobody = Session::new(0, String::new(), String::new(), -1, self.now_ms);
         for id in self.repl.replicas.clone() {
             self.deliver_bytes(&mut nobody, id, &data);
         }
     }
 
-    /// SYNC / PSYNC: makes `sess` a replica. Returns what it is sent first: the RDB image as
-    /// a bulk without its final CRLF (the stream of writes follows it).
+    /// Makes the backlog if there is none: a stream nobody kept starts a new history.
+    pub fn ensure_backlog(&mut self) {
+        if self.repl.backlog.is_none() {
+            if self.master.is_none() {
+                self.repl.new_history();
+            }
+            let size = self.config.int("repl-backlog-size").max(1) as usize;
+            self.repl.backlog = Some(Backlog::new(size, self.repl.offset + 1));
+        }
+    }
+
+    /// SYNC / PSYNC without a continuation: makes `sess` a replica. Returns what it is sent
+    /// first: the RDB image as a bulk without its final CRLF (the stream follows it).
     pub fn attach_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
+        // What the other replicas are owed goes out before the image marks a new start.
+        self.drain_repl_feed();
+        self.ensure_backlog();
         let mut rdb = Vec::new();
         self.write_snapshot_of(&mut rdb, !sess.replica_functions_only)?;
         let mut out = format!("${}\r\n", rdb.len()).into_bytes();
         out.extend_from_slice(&rdb);
+        self.add_replica(sess);
+        self.repl.sync_full += 1;
+        // Everything before now is in the image; what follows starts with a SELECT.
+        self.repl.feed.forget_db();
+        Ok(out)
+    }
+
+    /// PSYNC that can continue: makes `sess` a replica and returns the stream it missed.
+    pub fn continue_replica(&mut self, sess: &mut Session, replid: &str, from: u64) -> Option<Vec<u8>> {
+        self.drain_repl_feed();
+        let missed = self.repl.continuation(replid, from)?;
+        self.add_replica(sess);
+        self.repl.sync_partial_ok += 1;
+        Some(missed)
+    }
+
+    fn add_replica(&mut self, sess: &mut Session) {
         sess.replica = true;
         if !self.repl.replicas.contains(&sess.id) {
             self.repl.replicas.push(sess.id);
         }
-        // Everything before now is in the image; what follows starts with a SELECT.
-        self.repl.feed.buf.clear();
-        self.repl.feed.forget_db();
         self.repl.last_ping_ms = self.now_ms;
         self.refresh_track_modified();
-        Ok(out)
+    }
+
+    /// Drops every replica's connection (they reconnect and learn a changed history).
+    pub fn disconnect_replicas(&mut self) {
+        let ids = std::mem::take(&mut self.repl.replicas);
+        self.repl.no_replicas_since_ms = self.now_ms;
+        self.to_close.extend(ids);
+        self.refresh_track_modified();
+    }
+
+    /// From cron: a master's backlog goes once no replica has been attached for
+    /// repl-backlog-ttl seconds (0: never), and with it the history.
+    pub fn expire_backlog(&mut self) {
+        if !self.repl.replicas.is_empty() || self.master.is_some() || self.repl.backlog.is_none() {
+            return;
+        }
+        let ttl = self.config.int("repl-backlog-ttl").max(0) as u64 * 1000;
+        if ttl > 0 && self.now_ms.saturating_sub(self.repl.no_replicas_since_ms) >= ttl {
+            tracing::info!("Replication backlog freed after {} seconds without connected replicas.", ttl / 1000);
+            self.repl.backlog = None;
+            self.repl.new_history();
+        }
     }
 
     /// Every `repl-ping-replica-period` seconds the replicas get a PING, so a quiet master
     /// still looks alive to them (repl-timeout).
     pub fn ping_replicas(&mut self) {
-        if self.repl.replicas.is_empty() {
+        // A replica passes its master's PINGs on instead.
+        if self.repl.replicas.is_empty() || !self.feeding_replication() {
             return;
         }
         let period = self.config.int("repl-ping-replica-period").max(1) as u64 * 1000;
@@ -190,7 +327,7 @@ impl ServerState {
     /// WAIT blocked: every replica is asked for its offset now (REPLCONF GETACK *, in the
     /// stream and counted in it, as Redis sends it).
     pub fn request_acks(&mut self) {
-        if self.repl.replicas.is_empty() {
+        if self.repl.replicas.is_empty() || !self.feeding_replication() {
             return;
         }
         let before = self.repl.feed.buf.len();
@@ -222,6 +359,9 @@ impl ServerState {
     pub fn detach_replica(&mut self, id: ClientId) {
         if self.repl.replicas.contains(&id) {
             self.repl.replicas.retain(|r| *r != id);
+            if self.repl.replicas.is_empty() {
+                self.repl.no_replicas_since_ms = self.now_ms;
+            }
             self.refresh_track_modified();
         }
     }

@@ -4,9 +4,15 @@
 //!
 //! The link is one non-blocking socket on the event loop, driven by [`on_event`] and
 //! [`cron`]. Handshake: PING, AUTH (masterauth), REPLCONF listening-port, REPLCONF capa
-//! psync2, PSYNC <replid> <offset> (`? -1` the first time), pipelined and answered in order.
-//! Without `capa eof` a master sends the image as `$<len>` then its bytes, which is what Ember
-//! reads. Every PSYNC is answered by a full resynchronisation for now.
+//! psync2, PSYNC <replid> <offset + 1>, pipelined and answered in order. The replid and offset
+//! are this server's own (Redis's "cached master using myself"): a replica whose link dropped,
+//! a master turned replica of its promoted replica, or a replica of a promoted fellow replica
+//! continues with `+CONTINUE`; anything else gets `+FULLRESYNC`. Without `capa eof` a master
+//! sends the image as `$<len>` then its bytes, which is what Ember reads.
+//!
+//! The master's stream is passed on to this server's own replicas and backlog byte for byte,
+//! so they share the master's replication ID and offsets (chained replication, and partial
+//! resynchronisation after a failover).
 //!
 //! While a replica: writes from clients are refused (replica-read-only), keys are not expired
 //! by the replica (expired keys read as missing until the master's DEL arrives), and the
@@ -54,9 +60,6 @@ pub struct MasterLink {
     inbuf: BytesMut,
     out: Vec<u8>,
     image: Vec<u8>,
-    /// The master's replication ID and the offset processed so far.
-    pub replid: String,
-    pub offset: u64,
     pub last_io_ms: u64,
     next_attempt_ms: u64,
     last_ack_ms: u64,
@@ -77,8 +80,6 @@ impl MasterLink {
             inbuf: BytesMut::new(),
             out: Vec::new(),
             image: Vec::new(),
-            replid: "?".into(),
-            offset: 0,
             last_io_ms: now_ms,
             next_attempt_ms: 0,
             last_ack_ms: 0,
@@ -91,6 +92,11 @@ impl MasterLink {
         self.state == LinkState::Connected
     }
 
+    /// The database the master's stream has selected.
+    pub fn stream_db(&self) -> usize {
+        self.sess.db
+    }
+
     pub fn syncing(&self) -> bool {
         matches!(self.state, LinkState::AwaitImage | LinkState::Transfer { .. })
     }
@@ -100,6 +106,9 @@ impl ServerState {
     /// REPLICAOF host port: drops any link and starts one to the new master.
     pub fn replicate_from(&mut self, host: String, port: u16) {
         self.drop_master_link();
+        // Our replicas learn of the new master by reconnecting (they may continue).
+        self.drain_repl_feed();
+        self.disconnect_replicas();
         info!("Connecting to MASTER {host}:{port}");
         let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
         self.master = Some(Box::new(MasterLink::new(host, port, self.now_ms)));
@@ -112,8 +121,32 @@ impl ServerState {
             self.drop_master_link();
             self.master = None;
             self.set_replica_expiry(false);
+            // The history goes on under a new ID; the replicas of the old master (ours too)
+            // continue from it with the old one.
+            self.drain_repl_feed();
+            self.repl.shift_history(super::repl::new_replid());
+            self.disconnect_replicas();
+            self.ensure_backlog();
             let _ = self.config.set("replicaof", "", true);
             info!("MASTER MODE enabled (user request from 'id=...')");
+        }
+    }
+
+    /// At start-up, after the RDB file loaded: the replication history it was saved in goes
+    /// on. A replica asks its master to continue from the file's offset; a master keeps the
+    /// file's history as its second ID, so its replicas continue (Redis's loadDataFromDisk).
+    pub fn restore_replication(&mut self, info: crate::persistence::rdb::ReplInfo) {
+        if let Some(link) = self.master.as_deref_mut() {
+            link.sess.db = info.stream_db;
+            self.repl.replid = info.id;
+            self.repl.offset = info.offset;
+        } else {
+            self.repl.offset = info.offset;
+            self.repl.replid2 = info.id;
+            self.repl.second_offset = Some(info.offset + 1);
+            let size = self.config.int("repl-backlog-size").max(1) as usize;
+            self.repl.backlog = Some(super::backlog::Backlog::new(size, info.offset + 1));
+            self.repl.mark_no_replicas(self.now_ms);
         }
     }
 
@@ -170,7 +203,7 @@ pub fn cron(st: &mut ServerState) {
         LinkState::Connect if now >= link.next_attempt_ms => connect(st),
         LinkState::Connected if now.saturating_sub(link.last_ack_ms) >= 1000 => {
             link.last_ack_ms = now;
-            let off = link.offset.to_string();
+            let off = st.repl.offset.to_string();
             encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
             write_out(st);
         }
@@ -321,8 +354,8 @@ fn advance(st: &mut ServerState) {
                     link.state = LinkState::Handshake { replies: replies - 1 };
                     continue;
                 }
-                // Always a full resynchronisation for now: no cached master to continue.
-                encode_command(&mut link.out, &[b"PSYNC", b"?", b"-1"]);
+                let from = (st.repl.offset + 1).to_string();
+                encode_command(&mut link.out, &[b"PSYNC", st.repl.replid.as_bytes(), from.as_bytes()]);
                 link.state = LinkState::AwaitPsync;
                 write_out(st);
             }
@@ -333,15 +366,28 @@ fn advance(st: &mut ServerState) {
                 }
                 let Some(line) = take_line(&mut link.inbuf) else { return };
                 let text = String::from_utf8_lossy(&line).into_owned();
+                if let Some(rest) = text.strip_prefix("+CONTINUE") {
+                    continue_stream(st, rest.trim());
+                    continue;
+                }
                 let Some(rest) = text.strip_prefix("+FULLRESYNC ") else {
                     let why = format!("unexpected reply to PSYNC: {text}");
                     st.link_failed(&why);
                     return;
                 };
                 let mut parts = rest.split(' ');
-                link.replid = parts.next().unwrap_or("?").to_string();
-                link.offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(0);
-                info!("Full resync from master: {}:{}", link.replid, link.offset);
+                let replid = parts.next().unwrap_or("?").to_string();
+                let offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(0);
+                info!("Full resync from master: {replid}:{offset}");
+                // A new history: our own replicas must start over with it.
+                st.drain_repl_feed();
+                st.disconnect_replicas();
+                st.repl.backlog = None;
+                st.repl.replid = replid;
+                st.repl.replid2 = super::repl::NO_REPLID.into();
+                st.repl.second_offset = None;
+                st.repl.offset = offset;
+                let Some(link) = st.master.as_deref_mut() else { return };
                 link.state = LinkState::AwaitImage;
             }
             LinkState::AwaitImage => {
@@ -383,6 +429,7 @@ fn advance(st: &mut ServerState) {
                     }
                 }
                 st.dirty += 1;
+                st.ensure_backlog();
                 if let Some(link) = st.master.as_deref_mut() {
                     link.state = LinkState::Connected;
                     link.sess.db = 0;
@@ -416,16 +463,23 @@ fn apply_stream(st: &mut ServerState) {
                 return;
             }
         };
-        let used = (before - link.inbuf.len()) as u64;
+        let used = before - link.inbuf.len();
+        // Our replicas and backlog get the stream as it came: the master's multibulk
+        // encoding is the one encode_command makes.
+        let mut frame = Vec::with_capacity(used);
+        encode_command(&mut frame, &argv.iter().map(|a| &a[..]).collect::<Vec<_>>());
+        if argv.is_empty() || frame.len() != used {
+            frame = vec![b'\n'; used];
+        }
         if argv.is_empty() {
-            link.offset += used;
+            st.repl.push_raw(&frame);
             continue;
         }
         // REPLCONF GETACK: the offset before this command, as Redis answers it.
         if argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack") {
-            let off = link.offset.to_string();
+            let off = st.repl.offset.to_string();
             encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
-            link.offset += used;
+            st.repl.push_raw(&frame);
             write_out(st);
             continue;
         }
@@ -433,9 +487,27 @@ fn apply_stream(st: &mut ServerState) {
         st.update_time();
         let _ = st.executor.execute(st, &mut sess, &argv);
         sess.block = None;
+        st.repl.push_raw(&frame);
         if let Some(link) = st.master.as_deref_mut() {
             link.sess = sess;
-            link.offset += used;
         }
+    }
+}
+
+/// `+CONTINUE [replid]`: the data stays and the stream goes on from our offset. A master with
+/// a new ID (it was promoted) continues our history under that ID; our replicas reconnect to
+/// learn it.
+fn continue_stream(st: &mut ServerState, new_id: &str) {
+    info!("Successful partial resynchronization with master.");
+    if !new_id.is_empty() && !new_id.eq_ignore_ascii_case(&st.repl.replid) {
+        info!("Master replication ID changed to {new_id}");
+        st.drain_repl_feed();
+        st.repl.shift_history(new_id.to_string());
+        st.disconnect_replicas();
+    }
+    st.ensure_backlog();
+    if let Some(link) = st.master.as_deref_mut() {
+        link.state = LinkState::Connected;
+        info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
     }
 }

@@ -153,6 +153,8 @@ pub struct ServerState {
     pub started: Instant,
     pub started_unix_ms: u64,
     pub run_id: String,
+    /// The replication state of the RDB file loaded last (start-up continues it).
+    pub loaded_repl_info: Option<crate::persistence::rdb::ReplInfo>,
     pub rng: StdRng,
     /// Command-time clock in Unix ms (set once per command).
     pub now_ms: u64,
@@ -329,6 +331,7 @@ impl ServerState {
             started: Instant::now(),
             started_unix_ms: unix_ms(),
             run_id,
+            loaded_repl_info: None,
             rng,
             now_ms: unix_ms(),
             slowlog: VecDeque::new(),
@@ -466,6 +469,10 @@ impl ServerState {
             db.set_notify_mask(self.hot.notify);
         }
         crate::alloc::set_background_thread(self.config.bool("jemalloc-bg-thread"));
+        let backlog_size = self.config.int("repl-backlog-size").max(1) as usize;
+        if let Some(b) = self.repl.backlog.as_mut() {
+            b.resize(backlog_size);
+        }
     }
 
     /// Ends a CLIENT PAUSE: keys expire again, and the clients holding a command back (or

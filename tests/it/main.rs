@@ -18,6 +18,7 @@ mod process;
 mod protocol;
 mod pubsub;
 mod replication;
+mod replication_psync;
 mod scripting;
 mod streams;
 mod util;

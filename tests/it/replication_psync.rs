@@ -1,0 +1,148 @@
+//! Partial resynchronisation with redis-server 7.0 in both directions: after a dropped link,
+//! after a restart (the replication ID and offset kept in the RDB file), and after a
+//! failover that promotes a replica in the middle of a chain.
+
+use std::time::Duration;
+
+use crate::util::{Conn, Proc, ember, ember_in, eventually, info_field, redis_with, temp_dir};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn link_up(c: &mut Conn) -> bool {
+    c.cmd(&["INFO", "replication"]).as_str().contains("master_link_status:up")
+}
+
+/// Waits until every replica's DEBUG DIGEST is the master's.
+fn same_data(master: &mut Conn, replicas: &mut [&mut Conn]) {
+    let want = master.cmd(&["DEBUG", "DIGEST"]).as_str();
+    for r in replicas.iter_mut() {
+        assert!(
+            eventually(WAIT, || r.cmd(&["DEBUG", "DIGEST"]).as_str() == want),
+            "a replica's digest {} never became the master's {want}",
+            r.cmd(&["DEBUG", "DIGEST"]).as_str()
+        );
+    }
+}
+
+fn writes(c: &mut Conn, tag: &str) {
+    c.cmd(&["SET", &format!("s:{tag}"), tag]);
+    c.cmd(&["SELECT", "2"]);
+    c.cmd(&["RPUSH", "list", tag, tag]);
+    c.cmd(&["HSET", &format!("h:{tag}"), "f", tag]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["INCR", "counter"]);
+}
+
+fn sync_counts(c: &mut Conn) -> (u64, u64) {
+    (info_field(c, "stats", "sync_full"), info_field(c, "stats", "sync_partial_ok"))
+}
+
+/// A replica whose link drops (CLIENT KILL on the master) comes back with PSYNC and gets
+/// what it missed from the backlog, not a second full sync: Ember as the master of a
+/// redis-server, and as the replica of one.
+#[test]
+fn a_dropped_link_continues_from_the_backlog() {
+    for ember_is_master in [true, false] {
+        let (master, replica): (Proc, Proc) = if ember_is_master {
+            let m = ember(&[]);
+            let port = m.port.to_string();
+            (m, redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]))
+        } else {
+            let m = redis_with(&["--enable-debug-command", "yes"]);
+            let port = m.port.to_string();
+            (m, ember(&["--replicaof", "127.0.0.1", &port]))
+        };
+        let (mut mc, mut rc) = (master.connect(), replica.connect());
+        assert!(eventually(WAIT, || link_up(&mut rc)), "no link (ember master: {ember_is_master})");
+        writes(&mut mc, "one");
+        same_data(&mut mc, &mut [&mut rc]);
+        assert_eq!(mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]).as_str(), "1");
+        writes(&mut mc, "two");
+        same_data(&mut mc, &mut [&mut rc]);
+        assert!(eventually(WAIT, || link_up(&mut rc)));
+        assert_eq!(sync_counts(&mut mc), (1, 1), "(full, partial) syncs, ember master: {ember_is_master}");
+        let offset = info_field(&mut mc, "replication", "master_repl_offset");
+        assert!(eventually(WAIT, || info_field(&mut rc, "replication", "master_repl_offset") == offset));
+    }
+}
+
+/// Shut down with SAVE and started again on the same port and directory, a master keeps its
+/// history as replid2 and its redis-server replica continues; a replica restarted the same
+/// way continues from the offset in its RDB file.
+#[test]
+fn a_restart_continues_from_the_rdb_file() {
+    // Ember master restarts.
+    let dir = temp_dir("psync-master");
+    let mut master = ember_in(&dir, &[]);
+    let port = master.port.to_string();
+    let replica = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
+    let (mut mc, mut rc) = (master.connect(), replica.connect());
+    assert!(eventually(WAIT, || link_up(&mut rc)));
+    writes(&mut mc, "one");
+    same_data(&mut mc, &mut [&mut rc]);
+    let replid = mc.cmd(&["INFO", "replication"]).as_str();
+    let replid = replid.lines().find_map(|l| l.strip_prefix("master_replid:")).unwrap().trim().to_string();
+    mc.send(&["SHUTDOWN", "SAVE"]);
+    assert!(master.wait_exit(Duration::from_secs(10)));
+    master.kill_keep_dir();
+    let master = ember_in(&dir, &["--port", &port]);
+    let mut mc = master.connect();
+    assert!(eventually(WAIT, || info_field(&mut mc, "replication", "connected_slaves") == 1));
+    let info = mc.cmd(&["INFO", "replication"]).as_str();
+    assert!(info.contains(&format!("master_replid2:{replid}")), "{info}");
+    writes(&mut mc, "two");
+    same_data(&mut mc, &mut [&mut rc]);
+    assert_eq!(sync_counts(&mut mc), (0, 1));
+
+    // Ember replica restarts.
+    let master = redis_with(&["--enable-debug-command", "yes"]);
+    let mport = master.port.to_string();
+    let dir = temp_dir("psync-replica");
+    let mut replica = ember_in(&dir, &["--replicaof", "127.0.0.1", &mport]);
+    let rport = replica.port.to_string();
+    let (mut mc, mut rc) = (master.connect(), replica.connect());
+    assert!(eventually(WAIT, || link_up(&mut rc)));
+    writes(&mut mc, "one");
+    same_data(&mut mc, &mut [&mut rc]);
+    rc.send(&["SHUTDOWN", "SAVE"]);
+    assert!(replica.wait_exit(Duration::from_secs(10)));
+    replica.kill_keep_dir();
+    writes(&mut mc, "while down");
+    let replica = ember_in(&dir, &["--port", &rport, "--replicaof", "127.0.0.1", &mport]);
+    let mut rc = replica.connect();
+    assert!(eventually(WAIT, || link_up(&mut rc)));
+    same_data(&mut mc, &mut [&mut rc]);
+    assert_eq!(sync_counts(&mut mc), (1, 1));
+}
+
+/// redis-server → Ember → redis-server: the chained replica gets the master's stream byte for
+/// byte (same replication ID and offsets). Promoting the Ember replica keeps the history as
+/// replid2, so its own replica and the former master (now its replica) continue without a
+/// full sync.
+#[test]
+fn a_promoted_replica_keeps_the_history() {
+    let top = redis_with(&["--enable-debug-command", "yes"]);
+    let tport = top.port.to_string();
+    let middle = ember(&["--replicaof", "127.0.0.1", &tport]);
+    let mport = middle.port.to_string();
+    let bottom = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &mport]);
+    let (mut tc, mut mc, mut bc) = (top.connect(), middle.connect(), bottom.connect());
+    assert!(eventually(WAIT, || link_up(&mut mc) && link_up(&mut bc)));
+    writes(&mut tc, "one");
+    same_data(&mut tc, &mut [&mut mc, &mut bc]);
+    let offset = info_field(&mut tc, "replication", "master_repl_offset");
+    assert!(eventually(WAIT, || info_field(&mut bc, "replication", "master_repl_offset") == offset));
+    let top_info = tc.cmd(&["INFO", "replication"]).as_str();
+    let bottom_info = bc.cmd(&["INFO", "replication"]).as_str();
+    let id = |s: &str| s.lines().find(|l| l.starts_with("master_replid:")).unwrap_or_default().to_string();
+    assert_eq!(id(&top_info), id(&bottom_info), "the chain shares the master's replication ID");
+
+    assert_eq!(mc.cmd(&["REPLICAOF", "NO", "ONE"]).as_str(), "OK");
+    assert_eq!(tc.cmd(&["REPLICAOF", "127.0.0.1", &mport]).as_str(), "OK");
+    assert!(eventually(WAIT, || link_up(&mut tc) && link_up(&mut bc)));
+    writes(&mut mc, "two");
+    same_data(&mut mc, &mut [&mut tc, &mut bc]);
+    let (full, partial) = sync_counts(&mut mc);
+    assert_eq!(full, 1, "only the bottom replica's first sync is full");
+    assert!(partial >= 2, "the former master and the bottom replica continue: {partial}");
+}
