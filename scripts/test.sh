@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Ember's whole test suite on a fresh machine: installs what the tests need (a real
-# redis-server 7.0 for the differential suite, redis-py and ioredis for the client-library
+# redis-server 7.0 for the differential suite, redis-sentinel, redis-py and ioredis for the client-library
 # tests, tclsh for Redis's own suite), checks formatting and lints, runs `cargo test`, then
 # Redis 7.0's own test suite against Ember (scripts/redis-suite.sh).
 set -euo pipefail
@@ -15,6 +15,12 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
 redis-server --version
+
+if ! command -v redis-sentinel >/dev/null 2>&1; then
+  echo "== installing redis-sentinel (the Sentinel failover test)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-sentinel >/dev/null
+fi
 
 if ! command -v tclsh >/dev/null 2>&1; then
   echo "== installing tcl (Redis's own test suite)"

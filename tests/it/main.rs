@@ -20,5 +20,6 @@ mod pubsub;
 mod replication;
 mod replication_psync;
 mod scripting;
+mod sentinel;
 mod streams;
 mod util;
