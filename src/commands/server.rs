@@ -725,6 +725,12 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
         return Ok(OK);
     }
+    if is(sub, "replicate") && argv.len() >= 3 {
+        // Into the replication stream only, as it is (tests make replicas diverge with it).
+        let args: Vec<&[u8]> = argv[2..].iter().map(|a| &a[..]).collect();
+        ctx.srv.replicate_verbatim(&args);
+        return Ok(OK);
+    }
     if is(sub, "digest") && argv.len() == 2 {
         let d = crate::keyspace::digest::dataset(&ctx.srv.dbs);
         return Ok(Reply::StatusOwned(crate::keyspace::digest::hex(&d)));

@@ -164,6 +164,16 @@ impl ServerState {
         }
     }
 
+    /// Sends one command to the replicas only, in whatever database the stream is in (DEBUG
+    /// REPLICATE).
+    pub fn replicate_verbatim(&mut self, argv: &[&[u8]]) {
+        if self.feeding_replication() {
+            let before = self.repl.feed.buf.len();
+            self.repl.feed.push_anywhere(argv);
+            self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
+        }
+    }
+
     /// Queues one command until the top-level command returns ([`Self::propagate_pending`]).
     pub fn also_propagate(&mut self, db: usize, argv: Vec<Bytes>, target: Target) {
         if self.propagating() && !self.replaying_aof {
@@ -248,6 +258,9 @@ impl ServerState {
 
     fn add_replica(&mut self, sess: &mut Session) {
         sess.replica = true;
+        // Online now counts as a fresh acknowledgement (Redis: "prevent false timeout"), so
+        // min-replicas-to-write counts it before its first REPLCONF ACK.
+        sess.repl_ack_ms = self.now_ms;
         if !self.repl.replicas.contains(&sess.id) {
             self.repl.replicas.push(sess.id);
         }

@@ -485,7 +485,16 @@ fn apply_stream(st: &mut ServerState) {
         }
         let mut sess = std::mem::replace(&mut link.sess, Session::new(0, String::new(), String::new(), -1, 0));
         st.update_time();
-        let _ = st.executor.execute(st, &mut sess, &argv);
+        sess.last_cmd = "<unknown>";
+        if let crate::protocol::Reply::Error(e) = st.executor.execute(st, &mut sess, &argv) {
+            // The master's write failed here: the data sets may now differ (Redis logs it
+            // the same way, and goes on).
+            let e: String = e.chars().take(4096).collect();
+            warn!(
+                "== CRITICAL == This replica is sending an error to its master: '{e}' after processing the command '{}'",
+                sess.last_cmd
+            );
+        }
         sess.block = None;
         st.repl.push_raw(&frame);
         if let Some(link) = st.master.as_deref_mut() {
