@@ -272,7 +272,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                     w(&format!("slave{i}"), line);
                 }
             }
-            w("master_failover_state", "no-failover".into());
+            w("master_failover_state", crate::server::failover::Failover::state_name(srv.failover.as_ref()).into());
             let r = &srv.repl;
             w("master_replid", r.replid.clone());
             w("master_replid2", r.replid2.clone());

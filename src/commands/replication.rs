@@ -6,6 +6,7 @@ use super::args::{is, lossy};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::protocol::{OK, Reply};
+use crate::server::failover::{Failover, Phase};
 use crate::util::numfmt::parse_i64;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -39,6 +40,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "O(1)",
     ),
+    CommandSpec::new("failover", -1, failover).flags(ADMIN | NOSCRIPT | STALE).doc(
+        "server",
+        "Start a coordinated failover between this server and one of its replicas.",
+        "6.2.0",
+        "O(1)",
+    ),
     CommandSpec::new("role", 1, role).flags(NOSCRIPT | LOADING | STALE | FAST).doc(
         "server",
         "Return the role of the instance in the context of replication",
@@ -48,8 +55,14 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if ctx.srv.failover.is_some() {
+        return Err(CmdError::msg("REPLICAOF not allowed while failing over."));
+    }
     if is(&argv[1], "no") && is(&argv[2], "one") {
-        ctx.srv.stop_replicating();
+        if ctx.srv.master.is_some() {
+            ctx.srv.stop_replicating();
+            tracing::info!("MASTER MODE enabled (user request from '{}')", ctx.sess.addr);
+        }
         return Ok(OK);
     }
     if ctx.sess.replica {
@@ -133,7 +146,67 @@ fn send_raw(ctx: &mut Ctx, out: &[u8]) {
     ctx.srv.stats.net_output_bytes += out.len() as u64;
 }
 
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | ABORT, with Redis 7.0's checks and errors.
+fn failover(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 2 && is(&argv[1], "abort") {
+        if ctx.srv.failover.is_none() {
+            return Err(CmdError::msg("No failover in progress."));
+        }
+        ctx.srv.abort_failover("Failover manually aborted");
+        return Ok(OK);
+    }
+    let (mut timeout, mut force, mut target) = (0i64, false, None);
+    let mut i = 1;
+    while i < argv.len() {
+        let a = &argv[i];
+        if is(a, "timeout") && i + 1 < argv.len() && timeout == 0 {
+            timeout = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
+            if timeout <= 0 {
+                return Err(CmdError::msg("FAILOVER timeout must be greater than 0"));
+            }
+            i += 2;
+        } else if is(a, "to") && i + 2 < argv.len() && target.is_none() {
+            let port = parse_i64(&argv[i + 2]).ok_or(CmdError::NotInteger)?;
+            target = Some((lossy(&argv[i + 1]).to_string(), port));
+            i += 3;
+        } else if is(a, "force") && !force {
+            force = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if ctx.srv.failover.is_some() {
+        return Err(CmdError::msg("FAILOVER already in progress."));
+    }
+    if ctx.srv.master.is_some() {
+        return Err(CmdError::msg("FAILOVER is not valid when server is a replica."));
+    }
+    if ctx.srv.repl.replicas.is_empty() {
+        return Err(CmdError::msg("FAILOVER requires connected replicas."));
+    }
+    if force && (timeout == 0 || target.is_none()) {
+        return Err(CmdError::msg("FAILOVER with force option requires both a timeout and target HOST and IP."));
+    }
+    let target = match target {
+        Some((host, port)) => {
+            let t = u16::try_from(port).ok().map(|p| (host, p));
+            if t.as_ref().and_then(|t| ctx.srv.failover_candidate(Some(t), false)).is_none() {
+                return Err(CmdError::msg("FAILOVER target HOST and PORT is not a replica."));
+            }
+            t
+        }
+        None => None,
+    };
+    let deadline_ms = (timeout > 0).then(|| ctx.srv.now_ms.saturating_add(timeout as u64));
+    ctx.srv.start_failover(Failover { phase: Phase::WaitForSync, target, deadline_ms, force });
+    Ok(OK)
+}
+
 fn sync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    if ctx.srv.failover.is_some() {
+        return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
+    }
     attach(ctx, false)
 }
 
@@ -144,6 +217,21 @@ fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(Reply::NoReply);
     }
     let replid = lossy(&argv[1]);
+    // PSYNC ... FAILOVER: our master hands its role to us (see server::failover).
+    if argv.get(3).is_some_and(|a| is(a, "failover")) {
+        tracing::warn!("Failover request received for replid {replid}.");
+        if ctx.srv.master.is_none() {
+            return Err(CmdError::msg("PSYNC FAILOVER can't be sent to a master."));
+        }
+        if !replid.eq_ignore_ascii_case(&ctx.srv.repl.replid) {
+            return Err(CmdError::msg("PSYNC FAILOVER replid must match my replid."));
+        }
+        ctx.srv.stop_replicating();
+        tracing::info!("MASTER MODE enabled (failover request from '{}')", ctx.sess.addr);
+    }
+    if ctx.srv.failover.is_some() {
+        return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
+    }
     let from = parse_i64(&argv[2]).and_then(|n| u64::try_from(n).ok());
     let linked = ctx.srv.master.as_deref().is_none_or(|m| m.link_up());
     if let Some(from) = from

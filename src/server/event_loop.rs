@@ -426,6 +426,7 @@ impl Server {
         self.state.after_background_change();
         self.state.ping_replicas();
         self.state.expire_backlog();
+        self.state.update_failover();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause
             && now >= until

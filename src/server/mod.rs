@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod client;
 pub mod event_loop;
 pub mod execute;
+pub mod failover;
 pub mod lag;
 pub mod latency;
 

@@ -127,8 +127,10 @@ impl ServerState {
             self.repl.shift_history(super::repl::new_replid());
             self.disconnect_replicas();
             self.ensure_backlog();
+            // Our own stream starts with a SELECT: the replicas' database is the old
+            // master's, which we only passed on.
+            self.repl.feed.forget_db();
             let _ = self.config.set("replicaof", "", true);
-            info!("MASTER MODE enabled (user request from 'id=...')");
         }
     }
 
@@ -174,6 +176,10 @@ impl ServerState {
 
     fn link_failed(&mut self, why: &str) {
         warn!("Master link: {why}");
+        if self.failing_over() {
+            self.abort_failover(why);
+            return;
+        }
         self.drop_master_link();
         if let Some(l) = self.master.as_deref_mut() {
             l.next_attempt_ms = self.now_ms + 1000;
@@ -355,7 +361,12 @@ fn advance(st: &mut ServerState) {
                     continue;
                 }
                 let from = (st.repl.offset + 1).to_string();
-                encode_command(&mut link.out, &[b"PSYNC", st.repl.replid.as_bytes(), from.as_bytes()]);
+                let mut psync: Vec<&[u8]> = vec![b"PSYNC", st.repl.replid.as_bytes(), from.as_bytes()];
+                // A master handing its role over asks the target to take it.
+                if st.failover.as_ref().is_some_and(|f| f.phase == super::failover::Phase::InProgress) {
+                    psync.push(b"FAILOVER");
+                }
+                encode_command(&mut link.out, &psync);
                 link.state = LinkState::AwaitPsync;
                 write_out(st);
             }
@@ -367,14 +378,20 @@ fn advance(st: &mut ServerState) {
                 let Some(line) = take_line(&mut link.inbuf) else { return };
                 let text = String::from_utf8_lossy(&line).into_owned();
                 if let Some(rest) = text.strip_prefix("+CONTINUE") {
+                    st.finish_failover();
                     continue_stream(st, rest.trim());
                     continue;
                 }
                 let Some(rest) = text.strip_prefix("+FULLRESYNC ") else {
+                    if st.failing_over() {
+                        st.abort_failover("Failover target rejected psync request");
+                        return;
+                    }
                     let why = format!("unexpected reply to PSYNC: {text}");
                     st.link_failed(&why);
                     return;
                 };
+                st.finish_failover();
                 let mut parts = rest.split(' ');
                 let replid = parts.next().unwrap_or("?").to_string();
                 let offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(0);

@@ -246,6 +246,8 @@ pub struct ServerState {
     pub cron_paused: bool,
     /// The link to this server's master, while it is a replica (REPLICAOF).
     pub master: Option<Box<crate::server::replica::MasterLink>>,
+    /// A FAILOVER under way.
+    pub failover: Option<crate::server::failover::Failover>,
     /// SIGTERM / SIGINT arrived: the next cron shuts down (SHUTDOWN ABORT cancels it).
     pub shutdown_asap: bool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
@@ -389,6 +391,7 @@ impl ServerState {
             postponed_clients: 0,
             cron_paused: false,
             master: None,
+            failover: None,
             shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,

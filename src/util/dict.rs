@@ -558,7 +558,8 @@ mod tests {
                 }
             }
         }
-        assert!(d.find_by_hash_bits(d.hash(&k(5)), 3, |_, &v| v == 6).is_none());
+        // Only a key whose hash has those bits matches (all 40 of them: no other key has).
+        assert!(d.find_by_hash_bits(d.hash(&k(5)), 40, |_, &v| v == 6).is_none());
     }
 
     #[test]

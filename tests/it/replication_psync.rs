@@ -146,3 +146,49 @@ fn a_promoted_replica_keeps_the_history() {
     assert_eq!(full, 1, "only the bottom replica's first sync is full");
     assert!(partial >= 2, "the former master and the bottom replica continue: {partial}");
 }
+
+/// ROLE's first field and, for a replica, its master's port.
+fn role_of(c: &mut Conn) -> (String, String) {
+    let r = c.cmd(&["ROLE"]);
+    let f = r.children();
+    (f[0].as_str(), if f.len() >= 5 { f[2].as_str() } else { String::new() })
+}
+
+/// FAILOVER both ways with redis-server: Ember hands its role to a redis-server replica
+/// (PSYNC .. FAILOVER sent by Ember), then redis-server hands it back (PSYNC .. FAILOVER
+/// received by Ember); no write is lost and both continue without a full sync.
+#[test]
+fn failover_hands_the_role_over_both_ways() {
+    let ember_node = ember(&[]);
+    let eport = ember_node.port.to_string();
+    let redis_node = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &eport]);
+    let rport = redis_node.port.to_string();
+    let (mut ec, mut rc) = (ember_node.connect(), redis_node.connect());
+    assert!(eventually(WAIT, || link_up(&mut rc)));
+    writes(&mut ec, "before");
+    assert_eq!(
+        ec.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"]).text(),
+        "-ERR FAILOVER target HOST and PORT is not a replica.\r\n"
+    );
+    assert_eq!(
+        ec.cmd(&["FAILOVER", "FORCE"]).text(),
+        "-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n"
+    );
+    assert_eq!(ec.cmd(&["FAILOVER", "ABORT"]).text(), "-ERR No failover in progress.\r\n");
+    assert_eq!(rc.cmd(&["FAILOVER"]).text(), "-ERR FAILOVER is not valid when server is a replica.\r\n");
+
+    assert_eq!(ec.cmd(&["FAILOVER", "TO", "127.0.0.1", &rport]).as_str(), "OK");
+    assert!(eventually(WAIT, || role_of(&mut ec) == ("slave".into(), rport.clone()) && link_up(&mut ec)));
+    assert_eq!(role_of(&mut rc).0, "master");
+    assert_eq!(info_field(&mut rc, "stats", "sync_partial_ok"), 1);
+    assert_eq!(crate::util::info_str(&mut ec, "replication", "master_failover_state"), "no-failover");
+    writes(&mut rc, "on redis");
+    same_data(&mut rc, &mut [&mut ec]);
+
+    assert_eq!(rc.cmd(&["FAILOVER", "TO", "127.0.0.1", &eport]).as_str(), "OK");
+    assert!(eventually(WAIT, || role_of(&mut rc) == ("slave".into(), eport.clone()) && link_up(&mut rc)));
+    assert_eq!(role_of(&mut ec).0, "master");
+    writes(&mut ec, "on ember again");
+    same_data(&mut ec, &mut [&mut rc]);
+    assert_eq!(sync_counts(&mut ec), (1, 1), "one full sync at the start, one continuation after");
+}

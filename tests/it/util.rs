@@ -336,3 +336,12 @@ pub fn info_field(c: &mut Conn, section: &str, field: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} missing in {info}"))
 }
+
+/// A text INFO field, panicking with the whole section when it is missing.
+pub fn info_str(c: &mut Conn, section: &str, field: &str) -> String {
+    let info = c.cmd(&["INFO", section]).as_str();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{field} missing in {info}"))
+}
