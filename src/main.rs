@@ -110,6 +110,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     } else {
+        server.state.load_expired = Some(Vec::new());
         match server.state.load_rdb() {
             Ok(0) => {}
             Ok(_) => tracing::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()),
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
     if let Some(info) = server.state.loaded_repl_info.take() {
         server.state.restore_replication(info);
     }
+    server.state.load_expired = None;
     ember::alloc::mark_startup();
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -304,6 +304,13 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     }
     sess.last_cmd = entry.full;
     let writing = spec.has(flags::WRITE);
+    let replica_client = srv.master.is_some().then_some(sess.from_master);
+    if srv.replica_client != replica_client {
+        srv.replica_client = replica_client;
+        for db in &mut srv.dbs {
+            db.set_replica_client(replica_client == Some(false), replica_client == Some(true));
+        }
+    }
     if srv.lookups_writing != writing {
         srv.lookups_writing = writing;
         for db in &mut srv.dbs {

@@ -68,8 +68,11 @@ impl Ctx<'_> {
 
     /// Whether a deadline set now is already past, so the key goes at once (Redis's
     /// checkAlreadyExpired: never while loading, where the log replays what it recorded).
+    /// Whether a deadline has passed for a command setting it (Redis's checkAlreadyExpired):
+    /// never while loading the AOF, nor on a replica, which keeps the key until its master's
+    /// DEL.
     pub fn already_expired(&self, when: i64) -> bool {
-        when <= self.srv.now_ms as i64 && !self.srv.replaying_aof
+        when <= self.srv.now_ms as i64 && !self.srv.replaying_aof && self.srv.master.is_none()
     }
 
     /// Whether the command's effects are being logged (the AOF is on): handlers that log a

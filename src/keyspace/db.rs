@@ -107,6 +107,13 @@ struct Side {
     /// With the AOF on: keys that expired or were evicted, to be logged as DEL.
     record_dels: bool,
     propagate_del: Vec<Bytes>,
+    /// On a writable replica, while a command of its own clients runs: deadlines set now are
+    /// remembered in `local_volatile`, the keys the replica expires itself (its master
+    /// never heard of them).
+    remember_local: bool,
+    local_volatile: std::collections::HashSet<Box<[u8]>>,
+    /// The running command comes from this replica's master.
+    master_client: bool,
     /// Where changes are counted: one counter shared by all the server's databases.
     changes: Changes,
 }
@@ -154,6 +161,11 @@ impl Changes {
 }
 
 impl Side {
+    /// A write command of a writable replica's own client.
+    fn local_write(&self) -> bool {
+        self.remember_local && self.writing
+    }
+
     fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
         if notify::wanted(self.notify_mask, class) {
             self.events.push(Event { event, key: Bytes::copy_from_slice(key) });
@@ -191,8 +203,10 @@ fn live<'a>(
     h: usize,
 ) -> Option<(&'a mut Key, &'a mut Entry)> {
     let mut expired = false;
-    // While clients are paused, an expired key reads as missing but stays (Redis).
-    let paused = side.expire_paused;
+    // While clients are paused, or on a replica, an expired key reads as missing but stays
+    // (Redis's expireIfNeeded); a replica's master sees it as it is (its DEL is coming), and
+    // a write of a writable replica's own client deletes it first.
+    let paused = side.expire_paused && !side.local_write();
     let found = keys.lookup_mut(
         key,
         h,
@@ -213,7 +227,7 @@ fn live<'a>(
         side.signal(key);
         side.notify(notify::EXPIRED, "expired", key);
     }
-    if paused && found.as_ref().is_some_and(|(_, e)| e.expire_at != 0 && e.expire_at <= now) {
+    if paused && !side.master_client && found.as_ref().is_some_and(|(_, e)| e.expire_at != 0 && e.expire_at <= now) {
         return None;
     }
     found
@@ -255,6 +269,9 @@ impl Db {
                 writing: false,
                 snap: None,
                 record_dels: false,
+                remember_local: false,
+                local_volatile: Default::default(),
+                master_client: false,
                 propagate_del: Vec::new(),
             },
             now: 0,
@@ -435,6 +452,10 @@ impl Db {
             }
             return;
         }
+        // An expired key kept for now (see `live`) is replaced, never duplicated.
+        if self.side.expire_paused {
+            self.remove_entry(key);
+        }
         self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
         self.side.notify(notify::NEW, "new", key);
     }
@@ -443,7 +464,12 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         self.before_change(key);
         let h = self.keys.hash(key);
-        self.live(key, h)?;
+        // While expiry is left to someone else (a replica's master, CLIENT PAUSE) an expired
+        // key reads as missing but is still there, and a DEL does remove it (Redis deletes
+        // after expireIfNeeded declined to): the master's DEL of an expired key.
+        if self.live(key, h).is_none() && !(self.side.expire_paused && self.keys.contains_key(key)) {
+            return None;
+        }
         let v = self.remove_entry(key)?;
         self.signal_modified(key);
         Some(v)
@@ -486,9 +512,47 @@ impl Db {
         }
         if let Some(at) = at {
             self.side.expires.insert(Slot::new(at, h));
+            if self.side.remember_local {
+                self.side.local_volatile.insert(key.into());
+            }
         }
         self.signal_modified(key);
         true
+    }
+
+    /// Who runs the next commands on a replica: one of its own clients (`remember_local`,
+    /// Redis's rememberSlaveKeyWithExpire), or its master.
+    pub fn set_replica_client(&mut self, local: bool, master: bool) {
+        self.side.remember_local = local;
+        self.side.master_client = master;
+    }
+
+    /// A replica's own volatile keys whose deadline passed are deleted (Redis's
+    /// expireSlaveKeys); keys gone or without a deadline are forgotten. Returns how many
+    /// were deleted.
+    pub fn expire_local_keys(&mut self) -> usize {
+        if self.side.local_volatile.is_empty() {
+            return 0;
+        }
+        let now = self.now;
+        let mut due = Vec::new();
+        self.side.local_volatile.retain(|k| match self.keys.get(&k[..]) {
+            Some(e) if e.expire_at != 0 && e.expire_at <= now => {
+                due.push(k.clone());
+                false
+            }
+            Some(e) => e.expire_at != 0,
+            None => false,
+        });
+        for k in &due {
+            self.before_change(k);
+            if self.remove_entry(k).is_some() {
+                self.side.stats.expired_keys += 1;
+                self.side.signal(k);
+                self.side.notify(notify::EXPIRED, "expired", k);
+            }
+        }
+        due.len()
     }
 
     pub fn expire_of(&mut self, key: &[u8]) -> Option<Option<u64>> {
@@ -624,6 +688,7 @@ impl Db {
         self.signal_blocked_keys();
         self.keys.clear();
         self.side.expires.clear();
+        self.side.local_volatile.clear();
         self.side.changes.add(n as u64);
         n
     }
@@ -949,6 +1014,36 @@ mod tests {
 
     fn val() -> Value {
         Value::Str(StrValue::from_bytes(b"v"))
+    }
+
+    /// On a replica an expired key stays until its master's DEL: its own clients read it as
+    /// missing, the master's commands see it, a master's SET replaces it (never a second
+    /// copy), a write of the replica's own client deletes it first, and DEL removes it.
+    #[test]
+    fn a_replica_keeps_expired_keys_for_its_master() {
+        let mut db = Db::new();
+        db.set_now(1_000);
+        db.set_expire_paused(true);
+        for k in [&b"a"[..], b"b", b"c"] {
+            db.set(k, val(), false);
+            db.set_expire(k, Some(1_500));
+        }
+        db.set_now(2_000);
+        db.set_replica_client(true, false);
+        assert!(db.get_notouch(b"a").is_none());
+        db.set_replica_client(false, true);
+        assert!(db.get_notouch(b"a").is_some(), "the master's commands see the key");
+        db.set(b"a", val(), false);
+        assert_eq!(db.len(), 3, "a master's SET replaced the key");
+        db.set_replica_client(true, false);
+        db.set_writing(true);
+        assert!(db.get_mut(b"b").is_none());
+        assert_eq!(db.len(), 2, "a local write deleted the expired key");
+        db.set_writing(false);
+        db.set_replica_client(false, true);
+        assert!(db.remove(b"c").is_some());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.expires_len(), 0);
     }
 
     /// The hash-keyed expiry index stays in step with the entries through every way a

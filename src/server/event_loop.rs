@@ -254,7 +254,7 @@ impl Server {
             } else if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + period;
-            } else if self.state.expire_backlog && self.state.active_expire_enabled && self.state.pause.is_none() {
+            } else if self.state.expire_backlog && self.expiring_actively() {
                 self.active_expire_slice();
             }
             if self.state.bgsave_in_progress() {
@@ -306,6 +306,12 @@ impl Server {
     /// time is up, `expire_backlog` makes the loop come straight back after serving clients,
     /// so a mass expiry is worked off in short slices instead of one long stall, and keys are
     /// reclaimed within one cron period of their deadline whenever the CPU allows.
+    /// Keys are not expired actively while clients are paused (Redis: the dataset must not
+    /// change), nor on a replica (its master's DELs remove them).
+    fn expiring_actively(&self) -> bool {
+        self.state.active_expire_enabled && self.state.pause.is_none() && self.state.master.is_none()
+    }
+
     fn active_expire_slice(&mut self) {
         const EXPIRE_SLICE: Duration = Duration::from_millis(1);
         self.state.update_time();
@@ -409,8 +415,7 @@ impl Server {
             }
         }
         let now = self.state.now_ms;
-        // Keys are not expired while clients are paused (Redis: the dataset must not change).
-        if self.state.active_expire_enabled && self.state.pause.is_none() {
+        if self.expiring_actively() {
             self.active_expire_slice();
         }
         for db in self.state.dbs.iter_mut() {

@@ -273,6 +273,9 @@ impl ServerState {
         for k in keys {
             if k.expire_at.is_some_and(|t| t <= now) {
                 expired += 1;
+                if let Some(list) = self.load_expired.as_mut() {
+                    list.push((k.db, k.key));
+                }
                 continue;
             }
             let db = &mut self.dbs[k.db];

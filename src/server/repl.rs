@@ -117,6 +117,11 @@ impl Replication {
         self.backlog.as_ref()?.since(from)
     }
 
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&mut self) {
+        (self.sync_full, self.sync_partial_ok, self.sync_partial_err) = (0, 0, 0);
+    }
+
     pub fn mark_no_replicas(&mut self, now_ms: u64) {
         self.no_replicas_since_ms = now_ms;
     }
@@ -228,6 +233,8 @@ impl ServerState {
             let size = self.config.int("repl-backlog-size").max(1) as usize;
             self.repl.backlog = Some(Backlog::new(size, self.repl.offset + 1));
         }
+        // Whether writes are propagated may have changed.
+        self.refresh_track_modified();
     }
 
     /// SYNC / PSYNC without a continuation: makes `sess` a replica. Returns what it is sent
@@ -287,6 +294,7 @@ impl ServerState {
             tracing::info!("Replication backlog freed after {} seconds without connected replicas.", ttl / 1000);
             self.repl.backlog = None;
             self.repl.new_history();
+            self.refresh_track_modified();
         }
     }
 
@@ -326,7 +334,8 @@ impl ServerState {
     /// acknowledged within min-replicas-max-lag seconds (Redis's repl_good_slaves_count).
     pub fn too_few_good_replicas(&self, current: Option<&Session>) -> bool {
         let want = self.hot.min_replicas_to_write;
-        if want <= 0 {
+        // Only a master counts its replicas (a replica applies its master's writes).
+        if want <= 0 || self.master.is_some() {
             return false;
         }
         let max_lag_ms = self.config.int("min-replicas-max-lag").max(0) as u64 * 1000;

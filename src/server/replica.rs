@@ -113,6 +113,7 @@ impl ServerState {
         let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
         self.master = Some(Box::new(MasterLink::new(host, port, self.now_ms)));
         self.set_replica_expiry(true);
+        self.refresh_track_modified();
     }
 
     /// REPLICAOF NO ONE: the link goes, the data stays, and this server is a master again.
@@ -149,6 +150,13 @@ impl ServerState {
             let size = self.config.int("repl-backlog-size").max(1) as usize;
             self.repl.backlog = Some(super::backlog::Backlog::new(size, info.offset + 1));
             self.repl.mark_no_replicas(self.now_ms);
+            self.refresh_track_modified();
+            // Keys that expired while the server was down go to the replicas as DEL, after
+            // the file's offset (Redis's RDBFLAGS_FEED_REPL).
+            for (db, key) in self.load_expired.take().unwrap_or_default() {
+                self.propagate_now(db, &[b"DEL", &key], super::repl::Target::ReplicasOnly);
+            }
+            self.drain_repl_feed();
         }
     }
 
@@ -204,6 +212,14 @@ pub fn parse_replicaof(v: &str) -> Result<Option<(String, u16)>, String> {
 /// Once per cron: connect when needed, acknowledge the offset every second.
 pub fn cron(st: &mut ServerState) {
     let now = st.now_ms;
+    if st.master.is_none() {
+        return;
+    }
+    // Keys written on a writable replica expire here: no master will send their DEL.
+    for db in st.dbs.iter_mut() {
+        db.set_now(now);
+        db.expire_local_keys();
+    }
     let Some(link) = st.master.as_deref_mut() else { return };
     match link.state {
         LinkState::Connect if now >= link.next_attempt_ms => connect(st),

@@ -155,6 +155,9 @@ pub struct ServerState {
     pub run_id: String,
     /// The replication state of the RDB file loaded last (start-up continues it).
     pub loaded_repl_info: Option<crate::persistence::rdb::ReplInfo>,
+    /// While the start-up RDB loads: the keys it skipped as expired (a master that continues
+    /// its history sends them to its replicas as DEL).
+    pub load_expired: Option<Vec<(usize, Bytes)>>,
     pub rng: StdRng,
     /// Command-time clock in Unix ms (set once per command).
     pub now_ms: u64,
@@ -246,6 +249,9 @@ pub struct ServerState {
     pub cron_paused: bool,
     /// The link to this server's master, while it is a replica (REPLICAOF).
     pub master: Option<Box<crate::server::replica::MasterLink>>,
+    /// On a replica, whether the running command came from its master (Some(true)) or a
+    /// client of its own (Some(false)), as last told to the databases (see Db).
+    pub replica_client: Option<bool>,
     /// A FAILOVER under way.
     pub failover: Option<crate::server::failover::Failover>,
     /// SIGTERM / SIGINT arrived: the next cron shuts down (SHUTDOWN ABORT cancels it).
@@ -334,6 +340,7 @@ impl ServerState {
             started_unix_ms: unix_ms(),
             run_id,
             loaded_repl_info: None,
+            load_expired: None,
             rng,
             now_ms: unix_ms(),
             slowlog: VecDeque::new(),
@@ -392,6 +399,7 @@ impl ServerState {
             cron_paused: false,
             master: None,
             failover: None,
+            replica_client: None,
             shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,
