@@ -617,7 +617,14 @@ impl Config {
             let v = self.get(p.name).unwrap_or_default();
             let default = Config::default().get(p.name).unwrap_or_default();
             if v != default || p.name == "dir" {
-                out.push_str(&format!("{} {}\n", p.name, quote(&v)));
+                // Directives of several arguments are written as Redis writes them
+                // (`replicaof host port`, `save 3600 1 300 100`), one word each.
+                let words: Vec<String> = if MULTI_WORD.contains(&p.name) && !v.is_empty() {
+                    v.split_whitespace().map(quote).collect()
+                } else {
+                    vec![quote(&v)]
+                };
+                out.push_str(&format!("{} {}\n", p.name, words.join(" ")));
             }
         }
         out
@@ -628,6 +635,9 @@ pub enum SetError {
     Unknown,
     Invalid(String),
 }
+
+/// Directives whose value is several arguments.
+const MULTI_WORD: &[&str] = &["replicaof", "save", "client-output-buffer-limit"];
 
 /// Quotes a value for a config line when it is empty or has spaces or quotes.
 fn quote(s: &str) -> String {
@@ -659,6 +669,22 @@ mod tests {
         assert_eq!(c.int("proto-max-bulk-len"), 512 * 1024 * 1024);
         for p in PARAMS {
             assert!(parse_value(p, p.default).is_ok(), "default of {}", p.name);
+        }
+    }
+
+    /// CONFIG REWRITE's file loads back: directives of several arguments are written as
+    /// separate words (a quoted `replicaof "host port"` is one argument, which the file
+    /// parser refuses, as Redis's does).
+    #[test]
+    fn rewritten_file_loads_back() {
+        let mut c = Config::default();
+        c.load_str("replicaof 127.0.0.1 7001\nsave 900 1 300 10\nmaxmemory-policy allkeys-lru\n", "t.conf").unwrap();
+        let text = c.rewrite_text();
+        assert!(text.contains("\nreplicaof 127.0.0.1 7001\n") && text.contains("\nsave 900 1 300 10\n"), "{text}");
+        let mut back = Config::default();
+        back.load_str(&text, "t.conf").unwrap();
+        for name in ["replicaof", "save", "maxmemory-policy"] {
+            assert_eq!(back.get(name), c.get(name), "{name}");
         }
     }
 
