@@ -385,6 +385,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let addr = &argv[2][..];
         let target = find_clients(ctx, |s| s.addr.as_bytes() == addr);
         let Some(id) = target.first().copied() else {
+            if ctx.srv.master_link_addr().is_some_and(|m| m.as_bytes() == addr) {
+                ctx.srv.kill_master_link();
+                return Ok(OK);
+            }
             return Err(CmdError::msg("No such client"));
         };
         kill(ctx, id);
@@ -445,7 +449,15 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for id in &targets {
         kill(ctx, *id);
     }
-    Ok(Reply::Int(targets.len() as i64))
+    // A replica's link to its master is a client of type master too.
+    let master_link = id_f.is_none()
+        && laddr_f.is_none()
+        && type_f.as_deref().is_none_or(|t| t == "master")
+        && ctx.srv.master_link_addr().is_some_and(|m| addr_f.as_ref().is_none_or(|a| m.as_bytes() == &a[..]));
+    if master_link {
+        ctx.srv.kill_master_link();
+    }
+    Ok(Reply::Int((targets.len() + master_link as usize) as i64))
 }
 
 /// CLIENT LIST / KILL TYPE of a client: `slave` once SYNC made it a replica, `pubsub` while

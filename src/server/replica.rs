@@ -182,6 +182,17 @@ impl ServerState {
         link.sess.multi = None;
     }
 
+    /// The master link as a client (CLIENT KILL): its peer address while connected.
+    pub fn master_link_addr(&self) -> Option<String> {
+        let link = self.master.as_deref()?;
+        link.conn.as_ref()?.peer_addr().ok().map(|a| a.to_string())
+    }
+
+    /// CLIENT KILL of the master link: it is dropped and reconnects (and continues).
+    pub fn kill_master_link(&mut self) {
+        self.link_failed("Connection with master killed (CLIENT KILL).");
+    }
+
     fn link_failed(&mut self, why: &str) {
         warn!("Master link: {why}");
         if self.failing_over() {
