@@ -237,7 +237,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 w("pubsubshard_channels", srv.pubsub.len(Kind::Shard).to_string());
             }
             w("latest_fork_usec", "0".into());
-            w("total_forks", "0".into());
+            w("total_forks", srv.save_stats.snapshots_started.to_string());
             w("tracking_total_keys", srv.tracking.total_keys().to_string());
             w("tracking_total_items", srv.tracking.total_items().to_string());
             w("tracking_total_prefixes", srv.tracking.total_prefixes().to_string());

@@ -243,7 +243,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // appendonly switched at run time: start the AOF with a rewrite of the current data, or
     // stop logging (Redis's startAppendOnly / stopAppendOnly).
     match (aof_was, ctx.srv.config.bool("appendonly")) {
-        (false, true) => ctx.srv.start_aof().map_err(|e| CmdError::msg(e.to_string()))?,
+        (false, true) => ctx.srv.start_aof(ctx.sess.in_exec).map_err(|e| CmdError::msg(e.to_string()))?,
         (true, false) => ctx.srv.stop_aof(),
         _ => {}
     }
@@ -313,7 +313,8 @@ fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     if ctx.srv.aof_rewrite_in_progress() {
         return Err(CmdError::msg("Background append only file rewriting already in progress"));
     }
-    if ctx.srv.bgsave_in_progress() {
+    // Inside MULTI/EXEC it starts after the transaction, as in Redis.
+    if ctx.srv.bgsave_in_progress() || ctx.sess.in_exec {
         ctx.srv.aofctl.rewrite_scheduled = true;
         // A manual rewrite is not held back by earlier failures.
         ctx.srv.aofctl.consecutive_failures = 0;

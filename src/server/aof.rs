@@ -423,7 +423,7 @@ impl ServerState {
 
     /// CONFIG SET appendonly yes: the AOF waits for a rewrite of the current data, started
     /// now or, when a snapshot is running, when it ends (Redis's startAppendOnly).
-    pub fn start_aof(&mut self) -> Result<(), AofError> {
+    pub fn start_aof(&mut self, in_exec: bool) -> Result<(), AofError> {
         if self.aof.is_some() {
             return Ok(());
         }
@@ -436,6 +436,9 @@ impl ServerState {
             warn!(
                 "AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible."
             );
+        } else if in_exec {
+            self.aofctl.rewrite_scheduled = true;
+            warn!("AOF was enabled during a transaction. An AOF background was scheduled to start when possible.");
         } else {
             if self.aof_rewrite_in_progress() {
                 warn!(

@@ -29,6 +29,9 @@ pub struct SaveStats {
     /// Keys the last RDB load took, and those it skipped as already expired (INFO).
     pub last_load_loaded: u64,
     pub last_load_expired: u64,
+    /// Background snapshots started (BGSAVE, AOF rewrites): INFO's total_forks, the count
+    /// tools watch for Redis's forks.
+    pub snapshots_started: u64,
 }
 
 /// How an RDB image joins the dataset (DEBUG RELOAD's NOFLUSH and MERGE).
@@ -447,6 +450,7 @@ impl ServerState {
             db.start_snapshot(opts, at, record_access);
         }
         self.dirty_at_bgsave = self.dirty;
+        self.save_stats.snapshots_started += 1;
         self.bgsave = Some(Bgsave {
             tx: Some(tx),
             handle: Some(handle),

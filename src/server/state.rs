@@ -387,6 +387,7 @@ impl ServerState {
                 last_attempt_secs: 0,
                 last_load_loaded: 0,
                 last_load_expired: 0,
+                snapshots_started: 0,
             },
             tracking: Default::default(),
             net: None,
