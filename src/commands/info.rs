@@ -268,7 +268,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                     let ip = r.addr.rsplit_once(':').map_or(r.addr.as_str(), |(ip, _)| ip);
                     // The offset and age of the replica's last acknowledgement, as Redis shows.
                     let lag = if r.repl_ack_ms == 0 { 0 } else { srv.now_ms.saturating_sub(r.repl_ack_ms) / 1000 };
-                    let line = format!("ip={ip},port={},state=online,offset={},lag={lag}", r.replica_port, r.repl_ack);
+                    let state = if r.full_sync.is_some() { "wait_bgsave" } else { "online" };
+                    let line = format!("ip={ip},port={},state={state},offset={},lag={lag}", r.replica_port, r.repl_ack);
                     w(&format!("slave{i}"), line);
                 }
             }

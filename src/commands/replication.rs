@@ -121,7 +121,9 @@ fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(vec![Reply::bulk_str("master"), Reply::Int(ctx.srv.repl.offset as i64), Reply::Array(replicas)]))
 }
 
-/// Sends the data set, then the write stream, to this connection from now on.
+/// Sends the data set, then the write stream, to this connection from now on: from a
+/// background snapshot (see ServerState::attach_replica), or, for a replica that wants the
+/// function libraries alone (redis-cli --functions-rdb), a small image made at once.
 fn attach(ctx: &mut Ctx, psync: bool) -> CmdResult {
     if ctx.sess.replica {
         return Ok(Reply::NoReply);
@@ -129,8 +131,12 @@ fn attach(ctx: &mut Ctx, psync: bool) -> CmdResult {
     if ctx.srv.master.as_deref().is_some_and(|m| !m.link_up()) {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
     }
-    let image = ctx.srv.attach_replica(ctx.sess).map_err(|e| CmdError::Raw(format!("ERR {e}")))?;
     tracing::info!("Replica {} asks for synchronization", ctx.sess.addr);
+    if !ctx.sess.replica_functions_only {
+        ctx.srv.attach_replica(ctx.sess, psync);
+        return Ok(Reply::NoReply);
+    }
+    let image = ctx.srv.attach_functions_replica(ctx.sess).map_err(|e| CmdError::Raw(format!("ERR {e}")))?;
     let mut out = Vec::new();
     if psync {
         out = format!("+FULLRESYNC {} {}\r\n", ctx.srv.repl.replid, ctx.srv.repl.offset).into_bytes();

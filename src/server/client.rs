@@ -49,6 +49,9 @@ pub struct Session {
     pub replica_port: u16,
     /// REPLCONF rdb-filter-only functions: the image holds the libraries only.
     pub replica_functions_only: bool,
+    /// A replica waiting for the snapshot of its full sync: the stream it is owed meanwhile
+    /// is held here (see server::repl), and whether the snapshot has started.
+    pub full_sync: Option<crate::server::repl::FullSync>,
     /// REPLCONF capa psync2: `+CONTINUE` names the replication ID.
     pub replica_psync2: bool,
     /// Encoded replies not yet written to the socket.
@@ -176,6 +179,7 @@ impl Session {
             replica_port: 0,
             replica_functions_only: false,
             replica_psync2: false,
+            full_sync: None,
             out: BytesMut::new(),
             last_cmd: "NULL",
             cmd_hint: u32::MAX,

@@ -431,6 +431,8 @@ impl Server {
         self.state.after_background_change();
         self.state.ping_replicas();
         self.state.expire_backlog();
+        // Replicas that wait for a snapshot while another one ran get theirs now.
+        self.state.start_full_sync_snapshot(None);
         self.state.update_failover();
         // Pauses end; buffered commands of paused clients resume.
         if let Some((_, until)) = self.state.pause

@@ -576,6 +576,8 @@ impl ServerState {
             self.aof_rewrite_done(ok, rdb);
             return;
         }
+        // Replicas waiting for this snapshot get it (or are let go if it failed).
+        self.full_syncs_after_snapshot(matches!(result, Some(Ok(Ok(())))));
         self.save_stats.last_duration_secs = bg.started.elapsed().as_secs() as i64;
         match result {
             Some(Ok(Ok(()))) => {
@@ -601,6 +603,9 @@ impl ServerState {
             let _ = h.join();
         }
         warn!("Background saving aborted");
+        if matches!(bg.purpose, Purpose::Rdb) {
+            self.full_syncs_after_snapshot(false);
+        }
     }
 
     /// Runs a BGSAVE to its end now (SHUTDOWN waits for it in tests and at exit).

@@ -64,6 +64,16 @@ pub struct Replication {
     last_ping_ms: u64,
 }
 
+/// A replica's full sync in progress: the snapshot it waits for (not started yet while
+/// another snapshot runs), and the stream produced since that snapshot's point in time.
+#[derive(Debug)]
+pub struct FullSync {
+    pub started: bool,
+    /// It asked with PSYNC (`+FULLRESYNC` is its answer), not SYNC.
+    pub psync: bool,
+    pub held: Vec<u8>,
+}
+
 /// The replid of no history.
 pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 
@@ -237,19 +247,125 @@ impl ServerState {
         self.refresh_track_modified();
     }
 
-    /// SYNC / PSYNC without a continuation: makes `sess` a replica. Returns what it is sent
-    /// first: the RDB image as a bulk without its final CRLF (the stream follows it).
-    pub fn attach_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
-        // What the other replicas are owed goes out before the image marks a new start.
+    /// SYNC / PSYNC without a continuation: makes `sess` a replica that waits for a forkless
+    /// snapshot of the data set (started now, or after the one running), as Redis's disk-based
+    /// sync waits for its BGSAVE; the event loop goes on meanwhile. See
+    /// [`Self::full_syncs_after_snapshot`].
+    pub fn attach_replica(&mut self, sess: &mut Session, psync: bool) {
+        // What the other replicas are owed goes out before the snapshot marks a new start.
+        self.drain_repl_feed();
+        self.ensure_backlog();
+        self.add_replica(sess);
+        self.repl.sync_full += 1;
+        sess.full_sync = Some(FullSync { started: false, psync, held: Vec::new() });
+        self.start_full_sync_snapshot(Some(sess));
+    }
+
+    /// Starts the snapshot replicas wait for, unless another is running (then cron tries
+    /// again when it ends). `current`: the session being served, out of the client table.
+    pub fn start_full_sync_snapshot(&mut self, mut current: Option<&mut Session>) {
+        if self.bgsave_in_progress() {
+            return;
+        }
+        let waiting: Vec<ClientId> = self
+            .repl
+            .replicas
+            .iter()
+            .copied()
+            .filter(|id| match &current {
+                Some(s) if s.id == *id => s.full_sync.as_ref().is_some_and(|f| !f.started),
+                _ => self.clients.get(id).and_then(|s| s.full_sync.as_ref()).is_some_and(|f| !f.started),
+            })
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        self.drain_repl_feed();
+        if let Err(e) = self.start_bgsave() {
+            tracing::warn!("Can't start the snapshot for a full sync: {e}");
+            for id in waiting {
+                self.drop_waiting_replica(id, current.as_deref_mut());
+            }
+            return;
+        }
+        tracing::info!("Starting BGSAVE for SYNC with target: disk");
+        // Everything before now is in the snapshot; what follows starts with a SELECT.
+        self.repl.feed.forget_db();
+        let header = format!("+FULLRESYNC {} {}\r\n", self.repl.replid, self.repl.offset);
+        for id in waiting {
+            let sess = match current.as_deref_mut() {
+                Some(s) if s.id == id => s,
+                _ => match self.clients.get_mut(&id) {
+                    Some(s) => s,
+                    None => continue,
+                },
+            };
+            if let Some(fs) = sess.full_sync.as_mut() {
+                // What came before the snapshot's point in time is in the snapshot.
+                fs.started = true;
+                fs.held.clear();
+                if fs.psync {
+                    sess.out.extend_from_slice(header.as_bytes());
+                    if sess.id != current.as_ref().map_or(0, |c| c.id) {
+                        self.pending_writes.push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A snapshot ended: the replicas waiting for it get the file as a bulk, then the stream
+    /// held since it started; if it failed they are disconnected (they will try again).
+    pub fn full_syncs_after_snapshot(&mut self, ok: bool) {
+        let waiting: Vec<ClientId> = self
+            .repl
+            .replicas
+            .iter()
+            .copied()
+            .filter(|id| self.clients.get(id).and_then(|s| s.full_sync.as_ref()).is_some_and(|f| f.started))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let image = if ok { std::fs::read(self.rdb_path()).ok() } else { None };
+        for id in waiting {
+            let Some(image) = image.as_ref() else {
+                tracing::warn!("The snapshot for a full sync failed: the replica is disconnected");
+                self.drop_waiting_replica(id, None);
+                continue;
+            };
+            let Some(sess) = self.clients.get_mut(&id) else { continue };
+            let Some(fs) = sess.full_sync.take() else { continue };
+            sess.out.extend_from_slice(format!("${}\r\n", image.len()).as_bytes());
+            sess.out.extend_from_slice(image);
+            sess.out.extend_from_slice(&fs.held);
+            self.stats.net_output_bytes += (image.len() + fs.held.len()) as u64;
+            self.pending_writes.push(id);
+            tracing::info!("Synchronization with replica {} succeeded", sess.addr);
+        }
+    }
+
+    fn drop_waiting_replica(&mut self, id: ClientId, current: Option<&mut Session>) {
+        match current {
+            Some(s) if s.id == id => {
+                s.full_sync = None;
+                s.close_after_reply = true;
+            }
+            _ => self.to_close.push(id),
+        }
+        self.repl.replicas.retain(|r| *r != id);
+    }
+
+    /// A replica of the function libraries alone: their image, made at once (it is small).
+    pub fn attach_functions_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
         self.drain_repl_feed();
         self.ensure_backlog();
         let mut rdb = Vec::new();
-        self.write_snapshot_of(&mut rdb, !sess.replica_functions_only)?;
+        self.write_snapshot_of(&mut rdb, false)?;
         let mut out = format!("${}\r\n", rdb.len()).into_bytes();
         out.extend_from_slice(&rdb);
         self.add_replica(sess);
         self.repl.sync_full += 1;
-        // Everything before now is in the image; what follows starts with a SELECT.
         self.repl.feed.forget_db();
         Ok(out)
     }

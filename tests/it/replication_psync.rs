@@ -192,3 +192,30 @@ fn failover_hands_the_role_over_both_ways() {
     same_data(&mut ec, &mut [&mut rc]);
     assert_eq!(sync_counts(&mut ec), (1, 1), "one full sync at the start, one continuation after");
 }
+
+/// A full sync comes from a background snapshot: the master goes on serving while it is
+/// made (here slowed to 50 ms a key), and the writes made meanwhile reach the replica after
+/// the image, as with Redis's disk-based sync.
+#[test]
+fn a_full_sync_does_not_stop_the_master() {
+    let master = ember(&[]);
+    let mut mc = master.connect();
+    for i in 0..40 {
+        mc.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "50000"]);
+    let port = master.port.to_string();
+    let replica = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
+    let mut rc = replica.connect();
+    assert!(eventually(WAIT, || crate::util::info_str(&mut mc, "replication", "slave0").contains("state=wait_bgsave")));
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        assert_eq!(mc.cmd(&["SET", &format!("during{i}"), "x"]).as_str(), "OK");
+    }
+    assert!(started.elapsed() < Duration::from_millis(1000), "the master stalled: {:?}", started.elapsed());
+    assert_eq!(info_field(&mut mc, "persistence", "rdb_bgsave_in_progress"), 1, "the snapshot is still being made");
+    assert!(eventually(WAIT, || link_up(&mut rc)));
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    same_data(&mut mc, &mut [&mut rc]);
+    assert_eq!(rc.cmd(&["DBSIZE"]).as_str(), "60");
+}
