@@ -69,6 +69,8 @@ pub struct Replication {
 #[derive(Debug)]
 pub struct FullSync {
     pub started: bool,
+    /// The stream offset of the snapshot's point in time (`+FULLRESYNC`'s).
+    pub offset: u64,
     /// It asked with PSYNC (`+FULLRESYNC` is its answer), not SYNC.
     pub psync: bool,
     pub held: Vec<u8>,
@@ -257,16 +259,13 @@ impl ServerState {
         self.ensure_backlog();
         self.add_replica(sess);
         self.repl.sync_full += 1;
-        sess.full_sync = Some(FullSync { started: false, psync, held: Vec::new() });
+        sess.full_sync = Some(FullSync { started: false, offset: 0, psync, held: Vec::new() });
         self.start_full_sync_snapshot(Some(sess));
     }
 
     /// Starts the snapshot replicas wait for, unless another is running (then cron tries
     /// again when it ends). `current`: the session being served, out of the client table.
     pub fn start_full_sync_snapshot(&mut self, mut current: Option<&mut Session>) {
-        if self.bgsave_in_progress() {
-            return;
-        }
         let waiting: Vec<ClientId> = self
             .repl
             .replicas
@@ -280,18 +279,36 @@ impl ServerState {
         if waiting.is_empty() {
             return;
         }
+        // Everything produced so far goes out first (into the held streams too).
         self.drain_repl_feed();
-        if let Err(e) = self.start_bgsave() {
-            tracing::warn!("Can't start the snapshot for a full sync: {e}");
-            for id in waiting {
-                self.drop_waiting_replica(id, current.as_deref_mut());
+        let (offset, held) = if self.bgsave_in_progress() {
+            // A running snapshot that another replica already waits for is shared: the
+            // newcomer gets what that one holds (Redis attaches to its BGSAVE the same way).
+            let peer = self
+                .repl
+                .replicas
+                .iter()
+                .filter_map(|id| self.clients.get(id))
+                .find_map(|s| s.full_sync.as_ref().filter(|f| f.started).map(|f| (f.offset, f.held.clone())));
+            match peer {
+                Some(p) if self.rdb_bgsave_in_progress() => p,
+                _ => return,
             }
-            return;
-        }
-        tracing::info!("Starting BGSAVE for SYNC with target: disk");
-        // Everything before now is in the snapshot; what follows starts with a SELECT.
-        self.repl.feed.forget_db();
-        let header = format!("+FULLRESYNC {} {}\r\n", self.repl.replid, self.repl.offset);
+        } else {
+            if let Err(e) = self.start_bgsave() {
+                tracing::warn!("Can't start the snapshot for a full sync: {e}");
+                for id in waiting {
+                    self.drop_waiting_replica(id, current.as_deref_mut());
+                }
+                return;
+            }
+            tracing::info!("Starting BGSAVE for SYNC with target: disk");
+            // Everything before now is in the snapshot; what follows starts with a SELECT.
+            self.repl.feed.forget_db();
+            (self.repl.offset, Vec::new())
+        };
+        let header = format!("+FULLRESYNC {} {offset}\r\n", self.repl.replid);
+        let current_id = current.as_ref().map_or(0, |c| c.id);
         for id in waiting {
             let sess = match current.as_deref_mut() {
                 Some(s) if s.id == id => s,
@@ -301,12 +318,12 @@ impl ServerState {
                 },
             };
             if let Some(fs) = sess.full_sync.as_mut() {
-                // What came before the snapshot's point in time is in the snapshot.
                 fs.started = true;
-                fs.held.clear();
+                fs.offset = offset;
+                fs.held = held.clone();
                 if fs.psync {
                     sess.out.extend_from_slice(header.as_bytes());
-                    if sess.id != current.as_ref().map_or(0, |c| c.id) {
+                    if id != current_id {
                         self.pending_writes.push(id);
                     }
                 }
