@@ -344,19 +344,34 @@ impl ServerState {
         if waiting.is_empty() {
             return;
         }
-        let image = if ok { std::fs::read(self.rdb_path()).ok() } else { None };
+        let path = self.rdb_path();
         for id in waiting {
-            let Some(image) = image.as_ref() else {
+            // Each replica's output buffer is filled from the file directly (no second copy
+            // of the image in memory).
+            let file = if ok { std::fs::File::open(&path).ok() } else { None };
+            let len = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len() as usize);
+            let (Some(mut file), Some(len)) = (file, len) else {
                 tracing::warn!("The snapshot for a full sync failed: the replica is disconnected");
                 self.drop_waiting_replica(id, None);
                 continue;
             };
             let Some(sess) = self.clients.get_mut(&id) else { continue };
             let Some(fs) = sess.full_sync.take() else { continue };
-            sess.out.extend_from_slice(format!("${}\r\n", image.len()).as_bytes());
-            sess.out.extend_from_slice(image);
+            let header = format!("${len}\r\n");
+            sess.out.reserve(header.len() + len + fs.held.len());
+            sess.out.extend_from_slice(header.as_bytes());
+            let copied = {
+                use bytes::BufMut;
+                let mut w = (&mut sess.out).writer();
+                std::io::copy(&mut std::io::Read::take(&mut file, len as u64), &mut w)
+            };
+            if !matches!(copied, Ok(n) if n as usize == len) {
+                tracing::warn!("Reading the snapshot for a full sync failed: the replica is disconnected");
+                self.drop_waiting_replica(id, None);
+                continue;
+            }
             sess.out.extend_from_slice(&fs.held);
-            self.stats.net_output_bytes += (image.len() + fs.held.len()) as u64;
+            self.stats.net_output_bytes += (header.len() + len + fs.held.len()) as u64;
             self.pending_writes.push(id);
             tracing::info!("Synchronization with replica {} succeeded", sess.addr);
         }
