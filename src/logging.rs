@@ -1,10 +1,10 @@
 //! Log lines in Redis's format, so tools that read redis-server's log (Redis's own test
 //! suite waits for "Ready to accept connections" and " PID: <pid>") read Ember's:
 //!
-//! `<pid>:M <dd Mon yyyy hh:mm:ss.mmm> <level> <message>` with level `.` debug, `-` verbose,
-//! `*` notice, `#` warning. `loglevel` picks the lowest level written (Redis's four map onto
-//! tracing's: debug=TRACE, verbose=DEBUG, notice=INFO, warning=WARN) and `logfile` the file
-//! (empty: standard output).
+//! `<pid>:<role> <dd Mon yyyy hh:mm:ss.mmm> <level> <message>`, role `M` (master) or `S`
+//! (replica), level `.` debug, `-` verbose, `*` notice, `#` warning. `loglevel` picks the
+//! lowest level written (Redis's four map onto tracing's: debug=TRACE, verbose=DEBUG,
+//! notice=INFO, warning=WARN) and `logfile` the file (empty: standard output).
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -57,6 +57,18 @@ pub fn timestamp(ms: u128) -> String {
     )
 }
 
+/// Whether this server is a replica now: its log lines say `S` instead of `M`, as Redis's.
+static REPLICA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called when the server becomes a replica or a master again.
+pub fn set_replica_role(replica: bool) {
+    REPLICA.store(replica, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn role_char() -> char {
+    if REPLICA.load(std::sync::atomic::Ordering::Relaxed) { 'S' } else { 'M' }
+}
+
 fn level_char(l: &Level) -> char {
     match *l {
         Level::TRACE => '.',
@@ -73,7 +85,8 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        write!(w, "{}:M {} {} ", std::process::id(), timestamp(ms), level_char(event.metadata().level()))?;
+        let level = level_char(event.metadata().level());
+        write!(w, "{}:{} {} {level} ", std::process::id(), role_char(), timestamp(ms))?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
     }

@@ -112,6 +112,7 @@ impl ServerState {
         info!("Connecting to MASTER {host}:{port}");
         let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
         self.master = Some(Box::new(MasterLink::new(host, port, self.now_ms)));
+        crate::logging::set_replica_role(true);
         self.set_replica_expiry(true);
         self.refresh_track_modified();
     }
@@ -121,6 +122,7 @@ impl ServerState {
         if self.master.is_some() {
             self.drop_master_link();
             self.master = None;
+            crate::logging::set_replica_role(false);
             self.set_replica_expiry(false);
             // The history goes on under a new ID; the replicas of the old master (ours too)
             // continue from it with the old one.
