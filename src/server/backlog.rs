@@ -7,7 +7,10 @@
 
 /// A ring of the stream's most recent bytes.
 pub struct Backlog {
+    /// Grows with the stream up to `size` (a large repl-backlog-size costs only what the
+    /// stream fills), then wraps.
     ring: Vec<u8>,
+    size: usize,
     /// Where the next byte goes in `ring`.
     head: usize,
     /// Bytes held (at most `ring.len()`).
@@ -19,11 +22,11 @@ pub struct Backlog {
 impl Backlog {
     /// An empty backlog of `size` bytes whose next byte is number `next`.
     pub fn new(size: usize, next: u64) -> Backlog {
-        Backlog { ring: vec![0; size.max(1)], head: 0, histlen: 0, next }
+        Backlog { ring: Vec::new(), size: size.max(1), head: 0, histlen: 0, next }
     }
 
     pub fn size(&self) -> usize {
-        self.ring.len()
+        self.size
     }
 
     pub fn histlen(&self) -> usize {
@@ -37,9 +40,19 @@ impl Backlog {
 
     pub fn append(&mut self, mut data: &[u8]) {
         self.next += data.len() as u64;
-        let size = self.ring.len();
-        if data.len() > size {
-            data = &data[data.len() - size..];
+        let size = self.size;
+        if data.len() >= size {
+            self.ring.clear();
+            self.ring.extend_from_slice(&data[data.len() - size..]);
+            (self.head, self.histlen) = (0, size);
+            return;
+        }
+        if self.ring.len() < size {
+            let n = (size - self.ring.len()).min(data.len());
+            self.ring.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.head = self.ring.len() % size;
+            self.histlen = self.ring.len();
         }
         let first = data.len().min(size - self.head);
         self.ring[self.head..self.head + first].copy_from_slice(&data[..first]);
@@ -55,7 +68,7 @@ impl Backlog {
             return None;
         }
         let n = (self.next - from) as usize;
-        let size = self.ring.len();
+        let size = self.size;
         let start = (self.head + size - n) % size;
         let mut out = Vec::with_capacity(n);
         let first = n.min(size - start);
@@ -66,7 +79,7 @@ impl Backlog {
 
     /// CONFIG SET repl-backlog-size: keeps the newest bytes that fit.
     pub fn resize(&mut self, size: usize) {
-        if size.max(1) == self.ring.len() {
+        if size.max(1) == self.size {
             return;
         }
         let kept = self.since(self.first_byte()).unwrap_or_default();
@@ -100,6 +113,11 @@ mod tests {
                 assert_eq!(b.since(at as u64 - 5).as_deref(), Some(&stream[at - 6..at]));
             }
         }
+        // A huge size allocates only what the stream filled.
+        let mut big = Backlog::new(1 << 40, 1);
+        big.append(b"abc");
+        assert_eq!(big.since(1).as_deref(), Some(&b"abc"[..]));
+        assert!(big.ring.capacity() < 1 << 20);
         b.resize(100);
         assert_eq!(b.since(at as u64 - 99).as_deref(), Some(&stream[at - 100..at]));
         assert_eq!(b.first_byte(), at as u64 - 99);

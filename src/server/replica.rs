@@ -142,7 +142,8 @@ impl ServerState {
     /// file's history as its second ID, so its replicas continue (Redis's loadDataFromDisk).
     pub fn restore_replication(&mut self, info: crate::persistence::rdb::ReplInfo) {
         if let Some(link) = self.master.as_deref_mut() {
-            link.sess.db = info.stream_db;
+            // The file names a database that may not exist here.
+            link.sess.db = if info.stream_db < self.dbs.len() { info.stream_db } else { 0 };
             self.repl.replid = info.id;
             self.repl.offset = info.offset;
         } else {
