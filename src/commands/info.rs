@@ -254,6 +254,15 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 let io_ago = srv.now_ms.saturating_sub(m.last_io_ms) / 1000;
                 w("master_last_io_seconds_ago", if m.link_up() { io_ago.to_string() } else { "-1".into() });
                 w("master_sync_in_progress", (m.syncing() as u8).to_string());
+                if let Some((total, read)) = m.transfer_progress() {
+                    let total = total.map_or(-1, |t| t as i64);
+                    let perc = if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 };
+                    w("master_sync_total_bytes", total.to_string());
+                    w("master_sync_read_bytes", read.to_string());
+                    w("master_sync_left_bytes", (total - read as i64).to_string());
+                    w("master_sync_perc", format!("{perc:.2}"));
+                    w("master_sync_last_io_seconds_ago", io_ago.to_string());
+                }
                 w("slave_read_repl_offset", srv.repl.offset.to_string());
                 w("slave_repl_offset", srv.repl.offset.to_string());
                 w("slave_priority", srv.config.get("replica-priority").unwrap_or_else(|| "100".into()));
@@ -268,7 +277,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                     let ip = r.addr.rsplit_once(':').map_or(r.addr.as_str(), |(ip, _)| ip);
                     // The offset and age of the replica's last acknowledgement, as Redis shows.
                     let lag = if r.repl_ack_ms == 0 { 0 } else { srv.now_ms.saturating_sub(r.repl_ack_ms) / 1000 };
-                    let state = if r.full_sync.is_some() { "wait_bgsave" } else { "online" };
+                    let state = r.full_sync.as_ref().map_or("online", |f| f.state_name());
                     let line = format!("ip={ip},port={},state={state},offset={},lag={lag}", r.replica_port, r.repl_ack);
                     w(&format!("slave{i}"), line);
                 }

@@ -91,7 +91,7 @@ fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
         let state = match m.state {
             LinkState::Connect => "connect",
             LinkState::Handshake { .. } | LinkState::AwaitPsync => "connecting",
-            LinkState::AwaitImage | LinkState::Transfer { .. } => "sync",
+            LinkState::AwaitImage | LinkState::Transfer => "sync",
             LinkState::Connected => "connected",
         };
         let offset = if m.link_up() { ctx.srv.repl.offset as i64 } else { -1 };
@@ -278,6 +278,7 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             {
                 ctx.sess.repl_ack = ctx.sess.repl_ack.max(off);
                 ctx.sess.repl_ack_ms = ctx.srv.now_ms;
+                ctx.srv.replica_acked(ctx.sess);
                 ctx.srv.serve_waits(ctx.sess);
             }
             return Ok(Reply::NoReply);
@@ -295,6 +296,7 @@ fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
         } else if is(opt, "capa") {
             ctx.sess.replica_psync2 |= is(val, "psync2");
+            ctx.sess.replica_capa_eof |= is(val, "eof");
         } else if !["ip-address", "rdb-only"].iter().any(|o| is(opt, o)) {
             return Err(CmdError::msg(format!("Unrecognized REPLCONF option: {}", lossy(opt))));
         }

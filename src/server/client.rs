@@ -49,9 +49,10 @@ pub struct Session {
     pub replica_port: u16,
     /// REPLCONF rdb-filter-only functions: the image holds the libraries only.
     pub replica_functions_only: bool,
-    /// A replica waiting for the snapshot of its full sync: the stream it is owed meanwhile
-    /// is held here (see server::repl), and whether the snapshot has started.
-    pub full_sync: Option<crate::server::repl::FullSync>,
+    /// A replica's full sync in progress (see server::full_sync).
+    pub full_sync: Option<crate::server::full_sync::FullSync>,
+    /// REPLCONF capa eof: it takes an EOF-marked image (diskless sync).
+    pub replica_capa_eof: bool,
     /// REPLCONF capa psync2: `+CONTINUE` names the replication ID.
     pub replica_psync2: bool,
     /// Encoded replies not yet written to the socket.
@@ -180,6 +181,7 @@ impl Session {
             replica_functions_only: false,
             replica_psync2: false,
             full_sync: None,
+            replica_capa_eof: false,
             out: BytesMut::new(),
             last_cmd: "NULL",
             cmd_hint: u32::MAX,

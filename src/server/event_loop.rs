@@ -430,6 +430,7 @@ impl Server {
         }
         self.state.after_background_change();
         self.state.ping_replicas();
+        self.state.keep_waiting_replicas_alive();
         self.state.expire_backlog();
         // Replicas that wait for a snapshot while another one ran get theirs now.
         self.state.start_full_sync_snapshot(None);
@@ -701,7 +702,21 @@ fn flush(st: &mut ServerState, id: ClientId) {
         return;
     };
     let mut dead = false;
-    while !sess.out.is_empty() {
+    loop {
+        // A replica being sent its image file gets the next piece as the last drains.
+        if sess.full_sync.is_some() {
+            match super::full_sync::refill_from_file(sess) {
+                Ok(n) => st.stats.net_output_bytes += n as u64,
+                Err(e) => {
+                    warn!("SYNC failed. Can't read the snapshot file: {e}");
+                    dead = true;
+                    break;
+                }
+            }
+        }
+        if sess.out.is_empty() {
+            break;
+        }
         match conn.stream.write(&sess.out) {
             Ok(0) => break,
             Ok(n) => {

@@ -7,6 +7,8 @@ pub mod client;
 pub mod event_loop;
 pub mod execute;
 pub mod failover;
+pub mod full_sync;
+pub mod incoming_image;
 pub mod lag;
 pub mod latency;
 

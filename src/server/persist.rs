@@ -343,6 +343,9 @@ enum Purpose {
     Rdb,
     /// BGREWRITEAOF: the AOF's next base file, in RDB format or as commands.
     AofRewrite { rdb: bool },
+    /// A diskless full sync: the records go into the waiting replicas' sockets (see
+    /// server::full_sync), the checksum computed on the way.
+    Replicas { mark: String, crc: Box<rdb::Checksum> },
 }
 
 /// How much the walk may hold in memory before waiting for the writer thread.
@@ -393,8 +396,27 @@ impl ServerState {
         self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::AofRewrite { .. }))
     }
 
+    /// A snapshot in RDB form runs, to the file or to replicas (Redis: an RDB child).
     pub fn rdb_bgsave_in_progress(&self) -> bool {
+        self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::Rdb | Purpose::Replicas { .. }))
+    }
+
+    /// A snapshot to `dbfilename` runs.
+    pub fn disk_bgsave_in_progress(&self) -> bool {
         self.bgsave.as_ref().is_some_and(|b| matches!(b.purpose, Purpose::Rdb))
+    }
+
+    /// Starts a diskless snapshot for replicas: returns what they are sent first (the
+    /// EOF mark's announcement and the file header); the walk sends the rest.
+    pub fn start_snapshot_to_replicas(&mut self) -> Result<Option<Vec<u8>>, std::io::Error> {
+        let mark = super::repl::new_replid();
+        let header = self.rdb_header(self.save_options(), false).take_bytes();
+        let mut crc = Box::<rdb::Checksum>::default();
+        crc.update(&header);
+        let mut first = format!("$EOF:{mark}\r\n").into_bytes();
+        first.extend_from_slice(&header);
+        self.start_snapshot(self.rdb_path(), Purpose::Replicas { mark, crc })?;
+        Ok(Some(first))
     }
 
     /// Whether saved keys carry IDLE / FREQ: Redis records access data only under LRU / LFU
@@ -421,9 +443,10 @@ impl ServerState {
         };
         let mut child_pid = None;
         let handle = match self.snapshot_writer.clone() {
+            _ if matches!(purpose, Purpose::Replicas { .. }) => None,
             Some(exe) => {
                 let (prefix, suffix) = match purpose {
-                    Purpose::Rdb => ("temp-", ".rdb"),
+                    Purpose::Rdb | Purpose::Replicas { .. } => ("temp-", ".rdb"),
                     Purpose::AofRewrite { .. } => ("temp-rewriteaof-bg-", ".aof"),
                 };
                 let mut child = std::process::Command::new(exe)
@@ -433,14 +456,19 @@ impl ServerState {
                 child_pid = Some(child.id());
                 let child_tmp = child::temp_path(prefix, suffix, child.id());
                 let pipe = child.stdin.take().ok_or_else(|| std::io::Error::other("no pipe to the child"))?;
+                Some(
+                    std::thread::Builder::new()
+                        .name("ember-bgsave".into())
+                        .spawn(move || child_writer(rx, pipe, child, child_tmp, &target, header, as_commands))?,
+                )
+            }
+            None => Some(
                 std::thread::Builder::new()
                     .name("ember-bgsave".into())
-                    .spawn(move || child_writer(rx, pipe, child, child_tmp, &target, header, as_commands))?
-            }
-            None => std::thread::Builder::new()
-                .name("ember-bgsave".into())
-                .spawn(move || writer_thread(rx, tmp, target, header, checksum, as_commands))?,
+                    .spawn(move || writer_thread(rx, tmp, target, header, checksum, as_commands))?,
+            ),
         };
+        let tx = handle.is_some().then_some(tx);
         let at = self.now_ms;
         let record_access = self.records_access();
         if matches!(purpose, Purpose::Rdb) {
@@ -452,8 +480,8 @@ impl ServerState {
         self.dirty_at_bgsave = self.dirty;
         self.save_stats.snapshots_started += 1;
         self.bgsave = Some(Bgsave {
-            tx: Some(tx),
-            handle: Some(handle),
+            tx,
+            handle,
             queue: Default::default(),
             queued_bytes: 0,
             started: std::time::Instant::now(),
@@ -526,6 +554,9 @@ impl ServerState {
                 bg.queue.extend(bytes.chunks(CHUNK).map(|c| c.to_vec()));
             }
         }
+        if matches!(bg.purpose, Purpose::Replicas { .. }) {
+            return self.diskless_step();
+        }
         while let Some(front) = bg.queue.pop_front() {
             let len = front.len();
             match bg.tx.as_ref().map(|tx| tx.try_send(Chunk::Data(front))) {
@@ -555,6 +586,44 @@ impl ServerState {
         !bg.scan_done
     }
 
+    /// The sending side of [`Self::bgsave_step`] for a diskless snapshot: records go to the
+    /// replicas' sockets as fast as the slowest drains; at the end the checksum and the mark.
+    fn diskless_step(&mut self) -> bool {
+        let targets = self.diskless_targets();
+        if targets.is_empty() {
+            warn!("Diskless rdb transfer, last replica dropped, killing fork child.");
+            self.abort_bgsave();
+            return false;
+        }
+        let checksum = self.config.bool("rdbchecksum");
+        loop {
+            if !self.diskless_room(&targets) {
+                return false;
+            }
+            let Some(bg) = self.bgsave.as_mut() else { return false };
+            let Some(front) = bg.queue.pop_front() else { break };
+            bg.queued_bytes -= front.len();
+            if let Purpose::Replicas { crc, .. } = &mut bg.purpose {
+                crc.update(&front);
+            }
+            self.send_to_diskless(&targets, &front);
+        }
+        let Some(bg) = self.bgsave.as_mut() else { return false };
+        if !bg.scan_done {
+            return true;
+        }
+        let Some(bg) = self.bgsave.take() else { return false };
+        self.end_snapshots();
+        if let Purpose::Replicas { mark, crc } = bg.purpose {
+            let mut end = crc.trailer(checksum);
+            end.extend_from_slice(mark.as_bytes());
+            self.send_to_diskless(&targets, &end);
+        }
+        self.diskless_sent(&targets);
+        info!("Background RDB transfer terminated with success");
+        false
+    }
+
     /// Ends every database's snapshot state, freeing it on another thread (Redis frees big
     /// objects lazily for the same reason: no stall on the event loop).
     fn end_snapshots(&mut self) {
@@ -568,6 +637,9 @@ impl ServerState {
         let Some(mut bg) = self.bgsave.take() else { return };
         self.end_snapshots();
         let result = bg.handle.take().map(|h| h.join());
+        if matches!(bg.purpose, Purpose::Replicas { .. }) {
+            return;
+        }
         if let Purpose::AofRewrite { rdb } = bg.purpose {
             let ok = matches!(result, Some(Ok(Ok(()))));
             if !ok {
@@ -603,17 +675,8 @@ impl ServerState {
             let _ = h.join();
         }
         warn!("Background saving aborted");
-        if matches!(bg.purpose, Purpose::Rdb) {
+        if matches!(bg.purpose, Purpose::Rdb | Purpose::Replicas { .. }) {
             self.full_syncs_after_snapshot(false);
-        }
-    }
-
-    /// Runs a BGSAVE to its end now (SHUTDOWN waits for it in tests and at exit).
-    pub fn complete_bgsave(&mut self) {
-        while self.bgsave.is_some() {
-            if !self.bgsave_step() {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! produced so far). Once a replica attaches, the stream's newest `repl-backlog-size` bytes
 //! are kept in a [`Backlog`], so a replica that lost its link and comes back with `PSYNC
 //! <replid> <offset>` gets `+CONTINUE` and what it missed instead of a full resynchronisation
-//! (an RDB image of the data set, made synchronously, then the stream). A replica's stream is
+//! (an RDB image of the data set, then the stream: see `full_sync`). A replica's stream is
 //! its master's, byte for byte (see `replica`): its replication ID is the master's, so when it
 //! is promoted it keeps the old ID as `replid2` and its former fellow replicas continue from
 //! it.
@@ -61,19 +61,9 @@ pub struct Replication {
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
     /// When the replicas were last sent a PING (they time out without traffic).
-    last_ping_ms: u64,
-}
-
-/// A replica's full sync in progress: the snapshot it waits for (not started yet while
-/// another snapshot runs), and the stream produced since that snapshot's point in time.
-#[derive(Debug)]
-pub struct FullSync {
-    pub started: bool,
-    /// The stream offset of the snapshot's point in time (`+FULLRESYNC`'s).
-    pub offset: u64,
-    /// It asked with PSYNC (`+FULLRESYNC` is its answer), not SYNC.
-    pub psync: bool,
-    pub held: Vec<u8>,
+    pub(super) last_ping_ms: u64,
+    /// When replicas waiting for a snapshot were last sent a keep-alive newline.
+    pub(super) last_newline_ms: u64,
 }
 
 /// The replid of no history.
@@ -101,6 +91,7 @@ impl Replication {
             sync_partial_ok: 0,
             sync_partial_err: 0,
             last_ping_ms: 0,
+            last_newline_ms: 0,
         }
     }
 
@@ -249,159 +240,6 @@ impl ServerState {
         self.refresh_track_modified();
     }
 
-    /// SYNC / PSYNC without a continuation: makes `sess` a replica that waits for a forkless
-    /// snapshot of the data set (started now, or after the one running), as Redis's disk-based
-    /// sync waits for its BGSAVE; the event loop goes on meanwhile. See
-    /// [`Self::full_syncs_after_snapshot`].
-    pub fn attach_replica(&mut self, sess: &mut Session, psync: bool) {
-        // What the other replicas are owed goes out before the snapshot marks a new start.
-        self.drain_repl_feed();
-        self.ensure_backlog();
-        self.add_replica(sess);
-        self.repl.sync_full += 1;
-        sess.full_sync = Some(FullSync { started: false, offset: 0, psync, held: Vec::new() });
-        self.start_full_sync_snapshot(Some(sess));
-    }
-
-    /// Starts the snapshot replicas wait for, unless another is running (then cron tries
-    /// again when it ends). `current`: the session being served, out of the client table.
-    pub fn start_full_sync_snapshot(&mut self, mut current: Option<&mut Session>) {
-        let waiting: Vec<ClientId> = self
-            .repl
-            .replicas
-            .iter()
-            .copied()
-            .filter(|id| match &current {
-                Some(s) if s.id == *id => s.full_sync.as_ref().is_some_and(|f| !f.started),
-                _ => self.clients.get(id).and_then(|s| s.full_sync.as_ref()).is_some_and(|f| !f.started),
-            })
-            .collect();
-        if waiting.is_empty() {
-            return;
-        }
-        // Everything produced so far goes out first (into the held streams too).
-        self.drain_repl_feed();
-        let (offset, held) = if self.bgsave_in_progress() {
-            // A running snapshot that another replica already waits for is shared: the
-            // newcomer gets what that one holds (Redis attaches to its BGSAVE the same way).
-            let peer = self
-                .repl
-                .replicas
-                .iter()
-                .filter_map(|id| self.clients.get(id))
-                .find_map(|s| s.full_sync.as_ref().filter(|f| f.started).map(|f| (f.offset, f.held.clone())));
-            match peer {
-                Some(p) if self.rdb_bgsave_in_progress() => p,
-                _ => return,
-            }
-        } else {
-            if let Err(e) = self.start_bgsave() {
-                tracing::warn!("Can't start the snapshot for a full sync: {e}");
-                for id in waiting {
-                    self.drop_waiting_replica(id, current.as_deref_mut());
-                }
-                return;
-            }
-            tracing::info!("Starting BGSAVE for SYNC with target: disk");
-            // Everything before now is in the snapshot; what follows starts with a SELECT.
-            self.repl.feed.forget_db();
-            (self.repl.offset, Vec::new())
-        };
-        let header = format!("+FULLRESYNC {} {offset}\r\n", self.repl.replid);
-        let current_id = current.as_ref().map_or(0, |c| c.id);
-        for id in waiting {
-            let sess = match current.as_deref_mut() {
-                Some(s) if s.id == id => s,
-                _ => match self.clients.get_mut(&id) {
-                    Some(s) => s,
-                    None => continue,
-                },
-            };
-            if let Some(fs) = sess.full_sync.as_mut() {
-                fs.started = true;
-                fs.offset = offset;
-                fs.held = held.clone();
-                if fs.psync {
-                    sess.out.extend_from_slice(header.as_bytes());
-                    if id != current_id {
-                        self.pending_writes.push(id);
-                    }
-                }
-            }
-        }
-    }
-
-    /// A snapshot ended: the replicas waiting for it get the file as a bulk, then the stream
-    /// held since it started; if it failed they are disconnected (they will try again).
-    pub fn full_syncs_after_snapshot(&mut self, ok: bool) {
-        let waiting: Vec<ClientId> = self
-            .repl
-            .replicas
-            .iter()
-            .copied()
-            .filter(|id| self.clients.get(id).and_then(|s| s.full_sync.as_ref()).is_some_and(|f| f.started))
-            .collect();
-        if waiting.is_empty() {
-            return;
-        }
-        let path = self.rdb_path();
-        for id in waiting {
-            // Each replica's output buffer is filled from the file directly (no second copy
-            // of the image in memory).
-            let file = if ok { std::fs::File::open(&path).ok() } else { None };
-            let len = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len() as usize);
-            let (Some(mut file), Some(len)) = (file, len) else {
-                tracing::warn!("The snapshot for a full sync failed: the replica is disconnected");
-                self.drop_waiting_replica(id, None);
-                continue;
-            };
-            let Some(sess) = self.clients.get_mut(&id) else { continue };
-            let Some(fs) = sess.full_sync.take() else { continue };
-            let header = format!("${len}\r\n");
-            sess.out.reserve(header.len() + len + fs.held.len());
-            sess.out.extend_from_slice(header.as_bytes());
-            let copied = {
-                use bytes::BufMut;
-                let mut w = (&mut sess.out).writer();
-                std::io::copy(&mut std::io::Read::take(&mut file, len as u64), &mut w)
-            };
-            if !matches!(copied, Ok(n) if n as usize == len) {
-                tracing::warn!("Reading the snapshot for a full sync failed: the replica is disconnected");
-                self.drop_waiting_replica(id, None);
-                continue;
-            }
-            sess.out.extend_from_slice(&fs.held);
-            self.stats.net_output_bytes += (header.len() + len + fs.held.len()) as u64;
-            self.pending_writes.push(id);
-            tracing::info!("Synchronization with replica {} succeeded", sess.addr);
-        }
-    }
-
-    fn drop_waiting_replica(&mut self, id: ClientId, current: Option<&mut Session>) {
-        match current {
-            Some(s) if s.id == id => {
-                s.full_sync = None;
-                s.close_after_reply = true;
-            }
-            _ => self.to_close.push(id),
-        }
-        self.repl.replicas.retain(|r| *r != id);
-    }
-
-    /// A replica of the function libraries alone: their image, made at once (it is small).
-    pub fn attach_functions_replica(&mut self, sess: &mut Session) -> std::io::Result<Vec<u8>> {
-        self.drain_repl_feed();
-        self.ensure_backlog();
-        let mut rdb = Vec::new();
-        self.write_snapshot_of(&mut rdb, false)?;
-        let mut out = format!("${}\r\n", rdb.len()).into_bytes();
-        out.extend_from_slice(&rdb);
-        self.add_replica(sess);
-        self.repl.sync_full += 1;
-        self.repl.feed.forget_db();
-        Ok(out)
-    }
-
     /// PSYNC that can continue: makes `sess` a replica and returns the stream it missed.
     pub fn continue_replica(&mut self, sess: &mut Session, replid: &str, from: u64) -> Option<Vec<u8>> {
         self.drain_repl_feed();
@@ -411,7 +249,7 @@ impl ServerState {
         Some(missed)
     }
 
-    fn add_replica(&mut self, sess: &mut Session) {
+    pub(super) fn add_replica(&mut self, sess: &mut Session) {
         sess.replica = true;
         // Online now counts as a fresh acknowledgement (Redis: "prevent false timeout"), so
         // min-replicas-to-write counts it before its first REPLCONF ACK.

@@ -3,12 +3,13 @@
 //! and then applies the master's stream of writes, acknowledging its offset.
 //!
 //! The link is one non-blocking socket on the event loop, driven by [`on_event`] and
-//! [`cron`]. Handshake: PING, AUTH (masterauth), REPLCONF listening-port, REPLCONF capa
-//! psync2, PSYNC <replid> <offset + 1>, pipelined and answered in order. The replid and offset
+//! [`cron`]. Handshake: PING, AUTH (masterauth), REPLCONF listening-port, REPLCONF capa eof
+//! capa psync2, PSYNC <replid> <offset + 1>, pipelined and answered in order. The replid and offset
 //! are this server's own (Redis's "cached master using myself"): a replica whose link dropped,
 //! a master turned replica of its promoted replica, or a replica of a promoted fellow replica
-//! continues with `+CONTINUE`; anything else gets `+FULLRESYNC`. Without `capa eof` a master
-//! sends the image as `$<len>` then its bytes, which is what Ember reads.
+//! continues with `+CONTINUE`; anything else gets `+FULLRESYNC` and an image, counted or
+//! EOF-marked (see `incoming_image`), loaded from a file or from memory as
+//! `repl-diskless-load` says.
 //!
 //! The master's stream is passed on to this server's own replicas and backlog byte for byte,
 //! so they share the master's replication ID and offsets (chained replication, and partial
@@ -25,6 +26,7 @@ use mio::{Interest, Token};
 use tracing::{info, warn};
 
 use crate::protocol::{Decoder, Limits, encode_command};
+use crate::server::incoming_image::{IncomingImage, MARK_LEN, Received};
 use crate::server::{ServerState, Session};
 
 /// The master link's token on the poller (clients use their ids; listeners the top 16).
@@ -46,8 +48,8 @@ pub enum LinkState {
     AwaitPsync,
     /// `+FULLRESYNC` came; the image's `$<len>` is awaited.
     AwaitImage,
-    /// The image's bytes are arriving.
-    Transfer { left: usize },
+    /// The image's bytes are arriving (into `MasterLink::image`).
+    Transfer,
     /// The stream of writes is applied.
     Connected,
 }
@@ -59,7 +61,7 @@ pub struct MasterLink {
     conn: Option<mio::net::TcpStream>,
     inbuf: BytesMut,
     out: Vec<u8>,
-    image: Vec<u8>,
+    image: Option<IncomingImage>,
     pub last_io_ms: u64,
     next_attempt_ms: u64,
     last_ack_ms: u64,
@@ -79,7 +81,7 @@ impl MasterLink {
             conn: None,
             inbuf: BytesMut::new(),
             out: Vec::new(),
-            image: Vec::new(),
+            image: None,
             last_io_ms: now_ms,
             next_attempt_ms: 0,
             last_ack_ms: 0,
@@ -97,8 +99,13 @@ impl MasterLink {
         self.sess.db
     }
 
+    /// While an image arrives: its announced length (None: EOF-marked) and the bytes read.
+    pub fn transfer_progress(&self) -> Option<(Option<usize>, usize)> {
+        self.image.as_ref().map(|i| (i.total(), i.received()))
+    }
+
     pub fn syncing(&self) -> bool {
-        matches!(self.state, LinkState::AwaitImage | LinkState::Transfer { .. })
+        matches!(self.state, LinkState::AwaitImage | LinkState::Transfer)
     }
 }
 
@@ -180,7 +187,7 @@ impl ServerState {
         link.state = LinkState::Connect;
         link.inbuf.clear();
         link.out.clear();
-        link.image = Vec::new();
+        link.image = None;
         link.decoder = Decoder::new();
         link.sess.multi = None;
     }
@@ -298,7 +305,7 @@ fn connect(st: &mut ServerState) {
         replies += 1;
     }
     encode_command(&mut link.out, &[b"REPLCONF", b"listening-port", port.as_bytes()]);
-    encode_command(&mut link.out, &[b"REPLCONF", b"capa", b"psync2"]);
+    encode_command(&mut link.out, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]);
     link.state = LinkState::Handshake { replies };
     write_out(st);
 }
@@ -442,44 +449,96 @@ fn advance(st: &mut ServerState) {
                     link.inbuf.advance(1);
                 }
                 let Some(line) = take_line(&mut link.inbuf) else { return };
-                let len = line.strip_prefix(b"$").and_then(|l| std::str::from_utf8(l).ok()?.parse::<usize>().ok());
-                match len {
-                    Some(n) if n <= MAX_IMAGE => {
-                        info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk");
-                        link.image = Vec::new();
-                        link.state = LinkState::Transfer { left: n };
+                let (len, mark) = match line.strip_prefix(b"$EOF:") {
+                    Some(mark) if mark.len() == MARK_LEN => (None, mark.to_vec()),
+                    Some(_) => (Some(usize::MAX), Vec::new()),
+                    None => {
+                        let n =
+                            line.strip_prefix(b"$").and_then(|l| std::str::from_utf8(l).ok()?.parse::<usize>().ok());
+                        (Some(n.unwrap_or(usize::MAX)), Vec::new())
                     }
-                    _ => {
-                        let why = format!("bad bulk length from master: {}", String::from_utf8_lossy(&line));
+                };
+                if len.is_some_and(|n| n > MAX_IMAGE) {
+                    let why = format!("bad bulk length from master: {}", String::from_utf8_lossy(&line));
+                    st.link_failed(&why);
+                    return;
+                }
+                // Redis's repl-diskless-load: disabled receives into a file first.
+                let to_disk = st.config.str("repl-diskless-load") == "disabled"
+                    || (st.config.str("repl-diskless-load") == "on-empty-db" && st.dbs.iter().any(|d| !d.is_empty()));
+                let temp = to_disk.then(|| {
+                    let name = format!("temp-{}.{}.rdb", super::state::unix_ms() / 1000, std::process::id());
+                    st.rdb_path().with_file_name(name)
+                });
+                let what = match len {
+                    Some(n) => format!("{n} bytes"),
+                    None => "streamed RDB".to_string(),
+                };
+                let place = if to_disk { "disk" } else { "memory" };
+                info!("MASTER <-> REPLICA sync: receiving {what} from master to {place}");
+                let Some(link) = st.master.as_deref_mut() else { return };
+                match IncomingImage::new(len, &mark, temp, MAX_IMAGE) {
+                    Ok(img) => {
+                        link.image = Some(img);
+                        link.state = LinkState::Transfer;
+                    }
+                    Err(e) => {
+                        let why = format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}");
                         st.link_failed(&why);
                         return;
                     }
                 }
             }
-            LinkState::Transfer { left } => {
-                let n = left.min(link.inbuf.len());
-                link.image.extend_from_slice(&link.inbuf[..n]);
-                link.inbuf.advance(n);
-                if n < left {
-                    link.state = LinkState::Transfer { left: left - n };
-                    return;
-                }
-                let image = std::mem::take(&mut link.image);
-                info!("MASTER <-> REPLICA sync: Flushing old data");
-                info!("MASTER <-> REPLICA sync: Loading DB in memory");
-                match st.load_rdb_bytes(&image) {
-                    Ok(_) => info!("MASTER <-> REPLICA sync: Finished with success"),
-                    Err(e) => {
-                        let why = format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+            LinkState::Transfer => {
+                let Some(img) = link.image.as_mut() else { return };
+                match img.take(&mut link.inbuf) {
+                    Ok(false) => return,
+                    Ok(true) => {}
+                    Err(why) => {
                         st.link_failed(&why);
                         return;
                     }
                 }
+                let Some(img) = link.image.take() else { return };
+                let eof = img.eof_marked();
+                let loaded = match img.finish() {
+                    Ok(Received::File(temp)) => {
+                        info!("MASTER <-> REPLICA sync: Flushing old data");
+                        info!("MASTER <-> REPLICA sync: Loading DB in memory");
+                        let path = st.rdb_path();
+                        match std::fs::rename(&temp, &path) {
+                            Ok(()) => st.load_rdb_file(super::persist::Reload::Replace).map_err(|e| e.to_string()),
+                            Err(e) => {
+                                let _ = std::fs::remove_file(&temp);
+                                Err(format!("Failed trying to rename the temp DB into {}: {e}", path.display()))
+                            }
+                        }
+                    }
+                    Ok(Received::Memory(image)) => {
+                        info!("MASTER <-> REPLICA sync: Flushing old data");
+                        info!("MASTER <-> REPLICA sync: Loading DB in memory");
+                        st.load_rdb_bytes(&image).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = loaded {
+                    let why = format!("Failed trying to load the MASTER synchronization DB: {e}");
+                    st.link_failed(&why);
+                    return;
+                }
+                info!("MASTER <-> REPLICA sync: Finished with success");
                 st.dirty += 1;
                 st.ensure_backlog();
                 if let Some(link) = st.master.as_deref_mut() {
                     link.state = LinkState::Connected;
                     link.sess.db = 0;
+                    // After an EOF-marked image the master streams once it hears from us.
+                    if eof {
+                        link.last_ack_ms = st.now_ms;
+                        let off = st.repl.offset.to_string();
+                        encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+                        write_out(st);
+                    }
                 }
             }
             LinkState::Connected => {

@@ -187,11 +187,11 @@ fn stream_workload(c: &mut Conn) {
 
 /// REPLICAOF on Ember against `master_port`: the image, then the stream, digest for digest;
 /// clients cannot write; REPLICAOF NO ONE makes it a master again with the data.
-fn ember_follows(master_port: u16) {
+fn ember_follows(master_port: u16, replica_args: &[&str]) {
     let mut c = Conn::new(master_port);
     c.cmd(&["SET", "before", "in the image"]);
     c.cmd(&["RPUSH", "list", "a", "b", "c"]);
-    let replica = ember(&[]);
+    let replica = ember(replica_args);
     let mut rc = Conn::new(replica.port);
     assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &master_port.to_string()]).text(), "+OK\r\n");
     assert!(
@@ -229,16 +229,35 @@ fn ember_follows(master_port: u16) {
     assert_eq!(rc.cmd(&["GET", "before"]).as_str(), "in the image");
 }
 
+/// Redis's defaults: a diskless master (after a 5 s delay), the image received to disk.
 #[test]
 fn ember_follows_a_redis_master() {
     let master = redis_with(&["--enable-debug-command", "yes"]);
-    ember_follows(master.port);
+    ember_follows(master.port, &[]);
+}
+
+#[test]
+fn ember_follows_a_redis_master_loading_from_the_socket() {
+    let master = redis_with(&["--enable-debug-command", "yes", "--repl-diskless-sync-delay", "0"]);
+    ember_follows(master.port, &["--repl-diskless-load", "swapdb"]);
+}
+
+#[test]
+fn ember_follows_a_redis_master_with_a_disk_image() {
+    let master = redis_with(&["--enable-debug-command", "yes", "--repl-diskless-sync", "no"]);
+    ember_follows(master.port, &[]);
 }
 
 #[test]
 fn ember_follows_an_ember_master() {
-    let master = ember(&[]);
-    ember_follows(master.port);
+    let master = ember(&["--repl-diskless-sync-delay", "0"]);
+    ember_follows(master.port, &[]);
+}
+
+#[test]
+fn ember_follows_an_ember_master_with_a_disk_image_loading_from_the_socket() {
+    let master = ember(&["--repl-diskless-sync", "no"]);
+    ember_follows(master.port, &["--repl-diskless-load", "swapdb"]);
 }
 
 /// `--replicaof host port` at start-up, and CONFIG GET shows it under both names; a bad

@@ -198,7 +198,21 @@ fn failover_hands_the_role_over_both_ways() {
 /// the image, as with Redis's disk-based sync.
 #[test]
 fn a_full_sync_does_not_stop_the_master() {
-    let master = ember(&[]);
+    full_sync_under_writes(&["--repl-diskless-sync", "no"]);
+}
+
+/// The same, diskless: the snapshot goes straight into the replica's socket, framed by an
+/// EOF mark, and the replica gets the stream after its first ACK.
+#[test]
+fn a_diskless_full_sync_does_not_stop_the_master() {
+    full_sync_under_writes(&["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]);
+}
+
+/// A redis-server replica syncs from an Ember master whose snapshot is slowed down, while
+/// clients keep writing: the master answers at once throughout and the replica ends up
+/// with everything.
+fn full_sync_under_writes(master_args: &[&str]) {
+    let master = ember(master_args);
     let mut mc = master.connect();
     for i in 0..40 {
         mc.cmd(&["SET", &format!("k{i}"), "v"]);
@@ -208,6 +222,7 @@ fn a_full_sync_does_not_stop_the_master() {
     let replica = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
     let mut rc = replica.connect();
     assert!(eventually(WAIT, || crate::util::info_str(&mut mc, "replication", "slave0").contains("state=wait_bgsave")));
+    assert!(eventually(WAIT, || info_field(&mut mc, "persistence", "rdb_bgsave_in_progress") == 1));
     let started = std::time::Instant::now();
     for i in 0..20 {
         assert_eq!(mc.cmd(&["SET", &format!("during{i}"), "x"]).as_str(), "OK");

@@ -21,15 +21,17 @@ fn sentinel(master_port: u16) -> Proc {
         format!(
             "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
              sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n\
-             sentinel parallel-syncs mymaster 2\n",
-            dir.display()
+             sentinel parallel-syncs mymaster 2\nlogfile {}\n",
+            dir.display(),
+            // EMBER_TEST_LOG=1: the sentinels' logs go to the test's output too.
+            if std::env::var_os("EMBER_TEST_LOG").is_some() { "/dev/stderr" } else { "\"\"" }
         ),
     )
     .unwrap();
     let child = Command::new("redis-sentinel")
         .arg(&conf)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("redis-sentinel is required (apt-get install redis-sentinel; see .ci/run)");
     let p = Proc { child, port, dir };
@@ -41,6 +43,18 @@ fn sentinel(master_port: u16) -> Proc {
 fn master_port(s: &mut Conn) -> u16 {
     let r = s.cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]);
     r.children().get(1).and_then(|p| p.as_str().parse().ok()).unwrap_or(0)
+}
+
+/// SENTINEL MASTER's flags field ("master", "master,failover_in_progress", ...).
+fn master_flags(s: &mut Conn) -> String {
+    let r = s.cmd(&["SENTINEL", "MASTER", "mymaster"]);
+    let fields = r.children();
+    fields
+        .chunks(2)
+        .find(|kv| kv[0].as_str() == "flags")
+        .and_then(|kv| kv.get(1))
+        .map(|v| v.as_str())
+        .unwrap_or_default()
 }
 
 /// A fresh connection to `port` (a sentinel reconfiguring a server kills its clients).
@@ -81,6 +95,14 @@ fn sentinel_fails_over_an_ember_master() {
         );
     }
     let mut mc = master.connect();
+    // The three replicas completed their (diskless, delayed) full syncs.
+    assert!(
+        eventually(WAIT, || {
+            let info = mc.cmd(&["INFO", "replication"]).as_str();
+            info.matches("state=online").count() == 3
+        }),
+        "the replicas never came online"
+    );
     let mut acked = Vec::new();
     for i in 0..200 {
         let key = format!("acked:{i}");
@@ -111,6 +133,12 @@ fn sentinel_fails_over_an_ember_master() {
         assert!(eventually(WAIT, || digest(port) == want), "a replica's data differs");
     }
 
+    // The old master comes back once every sentinel has ended the failover (back sooner, it
+    // can make a sentinel that has not switched yet start another one).
+    assert!(
+        eventually(WAIT, || sc.iter_mut().all(|s| master_port(s) == new && !master_flags(s).contains("failover"))),
+        "the sentinels never agreed on the new master"
+    );
     // The old master comes back and the sentinels make it a replica of the new one.
     let _old = ember_in(&master_dir, &["--port", &mp]);
     assert!(eventually(WAIT, || follows(mport, new)), "the old master never rejoined as a replica");

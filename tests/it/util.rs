@@ -91,7 +91,12 @@ pub fn ember_in(dir: &std::path::Path, args: &[&str]) -> Proc {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
+        // EMBER_TEST_LOG=1 shows the servers' logs (a failing test's story).
+        let show = std::env::var_os("EMBER_TEST_LOG").is_some();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if show {
+                eprintln!("[ember] {line}");
+            }
             if let Some(port) =
                 line.split("accept connections tcp port ").nth(1).and_then(|p| p.trim().parse::<u16>().ok())
                 && !sent
