@@ -364,6 +364,9 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         }
         if let Some(v) = modify::<ListValue, _>(db, k, |l| l.pop(end))?.flatten() {
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
+            // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key.
+            let pop: &'static [u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };
+            ctx.log_as(vec![Bytes::from_static(pop), k.clone()]);
             return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
         }
     }
@@ -382,7 +385,18 @@ fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let to = parse_end(&argv[4])?;
     let deadline = super::block_deadline(ctx.srv, &argv[5])?;
     match do_move(ctx, &argv[1], &argv[2], from, to)? {
-        Some(v) => Ok(b(&v)),
+        Some(v) => {
+            // Propagated without the timeout (Redis 7.0): LMOVE, with the directions as given,
+            // or in lower case when a blocked client is served (Redis's shared words).
+            let (wf, wt) = if ctx.sess.retrying_block {
+                let name = |e: End| Bytes::from_static(if matches!(e, End::Left) { b"left" } else { b"right" });
+                (name(from), name(to))
+            } else {
+                (argv[3].clone(), argv[4].clone())
+            };
+            ctx.log_as(vec![Bytes::from_static(b"LMOVE"), argv[1].clone(), argv[2].clone(), wf, wt]);
+            Ok(b(&v))
+        }
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
     }
 }
@@ -390,7 +404,11 @@ fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let deadline = super::block_deadline(ctx.srv, &argv[3])?;
     match do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)? {
-        Some(v) => Ok(b(&v)),
+        Some(v) => {
+            // Propagated without the timeout (Redis 7.0): RPOPLPUSH.
+            ctx.log_as(vec![Bytes::from_static(b"RPOPLPUSH"), argv[1].clone(), argv[2].clone()]);
+            Ok(b(&v))
+        }
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
     }
 }

@@ -90,7 +90,7 @@ fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     if let Some(m) = ctx.srv.master.as_deref() {
         let state = match m.state {
             LinkState::Connect => "connect",
-            LinkState::Handshake { .. } | LinkState::AwaitPsync => "connecting",
+            LinkState::Handshake { .. } | LinkState::AwaitPsync => "handshake",
             LinkState::AwaitImage | LinkState::Transfer => "sync",
             LinkState::Connected => "connected",
         };

@@ -197,6 +197,11 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bo
 fn set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = parse_set_opts(ctx, argv, 3, true, "set")?;
     let (written, old) = set_generic(ctx, &argv[1], &argv[2], &o)?;
+    // Propagated without GET (Redis 7.0), unless a deadline already rewrote it.
+    if written && o.get && !matches!(o.ttl, Ttl::At(_)) {
+        let kept = argv.iter().enumerate().filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"get"));
+        ctx.log_as(kept.map(|(_, a)| a.clone()).collect());
+    }
     Ok(match old {
         Some(r) => r,
         None if written => OK,
@@ -228,6 +233,8 @@ fn psetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = SetOpts { nx: false, xx: false, get: true, ttl: Ttl::None };
     let (_, old) = set_generic(ctx, &argv[1], &argv[2], &o)?;
+    // Propagated as SET (Redis 7.0).
+    ctx.log_as(vec![Bytes::from_static(b"SET"), argv[1].clone(), argv[2].clone()]);
     Ok(old.unwrap_or(Reply::Null))
 }
 

@@ -845,6 +845,9 @@ fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     if let Some((k, mut items)) = pop_first(ctx, keys, max, 1)?
         && let Some((m, s)) = items.pop()
     {
+        // Propagated as the pop it was (Redis 7.0): ZPOPMIN/ZPOPMAX key.
+        let pop: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.log_as(vec![Bytes::from_static(pop), k.clone()]);
         return Ok(Reply::Array(vec![Reply::Bulk(k), b(&m), Reply::Double(s)]));
     }
     super::block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)

@@ -113,6 +113,17 @@ impl ServerState {
     /// REPLICAOF host port: drops any link and starts one to the new master.
     pub fn replicate_from(&mut self, host: String, port: u16) {
         self.drop_master_link();
+        // Clients blocked on this server's data would be served by the master's writes (and
+        // pop what the master keeps): they get an error and are disconnected, as in Redis.
+        let blocked: Vec<_> = self.clients.iter().filter(|(_, s)| s.block.is_some()).map(|(id, _)| *id).collect();
+        for id in blocked {
+            let e = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+            if super::blocking::unblock_with(self, id, Some(crate::protocol::Reply::Error(e.into())))
+                && let Some(s) = self.clients.get_mut(&id)
+            {
+                s.close_after_reply = true;
+            }
+        }
         // Our replicas learn of the new master by reconnecting (they may continue).
         self.drain_repl_feed();
         self.disconnect_replicas();
@@ -257,7 +268,14 @@ pub fn cron(st: &mut ServerState) {
         && link.conn.is_some()
         && now.saturating_sub(link.last_io_ms) > timeout_ms
     {
-        st.link_failed("MASTER timeout: no data nor PING received...");
+        let why = match st.master.as_deref().map(|l| l.state) {
+            Some(LinkState::Connected) => "MASTER timeout: no data nor PING received...",
+            Some(LinkState::AwaitImage | LinkState::Transfer) => {
+                "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value."
+            }
+            _ => "Timeout connecting to the MASTER...",
+        };
+        st.link_failed(why);
     }
 }
 

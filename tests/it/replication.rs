@@ -15,7 +15,11 @@ fn attach(port: u16) -> BufReader<TcpStream> {
     s.write_all(b"SYNC\r\n").unwrap();
     let mut r = BufReader::new(s);
     let mut line = String::new();
-    r.read_line(&mut line).unwrap();
+    // Newlines are the keep-alives of a master preparing the image.
+    while line.trim().is_empty() {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+    }
     assert!(line.starts_with('$'), "SYNC answered {line:?}");
     let len: usize = line[1..].trim().parse().unwrap();
     let mut image = vec![0; len];
@@ -94,6 +98,56 @@ fn sync_streams_writes_as_redis_7_propagates_them() {
     let list = c.cmd(&["CLIENT", "LIST"]).text();
     assert!(list.contains("flags=S"), "the replica is flagged S: {list}");
     assert_eq!(crate::util::info_field(&mut c, "replication", "connected_slaves"), 1);
+}
+
+/// Commands Redis 7.0 propagates as something else (blocking pops as pops, GETSET as SET,
+/// SET .. GET without GET): the same commands on redis-server and on Ember give the same
+/// stream, including a blocked client served later.
+#[test]
+fn rewritten_commands_propagate_as_on_redis() {
+    let redis = redis_with(&["--enable-debug-command", "yes"]);
+    let ember = ember(&[]);
+    let mut streams = Vec::new();
+    for port in [redis.port, ember.port] {
+        let mut c = Conn::new(port);
+        let mut r = attach(port);
+        c.cmd(&["RPUSH", "l", "a", "b", "c", "d", "e", "f"]);
+        c.cmd(&["ZADD", "z", "1", "x", "2", "y", "3", "w", "4", "v"]);
+        c.cmd(&["SET", "s", "1"]);
+        c.cmd(&["GETSET", "s", "2"]);
+        c.cmd(&["SET", "s", "3", "GET"]);
+        c.cmd(&["SET", "s", "4", "get", "GET"]);
+        c.cmd(&["BLPOP", "nothing", "l", "1"]);
+        c.cmd(&["BRPOP", "l", "1"]);
+        c.cmd(&["BLMOVE", "l", "m", "LEFT", "RIGHT", "1"]);
+        c.cmd(&["BRPOPLPUSH", "l", "m", "1"]);
+        c.cmd(&["BLMPOP", "1", "1", "l", "LEFT", "COUNT", "5"]);
+        c.cmd(&["BZPOPMIN", "z", "1"]);
+        c.cmd(&["BZPOPMAX", "z", "1"]);
+        c.cmd(&["BZMPOP", "1", "1", "z", "MIN", "COUNT", "9"]);
+        // Blocked, then served by a push.
+        let mut blocked = Conn::new(port);
+        blocked.send(&["BLMOVE", "q", "m", "RIGHT", "LEFT", "0"]);
+        assert!(
+            eventually(Duration::from_secs(5), || crate::util::info_field(&mut c, "clients", "blocked_clients") == 1)
+        );
+        c.cmd(&["LPUSH", "q", "1"]);
+        assert_eq!(blocked.read().as_str(), "1");
+        c.cmd(&["SET", "end", "1"]);
+        let mut got = Vec::new();
+        loop {
+            let cmd = next_command(&mut r);
+            let end = cmd == ["set", "end", "1"];
+            if cmd[0] != "ping" {
+                got.push(cmd);
+            }
+            if end {
+                break;
+            }
+        }
+        streams.push(got);
+    }
+    assert_eq!(streams[1], streams[0], "Ember's stream (left) differs from Redis's (right)");
 }
 
 #[test]
@@ -304,4 +358,27 @@ fn a_replica_without_its_master_serves_stale_data_only_when_allowed() {
     assert!(c.cmd(&["INFO", "replication"]).as_str().contains("master_link_status:down"));
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
     assert_eq!(c.cmd(&["GET", "k"]).as_str(), "v");
+}
+
+/// A client blocked on a master that becomes a replica is unblocked with Redis's error and
+/// disconnected: the master's writes must not be popped by it (Redis issue #2473).
+#[test]
+fn blocked_clients_are_released_when_a_master_becomes_a_replica() {
+    let a = ember(&[]);
+    let b = ember(&[]);
+    let mut bc = Conn::new(b.port);
+    let mut blocked = Conn::new(b.port);
+    blocked.send(&["BLPOP", "foo", "0"]);
+    assert!(eventually(Duration::from_secs(5), || crate::util::info_field(&mut bc, "clients", "blocked_clients") == 1));
+    assert_eq!(bc.cmd(&["REPLICAOF", "127.0.0.1", &a.port.to_string()]).text(), "+OK\r\n");
+    assert_eq!(
+        blocked.read().text(),
+        "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+    );
+    let (rest, closed) = blocked.read_until_close(Duration::from_secs(5));
+    assert!(rest.is_empty() && closed, "the client stays connected");
+    let mut ac = Conn::new(a.port);
+    assert!(eventually(Duration::from_secs(20), || bc.cmd(&["ROLE"]).children()[3].as_str() == "connected"));
+    ac.cmd(&["RPUSH", "foo", "a", "b", "c"]);
+    assert!(eventually(Duration::from_secs(10), || bc.cmd(&["LLEN", "foo"]).as_str() == "3"));
 }
