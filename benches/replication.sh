@@ -10,11 +10,14 @@
 #      replica's sampled during the run, and how long the replica took to catch up after it.
 # Measures, never asserts.
 #
-#   benches/replication.sh              # KEYS=1000000 N=2000000
+# Both masters sync to disk first, then diskless (repl-diskless-sync yes, no delay).
+#
+#   benches/replication.sh              # KEYS=1000000 N=2000000 MODES="no yes"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${KEYS:-1000000}
 N=${N:-2000000}
+MODES=${MODES:-no yes}
 EMBER=${EMBER:-target/release/ember-server}
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 [ -x "$EMBER" ] || cargo build --release -q
@@ -26,9 +29,10 @@ start() { # kind port dir -> pid
   mkdir -p "$3"
   if [ "$1" = redis ]; then
     (cd "$3" && exec redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no --enable-debug-command yes \
-      --repl-diskless-sync no >/dev/null 2>&1) &
+      --repl-diskless-sync "$MODE" --repl-diskless-sync-delay 0 >/dev/null 2>&1) &
   else
-    (cd "$3" && exec "$OLDPWD/$EMBER" --port "$2" --bind 127.0.0.1 --save "" --dir . --enable-debug-command yes >/dev/null 2>&1) &
+    (cd "$3" && exec "$OLDPWD/$EMBER" --port "$2" --bind 127.0.0.1 --save "" --dir . --enable-debug-command yes \
+      --repl-diskless-sync "$MODE" --repl-diskless-sync-delay 0 >/dev/null 2>&1) &
   fi
   local pid=$!
   PIDS+=("$pid")
@@ -38,7 +42,8 @@ start() { # kind port dir -> pid
 field() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1==f {print $2}'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-printf '%-8s %12s %14s %14s %14s %14s %12s\n' server sync_s sync_extra_MB master_us/req replica_us/req max_lag_bytes catchup_ms
+printf '%-15s %12s %14s %14s %14s %14s %12s\n' server sync_s sync_extra_MB master_us/req replica_us/req max_lag_bytes catchup_ms
+for MODE in $MODES; do
 for kind in ember redis; do
   mp=$(free_port); rp=$(free_port)
   mpid=$(start "$kind" "$mp" "$WORK/$kind-m")
@@ -92,6 +97,8 @@ PY
   mus=$(python3 -c "print(f'{($ma - $mb) / $hz * 1e6 / $N:.3f}')")
   rus=$(python3 -c "print(f'{($ra - $rb) / $hz * 1e6 / $N:.3f}')")
   read -r sync_s sync_mb <<<"$sync"
-  printf '%-8s %12s %14s %14s %14s %14s %12s\n' "$kind" "$sync_s" "$sync_mb" "$mus" "$rus" "$(cat "$lagfile" 2>/dev/null || echo 0)" "$catchup"
+  label=$kind-$([ "$MODE" = yes ] && echo diskless || echo disk)
+  printf '%-15s %12s %14s %14s %14s %14s %12s\n' "$label" "$sync_s" "$sync_mb" "$mus" "$rus" "$(cat "$lagfile" 2>/dev/null || echo 0)" "$catchup"
   kill "$mpid" "$rpid" 2>/dev/null || true
+done
 done
