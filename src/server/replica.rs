@@ -66,6 +66,8 @@ pub struct MasterLink {
     next_attempt_ms: u64,
     last_ack_ms: u64,
     decoder: Decoder,
+    /// Bytes of the frame being decoded that the decoder has already taken from `inbuf`.
+    partial_used: usize,
     sess: Session,
 }
 
@@ -86,6 +88,7 @@ impl MasterLink {
             next_attempt_ms: 0,
             last_ack_ms: 0,
             decoder: Decoder::new(),
+            partial_used: 0,
             sess,
         }
     }
@@ -200,6 +203,7 @@ impl ServerState {
         link.out.clear();
         link.image = None;
         link.decoder = Decoder::new();
+        link.partial_used = 0;
         link.sess.multi = None;
     }
 
@@ -580,14 +584,19 @@ fn apply_stream(st: &mut ServerState) {
                 link.decoder.clear_args();
                 a
             }
-            Ok(false) => return,
+            Ok(false) => {
+                // The decoder may have taken the complete front of a frame already: those
+                // bytes count with the rest of it.
+                link.partial_used += before - link.inbuf.len();
+                return;
+            }
             Err(e) => {
                 let why = format!("protocol error from master: {e}");
                 st.link_failed(&why);
                 return;
             }
         };
-        let used = before - link.inbuf.len();
+        let used = before - link.inbuf.len() + std::mem::take(&mut link.partial_used);
         // Our replicas and backlog get the stream as it came: the master's multibulk
         // encoding is the one encode_command makes.
         let mut frame = Vec::with_capacity(used);

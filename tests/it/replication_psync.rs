@@ -234,3 +234,67 @@ fn full_sync_under_writes(master_args: &[&str]) {
     same_data(&mut mc, &mut [&mut rc]);
     assert_eq!(rc.cmd(&["DBSIZE"]).as_str(), "60");
 }
+
+/// A million keys go Ember -> redis-server -> Ember while a client keeps writing to the
+/// master during the syncs: every server ends with the same data (DEBUG DIGEST, DBSIZE, and
+/// the values of a sample of keys read back one by one).
+#[test]
+fn a_million_keys_through_redis_and_back_under_writes() {
+    let master = ember(&["--repl-diskless-sync-delay", "0"]);
+    let mut mc = master.connect();
+    assert_eq!(mc.cmd(&["DEBUG", "POPULATE", "1000000", "key", "16"]).as_str(), "OK");
+    mc.cmd(&["RPUSH", "list", "a", "b", "c"]);
+    mc.cmd(&["HSET", "hash", "f", "v"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut w = master.connect();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.cmd(&["SET", &format!("during:{n}"), &n.to_string()]);
+                w.cmd(&["INCR", "counter"]);
+                w.cmd(&["LPUSH", "list", &n.to_string()]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let port = master.port.to_string();
+    let middle = redis_with(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ]);
+    let mut rc = middle.connect();
+    let rport = middle.port.to_string();
+    let last = ember(&["--replicaof", "127.0.0.1", &rport]);
+    let mut lc = last.connect();
+    let long = Duration::from_secs(120);
+    assert!(eventually(long, || link_up(&mut rc)), "redis-server never synced from Ember");
+    assert!(eventually(long, || link_up(&mut lc)), "Ember never synced from redis-server");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    let offset = |c: &mut Conn| crate::util::info_str(c, "replication", "master_repl_offset");
+    // The master's PINGs move its offset on: all three must meet at one moment.
+    let met = eventually(long, || {
+        let want = offset(&mut mc);
+        offset(&mut rc) == want && offset(&mut lc) == want
+    });
+    assert!(met, "the offsets never met: {} {} {}", offset(&mut mc), offset(&mut rc), offset(&mut lc));
+    let digest = mc.cmd(&["DEBUG", "DIGEST"]).as_str();
+    let size = mc.cmd(&["DBSIZE"]).as_str();
+    for c in [&mut rc, &mut lc] {
+        assert_eq!(c.cmd(&["DEBUG", "DIGEST"]).as_str(), digest);
+        assert_eq!(c.cmd(&["DBSIZE"]).as_str(), size);
+        for k in ["key:0", "key:999999", "key:424242", "counter", "during:0"] {
+            assert_eq!(c.cmd(&["GET", k]).as_str(), mc.cmd(&["GET", k]).as_str(), "{k}");
+        }
+        assert_eq!(c.cmd(&["LRANGE", "list", "0", "-1"]).text(), mc.cmd(&["LRANGE", "list", "0", "-1"]).text());
+    }
+}
