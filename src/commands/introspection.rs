@@ -76,7 +76,7 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
         Reply::Int(first),
         Reply::Int(last),
         Reply::Int(step),
-        status_set(spec.acl_categories()),
+        status_set(spec.acl_categories(full)),
         Reply::Set(vec![]),
         // Redis replies the key specs as a set (an array in RESP2).
         Reply::Set(key_specs),
@@ -162,7 +162,7 @@ fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             names.retain(|(n, _)| glob_match(val, n.as_bytes(), true));
         } else if super::args::is(what, "aclcat") {
             let cat = format!("@{}", lossy(val).to_lowercase());
-            names.retain(|(_, s)| s.acl_categories().contains(&cat.as_str()));
+            names.retain(|(n, s)| s.acl_categories(n).contains(&cat.as_str()));
         } else if super::args::is(what, "module") {
             names.clear();
         } else {
