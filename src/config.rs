@@ -105,6 +105,8 @@ pub static PARAMS: &[Param] = &[
     p!("stop-writes-on-bgsave-error", Kind::Bool, "yes"),
     p!("dir", Kind::Str, "."),
     p!("requirepass", Kind::Str, ""),
+    p!("acllog-max-len", Kind::Int { min: 0, max: LL }, "128"),
+    p!("aclfile", Kind::Str, "", immutable),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
     p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),
     p!("maxmemory-clients", Kind::Memory { min: 0, max: LL }, "0"),
@@ -153,7 +155,6 @@ pub static PARAMS: &[Param] = &[
     // one included) and CONFIG SET of these work; they change nothing in Ember (yet): its memory
     // allocator, forkless persistence and single process make most of them moot, and the
     // replication ones wait for replication.
-    p!("acllog-max-len", Kind::Int { min: 0, max: LL }, "128"),
     p!("activedefrag", Kind::Bool, "no"),
     p!("active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }, "25"),
     p!("active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }, "1"),

@@ -5,6 +5,7 @@
 //! - [`util`]: glob matching, number formatting, the incremental hash table, the clock.
 //! - [`alloc`]: the counting allocator behind `used_memory`.
 //! - [`logging`]: log lines in redis-server's format.
+//! - [`acl`]: users, their rules and permission checks, the command categories.
 //! - [`protocol`]: the wire — the bounded request decoder, the `Reply` tree and the one
 //!   encoder that lays it out in RESP2 or RESP3, the command feed of the AOF and replicas.
 //! - [`types`]: stored values and their encodings.
@@ -21,6 +22,7 @@
 //! - [`commands`]: the command table (one builder row per command), dispatch (arity, auth,
 //!   OOM, MULTI, propagation) and one handler file per family.
 
+pub mod acl;
 pub mod alloc;
 pub mod commands;
 pub mod config;

@@ -200,7 +200,9 @@ fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     }
     srv.pubsub.forget(&mut sess.subs, sess.id);
     srv.disable_tracking(sess);
-    sess.authenticated = srv.config.str("requirepass").is_empty();
+    // Back to the default user, authenticated only if it needs no password.
+    sess.user = b"default".to_vec();
+    sess.authenticated = !srv.hot.auth_required;
     Ok(Reply::Status("RESET"))
 }
 
@@ -213,29 +215,17 @@ fn select(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-/// Checks a username/password pair against the default user.
-fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
-    let required = ctx.srv.config.str("requirepass");
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && (required.is_empty() || required.as_bytes() == pass) {
-        ctx.sess.authenticated = true;
-        Ok(())
-    } else {
-        Err(CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()))
-    }
-}
-
 fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    if argv.len() == 2 && ctx.srv.config.str("requirepass").is_empty() {
+    if argv.len() == 2 && ctx.srv.acl.get(b"default").is_some_and(|u| u.nopass) {
         return Err(CmdError::msg(
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    let (user, pass) = if argv.len() == 3 { (Some(&argv[1][..]), &argv[2]) } else { (None, &argv[1]) };
-    check_auth(ctx, user, pass)?;
+    let (user, pass) = if argv.len() == 3 { (&argv[1][..], &argv[2]) } else { (&b"default"[..], &argv[1]) };
+    super::acl::authenticate(ctx, user, pass, &argv[0])?;
     Ok(OK)
 }
 
@@ -258,7 +248,7 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if is(&argv[i], "auth") && more >= 2 {
-            check_auth(ctx, Some(&argv[i + 1]), &argv[i + 2])?;
+            super::acl::authenticate(ctx, &argv[i + 1], &argv[i + 2], &argv[0])?;
             i += 3;
         } else if is(&argv[i], "setname") && more >= 1 {
             setname = Some(argv[i + 1].clone());

@@ -41,6 +41,10 @@ impl Executor for Dispatch {
     fn knows(&self, name: &[u8]) -> bool {
         table().get(name).is_some()
     }
+
+    fn acl_catalog(&self) -> &'static crate::acl::Catalog {
+        super::acl::catalog()
+    }
 }
 
 /// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed
@@ -108,6 +112,11 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     }
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
         return refuse(srv, sess, entry, CmdError::NoAuth);
+    }
+    // What the client's ACL user may run, on which keys and channels.
+    let context = if sess.multi.is_some() { "multi" } else { "toplevel" };
+    if let Err(e) = super::acl::check_command(srv, sess, entry, argv, context) {
+        return refuse(srv, sess, entry, e);
     }
     // Clients served while a log loads (a slow script in it) get -LOADING, before -BUSY.
     if srv.replaying_aof && !sess.replaying && !entry.spec.has(flags::LOADING) {
@@ -268,7 +277,8 @@ fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static 
 /// refused this way discards the transaction with EXECABORT.
 fn refuse(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, e: CmdError) -> Reply {
     srv.stats.command(entry.id).rejected_calls += 1;
-    if entry.full == "exec" && sess.multi.is_some() {
+    // Redis's rejectCommand: a refused EXEC discards the transaction, if any, and says so.
+    if entry.full == "exec" {
         sess.multi = None;
         sess.multi_error = false;
         srv.unwatch_all(sess);

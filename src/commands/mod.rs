@@ -7,7 +7,7 @@
 //! it never touches a socket or asks which protocol the client speaks.
 
 pub mod access;
-pub mod acl_categories;
+pub mod acl;
 pub mod args;
 pub mod bitmap;
 pub mod connection;
@@ -285,14 +285,32 @@ impl CommandSpec {
     }
 
     /// ACL categories as COMMAND INFO lists them: Redis 7.0's for the command `full`
-    /// ([`acl_categories`]), else derived from flags and group.
+    /// ([`crate::acl::categories`]), else derived from flags and group.
     pub fn acl_categories(&self, full: &str) -> Vec<&'static str> {
         const AT: [&str; 21] = [
-            "@keyspace", "@read", "@write", "@set", "@sortedset", "@list", "@hash", "@string", "@bitmap",
-            "@hyperloglog", "@geo", "@stream", "@pubsub", "@admin", "@fast", "@slow", "@blocking", "@dangerous",
-            "@connection", "@transaction", "@scripting",
+            "@keyspace",
+            "@read",
+            "@write",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@hash",
+            "@string",
+            "@bitmap",
+            "@hyperloglog",
+            "@geo",
+            "@stream",
+            "@pubsub",
+            "@admin",
+            "@fast",
+            "@slow",
+            "@blocking",
+            "@dangerous",
+            "@connection",
+            "@transaction",
+            "@scripting",
         ];
-        let bits = acl_categories::of(full);
+        let bits = crate::acl::categories::of(full);
         if bits != 0 {
             return (0..AT.len()).filter(|i| bits & (1 << i) != 0).map(|i| AT[i]).collect();
         }
@@ -339,8 +357,9 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 20] {
+fn families() -> [&'static [CommandSpec]; 21] {
     [
+        acl::COMMANDS,
         scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,

@@ -29,6 +29,8 @@ pub struct Session {
     /// Protocol version: 2 or 3.
     pub resp: u8,
     pub authenticated: bool,
+    /// The ACL user it runs as.
+    pub user: Vec<u8>,
     pub created_ms: u64,
     pub last_interaction_ms: u64,
     /// Queued commands while in MULTI.
@@ -166,6 +168,7 @@ impl Session {
             db: 0,
             resp: 2,
             authenticated: false,
+            user: b"default".to_vec(),
             created_ms: now_ms,
             last_interaction_ms: now_ms,
             multi: None,
@@ -240,7 +243,7 @@ impl Session {
         let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -259,6 +262,7 @@ impl Session {
             self.rbp,
             self.out.len(),
             self.last_cmd,
+            String::from_utf8_lossy(&self.user),
             t.map_or(-1, |t| t.redirect as i64),
             self.resp,
         )

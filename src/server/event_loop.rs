@@ -563,7 +563,7 @@ fn accept(st: &mut ServerState, idx: usize) {
                 let fd = stream.raw_fd();
                 let mut sess = Session::new(id, peer.name(), laddr, fd, st.now_ms);
                 sess.unix = matches!(peer, Peer::Unix(_));
-                sess.authenticated = st.config.str("requirepass").is_empty();
+                sess.authenticated = !st.hot.auth_required;
                 st.clients.insert(id, sess);
                 st.stats.total_connections_received += 1;
                 net.conns.insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });

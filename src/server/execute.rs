@@ -23,6 +23,8 @@ pub trait Executor: Sync {
     fn stat_slot(&self, argv: &[Bytes]) -> Option<usize>;
     /// Whether `name` is a command (the AOF refuses to load a file naming an unknown one).
     fn knows(&self, name: &[u8]) -> bool;
+    /// Every command as ACL rules see them (ids are the command table's).
+    fn acl_catalog(&self) -> &'static crate::acl::Catalog;
 }
 
 /// Runs one request and appends its reply (if any) to the session's output buffer.

@@ -145,6 +145,12 @@ pub enum Shutdown {
 pub struct ServerState {
     /// The command layer (see [`crate::server::execute`]).
     pub executor: &'static dyn Executor,
+    /// Users and their permissions (ACL), and the log of denials.
+    pub acl: crate::acl::Acl,
+    /// The requirepass last given to the default user.
+    requirepass_applied: String,
+    /// The default user may do anything: its clients' commands need no ACL check.
+    pub acl_default_free: bool,
     pub config: Config,
     pub hot: Hot,
     pub dbs: Vec<Db>,
@@ -314,6 +320,19 @@ impl ServerState {
         self.dirty = 0;
     }
 
+    /// ACL changed (or requirepass): whether new clients must authenticate, and whether the
+    /// default user's commands need checking at all.
+    pub fn refresh_acl(&mut self) {
+        let pass = self.config.str("requirepass").to_string();
+        if pass != self.requirepass_applied {
+            self.acl.set_requirepass(&pass, self.executor.acl_catalog());
+            self.requirepass_applied = pass;
+        }
+        let default = self.acl.get(b"default");
+        self.hot.auth_required = !default.is_some_and(|u| u.nopass && u.enabled);
+        self.acl_default_free = self.acl.default_unrestricted();
+    }
+
     pub fn new(config: Config, executor: &'static dyn Executor) -> Self {
         let changes = Changes::default();
         let dbs = (0..config.databases())
@@ -328,7 +347,11 @@ impl ServerState {
             use rand::RngExt;
             (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
         };
-        ServerState {
+        let acl = crate::acl::Acl::new(executor.acl_catalog());
+        let mut st = ServerState {
+            acl,
+            requirepass_applied: String::new(),
+            acl_default_free: true,
             executor,
             changes,
             hot: Hot::from(&config),
@@ -404,7 +427,9 @@ impl ServerState {
             shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,
-        }
+        };
+        st.refresh_acl();
+        st
     }
 
     /// Refreshes the command-time clock of the server and every db.
@@ -473,6 +498,7 @@ impl ServerState {
     pub fn refresh_hot(&mut self) {
         let old = self.hot.eviction.policy;
         self.hot = Hot::from(&self.config);
+        self.refresh_acl();
         if self.hot.eviction.policy != old {
             self.evictor.clear();
         }

@@ -90,17 +90,8 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
 }
 
 fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
-    if let Frame::Agg(h, kids) = f
-        && !d.drop.is_empty()
-    {
-        let mut kept = Vec::new();
-        for pair in kids.chunks(2) {
-            if !d.drop.iter().any(|n| pair[0].as_str() == *n) {
-                kept.extend(pair.iter().cloned());
-            }
-        }
-        // The header's count changes with the pairs dropped; keep its type byte only.
-        let f = Frame::Agg(h[..1].to_vec(), kept);
+    if matches!(f, Frame::Agg(..)) && !d.drop.is_empty() {
+        let f = drop_pairs(f, &d.drop);
         let d = Directives { drop: vec![], ..d.clone() };
         return normalise(&f, &d);
     }
@@ -128,6 +119,26 @@ fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
         }
         _ => f.bytes(),
     }
+}
+
+/// `f` without the map pairs keyed by `names`, at any depth (ACL LOG's entries are maps in
+/// an array). A header whose count changed keeps its type byte only.
+fn drop_pairs(f: &Frame, names: &[String]) -> Frame {
+    let Frame::Agg(h, kids) = f else { return f.clone() };
+    let kids: Vec<Frame> = kids.iter().map(|k| drop_pairs(k, names)).collect();
+    if !kids.len().is_multiple_of(2) {
+        return Frame::Agg(h.clone(), kids);
+    }
+    let mut kept = Vec::new();
+    for pair in kids.chunks(2) {
+        if !names.iter().any(|n| pair[0].as_str() == *n) {
+            kept.extend(pair.iter().cloned());
+        }
+    }
+    if kept.len() == kids.len() {
+        return Frame::Agg(h.clone(), kept);
+    }
+    Frame::Agg(h[..1].to_vec(), kept)
 }
 
 fn deep_sorted(f: &Frame) -> Frame {
