@@ -310,6 +310,8 @@ pub struct Config {
     values: Vec<Val>,
     /// Where the config was loaded from (CONFIG REWRITE writes back there).
     pub file: Option<String>,
+    /// `user <name> <rules...>` lines, in order (ACL users made at start-up).
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -319,7 +321,7 @@ impl Default for Config {
             // Defaults are literals of the table, so they always parse.
             values.push(parse_value(p, p.default).unwrap_or(Val::Str(p.default.to_string())));
         }
-        Config { values, file: None }
+        Config { values, file: None, users: Vec::new() }
     }
 }
 
@@ -524,6 +526,13 @@ impl Config {
         let Some((name, args)) = words.split_first() else {
             return Ok(());
         };
+        if name.eq_ignore_ascii_case("user") {
+            if args.is_empty() {
+                return Err("Bad directive or wrong number of arguments".into());
+            }
+            self.users.push(args.to_vec());
+            return Ok(());
+        }
         let Some(p) = find(name) else {
             return Err("Bad directive or wrong number of arguments".into());
         };
@@ -627,6 +636,10 @@ impl Config {
                 };
                 out.push_str(&format!("{} {}\n", p.name, words.join(" ")));
             }
+        }
+        for u in &self.users {
+            let words: Vec<String> = u.iter().map(|w| quote(w)).collect();
+            out.push_str(&format!("user {}\n", words.join(" ")));
         }
         out
     }

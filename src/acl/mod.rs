@@ -63,3 +63,111 @@ impl Acl {
         self.users.get(&b"default"[..]).is_some_and(|u| u.unrestricted())
     }
 }
+
+impl Acl {
+    /// The users of an ACL file (`user <name> <rules...>` lines), replacing all but the
+    /// default user, which takes the file's rules if it names it. Nothing changes on error;
+    /// the error is Redis's text naming `filename` and the line.
+    pub fn load_file(&mut self, text: &str, filename: &str, catalog: &Catalog) -> Result<(), String> {
+        let mut users = BTreeMap::new();
+        let mut errors = String::new();
+        for (i, raw) in text.split('\n').enumerate() {
+            let n = i + 1;
+            let line = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+            if line.is_empty() {
+                continue;
+            }
+            let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+            if words.len() < 2 || words[0] != "user" {
+                errors.push_str(&format!("{filename}:{n} should start with user keyword followed by the username. "));
+                continue;
+            }
+            let name = words[1];
+            if users.contains_key(name.as_bytes()) {
+                errors.push_str(&format!("WARNING: Duplicate user '{name}' found on line {n}. "));
+                continue;
+            }
+            let rules: Vec<String> = words[2..].iter().map(|w| w.to_string()).collect();
+            let mut u = User::new(catalog);
+            let mut syntax = false;
+            match merge_selector_words(&rules) {
+                None => errors.push_str(&format!("{filename}:{n}: Unmatched parenthesis in selector definition.")),
+                Some(rules) => {
+                    for r in rules {
+                        if let Err(e) = u.apply(r.as_bytes(), catalog) {
+                            if e == user::RuleError::UnknownCommand {
+                                errors.push_str(&format!(
+                                    "{filename}:{n}: Error in applying operation '{r}': {}. ",
+                                    e.text()
+                                ));
+                            } else if !syntax {
+                                errors.push_str(&format!("{filename}:{n}: {}. ", e.text()));
+                                syntax = true;
+                            }
+                        }
+                    }
+                }
+            }
+            users.insert(name.as_bytes().to_vec(), u);
+        }
+        if !errors.is_empty() {
+            return Err(errors.trim_end().to_string());
+        }
+        users.entry(b"default".to_vec()).or_insert_with(|| User::default_user(catalog));
+        self.users = users;
+        Ok(())
+    }
+
+    /// The `user` lines of the config file, at start-up (Redis's errors abort it).
+    pub fn load_config_users(&mut self, lines: &[Vec<String>], catalog: &Catalog) -> Result<(), String> {
+        for words in lines {
+            let Some((name, rules)) = words.split_first() else { continue };
+            if name.bytes().any(|c| c.is_ascii_whitespace() || c == 0) {
+                return Err(format!(
+                    "Error in user declaration '{name}': Usernames can't contain spaces or null characters"
+                ));
+            }
+            let mut u = if name == "default" { User::default_user(catalog) } else { User::new(catalog) };
+            if name == "default" {
+                let _ = u.apply(b"reset", catalog);
+            }
+            let rules = merge_selector_words(rules)
+                .ok_or_else(|| format!("Error in user declaration '{name}': Unmatched parenthesis in selector"))?;
+            for r in rules {
+                u.apply(r.as_bytes(), catalog)
+                    .map_err(|e| format!("Error in user declaration '{name}': {}", e.text()))?;
+            }
+            self.users.insert(name.as_bytes().to_vec(), u);
+        }
+        Ok(())
+    }
+
+    /// Every user as ACL LIST shows it (ACL SAVE's file, CONFIG REWRITE's `user` lines).
+    pub fn list_lines(&self, catalog: &Catalog) -> Vec<String> {
+        self.users.iter().map(|(n, u)| format!("user {} {}", String::from_utf8_lossy(n), u.describe(catalog))).collect()
+    }
+}
+
+/// Rules with selectors split over several words (`(~key`, `+get)`) joined; None when a
+/// parenthesis is left open.
+pub fn merge_selector_words(words: &[String]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for w in words {
+        let closes = w.ends_with(')');
+        if let Some(sel) = open.as_mut() {
+            sel.push(' ');
+            sel.push_str(w);
+            if closes {
+                out.extend(open.take());
+            }
+            continue;
+        }
+        if w.starts_with('(') && !closes {
+            open = Some(w.clone());
+            continue;
+        }
+        out.push(w.clone());
+    }
+    open.is_none().then_some(out)
+}

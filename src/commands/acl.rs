@@ -174,8 +174,33 @@ fn verdict(user: &User, entry: &Entry, argv: &[Bytes]) -> Verdict {
     user.check(catalog(), entry.id, &args, &keys, &channels)
 }
 
-/// Before a command runs: NOPERM and an ACL LOG entry when the client's user may not run it
-/// on these keys and channels. `context`: toplevel, multi or lua.
+/// Whether the client's user may not run `argv` (the command `entry`) on these keys and
+/// channels: the verdict, logged in ACL LOG under `context` (toplevel, multi or lua).
+pub fn denied(
+    srv: &mut ServerState,
+    sess: &Session,
+    entry: &Entry,
+    argv: &[Bytes],
+    context: &'static str,
+) -> Option<Verdict> {
+    if srv.acl_default_free && sess.user == b"default" {
+        return None;
+    }
+    let v = match srv.acl.get(&sess.user) {
+        Some(u) => verdict(u, entry, argv),
+        None => Verdict::DeniedCmd,
+    };
+    let (reason, object) = match v {
+        Verdict::Ok => return None,
+        Verdict::DeniedCmd => (Denial::Command, entry.full.as_bytes().to_vec()),
+        Verdict::DeniedKey(p) => (Denial::Key, argv[p].to_vec()),
+        Verdict::DeniedChannel(p) => (Denial::Channel, argv[p].to_vec()),
+    };
+    log_denial(srv, sess, reason, context, object, sess.user.clone());
+    Some(v)
+}
+
+/// Before a command runs: Redis's NOPERM errors for what [`denied`] finds.
 pub fn check_command(
     srv: &mut ServerState,
     sess: &Session,
@@ -183,33 +208,39 @@ pub fn check_command(
     argv: &[Bytes],
     context: &'static str,
 ) -> Result<(), CmdError> {
-    if srv.acl_default_free && sess.user == b"default" {
-        return Ok(());
-    }
-    let v = match srv.acl.get(&sess.user) {
-        Some(u) => verdict(u, entry, argv),
-        None => Verdict::DeniedCmd,
+    let msg = match denied(srv, sess, entry, argv, context) {
+        None | Some(Verdict::Ok) => return Ok(()),
+        Some(Verdict::DeniedCmd) => {
+            format!("NOPERM this user has no permissions to run the '{}' command", entry.full)
+        }
+        Some(Verdict::DeniedKey(_)) => {
+            "NOPERM this user has no permissions to access one of the keys used as arguments".into()
+        }
+        Some(Verdict::DeniedChannel(_)) => {
+            "NOPERM this user has no permissions to access one of the channels used as arguments".into()
+        }
     };
-    let (reason, object, msg) = match v {
-        Verdict::Ok => return Ok(()),
-        Verdict::DeniedCmd => (
-            Denial::Command,
-            entry.full.as_bytes().to_vec(),
-            format!("NOPERM this user has no permissions to run the '{}' command", entry.full),
-        ),
-        Verdict::DeniedKey(p) => (
-            Denial::Key,
-            argv[p].to_vec(),
-            "NOPERM this user has no permissions to access one of the keys used as arguments".into(),
-        ),
-        Verdict::DeniedChannel(p) => (
-            Denial::Channel,
-            argv[p].to_vec(),
-            "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
-        ),
-    };
-    log_denial(srv, sess, reason, context, object, sess.user.clone());
     Err(CmdError::Raw(msg))
+}
+
+/// Why a script's command was refused (Redis's getAclErrorMessage).
+pub fn script_reason(v: Verdict) -> &'static str {
+    match v {
+        Verdict::DeniedCmd => "can't run this command or subcommand",
+        Verdict::DeniedKey(_) => "can't access at least one of the keys mentioned in the command arguments",
+        Verdict::DeniedChannel(_) => "can't publish to the channel mentioned in the command",
+        Verdict::Ok => "lacking the permissions for the command",
+    }
+}
+
+/// Why EXEC refused a queued command whose permissions changed.
+pub fn exec_reason(v: Verdict) -> &'static str {
+    match v {
+        Verdict::DeniedCmd => "no permission to execute the command or subcommand",
+        Verdict::DeniedKey(_) => "no permission to touch the specified keys",
+        Verdict::DeniedChannel(_) => "no permission to access one of the channels used as arguments",
+        Verdict::Ok => "no permission",
+    }
 }
 
 fn log_denial(
@@ -448,13 +479,38 @@ fn dryrun(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     })
 }
 
-fn load_save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
-    if ctx.srv.config.str("aclfile").is_empty() {
+fn load_save(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let file = ctx.srv.config.str("aclfile").to_string();
+    if file.is_empty() {
         return Err(CmdError::msg(
             "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
         ));
     }
-    Err(CmdError::msg("ACL files are not supported yet"))
+    if is(&argv[1], "save") {
+        let mut text = ctx.srv.acl.list_lines(catalog()).join("\n");
+        text.push('\n');
+        let tmp = format!("{file}.tmp-{}", std::process::id());
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &file));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!("Saving the ACLs to {file}: {e}");
+            return Err(CmdError::msg(
+                "There was an error trying to save the ACLs. Please check the server logs for more information",
+            ));
+        }
+        return Ok(OK);
+    }
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| CmdError::msg(format!("Error loading ACLs, opening file '{file}': {e}")))?;
+    ctx.srv.acl.load_file(&text, &file, catalog()).map_err(CmdError::msg)?;
+    // Clients of the users that were replaced are disconnected (the default user stays).
+    let ids: Vec<_> = ctx.srv.clients.iter().filter(|(_, s)| s.user != b"default").map(|(id, _)| *id).collect();
+    ctx.srv.to_close.extend(ids);
+    if ctx.sess.user != b"default" {
+        ctx.sess.close_after_reply = true;
+    }
+    ctx.srv.refresh_acl();
+    Ok(OK)
 }
 
 fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {

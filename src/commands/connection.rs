@@ -388,6 +388,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut addr_f = None;
     let mut laddr_f = None;
     let mut type_f: Option<String> = None;
+    let mut user_f: Option<Bytes> = None;
     let mut skipme = true;
     let mut i = 2;
     while i < argv.len() {
@@ -419,10 +420,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
             type_f = Some(if t == "replica" { "slave".to_string() } else { t });
         } else if is(&argv[i], "user") {
-            // Every client is a client of the default user, the only user there is so far.
-            if !is(v, "default") {
+            if ctx.srv.acl.get(v).is_none() {
                 return Err(CmdError::msg(format!("No such user '{}'", lossy(v))));
             }
+            user_f = Some(v.clone());
         } else {
             return Err(CmdError::Syntax);
         }
@@ -434,6 +435,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             && addr_f.as_ref().is_none_or(|a| s.addr.as_bytes() == &a[..])
             && laddr_f.as_ref().is_none_or(|a| s.laddr.as_bytes() == &a[..])
             && type_f.as_deref().is_none_or(|t| t == client_type(s))
+            && user_f.as_ref().is_none_or(|u| s.user[..] == u[..])
             && !(skipme && s.id == me)
     });
     for id in &targets {
@@ -442,6 +444,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // A replica's link to its master is a client of type master too.
     let master_link = id_f.is_none()
         && laddr_f.is_none()
+        && user_f.is_none()
         && type_f.as_deref().is_none_or(|t| t == "master")
         && ctx.srv.master_link_addr().is_some_and(|m| addr_f.as_ref().is_none_or(|a| m.as_bytes() == &a[..]));
     if master_link {

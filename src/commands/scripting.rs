@@ -306,6 +306,7 @@ fn run_in(
     // MONITOR shows the script's commands as from "lua", as Redis does.
     let mut sess = Session::new(0, "lua".into(), String::new(), -1, ctx.srv.now_ms);
     sess.authenticated = true;
+    sess.user = ctx.sess.user.clone();
     sess.db = ctx.sess.db;
     // Effects are propagated together when the script's command returns.
     sess.in_exec = true;
@@ -386,6 +387,10 @@ impl Host for ScriptHost<'_> {
         };
         if entry.spec.has(NOSCRIPT) && !self.srv.scripts_may_run_anything {
             return Err("This Redis command is not allowed from script".into());
+        }
+        // The script runs as its caller's ACL user.
+        if let Some(v) = super::acl::denied(self.srv, &self.sess, entry, &argv, "lua") {
+            return Err(format!("The user executing the script {}", super::acl::script_reason(v)));
         }
         if self.read_only && (entry.spec.has(WRITE) || entry.spec.has(MAY_REPLICATE)) {
             // A rejected call, counted once as an error even when pcall catches it.

@@ -276,6 +276,13 @@ fn config_rewrite(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let Some(file) = ctx.srv.config.file.clone() else {
         return Err(CmdError::msg("The server is running without a config file"));
     };
+    // The users are written as `user` lines, as Redis does when there is no aclfile.
+    ctx.srv.config.users = if ctx.srv.config.str("aclfile").is_empty() {
+        let lines = ctx.srv.acl.list_lines(super::acl::catalog());
+        lines.iter().map(|l| l.split(' ').skip(1).map(str::to_string).collect()).collect()
+    } else {
+        Vec::new()
+    };
     std::fs::write(&file, ctx.srv.config.rewrite_text())
         .map_err(|e| CmdError::msg(format!("Rewriting config file: {e}")))?;
     Ok(OK)

@@ -92,7 +92,14 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     let mut replies = Vec::with_capacity(queue.len());
     for argv in queue {
         let r = match resolve(&argv) {
-            Ok(entry) => call(ctx.srv, ctx.sess, entry, &argv),
+            // ACLs may have changed since the command was queued: checked again, as in Redis.
+            Ok(entry) => match super::acl::denied(ctx.srv, ctx.sess, entry, &argv, "multi") {
+                Some(v) => Reply::Error(format!(
+                    "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+                    super::acl::exec_reason(v)
+                )),
+                None => call(ctx.srv, ctx.sess, entry, &argv),
+            },
             Err((e, _)) => Reply::Error(e.to_string()),
         };
         replies.push(r);

@@ -72,6 +72,9 @@ pub enum ServerError {
     Bind { addr: String, err: io::Error },
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// ACL users that do not load (config `user` lines or the aclfile): start-up stops.
+    #[error("{0}")]
+    Acl(String),
 }
 
 fn listener_token(i: usize) -> Token {
@@ -174,6 +177,7 @@ impl Server {
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
+        state.load_acl_at_startup().map_err(ServerError::Acl)?;
         let terminate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sigint = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -333,6 +333,26 @@ impl ServerState {
         self.acl_default_free = self.acl.default_unrestricted();
     }
 
+    /// The users of the config file's `user` lines, or of `aclfile` (not both, as in Redis).
+    pub fn load_acl_at_startup(&mut self) -> Result<(), String> {
+        let catalog = self.executor.acl_catalog();
+        let aclfile = self.config.str("aclfile").to_string();
+        if !aclfile.is_empty() && !self.config.users.is_empty() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
+        if aclfile.is_empty() {
+            let lines = self.config.users.clone();
+            self.acl.load_config_users(&lines, catalog)?;
+        } else {
+            let text = std::fs::read_to_string(&aclfile)
+                .map_err(|e| format!("Error loading ACLs, opening file '{aclfile}': {e}"))?;
+            self.acl.load_file(&text, &aclfile, catalog)?;
+        }
+        // `user default ...` lines win over requirepass, applied before them.
+        self.refresh_acl();
+        Ok(())
+    }
+
     pub fn new(config: Config, executor: &'static dyn Executor) -> Self {
         let changes = Changes::default();
         let dbs = (0..config.databases())

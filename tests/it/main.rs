@@ -2,6 +2,7 @@
 //! crate, and a real redis-server for the differential suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acl;
 mod aof;
 mod aof_every_write;
 mod blocking;

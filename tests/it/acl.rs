@@ -1,0 +1,109 @@
+//! ACL users from the config file and from an aclfile, ACL SAVE / LOAD, and what a user can
+//! and cannot reach: the behaviour differential scripts cannot show (start-up, files,
+//! disconnections, brute force in ACL LOG).
+
+use std::time::Duration;
+
+use crate::util::{Conn, ember, ember_in, temp_dir};
+
+#[test]
+fn config_file_users_and_requirepass() {
+    let dir = temp_dir("acl-conf");
+    let conf = dir.join("ember.conf");
+    std::fs::write(&conf, "requirepass rp\nuser alice on >pw ~k* +get +ping\nuser default on >dp +@all ~* &*\n")
+        .unwrap();
+    let srv = ember_in(&dir, &[conf.to_str().unwrap()]);
+    let mut c = Conn::new(srv.port);
+    // Nothing is readable before AUTH; the default user's password is the user line's.
+    assert!(c.cmd(&["GET", "k1"]).text().starts_with("-NOAUTH"));
+    assert!(c.cmd(&["AUTH", "rp"]).text().starts_with("-WRONGPASS"));
+    assert_eq!(c.cmd(&["AUTH", "dp"]).text(), "+OK\r\n");
+    c.cmd(&["SET", "k1", "v"]);
+    let mut a = Conn::new(srv.port);
+    assert_eq!(a.cmd(&["AUTH", "alice", "pw"]).text(), "+OK\r\n");
+    assert_eq!(a.cmd(&["GET", "k1"]).as_str(), "v");
+    assert_eq!(a.cmd(&["SET", "k1", "x"]).text(), "-NOPERM this user has no permissions to run the 'set' command\r\n");
+    assert_eq!(
+        a.cmd(&["GET", "other"]).text(),
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n"
+    );
+    // CONFIG REWRITE keeps the users as `user` lines.
+    c.cmd(&["ACL", "SETUSER", "bob", "on", ">bp", "+get"]);
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).text(), "+OK\r\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("user bob on #"), "{text}");
+    assert!(text.contains("user alice on #"), "{text}");
+}
+
+#[test]
+fn aclfile_save_load_and_disconnections() {
+    let dir = temp_dir("acl-file");
+    let file = dir.join("users.acl");
+    std::fs::write(&file, "user carol on >cp ~* +@all\n").unwrap();
+    let srv = ember(&["--aclfile", file.to_str().unwrap()]);
+    let mut c = Conn::new(srv.port);
+    let mut carol = Conn::new(srv.port);
+    assert_eq!(carol.cmd(&["AUTH", "carol", "cp"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["ACL", "USERS"]).children().len(), 2);
+    c.cmd(&["ACL", "SETUSER", "dan", "on", ">dp", "+get"]);
+    assert_eq!(c.cmd(&["ACL", "SAVE"]).text(), "+OK\r\n");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("user dan on #") && saved.contains("user carol on #"), "{saved}");
+    // A file with an error changes nothing and says where.
+    std::fs::write(&file, "user carol on >cp +nosuch\n").unwrap();
+    let e = c.cmd(&["ACL", "LOAD"]).as_str();
+    assert!(e.contains("users.acl:1: Error in applying operation '+nosuch'"), "{e}");
+    assert_eq!(c.cmd(&["ACL", "USERS"]).children().len(), 3);
+    // ACL LOAD replaces the users and disconnects their clients.
+    std::fs::write(&file, "user erin on >ep +@all ~*\n").unwrap();
+    assert_eq!(c.cmd(&["ACL", "LOAD"]).text(), "+OK\r\n");
+    let users: Vec<String> = c.cmd(&["ACL", "USERS"]).children().iter().map(|f| f.as_str()).collect();
+    assert_eq!(users, ["default", "erin"]);
+    let (_, closed) = carol.read_until_close(Duration::from_secs(5));
+    assert!(closed, "carol's client survived ACL LOAD");
+}
+
+#[test]
+fn aclfile_and_user_lines_together_refuse_to_start() {
+    let dir = temp_dir("acl-both");
+    let conf = dir.join("ember.conf");
+    std::fs::write(&conf, format!("aclfile {}\nuser x on nopass\n", dir.join("u.acl").display())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .arg(&conf)
+        .args(["--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("please define either an ACL file or declare users directly"), "{text}");
+}
+
+#[test]
+fn deleted_users_and_killed_users_lose_their_clients_and_brute_force_is_logged() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    c.cmd(&["ACL", "SETUSER", "frank", "on", ">fp", "+@all", "~*"]);
+    let mut f1 = Conn::new(srv.port);
+    let mut f2 = Conn::new(srv.port);
+    assert_eq!(f1.cmd(&["AUTH", "frank", "fp"]).text(), "+OK\r\n");
+    assert_eq!(f2.cmd(&["AUTH", "frank", "fp"]).text(), "+OK\r\n");
+    assert_eq!(f1.cmd(&["CLIENT", "KILL", "USER", "frank", "SKIPME", "yes"]).as_str(), "1");
+    assert!(f2.read_until_close(Duration::from_secs(5)).1, "CLIENT KILL USER left the client");
+    assert_eq!(c.cmd(&["ACL", "DELUSER", "frank"]).as_str(), "1");
+    assert!(f1.read_until_close(Duration::from_secs(5)).1, "ACL DELUSER left the client");
+    assert!(c.cmd(&["CLIENT", "KILL", "USER", "frank"]).text().starts_with("-ERR No such user"));
+    // Many wrong passwords make one ACL LOG entry with their count.
+    c.cmd(&["ACL", "SETUSER", "gina", "on", ">right"]);
+    c.cmd(&["ACL", "LOG", "RESET"]);
+    let mut g = Conn::new(srv.port);
+    for i in 0..50 {
+        assert!(g.cmd(&["AUTH", "gina", &format!("guess{i}")]).text().starts_with("-WRONGPASS"));
+    }
+    let log = c.cmd(&["ACL", "LOG"]);
+    assert_eq!(log.children().len(), 1);
+    let entry: Vec<String> = log.children()[0].children().iter().map(|f| f.as_str()).collect();
+    assert_eq!(
+        &entry[..10],
+        ["count", "50", "reason", "auth", "context", "toplevel", "object", "AUTH", "username", "gina"]
+    );
+}
