@@ -565,4 +565,10 @@ impl User {
     pub fn unrestricted(&self) -> bool {
         self.enabled && self.nopass && self.root.unrestricted()
     }
+
+    /// Whether a subscription (a channel, or a pattern taken literally) is still allowed by
+    /// some selector (Redis kills subscribers whose channels were revoked).
+    pub fn subscription_allowed(&self, name: &[u8], pattern: bool) -> bool {
+        std::iter::once(&self.root).chain(&self.selectors).any(|s| s.channel_allowed(name, pattern))
+    }
 }

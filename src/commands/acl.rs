@@ -317,9 +317,27 @@ fn setuser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             CmdError::msg(format!("Error in ACL SETUSER modifier '{}': {}", lossy(r), e.text()))
         })?;
     }
+    kill_revoked_subscribers(ctx, name, &u);
     ctx.srv.acl.users.insert(name.to_vec(), u);
     ctx.srv.refresh_acl();
     Ok(OK)
+}
+
+/// Clients of `name` subscribed to a channel or pattern `updated` no longer allows are
+/// disconnected, as Redis's ACLKillPubsubClientsIfNeeded does.
+fn kill_revoked_subscribers(ctx: &mut Ctx, name: &[u8], updated: &User) {
+    use crate::server::pubsub::Kind;
+    let revoked = |s: &Session| {
+        s.user[..] == name[..]
+            && [(Kind::Channel, false), (Kind::Shard, false), (Kind::Pattern, true)]
+                .iter()
+                .any(|&(k, pat)| s.subs.names(k).iter().any(|n| !updated.subscription_allowed(n, pat)))
+    };
+    let ids: Vec<_> = ctx.srv.clients.iter().filter(|(_, s)| revoked(s)).map(|(id, _)| *id).collect();
+    ctx.srv.to_close.extend(ids);
+    if revoked(ctx.sess) {
+        ctx.sess.close_after_reply = true;
+    }
 }
 
 fn deluser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -31,6 +31,18 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("reset", 1, reset)
         .flags(NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL)
         .doc("connection", "Reset the connection", "6.2.0", "O(1)"),
+    CommandSpec::new("readonly", 1, cluster_only).flags(FAST | LOADING | STALE).doc(
+        "cluster",
+        "Enables read queries for a connection to a cluster replica node",
+        "3.0.0",
+        "O(1)",
+    ),
+    CommandSpec::new("readwrite", 1, cluster_only).flags(FAST | LOADING | STALE).doc(
+        "cluster",
+        "Disables read queries for a connection to a cluster replica node",
+        "3.0.0",
+        "O(1)",
+    ),
     CommandSpec::new("select", 2, select).flags(LOADING | STALE | FAST).doc(
         "connection",
         "Change the selected database for the current connection",
@@ -181,6 +193,11 @@ fn echo(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn quit(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.sess.close_after_reply = true;
     Ok(OK)
+}
+
+/// READONLY / READWRITE: cluster commands; a standalone server refuses them as Redis does.
+fn cluster_only(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    Err(CmdError::msg("This instance has cluster support disabled"))
 }
 
 fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

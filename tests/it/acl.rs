@@ -107,3 +107,26 @@ fn deleted_users_and_killed_users_lose_their_clients_and_brute_force_is_logged()
         ["count", "50", "reason", "auth", "context", "toplevel", "object", "AUTH", "username", "gina"]
     );
 }
+
+#[test]
+fn subscribers_whose_channels_are_revoked_are_disconnected() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    c.cmd(&["ACL", "SETUSER", "sub", "on", "nopass", "+@all", "~*", "&chan:*", "&other"]);
+    let mut keep = Conn::new(srv.port);
+    let mut lose = Conn::new(srv.port);
+    keep.cmd(&["AUTH", "sub", "x"]);
+    lose.cmd(&["AUTH", "sub", "x"]);
+    keep.cmd(&["SUBSCRIBE", "chan:1"]);
+    lose.cmd(&["SUBSCRIBE", "chan:1", "other"]);
+    lose.read();
+    assert_eq!(
+        c.cmd(&["SUBSCRIBE", "other"]).children()[0].as_str(),
+        "subscribe",
+        "the default user subscribes anywhere"
+    );
+    let mut admin = Conn::new(srv.port);
+    assert_eq!(admin.cmd(&["ACL", "SETUSER", "sub", "resetchannels", "&chan:*"]).text(), "+OK\r\n");
+    assert!(lose.read_until_close(Duration::from_secs(5)).1, "a subscriber of a revoked channel stayed");
+    assert_eq!(admin.cmd(&["PUBLISH", "chan:1", "m"]).as_str(), "1", "the allowed subscriber stays");
+}
