@@ -68,6 +68,8 @@ pub struct MasterLink {
     decoder: Decoder,
     /// Bytes of the frame being decoded that the decoder has already taken from `inbuf`.
     partial_used: usize,
+    /// How many handshake replies were asked for (3, or 4 with AUTH).
+    handshake_replies: usize,
     sess: Session,
 }
 
@@ -89,6 +91,7 @@ impl MasterLink {
             last_ack_ms: 0,
             decoder: Decoder::new(),
             partial_used: 0,
+            handshake_replies: 0,
             sess,
         }
     }
@@ -329,6 +332,7 @@ fn connect(st: &mut ServerState) {
     encode_command(&mut link.out, &[b"REPLCONF", b"listening-port", port.as_bytes()]);
     encode_command(&mut link.out, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]);
     link.state = LinkState::Handshake { replies };
+    link.handshake_replies = replies;
     write_out(st);
 }
 
@@ -410,11 +414,28 @@ fn advance(st: &mut ServerState) {
             LinkState::Handshake { replies } => {
                 let Some(line) = take_line(&mut link.inbuf) else { return };
                 let text = String::from_utf8_lossy(&line).into_owned();
-                if text.starts_with('-') && !text.starts_with("-ERR Unrecognized REPLCONF") {
-                    let why = format!("the master refused the handshake: {text}");
-                    st.link_failed(&why);
-                    return;
+                // Replies in order: PING, AUTH (when masterauth is set), the REPLCONFs.
+                let index = link.handshake_replies - replies;
+                let auth_sent = link.handshake_replies == 4;
+                if text.starts_with('-') {
+                    // A master wanting a password answers PING so; AUTH follows.
+                    let ping_ok = ["-NOAUTH", "-NOPERM", "-ERR operation not permitted"];
+                    if index == 0 && ping_ok.iter().any(|p| text.starts_with(p)) {
+                    } else if index == 1 && auth_sent {
+                        let why = format!("Unable to AUTH to MASTER: {text}");
+                        st.link_failed(&why);
+                        return;
+                    } else if index == 0 {
+                        let why = format!("Error reply to PING from master: '{text}'");
+                        st.link_failed(&why);
+                        return;
+                    } else if !text.starts_with("-ERR Unrecognized REPLCONF") {
+                        let why = format!("the master refused the handshake: {text}");
+                        st.link_failed(&why);
+                        return;
+                    }
                 }
+                let Some(link) = st.master.as_deref_mut() else { return };
                 if replies > 1 {
                     link.state = LinkState::Handshake { replies: replies - 1 };
                     continue;
