@@ -24,6 +24,7 @@ pub fn movable(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
         "sort_ro" => Some(vec![1]),
         "georadius" | "georadiusbymember" => Some(georadius_keys(argv)),
         "xread" | "xreadgroup" => streams_keys(argv),
+        "migrate" => migrate_keys(argv),
         _ => None,
     }
 }
@@ -85,6 +86,25 @@ fn streams_keys(argv: &[Bytes]) -> Option<Vec<usize>> {
         return None;
     }
     Some((at + 1..=at + n).collect())
+}
+
+/// MIGRATE: the key argument, or the keys after KEYS (Redis's migrateGetKeys).
+fn migrate_keys(argv: &[Bytes]) -> Option<Vec<usize>> {
+    let mut i = 6;
+    while i < argv.len() {
+        if is(&argv[i], "auth2") {
+            i += 2;
+        } else if is(&argv[i], "auth") {
+            i += 1;
+        } else if is(&argv[i], "keys") {
+            if !argv.get(3)?.is_empty() {
+                return Some(Vec::new());
+            }
+            return Some((i + 1..argv.len()).collect());
+        }
+        i += 1;
+    }
+    Some(vec![3])
 }
 
 #[cfg(test)]

@@ -238,6 +238,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             }
             w("latest_fork_usec", "0".into());
             w("total_forks", srv.save_stats.snapshots_started.to_string());
+            w("migrate_cached_sockets", srv.migrate_sockets.len().to_string());
             w("tracking_total_keys", srv.tracking.total_keys().to_string());
             w("tracking_total_items", srv.tracking.total_items().to_string());
             w("tracking_total_prefixes", srv.tracking.total_prefixes().to_string());

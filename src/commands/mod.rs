@@ -24,6 +24,7 @@ pub mod keyspec;
 pub mod keyspecs;
 pub mod latency;
 pub mod list;
+pub mod migrate;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -357,9 +358,10 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 21] {
+fn families() -> [&'static [CommandSpec]; 22] {
     [
         acl::COMMANDS,
+        migrate::COMMANDS,
         scripting::COMMANDS,
         stream::COMMANDS,
         pubsub::COMMANDS,

@@ -435,6 +435,7 @@ impl Server {
         self.state.after_background_change();
         self.state.ping_replicas();
         self.state.keep_waiting_replicas_alive();
+        self.state.close_idle_migrate_sockets();
         self.state.expire_backlog();
         // Replicas that wait for a snapshot while another one ran get theirs now.
         self.state.start_full_sync_snapshot(None);

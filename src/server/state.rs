@@ -145,6 +145,8 @@ pub enum Shutdown {
 pub struct ServerState {
     /// The command layer (see [`crate::server::execute`]).
     pub executor: &'static dyn Executor,
+    /// MIGRATE's connections to its targets (`host:port`), closed after 10 idle seconds.
+    pub migrate_sockets: std::collections::HashMap<String, MigrateSocket>,
     /// Users and their permissions (ACL), and the log of denials.
     pub acl: crate::acl::Acl,
     /// The requirepass last given to the default user.
@@ -353,6 +355,13 @@ impl ServerState {
         Ok(())
     }
 
+    /// MIGRATE connections idle for 10 seconds are closed (Redis's
+    /// migrateCloseTimedoutSockets).
+    pub fn close_idle_migrate_sockets(&mut self) {
+        let now = self.now_ms;
+        self.migrate_sockets.retain(|_, s| now.saturating_sub(s.last_use_ms) <= 10_000);
+    }
+
     pub fn new(config: Config, executor: &'static dyn Executor) -> Self {
         let changes = Changes::default();
         let dbs = (0..config.databases())
@@ -369,6 +378,7 @@ impl ServerState {
         };
         let acl = crate::acl::Acl::new(executor.acl_catalog());
         let mut st = ServerState {
+            migrate_sockets: Default::default(),
             acl,
             requirepass_applied: String::new(),
             acl_default_free: true,
@@ -574,4 +584,12 @@ impl ServerState {
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
+}
+
+/// A MIGRATE connection kept for the next MIGRATE to the same target.
+pub struct MigrateSocket {
+    pub stream: std::net::TcpStream,
+    /// The database selected on it (-1: unknown, SELECT first).
+    pub last_dbid: i64,
+    pub last_use_ms: u64,
 }

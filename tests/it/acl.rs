@@ -130,3 +130,29 @@ fn subscribers_whose_channels_are_revoked_are_disconnected() {
     assert!(lose.read_until_close(Duration::from_secs(5)).1, "a subscriber of a revoked channel stayed");
     assert_eq!(admin.cmd(&["PUBLISH", "chan:1", "m"]).as_str(), "1", "the allowed subscriber stays");
 }
+
+/// MIGRATE moves keys to redis-server and back, with their TTLs, COPY and REPLACE.
+#[test]
+fn migrate_moves_keys_both_ways() {
+    let e = ember(&[]);
+    let r = crate::util::redis();
+    let mut ec = Conn::new(e.port);
+    let mut rc = Conn::new(r.port);
+    ec.cmd(&["RPUSH", "l", "a", "b"]);
+    ec.cmd(&["SET", "t", "v", "EX", "100"]);
+    let rport = r.port.to_string();
+    assert_eq!(ec.cmd(&["MIGRATE", "127.0.0.1", &rport, "", "3", "5000", "KEYS", "l", "t"]).text(), "+OK\r\n");
+    assert_eq!(ec.cmd(&["EXISTS", "l", "t"]).as_str(), "0");
+    rc.cmd(&["SELECT", "3"]);
+    assert_eq!(rc.cmd(&["LRANGE", "l", "0", "-1"]).text(), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    let ttl: i64 = rc.cmd(&["TTL", "t"]).as_str().parse().unwrap();
+    assert!((90..=100).contains(&ttl), "ttl {ttl}");
+    assert_eq!(crate::util::info_field(&mut ec, "stats", "migrate_cached_sockets"), 1);
+    // Back from Redis with COPY; a second time the key exists there: BUSYKEY, unless REPLACE.
+    let eport = e.port.to_string();
+    assert_eq!(rc.cmd(&["MIGRATE", "127.0.0.1", &eport, "l", "0", "5000", "COPY"]).text(), "+OK\r\n");
+    assert_eq!(ec.cmd(&["LRANGE", "l", "0", "-1"]).text(), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert!(rc.cmd(&["MIGRATE", "127.0.0.1", &eport, "l", "0", "5000", "COPY"]).text().contains("BUSYKEY"));
+    assert_eq!(rc.cmd(&["MIGRATE", "127.0.0.1", &eport, "l", "0", "5000", "REPLACE"]).text(), "+OK\r\n");
+    assert_eq!(rc.cmd(&["EXISTS", "l"]).as_str(), "0");
+}
