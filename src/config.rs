@@ -106,6 +106,7 @@ pub static PARAMS: &[Param] = &[
     p!("dir", Kind::Str, "."),
     p!("requirepass", Kind::Str, ""),
     p!("acllog-max-len", Kind::Int { min: 0, max: LL }, "128"),
+    p!("acl-pubsub-default", Kind::Enum(&["allchannels", "resetchannels"]), "resetchannels"),
     p!("aclfile", Kind::Str, "", immutable),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
     p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),

@@ -10,6 +10,18 @@ pub mod log;
 pub mod user;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `acl-pubsub-default allchannels`: new users (and `reset`) may use every channel.
+static PUBSUB_DEFAULT_ALL: AtomicBool = AtomicBool::new(false);
+
+pub fn set_pubsub_default_all(all: bool) {
+    PUBSUB_DEFAULT_ALL.store(all, Ordering::Relaxed);
+}
+
+pub fn pubsub_default_all() -> bool {
+    PUBSUB_DEFAULT_ALL.load(Ordering::Relaxed)
+}
 
 pub use log::{AclLog, Denial};
 pub use user::{Selector, User};

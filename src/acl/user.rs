@@ -75,7 +75,7 @@ impl Selector {
             first_args: Vec::new(),
             all_keys: false,
             keys: Vec::new(),
-            all_channels: false,
+            all_channels: super::pubsub_default_all(),
             channels: Vec::new(),
         }
     }
@@ -375,6 +375,11 @@ impl Selector {
         Verdict::Ok
     }
 
+    /// Every key with `flags` allowed: all keys, or a `*` pattern with those permissions.
+    pub fn unrestricted_keys(&self, flags: u8) -> bool {
+        self.all_keys || self.keys.iter().any(|(f, p)| f & flags == flags && p == b"*")
+    }
+
     pub fn key_allowed(&self, key: &[u8], flags: u8) -> bool {
         self.all_keys || self.keys.iter().any(|(f, p)| f & flags == flags && glob_match(p, key, false))
     }
@@ -493,6 +498,9 @@ impl User {
             for r in ["resetpass", "resetkeys", "resetchannels", "off", "sanitize-payload", "clearselectors", "-@all"] {
                 self.apply(r.as_bytes(), catalog)?;
             }
+            if super::pubsub_default_all() {
+                self.apply(b"allchannels", catalog)?;
+            }
         } else {
             self.root.apply(op, catalog)?;
         }
@@ -564,6 +572,21 @@ impl User {
 
     pub fn unrestricted(&self) -> bool {
         self.enabled && self.nopass && self.root.unrestricted()
+    }
+
+    /// Whether some selector lets the command run and touch any key with `flags` (SORT's BY
+    /// and GET read keys the arguments do not name).
+    pub fn full_key_access(
+        &self,
+        catalog: &Catalog,
+        id: usize,
+        argv: &[&[u8]],
+        keys: &[(usize, u8)],
+        flags: u8,
+    ) -> bool {
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.check(catalog, id, argv, keys, &[]) == Verdict::Ok && s.unrestricted_keys(flags))
     }
 
     /// Whether a subscription (a channel, or a pattern taken literally) is still allowed by

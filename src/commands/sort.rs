@@ -106,8 +106,15 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
         } else if is(a, "by") && left >= 1 {
             by = Some(argv[j + 1].clone());
             dontsort = !argv[j + 1].contains(&b'*');
+            // A pattern reads keys no argument names: the user must be able to read any key.
+            if !dontsort && !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
+                return Err(CmdError::msg("BY option of SORT denied due to insufficient ACL permissions."));
+            }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
+                return Err(CmdError::msg("GET option of SORT denied due to insufficient ACL permissions."));
+            }
             gets.push(argv[j + 1].clone());
             j += 1;
         } else {

@@ -325,6 +325,7 @@ impl ServerState {
     /// ACL changed (or requirepass): whether new clients must authenticate, and whether the
     /// default user's commands need checking at all.
     pub fn refresh_acl(&mut self) {
+        crate::acl::set_pubsub_default_all(self.config.str("acl-pubsub-default") == "allchannels");
         let pass = self.config.str("requirepass").to_string();
         if pass != self.requirepass_applied {
             self.acl.set_requirepass(&pass, self.executor.acl_catalog());
