@@ -531,6 +531,9 @@ impl Config {
             if args.is_empty() {
                 return Err("Bad directive or wrong number of arguments".into());
             }
+            if self.users.iter().any(|u| u[0] == args[0]) {
+                return Err("Duplicate user found. A user can only be defined once in config files".into());
+            }
             self.users.push(args.to_vec());
             return Ok(());
         }
