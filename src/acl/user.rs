@@ -56,6 +56,16 @@ pub struct Selector {
     pub channels: Vec<Vec<u8>>,
 }
 
+/// A command as the checks see it: its id, its arguments, where its keys are (with READ /
+/// WRITE) and its channels (with whether each is a pattern).
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub id: usize,
+    pub argv: &'a [&'a [u8]],
+    pub keys: &'a [(usize, u8)],
+    pub channels: &'a [(usize, bool)],
+}
+
 /// What a check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
@@ -338,14 +348,8 @@ impl Selector {
 
     /// Whether this selector lets the command run: its bit or allowed first argument, then
     /// its keys (position, ACL flags READ/WRITE) and channels (position, is a pattern).
-    pub fn check(
-        &self,
-        catalog: &Catalog,
-        id: usize,
-        argv: &[&[u8]],
-        keys: &[(usize, u8)],
-        channels: &[(usize, bool)],
-    ) -> Verdict {
+    pub fn check(&self, catalog: &Catalog, r: Request) -> Verdict {
+        let Request { id, argv, keys, channels } = r;
         let info: &CmdInfo = &catalog[id];
         if !self.all_commands && !info.no_auth && !self.bit(id) {
             let idx = if info.parent.is_some() { 2 } else { 1 };
@@ -423,6 +427,16 @@ fn valid_hash(h: &[u8]) -> bool {
     h.len() == 64 && h.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
+/// The digest a password rule names: `>pass` / `<pass` hash the clear text, `#hash` /
+/// `!hash` give it (64 lower-case hex digits).
+fn digest_of(op: &[u8]) -> Result<String, RuleError> {
+    match op[0] {
+        b'>' | b'<' => Ok(hash_password(&op[1..])),
+        _ if valid_hash(&op[1..]) => Ok(String::from_utf8_lossy(&op[1..]).into_owned()),
+        _ => Err(RuleError::BadHash),
+    }
+}
+
 impl User {
     /// A new user: off, no password, nothing allowed.
     pub fn new(catalog: &Catalog) -> User {
@@ -465,25 +479,13 @@ impl User {
             self.nopass = false;
             self.passwords.clear();
         } else if op[0] == b'>' || op[0] == b'#' {
-            let h = if op[0] == b'>' {
-                hash_password(&op[1..])
-            } else if valid_hash(&op[1..]) {
-                String::from_utf8_lossy(&op[1..]).into_owned()
-            } else {
-                return Err(RuleError::BadHash);
-            };
+            let h = digest_of(op)?;
             if !self.passwords.contains(&h) {
                 self.passwords.push(h);
             }
             self.nopass = false;
         } else if op[0] == b'<' || op[0] == b'!' {
-            let h = if op[0] == b'<' {
-                hash_password(&op[1..])
-            } else if valid_hash(&op[1..]) {
-                String::from_utf8_lossy(&op[1..]).into_owned()
-            } else {
-                return Err(RuleError::BadHash);
-            };
+            let h = digest_of(op)?;
             let at = self.passwords.iter().position(|p| *p == h).ok_or(RuleError::NoSuchPassword)?;
             self.passwords.remove(at);
         } else if op[0] == b'(' && op.len() >= 2 && op[op.len() - 1] == b')' {
@@ -549,17 +551,10 @@ impl User {
 
     /// Checks every selector; the first that allows wins. Otherwise the error Redis reports:
     /// the command if no selector could run it, else the last key or channel refused.
-    pub fn check(
-        &self,
-        catalog: &Catalog,
-        id: usize,
-        argv: &[&[u8]],
-        keys: &[(usize, u8)],
-        channels: &[(usize, bool)],
-    ) -> Verdict {
+    pub fn check(&self, catalog: &Catalog, r: Request) -> Verdict {
         let mut worst = Verdict::DeniedCmd;
         for s in std::iter::once(&self.root).chain(&self.selectors) {
-            let v = s.check(catalog, id, argv, keys, channels);
+            let v = s.check(catalog, r);
             if v == Verdict::Ok {
                 return v;
             }
@@ -576,17 +571,11 @@ impl User {
 
     /// Whether some selector lets the command run and touch any key with `flags` (SORT's BY
     /// and GET read keys the arguments do not name).
-    pub fn full_key_access(
-        &self,
-        catalog: &Catalog,
-        id: usize,
-        argv: &[&[u8]],
-        keys: &[(usize, u8)],
-        flags: u8,
-    ) -> bool {
+    pub fn full_key_access(&self, catalog: &Catalog, r: Request, flags: u8) -> bool {
+        let r = Request { channels: &[], ..r };
         std::iter::once(&self.root)
             .chain(&self.selectors)
-            .any(|s| s.check(catalog, id, argv, keys, &[]) == Verdict::Ok && s.unrestricted_keys(flags))
+            .any(|s| s.check(catalog, r) == Verdict::Ok && s.unrestricted_keys(flags))
     }
 
     /// Whether a subscription (a channel, or a pattern taken literally) is still allowed by

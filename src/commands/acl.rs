@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::args::{is, lossy};
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Entry, container, flags::*, help_reply, table};
-use crate::acl::user::{READ, RuleError, User, Verdict, WRITE};
+use crate::acl::user::{READ, Request, RuleError, User, Verdict, WRITE};
 use crate::acl::{Catalog, CmdInfo, Denial, log::Entry as LogEntry};
 use crate::protocol::{OK, Reply};
 use crate::server::{ServerState, Session};
@@ -180,7 +180,7 @@ pub fn full_key_read(srv: &ServerState, sess: &Session, argv: &[Bytes]) -> bool 
     let (Some(u), Ok(entry)) = (srv.acl.get(&sess.user), super::dispatch::resolve(argv)) else { return false };
     let keys = key_refs(entry, argv);
     let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-    u.full_key_access(catalog(), entry.id, &args, &keys, READ)
+    u.full_key_access(catalog(), Request { id: entry.id, argv: &args, keys: &keys, channels: &[] }, READ)
 }
 
 /// `user`'s verdict on `argv` (the command `entry`).
@@ -188,7 +188,7 @@ fn verdict(user: &User, entry: &Entry, argv: &[Bytes]) -> Verdict {
     let keys = key_refs(entry, argv);
     let channels = channel_refs(entry.full, argv.len());
     let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-    user.check(catalog(), entry.id, &args, &keys, &channels)
+    user.check(catalog(), Request { id: entry.id, argv: &args, keys: &keys, channels: &channels })
 }
 
 /// Whether the client's user may not run `argv` (the command `entry`) on these keys and
