@@ -242,6 +242,10 @@ fn full_sync_under_writes(master_args: &[&str]) {
 fn a_million_keys_through_redis_and_back_under_writes() {
     let master = ember(&["--repl-diskless-sync-delay", "0"]);
     let mut mc = master.connect();
+    // A replica loading a million keys answers nothing meanwhile (loading is synchronous), and
+    // on a loaded CI machine that can take longer than the default read timeout.
+    let patient = Duration::from_secs(120);
+    mc.set_timeout(patient);
     assert_eq!(mc.cmd(&["DEBUG", "POPULATE", "1000000", "key", "16"]).as_str(), "OK");
     mc.cmd(&["RPUSH", "list", "a", "b", "c"]);
     mc.cmd(&["HSET", "hash", "f", "v"]);
@@ -249,6 +253,7 @@ fn a_million_keys_through_redis_and_back_under_writes() {
     let writer = {
         let stop = stop.clone();
         let mut w = master.connect();
+        w.set_timeout(patient);
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -271,9 +276,11 @@ fn a_million_keys_through_redis_and_back_under_writes() {
         &port,
     ]);
     let mut rc = middle.connect();
+    rc.set_timeout(patient);
     let rport = middle.port.to_string();
     let last = ember(&["--replicaof", "127.0.0.1", &rport]);
     let mut lc = last.connect();
+    lc.set_timeout(patient);
     let long = Duration::from_secs(120);
     assert!(eventually(long, || link_up(&mut rc)), "redis-server never synced from Ember");
     assert!(eventually(long, || link_up(&mut lc)), "Ember never synced from redis-server");

@@ -244,6 +244,11 @@ impl Conn {
         Conn { r: BufReader::new(s) }
     }
 
+    /// How long a read may wait (10 s by default): longer for servers busy loading big data.
+    pub fn set_timeout(&mut self, d: Duration) {
+        self.r.get_ref().set_read_timeout(Some(d)).expect("timeout");
+    }
+
     pub fn send_raw(&mut self, b: &[u8]) {
         self.r.get_mut().write_all(b).expect("write");
     }
