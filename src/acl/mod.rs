@@ -103,13 +103,14 @@ impl Acl {
             let mut u = User::new(catalog);
             let mut syntax = false;
             match merge_selector_words(&rules) {
-                None => errors.push_str(&format!("{filename}:{n}: Unmatched parenthesis in selector definition.")),
-                Some(rules) => {
+                Err(_) => errors.push_str(&format!("{filename}:{n}: Unmatched parenthesis in selector definition.")),
+                Ok(rules) => {
                     for r in rules {
-                        if let Err(e) = u.apply(r.as_bytes(), catalog) {
+                        if let Err(e) = u.apply(&r, catalog) {
                             if e == user::RuleError::UnknownCommand {
                                 errors.push_str(&format!(
-                                    "{filename}:{n}: Error in applying operation '{r}': {}. ",
+                                    "{filename}:{n}: Error in applying operation '{}': {}. ",
+                                    String::from_utf8_lossy(&r),
                                     e.text()
                                 ));
                             } else if !syntax {
@@ -144,10 +145,9 @@ impl Acl {
                 let _ = u.apply(b"reset", catalog);
             }
             let rules = merge_selector_words(rules)
-                .ok_or_else(|| format!("Error in user declaration '{name}': Unmatched parenthesis in selector"))?;
+                .map_err(|_| format!("Error in user declaration '{name}': Unmatched parenthesis in selector"))?;
             for r in rules {
-                u.apply(r.as_bytes(), catalog)
-                    .map_err(|e| format!("Error in user declaration '{name}': {}", e.text()))?;
+                u.apply(&r, catalog).map_err(|e| format!("Error in user declaration '{name}': {}", e.text()))?;
             }
             self.users.insert(name.as_bytes().to_vec(), u);
         }
@@ -160,26 +160,30 @@ impl Acl {
     }
 }
 
-/// Rules with selectors split over several words (`(~key`, `+get)`) joined; None when a
-/// parenthesis is left open.
-pub fn merge_selector_words(words: &[String]) -> Option<Vec<String>> {
+/// Rules with selectors split over several words (`(~key`, `+get)`) joined; the index of
+/// the word opening a selector that is never closed, as the error.
+pub fn merge_selector_words<W: AsRef<[u8]>>(words: &[W]) -> Result<Vec<Vec<u8>>, usize> {
     let mut out = Vec::new();
-    let mut open: Option<String> = None;
-    for w in words {
-        let closes = w.ends_with(')');
-        if let Some(sel) = open.as_mut() {
-            sel.push(' ');
-            sel.push_str(w);
+    let mut open: Option<(Vec<u8>, usize)> = None;
+    for (i, w) in words.iter().enumerate() {
+        let w = w.as_ref();
+        let closes = w.last() == Some(&b')');
+        if let Some((sel, _)) = open.as_mut() {
+            sel.push(b' ');
+            sel.extend_from_slice(w);
             if closes {
-                out.extend(open.take());
+                out.extend(open.take().map(|(s, _)| s));
             }
             continue;
         }
-        if w.starts_with('(') && !closes {
-            open = Some(w.clone());
+        if w.first() == Some(&b'(') && !closes {
+            open = Some((w.to_vec(), i));
             continue;
         }
-        out.push(w.clone());
+        out.push(w.to_vec());
     }
-    open.is_none().then_some(out)
+    match open {
+        Some((_, i)) => Err(i),
+        None => Ok(out),
+    }
 }

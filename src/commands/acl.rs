@@ -294,38 +294,14 @@ pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8], cmd: &[u8]) -> Resu
     Err(CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()))
 }
 
-/// ACL SETUSER's arguments with selectors split over several (`(~key`, `+get)`) joined.
-fn merge_selectors(args: &[Bytes]) -> Result<Vec<Vec<u8>>, CmdError> {
-    let mut out = Vec::new();
-    let mut open: Option<(Vec<u8>, usize)> = None;
-    for (i, a) in args.iter().enumerate() {
-        let closes = a.last() == Some(&b')');
-        if let Some((sel, _)) = open.as_mut() {
-            sel.push(b' ');
-            sel.extend_from_slice(a);
-            if closes && let Some((sel, _)) = open.take() {
-                out.push(sel);
-            }
-            continue;
-        }
-        if a.first() == Some(&b'(') && !closes {
-            open = Some((a.to_vec(), i));
-            continue;
-        }
-        out.push(a.to_vec());
-    }
-    if let Some((_, i)) = open {
-        return Err(CmdError::msg(format!("Unmatched parenthesis in acl selector starting at '{}'.", lossy(&args[i]))));
-    }
-    Ok(out)
-}
-
 fn setuser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let name = &argv[2];
     if name.iter().any(|c| c.is_ascii_whitespace() || *c == 0) {
         return Err(CmdError::msg("Usernames can't contain spaces or null characters"));
     }
-    let rules = merge_selectors(&argv[3..])?;
+    let rules = crate::acl::merge_selector_words(&argv[3..]).map_err(|i| {
+        CmdError::msg(format!("Unmatched parenthesis in acl selector starting at '{}'.", lossy(&argv[3 + i])))
+    })?;
     let cat = catalog();
     // All the rules apply to a copy; nothing changes unless every one is valid.
     let mut u = ctx.srv.acl.get(name).cloned().unwrap_or_else(|| User::new(cat));
