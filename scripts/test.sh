@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Ember's whole test suite on a fresh machine: installs what the tests need (a real
-# redis-server 7.0 for the differential suite, redis-sentinel, redis-py and ioredis for the client-library
+# redis-server 7.0 for the differential suite, redis-sentinel, openssl, redis-py and ioredis for the client-library
 # tests, tclsh for Redis's own suite), checks formatting and lints, runs `cargo test`, then
 # Redis 7.0's own test suite against Ember (scripts/redis-suite.sh).
 set -euo pipefail
@@ -32,6 +32,12 @@ if ! command -v pgrep >/dev/null 2>&1; then
   echo "== installing procps (pgrep finds the snapshot writer process in tests)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq procps >/dev/null
+fi
+
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (the TLS tests make their certificates with it)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssl >/dev/null
 fi
 
 if ! python3 -c 'import redis' >/dev/null 2>&1; then

@@ -40,6 +40,7 @@ const POLICIES: &[&str] = &[
 ];
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
+const TLS_AUTH_CLIENTS: &[&str] = &["no", "yes", "optional"];
 /// Who may use a protected action (DEBUG, MODULE, protected configs): nobody, everybody, or
 /// clients on the loopback interface.
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
@@ -89,6 +90,26 @@ const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay", "loading-proce
 pub static PARAMS: &[Param] = &[
     p!("bind", Kind::Str, "* -::*"),
     p!("port", Kind::Int { min: 0, max: 65535 }, "6379"),
+    p!("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p!("tls-cert-file", Kind::Str, ""),
+    p!("tls-key-file", Kind::Str, ""),
+    p!("tls-key-file-pass", Kind::Str, ""),
+    p!("tls-client-cert-file", Kind::Str, ""),
+    p!("tls-client-key-file", Kind::Str, ""),
+    p!("tls-client-key-file-pass", Kind::Str, ""),
+    p!("tls-dh-params-file", Kind::Str, ""),
+    p!("tls-ca-cert-file", Kind::Str, ""),
+    p!("tls-ca-cert-dir", Kind::Str, ""),
+    p!("tls-auth-clients", Kind::Enum(TLS_AUTH_CLIENTS), "yes"),
+    p!("tls-protocols", Kind::Str, ""),
+    p!("tls-ciphers", Kind::Str, ""),
+    p!("tls-ciphersuites", Kind::Str, ""),
+    p!("tls-prefer-server-ciphers", Kind::Bool, "no"),
+    p!("tls-session-caching", Kind::Bool, "yes"),
+    p!("tls-session-cache-size", Kind::Int { min: 0, max: I32 }, "20480"),
+    p!("tls-session-cache-timeout", Kind::Int { min: 0, max: I32 }, "300"),
+    p!("tls-replication", Kind::Bool, "no"),
+    p!("tls-cluster", Kind::Bool, "no"),
     p!("tcp-backlog", Kind::Int { min: 0, max: I32 }, "511", immutable),
     p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
     p!("tcp-keepalive", Kind::Int { min: 0, max: I32 }, "300"),

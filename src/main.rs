@@ -84,6 +84,10 @@ fn main() -> ExitCode {
     let port = config.port();
     let mut server = match Server::bind(config, &ember::commands::dispatch::DISPATCH) {
         Ok(s) => s,
+        Err(e @ ember::server::ServerError::Tls) => {
+            tracing::warn!("{e}");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             // Redis's words, which tools wait for.
             tracing::warn!("Warning: Could not create server TCP listening socket: {e}");

@@ -11,6 +11,7 @@ use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
 use crate::server::persist::Reload;
 use crate::server::state::{Shutdown, unix_us};
+use crate::server::tls;
 use crate::types::Value;
 use crate::util::numfmt::parse_i64;
 
@@ -205,6 +206,36 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }
     }
+    // TLS directives rebuild the contexts (certificates reload); one that fails changes
+    // nothing, and the log says why.
+    let tls_arg = argv[2..].chunks(2).map(|p| lossy(&p[0])).find(|n| n.to_ascii_lowercase().starts_with("tls-"));
+    let fresh_tls = match &tls_arg {
+        Some(name) if tls::wanted(&staged) => match tls::configure(&staged) {
+            Ok(c) => Some(Some(c)),
+            Err(e) => {
+                tracing::warn!("{e}");
+                return Err(CmdError::msg(format!(
+                    "CONFIG SET failed (possibly related to argument '{name}') - {}",
+                    tls::UPDATE_FAILED
+                )));
+            }
+        },
+        Some(_) => Some(None),
+        None => None,
+    };
+    let new_tls_port = staged.int("tls-port") as u16;
+    if (new_tls_port != ctx.srv.config.int("tls-port") as u16 || staged.str("bind") != ctx.srv.config.str("bind"))
+        && let Some(net) = ctx.srv.net.as_deref_mut()
+        && let Err(e) = net.rebind(staged.str("bind"), new_tls_port, true)
+    {
+        tracing::warn!("Failed to bind {} tls port {new_tls_port}: {e}", staged.str("bind"));
+        return Err(CmdError::msg(
+            "CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen on this port. Check server logs.",
+        ));
+    }
+    if let Some(t) = fresh_tls {
+        ctx.srv.tls = t;
+    }
     // Listening addresses change before anything is applied: a port or address that cannot
     // be bound leaves the whole CONFIG SET undone (Redis's changeListener).
     let (new_port, new_bind) = (staged.port(), staged.str("bind").to_string());
@@ -212,7 +243,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         && let Some(net) = ctx.srv.net.as_deref_mut()
     {
         let which = if new_port != ctx.srv.config.port() { "port" } else { "bind" };
-        match net.rebind(&new_bind, new_port) {
+        match net.rebind(&new_bind, new_port, false) {
             Ok(p) => {
                 ctx.srv.bound_port = p;
                 let _ = staged.set("port", &p.to_string(), true);

@@ -75,6 +75,9 @@ pub enum ServerError {
     /// ACL users that do not load (config `user` lines or the aclfile): start-up stops.
     #[error("{0}")]
     Acl(String),
+    /// The TLS directives give no usable context (the log says why).
+    #[error("Failed to configure TLS. Check logs for more info.")]
+    Tls,
 }
 
 fn listener_token(i: usize) -> Token {
@@ -101,31 +104,45 @@ fn bind_addrs(bind: &str, port: u16) -> Vec<(String, bool)> {
     out
 }
 
-impl Net {
-    /// CONFIG SET port / bind: listens on the new addresses, then closes the old listeners.
-    /// When a required address cannot be bound nothing changes and the error says why.
-    pub fn rebind(&mut self, bind: &str, port: u16) -> io::Result<u16> {
-        let mut fresh = Vec::new();
-        let mut bound_port = port;
-        for (addr, optional) in bind_addrs(bind, port) {
-            let addr = if port == 0 && bound_port != 0 { addr.replace(":0", &format!(":{bound_port}")) } else { addr };
-            let parsed: SocketAddr = addr.parse().map_err(|_| io::Error::other(format!("invalid address {addr}")))?;
-            match TcpListener::bind(parsed) {
-                Ok(l) => {
-                    bound_port = l.local_addr()?.port();
-                    fresh.push(l);
-                }
-                Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
-                Err(err) => return Err(err),
+/// Listens on every address of `bind` at `port`, as plain TCP or TLS listeners. With port 0
+/// every listener reuses the port the first one got. Fails with the address that could not
+/// be bound (optional addresses excepted).
+fn bind_listeners(bind: &str, port: u16, tls: bool) -> Result<(Vec<Listener>, u16), (String, io::Error)> {
+    let mut out = Vec::new();
+    let mut bound_port = port;
+    for (addr, optional) in bind_addrs(bind, port) {
+        let addr = if port == 0 && bound_port != 0 { addr.replace(":0", &format!(":{bound_port}")) } else { addr };
+        let parsed: SocketAddr = match addr.parse() {
+            Ok(a) => a,
+            Err(_) => return Err((addr, io::Error::other("invalid address"))),
+        };
+        match TcpListener::bind(parsed) {
+            Ok(l) => {
+                bound_port = l.local_addr().map_err(|e| (addr.clone(), e))?.port();
+                out.push(if tls { Listener::Tls(l) } else { Listener::Tcp(l) });
             }
+            Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
+            Err(err) => return Err((addr, err)),
         }
-        // The Unix socket stays; the TCP listeners are replaced.
-        let (mut keep, old): (Vec<Listener>, Vec<Listener>) =
-            std::mem::take(&mut self.listeners).into_iter().partition(|l| matches!(l, Listener::Unix(..)));
+    }
+    Ok((out, bound_port))
+}
+
+impl Net {
+    /// CONFIG SET port / tls-port / bind: listens on the new addresses, then closes the old
+    /// listeners of that kind (plain or TLS). When a required address cannot be bound nothing
+    /// changes and the error says why. Port 0 closes the kind's listeners.
+    pub fn rebind(&mut self, bind: &str, port: u16, tls: bool) -> io::Result<u16> {
+        let (fresh, bound_port) =
+            if port == 0 && tls { (Vec::new(), 0) } else { bind_listeners(bind, port, tls).map_err(|(_, e)| e)? };
+        // The Unix socket and the other kind's listeners stay.
+        let (mut keep, old): (Vec<Listener>, Vec<Listener>) = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .partition(|l| !matches!((l, tls), (Listener::Tcp(_), false) | (Listener::Tls(_), true)));
         for mut l in old {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        keep.extend(fresh.into_iter().map(Listener::Tcp));
+        keep.extend(fresh);
         for (i, l) in keep.iter_mut().enumerate() {
             let r = self.poll.registry();
             if r.reregister(l, listener_token(i), Interest::READABLE).is_err() {
@@ -141,28 +158,34 @@ impl Server {
     pub fn bind(config: Config, executor: &'static dyn crate::server::Executor) -> Result<Server, ServerError> {
         let poll = Poll::new()?;
         let mut state = ServerState::new(config, executor);
-        let port = state.config.port();
-        let mut listeners = Vec::new();
-        let mut bound_port = port;
-        for (addr, optional) in bind_addrs(state.config.str("bind"), port) {
-            // With `--port 0` every listener reuses the port the first one got.
-            let addr = if port == 0 && bound_port != 0 { addr.replace(":0", &format!(":{bound_port}")) } else { addr };
-            let parsed: SocketAddr = match addr.parse() {
-                Ok(a) => a,
-                Err(_) => {
-                    return Err(ServerError::Bind { addr, err: io::Error::other("invalid address") });
+        if super::tls::wanted(&state.config) {
+            match super::tls::configure(&state.config) {
+                Ok(ctx) => state.tls = Some(ctx),
+                Err(e) => {
+                    warn!("{e}");
+                    return Err(ServerError::Tls);
                 }
-            };
-            match TcpListener::bind(parsed) {
-                Ok(l) => {
-                    bound_port = l.local_addr()?.port();
-                    let mut l = Listener::Tcp(l);
-                    poll.registry().register(&mut l, listener_token(listeners.len()), Interest::READABLE)?;
-                    listeners.push(l);
-                }
-                Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
-                Err(err) => return Err(ServerError::Bind { addr, err }),
             }
+        }
+        let port = state.config.port();
+        let tls_port = state.config.int("tls-port") as u16;
+        let bind = state.config.str("bind").to_string();
+        let mut listeners = Vec::new();
+        let mut bound_port = 0;
+        // Port 0 picks a free port, unless TLS is served: then, as in Redis, it means no plain
+        // TCP listener.
+        if port != 0 || tls_port == 0 {
+            let (ls, p) = bind_listeners(&bind, port, false).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
+            listeners.extend(ls);
+            bound_port = p;
+        }
+        if tls_port != 0 {
+            let (ls, _) =
+                bind_listeners(&bind, tls_port, true).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
+            listeners.extend(ls);
+        }
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry().register(l, listener_token(i), Interest::READABLE)?;
         }
         state.bound_port = bound_port;
         let unixsocket = state.config.str("unixsocket").to_string();
@@ -207,7 +230,12 @@ impl Server {
 
     /// Runs until SHUTDOWN.
     pub fn run(&mut self) -> Result<(), ServerError> {
-        info!("Ready to accept connections tcp port {}", self.port());
+        if self.port() != 0 {
+            info!("Ready to accept connections tcp port {}", self.port());
+        }
+        if self.state.config.int("tls-port") != 0 {
+            info!("Ready to accept connections tls port {}", self.state.config.int("tls-port"));
+        }
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
         loop {
@@ -542,8 +570,20 @@ fn accept(st: &mut ServerState, idx: usize) {
         let Some(listener) = net.listeners.get(idx) else {
             return;
         };
+        let tls = matches!(listener, Listener::Tls(_));
         match listener.accept() {
             Ok((mut stream, peer)) => {
+                // A TLS client: its session starts with the handshake its first bytes carry.
+                if tls && let Stream::Tcp(tcp) = stream {
+                    let Some(ctx) = st.tls.as_ref() else { continue };
+                    match super::tls::TlsStream::server(tcp, &ctx.server) {
+                        Ok(t) => stream = Stream::Tls(Box::new(t)),
+                        Err(e) => {
+                            warn!("Error accepting a client connection: {e}");
+                            continue;
+                        }
+                    }
+                }
                 let maxclients = st.hot.maxclients;
                 if net.conns.len() >= maxclients {
                     let _ = stream.write(b"-ERR max number of clients reached\r\n");
@@ -591,6 +631,9 @@ fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
         let Some(conn) = net.conns.get_mut(&id) else {
             return;
         };
+        // A short read of plaintext says nothing of the socket's state: TLS reads on to
+        // WouldBlock.
+        let tls = conn.stream.is_tls();
         match conn.stream.read(&mut net.scratch) {
             Ok(0) => {
                 // The client hung up (or only stopped writing): what it was answered still
@@ -613,7 +656,7 @@ fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
                 // A read that did not fill the buffer emptied the socket: data arriving later
                 // raises a new edge, so the read that would only say WouldBlock is saved (one
                 // syscall of four per unpipelined request; tokio clears readiness the same way).
-                if n < READ_CHUNK && !drain {
+                if n < READ_CHUNK && !drain && !tls {
                     break;
                 }
             }
@@ -720,6 +763,14 @@ fn flush(st: &mut ServerState, id: ClientId) {
             }
         }
         if sess.out.is_empty() {
+            // TLS records already made from the replies still go out.
+            if conn.stream.tls_pending() {
+                match conn.stream.flush() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => dead = true,
+                }
+            }
             break;
         }
         match conn.stream.write(&sess.out) {
@@ -735,7 +786,7 @@ fn flush(st: &mut ServerState, id: ClientId) {
             }
         }
     }
-    let pending = !sess.out.is_empty();
+    let pending = !sess.out.is_empty() || conn.stream.tls_pending();
     if dead || (!pending && sess.close_after_reply) {
         close(st, id);
         return;
@@ -752,6 +803,9 @@ fn close(st: &mut ServerState, id: ClientId) {
     if let Some(net) = st.net.as_deref_mut()
         && let Some(mut conn) = net.conns.remove(&id)
     {
+        if let Stream::Tls(t) = &mut conn.stream {
+            t.close_notify();
+        }
         let _ = net.poll.registry().deregister(&mut conn.stream);
     }
     if let Some(mut sess) = st.clients.remove(&id) {

@@ -18,6 +18,7 @@ pub mod repl;
 pub mod replica;
 pub mod socket;
 pub mod state;
+pub mod tls;
 pub mod tracking;
 
 pub use client::Session;

@@ -27,6 +27,8 @@ use tracing::{info, warn};
 
 use crate::protocol::{Decoder, Limits, encode_command};
 use crate::server::incoming_image::{IncomingImage, MARK_LEN, Received};
+use crate::server::socket::Stream;
+use crate::server::tls::TlsStream;
 use crate::server::{ServerState, Session};
 
 /// The master link's token on the poller (clients use their ids; listeners the top 16).
@@ -58,7 +60,7 @@ pub struct MasterLink {
     pub host: String,
     pub port: u16,
     pub state: LinkState,
-    conn: Option<mio::net::TcpStream>,
+    conn: Option<Stream>,
     inbuf: BytesMut,
     out: Vec<u8>,
     image: Option<IncomingImage>,
@@ -213,7 +215,7 @@ impl ServerState {
     /// The master link as a client (CLIENT KILL): its peer address while connected.
     pub fn master_link_addr(&self) -> Option<String> {
         let link = self.master.as_deref()?;
-        link.conn.as_ref()?.peer_addr().ok().map(|a| a.to_string())
+        link.conn.as_ref()?.peer_addr()
     }
 
     /// CLIENT KILL of the master link: it is dropped and reconnects (and continues).
@@ -307,13 +309,37 @@ fn connect(st: &mut ServerState) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }
-    let mut conn = mio::net::TcpStream::from_std(stream);
+    let tcp = mio::net::TcpStream::from_std(stream);
+    // tls-replication: the link is a TLS client of the master's tls-port.
+    let mut conn = if st.config.bool("tls-replication") {
+        let Some(ctx) = st.tls.as_ref() else {
+            warn!("Unable to connect to MASTER: TLS is not configured");
+            return;
+        };
+        match TlsStream::client(tcp, &ctx.client, &link.host) {
+            Ok(t) => Stream::Tls(Box::new(t)),
+            Err(e) => {
+                warn!("Unable to connect to MASTER: {e}");
+                return;
+            }
+        }
+    } else {
+        Stream::Tcp(tcp)
+    };
     let Some(net) = st.net.as_deref_mut() else { return };
     if net.poll.registry().register(&mut conn, TOKEN, Interest::READABLE | Interest::WRITABLE).is_err() {
         return;
     }
     info!("MASTER <-> REPLICA sync started");
-    let port = st.bound_port.to_string();
+    // The port our replicas would reach us on, as Redis announces it.
+    let tls_port = st.config.int("tls-port");
+    let port = if st.config.int("replica-announce-port") != 0 {
+        st.config.int("replica-announce-port").to_string()
+    } else if (st.config.bool("tls-replication") && tls_port != 0) || st.bound_port == 0 {
+        tls_port.to_string()
+    } else {
+        st.bound_port.to_string()
+    };
     let auth_user = st.config.str("masteruser").to_string();
     let auth_pass = st.config.str("masterauth").to_string();
     let Some(link) = st.master.as_deref_mut() else { return };
@@ -352,6 +378,13 @@ fn write_out(st: &mut ServerState) {
                 return;
             }
         }
+    }
+    // TLS records made from what was written wait for room in the socket.
+    if let Err(e) = conn.flush()
+        && e.kind() != std::io::ErrorKind::WouldBlock
+    {
+        let why = format!("write error: {e}");
+        st.link_failed(&why);
     }
 }
 

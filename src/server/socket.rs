@@ -1,5 +1,6 @@
-//! The two kinds of client socket Ember serves, TCP and Unix (`unixsocket`), behind one type
-//! each for listeners and connections, so the event loop treats them alike.
+//! The kinds of client socket Ember serves, TCP, TLS over TCP (`tls-port`) and Unix
+//! (`unixsocket`), behind one type each for listeners and connections, so the event loop
+//! treats them alike.
 
 use std::io::{self, Read, Write};
 
@@ -7,14 +8,19 @@ use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
+use super::tls::TlsStream;
+
 pub enum Listener {
     Tcp(TcpListener),
+    /// The `tls-port` listener: its connections are wrapped in a TLS session by the caller.
+    Tls(TcpListener),
     /// With the path it is bound to (clients are named `<path>:0`, as in Redis).
     Unix(UnixListener, String),
 }
 
 pub enum Stream {
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixStream),
 }
 
@@ -37,7 +43,7 @@ impl Peer {
 impl Listener {
     pub fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::Tls(l) => {
                 let (s, a) = l.accept()?;
                 let _ = s.set_nodelay(true);
                 Ok((Stream::Tcp(s), Peer::Tcp(a)))
@@ -52,7 +58,7 @@ impl Listener {
     /// The TCP port it listens on, if TCP.
     pub fn port(&self) -> Option<u16> {
         match self {
-            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Tcp(l) | Listener::Tls(l) => l.local_addr().ok().map(|a| a.port()),
             Listener::Unix(..) => None,
         }
     }
@@ -75,6 +81,7 @@ impl Stream {
     pub fn local_name(&self, peer: &Peer) -> String {
         match (self, peer) {
             (Stream::Tcp(s), _) => s.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            (Stream::Tls(s), _) => s.tcp().local_addr().map(|a| a.to_string()).unwrap_or_default(),
             (Stream::Unix(_), p) => p.name(),
         }
     }
@@ -83,8 +90,28 @@ impl Stream {
         use std::os::fd::AsRawFd;
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.tcp().as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
         }
+    }
+
+    /// TLS records are waiting for room in the socket (the replies were taken already).
+    pub fn tls_pending(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.wants_write())
+    }
+
+    /// The remote address of a TCP or TLS connection.
+    pub fn peer_addr(&self) -> Option<String> {
+        let a = match self {
+            Stream::Tcp(s) => s.peer_addr(),
+            Stream::Tls(s) => s.tcp().peer_addr(),
+            Stream::Unix(_) => return None,
+        };
+        a.ok().map(|a| a.to_string())
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -92,6 +119,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -101,12 +129,14 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
         }
     }
@@ -116,18 +146,21 @@ impl Source for Stream {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.tcp_mut().register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.tcp_mut().reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.deregister(r),
+            Stream::Tls(s) => s.tcp_mut().deregister(r),
             Stream::Unix(s) => s.deregister(r),
         }
     }
@@ -136,19 +169,19 @@ impl Source for Stream {
 impl Source for Listener {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) => l.register(r, t, i),
+            Listener::Tcp(l) | Listener::Tls(l) => l.register(r, t, i),
             Listener::Unix(l, _) => l.register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) => l.reregister(r, t, i),
+            Listener::Tcp(l) | Listener::Tls(l) => l.reregister(r, t, i),
             Listener::Unix(l, _) => l.reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) => l.deregister(r),
+            Listener::Tcp(l) | Listener::Tls(l) => l.deregister(r),
             Listener::Unix(l, _) => l.deregister(r),
         }
     }

@@ -147,6 +147,8 @@ pub struct ServerState {
     pub executor: &'static dyn Executor,
     /// MIGRATE's connections to its targets (`host:port`), closed after 10 idle seconds.
     pub migrate_sockets: std::collections::HashMap<String, MigrateSocket>,
+    /// The TLS contexts, when `tls-port`, `tls-replication` or `tls-cluster` is set.
+    pub tls: Option<super::tls::TlsContext>,
     /// Users and their permissions (ACL), and the log of denials.
     pub acl: crate::acl::Acl,
     /// The requirepass last given to the default user.
@@ -380,6 +382,7 @@ impl ServerState {
         let acl = crate::acl::Acl::new(executor.acl_catalog());
         let mut st = ServerState {
             migrate_sockets: Default::default(),
+            tls: None,
             acl,
             requirepass_applied: String::new(),
             acl_default_free: true,

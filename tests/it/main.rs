@@ -23,4 +23,5 @@ mod replication_psync;
 mod scripting;
 mod sentinel;
 mod streams;
+mod tls;
 mod util;

@@ -97,8 +97,12 @@ pub fn ember_in(dir: &std::path::Path, args: &[&str]) -> Proc {
             if show {
                 eprintln!("[ember] {line}");
             }
-            if let Some(port) =
-                line.split("accept connections tcp port ").nth(1).and_then(|p| p.trim().parse::<u16>().ok())
+            // The plain TCP port, or the TLS port of a server without one (`--port 0 --tls-port N`).
+            let reported = line
+                .split("accept connections tcp port ")
+                .nth(1)
+                .or_else(|| line.split("accept connections tls port ").nth(1));
+            if let Some(port) = reported.and_then(|p| p.trim().parse::<u16>().ok())
                 && !sent
             {
                 let _ = tx.send(port);
