@@ -131,10 +131,10 @@ fn bind_listeners(bind: &str, port: u16, tls: bool) -> Result<(Vec<Listener>, u1
 impl Net {
     /// CONFIG SET port / tls-port / bind: listens on the new addresses, then closes the old
     /// listeners of that kind (plain or TLS). When a required address cannot be bound nothing
-    /// changes and the error says why. Port 0 closes the kind's listeners.
+    /// changes and the error says why. Port 0 closes the listeners of that kind, as in Redis.
     pub fn rebind(&mut self, bind: &str, port: u16, tls: bool) -> io::Result<u16> {
         let (fresh, bound_port) =
-            if port == 0 && tls { (Vec::new(), 0) } else { bind_listeners(bind, port, tls).map_err(|(_, e)| e)? };
+            if port == 0 { (Vec::new(), 0) } else { bind_listeners(bind, port, tls).map_err(|(_, e)| e)? };
         // The Unix socket and the other kind's listeners stay.
         let (mut keep, old): (Vec<Listener>, Vec<Listener>) = std::mem::take(&mut self.listeners)
             .into_iter()

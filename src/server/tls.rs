@@ -13,9 +13,10 @@ use rustls::crypto::{CryptoProvider, aws_lc_rs as provider_impl};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    CertificateError, ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, ServerConfig,
+    SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
 use tracing::{debug, warn};
 
@@ -156,24 +157,24 @@ fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
+/// A private key in PEM: PKCS#8, PKCS#1 or SEC1, or an encrypted PKCS#8 key (PBES2, what
+/// `openssl pkey/rsa -aes256` writes) opened with `pass` (tls-key-file-pass).
 fn load_key(path: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
-    match PrivateKeyDer::from_pem_file(path) {
-        Ok(k) => Ok(k),
-        Err(e) => {
-            let encrypted = std::fs::read_to_string(path)
-                .is_ok_and(|t| t.contains("ENCRYPTED PRIVATE KEY") || t.contains("Proc-Type: 4,ENCRYPTED"));
-            if encrypted {
-                let hint = if pass.is_empty() {
-                    "it is encrypted and no password is set"
-                } else {
-                    "encrypted keys are not supported; decrypt it with openssl pkey"
-                };
-                Err(format!("Failed to load private key: {path}: {hint}"))
-            } else {
-                Err(format!("Failed to load private key: {path}: {e}"))
-            }
+    let fail = |e: &dyn std::fmt::Display| format!("Failed to load private key: {path}: {e}");
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        if pass.is_empty() {
+            return Err(fail(&"the key is encrypted and no password is set"));
         }
+        let (_, doc) = pkcs8::der::Document::from_pem(&text).map_err(|e| fail(&e))?;
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| fail(&e))?;
+        let plain = info.decrypt(pass).map_err(|_| fail(&"bad decrypt (wrong password?)"))?;
+        return Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()));
     }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(fail(&"legacy encrypted PEM is not supported: convert it with openssl pkcs8 -topk8"));
+    }
+    PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|e| fail(&e))
 }
 
 /// The trusted CAs: `tls-ca-cert-file` and every certificate file in `tls-ca-cert-dir`.
@@ -243,9 +244,7 @@ pub fn configure(cfg: &Config) -> Result<TlsContext, String> {
         }
         _ => builder.with_no_client_auth(),
     };
-    let mut server = builder
-        .with_single_cert(certs.clone(), key.clone_key())
-        .map_err(|e| format!("Failed to load private key: {key_file}: {e}"))?;
+    let mut server = builder.with_cert_resolver(certified(certs.clone(), key.clone_key(), &provider, key_file)?);
     server.ignore_client_order = cfg.bool("tls-prefer-server-ciphers");
     server.session_storage = if cfg.bool("tls-session-caching") {
         ServerSessionMemoryCache::new(cfg.int("tls-session-cache-size").max(1) as usize)
@@ -254,9 +253,9 @@ pub fn configure(cfg: &Config) -> Result<TlsContext, String> {
     };
 
     // The client side (replication): its own certificate when tls-client-cert-file is set.
-    let (client_certs, client_key) = match (cfg.str("tls-client-cert-file"), cfg.str("tls-client-key-file")) {
-        ("", _) | (_, "") => (certs, key),
-        (c, k) => (load_certs(c)?, load_key(k, cfg.str("tls-client-key-file-pass"))?),
+    let client_cert = match (cfg.str("tls-client-cert-file"), cfg.str("tls-client-key-file")) {
+        ("", _) | (_, "") => certified(certs, key, &provider, key_file)?,
+        (c, k) => certified(load_certs(c)?, load_key(k, cfg.str("tls-client-key-file-pass"))?, &provider, k)?,
     };
     let client_builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
@@ -269,12 +268,33 @@ pub fn configure(cfg: &Config) -> Result<TlsContext, String> {
         )),
         None => Arc::new(RefuseAll(provider)),
     };
-    let client = client_builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(client_certs, client_key)
-        .map_err(|e| format!("Failed to load private key: {e}"))?;
+    let client =
+        client_builder.dangerous().with_custom_certificate_verifier(verifier).with_client_cert_resolver(client_cert);
     Ok(TlsContext { server: Arc::new(server), client: Arc::new(client) })
+}
+
+/// A certificate chain with its private key. The key must match the certificate; a
+/// certificate webpki cannot parse for that check (X.509 v1, as `openssl x509 -req` makes
+/// without extensions) is used unchecked, as OpenSSL would use it.
+fn certified(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+    key_file: &str,
+) -> Result<Arc<SingleCertAndKey>, String> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("Failed to load private key: {key_file}: {e}"))?;
+    let ck = CertifiedKey::new(certs, signing);
+    match ck.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            return Err(format!("Failed to load private key: {key_file}: the key does not match the certificate"));
+        }
+        Err(e) => debug!("certificate for {key_file} not checked against its key: {e}"),
+    }
+    Ok(Arc::new(SingleCertAndKey::from(ck)))
 }
 
 /// Redis checks a master's certificate chain against the CAs but not the host name it was
@@ -362,19 +382,21 @@ impl ServerCertVerifier for RefuseAll {
 pub struct TlsStream {
     tcp: TcpStream,
     tls: rustls::Connection,
+    /// The peer does not speak TLS: it gets no alert, only the close (as from OpenSSL).
+    mute: bool,
 }
 
 impl TlsStream {
     pub fn server(tcp: TcpStream, cfg: &Arc<ServerConfig>) -> io::Result<TlsStream> {
         let conn = rustls::ServerConnection::new(Arc::clone(cfg)).map_err(io::Error::other)?;
-        Ok(TlsStream { tcp, tls: rustls::Connection::Server(conn) })
+        Ok(TlsStream { tcp, tls: rustls::Connection::Server(conn), mute: false })
     }
 
     /// A client session to `host` (a name or an address; see [`ChainOnly`]).
     pub fn client(tcp: TcpStream, cfg: &Arc<ClientConfig>, host: &str) -> io::Result<TlsStream> {
         let name = ServerName::try_from(host.to_string()).map_err(io::Error::other)?;
         let conn = rustls::ClientConnection::new(Arc::clone(cfg), name).map_err(io::Error::other)?;
-        Ok(TlsStream { tcp, tls: rustls::Connection::Client(conn) })
+        Ok(TlsStream { tcp, tls: rustls::Connection::Client(conn), mute: false })
     }
 
     pub fn tcp(&self) -> &TcpStream {
@@ -402,6 +424,9 @@ impl TlsStream {
 
     /// A close_notify for a peer that is being disconnected, if the socket takes it now.
     pub fn close_notify(&mut self) {
+        if self.mute {
+            return;
+        }
         self.tls.send_close_notify();
         let _ = self.send();
     }
@@ -425,8 +450,13 @@ impl Read for TlsStream {
             }
             let got = self.tls.read_tls(&mut self.tcp)?;
             if let Err(e) = self.tls.process_new_packets() {
-                // The alert that says why goes out before the connection closes.
-                let _ = self.send();
+                // The alert that says why goes out before the connection closes, unless what
+                // came was not TLS at all.
+                if matches!(e, rustls::Error::InvalidMessage(_)) {
+                    self.mute = true;
+                } else {
+                    let _ = self.send();
+                }
                 debug!("TLS error: {e}");
                 return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }

@@ -264,6 +264,16 @@ fn certificates_reload_on_config_set_and_bad_files_change_nothing() {
     let stale = cli(tls_port, &a.ca, with_a, &["GET", "k"]);
     assert!(stale.contains("certificate verify failed"), "the old certificate is still served: {stale}");
 
+    // An encrypted key (PKCS#8, what `openssl rsa -aes256` writes) needs tls-key-file-pass.
+    let encrypted = format!("{}.encrypted", b.server_key);
+    openssl(&dir, &["rsa", "-in", &b.server_key, "-out", &encrypted, "-aes256", "-passout", "pass:1234"]);
+    let no_pass = plain.cmd(&["CONFIG", "SET", "tls-key-file", &encrypted]).as_str();
+    assert!(no_pass.contains("Unable to update TLS configuration"), "{no_pass}");
+    assert_eq!(plain.cmd(&["CONFIG", "SET", "tls-key-file-pass", "1234", "tls-key-file", &encrypted]).as_str(), "OK");
+    assert_eq!(cli(tls_port, &b.ca, with_b, &["GET", "k"]).trim(), "v");
+    let wrong = plain.cmd(&["CONFIG", "SET", "tls-key-file-pass", "4321"]).as_str();
+    assert!(wrong.contains("Unable to update TLS configuration"), "a wrong password was taken: {wrong}");
+
     // tls-port moves at run time.
     let moved = free_port();
     assert_eq!(plain.cmd(&["CONFIG", "SET", "tls-port", &moved.to_string()]).as_str(), "OK");
@@ -295,6 +305,13 @@ fn tls_only_server_has_no_plain_port() {
     assert_eq!(ember.port, tls_port, "the log reports the TLS port when there is no plain one");
     assert_eq!(cli(tls_port, &c.ca, None, &["CONFIG", "GET", "port"]).trim(), "port\n0");
     assert_eq!(cli(tls_port, &c.ca, None, &["PING"]).trim(), "PONG");
+    // A plain port opened and closed again at run time, as Redis's "switch between tcp and
+    // tls ports".
+    let plain_port = free_port();
+    assert_eq!(cli(tls_port, &c.ca, None, &["CONFIG", "SET", "port", &plain_port.to_string()]).trim(), "OK");
+    assert_eq!(Conn::new(plain_port).cmd(&["PING"]).as_str(), "PONG");
+    assert_eq!(cli(tls_port, &c.ca, None, &["CONFIG", "SET", "port", "0"]).trim(), "OK");
+    assert!(TcpStream::connect(("127.0.0.1", plain_port)).is_err(), "port 0 leaves the plain port open");
 }
 
 /// Whether the server closed the connection (read gives end of stream or an error) in time.
