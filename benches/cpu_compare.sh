@@ -8,6 +8,7 @@
 #   benches/cpu_compare.sh                          # Ember (target/release) vs Redis
 #   BASE=/path/to/old/ember-server benches/cpu_compare.sh   # a third column: the old build
 #   TESTS=set,get N=2000000 P=32 ROUNDS=5 benches/cpu_compare.sh
+#   TLS=1 P=1 benches/cpu_compare.sh               # over TLS (tls-port, client certificates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,21 +18,38 @@ P=${P:-16}
 ROUNDS=${ROUNDS:-3}
 EMBER=${EMBER:-target/release/ember-server}
 BASE=${BASE:-}
+TLS=${TLS:-0}
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 [ -x "$EMBER" ] || cargo build --release -q
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d)
+# With TLS=1 both servers serve only a tls-port, with certificates made here (a CA, a server
+# and a client certificate), and every client presents its certificate (tls-auth-clients yes).
+SRV_TLS=(); CLI_TLS=()
+if [ "$TLS" = 1 ]; then
+  (cd "$WORK" &&
+    openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 2 -subj /CN=bench-ca -keyout ca.key -out ca.crt &&
+    for who in server client; do
+      openssl req -new -nodes -newkey rsa:2048 -subj "/CN=bench-$who" -keyout $who.key -out $who.csr &&
+      printf 'keyUsage = digitalSignature, keyEncipherment\nsubjectAltName = IP:127.0.0.1\n' > $who.ext &&
+      openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 -extfile $who.ext -out $who.crt
+    done) >/dev/null 2>&1 || { echo "openssl failed making the TLS certificates"; exit 1; }
+  SRV_TLS=(--tls-cert-file "$WORK/server.crt" --tls-key-file "$WORK/server.key" --tls-ca-cert-file "$WORK/ca.crt")
+  CLI_TLS=(--tls --cacert "$WORK/ca.crt" --cert "$WORK/client.crt" --key "$WORK/client.key")
+fi
 declare -A PORT PID
 start() { # name binary
   local p; p=$(free_port)
+  local ports=(--port "$p")
+  [ "$TLS" = 1 ] && ports=(--port 0 --tls-port "$p" "${SRV_TLS[@]}")
   if [ "$2" = redis-server ]; then
-    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+    redis-server "${ports[@]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
   else
-    "$2" --port "$p" --bind 127.0.0.1 --save "" --dir "$WORK" >/dev/null &
+    "$2" "${ports[@]}" --bind 127.0.0.1 --save "" --dir "$WORK" >/dev/null &
   fi
   PID[$1]=$!; PORT[$1]=$p
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  for _ in $(seq 100); do redis-cli -p "$p" "${CLI_TLS[@]}" ping >/dev/null 2>&1 && return; sleep 0.05; done
   echo "$1 did not start"; exit 1
 }
 NAMES=(ember redis)
@@ -46,7 +64,7 @@ HZ=$(getconf CLK_TCK)
 us_per_request() {
   local before after
   before=$(ticks "${PID[$1]}")
-  redis-benchmark -p "${PORT[$1]}" -t "$2" -c 50 -n "$N" -P "$P" -r 100000 -q >/dev/null 2>&1
+  redis-benchmark -p "${PORT[$1]}" "${CLI_TLS[@]}" -t "$2" -c 50 -n "$N" -P "$P" -r 100000 -q >/dev/null 2>&1
   after=$(ticks "${PID[$1]}")
   python3 -c "print(f'{($after - $before) / $HZ * 1e6 / $N:.3f}')"
 }

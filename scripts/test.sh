@@ -34,6 +34,12 @@ if ! command -v pgrep >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq procps >/dev/null
 fi
 
+if ! echo 'package require tls' | tclsh >/dev/null 2>&1; then
+  echo "== installing tcl-tls (Redis's suite in TLS mode)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tcl-tls >/dev/null
+fi
+
 if ! command -v openssl >/dev/null 2>&1; then
   echo "== installing openssl (the TLS tests make their certificates with it)"
   $SUDO apt-get update -qq
@@ -62,5 +68,9 @@ echo "== cargo test"
 cargo test "$@"
 if [ $# -eq 0 ]; then
   echo "== Redis 7.0's own test suite against ember-server"
-  bash scripts/redis-suite.sh
+  status=0
+  bash scripts/redis-suite.sh || status=$?
+  echo "== Redis 7.0's own test suite in TLS mode"
+  bash scripts/redis-suite-tls.sh || status=$?
+  exit $status
 fi
