@@ -217,6 +217,15 @@ pub fn denied(
     Some(v)
 }
 
+/// Whether the session's user may run `argv` (redis.acl_check_cmd): [`denied`] without the
+/// ACL LOG entry.
+pub fn permitted(srv: &ServerState, sess: &Session, entry: &Entry, argv: &[Bytes]) -> bool {
+    if srv.acl_default_free && sess.user == b"default" {
+        return true;
+    }
+    srv.acl.get(&sess.user).is_some_and(|u| matches!(verdict(u, entry, argv), Verdict::Ok))
+}
+
 /// Before a command runs: Redis's NOPERM errors for what [`denied`] finds.
 pub fn check_command(
     srv: &mut ServerState,

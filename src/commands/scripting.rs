@@ -430,6 +430,16 @@ impl Host for ScriptHost<'_> {
         Ok(out.to_vec())
     }
 
+    fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String> {
+        let entry = match resolve(&argv) {
+            Ok(e) => e,
+            // The command exists: its keys are found in the arguments given, as in Redis.
+            Err((CmdError::WrongArity(_), Some(e))) => e,
+            Err(_) => return Err("Invalid command passed to redis.acl_check_cmd()".into()),
+        };
+        Ok(super::acl::permitted(self.srv, &self.sess, entry, &argv))
+    }
+
     fn busy_poll(&mut self) -> bool {
         let mut first = false;
         if let Some(r) = self.srv.running_script.as_mut()

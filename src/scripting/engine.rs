@@ -199,6 +199,9 @@ pub trait Host {
     /// Runs one command for the script; Err is a script-level refusal (unknown command,
     /// wrong arity, not allowed) in Redis's words, without the "ERR " code.
     fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String>;
+    /// `redis.acl_check_cmd`: whether the caller's user may run this command with these
+    /// arguments; Err for a command that does not exist (Redis's words, without "ERR ").
+    fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String>;
     /// Called from the instruction hook once the run is past its time limit: serves other
     /// clients for a moment; true when the script must die (SCRIPT KILL, SHUTDOWN NOSAVE).
     fn busy_poll(&mut self) -> bool;
@@ -406,6 +409,7 @@ impl Engine {
             let (call, pcall) = command_functions(&lua, &host, &resp).map_err(lua_err)?;
             lib_fns.push(("call", call));
             lib_fns.push(("pcall", pcall));
+            lib_fns.push(("acl_check_cmd", acl_check_function(&lua, &host).map_err(lua_err)?));
             install_bit(&lua).map_err(lua_err)?;
             super::cjson::install(&lua, &g).map_err(lua_err)?;
             super::cmsgpack::install(&lua, &g).map_err(lua_err)?;
@@ -775,6 +779,44 @@ impl Drop for CurrentHost<'_> {
 
 /// `redis.call` and `redis.pcall`: Redis's argument checks, then the command through the
 /// current host; its reply parsed back into Lua.
+/// A command's arguments from Lua values, as `redis.call` takes them.
+fn lua_args(argv: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
+    let mut cmd = Vec::with_capacity(argv.len());
+    for v in argv.iter() {
+        match v {
+            Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
+            Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
+            _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    if cmd.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call");
+    }
+    Ok(cmd)
+}
+
+/// `redis.acl_check_cmd(command, args...)`: true or false for the caller's user; an error for
+/// an unknown command.
+fn acl_check_function(lua: &Lua, host: &Rc<Cell<Option<HostPtr>>>) -> mlua::Result<Function> {
+    let host = host.clone();
+    lua.create_function(move |_, argv: MultiValue| {
+        let raise = |text: String| Err(mlua::Error::external(ScriptError::new(text)));
+        let cmd = match lua_args(&argv) {
+            Ok(c) => c,
+            Err(e) => return raise(e.to_string()),
+        };
+        let Some(ptr) = host.get() else {
+            return raise("ERR redis.acl_check_cmd can only be called inside a script invocation".into());
+        };
+        // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
+        match unsafe { (*ptr).acl_check(cmd) } {
+            Ok(allowed) => Ok(allowed),
+            Err(text) => raise(format!("ERR {text}")),
+        }
+    })
+}
+
 pub(super) fn command_functions(
     lua: &Lua,
     host: &Rc<Cell<Option<HostPtr>>>,
@@ -783,18 +825,10 @@ pub(super) fn command_functions(
     let command = {
         let (host, resp) = (host.clone(), resp.clone());
         move |lua: &Lua, argv: MultiValue| -> mlua::Result<(bool, Value)> {
-            let mut cmd = Vec::with_capacity(argv.len());
-            for v in argv.iter() {
-                match v {
-                    Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
-                    Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
-                    Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
-                    _ => return refusal(lua, "ERR Lua redis lib command arguments must be strings or integers"),
-                }
-            }
-            if cmd.is_empty() {
-                return refusal(lua, "ERR Please specify at least one argument for this redis lib call");
-            }
+            let cmd = match lua_args(&argv) {
+                Ok(c) => c,
+                Err(e) => return refusal(lua, e),
+            };
             let Some(ptr) = host.get() else {
                 return refusal(lua, "ERR redis.call is only available while a script runs");
             };
