@@ -22,8 +22,16 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
-    Memory { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Memory {
+        min: i64,
+        max: i64,
+    },
+    /// A memory amount or a percentage of maxmemory ("10%"), kept negative as in Redis.
+    MemoryOrPercent,
     Enum(&'static [&'static str]),
     Str,
 }
@@ -131,7 +139,7 @@ pub static PARAMS: &[Param] = &[
     p!("aclfile", Kind::Str, "", immutable),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
     p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),
-    p!("maxmemory-clients", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("maxmemory-clients", Kind::MemoryOrPercent, "0"),
     p!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
     p!("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
     p!("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
@@ -368,6 +376,22 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             }
             Ok(Val::Int(n))
         }
+        Kind::MemoryOrPercent => {
+            let bad = || "argument must be a memory or percent value".to_string();
+            match v.strip_suffix('%') {
+                Some(pct) => {
+                    let n: i64 = pct.parse().map_err(|_| bad())?;
+                    if n < 0 {
+                        return Err(bad());
+                    }
+                    if n > 100 {
+                        return Err("percentage argument must be less or equal to 100".into());
+                    }
+                    Ok(Val::Int(-n))
+                }
+                None => parse_memory(v).filter(|n| *n >= 0).map(Val::Int).ok_or_else(bad),
+            }
+        }
         Kind::Enum(opts) => {
             let lv = v.to_ascii_lowercase();
             if opts.contains(&lv.as_str()) {
@@ -479,6 +503,7 @@ impl Config {
         let i = Self::idx(p.name)?;
         Some(match &self.values[i] {
             Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            Val::Int(n) if *n < 0 && matches!(p.kind, Kind::MemoryOrPercent) => format!("{}%", -n),
             Val::Int(n) => n.to_string(),
             Val::Str(s) if p.name == "dir" => {
                 std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| s.clone())

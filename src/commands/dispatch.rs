@@ -336,7 +336,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     srv.call_depth -= 1;
     srv.take_changes();
     if monitored && !script && !spec.has(flags::SKIP_MONITOR) && !spec.has(flags::ADMIN) {
-        feed_monitors(srv, sess, argv);
+        feed_monitors(srv, sess, &redacted(entry.full, argv));
     }
     let log_instead = srv.log_instead.take();
     let end = Instant::now();
@@ -397,7 +397,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     }
     let threshold = srv.hot.slowlog_slower_than;
     if threshold >= 0 && usec as i64 >= threshold && !spec.has(flags::SKIP_SLOWLOG) {
-        slowlog_push(srv, sess, argv, usec);
+        slowlog_push(srv, sess, &redacted(entry.full, argv), usec);
     }
     match result {
         Ok(r) => r,
@@ -411,6 +411,64 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
             Reply::Error(e.to_string())
         }
     }
+}
+
+/// The arguments SLOWLOG and MONITOR show: secrets replaced by "(redacted)", where Redis 7.0's
+/// commands redact them (passwords of AUTH, HELLO AUTH and MIGRATE AUTH/AUTH2, every rule of
+/// ACL SETUSER, the values of sensitive configs in CONFIG SET).
+fn redacted<'a>(full: &str, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> {
+    let mut hide: Vec<usize> = Vec::new();
+    match full {
+        "auth" if argv.len() <= 3 => hide.extend(1..argv.len()),
+        "acl|setuser" => hide.extend(2..argv.len()),
+        "hello" => {
+            let mut j = 2;
+            while j < argv.len() {
+                if argv[j].eq_ignore_ascii_case(b"auth") && j + 2 < argv.len() {
+                    hide.extend([j + 1, j + 2]);
+                    j += 3;
+                } else if argv[j].eq_ignore_ascii_case(b"setname") {
+                    j += 2;
+                } else {
+                    break;
+                }
+            }
+        }
+        "migrate" => {
+            let mut j = 6;
+            while j < argv.len() {
+                if argv[j].eq_ignore_ascii_case(b"auth") {
+                    hide.push(j + 1);
+                    j += 2;
+                } else if argv[j].eq_ignore_ascii_case(b"auth2") {
+                    hide.extend([j + 1, j + 2]);
+                    j += 3;
+                } else if argv[j].eq_ignore_ascii_case(b"keys") {
+                    break;
+                } else {
+                    j += 1;
+                }
+            }
+        }
+        "config|set" => {
+            for (i, pair) in argv.get(2..).unwrap_or_default().chunks(2).enumerate() {
+                let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+                if matches!(name.as_str(), "masterauth" | "masteruser" | "requirepass") {
+                    hide.push(2 + i * 2 + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+    hide.retain(|&i| i < argv.len());
+    if hide.is_empty() {
+        return std::borrow::Cow::Borrowed(argv);
+    }
+    let mut out = argv.to_vec();
+    for i in hide {
+        out[i] = Bytes::from_static(b"(redacted)");
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64) {

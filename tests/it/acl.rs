@@ -156,3 +156,62 @@ fn migrate_moves_keys_both_ways() {
     assert_eq!(rc.cmd(&["MIGRATE", "127.0.0.1", &eport, "l", "0", "5000", "REPLACE"]).text(), "+OK\r\n");
     assert_eq!(rc.cmd(&["EXISTS", "l"]).as_str(), "0");
 }
+
+/// What SLOWLOG and MONITOR show of commands carrying secrets, Ember beside redis-server:
+/// the same arguments, "(redacted)" where Redis redacts.
+#[test]
+fn secrets_are_redacted_in_slowlog_and_monitor_as_in_redis() {
+    let ember_srv = ember(&[]);
+    let redis_srv = crate::util::redis();
+    let shown = |port: u16| -> (Vec<Vec<String>>, Vec<String>) {
+        let mut c = Conn::new(port);
+        let mut mon = Conn::new(port);
+        assert_eq!(mon.cmd(&["MONITOR"]).as_str(), "OK");
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        let p = port.to_string();
+        let sent: Vec<Vec<&str>> = vec![
+            vec!["ACL", "SETUSER", "slow user", "+get", "+set"],
+            vec!["ACL", "SETUSER", "slowuser", "on", ">pw", "+get"],
+            vec!["CONFIG", "SET", "masterauth", "secret", "maxmemory-clients", "0"],
+            vec!["AUTH", "not-real"],
+            vec!["AUTH", "slowuser", "wrong"],
+            vec!["AUTH", "a", "b", "c"],
+            vec!["HELLO", "2", "AUTH", "slowuser", "wrong"],
+            vec!["MIGRATE", "127.0.0.1", &p, "nokey", "9", "5000", "AUTH", "pw"],
+            vec!["MIGRATE", "127.0.0.1", &p, "nokey", "9", "5000", "AUTH2", "u", "pw"],
+            vec!["MIGRATE", "127.0.0.1", &p, "", "9", "5000", "AUTH", "pw", "KEYS", "nokey"],
+        ];
+        for cmd in &sent {
+            c.cmd(cmd);
+        }
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+        let log = c.cmd(&["SLOWLOG", "GET", "100"]);
+        let args: Vec<Vec<String>> =
+            log.children().iter().map(|e| e.children()[3].children().iter().map(|a| a.as_str()).collect()).collect();
+        // MONITOR lines without their timestamp and client address.
+        c.cmd(&["ECHO", "end-of-test"]);
+        let mut lines = Vec::new();
+        loop {
+            let l = mon.read().as_str();
+            if l.contains("end-of-test") {
+                break;
+            }
+            lines.push(l.split_once("] ").map(|(_, rest)| rest.to_string()).unwrap_or(l));
+        }
+        (args, lines)
+    };
+    let (ember_log, ember_mon) = shown(ember_srv.port);
+    let (redis_log, redis_mon) = shown(redis_srv.port);
+    assert!(ember_log.iter().flatten().any(|a| a == "(redacted)"), "nothing redacted: {ember_log:?}");
+    assert!(!format!("{ember_log:?}{ember_mon:?}").contains("secret"), "a secret shows");
+    // Ports differ between the two servers: compare with them blanked.
+    let blank =
+        |v: Vec<String>, p: u16| -> Vec<String> { v.into_iter().map(|s| s.replace(&p.to_string(), "PORT")).collect() };
+    let ember_mon = blank(ember_mon, ember_srv.port);
+    let redis_mon = blank(redis_mon, redis_srv.port);
+    let ember_log: Vec<Vec<String>> = ember_log.into_iter().map(|e| blank(e, ember_srv.port)).collect();
+    let redis_log: Vec<Vec<String>> = redis_log.into_iter().map(|e| blank(e, redis_srv.port)).collect();
+    assert_eq!(ember_log, redis_log);
+    assert_eq!(ember_mon, redis_mon);
+}
