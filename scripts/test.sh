@@ -70,6 +70,8 @@ if [ $# -eq 0 ]; then
   echo "== Redis 7.0's own test suite against ember-server"
   status=0
   bash scripts/redis-suite.sh || status=$?
+  echo "== Redis 7.0's own test suite in internal mode (units that pass in full)"
+  bash scripts/redis-suite-internal.sh || status=$?
   echo "== Redis 7.0's own test suite in TLS mode"
   bash scripts/redis-suite-tls.sh || status=$?
   exit $status

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs units of Redis 7.0.15's own test suite in internal mode (the suite starts ember-server
+# itself for each test group, with its own config files, as Redis's CI does) against a
+# release build: the units that pass in full, so any failure is a regression.
+#
+#   scripts/redis-suite-internal.sh [UNIT ...]
+#
+# Exit status 0 only when no test failed and no exception was raised.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+suite=${REDIS_TESTS_SUITE:-$repo/tests/redis-suite/upstream}
+command -v tclsh >/dev/null || { echo "redis-suite-internal: tclsh is missing (apt-get install tcl)" >&2; exit 2; }
+
+bin=${EMBER_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin ember-server || exit 2
+  bin=${CARGO_TARGET_DIR:-$repo/target}/release/ember-server
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/ember-suite-internal.XXXXXX")
+# A copy: a rebuild while the suite runs must not change the binary under it.
+cp "$bin" "$work/ember-server"
+
+units=("$@")
+[ ${#units[@]} -eq 0 ] && units=(unit/acl unit/acl-v2 unit/auth integration/aof unit/shutdown unit/limits
+  integration/block-repl integration/replication-4 integration/psync2-reg)
+echo "# Redis test suite in internal mode against ember-server: ${units[*]}"
+REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}"
