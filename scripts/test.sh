@@ -51,6 +51,11 @@ if ! python3 -c 'import redis' >/dev/null 2>&1; then
   python3 -m pip install -q redis
 fi
 
+if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+  echo "== installing prometheus_client (its parser reads the metrics endpoint in tests)"
+  python3 -m pip install -q prometheus_client
+fi
+
 if [ ! -d tests/clients/node/node_modules/ioredis ]; then
   echo "== installing ioredis (tests/clients/node, from its lock file)"
   if ! command -v npm >/dev/null 2>&1; then

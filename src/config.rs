@@ -98,6 +98,7 @@ const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay", "loading-proce
 pub static PARAMS: &[Param] = &[
     p!("bind", Kind::Str, "* -::*"),
     p!("port", Kind::Int { min: 0, max: 65535 }, "6379"),
+    p!("metrics-port", Kind::Int { min: 0, max: 65535 }, "0"),
     p!("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
     p!("tls-cert-file", Kind::Str, ""),
     p!("tls-key-file", Kind::Str, ""),

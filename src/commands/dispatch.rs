@@ -45,6 +45,10 @@ impl Executor for Dispatch {
     fn acl_catalog(&self) -> &'static crate::acl::Catalog {
         super::acl::catalog()
     }
+
+    fn metrics(&self, st: &mut ServerState) -> String {
+        super::metrics::render(st)
+    }
 }
 
 /// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed

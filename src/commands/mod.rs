@@ -24,6 +24,7 @@ pub mod keyspec;
 pub mod keyspecs;
 pub mod latency;
 pub mod list;
+pub mod metrics;
 pub mod migrate;
 pub mod pubsub;
 pub mod replication;

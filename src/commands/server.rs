@@ -10,6 +10,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
 use crate::server::persist::Reload;
+use crate::server::socket::Serves;
 use crate::server::state::{Shutdown, unix_us};
 use crate::server::tls;
 use crate::types::Value;
@@ -226,11 +227,22 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let new_tls_port = staged.int("tls-port") as u16;
     if (new_tls_port != ctx.srv.config.int("tls-port") as u16 || staged.str("bind") != ctx.srv.config.str("bind"))
         && let Some(net) = ctx.srv.net.as_deref_mut()
-        && let Err(e) = net.rebind(staged.str("bind"), new_tls_port, true)
+        && let Err(e) = net.rebind(staged.str("bind"), new_tls_port, Serves::Tls)
     {
         tracing::warn!("Failed to bind {} tls port {new_tls_port}: {e}", staged.str("bind"));
         return Err(CmdError::msg(
             "CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen on this port. Check server logs.",
+        ));
+    }
+    let new_metrics_port = staged.int("metrics-port") as u16;
+    if (new_metrics_port != ctx.srv.config.int("metrics-port") as u16
+        || staged.str("bind") != ctx.srv.config.str("bind"))
+        && let Some(net) = ctx.srv.net.as_deref_mut()
+        && let Err(e) = net.rebind(staged.str("bind"), new_metrics_port, Serves::Metrics)
+    {
+        tracing::warn!("Failed to bind {} metrics port {new_metrics_port}: {e}", staged.str("bind"));
+        return Err(CmdError::msg(
+            "CONFIG SET failed (possibly related to argument 'metrics-port') - Unable to listen on this port. Check server logs.",
         ));
     }
     if let Some(t) = fresh_tls {
@@ -243,7 +255,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         && let Some(net) = ctx.srv.net.as_deref_mut()
     {
         let which = if new_port != ctx.srv.config.port() { "port" } else { "bind" };
-        match net.rebind(&new_bind, new_port, false) {
+        match net.rebind(&new_bind, new_port, Serves::Resp) {
             Ok(p) => {
                 ctx.srv.bound_port = p;
                 let _ = staged.set("port", &p.to_string(), true);

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
 use super::client::{PROTECTED_MODE_DENIED, Session, protected_mode_denies};
-use super::socket::{Listener, Peer, Stream};
+use super::socket::{Listener, Peer, Serves, Stream};
 use super::state::{PauseKind, ServerState};
 use crate::config::Config;
 use crate::keyspace::ClientId;
@@ -47,6 +47,8 @@ pub struct Net {
     pub(crate) poll: Poll,
     listeners: Vec<Listener>,
     conns: HashMap<ClientId, Conn>,
+    /// Scrapers of the metrics endpoint.
+    pub(super) http: super::http::HttpConns,
     scratch: Vec<u8>,
     /// Clients whose replies wait for the AOF write at the end of this iteration.
     deferred: Vec<ClientId>,
@@ -107,7 +109,7 @@ fn bind_addrs(bind: &str, port: u16) -> Vec<(String, bool)> {
 /// Listens on every address of `bind` at `port`, as plain TCP or TLS listeners. With port 0
 /// every listener reuses the port the first one got. Fails with the address that could not
 /// be bound (optional addresses excepted).
-fn bind_listeners(bind: &str, port: u16, tls: bool) -> Result<(Vec<Listener>, u16), (String, io::Error)> {
+fn bind_listeners(bind: &str, port: u16, serves: Serves) -> Result<(Vec<Listener>, u16), (String, io::Error)> {
     let mut out = Vec::new();
     let mut bound_port = port;
     for (addr, optional) in bind_addrs(bind, port) {
@@ -119,7 +121,7 @@ fn bind_listeners(bind: &str, port: u16, tls: bool) -> Result<(Vec<Listener>, u1
         match TcpListener::bind(parsed) {
             Ok(l) => {
                 bound_port = l.local_addr().map_err(|e| (addr.clone(), e))?.port();
-                out.push(if tls { Listener::Tls(l) } else { Listener::Tcp(l) });
+                out.push(Listener::Tcp(l, serves));
             }
             Err(err) if optional => debug!("optional bind {addr} failed: {err}"),
             Err(err) => return Err((addr, err)),
@@ -132,13 +134,13 @@ impl Net {
     /// CONFIG SET port / tls-port / bind: listens on the new addresses, then closes the old
     /// listeners of that kind (plain or TLS). When a required address cannot be bound nothing
     /// changes and the error says why. Port 0 closes the listeners of that kind, as in Redis.
-    pub fn rebind(&mut self, bind: &str, port: u16, tls: bool) -> io::Result<u16> {
+    pub fn rebind(&mut self, bind: &str, port: u16, serves: Serves) -> io::Result<u16> {
         let (fresh, bound_port) =
-            if port == 0 { (Vec::new(), 0) } else { bind_listeners(bind, port, tls).map_err(|(_, e)| e)? };
+            if port == 0 { (Vec::new(), 0) } else { bind_listeners(bind, port, serves).map_err(|(_, e)| e)? };
         // The Unix socket and the other kind's listeners stay.
         let (mut keep, old): (Vec<Listener>, Vec<Listener>) = std::mem::take(&mut self.listeners)
             .into_iter()
-            .partition(|l| !matches!((l, tls), (Listener::Tcp(_), false) | (Listener::Tls(_), true)));
+            .partition(|l| !matches!(l, Listener::Tcp(_, s) if *s == serves));
         for mut l in old {
             let _ = self.poll.registry().deregister(&mut l);
         }
@@ -175,13 +177,20 @@ impl Server {
         // Port 0 picks a free port, unless TLS is served: then, as in Redis, it means no plain
         // TCP listener.
         if port != 0 || tls_port == 0 {
-            let (ls, p) = bind_listeners(&bind, port, false).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
+            let (ls, p) =
+                bind_listeners(&bind, port, Serves::Resp).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
             listeners.extend(ls);
             bound_port = p;
         }
         if tls_port != 0 {
             let (ls, _) =
-                bind_listeners(&bind, tls_port, true).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
+                bind_listeners(&bind, tls_port, Serves::Tls).map_err(|(addr, err)| ServerError::Bind { addr, err })?;
+            listeners.extend(ls);
+        }
+        let metrics_port = state.config.int("metrics-port") as u16;
+        if metrics_port != 0 {
+            let (ls, _) = bind_listeners(&bind, metrics_port, Serves::Metrics)
+                .map_err(|(addr, err)| ServerError::Bind { addr, err })?;
             listeners.extend(ls);
         }
         for (i, l) in listeners.iter_mut().enumerate() {
@@ -215,6 +224,7 @@ impl Server {
             poll,
             listeners,
             conns: HashMap::new(),
+            http: Default::default(),
             scratch: vec![0; READ_CHUNK],
             deferred: Vec::new(),
             replies_released: false,
@@ -235,6 +245,9 @@ impl Server {
         }
         if self.state.config.int("tls-port") != 0 {
             info!("Ready to accept connections tls port {}", self.state.config.int("tls-port"));
+        }
+        if self.state.config.int("metrics-port") != 0 {
+            info!("Serving Prometheus metrics at http port {} /metrics", self.state.config.int("metrics-port"));
         }
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
@@ -415,6 +428,7 @@ impl Server {
     fn cron(&mut self) {
         self.state.update_time();
         super::replica::cron(&mut self.state);
+        super::http::close_idle(&mut self.state);
         if self.state.shutdown_asap && self.state.shutdown.is_none() {
             self.shutdown_on_signal();
         }
@@ -509,6 +523,10 @@ fn handle_event(st: &mut ServerState, ev: &mio::event::Event) {
         accept(st, usize::MAX - t.0);
         return;
     }
+    if super::http::HttpConns::owns(t) {
+        super::http::on_event(st, t);
+        return;
+    }
     let id = t.0 as ClientId;
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
         // A hang-up that came with the data raises no later edge: read on to the end then.
@@ -570,7 +588,10 @@ fn accept(st: &mut ServerState, idx: usize) {
         let Some(listener) = net.listeners.get(idx) else {
             return;
         };
-        let tls = matches!(listener, Listener::Tls(_));
+        let tls = listener.serves() == Serves::Tls;
+        if listener.serves() == Serves::Metrics {
+            return accept_scrapers(st, idx);
+        }
         match listener.accept() {
             Ok((mut stream, peer)) => {
                 // A TLS client: its session starts with the handshake its first bytes carry.
@@ -620,6 +641,24 @@ fn accept(st: &mut ServerState, idx: usize) {
                 return;
             }
         }
+    }
+}
+
+/// New connections of the metrics listener `idx`, handed to the HTTP side.
+fn accept_scrapers(st: &mut ServerState, idx: usize) {
+    let mut accepted = Vec::new();
+    if let Some(listener) = st.net.as_deref().and_then(|n| n.listeners.get(idx)) {
+        loop {
+            match listener.accept() {
+                Ok((Stream::Tcp(s), _)) => accepted.push(s),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    for s in accepted {
+        super::http::adopt(st, s);
     }
 }
 

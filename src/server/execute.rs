@@ -25,6 +25,8 @@ pub trait Executor: Sync {
     fn knows(&self, name: &[u8]) -> bool;
     /// Every command as ACL rules see them (ids are the command table's).
     fn acl_catalog(&self) -> &'static crate::acl::Catalog;
+    /// The metrics endpoint's page (Prometheus text format).
+    fn metrics(&self, st: &mut ServerState) -> String;
 }
 
 /// Runs one request and appends its reply (if any) to the session's output buffer.

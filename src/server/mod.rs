@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod execute;
 pub mod failover;
 pub mod full_sync;
+pub mod http;
 pub mod incoming_image;
 pub mod lag;
 pub mod latency;

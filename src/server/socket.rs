@@ -10,10 +10,17 @@ use mio::{Interest, Registry, Token};
 
 use super::tls::TlsStream;
 
+/// What a TCP listener's connections are: RESP clients, RESP clients over TLS (`tls-port`,
+/// wrapped in a TLS session by the caller), or scrapers of the metrics endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    Resp,
+    Tls,
+    Metrics,
+}
+
 pub enum Listener {
-    Tcp(TcpListener),
-    /// The `tls-port` listener: its connections are wrapped in a TLS session by the caller.
-    Tls(TcpListener),
+    Tcp(TcpListener, Serves),
     /// With the path it is bound to (clients are named `<path>:0`, as in Redis).
     Unix(UnixListener, String),
 }
@@ -43,7 +50,7 @@ impl Peer {
 impl Listener {
     pub fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => {
+            Listener::Tcp(l, _) => {
                 let (s, a) = l.accept()?;
                 let _ = s.set_nodelay(true);
                 Ok((Stream::Tcp(s), Peer::Tcp(a)))
@@ -55,10 +62,18 @@ impl Listener {
         }
     }
 
+    /// What its connections are (the Unix socket serves RESP).
+    pub fn serves(&self) -> Serves {
+        match self {
+            Listener::Tcp(_, s) => *s,
+            Listener::Unix(..) => Serves::Resp,
+        }
+    }
+
     /// The TCP port it listens on, if TCP.
     pub fn port(&self) -> Option<u16> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Tcp(l, _) => l.local_addr().ok().map(|a| a.port()),
             Listener::Unix(..) => None,
         }
     }
@@ -169,19 +184,19 @@ impl Source for Stream {
 impl Source for Listener {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.register(r, t, i),
+            Listener::Tcp(l, _) => l.register(r, t, i),
             Listener::Unix(l, _) => l.register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.reregister(r, t, i),
+            Listener::Tcp(l, _) => l.reregister(r, t, i),
             Listener::Unix(l, _) => l.reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) | Listener::Tls(l) => l.deregister(r),
+            Listener::Tcp(l, _) => l.deregister(r),
             Listener::Unix(l, _) => l.deregister(r),
         }
     }

@@ -14,6 +14,7 @@ mod eviction;
 mod example;
 mod hostile;
 mod lua_security;
+mod metrics;
 mod persistence;
 mod process;
 mod protocol;
