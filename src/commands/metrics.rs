@@ -277,13 +277,14 @@ fn per_command(out: &mut Out, kv: &BTreeMap<&str, &str>, order: &[(&str, &str)])
     for (k, v) in order {
         if let Some(cmd) = k.strip_prefix("cmdstat_") {
             let f = fields(v);
-            for (field, name, help, scale) in [
+            // Divisors, not factors: usec / 1e6 is exact where usec * 1e-6 is not.
+            for (field, name, help, divisor) in [
                 ("calls", "redis_commands_total", "Total number of calls per command", 1.0),
                 (
                     "usec",
                     "redis_commands_duration_seconds_total",
                     "Total amount of time in seconds spent per command",
-                    1e-6,
+                    1e6,
                 ),
                 (
                     "rejected_calls",
@@ -300,7 +301,7 @@ fn per_command(out: &mut Out, kv: &BTreeMap<&str, &str>, order: &[(&str, &str)])
             ] {
                 if let Some(n) = f.get(field).and_then(|v| value(v)) {
                     out.family(name, "counter", help);
-                    out.sample(name, &[("cmd", cmd)], n * scale);
+                    out.sample(name, &[("cmd", cmd)], n / divisor);
                 }
             }
         } else if let Some(err) = k.strip_prefix("errorstat_") {

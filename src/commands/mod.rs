@@ -10,6 +10,7 @@ pub mod access;
 pub mod acl;
 pub mod args;
 pub mod bitmap;
+pub mod cluster;
 pub mod connection;
 pub mod dispatch;
 pub mod error;
@@ -359,7 +360,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 22] {
+fn families() -> [&'static [CommandSpec]; 23] {
     [
         acl::COMMANDS,
         migrate::COMMANDS,
@@ -379,6 +380,7 @@ fn families() -> [&'static [CommandSpec]; 22] {
         string::COMMANDS,
         server::COMMANDS,
         latency::COMMANDS,
+        cluster::COMMANDS,
         transactions::COMMANDS,
         introspection::COMMANDS,
         info::COMMANDS,
