@@ -762,7 +762,9 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
             let n = r.len()?;
             (n != u64::MAX).then_some(n)
         } else {
-            None
+            // Files before 7.0 have no counter: estimated from the group's last ID, as Redis
+            // does when it loads them.
+            s.estimate_distance(last)
         };
         let mut g = Group { last_id: last, entries_read, ..Default::default() };
         let pel = r.count()?;
