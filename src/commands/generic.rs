@@ -17,7 +17,7 @@ const OBJ_KEY: Keys = Keys { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, del).flags(WRITE).keys(ALL_KEYS).doc("generic", "Delete a key", "1.0.0", "O(N) where N is the number of keys that will be removed."),
-    CommandSpec::new("unlink", -2, del).flags(WRITE | FAST).keys(ALL_KEYS).doc("generic", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", "4.0.0", "O(1) for each key removed regardless of its size."),
+    CommandSpec::new("unlink", -2, unlink).flags(WRITE | FAST).keys(ALL_KEYS).doc("generic", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", "4.0.0", "O(1) for each key removed regardless of its size."),
     CommandSpec::new("exists", -2, exists).flags(READONLY | FAST).keys(ALL_KEYS).doc("generic", "Determine if a key exists", "1.0.0", "O(N) where N is the number of keys to check."),
     CommandSpec::new("type", 2, type_cmd).flags(READONLY | FAST).keys(KEY1).doc("generic", "Determine the type stored at key", "1.0.0", "O(1)"),
     CommandSpec::new("keys", 2, keys).flags(READONLY).doc("generic", "Find all keys matching the given pattern", "1.0.0", "O(N) with N being the number of keys in the database"),
@@ -80,11 +80,24 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let lazy = ctx.srv.config.bool("lazyfree-lazy-user-del");
+    delete(ctx, argv, lazy)
+}
+
+/// UNLINK: DEL whose big values are freed on the lazy free thread.
+fn unlink(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    delete(ctx, argv, true)
+}
+
+fn delete(ctx: &mut Ctx, argv: &[Bytes], lazy: bool) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
-        if ctx.db().remove(k).is_some() {
+        if let Some(v) = ctx.db().remove(k) {
             n += 1;
             ctx.notify(ev::GENERIC, "del", k);
+            if lazy {
+                ctx.srv.lazyfree.free_value(v);
+            }
         }
     }
     Ok(Reply::Int(n as i64))
@@ -487,17 +500,31 @@ fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.db().len() as i64))
 }
 
-fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
+/// Whether the flush frees in the background: ASYNC, or neither word and
+/// `lazyfree-lazy-user-flush yes`.
+fn flush_async(ctx: &Ctx, argv: &[Bytes]) -> Result<bool, CmdError> {
     match argv.len() {
-        1 => Ok(()),
-        2 if is(&argv[1], "sync") || is(&argv[1], "async") => Ok(()),
+        1 => Ok(ctx.srv.config.bool("lazyfree-lazy-user-flush")),
+        2 if is(&argv[1], "sync") => Ok(false),
+        2 if is(&argv[1], "async") => Ok(true),
         _ => Err(CmdError::Syntax),
     }
 }
 
+/// Empties database `i`, its contents freed on the lazy free thread when `lazy`.
+fn flush_one(srv: &mut crate::server::ServerState, i: usize, lazy: bool) {
+    if lazy {
+        let (contents, n) = srv.dbs[i].flush_taking();
+        srv.lazyfree.free_all(contents, n as u64);
+    } else {
+        srv.dbs[i].flush();
+    }
+}
+
 fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    flush_mode(argv)?;
-    ctx.db().flush();
+    let lazy = flush_async(ctx, argv)?;
+    let db = ctx.sess.db;
+    flush_one(ctx.srv, db, lazy);
     ctx.srv.invalidate_all(ctx.sess);
     // Propagated even when the database was already empty, as Redis does.
     ctx.srv.force_propagation = true;
@@ -505,9 +532,9 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    flush_mode(argv)?;
-    for db in ctx.srv.dbs.iter_mut() {
-        db.flush();
+    let lazy = flush_async(ctx, argv)?;
+    for i in 0..ctx.srv.dbs.len() {
+        flush_one(ctx.srv, i, lazy);
     }
     ctx.srv.invalidate_all(ctx.sess);
     // Like Redis: a running background save is abandoned, and with save points configured

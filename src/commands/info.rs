@@ -150,8 +150,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("mem_cluster_links", "0".into());
             w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.pending_len()).to_string());
             w("mem_allocator", "jemalloc-5.3.0".into());
-            w("lazyfree_pending_objects", "0".into());
-            w("lazyfreed_objects", "0".into());
+            w("lazyfree_pending_objects", srv.lazyfree.pending().to_string());
+            w("lazyfreed_objects", srv.lazyfree.freed().to_string());
         }
         "persistence" => {
             w("loading", "0".into());

@@ -312,6 +312,7 @@ fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ctx.srv.expire_lag.reset();
     ctx.srv.loop_stall_max_us = 0;
     ctx.srv.repl.reset_stats();
+    ctx.srv.lazyfree.reset_stats();
     Ok(OK)
 }
 

@@ -693,6 +693,20 @@ impl Db {
         n
     }
 
+    /// [`Db::flush`] that hands back the old contents instead of freeing them here (FLUSHALL
+    /// ASYNC frees them on the lazy free thread), with the number of keys.
+    pub fn flush_taking(&mut self) -> (Box<dyn Send>, usize) {
+        self.snapshot_complete();
+        let n = self.keys.len();
+        self.touch_all_watched();
+        self.signal_blocked_keys();
+        let contents = std::mem::take(&mut self.keys);
+        self.side.expires.clear();
+        self.side.local_volatile.clear();
+        self.side.changes.add(n as u64);
+        (Box::new(contents), n)
+    }
+
     /// Incremental housekeeping from cron: rehash steps and shrinking.
     pub fn cron(&mut self, rehash_steps: usize) {
         self.keys.shrink_if_needed();

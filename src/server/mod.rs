@@ -12,6 +12,7 @@ pub mod http;
 pub mod incoming_image;
 pub mod lag;
 pub mod latency;
+pub mod lazyfree;
 
 pub mod persist;
 pub mod pubsub;

@@ -149,6 +149,8 @@ pub struct ServerState {
     pub migrate_sockets: std::collections::HashMap<String, MigrateSocket>,
     /// The TLS contexts, when `tls-port`, `tls-replication` or `tls-cluster` is set.
     pub tls: Option<super::tls::TlsContext>,
+    /// Big values and flushed databases are freed on a background thread.
+    pub lazyfree: super::lazyfree::LazyFree,
     /// Users and their permissions (ACL), and the log of denials.
     pub acl: crate::acl::Acl,
     /// The requirepass last given to the default user.
@@ -383,6 +385,7 @@ impl ServerState {
         let mut st = ServerState {
             migrate_sockets: Default::default(),
             tls: None,
+            lazyfree: Default::default(),
             acl,
             requirepass_applied: String::new(),
             acl_default_free: true,

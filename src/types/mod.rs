@@ -54,6 +54,24 @@ impl Value {
         }
     }
 
+    /// About how many allocations freeing this value takes (Redis's lazyfreeGetFreeEffort):
+    /// one for a compact encoding, else one per element; lists one per ~128 elements (a
+    /// quicklist node), streams one per node plus each group and its pending entries.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(HashValue::Packed(_)) | Value::Set(SetValue::Ints(_)) | Value::ZSet(ZSetValue::Packed(_)) => 1,
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+            Value::List(l) => 1 + l.len() / 128,
+            Value::Stream(s) => {
+                let groups = s.groups.values().next().map_or(0, |g| s.groups.len() * (1 + g.pel.len()));
+                s.node_count() + groups
+            }
+        }
+    }
+
     pub fn as_hash(&self) -> Option<&HashValue> {
         match self {
             Value::Hash(h) => Some(h),

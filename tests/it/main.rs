@@ -13,6 +13,7 @@ mod diff;
 mod eviction;
 mod example;
 mod hostile;
+mod lazyfree;
 mod lua_security;
 mod metrics;
 mod persistence;
