@@ -156,6 +156,9 @@ pub fn serve_ready(st: &mut ServerState, current: &mut Session) {
         if ready.is_empty() {
             return;
         }
+        // The clock moves on first, as in Redis: a key that expired while the command ran
+        // (DEBUG SLEEP inside MULTI) serves nobody.
+        st.update_time();
         for (db, key) in ready {
             for id in st.blocking.waiters(db, &key) {
                 if id == current.id {
