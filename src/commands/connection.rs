@@ -31,6 +31,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("reset", 1, reset)
         .flags(NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL)
         .doc("connection", "Reset the connection", "6.2.0", "O(1)"),
+    CommandSpec::new("asking", 1, cluster_only).flags(FAST).doc(
+        "cluster",
+        "Sent by cluster clients after an -ASK redirect",
+        "3.0.0",
+        "O(1)",
+    ),
     CommandSpec::new("readonly", 1, cluster_only).flags(FAST | LOADING | STALE).doc(
         "cluster",
         "Enables read queries for a connection to a cluster replica node",
@@ -155,12 +161,6 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "connection",
         "Set client eviction mode for the current connection",
         "7.0.0",
-        "O(1)",
-    ),
-    CommandSpec::new("setinfo", 4, client_setinfo).flags(NOSCRIPT | LOADING | STALE).doc(
-        "connection",
-        "Set client or connection specific info",
-        "7.2.0",
         "O(1)",
     ),
     CommandSpec::new("help", 2, client_help).flags(LOADING | STALE).doc(
@@ -314,25 +314,6 @@ fn client_setname(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn client_getname(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::from_opt(ctx.sess.name.clone()))
-}
-
-fn client_setinfo(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let val = &argv[3];
-    if val.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CmdError::msg(format!(
-            "{} cannot contain spaces, newlines or special characters.",
-            lossy(&argv[2]).to_lowercase()
-        )));
-    }
-    let v = if val.is_empty() { None } else { Some(val.clone()) };
-    if is(&argv[2], "lib-name") {
-        ctx.sess.lib_name = v;
-    } else if is(&argv[2], "lib-ver") {
-        ctx.sess.lib_ver = v;
-    } else {
-        return Err(CmdError::msg(format!("Unrecognized option '{}'", lossy(&argv[2]))));
-    }
-    Ok(OK)
 }
 
 fn client_info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

@@ -114,6 +114,9 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     if entry.full.starts_with("debug") && !srv.config.allows("enable-debug-command", sess.is_local()) {
         return refuse(srv, sess, entry, CmdError::msg(DEBUG_NOT_ALLOWED));
     }
+    if super::module::PROTECTED.contains(&entry.full) && !srv.config.allows("enable-module-command", sess.is_local()) {
+        return refuse(srv, sess, entry, CmdError::msg(MODULE_NOT_ALLOWED));
+    }
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
         return refuse(srv, sess, entry, CmdError::NoAuth);
     }
@@ -222,6 +225,7 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
         })
 }
 
+const MODULE_NOT_ALLOWED: &str = "MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// EXEC whose transaction queued a command for which `pred` holds (EXEC is judged by what

@@ -89,8 +89,11 @@ fn command_docs(spec: &CommandSpec) -> Reply {
         (Reply::bulk_str("summary"), Reply::bulk_str(spec.summary)),
         (Reply::bulk_str("since"), Reply::bulk_str(spec.since)),
         (Reply::bulk_str("group"), Reply::bulk_str(spec.group)),
-        (Reply::bulk_str("complexity"), Reply::bulk_str(spec.complexity)),
     ];
+    // Redis leaves the field out of a command that documents no complexity (LOLWUT).
+    if !spec.complexity.is_empty() {
+        m.push((Reply::bulk_str("complexity"), Reply::bulk_str(spec.complexity)));
+    }
     if !spec.subcommands.is_empty() {
         let subs = spec
             .subcommands

@@ -27,6 +27,7 @@ pub mod latency;
 pub mod list;
 pub mod metrics;
 pub mod migrate;
+pub mod module;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -154,6 +155,8 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 15;
     pub const MOVABLEKEYS: u32 = 1 << 16;
     pub const ALLOW_BUSY: u32 = 1 << 17;
+    /// RESTORE-ASKING: served for a slot being imported (cluster), as ASKING would allow.
+    pub const ASKING: u32 = 1 << 18;
     /// Not a Redis flag: runs even inside MULTI instead of being queued (EXEC, DISCARD, ...).
     pub const TX_CONTROL: u32 = 1 << 24;
 
@@ -176,6 +179,7 @@ pub mod flags {
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
+        (ASKING, "asking"),
     ];
 }
 
@@ -360,7 +364,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 23] {
+fn families() -> [&'static [CommandSpec]; 24] {
     [
         acl::COMMANDS,
         migrate::COMMANDS,
@@ -381,6 +385,7 @@ fn families() -> [&'static [CommandSpec]; 23] {
         server::COMMANDS,
         latency::COMMANDS,
         cluster::COMMANDS,
+        module::COMMANDS,
         transactions::COMMANDS,
         introspection::COMMANDS,
         info::COMMANDS,

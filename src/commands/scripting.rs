@@ -82,6 +82,12 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "O(N) with N being the number of scripts in cache",
     ),
+    CommandSpec::new("debug", 3, script_debug).flags(NOSCRIPT).doc(
+        "scripting",
+        "Set the debug mode for executed scripts.",
+        "3.2.0",
+        "O(1)",
+    ),
     CommandSpec::new("kill", 2, script_kill).flags(NOSCRIPT | ALLOW_BUSY).doc(
         "scripting",
         "Kill the script currently in execution.",
@@ -499,6 +505,19 @@ fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // A new Lua state, as Redis does: the old one's memory and any state scripts left go.
     ctx.srv.lua = None;
     Ok(Reply::Status("OK"))
+}
+
+/// SCRIPT DEBUG: NO is accepted (debugging is off); Ember has no Lua debugger (LDB), so YES
+/// and SYNC say so instead of switching a mode nothing would honour.
+fn script_debug(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mode = &argv[2];
+    if mode.eq_ignore_ascii_case(b"no") {
+        Ok(Reply::Status("OK"))
+    } else if mode.eq_ignore_ascii_case(b"yes") || mode.eq_ignore_ascii_case(b"sync") {
+        Err(CmdError::msg("Ember has no Lua debugger: SCRIPT DEBUG YES/SYNC is not supported"))
+    } else {
+        Err(CmdError::msg("Use SCRIPT DEBUG YES/SYNC/NO"))
+    }
 }
 
 fn script_kill(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {

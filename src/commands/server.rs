@@ -22,6 +22,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("config", -2, container)
         .doc("server", "A container for server configuration commands", "2.0.0", "Depends on subcommand.")
         .subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("lolwut", -1, lolwut).flags(READONLY | FAST).doc(
+        "server",
+        "Display some computer art and the Redis version",
+        "5.0.0",
+        "",
+    ),
     CommandSpec::new("time", 1, time).flags(LOADING | STALE | FAST).doc(
         "server",
         "Return the current server time",
@@ -179,6 +185,15 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     Ok(Reply::Map(out))
+}
+
+/// LOLWUT [VERSION v]: Redis 7.0's own (unstable) version prints the version line, which is
+/// what Ember prints for every version (the computer art of versions 5 and 6 is not drawn).
+fn lolwut(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() >= 3 && is(&argv[1], "version") {
+        super::args::int(&argv[2])?;
+    }
+    Ok(Reply::Verbatim(Bytes::from_static(b"Redis ver. 7.0.15\n")))
 }
 
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -49,7 +49,7 @@ const EXAMPLES: &[&[&str]] = &[
     &["PFADD hll a b c", "PFADD hll2 d", "PFDEBUG TODENSE hll2", "PFMERGE hll3 hll hll2"],
     &["PSETEX pse 100000 v", "SETEX sex 1000 v", "SETNX snx v", "SET st2 v KEEPTTL"],
     &["SET rn v", "RENAME rn rn2", "SET rnx v", "RENAMENX rnx rnx2"],
-    &["SET rs v", "$DUMP rs", "RESTORE rs2 0 $DUMP", "RESTORE rs3 100000 $DUMP"],
+    &["SET rs v", "$DUMP rs", "RESTORE rs2 0 $DUMP", "RESTORE rs3 100000 $DUMP", "RESTORE-ASKING rs4 0 $DUMP"],
     &["SADD s1 a b c", "SADD s2 b c d", "SDIFFSTORE sd s1 s2", "SINTERSTORE si s1 s2", "SUNIONSTORE su s1 s2"],
     &["SADD sm a b", "SMOVE sm sm2 a", "SREM sm b", "SADD sp 1 2 3 4", "SPOP sp", "SPOP sp 2"],
     &["SETBIT sb 7 1", "SETRANGE sr 5 abc"],
