@@ -312,11 +312,11 @@ fn connect(st: &mut ServerState) {
     let tcp = mio::net::TcpStream::from_std(stream);
     // tls-replication: the link is a TLS client of the master's tls-port.
     let mut conn = if st.config.bool("tls-replication") {
-        let Some(ctx) = st.tls.as_ref() else {
+        let Some(client) = st.tls.as_ref().and_then(|t| t.client.as_ref()) else {
             warn!("Unable to connect to MASTER: TLS is not configured");
             return;
         };
-        match TlsStream::client(tcp, &ctx.client, &link.host) {
+        match TlsStream::client(tcp, client, &link.host) {
             Ok(t) => Stream::Tls(Box::new(t)),
             Err(e) => {
                 warn!("Unable to connect to MASTER: {e}");

@@ -30,7 +30,8 @@ pub const UPDATE_FAILED: &str = "Unable to update TLS configuration. Check serve
 /// replication to a TLS master (`tls-replication`).
 pub struct TlsContext {
     pub server: Arc<ServerConfig>,
-    pub client: Arc<ClientConfig>,
+    /// None without CAs to check a master's certificate against.
+    pub client: Option<Arc<ClientConfig>>,
 }
 
 /// Whether the configuration asks for TLS anywhere (Redis configures TLS only then).
@@ -260,17 +261,22 @@ pub fn configure(cfg: &Config) -> Result<TlsContext, String> {
     let client_builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("Failed to configure TLS: {e}"))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        Some(roots) => Arc::new(ChainOnly(
-            WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+    // Without CAs (tls-auth-clients no, no tls-replication) no master can be trusted: no
+    // client side.
+    let client = match roots {
+        Some(roots) => {
+            let verifier = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
                 .build()
-                .map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?,
-        )),
-        None => Arc::new(RefuseAll(provider)),
+                .map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?;
+            let config = client_builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
+                .with_client_cert_resolver(client_cert);
+            Some(Arc::new(config))
+        }
+        None => None,
     };
-    let client =
-        client_builder.dangerous().with_custom_certificate_verifier(verifier).with_client_cert_resolver(client_cert);
-    Ok(TlsContext { server: Arc::new(server), client: Arc::new(client) })
+    Ok(TlsContext { server: Arc::new(server), client })
 }
 
 /// A certificate chain with its private key. The key must match the certificate; a
@@ -337,43 +343,6 @@ impl ServerCertVerifier for ChainOnly {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
-    }
-}
-
-/// Without CAs no master certificate can be trusted (Redis refuses that configuration when
-/// tls-replication is on; this only serves a client context nobody uses).
-#[derive(Debug)]
-struct RefuseAll(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for RefuseAll {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
