@@ -22,7 +22,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ember-suite-internal.XXXXXX")
 cp "$bin" "$work/ember-server"
 
 units=("$@")
-[ ${#units[@]} -eq 0 ] && units=(unit/acl unit/acl-v2 unit/auth integration/aof unit/shutdown unit/limits
+[ ${#units[@]} -eq 0 ] && units=(unit/acl unit/acl-v2 unit/auth unit/info integration/aof unit/shutdown unit/limits
   integration/block-repl integration/replication-4 integration/psync2-reg)
 echo "# Redis test suite in internal mode against ember-server: ${units[*]}"
 REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}"

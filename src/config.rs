@@ -414,6 +414,26 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
                 "client-output-buffer-limit" => {
                     parse_obuf_limits(v, Default::default())?;
                 }
+                // Numbers within [0, 100], kept as Redis prints them back ("0.0" is "0").
+                "latency-tracking-info-percentiles" => {
+                    let mut out = Vec::new();
+                    for w in v.split_whitespace() {
+                        let n: f64 = w
+                            .parse()
+                            .ok()
+                            .filter(|n: &f64| n.is_finite())
+                            .ok_or_else(|| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+                        if !(0.0..=100.0).contains(&n) {
+                            return Err(
+                                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into()
+                            );
+                        }
+                        // C's "%f" with the trailing zeros (and a bare point) trimmed.
+                        let f = format!("{n:.6}");
+                        out.push(f.trim_end_matches('0').trim_end_matches('.').to_string());
+                    }
+                    return Ok(Val::Str(out.join(" ")));
+                }
                 _ => {}
             }
             Ok(Val::Str(v.to_string()))

@@ -117,8 +117,21 @@ pub fn unblock_with(st: &mut ServerState, id: u64, reply: Option<Reply>) -> bool
     };
     let Some(s) = st.clients.get_mut(&id) else { return false };
     encode(&reply, s.resp, &mut s.out);
+    let failed = if let Reply::Error(text) = &reply {
+        // An error ends the command (CLIENT UNBLOCK ERROR, a replica's -UNBLOCKED): counted in
+        // errorstats and as a failed call, as Redis counts it.
+        st.stats.total_error_replies += 1;
+        *st.stats.errors.entry(text.split(' ').next().unwrap_or("ERR").to_string()).or_default() += 1;
+        true
+    } else {
+        false
+    };
     if let Some(slot) = st.executor.stat_slot(&req.argv) {
-        st.stats.command(slot).calls += 1;
+        let stat = st.stats.command(slot);
+        stat.calls += 1;
+        if failed {
+            stat.failed_calls += 1;
+        }
     }
     st.pending_writes.push(id);
     st.blocking.resumed.push(id);
