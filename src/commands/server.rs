@@ -332,6 +332,12 @@ fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+    rewrite_config(ctx, false)
+}
+
+/// CONFIG REWRITE, or with `force_all` every directive, defaults too (DEBUG
+/// CONFIG-REWRITE-FORCE-ALL, which the test suite uses to check that all of them load back).
+fn rewrite_config(ctx: &mut Ctx, force_all: bool) -> CmdResult {
     let Some(file) = ctx.srv.config.file.clone() else {
         return Err(CmdError::msg("The server is running without a config file"));
     };
@@ -342,7 +348,7 @@ fn config_rewrite(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     } else {
         Vec::new()
     };
-    std::fs::write(&file, ctx.srv.config.rewrite_text())
+    std::fs::write(&file, ctx.srv.config.rewrite_text(force_all))
         .map_err(|e| CmdError::msg(format!("Rewriting config file: {e}")))?;
     Ok(OK)
 }
@@ -891,6 +897,9 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if is(sub, "protocol") && argv.len() == 3 {
         return debug_protocol(&argv[2]);
+    }
+    if is(sub, "config-rewrite-force-all") && argv.len() == 2 {
+        return rewrite_config(ctx, true);
     }
     if is(sub, "set-active-expire") && argv.len() == 3 {
         ctx.srv.active_expire_enabled = parse_i64(&argv[2]).unwrap_or(1) != 0;
