@@ -466,6 +466,9 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.srv.save_rdb().map_err(|_| CmdError::msg("Errors trying to SHUTDOWN. Check logs."))?;
     }
     ctx.srv.shutdown = Some(mode);
+    if let Some(net) = ctx.srv.net.as_deref_mut() {
+        net.close_listeners();
+    }
     ctx.sess.close_after_reply = true;
     Ok(Reply::NoReply)
 }

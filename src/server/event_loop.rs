@@ -131,6 +131,14 @@ fn bind_listeners(bind: &str, port: u16, serves: Serves) -> Result<(Vec<Listener
 }
 
 impl Net {
+    /// Stops listening (SHUTDOWN): done as soon as the shutdown is decided, so a client that
+    /// sees its connection end finds the port refusing, not a server half torn down.
+    pub fn close_listeners(&mut self) {
+        for mut l in std::mem::take(&mut self.listeners) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+    }
+
     /// CONFIG SET port / tls-port / bind: listens on the new addresses, then closes the old
     /// listeners of that kind (plain or TLS). When a required address cannot be bound nothing
     /// changes and the error says why. Port 0 closes the listeners of that kind, as in Redis.
@@ -335,6 +343,9 @@ impl Server {
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.shutdown.is_some() {
+                if let Some(net) = self.state.net.as_deref_mut() {
+                    net.close_listeners();
+                }
                 let unixsocket = self.state.config.str("unixsocket");
                 if !unixsocket.is_empty() {
                     info!("Removing the unix socket file.");
