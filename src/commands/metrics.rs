@@ -252,7 +252,9 @@ fn replication(out: &mut Out, kv: &BTreeMap<&str, &str>, order: &[(&str, &str)])
         }
     }
     for (k, v) in order {
-        if !(k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5) {
+        // slave0, slave1, ... (not slave_priority and the like).
+        let Some(n) = k.strip_prefix("slave") else { continue };
+        if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
         let f = fields(v);
