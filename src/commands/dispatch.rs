@@ -6,8 +6,6 @@
 //! bookkeeping every command needs: stats, slowlog, MONITOR feed, WATCH signals, propagation.
 //! The server reaches this module only through [`Dispatch`], its [`Executor`].
 
-use std::time::Instant;
-
 use bytes::Bytes;
 
 use super::{CmdError, Ctx, Entry, flags, table};
@@ -347,9 +345,9 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         feed_monitors(srv, sess, &redacted(entry.full, argv));
     }
     let log_instead = srv.log_instead.take();
-    let end = Instant::now();
+    let end = srv.ticker.now();
     srv.cmd_clock = end;
-    let usec = end.duration_since(start).as_micros() as u64;
+    let usec = srv.ticker.micros(start, end);
     srv.flag_dirty_watchers(sess);
     srv.publish_events(sess);
     let forced = std::mem::take(&mut srv.force_propagation);

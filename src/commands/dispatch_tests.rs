@@ -81,17 +81,17 @@ impl T {
         let mut s = self.srv.clients.remove(&id).unwrap_or_else(|| {
             let mut s = Session::new(id, format!("test:{id}"), "test:0".into(), -1, 0);
             s.authenticated = true;
-            s
+            Box::new(s)
         });
         // While another client runs, this test's own session is a registered client too.
         let me = std::mem::replace(&mut self.me, Session::new(0, String::new(), String::new(), -1, 0));
         let my_id = me.id;
-        self.srv.clients.insert(my_id, me);
+        self.srv.clients.insert(my_id, Box::new(me));
         self.srv.update_time();
         let r = execute(&mut self.srv, &mut s, &Self::argv(args));
         self.srv.clients.insert(id, s);
         if let Some(me) = self.srv.clients.remove(&my_id) {
-            self.me = me;
+            self.me = *me;
         }
         r
     }

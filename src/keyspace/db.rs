@@ -331,6 +331,22 @@ impl Db {
         live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h).map(|(_, e)| e)
     }
 
+    /// The hash [`Db::prefetch`] takes for `key`.
+    pub fn key_hash(&self, key: &[u8]) -> usize {
+        self.keys.hash(key)
+    }
+
+    /// Starts loading the keyspace entries of a pipeline's next keys (by hash) together, so
+    /// their cache misses overlap; see [`Dict::prefetch_node`].
+    pub fn prefetch(&self, hashes: &[usize]) {
+        for &h in hashes {
+            self.keys.prefetch_bucket(h);
+        }
+        for &h in hashes {
+            self.keys.prefetch_node(h);
+        }
+    }
+
     /// Deletes `key` if its deadline has passed. Returns true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         let h = self.keys.hash(key);

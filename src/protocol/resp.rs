@@ -177,6 +177,41 @@ impl Decoder {
     }
 }
 
+/// Calls `f` with the second argument (the key, for most commands) of each complete multibulk
+/// request at the front of `buf`, at most `max` of them; returns how many requests it walked.
+/// It stops at the first inline, malformed or incomplete request: this is only a look ahead
+/// for prefetching, the decoder still judges every byte.
+pub fn peek_keys(buf: &[u8], max: usize, mut f: impl FnMut(&[u8])) -> usize {
+    let mut pos = 0;
+    let mut seen = 0;
+    'requests: while seen < max && buf.get(pos) == Some(&b'*') {
+        let Some((count, after)) = header(buf, pos) else { break };
+        pos = after;
+        for i in 0..count {
+            if buf.get(pos) != Some(&b'$') {
+                break 'requests;
+            }
+            let Some((len, start)) = header(buf, pos) else { break 'requests };
+            let Some(end) = start.checked_add(len as usize).filter(|e| e.saturating_add(2) <= buf.len()) else {
+                break 'requests;
+            };
+            if i == 1 {
+                f(&buf[start..end]);
+            }
+            pos = end + 2;
+        }
+        seen += 1;
+    }
+    seen
+}
+
+/// A `*N` or `$N` line at `pos`: its non-negative number and where the line ends.
+fn header(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let cr = find_cr(buf, pos)?;
+    let n = parse_i64(&buf[pos + 1..cr])?;
+    (n >= 0 && cr + 2 <= buf.len()).then_some((n as u64, cr + 2))
+}
+
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
     buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
 }
@@ -344,6 +379,25 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn peek_keys_walks_complete_requests_only() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
+        let mut keys = Vec::new();
+        assert_eq!(peek_keys(buf, 10, |k| keys.push(k.to_vec())), 3);
+        assert_eq!(keys, vec![b"a".to_vec(), b"bb".to_vec()]);
+        assert_eq!(peek_keys(buf, 1, |_| {}), 1);
+        for bad in [
+            &b"*2\r\n$-1\r\n"[..],
+            b"*x\r\n",
+            b"GET a\r\n",
+            b"*2\r\n+3\r\n",
+            b"*9999999999999\r\n",
+            b"*1\r\n$99999999999999999\r\n",
+        ] {
+            assert_eq!(peek_keys(bad, 10, |_| {}), 0);
+        }
     }
 
     #[test]

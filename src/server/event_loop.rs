@@ -641,7 +641,7 @@ fn accept(st: &mut ServerState, idx: usize) {
                 let mut sess = Session::new(id, peer.name(), laddr, fd, st.now_ms);
                 sess.unix = matches!(peer, Peer::Unix(_));
                 sess.authenticated = !st.hot.auth_required;
-                st.clients.insert(id, sess);
+                st.clients.insert(id, Box::new(sess));
                 st.stats.total_connections_received += 1;
                 net.conns.insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });
             }
@@ -741,6 +741,8 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         st.postponed_clients = st.postponed_clients.saturating_sub(1);
         process(st, &mut sess, &argv);
     }
+    // Pipelined requests: the keys of the next few are looked up together (a window at a time).
+    let (mut window, mut prefetching) = (0usize, true);
     loop {
         if sess.postponed.is_some() {
             break; // a command held by CLIENT PAUSE: nothing more is read until it runs
@@ -754,6 +756,11 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         if st.pause.is_some_and(|(k, _)| k == PauseKind::All) {
             break; // commands wait in the buffer until the pause ends (cron resumes them)
         }
+        if window == 0 && prefetching {
+            window = prefetch_window(&st.dbs[sess.db], &conn.rbuf);
+            prefetching = window >= 2;
+        }
+        window = window.saturating_sub(1);
         let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
         // CLIENT LIST's qbuf counts the command being run, as Redis's query buffer does.
         let buffered = conn.rbuf.len();
@@ -779,6 +786,26 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         net.conns.insert(id, conn);
     }
     true
+}
+
+/// Requests a pipeline holds at most are prefetched at once (a window).
+const PREFETCH_WINDOW: usize = 32;
+
+/// Starts loading the keyspace entries of the requests at the front of `buf` (their second
+/// argument, the key of most commands) so their cache misses overlap instead of stalling
+/// each command in turn. Returns how many requests the window covers; below 2 there is no
+/// pipeline to overlap and the caller stops trying for this read.
+fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8]) -> usize {
+    let mut hashes = [0usize; PREFETCH_WINDOW];
+    let mut n = 0;
+    let seen = crate::protocol::resp::peek_keys(buf, PREFETCH_WINDOW, |key| {
+        hashes[n] = db.key_hash(key);
+        n += 1;
+    });
+    if seen >= 2 {
+        db.prefetch(&hashes[..n]);
+    }
+    seen
 }
 
 /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.

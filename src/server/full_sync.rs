@@ -116,7 +116,7 @@ impl ServerState {
     fn replica_mut<'a>(&'a mut self, id: ClientId, current: Option<&'a mut Session>) -> Option<&'a mut Session> {
         match current {
             Some(s) if s.id == id => Some(s),
-            _ => self.clients.get_mut(&id),
+            _ => self.clients.get_mut(&id).map(|b| &mut **b),
         }
     }
 
@@ -128,7 +128,7 @@ impl ServerState {
         for &id in &self.repl.replicas {
             let s = match &current {
                 Some(s) if s.id == id => Some(&**s),
-                _ => self.clients.get(&id),
+                _ => self.clients.get(&id).map(|b| &**b),
             };
             if let Some(s) = s
                 && let Some(fs) = s.full_sync.as_ref().filter(|f| f.waiting())

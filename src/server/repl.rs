@@ -306,7 +306,7 @@ impl ServerState {
     fn replica_sessions<'a>(&'a self, current: Option<&'a Session>) -> impl Iterator<Item = &'a Session> + 'a {
         self.repl.replicas.iter().filter_map(move |id| match current {
             Some(s) if s.id == *id => Some(s),
-            _ => self.clients.get(id),
+            _ => self.clients.get(id).map(|b| &**b),
         })
     }
 

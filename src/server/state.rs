@@ -160,7 +160,7 @@ pub struct ServerState {
     pub config: Config,
     pub hot: Hot,
     pub dbs: Vec<Db>,
-    pub clients: BTreeMap<ClientId, Session>,
+    pub clients: BTreeMap<ClientId, Box<Session>>,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -211,7 +211,9 @@ pub struct ServerState {
     pub watched_keys: usize,
     /// When the current command started: the previous command's end (or the batch start), so
     /// each command costs one clock read for its duration statistic.
-    pub cmd_clock: std::time::Instant,
+    pub cmd_clock: u64,
+    /// The clock commands are timed with (see util::ticks).
+    pub ticker: crate::util::ticks::Ticker,
     pub evictor: crate::keyspace::evict::Evictor,
     /// Eviction ran out of its per-command budget while still over `maxmemory`: the event loop
     /// keeps evicting between polls until it is under.
@@ -382,6 +384,7 @@ impl ServerState {
             (0..40).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
         };
         let acl = crate::acl::Acl::new(executor.acl_catalog());
+        let ticker = crate::util::ticks::Ticker::new();
         let mut st = ServerState {
             migrate_sockets: Default::default(),
             tls: None,
@@ -423,7 +426,8 @@ impl ServerState {
             clock: None,
             blocking: Default::default(),
             watched_keys: 0,
-            cmd_clock: Instant::now(),
+            cmd_clock: ticker.now(),
+            ticker,
             evictor: Default::default(),
             evicting: false,
             expire_lag: Default::default(),
@@ -498,7 +502,8 @@ impl ServerState {
 
     pub fn update_time(&mut self) {
         self.now_ms = self.clock.unwrap_or_else(unix_ms);
-        self.cmd_clock = Instant::now();
+        self.ticker.refine(Instant::now());
+        self.cmd_clock = self.ticker.now();
         for db in &mut self.dbs {
             db.set_now(self.now_ms);
         }

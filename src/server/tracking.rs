@@ -387,14 +387,18 @@ impl ServerState {
 
     /// Redis's sendTrackingMessage: resolves the redirect and picks push or Pub/Sub framing.
     fn send_invalidation(&mut self, current: &mut Session, target: ClientId, payload: Payload) {
-        let info = if target == current.id { Some(&*current) } else { self.clients.get(&target) };
+        let info = if target == current.id { Some(&*current) } else { self.clients.get(&target).map(|b| &**b) };
         let Some((redirect, own_resp)) = info.and_then(|s| s.tracking.as_ref().map(|t| (t.redirect, s.resp))) else {
             return;
         };
         let mut recipient = target;
         if redirect != 0 {
             if redirect != current.id && !self.clients.contains_key(&redirect) {
-                let sess = if target == current.id { Some(&mut *current) } else { self.clients.get_mut(&target) };
+                let sess = if target == current.id {
+                    Some(&mut *current)
+                } else {
+                    self.clients.get_mut(&target).map(|b| &mut **b)
+                };
                 let Some(sess) = sess else { return };
                 if let Some(t) = sess.tracking.as_mut() {
                     t.broken_redirect = true;

@@ -128,6 +128,26 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         h.finish() as usize
     }
 
+    /// Asks the CPU to start loading the bucket slot of hash `h` (see [`Dict::prefetch_node`]).
+    pub fn prefetch_bucket(&self, h: usize) {
+        for t in &self.ht[..self.tables()] {
+            if let Some(slot) = t.buckets.get(h & t.mask()) {
+                prefetch(slot as *const _ as *const u8);
+            }
+        }
+    }
+
+    /// Asks the CPU to start loading the first node chained at hash `h`'s bucket. Called after
+    /// [`Dict::prefetch_bucket`] for a batch of hashes, the misses of a whole pipeline overlap
+    /// instead of being paid one after the other as each command runs.
+    pub fn prefetch_node(&self, h: usize) {
+        for t in &self.ht[..self.tables()] {
+            if let Some(Some(node)) = t.buckets.get(h & t.mask()) {
+                prefetch(&**node as *const Node<K, V> as *const u8);
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.ht = [Table::empty(), Table::empty()];
         self.rehash_idx = None;
@@ -530,6 +550,19 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
             self.bucket += 1;
         }
     }
+}
+
+/// A hint to load the cache line at `p`; it never faults and changes nothing observable.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it reads no memory architecturally and cannot fault, even
+    // for an invalid address (and `p` comes from a live reference). SSE is baseline on x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]

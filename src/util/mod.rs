@@ -6,6 +6,7 @@ pub mod longdouble;
 pub mod numfmt;
 pub mod sha1;
 pub mod smallbytes;
+pub mod ticks;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
