@@ -370,17 +370,17 @@ struct ScriptHost<'a> {
 impl ScriptHost<'_> {
     /// A command of the script refused before it runs (OOM, NOREPLICAS): counted as a
     /// rejected call and an error reply, and handed to the script as that reply.
-    fn refuse(&mut self, entry: &'static super::Entry, e: CmdError, resp: u8) -> Vec<u8> {
+    fn refuse(&mut self, entry: &'static super::Entry, e: CmdError, resp: u8) -> Bytes {
         self.srv.stats.command(entry.id).rejected_calls += 1;
         super::dispatch::count_error(self.srv, &e);
         let mut out = BytesMut::new();
         encode(&Reply::Error(e.to_string()), resp, &mut out);
-        out.to_vec()
+        out.freeze()
     }
 }
 
 impl Host for ScriptHost<'_> {
-    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String> {
+    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Bytes, String> {
         let entry = match resolve(&argv) {
             Ok(e) => e,
             Err((CmdError::WrongArity(_), entry)) => {
@@ -433,7 +433,7 @@ impl Host for ScriptHost<'_> {
         let reply = call(self.srv, &mut self.sess, entry, &argv);
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);
-        Ok(out.to_vec())
+        Ok(out.freeze())
     }
 
     fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String> {

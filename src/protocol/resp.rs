@@ -181,7 +181,7 @@ impl Decoder {
 /// request at the front of `buf`, at most `max` of them; returns how many requests it walked.
 /// It stops at the first inline, malformed or incomplete request: this is only a look ahead
 /// for prefetching, the decoder still judges every byte.
-pub fn peek_keys(buf: &[u8], max: usize, mut f: impl FnMut(&[u8])) -> usize {
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> usize {
     let mut pos = 0;
     let mut seen = 0;
     'requests: while seen < max && buf.get(pos) == Some(&b'*') {
@@ -205,11 +205,24 @@ pub fn peek_keys(buf: &[u8], max: usize, mut f: impl FnMut(&[u8])) -> usize {
     seen
 }
 
-/// A `*N` or `$N` line at `pos`: its non-negative number and where the line ends.
+/// A `*N` or `$N` line at `pos`: its number and where the line ends (digits only: anything
+/// else ends the look ahead, the decoder reports it).
 fn header(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
-    let cr = find_cr(buf, pos)?;
-    let n = parse_i64(&buf[pos + 1..cr])?;
-    (n >= 0 && cr + 2 <= buf.len()).then_some((n as u64, cr + 2))
+    let mut n: u64 = 0;
+    let mut i = pos + 1;
+    loop {
+        let c = *buf.get(i)?;
+        if c == b'\r' {
+            break;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(d as u64)?;
+        i += 1;
+    }
+    (i > pos + 1 && i + 2 <= buf.len()).then_some((n, i + 2))
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
@@ -391,6 +404,8 @@ mod tests {
         for bad in [
             &b"*2\r\n$-1\r\n"[..],
             b"*x\r\n",
+            b"*\r\n",
+            b"*99999999999999999999999\r\n",
             b"GET a\r\n",
             b"*2\r\n+3\r\n",
             b"*9999999999999\r\n",

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use mlua::{Function, HookTriggers, IntoLua, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use bytes::{Bytes, BytesMut};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::protocol::Reply;
 
@@ -198,7 +198,7 @@ pub fn shebang_flags(body: &[u8]) -> ScriptFlags {
 pub trait Host {
     /// Runs one command for the script; Err is a script-level refusal (unknown command,
     /// wrong arity, not allowed) in Redis's words, without the "ERR " code.
-    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Vec<u8>, String>;
+    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Bytes, String>;
     /// `redis.acl_check_cmd`: whether the caller's user may run this command with these
     /// arguments; Err for a command that does not exist (Redis's words, without "ERR ").
     fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String>;
@@ -686,8 +686,7 @@ impl Engine {
             let values: MultiValue = keys
                 .iter()
                 .chain(args)
-                .map(|a| mlua::BString::from(a.to_vec()))
-                .map(|b| b.into_lua(lua))
+                .map(|a| lua.create_string(&a[..]).map(Value::String))
                 .collect::<mlua::Result<_>>()?;
             let runner = if as_function { &self.runf } else { &self.run };
             let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
@@ -781,19 +780,32 @@ impl Drop for CurrentHost<'_> {
 /// current host; its reply parsed back into Lua.
 /// A command's arguments from Lua values, as `redis.call` takes them.
 fn lua_args(argv: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
-    let mut cmd = Vec::with_capacity(argv.len());
+    // The arguments are copied into one buffer and shared out of it: one allocation per call
+    // rather than one per argument.
+    let mut buf = BytesMut::new();
+    let mut ends = Vec::with_capacity(argv.len());
     for v in argv.iter() {
         match v {
-            Value::String(s) => cmd.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(n) => cmd.push(Bytes::from(n.to_string())),
-            Value::Number(n) => cmd.push(Bytes::from(lua_number_text(*n))),
+            Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
+            Value::Integer(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+            Value::Number(n) => buf.extend_from_slice(lua_number_text(*n).as_bytes()),
             _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
         }
+        ends.push(buf.len());
     }
-    if cmd.is_empty() {
+    if ends.is_empty() {
         return Err("ERR Please specify at least one argument for this redis lib call");
     }
-    Ok(cmd)
+    let all = buf.freeze();
+    let mut start = 0;
+    Ok(ends
+        .into_iter()
+        .map(|end| {
+            let arg = all.slice(start..end);
+            start = end;
+            arg
+        })
+        .collect())
 }
 
 /// `redis.acl_check_cmd(command, args...)`: true or false for the caller's user; an error for

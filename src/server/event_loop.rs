@@ -798,9 +798,14 @@ const PREFETCH_WINDOW: usize = 32;
 fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8]) -> usize {
     let mut hashes = [0usize; PREFETCH_WINDOW];
     let mut n = 0;
+    let mut last: &[u8] = &[];
     let seen = crate::protocol::resp::peek_keys(buf, PREFETCH_WINDOW, |key| {
-        hashes[n] = db.key_hash(key);
-        n += 1;
+        // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
+        if n == 0 || key != last {
+            hashes[n] = db.key_hash(key);
+            n += 1;
+            last = key;
+        }
     });
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
