@@ -171,7 +171,7 @@ fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
     let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
     let Some((s, e)) = range(start, end, l.len()) else { return Ok(Reply::Array(vec![])) };
-    Ok(Reply::Array(l.iter_from(s, false).take(e - s + 1).map(b).collect()))
+    Ok(crate::protocol::reply::bulk_array(e - s + 1, l.iter_from(s, false)))
 }
 
 fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
