@@ -89,6 +89,11 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
     Some((d, args))
 }
 
+/// DEBUG PROTOCOL: whose push (in RESP3) is followed by a reply of its own.
+fn is_debug_protocol(args: &[Vec<u8>]) -> bool {
+    args.len() > 1 && args[0].eq_ignore_ascii_case(b"debug") && args[1].eq_ignore_ascii_case(b"protocol")
+}
+
 fn normalise(f: &Frame, d: &Directives) -> Vec<u8> {
     if matches!(f, Frame::Agg(..)) && !d.drop.is_empty() {
         let f = drop_pairs(f, &d.drop);
@@ -281,8 +286,17 @@ fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
                     // take an older command's reply, and the script would run ahead of the
                     // server (whose late commands could then land in the next pass).
                     let reply = c.read();
+                    let mut text = normalise(&reply, &d);
+                    // An attribute or a push comes before the reply proper (DEBUG PROTOCOL
+                    // attrib/push in RESP3): left unread, that reply would be taken for the
+                    // next command's, and the run would drift out of step with the servers.
+                    if let Frame::Agg(head, _) = &reply
+                        && (head.starts_with(b"|") || head.starts_with(b">") && is_debug_protocol(&args))
+                    {
+                        text.extend(normalise(&c.read(), &d));
+                    }
                     if !d.noreply {
-                        got.push(normalise(&reply, &d));
+                        got.push(text);
                     }
                 }
                 let this = d.conn.clone().unwrap_or_else(|| "main".into());
