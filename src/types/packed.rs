@@ -27,6 +27,100 @@ pub trait Storage: Default + Clone + Eq + std::ops::DerefMut<Target = [u8]> {
     fn capacity(&self) -> usize {
         self.len()
     }
+    /// Puts the encoded entries `e` right after the count header without moving the entries
+    /// that follow, if this storage can (see [`FrontSlack`]); false leaves it to `edit`.
+    fn insert_front(&mut self, _e: &[u8]) -> bool {
+        false
+    }
+    /// Drops the bytes between the count header and `end` without moving what follows, if
+    /// this storage can; false leaves it to `edit`.
+    fn remove_front(&mut self, _end: usize) -> bool {
+        false
+    }
+}
+
+/// List nodes: a `Vec` that keeps spare room in front as well as behind, so LPUSH and LPOP on
+/// a long node move the 4-byte count header instead of the whole node (a head node of 8 KiB
+/// took ~10% of LPUSH's CPU in memmove). The room is given back with [`Storage::shrink`] once
+/// the node is complete.
+#[derive(Clone, Default)]
+pub struct FrontSlack {
+    buf: Vec<u8>,
+    /// Where the content starts in `buf` (the room in front).
+    start: usize,
+}
+
+impl FrontSlack {
+    /// Moves the content to the start of the buffer (before edits that work on a plain Vec).
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+impl PartialEq for FrontSlack {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for FrontSlack {}
+
+impl std::ops::Deref for FrontSlack {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl std::ops::DerefMut for FrontSlack {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..]
+    }
+}
+
+impl Storage for FrontSlack {
+    fn from_vec(v: Vec<u8>) -> Self {
+        FrontSlack { buf: v, start: 0 }
+    }
+    fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.compact();
+        self.buf.reserve(extra);
+        f(&mut self.buf)
+    }
+    fn shrink(&mut self) {
+        self.compact();
+        self.buf.shrink_to_fit();
+    }
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+    fn insert_front(&mut self, e: &[u8]) -> bool {
+        if self.start < e.len() {
+            // Room for this entry and as much again as the content (amortised like a Vec's
+            // growth; nodes are bounded by list-max-listpack-size).
+            let content = self.buf.len() - self.start;
+            let room = e.len() + content;
+            let mut grown = Vec::with_capacity(room + content);
+            grown.resize(room, 0);
+            grown.extend_from_slice(&self.buf[self.start..]);
+            self.buf = grown;
+            self.start = room;
+        }
+        let at = self.start - e.len();
+        self.buf.copy_within(self.start..self.start + HDR, at);
+        self.buf[at + HDR..at + HDR + e.len()].copy_from_slice(e);
+        self.start = at;
+        true
+    }
+    fn remove_front(&mut self, end: usize) -> bool {
+        let at = self.start + end - HDR;
+        self.buf.copy_within(self.start..self.start + HDR, at);
+        self.start = at;
+        true
+    }
 }
 
 impl Storage for Vec<u8> {
@@ -64,7 +158,7 @@ pub struct Packed<S: Storage, const BACK: bool> {
 }
 
 /// List nodes: walkable from both ends, amortised growth.
-pub type ListPack = Packed<Vec<u8>, true>;
+pub type ListPack = Packed<FrontSlack, true>;
 /// Small hashes and sorted sets: forward-only, exact size, 16 bytes inline.
 pub type MapPack = Packed<Box<[u8]>, false>;
 
@@ -269,7 +363,9 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
         for v in vals {
             encode_entry::<BACK>(&mut e, v);
         }
-        self.buf.edit(e.len(), |b| drop(b.splice(off..off, e)));
+        if off != HDR || !self.buf.insert_front(&e) {
+            self.buf.edit(e.len(), |b| drop(b.splice(off..off, e)));
+        }
         self.set_len(n + vals.len());
     }
 
@@ -292,7 +388,9 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
         let (r, next) = self.entry_at(off)?;
         let v = self.buf[r].to_vec();
         let n = self.len();
-        self.buf.edit(0, |b| drop(b.drain(off..next)));
+        if off != HDR || !self.buf.remove_front(next) {
+            self.buf.edit(0, |b| drop(b.drain(off..next)));
+        }
         self.set_len(n - 1);
         Some(v)
     }
@@ -312,7 +410,9 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
                 None => return,
             }
         }
-        self.buf.edit(0, |b| drop(b.drain(start..end)));
+        if start != HDR || !self.buf.remove_front(end) {
+            self.buf.edit(0, |b| drop(b.drain(start..end)));
+        }
         self.set_len(n - count);
     }
 
@@ -462,6 +562,51 @@ mod tests {
         model.drain(0..2);
         assert_eq!(items(&p), model);
         assert_eq!(p.position(b"nope", 1), None);
+    }
+
+    /// Front slack: long runs of pushes and pops at the head, mixed with edits elsewhere
+    /// (which compact it), read back exactly, forwards and backwards.
+    #[test]
+    fn front_slack_matches_a_vecdeque() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut p = ListPack::new();
+        let mut model: std::collections::VecDeque<Vec<u8>> = Default::default();
+        for step in 0..20_000 {
+            let v: Vec<u8> = (0..rng.random_range(0..200usize)).map(|_| rng.random()).collect();
+            match rng.random_range(0..10) {
+                0..=4 => {
+                    p.push_front(&v);
+                    model.push_front(v);
+                }
+                5 | 6 => assert_eq!(p.pop_front(), model.pop_front()),
+                7 => {
+                    p.push_back(&v);
+                    model.push_back(v);
+                }
+                8 => {
+                    let n = rng.random_range(0..3usize);
+                    p.remove_range(0, n);
+                    model.drain(..n.min(model.len()));
+                }
+                _ => {
+                    if !model.is_empty() {
+                        let i = rng.random_range(0..model.len());
+                        p.replace(i, &v);
+                        model[i] = v;
+                    }
+                }
+            }
+            assert_eq!(p.len(), model.len());
+            if step % 500 == 0 {
+                assert_eq!(items(&p), model.iter().cloned().collect::<Vec<_>>());
+                let rev: Vec<Vec<u8>> = p.iter().rev().map(|e| e.to_vec()).collect();
+                assert_eq!(rev, model.iter().rev().cloned().collect::<Vec<_>>());
+                p.shrink();
+                assert!(p.capacity_bytes() >= p.bytes());
+            }
+        }
+        assert_eq!(items(&p), model.iter().cloned().collect::<Vec<_>>());
     }
 
     /// Data bytes with the high bit set (binary values, UTF-8, raw f64 scores) must not be
