@@ -72,6 +72,21 @@ impl T {
                 assert_eq!(i, b.len(), "one reply");
                 r
             }
+            Reply::Bulks(b) => {
+                use crate::protocol::reply::BulksKind;
+                let (mut i, mut items) = (0, Vec::new());
+                while i < b.body.len() {
+                    items.push(parse(&b.body, &mut i));
+                }
+                match b.kind {
+                    BulksKind::Array => Reply::Array(items),
+                    BulksKind::Set => Reply::Set(items),
+                    BulksKind::Map => {
+                        let mut it = items.into_iter();
+                        Reply::Map(std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect())
+                    }
+                }
+            }
             r => r,
         }
     }

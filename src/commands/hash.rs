@@ -10,6 +10,7 @@ use super::args::{parse_cursor, parse_scan_opts};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, KEY1};
 use crate::keyspace::Db;
+use crate::protocol::reply::{BulksBuilder, BulksKind};
 use crate::protocol::{OK, Reply};
 use crate::types::{HashValue, Value};
 use crate::util::glob::glob_match;
@@ -120,18 +121,24 @@ fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = read::<HashValue>(ctx.db(), &argv[1])?;
-    Ok(Reply::Array(h.map(|h| h.iter().map(|(f, _)| fv(f)).collect()).unwrap_or_default()))
+    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let mut out = BulksBuilder::new(BulksKind::Array, h.len());
+    h.iter().for_each(|(f, _)| out.push(f));
+    Ok(out.finish())
 }
 
 fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = read::<HashValue>(ctx.db(), &argv[1])?;
-    Ok(Reply::Array(h.map(|h| h.iter().map(|(_, v)| fv(v)).collect()).unwrap_or_default()))
+    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let mut out = BulksBuilder::new(BulksKind::Array, h.len());
+    h.iter().for_each(|(_, v)| out.push(v));
+    Ok(out.finish())
 }
 
 fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = read::<HashValue>(ctx.db(), &argv[1])?;
-    Ok(Reply::Map(h.map(|h| h.iter().map(|(f, v)| (fv(f), fv(v))).collect()).unwrap_or_default()))
+    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Map(vec![])) };
+    let mut out = BulksBuilder::new(BulksKind::Map, h.len());
+    h.iter().for_each(|(f, v)| out.push_pair(f, v));
+    Ok(out.finish())
 }
 
 fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -13,6 +13,7 @@ use super::flags::*;
 use super::{ALL_KEYS, CmdError, CmdResult, CommandSpec, Ctx, KEY1, Keys};
 use crate::keyspace::Db;
 use crate::protocol::Reply;
+use crate::protocol::reply::{BulksBuilder, BulksKind};
 use crate::types::{SetValue, Value};
 use crate::util::glob::glob_match;
 use crate::util::numfmt::parse_i64;
@@ -84,8 +85,10 @@ fn smismember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn smembers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let s = read::<SetValue>(ctx.db(), &argv[1])?;
-    Ok(Reply::Set(s.map(|s| s.iter().map(|x| m(&x)).collect()).unwrap_or_default()))
+    let Some(s) = read::<SetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Set(vec![])) };
+    let mut out = BulksBuilder::new(BulksKind::Set, s.len());
+    s.iter().for_each(|x| out.push(&x));
+    Ok(out.finish())
 }
 
 fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

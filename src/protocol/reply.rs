@@ -51,6 +51,10 @@ pub enum Reply {
     /// built with [`put_array_len`] and [`put_bulk`]), written as it is: big replies (stream
     /// ranges) are then one buffer instead of a tree of small allocations.
     Encoded(Bytes),
+    /// An array, set or map of bulk strings whose elements are already encoded in one buffer
+    /// (they read the same in RESP2 and RESP3); only the header depends on the protocol.
+    /// SMEMBERS, HGETALL and the like of big keys are then one buffer, not a tree of replies.
+    Bulks(Box<Bulks>),
     /// Several replies written back to back (EXEC's queued results are an Array instead).
     Multi(Vec<Reply>),
     /// No reply at all (e.g. after CLIENT REPLY OFF, or a command that blocks).
@@ -175,6 +179,55 @@ pub fn bulk_array<'a>(n: usize, items: impl Iterator<Item = &'a [u8]>) -> Reply 
     Reply::Encoded(out.freeze())
 }
 
+/// The kinds of aggregate [`Reply::Bulks`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulksKind {
+    Array,
+    /// `~` in RESP3, an array in RESP2.
+    Set,
+    /// `%` in RESP3 (`count` pairs), a flat array of twice as many in RESP2.
+    Map,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bulks {
+    pub kind: BulksKind,
+    /// Elements (pairs for a map).
+    pub count: usize,
+    /// The elements, each encoded as a bulk string.
+    pub body: Bytes,
+}
+
+/// Collects bulk strings into a [`Reply::Bulks`].
+pub struct BulksBuilder {
+    kind: BulksKind,
+    count: usize,
+    body: BytesMut,
+}
+
+impl BulksBuilder {
+    /// `hint`: the expected number of elements, to size the buffer.
+    pub fn new(kind: BulksKind, hint: usize) -> Self {
+        BulksBuilder { kind, count: 0, body: BytesMut::with_capacity(hint.min(4096) * 16) }
+    }
+
+    pub fn push(&mut self, b: &[u8]) {
+        put_bulk(&mut self.body, b);
+        self.count += 1;
+    }
+
+    /// A map's pair.
+    pub fn push_pair(&mut self, k: &[u8], v: &[u8]) {
+        put_bulk(&mut self.body, k);
+        put_bulk(&mut self.body, v);
+        self.count += 1;
+    }
+
+    pub fn finish(self) -> Reply {
+        Reply::Bulks(Box::new(Bulks { kind: self.kind, count: self.count, body: self.body.freeze() }))
+    }
+}
+
 /// Writes the reply in the given protocol version (2 or 3) to `out`.
 /// One reply sent to many clients (a Pub/Sub message, an invalidation): encoded at most
 /// once per protocol, on first need.
@@ -272,6 +325,15 @@ pub fn encode(reply: &Reply, resp: u8, out: &mut BytesMut) {
         }
         Reply::Bulk(b) => put_bulk(out, b),
         Reply::Encoded(b) => out.put_slice(b),
+        Reply::Bulks(b) => {
+            match (b.kind, v3) {
+                (BulksKind::Array, _) | (BulksKind::Set, false) => put_len(out, b'*', b.count),
+                (BulksKind::Set, true) => put_len(out, b'~', b.count),
+                (BulksKind::Map, true) => put_len(out, b'%', b.count),
+                (BulksKind::Map, false) => put_len(out, b'*', b.count * 2),
+            }
+            out.put_slice(&b.body);
+        }
         Reply::Null => out.put_slice(if v3 { b"_\r\n" } else { b"$-1\r\n" }),
         Reply::NullArray => out.put_slice(if v3 { b"_\r\n" } else { b"*-1\r\n" }),
         Reply::Array(items) => {
@@ -387,6 +449,32 @@ mod tests {
         let mut b = BytesMut::new();
         encode(r, v, &mut b);
         String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn bulks_encode_like_their_trees() {
+        let items: [&[u8]; 4] = [b"a", b"", b"xyz", b"k"];
+        let bulk = |b: &[u8]| Reply::Bulk(Bytes::copy_from_slice(b));
+        for (kind, tree) in [
+            (BulksKind::Array, Reply::Array(items.iter().map(|i| bulk(i)).collect())),
+            (BulksKind::Set, Reply::Set(items.iter().map(|i| bulk(i)).collect())),
+        ] {
+            let mut b = BulksBuilder::new(kind, 4);
+            items.iter().for_each(|i| b.push(i));
+            let built = b.finish();
+            for v in [2, 3] {
+                assert_eq!(enc(&built, v), enc(&tree, v));
+            }
+        }
+        let mut b = BulksBuilder::new(BulksKind::Map, 2);
+        b.push_pair(b"a", b"");
+        b.push_pair(b"xyz", b"k");
+        let tree = Reply::Map(vec![(bulk(b"a"), bulk(b"")), (bulk(b"xyz"), bulk(b"k"))]);
+        let built = b.finish();
+        for v in [2, 3] {
+            assert_eq!(enc(&built, v), enc(&tree, v));
+        }
+        assert_eq!(enc(&BulksBuilder::new(BulksKind::Map, 0).finish(), 3), "%0\r\n");
     }
 
     #[test]

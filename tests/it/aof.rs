@@ -160,7 +160,11 @@ fn kill_9_loses_no_acknowledged_write() {
             let got: i64 = got.parse().unwrap_or(-1);
             assert!(got >= acked, "round {round}: counter {got} < acknowledged {acked}");
             acked = got;
-            assert_eq!(c.cmd(&["LLEN", "log"]).text(), format!(":{}\r\n", acked + 1));
+            let len = c.cmd(&["LLEN", "log"]).text();
+            if len != format!(":{}\r\n", acked + 1) {
+                let tail = c.cmd(&["LRANGE", "log", "-3", "-1"]).text();
+                panic!("round {round}: counter {acked}, LLEN {len}, log ends {tail:?}");
+            }
         }
         let pid = s.child.id().to_string();
         let killer = std::thread::spawn(move || {
