@@ -589,6 +589,19 @@ mod tests {
                     p.remove_range(0, n);
                     model.drain(..n.min(model.len()));
                 }
+                9 if step % 3 == 0 => {
+                    let i = rng.random_range(0..=model.len());
+                    p.insert(i, &v);
+                    model.insert(i, v);
+                    if !model.is_empty() {
+                        let at = rng.random_range(0..model.len());
+                        let tail = p.split_off(at);
+                        assert_eq!(p.len(), at);
+                        p.append(&tail);
+                        let j = rng.random_range(0..model.len());
+                        assert_eq!(p.get(j), Some(&model[j][..]));
+                    }
+                }
                 _ => {
                     if !model.is_empty() {
                         let i = rng.random_range(0..model.len());
