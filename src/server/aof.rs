@@ -325,7 +325,17 @@ impl ServerState {
                     valid_up_to = valid_before_multi;
                     break ReadFault::Eof;
                 }
-                Err(f) => break f,
+                Err(f) => {
+                    // A command cut short inside a transaction drops the whole transaction:
+                    // truncating after its last complete command would leave an open MULTI
+                    // that the next commands appended would join (Redis 7.0 does that; the
+                    // next load then runs the old half-transaction with the next one).
+                    if f == ReadFault::Eof && sess.multi.is_some() {
+                        warn!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+                        valid_up_to = valid_before_multi;
+                    }
+                    break f;
+                }
             }
         };
         if fault == ReadFault::Format {

@@ -196,6 +196,45 @@ fn kill_9_loses_no_acknowledged_write() {
     assert!(acked > 20, "only {acked} writes in 20 rounds");
 }
 
+/// A kill -9 in the middle of writing a transaction leaves it cut inside a command. Loading
+/// must drop the whole transaction: truncated after its last complete command, the file would
+/// end in an open MULTI, the next transaction appended would join it, and the next load would
+/// run both (a list gained the same element twice: the kill -9 test caught it once).
+#[test]
+fn a_transaction_cut_inside_a_command_is_dropped_whole() {
+    let dir = temp_dir("aof-cut-multi");
+    let args = ["--appendonly", "yes", "--appendfsync", "always"];
+    let s = ember_in(&dir, &args);
+    let mut c = s.connect();
+    c.cmd(&["SET", "counter", "1"]);
+    c.cmd(&["RPUSH", "log", "0", "1"]);
+    s.kill_keep_dir();
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let mut bytes = std::fs::read(&incr).unwrap();
+    // MULTI, SET counter 2, RPUSH log 2, and half an EXEC.
+    bytes.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$7\r\ncounter\r\n$1\r\n2\r\n");
+    bytes.extend_from_slice(b"*3\r\n$5\r\nRPUSH\r\n$3\r\nlog\r\n$1\r\n2\r\n*1\r\n$4\r\nEX");
+    std::fs::write(&incr, &bytes).unwrap();
+    for round in 0..2 {
+        let s = ember_in(&dir, &args);
+        let mut c = s.connect();
+        assert_eq!(c.cmd(&["GET", "counter"]).as_str(), "1", "round {round}");
+        assert_eq!(c.cmd(&["LRANGE", "log", "0", "-1"]).text(), "*2\r\n$1\r\n0\r\n$1\r\n1\r\n", "round {round}");
+        if round == 0 {
+            // A transaction after the cut one is replayed on its own at the next start.
+            c.cmd(&["MULTI"]);
+            c.cmd(&["SET", "counter", "2"]);
+            c.cmd(&["RPUSH", "log", "2"]);
+            c.cmd(&["EXEC"]);
+            c.cmd(&["MULTI"]);
+            c.cmd(&["SET", "counter", "1"]);
+            c.cmd(&["RPOP", "log"]);
+            c.cmd(&["EXEC"]);
+        }
+        s.kill_keep_dir();
+    }
+}
+
 #[test]
 fn a_truncated_tail_is_recovered_or_refused_by_configuration() {
     let dir = temp_dir("aof-trunc");
