@@ -198,7 +198,7 @@ pub fn effective_flags(srv: &ServerState, name: &str, argv: &[Bytes], flags: u32
         "eval" | "eval_ro" => crate::scripting::shebang_flags(&argv[1]),
         "evalsha" | "evalsha_ro" => {
             let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-            srv.lua.as_deref().and_then(|e| e.flags_of(&sha)).unwrap_or_default()
+            srv.lua.as_deref().and_then(|e| e.script(&sha)).map(|s| s.flags).unwrap_or_default()
         }
         "fcall" | "fcall_ro" => {
             let f = String::from_utf8_lossy(&argv[1]);
@@ -224,7 +224,7 @@ pub fn effective_flags(srv: &ServerState, name: &str, argv: &[Bytes], flags: u32
 
 /// How long a script may run: busy-reply-threshold (alias lua-time-limit).
 pub fn limit(srv: &ServerState) -> std::time::Duration {
-    std::time::Duration::from_millis(srv.config.int("busy-reply-threshold").max(1) as u64)
+    std::time::Duration::from_millis(srv.hot.busy_reply_ms)
 }
 
 /// numkeys at argv[2], checked as Redis does; returns it.
@@ -246,16 +246,16 @@ fn noscript() -> CmdError {
 fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> CmdResult {
     let numkeys = numkeys(argv)?;
     let eng = engine(ctx.srv)?;
-    let (sha, flags) = if by_sha {
+    let script = if by_sha {
         let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-        let flags = eng.flags_of(&sha).ok_or_else(noscript)?;
-        (sha, flags)
+        eng.script(&sha).cloned().ok_or_else(noscript)?
     } else {
         eng.load(&argv[1]).map_err(CmdError::msg)?
     };
+    let flags = script.flags;
     let read_only = ro_cmd || flags.no_writes;
-    let outcome = run_in(ctx, false, Target::Script(&sha), argv, numkeys, read_only, flags.allow_oom);
-    finish(outcome, &sha, "@user_script")
+    let outcome = run_in(ctx, false, script.target(), argv, numkeys, read_only, flags.allow_oom);
+    finish(outcome, &script.sha, "@user_script")
 }
 
 fn fcall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -266,9 +266,9 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro_cmd: bool) -> CmdResult {
-    let name = String::from_utf8_lossy(&argv[1]).into_owned();
-    let flags = match ctx.srv.functions.as_deref().and_then(|e| e.function(&name)) {
-        Some(f) => f.script_flags(),
+    let name = String::from_utf8_lossy(&argv[1]);
+    let (flags, target) = match ctx.srv.functions.as_deref().and_then(|e| e.function(&name)) {
+        Some(f) => (f.script_flags(), f.target()),
         None => return Err(CmdError::msg("Function not found")),
     };
     let no_writes = flags.no_writes;
@@ -280,7 +280,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro_cmd: bool) -> CmdResult {
     if ro_cmd && !no_writes {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
-    let outcome = run_in(ctx, true, Target::Function(&name), argv, numkeys, ro_cmd || no_writes, flags.allow_oom);
+    let outcome = run_in(ctx, true, target, argv, numkeys, ro_cmd || no_writes, flags.allow_oom);
     finish(outcome, &name, "@user_function")
 }
 
@@ -298,30 +298,40 @@ fn run_in(
     let limit = limit(ctx.srv);
     let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };
     let Some(mut eng) = slot.take() else { return Err("cannot start Lua".into()) };
+    let started = std::time::Instant::now();
     ctx.srv.running_script = Some(RunningScript {
         eval: !functions,
-        name: if functions { String::from_utf8_lossy(&argv[1]).into_owned() } else { String::new() },
-        argv: argv.to_vec(),
-        started: std::time::Instant::now(),
+        // The name and the command are filled in if the script gets busy (only then shown).
+        name: String::new(),
+        argv: Vec::new(),
+        started,
         timed_out: false,
         wrote: false,
         kill: false,
         libraries: eng.libraries.len(),
         functions: eng.functions.len(),
     });
-    // MONITOR shows the script's commands as from "lua", as Redis does.
-    let mut sess = Session::new(0, "lua".into(), String::new(), -1, ctx.srv.now_ms);
+    // The scripts' client, kept between runs as Redis keeps its Lua client. MONITOR shows
+    // the script's commands as from "lua", as Redis does.
+    let mut sess = ctx
+        .srv
+        .script_session
+        .take()
+        .unwrap_or_else(|| Box::new(Session::new(0, "lua".into(), String::new(), -1, ctx.srv.now_ms)));
     sess.authenticated = true;
-    sess.user = ctx.sess.user.clone();
+    sess.user.clone_from(&ctx.sess.user);
     sess.db = ctx.sess.db;
+    sess.block = None;
     // Effects are propagated together when the script's command returns.
     sess.in_exec = true;
     sess.in_script = true;
-    let mut host = ScriptHost { srv: ctx.srv, sess, read_only, allow_oom, read_called: false };
-    let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, limit);
+    let mut host = ScriptHost { srv: ctx.srv, sess, caller: argv, functions, read_only, allow_oom, read_called: false };
+    let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, started + limit);
+    let read_called = host.read_called;
+    host.srv.script_session = Some(host.sess);
     // Redis 7.0: a script that ran a read-only command makes its caller track the keys it
     // declared (not the keys its commands named).
-    if host.read_called && ctx.sess.tracking.is_some() {
+    if read_called && ctx.sess.tracking.is_some() {
         ctx.srv.track_read(ctx.sess, argv[3..3 + numkeys].iter().cloned());
     }
     if ctx.srv.running_script.take().is_some_and(|r| r.timed_out) {
@@ -360,7 +370,11 @@ fn finish(outcome: Result<Outcome, String>, name: &str, source: &str) -> CmdResu
 /// client of the script's own; the reply is handed back encoded, as Redis parses it.
 struct ScriptHost<'a> {
     srv: &'a mut ServerState,
-    sess: Session,
+    sess: Box<Session>,
+    /// The command that runs the script (shown by FUNCTION STATS once it is busy), and
+    /// whether it runs a function.
+    caller: &'a [Bytes],
+    functions: bool,
     read_only: bool,
     allow_oom: bool,
     /// A read-only command ran (the caller then tracks the script's keys).
@@ -453,6 +467,10 @@ impl Host for ScriptHost<'_> {
         {
             r.timed_out = true;
             first = true;
+            r.argv = self.caller.to_vec();
+            if self.functions {
+                r.name = String::from_utf8_lossy(&self.caller[1]).into_owned();
+            }
             tracing::warn!(
                 "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command.",
                 r.started.elapsed().as_millis(),
@@ -481,8 +499,8 @@ fn kill_running(ctx: &mut Ctx, eval: bool) -> CmdResult {
 }
 
 fn script_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (sha, _) = engine(ctx.srv)?.load(&argv[2]).map_err(CmdError::msg)?;
-    Ok(Reply::Bulk(Bytes::from(sha)))
+    let script = engine(ctx.srv)?.load(&argv[2]).map_err(CmdError::msg)?;
+    Ok(Reply::Bulk(Bytes::copy_from_slice(script.sha.as_bytes())))
 }
 
 fn script_exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

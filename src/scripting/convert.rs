@@ -2,20 +2,10 @@
 //! Lua value, a script's return value as a reply, and the texts Lua errors and numbers show.
 
 use bytes::Bytes;
-use mlua::{Lua, Value};
+use mlua::Value;
 
 use crate::protocol::Reply;
 use crate::util::numfmt::fmt_g;
-
-use super::engine::*;
-
-/// `redis.call`'s refusals: an error table for `redis.pcall` to return or `redis.call` to
-/// raise.
-pub(super) fn refusal(lua: &Lua, text: &str) -> mlua::Result<(bool, Value)> {
-    let t = lua.create_table()?;
-    t.raw_set("err", text)?;
-    Ok((false, Value::Table(t)))
-}
 
 /// A Lua error's message without mlua's decorations.
 pub(super) fn error_text(e: &mlua::Error) -> String {
@@ -49,104 +39,24 @@ pub(super) fn number_text(n: f64) -> String {
 }
 
 pub(super) fn lua_number_text(n: f64) -> String {
+    printf_g(n, 14)
+}
+
+/// A number given to `redis.call` as an argument: Redis formats it with `%.17g` (Lua's own
+/// conversion would lose precision).
+pub(super) fn arg_number_text(n: f64) -> String {
+    printf_g(n, 17)
+}
+
+/// glibc's `%.{prec}g`, NaN and infinities included.
+fn printf_g(n: f64, prec: usize) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan".into() } else { "nan".into() };
     }
     if n.is_infinite() {
         return if n > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    fmt_g(n, 14)
-}
-
-/// One RESP reply (as a command wrote it for the script's protocol) as a Lua value, by
-/// Redis's conversion table.
-pub(super) fn resp_to_lua(lua: &Lua, b: &[u8], pos: &mut usize) -> mlua::Result<Value> {
-    let line_end = b[*pos..].windows(2).position(|w| w == b"\r\n").map(|p| *pos + p);
-    let Some(end) = line_end else { return Ok(Value::Nil) };
-    let kind = b[*pos];
-    let text = &b[*pos + 1..end];
-    *pos = end + 2;
-    let int = |t: &[u8]| std::str::from_utf8(t).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let tagged = |key: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(key, v)?;
-        Ok(Value::Table(t))
-    };
-    Ok(match kind {
-        b'+' => tagged("ok", Value::String(lua.create_string(text)?))?,
-        b'-' => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(text)?)?;
-            t.raw_set(IGNORE_STATS, true)?;
-            Value::Table(t)
-        }
-        b':' => Value::Integer(int(text)),
-        b'$' => {
-            let n = int(text);
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let n = n as usize;
-                let s = lua.create_string(&b[*pos..(*pos + n).min(b.len())])?;
-                *pos = (*pos + n + 2).min(b.len());
-                Value::String(s)
-            }
-        }
-        b'*' | b'~' | b'>' => {
-            let n = int(text);
-            if n < 0 {
-                Value::Boolean(false)
-            } else {
-                let t = lua.create_table()?;
-                for i in 0..n {
-                    let v = resp_to_lua(lua, b, pos)?;
-                    if kind == b'~' {
-                        t.raw_set(v, true)?;
-                    } else {
-                        t.raw_set(i + 1, v)?;
-                    }
-                }
-                if kind == b'~' { tagged("set", Value::Table(t))? } else { Value::Table(t) }
-            }
-        }
-        b'%' => {
-            let t = lua.create_table()?;
-            for _ in 0..int(text) {
-                let k = resp_to_lua(lua, b, pos)?;
-                let v = resp_to_lua(lua, b, pos)?;
-                t.raw_set(k, v)?;
-            }
-            tagged("map", Value::Table(t))?
-        }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(text == b"t"),
-        b',' => {
-            let d = std::str::from_utf8(text).ok().and_then(|s| crate::util::numfmt::parse_f64(s.as_bytes()));
-            tagged("double", Value::Number(d.unwrap_or(0.0)))?
-        }
-        b'(' => tagged("big_number", Value::String(lua.create_string(text)?))?,
-        b'=' => {
-            // `=len\r\nfmt:text\r\n`: {verbatim_string = {format = fmt, string = text}}.
-            let n = int(text).max(0) as usize;
-            let body = &b[(*pos).min(b.len())..(*pos + n).min(b.len())];
-            *pos = (*pos + n + 2).min(b.len());
-            let (format, text) =
-                if body.len() >= 4 && body[3] == b':' { body.split_at(4) } else { (&b"txt:"[..], body) };
-            let t = lua.create_table()?;
-            t.raw_set("format", lua.create_string(&format[..3])?)?;
-            t.raw_set("string", lua.create_string(text)?)?;
-            tagged("verbatim_string", Value::Table(t))?
-        }
-        b'|' => {
-            // Attributes are metadata before the real reply: skipped, as Redis's scripts do.
-            for _ in 0..int(text).max(0) {
-                resp_to_lua(lua, b, pos)?;
-                resp_to_lua(lua, b, pos)?;
-            }
-            resp_to_lua(lua, b, pos)?
-        }
-        _ => Value::Nil,
-    })
+    fmt_g(n, prec)
 }
 
 /// A script's return value as a reply, by Redis's conversion table: numbers truncate to

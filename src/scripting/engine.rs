@@ -15,17 +15,18 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::protocol::Reply;
 
 /// The Lua side of the library, run once per engine before anything is locked: the `redis`
 /// table's Lua parts, Redis's `pcall` (error replies reach scripts as their text), and the
-/// runners. It is called with the error handler, the error-text helper and the readonly
-/// switch, and returns the runners; nothing of it is left in the globals.
+/// runner of FUNCTION LOAD's top level. It is called with the error handler, the error-text
+/// helper and the readonly switch, and returns the runner; nothing of it is left in the
+/// globals. (Scripts and functions run through the C API: see `raw::run_script`.)
 pub(super) const PRELUDE: &str = r#"
-local handler, errtext, set_ro = ...
+local handler, errtext = ...
 redis = {}
 -- redis.call and redis.pcall are Rust functions installed after this chunk; C functions, so
 -- `return redis.call(...)` keeps the script's frame for the error's line number.
@@ -47,33 +48,7 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-local G, rawset, xpcall, select, unpack = _G, rawset, xpcall, select, unpack
-local function split(nkeys, ...)
-    local all, keys, argv = {...}, {}, {}
-    for i = 1, nkeys do keys[i] = all[i] end
-    for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
-    return keys, argv
-end
--- Runs a script: KEYS and ARGV become globals (the globals are unlocked for the two writes;
--- Rust locks them again after every run, whatever happened). One call from Rust carrying
--- the keys and arguments as values is far cheaper than building the tables through the API.
-local function run(f, nkeys, ...)
-    local keys, argv = split(nkeys, ...)
-    set_ro(G, false)
-    rawset(G, 'KEYS', keys)
-    rawset(G, 'ARGV', argv)
-    set_ro(G, true)
-    return xpcall(f, handler)
-end
--- Functions go through one shared trampoline: no closure per call. (The last call's tables
--- stay referenced until the next one.)
-local cur_f, cur_keys, cur_argv
-local function trampoline() return cur_f(cur_keys, cur_argv) end
-local function runf(f, nkeys, ...)
-    cur_f = f
-    cur_keys, cur_argv = split(nkeys, ...)
-    return xpcall(trampoline, handler)
-end
+local xpcall, select, unpack = xpcall, select, unpack
 local function load(f) return xpcall(f, handler) end
 local lua_pcall = pcall
 local function settle(ok, ...)
@@ -84,7 +59,7 @@ local function settle(ok, ...)
     return ok, unpack(rest, 1, n)
 end
 pcall = function(...) return settle(lua_pcall(...)) end
-return run, runf, load
+return load
 "#;
 
 /// Locks the sandbox, as Redis 7.0 does with its readonly tables (a flag of Ember's Lua, see
@@ -136,11 +111,11 @@ pub enum Outcome {
     CountedError(String),
 }
 
-/// What `run` calls: a cached script (by SHA1, with KEYS and ARGV globals) or a library
-/// function (by name, called with the keys and args tables).
-pub enum Target<'a> {
-    Script(&'a str),
-    Function(&'a str),
+/// What `run` calls: a cached script (KEYS and ARGV are globals) or a library function
+/// (called with the keys and args tables).
+pub enum Target {
+    Script(Function),
+    Function(Function),
 }
 
 /// A function registered by a library (FUNCTION LOAD).
@@ -152,6 +127,10 @@ pub struct FunctionDef {
 }
 
 impl FunctionDef {
+    pub fn target(&self) -> Target {
+        Target::Function(self.func.clone())
+    }
+
     pub fn no_writes(&self) -> bool {
         self.flags.iter().any(|f| f == "no-writes")
     }
@@ -171,10 +150,19 @@ pub struct Library {
     pub functions: Vec<String>,
 }
 
-/// A cached script: its compiled function and the flags of its shebang.
-pub(super) struct Script {
+/// A cached script: its SHA1, the flags of its shebang and its compiled function (cheap to
+/// clone: the function is a shared reference).
+#[derive(Clone)]
+pub struct Script {
+    pub sha: Rc<str>,
+    pub flags: ScriptFlags,
     func: Function,
-    flags: ScriptFlags,
+}
+
+impl Script {
+    pub fn target(&self) -> Target {
+        Target::Script(self.func.clone())
+    }
 }
 
 #[derive(Clone, Copy, Default, Debug, PartialEq)]
@@ -242,8 +230,8 @@ pub struct Engine {
     /// libraries are part of the data set (saved, logged, replicated).
     changes: u64,
     scripts: HashMap<String, Script>,
-    /// Script bodies to their SHA1 (for EVAL's repeated bodies).
-    by_body: HashMap<Bytes, String>,
+    /// The same scripts by body (for EVAL's repeated bodies).
+    by_body: HashMap<Bytes, Script>,
     /// What the instruction hook checks (see [`install_watchdog`]).
     watch: Rc<Cell<Watch>>,
     /// Set when a kill replaced the watchdog with a hook that raises on every instruction.
@@ -262,9 +250,10 @@ pub struct Engine {
     strict: Function,
     /// `set_ro(table, bool)`: Ember Lua's readonly switch; held here only (never a global).
     set_ro: Function,
-    /// The Lua runners of scripts and functions (looked up once: every API call costs).
-    run: Function,
-    runf: Function,
+    /// The error handler scripts and functions run under (it records the line).
+    handler: Function,
+    /// What `redis.call` reaches (boxed: the closures hold its address).
+    _call_ctx: Box<super::raw::CallCtx>,
     /// Runs a library's top level under the error handler (FUNCTION LOAD).
     loader: Function,
     /// FUNCTION libraries (only in the engine that serves FCALL) by name, and their functions.
@@ -289,6 +278,8 @@ impl Engine {
         let host: Rc<Cell<Option<HostPtr>>> = Rc::new(Cell::new(None));
         let mut lib_fns = Vec::new();
         let mut prelude_args = Vec::new();
+        let handler;
+        let call_ctx = Box::new(super::raw::CallCtx::new(host.clone(), resp.clone()));
         {
             let g = lua.globals();
             // What Redis 7.0 removes from the base library (it keeps `load` and `loadstring`:
@@ -296,7 +287,7 @@ impl Engine {
             for name in ["loadfile", "dofile", "print", "module", "require", "newproxy", "getfenv", "setfenv"] {
                 g.raw_set(name, Value::Nil).map_err(lua_err)?;
             }
-            let handler = lua
+            let handler_fn = lua
                 .create_function(|lua, err: Value| {
                     let where_ = script_line(lua);
                     let t = lua.create_table()?;
@@ -328,7 +319,8 @@ impl Engine {
                     Ok(t)
                 })
                 .map_err(lua_err)?;
-            prelude_args.push(Value::Function(handler));
+            prelude_args.push(Value::Function(handler_fn.clone()));
+            handler = handler_fn;
             let sha = lua
                 .create_function(|lua, args: MultiValue| {
                     let text = match args.len() {
@@ -406,10 +398,10 @@ impl Engine {
                 })
                 .map_err(lua_err)?;
             prelude_args.push(Value::Function(errtext));
-            let (call, pcall) = command_functions(&lua, &host, &resp).map_err(lua_err)?;
-            lib_fns.push(("call", call));
-            lib_fns.push(("pcall", pcall));
-            lib_fns.push(("acl_check_cmd", acl_check_function(&lua, &host).map_err(lua_err)?));
+            let ctx_ptr = &*call_ctx as *const super::raw::CallCtx;
+            lib_fns.push(("call", c_closure(&lua, super::raw::redis_call, ctx_ptr).map_err(lua_err)?));
+            lib_fns.push(("pcall", c_closure(&lua, super::raw::redis_pcall, ctx_ptr).map_err(lua_err)?));
+            lib_fns.push(("acl_check_cmd", c_closure(&lua, super::raw::acl_check_cmd, ctx_ptr).map_err(lua_err)?));
             install_bit(&lua).map_err(lua_err)?;
             super::cjson::install(&lua, &g).map_err(lua_err)?;
             super::cmsgpack::install(&lua, &g).map_err(lua_err)?;
@@ -417,8 +409,7 @@ impl Engine {
         }
         // SAFETY: a C function of Ember's Lua (vendor/lua-src) that reads its two arguments.
         let set_ro = unsafe { lua.create_c_function(lua_set_readonly) }.map_err(lua_err)?;
-        prelude_args.push(Value::Function(set_ro.clone()));
-        let (run, runf, loader): (Function, Function, Function) =
+        let loader: Function =
             lua.load(PRELUDE).set_name("=ember_prelude").call(MultiValue::from_iter(prelude_args)).map_err(lua_err)?;
         let globals = lua.globals();
         let lib: Table = globals.raw_get("redis").map_err(lua_err)?;
@@ -441,8 +432,8 @@ impl Engine {
         lua.gc_collect().map_err(lua_err)?;
         Ok(Engine {
             changes: 0,
-            run,
-            runf,
+            handler,
+            _call_ctx: call_ctx,
             loader,
             lua,
             scripts: HashMap::new(),
@@ -464,16 +455,14 @@ impl Engine {
 
     /// Compiles `body` and caches it by its SHA1 (returned). Compilation errors come back in
     /// Redis's words.
-    pub fn load(&mut self, body: &[u8]) -> Result<(String, ScriptFlags), String> {
+    pub fn load(&mut self, body: &[u8]) -> Result<Script, String> {
         // EVAL sends the body every time: a hash lookup of it is cheaper than its SHA1.
-        if let Some(sha) = self.by_body.get(body)
-            && let Some(s) = self.scripts.get(sha)
-        {
-            return Ok((sha.clone(), s.flags));
+        if let Some(s) = self.by_body.get(body) {
+            return Ok(s.clone());
         }
         let sha = crate::util::sha1::sha1_hex(body);
         if let Some(s) = self.scripts.get(&sha) {
-            return Ok((sha, s.flags));
+            return Ok(s.clone());
         }
         let (flags, code) = parse_shebang(body)?;
         let func = self
@@ -482,9 +471,10 @@ impl Engine {
             .set_name("@user_script")
             .into_function()
             .map_err(|e| format!("Error compiling script (new function): {}", error_text(&e)))?;
-        self.scripts.insert(sha.clone(), Script { func, flags });
-        self.by_body.insert(Bytes::copy_from_slice(body), sha.clone());
-        Ok((sha, flags))
+        let script = Script { sha: Rc::from(sha.as_str()), flags, func };
+        self.scripts.insert(sha, script.clone());
+        self.by_body.insert(Bytes::copy_from_slice(body), script.clone());
+        Ok(script)
     }
 
     /// Bytes the Lua heap of this engine holds.
@@ -496,8 +486,9 @@ impl Engine {
         std::str::from_utf8(sha).is_ok_and(|s| self.scripts.contains_key(&s.to_ascii_lowercase()))
     }
 
-    pub fn flags_of(&self, sha: &str) -> Option<ScriptFlags> {
-        self.scripts.get(sha).map(|s| s.flags)
+    /// A cached script by its SHA1 (lower case).
+    pub fn script(&self, sha: &str) -> Option<&Script> {
+        self.scripts.get(sha)
     }
 
     pub fn flush(&mut self) {
@@ -571,7 +562,7 @@ impl Engine {
         };
         self.watch.set(Watch::Load(Instant::now() + LOAD_TIME_LIMIT));
         let outcome = run_load();
-        let killed = self.end_run();
+        let killed = self.end_run(true);
         // Whatever stopped the load, the globals get their own view back.
         self.set_globals_index(self.normal_index.clone()).map_err(lua_err)?;
         if let Some(k) = killed {
@@ -640,11 +631,11 @@ impl Engine {
         r
     }
 
-    /// Returns the kill that ended the run, if one did. The globals are locked again
-    /// whatever happened (a kill may land between a runner's unlock and lock).
-    fn end_run(&self) -> Option<Killed> {
+    /// Returns the kill that ended the run, if one did. With `relock` the globals are locked
+    /// again (a run that failed half-way may have left them open).
+    fn end_run(&self, relock: bool) -> Option<Killed> {
         self.watch.set(Watch::Idle);
-        if let Err(e) = self.set_ro.call::<()>((self.globals.clone(), true)) {
+        if relock && let Err(e) = self.set_ro.call::<()>((self.globals.clone(), true)) {
             tracing::warn!("cannot lock the Lua globals: {e}");
         }
         let killed = self.killed.take();
@@ -656,8 +647,8 @@ impl Engine {
         killed
     }
 
-    /// Runs the cached script `sha` with `keys` and `args`; `host` serves its commands.
-    /// Past `limit` the script is busy: from its instruction hook the host serves other
+    /// Runs a cached script or a function with `keys` and `args`; `host` serves its commands.
+    /// Past `deadline` the script is busy: from its instruction hook the host serves other
     /// clients (-BUSY to most) until it ends or SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE
     /// stops it.
     pub fn run(
@@ -666,30 +657,23 @@ impl Engine {
         keys: &[Bytes],
         args: &[Bytes],
         host: &mut dyn Host,
-        limit: Duration,
+        deadline: Instant,
     ) -> Result<Outcome, String> {
         let (func, as_function) = match target {
-            Target::Script(sha) => match self.scripts.get(sha) {
-                Some(s) => (s.func.clone(), false),
-                None => return Err("NOSCRIPT".into()),
-            },
-            Target::Function(name) => match self.function(name) {
-                Some(f) => (f.func.clone(), true),
-                None => return Err("Function not found".into()),
-            },
+            Target::Script(f) => (f, false),
+            Target::Function(f) => (f, true),
         };
         let lua = &self.lua;
         self.resp.set(2);
-        self.watch.set(Watch::Run(Instant::now() + limit));
+        self.watch.set(Watch::Run(deadline));
         let _current = CurrentHost::enter(&self.host, host);
         let result = (|| -> mlua::Result<Outcome> {
-            let values: MultiValue = keys
-                .iter()
-                .chain(args)
-                .map(|a| lua.create_string(&a[..]).map(Value::String))
-                .collect::<mlua::Result<_>>()?;
-            let runner = if as_function { &self.runf } else { &self.run };
-            let (ok, v): (bool, Value) = runner.call((func, keys.len(), values))?;
+            let globals = if as_function { Value::Nil } else { Value::Table(self.globals.clone()) };
+            // SAFETY: run_script works on the three values pushed for it and raises only
+            // through Lua (caught by exec_raw's protected call); it holds no destructors.
+            let (ok, v): (bool, Value) = unsafe {
+                lua.exec_raw((self.handler.clone(), func, globals), |state| super::raw::run_script(state, keys, args))
+            }?;
             if ok {
                 if let Value::Table(t) = &v
                     && t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false)
@@ -710,7 +694,7 @@ impl Engine {
                 Ok(Outcome::Error { text, line, counted })
             }
         })();
-        if let Some(k) = self.end_run() {
+        if let Some(k) = self.end_run(result.is_err()) {
             // The error was raised again past the script's own frames: report the kill itself.
             return Ok(Outcome::Error {
                 text: format!("ERR {}", k.message),
@@ -727,15 +711,6 @@ impl Engine {
     }
 }
 
-unsafe extern "C-unwind" {
-    /// Ember's Lua (vendor/lua-src): marks the table at `idx` read-only (or writable again).
-    fn lua_enablereadonlytable(
-        state: *mut mlua::ffi::lua_State,
-        idx: std::os::raw::c_int,
-        enabled: std::os::raw::c_int,
-    );
-}
-
 /// `set_ro(t, on)` for Lua: switches a table's readonly flag. Scripts never see it: it is
 /// held by Rust and by the prelude's locals only.
 unsafe extern "C-unwind" fn lua_set_readonly(state: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
@@ -743,14 +718,14 @@ unsafe extern "C-unwind" fn lua_set_readonly(state: *mut mlua::ffi::lua_State) -
     // first is a table before the readonly call, which needs one.
     unsafe {
         if mlua::ffi::lua_type(state, 1) == mlua::ffi::LUA_TTABLE {
-            lua_enablereadonlytable(state, 1, mlua::ffi::lua_toboolean(state, 2));
+            super::raw::lua_enablereadonlytable(state, 1, mlua::ffi::lua_toboolean(state, 2));
         }
     }
     0
 }
 
 /// The host of the run in progress, with its lifetime erased (see [`CurrentHost`]).
-type HostPtr = *mut (dyn Host + 'static);
+pub(super) type HostPtr = *mut (dyn Host + 'static);
 
 /// Publishes `host` to `redis.call` for the length of a run and withdraws it on drop, so the
 /// pointer never outlives the borrow it came from. `redis.call` and `redis.pcall` are made
@@ -774,101 +749,6 @@ impl Drop for CurrentHost<'_> {
     fn drop(&mut self) {
         self.0.set(None);
     }
-}
-
-/// `redis.call` and `redis.pcall`: Redis's argument checks, then the command through the
-/// current host; its reply parsed back into Lua.
-/// A command's arguments from Lua values, as `redis.call` takes them.
-fn lua_args(argv: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
-    // The arguments are copied into one buffer and shared out of it: one allocation per call
-    // rather than one per argument.
-    let mut buf = BytesMut::new();
-    let mut ends = Vec::with_capacity(argv.len());
-    for v in argv.iter() {
-        match v {
-            Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
-            Value::Integer(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-            Value::Number(n) => buf.extend_from_slice(lua_number_text(*n).as_bytes()),
-            _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
-        }
-        ends.push(buf.len());
-    }
-    if ends.is_empty() {
-        return Err("ERR Please specify at least one argument for this redis lib call");
-    }
-    let all = buf.freeze();
-    let mut start = 0;
-    Ok(ends
-        .into_iter()
-        .map(|end| {
-            let arg = all.slice(start..end);
-            start = end;
-            arg
-        })
-        .collect())
-}
-
-/// `redis.acl_check_cmd(command, args...)`: true or false for the caller's user; an error for
-/// an unknown command.
-fn acl_check_function(lua: &Lua, host: &Rc<Cell<Option<HostPtr>>>) -> mlua::Result<Function> {
-    let host = host.clone();
-    lua.create_function(move |_, argv: MultiValue| {
-        let raise = |text: String| Err(mlua::Error::external(ScriptError::new(text)));
-        let cmd = match lua_args(&argv) {
-            Ok(c) => c,
-            Err(e) => return raise(e.to_string()),
-        };
-        let Some(ptr) = host.get() else {
-            return raise("ERR redis.acl_check_cmd can only be called inside a script invocation".into());
-        };
-        // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
-        match unsafe { (*ptr).acl_check(cmd) } {
-            Ok(allowed) => Ok(allowed),
-            Err(text) => raise(format!("ERR {text}")),
-        }
-    })
-}
-
-pub(super) fn command_functions(
-    lua: &Lua,
-    host: &Rc<Cell<Option<HostPtr>>>,
-    resp: &Rc<Cell<u8>>,
-) -> mlua::Result<(Function, Function)> {
-    let command = {
-        let (host, resp) = (host.clone(), resp.clone());
-        move |lua: &Lua, argv: MultiValue| -> mlua::Result<(bool, Value)> {
-            let cmd = match lua_args(&argv) {
-                Ok(c) => c,
-                Err(e) => return refusal(lua, e),
-            };
-            let Some(ptr) = host.get() else {
-                return refusal(lua, "ERR redis.call is only available while a script runs");
-            };
-            // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
-            let reply = unsafe { (*ptr).call(cmd, resp.get()) };
-            match reply {
-                Ok(bytes) => {
-                    let mut pos = 0;
-                    let v = resp_to_lua(lua, &bytes, &mut pos)?;
-                    let is_err = matches!(&v, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|e| !e.is_nil()));
-                    Ok((!is_err, v))
-                }
-                Err(text) => refusal(lua, &format!("ERR {text}")),
-            }
-        }
-    };
-    let command = Rc::new(command);
-    let c = command.clone();
-    let call = lua.create_function(move |lua, argv: MultiValue| match c(lua, argv)? {
-        (true, v) => Ok(v),
-        (false, Value::Table(t)) => Err(mlua::Error::external(ScriptError {
-            text: t.raw_get::<String>("err").unwrap_or_default(),
-            counted: t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false),
-        })),
-        (false, other) => Ok(other),
-    })?;
-    let pcall = lua.create_function(move |lua, argv: MultiValue| Ok(command(lua, argv)?.1))?;
-    Ok((call, pcall))
 }
 
 /// An error reply raised by `redis.call` (or a refusal of it), carried through Lua to the
@@ -979,6 +859,18 @@ pub(super) fn install_watchdog(
         lua.set_hook(HookTriggers::new().every_nth_instruction(1), move |_, _| Err(mlua::Error::runtime(message)))?;
         Err(mlua::Error::runtime(message))
     })
+}
+
+/// A C function with one upvalue, a pointer to `ctx` (which must outlive the Lua state's
+/// use of the function).
+fn c_closure(lua: &Lua, f: mlua::ffi::lua_CFunction, ctx: *const super::raw::CallCtx) -> mlua::Result<Function> {
+    // SAFETY: pushes a light userdata and a closure over it; nothing here can panic.
+    unsafe {
+        lua.exec_raw((), |state| {
+            mlua::ffi::lua_pushlightuserdata(state, ctx as *mut std::ffi::c_void);
+            mlua::ffi::lua_pushcclosure(state, f, 1);
+        })
+    }
 }
 
 use super::convert::*;

@@ -7,6 +7,7 @@ pub mod cmsgpack;
 mod convert;
 pub mod engine;
 mod library;
+mod raw;
 pub mod structlib;
 
 pub use engine::{Engine, FunctionDef, Host, Library, Outcome, ScriptFlags, Target, shebang_flags};

@@ -74,6 +74,9 @@ pub struct Hot {
     pub tracking_max_keys: usize,
     /// `latency-monitor-threshold` in ms (0: no latency events).
     pub latency_threshold_ms: i64,
+    /// `busy-reply-threshold` (alias lua-time-limit) in ms: how long a script runs before
+    /// it is busy.
+    pub busy_reply_ms: u64,
 }
 
 impl Hot {
@@ -83,6 +86,7 @@ impl Hot {
             latency_tracking: c.bool("latency-tracking"),
             tracking_max_keys: c.int("tracking-table-max-keys").max(0) as usize,
             latency_threshold_ms: c.int("latency-monitor-threshold"),
+            busy_reply_ms: c.int("busy-reply-threshold").max(1) as u64,
             min_replicas_to_write: if c.int("min-replicas-max-lag") > 0 { c.int("min-replicas-to-write") } else { 0 },
             slowlog_slower_than: c.int("slowlog-log-slower-than"),
             max_bulk_len: c.int("proto-max-bulk-len"),
@@ -276,6 +280,8 @@ pub struct ServerState {
     pub oom_before_command: bool,
     /// The script or function running now, if any (see [`RunningScript`]).
     pub running_script: Option<RunningScript>,
+    /// The client scripts' commands run as, kept between runs (see commands::scripting).
+    pub script_session: Option<Box<crate::server::client::Session>>,
 }
 
 /// A script or function in execution. Past `busy-reply-threshold` it is `timed_out`: other
@@ -468,6 +474,7 @@ impl ServerState {
             shutdown_asap: false,
             scripts_may_run_anything: false,
             running_script: None,
+            script_session: None,
         };
         st.refresh_acl();
         st
