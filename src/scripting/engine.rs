@@ -250,8 +250,10 @@ pub struct Engine {
     strict: Function,
     /// `set_ro(table, bool)`: Ember Lua's readonly switch; held here only (never a global).
     set_ro: Function,
-    /// The error handler scripts and functions run under (it records the line).
+    /// The error handler scripts and functions run under (it records the line), and the C
+    /// function that runs them (`raw::run_entry`).
     handler: Function,
+    runner: Function,
     /// What `redis.call` reaches (boxed: the closures hold its address).
     _call_ctx: Box<super::raw::CallCtx>,
     /// Runs a library's top level under the error handler (FUNCTION LOAD).
@@ -409,6 +411,9 @@ impl Engine {
         }
         // SAFETY: a C function of Ember's Lua (vendor/lua-src) that reads its two arguments.
         let set_ro = unsafe { lua.create_c_function(lua_set_readonly) }.map_err(lua_err)?;
+        // SAFETY: run_entry checks its arguments' types before it uses them; Engine::run is
+        // its only caller.
+        let runner = unsafe { lua.create_c_function(super::raw::run_entry) }.map_err(lua_err)?;
         let loader: Function =
             lua.load(PRELUDE).set_name("=ember_prelude").call(MultiValue::from_iter(prelude_args)).map_err(lua_err)?;
         let globals = lua.globals();
@@ -433,6 +438,7 @@ impl Engine {
         Ok(Engine {
             changes: 0,
             handler,
+            runner,
             _call_ctx: call_ctx,
             loader,
             lua,
@@ -669,11 +675,9 @@ impl Engine {
         let _current = CurrentHost::enter(&self.host, host);
         let result = (|| -> mlua::Result<Outcome> {
             let globals = if as_function { Value::Nil } else { Value::Table(self.globals.clone()) };
-            // SAFETY: run_script works on the three values pushed for it and raises only
-            // through Lua (caught by exec_raw's protected call); it holds no destructors.
-            let (ok, v): (bool, Value) = unsafe {
-                lua.exec_raw((self.handler.clone(), func, globals), |state| super::raw::run_script(state, keys, args))
-            }?;
+            let batch = super::raw::RunArgs { keys, args };
+            let batch = mlua::LightUserData(&batch as *const super::raw::RunArgs as *mut std::ffi::c_void);
+            let (ok, v): (bool, Value) = self.runner.call((self.handler.clone(), func, globals, batch))?;
             if ok {
                 if let Value::Table(t) = &v
                     && t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false)

@@ -389,11 +389,32 @@ unsafe fn push_reply(state: *mut ffi::lua_State, b: &[u8], pos: &mut usize, dept
     }
 }
 
-/// Runs a script or function: builds the KEYS and ARGV tables and calls the function under
-/// the error handler. Expects `[handler, function, globals-or-nil]` on the stack (globals for
-/// an EVAL script, which reads KEYS and ARGV as globals; a function gets them as arguments);
-/// leaves `[ok, value]`. Runs inside mlua's protected call (`Lua::exec_raw`).
-pub(super) unsafe fn run_script(state: *mut ffi::lua_State, keys: &[Bytes], args: &[Bytes]) {
+/// The keys and arguments of a run, handed to [`run_entry`] as a light userdata.
+pub(super) struct RunArgs<'a> {
+    pub keys: &'a [Bytes],
+    pub args: &'a [Bytes],
+}
+
+/// Runs a script or function, called (protected, by mlua's `Function::call`) with
+/// `(handler, function, globals-or-nil, &RunArgs)`: globals for an EVAL script, which reads
+/// KEYS and ARGV as globals; a function gets them as arguments. Returns `ok, value`.
+pub(super) unsafe extern "C-unwind" fn run_entry(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the light userdata is the caller's RunArgs, alive for the call (Engine::run);
+    // the other slots are as documented.
+    unsafe {
+        let run = ffi::lua_touserdata(state, 4) as *const RunArgs;
+        ffi::lua_settop(state, 3);
+        if run.is_null() || ffi::lua_type(state, 2) != ffi::LUA_TFUNCTION {
+            return 0;
+        }
+        run_script(state, (*run).keys, (*run).args);
+        2
+    }
+}
+
+/// Builds the KEYS and ARGV tables and calls the function under the error handler: from
+/// `[handler, function, globals-or-nil]` to `[ok, value]`.
+unsafe fn run_script(state: *mut ffi::lua_State, keys: &[Bytes], args: &[Bytes]) {
     // SAFETY (whole body): works on the three slots it is given and the values it pushes; the
     // slices are borrowed from the caller (no destructor here).
     unsafe {
