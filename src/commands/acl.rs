@@ -131,7 +131,7 @@ fn key_refs(entry: &Entry, argv: &[Bytes]) -> Vec<(usize, u8)> {
         let pos = super::getkeys::movable("migrate", argv).unwrap_or_default();
         return pos.into_iter().map(|p| (p, READ | WRITE)).collect();
     }
-    let specs = super::keyspecs::key_specs(entry.full);
+    let specs = super::keyspec::specs_of(entry.full);
     if specs.is_empty() && !entry.spec.has(MOVABLEKEYS) && entry.spec.keys.first <= 0 {
         return Vec::new();
     }

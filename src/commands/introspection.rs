@@ -64,7 +64,7 @@ fn status_set(items: Vec<&str>) -> Reply {
 
 fn command_info(spec: &CommandSpec, full: &str) -> Reply {
     let flag_names: Vec<&str> = flags::NAMES.iter().filter(|(f, _)| spec.has(*f)).map(|(_, n)| *n).collect();
-    let specs = super::keyspecs::key_specs(full);
+    let specs = super::keyspec::specs_of(full);
     let (first, last, step) = super::keyspec::legacy_range(specs);
     let key_specs: Vec<Reply> = specs.iter().map(super::keyspec::info_reply).collect();
     let subs: Vec<Reply> =
@@ -186,7 +186,7 @@ fn getkeysandflags(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // COMMAND GETKEYS's checks and errors first (arity, keyless commands, bad counts).
     let (args, positions) = keys_of(argv)?;
     let full = resolve_full(args)?;
-    let specs = super::keyspecs::key_specs(full);
+    let specs = super::keyspec::specs_of(full);
     let reliable = !specs.iter().any(|s| s.flags & super::keyspec::flags::VARIABLE_FLAGS != 0);
     let found =
         if reliable { super::keyspec::evaluate(specs, args) } else { super::keyspec::variable_flags(full, args) };

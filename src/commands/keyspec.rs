@@ -85,6 +85,18 @@ fn status_set(items: Vec<&str>) -> Reply {
 }
 
 /// A spec as COMMAND INFO shows it.
+/// The key specs of a command by its full name: Redis's (generated, in keyspecs.rs), or
+/// those of Ember's own commands.
+pub fn specs_of(full: &str) -> &'static [KeySpec] {
+    use flags::*;
+    const ONE: Find = Find::Range { lastkey: 0, step: 1, limit: 0 };
+    match full {
+        "getlease" => &[KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: ONE, notes: None }],
+        "setlease" => &[KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: ONE, notes: None }],
+        _ => super::keyspecs::key_specs(full),
+    }
+}
+
 pub fn info_reply(ks: &KeySpec) -> Reply {
     let s = Reply::bulk_str;
     let (bs_type, bs_spec) = match ks.begin {

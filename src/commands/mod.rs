@@ -24,6 +24,7 @@ pub mod introspection;
 pub mod keyspec;
 pub mod keyspecs;
 pub mod latency;
+pub mod lease;
 pub mod list;
 pub mod metrics;
 pub mod migrate;
@@ -364,7 +365,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 24] {
+fn families() -> [&'static [CommandSpec]; 25] {
     [
         acl::COMMANDS,
         migrate::COMMANDS,
@@ -382,6 +383,7 @@ fn families() -> [&'static [CommandSpec]; 24] {
         connection::COMMANDS,
         generic::COMMANDS,
         string::COMMANDS,
+        lease::COMMANDS,
         server::COMMANDS,
         latency::COMMANDS,
         cluster::COMMANDS,

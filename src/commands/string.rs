@@ -41,7 +41,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// The string at `key`: None if missing, WRONGTYPE if another type.
-fn get_str<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a StrValue>, CmdError> {
+pub(super) fn get_str<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a StrValue>, CmdError> {
     match db.get(key) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
@@ -63,7 +63,7 @@ fn get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// Expiry options shared by SET and GETEX.
 #[derive(Clone, Copy, PartialEq)]
-enum Ttl {
+pub(super) enum Ttl {
     None,
     Keep,
     Persist,
@@ -72,7 +72,7 @@ enum Ttl {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum TtlKind {
+pub(super) enum TtlKind {
     Ex,
     Px,
     ExAt,
@@ -80,7 +80,7 @@ enum TtlKind {
 }
 
 /// Resolves an EX/PX/EXAT/PXAT argument to an absolute deadline with Redis's checks.
-fn deadline(ctx: &Ctx, arg: &[u8], kind: TtlKind, name: &'static str) -> Result<i64, CmdError> {
+pub(super) fn deadline(ctx: &Ctx, arg: &[u8], kind: TtlKind, name: &'static str) -> Result<i64, CmdError> {
     let v = int(arg)?;
     let secs = matches!(kind, TtlKind::Ex | TtlKind::ExAt);
     if v <= 0 || (secs && v > i64::MAX / 1000) {
@@ -93,11 +93,11 @@ fn deadline(ctx: &Ctx, arg: &[u8], kind: TtlKind, name: &'static str) -> Result<
     Ok(ms)
 }
 
-struct SetOpts {
-    nx: bool,
-    xx: bool,
-    get: bool,
-    ttl: Ttl,
+pub(super) struct SetOpts {
+    pub nx: bool,
+    pub xx: bool,
+    pub get: bool,
+    pub ttl: Ttl,
 }
 
 /// Parses SET (is_set) or GETEX options with the exclusivity rules of Redis 7.0.
@@ -150,7 +150,7 @@ fn parse_set_opts(
     Ok(o)
 }
 
-fn ttl_keyword(a: &[u8]) -> Option<TtlKind> {
+pub(super) fn ttl_keyword(a: &[u8]) -> Option<TtlKind> {
     if is(a, "ex") {
         Some(TtlKind::Ex)
     } else if is(a, "px") {
@@ -165,7 +165,12 @@ fn ttl_keyword(a: &[u8]) -> Option<TtlKind> {
 }
 
 /// The common core of SET, SETNX, SETEX, PSETEX: returns whether the key was written.
-fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], o: &SetOpts) -> Result<(bool, Option<Reply>), CmdError> {
+pub(super) fn set_generic(
+    ctx: &mut Ctx,
+    key: &[u8],
+    val: &[u8],
+    o: &SetOpts,
+) -> Result<(bool, Option<Reply>), CmdError> {
     let db = ctx.db();
     let old = if o.get { Some(Reply::from_opt(get_str(db, key)?.map(|s| s.to_bytes()))) } else { None };
     if o.nx || o.xx {

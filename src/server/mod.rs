@@ -13,6 +13,7 @@ pub mod incoming_image;
 pub mod lag;
 pub mod latency;
 pub mod lazyfree;
+pub mod lease;
 
 pub mod persist;
 pub mod pubsub;

@@ -280,6 +280,8 @@ pub struct ServerState {
     pub oom_before_command: bool,
     /// The script or function running now, if any (see [`RunningScript`]).
     pub running_script: Option<RunningScript>,
+    /// GETLEASE's leases on missing keys (see server::lease).
+    pub leases: crate::server::lease::LeaseTable,
     /// The client scripts' commands run as, kept between runs (see commands::scripting).
     pub script_session: Option<Box<crate::server::client::Session>>,
 }
@@ -475,6 +477,7 @@ impl ServerState {
             scripts_may_run_anything: false,
             running_script: None,
             script_session: None,
+            leases: Default::default(),
         };
         st.refresh_acl();
         st

@@ -36,6 +36,9 @@ const EXAMPLES: &[&[&str]] = &[
     &["SET gd v", "GETDEL gd"],
     &["SET ge v", "GETEX ge EX 1000", "GETEX ge PERSIST"],
     &["GETSET gset v", "GETSET gset w"],
+    // A lease token is random: this one is stale and fills nothing (tests/it/leases.rs logs
+    // real fills).
+    &["GETLEASE gl 10000", "SETLEASE gl 1 v"],
     &["HSET hd a 1 b 2 c 3", "HDEL hd a b"],
     &["HINCRBY hi n 5", "HINCRBYFLOAT hi f 1.5", "HMSET hm a 1 b 2", "HSET hs a 1", "HSETNX hs b 2"],
     &["RPUSH li a c", "LINSERT li BEFORE c b", "LSET li 0 z", "LREM li 1 b", "LTRIM li 0 0"],

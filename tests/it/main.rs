@@ -14,6 +14,7 @@ mod eviction;
 mod example;
 mod hostile;
 mod lazyfree;
+mod leases;
 mod lua_security;
 mod metrics;
 mod persistence;
