@@ -93,6 +93,13 @@ fn unlink(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn delete(ctx: &mut Ctx, argv: &[Bytes], lazy: bool) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
+        // A DEL invalidates a lease on the key (missing or not): the holder may be filling it
+        // from data older than whatever the DEL followed. Its waiters wake up, and the first
+        // takes a new lease.
+        let db = ctx.sess.db;
+        if !ctx.srv.leases.is_empty() && ctx.srv.leases.forget(db, k) {
+            ctx.db().signal_ready(k);
+        }
         if let Some(v) = ctx.db().remove(k) {
             n += 1;
             ctx.notify(ev::GENERIC, "del", k);
@@ -537,6 +544,8 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for i in 0..ctx.srv.dbs.len() {
         flush_one(ctx.srv, i, lazy);
     }
+    // Fills of leases granted before would bring back data from before the flush.
+    ctx.srv.leases.clear();
     ctx.srv.invalidate_all(ctx.sess);
     // Like Redis: a running background save is abandoned, and with save points configured
     // the (now empty) dataset is saved at once.

@@ -72,6 +72,11 @@ impl LeaseTable {
         }
     }
 
+    /// Drops the lease on `key`, if any (DEL invalidates it); true if there was one.
+    pub fn forget(&mut self, db: usize, key: &[u8]) -> bool {
+        self.leases.remove(&(db, Bytes::copy_from_slice(key))).is_some()
+    }
+
     /// Drops every lease (FLUSHALL).
     pub fn clear(&mut self) {
         self.leases.clear();

@@ -66,6 +66,16 @@ fn stale_tokens_fill_nothing_and_a_lapsed_lease_passes_on() {
     assert_ne!(tok, tok2);
     assert_eq!(a.cmd(&["SETLEASE", "slow", &tok, "late"]).text(), "$-1\r\n");
     assert_eq!(b.cmd(&["SETLEASE", "slow", &tok2, "v"]).text(), "+OK\r\n");
+    // A DEL invalidates the lease (the holder may be loading data older than the DEL): the
+    // holder's fill is dropped and a waiter wakes up with a lease of its own.
+    let old = token(&mut a, "inv", "10000");
+    b.send(&["GETLEASE", "inv", "10000", "WAIT", "10000"]);
+    assert!(blocked(&mut a, 1));
+    assert_eq!(a.cmd(&["DEL", "inv"]).text(), ":0\r\n");
+    let r = b.read();
+    assert_eq!(r.children()[0].text(), "$-1\r\n");
+    assert!(r.children()[1].text().starts_with(':'), "the waiter takes the new lease: {}", r.text());
+    assert_eq!(a.cmd(&["SETLEASE", "inv", &old, "old"]).text(), "$-1\r\n");
     // Bad arguments get errors and the connection carries on.
     assert!(a.cmd(&["GETLEASE", "x", "0"]).text().starts_with("-ERR"));
     assert!(a.cmd(&["GETLEASE", "x", "100", "WAIT", "-1"]).text().starts_with("-ERR"));
