@@ -26,17 +26,19 @@ LEASE_MS = 5000
 WAIT_MS = 5000
 
 
-def get_or_load(cache, key, loader, ttl_seconds, lease_ms=LEASE_MS, wait_ms=WAIT_MS):
-    """The cached value of `key`; on a miss, `loader()` runs in one client only."""
+def get_or_load(cache, key, loader, ttl_seconds, lease_ms=LEASE_MS, wait_ms=WAIT_MS, stale_ms=None):
+    """The cached value of `key`; on a miss, `loader()` runs in one client only. With
+    `stale_ms`, the value is served for that long past its TTL while one client reloads it."""
+    stale = ("STALE", stale_ms) if stale_ms else ()
     for _ in range(10):
         value, token = cache.execute_command("GETLEASE", key, lease_ms, "WAIT", wait_ms)
-        if value is not None:
-            return value
         if token is not None:
-            # Ours to fill. (A stale token -- the key was deleted or written meanwhile --
-            # fills nothing, and SETLEASE answers None.)
+            # Ours to fill (a miss), or to refresh (a stale value). A stale token -- the key
+            # was deleted or written meanwhile -- fills nothing: SETLEASE answers None.
             value = loader()
-            cache.execute_command("SETLEASE", key, token, value, "EX", ttl_seconds)
+            cache.execute_command("SETLEASE", key, token, value, "EX", ttl_seconds, *stale)
+            return value
+        if value is not None:
             return value
         # The lease lapsed without a fill: ask again (the next caller gets the lease).
     return loader()

@@ -4,9 +4,15 @@
 //! stampede). Leases live in memory only: never persisted, logged or replicated (a fill is
 //! propagated as the SET it amounts to).
 //!
-//! The table holds at most the leases granted and not yet lapsed, filled or swept: a lapsed
-//! lease is dropped when its key is asked for again, and the whole table is swept of lapsed
-//! leases whenever it has doubled since the last sweep.
+//! A fill may also leave a key serving stale (`SETLEASE .. STALE ms`): past its fresh time
+//! and until its deadline, the first reader gets the value with a lease to refresh it, the
+//! others the value at once (stale-while-revalidate). The mark remembers the key's deadline
+//! when it was filled: a key written since (another deadline, or none) is no longer stale.
+//!
+//! The tables hold at most the leases granted and not yet lapsed, filled or swept, and the
+//! stale marks of keys not yet past their deadline: a lapsed entry is dropped when its key is
+//! asked for again, and a table is swept of lapsed entries whenever it has doubled since its
+//! last sweep.
 
 use std::collections::HashMap;
 
@@ -19,11 +25,21 @@ pub struct Lease {
     pub until_ms: u64,
 }
 
+/// A key filled with a stale window: fresh until `fresh_until`, stale (still served) until
+/// its deadline `expire_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleMark {
+    pub fresh_until: u64,
+    pub expire_at: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct LeaseTable {
     leases: HashMap<(usize, Bytes), Lease>,
     /// The table's size after the last sweep.
     swept_len: usize,
+    stale: HashMap<(usize, Bytes), StaleMark>,
+    stale_swept_len: usize,
 }
 
 impl LeaseTable {
@@ -77,10 +93,44 @@ impl LeaseTable {
         self.leases.remove(&(db, Bytes::copy_from_slice(key))).is_some()
     }
 
-    /// Drops every lease (FLUSHALL).
+    /// Drops every lease and stale mark (FLUSHALL).
     pub fn clear(&mut self) {
         self.leases.clear();
         self.swept_len = 0;
+        self.stale.clear();
+        self.stale_swept_len = 0;
+    }
+
+    /// Marks `key` (just filled with deadline `expire_at`) fresh until `fresh_until`.
+    pub fn mark_stale_after(&mut self, db: usize, key: &[u8], fresh_until: u64, expire_at: u64, now_ms: u64) {
+        self.stale.insert((db, Bytes::copy_from_slice(key)), StaleMark { fresh_until, expire_at });
+        if self.stale.len() >= 2 * self.stale_swept_len.max(64) {
+            self.stale.retain(|_, m| m.expire_at > now_ms);
+            self.stale_swept_len = self.stale.len();
+        }
+    }
+
+    /// Whether `key`, whose deadline is now `expire_at`, is past its fresh time (it keeps
+    /// the mark it was filled with). A mark that no longer matches the key is dropped.
+    pub fn is_stale(&mut self, db: usize, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+        if self.stale.is_empty() {
+            return false;
+        }
+        let k = (db, Bytes::copy_from_slice(key));
+        match self.stale.get(&k) {
+            Some(m) if Some(m.expire_at) == expire_at => m.fresh_until <= now_ms,
+            Some(_) => {
+                self.stale.remove(&k);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` still holds a fill with a stale window (a refresh may replace it).
+    pub fn has_stale_mark(&self, db: usize, key: &[u8], expire_at: Option<u64>) -> bool {
+        !self.stale.is_empty()
+            && self.stale.get(&(db, Bytes::copy_from_slice(key))).is_some_and(|m| Some(m.expire_at) == expire_at)
     }
 }
 
@@ -100,6 +150,18 @@ mod tests {
         t.grant(0, b"k", 9, 1_000, 0);
         assert!(!t.redeem(0, b"k", 9, 1_000), "a lapsed lease fills nothing");
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_stale_mark_holds_while_the_key_keeps_its_deadline() {
+        let mut t = LeaseTable::default();
+        t.mark_stale_after(0, b"k", 100, 200, 0);
+        assert!(!t.is_stale(0, b"k", Some(200), 50), "fresh before 100");
+        assert!(t.is_stale(0, b"k", Some(200), 150));
+        assert!(t.has_stale_mark(0, b"k", Some(200)));
+        // Written since: another deadline (or none) is no stale fill.
+        assert!(!t.is_stale(0, b"k", None, 150));
+        assert!(!t.has_stale_mark(0, b"k", Some(200)), "the mark is gone");
     }
 
     #[test]

@@ -133,3 +133,34 @@ fn a_fill_is_logged_as_the_set_it_amounts_to() {
     let ttl: i64 = c.cmd(&["TTL", "k"]).text().trim_start_matches(':').trim_end().parse().unwrap_or(-9);
     assert!(ttl > 900, "{ttl}");
 }
+
+#[test]
+fn a_stale_value_is_served_while_one_client_refreshes_it() {
+    let s = ember(&[]);
+    let mut a = s.connect();
+    let mut b = s.connect();
+    let tok = token(&mut a, "sw", "5000");
+    assert_eq!(a.cmd(&["SETLEASE", "sw", &tok, "v1", "PX", "200", "STALE", "60000"]).text(), "+OK\r\n");
+    let ttl: i64 = a.cmd(&["PTTL", "sw"]).text().trim_start_matches(':').trim_end().parse().unwrap_or(-9);
+    assert!(ttl > 59_000, "the key lives for its fresh time and its stale window: {ttl}");
+    // Once stale, the first reader gets the value and a lease to refresh it...
+    let mut refresh = String::new();
+    assert!(eventually(Duration::from_secs(5), || {
+        let r = a.cmd(&["GETLEASE", "sw", "5000"]);
+        assert_eq!(r.children()[0].text(), "$2\r\nv1\r\n");
+        refresh = r.children()[1].text();
+        refresh.starts_with(':')
+    }));
+    let refresh = refresh.trim_start_matches(':').trim_end().to_string();
+    // ...the others the value at once, WAIT or not.
+    assert_eq!(b.cmd(&["GETLEASE", "sw", "5000", "WAIT", "5000"]).text(), "*2\r\n$2\r\nv1\r\n$-1\r\n");
+    assert_eq!(a.cmd(&["SETLEASE", "sw", &refresh, "v2", "EX", "100"]).text(), "+OK\r\n");
+    assert_eq!(b.cmd(&["GETLEASE", "sw", "5000"]).text(), "*2\r\n$2\r\nv2\r\n$-1\r\n");
+    // A key written by someone else since its stale fill is fresh.
+    let tok = token(&mut a, "sw2", "5000");
+    assert_eq!(a.cmd(&["SETLEASE", "sw2", &tok, "v1", "PX", "1", "STALE", "60000"]).text(), "+OK\r\n");
+    assert_eq!(b.cmd(&["SET", "sw2", "mine", "EX", "100"]).text(), "+OK\r\n");
+    assert_eq!(a.cmd(&["GETLEASE", "sw2", "5000"]).text(), "*2\r\n$4\r\nmine\r\n$-1\r\n");
+    assert!(a.cmd(&["SETLEASE", "sw2", "1", "v", "STALE", "10"]).text().starts_with("-ERR STALE needs"));
+    assert!(a.cmd(&["SETLEASE", "sw2", "1", "v", "PX", "10", "STALE"]).text().starts_with("-ERR syntax"));
+}
