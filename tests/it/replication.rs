@@ -175,6 +175,10 @@ fn a_redis_replica_follows_ember() {
     c.cmd(&["EXEC"]);
     c.cmd(&["EVAL", "redis.call('set','s1','x') redis.call('expire','s1',500)", "0"]);
     c.cmd(&["SELECT", "0"]);
+    // A lease fill reaches redis-server as the SET it amounts to (it knows no SETLEASE).
+    let lease = c.cmd(&["GETLEASE", "leased", "5000"]);
+    let tok = lease.children()[1].text().trim_start_matches(':').trim_end().to_string();
+    assert_eq!(c.cmd(&["SETLEASE", "leased", &tok, "filled", "EX", "1000"]).text(), "+OK\r\n");
     let want = c.cmd(&["DEBUG", "DIGEST"]).text();
     assert!(
         eventually(Duration::from_secs(20), || rc.cmd(&["DEBUG", "DIGEST"]).text() == want),
@@ -183,6 +187,9 @@ fn a_redis_replica_follows_ember() {
     );
     let ttl = rc.cmd(&["TTL", "after"]).as_str();
     assert!(ttl.parse::<i64>().is_ok_and(|t| t > 900), "TTL on the replica: {ttl}");
+    assert_eq!(rc.cmd(&["GET", "leased"]).text(), "$6\r\nfilled\r\n");
+    let ttl = rc.cmd(&["TTL", "leased"]).as_str();
+    assert!(ttl.parse::<i64>().is_ok_and(|t| t > 900), "TTL of the fill on the replica: {ttl}");
     // Ember's WAIT counts the redis-server replica's acknowledgements.
     c.cmd(&["SET", "acked", "1"]);
     assert_eq!(c.cmd(&["WAIT", "1", "5000"]).text(), ":1\r\n");
