@@ -49,6 +49,13 @@ pub(super) unsafe extern "C-unwind" fn redis_pcall(state: *mut ffi::lua_State) -
     unsafe { command(state, false) }
 }
 
+/// The CallCtx of the running C closure (its first upvalue).
+unsafe fn upvalue_ctx<'a>(state: *mut ffi::lua_State) -> Option<&'a CallCtx> {
+    // SAFETY: the closures made by `Engine::new` hold the engine's boxed CallCtx, which
+    // outlives every run of the engine's Lua state.
+    unsafe { (ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const CallCtx).as_ref() }
+}
+
 /// The body of both: runs the command (in `run_command`, where values with destructors live
 /// and no Lua function that can raise is called), then pushes its reply from the context.
 unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
@@ -56,11 +63,7 @@ unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
     // engine owns for as long as its Lua state can run (see `Engine::new`). No value with a
     // destructor is live across the pushes and `lua_error` below (see the module header).
     unsafe {
-        let ctx = ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const CallCtx;
-        if ctx.is_null() {
-            return 0;
-        }
-        let ctx = &*ctx;
+        let Some(ctx) = upvalue_ctx(state) else { return 0 };
         let refused = run_command(state, ctx);
         // The arguments are copied: their slots make room for the reply (up to ~8000
         // arguments may fill the C stack's limit).
@@ -112,11 +115,7 @@ unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
 pub(super) unsafe extern "C-unwind" fn acl_check_cmd(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as for `redis_call`; the same discipline as `command`.
     unsafe {
-        let ctx = ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const CallCtx;
-        if ctx.is_null() {
-            return 0;
-        }
-        let ctx = &*ctx;
+        let Some(ctx) = upvalue_ctx(state) else { return 0 };
         let allowed = acl_check(state, ctx);
         ffi::lua_settop(state, 0);
         match allowed {

@@ -5,16 +5,22 @@ use std::process::Command;
 use crate::util::ember;
 
 fn run_example(port: u16, dir: &std::path::Path) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cache_aside.py");
+    run_example_named("cache_aside.py", port, dir, &[])
+}
+
+/// Runs examples/`name` with `args` against the server on `port`; its stdout.
+fn run_example_named(name: &str, port: u16, dir: &std::path::Path, args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     let out = Command::new("python3")
         .arg(script)
+        .args(args)
         .env("EMBER_PORT", port.to_string())
         .env("EXAMPLE_DB", dir.join("example.db"))
         .output()
-        .expect("python3 is required to run examples/cache_aside.py");
+        .unwrap_or_else(|e| panic!("python3 is required to run examples/{name}: {e}"));
     assert!(
         out.status.success(),
-        "cache_aside.py failed (redis-py is required: pip install redis):\n{}",
+        "{name} failed (redis-py is required: pip install redis):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -35,31 +41,14 @@ fn cache_aside_misses_then_hits() {
     assert!(ttl > 0 && ttl <= 60, "ttl {ttl}");
 }
 
-fn run_lease_example(port: u16, dir: &std::path::Path, args: &[&str]) -> String {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cache_lease.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .env("EMBER_PORT", port.to_string())
-        .env("EXAMPLE_DB", dir.join("example.db"))
-        .output()
-        .expect("python3 is required to run examples/cache_lease.py");
-    assert!(
-        out.status.success(),
-        "cache_lease.py failed (redis-py is required: pip install redis):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn cache_aside_with_leases_queries_the_database_once_per_miss() {
     let s = ember(&[]);
-    let first = run_lease_example(s.port, &s.dir, &[]);
+    let first = run_example_named("cache_lease.py", s.port, &s.dir, &[]);
     assert!(first.contains("Data stored in Ember:"), "{first}");
-    let second = run_lease_example(s.port, &s.dir, &[]);
+    let second = run_example_named("cache_lease.py", s.port, &s.dir, &[]);
     assert!(second.contains("Data read from Ember:"), "{second}");
     // 50 clients miss the key at once: one of them queries the database.
-    let out = run_lease_example(s.port, &s.dir, &["--stampede", "50"]);
+    let out = run_example_named("cache_lease.py", s.port, &s.dir, &["--stampede", "50"]);
     assert!(out.contains("clients: 50, loader calls: 1"), "{out}");
 }
