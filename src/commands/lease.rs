@@ -56,8 +56,9 @@ fn getlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if ctx.srv.leases.is_stale(db, &argv[1], expire_at, now) && ctx.srv.leases.live(db, &argv[1], now).is_none() {
             // Stale: served, and the first reader refreshes it.
             let token = new_token(ctx);
-            ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now);
-            return Ok(Reply::Array(vec![Reply::Bulk(v), Reply::Int(token as i64)]));
+            if ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now) {
+                return Ok(Reply::Array(vec![Reply::Bulk(v), Reply::Int(token as i64)]));
+            }
         }
         return Ok(Reply::Array(vec![Reply::Bulk(v), Reply::Null]));
     }
@@ -74,7 +75,10 @@ fn getlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         };
     }
     let token = new_token(ctx);
-    ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now);
+    if !ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now) {
+        // Too many leases out (see MAX_LEASES): no one is asked to fill it.
+        return Ok(Reply::Array(vec![Reply::Null, Reply::Null]));
+    }
     Ok(Reply::Array(vec![Reply::Null, Reply::Int(token as i64)]))
 }
 

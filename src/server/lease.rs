@@ -18,6 +18,11 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+/// At most this many leases are out at once: past it (after a sweep of lapsed ones) a miss
+/// grants none, so clients fall back to loading the key themselves, and the table cannot
+/// grow with client requests alone (it is outside maxmemory's reach: GETLEASE is no write).
+pub const MAX_LEASES: usize = 1 << 20;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Lease {
     pub token: u64,
@@ -38,6 +43,8 @@ pub struct LeaseTable {
     leases: HashMap<(usize, Bytes), Lease>,
     /// The table's size after the last sweep.
     swept_len: usize,
+    /// When a full table may be swept again.
+    full_sweep_after: u64,
     stale: HashMap<(usize, Bytes), StaleMark>,
     stale_swept_len: usize,
 }
@@ -67,13 +74,23 @@ impl LeaseTable {
         }
     }
 
-    /// Grants a lease on `key` until `until_ms` with `token` (replacing a lapsed one).
-    pub fn grant(&mut self, db: usize, key: &[u8], token: u64, until_ms: u64, now_ms: u64) {
-        self.leases.insert((db, Bytes::copy_from_slice(key)), Lease { token, until_ms });
-        if self.leases.len() >= 2 * self.swept_len.max(64) {
+    /// Grants a lease on `key` until `until_ms` with `token` (replacing a lapsed one); false
+    /// when [`MAX_LEASES`] are out.
+    pub fn grant(&mut self, db: usize, key: &[u8], token: u64, until_ms: u64, now_ms: u64) -> bool {
+        // At the cap, a sweep is tried at most every 100 ms (it walks the whole table).
+        let full = self.leases.len() >= MAX_LEASES;
+        if self.leases.len() >= 2 * self.swept_len.max(64) || (full && now_ms >= self.full_sweep_after) {
             self.leases.retain(|_, l| l.until_ms > now_ms);
             self.swept_len = self.leases.len();
+            if self.leases.len() >= MAX_LEASES {
+                self.full_sweep_after = now_ms.saturating_add(100);
+            }
         }
+        if self.leases.len() >= MAX_LEASES {
+            return false;
+        }
+        self.leases.insert((db, Bytes::copy_from_slice(key)), Lease { token, until_ms });
+        true
     }
 
     /// Ends the lease on `key` if `token` is its live token; false (nothing changed) for a
@@ -169,8 +186,16 @@ mod tests {
         let mut t = LeaseTable::default();
         for i in 0..10_000u64 {
             // Each lease lapses 5 ms after it is granted.
-            t.grant(0, format!("k{i}").as_bytes(), i, i + 5, i);
+            assert!(t.grant(0, format!("k{i}").as_bytes(), i, i + 5, i));
         }
         assert!(t.len() < 200, "{} leases kept", t.len());
+        // Live leases are capped.
+        let mut t = LeaseTable::default();
+        for i in 0..MAX_LEASES as u64 {
+            assert!(t.grant(0, &i.to_le_bytes(), 1, u64::MAX, 0));
+        }
+        assert!(!t.grant(0, b"one more", 1, u64::MAX, 0));
+        assert!(t.redeem(0, &0u64.to_le_bytes(), 1, 0));
+        assert!(t.grant(0, b"one more", 1, u64::MAX, 0), "room again once one is filled");
     }
 }
