@@ -5,7 +5,8 @@
 #
 #   scripts/redis-suite-internal.sh [UNIT ...]
 #
-# Exit status 0 only when no test failed and no exception was raised.
+# Exit status 0 only when no test failed and no exception was raised (a run with an exception
+# but no failed test is retried once, see below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -25,4 +26,15 @@ units=("$@")
 [ ${#units[@]} -eq 0 ] && units=(unit/acl unit/acl-v2 unit/auth unit/info integration/aof unit/shutdown unit/limits
   integration/block-repl integration/replication-4 integration/psync2-reg)
 echo "# Redis test suite in internal mode against ember-server: ${units[*]}"
-REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}"
+out=$(REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}")
+status=$?
+echo "$out"
+# A harness exception with no failed test (once: a test client's connection refused right
+# after the server logged it was ready, not reproduced since) gets one more run of the whole
+# set, said loudly; a failed test never does, and the second run must be clean.
+if [ $status -ne 0 ] && echo "$out" | grep -q '^TOTAL .* failed=0 .*exceptions=[1-9]'; then
+  echo "# redis-suite-internal: a harness exception without failed tests; running the units once more"
+  REDIS_TESTS_WORK="$work/suite-retry" "$suite/run.sh" internal "$work/ember-server" "${units[@]}"
+  status=$?
+fi
+exit $status
