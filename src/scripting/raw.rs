@@ -261,7 +261,8 @@ unsafe fn push_reply(state: *mut ffi::lua_State, b: &[u8], pos: &mut usize, dept
             ffi::lua_pushnil(state);
             return 0;
         };
-        if depth > MAX_DEPTH || ffi::lua_checkstack(state, 4) == 0 {
+        // An empty line has no type byte (never written by Ember's encoder; no slicing past it).
+        if end == start || depth > MAX_DEPTH || ffi::lua_checkstack(state, 4) == 0 {
             *pos = b.len();
             ffi::lua_pushnil(state);
             return 0;
