@@ -362,7 +362,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         if (srv.dirty > dirty_before && replicated || forced) && result.is_ok() {
             srv.aof_propagate(sess.db, argv, log_instead);
         } else {
-            srv.aof_propagate_dels();
+            srv.aof_propagate_dels_in_command();
         }
         // A top-level command's effects go out together (EXEC and scripts: all of theirs).
         if srv.call_depth == 0 {

@@ -149,7 +149,8 @@ fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     let limits = ctx.srv.hot.hash;
-    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], n.to_string().as_bytes(), limits);
+    // An incremented field keeps its deadline (Redis 7.4's HASH_SET_KEEP_TTL).
+    hash_for_write(ctx.db(), &argv[1])?.set_keep_ttl(&argv[2], n.to_string().as_bytes(), limits);
     ctx.notify(ev::HASH, "hincrby", &argv[1]);
     Ok(Reply::Int(n))
 }
@@ -169,10 +170,19 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let s = v.to_human();
     let limits = ctx.srv.hot.hash;
-    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], s.as_bytes(), limits);
+    let h = hash_for_write(ctx.db(), &argv[1])?;
+    h.set_keep_ttl(&argv[2], s.as_bytes(), limits);
+    let has_ttl = h.get_with_ttl(&argv[2]).is_some_and(|(_, at)| at != 0);
     ctx.notify(ev::HASH, "hincrbyfloat", &argv[1]);
-    // Propagated as the value it produced (Redis: HSET key field value).
-    ctx.log_as(vec![Bytes::from_static(b"HSET"), argv[1].clone(), argv[2].clone(), Bytes::from(s.clone())]);
+    // Propagated as the value it produced: HSET key field value, as Redis 7.0 does, or
+    // HSETEX ... KEEPTTL when the field has a deadline to keep (Redis 8).
+    let (k, f, v) = (argv[1].clone(), argv[2].clone(), Bytes::from(s.clone()));
+    ctx.log_as(if has_ttl {
+        let kw = |s: &'static [u8]| Bytes::from_static(s);
+        vec![kw(b"HSETEX"), k, kw(b"KEEPTTL"), kw(b"FIELDS"), kw(b"1"), f, v]
+    } else {
+        vec![Bytes::from_static(b"HSET"), k, f, v]
+    });
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 

@@ -197,9 +197,10 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             }
         }
         "stats" => {
-            let (mut expired, mut hits, mut misses) = (0, 0, 0);
+            let (mut expired, mut sub, mut hits, mut misses) = (0, 0, 0, 0);
             for db in &srv.dbs {
                 expired += db.stats().expired_keys;
+                sub += db.stats().expired_subkeys;
                 hits += db.stats().keyspace_hits;
                 misses += db.stats().keyspace_misses;
             }
@@ -215,6 +216,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("sync_full", srv.repl.sync_full.to_string());
             w("sync_partial_ok", srv.repl.sync_partial_ok.to_string());
             w("sync_partial_err", srv.repl.sync_partial_err.to_string());
+            w("expired_subkeys", sub.to_string());
             w("expired_keys", expired.to_string());
             let (volatile, stale) =
                 srv.dbs.iter().fold((0, 0), |(v, st), db| (v + db.expires_len(), st + db.stale_count(1_000_000)));
@@ -364,7 +366,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 if !db.is_empty() {
                     w(
                         &format!("db{i}"),
-                        format!("keys={},expires={},avg_ttl={}", db.len(), db.expires_len(), db.avg_ttl()),
+                        format!(
+                            "keys={},expires={},avg_ttl={},subexpiry={}",
+                            db.len(),
+                            db.expires_len(),
+                            db.avg_ttl(),
+                            db.subexpiry_len()
+                        ),
                     );
                 }
             }

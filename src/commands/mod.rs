@@ -18,6 +18,7 @@ pub mod generic;
 pub mod geo;
 pub mod getkeys;
 pub mod hash;
+pub mod hash_ttl;
 pub mod hll;
 pub mod info;
 pub mod introspection;
@@ -365,7 +366,7 @@ impl CommandSpec {
     }
 }
 
-fn families() -> [&'static [CommandSpec]; 25] {
+fn families() -> [&'static [CommandSpec]; 26] {
     [
         acl::COMMANDS,
         migrate::COMMANDS,
@@ -380,6 +381,7 @@ fn families() -> [&'static [CommandSpec]; 25] {
         list::COMMANDS,
         set::COMMANDS,
         hash::COMMANDS,
+        hash_ttl::COMMANDS,
         connection::COMMANDS,
         generic::COMMANDS,
         string::COMMANDS,

@@ -854,6 +854,12 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         tracing::warn!("DB reloaded by DEBUG RELOAD");
         return Ok(OK);
     }
+    if is(sub, "listpack") && argv.len() == 3 {
+        // Redis prints the listpack's entries; Ember logs the value's shape.
+        let v = ctx.db().view(&argv[2]).ok_or(CmdError::NoSuchKey)?;
+        tracing::info!("DEBUG LISTPACK {}: {}", String::from_utf8_lossy(&argv[2]), v.encoding_name());
+        return Ok(Reply::StatusOwned("Listpack structure printed on stdout".into()));
+    }
     if is(sub, "quicklist-packed-threshold") && argv.len() == 3 {
         // Ember's lists have no plain nodes: the threshold is checked and accepted.
         return match crate::config::parse_memory(&String::from_utf8_lossy(&argv[2])) {

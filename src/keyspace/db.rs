@@ -34,11 +34,14 @@ use crate::types::Value;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
-use super::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 use super::key::Key;
+use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
+
+mod fields;
 use super::notify::{self, Event};
 use super::snapshot::DbSnap;
 use crate::persistence::rdb::SaveOptions;
+use fields::{hdels, index_new, unindex_fields};
 
 pub type ClientId = u64;
 
@@ -61,6 +64,8 @@ impl Entry {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DbStats {
     pub expired_keys: u64,
+    /// Hash fields removed because their deadline passed (INFO `expired_subkeys`).
+    pub expired_subkeys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
 }
@@ -81,6 +86,9 @@ pub struct Db {
 struct Side {
     /// One entry per key with a deadline.
     expires: ExpiryIndex,
+    /// One entry per hash with field deadlines, under the deadline the hash records as
+    /// indexed (an early bound of its first field deadline): active field expiry.
+    hexpires: ExpiryIndex,
     /// WATCH registry: key → clients watching it in this db.
     watchers: HashMap<Box<[u8]>, Vec<ClientId>>,
     /// Clients whose watched key changed since the server last drained this list.
@@ -104,9 +112,10 @@ struct Side {
     writing: bool,
     /// This database's part of a running forkless snapshot (BGSAVE).
     snap: Option<Box<DbSnap>>,
-    /// With the AOF on: keys that expired or were evicted, to be logged as DEL.
+    /// With the AOF on: keys that expired or were evicted, to be logged as DEL, and hash
+    /// fields that expired, as HDEL.
     record_dels: bool,
-    propagate_del: Vec<Bytes>,
+    propagate_del: Vec<Vec<Bytes>>,
     /// On a writable replica, while a command of its own clients runs: deadlines set now are
     /// remembered in `local_volatile`, the keys the replica expires itself (its master
     /// never heard of them).
@@ -203,23 +212,36 @@ fn live<'a>(
     h: usize,
 ) -> Option<(&'a mut Key, &'a mut Entry)> {
     let mut expired = false;
+    let mut emptied = 0;
     // While clients are paused, or on a replica, an expired key reads as missing but stays
     // (Redis's expireIfNeeded); a replica's master sees it as it is (its DEL is coming), and
-    // a write of a writable replica's own client deletes it first.
+    // a write of a writable replica's own client deletes it first. Hash fields likewise
+    // wait for their master's HDEL there.
     let paused = side.expire_paused && !side.local_write();
+    let key_due = |e: &Entry| e.expire_at != 0 && e.expire_at <= now;
     let found = keys.lookup_mut(
         key,
         h,
-        |e| !paused && e.expire_at != 0 && e.expire_at <= now,
+        // A hash all of whose fields are due goes as a whole, like an expired key.
+        |e| !paused && (key_due(e) || matches!(&e.value, Value::Hash(hv) if hv.may_have_due(now) && hv.all_due(now))),
         |k, e| {
             unindex(side, e.expire_at, h);
+            unindex_fields(side, &e.value, h);
             if let Some(s) = side.snap.as_deref_mut() {
                 s.capture(&k, Some((&e.value, e.expire_at(), k.stamp())));
             }
-            if side.record_dels {
-                side.propagate_del.push(Bytes::copy_from_slice(&k));
+            if key_due(&e) {
+                if side.record_dels {
+                    side.propagate_del.push(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(&k)]);
+                }
+                expired = true;
+            } else if let Value::Hash(hv) = &e.value {
+                emptied = hv.len();
+                if side.record_dels {
+                    let fields = hv.iter().map(|(f, _)| Bytes::copy_from_slice(f));
+                    hdels(&mut side.propagate_del, &k, fields);
+                }
             }
-            expired = true;
         },
     );
     if expired {
@@ -227,10 +249,25 @@ fn live<'a>(
         side.signal(key);
         side.notify(notify::EXPIRED, "expired", key);
     }
-    if paused && !side.master_client && found.as_ref().is_some_and(|(_, e)| e.expire_at != 0 && e.expire_at <= now) {
-        return None;
+    if emptied > 0 {
+        side.stats.expired_subkeys += emptied as u64;
+        side.signal(key);
+        side.notify(notify::HASH, "hexpired", key);
+        side.notify(notify::GENERIC, "del", key);
     }
-    found
+    if paused {
+        if !side.master_client && found.as_ref().is_some_and(|(_, e)| key_due(e)) {
+            return None;
+        }
+        return found;
+    }
+    let (k, e) = found?;
+    if let Value::Hash(hv) = &e.value
+        && hv.may_have_due(now)
+    {
+        fields::purge(side, key, h, k, e, now);
+    }
+    Some((k, e))
 }
 
 /// Forgets the index entry of a key that no longer has deadline `at`.
@@ -255,6 +292,7 @@ impl Db {
             keys: Dict::new(),
             side: Side {
                 expires: ExpiryIndex::new(),
+                hexpires: ExpiryIndex::new(),
                 watchers: HashMap::new(),
                 dirty_watchers: Vec::new(),
                 expire_paused: false,
@@ -459,7 +497,10 @@ impl Db {
         self.signal_modified(key);
         let (stamping, now) = (self.stamping, self.now);
         let h = self.keys.hash(key);
+        let mut value = value;
+        index_new(&mut self.side, &mut value, h);
         if let Some((k, e)) = live(&mut self.keys, &mut self.side, expiry_clock(self.loading, self.now), key, h) {
+            unindex_fields(&mut self.side, &e.value, h);
             e.value = value;
             k.set_stamp(stamping.touch(k.stamp(), now));
             let dropped = if !keep_ttl && e.expire_at != 0 { std::mem::replace(&mut e.expire_at, 0) } else { 0 };
@@ -493,10 +534,11 @@ impl Db {
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
         let (_, e) = self.keys.remove(key)?;
+        let h = self.keys.hash(key);
         if e.expire_at != 0 {
-            let h = self.keys.hash(key);
             unindex(&mut self.side, e.expire_at, h);
         }
+        unindex_fields(&mut self.side, &e.value, h);
         Some(e.value)
     }
 
@@ -505,10 +547,11 @@ impl Db {
         self.before_change(key);
         self.expire_if_needed(key);
         let (_, e) = self.keys.remove(key)?;
+        let h = self.keys.hash(key);
         if e.expire_at != 0 {
-            let h = self.keys.hash(key);
             unindex(&mut self.side, e.expire_at, h);
         }
+        unindex_fields(&mut self.side, &e.value, h);
         self.signal_modified(key);
         let exp = e.expire_at();
         Some((e.value, exp))
@@ -591,13 +634,15 @@ impl Db {
             self.side.expires.pop_first();
             if let Some(key) = key {
                 self.before_change(&key);
-                self.keys.remove(&key);
+                if let Some((_, e)) = self.keys.remove(&key) {
+                    unindex_fields(&mut self.side, &e.value, self.keys.hash(&key));
+                }
                 self.side.stats.expired_keys += 1;
                 // Expiry signals (WATCH, caches, waiters) but is no change of its own: it is
                 // propagated as a DEL (Redis does not count it dirty either).
                 self.side.signal(&key);
                 if self.side.record_dels {
-                    self.side.propagate_del.push(Bytes::copy_from_slice(&key));
+                    self.side.propagate_del.push(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(&key)]);
                 }
                 self.side.notify(notify::EXPIRED, "expired", &key);
                 reclaimed(slot.at);
@@ -612,9 +657,10 @@ impl Db {
         self.side.expires.iter().take_while(|s| s.at <= self.now).take(limit).count()
     }
 
-    /// Whether any key is due for active expiry.
+    /// Whether any key (or hash field) is due for active expiry.
     pub fn has_due(&self) -> bool {
         self.side.expires.first().is_some_and(|s| s.at <= self.now)
+            || self.side.hexpires.first().is_some_and(|s| s.at < self.now)
     }
 
     /// Average remaining TTL in ms over volatile keys (INFO keyspace `avg_ttl`), sampled cheaply.
@@ -656,7 +702,7 @@ impl Db {
         self.side.record_dels = on;
     }
 
-    pub fn take_propagate_del(&mut self) -> Vec<Bytes> {
+    pub fn take_propagate_del(&mut self) -> Vec<Vec<Bytes>> {
         std::mem::take(&mut self.side.propagate_del)
     }
 
@@ -704,6 +750,7 @@ impl Db {
         self.signal_blocked_keys();
         self.keys.clear();
         self.side.expires.clear();
+        self.side.hexpires.clear();
         self.side.local_volatile.clear();
         self.side.changes.add(n as u64);
         n
@@ -718,6 +765,7 @@ impl Db {
         self.signal_blocked_keys();
         let contents = std::mem::take(&mut self.keys);
         self.side.expires.clear();
+        self.side.hexpires.clear();
         self.side.local_volatile.clear();
         self.side.changes.add(n as u64);
         (Box::new(contents), n)
@@ -957,6 +1005,7 @@ impl Db {
     pub fn swap_contents(&mut self, other: &mut Db) {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
+        std::mem::swap(&mut self.side.hexpires, &mut other.side.hexpires);
         self.side.changes.add(1);
         // Clients blocked in either database may have data now (or lost their stream).
         self.signal_blocked_keys();
@@ -1018,7 +1067,7 @@ impl Db {
         // Like expiry: signalled, propagated as DEL, not counted as a change.
         self.side.signal(key);
         if self.side.record_dels {
-            self.side.propagate_del.push(Bytes::copy_from_slice(key));
+            self.side.propagate_del.push(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         }
         self.side.notify(notify::EVICTED, "evicted", key);
         true
@@ -1038,78 +1087,4 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::StrValue;
-
-    fn val() -> Value {
-        Value::Str(StrValue::from_bytes(b"v"))
-    }
-
-    /// On a replica an expired key stays until its master's DEL: its own clients read it as
-    /// missing, the master's commands see it, a master's SET replaces it (never a second
-    /// copy), a write of the replica's own client deletes it first, and DEL removes it.
-    #[test]
-    fn a_replica_keeps_expired_keys_for_its_master() {
-        let mut db = Db::new();
-        db.set_now(1_000);
-        db.set_expire_paused(true);
-        for k in [&b"a"[..], b"b", b"c"] {
-            db.set(k, val(), false);
-            db.set_expire(k, Some(1_500));
-        }
-        db.set_now(2_000);
-        db.set_replica_client(true, false);
-        assert!(db.get_notouch(b"a").is_none());
-        db.set_replica_client(false, true);
-        assert!(db.get_notouch(b"a").is_some(), "the master's commands see the key");
-        db.set(b"a", val(), false);
-        assert_eq!(db.len(), 3, "a master's SET replaced the key");
-        db.set_replica_client(true, false);
-        db.set_writing(true);
-        assert!(db.get_mut(b"b").is_none());
-        assert_eq!(db.len(), 2, "a local write deleted the expired key");
-        db.set_writing(false);
-        db.set_replica_client(false, true);
-        assert!(db.remove(b"c").is_some());
-        assert_eq!(db.len(), 1);
-        assert_eq!(db.expires_len(), 0);
-    }
-
-    /// The hash-keyed expiry index stays in step with the entries through every way a
-    /// deadline can change or a key can go.
-    #[test]
-    fn expiry_index_follows_every_deadline_change() {
-        let mut db = Db::new();
-        db.set_now(1_000);
-        for i in 0..100 {
-            let k = format!("k{i}");
-            db.set(k.as_bytes(), val(), false);
-            assert!(db.set_expire(k.as_bytes(), Some(2_000 + i)));
-        }
-        // Same deadline for several keys, re-set to the same value, moved, persisted, dropped by
-        // SET, removed, taken.
-        for i in 0..10 {
-            db.set_expire(format!("k{i}").as_bytes(), Some(5_000));
-        }
-        db.set_expire(b"k10", Some(2_010));
-        for i in 11..20 {
-            db.set_expire(format!("k{i}").as_bytes(), None);
-        }
-        db.set(b"k20", val(), false);
-        db.set(b"k21", val(), true);
-        db.remove(b"k22");
-        assert!(db.take(b"k23").is_some_and(|(_, at)| at == Some(2_023)));
-        assert_eq!(db.expires_len(), 100 - 9 - 1 - 2);
-        // At 2,050 the keys with deadlines 2,021..=2,050 that still have them are due.
-        db.set_now(2_050);
-        let due = db.expire_due(1000, |_| {});
-        assert_eq!(due, 29, "k10, k21, k24..k50 (k20 lost its TTL, k22/k23 are gone)");
-        assert!(db.view(b"k21").is_none() && db.view(b"k10").is_none() && db.view(b"k20").is_some());
-        db.set_now(10_000);
-        let rest = db.expire_due(1000, |_| {});
-        assert_eq!(rest, 88 - 29);
-        assert_eq!(db.expires_len(), 0);
-        assert_eq!(db.len(), 10, "only the persisted k11..k19 and k20 remain");
-    }
-}
+mod tests;

@@ -3,7 +3,6 @@
 pub mod db;
 pub mod digest;
 pub mod evict;
-pub mod expiry_index;
 pub mod key;
 pub mod notify;
 pub mod snapshot;

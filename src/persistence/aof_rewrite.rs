@@ -78,7 +78,13 @@ fn rebuild(buf: &mut Vec<u8>, key: &[u8], value: &Value, save: SaveOptions) {
         Value::ZSet(z) => {
             batched(buf, b"ZADD", key, z.range(0, z.len(), false).map(|(m, score)| vec![score_text(score), m.to_vec()]))
         }
-        Value::Hash(h) => batched(buf, b"HMSET", key, h.iter().map(|(f, v)| vec![f.to_vec(), v.to_vec()])),
+        Value::Hash(h) => {
+            batched(buf, b"HMSET", key, h.iter().map(|(f, v)| vec![f.to_vec(), v.to_vec()]));
+            // Field deadlines, one HPEXPIREAT per field (Redis 7.4 rewrites the same way).
+            for (f, _, at) in h.iter_ttl().filter(|e| e.2 != 0) {
+                encode(buf, &[b"HPEXPIREAT", key, at.to_string().as_bytes(), b"FIELDS", b"1", f]);
+            }
+        }
         Value::Stream(_) => {
             let payload = rdb::dump(value, save);
             encode(buf, &[b"RESTORE", key, b"0", &payload]);

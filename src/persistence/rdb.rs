@@ -55,6 +55,15 @@ pub(super) const T_LIST_QUICKLIST_2: u8 = 18;
 pub(super) const T_STREAM_LISTPACKS_2: u8 = 19;
 pub(super) const T_SET_LISTPACK: u8 = 20;
 pub(super) const T_STREAM_LISTPACKS_3: u8 = 21;
+/// Redis 7.4 hashes with field deadlines: the RC forms with absolute deadlines, then the GA
+/// forms that start with the earliest deadline (8 bytes) and, in the table form, store each
+/// deadline relative to it (0 = none, else deadline - min + 1).
+pub(super) const T_HASH_METADATA_PRE_GA: u8 = 22;
+pub(super) const T_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
+pub(super) const T_HASH_METADATA: u8 = 24;
+pub(super) const T_HASH_LISTPACK_EX: u8 = 25;
+/// The latest field deadline Redis accepts in a file (EB_EXPIRE_TIME_MAX).
+const MAX_FIELD_DEADLINE: u64 = (1 << 48) - 1;
 
 pub(super) const ENC_INT8: u8 = 0;
 pub(super) const ENC_INT16: u8 = 1;
@@ -510,6 +519,62 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             let mut h = HashValue::default();
             for p in elems.chunks(2) {
                 h.set(&p[0], &p[1], o.hash);
+            }
+            Value::Hash(h)
+        }
+        T_HASH_METADATA | T_HASH_METADATA_PRE_GA => {
+            let min = if t == T_HASH_METADATA { r.u64_le()? } else { 0 };
+            let n = r.count()?;
+            let mut h = HashValue::default();
+            for _ in 0..n {
+                let ttl = r.len()?;
+                let at = match (t, ttl) {
+                    (_, 0) => 0,
+                    (T_HASH_METADATA, rel) => rel.checked_add(min).map_or(u64::MAX, |v| v - 1),
+                    (_, abs) => abs,
+                };
+                if at > MAX_FIELD_DEADLINE {
+                    return Err(r.err(format!("invalid expireAt time: {at}")));
+                }
+                let f = r.string()?;
+                let v = r.string()?;
+                if !h.set(&f, &v, o.hash) {
+                    return Err(r.err("Duplicate hash fields detected"));
+                }
+                if at != 0 {
+                    h.set_ttl(&f, at);
+                }
+            }
+            if h.is_empty() {
+                return Ok(None);
+            }
+            Value::Hash(h)
+        }
+        T_HASH_LISTPACK_EX | T_HASH_LISTPACK_EX_PRE_GA => {
+            if t == T_HASH_LISTPACK_EX {
+                r.u64_le()?; // the earliest deadline, which the triplets repeat
+            }
+            let blob = r.string()?;
+            let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid listpack"))?;
+            if elems.len() % 3 != 0 {
+                return Err(r.err("Hash listpack integrity check failed."));
+            }
+            let mut h = HashValue::default();
+            for e in elems.chunks(3) {
+                let at = match e[2] {
+                    listpack::Elem::Int(n) if (0..=MAX_FIELD_DEADLINE as i64).contains(&n) => n as u64,
+                    _ => return Err(r.err("Hash listpack integrity check failed.")),
+                };
+                let (f, v) = (e[0].to_vec(), e[1].to_vec());
+                if !h.set(&f, &v, o.hash) {
+                    return Err(r.err("Hash listpack integrity check failed."));
+                }
+                if at != 0 {
+                    h.set_ttl(&f, at);
+                }
+            }
+            if h.is_empty() {
+                return Ok(None);
             }
             Value::Hash(h)
         }

@@ -209,6 +209,20 @@ impl Writer {
     }
 
     fn hash(&mut self, key: Option<&[u8]>, h: &HashValue) {
+        // With field deadlines: Redis 7.4's table form, which any 7.4+ loads whatever its
+        // size (it picks its own encoding); without, 7.0's forms, which 7.0 still reads.
+        if h.has_ttls() {
+            let min = h.iter_ttl().filter(|e| e.2 != 0).map(|e| e.2).min().unwrap_or(0);
+            self.head(T_HASH_METADATA, key);
+            self.out.extend_from_slice(&min.to_le_bytes());
+            self.len(h.len() as u64);
+            for (f, v, at) in h.iter_ttl() {
+                self.len(if at == 0 { 0 } else { at - min + 1 });
+                self.string(f);
+                self.string(v);
+            }
+            return;
+        }
         let lim = self.opts.hash;
         let small =
             h.len() <= lim.max_entries && h.iter().all(|(f, v)| f.len() <= lim.max_value && v.len() <= lim.max_value);

@@ -732,7 +732,7 @@ impl ServerState {
     /// ([`ServerState::propagate_pending`]).
     pub fn aof_propagate(&mut self, db: usize, argv: &[Bytes], instead: Option<Vec<Vec<Bytes>>>) {
         // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
-        self.aof_propagate_dels();
+        self.aof_propagate_dels_in_command();
         // EXEC's commands were queued one by one as they ran.
         if !self.propagating() || argv[0].eq_ignore_ascii_case(b"exec") {
             return;
@@ -747,14 +747,31 @@ impl ServerState {
         }
     }
 
-    /// DEL for keys that expired or were evicted since the last call.
+    /// DEL for keys that expired or were evicted since the last call, HDEL for hash fields
+    /// that expired.
     pub fn aof_propagate_dels(&mut self) {
+        self.propagate_dels(false);
+    }
+
+    /// [`Self::aof_propagate_dels`] during a command: the HDELs of fields it found expired
+    /// go out with the command's own effects (in one MULTI/EXEC when several, as Redis
+    /// 7.4 sends them).
+    pub fn aof_propagate_dels_in_command(&mut self) {
+        self.propagate_dels(true);
+    }
+
+    fn propagate_dels(&mut self, in_command: bool) {
         if !self.propagating() {
             return;
         }
         for i in 0..self.dbs.len() {
-            for k in self.dbs[i].take_propagate_del() {
-                self.propagate_now(i, &[b"DEL", &k], Target::All);
+            for cmd in self.dbs[i].take_propagate_del() {
+                if in_command && cmd[0][..] == b"HDEL"[..] {
+                    self.also_propagate(i, cmd, Target::All);
+                    continue;
+                }
+                let argv: Vec<&[u8]> = cmd.iter().map(|a| &a[..]).collect();
+                self.propagate_now(i, &argv, Target::All);
             }
         }
     }

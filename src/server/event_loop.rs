@@ -384,6 +384,13 @@ impl Server {
                     break;
                 }
             }
+            // Hash fields, hash by hash in order of their first deadline.
+            while db.expire_due_fields(16) == 16 {
+                if Instant::now() >= deadline {
+                    backlog = db.has_due();
+                    break;
+                }
+            }
         }
         st.expire_backlog = backlog;
         let ms = started.elapsed().as_millis() as u64;

@@ -1,11 +1,22 @@
 //! The hash type: `listpack` (a [`Packed`] of field, value, field, value…) while small, a
 //! `hashtable` ([`Dict`]) once it has more than `hash-max-listpack-entries` fields or a field or
 //! value longer than `hash-max-listpack-value` bytes. Like Redis, a hash never converts back.
+//!
+//! # Field TTLs (Redis 7.4's hash-field expiration)
+//! A small hash that gets its first field deadline becomes `listpackex`: triplets of field,
+//! value and deadline (6 bytes little-endian, or an empty entry for none), 7 bytes more per
+//! expiring field, with a lower bound of its earliest deadline (`min`) so "is anything
+//! due?" is one comparison on every access (made exact whenever [`HashValue::purge`] runs).
+//! A table keeps a deadline in every node (a node is 56 bytes without it and 64 with it, and
+//! jemalloc hands out 64 either way) and its expiring fields in an [`ExpiryIndex`] (8 bytes
+//! each), so due fields are found in order without a scan. Deadlines are Unix ms; a field is
+//! gone once its deadline is strictly in the past (Redis's hashTypeIsExpired).
 
 use rand::Rng;
 
 use super::packed::MapPack as Packed;
 use crate::util::dict::Dict;
+use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 use crate::util::smallbytes::SmallBytes;
 
 /// Conversion thresholds, read from the configuration at each write.
@@ -15,22 +26,99 @@ pub struct HashLimits {
     pub max_value: usize,
 }
 
+/// Deadline bookkeeping of a `listpackex` hash.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TtlMeta {
+    /// A lower bound of the earliest field deadline; 0 = none.
+    min: u64,
+    /// The deadline under which the keyspace indexed this hash for active expiry (0 = not
+    /// indexed). Only the keyspace sets it.
+    indexed: u64,
+}
+
+/// A table field's value and deadline (0 = none).
+#[derive(Clone)]
+pub struct TableVal {
+    v: SmallBytes,
+    at: u64,
+}
+
+pub struct PackedEx {
+    p: Packed,
+    ttl: TtlMeta,
+}
+
+pub struct Table {
+    d: Dict<SmallBytes, TableVal>,
+    /// The expiring fields' deadlines (see [`slot_of`]).
+    idx: ExpiryIndex,
+    /// As [`TtlMeta::indexed`].
+    indexed: u64,
+}
+
+/// Two variants, so a hash stays 16 bytes inside a [`super::Value`] (the boxed pointer's
+/// niche tells them apart).
 pub enum HashValue {
     Packed(Packed),
-    /// Boxed so a small (packed) hash does not pay for the table header.
-    Table(Box<Dict<SmallBytes, SmallBytes>>),
+    /// Boxed so a small (packed) hash does not pay for the larger encodings' headers.
+    Boxed(Box<Boxed>),
+}
+
+pub enum Boxed {
+    /// Field, value, deadline triplets (see the module doc).
+    Ex(PackedEx),
+    /// Boxed again so a `listpackex` hash's box stays small.
+    Table(Box<Table>),
+}
+
+/// A hash's encoding, borrowed.
+enum Enc<'a> {
+    Packed(&'a Packed),
+    Ex(&'a PackedEx),
+    Table(&'a Table),
+}
+
+enum EncMut<'a> {
+    Packed(&'a mut Packed),
+    Ex(&'a mut PackedEx),
+    Table(&'a mut Table),
+}
+
+/// A deadline as a listpackex entry: 6 bytes little-endian (deadlines stay below 2^48 ms,
+/// as in Redis), or empty for none.
+fn at_entry(at: u64) -> [u8; 6] {
+    let b = at.min((1 << 48) - 1).to_le_bytes();
+    [b[0], b[1], b[2], b[3], b[4], b[5]]
+}
+
+fn at_of(e: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = e.len().min(8);
+    b[..n].copy_from_slice(&e[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// Whether a field with deadline `at` is gone at `now`.
+fn due(at: u64, now: u64) -> bool {
+    at != 0 && at < now
 }
 
 impl Clone for HashValue {
     fn clone(&self) -> Self {
-        match self {
-            HashValue::Packed(p) => HashValue::Packed(p.clone()),
-            HashValue::Table(d) => {
-                let mut n = Dict::new();
-                for (k, v) in d.iter() {
-                    n.insert_new(k.clone(), v.clone());
+        match self.enc() {
+            Enc::Packed(p) => HashValue::Packed(p.clone()),
+            Enc::Ex(x) => HashValue::ex(PackedEx { p: x.p.clone(), ttl: x.ttl }),
+            Enc::Table(t) => {
+                // The copy hashes with its own seed: its deadline index is rebuilt.
+                let mut n = Table::new();
+                for (k, e) in t.d.iter() {
+                    n.d.insert_new(k.clone(), TableVal { v: e.v.clone(), at: 0 });
+                    if e.at != 0 {
+                        n.set_ttl(k, e.at);
+                    }
                 }
-                HashValue::Table(Box::new(n))
+                n.indexed = t.indexed;
+                HashValue::table(n)
             }
         }
     }
@@ -44,7 +132,7 @@ impl std::fmt::Debug for HashValue {
 
 impl PartialEq for HashValue {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
+        self.len() == other.len() && self.iter_ttl().all(|(f, v, at)| other.get_with_ttl(f) == Some((v, at)))
     }
 }
 
@@ -54,18 +142,178 @@ impl Default for HashValue {
     }
 }
 
+/// Field deadlines of a table, in order: an [`ExpiryIndex`] entry per expiring field (8
+/// bytes: deadline and the low bits of the field's hash), so expired fields are found
+/// without a scan, as the keyspace finds expired keys.
+fn slot_of(d: &Dict<SmallBytes, TableVal>, field: &[u8], at: u64) -> Slot {
+    Slot::new(at, d.hash(field))
+}
+
+impl Table {
+    fn new() -> Self {
+        Table { d: Dict::new(), idx: ExpiryIndex::new(), indexed: 0 }
+    }
+
+    /// Sets a field; true if it is new. The field's deadline goes unless `keep_ttl`.
+    fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
+        let Some(old) = self.d.insert(SmallBytes::new(field), TableVal { v: SmallBytes::new(value), at: 0 }) else {
+            return true;
+        };
+        if old.at != 0 {
+            if keep_ttl {
+                if let Some(e) = self.d.get_mut(field) {
+                    e.at = old.at;
+                }
+            } else {
+                let s = slot_of(&self.d, field, old.at);
+                self.idx.remove(s);
+            }
+        }
+        false
+    }
+
+    fn set_ttl(&mut self, field: &[u8], at: u64) -> bool {
+        let h = self.d.hash(field);
+        let Some(e) = self.d.get_mut(field) else { return false };
+        let old = std::mem::replace(&mut e.at, at);
+        if old != 0 {
+            self.idx.remove(Slot::new(old, h));
+        }
+        if at != 0 {
+            self.idx.insert(Slot::new(at, h));
+        }
+        true
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let Some((_, e)) = self.d.remove(field) else { return false };
+        if e.at != 0 {
+            let s = slot_of(&self.d, field, e.at);
+            self.idx.remove(s);
+        }
+        self.d.shrink_if_needed();
+        true
+    }
+
+    fn purge(&mut self, now: u64, f: &mut dyn FnMut(&[u8])) -> usize {
+        let mut n = 0;
+        while let Some(slot) = self.idx.first() {
+            if !due(slot.at, now) {
+                break;
+            }
+            self.idx.pop_first();
+            let found = self
+                .d
+                .find_by_hash_bits(slot.hash_bits, HASH_BITS, |_, e| Slot::new(e.at, 0).at == slot.at)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = found {
+                self.d.remove(&k);
+                f(&k);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.d.shrink_if_needed();
+        }
+        n
+    }
+}
+
+impl PackedEx {
+    /// Index of `field`'s triplet.
+    fn find(&self, field: &[u8]) -> Option<usize> {
+        self.p.position(field, 3)
+    }
+
+    fn at(&self, i: usize) -> u64 {
+        self.p.get(i + 2).map_or(0, at_of)
+    }
+
+    fn set_ttl(&mut self, field: &[u8], at: u64) -> bool {
+        let Some(i) = self.find(field) else { return false };
+        let old = self.at(i);
+        if old == at {
+            return true;
+        }
+        if at == 0 {
+            self.p.replace(i + 2, b"");
+        } else {
+            self.p.replace(i + 2, &at_entry(at));
+            if self.ttl.min == 0 || at < self.ttl.min {
+                self.ttl.min = at;
+            }
+        }
+        true
+    }
+
+    fn purge(&mut self, now: u64, f: &mut dyn FnMut(&[u8])) -> usize {
+        if !due(self.ttl.min, now) {
+            return 0;
+        }
+        let (mut min, mut n) = (0u64, 0usize);
+        let mut keep: Vec<&[u8]> = Vec::with_capacity(self.p.len());
+        let mut it = self.p.iter();
+        while let (Some(fl), Some(v), Some(t)) = (it.next(), it.next(), it.next()) {
+            let at = at_of(t);
+            if due(at, now) {
+                f(fl);
+                n += 1;
+                continue;
+            }
+            if at != 0 && (min == 0 || at < min) {
+                min = at;
+            }
+            keep.extend([fl, v, t]);
+        }
+        let p = Packed::from_entries(keep.iter().copied());
+        self.p = p;
+        self.ttl.min = min;
+        n
+    }
+}
+
 impl HashValue {
-    pub fn encoding_name(&self) -> &'static str {
+    fn ex(x: PackedEx) -> Self {
+        HashValue::Boxed(Box::new(Boxed::Ex(x)))
+    }
+
+    fn table(t: Table) -> Self {
+        HashValue::Boxed(Box::new(Boxed::Table(Box::new(t))))
+    }
+
+    fn enc(&self) -> Enc<'_> {
         match self {
-            HashValue::Packed(_) => "listpack",
-            HashValue::Table(_) => "hashtable",
+            HashValue::Packed(p) => Enc::Packed(p),
+            HashValue::Boxed(b) => match &**b {
+                Boxed::Ex(x) => Enc::Ex(x),
+                Boxed::Table(t) => Enc::Table(t),
+            },
+        }
+    }
+
+    fn enc_mut(&mut self) -> EncMut<'_> {
+        match self {
+            HashValue::Packed(p) => EncMut::Packed(p),
+            HashValue::Boxed(b) => match &mut **b {
+                Boxed::Ex(x) => EncMut::Ex(x),
+                Boxed::Table(t) => EncMut::Table(t),
+            },
+        }
+    }
+
+    pub fn encoding_name(&self) -> &'static str {
+        match self.enc() {
+            Enc::Packed(_) => "listpack",
+            Enc::Ex(_) => "listpackex",
+            Enc::Table(_) => "hashtable",
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            HashValue::Packed(p) => p.len() / 2,
-            HashValue::Table(d) => d.len(),
+        match self.enc() {
+            Enc::Packed(p) => p.len() / 2,
+            Enc::Ex(x) => x.p.len() / 3,
+            Enc::Table(t) => t.d.len(),
         }
     }
 
@@ -74,18 +322,33 @@ impl HashValue {
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match self {
-            HashValue::Packed(p) => {
+        self.get_with_ttl(field).map(|(v, _)| v)
+    }
+
+    /// A field's value and deadline (0 = none).
+    pub fn get_with_ttl(&self, field: &[u8]) -> Option<(&[u8], u64)> {
+        match self.enc() {
+            Enc::Packed(p) => {
                 let mut it = p.iter();
                 while let Some(f) = it.next() {
                     let v = it.next()?;
                     if f == field {
-                        return Some(v);
+                        return Some((v, 0));
                     }
                 }
                 None
             }
-            HashValue::Table(d) => d.get(field).map(|v| v.as_slice()),
+            Enc::Ex(x) => {
+                let mut it = x.p.iter();
+                while let Some(f) = it.next() {
+                    let (v, t) = (it.next()?, it.next()?);
+                    if f == field {
+                        return Some((v, at_of(t)));
+                    }
+                }
+                None
+            }
+            Enc::Table(t) => t.d.get(field).map(|e| (e.v.as_slice(), e.at)),
         }
     }
 
@@ -93,32 +356,118 @@ impl HashValue {
         self.get(field).is_some()
     }
 
+    /// How many fields have a deadline.
+    pub fn ttl_count(&self) -> usize {
+        match self.enc() {
+            Enc::Packed(_) => 0,
+            // A scan: a listpackex is small, and this is asked on writes of deadlines only.
+            Enc::Ex(x) => x.p.iter().skip(2).step_by(3).filter(|t| !t.is_empty()).count(),
+            Enc::Table(t) => t.idx.len(),
+        }
+    }
+
+    pub fn has_ttls(&self) -> bool {
+        self.ttl_count() > 0
+    }
+
+    /// At most the earliest field deadline (exact right after [`HashValue::purge`]); 0 = none.
+    pub fn min_ttl(&self) -> u64 {
+        match self.enc() {
+            Enc::Packed(_) => 0,
+            Enc::Ex(x) => x.ttl.min,
+            Enc::Table(t) => t.idx.first().map_or(0, |s| s.at),
+        }
+    }
+
+    /// Whether some field may be due at `now` (one comparison: see [`HashValue::min_ttl`]).
+    #[inline]
+    pub fn may_have_due(&self, now: u64) -> bool {
+        !matches!(self, HashValue::Packed(_)) && due(self.min_ttl(), now)
+    }
+
+    /// Whether every field is due at `now` (so the hash goes as a whole).
+    pub fn all_due(&self, now: u64) -> bool {
+        match self.enc() {
+            Enc::Packed(_) => false,
+            Enc::Ex(x) => x.p.iter().skip(2).step_by(3).all(|t| due(at_of(t), now)),
+            Enc::Table(t) => t.idx.len() == t.d.len() && t.idx.last().is_some_and(|s| due(s.at, now)),
+        }
+    }
+
+    /// The deadline the keyspace indexed this hash under (0 = none); see [`TtlMeta`].
+    pub fn indexed(&self) -> u64 {
+        match self.enc() {
+            Enc::Packed(_) => 0,
+            Enc::Ex(x) => x.ttl.indexed,
+            Enc::Table(t) => t.indexed,
+        }
+    }
+
+    pub fn set_indexed(&mut self, at: u64) {
+        match self.enc_mut() {
+            EncMut::Packed(_) => {}
+            EncMut::Ex(x) => x.ttl.indexed = at,
+            EncMut::Table(t) => t.indexed = at,
+        }
+    }
+
     fn convert(&mut self) {
+        let mut t = Table::new();
+        match self.enc() {
+            Enc::Packed(p) => {
+                let mut it = p.iter();
+                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                    t.set(f, v, false);
+                }
+            }
+            Enc::Ex(x) => {
+                let mut it = x.p.iter();
+                while let (Some(f), Some(v), Some(at)) = (it.next(), it.next(), it.next()) {
+                    t.set(f, v, false);
+                    let at = at_of(at);
+                    if at != 0 {
+                        t.set_ttl(f, at);
+                    }
+                }
+                t.indexed = x.ttl.indexed;
+            }
+            Enc::Table(_) => return,
+        }
+        *self = HashValue::table(t);
+    }
+
+    /// A packed hash becomes `listpackex` (before its first field deadline).
+    fn make_ex(&mut self) {
         if let HashValue::Packed(p) = self {
-            let mut d = Dict::new();
+            let mut entries: Vec<&[u8]> = Vec::with_capacity(p.len() / 2 * 3);
             let mut it = p.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                d.insert(SmallBytes::new(f), SmallBytes::new(v));
+                entries.extend([f, v, b""]);
             }
-            *self = HashValue::Table(Box::new(d));
+            let p = Packed::from_entries(entries.iter().copied());
+            *self = HashValue::ex(PackedEx { p, ttl: TtlMeta::default() });
         }
     }
 
     /// Converts now if the thresholds say a packed hash is too big (CONFIG SET lowered them, or
     /// a value is about to be written).
     fn fit(&mut self, limits: HashLimits, field: &[u8], value: &[u8], adding: bool) {
-        if let HashValue::Packed(p) = self {
-            let n = p.len() / 2 + adding as usize;
-            if n > limits.max_entries || field.len() > limits.max_value || value.len() > limits.max_value {
-                self.convert();
-            }
+        if matches!(self.enc(), Enc::Table(_)) {
+            return;
+        }
+        let n = self.len() + adding as usize;
+        if n > limits.max_entries || field.len() > limits.max_value || value.len() > limits.max_value {
+            self.convert();
         }
     }
 
     /// Sets a batch of field/value pairs (HSET/HMSET) and returns how many fields are new. The
     /// result, encoding included, is that of setting them one by one, but a packed hash is
-    /// resized once for all the new fields.
+    /// resized once for all the new fields. Deadlines of the fields written go.
     pub fn set_pairs(&mut self, pairs: &[bytes::Bytes], limits: HashLimits) -> usize {
+        if let Enc::Ex(_) = self.enc() {
+            return pairs.chunks_exact(2).filter(|p| self.set(&p[0], &p[1], limits)).count();
+        }
         if let HashValue::Packed(_) = self
             && pairs.iter().any(|b| b.len() > limits.max_value)
         {
@@ -151,20 +500,25 @@ impl HashValue {
             }
             self.convert();
         }
-        let HashValue::Table(d) = self else { return added };
-        added
-            + pairs[applied..]
-                .chunks_exact(2)
-                .filter(|pair| d.insert(SmallBytes::new(&pair[0]), SmallBytes::new(&pair[1])).is_none())
-                .count()
+        let EncMut::Table(t) = self.enc_mut() else { return added };
+        added + pairs[applied..].chunks_exact(2).filter(|pair| t.set(&pair[0], &pair[1], false)).count()
     }
 
-    /// Sets a field; returns true if the field is new.
+    /// Sets a field (HSET: its deadline goes); returns true if the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        self.set_field(field, value, limits, false)
+    }
+
+    /// Sets a field and keeps its deadline (HINCRBY, HSETEX KEEPTTL); true if the field is new.
+    pub fn set_keep_ttl(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        self.set_field(field, value, limits, true)
+    }
+
+    fn set_field(&mut self, field: &[u8], value: &[u8], limits: HashLimits, keep_ttl: bool) -> bool {
         let exists = self.contains(field);
         self.fit(limits, field, value, !exists);
-        match self {
-            HashValue::Packed(p) => {
+        match self.enc_mut() {
+            EncMut::Packed(p) => {
                 if let Some(i) = p.position(field, 2) {
                     p.replace(i + 1, value);
                     false
@@ -173,75 +527,129 @@ impl HashValue {
                     true
                 }
             }
-            HashValue::Table(d) => d.insert(SmallBytes::new(field), SmallBytes::new(value)).is_none(),
+            EncMut::Ex(x) => {
+                if let Some(i) = x.find(field) {
+                    x.p.replace(i + 1, value);
+                    if !keep_ttl && x.at(i) != 0 {
+                        x.set_ttl(field, 0);
+                    }
+                    false
+                } else {
+                    x.p.extend([field, value, b""]);
+                    true
+                }
+            }
+            EncMut::Table(t) => t.set(field, value, keep_ttl),
+        }
+    }
+
+    /// Sets (`at` > 0, Unix ms) or clears (0) a field's deadline; false if there is no such
+    /// field.
+    pub fn set_ttl(&mut self, field: &[u8], at: u64) -> bool {
+        if at != 0 && matches!(self, HashValue::Packed(_)) {
+            if !self.contains(field) {
+                return false;
+            }
+            self.make_ex();
+        }
+        match self.enc_mut() {
+            EncMut::Packed(p) => p.position(field, 2).is_some(),
+            EncMut::Ex(x) => x.set_ttl(field, at),
+            EncMut::Table(t) => t.set_ttl(field, at),
         }
     }
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self {
-            HashValue::Packed(p) => match p.position(field, 2) {
+        match self.enc_mut() {
+            EncMut::Packed(p) => match p.position(field, 2) {
                 Some(i) => {
                     p.remove_range(i, 2);
                     true
                 }
                 None => false,
             },
-            HashValue::Table(d) => {
-                let removed = d.remove(field).is_some();
-                if removed {
-                    d.shrink_if_needed();
+            EncMut::Ex(x) => match x.find(field) {
+                Some(i) => {
+                    x.p.remove_range(i, 3);
+                    true
                 }
-                removed
-            }
+                None => false,
+            },
+            EncMut::Table(t) => t.remove(field),
+        }
+    }
+
+    /// Removes the fields whose deadline is past at `now`, calling `f` with each; returns how
+    /// many went. Afterwards [`HashValue::min_ttl`] is exact.
+    pub fn purge(&mut self, now: u64, mut f: impl FnMut(&[u8])) -> usize {
+        match self.enc_mut() {
+            EncMut::Packed(_) => 0,
+            EncMut::Ex(x) => x.purge(now, &mut f),
+            EncMut::Table(t) => t.purge(now, &mut f),
         }
     }
 
     /// Field/value pairs in the hash's own order (insertion order while packed).
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match self {
-            HashValue::Packed(p) => {
+        match self.enc() {
+            Enc::Table(t) => Box::new(t.d.iter().map(|(k, e)| (k.as_slice(), e.v.as_slice()))),
+            _ => Box::new(self.iter_ttl().map(|(f, v, _)| (f, v))),
+        }
+    }
+
+    /// Field, value and deadline (0 = none) of every field.
+    pub fn iter_ttl(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8], u64)> + '_> {
+        match self.enc() {
+            Enc::Packed(p) => {
                 let mut it = p.iter();
-                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?))))
+                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?, 0))))
             }
-            HashValue::Table(d) => Box::new(d.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
+            Enc::Ex(x) => {
+                let mut it = x.p.iter();
+                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?, at_of(it.next()?)))))
+            }
+            Enc::Table(t) => Box::new(t.d.iter().map(|(k, e)| (k.as_slice(), e.v.as_slice(), e.at))),
         }
     }
 
     /// A random field/value pair.
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&[u8], &[u8])> {
         use rand::RngExt;
-        match self {
-            HashValue::Packed(p) => {
-                let n = p.len() / 2;
-                if n == 0 {
-                    return None;
-                }
-                let i = rng.random_range(0..n);
-                Some((p.get(2 * i)?, p.get(2 * i + 1)?))
-            }
-            HashValue::Table(d) => d.random(rng).map(|(k, v)| (k.as_slice(), v.as_slice())),
+        let (p, stride) = match self.enc() {
+            Enc::Packed(p) => (p, 2),
+            Enc::Ex(x) => (&x.p, 3),
+            Enc::Table(t) => return t.d.random(rng).map(|(k, e)| (k.as_slice(), e.v.as_slice())),
+        };
+        let n = p.len() / stride;
+        if n == 0 {
+            return None;
         }
+        let i = rng.random_range(0..n);
+        Some((p.get(stride * i)?, p.get(stride * i + 1)?))
     }
 
     /// One HSCAN step. A packed hash is returned whole with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        match self {
-            HashValue::Packed(_) => {
+        match self.enc() {
+            Enc::Table(t) => t.d.scan(cursor, |k, e| f(k, &e.v)),
+            _ => {
                 for (k, v) in self.iter() {
                     f(k, v);
                 }
                 0
             }
-            HashValue::Table(d) => d.scan(cursor, |k, v| f(k, v)),
         }
     }
 
     /// Approximate heap bytes (MEMORY USAGE).
     pub fn mem_usage(&self) -> usize {
-        match self {
-            HashValue::Packed(p) => p.bytes(),
-            HashValue::Table(d) => {
-                d.slots() * 8 + d.iter().map(|(k, v)| 64 + k.heap_size() + v.heap_size()).sum::<usize>()
+        match self.enc() {
+            Enc::Packed(p) => p.bytes(),
+            Enc::Ex(x) => x.p.bytes() + std::mem::size_of::<PackedEx>(),
+            Enc::Table(t) => {
+                t.d.slots() * 8
+                    + t.idx.heap_bytes()
+                    + t.d.iter().map(|(k, e)| 64 + k.heap_size() + e.v.heap_size()).sum::<usize>()
             }
         }
     }

@@ -150,5 +150,7 @@ mod tests {
     fn value_sizes() {
         use std::mem::size_of;
         assert_eq!(size_of::<super::Value>(), 24);
+        // A `listpackex` hash's box: jemalloc's 32-byte class.
+        assert_eq!(size_of::<super::hash::Boxed>(), 32);
     }
 }

@@ -1,6 +1,7 @@
 //! Small pure helpers shared by several modules: glob matching, number formatting, the hash table.
 
 pub mod dict;
+pub mod expiry_index;
 pub mod glob;
 pub mod longdouble;
 pub mod numfmt;

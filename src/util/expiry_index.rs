@@ -1,5 +1,7 @@
 //! [`ExpiryIndex`]: the deadlines of a database's volatile keys in order, at 8 bytes a key.
 //!
+//! Also used per hash for its expiring fields (see types::hash).
+//!
 //! Each volatile key has exactly one entry: its deadline (Unix ms, 42 bits: up to the year
 //! 2109, later deadlines are clamped) packed with the low [`HASH_BITS`] bits of its table hash,
 //! which is enough to find the key's bucket again (a table of more than 2^22 buckets has a few
@@ -72,7 +74,8 @@ impl ExpiryIndex {
 
     /// Bytes this index holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<VecDeque<u64>>() + self.chunks.len() * CHUNK * 8
+        self.chunks.capacity() * std::mem::size_of::<VecDeque<u64>>()
+            + self.chunks.iter().map(|c| c.capacity() * 8).sum::<usize>()
     }
 
     /// The chunk where `v` belongs: the first whose last element is at least `v`, else the
@@ -86,7 +89,9 @@ impl ExpiryIndex {
         let v = slot.pack();
         self.len += 1;
         if self.chunks.is_empty() {
-            self.chunks.push(new_chunk());
+            // The first chunk grows as needed: an index of a few entries (a hash's expiring
+            // fields) costs a few entries, not a whole chunk.
+            self.chunks.push(VecDeque::new());
         }
         loop {
             let i = self.chunk_for(v);
