@@ -50,10 +50,14 @@ pub fn value_into(d: &mut [u8; 20], v: &Value, has_expire: bool) {
             }
         }
         Value::Hash(h) => {
-            for (f, val) in h.iter() {
+            for (f, val, at) in h.iter_ttl() {
                 let mut e = [0u8; 20];
                 mix(&mut e, f);
                 mix(&mut e, val);
+                // A field deadline counts (a hash without any digests as on Redis 7.0).
+                if at != 0 {
+                    mix(&mut e, at.to_string().as_bytes());
+                }
                 xor(d, &e);
             }
         }

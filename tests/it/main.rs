@@ -12,6 +12,7 @@ mod crossserver;
 mod diff;
 mod eviction;
 mod example;
+mod hash_ttl;
 mod hostile;
 mod lazyfree;
 mod leases;
