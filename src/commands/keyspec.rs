@@ -85,14 +85,23 @@ fn status_set(items: Vec<&str>) -> Reply {
 }
 
 /// A spec as COMMAND INFO shows it.
-/// The key specs of a command by its full name: Redis's (generated, in keyspecs.rs), or
-/// those of Ember's own commands.
+/// The key specs of a command by its full name: Redis 7.0's (generated, in keyspecs.rs), or
+/// those of commands 7.0 lacks (Ember's own, and later Redis versions').
 pub fn specs_of(full: &str) -> &'static [KeySpec] {
     use flags::*;
     const ONE: Find = Find::Range { lastkey: 0, step: 1, limit: 0 };
     match full {
         "getlease" => &[KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: ONE, notes: None }],
         "setlease" => &[KeySpec { flags: OW | UPDATE, begin: Begin::Index(1), find: ONE, notes: None }],
+        // Hash-field expiration (Redis 7.4 / 8.0's specs).
+        "hexpire" | "hpexpire" | "hexpireat" | "hpexpireat" | "hpersist" | "hsetex" => {
+            &[KeySpec { flags: RW | UPDATE, begin: Begin::Index(1), find: ONE, notes: None }]
+        }
+        "httl" | "hpttl" | "hexpiretime" | "hpexpiretime" => {
+            &[KeySpec { flags: RO | ACCESS, begin: Begin::Index(1), find: ONE, notes: None }]
+        }
+        "hgetex" => &[KeySpec { flags: RW | ACCESS | UPDATE, begin: Begin::Index(1), find: ONE, notes: None }],
+        "hgetdel" => &[KeySpec { flags: RW | ACCESS | DELETE, begin: Begin::Index(1), find: ONE, notes: None }],
         _ => super::keyspecs::key_specs(full),
     }
 }

@@ -669,6 +669,50 @@ mod tests {
             .collect()
     }
 
+    /// Deadlines through every encoding: set, cleared by a plain set, kept by
+    /// `set_keep_ttl`, carried across the listpackex → table conversion and a clone (which
+    /// rehashes its index), and purged in order with exact bookkeeping afterwards.
+    #[test]
+    fn field_deadlines_in_every_encoding() {
+        let limits = HashLimits { max_entries: 4, max_value: 64 };
+        let mut h = HashValue::default();
+        for f in ["a", "b", "c"] {
+            h.set(f.as_bytes(), b"v", limits);
+        }
+        assert!(!h.set_ttl(b"zz", 10));
+        assert!(h.set_ttl(b"a", 100) && h.set_ttl(b"b", 50));
+        assert_eq!((h.encoding_name(), h.ttl_count(), h.min_ttl()), ("listpackex", 2, 50));
+        h.set_keep_ttl(b"a", b"w", limits);
+        h.set(b"b", b"w", limits);
+        assert_eq!(h.get_with_ttl(b"a"), Some((&b"w"[..], 100)));
+        assert_eq!(h.get_with_ttl(b"b"), Some((&b"w"[..], 0)));
+        h.set_ttl(b"c", 30);
+        // Two more fields pass max_entries: a table, deadlines kept.
+        h.set(b"d", b"v", limits);
+        h.set(b"e", b"v", limits);
+        assert_eq!((h.encoding_name(), h.ttl_count(), h.min_ttl()), ("hashtable", 2, 30));
+        let copy = h.clone();
+        assert!(copy == h);
+        let mut gone = Vec::new();
+        assert_eq!(h.purge(31, |f| gone.push(f.to_vec())), 1);
+        assert_eq!(gone, [b"c".to_vec()]);
+        assert_eq!((h.len(), h.ttl_count(), h.min_ttl()), (4, 1, 100));
+        assert!(!h.all_due(1000));
+        assert!(h.remove(b"a"));
+        assert_eq!((h.ttl_count(), h.min_ttl()), (0, 0));
+        // The copy still finds its fields by its own hashes.
+        let mut c = copy;
+        assert_eq!(c.purge(1000, |_| {}), 2);
+        assert_eq!((c.len(), c.ttl_count()), (3, 0));
+        // A listpackex whose fields are all due.
+        let mut p = HashValue::default();
+        p.set(b"x", b"1", limits);
+        p.set_ttl(b"x", 5);
+        assert!(p.all_due(6) && !p.all_due(5));
+        assert_eq!(p.purge(6, |_| {}), 1);
+        assert!(p.is_empty());
+    }
+
     /// The batch path ends where setting the pairs one by one ends: same fields, values,
     /// count of new fields and encoding — and a huge batch stays linear.
     #[test]

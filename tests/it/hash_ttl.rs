@@ -113,6 +113,13 @@ fn replies_and_errors_follow_redis() {
     assert_eq!(c.cmd(&["HGETDEL", "h", "FIELDS", "2", "a", "zz"]).text(), "*2\r\n$5\r\nplain\r\n$-1\r\n");
     assert_eq!(c.cmd(&["HGETDEL", "h", "FIELDS", "1", "b"]).text(), "*1\r\n$1\r\n2\r\n");
     assert_eq!(int(&mut c, &["EXISTS", "h"]), 0, "the last field took the hash");
+    // Key specs as Redis 7.4's: ACL key patterns and COMMAND GETKEYS see the key.
+    assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "HEXPIRE", "k", "1", "FIELDS", "1", "a"]).text(), "*1\r\n$1\r\nk\r\n");
+    c.cmd(&["ACL", "SETUSER", "reader", "on", "nopass", "%R~*", "+@all"]);
+    c.cmd(&["AUTH", "reader", "x"]);
+    assert_eq!(ints(&mut c, &["HTTL", "h", "FIELDS", "1", "a"]), [-2]);
+    assert!(c.cmd(&["HEXPIRE", "h", "1", "FIELDS", "1", "a"]).text().starts_with("-NOPERM"));
+    c.cmd(&["AUTH", "default", "x"]);
     // COMMAND DOCS knows the new commands.
     let docs = c.cmd(&["COMMAND", "DOCS", "hexpire", "hgetex"]).as_str();
     assert!(docs.contains("7.4.0") && docs.contains("8.0.0"), "{docs}");
