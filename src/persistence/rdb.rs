@@ -954,6 +954,63 @@ mod tests {
         }
     }
 
+    /// Redis 7.4's forms of a hash with field deadlines, built as its rdbSaveObject writes
+    /// them: the listpack form (25: the earliest deadline, then field, value, deadline
+    /// triplets, 0 for none) and the table form (24: deadlines relative to the earliest, plus
+    /// one). Ember writes the table form, and a hash without deadlines in 7.0's listpack.
+    #[test]
+    fn redis_7_4_hashes_with_field_deadlines_load() {
+        let (so, lo) = opts();
+        let payload = |t: u8, min: u64, w: &mut Writer| {
+            let mut out = vec![t];
+            out.extend_from_slice(&min.to_le_bytes());
+            out.extend(w.take_bytes());
+            out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
+            let crc = crc64(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+            out
+        };
+        let check = |v: Value| {
+            let Value::Hash(h) = v else { panic!("not a hash") };
+            assert_eq!(h.get_with_ttl(b"a"), Some((&b"1"[..], 4_000_000_000_000)));
+            assert_eq!(h.get_with_ttl(b"b"), Some((&b"2"[..], 0)));
+            assert_eq!(h.len(), 2);
+        };
+        let mut lp = listpack::Writer::new();
+        lp.push(b"a");
+        lp.push(b"1");
+        lp.push_int(4_000_000_000_000);
+        lp.push(b"b");
+        lp.push(b"2");
+        lp.push_int(0);
+        let mut w = Writer::records(so);
+        w.string(&lp.finish());
+        check(restore(&payload(T_HASH_LISTPACK_EX, 4_000_000_000_000, &mut w), lo).unwrap());
+        let mut w = Writer::records(so);
+        w.len(2);
+        w.len(1001);
+        w.string(b"a");
+        w.string(b"1");
+        w.len(0);
+        w.string(b"b");
+        w.string(b"2");
+        let p = payload(T_HASH_METADATA, 3_999_999_999_000, &mut w);
+        let v = restore(&p, lo).unwrap();
+        assert_eq!(dump(&v, so)[0], T_HASH_METADATA);
+        check(restore(&dump(&v, so), lo).unwrap());
+        check(v);
+        // A deadline past Redis's limit is refused, not loaded.
+        let mut w = Writer::records(so);
+        w.len(1);
+        w.len(1 << 50);
+        w.string(b"a");
+        w.string(b"1");
+        assert!(restore(&payload(T_HASH_METADATA, 1, &mut w), lo).is_err());
+        let mut plain = HashValue::default();
+        plain.set(b"a", b"1", so.hash);
+        assert_eq!(dump(&Value::Hash(plain), so)[0], T_HASH_LISTPACK);
+    }
+
     #[test]
     fn zipmap_hashes_of_old_files_load() {
         // {"a": "1", "name": "zz"}: count, then length/field, length/free/value/padding.
