@@ -265,7 +265,7 @@ fn live<'a>(
     if let Value::Hash(hv) = &e.value
         && hv.may_have_due(now)
     {
-        fields::purge(side, key, h, k, e, now);
+        fields::purge(side, key, h, k, e, now, usize::MAX);
     }
     Some((k, e))
 }

@@ -195,10 +195,10 @@ impl Table {
         true
     }
 
-    fn purge(&mut self, now: u64, f: &mut dyn FnMut(&[u8])) -> usize {
+    fn purge(&mut self, now: u64, limit: usize, f: &mut dyn FnMut(&[u8])) -> usize {
         let mut n = 0;
         while let Some(slot) = self.idx.first() {
-            if !due(slot.at, now) {
+            if !due(slot.at, now) || n >= limit {
                 break;
             }
             self.idx.pop_first();
@@ -580,12 +580,13 @@ impl HashValue {
     }
 
     /// Removes the fields whose deadline is past at `now`, calling `f` with each; returns how
-    /// many went. Afterwards [`HashValue::min_ttl`] is exact.
-    pub fn purge(&mut self, now: u64, mut f: impl FnMut(&[u8])) -> usize {
+    /// many went. A table stops after `limit` (a listpackex, small, goes whole). Afterwards
+    /// [`HashValue::min_ttl`] is exact.
+    pub fn purge(&mut self, now: u64, limit: usize, mut f: impl FnMut(&[u8])) -> usize {
         match self.enc_mut() {
             EncMut::Packed(_) => 0,
             EncMut::Ex(x) => x.purge(now, &mut f),
-            EncMut::Table(t) => t.purge(now, &mut f),
+            EncMut::Table(t) => t.purge(now, limit, &mut f),
         }
     }
 
@@ -694,7 +695,8 @@ mod tests {
         let copy = h.clone();
         assert!(copy == h);
         let mut gone = Vec::new();
-        assert_eq!(h.purge(31, |f| gone.push(f.to_vec())), 1);
+        assert_eq!(h.purge(31, 0, |f| gone.push(f.to_vec())), 0, "a table stops at the limit");
+        assert_eq!(h.purge(31, usize::MAX, |f| gone.push(f.to_vec())), 1);
         assert_eq!(gone, [b"c".to_vec()]);
         assert_eq!((h.len(), h.ttl_count(), h.min_ttl()), (4, 1, 100));
         assert!(!h.all_due(1000));
@@ -702,14 +704,14 @@ mod tests {
         assert_eq!((h.ttl_count(), h.min_ttl()), (0, 0));
         // The copy still finds its fields by its own hashes.
         let mut c = copy;
-        assert_eq!(c.purge(1000, |_| {}), 2);
+        assert_eq!(c.purge(1000, usize::MAX, |_| {}), 2);
         assert_eq!((c.len(), c.ttl_count()), (3, 0));
         // A listpackex whose fields are all due.
         let mut p = HashValue::default();
         p.set(b"x", b"1", limits);
         p.set_ttl(b"x", 5);
         assert!(p.all_due(6) && !p.all_due(5));
-        assert_eq!(p.purge(6, |_| {}), 1);
+        assert_eq!(p.purge(6, usize::MAX, |_| {}), 1);
         assert!(p.is_empty());
     }
 

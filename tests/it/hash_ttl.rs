@@ -152,8 +152,9 @@ fn due_fields_go_on_access_with_events() {
     assert_eq!(events, ["hset", "hexpire", "hexpired", "hexpire", "hexpired", "del"]);
 }
 
-/// Fields nobody reads are reclaimed by the active cycle, in listpackex and table hashes;
-/// INFO keyspace counts hashes with field deadlines as `subexpiry`.
+/// Fields nobody reads are reclaimed by the active cycle, in listpackex and table hashes (a
+/// big table a slice per visit); INFO keyspace counts hashes with field deadlines as
+/// `subexpiry`.
 #[test]
 fn active_expiry_reclaims_fields_nobody_reads() {
     let s = ember(&[]);
@@ -161,25 +162,30 @@ fn active_expiry_reclaims_fields_nobody_reads() {
     c.cmd(&["HSET", "small", "a", "1", "b", "2"]);
     c.cmd(&["HPEXPIRE", "small", "100", "FIELDS", "1", "a"]);
     c.cmd(&["HPEXPIRE", "small", "100000", "FIELDS", "1", "b"]);
-    let fields: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
-    let mut hset = vec!["HSET".to_string(), "big".into()];
-    for f in &fields {
-        hset.extend([f.clone(), "v".into()]);
+    let fields: Vec<String> = (0..3000).map(|i| format!("f{i}")).collect();
+    for (key, n) in [("big", 3000), ("gone", 600)] {
+        let mut hset = vec!["HSET".to_string(), key.into()];
+        for f in &fields[..n] {
+            hset.extend([f.clone(), "v".into()]);
+        }
+        c.cmd(&hset.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut hpexpire = vec!["HPEXPIRE".to_string(), key.into(), "100".into(), "FIELDS".into(), n.to_string()];
+        hpexpire.extend(fields[..n].iter().cloned());
+        c.cmd(&hpexpire.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(c.cmd(&["OBJECT", "ENCODING", key]).as_str(), "hashtable");
     }
-    c.cmd(&hset.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut hpexpire = vec!["HPEXPIRE".to_string(), "big".into(), "100".into(), "FIELDS".into(), "1000".into()];
-    hpexpire.extend(fields.iter().cloned());
-    c.cmd(&hpexpire.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "big"]).as_str(), "hashtable");
-    assert!(info_str(&mut c, "keyspace", "db0").contains("subexpiry=2"));
+    // One field of "big" stays: its 3000 others go in slices, the hash stays.
+    c.cmd(&["HSET", "big", "keep", "v"]);
+    assert!(info_str(&mut c, "keyspace", "db0").contains("subexpiry=3"));
     assert!(
-        eventually(Duration::from_secs(5), || info_field(&mut c, "stats", "expired_subkeys") == 1001),
+        eventually(Duration::from_secs(5), || info_field(&mut c, "stats", "expired_subkeys") == 3601),
         "fields not reclaimed: {}",
         info_field(&mut c, "stats", "expired_subkeys")
     );
-    assert_eq!(int(&mut c, &["DBSIZE"]), 1, "the hash whose fields all went is deleted");
+    assert_eq!(int(&mut c, &["DBSIZE"]), 2, "the hash whose fields all went is deleted");
     assert!(info_str(&mut c, "keyspace", "db0").contains("subexpiry=1"));
     assert_eq!(c.cmd(&["HGETALL", "small"]).text(), "*2\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(c.cmd(&["HGETALL", "big"]).text(), "*2\r\n$4\r\nkeep\r\n$1\r\nv\r\n");
 }
 
 /// Deadlines survive a restart from the RDB, an AOF rewritten with commands, and DUMP /

@@ -53,16 +53,16 @@ pub(super) fn index_new(side: &mut Side, v: &mut Value, h: usize) {
 /// Removes the due fields of the hash in entry `e` (a lookup found it with some due, not
 /// all): the running snapshot keeps the hash as it was, each field is propagated as HDEL,
 /// and the hash's active-expiry entry moves on.
-pub(super) fn purge(side: &mut Side, key: &[u8], h: usize, k: &Key, e: &mut Entry, now: u64) {
+pub(super) fn purge(side: &mut Side, key: &[u8], h: usize, k: &Key, e: &mut Entry, now: u64, limit: usize) -> usize {
     if let Some(s) = side.snap.as_deref_mut()
         && !s.is_done(key)
     {
         s.capture(key, Some((&e.value, e.expire_at(), k.stamp())));
     }
-    let Value::Hash(hv) = &mut e.value else { return };
+    let Value::Hash(hv) = &mut e.value else { return 0 };
     let mut fields = Vec::new();
     let record = side.record_dels;
-    let n = hv.purge(now, |f| {
+    let n = hv.purge(now, limit, |f| {
         if record {
             fields.push(Bytes::copy_from_slice(f));
         }
@@ -74,7 +74,12 @@ pub(super) fn purge(side: &mut Side, key: &[u8], h: usize, k: &Key, e: &mut Entr
         side.signal(key);
         side.notify(notify::HASH, "hexpired", key);
     }
+    n
 }
+
+/// Fields the active cycle removes from one hash per visit, so a mass expiry in a big hash
+/// is worked off in slices like a mass expiry of keys.
+const FIELDS_PER_VISIT: usize = 256;
 
 impl Db {
     /// Active field expiry: purges up to `max` hashes whose first field deadline passed,
@@ -96,10 +101,9 @@ impl Db {
                 .map(|(k, _)| SmallBytes::new(k));
             match key {
                 Some(key) => {
-                    // The lookup purges (see `live`) and moves the hash's entry on.
-                    self.peek(&key);
                     // A hash that could not be purged (paused) must not hold the loop.
-                    if let Some(hv) = self.keys.get_mut(&key).and_then(|e| e.value.as_hash_mut())
+                    if self.purge_some(&key) == 0
+                        && let Some(hv) = self.keys.get_mut(&key).and_then(|e| e.value.as_hash_mut())
                         && Slot::new(hv.indexed(), 0).at == slot.at
                     {
                         hv.set_indexed(0);
@@ -114,6 +118,28 @@ impl Db {
             n += 1;
         }
         n
+    }
+
+    /// Removes up to [`FIELDS_PER_VISIT`] due fields of the hash at `key` (all of them, and
+    /// the key, when every field is due: the lookup does that). Returns how many went.
+    fn purge_some(&mut self, key: &[u8]) -> usize {
+        if self.expire_if_needed(key) {
+            return 1;
+        }
+        let now = self.now;
+        let h = self.keys.hash(key);
+        let whole = match self.keys.get(key).map(|e| &e.value) {
+            Some(Value::Hash(hv)) => hv.may_have_due(now) && hv.all_due(now),
+            _ => true,
+        };
+        if whole {
+            let before = self.side.stats.expired_subkeys + self.side.stats.expired_keys;
+            self.peek(key);
+            return (self.side.stats.expired_subkeys + self.side.stats.expired_keys - before) as usize;
+        }
+        let Db { keys, side, .. } = self;
+        let Some((k, e)) = keys.lookup_mut(key, h, |_| false, |_, _| {}) else { return 0 };
+        purge(side, key, h, k, e, now, FIELDS_PER_VISIT)
     }
 
     /// After a command set field deadlines on the hash at `key`: its active-expiry entry
