@@ -500,3 +500,142 @@ fn sorted_sets_match_a_model_under_both_encodings() {
         assert_eq!(enc, bulk(if max_entries == "0" { "skiplist" } else { "listpack" }));
     }
 }
+
+/// Hash-field expiration against a model, with the command clock moved by hand: random
+/// HSET / HPEXPIRE (with conditions) / HPERSIST / HDEL / HINCRBY on two hashes that cross
+/// the listpackex/table threshold, active expiry now and then, and after every step each
+/// hash's fields, values and deadlines as the model says (a field is gone once its deadline
+/// is past).
+#[test]
+fn hash_field_deadlines_follow_a_model() {
+    use rand::{RngExt, SeedableRng};
+    use std::collections::BTreeMap;
+    let mut t = T::new();
+    t.run(&["CONFIG", "SET", "hash-max-listpack-entries", "6"]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut model: BTreeMap<String, BTreeMap<String, (i64, u64)>> = BTreeMap::new();
+    let now = |t: &T| t.srv.clock.unwrap_or(0);
+    let int = |r: Reply| match r {
+        Reply::Int(n) => n,
+        other => panic!("not an integer: {other:?}"),
+    };
+    for step in 0..4000 {
+        let key = format!("h{}", rng.random_range(0..2));
+        let field = format!("f{}", rng.random_range(0..10));
+        let at_now = now(&t);
+        // What any access does first: due fields go, and an emptied hash with them.
+        for h in model.values_mut() {
+            h.retain(|_, (_, at)| *at == 0 || *at >= at_now);
+        }
+        model.retain(|_, h| !h.is_empty());
+        match rng.random_range(0..10) {
+            0 | 1 => {
+                let added = int(t.run(&["HSET", &key, &field, "1"]));
+                let new = model.entry(key.clone()).or_default().insert(field.clone(), (1, 0)).is_none();
+                assert_eq!(added, new as i64, "step {step}");
+            }
+            2..=4 => {
+                let ms = rng.random_range(0..60u64);
+                let conds = ["", "NX", "XX", "GT", "LT"];
+                let cond = conds[rng.random_range(0..conds.len())];
+                let mut args = vec!["HPEXPIRE", &key];
+                let ms_s = ms.to_string();
+                args.push(&ms_s);
+                if !cond.is_empty() {
+                    args.push(cond);
+                }
+                args.extend(["FIELDS", "1", &field]);
+                let got = match t.run(&args) {
+                    Reply::Array(v) => int(v[0].clone()),
+                    other => panic!("{other:?}"),
+                };
+                let at = at_now + ms;
+                let want = match model.get_mut(&key).and_then(|h| h.get_mut(&field)) {
+                    None => -2,
+                    Some((_, prev)) => {
+                        let blocked = match (*prev, cond) {
+                            (0, "XX" | "GT") => true,
+                            (0, _) => false,
+                            (_, "NX") => true,
+                            (p, "GT") => p >= at,
+                            (p, "LT") => p <= at,
+                            _ => false,
+                        };
+                        if blocked {
+                            0
+                        } else if at <= at_now {
+                            2
+                        } else {
+                            *prev = at;
+                            1
+                        }
+                    }
+                };
+                if want == 2 {
+                    model.get_mut(&key).map(|h| h.remove(&field));
+                    model.retain(|_, h| !h.is_empty());
+                }
+                assert_eq!(got, want, "step {step}: HPEXPIRE {key} {ms} {cond} {field}");
+            }
+            5 => {
+                let got = match t.run(&["HPERSIST", &key, "FIELDS", "1", &field]) {
+                    Reply::Array(v) => int(v[0].clone()),
+                    other => panic!("{other:?}"),
+                };
+                let want = match model.get_mut(&key).and_then(|h| h.get_mut(&field)) {
+                    None => -2,
+                    Some((_, 0)) => -1,
+                    Some((_, at)) => {
+                        *at = 0;
+                        1
+                    }
+                };
+                assert_eq!(got, want, "step {step}");
+            }
+            6 => {
+                let got = int(t.run(&["HDEL", &key, &field]));
+                let removed = model.get_mut(&key).and_then(|h| h.remove(&field)).is_some();
+                model.retain(|_, h| !h.is_empty());
+                assert_eq!(got, removed as i64, "step {step}");
+            }
+            7 => {
+                let got = int(t.run(&["HINCRBY", &key, &field, "1"]));
+                let e = model.entry(key.clone()).or_default().entry(field.clone()).or_insert((0, 0));
+                e.0 += 1;
+                assert_eq!(got, e.0, "step {step}");
+            }
+            8 => t.advance(rng.random_range(0..25)),
+            _ => {
+                t.srv.update_time();
+                t.srv.dbs[0].expire_due_fields(4);
+            }
+        }
+        // The whole state, as the model has it.
+        let at_now = now(&t);
+        for h in model.values_mut() {
+            h.retain(|_, (_, at)| *at == 0 || *at >= at_now);
+        }
+        model.retain(|_, h| !h.is_empty());
+        for k in ["h0", "h1"] {
+            let want: BTreeMap<String, (i64, u64)> = model.get(k).cloned().unwrap_or_default();
+            let got: BTreeMap<String, (i64, u64)> = match t.run(&["HGETALL", k]) {
+                Reply::Map(pairs) => pairs
+                    .into_iter()
+                    .map(|(f, v)| {
+                        let (Reply::Bulk(f), Reply::Bulk(v)) = (f, v) else { panic!("bulks") };
+                        let f = String::from_utf8_lossy(&f).into_owned();
+                        let ttl = match t.run(&["HPEXPIRETIME", k, "FIELDS", "1", &f]) {
+                            Reply::Array(v) => int(v[0].clone()),
+                            other => panic!("{other:?}"),
+                        };
+                        let v: i64 = String::from_utf8_lossy(&v).parse().unwrap();
+                        (f, (v, if ttl == -1 { 0 } else { ttl as u64 }))
+                    })
+                    .collect(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, want, "step {step}: {k}");
+        }
+    }
+    assert!(t.srv.dbs[0].stats().expired_subkeys > 0, "the run expired fields");
+}
