@@ -639,3 +639,16 @@ fn hash_field_deadlines_follow_a_model() {
     }
     assert!(t.srv.dbs[0].stats().expired_subkeys > 0, "the run expired fields");
 }
+
+/// SORT's GET/BY read other keys without touching them: a hash field past its deadline
+/// reads as missing there too.
+#[test]
+fn sort_does_not_see_expired_hash_fields() {
+    let mut t = T::new();
+    t.run(&["RPUSH", "l", "x"]);
+    t.run(&["HSET", "hx", "f", "val"]);
+    t.run(&["HPEXPIRE", "hx", "10", "FIELDS", "1", "f"]);
+    assert_eq!(t.run(&["SORT", "l", "BY", "nosort", "GET", "h*->f"]), Reply::Array(vec![bulk("val")]));
+    t.advance(11);
+    assert_eq!(t.run(&["SORT", "l", "BY", "nosort", "GET", "h*->f"]), Reply::Array(vec![Reply::Null]));
+}

@@ -38,7 +38,10 @@ fn lookup(db: &Db, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     key.extend_from_slice(&key_pat[star + 1..]);
     match (db.view(&key)?, field) {
         (Value::Str(s), None) => Some(s.to_bytes().to_vec()),
-        (Value::Hash(h), Some(f)) => h.get(f).map(|v| v.to_vec()),
+        // A side-effect-free read: a field past its deadline is not there (nothing is purged).
+        (Value::Hash(h), Some(f)) => {
+            h.get_with_ttl(f).filter(|&(_, at)| at == 0 || at >= db.now()).map(|(v, _)| v.to_vec())
+        }
         _ => None,
     }
 }
