@@ -29,17 +29,15 @@ echo "# Redis test suite in internal mode against ember-server: ${units[*]}"
 out=$(REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}")
 status=$?
 echo "$out"
-# A harness exception with no failed test (a test client's connection refused right after
-# the server logged it was ready, in integration/aof's back-to-back AOF servers: seen in 3 of
-# 6 recent runs, cause not found yet) gets up to two more runs of the whole set, said
-# loudly; a failed test never does, and the last run must be clean.
-for retry in 1 2; do
-  if [ $status -eq 0 ] || ! echo "$out" | grep -q '^TOTAL .* failed=0 .*exceptions=[1-9]'; then
-    break
-  fi
-  echo "# redis-suite-internal: a harness exception without failed tests; running the units again ($retry)"
-  out=$(REDIS_TESTS_WORK="$work/suite-retry$retry" "$suite/run.sh" internal "$work/ember-server" "${units[@]}")
+# A harness exception with no failed test gets one more run of the whole set, said loudly; a
+# failed test never does, and the last run must be clean. (The exception seen before, "connection
+# refused" in integration/aof, was Ember logging its " PID:" line before binding its port: the
+# suite connects as soon as it sees that line. Fixed in main.rs; the retry stays for harness
+# hiccups only and is reported.)
+if [ $status -ne 0 ] && echo "$out" | grep -q '^TOTAL .* failed=0 .*exceptions=[1-9]'; then
+  echo "# redis-suite-internal: a harness exception without failed tests; running the units again"
+  out=$(REDIS_TESTS_WORK="$work/suite-retry" "$suite/run.sh" internal "$work/ember-server" "${units[@]}")
   status=$?
   echo "$out"
-done
+fi
 exit $status

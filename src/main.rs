@@ -75,7 +75,6 @@ fn main() -> ExitCode {
         "Ember version={}, redis_version=7.0.15, bits=64, pid={pid}, just started",
         env!("CARGO_PKG_VERSION")
     );
-    tracing::info!("Running mode=standalone, port={}, PID: {pid}", config.port());
     let dir = config.str("dir").to_string();
     if let Err(e) = std::env::set_current_dir(&dir) {
         error!("Can't chdir to '{dir}': {e}");
@@ -95,6 +94,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Redis prints its logo (with "PID:") once the listeners are bound: the test suite
+    // connects as soon as it sees that line, before any data is loaded.
+    tracing::info!("Running mode=standalone, port={port}, PID: {pid}");
     server.state.snapshot_writer = std::env::current_exe().ok();
     // Redis's order: the manifest is read whether or not the AOF is on; with it on, the AOF
     // is the source of truth (the RDB file is ignored), and it is opened after loading.

@@ -194,3 +194,33 @@ fn the_unix_socket_serves_clients() {
     assert!(s.wait_exit(Duration::from_secs(10)));
     assert!(!path.exists(), "the socket file was left");
 }
+
+/// Redis's test suite connects as soon as the log shows " PID: <pid>" (it waits for "Ready to
+/// accept" only in some helpers), so that line must come after the port is bound, as Redis
+/// prints its logo after binding.
+#[test]
+fn the_pid_line_comes_after_the_port_is_bound() {
+    use std::io::BufRead;
+    let dir = temp_dir("pidline");
+    let port = crate::util::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .current_dir(&dir)
+        .args(["--port", &port.to_string(), "--save", ""])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = child.stdout.take().expect("stdout");
+    let mut seen = false;
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.expect("log line");
+        if line.contains(&format!(" PID: {}", child.id())) {
+            seen = true;
+            break;
+        }
+    }
+    let connected = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "no PID line in the log");
+    assert!(connected, "the PID line was logged before the port accepted connections");
+}
