@@ -21,7 +21,8 @@ fn decode(c: &mut Criterion) {
             let mut buf = BytesMut::from(&pipeline[..]);
             let mut n = 0;
             while d.decode_next(&mut buf, limits).unwrap_or(false) {
-                n += d.args().len();
+                n += d.with_args(&buf, |argv| argv.len());
+                d.finish(&mut buf);
             }
             black_box(n)
         })

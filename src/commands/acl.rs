@@ -124,7 +124,7 @@ pub fn catalog() -> &'static Catalog {
 
 /// Where the keys of `argv` are and whether the command reads or writes them (from the key
 /// specs, as COMMAND GETKEYSANDFLAGS reports them).
-fn key_refs(entry: &Entry, argv: &[Bytes]) -> Vec<(usize, u8)> {
+fn key_refs(entry: &Entry, argv: &[&[u8]]) -> Vec<(usize, u8)> {
     use super::keyspec::{self, flags as kf};
     // MIGRATE's specs are incomplete: Redis finds its keys with its own key finder.
     if entry.full == "migrate" {
@@ -173,7 +173,7 @@ fn channel_refs(full: &str, argc: usize) -> Vec<(usize, bool)> {
 
 /// Whether the client's user may read any key with this command (Redis's
 /// ACLUserCheckCmdWithUnrestrictedKeyAccess, which SORT's BY and GET require).
-pub fn full_key_read(srv: &ServerState, sess: &Session, argv: &[Bytes]) -> bool {
+pub fn full_key_read(srv: &ServerState, sess: &Session, argv: &[&[u8]]) -> bool {
     if srv.acl_default_free && sess.user == b"default" {
         return true;
     }
@@ -184,7 +184,7 @@ pub fn full_key_read(srv: &ServerState, sess: &Session, argv: &[Bytes]) -> bool 
 }
 
 /// `user`'s verdict on `argv` (the command `entry`).
-fn verdict(user: &User, entry: &Entry, argv: &[Bytes]) -> Verdict {
+fn verdict(user: &User, entry: &Entry, argv: &[&[u8]]) -> Verdict {
     let keys = key_refs(entry, argv);
     let channels = channel_refs(entry.full, argv.len());
     let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
@@ -197,7 +197,7 @@ pub fn denied(
     srv: &mut ServerState,
     sess: &Session,
     entry: &Entry,
-    argv: &[Bytes],
+    argv: &[&[u8]],
     context: &'static str,
 ) -> Option<Verdict> {
     if srv.acl_default_free && sess.user == b"default" {
@@ -219,7 +219,7 @@ pub fn denied(
 
 /// Whether the session's user may run `argv` (redis.acl_check_cmd): [`denied`] without the
 /// ACL LOG entry.
-pub fn permitted(srv: &ServerState, sess: &Session, entry: &Entry, argv: &[Bytes]) -> bool {
+pub fn permitted(srv: &ServerState, sess: &Session, entry: &Entry, argv: &[&[u8]]) -> bool {
     if srv.acl_default_free && sess.user == b"default" {
         return true;
     }
@@ -231,7 +231,7 @@ pub fn check_command(
     srv: &mut ServerState,
     sess: &Session,
     entry: &Entry,
-    argv: &[Bytes],
+    argv: &[&[u8]],
     context: &'static str,
 ) -> Result<(), CmdError> {
     let msg = match denied(srv, sess, entry, argv, context) {
@@ -303,13 +303,13 @@ pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8], cmd: &[u8]) -> Resu
     Err(CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()))
 }
 
-fn setuser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn setuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let name = &argv[2];
     if name.iter().any(|c| c.is_ascii_whitespace() || *c == 0) {
         return Err(CmdError::msg("Usernames can't contain spaces or null characters"));
     }
     let rules = crate::acl::merge_selector_words(&argv[3..]).map_err(|i| {
-        CmdError::msg(format!("Unmatched parenthesis in acl selector starting at '{}'.", lossy(&argv[3 + i])))
+        CmdError::msg(format!("Unmatched parenthesis in acl selector starting at '{}'.", lossy(argv[3 + i])))
     })?;
     let cat = catalog();
     // All the rules apply to a copy; nothing changes unless every one is valid.
@@ -342,7 +342,7 @@ fn kill_revoked_subscribers(ctx: &mut Ctx, name: &[u8], updated: &User) {
     }
 }
 
-fn deluser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn deluser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv[2..].iter().any(|n| &n[..] == b"default") {
         return Err(CmdError::msg("The 'default' user cannot be removed"));
     }
@@ -363,8 +363,8 @@ fn deluser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(deleted))
 }
 
-fn getuser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(u) = ctx.srv.acl.get(&argv[2]) else { return Ok(Reply::Null) };
+fn getuser(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(u) = ctx.srv.acl.get(argv[2]) else { return Ok(Reply::Null) };
     let cat = catalog();
     let s = Reply::bulk_str;
     let selector = |sel: &crate::acl::Selector| {
@@ -383,7 +383,7 @@ fn getuser(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Map(m))
 }
 
-fn list(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn list(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let cat = catalog();
     let lines = ctx
         .srv
@@ -395,21 +395,21 @@ fn list(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(lines))
 }
 
-fn users(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn users(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Array(ctx.srv.acl.users.keys().map(|n| Reply::Bulk(Bytes::copy_from_slice(n))).collect()))
 }
 
-fn whoami(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn whoami(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Bulk(Bytes::copy_from_slice(&ctx.sess.user)))
 }
 
-fn cat(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn cat(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     use crate::acl::categories::{NAMES, by_name};
     match argv.len() {
         2 => Ok(Reply::Array(NAMES.iter().map(|n| Reply::bulk_str(n)).collect())),
         3 => {
-            let Some(bit) = by_name(&argv[2]) else {
-                let name: String = lossy(&argv[2]).chars().take(128).collect();
+            let Some(bit) = by_name(argv[2]) else {
+                let name: String = lossy(argv[2]).chars().take(128).collect();
                 return Err(CmdError::msg(format!("Unknown category '{name}'")));
             };
             let names = catalog().iter().filter(|c| c.categories & bit != 0).map(|c| Reply::bulk_str(c.full)).collect();
@@ -419,7 +419,7 @@ fn cat(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
 }
 
-fn genpass(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn genpass(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let bits = match argv.get(2) {
         Some(a) => crate::util::numfmt::parse_i64(a).ok_or(CmdError::NotInteger)?,
         None => 256,
@@ -439,7 +439,7 @@ fn genpass(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Bulk(Bytes::from(pass)))
 }
 
-fn log(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::msg("unknown subcommand or wrong number of arguments for 'LOG'. Try ACL HELP."));
     }
@@ -475,15 +475,15 @@ fn log(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(entries))
 }
 
-fn dryrun(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(u) = ctx.srv.acl.get(&argv[2]) else {
-        return Err(CmdError::msg(format!("User '{}' not found", lossy(&argv[2]))));
+fn dryrun(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(u) = ctx.srv.acl.get(argv[2]) else {
+        return Err(CmdError::msg(format!("User '{}' not found", lossy(argv[2]))));
     };
     let args = &argv[3..];
     let entry = match super::dispatch::resolve(args) {
         Ok(e) => e,
         Err((_, Some(e))) => return Err(CmdError::msg(format!("wrong number of arguments for '{}' command", e.full))),
-        Err(_) => return Err(CmdError::msg(format!("Command '{}' not found", lossy(&args[0])))),
+        Err(_) => return Err(CmdError::msg(format!("Command '{}' not found", lossy(args[0])))),
     };
     Ok(match verdict(u, entry, args) {
         Verdict::Ok => OK,
@@ -491,22 +491,22 @@ fn dryrun(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             Reply::bulk_str(&format!("This user has no permissions to run the '{}' command", entry.full))
         }
         Verdict::DeniedKey(p) => {
-            Reply::bulk_str(&format!("This user has no permissions to access the '{}' key", lossy(&args[p])))
+            Reply::bulk_str(&format!("This user has no permissions to access the '{}' key", lossy(args[p])))
         }
         Verdict::DeniedChannel(p) => {
-            Reply::bulk_str(&format!("This user has no permissions to access the '{}' channel", lossy(&args[p])))
+            Reply::bulk_str(&format!("This user has no permissions to access the '{}' channel", lossy(args[p])))
         }
     })
 }
 
-fn load_save(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn load_save(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let file = ctx.srv.config.str("aclfile").to_string();
     if file.is_empty() {
         return Err(CmdError::msg(
             "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
         ));
     }
-    if is(&argv[1], "save") {
+    if is(argv[1], "save") {
         let mut text = ctx.srv.acl.list_lines(catalog()).join("\n");
         text.push('\n');
         let tmp = format!("{file}.tmp-{}", std::process::id());
@@ -533,7 +533,7 @@ fn load_save(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "ACL",
         &[

@@ -32,7 +32,7 @@ pub fn lossy(b: &[u8]) -> String {
 }
 
 /// Copies an argument into an owned buffer so stored data never pins a client's read buffer.
-pub fn owned(b: &Bytes) -> Bytes {
+pub fn owned(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
@@ -63,11 +63,11 @@ pub fn check_random_count(count: i64, pairs: bool) -> Result<(), CmdError> {
 /// `numkeys key... WHERE [COUNT n]` of LMPOP/BLMPOP/ZMPOP/BZMPOP, starting at `at`; `which`
 /// parses the WHERE word (LEFT/RIGHT or MIN/MAX).
 pub fn parse_mpop<T>(
-    argv: &[Bytes],
+    argv: &[&[u8]],
     at: usize,
     which: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<(Vec<Bytes>, T, usize), CmdError> {
-    let numkeys = match parse_i64(&argv[at]) {
+    let numkeys = match parse_i64(argv[at]) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(CmdError::msg("numkeys should be greater than 0")),
     };
@@ -75,14 +75,14 @@ pub fn parse_mpop<T>(
     if numkeys > argv.len() - first || first + numkeys >= argv.len() {
         return Err(CmdError::Syntax);
     }
-    let keys = argv[first..first + numkeys].to_vec();
-    let w = which(&argv[first + numkeys]).ok_or(CmdError::Syntax)?;
+    let keys = crate::protocol::owned(&argv[first..first + numkeys]);
+    let w = which(argv[first + numkeys]).ok_or(CmdError::Syntax)?;
     let mut count = None;
     let mut i = first + numkeys + 1;
     while i < argv.len() {
         // COUNT at most once, as in Redis.
-        if count.is_none() && is(&argv[i], "count") && i + 1 < argv.len() {
-            count = match parse_i64(&argv[i + 1]) {
+        if count.is_none() && is(argv[i], "count") && i + 1 < argv.len() {
+            count = match parse_i64(argv[i + 1]) {
                 Some(n) if n > 0 => Some(n as usize),
                 _ => return Err(CmdError::msg("count should be greater than 0")),
             };
@@ -110,7 +110,7 @@ impl Conditions {
     /// Reads the condition words among `allowed` (lower-case) at the front of `args`, in any
     /// order and case; returns them and how many words were read (it stops at the first
     /// other word).
-    pub fn leading(args: &[Bytes], allowed: &[&str]) -> (Conditions, usize) {
+    pub fn leading(args: &[&[u8]], allowed: &[&str]) -> (Conditions, usize) {
         let mut c = Conditions::default();
         let mut n = 0;
         for a in args {
@@ -153,22 +153,22 @@ pub struct ScanOpts {
     pub type_name: Option<String>,
 }
 
-pub fn parse_scan_opts(argv: &[Bytes], start: usize, allow_type: bool) -> Result<ScanOpts, CmdError> {
+pub fn parse_scan_opts(argv: &[&[u8]], start: usize, allow_type: bool) -> Result<ScanOpts, CmdError> {
     let mut o = ScanOpts { pattern: None, count: 10, type_name: None };
     let mut i = start;
     while i < argv.len() {
         let more = i + 1 < argv.len();
-        if is(&argv[i], "count") && more {
-            let n = int(&argv[i + 1])?;
+        if is(argv[i], "count") && more {
+            let n = int(argv[i + 1])?;
             if n < 1 {
                 return Err(CmdError::Syntax);
             }
             o.count = n as usize;
-        } else if is(&argv[i], "match") && more {
-            let p = argv[i + 1].clone();
+        } else if is(argv[i], "match") && more {
+            let p = Bytes::copy_from_slice(argv[i + 1]);
             o.pattern = if &p[..] == b"*" { None } else { Some(p) };
-        } else if is(&argv[i], "type") && more && allow_type {
-            o.type_name = Some(lossy(&argv[i + 1]).to_lowercase());
+        } else if is(argv[i], "type") && more && allow_type {
+            o.type_name = Some(lossy(argv[i + 1]).to_lowercase());
         } else {
             return Err(CmdError::Syntax);
         }
@@ -183,7 +183,7 @@ mod condition_tests {
 
     #[test]
     fn conditions_are_read_until_the_first_other_word() {
-        let args: Vec<Bytes> = ["Nx", "ch", "GT", "1", "nx"].iter().map(|s| Bytes::from(*s)).collect();
+        let args: Vec<&[u8]> = ["Nx", "ch", "GT", "1", "nx"].iter().map(|s| s.as_bytes()).collect();
         let (c, n) = Conditions::leading(&args, &["nx", "xx", "gt", "lt", "ch", "incr"]);
         assert_eq!(n, 3);
         assert!(c.nx && c.ch && c.gt && !c.xx && !c.lt && !c.incr);

@@ -121,13 +121,13 @@ fn get_bit(b: &[u8], off: u64) -> u8 {
     b.get((off >> 3) as usize).map_or(0, |byte| (byte >> (7 - (off & 7))) & 1)
 }
 
-fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let off = bit_offset(ctx, &argv[2], None)?;
-    let on = match parse_i64(&argv[3]) {
+fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let off = bit_offset(ctx, argv[2], None)?;
+    let on = match parse_i64(argv[3]) {
         Some(v @ (0 | 1)) => v as u8,
         _ => return Err(CmdError::msg("bit is not an integer or out of range")),
     };
-    let (old, grown) = edit_bits(ctx.db(), &argv[1], off, |buf| {
+    let (old, grown) = edit_bits(ctx.db(), argv[1], off, |buf| {
         let i = (off >> 3) as usize;
         let shift = 7 - (off & 7);
         let old = (buf[i] >> shift) & 1;
@@ -135,15 +135,15 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         old
     })?;
     if grown || old != on {
-        ctx.db().signal_modified(&argv[1]);
-        ctx.notify(ev::STRING, "setbit", &argv[1]);
+        ctx.db().signal_modified(argv[1]);
+        ctx.notify(ev::STRING, "setbit", argv[1]);
     }
     Ok(Reply::Int(old as i64))
 }
 
-fn getbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let off = bit_offset(ctx, &argv[2], None)?;
-    let b = read_bytes(ctx.db(), &argv[1])?.unwrap_or_default();
+fn getbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let off = bit_offset(ctx, argv[2], None)?;
+    let b = read_bytes(ctx.db(), argv[1])?.unwrap_or_default();
     Ok(Reply::Int(get_bit(&b, off) as i64))
 }
 
@@ -184,14 +184,14 @@ fn normalise(start: i64, end: i64, strlen: i64, isbit: bool) -> (i64, i64, u8, u
     (s, e, first, last)
 }
 
-fn bitcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(b) = read_bytes(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+fn bitcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(b) = read_bytes(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let strlen = b.len() as i64;
     let (s, e, first, last) = match argv.len() {
         2 => (0, strlen - 1, 0, 0),
         4 | 5 => {
-            let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-            let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
+            let start = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+            let end = parse_i64(argv[3]).ok_or(CmdError::NotInteger)?;
             let isbit = match argv.get(4) {
                 None => false,
                 Some(a) if is(a, "bit") => true,
@@ -232,13 +232,13 @@ fn first_bit(p: &[u8], bit: u8) -> i64 {
     if bit == 1 { -1 } else { p.len() as i64 * 8 }
 }
 
-fn bitpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let bit = match parse_i64(&argv[2]) {
+fn bitpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let bit = match parse_i64(argv[2]) {
         None => return Err(CmdError::NotInteger),
         Some(b @ (0 | 1)) => b as u8,
         Some(_) => return Err(CmdError::msg("The bit argument must be 1 or 0.")),
     };
-    let Some(b) = read_bytes(ctx.db(), &argv[1])? else {
+    let Some(b) = read_bytes(ctx.db(), argv[1])? else {
         return Ok(Reply::Int(if bit == 1 { -1 } else { 0 }));
     };
     let strlen = b.len() as i64;
@@ -246,7 +246,7 @@ fn bitpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let (mut s, e, first, last) = match argv.len() {
         3 => (0, strlen - 1, 0u8, 0u8),
         4..=6 => {
-            let start = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
+            let start = parse_i64(argv[3]).ok_or(CmdError::NotInteger)?;
             let isbit = match argv.get(5) {
                 None => false,
                 Some(a) if is(a, "bit") => true,
@@ -303,7 +303,7 @@ fn bitpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(if pos != -1 { pos + (s << 3) } else { pos }))
 }
 
-fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     #[derive(PartialEq, Clone, Copy)]
     enum Op {
         And,
@@ -311,13 +311,13 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Xor,
         Not,
     }
-    let op = if is(&argv[1], "and") {
+    let op = if is(argv[1], "and") {
         Op::And
-    } else if is(&argv[1], "or") {
+    } else if is(argv[1], "or") {
         Op::Or
-    } else if is(&argv[1], "xor") {
+    } else if is(argv[1], "xor") {
         Op::Xor
-    } else if is(&argv[1], "not") {
+    } else if is(argv[1], "not") {
         Op::Not
     } else {
         return Err(CmdError::Syntax);
@@ -351,12 +351,12 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     if maxlen == 0 {
-        if db.remove(&argv[2]).is_some() {
-            ctx.notify(ev::GENERIC, "del", &argv[2]);
+        if db.remove(argv[2]).is_some() {
+            ctx.notify(ev::GENERIC, "del", argv[2]);
         }
     } else {
-        db.set(&argv[2], Value::Str(StrValue::Raw(Box::new(Bytes::from(out)))), false);
-        ctx.notify(ev::STRING, "set", &argv[2]);
+        db.set(argv[2], Value::Str(StrValue::Raw(Box::new(Bytes::from(out)))), false);
+        ctx.notify(ev::STRING, "set", argv[2]);
     }
     Ok(Reply::Int(maxlen as i64))
 }
@@ -466,7 +466,7 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64
     }
 }
 
-fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdResult {
+fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdResult {
     let mut ops = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut readonly = true;
@@ -497,14 +497,14 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
         } else {
             return Err(CmdError::Syntax);
         };
-        let (signed, bits) = field_type(&argv[j + 1])?;
-        let offset = bit_offset(ctx, &argv[j + 2], Some(bits))?;
+        let (signed, bits) = field_type(argv[j + 1])?;
+        let offset = bit_offset(ctx, argv[j + 2], Some(bits))?;
         let op = match op_kind {
             0 => FieldOp::Get,
             k => {
                 readonly = false;
                 highest = highest.max(offset + bits as u64 - 1);
-                let v = parse_i64(&argv[j + 3]).ok_or(CmdError::NotInteger)?;
+                let v = parse_i64(argv[j + 3]).ok_or(CmdError::NotInteger)?;
                 if k == 1 { FieldOp::Set(v) } else { FieldOp::Incr(v) }
             }
         };
@@ -512,7 +512,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
         j += if op_kind == 0 { 3 } else { 4 };
     }
     if readonly {
-        let b = read_bytes(ctx.db(), &argv[1])?.unwrap_or_default();
+        let b = read_bytes(ctx.db(), argv[1])?.unwrap_or_default();
         return Ok(Reply::Array(
             ops.iter()
                 .map(|f| {
@@ -528,7 +528,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
     if readonly_cmd {
         return Err(CmdError::msg("BITFIELD_RO only supports the GET subcommand"));
     }
-    let ((replies, (writes, changed)), grown) = edit_bits(ctx.db(), &argv[1], highest, |buf| {
+    let ((replies, (writes, changed)), grown) = edit_bits(ctx.db(), argv[1], highest, |buf| {
         let mut out = Vec::with_capacity(ops.len());
         let (mut writes, mut changed) = (0, 0);
         for f in &ops {
@@ -579,16 +579,16 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], readonly_cmd: bool) -> CmdRes
     // field's value really changed.
     let changes = if grown { writes } else { changed };
     if changes > 0 {
-        ctx.db().signal_changes(&argv[1], changes as usize);
-        ctx.notify(ev::STRING, "setbit", &argv[1]);
+        ctx.db().signal_changes(argv[1], changes as usize);
+        ctx.notify(ev::STRING, "setbit", argv[1]);
     }
     Ok(Reply::Array(replies))
 }
 
-fn bitfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bitfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bitfield_generic(ctx, argv, false)
 }
 
-fn bitfield_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bitfield_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bitfield_generic(ctx, argv, true)
 }

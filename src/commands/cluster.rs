@@ -3,8 +3,6 @@
 //! (COMMAND INFO/DOCS/LIST, ACL categories, script and arity checks behave as Redis's) and
 //! answers that cluster support is disabled.
 
-use bytes::Bytes;
-
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container};
 
@@ -173,6 +171,6 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn disabled(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn disabled(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("This instance has cluster support disabled"))
 }

@@ -171,36 +171,36 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn ping(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let plain = match argv.len() {
         1 => Reply::Status("PONG"),
-        2 => Reply::Bulk(argv[1].clone()),
+        2 => Reply::Bulk(Bytes::copy_from_slice(argv[1])),
         _ => return Err(CmdError::WrongArity("ping".into())),
     };
     if !ctx.sess.subs.active() {
         return Ok(plain);
     }
     // A subscribed RESP2 connection only carries arrays: PING answers like a message there.
-    let arg = argv.get(1).cloned().unwrap_or_default();
+    let arg = argv.get(1).map(|a| Bytes::copy_from_slice(a)).unwrap_or_default();
     let message = Reply::Array(vec![Reply::bulk_str("pong"), Reply::Bulk(arg)]);
     Ok(Reply::Resp3Or(Box::new(plain), Box::new(message)))
 }
 
-fn echo(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Bulk(argv[1].clone()))
+fn echo(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Bulk(Bytes::copy_from_slice(argv[1])))
 }
 
-fn quit(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn quit(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.sess.close_after_reply = true;
     Ok(OK)
 }
 
 /// READONLY / READWRITE: cluster commands; a standalone server refuses them as Redis does.
-fn cluster_only(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn cluster_only(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("This instance has cluster support disabled"))
 }
 
-fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let srv = &mut *ctx.srv;
     let sess = &mut *ctx.sess;
     sess.multi = None;
@@ -223,8 +223,8 @@ fn reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("RESET"))
 }
 
-fn select(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let n = int(&argv[1])?;
+fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let n = int(argv[1])?;
     if n < 0 || n as usize >= ctx.srv.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }
@@ -232,7 +232,7 @@ fn select(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
@@ -241,16 +241,16 @@ fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    let (user, pass) = if argv.len() == 3 { (&argv[1][..], &argv[2]) } else { (&b"default"[..], &argv[1]) };
-    super::acl::authenticate(ctx, user, pass, &argv[0])?;
+    let (user, pass) = if argv.len() == 3 { (argv[1], &argv[2]) } else { (&b"default"[..], &argv[1]) };
+    super::acl::authenticate(ctx, user, pass, argv[0])?;
     Ok(OK)
 }
 
-fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut ver = ctx.sess.resp as i64;
     let mut i = 1;
     if argv.len() >= 2 {
-        ver = match crate::util::numfmt::parse_i64(&argv[1]) {
+        ver = match crate::util::numfmt::parse_i64(argv[1]) {
             Some(v) => v,
             None => {
                 return Err(CmdError::msg("Protocol version is not an integer or out of range"));
@@ -264,14 +264,14 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut setname = None;
     while i < argv.len() {
         let more = argv.len() - i - 1;
-        if is(&argv[i], "auth") && more >= 2 {
-            super::acl::authenticate(ctx, &argv[i + 1], &argv[i + 2], &argv[0])?;
+        if is(argv[i], "auth") && more >= 2 {
+            super::acl::authenticate(ctx, argv[i + 1], argv[i + 2], argv[0])?;
             i += 3;
-        } else if is(&argv[i], "setname") && more >= 1 {
-            setname = Some(argv[i + 1].clone());
+        } else if is(argv[i], "setname") && more >= 1 {
+            setname = Some(Bytes::copy_from_slice(argv[i + 1]));
             i += 2;
         } else {
-            return Err(CmdError::msg(format!("Syntax error in HELLO option '{}'", lossy(&argv[i]))));
+            return Err(CmdError::msg(format!("Syntax error in HELLO option '{}'", lossy(argv[i]))));
         }
     }
     if !ctx.sess.authenticated {
@@ -302,39 +302,39 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn client_id(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_id(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.sess.id as i64))
 }
 
-fn client_setname(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    validate_name(&argv[2])?;
-    ctx.sess.name = if argv[2].is_empty() { None } else { Some(argv[2].clone()) };
+fn client_setname(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    validate_name(argv[2])?;
+    ctx.sess.name = if argv[2].is_empty() { None } else { Some(Bytes::copy_from_slice(argv[2])) };
     Ok(OK)
 }
 
-fn client_getname(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_getname(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::from_opt(ctx.sess.name.clone()))
 }
 
-fn client_info(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_info(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let mut line = ctx.sess.info_line(ctx.srv.now_ms);
     line.push('\n');
     Ok(Reply::Verbatim(Bytes::from(line)))
 }
 
-fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     let mut type_f = None;
     let mut i = 2;
     while i < argv.len() {
-        if is(&argv[i], "type") && i + 1 < argv.len() {
-            let t = lossy(&argv[i + 1]).to_lowercase();
+        if is(argv[i], "type") && i + 1 < argv.len() {
+            let t = lossy(argv[i + 1]).to_lowercase();
             if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
-                return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(&argv[i + 1]))));
+                return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(argv[i + 1]))));
             }
             type_f = Some(if t == "replica" { "slave".to_string() } else { t });
             i += 2;
-        } else if is(&argv[i], "id") && i + 1 < argv.len() {
+        } else if is(argv[i], "id") && i + 1 < argv.len() {
             let mut v = Vec::new();
             for a in &argv[i + 1..] {
                 match crate::util::numfmt::parse_i64(a) {
@@ -367,10 +367,10 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Verbatim(Bytes::from(out)))
 }
 
-fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // Old form: CLIENT KILL addr:port → +OK or an error.
     if argv.len() == 3 {
-        let addr = &argv[2][..];
+        let addr = argv[2];
         let target = find_clients(ctx, |s| s.addr.as_bytes() == addr);
         let Some(id) = target.first().copied() else {
             if ctx.srv.master_link_addr().is_some_and(|m| m.as_bytes() == addr) {
@@ -394,16 +394,16 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
         let v = &argv[i + 1];
-        if is(&argv[i], "id") {
+        if is(argv[i], "id") {
             match crate::util::numfmt::parse_i64(v) {
                 Some(n) if n > 0 => id_f = Some(n as u64),
                 _ => return Err(CmdError::msg("client-id should be greater than 0")),
             }
-        } else if is(&argv[i], "addr") {
-            addr_f = Some(v.clone());
-        } else if is(&argv[i], "laddr") {
-            laddr_f = Some(v.clone());
-        } else if is(&argv[i], "skipme") {
+        } else if is(argv[i], "addr") {
+            addr_f = Some(*v);
+        } else if is(argv[i], "laddr") {
+            laddr_f = Some(*v);
+        } else if is(argv[i], "skipme") {
             if is(v, "yes") {
                 skipme = true;
             } else if is(v, "no") {
@@ -411,17 +411,17 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             } else {
                 return Err(CmdError::Syntax);
             }
-        } else if is(&argv[i], "type") {
+        } else if is(argv[i], "type") {
             let t = lossy(v).to_lowercase();
             if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
                 return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(v))));
             }
             type_f = Some(if t == "replica" { "slave".to_string() } else { t });
-        } else if is(&argv[i], "user") {
+        } else if is(argv[i], "user") {
             if ctx.srv.acl.get(v).is_none() {
                 return Err(CmdError::msg(format!("No such user '{}'", lossy(v))));
             }
-            user_f = Some(v.clone());
+            user_f = Some(Bytes::copy_from_slice(v));
         } else {
             return Err(CmdError::Syntax);
         }
@@ -463,7 +463,7 @@ fn client_type(s: &crate::server::Session) -> &'static str {
     }
 }
 
-fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn client_tracking(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     use crate::server::tracking::{TrackingOpts, check_prefixes};
     let mut opts = TrackingOpts::default();
     let mut prefixes: Vec<Bytes> = Vec::new();
@@ -476,7 +476,7 @@ fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if opts.redirect != 0 {
                 return Err(CmdError::msg("A client can only redirect to a single other client"));
             }
-            let id = int(&argv[i])?;
+            let id = int(argv[i])?;
             let exists = id > 0 && (id as u64 == ctx.sess.id || ctx.srv.clients.contains_key(&(id as u64)));
             if !exists {
                 return Err(CmdError::msg("The client ID you want redirect to does not exist"));
@@ -492,13 +492,13 @@ fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             opts.noloop = true;
         } else if is(a, "prefix") && more {
             i += 1;
-            prefixes.push(Bytes::copy_from_slice(&argv[i]));
+            prefixes.push(Bytes::copy_from_slice(argv[i]));
         } else {
             return Err(CmdError::Syntax);
         }
         i += 1;
     }
-    if is(&argv[2], "on") {
+    if is(argv[2], "on") {
         if !opts.bcast && !prefixes.is_empty() {
             return Err(CmdError::msg("PREFIX option requires BCAST mode to be enabled"));
         }
@@ -522,10 +522,10 @@ fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         if opts.bcast {
             let existing = ctx.sess.tracking.as_ref().map(|t| t.prefixes.clone()).unwrap_or_default();
-            check_prefixes(&existing, &prefixes).map_err(CmdError::msg)?;
+            check_prefixes(&existing, &crate::protocol::views(&prefixes)).map_err(CmdError::msg)?;
         }
         ctx.srv.enable_tracking(ctx.sess, opts, prefixes);
-    } else if is(&argv[2], "off") {
+    } else if is(argv[2], "off") {
         ctx.srv.disable_tracking(ctx.sess);
     } else {
         return Err(CmdError::Syntax);
@@ -533,17 +533,17 @@ fn client_tracking(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn client_caching(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn client_caching(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let Some(t) = ctx.sess.tracking.as_ref() else {
         return Err(CmdError::msg(
             "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ));
     };
-    if is(&argv[2], "yes") {
+    if is(argv[2], "yes") {
         if !t.optin {
             return Err(CmdError::msg("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."));
         }
-    } else if is(&argv[2], "no") {
+    } else if is(argv[2], "no") {
         if !t.optout {
             return Err(CmdError::msg("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."));
         }
@@ -554,11 +554,11 @@ fn client_caching(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn client_getredir(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_getredir(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.sess.tracking.as_ref().map_or(-1, |t| t.redirect as i64)))
 }
 
-fn client_trackinginfo(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_trackinginfo(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let s = &*ctx.sess;
     let mut flags = Vec::new();
     match s.tracking.as_ref() {
@@ -609,9 +609,9 @@ fn kill(ctx: &mut Ctx, id: u64) {
 /// WAIT numreplicas timeout: Ember has no replicas, so no write is ever acknowledged by one.
 /// Asking for none answers 0 at once; asking for some waits out the timeout (forever for 0),
 /// as a Redis primary without replicas does.
-fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let replicas = crate::util::numfmt::parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
-    let ms = match crate::util::numfmt::parse_i64(&argv[2]) {
+fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let replicas = crate::util::numfmt::parse_i64(argv[1]).ok_or(CmdError::NotInteger)?;
+    let ms = match crate::util::numfmt::parse_i64(argv[2]) {
         Some(n) if n >= 0 => n as u64,
         Some(_) => return Err(CmdError::msg("timeout is negative")),
         None => return Err(CmdError::TimeoutNotInteger),
@@ -637,8 +637,8 @@ fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(r)
 }
 
-fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let ms = match crate::util::numfmt::parse_i64(&argv[2]) {
+fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let ms = match crate::util::numfmt::parse_i64(argv[2]) {
         Some(n) if n >= 0 => n as u64,
         Some(_) => return Err(CmdError::msg("timeout is negative")),
         None => return Err(CmdError::TimeoutNotInteger),
@@ -659,12 +659,12 @@ fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn client_unpause(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_unpause(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.srv.end_pause();
     Ok(OK)
 }
 
-fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let a = &argv[2];
     if is(a, "on") {
         ctx.sess.reply_mode = ReplyMode::On;
@@ -681,8 +681,8 @@ fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
 }
 
-fn client_unblock(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let id = int(&argv[2])?;
+fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let id = int(argv[2])?;
     let reply = match argv.get(3) {
         None => None,
         Some(a) if is(a, "timeout") => None,
@@ -696,10 +696,10 @@ fn client_unblock(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(done as i64))
 }
 
-fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if is(&argv[2], "on") {
+fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if is(argv[2], "on") {
         ctx.sess.no_evict = true;
-    } else if is(&argv[2], "off") {
+    } else if is(argv[2], "off") {
         ctx.sess.no_evict = false;
     } else {
         return Err(CmdError::Syntax);
@@ -707,7 +707,7 @@ fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn client_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn client_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "CLIENT",
         &[

@@ -21,18 +21,18 @@ pub struct Dispatch;
 pub static DISPATCH: Dispatch = Dispatch;
 
 impl Executor for Dispatch {
-    fn execute(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+    fn execute(&self, st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply {
         execute(st, sess, argv)
     }
 
-    fn retry(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+    fn retry(&self, st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply {
         match resolve(argv) {
             Ok(entry) => call(st, sess, entry, argv),
             Err((e, _)) => Reply::Error(e.to_string()),
         }
     }
 
-    fn stat_slot(&self, argv: &[Bytes]) -> Option<usize> {
+    fn stat_slot(&self, argv: &[&[u8]]) -> Option<usize> {
         resolve(argv).ok().map(|e| e.id)
     }
 
@@ -51,13 +51,13 @@ impl Executor for Dispatch {
 
 /// Resolves argv to a table entry, applying Redis's existence and arity rules. A failed
 /// arity check also names the entry, for the rejected-calls statistic.
-pub fn resolve(argv: &[Bytes]) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
+pub fn resolve(argv: &[&[u8]]) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
     let mut no_hint = u32::MAX;
     resolve_hinted(argv, &mut no_hint)
 }
 
 /// [`resolve`] starting from the client's last command (see [`crate::commands::Table::get_hinted`]).
-fn resolve_hinted(argv: &[Bytes], hint: &mut u32) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
+fn resolve_hinted(argv: &[&[u8]], hint: &mut u32) -> Result<&'static Entry, (CmdError, Option<&'static Entry>)> {
     let name = &argv[0];
     let t = table();
     let Some(base) = t.get_hinted(name, hint) else {
@@ -75,10 +75,10 @@ fn resolve_hinted(argv: &[Bytes], hint: &mut u32) -> Result<&'static Entry, (Cmd
         return Err((CmdError::UnknownCommand(shown, args), None));
     };
     let entry = if argv.len() >= 2 && !base.subs.is_empty() {
-        match t.sub(base, &argv[1]) {
+        match t.sub(base, argv[1]) {
             Some(sub) => sub,
             None => {
-                let shown: String = String::from_utf8_lossy(&argv[1]).chars().take(128).collect();
+                let shown: String = String::from_utf8_lossy(argv[1]).chars().take(128).collect();
                 let upper = String::from_utf8_lossy(name).to_uppercase();
                 return Err((CmdError::UnknownSubcommand(shown, upper), None));
             }
@@ -93,7 +93,7 @@ fn resolve_hinted(argv: &[Bytes], hint: &mut u32) -> Result<&'static Entry, (Cmd
 }
 
 /// Checks and runs (or queues) one command. Returns the reply to send.
-pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply {
+pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply {
     sess.last_interaction_ms = srv.now_ms;
     if srv.tracking.clients > 0 && srv.hot.tracking_max_keys > 0 {
         srv.enforce_tracking_limit_for(sess);
@@ -191,7 +191,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
         && sess.id != 0
         && may_replicate(srv, sess, entry, cmd_flags)
     {
-        sess.postponed = Some(argv.to_vec());
+        sess.postponed = Some(crate::protocol::owned(argv));
         srv.postponed_clients += 1;
         return Reply::NoReply;
     }
@@ -200,7 +200,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Rep
     }
     if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
-            q.push(argv.to_vec());
+            q.push(crate::protocol::owned(argv));
         }
         return Reply::Status("QUEUED");
     }
@@ -217,8 +217,10 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
     entry.full == "exec"
         && sess.multi.as_ref().is_some_and(|q| {
             q.iter().any(|argv| {
-                resolve(argv)
-                    .is_ok_and(|e| super::scripting::effective_flags(srv, e.full, argv, e.spec.flags) & MASK != 0)
+                resolve(&crate::protocol::views(argv)).is_ok_and(|e| {
+                    super::scripting::effective_flags(srv, e.full, &crate::protocol::views(argv), e.spec.flags) & MASK
+                        != 0
+                })
             })
         })
 }
@@ -229,7 +231,11 @@ const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-
 /// EXEC whose transaction queued a command for which `pred` holds (EXEC is judged by what
 /// it would run: writes, commands refused on a stale replica, commands that may use memory).
 fn exec_queued(entry: &Entry, sess: &Session, pred: impl Fn(&Entry) -> bool) -> bool {
-    entry.full == "exec" && sess.multi.as_ref().is_some_and(|q| q.iter().any(|argv| resolve(argv).is_ok_and(&pred)))
+    entry.full == "exec"
+        && sess
+            .multi
+            .as_ref()
+            .is_some_and(|q| q.iter().any(|argv| resolve(&crate::protocol::views(argv)).is_ok_and(&pred)))
 }
 
 /// Redis's writeCommandsDeniedByDiskError: the last BGSAVE failed (with save points and
@@ -309,7 +315,7 @@ pub fn count_error(srv: &mut ServerState, e: &CmdError) {
 }
 
 /// Runs a resolved command: the handler plus the bookkeeping around it.
-pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, argv: &[Bytes]) -> Reply {
+pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, argv: &[&[u8]]) -> Reply {
     let spec = entry.spec;
     // MONITOR sees a command once it ran (so EXEC follows what it executed), except a script,
     // which it sees before the commands the script runs (Redis feeds EVAL/FCALL up front).
@@ -359,6 +365,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         // Admin commands that are no writes (DEBUG POPULATE, DEBUG RELOAD) change the
         // keyspace without being propagated, as in Redis (which does not count them).
         let replicated = !spec.has(flags::ADMIN) || spec.has(flags::WRITE);
+        let before = srv.repl.offset;
         if (srv.dirty > dirty_before && replicated || forced) && result.is_ok() {
             srv.aof_propagate(sess.db, argv, log_instead);
         } else {
@@ -366,11 +373,10 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         }
         // A top-level command's effects go out together (EXEC and scripts: all of theirs).
         if srv.call_depth == 0 {
-            let before = srv.repl.offset;
             srv.propagate_pending();
-            if srv.repl.offset != before {
-                sess.woff = srv.repl.offset;
-            }
+        }
+        if srv.repl.offset != before {
+            sess.woff = srv.repl.offset;
         }
     } else {
         srv.invalidate_modified(sess);
@@ -381,7 +387,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         && !spec.has(flags::PUBSUB)
         && !matches!(entry.full, "eval_ro" | "evalsha_ro" | "fcall_ro")
     {
-        let keys = spec.key_positions(argv).into_iter().map(|i| argv[i].clone());
+        let keys = spec.key_positions(argv).into_iter().map(|i| Bytes::copy_from_slice(argv[i]));
         srv.track_read(sess, keys);
     }
     srv.stats.total_commands_processed += 1;
@@ -422,7 +428,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
 /// The arguments SLOWLOG and MONITOR show: secrets replaced by "(redacted)", where Redis 7.0's
 /// commands redact them (passwords of AUTH, HELLO AUTH and MIGRATE AUTH/AUTH2, every rule of
 /// ACL SETUSER, the values of sensitive configs in CONFIG SET).
-fn redacted<'a>(full: &str, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> {
+fn redacted<'a>(full: &str, argv: &'a [&'a [u8]]) -> std::borrow::Cow<'a, [&'a [u8]]> {
     let mut hide: Vec<usize> = Vec::new();
     match full {
         "auth" if argv.len() <= 3 => hide.extend(1..argv.len()),
@@ -458,7 +464,7 @@ fn redacted<'a>(full: &str, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> 
         }
         "config|set" => {
             for (i, pair) in argv.get(2..).unwrap_or_default().chunks(2).enumerate() {
-                let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+                let name = String::from_utf8_lossy(pair[0]).to_ascii_lowercase();
                 if matches!(name.as_str(), "masterauth" | "masteruser" | "requirepass") {
                     hide.push(2 + i * 2 + 1);
                 }
@@ -472,12 +478,12 @@ fn redacted<'a>(full: &str, argv: &'a [Bytes]) -> std::borrow::Cow<'a, [Bytes]> 
     }
     let mut out = argv.to_vec();
     for i in hide {
-        out[i] = Bytes::from_static(b"(redacted)");
+        out[i] = b"(redacted)";
     }
     std::borrow::Cow::Owned(out)
 }
 
-fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64) {
+fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[&[u8]], usec: u64) {
     // Like Redis: at most 32 arguments, each at most 128 bytes, so the log stays bounded.
     let mut args: Vec<Bytes> = Vec::new();
     for (i, a) in argv.iter().enumerate() {
@@ -507,7 +513,7 @@ fn slowlog_push(srv: &mut ServerState, sess: &Session, argv: &[Bytes], usec: u64
     srv.slowlog.truncate(max);
 }
 
-fn feed_monitors(srv: &mut ServerState, sess: &Session, argv: &[Bytes]) {
+fn feed_monitors(srv: &mut ServerState, sess: &Session, argv: &[&[u8]]) {
     let us = unix_us();
     let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, sess.db, sess.addr);
     for a in argv {

@@ -31,7 +31,7 @@ impl T {
 
     fn run(&mut self, args: &[&str]) -> Reply {
         self.srv.update_time();
-        let r = execute(&mut self.srv, &mut self.me, &Self::argv(args));
+        let r = execute(&mut self.srv, &mut self.me, &crate::protocol::views(&Self::argv(args)));
         Self::decoded(r, self.me.resp)
     }
 
@@ -103,7 +103,7 @@ impl T {
         let my_id = me.id;
         self.srv.clients.insert(my_id, Box::new(me));
         self.srv.update_time();
-        let r = execute(&mut self.srv, &mut s, &Self::argv(args));
+        let r = execute(&mut self.srv, &mut s, &crate::protocol::views(&Self::argv(args)));
         self.srv.clients.insert(id, s);
         if let Some(me) = self.srv.clients.remove(&my_id) {
             self.me = *me;

@@ -80,17 +80,17 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lazy = ctx.srv.config.bool("lazyfree-lazy-user-del");
     delete(ctx, argv, lazy)
 }
 
 /// UNLINK: DEL whose big values are freed on the lazy free thread.
-fn unlink(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn unlink(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     delete(ctx, argv, true)
 }
 
-fn delete(ctx: &mut Ctx, argv: &[Bytes], lazy: bool) -> CmdResult {
+fn delete(ctx: &mut Ctx, argv: &[&[u8]], lazy: bool) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
         // A DEL invalidates a lease on the key (missing or not): the holder may be filling it
@@ -111,22 +111,22 @@ fn delete(ctx: &mut Ctx, argv: &[Bytes], lazy: bool) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     Ok(Reply::Int(argv[1..].iter().filter(|k| db.get_notouch(k).is_some()).count() as i64))
 }
 
-fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn touch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     Ok(Reply::Int(argv[1..].iter().filter(|k| db.get(k).is_some()).count() as i64))
 }
 
-fn type_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Status(ctx.db().get_notouch(&argv[1]).map_or("none", |v| v.type_name())))
+fn type_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Status(ctx.db().get_notouch(argv[1]).map_or("none", |v| v.type_name())))
 }
 
-fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let pat = &argv[1][..];
+fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let pat = argv[1];
     let all = pat == b"*";
     let db = ctx.db();
     let out: Vec<Reply> = db
@@ -137,8 +137,8 @@ fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut cursor = parse_cursor(&argv[1])?;
+fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut cursor = parse_cursor(argv[1])?;
     let o = parse_scan_opts(argv, 2, true)?;
     let db = ctx.db();
     let mut found: Vec<Bytes> = Vec::new();
@@ -178,13 +178,13 @@ fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ]))
 }
 
-fn randomkey(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn randomkey(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
     Ok(Reply::from_opt(db.random_key(&mut srv.rng)))
 }
 
-fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
+fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     let (src, dst) = (&argv[1], &argv[2]);
     let db = ctx.db();
     if !db.contains(src) {
@@ -210,11 +210,11 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
     Ok(if nx { Reply::Int(1) } else { OK })
 }
 
-fn rename(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn rename(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, argv, false)
 }
 
-fn renamenx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rename_generic(ctx, argv, true)
 }
 
@@ -239,15 +239,15 @@ fn two_dbs(dbs: &mut [Db], a: usize, b: usize) -> (&mut Db, &mut Db) {
 
 /// DUMP: the value in RDB encoding with version and checksum (the payload Redis produces, so
 /// it RESTOREs in Redis too).
-fn dump(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn dump(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let opts = ctx.srv.save_options();
-    Ok(match ctx.db().get(&argv[1]) {
+    Ok(match ctx.db().get(argv[1]) {
         Some(v) => Reply::Bulk(Bytes::from(crate::persistence::rdb::dump(v, opts))),
         None => Reply::Null,
     })
 }
 
-fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     use crate::persistence::rdb::DumpError;
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
@@ -260,14 +260,14 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         } else if is(a, "absttl") {
             absttl = true;
         } else if is(a, "idletime") && more >= 1 && freq.is_none() {
-            let n = int(&argv[j + 1])?;
+            let n = int(argv[j + 1])?;
             if n < 0 {
                 return Err(CmdError::msg("Invalid IDLETIME value, must be >= 0"));
             }
             idle = Some(n);
             j += 1;
         } else if is(a, "freq") && more >= 1 && idle.is_none() {
-            let n = int(&argv[j + 1])?;
+            let n = int(argv[j + 1])?;
             if !(0..=255).contains(&n) {
                 return Err(CmdError::msg("Invalid FREQ value, must be >= 0 and <= 255"));
             }
@@ -282,12 +282,12 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !replace && ctx.db().contains(key) {
         return Err(CmdError::Raw("BUSYKEY Target key name already exists.".into()));
     }
-    let ttl = int(&argv[2])?;
+    let ttl = int(argv[2])?;
     if ttl < 0 {
         return Err(CmdError::msg("Invalid TTL value, must be >= 0"));
     }
     let opts = ctx.srv.load_options();
-    let value = crate::persistence::rdb::restore(&argv[3], opts).map_err(|e| match e {
+    let value = crate::persistence::rdb::restore(argv[3], opts).map_err(|e| match e {
         DumpError::Footer => CmdError::msg("DUMP payload version or checksum are wrong"),
         DumpError::BadData => CmdError::msg("Bad data format"),
     })?;
@@ -304,7 +304,7 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         // Already expired: nothing is created (the old key, if replaced, is gone).
         if deleted {
             ctx.notify(ev::GENERIC, "del", key);
-            ctx.log_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            ctx.log_as(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         }
         return Ok(OK);
     }
@@ -316,7 +316,7 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ctx.notify(ev::GENERIC, "restore", key);
     // A relative TTL is propagated as an absolute one (RESTORE ... ABSTTL), as Redis does.
     if let (Some(d), false) = (deadline, absttl) {
-        let mut cmd = argv.to_vec();
+        let mut cmd = crate::protocol::owned(argv);
         cmd[2] = Bytes::from(d.to_string());
         cmd.push(Bytes::from_static(b"ABSTTL"));
         ctx.log_as(cmd);
@@ -324,8 +324,8 @@ fn restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let dst = db_index(ctx, &argv[2])?;
+fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let dst = db_index(ctx, argv[2])?;
     let src = ctx.sess.db;
     if src == dst {
         return Err(CmdError::msg("source and destination objects are the same"));
@@ -347,16 +347,16 @@ fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(1))
 }
 
-fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let src_db = ctx.sess.db;
     let mut dst_db = src_db;
     let mut replace = false;
     let mut i = 3;
     while i < argv.len() {
-        if is(&argv[i], "replace") {
+        if is(argv[i], "replace") {
             replace = true;
-        } else if is(&argv[i], "db") && i + 1 < argv.len() {
-            dst_db = db_index(ctx, &argv[i + 1])?;
+        } else if is(argv[i], "db") && i + 1 < argv.len() {
+            dst_db = db_index(ctx, argv[i + 1])?;
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -389,7 +389,7 @@ enum Unit {
     Millis,
 }
 
-fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, name: &'static str) -> CmdResult {
+fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], absolute: bool, unit: Unit, name: &'static str) -> CmdResult {
     let (c, taken) = Conditions::leading(&argv[3..], &["nx", "xx", "gt", "lt"]);
     if let Some(a) = argv.get(3 + taken) {
         return Err(CmdError::msg(format!("Unsupported option {}", lossy(a))));
@@ -401,14 +401,14 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     if gt && lt {
         return Err(CmdError::msg("GT and LT options at the same time are not compatible"));
     }
-    let mut when = int(&argv[2])?;
+    let mut when = int(argv[2])?;
     if let Unit::Seconds = unit {
         when = when.checked_mul(1000).ok_or(CmdError::InvalidExpire(name))?;
     }
     let base = if absolute { 0 } else { ctx.now_ms() as i64 };
     let when = when.checked_add(base).ok_or(CmdError::InvalidExpire(name))?;
     let db = ctx.db();
-    let Some(entry) = db.peek(&argv[1]) else {
+    let Some(entry) = db.peek(argv[1]) else {
         return Ok(Reply::Int(0));
     };
     let current = entry.expire_at().map(|v| v as i64);
@@ -422,32 +422,36 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], absolute: bool, unit: Unit, nam
     let past = ctx.already_expired(when);
     let db = ctx.db();
     let event = if past {
-        db.remove(&argv[1]);
+        db.remove(argv[1]);
         "del"
     } else {
-        db.set_expire(&argv[1], Some(when as u64));
+        db.set_expire(argv[1], Some(when as u64));
         "expire"
     };
-    ctx.notify(ev::GENERIC, event, &argv[1]);
+    ctx.notify(ev::GENERIC, event, argv[1]);
     // Propagated as its effect: DEL, or PEXPIREAT with the absolute deadline.
     if event == "del" {
-        ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
+        ctx.log_as(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(argv[1])]);
     } else {
-        ctx.log_as(vec![Bytes::from_static(b"PEXPIREAT"), argv[1].clone(), Bytes::from(when.to_string())]);
+        ctx.log_as(vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            Bytes::copy_from_slice(argv[1]),
+            Bytes::from(when.to_string()),
+        ]);
     }
     Ok(Reply::Int(1))
 }
 
-fn expire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn expire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, false, Unit::Seconds, "expire")
 }
-fn pexpire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, false, Unit::Millis, "pexpire")
 }
-fn expireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn expireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, true, Unit::Seconds, "expireat")
 }
-fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     expire_generic(ctx, argv, true, Unit::Millis, "pexpireat")
 }
 
@@ -479,42 +483,42 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], absolute: bool, unit: Unit) -> CmdResu
     Ok(Reply::Int(v as i64))
 }
 
-fn ttl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    ttl_generic(ctx, &argv[1], false, Unit::Seconds)
+fn ttl(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], false, Unit::Seconds)
 }
-fn pttl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    ttl_generic(ctx, &argv[1], false, Unit::Millis)
+fn pttl(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], false, Unit::Millis)
 }
-fn expiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    ttl_generic(ctx, &argv[1], true, Unit::Seconds)
+fn expiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], true, Unit::Seconds)
 }
-fn pexpiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    ttl_generic(ctx, &argv[1], true, Unit::Millis)
+fn pexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ttl_generic(ctx, argv[1], true, Unit::Millis)
 }
 
-fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    match db.expire_of(&argv[1]) {
+    match db.expire_of(argv[1]) {
         Some(Some(_)) => {
-            db.set_expire(&argv[1], None);
-            ctx.notify(ev::GENERIC, "persist", &argv[1]);
+            db.set_expire(argv[1], None);
+            ctx.notify(ev::GENERIC, "persist", argv[1]);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),
     }
 }
 
-fn dbsize(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn dbsize(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.db().len() as i64))
 }
 
 /// Whether the flush frees in the background: ASYNC, or neither word and
 /// `lazyfree-lazy-user-flush yes`.
-fn flush_async(ctx: &Ctx, argv: &[Bytes]) -> Result<bool, CmdError> {
+fn flush_async(ctx: &Ctx, argv: &[&[u8]]) -> Result<bool, CmdError> {
     match argv.len() {
         1 => Ok(ctx.srv.config.bool("lazyfree-lazy-user-flush")),
-        2 if is(&argv[1], "sync") => Ok(false),
-        2 if is(&argv[1], "async") => Ok(true),
+        2 if is(argv[1], "sync") => Ok(false),
+        2 if is(argv[1], "async") => Ok(true),
         _ => Err(CmdError::Syntax),
     }
 }
@@ -529,7 +533,7 @@ fn flush_one(srv: &mut crate::server::ServerState, i: usize, lazy: bool) {
     }
 }
 
-fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lazy = flush_async(ctx, argv)?;
     let db = ctx.sess.db;
     flush_one(ctx.srv, db, lazy);
@@ -539,7 +543,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lazy = flush_async(ctx, argv)?;
     for i in 0..ctx.srv.dbs.len() {
         flush_one(ctx.srv, i, lazy);
@@ -557,14 +561,14 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let parse = |a: &[u8], which: &str| {
         parse_i64(a)
             .filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64)
             .ok_or_else(|| CmdError::msg(format!("invalid {which} DB index")))
     };
-    let a = parse(&argv[1], "first")?;
-    let b = parse(&argv[2], "second")?;
+    let a = parse(argv[1], "first")?;
+    let b = parse(argv[2], "second")?;
     let n = ctx.srv.dbs.len() as i64;
     if a < 0 || a >= n || b < 0 || b >= n {
         return Err(CmdError::DbIndexOutOfRange);
@@ -584,13 +588,13 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(ctx.db().peek(&argv[2]).map_or(Reply::Null, |e| Reply::bulk_str(e.value.encoding_name())))
+fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(ctx.db().peek(argv[2]).map_or(Reply::Null, |e| Reply::bulk_str(e.value.encoding_name())))
 }
 
-fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let shared_ints = ctx.srv.config.int("maxmemory") == 0;
-    Ok(ctx.db().peek(&argv[2]).map_or(Reply::Null, |e| match &e.value {
+    Ok(ctx.db().peek(argv[2]).map_or(Reply::Null, |e| match &e.value {
         // Redis shares the integers 0..9999 when no maxmemory is set.
         Value::Str(crate::types::StrValue::Int(n)) if shared_ints && (0..10000).contains(n) => Reply::Int(2147483647),
         _ => Reply::Int(1),
@@ -601,10 +605,10 @@ fn uses_lfu(ctx: &Ctx) -> bool {
     ctx.srv.hot.eviction.policy.is_lfu()
 }
 
-fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms();
     let lfu = uses_lfu(ctx);
-    let Some(lru) = ctx.db().stamp(&argv[2]) else {
+    let Some(lru) = ctx.db().stamp(argv[2]) else {
         return Ok(Reply::Null);
     };
     if lfu {
@@ -615,9 +619,9 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int((crate::keyspace::evict::lru_idle_ms(lru, now) / 1000) as i64))
 }
 
-fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lfu = uses_lfu(ctx);
-    let Some(stamp) = ctx.db().stamp(&argv[2]) else {
+    let Some(stamp) = ctx.db().stamp(argv[2]) else {
         return Ok(Reply::Null);
     };
     if !lfu {
@@ -629,7 +633,7 @@ fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.hot.eviction.stamping.decayed(stamp, now) as i64))
 }
 
-fn object_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn object_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "OBJECT",
         &[

@@ -122,9 +122,9 @@ fn dist_reply(d: f64) -> Reply {
     Reply::Bulk(Bytes::from(format!("{d:.4}")))
 }
 
-fn lonlat(args: &[Bytes]) -> Result<(f64, f64), CmdError> {
-    let lon = parse_f64(&args[0]).ok_or(CmdError::NotFloat)?;
-    let lat = parse_f64(&args[1]).ok_or(CmdError::NotFloat)?;
+fn lonlat(args: &[&[u8]]) -> Result<(f64, f64), CmdError> {
+    let lon = parse_f64(args[0]).ok_or(CmdError::NotFloat)?;
+    let lat = parse_f64(args[1]).ok_or(CmdError::NotFloat)?;
     if !geohash::valid(lon, lat) {
         return Err(CmdError::msg(format!("invalid longitude,latitude pair {lon:.6},{lat:.6}")));
     }
@@ -145,14 +145,14 @@ fn unit(a: &[u8]) -> Result<f64, CmdError> {
     }
 }
 
-fn geoadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (c, taken) = Conditions::leading(&argv[2..], &["nx", "xx", "ch"]);
     let Conditions { nx, xx, ch, .. } = c;
     let rest = &argv[2 + taken..];
     if !rest.len().is_multiple_of(3) || rest.is_empty() || (xx && nx) {
         return Err(CmdError::Syntax);
     }
-    let mut zadd_args: Vec<Bytes> = vec![Bytes::from_static(b"zadd"), argv[1].clone()];
+    let mut zadd_args: Vec<Bytes> = vec![Bytes::from_static(b"zadd"), Bytes::copy_from_slice(argv[1])];
     for (flag, on) in [("nx", nx), ("xx", xx), ("ch", ch)] {
         if on {
             zadd_args.push(Bytes::from_static(flag.as_bytes()));
@@ -162,10 +162,10 @@ fn geoadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let (lon, lat) = lonlat(&t[0..2])?;
         let bits = geohash::encode(lon, lat, geohash::STEP_MAX).map_or(0, |b| b.bits);
         zadd_args.push(Bytes::from(bits.to_string()));
-        zadd_args.push(t[2].clone());
+        zadd_args.push(Bytes::copy_from_slice(t[2]));
     }
     let entry = super::table().get(b"zadd").ok_or_else(|| CmdError::msg("zadd missing"))?;
-    (entry.spec.handler)(ctx, &zadd_args)
+    (entry.spec.handler)(ctx, &crate::protocol::views(&zadd_args))
 }
 
 /// A member's (lon, lat) from its geohash score.
@@ -173,19 +173,19 @@ fn member_pos(z: &ZSetValue, m: &[u8]) -> Option<(f64, f64)> {
     z.score(m).map(geohash::score_to_lonlat)
 }
 
-fn geodist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn geodist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let to_meter = match argv.len() {
         4 => 1.0,
-        5 => unit(&argv[4])?,
+        5 => unit(argv[4])?,
         _ => return Err(CmdError::Syntax),
     };
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
-    let (Some(a), Some(b)) = (member_pos(z, &argv[2]), member_pos(z, &argv[3])) else { return Ok(Reply::Null) };
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Null) };
+    let (Some(a), Some(b)) = (member_pos(z, argv[2]), member_pos(z, argv[3])) else { return Ok(Reply::Null) };
     Ok(dist_reply(geohash::distance(a.0, a.1, b.0, b.1) / to_meter))
 }
 
-fn geohash_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
+fn geohash_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let z = read::<ZSetValue>(ctx.db(), argv[1])?;
     Ok(Reply::Array(
         argv[2..]
             .iter()
@@ -198,8 +198,8 @@ fn geohash_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn geopos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
+fn geopos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let z = read::<ZSetValue>(ctx.db(), argv[1])?;
     Ok(Reply::Array(
         argv[2..]
             .iter()
@@ -258,42 +258,42 @@ fn search(z: &ZSetValue, lon: f64, lat: f64, shape: Shape, limit: usize) -> Vec<
     out
 }
 
-fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> CmdResult {
+fn geo_generic(ctx: &mut Ctx, argv: &[&[u8]], mode: Mode, readonly: bool) -> CmdResult {
     let src = if mode == Mode::SearchStore { 2 } else { 1 };
     let mut store: Option<(Bytes, bool)> =
-        if mode == Mode::SearchStore { Some((argv[1].clone(), false)) } else { None };
+        if mode == Mode::SearchStore { Some((Bytes::copy_from_slice(argv[1]), false)) } else { None };
     let db = ctx.db();
-    let exists = match db.get(&argv[src]) {
+    let exists = match db.get(argv[src]) {
         None => false,
         Some(v) if v.as_zset().is_some() => true,
         Some(_) => return Err(CmdError::WrongType),
     };
     // Read without copying: the borrow ends once the matching points are collected.
     let dbi = ctx.sess.db;
-    let z: Option<&ZSetValue> = if exists { ctx.srv.dbs[dbi].view(&argv[src]).and_then(|v| v.as_zset()) } else { None };
+    let z: Option<&ZSetValue> = if exists { ctx.srv.dbs[dbi].view(argv[src]).and_then(|v| v.as_zset()) } else { None };
     let mut center: Option<(f64, f64)> = None;
     let mut shape: Option<(Shape, f64)> = None;
     let base = match mode {
         Mode::Radius => {
             center = Some(lonlat(&argv[2..4])?);
-            let r = parse_f64(&argv[4]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
+            let r = parse_f64(argv[4]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
             if r < 0.0 {
                 return Err(CmdError::msg("radius cannot be negative"));
             }
-            let u = unit(&argv[5])?;
+            let u = unit(argv[5])?;
             shape = Some((Shape::Circle { radius: r * u }, u));
             6
         }
         Mode::RadiusMember => {
             if let Some(z) = z {
                 center = Some(
-                    member_pos(z, &argv[2]).ok_or_else(|| CmdError::msg("could not decode requested zset member"))?,
+                    member_pos(z, argv[2]).ok_or_else(|| CmdError::msg("could not decode requested zset member"))?,
                 );
-                let r = parse_f64(&argv[3]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
+                let r = parse_f64(argv[3]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
                 if r < 0.0 {
                     return Err(CmdError::msg("radius cannot be negative"));
                 }
-                let u = unit(&argv[4])?;
+                let u = unit(argv[4])?;
                 shape = Some((Shape::Circle { radius: r * u }, u));
             }
             5
@@ -324,13 +324,13 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
         } else if is(a, "desc") {
             sort = Some(false);
         } else if is(a, "count") && left >= 1 {
-            count = parse_i64(&rest[i + 1]).ok_or(CmdError::NotInteger)?;
+            count = parse_i64(rest[i + 1]).ok_or(CmdError::NotInteger)?;
             if count <= 0 {
                 return Err(CmdError::msg("COUNT must be > 0"));
             }
             i += 1;
         } else if (is(a, "store") || is(a, "storedist")) && left >= 1 && !readonly && !search_mode {
-            store = Some((rest[i + 1].clone(), is(a, "storedist")));
+            store = Some((Bytes::copy_from_slice(rest[i + 1]), is(a, "storedist")));
             i += 1;
         } else if is(a, "storedist") && mode == Mode::SearchStore {
             if let Some(s) = store.as_mut() {
@@ -339,7 +339,7 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
         } else if is(a, "frommember") && left >= 1 && search_mode && !fromloc {
             if let Some(z) = z {
                 center = Some(
-                    member_pos(z, &rest[i + 1])
+                    member_pos(z, rest[i + 1])
                         .ok_or_else(|| CmdError::msg("could not decode requested zset member"))?,
                 );
             }
@@ -350,21 +350,21 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
             fromloc = true;
             i += 2;
         } else if is(a, "byradius") && left >= 2 && search_mode && !bybox {
-            let r = parse_f64(&rest[i + 1]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
+            let r = parse_f64(rest[i + 1]).ok_or_else(|| CmdError::msg("need numeric radius"))?;
             if r < 0.0 {
                 return Err(CmdError::msg("radius cannot be negative"));
             }
-            let u = unit(&rest[i + 2])?;
+            let u = unit(rest[i + 2])?;
             shape = Some((Shape::Circle { radius: r * u }, u));
             byradius = true;
             i += 2;
         } else if is(a, "bybox") && left >= 3 && search_mode && !byradius {
-            let w = parse_f64(&rest[i + 1]).ok_or_else(|| CmdError::msg("need numeric width"))?;
-            let h = parse_f64(&rest[i + 2]).ok_or_else(|| CmdError::msg("need numeric height"))?;
+            let w = parse_f64(rest[i + 1]).ok_or_else(|| CmdError::msg("need numeric width"))?;
+            let h = parse_f64(rest[i + 2]).ok_or_else(|| CmdError::msg("need numeric height"))?;
             if w < 0.0 || h < 0.0 {
                 return Err(CmdError::msg("height or width cannot be negative"));
             }
-            let u = unit(&rest[i + 3])?;
+            let u = unit(rest[i + 3])?;
             shape = Some((Shape::Box { width: w * u, height: h * u }, u));
             bybox = true;
             i += 3;
@@ -377,7 +377,7 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
         let what = if mode == Mode::SearchStore { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" };
         return Err(CmdError::msg(format!("{what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options")));
     }
-    let name = String::from_utf8_lossy(&argv[0]).into_owned();
+    let name = String::from_utf8_lossy(argv[0]).into_owned();
     if search_mode && !(frommember || fromloc) {
         return Err(CmdError::msg(format!("exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}")));
     }
@@ -448,7 +448,7 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
                     out.set(&p.member, if storedist { p.dist / conversion } else { p.score }, lim);
                 }
                 db.set(&dst, Value::ZSet(out), false);
-                let event = if is(&argv[0], "geosearchstore") { "geosearchstore" } else { "georadiusstore" };
+                let event = if is(argv[0], "geosearchstore") { "geosearchstore" } else { "georadiusstore" };
                 ctx.notify(ev::ZSET, event, &dst);
             }
             Ok(Reply::Int(n as i64))
@@ -456,21 +456,21 @@ fn geo_generic(ctx: &mut Ctx, argv: &[Bytes], mode: Mode, readonly: bool) -> Cmd
     }
 }
 
-fn georadius(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn georadius(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::Radius, false)
 }
-fn georadius_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn georadius_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::Radius, true)
 }
-fn georadiusbymember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn georadiusbymember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::RadiusMember, false)
 }
-fn georadiusbymember_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn georadiusbymember_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::RadiusMember, true)
 }
-fn geosearch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn geosearch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::Search, true)
 }
-fn geosearchstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn geosearchstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     geo_generic(ctx, argv, Mode::SearchStore, false)
 }

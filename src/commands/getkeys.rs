@@ -3,14 +3,12 @@
 //! a keyword after which keys follow, or options naming a destination key. COMMAND GETKEYS
 //! and client-side caching read keys through here.
 
-use bytes::Bytes;
-
 use super::args::is;
 use crate::util::numfmt::parse_i64;
 
 /// The key positions of `name` (a MOVABLEKEYS command) in `argv`, or None when the
 /// arguments do not say where the keys are (a bad key count, a missing keyword).
-pub fn movable(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
+pub fn movable(name: &str, argv: &[&[u8]]) -> Option<Vec<usize>> {
     match name {
         // numkeys key [key ...] ...
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => counted(argv, 1, None),
@@ -30,7 +28,7 @@ pub fn movable(name: &str, argv: &[Bytes]) -> Option<Vec<usize>> {
 }
 
 /// Keys counted by the argument at `at`, following it; `dest` is a key before the count.
-fn counted(argv: &[Bytes], at: usize, dest: Option<usize>) -> Option<Vec<usize>> {
+fn counted(argv: &[&[u8]], at: usize, dest: Option<usize>) -> Option<Vec<usize>> {
     let n = parse_i64(argv.get(at)?)?;
     if n <= 0 || at as i64 + n >= argv.len() as i64 {
         return None;
@@ -39,7 +37,7 @@ fn counted(argv: &[Bytes], at: usize, dest: Option<usize>) -> Option<Vec<usize>>
 }
 
 /// Like [`counted`], but no keys at all is a valid answer (NO_MANDATORY_KEYS).
-fn counted_optional(argv: &[Bytes], at: usize) -> Option<Vec<usize>> {
+fn counted_optional(argv: &[&[u8]], at: usize) -> Option<Vec<usize>> {
     match parse_i64(argv.get(at)?)? {
         0 => Some(Vec::new()),
         _ => counted(argv, at, None),
@@ -48,7 +46,7 @@ fn counted_optional(argv: &[Bytes], at: usize) -> Option<Vec<usize>> {
 
 /// SORT's key, and the last STORE destination (Redis's sortGetKeys: options with arguments
 /// are skipped whole).
-fn sort_keys(argv: &[Bytes]) -> Vec<usize> {
+fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut store = None;
     let mut i = 2;
     while i < argv.len() {
@@ -70,8 +68,8 @@ fn sort_keys(argv: &[Bytes]) -> Vec<usize> {
 
 /// GEORADIUS[BYMEMBER]'s key and the keys after STORE and STOREDIST (each a key spec of its
 /// own in Redis 7.0, so both count when both are given).
-fn georadius_keys(argv: &[Bytes]) -> Vec<usize> {
-    let find = |word: &str| (6..argv.len()).rev().find(|&i| is(&argv[i - 1], word)).filter(|&i| i > 5);
+fn georadius_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let find = |word: &str| (6..argv.len()).rev().find(|&i| is(argv[i - 1], word)).filter(|&i| i > 5);
     let mut keys = vec![1];
     keys.extend(find("store"));
     keys.extend(find("storedist"));
@@ -79,8 +77,8 @@ fn georadius_keys(argv: &[Bytes]) -> Vec<usize> {
 }
 
 /// XREAD / XREADGROUP: after STREAMS come the keys, then as many IDs.
-fn streams_keys(argv: &[Bytes]) -> Option<Vec<usize>> {
-    let at = (1..argv.len()).find(|&i| is(&argv[i], "streams"))?;
+fn streams_keys(argv: &[&[u8]]) -> Option<Vec<usize>> {
+    let at = (1..argv.len()).find(|&i| is(argv[i], "streams"))?;
     let n = (argv.len() - at - 1) / 2;
     if n == 0 {
         return None;
@@ -89,14 +87,14 @@ fn streams_keys(argv: &[Bytes]) -> Option<Vec<usize>> {
 }
 
 /// MIGRATE: the key argument, or the keys after KEYS (Redis's migrateGetKeys).
-fn migrate_keys(argv: &[Bytes]) -> Option<Vec<usize>> {
+fn migrate_keys(argv: &[&[u8]]) -> Option<Vec<usize>> {
     let mut i = 6;
     while i < argv.len() {
-        if is(&argv[i], "auth2") {
+        if is(argv[i], "auth2") {
             i += 2;
-        } else if is(&argv[i], "auth") {
+        } else if is(argv[i], "auth") {
             i += 1;
-        } else if is(&argv[i], "keys") {
+        } else if is(argv[i], "keys") {
             if !argv.get(3)?.is_empty() {
                 return Some(Vec::new());
             }
@@ -112,9 +110,9 @@ mod tests {
     use super::*;
 
     fn keys(line: &str) -> Option<Vec<String>> {
-        let argv: Vec<Bytes> = line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
         let name = line.split(' ').next().unwrap_or_default().to_ascii_lowercase();
-        movable(&name, &argv).map(|p| p.into_iter().map(|i| String::from_utf8_lossy(&argv[i]).into()).collect())
+        movable(&name, &argv).map(|p| p.into_iter().map(|i| String::from_utf8_lossy(argv[i]).into()).collect())
     }
 
     /// Each line as redis-server 7.0.15 answered COMMAND GETKEYS for it.

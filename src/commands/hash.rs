@@ -49,118 +49,118 @@ fn fv(b: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(b))
 }
 
-fn hset_generic(ctx: &mut Ctx, argv: &[Bytes], name: &str) -> Result<i64, CmdError> {
+fn hset_generic(ctx: &mut Ctx, argv: &[&[u8]], name: &str) -> Result<i64, CmdError> {
     if argv.len() % 2 == 1 {
         return Err(CmdError::WrongArity(name.into()));
     }
     let limits = ctx.srv.hot.hash;
-    let h = hash_for_write(ctx.db(), &argv[1])?;
+    let h = hash_for_write(ctx.db(), argv[1])?;
     let added = h.set_pairs(&argv[2..], limits) as i64;
     // Each field written is a change, as Redis counts HSET.
-    ctx.db().signal_changes(&argv[1], (argv.len() - 2) / 2);
-    ctx.notify(ev::HASH, "hset", &argv[1]);
+    ctx.db().signal_changes(argv[1], (argv.len() - 2) / 2);
+    ctx.notify(ev::HASH, "hset", argv[1]);
     Ok(added)
 }
 
-fn hset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(hset_generic(ctx, argv, "hset")?))
 }
 
-fn hmset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hset_generic(ctx, argv, "hmset")?;
     Ok(OK)
 }
 
-fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if read::<HashValue>(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) {
+fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if read::<HashValue>(ctx.db(), argv[1])?.is_some_and(|h| h.contains(argv[2])) {
         return Ok(Reply::Int(0));
     }
     let limits = ctx.srv.hot.hash;
-    hash_for_write(ctx.db(), &argv[1])?.set(&argv[2], &argv[3], limits);
-    ctx.notify(ev::HASH, "hset", &argv[1]);
+    hash_for_write(ctx.db(), argv[1])?.set(argv[2], argv[3], limits);
+    ctx.notify(ev::HASH, "hset", argv[1]);
     Ok(Reply::Int(1))
 }
 
-fn hget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(Reply::Null, fv))
+fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(read::<HashValue>(ctx.db(), argv[1])?.and_then(|h| h.get(argv[2])).map_or(Reply::Null, fv))
 }
 
-fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let h = read::<HashValue>(ctx.db(), &argv[1])?;
+fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let h = read::<HashValue>(ctx.db(), argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Null, fv)).collect()))
 }
 
-fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    if read::<HashValue>(db, &argv[1])?.is_none() {
+    if read::<HashValue>(db, argv[1])?.is_none() {
         return Ok(Reply::Int(0));
     }
-    let Some(h) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
+    let Some(h) = db.get_mut_quiet(argv[1]).and_then(|v| v.as_hash_mut()) else { return Ok(Reply::Int(0)) };
     let n = argv[2..].iter().filter(|f| h.remove(f)).count();
     let empty = h.is_empty();
-    db.signal_changes(&argv[1], n);
+    db.signal_changes(argv[1], n);
     if empty {
-        db.remove(&argv[1]);
+        db.remove(argv[1]);
     }
     if n > 0 {
-        ctx.notify_emptying(ev::HASH, "hdel", &argv[1]);
+        ctx.notify_emptying(ev::HASH, "hdel", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.map_or(0, |h| h.len()) as i64))
+fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), argv[1])?.map_or(0, |h| h.len()) as i64))
 }
 
-fn hstrlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64))
+fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), argv[1])?.and_then(|h| h.get(argv[2])).map_or(0, |v| v.len()) as i64))
 }
 
-fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<HashValue>(ctx.db(), &argv[1])?.is_some_and(|h| h.contains(&argv[2])) as i64))
+fn hexists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<HashValue>(ctx.db(), argv[1])?.is_some_and(|h| h.contains(argv[2])) as i64))
 }
 
-fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+fn hkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(h) = read::<HashValue>(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     let mut out = BulksBuilder::new(BulksKind::Array, h.len());
     h.iter().for_each(|(f, _)| out.push(f));
     Ok(out.finish())
 }
 
-fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+fn hvals(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(h) = read::<HashValue>(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     let mut out = BulksBuilder::new(BulksKind::Array, h.len());
     h.iter().for_each(|(_, v)| out.push(v));
     Ok(out.finish())
 }
 
-fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Map(vec![])) };
+fn hgetall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(h) = read::<HashValue>(ctx.db(), argv[1])? else { return Ok(Reply::Map(vec![])) };
     let mut out = BulksBuilder::new(BulksKind::Map, h.len());
     h.iter().for_each(|(f, v)| out.push_pair(f, v));
     Ok(out.finish())
 }
 
-fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let by = int(&argv[3])?;
-    let cur = match read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = int(argv[3])?;
+    let cur = match read::<HashValue>(ctx.db(), argv[1])?.and_then(|h| h.get(argv[2])) {
         None => 0,
         Some(v) => crate::util::numfmt::parse_i64(v).ok_or_else(|| CmdError::msg("hash value is not an integer"))?,
     };
     let n = cur.checked_add(by).ok_or(CmdError::Overflow)?;
     let limits = ctx.srv.hot.hash;
     // An incremented field keeps its deadline (Redis 7.4's HASH_SET_KEEP_TTL).
-    hash_for_write(ctx.db(), &argv[1])?.set_keep_ttl(&argv[2], n.to_string().as_bytes(), limits);
-    ctx.notify(ev::HASH, "hincrby", &argv[1]);
+    hash_for_write(ctx.db(), argv[1])?.set_keep_ttl(argv[2], n.to_string().as_bytes(), limits);
+    ctx.notify(ev::HASH, "hincrby", argv[1]);
     Ok(Reply::Int(n))
 }
 
-fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let by = LongDouble::parse(&argv[3]).ok_or(CmdError::NotFloat)?;
+fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = LongDouble::parse(argv[3]).ok_or(CmdError::NotFloat)?;
     if !by.is_finite() {
         return Err(CmdError::msg("value is NaN or Infinity"));
     }
-    let cur = match read::<HashValue>(ctx.db(), &argv[1])?.and_then(|h| h.get(&argv[2])) {
+    let cur = match read::<HashValue>(ctx.db(), argv[1])?.and_then(|h| h.get(argv[2])) {
         None => LongDouble::Finite { neg: false, m: 0, exp: 0 },
         Some(v) => LongDouble::parse(v).ok_or_else(|| CmdError::msg("hash value is not a float"))?,
     };
@@ -170,13 +170,13 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let s = v.to_human();
     let limits = ctx.srv.hot.hash;
-    let h = hash_for_write(ctx.db(), &argv[1])?;
-    h.set_keep_ttl(&argv[2], s.as_bytes(), limits);
-    let has_ttl = h.get_with_ttl(&argv[2]).is_some_and(|(_, at)| at != 0);
-    ctx.notify(ev::HASH, "hincrbyfloat", &argv[1]);
+    let h = hash_for_write(ctx.db(), argv[1])?;
+    h.set_keep_ttl(argv[2], s.as_bytes(), limits);
+    let has_ttl = h.get_with_ttl(argv[2]).is_some_and(|(_, at)| at != 0);
+    ctx.notify(ev::HASH, "hincrbyfloat", argv[1]);
     // Propagated as the value it produced: HSET key field value, as Redis 7.0 does, or
     // HSETEX ... KEEPTTL when the field has a deadline to keep (Redis 8).
-    let (k, f, v) = (argv[1].clone(), argv[2].clone(), Bytes::from(s.clone()));
+    let (k, f, v) = (Bytes::copy_from_slice(argv[1]), Bytes::copy_from_slice(argv[2]), Bytes::from(s.clone()));
     ctx.log_as(if has_ttl {
         let kw = |s: &'static [u8]| Bytes::from_static(s);
         vec![kw(b"HSETEX"), k, kw(b"KEEPTTL"), kw(b"FIELDS"), kw(b"1"), f, v]
@@ -186,17 +186,17 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 
-fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() == 2 {
         let srv = &mut *ctx.srv;
         let db = &mut srv.dbs[ctx.sess.db];
-        let h = match db.get(&argv[1]) {
+        let h = match db.get(argv[1]) {
             None => return Ok(Reply::Null),
             Some(v) => v.as_hash().ok_or(CmdError::WrongType)?,
         };
         return Ok(h.random(&mut srv.rng).map_or(Reply::Null, |(f, _)| fv(f)));
     }
-    let count = super::args::random_count(&argv[2])?;
+    let count = super::args::random_count(argv[2])?;
     let withvalues = match argv.get(3) {
         None => false,
         Some(a) if is(a, "withvalues") && argv.len() == 4 => true,
@@ -205,7 +205,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     super::args::check_random_count(count, withvalues)?;
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
-    let h = match db.get(&argv[1]) {
+    let h = match db.get(argv[1]) {
         None => return Ok(Reply::Array(vec![])),
         Some(v) => v.as_hash().ok_or(CmdError::WrongType)?,
     };
@@ -247,10 +247,10 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(reply(out))
 }
 
-fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut cursor = parse_cursor(&argv[2])?;
+fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut cursor = parse_cursor(argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(h) = read::<HashValue>(ctx.db(), &argv[1])? else {
+    let Some(h) = read::<HashValue>(ctx.db(), argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();

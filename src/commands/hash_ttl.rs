@@ -105,7 +105,7 @@ const SET: i64 = 1;
 const DELETED: i64 = 2;
 
 /// `FIELDS numfields field...` starting with the FIELDS keyword at `at`: the fields.
-fn fields_at<'a>(argv: &'a [Bytes], at: usize, count_err: &str) -> Result<&'a [Bytes], CmdError> {
+fn fields_at<'a>(argv: &'a [&'a [u8]], at: usize, count_err: &str) -> Result<&'a [&'a [u8]], CmdError> {
     if !argv.get(at).is_some_and(|a| is(a, "fields")) {
         return Err(CmdError::msg(FIELDS_MISSING));
     }
@@ -158,7 +158,7 @@ struct Outcome {
 
 /// Events, change count, the key's removal if it emptied, and the HDEL part of the
 /// propagation, after deadlines were written.
-fn finish(ctx: &mut Ctx, key: &Bytes, out: &Outcome, event: &'static str) {
+fn finish(ctx: &mut Ctx, key: &[u8], out: &Outcome, event: &'static str) {
     let n = out.updated.len() + out.deleted.len();
     if n == 0 {
         return;
@@ -173,7 +173,7 @@ fn finish(ctx: &mut Ctx, key: &Bytes, out: &Outcome, event: &'static str) {
     }
     // One HDEL per field, as Redis propagates them.
     for f in &out.deleted {
-        ctx.log_as(vec![Bytes::from_static(b"HDEL"), key.clone(), f.clone()]);
+        ctx.log_as(vec![Bytes::from_static(b"HDEL"), Bytes::copy_from_slice(key), f.clone()]);
     }
     ctx.notify(ev::HASH, if out.deleted.is_empty() { event } else { "hdel" }, key);
     if empty {
@@ -183,23 +183,23 @@ fn finish(ctx: &mut Ctx, key: &Bytes, out: &Outcome, event: &'static str) {
 
 /// HPEXPIREAT key ms [NX|XX|GT|LT] FIELDS n field...: the propagated form of every deadline
 /// write.
-fn log_deadlines(ctx: &mut Ctx, key: &Bytes, at: u64, cond: Option<&Bytes>, fields: &[Bytes]) {
+fn log_deadlines(ctx: &mut Ctx, key: &[u8], at: u64, cond: Option<&[u8]>, fields: &[impl AsRef<[u8]>]) {
     if fields.is_empty() {
         return;
     }
-    let mut cmd = vec![Bytes::from_static(b"HPEXPIREAT"), key.clone(), Bytes::from(at.to_string())];
-    cmd.extend(cond.cloned());
+    let mut cmd = vec![Bytes::from_static(b"HPEXPIREAT"), Bytes::copy_from_slice(key), Bytes::from(at.to_string())];
+    cmd.extend(cond.map(Bytes::copy_from_slice));
     cmd.extend([Bytes::from_static(b"FIELDS"), Bytes::from(fields.len().to_string())]);
-    cmd.extend(fields.iter().cloned());
+    cmd.extend(fields.iter().map(|f| Bytes::copy_from_slice(f.as_ref())));
     ctx.log_as(cmd);
 }
 
-fn hexpire_generic(ctx: &mut Ctx, argv: &[Bytes], seconds: bool, relative: bool, name: &'static str) -> CmdResult {
+fn hexpire_generic(ctx: &mut Ctx, argv: &[&[u8]], seconds: bool, relative: bool, name: &'static str) -> CmdResult {
     let key = &argv[1];
     let exists = hash_of(ctx, key)?.is_some();
     let base = if relative { ctx.now_ms() } else { 0 };
-    let at = deadline(&argv[2], seconds, base, name)?;
-    let cond = ["nx", "xx", "gt", "lt"].into_iter().find(|c| is(&argv[3], c));
+    let at = deadline(argv[2], seconds, base, name)?;
+    let cond = ["nx", "xx", "gt", "lt"].into_iter().find(|c| is(argv[3], c));
     let fields = fields_at(argv, if cond.is_some() { 4 } else { 3 }, "Parameter `numFields` should be greater than 0")?;
     if !exists {
         return Ok(Reply::Array(fields.iter().map(|_| Reply::Int(NO_FIELD)).collect()));
@@ -212,20 +212,13 @@ fn hexpire_generic(ctx: &mut Ctx, argv: &[Bytes], seconds: bool, relative: bool,
     }
     ctx.log_only_explicit();
     finish(ctx, key, &out, "hexpire");
-    log_deadlines(ctx, key, at, cond.map(|_| &argv[3]), &out.updated);
+    log_deadlines(ctx, key, at, cond.map(|_| argv[3]), &out.updated);
     Ok(Reply::Array(codes))
 }
 
 /// Sets deadline `at` on `field` unless the NX/XX/GT/LT condition says otherwise; a deadline
 /// already `past` removes the field (Redis's hashTypeSetEx). Returns the reply code.
-fn set_deadline_at(
-    h: &mut HashValue,
-    field: &Bytes,
-    at: u64,
-    cond: Option<&str>,
-    past: bool,
-    out: &mut Outcome,
-) -> i64 {
+fn set_deadline_at(h: &mut HashValue, field: &[u8], at: u64, cond: Option<&str>, past: bool, out: &mut Outcome) -> i64 {
     let Some((_, prev)) = h.get_with_ttl(field) else { return NO_FIELD };
     let blocked = match (prev, cond) {
         // A field without a deadline counts as "infinite" for GT and LT.
@@ -241,41 +234,41 @@ fn set_deadline_at(
     }
     if past {
         h.remove(field);
-        out.deleted.push(field.clone());
+        out.deleted.push(Bytes::copy_from_slice(field));
         return DELETED;
     }
     h.set_ttl(field, at);
-    out.updated.push(field.clone());
+    out.updated.push(Bytes::copy_from_slice(field));
     SET
 }
 
-fn hexpire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hexpire_generic(ctx, argv, true, true, "hexpire")
 }
 
-fn hpexpire(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hpexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hexpire_generic(ctx, argv, false, true, "hpexpire")
 }
 
-fn hexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hexpire_generic(ctx, argv, true, false, "hexpireat")
 }
 
-fn hpexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hpexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hexpire_generic(ctx, argv, false, false, "hpexpireat")
 }
 
 /// HTTL and friends: -2 for a missing field, -1 for one without a deadline, else the
 /// deadline, relative to now or absolute, in seconds (rounded up, as Redis does) or ms.
-fn httl_generic(ctx: &mut Ctx, argv: &[Bytes], seconds: bool, relative: bool) -> CmdResult {
+fn httl_generic(ctx: &mut Ctx, argv: &[&[u8]], seconds: bool, relative: bool) -> CmdResult {
     let now = ctx.now_ms();
-    let h = match ctx.db().get(&argv[1]) {
+    let h = match ctx.db().get(argv[1]) {
         None => None,
         Some(v) => Some(v.as_hash().ok_or(CmdError::WrongType)?),
     };
     let fields = fields_at(argv, 2, FIELDS_POSITIVE)?;
     let base = if relative { now } else { 0 };
-    let ttl = |f: &Bytes| -> i64 {
+    let ttl = |f: &[u8]| -> i64 {
         match h.and_then(|h| h.get_with_ttl(f)) {
             None => NO_FIELD,
             Some((_, 0)) => -1,
@@ -286,24 +279,24 @@ fn httl_generic(ctx: &mut Ctx, argv: &[Bytes], seconds: bool, relative: bool) ->
     Ok(Reply::Array(fields.iter().map(|f| Reply::Int(ttl(f))).collect()))
 }
 
-fn httl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn httl(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     httl_generic(ctx, argv, true, true)
 }
 
-fn hpttl(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hpttl(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     httl_generic(ctx, argv, false, true)
 }
 
-fn hexpiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     httl_generic(ctx, argv, true, false)
 }
 
-fn hpexpiretime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hpexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     httl_generic(ctx, argv, false, false)
 }
 
 /// HPERSIST: -2 missing field, -1 no deadline, 1 deadline removed.
-fn hpersist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hpersist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = &argv[1];
     let h = hash_of(ctx, key)?;
     let fields = fields_at(argv, 2, FIELDS_POSITIVE)?;
@@ -334,10 +327,10 @@ fn hpersist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// HGETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST] FIELDS n field...
-fn hgetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hgetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = &argv[1];
     let exists = hash_of(ctx, key)?.is_some();
-    let opt = ["ex", "px", "exat", "pxat", "persist"].into_iter().find(|o| is(&argv[2], o));
+    let opt = ["ex", "px", "exat", "pxat", "persist"].into_iter().find(|o| is(argv[2], o));
     let (at, fields_pos) = match opt {
         Some("persist") => (0, 3),
         Some(o) => {
@@ -366,7 +359,7 @@ fn hgetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 // Counted whether or not it had a deadline, as Redis does.
                 Some("persist") => {
                     h.set_ttl(f, 0);
-                    out.updated.push(f.clone());
+                    out.updated.push(Bytes::copy_from_slice(f));
                 }
                 Some(_) => {
                     set_deadline_at(h, f, at, None, past, &mut out);
@@ -384,7 +377,7 @@ fn hgetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if !out.updated.is_empty() {
             let mut cmd = vec![
                 Bytes::from_static(b"HPERSIST"),
-                key.clone(),
+                Bytes::copy_from_slice(key),
                 Bytes::from_static(b"FIELDS"),
                 Bytes::from(out.updated.len().to_string()),
             ];
@@ -404,10 +397,10 @@ struct SetExArgs<'a> {
     /// EX/PX/EXAT/PXAT given: the deadline.
     at: Option<u64>,
     keep_ttl: bool,
-    pairs: &'a [Bytes],
+    pairs: &'a [&'a [u8]],
 }
 
-fn parse_hsetex<'a>(ctx: &Ctx, argv: &'a [Bytes]) -> Result<SetExArgs<'a>, CmdError> {
+fn parse_hsetex<'a>(ctx: &Ctx, argv: &'a [&'a [u8]]) -> Result<SetExArgs<'a>, CmdError> {
     let arity = || CmdError::WrongArity("hsetex".into());
     let mut a = SetExArgs { fnx: false, fxx: false, at: None, keep_ttl: false, pairs: &[] };
     let mut i = 2;
@@ -417,7 +410,7 @@ fn parse_hsetex<'a>(ctx: &Ctx, argv: &'a [Bytes]) -> Result<SetExArgs<'a>, CmdEr
             if i + 3 >= argv.len() {
                 return Err(arity());
             }
-            let n = parse_i64(&argv[i + 1])
+            let n = parse_i64(argv[i + 1])
                 .filter(|n| (1..=i32::MAX as i64).contains(n))
                 .ok_or_else(|| CmdError::msg("invalid number of fields"))?;
             let rest = &argv[i + 2..];
@@ -456,7 +449,7 @@ fn parse_hsetex<'a>(ctx: &Ctx, argv: &'a [Bytes]) -> Result<SetExArgs<'a>, CmdEr
 
 /// HSETEX key [FNX | FXX] [EX | PX | EXAT | PXAT time | KEEPTTL] FIELDS n field value...:
 /// 1 if the fields were set, 0 if FNX/FXX said no.
-fn hsetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hsetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = &argv[1];
     let a = parse_hsetex(ctx, argv)?;
     let h = hash_of(ctx, key)?;
@@ -480,12 +473,12 @@ fn hsetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some(h) = hash_of(ctx, key)? {
         for p in a.pairs.chunks_exact(2) {
             if a.at.is_some() || a.keep_ttl {
-                h.set_keep_ttl(&p[0], &p[1], limits);
+                h.set_keep_ttl(p[0], p[1], limits);
             } else {
-                h.set(&p[0], &p[1], limits);
+                h.set(p[0], p[1], limits);
             }
             if let Some(at) = a.at {
-                set_deadline_at(h, &p[0], at, None, past, &mut out);
+                set_deadline_at(h, p[0], at, None, past, &mut out);
             }
         }
     }
@@ -495,7 +488,7 @@ fn hsetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ctx.log_only_explicit();
     if out.deleted.is_empty() {
         // Propagated with an absolute deadline (Redis: EX/PX/EXAT become PXAT).
-        let mut cmd = vec![Bytes::from_static(b"HSETEX"), key.clone()];
+        let mut cmd = vec![Bytes::from_static(b"HSETEX"), Bytes::copy_from_slice(key)];
         if a.fnx || a.fxx {
             cmd.push(Bytes::from_static(if a.fnx { b"FNX" } else { b"FXX" }));
         }
@@ -505,7 +498,7 @@ fn hsetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             None => {}
         }
         cmd.extend([Bytes::from_static(b"FIELDS"), Bytes::from(n.to_string())]);
-        cmd.extend(a.pairs.iter().cloned());
+        cmd.extend(a.pairs.iter().map(|p| Bytes::copy_from_slice(p)));
         ctx.log_as(cmd);
     }
     // The fields' own changes are counted above; `finish` adds the deadlines'.
@@ -514,7 +507,7 @@ fn hsetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// HGETDEL key FIELDS n field...: the values, and the fields are gone.
-fn hgetdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn hgetdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = &argv[1];
     let h = hash_of(ctx, key)?;
     let fields = fields_at(argv, 2, FIELDS_POSITIVE)?;
@@ -529,7 +522,7 @@ fn hgetdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                     Some(v) => {
                         values.push(Reply::Bulk(Bytes::copy_from_slice(v)));
                         h.remove(f);
-                        deleted.push(f.clone());
+                        deleted.push(Bytes::copy_from_slice(f));
                     }
                 }
             }
@@ -543,7 +536,7 @@ fn hgetdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if db.view(key).and_then(|v| v.as_hash()).is_none_or(|h| h.is_empty()) {
         db.remove(key);
     }
-    let mut hdel = vec![Bytes::from_static(b"HDEL"), key.clone()];
+    let mut hdel = vec![Bytes::from_static(b"HDEL"), Bytes::copy_from_slice(key)];
     hdel.extend(deleted);
     ctx.log_as(hdel);
     ctx.notify_emptying(ev::HASH, "hdel", key);

@@ -52,11 +52,11 @@ fn sparse_max(ctx: &Ctx) -> usize {
     ctx.srv.config.int("hll-sparse-max-bytes").max(0) as usize
 }
 
-fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pfadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let max = sparse_max(ctx);
     let db = ctx.db();
     // Validate without copying, then edit the value's own buffer in place.
-    let created = match db.get(&argv[1]) {
+    let created = match db.get(argv[1]) {
         None => true,
         Some(Value::Str(StrValue::Int(_))) => return Err(hll_err(HllError::NotHll)),
         Some(Value::Str(s)) => {
@@ -66,10 +66,10 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(_) => return Err(CmdError::WrongType),
     };
     if created {
-        store(db, &argv[1], hll::new_hll());
+        store(db, argv[1], hll::new_hll());
     }
     // Signalled below only if a register changed (Redis's PFADD of known elements is no write).
-    let Some(Value::Str(s)) = db.get_mut_quiet(&argv[1]) else { return Err(CmdError::WrongType) };
+    let Some(Value::Str(s)) = db.get_mut_quiet(argv[1]) else { return Err(CmdError::WrongType) };
     let mut h: Vec<u8> = s.begin_edit().into();
     let mut updated = created as u64;
     let mut result = Ok(());
@@ -89,13 +89,13 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     s.set_raw(Bytes::from(h));
     result?;
     if updated > 0 {
-        ctx.db().signal_changes(&argv[1], updated as usize);
-        ctx.notify(ev::STRING, "pfadd", &argv[1]);
+        ctx.db().signal_changes(argv[1], updated as usize);
+        ctx.notify(ev::STRING, "pfadd", argv[1]);
     }
     Ok(Reply::Int((updated > 0) as i64))
 }
 
-fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     if argv.len() > 2 {
         // Merged without copying: each value is read in place.
@@ -117,17 +117,17 @@ fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         return Ok(Reply::Int(hll::estimate(&max) as i64));
     }
-    let Some(mut h) = load(db, &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(mut h) = load(db, argv[1])? else { return Ok(Reply::Int(0)) };
     if let Some(c) = hll::cached(&h) {
         return Ok(Reply::Int(c as i64));
     }
     let c = hll::count(&mut h).map_err(hll_err)?;
     // The cached cardinality is part of the value (GET shows it), as in Redis.
-    store(db, &argv[1], h);
+    store(db, argv[1], h);
     Ok(Reply::Int(c as i64))
 }
 
-fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pfmerge(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let max_bytes = sparse_max(ctx);
     let db = ctx.db();
     let mut max = vec![0u8; hll::REGISTERS];
@@ -138,7 +138,7 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             hll::merge_into(&mut max, &h).map_err(hll_err)?;
         }
     }
-    let mut dst = load(db, &argv[1])?.unwrap_or_else(hll::new_hll);
+    let mut dst = load(db, argv[1])?.unwrap_or_else(hll::new_hll);
     if use_dense {
         hll::to_dense(&mut dst).map_err(hll_err)?;
     }
@@ -148,35 +148,35 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     hll::invalidate_cache(&mut dst);
-    store(db, &argv[1], dst);
-    ctx.notify(ev::STRING, "pfadd", &argv[1]);
+    store(db, argv[1], dst);
+    ctx.notify(ev::STRING, "pfadd", argv[1]);
     Ok(OK)
 }
 
-fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let sub = lossy(&argv[1]);
+fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let sub = lossy(argv[1]);
     let db = ctx.db();
-    let Some(mut h) = load(db, &argv[2])? else { return Err(CmdError::msg("The specified key does not exist")) };
-    if is(&argv[1], "getreg") {
+    let Some(mut h) = load(db, argv[2])? else { return Err(CmdError::msg("The specified key does not exist")) };
+    if is(argv[1], "getreg") {
         if !hll::is_dense(&h) {
             hll::to_dense(&mut h).map_err(hll_err)?;
-            store(db, &argv[2], h.clone());
+            store(db, argv[2], h.clone());
         }
         let regs = hll::registers(&h).map_err(hll_err)?;
         Ok(Reply::Array(regs.into_iter().map(|r| Reply::Int(r as i64)).collect()))
-    } else if is(&argv[1], "decode") {
+    } else if is(argv[1], "decode") {
         if hll::is_dense(&h) {
             return Err(CmdError::msg("HLL encoding is not sparse"));
         }
         Ok(Reply::Bulk(Bytes::from(hll::decode_sparse(&h).map_err(hll_err)?)))
-    } else if is(&argv[1], "encoding") {
+    } else if is(argv[1], "encoding") {
         Ok(Reply::Status(if hll::is_dense(&h) { "dense" } else { "sparse" }))
-    } else if is(&argv[1], "todense") {
+    } else if is(argv[1], "todense") {
         if hll::is_dense(&h) {
             return Ok(Reply::Int(0));
         }
         hll::to_dense(&mut h).map_err(hll_err)?;
-        store(db, &argv[2], h);
+        store(db, argv[2], h);
         Ok(Reply::Int(1))
     } else {
         Err(CmdError::msg(format!("Unknown PFDEBUG subcommand '{sub}'")))
@@ -184,7 +184,7 @@ fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// Checks that dense registers round-trip and that sparse and dense agree.
-fn pfselftest(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn pfselftest(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let mut sparse = hll::new_hll();
     let mut dense = hll::new_hll();
     hll::to_dense(&mut dense).map_err(hll_err)?;

@@ -395,7 +395,7 @@ fn title(name: &str) -> String {
 }
 
 /// The INFO text for the requested sections (none = default).
-pub fn info_text(ctx: &Ctx, args: &[Bytes]) -> String {
+pub fn info_text(ctx: &Ctx, args: &[&[u8]]) -> String {
     let mut wanted: Vec<String> = Vec::new();
     let mut push = |s: &str| {
         if !wanted.iter().any(|w| w == s) {
@@ -445,6 +445,6 @@ pub fn info_text(ctx: &Ctx, args: &[Bytes]) -> String {
     out
 }
 
-fn info(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Verbatim(Bytes::from(info_text(ctx, &argv[1..]))))
 }

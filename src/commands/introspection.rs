@@ -121,15 +121,15 @@ fn sorted_all() -> Vec<&'static CommandSpec> {
     v
 }
 
-fn command(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn command(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Array(sorted_all().into_iter().map(|s| command_info(s, s.name)).collect()))
 }
 
-fn count(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn count(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(table().len() as i64))
 }
 
-fn info(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn info(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() == 2 {
         return Ok(Reply::Array(sorted_all().into_iter().map(|s| command_info(s, s.name)).collect()));
     }
@@ -138,7 +138,7 @@ fn info(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn docs(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn docs(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let specs: Vec<(&'static CommandSpec, String)> = if argv.len() == 2 {
         sorted_all().into_iter().map(|s| (s, s.name.to_string())).collect()
     } else {
@@ -147,7 +147,7 @@ fn docs(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Map(specs.into_iter().map(|(s, full)| (Reply::bulk_str(&full), command_docs(s))).collect()))
 }
 
-fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn list(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut names = Vec::new();
     for s in sorted_all() {
         names.push((s.name.to_string(), s));
@@ -156,7 +156,7 @@ fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     if argv.len() > 2 {
-        if argv.len() != 5 || !super::args::is(&argv[2], "filterby") {
+        if argv.len() != 5 || !super::args::is(argv[2], "filterby") {
             return Err(CmdError::Syntax);
         }
         let what = &argv[3];
@@ -175,14 +175,14 @@ fn list(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(names.into_iter().map(|(n, _)| Reply::Bulk(Bytes::from(n))).collect()))
 }
 
-fn getkeys(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn getkeys(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (args, pos) = keys_of(argv)?;
-    Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()))
+    Ok(Reply::Array(pos.into_iter().map(|i| Reply::Bulk(Bytes::copy_from_slice(args[i]))).collect()))
 }
 
 /// COMMAND GETKEYSANDFLAGS: each key with how the command uses it, from the key specs (the
 /// command's own key finder where a spec cannot say, as in Redis).
-fn getkeysandflags(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn getkeysandflags(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // COMMAND GETKEYS's checks and errors first (arity, keyless commands, bad counts).
     let (args, positions) = keys_of(argv)?;
     let full = resolve_full(args)?;
@@ -198,28 +198,28 @@ fn getkeysandflags(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             positions.into_iter().enumerate().map(|(n, p)| (p, if n == 0 { first } else { rest })).collect()
         }
     };
-    Ok(Reply::Array(keys.into_iter().map(|(p, f)| super::keyspec::key_and_flags(&args[p], f)).collect()))
+    Ok(Reply::Array(keys.into_iter().map(|(p, f)| super::keyspec::key_and_flags(args[p], f)).collect()))
 }
 
 /// The full name (`xgroup|create`) of the command in `args`.
-fn resolve_full(args: &[Bytes]) -> Result<&'static str, CmdError> {
-    let Some(base) = table().get(&args[0]) else {
+fn resolve_full(args: &[&[u8]]) -> Result<&'static str, CmdError> {
+    let Some(base) = table().get(args[0]) else {
         return Err(CmdError::msg("Invalid command specified"));
     };
     if !base.subs.is_empty() && args.len() >= 2 {
-        return Ok(table().sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.full);
+        return Ok(table().sub(base, args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.full);
     }
     Ok(base.full)
 }
 
 /// The command's arguments and its key positions, with Redis's errors for COMMAND GETKEYS.
-fn keys_of(argv: &[Bytes]) -> Result<(&[Bytes], Vec<usize>), CmdError> {
+fn keys_of<'a>(argv: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], Vec<usize>), CmdError> {
     let args = &argv[2..];
-    let Some(base) = table().get(&args[0]) else {
+    let Some(base) = table().get(args[0]) else {
         return Err(CmdError::msg("Invalid command specified"));
     };
     let spec = if !base.subs.is_empty() && args.len() >= 2 {
-        table().sub(base, &args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.spec
+        table().sub(base, args[1]).ok_or_else(|| CmdError::msg("Invalid command specified"))?.spec
     } else {
         base.spec
     };
@@ -238,7 +238,7 @@ fn keys_of(argv: &[Bytes]) -> Result<(&[Bytes], Vec<usize>), CmdError> {
     Ok((args, pos))
 }
 
-fn help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "COMMAND",
         &[

@@ -145,7 +145,7 @@ pub fn info_reply(ks: &KeySpec) -> Reply {
 /// Evaluates the specs over `argv` (the command name first): each key's position and flags,
 /// in spec order. None when a spec cannot be evaluated (unknown, or a bad key count): the
 /// caller then uses the command's own key finder, as Redis does.
-pub fn evaluate(specs: &[KeySpec], argv: &[Bytes]) -> Option<Vec<(usize, u16)>> {
+pub fn evaluate(specs: &[KeySpec], argv: &[&[u8]]) -> Option<Vec<(usize, u16)>> {
     let argc = argv.len() as i64;
     let mut out = Vec::new();
     for ks in specs {
@@ -159,7 +159,7 @@ pub fn evaluate(specs: &[KeySpec], argv: &[Bytes]) -> Option<Vec<(usize, u16)>> 
                     if i >= argc || i < 1 {
                         break;
                     }
-                    if is(&argv[i as usize], kw) {
+                    if is(argv[i as usize], kw) {
                         found = i + 1;
                         break;
                     }
@@ -191,7 +191,7 @@ pub fn evaluate(specs: &[KeySpec], argv: &[Bytes]) -> Option<Vec<(usize, u16)>> 
                 if at >= argc {
                     return None;
                 }
-                let n = parse_i64(&argv[at as usize]).filter(|n| *n >= 0)?;
+                let n = parse_i64(argv[at as usize]).filter(|n| *n >= 0)?;
                 let first = first + firstkey;
                 (first, first + n.saturating_mul(step.max(1)) - 1, step.max(1))
             }
@@ -217,13 +217,13 @@ pub fn usage_flags(ks: &KeySpec) -> u16 {
 }
 
 /// GETKEYSANDFLAGS's reply element for one key.
-pub fn key_and_flags(key: &Bytes, f: u16) -> Reply {
-    Reply::Array(vec![Reply::Bulk(key.clone()), status_set(flag_names(f))])
+pub fn key_and_flags(key: &[u8], f: u16) -> Reply {
+    Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(key)), status_set(flag_names(f))])
 }
 
 /// The commands whose one spec says VARIABLE_FLAGS: how they use their key depends on the
 /// arguments (Redis's setGetKeys / bitfieldGetKeys).
-pub fn variable_flags(full: &str, argv: &[Bytes]) -> Option<Vec<(usize, u16)>> {
+pub fn variable_flags(full: &str, argv: &[&[u8]]) -> Option<Vec<(usize, u16)>> {
     use flags::*;
     match full {
         "set" => {

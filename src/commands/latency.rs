@@ -60,7 +60,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn latency_latest(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn latency_latest(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let events = &ctx.srv.latency.events;
     Ok(Reply::Array(
         events
@@ -78,26 +78,26 @@ fn latency_latest(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn latency_history(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let name = lossy(&argv[2]);
+fn latency_history(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = lossy(argv[2]);
     let Some(s) = ctx.srv.latency.events.get(name.as_str()) else { return Ok(Reply::Array(vec![])) };
     Ok(Reply::Array(
         s.samples.iter().map(|x| Reply::Array(vec![Reply::Int(x.time as i64), Reply::Int(x.latency as i64)])).collect(),
     ))
 }
 
-fn latency_reset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn latency_reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let names: Vec<String> = argv[2..].iter().map(|a| lossy(a)).collect();
     Ok(Reply::Int(ctx.srv.latency.reset(&names) as i64))
 }
 
-fn latency_doctor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn latency_doctor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let report = ctx.srv.latency.doctor(ctx.srv.hot.latency_threshold_ms);
     Ok(Reply::Verbatim(Bytes::from(report)))
 }
 
-fn latency_graph(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let name = lossy(&argv[2]);
+fn latency_graph(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = lossy(argv[2]);
     match ctx.srv.latency.graph(&name) {
         Some(g) => Ok(Reply::Verbatim(Bytes::from(g))),
         None => Err(CmdError::msg(format!("No samples available for event '{name}'"))),
@@ -119,7 +119,7 @@ fn histogram_reply(h: &Histogram) -> Reply {
 
 /// LATENCY HISTOGRAM [command ...]: every command with calls, or the named ones (a container
 /// brings its subcommands; `parent|sub` names one; unknown names are skipped).
-fn latency_histogram(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn latency_histogram(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let t = table();
     let stats = &ctx.srv.stats.commands;
     let with_data = |id: usize| stats.get(id).map(|s| &s.latency).filter(|h| h.total > 0);
@@ -146,7 +146,7 @@ fn latency_histogram(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Map(out))
 }
 
-fn latency_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn latency_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "LATENCY",
         &[

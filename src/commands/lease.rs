@@ -43,26 +43,26 @@ fn millis(arg: &[u8], what: &str) -> Result<u64, CmdError> {
 }
 
 /// GETLEASE key lease-ms [WAIT ms]
-fn getlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let lease_ms = millis(&argv[2], "lease")?;
+fn getlease(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let lease_ms = millis(argv[2], "lease")?;
     let wait_ms = match argv.len() {
         3 => None,
-        5 if is(&argv[3], "wait") => Some(millis(&argv[4], "WAIT")?),
+        5 if is(argv[3], "wait") => Some(millis(argv[4], "WAIT")?),
         _ => return Err(CmdError::Syntax),
     };
     let (db, now) = (ctx.sess.db, ctx.now_ms());
-    if let Some(v) = get_str(ctx.db(), &argv[1])?.map(|s| s.to_bytes()) {
-        let expire_at = ctx.db().expire_at_of(&argv[1]);
-        if ctx.srv.leases.is_stale(db, &argv[1], expire_at, now) && ctx.srv.leases.live(db, &argv[1], now).is_none() {
+    if let Some(v) = get_str(ctx.db(), argv[1])?.map(|s| s.to_bytes()) {
+        let expire_at = ctx.db().expire_at_of(argv[1]);
+        if ctx.srv.leases.is_stale(db, argv[1], expire_at, now) && ctx.srv.leases.live(db, argv[1], now).is_none() {
             // Stale: served, and the first reader refreshes it.
             let token = new_token(ctx);
-            if ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now) {
+            if ctx.srv.leases.grant(db, argv[1], token, now.saturating_add(lease_ms), now) {
                 return Ok(Reply::Array(vec![Reply::Bulk(v), Reply::Int(token as i64)]));
             }
         }
         return Ok(Reply::Array(vec![Reply::Bulk(v), Reply::Null]));
     }
-    if let Some(lease) = ctx.srv.leases.live(db, &argv[1], now) {
+    if let Some(lease) = ctx.srv.leases.live(db, argv[1], now) {
         // Another client fills the key: wait until it does (the key changes) or its lease
         // lapses, whichever comes first; inside MULTI or a script, answer at once.
         let nobody = Reply::Array(vec![Reply::Null, Reply::Null]);
@@ -75,7 +75,7 @@ fn getlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         };
     }
     let token = new_token(ctx);
-    if !ctx.srv.leases.grant(db, &argv[1], token, now.saturating_add(lease_ms), now) {
+    if !ctx.srv.leases.grant(db, argv[1], token, now.saturating_add(lease_ms), now) {
         // Too many leases out (see MAX_LEASES): no one is asked to fill it.
         return Ok(Reply::Array(vec![Reply::Null, Reply::Null]));
     }
@@ -89,8 +89,8 @@ fn new_token(ctx: &mut Ctx) -> u64 {
 }
 
 /// SETLEASE key token value [EX seconds | PX milliseconds [STALE milliseconds]]
-fn setlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let token = match int(&argv[2]) {
+fn setlease(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let token = match int(argv[2]) {
         Ok(t) if t > 0 => t as u64,
         _ => return Err(CmdError::msg("invalid lease token")),
     };
@@ -117,22 +117,22 @@ fn setlease(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         _ => (None, ttl),
     };
     let (db, now) = (ctx.sess.db, ctx.now_ms());
-    if !ctx.srv.leases.redeem(db, &argv[1], token, now) {
+    if !ctx.srv.leases.redeem(db, argv[1], token, now) {
         return Ok(Reply::Null);
     }
     // Written meanwhile by someone else: that value is newer than the fill (a stale fill
     // being refreshed is the one exception).
-    let expire_at = ctx.db().expire_at_of(&argv[1]);
-    if ctx.db().contains(&argv[1]) && !ctx.srv.leases.has_stale_mark(db, &argv[1], expire_at) {
+    let expire_at = ctx.db().expire_at_of(argv[1]);
+    if ctx.db().contains(argv[1]) && !ctx.srv.leases.has_stale_mark(db, argv[1], expire_at) {
         return Ok(Reply::Null);
     }
-    set_generic(ctx, &argv[1], &argv[3], &SetOpts { nx: false, xx: false, get: false, ttl })?;
+    set_generic(ctx, argv[1], argv[3], &SetOpts { nx: false, xx: false, get: false, ttl })?;
     if let (Some(fresh), Ttl::At(at)) = (fresh_until, ttl) {
-        ctx.srv.leases.mark_stale_after(db, &argv[1], fresh.max(0) as u64, at.max(0) as u64, now);
+        ctx.srv.leases.mark_stale_after(db, argv[1], fresh.max(0) as u64, at.max(0) as u64, now);
     }
     if ttl == Ttl::None {
         // Replicas and the AOF know no leases: the fill is the SET it amounts to.
-        ctx.log_as(vec![Bytes::from_static(b"SET"), argv[1].clone(), argv[3].clone()]);
+        ctx.log_as(vec![Bytes::from_static(b"SET"), Bytes::copy_from_slice(argv[1]), Bytes::copy_from_slice(argv[3])]);
     }
     Ok(OK)
 }

@@ -49,23 +49,23 @@ fn fill(ctx: &Ctx) -> Fill {
     Fill(ctx.srv.hot.list_max_listpack)
 }
 
-fn push_generic(ctx: &mut Ctx, argv: &[Bytes], end: End, only_existing: bool) -> CmdResult {
+fn push_generic(ctx: &mut Ctx, argv: &[&[u8]], end: End, only_existing: bool) -> CmdResult {
     let fill = fill(ctx);
     let db = ctx.db();
-    let exists = read::<ListValue>(db, &argv[1])?.is_some();
+    let exists = read::<ListValue>(db, argv[1])?.is_some();
     if !exists {
         if only_existing {
             return Ok(Reply::Int(0));
         }
-        db.set(&argv[1], Value::List(Box::default()), false);
+        db.set(argv[1], Value::List(Box::default()), false);
     }
-    let Some(l) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_list_mut()) else { return Err(CmdError::WrongType) };
+    let Some(l) = db.get_mut_quiet(argv[1]).and_then(|v| v.as_list_mut()) else { return Err(CmdError::WrongType) };
     for v in &argv[2..] {
         l.push(end, v, fill);
     }
     let n = l.len();
-    db.signal_changes(&argv[1], argv.len() - 2);
-    ctx.notify(ev::LIST, push_event(end), &argv[1]);
+    db.signal_changes(argv[1], argv.len() - 2);
+    ctx.notify(ev::LIST, push_event(end), argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -77,20 +77,20 @@ fn pop_event(end: End) -> &'static str {
     if end == End::Left { "lpop" } else { "rpop" }
 }
 
-fn lpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     push_generic(ctx, argv, End::Left, false)
 }
-fn rpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn rpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     push_generic(ctx, argv, End::Right, false)
 }
-fn lpushx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lpushx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     push_generic(ctx, argv, End::Left, true)
 }
-fn rpushx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn rpushx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     push_generic(ctx, argv, End::Right, true)
 }
 
-fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
+fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CmdResult {
     if argv.len() > 3 {
         let name = if end == End::Left { "lpop" } else { "rpop" };
         return Err(CmdError::WrongArity(name.into()));
@@ -103,49 +103,49 @@ fn pop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         },
     };
     let db = ctx.db();
-    let Some(len) = read::<ListValue>(db, &argv[1])?.map(|l| l.len()) else {
+    let Some(len) = read::<ListValue>(db, argv[1])?.map(|l| l.len()) else {
         return Ok(if count.is_some() { Reply::NullArray } else { Reply::Null });
     };
     let Some(count) = count else {
-        let v = modify::<ListValue, _>(db, &argv[1], |l| l.pop(end))?.flatten();
-        ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
+        let v = modify::<ListValue, _>(db, argv[1], |l| l.pop(end))?.flatten();
+        ctx.notify_emptying(ev::LIST, pop_event(end), argv[1]);
         return Ok(v.map_or(Reply::Null, |v| b(&v)));
     };
     if count == 0 {
         return Ok(Reply::Array(vec![]));
     }
     let n = count.min(len);
-    let out = modify::<ListValue, _>(db, &argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
-    ctx.notify_emptying(ev::LIST, pop_event(end), &argv[1]);
+    let out = modify::<ListValue, _>(db, argv[1], |l| (0..n).filter_map(|_| l.pop(end)).map(|v| b(&v)).collect())?;
+    ctx.notify_emptying(ev::LIST, pop_event(end), argv[1]);
     Ok(Reply::Array(out.unwrap_or_default()))
 }
 
-fn lpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     pop_generic(ctx, argv, End::Left)
 }
-fn rpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn rpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     pop_generic(ctx, argv, End::Right)
 }
 
-fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<ListValue>(ctx.db(), &argv[1])?.map_or(0, |l| l.len()) as i64))
+fn llen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<ListValue>(ctx.db(), argv[1])?.map_or(0, |l| l.len()) as i64))
 }
 
-fn lindex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
-    let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(l) = read::<ListValue>(ctx.db(), argv[1])? else { return Ok(Reply::Null) };
+    let idx = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
     Ok(l.resolve(idx).and_then(|p| l.get(p)).map_or(Reply::Null, b))
 }
 
-fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    let Some(l) = read::<ListValue>(db, &argv[1])? else { return Err(CmdError::NoSuchKey) };
-    let idx = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let Some(l) = read::<ListValue>(db, argv[1])? else { return Err(CmdError::NoSuchKey) };
+    let idx = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
     let Some(pos) = l.resolve(idx) else { return Err(CmdError::msg("index out of range")) };
-    if let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) {
-        l.set(pos, &argv[3]);
+    if let Some(l) = db.get_mut(argv[1]).and_then(|v| v.as_list_mut()) {
+        l.set(pos, argv[3]);
     }
-    ctx.notify(ev::LIST, "lset", &argv[1]);
+    ctx.notify(ev::LIST, "lset", argv[1]);
     Ok(OK)
 }
 
@@ -166,82 +166,82 @@ fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((s as usize, e as usize))
 }
 
-fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-    let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
-    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let start = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+    let end = parse_i64(argv[3]).ok_or(CmdError::NotInteger)?;
+    let Some(l) = read::<ListValue>(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     let Some((s, e)) = range(start, end, l.len()) else { return Ok(Reply::Array(vec![])) };
     Ok(crate::protocol::reply::bulk_array(e - s + 1, l.iter_from(s, false)))
 }
 
-fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let start = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-    let end = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
+fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let start = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+    let end = parse_i64(argv[3]).ok_or(CmdError::NotInteger)?;
     let db = ctx.db();
-    let trimmed = modify::<ListValue, _>(db, &argv[1], |l| match range(start, end, l.len()) {
+    let trimmed = modify::<ListValue, _>(db, argv[1], |l| match range(start, end, l.len()) {
         Some((s, e)) => l.trim(s, e),
         None => l.trim(1, 0),
     })?;
     if trimmed.is_some() {
         // Signalled even when nothing was trimmed, as in Redis.
-        ctx.db().signal_unchanged(&argv[1]);
-        ctx.notify_emptying(ev::LIST, "ltrim", &argv[1]);
+        ctx.db().signal_unchanged(argv[1]);
+        ctx.notify_emptying(ev::LIST, "ltrim", argv[1]);
     }
     Ok(OK)
 }
 
-fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let count = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let count = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
     let fill = fill(ctx);
     let db = ctx.db();
-    if !read::<ListValue>(db, &argv[1])?.is_some_and(|l| l.iter().any(|e| e == &argv[3][..])) {
+    if !read::<ListValue>(db, argv[1])?.is_some_and(|l| l.iter().any(|e| e == argv[3])) {
         return Ok(Reply::Int(0));
     }
-    let n = modify::<ListValue, _>(db, &argv[1], |l| l.remove_matching(&argv[3], count, fill))?.unwrap_or(0);
+    let n = modify::<ListValue, _>(db, argv[1], |l| l.remove_matching(argv[3], count, fill))?.unwrap_or(0);
     if n > 0 {
-        ctx.notify_emptying(ev::LIST, "lrem", &argv[1]);
+        ctx.notify_emptying(ev::LIST, "lrem", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let after = if is(&argv[2], "after") {
+fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let after = if is(argv[2], "after") {
         true
-    } else if is(&argv[2], "before") {
+    } else if is(argv[2], "before") {
         false
     } else {
         return Err(CmdError::Syntax);
     };
     let fill = fill(ctx);
     let db = ctx.db();
-    let Some(l) = read::<ListValue>(db, &argv[1])? else { return Ok(Reply::Int(0)) };
-    let Some(pos) = l.iter().position(|e| e == &argv[3][..]) else { return Ok(Reply::Int(-1)) };
-    let Some(l) = db.get_mut(&argv[1]).and_then(|v| v.as_list_mut()) else { return Ok(Reply::Int(0)) };
-    l.insert(pos + after as usize, &argv[4], fill);
+    let Some(l) = read::<ListValue>(db, argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(pos) = l.iter().position(|e| e == argv[3]) else { return Ok(Reply::Int(-1)) };
+    let Some(l) = db.get_mut(argv[1]).and_then(|v| v.as_list_mut()) else { return Ok(Reply::Int(0)) };
+    l.insert(pos + after as usize, argv[4], fill);
     let n = l.len();
-    ctx.notify(ev::LIST, "linsert", &argv[1]);
+    ctx.notify(ev::LIST, "linsert", argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
-fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (mut rank, mut count, mut maxlen): (i64, Option<i64>, i64) = (1, None, 0);
     let mut i = 3;
     while i < argv.len() {
         let Some(v) = argv.get(i + 1) else { return Err(CmdError::Syntax) };
-        if is(&argv[i], "rank") {
+        if is(argv[i], "rank") {
             rank = parse_i64(v).ok_or(CmdError::NotInteger)?;
             if rank == 0 {
                 return Err(CmdError::msg(
                     "RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 ));
             }
-        } else if is(&argv[i], "count") {
+        } else if is(argv[i], "count") {
             let c = parse_i64(v).ok_or(CmdError::NotInteger)?;
             if c < 0 {
                 return Err(CmdError::msg("COUNT can't be negative"));
             }
             count = Some(c);
-        } else if is(&argv[i], "maxlen") {
+        } else if is(argv[i], "maxlen") {
             maxlen = parse_i64(v).ok_or(CmdError::NotInteger)?;
             if maxlen < 0 {
                 return Err(CmdError::msg("MAXLEN can't be negative"));
@@ -251,7 +251,7 @@ fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         i += 2;
     }
-    let Some(l) = read::<ListValue>(ctx.db(), &argv[1])? else {
+    let Some(l) = read::<ListValue>(ctx.db(), argv[1])? else {
         return Ok(if count.is_some() { Reply::Array(vec![]) } else { Reply::Null });
     };
     // As in Redis, a negative rank searches from the tail; -LONG_MIN wraps, which makes every
@@ -269,7 +269,7 @@ fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if maxlen != 0 && index as i64 >= maxlen {
             break;
         }
-        if e == &argv[2][..] {
+        if e == argv[2] {
             matches += 1;
             let pos = if from_tail { len - index - 1 } else { index };
             if matches >= rank {
@@ -336,18 +336,18 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
     Ok(Some(v))
 }
 
-fn lmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let from = parse_end(&argv[3])?;
-    let to = parse_end(&argv[4])?;
-    Ok(do_move(ctx, &argv[1], &argv[2], from, to)?.map_or(Reply::Null, |v| b(&v)))
+fn lmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let from = parse_end(argv[3])?;
+    let to = parse_end(argv[4])?;
+    Ok(do_move(ctx, argv[1], argv[2], from, to)?.map_or(Reply::Null, |v| b(&v)))
 }
 
-fn rpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)?.map_or(Reply::Null, |v| b(&v)))
+fn rpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(do_move(ctx, argv[1], argv[2], End::Right, End::Left)?.map_or(Reply::Null, |v| b(&v)))
 }
 
-fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, &argv[argv.len() - 1])?;
+fn bpop_generic(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CmdResult {
+    let deadline = super::block_deadline(ctx.srv, argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     let retrying = ctx.sess.retrying_block;
     for k in keys {
@@ -366,25 +366,25 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
             // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key.
             let pop: &'static [u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };
-            ctx.log_as(vec![Bytes::from_static(pop), k.clone()]);
-            return Ok(Reply::Array(vec![Reply::Bulk(k.clone()), b(&v)]));
+            ctx.log_as(vec![Bytes::from_static(pop), Bytes::copy_from_slice(k)]);
+            return Ok(Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(k)), b(&v)]));
         }
     }
     super::block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
 }
 
-fn blpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bpop_generic(ctx, argv, End::Left)
 }
-fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bpop_generic(ctx, argv, End::Right)
 }
 
-fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let from = parse_end(&argv[3])?;
-    let to = parse_end(&argv[4])?;
-    let deadline = super::block_deadline(ctx.srv, &argv[5])?;
-    match do_move(ctx, &argv[1], &argv[2], from, to)? {
+fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let from = parse_end(argv[3])?;
+    let to = parse_end(argv[4])?;
+    let deadline = super::block_deadline(ctx.srv, argv[5])?;
+    match do_move(ctx, argv[1], argv[2], from, to)? {
         Some(v) => {
             // Propagated without the timeout (Redis 7.0): LMOVE, with the directions as given,
             // or in lower case when a blocked client is served (Redis's shared words).
@@ -392,21 +392,31 @@ fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 let name = |e: End| Bytes::from_static(if matches!(e, End::Left) { b"left" } else { b"right" });
                 (name(from), name(to))
             } else {
-                (argv[3].clone(), argv[4].clone())
+                (Bytes::copy_from_slice(argv[3]), Bytes::copy_from_slice(argv[4]))
             };
-            ctx.log_as(vec![Bytes::from_static(b"LMOVE"), argv[1].clone(), argv[2].clone(), wf, wt]);
+            ctx.log_as(vec![
+                Bytes::from_static(b"LMOVE"),
+                Bytes::copy_from_slice(argv[1]),
+                Bytes::copy_from_slice(argv[2]),
+                wf,
+                wt,
+            ]);
             Ok(b(&v))
         }
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
     }
 }
 
-fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, &argv[3])?;
-    match do_move(ctx, &argv[1], &argv[2], End::Right, End::Left)? {
+fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let deadline = super::block_deadline(ctx.srv, argv[3])?;
+    match do_move(ctx, argv[1], argv[2], End::Right, End::Left)? {
         Some(v) => {
             // Propagated without the timeout (Redis 7.0): RPOPLPUSH.
-            ctx.log_as(vec![Bytes::from_static(b"RPOPLPUSH"), argv[1].clone(), argv[2].clone()]);
+            ctx.log_as(vec![
+                Bytes::from_static(b"RPOPLPUSH"),
+                Bytes::copy_from_slice(argv[1]),
+                Bytes::copy_from_slice(argv[2]),
+            ]);
             Ok(b(&v))
         }
         None => super::block(ctx, argv, &argv[1..2], deadline, Reply::Null, Reply::NullArray),
@@ -414,12 +424,12 @@ fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// Parses `numkeys key... LEFT|RIGHT [COUNT n]` starting at `at`.
-fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), CmdError> {
+fn parse_mpop(argv: &[&[u8]], at: usize) -> Result<(Vec<Bytes>, End, usize), CmdError> {
     super::args::parse_mpop(argv, at, |a| parse_end(a).ok())
 }
 
 /// Pops up to `count` from the first non-empty list among `keys`.
-fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<Reply>, CmdError> {
+fn mpop(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<Option<Reply>, CmdError> {
     let retrying = ctx.sess.retrying_block;
     for k in keys {
         let db = ctx.db();
@@ -439,23 +449,23 @@ fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize) -> Result<Option<
             ctx.notify_emptying(ev::LIST, pop_event(end), k);
             // Propagated as the pop it was (Redis 7.0): LPOP/RPOP key <how many it popped>.
             let pop: &'static [u8] = if matches!(end, End::Left) { b"LPOP" } else { b"RPOP" };
-            ctx.log_as(vec![Bytes::from_static(pop), k.clone(), Bytes::from(items.len().to_string())]);
-            return Ok(Some(Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Array(items)])));
+            ctx.log_as(vec![Bytes::from_static(pop), Bytes::copy_from_slice(k), Bytes::from(items.len().to_string())]);
+            return Ok(Some(Reply::Array(vec![Reply::Bulk(Bytes::copy_from_slice(k)), Reply::Array(items)])));
         }
     }
     Ok(None)
 }
 
-fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (keys, end, count) = parse_mpop(argv, 1)?;
-    Ok(mpop(ctx, &keys, end, count)?.unwrap_or(Reply::NullArray))
+    Ok(mpop(ctx, &crate::protocol::views(&keys), end, count)?.unwrap_or(Reply::NullArray))
 }
 
-fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, &argv[1])?;
+fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let deadline = super::block_deadline(ctx.srv, argv[1])?;
     let (keys, end, count) = parse_mpop(argv, 2)?;
-    match mpop(ctx, &keys, end, count)? {
+    match mpop(ctx, &crate::protocol::views(&keys), end, count)? {
         Some(r) => Ok(r),
-        None => super::block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
+        None => super::block(ctx, argv, &crate::protocol::views(&keys), deadline, Reply::NullArray, Reply::NullArray),
     }
 }

@@ -9,8 +9,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use bytes::Bytes;
-
 use super::Ctx;
 use crate::server::{ServerState, Session};
 
@@ -186,7 +184,7 @@ fn fields(v: &str) -> BTreeMap<&str, &str> {
 /// The whole scrape.
 pub fn render(srv: &mut ServerState) -> String {
     let mut sess = Session::new(0, "metrics".into(), String::new(), -1, srv.now_ms);
-    let info = super::info::info_text(&Ctx { srv, sess: &mut sess }, &[Bytes::from_static(b"everything")]);
+    let info = super::info::info_text(&Ctx { srv, sess: &mut sess }, &[b"everything"]);
     let mut kv: BTreeMap<&str, &str> = BTreeMap::new();
     let mut order: Vec<(&str, &str)> = Vec::new();
     for line in info.lines() {

@@ -22,7 +22,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, migrate)
 /// The longest reply line read from the target.
 const MAX_LINE: usize = 1024;
 
-fn migrate(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn migrate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (mut copy, mut replace) = (false, false);
     let (mut user, mut pass): (Option<Bytes>, Option<Bytes>) = (None, None);
     let (mut first, mut count) = (3, 1);
@@ -39,13 +39,13 @@ fn migrate(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 return Err(CmdError::Syntax);
             }
             j += 1;
-            pass = Some(argv[j].clone());
+            pass = Some(Bytes::copy_from_slice(argv[j]));
         } else if is(a, "auth2") {
             if more < 2 {
                 return Err(CmdError::Syntax);
             }
-            user = Some(argv[j + 1].clone());
-            pass = Some(argv[j + 2].clone());
+            user = Some(Bytes::copy_from_slice(argv[j + 1]));
+            pass = Some(Bytes::copy_from_slice(argv[j + 2]));
             j += 2;
         } else if is(a, "keys") {
             if !argv[3].is_empty() {
@@ -61,14 +61,14 @@ fn migrate(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         j += 1;
     }
-    let timeout = crate::util::numfmt::parse_i64(&argv[5]).ok_or(CmdError::NotInteger)?;
-    let dbid = crate::util::numfmt::parse_i64(&argv[4]).ok_or(CmdError::NotInteger)?;
+    let timeout = crate::util::numfmt::parse_i64(argv[5]).ok_or(CmdError::NotInteger)?;
+    let dbid = crate::util::numfmt::parse_i64(argv[4]).ok_or(CmdError::NotInteger)?;
     let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout.min(i64::from(u32::MAX)) as u64 });
-    let keys: Vec<Bytes> = argv[first..first + count].iter().filter(|k| ctx.db().contains(k)).cloned().collect();
+    let keys: Vec<&[u8]> = argv[first..first + count].iter().copied().filter(|k| ctx.db().contains(k)).collect();
     if keys.is_empty() {
         return Ok(Reply::Status("NOKEY"));
     }
-    let target = format!("{}:{}", String::from_utf8_lossy(&argv[1]), String::from_utf8_lossy(&argv[2]));
+    let target = format!("{}:{}", String::from_utf8_lossy(argv[1]), String::from_utf8_lossy(argv[2]));
     let mut may_retry = true;
     loop {
         match attempt(ctx, &target, timeout, dbid, &keys, copy, replace, user.as_deref(), pass.as_deref()) {
@@ -150,7 +150,7 @@ fn attempt(
     target: &str,
     timeout: Duration,
     dbid: i64,
-    keys: &[Bytes],
+    keys: &[&[u8]],
     copy: bool,
     replace: bool,
     user: Option<&[u8]>,
@@ -175,7 +175,7 @@ fn attempt(
             args.push(b"REPLACE");
         }
         encode_command(&mut cmd, &args);
-        sent.push(k.clone());
+        sent.push(*k);
     }
     let s = socket(ctx, target, timeout)?;
     let select = s.last_dbid != dbid;
@@ -222,7 +222,7 @@ fn attempt(
                     target_error = Some(e);
                 }
             }
-            None => moved.push(k.clone()),
+            None => moved.push(*k),
         }
     }
     if target_error.is_none() && socket_error.is_none() {
@@ -235,7 +235,7 @@ fn attempt(
             ctx.notify(crate::keyspace::notify::GENERIC, "del", k);
         }
         let mut del = vec![Bytes::from_static(b"DEL")];
-        del.extend(moved.iter().cloned());
+        del.extend(moved.iter().map(|k| Bytes::copy_from_slice(k)));
         ctx.log_as(del);
     }
     if let Some(e) = target_error {

@@ -135,7 +135,7 @@ impl Ctx<'_> {
     }
 }
 
-pub type Handler = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
 
 /// Command flags, named and ordered as Redis 7.0 reports them in COMMAND INFO.
 pub mod flags {
@@ -274,7 +274,7 @@ impl CommandSpec {
     /// Positions of the key arguments in `argv` according to the table.
     /// Where the keys are in `argv`: the fixed range, or for MOVABLEKEYS commands what the
     /// arguments say ([`getkeys::movable`]; empty when they do not say).
-    pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+    pub fn key_positions(&self, argv: &[&[u8]]) -> Vec<usize> {
         if self.has(flags::MOVABLEKEYS) {
             return getkeys::movable(self.name, argv).unwrap_or_default();
         }
@@ -513,8 +513,8 @@ pub fn table() -> &'static Table {
 /// BLMOVE/BRPOPLPUSH).
 pub fn block(
     ctx: &mut Ctx,
-    argv: &[Bytes],
-    keys: &[Bytes],
+    argv: &[&[u8]],
+    keys: &[&[u8]],
     deadline: Option<u64>,
     in_exec: Reply,
     timeout_reply: Reply,
@@ -524,10 +524,10 @@ pub fn block(
     }
     ctx.sess.block = Some(crate::server::blocking::BlockRequest {
         db: ctx.sess.db,
-        keys: keys.to_vec(),
+        keys: crate::protocol::owned(keys),
         deadline,
         timeout_reply,
-        argv: argv.to_vec(),
+        argv: crate::protocol::owned(argv),
         wait_offset: None,
     });
     Ok(Reply::NoReply)
@@ -548,7 +548,7 @@ pub fn block_deadline(srv: &ServerState, arg: &[u8]) -> Result<Option<u64>, CmdE
 }
 
 /// Handler for container commands (CONFIG, CLIENT, ...) whose work is done by subcommands.
-pub fn container(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+pub fn container(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::NoReply)
 }
 

@@ -3,8 +3,6 @@
 //! does not load fails in Redis, UNLOAD as for an unknown name. LOAD, LOADEX and UNLOAD are
 //! refused first unless `enable-module-command` allows them (see dispatch), as in Redis.
 
-use bytes::Bytes;
-
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply};
 use crate::protocol::Reply;
@@ -44,7 +42,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
 /// Subcommands refused unless enable-module-command allows them (Redis's CMD_PROTECTED).
 pub const PROTECTED: &[&str] = &["module|load", "module|loadex", "module|unload"];
 
-fn module_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn module_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "MODULE",
         &[
@@ -60,15 +58,15 @@ fn module_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn module_list(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn module_list(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Array(Vec::new()))
 }
 
-fn module_load(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    tracing::warn!("Module {} failed to load: Ember does not load Redis modules", String::from_utf8_lossy(&argv[2]));
+fn module_load(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    tracing::warn!("Module {} failed to load: Ember does not load Redis modules", String::from_utf8_lossy(argv[2]));
     Err(CmdError::msg("Error loading the extension. Please check the server logs."))
 }
 
-fn module_unload(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn module_unload(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("Error unloading module: no such module with that name"))
 }

@@ -38,7 +38,7 @@ fn confirmation(word: &str, name: Option<Bytes>, count: usize) -> Reply {
     Reply::Push(vec![Reply::bulk_str(word), name.map_or(Reply::Null, Reply::Bulk), Reply::Int(count as i64)])
 }
 
-fn subscribe_kind(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+fn subscribe_kind(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> CmdResult {
     let mut out = Vec::with_capacity(argv.len() - 1);
     for name in &argv[1..] {
         let name = Bytes::copy_from_slice(name);
@@ -51,9 +51,12 @@ fn subscribe_kind(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
 
 /// Unsubscribes from the named channels, or from all of them when none is named (one
 /// confirmation with a null name if there were none).
-pub fn unsubscribe_kind(ctx: &mut Ctx, names: &[Bytes], kind: Kind) -> Reply {
-    let names: Vec<Bytes> =
-        if names.is_empty() { ctx.sess.subs.names(kind).iter().cloned().collect() } else { names.to_vec() };
+pub fn unsubscribe_kind(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> Reply {
+    let names: Vec<Bytes> = if names.is_empty() {
+        ctx.sess.subs.names(kind).iter().cloned().collect()
+    } else {
+        crate::protocol::owned(names)
+    };
     let word = kind.unsubscribe_word();
     if names.is_empty() {
         return Reply::Multi(vec![confirmation(word, None, ctx.sess.subs.count(kind))]);
@@ -67,83 +70,83 @@ pub fn unsubscribe_kind(ctx: &mut Ctx, names: &[Bytes], kind: Kind) -> Reply {
     Reply::Multi(out)
 }
 
-fn subscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn subscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     subscribe_kind(ctx, argv, Kind::Channel)
 }
 
-fn psubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn psubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     subscribe_kind(ctx, argv, Kind::Pattern)
 }
 
-fn ssubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn ssubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     subscribe_kind(ctx, argv, Kind::Shard)
 }
 
-fn unsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn unsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Channel))
 }
 
-fn punsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn punsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Pattern))
 }
 
-fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sunsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(unsubscribe_kind(ctx, &argv[1..], Kind::Shard))
 }
 
-fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn publish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     propagate_to_replicas(ctx, argv);
-    Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], false) as i64))
+    Ok(Reply::Int(ctx.srv.publish(ctx.sess, argv[1], argv[2], false) as i64))
 }
 
-fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     propagate_to_replicas(ctx, argv);
-    Ok(Reply::Int(ctx.srv.publish(ctx.sess, &argv[1], &argv[2], true) as i64))
+    Ok(Reply::Int(ctx.srv.publish(ctx.sess, argv[1], argv[2], true) as i64))
 }
 
 /// Replicas re-publish messages to their own subscribers (Redis propagates PUBLISH to
 /// replicas, never to the AOF).
-fn propagate_to_replicas(ctx: &mut Ctx, argv: &[Bytes]) {
+fn propagate_to_replicas(ctx: &mut Ctx, argv: &[&[u8]]) {
     if ctx.srv.feeding_replication() {
-        ctx.srv.also_propagate(ctx.sess.db, argv.to_vec(), crate::server::repl::Target::ReplicasOnly);
+        ctx.srv.also_propagate(ctx.sess.db, crate::protocol::owned(argv), crate::server::repl::Target::ReplicasOnly);
     }
 }
 
-fn names(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+fn names(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> CmdResult {
     let pattern = argv.get(2).map(|p| &p[..]);
     Ok(Reply::Array(ctx.srv.pubsub.names_matching(kind, pattern).into_iter().map(Reply::Bulk).collect()))
 }
 
-fn numsub(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
+fn numsub(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> CmdResult {
     let mut out = Vec::with_capacity((argv.len() - 2) * 2);
     for name in &argv[2..] {
-        out.push(Reply::Bulk(name.clone()));
+        out.push(Reply::Bulk(Bytes::copy_from_slice(name)));
         out.push(Reply::Int(ctx.srv.pubsub.subscribers(kind, name).len() as i64));
     }
     Ok(Reply::Array(out))
 }
 
-fn pubsub_channels(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pubsub_channels(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     names(ctx, argv, Kind::Channel)
 }
 
-fn pubsub_shardchannels(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pubsub_shardchannels(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     names(ctx, argv, Kind::Shard)
 }
 
-fn pubsub_numsub(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pubsub_numsub(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     numsub(ctx, argv, Kind::Channel)
 }
 
-fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     numsub(ctx, argv, Kind::Shard)
 }
 
-fn pubsub_numpat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn pubsub_numpat(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.pubsub.len(Kind::Pattern) as i64))
 }
 
-fn pubsub_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn pubsub_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "PUBSUB",
         &[

@@ -1,7 +1,5 @@
 //! Replication family: SYNC, PSYNC, REPLCONF (master side), REPLICAOF / SLAVEOF and ROLE.
 
-use bytes::Bytes;
-
 use super::args::{is, lossy};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
@@ -54,11 +52,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.srv.failover.is_some() {
         return Err(CmdError::msg("REPLICAOF not allowed while failing over."));
     }
-    if is(&argv[1], "no") && is(&argv[2], "one") {
+    if is(argv[1], "no") && is(argv[2], "one") {
         if ctx.srv.master.is_some() {
             ctx.srv.stop_replicating();
             tracing::info!("MASTER MODE enabled (user request from '{}')", ctx.sess.addr);
@@ -68,8 +66,8 @@ fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if ctx.sess.replica {
         return Err(CmdError::msg("Command is not valid when client is a replica."));
     }
-    let port = parse_i64(&argv[2]).filter(|p| (0..=65535).contains(p)).ok_or(CmdError::msg("Invalid master port"))?;
-    let host = lossy(&argv[1]);
+    let port = parse_i64(argv[2]).filter(|p| (0..=65535).contains(p)).ok_or(CmdError::msg("Invalid master port"))?;
+    let host = lossy(argv[1]);
     if let Some(m) = ctx.srv.master.as_deref()
         && m.host.eq_ignore_ascii_case(&host)
         && i64::from(m.port) == port
@@ -85,7 +83,7 @@ fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// ROLE: `master offset replicas` or `slave host port state offset`.
-fn role(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn role(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     use crate::server::replica::LinkState;
     if let Some(m) = ctx.srv.master.as_deref() {
         let state = match m.state {
@@ -153,8 +151,8 @@ fn send_raw(ctx: &mut Ctx, out: &[u8]) {
 }
 
 /// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | ABORT, with Redis 7.0's checks and errors.
-fn failover(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if argv.len() == 2 && is(&argv[1], "abort") {
+fn failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() == 2 && is(argv[1], "abort") {
         if ctx.srv.failover.is_none() {
             return Err(CmdError::msg("No failover in progress."));
         }
@@ -166,14 +164,14 @@ fn failover(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     while i < argv.len() {
         let a = &argv[i];
         if is(a, "timeout") && i + 1 < argv.len() && timeout == 0 {
-            timeout = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
+            timeout = parse_i64(argv[i + 1]).ok_or(CmdError::NotInteger)?;
             if timeout <= 0 {
                 return Err(CmdError::msg("FAILOVER timeout must be greater than 0"));
             }
             i += 2;
         } else if is(a, "to") && i + 2 < argv.len() && target.is_none() {
-            let port = parse_i64(&argv[i + 2]).ok_or(CmdError::NotInteger)?;
-            target = Some((lossy(&argv[i + 1]).to_string(), port));
+            let port = parse_i64(argv[i + 2]).ok_or(CmdError::NotInteger)?;
+            target = Some((lossy(argv[i + 1]).to_string(), port));
             i += 3;
         } else if is(a, "force") && !force {
             force = true;
@@ -209,7 +207,7 @@ fn failover(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn sync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn sync(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.srv.failover.is_some() {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
     }
@@ -218,11 +216,11 @@ fn sync(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// PSYNC replid offset: `+CONTINUE` and the stream from `offset` when the backlog holds it
 /// and the history is this server's (or the one it continues), else a full resync.
-fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.sess.replica {
         return Ok(Reply::NoReply);
     }
-    let replid = lossy(&argv[1]);
+    let replid = lossy(argv[1]);
     // PSYNC ... FAILOVER: our master hands its role to us (see server::failover).
     if argv.get(3).is_some_and(|a| is(a, "failover")) {
         tracing::warn!("Failover request received for replid {replid}.");
@@ -238,7 +236,7 @@ fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if ctx.srv.failover.is_some() {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
     }
-    let from = parse_i64(&argv[2]).and_then(|n| u64::try_from(n).ok());
+    let from = parse_i64(argv[2]).and_then(|n| u64::try_from(n).ok());
     let linked = ctx.srv.master.as_deref().is_none_or(|m| m.link_up());
     if let Some(from) = from
         && linked
@@ -264,7 +262,7 @@ fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// REPLCONF listening-port / ip-address / capa / ... are accepted; ACK and GETACK get no
 /// reply, as in Redis.
-fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }

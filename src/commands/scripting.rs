@@ -159,16 +159,16 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn eval(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     eval_generic(ctx, argv, false, false)
 }
-fn evalsha(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     eval_generic(ctx, argv, true, false)
 }
-fn eval_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     eval_generic(ctx, argv, false, true)
 }
-fn evalsha_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     eval_generic(ctx, argv, true, true)
 }
 
@@ -193,15 +193,15 @@ fn engine(srv: &mut ServerState) -> Result<&mut Engine, CmdError> {
 /// The flags dispatch judges a script-running command by (Redis's scriptFlagsToCmdFlags): a
 /// script that declares flags (shebang, or any function) is a write unless `no-writes` and
 /// may be refused for memory unless `no-writes` or `allow-oom`. Other commands keep theirs.
-pub fn effective_flags(srv: &ServerState, name: &str, argv: &[Bytes], flags: u32) -> u32 {
+pub fn effective_flags(srv: &ServerState, name: &str, argv: &[&[u8]], flags: u32) -> u32 {
     let declared = match name {
-        "eval" | "eval_ro" => crate::scripting::shebang_flags(&argv[1]),
+        "eval" | "eval_ro" => crate::scripting::shebang_flags(argv[1]),
         "evalsha" | "evalsha_ro" => {
-            let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+            let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
             srv.lua.as_deref().and_then(|e| e.script(&sha)).map(|s| s.flags).unwrap_or_default()
         }
         "fcall" | "fcall_ro" => {
-            let f = String::from_utf8_lossy(&argv[1]);
+            let f = String::from_utf8_lossy(argv[1]);
             match srv.functions.as_deref().and_then(|e| e.function(f.as_ref())) {
                 Some(def) => def.script_flags(),
                 None => return flags,
@@ -228,8 +228,8 @@ pub fn limit(srv: &ServerState) -> std::time::Duration {
 }
 
 /// numkeys at argv[2], checked as Redis does; returns it.
-fn numkeys(argv: &[Bytes]) -> Result<usize, CmdError> {
-    let n = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+fn numkeys(argv: &[&[u8]]) -> Result<usize, CmdError> {
+    let n = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
     if n < 0 {
         return Err(CmdError::msg("Number of keys can't be negative"));
     }
@@ -243,14 +243,14 @@ fn noscript() -> CmdError {
     CmdError::Raw("NOSCRIPT No matching script. Please use EVAL.".into())
 }
 
-fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> CmdResult {
+fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> CmdResult {
     let numkeys = numkeys(argv)?;
     let eng = engine(ctx.srv)?;
     let script = if by_sha {
-        let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
         eng.script(&sha).cloned().ok_or_else(noscript)?
     } else {
-        eng.load(&argv[1]).map_err(CmdError::msg)?
+        eng.load(argv[1]).map_err(CmdError::msg)?
     };
     let flags = script.flags;
     let read_only = ro_cmd || flags.no_writes;
@@ -258,22 +258,22 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro_cmd: bool) -> Cm
     finish(outcome, &script.sha, "@user_script")
 }
 
-fn fcall(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     fcall_generic(ctx, argv, false)
 }
-fn fcall_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     fcall_generic(ctx, argv, true)
 }
 
-fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro_cmd: bool) -> CmdResult {
-    let name = String::from_utf8_lossy(&argv[1]);
+fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
+    let name = String::from_utf8_lossy(argv[1]);
     let (flags, target) = match ctx.srv.functions.as_deref().and_then(|e| e.function(&name)) {
         Some(f) => (f.script_flags(), f.target()),
         None => return Err(CmdError::msg("Function not found")),
     };
     let no_writes = flags.no_writes;
     // Redis looks the function up before it reads the key count, and words it differently.
-    if parse_i64(&argv[2]).is_none() {
+    if parse_i64(argv[2]).is_none() {
         return Err(CmdError::msg("Bad number of keys provided"));
     }
     let numkeys = numkeys(argv)?;
@@ -290,7 +290,7 @@ fn run_in(
     ctx: &mut Ctx,
     functions: bool,
     target: Target,
-    argv: &[Bytes],
+    argv: &[&[u8]],
     numkeys: usize,
     read_only: bool,
     allow_oom: bool,
@@ -332,7 +332,7 @@ fn run_in(
     // Redis 7.0: a script that ran a read-only command makes its caller track the keys it
     // declared (not the keys its commands named).
     if read_called && ctx.sess.tracking.is_some() {
-        ctx.srv.track_read(ctx.sess, argv[3..3 + numkeys].iter().cloned());
+        ctx.srv.track_read(ctx.sess, argv[3..3 + numkeys].iter().map(|k| Bytes::copy_from_slice(k)));
     }
     if ctx.srv.running_script.take().is_some_and(|r| r.timed_out) {
         tracing::warn!("Slow script detected: still in execution after {} milliseconds.", limit.as_millis());
@@ -373,7 +373,7 @@ struct ScriptHost<'a> {
     sess: Box<Session>,
     /// The command that runs the script (shown by FUNCTION STATS once it is busy), and
     /// whether it runs a function.
-    caller: &'a [Bytes],
+    caller: &'a [&'a [u8]],
     functions: bool,
     read_only: bool,
     allow_oom: bool,
@@ -395,7 +395,7 @@ impl ScriptHost<'_> {
 
 impl Host for ScriptHost<'_> {
     fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Bytes, String> {
-        let entry = match resolve(&argv) {
+        let entry = match resolve(&crate::protocol::views(&argv)) {
             Ok(e) => e,
             Err((CmdError::WrongArity(_), entry)) => {
                 if let Some(e) = entry {
@@ -409,7 +409,7 @@ impl Host for ScriptHost<'_> {
             return Err("This Redis command is not allowed from script".into());
         }
         // The script runs as its caller's ACL user.
-        if let Some(v) = super::acl::denied(self.srv, &self.sess, entry, &argv, "lua") {
+        if let Some(v) = super::acl::denied(self.srv, &self.sess, entry, &crate::protocol::views(&argv), "lua") {
             return Err(format!("The user executing the script {}", super::acl::script_reason(v)));
         }
         if self.read_only && (entry.spec.has(WRITE) || entry.spec.has(MAY_REPLICATE)) {
@@ -444,20 +444,20 @@ impl Host for ScriptHost<'_> {
             // From now on SCRIPT KILL would leave a half-done script: Redis refuses it.
             r.wrote = true;
         }
-        let reply = call(self.srv, &mut self.sess, entry, &argv);
+        let reply = call(self.srv, &mut self.sess, entry, &crate::protocol::views(&argv));
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);
         Ok(out.freeze())
     }
 
     fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String> {
-        let entry = match resolve(&argv) {
+        let entry = match resolve(&crate::protocol::views(&argv)) {
             Ok(e) => e,
             // The command exists: its keys are found in the arguments given, as in Redis.
             Err((CmdError::WrongArity(_), Some(e))) => e,
             Err(_) => return Err("Invalid command passed to redis.acl_check_cmd()".into()),
         };
-        Ok(super::acl::permitted(self.srv, &self.sess, entry, &argv))
+        Ok(super::acl::permitted(self.srv, &self.sess, entry, &crate::protocol::views(&argv)))
     }
 
     fn busy_poll(&mut self) -> bool {
@@ -467,9 +467,9 @@ impl Host for ScriptHost<'_> {
         {
             r.timed_out = true;
             first = true;
-            r.argv = self.caller.to_vec();
+            r.argv = crate::protocol::owned(self.caller);
             if self.functions {
-                r.name = String::from_utf8_lossy(&self.caller[1]).into_owned();
+                r.name = String::from_utf8_lossy(self.caller[1]).into_owned();
             }
             tracing::warn!(
                 "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command.",
@@ -498,19 +498,19 @@ fn kill_running(ctx: &mut Ctx, eval: bool) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-fn script_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let script = engine(ctx.srv)?.load(&argv[2]).map_err(CmdError::msg)?;
+fn script_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let script = engine(ctx.srv)?.load(argv[2]).map_err(CmdError::msg)?;
     Ok(Reply::Bulk(Bytes::copy_from_slice(script.sha.as_bytes())))
 }
 
-fn script_exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn script_exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let eng = ctx.srv.lua.as_deref();
     Ok(Reply::Array(argv[2..].iter().map(|s| Reply::Int(eng.is_some_and(|e| e.exists(s)) as i64)).collect()))
 }
 
 /// The optional SYNC|ASYNC of SCRIPT FLUSH / FUNCTION FLUSH (both flush at once here);
 /// `refusal` is the command's own wording.
-fn flush_mode(argv: &[Bytes], refusal: &str) -> Result<(), CmdError> {
+fn flush_mode(argv: &[&[u8]], refusal: &str) -> Result<(), CmdError> {
     match argv.get(2) {
         None => Ok(()),
         Some(a) if argv.len() == 3 && (is(a, "sync") || is(a, "async")) => Ok(()),
@@ -518,7 +518,7 @@ fn flush_mode(argv: &[Bytes], refusal: &str) -> Result<(), CmdError> {
     }
 }
 
-fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     flush_mode(argv, "SCRIPT FLUSH only support SYNC|ASYNC option")?;
     // A new Lua state, as Redis does: the old one's memory and any state scripts left go.
     ctx.srv.lua = None;
@@ -527,7 +527,7 @@ fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// SCRIPT DEBUG: NO is accepted (debugging is off); Ember has no Lua debugger (LDB), so YES
 /// and SYNC say so instead of switching a mode nothing would honour.
-fn script_debug(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn script_debug(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mode = &argv[2];
     if mode.eq_ignore_ascii_case(b"no") {
         Ok(Reply::Status("OK"))
@@ -538,15 +538,15 @@ fn script_debug(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
 }
 
-fn script_kill(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn script_kill(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     kill_running(ctx, true)
 }
 
-fn function_kill(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn function_kill(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     kill_running(ctx, false)
 }
 
-fn script_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn script_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "SCRIPT",
         &[
@@ -568,7 +568,7 @@ fn script_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut replace = false;
     for a in &argv[2..argv.len() - 1] {
         if !is(a, "replace") {
@@ -581,8 +581,8 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Bulk(Bytes::from(name)))
 }
 
-fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let name = String::from_utf8_lossy(&argv[2]);
+fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = String::from_utf8_lossy(argv[2]);
     if !ctx.srv.functions.as_deref_mut().is_some_and(|e| e.delete_library(&name)) {
         return Err(CmdError::msg("Library not found"));
     }
@@ -594,7 +594,7 @@ fn subcommand_syntax(sub: &str) -> CmdError {
     CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."))
 }
 
-fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
         return Err(subcommand_syntax("flush"));
     }
@@ -607,20 +607,20 @@ fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (mut pattern, mut withcode) = (None, false);
     let mut i = 2;
     while i < argv.len() {
-        if !withcode && is(&argv[i], "withcode") {
+        if !withcode && is(argv[i], "withcode") {
             withcode = true;
-        } else if pattern.is_none() && is(&argv[i], "libraryname") {
+        } else if pattern.is_none() && is(argv[i], "libraryname") {
             if i + 1 >= argv.len() {
                 return Err(CmdError::msg("library name argument was not given"));
             }
-            pattern = Some(argv[i + 1].clone());
+            pattern = Some(argv[i + 1]);
             i += 1;
         } else {
-            return Err(CmdError::msg(format!("Unknown argument {}", String::from_utf8_lossy(&argv[i]))));
+            return Err(CmdError::msg(format!("Unknown argument {}", String::from_utf8_lossy(argv[i]))));
         }
         i += 1;
     }
@@ -653,7 +653,7 @@ fn function_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-fn function_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn function_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
     let running = match ctx.srv.running_script.as_ref() {
         Some(r) if r.eval => return Err(CmdError::Raw(r.busy_error())),
@@ -683,7 +683,7 @@ fn function_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ]))
 }
 
-fn function_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn function_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "FUNCTION",
         &[
@@ -728,7 +728,7 @@ fn function_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn function_dump(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn function_dump(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let opts = ctx.srv.save_options();
     let libs = ctx.srv.functions.as_deref().map(|e| e.libraries.values().map(|l| &l.code[..]).collect::<Vec<_>>());
     let payload = crate::persistence::rdb::dump_functions(libs.unwrap_or_default().into_iter(), opts);
@@ -736,7 +736,7 @@ fn function_dump(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: all of the payload's libraries or none.
-fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     #[derive(PartialEq)]
     enum Policy {
         Flush,
@@ -753,7 +753,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(p) if argv.len() == 4 && is(p, "replace") => Policy::Replace,
         _ => return Err(CmdError::msg("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")),
     };
-    let codes = crate::persistence::rdb::restore_functions(&argv[2]).map_err(|e| match e {
+    let codes = crate::persistence::rdb::restore_functions(argv[2]).map_err(|e| match e {
         None => CmdError::msg("DUMP payload version or checksum are wrong"),
         Some(text) => CmdError::msg(text),
     })?;

@@ -173,7 +173,7 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for pat in &argv[2..] {
@@ -189,14 +189,14 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// LOLWUT [VERSION v]: Redis 7.0's own (unstable) version prints the version line, which is
 /// what Ember prints for every version (the computer art of versions 5 and 6 is not drawn).
-fn lolwut(_: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if argv.len() >= 3 && is(&argv[1], "version") {
-        super::args::int(&argv[2])?;
+fn lolwut(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() >= 3 && is(argv[1], "version") {
+        super::args::int(argv[2])?;
     }
     Ok(Reply::Verbatim(Bytes::from_static(b"Redis ver. 7.0.15\n")))
 }
 
-fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !argv.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity("config|set".into()));
     }
@@ -204,7 +204,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut staged = ctx.srv.config.clone();
     let mut seen = HashSet::new();
     for pair in argv[2..].chunks(2) {
-        let name = lossy(&pair[0]);
+        let name = lossy(pair[0]);
         let Some(canon) = Config::canonical(&name) else {
             return Err(CmdError::msg(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")));
         };
@@ -218,13 +218,13 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 "CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
             )));
         }
-        if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(&pair[1]), false) {
+        if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(pair[1]), false) {
             return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
         }
     }
     // TLS directives rebuild the contexts (certificates reload); one that fails changes
     // nothing, and the log says why.
-    let tls_arg = argv[2..].chunks(2).map(|p| lossy(&p[0])).find(|n| n.to_ascii_lowercase().starts_with("tls-"));
+    let tls_arg = argv[2..].chunks(2).map(|p| lossy(p[0])).find(|n| n.to_ascii_lowercase().starts_with("tls-"));
     let fresh_tls = match &tls_arg {
         Some(name) if tls::wanted(&staged) => match tls::configure(&staged) {
             Ok(c) => Some(Some(c)),
@@ -316,7 +316,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn config_resetstat(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let stats = &mut ctx.srv.stats;
     *stats = Default::default();
     for db in ctx.srv.dbs.iter_mut() {
@@ -331,7 +331,7 @@ fn config_resetstat(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn config_rewrite(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn config_rewrite(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     rewrite_config(ctx, false)
 }
 
@@ -353,7 +353,7 @@ fn rewrite_config(ctx: &mut Ctx, force_all: bool) -> CmdResult {
     Ok(OK)
 }
 
-fn config_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn config_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "CONFIG",
         &[
@@ -369,7 +369,7 @@ fn config_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ))
 }
 
-fn time(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn time(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let us = unix_us();
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from((us / 1_000_000).to_string())),
@@ -377,11 +377,11 @@ fn time(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
     ]))
 }
 
-fn lastsave(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn lastsave(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.save_stats.last_save_secs as i64))
 }
 
-fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn bgrewriteaof(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.srv.aof_rewrite_in_progress() {
         return Err(CmdError::msg("Background append only file rewriting already in progress"));
     }
@@ -398,7 +398,7 @@ fn bgrewriteaof(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("Background append only file rewriting started"))
 }
 
-fn save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn save(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.srv.bgsave_in_progress() {
         return Err(CmdError::msg("Background save already in progress"));
     }
@@ -408,7 +408,7 @@ fn save(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// BGSAVE [SCHEDULE]: a forkless snapshot taken in slices while the server keeps serving
 /// (server::persist, keyspace::snapshot).
-fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 || argv.get(1).is_some_and(|a| !is(a, "schedule")) {
         return Err(CmdError::Syntax);
     }
@@ -432,7 +432,7 @@ fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Status("Background saving started"))
 }
 
-fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut mode = Shutdown::Default;
     for a in &argv[1..] {
         if is(a, "nosave") {
@@ -473,7 +473,7 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::NoReply)
 }
 
-fn monitor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn monitor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if !ctx.sess.monitor {
         ctx.sess.monitor = true;
         ctx.srv.monitors.push(ctx.sess.id);
@@ -481,7 +481,7 @@ fn monitor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn slowlog_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let count = match argv.get(2) {
         None => 10,
         Some(a) => match parse_i64(a) {
@@ -509,16 +509,16 @@ fn slowlog_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-fn slowlog_len(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn slowlog_len(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.slowlog.len() as i64))
 }
 
-fn slowlog_reset(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn slowlog_reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.srv.slowlog.clear();
     Ok(OK)
 }
 
-fn slowlog_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn slowlog_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "SLOWLOG",
         &[
@@ -551,11 +551,11 @@ pub fn value_memory(key_len: usize, v: &Value) -> usize {
     }
 }
 
-fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut i = 3;
     while i < argv.len() {
-        if is(&argv[i], "samples") && i + 1 < argv.len() {
-            if parse_i64(&argv[i + 1]).is_none_or(|n| n < 0) {
+        if is(argv[i], "samples") && i + 1 < argv.len() {
+            if parse_i64(argv[i + 1]).is_none_or(|n| n < 0) {
                 return Err(CmdError::NotInteger);
             }
             i += 2;
@@ -567,12 +567,12 @@ fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(ctx.db().peek(key).map_or(Reply::Null, |e| Reply::Int(value_memory(key.len(), &e.value) as i64)))
 }
 
-fn memory_purge(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn memory_purge(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     crate::alloc::purge();
     Ok(OK)
 }
 
-fn memory_malloc_stats(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn memory_malloc_stats(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Verbatim(Bytes::from(crate::alloc::malloc_stats_text())))
 }
 
@@ -622,7 +622,7 @@ fn ratio(a: usize, b: usize) -> Reply {
     Reply::Double(if b == 0 { 0.0 } else { (a as f32 / b as f32) as f64 })
 }
 
-fn memory_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let r = MemoryReport::gather(ctx);
     let overhead = r.overhead();
     let dataset = r.used.saturating_sub(overhead);
@@ -675,7 +675,7 @@ fn memory_stats(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
 }
 
 /// MEMORY DOCTOR: Redis's wording for the states it distinguishes that apply to Ember.
-fn memory_doctor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn memory_doctor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let r = MemoryReport::gather(ctx);
     const EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
     if r.used < 5 * 1024 * 1024 {
@@ -703,7 +703,7 @@ fn memory_doctor(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Verbatim(Bytes::from(text)))
 }
 
-fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn memory_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "MEMORY",
         &[
@@ -724,8 +724,8 @@ fn memory_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
 
 /// DEBUG POPULATE count [prefix] [size]: keys `prefix:N` holding `value:N` (cut or padded
 /// with zero bytes to `size`); keys that exist are left alone.
-fn debug_populate(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let count = parse_i64(&argv[2]).filter(|n| *n >= 0).ok_or(CmdError::msg("count must be a non-negative integer"))?;
+fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let count = parse_i64(argv[2]).filter(|n| *n >= 0).ok_or(CmdError::msg("count must be a non-negative integer"))?;
     let prefix = argv.get(3).map_or(&b"key"[..], |p| &p[..]);
     let size = match argv.get(4) {
         None => 0,
@@ -795,10 +795,10 @@ fn debug_protocol(name: &[u8]) -> CmdResult {
     })
 }
 
-fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let sub = &argv[1];
     if is(sub, "sleep") && argv.len() == 3 {
-        let secs = crate::util::numfmt::parse_f64(&argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
+        let secs = crate::util::numfmt::parse_f64(argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
         return Ok(OK);
     }
@@ -856,39 +856,39 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if is(sub, "listpack") && argv.len() == 3 {
         // Redis prints the listpack's entries; Ember logs the value's shape.
-        let v = ctx.db().view(&argv[2]).ok_or(CmdError::NoSuchKey)?;
-        tracing::info!("DEBUG LISTPACK {}: {}", String::from_utf8_lossy(&argv[2]), v.encoding_name());
+        let v = ctx.db().view(argv[2]).ok_or(CmdError::NoSuchKey)?;
+        tracing::info!("DEBUG LISTPACK {}: {}", String::from_utf8_lossy(argv[2]), v.encoding_name());
         return Ok(Reply::StatusOwned("Listpack structure printed on stdout".into()));
     }
     if is(sub, "quicklist-packed-threshold") && argv.len() == 3 {
         // Ember's lists have no plain nodes: the threshold is checked and accepted.
-        return match crate::config::parse_memory(&String::from_utf8_lossy(&argv[2])) {
+        return match crate::config::parse_memory(&String::from_utf8_lossy(argv[2])) {
             Some(n) if (0..(1i64 << 32) - (1 << 20)).contains(&n) => Ok(OK),
             _ => Err(CmdError::msg("argument must be a memory value bigger than 1 and smaller than 4gb")),
         };
     }
     if is(sub, "pause-cron") && argv.len() == 3 {
-        ctx.srv.cron_paused = parse_i64(&argv[2]).unwrap_or(0) != 0;
+        ctx.srv.cron_paused = parse_i64(argv[2]).unwrap_or(0) != 0;
         return Ok(OK);
     }
     if is(sub, "set-disable-deny-scripts") && argv.len() == 3 {
-        ctx.srv.scripts_may_run_anything = parse_i64(&argv[2]).unwrap_or(0) != 0;
+        ctx.srv.scripts_may_run_anything = parse_i64(argv[2]).unwrap_or(0) != 0;
         return Ok(OK);
     }
     if is(sub, "replybuffer") && argv.len() == 4 {
         // The reply-buffer sizes CLIENT LIST reports (see Session::resize_reply_buffer).
-        if is(&argv[2], "peak-reset-time") {
-            ctx.srv.reply_peak_reset_ms = if is(&argv[3], "never") {
+        if is(argv[2], "peak-reset-time") {
+            ctx.srv.reply_peak_reset_ms = if is(argv[3], "never") {
                 -1
-            } else if is(&argv[3], "reset") {
+            } else if is(argv[3], "reset") {
                 5000
             } else {
-                parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?
+                parse_i64(argv[3]).ok_or(CmdError::NotInteger)?
             };
             return Ok(OK);
         }
-        if is(&argv[2], "resizing") {
-            ctx.srv.reply_resizing = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)? != 0;
+        if is(argv[2], "resizing") {
+            ctx.srv.reply_resizing = parse_i64(argv[3]).ok_or(CmdError::NotInteger)? != 0;
             return Ok(OK);
         }
         return Err(CmdError::Syntax);
@@ -901,17 +901,17 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(OK);
     }
     if is(sub, "aof-flush-sleep") && argv.len() == 3 {
-        ctx.srv.aofctl.flush_sleep_us = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?.max(0) as u64;
+        ctx.srv.aofctl.flush_sleep_us = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?.max(0) as u64;
         return Ok(OK);
     }
     if is(sub, "protocol") && argv.len() == 3 {
-        return debug_protocol(&argv[2]);
+        return debug_protocol(argv[2]);
     }
     if is(sub, "config-rewrite-force-all") && argv.len() == 2 {
         return rewrite_config(ctx, true);
     }
     if is(sub, "set-active-expire") && argv.len() == 3 {
-        ctx.srv.active_expire_enabled = parse_i64(&argv[2]).unwrap_or(1) != 0;
+        ctx.srv.active_expire_enabled = parse_i64(argv[2]).unwrap_or(1) != 0;
         return Ok(OK);
     }
     if is(sub, "object") && argv.len() == 3 {

@@ -45,78 +45,78 @@ fn m(b: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(b))
 }
 
-fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let max = ctx.srv.hot.set_max_intset;
     let db = ctx.db();
-    match db.peek(&argv[1]) {
+    match db.peek(argv[1]) {
         Some(e) if e.value.as_set().is_none() => return Err(CmdError::WrongType),
         Some(_) => {}
-        None => db.set(&argv[1], Value::Set(SetValue::for_member(&argv[2])), false),
+        None => db.set(argv[1], Value::Set(SetValue::for_member(argv[2])), false),
     }
-    let Some(s) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
+    let Some(s) = db.get_mut_quiet(argv[1]).and_then(|v| v.as_set_mut()) else { return Err(CmdError::WrongType) };
     let n = argv[2..].iter().filter(|x| s.add(x, max)).count();
-    db.signal_changes(&argv[1], n);
+    db.signal_changes(argv[1], n);
     if n > 0 {
-        ctx.notify(ev::SET, "sadd", &argv[1]);
+        ctx.notify(ev::SET, "sadd", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let n =
-        modify::<SetValue, _>(ctx.db(), &argv[1], |s| argv[2..].iter().filter(|x| s.remove(x)).count())?.unwrap_or(0);
+        modify::<SetValue, _>(ctx.db(), argv[1], |s| argv[2..].iter().filter(|x| s.remove(x)).count())?.unwrap_or(0);
     if n > 0 {
-        ctx.notify_emptying(ev::SET, "srem", &argv[1]);
+        ctx.notify_emptying(ev::SET, "srem", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn scard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<SetValue>(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
+fn scard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<SetValue>(ctx.db(), argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
-fn sismember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<SetValue>(ctx.db(), &argv[1])?.is_some_and(|s| s.contains(&argv[2])) as i64))
+fn sismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<SetValue>(ctx.db(), argv[1])?.is_some_and(|s| s.contains(argv[2])) as i64))
 }
 
-fn smismember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let s = read::<SetValue>(ctx.db(), &argv[1])?;
+fn smismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let s = read::<SetValue>(ctx.db(), argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|x| Reply::Int(s.is_some_and(|s| s.contains(x)) as i64)).collect()))
 }
 
-fn smembers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(s) = read::<SetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Set(vec![])) };
+fn smembers(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(s) = read::<SetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Set(vec![])) };
     let mut out = BulksBuilder::new(BulksKind::Set, s.len());
     s.iter().for_each(|x| out.push(&x));
     Ok(out.finish())
 }
 
-fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let srv = &mut *ctx.srv;
     let dbi = ctx.sess.db;
     if argv.len() == 2 {
         let db = &mut srv.dbs[dbi];
         let rng = &mut srv.rng;
-        let popped = modify::<SetValue, _>(db, &argv[1], |s| s.pop(rng))?.flatten();
+        let popped = modify::<SetValue, _>(db, argv[1], |s| s.pop(rng))?.flatten();
         let Some(p) = popped else { return Ok(Reply::Null) };
         let p = Bytes::copy_from_slice(&p);
-        log_srem(ctx, &argv[1], std::slice::from_ref(&p));
-        ctx.notify_emptying(ev::SET, "spop", &argv[1]);
+        log_srem(ctx, argv[1], std::slice::from_ref(&p));
+        ctx.notify_emptying(ev::SET, "spop", argv[1]);
         return Ok(Reply::Bulk(p));
     }
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    let count = match parse_i64(&argv[2]) {
+    let count = match parse_i64(argv[2]) {
         Some(n) if n >= 0 => n as u64,
         _ => return Err(CmdError::msg("value is out of range, must be positive")),
     };
     let db = &mut srv.dbs[dbi];
-    if read::<SetValue>(db, &argv[1])?.is_none() || count == 0 {
+    if read::<SetValue>(db, argv[1])?.is_none() || count == 0 {
         return Ok(Reply::Set(vec![]));
     }
     let rng = &mut srv.rng;
-    let out: Vec<Bytes> = modify::<SetValue, _>(db, &argv[1], |s| {
+    let out: Vec<Bytes> = modify::<SetValue, _>(db, argv[1], |s| {
         if count as usize >= s.len() {
             let all = s.iter().map(|x| Bytes::copy_from_slice(&x)).collect();
             *s = SetValue::Ints(Default::default());
@@ -126,34 +126,34 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     })?
     .unwrap_or_default();
-    log_srem(ctx, &argv[1], &out);
-    ctx.notify_emptying(ev::SET, "spop", &argv[1]);
+    log_srem(ctx, argv[1], &out);
+    ctx.notify_emptying(ev::SET, "spop", argv[1]);
     Ok(Reply::Set(out.into_iter().map(Reply::Bulk).collect()))
 }
 
 /// SPOP's random choice replays as the SREM of what it popped.
-fn log_srem(ctx: &mut Ctx, key: &Bytes, popped: &[Bytes]) {
+fn log_srem(ctx: &mut Ctx, key: &[u8], popped: &[Bytes]) {
     if ctx.logging() && !popped.is_empty() {
         let mut cmd = Vec::with_capacity(popped.len() + 2);
         cmd.push(Bytes::from_static(b"SREM"));
-        cmd.push(key.clone());
+        cmd.push(Bytes::copy_from_slice(key));
         cmd.extend(popped.iter().cloned());
         ctx.log_as(cmd);
     }
 }
 
-fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
     if argv.len() == 2 {
-        return Ok(read::<SetValue>(db, &argv[1])?.and_then(|s| s.random(&mut srv.rng)).map_or(Reply::Null, |x| m(&x)));
+        return Ok(read::<SetValue>(db, argv[1])?.and_then(|s| s.random(&mut srv.rng)).map_or(Reply::Null, |x| m(&x)));
     }
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    let count = super::args::random_count(&argv[2])?;
+    let count = super::args::random_count(argv[2])?;
     super::args::check_random_count(count, false)?;
-    let Some(s) = read::<SetValue>(db, &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let Some(s) = read::<SetValue>(db, argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == 0 {
         return Ok(Reply::Array(vec![]));
     }
@@ -175,7 +175,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(idx[..count].iter().map(|&i| m(&all[i])).collect()))
 }
 
-fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let max = ctx.srv.hot.set_max_intset;
     let db = ctx.db();
     let (src, dst, member) = (&argv[1], &argv[2], &argv[3]);
@@ -217,7 +217,7 @@ enum Op {
 
 /// Computes a set operation over `keys`. Like Redis, every key is type-checked first (WRONGTYPE
 /// for any non-set); a missing key is an empty set.
-fn compute(db: &mut Db, keys: &[Bytes], op: Op, limit: usize) -> Result<Vec<Vec<u8>>, CmdError> {
+fn compute(db: &mut Db, keys: &[&[u8]], op: Op, limit: usize) -> Result<Vec<Vec<u8>>, CmdError> {
     let mut missing = false;
     for k in keys {
         match db.get(k) {
@@ -282,13 +282,13 @@ fn reply_set(members: Vec<Vec<u8>>, max_intset: usize) -> Reply {
     Reply::Set(s.iter().map(|x| m(&x)).collect())
 }
 
-fn read_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
+fn read_op(ctx: &mut Ctx, argv: &[&[u8]], op: Op) -> CmdResult {
     let max = ctx.srv.hot.set_max_intset;
     let members = compute(ctx.db(), &argv[1..], op, 0)?;
     Ok(reply_set(members, max))
 }
 
-fn store_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
+fn store_op(ctx: &mut Ctx, argv: &[&[u8]], op: Op) -> CmdResult {
     let max = ctx.srv.hot.set_max_intset;
     let db = ctx.db();
     let members = compute(db, &argv[2..], op, 0)?;
@@ -310,27 +310,27 @@ fn store_op(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> CmdResult {
     Ok(Reply::Int(n as i64))
 }
 
-fn sinter(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sinter(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     read_op(ctx, argv, Op::Inter)
 }
-fn sunion(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sunion(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     read_op(ctx, argv, Op::Union)
 }
-fn sdiff(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sdiff(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     read_op(ctx, argv, Op::Diff)
 }
-fn sinterstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sinterstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     store_op(ctx, argv, Op::Inter)
 }
-fn sunionstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sunionstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     store_op(ctx, argv, Op::Union)
 }
-fn sdiffstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     store_op(ctx, argv, Op::Diff)
 }
 
-fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let numkeys = match parse_i64(&argv[1]) {
+fn sintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let numkeys = match parse_i64(argv[1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(CmdError::msg("numkeys should be greater than 0")),
     };
@@ -340,8 +340,8 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut limit = 0usize;
     let mut i = 2 + numkeys;
     while i < argv.len() {
-        if is(&argv[i], "limit") && i + 1 < argv.len() {
-            limit = match parse_i64(&argv[i + 1]) {
+        if is(argv[i], "limit") && i + 1 < argv.len() {
+            limit = match parse_i64(argv[i + 1]) {
                 Some(n) if n >= 0 => n as usize,
                 _ => return Err(CmdError::msg("LIMIT can't be negative")),
             };
@@ -354,10 +354,10 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(members.len() as i64))
 }
 
-fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut cursor = parse_cursor(&argv[2])?;
+fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut cursor = parse_cursor(argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(s) = read::<SetValue>(ctx.db(), &argv[1])? else {
+    let Some(s) = read::<SetValue>(ctx.db(), argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();

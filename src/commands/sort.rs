@@ -61,11 +61,11 @@ struct Item {
     cmp: Option<Vec<u8>>,
 }
 
-fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
+fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
     let db = ctx.db();
     let elements: Vec<Vec<u8>>;
     let is_set;
-    match db.get(&argv[1]) {
+    match db.get(argv[1]) {
         None => {
             elements = Vec::new();
             is_set = false;
@@ -100,14 +100,14 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
         } else if is(a, "alpha") {
             alpha = true;
         } else if is(a, "limit") && left >= 2 {
-            limit_start = parse_i64(&argv[j + 1]).ok_or(CmdError::NotInteger)?;
-            limit_count = parse_i64(&argv[j + 2]).ok_or(CmdError::NotInteger)?;
+            limit_start = parse_i64(argv[j + 1]).ok_or(CmdError::NotInteger)?;
+            limit_count = parse_i64(argv[j + 2]).ok_or(CmdError::NotInteger)?;
             j += 2;
         } else if !readonly && is(a, "store") && left >= 1 {
-            store = Some(argv[j + 1].clone());
+            store = Some(Bytes::copy_from_slice(argv[j + 1]));
             j += 1;
         } else if is(a, "by") && left >= 1 {
-            by = Some(argv[j + 1].clone());
+            by = Some(Bytes::copy_from_slice(argv[j + 1]));
             dontsort = !argv[j + 1].contains(&b'*');
             // A pattern reads keys no argument names: the user must be able to read any key.
             if !dontsort && !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
@@ -118,7 +118,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
             if !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
                 return Err(CmdError::msg("GET option of SORT denied due to insufficient ACL permissions."));
             }
-            gets.push(argv[j + 1].clone());
+            gets.push(Bytes::copy_from_slice(argv[j + 1]));
             j += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -239,10 +239,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> CmdResult {
     }
 }
 
-fn sort(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sort(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     sort_generic(ctx, argv, false)
 }
 
-fn sort_ro(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn sort_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     sort_generic(ctx, argv, true)
 }

@@ -233,9 +233,9 @@ pub(super) fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
 /// Redis's streamPropagateXCLAIM: the state of one PEL entry as an idempotent XCLAIM
 /// (on replay an entry that no longer exists is dropped from the PEL, as it was here).
 pub(super) fn claim_log(
-    key: &Bytes,
-    group: &Bytes,
-    consumer: &Bytes,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
     id: StreamId,
     time: u64,
     count: u64,
@@ -244,9 +244,9 @@ pub(super) fn claim_log(
     let b = Bytes::from_static;
     vec![
         b(b"XCLAIM"),
-        key.clone(),
-        group.clone(),
-        consumer.clone(),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        Bytes::copy_from_slice(consumer),
         b(b"0"),
         id.to_bytes(),
         b(b"TIME"),
@@ -261,22 +261,28 @@ pub(super) fn claim_log(
 }
 
 /// Redis's streamPropagateGroupID: a group's position as XGROUP SETID ... ENTRIESREAD.
-pub(super) fn group_id_log(key: &Bytes, group: &Bytes, g: &Group) -> Vec<Bytes> {
+pub(super) fn group_id_log(key: &[u8], group: &[u8], g: &Group) -> Vec<Bytes> {
     let read = g.entries_read.map_or(-1, |n| n as i64);
     vec![
         Bytes::from_static(b"XGROUP"),
         Bytes::from_static(b"SETID"),
-        key.clone(),
-        group.clone(),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
         g.last_id.to_bytes(),
         Bytes::from_static(b"ENTRIESREAD"),
         Bytes::from(read.to_string()),
     ]
 }
 
-pub(super) fn consumer_log(key: &Bytes, group: &Bytes, consumer: &Bytes) -> Vec<Bytes> {
+pub(super) fn consumer_log(key: &[u8], group: &[u8], consumer: &[u8]) -> Vec<Bytes> {
     let b = Bytes::from_static;
-    vec![b(b"XGROUP"), b(b"CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]
+    vec![
+        b(b"XGROUP"),
+        b(b"CREATECONSUMER"),
+        Bytes::copy_from_slice(key),
+        Bytes::copy_from_slice(group),
+        Bytes::copy_from_slice(consumer),
+    ]
 }
 
 pub(super) fn range_encoded(
@@ -339,7 +345,7 @@ impl TrimArgs {
 #[allow(clippy::type_complexity)]
 pub(super) fn parse_trim(
     ctx: &Ctx,
-    argv: &[Bytes],
+    argv: &[&[u8]],
     xadd: bool,
 ) -> Result<(TrimArgs, bool, Option<(StreamId, bool)>, usize), CmdError> {
     let mut t = TrimArgs { how: None, approx: false, limit: 0, approx_at: 0, threshold_at: 0 };
@@ -359,7 +365,7 @@ pub(super) fn parse_trim(
                 ));
             }
             t.approx = false;
-            let next = &argv[i + 1][..];
+            let next = argv[i + 1];
             if more >= 2 && (next == b"~" || next == b"=") {
                 t.approx = next == b"~";
                 t.approx_at = i + 1;
@@ -379,7 +385,7 @@ pub(super) fn parse_trim(
             i += 2;
             continue;
         } else if is(a, "limit") && more > 0 {
-            let n = int(&argv[i + 1])?;
+            let n = int(argv[i + 1])?;
             if n < 0 {
                 return Err(CmdError::msg("The LIMIT argument must be >= 0."));
             }
@@ -429,7 +435,7 @@ pub(super) fn parse_add_id(a: &[u8]) -> Result<(StreamId, bool), CmdError> {
     Ok((strict_id(a)?, true))
 }
 
-pub(super) fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (trim, nomkstream, id, field_pos) = parse_trim(ctx, argv, true)?;
     let fields = argv.get(field_pos..).unwrap_or_default();
     if fields.len() < 2 || !fields.len().is_multiple_of(2) {
@@ -487,7 +493,7 @@ pub(super) fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // A generated ID replays as the ID it became, an approximate trim as the exact one.
     let log = logging.then(|| {
         let mut buf = [0u8; 41];
-        let mut cmd = argv.to_vec();
+        let mut cmd = crate::protocol::owned(argv);
         cmd[field_pos - 1] = Bytes::copy_from_slice(id_text(new_id, &mut buf));
         trim.exact(&mut cmd, s);
         cmd
@@ -502,15 +508,15 @@ pub(super) fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(id_reply(new_id))
 }
 
-pub(super) fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (trim, _, _, _) = parse_trim(ctx, argv, false)?;
-    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let n = match trim.how {
         Some(how) => s.trim(how, trim.approx, trim.limit),
         None => 0,
     };
     let exact = (n > 0 && trim.approx).then(|| {
-        let mut cmd = argv.to_vec();
+        let mut cmd = crate::protocol::owned(argv);
         trim.exact(&mut cmd, s);
         cmd
     });
@@ -518,21 +524,21 @@ pub(super) fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         if let Some(cmd) = exact {
             ctx.log_as(cmd);
         }
-        ctx.db().signal_changes(&argv[1], n as usize);
-        ctx.notify(ev::STREAM, "xtrim", &argv[1]);
+        ctx.db().signal_changes(argv[1], n as usize);
+        ctx.notify(ev::STREAM, "xtrim", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-pub(super) fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
+pub(super) fn range_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) -> CmdResult {
     let (lo, hi) = if rev { (&argv[3], &argv[2]) } else { (&argv[2], &argv[3]) };
     let start = range_bound(lo, true)?;
     let end = range_bound(hi, false)?;
     let mut count: Option<i64> = None;
     let mut j = 4;
     while j < argv.len() {
-        if is(&argv[j], "count") && j + 1 < argv.len() {
-            count = Some(int(&argv[j + 1])?.max(0));
+        if is(argv[j], "count") && j + 1 < argv.len() {
+            count = Some(int(argv[j + 1])?.max(0));
             j += 2;
         } else {
             return Err(CmdError::Syntax);
@@ -541,25 +547,25 @@ pub(super) fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResu
     if count == Some(0) {
         return Ok(Reply::NullArray);
     }
-    let Some(s) = stream_ref(ctx.db(), &argv[1])? else { return Ok(Reply::Array(vec![])) };
+    let Some(s) = stream_ref(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     Ok(range_encoded(s, start, end, count.unwrap_or(0) as usize, rev, |_| {}))
 }
 
-pub(super) fn xrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     range_generic(ctx, argv, false)
 }
 
-pub(super) fn xrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xrevrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     range_generic(ctx, argv, true)
 }
 
-pub(super) fn xlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(stream_ref(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
+pub(super) fn xlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(stream_ref(ctx.db(), argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
-pub(super) fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
-    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let mut n = 0;
     for id in ids {
         if s.delete(id) {
@@ -568,8 +574,8 @@ pub(super) fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     if n > 0 {
         s.refresh_first_id();
-        ctx.db().signal_changes(&argv[1], n as usize);
-        ctx.notify(ev::STREAM, "xdel", &argv[1]);
+        ctx.db().signal_changes(argv[1], n as usize);
+        ctx.notify(ev::STREAM, "xdel", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
@@ -586,7 +592,7 @@ pub(super) struct ReadArgs {
     ids_at: usize,
 }
 
-pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<ReadArgs, CmdError> {
+pub(super) fn parse_read(ctx: &Ctx, argv: &[&[u8]], group_cmd: bool) -> Result<ReadArgs, CmdError> {
     let mut r = ReadArgs { count: 0, block: None, group: None, noack: false, keys: vec![], ids: vec![], ids_at: 0 };
     let mut streams_at = None;
     let mut i = 1;
@@ -598,17 +604,17 @@ pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<R
                 // Named as the script spelled it, as Redis does.
                 return Err(CmdError::msg(format!(
                     "{} command is not allowed with BLOCK option from scripts",
-                    String::from_utf8_lossy(&argv[0])
+                    String::from_utf8_lossy(argv[0])
                 )));
             }
-            let ms = parse_i64(&argv[i + 1]).ok_or(CmdError::TimeoutNotInteger)?;
+            let ms = parse_i64(argv[i + 1]).ok_or(CmdError::TimeoutNotInteger)?;
             if ms < 0 {
                 return Err(CmdError::msg("timeout is negative"));
             }
             r.block = Some((ms > 0).then(|| ctx.srv.now_ms.saturating_add(ms as u64)));
             i += 2;
         } else if is(a, "count") && more > 0 {
-            r.count = int(&argv[i + 1])?.max(0) as usize;
+            r.count = int(argv[i + 1])?.max(0) as usize;
             i += 2;
         } else if is(a, "streams") && more > 0 {
             streams_at = Some(i + 1);
@@ -619,7 +625,7 @@ pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<R
                     "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
                 ));
             }
-            r.group = Some((argv[i + 1].clone(), argv[i + 2].clone()));
+            r.group = Some((Bytes::copy_from_slice(argv[i + 1]), Bytes::copy_from_slice(argv[i + 2])));
             i += 3;
         } else if is(a, "noack") {
             if !group_cmd {
@@ -645,8 +651,8 @@ pub(super) fn parse_read(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> Result<R
         return Err(CmdError::msg("Missing GROUP option for XREADGROUP"));
     }
     let n = rest.len() / 2;
-    r.keys = rest[..n].to_vec();
-    r.ids = rest[n..].to_vec();
+    r.keys = crate::protocol::owned(&rest[..n]);
+    r.ids = crate::protocol::owned(&rest[n..]);
     r.ids_at = at + n;
     Ok(r)
 }
@@ -658,15 +664,15 @@ pub(super) enum From {
     New,
 }
 
-pub(super) fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xread(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     read_generic(ctx, argv, false)
 }
 
-pub(super) fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xreadgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     read_generic(ctx, argv, true)
 }
 
-pub(super) fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> CmdResult {
+pub(super) fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
     let r = parse_read(ctx, argv, group_cmd)?;
     let retrying = ctx.sess.retrying_block;
     // Resolve the IDs (and check keys and groups) before serving anything.
@@ -743,9 +749,9 @@ pub(super) fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> Cm
     }
     let Some(deadline) = r.block else { return Ok(Reply::NullArray) };
     // Block: `$` is resolved now, so entries added later are what the client receives.
-    let mut stored = argv.to_vec();
+    let mut stored = crate::protocol::owned(argv);
     for (i, from) in froms.iter().enumerate() {
-        if let (From::After(id), true) = (from, &argv[r.ids_at + i][..] == b"$") {
+        if let (From::After(id), true) = (from, argv[r.ids_at + i] == b"$") {
             stored[r.ids_at + i] = id.to_bytes();
         }
     }
@@ -753,25 +759,32 @@ pub(super) fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> Cm
         // Like Redis, a blocked read without COUNT is served at most 1000 entries.
         stored.splice(1..1, [Bytes::from_static(b"COUNT"), Bytes::from_static(b"1000")]);
     }
-    super::block(ctx, &stored, &r.keys, deadline, Reply::NullArray, Reply::NullArray)
+    super::block(
+        ctx,
+        &crate::protocol::views(&stored),
+        &crate::protocol::views(&r.keys),
+        deadline,
+        Reply::NullArray,
+        Reply::NullArray,
+    )
 }
 
-pub(super) fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let id = strict_id(&argv[2])?;
+pub(super) fn xsetid(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let id = strict_id(argv[2])?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted = StreamId::ZERO;
     let mut i = 3;
     while i < argv.len() {
         let more = argv.len() - 1 - i;
-        if is(&argv[i], "entriesadded") && more > 0 {
-            let n = int(&argv[i + 1])?;
+        if is(argv[i], "entriesadded") && more > 0 {
+            let n = int(argv[i + 1])?;
             if n < 0 {
                 return Err(CmdError::msg("entries_added must be positive"));
             }
             entries_added = Some(n as u64);
             i += 2;
-        } else if is(&argv[i], "maxdeletedid") && more > 0 {
-            max_deleted = strict_id(&argv[i + 1])?;
+        } else if is(argv[i], "maxdeletedid") && more > 0 {
+            max_deleted = strict_id(argv[i + 1])?;
             if id < max_deleted {
                 return Err(CmdError::msg(
                     "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
@@ -782,7 +795,7 @@ pub(super) fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Err(CmdError::NoSuchKey) };
+    let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Err(CmdError::NoSuchKey) };
     if id < s.max_deleted {
         return Err(CmdError::msg("The ID specified in XSETID is smaller than current max_deleted_entry_id"));
     }
@@ -805,7 +818,7 @@ pub(super) fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         s.max_deleted = max_deleted;
     }
     // Not signalled: Redis's XSETID does not touch WATCH or client caches.
-    ctx.db().unsignalled_change(&argv[1], 1);
-    ctx.notify(ev::STREAM, "xsetid", &argv[1]);
+    ctx.db().unsignalled_change(argv[1], 1);
+    ctx.notify(ev::STREAM, "xsetid", argv[1]);
     Ok(OK)
 }

@@ -20,9 +20,9 @@ use super::stream::*;
 #[allow(clippy::too_many_arguments)]
 pub(super) fn serve_group(
     ctx: &mut Ctx,
-    key: &Bytes,
-    group: &Bytes,
-    consumer: &Bytes,
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
     from: From,
     count: usize,
     noack: bool,
@@ -107,16 +107,16 @@ pub(super) fn serve_group(
     Some(reply)
 }
 
-pub(super) fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xack(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let ids = argv[3..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
-    let Some(s) = stream_mut(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
-    let Some(g) = s.groups.get_mut(&argv[2]) else { return Ok(Reply::Int(0)) };
+    let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
+    let Some(g) = s.groups.get_mut(argv[2]) else { return Ok(Reply::Int(0)) };
     let n = ids.iter().filter(|id| g.ack(**id)).count();
-    ctx.db().unsignalled_change(&argv[1], n);
+    ctx.db().unsignalled_change(argv[1], n);
     Ok(Reply::Int(n as i64))
 }
 
-pub(super) fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xpending(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let argc = argv.len();
     if argc != 3 && !(6..=9).contains(&argc) {
         return Err(CmdError::Syntax);
@@ -125,25 +125,25 @@ pub(super) fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if argc >= 6 {
         let mut at = 3;
         let mut min_idle = 0i64;
-        if is(&argv[3], "idle") {
-            min_idle = int(&argv[4])?;
+        if is(argv[3], "idle") {
+            min_idle = int(argv[4])?;
             if argc < 8 {
                 return Err(CmdError::Syntax);
             }
             at += 2;
         }
-        let count = int(&argv[at + 2])?.max(0) as usize;
-        let start = range_bound(&argv[at], true)?;
-        let end = range_bound(&argv[at + 1], false)?;
-        let consumer = argv.get(at + 3).cloned();
+        let count = int(argv[at + 2])?.max(0) as usize;
+        let start = range_bound(argv[at], true)?;
+        let end = range_bound(argv[at + 1], false)?;
+        let consumer = argv.get(at + 3).copied();
         detail = Some((min_idle, start, end, count, consumer));
     }
     let now = ctx.now_ms();
-    let s = match stream_ref(ctx.db(), &argv[1])? {
+    let s = match stream_ref(ctx.db(), argv[1])? {
         Some(s) => s,
-        None => return Err(nogroup(&argv[1], &argv[2])),
+        None => return Err(nogroup(argv[1], argv[2])),
     };
-    let Some(g) = s.groups.get(&argv[2]) else { return Err(nogroup(&argv[1], &argv[2])) };
+    let Some(g) = s.groups.get(argv[2]) else { return Err(nogroup(argv[1], argv[2])) };
     let Some((min_idle, start, end, count, consumer)) = detail else {
         if g.pel.is_empty() {
             return Ok(Reply::Array(vec![Reply::Int(0), Reply::Null, Reply::Null, Reply::NullArray]));
@@ -164,7 +164,7 @@ pub(super) fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ]));
     };
     let ids: Vec<StreamId> = match &consumer {
-        Some(c) => match g.consumers.get(c) {
+        Some(c) => match g.consumers.get(*c) {
             Some(c) => c.pel.range(start..).take_while(|id| **id <= end).copied().collect(),
             None => return Ok(Reply::Array(vec![])),
         },
@@ -190,18 +190,18 @@ pub(super) fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-pub(super) fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
+pub(super) fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group, consumer) = (argv[1], argv[2], argv[3]);
     match stream_ref(ctx.db(), key)? {
         Some(s) if s.groups.contains_key(group) => {}
         _ => return Err(nogroup(key, group)),
     }
     let min_idle =
-        parse_i64(&argv[4]).ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XCLAIM"))?.max(0) as u64;
+        parse_i64(argv[4]).ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XCLAIM"))?.max(0) as u64;
     let mut j = 5;
     let mut ids = Vec::new();
     while j < argv.len() {
-        match strict_id(&argv[j]) {
+        match strict_id(argv[j]) {
             Ok(id) => ids.push(id),
             Err(_) => break,
         }
@@ -214,27 +214,26 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut last_id = StreamId::ZERO;
     while j < argv.len() {
         let more = argv.len() - 1 - j;
-        let a = &argv[j];
+        let a = argv[j];
         if is(a, "force") {
             force = true;
         } else if is(a, "justid") {
             justid = true;
         } else if is(a, "idle") && more > 0 {
             j += 1;
-            let v = parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid IDLE option argument for XCLAIM"))?;
+            let v = parse_i64(argv[j]).ok_or_else(|| CmdError::msg("Invalid IDLE option argument for XCLAIM"))?;
             delivery = Some((now as i64).saturating_sub(v));
         } else if is(a, "time") && more > 0 {
             j += 1;
             delivery =
-                Some(parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid TIME option argument for XCLAIM"))?);
+                Some(parse_i64(argv[j]).ok_or_else(|| CmdError::msg("Invalid TIME option argument for XCLAIM"))?);
         } else if is(a, "retrycount") && more > 0 {
             j += 1;
-            let v =
-                parse_i64(&argv[j]).ok_or_else(|| CmdError::msg("Invalid RETRYCOUNT option argument for XCLAIM"))?;
+            let v = parse_i64(argv[j]).ok_or_else(|| CmdError::msg("Invalid RETRYCOUNT option argument for XCLAIM"))?;
             retrycount = Some(v.max(0) as u64);
         } else if is(a, "lastid") && more > 0 {
             j += 1;
-            last_id = strict_id(&argv[j])?;
+            last_id = strict_id(argv[j])?;
         } else {
             return Err(CmdError::msg(format!("Unrecognized XCLAIM option '{}'", lossy(a))));
         }
@@ -306,25 +305,24 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-pub(super) fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    let min_idle = parse_i64(&argv[4])
-        .ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XAUTOCLAIM"))?
-        .max(0) as u64;
-    let start = range_bound(&argv[5], true)?;
+pub(super) fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group, consumer) = (argv[1], argv[2], argv[3]);
+    let min_idle =
+        parse_i64(argv[4]).ok_or_else(|| CmdError::msg("Invalid min-idle-time argument for XAUTOCLAIM"))?.max(0) as u64;
+    let start = range_bound(argv[5], true)?;
     let mut count: u64 = 100;
     let mut justid = false;
     let mut j = 6;
     while j < argv.len() {
         let more = argv.len() - 1 - j;
-        if is(&argv[j], "count") && more > 0 {
+        if is(argv[j], "count") && more > 0 {
             let max = (i64::MAX / 16) as u64;
-            count = match parse_i64(&argv[j + 1]) {
+            count = match parse_i64(argv[j + 1]) {
                 Some(n) if n >= 1 && (n as u64) <= max => n as u64,
                 _ => return Err(CmdError::msg("COUNT must be > 0")),
             };
             j += 2;
-        } else if is(&argv[j], "justid") {
+        } else if is(argv[j], "justid") {
             justid = true;
             j += 1;
         } else {
@@ -381,10 +379,10 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted)]))
 }
 
-pub(super) fn subcommand_error(argv: &[Bytes]) -> CmdError {
+pub(super) fn subcommand_error(argv: &[&[u8]]) -> CmdError {
     CmdError::msg(format!(
         "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        lossy(&argv[1]).chars().take(128).collect::<String>()
+        lossy(argv[1]).chars().take(128).collect::<String>()
     ))
 }
 
@@ -409,22 +407,22 @@ pub(super) fn no_such_group(key: &[u8], group: &[u8]) -> CmdError {
     CmdError::Raw(format!("NOGROUP No such consumer group '{}' for key name '{}'", lossy(group), lossy(key)))
 }
 
-pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut mkstream = false;
     let mut entries_read = None;
     let mut i = 5;
     while i < argv.len() {
-        if is(&argv[i], "mkstream") {
+        if is(argv[i], "mkstream") {
             mkstream = true;
             i += 1;
-        } else if is(&argv[i], "entriesread") && i + 1 < argv.len() {
-            entries_read = parse_entries_read(&argv[i + 1])?;
+        } else if is(argv[i], "entriesread") && i + 1 < argv.len() {
+            entries_read = parse_entries_read(argv[i + 1])?;
             i += 2;
         } else {
             return Err(subcommand_error(argv));
         }
     }
-    let (key, group) = (&argv[2], &argv[3]);
+    let (key, group) = (argv[2], argv[3]);
     let db = ctx.db();
     let exists = match db.peek(key) {
         Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
@@ -434,10 +432,10 @@ pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if !exists && !mkstream {
         group_stream(db, key)?;
     }
-    let id = if &argv[4][..] == b"$" {
+    let id = if argv[4] == b"$" {
         db.view(key).and_then(|v| v.as_stream()).map_or(StreamId::ZERO, |s| s.last_id)
     } else {
-        strict_id(&argv[4])?
+        strict_id(argv[4])?
     };
     if !exists {
         db.set(key, Value::Stream(Box::default()), false);
@@ -455,23 +453,23 @@ pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-pub(super) fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
+pub(super) fn xgroup_setid(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group) = (argv[2], argv[3]);
     // Options first, as Redis parses them before looking the key up.
     let mut entries_read = None;
     let mut i = 5;
     while i < argv.len() {
-        if !is(&argv[i], "entriesread") || i + 1 >= argv.len() {
+        if !is(argv[i], "entriesread") || i + 1 >= argv.len() {
             return Err(subcommand_error(argv));
         }
-        entries_read = parse_entries_read(&argv[i + 1])?;
+        entries_read = parse_entries_read(argv[i + 1])?;
         i += 2;
     }
     let s = group_stream(ctx.db(), key)?;
     if !s.groups.contains_key(group) {
         return Err(no_such_group(key, group));
     }
-    let id = if &argv[4][..] == b"$" { s.last_id } else { parse_id(&argv[4], 0, true)? };
+    let id = if argv[4] == b"$" { s.last_id } else { parse_id(argv[4], 0, true)? };
     if let Some(g) = s.groups.get_mut(group) {
         g.last_id = id;
         g.entries_read = entries_read;
@@ -481,8 +479,8 @@ pub(super) fn xgroup_setid(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-pub(super) fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
+pub(super) fn xgroup_destroy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group) = (argv[2], argv[3]);
     let s = group_stream(ctx.db(), key)?;
     if s.groups.remove(group).is_none() {
         return Ok(Reply::Int(0));
@@ -494,25 +492,25 @@ pub(super) fn xgroup_destroy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(1))
 }
 
-pub(super) fn xgroup_createconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
+pub(super) fn xgroup_createconsumer(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group) = (argv[2], argv[3]);
     let now = ctx.now_ms();
     let s = group_stream(ctx.db(), key)?;
     let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
-    if g.consumers.contains_key(&argv[4]) {
+    if g.consumers.contains_key(argv[4]) {
         return Ok(Reply::Int(0));
     }
-    g.touch_consumer(&super::args::owned(&argv[4]), now);
+    g.touch_consumer(&super::args::owned(argv[4]), now);
     ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-createconsumer", key);
     Ok(Reply::Int(1))
 }
 
-pub(super) fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let (key, group) = (&argv[2], &argv[3]);
+pub(super) fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (key, group) = (argv[2], argv[3]);
     let s = group_stream(ctx.db(), key)?;
     let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
-    let pending = match g.consumers.remove(&argv[4]) {
+    let pending = match g.consumers.remove(argv[4]) {
         Some(c) => {
             for id in &c.pel {
                 g.pel.remove(id);
@@ -526,7 +524,7 @@ pub(super) fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(pending as i64))
 }
 
-pub(super) fn xgroup_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+pub(super) fn xgroup_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "XGROUP",
         &[

@@ -1,7 +1,5 @@
 //! XINFO STREAM, GROUPS and CONSUMERS.
 
-use bytes::Bytes;
-
 use super::args::{int, is};
 use super::{CmdError, CmdResult, Ctx, help_reply};
 use crate::protocol::Reply;
@@ -18,24 +16,24 @@ pub(super) fn opt_int(v: Option<u64>) -> Reply {
     v.map_or(Reply::Null, |n| Reply::Int(n as i64))
 }
 
-pub(super) fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xinfo_stream(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut full = false;
     let mut count: usize = 10;
     if argv.len() > 3 {
-        if !is(&argv[3], "full") {
+        if !is(argv[3], "full") {
             return Err(CmdError::Syntax);
         }
         full = true;
         match argv.len() {
             4 => {}
-            6 if is(&argv[4], "count") => {
-                let n = int(&argv[5])?;
+            6 if is(argv[4], "count") => {
+                let n = int(argv[5])?;
                 count = if n <= 0 { 0 } else { n as usize };
             }
             _ => return Err(CmdError::Syntax),
         }
     }
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
+    let Some(s) = stream_ref(ctx.db(), argv[2])? else { return Err(CmdError::NoSuchKey) };
     let mut m = vec![
         kv("length", Reply::Int(s.len() as i64)),
         kv("radix-tree-keys", Reply::Int(s.node_count() as i64)),
@@ -113,8 +111,8 @@ pub(super) fn radix_nodes_estimate(s: &Stream) -> usize {
     if s.node_count() == 0 { 1 } else { s.node_count() + 1 }
 }
 
-pub(super) fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
+pub(super) fn xinfo_groups(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let Some(s) = stream_ref(ctx.db(), argv[2])? else { return Err(CmdError::NoSuchKey) };
     let out = s
         .groups
         .iter()
@@ -132,10 +130,10 @@ pub(super) fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-pub(super) fn xinfo_consumers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+pub(super) fn xinfo_consumers(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms();
-    let Some(s) = stream_ref(ctx.db(), &argv[2])? else { return Err(CmdError::NoSuchKey) };
-    let Some(g) = s.groups.get(&argv[3]) else { return Err(no_such_group(&argv[2], &argv[3])) };
+    let Some(s) = stream_ref(ctx.db(), argv[2])? else { return Err(CmdError::NoSuchKey) };
+    let Some(g) = s.groups.get(argv[3]) else { return Err(no_such_group(argv[2], argv[3])) };
     let out = g
         .consumers
         .iter()
@@ -150,7 +148,7 @@ pub(super) fn xinfo_consumers(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-pub(super) fn xinfo_help(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
+pub(super) fn xinfo_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(help_reply(
         "XINFO",
         &[

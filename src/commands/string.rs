@@ -57,8 +57,8 @@ fn check_len(ctx: &Ctx, total: u64) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::from_opt(get_str(ctx.db(), &argv[1])?.map(|s| s.to_bytes())))
+fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::from_opt(get_str(ctx.db(), argv[1])?.map(|s| s.to_bytes())))
 }
 
 /// Expiry options shared by SET and GETEX.
@@ -103,14 +103,14 @@ pub(super) struct SetOpts {
 /// Parses SET (is_set) or GETEX options with the exclusivity rules of Redis 7.0.
 fn parse_set_opts(
     ctx: &Ctx,
-    argv: &[Bytes],
+    argv: &[&[u8]],
     start: usize,
     is_set: bool,
     name: &'static str,
 ) -> Result<SetOpts, CmdError> {
     let mut o = SetOpts { nx: false, xx: false, get: false, ttl: Ttl::None };
     let mut kind: Option<TtlKind> = None;
-    let mut ttl_arg: Option<&Bytes> = None;
+    let mut ttl_arg: Option<&[u8]> = None;
     let mut keep = false;
     let mut persist = false;
     let mut j = start;
@@ -199,13 +199,13 @@ pub(super) fn set_generic(
     Ok((true, old))
 }
 
-fn set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = parse_set_opts(ctx, argv, 3, true, "set")?;
-    let (written, old) = set_generic(ctx, &argv[1], &argv[2], &o)?;
+    let (written, old) = set_generic(ctx, argv[1], argv[2], &o)?;
     // Propagated without GET (Redis 7.0), unless a deadline already rewrote it.
     if written && o.get && !matches!(o.ttl, Ttl::At(_)) {
         let kept = argv.iter().enumerate().filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"get"));
-        ctx.log_as(kept.map(|(_, a)| a.clone()).collect());
+        ctx.log_as(kept.map(|(_, a)| Bytes::copy_from_slice(a)).collect());
     }
     Ok(match old {
         Some(r) => r,
@@ -214,87 +214,91 @@ fn set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     })
 }
 
-fn setnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = SetOpts { nx: true, xx: false, get: false, ttl: Ttl::None };
-    let (written, _) = set_generic(ctx, &argv[1], &argv[2], &o)?;
+    let (written, _) = set_generic(ctx, argv[1], argv[2], &o)?;
     Ok(Reply::Int(written as i64))
 }
 
-fn setex_generic(ctx: &mut Ctx, argv: &[Bytes], kind: TtlKind, name: &'static str) -> CmdResult {
-    let at = deadline(ctx, &argv[2], kind, name)?;
+fn setex_generic(ctx: &mut Ctx, argv: &[&[u8]], kind: TtlKind, name: &'static str) -> CmdResult {
+    let at = deadline(ctx, argv[2], kind, name)?;
     let o = SetOpts { nx: false, xx: false, get: false, ttl: Ttl::At(at) };
-    set_generic(ctx, &argv[1], &argv[3], &o)?;
+    set_generic(ctx, argv[1], argv[3], &o)?;
     Ok(OK)
 }
 
-fn setex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn setex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     setex_generic(ctx, argv, TtlKind::Ex, "setex")
 }
 
-fn psetex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     setex_generic(ctx, argv, TtlKind::Px, "psetex")
 }
 
-fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = SetOpts { nx: false, xx: false, get: true, ttl: Ttl::None };
-    let (_, old) = set_generic(ctx, &argv[1], &argv[2], &o)?;
+    let (_, old) = set_generic(ctx, argv[1], argv[2], &o)?;
     // Propagated as SET (Redis 7.0).
-    ctx.log_as(vec![Bytes::from_static(b"SET"), argv[1].clone(), argv[2].clone()]);
+    ctx.log_as(vec![Bytes::from_static(b"SET"), Bytes::copy_from_slice(argv[1]), Bytes::copy_from_slice(argv[2])]);
     Ok(old.unwrap_or(Reply::Null))
 }
 
-fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    let Some(v) = get_str(db, &argv[1])?.map(|s| s.to_bytes()) else {
+    let Some(v) = get_str(db, argv[1])?.map(|s| s.to_bytes()) else {
         return Ok(Reply::Null);
     };
-    db.remove(&argv[1]);
-    ctx.notify(ev::GENERIC, "del", &argv[1]);
+    db.remove(argv[1]);
+    ctx.notify(ev::GENERIC, "del", argv[1]);
     // Propagated as what it did (Redis 7.0): a replica need not read the value.
-    ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
+    ctx.log_as(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(argv[1])]);
     Ok(Reply::Bulk(v))
 }
 
-fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = parse_set_opts(ctx, argv, 2, false, "getex")?;
     let past = matches!(o.ttl, Ttl::At(at) if ctx.already_expired(at));
     let db = ctx.db();
-    let Some(v) = get_str(db, &argv[1])?.map(|s| s.to_bytes()) else {
+    let Some(v) = get_str(db, argv[1])?.map(|s| s.to_bytes()) else {
         return Ok(Reply::Null);
     };
     let event = match o.ttl {
         Ttl::At(_) if past => {
-            db.remove(&argv[1]);
+            db.remove(argv[1]);
             "del"
         }
         Ttl::At(at) => {
-            db.set_expire(&argv[1], Some(at as u64));
+            db.set_expire(argv[1], Some(at as u64));
             "expire"
         }
         Ttl::Persist => {
-            if !matches!(db.expire_of(&argv[1]), Some(Some(_))) {
+            if !matches!(db.expire_of(argv[1]), Some(Some(_))) {
                 return Ok(Reply::Bulk(v));
             }
-            db.set_expire(&argv[1], None);
+            db.set_expire(argv[1], None);
             "persist"
         }
         Ttl::None | Ttl::Keep => return Ok(Reply::Bulk(v)),
     };
-    ctx.notify(ev::GENERIC, event, &argv[1]);
+    ctx.notify(ev::GENERIC, event, argv[1]);
     // Propagated as its effect: DEL, PERSIST, or PEXPIREAT with the absolute deadline.
     match event {
-        "del" => ctx.log_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]),
-        "persist" => ctx.log_as(vec![Bytes::from_static(b"PERSIST"), argv[1].clone()]),
+        "del" => ctx.log_as(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(argv[1])]),
+        "persist" => ctx.log_as(vec![Bytes::from_static(b"PERSIST"), Bytes::copy_from_slice(argv[1])]),
         _ => {
             if let Ttl::At(at) = o.ttl {
-                ctx.log_as(vec![Bytes::from_static(b"PEXPIREAT"), argv[1].clone(), Bytes::from(at.to_string())]);
+                ctx.log_as(vec![
+                    Bytes::from_static(b"PEXPIREAT"),
+                    Bytes::copy_from_slice(argv[1]),
+                    Bytes::from(at.to_string()),
+                ]);
             }
         }
     }
     Ok(Reply::Bulk(v))
 }
 
-fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let out = argv[1..]
         .iter()
@@ -307,62 +311,62 @@ fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(out))
 }
 
-fn mset_check(argv: &[Bytes], name: &str) -> Result<(), CmdError> {
+fn mset_check(argv: &[&[u8]], name: &str) -> Result<(), CmdError> {
     if argv.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
     Ok(())
 }
 
-fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     mset_check(argv, "mset")?;
     for kv in argv[1..].chunks(2) {
-        ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
-        ctx.notify(ev::STRING, "set", &kv[0]);
+        ctx.db().set(kv[0], Value::Str(StrValue::from_bytes(kv[1])), false);
+        ctx.notify(ev::STRING, "set", kv[0]);
     }
     Ok(OK)
 }
 
-fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     mset_check(argv, "msetnx")?;
     let db = ctx.db();
-    if argv[1..].chunks(2).any(|kv| db.contains(&kv[0])) {
+    if argv[1..].chunks(2).any(|kv| db.contains(kv[0])) {
         return Ok(Reply::Int(0));
     }
     for kv in argv[1..].chunks(2) {
-        ctx.db().set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1])), false);
-        ctx.notify(ev::STRING, "set", &kv[0]);
+        ctx.db().set(kv[0], Value::Str(StrValue::from_bytes(kv[1])), false);
+        ctx.notify(ev::STRING, "set", kv[0]);
     }
     Ok(Reply::Int(1))
 }
 
-fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let cur_len = get_str(ctx.db(), &argv[1])?.map(|s| s.len());
+fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let cur_len = get_str(ctx.db(), argv[1])?.map(|s| s.len());
     let Some(cur_len) = cur_len else {
-        ctx.db().set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2])), false);
-        ctx.notify(ev::STRING, "append", &argv[1]);
+        ctx.db().set(argv[1], Value::Str(StrValue::from_bytes(argv[2])), false);
+        ctx.notify(ev::STRING, "append", argv[1]);
         return Ok(Reply::Int(argv[2].len() as i64));
     };
     check_len(ctx, (cur_len + argv[2].len()) as u64)?;
-    let Some(Value::Str(s)) = ctx.db().get_mut(&argv[1]) else {
+    let Some(Value::Str(s)) = ctx.db().get_mut(argv[1]) else {
         return Err(CmdError::WrongType);
     };
     let mut buf = s.begin_edit();
-    buf.extend_from_slice(&argv[2]);
+    buf.extend_from_slice(argv[2]);
     let n = buf.len();
     s.finish_edit(buf);
-    ctx.notify(ev::STRING, "append", &argv[1]);
+    ctx.notify(ev::STRING, "append", argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
-fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(get_str(ctx.db(), &argv[1])?.map_or(0, |s| s.len()) as i64))
+fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(get_str(ctx.db(), argv[1])?.map_or(0, |s| s.len()) as i64))
 }
 
-fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut start = int(&argv[2])?;
-    let mut end = int(&argv[3])?;
-    let Some(s) = get_str(ctx.db(), &argv[1])? else {
+fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut start = int(argv[2])?;
+    let mut end = int(argv[3])?;
+    let Some(s) = get_str(ctx.db(), argv[1])? else {
         return Ok(Reply::Bulk(Bytes::new()));
     };
     let bytes = s.to_bytes();
@@ -387,14 +391,14 @@ fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Bulk(bytes.slice(start as usize..=end as usize)))
 }
 
-fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let offset = int(&argv[2])?;
+fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let offset = int(argv[2])?;
     if offset < 0 {
         return Err(CmdError::msg("offset is out of range"));
     }
     let offset = offset as u64;
     let val = &argv[3];
-    let cur_len = get_str(ctx.db(), &argv[1])?.map(|s| s.len());
+    let cur_len = get_str(ctx.db(), argv[1])?.map(|s| s.len());
     match cur_len {
         None if val.is_empty() => return Ok(Reply::Int(0)),
         Some(l) if val.is_empty() => return Ok(Reply::Int(l as i64)),
@@ -403,9 +407,9 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     check_len(ctx, offset + val.len() as u64)?;
     let offset = offset as usize;
     if cur_len.is_none() {
-        ctx.db().set(&argv[1], Value::Str(StrValue::Raw(Box::default())), false);
+        ctx.db().set(argv[1], Value::Str(StrValue::Raw(Box::default())), false);
     }
-    let Some(Value::Str(s)) = ctx.db().get_mut(&argv[1]) else {
+    let Some(Value::Str(s)) = ctx.db().get_mut(argv[1]) else {
         return Err(CmdError::WrongType);
     };
     let mut buf = s.begin_edit();
@@ -415,7 +419,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     buf[offset..offset + val.len()].copy_from_slice(val);
     let n = buf.len();
     s.finish_edit(buf);
-    ctx.notify(ev::STRING, "setrange", &argv[1]);
+    ctx.notify(ev::STRING, "setrange", argv[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -440,52 +444,52 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     Ok(Reply::Int(n))
 }
 
-fn incr(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    incr_generic(ctx, &argv[1], 1)
+fn incr(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    incr_generic(ctx, argv[1], 1)
 }
 
-fn decr(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    incr_generic(ctx, &argv[1], -1)
+fn decr(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    incr_generic(ctx, argv[1], -1)
 }
 
-fn incrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let by = int(&argv[2])?;
-    incr_generic(ctx, &argv[1], by)
+fn incrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = int(argv[2])?;
+    incr_generic(ctx, argv[1], by)
 }
 
-fn decrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let by = int(&argv[2])?;
+fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let by = int(argv[2])?;
     if by == i64::MIN {
         return Err(CmdError::msg("decrement would overflow"));
     }
-    incr_generic(ctx, &argv[1], -by)
+    incr_generic(ctx, argv[1], -by)
 }
 
-fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    let cur = match get_str(db, &argv[1])? {
+    let cur = match get_str(db, argv[1])? {
         None => LongDouble::Finite { neg: false, m: 0, exp: 0 },
         Some(s) => s.with_bytes(LongDouble::parse).ok_or(CmdError::NotFloat)?,
     };
-    let by = LongDouble::parse(&argv[2]).ok_or(CmdError::NotFloat)?;
+    let by = LongDouble::parse(argv[2]).ok_or(CmdError::NotFloat)?;
     let v = cur.sum(by);
     if !v.is_finite() {
         return Err(CmdError::msg("increment would produce NaN or Infinity"));
     }
     let s = v.to_human();
-    db.set(&argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
-    ctx.notify(ev::STRING, "incrbyfloat", &argv[1]);
+    db.set(argv[1], Value::Str(StrValue::from_computed(s.clone().into_bytes())), true);
+    ctx.notify(ev::STRING, "incrbyfloat", argv[1]);
     // Propagated as the value it produced, so float formatting never differs on replay.
     ctx.log_as(vec![
         Bytes::from_static(b"SET"),
-        argv[1].clone(),
+        Bytes::copy_from_slice(argv[1]),
         Bytes::from(s.clone()),
         Bytes::from_static(b"KEEPTTL"),
     ]);
     Ok(Reply::Bulk(Bytes::from(s)))
 }
 
-fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let mut fetch = |k: &[u8]| -> Result<Bytes, CmdError> {
         match db.get(k) {
@@ -495,20 +499,20 @@ fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             Some(_) => Err(CmdError::msg("The specified keys must contain string values")),
         }
     };
-    let a = fetch(&argv[1])?;
-    let b = fetch(&argv[2])?;
+    let a = fetch(argv[1])?;
+    let b = fetch(argv[2])?;
     let (mut getidx, mut getlen, mut withmatchlen, mut minmatchlen) = (false, false, false, 0i64);
     let mut j = 3;
     while j < argv.len() {
         let more = j + 1 < argv.len();
-        if is(&argv[j], "idx") {
+        if is(argv[j], "idx") {
             getidx = true;
-        } else if is(&argv[j], "len") {
+        } else if is(argv[j], "len") {
             getlen = true;
-        } else if is(&argv[j], "withmatchlen") {
+        } else if is(argv[j], "withmatchlen") {
             withmatchlen = true;
-        } else if is(&argv[j], "minmatchlen") && more {
-            minmatchlen = int(&argv[j + 1])?.max(0);
+        } else if is(argv[j], "minmatchlen") && more {
+            minmatchlen = int(argv[j + 1])?.max(0);
             j += 1;
         } else {
             return Err(CmdError::Syntax);

@@ -47,7 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn multi(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.sess.multi.is_some() {
         return Err(CmdError::msg("MULTI calls can not be nested"));
     }
@@ -56,7 +56,7 @@ fn multi(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn discard(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     if ctx.sess.multi.take().is_none() {
         return Err(CmdError::msg("DISCARD without MULTI"));
     }
@@ -65,7 +65,7 @@ fn discard(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn exec(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let Some(queue) = ctx.sess.multi.take() else {
         return Err(CmdError::msg("EXEC without MULTI"));
     };
@@ -91,14 +91,14 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     // there are several (ServerState::propagate_pending).
     let mut replies = Vec::with_capacity(queue.len());
     for argv in queue {
-        let r = match resolve(&argv) {
+        let r = match resolve(&crate::protocol::views(&argv)) {
             // ACLs may have changed since the command was queued: checked again, as in Redis.
-            Ok(entry) => match super::acl::denied(ctx.srv, ctx.sess, entry, &argv, "multi") {
+            Ok(entry) => match super::acl::denied(ctx.srv, ctx.sess, entry, &crate::protocol::views(&argv), "multi") {
                 Some(v) => Reply::Error(format!(
                     "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
                     super::acl::exec_reason(v)
                 )),
-                None => call(ctx.srv, ctx.sess, entry, &argv),
+                None => call(ctx.srv, ctx.sess, entry, &crate::protocol::views(&argv)),
             },
             Err((e, _)) => Reply::Error(e.to_string()),
         };
@@ -108,7 +108,7 @@ fn exec(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
     Ok(Reply::Array(replies))
 }
 
-fn watch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.sess.multi.is_some() {
         return Err(CmdError::msg("WATCH inside MULTI is not allowed"));
     }
@@ -127,7 +127,7 @@ fn watch(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(OK)
 }
 
-fn unwatch(ctx: &mut Ctx, _: &[Bytes]) -> CmdResult {
+fn unwatch(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     ctx.srv.unwatch_all(ctx.sess);
     Ok(OK)
 }

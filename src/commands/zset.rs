@@ -303,7 +303,7 @@ fn with_scores(items: Vec<(Vec<u8>, f64)>) -> Reply {
     Reply::Scored(Box::new(out))
 }
 
-fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (c, taken) = Conditions::leading(&argv[2..], &["nx", "xx", "gt", "lt", "ch", "incr"]);
     let Conditions { nx, xx, gt, lt, ch, incr } = c;
     let rest = &argv[2 + taken..];
@@ -321,21 +321,21 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let mut pairs = Vec::with_capacity(rest.len() / 2);
     for p in rest.chunks(2) {
-        pairs.push((score_arg(&p[0])?, p[1].clone()));
+        pairs.push((score_arg(p[0])?, p[1]));
     }
     let lim = limits(ctx);
     let db = ctx.db();
-    if read::<ZSetValue>(db, &argv[1])?.is_none() {
+    if read::<ZSetValue>(db, argv[1])?.is_none() {
         if xx {
             return Ok(if incr { Reply::Null } else { Reply::Int(0) });
         }
-        db.set(&argv[1], Value::ZSet(ZSetValue::for_first(pairs[0].1.len(), lim)), false);
+        db.set(argv[1], Value::ZSet(ZSetValue::for_first(pairs[0].1.len(), lim)), false);
     }
-    let Some(z) = db.get_mut_quiet(&argv[1]).and_then(|v| v.as_zset_mut()) else { return Err(CmdError::WrongType) };
+    let Some(z) = db.get_mut_quiet(argv[1]).and_then(|v| v.as_zset_mut()) else { return Err(CmdError::WrongType) };
     let (mut added, mut updated) = (0, 0);
     let mut incr_result = None;
     for (score, member) in pairs {
-        match z.score(&member) {
+        match z.score(member) {
             Some(cur) => {
                 if nx {
                     continue;
@@ -349,7 +349,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 }
                 incr_result = Some(new);
                 if new != cur {
-                    z.set_known(&member, new, Some(cur), lim);
+                    z.set_known(member, new, Some(cur), lim);
                     updated += 1;
                 }
             }
@@ -357,19 +357,19 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 if xx {
                     continue;
                 }
-                z.set_known(&member, score, None, lim);
+                z.set_known(member, score, None, lim);
                 incr_result = Some(score);
                 added += 1;
             }
         }
     }
     let empty = z.is_empty();
-    db.signal_changes(&argv[1], (added + updated) as usize);
+    db.signal_changes(argv[1], (added + updated) as usize);
     if empty {
-        db.remove(&argv[1]);
+        db.remove(argv[1]);
     }
     if added + updated > 0 {
-        ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, &argv[1]);
+        ctx.notify(ev::ZSET, if incr { "zincr" } else { "zadd" }, argv[1]);
     }
     if incr {
         return Ok(incr_result.map_or(Reply::Null, Reply::Double));
@@ -377,44 +377,44 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(added + if ch { updated } else { 0 }))
 }
 
-fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // ZADD key INCR increment member: the same reply, events and no-op rules (an increment
     // that leaves the score as it was changes nothing, -0 on a new member stays -0).
-    let as_zadd = [argv[0].clone(), argv[1].clone(), Bytes::from_static(b"INCR"), argv[2].clone(), argv[3].clone()];
+    let as_zadd = [argv[0], argv[1], &b"INCR"[..], argv[2], argv[3]];
     zadd(ctx, &as_zadd)
 }
 
-fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(Reply::Int(read::<ZSetValue>(ctx.db(), &argv[1])?.map_or(0, |z| z.len()) as i64))
+fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(Reply::Int(read::<ZSetValue>(ctx.db(), argv[1])?.map_or(0, |z| z.len()) as i64))
 }
 
-fn zscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    Ok(read::<ZSetValue>(ctx.db(), &argv[1])?.and_then(|z| z.score(&argv[2])).map_or(Reply::Null, Reply::Double))
+fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    Ok(read::<ZSetValue>(ctx.db(), argv[1])?.and_then(|z| z.score(argv[2])).map_or(Reply::Null, Reply::Double))
 }
 
-fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let z = read::<ZSetValue>(ctx.db(), &argv[1])?;
+fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let z = read::<ZSetValue>(ctx.db(), argv[1])?;
     Ok(Reply::Array(argv[2..].iter().map(|m| z.and_then(|z| z.score(m)).map_or(Reply::Null, Reply::Double)).collect()))
 }
 
-fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let n =
-        modify::<ZSetValue, _>(ctx.db(), &argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
+        modify::<ZSetValue, _>(ctx.db(), argv[1], |z| argv[2..].iter().filter(|m| z.remove(m)).count())?.unwrap_or(0);
     if n > 0 {
-        ctx.notify_emptying(ev::ZSET, "zrem", &argv[1]);
+        ctx.notify_emptying(ev::ZSET, "zrem", argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn rank_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> CmdResult {
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Null) };
-    Ok(z.rank(&argv[2]).map_or(Reply::Null, |r| Reply::Int(if rev { z.len() - 1 - r } else { r } as i64)))
+fn rank_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) -> CmdResult {
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Null) };
+    Ok(z.rank(argv[2]).map_or(Reply::Null, |r| Reply::Int(if rev { z.len() - 1 - r } else { r } as i64)))
 }
 
-fn zrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rank_generic(ctx, argv, false)
 }
-fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rank_generic(ctx, argv, true)
 }
 
@@ -478,18 +478,18 @@ fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-fn zcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let min = parse_score_bound(&argv[2])?;
-    let max = parse_score_bound(&argv[3])?;
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let min = parse_score_bound(argv[2])?;
+    let max = parse_score_bound(argv[3])?;
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let (lo, hi) = score_ranks(z, min, max);
     Ok(Reply::Int((hi - lo) as i64))
 }
 
-fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let min = parse_lex_bound(&argv[2])?;
-    let max = parse_lex_bound(&argv[3])?;
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else { return Ok(Reply::Int(0)) };
+fn zlexcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let min = parse_lex_bound(argv[2])?;
+    let max = parse_lex_bound(argv[3])?;
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let (lo, hi) = lex_ranks(z, &min, &max);
     Ok(Reply::Int((hi - lo) as i64))
 }
@@ -574,14 +574,14 @@ fn select_ranks(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result
 }
 
 /// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).
-fn parse_zrange_opts(argv: &[Bytes], from: usize, store: bool) -> Result<RangeSpec, CmdError> {
+fn parse_zrange_opts(argv: &[&[u8]], from: usize, store: bool) -> Result<RangeSpec, CmdError> {
     parse_range_opts(argv, from, store, None)
 }
 
 /// The option loop shared by every ZRANGE form, as in Redis's zrangeGenericCommand: the legacy
 /// commands fix the mode and direction (`fixed`), so BYSCORE/BYLEX/REV are syntax errors there.
 fn parse_range_opts(
-    argv: &[Bytes],
+    argv: &[&[u8]],
     from: usize,
     store: bool,
     fixed: Option<(RangeBy, bool)>,
@@ -595,8 +595,8 @@ fn parse_range_opts(
         if !store && is(a, "withscores") {
             spec.withscores = true;
         } else if is(a, "limit") && i + 2 < argv.len() {
-            let o = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
-            let c = parse_i64(&argv[i + 2]).ok_or(CmdError::NotInteger)?;
+            let o = parse_i64(argv[i + 1]).ok_or(CmdError::NotInteger)?;
+            let c = parse_i64(argv[i + 2]).ok_or(CmdError::NotInteger)?;
             spec.limit = Some((o, c));
             i += 2;
         } else if auto && is(a, "byscore") && spec.by == RangeBy::Rank {
@@ -619,14 +619,14 @@ fn parse_range_opts(
     Ok(spec)
 }
 
-fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else {
+fn range_reply(ctx: &mut Ctx, argv: &[&[u8]], spec: RangeSpec) -> CmdResult {
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else {
         // Bounds are still validated on a missing key, as Redis does.
         let empty = ZSetValue::default();
-        select_range(&empty, &argv[2], &argv[3], &spec)?;
+        select_range(&empty, argv[2], argv[3], &spec)?;
         return Ok(Reply::Array(vec![]));
     };
-    let (lo, hi) = select_ranks(z, &argv[2], &argv[3], &spec)?;
+    let (lo, hi) = select_ranks(z, argv[2], argv[3], &spec)?;
     // Encoded straight from the set into one buffer: no per-member copies or reply nodes.
     let mut out = ScoredReply::with_capacity(hi - lo);
     for (m, s) in z.range(lo, hi, spec.rev) {
@@ -635,30 +635,30 @@ fn range_reply(ctx: &mut Ctx, argv: &[Bytes], spec: RangeSpec) -> CmdResult {
     Ok(Reply::Scored(Box::new(out)))
 }
 
-fn zrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let spec = parse_zrange_opts(argv, 4, false)?;
     range_reply(ctx, argv, spec)
 }
 
 /// The legacy forms: fixed mode, optional WITHSCORES and (for score/lex) LIMIT.
-fn legacy_range(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy, rev: bool) -> CmdResult {
+fn legacy_range(ctx: &mut Ctx, argv: &[&[u8]], by: RangeBy, rev: bool) -> CmdResult {
     let spec = parse_range_opts(argv, 4, false, Some((by, rev)))?;
     range_reply(ctx, argv, spec)
 }
 
-fn zrevrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrevrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Rank, true)
 }
-fn zrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Score, false)
 }
-fn zrevrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrevrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Score, true)
 }
-fn zrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Lex, false)
 }
-fn zrevrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrevrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     legacy_range(ctx, argv, RangeBy::Lex, true)
 }
 
@@ -683,49 +683,49 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)], event: &'stat
     n
 }
 
-fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrangestore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let spec = parse_zrange_opts(argv, 5, true)?;
-    let items = match read::<ZSetValue>(ctx.db(), &argv[2])? {
-        Some(z) => select_range(z, &argv[3], &argv[4], &spec)?,
+    let items = match read::<ZSetValue>(ctx.db(), argv[2])? {
+        Some(z) => select_range(z, argv[3], argv[4], &spec)?,
         None => {
-            select_range(&ZSetValue::default(), &argv[3], &argv[4], &spec)?;
+            select_range(&ZSetValue::default(), argv[3], argv[4], &spec)?;
             vec![]
         }
     };
-    let n = store_zset(ctx, &argv[1], &items, "zrangestore");
+    let n = store_zset(ctx, argv[1], &items, "zrangestore");
     Ok(Reply::Int(n as i64))
 }
 
-fn remrange(ctx: &mut Ctx, argv: &[Bytes], by: RangeBy) -> CmdResult {
+fn remrange(ctx: &mut Ctx, argv: &[&[u8]], by: RangeBy) -> CmdResult {
     let spec = RangeSpec { by, rev: false, limit: None, withscores: false };
     let db = ctx.db();
-    let Some(z) = read::<ZSetValue>(db, &argv[1])? else {
-        select_range(&ZSetValue::default(), &argv[2], &argv[3], &spec)?;
+    let Some(z) = read::<ZSetValue>(db, argv[1])? else {
+        select_range(&ZSetValue::default(), argv[2], argv[3], &spec)?;
         return Ok(Reply::Int(0));
     };
-    let items = select_range(z, &argv[2], &argv[3], &spec)?;
+    let items = select_range(z, argv[2], argv[3], &spec)?;
     if items.is_empty() {
         return Ok(Reply::Int(0));
     }
-    let n = modify::<ZSetValue, _>(db, &argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
+    let n = modify::<ZSetValue, _>(db, argv[1], |z| items.iter().filter(|(m, _)| z.remove(m)).count())?.unwrap_or(0);
     if n > 0 {
         let event = match by {
             RangeBy::Rank => "zremrangebyrank",
             RangeBy::Score => "zremrangebyscore",
             RangeBy::Lex => "zremrangebylex",
         };
-        ctx.notify_emptying(ev::ZSET, event, &argv[1]);
+        ctx.notify_emptying(ev::ZSET, event, argv[1]);
     }
     Ok(Reply::Int(n as i64))
 }
 
-fn zremrangebyrank(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zremrangebyrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     remrange(ctx, argv, RangeBy::Rank)
 }
-fn zremrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zremrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     remrange(ctx, argv, RangeBy::Score)
 }
-fn zremrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zremrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     remrange(ctx, argv, RangeBy::Lex)
 }
 
@@ -744,7 +744,7 @@ fn pop_n(db: &mut Db, key: &[u8], max: bool, count: usize) -> Result<Vec<(Vec<u8
     Ok(items)
 }
 
-fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
+fn zpop_generic(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
@@ -755,9 +755,9 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
             _ => return Err(CmdError::msg("value is out of range, must be positive")),
         },
     };
-    let items = pop_n(ctx.db(), &argv[1], max, count.unwrap_or(1))?;
+    let items = pop_n(ctx.db(), argv[1], max, count.unwrap_or(1))?;
     if !items.is_empty() {
-        ctx.notify_emptying(ev::ZSET, pop_event(max), &argv[1]);
+        ctx.notify_emptying(ev::ZSET, pop_event(max), argv[1]);
     }
     match count {
         // Without COUNT the reply is a flat [member, score] in both protocols.
@@ -770,15 +770,15 @@ fn pop_event(max: bool) -> &'static str {
     if max { "zpopmax" } else { "zpopmin" }
 }
 
-fn zpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zpopmin(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     zpop_generic(ctx, argv, false)
 }
-fn zpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     zpop_generic(ctx, argv, true)
 }
 
 /// `numkeys key... MIN|MAX [COUNT n]` from position `at`; true means MAX.
-fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), CmdError> {
+fn parse_zmpop(argv: &[&[u8]], at: usize) -> Result<(Vec<Bytes>, bool, usize), CmdError> {
     super::args::parse_mpop(argv, at, |w| {
         if is(w, "max") {
             Some(true)
@@ -796,7 +796,7 @@ fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, bool, usize), C
 #[allow(clippy::type_complexity)]
 fn pop_first(
     ctx: &mut Ctx,
-    keys: &[Bytes],
+    keys: &[&[u8]],
     max: bool,
     count: usize,
 ) -> Result<Option<(Bytes, Vec<(Vec<u8>, f64)>)>, CmdError> {
@@ -815,13 +815,13 @@ fn pop_first(
         let items = pop_n(ctx.db(), k, max, count)?;
         if !items.is_empty() {
             ctx.notify_emptying(ev::ZSET, pop_event(max), k);
-            return Ok(Some((k.clone(), items)));
+            return Ok(Some((Bytes::copy_from_slice(k), items)));
         }
     }
     Ok(None)
 }
 
-fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
+fn mpop_first(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: usize) -> Result<Option<Reply>, CmdError> {
     let popped = pop_first(ctx, keys, max, count)?;
     // Propagated as the pop it was (Redis 7.0): ZPOPMIN/ZPOPMAX key <how many it popped>.
     if let Some((k, items)) = &popped {
@@ -834,13 +834,13 @@ fn mpop_first(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize) -> Result<
     }))
 }
 
-fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (keys, max, count) = parse_zmpop(argv, 1)?;
-    Ok(mpop_first(ctx, &keys, max, count)?.unwrap_or(Reply::NullArray))
+    Ok(mpop_first(ctx, &crate::protocol::views(&keys), max, count)?.unwrap_or(Reply::NullArray))
 }
 
-fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, &argv[argv.len() - 1])?;
+fn bzpop_generic(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
+    let deadline = super::block_deadline(ctx.srv, argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     if let Some((k, mut items)) = pop_first(ctx, keys, max, 1)?
         && let Some((m, s)) = items.pop()
@@ -853,33 +853,33 @@ fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
     super::block(ctx, argv, keys, deadline, Reply::NullArray, Reply::NullArray)
 }
 
-fn bzpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bzpopmin(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bzpop_generic(ctx, argv, false)
 }
-fn bzpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     bzpop_generic(ctx, argv, true)
 }
 
-fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, &argv[1])?;
+fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let deadline = super::block_deadline(ctx.srv, argv[1])?;
     let (keys, max, count) = parse_zmpop(argv, 2)?;
-    match mpop_first(ctx, &keys, max, count)? {
+    match mpop_first(ctx, &crate::protocol::views(&keys), max, count)? {
         Some(r) => Ok(r),
-        None => super::block(ctx, argv, &keys, deadline, Reply::NullArray, Reply::NullArray),
+        None => super::block(ctx, argv, &crate::protocol::views(&keys), deadline, Reply::NullArray, Reply::NullArray),
     }
 }
 
-fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() == 2 {
         let srv = &mut *ctx.srv;
         let db = &mut srv.dbs[ctx.sess.db];
-        let z = match db.get(&argv[1]) {
+        let z = match db.get(argv[1]) {
             None => return Ok(Reply::Null),
             Some(v) => v.as_zset().ok_or(CmdError::WrongType)?,
         };
         return Ok(z.random(&mut srv.rng).map_or(Reply::Null, |(m, _)| b(m)));
     }
-    let count = super::args::random_count(&argv[2])?;
+    let count = super::args::random_count(argv[2])?;
     let withscores = match argv.get(3) {
         None => false,
         Some(a) if is(a, "withscores") && argv.len() == 4 => true,
@@ -888,7 +888,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     super::args::check_random_count(count, withscores)?;
     let srv = &mut *ctx.srv;
     let db = &mut srv.dbs[ctx.sess.db];
-    let z = match db.get(&argv[1]) {
+    let z = match db.get(argv[1]) {
         None => return Ok(Reply::Array(vec![])),
         Some(v) => v.as_zset().ok_or(CmdError::WrongType)?,
     };
@@ -911,10 +911,10 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(if withscores { with_scores(picked) } else { Reply::Array(picked.into_iter().map(|(m, _)| b(&m)).collect()) })
 }
 
-fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let mut cursor = parse_cursor(&argv[2])?;
+fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut cursor = parse_cursor(argv[2])?;
     let o = parse_scan_opts(argv, 3, false)?;
-    let Some(z) = read::<ZSetValue>(ctx.db(), &argv[1])? else {
+    let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else {
         return Ok(Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]));
     };
     let mut out = Vec::new();
@@ -958,14 +958,14 @@ struct OpArgs {
 
 /// Parses `numkeys key... [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES] [LIMIT n]` at `at`.
 fn parse_op(
-    argv: &[Bytes],
+    argv: &[&[u8]],
     at: usize,
     name: &str,
     op: SetOp,
     withscores_ok: bool,
     card: bool,
 ) -> Result<OpArgs, CmdError> {
-    let numkeys = parse_i64(&argv[at]).ok_or(CmdError::NotInteger)?;
+    let numkeys = parse_i64(argv[at]).ok_or(CmdError::NotInteger)?;
     if numkeys < 1 {
         return Err(CmdError::msg(format!("at least 1 input key is needed for '{name}' command")));
     }
@@ -973,7 +973,7 @@ fn parse_op(
     if numkeys > argv.len() - at - 1 {
         return Err(CmdError::Syntax);
     }
-    let keys = argv[at + 1..at + 1 + numkeys].to_vec();
+    let keys = crate::protocol::owned(&argv[at + 1..at + 1 + numkeys]);
     let mut o = OpArgs { keys, weights: vec![1.0; numkeys], agg: Agg::Sum, withscores: false, limit: 0 };
     let mut i = at + 1 + numkeys;
     while i < argv.len() {
@@ -982,7 +982,7 @@ fn parse_op(
         if !card && op != SetOp::Diff && is(a, "weights") && left >= numkeys {
             for j in 0..numkeys {
                 o.weights[j] =
-                    parse_f64(&argv[i + 1 + j]).ok_or_else(|| CmdError::msg("weight value is not a float"))?;
+                    parse_f64(argv[i + 1 + j]).ok_or_else(|| CmdError::msg("weight value is not a float"))?;
             }
             i += numkeys;
         } else if !card && op != SetOp::Diff && is(a, "aggregate") && left >= 1 {
@@ -1000,7 +1000,7 @@ fn parse_op(
         } else if withscores_ok && is(a, "withscores") {
             o.withscores = true;
         } else if card && is(a, "limit") && left >= 1 {
-            o.limit = match parse_i64(&argv[i + 1]) {
+            o.limit = match parse_i64(argv[i + 1]) {
                 Some(n) if n >= 0 => n as usize,
                 _ => return Err(CmdError::msg("LIMIT can't be negative")),
             };
@@ -1113,7 +1113,7 @@ fn compute_op(ctx: &mut Ctx, op: SetOp, o: &OpArgs) -> Result<Vec<(Vec<u8>, f64)
     Ok(result)
 }
 
-fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+fn op_read(ctx: &mut Ctx, argv: &[&[u8]], op: SetOp, name: &str) -> CmdResult {
     let o = parse_op(argv, 1, name, op, true, false)?;
     let items = compute_op(ctx, op, &o)?;
     Ok(if o.withscores {
@@ -1123,7 +1123,7 @@ fn op_read(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
     })
 }
 
-fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
+fn op_store(ctx: &mut Ctx, argv: &[&[u8]], op: SetOp, name: &str) -> CmdResult {
     let o = parse_op(argv, 2, name, op, false, false)?;
     let items = compute_op(ctx, op, &o)?;
     let event = match op {
@@ -1131,30 +1131,30 @@ fn op_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> CmdResult {
         SetOp::Inter => "zinterstore",
         SetOp::Diff => "zdiffstore",
     };
-    let n = store_zset(ctx, &argv[1], &items, event);
+    let n = store_zset(ctx, argv[1], &items, event);
     Ok(Reply::Int(n as i64))
 }
 
-fn zunion(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zunion(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_read(ctx, argv, SetOp::Union, "zunion")
 }
-fn zinter(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zinter(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_read(ctx, argv, SetOp::Inter, "zinter")
 }
-fn zdiff(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zdiff(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_read(ctx, argv, SetOp::Diff, "zdiff")
 }
-fn zunionstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zunionstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_store(ctx, argv, SetOp::Union, "zunionstore")
 }
-fn zinterstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zinterstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_store(ctx, argv, SetOp::Inter, "zinterstore")
 }
-fn zdiffstore(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     op_store(ctx, argv, SetOp::Diff, "zdiffstore")
 }
 
-fn zintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+fn zintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = parse_op(argv, 1, "zintercard", SetOp::Inter, false, true)?;
     let items = compute_op(ctx, SetOp::Inter, &o)?;
     Ok(Reply::Int(items.len() as i64))

@@ -810,7 +810,7 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
             return Err(r.err("stream entries out of order"));
         }
         prev = Some(*id);
-        s.append(*id, flat, o.stream);
+        s.append(*id, &crate::protocol::views(flat), o.stream);
     }
     if s.len() != length {
         return Err(r.err("stream length does not match its entries"));

@@ -43,16 +43,29 @@ pub enum ProtocolError {
 }
 
 /// Per-connection decoding state.
+/// Requests with at most this many arguments are handed out from an array on the stack.
+const STACK_ARGS: usize = 8;
+
+/// An incremental RESP request decoder. A request's arguments are not copied or split off:
+/// the decoder notes where each lies in the read buffer and hands out slices of it
+/// ([`Decoder::with_args`]); [`Decoder::finish`] then drops the request from the buffer. (One
+/// shared `Bytes` per argument cost two atomic reference-count updates each: ~15% of the CPU
+/// of a pipelined GET.)
 #[derive(Debug, Default)]
 pub struct Decoder {
-    /// Arguments still expected in the current multibulk request (0 = at a request boundary).
+    /// Arguments of the current request still to come.
     pending: usize,
-    /// Length of the bulk whose header was read but whose payload has not fully arrived.
     bulk_len: Option<usize>,
-    args: Vec<Bytes>,
+    /// How much of the buffer the current request has taken so far.
+    pos: usize,
+    /// Where each decoded argument lies in the buffer: (start, length).
+    ranges: Vec<(usize, usize)>,
+    /// An inline request's arguments (unquoted, so not slices of the buffer).
+    inline: Option<Vec<Vec<u8>>>,
+    /// A complete request is being handed out; [`Decoder::finish`] consumes it.
+    complete: bool,
 }
 
-/// Limits that come from configuration and the client's auth state.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_bulk_len: i64,
@@ -64,44 +77,74 @@ impl Decoder {
         Self::default()
     }
 
-    /// True while a request is partially decoded (used for the query-buffer accounting).
     pub fn in_request(&self) -> bool {
         self.pending > 0
     }
 
-    /// Decodes one request from the front of `buf` into an owned vector. `Ok(Some(args))` may
-    /// be empty only for inline blank lines and `*0`/`*-1`, which callers skip.
+    /// Decodes the next request and returns a copy of its arguments (tests, tools).
     pub fn decode(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        Ok(self.decode_next(buf, limits)?.then(|| std::mem::take(&mut self.args)))
+        if !self.decode_next(buf, limits)? {
+            return Ok(None);
+        }
+        let args = self.with_args(buf, |argv| argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        self.finish(buf);
+        Ok(Some(args))
     }
 
-    /// Drops the last request's arguments (they share the read buffer's memory, which can be
-    /// reused in place only once no argument points into it).
-    pub fn clear_args(&mut self) {
-        self.args.clear();
+    /// The bytes the complete request takes at the front of the buffer.
+    pub fn request_len(&self) -> usize {
+        self.pos
     }
 
-    /// The arguments of the request the last successful [`Decoder::decode_next`] completed.
-    pub fn args(&self) -> &[Bytes] {
-        &self.args
-    }
-
-    /// Decodes one request, leaving its arguments in [`Decoder::args`] (the vector is reused
-    /// from request to request, so the hot path does not allocate it). Returns false when more
-    /// bytes are needed.
-    pub fn decode_next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<bool, ProtocolError> {
-        if self.pending == 0 {
-            self.args.clear();
-            if self.args.capacity() > ARGV_PREALLOC_MAX {
-                self.args = Vec::new();
+    /// Calls `f` with the arguments of the request [`Decoder::decode_next`] completed; `buf`
+    /// is the buffer it decoded.
+    pub fn with_args<R>(&self, buf: &[u8], f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        if let Some(inline) = &self.inline {
+            let argv: Vec<&[u8]> = inline.iter().map(Vec::as_slice).collect();
+            return f(&argv);
+        }
+        let n = self.ranges.len();
+        if n <= STACK_ARGS {
+            let mut argv: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
+            for (slot, &(start, len)) in argv.iter_mut().zip(&self.ranges) {
+                *slot = &buf[start..start + len];
             }
+            f(&argv[..n])
+        } else {
+            let argv: Vec<&[u8]> = self.ranges.iter().map(|&(start, len)| &buf[start..start + len]).collect();
+            f(&argv)
+        }
+    }
+
+    /// Drops the complete request from the front of the buffer.
+    pub fn finish(&mut self, buf: &mut BytesMut) {
+        if !self.complete {
+            return;
+        }
+        buf.advance(self.pos);
+        self.complete = false;
+        self.pos = 0;
+        self.inline = None;
+        self.ranges.clear();
+        if self.ranges.capacity() > ARGV_PREALLOC_MAX {
+            self.ranges = Vec::new();
+        }
+    }
+
+    /// Decodes from `buf` until a request is complete (true: see [`Decoder::with_args`], then
+    /// [`Decoder::finish`]) or the buffer runs out (false: call again when more has arrived).
+    pub fn decode_next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<bool, ProtocolError> {
+        self.finish(buf);
+        if self.pending == 0 {
             if buf.is_empty() {
                 return Ok(false);
             }
             if buf[0] != b'*' {
                 return Ok(match decode_inline(buf)? {
-                    Some(args) => {
-                        self.args = args;
+                    Some((args, len)) => {
+                        self.inline = Some(args);
+                        self.pos = len;
+                        self.complete = true;
                         true
                     }
                     None => false,
@@ -117,26 +160,28 @@ impl Decoder {
                 return Ok(false); // the '\n' has not arrived yet
             }
             let count = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+            let after = line_end + 2;
             if count > i32::MAX as i64 {
                 return Err(ProtocolError::InvalidMultibulkLength);
             }
             if count > UNAUTH_MAX_ARGS && !limits.authenticated {
                 return Err(ProtocolError::UnauthMultibulkLength);
             }
-            buf.advance(line_end + 2);
+            self.pos = after;
             if count <= 0 {
+                self.complete = true;
                 return Ok(true);
             }
             self.pending = count as usize;
-            self.args.reserve(self.pending.min(ARGV_PREALLOC_MAX));
+            self.ranges.reserve(self.pending.min(ARGV_PREALLOC_MAX));
             self.bulk_len = None;
         }
         while self.pending > 0 {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(line_end) = find_cr(buf, 0) else {
-                        if buf.len() > INLINE_MAX {
+                    let Some(line_end) = find_cr(buf, self.pos) else {
+                        if buf.len() - self.pos > INLINE_MAX {
                             return Err(ProtocolError::BulkCountTooBig);
                         }
                         return Ok(false);
@@ -144,35 +189,37 @@ impl Decoder {
                     if line_end + 1 >= buf.len() {
                         return Ok(false);
                     }
-                    if buf[0] != b'$' {
-                        return Err(ProtocolError::ExpectedDollar(buf[0] as char));
+                    if buf[self.pos] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(buf[self.pos] as char));
                     }
-                    let len = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
+                    let len = parse_i64(&buf[self.pos + 1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
+                    let after = line_end + 2;
                     if len < 0 || len > limits.max_bulk_len {
                         return Err(ProtocolError::InvalidBulkLength);
                     }
                     if len > UNAUTH_MAX_BULK && !limits.authenticated {
                         return Err(ProtocolError::UnauthBulkLength);
                     }
-                    buf.advance(line_end + 2);
+                    self.pos = after;
                     let len = len as usize;
                     if len >= BIG_BULK {
-                        buf.reserve(len + 2);
+                        // The whole argument is read into one allocation, not regrown.
+                        buf.reserve((self.pos + len + 2).saturating_sub(buf.len()));
                     }
                     self.bulk_len = Some(len);
                     len
                 }
             };
             // Like Redis, the two bytes after the payload are skipped without being checked.
-            if buf.len() < len + 2 {
+            if buf.len() - self.pos < len + 2 {
                 return Ok(false);
             }
-            let arg = buf.split_to(len).freeze();
-            buf.advance(2);
-            self.args.push(arg);
+            self.ranges.push((self.pos, len));
+            self.pos += len + 2;
             self.bulk_len = None;
             self.pending -= 1;
         }
+        self.complete = true;
         Ok(true)
     }
 }
@@ -229,20 +276,23 @@ fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
     buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
 }
 
-fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+/// An inline request's arguments and the bytes its line takes.
+type InlineRequest = (Vec<Vec<u8>>, usize);
+
+/// An inline request (a line of text), if its line is complete.
+fn decode_inline(buf: &[u8]) -> Result<Option<InlineRequest>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError::InlineTooBig);
         }
         return Ok(None);
     };
-    let line = buf.split_to(nl + 1);
-    let mut line = &line[..nl];
+    let mut line = &buf[..nl];
     if line.last() == Some(&b'\r') {
         line = &line[..line.len() - 1];
     }
     let args = split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
-    Ok(Some(args.into_iter().map(Bytes::from).collect()))
+    Ok(Some((args, nl + 1)))
 }
 
 pub use crate::util::numfmt::parse_i64;
@@ -392,6 +442,38 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn arguments_stay_in_the_buffer_until_finish() {
+        let mut d = Decoder::new();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI"[..]);
+        assert!(d.decode_next(&mut buf, L).unwrap());
+        assert_eq!(d.request_len(), 20);
+        let (base, end) = (buf.as_ptr() as usize, buf.as_ptr() as usize + buf.len());
+        d.with_args(&buf, |argv| {
+            assert_eq!(argv, [&b"GET"[..], b"k"]);
+            // Slices of the read buffer, not copies.
+            assert!(argv.iter().all(|a| (base..end).contains(&(a.as_ptr() as usize))));
+        });
+        assert_eq!(buf.len(), 30);
+        d.finish(&mut buf);
+        assert_eq!(&buf[..], b"*1\r\n$4\r\nPI");
+        // An incomplete request stays whole in the buffer; more bytes complete it.
+        assert!(!d.decode_next(&mut buf, L).unwrap());
+        assert_eq!(buf.len(), 10);
+        buf.extend_from_slice(b"NG\r\n");
+        assert!(d.decode_next(&mut buf, L).unwrap());
+        d.with_args(&buf, |argv| assert_eq!(argv, [&b"PING"[..]]));
+        d.finish(&mut buf);
+        assert!(buf.is_empty());
+        // More arguments than the stack array holds.
+        let mut buf = BytesMut::from(&b"*10\r\n"[..]);
+        for i in 0..10 {
+            buf.extend_from_slice(format!("$1\r\n{i}\r\n").as_bytes());
+        }
+        assert!(d.decode_next(&mut buf, L).unwrap());
+        d.with_args(&buf, |argv| assert_eq!(argv.len(), 10));
     }
 
     #[test]

@@ -660,8 +660,8 @@ impl Engine {
     pub fn run(
         &mut self,
         target: Target,
-        keys: &[Bytes],
-        args: &[Bytes],
+        keys: &[&[u8]],
+        args: &[&[u8]],
         host: &mut dyn Host,
         deadline: Instant,
     ) -> Result<Outcome, String> {

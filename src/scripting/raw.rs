@@ -391,8 +391,8 @@ unsafe fn push_reply(state: *mut ffi::lua_State, b: &[u8], pos: &mut usize, dept
 
 /// The keys and arguments of a run, handed to [`run_entry`] as a light userdata.
 pub(super) struct RunArgs<'a> {
-    pub keys: &'a [Bytes],
-    pub args: &'a [Bytes],
+    pub keys: &'a [&'a [u8]],
+    pub args: &'a [&'a [u8]],
 }
 
 /// Runs a script or function, called (protected, by mlua's `Function::call`) with
@@ -414,7 +414,7 @@ pub(super) unsafe extern "C-unwind" fn run_entry(state: *mut ffi::lua_State) -> 
 
 /// Builds the KEYS and ARGV tables and calls the function under the error handler: from
 /// `[handler, function, globals-or-nil]` to `[ok, value]`.
-unsafe fn run_script(state: *mut ffi::lua_State, keys: &[Bytes], args: &[Bytes]) {
+unsafe fn run_script(state: *mut ffi::lua_State, keys: &[&[u8]], args: &[&[u8]]) {
     // SAFETY (whole body): works on the three slots it is given and the values it pushes; the
     // slices are borrowed from the caller (no destructor here).
     unsafe {
@@ -448,7 +448,7 @@ unsafe fn run_script(state: *mut ffi::lua_State, keys: &[Bytes], args: &[Bytes])
 }
 
 /// Pushes an array of the strings.
-unsafe fn table_of(state: *mut ffi::lua_State, items: &[Bytes]) {
+unsafe fn table_of(state: *mut ffi::lua_State, items: &[&[u8]]) {
     // SAFETY: pushes a table and strings into it.
     unsafe {
         // The items are a command's arguments, bounded by the request's size.

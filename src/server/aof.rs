@@ -309,7 +309,7 @@ impl ServerState {
                         valid_before_multi = valid_up_to;
                     }
                     self.update_time();
-                    let reply = self.executor.execute(self, &mut sess, &argv);
+                    let reply = self.executor.execute(self, &mut sess, &crate::protocol::views(&argv));
                     sess.block = None;
                     if let crate::protocol::Reply::Error(e) = reply {
                         warn!("AOF {name}: command {:?} failed: {e}", String::from_utf8_lossy(&argv[0]));
@@ -730,7 +730,7 @@ impl ServerState {
     /// form its handler chose (`instead`: deadlines as absolute times, effects instead of
     /// random or time-dependent commands). The top-level command sends them when it returns
     /// ([`ServerState::propagate_pending`]).
-    pub fn aof_propagate(&mut self, db: usize, argv: &[Bytes], instead: Option<Vec<Vec<Bytes>>>) {
+    pub fn aof_propagate(&mut self, db: usize, argv: &[&[u8]], instead: Option<Vec<Vec<Bytes>>>) {
         // Keys that disappeared on their own (lazy expiry, eviction) first, as DEL.
         self.aof_propagate_dels_in_command();
         // EXEC's commands were queued one by one as they ran.
@@ -743,7 +743,9 @@ impl ServerState {
                     self.also_propagate(db, c, Target::All);
                 }
             }
-            None => self.also_propagate(db, argv.to_vec(), Target::All),
+            // A top-level command that alone changed something goes out as it is, uncopied.
+            None if self.call_depth == 0 && self.pending_ops.is_empty() => self.propagate_now(db, argv, Target::All),
+            None => self.also_propagate(db, crate::protocol::owned(argv), Target::All),
         }
     }
 

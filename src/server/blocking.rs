@@ -126,7 +126,7 @@ pub fn unblock_with(st: &mut ServerState, id: u64, reply: Option<Reply>) -> bool
     } else {
         false
     };
-    if let Some(slot) = st.executor.stat_slot(&req.argv) {
+    if let Some(slot) = st.executor.stat_slot(&crate::protocol::views(&req.argv)) {
         let stat = st.stats.command(slot);
         stat.calls += 1;
         if failed {
@@ -183,7 +183,7 @@ pub fn serve_ready(st: &mut ServerState, current: &mut Session) {
                     continue;
                 };
                 s.retrying_block = true;
-                let reply = st.executor.retry(st, &mut s, &req.argv);
+                let reply = st.executor.retry(st, &mut s, &crate::protocol::views(&req.argv));
                 s.retrying_block = false;
                 if s.block.is_some() {
                     // Nothing left for this waiter: keep its place (and original deadline).

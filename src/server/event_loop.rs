@@ -746,7 +746,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         && let Some(argv) = sess.postponed.take()
     {
         st.postponed_clients = st.postponed_clients.saturating_sub(1);
-        process(st, &mut sess, &argv);
+        process(st, &mut sess, &crate::protocol::views(&argv));
     }
     // Pipelined requests: the keys of the next few are looked up together (a window at a time).
     let (mut window, mut prefetching) = (0usize, true);
@@ -774,8 +774,8 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
             Ok(true) => {
                 sess.qbuf = buffered;
-                process(st, &mut sess, conn.decoder.args());
-                conn.decoder.clear_args();
+                conn.decoder.with_args(&conn.rbuf, |argv| process(st, &mut sess, argv));
+                conn.decoder.finish(&mut conn.rbuf);
             }
             Ok(false) => break,
             Err(e) => {

@@ -5,8 +5,6 @@
 //! commands through it alone: client requests, the AOF's replay, the master's stream and
 //! blocked clients' retries.
 
-use bytes::Bytes;
-
 use crate::protocol::{Reply, encode};
 use crate::server::client::ReplyMode;
 use crate::server::{ServerState, Session};
@@ -15,12 +13,12 @@ use crate::server::{ServerState, Session};
 pub trait Executor: Sync {
     /// Checks and runs (or queues) one request as a client's: existence, arity,
     /// authentication, OOM, MULTI queueing, then the handler.
-    fn execute(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply;
+    fn execute(&self, st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply;
     /// Runs a blocked client's command again once a key it waits on is ready (the checks it
     /// passed when it blocked are not repeated).
-    fn retry(&self, st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) -> Reply;
+    fn retry(&self, st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply;
     /// The command's statistics slot, None for an unknown command or a wrong arity.
-    fn stat_slot(&self, argv: &[Bytes]) -> Option<usize>;
+    fn stat_slot(&self, argv: &[&[u8]]) -> Option<usize>;
     /// Whether `name` is a command (the AOF refuses to load a file naming an unknown one).
     fn knows(&self, name: &[u8]) -> bool;
     /// Every command as ACL rules see them (ids are the command table's).
@@ -30,7 +28,7 @@ pub trait Executor: Sync {
 }
 
 /// Runs one request and appends its reply (if any) to the session's output buffer.
-pub fn process(st: &mut ServerState, sess: &mut Session, argv: &[Bytes]) {
+pub fn process(st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) {
     if argv.is_empty() {
         return;
     }

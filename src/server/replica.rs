@@ -68,8 +68,6 @@ pub struct MasterLink {
     next_attempt_ms: u64,
     last_ack_ms: u64,
     decoder: Decoder,
-    /// Bytes of the frame being decoded that the decoder has already taken from `inbuf`.
-    partial_used: usize,
     /// How many handshake replies were asked for (3, or 4 with AUTH).
     handshake_replies: usize,
     sess: Session,
@@ -92,7 +90,6 @@ impl MasterLink {
             next_attempt_ms: 0,
             last_ack_ms: 0,
             decoder: Decoder::new(),
-            partial_used: 0,
             handshake_replies: 0,
             sess,
         }
@@ -208,7 +205,6 @@ impl ServerState {
         link.out.clear();
         link.image = None;
         link.decoder = Decoder::new();
-        link.partial_used = 0;
         link.sess.multi = None;
     }
 
@@ -631,26 +627,20 @@ fn apply_stream(st: &mut ServerState) {
     let limits = Limits { max_bulk_len: st.config.int("proto-max-bulk-len"), authenticated: true };
     loop {
         let Some(link) = st.master.as_deref_mut() else { return };
-        let before = link.inbuf.len();
-        let argv: Vec<Bytes> = match link.decoder.decode_next(&mut link.inbuf, limits) {
+        let (argv, used): (Vec<Bytes>, usize) = match link.decoder.decode_next(&mut link.inbuf, limits) {
             Ok(true) => {
-                let a = link.decoder.args().to_vec();
-                link.decoder.clear_args();
-                a
+                let a = link.decoder.with_args(&link.inbuf, crate::protocol::owned);
+                let used = link.decoder.request_len();
+                link.decoder.finish(&mut link.inbuf);
+                (a, used)
             }
-            Ok(false) => {
-                // The decoder may have taken the complete front of a frame already: those
-                // bytes count with the rest of it.
-                link.partial_used += before - link.inbuf.len();
-                return;
-            }
+            Ok(false) => return,
             Err(e) => {
                 let why = format!("protocol error from master: {e}");
                 st.link_failed(&why);
                 return;
             }
         };
-        let used = before - link.inbuf.len() + std::mem::take(&mut link.partial_used);
         // Our replicas and backlog get the stream as it came: the master's multibulk
         // encoding is the one encode_command makes.
         let mut frame = Vec::with_capacity(used);
@@ -673,7 +663,7 @@ fn apply_stream(st: &mut ServerState) {
         let mut sess = std::mem::replace(&mut link.sess, Session::new(0, String::new(), String::new(), -1, 0));
         st.update_time();
         sess.last_cmd = "<unknown>";
-        if let crate::protocol::Reply::Error(e) = st.executor.execute(st, &mut sess, &argv) {
+        if let crate::protocol::Reply::Error(e) = st.executor.execute(st, &mut sess, &crate::protocol::views(&argv)) {
             // The master's write failed here: the data sets may now differ (Redis logs it
             // the same way, and goes on).
             let e: String = e.chars().take(4096).collect();

@@ -131,7 +131,7 @@ impl Tracking {
 }
 
 /// Why CLIENT TRACKING ON was refused (Redis's texts).
-pub fn check_prefixes(existing: &BTreeSet<Bytes>, new: &[Bytes]) -> Result<(), String> {
+pub fn check_prefixes(existing: &BTreeSet<Bytes>, new: &[&[u8]]) -> Result<(), String> {
     let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
     let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     for (i, p) in new.iter().enumerate() {

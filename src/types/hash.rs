@@ -464,9 +464,9 @@ impl HashValue {
     /// Sets a batch of field/value pairs (HSET/HMSET) and returns how many fields are new. The
     /// result, encoding included, is that of setting them one by one, but a packed hash is
     /// resized once for all the new fields. Deadlines of the fields written go.
-    pub fn set_pairs(&mut self, pairs: &[bytes::Bytes], limits: HashLimits) -> usize {
+    pub fn set_pairs(&mut self, pairs: &[&[u8]], limits: HashLimits) -> usize {
         if let Enc::Ex(_) = self.enc() {
-            return pairs.chunks_exact(2).filter(|p| self.set(&p[0], &p[1], limits)).count();
+            return pairs.chunks_exact(2).filter(|p| self.set(p[0], p[1], limits)).count();
         }
         if let HashValue::Packed(_) = self
             && pairs.iter().any(|b| b.len() > limits.max_value)
@@ -481,7 +481,7 @@ impl HashValue {
         if let HashValue::Packed(p) = self {
             let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
             for pair in pairs.chunks_exact(2) {
-                let (f, v) = (&pair[0][..], &pair[1][..]);
+                let (f, v) = (pair[0], pair[1]);
                 if let Some(i) = p.position(f, 2) {
                     p.replace(i + 1, v);
                 } else if let Some(e) = fresh.iter_mut().find(|e| e.0 == f) {
@@ -501,7 +501,7 @@ impl HashValue {
             self.convert();
         }
         let EncMut::Table(t) = self.enc_mut() else { return added };
-        added + pairs[applied..].chunks_exact(2).filter(|pair| t.set(&pair[0], &pair[1], false)).count()
+        added + pairs[applied..].chunks_exact(2).filter(|pair| t.set(pair[0], pair[1], false)).count()
     }
 
     /// Sets a field (HSET: its deadline goes); returns true if the field is new.
@@ -724,7 +724,7 @@ mod tests {
             let args = pairs(n, dup);
             let mut batch = HashValue::default();
             batch.set(b"f1", b"old", limits);
-            let added = batch.set_pairs(&args, limits);
+            let added = batch.set_pairs(&crate::protocol::views(&args), limits);
             let mut single = HashValue::default();
             single.set(b"f1", b"old", limits);
             let expect: usize = args.chunks(2).map(|p| single.set(&p[0], &p[1], limits) as usize).sum();

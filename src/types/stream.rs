@@ -140,7 +140,7 @@ struct Raw {
 }
 
 impl Node {
-    fn new(fields: &[Bytes]) -> Node {
+    fn new(fields: &[&[u8]]) -> Node {
         let mut master = Vec::new();
         for f in fields {
             put_str(&mut master, f);
@@ -148,11 +148,11 @@ impl Node {
         Node { master: master.into_boxed_slice(), master_count: fields.len(), data: Vec::new(), live: 0, total: 0 }
     }
 
-    fn append(&mut self, base: StreamId, id: StreamId, pairs: &[Bytes]) {
+    fn append(&mut self, base: StreamId, id: StreamId, pairs: &[&[u8]]) {
         let n = pairs.len() / 2;
         let same = n == self.master_count && {
             let mut pos = 0;
-            pairs.chunks(2).all(|p| get_str(&self.master, &mut pos) == &p[0][..])
+            pairs.chunks(2).all(|p| get_str(&self.master, &mut pos) == p[0])
         };
         self.data.push(if same { SAME_FIELDS } else { 0 });
         put_varint(&mut self.data, id.ms - base.ms);
@@ -160,9 +160,9 @@ impl Node {
         put_varint(&mut self.data, n as u64);
         for p in pairs.chunks(2) {
             if !same {
-                put_str(&mut self.data, &p[0]);
+                put_str(&mut self.data, p[0]);
             }
-            put_str(&mut self.data, &p[1]);
+            put_str(&mut self.data, p[1]);
         }
         self.live += 1;
         self.total += 1;
@@ -265,14 +265,14 @@ pub struct Group {
 impl Group {
     /// The consumer `name`, created if missing; its seen time is refreshed. Returns whether it
     /// was created.
-    pub fn touch_consumer(&mut self, name: &Bytes, now: u64) -> bool {
-        let mut created = false;
-        let c = self.consumers.entry(name.clone()).or_insert_with(|| {
-            created = true;
-            Consumer::default()
-        });
-        c.seen_time = now;
-        created
+    pub fn touch_consumer(&mut self, name: &[u8], now: u64) -> bool {
+        if let Some(c) = self.consumers.get_mut(name) {
+            c.seen_time = now;
+            return false;
+        }
+        let c = Consumer { seen_time: now, ..Consumer::default() };
+        self.consumers.insert(Bytes::copy_from_slice(name), c);
+        true
     }
 
     /// Removes `id` from the PEL (and its consumer's). True if it was pending.
@@ -286,14 +286,15 @@ impl Group {
 
     /// Records `id` as delivered to `consumer` now (moving it from another consumer's PEL if
     /// it was pending there).
-    pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now: u64, count: u64) {
+    pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now: u64, count: u64) {
         if let Some(old) = self.pel.get(&id).map(|n| n.consumer.clone())
             && let Some(c) = self.consumers.get_mut(&old)
         {
             c.pel.remove(&id);
         }
+        let consumer = Bytes::copy_from_slice(consumer);
         self.pel.insert(id, Nack { consumer: consumer.clone(), delivery_time: now, delivery_count: count });
-        self.consumers.entry(consumer.clone()).or_default().pel.insert(id);
+        self.consumers.entry(consumer).or_default().pel.insert(id);
     }
 }
 
@@ -336,7 +337,7 @@ impl Stream {
     }
 
     /// Appends an entry; `id` must be greater than `last_id` (the caller checked).
-    pub fn append(&mut self, id: StreamId, pairs: &[Bytes], limits: NodeLimits) {
+    pub fn append(&mut self, id: StreamId, pairs: &[&[u8]], limits: NodeLimits) {
         let entry_bytes: usize = pairs.iter().map(|p| p.len() + 2).sum::<usize>() + 12;
         let need_new = match self.nodes.last_key_value() {
             None => true,
@@ -350,7 +351,7 @@ impl Stream {
             if let Some((_, last)) = self.nodes.iter_mut().next_back() {
                 last.data.shrink_to_fit();
             }
-            let fields: Vec<Bytes> = pairs.chunks(2).map(|p| p[0].clone()).collect();
+            let fields: Vec<&[u8]> = pairs.chunks(2).map(|p| p[0]).collect();
             self.nodes.insert(id, Node::new(&fields));
         }
         if let Some((base, node)) = self.nodes.iter_mut().next_back() {
@@ -574,7 +575,7 @@ impl Stream {
     }
 
     /// Advances a group's last ID after delivering `id` as a new entry (XREADGROUP `>`).
-    pub fn advance_group(&mut self, group: &Bytes, id: StreamId) {
+    pub fn advance_group(&mut self, group: &[u8], id: StreamId) {
         let has_tomb = self.range_has_tombstones(id, StreamId::MAX);
         let estimate = self.estimate_distance(id);
         let added = self.entries_added;
@@ -644,7 +645,7 @@ mod tests {
                     } else {
                         pairs(&["other", &"x".repeat(rng.random_range(0..60))])
                     };
-                    s.append(id, &p, LIM);
+                    s.append(id, &crate::protocol::views(&p), LIM);
                     model.push((id, p));
                 }
                 6 if !model.is_empty() => {
