@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::{CmdError, Ctx, Entry, flags, table};
+use super::{CmdError, Ctx, Entry, flags, table, traits};
 use crate::protocol::{Reply, encode};
 use crate::server::state::SlowlogEntry;
 use crate::server::{Executor, ServerState, Session};
@@ -109,10 +109,10 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     };
     // DEBUG is off unless enable-debug-command allows it, checked before authentication as
     // in Redis.
-    if entry.full.starts_with("debug") && !srv.config.allows("enable-debug-command", sess.is_local()) {
+    if entry.is(traits::DEBUG) && !srv.config.allows("enable-debug-command", sess.is_local()) {
         return refuse(srv, sess, entry, CmdError::msg(DEBUG_NOT_ALLOWED));
     }
-    if super::module::PROTECTED.contains(&entry.full) && !srv.config.allows("enable-module-command", sess.is_local()) {
+    if entry.is(traits::PROTECTED) && !srv.config.allows("enable-module-command", sess.is_local()) {
         return refuse(srv, sess, entry, CmdError::msg(MODULE_NOT_ALLOWED));
     }
     if !sess.authenticated && srv.hot.auth_required && !entry.spec.has(flags::NO_AUTH) {
@@ -128,7 +128,11 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
         return refuse(srv, sess, entry, CmdError::Raw("LOADING Redis is loading the dataset in memory".into()));
     }
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
-    let cmd_flags = super::scripting::effective_flags(srv, entry.full, argv, entry.spec.flags);
+    let cmd_flags = if entry.is(traits::SCRIPT) {
+        super::scripting::effective_flags(srv, entry.full, argv, entry.spec.flags)
+    } else {
+        entry.spec.flags
+    };
     srv.oom_before_command = false;
     if busy.is_none() && srv.hot.eviction.maxmemory > 0 {
         let rejects = out_of_memory_rejects(srv, sess, entry, cmd_flags);
@@ -146,7 +150,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     {
         return refuse(srv, sess, entry, CmdError::Raw("READONLY You can't write against a read only replica.".into()));
     }
-    if (cmd_flags & flags::WRITE != 0 || entry.full == "ping")
+    if (cmd_flags & flags::WRITE != 0 || entry.is(traits::PING))
         && let Some(e) = disk_error(srv, cmd_flags & flags::WRITE != 0)
     {
         return refuse(srv, sess, entry, e);
@@ -214,7 +218,7 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
     if cmd_flags & MASK != 0 {
         return true;
     }
-    entry.full == "exec"
+    entry.is(traits::EXEC)
         && sess.multi.as_ref().is_some_and(|q| {
             q.iter().any(|argv| {
                 resolve(&crate::protocol::views(argv)).is_ok_and(|e| {
@@ -231,7 +235,7 @@ const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-
 /// EXEC whose transaction queued a command for which `pred` holds (EXEC is judged by what
 /// it would run: writes, commands refused on a stale replica, commands that may use memory).
 fn exec_queued(entry: &Entry, sess: &Session, pred: impl Fn(&Entry) -> bool) -> bool {
-    entry.full == "exec"
+    entry.is(traits::EXEC)
         && sess
             .multi
             .as_ref()
@@ -290,7 +294,7 @@ fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static 
 fn refuse(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, e: CmdError) -> Reply {
     srv.stats.command(entry.id).rejected_calls += 1;
     // Redis's rejectCommand: a refused EXEC discards the transaction, if any, and says so.
-    if entry.full == "exec" {
+    if entry.is(traits::EXEC) {
         sess.multi = None;
         sess.multi_error = false;
         srv.unwatch_all(sess);
@@ -320,7 +324,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     // MONITOR sees a command once it ran (so EXEC follows what it executed), except a script,
     // which it sees before the commands the script runs (Redis feeds EVAL/FCALL up front).
     let monitored = !srv.monitors.is_empty() && !sess.retrying_block;
-    let script = matches!(entry.full, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro");
+    let script = entry.is(traits::SCRIPT);
     if monitored && script {
         feed_monitors(srv, sess, argv);
     }
@@ -382,10 +386,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
         srv.invalidate_modified(sess);
     }
     // Read-only script commands track what their script read (see scripting::run_in).
-    if sess.tracking.is_some()
-        && spec.has(flags::READONLY)
-        && !spec.has(flags::PUBSUB)
-        && !matches!(entry.full, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    if sess.tracking.is_some() && spec.has(flags::READONLY) && !spec.has(flags::PUBSUB) && !entry.is(traits::SCRIPT_RO)
     {
         let keys = spec.key_positions(argv).into_iter().map(|i| Bytes::copy_from_slice(argv[i]));
         srv.track_read(sess, keys);

@@ -404,6 +404,43 @@ pub struct Entry {
     pub id: usize,
     /// Entry ids of the subcommands (empty for plain commands).
     pub subs: Vec<usize>,
+    /// What dispatch treats specially about this command ([`traits`]), worked out from its
+    /// name once so the hot path tests bits instead of comparing strings.
+    pub traits: u8,
+}
+
+impl Entry {
+    fn new(spec: &'static CommandSpec, full: &'static str, id: usize) -> Entry {
+        use traits::*;
+        let t = match full {
+            "eval" | "evalsha" | "fcall" => SCRIPT,
+            "eval_ro" | "evalsha_ro" | "fcall_ro" => SCRIPT | SCRIPT_RO,
+            "ping" => PING,
+            "exec" => EXEC,
+            f if f.starts_with("debug") => DEBUG,
+            f if module::PROTECTED.contains(&f) => PROTECTED,
+            _ => 0,
+        };
+        Entry { spec, full, id, subs: Vec::new(), traits: t }
+    }
+
+    pub fn is(&self, t: u8) -> bool {
+        self.traits & t != 0
+    }
+}
+
+/// Bits of [`Entry::traits`].
+pub mod traits {
+    /// EVAL, EVALSHA, FCALL and their read-only forms: run a script.
+    pub const SCRIPT: u8 = 1 << 0;
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO.
+    pub const SCRIPT_RO: u8 = 1 << 1;
+    pub const PING: u8 = 1 << 2;
+    pub const EXEC: u8 = 1 << 3;
+    /// DEBUG and its subcommands (enable-debug-command).
+    pub const DEBUG: u8 = 1 << 4;
+    /// Redis's CMD_PROTECTED module subcommands (enable-module-command).
+    pub const PROTECTED: u8 = 1 << 5;
 }
 
 /// FNV-1a: the command table is fixed at start-up, so lookups need speed, not DoS resistance.
@@ -492,13 +529,13 @@ pub fn table() -> &'static Table {
         for fam in families() {
             for spec in fam {
                 let id = entries.len();
-                entries.push(Entry { spec, full: spec.name, id, subs: Vec::new() });
+                entries.push(Entry::new(spec, spec.name, id));
                 by_name.insert(spec.name.as_bytes(), id);
                 for sub in spec.subcommands {
                     let sid = entries.len();
                     // Leaked once at start-up: full names live as long as the table.
                     let full: &'static str = Box::leak(format!("{}|{}", spec.name, sub.name).into_boxed_str());
-                    entries.push(Entry { spec: sub, full, id: sid, subs: Vec::new() });
+                    entries.push(Entry::new(sub, full, sid));
                     entries[id].subs.push(sid);
                 }
             }

@@ -150,17 +150,24 @@ impl Decoder {
                     None => false,
                 });
             }
-            let Some(line_end) = find_cr(buf, 0) else {
-                if buf.len() > INLINE_MAX {
-                    return Err(ProtocolError::MbulkCountTooBig);
+            // Plain lengths are read in one pass; anything else goes to the general parser,
+            // which judges it with Redis's errors.
+            let (count, after) = match plain_number(buf, 0) {
+                Some((n, after)) => (n as i64, after),
+                None => {
+                    let Some(line_end) = find_cr(buf, 0) else {
+                        if buf.len() > INLINE_MAX {
+                            return Err(ProtocolError::MbulkCountTooBig);
+                        }
+                        return Ok(false);
+                    };
+                    if line_end + 1 >= buf.len() {
+                        return Ok(false); // the '\n' has not arrived yet
+                    }
+                    let n = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+                    (n, line_end + 2)
                 }
-                return Ok(false);
             };
-            if line_end + 1 >= buf.len() {
-                return Ok(false); // the '\n' has not arrived yet
-            }
-            let count = parse_i64(&buf[1..line_end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-            let after = line_end + 2;
             if count > i32::MAX as i64 {
                 return Err(ProtocolError::InvalidMultibulkLength);
             }
@@ -180,20 +187,25 @@ impl Decoder {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(line_end) = find_cr(buf, self.pos) else {
-                        if buf.len() - self.pos > INLINE_MAX {
-                            return Err(ProtocolError::BulkCountTooBig);
+                    let (len, after) = match plain_number(buf, self.pos).filter(|_| buf[self.pos] == b'$') {
+                        Some((n, after)) => (n as i64, after),
+                        None => {
+                            let Some(line_end) = find_cr(buf, self.pos) else {
+                                if buf.len() - self.pos > INLINE_MAX {
+                                    return Err(ProtocolError::BulkCountTooBig);
+                                }
+                                return Ok(false);
+                            };
+                            if line_end + 1 >= buf.len() {
+                                return Ok(false);
+                            }
+                            if buf[self.pos] != b'$' {
+                                return Err(ProtocolError::ExpectedDollar(buf[self.pos] as char));
+                            }
+                            let n = parse_i64(&buf[self.pos + 1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
+                            (n, line_end + 2)
                         }
-                        return Ok(false);
                     };
-                    if line_end + 1 >= buf.len() {
-                        return Ok(false);
-                    }
-                    if buf[self.pos] != b'$' {
-                        return Err(ProtocolError::ExpectedDollar(buf[self.pos] as char));
-                    }
-                    let len = parse_i64(&buf[self.pos + 1..line_end]).ok_or(ProtocolError::InvalidBulkLength)?;
-                    let after = line_end + 2;
                     if len < 0 || len > limits.max_bulk_len {
                         return Err(ProtocolError::InvalidBulkLength);
                     }
@@ -270,6 +282,28 @@ fn header(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
         i += 1;
     }
     (i > pos + 1 && i + 2 <= buf.len()).then_some((n, i + 2))
+}
+
+/// The number of the `*N` / `$N` line at `pos` (its first byte is not looked at) when it is
+/// plain: 1 to 18 digits, no sign, no leading zero, its CRLF arrived. Returns it and where
+/// the line ends. `None` sends the line to the general parser.
+#[inline]
+fn plain_number(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let first = buf.get(pos + 1)?.wrapping_sub(b'1');
+    if first > 8 {
+        return None;
+    }
+    let mut n = first as usize + 1;
+    let mut i = pos + 2;
+    while i < pos + 19 {
+        let d = buf.get(i)?.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n * 10 + d as usize;
+        i += 1;
+    }
+    (buf.get(i) == Some(&b'\r') && i + 1 < buf.len()).then_some((n, i + 2))
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
@@ -442,6 +476,21 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn plain_lengths_and_the_rest_decode_alike() {
+        // The one-pass reader takes plain lengths; zero, leading zeros, signs and 19 digits go
+        // the general way, with the same outcome as before.
+        assert_eq!(plain_number(b"$12\r\n", 0), Some((12, 5)));
+        assert_eq!(plain_number(b"$12\r", 0), None);
+        for line in [&b"$0\r\n"[..], b"$012\r\n", b"$+1\r\n", b"$-1\r\n", b"$1x\r\n", b"$1234567890123456789\r\n"] {
+            assert_eq!(plain_number(line, 0), None, "{}", String::from_utf8_lossy(line));
+        }
+        assert_eq!(all(b"*1\r\n$0\r\n\r\n").unwrap(), vec![vec![Bytes::new()]]);
+        assert_eq!(all(b"*1\r\n$01\r\nx\r\n"), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(all(b"*01\r\n$1\r\nx\r\n"), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(all(b"*1\r\n$99999999999999999999\r\n"), Err(ProtocolError::InvalidBulkLength));
     }
 
     #[test]

@@ -155,10 +155,14 @@ pub fn expire_blocks(st: &mut ServerState) {
 
 /// Serves clients blocked on keys that became ready, first come first served, until no key
 /// is ready (serving one client can make another key ready).
+#[inline]
 pub fn serve_ready(st: &mut ServerState, current: &mut Session) {
-    if st.blocking.count() == 0 {
-        return;
+    if st.blocking.count() != 0 {
+        serve_ready_keys(st, current);
     }
+}
+
+fn serve_ready_keys(st: &mut ServerState, current: &mut Session) {
     loop {
         let mut ready = Vec::new();
         for (i, db) in st.dbs.iter_mut().enumerate() {

@@ -252,10 +252,14 @@ impl crate::server::ServerState {
     }
 
     /// Publishes the keyspace events the databases raised, oldest first per database.
+    #[inline]
     pub fn publish_events(&mut self, current: &mut Session) {
-        if self.hot.notify == 0 {
-            return;
+        if self.hot.notify != 0 {
+            self.publish_db_events(current);
         }
+    }
+
+    fn publish_db_events(&mut self, current: &mut Session) {
         for db in 0..self.dbs.len() {
             if !self.dbs[db].has_events() {
                 continue;

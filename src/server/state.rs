@@ -520,10 +520,14 @@ impl ServerState {
     }
 
     /// Moves "watched key changed" signals from the databases to the sessions.
+    #[inline]
     pub fn flag_dirty_watchers(&mut self, current: &mut Session) {
-        if self.watched_keys == 0 {
-            return;
+        if self.watched_keys != 0 {
+            self.flag_watchers_of_dirty_keys(current);
         }
+    }
+
+    fn flag_watchers_of_dirty_keys(&mut self, current: &mut Session) {
         for db in &mut self.dbs {
             for id in db.take_dirty_watchers() {
                 if id == current.id {

@@ -231,6 +231,7 @@ impl ServerState {
     }
 
     /// Sends invalidations for the keys modified since the last call (all databases).
+    #[inline]
     pub fn invalidate_modified(&mut self, current: &mut Session) {
         if self.tracking.clients == 0 {
             return;
