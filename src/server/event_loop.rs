@@ -12,7 +12,6 @@
 //! Redis's processEventsWhileBlocked does. A client's connection is taken out of [`Net`] while
 //! its commands run, so that nested turn never reads from the client whose script is running.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -46,7 +45,7 @@ struct Conn {
 pub struct Net {
     pub(crate) poll: Poll,
     listeners: Vec<Listener>,
-    conns: HashMap<ClientId, Conn>,
+    conns: crate::util::id_hasher::IdMap<ClientId, Conn>,
     /// Scrapers of the metrics endpoint.
     pub(super) http: super::http::HttpConns,
     scratch: Vec<u8>,
@@ -231,7 +230,7 @@ impl Server {
         state.net = Some(Box::new(Net {
             poll,
             listeners,
-            conns: HashMap::new(),
+            conns: Default::default(),
             http: Default::default(),
             scratch: vec![0; READ_CHUNK],
             deferred: Vec::new(),

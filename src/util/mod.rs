@@ -3,6 +3,7 @@
 pub mod dict;
 pub mod expiry_index;
 pub mod glob;
+pub mod id_hasher;
 pub mod longdouble;
 pub mod numfmt;
 pub mod sha1;
