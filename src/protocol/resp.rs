@@ -236,11 +236,11 @@ impl Decoder {
     }
 }
 
-/// Calls `f` with the second argument (the key, for most commands) of each complete multibulk
-/// request at the front of `buf`, at most `max` of them; returns how many requests it walked.
+/// Calls `f` with the index and second argument (the key, for most commands) of each complete
+/// multibulk request at the front of `buf`, at most `max` of them; returns how many requests it walked.
 /// It stops at the first inline, malformed or incomplete request: this is only a look ahead
 /// for prefetching, the decoder still judges every byte.
-pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> usize {
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(usize, &'a [u8])) -> usize {
     let mut pos = 0;
     let mut seen = 0;
     'requests: while seen < max && buf.get(pos) == Some(&b'*') {
@@ -255,7 +255,7 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> 
                 break 'requests;
             };
             if i == 1 {
-                f(&buf[start..end]);
+                f(seen, &buf[start..end]);
             }
             pos = end + 2;
         }
@@ -529,9 +529,9 @@ mod tests {
     fn peek_keys_walks_complete_requests_only() {
         let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
         let mut keys = Vec::new();
-        assert_eq!(peek_keys(buf, 10, |k| keys.push(k.to_vec())), 3);
+        assert_eq!(peek_keys(buf, 10, |_, k| keys.push(k.to_vec())), 3);
         assert_eq!(keys, vec![b"a".to_vec(), b"bb".to_vec()]);
-        assert_eq!(peek_keys(buf, 1, |_| {}), 1);
+        assert_eq!(peek_keys(buf, 1, |_, _| {}), 1);
         for bad in [
             &b"*2\r\n$-1\r\n"[..],
             b"*x\r\n",
@@ -542,7 +542,7 @@ mod tests {
             b"*9999999999999\r\n",
             b"*1\r\n$99999999999999999\r\n",
         ] {
-            assert_eq!(peek_keys(bad, 10, |_| {}), 0);
+            assert_eq!(peek_keys(bad, 10, |_, _| {}), 0);
         }
     }
 

@@ -749,6 +749,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
     }
     // Pipelined requests: the keys of the next few are looked up together (a window at a time).
     let (mut window, mut prefetching) = (0usize, true);
+    let mut hints = KeyHints::default();
     loop {
         if sess.postponed.is_some() {
             break; // a command held by CLIENT PAUSE: nothing more is read until it runs
@@ -763,9 +764,10 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
             break; // commands wait in the buffer until the pause ends (cron resumes them)
         }
         if window == 0 && prefetching {
-            window = prefetch_window(&st.dbs[sess.db], &conn.rbuf);
+            window = prefetch_window(&st.dbs[sess.db], &conn.rbuf, &mut hints);
             prefetching = window >= 2;
         }
+        let hint = hints.take(window);
         window = window.saturating_sub(1);
         let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
         // CLIENT LIST's qbuf counts the command being run, as Redis's query buffer does.
@@ -773,7 +775,17 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
             Ok(true) => {
                 sess.qbuf = buffered;
-                conn.decoder.with_args(&conn.rbuf, |argv| process(st, &mut sess, argv));
+                conn.decoder.with_args(&conn.rbuf, |argv| {
+                    // The window hashed this request's key where it lies in the read buffer,
+                    // which stays as it is until the command has run.
+                    if let (Some((at, hash)), Some(key)) = (hint, argv.get(1))
+                        && at == key.as_ptr() as usize
+                    {
+                        crate::util::dict::set_hash_hint(key, hash);
+                    }
+                    process(st, &mut sess, argv);
+                    crate::util::dict::clear_hash_hint();
+                });
                 conn.decoder.finish(&mut conn.rbuf);
             }
             Ok(false) => break,
@@ -797,22 +809,47 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
 /// Requests a pipeline holds at most are prefetched at once (a window).
 const PREFETCH_WINDOW: usize = 32;
 
+/// The keys a prefetch window hashed, by request: (the key's address in the read buffer,
+/// its hash), handed to the key look-up of that request so it does not hash again.
+struct KeyHints {
+    keys: [(usize, usize); PREFETCH_WINDOW],
+    /// Requests the window covers.
+    len: usize,
+}
+
+impl Default for KeyHints {
+    fn default() -> Self {
+        KeyHints { keys: [(0, 0); PREFETCH_WINDOW], len: 0 }
+    }
+}
+
+impl KeyHints {
+    /// The hint of the next request, `left` requests before the window's end.
+    fn take(&self, left: usize) -> Option<(usize, usize)> {
+        let i = self.len.checked_sub(left)?;
+        self.keys.get(i).copied().filter(|&(at, _)| at != 0)
+    }
+}
+
 /// Starts loading the keyspace entries of the requests at the front of `buf` (their second
 /// argument, the key of most commands) so their cache misses overlap instead of stalling
 /// each command in turn. Returns how many requests the window covers; below 2 there is no
 /// pipeline to overlap and the caller stops trying for this read.
-fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8]) -> usize {
+fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8], hints: &mut KeyHints) -> usize {
     let mut hashes = [0usize; PREFETCH_WINDOW];
     let mut n = 0;
     let mut last: &[u8] = &[];
-    let seen = crate::protocol::resp::peek_keys(buf, PREFETCH_WINDOW, |key| {
+    hints.keys = [(0, 0); PREFETCH_WINDOW];
+    let seen = crate::protocol::resp::peek_keys(buf, PREFETCH_WINDOW, |i, key| {
         // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
         if n == 0 || key != last {
             hashes[n] = db.key_hash(key);
             n += 1;
             last = key;
         }
+        hints.keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
     });
+    hints.len = seen;
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
     }

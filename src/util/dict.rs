@@ -12,6 +12,7 @@
 //! Keys are hashed with std's keyed SipHash (`RandomState`), so clients cannot flood a bucket.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
@@ -85,6 +86,24 @@ pub struct Dict<K, V> {
     rehash_idx: Option<usize>,
 }
 
+thread_local! {
+    /// A hash already known for the bytes at one address and length: see [`set_hash_hint`].
+    static HASH_HINT: Cell<(usize, usize, usize)> = const { Cell::new((0, 0, 0)) };
+}
+
+/// Tells [`Dict::hash`] the hash of `key`, computed earlier (the prefetch window hashes the
+/// keys of a pipeline before the commands run, which would hash them again). Every dict
+/// hashes with the same keyed function, so it holds for any of them; it is matched by the
+/// slice's address and length, so the caller must not let those bytes change, or the
+/// memory be reused, before [`clear_hash_hint`].
+pub fn set_hash_hint(key: &[u8], hash: usize) {
+    HASH_HINT.with(|c| c.set((key.as_ptr() as usize, key.len(), hash)));
+}
+
+pub fn clear_hash_hint() {
+    HASH_HINT.with(|c| c.set((0, 0, 0)));
+}
+
 /// One SipHash key per process: a per-table key would cost 16 bytes in every hash and set.
 fn hasher() -> &'static RandomState {
     static H: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
@@ -120,7 +139,16 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     }
 
     /// The key's hash, for the `*_hashed` variants that avoid hashing twice.
+    #[inline]
     pub fn hash(&self, key: &[u8]) -> usize {
+        let (at, len, h) = HASH_HINT.with(Cell::get);
+        if at == key.as_ptr() as usize && len == key.len() && at != 0 {
+            return h;
+        }
+        Self::hash_bytes(key)
+    }
+
+    fn hash_bytes(key: &[u8]) -> usize {
         // The bytes alone: `hash_one(key)` would also feed the slice's length, a third more
         // SipHash work for a 16-byte key, and a lone key needs no prefix-free framing.
         let mut h = hasher().build_hasher();
