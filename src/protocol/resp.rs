@@ -64,9 +64,22 @@ pub struct Decoder {
     inline: Option<Vec<Vec<u8>>>,
     /// A complete request is being handed out; [`Decoder::finish`] consumes it.
     complete: bool,
+    /// Requests [`Decoder::look_ahead`] already parsed, handed out before parsing again.
+    ahead: Ahead,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Complete requests parsed ahead (for the prefetch window): each one's end and its
+/// arguments, positions as the buffer was then; `shift` is what was consumed since.
+#[derive(Debug, Default)]
+struct Ahead {
+    requests: Vec<(usize, std::ops::Range<usize>)>,
+    ranges: Vec<(usize, usize)>,
+    next: usize,
+    shift: usize,
+    limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_bulk_len: i64,
     pub authenticated: bool,
@@ -122,6 +135,7 @@ impl Decoder {
             return;
         }
         buf.advance(self.pos);
+        self.ahead.shift += self.pos;
         self.complete = false;
         self.pos = 0;
         self.inline = None;
@@ -131,10 +145,78 @@ impl Decoder {
         }
     }
 
+    /// Parses up to `max` complete requests at the front of `buf` ahead of time, calling `f`
+    /// with each one's index and second argument (the key of most commands) so their
+    /// keyspace entries can be prefetched; [`Decoder::decode_next`] then hands them out
+    /// without parsing again. Returns how many it parsed, or `None` when a request is half
+    /// decoded (try again after it). It stops at anything but a plain multibulk request
+    /// within the limits: the decoder judges that one as usual.
+    pub fn look_ahead<'a>(
+        &mut self,
+        buf: &'a [u8],
+        limits: Limits,
+        max: usize,
+        mut f: impl FnMut(usize, &'a [u8]),
+    ) -> Option<usize> {
+        if self.pending > 0 || self.complete {
+            return None;
+        }
+        let a = &mut self.ahead;
+        a.requests.clear();
+        a.ranges.clear();
+        a.next = 0;
+        a.shift = 0;
+        a.limits = Some(limits);
+        let mut pos = 0;
+        'requests: while a.requests.len() < max && buf.get(pos) == Some(&b'*') {
+            let Some((count, mut at)) = plain_number(buf, pos) else { break };
+            if count > i32::MAX as usize || (count as i64 > UNAUTH_MAX_ARGS && !limits.authenticated) {
+                break;
+            }
+            let first = a.ranges.len();
+            for i in 0..count {
+                if buf.get(at) != Some(&b'$') {
+                    break 'requests;
+                }
+                let Some((len, start)) = plain_number(buf, at) else { break 'requests };
+                if len as i64 > limits.max_bulk_len || (len as i64 > UNAUTH_MAX_BULK && !limits.authenticated) {
+                    break 'requests;
+                }
+                if buf.len() - start < len + 2 {
+                    break 'requests;
+                }
+                if i == 1 {
+                    f(a.requests.len(), &buf[start..start + len]);
+                }
+                a.ranges.push((start, len));
+                at = start + len + 2;
+            }
+            a.requests.push((at, first..a.ranges.len()));
+            pos = at;
+        }
+        a.ranges.truncate(a.requests.last().map_or(0, |(_, r)| r.end));
+        Some(a.requests.len())
+    }
+
     /// Decodes from `buf` until a request is complete (true: see [`Decoder::with_args`], then
     /// [`Decoder::finish`]) or the buffer runs out (false: call again when more has arrived).
     pub fn decode_next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<bool, ProtocolError> {
         self.finish(buf);
+        if self.pending == 0 && self.ahead.next < self.ahead.requests.len() {
+            // Parsed by look_ahead under the same limits (a command of the window may have
+            // changed them: then the rest is parsed again).
+            if self.ahead.limits == Some(limits) {
+                let (end, args) = self.ahead.requests[self.ahead.next].clone();
+                self.ahead.next += 1;
+                let shift = self.ahead.shift;
+                self.ranges.clear();
+                self.ranges.extend(self.ahead.ranges[args].iter().map(|&(start, len)| (start - shift, len)));
+                self.pos = end - shift;
+                self.complete = true;
+                return Ok(true);
+            }
+            self.ahead.requests.clear();
+        }
         if self.pending == 0 {
             if buf.is_empty() {
                 return Ok(false);
@@ -234,54 +316,6 @@ impl Decoder {
         self.complete = true;
         Ok(true)
     }
-}
-
-/// Calls `f` with the index and second argument (the key, for most commands) of each complete
-/// multibulk request at the front of `buf`, at most `max` of them; returns how many requests it walked.
-/// It stops at the first inline, malformed or incomplete request: this is only a look ahead
-/// for prefetching, the decoder still judges every byte.
-pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(usize, &'a [u8])) -> usize {
-    let mut pos = 0;
-    let mut seen = 0;
-    'requests: while seen < max && buf.get(pos) == Some(&b'*') {
-        let Some((count, after)) = header(buf, pos) else { break };
-        pos = after;
-        for i in 0..count {
-            if buf.get(pos) != Some(&b'$') {
-                break 'requests;
-            }
-            let Some((len, start)) = header(buf, pos) else { break 'requests };
-            let Some(end) = start.checked_add(len as usize).filter(|e| e.saturating_add(2) <= buf.len()) else {
-                break 'requests;
-            };
-            if i == 1 {
-                f(seen, &buf[start..end]);
-            }
-            pos = end + 2;
-        }
-        seen += 1;
-    }
-    seen
-}
-
-/// A `*N` or `$N` line at `pos`: its number and where the line ends (digits only: anything
-/// else ends the look ahead, the decoder reports it).
-fn header(buf: &[u8], pos: usize) -> Option<(u64, usize)> {
-    let mut n: u64 = 0;
-    let mut i = pos + 1;
-    loop {
-        let c = *buf.get(i)?;
-        if c == b'\r' {
-            break;
-        }
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(d as u64)?;
-        i += 1;
-    }
-    (i > pos + 1 && i + 2 <= buf.len()).then_some((n, i + 2))
 }
 
 /// The number of the `*N` / `$N` line at `pos` (its first byte is not looked at) when it is
@@ -526,24 +560,50 @@ mod tests {
     }
 
     #[test]
-    fn peek_keys_walks_complete_requests_only() {
-        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
+    fn look_ahead_parses_complete_requests_once() {
+        let stream = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
+        let mut d = Decoder::new();
         let mut keys = Vec::new();
-        assert_eq!(peek_keys(buf, 10, |_, k| keys.push(k.to_vec())), 3);
-        assert_eq!(keys, vec![b"a".to_vec(), b"bb".to_vec()]);
-        assert_eq!(peek_keys(buf, 1, |_, _| {}), 1);
+        assert_eq!(d.look_ahead(stream, L, 10, |i, k| keys.push((i, k.to_vec()))), Some(3));
+        assert_eq!(keys, vec![(0, b"a".to_vec()), (2, b"bb".to_vec())]);
+        // Handed out as the decoder would have parsed them, then the rest as usual.
+        let mut buf = BytesMut::from(&stream[..]);
+        let mut got = Vec::new();
+        while let Some(a) = d.decode(&mut buf, L).unwrap() {
+            got.push(a);
+        }
+        assert_eq!(got, all(&stream[..stream.len() - 25]).unwrap());
+        assert!(d.in_request());
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), None, "a request is half decoded");
+        buf.extend_from_slice(b"e\r\n");
+        assert_eq!(d.decode(&mut buf, L).unwrap().map(|a| a[1].clone()), Some(Bytes::from_static(b"unfinishe")));
+        // Limits that changed after the look-ahead (AUTH, RESET, CONFIG SET) are applied.
+        let mut d = Decoder::new();
+        let big = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$20000\r\n";
+        let mut buf = BytesMut::from(&big[..]);
+        buf.extend_from_slice(&[b'k'; 20000]);
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), Some(2));
+        assert!(d.decode(&mut buf, L).unwrap().is_some());
+        let unauth = Limits { authenticated: false, ..L };
+        assert_eq!(d.decode(&mut buf, unauth), Err(ProtocolError::UnauthBulkLength));
+        // What it does not take, the decoder judges.
         for bad in [
             &b"*2\r\n$-1\r\n"[..],
             b"*x\r\n",
             b"*\r\n",
+            b"*0\r\n",
             b"*99999999999999999999999\r\n",
             b"GET a\r\n",
             b"*2\r\n+3\r\n",
             b"*9999999999999\r\n",
             b"*1\r\n$99999999999999999\r\n",
+            b"*1\r\n$01\r\nx\r\n",
         ] {
-            assert_eq!(peek_keys(bad, 10, |_, _| {}), 0);
+            assert_eq!(Decoder::new().look_ahead(bad, L, 10, |_, _| {}), Some(0));
         }
+        let few = Limits { max_bulk_len: 2, ..L };
+        assert_eq!(Decoder::new().look_ahead(b"*1\r\n$3\r\nabc\r\n", few, 10, |_, _| {}), Some(0));
     }
 
     #[test]

@@ -763,13 +763,18 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         if st.pause.is_some_and(|(k, _)| k == PauseKind::All) {
             break; // commands wait in the buffer until the pause ends (cron resumes them)
         }
+        let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
         if window == 0 && prefetching {
-            window = prefetch_window(&st.dbs[sess.db], &conn.rbuf, &mut hints);
-            prefetching = window >= 2;
+            match prefetch_window(&st.dbs[sess.db], &mut conn.decoder, &conn.rbuf, limits, &mut hints) {
+                Some(n) => {
+                    window = n;
+                    prefetching = n >= 2;
+                }
+                None => hints.len = 0, // a request half read: the window starts after it
+            }
         }
         let hint = hints.take(window);
         window = window.saturating_sub(1);
-        let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
         // CLIENT LIST's qbuf counts the command being run, as Redis's query buffer does.
         let buffered = conn.rbuf.len();
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
@@ -835,12 +840,19 @@ impl KeyHints {
 /// argument, the key of most commands) so their cache misses overlap instead of stalling
 /// each command in turn. Returns how many requests the window covers; below 2 there is no
 /// pipeline to overlap and the caller stops trying for this read.
-fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8], hints: &mut KeyHints) -> usize {
+fn prefetch_window(
+    db: &crate::keyspace::Db,
+    decoder: &mut crate::protocol::Decoder,
+    buf: &[u8],
+    limits: Limits,
+    hints: &mut KeyHints,
+) -> Option<usize> {
     let mut hashes = [0usize; PREFETCH_WINDOW];
     let mut n = 0;
     let mut last: &[u8] = &[];
     hints.keys = [(0, 0); PREFETCH_WINDOW];
-    let seen = crate::protocol::resp::peek_keys(buf, PREFETCH_WINDOW, |i, key| {
+    // The decoder parses the window's requests once, for the prefetch and for running them.
+    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, key| {
         // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
         if n == 0 || key != last {
             hashes[n] = db.key_hash(key);
@@ -848,12 +860,12 @@ fn prefetch_window(db: &crate::keyspace::Db, buf: &[u8], hints: &mut KeyHints) -
             last = key;
         }
         hints.keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
-    });
+    })?;
     hints.len = seen;
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
     }
-    seen
+    Some(seen)
 }
 
 /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
