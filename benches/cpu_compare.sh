@@ -9,6 +9,7 @@
 #   BASE=/path/to/old/ember-server benches/cpu_compare.sh   # a third column: the old build
 #   TESTS=set,get N=2000000 P=32 ROUNDS=5 benches/cpu_compare.sh
 #   TLS=1 P=1 benches/cpu_compare.sh               # over TLS (tls-port, client certificates)
+#   PIN=1 benches/cpu_compare.sh     # servers on CPU 1, redis-benchmark on CPU 0 (less noise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ ROUNDS=${ROUNDS:-3}
 EMBER=${EMBER:-target/release/ember-server}
 BASE=${BASE:-}
 TLS=${TLS:-0}
+PIN=${PIN:-0}
+SRV_CPU=(); CLI_CPU=()
+if [ "$PIN" = 1 ]; then SRV_CPU=(taskset -c 1); CLI_CPU=(taskset -c 0); fi
 
 command -v redis-server >/dev/null || { echo "redis-server is required (apt-get install redis-server redis-tools)"; exit 1; }
 [ -x "$EMBER" ] || cargo build --release -q
@@ -44,9 +48,9 @@ start() { # name binary
   local ports=(--port "$p")
   [ "$TLS" = 1 ] && ports=(--port 0 --tls-port "$p" "${SRV_TLS[@]}")
   if [ "$2" = redis-server ]; then
-    redis-server "${ports[@]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+    "${SRV_CPU[@]}" redis-server "${ports[@]}" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
   else
-    "$2" "${ports[@]}" --bind 127.0.0.1 --save "" --dir "$WORK" >/dev/null &
+    "${SRV_CPU[@]}" "$2" "${ports[@]}" --bind 127.0.0.1 --save "" --dir "$WORK" >/dev/null &
   fi
   PID[$1]=$!; PORT[$1]=$p
   for _ in $(seq 100); do redis-cli -p "$p" "${CLI_TLS[@]}" ping >/dev/null 2>&1 && return; sleep 0.05; done
@@ -64,7 +68,7 @@ HZ=$(getconf CLK_TCK)
 us_per_request() {
   local before after
   before=$(ticks "${PID[$1]}")
-  redis-benchmark -p "${PORT[$1]}" "${CLI_TLS[@]}" -t "$2" -c 50 -n "$N" -P "$P" -r 100000 -q >/dev/null 2>&1
+  "${CLI_CPU[@]}" redis-benchmark -p "${PORT[$1]}" "${CLI_TLS[@]}" -t "$2" -c 50 -n "$N" -P "$P" -r 100000 -q >/dev/null 2>&1
   after=$(ticks "${PID[$1]}")
   python3 -c "print(f'{($after - $before) / $HZ * 1e6 / $N:.3f}')"
 }
