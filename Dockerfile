@@ -2,6 +2,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml clippy.toml ./
+COPY .cargo ./.cargo
 COPY src ./src
 COPY vendor ./vendor
 COPY benches ./benches
