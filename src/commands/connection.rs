@@ -595,6 +595,7 @@ fn find_clients(ctx: &Ctx, pred: impl Fn(&crate::server::Session) -> bool) -> Ve
     if pred(ctx.sess) {
         v.push(ctx.sess.id);
     }
+    v.sort_unstable();
     v
 }
 

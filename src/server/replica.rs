@@ -120,7 +120,8 @@ impl ServerState {
         self.drop_master_link();
         // Clients blocked on this server's data would be served by the master's writes (and
         // pop what the master keeps): they get an error and are disconnected, as in Redis.
-        let blocked: Vec<_> = self.clients.iter().filter(|(_, s)| s.block.is_some()).map(|(id, _)| *id).collect();
+        let mut blocked: Vec<_> = self.clients.iter().filter(|(_, s)| s.block.is_some()).map(|(id, _)| *id).collect();
+        blocked.sort_unstable();
         for id in blocked {
             let e = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
             if super::blocking::unblock_with(self, id, Some(crate::protocol::Reply::Error(e.into())))

@@ -164,7 +164,9 @@ pub struct ServerState {
     pub config: Config,
     pub hot: Hot,
     pub dbs: Vec<Db>,
-    pub clients: BTreeMap<ClientId, Box<Session>>,
+    /// Sessions by client id, except the one whose commands are running (it leaves the map
+    /// meanwhile). Unordered: the few loops where order shows sort the ids.
+    pub clients: crate::util::id_hasher::IdMap<ClientId, Box<Session>>,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -405,7 +407,7 @@ impl ServerState {
             hot: Hot::from(&config),
             config,
             dbs,
-            clients: BTreeMap::new(),
+            clients: Default::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_ms(),
@@ -578,7 +580,8 @@ impl ServerState {
         for db in self.dbs.iter_mut() {
             db.set_expire_paused(replica);
         }
-        let waiting: Vec<ClientId> = self.clients.keys().copied().collect();
+        let mut waiting: Vec<ClientId> = self.clients.keys().copied().collect();
+        waiting.sort_unstable(); // resumed in connection order, as Redis walks its client list
         for id in waiting {
             self.blocking.resumed.push(id);
             self.pending_writes.push(id);

@@ -333,8 +333,9 @@ impl ServerState {
     /// FLUSHDB / FLUSHALL: "everything changed" to every tracking client; the table is cleared.
     pub fn invalidate_all(&mut self, current: &mut Session) {
         if self.tracking.clients > 0 {
-            let ids: Vec<ClientId> =
+            let mut ids: Vec<ClientId> =
                 self.clients.iter().filter(|(_, s)| s.tracking.is_some()).map(|(id, _)| *id).collect();
+            ids.sort_unstable();
             for id in ids {
                 self.send_invalidation(current, id, Payload::All);
             }
