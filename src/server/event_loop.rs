@@ -39,13 +39,17 @@ struct Conn {
     rbuf: BytesMut,
     decoder: Decoder,
     writable: bool,
+    /// The prefetch window's keys: kept here so a read event does not zero them again.
+    hints: KeyHints,
 }
 
 /// The sockets: listeners, client connections and their poller.
 pub struct Net {
     pub(crate) poll: Poll,
     listeners: Vec<Listener>,
-    conns: crate::util::id_hasher::IdMap<ClientId, Conn>,
+    /// Boxed: a connection leaves the map while its commands run (see the module doc), and
+    /// moving a pointer is cheaper than moving the connection.
+    conns: crate::util::id_hasher::IdMap<ClientId, Box<Conn>>,
     /// Scrapers of the metrics endpoint.
     pub(super) http: super::http::HttpConns,
     scratch: Vec<u8>,
@@ -649,7 +653,16 @@ fn accept(st: &mut ServerState, idx: usize) {
                 sess.authenticated = !st.hot.auth_required;
                 st.clients.insert(id, Box::new(sess));
                 st.stats.total_connections_received += 1;
-                net.conns.insert(id, Conn { stream, rbuf: BytesMut::new(), decoder: Decoder::new(), writable: false });
+                net.conns.insert(
+                    id,
+                    Box::new(Conn {
+                        stream,
+                        rbuf: BytesMut::new(),
+                        decoder: Decoder::new(),
+                        writable: false,
+                        hints: KeyHints::default(),
+                    }),
+                );
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -749,7 +762,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
     }
     // Pipelined requests: the keys of the next few are looked up together (a window at a time).
     let (mut window, mut prefetching) = (0usize, true);
-    let mut hints = KeyHints::default();
+    conn.hints.len = 0;
     loop {
         if sess.postponed.is_some() {
             break; // a command held by CLIENT PAUSE: nothing more is read until it runs
@@ -765,15 +778,16 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         }
         let limits = Limits { max_bulk_len: st.hot.max_bulk_len, authenticated: sess.authenticated };
         if window == 0 && prefetching {
-            match prefetch_window(&st.dbs[sess.db], &mut conn.decoder, &conn.rbuf, limits, &mut hints) {
+            let c = &mut *conn;
+            match prefetch_window(&st.dbs[sess.db], &mut c.decoder, &c.rbuf, limits, &mut c.hints) {
                 Some(n) => {
                     window = n;
                     prefetching = n >= 2;
                 }
-                None => hints.len = 0, // a request half read: the window starts after it
+                None => conn.hints.len = 0, // a request half read: the window starts after it
             }
         }
-        let hint = hints.take(window);
+        let hint = conn.hints.take(window);
         window = window.saturating_sub(1);
         // CLIENT LIST's qbuf counts the command being run, as Redis's query buffer does.
         let buffered = conn.rbuf.len();
@@ -817,14 +831,18 @@ const PREFETCH_WINDOW: usize = 32;
 /// The keys a prefetch window hashed, by request: (the key's address in the read buffer,
 /// its hash), handed to the key look-up of that request so it does not hash again.
 struct KeyHints {
+    /// Per request of the window: where its key lies in the read buffer and its hash;
+    /// (0, 0) for a request without a key. Only the first `len` are meaningful.
     keys: [(usize, usize); PREFETCH_WINDOW],
+    /// The distinct hashes of the window, in order, for the prefetch.
+    hashes: [usize; PREFETCH_WINDOW],
     /// Requests the window covers.
     len: usize,
 }
 
 impl Default for KeyHints {
     fn default() -> Self {
-        KeyHints { keys: [(0, 0); PREFETCH_WINDOW], len: 0 }
+        KeyHints { keys: [(0, 0); PREFETCH_WINDOW], hashes: [0; PREFETCH_WINDOW], len: 0 }
     }
 }
 
@@ -847,10 +865,11 @@ fn prefetch_window(
     limits: Limits,
     hints: &mut KeyHints,
 ) -> Option<usize> {
-    let mut hashes = [0usize; PREFETCH_WINDOW];
     let mut n = 0;
+    // Entries below `filled` are written for this window; requests without a key get (0, 0).
+    let mut filled = 0;
     let mut last: &[u8] = &[];
-    hints.keys = [(0, 0); PREFETCH_WINDOW];
+    let KeyHints { keys, hashes, len } = hints;
     // The decoder parses the window's requests once, for the prefetch and for running them.
     let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, key| {
         // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
@@ -859,9 +878,18 @@ fn prefetch_window(
             n += 1;
             last = key;
         }
-        hints.keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
-    })?;
-    hints.len = seen;
+        if let Some(gap) = keys.get_mut(filled..i) {
+            gap.fill((0, 0));
+        }
+        keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
+        filled = i + 1;
+    });
+    let Some(seen) = seen else {
+        *len = 0;
+        return None;
+    };
+    keys[filled.min(seen)..seen].fill((0, 0));
+    *len = seen;
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
     }
