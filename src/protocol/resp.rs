@@ -134,7 +134,13 @@ impl Decoder {
         if !self.complete {
             return;
         }
-        buf.advance(self.pos);
+        // A buffer consumed whole (the usual case) is cleared: the next read lands at its
+        // front, with no room to reclaim first.
+        if self.pos >= buf.len() {
+            buf.clear();
+        } else {
+            buf.advance(self.pos);
+        }
         self.ahead.shift += self.pos;
         self.complete = false;
         self.pos = 0;

@@ -31,7 +31,8 @@ use crate::server::blocking;
 use crate::server::execute::process;
 
 const READ_CHUNK: usize = 16 * 1024;
-/// An idle read buffer larger than this is released in cron (a big request should not pin memory).
+/// An idle read buffer larger than this is released in cron, a written reply buffer at once
+/// (a big request or reply should not pin memory).
 const RBUF_KEEP: usize = 64 * 1024;
 
 struct Conn {
@@ -940,9 +941,17 @@ fn flush(st: &mut ServerState, id: ClientId) {
         }
         match conn.stream.write(&sess.out) {
             Ok(0) => break,
-            Ok(n) => {
-                let _ = sess.out.split_to(n);
+            // Written whole (the usual case): clear keeps the buffer's room at its front, where
+            // advancing would leave it to be reclaimed, and split_to would make it shared. A
+            // big buffer (a large reply) is let go.
+            Ok(n) if n >= sess.out.len() => {
+                if sess.out.capacity() > RBUF_KEEP {
+                    sess.out = BytesMut::new();
+                } else {
+                    sess.out.clear();
+                }
             }
+            Ok(n) => bytes::Buf::advance(&mut sess.out, n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
