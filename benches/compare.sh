@@ -146,6 +146,9 @@ custom() {
   done
 }
 
+# ratio A B -> A/B, or 0 when either is missing (a test that printed no line on one side)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b + 0 == 0) print 0; else print a / b}'; }
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 if [ "$ONLY" != memory ]; then
@@ -171,7 +174,7 @@ for pipe in 1 32; do
     ec=$(awk -v p="$pipe" -v t="$t" '$1=="ember" && $2==p && $3==t {print $5}' "$RES" | median)
     rc=$(awk -v p="$pipe" -v t="$t" '$1=="redis" && $2==p && $3==t {print $5}' "$RES" | median)
     printf '%-22s %4s %10.3f %10.3f %8.2f %12.0f %12.0f %8.2f\n' "$t" "$pipe" "$ec" "$rc" \
-      "$(echo "$ec / $rc" | bc -l)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
+      "$(ratio "$ec" "$rc")" "${e:-0}" "${r:-0}" "$(ratio "$e" "$r")"
   done
 done
 rm -f "$RES"
@@ -241,5 +244,5 @@ for spec in "string $KEYS 1" "string+ttl $KEYS 1" "hash $HASHES 10" "set $SETS 2
   start_pair
   e=$(per_element "$MEP" "$1" "$2" "$3"); r=$(per_element "$MRP" "$1" "$2" "$3")
   kill $MEPID $MRPID 2>/dev/null; wait $MEPID $MRPID 2>/dev/null || true
-  printf '%-34s %10.1f %10.1f %8.2f\n' "$1 ($2 keys x $3)" "$e" "$r" "$(echo "$e / $r" | bc -l)"
+  printf '%-34s %10.1f %10.1f %8.2f\n' "$1 ($2 keys x $3)" "$e" "$r" "$(ratio "$e" "$r")"
 done
