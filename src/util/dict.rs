@@ -9,12 +9,11 @@
 //! * **Random access.** Fair-enough random element selection (RANDOMKEY, SPOP, eviction
 //!   sampling), which std's map cannot offer.
 //!
-//! Keys are hashed with std's keyed SipHash (`RandomState`), so clients cannot flood a bucket.
+//! Keys are hashed with keyed SipHash-1-2 (`util::siphash`, as Redis), so clients cannot flood a
+//! bucket.
 
 use std::borrow::Borrow;
 use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 
 use rand::{Rng, RngExt};
 
@@ -104,12 +103,6 @@ pub fn clear_hash_hint() {
     HASH_HINT.with(|c| c.set((0, 0, 0)));
 }
 
-/// One SipHash key per process: a per-table key would cost 16 bytes in every hash and set.
-fn hasher() -> &'static RandomState {
-    static H: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
-    H.get_or_init(RandomState::new)
-}
-
 impl<K: Borrow<[u8]>, V> Default for Dict<K, V> {
     fn default() -> Self {
         Self::new()
@@ -149,11 +142,7 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     }
 
     fn hash_bytes(key: &[u8]) -> usize {
-        // The bytes alone: `hash_one(key)` would also feed the slice's length, a third more
-        // SipHash work for a 16-byte key, and a lone key needs no prefix-free framing.
-        let mut h = hasher().build_hasher();
-        h.write(key);
-        h.finish() as usize
+        crate::util::siphash::hash(key) as usize
     }
 
     /// Asks the CPU to start loading the bucket slot of hash `h` (see [`Dict::prefetch_node`]).

@@ -7,6 +7,7 @@ pub mod id_hasher;
 pub mod longdouble;
 pub mod numfmt;
 pub mod sha1;
+pub mod siphash;
 pub mod smallbytes;
 pub mod ticks;
 
