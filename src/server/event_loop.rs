@@ -850,6 +850,11 @@ impl Default for KeyHints {
 impl KeyHints {
     /// The hint of the next request, `left` requests before the window's end.
     fn take(&self, left: usize) -> Option<(usize, usize)> {
+        // Outside a window (left 0) there is no hint: the entries are an earlier window's,
+        // and the read buffer, cleared since, may hold other keys at their addresses.
+        if left == 0 {
+            return None;
+        }
         let i = self.len.checked_sub(left)?;
         self.keys.get(i).copied().filter(|&(at, _)| at != 0)
     }
@@ -1001,4 +1006,23 @@ fn exit_insisting() -> ! {
     warn!("You insist... exiting now.");
     let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hints live with the connection across read events: only the current window's count.
+    #[test]
+    fn hints_outside_a_window_are_none() {
+        let mut h = KeyHints::default();
+        h.keys[0] = (0x1000, 7);
+        h.keys[1] = (0x2000, 8);
+        h.len = 2;
+        assert_eq!(h.take(2), Some((0x1000, 7)));
+        assert_eq!(h.take(1), Some((0x2000, 8)));
+        assert_eq!(h.take(0), None);
+        h.len = 0; // a new read event whose first request was half read
+        assert_eq!(h.take(0), None);
+    }
 }

@@ -135,3 +135,27 @@ fn query_buffer_limit_closes_the_client() {
     assert!(closed, "client over the query buffer limit must be disconnected");
     assert_eq!(s.connect().cmd(&["PING"]).text(), "+PONG\r\n");
 }
+
+/// A request split across reads, after a whole one whose key sat at the same place in the
+/// read buffer: the key must be hashed afresh, not given the earlier request's hash (the
+/// read buffer is reused from its front once consumed).
+#[test]
+fn split_request_after_a_whole_one_finds_its_key() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let mut other = s.connect();
+    let id = c.cmd(&["CLIENT", "ID"]).as_str();
+    assert_eq!(c.cmd(&["SET", "k1", "a"]).text(), "+OK\r\n");
+    // The first part of `SET k2 b`: its key starts where k1's did.
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$2\r\nk");
+    let read = crate::util::eventually(Duration::from_secs(5), || {
+        let list = other.cmd(&["CLIENT", "LIST", "ID", &id]).as_str();
+        list.contains("qbuf=18 ")
+    });
+    assert!(read, "the server did not read the first part");
+    c.send_raw(b"2\r\n$1\r\nb\r\n");
+    assert_eq!(c.read().text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k2"]).as_str(), "b");
+    assert_eq!(other.cmd(&["GET", "k2"]).as_str(), "b");
+    assert_eq!(c.cmd(&["DBSIZE"]).text(), ":2\r\n");
+}
