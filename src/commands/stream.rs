@@ -293,7 +293,8 @@ pub(super) fn range_encoded(
     rev: bool,
     mut on_id: impl FnMut(StreamId),
 ) -> Reply {
-    let mut body = BytesMut::new();
+    // Sized for a few typical entries: growing from empty reallocates several times.
+    let mut body = BytesMut::with_capacity(if count == 0 { 1024 } else { count.min(16) * 96 });
     let mut idbuf = [0u8; 41];
     let n = s.visit_range(start, end, count, rev, |id, flat| {
         on_id(id);
@@ -731,7 +732,7 @@ pub(super) fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> Cm
                 let From::After(after) = *from else { continue };
                 let Some(s) = ctx.db().get(key).and_then(|v| v.as_stream()) else { continue };
                 // Only live entries count: past deleted ones Redis blocks, never answers empty.
-                if s.is_empty() || s.last_id <= after || s.last_entry().is_none_or(|e| e.0 <= after) {
+                if s.is_empty() || s.last_id <= after || s.last_live_id().is_none_or(|id| id <= after) {
                     continue;
                 }
                 let Some(start) = after.next() else { continue };
@@ -800,7 +801,7 @@ pub(super) fn xsetid(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::msg("The ID specified in XSETID is smaller than current max_deleted_entry_id"));
     }
     if !s.is_empty() {
-        let top = s.last_entry().map_or(StreamId::ZERO, |(id, _)| id);
+        let top = s.last_live_id().unwrap_or(StreamId::ZERO);
         if id < top {
             return Err(CmdError::msg("The ID specified in XSETID is smaller than the target stream top item"));
         }

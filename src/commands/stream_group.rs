@@ -28,13 +28,15 @@ pub(super) fn serve_group(
     noack: bool,
     now: u64,
 ) -> Option<Reply> {
+    // Building the logs costs more than the read itself; skip them when nothing replays.
+    let logging = ctx.logging();
     let db = ctx.db();
     let s = db.view(key)?.as_stream()?;
     let g = s.groups.get(group)?;
     // Nothing new unless a live entry follows the group's position (entries deleted since
     // do not count: Redis then blocks rather than serve an empty list).
     if let From::New = from
-        && (s.is_empty() || s.last_id <= g.last_id || s.last_entry().is_none_or(|e| e.0 <= g.last_id))
+        && (s.is_empty() || s.last_id <= g.last_id || s.last_live_id().is_none_or(|id| id <= g.last_id))
     {
         return None;
     }
@@ -43,7 +45,7 @@ pub(super) fn serve_group(
     // What is logged: the consumer's creation, each PEL change as an XCLAIM, the group's new
     // position; never the read itself.
     let mut logs = Vec::new();
-    if created {
+    if created && logging {
         logs.push(consumer_log(key, group, consumer));
     }
     let reply = match from {
@@ -67,7 +69,9 @@ pub(super) fn serve_group(
                         {
                             n.delivery_time = now;
                             n.delivery_count += 1;
-                            logs.push(claim_log(key, group, consumer, id, now, n.delivery_count, g.last_id));
+                            if logging {
+                                logs.push(claim_log(key, group, consumer, id, now, n.delivery_count, g.last_id));
+                            }
                         }
                         items.push(entry_reply(e));
                     }
@@ -85,13 +89,18 @@ pub(super) fn serve_group(
                 s.advance_group(group, id);
                 if !noack && let Some(g) = s.groups.get_mut(group) {
                     g.deliver(id, consumer, now, 1);
-                    logs.push(claim_log(key, group, consumer, id, now, 1, g.last_id));
+                    if logging {
+                        logs.push(claim_log(key, group, consumer, id, now, 1, g.last_id));
+                    }
                 }
             }
             // The group's position with its read counter: XCLAIM's LASTID alone would leave a
             // replica's or a replay's entries-read unknown (Redis 7.0 sends SETID only with
             // NOACK; Ember keeps the counter exact, a deliberate difference).
-            if delivered && let Some(g) = s.groups.get(group) {
+            if delivered
+                && logging
+                && let Some(g) = s.groups.get(group)
+            {
                 logs.push(group_id_log(key, group, g));
             }
             reply

@@ -7,10 +7,11 @@
 //! Inside a node each entry is
 //!
 //! ```text
-//! flags(1) | ms - node.ms (varint) | seq (varint) | field count (varint) | fields/values
+//! flags(1) | ms - node.ms (varint) | seq (varint) | field count (varint) | fields bytes (varint) | fields/values
 //! ```
 //!
-//! where values are length-prefixed byte strings. When an entry has exactly the field names of
+//! where values are length-prefixed byte strings; the byte count of the fields lets a seek step
+//! over entries without decoding them. When an entry has exactly the field names of
 //! the node's first entry ("master" fields, flag `SAME_FIELDS`) only its values are stored: a
 //! stream of uniform events costs little more than its values. XDEL sets a tombstone flag in
 //! place (as Redis does) and a node with no live entry left is dropped; trimming drops whole
@@ -110,6 +111,12 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Bytes `put_str` writes for `s`.
+fn str_len(s: &[u8]) -> usize {
+    let bits = usize::BITS - s.len().leading_zeros();
+    s.len() + (bits as usize).div_ceil(7).max(1)
+}
+
 fn get_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let len = get_varint(buf, pos) as usize;
     let start = (*pos).min(buf.len());
@@ -128,6 +135,8 @@ struct Node {
     live: usize,
     /// Entries including tombstones (the node-size limit counts both, as Redis does).
     total: usize,
+    /// Offset of the newest entry in `data` (0 when empty).
+    last: usize,
 }
 
 /// A decoded position inside a node.
@@ -145,7 +154,14 @@ impl Node {
         for f in fields {
             put_str(&mut master, f);
         }
-        Node { master: master.into_boxed_slice(), master_count: fields.len(), data: Vec::new(), live: 0, total: 0 }
+        Node {
+            master: master.into_boxed_slice(),
+            master_count: fields.len(),
+            data: Vec::new(),
+            live: 0,
+            total: 0,
+            last: 0,
+        }
     }
 
     fn append(&mut self, base: StreamId, id: StreamId, pairs: &[&[u8]]) {
@@ -154,10 +170,13 @@ impl Node {
             let mut pos = 0;
             pairs.chunks(2).all(|p| get_str(&self.master, &mut pos) == p[0])
         };
+        let body: usize = pairs.chunks(2).map(|p| if same { 0 } else { str_len(p[0]) } + str_len(p[1])).sum();
+        self.last = self.data.len();
         self.data.push(if same { SAME_FIELDS } else { 0 });
         put_varint(&mut self.data, id.ms - base.ms);
         put_varint(&mut self.data, id.seq);
         put_varint(&mut self.data, n as u64);
+        put_varint(&mut self.data, body as u64);
         for p in pairs.chunks(2) {
             if !same {
                 put_str(&mut self.data, p[0]);
@@ -168,26 +187,23 @@ impl Node {
         self.total += 1;
     }
 
-    /// The header of the entry at `pos`: flags, ID, field count, and where its strings start.
-    fn header(&self, base: StreamId, pos: usize) -> (u8, StreamId, usize, usize) {
+    /// An entry's flags, id, field count and where its fields start and end. The stored
+    /// length of the fields lets a scan step over an entry without decoding it.
+    fn header(&self, base: StreamId, pos: usize) -> (u8, StreamId, usize, usize, usize) {
         let d = &self.data;
         let flags = d.get(pos).copied().unwrap_or(0);
         let mut p = pos + 1;
         let ms = base.ms.saturating_add(get_varint(d, &mut p));
         let seq = get_varint(d, &mut p);
         let n = get_varint(d, &mut p) as usize;
-        (flags, StreamId::new(ms, seq), n, p)
+        let body = get_varint(d, &mut p) as usize;
+        let end = p.saturating_add(body).min(d.len());
+        (flags, StreamId::new(ms, seq), n, p, end)
     }
 
-    /// Skips the entry at `pos`, reading its header.
     fn raw_at(&self, base: StreamId, pos: usize) -> Raw {
-        let d = &self.data;
-        let (flags, id, n, mut p) = self.header(base, pos);
-        let per = if flags & SAME_FIELDS != 0 { 1 } else { 2 };
-        for _ in 0..n * per {
-            get_str(d, &mut p);
-        }
-        Raw { offset: pos, id, deleted: flags & DELETED != 0, end: p }
+        let (flags, id, _, _, end) = self.header(base, pos);
+        Raw { offset: pos, id, deleted: flags & DELETED != 0, end }
     }
 
     /// Calls `f` with the entry at `pos` as a flat field, value, ... list of borrowed slices
@@ -200,7 +216,7 @@ impl Node {
         f: &mut impl FnMut(StreamId, &[&[u8]]),
     ) {
         let d = &self.data;
-        let (flags, id, n, mut p) = self.header(base, pos);
+        let (flags, id, n, mut p, _) = self.header(base, pos);
         scratch.clear();
         if flags & SAME_FIELDS != 0 {
             let mut mp = 0;
@@ -448,6 +464,17 @@ impl Stream {
         self.range(StreamId::ZERO, StreamId::MAX, 1, true).into_iter().next()
     }
 
+    /// The newest live entry's id. Reads one header when that entry is the newest appended
+    /// (XREADGROUP asks on every call), scans the last node otherwise.
+    pub fn last_live_id(&self) -> Option<StreamId> {
+        let (&base, node) = self.nodes.iter().next_back()?;
+        let (flags, id, _, _, _) = node.header(base, node.last);
+        if flags & DELETED == 0 && node.total > 0 {
+            return Some(id);
+        }
+        self.last_entry().map(|(id, _)| id)
+    }
+
     /// Tombstones one entry. True if it was live.
     pub fn delete(&mut self, id: StreamId) -> bool {
         let Some((&base, _)) = self.nodes.range(..=id).next_back() else { return false };
@@ -622,6 +649,15 @@ mod tests {
         v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
+    #[test]
+    fn str_len_matches_put_str() {
+        for n in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let mut out = Vec::new();
+            put_str(&mut out, &vec![b'x'; n]);
+            assert_eq!(str_len(&vec![b'x'; n]), out.len(), "{n}");
+        }
+    }
+
     const LIM: NodeLimits = NodeLimits { max_bytes: 4096, max_entries: 100 };
 
     /// XADD/XDEL/XTRIM/XRANGE/XREVRANGE against a sorted Vec as the reference model.
@@ -672,6 +708,7 @@ mod tests {
                 _ => {}
             }
             assert_eq!(s.len(), model.len() as u64);
+            assert_eq!(s.last_live_id(), model.last().map(|(id, _)| *id));
             if step % 97 == 0 && !model.is_empty() {
                 let a = model[rng.random_range(0..model.len())].0;
                 let b = model[rng.random_range(0..model.len())].0;
