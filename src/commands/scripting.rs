@@ -201,8 +201,9 @@ pub fn effective_flags(srv: &ServerState, name: &str, argv: &[&[u8]], flags: u32
             srv.lua.as_deref().and_then(|e| e.script(&sha)).map(|s| s.flags).unwrap_or_default()
         }
         "fcall" | "fcall_ro" => {
-            let f = String::from_utf8_lossy(argv[1]);
-            match srv.functions.as_deref().and_then(|e| e.function(f.as_ref())) {
+            // Function names are ASCII: other bytes name none (and need no lossy copy).
+            let Ok(f) = std::str::from_utf8(argv[1]) else { return flags };
+            match srv.functions.as_deref().and_then(|e| e.function(f)) {
                 Some(def) => def.script_flags(),
                 None => return flags,
             }
@@ -266,8 +267,8 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
-    let name = String::from_utf8_lossy(argv[1]);
-    let (flags, target) = match ctx.srv.functions.as_deref().and_then(|e| e.function(&name)) {
+    let Ok(name) = std::str::from_utf8(argv[1]) else { return Err(CmdError::msg("Function not found")) };
+    let (flags, target) = match ctx.srv.functions.as_deref().and_then(|e| e.function(name)) {
         Some(f) => (f.script_flags(), f.target()),
         None => return Err(CmdError::msg("Function not found")),
     };
@@ -281,7 +282,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
     let outcome = run_in(ctx, true, target, argv, numkeys, ro_cmd || no_writes, flags.allow_oom);
-    finish(outcome, &name, "@user_function")
+    finish(outcome, name, "@user_function")
 }
 
 /// Runs a script or function of EVAL's (`functions` false) or FUNCTION's engine. The engine
