@@ -10,7 +10,7 @@
 //! * **Ordered expiry index.** Deadlines live both in the entry and in an [`ExpiryIndex`] of
 //!   (deadline, low bits of the key's table hash), so the active cycle removes exactly the
 //!   keys that are due, oldest first, instead of sampling and hoping (expiry never lags
-//!   behind, however few keys are volatile). An entry is 8 bytes, not the key, and the key is
+//!   behind, however few keys are volatile). An entry is 6 bytes, not the key, and the key is
 //!   found again with [`Dict::find_by_hash_bits`] (its bucket, its deadline and its rehashed
 //!   key must all agree). Every volatile key has exactly one entry.
 //! * **Access stamp.** Reads and writes stamp a 24-bit LRU clock (seconds) on the key (see

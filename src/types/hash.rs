@@ -8,7 +8,7 @@
 //! expiring field, with a lower bound of its earliest deadline (`min`) so "is anything
 //! due?" is one comparison on every access (made exact whenever [`HashValue::purge`] runs).
 //! A table keeps a deadline in every node (a node is 56 bytes without it and 64 with it, and
-//! jemalloc hands out 64 either way) and its expiring fields in an [`ExpiryIndex`] (8 bytes
+//! jemalloc hands out 64 either way) and its expiring fields in an [`ExpiryIndex`] (6 bytes
 //! each), so due fields are found in order without a scan. Deadlines are Unix ms; a field is
 //! gone once its deadline is strictly in the past (Redis's hashTypeIsExpired).
 
