@@ -142,7 +142,7 @@ impl Default for HashValue {
     }
 }
 
-/// Field deadlines of a table, in order: an [`ExpiryIndex`] entry per expiring field (8
+/// Field deadlines of a table, in order: an [`ExpiryIndex`] entry per expiring field (6
 /// bytes: deadline and the low bits of the field's hash), so expired fields are found
 /// without a scan, as the keyspace finds expired keys.
 fn slot_of(d: &Dict<SmallBytes, TableVal>, field: &[u8], at: u64) -> Slot {
