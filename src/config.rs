@@ -49,6 +49,7 @@ const POLICIES: &[&str] = &[
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 const TLS_AUTH_CLIENTS: &[&str] = &["no", "yes", "optional"];
+const ENDPOINT_TYPES: &[&str] = &["ip", "hostname", "unknown-endpoint"];
 /// Who may use a protected action (DEBUG, MODULE, protected configs): nobody, everybody, or
 /// clients on the loopback interface.
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
@@ -119,6 +120,24 @@ pub static PARAMS: &[Param] = &[
     p!("tls-session-cache-timeout", Kind::Int { min: 0, max: I32 }, "300"),
     p!("tls-replication", Kind::Bool, "no"),
     p!("tls-cluster", Kind::Bool, "no"),
+    p!("cluster-enabled", Kind::Bool, "no", immutable),
+    p!("cluster-config-file", Kind::Str, "nodes.conf", immutable),
+    p!("cluster-port", Kind::Int { min: 0, max: 65535 }, "0", immutable),
+    p!("cluster-node-timeout", Kind::Int { min: 0, max: LL }, "15000"),
+    p!("cluster-announce-ip", Kind::Str, ""),
+    p!("cluster-announce-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p!("cluster-announce-bus-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p!("cluster-announce-tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    p!("cluster-announce-hostname", Kind::Str, ""),
+    p!("cluster-require-full-coverage", Kind::Bool, "yes"),
+    p!("cluster-allow-reads-when-down", Kind::Bool, "no"),
+    p!("cluster-allow-pubsubshard-when-down", Kind::Bool, "yes"),
+    alias!("cluster-replica-no-failover", "cluster-slave-no-failover", Kind::Bool, "no"),
+    alias!("cluster-replica-validity-factor", "cluster-slave-validity-factor", Kind::Int { min: 0, max: I32 }, "10"),
+    p!("cluster-migration-barrier", Kind::Int { min: 0, max: I32 }, "1"),
+    p!("cluster-allow-replica-migration", Kind::Bool, "yes"),
+    p!("cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("cluster-preferred-endpoint-type", Kind::Enum(ENDPOINT_TYPES), "ip"),
     p!("tcp-backlog", Kind::Int { min: 0, max: I32 }, "511", immutable),
     p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
     p!("tcp-keepalive", Kind::Int { min: 0, max: I32 }, "300"),

@@ -96,7 +96,28 @@ fn main() -> ExitCode {
     };
     // Redis prints its logo (with "PID:") once the listeners are bound: the test suite
     // connects as soon as it sees that line, before any data is loaded.
-    tracing::info!("Running mode=standalone, port={port}, PID: {pid}");
+    let mode = if server.state.config.bool("cluster-enabled") { "cluster" } else { "standalone" };
+    tracing::info!("Running mode={mode}, port={port}, PID: {pid}");
+    if server.state.config.bool("cluster-enabled") {
+        let port = server.state.bound_port;
+        let cport = match server.state.config.int("cluster-port") {
+            0 => port as u32 + 10000,
+            p => p as u32,
+        };
+        if cport > 65535 {
+            error!(
+                "Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less."
+            );
+            return ExitCode::FAILURE;
+        }
+        match ember::cluster::Cluster::open(server.state.config.str("cluster-config-file"), port, cport as u16) {
+            Ok(c) => server.state.cluster = Some(Box::new(c)),
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     server.state.snapshot_writer = std::env::current_exe().ok();
     // Redis's order: the manifest is read whether or not the AOF is on; with it on, the AOF
     // is the source of truth (the RDB file is ignored), and it is opened after loading.

@@ -1,10 +1,14 @@
-//! CLUSTER: Redis Cluster's command. Ember runs standalone (cluster-enabled is issue 18's),
-//! so, as a Redis 7.0 with cluster support disabled, every subcommand exists in the table
-//! (COMMAND INFO/DOCS/LIST, ACL categories, script and arity checks behave as Redis's) and
-//! answers that cluster support is disabled.
+//! CLUSTER: Redis Cluster's command. Without `cluster-enabled yes` every subcommand answers,
+//! as Redis's, that cluster support is disabled. With it, the subcommands that need no peer
+//! work on this node's view (crate::cluster); MEET, FORGET, REPLICATE, FAILOVER and SETSLOT
+//! need the cluster bus, which Ember does not have yet, and say so.
+
+use bytes::Bytes;
 
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container};
+use crate::cluster::{Cluster, SLOTS, key_slot};
+use crate::protocol::Reply;
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("cluster", -2, container)
     .doc("cluster", "A container for cluster commands", "3.0.0", "Depends on subcommand.")
@@ -12,158 +16,158 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("cluster", -2, containe
 
 /// Redis 7.0's subcommands, with its arities, flags and docs.
 static SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("addslots", -3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("addslots", -3, sub_addslots).flags(ADMIN | STALE).doc(
         "cluster",
         "Assign new hash slots to receiving node",
         "3.0.0",
         "O(N) where N is the total number of hash slot arguments",
     ),
-    CommandSpec::new("addslotsrange", -4, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("addslotsrange", -4, sub_addslotsrange).flags(ADMIN | STALE).doc(
         "cluster",
         "Assign new hash slots to receiving node",
         "7.0.0",
         "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
     ),
-    CommandSpec::new("bumpepoch", 2, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("bumpepoch", 2, sub_bumpepoch).flags(ADMIN | STALE).doc(
         "cluster",
         "Advance the cluster config epoch",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("count-failure-reports", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("count-failure-reports", 3, sub_count_failure_reports).flags(ADMIN | STALE).doc(
         "cluster",
         "Return the number of failure reports active for a given node",
         "3.0.0",
         "O(N) where N is the number of failure reports",
     ),
-    CommandSpec::new("countkeysinslot", 3, disabled).flags(STALE).doc(
+    CommandSpec::new("countkeysinslot", 3, sub_countkeysinslot).flags(STALE).doc(
         "cluster",
         "Return the number of local keys in the specified hash slot",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("delslots", -3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("delslots", -3, sub_delslots).flags(ADMIN | STALE).doc(
         "cluster",
         "Set hash slots as unbound in receiving node",
         "3.0.0",
         "O(N) where N is the total number of hash slot arguments",
     ),
-    CommandSpec::new("delslotsrange", -4, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("delslotsrange", -4, sub_delslotsrange).flags(ADMIN | STALE).doc(
         "cluster",
         "Set hash slots as unbound in receiving node",
         "7.0.0",
         "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
     ),
-    CommandSpec::new("failover", -2, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("failover", -2, sub_failover).flags(ADMIN | STALE).doc(
         "cluster",
         "Forces a replica to perform a manual failover of its master.",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("flushslots", 2, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("flushslots", 2, sub_flushslots).flags(ADMIN | STALE).doc(
         "cluster",
         "Delete a node's own slots information",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("forget", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("forget", 3, sub_forget).flags(ADMIN | STALE).doc(
         "cluster",
         "Remove a node from the nodes table",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("getkeysinslot", 4, disabled).flags(STALE).doc(
+    CommandSpec::new("getkeysinslot", 4, sub_getkeysinslot).flags(STALE).doc(
         "cluster",
         "Return local key names in the specified hash slot",
         "3.0.0",
         "O(log(N)) where N is the number of requested keys",
     ),
-    CommandSpec::new("help", 2, disabled).flags(LOADING | STALE).doc(
+    CommandSpec::new("help", 2, sub_help).flags(LOADING | STALE).doc(
         "cluster",
         "Show helpful text about the different subcommands",
         "5.0.0",
         "O(1)",
     ),
-    CommandSpec::new("info", 2, disabled).flags(STALE).doc(
+    CommandSpec::new("info", 2, sub_info).flags(STALE).doc(
         "cluster",
         "Provides info about Redis Cluster node state",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("keyslot", 3, disabled).flags(STALE).doc(
+    CommandSpec::new("keyslot", 3, sub_keyslot).flags(STALE).doc(
         "cluster",
         "Returns the hash slot of the specified key",
         "3.0.0",
         "O(N) where N is the number of bytes in the key",
     ),
-    CommandSpec::new("links", 2, disabled).flags(STALE).doc(
+    CommandSpec::new("links", 2, sub_links).flags(STALE).doc(
         "cluster",
         "Returns a list of all TCP links to and from peer nodes in cluster",
         "7.0.0",
         "O(N) where N is the total number of Cluster nodes",
     ),
-    CommandSpec::new("meet", -4, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("meet", -4, sub_meet).flags(ADMIN | STALE).doc(
         "cluster",
         "Force a node cluster to handshake with another node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("myid", 2, disabled).flags(STALE).doc("cluster", "Return the node id", "3.0.0", "O(1)"),
-    CommandSpec::new("nodes", 2, disabled).flags(STALE).doc(
+    CommandSpec::new("myid", 2, sub_myid).flags(STALE).doc("cluster", "Return the node id", "3.0.0", "O(1)"),
+    CommandSpec::new("nodes", 2, sub_nodes).flags(STALE).doc(
         "cluster",
         "Get Cluster config for the node",
         "3.0.0",
         "O(N) where N is the total number of Cluster nodes",
     ),
-    CommandSpec::new("replicas", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("replicas", 3, sub_replicas).flags(ADMIN | STALE).doc(
         "cluster",
         "List replica nodes of the specified master node",
         "5.0.0",
         "O(1)",
     ),
-    CommandSpec::new("replicate", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("replicate", 3, sub_replicate).flags(ADMIN | STALE).doc(
         "cluster",
         "Reconfigure a node as a replica of the specified master node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("reset", -2, disabled).flags(ADMIN | NOSCRIPT | STALE).doc(
+    CommandSpec::new("reset", -2, sub_reset).flags(ADMIN | NOSCRIPT | STALE).doc(
         "cluster",
         "Reset a Redis Cluster node",
         "3.0.0",
         "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.",
     ),
-    CommandSpec::new("saveconfig", 2, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("saveconfig", 2, sub_saveconfig).flags(ADMIN | STALE).doc(
         "cluster",
         "Forces the node to save cluster state on disk",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("set-config-epoch", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("set-config-epoch", 3, sub_set_config_epoch).flags(ADMIN | STALE).doc(
         "cluster",
         "Set the configuration epoch in a new node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("setslot", -4, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("setslot", -4, sub_setslot).flags(ADMIN | STALE).doc(
         "cluster",
         "Bind a hash slot to a specific node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("shards", 2, disabled).flags(STALE).doc(
+    CommandSpec::new("shards", 2, sub_shards).flags(STALE).doc(
         "cluster",
         "Get array of cluster slots to node mappings",
         "7.0.0",
         "O(N) where N is the total number of cluster nodes",
     ),
-    CommandSpec::new("slaves", 3, disabled).flags(ADMIN | STALE).doc(
+    CommandSpec::new("slaves", 3, sub_slaves).flags(ADMIN | STALE).doc(
         "cluster",
         "List replica nodes of the specified master node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("slots", 2, disabled).flags(STALE).doc(
+    CommandSpec::new("slots", 2, sub_slots).flags(STALE).doc(
         "cluster",
         "Get array of Cluster slot to node mappings",
         "3.0.0",
@@ -171,6 +175,377 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn disabled(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    Err(CmdError::msg("This instance has cluster support disabled"))
+const DISABLED: &str = "This instance has cluster support disabled";
+
+/// This node's cluster view, its announced address refreshed from the config.
+fn node<'a>(ctx: &'a mut Ctx) -> Result<&'a mut Cluster, CmdError> {
+    let srv = &mut *ctx.srv;
+    let c = srv.cluster.as_deref_mut().ok_or_else(|| CmdError::msg(DISABLED))?;
+    c.ip = srv.config.str("cluster-announce-ip").to_string();
+    c.hostname = srv.config.str("cluster-announce-hostname").to_string();
+    let announced = srv.config.int("cluster-announce-port") as u16;
+    c.port = if announced != 0 { announced } else { srv.bound_port };
+    let bus = srv.config.int("cluster-announce-bus-port") as u16;
+    if bus != 0 {
+        c.cport = bus;
+    }
+    Ok(c)
 }
+
+fn save(c: &Cluster) {
+    if let Err(e) = c.save() {
+        tracing::warn!("Can't update the cluster config file: {e}");
+    }
+}
+
+/// Redis's getSlotOrReply.
+fn slot_arg(a: &[u8]) -> Result<usize, CmdError> {
+    match crate::util::numfmt::parse_i64(a) {
+        Some(n) if (0..SLOTS as i64).contains(&n) => Ok(n as usize),
+        _ => Err(CmdError::msg("Invalid or out of range slot")),
+    }
+}
+
+fn int_arg(a: &[u8]) -> Result<i64, CmdError> {
+    crate::util::numfmt::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Checks slots to add (or delete) as Redis's checkSlotAssignmentsOrReply does.
+fn check_slots(c: &Cluster, seen: &mut [bool], del: bool, from: usize, to: usize) -> Result<(), CmdError> {
+    for (slot, seen) in seen.iter_mut().enumerate().take(to + 1).skip(from) {
+        if del && !c.owns(slot) {
+            return Err(CmdError::msg(format!("Slot {slot} is already unassigned")));
+        }
+        if !del && c.owns(slot) {
+            return Err(CmdError::msg(format!("Slot {slot} is already busy")));
+        }
+        if std::mem::replace(seen, true) {
+            return Err(CmdError::msg(format!("Slot {slot} specified multiple times")));
+        }
+    }
+    Ok(())
+}
+
+fn change_slots(ctx: &mut Ctx, slots: Vec<usize>, del: bool) -> CmdResult {
+    let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
+    let full = ctx.srv.config.bool("cluster-require-full-coverage");
+    let now = ctx.srv.now_ms;
+    let c = node(ctx)?;
+    c.assign(&slots, !del);
+    c.update_state(now, timeout, full);
+    save(c);
+    Ok(Reply::Status("OK"))
+}
+
+fn slots_each(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CmdResult {
+    let c = node(ctx)?;
+    let slots = argv[2..].iter().map(|a| slot_arg(a)).collect::<Result<Vec<_>, _>>()?;
+    let mut seen = vec![false; SLOTS];
+    for &s in &slots {
+        check_slots(c, &mut seen, del, s, s)?;
+    }
+    change_slots(ctx, slots, del)
+}
+
+fn slots_ranges(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CmdResult {
+    let c = node(ctx)?;
+    if argv.len() % 2 == 1 {
+        let name = if del { "cluster|delslotsrange" } else { "cluster|addslotsrange" };
+        return Err(CmdError::WrongArity(name.into()));
+    }
+    let mut seen = vec![false; SLOTS];
+    let mut slots = Vec::new();
+    for pair in argv[2..].chunks(2) {
+        let (a, b) = (slot_arg(pair[0])?, slot_arg(pair[1])?);
+        if a > b {
+            return Err(CmdError::msg(format!("start slot number {a} is greater than end slot number {b}")));
+        }
+        check_slots(c, &mut seen, del, a, b)?;
+        slots.extend(a..=b);
+    }
+    change_slots(ctx, slots, del)
+}
+
+fn sub_addslots(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    slots_each(ctx, argv, false)
+}
+
+fn sub_delslots(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    slots_each(ctx, argv, true)
+}
+
+fn sub_addslotsrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    slots_ranges(ctx, argv, false)
+}
+
+fn sub_delslotsrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    slots_ranges(ctx, argv, true)
+}
+
+fn sub_flushslots(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    if !ctx.srv.dbs[0].is_empty() {
+        return Err(CmdError::msg("DB must be empty to perform CLUSTER FLUSHSLOTS."));
+    }
+    change_slots(ctx, (0..SLOTS).collect(), true)
+}
+
+fn sub_bumpepoch(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    let bumped = c.bump_epoch();
+    if bumped {
+        save(c);
+    }
+    Ok(Reply::StatusOwned(format!("{} {}", if bumped { "BUMPED" } else { "STILL" }, c.config_epoch)))
+}
+
+fn sub_set_config_epoch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    let epoch = int_arg(argv[2])?;
+    if epoch < 0 {
+        return Err(CmdError::msg(format!("Invalid config epoch specified: {epoch}")));
+    }
+    if c.config_epoch != 0 {
+        return Err(CmdError::msg("Node config epoch is already non-zero"));
+    }
+    c.config_epoch = epoch as u64;
+    c.current_epoch = c.current_epoch.max(epoch as u64);
+    save(c);
+    Ok(Reply::Status("OK"))
+}
+
+fn sub_countkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    let slot = int_arg(argv[2])?;
+    if !(0..SLOTS as i64).contains(&slot) {
+        return Err(CmdError::msg("Invalid slot"));
+    }
+    // No per-slot index yet: a walk of the keyspace.
+    let n = ctx.srv.dbs[0].iter().filter(|(k, _)| key_slot(k) as i64 == slot).count();
+    Ok(Reply::Int(n as i64))
+}
+
+fn sub_getkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    let slot = int_arg(argv[2])?;
+    let max = int_arg(argv[3])?;
+    if !(0..SLOTS as i64).contains(&slot) || max < 0 {
+        return Err(CmdError::msg("Invalid slot or number of keys"));
+    }
+    let keys = ctx.srv.dbs[0]
+        .iter()
+        .filter(|(k, _)| key_slot(k) as i64 == slot)
+        .take(max as usize)
+        .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+        .collect();
+    Ok(Reply::Array(keys))
+}
+
+fn sub_keyslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    Ok(Reply::Int(key_slot(argv[2]) as i64))
+}
+
+fn sub_myid(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    Ok(Reply::Bulk(Bytes::from(c.myid.clone())))
+}
+
+fn sub_info(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    Ok(Reply::Verbatim(Bytes::from(c.info())))
+}
+
+fn sub_nodes(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    Ok(Reply::Verbatim(Bytes::from(c.node_line() + "\n")))
+}
+
+/// A node as CLUSTER SLOTS lists it: preferred endpoint, port, id, other endpoints.
+fn node_entry(c: &Cluster, endpoint_type: &str) -> Reply {
+    let mut extra = Vec::new();
+    let endpoint = match endpoint_type {
+        "hostname" => {
+            Reply::Bulk(Bytes::from(if c.hostname.is_empty() { "?".to_string() } else { c.hostname.clone() }))
+        }
+        "unknown-endpoint" => Reply::Null,
+        _ => Reply::Bulk(Bytes::from(c.ip.clone())),
+    };
+    if endpoint_type != "ip" {
+        extra.push((Reply::Bulk(Bytes::from_static(b"ip")), Reply::Bulk(Bytes::from(c.ip.clone()))));
+    }
+    if endpoint_type != "hostname" && !c.hostname.is_empty() {
+        extra.push((Reply::Bulk(Bytes::from_static(b"hostname")), Reply::Bulk(Bytes::from(c.hostname.clone()))));
+    }
+    Reply::Array(vec![endpoint, Reply::Int(c.port as i64), Reply::Bulk(Bytes::from(c.myid.clone())), Reply::Map(extra)])
+}
+
+fn sub_slots(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let endpoint_type = ctx.srv.config.str("cluster-preferred-endpoint-type").to_string();
+    let c = node(ctx)?;
+    let ranges = c.ranges();
+    Ok(Reply::Array(
+        ranges
+            .into_iter()
+            .map(|(a, b)| Reply::Array(vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(c, &endpoint_type)]))
+            .collect(),
+    ))
+}
+
+fn sub_shards(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let endpoint_type = ctx.srv.config.str("cluster-preferred-endpoint-type").to_string();
+    let offset = ctx.srv.repl.offset as i64;
+    let c = node(ctx)?;
+    let b = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+    let slots = c.ranges().into_iter().flat_map(|(a, z)| [Reply::Int(a as i64), Reply::Int(z as i64)]).collect();
+    let endpoint = match endpoint_type.as_str() {
+        "hostname" if !c.hostname.is_empty() => c.hostname.clone(),
+        "hostname" => "?".into(),
+        "unknown-endpoint" => String::new(),
+        _ => c.ip.clone(),
+    };
+    let mut me = vec![
+        (b("id"), b(&c.myid)),
+        (b("port"), Reply::Int(c.port as i64)),
+        (b("ip"), b(&c.ip)),
+        (b("endpoint"), b(&endpoint)),
+    ];
+    if !c.hostname.is_empty() {
+        me.push((b("hostname"), b(&c.hostname)));
+    }
+    me.extend([(b("role"), b("master")), (b("replication-offset"), Reply::Int(offset)), (b("health"), b("online"))]);
+    let shard = Reply::Map(vec![(b("slots"), Reply::Array(slots)), (b("nodes"), Reply::Array(vec![Reply::Map(me)]))]);
+    Ok(Reply::Array(vec![shard]))
+}
+
+fn sub_saveconfig(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    c.save().map_err(|e| CmdError::msg(format!("error saving the cluster node config: {e}")))?;
+    Ok(Reply::Status("OK"))
+}
+
+/// Subcommands about another node: this node knows none yet.
+fn unknown_node(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    if argv[2] == c.myid.as_bytes() {
+        return Ok(Reply::Int(0));
+    }
+    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+}
+
+fn sub_count_failure_reports(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    unknown_node(ctx, argv)
+}
+
+fn sub_replicas(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    unknown_node(ctx, argv).map(|_| Reply::Array(Vec::new()))
+}
+
+fn sub_slaves(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    sub_replicas(ctx, argv)
+}
+
+fn sub_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    if argv[2] == c.myid.as_bytes() {
+        return Err(CmdError::msg("I tried hard but I can't forget myself..."));
+    }
+    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+}
+
+fn sub_replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let c = node(ctx)?;
+    if argv[2] == c.myid.as_bytes() {
+        return Err(CmdError::msg("Can't replicate myself"));
+    }
+    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+}
+
+fn sub_links(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    Ok(Reply::Array(Vec::new()))
+}
+
+/// What needs the cluster bus, which this version does not have.
+fn no_bus(ctx: &mut Ctx) -> CmdResult {
+    node(ctx)?;
+    Err(CmdError::msg("Ember does not support the cluster bus yet (multi-node clusters)"))
+}
+
+fn sub_meet(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    no_bus(ctx)
+}
+
+fn sub_failover(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"))
+}
+
+fn sub_setslot(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    no_bus(ctx)
+}
+
+fn sub_reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    no_bus(ctx)
+}
+
+fn sub_help(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    Ok(super::help_reply("CLUSTER", HELP))
+}
+
+const HELP: &[&str] = &[
+    "ADDSLOTS <slot> [<slot> ...]",
+    "    Assign slots to current node.",
+    "ADDSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Assign slots which are between <start-slot> and <end-slot> to current node.",
+    "BUMPEPOCH",
+    "    Advance the cluster config epoch.",
+    "COUNT-FAILURE-REPORTS <node-id>",
+    "    Return number of failure reports for <node-id>.",
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "DELSLOTS <slot> [<slot> ...]",
+    "    Delete slots information from current node.",
+    "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
+    "    Delete slots information which are between <start-slot> and <end-slot> from current node.",
+    "FAILOVER [FORCE|TAKEOVER]",
+    "    Promote current replica node to being a master.",
+    "FORGET <node-id>",
+    "    Remove a node from the cluster.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "FLUSHSLOTS",
+    "    Delete current node own slots information.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "MEET <ip> <port> [<bus-port>]",
+    "    Connect nodes into a working cluster.",
+    "MYID",
+    "    Return the node id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "REPLICATE <node-id>",
+    "    Configure current node as replica to <node-id>.",
+    "RESET [HARD|SOFT]",
+    "    Reset current node (default: soft).",
+    "SET-CONFIG-EPOCH <epoch>",
+    "    Set config epoch of current node.",
+    "SETSLOT <slot> (IMPORTING <node-id>|MIGRATING <node-id>|STABLE|NODE <node-id>)",
+    "    Set slot state.",
+    "REPLICAS <node-id>",
+    "    Return <node-id> replicas.",
+    "SAVECONFIG",
+    "    Force saving cluster configuration on disk.",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "LINKS",
+    "    Return information about all network links between this node and its peers.",
+    "    Output format is an array where each array element is a map containing attributes of a link",
+];

@@ -196,8 +196,13 @@ fn quit(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 }
 
 /// READONLY / READWRITE: cluster commands; a standalone server refuses them as Redis does.
-fn cluster_only(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    Err(CmdError::msg("This instance has cluster support disabled"))
+/// ASKING, READONLY, READWRITE: accepted in cluster mode (a node without peers serves every
+/// slot it owns itself, so they change nothing yet).
+fn cluster_only(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_none() {
+        return Err(CmdError::msg("This instance has cluster support disabled"));
+    }
+    Ok(OK)
 }
 
 fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
@@ -225,6 +230,9 @@ fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 
 fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let n = int(argv[1])?;
+    if ctx.srv.cluster.is_some() && n != 0 {
+        return Err(CmdError::msg("SELECT is not allowed in cluster mode"));
+    }
     if n < 0 || n as usize >= ctx.srv.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }

@@ -123,6 +123,23 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     if let Err(e) = super::acl::check_command(srv, sess, entry, argv, context) {
         return refuse(srv, sess, entry, e);
     }
+    // Cluster mode: a keyed command (or an EXEC of some) is served only for a slot this
+    // node owns, all its keys in one slot, the cluster up (Redis's getNodeByQuery).
+    if srv.cluster.is_some()
+        && !sess.from_master
+        && !sess.replaying
+        && let Err(e) = cluster_route(srv, sess, entry, argv)
+    {
+        srv.stats.command(entry.id).rejected_calls += 1;
+        if entry.is(traits::EXEC) {
+            sess.multi = None;
+            sess.multi_error = false;
+            srv.unwatch_all(sess);
+            count_error(srv, &e);
+            return Reply::Error(e.to_string());
+        }
+        return reject(srv, sess, e);
+    }
     // Clients served while a log loads (a slow script in it) get -LOADING, before -BUSY.
     if srv.replaying_aof && !sess.replaying && !entry.spec.has(flags::LOADING) {
         return refuse(srv, sess, entry, CmdError::Raw("LOADING Redis is loading the dataset in memory".into()));
@@ -209,6 +226,38 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
         return Reply::Status("QUEUED");
     }
     call(srv, sess, entry, argv)
+}
+
+/// The cluster redirection of a command, if any: its keys' slots (an EXEC's queued
+/// commands' keys) against this node's.
+fn cluster_route(srv: &ServerState, sess: &Session, entry: &'static Entry, argv: &[&[u8]]) -> Result<(), CmdError> {
+    let Some(c) = srv.cluster.as_deref() else { return Ok(()) };
+    let mut slots = Vec::new();
+    let mut write = false;
+    let mut add = |e: &'static Entry, argv: &[&[u8]]| {
+        let flags = if e.is(traits::SCRIPT) {
+            super::scripting::effective_flags(srv, e.full, argv, e.spec.flags)
+        } else {
+            e.spec.flags
+        };
+        write |= flags & flags::WRITE != 0;
+        slots.extend(
+            e.spec.key_positions(argv).into_iter().filter_map(|p| argv.get(p)).map(|k| crate::cluster::key_slot(k)),
+        );
+    };
+    if entry.is(traits::EXEC) {
+        let Some(q) = sess.multi.as_ref() else { return Ok(()) };
+        for queued in q {
+            let v = crate::protocol::views(queued);
+            if let Ok(e) = resolve(&v) {
+                add(e, &v);
+            }
+        }
+    } else {
+        add(entry, argv);
+    }
+    let reads_when_down = srv.config.bool("cluster-allow-reads-when-down");
+    c.route(slots.into_iter(), write, reads_when_down).map_err(|r| CmdError::Raw(r.message().into()))
 }
 
 /// Redis's is_may_replicate_command: WRITE or MAY_REPLICATE (scripts judged by their flags),

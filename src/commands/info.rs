@@ -360,7 +360,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 );
             }
         }
-        "cluster" => w("cluster_enabled", "0".into()),
+        "cluster" => w("cluster_enabled", if srv.cluster.is_some() { "1" } else { "0" }.into()),
         "keyspace" => {
             for (i, db) in srv.dbs.iter().enumerate() {
                 if !db.is_empty() {

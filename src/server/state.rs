@@ -284,6 +284,8 @@ pub struct ServerState {
     pub running_script: Option<RunningScript>,
     /// GETLEASE's leases on missing keys (see server::lease).
     pub leases: crate::server::lease::LeaseTable,
+    /// This node's cluster view, with `cluster-enabled yes` (see crate::cluster).
+    pub cluster: Option<Box<crate::cluster::Cluster>>,
     /// The client scripts' commands run as, kept between runs (see commands::scripting).
     pub script_session: Option<Box<crate::server::client::Session>>,
 }
@@ -480,6 +482,7 @@ impl ServerState {
             running_script: None,
             script_session: None,
             leases: Default::default(),
+            cluster: None,
         };
         st.refresh_acl();
         st

@@ -8,6 +8,7 @@ mod aof_every_write;
 mod blocking;
 mod client_libraries;
 mod clients;
+mod cluster;
 mod crossserver;
 mod diff;
 mod eviction;

@@ -1,0 +1,105 @@
+//! Cluster mode on one node: slots, routing errors, nodes.conf across a restart, and the
+//! cluster clients (redis-cli -c and --cluster check, redis-py's RedisCluster) using it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Proc, ember_in, eventually, free_port, temp_dir};
+
+fn cluster_node(dir: &std::path::Path, bus: u16) -> Proc {
+    let bus = bus.to_string();
+    ember_in(dir, &["--cluster-enabled", "yes", "--cluster-port", &bus, "--cluster-node-timeout", "1000"])
+}
+
+/// Assigns every slot and waits for the cluster state to turn ok (after Redis's 2 s
+/// writable delay).
+fn serve_all_slots(p: &Proc) {
+    let mut c = p.connect();
+    assert_eq!(c.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
+    let ok = eventually(Duration::from_secs(10), || c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_state:ok"));
+    assert!(ok, "the cluster state did not turn ok");
+}
+
+#[test]
+fn a_one_node_cluster_routes_by_slot_and_keeps_its_config() {
+    let dir = temp_dir("cluster");
+    let bus = free_port();
+    let p = cluster_node(&dir, bus);
+    let mut c = p.connect();
+    let info = c.cmd(&["CLUSTER", "INFO"]).as_str();
+    assert!(info.starts_with("cluster_state:fail\r\ncluster_slots_assigned:0\r\n"), "{info}");
+    assert_eq!(c.cmd(&["SET", "foo", "bar"]).text(), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "ADDSLOTS", "1", "1"]).text(), "-ERR Slot 1 specified multiple times\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "ADDSLOTS", "16384"]).text(), "-ERR Invalid or out of range slot\r\n");
+    serve_all_slots(&p);
+    assert_eq!(c.cmd(&["CLUSTER", "ADDSLOTS", "7"]).text(), "-ERR Slot 7 is already busy\r\n");
+
+    assert_eq!(c.cmd(&["SET", "foo", "bar"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "KEYSLOT", "foo"]).text(), ":12182\r\n");
+    assert_eq!(
+        c.cmd(&["MSET", "a", "1", "b", "2"]).text(),
+        "-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    );
+    assert_eq!(c.cmd(&["MSET", "{u}a", "1", "{u}b", "2"]).text(), "+OK\r\n");
+    let slot = c.cmd(&["CLUSTER", "KEYSLOT", "{u}a"]).as_str();
+    assert_eq!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).text(), ":2\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "1"]).children().len(), 1);
+    assert_eq!(c.cmd(&["SELECT", "1"]).text(), "-ERR SELECT is not allowed in cluster mode\r\n");
+    // A cross-slot command inside MULTI flags the transaction.
+    assert_eq!(c.cmd(&["MULTI"]).text(), "+OK\r\n");
+    assert!(c.cmd(&["MGET", "a", "b"]).text().starts_with("-CROSSSLOT"));
+    assert!(c.cmd(&["EXEC"]).text().starts_with("-EXECABORT"));
+
+    let id = c.cmd(&["CLUSTER", "MYID"]).as_str();
+    assert_eq!(id.len(), 40);
+    let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+    let want = format!("{id} :{}@{bus} myself,master - 0 0 0 connected 0-16383\n", p.port);
+    assert_eq!(nodes, want);
+    assert_eq!(c.cmd(&["CLUSTER", "BUMPEPOCH"]).text(), "+BUMPED 1\r\n");
+
+    // The node keeps its id, slots and epoch in nodes.conf.
+    p.kill_keep_dir();
+    let p = cluster_node(&dir, bus);
+    let mut c = p.connect();
+    assert_eq!(c.cmd(&["CLUSTER", "MYID"]).as_str(), id);
+    let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+    assert!(nodes.ends_with("myself,master - 0 0 1 connected 0-16383\n"), "{nodes}");
+    let text = std::fs::read_to_string(dir.join("nodes.conf")).unwrap();
+    assert!(text.ends_with("vars currentEpoch 1 lastVoteEpoch 0\n"), "{text}");
+}
+
+#[test]
+fn cluster_clients_use_a_one_node_cluster() {
+    let p = cluster_node(&temp_dir("cluster-clients"), free_port());
+    serve_all_slots(&p);
+    let port = p.port.to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .expect("redis-cli is required (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(cli(&["-c", "SET", "hello", "world"]), "OK\n");
+    assert_eq!(cli(&["-c", "GET", "hello"]), "world\n");
+    let check = cli(&["--cluster", "check", &format!("127.0.0.1:{port}")]);
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+
+    let script = r#"
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+for i in range(200):
+    rc.set(f"key:{i}", i)
+assert [int(rc.get(f"key:{i}")) for i in range(200)] == list(range(200))
+rc.mset_nonatomic({"a": 1, "b": 2, "c": 3})
+print(rc.mget_nonatomic(["a", "b", "c"]))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &port])
+        .output()
+        .expect("python3 with redis-py is required (see .ci/run)");
+    assert!(out.status.success(), "redis-py RedisCluster failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[b'1', b'2', b'3']\n");
+}
