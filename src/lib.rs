@@ -14,6 +14,7 @@
 //! - [`keyspace`]: databases, the only path to stored values: lazy expiry, access stats, and
 //!   change signals and counts (WATCH, caching, waiters, what to log and propagate).
 //! - [`scripting`]: the Lua engine behind EVAL and FUNCTION and its bundled libraries.
+//! - [`cluster`]: Redis Cluster — hash slots, a node's view and its nodes.conf, routing.
 //! - [`config`]: redis.conf parsing, command-line overrides, the CONFIG GET/SET parameter table.
 //! - [`server`]: the mio event loop, sessions, server-wide state, blocked clients, Pub/Sub,
 //!   tracking, replication, and the orchestration of saving, loading and the AOF (it holds

@@ -326,16 +326,6 @@ impl Cluster {
     }
 }
 
-/// The cluster's periodic work (Redis's clusterCron): the state follows the slots.
-pub fn cron(st: &mut crate::server::ServerState) {
-    let timeout = st.config.int("cluster-node-timeout").max(0) as u64;
-    let full = st.config.bool("cluster-require-full-coverage");
-    let now = st.now_ms;
-    if let Some(c) = st.cluster.as_deref_mut() {
-        c.update_state(now, timeout, full);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -325,6 +325,9 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::msg("MOVE is not allowed in cluster mode"));
+    }
     let dst = db_index(ctx, argv[2])?;
     let src = ctx.sess.db;
     if src == dst {
@@ -362,6 +365,9 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
         i += 1;
+    }
+    if ctx.srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return Err(CmdError::msg("Copying to another database is not allowed in cluster mode"));
     }
     let (src, dst) = (&argv[1], &argv[2]);
     if src_db == dst_db && src == dst {
@@ -562,6 +568,10 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Cluster mode has database 0 only.
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::msg("SWAPDB is not allowed in cluster mode"));
+    }
     let parse = |a: &[u8], which: &str| {
         parse_i64(a)
             .filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64)

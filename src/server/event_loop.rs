@@ -450,7 +450,7 @@ impl Server {
     fn cron(&mut self) {
         self.state.update_time();
         super::replica::cron(&mut self.state);
-        crate::cluster::cron(&mut self.state);
+        self.state.cluster_cron();
         super::http::close_idle(&mut self.state);
         if self.state.shutdown_asap && self.state.shutdown.is_none() {
             self.shutdown_on_signal();

@@ -45,6 +45,10 @@ fn a_one_node_cluster_routes_by_slot_and_keeps_its_config() {
     assert_eq!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).text(), ":2\r\n");
     assert_eq!(c.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "1"]).children().len(), 1);
     assert_eq!(c.cmd(&["SELECT", "1"]).text(), "-ERR SELECT is not allowed in cluster mode\r\n");
+    assert_eq!(c.cmd(&["MOVE", "foo", "1"]).text(), "-ERR MOVE is not allowed in cluster mode\r\n");
+    assert_eq!(c.cmd(&["SWAPDB", "0", "1"]).text(), "-ERR SWAPDB is not allowed in cluster mode\r\n");
+    let e = "-ERR Copying to another database is not allowed in cluster mode\r\n";
+    assert_eq!(c.cmd(&["COPY", "{u}a", "{u}c", "DB", "1"]).text(), e);
     // A cross-slot command inside MULTI flags the transaction.
     assert_eq!(c.cmd(&["MULTI"]).text(), "+OK\r\n");
     assert!(c.cmd(&["MGET", "a", "b"]).text().starts_with("-CROSSSLOT"));
