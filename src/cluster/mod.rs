@@ -4,6 +4,7 @@
 //! gossip, failover, resharding) is not there yet: a node knows only itself, so a one-node
 //! cluster serving all 16384 slots is what works today.
 
+pub mod bus;
 pub mod slot;
 
 use std::io::Write;
