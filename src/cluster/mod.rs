@@ -59,6 +59,10 @@ pub struct Cluster {
     first_update: Option<u64>,
     among_minority: Option<u64>,
     path: PathBuf,
+    /// Slots being moved out to / in from a node (CLUSTER SETSLOT MIGRATING / IMPORTING),
+    /// by node id.
+    pub migrating: std::collections::BTreeMap<usize, String>,
+    pub importing: std::collections::BTreeMap<usize, String>,
     /// How clients and peers reach this node (announced or configured).
     pub ip: String,
     pub port: u16,
@@ -87,6 +91,8 @@ impl Cluster {
             first_update: None,
             among_minority: None,
             path: PathBuf::from(path),
+            migrating: Default::default(),
+            importing: Default::default(),
             ip: String::new(),
             port,
             cport,
@@ -139,7 +145,19 @@ impl Cluster {
             self.myid = f[0].to_string();
             self.config_epoch = f[6].parse().map_err(|_| "bad config epoch".to_string())?;
             for s in &f[8..] {
-                if s.starts_with('[') {
+                if let Some(open) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+                    // [slot->-id] migrating, [slot-<-id] importing.
+                    let parsed = open
+                        .split_once("->-")
+                        .map(|(a, id)| (a, id, true))
+                        .or_else(|| open.split_once("-<-").map(|(a, id)| (a, id, false)));
+                    let Some((slot, id, out)) = parsed else { return Err(format!("bad slot state {s}")) };
+                    let slot: usize = slot.parse().ok().filter(|&n| n < SLOTS).ok_or(format!("bad slot state {s}"))?;
+                    if out {
+                        self.migrating.insert(slot, id.to_string());
+                    } else {
+                        self.importing.insert(slot, id.to_string());
+                    }
                     continue;
                 }
                 let (a, b) = s.split_once('-').unwrap_or((s, s));
@@ -273,6 +291,14 @@ impl Cluster {
                 s.push_str(&format!(" {a}-{b}"));
             }
         }
+        // Redis lists a slot once, migrating first.
+        for slot in 0..SLOTS {
+            if let Some(id) = self.migrating.get(&slot) {
+                s.push_str(&format!(" [{slot}->-{id}]"));
+            } else if let Some(id) = self.importing.get(&slot) {
+                s.push_str(&format!(" [{slot}-<-{id}]"));
+            }
+        }
         s
     }
 
@@ -313,6 +339,23 @@ impl Cluster {
         lines.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
     }
 
+    /// CLUSTER RESET (Redis's clusterReset for a master that knows no other node): every slot
+    /// released; HARD also zeroes the epochs and takes a new id.
+    pub fn reset(&mut self, hard: bool) {
+        for slot in 0..SLOTS {
+            self.set_slot(slot, false);
+        }
+        self.migrating.clear();
+        self.importing.clear();
+        if hard {
+            self.current_epoch = 0;
+            self.last_vote_epoch = 0;
+            self.config_epoch = 0;
+            self.myid = new_id();
+            tracing::info!("Node hard reset, now I'm {}", self.myid);
+        }
+    }
+
     /// CLUSTER BUMPEPOCH: a new config epoch unless ours is already the only greatest.
     pub fn bump_epoch(&mut self) -> bool {
         // Alone in the cluster, this node's epoch is the greatest once it is nonzero and
@@ -345,14 +388,20 @@ mod tests {
         assert_eq!(c.myid.len(), 40);
         c.assign(&(0..100).chain(200..201).chain(16000..16384).collect::<Vec<_>>(), true);
         c.bump_epoch();
+        c.migrating.insert(5, c.myid.clone());
+        c.importing.insert(300, c.myid.clone());
         c.save().unwrap();
         let d = Cluster::open(&path, 7000, 17000).unwrap();
+        assert_eq!(d.migrating.get(&5), Some(&c.myid));
+        assert_eq!(d.importing.get(&300), Some(&c.myid));
         assert_eq!(d.myid, c.myid);
         assert_eq!(d.ranges(), vec![(0, 99), (200, 200), (16000, 16383)]);
         assert_eq!((d.current_epoch, d.config_epoch), (1, 1));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(&format!("{} :7000@17000 myself,master - 0 0 1 connected", c.myid)));
-        assert!(text.ends_with("connected 0-99 200 16000-16383\nvars currentEpoch 1 lastVoteEpoch 0\n"), "{text}");
+        let states = format!(" [5->-{0}] [300-<-{0}]", c.myid);
+        let tail = format!("connected 0-99 200 16000-16383{states}\nvars currentEpoch 1 lastVoteEpoch 0\n");
+        assert!(text.ends_with(&tail), "{text}");
         std::fs::write(&path, "garbage line\n").unwrap();
         assert!(Cluster::open(&path, 7000, 17000).is_err());
     }

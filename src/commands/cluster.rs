@@ -481,12 +481,79 @@ fn sub_failover(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"))
 }
 
-fn sub_setslot(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    no_bus(ctx)
+/// CLUSTER SETSLOT with this node the only one known: MIGRATING, IMPORTING and NODE can name
+/// only it (Redis allows a master to name itself).
+fn sub_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
+    let full = ctx.srv.config.bool("cluster-require-full-coverage");
+    let now = ctx.srv.now_ms;
+    let keys_in = |ctx: &mut Ctx, slot: usize| ctx.srv.dbs[0].iter().any(|(k, _)| key_slot(k) as usize == slot);
+    let slot = {
+        node(ctx)?;
+        slot_arg(argv[2])?
+    };
+    let has_keys = keys_in(ctx, slot);
+    let c = node(ctx)?;
+    let action = argv[3].to_ascii_lowercase();
+    let target = argv.get(4).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
+    let me = target == c.myid;
+    match (action.as_slice(), argv.len()) {
+        (b"migrating", 5) if !c.owns(slot) => {
+            return Err(CmdError::msg(format!("I'm not the owner of hash slot {slot}")));
+        }
+        (b"importing", 5) if c.owns(slot) => {
+            return Err(CmdError::msg(format!("I'm already the owner of hash slot {slot}")));
+        }
+        (b"migrating" | b"importing", 5) if !me => {
+            return Err(CmdError::msg(format!("I don't know about node {target}")));
+        }
+        (b"migrating", 5) => {
+            c.migrating.insert(slot, target);
+        }
+        (b"importing", 5) => {
+            c.importing.insert(slot, target);
+        }
+        (b"stable", 4) => {
+            c.migrating.remove(&slot);
+            c.importing.remove(&slot);
+        }
+        (b"node", 5) if !me => return Err(CmdError::msg(format!("Unknown node {target}"))),
+        (b"node", 5) => {
+            if !has_keys {
+                c.migrating.remove(&slot);
+            }
+            c.assign(&[slot], true);
+            // Closing an import of a slot: Redis bumps the epoch without consensus.
+            if c.importing.remove(&slot).is_some() {
+                c.bump_epoch();
+            }
+        }
+        _ => return Err(CmdError::msg("Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")),
+    }
+    c.update_state(now, timeout, full);
+    save(c);
+    Ok(Reply::Status("OK"))
 }
 
-fn sub_reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    no_bus(ctx)
+fn sub_reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    node(ctx)?;
+    let hard = match argv.get(2).map(|a| a.to_ascii_lowercase()) {
+        None => false,
+        Some(a) if a == b"hard" => true,
+        Some(a) if a == b"soft" => false,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    if !ctx.db().is_empty() {
+        return Err(CmdError::msg("CLUSTER RESET can't be called with master nodes containing keys"));
+    }
+    let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
+    let full = ctx.srv.config.bool("cluster-require-full-coverage");
+    let now = ctx.srv.now_ms;
+    let c = node(ctx)?;
+    c.reset(hard);
+    c.update_state(now, timeout, full);
+    save(c);
+    Ok(Reply::Status("OK"))
 }
 
 fn sub_help(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {

@@ -256,8 +256,13 @@ fn cluster_route(srv: &ServerState, sess: &Session, entry: &'static Entry, argv:
     } else {
         add(entry, argv);
     }
-    let reads_when_down = srv.config.bool("cluster-allow-reads-when-down");
-    c.route(slots.into_iter(), write, reads_when_down).map_err(|r| CmdError::Raw(r.message().into()))
+    // Sharded Pub/Sub has its own rule when the cluster is down.
+    let (write, when_down) = if matches!(entry.full, "ssubscribe" | "sunsubscribe" | "spublish") {
+        (false, srv.config.bool("cluster-allow-pubsubshard-when-down"))
+    } else {
+        (write, srv.config.bool("cluster-allow-reads-when-down"))
+    };
+    c.route(slots.into_iter(), write, when_down).map_err(|r| CmdError::Raw(r.message().into()))
 }
 
 /// Redis's is_may_replicate_command: WRITE or MAY_REPLICATE (scripts judged by their flags),

@@ -107,3 +107,30 @@ print(rc.mget_nonatomic(["a", "b", "c"]))
     assert!(out.status.success(), "redis-py RedisCluster failed:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "[b'1', b'2', b'3']\n");
 }
+
+#[test]
+fn setslot_and_reset_on_a_lone_node() {
+    let p = cluster_node(&temp_dir("cluster-setslot"), free_port());
+    let mut c = p.connect();
+    let id = c.cmd(&["CLUSTER", "MYID"]).as_str();
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "5", "NODE", "abc"]).text(), "-ERR Unknown node abc\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "5", "NODE", &id]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "5", "MIGRATING", &id]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "6", "IMPORTING", &id]).text(), "+OK\r\n");
+    let err = "-ERR I'm not the owner of hash slot 6\r\n";
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "6", "MIGRATING", &id]).text(), err);
+    let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+    assert!(nodes.ends_with(&format!("connected 5 [5->-{id}] [6-<-{id}]\n")), "{nodes}");
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "5", "STABLE"]).text(), "+OK\r\n");
+    // Taking over a slot being imported bumps the epoch.
+    assert_eq!(c.cmd(&["CLUSTER", "SETSLOT", "6", "NODE", &id]).text(), "+OK\r\n");
+    let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+    assert!(nodes.ends_with(" 0 0 1 connected 5-6\n"), "{nodes}");
+
+    assert_eq!(c.cmd(&["CLUSTER", "RESET", "SOFT"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "MYID"]).as_str(), id);
+    assert!(c.cmd(&["CLUSTER", "NODES"]).as_str().ends_with(" 0 0 1 connected\n"));
+    assert_eq!(c.cmd(&["CLUSTER", "RESET", "HARD"]).text(), "+OK\r\n");
+    assert_ne!(c.cmd(&["CLUSTER", "MYID"]).as_str(), id);
+    assert!(c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_current_epoch:0\r\n"));
+}
