@@ -131,11 +131,9 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
         && let Err(e) = cluster_route(srv, sess, entry, argv)
     {
         srv.stats.command(entry.id).rejected_calls += 1;
+        // A redirected EXEC discards the transaction with the plain error (no EXECABORT).
         if entry.is(traits::EXEC) {
-            sess.multi = None;
-            sess.multi_error = false;
-            srv.unwatch_all(sess);
-            count_error(srv, &e);
+            discard_refused(srv, sess, &e);
             return Reply::Error(e.to_string());
         }
         return reject(srv, sess, e);
@@ -349,14 +347,19 @@ fn refuse(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, e: C
     srv.stats.command(entry.id).rejected_calls += 1;
     // Redis's rejectCommand: a refused EXEC discards the transaction, if any, and says so.
     if entry.is(traits::EXEC) {
-        sess.multi = None;
-        sess.multi_error = false;
-        srv.unwatch_all(sess);
-        count_error(srv, &e);
+        discard_refused(srv, sess, &e);
         let text = e.to_string();
         return Reply::Error(format!("EXECABORT Transaction discarded because of: {}", text.trim_start_matches('-')));
     }
     reject(srv, sess, e)
+}
+
+/// A refused EXEC's transaction goes, with its watches; the error is counted.
+fn discard_refused(srv: &mut ServerState, sess: &mut Session, e: &CmdError) {
+    sess.multi = None;
+    sess.multi_error = false;
+    srv.unwatch_all(sess);
+    count_error(srv, e);
 }
 
 fn reject(srv: &mut ServerState, sess: &mut Session, e: CmdError) -> Reply {
