@@ -254,8 +254,9 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> Cm
         eng.load(argv[1]).map_err(CmdError::msg)?
     };
     let flags = script.flags;
+    no_cluster(ctx, &flags)?;
     let read_only = ro_cmd || flags.no_writes;
-    let outcome = run_in(ctx, false, script.target(), argv, numkeys, read_only, flags.allow_oom);
+    let outcome = run_in(ctx, false, script.target(), argv, numkeys, read_only, &flags);
     finish(outcome, &script.sha, "@user_script")
 }
 
@@ -273,6 +274,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
         None => return Err(CmdError::msg("Function not found")),
     };
     let no_writes = flags.no_writes;
+    no_cluster(ctx, &flags)?;
     // Redis looks the function up before it reads the key count, and words it differently.
     if parse_i64(argv[2]).is_none() {
         return Err(CmdError::msg("Bad number of keys provided"));
@@ -281,12 +283,20 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
     if ro_cmd && !no_writes {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
-    let outcome = run_in(ctx, true, target, argv, numkeys, ro_cmd || no_writes, flags.allow_oom);
+    let outcome = run_in(ctx, true, target, argv, numkeys, ro_cmd || no_writes, &flags);
     finish(outcome, name, "@user_function")
 }
 
 /// Runs a script or function of EVAL's (`functions` false) or FUNCTION's engine. The engine
 /// leaves the server while it runs, so the commands it calls can borrow the server.
+/// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode.
+fn no_cluster(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdError> {
+    if flags.no_cluster && ctx.srv.cluster.is_some() {
+        return Err(CmdError::msg("Can not run script on cluster, 'no-cluster' flag is set."));
+    }
+    Ok(())
+}
+
 fn run_in(
     ctx: &mut Ctx,
     functions: bool,
@@ -294,8 +304,17 @@ fn run_in(
     argv: &[&[u8]],
     numkeys: usize,
     read_only: bool,
-    allow_oom: bool,
+    flags: &crate::scripting::ScriptFlags,
 ) -> Result<Outcome, String> {
+    let allow_oom = flags.allow_oom;
+    // Cluster mode: the script's commands must use keys of the slot its declared keys hash
+    // to (or of the first slot one uses), unless it allows cross-slot keys.
+    let cluster = ClusterCheck {
+        slot: argv.get(3).filter(|_| numkeys > 0).map(|k| crate::cluster::key_slot(k)),
+        // EVAL without a shebang keeps Redis 6's leave to use keys of any slot.
+        cross_slot: flags.cross_slot || !flags.shebang,
+        obey: ctx.sess.from_master || ctx.sess.replaying,
+    };
     let limit = limit(ctx.srv);
     let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };
     let Some(mut eng) = slot.take() else { return Err("cannot start Lua".into()) };
@@ -326,7 +345,8 @@ fn run_in(
     // Effects are propagated together when the script's command returns.
     sess.in_exec = true;
     sess.in_script = true;
-    let mut host = ScriptHost { srv: ctx.srv, sess, caller: argv, functions, read_only, allow_oom, read_called: false };
+    let mut host =
+        ScriptHost { srv: ctx.srv, sess, caller: argv, functions, read_only, allow_oom, read_called: false, cluster };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, started + limit);
     let read_called = host.read_called;
     host.srv.script_session = Some(host.sess);
@@ -380,9 +400,59 @@ struct ScriptHost<'a> {
     allow_oom: bool,
     /// A read-only command ran (the caller then tracks the script's keys).
     read_called: bool,
+    cluster: ClusterCheck,
+}
+
+/// What a script's commands are checked against in cluster mode (Redis's
+/// scriptVerifyClusterState).
+struct ClusterCheck {
+    /// The slot of the keys used so far (the declared ones first).
+    slot: Option<u16>,
+    cross_slot: bool,
+    /// The caller is the master or the AOF: nothing is checked.
+    obey: bool,
 }
 
 impl ScriptHost<'_> {
+    /// Redis's scriptVerifyClusterState: the command's keys must be served here, and of the
+    /// script's one slot unless it allows cross-slot keys.
+    fn check_cluster(&mut self, entry: &'static super::Entry, argv: &[&[u8]]) -> Result<(), String> {
+        let Some(c) = self.srv.cluster.as_deref() else { return Ok(()) };
+        if self.cluster.obey {
+            return Ok(());
+        }
+        let slots: Vec<u16> = entry
+            .spec
+            .key_positions(argv)
+            .into_iter()
+            .filter_map(|p| argv.get(p))
+            .map(|k| crate::cluster::key_slot(k))
+            .collect();
+        let when_down = self.srv.config.bool("cluster-allow-reads-when-down");
+        if let Err(r) = c.route(slots.iter().copied(), entry.spec.has(WRITE), when_down) {
+            return Err(match r {
+                crate::cluster::Redirect::DownReadOnly => {
+                    "Script attempted to execute a write command while the cluster is down and readonly"
+                }
+                crate::cluster::Redirect::Down => "Script attempted to execute a command while the cluster is down",
+                _ => "Script attempted to access a non local key in a cluster node",
+            }
+            .into());
+        }
+        if let Some(&slot) = slots.first()
+            && !self.cluster.cross_slot
+        {
+            match self.cluster.slot {
+                None => self.cluster.slot = Some(slot),
+                Some(s) if s != slot => {
+                    return Err("Script attempted to access keys that do not hash to the same slot".into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// A command of the script refused before it runs (OOM, NOREPLICAS): counted as a
     /// rejected call and an error reply, and handed to the script as that reply.
     fn refuse(&mut self, entry: &'static super::Entry, e: CmdError, resp: u8) -> Bytes {
@@ -445,6 +515,7 @@ impl Host for ScriptHost<'_> {
             // From now on SCRIPT KILL would leave a half-done script: Redis refuses it.
             r.wrote = true;
         }
+        self.check_cluster(entry, &crate::protocol::views(&argv))?;
         let reply = call(self.srv, &mut self.sess, entry, &crate::protocol::views(&argv));
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);

@@ -140,6 +140,8 @@ impl FunctionDef {
             shebang: true,
             no_writes: self.no_writes(),
             allow_oom: self.flags.iter().any(|f| f == "allow-oom"),
+            no_cluster: self.flags.iter().any(|f| f == "no-cluster"),
+            cross_slot: self.flags.iter().any(|f| f == "allow-cross-slot-keys"),
         }
     }
 }
@@ -171,6 +173,10 @@ pub struct ScriptFlags {
     pub shebang: bool,
     pub no_writes: bool,
     pub allow_oom: bool,
+    /// `no-cluster`: refused in cluster mode.
+    pub no_cluster: bool,
+    /// `allow-cross-slot-keys`: the script's commands may use keys of several slots.
+    pub cross_slot: bool,
 }
 
 /// The flags a script body declares in its shebang (none without one, or when it is bad:

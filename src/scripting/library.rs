@@ -152,7 +152,9 @@ pub(super) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), Strin
             match f {
                 "no-writes" => flags.no_writes = true,
                 "allow-oom" => flags.allow_oom = true,
-                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "no-cluster" => flags.no_cluster = true,
+                "allow-cross-slot-keys" => flags.cross_slot = true,
+                "allow-stale" => {}
                 other => return Err(format!("Unexpected flag in script shebang: {other}")),
             }
         }

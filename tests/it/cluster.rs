@@ -134,3 +134,25 @@ fn setslot_and_reset_on_a_lone_node() {
     assert_ne!(c.cmd(&["CLUSTER", "MYID"]).as_str(), id);
     assert!(c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_current_epoch:0\r\n"));
 }
+
+/// Scripts in cluster mode: keys of one slot (EVAL without a shebang excepted, as in Redis),
+/// served slots only, and no `no-cluster` scripts.
+#[test]
+fn scripts_keep_to_their_slot() {
+    let p = cluster_node(&temp_dir("cluster-scripts"), free_port());
+    serve_all_slots(&p);
+    let mut c = p.connect();
+    let two = "redis.call('set','a','1'); return redis.call('set','b','1')";
+    assert_eq!(c.cmd(&["EVAL", two, "0"]).text(), "+OK\r\n");
+    let err = c.cmd(&["EVAL", &format!("#!lua\n{two}"), "0"]).as_str();
+    assert!(err.starts_with("ERR Script attempted to access keys that do not hash to the same slot"), "{err}");
+    assert_eq!(c.cmd(&["EVAL", &format!("#!lua flags=allow-cross-slot-keys\n{two}"), "0"]).text(), "+OK\r\n");
+    let err = c.cmd(&["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"]).as_str();
+    assert_eq!(err, "ERR Can not run script on cluster, 'no-cluster' flag is set.");
+    let slot = c.cmd(&["CLUSTER", "KEYSLOT", "x"]).as_str();
+    assert_eq!(c.cmd(&["CLUSTER", "DELSLOTS", &slot]).text(), "+OK\r\n");
+    let err = c.cmd(&["EVAL", "return redis.call('get','x')", "0"]).as_str();
+    assert!(err.starts_with("ERR Script attempted to access a non local key in a cluster node"), "{err}");
+    let err = c.cmd(&["EVAL", "return redis.call('get','a')", "0"]).as_str();
+    assert!(err.starts_with("ERR Script attempted to execute a command while the cluster is down"), "{err}");
+}
