@@ -3,6 +3,8 @@
 //! # Layout
 //! From the bottom up; a module names only those below it (a test checks there is no cycle).
 //! - [`util`]: glob matching, number formatting, the incremental hash table, the clock.
+//! - [`cluster`]: Redis Cluster — hash slots, a node's view and its nodes.conf, the bus's
+//!   wire format.
 //! - [`alloc`]: the counting allocator behind `used_memory`.
 //! - [`logging`]: log lines in redis-server's format.
 //! - [`acl`]: users, their rules and permission checks, the command categories.
@@ -14,7 +16,6 @@
 //! - [`keyspace`]: databases, the only path to stored values: lazy expiry, access stats, and
 //!   change signals and counts (WATCH, caching, waiters, what to log and propagate).
 //! - [`scripting`]: the Lua engine behind EVAL and FUNCTION and its bundled libraries.
-//! - [`cluster`]: Redis Cluster — hash slots, a node's view and its nodes.conf, routing.
 //! - [`config`]: redis.conf parsing, command-line overrides, the CONFIG GET/SET parameter table.
 //! - [`server`]: the mio event loop, sessions, server-wide state, blocked clients, Pub/Sub,
 //!   tracking, replication, and the orchestration of saving, loading and the AOF (it holds

@@ -111,7 +111,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         match ember::cluster::Cluster::open(server.state.config.str("cluster-config-file"), port, cport as u16) {
-            Ok(c) => server.state.cluster = Some(Box::new(c)),
+            Ok(c) => {
+                server.state.cluster = Some(Box::new(c));
+                server.state.dbs[0].count_slots();
+            }
             Err(e) => {
                 error!("{e}");
                 return ExitCode::FAILURE;

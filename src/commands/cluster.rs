@@ -320,9 +320,7 @@ fn sub_countkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) {
         return Err(CmdError::msg("Invalid slot"));
     }
-    // No per-slot index yet: a walk of the keyspace.
-    let n = ctx.srv.dbs[0].iter().filter(|(k, _)| key_slot(k) as i64 == slot).count();
-    Ok(Reply::Int(n as i64))
+    Ok(Reply::Int(ctx.srv.dbs[0].keys_in_slot(slot as usize) as i64))
 }
 
 fn sub_getkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -332,12 +330,19 @@ fn sub_getkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) || max < 0 {
         return Err(CmdError::msg("Invalid slot or number of keys"));
     }
-    let keys = ctx.srv.dbs[0]
-        .iter()
-        .filter(|(k, _)| key_slot(k) as i64 == slot)
-        .take(max as usize)
-        .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
-        .collect();
+    // The slot's keys are found by a walk of the keyspace (no per-slot key list yet), which
+    // ends once the count is reached and is skipped for an empty slot.
+    let db = &ctx.srv.dbs[0];
+    let want = (db.keys_in_slot(slot as usize) as usize).min(max as usize);
+    let keys = if want == 0 {
+        Vec::new()
+    } else {
+        db.iter()
+            .filter(|(k, _)| key_slot(k) as i64 == slot)
+            .take(want)
+            .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
+            .collect()
+    };
     Ok(Reply::Array(keys))
 }
 
@@ -487,7 +492,7 @@ fn sub_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
     let full = ctx.srv.config.bool("cluster-require-full-coverage");
     let now = ctx.srv.now_ms;
-    let keys_in = |ctx: &mut Ctx, slot: usize| ctx.srv.dbs[0].iter().any(|(k, _)| key_slot(k) as usize == slot);
+    let keys_in = |ctx: &mut Ctx, slot: usize| ctx.srv.dbs[0].keys_in_slot(slot) > 0;
     let slot = {
         node(ctx)?;
         slot_arg(argv[2])?

@@ -84,6 +84,8 @@ pub struct Db {
 }
 
 struct Side {
+    /// Keys per cluster hash slot, kept in cluster mode (CLUSTER COUNTKEYSINSLOT).
+    slot_counts: Option<Box<[u32]>>,
     /// One entry per key with a deadline.
     expires: ExpiryIndex,
     /// One entry per hash with field deadlines, under the deadline the hash records as
@@ -286,11 +288,35 @@ impl Default for Db {
     }
 }
 
+impl Side {
+    fn count_slot(&mut self, key: &[u8], added: bool) {
+        if let Some(c) = self.slot_counts.as_deref_mut() {
+            let n = &mut c[crate::cluster::key_slot(key) as usize];
+            *n = if added { n.saturating_add(1) } else { n.saturating_sub(1) };
+        }
+    }
+}
+
 impl Db {
+    /// Starts counting keys per cluster hash slot (cluster mode), from the keys present.
+    pub fn count_slots(&mut self) {
+        let mut c = vec![0u32; crate::cluster::SLOTS].into_boxed_slice();
+        for (k, _) in self.keys.iter() {
+            c[crate::cluster::key_slot(k) as usize] += 1;
+        }
+        self.side.slot_counts = Some(c);
+    }
+
+    /// Keys in a cluster hash slot (0 unless counting, see [`Db::count_slots`]).
+    pub fn keys_in_slot(&self, slot: usize) -> u32 {
+        self.side.slot_counts.as_deref().and_then(|c| c.get(slot)).copied().unwrap_or(0)
+    }
+
     pub fn new() -> Self {
         Db {
             keys: Dict::new(),
             side: Side {
+                slot_counts: None,
                 expires: ExpiryIndex::new(),
                 hexpires: ExpiryIndex::new(),
                 watchers: HashMap::new(),
@@ -514,6 +540,7 @@ impl Db {
             self.remove_entry(key);
         }
         self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
+        self.side.count_slot(key, true);
         self.side.notify(notify::NEW, "new", key);
     }
 
@@ -534,6 +561,7 @@ impl Db {
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
         let (_, e) = self.keys.remove(key)?;
+        self.side.count_slot(key, false);
         let h = self.keys.hash(key);
         if e.expire_at != 0 {
             unindex(&mut self.side, e.expire_at, h);
@@ -547,6 +575,7 @@ impl Db {
         self.before_change(key);
         self.expire_if_needed(key);
         let (_, e) = self.keys.remove(key)?;
+        self.side.count_slot(key, false);
         let h = self.keys.hash(key);
         if e.expire_at != 0 {
             unindex(&mut self.side, e.expire_at, h);
@@ -635,6 +664,7 @@ impl Db {
             if let Some(key) = key {
                 self.before_change(&key);
                 if let Some((_, e)) = self.keys.remove(&key) {
+                    self.side.count_slot(&key, false);
                     unindex_fields(&mut self.side, &e.value, self.keys.hash(&key));
                 }
                 self.side.stats.expired_keys += 1;
@@ -752,6 +782,9 @@ impl Db {
         self.side.expires.clear();
         self.side.hexpires.clear();
         self.side.local_volatile.clear();
+        if let Some(c) = self.side.slot_counts.as_deref_mut() {
+            c.fill(0);
+        }
         self.side.changes.add(n as u64);
         n
     }
@@ -767,6 +800,9 @@ impl Db {
         self.side.expires.clear();
         self.side.hexpires.clear();
         self.side.local_volatile.clear();
+        if let Some(c) = self.side.slot_counts.as_deref_mut() {
+            c.fill(0);
+        }
         self.side.changes.add(n as u64);
         (Box::new(contents), n)
     }
@@ -1006,6 +1042,12 @@ impl Db {
         std::mem::swap(&mut self.keys, &mut other.keys);
         std::mem::swap(&mut self.side.expires, &mut other.side.expires);
         std::mem::swap(&mut self.side.hexpires, &mut other.side.hexpires);
+        // Slot counts stay with the side that keeps them, recounted for its new keys.
+        for db in [&mut *self, &mut *other] {
+            if db.side.slot_counts.is_some() {
+                db.count_slots();
+            }
+        }
         self.side.changes.add(1);
         // Clients blocked in either database may have data now (or lost their stream).
         self.signal_blocked_keys();

@@ -44,6 +44,15 @@ fn a_one_node_cluster_routes_by_slot_and_keeps_its_config() {
     let slot = c.cmd(&["CLUSTER", "KEYSLOT", "{u}a"]).as_str();
     assert_eq!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).text(), ":2\r\n");
     assert_eq!(c.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "1"]).children().len(), 1);
+    assert_eq!(c.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "10"]).children().len(), 2);
+    // The per-slot count follows deletions, expiry and renames.
+    assert_eq!(c.cmd(&["DEL", "{u}a"]).text(), ":1\r\n");
+    assert_eq!(c.cmd(&["PEXPIRE", "{u}b", "1"]).text(), ":1\r\n");
+    let gone = eventually(Duration::from_secs(5), || c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).text() == ":0\r\n");
+    assert!(gone, "the expired key still counts");
+    assert_eq!(c.cmd(&["SET", "{u}c", "1"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["RENAME", "{u}c", "{u}d"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).text(), ":1\r\n");
     assert_eq!(c.cmd(&["SELECT", "1"]).text(), "-ERR SELECT is not allowed in cluster mode\r\n");
     assert_eq!(c.cmd(&["MOVE", "foo", "1"]).text(), "-ERR MOVE is not allowed in cluster mode\r\n");
     assert_eq!(c.cmd(&["SWAPDB", "0", "1"]).text(), "-ERR SWAPDB is not allowed in cluster mode\r\n");
