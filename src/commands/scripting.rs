@@ -310,7 +310,7 @@ fn run_in(
     // Cluster mode: the script's commands must use keys of the slot its declared keys hash
     // to (or of the first slot one uses), unless it allows cross-slot keys.
     let cluster = ClusterCheck {
-        slot: argv.get(3).filter(|_| numkeys > 0).map(|k| crate::cluster::key_slot(k)),
+        slot: argv.get(3).filter(|_| numkeys > 0 && ctx.srv.cluster.is_some()).map(|k| crate::cluster::key_slot(k)),
         // EVAL without a shebang keeps Redis 6's leave to use keys of any slot.
         cross_slot: flags.cross_slot || !flags.shebang,
         obey: ctx.sess.from_master || ctx.sess.replaying,
