@@ -221,7 +221,11 @@ fn full_sync_under_writes(master_args: &[&str]) {
     let port = master.port.to_string();
     let replica = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
     let mut rc = replica.connect();
-    assert!(eventually(WAIT, || crate::util::info_str(&mut mc, "replication", "slave0").contains("state=wait_bgsave")));
+    // Polled without panicking: the replica may not have connected at the first look.
+    assert!(eventually(WAIT, || {
+        let info = mc.cmd(&["INFO", "replication"]).as_str();
+        info.lines().any(|l| l.starts_with("slave0:") && l.contains("state=wait_bgsave"))
+    }));
     assert!(eventually(WAIT, || info_field(&mut mc, "persistence", "rdb_bgsave_in_progress") == 1));
     let started = std::time::Instant::now();
     for i in 0..20 {
