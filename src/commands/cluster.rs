@@ -481,8 +481,14 @@ fn sub_meet(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     no_bus(ctx)
 }
 
-fn sub_failover(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+fn sub_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     node(ctx)?;
+    // Redis checks the option before the node's role.
+    match argv.get(2) {
+        None => {}
+        Some(o) if argv.len() == 3 && (o.eq_ignore_ascii_case(b"force") || o.eq_ignore_ascii_case(b"takeover")) => {}
+        Some(_) => return Err(CmdError::Syntax),
+    }
     Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"))
 }
 

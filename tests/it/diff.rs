@@ -194,7 +194,27 @@ fn show(b: &[u8]) -> String {
 
 #[test]
 fn differential_against_real_redis() {
-    run_scripts(&[], &[], false);
+    run_scripts("tests/diff", &[], &[], false, None);
+}
+
+/// The scripts under `tests/diff/cluster/` against Ember and redis-server both started with
+/// `cluster-enabled yes` and serving all 16384 slots: routing errors (CROSSSLOT, SELECT...),
+/// the one-node CLUSTER subcommands and scripts' cluster checks.
+#[test]
+fn differential_in_cluster_mode() {
+    let [eb, rb] = [crate::util::free_port(), crate::util::free_port()].map(|p| p.to_string());
+    let em = ember(&["--cluster-enabled", "yes", "--cluster-port", &eb]);
+    let rd =
+        crate::util::redis_with(&["--enable-debug-command", "yes", "--cluster-enabled", "yes", "--cluster-port", &rb]);
+    for port in [em.port, rd.port] {
+        let mut c = Conn::new(port);
+        assert_eq!(c.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
+        let ok = crate::util::eventually(Duration::from_secs(10), || {
+            c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_state:ok")
+        });
+        assert!(ok, "the cluster state did not turn ok on port {port}");
+    }
+    run_scripts("tests/diff/cluster", &[], &[], false, Some((em, rd)));
 }
 
 /// The collection scripts again with every compact encoding switched off on both servers
@@ -210,16 +230,25 @@ fn differential_with_compact_encodings_off() {
         ["list-max-listpack-size", "1"],
     ];
     run_scripts(
+        "tests/diff",
         &["hashes.txt", "sets.txt", "zsets.txt", "lists.txt", "sort.txt", "geo.txt", "digest.txt"],
         &config,
         true,
+        None,
     );
 }
 
-fn run_scripts(only: &[&str], config: &[[&str; 2]], unordered: bool) {
-    let em = ember(&[]);
-    let rd = redis();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
+/// Runs the scripts of `dir` (all, or those named in `only`) against `servers` (Ember's and
+/// redis-server's processes), by default two freshly started with default settings.
+fn run_scripts(
+    dir: &str,
+    only: &[&str],
+    config: &[[&str; 2]],
+    unordered: bool,
+    servers: Option<(crate::util::Proc, crate::util::Proc)>,
+) {
+    let (em, rd) = servers.unwrap_or_else(|| (ember(&[]), redis()));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/diff").map(|e| e.expect("entry").path()).collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "txt"));
     files.retain(|p| only.is_empty() || p.file_name().is_some_and(|n| only.iter().any(|o| n == *o)));
