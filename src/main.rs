@@ -114,6 +114,12 @@ fn main() -> ExitCode {
             Ok(c) => {
                 server.state.cluster = Some(Box::new(c));
                 server.state.dbs[0].count_slots();
+                let bind = server.state.config.str("bind").to_string();
+                let listened = server.state.net.as_deref_mut().map(|n| n.listen_bus(&bind, cport as u16));
+                if let Some(Err(e)) = listened {
+                    error!("Could not bind the cluster bus port {cport}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
             Err(e) => {
                 error!("{e}");

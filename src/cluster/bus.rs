@@ -37,6 +37,24 @@ pub mod types {
     pub const PUBLISHSHARD: u16 = 10;
 }
 
+/// A message type's name in CLUSTER INFO's counters (Redis's clusterGetMessageTypeString).
+pub fn type_name(ty: u16) -> &'static str {
+    const NAMES: [&str; 11] = [
+        "ping",
+        "pong",
+        "meet",
+        "fail",
+        "publish",
+        "auth-req",
+        "auth-ack",
+        "update",
+        "mfstart",
+        "module",
+        "publishshard",
+    ];
+    NAMES.get(ty as usize).copied().unwrap_or("unknown")
+}
+
 /// Node flags (CLUSTER_NODE_*), as the header and gossip sections carry them.
 pub mod node_flags {
     pub const MASTER: u16 = 1;

@@ -1,18 +1,25 @@
-//! Redis Cluster, first part: a node's own view. Its id, epochs and slots, kept in the
-//! cluster config file (nodes.conf, in Redis's format), the CLUSTER commands that need no
-//! peer, and the routing of keyed commands (-CROSSSLOT, -CLUSTERDOWN). The cluster bus (MEET,
-//! gossip, failover, resharding) is not there yet: a node knows only itself, so a one-node
-//! cluster serving all 16384 slots is what works today.
+//! Redis Cluster: a node's view of the cluster. Its id, epochs and slots, the other nodes it
+//! knows and who serves each slot, kept in the cluster config file (nodes.conf, in Redis's
+//! format); the routing of keyed commands (-MOVED, -CROSSSLOT, -CLUSTERDOWN); and the bus
+//! protocol's logic (gossip.rs: MEET, PING/PONG with gossip, failure detection, FAIL and
+//! UPDATE), which the server's event loop feeds with the messages of its bus connections
+//! and whose [`BusOut`] actions it carries out. Nothing in here touches a socket.
 
 pub mod bus;
+pub mod gossip;
+pub mod node;
 pub mod slot;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use rand::RngExt;
 
+pub use node::{LinkId, MYSELF, NOBODY, Node, NodeId};
 pub use slot::{SLOTS, key_slot};
+
+use bus::node_flags;
 
 /// Redis's CLUSTER_WRITABLE_DELAY: after start a master stays down this long, so a cluster
 /// can reconfigure it before it takes writes.
@@ -31,17 +38,62 @@ pub enum Redirect {
     Down,
     /// Down, but reads are allowed (cluster-allow-reads-when-down) and this was a write.
     DownReadOnly,
+    /// Another node serves the slot: its slot and endpoint ("ip:port").
+    Moved(u16, String),
 }
 
 impl Redirect {
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> String {
         match self {
-            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot",
-            Redirect::Unbound => "CLUSTERDOWN Hash slot not served",
-            Redirect::Down => "CLUSTERDOWN The cluster is down",
-            Redirect::DownReadOnly => "CLUSTERDOWN The cluster is down and only accepts read commands",
+            Redirect::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
+            Redirect::Unbound => "CLUSTERDOWN Hash slot not served".into(),
+            Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
+            Redirect::DownReadOnly => "CLUSTERDOWN The cluster is down and only accepts read commands".into(),
+            Redirect::Moved(slot, at) => format!("MOVED {slot} {at}"),
         }
     }
+}
+
+/// What the cluster asks of the server's bus side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusOut {
+    /// Open a connection to a node's bus port, known from now on as `link`.
+    Connect {
+        link: LinkId,
+        ip: String,
+        cport: u16,
+    },
+    /// Queue a message on a link (one still connecting sends it once connected).
+    Send {
+        link: LinkId,
+        msg: Vec<u8>,
+    },
+    Close {
+        link: LinkId,
+    },
+    /// A PUBLISH / PUBLISHSHARD from a peer, for this node's subscribers.
+    Deliver {
+        shard: bool,
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    /// Slots this node lost to a newer configuration while holding keys in them: the keys
+    /// go (Redis's dirty slots).
+    DropSlots(Vec<u16>),
+}
+
+/// The settings the protocol reads, from the server's config.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub node_timeout: u64,
+    pub full_coverage: bool,
+}
+
+/// A bus connection as the cluster sees it.
+struct Link {
+    node: Option<NodeId>,
+    inbound: bool,
+    ctime: u64,
 }
 
 pub struct Cluster {
@@ -50,8 +102,9 @@ pub struct Cluster {
     pub current_epoch: u64,
     pub config_epoch: u64,
     pub last_vote_epoch: u64,
-    /// Which slots this node serves.
-    mine: Box<[bool]>,
+    /// Who serves each slot: [`MYSELF`], a peer, or [`NOBODY`].
+    owner: Box<[NodeId]>,
+    /// Slots this node serves.
     owned: usize,
     ok: bool,
     /// Masters serving at least one slot (Redis starts it at 1).
@@ -63,16 +116,54 @@ pub struct Cluster {
     /// by node id.
     pub migrating: std::collections::BTreeMap<usize, String>,
     pub importing: std::collections::BTreeMap<usize, String>,
-    /// How clients and peers reach this node (announced or configured).
+    /// How clients and peers reach this node: `ip` learned from the first MEET (or
+    /// announced), the ports bound or announced.
     pub ip: String,
+    /// cluster-announce-ip: when set, peers are told to use it and `ip` never changes.
+    pub announced_ip: String,
     pub port: u16,
     pub cport: u16,
     pub hostname: String,
+    /// The other nodes.
+    peers: HashMap<NodeId, Node>,
+    by_name: HashMap<String, NodeId>,
+    next_node: NodeId,
+    links: HashMap<LinkId, Link>,
+    next_link: LinkId,
+    /// Names FORGET dropped, not re-added from gossip until the time (ms) given.
+    blacklist: HashMap<String, u64>,
+    out: Vec<BusOut>,
+    /// Messages sent and received, by type (CLUSTER INFO).
+    sent: [u64; 11],
+    received: [u64; 11],
+    /// Something changed that the config file or the state must follow (Redis's
+    /// clusterDoBeforeSleep flags).
+    todo_save: bool,
+    todo_state: bool,
+    iteration: u64,
+    last_cron_ms: u64,
+    /// This node's replication offset, for the headers it sends.
+    pub repl_offset: u64,
+    /// The latest pong time other nodes gossip about this one (Redis shows it in this
+    /// node's CLUSTER NODES line).
+    my_pong: u64,
 }
 
 fn new_id() -> String {
     let mut rng = rand::rng();
     (0..40).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
+}
+
+fn is_node_name(s: &str) -> bool {
+    s.len() == bus::NAME_LEN && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// "ip:port@cport[,hostname]" of a nodes.conf line.
+fn parse_address(a: &str) -> Option<(String, u16, u16, String)> {
+    let (addr, hostname) = a.split_once(',').unwrap_or((a, ""));
+    let (hostport, cport) = addr.split_once('@')?;
+    let (ip, port) = hostport.rsplit_once(':')?;
+    Some((ip.to_string(), port.parse().ok()?, cport.parse().ok()?, hostname.to_string()))
 }
 
 impl Cluster {
@@ -84,7 +175,7 @@ impl Cluster {
             current_epoch: 0,
             config_epoch: 0,
             last_vote_epoch: 0,
-            mine: vec![false; SLOTS].into_boxed_slice(),
+            owner: vec![NOBODY; SLOTS].into_boxed_slice(),
             owned: 0,
             ok: false,
             size: 1,
@@ -94,9 +185,25 @@ impl Cluster {
             migrating: Default::default(),
             importing: Default::default(),
             ip: String::new(),
+            announced_ip: String::new(),
             port,
             cport,
             hostname: String::new(),
+            peers: HashMap::new(),
+            by_name: HashMap::new(),
+            next_node: 1,
+            links: HashMap::new(),
+            next_link: 0,
+            blacklist: HashMap::new(),
+            out: Vec::new(),
+            sent: [0; 11],
+            received: [0; 11],
+            todo_save: false,
+            todo_state: false,
+            iteration: 0,
+            last_cron_ms: 0,
+            repl_offset: 0,
+            my_pong: 0,
         };
         match std::fs::read_to_string(path) {
             Ok(text) if !text.trim().is_empty() => {
@@ -118,6 +225,8 @@ impl Cluster {
 
     fn parse(&mut self, text: &str) -> Result<(), String> {
         let mut found_myself = false;
+        // Masters are named before they may be known: resolved at the end.
+        let mut masters: Vec<(NodeId, String)> = Vec::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let f: Vec<&str> = line.split(' ').collect();
             if f[0] == "vars" {
@@ -135,15 +244,34 @@ impl Cluster {
             if f.len() < 8 {
                 return Err("a node line has fewer than 8 fields".into());
             }
-            if !f[2].split(',').any(|flag| flag == "myself") {
-                tracing::warn!("Ignoring cluster node {} from the config file: peers are not supported yet", f[0]);
-                continue;
-            }
-            if f[0].len() != 40 || !f[0].bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !is_node_name(f[0]) {
                 return Err(format!("bad node id {}", f[0]));
             }
-            self.myid = f[0].to_string();
-            self.config_epoch = f[6].parse().map_err(|_| "bad config epoch".to_string())?;
+            let flags = node::parse_flags(f[2]);
+            let epoch: u64 = f[6].parse().map_err(|_| "bad config epoch".to_string())?;
+            let (ip, port, cport, hostname) = parse_address(f[1]).ok_or(format!("bad address {}", f[1]))?;
+            let id = if flags & node_flags::MYSELF != 0 {
+                if found_myself {
+                    return Err("two lines for myself".into());
+                }
+                found_myself = true;
+                self.myid = f[0].to_string();
+                self.config_epoch = epoch;
+                self.ip = ip;
+                MYSELF
+            } else {
+                if self.by_name.contains_key(f[0]) {
+                    return Err(format!("node {} listed twice", f[0]));
+                }
+                let now = 0;
+                let mut n = Node::new(f[0].to_string(), flags & !node_flags::HANDSHAKE, now);
+                (n.ip, n.port, n.cport, n.hostname) = (ip, port, cport, hostname);
+                n.config_epoch = epoch;
+                if f[3] != "-" {
+                    masters.push((self.next_node, f[3].to_string()));
+                }
+                self.add_node(n)
+            };
             for s in &f[8..] {
                 if let Some(open) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
                     // [slot->-id] migrating, [slot-<-id] importing.
@@ -151,12 +279,12 @@ impl Cluster {
                         .split_once("->-")
                         .map(|(a, id)| (a, id, true))
                         .or_else(|| open.split_once("-<-").map(|(a, id)| (a, id, false)));
-                    let Some((slot, id, out)) = parsed else { return Err(format!("bad slot state {s}")) };
+                    let Some((slot, target, out)) = parsed else { return Err(format!("bad slot state {s}")) };
                     let slot: usize = slot.parse().ok().filter(|&n| n < SLOTS).ok_or(format!("bad slot state {s}"))?;
                     if out {
-                        self.migrating.insert(slot, id.to_string());
+                        self.migrating.insert(slot, target.to_string());
                     } else {
-                        self.importing.insert(slot, id.to_string());
+                        self.importing.insert(slot, target.to_string());
                     }
                     continue;
                 }
@@ -166,22 +294,34 @@ impl Cluster {
                     _ => return Err(format!("bad slot range {s}")),
                 };
                 for slot in a..=b {
-                    self.set_slot(slot, true);
+                    self.set_owner(slot, id);
                 }
             }
-            found_myself = true;
         }
         if !found_myself {
             return Err("myself is not in it".into());
+        }
+        for (id, master) in masters {
+            let m = self.lookup(&master).filter(|&m| m != MYSELF);
+            if let Some(n) = self.peers.get_mut(&id) {
+                n.slaveof = m;
+            }
         }
         Ok(())
     }
 
     /// Writes the config file (Redis's clusterSaveConfig), through a temporary file and a
-    /// rename so a crash never leaves half a file.
+    /// rename so a crash never leaves half a file. Nodes in handshake are left out.
     pub fn save(&self) -> std::io::Result<()> {
-        let mut text = self.node_line();
-        text.push_str(&format!("\nvars currentEpoch {} lastVoteEpoch {}\n", self.current_epoch, self.last_vote_epoch));
+        let mut text = self.describe(MYSELF);
+        text.push('\n');
+        for (&id, n) in &self.peers {
+            if !n.in_handshake() {
+                text.push_str(&self.describe(id));
+                text.push('\n');
+            }
+        }
+        text.push_str(&format!("vars currentEpoch {} lastVoteEpoch {}\n", self.current_epoch, self.last_vote_epoch));
         let tmp = self.path.with_extension("tmp-ember");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -189,19 +329,66 @@ impl Cluster {
         std::fs::rename(&tmp, &self.path)
     }
 
-    fn set_slot(&mut self, slot: usize, on: bool) {
-        if self.mine[slot] != on {
-            self.mine[slot] = on;
-            if on {
-                self.owned += 1;
-            } else {
-                self.owned -= 1;
-            }
+    /// Saves the config file and updates the state if something asked for it since the
+    /// last call (Redis's clusterBeforeSleep).
+    pub fn before_sleep(&mut self, now: u64, s: &Settings) {
+        if std::mem::take(&mut self.todo_state) {
+            self.update_state(now, s.node_timeout, s.full_coverage);
+        }
+        if std::mem::take(&mut self.todo_save)
+            && let Err(e) = self.save()
+        {
+            tracing::warn!("Can't update the cluster config file: {e}");
         }
     }
 
+    /// The config's announced address and ports, and the bound ports.
+    pub fn configure(&mut self, announced_ip: &str, hostname: &str, port: u16, cport: u16) {
+        if self.announced_ip != announced_ip {
+            self.announced_ip = announced_ip.to_string();
+            if !announced_ip.is_empty() {
+                self.ip = announced_ip.to_string();
+            }
+        }
+        self.hostname = hostname.to_string();
+        self.port = port;
+        self.cport = cport;
+    }
+
+    /// Redis's clusterAddSlot / clusterDelSlot: `slot` now served by `id`.
+    fn set_owner(&mut self, slot: usize, id: NodeId) {
+        let old = self.owner[slot];
+        if old == id {
+            return;
+        }
+        match old {
+            MYSELF => self.owned -= 1,
+            NOBODY => {}
+            p => {
+                if let Some(n) = self.peers.get_mut(&p) {
+                    n.numslots -= 1;
+                }
+            }
+        }
+        match id {
+            MYSELF => self.owned += 1,
+            NOBODY => {}
+            p => {
+                if let Some(n) = self.peers.get_mut(&p) {
+                    n.numslots += 1;
+                }
+            }
+        }
+        self.owner[slot] = id;
+    }
+
     pub fn owns(&self, slot: usize) -> bool {
-        self.mine.get(slot).copied().unwrap_or(false)
+        self.owner.get(slot) == Some(&MYSELF)
+    }
+
+    /// Who serves `slot`.
+    pub fn owner(&self, slot: usize) -> NodeId {
+        self.owner.get(slot).copied().unwrap_or(NOBODY)
     }
 
     pub fn owned(&self) -> usize {
@@ -216,11 +403,76 @@ impl Cluster {
         self.size
     }
 
-    /// Assigns (or, with `on` false, removes) slots, each known to be free (or ours).
+    /// Assigns `slots` to this node (or, with `on` false, frees them).
     pub fn assign(&mut self, slots: &[usize], on: bool) {
         for &s in slots {
-            self.set_slot(s, on);
+            self.set_owner(s, if on { MYSELF } else { NOBODY });
         }
+    }
+
+    /// Gives `slot` to the node `id` (CLUSTER SETSLOT NODE).
+    pub fn give(&mut self, slot: usize, id: NodeId) {
+        self.set_owner(slot, id);
+    }
+
+    /// The node of that name: [`MYSELF`] or a peer.
+    pub fn lookup(&self, name: &str) -> Option<NodeId> {
+        if name == self.myid { Some(MYSELF) } else { self.by_name.get(name).copied() }
+    }
+
+    pub fn peer(&self, id: NodeId) -> Option<&Node> {
+        self.peers.get(&id)
+    }
+
+    /// Every other node, in no order.
+    pub fn peers(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.peers.iter().map(|(&id, n)| (id, n))
+    }
+
+    pub fn known_nodes(&self) -> usize {
+        self.peers.len() + 1
+    }
+
+    fn add_node(&mut self, n: Node) -> NodeId {
+        let id = self.next_node;
+        self.next_node += 1;
+        self.by_name.insert(n.name.clone(), id);
+        self.peers.insert(id, n);
+        id
+    }
+
+    /// Redis's clusterDelNode: its slots freed, its links closed, its reports forgotten.
+    fn del_node(&mut self, id: NodeId) {
+        for slot in 0..SLOTS {
+            if self.owner[slot] == id {
+                self.set_owner(slot, NOBODY);
+            }
+        }
+        for n in self.peers.values_mut() {
+            n.fail_reports.retain(|&(by, _)| by != id);
+            if n.slaveof == Some(id) {
+                n.slaveof = None;
+            }
+        }
+        if let Some(n) = self.peers.remove(&id) {
+            if self.by_name.get(&n.name) == Some(&id) {
+                self.by_name.remove(&n.name);
+            }
+            for link in [n.link, n.inbound].into_iter().flatten() {
+                self.links.remove(&link);
+                self.out.push(BusOut::Close { link });
+            }
+        }
+    }
+
+    /// CLUSTER FORGET: the node goes, and gossip may not bring it back for a minute.
+    pub fn forget(&mut self, id: NodeId, now: u64) {
+        if let Some(n) = self.peers.get(&id) {
+            self.blacklist.insert(n.name.clone(), now + 60_000);
+        }
+        self.del_node(id);
+        self.todo_save = true;
+        self.todo_state = true;
     }
 
     /// Redis's clusterUpdateState, called by the cron and after slot changes.
@@ -229,10 +481,19 @@ impl Cluster {
         if !self.ok && now_ms.saturating_sub(first) < WRITABLE_DELAY_MS {
             return;
         }
-        let mut ok = !full_coverage || self.owned == SLOTS;
-        // Only this node is known: the masters with slots are it or none.
-        self.size = usize::from(self.owned > 0);
-        let reachable = self.size;
+        let failed = |id: NodeId, peers: &HashMap<NodeId, Node>| peers.get(&id).is_some_and(|n| n.failed());
+        let mut ok = !full_coverage || self.owner.iter().all(|&o| o != NOBODY && !failed(o, &self.peers));
+        let mut size = usize::from(self.owned > 0);
+        let mut reachable = size;
+        for n in self.peers.values() {
+            if n.is_master() && n.numslots > 0 {
+                size += 1;
+                if n.flags & (node_flags::FAIL | node_flags::PFAIL) == 0 {
+                    reachable += 1;
+                }
+            }
+        }
+        self.size = size;
         if reachable < self.size / 2 + 1 {
             ok = false;
             self.among_minority = Some(now_ms);
@@ -248,14 +509,15 @@ impl Cluster {
     }
 
     /// Where the command whose keys hash to `slots` (in argument order) is served: Redis's
-    /// getNodeByQuery for a node without peers. The first key's slot must be ours, the others
-    /// the same, and the cluster up (or, with `reads_when_down`, the command a read).
+    /// getNodeByQuery. The first key's slot must have an owner, the others be the same
+    /// slot, the cluster up (or, with `reads_when_down`, the command a read), and the owner
+    /// this node (else -MOVED).
     pub fn route(&self, slots: impl Iterator<Item = u16>, write: bool, reads_when_down: bool) -> Result<(), Redirect> {
         let mut first: Option<u16> = None;
         for s in slots {
             match first {
                 None => {
-                    if !self.owns(s as usize) {
+                    if self.owner(s as usize) == NOBODY {
                         return Err(Redirect::Unbound);
                     }
                     first = Some(s);
@@ -264,57 +526,109 @@ impl Cluster {
                 _ => {}
             }
         }
-        if first.is_none() || self.ok {
-            return Ok(());
+        let Some(slot) = first else { return Ok(()) };
+        if !self.ok {
+            if !reads_when_down {
+                return Err(Redirect::Down);
+            } else if write {
+                return Err(Redirect::DownReadOnly);
+            }
         }
-        if !reads_when_down {
-            Err(Redirect::Down)
-        } else if write {
-            Err(Redirect::DownReadOnly)
-        } else {
-            Ok(())
+        match self.owner(slot as usize) {
+            MYSELF => Ok(()),
+            id => Err(Redirect::Moved(slot, self.endpoint(id))),
         }
     }
 
-    /// This node's line of CLUSTER NODES and of the config file.
-    pub fn node_line(&self) -> String {
-        let mut s = format!("{} {}:{}@{}", self.myid, self.ip, self.port, self.cport);
-        if !self.hostname.is_empty() {
-            s.push(',');
-            s.push_str(&self.hostname);
-        }
-        s.push_str(&format!(" myself,master - 0 0 {} connected", self.config_epoch));
-        for (a, b) in self.ranges() {
-            if a == b {
-                s.push_str(&format!(" {a}"));
-            } else {
-                s.push_str(&format!(" {a}-{b}"));
+    /// "ip:port" of a node, as a -MOVED names it.
+    pub fn endpoint(&self, id: NodeId) -> String {
+        let (ip, port) = match self.peers.get(&id) {
+            Some(n) => (n.ip.as_str(), n.port),
+            None => (self.ip.as_str(), self.port),
+        };
+        format!("{ip}:{port}")
+    }
+
+    /// A node's line of CLUSTER NODES and of the config file (Redis's
+    /// clusterGenNodeDescription).
+    pub fn describe(&self, id: NodeId) -> String {
+        let mut s;
+        if id == MYSELF {
+            s = format!("{} {}:{}@{}", self.myid, self.ip, self.port, self.cport);
+            if !self.hostname.is_empty() {
+                s.push(',');
+                s.push_str(&self.hostname);
             }
+            s.push_str(&format!(" myself,master - 0 {} {} connected", self.my_pong, self.config_epoch));
+        } else {
+            let Some(n) = self.peers.get(&id) else { return String::new() };
+            s = format!("{} {}:{}@{}", n.name, n.ip, n.port, n.cport);
+            if !n.hostname.is_empty() {
+                s.push(',');
+                s.push_str(&n.hostname);
+            }
+            let master = n.slaveof.and_then(|m| self.peers.get(&m));
+            let epoch = master.filter(|_| !n.is_master()).map_or(n.config_epoch, |m| m.config_epoch);
+            s.push_str(&format!(
+                " {} {} {} {} {} {}",
+                node::flags_text(n.flags),
+                master.map_or("-", |m| m.name.as_str()),
+                n.ping_sent,
+                n.pong_received,
+                epoch,
+                if n.link.is_some() { "connected" } else { "disconnected" }
+            ));
         }
-        // Redis lists a slot once, migrating first.
-        for slot in 0..SLOTS {
-            if let Some(id) = self.migrating.get(&slot) {
-                s.push_str(&format!(" [{slot}->-{id}]"));
-            } else if let Some(id) = self.importing.get(&slot) {
-                s.push_str(&format!(" [{slot}-<-{id}]"));
+        s.push_str(&node::ranges_text(&self.ranges_of(id)));
+        if id == MYSELF {
+            // Redis lists a slot once, migrating first.
+            for slot in 0..SLOTS {
+                if let Some(target) = self.migrating.get(&slot) {
+                    s.push_str(&format!(" [{slot}->-{target}]"));
+                } else if let Some(source) = self.importing.get(&slot) {
+                    s.push_str(&format!(" [{slot}-<-{source}]"));
+                }
             }
         }
         s
     }
 
-    /// The served slots as inclusive ranges, in order.
+    /// CLUSTER NODES: every node, handshakes included.
+    pub fn nodes_text(&self) -> String {
+        let mut text = self.describe(MYSELF);
+        text.push('\n');
+        for &id in self.peers.keys() {
+            text.push_str(&self.describe(id));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// This node's line (kept for callers that show only it).
+    pub fn node_line(&self) -> String {
+        self.describe(MYSELF)
+    }
+
+    /// The slots of node `id` as inclusive ranges, in order.
+    pub fn ranges_of(&self, id: NodeId) -> Vec<(usize, usize)> {
+        self.slot_ranges().into_iter().filter(|r| r.2 == id).map(|(a, b, _)| (a, b)).collect()
+    }
+
+    /// This node's slots as inclusive ranges.
     pub fn ranges(&self) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        let mut start = None;
-        for i in 0..=SLOTS {
-            let on = i < SLOTS && self.mine[i];
-            match (on, start) {
-                (true, None) => start = Some(i),
-                (false, Some(a)) => {
-                    out.push((a, i - 1));
-                    start = None;
-                }
-                _ => {}
+        self.ranges_of(MYSELF)
+    }
+
+    /// Every served range of slots with its owner, in slot order.
+    pub fn slot_ranges(&self) -> Vec<(usize, usize, NodeId)> {
+        let mut out: Vec<(usize, usize, NodeId)> = Vec::new();
+        for (slot, &o) in self.owner.iter().enumerate() {
+            if o == NOBODY {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.2 == o && last.1 + 1 == slot => last.1 = slot,
+                _ => out.push((slot, slot, o)),
             }
         }
         out
@@ -322,31 +636,45 @@ impl Cluster {
 
     /// CLUSTER INFO's text.
     pub fn info(&self) -> String {
-        let lines = [
-            ("cluster_state", (if self.ok { "ok" } else { "fail" }).to_string()),
-            ("cluster_slots_assigned", self.owned.to_string()),
-            ("cluster_slots_ok", self.owned.to_string()),
-            ("cluster_slots_pfail", "0".into()),
-            ("cluster_slots_fail", "0".into()),
-            ("cluster_known_nodes", "1".into()),
-            ("cluster_size", self.size.to_string()),
-            ("cluster_current_epoch", self.current_epoch.to_string()),
-            ("cluster_my_epoch", self.config_epoch.to_string()),
-            ("cluster_stats_messages_sent", "0".into()),
-            ("cluster_stats_messages_received", "0".into()),
-            ("total_cluster_links_buffer_limit_exceeded", "0".into()),
+        let assigned = self.owner.iter().filter(|&&o| o != NOBODY).count();
+        let flagged =
+            |f: u16| self.owner.iter().filter(|o| self.peers.get(o).is_some_and(|n| n.flags & f != 0)).count();
+        let (pfail, fail) = (flagged(node_flags::PFAIL), flagged(node_flags::FAIL));
+        let mut lines = vec![
+            ("cluster_state".to_string(), (if self.ok { "ok" } else { "fail" }).to_string()),
+            ("cluster_slots_assigned".into(), assigned.to_string()),
+            ("cluster_slots_ok".into(), (assigned - pfail - fail).to_string()),
+            ("cluster_slots_pfail".into(), pfail.to_string()),
+            ("cluster_slots_fail".into(), fail.to_string()),
+            ("cluster_known_nodes".into(), self.known_nodes().to_string()),
+            ("cluster_size".into(), self.size.to_string()),
+            ("cluster_current_epoch".into(), self.current_epoch.to_string()),
+            ("cluster_my_epoch".into(), self.config_epoch.to_string()),
         ];
+        for (counts, dir) in [(&self.sent, "sent"), (&self.received, "received")] {
+            for (ty, &n) in counts.iter().enumerate() {
+                if n > 0 {
+                    lines.push((format!("cluster_stats_messages_{}_{dir}", bus::type_name(ty as u16)), n.to_string()));
+                }
+            }
+            lines.push((format!("cluster_stats_messages_{dir}"), counts.iter().sum::<u64>().to_string()));
+        }
+        lines.push(("total_cluster_links_buffer_limit_exceeded".into(), "0".into()));
         lines.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
     }
 
-    /// CLUSTER RESET (Redis's clusterReset for a master that knows no other node): every slot
-    /// released; HARD also zeroes the epochs and takes a new id.
+    /// CLUSTER RESET (Redis's clusterReset for a master): every slot released, every other
+    /// node forgotten; HARD also zeroes the epochs and takes a new id.
     pub fn reset(&mut self, hard: bool) {
         for slot in 0..SLOTS {
-            self.set_slot(slot, false);
+            self.set_owner(slot, NOBODY);
         }
         self.migrating.clear();
         self.importing.clear();
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.del_node(id);
+        }
         if hard {
             self.current_epoch = 0;
             self.last_vote_epoch = 0;
@@ -356,17 +684,36 @@ impl Cluster {
         }
     }
 
-    /// CLUSTER BUMPEPOCH: a new config epoch unless ours is already the only greatest.
+    /// The greatest config epoch this node knows (Redis's clusterGetMaxEpoch).
+    fn max_epoch(&self) -> u64 {
+        self.peers.values().map(|n| n.config_epoch).chain([self.config_epoch, self.current_epoch]).max().unwrap_or(0)
+    }
+
+    /// CLUSTER BUMPEPOCH: a new config epoch unless ours is already the only greatest
+    /// (Redis's clusterBumpConfigEpochWithoutConsensus).
     pub fn bump_epoch(&mut self) -> bool {
-        // Alone in the cluster, this node's epoch is the greatest once it is nonzero and
-        // equals the current epoch (Redis's clusterBumpConfigEpochWithoutConsensus).
-        if self.config_epoch == 0 || self.config_epoch != self.current_epoch {
+        if self.config_epoch == 0 || self.config_epoch != self.max_epoch() {
             self.current_epoch += 1;
             self.config_epoch = self.current_epoch;
+            self.todo_save = true;
             true
         } else {
             false
         }
+    }
+
+    /// CLUSTER COUNT-FAILURE-REPORTS: the live reports about a node.
+    pub fn count_fail_reports(&mut self, id: NodeId, now: u64, node_timeout: u64) -> usize {
+        self.peers.get_mut(&id).map_or(0, |n| n.count_fail_reports(now, node_timeout))
+    }
+
+    /// The actions produced since the last call.
+    pub fn take_out(&mut self) -> Vec<BusOut> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_out(&self) -> bool {
+        !self.out.is_empty()
     }
 }
 

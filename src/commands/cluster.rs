@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container};
-use crate::cluster::{Cluster, SLOTS, key_slot};
+use crate::cluster::{Cluster, MYSELF, NodeId, SLOTS, key_slot};
 use crate::protocol::Reply;
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("cluster", -2, container)
@@ -181,14 +181,11 @@ const DISABLED: &str = "This instance has cluster support disabled";
 fn node<'a>(ctx: &'a mut Ctx) -> Result<&'a mut Cluster, CmdError> {
     let srv = &mut *ctx.srv;
     let c = srv.cluster.as_deref_mut().ok_or_else(|| CmdError::msg(DISABLED))?;
-    c.ip = srv.config.str("cluster-announce-ip").to_string();
-    c.hostname = srv.config.str("cluster-announce-hostname").to_string();
     let announced = srv.config.int("cluster-announce-port") as u16;
-    c.port = if announced != 0 { announced } else { srv.bound_port };
+    let port = if announced != 0 { announced } else { srv.bound_port };
     let bus = srv.config.int("cluster-announce-bus-port") as u16;
-    if bus != 0 {
-        c.cport = bus;
-    }
+    let cport = if bus != 0 { bus } else { c.cport };
+    c.configure(srv.config.str("cluster-announce-ip"), srv.config.str("cluster-announce-hostname"), port, cport);
     Ok(c)
 }
 
@@ -363,64 +360,97 @@ fn sub_info(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 
 fn sub_nodes(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let c = node(ctx)?;
-    Ok(Reply::Verbatim(Bytes::from(c.node_line() + "\n")))
+    Ok(Reply::Verbatim(Bytes::from(c.nodes_text())))
+}
+
+/// The id, address, port and hostname of a node (this one or a peer).
+struct NodeView {
+    name: String,
+    ip: String,
+    port: u16,
+    hostname: String,
+}
+
+fn view(c: &Cluster, id: NodeId) -> NodeView {
+    match c.peer(id) {
+        Some(n) => NodeView { name: n.name.clone(), ip: n.ip.clone(), port: n.port, hostname: n.hostname.clone() },
+        None => NodeView { name: c.myid.clone(), ip: c.ip.clone(), port: c.port, hostname: c.hostname.clone() },
+    }
 }
 
 /// A node as CLUSTER SLOTS lists it: preferred endpoint, port, id, other endpoints.
-fn node_entry(c: &Cluster, endpoint_type: &str) -> Reply {
+fn node_entry(n: &NodeView, endpoint_type: &str) -> Reply {
     let mut extra = Vec::new();
     let endpoint = match endpoint_type {
         "hostname" => {
-            Reply::Bulk(Bytes::from(if c.hostname.is_empty() { "?".to_string() } else { c.hostname.clone() }))
+            Reply::Bulk(Bytes::from(if n.hostname.is_empty() { "?".to_string() } else { n.hostname.clone() }))
         }
         "unknown-endpoint" => Reply::Null,
-        _ => Reply::Bulk(Bytes::from(c.ip.clone())),
+        _ => Reply::Bulk(Bytes::from(n.ip.clone())),
     };
     if endpoint_type != "ip" {
-        extra.push((Reply::Bulk(Bytes::from_static(b"ip")), Reply::Bulk(Bytes::from(c.ip.clone()))));
+        extra.push((Reply::Bulk(Bytes::from_static(b"ip")), Reply::Bulk(Bytes::from(n.ip.clone()))));
     }
-    if endpoint_type != "hostname" && !c.hostname.is_empty() {
-        extra.push((Reply::Bulk(Bytes::from_static(b"hostname")), Reply::Bulk(Bytes::from(c.hostname.clone()))));
+    if endpoint_type != "hostname" && !n.hostname.is_empty() {
+        extra.push((Reply::Bulk(Bytes::from_static(b"hostname")), Reply::Bulk(Bytes::from(n.hostname.clone()))));
     }
-    Reply::Array(vec![endpoint, Reply::Int(c.port as i64), Reply::Bulk(Bytes::from(c.myid.clone())), Reply::Map(extra)])
+    Reply::Array(vec![endpoint, Reply::Int(n.port as i64), Reply::Bulk(Bytes::from(n.name.clone())), Reply::Map(extra)])
 }
 
 fn sub_slots(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let endpoint_type = ctx.srv.config.str("cluster-preferred-endpoint-type").to_string();
     let c = node(ctx)?;
-    let ranges = c.ranges();
     Ok(Reply::Array(
-        ranges
+        c.slot_ranges()
             .into_iter()
-            .map(|(a, b)| Reply::Array(vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(c, &endpoint_type)]))
+            .map(|(a, b, id)| {
+                Reply::Array(vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(&view(c, id), &endpoint_type)])
+            })
             .collect(),
     ))
 }
 
+/// CLUSTER SHARDS: a shard per master (this node first), its slot ranges and its node.
 fn sub_shards(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let endpoint_type = ctx.srv.config.str("cluster-preferred-endpoint-type").to_string();
-    let offset = ctx.srv.repl.offset as i64;
+    let offset = ctx.srv.repl.offset;
     let c = node(ctx)?;
     let b = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
-    let slots = c.ranges().into_iter().flat_map(|(a, z)| [Reply::Int(a as i64), Reply::Int(z as i64)]).collect();
-    let endpoint = match endpoint_type.as_str() {
-        "hostname" if !c.hostname.is_empty() => c.hostname.clone(),
-        "hostname" => "?".into(),
-        "unknown-endpoint" => String::new(),
-        _ => c.ip.clone(),
-    };
-    let mut me = vec![
-        (b("id"), b(&c.myid)),
-        (b("port"), Reply::Int(c.port as i64)),
-        (b("ip"), b(&c.ip)),
-        (b("endpoint"), b(&endpoint)),
-    ];
-    if !c.hostname.is_empty() {
-        me.push((b("hostname"), b(&c.hostname)));
+    let mut masters = vec![(MYSELF, offset, true)];
+    masters.extend(
+        c.peers().filter(|(_, n)| n.is_master() && !n.in_handshake()).map(|(id, n)| (id, n.repl_offset, !n.failed())),
+    );
+    let mut shards = Vec::new();
+    for (id, offset, healthy) in masters {
+        let n = view(c, id);
+        let slots =
+            c.ranges_of(id).into_iter().flat_map(|(a, z)| [Reply::Int(a as i64), Reply::Int(z as i64)]).collect();
+        let endpoint = match endpoint_type.as_str() {
+            "hostname" if !n.hostname.is_empty() => n.hostname.clone(),
+            "hostname" => "?".into(),
+            "unknown-endpoint" => String::new(),
+            _ => n.ip.clone(),
+        };
+        let mut me = vec![
+            (b("id"), b(&n.name)),
+            (b("port"), Reply::Int(n.port as i64)),
+            (b("ip"), b(&n.ip)),
+            (b("endpoint"), b(&endpoint)),
+        ];
+        if !n.hostname.is_empty() {
+            me.push((b("hostname"), b(&n.hostname)));
+        }
+        me.extend([
+            (b("role"), b("master")),
+            (b("replication-offset"), Reply::Int(offset as i64)),
+            (b("health"), b(if healthy { "online" } else { "fail" })),
+        ]);
+        shards.push(Reply::Map(vec![
+            (b("slots"), Reply::Array(slots)),
+            (b("nodes"), Reply::Array(vec![Reply::Map(me)])),
+        ]));
     }
-    me.extend([(b("role"), b("master")), (b("replication-offset"), Reply::Int(offset)), (b("health"), b("online"))]);
-    let shard = Reply::Map(vec![(b("slots"), Reply::Array(slots)), (b("nodes"), Reply::Array(vec![Reply::Map(me)]))]);
-    Ok(Reply::Array(vec![shard]))
+    Ok(Reply::Array(shards))
 }
 
 fn sub_saveconfig(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
@@ -429,21 +459,29 @@ fn sub_saveconfig(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-/// Subcommands about another node: this node knows none yet.
-fn unknown_node(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let c = node(ctx)?;
-    if argv[2] == c.myid.as_bytes() {
-        return Ok(Reply::Int(0));
-    }
-    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+/// The node a subcommand names, or Redis's "Unknown node" error.
+fn named_node(c: &Cluster, arg: &[u8]) -> Result<NodeId, CmdError> {
+    let name = String::from_utf8_lossy(arg);
+    c.lookup(&name).ok_or_else(|| CmdError::msg(format!("Unknown node {name}")))
 }
 
 fn sub_count_failure_reports(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    unknown_node(ctx, argv)
+    let now = ctx.srv.now_ms;
+    let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
+    let c = node(ctx)?;
+    let id = named_node(c, argv[2])?;
+    Ok(Reply::Int(c.count_fail_reports(id, now, timeout) as i64))
 }
 
 fn sub_replicas(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    unknown_node(ctx, argv).map(|_| Reply::Array(Vec::new()))
+    let c = node(ctx)?;
+    let id = named_node(c, argv[2])?;
+    if c.peer(id).is_some_and(|n| !n.is_master()) {
+        return Err(CmdError::msg("The specified node is not a master"));
+    }
+    let replicas =
+        c.peers().filter(|(_, n)| n.slaveof == Some(id)).map(|(rid, _)| Reply::Bulk(Bytes::from(c.describe(rid))));
+    Ok(Reply::Array(replicas.collect()))
 }
 
 fn sub_slaves(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -451,34 +489,67 @@ fn sub_slaves(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn sub_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let now = ctx.srv.now_ms;
     let c = node(ctx)?;
-    if argv[2] == c.myid.as_bytes() {
+    let id = named_node(c, argv[2])?;
+    if id == MYSELF {
         return Err(CmdError::msg("I tried hard but I can't forget myself..."));
     }
-    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+    c.forget(id, now);
+    Ok(Reply::Status("OK"))
 }
 
 fn sub_replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let c = node(ctx)?;
-    if argv[2] == c.myid.as_bytes() {
+    let id = named_node(c, argv[2])?;
+    if id == MYSELF {
         return Err(CmdError::msg("Can't replicate myself"));
     }
-    Err(CmdError::msg(format!("Unknown node {}", String::from_utf8_lossy(argv[2]))))
+    if c.peer(id).is_some_and(|n| !n.is_master()) {
+        return Err(CmdError::msg("I can only replicate a master, not a replica."));
+    }
+    Err(CmdError::msg("Ember cluster nodes can not be replicas yet"))
 }
 
+/// CLUSTER LINKS: each bus connection, to a node (opened here) or from it.
 fn sub_links(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     node(ctx)?;
-    Ok(Reply::Array(Vec::new()))
+    let srv = &*ctx.srv;
+    let Some(c) = srv.cluster.as_deref() else { return Ok(Reply::Array(Vec::new())) };
+    let b = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+    let links = c.link_list().into_iter().map(|(link, inbound, name, ctime)| {
+        let (allocated, used) = srv.net.as_deref().map_or((0, 0), |n| n.bus_send_buffer(link));
+        Reply::Map(vec![
+            (b("direction"), b(if inbound { "from" } else { "to" })),
+            (b("node"), b(&name)),
+            (b("create-time"), Reply::Int(ctime as i64)),
+            (b("events"), b(if used > 0 { "rw" } else { "r" })),
+            (b("send-buffer-allocated"), Reply::Int(allocated as i64)),
+            (b("send-buffer-used"), Reply::Int(used as i64)),
+        ])
+    });
+    Ok(Reply::Array(links.collect()))
 }
 
-/// What needs the cluster bus, which this version does not have.
-fn no_bus(ctx: &mut Ctx) -> CmdResult {
-    node(ctx)?;
-    Err(CmdError::msg("Ember does not support the cluster bus yet (multi-node clusters)"))
-}
-
-fn sub_meet(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    no_bus(ctx)
+/// CLUSTER MEET ip port [cport]: a handshake starts at the next cron.
+fn sub_meet(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 5 {
+        return Err(CmdError::msg("unknown subcommand or wrong number of arguments for 'meet'. Try CLUSTER HELP."));
+    }
+    let now = ctx.srv.now_ms;
+    let c = node(ctx)?;
+    let text = |a: &[u8]| String::from_utf8_lossy(a).into_owned();
+    let port = crate::util::numfmt::parse_i64(argv[3])
+        .ok_or_else(|| CmdError::msg(format!("Invalid TCP base port specified: {}", text(argv[3]))))?;
+    let cport = match argv.get(4) {
+        Some(a) => crate::util::numfmt::parse_i64(a)
+            .ok_or_else(|| CmdError::msg(format!("Invalid TCP bus port specified: {}", text(a))))?,
+        None => port.saturating_add(10000),
+    };
+    if !c.meet(&text(argv[2]), port, cport, now) {
+        return Err(CmdError::msg(format!("Invalid node address specified: {}:{}", text(argv[2]), text(argv[3]))));
+    }
+    Ok(Reply::Status("OK"))
 }
 
 fn sub_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -492,51 +563,66 @@ fn sub_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"))
 }
 
-/// CLUSTER SETSLOT with this node the only one known: MIGRATING, IMPORTING and NODE can name
-/// only it (Redis allows a master to name itself).
+/// CLUSTER SETSLOT slot MIGRATING|IMPORTING|NODE id, or STABLE (Redis's order of checks).
 fn sub_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
     let full = ctx.srv.config.bool("cluster-require-full-coverage");
     let now = ctx.srv.now_ms;
-    let keys_in = |ctx: &mut Ctx, slot: usize| ctx.srv.dbs[0].keys_in_slot(slot) > 0;
     let slot = {
         node(ctx)?;
         slot_arg(argv[2])?
     };
-    let has_keys = keys_in(ctx, slot);
+    let has_keys = ctx.srv.dbs[0].keys_in_slot(slot) > 0;
     let c = node(ctx)?;
     let action = argv[3].to_ascii_lowercase();
     let target = argv.get(4).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
-    let me = target == c.myid;
+    let found = c.lookup(&target);
+    let is_replica = |id: NodeId| c.peer(id).is_some_and(|n| !n.is_master());
     match (action.as_slice(), argv.len()) {
-        (b"migrating", 5) if !c.owns(slot) => {
-            return Err(CmdError::msg(format!("I'm not the owner of hash slot {slot}")));
-        }
-        (b"importing", 5) if c.owns(slot) => {
-            return Err(CmdError::msg(format!("I'm already the owner of hash slot {slot}")));
-        }
-        (b"migrating" | b"importing", 5) if !me => {
-            return Err(CmdError::msg(format!("I don't know about node {target}")));
-        }
         (b"migrating", 5) => {
+            if !c.owns(slot) {
+                return Err(CmdError::msg(format!("I'm not the owner of hash slot {slot}")));
+            }
+            let Some(id) = found else { return Err(CmdError::msg(format!("I don't know about node {target}"))) };
+            if is_replica(id) {
+                return Err(CmdError::msg("Target node is not a master"));
+            }
             c.migrating.insert(slot, target);
         }
         (b"importing", 5) => {
+            if c.owns(slot) {
+                return Err(CmdError::msg(format!("I'm already the owner of hash slot {slot}")));
+            }
+            let Some(id) = found else { return Err(CmdError::msg(format!("I don't know about node {target}"))) };
+            if is_replica(id) {
+                return Err(CmdError::msg("Target node is not a master"));
+            }
             c.importing.insert(slot, target);
         }
         (b"stable", 4) => {
             c.migrating.remove(&slot);
             c.importing.remove(&slot);
         }
-        (b"node", 5) if !me => return Err(CmdError::msg(format!("Unknown node {target}"))),
         (b"node", 5) => {
+            let Some(id) = found else { return Err(CmdError::msg(format!("Unknown node {target}"))) };
+            if is_replica(id) {
+                return Err(CmdError::msg("Target node is not a master"));
+            }
+            if c.owns(slot) && id != MYSELF && has_keys {
+                return Err(CmdError::msg(format!(
+                    "Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+                )));
+            }
             if !has_keys {
                 c.migrating.remove(&slot);
             }
-            c.assign(&[slot], true);
-            // Closing an import of a slot: Redis bumps the epoch without consensus.
-            if c.importing.remove(&slot).is_some() {
-                c.bump_epoch();
+            c.give(slot, id);
+            // Closing an import: Redis bumps the epoch without consensus and tells everyone.
+            if id == MYSELF && c.importing.remove(&slot).is_some() {
+                if c.bump_epoch() {
+                    tracing::warn!("configEpoch updated after importing slot {slot}");
+                }
+                c.broadcast_pong(now);
             }
         }
         _ => return Err(CmdError::msg("Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")),

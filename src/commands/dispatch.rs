@@ -260,7 +260,7 @@ fn cluster_route(srv: &ServerState, sess: &Session, entry: &'static Entry, argv:
     } else {
         (write, srv.config.bool("cluster-allow-reads-when-down"))
     };
-    c.route(slots.into_iter(), write, when_down).map_err(|r| CmdError::Raw(r.message().into()))
+    c.route(slots.into_iter(), write, when_down).map_err(|r| CmdError::Raw(r.message()))
 }
 
 /// Redis's is_may_replicate_command: WRITE or MAY_REPLICATE (scripts judged by their flags),

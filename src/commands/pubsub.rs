@@ -95,7 +95,12 @@ fn sunsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn publish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    propagate_to_replicas(ctx, argv);
+    // In a cluster the message goes to every node over the bus (Redis's
+    // clusterPropagatePublish), not down the replication stream.
+    match ctx.srv.cluster.as_deref_mut() {
+        Some(c) => c.publish(false, argv[1], argv[2]),
+        None => propagate_to_replicas(ctx, argv),
+    }
     Ok(Reply::Int(ctx.srv.publish(ctx.sess, argv[1], argv[2], false) as i64))
 }
 

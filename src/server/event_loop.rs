@@ -53,6 +53,8 @@ pub struct Net {
     conns: crate::util::id_hasher::IdMap<ClientId, Box<Conn>>,
     /// Scrapers of the metrics endpoint.
     pub(super) http: super::http::HttpConns,
+    /// Links of the cluster bus.
+    pub(super) bus: super::cluster_bus::BusConns,
     scratch: Vec<u8>,
     /// Clients whose replies wait for the AOF write at the end of this iteration.
     deferred: Vec<ClientId>,
@@ -141,6 +143,22 @@ impl Net {
         for mut l in std::mem::take(&mut self.listeners) {
             let _ = self.poll.registry().deregister(&mut l);
         }
+    }
+
+    /// (allocated, used) bytes of a cluster bus link's send buffer.
+    pub fn bus_send_buffer(&self, link: crate::cluster::LinkId) -> (usize, usize) {
+        self.bus.send_buffer(link)
+    }
+
+    /// Listens for the cluster bus on `cport`, on the addresses of `bind`.
+    pub fn listen_bus(&mut self, bind: &str, cport: u16) -> io::Result<()> {
+        let (fresh, _) = bind_listeners(bind, cport, Serves::Bus).map_err(|(_, e)| e)?;
+        for mut l in fresh {
+            let token = listener_token(self.listeners.len());
+            self.poll.registry().register(&mut l, token, Interest::READABLE)?;
+            self.listeners.push(l);
+        }
+        Ok(())
     }
 
     /// CONFIG SET port / tls-port / bind: listens on the new addresses, then closes the old
@@ -237,6 +255,7 @@ impl Server {
             listeners,
             conns: Default::default(),
             http: Default::default(),
+            bus: Default::default(),
             scratch: vec![0; READ_CHUNK],
             deferred: Vec::new(),
             replies_released: false,
@@ -444,6 +463,10 @@ impl Server {
         while let Some(id) = self.state.blocking.resumed.pop() {
             process_input(&mut self.state, id);
         }
+        // Commands may have given the cluster bus something to send (PUBLISH, MEET...).
+        if self.state.cluster.as_deref().is_some_and(|c| c.has_out()) {
+            super::cluster_bus::carry_out(&mut self.state);
+        }
         flush_pending(&mut self.state);
     }
 
@@ -550,6 +573,10 @@ fn handle_event(st: &mut ServerState, ev: &mio::event::Event) {
         super::http::on_event(st, t);
         return;
     }
+    if super::cluster_bus::BusConns::owns(t) {
+        super::cluster_bus::on_event(st, t, ev.is_writable());
+        return;
+    }
     let id = t.0 as ClientId;
     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
         // A hang-up that came with the data raises no later edge: read on to the end then.
@@ -615,6 +642,9 @@ fn accept(st: &mut ServerState, idx: usize) {
         if listener.serves() == Serves::Metrics {
             return accept_scrapers(st, idx);
         }
+        if listener.serves() == Serves::Bus {
+            return accept_bus_peers(st, idx);
+        }
         match listener.accept() {
             Ok((mut stream, peer)) => {
                 // A TLS client: its session starts with the handshake its first bytes carry.
@@ -676,8 +706,22 @@ fn accept(st: &mut ServerState, idx: usize) {
     }
 }
 
+/// New connections of the cluster bus listener `idx`, handed to the bus side.
+fn accept_bus_peers(st: &mut ServerState, idx: usize) {
+    for s in accept_all(st, idx) {
+        super::cluster_bus::adopt(st, s);
+    }
+}
+
 /// New connections of the metrics listener `idx`, handed to the HTTP side.
 fn accept_scrapers(st: &mut ServerState, idx: usize) {
+    for s in accept_all(st, idx) {
+        super::http::adopt(st, s);
+    }
+}
+
+/// Every TCP connection waiting on listener `idx`.
+fn accept_all(st: &mut ServerState, idx: usize) -> Vec<mio::net::TcpStream> {
     let mut accepted = Vec::new();
     if let Some(listener) = st.net.as_deref().and_then(|n| n.listeners.get(idx)) {
         loop {
@@ -689,9 +733,7 @@ fn accept_scrapers(st: &mut ServerState, idx: usize) {
             }
         }
     }
-    for s in accepted {
-        super::http::adopt(st, s);
-    }
+    accepted
 }
 
 /// Reads what a connection sent and runs it. `drain`: read until the socket says WouldBlock

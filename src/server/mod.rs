@@ -4,6 +4,7 @@ pub mod aof;
 pub mod backlog;
 pub mod blocking;
 pub mod client;
+pub mod cluster_bus;
 pub mod event_loop;
 pub mod execute;
 pub mod failover;

@@ -17,6 +17,8 @@ pub enum Serves {
     Resp,
     Tls,
     Metrics,
+    /// Other nodes of the cluster, on the cluster bus port.
+    Bus,
 }
 
 pub enum Listener {

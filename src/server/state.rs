@@ -515,13 +515,10 @@ impl ServerState {
         self.shutdown_asap && self.net.as_ref().is_some_and(|n| n.sigint.load(std::sync::atomic::Ordering::SeqCst))
     }
 
-    /// The cluster's periodic work (Redis's clusterCron): the state follows the slots.
+    /// The cluster's periodic work (Redis's clusterCron): the bus, and the state following
+    /// the slots.
     pub fn cluster_cron(&mut self) {
-        let timeout = self.config.int("cluster-node-timeout").max(0) as u64;
-        let full = self.config.bool("cluster-require-full-coverage");
-        if let Some(c) = self.cluster.as_deref_mut() {
-            c.update_state(self.now_ms, timeout, full);
-        }
+        super::cluster_bus::cron(self);
     }
 
     pub fn update_time(&mut self) {

@@ -9,6 +9,7 @@ mod blocking;
 mod client_libraries;
 mod clients;
 mod cluster;
+mod cluster_bus;
 mod crossserver;
 mod diff;
 mod eviction;

@@ -1,0 +1,297 @@
+//! The cluster bus's sockets: the listener on the cluster port, one connection per link,
+//! served by the event loop itself. Whole messages go to the cluster's protocol logic
+//! (crate::cluster::gossip), and what it asks for ([`BusOut`]: connect, send, close,
+//! deliver a PUBLISH, drop the keys of lost slots) is carried out here.
+//!
+//! A peer's input is bounded: a message must announce a length between the header's and
+//! twice `proto-max-bulk-len`, and start with the bus signature, or the link is closed.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use tracing::{debug, info};
+
+use super::ServerState;
+use crate::cluster::{BusOut, LinkId, Settings, bus};
+
+/// Tokens of bus links: above client ids, below the metrics connections'.
+pub const TOKEN_BASE: usize = 1 << 61;
+
+#[derive(Default)]
+pub struct BusConns {
+    conns: HashMap<LinkId, BusConn>,
+}
+
+struct BusConn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    /// An outbound connection whose connect has not completed.
+    connecting: bool,
+    peer_ip: String,
+    local_ip: String,
+}
+
+impl BusConns {
+    pub fn owns(token: Token) -> bool {
+        token.0 >= TOKEN_BASE && token.0 < TOKEN_BASE * 2
+    }
+
+    /// Bytes queued on every link (INFO's mem_cluster_links).
+    pub fn buffered(&self) -> usize {
+        self.conns.values().map(|c| c.rbuf.capacity() + c.wbuf.capacity()).sum()
+    }
+
+    /// (send buffer allocated, used) of a link, for CLUSTER LINKS.
+    pub fn send_buffer(&self, link: LinkId) -> (usize, usize) {
+        self.conns.get(&link).map_or((0, 0), |c| (c.wbuf.capacity(), c.wbuf.len()))
+    }
+}
+
+pub fn settings(st: &ServerState) -> Settings {
+    Settings {
+        node_timeout: st.config.int("cluster-node-timeout").max(0) as u64,
+        full_coverage: st.config.bool("cluster-require-full-coverage"),
+    }
+}
+
+fn ip_of(addr: io::Result<std::net::SocketAddr>) -> String {
+    addr.map(|a| a.ip().to_string()).unwrap_or_default()
+}
+
+/// A connection from another node's bus.
+pub fn adopt(st: &mut ServerState, mut stream: TcpStream) {
+    let now = st.now_ms;
+    let Some(c) = st.cluster.as_deref_mut() else { return };
+    let link = c.accept_link(now);
+    let Some(net) = st.net.as_deref_mut() else { return };
+    let _ = stream.set_nodelay(true);
+    if net.poll.registry().register(&mut stream, Token(TOKEN_BASE + link % TOKEN_BASE), Interest::READABLE).is_err() {
+        c.link_closed(link);
+        return;
+    }
+    debug!("Accepting cluster node connection from {}", ip_of(stream.peer_addr()));
+    let (peer_ip, local_ip) = (ip_of(stream.peer_addr()), ip_of(stream.local_addr()));
+    net.bus
+        .conns
+        .insert(link, BusConn { stream, rbuf: Vec::new(), wbuf: Vec::new(), connecting: false, peer_ip, local_ip });
+}
+
+/// Readiness on a link: complete a connect, write what is queued, read whole messages.
+pub fn on_event(st: &mut ServerState, token: Token, writable: bool) {
+    let link = token.0 - TOKEN_BASE;
+    let max = (st.config.int("proto-max-bulk-len").max(0) as usize).saturating_mul(2) + bus::HEADER_LEN;
+    let mut messages = Vec::new();
+    let mut gone = false;
+    {
+        let Some(net) = st.net.as_deref_mut() else { return };
+        let Some(conn) = net.bus.conns.get_mut(&link) else { return };
+        if conn.connecting && writable {
+            match conn.stream.take_error() {
+                Ok(None) if conn.stream.peer_addr().is_ok() => {
+                    conn.connecting = false;
+                    conn.local_ip = ip_of(conn.stream.local_addr());
+                }
+                _ => gone = true,
+            }
+        }
+        if !gone && !conn.connecting {
+            gone = write_out(conn) || read_in(conn, max, &mut messages);
+            let interest =
+                if conn.wbuf.is_empty() { Interest::READABLE } else { Interest::READABLE | Interest::WRITABLE };
+            let _ = net.poll.registry().reregister(&mut conn.stream, token, interest);
+        }
+    }
+    let (peer_ip, local_ip) = match st.net.as_deref().and_then(|n| n.bus.conns.get(&link)) {
+        Some(c) => (c.peer_ip.clone(), c.local_ip.clone()),
+        None => Default::default(),
+    };
+    let s = settings(st);
+    let now = st.now_ms;
+    if let Some(c) = st.cluster.as_deref_mut() {
+        for m in messages {
+            c.receive(link, &m, &peer_ip, &local_ip, now, &s);
+        }
+    }
+    if gone {
+        close(st, link);
+        if let Some(c) = st.cluster.as_deref_mut() {
+            c.link_closed(link);
+        }
+    }
+    carry_out(st);
+}
+
+/// Writes what the socket takes; true when the peer is gone.
+fn write_out(conn: &mut BusConn) -> bool {
+    while !conn.wbuf.is_empty() {
+        match conn.stream.write(&conn.wbuf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                conn.wbuf.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+    if conn.wbuf.capacity() > 1 << 20 {
+        conn.wbuf = Vec::new();
+    }
+    false
+}
+
+/// Reads to WouldBlock, cutting whole messages off the buffer; true when the peer is gone
+/// or sent something that is not a bus message.
+fn read_in(conn: &mut BusConn, max: usize, messages: &mut Vec<Vec<u8>>) -> bool {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match conn.stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => conn.rbuf.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+        while let Some(len) = bus::announced_len(&conn.rbuf) {
+            if &conn.rbuf[..4] != bus::SIG || len < bus::HEADER_LEN || len > max {
+                info!("Bad message length or signature received from Cluster bus.");
+                return true;
+            }
+            if conn.rbuf.len() < len {
+                break;
+            }
+            let rest = conn.rbuf.split_off(len);
+            messages.push(std::mem::replace(&mut conn.rbuf, rest));
+        }
+    }
+    false
+}
+
+fn close(st: &mut ServerState, link: LinkId) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    if let Some(mut conn) = net.bus.conns.remove(&link) {
+        let _ = net.poll.registry().deregister(&mut conn.stream);
+    }
+}
+
+/// Opens an outbound link (non-blocking: the connect completes on a writable event).
+fn connect(st: &mut ServerState, link: LinkId, ip: &str, cport: u16) -> bool {
+    let Ok(ip_addr) = ip.parse::<std::net::IpAddr>() else { return false };
+    let Ok(mut stream) = TcpStream::connect(std::net::SocketAddr::new(ip_addr, cport)) else { return false };
+    let _ = stream.set_nodelay(true);
+    let Some(net) = st.net.as_deref_mut() else { return false };
+    let token = Token(TOKEN_BASE + link % TOKEN_BASE);
+    if net.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+        return false;
+    }
+    net.bus.conns.insert(
+        link,
+        BusConn {
+            stream,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            connecting: true,
+            peer_ip: ip.to_string(),
+            local_ip: String::new(),
+        },
+    );
+    true
+}
+
+/// Carries out what the cluster asked for, until it asks nothing more.
+pub fn carry_out(st: &mut ServerState) {
+    for _ in 0..8 {
+        let Some(c) = st.cluster.as_deref_mut() else { return };
+        if !c.has_out() {
+            break;
+        }
+        for action in c.take_out() {
+            match action {
+                BusOut::Connect { link, ip, cport } => {
+                    if !connect(st, link, &ip, cport)
+                        && let Some(c) = st.cluster.as_deref_mut()
+                    {
+                        debug!("Unable to connect to Cluster Node [{ip}]:{cport}");
+                        c.link_closed(link);
+                    }
+                }
+                BusOut::Send { link, msg } => send(st, link, &msg),
+                BusOut::Close { link } => close(st, link),
+                BusOut::Deliver { shard, channel, message } => {
+                    let mut nobody = super::Session::new(0, String::new(), String::new(), -1, st.now_ms);
+                    st.publish(&mut nobody, &channel, &message, shard);
+                }
+                BusOut::DropSlots(slots) => drop_slots(st, &slots),
+            }
+        }
+    }
+    let now = st.now_ms;
+    let s = settings(st);
+    if let Some(c) = st.cluster.as_deref_mut() {
+        c.before_sleep(now, &s);
+    }
+}
+
+fn send(st: &mut ServerState, link: LinkId, msg: &[u8]) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    let Some(conn) = net.bus.conns.get_mut(&link) else { return };
+    conn.wbuf.extend_from_slice(msg);
+    if conn.connecting {
+        return;
+    }
+    let gone = write_out(conn);
+    if !gone && !conn.wbuf.is_empty() {
+        let token = Token(TOKEN_BASE + link % TOKEN_BASE);
+        let _ = net.poll.registry().reregister(&mut conn.stream, token, Interest::READABLE | Interest::WRITABLE);
+    }
+    if gone {
+        close(st, link);
+        if let Some(c) = st.cluster.as_deref_mut() {
+            c.link_closed(link);
+        }
+    }
+}
+
+/// Deletes the keys of slots a newer configuration gave to another node (Redis's
+/// delKeysInSlot for dirty slots).
+fn drop_slots(st: &mut ServerState, slots: &[u16]) {
+    let mut doomed = Vec::new();
+    for &slot in slots {
+        if st.dbs[0].keys_in_slot(slot as usize) == 0 {
+            continue;
+        }
+        doomed.extend(st.dbs[0].iter().filter(|(k, _)| crate::cluster::key_slot(k) == slot).map(|(k, _)| k.to_vec()));
+    }
+    if !doomed.is_empty() {
+        info!("Deleting {} keys of slots this node no longer serves", doomed.len());
+    }
+    for k in doomed {
+        st.dbs[0].remove(&k);
+    }
+}
+
+/// The bus's periodic work (Redis's clusterCron), from the server's cron.
+pub fn cron(st: &mut ServerState) {
+    let s = settings(st);
+    let now = st.now_ms;
+    let announced_ip = st.config.str("cluster-announce-ip").to_string();
+    let hostname = st.config.str("cluster-announce-hostname").to_string();
+    let port = match st.config.int("cluster-announce-port") {
+        0 => st.bound_port,
+        p => p as u16,
+    };
+    let offset = st.repl.offset;
+    let Some(c) = st.cluster.as_deref_mut() else { return };
+    let cport = match st.config.int("cluster-announce-bus-port") {
+        0 => c.cport,
+        p => p as u16,
+    };
+    c.configure(&announced_ip, &hostname, port, cport);
+    c.repl_offset = offset;
+    c.cron(now, &s);
+    c.update_state(now, s.node_timeout, s.full_coverage);
+    carry_out(st);
+}

@@ -1,0 +1,139 @@
+//! Clusters of several nodes over the cluster bus: `redis-cli --cluster create` of Ember
+//! masters, then of Ember and redis-server 7.0 masters together; clients following -MOVED
+//! (redis-cli -c, redis-py's RedisCluster); PUBLISH across nodes; a killed master flagged
+//! FAIL by the others and trusted again after it restarts from its nodes.conf.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Conn, Proc, ember_in, eventually, free_port, redis_in, temp_dir};
+
+/// An Ember cluster node with a free bus port, data in `dir`, at `port` (0: any).
+fn ember_node(dir: &std::path::Path, port: u16) -> Proc {
+    let (port, bus) = (port.to_string(), free_port().to_string());
+    ember_in(
+        dir,
+        &["--port", &port, "--cluster-enabled", "yes", "--cluster-port", &bus, "--cluster-node-timeout", "1500"],
+    )
+}
+
+fn redis_node() -> Proc {
+    let bus = free_port().to_string();
+    redis_in(
+        &temp_dir("redis-cluster"),
+        &["--cluster-enabled", "yes", "--cluster-port", &bus, "--cluster-node-timeout", "1500"],
+    )
+}
+
+fn redis_cli(args: &[&str]) -> String {
+    let out =
+        Command::new("redis-cli").args(args).output().expect("redis-cli is required (apt-get install redis-tools)");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// `redis-cli --cluster create` of the nodes, all masters; asserts it reports full coverage.
+fn create(ports: &[u16]) {
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.push("--cluster-yes");
+    let out = redis_cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
+}
+
+/// Waits until every node says the cluster is ok and knows `n` connected nodes.
+fn wait_ok(ports: &[u16], n: usize) {
+    for &p in ports {
+        let mut c = Conn::new(p);
+        let ok = eventually(Duration::from_secs(20), || {
+            let info = c.cmd(&["CLUSTER", "INFO"]).as_str();
+            let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+            info.contains("cluster_state:ok")
+                && info.contains(&format!("cluster_known_nodes:{n}\r\n"))
+                && nodes.lines().filter(|l| l.contains(" connected")).count() == n
+        });
+        let nodes = c.cmd(&["CLUSTER", "NODES"]).as_str();
+        assert!(ok, "node {p} did not see a healthy cluster of {n}:\n{nodes}");
+    }
+}
+
+/// redis-py's RedisCluster writes and reads keys of every node through the given entry point.
+fn redis_py_workload(port: u16) {
+    let script = r#"
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+for i in range(500):
+    rc.set(f"key:{i}", i)
+assert [int(rc.get(f"key:{i}")) for i in range(500)] == list(range(500))
+rc.mset_nonatomic({"a": 1, "b": 2, "c": 3})
+print(rc.mget_nonatomic(["a", "b", "c"]), len(rc.get_nodes()))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .output()
+        .expect("python3 with redis-py is required (see .ci/run)");
+    assert!(out.status.success(), "redis-py RedisCluster failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("[b'1', b'2', b'3']"));
+}
+
+#[test]
+fn three_ember_masters_form_a_cluster() {
+    let nodes: Vec<Proc> = (0..3).map(|_| ember_node(&temp_dir("cluster-bus"), 0)).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create(&ports);
+    wait_ok(&ports, 3);
+    // Every node sees the same slot map, each master its third.
+    let mut c = Conn::new(ports[0]);
+    let slots = c.cmd(&["CLUSTER", "SLOTS"]);
+    assert_eq!(slots.children().len(), 3, "{slots:?}");
+    let moved = c.cmd(&["SET", "foo", "bar"]).text();
+    let owner = Conn::new(ports[2]).cmd(&["CLUSTER", "MYID"]).as_str();
+    assert_eq!(moved, format!("-MOVED 12182 127.0.0.1:{}\r\n", ports[2]), "foo's slot is the third node's ({owner})");
+    let p0 = ports[0].to_string();
+    assert_eq!(redis_cli(&["-c", "-p", &p0, "SET", "foo", "bar"]), "OK\n");
+    assert_eq!(redis_cli(&["-p", &ports[2].to_string(), "GET", "foo"]), "bar\n");
+    redis_py_workload(ports[1]);
+    let check = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{}", ports[1])]);
+    assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
+
+    // PUBLISH on one node reaches a subscriber on another, over the bus.
+    let mut sub = Conn::new(ports[2]);
+    sub.send(&["SUBSCRIBE", "news"]);
+    assert!(sub.read().text().contains("news"));
+    Conn::new(ports[0]).cmd(&["PUBLISH", "news", "hello"]);
+    assert_eq!(sub.read().text(), "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
+}
+
+#[test]
+fn a_mixed_cluster_with_redis_server_detects_a_failed_master() {
+    let mut ember: Vec<Proc> = (0..3).map(|_| ember_node(&temp_dir("cluster-mixed"), 0)).collect();
+    let redis: Vec<Proc> = (0..3).map(|_| redis_node()).collect();
+    // Interleaved, so the slots are spread over both kinds.
+    let ports: Vec<u16> = ember.iter().zip(&redis).flat_map(|(e, r)| [e.port, r.port]).collect();
+    create(&ports);
+    wait_ok(&ports, 6);
+    let check = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{}", redis[0].port)]);
+    assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
+    redis_py_workload(redis[1].port);
+    redis_py_workload(ember[1].port);
+
+    // A killed Ember master: the others (Ember and Redis alike) agree it failed.
+    let victim = ember.remove(2);
+    let (port, dir) = (victim.port, victim.dir.clone());
+    let id = Conn::new(port).cmd(&["CLUSTER", "MYID"]).as_str();
+    victim.kill_keep_dir();
+    let others: Vec<u16> = ports.iter().copied().filter(|&p| p != port).collect();
+    for &p in &others {
+        let mut c = Conn::new(p);
+        let failed = eventually(Duration::from_secs(20), || {
+            c.cmd(&["CLUSTER", "NODES"]).as_str().lines().any(|l| l.starts_with(&id) && l.contains("master,fail "))
+        });
+        assert!(failed, "node {p} did not flag {id} as failed");
+        assert!(c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_state:fail"));
+    }
+    // Back from its nodes.conf, with the same id, slots and peers: the cluster heals.
+    let back = ember_node(&dir, port);
+    assert_eq!(back.connect().cmd(&["CLUSTER", "MYID"]).as_str(), id);
+    wait_ok(&ports, 6);
+}
