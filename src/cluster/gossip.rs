@@ -862,10 +862,10 @@ mod tests {
         pump(&mut a, &mut b, &mut wires, 1100);
         let aid = b.lookup(&a.myid).expect("b knows a");
         assert_eq!(b.owner(5), aid);
-        assert_eq!(b.route([5u16].into_iter(), false, false), Err(super::super::Redirect::Down));
+        assert_eq!(super::super::route_slots(&b, &[5], false, false), Err(super::super::Redirect::Down));
         b.update_state(5000, 15_000, true);
         assert!(b.is_ok());
-        let moved = b.route([5u16].into_iter(), false, false).unwrap_err().message();
+        let moved = super::super::route_slots(&b, &[5], false, false).unwrap_err().message();
         assert_eq!(moved, "MOVED 5 127.0.0.1:7000");
         assert!(b.nodes_text().contains(&format!("{} 127.0.0.1:7000@17000 master - ", a.myid)), "{}", b.nodes_text());
         // Silence past the node timeout: PFAIL, then FAIL (two masters, one vote each).

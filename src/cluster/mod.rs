@@ -40,6 +40,10 @@ pub enum Redirect {
     DownReadOnly,
     /// Another node serves the slot: its slot and endpoint ("ip:port").
     Moved(u16, String),
+    /// The slot is moving to that node and the keys are not here: ask it.
+    Ask(u16, String),
+    /// Some of several keys of a moving slot are here, some not.
+    TryAgain,
 }
 
 impl Redirect {
@@ -50,6 +54,8 @@ impl Redirect {
             Redirect::Down => "CLUSTERDOWN The cluster is down".into(),
             Redirect::DownReadOnly => "CLUSTERDOWN The cluster is down and only accepts read commands".into(),
             Redirect::Moved(slot, at) => format!("MOVED {slot} {at}"),
+            Redirect::Ask(slot, at) => format!("ASK {slot} {at}"),
+            Redirect::TryAgain => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
         }
     }
 }
@@ -80,6 +86,22 @@ pub enum BusOut {
     /// Slots this node lost to a newer configuration while holding keys in them: the keys
     /// go (Redis's dirty slots).
     DropSlots(Vec<u16>),
+}
+
+/// What routing needs to know of a command besides its keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query {
+    pub write: bool,
+    /// cluster-allow-reads-when-down (or, for sharded Pub/Sub, its own setting).
+    pub reads_when_down: bool,
+    /// The client sent ASKING, or the command is RESTORE-ASKING.
+    pub asking: bool,
+    /// MIGRATE: served here while its slot is open.
+    pub migrate: bool,
+    /// SSUBSCRIBE / SUNSUBSCRIBE / SPUBLISH: channels, not keys (no missing-key checks).
+    pub shard_pubsub: bool,
+    /// A READONLY client's read, served by a replica of the slot's master.
+    pub readonly: bool,
 }
 
 /// The settings the protocol reads, from the server's config.
@@ -508,31 +530,71 @@ impl Cluster {
         }
     }
 
-    /// Where the command whose keys hash to `slots` (in argument order) is served: Redis's
-    /// getNodeByQuery. The first key's slot must have an owner, the others be the same
-    /// slot, the cluster up (or, with `reads_when_down`, the command a read), and the owner
-    /// this node (else -MOVED).
-    pub fn route(&self, slots: impl Iterator<Item = u16>, write: bool, reads_when_down: bool) -> Result<(), Redirect> {
-        let mut first: Option<u16> = None;
-        for s in slots {
+    /// Where the command whose keys (with their slots, in argument order) are `keys` is
+    /// served: Redis's getNodeByQuery. The first key's slot must have an owner, the others
+    /// be the same slot, the cluster up (or, with `reads_when_down`, the command a read);
+    /// a slot being migrated out sends missing keys to its target (-ASK), one being
+    /// imported serves ASKING clients; any other node's slot is -MOVED. `exists` says
+    /// whether a key is here (asked only for open slots).
+    pub fn route<'k>(
+        &self,
+        keys: impl Iterator<Item = (u16, &'k [u8])>,
+        q: &Query,
+        exists: impl Fn(&[u8]) -> bool,
+    ) -> Result<(), Redirect> {
+        let mut first: Option<(u16, &[u8])> = None;
+        let (mut migrating, mut importing, mut multiple) = (false, false, false);
+        let (mut missing, mut existing) = (0, 0);
+        for (s, key) in keys {
             match first {
                 None => {
-                    if self.owner(s as usize) == NOBODY {
+                    let owner = self.owner(s as usize);
+                    if owner == NOBODY {
                         return Err(Redirect::Unbound);
                     }
-                    first = Some(s);
+                    first = Some((s, key));
+                    if owner == MYSELF && self.migrating.contains_key(&(s as usize)) {
+                        migrating = true;
+                    } else if self.importing.contains_key(&(s as usize)) {
+                        importing = true;
+                    }
                 }
-                Some(f) if f != s => return Err(Redirect::CrossSlot),
+                Some((f, fk)) if fk != key => {
+                    if f != s {
+                        return Err(Redirect::CrossSlot);
+                    }
+                    multiple = true;
+                }
                 _ => {}
             }
+            if (migrating || importing) && !q.shard_pubsub {
+                if exists(key) {
+                    existing += 1;
+                } else {
+                    missing += 1;
+                }
+            }
         }
-        let Some(slot) = first else { return Ok(()) };
+        let Some((slot, _)) = first else { return Ok(()) };
         if !self.ok {
-            if !reads_when_down {
+            if !q.reads_when_down {
                 return Err(Redirect::Down);
-            } else if write {
+            } else if q.write {
                 return Err(Redirect::DownReadOnly);
             }
+        }
+        if (migrating || importing) && q.migrate {
+            return Ok(());
+        }
+        if migrating && missing > 0 {
+            if existing > 0 {
+                return Err(Redirect::TryAgain);
+            }
+            let target = self.migrating.get(&(slot as usize)).and_then(|name| self.lookup(name));
+            return Err(Redirect::Ask(slot, self.endpoint(target.unwrap_or(MYSELF))));
+        }
+        if importing && q.asking {
+            return if multiple && missing > 0 { Err(Redirect::TryAgain) } else { Ok(()) };
         }
         match self.owner(slot as usize) {
             MYSELF => Ok(()),
@@ -717,6 +779,14 @@ impl Cluster {
     }
 }
 
+/// [`Cluster::route`] of keys (all present) with these slots.
+#[cfg(test)]
+pub(crate) fn route_slots(c: &Cluster, slots: &[u16], write: bool, reads_when_down: bool) -> Result<(), Redirect> {
+    let keys: Vec<(u16, Vec<u8>)> = slots.iter().enumerate().map(|(i, &s)| (s, format!("k{i}").into_bytes())).collect();
+    let q = Query { write, reads_when_down, ..Default::default() };
+    c.route(keys.iter().map(|(s, k)| (*s, k.as_slice())), &q, |_| true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,15 +835,46 @@ mod tests {
         assert!(!c.is_ok(), "the writable delay holds");
         c.update_state(3_000, 15_000, true);
         assert!(c.is_ok());
-        assert_eq!(c.route([5u16, 5].into_iter(), true, false), Ok(()));
-        assert_eq!(c.route([5u16, 6].into_iter(), true, false), Err(Redirect::CrossSlot));
+        assert_eq!(route_slots(&c, &[5, 5], true, false), Ok(()));
+        assert_eq!(route_slots(&c, &[5, 6], true, false), Err(Redirect::CrossSlot));
         c.assign(&[5], false);
         c.update_state(3_100, 15_000, true);
         assert!(!c.is_ok());
-        assert_eq!(c.route([6u16].into_iter(), false, false), Err(Redirect::Down));
-        assert_eq!(c.route([6u16].into_iter(), true, true), Err(Redirect::DownReadOnly));
-        assert_eq!(c.route([6u16].into_iter(), false, true), Ok(()));
-        assert_eq!(c.route([5u16, 6].into_iter(), false, true), Err(Redirect::Unbound));
-        assert_eq!(c.route(std::iter::empty(), true, false), Ok(()));
+        assert_eq!(route_slots(&c, &[6], false, false), Err(Redirect::Down));
+        assert_eq!(route_slots(&c, &[6], true, true), Err(Redirect::DownReadOnly));
+        assert_eq!(route_slots(&c, &[6], false, true), Ok(()));
+        assert_eq!(route_slots(&c, &[5, 6], false, true), Err(Redirect::Unbound));
+        assert_eq!(route_slots(&c, &[], true, false), Ok(()));
+    }
+
+    /// Open slots: a migrating slot asks the target for missing keys (TRYAGAIN when only
+    /// some are here), an importing slot serves ASKING clients, MIGRATE is served either way.
+    #[test]
+    fn open_slots_ask_and_try_again() {
+        let path = temp_path("ask");
+        let _ = std::fs::remove_file(&path);
+        let mut c = Cluster::open(&path, 7000, 17000).unwrap();
+        let other = "b".repeat(40);
+        let mut n = Node::new(other.clone(), node_flags::MASTER, 0);
+        (n.ip, n.port) = ("10.0.0.2".into(), 7001);
+        let b = c.add_node(n);
+        c.assign(&[1], true);
+        c.give(2, b);
+        c.ok = true;
+        c.migrating.insert(1, other.clone());
+        c.importing.insert(2, other);
+        let q = Query::default();
+        let here = |k: &[u8]| k == b"x";
+        let (x, y): (&[u8], &[u8]) = (b"x", b"y");
+        let at = "10.0.0.2:7001".to_string();
+        assert_eq!(c.route([(1, x)].into_iter(), &q, here), Ok(()));
+        assert_eq!(c.route([(1, y)].into_iter(), &q, here), Err(Redirect::Ask(1, at.clone())));
+        assert_eq!(c.route([(1, x), (1, y)].into_iter(), &q, here), Err(Redirect::TryAgain));
+        assert_eq!(c.route([(2, y)].into_iter(), &q, here), Err(Redirect::Moved(2, at)));
+        let asking = Query { asking: true, ..q };
+        assert_eq!(c.route([(2, y)].into_iter(), &asking, here), Ok(()));
+        assert_eq!(c.route([(2, x), (2, y)].into_iter(), &asking, here), Err(Redirect::TryAgain));
+        let migrate = Query { migrate: true, ..q };
+        assert_eq!(c.route([(1, y)].into_iter(), &migrate, here), Ok(()));
     }
 }

@@ -1,7 +1,7 @@
 //! CLUSTER: Redis Cluster's command. Without `cluster-enabled yes` every subcommand answers,
-//! as Redis's, that cluster support is disabled. With it, the subcommands that need no peer
-//! work on this node's view (crate::cluster); MEET, FORGET, REPLICATE, FAILOVER and SETSLOT
-//! need the cluster bus, which Ember does not have yet, and say so.
+//! as Redis's, that cluster support is disabled. With it, the subcommands read and change
+//! this node's view of the cluster (crate::cluster); MEET starts a handshake the bus carries
+//! out. Ember nodes are masters only for now: REPLICATE and FAILOVER say so.
 
 use bytes::Bytes;
 

@@ -31,19 +31,19 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("reset", 1, reset)
         .flags(NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL)
         .doc("connection", "Reset the connection", "6.2.0", "O(1)"),
-    CommandSpec::new("asking", 1, cluster_only).flags(FAST).doc(
+    CommandSpec::new("asking", 1, asking).flags(FAST).doc(
         "cluster",
         "Sent by cluster clients after an -ASK redirect",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("readonly", 1, cluster_only).flags(FAST | LOADING | STALE).doc(
+    CommandSpec::new("readonly", 1, readonly).flags(FAST | LOADING | STALE).doc(
         "cluster",
         "Enables read queries for a connection to a cluster replica node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("readwrite", 1, cluster_only).flags(FAST | LOADING | STALE).doc(
+    CommandSpec::new("readwrite", 1, readwrite).flags(FAST | LOADING | STALE).doc(
         "cluster",
         "Disables read queries for a connection to a cluster replica node",
         "3.0.0",
@@ -195,13 +195,32 @@ fn quit(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(OK)
 }
 
-/// READONLY / READWRITE: cluster commands; a standalone server refuses them as Redis does.
-/// ASKING, READONLY, READWRITE: accepted in cluster mode (a node without peers serves every
-/// slot it owns itself, so they change nothing yet).
-fn cluster_only(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+/// ASKING, READONLY, READWRITE: cluster commands; a standalone server refuses them as Redis
+/// does.
+fn cluster_only(ctx: &mut Ctx) -> Result<(), CmdError> {
     if ctx.srv.cluster.is_none() {
         return Err(CmdError::msg("This instance has cluster support disabled"));
     }
+    Ok(())
+}
+
+/// ASKING: the next command may be served for a slot this node is importing.
+fn asking(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    cluster_only(ctx)?;
+    ctx.sess.asking = true;
+    Ok(OK)
+}
+
+/// READONLY: a replica serves this client's reads of its master's slots.
+fn readonly(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    cluster_only(ctx)?;
+    ctx.sess.readonly = true;
+    Ok(OK)
+}
+
+fn readwrite(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
+    cluster_only(ctx)?;
+    ctx.sess.readonly = false;
     Ok(OK)
 }
 

@@ -104,9 +104,16 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
             if let Some(entry) = entry {
                 srv.stats.command(entry.id).rejected_calls += 1;
             }
+            sess.asking = false;
             return reject(srv, sess, e);
         }
     };
+    // ASKING holds for the next command only, or through a transaction (Redis's
+    // resetClient).
+    let asking = sess.asking;
+    if sess.multi.is_none() && entry.full != "asking" {
+        sess.asking = false;
+    }
     // DEBUG is off unless enable-debug-command allows it, checked before authentication as
     // in Redis.
     if entry.is(traits::DEBUG) && !srv.config.allows("enable-debug-command", sess.is_local()) {
@@ -128,7 +135,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     if srv.cluster.is_some()
         && !sess.from_master
         && !sess.replaying
-        && let Err(e) = cluster_route(srv, sess, entry, argv)
+        && let Err(e) = cluster_route(srv, sess, entry, argv, asking)
     {
         srv.stats.command(entry.id).rejected_calls += 1;
         // A redirected EXEC discards the transaction with the plain error (no EXECABORT).
@@ -227,40 +234,68 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
 }
 
 /// The cluster redirection of a command, if any: its keys' slots (an EXEC's queued
-/// commands' keys) against this node's.
-fn cluster_route(srv: &ServerState, sess: &Session, entry: &'static Entry, argv: &[&[u8]]) -> Result<(), CmdError> {
-    let Some(c) = srv.cluster.as_deref() else { return Ok(()) };
-    let mut slots = Vec::new();
+/// commands' keys) against this node's view.
+fn cluster_route(
+    srv: &ServerState,
+    sess: &Session,
+    entry: &'static Entry,
+    argv: &[&[u8]],
+    asking: bool,
+) -> Result<(), CmdError> {
     let mut write = false;
-    let mut add = |e: &'static Entry, argv: &[&[u8]]| {
+    let queued: Vec<Vec<&[u8]>>;
+    let mut cmds: Vec<(&'static Entry, &[&[u8]])> = Vec::new();
+    if entry.is(traits::EXEC) {
+        let Some(q) = sess.multi.as_ref() else { return Ok(()) };
+        queued = q.iter().map(|a| crate::protocol::views(a)).collect();
+        cmds.extend(queued.iter().filter_map(|v| resolve(v).ok().map(|e| (e, v.as_slice()))));
+    } else {
+        cmds.push((entry, argv));
+    }
+    for (e, argv) in &cmds {
         let flags = if e.is(traits::SCRIPT) {
             super::scripting::effective_flags(srv, e.full, argv, e.spec.flags)
         } else {
             e.spec.flags
         };
         write |= flags & flags::WRITE != 0;
-        slots.extend(
-            e.spec.key_positions(argv).into_iter().filter_map(|p| argv.get(p)).map(|k| crate::cluster::key_slot(k)),
-        );
-    };
-    if entry.is(traits::EXEC) {
-        let Some(q) = sess.multi.as_ref() else { return Ok(()) };
-        for queued in q {
-            let v = crate::protocol::views(queued);
-            if let Ok(e) = resolve(&v) {
-                add(e, &v);
-            }
-        }
-    } else {
-        add(entry, argv);
     }
-    // Sharded Pub/Sub has its own rule when the cluster is down.
-    let (write, when_down) = if matches!(entry.full, "ssubscribe" | "sunsubscribe" | "spublish") {
-        (false, srv.config.bool("cluster-allow-pubsubshard-when-down"))
-    } else {
-        (write, srv.config.bool("cluster-allow-reads-when-down"))
+    cluster_verdict(srv, entry, &cmds, write, asking).map_err(|r| CmdError::Raw(r.message()))
+}
+
+/// Redis's getNodeByQuery for `cmds` (one command, or an EXEC's queue, `lead` being the
+/// command run): whether this node serves their keys, else where they go. Scripts ask it
+/// for each command they call.
+pub(super) fn cluster_verdict(
+    srv: &ServerState,
+    lead: &'static Entry,
+    cmds: &[(&'static Entry, &[&[u8]])],
+    write: bool,
+    asking: bool,
+) -> Result<(), crate::cluster::Redirect> {
+    let Some(c) = srv.cluster.as_deref() else { return Ok(()) };
+    let keys = cmds.iter().flat_map(|(e, argv)| {
+        e.spec
+            .key_positions(argv)
+            .into_iter()
+            .filter_map(|p| argv.get(p).copied())
+            .map(|k| (crate::cluster::key_slot(k), k))
+    });
+    // Sharded Pub/Sub has its own rule when the cluster is down, and channels, not keys.
+    let shard_pubsub = matches!(lead.full, "ssubscribe" | "sunsubscribe" | "spublish");
+    let q = crate::cluster::Query {
+        write: write && !shard_pubsub,
+        reads_when_down: srv.config.bool(if shard_pubsub {
+            "cluster-allow-pubsubshard-when-down"
+        } else {
+            "cluster-allow-reads-when-down"
+        }),
+        asking: asking || lead.spec.flags & flags::ASKING != 0,
+        migrate: lead.full == "migrate",
+        shard_pubsub,
+        readonly: false,
     };
-    c.route(slots.into_iter(), write, when_down).map_err(|r| CmdError::Raw(r.message()))
+    c.route(keys, &q, |k| srv.dbs[0].view(k).is_some())
 }
 
 /// Redis's is_may_replicate_command: WRITE or MAY_REPLICATE (scripts judged by their flags),

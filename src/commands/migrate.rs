@@ -161,6 +161,8 @@ fn attempt(
     // The RESTOREs, with each key's remaining time to live (keys expired meanwhile are left).
     let mut cmd = Vec::new();
     let mut sent = Vec::new();
+    // In a cluster the target may be importing the slot: RESTORE-ASKING is served there.
+    let restore: &[u8] = if ctx.srv.cluster.is_some() { b"RESTORE-ASKING" } else { b"RESTORE" };
     for k in keys {
         let ttl = match ctx.db().expire_at_of(k) {
             Some(at) if (at as i64) - (now as i64) < 0 => continue,
@@ -170,7 +172,7 @@ fn attempt(
         let Some(v) = ctx.db().get(k) else { continue };
         let payload = crate::persistence::rdb::dump(v, opts);
         let ttl = ttl.to_string();
-        let mut args: Vec<&[u8]> = vec![b"RESTORE", k, ttl.as_bytes(), &payload];
+        let mut args: Vec<&[u8]> = vec![restore, k, ttl.as_bytes(), &payload];
         if replace {
             args.push(b"REPLACE");
         }

@@ -417,19 +417,11 @@ impl ScriptHost<'_> {
     /// Redis's scriptVerifyClusterState: the command's keys must be served here, and of the
     /// script's one slot unless it allows cross-slot keys.
     fn check_cluster(&mut self, entry: &'static super::Entry, argv: &[&[u8]]) -> Result<(), String> {
-        let Some(c) = self.srv.cluster.as_deref() else { return Ok(()) };
-        if self.cluster.obey {
+        if self.srv.cluster.is_none() || self.cluster.obey {
             return Ok(());
         }
-        let slots: Vec<u16> = entry
-            .spec
-            .key_positions(argv)
-            .into_iter()
-            .filter_map(|p| argv.get(p))
-            .map(|k| crate::cluster::key_slot(k))
-            .collect();
-        let when_down = self.srv.config.bool("cluster-allow-reads-when-down");
-        if let Err(r) = c.route(slots.iter().copied(), entry.spec.has(WRITE), when_down) {
+        let verdict = super::dispatch::cluster_verdict(self.srv, entry, &[(entry, argv)], entry.spec.has(WRITE), false);
+        if let Err(r) = verdict {
             return Err(match r {
                 crate::cluster::Redirect::DownReadOnly => {
                     "Script attempted to execute a write command while the cluster is down and readonly"
@@ -439,7 +431,8 @@ impl ScriptHost<'_> {
             }
             .into());
         }
-        if let Some(&slot) = slots.first()
+        let first = entry.spec.key_positions(argv).into_iter().find_map(|p| argv.get(p));
+        if let Some(slot) = first.map(|k| crate::cluster::key_slot(k))
             && !self.cluster.cross_slot
         {
             match self.cluster.slot {

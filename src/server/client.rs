@@ -45,6 +45,10 @@ pub struct Session {
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub monitor: bool,
+    /// Cluster: ASKING was sent (served once for a slot being imported), READONLY (reads
+    /// served by a replica).
+    pub asking: bool,
+    pub readonly: bool,
     /// Attached by SYNC / PSYNC: gets the write stream, no replies.
     pub replica: bool,
     /// REPLCONF listening-port: the port a replica announced (INFO's slave lines).
@@ -180,6 +184,8 @@ impl Session {
             no_evict: false,
             monitor: false,
             replica: false,
+            asking: false,
+            readonly: false,
             replica_port: 0,
             replica_functions_only: false,
             replica_psync2: false,

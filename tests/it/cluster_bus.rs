@@ -137,3 +137,65 @@ fn a_mixed_cluster_with_redis_server_detects_a_failed_master() {
     assert_eq!(back.connect().cmd(&["CLUSTER", "MYID"]).as_str(), id);
     wait_ok(&ports, 6);
 }
+
+/// `redis-cli --cluster reshard` moves 1000 slots while redis-py's RedisCluster writes
+/// (following -ASK and -MOVED): every acknowledged write is there afterwards.
+#[test]
+fn resharding_under_writes_loses_no_acknowledged_write() {
+    let nodes: Vec<Proc> = (0..3).map(|_| ember_node(&temp_dir("cluster-reshard"), 0)).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create(&ports);
+    wait_ok(&ports, 3);
+    let stop = temp_dir("reshard-stop").join("stop");
+    let writer = r#"
+import os, sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]), cluster_error_retry_attempts=10)
+acked, errors, i = [], 0, 0
+while not os.path.exists(sys.argv[2]) or i < 3000:
+    try:
+        if rc.set(f"w:{i}", i):
+            acked.append(i)
+    except Exception as e:
+        errors += 1
+    i += 1
+rc2 = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+lost = [k for k in acked if rc2.get(f"w:{k}") != str(k).encode()]
+print(len(acked), errors, len(lost), lost[:10])
+"#;
+    let child = Command::new("python3")
+        .args(["-c", writer, &ports[0].to_string(), &stop.to_string_lossy()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with redis-py is required (see .ci/run)");
+    let from = Conn::new(ports[0]).cmd(&["CLUSTER", "MYID"]).as_str();
+    let to = Conn::new(ports[1]).cmd(&["CLUSTER", "MYID"]).as_str();
+    let out = redis_cli(&[
+        "--cluster",
+        "reshard",
+        &format!("127.0.0.1:{}", ports[0]),
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        "1000",
+        "--cluster-yes",
+    ]);
+    assert!(out.contains("Moving slot 999 from"), "reshard did not finish:\n{out}");
+    std::fs::write(&stop, b"").expect("stop file");
+    let done = child.wait_with_output().expect("writer");
+    let report = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "writer failed: {report}\n{}", String::from_utf8_lossy(&done.stderr));
+    let fields: Vec<&str> = report.split_whitespace().collect();
+    let acked: usize = fields.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(acked >= 3000, "too few writes acknowledged: {report}");
+    assert_eq!(fields.get(2), Some(&"0"), "acknowledged writes lost: {report}");
+    // The slots moved: the target serves 0-999, every node agrees.
+    let check = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{}", ports[2])]);
+    assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
+    assert!(!check.contains("[WARNING]") && !check.contains("[ERR]"), "{check}");
+    let slots = Conn::new(ports[2]).cmd(&["CLUSTER", "NODES"]).as_str();
+    assert!(slots.lines().any(|l| l.starts_with(&to) && l.contains(" 0-999 ")), "{slots}");
+}
