@@ -153,6 +153,13 @@ pub fn redis_in(dir: &std::path::Path, args: &[&str]) -> Proc {
             // Ours only if the server on the port is this child (another test's server may
             // have taken the port between free_port and the bind).
             if serves_pid(port, p.child.id()) {
+                // A server loading its data answers INFO but refuses (or half answers) the
+                // rest: wait until the dataset is in.
+                let mut c = p.connect();
+                let loaded = eventually(Duration::from_secs(30), || {
+                    c.cmd(&["INFO", "persistence"]).as_str().contains("loading:0")
+                });
+                assert!(loaded, "redis-server did not finish loading its data");
                 return p;
             }
             if let Ok(Some(_)) = p.child.try_wait() {
