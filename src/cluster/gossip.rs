@@ -8,7 +8,8 @@
 
 use rand::RngExt;
 
-use super::bus::{self, Body, Gossip, Header, node_flags::*, types};
+use super::Election;
+use super::bus::{self, Body, FLAG0_FORCEACK, Gossip, Header, node_flags::*, types};
 use super::{BusOut, Cluster, Link, LinkId, MYSELF, NOBODY, Node, NodeId, SLOTS, Settings, new_id};
 
 /// Redis's CLUSTER_FAIL_UNDO_TIME_MULT: a failed master serving slots is trusted again
@@ -105,24 +106,30 @@ impl Cluster {
     }
 
     fn my_flags(&self) -> u16 {
-        bus::node_flags::MYSELF | MASTER
+        bus::node_flags::MYSELF | if self.is_replica() { SLAVE } else { MASTER }
     }
 
     /// The header every message of this node starts with (Redis's clusterBuildMessageHdr).
     fn header(&self, ty: u16) -> Header {
         let mut h = Header::new(ty, name_bytes(&self.myid));
         h.ip = self.announced_ip.clone();
+        // A replica sends its master's slots and epoch, flagged as a replica.
+        let master = self.my_master.and_then(|m| self.peers.get(&m).map(|n| (m, n)));
+        let whose = master.map_or(MYSELF, |(m, _)| m);
         for (slot, &o) in self.owner.iter().enumerate() {
-            if o == MYSELF {
+            if o == whose {
                 h.set_slot(slot);
             }
+        }
+        if let Some((_, n)) = master {
+            h.slaveof = name_bytes(&n.name);
         }
         h.port = self.port;
         h.cport = self.cport;
         h.flags = self.my_flags();
         h.state = u8::from(!self.ok);
         h.current_epoch = self.current_epoch;
-        h.config_epoch = self.config_epoch;
+        h.config_epoch = master.map_or(self.config_epoch, |(_, n)| n.config_epoch);
         h.offset = self.repl_offset;
         h
     }
@@ -214,7 +221,7 @@ impl Cluster {
         self.broadcast(&h, &Body::Publish { channel: channel.to_vec(), message: message.to_vec() });
     }
 
-    fn epoch_of(&self, id: NodeId) -> u64 {
+    pub(super) fn epoch_of(&self, id: NodeId) -> u64 {
         if id == MYSELF { self.config_epoch } else { self.peers.get(&id).map_or(0, |n| n.config_epoch) }
     }
 
@@ -281,6 +288,19 @@ impl Cluster {
             (types::PUBLISH | types::PUBLISHSHARD, Body::Publish { channel, message }) if sender.is_some() => {
                 self.out.push(BusOut::Deliver { shard: h.ty == types::PUBLISHSHARD, channel, message });
             }
+            (types::FAILOVER_AUTH_REQUEST, _) => {
+                if let Some(id) = sender {
+                    self.vote(id, &h, now, s);
+                }
+            }
+            (types::FAILOVER_AUTH_ACK, _) => {
+                let voter = sender.and_then(|id| self.peers.get(&id));
+                if voter.is_some_and(|n| n.is_master() && n.numslots > 0) && h.current_epoch >= self.election.epoch {
+                    self.election.votes += 1;
+                    // Counted at once rather than at the next cron: the majority may be here.
+                    self.handle_failover(now, s);
+                }
+            }
             (types::UPDATE, Body::Update { config_epoch, node, slots }) => {
                 if sender.is_none() {
                     return;
@@ -296,7 +316,7 @@ impl Cluster {
                 if let Some(n) = self.peers.get_mut(&id) {
                     n.config_epoch = config_epoch;
                 }
-                self.update_slots_with(id, config_epoch, &slots);
+                self.update_slots_with(id, config_epoch, &slots, s);
             }
             _ => {}
         }
@@ -411,7 +431,7 @@ impl Cluster {
         if h.slaveof == [0; bus::NAME_LEN] {
             self.set_as_master(sid);
         } else {
-            let master = self.by_name.get(&name_str(&h.slaveof)).copied();
+            let master = self.lookup(&name_str(&h.slaveof)).filter(|&m| m != sid);
             if self.peers.get(&sid).is_some_and(|n| n.is_master()) {
                 for slot in 0..SLOTS {
                     if self.owner[slot] == sid {
@@ -438,7 +458,7 @@ impl Cluster {
         let sender_is_master = snode.is_master();
         let dirty = sender_master.is_some_and(|m| (0..SLOTS).any(|j| (self.owner[j] == m) != h.has_slot(j)));
         if sender_is_master && dirty {
-            self.update_slots_with(sid, h.config_epoch, &h.slots);
+            self.update_slots_with(sid, h.config_epoch, &h.slots, s);
         }
         if dirty {
             // The sender claims slots a newer configuration gave to another node: tell it.
@@ -533,10 +553,180 @@ impl Cluster {
         (n.port, n.pport, n.cport) = (h.port, h.pport, h.cport);
         n.flags &= !NOADDR;
         tracing::warn!("Address updated for node {}, now {}:{}", n.name, n.ip, n.port);
+        let (ip, port) = (n.ip.clone(), n.port);
         if let Some(old) = n.link {
             self.free_link(old);
         }
+        if self.my_master == Some(id) {
+            self.out.push(BusOut::Replicate { ip, port });
+        }
         true
+    }
+
+    /// Redis's clusterSetMaster: this node becomes a replica of `id` (its slot states
+    /// dropped when it was a master).
+    pub fn set_master(&mut self, id: NodeId) {
+        let Some(n) = self.peers.get(&id) else { return };
+        let (ip, port) = (n.ip.clone(), n.port);
+        if !self.is_replica() {
+            self.migrating.clear();
+            self.importing.clear();
+        }
+        self.my_master = Some(id);
+        self.election = Default::default();
+        self.out.push(BusOut::Replicate { ip, port });
+        self.todo_save = true;
+        self.todo_state = true;
+    }
+
+    /// Redis's clusterGetSlaveRank: how many replicas of the same master have a greater
+    /// replication offset (the best replica runs first).
+    fn replica_rank(&self) -> usize {
+        let Some(m) = self.my_master else { return 0 };
+        self.peers.values().filter(|n| n.slaveof == Some(m) && !n.failed() && n.repl_offset > self.repl_offset).count()
+    }
+
+    /// Redis's clusterHandleSlaveFailover, from the cron and on each vote: a replica whose
+    /// master failed waits a moment (longer the further behind it is), asks the masters to
+    /// vote for it in a new epoch, and with a majority takes over its master's slots.
+    pub(super) fn handle_failover(&mut self, now: u64, s: &Settings) {
+        let Some(master) = self.my_master.and_then(|m| self.peers.get(&m)) else { return };
+        let forced = self.election.forced;
+        if (!master.failed() && !forced) || master.numslots == 0 || (s.no_failover && !forced) {
+            self.election.forced = forced && self.election.time != 0;
+            return;
+        }
+        let auth_timeout = (s.node_timeout * 2).max(2000);
+        let retry = auth_timeout * 2;
+        let age = now.saturating_sub(self.election.time);
+        if self.election.time == 0 || age > retry {
+            // A new election: after 500-1000 ms, plus a second per better replica.
+            let rank = self.replica_rank();
+            let delay = if forced { 0 } else { 500 + rand::rng().random_range(0..500) + rank as u64 * 1000 };
+            self.election = Election { time: now + delay, votes: 0, sent: false, rank, epoch: 0, forced };
+            tracing::warn!(
+                "Start of election delayed for {delay} milliseconds (rank #{rank}, offset {}).",
+                self.repl_offset
+            );
+            return;
+        }
+        if !self.election.sent && !forced {
+            let rank = self.replica_rank();
+            if rank > self.election.rank {
+                let more = (rank - self.election.rank) as u64 * 1000;
+                self.election.time += more;
+                self.election.rank = rank;
+                tracing::warn!("Replica rank updated to #{rank}, added {more} milliseconds of delay.");
+            }
+        }
+        if now < self.election.time || age > auth_timeout {
+            return;
+        }
+        if !self.election.sent {
+            self.current_epoch += 1;
+            self.election.epoch = self.current_epoch;
+            self.election.sent = true;
+            tracing::warn!("Starting a failover election for epoch {}.", self.current_epoch);
+            let mut h = self.header(types::FAILOVER_AUTH_REQUEST);
+            if forced {
+                h.mflags[0] |= FLAG0_FORCEACK;
+            }
+            self.broadcast(&h, &Body::Empty);
+            self.todo_save = true;
+            return;
+        }
+        let quorum = self.size / 2 + 1;
+        if self.election.votes >= quorum {
+            tracing::warn!("Failover election won: I'm the new master.");
+            if self.config_epoch < self.election.epoch {
+                self.config_epoch = self.election.epoch;
+                tracing::warn!("configEpoch set to {} after successful failover", self.config_epoch);
+            }
+            self.replace_master(now);
+        }
+    }
+
+    /// Redis's clusterFailoverReplaceYourMaster: this replica becomes a master serving its
+    /// old master's slots, and tells everyone at once.
+    pub fn replace_master(&mut self, now: u64) {
+        let Some(old) = self.my_master.take() else { return };
+        for slot in 0..SLOTS {
+            if self.owner[slot] == old {
+                self.set_owner(slot, MYSELF);
+            }
+        }
+        if let Some(n) = self.peers.get_mut(&old) {
+            n.slaveof = None;
+        }
+        self.election = Default::default();
+        self.out.push(BusOut::Promoted);
+        self.todo_save = true;
+        self.todo_state = true;
+        self.broadcast_pong(now);
+    }
+
+    /// CLUSTER FAILOVER FORCE (an election now, masters voting although the master is
+    /// up) or TAKEOVER (a new epoch without votes). False when this node is no replica.
+    pub fn manual_failover(&mut self, takeover: bool, now: u64) -> bool {
+        if !self.is_replica() {
+            return false;
+        }
+        if takeover {
+            if self.bump_epoch() {
+                tracing::warn!("Taking over the master (user request).");
+            }
+            self.replace_master(now);
+        } else {
+            tracing::warn!("Forced failover user request accepted.");
+            self.election = Election { forced: true, ..Default::default() };
+        }
+        true
+    }
+
+    /// Redis's clusterSendFailoverAuthIfNeeded: a master with slots votes once per epoch
+    /// for a replica of a failed master, if no newer configuration holds the slots it
+    /// claims, and not twice for one master within two node timeouts.
+    fn vote(&mut self, id: NodeId, h: &Header, now: u64, s: &Settings) {
+        if self.is_replica() || self.owned == 0 {
+            return;
+        }
+        let Some(node) = self.peers.get(&id) else { return };
+        let name = node.name.clone();
+        let denied = |why: String| tracing::warn!("Failover auth denied to {name}: {why}");
+        if h.current_epoch < self.current_epoch {
+            return denied(format!("reqEpoch ({}) < curEpoch({})", h.current_epoch, self.current_epoch));
+        }
+        if self.last_vote_epoch == self.current_epoch {
+            return denied(format!("already voted for epoch {}", self.current_epoch));
+        }
+        let force = h.mflags[0] & FLAG0_FORCEACK != 0;
+        let master = node.slaveof.and_then(|m| self.peers.get(&m).map(|n| (m, n)));
+        let Some((mid, mnode)) = master.filter(|_| !node.is_master()) else {
+            return denied("it is a master node or its master is unknown".into());
+        };
+        if !mnode.failed() && !force {
+            return denied("its master is up".into());
+        }
+        let since = now.saturating_sub(mnode.voted_time);
+        if since < s.node_timeout * 2 {
+            return denied(format!("can't vote about this master before {} milliseconds", s.node_timeout * 2 - since));
+        }
+        for j in (0..SLOTS).filter(|&j| h.has_slot(j)) {
+            let o = self.owner[j];
+            if o != NOBODY && self.epoch_of(o) > h.config_epoch {
+                return denied(format!("slot {j} epoch ({}) > reqEpoch ({})", self.epoch_of(o), h.config_epoch));
+            }
+        }
+        self.last_vote_epoch = self.current_epoch;
+        if let Some(m) = self.peers.get_mut(&mid) {
+            m.voted_time = now;
+        }
+        self.todo_save = true;
+        if let Some(link) = self.peers.get(&id).and_then(|n| n.link) {
+            let h = self.header(types::FAILOVER_AUTH_ACK);
+            self.send(link, &h, &Body::Empty);
+        }
+        tracing::warn!("Failover auth granted to {name} for epoch {}", self.current_epoch);
     }
 
     /// Redis's clusterProcessGossipSection.
@@ -648,13 +838,15 @@ impl Cluster {
 
     /// Redis's clusterUpdateSlotsConfigWith: slots `sender` claims under `epoch` move to it
     /// when free or held under an older epoch (slots being imported excepted).
-    fn update_slots_with(&mut self, sender: NodeId, epoch: u64, slots: &[u8; SLOTS / 8]) {
+    fn update_slots_with(&mut self, sender: NodeId, epoch: u64, slots: &[u8; SLOTS / 8], s: &Settings) {
         if sender == MYSELF {
             return;
         }
         let mut lost = Vec::new();
         let mut migrated = 0;
         let mut claimed = 0;
+        let curmaster = self.my_master.unwrap_or(MYSELF);
+        let mut new_master = false;
         for j in 0..SLOTS {
             if slots[j / 8] & (1 << (j % 8)) == 0 {
                 continue;
@@ -667,6 +859,9 @@ impl Cluster {
             if o == NOBODY || self.epoch_of(o) < epoch {
                 if o == MYSELF {
                     lost.push(j as u16);
+                }
+                if o == curmaster {
+                    new_master = true;
                     migrated += 1;
                 }
                 self.set_owner(j, sender);
@@ -674,15 +869,18 @@ impl Cluster {
                 self.todo_state = true;
             }
         }
-        if migrated > 0 && self.owned == 0 {
-            // Redis turns a master left without slots into a replica of the new owner;
-            // Ember's cluster has no replicas yet, so the node stays an empty master.
+        let curmaster_slots =
+            if curmaster == MYSELF { self.owned } else { self.peers.get(&curmaster).map_or(0, |n| n.numslots) };
+        if new_master && curmaster_slots == 0 && (s.replica_migration || claimed == migrated) {
+            // This node's (or its master's) slots all went to `sender`: follow it.
             tracing::warn!(
-                "Configuration change detected: all my slots ({migrated} of {claimed}) moved to {}",
+                "Configuration change detected. Reconfiguring myself as a replica of {}",
                 self.peers.get(&sender).map_or("?", |n| n.name.as_str())
             );
-        }
-        if !lost.is_empty() {
+            self.set_master(sender);
+            self.todo_save = true;
+            self.todo_state = true;
+        } else if !lost.is_empty() {
             self.out.push(BusOut::DropSlots(lost));
         }
     }
@@ -781,6 +979,16 @@ impl Cluster {
                 update = true;
             }
         }
+        if let Some(m) = self.my_master.and_then(|m| self.peers.get(&m))
+            && m.flags & NOADDR == 0
+            && !m.ip.is_empty()
+        {
+            // The server ignores this while it already replicates that address.
+            self.out.push(BusOut::Replicate { ip: m.ip.clone(), port: m.port });
+        }
+        if self.is_replica() {
+            self.handle_failover(now, s);
+        }
         if update || !self.ok {
             self.update_state(now, s.node_timeout, s.full_coverage);
         }
@@ -799,7 +1007,8 @@ mod tests {
         Cluster::open(&path.to_string_lossy(), port, port + 10000).unwrap()
     }
 
-    const S: Settings = Settings { node_timeout: 15_000, full_coverage: true };
+    const S: Settings =
+        Settings { node_timeout: 15_000, full_coverage: true, replica_migration: true, no_failover: false };
 
     /// Carries every Send between two clusters wired by (link on a, link on b) pairs, as
     /// the server would, until nothing is left to send.

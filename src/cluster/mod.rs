@@ -86,6 +86,13 @@ pub enum BusOut {
     /// Slots this node lost to a newer configuration while holding keys in them: the keys
     /// go (Redis's dirty slots).
     DropSlots(Vec<u16>),
+    /// Replicate the master at this address (Redis's replicationSetMaster).
+    Replicate {
+        ip: String,
+        port: u16,
+    },
+    /// This replica became a master: stop replicating (replicationUnsetMaster).
+    Promoted,
 }
 
 /// What routing needs to know of a command besides its keys.
@@ -109,6 +116,11 @@ pub struct Query {
 pub struct Settings {
     pub node_timeout: u64,
     pub full_coverage: bool,
+    /// cluster-allow-replica-migration: a master left without slots follows the node that
+    /// took them.
+    pub replica_migration: bool,
+    /// cluster-replica-no-failover.
+    pub no_failover: bool,
 }
 
 /// A bus connection as the cluster sees it.
@@ -169,6 +181,23 @@ pub struct Cluster {
     /// The latest pong time other nodes gossip about this one (Redis shows it in this
     /// node's CLUSTER NODES line).
     my_pong: u64,
+    /// This node's master, when it is a replica.
+    pub my_master: Option<NodeId>,
+    /// The election of a replica whose master failed (Redis's failover_auth_*).
+    election: Election,
+}
+
+/// A replica's failover election (Redis's failover_auth_time/count/sent/rank/epoch).
+#[derive(Default)]
+struct Election {
+    /// When the vote requests go out (0: no election scheduled).
+    time: u64,
+    votes: usize,
+    sent: bool,
+    rank: usize,
+    epoch: u64,
+    /// CLUSTER FAILOVER FORCE: masters vote although the master is not failed.
+    forced: bool,
 }
 
 fn new_id() -> String {
@@ -226,6 +255,8 @@ impl Cluster {
             last_cron_ms: 0,
             repl_offset: 0,
             my_pong: 0,
+            my_master: None,
+            election: Election::default(),
         };
         match std::fs::read_to_string(path) {
             Ok(text) if !text.trim().is_empty() => {
@@ -280,6 +311,9 @@ impl Cluster {
                 self.myid = f[0].to_string();
                 self.config_epoch = epoch;
                 self.ip = ip;
+                if f[3] != "-" {
+                    masters.push((MYSELF, f[3].to_string()));
+                }
                 MYSELF
             } else {
                 if self.by_name.contains_key(f[0]) {
@@ -324,8 +358,10 @@ impl Cluster {
             return Err("myself is not in it".into());
         }
         for (id, master) in masters {
-            let m = self.lookup(&master).filter(|&m| m != MYSELF);
-            if let Some(n) = self.peers.get_mut(&id) {
+            let m = self.lookup(&master).filter(|&m| m != id);
+            if id == MYSELF {
+                self.my_master = m;
+            } else if let Some(n) = self.peers.get_mut(&id) {
                 n.slaveof = m;
             }
         }
@@ -404,6 +440,10 @@ impl Cluster {
         self.owner[slot] = id;
     }
 
+    pub fn is_replica(&self) -> bool {
+        self.my_master.is_some()
+    }
+
     pub fn owns(&self, slot: usize) -> bool {
         self.owner.get(slot) == Some(&MYSELF)
     }
@@ -451,6 +491,17 @@ impl Cluster {
         self.peers.iter().map(|(&id, n)| (id, n))
     }
 
+    /// The replicas of master `id` (this node among them when it is one), by name.
+    pub fn replicas_of(&self, id: NodeId) -> Vec<NodeId> {
+        let mut v: Vec<(&str, NodeId)> =
+            self.peers.iter().filter(|(_, n)| n.slaveof == Some(id)).map(|(&r, n)| (n.name.as_str(), r)).collect();
+        if self.my_master == Some(id) {
+            v.push((self.myid.as_str(), MYSELF));
+        }
+        v.sort_unstable();
+        v.into_iter().map(|(_, r)| r).collect()
+    }
+
     pub fn known_nodes(&self) -> usize {
         self.peers.len() + 1
     }
@@ -476,6 +527,9 @@ impl Cluster {
                 n.slaveof = None;
             }
         }
+        if self.my_master == Some(id) {
+            self.my_master = None;
+        }
         if let Some(n) = self.peers.remove(&id) {
             if self.by_name.get(&n.name) == Some(&id) {
                 self.by_name.remove(&n.name);
@@ -500,12 +554,12 @@ impl Cluster {
     /// Redis's clusterUpdateState, called by the cron and after slot changes.
     pub fn update_state(&mut self, now_ms: u64, node_timeout: u64, full_coverage: bool) {
         let first = *self.first_update.get_or_insert(now_ms);
-        if !self.ok && now_ms.saturating_sub(first) < WRITABLE_DELAY_MS {
+        if !self.is_replica() && !self.ok && now_ms.saturating_sub(first) < WRITABLE_DELAY_MS {
             return;
         }
         let failed = |id: NodeId, peers: &HashMap<NodeId, Node>| peers.get(&id).is_some_and(|n| n.failed());
         let mut ok = !full_coverage || self.owner.iter().all(|&o| o != NOBODY && !failed(o, &self.peers));
-        let mut size = usize::from(self.owned > 0);
+        let mut size = usize::from(self.owned > 0 && !self.is_replica());
         let mut reachable = size;
         for n in self.peers.values() {
             if n.is_master() && n.numslots > 0 {
@@ -522,7 +576,7 @@ impl Cluster {
         }
         if ok != self.ok {
             let rejoin = node_timeout.clamp(MIN_REJOIN_DELAY_MS, MAX_REJOIN_DELAY_MS);
-            if ok && self.among_minority.is_some_and(|t| now_ms.saturating_sub(t) < rejoin) {
+            if ok && !self.is_replica() && self.among_minority.is_some_and(|t| now_ms.saturating_sub(t) < rejoin) {
                 return;
             }
             tracing::warn!("Cluster state changed: {}", if ok { "ok" } else { "fail" });
@@ -596,7 +650,11 @@ impl Cluster {
         if importing && q.asking {
             return if multiple && missing > 0 { Err(Redirect::TryAgain) } else { Ok(()) };
         }
-        match self.owner(slot as usize) {
+        let owner = self.owner(slot as usize);
+        if (q.readonly || q.shard_pubsub) && !q.write && self.my_master == Some(owner) {
+            return Ok(());
+        }
+        match owner {
             MYSELF => Ok(()),
             id => Err(Redirect::Moved(slot, self.endpoint(id))),
         }
@@ -621,7 +679,12 @@ impl Cluster {
                 s.push(',');
                 s.push_str(&self.hostname);
             }
-            s.push_str(&format!(" myself,master - 0 {} {} connected", self.my_pong, self.config_epoch));
+            let master = self.my_master.and_then(|m| self.peers.get(&m));
+            let (role, epoch) = match master {
+                Some(m) => (format!("myself,slave {}", m.name), m.config_epoch),
+                None => ("myself,master -".to_string(), self.config_epoch),
+            };
+            s.push_str(&format!(" {role} 0 {} {epoch} connected", self.my_pong));
         } else {
             let Some(n) = self.peers.get(&id) else { return String::new() };
             s = format!("{} {}:{}@{}", n.name, n.ip, n.port, n.cport);
@@ -629,12 +692,17 @@ impl Cluster {
                 s.push(',');
                 s.push_str(&n.hostname);
             }
-            let master = n.slaveof.and_then(|m| self.peers.get(&m));
-            let epoch = master.filter(|_| !n.is_master()).map_or(n.config_epoch, |m| m.config_epoch);
+            let master = n.slaveof.filter(|_| !n.is_master());
+            let epoch = master.map_or(n.config_epoch, |m| self.epoch_of(m));
+            let master_name = match master {
+                Some(MYSELF) => self.myid.as_str(),
+                Some(m) => self.peers.get(&m).map_or("-", |m| m.name.as_str()),
+                None => "-",
+            };
             s.push_str(&format!(
                 " {} {} {} {} {} {}",
                 node::flags_text(n.flags),
-                master.map_or("-", |m| m.name.as_str()),
+                master_name,
                 n.ping_sent,
                 n.pong_received,
                 epoch,

@@ -33,6 +33,8 @@ pub struct Node {
     pub pong_received: u64,
     pub data_received: u64,
     pub fail_time: u64,
+    /// When this node (a master) last voted for a replica of this master.
+    pub voted_time: u64,
     pub repl_offset: u64,
     /// The connection this node opened towards it, and the one the node opened to us.
     pub link: Option<LinkId>,
@@ -59,6 +61,7 @@ impl Node {
             pong_received: 0,
             data_received: 0,
             fail_time: 0,
+            voted_time: 0,
             repl_offset: 0,
             link: None,
             inbound: None,

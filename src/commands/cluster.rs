@@ -404,7 +404,12 @@ fn sub_slots(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         c.slot_ranges()
             .into_iter()
             .map(|(a, b, id)| {
-                Reply::Array(vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(&view(c, id), &endpoint_type)])
+                let mut entry =
+                    vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(&view(c, id), &endpoint_type)];
+                // Then its replicas that are not failed.
+                let replicas = c.replicas_of(id).into_iter().filter(|&r| c.peer(r).is_none_or(|n| !n.failed()));
+                entry.extend(replicas.map(|r| node_entry(&view(c, r), &endpoint_type)));
+                Reply::Array(entry)
             })
             .collect(),
     ))
@@ -416,39 +421,45 @@ fn sub_shards(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let offset = ctx.srv.repl.offset;
     let c = node(ctx)?;
     let b = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
-    let mut masters = vec![(MYSELF, offset, true)];
-    masters.extend(
-        c.peers().filter(|(_, n)| n.is_master() && !n.in_handshake()).map(|(id, n)| (id, n.repl_offset, !n.failed())),
-    );
+    let mut masters: Vec<NodeId> = if c.is_replica() { Vec::new() } else { vec![MYSELF] };
+    masters.extend(c.peers().filter(|(_, n)| n.is_master() && !n.in_handshake()).map(|(id, _)| id));
+    // (offset, healthy) of a node.
+    let state = |id: NodeId| match c.peer(id) {
+        Some(n) => (n.repl_offset, !n.failed()),
+        None => (offset, true),
+    };
     let mut shards = Vec::new();
-    for (id, offset, healthy) in masters {
-        let n = view(c, id);
+    for id in masters {
         let slots =
             c.ranges_of(id).into_iter().flat_map(|(a, z)| [Reply::Int(a as i64), Reply::Int(z as i64)]).collect();
-        let endpoint = match endpoint_type.as_str() {
-            "hostname" if !n.hostname.is_empty() => n.hostname.clone(),
-            "hostname" => "?".into(),
-            "unknown-endpoint" => String::new(),
-            _ => n.ip.clone(),
-        };
-        let mut me = vec![
-            (b("id"), b(&n.name)),
-            (b("port"), Reply::Int(n.port as i64)),
-            (b("ip"), b(&n.ip)),
-            (b("endpoint"), b(&endpoint)),
-        ];
-        if !n.hostname.is_empty() {
-            me.push((b("hostname"), b(&n.hostname)));
+        let mut nodes = Vec::new();
+        let members = std::iter::once((id, "master")).chain(c.replicas_of(id).into_iter().map(|r| (r, "replica")));
+        for (member, role) in members {
+            let n = view(c, member);
+            let (offset, healthy) = state(member);
+            let endpoint = match endpoint_type.as_str() {
+                "hostname" if !n.hostname.is_empty() => n.hostname.clone(),
+                "hostname" => "?".into(),
+                "unknown-endpoint" => String::new(),
+                _ => n.ip.clone(),
+            };
+            let mut me = vec![
+                (b("id"), b(&n.name)),
+                (b("port"), Reply::Int(n.port as i64)),
+                (b("ip"), b(&n.ip)),
+                (b("endpoint"), b(&endpoint)),
+            ];
+            if !n.hostname.is_empty() {
+                me.push((b("hostname"), b(&n.hostname)));
+            }
+            me.extend([
+                (b("role"), b(role)),
+                (b("replication-offset"), Reply::Int(offset as i64)),
+                (b("health"), b(if healthy { "online" } else { "fail" })),
+            ]);
+            nodes.push(Reply::Map(me));
         }
-        me.extend([
-            (b("role"), b("master")),
-            (b("replication-offset"), Reply::Int(offset as i64)),
-            (b("health"), b(if healthy { "online" } else { "fail" })),
-        ]);
-        shards.push(Reply::Map(vec![
-            (b("slots"), Reply::Array(slots)),
-            (b("nodes"), Reply::Array(vec![Reply::Map(me)])),
-        ]));
+        shards.push(Reply::Map(vec![(b("slots"), Reply::Array(slots)), (b("nodes"), Reply::Array(nodes))]));
     }
     Ok(Reply::Array(shards))
 }
@@ -479,8 +490,7 @@ fn sub_replicas(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if c.peer(id).is_some_and(|n| !n.is_master()) {
         return Err(CmdError::msg("The specified node is not a master"));
     }
-    let replicas =
-        c.peers().filter(|(_, n)| n.slaveof == Some(id)).map(|(rid, _)| Reply::Bulk(Bytes::from(c.describe(rid))));
+    let replicas = c.replicas_of(id).into_iter().map(|r| Reply::Bulk(Bytes::from(c.describe(r))));
     Ok(Reply::Array(replicas.collect()))
 }
 
@@ -500,6 +510,7 @@ fn sub_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn sub_replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let empty = ctx.srv.dbs[0].is_empty();
     let c = node(ctx)?;
     let id = named_node(c, argv[2])?;
     if id == MYSELF {
@@ -508,7 +519,12 @@ fn sub_replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if c.peer(id).is_some_and(|n| !n.is_master()) {
         return Err(CmdError::msg("I can only replicate a master, not a replica."));
     }
-    Err(CmdError::msg("Ember cluster nodes can not be replicas yet"))
+    if !c.is_replica() && (c.owned() != 0 || !empty) {
+        return Err(CmdError::msg("To set a master the node must be empty and without assigned slots."));
+    }
+    c.set_master(id);
+    save(c);
+    Ok(Reply::Status("OK"))
 }
 
 /// CLUSTER LINKS: each bus connection, to a node (opened here) or from it.
@@ -560,7 +576,23 @@ fn sub_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(o) if argv.len() == 3 && (o.eq_ignore_ascii_case(b"force") || o.eq_ignore_ascii_case(b"takeover")) => {}
         Some(_) => return Err(CmdError::Syntax),
     }
-    Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"))
+    let takeover = argv.get(2).is_some_and(|o| o.eq_ignore_ascii_case(b"takeover"));
+    let force = argv.get(2).is_some_and(|o| o.eq_ignore_ascii_case(b"force"));
+    let now = ctx.srv.now_ms;
+    let link_up = ctx.srv.master.as_deref().is_some_and(|m| m.link_up());
+    let c = node(ctx)?;
+    if !c.is_replica() {
+        return Err(CmdError::msg("You should send CLUSTER FAILOVER to a replica"));
+    }
+    let master_failed = c.my_master.and_then(|m| c.peer(m)).is_none_or(|m| m.failed());
+    if !force && !takeover && (master_failed || !link_up) {
+        return Err(CmdError::msg("Master is down or failed, please use CLUSTER FAILOVER FORCE"));
+    }
+    // Without an option Redis first has the master pause and hand over its offset; Ember
+    // runs the election at once, as FORCE does (the replica is in sync: its link is up).
+    c.manual_failover(takeover, now);
+    save(c);
+    Ok(Reply::Status("OK"))
 }
 
 /// CLUSTER SETSLOT slot MIGRATING|IMPORTING|NODE id, or STABLE (Redis's order of checks).

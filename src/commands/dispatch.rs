@@ -260,7 +260,7 @@ fn cluster_route(
         };
         write |= flags & flags::WRITE != 0;
     }
-    cluster_verdict(srv, entry, &cmds, write, asking).map_err(|r| CmdError::Raw(r.message()))
+    cluster_verdict(srv, entry, &cmds, write, asking, sess.readonly).map_err(|r| CmdError::Raw(r.message()))
 }
 
 /// Redis's getNodeByQuery for `cmds` (one command, or an EXEC's queue, `lead` being the
@@ -272,6 +272,7 @@ pub(super) fn cluster_verdict(
     cmds: &[(&'static Entry, &[&[u8]])],
     write: bool,
     asking: bool,
+    readonly: bool,
 ) -> Result<(), crate::cluster::Redirect> {
     let Some(c) = srv.cluster.as_deref() else { return Ok(()) };
     let keys = cmds.iter().flat_map(|(e, argv)| {
@@ -293,7 +294,7 @@ pub(super) fn cluster_verdict(
         asking: asking || lead.spec.flags & flags::ASKING != 0,
         migrate: lead.full == "migrate",
         shard_pubsub,
-        readonly: false,
+        readonly,
     };
     c.route(keys, &q, |k| srv.dbs[0].view(k).is_some())
 }

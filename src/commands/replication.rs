@@ -53,6 +53,9 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::msg("REPLICAOF not allowed in cluster mode."));
+    }
     if ctx.srv.failover.is_some() {
         return Err(CmdError::msg("REPLICAOF not allowed while failing over."));
     }

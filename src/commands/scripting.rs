@@ -420,7 +420,8 @@ impl ScriptHost<'_> {
         if self.srv.cluster.is_none() || self.cluster.obey {
             return Ok(());
         }
-        let verdict = super::dispatch::cluster_verdict(self.srv, entry, &[(entry, argv)], entry.spec.has(WRITE), false);
+        let verdict =
+            super::dispatch::cluster_verdict(self.srv, entry, &[(entry, argv)], entry.spec.has(WRITE), false, false);
         if let Err(r) = verdict {
             return Err(match r {
                 crate::cluster::Redirect::DownReadOnly => {

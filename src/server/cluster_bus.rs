@@ -54,6 +54,8 @@ pub fn settings(st: &ServerState) -> Settings {
     Settings {
         node_timeout: st.config.int("cluster-node-timeout").max(0) as u64,
         full_coverage: st.config.bool("cluster-require-full-coverage"),
+        replica_migration: st.config.bool("cluster-allow-replica-migration"),
+        no_failover: st.config.bool("cluster-replica-no-failover"),
     }
 }
 
@@ -225,6 +227,18 @@ pub fn carry_out(st: &mut ServerState) {
                     st.publish(&mut nobody, &channel, &message, shard);
                 }
                 BusOut::DropSlots(slots) => drop_slots(st, &slots),
+                BusOut::Replicate { ip, port } => {
+                    let same = st.master.as_deref().is_some_and(|m| m.host == ip && m.port == port);
+                    if !same {
+                        st.replicate_from(ip, port);
+                    }
+                }
+                BusOut::Promoted => {
+                    if st.master.is_some() {
+                        st.stop_replicating();
+                        info!("MASTER MODE enabled (cluster failover)");
+                    }
+                }
             }
         }
     }

@@ -199,3 +199,75 @@ print(len(acked), errors, len(lost), lost[:10])
     let slots = Conn::new(ports[2]).cmd(&["CLUSTER", "NODES"]).as_str();
     assert!(slots.lines().any(|l| l.starts_with(&to) && l.contains(" 0-999 ")), "{slots}");
 }
+
+/// `redis-cli --cluster create --cluster-replicas 1` of six Ember nodes: three masters,
+/// each with a replica that follows it (READONLY reads), and takes over its slots when the
+/// master is killed.
+#[test]
+fn replicas_follow_their_masters_and_take_over_when_one_dies() {
+    let mut nodes: Vec<Proc> = (0..6).map(|_| ember_node(&temp_dir("cluster-replicas"), 0)).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let out = redis_cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
+    wait_ok(&ports, 6);
+    let check = redis_cli(&["--cluster", "check", &addrs[0]]);
+    assert_eq!(check.matches("1 additional replica(s)").count(), 3, "{check}");
+
+    // Who serves foo's slot, and its replica (once the first node has heard of it).
+    let mut c = Conn::new(ports[0]);
+    assert_eq!(c.cmd(&["CLUSTER", "KEYSLOT", "foo"]).as_str(), "12182");
+    let mut found = None;
+    let known = eventually(Duration::from_secs(20), || {
+        let text = c.cmd(&["CLUSTER", "NODES"]).as_str();
+        let Some(m) = text.lines().find(|l| l.contains(" master ") && l.ends_with("10923-16383")) else {
+            return false;
+        };
+        let id = m.split(' ').next().unwrap_or_default().to_string();
+        let port_of =
+            |l: &str| l.split(' ').nth(1).and_then(|a| a.split(['@', ':']).nth(1)).and_then(|p| p.parse().ok());
+        let Some(r) = text.lines().find(|l| l.contains(&format!(" slave {id} "))) else { return false };
+        found = port_of(m).zip(port_of(r));
+        found.is_some()
+    });
+    assert!(known, "no master of 10923-16383 with a replica: {}", c.cmd(&["CLUSTER", "NODES"]).as_str());
+    let (master, replica): (u16, u16) = found.expect("found above");
+    let mut m = Conn::new(master);
+    assert_eq!(m.cmd(&["SET", "foo", "bar"]).text(), "+OK\r\n");
+    assert_eq!(m.cmd(&["WAIT", "1", "10000"]).text(), ":1\r\n", "the replica did not acknowledge");
+    let mut r = Conn::new(replica);
+    assert_eq!(r.cmd(&["GET", "foo"]).text(), format!("-MOVED 12182 127.0.0.1:{master}\r\n"));
+    assert_eq!(r.cmd(&["READONLY"]).text(), "+OK\r\n");
+    assert_eq!(r.cmd(&["GET", "foo"]).text(), "$3\r\nbar\r\n");
+    let shards = r.cmd(&["CLUSTER", "SLOTS"]);
+    assert!(shards.children().iter().all(|s| s.children().len() == 4), "master and one replica per range: {shards:?}");
+
+    // kill -9 of the master: the replica serves the slots within node-timeout + 2 s
+    // (1.5 s here; a second more for a loaded machine).
+    let victim = nodes.iter().position(|n| n.port == master).expect("master process");
+    let started = std::time::Instant::now();
+    nodes.remove(victim).kill_keep_dir();
+    // A connection without READONLY: the replica answers as the slot's master now.
+    let promoted =
+        eventually(Duration::from_secs(20), || Conn::new(replica).cmd(&["GET", "foo"]).text() == "$3\r\nbar\r\n");
+    let took = started.elapsed();
+    assert!(promoted, "the replica never took over");
+    assert!(took < Duration::from_millis(1500 + 2000 + 1000), "failover took {took:?}");
+    let others: Vec<u16> = ports.iter().copied().filter(|&p| p != master).collect();
+    wait_ok_among(&others);
+    let view = Conn::new(others[0]).cmd(&["CLUSTER", "NODES"]).as_str();
+    assert!(view.lines().any(|l| l.contains(&format!(":{replica}@")) && l.contains("master")), "{view}");
+}
+
+/// Waits until each of these nodes says the cluster is ok.
+fn wait_ok_among(ports: &[u16]) {
+    for &p in ports {
+        let mut c = Conn::new(p);
+        let ok =
+            eventually(Duration::from_secs(20), || c.cmd(&["CLUSTER", "INFO"]).as_str().contains("cluster_state:ok"));
+        assert!(ok, "node {p} did not return to cluster_state:ok");
+    }
+}
