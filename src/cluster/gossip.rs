@@ -86,6 +86,15 @@ impl Cluster {
         self.out.push(BusOut::Close { link });
     }
 
+    /// DEBUG CLUSTERLINK KILL: closes the link to a node, from it, or both.
+    pub fn kill_links(&mut self, id: NodeId, to: bool, from: bool) {
+        let Some(n) = self.peers.get(&id) else { return };
+        let links = [n.link.filter(|_| to), n.inbound.filter(|_| from)];
+        for link in links.into_iter().flatten() {
+            self.free_link(link);
+        }
+    }
+
     pub fn link_is_inbound(&self, link: LinkId) -> Option<bool> {
         self.links.get(&link).map(|l| l.inbound)
     }
@@ -214,11 +223,29 @@ impl Cluster {
         }
     }
 
-    /// PUBLISH in cluster mode: the message goes to every node.
-    pub fn publish(&mut self, shard: bool, channel: &[u8], message: &[u8]) {
-        let ty = if shard { types::PUBLISHSHARD } else { types::PUBLISH };
-        let h = self.header(ty);
+    /// PUBLISH in cluster mode: the message goes to every node (Redis's
+    /// clusterPropagatePublish).
+    pub fn publish(&mut self, channel: &[u8], message: &[u8]) {
+        let h = self.header(types::PUBLISH);
         self.broadcast(&h, &Body::Publish { channel: channel.to_vec(), message: message.to_vec() });
+    }
+
+    /// SPUBLISH: to the other nodes of this node's shard, its master and replicas, on the
+    /// links that are up (Redis's clusterPropagatePublishShard).
+    pub fn publish_shard(&mut self, channel: &[u8], message: &[u8]) {
+        let master = self.my_master.unwrap_or(MYSELF);
+        let mut members = self.replicas_of(master);
+        members.push(master);
+        let links: Vec<LinkId> = members
+            .into_iter()
+            .filter(|&m| m != MYSELF)
+            .filter_map(|m| self.peers.get(&m).and_then(|n| n.link))
+            .collect();
+        let h = self.header(types::PUBLISHSHARD);
+        let body = Body::Publish { channel: channel.to_vec(), message: message.to_vec() };
+        for link in links {
+            self.send(link, &h, &body);
+        }
     }
 
     pub(super) fn epoch_of(&self, id: NodeId) -> u64 {

@@ -156,7 +156,10 @@ pub struct Cluster {
     /// cluster-announce-ip: when set, peers are told to use it and `ip` never changes.
     pub announced_ip: String,
     pub port: u16,
+    /// The bus port peers are told (announced, else `bus_port`).
     pub cport: u16,
+    /// The bus port this node listens on.
+    bus_port: u16,
     pub hostname: String,
     /// The other nodes.
     peers: HashMap<NodeId, Node>,
@@ -239,6 +242,7 @@ impl Cluster {
             announced_ip: String::new(),
             port,
             cport,
+            bus_port: cport,
             hostname: String::new(),
             peers: HashMap::new(),
             by_name: HashMap::new(),
@@ -400,8 +404,9 @@ impl Cluster {
         }
     }
 
-    /// The config's announced address and ports, and the bound ports.
-    pub fn configure(&mut self, announced_ip: &str, hostname: &str, port: u16, cport: u16) {
+    /// The config's announced address and ports (0: none announced), and the bound port.
+    pub fn configure(&mut self, announced_ip: &str, hostname: &str, port: u16, announced_cport: u16) {
+        let cport = if announced_cport != 0 { announced_cport } else { self.bus_port };
         if self.announced_ip != announced_ip {
             self.announced_ip = announced_ip.to_string();
             if !announced_ip.is_empty() {
@@ -658,6 +663,23 @@ impl Cluster {
             MYSELF => Ok(()),
             id => Err(Redirect::Moved(slot, self.endpoint(id))),
         }
+    }
+
+    /// Whether a client blocked on a key of `slot` must be sent elsewhere (Redis's
+    /// clusterRedirectBlockedClientIfNeeded): the cluster went down, or the slot moved to
+    /// another node (and is not being imported here).
+    pub fn blocked_redirect(&self, slot: u16, readonly_read: bool) -> Option<Redirect> {
+        if !self.ok {
+            return Some(Redirect::Down);
+        }
+        let owner = self.owner(slot as usize);
+        if owner == MYSELF
+            || (readonly_read && self.my_master == Some(owner))
+            || self.importing.contains_key(&(slot as usize))
+        {
+            return None;
+        }
+        Some(if owner == NOBODY { Redirect::Unbound } else { Redirect::Moved(slot, self.endpoint(owner)) })
     }
 
     /// "ip:port" of a node, as a -MOVED names it.

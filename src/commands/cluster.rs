@@ -184,8 +184,7 @@ fn node<'a>(ctx: &'a mut Ctx) -> Result<&'a mut Cluster, CmdError> {
     let announced = srv.config.int("cluster-announce-port") as u16;
     let port = if announced != 0 { announced } else { srv.bound_port };
     let bus = srv.config.int("cluster-announce-bus-port") as u16;
-    let cport = if bus != 0 { bus } else { c.cport };
-    c.configure(srv.config.str("cluster-announce-ip"), srv.config.str("cluster-announce-hostname"), port, cport);
+    c.configure(srv.config.str("cluster-announce-ip"), srv.config.str("cluster-announce-hostname"), port, bus);
     Ok(c)
 }
 
@@ -605,6 +604,7 @@ fn sub_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         slot_arg(argv[2])?
     };
     let has_keys = ctx.srv.dbs[0].keys_in_slot(slot) > 0;
+    let replica_migration = ctx.srv.config.bool("cluster-allow-replica-migration");
     let c = node(ctx)?;
     let action = argv[3].to_ascii_lowercase();
     let target = argv.get(4).map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
@@ -648,7 +648,13 @@ fn sub_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             if !has_keys {
                 c.migrating.remove(&slot);
             }
+            let was_mine = c.owns(slot);
             c.give(slot, id);
+            // A master left without slots follows the node that took its last one.
+            if was_mine && id != MYSELF && c.owned() == 0 && replica_migration {
+                tracing::warn!("Configuration change detected. Reconfiguring myself as a replica of {target}");
+                c.set_master(id);
+            }
             // Closing an import: Redis bumps the epoch without consensus and tells everyone.
             if id == MYSELF && c.importing.remove(&slot).is_some() {
                 if c.bump_epoch() {

@@ -98,14 +98,18 @@ fn publish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // In a cluster the message goes to every node over the bus (Redis's
     // clusterPropagatePublish), not down the replication stream.
     match ctx.srv.cluster.as_deref_mut() {
-        Some(c) => c.publish(false, argv[1], argv[2]),
+        Some(c) => c.publish(argv[1], argv[2]),
         None => propagate_to_replicas(ctx, argv),
     }
     Ok(Reply::Int(ctx.srv.publish(ctx.sess, argv[1], argv[2], false) as i64))
 }
 
 fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    propagate_to_replicas(ctx, argv);
+    // In a cluster the shard's other nodes get it over the bus.
+    match ctx.srv.cluster.as_deref_mut() {
+        Some(c) => c.publish_shard(argv[1], argv[2]),
+        None => propagate_to_replicas(ctx, argv),
+    }
     Ok(Reply::Int(ctx.srv.publish(ctx.sess, argv[1], argv[2], true) as i64))
 }
 

@@ -910,6 +910,21 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if is(sub, "config-rewrite-force-all") && argv.len() == 2 {
         return rewrite_config(ctx, true);
     }
+    if is(sub, "clusterlink") && argv.len() == 5 && is(argv[2], "kill") {
+        let Some(c) = ctx.srv.cluster.as_deref_mut() else {
+            return Err(CmdError::msg("Debug option only available for cluster mode enabled setup!"));
+        };
+        let name = String::from_utf8_lossy(argv[4]).into_owned();
+        let id = c.lookup(&name).ok_or_else(|| CmdError::msg(format!("Unknown node {name}")))?;
+        let (to, from) = match () {
+            _ if is(argv[3], "to") => (true, false),
+            _ if is(argv[3], "from") => (false, true),
+            _ if is(argv[3], "all") => (true, true),
+            _ => return Err(CmdError::msg(format!("Unknown direction {}", String::from_utf8_lossy(argv[3])))),
+        };
+        c.kill_links(id, to, from);
+        return Ok(OK);
+    }
     if is(sub, "set-active-expire") && argv.len() == 3 {
         ctx.srv.active_expire_enabled = parse_i64(argv[2]).unwrap_or(1) != 0;
         return Ok(OK);

@@ -298,14 +298,33 @@ pub fn cron(st: &mut ServerState) {
         p => p as u16,
     };
     let offset = st.repl.offset;
+    let cport = st.config.int("cluster-announce-bus-port") as u16;
     let Some(c) = st.cluster.as_deref_mut() else { return };
-    let cport = match st.config.int("cluster-announce-bus-port") {
-        0 => c.cport,
-        p => p as u16,
-    };
     c.configure(&announced_ip, &hostname, port, cport);
     c.repl_offset = offset;
     c.cron(now, &s);
     c.update_state(now, s.node_timeout, s.full_coverage);
     carry_out(st);
+    redirect_blocked(st);
+}
+
+/// Clients blocked on keys (lists, sorted sets, streams) whose slot this node no longer
+/// serves, or while the cluster is down, get the error a new command would (Redis's
+/// clusterRedirectBlockedClientIfNeeded, from clientsCron).
+fn redirect_blocked(st: &mut ServerState) {
+    let Some(c) = st.cluster.as_deref() else { return };
+    let mut moved = Vec::new();
+    for (&id, s) in st.clients.iter() {
+        let Some(b) = s.block.as_ref().filter(|b| b.wait_offset.is_none()) else { continue };
+        let Some(key) = b.keys.first() else { continue };
+        let slot = crate::cluster::key_slot(key);
+        // Blocking commands that write (BLMOVE...) are not reads a replica may serve.
+        let read = s.readonly && b.argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"xread"));
+        if let Some(r) = c.blocked_redirect(slot, read) {
+            moved.push((id, r.message()));
+        }
+    }
+    for (id, msg) in moved {
+        super::blocking::unblock_with(st, id, Some(crate::protocol::Reply::Error(msg)));
+    }
 }
