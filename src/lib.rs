@@ -3,8 +3,8 @@
 //! # Layout
 //! From the bottom up; a module names only those below it (a test checks there is no cycle).
 //! - [`util`]: glob matching, number formatting, the incremental hash table, the clock.
-//! - [`cluster`]: Redis Cluster — hash slots, a node's view and its nodes.conf, the bus's
-//!   wire format.
+//! - [`cluster`]: Redis Cluster — hash slots, the node table and nodes.conf, routing, the
+//!   bus's wire format and protocol logic (its sockets are the server's).
 //! - [`alloc`]: the counting allocator behind `used_memory`.
 //! - [`logging`]: log lines in redis-server's format.
 //! - [`acl`]: users, their rules and permission checks, the command categories.
@@ -18,7 +18,7 @@
 //! - [`scripting`]: the Lua engine behind EVAL and FUNCTION and its bundled libraries.
 //! - [`config`]: redis.conf parsing, command-line overrides, the CONFIG GET/SET parameter table.
 //! - [`server`]: the mio event loop, sessions, server-wide state, blocked clients, Pub/Sub,
-//!   tracking, replication, and the orchestration of saving, loading and the AOF (it holds
+//!   tracking, replication, the cluster bus's sockets, and the orchestration of saving, loading and the AOF (it holds
 //!   the state they act on, so it stays here; the formats and files are `persistence`'s).
 //!   It reaches the command layer only through the [`server::Executor`] given at start-up.
 //! - [`commands`]: the command table (one builder row per command), dispatch (arity, auth,

@@ -111,7 +111,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     // ASKING holds for the next command only, or through a transaction (Redis's
     // resetClient).
     let asking = sess.asking;
-    if sess.multi.is_none() && entry.full != "asking" {
+    if asking && sess.multi.is_none() && entry.full != "asking" {
         sess.asking = false;
     }
     // DEBUG is off unless enable-debug-command allows it, checked before authentication as
