@@ -623,8 +623,8 @@ impl Cluster {
             self.election.forced = forced && self.election.time != 0;
             return;
         }
-        let auth_timeout = (s.node_timeout * 2).max(2000);
-        let retry = auth_timeout * 2;
+        let auth_timeout = s.node_timeout.saturating_mul(2).max(2000);
+        let retry = auth_timeout.saturating_mul(2);
         let age = now.saturating_sub(self.election.time);
         if self.election.time == 0 || age > retry {
             // A new election: after 500-1000 ms, plus a second per better replica.
@@ -735,8 +735,11 @@ impl Cluster {
             return denied("its master is up".into());
         }
         let since = now.saturating_sub(mnode.voted_time);
-        if since < s.node_timeout * 2 {
-            return denied(format!("can't vote about this master before {} milliseconds", s.node_timeout * 2 - since));
+        if since < s.node_timeout.saturating_mul(2) {
+            return denied(format!(
+                "can't vote about this master before {} milliseconds",
+                s.node_timeout.saturating_mul(2) - since
+            ));
         }
         for j in (0..SLOTS).filter(|&j| h.has_slot(j)) {
             let o = self.owner[j];
@@ -852,7 +855,7 @@ impl Cluster {
             n.flags &= !FAIL;
             self.todo_save = true;
             self.todo_state = true;
-        } else if now.saturating_sub(n.fail_time) > s.node_timeout * FAIL_UNDO_TIME_MULT {
+        } else if now.saturating_sub(n.fail_time) > s.node_timeout.saturating_mul(FAIL_UNDO_TIME_MULT) {
             tracing::info!(
                 "Clear FAIL state for node {}: is reachable again and nobody is serving its slots after some time.",
                 n.name
@@ -1045,33 +1048,26 @@ mod tests {
             if out_a.is_empty() && out_b.is_empty() {
                 return;
             }
-            for o in out_a {
-                match o {
-                    BusOut::Connect { link, .. } => {
-                        let peer = b.accept_link(now);
-                        wires.push((link, peer));
-                    }
-                    BusOut::Send { link, msg } => {
-                        if let Some(&(_, pb)) = wires.iter().find(|w| w.0 == link) {
-                            b.receive(pb, &msg, "127.0.0.1", "127.0.0.1", now, &S);
-                        }
-                    }
-                    _ => {}
+            deliver(out_a, b, wires, now, false);
+            deliver(out_b, a, wires, now, true);
+        }
+    }
+
+    /// One side's actions carried to the other (`flipped`: from b to a; wires are (a, b)).
+    fn deliver(out: Vec<BusOut>, to: &mut Cluster, wires: &mut Vec<(LinkId, LinkId)>, now: u64, flipped: bool) {
+        for o in out {
+            match o {
+                BusOut::Connect { link, .. } => {
+                    let peer = to.accept_link(now);
+                    wires.push(if flipped { (peer, link) } else { (link, peer) });
                 }
-            }
-            for o in out_b {
-                match o {
-                    BusOut::Connect { link, .. } => {
-                        let peer = a.accept_link(now);
-                        wires.push((peer, link));
+                BusOut::Send { link, msg } => {
+                    let wire = wires.iter().find(|w| if flipped { w.1 == link } else { w.0 == link });
+                    if let Some(&(pa, pb)) = wire {
+                        to.receive(if flipped { pa } else { pb }, &msg, "127.0.0.1", "127.0.0.1", now, &S);
                     }
-                    BusOut::Send { link, msg } => {
-                        if let Some(&(pa, _)) = wires.iter().find(|w| w.1 == link) {
-                            a.receive(pa, &msg, "127.0.0.1", "127.0.0.1", now, &S);
-                        }
-                    }
-                    _ => {}
                 }
+                _ => {}
             }
         }
     }

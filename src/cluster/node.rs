@@ -88,7 +88,7 @@ impl Node {
 
     /// Failure reports younger than twice the node timeout, the older ones dropped.
     pub fn count_fail_reports(&mut self, now: u64, node_timeout: u64) -> usize {
-        let max_age = node_timeout * 2;
+        let max_age = node_timeout.saturating_mul(2);
         self.fail_reports.retain(|&(_, t)| now.saturating_sub(t) <= max_age);
         self.fail_reports.len()
     }

@@ -7,7 +7,7 @@
 //! twice `proto-max-bulk-len`, and start with the bus signature, or the link is closed.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -128,21 +128,11 @@ pub fn on_event(st: &mut ServerState, token: Token, writable: bool) {
 
 /// Writes what the socket takes; true when the peer is gone.
 fn write_out(conn: &mut BusConn) -> bool {
-    while !conn.wbuf.is_empty() {
-        match conn.stream.write(&conn.wbuf) {
-            Ok(0) => return true,
-            Ok(n) => {
-                conn.wbuf.drain(..n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
-        }
-    }
-    if conn.wbuf.capacity() > 1 << 20 {
+    let gone = super::socket::write_pending(&mut conn.stream, &mut conn.wbuf).is_err();
+    if conn.wbuf.is_empty() && conn.wbuf.capacity() > 1 << 20 {
         conn.wbuf = Vec::new();
     }
-    false
+    gone
 }
 
 /// Reads to WouldBlock, cutting whole messages off the buffer; true when the peer is gone

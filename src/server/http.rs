@@ -144,18 +144,7 @@ fn read_request(conn: &mut HttpConn) -> bool {
 
 /// Writes what the socket takes; true once the reply is out (or the peer is gone).
 fn write_reply(conn: &mut HttpConn) -> bool {
-    while !conn.reply.is_empty() {
-        match conn.stream.write(&conn.reply) {
-            Ok(0) => return true,
-            Ok(n) => {
-                conn.reply.drain(..n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
-        }
-    }
-    true
+    super::socket::write_pending(&mut conn.stream, &mut conn.reply).unwrap_or(true)
 }
 
 /// Closes scrapers that have not sent a request (or taken the reply) within 10 seconds.

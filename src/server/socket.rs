@@ -203,3 +203,21 @@ impl Source for Listener {
         }
     }
 }
+
+/// Writes `buf` to a non-blocking socket until it is empty or the socket is full, removing
+/// what was written. `Ok(true)`: all out; `Ok(false)`: the socket is full; `Err`: the peer
+/// is gone (or the write failed).
+pub fn write_pending(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<bool> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}

@@ -271,3 +271,65 @@ fn wait_ok_among(ports: &[u16]) {
         assert!(ok, "node {p} did not return to cluster_state:ok");
     }
 }
+
+/// Mixed failover: three masters of one kind with replicas of the other (`--cluster-replicas
+/// 1` makes the last three nodes replicas); killing a master, its replica is elected by the
+/// masters of the other kind and serves the slots.
+fn mixed_failover(ember_masters: bool) {
+    let mut masters: Vec<Proc> = Vec::new();
+    let mut replicas: Vec<Proc> = Vec::new();
+    for _ in 0..3 {
+        let (m, r) = if ember_masters {
+            (ember_node(&temp_dir("cluster-mixed-failover"), 0), redis_node())
+        } else {
+            (redis_node(), ember_node(&temp_dir("cluster-mixed-failover"), 0))
+        };
+        masters.push(m);
+        replicas.push(r);
+    }
+    let ports: Vec<u16> = masters.iter().chain(&replicas).map(|n| n.port).collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let out = redis_cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
+    wait_ok(&ports, 6);
+    // The first master's replica, as the master itself lists it.
+    let victim = masters.remove(0);
+    let id = Conn::new(victim.port).cmd(&["CLUSTER", "MYID"]).as_str();
+    let mut replica_port = 0;
+    let mut c = Conn::new(ports[1]);
+    let listed = eventually(Duration::from_secs(20), || {
+        let text = c.cmd(&["CLUSTER", "NODES"]).as_str();
+        let line = text.lines().find(|l| l.contains(&format!(" slave {id} ")));
+        replica_port = line
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|a| a.split(['@', ':']).nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        replica_port != 0
+    });
+    assert!(listed, "no replica of {id}: {}", c.cmd(&["CLUSTER", "NODES"]).as_str());
+    let mut m = Conn::new(victim.port);
+    assert_eq!(m.cmd(&["SET", "{x}k", "v"]).text(), format!("-MOVED 16287 127.0.0.1:{}\r\n", ports[2]));
+    let key = (0..1000).map(|i| format!("k{i}")).find(|k| m.cmd(&["SET", k, "v"]).text() == "+OK\r\n");
+    let key = key.expect("a key of the first master's slots");
+    assert_eq!(m.cmd(&["WAIT", "1", "10000"]).text(), ":1\r\n", "the replica did not acknowledge");
+    victim.kill_keep_dir();
+    let promoted =
+        eventually(Duration::from_secs(20), || Conn::new(replica_port).cmd(&["GET", &key]).text() == "$1\r\nv\r\n");
+    assert!(promoted, "the replica on port {replica_port} never took over");
+    let others: Vec<u16> = ports.iter().copied().filter(|&p| p != ports[0]).collect();
+    wait_ok_among(&others);
+}
+
+#[test]
+fn a_redis_replica_takes_over_from_an_ember_master() {
+    mixed_failover(true);
+}
+
+#[test]
+fn an_ember_replica_takes_over_from_a_redis_master() {
+    mixed_failover(false);
+}
