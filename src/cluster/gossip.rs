@@ -623,6 +623,16 @@ impl Cluster {
             self.election.forced = forced && self.election.time != 0;
             return;
         }
+        // Redis's data age check: a replica cut off from its master for long is too stale to
+        // take over (a manual failover goes ahead anyway).
+        let age = self.master_data_age.checked_sub(s.node_timeout).unwrap_or(self.master_data_age);
+        let max_age = s.repl_ping_ms.saturating_add(s.node_timeout.saturating_mul(s.validity_factor));
+        if s.validity_factor > 0 && !forced && age > max_age {
+            tracing::debug!(
+                "Currently unable to failover: Disconnected from master for longer than allowed. Please check the 'cluster-replica-validity-factor' configuration option."
+            );
+            return;
+        }
         let auth_timeout = s.node_timeout.saturating_mul(2).max(2000);
         let retry = auth_timeout.saturating_mul(2);
         let age = now.saturating_sub(self.election.time);
@@ -1037,8 +1047,14 @@ mod tests {
         Cluster::open(&path.to_string_lossy(), port, port + 10000).unwrap()
     }
 
-    const S: Settings =
-        Settings { node_timeout: 15_000, full_coverage: true, replica_migration: true, no_failover: false };
+    const S: Settings = Settings {
+        node_timeout: 15_000,
+        full_coverage: true,
+        replica_migration: true,
+        no_failover: false,
+        validity_factor: 10,
+        repl_ping_ms: 10_000,
+    };
 
     /// Carries every Send between two clusters wired by (link on a, link on b) pairs, as
     /// the server would, until nothing is left to send.
@@ -1125,5 +1141,30 @@ mod tests {
         assert_eq!(a.owner(3), bid);
         assert_eq!(a.owner(2), MYSELF);
         assert!(b.owns(3));
+    }
+
+    /// A replica of a failed master schedules an election, unless its data is older than
+    /// the validity factor allows (cluster-replica-validity-factor).
+    #[test]
+    fn stale_replicas_do_not_stand() {
+        let mut r = temp_cluster("stale", 7002);
+        let mut n = Node::new("m".repeat(40), MASTER | FAIL, 0);
+        (n.ip, n.port) = ("127.0.0.1".into(), 7000);
+        let m = r.add_node(n);
+        r.give(0, m);
+        r.set_master(m);
+        r.size = 1;
+        let now = 1_000_000;
+        r.master_data_age = 15_000 * 10 + 10_000 + 15_000 + 1;
+        r.handle_failover(now, &S);
+        assert_eq!(r.election.time, 0, "too stale to stand");
+        r.master_data_age = 1_000;
+        r.handle_failover(now, &S);
+        assert!(r.election.time >= now + 500, "an election is scheduled");
+        let forced = Settings { validity_factor: 0, ..S };
+        r.election = Default::default();
+        r.master_data_age = u64::MAX / 2;
+        r.handle_failover(now, &forced);
+        assert!(r.election.time > 0, "factor 0: any age stands");
     }
 }

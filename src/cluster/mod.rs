@@ -121,6 +121,11 @@ pub struct Settings {
     pub replica_migration: bool,
     /// cluster-replica-no-failover.
     pub no_failover: bool,
+    /// cluster-replica-validity-factor (0: any data age may stand for election) and
+    /// repl-ping-replica-period in ms: a replica whose data is older than node_timeout x
+    /// factor + the ping period does not start an election.
+    pub validity_factor: u64,
+    pub repl_ping_ms: u64,
 }
 
 /// A bus connection as the cluster sees it.
@@ -186,6 +191,8 @@ pub struct Cluster {
     my_pong: u64,
     /// This node's master, when it is a replica.
     pub my_master: Option<NodeId>,
+    /// How long ago (ms) this replica last heard from its master (set by the server).
+    pub master_data_age: u64,
     /// The election of a replica whose master failed (Redis's failover_auth_*).
     election: Election,
 }
@@ -260,6 +267,7 @@ impl Cluster {
             repl_offset: 0,
             my_pong: 0,
             my_master: None,
+            master_data_age: 0,
             election: Election::default(),
         };
         match std::fs::read_to_string(path) {

@@ -56,6 +56,8 @@ pub fn settings(st: &ServerState) -> Settings {
         full_coverage: st.config.bool("cluster-require-full-coverage"),
         replica_migration: st.config.bool("cluster-allow-replica-migration"),
         no_failover: st.config.bool("cluster-replica-no-failover"),
+        validity_factor: st.config.int("cluster-replica-validity-factor").max(0) as u64,
+        repl_ping_ms: (st.config.int("repl-ping-replica-period").max(0) as u64).saturating_mul(1000),
     }
 }
 
@@ -289,8 +291,10 @@ pub fn cron(st: &mut ServerState) {
     };
     let offset = st.repl.offset;
     let cport = st.config.int("cluster-announce-bus-port") as u16;
+    let data_age = st.master.as_deref().map_or(0, |m| now.saturating_sub(m.last_io_ms));
     let Some(c) = st.cluster.as_deref_mut() else { return };
     c.configure(&announced_ip, &hostname, port, cport);
+    c.master_data_age = data_age;
     c.repl_offset = offset;
     c.cron(now, &s);
     c.update_state(now, s.node_timeout, s.full_coverage);
