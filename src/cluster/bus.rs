@@ -20,6 +20,8 @@ pub const HEADER_LEN: usize = 2256;
 pub const GOSSIP_LEN: usize = 104;
 /// CLUSTERMSG_FLAG0_EXT_DATA: extensions follow the gossip sections.
 pub const FLAG0_EXT_DATA: u8 = 1 << 2;
+/// CLUSTERMSG_FLAG0_PAUSED: a master paused for a manual failover (its offset is final).
+pub const FLAG0_PAUSED: u8 = 1;
 /// CLUSTERMSG_FLAG0_FORCEACK: vote although the master is up (manual failover).
 pub const FLAG0_FORCEACK: u8 = 1 << 1;
 const EXT_HOSTNAME: u16 = 0;

@@ -8,8 +8,9 @@
 
 use rand::RngExt;
 
-use super::Election;
-use super::bus::{self, Body, FLAG0_FORCEACK, Gossip, Header, node_flags::*, types};
+use super::failover::{MF_PAUSE_MULT, MF_TIMEOUT_MS};
+
+use super::bus::{self, Body, Gossip, Header, node_flags::*, types};
 use super::{BusOut, Cluster, Link, LinkId, MYSELF, NOBODY, Node, NodeId, SLOTS, Settings, new_id};
 
 /// Redis's CLUSTER_FAIL_UNDO_TIME_MULT: a failed master serving slots is trusted again
@@ -119,7 +120,7 @@ impl Cluster {
     }
 
     /// The header every message of this node starts with (Redis's clusterBuildMessageHdr).
-    fn header(&self, ty: u16) -> Header {
+    pub(super) fn header(&self, ty: u16) -> Header {
         let mut h = Header::new(ty, name_bytes(&self.myid));
         h.ip = self.announced_ip.clone();
         // A replica sends its master's slots and epoch, flagged as a replica.
@@ -140,10 +141,13 @@ impl Cluster {
         h.current_epoch = self.current_epoch;
         h.config_epoch = master.map_or(self.config_epoch, |(_, n)| n.config_epoch);
         h.offset = self.repl_offset;
+        if !self.is_replica() && self.mf.end != 0 {
+            h.mflags[0] |= bus::FLAG0_PAUSED;
+        }
         h
     }
 
-    fn send(&mut self, link: LinkId, h: &Header, body: &Body) {
+    pub(super) fn send(&mut self, link: LinkId, h: &Header, body: &Body) {
         if let Some(c) = self.sent.get_mut(h.ty as usize) {
             *c += 1;
         }
@@ -165,7 +169,7 @@ impl Cluster {
 
     /// A PING, PONG or MEET on `link` with gossip about a tenth of the nodes (at least 3)
     /// and every node in PFAIL (Redis's clusterSendPing).
-    fn send_ping(&mut self, link: LinkId, ty: u16, now: u64) {
+    pub(super) fn send_ping(&mut self, link: LinkId, ty: u16, now: u64) {
         let Some(l) = self.links.get(&link) else { return };
         let (inbound, target) = (l.inbound, l.node);
         let fresh = self.peers.len().saturating_sub(1);
@@ -205,7 +209,7 @@ impl Cluster {
     }
 
     /// Sends a message to every node with a link (Redis's clusterBroadcastMessage).
-    fn broadcast(&mut self, h: &Header, body: &Body) {
+    pub(super) fn broadcast(&mut self, h: &Header, body: &Body) {
         let links: Vec<LinkId> =
             self.peers.values().filter(|n| n.flags & HANDSHAKE == 0).filter_map(|n| n.link).collect();
         for link in links {
@@ -292,6 +296,16 @@ impl Cluster {
                 n.repl_offset = h.offset;
             }
         }
+        if let Some(id) = sender
+            && self.my_master == Some(id)
+            && self.mf.end != 0
+            && h.mflags[0] & bus::FLAG0_PAUSED != 0
+            && self.mf.master_offset.is_none()
+        {
+            self.mf.master_offset = Some(h.offset);
+            tracing::warn!("Received replication offset for paused master manual failover: {}", h.offset);
+            self.handle_manual_failover(now, s);
+        }
         match (h.ty, body) {
             (types::PING | types::PONG | types::MEET, Body::Ping { gossip, hostname }) => {
                 self.on_ping(link, inbound, link_node, sender, &h, &gossip, hostname, peer_ip, local_ip, now, s);
@@ -314,6 +328,24 @@ impl Cluster {
             }
             (types::PUBLISH | types::PUBLISHSHARD, Body::Publish { channel, message }) if sender.is_some() => {
                 self.out.push(BusOut::Deliver { shard: h.ty == types::PUBLISHSHARD, channel, message });
+            }
+            (types::MFSTART, _) => {
+                // Only a replica of this node may ask it to pause.
+                let Some(id) = sender.filter(|&id| self.peers.get(&id).is_some_and(|n| n.slaveof == Some(MYSELF)))
+                else {
+                    return;
+                };
+                self.reset_manual_failover();
+                self.mf.end = now + MF_TIMEOUT_MS;
+                self.mf.replica = Some(id);
+                self.out.push(BusOut::PauseWrites(now + MF_TIMEOUT_MS * MF_PAUSE_MULT));
+                tracing::warn!(
+                    "Manual failover requested by replica {}.",
+                    self.peers.get(&id).map_or("?", |n| n.name.as_str())
+                );
+                if let Some(link) = self.peers.get(&id).and_then(|n| n.link) {
+                    self.send_ping(link, types::PING, now);
+                }
             }
             (types::FAILOVER_AUTH_REQUEST, _) => {
                 if let Some(id) = sender {
@@ -590,185 +622,6 @@ impl Cluster {
         true
     }
 
-    /// Redis's clusterSetMaster: this node becomes a replica of `id` (its slot states
-    /// dropped when it was a master).
-    pub fn set_master(&mut self, id: NodeId) {
-        let Some(n) = self.peers.get(&id) else { return };
-        let (ip, port) = (n.ip.clone(), n.port);
-        if !self.is_replica() {
-            self.migrating.clear();
-            self.importing.clear();
-        }
-        self.my_master = Some(id);
-        self.election = Default::default();
-        self.out.push(BusOut::Replicate { ip, port });
-        self.todo_save = true;
-        self.todo_state = true;
-    }
-
-    /// Redis's clusterGetSlaveRank: how many replicas of the same master have a greater
-    /// replication offset (the best replica runs first).
-    fn replica_rank(&self) -> usize {
-        let Some(m) = self.my_master else { return 0 };
-        self.peers.values().filter(|n| n.slaveof == Some(m) && !n.failed() && n.repl_offset > self.repl_offset).count()
-    }
-
-    /// Redis's clusterHandleSlaveFailover, from the cron and on each vote: a replica whose
-    /// master failed waits a moment (longer the further behind it is), asks the masters to
-    /// vote for it in a new epoch, and with a majority takes over its master's slots.
-    pub(super) fn handle_failover(&mut self, now: u64, s: &Settings) {
-        let Some(master) = self.my_master.and_then(|m| self.peers.get(&m)) else { return };
-        let forced = self.election.forced;
-        if (!master.failed() && !forced) || master.numslots == 0 || (s.no_failover && !forced) {
-            self.election.forced = forced && self.election.time != 0;
-            return;
-        }
-        // Redis's data age check: a replica cut off from its master for long is too stale to
-        // take over (a manual failover goes ahead anyway).
-        let age = self.master_data_age.checked_sub(s.node_timeout).unwrap_or(self.master_data_age);
-        let max_age = s.repl_ping_ms.saturating_add(s.node_timeout.saturating_mul(s.validity_factor));
-        if s.validity_factor > 0 && !forced && age > max_age {
-            tracing::debug!(
-                "Currently unable to failover: Disconnected from master for longer than allowed. Please check the 'cluster-replica-validity-factor' configuration option."
-            );
-            return;
-        }
-        let auth_timeout = s.node_timeout.saturating_mul(2).max(2000);
-        let retry = auth_timeout.saturating_mul(2);
-        let age = now.saturating_sub(self.election.time);
-        if self.election.time == 0 || age > retry {
-            // A new election: after 500-1000 ms, plus a second per better replica.
-            let rank = self.replica_rank();
-            let delay = if forced { 0 } else { 500 + rand::rng().random_range(0..500) + rank as u64 * 1000 };
-            self.election = Election { time: now + delay, votes: 0, sent: false, rank, epoch: 0, forced };
-            tracing::warn!(
-                "Start of election delayed for {delay} milliseconds (rank #{rank}, offset {}).",
-                self.repl_offset
-            );
-            return;
-        }
-        if !self.election.sent && !forced {
-            let rank = self.replica_rank();
-            if rank > self.election.rank {
-                let more = (rank - self.election.rank) as u64 * 1000;
-                self.election.time += more;
-                self.election.rank = rank;
-                tracing::warn!("Replica rank updated to #{rank}, added {more} milliseconds of delay.");
-            }
-        }
-        if now < self.election.time || age > auth_timeout {
-            return;
-        }
-        if !self.election.sent {
-            self.current_epoch += 1;
-            self.election.epoch = self.current_epoch;
-            self.election.sent = true;
-            tracing::warn!("Starting a failover election for epoch {}.", self.current_epoch);
-            let mut h = self.header(types::FAILOVER_AUTH_REQUEST);
-            if forced {
-                h.mflags[0] |= FLAG0_FORCEACK;
-            }
-            self.broadcast(&h, &Body::Empty);
-            self.todo_save = true;
-            return;
-        }
-        let quorum = self.size / 2 + 1;
-        if self.election.votes >= quorum {
-            tracing::warn!("Failover election won: I'm the new master.");
-            if self.config_epoch < self.election.epoch {
-                self.config_epoch = self.election.epoch;
-                tracing::warn!("configEpoch set to {} after successful failover", self.config_epoch);
-            }
-            self.replace_master(now);
-        }
-    }
-
-    /// Redis's clusterFailoverReplaceYourMaster: this replica becomes a master serving its
-    /// old master's slots, and tells everyone at once.
-    pub fn replace_master(&mut self, now: u64) {
-        let Some(old) = self.my_master.take() else { return };
-        for slot in 0..SLOTS {
-            if self.owner[slot] == old {
-                self.set_owner(slot, MYSELF);
-            }
-        }
-        if let Some(n) = self.peers.get_mut(&old) {
-            n.slaveof = None;
-        }
-        self.election = Default::default();
-        self.out.push(BusOut::Promoted);
-        self.todo_save = true;
-        self.todo_state = true;
-        self.broadcast_pong(now);
-    }
-
-    /// CLUSTER FAILOVER FORCE (an election now, masters voting although the master is
-    /// up) or TAKEOVER (a new epoch without votes). False when this node is no replica.
-    pub fn manual_failover(&mut self, takeover: bool, now: u64) -> bool {
-        if !self.is_replica() {
-            return false;
-        }
-        if takeover {
-            if self.bump_epoch() {
-                tracing::warn!("Taking over the master (user request).");
-            }
-            self.replace_master(now);
-        } else {
-            tracing::warn!("Forced failover user request accepted.");
-            self.election = Election { forced: true, ..Default::default() };
-        }
-        true
-    }
-
-    /// Redis's clusterSendFailoverAuthIfNeeded: a master with slots votes once per epoch
-    /// for a replica of a failed master, if no newer configuration holds the slots it
-    /// claims, and not twice for one master within two node timeouts.
-    fn vote(&mut self, id: NodeId, h: &Header, now: u64, s: &Settings) {
-        if self.is_replica() || self.owned == 0 {
-            return;
-        }
-        let Some(node) = self.peers.get(&id) else { return };
-        let name = node.name.clone();
-        let denied = |why: String| tracing::warn!("Failover auth denied to {name}: {why}");
-        if h.current_epoch < self.current_epoch {
-            return denied(format!("reqEpoch ({}) < curEpoch({})", h.current_epoch, self.current_epoch));
-        }
-        if self.last_vote_epoch == self.current_epoch {
-            return denied(format!("already voted for epoch {}", self.current_epoch));
-        }
-        let force = h.mflags[0] & FLAG0_FORCEACK != 0;
-        let master = node.slaveof.and_then(|m| self.peers.get(&m).map(|n| (m, n)));
-        let Some((mid, mnode)) = master.filter(|_| !node.is_master()) else {
-            return denied("it is a master node or its master is unknown".into());
-        };
-        if !mnode.failed() && !force {
-            return denied("its master is up".into());
-        }
-        let since = now.saturating_sub(mnode.voted_time);
-        if since < s.node_timeout.saturating_mul(2) {
-            return denied(format!(
-                "can't vote about this master before {} milliseconds",
-                s.node_timeout.saturating_mul(2) - since
-            ));
-        }
-        for j in (0..SLOTS).filter(|&j| h.has_slot(j)) {
-            let o = self.owner[j];
-            if o != NOBODY && self.epoch_of(o) > h.config_epoch {
-                return denied(format!("slot {j} epoch ({}) > reqEpoch ({})", self.epoch_of(o), h.config_epoch));
-            }
-        }
-        self.last_vote_epoch = self.current_epoch;
-        if let Some(m) = self.peers.get_mut(&mid) {
-            m.voted_time = now;
-        }
-        self.todo_save = true;
-        if let Some(link) = self.peers.get(&id).and_then(|n| n.link) {
-            let h = self.header(types::FAILOVER_AUTH_ACK);
-            self.send(link, &h, &Body::Empty);
-        }
-        tracing::warn!("Failover auth granted to {name} for epoch {}", self.current_epoch);
-    }
-
     /// Redis's clusterProcessGossipSection.
     fn process_gossip(&mut self, gossip: &[Gossip], sender: Option<NodeId>, now: u64, s: &Settings) {
         let sender_is_master = sender.and_then(|id| self.peers.get(&id)).is_some_and(|n| n.is_master());
@@ -1026,7 +879,16 @@ impl Cluster {
             // The server ignores this while it already replicates that address.
             self.out.push(BusOut::Replicate { ip: m.ip.clone(), port: m.port });
         }
+        if self.mf.end != 0 && self.mf.end < now {
+            tracing::warn!("Manual failover timed out.");
+            self.reset_manual_failover();
+        }
+        if let Some(link) = self.mf.replica.and_then(|r| self.peers.get(&r)).and_then(|n| n.link) {
+            // A master paused for its replica keeps it told of its offset.
+            self.send_ping(link, types::PING, now);
+        }
         if self.is_replica() {
+            self.handle_manual_failover(now, s);
             self.handle_failover(now, s);
         }
         if update || !self.ok {
@@ -1141,30 +1003,5 @@ mod tests {
         assert_eq!(a.owner(3), bid);
         assert_eq!(a.owner(2), MYSELF);
         assert!(b.owns(3));
-    }
-
-    /// A replica of a failed master schedules an election, unless its data is older than
-    /// the validity factor allows (cluster-replica-validity-factor).
-    #[test]
-    fn stale_replicas_do_not_stand() {
-        let mut r = temp_cluster("stale", 7002);
-        let mut n = Node::new("m".repeat(40), MASTER | FAIL, 0);
-        (n.ip, n.port) = ("127.0.0.1".into(), 7000);
-        let m = r.add_node(n);
-        r.give(0, m);
-        r.set_master(m);
-        r.size = 1;
-        let now = 1_000_000;
-        r.master_data_age = 15_000 * 10 + 10_000 + 15_000 + 1;
-        r.handle_failover(now, &S);
-        assert_eq!(r.election.time, 0, "too stale to stand");
-        r.master_data_age = 1_000;
-        r.handle_failover(now, &S);
-        assert!(r.election.time >= now + 500, "an election is scheduled");
-        let forced = Settings { validity_factor: 0, ..S };
-        r.election = Default::default();
-        r.master_data_age = u64::MAX / 2;
-        r.handle_failover(now, &forced);
-        assert!(r.election.time > 0, "factor 0: any age stands");
     }
 }

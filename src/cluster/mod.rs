@@ -6,6 +6,7 @@
 //! and whose [`BusOut`] actions it carries out. Nothing in here touches a socket.
 
 pub mod bus;
+pub mod failover;
 pub mod gossip;
 pub mod node;
 pub mod slot;
@@ -93,6 +94,9 @@ pub enum BusOut {
     },
     /// This replica became a master: stop replicating (replicationUnsetMaster).
     Promoted,
+    /// A manual failover: hold writes until this time (ms), or no longer.
+    PauseWrites(u64),
+    Unpause,
 }
 
 /// What routing needs to know of a command besides its keys.
@@ -195,6 +199,20 @@ pub struct Cluster {
     pub master_data_age: u64,
     /// The election of a replica whose master failed (Redis's failover_auth_*).
     election: Election,
+    /// A manual failover under way (Redis's mf_*).
+    mf: ManualFailover,
+}
+
+/// CLUSTER FAILOVER without FORCE: the replica asks its master to pause (MFSTART), learns
+/// the master's final offset from its pings, and stands for election once it has caught up.
+#[derive(Default)]
+struct ManualFailover {
+    /// When it gives up (0: none under way).
+    end: u64,
+    /// Master side: the replica that asked.
+    replica: Option<NodeId>,
+    /// Replica side: the paused master's offset.
+    master_offset: Option<u64>,
 }
 
 /// A replica's failover election (Redis's failover_auth_time/count/sent/rank/epoch).
@@ -268,6 +286,7 @@ impl Cluster {
             my_pong: 0,
             my_master: None,
             master_data_age: 0,
+            mf: ManualFailover::default(),
             election: Election::default(),
         };
         match std::fs::read_to_string(path) {

@@ -587,9 +587,7 @@ fn sub_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !force && !takeover && (master_failed || !link_up) {
         return Err(CmdError::msg("Master is down or failed, please use CLUSTER FAILOVER FORCE"));
     }
-    // Without an option Redis first has the master pause and hand over its offset; Ember
-    // runs the election at once, as FORCE does (the replica is in sync: its link is up).
-    c.manual_failover(takeover, now);
+    c.manual_failover(takeover, force, now);
     save(c);
     Ok(Reply::Status("OK"))
 }

@@ -114,7 +114,10 @@ pub fn on_event(st: &mut ServerState, token: Token, writable: bool) {
     };
     let s = settings(st);
     let now = st.now_ms;
+    let offset = st.repl.offset;
     if let Some(c) = st.cluster.as_deref_mut() {
+        // Headers carry the offset as of now (a paused master's must be final).
+        c.repl_offset = offset;
         for m in messages {
             c.receive(link, &m, &peer_ip, &local_ip, now, &s);
         }
@@ -223,6 +226,17 @@ pub fn carry_out(st: &mut ServerState) {
                     let same = st.master.as_deref().is_some_and(|m| m.host == ip && m.port == port);
                     if !same {
                         st.replicate_from(ip, port);
+                    }
+                }
+                BusOut::PauseWrites(until) => {
+                    st.pause = Some((super::state::PauseKind::Write, until));
+                    for db in st.dbs.iter_mut() {
+                        db.set_expire_paused(true);
+                    }
+                }
+                BusOut::Unpause => {
+                    if st.pause.is_some() {
+                        st.end_pause();
                     }
                 }
                 BusOut::Promoted => {

@@ -260,6 +260,30 @@ fn replicas_follow_their_masters_and_take_over_when_one_dies() {
     wait_ok_among(&others);
     let view = Conn::new(others[0]).cmd(&["CLUSTER", "NODES"]).as_str();
     assert!(view.lines().any(|l| l.contains(&format!(":{replica}@")) && l.contains("master")), "{view}");
+
+    // CLUSTER FAILOVER (no option) on another master's replica: the master pauses, the
+    // replica catches up and is elected; the old master follows it, nothing lost.
+    let (m2, r2) = others
+        .iter()
+        .find_map(|&p| {
+            let line = view.lines().find(|l| l.contains(&format!(":{p}@")) && l.contains(" slave "))?;
+            let master_id = line.split(' ').nth(3)?;
+            let m = view.lines().find(|l| l.starts_with(master_id))?;
+            let mport = m.split(' ').nth(1)?.split(['@', ':']).nth(1)?.parse::<u16>().ok()?;
+            Some((mport, p))
+        })
+        .expect("another master with a replica");
+    let mut m = Conn::new(m2);
+    let key = (0..1000).map(|i| format!("mf{i}")).find(|k| m.cmd(&["SET", k, "v"]).text() == "+OK\r\n");
+    let key = key.expect("a key of that master");
+    assert_eq!(Conn::new(r2).cmd(&["CLUSTER", "FAILOVER"]).text(), "+OK\r\n");
+    let switched = eventually(Duration::from_secs(20), || {
+        Conn::new(r2).cmd(&["CLUSTER", "NODES"]).as_str().lines().any(|l| l.contains("myself,master"))
+            && Conn::new(m2).cmd(&["CLUSTER", "NODES"]).as_str().lines().any(|l| l.contains("myself,slave"))
+    });
+    assert!(switched, "the manual failover did not swap {m2} and {r2}");
+    assert_eq!(Conn::new(r2).cmd(&["GET", &key]).text(), "$1\r\nv\r\n");
+    assert_eq!(Conn::new(r2).cmd(&["SET", &key, "w"]).text(), "+OK\r\n", "the new master takes writes");
 }
 
 /// Waits until each of these nodes says the cluster is ok.
