@@ -232,25 +232,9 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::super::node::Node;
+    use super::super::test_support::{SETTINGS as S, temp_cluster};
     use super::*;
     use crate::cluster::bus::node_flags::{FAIL, MASTER};
-
-    const S: Settings = Settings {
-        node_timeout: 15_000,
-        full_coverage: true,
-        replica_migration: true,
-        no_failover: false,
-        validity_factor: 10,
-        repl_ping_ms: 10_000,
-    };
-
-    fn temp_cluster(name: &str, port: u16) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ember-failover-{}-{name}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("nodes.conf");
-        let _ = std::fs::remove_file(&path);
-        Cluster::open(&path.to_string_lossy(), port, port + 10000).unwrap()
-    }
 
     /// A replica of a failed master schedules an election, unless its data is older than
     /// the validity factor allows (cluster-replica-validity-factor).

@@ -899,24 +899,8 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{SETTINGS as S, temp_cluster};
     use super::*;
-
-    fn temp_cluster(name: &str, port: u16) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("ember-gossip-{}-{name}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("nodes.conf");
-        let _ = std::fs::remove_file(&path);
-        Cluster::open(&path.to_string_lossy(), port, port + 10000).unwrap()
-    }
-
-    const S: Settings = Settings {
-        node_timeout: 15_000,
-        full_coverage: true,
-        replica_migration: true,
-        no_failover: false,
-        validity_factor: 10,
-        repl_ping_ms: 10_000,
-    };
 
     /// Carries every Send between two clusters wired by (link on a, link on b) pairs, as
     /// the server would, until nothing is left to send.

@@ -896,6 +896,30 @@ impl Cluster {
     }
 }
 
+/// What the protocol tests share: settings with Redis's defaults, and a fresh node.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Cluster, Settings};
+
+    pub const SETTINGS: Settings = Settings {
+        node_timeout: 15_000,
+        full_coverage: true,
+        replica_migration: true,
+        no_failover: false,
+        validity_factor: 10,
+        repl_ping_ms: 10_000,
+    };
+
+    /// A node with a new nodes.conf of its own (named after the test).
+    pub fn temp_cluster(name: &str, port: u16) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("ember-cluster-node-{}-{name}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("nodes.conf");
+        let _ = std::fs::remove_file(&path);
+        Cluster::open(&path.to_string_lossy(), port, port + 10000).unwrap()
+    }
+}
+
 /// [`Cluster::route`] of keys (all present) with these slots.
 #[cfg(test)]
 pub(crate) fn route_slots(c: &Cluster, slots: &[u16], write: bool, reads_when_down: bool) -> Result<(), Redirect> {

@@ -31,12 +31,13 @@ fn redis_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// `redis-cli --cluster create` of the nodes, all masters; asserts it reports full coverage.
-fn create(ports: &[u16]) {
+/// `redis-cli --cluster create` of the nodes with `replicas` replicas per master ("0": all
+/// masters); asserts it reports full coverage.
+fn create(ports: &[u16], replicas: &str) {
     let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut args = vec!["--cluster", "create"];
     args.extend(addrs.iter().map(String::as_str));
-    args.push("--cluster-yes");
+    args.extend(["--cluster-replicas", replicas, "--cluster-yes"]);
     let out = redis_cli(&args);
     assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
 }
@@ -81,7 +82,7 @@ print(rc.mget_nonatomic(["a", "b", "c"]), len(rc.get_nodes()))
 fn three_ember_masters_form_a_cluster() {
     let nodes: Vec<Proc> = (0..3).map(|_| ember_node(&temp_dir("cluster-bus"), 0)).collect();
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    create(&ports);
+    create(&ports, "0");
     wait_ok(&ports, 3);
     // Every node sees the same slot map, each master its third.
     let mut c = Conn::new(ports[0]);
@@ -111,7 +112,7 @@ fn a_mixed_cluster_with_redis_server_detects_a_failed_master() {
     let redis: Vec<Proc> = (0..3).map(|_| redis_node()).collect();
     // Interleaved, so the slots are spread over both kinds.
     let ports: Vec<u16> = ember.iter().zip(&redis).flat_map(|(e, r)| [e.port, r.port]).collect();
-    create(&ports);
+    create(&ports, "0");
     wait_ok(&ports, 6);
     let check = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{}", redis[0].port)]);
     assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
@@ -144,7 +145,7 @@ fn a_mixed_cluster_with_redis_server_detects_a_failed_master() {
 fn resharding_under_writes_loses_no_acknowledged_write() {
     let nodes: Vec<Proc> = (0..3).map(|_| ember_node(&temp_dir("cluster-reshard"), 0)).collect();
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    create(&ports);
+    create(&ports, "0");
     wait_ok(&ports, 3);
     let stop = temp_dir("reshard-stop").join("stop");
     let writer = r#"
@@ -207,14 +208,9 @@ print(len(acked), errors, len(lost), lost[:10])
 fn replicas_follow_their_masters_and_take_over_when_one_dies() {
     let mut nodes: Vec<Proc> = (0..6).map(|_| ember_node(&temp_dir("cluster-replicas"), 0)).collect();
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(String::as_str));
-    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-    let out = redis_cli(&args);
-    assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
+    create(&ports, "1");
     wait_ok(&ports, 6);
-    let check = redis_cli(&["--cluster", "check", &addrs[0]]);
+    let check = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{}", ports[0])]);
     assert_eq!(check.matches("1 additional replica(s)").count(), 3, "{check}");
 
     // Who serves foo's slot, and its replica (once the first node has heard of it).
@@ -312,12 +308,7 @@ fn mixed_failover(ember_masters: bool) {
         replicas.push(r);
     }
     let ports: Vec<u16> = masters.iter().chain(&replicas).map(|n| n.port).collect();
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(String::as_str));
-    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-    let out = redis_cli(&args);
-    assert!(out.contains("[OK] All 16384 slots covered."), "--cluster create failed:\n{out}");
+    create(&ports, "1");
     wait_ok(&ports, 6);
     // The first master's replica, as the master itself lists it.
     let victim = masters.remove(0);
