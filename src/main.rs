@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         match ember::cluster::Cluster::open(server.state.config.str("cluster-config-file"), port, cport as u16) {
             Ok(c) => {
                 server.state.cluster = Some(Box::new(c));
-                server.state.dbs[0].count_slots();
+                server.state.dbs[0].index_slots();
                 let bind = server.state.config.str("bind").to_string();
                 let listened = server.state.net.as_deref_mut().map(|n| n.listen_bus(&bind, cport as u16));
                 if let Some(Err(e)) = listened {

@@ -326,20 +326,8 @@ fn sub_getkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) || max < 0 {
         return Err(CmdError::msg("Invalid slot or number of keys"));
     }
-    // The slot's keys are found by a walk of the keyspace (no per-slot key list yet), which
-    // ends once the count is reached and is skipped for an empty slot.
-    let db = &ctx.srv.dbs[0];
-    let want = (db.keys_in_slot(slot as usize) as usize).min(max as usize);
-    let keys = if want == 0 {
-        Vec::new()
-    } else {
-        db.iter()
-            .filter(|(k, _)| key_slot(k) as i64 == slot)
-            .take(want)
-            .map(|(k, _)| Reply::Bulk(Bytes::copy_from_slice(k)))
-            .collect()
-    };
-    Ok(Reply::Array(keys))
+    let keys = ctx.srv.dbs[0].slot_keys(slot as usize, max as usize);
+    Ok(Reply::Array(keys.into_iter().map(|k| Reply::Bulk(Bytes::copy_from_slice(k))).collect()))
 }
 
 fn sub_keyslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

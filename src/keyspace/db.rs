@@ -35,6 +35,7 @@ use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
 
 use super::key::Key;
+use super::slot_index::SlotIndex;
 use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 
 mod fields;
@@ -84,8 +85,8 @@ pub struct Db {
 }
 
 struct Side {
-    /// Keys per cluster hash slot, kept in cluster mode (CLUSTER COUNTKEYSINSLOT).
-    slot_counts: Option<Box<[u32]>>,
+    /// Keys per cluster hash slot, kept in cluster mode (COUNTKEYSINSLOT, GETKEYSINSLOT).
+    slots: Option<Box<SlotIndex>>,
     /// One entry per key with a deadline.
     expires: ExpiryIndex,
     /// One entry per hash with field deadlines, under the deadline the hash records as
@@ -289,34 +290,47 @@ impl Default for Db {
 }
 
 impl Side {
-    fn count_slot(&mut self, key: &[u8], added: bool) {
-        if let Some(c) = self.slot_counts.as_deref_mut() {
-            let n = &mut c[crate::cluster::key_slot(key) as usize];
-            *n = if added { n.saturating_add(1) } else { n.saturating_sub(1) };
+    fn slot_added(&mut self, key: &[u8], h: usize) {
+        if let Some(idx) = self.slots.as_deref_mut() {
+            idx.added(key, h);
+        }
+    }
+
+    fn slot_removed(&mut self, key: &[u8]) {
+        if let Some(idx) = self.slots.as_deref_mut() {
+            idx.removed(key);
         }
     }
 }
 
 impl Db {
-    /// Starts counting keys per cluster hash slot (cluster mode), from the keys present.
-    pub fn count_slots(&mut self) {
-        let mut c = vec![0u32; crate::cluster::SLOTS].into_boxed_slice();
+    /// Starts indexing keys per cluster hash slot (cluster mode), from the keys present.
+    pub fn index_slots(&mut self) {
+        let mut idx = SlotIndex::new();
         for (k, _) in self.keys.iter() {
-            c[crate::cluster::key_slot(k) as usize] += 1;
+            idx.added(k, self.keys.hash(k));
         }
-        self.side.slot_counts = Some(c);
+        self.side.slots = Some(Box::new(idx));
     }
 
-    /// Keys in a cluster hash slot (0 unless counting, see [`Db::count_slots`]).
+    /// Keys in a cluster hash slot (0 unless indexing, see [`Db::index_slots`]).
     pub fn keys_in_slot(&self, slot: usize) -> u32 {
-        self.side.slot_counts.as_deref().and_then(|c| c.get(slot)).copied().unwrap_or(0)
+        self.side.slots.as_deref().map_or(0, |idx| idx.count(slot))
+    }
+
+    /// Up to `max` keys of a cluster hash slot, newest first (none unless indexing).
+    pub fn slot_keys(&self, slot: usize, max: usize) -> Vec<&[u8]> {
+        let Some(idx) = self.side.slots.as_deref() else {
+            return Vec::new();
+        };
+        idx.keys(slot, max, |h, f| self.keys.with_hash(h, |k, _| f(k)))
     }
 
     pub fn new() -> Self {
         Db {
             keys: Dict::new(),
             side: Side {
-                slot_counts: None,
+                slots: None,
                 expires: ExpiryIndex::new(),
                 hexpires: ExpiryIndex::new(),
                 watchers: HashMap::new(),
@@ -540,7 +554,7 @@ impl Db {
             self.remove_entry(key);
         }
         self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
-        self.side.count_slot(key, true);
+        self.side.slot_added(key, h);
         self.side.notify(notify::NEW, "new", key);
     }
 
@@ -561,7 +575,7 @@ impl Db {
 
     fn remove_entry(&mut self, key: &[u8]) -> Option<Value> {
         let (_, e) = self.keys.remove(key)?;
-        self.side.count_slot(key, false);
+        self.side.slot_removed(key);
         let h = self.keys.hash(key);
         if e.expire_at != 0 {
             unindex(&mut self.side, e.expire_at, h);
@@ -575,7 +589,7 @@ impl Db {
         self.before_change(key);
         self.expire_if_needed(key);
         let (_, e) = self.keys.remove(key)?;
-        self.side.count_slot(key, false);
+        self.side.slot_removed(key);
         let h = self.keys.hash(key);
         if e.expire_at != 0 {
             unindex(&mut self.side, e.expire_at, h);
@@ -664,7 +678,7 @@ impl Db {
             if let Some(key) = key {
                 self.before_change(&key);
                 if let Some((_, e)) = self.keys.remove(&key) {
-                    self.side.count_slot(&key, false);
+                    self.side.slot_removed(&key);
                     unindex_fields(&mut self.side, &e.value, self.keys.hash(&key));
                 }
                 self.side.stats.expired_keys += 1;
@@ -782,8 +796,8 @@ impl Db {
         self.side.expires.clear();
         self.side.hexpires.clear();
         self.side.local_volatile.clear();
-        if let Some(c) = self.side.slot_counts.as_deref_mut() {
-            c.fill(0);
+        if let Some(idx) = self.side.slots.as_deref_mut() {
+            idx.clear();
         }
         self.side.changes.add(n as u64);
         n
@@ -800,8 +814,8 @@ impl Db {
         self.side.expires.clear();
         self.side.hexpires.clear();
         self.side.local_volatile.clear();
-        if let Some(c) = self.side.slot_counts.as_deref_mut() {
-            c.fill(0);
+        if let Some(idx) = self.side.slots.as_deref_mut() {
+            idx.clear();
         }
         self.side.changes.add(n as u64);
         (Box::new(contents), n)
@@ -811,6 +825,14 @@ impl Db {
     pub fn cron(&mut self, rehash_steps: usize) {
         self.keys.shrink_if_needed();
         self.keys.rehash(rehash_steps);
+        if let Some(idx) = self.side.slots.as_deref_mut() {
+            let keys = &self.keys;
+            idx.compact_step(|slot, h| {
+                let mut found = false;
+                keys.with_hash(h, |k, _| found |= crate::cluster::key_slot(k) as usize == slot);
+                found
+            });
+        }
     }
 
     // --- WATCH -------------------------------------------------------------------------
@@ -1044,8 +1066,8 @@ impl Db {
         std::mem::swap(&mut self.side.hexpires, &mut other.side.hexpires);
         // Slot counts stay with the side that keeps them, recounted for its new keys.
         for db in [&mut *self, &mut *other] {
-            if db.side.slot_counts.is_some() {
-                db.count_slots();
+            if db.side.slots.is_some() {
+                db.index_slots();
             }
         }
         self.side.changes.add(1);

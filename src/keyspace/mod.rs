@@ -5,6 +5,7 @@ pub mod digest;
 pub mod evict;
 pub mod key;
 pub mod notify;
+pub mod slot_index;
 pub mod snapshot;
 
 pub use db::{Changes, ClientId, Db, Entry};

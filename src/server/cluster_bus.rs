@@ -280,10 +280,8 @@ fn send(st: &mut ServerState, link: LinkId, msg: &[u8]) {
 fn drop_slots(st: &mut ServerState, slots: &[u16]) {
     let mut doomed = Vec::new();
     for &slot in slots {
-        if st.dbs[0].keys_in_slot(slot as usize) == 0 {
-            continue;
-        }
-        doomed.extend(st.dbs[0].iter().filter(|(k, _)| crate::cluster::key_slot(k) == slot).map(|(k, _)| k.to_vec()));
+        let db = &st.dbs[0];
+        doomed.extend(db.slot_keys(slot as usize, usize::MAX).into_iter().map(<[u8]>::to_vec));
     }
     if !doomed.is_empty() {
         info!("Deleting {} keys of slots this node no longer serves", doomed.len());

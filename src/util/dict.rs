@@ -314,6 +314,24 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         None
     }
 
+    /// Calls `f` for every entry whose key hashes to `h` (an index that keeps whole hashes
+    /// instead of keys finds its keys again; distinct keys sharing a hash are all visited).
+    pub fn with_hash<'a>(&'a self, h: usize, mut f: impl FnMut(&'a K, &'a V)) {
+        for t in 0..self.tables() {
+            let table = &self.ht[t];
+            if table.buckets.is_empty() {
+                continue;
+            }
+            let mut cur = table.buckets[h & table.mask()].as_deref();
+            while let Some(node) = cur {
+                if self.hash(node.key.borrow()) == h {
+                    f(&node.key, &node.val);
+                }
+                cur = node.next.as_deref();
+            }
+        }
+    }
+
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.get_entry(key).is_some()
     }

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Proc, ember_in, eventually, free_port, temp_dir};
+use crate::util::{Proc, ember_in, eventually, free_port, info_field, temp_dir};
 
 fn cluster_node(dir: &std::path::Path, bus: u16) -> Proc {
     let bus = bus.to_string();
@@ -79,6 +79,45 @@ fn a_one_node_cluster_routes_by_slot_and_keeps_its_config() {
     assert!(nodes.ends_with("myself,master - 0 0 1 connected 0-16383\n"), "{nodes}");
     let text = std::fs::read_to_string(dir.join("nodes.conf")).unwrap();
     assert!(text.ends_with("vars currentEpoch 1 lastVoteEpoch 0\n"), "{text}");
+}
+
+#[test]
+fn a_slot_lists_its_keys_newest_first_through_churn() {
+    let dir = temp_dir("cluster-churn");
+    let p = cluster_node(&dir, free_port());
+    serve_all_slots(&p);
+    let key = |i: usize| format!("{{churn}}:{i}");
+    let run = |pipe: &redis::Pipeline| pipe.query::<()>(&mut p.client()).expect("pipeline");
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.set(key(i), i).ignore();
+    }
+    run(&pipe);
+    let mut c = p.connect();
+    let before = info_field(&mut c, "memory", "used_memory");
+    // 20 rounds deleting and adding again the even keys leave 20,000 stale entries in the
+    // slot's list (about 260 KB of list) for cron to compact. Each round on its own
+    // connection, closed, so no client buffer stays.
+    for round in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in (0..2000).step_by(2) {
+            pipe.del(key(i)).ignore().set(key(i), round).ignore();
+        }
+        run(&pipe);
+    }
+    let compacted =
+        eventually(Duration::from_secs(10), || info_field(&mut c, "memory", "used_memory") < before + 100_000);
+    assert!(compacted, "the slot's stale entries were not compacted");
+    let mut want: Vec<String> = (0..2000).step_by(2).rev().map(key).collect();
+    want.extend((1..2000).step_by(2).rev().map(key));
+    let mut r = p.client();
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key(0)).query(&mut r).expect("keyslot");
+    let mut list = |n: usize| -> Vec<String> {
+        redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(n).query(&mut r).expect("getkeysinslot")
+    };
+    assert_eq!(list(5000), want);
+    assert_eq!(list(3), want[..3]);
+    assert_eq!(c.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]).text(), ":2000\r\n");
 }
 
 #[test]
