@@ -2,12 +2,17 @@
 //! replica (CLUSTER REPLICATE, or when its slots go to another node), a replica of a failed
 //! master stands for election after a delay by rank, masters vote once per epoch, the winner
 //! takes its master's slots; CLUSTER FAILOVER with MFSTART (the master pauses until its
-//! replica caught up), FORCE and TAKEOVER.
+//! replica caught up), FORCE and TAKEOVER; replica migration to orphaned masters.
 
 use rand::RngExt;
 
+use super::bus::node_flags::{HANDSHAKE, MIGRATE_TO, NOADDR};
 use super::bus::{Body, FLAG0_FORCEACK, Header, types};
 use super::{BusOut, Cluster, Election, MYSELF, ManualFailover, NOBODY, NodeId, SLOTS, Settings};
+
+/// Redis's CLUSTER_SLAVE_MIGRATION_DELAY: how long a master stays orphaned before a replica
+/// moves to it (its own replicas may just be announcing a failover).
+const MIGRATION_DELAY_MS: u64 = 5000;
 
 /// Redis's CLUSTER_MF_TIMEOUT and CLUSTER_MF_PAUSE_MULT.
 pub(super) const MF_TIMEOUT_MS: u64 = 5000;
@@ -23,7 +28,8 @@ impl Cluster {
             self.migrating.clear();
             self.importing.clear();
         }
-        self.my_master = Some(id);
+        let old = self.my_master.replace(id);
+        self.replica_moved(old, Some(id));
         self.election = Default::default();
         self.reset_manual_failover();
         self.out.push(BusOut::Replicate { ip, port });
@@ -112,6 +118,7 @@ impl Cluster {
     /// old master's slots, and tells everyone at once.
     pub fn replace_master(&mut self, now: u64) {
         let Some(old) = self.my_master.take() else { return };
+        self.replica_moved(Some(old), None);
         for slot in 0..SLOTS {
             if self.owner[slot] == old {
                 self.set_owner(slot, MYSELF);
@@ -226,6 +233,76 @@ impl Cluster {
             self.send(link, &h, &Body::Empty);
         }
         tracing::warn!("Failover auth granted to {name} for epoch {}", self.current_epoch);
+    }
+
+    /// Working replicas of master `m` (myself counted when I am one).
+    fn working_replicas(&self, m: NodeId) -> usize {
+        let mine = usize::from(self.my_master == Some(m));
+        mine + self.peers.values().filter(|n| n.slaveof == Some(m) && !n.is_master() && !n.failed()).count()
+    }
+
+    /// The cron's part in replica migration (Redis's clusterCron and
+    /// clusterHandleSlaveMigration): when some master with slots has lost all its working
+    /// replicas, a replica of a master with the most working replicas (more than the
+    /// barrier), the one with the smallest name among them, moves to it after
+    /// [`MIGRATION_DELAY_MS`].
+    pub(super) fn handle_replica_migration(&mut self, now: u64, s: &Settings) {
+        let Some(mine) = self.my_master else { return };
+        let (mut orphaned, mut max, mut this) = (0, 0, 0);
+        for (&id, n) in &self.peers {
+            if n.flags & (NOADDR | HANDSHAKE) != 0 || !n.is_master() || n.failed() {
+                continue;
+            }
+            let ok = self.working_replicas(id);
+            if ok == 0 && n.numslots > 0 && n.flags & MIGRATE_TO != 0 {
+                orphaned += 1;
+            }
+            max = max.max(ok);
+            if id == mine {
+                this = ok;
+            }
+        }
+        if orphaned == 0 || max < 2 || this != max || !s.replica_migration || !self.ok {
+            return;
+        }
+        let barrier_ok = self.working_replicas(mine)
+            - self.peers.values().filter(|n| n.slaveof == Some(mine) && !n.failed() && n.timed_out()).count();
+        if barrier_ok <= s.migration_barrier {
+            return;
+        }
+        let mut target = None;
+        let mut candidate = self.myid.clone();
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let ok = self.peers.get(&id).filter(|n| n.is_master()).map_or(0, |_| self.working_replicas(id));
+            let Some(n) = self.peers.get_mut(&id) else { continue };
+            let orphan = n.is_master() && !n.failed() && n.flags & MIGRATE_TO != 0 && ok == 0;
+            if orphan {
+                if target.is_none() && n.numslots > 0 {
+                    target = Some(id);
+                }
+                if n.orphaned_time == 0 {
+                    n.orphaned_time = now;
+                }
+            } else {
+                n.orphaned_time = 0;
+            }
+            if ok == max {
+                for r in self.replicas_of(id) {
+                    let name =
+                        if r == MYSELF { &self.myid } else { self.peers.get(&r).map_or(&candidate, |n| &n.name) };
+                    if *name < candidate {
+                        candidate = name.clone();
+                    }
+                }
+            }
+        }
+        let Some(t) = target else { return };
+        let since = self.peers.get(&t).map_or(now, |n| n.orphaned_time);
+        if candidate == self.myid && now.saturating_sub(since) > MIGRATION_DELAY_MS && !s.no_failover {
+            tracing::warn!("Migrating to orphaned master {}", self.peers.get(&t).map_or("", |n| n.name.as_str()));
+            self.set_master(t);
+        }
     }
 }
 

@@ -269,6 +269,10 @@ impl Cluster {
         if let Some(c) = self.received.get_mut(h.ty as usize) {
             *c += 1;
         }
+        if i64::from(h.ty) == self.drop_filter {
+            tracing::warn!("Dropping packet that matches debug drop filter");
+            return;
+        }
         let Some(l) = self.links.get(&link) else { return };
         let (inbound, link_node) = (l.inbound, l.node);
         let sender_name = name_str(&h.sender);
@@ -504,10 +508,9 @@ impl Cluster {
                 self.todo_state = true;
             }
             if let Some(m) = master
-                && let Some(n) = self.peers.get_mut(&sid)
-                && n.slaveof != Some(m)
+                && self.peers.get(&sid).is_some_and(|n| n.slaveof != Some(m))
             {
-                n.slaveof = Some(m);
+                self.set_slaveof(sid, Some(m));
                 self.todo_save = true;
             }
         }
@@ -580,10 +583,12 @@ impl Cluster {
         if n.is_master() {
             return;
         }
-        if n.slaveof.take().is_some() {
+        let old = n.slaveof.take();
+        if old.is_some() {
             n.flags |= MIGRATE_TO;
         }
         n.flags = (n.flags & !SLAVE) | MASTER;
+        self.replica_moved(old, None);
         self.todo_save = true;
         self.todo_state = true;
     }
@@ -890,6 +895,7 @@ impl Cluster {
         if self.is_replica() {
             self.handle_manual_failover(now, s);
             self.handle_failover(now, s);
+            self.handle_replica_migration(now, s);
         }
         if update || !self.ok {
             self.update_state(now, s.node_timeout, s.full_coverage);
@@ -932,6 +938,18 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn a_drop_filter_ignores_messages_of_its_type() {
+        let mut a = temp_cluster("drop-a", 7010);
+        let mut b = temp_cluster("drop-b", 7011);
+        b.drop_filter = i64::from(types::MEET);
+        assert!(a.meet("127.0.0.1", 7011, 17011, 0));
+        let mut wires = Vec::new();
+        a.cron(1000, &S);
+        pump(&mut a, &mut b, &mut wires, 1000);
+        assert_eq!(b.known_nodes(), 1, "b dropped the MEET (without the filter it learns a)");
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub struct Settings {
     /// factor + the ping period does not start an election.
     pub validity_factor: u64,
     pub repl_ping_ms: u64,
+    /// cluster-migration-barrier: the working replicas a master keeps before one of them
+    /// may migrate to an orphaned master.
+    pub migration_barrier: usize,
 }
 
 /// A bus connection as the cluster sees it.
@@ -182,6 +185,8 @@ pub struct Cluster {
     /// Messages sent and received, by type (CLUSTER INFO).
     sent: [u64; 11],
     received: [u64; 11],
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped on receipt (-1: none).
+    pub drop_filter: i64,
     /// Something changed that the config file or the state must follow (Redis's
     /// clusterDoBeforeSleep flags).
     todo_save: bool,
@@ -278,6 +283,7 @@ impl Cluster {
             out: Vec::new(),
             sent: [0; 11],
             received: [0; 11],
+            drop_filter: -1,
             todo_save: false,
             todo_state: false,
             iteration: 0,
@@ -392,8 +398,9 @@ impl Cluster {
             let m = self.lookup(&master).filter(|&m| m != id);
             if id == MYSELF {
                 self.my_master = m;
-            } else if let Some(n) = self.peers.get_mut(&id) {
-                n.slaveof = m;
+                self.replica_moved(None, m);
+            } else {
+                self.set_slaveof(id, m);
             }
         }
         Ok(())
@@ -464,12 +471,45 @@ impl Cluster {
             MYSELF => self.owned += 1,
             NOBODY => {}
             p => {
+                // A master's first slot makes it a replica-migration target if some master
+                // has replicas (Redis's clusterNodeSetSlotBit).
+                let target = self.peers.get(&p).is_some_and(|n| n.numslots == 0) && self.masters_have_replicas();
                 if let Some(n) = self.peers.get_mut(&p) {
                     n.numslots += 1;
+                    if target {
+                        n.flags |= node_flags::MIGRATE_TO;
+                    }
                 }
             }
         }
         self.owner[slot] = id;
+    }
+
+    fn masters_have_replicas(&self) -> bool {
+        self.my_master.is_some() || self.peers.values().any(|n| !n.is_master() && n.slaveof.is_some())
+    }
+
+    /// A peer's master changes (Redis's clusterNodeAddSlave / RemoveSlave): a master with
+    /// replicas is a replica-migration target, one left with none no longer is.
+    fn set_slaveof(&mut self, id: NodeId, master: Option<NodeId>) {
+        let Some(n) = self.peers.get_mut(&id) else { return };
+        let old = std::mem::replace(&mut n.slaveof, master);
+        if old != master {
+            self.replica_moved(old, master);
+        }
+    }
+
+    /// Flags after a replica (a peer or myself) left master `old` for `new`.
+    fn replica_moved(&mut self, old: Option<NodeId>, new: Option<NodeId>) {
+        if let Some(n) = new.and_then(|m| self.peers.get_mut(&m)) {
+            n.flags |= node_flags::MIGRATE_TO;
+        }
+        if let Some(o) = old
+            && self.replicas_of(o).is_empty()
+            && let Some(n) = self.peers.get_mut(&o)
+        {
+            n.flags &= !node_flags::MIGRATE_TO;
+        }
     }
 
     pub fn is_replica(&self) -> bool {
@@ -908,6 +948,7 @@ pub(crate) mod test_support {
         no_failover: false,
         validity_factor: 10,
         repl_ping_ms: 10_000,
+        migration_barrier: 1,
     };
 
     /// A node with a new nodes.conf of its own (named after the test).

@@ -41,6 +41,8 @@ pub struct Node {
     pub inbound: Option<LinkId>,
     /// Masters that said this node is unreachable, and when they last said so.
     pub fail_reports: Vec<(NodeId, u64)>,
+    /// Since when this master has been orphaned (slots, no working replica, MIGRATE_TO).
+    pub orphaned_time: u64,
 }
 
 impl Node {
@@ -66,6 +68,7 @@ impl Node {
             link: None,
             inbound: None,
             fail_reports: Vec::new(),
+            orphaned_time: 0,
         }
     }
 

@@ -925,6 +925,13 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         c.kill_links(id, to, from);
         return Ok(OK);
     }
+    if is(sub, "drop-cluster-packet-filter") && argv.len() == 3 {
+        let ty = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+        if let Some(c) = ctx.srv.cluster.as_deref_mut() {
+            c.drop_filter = ty;
+        }
+        return Ok(OK);
+    }
     if is(sub, "set-active-expire") && argv.len() == 3 {
         ctx.srv.active_expire_enabled = parse_i64(argv[2]).unwrap_or(1) != 0;
         return Ok(OK);

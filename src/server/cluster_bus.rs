@@ -58,6 +58,7 @@ pub fn settings(st: &ServerState) -> Settings {
         no_failover: st.config.bool("cluster-replica-no-failover"),
         validity_factor: st.config.int("cluster-replica-validity-factor").max(0) as u64,
         repl_ping_ms: (st.config.int("repl-ping-replica-period").max(0) as u64).saturating_mul(1000),
+        migration_barrier: st.config.int("cluster-migration-barrier").max(0) as usize,
     }
 }
 

@@ -282,6 +282,71 @@ fn replicas_follow_their_masters_and_take_over_when_one_dies() {
     assert_eq!(Conn::new(r2).cmd(&["SET", &key, "w"]).text(), "+OK\r\n", "the new master takes writes");
 }
 
+/// Replica migration: a master whose only replica dies gets one of the replicas of a master
+/// that has two (cluster-migration-barrier 1), after Redis's 5 s orphan delay.
+#[test]
+fn a_replica_migrates_to_an_orphaned_master() {
+    let mut nodes: Vec<Proc> = (0..6).map(|_| ember_node(&temp_dir("cluster-migration"), 0)).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    create(&ports, "1");
+    wait_ok(&ports, 6);
+    // (id, port, master id or "-") of every node, as the first node sees them.
+    let table = |port: u16| -> Vec<(String, u16, String)> {
+        let text = Conn::new(port).cmd(&["CLUSTER", "NODES"]).as_str();
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                let p = f.get(1)?.split(['@', ':']).nth(1)?.parse().ok()?;
+                Some((f[0].to_string(), p, f.get(3)?.to_string()))
+            })
+            .collect()
+    };
+    let mut t = Vec::new();
+    let settled = eventually(Duration::from_secs(20), || {
+        t = table(ports[0]);
+        t.iter().filter(|n| n.2 == "-").count() == 3
+    });
+    assert!(settled, "three masters and three replicas expected: {t:?}");
+    let masters: Vec<&(String, u16, String)> = t.iter().filter(|n| n.2 == "-").collect();
+    let (rich, orphan) = (masters[0].clone(), masters[1].clone());
+    let doomed = t.iter().find(|n| n.2 == orphan.0).expect("the orphan-to-be's replica").1;
+
+    // A seventh node joins as the second replica of `rich`.
+    let extra = ember_node(&temp_dir("cluster-migration"), 0);
+    let mut x = Conn::new(extra.port);
+    let me = Conn::new(ports[0]).cmd(&["CLUSTER", "NODES"]).as_str();
+    let me = me.lines().find(|l| l.contains("myself")).expect("myself line");
+    let bus = me.split(' ').nth(1).and_then(|a| a.split('@').nth(1)).expect("bus port").to_string();
+    let meet = x.cmd(&["CLUSTER", "MEET", "127.0.0.1", &ports[0].to_string(), &bus]);
+    assert_eq!(meet.text(), "+OK\r\n");
+    let met = eventually(Duration::from_secs(20), || x.cmd(&["CLUSTER", "NODES"]).as_str().lines().count() == 7);
+    assert!(met, "the new node did not learn the cluster:\n{}", x.cmd(&["CLUSTER", "NODES"]).as_str());
+    assert_eq!(x.cmd(&["CLUSTER", "REPLICATE", &rich.0]).text(), "+OK\r\n");
+    let mut all = ports.clone();
+    all.push(extra.port);
+    wait_ok(&all, 7);
+    let two = eventually(Duration::from_secs(20), || table(orphan.1).iter().filter(|n| n.2 == rich.0).count() == 2);
+    assert!(two, "the orphan-to-be does not see two replicas of {}", rich.0);
+
+    // kill -9 of the orphan's replica: one of rich's replicas moves to it.
+    let victim = nodes.iter().position(|n| n.port == doomed).expect("replica process");
+    nodes.remove(victim).kill_keep_dir();
+    let mut m = Conn::new(orphan.1);
+    let migrated = eventually(Duration::from_secs(30), || {
+        let text = m.cmd(&["CLUSTER", "NODES"]).as_str();
+        let gone = format!(":{doomed}@");
+        text.lines().any(|l| l.contains(&format!(" slave {} ", orphan.0)) && !l.contains(&gone))
+    });
+    assert!(migrated, "no replica moved to the orphaned master:\n{}", m.cmd(&["CLUSTER", "NODES"]).as_str());
+    let key = (0..1000).map(|i| format!("orphan{i}")).find(|k| m.cmd(&["SET", k, "v"]).text() == "+OK\r\n");
+    assert!(key.is_some(), "no key of the orphaned master's slots");
+    // Its first sync waits for repl-diskless-sync-delay (5 s).
+    let acked = eventually(Duration::from_secs(20), || m.cmd(&["WAIT", "1", "500"]).text() == ":1\r\n");
+    assert!(acked, "the migrated replica does not replicate: {}", m.cmd(&["INFO", "replication"]).as_str());
+    let left = table(orphan.1).iter().filter(|n| n.2 == rich.0 && n.1 != doomed).count();
+    assert_eq!(left, 1, "rich keeps one replica");
+}
+
 /// Waits until each of these nodes says the cluster is ok.
 fn wait_ok_among(ports: &[u16]) {
     for &p in ports {
