@@ -68,6 +68,13 @@ fn main() -> ExitCode {
         eprintln!("*** FATAL CONFIG FILE ERROR ***\n{e}");
         return ExitCode::FAILURE;
     }
+    // `dir` first, as Redis changes directory while reading its config: a relative logfile
+    // (like every other file) lives there.
+    let dir = config.str("dir").to_string();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        eprintln!("Can't chdir to '{dir}': {e}");
+        return ExitCode::FAILURE;
+    }
     init_logging(&config);
     let pid = std::process::id();
     tracing::info!("oO0OoO0OoO0Oo Ember is starting oO0OoO0OoO0Oo");
@@ -75,11 +82,6 @@ fn main() -> ExitCode {
         "Ember version={}, redis_version=7.0.15, bits=64, pid={pid}, just started",
         env!("CARGO_PKG_VERSION")
     );
-    let dir = config.str("dir").to_string();
-    if let Err(e) = std::env::set_current_dir(&dir) {
-        error!("Can't chdir to '{dir}': {e}");
-        return ExitCode::FAILURE;
-    }
     let port = config.port();
     let mut server = match Server::bind(config, &ember::commands::dispatch::DISPATCH) {
         Ok(s) => s,

@@ -224,3 +224,24 @@ fn the_pid_line_comes_after_the_port_is_bound() {
     assert!(seen, "no PID line in the log");
     assert!(connected, "the PID line was logged before the port accepted connections");
 }
+
+/// A relative `logfile` lives in `dir`, as Redis changes directory while reading its config
+/// (Redis's cluster test harness reads each node's `<dir>/log.txt`).
+#[test]
+fn a_relative_logfile_is_written_in_dir() {
+    let dir = temp_dir("logfile-dir");
+    let port = crate::util::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let log = dir.join("log.txt");
+    let ready = crate::util::eventually(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Ready to accept connections"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "no log.txt with the ready line in the data directory");
+}
