@@ -304,7 +304,11 @@ pub fn cron(st: &mut ServerState) {
     };
     let offset = st.repl.offset;
     let cport = st.config.int("cluster-announce-bus-port") as u16;
-    let data_age = st.master.as_deref().map_or(0, |m| now.saturating_sub(m.last_io_ms));
+    // Redis's data age: since the last interaction while the link is up, else since it
+    // went down (a replica that never synced has no recent data at all).
+    let data_age = st.master.as_deref().map_or(0, |m| {
+        if m.link_up() { now.saturating_sub(m.last_io_ms) } else { now.saturating_sub(m.down_since_ms) }
+    });
     let Some(c) = st.cluster.as_deref_mut() else { return };
     c.configure(&announced_ip, &hostname, port, cport);
     c.master_data_age = data_age;

@@ -65,6 +65,10 @@ pub struct MasterLink {
     out: Vec<u8>,
     image: Option<IncomingImage>,
     pub last_io_ms: u64,
+    /// When the link last went down after serving (0: never served since this server
+    /// became a replica): a cluster replica's data age counts from it (Redis's
+    /// repl_down_since).
+    pub down_since_ms: u64,
     next_attempt_ms: u64,
     last_ack_ms: u64,
     decoder: Decoder,
@@ -87,6 +91,7 @@ impl MasterLink {
             out: Vec::new(),
             image: None,
             last_io_ms: now_ms,
+            down_since_ms: 0,
             next_attempt_ms: 0,
             last_ack_ms: 0,
             decoder: Decoder::new(),
@@ -188,7 +193,7 @@ impl ServerState {
     }
 
     /// A replica leaves expiry to its master: expired keys read as missing but stay.
-    fn set_replica_expiry(&mut self, replica: bool) {
+    pub fn set_replica_expiry(&mut self, replica: bool) {
         for db in &mut self.dbs {
             db.set_expire_paused(replica);
         }
@@ -200,6 +205,9 @@ impl ServerState {
             && let Some(net) = self.net.as_deref_mut()
         {
             let _ = net.poll.registry().deregister(&mut c);
+        }
+        if link.state == LinkState::Connected {
+            link.down_since_ms = self.now_ms;
         }
         link.state = LinkState::Connect;
         link.inbuf.clear();
@@ -675,6 +683,8 @@ fn apply_stream(st: &mut ServerState) {
         }
         sess.block = None;
         st.repl.push_raw(&frame);
+        // The master's writes wake this replica's blocked readers (XREAD on a replica).
+        crate::server::blocking::serve_ready(st, &mut sess);
         if let Some(link) = st.master.as_deref_mut() {
             link.sess = sess;
         }

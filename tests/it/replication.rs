@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::util::{Conn, ember, eventually, redis_with};
+use crate::util::{Conn, ember, eventually, info_field, redis_with};
 
 /// A raw SYNC connection, past the RDB image.
 fn attach(port: u16) -> BufReader<TcpStream> {
@@ -264,6 +264,13 @@ fn ember_follows(master_port: u16, replica_args: &[&str]) {
         rc.cmd(&["INFO", "replication"]).as_str()
     );
     assert_eq!(rc.cmd(&["GET", "before"]).as_str(), "in the image");
+    // A reader blocked on the replica wakes with the master's write.
+    let mut reader = Conn::new(replica.port);
+    reader.send(&["XREAD", "BLOCK", "0", "STREAMS", "wake", "$"]);
+    let blocked = eventually(Duration::from_secs(5), || info_field(&mut rc, "clients", "blocked_clients") == 1);
+    assert!(blocked, "XREAD did not block on the replica");
+    c.cmd(&["XADD", "wake", "1-1", "f", "v"]);
+    assert!(reader.read().text().contains("1-1"), "the replica's blocked XREAD missed the master's XADD");
     stream_workload(&mut c);
     let want = c.cmd(&["DEBUG", "DIGEST"]).text();
     assert!(
