@@ -114,6 +114,11 @@ fn main() -> ExitCode {
         }
         match ember::cluster::Cluster::open(server.state.config.str("cluster-config-file"), port, cport as u16) {
             Ok(c) => {
+                // A replica by its nodes.conf leaves expiry to its master from the start,
+                // loading included, as Redis's iAmMaster() says.
+                if c.is_replica() {
+                    server.state.set_replica_expiry(true);
+                }
                 server.state.cluster = Some(Box::new(c));
                 server.state.dbs[0].index_slots();
                 let bind = server.state.config.str("bind").to_string();

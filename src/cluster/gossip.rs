@@ -115,8 +115,11 @@ impl Cluster {
         v
     }
 
-    fn my_flags(&self) -> u16 {
-        bus::node_flags::MYSELF | if self.is_replica() { SLAVE } else { MASTER }
+    pub(super) fn my_flags(&self) -> u16 {
+        let role = if self.is_replica() { SLAVE } else { MASTER };
+        // A replica that may not fail over says so, so others rank it out of elections.
+        let nofailover = if self.is_replica() && self.no_failover { NOFAILOVER } else { 0 };
+        bus::node_flags::MYSELF | role | nofailover
     }
 
     /// The header every message of this node starts with (Redis's clusterBuildMessageHdr).
@@ -792,6 +795,7 @@ impl Cluster {
         }
         self.last_cron_ms = now;
         self.iteration += 1;
+        self.no_failover = s.no_failover;
         self.blacklist.retain(|_, &mut until| until > now);
         let timeout = s.node_timeout;
         let handshake_timeout = timeout.max(1000);

@@ -187,6 +187,8 @@ pub struct Cluster {
     received: [u64; 11],
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped on receipt (-1: none).
     pub drop_filter: i64,
+    /// cluster-replica-no-failover, as the last cron read it (announced in our flags).
+    no_failover: bool,
     /// Something changed that the config file or the state must follow (Redis's
     /// clusterDoBeforeSleep flags).
     todo_save: bool,
@@ -284,6 +286,7 @@ impl Cluster {
             sent: [0; 11],
             received: [0; 11],
             drop_filter: -1,
+            no_failover: false,
             todo_save: false,
             todo_state: false,
             iteration: 0,
@@ -769,9 +772,10 @@ impl Cluster {
                 s.push_str(&self.hostname);
             }
             let master = self.my_master.and_then(|m| self.peers.get(&m));
+            let flags = node::flags_text(self.my_flags());
             let (role, epoch) = match master {
-                Some(m) => (format!("myself,slave {}", m.name), m.config_epoch),
-                None => ("myself,master -".to_string(), self.config_epoch),
+                Some(m) => (format!("{flags} {}", m.name), m.config_epoch),
+                None => (format!("{flags} -"), self.config_epoch),
             };
             s.push_str(&format!(" {role} 0 {} {epoch} connected", self.my_pong));
         } else {

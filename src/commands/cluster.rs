@@ -668,8 +668,17 @@ fn sub_reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(a) if a == b"soft" => false,
         Some(_) => return Err(CmdError::Syntax),
     };
-    if !ctx.db().is_empty() {
+    // A replica may hold data: it turns into an empty master (Redis's clusterReset).
+    let replica = node(ctx)?.is_replica();
+    if !replica && !ctx.db().is_empty() {
         return Err(CmdError::msg("CLUSTER RESET can't be called with master nodes containing keys"));
+    }
+    if replica {
+        ctx.srv.stop_replicating();
+        for db in ctx.srv.dbs.iter_mut() {
+            db.flush();
+        }
+        ctx.srv.invalidate_all(ctx.sess);
     }
     let timeout = ctx.srv.config.int("cluster-node-timeout").max(0) as u64;
     let full = ctx.srv.config.bool("cluster-require-full-coverage");

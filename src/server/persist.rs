@@ -273,8 +273,14 @@ impl ServerState {
         let now = unix_ms();
         let mut n = 0;
         let mut expired = 0;
+        // A replica keeps keys that expired while it was down: its master expires them and
+        // sends the DELs (Redis's iAmMaster() check while loading).
+        let replica = match self.cluster.as_deref() {
+            Some(c) => c.is_replica(),
+            None => !self.config.str("replicaof").trim().is_empty(),
+        };
         for k in keys {
-            if k.expire_at.is_some_and(|t| t <= now) {
+            if !replica && k.expire_at.is_some_and(|t| t <= now) {
                 expired += 1;
                 if let Some(list) = self.load_expired.as_mut() {
                     list.push((k.db, k.key));

@@ -413,3 +413,65 @@ fn a_redis_replica_takes_over_from_an_ember_master() {
 fn an_ember_replica_takes_over_from_a_redis_master() {
     mixed_failover(false);
 }
+
+/// The bus port a node announces for itself.
+fn bus_port(port: u16) -> String {
+    let text = Conn::new(port).cmd(&["CLUSTER", "NODES"]).as_str();
+    let me = text.lines().find(|l| l.contains("myself")).expect("myself line").to_string();
+    me.split(' ').nth(1).and_then(|a| a.split('@').nth(1)).expect("bus port").to_string()
+}
+
+/// A replica as Redis's legacy cluster tests see one: it announces `nofailover` when told
+/// not to fail over, keeps keys that expired while it was down (its master expires them),
+/// and CLUSTER RESET turns it into an empty master.
+#[test]
+fn a_cluster_replica_announces_nofailover_keeps_expired_keys_and_resets_empty() {
+    let a = ember_node(&temp_dir("cluster-replica-a"), 0);
+    let b = ember_node(&temp_dir("cluster-replica-b"), 0);
+    let (mut ca, mut cb) = (a.connect(), b.connect());
+    assert_eq!(ca.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
+    let meet = cb.cmd(&["CLUSTER", "MEET", "127.0.0.1", &a.port.to_string(), &bus_port(a.port)]);
+    assert_eq!(meet.text(), "+OK\r\n");
+    let aid = ca.cmd(&["CLUSTER", "MYID"]).as_str();
+    let met = eventually(Duration::from_secs(20), || cb.cmd(&["CLUSTER", "NODES"]).as_str().contains(&aid));
+    assert!(met, "b did not learn a");
+    assert_eq!(cb.cmd(&["CLUSTER", "REPLICATE", &aid]).text(), "+OK\r\n");
+    wait_ok(&[a.port, b.port], 2);
+    assert_eq!(ca.cmd(&["SET", "{k}kept", "v"]).text(), "+OK\r\n");
+    let synced = eventually(Duration::from_secs(20), || ca.cmd(&["WAIT", "1", "500"]).text() == ":1\r\n");
+    assert!(synced, "b did not sync");
+    assert_eq!(ca.cmd(&["SET", "{k}brief", "v", "PX", "1500"]).text(), "+OK\r\n");
+    assert_eq!(ca.cmd(&["WAIT", "1", "5000"]).text(), ":1\r\n");
+
+    assert_eq!(cb.cmd(&["CONFIG", "SET", "cluster-replica-no-failover", "yes"]).text(), "+OK\r\n");
+    let bid = cb.cmd(&["CLUSTER", "MYID"]).as_str();
+    let flagged = eventually(Duration::from_secs(10), || {
+        ca.cmd(&["CLUSTER", "NODES"]).as_str().lines().any(|l| l.starts_with(&bid) && l.contains(" slave,nofailover "))
+    });
+    assert!(flagged, "a does not see b's nofailover flag");
+    assert!(cb.cmd(&["CLUSTER", "NODES"]).as_str().contains(" myself,slave,nofailover "));
+
+    // b stops with both keys saved; once the brief one is past its deadline (the master
+    // not expiring it meanwhile), b starts again and still holds both.
+    assert_eq!(cb.cmd(&["SAVE"]).text(), "+OK\r\n");
+    assert_eq!(ca.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).text(), "+OK\r\n");
+    let (port, dir) = (b.port, b.dir.clone());
+    b.kill_keep_dir();
+    std::thread::sleep(Duration::from_millis(1600)); // the key's 1.5 s deadline passes
+    let b = ember_node(&dir, port);
+    let mut cb = b.connect();
+    assert_eq!(cb.cmd(&["DBSIZE"]).text(), ":2\r\n", "the replica dropped a key its master still has");
+    assert_eq!(ca.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).text(), "+OK\r\n");
+    let expired = eventually(Duration::from_secs(20), || cb.cmd(&["DBSIZE"]).text() == ":1\r\n");
+    assert!(expired, "the master's DEL did not reach the replica");
+
+    // CLUSTER RESET of a replica with data: an empty master.
+    assert_eq!(cb.cmd(&["CLUSTER", "RESET", "SOFT"]).text(), "+OK\r\n");
+    assert_eq!(cb.cmd(&["DBSIZE"]).text(), ":0\r\n");
+    assert!(cb.cmd(&["INFO", "replication"]).as_str().contains("role:master"));
+    assert!(cb.cmd(&["CLUSTER", "NODES"]).as_str().contains(" myself,master "));
+    assert_eq!(
+        ca.cmd(&["CLUSTER", "RESET"]).text(),
+        "-ERR CLUSTER RESET can't be called with master nodes containing keys\r\n"
+    );
+}
