@@ -393,8 +393,13 @@ fn sub_slots(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
             .map(|(a, b, id)| {
                 let mut entry =
                     vec![Reply::Int(a as i64), Reply::Int(b as i64), node_entry(&view(c, id), &endpoint_type)];
-                // Then its replicas that are not failed.
-                let replicas = c.replicas_of(id).into_iter().filter(|&r| c.peer(r).is_none_or(|n| !n.failed()));
+                // Then its replicas that are not failed and have loaded data (Redis's
+                // isReplicaAvailable: a replica still loading its first sync is hidden).
+                let available = |r: NodeId| match c.peer(r) {
+                    Some(n) => !n.failed() && n.repl_offset != 0,
+                    None => c.repl_offset != 0,
+                };
+                let replicas = c.replicas_of(id).into_iter().filter(|&r| available(r));
                 entry.extend(replicas.map(|r| node_entry(&view(c, r), &endpoint_type)));
                 Reply::Array(entry)
             })
@@ -439,10 +444,15 @@ fn sub_shards(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
             if !n.hostname.is_empty() {
                 me.push((b("hostname"), b(&n.hostname)));
             }
+            let health = match () {
+                _ if !healthy => "fail",
+                _ if role == "replica" && offset == 0 => "loading",
+                _ => "online",
+            };
             me.extend([
                 (b("role"), b(role)),
                 (b("replication-offset"), Reply::Int(offset as i64)),
-                (b("health"), b(if healthy { "online" } else { "fail" })),
+                (b("health"), b(health)),
             ]);
             nodes.push(Reply::Map(me));
         }

@@ -238,8 +238,15 @@ fn replicas_follow_their_masters_and_take_over_when_one_dies() {
     assert_eq!(r.cmd(&["GET", "foo"]).text(), format!("-MOVED 12182 127.0.0.1:{master}\r\n"));
     assert_eq!(r.cmd(&["READONLY"]).text(), "+OK\r\n");
     assert_eq!(r.cmd(&["GET", "foo"]).text(), "$3\r\nbar\r\n");
-    let shards = r.cmd(&["CLUSTER", "SLOTS"]);
-    assert!(shards.children().iter().all(|s| s.children().len() == 4), "master and one replica per range: {shards:?}");
+    // A replica shows in CLUSTER SLOTS once it has data from its master (Redis hides one
+    // whose replication offset is still 0): a write to each master (slots of b, c, foo).
+    for key in ["b", "c"] {
+        assert_eq!(redis_cli(&["-c", "-p", &replica.to_string(), "SET", key, "1"]), "OK\n");
+    }
+    let listed = eventually(Duration::from_secs(10), || {
+        r.cmd(&["CLUSTER", "SLOTS"]).children().iter().all(|s| s.children().len() == 4)
+    });
+    assert!(listed, "master and one replica per range: {:?}", r.cmd(&["CLUSTER", "SLOTS"]));
 
     // kill -9 of the master: the replica serves the slots within node-timeout + 2 s
     // (1.5 s here; a second more for a loaded machine).
