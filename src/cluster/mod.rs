@@ -87,6 +87,9 @@ pub enum BusOut {
     /// Slots this node lost to a newer configuration while holding keys in them: the keys
     /// go (Redis's dirty slots).
     DropSlots(Vec<u16>),
+    /// Slots this node's shard stopped serving: their shard channels lose their subscribers,
+    /// each told with an sunsubscribe (Redis's removeChannelsInSlot).
+    DropChannels(Vec<u16>),
     /// Replicate the master at this address (Redis's replicationSetMaster).
     Replicate {
         ip: String,
@@ -187,6 +190,8 @@ pub struct Cluster {
     received: [u64; 11],
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped on receipt (-1: none).
     pub drop_filter: i64,
+    /// Slots whose shard channels are to be dropped (see [`BusOut::DropChannels`]).
+    lost_channels: Vec<u16>,
     /// cluster-replica-no-failover, as the last cron read it (announced in our flags).
     no_failover: bool,
     /// Something changed that the config file or the state must follow (Redis's
@@ -286,6 +291,7 @@ impl Cluster {
             sent: [0; 11],
             received: [0; 11],
             drop_filter: -1,
+            lost_channels: Vec::new(),
             no_failover: false,
             todo_save: false,
             todo_state: false,
@@ -460,6 +466,10 @@ impl Cluster {
         let old = self.owner[slot];
         if old == id {
             return;
+        }
+        // A slot leaves the shard this node is part of (Redis's clusterDelSlot).
+        if old == MYSELF || (old != NOBODY && self.my_master == Some(old)) {
+            self.lost_channels.push(slot as u16);
         }
         match old {
             MYSELF => self.owned -= 1,
@@ -932,11 +942,14 @@ impl Cluster {
 
     /// The actions produced since the last call.
     pub fn take_out(&mut self) -> Vec<BusOut> {
+        if !self.lost_channels.is_empty() {
+            self.out.push(BusOut::DropChannels(std::mem::take(&mut self.lost_channels)));
+        }
         std::mem::take(&mut self.out)
     }
 
     pub fn has_out(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || !self.lost_channels.is_empty()
     }
 }
 

@@ -223,6 +223,7 @@ pub fn carry_out(st: &mut ServerState) {
                     st.publish(&mut nobody, &channel, &message, shard);
                 }
                 BusOut::DropSlots(slots) => drop_slots(st, &slots),
+                BusOut::DropChannels(slots) => st.drop_shard_channels(&slots),
                 BusOut::Replicate { ip, port } => {
                     let same = st.master.as_deref().is_some_and(|m| m.host == ip && m.port == port);
                     if !same {

@@ -153,6 +153,30 @@ fn message(parts: &[&[u8]]) -> Fanout {
 }
 
 impl crate::server::ServerState {
+    /// The shard channels of `slots` lose their subscribers, each told with an sunsubscribe
+    /// (a slot left this node's shard: Redis's removeChannelsInSlot).
+    pub fn drop_shard_channels(&mut self, slots: &[u16]) {
+        if self.pubsub.len(Kind::Shard) == 0 {
+            return;
+        }
+        let lost: HashSet<u16> = slots.iter().copied().collect();
+        let names = self.pubsub.names_matching(Kind::Shard, None);
+        let mut nobody = Session::new(0, String::new(), String::new(), -1, self.now_ms);
+        for name in names.into_iter().filter(|n| lost.contains(&crate::cluster::key_slot(n))) {
+            for id in self.pubsub.subscribers(Kind::Shard, &name).to_vec() {
+                let Some(s) = self.clients.get_mut(&id) else { continue };
+                self.pubsub.unsubscribe(&mut s.subs, Kind::Shard, &name, id);
+                let count = s.subs.count(Kind::Shard) as i64;
+                let parts = vec![
+                    Reply::Bulk(Bytes::from_static(b"sunsubscribe")),
+                    Reply::Bulk(name.clone()),
+                    Reply::Int(count),
+                ];
+                self.deliver(&mut nobody, id, &mut Fanout::new(Reply::Push(parts)));
+            }
+        }
+    }
+
     /// Appends `reply` to a client's output buffer (the caller's own when `id` is the caller),
     /// encoded in the client's protocol, and enforces `client-output-buffer-limit`.
     pub fn deliver(&mut self, current: &mut Session, id: ClientId, reply: &mut Fanout) {

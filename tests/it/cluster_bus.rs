@@ -482,3 +482,30 @@ fn a_cluster_replica_announces_nofailover_keeps_expired_keys_and_resets_empty() 
         "-ERR CLUSTER RESET can't be called with master nodes containing keys\r\n"
     );
 }
+
+/// A slot given away takes its shard channels with it: their subscribers get an
+/// sunsubscribe (Redis's removeChannelsInSlot), other shard channels stay.
+#[test]
+fn a_slot_given_away_unsubscribes_its_shard_channels() {
+    let a = ember_node(&temp_dir("cluster-sunsub-a"), 0);
+    let b = ember_node(&temp_dir("cluster-sunsub-b"), 0);
+    let (mut ca, mut cb) = (a.connect(), b.connect());
+    assert_eq!(ca.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
+    let meet = cb.cmd(&["CLUSTER", "MEET", "127.0.0.1", &a.port.to_string(), &bus_port(a.port)]);
+    assert_eq!(meet.text(), "+OK\r\n");
+    let bid = cb.cmd(&["CLUSTER", "MYID"]).as_str();
+    let met = eventually(Duration::from_secs(20), || ca.cmd(&["CLUSTER", "NODES"]).as_str().contains(&bid));
+    assert!(met, "a did not learn b");
+    wait_ok(&[a.port, b.port], 2);
+    let mut sub = a.connect();
+    // (Two commands: the channels' slots differ.)
+    sub.send(&["SSUBSCRIBE", "mychannel"]);
+    assert!(sub.read().text().contains("mychannel"));
+    sub.send(&["SSUBSCRIBE", "other"]);
+    assert!(sub.read().text().contains("other"));
+    let slot = ca.cmd(&["CLUSTER", "KEYSLOT", "mychannel"]).as_str();
+    assert_eq!(ca.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &bid]).text(), "+OK\r\n");
+    assert_eq!(sub.read().text(), "*3\r\n$12\r\nsunsubscribe\r\n$9\r\nmychannel\r\n:1\r\n");
+    assert_eq!(ca.cmd(&["SPUBLISH", "other", "hi"]).text(), ":1\r\n", "the other channel is still served");
+    assert_eq!(sub.read().text(), "*3\r\n$8\r\nsmessage\r\n$5\r\nother\r\n$2\r\nhi\r\n");
+}
