@@ -18,7 +18,9 @@ use crate::persistence::rdb::{SaveOptions, Writer};
 use crate::types::Value;
 
 pub struct DbSnap {
-    /// The snapshot instant: keys already expired then are not part of it.
+    /// The snapshot instant (access stamps are measured from it). Keys whose deadline passed
+    /// but that are still there are written, as Redis writes them: a master loading the file
+    /// skips them, a replica keeps them until its master's DEL.
     pub at_ms: u64,
     /// Keys written, or absent at the start and created since (never to be written).
     done: HashSet<Box<[u8]>>,
@@ -47,9 +49,7 @@ impl DbSnap {
         if self.complete || self.done.contains(key) {
             return;
         }
-        if let Some((v, at, stamp)) = current
-            && at.is_none_or(|t| t > self.at_ms)
-        {
+        if let Some((v, at, stamp)) = current {
             let (idle, freq) = self.access.map_or((None, None), |st| st.persisted(stamp, self.at_ms));
             self.writer.key_with_access(key, v, at, idle, freq);
         }

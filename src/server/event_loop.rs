@@ -387,8 +387,11 @@ impl Server {
     /// reclaimed within one cron period of their deadline whenever the CPU allows.
     /// Keys are not expired actively while clients are paused (Redis: the dataset must not
     /// change), nor on a replica (its master's DELs remove them).
+    /// Only a master expires keys (Redis's iAmMaster(): in cluster mode the node's role,
+    /// which a replica has from its nodes.conf before it starts replicating).
     fn expiring_actively(&self) -> bool {
-        self.state.active_expire_enabled && self.state.pause.is_none() && self.state.master.is_none()
+        let replica = self.state.master.is_some() || self.state.cluster.as_deref().is_some_and(|c| c.is_replica());
+        self.state.active_expire_enabled && self.state.pause.is_none() && !replica
     }
 
     fn active_expire_slice(&mut self) {
