@@ -3,7 +3,7 @@
 # redis-server 7.0 for the differential suite, redis-sentinel, openssl, redis-py,
 # prometheus_client and ioredis, tclsh and tcl-tls for Redis's own suite), checks formatting
 # and lints, runs `cargo test`, then Redis 7.0's own test suite against Ember in external,
-# internal and TLS modes (scripts/redis-suite*.sh).
+# internal and TLS modes and its legacy cluster suite (scripts/redis-suite*.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,5 +57,7 @@ if [ $# -eq 0 ]; then
   bash scripts/redis-suite-internal.sh || status=$?
   echo "== Redis 7.0's own test suite in TLS mode"
   bash scripts/redis-suite-tls.sh || status=$?
+  echo "== Redis 7.0's legacy cluster suite (tests/cluster)"
+  bash scripts/redis-suite-cluster.sh || status=$?
   exit $status
 fi

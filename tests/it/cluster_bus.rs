@@ -428,20 +428,30 @@ fn bus_port(port: u16) -> String {
     me.split(' ').nth(1).and_then(|a| a.split('@').nth(1)).expect("bus port").to_string()
 }
 
+/// Two Ember nodes, `a` serving every slot and `b` met by it (not yet a replica); returns
+/// them with their ids once each knows the other.
+fn serving_and_met(tag: &str) -> (Proc, Proc, String, String) {
+    let a = ember_node(&temp_dir(&format!("{tag}-a")), 0);
+    let b = ember_node(&temp_dir(&format!("{tag}-b")), 0);
+    let (mut ca, mut cb) = (a.connect(), b.connect());
+    assert_eq!(ca.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
+    let meet = cb.cmd(&["CLUSTER", "MEET", "127.0.0.1", &a.port.to_string(), &bus_port(a.port)]);
+    assert_eq!(meet.text(), "+OK\r\n");
+    let (aid, bid) = (ca.cmd(&["CLUSTER", "MYID"]).as_str(), cb.cmd(&["CLUSTER", "MYID"]).as_str());
+    let met = eventually(Duration::from_secs(20), || {
+        cb.cmd(&["CLUSTER", "NODES"]).as_str().contains(&aid) && ca.cmd(&["CLUSTER", "NODES"]).as_str().contains(&bid)
+    });
+    assert!(met, "the two nodes did not learn each other");
+    (a, b, aid, bid)
+}
+
 /// A replica as Redis's legacy cluster tests see one: it announces `nofailover` when told
 /// not to fail over, keeps keys that expired while it was down (its master expires them),
 /// and CLUSTER RESET turns it into an empty master.
 #[test]
 fn a_cluster_replica_announces_nofailover_keeps_expired_keys_and_resets_empty() {
-    let a = ember_node(&temp_dir("cluster-replica-a"), 0);
-    let b = ember_node(&temp_dir("cluster-replica-b"), 0);
+    let (a, b, aid, bid) = serving_and_met("cluster-replica");
     let (mut ca, mut cb) = (a.connect(), b.connect());
-    assert_eq!(ca.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
-    let meet = cb.cmd(&["CLUSTER", "MEET", "127.0.0.1", &a.port.to_string(), &bus_port(a.port)]);
-    assert_eq!(meet.text(), "+OK\r\n");
-    let aid = ca.cmd(&["CLUSTER", "MYID"]).as_str();
-    let met = eventually(Duration::from_secs(20), || cb.cmd(&["CLUSTER", "NODES"]).as_str().contains(&aid));
-    assert!(met, "b did not learn a");
     assert_eq!(cb.cmd(&["CLUSTER", "REPLICATE", &aid]).text(), "+OK\r\n");
     wait_ok(&[a.port, b.port], 2);
     assert_eq!(ca.cmd(&["SET", "{k}kept", "v"]).text(), "+OK\r\n");
@@ -451,7 +461,6 @@ fn a_cluster_replica_announces_nofailover_keeps_expired_keys_and_resets_empty() 
     assert_eq!(ca.cmd(&["WAIT", "1", "5000"]).text(), ":1\r\n");
 
     assert_eq!(cb.cmd(&["CONFIG", "SET", "cluster-replica-no-failover", "yes"]).text(), "+OK\r\n");
-    let bid = cb.cmd(&["CLUSTER", "MYID"]).as_str();
     let flagged = eventually(Duration::from_secs(10), || {
         ca.cmd(&["CLUSTER", "NODES"]).as_str().lines().any(|l| l.starts_with(&bid) && l.contains(" slave,nofailover "))
     });
@@ -487,15 +496,8 @@ fn a_cluster_replica_announces_nofailover_keeps_expired_keys_and_resets_empty() 
 /// sunsubscribe (Redis's removeChannelsInSlot), other shard channels stay.
 #[test]
 fn a_slot_given_away_unsubscribes_its_shard_channels() {
-    let a = ember_node(&temp_dir("cluster-sunsub-a"), 0);
-    let b = ember_node(&temp_dir("cluster-sunsub-b"), 0);
-    let (mut ca, mut cb) = (a.connect(), b.connect());
-    assert_eq!(ca.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]).text(), "+OK\r\n");
-    let meet = cb.cmd(&["CLUSTER", "MEET", "127.0.0.1", &a.port.to_string(), &bus_port(a.port)]);
-    assert_eq!(meet.text(), "+OK\r\n");
-    let bid = cb.cmd(&["CLUSTER", "MYID"]).as_str();
-    let met = eventually(Duration::from_secs(20), || ca.cmd(&["CLUSTER", "NODES"]).as_str().contains(&bid));
-    assert!(met, "a did not learn b");
+    let (a, b, _, bid) = serving_and_met("cluster-sunsub");
+    let mut ca = a.connect();
     wait_ok(&[a.port, b.port], 2);
     let mut sub = a.connect();
     // (Two commands: the channels' slots differ.)
