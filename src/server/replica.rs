@@ -140,7 +140,12 @@ impl ServerState {
         self.disconnect_replicas();
         info!("Connecting to MASTER {host}:{port}");
         let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
-        self.master = Some(Box::new(MasterLink::new(host, port, self.now_ms)));
+        // The data is as old as it was under the previous master (Redis keeps
+        // repl_down_since across a change of master; a link that was up went down now).
+        let down_since = self.master.as_deref().map_or(0, |l| l.down_since_ms);
+        let mut link = MasterLink::new(host, port, self.now_ms);
+        link.down_since_ms = down_since;
+        self.master = Some(Box::new(link));
         crate::logging::set_replica_role(true);
         self.set_replica_expiry(true);
         self.refresh_track_modified();
