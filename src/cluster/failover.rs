@@ -4,6 +4,8 @@
 //! takes its master's slots; CLUSTER FAILOVER with MFSTART (the master pauses until its
 //! replica caught up), FORCE and TAKEOVER; replica migration to orphaned masters.
 
+use std::collections::HashMap;
+
 use rand::RngExt;
 
 use super::bus::node_flags::{HANDSHAKE, MIGRATE_TO, NOADDR};
@@ -235,10 +237,15 @@ impl Cluster {
         tracing::warn!("Failover auth granted to {name} for epoch {}", self.current_epoch);
     }
 
-    /// Working replicas of master `m` (myself counted when I am one).
-    fn working_replicas(&self, m: NodeId) -> usize {
-        let mine = usize::from(self.my_master == Some(m));
-        mine + self.peers.values().filter(|n| n.slaveof == Some(m) && !n.is_master() && !n.failed()).count()
+    /// Working (not failed) replicas per master, myself counted when I am one: one pass
+    /// over the nodes.
+    fn working_replicas(&self) -> HashMap<NodeId, usize> {
+        let mut ok: HashMap<NodeId, usize> = HashMap::new();
+        let masters = self.peers.values().filter(|n| !n.is_master() && !n.failed()).filter_map(|n| n.slaveof);
+        for m in masters.chain(self.my_master) {
+            *ok.entry(m).or_default() += 1;
+        }
+        ok
     }
 
     /// The cron's part in replica migration (Redis's clusterCron and
@@ -248,12 +255,14 @@ impl Cluster {
     /// [`MIGRATION_DELAY_MS`].
     pub(super) fn handle_replica_migration(&mut self, now: u64, s: &Settings) {
         let Some(mine) = self.my_master else { return };
+        let working = self.working_replicas();
+        let working_of = |m: NodeId| working.get(&m).copied().unwrap_or(0);
         let (mut orphaned, mut max, mut this) = (0, 0, 0);
         for (&id, n) in &self.peers {
             if n.flags & (NOADDR | HANDSHAKE) != 0 || !n.is_master() || n.failed() {
                 continue;
             }
-            let ok = self.working_replicas(id);
+            let ok = working_of(id);
             if ok == 0 && n.numslots > 0 && n.flags & MIGRATE_TO != 0 {
                 orphaned += 1;
             }
@@ -265,8 +274,9 @@ impl Cluster {
         if orphaned == 0 || max < 2 || this != max || !s.replica_migration || !self.ok {
             return;
         }
-        let barrier_ok = self.working_replicas(mine)
-            - self.peers.values().filter(|n| n.slaveof == Some(mine) && !n.failed() && n.timed_out()).count();
+        let barrier_ok = working_of(mine).saturating_sub(
+            self.peers.values().filter(|n| n.slaveof == Some(mine) && !n.failed() && n.timed_out()).count(),
+        );
         if barrier_ok <= s.migration_barrier {
             return;
         }
@@ -274,7 +284,7 @@ impl Cluster {
         let mut candidate = self.myid.clone();
         let ids: Vec<NodeId> = self.peers.keys().copied().collect();
         for id in ids {
-            let ok = self.peers.get(&id).filter(|n| n.is_master()).map_or(0, |_| self.working_replicas(id));
+            let ok = self.peers.get(&id).filter(|n| n.is_master()).map_or(0, |_| working_of(id));
             let Some(n) = self.peers.get_mut(&id) else { continue };
             let orphan = n.is_master() && !n.failed() && n.flags & MIGRATE_TO != 0 && ok == 0;
             if orphan {
