@@ -105,10 +105,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 continue;
             }
             let bytes: &[u8] = match db.view(k) {
-                Some(Value::Str(StrValue::Raw(b))) => b,
-                Some(Value::Str(StrValue::Flat(b))) => b,
-                Some(Value::Str(StrValue::Emb(b))) => b,
-                Some(Value::Str(StrValue::Int(_))) => return Err(hll_err(HllError::NotHll)),
+                Some(Value::Str(s)) => s.as_bytes().ok_or_else(|| hll_err(HllError::NotHll))?,
                 Some(_) => return Err(CmdError::WrongType),
                 None => continue,
             };

@@ -119,7 +119,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let out: Vec<Bytes> = modify::<SetValue, _>(db, argv[1], |s| {
         if count as usize >= s.len() {
             let all = s.iter().map(|x| Bytes::copy_from_slice(&x)).collect();
-            *s = SetValue::Ints(Default::default());
+            *s = SetValue::ints(Default::default());
             all
         } else {
             (0..count).filter_map(|_| s.pop(rng)).map(|x| Bytes::copy_from_slice(&x)).collect()

@@ -1,8 +1,8 @@
 //! [`Key`]: a key of the keyspace — its bytes plus the 24-bit access stamp (LRU clock or LFU
 //! counter) that Redis keeps in the object header.
 //!
-//! The stamp rides in the bytes the enum tag leaves free, so a keyspace node is 64 bytes (key
-//! 24 + entry 32 + chain link 8), one jemalloc size class below a separate stamp field's 80.
+//! The stamp rides in the bytes the enum tag leaves free, so a keyspace node is 56 bytes (key
+//! 24 + entry 24 + chain link 8), one jemalloc size class below a separate stamp field's 64.
 //! Keys up to 19 bytes live inline; longer ones in an exact-size box.
 
 use std::borrow::Borrow;
@@ -84,13 +84,13 @@ impl fmt::Debug for Key {
 
 #[cfg(test)]
 mod tests {
-    /// A keyspace node (key, entry, chain link) fills jemalloc's 64-byte class exactly; a
+    /// A keyspace node (key, entry, chain link) fills jemalloc's 56-byte class exactly; a
     /// change should be deliberate.
     #[test]
-    fn node_fills_64_bytes() {
+    fn node_fills_56_bytes() {
         use std::mem::size_of;
-        assert_eq!(size_of::<crate::keyspace::Entry>(), 32);
-        assert_eq!(size_of::<crate::keyspace::Key>() + size_of::<crate::keyspace::Entry>() + 8, 64);
+        assert_eq!(size_of::<crate::keyspace::Entry>(), 24);
+        assert_eq!(size_of::<crate::keyspace::Key>() + size_of::<crate::keyspace::Entry>() + 8, 56);
     }
 
     use super::*;

@@ -4,7 +4,7 @@
 use super::listpack::{self};
 use super::lzf;
 use crate::types::stream::{Stream, StreamId};
-use crate::types::{HashValue, ListValue, SetValue, Value, ZSetValue};
+use crate::types::{HashValue, ListValue, Value, ZSetValue};
 
 use super::rdb::*;
 
@@ -157,7 +157,7 @@ impl Writer {
                 self.head(T_LIST_QUICKLIST_2, key);
                 self.list(l);
             }
-            Value::Set(SetValue::Ints(_)) => {
+            Value::Set(s) if s.is_ints() => {
                 self.head(T_SET_INTSET, key);
                 let members: Vec<i64> = match value {
                     Value::Set(s) => s.iter().filter_map(|m| crate::util::numfmt::parse_i64(&m)).collect(),

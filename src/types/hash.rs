@@ -18,6 +18,7 @@ use super::packed::MapPack as Packed;
 use crate::util::dict::Dict;
 use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 use crate::util::smallbytes::SmallBytes;
+use crate::util::thin::{Either, EitherMut, EitherRef};
 
 /// Conversion thresholds, read from the configuration at each write.
 #[derive(Debug, Clone, Copy)]
@@ -56,13 +57,9 @@ pub struct Table {
     indexed: u64,
 }
 
-/// Two variants, so a hash stays 16 bytes inside a [`super::Value`] (the boxed pointer's
-/// niche tells them apart).
-pub enum HashValue {
-    Packed(Packed),
-    /// Boxed so a small (packed) hash does not pay for the larger encodings' headers.
-    Boxed(Box<Boxed>),
-}
+/// One pointer inside a [`super::Value`]: the packed encoding as is, or a box holding the
+/// larger encodings (so a small hash does not pay for their headers).
+pub struct HashValue(Either<Packed, Boxed>);
 
 pub enum Boxed {
     /// Field, value, deadline triplets (see the module doc).
@@ -106,7 +103,7 @@ fn due(at: u64, now: u64) -> bool {
 impl Clone for HashValue {
     fn clone(&self) -> Self {
         match self.enc() {
-            Enc::Packed(p) => HashValue::Packed(p.clone()),
+            Enc::Packed(p) => HashValue::packed(p.clone()),
             Enc::Ex(x) => HashValue::ex(PackedEx { p: x.p.clone(), ttl: x.ttl }),
             Enc::Table(t) => {
                 // The copy hashes with its own seed: its deadline index is rebuilt.
@@ -138,7 +135,7 @@ impl PartialEq for HashValue {
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Packed(Packed::new())
+        HashValue::packed(Packed::new())
     }
 }
 
@@ -273,31 +270,36 @@ impl PackedEx {
 }
 
 impl HashValue {
+    fn packed(p: Packed) -> Self {
+        HashValue(Either::left(p))
+    }
+
     fn ex(x: PackedEx) -> Self {
-        HashValue::Boxed(Box::new(Boxed::Ex(x)))
+        HashValue(Either::right(Box::new(Boxed::Ex(x))))
     }
 
     fn table(t: Table) -> Self {
-        HashValue::Boxed(Box::new(Boxed::Table(Box::new(t))))
+        HashValue(Either::right(Box::new(Boxed::Table(Box::new(t)))))
+    }
+
+    /// Whether this is the plain `listpack` encoding (one allocation, no deadlines).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.0.get(), EitherRef::Left(_))
     }
 
     fn enc(&self) -> Enc<'_> {
-        match self {
-            HashValue::Packed(p) => Enc::Packed(p),
-            HashValue::Boxed(b) => match &**b {
-                Boxed::Ex(x) => Enc::Ex(x),
-                Boxed::Table(t) => Enc::Table(t),
-            },
+        match self.0.get() {
+            EitherRef::Left(p) => Enc::Packed(p),
+            EitherRef::Right(Boxed::Ex(x)) => Enc::Ex(x),
+            EitherRef::Right(Boxed::Table(t)) => Enc::Table(t),
         }
     }
 
     fn enc_mut(&mut self) -> EncMut<'_> {
-        match self {
-            HashValue::Packed(p) => EncMut::Packed(p),
-            HashValue::Boxed(b) => match &mut **b {
-                Boxed::Ex(x) => EncMut::Ex(x),
-                Boxed::Table(t) => EncMut::Table(t),
-            },
+        match self.0.get_mut() {
+            EitherMut::Left(p) => EncMut::Packed(p),
+            EitherMut::Right(Boxed::Ex(x)) => EncMut::Ex(x),
+            EitherMut::Right(Boxed::Table(t)) => EncMut::Table(t),
         }
     }
 
@@ -382,7 +384,7 @@ impl HashValue {
     /// Whether some field may be due at `now` (one comparison: see [`HashValue::min_ttl`]).
     #[inline]
     pub fn may_have_due(&self, now: u64) -> bool {
-        !matches!(self, HashValue::Packed(_)) && due(self.min_ttl(), now)
+        !self.is_packed() && due(self.min_ttl(), now)
     }
 
     /// Whether every field is due at `now` (so the hash goes as a whole).
@@ -438,7 +440,7 @@ impl HashValue {
 
     /// A packed hash becomes `listpackex` (before its first field deadline).
     fn make_ex(&mut self) {
-        if let HashValue::Packed(p) = self {
+        if let Enc::Packed(p) = self.enc() {
             let mut entries: Vec<&[u8]> = Vec::with_capacity(p.len() / 2 * 3);
             let mut it = p.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
@@ -468,9 +470,7 @@ impl HashValue {
         if let Enc::Ex(_) = self.enc() {
             return pairs.chunks_exact(2).filter(|p| self.set(p[0], p[1], limits)).count();
         }
-        if let HashValue::Packed(_) = self
-            && pairs.iter().any(|b| b.len() > limits.max_value)
-        {
+        if self.is_packed() && pairs.iter().any(|b| b.len() > limits.max_value) {
             self.convert();
         }
         // While packed: replace in place, collect new fields, and stop at the first new field
@@ -478,7 +478,7 @@ impl HashValue {
         // scans its own pending fields more than the limit allows.
         let mut applied = 0;
         let mut added = 0;
-        if let HashValue::Packed(p) = self {
+        if let EncMut::Packed(p) = self.enc_mut() {
             let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
             for pair in pairs.chunks_exact(2) {
                 let (f, v) = (pair[0], pair[1]);
@@ -546,7 +546,7 @@ impl HashValue {
     /// Sets (`at` > 0, Unix ms) or clears (0) a field's deadline; false if there is no such
     /// field.
     pub fn set_ttl(&mut self, field: &[u8], at: u64) -> bool {
-        if at != 0 && matches!(self, HashValue::Packed(_)) {
+        if at != 0 && self.is_packed() {
             if !self.contains(field) {
                 return false;
             }

@@ -7,12 +7,13 @@
 //! when `BACK` is true (lists, which pop and index from the tail); hashes and small sorted
 //! sets only ever walk forwards and save a byte per element.
 //!
-//! Storage is a type parameter: hashes and small sorted sets use an exact-size boxed slice
-//! ([`MapPack`]: 16 bytes inside the value, no spare capacity, resized on every edit like
-//! Redis's listpack — small values are written a few times and read many, and jemalloc grows
-//! an allocation in place within its size class); list nodes use a `Vec` ([`ListPack`]) whose
+//! Storage is a type parameter: hashes and small sorted sets use an exact-size thin buffer
+//! ([`MapPack`]: one pointer inside the value, no spare capacity, rewritten on every edit like
+//! Redis's listpack — small values are written a few times and read many); list nodes use a `Vec` ([`ListPack`]) whose
 //! amortised growth keeps LPUSH/RPUSH cheap, trimmed once a node is full. Operations are
 //! linear in the buffer, which is bounded by the conversion thresholds.
+
+use crate::util::thin::{ThinBytes, ThinPtr};
 
 /// Offset of the first entry (after the count).
 const HDR: usize = 4;
@@ -139,28 +140,39 @@ impl Storage for Vec<u8> {
     }
 }
 
-impl Storage for Box<[u8]> {
+/// An exact-size buffer behind one pointer: an edit copies it out and back (packs are small,
+/// bounded by the conversion thresholds; the pointer saved keeps a keyspace node 56 bytes).
+impl Storage for ThinBytes {
     fn from_vec(v: Vec<u8>) -> Self {
-        v.into_boxed_slice()
+        ThinBytes::new(&v)
     }
     fn edit<R>(&mut self, extra: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        let mut v = std::mem::take(self).into_vec();
-        v.reserve_exact(extra);
+        let mut v = Vec::with_capacity(self.len() + extra);
+        v.extend_from_slice(self);
         let r = f(&mut v);
-        *self = v.into_boxed_slice();
+        if v.len() == self.len() {
+            self.copy_from_slice(&v);
+        } else {
+            *self = ThinBytes::new(&v);
+        }
         r
     }
 }
 
+/// Transparent so a thin-buffer pack is itself one pointer ([`ThinPtr`]).
 #[derive(Clone, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Packed<S: Storage, const BACK: bool> {
     buf: S,
 }
 
 /// List nodes: walkable from both ends, amortised growth.
 pub type ListPack = Packed<FrontSlack, true>;
-/// Small hashes and sorted sets: forward-only, exact size, 16 bytes inline.
-pub type MapPack = Packed<Box<[u8]>, false>;
+/// Small hashes and sorted sets: forward-only, exact size, one pointer.
+pub type MapPack = Packed<ThinBytes, false>;
+
+// SAFETY: Packed is repr(transparent) over its storage, here a ThinBytes (itself a ThinPtr).
+unsafe impl<const BACK: bool> ThinPtr for Packed<ThinBytes, BACK> {}
 
 impl<S: Storage, const BACK: bool> Default for Packed<S, BACK> {
     fn default() -> Self {

@@ -10,6 +10,7 @@ use rand::{Rng, RngExt};
 use crate::util::dict::Dict;
 use crate::util::numfmt::parse_i64;
 use crate::util::smallbytes::SmallBytes;
+use crate::util::thin::{Either, EitherMut, EitherRef, ThinBytes, ThinPtr};
 
 /// Sorted integers stored as offsets from the smallest one ("frame of reference"), each offset
 /// in the fewest whole bytes (1, 2, 4 or 8) that hold the set's range. Layout, in one
@@ -18,9 +19,13 @@ use crate::util::smallbytes::SmallBytes;
 /// of it: IDs, ports or years cluster, so 1-byte offsets are common. An empty set allocates
 /// nothing.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[repr(transparent)]
 pub struct IntSet {
-    data: Box<[u8]>,
+    data: ThinBytes,
 }
+
+// SAFETY: IntSet is repr(transparent) over a ThinBytes, itself a ThinPtr.
+unsafe impl ThinPtr for IntSet {}
 
 /// Bytes needed for offsets up to `range`.
 fn width_for(range: u64) -> usize {
@@ -128,11 +133,11 @@ impl IntSet {
             let off = v.wrapping_sub(l.base) as u64;
             if width_for(off) <= l.width {
                 // Fits the current frame: splice the offset in, like Redis's memmove.
-                let mut d = std::mem::take(&mut self.data).into_vec();
-                d.reserve_exact(l.width);
+                let mut d = Vec::with_capacity(self.data.len() + l.width);
+                d.extend_from_slice(&self.data);
                 let at = l.start + pos * l.width;
                 d.splice(at..at, off.to_le_bytes()[..l.width].iter().copied());
-                self.data = d.into_boxed_slice();
+                self.data = ThinBytes::new(&d);
                 return true;
             }
         }
@@ -145,8 +150,8 @@ impl IntSet {
 
     /// Encodes sorted values with offsets at least `min_width` wide (widths never shrink, so
     /// a set that once needed a wide frame does not re-encode on every change near its edge).
-    fn encode(vals: &[i64], min_width: usize) -> Box<[u8]> {
-        let (Some(&lo), Some(&hi)) = (vals.first(), vals.last()) else { return Box::default() };
+    fn encode(vals: &[i64], min_width: usize) -> ThinBytes {
+        let (Some(&lo), Some(&hi)) = (vals.first(), vals.last()) else { return ThinBytes::default() };
         let width = width_for(hi.wrapping_sub(lo) as u64).max(min_width);
         let l = Layout { width, base: lo, start: 0 };
         let mut out = Vec::with_capacity(11 + vals.len() * width);
@@ -154,20 +159,20 @@ impl IntSet {
         for &x in vals {
             out.extend_from_slice(&(x.wrapping_sub(lo) as u64).to_le_bytes()[..width]);
         }
-        out.into_boxed_slice()
+        ThinBytes::new(&out)
     }
 
     pub fn remove(&mut self, v: i64) -> bool {
         match self.search(v) {
             Ok(pos) => {
                 let l = self.layout();
-                let mut d = std::mem::take(&mut self.data).into_vec();
+                let mut d = self.data.to_vec();
                 let at = l.start + pos * l.width;
                 d.drain(at..at + l.width);
                 if d.len() == l.start {
                     d.clear();
                 }
-                self.data = d.into_boxed_slice();
+                self.data = ThinBytes::new(&d);
                 true
             }
             Err(_) => false,
@@ -184,22 +189,30 @@ impl IntSet {
     }
 }
 
-pub enum SetValue {
-    Ints(IntSet),
-    /// Boxed so an intset does not pay for the table header.
-    Table(Box<Dict<SmallBytes, ()>>),
+/// One pointer inside a [`super::Value`]: an intset as is, or the boxed table (so an intset
+/// does not pay for the table header).
+pub struct SetValue(Either<IntSet, Dict<SmallBytes, ()>>);
+
+enum Enc<'a> {
+    Ints(&'a IntSet),
+    Table(&'a Dict<SmallBytes, ()>),
+}
+
+enum EncMut<'a> {
+    Ints(&'a mut IntSet),
+    Table(&'a mut Dict<SmallBytes, ()>),
 }
 
 impl Clone for SetValue {
     fn clone(&self) -> Self {
-        match self {
-            SetValue::Ints(i) => SetValue::Ints(i.clone()),
-            SetValue::Table(d) => {
+        match self.enc() {
+            Enc::Ints(i) => SetValue::ints(i.clone()),
+            Enc::Table(d) => {
                 let mut n = Dict::new();
                 for (k, _) in d.iter() {
                     n.insert_new(k.clone(), ());
                 }
-                SetValue::Table(Box::new(n))
+                SetValue::table(n)
             }
         }
     }
@@ -220,20 +233,47 @@ impl PartialEq for SetValue {
 impl SetValue {
     /// An empty set of the encoding Redis would create for a first member `m`.
     pub fn for_member(m: &[u8]) -> Self {
-        if parse_i64(m).is_some() { SetValue::Ints(IntSet::new()) } else { SetValue::Table(Box::default()) }
+        if parse_i64(m).is_some() { SetValue::ints(IntSet::new()) } else { SetValue::table(Dict::new()) }
+    }
+
+    /// An empty intset.
+    pub fn ints(i: IntSet) -> Self {
+        SetValue(Either::left(i))
+    }
+
+    fn table(d: Dict<SmallBytes, ()>) -> Self {
+        SetValue(Either::right(Box::new(d)))
+    }
+
+    pub fn is_ints(&self) -> bool {
+        matches!(self.enc(), Enc::Ints(_))
+    }
+
+    fn enc(&self) -> Enc<'_> {
+        match self.0.get() {
+            EitherRef::Left(i) => Enc::Ints(i),
+            EitherRef::Right(d) => Enc::Table(d),
+        }
+    }
+
+    fn enc_mut(&mut self) -> EncMut<'_> {
+        match self.0.get_mut() {
+            EitherMut::Left(i) => EncMut::Ints(i),
+            EitherMut::Right(d) => EncMut::Table(d),
+        }
     }
 
     pub fn encoding_name(&self) -> &'static str {
-        match self {
-            SetValue::Ints(_) => "intset",
-            SetValue::Table(_) => "hashtable",
+        match self.enc() {
+            Enc::Ints(_) => "intset",
+            Enc::Table(_) => "hashtable",
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            SetValue::Ints(i) => i.len(),
-            SetValue::Table(d) => d.len(),
+        match self.enc() {
+            Enc::Ints(i) => i.len(),
+            Enc::Table(d) => d.len(),
         }
     }
 
@@ -242,25 +282,25 @@ impl SetValue {
     }
 
     pub fn contains(&self, m: &[u8]) -> bool {
-        match self {
-            SetValue::Ints(i) => parse_i64(m).is_some_and(|v| i.contains(v)),
-            SetValue::Table(d) => d.contains_key(m),
+        match self.enc() {
+            Enc::Ints(i) => parse_i64(m).is_some_and(|v| i.contains(v)),
+            Enc::Table(d) => d.contains_key(m),
         }
     }
 
     fn convert(&mut self) {
-        if let SetValue::Ints(i) = self {
+        if let Enc::Ints(i) = self.enc() {
             let mut d = Dict::new();
             for v in i.iter() {
                 d.insert_new(SmallBytes::new(v.to_string().as_bytes()), ());
             }
-            *self = SetValue::Table(Box::new(d));
+            *self = SetValue::table(d);
         }
     }
 
     /// Adds a member; returns true if it is new.
     pub fn add(&mut self, m: &[u8], max_intset: usize) -> bool {
-        if let SetValue::Ints(i) = self {
+        if let EncMut::Ints(i) = self.enc_mut() {
             match parse_i64(m) {
                 Some(v) => {
                     let added = i.insert(v);
@@ -272,8 +312,8 @@ impl SetValue {
                 None => self.convert(),
             }
         }
-        match self {
-            SetValue::Table(d) => {
+        match self.enc_mut() {
+            EncMut::Table(d) => {
                 if d.contains_key(m) {
                     false
                 } else {
@@ -281,14 +321,14 @@ impl SetValue {
                     true
                 }
             }
-            SetValue::Ints(_) => false,
+            EncMut::Ints(_) => false,
         }
     }
 
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        match self {
-            SetValue::Ints(i) => parse_i64(m).is_some_and(|v| i.remove(v)),
-            SetValue::Table(d) => {
+        match self.enc_mut() {
+            EncMut::Ints(i) => parse_i64(m).is_some_and(|v| i.remove(v)),
+            EncMut::Table(d) => {
                 let r = d.remove(m).is_some();
                 if r {
                     d.shrink_if_needed();
@@ -300,22 +340,22 @@ impl SetValue {
 
     /// Members in the set's own order (ascending for an intset).
     pub fn iter(&self) -> Box<dyn Iterator<Item = Cow<'_, [u8]>> + '_> {
-        match self {
-            SetValue::Ints(i) => Box::new(i.iter().map(|v| Cow::Owned(v.to_string().into_bytes()))),
-            SetValue::Table(d) => Box::new(d.iter().map(|(k, _)| Cow::Borrowed(k.as_slice()))),
+        match self.enc() {
+            Enc::Ints(i) => Box::new(i.iter().map(|v| Cow::Owned(v.to_string().into_bytes()))),
+            Enc::Table(d) => Box::new(d.iter().map(|(k, _)| Cow::Borrowed(k.as_slice()))),
         }
     }
 
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<Cow<'_, [u8]>> {
-        match self {
-            SetValue::Ints(i) => {
+        match self.enc() {
+            Enc::Ints(i) => {
                 if i.is_empty() {
                     return None;
                 }
                 let v = i.get(rng.random_range(0..i.len()))?;
                 Some(Cow::Owned(v.to_string().into_bytes()))
             }
-            SetValue::Table(d) => d.random(rng).map(|(k, _)| Cow::Borrowed(k.as_slice())),
+            Enc::Table(d) => d.random(rng).map(|(k, _)| Cow::Borrowed(k.as_slice())),
         }
     }
 
@@ -328,21 +368,21 @@ impl SetValue {
 
     /// One SSCAN step; an intset is returned whole with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8])) -> u64 {
-        match self {
-            SetValue::Ints(_) => {
+        match self.enc() {
+            Enc::Ints(_) => {
                 for m in self.iter() {
                     f(&m);
                 }
                 0
             }
-            SetValue::Table(d) => d.scan(cursor, |k, _| f(k)),
+            Enc::Table(d) => d.scan(cursor, |k, _| f(k)),
         }
     }
 
     pub fn mem_usage(&self) -> usize {
-        match self {
-            SetValue::Ints(i) => i.bytes(),
-            SetValue::Table(d) => d.slots() * 8 + d.iter().map(|(k, _)| 40 + k.heap_size()).sum::<usize>(),
+        match self.enc() {
+            Enc::Ints(i) => i.bytes(),
+            Enc::Table(d) => d.slots() * 8 + d.iter().map(|(k, _)| 40 + k.heap_size()).sum::<usize>(),
         }
     }
 }

@@ -6,23 +6,52 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::resp::parse_i64;
-use crate::util::smallbytes::SmallBytes;
+use crate::util::thin::ThinBytes;
 
 /// Longest string Redis stores as embstr (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_MAX: usize = 44;
 
+/// Longest string kept inside the value itself: what 16 bytes hold beside the tag and length.
+const TINY_MAX: usize = 14;
+
+/// 16 bytes with the tag first, so [`super::Value`] fits its other variants beside the tag.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StrValue {
     Int(i64),
-    /// Short strings, stored inline in the entry up to 22 bytes.
-    Emb(SmallBytes),
-    /// A long string written whole (SET and friends): an exact-size buffer, 16 bytes inline,
-    /// no other allocation — the common shape of cached values.
-    Flat(Box<[u8]>),
+    /// An embstr of up to 14 bytes, inside the keyspace node.
+    Tiny(Tiny),
+    /// An embstr of 15 to 44 bytes.
+    Emb(ThinBytes),
+    /// A long string written whole (SET and friends): an exact-size buffer behind one
+    /// pointer, no other allocation — the common shape of cached values.
+    Flat(ThinBytes),
     /// A string edited in place (APPEND, SETRANGE, SETBIT, HLLs): keeps growth capacity so
     /// repeated edits stay amortised, and is shared so GET replies without copying. Boxed so
     /// the other encodings keep the entry small.
     Raw(Box<Bytes>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tiny {
+    len: u8,
+    data: [u8; TINY_MAX],
+}
+
+impl Tiny {
+    fn as_slice(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+}
+
+/// An embstr: inline when it fits, else behind a thin pointer.
+fn emb(b: &[u8]) -> StrValue {
+    if b.len() <= TINY_MAX {
+        let mut data = [0u8; TINY_MAX];
+        data[..b.len()].copy_from_slice(b);
+        StrValue::Tiny(Tiny { len: b.len() as u8, data })
+    } else {
+        StrValue::Emb(ThinBytes::new(b))
+    }
 }
 
 impl StrValue {
@@ -33,7 +62,7 @@ impl StrValue {
         {
             return StrValue::Int(n);
         }
-        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(b)) } else { StrValue::Flat(b.into()) }
+        if b.len() <= EMBSTR_MAX { emb(b) } else { StrValue::Flat(b.into()) }
     }
 
     /// Like `from_bytes` but takes ownership of an argument buffer. The argument is copied when
@@ -44,13 +73,13 @@ impl StrValue {
 
     /// A string produced by a command's computation (INCRBYFLOAT, GETRANGE results…): embstr or raw.
     pub fn from_computed(b: Vec<u8>) -> Self {
-        if b.len() <= EMBSTR_MAX { StrValue::Emb(SmallBytes::new(&b)) } else { StrValue::Flat(b.into_boxed_slice()) }
+        if b.len() <= EMBSTR_MAX { emb(&b) } else { StrValue::Flat(ThinBytes::new(&b)) }
     }
 
     pub fn encoding_name(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Emb(_) => "embstr",
+            StrValue::Tiny(_) | StrValue::Emb(_) => "embstr",
             StrValue::Flat(_) | StrValue::Raw(_) => "raw",
         }
     }
@@ -58,9 +87,18 @@ impl StrValue {
     pub fn to_bytes(&self) -> Bytes {
         match self {
             StrValue::Int(n) => Bytes::from(n.to_string()),
-            StrValue::Emb(b) => Bytes::copy_from_slice(b),
-            StrValue::Flat(b) => Bytes::copy_from_slice(b),
             StrValue::Raw(b) => Bytes::clone(b),
+            other => Bytes::copy_from_slice(other.as_bytes().unwrap_or_default()),
+        }
+    }
+
+    /// The bytes of a string not stored as an integer.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            StrValue::Int(_) => None,
+            StrValue::Tiny(t) => Some(t.as_slice()),
+            StrValue::Emb(b) | StrValue::Flat(b) => Some(b),
+            StrValue::Raw(b) => Some(b),
         }
     }
 
@@ -68,8 +106,8 @@ impl StrValue {
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             StrValue::Int(n) => f(n.to_string().as_bytes()),
-            StrValue::Emb(b) => f(b),
-            StrValue::Flat(b) => f(b),
+            StrValue::Tiny(t) => f(t.as_slice()),
+            StrValue::Emb(b) | StrValue::Flat(b) => f(b),
             StrValue::Raw(b) => f(b),
         }
     }
@@ -77,8 +115,8 @@ impl StrValue {
     pub fn len(&self) -> usize {
         match self {
             StrValue::Int(n) => int_len(*n),
-            StrValue::Emb(b) => b.len(),
-            StrValue::Flat(b) => b.len(),
+            StrValue::Tiny(t) => t.len as usize,
+            StrValue::Emb(b) | StrValue::Flat(b) => b.len(),
             StrValue::Raw(b) => b.len(),
         }
     }
@@ -91,9 +129,7 @@ impl StrValue {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             StrValue::Int(n) => Some(*n),
-            StrValue::Emb(b) => parse_i64(b),
-            StrValue::Flat(b) => parse_i64(b),
-            StrValue::Raw(b) => parse_i64(b),
+            other => other.as_bytes().and_then(parse_i64),
         }
     }
 
@@ -107,9 +143,8 @@ impl StrValue {
             return bytes.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
         }
         match std::mem::replace(self, StrValue::Raw(Box::default())) {
-            StrValue::Emb(b) => BytesMut::from(&b[..]),
-            // The exact buffer becomes the edit buffer without a copy.
-            StrValue::Flat(b) => Bytes::from(b.into_vec()).try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..])),
+            StrValue::Tiny(t) => BytesMut::from(t.as_slice()),
+            StrValue::Emb(b) | StrValue::Flat(b) => BytesMut::from(&b[..]),
             StrValue::Int(n) => BytesMut::from(n.to_string().as_bytes()),
             StrValue::Raw(b) => BytesMut::from(&b[..]),
         }
@@ -148,6 +183,10 @@ mod tests {
     fn encodings_like_redis() {
         assert_eq!(StrValue::from_bytes(b"123").encoding_name(), "int");
         assert_eq!(StrValue::from_bytes(b"0123").encoding_name(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 14]).encoding_name(), "embstr");
+        assert!(matches!(StrValue::from_bytes(&[b'a'; 14]), StrValue::Tiny(_)));
+        assert!(matches!(StrValue::from_bytes(&[b'a'; 15]), StrValue::Emb(_)));
+        assert_eq!(StrValue::from_bytes(&[b'a'; 15]).len(), 15);
         assert_eq!(StrValue::from_bytes(&[b'a'; 44]).encoding_name(), "embstr");
         assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding_name(), "raw");
         assert_eq!(StrValue::Int(-120).len(), 4);

@@ -14,6 +14,7 @@ use super::scoretree::ScoreTree;
 pub use super::scoretree::cmp_key;
 use crate::util::dict::Dict;
 use crate::util::smallbytes::SmallBytes;
+use crate::util::thin::{Either, EitherMut, EitherRef};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ZsetLimits {
@@ -26,21 +27,30 @@ pub struct SortedSet {
     tree: ScoreTree,
 }
 
-pub enum ZSetValue {
-    Packed(Packed),
-    Sorted(Box<SortedSet>),
+/// One pointer inside a [`super::Value`]: the packed encoding as is, or the boxed
+/// dict-and-tree.
+pub struct ZSetValue(Either<Packed, SortedSet>);
+
+enum Enc<'a> {
+    Packed(&'a Packed),
+    Sorted(&'a SortedSet),
+}
+
+enum EncMut<'a> {
+    Packed(&'a mut Packed),
+    Sorted(&'a mut SortedSet),
 }
 
 impl Clone for ZSetValue {
     fn clone(&self) -> Self {
-        match self {
-            ZSetValue::Packed(p) => ZSetValue::Packed(p.clone()),
-            ZSetValue::Sorted(s) => {
+        match self.enc() {
+            Enc::Packed(p) => ZSetValue::packed(p.clone()),
+            Enc::Sorted(s) => {
                 let mut d = Dict::new();
                 for (k, v) in s.dict.iter() {
                     d.insert_new(k.clone(), *v);
                 }
-                ZSetValue::Sorted(Box::new(SortedSet { dict: d, tree: s.tree.clone() }))
+                ZSetValue::sorted(SortedSet { dict: d, tree: s.tree.clone() })
             }
         }
     }
@@ -60,7 +70,7 @@ impl PartialEq for ZSetValue {
 
 impl Default for ZSetValue {
     fn default() -> Self {
-        ZSetValue::Packed(Packed::new())
+        ZSetValue::packed(Packed::new())
     }
 }
 
@@ -111,26 +121,52 @@ fn read_score(b: &[u8]) -> f64 {
 }
 
 impl ZSetValue {
+    fn packed(p: Packed) -> Self {
+        ZSetValue(Either::left(p))
+    }
+
+    fn sorted(s: SortedSet) -> Self {
+        ZSetValue(Either::right(Box::new(s)))
+    }
+
+    /// Whether this is the `listpack` encoding (one allocation).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.enc(), Enc::Packed(_))
+    }
+
+    fn enc(&self) -> Enc<'_> {
+        match self.0.get() {
+            EitherRef::Left(p) => Enc::Packed(p),
+            EitherRef::Right(s) => Enc::Sorted(s),
+        }
+    }
+
+    fn enc_mut(&mut self) -> EncMut<'_> {
+        match self.0.get_mut() {
+            EitherMut::Left(p) => EncMut::Packed(p),
+            EitherMut::Right(s) => EncMut::Sorted(s),
+        }
+    }
     /// An empty sorted set in the encoding Redis 7.0 picks for a first member of `first_len`.
     pub fn for_first(first_len: usize, limits: ZsetLimits) -> Self {
         if limits.max_entries == 0 || limits.max_value < first_len {
-            ZSetValue::Sorted(Box::new(SortedSet { dict: Dict::new(), tree: ScoreTree::new() }))
+            ZSetValue::sorted(SortedSet { dict: Dict::new(), tree: ScoreTree::new() })
         } else {
-            ZSetValue::Packed(Packed::new())
+            ZSetValue::packed(Packed::new())
         }
     }
 
     pub fn encoding_name(&self) -> &'static str {
-        match self {
-            ZSetValue::Packed(_) => "listpack",
-            ZSetValue::Sorted(_) => "skiplist",
+        match self.enc() {
+            Enc::Packed(_) => "listpack",
+            Enc::Sorted(_) => "skiplist",
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            ZSetValue::Packed(p) => p.len() / 2,
-            ZSetValue::Sorted(s) => s.dict.len(),
+        match self.enc() {
+            Enc::Packed(p) => p.len() / 2,
+            Enc::Sorted(s) => s.dict.len(),
         }
     }
 
@@ -139,8 +175,8 @@ impl ZSetValue {
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        match self {
-            ZSetValue::Packed(p) => {
+        match self.enc() {
+            Enc::Packed(p) => {
                 let mut it = p.iter();
                 while let (Some(m), Some(s)) = (it.next(), it.next()) {
                     if m == member {
@@ -149,12 +185,12 @@ impl ZSetValue {
                 }
                 None
             }
-            ZSetValue::Sorted(s) => s.dict.get(member).copied(),
+            Enc::Sorted(s) => s.dict.get(member).copied(),
         }
     }
 
     fn convert(&mut self) {
-        if let ZSetValue::Packed(p) = self {
+        if let Enc::Packed(p) = self.enc() {
             let mut s = SortedSet { dict: Dict::new(), tree: ScoreTree::new() };
             let mut it = p.iter();
             while let (Some(m), Some(sc)) = (it.next(), it.next()) {
@@ -162,7 +198,7 @@ impl ZSetValue {
                 s.dict.insert_new(SmallBytes::new(m), score);
                 s.tree.insert(score, m);
             }
-            *self = ZSetValue::Sorted(Box::new(s));
+            *self = ZSetValue::sorted(s);
         }
     }
 
@@ -179,14 +215,14 @@ impl ZSetValue {
             // -0 for 0 keeps the stored 0).
             return false;
         }
-        if let ZSetValue::Packed(p) = self {
+        if let Enc::Packed(p) = self.enc() {
             let grows = old.is_none() && p.len() / 2 + 1 > limits.max_entries;
             if grows || member.len() > limits.max_value {
                 self.convert();
             }
         }
-        match self {
-            ZSetValue::Packed(p) => {
+        match self.enc_mut() {
+            EncMut::Packed(p) => {
                 if let Some(i) = p.position(member, 2) {
                     p.remove_range(i, 2);
                 }
@@ -202,7 +238,7 @@ impl ZSetValue {
                 let (sb, sl) = write_score(score);
                 p.insert_all(idx, &[member, &sb[..sl]]);
             }
-            ZSetValue::Sorted(s) => match old {
+            EncMut::Sorted(s) => match old {
                 Some(o) => {
                     s.tree.remove(o, member);
                     s.tree.insert(score, member);
@@ -220,15 +256,15 @@ impl ZSetValue {
     }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self {
-            ZSetValue::Packed(p) => match p.position(member, 2) {
+        match self.enc_mut() {
+            EncMut::Packed(p) => match p.position(member, 2) {
                 Some(i) => {
                     p.remove_range(i, 2);
                     true
                 }
                 None => false,
             },
-            ZSetValue::Sorted(s) => match s.dict.remove(member) {
+            EncMut::Sorted(s) => match s.dict.remove(member) {
                 Some((_, score)) => {
                     s.tree.remove(score, member);
                     s.dict.shrink_if_needed();
@@ -242,16 +278,16 @@ impl ZSetValue {
     /// 0-based rank in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        match self {
-            ZSetValue::Sorted(s) => Some(s.tree.rank(score, member)),
-            ZSetValue::Packed(_) => Some(self.count_before(|s, m| cmp_key(s, m, score, member) == Ordering::Less)),
+        match self.enc() {
+            Enc::Sorted(s) => Some(s.tree.rank(score, member)),
+            Enc::Packed(_) => Some(self.count_before(|s, m| cmp_key(s, m, score, member) == Ordering::Less)),
         }
     }
 
     /// Number of members for which `before` holds (a prefix of the order).
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
-        match self {
-            ZSetValue::Packed(p) => {
+        match self.enc() {
+            Enc::Packed(p) => {
                 let mut it = p.iter();
                 let mut n = 0;
                 while let (Some(m), Some(s)) = (it.next(), it.next()) {
@@ -262,7 +298,7 @@ impl ZSetValue {
                 }
                 n
             }
-            ZSetValue::Sorted(s) => s.tree.count_before(|sc, m| before(sc, m)),
+            Enc::Sorted(s) => s.tree.count_before(|sc, m| before(sc, m)),
         }
     }
 
@@ -273,8 +309,8 @@ impl ZSetValue {
         if start >= end {
             return Box::new(std::iter::empty());
         }
-        match self {
-            ZSetValue::Packed(p) => {
+        match self.enc() {
+            Enc::Packed(p) => {
                 let mut it = p.iter().skip(2 * start);
                 let items = std::iter::from_fn(move || Some((it.next()?, read_score(it.next()?)))).take(end - start);
                 if rev {
@@ -284,7 +320,7 @@ impl ZSetValue {
                     Box::new(items)
                 }
             }
-            ZSetValue::Sorted(s) => {
+            Enc::Sorted(s) => {
                 let from = if rev { end - 1 } else { start };
                 Box::new(s.tree.iter_at(from, rev).map(|(sc, m)| (m, sc)).take(end - start))
             }
@@ -303,22 +339,22 @@ impl ZSetValue {
 
     /// One ZSCAN step; a listpack is returned whole with cursor 0, as Redis does.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
-        match self {
-            ZSetValue::Packed(_) => {
+        match self.enc() {
+            Enc::Packed(_) => {
                 for (m, s) in self.range(0, self.len(), false) {
                     f(m, s);
                 }
                 0
             }
-            ZSetValue::Sorted(s) => s.dict.scan(cursor, |k, v| f(k, *v)),
+            Enc::Sorted(s) => s.dict.scan(cursor, |k, v| f(k, *v)),
         }
     }
 
     pub fn mem_usage(&self) -> usize {
-        match self {
-            ZSetValue::Packed(p) => p.bytes(),
+        match self.enc() {
+            Enc::Packed(p) => p.bytes(),
             // A 48-byte dict node and a leaf entry of 32 bytes at ~70% fill per member.
-            ZSetValue::Sorted(s) => s.dict.slots() * 8 + s.dict.len() * 94,
+            Enc::Sorted(s) => s.dict.slots() * 8 + s.dict.len() * 94,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod numfmt;
 pub mod sha1;
 pub mod siphash;
 pub mod smallbytes;
+pub mod thin;
 pub mod ticks;
 
 use std::time::{SystemTime, UNIX_EPOCH};
