@@ -425,6 +425,22 @@ impl Db {
         }
     }
 
+    /// Second stage of a pipeline's prefetch: for requests naming a member of a collection
+    /// (HSET h f, SADD s m, ZSCORE z m ...), given as (key, key hash, member hash), starts
+    /// loading the member's entry in a large collection's own table, whose misses otherwise
+    /// dominate such a command (a 100k-field hash: ~30% of HSET's CPU at -P 32). The keys'
+    /// own entries were prefetched just before. Only reads: a key past its deadline is
+    /// prefetched like any other.
+    pub fn prefetch_members(&self, reqs: &[(&[u8], usize, usize)]) {
+        for node in [false, true] {
+            for &(key, kh, mh) in reqs {
+                if let Some((_, e)) = self.keys.get_entry_hashed(key, kh) {
+                    e.value.prefetch_member(mh, node);
+                }
+            }
+        }
+    }
+
     /// Deletes `key` if its deadline has passed. Returns true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
         let h = self.keys.hash(key);

@@ -152,7 +152,8 @@ impl Decoder {
     }
 
     /// Parses up to `max` complete requests at the front of `buf` ahead of time, calling `f`
-    /// with each one's index and second argument (the key of most commands) so their
+    /// with each one's index, first argument (the command) and second (the key of most
+    /// commands) so their
     /// keyspace entries can be prefetched; [`Decoder::decode_next`] then hands them out
     /// without parsing again. Returns how many it parsed, or `None` when a request is half
     /// decoded (try again after it). It stops at anything but a plain multibulk request
@@ -162,7 +163,7 @@ impl Decoder {
         buf: &'a [u8],
         limits: Limits,
         max: usize,
-        mut f: impl FnMut(usize, &'a [u8]),
+        mut f: impl FnMut(usize, &'a [u8], &'a [u8]),
     ) -> Option<usize> {
         if self.pending > 0 || self.complete {
             return None;
@@ -192,7 +193,8 @@ impl Decoder {
                     break 'requests;
                 }
                 if i == 1 {
-                    f(a.requests.len(), &buf[start..start + len]);
+                    let (cs, cl) = a.ranges[first];
+                    f(a.requests.len(), &buf[cs..cs + cl], &buf[start..start + len]);
                 }
                 a.ranges.push((start, len));
                 at = start + len + 2;
@@ -202,6 +204,13 @@ impl Decoder {
         }
         a.ranges.truncate(a.requests.last().map_or(0, |(_, r)| r.end));
         Some(a.requests.len())
+    }
+
+    /// Argument `arg` of request `req` of the last [`Decoder::look_ahead`] over `buf`.
+    pub fn ahead_arg<'a>(&self, buf: &'a [u8], req: usize, arg: usize) -> Option<&'a [u8]> {
+        let (_, args) = self.ahead.requests.get(req)?;
+        let &(start, len) = self.ahead.ranges.get(args.clone()).and_then(|r| r.get(arg))?;
+        buf.get(start..start + len)
     }
 
     /// Decodes from `buf` until a request is complete (true: see [`Decoder::with_args`], then
@@ -570,7 +579,7 @@ mod tests {
         let stream = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
         let mut d = Decoder::new();
         let mut keys = Vec::new();
-        assert_eq!(d.look_ahead(stream, L, 10, |i, k| keys.push((i, k.to_vec()))), Some(3));
+        assert_eq!(d.look_ahead(stream, L, 10, |i, _, k| keys.push((i, k.to_vec()))), Some(3));
         assert_eq!(keys, vec![(0, b"a".to_vec()), (2, b"bb".to_vec())]);
         // Handed out as the decoder would have parsed them, then the rest as usual.
         let mut buf = BytesMut::from(&stream[..]);
@@ -580,7 +589,7 @@ mod tests {
         }
         assert_eq!(got, all(&stream[..stream.len() - 25]).unwrap());
         assert!(d.in_request());
-        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), None, "a request is half decoded");
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _, _| {}), None, "a request is half decoded");
         buf.extend_from_slice(b"e\r\n");
         assert_eq!(d.decode(&mut buf, L).unwrap().map(|a| a[1].clone()), Some(Bytes::from_static(b"unfinishe")));
         // Limits that changed after the look-ahead (AUTH, RESET, CONFIG SET) are applied.
@@ -589,7 +598,7 @@ mod tests {
         let mut buf = BytesMut::from(&big[..]);
         buf.extend_from_slice(&[b'k'; 20000]);
         buf.extend_from_slice(b"\r\n");
-        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), Some(2));
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _, _| {}), Some(2));
         assert!(d.decode(&mut buf, L).unwrap().is_some());
         let unauth = Limits { authenticated: false, ..L };
         assert_eq!(d.decode(&mut buf, unauth), Err(ProtocolError::UnauthBulkLength));
@@ -606,10 +615,10 @@ mod tests {
             b"*1\r\n$99999999999999999\r\n",
             b"*1\r\n$01\r\nx\r\n",
         ] {
-            assert_eq!(Decoder::new().look_ahead(bad, L, 10, |_, _| {}), Some(0));
+            assert_eq!(Decoder::new().look_ahead(bad, L, 10, |_, _, _| {}), Some(0));
         }
         let few = Limits { max_bulk_len: 2, ..L };
-        assert_eq!(Decoder::new().look_ahead(b"*1\r\n$3\r\nabc\r\n", few, 10, |_, _| {}), Some(0));
+        assert_eq!(Decoder::new().look_ahead(b"*1\r\n$3\r\nabc\r\n", few, 10, |_, _, _| {}), Some(0));
     }
 
     #[test]

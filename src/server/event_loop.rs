@@ -925,8 +925,15 @@ fn prefetch_window(
     let mut filled = 0;
     let mut last: &[u8] = &[];
     let KeyHints { keys, hashes, len } = hints;
+    // Requests naming a member of a collection, with the member's argument position.
+    let mut named = [(0u8, 0u8); PREFETCH_WINDOW];
+    let mut named_n = 0;
     // The decoder parses the window's requests once, for the prefetch and for running them.
-    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, key| {
+    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, cmd, key| {
+        if let (Some(pos), Some(slot)) = (member_arg(cmd), named.get_mut(named_n)) {
+            *slot = (i as u8, pos as u8);
+            named_n += 1;
+        }
         // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
         if n == 0 || key != last {
             hashes[n] = db.key_hash(key);
@@ -948,7 +955,46 @@ fn prefetch_window(
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
     }
+    if seen >= 2 && named_n > 0 {
+        // Then the members the window's commands name in large collections.
+        let mut members: [(&[u8], usize, usize); PREFETCH_WINDOW] = [(&[], 0, 0); PREFETCH_WINDOW];
+        let mut m = 0;
+        for &(i, pos) in &named[..named_n] {
+            let (i, pos) = (i as usize, pos as usize);
+            if let (Some(&(_, kh)), Some(key), Some(member)) =
+                (keys.get(i), decoder.ahead_arg(buf, i, 1), decoder.ahead_arg(buf, i, pos))
+            {
+                members[m] = (key, kh, db.key_hash(member));
+                m += 1;
+            }
+        }
+        if m > 0 {
+            db.prefetch_members(&members[..m]);
+        }
+    }
     Some(seen)
+}
+
+/// Where the member is among the arguments of a command on one member of a hash, set or
+/// sorted set (the first one for commands taking several); None for anything else. ZADD's
+/// is right after the score when no flag comes first (with flags the hint is merely wasted).
+fn member_arg(cmd: &[u8]) -> Option<usize> {
+    // Most commands are out at the first byte or the length (GET, SET).
+    if cmd.len() < 4 || !matches!(cmd[0] | 0x20, b'h' | b's' | b'z') {
+        return None;
+    }
+    let mut lower = [0u8; 12];
+    let name = lower.get_mut(..cmd.len())?;
+    for (l, c) in name.iter_mut().zip(cmd) {
+        *l = c.to_ascii_lowercase();
+    }
+    match &*name {
+        b"hset" | b"hsetnx" | b"hget" | b"hexists" | b"hincrby" | b"hincrbyfloat" | b"hdel" | b"hstrlen" | b"hmget"
+        | b"hmset" | b"sadd" | b"srem" | b"sismember" | b"smismember" | b"zscore" | b"zrank" | b"zrevrank"
+        | b"zrem" | b"zmscore" => Some(2),
+        b"zadd" | b"zincrby" => Some(3),
+        _ => None,
+    }
 }
 
 /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
@@ -1073,5 +1119,17 @@ mod tests {
         assert_eq!(h.take(0), None);
         h.len = 0; // a new read event whose first request was half read
         assert_eq!(h.take(0), None);
+    }
+
+    #[test]
+    fn member_positions() {
+        assert_eq!(member_arg(b"HSET"), Some(2));
+        assert_eq!(member_arg(b"hIncrByFloat"), Some(2));
+        assert_eq!(member_arg(b"sismember"), Some(2));
+        assert_eq!(member_arg(b"ZADD"), Some(3));
+        assert_eq!(member_arg(b"zincrby"), Some(3));
+        for other in [&b"SET"[..], b"GET", b"HGETALL", b"SMEMBERS", b"ZRANGE", b"", b"h", b"hsetnxxxxxxxxx"] {
+            assert_eq!(member_arg(other), None, "{}", String::from_utf8_lossy(other));
+        }
     }
 }

@@ -282,6 +282,13 @@ impl HashValue {
         HashValue(Either::right(Box::new(Boxed::Table(Box::new(t)))))
     }
 
+    /// See [`super::Value::prefetch_member`].
+    pub fn prefetch_member(&self, h: usize, node: bool) {
+        if let Enc::Table(t) = self.enc() {
+            t.d.prefetch(h, node);
+        }
+    }
+
     /// Whether this is the plain `listpack` encoding (one allocation, no deadlines).
     pub fn is_packed(&self) -> bool {
         matches!(self.0.get(), EitherRef::Left(_))

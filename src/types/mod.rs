@@ -75,6 +75,19 @@ impl Value {
         }
     }
 
+    /// Starts loading a member's entry in a large collection's own table: its bucket slot
+    /// (`node` false), then, once the slots of a batch are on their way, its first node
+    /// (`node` true). `h` is the member's hash (every table hashes alike). Compact encodings
+    /// have nothing to prefetch: they came with the value.
+    pub fn prefetch_member(&self, h: usize, node: bool) {
+        match self {
+            Value::Hash(v) => v.prefetch_member(h, node),
+            Value::Set(v) => v.prefetch_member(h, node),
+            Value::ZSet(v) => v.prefetch_member(h, node),
+            _ => {}
+        }
+    }
+
     pub fn as_hash(&self) -> Option<&HashValue> {
         match self {
             Value::Hash(h) => Some(h),

@@ -245,6 +245,13 @@ impl SetValue {
         SetValue(Either::right(Box::new(d)))
     }
 
+    /// See [`super::Value::prefetch_member`].
+    pub fn prefetch_member(&self, h: usize, node: bool) {
+        if let Enc::Table(d) = self.enc() {
+            d.prefetch(h, node);
+        }
+    }
+
     pub fn is_ints(&self) -> bool {
         matches!(self.enc(), Enc::Ints(_))
     }

@@ -129,6 +129,13 @@ impl ZSetValue {
         ZSetValue(Either::right(Box::new(s)))
     }
 
+    /// See [`super::Value::prefetch_member`].
+    pub fn prefetch_member(&self, h: usize, node: bool) {
+        if let Enc::Sorted(s) = self.enc() {
+            s.dict.prefetch(h, node);
+        }
+    }
+
     /// Whether this is the `listpack` encoding (one allocation).
     pub fn is_packed(&self) -> bool {
         matches!(self.enc(), Enc::Packed(_))

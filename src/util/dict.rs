@@ -165,6 +165,11 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         }
     }
 
+    /// [`Dict::prefetch_bucket`] (`node` false) or [`Dict::prefetch_node`] (`node` true).
+    pub fn prefetch(&self, h: usize, node: bool) {
+        if node { self.prefetch_node(h) } else { self.prefetch_bucket(h) }
+    }
+
     pub fn clear(&mut self) {
         self.ht = [Table::empty(), Table::empty()];
         self.rehash_idx = None;
@@ -266,10 +271,14 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     }
 
     pub fn get_entry(&self, key: &[u8]) -> Option<(&K, &V)> {
+        self.get_entry_hashed(key, self.hash(key))
+    }
+
+    /// [`Dict::get_entry`] with the key's hash already known (`h` must be `self.hash(key)`).
+    pub fn get_entry_hashed(&self, key: &[u8], h: usize) -> Option<(&K, &V)> {
         if self.is_empty() {
             return None;
         }
-        let h = self.hash(key);
         for t in 0..self.tables() {
             let table = &self.ht[t];
             if table.buckets.is_empty() {

@@ -23,6 +23,49 @@ fn ping_and_pipelining() {
     }
 }
 
+/// Pipelined member commands on collections stored as tables (whose members the prefetch
+/// window loads ahead) and on compact ones answer as they would one by one.
+#[test]
+fn pipelined_member_commands() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    let mut buf = Vec::new();
+    let cmd = |parts: &[&str]| encode(&parts.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>());
+    for i in 0..600 {
+        let (m, v) = (format!("m{i}"), format!("{i}"));
+        buf.extend(cmd(&["HSET", "big", &m, &v]));
+        buf.extend(cmd(&["SADD", "bigset", &m]));
+        buf.extend(cmd(&["ZADD", "bigz", &v, &m]));
+        buf.extend(cmd(&["HSET", "small", &format!("f{}", i % 3), &v]));
+    }
+    for i in 0..600 {
+        let m = format!("m{i}");
+        buf.extend(cmd(&["HGET", "big", &m]));
+        buf.extend(cmd(&["SISMEMBER", "bigset", &m]));
+        buf.extend(cmd(&["ZSCORE", "bigz", &m]));
+        buf.extend(cmd(&["ZADD", "bigz", "XX", "CH", "-1", &m]));
+    }
+    c.send_raw(&buf);
+    for i in 0..600 {
+        assert_eq!(c.read().text(), ":1\r\n");
+        assert_eq!(c.read().text(), ":1\r\n");
+        assert_eq!(c.read().text(), ":1\r\n");
+        assert_eq!(c.read().text(), if i < 3 { ":1\r\n" } else { ":0\r\n" });
+    }
+    for i in 0..600 {
+        assert_eq!(c.read().as_str(), format!("{i}"));
+        assert_eq!(c.read().text(), ":1\r\n");
+        assert_eq!(c.read().as_str(), format!("{i}"));
+        assert_eq!(c.read().text(), ":1\r\n", "ZADD XX CH of m{i}");
+    }
+    assert_eq!(c.cmd(&["ZSCORE", "bigz", "m7"]).as_str(), "-1");
+    let enc = c.cmd(&["OBJECT", "ENCODING", "big"]);
+    assert_eq!(enc.as_str(), "hashtable", "{:?}", enc.text());
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "bigset"]).as_str(), "hashtable");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "bigz"]).as_str(), "skiplist");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "small"]).as_str(), "listpack");
+}
+
 #[test]
 fn frame_split_into_single_bytes() {
     let s = ember(&[]);
