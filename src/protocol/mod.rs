@@ -6,7 +6,7 @@ pub mod reply;
 pub mod resp;
 
 pub use reply::{Fanout, OK, Reply, encode};
-pub use resp::{Decoder, Limits, ProtocolError, encode_command, split_args};
+pub use resp::{AheadArgs, Decoder, Limits, ProtocolError, encode_command, split_args};
 
 /// Owned copies of a request's arguments, for what outlives it (a MULTI queue, a blocked or
 /// postponed command, a propagated command).

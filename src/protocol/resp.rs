@@ -85,6 +85,19 @@ pub struct Limits {
     pub authenticated: bool,
 }
 
+/// The arguments of one complete request [`Decoder::look_ahead`] parsed.
+pub struct AheadArgs<'a, 'r> {
+    buf: &'a [u8],
+    ranges: &'r [(usize, usize)],
+}
+
+impl<'a> AheadArgs<'a, '_> {
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let &(start, len) = self.ranges.get(i)?;
+        self.buf.get(start..start + len)
+    }
+}
+
 impl Decoder {
     pub fn new() -> Self {
         Self::default()
@@ -152,8 +165,7 @@ impl Decoder {
     }
 
     /// Parses up to `max` complete requests at the front of `buf` ahead of time, calling `f`
-    /// with each one's index, first argument (the command) and second (the key of most
-    /// commands) so their
+    /// with each one's index and arguments (the key of most commands is the second) so their
     /// keyspace entries can be prefetched; [`Decoder::decode_next`] then hands them out
     /// without parsing again. Returns how many it parsed, or `None` when a request is half
     /// decoded (try again after it). It stops at anything but a plain multibulk request
@@ -163,7 +175,7 @@ impl Decoder {
         buf: &'a [u8],
         limits: Limits,
         max: usize,
-        mut f: impl FnMut(usize, &'a [u8], &'a [u8]),
+        mut f: impl FnMut(usize, AheadArgs<'a, '_>),
     ) -> Option<usize> {
         if self.pending > 0 || self.complete {
             return None;
@@ -181,7 +193,7 @@ impl Decoder {
                 break;
             }
             let first = a.ranges.len();
-            for i in 0..count {
+            for _ in 0..count {
                 if buf.get(at) != Some(&b'$') {
                     break 'requests;
                 }
@@ -192,25 +204,15 @@ impl Decoder {
                 if buf.len() - start < len + 2 {
                     break 'requests;
                 }
-                if i == 1 {
-                    let (cs, cl) = a.ranges[first];
-                    f(a.requests.len(), &buf[cs..cs + cl], &buf[start..start + len]);
-                }
                 a.ranges.push((start, len));
                 at = start + len + 2;
             }
+            f(a.requests.len(), AheadArgs { buf, ranges: &a.ranges[first..] });
             a.requests.push((at, first..a.ranges.len()));
             pos = at;
         }
         a.ranges.truncate(a.requests.last().map_or(0, |(_, r)| r.end));
         Some(a.requests.len())
-    }
-
-    /// Argument `arg` of request `req` of the last [`Decoder::look_ahead`] over `buf`.
-    pub fn ahead_arg<'a>(&self, buf: &'a [u8], req: usize, arg: usize) -> Option<&'a [u8]> {
-        let (_, args) = self.ahead.requests.get(req)?;
-        let &(start, len) = self.ahead.ranges.get(args.clone()).and_then(|r| r.get(arg))?;
-        buf.get(start..start + len)
     }
 
     /// Decodes from `buf` until a request is complete (true: see [`Decoder::with_args`], then
@@ -579,8 +581,9 @@ mod tests {
         let stream = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$1\r\nx\r\n*2\r\n$3\r\nGET\r\n$9\r\nunfinish";
         let mut d = Decoder::new();
         let mut keys = Vec::new();
-        assert_eq!(d.look_ahead(stream, L, 10, |i, _, k| keys.push((i, k.to_vec()))), Some(3));
-        assert_eq!(keys, vec![(0, b"a".to_vec()), (2, b"bb".to_vec())]);
+        assert_eq!(d.look_ahead(stream, L, 10, |i, args| keys.push((i, args.get(1).map(<[u8]>::to_vec)))), Some(3));
+        // Complete requests only; PING has no second argument.
+        assert_eq!(keys, vec![(0, Some(b"a".to_vec())), (1, None), (2, Some(b"bb".to_vec()))]);
         // Handed out as the decoder would have parsed them, then the rest as usual.
         let mut buf = BytesMut::from(&stream[..]);
         let mut got = Vec::new();
@@ -589,7 +592,7 @@ mod tests {
         }
         assert_eq!(got, all(&stream[..stream.len() - 25]).unwrap());
         assert!(d.in_request());
-        assert_eq!(d.look_ahead(&buf, L, 10, |_, _, _| {}), None, "a request is half decoded");
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), None, "a request is half decoded");
         buf.extend_from_slice(b"e\r\n");
         assert_eq!(d.decode(&mut buf, L).unwrap().map(|a| a[1].clone()), Some(Bytes::from_static(b"unfinishe")));
         // Limits that changed after the look-ahead (AUTH, RESET, CONFIG SET) are applied.
@@ -598,7 +601,7 @@ mod tests {
         let mut buf = BytesMut::from(&big[..]);
         buf.extend_from_slice(&[b'k'; 20000]);
         buf.extend_from_slice(b"\r\n");
-        assert_eq!(d.look_ahead(&buf, L, 10, |_, _, _| {}), Some(2));
+        assert_eq!(d.look_ahead(&buf, L, 10, |_, _| {}), Some(2));
         assert!(d.decode(&mut buf, L).unwrap().is_some());
         let unauth = Limits { authenticated: false, ..L };
         assert_eq!(d.decode(&mut buf, unauth), Err(ProtocolError::UnauthBulkLength));
@@ -615,10 +618,10 @@ mod tests {
             b"*1\r\n$99999999999999999\r\n",
             b"*1\r\n$01\r\nx\r\n",
         ] {
-            assert_eq!(Decoder::new().look_ahead(bad, L, 10, |_, _, _| {}), Some(0));
+            assert_eq!(Decoder::new().look_ahead(bad, L, 10, |_, _| {}), Some(0));
         }
         let few = Limits { max_bulk_len: 2, ..L };
-        assert_eq!(Decoder::new().look_ahead(b"*1\r\n$3\r\nabc\r\n", few, 10, |_, _, _| {}), Some(0));
+        assert_eq!(Decoder::new().look_ahead(b"*1\r\n$3\r\nabc\r\n", few, 10, |_, _| {}), Some(0));
     }
 
     #[test]

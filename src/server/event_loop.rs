@@ -925,15 +925,13 @@ fn prefetch_window(
     let mut filled = 0;
     let mut last: &[u8] = &[];
     let KeyHints { keys, hashes, len } = hints;
-    // Requests naming a member of a collection, with the member's argument position.
-    let mut named = [(0u8, 0u8); PREFETCH_WINDOW];
-    let mut named_n = 0;
+    // Requests naming a member of a collection: (key, key hash, member hash).
+    let mut members: [(&[u8], usize, usize); PREFETCH_WINDOW] = [(&[], 0, 0); PREFETCH_WINDOW];
+    let mut m = 0;
     // The decoder parses the window's requests once, for the prefetch and for running them.
-    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, cmd, key| {
-        if let (Some(pos), Some(slot)) = (member_arg(cmd), named.get_mut(named_n)) {
-            *slot = (i as u8, pos as u8);
-            named_n += 1;
-        }
+    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, args| {
+        let Some(cmd) = args.get(0) else { return };
+        let Some(key) = key_arg(cmd, &args).and_then(|k| args.get(k)) else { return };
         // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
         if n == 0 || key != last {
             hashes[n] = db.key_hash(key);
@@ -945,6 +943,10 @@ fn prefetch_window(
         }
         keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
         filled = i + 1;
+        if let (Some(member), Some(slot)) = (member_arg(cmd).and_then(|p| args.get(p)), members.get_mut(m)) {
+            *slot = (key, hashes[n - 1], db.key_hash(member));
+            m += 1;
+        }
     });
     let Some(seen) = seen else {
         *len = 0;
@@ -954,25 +956,25 @@ fn prefetch_window(
     *len = seen;
     if seen >= 2 {
         db.prefetch(&hashes[..n]);
-    }
-    if seen >= 2 && named_n > 0 {
         // Then the members the window's commands name in large collections.
-        let mut members: [(&[u8], usize, usize); PREFETCH_WINDOW] = [(&[], 0, 0); PREFETCH_WINDOW];
-        let mut m = 0;
-        for &(i, pos) in &named[..named_n] {
-            let (i, pos) = (i as usize, pos as usize);
-            if let (Some(&(_, kh)), Some(key), Some(member)) =
-                (keys.get(i), decoder.ahead_arg(buf, i, 1), decoder.ahead_arg(buf, i, pos))
-            {
-                members[m] = (key, kh, db.key_hash(member));
-                m += 1;
-            }
-        }
         if m > 0 {
             db.prefetch_members(&members[..m]);
         }
     }
     Some(seen)
+}
+
+/// Where a request's first key is, for the prefetch: the second argument of most commands,
+/// the fourth of scripts (`EVAL script numkeys key ...`, `FCALL name numkeys key ...`; none
+/// when numkeys is 0). A wrong guess only wastes a hint.
+fn key_arg(cmd: &[u8], args: &crate::protocol::AheadArgs) -> Option<usize> {
+    if cmd.len() >= 4 && matches!(cmd[0] | 0x20, b'e' | b'f') {
+        let script = [&b"eval"[..], b"evalsha", b"eval_ro", b"evalsha_ro", b"fcall", b"fcall_ro"];
+        if script.iter().any(|c| cmd.eq_ignore_ascii_case(c)) {
+            return (args.get(2)? != b"0").then_some(3);
+        }
+    }
+    Some(1)
 }
 
 /// Where the member is among the arguments of a command on one member of a hash, set or
@@ -1119,6 +1121,20 @@ mod tests {
         assert_eq!(h.take(0), None);
         h.len = 0; // a new read event whose first request was half read
         assert_eq!(h.take(0), None);
+    }
+
+    #[test]
+    fn script_keys_are_prefetched() {
+        let stream = b"*4\r\n$5\r\nFCALL\r\n$1\r\nf\r\n$1\r\n1\r\n$1\r\nk\r\n\
+*3\r\n$4\r\nEVAL\r\n$1\r\ns\r\n$1\r\n0\r\n*2\r\n$3\r\nGET\r\n$1\r\ng\r\n";
+        let mut d = crate::protocol::Decoder::new();
+        let limits = Limits { max_bulk_len: 1 << 20, authenticated: true };
+        let mut got = Vec::new();
+        d.look_ahead(stream, limits, 10, |_, args| {
+            let cmd = args.get(0).unwrap_or_default();
+            got.push(key_arg(cmd, &args).and_then(|k| args.get(k)).map(<[u8]>::to_vec));
+        });
+        assert_eq!(got, vec![Some(b"k".to_vec()), None, Some(b"g".to_vec())]);
     }
 
     #[test]
