@@ -160,7 +160,11 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     pub fn prefetch_node(&self, h: usize) {
         for t in &self.ht[..self.tables()] {
             if let Some(Some(node)) = t.buckets.get(h & t.mask()) {
-                prefetch(&**node as *const Node<K, V> as *const u8);
+                // A node whose size is not a multiple of 64 (the keyspace's 56 bytes) may
+                // straddle two cache lines: load the line of its last byte too.
+                let p = &**node as *const Node<K, V> as *const u8;
+                prefetch(p);
+                prefetch(p.wrapping_add(std::mem::size_of::<Node<K, V>>() - 1));
             }
         }
     }
