@@ -40,6 +40,8 @@ struct Conn {
     rbuf: BytesMut,
     decoder: Decoder,
     writable: bool,
+    /// Listed in [`Net::deferred`] (so a client is listed once however often it is queued).
+    queued: bool,
     /// The prefetch window's keys: kept here so a read event does not zero them again.
     hints: KeyHints,
 }
@@ -56,7 +58,8 @@ pub struct Net {
     /// Links of the cluster bus.
     pub(super) bus: super::cluster_bus::BusConns,
     scratch: Vec<u8>,
-    /// Clients whose replies wait for the AOF write at the end of this iteration.
+    /// Clients whose replies go out at the end of this iteration (after the AOF write):
+    /// see [`queue_flush`].
     deferred: Vec<ClientId>,
     /// Set while those replies go out (the log was written, or under everysec/no could not
     /// be and is retried: the replies are not held back then), and while a busy script
@@ -349,7 +352,13 @@ impl Server {
             let deferred = match self.state.net.as_deref_mut() {
                 Some(net) => {
                     net.replies_released = true;
-                    std::mem::take(&mut net.deferred)
+                    let ids = std::mem::take(&mut net.deferred);
+                    for id in &ids {
+                        if let Some(c) = net.conns.get_mut(id) {
+                            c.queued = false;
+                        }
+                    }
+                    ids
                 }
                 None => Vec::new(),
             };
@@ -698,6 +707,7 @@ fn accept(st: &mut ServerState, idx: usize) {
                         rbuf: BytesMut::new(),
                         decoder: Decoder::new(),
                         writable: false,
+                        queued: false,
                         hints: KeyHints::default(),
                     }),
                 );
@@ -787,7 +797,27 @@ fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
             }
         }
     }
-    flush(st, id);
+    queue_flush(st, id);
+}
+
+/// Sends `id`'s replies at the end of this loop iteration, as Redis does in beforeSleep, or
+/// at once while a busy script serves clients. Written one after another, the replies to
+/// all the clients a poll returned find a client process (a benchmark, a proxy) still awake
+/// after the first: written as each client's commands finish, every write woke it again,
+/// and waking a sleeping process cost the writer more kernel time than the script it ran
+/// (FCALL of one GET at -P 32: 0.43 µs of system time per request, Redis's 0.17).
+fn queue_flush(st: &mut ServerState, id: ClientId) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    if net.replies_released {
+        flush(st, id);
+        return;
+    }
+    if let Some(conn) = net.conns.get_mut(&id)
+        && !conn.queued
+    {
+        conn.queued = true;
+        net.deferred.push(id);
+    }
 }
 
 /// Decodes and runs every complete request buffered for `id`. Returns false if the client
@@ -1006,7 +1036,10 @@ fn flush(st: &mut ServerState, id: ClientId) {
     // (and fsynced under `always`) once for all of them, then they go out, as Redis does
     // in beforeSleep. An acknowledged write is therefore already in the log.
     if !net.replies_released && st.aof.as_ref().is_some_and(|a| a.has_pending()) {
-        if !net.deferred.contains(&id) {
+        if let Some(conn) = net.conns.get_mut(&id)
+            && !conn.queued
+        {
+            conn.queued = true;
             net.deferred.push(id);
         }
         return;
