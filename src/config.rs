@@ -572,6 +572,9 @@ impl Config {
             let merged = parse_obuf_limits(value, self.obuf_limits()).map_err(SetError::Invalid)?;
             v = Val::Str(obuf_limits_string(&merged));
         }
+        if p.name == "cluster-announce-hostname" {
+            announced_hostname_ok(value).map_err(|e| SetError::Invalid(e.into()))?;
+        }
         if p.name == "dir" && !at_startup {
             std::env::set_current_dir(value).map_err(|e| SetError::Invalid(e.to_string()))?;
         }
@@ -779,9 +782,32 @@ fn quote(s: &str) -> String {
     q
 }
 
+/// Redis's isValidAnnouncedHostname: under 256 bytes, letters, digits, hyphens and dots.
+fn announced_hostname_ok(v: &str) -> Result<(), &'static str> {
+    if v.len() >= 256 {
+        return Err("Hostnames must be less than 256 characters");
+    }
+    if !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
+        return Err("Hostnames may only contain alphanumeric characters, hyphens or dots");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announced_hostnames_are_validated_as_redis_does() {
+        let mut c = Config::default();
+        assert!(c.set("cluster-announce-hostname", "shard-1.example.com", false).is_ok());
+        assert!(c.set("cluster-announce-hostname", "", false).is_ok());
+        let long = "x".repeat(256);
+        for bad in ["?.com", "a b", long.as_str()] {
+            assert!(matches!(c.set("cluster-announce-hostname", bad, false), Err(SetError::Invalid(_))), "{bad}");
+        }
+        assert_eq!(c.str("cluster-announce-hostname"), "");
+    }
 
     #[test]
     fn defaults_parse_and_names_resolve() {

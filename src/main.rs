@@ -120,6 +120,7 @@ fn main() -> ExitCode {
                     server.state.set_replica_expiry(true);
                 }
                 server.state.cluster = Some(Box::new(c));
+                server.state.refresh_hot();
                 server.state.dbs[0].index_slots();
                 let bind = server.state.config.str("bind").to_string();
                 let listened = server.state.net.as_deref_mut().map(|n| n.listen_bus(&bind, cport as u16));

@@ -983,6 +983,14 @@ mod tests {
         assert!(b.is_ok());
         let moved = super::super::route_slots(&b, &[5], false, false).unwrap_err().message();
         assert_eq!(moved, "MOVED 5 127.0.0.1:7000");
+        // cluster-preferred-endpoint-type: a hostname, "?" for a node without one, or none.
+        b.endpoint_type = super::super::EndpointType::Hostname;
+        let moved = super::super::route_slots(&b, &[5], false, false).unwrap_err().message();
+        assert_eq!(moved, "MOVED 5 ?:7000");
+        b.endpoint_type = super::super::EndpointType::Unknown;
+        let moved = super::super::route_slots(&b, &[5], false, false).unwrap_err().message();
+        assert_eq!(moved, "MOVED 5 :7000");
+        b.endpoint_type = super::super::EndpointType::Ip;
         assert!(b.nodes_text().contains(&format!("{} 127.0.0.1:7000@17000 master - ", a.myid)), "{}", b.nodes_text());
         // Silence past the node timeout: PFAIL, then FAIL (two masters, one vote each).
         b.cron(30_000, &S);

@@ -47,6 +47,24 @@ pub enum Redirect {
     TryAgain,
 }
 
+/// `cluster-preferred-endpoint-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointType {
+    Ip,
+    Hostname,
+    Unknown,
+}
+
+impl EndpointType {
+    pub fn from_config(name: &str) -> Self {
+        match name {
+            "hostname" => EndpointType::Hostname,
+            "unknown-endpoint" => EndpointType::Unknown,
+            _ => EndpointType::Ip,
+        }
+    }
+}
+
 impl Redirect {
     pub fn message(&self) -> String {
         match self {
@@ -176,6 +194,8 @@ pub struct Cluster {
     /// The bus port this node listens on.
     bus_port: u16,
     pub hostname: String,
+    /// How redirects name a node (`cluster-preferred-endpoint-type`).
+    pub endpoint_type: EndpointType,
     /// The other nodes.
     peers: HashMap<NodeId, Node>,
     by_name: HashMap<String, NodeId>,
@@ -281,6 +301,7 @@ impl Cluster {
             cport,
             bus_port: cport,
             hostname: String::new(),
+            endpoint_type: EndpointType::Ip,
             peers: HashMap::new(),
             by_name: HashMap::new(),
             next_node: 1,
@@ -762,13 +783,21 @@ impl Cluster {
         Some(if owner == NOBODY { Redirect::Unbound } else { Redirect::Moved(slot, self.endpoint(owner)) })
     }
 
-    /// "ip:port" of a node, as a -MOVED names it.
+    /// "endpoint:port" of a node, as -MOVED and -ASK name it: its IP, hostname ("?" when it
+    /// has none) or nothing, as `cluster-preferred-endpoint-type` says (Redis's
+    /// getPreferredEndpoint).
     pub fn endpoint(&self, id: NodeId) -> String {
-        let (ip, port) = match self.peers.get(&id) {
-            Some(n) => (n.ip.as_str(), n.port),
-            None => (self.ip.as_str(), self.port),
+        let (ip, host, port) = match self.peers.get(&id) {
+            Some(n) => (n.ip.as_str(), n.hostname.as_str(), n.port),
+            None => (self.ip.as_str(), self.hostname.as_str(), self.port),
         };
-        format!("{ip}:{port}")
+        let at = match self.endpoint_type {
+            EndpointType::Ip => ip,
+            EndpointType::Hostname if host.is_empty() => "?",
+            EndpointType::Hostname => host,
+            EndpointType::Unknown => "",
+        };
+        format!("{at}:{port}")
     }
 
     /// A node's line of CLUSTER NODES and of the config file (Redis's

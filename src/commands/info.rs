@@ -154,8 +154,12 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("lazyfreed_objects", srv.lazyfree.freed().to_string());
         }
         "persistence" => {
-            w("loading", "0".into());
-            w("async_loading", "0".into());
+            let loading = srv.loading.as_ref().is_some_and(|l| l.refuses());
+            let swapdb = srv.config.str("repl-diskless-load") == "swapdb";
+            let async_loading = srv.loading.as_ref().is_some_and(|l| !l.refuses())
+                || (swapdb && srv.master.as_deref().is_some_and(|m| m.receiving_in_memory()));
+            w("loading", (loading as u8).to_string());
+            w("async_loading", (async_loading as u8).to_string());
             // Forkless snapshots copy nothing on write: the copy-on-write figures are 0.
             for f in ["current_cow_peak", "current_cow_size", "current_cow_size_age"] {
                 w(f, "0".into());
@@ -194,6 +198,15 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                 w("aof_buffer_length", aof.pending_len().to_string());
                 w("aof_pending_bio_fsync", "0".into());
                 w("aof_delayed_fsync", "0".into());
+            }
+            if let Some(l) = srv.loading.as_ref() {
+                let (perc, eta) = l.progress(srv.now_ms / 1000);
+                w("loading_start_time", l.start_secs.to_string());
+                w("loading_total_bytes", l.total_bytes.to_string());
+                w("loading_rdb_used_mem", "0".into());
+                w("loading_loaded_bytes", l.loaded_bytes.to_string());
+                w("loading_loaded_perc", format!("{perc:.2}"));
+                w("loading_eta_seconds", eta.to_string());
             }
         }
         "stats" => {

@@ -392,6 +392,12 @@ pub type Prefix = (Vec<LoadedKey>, Vec<Vec<u8>>, usize);
 /// [`load_all`] of an RDB image that other bytes may follow (an old AOF's preamble before
 /// its commands): also returns the length of the image.
 pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
+    load_prefix_with(buf, opts, &mut |_| {})
+}
+
+/// [`load_prefix`], calling `progress` with the bytes parsed so far after every key (the
+/// server serves clients while it loads, and slows down under `key-load-delay`).
+pub fn load_prefix_with(buf: &[u8], opts: LoadOptions, progress: &mut dyn FnMut(usize)) -> Result<Prefix, RdbError> {
     let mut r = Reader { buf, pos: 0 };
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
@@ -450,6 +456,7 @@ pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
                     });
                 }
                 (expire, idle, freq) = (None, None, None);
+                progress(r.pos);
             }
         }
     }

@@ -115,7 +115,7 @@ pub fn on_event(st: &mut ServerState, token: Token, writable: bool) {
     };
     let s = settings(st);
     let now = st.now_ms;
-    let offset = st.repl.offset;
+    let offset = bus_offset(st);
     if let Some(c) = st.cluster.as_deref_mut() {
         // Headers carry the offset as of now (a paused master's must be final).
         c.repl_offset = offset;
@@ -303,7 +303,7 @@ pub fn cron(st: &mut ServerState) {
         0 => st.bound_port,
         p => p as u16,
     };
-    let offset = st.repl.offset;
+    let offset = bus_offset(st);
     let cport = st.config.int("cluster-announce-bus-port") as u16;
     // Redis's data age: since the last interaction while the link is up, else since it
     // went down (a replica that never synced has no recent data at all).
@@ -339,4 +339,11 @@ fn redirect_blocked(st: &mut ServerState) {
     for (id, msg) in moved {
         super::blocking::unblock_with(st, id, Some(crate::protocol::Reply::Error(msg)));
     }
+}
+
+/// The replication offset the bus announces. A replica loading its master's image has none
+/// yet (Redis's replicationGetSlaveOffset is 0 then: no master client, no cached one), and
+/// its master's CLUSTER SHARDS shows it `loading` for that.
+fn bus_offset(st: &ServerState) -> u64 {
+    if st.loading.is_some() && st.master.is_some() { 0 } else { st.repl.offset }
 }

@@ -474,6 +474,9 @@ impl Server {
 
     /// Output produced for other clients, and kills requested by commands.
     fn after_command_batch(&mut self) {
+        if std::mem::take(&mut self.state.master_event_missed) {
+            super::replica::on_event(&mut self.state);
+        }
         // Clients just unblocked may have pipelined more commands behind the blocking one.
         while let Some(id) = self.state.blocking.resumed.pop() {
             process_input(&mut self.state, id);
@@ -613,7 +616,7 @@ fn flush_pending(st: &mut ServerState) {
 }
 
 /// One turn of the loop from inside a script past `busy-reply-threshold` (called from its
-/// instruction hook): new connections are accepted and other clients' commands run, which
+/// instruction hook), or from an RDB load (see `persist::Loading`): new connections are accepted and other clients' commands run, which
 /// dispatch answers with `-BUSY` unless they are allowed while busy (SCRIPT KILL, SHUTDOWN
 /// NOSAVE, MULTI...). Blocked clients are not served and nothing is timed here, as in Redis.
 /// A SIGTERM asks the script to stop; the main loop then shuts down.
@@ -639,6 +642,12 @@ pub fn serve_while_busy(st: &mut ServerState, first: bool) {
         }
     }
     for ev in events.iter() {
+        // Not the master link: its handler may be what is loading (a full sync's image),
+        // and its edge would be lost unless it is read after.
+        if ev.token() == super::replica::TOKEN {
+            st.master_event_missed = true;
+            continue;
+        }
         handle_event(st, ev);
     }
     flush_pending(st);

@@ -53,6 +53,11 @@ impl IncomingImage {
         self.total
     }
 
+    /// Received into memory (diskless load), not into a file.
+    pub fn in_memory(&self) -> bool {
+        self.file.is_none()
+    }
+
     pub fn eof_marked(&self) -> bool {
         self.left.is_none()
     }

@@ -34,6 +34,51 @@ pub struct SaveStats {
     pub snapshots_started: u64,
 }
 
+/// An RDB load in progress: INFO persistence's `loading_*` fields, and when it next serves
+/// clients (who get -LOADING for all but the commands allowed while loading), as Redis's
+/// processEventsWhileBlocked every `loading-process-events-interval-bytes`.
+#[derive(Debug, Clone)]
+pub struct Loading {
+    pub start_secs: u64,
+    pub total_bytes: usize,
+    pub loaded_bytes: usize,
+    /// Clients are served during this load (start-up and a replica's full sync; not DEBUG
+    /// RELOAD, which runs inside a client's command).
+    serve: bool,
+    /// Redis's async loading (`repl-diskless-load swapdb`): the old data set is served as
+    /// usual meanwhile, without -LOADING.
+    pub keeps_old_data: bool,
+    next_serve: usize,
+    served_once: bool,
+    /// `key-load-delay`, read again whenever clients were served (CONFIG SET may change it).
+    delay: i64,
+}
+
+impl Loading {
+    /// Clients get -LOADING (all but the commands allowed while loading).
+    pub fn refuses(&self) -> bool {
+        !self.keeps_old_data
+    }
+
+    /// INFO's `loading_loaded_perc` and `loading_eta_seconds`, computed as Redis does.
+    pub fn progress(&self, now_secs: u64) -> (f64, u64) {
+        let perc = if self.total_bytes > 0 { self.loaded_bytes as f64 / self.total_bytes as f64 * 100.0 } else { 0.0 };
+        let remaining = self.total_bytes.saturating_sub(self.loaded_bytes).max(1) as u64;
+        let elapsed = now_secs.saturating_sub(self.start_secs);
+        let eta = if elapsed == 0 { 1 } else { elapsed.saturating_mul(remaining) / (self.loaded_bytes as u64 + 1) };
+        (perc, eta)
+    }
+}
+
+/// Redis's debugDelay: a positive delay sleeps that many microseconds; a negative one
+/// sleeps 1 µs once in |delay| times (shorter sleeps than a syscall allows, on average).
+fn debug_delay(usec: i64) {
+    let usec = if usec < 0 { u64::from(rand::random_range(0..usec.unsigned_abs()) == 0) } else { usec as u64 };
+    if usec > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(usec));
+    }
+}
+
 /// How an RDB image joins the dataset (DEBUG RELOAD's NOFLUSH and MERGE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reload {
@@ -183,26 +228,41 @@ impl ServerState {
     /// Loads `dbfilename` at start-up if it exists. Keys already expired are skipped, as a
     /// Redis master does. Returns the number of keys loaded.
     pub fn load_rdb(&mut self) -> Result<usize, RdbError> {
-        self.load_rdb_file(Reload::Replace)
+        self.load_rdb_file_serving(Reload::Replace, true)
     }
 
     /// Loads `dbfilename` (nothing if it does not exist) as `how` says.
     pub fn load_rdb_file(&mut self, how: Reload) -> Result<usize, RdbError> {
+        self.load_rdb_file_serving(how, false)
+    }
+
+    /// [`load_rdb_file`](Self::load_rdb_file); with `serve`, clients are served while it
+    /// loads (see [`Loading`]).
+    pub fn load_rdb_file_serving(&mut self, how: Reload, serve: bool) -> Result<usize, RdbError> {
         let path = self.rdb_path();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let n = self.load_rdb_image(&bytes, how)?;
+        let (keys, libraries, used) = self.parse_rdb(&bytes, serve, false)?;
+        if used != bytes.len() {
+            return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
+        }
+        let n = self.install_rdb(keys, libraries, how)?;
         self.loaded_repl_info = rdb::repl_info(&bytes);
         Ok(n)
     }
 
-    /// Replaces the dataset with the keys of an RDB image (start-up, AOF base). The image is
-    /// parsed completely before anything changes.
+    /// Replaces the dataset with the keys of a replica's full sync image, serving clients
+    /// meanwhile. The image is parsed completely before anything changes.
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
-        self.load_rdb_image(bytes, Reload::Replace)
+        let swapdb = self.config.str("repl-diskless-load") == "swapdb";
+        let (keys, libraries, used) = self.parse_rdb(bytes, true, swapdb)?;
+        if used != bytes.len() {
+            return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
+        }
+        self.install_rdb(keys, libraries, Reload::Replace)
     }
 
     /// Loads an RDB image into the dataset: replacing it, or (DEBUG RELOAD NOFLUSH) adding to
@@ -216,9 +276,49 @@ impl ServerState {
     /// An RDB image at the start of `bytes` (an AOF base, or an old AOF's preamble before
     /// its commands) replaces the data set; returns the bytes the image took.
     pub fn load_rdb_preamble(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
-        let (keys, libraries, used) = rdb::load_prefix(bytes, self.load_options())?;
+        let (keys, libraries, used) = self.parse_rdb(bytes, false, false)?;
         self.install_rdb(keys, libraries, Reload::Replace)?;
         Ok(used)
+    }
+
+    /// Parses an image with [`Loading`] set for its length (and `key-load-delay` applied).
+    fn parse_rdb(&mut self, bytes: &[u8], serve: bool, keeps_old_data: bool) -> Result<rdb::Prefix, RdbError> {
+        let opts = self.load_options();
+        self.loading = Some(Loading {
+            start_secs: unix_ms() / 1000,
+            total_bytes: bytes.len(),
+            loaded_bytes: 0,
+            serve,
+            keeps_old_data,
+            next_serve: 0,
+            served_once: false,
+            delay: self.config.int("key-load-delay"),
+        });
+        let parsed = rdb::load_prefix_with(bytes, opts, &mut |pos| self.load_progress(pos));
+        self.loading = None;
+        parsed
+    }
+
+    /// After each key of a load: Redis's key-load-delay, and clients served every
+    /// `loading-process-events-interval-bytes`.
+    fn load_progress(&mut self, pos: usize) {
+        let Some(l) = self.loading.as_mut() else { return };
+        l.loaded_bytes = pos;
+        if l.delay != 0 {
+            debug_delay(l.delay);
+        }
+        if !l.serve || pos < l.next_serve {
+            return;
+        }
+        let interval = self.config.int("loading-process-events-interval-bytes").max(1024) as usize;
+        l.next_serve = pos.saturating_add(interval);
+        let first = !std::mem::replace(&mut l.served_once, true);
+        self.update_time();
+        crate::server::event_loop::serve_while_busy(self, first);
+        let delay = self.config.int("key-load-delay");
+        if let Some(l) = self.loading.as_mut() {
+            l.delay = delay;
+        }
     }
 
     fn install_rdb(

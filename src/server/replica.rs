@@ -100,6 +100,12 @@ impl MasterLink {
         }
     }
 
+    /// An image arrives into memory: with `repl-diskless-load swapdb` this is Redis's async
+    /// loading (the old data set stays readable until the new one replaces it).
+    pub fn receiving_in_memory(&self) -> bool {
+        self.state == LinkState::Transfer && self.image.as_ref().is_some_and(|i| i.in_memory())
+    }
+
     pub fn link_up(&self) -> bool {
         self.state == LinkState::Connected
     }
@@ -593,7 +599,9 @@ fn advance(st: &mut ServerState) {
                         info!("MASTER <-> REPLICA sync: Loading DB in memory");
                         let path = st.rdb_path();
                         match std::fs::rename(&temp, &path) {
-                            Ok(()) => st.load_rdb_file(super::persist::Reload::Replace).map_err(|e| e.to_string()),
+                            Ok(()) => st
+                                .load_rdb_file_serving(super::persist::Reload::Replace, true)
+                                .map_err(|e| e.to_string()),
                             Err(e) => {
                                 let _ = std::fs::remove_file(&temp);
                                 Err(format!("Failed trying to rename the temp DB into {}: {e}", path.display()))

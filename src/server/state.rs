@@ -259,6 +259,10 @@ pub struct ServerState {
     pub latency: crate::server::latency::Monitor,
     /// An AOF file is being replayed (DEBUG LOADAOF refuses to nest).
     pub replaying_aof: bool,
+    /// An RDB image is being loaded (start-up, a replica's full sync): INFO's `loading`.
+    pub loading: Option<crate::server::persist::Loading>,
+    /// The master link had an event while a load served other clients; it is read after.
+    pub master_event_missed: bool,
     /// DEBUG REPLYBUFFER: how often a client's reply-buffer peak restarts (ms, negative:
     /// never) and whether buffers are resized at all.
     pub reply_peak_reset_ms: i64,
@@ -470,6 +474,8 @@ impl ServerState {
             oom_before_command: false,
             latency: Default::default(),
             replaying_aof: false,
+            loading: None,
+            master_event_missed: false,
             reply_peak_reset_ms: 5000,
             reply_resizing: true,
             postponed_clients: 0,
@@ -574,6 +580,10 @@ impl ServerState {
             db.set_notify_mask(self.hot.notify);
         }
         crate::alloc::set_background_thread(self.config.bool("jemalloc-bg-thread"));
+        if let Some(c) = self.cluster.as_deref_mut() {
+            c.endpoint_type =
+                crate::cluster::EndpointType::from_config(self.config.str("cluster-preferred-endpoint-type"));
+        }
         let backlog_size = self.config.int("repl-backlog-size").max(1) as usize;
         if let Some(b) = self.repl.backlog.as_mut() {
             b.resize(backlog_size);

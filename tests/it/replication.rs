@@ -396,3 +396,54 @@ fn blocked_clients_are_released_when_a_master_becomes_a_replica() {
     ac.cmd(&["RPUSH", "foo", "a", "b", "c"]);
     assert!(eventually(Duration::from_secs(10), || bc.cmd(&["LLEN", "foo"]).as_str() == "3"));
 }
+
+/// A replica loading its master's image serves clients meanwhile, as Redis does: -LOADING
+/// for commands that need the data, INFO's loading fields, CONFIG SET (here: speeding the
+/// load up) allowed; with `repl-diskless-load swapdb` the old data stays readable instead.
+#[test]
+fn a_replica_serves_clients_while_it_loads() {
+    let m = ember(&["--repl-diskless-sync-delay", "0"]);
+    let mut mc = Conn::new(m.port);
+    let value = "x".repeat(1000);
+    for i in 0..400 {
+        mc.cmd(&["SET", &format!("key:{i}"), &value]);
+    }
+    let r = ember(&["--key-load-delay", "20000", "--loading-process-events-interval-bytes", "1024"]);
+    let mut rc = Conn::new(r.port);
+    rc.cmd(&["SET", "old", "1"]);
+    let port = m.port.to_string();
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &port]).text(), "+OK\r\n");
+    // 400 keys at 20 ms each: 8 s of loading unless sped up.
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 1),
+        "the replica never reported loading"
+    );
+    assert_eq!(rc.cmd(&["GET", "old"]).text(), "-LOADING Redis is loading the dataset in memory\r\n");
+    let info = rc.cmd(&["INFO", "persistence"]).as_str();
+    for field in ["loading_total_bytes:", "loading_loaded_bytes:", "loading_loaded_perc:", "loading_eta_seconds:"] {
+        assert!(info.contains(field), "{field} missing in {info}");
+    }
+    assert_eq!(info_field(&mut rc, "persistence", "async_loading"), 0);
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]).text(), "+OK\r\n");
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 0));
+    assert_eq!(rc.cmd(&["DBSIZE"]).text(), ":400\r\n");
+    assert_eq!(rc.cmd(&["GET", "old"]).text(), "$-1\r\n");
+
+    // swapdb: a full sync again (the promoted replica's history diverged: a new
+    // replication id), the old data served meanwhile.
+    rc.cmd(&["CONFIG", "SET", "repl-diskless-load", "swapdb"]);
+    rc.cmd(&["CONFIG", "SET", "key-load-delay", "20000"]);
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
+    rc.cmd(&["SET", "extra", "1"]);
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &port]).text(), "+OK\r\n");
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "async_loading") == 1),
+        "the replica never reported async loading"
+    );
+    assert_eq!(info_field(&mut rc, "persistence", "loading"), 0);
+    assert_eq!(rc.cmd(&["GET", "key:1"]).as_str(), value);
+    assert_eq!(rc.cmd(&["GET", "extra"]).as_str(), "1");
+    rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]);
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "async_loading") == 0));
+    assert_eq!(rc.cmd(&["DBSIZE"]).text(), ":400\r\n");
+}
