@@ -28,13 +28,12 @@ cp "$bin" "$work/src/redis-server"
 ln -s "$cli" "$work/src/redis-cli"
 
 tests=("$@")
-# Left out: 24-links (cluster-link-sendbuf-limit is accepted, not enforced); 20 and 21 are
-# disabled upstream (`if {false}`).
+# Every file runs: 20 and 21 are disabled upstream (`if {false}`).
 [ ${#tests[@]} -eq 0 ] && tests=(00-base 01-faildet 02-failover 03-failover-loop 04-resharding 05-slave-selection
   06-slave-stop-cond 07-replica-migration 08-update-msg 09-pubsub 10-manual-failover 11-manual-takeover
   12-replica-migration-2 12.1-replica-migration-3 13-no-failover-option 14-consistency-check 15-cluster-slots
   16-transactions-on-replica 17-diskless-load-swapdb 18-info 19-cluster-nodes-slots 22-replica-in-sync
-  23-multiple-slot-operations 25-pubsubshard-slot-migration 26-pubsubshard 27-endpoints 28-cluster-shards
+  23-multiple-slot-operations 24-links 25-pubsubshard-slot-migration 26-pubsubshard 27-endpoints 28-cluster-shards
   29-slot-migration-response)
 echo "# Redis's legacy cluster tests against ember-server: ${tests[*]}"
 args=()

@@ -210,6 +210,8 @@ pub struct Cluster {
     received: [u64; 11],
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped on receipt (-1: none).
     pub drop_filter: i64,
+    /// Links freed for outgrowing `cluster-link-sendbuf-limit` (CLUSTER INFO).
+    pub links_over_limit: u64,
     /// Slots whose shard channels are to be dropped (see [`BusOut::DropChannels`]).
     lost_channels: Vec<u16>,
     /// cluster-replica-no-failover, as the last cron read it (announced in our flags).
@@ -312,6 +314,7 @@ impl Cluster {
             sent: [0; 11],
             received: [0; 11],
             drop_filter: -1,
+            links_over_limit: 0,
             lost_channels: Vec::new(),
             no_failover: false,
             todo_save: false,
@@ -921,7 +924,7 @@ impl Cluster {
             }
             lines.push((format!("cluster_stats_messages_{dir}"), counts.iter().sum::<u64>().to_string()));
         }
-        lines.push(("total_cluster_links_buffer_limit_exceeded".into(), "0".into()));
+        lines.push(("total_cluster_links_buffer_limit_exceeded".into(), self.links_over_limit.to_string()));
         lines.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
     }
 

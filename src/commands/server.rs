@@ -797,6 +797,11 @@ fn debug_protocol(name: &[u8]) -> CmdResult {
 
 fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let sub = &argv[1];
+    if is(sub, "log") && argv.len() == 3 {
+        // A marker in the server's log (tests line their steps up with it).
+        tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]));
+        return Ok(OK);
+    }
     if is(sub, "sleep") && argv.len() == 3 {
         let secs = crate::util::numfmt::parse_f64(argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
@@ -964,6 +969,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(help_reply(
             "DEBUG",
             &[
+                "LOG <message>",
+                "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
                 "SET-ACTIVE-EXPIRE <0|1>",

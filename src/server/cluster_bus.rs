@@ -293,8 +293,29 @@ fn drop_slots(st: &mut ServerState, slots: &[u16]) {
     }
 }
 
+/// Frees the links whose unsent messages outgrew `cluster-link-sendbuf-limit` (a peer that
+/// stopped reading must not grow this node's memory without bound); the cron reconnects
+/// those this node opened (Redis's clusterNodeCronFreeLinkOnBufferLimitReached).
+fn free_links_over_limit(st: &mut ServerState) {
+    let limit = st.config.int("cluster-link-sendbuf-limit");
+    if limit <= 0 {
+        return;
+    }
+    let Some(net) = st.net.as_deref() else { return };
+    let over: Vec<LinkId> =
+        net.bus.conns.iter().filter(|(_, c)| c.wbuf.len() as i64 > limit).map(|(&link, _)| link).collect();
+    for link in over {
+        close(st, link);
+        if let Some(c) = st.cluster.as_deref_mut() {
+            c.link_closed(link);
+            c.links_over_limit += 1;
+        }
+    }
+}
+
 /// The bus's periodic work (Redis's clusterCron), from the server's cron.
 pub fn cron(st: &mut ServerState) {
+    free_links_over_limit(st);
     let s = settings(st);
     let now = st.now_ms;
     let announced_ip = st.config.str("cluster-announce-ip").to_string();
