@@ -154,12 +154,9 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("lazyfreed_objects", srv.lazyfree.freed().to_string());
         }
         "persistence" => {
-            let loading = srv.loading.as_ref().is_some_and(|l| l.refuses());
-            let swapdb = srv.config.str("repl-diskless-load") == "swapdb";
-            let async_loading = srv.loading.as_ref().is_some_and(|l| !l.refuses())
-                || (swapdb && srv.master.as_deref().is_some_and(|m| m.receiving_in_memory()));
-            w("loading", (loading as u8).to_string());
-            w("async_loading", (async_loading as u8).to_string());
+            let state = srv.load_state();
+            w("loading", ((state == Some(false)) as u8).to_string());
+            w("async_loading", ((state == Some(true)) as u8).to_string());
             // Forkless snapshots copy nothing on write: the copy-on-write figures are 0.
             for f in ["current_cow_peak", "current_cow_size", "current_cow_size_age"] {
                 w(f, "0".into());

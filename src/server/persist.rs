@@ -55,11 +55,6 @@ pub struct Loading {
 }
 
 impl Loading {
-    /// Clients get -LOADING (all but the commands allowed while loading).
-    pub fn refuses(&self) -> bool {
-        !self.keeps_old_data
-    }
-
     /// INFO's `loading_loaded_perc` and `loading_eta_seconds`, computed as Redis does.
     pub fn progress(&self, now_secs: u64) -> (f64, u64) {
         let perc = if self.total_bytes > 0 { self.loaded_bytes as f64 / self.total_bytes as f64 * 100.0 } else { 0.0 };
@@ -258,7 +253,8 @@ impl ServerState {
     /// meanwhile. The image is parsed completely before anything changes.
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let swapdb = self.config.str("repl-diskless-load") == "swapdb";
-        let (keys, libraries, used) = self.parse_rdb(bytes, true, swapdb)?;
+        let same_history = self.master.as_deref().is_some_and(|m| m.same_history);
+        let (keys, libraries, used) = self.parse_rdb(bytes, true, swapdb && same_history)?;
         if used != bytes.len() {
             return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
         }
@@ -279,6 +275,19 @@ impl ServerState {
         let (keys, libraries, used) = self.parse_rdb(bytes, false, false)?;
         self.install_rdb(keys, libraries, Reload::Replace)?;
         Ok(used)
+    }
+
+    /// Whether a load is under way, as INFO and dispatch see it: `Some(true)` for Redis's
+    /// async loading (the old data set is served), `Some(false)` for a load that answers
+    /// -LOADING. A replica receiving its image into memory counts as loading (Redis parses
+    /// it from the socket as it arrives).
+    #[inline]
+    pub fn load_state(&self) -> Option<bool> {
+        if let Some(l) = &self.loading {
+            return Some(l.keeps_old_data);
+        }
+        let m = self.master.as_deref().filter(|m| m.receiving_in_memory())?;
+        Some(m.same_history && self.config.str("repl-diskless-load") == "swapdb")
     }
 
     /// Parses an image with [`Loading`] set for its length (and `key-load-delay` applied).

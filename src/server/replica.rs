@@ -75,6 +75,10 @@ pub struct MasterLink {
     /// How many handshake replies were asked for (3, or 4 with AUTH).
     handshake_replies: usize,
     sess: Session,
+    /// The full sync under way continues our own history (the master's replication id is
+    /// ours: only the offset was out of its backlog). Redis loads such an image
+    /// asynchronously under `repl-diskless-load swapdb`.
+    pub same_history: bool,
 }
 
 impl MasterLink {
@@ -96,6 +100,7 @@ impl MasterLink {
             last_ack_ms: 0,
             decoder: Decoder::new(),
             handshake_replies: 0,
+            same_history: false,
             sess,
         }
     }
@@ -529,6 +534,10 @@ fn advance(st: &mut ServerState) {
                 st.drain_repl_feed();
                 st.disconnect_replicas();
                 st.repl.backlog = None;
+                let same_history = st.repl.replid == replid;
+                if let Some(link) = st.master.as_deref_mut() {
+                    link.same_history = same_history;
+                }
                 st.repl.replid = replid;
                 st.repl.replid2 = super::repl::NO_REPLID.into();
                 st.repl.second_offset = None;
