@@ -798,8 +798,10 @@ fn debug_protocol(name: &[u8]) -> CmdResult {
 fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let sub = &argv[1];
     if is(sub, "log") && argv.len() == 3 {
-        // A marker in the server's log (tests line their steps up with it).
-        tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]));
+        // A marker in the server's log (tests line their steps up with it), cut at Redis's
+        // LOG_MAX_LEN (1024) so a client cannot write a 512 MB log line.
+        let msg = &argv[2][..argv[2].len().min(1024)];
+        tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(msg));
         return Ok(OK);
     }
     if is(sub, "sleep") && argv.len() == 3 {
