@@ -16,19 +16,19 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("cluster", -2, containe
 
 /// Redis 7.0's subcommands, with its arities, flags and docs.
 static SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("addslots", -3, sub_addslots).flags(ADMIN | STALE).doc(
+    CommandSpec::new("addslots", -3, sub_addslots).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Assign new hash slots to receiving node",
         "3.0.0",
         "O(N) where N is the total number of hash slot arguments",
     ),
-    CommandSpec::new("addslotsrange", -4, sub_addslotsrange).flags(ADMIN | STALE).doc(
+    CommandSpec::new("addslotsrange", -4, sub_addslotsrange).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Assign new hash slots to receiving node",
         "7.0.0",
         "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
     ),
-    CommandSpec::new("bumpepoch", 2, sub_bumpepoch).flags(ADMIN | STALE).doc(
+    CommandSpec::new("bumpepoch", 2, sub_bumpepoch).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Advance the cluster config epoch",
         "3.0.0",
@@ -46,31 +46,31 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("delslots", -3, sub_delslots).flags(ADMIN | STALE).doc(
+    CommandSpec::new("delslots", -3, sub_delslots).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Set hash slots as unbound in receiving node",
         "3.0.0",
         "O(N) where N is the total number of hash slot arguments",
     ),
-    CommandSpec::new("delslotsrange", -4, sub_delslotsrange).flags(ADMIN | STALE).doc(
+    CommandSpec::new("delslotsrange", -4, sub_delslotsrange).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Set hash slots as unbound in receiving node",
         "7.0.0",
         "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
     ),
-    CommandSpec::new("failover", -2, sub_failover).flags(ADMIN | STALE).doc(
+    CommandSpec::new("failover", -2, sub_failover).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Forces a replica to perform a manual failover of its master.",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("flushslots", 2, sub_flushslots).flags(ADMIN | STALE).doc(
+    CommandSpec::new("flushslots", 2, sub_flushslots).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Delete a node's own slots information",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("forget", 3, sub_forget).flags(ADMIN | STALE).doc(
+    CommandSpec::new("forget", 3, sub_forget).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Remove a node from the nodes table",
         "3.0.0",
@@ -106,7 +106,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "O(N) where N is the total number of Cluster nodes",
     ),
-    CommandSpec::new("meet", -4, sub_meet).flags(ADMIN | STALE).doc(
+    CommandSpec::new("meet", -4, sub_meet).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Force a node cluster to handshake with another node",
         "3.0.0",
@@ -125,7 +125,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "5.0.0",
         "O(1)",
     ),
-    CommandSpec::new("replicate", 3, sub_replicate).flags(ADMIN | STALE).doc(
+    CommandSpec::new("replicate", 3, sub_replicate).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Reconfigure a node as a replica of the specified master node",
         "3.0.0",
@@ -137,19 +137,19 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.",
     ),
-    CommandSpec::new("saveconfig", 2, sub_saveconfig).flags(ADMIN | STALE).doc(
+    CommandSpec::new("saveconfig", 2, sub_saveconfig).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Forces the node to save cluster state on disk",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("set-config-epoch", 3, sub_set_config_epoch).flags(ADMIN | STALE).doc(
+    CommandSpec::new("set-config-epoch", 3, sub_set_config_epoch).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Set the configuration epoch in a new node",
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("setslot", -4, sub_setslot).flags(ADMIN | STALE).doc(
+    CommandSpec::new("setslot", -4, sub_setslot).flags(ADMIN | STALE | NO_ASYNC_LOADING).doc(
         "cluster",
         "Bind a hash slot to a specific node",
         "3.0.0",

@@ -146,7 +146,15 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
         return reject(srv, sess, e);
     }
     // Clients served while a log or an image loads get -LOADING, before -BUSY.
-    if (srv.replaying_aof || srv.load_state() == Some(false)) && !sess.replaying && !entry.spec.has(flags::LOADING) {
+    if (srv.replaying_aof
+        || match srv.load_state() {
+            Some(false) => true,
+            Some(true) => entry.spec.has(flags::NO_ASYNC_LOADING),
+            None => false,
+        })
+        && !sess.replaying
+        && !entry.spec.has(flags::LOADING)
+    {
         return refuse(srv, sess, entry, CmdError::Raw("LOADING Redis is loading the dataset in memory".into()));
     }
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());

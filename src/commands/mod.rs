@@ -159,6 +159,8 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 17;
     /// RESTORE-ASKING: served for a slot being imported (cluster), as ASKING would allow.
     pub const ASKING: u32 = 1 << 18;
+    /// Refused with -LOADING while a replica loads asynchronously (its old data set served).
+    pub const NO_ASYNC_LOADING: u32 = 1 << 19;
     /// Not a Redis flag: runs even inside MULTI instead of being queued (EXEC, DISCARD, ...).
     pub const TX_CONTROL: u32 = 1 << 24;
 
@@ -178,6 +180,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         // MAY_REPLICATE is hidden from COMMAND INFO on purpose, as in Redis.
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),

@@ -24,14 +24,19 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "4.0.0",
         "O(N) where N is the number of loaded modules.",
     ),
-    CommandSpec::new("load", -3, module_load).flags(ADMIN | NOSCRIPT).doc("server", "Load a module", "4.0.0", "O(1)"),
-    CommandSpec::new("loadex", -3, module_load).flags(ADMIN | NOSCRIPT).doc(
+    CommandSpec::new("load", -3, module_load).flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING).doc(
+        "server",
+        "Load a module",
+        "4.0.0",
+        "O(1)",
+    ),
+    CommandSpec::new("loadex", -3, module_load).flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING).doc(
         "server",
         "Load a module with extended parameters",
         "7.0.0",
         "O(1)",
     ),
-    CommandSpec::new("unload", 3, module_unload).flags(ADMIN | NOSCRIPT).doc(
+    CommandSpec::new("unload", 3, module_unload).flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING).doc(
         "server",
         "Unload a module",
         "4.0.0",

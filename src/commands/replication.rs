@@ -8,13 +8,13 @@ use crate::server::failover::{Failover, Phase};
 use crate::util::numfmt::parse_i64;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sync", 1, sync).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
+    CommandSpec::new("sync", 1, sync).flags(ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING).doc(
         "server",
         "Internal command used for replication",
         "1.0.0",
         "",
     ),
-    CommandSpec::new("psync", -3, psync).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
+    CommandSpec::new("psync", -3, psync).flags(ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING).doc(
         "server",
         "Internal command used for replication",
         "2.8.0",
@@ -26,13 +26,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("replicaof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE).doc(
+    CommandSpec::new("replicaof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING).doc(
         "server",
         "Make the server a replica of another instance, or promote it as master.",
         "5.0.0",
         "O(1)",
     ),
-    CommandSpec::new("slaveof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE).doc(
+    CommandSpec::new("slaveof", 3, replicaof).flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING).doc(
         "server",
         "Make the server a replica of another instance, or promote it as master.",
         "1.0.0",

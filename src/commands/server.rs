@@ -34,19 +34,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "O(1)",
     ),
-    CommandSpec::new("save", 1, save).flags(ADMIN | NOSCRIPT | NO_MULTI).doc(
+    CommandSpec::new("save", 1, save).flags(ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING).doc(
         "server",
         "Synchronously save the dataset to disk",
         "1.0.0",
         "O(N) where N is the total number of keys in all databases",
     ),
-    CommandSpec::new("bgrewriteaof", 1, bgrewriteaof).flags(ADMIN | NOSCRIPT).doc(
+    CommandSpec::new("bgrewriteaof", 1, bgrewriteaof).flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING).doc(
         "server",
         "Asynchronously rewrite the append-only file",
         "1.0.0",
         "O(1)",
     ),
-    CommandSpec::new("bgsave", -1, bgsave).flags(ADMIN | NOSCRIPT).doc(
+    CommandSpec::new("bgsave", -1, bgsave).flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING).doc(
         "server",
         "Asynchronously save the dataset to disk",
         "1.0.0",

@@ -632,7 +632,8 @@ fn advance(st: &mut ServerState) {
                 info!("MASTER <-> REPLICA sync: Finished with success");
                 st.dirty += 1;
                 st.ensure_backlog();
-                if let Some(link) = st.master.as_deref_mut() {
+                // Still the link that brought the image (clients were served while it loaded).
+                if let Some(link) = st.master.as_deref_mut().filter(|l| l.state == LinkState::Transfer) {
                     link.state = LinkState::Connected;
                     link.sess.db = 0;
                     // After an EOF-marked image the master streams once it hears from us.
