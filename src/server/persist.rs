@@ -280,26 +280,36 @@ impl ServerState {
     /// Whether a load is under way, as INFO and dispatch see it: `Some(true)` for Redis's
     /// async loading (the old data set is served), `Some(false)` for a load that answers
     /// -LOADING. A replica receiving its image into memory counts as loading (Redis parses
-    /// it from the socket as it arrives).
+    /// it from the socket as it arrives): asynchronously from the first byte, otherwise once
+    /// more than `loading-process-events-interval-bytes` arrived (Redis first serves clients
+    /// after that many bytes, so a short transfer refuses nobody).
     #[inline]
     pub fn load_state(&self) -> Option<bool> {
         if let Some(l) = &self.loading {
             return Some(l.keeps_old_data);
         }
-        let m = self.master.as_deref().filter(|m| m.receiving_in_memory())?;
-        Some(m.same_history && self.config.str("repl-diskless-load") == "swapdb")
+        let m = self.master.as_deref()?;
+        let received = m.receiving_in_memory()?;
+        if m.same_history && self.config.str("repl-diskless-load") == "swapdb" {
+            return Some(true);
+        }
+        let interval = self.config.int("loading-process-events-interval-bytes").max(1024) as usize;
+        (received >= interval).then_some(false)
     }
 
     /// Parses an image with [`Loading`] set for its length (and `key-load-delay` applied).
     fn parse_rdb(&mut self, bytes: &[u8], serve: bool, keeps_old_data: bool) -> Result<rdb::Prefix, RdbError> {
         let opts = self.load_options();
+        // Clients are first served once that many bytes are parsed, as Redis does: a small
+        // image loads without anyone seeing -LOADING.
+        let interval = self.config.int("loading-process-events-interval-bytes").max(1024) as usize;
         self.loading = Some(Loading {
             start_secs: unix_ms() / 1000,
             total_bytes: bytes.len(),
             loaded_bytes: 0,
             serve,
             keeps_old_data,
-            next_serve: 0,
+            next_serve: interval,
             served_once: false,
             delay: self.config.int("key-load-delay"),
         });

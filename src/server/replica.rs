@@ -107,8 +107,10 @@ impl MasterLink {
 
     /// An image arrives into memory: with `repl-diskless-load swapdb` this is Redis's async
     /// loading (the old data set stays readable until the new one replaces it).
-    pub fn receiving_in_memory(&self) -> bool {
-        self.state == LinkState::Transfer && self.image.as_ref().is_some_and(|i| i.in_memory())
+    /// Returns the bytes received so far.
+    pub fn receiving_in_memory(&self) -> Option<usize> {
+        let img = self.image.as_ref().filter(|i| self.state == LinkState::Transfer && i.in_memory())?;
+        Some(img.received())
     }
 
     pub fn link_up(&self) -> bool {
