@@ -507,10 +507,15 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         T_HASH => {
             let n = r.count()?;
             let mut h = HashValue::default();
-            for _ in 0..n {
-                let f = r.string()?;
-                let v = r.string()?;
-                h.set(&f, &v, o.hash);
+            // In batches: a small hash's field list is looked up once (shared field names).
+            let mut batch = Vec::new();
+            for i in 0..n {
+                batch.push(r.string()?);
+                batch.push(r.string()?);
+                if batch.len() == 256 || i + 1 == n {
+                    h.set_pairs(&batch.iter().map(|b| &b[..]).collect::<Vec<_>>(), o.hash);
+                    batch.clear();
+                }
             }
             if h.is_empty() {
                 return Ok(None);
@@ -524,9 +529,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
                 return Err(r.err("odd hash listpack"));
             }
             let mut h = HashValue::default();
-            for p in elems.chunks(2) {
-                h.set(&p[0], &p[1], o.hash);
-            }
+            h.set_pairs(&elems.iter().map(|e| &e[..]).collect::<Vec<_>>(), o.hash);
             Value::Hash(h)
         }
         T_HASH_METADATA | T_HASH_METADATA_PRE_GA => {
@@ -592,9 +595,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
                 return Ok(None);
             }
             let mut h = HashValue::default();
-            for (f, v) in pairs {
-                h.set(&f, &v, o.hash);
-            }
+            h.set_pairs(&pairs.iter().flat_map(|(f, v)| [&f[..], &v[..]]).collect::<Vec<_>>(), o.hash);
             Value::Hash(h)
         }
         T_ZSET | T_ZSET_2 => {

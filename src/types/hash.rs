@@ -14,6 +14,7 @@
 
 use rand::Rng;
 
+use super::hash_pack::HashPack;
 use super::packed::MapPack as Packed;
 use crate::util::dict::Dict;
 use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
@@ -59,7 +60,7 @@ pub struct Table {
 
 /// One pointer inside a [`super::Value`]: the packed encoding as is, or a box holding the
 /// larger encodings (so a small hash does not pay for their headers).
-pub struct HashValue(Either<Packed, Boxed>);
+pub struct HashValue(Either<HashPack, Boxed>);
 
 pub enum Boxed {
     /// Field, value, deadline triplets (see the module doc).
@@ -70,13 +71,13 @@ pub enum Boxed {
 
 /// A hash's encoding, borrowed.
 enum Enc<'a> {
-    Packed(&'a Packed),
+    Packed(&'a HashPack),
     Ex(&'a PackedEx),
     Table(&'a Table),
 }
 
 enum EncMut<'a> {
-    Packed(&'a mut Packed),
+    Packed(&'a mut HashPack),
     Ex(&'a mut PackedEx),
     Table(&'a mut Table),
 }
@@ -135,7 +136,7 @@ impl PartialEq for HashValue {
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::packed(Packed::new())
+        HashValue::packed(HashPack::default())
     }
 }
 
@@ -270,7 +271,7 @@ impl PackedEx {
 }
 
 impl HashValue {
-    fn packed(p: Packed) -> Self {
+    fn packed(p: HashPack) -> Self {
         HashValue(Either::left(p))
     }
 
@@ -320,7 +321,7 @@ impl HashValue {
 
     pub fn len(&self) -> usize {
         match self.enc() {
-            Enc::Packed(p) => p.len() / 2,
+            Enc::Packed(p) => p.len(),
             Enc::Ex(x) => x.p.len() / 3,
             Enc::Table(t) => t.d.len(),
         }
@@ -337,16 +338,7 @@ impl HashValue {
     /// A field's value and deadline (0 = none).
     pub fn get_with_ttl(&self, field: &[u8]) -> Option<(&[u8], u64)> {
         match self.enc() {
-            Enc::Packed(p) => {
-                let mut it = p.iter();
-                while let Some(f) = it.next() {
-                    let v = it.next()?;
-                    if f == field {
-                        return Some((v, 0));
-                    }
-                }
-                None
-            }
+            Enc::Packed(p) => p.get(field).map(|v| (v, 0)),
             Enc::Ex(x) => {
                 let mut it = x.p.iter();
                 while let Some(f) = it.next() {
@@ -424,8 +416,7 @@ impl HashValue {
         let mut t = Table::new();
         match self.enc() {
             Enc::Packed(p) => {
-                let mut it = p.iter();
-                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                for (f, v) in p.iter() {
                     t.set(f, v, false);
                 }
             }
@@ -448,9 +439,8 @@ impl HashValue {
     /// A packed hash becomes `listpackex` (before its first field deadline).
     fn make_ex(&mut self) {
         if let Enc::Packed(p) = self.enc() {
-            let mut entries: Vec<&[u8]> = Vec::with_capacity(p.len() / 2 * 3);
-            let mut it = p.iter();
-            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            let mut entries: Vec<&[u8]> = Vec::with_capacity(p.len() * 3);
+            for (f, v) in p.iter() {
                 entries.extend([f, v, b""]);
             }
             let p = Packed::from_entries(entries.iter().copied());
@@ -489,18 +479,18 @@ impl HashValue {
             let mut fresh: Vec<(&[u8], &[u8])> = Vec::new();
             for pair in pairs.chunks_exact(2) {
                 let (f, v) = (pair[0], pair[1]);
-                if let Some(i) = p.position(f, 2) {
-                    p.replace(i + 1, v);
+                if let Some(i) = p.position(f) {
+                    p.set_value(i, v);
                 } else if let Some(e) = fresh.iter_mut().find(|e| e.0 == f) {
                     e.1 = v;
-                } else if p.len() / 2 + fresh.len() < limits.max_entries {
+                } else if p.len() + fresh.len() < limits.max_entries {
                     fresh.push((f, v));
                 } else {
                     break;
                 }
                 applied += 2;
             }
-            p.extend(fresh.iter().flat_map(|&(f, v)| [f, v]));
+            p.extend(fresh.iter().copied());
             added = fresh.len();
             if applied == pairs.len() - pairs.len() % 2 {
                 return added;
@@ -526,11 +516,11 @@ impl HashValue {
         self.fit(limits, field, value, !exists);
         match self.enc_mut() {
             EncMut::Packed(p) => {
-                if let Some(i) = p.position(field, 2) {
-                    p.replace(i + 1, value);
+                if let Some(i) = p.position(field) {
+                    p.set_value(i, value);
                     false
                 } else {
-                    p.extend([field, value]);
+                    p.extend([(field, value)]);
                     true
                 }
             }
@@ -560,7 +550,7 @@ impl HashValue {
             self.make_ex();
         }
         match self.enc_mut() {
-            EncMut::Packed(p) => p.position(field, 2).is_some(),
+            EncMut::Packed(p) => p.position(field).is_some(),
             EncMut::Ex(x) => x.set_ttl(field, at),
             EncMut::Table(t) => t.set_ttl(field, at),
         }
@@ -568,9 +558,9 @@ impl HashValue {
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self.enc_mut() {
-            EncMut::Packed(p) => match p.position(field, 2) {
+            EncMut::Packed(p) => match p.position(field) {
                 Some(i) => {
-                    p.remove_range(i, 2);
+                    p.remove(i);
                     true
                 }
                 None => false,
@@ -608,10 +598,7 @@ impl HashValue {
     /// Field, value and deadline (0 = none) of every field.
     pub fn iter_ttl(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8], u64)> + '_> {
         match self.enc() {
-            Enc::Packed(p) => {
-                let mut it = p.iter();
-                Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?, 0))))
-            }
+            Enc::Packed(p) => Box::new(p.iter().map(|(f, v)| (f, v, 0))),
             Enc::Ex(x) => {
                 let mut it = x.p.iter();
                 Box::new(std::iter::from_fn(move || Some((it.next()?, it.next()?, at_of(it.next()?)))))
@@ -623,17 +610,18 @@ impl HashValue {
     /// A random field/value pair.
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<(&[u8], &[u8])> {
         use rand::RngExt;
-        let (p, stride) = match self.enc() {
-            Enc::Packed(p) => (p, 2),
-            Enc::Ex(x) => (&x.p, 3),
-            Enc::Table(t) => return t.d.random(rng).map(|(k, e)| (k.as_slice(), e.v.as_slice())),
-        };
-        let n = p.len() / stride;
+        let n = self.len();
         if n == 0 {
             return None;
         }
-        let i = rng.random_range(0..n);
-        Some((p.get(stride * i)?, p.get(stride * i + 1)?))
+        match self.enc() {
+            Enc::Packed(p) => p.pair(rng.random_range(0..n)),
+            Enc::Ex(x) => {
+                let i = rng.random_range(0..n);
+                Some((x.p.get(3 * i)?, x.p.get(3 * i + 1)?))
+            }
+            Enc::Table(t) => t.d.random(rng).map(|(k, e)| (k.as_slice(), e.v.as_slice())),
+        }
     }
 
     /// One HSCAN step. A packed hash is returned whole with cursor 0, as Redis does.

@@ -17,6 +17,9 @@ use crate::util::thin::{ThinBytes, ThinPtr};
 
 /// Offset of the first entry (after the count).
 const HDR: usize = 4;
+/// The count's top bit is the owner's flag ([`Packed::marked`]); counts stay far below it
+/// (packs are bounded by the conversion thresholds).
+const MARK: u32 = 1 << 31;
 
 /// The buffer behind a [`Packed`].
 pub trait Storage: Default + Clone + Eq + std::ops::DerefMut<Target = [u8]> {
@@ -250,8 +253,27 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
         p
     }
 
+    fn header(&self) -> u32 {
+        u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+    }
+
     pub fn len(&self) -> usize {
-        u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize
+        (self.header() & !MARK) as usize
+    }
+
+    /// The owner's flag bit (a small hash's shared field names): kept across edits.
+    pub fn marked(&self) -> bool {
+        self.header() & MARK != 0
+    }
+
+    pub fn set_marked(&mut self, on: bool) {
+        let h = if on { self.header() | MARK } else { self.header() & !MARK };
+        self.buf[..HDR].copy_from_slice(&h.to_le_bytes());
+    }
+
+    /// The encoded bytes, header included (equal packs have equal bytes).
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
     }
 
     pub fn is_empty(&self) -> bool {
@@ -259,7 +281,8 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
     }
 
     fn set_len(&mut self, n: usize) {
-        self.buf[..HDR].copy_from_slice(&(n as u32).to_le_bytes());
+        let h = (n as u32 & !MARK) | (self.header() & MARK);
+        self.buf[..HDR].copy_from_slice(&h.to_le_bytes());
     }
 
     /// Bytes held, spare capacity included (MEMORY USAGE).
@@ -490,6 +513,7 @@ impl<S: Storage, const BACK: bool> Packed<S, BACK> {
     }
 }
 
+#[derive(Clone)]
 pub struct Iter<'a, S: Storage, const BACK: bool> {
     p: &'a Packed<S, BACK>,
     front: usize,

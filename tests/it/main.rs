@@ -15,6 +15,7 @@ mod diff;
 mod eviction;
 mod example;
 mod hash_ttl;
+mod hashes;
 mod hostile;
 mod lazyfree;
 mod leases;
