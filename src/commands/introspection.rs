@@ -77,10 +77,11 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
         Reply::Int(last),
         Reply::Int(step),
         status_set(spec.acl_categories(full)),
-        Reply::Set(vec![]),
+        Reply::Set(super::keyspecs::tips(full).iter().map(|t| Reply::bulk_str(t)).collect()),
         // Redis replies the key specs as a set (an array in RESP2).
         Reply::Set(key_specs),
-        Reply::Set(subs),
+        // An empty set without subcommands, else an array (Redis's addReplyCommandSubCommands).
+        if subs.is_empty() { Reply::Set(subs) } else { Reply::Array(subs) },
     ])
 }
 

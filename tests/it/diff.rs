@@ -3,7 +3,8 @@
 //!
 //! Script syntax: one command per line, quoted like redis-cli / inline commands. `#` starts a
 //! comment. A line may start with directives for things that legitimately differ:
-//! `!sort` (top-level elements in any order: KEYS, SMEMBERS), `!sortpairs` (map or flat pairs in
+//! `!sort` (top-level elements in any order: KEYS, SMEMBERS), `!deepsort` (every aggregate, nested
+//! ones too, in any order: a container's subcommands), `!sortpairs` (map or flat pairs in
 //! any order: CONFIG GET), `!type` (only the reply type: TIME, RANDOMKEY), `!len` (type and
 //! element count), `!noreply` (the reply is read, not compared), `!sleep MS` (let time pass, for expiry),
 //! `!resp2` / `!resp3` (run in that protocol only).
@@ -60,6 +61,7 @@ fn parse_line(line: &str) -> Option<(Directives, Vec<Vec<u8>>)> {
         let (word, tail) = r.split_once(' ').unwrap_or((r, ""));
         match word {
             "sort" => d.sort = true,
+            "deepsort" => d.deep_sort = true,
             "sortpairs" => d.sortpairs = true,
             "type" => d.type_only = true,
             "len" => d.len_only = true,
@@ -280,7 +282,7 @@ fn run_scripts(
                 let Some((mut d, mut args)) = parse_line(line) else {
                     continue;
                 };
-                d.deep_sort = unordered;
+                d.deep_sort |= unordered;
                 if d.only.is_some_and(|o| o != resp) {
                     continue;
                 }
