@@ -514,6 +514,12 @@ impl Config {
         Self::canonical(name).is_some_and(|c| PROTECTED_CONFIGS.contains(&c))
     }
 
+    /// Directives CONFIG SET refuses while a data set loads (Redis's DENY_LOADING_CONFIG):
+    /// they would change where or how the data being loaded is kept.
+    pub fn denied_while_loading(name: &str) -> bool {
+        Self::canonical(name).is_some_and(|c| ["appendonly", "repl-diskless-load", "dir"].contains(&c))
+    }
+
     pub fn str(&self, name: &str) -> &str {
         match self.val(name) {
             Val::Str(s) => s,

@@ -155,7 +155,7 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
         && !sess.replaying
         && !entry.spec.has(flags::LOADING)
     {
-        return refuse(srv, sess, entry, CmdError::Raw("LOADING Redis is loading the dataset in memory".into()));
+        return refuse(srv, sess, entry, CmdError::loading());
     }
     let busy = srv.running_script.as_ref().filter(|r| r.busy()).map(|r| r.busy_error());
     let cmd_flags = if entry.is(traits::SCRIPT) {

@@ -52,6 +52,11 @@ impl CmdError {
         CmdError::Msg(s.into())
     }
 
+    /// What a command that may not run while a data set loads gets.
+    pub fn loading() -> Self {
+        CmdError::Raw("LOADING Redis is loading the dataset in memory".into())
+    }
+
     /// The error code (first word), as INFO errorstats counts it.
     pub fn code(&self) -> String {
         self.to_string().split(' ').next().unwrap_or("ERR").to_string()

@@ -200,6 +200,10 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !argv.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity("config|set".into()));
     }
+    // Redis answers -LOADING before any other error when one of them is denied while loading.
+    if ctx.srv.load_state().is_some() && argv[2..].chunks(2).any(|p| Config::denied_while_loading(&lossy(p[0]))) {
+        return Err(CmdError::loading());
+    }
     // Validate everything first so a failing pair leaves the configuration untouched.
     let mut staged = ctx.srv.config.clone();
     let mut seen = HashSet::new();

@@ -425,6 +425,11 @@ fn a_replica_serves_clients_while_it_loads() {
         assert!(info.contains(field), "{field} missing in {info}");
     }
     assert_eq!(info_field(&mut rc, "persistence", "async_loading"), 0);
+    // Directives about where and how the data is kept wait (Redis's DENY_LOADING_CONFIG),
+    // even beside an unknown one.
+    let loading = "-LOADING Redis is loading the dataset in memory\r\n";
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "appendonly", "no"]).text(), loading);
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "nosuch", "1", "dir", "/"]).text(), loading);
     assert_eq!(rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]).text(), "+OK\r\n");
     assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 0));
     assert_eq!(rc.cmd(&["DBSIZE"]).text(), ":400\r\n");
@@ -464,7 +469,8 @@ fn a_replica_serves_clients_while_it_loads() {
     assert_eq!(rc.cmd(&["GET", "key:1"]).as_str(), value);
     assert_eq!(rc.cmd(&["EXISTS", "fill:1"]).text(), ":0\r\n");
     // Commands flagged no_async_loading (REPLICAOF, SAVE, CLUSTER MEET...) wait for the end.
-    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "-LOADING Redis is loading the dataset in memory\r\n");
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), loading);
+    assert_eq!(rc.cmd(&["CONFIG", "SET", "appendonly", "no"]).text(), loading);
     assert!(rc.cmd(&["COMMAND", "INFO", "replicaof"]).text().contains("no_async_loading"));
     rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]);
     assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "async_loading") == 0));
