@@ -352,8 +352,12 @@ pub fn load(buf: &[u8], opts: LoadOptions) -> Result<Vec<LoadedKey>, RdbError> {
 /// [`load`], with the code of the FUNCTION libraries the file carries (Redis 7's FUNCTION2
 /// records), in file order.
 pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Vec<u8>>), RdbError> {
-    let (keys, functions, used) = load_prefix(buf, opts)?;
-    if used != buf.len() {
+    whole(load_prefix(buf, opts)?, buf.len())
+}
+
+/// A parsed [`Prefix`] that must have been the whole file of `len` bytes.
+pub fn whole((keys, functions, used): Prefix, len: usize) -> Result<(Vec<LoadedKey>, Vec<Vec<u8>>), RdbError> {
+    if used != len {
         return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
     }
     Ok((keys, functions))

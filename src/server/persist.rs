@@ -240,10 +240,7 @@ impl ServerState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let (keys, libraries, used) = self.parse_rdb(&bytes, serve, false)?;
-        if used != bytes.len() {
-            return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
-        }
+        let (keys, libraries) = rdb::whole(self.parse_rdb(&bytes, serve, false)?, bytes.len())?;
         let n = self.install_rdb(keys, libraries, how)?;
         self.loaded_repl_info = rdb::repl_info(&bytes);
         Ok(n)
@@ -254,10 +251,7 @@ impl ServerState {
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
         let swapdb = self.config.str("repl-diskless-load") == "swapdb";
         let same_history = self.master.as_deref().is_some_and(|m| m.same_history);
-        let (keys, libraries, used) = self.parse_rdb(bytes, true, swapdb && same_history)?;
-        if used != bytes.len() {
-            return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
-        }
+        let (keys, libraries) = rdb::whole(self.parse_rdb(bytes, true, swapdb && same_history)?, bytes.len())?;
         self.install_rdb(keys, libraries, Reload::Replace)
     }
 
