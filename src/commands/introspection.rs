@@ -85,21 +85,82 @@ fn command_info(spec: &CommandSpec, full: &str) -> Reply {
     ])
 }
 
-fn command_docs(spec: &CommandSpec) -> Reply {
-    let mut m = vec![
-        (Reply::bulk_str("summary"), Reply::bulk_str(spec.summary)),
-        (Reply::bulk_str("since"), Reply::bulk_str(spec.since)),
-        (Reply::bulk_str("group"), Reply::bulk_str(spec.group)),
-    ];
-    // Redis leaves the field out of a command that documents no complexity (LOLWUT).
-    if !spec.complexity.is_empty() {
-        m.push((Reply::bulk_str("complexity"), Reply::bulk_str(spec.complexity)));
+/// Redis's addReplyCommandArgList: each argument a map, its fields only when set.
+fn arg_list(args: &[super::docs::Arg]) -> Reply {
+    use super::docs::{MULTIPLE, MULTIPLE_TOKEN, OPTIONAL};
+    Reply::Array(
+        args.iter()
+            .map(|a| {
+                let mut m = vec![
+                    (Reply::bulk_str("name"), Reply::bulk_str(a.name)),
+                    (Reply::bulk_str("type"), Reply::bulk_str(a.ty)),
+                ];
+                if a.key_spec_index >= 0 {
+                    m.push((Reply::bulk_str("key_spec_index"), Reply::Int(a.key_spec_index)));
+                }
+                let texts = [("token", a.token), ("summary", a.summary), ("since", a.since)];
+                let texts = texts.into_iter().chain([("deprecated_since", a.deprecated_since)]);
+                for (k, v) in texts {
+                    if let Some(v) = v {
+                        m.push((Reply::bulk_str(k), Reply::bulk_str(v)));
+                    }
+                }
+                if a.flags != 0 {
+                    let names = [(OPTIONAL, "optional"), (MULTIPLE, "multiple"), (MULTIPLE_TOKEN, "multiple_token")];
+                    let set = names.iter().filter(|(f, _)| a.flags & f != 0).map(|(_, n)| *n).collect();
+                    m.push((Reply::bulk_str("flags"), status_set(set)));
+                }
+                if !a.args.is_empty() {
+                    m.push((Reply::bulk_str("arguments"), arg_list(a.args)));
+                }
+                Reply::Map(m)
+            })
+            .collect(),
+    )
+}
+
+fn command_docs(spec: &CommandSpec, full: &str) -> Reply {
+    let doc = super::docs::doc(full);
+    // Redis's own texts for its commands, the table's for Ember's (leases, field TTLs).
+    let some = |s: &'static str| Some(s).filter(|s| !s.is_empty());
+    let (summary, since, group, complexity) = match doc {
+        Some(d) => (d.summary, d.since, d.group.to_string(), d.complexity),
+        None => (some(spec.summary), some(spec.since), spec.group.replace('_', "-"), some(spec.complexity)),
+    };
+    let mut m = Vec::new();
+    for (k, v) in [("summary", summary), ("since", since), ("group", Some(group.as_str())), ("complexity", complexity)]
+    {
+        // Redis leaves out what a command does not document (LOLWUT's complexity).
+        if let Some(v) = v {
+            m.push((Reply::bulk_str(k), Reply::bulk_str(v)));
+        }
+    }
+    if let Some(d) = doc {
+        if !d.doc_flags.is_empty() {
+            m.push((Reply::bulk_str("doc_flags"), status_set(d.doc_flags.to_vec())));
+        }
+        if let Some(v) = d.deprecated_since {
+            m.push((Reply::bulk_str("deprecated_since"), Reply::bulk_str(v)));
+        }
+        if let Some(v) = d.replaced_by {
+            m.push((Reply::bulk_str("replaced_by"), Reply::bulk_str(v)));
+        }
+        if !d.history.is_empty() {
+            let h = d.history.iter().map(|(v, what)| Reply::Array(vec![Reply::bulk_str(v), Reply::bulk_str(what)]));
+            m.push((Reply::bulk_str("history"), Reply::Set(h.collect())));
+        }
+        if !d.args.is_empty() {
+            m.push((Reply::bulk_str("arguments"), arg_list(d.args)));
+        }
     }
     if !spec.subcommands.is_empty() {
         let subs = spec
             .subcommands
             .iter()
-            .map(|s| (Reply::bulk_str(&format!("{}|{}", spec.name, s.name)), command_docs(s)))
+            .map(|s| {
+                let name = format!("{}|{}", spec.name, s.name);
+                (Reply::bulk_str(&name), command_docs(s, &name))
+            })
             .collect();
         m.push((Reply::bulk_str("subcommands"), Reply::Map(subs)));
     }
@@ -145,7 +206,7 @@ fn docs(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     } else {
         argv[2..].iter().filter_map(|n| lookup(n)).map(|e| (e.spec, e.full.to_string())).collect()
     };
-    Ok(Reply::Map(specs.into_iter().map(|(s, full)| (Reply::bulk_str(&full), command_docs(s))).collect()))
+    Ok(Reply::Map(specs.into_iter().map(|(s, full)| (Reply::bulk_str(&full), command_docs(s, &full))).collect()))
 }
 
 fn list(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -13,6 +13,7 @@ pub mod bitmap;
 pub mod cluster;
 pub mod connection;
 pub mod dispatch;
+pub mod docs;
 pub mod error;
 pub mod generic;
 pub mod geo;
