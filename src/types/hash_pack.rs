@@ -27,9 +27,7 @@
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use super::packed::MapPack;
-use std::hash::Hasher;
-
-use crate::util::id_hasher::{IdHasher, IdMap};
+use crate::util::id_hasher::IdMap;
 use crate::util::thin::ThinPtr;
 
 /// Field lists shorter than this (in encoded bytes) stay inline: the reference costs 9.
@@ -68,22 +66,48 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The shared copy of `names`, if the list has been seen before with values other than
-/// those `values` fingerprints. No `Arc<Fields>` is ever dropped while the registry is
-/// locked (its drop locks it).
-fn intern(names: MapPack, values: u64) -> Option<Arc<Fields>> {
-    let hash = crate::util::siphash::hash(names.raw());
+/// A fingerprint of byte strings: each folded by rotate and xor, one multiply per string
+/// (SipHash of the names, or a multiply per word, cost more than the edit they rode on:
+/// the multiplies form one dependency chain). Seeded per process; a collision only keeps
+/// a list unshared (equal fingerprints are compared in full).
+fn fingerprint<'a>(parts: impl Iterator<Item = &'a [u8]>) -> u64 {
+    static SEED: LazyLock<u64> = LazyLock::new(rand::random);
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = *SEED;
+    for p in parts {
+        let mut acc = p.len() as u64;
+        let mut words = p.chunks_exact(8);
+        for w in &mut words {
+            acc = acc.rotate_left(29) ^ u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
+            acc = acc.rotate_left(29) ^ u64::from_le_bytes(w);
+        }
+        h = (h ^ acc).wrapping_mul(K).rotate_left(31);
+    }
+    h ^ (h >> 29)
+}
+
+/// The shared copy of the list `names`, if it has been seen before with values other than
+/// those `values` fingerprints (asked only for a list not yet shared). No `Arc<Fields>` is
+/// ever dropped while the registry is locked (its drop locks it).
+fn intern<'a>(names: impl Iterator<Item = &'a [u8]> + Clone, values: impl FnOnce() -> u64) -> Option<Arc<Fields>> {
+    let hash = fingerprint(names.clone());
     let found = {
         let mut reg = registry();
         match reg.map.get(&hash).and_then(Weak::upgrade) {
             Some(a) => a,
             None => {
                 let slot = hash as usize % SEEN;
+                let values = values();
                 let (seen, seen_values) = std::mem::replace(&mut reg.seen[slot], (hash, values));
                 if seen != hash || seen_values == values {
                     return None;
                 }
-                let a = Arc::new(Fields { names, hash });
+                let a = Arc::new(Fields { names: MapPack::from_entries(names), hash });
                 // Replaces a dead entry, if any: its drop, waiting for the lock, will see
                 // the entry is no longer its own.
                 reg.map.insert(hash, Arc::downgrade(&a));
@@ -92,7 +116,7 @@ fn intern(names: MapPack, values: u64) -> Option<Arc<Fields>> {
         }
     };
     // Equal fingerprints of different lists: this one stays inline.
-    (found.names == names).then_some(found)
+    found.names.iter().eq(names).then_some(found)
 }
 
 /// See the module doc.
@@ -209,22 +233,35 @@ impl HashPack {
         self.0.replace(at, v);
     }
 
-    /// Appends new fields (the caller knows they are new) with one resize.
-    pub fn extend<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone) {
-        if pairs.clone().into_iter().next().is_none() {
-            return;
-        }
-        self.unshare();
-        let entries: Vec<&[u8]> = pairs.into_iter().flat_map(|(f, v)| [f, v]).collect();
-        self.0.extend(entries.iter().copied());
-        self.share();
+    /// Appends new fields (the caller knows they are new).
+    pub fn extend<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
+        let p = {
+            let (mut names, mut values) = self.columns();
+            let before = names.len();
+            for (f, v) in pairs {
+                names.push(f);
+                values.push(v);
+            }
+            if names.len() == before {
+                return;
+            }
+            build(&names, &values)
+        };
+        self.replace(p);
     }
 
     /// Removes the `i`th field.
     pub fn remove(&mut self, i: usize) {
-        self.unshare();
-        self.0.remove_range(2 * i, 2);
-        self.share();
+        let p = {
+            let (mut names, mut values) = self.columns();
+            if i >= names.len() {
+                return;
+            }
+            names.remove(i);
+            values.remove(i);
+            build(&names, &values)
+        };
+        self.replace(p);
     }
 
     /// Bytes held: the pack, and this hash's part of a shared field list (MEMORY USAGE).
@@ -237,36 +274,42 @@ impl HashPack {
         self.0.bytes() + shared
     }
 
-    /// Back to fields and values interleaved.
-    fn unshare(&mut self) {
-        let Some(p) = self.fields_ptr() else { return };
-        let plain = MapPack::from_entries(self.iter().flat_map(|(f, v)| [f, v]));
-        self.0 = plain;
-        // SAFETY: the count the replaced pack held; nothing refers to it any more.
-        unsafe { Arc::decrement_strong_count(p) };
+    /// The names and the values, in one pass (a field-list edit walks the pack once).
+    fn columns(&self) -> (Vec<&[u8]>, Vec<&[u8]>) {
+        let n = self.len() + 1;
+        let (mut names, mut values) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (f, v) in self.iter() {
+            names.push(f);
+            values.push(v);
+        }
+        (names, values)
     }
 
-    /// Trades the field names for a reference to a shared copy, if other hashes have them.
-    fn share(&mut self) {
-        if self.is_shared() || self.len() < 2 {
-            return;
-        }
-        // Most hashes written are not worth a look-up: size the names before copying them.
-        if self.iter().map(|(f, _)| f.len() + 1).sum::<usize>() < MIN_SHARED {
-            return;
-        }
-        let names = MapPack::from_entries(self.iter().map(|(f, _)| f));
-        let mut h = IdHasher::default();
-        for (_, v) in self.iter() {
-            h.write_usize(v.len());
-            h.write(v);
-        }
-        let Some(fields) = intern(names, h.finish()) else { return };
-        let addr = (Arc::into_raw(fields) as usize).to_le_bytes();
-        let mut p = MapPack::from_entries(std::iter::once(&addr[..]).chain(self.iter().map(|(_, v)| v)));
-        p.set_marked(true);
+    /// Puts `p` in place, releasing the shared list the old pack referred to.
+    fn replace(&mut self, p: MapPack) {
+        let old = self.fields_ptr();
         self.0 = p;
+        if let Some(old) = old {
+            // SAFETY: the count the replaced pack held; nothing refers to it any more.
+            unsafe { Arc::decrement_strong_count(old) };
+        }
     }
+}
+
+/// A pack of these fields and values: values and a reference to a shared copy of the names
+/// if other hashes have them (see [`intern`]), else the two interleaved.
+fn build(names: &[&[u8]], values: &[&[u8]]) -> MapPack {
+    // Most hashes written are not worth a look-up.
+    if names.len() >= 2
+        && names.iter().map(|f| f.len() + 1).sum::<usize>() >= MIN_SHARED
+        && let Some(fields) = intern(names.iter().copied(), || fingerprint(values.iter().copied()))
+    {
+        let addr = (Arc::into_raw(fields) as usize).to_le_bytes();
+        let mut p = MapPack::from_entries(std::iter::once(&addr[..]).chain(values.iter().copied()));
+        p.set_marked(true);
+        return p;
+    }
+    MapPack::from_entries(names.iter().zip(values).flat_map(|(f, v)| [*f, *v]))
 }
 
 #[cfg(test)]
@@ -284,8 +327,7 @@ mod tests {
 
     /// Whether `p`'s field list has a live shared copy.
     fn registered(p: &HashPack) -> bool {
-        let names = MapPack::from_entries(p.iter().map(|(f, _)| f));
-        let hash = crate::util::siphash::hash(names.raw());
+        let hash = fingerprint(p.iter().map(|(f, _)| f));
         registry().map.get(&hash).is_some_and(|w| w.strong_count() > 0)
     }
 
