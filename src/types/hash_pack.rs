@@ -235,6 +235,19 @@ impl HashPack {
 
     /// Appends new fields (the caller knows they are new).
     pub fn extend<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
+        if !self.is_shared() {
+            // In place while the names are too short to share (most small hashes).
+            let entries: Vec<&[u8]> = pairs.into_iter().flat_map(|(f, v)| [f, v]).collect();
+            self.0.extend(entries.iter().copied());
+            if self.iter().map(|(f, _)| f.len() + 1).sum::<usize>() >= MIN_SHARED {
+                let p = {
+                    let (names, values) = self.columns();
+                    build(&names, &values)
+                };
+                self.replace(p);
+            }
+            return;
+        }
         let p = {
             let (mut names, mut values) = self.columns();
             let before = names.len();
