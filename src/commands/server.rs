@@ -871,6 +871,19 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         tracing::info!("DEBUG LISTPACK {}: {}", String::from_utf8_lossy(argv[2]), v.encoding_name());
         return Ok(Reply::StatusOwned("Listpack structure printed on stdout".into()));
     }
+    if is(sub, "htstats") && argv.len() == 3 {
+        let id = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
+        let db = usize::try_from(id).ok().and_then(|i| ctx.srv.dbs.get(i));
+        let db = db.ok_or_else(|| CmdError::msg("Out of range database"))?;
+        return Ok(Reply::Verbatim(db.table_stats().into()));
+    }
+    if is(sub, "htstats-key") && argv.len() == 3 {
+        let v = ctx.db().view(argv[2]).ok_or(CmdError::NoSuchKey)?;
+        let stats = v.table_stats().ok_or_else(|| {
+            CmdError::msg("The value stored at the specified key is not represented using an hash table")
+        })?;
+        return Ok(Reply::Verbatim(stats.into()));
+    }
     if is(sub, "quicklist-packed-threshold") && argv.len() == 3 {
         // Ember's lists have no plain nodes: the threshold is checked and accepted.
         return match crate::config::parse_memory(&String::from_utf8_lossy(argv[2])) {
@@ -975,6 +988,10 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(help_reply(
             "DEBUG",
             &[
+                "HTSTATS <dbid>",
+                "    Return hash table statistics of the specified Redis database.",
+                "HTSTATS-KEY <key>",
+                "    Like HTSTATS but for the hash table stored at <key>'s value.",
                 "LOG <message>",
                 "    Write <message> to the server log.",
                 "OBJECT <key>",

@@ -385,6 +385,16 @@ impl Db {
         (main, self.side.expires.heap_bytes())
     }
 
+    /// DEBUG HTSTATS: the key table's statistics, then the deadlines' (a sorted index in
+    /// Ember, so only its size).
+    pub fn table_stats(&self) -> String {
+        let expires = match self.side.expires.len() {
+            0 => "Hash table 0 stats (main hash table):\nNo stats available for empty dictionaries\n".to_string(),
+            n => format!("Sorted deadline index (not a hash table):\n number of elements: {n}\n"),
+        };
+        format!("[Dictionary HT]\n{}[Expires HT]\n{expires}", self.keys.stats())
+    }
+
     pub fn expires_len(&self) -> usize {
         self.side.expires.len()
     }

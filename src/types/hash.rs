@@ -291,6 +291,14 @@ impl HashValue {
     }
 
     /// Whether this is the plain `listpack` encoding (one allocation, no deadlines).
+    /// DEBUG HTSTATS-KEY: the hash table's statistics, when the hash is one.
+    pub fn table_stats(&self) -> Option<String> {
+        match self.enc() {
+            Enc::Table(t) => Some(t.d.stats()),
+            _ => None,
+        }
+    }
+
     pub fn is_packed(&self) -> bool {
         matches!(self.0.get(), EitherRef::Left(_))
     }

@@ -56,6 +56,16 @@ impl Value {
         }
     }
 
+    /// DEBUG HTSTATS-KEY: the statistics of the hash table holding the value, if one does.
+    pub fn table_stats(&self) -> Option<String> {
+        match self {
+            Value::Hash(h) => h.table_stats(),
+            Value::Set(s) => s.table_stats(),
+            Value::ZSet(z) => z.table_stats(),
+            Value::Str(_) | Value::List(_) | Value::Stream(_) => None,
+        }
+    }
+
     /// About how many allocations freeing this value takes (Redis's lazyfreeGetFreeEffort):
     /// one for a compact encoding, else one per element; lists one per ~128 elements (a
     /// quicklist node), streams one per node plus each group and its pending entries.

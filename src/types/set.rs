@@ -252,6 +252,14 @@ impl SetValue {
         }
     }
 
+    /// DEBUG HTSTATS-KEY: the hash table's statistics, when the set is one.
+    pub fn table_stats(&self) -> Option<String> {
+        match self.enc() {
+            Enc::Table(d) => Some(d.stats()),
+            _ => None,
+        }
+    }
+
     pub fn is_ints(&self) -> bool {
         matches!(self.enc(), Enc::Ints(_))
     }

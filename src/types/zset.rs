@@ -137,6 +137,14 @@ impl ZSetValue {
     }
 
     /// Whether this is the `listpack` encoding (one allocation).
+    /// DEBUG HTSTATS-KEY: the member dict's statistics, when the set is not packed.
+    pub fn table_stats(&self) -> Option<String> {
+        match self.enc() {
+            Enc::Sorted(s) => Some(s.dict.stats()),
+            Enc::Packed(_) => None,
+        }
+    }
+
     pub fn is_packed(&self) -> bool {
         matches!(self.enc(), Enc::Packed(_))
     }

@@ -59,6 +59,47 @@ impl<K, V> Table<K, V> {
     }
 }
 
+impl<K, V> Table<K, V> {
+    /// One table's part of [`Dict::stats`]: chains of 49 or more share the last counter.
+    fn stats(&self, idx: usize) -> String {
+        use std::fmt::Write;
+        const VECTLEN: usize = 50;
+        let role = if idx == 0 { "main hash table" } else { "rehashing target" };
+        if self.used == 0 {
+            return format!("Hash table {idx} stats ({role}):\nNo stats available for empty dictionaries\n");
+        }
+        let (mut lens, mut slots, mut longest, mut total) = ([0usize; VECTLEN], 0usize, 0usize, 0usize);
+        for b in &self.buckets {
+            let mut len = 0;
+            let mut cur = b.as_deref();
+            while let Some(n) = cur {
+                len += 1;
+                cur = n.next.as_deref();
+            }
+            lens[len.min(VECTLEN - 1)] += 1;
+            if len > 0 {
+                slots += 1;
+                longest = longest.max(len);
+                total += len;
+            }
+        }
+        let size = self.buckets.len();
+        // Redis divides in single precision; so does this, for the same digits.
+        let mut out = format!(
+            "Hash table {idx} stats ({role}):\n table size: {size}\n number of elements: {}\n different slots: \
+             {slots}\n max chain length: {longest}\n avg chain length (counted): {:.2}\n avg chain length \
+             (computed): {:.2}\n Chain length distribution:\n",
+            self.used,
+            total as f32 / slots as f32,
+            self.used as f32 / slots as f32,
+        );
+        for (i, &n) in lens[..VECTLEN - 1].iter().enumerate().filter(|(_, n)| **n > 0) {
+            let _ = writeln!(out, "   {i}: {n} ({:.2}%)", n as f32 / size as f32 * 100.0);
+        }
+        out
+    }
+}
+
 impl<K, V> Drop for Table<K, V> {
     fn drop(&mut self) {
         // Unlink chains iteratively so no chain length can exhaust the stack.
@@ -125,6 +166,16 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
     /// Total bucket slots (for memory accounting and the shrink policy).
     pub fn slots(&self) -> usize {
         self.ht[0].buckets.len() + self.ht[1].buckets.len()
+    }
+
+    /// DEBUG HTSTATS's text (Redis's `dictGetStats`): the main table, then the rehashing
+    /// target while there is one.
+    pub fn stats(&self) -> String {
+        let mut out = self.ht[0].stats(0);
+        if self.is_rehashing() {
+            out.push_str(&self.ht[1].stats(1));
+        }
+        out
     }
 
     pub fn is_rehashing(&self) -> bool {
@@ -641,6 +692,39 @@ mod tests {
         }
         // Only a key whose hash has those bits matches (all 40 of them: no other key has).
         assert!(d.find_by_hash_bits(d.hash(&k(5)), 40, |_, &v| v == 6).is_none());
+    }
+
+    /// DEBUG HTSTATS's counters add up, and a rehash shows its target table.
+    #[test]
+    fn stats_count_every_element_and_show_the_rehash_target() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        assert!(d.stats().contains("No stats available for empty dictionaries"));
+        for i in 0..5_000 {
+            d.insert(k(i), i);
+        }
+        while d.rehash(100) {}
+        let field = |text: &str, name: &str| -> usize {
+            let line = text.lines().find(|l| l.starts_with(&format!(" {name}: "))).expect(name);
+            line.rsplit(": ").next().and_then(|n| n.parse().ok()).expect(name)
+        };
+        let s = d.stats();
+        assert_eq!(field(&s, "table size"), 8192);
+        assert_eq!(field(&s, "number of elements"), 5_000);
+        let chains: usize = s
+            .lines()
+            .filter_map(|l| l.trim().split_once(": "))
+            .filter_map(|(len, rest)| Some(len.parse::<usize>().ok()? * rest.split(' ').next()?.parse::<usize>().ok()?))
+            .sum();
+        assert_eq!(chains, 5_000, "{s}");
+        assert!(!s.contains("rehashing target"));
+        for i in 0..4_500 {
+            d.remove(&k(i)[..]);
+        }
+        d.shrink_if_needed();
+        assert!(d.is_rehashing(), "shrinking 8192 buckets to 512 goes step by step");
+        assert!(d.stats().ends_with("(rehashing target):\nNo stats available for empty dictionaries\n"));
+        d.rehash(50);
+        assert!(d.stats().contains("Hash table 1 stats (rehashing target):\n table size: 512\n"), "{}", d.stats());
     }
 
     #[test]
