@@ -9,7 +9,7 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
-use crate::server::persist::Reload;
+use crate::server::load::Reload;
 use crate::server::socket::Serves;
 use crate::server::state::{Shutdown, unix_us};
 use crate::server::tls;

@@ -396,12 +396,25 @@ pub type Prefix = (Vec<LoadedKey>, Vec<Vec<u8>>, usize);
 /// [`load_all`] of an RDB image that other bytes may follow (an old AOF's preamble before
 /// its commands): also returns the length of the image.
 pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
-    load_prefix_with(buf, opts, &mut |_| {})
+    let mut keys = Vec::new();
+    let (functions, used) = load_prefix_with(buf, opts, &mut |k, _| {
+        keys.push(k);
+        Ok(())
+    })?;
+    Ok((keys, functions, used))
 }
 
-/// [`load_prefix`], calling `progress` with the bytes parsed so far after every key (the
-/// server serves clients while it loads, and slows down under `key-load-delay`).
-pub fn load_prefix_with(buf: &[u8], opts: LoadOptions, progress: &mut dyn FnMut(usize)) -> Result<Prefix, RdbError> {
+/// [`load_prefix`] handing each key to `sink` as soon as it is parsed, with the bytes parsed
+/// so far, instead of collecting them: a server loading its data set installs the keys as
+/// they come (no second copy of the data set's index in memory), serves clients and slows
+/// down under `key-load-delay` between them. The checksum is checked at the end, after the
+/// keys went to `sink`, as Redis checks it. Returns the function libraries and the image's
+/// length.
+pub fn load_prefix_with(
+    buf: &[u8],
+    opts: LoadOptions,
+    sink: &mut dyn FnMut(LoadedKey, usize) -> Result<(), RdbError>,
+) -> Result<(Vec<Vec<u8>>, usize), RdbError> {
     let mut r = Reader { buf, pos: 0 };
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
@@ -411,7 +424,6 @@ pub fn load_prefix_with(buf: &[u8], opts: LoadOptions, progress: &mut dyn FnMut(
     if !(1..=12).contains(&version) {
         return Err(RdbError::Corrupted { offset: 5, what: format!("unsupported RDB version {version}") });
     }
-    let mut out = Vec::new();
     let mut functions = Vec::new();
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
@@ -450,17 +462,17 @@ pub fn load_prefix_with(buf: &[u8], opts: LoadOptions, progress: &mut dyn FnMut(
                 let key = r.string()?;
                 let value = load_value(&mut r, t, opts)?;
                 if let Some(value) = value {
-                    out.push(LoadedKey {
+                    let k = LoadedKey {
                         db,
                         key: Bytes::from(key),
                         value,
                         expire_at: expire.take(),
                         idle_secs: idle.take(),
                         freq: freq.take(),
-                    });
+                    };
+                    sink(k, r.pos)?;
                 }
                 (expire, idle, freq) = (None, None, None);
-                progress(r.pos);
             }
         }
     }
@@ -471,7 +483,7 @@ pub fn load_prefix_with(buf: &[u8], opts: LoadOptions, progress: &mut dyn FnMut(
             return Err(RdbError::Corrupted { offset: at, what: "RDB CRC error (wrong RDB checksum)".into() });
         }
     }
-    Ok((out, functions, r.pos))
+    Ok((functions, r.pos))
 }
 
 fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, RdbError> {

@@ -616,7 +616,7 @@ fn flush_pending(st: &mut ServerState) {
 }
 
 /// One turn of the loop from inside a script past `busy-reply-threshold` (called from its
-/// instruction hook), or from an RDB load (see `persist::Loading`): new connections are accepted and other clients' commands run, which
+/// instruction hook), or from an RDB load (see `load::Loading`): new connections are accepted and other clients' commands run, which
 /// dispatch answers with `-BUSY` unless they are allowed while busy (SCRIPT KILL, SHUTDOWN
 /// NOSAVE, MULTI...). Blocked clients are not served and nothing is timed here, as in Redis.
 /// A SIGTERM asks the script to stop; the main loop then shuts down.

@@ -15,6 +15,7 @@ pub mod lag;
 pub mod latency;
 pub mod lazyfree;
 pub mod lease;
+pub mod load;
 
 pub mod persist;
 pub mod pubsub;

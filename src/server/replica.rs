@@ -610,9 +610,9 @@ fn advance(st: &mut ServerState) {
                         info!("MASTER <-> REPLICA sync: Loading DB in memory");
                         let path = st.rdb_path();
                         match std::fs::rename(&temp, &path) {
-                            Ok(()) => st
-                                .load_rdb_file_serving(super::persist::Reload::Replace, true)
-                                .map_err(|e| e.to_string()),
+                            Ok(()) => {
+                                st.load_rdb_file_serving(super::load::Reload::Replace, true).map_err(|e| e.to_string())
+                            }
                             Err(e) => {
                                 let _ = std::fs::remove_file(&temp);
                                 Err(format!("Failed trying to rename the temp DB into {}: {e}", path.display()))

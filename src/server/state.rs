@@ -260,7 +260,7 @@ pub struct ServerState {
     /// An AOF file is being replayed (DEBUG LOADAOF refuses to nest).
     pub replaying_aof: bool,
     /// An RDB image is being loaded (start-up, a replica's full sync): INFO's `loading`.
-    pub loading: Option<crate::server::persist::Loading>,
+    pub loading: Option<crate::server::load::Loading>,
     /// The master link had an event while a load served other clients; it is read after.
     pub master_event_missed: bool,
     /// DEBUG REPLYBUFFER: how often a client's reply-buffer peak restarts (ms, negative:
