@@ -95,9 +95,13 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("executable", srv.executable.clone());
             w("config_file", srv.config.file.clone().unwrap_or_default());
             w("io_threads_active", "0".into());
+            if let Some(ms) = srv.shutdown_in_ms() {
+                w("shutdown_in_milliseconds", ms.to_string());
+            }
         }
         "clients" => {
-            w("connected_clients", (srv.clients.len() + 1).to_string());
+            // Replicas are not clients here, as in Redis.
+            w("connected_clients", (srv.clients.len() + 1).saturating_sub(srv.repl.replicas.len()).to_string());
             w("cluster_connections", "0".into());
             w("maxclients", srv.config.int("maxclients").to_string());
             w("client_recent_max_input_buffer", "0".into());

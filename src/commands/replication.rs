@@ -132,7 +132,7 @@ fn attach(ctx: &mut Ctx, psync: bool) -> CmdResult {
     if ctx.srv.master.as_deref().is_some_and(|m| !m.link_up()) {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
     }
-    tracing::info!("Replica {} asks for synchronization", ctx.sess.addr);
+    tracing::info!("Replica {} asks for synchronization", ctx.sess.replica_name());
     if !ctx.sess.replica_functions_only {
         ctx.srv.attach_replica(ctx.sess, psync);
         return Ok(Reply::NoReply);

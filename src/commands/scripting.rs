@@ -544,7 +544,7 @@ impl Host for ScriptHost<'_> {
             );
         }
         crate::server::event_loop::serve_while_busy(self.srv, first);
-        self.srv.shutdown.is_some() || self.srv.running_script.as_ref().is_some_and(|r| r.kill)
+        self.srv.exiting || self.srv.running_script.as_ref().is_some_and(|r| r.kill)
     }
 }
 

@@ -10,8 +10,9 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
 use crate::server::load::Reload;
+use crate::server::shutdown::{Outcome, ShutdownFlags};
 use crate::server::socket::Serves;
-use crate::server::state::{Shutdown, unix_us};
+use crate::server::state::unix_us;
 use crate::server::tls;
 use crate::types::Value;
 use crate::util::numfmt::parse_i64;
@@ -436,45 +437,49 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Status("Background saving started"))
 }
 
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (see [`crate::server::shutdown`]): the
+/// client gets no reply when the server exits, and stays blocked while lagging replicas are
+/// waited for.
 fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut mode = Shutdown::Default;
+    let mut flags = ShutdownFlags::default();
+    let mut abort = false;
     for a in &argv[1..] {
-        if is(a, "nosave") {
-            mode = Shutdown::NoSave;
-        } else if is(a, "save") {
-            mode = Shutdown::Save;
-        } else if is(a, "now") || is(a, "force") {
-        } else if is(a, "abort") {
-            if !ctx.srv.shutdown_asap {
-                return Err(CmdError::msg("No shutdown in progress."));
-            }
-            ctx.srv.shutdown_asap = false;
-            tracing::warn!("Shutdown manually aborted.");
-            return Ok(OK);
-        } else {
-            return Err(CmdError::Syntax);
+        match () {
+            _ if is(a, "nosave") => flags.nosave = true,
+            _ if is(a, "save") => flags.save = true,
+            _ if is(a, "now") => flags.now = true,
+            _ if is(a, "force") => flags.force = true,
+            _ if is(a, "abort") => abort = true,
+            _ => return Err(CmdError::Syntax),
         }
+    }
+    if (abort && flags != ShutdownFlags::default()) || (flags.save && flags.nosave) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        return if ctx.srv.abort_shutdown() { Ok(OK) } else { Err(CmdError::msg("No shutdown in progress.")) };
+    }
+    if !flags.now && ctx.sess.in_exec {
+        return Err(CmdError::msg("SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client"));
     }
     // A busy script can only be ended without saving: its half-done effects must not reach
     // the disk.
     if let Some(r) = ctx.srv.running_script.as_ref().filter(|r| r.busy())
-        && !matches!(mode, Shutdown::NoSave)
+        && !flags.nosave
     {
         return Err(CmdError::Raw(r.busy_error()));
     }
-    // Like Redis: save first when asked to, or by default when save points are configured;
-    // a failed save cancels the shutdown.
-    let save_points = !ctx.srv.config.str("save").trim().is_empty();
-    ctx.srv.abort_bgsave();
-    if matches!(mode, Shutdown::Save) || (matches!(mode, Shutdown::Default) && save_points) {
-        ctx.srv.save_rdb().map_err(|_| CmdError::msg("Errors trying to SHUTDOWN. Check logs."))?;
+    match ctx.srv.prepare_shutdown(flags) {
+        Outcome::Exit => {
+            if let Some(net) = ctx.srv.net.as_deref_mut() {
+                net.close_listeners();
+            }
+            ctx.sess.close_after_reply = true;
+            Ok(Reply::NoReply)
+        }
+        Outcome::Waiting => super::block(ctx, argv, &[], None, Reply::NoReply, Reply::NoReply),
+        Outcome::Failed => Err(CmdError::Raw(crate::server::shutdown::FAILED.into())),
     }
-    ctx.srv.shutdown = Some(mode);
-    if let Some(net) = ctx.srv.net.as_deref_mut() {
-        net.close_listeners();
-    }
-    ctx.sess.close_after_reply = true;
-    Ok(Reply::NoReply)
 }
 
 fn monitor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {

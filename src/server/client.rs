@@ -128,6 +128,18 @@ pub fn protected_mode_denies(protected: bool, password_set: bool, peer: &std::ne
 pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 impl Session {
+    /// How the logs name a replica (Redis's replicationGetSlaveName): its address with the
+    /// port it listens on, which REPLCONF listening-port told.
+    pub fn replica_name(&self) -> String {
+        let ip = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(ip, _)| ip);
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        match (self.replica_port, ip.contains(':')) {
+            (0, _) => format!("{ip}:<unknown-replica-port>"),
+            (port, true) => format!("[{ip}]:{port}"),
+            (port, false) => format!("{ip}:{port}"),
+        }
+    }
+
     /// A reply of `n` bytes went out: it filled the reply buffer up to its size.
     pub fn note_reply(&mut self, n: usize) {
         self.rbp = self.rbp.max(n.min(self.rbs));

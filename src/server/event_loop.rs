@@ -374,7 +374,7 @@ impl Server {
             }
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
-            if self.state.shutdown.is_some() {
+            if self.state.exiting {
                 if let Some(net) = self.state.net.as_deref_mut() {
                     net.close_listeners();
                 }
@@ -449,27 +449,7 @@ impl Server {
         }
         warn!("Received {} scheduling shutdown...", if sigint { "SIGINT" } else { "SIGTERM" });
         self.state.shutdown_asap = true;
-    }
-
-    /// SIGTERM / SIGINT: Redis's prepareForShutdown. A running BGSAVE is abandoned; with save
-    /// points configured the dataset is saved first, and a failed save keeps the server
-    /// running rather than losing data.
-    fn shutdown_on_signal(&mut self) {
-        warn!("User requested shutdown...");
-        self.state.abort_bgsave();
-        if !self.state.config.str("save").trim().is_empty() {
-            info!("Saving the final RDB snapshot before exiting.");
-            if self.state.save_rdb().is_err() {
-                if self.state.shutdown_insisted() {
-                    exit_insisting();
-                }
-                warn!("Error trying to save the DB, can't exit.");
-                warn!("Errors trying to shut down the server. Check the logs for more information.");
-                self.state.shutdown_asap = false;
-                return;
-            }
-        }
-        self.state.shutdown = Some(super::state::Shutdown::NoSave);
+        self.state.last_signal_sigint = sigint;
     }
 
     /// Output produced for other clients, and kills requested by commands.
@@ -493,9 +473,7 @@ impl Server {
         super::replica::cron(&mut self.state);
         self.state.cluster_cron();
         super::http::close_idle(&mut self.state);
-        if self.state.shutdown_asap && self.state.shutdown.is_none() {
-            self.shutdown_on_signal();
-        }
+        self.state.shutdown_cron();
         self.state.aof_flush();
         if self.state.aofctl.rewrite_scheduled && !self.state.bgsave_in_progress() {
             if let Err(e) = self.state.start_aof_rewrite() {
@@ -856,7 +834,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         if sess.postponed.is_some() {
             break; // a command held by CLIENT PAUSE: nothing more is read until it runs
         }
-        if sess.close_after_reply || st.shutdown.is_some() {
+        if sess.close_after_reply || st.exiting {
             break;
         }
         if sess.block.is_some() {
@@ -1141,7 +1119,7 @@ fn close(st: &mut ServerState, id: ClientId) {
 
 /// A second SIGINT while a shutdown is pending: out now, without the temporary file of an
 /// interrupted save (Redis: "You insist... exiting now.").
-fn exit_insisting() -> ! {
+pub(crate) fn exit_insisting() -> ! {
     warn!("You insist... exiting now.");
     let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
     std::process::exit(1);

@@ -91,7 +91,7 @@ pub fn refill_from_file(sess: &mut Session) -> std::io::Result<usize> {
     if *left == 0 {
         sess.out.extend_from_slice(&fs.held);
         sess.full_sync = None;
-        tracing::info!("Synchronization with replica {} succeeded", sess.addr);
+        tracing::info!("Synchronization with replica {} succeeded", sess.replica_name());
     }
     Ok(sess.out.len() - before)
 }
@@ -244,7 +244,7 @@ impl ServerState {
                 fs.phase = Phase::AwaitAck;
                 tracing::info!(
                     "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming",
-                    s.addr
+                    s.replica_name()
                 );
             }
         }
@@ -257,7 +257,7 @@ impl ServerState {
         {
             sess.out.extend_from_slice(&fs.held);
             self.stats.net_output_bytes += fs.held.len() as u64;
-            tracing::info!("Synchronization with replica {} succeeded", sess.addr);
+            tracing::info!("Synchronization with replica {} succeeded", sess.replica_name());
         }
     }
 

@@ -21,6 +21,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod repl;
 pub mod replica;
+pub mod shutdown;
 pub mod socket;
 pub mod state;
 pub mod tls;

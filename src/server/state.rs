@@ -139,13 +139,6 @@ pub enum PauseKind {
     All,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shutdown {
-    Save,
-    NoSave,
-    Default,
-}
-
 pub struct ServerState {
     /// The command layer (see [`crate::server::execute`]).
     pub executor: &'static dyn Executor,
@@ -185,7 +178,8 @@ pub struct ServerState {
     pub pending_writes: Vec<ClientId>,
     /// Clients to disconnect once their pending output is flushed (or at once when killed).
     pub to_close: Vec<ClientId>,
-    pub shutdown: Option<Shutdown>,
+    /// The shutdown finished (saved as asked): the server exits after this loop iteration.
+    pub exiting: bool,
     pub pause: Option<(PauseKind, u64)>,
     pub monitors: Vec<ClientId>,
     /// Replicas and the stream they are sent (SYNC / PSYNC).
@@ -280,6 +274,10 @@ pub struct ServerState {
     pub failover: Option<crate::server::failover::Failover>,
     /// SIGTERM / SIGINT arrived: the next cron shuts down (SHUTDOWN ABORT cancels it).
     pub shutdown_asap: bool,
+    /// The last of those signals was SIGINT (`shutdown-on-sigint` applies, not -sigterm).
+    pub last_signal_sigint: bool,
+    /// A shutdown waiting for lagging replicas (see [`crate::server::shutdown`]).
+    pub shutdown_pending: Option<crate::server::shutdown::Pending>,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
     pub scripts_may_run_anything: bool,
     /// Memory was over `maxmemory` (nothing left to evict) when the current command started.
@@ -426,7 +424,7 @@ impl ServerState {
             slowlog_next_id: 0,
             pending_writes: Vec::new(),
             to_close: Vec::new(),
-            shutdown: None,
+            exiting: false,
             pause: None,
             monitors: Vec::new(),
             repl: Default::default(),
@@ -484,6 +482,8 @@ impl ServerState {
             failover: None,
             replica_client: None,
             shutdown_asap: false,
+            last_signal_sigint: false,
+            shutdown_pending: None,
             scripts_may_run_anything: false,
             running_script: None,
             script_session: None,

@@ -476,3 +476,47 @@ fn a_replica_serves_clients_while_it_loads() {
     assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "async_loading") == 0));
     assert!(eventually(Duration::from_secs(10), || rc.cmd(&["DBSIZE"]).text() == ":440\r\n"));
 }
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+/// Redis 7's graceful shutdown: SHUTDOWN waits (blocked, writes paused) for a replica to
+/// acknowledge the last write, SHUTDOWN ABORT cancels it with an error for the waiting
+/// client, and once the replica catches up the master saves and exits.
+#[test]
+fn shutdown_waits_for_a_lagging_replica() {
+    let mut m = ember(&["--shutdown-timeout", "60"]);
+    let mut mc = m.connect();
+    let r = ember(&[]);
+    let mut rc = r.connect();
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+    mc.cmd(&["SET", "k", "1"]);
+    assert!(eventually(Duration::from_secs(10), || rc.cmd(&["GET", "k"]).text() == "$1\r\n1\r\n"));
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "replication", "connected_slaves") == 1));
+    assert_eq!(info_field(&mut mc, "clients", "connected_clients"), 1, "a replica is not a client in INFO");
+
+    signal(r.child.id(), "-STOP");
+    assert_eq!(mc.cmd(&["INCR", "k"]).text(), ":2\r\n");
+    let mut waiting = m.connect();
+    waiting.send(&["SHUTDOWN"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        mc.cmd(&["INFO", "server"]).as_str().contains("shutdown_in_milliseconds:")
+    }));
+    assert_eq!(info_field(&mut mc, "clients", "blocked_clients"), 1);
+    assert_eq!(mc.cmd(&["SHUTDOWN", "ABORT", "NOW"]).text(), "-ERR syntax error\r\n");
+    assert_eq!(mc.cmd(&["SHUTDOWN", "ABORT"]).text(), "+OK\r\n");
+    assert_eq!(waiting.read().text(), "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    assert_eq!(mc.cmd(&["SHUTDOWN", "ABORT"]).text(), "-ERR No shutdown in progress.\r\n");
+    assert!(!mc.cmd(&["INFO", "server"]).as_str().contains("shutdown_in_milliseconds:"));
+    assert_eq!(mc.cmd(&["SET", "after", "abort"]).text(), "+OK\r\n", "writes resume after the abort");
+
+    waiting.send(&["SHUTDOWN"]);
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "clients", "blocked_clients") == 1));
+    assert!(!m.wait_exit(Duration::from_millis(300)), "the master left its replica behind");
+    signal(r.child.id(), "-CONT");
+    assert!(m.wait_exit(Duration::from_secs(20)), "the master did not exit once its replica caught up");
+    assert_eq!(rc.cmd(&["GET", "k"]).text(), "$1\r\n2\r\n");
+    assert_eq!(rc.cmd(&["GET", "after"]).text(), "$5\r\nabort\r\n");
+}
