@@ -24,7 +24,7 @@ cp "$bin" "$work/ember-server"
 
 units=("$@")
 [ ${#units[@]} -eq 0 ] && units=(unit/acl unit/acl-v2 unit/auth unit/info integration/aof unit/shutdown unit/limits
-  integration/block-repl integration/replication-4 integration/psync2-reg integration/shutdown
+  integration/block-repl integration/replication-4 integration/psync2-reg integration/shutdown integration/rdb
   unit/cluster unit/cluster/misc unit/cluster/links unit/cluster/announced-endpoints unit/cluster-scripting)
 echo "# Redis test suite in internal mode against ember-server: ${units[*]}"
 out=$(REDIS_TESTS_WORK="$work/suite" "$suite/run.sh" internal "$work/ember-server" "${units[@]}")

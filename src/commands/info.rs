@@ -161,13 +161,18 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             let state = srv.load_state();
             w("loading", ((state == Some(false)) as u8).to_string());
             w("async_loading", ((state == Some(true)) as u8).to_string());
-            // Forkless snapshots copy nothing on write: the copy-on-write figures are 0.
-            for f in ["current_cow_peak", "current_cow_size", "current_cow_size_age"] {
-                w(f, "0".into());
-            }
-            w("current_fork_perc", "0.00".into());
-            w("current_save_keys_processed", "0".into());
-            w("current_save_keys_total", "0".into());
+            // Forkless snapshots copy no pages: what they hold beside the data set stands for
+            // the copy-on-write figures (see ServerState::snapshot_cost), measured now.
+            let cost = srv.snapshot_cost();
+            let peak = srv.bgsave.as_ref().map_or(0, |b| b.cost_peak.max(cost));
+            w("current_cow_peak", peak.to_string());
+            w("current_cow_size", cost.to_string());
+            w("current_cow_size_age", "0".into());
+            let (processed, total) = srv.snapshot_progress();
+            let perc = if total == 0 { 0.0 } else { processed as f64 * 100.0 / total as f64 };
+            w("current_fork_perc", format!("{perc:.2}"));
+            w("current_save_keys_processed", processed.to_string());
+            w("current_save_keys_total", total.to_string());
             w("rdb_changes_since_last_save", srv.dirty.to_string());
             w("rdb_bgsave_in_progress", (srv.rdb_bgsave_in_progress() as u8).to_string());
             w("rdb_last_save_time", srv.save_stats.last_save_secs.to_string());
@@ -175,7 +180,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("rdb_last_bgsave_time_sec", srv.save_stats.last_duration_secs.to_string());
             w("rdb_current_bgsave_time_sec", "-1".into());
             w("rdb_saves", srv.save_stats.saves.to_string());
-            w("rdb_last_cow_size", "0".into());
+            w("rdb_last_cow_size", srv.save_stats.rdb_last_cow.to_string());
             w("rdb_last_load_keys_expired", srv.save_stats.last_load_expired.to_string());
             w("rdb_last_load_keys_loaded", srv.save_stats.last_load_loaded.to_string());
             w("aof_enabled", (srv.aof.is_some() as u8).to_string());
@@ -189,7 +194,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("aof_rewrites_consecutive_failures", srv.aofctl.consecutive_failures.to_string());
             let write_ok = srv.aof.as_ref().is_none_or(|a| a.write_error.is_none());
             w("aof_last_write_status", if write_ok { "ok" } else { "err" }.into());
-            w("aof_last_cow_size", "0".into());
+            w("aof_last_cow_size", srv.save_stats.aof_last_cow.to_string());
             w("module_fork_in_progress", "0".into());
             w("module_fork_last_cow_size", "0".into());
             if let Some(aof) = srv.aof.as_ref() {

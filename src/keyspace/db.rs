@@ -1074,6 +1074,11 @@ impl Db {
         self.side.snap.as_deref().map_or(0, |s| s.writer.pending())
     }
 
+    /// Keys the running snapshot wrote so far.
+    pub fn snapshot_written(&self) -> usize {
+        self.side.snap.as_deref().map_or(0, |s| s.written())
+    }
+
     /// Bookkeeping bytes of the running snapshot.
     pub fn snapshot_overhead(&self) -> usize {
         self.side.snap.as_deref().map_or(0, |s| s.overhead())

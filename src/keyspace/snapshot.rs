@@ -24,6 +24,10 @@ pub struct DbSnap {
     pub at_ms: u64,
     /// Keys written, or absent at the start and created since (never to be written).
     done: HashSet<Box<[u8]>>,
+    /// What `done` costs, kept as it grows (INFO reads it while the walk runs).
+    done_bytes: usize,
+    /// Records written so far (INFO's `current_save_keys_processed`).
+    written: usize,
     /// Records produced and not yet handed to the writer.
     pub writer: Writer,
     /// Walk position; `complete` once every key present at the start has been written, after
@@ -40,7 +44,16 @@ impl DbSnap {
     /// never rehashes (a stall of milliseconds at a million keys) while the walk runs.
     pub fn new(opts: SaveOptions, at_ms: u64, keys: usize, access: Option<Stamping>) -> DbSnap {
         let done = HashSet::with_capacity(keys + keys / 8 + 16);
-        DbSnap { at_ms, done, writer: Writer::records(opts), cursor: 0, complete: false, access }
+        DbSnap {
+            at_ms,
+            done,
+            done_bytes: 0,
+            written: 0,
+            writer: Writer::records(opts),
+            cursor: 0,
+            complete: false,
+            access,
+        }
     }
 
     /// Writes `key` as it is now unless already done; `current` is its value, deadline and
@@ -52,8 +65,10 @@ impl DbSnap {
         if let Some((v, at, stamp)) = current {
             let (idle, freq) = self.access.map_or((None, None), |st| st.persisted(stamp, self.at_ms));
             self.writer.key_with_access(key, v, at, idle, freq);
+            self.written += 1;
         }
         self.done.insert(key.into());
+        self.done_bytes += key.len() + 32;
     }
 
     pub fn is_done(&self, key: &[u8]) -> bool {
@@ -62,6 +77,10 @@ impl DbSnap {
 
     /// Bytes of bookkeeping (INFO, the memory target of forkless snapshots).
     pub fn overhead(&self) -> usize {
-        self.done.iter().map(|k| k.len() + 32).sum::<usize>() + self.writer.pending()
+        self.done_bytes + self.writer.pending()
+    }
+
+    pub fn written(&self) -> usize {
+        self.written
     }
 }

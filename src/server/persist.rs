@@ -32,6 +32,10 @@ pub struct SaveStats {
     /// Background snapshots started (BGSAVE, AOF rewrites): INFO's total_forks, the count
     /// tools watch for Redis's forks.
     pub snapshots_started: u64,
+    /// The peak cost of the last RDB snapshot and of the last AOF rewrite (INFO's
+    /// `rdb_last_cow_size`, `aof_last_cow_size`).
+    pub rdb_last_cow: u64,
+    pub aof_last_cow: u64,
 }
 
 impl ServerState {
@@ -199,6 +203,10 @@ pub struct Bgsave {
     next_key_at: Option<std::time::Instant>,
     /// The writer process, when the snapshot has one.
     pub child_pid: Option<u32>,
+    /// Keys in the data set when it started (INFO's `current_save_keys_total`).
+    pub keys_total: usize,
+    /// The most the snapshot held beside the data set (see [`ServerState::snapshot_cost`]).
+    pub cost_peak: usize,
 }
 
 /// What a snapshot is for.
@@ -338,6 +346,7 @@ impl ServerState {
         if matches!(purpose, Purpose::Rdb) {
             self.save_stats.last_attempt_secs = unix_ms() / 1000;
         }
+        let keys_total = self.dbs.iter().map(|d| d.len()).sum();
         for db in &mut self.dbs {
             db.start_snapshot(opts, at, record_access);
         }
@@ -355,6 +364,8 @@ impl ServerState {
             next_key_at: None,
             purpose,
             child_pid,
+            keys_total,
+            cost_peak: 0,
         });
         Ok(())
     }
@@ -362,6 +373,10 @@ impl ServerState {
     /// One slice of a running BGSAVE (called by the event loop between polls). Returns true
     /// while there is more to do right away.
     pub fn bgsave_step(&mut self) -> bool {
+        let cost = self.snapshot_cost();
+        if let Some(bg) = self.bgsave.as_mut() {
+            bg.cost_peak = bg.cost_peak.max(cost);
+        }
         let save_opts = self.save_options();
         let key_delay_us = self.config.int("rdb-key-save-delay");
         let Some(bg) = self.bgsave.as_mut() else { return false };
@@ -498,6 +513,7 @@ impl ServerState {
     }
 
     fn finish_bgsave(&mut self) {
+        self.note_snapshot_cost();
         let Some(mut bg) = self.bgsave.take() else { return };
         self.end_snapshots();
         let result = bg.handle.take().map(|h| h.join());
@@ -532,6 +548,7 @@ impl ServerState {
 
     /// Abandons a running BGSAVE (FLUSHALL, a reload, shutdown): no partial file remains.
     pub fn abort_bgsave(&mut self) {
+        self.note_snapshot_cost();
         let Some(mut bg) = self.bgsave.take() else { return };
         self.end_snapshots();
         bg.tx = None;
@@ -544,9 +561,29 @@ impl ServerState {
         }
     }
 
-    /// Bookkeeping bytes of a running snapshot (INFO).
-    pub fn bgsave_overhead(&self) -> usize {
-        let queued = self.bgsave.as_ref().map_or(0, |b| b.queued_bytes);
-        queued + self.dbs.iter().map(|d| d.snapshot_overhead()).sum::<usize>()
+    /// What a running snapshot holds beside the data set: the names of the keys it wrote
+    /// and the records waiting for the writer. It is the forkless counterpart of the pages a
+    /// Redis child copies on write, and INFO reports it as `current_cow_size`.
+    pub fn snapshot_cost(&self) -> usize {
+        let Some(bg) = self.bgsave.as_ref() else { return 0 };
+        bg.queued_bytes + self.dbs.iter().map(|d| d.snapshot_overhead()).sum::<usize>()
+    }
+
+    /// A snapshot ends: its peak cost becomes INFO's `rdb_last_cow_size` or
+    /// `aof_last_cow_size`.
+    fn note_snapshot_cost(&mut self) {
+        let cost = self.snapshot_cost();
+        let Some(bg) = self.bgsave.as_ref() else { return };
+        let peak = bg.cost_peak.max(cost) as u64;
+        match bg.purpose {
+            Purpose::AofRewrite { .. } => self.save_stats.aof_last_cow = peak,
+            Purpose::Rdb | Purpose::Replicas { .. } => self.save_stats.rdb_last_cow = peak,
+        }
+    }
+
+    /// INFO's `current_save_keys_processed` and `current_save_keys_total`.
+    pub fn snapshot_progress(&self) -> (usize, usize) {
+        let Some(bg) = self.bgsave.as_ref() else { return (0, 0) };
+        (self.dbs.iter().map(|d| d.snapshot_written()).sum(), bg.keys_total)
     }
 }

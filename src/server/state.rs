@@ -466,6 +466,8 @@ impl ServerState {
                 last_load_loaded: 0,
                 last_load_expired: 0,
                 snapshots_started: 0,
+                rdb_last_cow: 0,
+                aof_last_cow: 0,
             },
             tracking: Default::default(),
             net: None,

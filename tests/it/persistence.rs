@@ -558,3 +558,35 @@ fn loading_a_file_does_not_hold_the_data_set_twice() {
     // process's own (a parsed copy of every key beside the installed one was 1.8 times).
     assert!(peak < used * 13 / 10 + (24 << 20), "peak RSS {peak} while loading {used} bytes of data");
 }
+
+/// A running BGSAVE reports its progress and what it holds beside the data set (the
+/// forkless counterpart of Redis's copy-on-write figures), and the peak once it ended.
+#[test]
+fn bgsave_reports_progress_and_its_memory_cost() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["DEBUG", "POPULATE", "2000", "key", "500"]);
+    assert_eq!(info_field(&mut c, "persistence", "current_save_keys_total"), 0);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    assert!(c.cmd(&["BGSAVE"]).as_str().contains("Background saving started"));
+    assert_eq!(info_field(&mut c, "persistence", "current_save_keys_total"), 2000);
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut c, "persistence", "current_save_keys_processed") > 10)
+    );
+    // Keys changed before the walk reached them are written first, and held until the
+    // writer takes them.
+    for i in 1000..1100 {
+        c.cmd(&["SETRANGE", &format!("key:{i}"), "0", "B"]);
+    }
+    assert!(info_field(&mut c, "persistence", "current_cow_size") > 0);
+    assert!(
+        info_field(&mut c, "persistence", "current_cow_peak") >= info_field(&mut c, "persistence", "current_cow_size")
+    );
+    let perc = crate::util::info_str(&mut c, "persistence", "current_fork_perc");
+    assert!(perc.parse::<f64>().is_ok_and(|p| p > 0.0 && p < 100.0), "current_fork_perc:{perc}");
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == 0));
+    assert_eq!(info_field(&mut c, "persistence", "current_cow_size"), 0);
+    assert_eq!(info_field(&mut c, "persistence", "current_save_keys_total"), 0);
+    assert!(info_field(&mut c, "persistence", "rdb_last_cow_size") > 0);
+}
