@@ -90,6 +90,11 @@ pub struct Session {
     /// A replica's last acknowledged offset (REPLCONF ACK), and when it came (Unix ms).
     pub repl_ack: u64,
     pub repl_ack_ms: u64,
+    /// A replica that attached with SYNC, not PSYNC: it sends no ACKs (no streaming timeout).
+    pub repl_pre_psync: bool,
+    /// Since when output has been waiting without the socket taking any (Unix ms; 0 while
+    /// it drains): a diskless replica stuck that long past repl-timeout is let go.
+    pub out_stalled_ms: u64,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -217,6 +222,8 @@ impl Session {
             unix: false,
             woff: 0,
             repl_ack: 0,
+            repl_pre_psync: false,
+            out_stalled_ms: 0,
             repl_ack_ms: 0,
             block: None,
             postponed: None,

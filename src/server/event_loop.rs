@@ -518,6 +518,7 @@ impl Server {
         }
         self.state.after_background_change();
         self.state.ping_replicas();
+        self.state.disconnect_timedout_replicas();
         self.state.keep_waiting_replicas_alive();
         self.state.close_idle_migrate_sockets();
         self.state.expire_backlog();
@@ -1034,14 +1035,16 @@ fn flush(st: &mut ServerState, id: ClientId) {
     let Some(conn) = net.conns.get_mut(&id) else {
         return;
     };
+    let now_ms = st.now_ms;
     let Some(sess) = st.clients.get_mut(&id) else {
         return;
     };
     let mut dead = false;
+    let mut wrote = false;
     loop {
         // A replica being sent its image file gets the next piece as the last drains.
         if sess.full_sync.is_some() {
-            match super::full_sync::refill_from_file(sess) {
+            match super::full_sync::refill_from_file(sess, now_ms) {
                 Ok(n) => st.stats.net_output_bytes += n as u64,
                 Err(e) => {
                     warn!("SYNC failed. Can't read the snapshot file: {e}");
@@ -1067,13 +1070,17 @@ fn flush(st: &mut ServerState, id: ClientId) {
             // advancing would leave it to be reclaimed, and split_to would make it shared. A
             // big buffer (a large reply) is let go.
             Ok(n) if n >= sess.out.len() => {
+                wrote = true;
                 if sess.out.capacity() > RBUF_KEEP {
                     sess.out = BytesMut::new();
                 } else {
                     sess.out.clear();
                 }
             }
-            Ok(n) => bytes::Buf::advance(&mut sess.out, n),
+            Ok(n) => {
+                wrote = true;
+                bytes::Buf::advance(&mut sess.out, n);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
@@ -1083,6 +1090,12 @@ fn flush(st: &mut ServerState, id: ClientId) {
         }
     }
     let pending = !sess.out.is_empty() || conn.stream.tls_pending();
+    // Progress, or nothing left, restarts the clock of a stuck socket (replica timeouts).
+    if !pending {
+        sess.out_stalled_ms = 0;
+    } else if wrote || sess.out_stalled_ms == 0 {
+        sess.out_stalled_ms = now_ms;
+    }
     if dead || (!pending && sess.close_after_reply) {
         close(st, id);
         return;

@@ -71,7 +71,7 @@ pub const SOCKET_ROOM: usize = 4 << 20;
 
 /// Tops up the output buffer of a replica that is being sent its image file. Returns the
 /// bytes added; once the file is all read, the held stream follows it.
-pub fn refill_from_file(sess: &mut Session) -> std::io::Result<usize> {
+pub fn refill_from_file(sess: &mut Session, now_ms: u64) -> std::io::Result<usize> {
     if sess.out.len() >= FILE_PIECE {
         return Ok(0);
     }
@@ -91,6 +91,8 @@ pub fn refill_from_file(sess: &mut Session) -> std::io::Result<usize> {
     if *left == 0 {
         sess.out.extend_from_slice(&fs.held);
         sess.full_sync = None;
+        // Online from now: the streaming timeout counts from here (Redis's replicaPutOnline).
+        sess.repl_ack_ms = now_ms;
         tracing::info!("Synchronization with replica {} succeeded", sess.replica_name());
     }
     Ok(sess.out.len() - before)
@@ -105,6 +107,7 @@ impl ServerState {
         self.drain_repl_feed();
         self.ensure_backlog();
         self.add_replica(sess);
+        sess.repl_pre_psync = !psync;
         self.repl.sync_full += 1;
         sess.full_sync =
             Some(FullSync { phase: Phase::Waiting, offset: 0, psync, held: Vec::new(), since_ms: self.now_ms });
@@ -242,6 +245,7 @@ impl ServerState {
             let Some(s) = self.clients.get_mut(id) else { continue };
             if let Some(fs) = s.full_sync.as_mut() {
                 fs.phase = Phase::AwaitAck;
+                s.repl_ack_ms = self.now_ms;
                 tracing::info!(
                     "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming",
                     s.replica_name()
@@ -289,7 +293,7 @@ impl ServerState {
             sess.out.extend_from_slice(header.as_bytes());
             fs.phase = Phase::SendFile { file, left: len };
             self.stats.net_output_bytes += header.len() as u64;
-            match refill_from_file(sess) {
+            match refill_from_file(sess, self.now_ms) {
                 Ok(n) => self.stats.net_output_bytes += n as u64,
                 Err(e) => {
                     tracing::warn!("SYNC failed. Can't read the snapshot file: {e}");

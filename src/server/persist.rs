@@ -493,6 +493,8 @@ impl ServerState {
         }
         let Some(bg) = self.bgsave.take() else { return false };
         self.end_snapshots();
+        // Redis's words for the moment its parent has the child's whole image.
+        warn!("Diskless rdb transfer, done reading from pipe, {} replicas still up.", targets.len());
         if let Purpose::Replicas { mark, crc } = bg.purpose {
             let mut end = crc.trailer(checksum);
             end.extend_from_slice(mark.as_bytes());

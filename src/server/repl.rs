@@ -20,6 +20,7 @@ use bytes::Bytes;
 
 use crate::keyspace::db::ClientId;
 use crate::server::backlog::Backlog;
+use crate::server::full_sync::Phase;
 use crate::server::{ServerState, Session};
 
 pub use crate::protocol::feed::Feed;
@@ -282,6 +283,32 @@ impl ServerState {
             self.repl.new_history();
             self.refresh_track_modified();
         }
+    }
+
+    /// From cron (Redis's replicationCron): a replica that acknowledged nothing for
+    /// `repl-timeout` is dropped (one attached with SYNC never acknowledges), and so is one
+    /// whose diskless image has been stuck in its socket that long (it would hold every other
+    /// replica of that snapshot back).
+    pub fn disconnect_timedout_replicas(&mut self) {
+        let timeout = self.config.int("repl-timeout").max(1) as u64 * 1000;
+        let now = self.now_ms;
+        let mut gone = Vec::new();
+        for s in self.repl.replicas.iter().filter_map(|id| self.clients.get(id)) {
+            let kind = match s.full_sync.as_ref().map(|f| &f.phase) {
+                None | Some(Phase::AwaitAck) if !s.repl_pre_psync && now.saturating_sub(s.repl_ack_ms) > timeout => {
+                    "streaming sync"
+                }
+                Some(Phase::Snapshot { diskless: true })
+                    if s.out_stalled_ms != 0 && now.saturating_sub(s.out_stalled_ms) > timeout =>
+                {
+                    "full sync"
+                }
+                _ => continue,
+            };
+            tracing::warn!("Disconnecting timedout replica ({kind}): {}", s.replica_name());
+            gone.push(s.id);
+        }
+        self.to_close.extend(gone);
     }
 
     /// Every `repl-ping-replica-period` seconds the replicas get a PING, so a quiet master

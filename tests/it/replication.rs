@@ -520,3 +520,46 @@ fn shutdown_waits_for_a_lagging_replica() {
     assert_eq!(rc.cmd(&["GET", "k"]).text(), "$1\r\n2\r\n");
     assert_eq!(rc.cmd(&["GET", "after"]).text(), "$5\r\nabort\r\n");
 }
+
+/// A master lets go of a replica that acknowledged nothing for repl-timeout (streaming),
+/// and of one that stopped reading its diskless image (full sync, which would otherwise
+/// hold the snapshot back for good); the stopped replica resumes with PSYNC.
+#[test]
+fn a_master_drops_replicas_that_time_out() {
+    let m = ember(&[
+        "--repl-timeout",
+        "2",
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--rdbcompression",
+        "no",
+    ]);
+    let mut mc = m.connect();
+    let r = ember(&[]);
+    let mut rc = r.connect();
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "replication", "connected_slaves") == 1));
+    signal(r.child.id(), "-STOP");
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut mc, "replication", "connected_slaves") == 0),
+        "a replica silent past repl-timeout stayed attached"
+    );
+    signal(r.child.id(), "-CONT");
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "replication", "connected_slaves") == 1));
+    assert_eq!(info_field(&mut mc, "stats", "sync_full"), 1, "the replica came back with PSYNC");
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "replication", "connected_slaves") == 0));
+
+    // A "replica" that asks for a diskless image and never reads it.
+    mc.cmd(&["DEBUG", "POPULATE", "20000", "key", "1000"]);
+    let mut stuck = TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+    stuck.write_all(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n").unwrap();
+    assert!(eventually(Duration::from_secs(10), || info_field(&mut mc, "persistence", "rdb_bgsave_in_progress") == 1));
+    assert!(
+        eventually(Duration::from_secs(15), || info_field(&mut mc, "replication", "connected_slaves") == 0
+            && info_field(&mut mc, "persistence", "rdb_bgsave_in_progress") == 0),
+        "a replica stuck in its full sync held the snapshot"
+    );
+}
