@@ -16,5 +16,6 @@ pub mod listpack;
 pub mod lzf;
 pub mod manifest;
 pub mod rdb;
+pub mod rdb_reader;
 pub mod rdb_writer;
 pub mod snapshot_writer;

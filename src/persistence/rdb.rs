@@ -17,7 +17,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::listpack::{self, Elem};
-use super::lzf;
+use super::rdb_reader::Reader;
 use crate::types::stream::{Group, NodeLimits, Stream, StreamId};
 use crate::types::{End, Fill, HashLimits, HashValue, ListValue, SetValue, StrValue, Value, ZSetValue, ZsetLimits};
 
@@ -145,7 +145,7 @@ pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, Option<&'static
     if version > RDB_VERSION || crc != crc64(&payload[..payload.len() - 8]) {
         return Err(None);
     }
-    let mut r = Reader { buf: body, pos: 0 };
+    let mut r = Reader::slice(body);
     let mut out = Vec::new();
     while r.pos < body.len() {
         match r.u8() {
@@ -176,7 +176,7 @@ pub fn restore(payload: &[u8], opts: LoadOptions) -> Result<Value, DumpError> {
     if version > RDB_VERSION || crc != crc64(&payload[..payload.len() - 8]) {
         return Err(DumpError::Footer);
     }
-    let mut r = Reader { buf: body, pos: 0 };
+    let mut r = Reader::slice(body);
     let t = r.u8().map_err(|_| DumpError::BadData)?;
     let v = load_value(&mut r, t, opts).map_err(|_| DumpError::BadData)?.ok_or(DumpError::BadData)?;
     if r.pos != body.len() {
@@ -189,7 +189,8 @@ pub fn crc64(data: &[u8]) -> u64 {
     crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(data)
 }
 
-/// The CRC-64 of a file written in pieces.
+/// The CRC-64 of a file written (or read) in pieces.
+#[derive(Clone)]
 pub struct Checksum(crc::Digest<'static, u64>);
 
 static CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
@@ -203,6 +204,11 @@ impl Default for Checksum {
 impl Checksum {
     pub fn update(&mut self, b: &[u8]) {
         self.0.update(b);
+    }
+
+    /// The CRC-64 of the bytes so far.
+    pub fn value(self) -> u64 {
+        self.0.finalize()
     }
 
     /// The EOF opcode and the checksum, closing a file whose earlier bytes went through
@@ -223,125 +229,6 @@ pub(super) fn canonical_int(s: &[u8]) -> Option<i64> {
 
 // ---------------------------------------------------------------------------------------------
 // Loading
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn err(&self, what: impl Into<String>) -> RdbError {
-        RdbError::Corrupted { offset: self.pos, what: what.into() }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RdbError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.buf.len())
-            .ok_or_else(|| self.err("unexpected end of file"))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, RdbError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u64_le(&mut self) -> Result<u64, RdbError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
-    }
-
-    /// A length, or Err((encoding)) for the special string encodings.
-    fn len_or_enc(&mut self) -> Result<Result<u64, u8>, RdbError> {
-        let b = self.u8()?;
-        Ok(match b >> 6 {
-            0 => Ok((b & 0x3f) as u64),
-            1 => Ok((((b & 0x3f) as u64) << 8) | self.u8()? as u64),
-            2 => match b {
-                0x80 => Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap_or([0; 4])) as u64),
-                0x81 => Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap_or([0; 8]))),
-                _ => return Err(self.err(format!("unknown length encoding {b:#x}"))),
-            },
-            _ => Err(b & 0x3f),
-        })
-    }
-
-    fn len(&mut self) -> Result<u64, RdbError> {
-        match self.len_or_enc()? {
-            Ok(n) => Ok(n),
-            Err(_) => Err(self.err("a string encoding where a length was expected")),
-        }
-    }
-
-    /// A length that counts things still to be read from the file: never more than the bytes
-    /// left, so a hostile length cannot make the loader allocate without bound.
-    fn count(&mut self) -> Result<usize, RdbError> {
-        let n = self.len()?;
-        if n > (self.buf.len() - self.pos) as u64 {
-            return Err(self.err(format!("length {n} exceeds the file")));
-        }
-        Ok(n as usize)
-    }
-
-    fn string(&mut self) -> Result<Vec<u8>, RdbError> {
-        match self.len_or_enc()? {
-            Ok(n) => {
-                let n = usize::try_from(n).map_err(|_| self.err("string too long"))?;
-                Ok(self.take(n)?.to_vec())
-            }
-            Err(ENC_INT8) => Ok((self.u8()? as i8).to_string().into_bytes()),
-            Err(ENC_INT16) => {
-                Ok(i16::from_le_bytes(self.take(2)?.try_into().unwrap_or([0; 2])).to_string().into_bytes())
-            }
-            Err(ENC_INT32) => {
-                Ok(i32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4])).to_string().into_bytes())
-            }
-            Err(ENC_LZF) => {
-                let clen = self.count()?;
-                let len = self.len()?;
-                // LZF expands at most ~88x (a 3-byte back-reference copies 264 bytes), so a
-                // larger claim is corruption, and a tiny file cannot make us allocate gigabytes.
-                if len > 512 * 1024 * 1024 || len > (clen as u64).saturating_mul(100) + 64 {
-                    return Err(self.err("compressed string too long"));
-                }
-                let data = self.take(clen)?;
-                lzf::decompress(data, len as usize).ok_or_else(|| self.err("invalid LZF data"))
-            }
-            Err(e) => Err(self.err(format!("unknown string encoding {e}"))),
-        }
-    }
-
-    fn binary_double(&mut self) -> Result<f64, RdbError> {
-        Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
-    }
-
-    /// RDB_TYPE_ZSET's text doubles: a length byte (253 nan, 254 +inf, 255 -inf) then text.
-    fn text_double(&mut self) -> Result<f64, RdbError> {
-        let n = self.u8()?;
-        match n {
-            253 => Ok(f64::NAN),
-            254 => Ok(f64::INFINITY),
-            255 => Ok(f64::NEG_INFINITY),
-            n => {
-                let s = self.take(n as usize)?;
-                std::str::from_utf8(s).ok().and_then(|t| t.parse().ok()).ok_or_else(|| self.err("invalid double"))
-            }
-        }
-    }
-
-    fn stream_id(&mut self) -> Result<StreamId, RdbError> {
-        Ok(StreamId::new(self.len()?, self.len()?))
-    }
-
-    fn raw_id(&mut self) -> Result<StreamId, RdbError> {
-        let b = self.take(16)?;
-        let ms = u64::from_be_bytes(b[..8].try_into().unwrap_or([0; 8]));
-        let seq = u64::from_be_bytes(b[8..].try_into().unwrap_or([0; 8]));
-        Ok(StreamId::new(ms, seq))
-    }
-}
 
 /// Parses a whole RDB file: its keys. Nothing is returned unless every byte parsed and the
 /// checksum (when present) matched.
@@ -374,7 +261,7 @@ pub struct ReplInfo {
 
 /// The replication state in the aux fields at the head of an RDB image, if it has all three.
 pub fn repl_info(buf: &[u8]) -> Option<ReplInfo> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::slice(buf);
     r.take(9).ok()?;
     let (mut id, mut offset, mut db) = (None, None, None);
     while r.u8().ok()? == OP_AUX {
@@ -415,7 +302,27 @@ pub fn load_prefix_with(
     opts: LoadOptions,
     sink: &mut dyn FnMut(LoadedKey, usize) -> Result<(), RdbError>,
 ) -> Result<(Vec<Vec<u8>>, usize), RdbError> {
-    let mut r = Reader { buf, pos: 0 };
+    load_source_with(Source::Bytes(buf), opts, sink)
+}
+
+/// An image to load: in memory, or read as it is parsed (a file: never held whole).
+pub enum Source<'a> {
+    Bytes(&'a [u8]),
+    /// The reader and the image's length (a count larger than what is left is corruption,
+    /// so the length bounds what the file's counts may size).
+    Stream(&'a mut dyn std::io::Read, u64),
+}
+
+/// [`load_prefix_with`] from either kind of [`Source`].
+pub fn load_source_with(
+    src: Source<'_>,
+    opts: LoadOptions,
+    sink: &mut dyn FnMut(LoadedKey, usize) -> Result<(), RdbError>,
+) -> Result<(Vec<Vec<u8>>, usize), RdbError> {
+    let mut r = match src {
+        Source::Bytes(buf) => Reader::slice(buf),
+        Source::Stream(read, len) => Reader::stream(read, len),
+    };
     let magic = r.take(9)?;
     if &magic[..5] != b"REDIS" {
         return Err(RdbError::Corrupted { offset: 0, what: "not an RDB file (bad magic)".into() });
@@ -434,14 +341,14 @@ pub fn load_prefix_with(
         match op {
             OP_EOF => break,
             OP_SELECTDB => {
-                db = r.len()? as usize;
+                db = r.length()? as usize;
                 if db >= 1 << 16 {
                     return Err(r.err("database index out of range"));
                 }
             }
             OP_RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                r.length()?;
+                r.length()?;
             }
             OP_AUX => {
                 r.string()?;
@@ -452,7 +359,7 @@ pub fn load_prefix_with(
                 let secs = u32::from_le_bytes(r.take(4)?.try_into().unwrap_or([0; 4]));
                 expire = Some(secs as u64 * 1000);
             }
-            OP_IDLE => idle = Some(r.len()?),
+            OP_IDLE => idle = Some(r.length()?),
             OP_FREQ => freq = Some(r.u8()?),
             OP_FUNCTION2 => functions.push(r.string()?),
             OP_MODULE_AUX => {
@@ -479,7 +386,7 @@ pub fn load_prefix_with(
     if version >= 5 {
         let at = r.pos;
         let stored = r.u64_le()?;
-        if stored != 0 && stored != crc64(&buf[..at]) {
+        if stored != 0 && stored != r.checksum_to(at) {
             return Err(RdbError::Corrupted { offset: at, what: "RDB CRC error (wrong RDB checksum)".into() });
         }
     }
@@ -553,7 +460,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             let n = r.count()?;
             let mut h = HashValue::default();
             for _ in 0..n {
-                let ttl = r.len()?;
+                let ttl = r.length()?;
                 let at = match (t, ttl) {
                     (_, 0) => 0,
                     (T_HASH_METADATA, rel) => rel.checked_add(min).map_or(u64::MAX, |v| v - 1),
@@ -651,7 +558,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             let nodes = r.count()?;
             let mut l = ListValue::new();
             for _ in 0..nodes {
-                let container = if t == T_LIST_QUICKLIST_2 { r.len()? } else { 2 };
+                let container = if t == T_LIST_QUICKLIST_2 { r.length()? } else { 2 };
                 let blob = r.string()?;
                 if container == 1 {
                     l.push(End::Right, &blob, fill);
@@ -820,10 +727,10 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
         let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid stream listpack"))?;
         decode_stream_node(master, &elems, &mut entries).ok_or_else(|| r.err("invalid stream node"))?;
     }
-    let length = r.len()?;
+    let length = r.length()?;
     let last_id = r.stream_id()?;
     let (first_id, max_deleted, entries_added) = if t >= T_STREAM_LISTPACKS_2 {
-        (r.stream_id()?, r.stream_id()?, r.len()?)
+        (r.stream_id()?, r.stream_id()?, r.length()?)
     } else {
         (entries.first().map_or(StreamId::ZERO, |(id, _)| *id), StreamId::ZERO, length)
     };
@@ -848,7 +755,7 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
         let name = Bytes::from(r.string()?);
         let last = r.stream_id()?;
         let entries_read = if t >= T_STREAM_LISTPACKS_2 {
-            let n = r.len()?;
+            let n = r.length()?;
             (n != u64::MAX).then_some(n)
         } else {
             // Files before 7.0 have no counter: estimated from the group's last ID, as Redis
@@ -861,7 +768,7 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
         for _ in 0..pel {
             let id = r.raw_id()?;
             let time = r.u64_le()?;
-            let count = r.len()?;
+            let count = r.length()?;
             nacks.push((id, time, count));
         }
         let consumers = r.count()?;
@@ -975,6 +882,67 @@ mod tests {
             let _ = load(&bad, lo);
             let cut = rng.random_range(0..bad.len());
             let _ = load(&bad[..cut], lo);
+        }
+    }
+
+    /// A reader that hands out a few bytes at a time, as a pipe or a socket may.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn load_streamed(file: &[u8], step: usize, lo: LoadOptions) -> Result<(Vec<LoadedKey>, usize), RdbError> {
+        let mut keys = Vec::new();
+        let mut src = Trickle(file, step);
+        let (_, used) = load_source_with(Source::Stream(&mut src, file.len() as u64), lo, &mut |k, _| {
+            keys.push(k);
+            Ok(())
+        })?;
+        Ok((keys, used))
+    }
+
+    /// A file read as it is parsed (in pieces of any size) loads exactly as from memory; a
+    /// wrong checksum, a cut or damage are caught the same way.
+    #[test]
+    fn a_streamed_file_loads_as_the_same_bytes_in_memory() {
+        let (_, lo) = opts();
+        let file = include_bytes!("../../tests/fixtures/redis7-all-types.rdb");
+        let whole = load(file, lo).unwrap();
+        type Digest = (usize, Bytes, ([u8; 20], Option<u64>));
+        let digest = |keys: &[LoadedKey]| -> Vec<Digest> {
+            keys.iter()
+                .map(|k| {
+                    (
+                        k.db,
+                        k.key.clone(),
+                        (crate::keyspace::digest::value(&k.value, k.expire_at.is_some()), k.expire_at),
+                    )
+                })
+                .collect()
+        };
+        for step in [1, 7, 4096, usize::MAX] {
+            let (keys, used) = load_streamed(file, step, lo).unwrap();
+            assert_eq!(used, file.len());
+            assert_eq!(digest(&keys), digest(&whole), "read {step} bytes at a time");
+        }
+        let mut bad = file.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(load_streamed(&bad, 5, lo), Err(RdbError::Corrupted { what, .. }) if what.contains("CRC")));
+        assert!(load_streamed(&file[..file.len() / 2], 5, lo).is_err());
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..100 {
+            let mut bad = file.to_vec();
+            let i = rng.random_range(9..bad.len() - 8);
+            bad[i] = rng.random();
+            let _ = load_streamed(&bad, rng.random_range(1..64), lo);
         }
     }
 

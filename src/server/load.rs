@@ -8,7 +8,7 @@
 //! served meanwhile and kept if the transfer fails, as Redis's temporary databases do) and
 //! DEBUG RELOAD NOFLUSH (a duplicate key fails it before anything changed).
 
-use crate::persistence::rdb::{self, LoadedKey, RdbError};
+use crate::persistence::rdb::{self, LoadedKey, RdbError, Source};
 use crate::server::ServerState;
 use crate::server::state::unix_ms;
 
@@ -81,14 +81,19 @@ impl ServerState {
     /// loads (see [`Loading`]).
     pub fn load_rdb_file_serving(&mut self, how: Reload, serve: bool) -> Result<usize, RdbError> {
         let path = self.rdb_path();
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e.into()),
         };
-        let (n, used) = self.load_image(&bytes, how, serve, false)?;
-        rdb::whole((Vec::new(), Vec::new(), used), bytes.len())?;
-        self.loaded_repl_info = rdb::repl_info(&bytes);
+        let len = file.metadata()?.len();
+        // The replication aux fields lead the file: its head is enough for them.
+        let mut head = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 64 * 1024), &mut head)?;
+        std::io::Seek::rewind(&mut file)?;
+        let (n, used) = self.load_image(Source::Stream(&mut file, len), len as usize, how, serve, false)?;
+        rdb::whole((Vec::new(), Vec::new(), used), len as usize)?;
+        self.loaded_repl_info = rdb::repl_info(&head);
         Ok(n)
     }
 
@@ -99,7 +104,7 @@ impl ServerState {
         let swapdb = self.config.str("repl-diskless-load") == "swapdb";
         let same_history = self.master.as_deref().is_some_and(|m| m.same_history);
         let how = if swapdb { Reload::ReplaceWhenComplete } else { Reload::Replace };
-        let (n, used) = self.load_image(bytes, how, true, swapdb && same_history)?;
+        let (n, used) = self.load_image(Source::Bytes(bytes), bytes.len(), how, true, swapdb && same_history)?;
         rdb::whole((Vec::new(), Vec::new(), used), bytes.len())?;
         Ok(n)
     }
@@ -107,7 +112,7 @@ impl ServerState {
     /// An RDB image at the start of `bytes` (an AOF base, or an old AOF's preamble before
     /// its commands) replaces the data set; returns the bytes the image took.
     pub fn load_rdb_preamble(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
-        self.load_image(bytes, Reload::Replace, false, false).map(|(_, used)| used)
+        self.load_image(Source::Bytes(bytes), bytes.len(), Reload::Replace, false, false).map(|(_, used)| used)
     }
 
     /// Whether a load is under way, as INFO and dispatch see it: `Some(true)` for Redis's
@@ -134,7 +139,8 @@ impl ServerState {
     /// and installs it as `how` says. Returns the keys installed and the image's length.
     fn load_image(
         &mut self,
-        bytes: &[u8],
+        src: Source<'_>,
+        total_bytes: usize,
         how: Reload,
         serve: bool,
         keeps_old_data: bool,
@@ -145,7 +151,7 @@ impl ServerState {
         let interval = self.config.int("loading-process-events-interval-bytes").max(1024) as usize;
         self.loading = Some(Loading {
             start_secs: unix_ms() / 1000,
-            total_bytes: bytes.len(),
+            total_bytes,
             loaded_bytes: 0,
             serve,
             keeps_old_data,
@@ -155,7 +161,7 @@ impl ServerState {
         });
         let result = if matches!(how, Reload::Add | Reload::ReplaceWhenComplete) {
             let mut keys = Vec::new();
-            let parsed = rdb::load_prefix_with(bytes, opts, &mut |k, pos| {
+            let parsed = rdb::load_source_with(src, opts, &mut |k, pos| {
                 keys.push(k);
                 self.load_progress(pos);
                 Ok(())
@@ -164,7 +170,7 @@ impl ServerState {
             parsed.and_then(|(libraries, used)| Ok((self.install_rdb(keys, libraries, how)?, used)))
         } else {
             let mut tally = self.begin_install(how);
-            let parsed = rdb::load_prefix_with(bytes, opts, &mut |k, pos| {
+            let parsed = rdb::load_source_with(src, opts, &mut |k, pos| {
                 self.install_key(k, &mut tally)?;
                 self.load_progress(pos);
                 Ok(())

@@ -554,9 +554,10 @@ fn loading_a_file_does_not_hold_the_data_set_twice() {
     );
     let used = crate::util::info_field(&mut c2, "memory", "used_memory");
     let peak = peak_rss(s2.child.id());
-    // Keys installed as they are parsed: the peak is the data set, the file's bytes and the
-    // process's own (a parsed copy of every key beside the installed one was 1.8 times).
-    assert!(peak < used * 13 / 10 + (24 << 20), "peak RSS {peak} while loading {used} bytes of data");
+    // Keys installed as they are parsed, the file read through a window: the peak is the
+    // data set and the process's own (a parsed copy of every key and the whole file beside
+    // the installed data set was 1.8 times).
+    assert!(peak < used * 12 / 10 + (24 << 20), "peak RSS {peak} while loading {used} bytes of data");
 }
 
 /// A running BGSAVE reports its progress and what it holds beside the data set (the
