@@ -93,7 +93,8 @@ const U32: i64 = u32::MAX as i64;
 const LL: i64 = i64::MAX;
 
 /// Directives only an exact CONFIG GET shows (Redis's HIDDEN_CONFIG).
-const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay", "loading-process-events-interval-bytes"];
+const HIDDEN: &[&str] =
+    &["rdb-key-save-delay", "key-load-delay", "loading-process-events-interval-bytes", "use-exit-on-panic"];
 
 /// Every directive Ember honours. `redis.conf.example` documents each of these.
 pub static PARAMS: &[Param] = &[
@@ -277,11 +278,13 @@ pub static PARAMS: &[Param] = &[
     // socket is created (clients must use TCP).
     p!("unixsocket", Kind::Str, "", immutable),
     // Test knobs Redis keeps (its suite slows saves and loads with them): microseconds
-    // spent per key written by BGSAVE (honoured), and per key loaded (accepted).
+    // spent per key written by BGSAVE and per key loaded.
     p!("rdb-key-save-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
     p!("key-load-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
-    // How often loading serves clients (Redis's knob; Ember loads without serving them).
+    // How many bytes a load parses between serving clients.
     p!("loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152"),
+    // Redis's suite starts servers with it (exit instead of abort on a crash): accepted.
+    p!("use-exit-on-panic", Kind::Bool, "no"),
     // Octal, as in Redis (read where the socket is bound).
     p!("unixsocketperm", Kind::Str, "0", immutable),
 ];
