@@ -287,10 +287,11 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::msg("Invalid TTL value, must be >= 0"));
     }
     let opts = ctx.srv.load_options();
-    let value = crate::persistence::rdb::restore(argv[3], opts).map_err(|e| match e {
-        DumpError::Footer => CmdError::msg("DUMP payload version or checksum are wrong"),
-        DumpError::BadData => CmdError::msg("Bad data format"),
-    })?;
+    let value =
+        crate::persistence::rdb::restore(argv[3], opts, !ctx.srv.skip_checksum_validation).map_err(|e| match e {
+            DumpError::Footer => CmdError::msg("DUMP payload version or checksum are wrong"),
+            DumpError::BadData => CmdError::msg("Bad data format"),
+        })?;
     let now = ctx.now_ms() as i64;
     let deadline = if ttl == 0 {
         None

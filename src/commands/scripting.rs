@@ -819,10 +819,12 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(p) if argv.len() == 4 && is(p, "replace") => Policy::Replace,
         _ => return Err(CmdError::msg("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")),
     };
-    let codes = crate::persistence::rdb::restore_functions(argv[2]).map_err(|e| match e {
-        None => CmdError::msg("DUMP payload version or checksum are wrong"),
-        Some(text) => CmdError::msg(text),
-    })?;
+    let codes = crate::persistence::rdb::restore_functions(argv[2], !ctx.srv.skip_checksum_validation).map_err(
+        |e| match e {
+            None => CmdError::msg("DUMP payload version or checksum are wrong"),
+            Some(text) => CmdError::msg(text),
+        },
+    )?;
     let eng = started_as(&mut ctx.srv.functions, true)?;
     if policy == Policy::Append {
         for code in &codes {

@@ -900,6 +900,10 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.srv.cron_paused = parse_i64(argv[2]).unwrap_or(0) != 0;
         return Ok(OK);
     }
+    if is(sub, "set-skip-checksum-validation") && argv.len() == 3 {
+        ctx.srv.skip_checksum_validation = parse_i64(argv[2]).unwrap_or(0) != 0;
+        return Ok(OK);
+    }
     if is(sub, "set-disable-deny-scripts") && argv.len() == 3 {
         ctx.srv.scripts_may_run_anything = parse_i64(argv[2]).unwrap_or(0) != 0;
         return Ok(OK);

@@ -280,6 +280,9 @@ pub struct ServerState {
     pub shutdown_pending: Option<crate::server::shutdown::Pending>,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call NOSCRIPT commands (test hook).
     pub scripts_may_run_anything: bool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: RESTORE parses payloads whatever their CRC
+    /// (test hook: damaged payloads reach the parser).
+    pub skip_checksum_validation: bool,
     /// Memory was over `maxmemory` (nothing left to evict) when the current command started.
     pub oom_before_command: bool,
     /// The script or function running now, if any (see [`RunningScript`]).
@@ -487,6 +490,7 @@ impl ServerState {
             last_signal_sigint: false,
             shutdown_pending: None,
             scripts_may_run_anything: false,
+            skip_checksum_validation: false,
             running_script: None,
             script_session: None,
             leases: Default::default(),

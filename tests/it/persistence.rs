@@ -591,3 +591,24 @@ fn bgsave_reports_progress_and_its_memory_cost() {
     assert_eq!(info_field(&mut c, "persistence", "current_save_keys_total"), 0);
     assert!(info_field(&mut c, "persistence", "rdb_last_cow_size") > 0);
 }
+
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION (Redis's test hook): RESTORE then parses payloads
+/// whatever their CRC, so damaged ones reach the parser (Redis's corrupt-dump fuzzer).
+#[test]
+fn restore_checks_the_payload_crc_unless_told_not_to() {
+    let s = ember(&[]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "k", "hello"]);
+    let mut payload = payload(&c.cmd(&["DUMP", "k"]));
+    let last = payload.len() - 1;
+    payload[last] ^= 0xff;
+    let restore =
+        |c: &mut Conn, p: &[u8]| c.cmd_bytes(&[b"RESTORE".to_vec(), b"k2".to_vec(), b"0".to_vec(), p.to_vec()]).text();
+    assert_eq!(restore(&mut c, &payload), "-ERR DUMP payload version or checksum are wrong\r\n");
+    assert_eq!(c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"]).text(), "+OK\r\n");
+    assert_eq!(restore(&mut c, &payload), "+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k2"]).text(), "$5\r\nhello\r\n");
+    c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0"]);
+    c.cmd(&["DEL", "k2"]);
+    assert_eq!(restore(&mut c, &payload), "-ERR DUMP payload version or checksum are wrong\r\n");
+}
