@@ -30,6 +30,11 @@ pub trait Executor: Sync {
 /// Runs one request and appends its reply (if any) to the session's output buffer.
 pub fn process(st: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) {
     if argv.is_empty() {
+        // A replica loading its image sends newlines as a sign of life (see
+        // replica::ping_master_while_loading): they count as an acknowledgement's time.
+        if sess.replica {
+            sess.repl_ack_ms = st.now_ms;
+        }
         return;
     }
     // CLIENT REPLY SKIP armed by the previous command silences this one only; a CLIENT REPLY

@@ -200,6 +200,7 @@ impl ServerState {
         l.next_serve = pos.saturating_add(interval);
         let first = !std::mem::replace(&mut l.served_once, true);
         self.update_time();
+        crate::server::replica::ping_master_while_loading(self);
         crate::server::event_loop::serve_while_busy(self, first);
         let delay = self.config.int("key-load-delay");
         if let Some(l) = self.loading.as_mut() {

@@ -71,6 +71,8 @@ pub struct MasterLink {
     pub down_since_ms: u64,
     next_attempt_ms: u64,
     last_ack_ms: u64,
+    /// When a newline last told the master this replica is alive while loading.
+    newline_ms: u64,
     decoder: Decoder,
     /// How many handshake replies were asked for (3, or 4 with AUTH).
     handshake_replies: usize,
@@ -98,6 +100,7 @@ impl MasterLink {
             down_since_ms: 0,
             next_attempt_ms: 0,
             last_ack_ms: 0,
+            newline_ms: 0,
             decoder: Decoder::new(),
             handshake_replies: 0,
             same_history: false,
@@ -383,6 +386,22 @@ fn connect(st: &mut ServerState) {
     link.state = LinkState::Handshake { replies };
     link.handshake_replies = replies;
     write_out(st);
+}
+
+/// While a full sync's image loads, a newline to the master once a second: no ACK can come
+/// before the load ends, and the master takes the newline as a sign of life instead of
+/// timing the replica out (Redis's replicationSendNewlineToMaster).
+pub fn ping_master_while_loading(st: &mut ServerState) {
+    let now = st.now_ms;
+    let Some(link) = st.master.as_deref_mut() else { return };
+    if link.state != LinkState::Transfer || !link.out.is_empty() || now.saturating_sub(link.newline_ms) < 1000 {
+        return;
+    }
+    link.newline_ms = now;
+    if let Some(conn) = link.conn.as_mut() {
+        // A failure shows on the link once the load is over.
+        let _ = conn.write(b"\n").and_then(|_| conn.flush());
+    }
 }
 
 fn write_out(st: &mut ServerState) {

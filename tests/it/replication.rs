@@ -563,3 +563,28 @@ fn a_master_drops_replicas_that_time_out() {
         "a replica stuck in its full sync held the snapshot"
     );
 }
+
+/// A replica loading a slow image sends newlines, which the master takes as signs of life:
+/// a load longer than repl-timeout does not get the replica dropped (and synced again).
+#[test]
+fn a_replica_that_loads_longer_than_repl_timeout_is_kept() {
+    for diskless in ["no", "yes"] {
+        let m = ember(&["--repl-timeout", "2", "--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0"]);
+        let mut mc = m.connect();
+        let value = "x".repeat(1000);
+        for i in 0..300 {
+            mc.cmd(&["SET", &format!("key:{i}"), &value]);
+        }
+        // 300 keys at 15 ms each: 4.5 s of loading, past the master's 2 s timeout.
+        let r = ember(&["--key-load-delay", "15000", "--loading-process-events-interval-bytes", "1024"]);
+        let mut rc = r.connect();
+        assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+        assert!(eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 1));
+        assert!(eventually(Duration::from_secs(20), || {
+            rc.cmd(&["INFO", "replication"]).as_str().contains("master_link_status:up")
+        }));
+        assert_eq!(rc.cmd(&["DBSIZE"]).text(), ":300\r\n");
+        assert_eq!(info_field(&mut mc, "stats", "sync_full"), 1, "synced again ({diskless})");
+        assert_eq!(info_field(&mut mc, "stats", "sync_partial_ok"), 0, "dropped while loading ({diskless})");
+    }
+}
