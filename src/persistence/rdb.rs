@@ -912,20 +912,13 @@ mod tests {
     /// wrong checksum, a cut or damage are caught the same way.
     #[test]
     fn a_streamed_file_loads_as_the_same_bytes_in_memory() {
-        let (_, lo) = opts();
+        let (so, lo) = opts();
         let file = include_bytes!("../../tests/fixtures/redis7-all-types.rdb");
         let whole = load(file, lo).unwrap();
-        type Digest = (usize, Bytes, ([u8; 20], Option<u64>));
-        let digest = |keys: &[LoadedKey]| -> Vec<Digest> {
-            keys.iter()
-                .map(|k| {
-                    (
-                        k.db,
-                        k.key.clone(),
-                        (crate::keyspace::digest::value(&k.value, k.expire_at.is_some()), k.expire_at),
-                    )
-                })
-                .collect()
+        // Each key as its DUMP payload: equal payloads, equal values.
+        type Dumped = (usize, Bytes, Vec<u8>, Option<u64>);
+        let digest = |keys: &[LoadedKey]| -> Vec<Dumped> {
+            keys.iter().map(|k| (k.db, k.key.clone(), dump(&k.value, so), k.expire_at)).collect()
         };
         for step in [1, 7, 4096, usize::MAX] {
             let (keys, used) = load_streamed(file, step, lo).unwrap();
