@@ -164,8 +164,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             // Forkless snapshots copy no pages: what they hold beside the data set stands for
             // the copy-on-write figures (see ServerState::snapshot_cost), measured now.
             let cost = srv.snapshot_cost();
-            let peak = srv.bgsave.as_ref().map_or(0, |b| b.cost_peak.max(cost));
-            w("current_cow_peak", peak.to_string());
+            w("current_cow_peak", srv.snapshot_cost_peak().to_string());
             w("current_cow_size", cost.to_string());
             w("current_cow_size_age", "0".into());
             let (processed, total) = srv.snapshot_progress();

@@ -245,11 +245,22 @@ pub fn load_all(buf: &[u8], opts: LoadOptions) -> Result<(Vec<LoadedKey>, Vec<Ve
 
 /// A parsed [`Prefix`] that must have been the whole file of `len` bytes.
 pub fn whole((keys, functions, used): Prefix, len: usize) -> Result<(Vec<LoadedKey>, Vec<Vec<u8>>), RdbError> {
+    ends_the_file(used, len)?;
+    Ok((keys, functions))
+}
+
+/// An image of `used` bytes must be the whole file of `len` bytes.
+pub fn ends_the_file(used: usize, len: usize) -> Result<(), RdbError> {
     if used != len {
         return Err(RdbError::Corrupted { offset: used, what: "trailing bytes after the end of the file".into() });
     }
-    Ok((keys, functions))
+    Ok(())
 }
+
+/// Elements reserved ahead of a count read from a file: a count is only bounded by the
+/// file's length, and elements are larger than the byte each takes at least, so a hostile
+/// count must not size an allocation beyond this (the vector grows as elements arrive).
+const PREALLOC_MAX: usize = 4096;
 
 /// The replication state an RDB file was saved in (its `repl-id`, `repl-offset` and
 /// `repl-stream-db` aux fields), from which a restarted server continues its history.
@@ -524,7 +535,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         }
         T_ZSET | T_ZSET_2 => {
             let n = r.count()?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(PREALLOC_MAX));
             for _ in 0..n {
                 let m = r.string()?;
                 let s = if t == T_ZSET_2 { r.binary_double()? } else { r.text_double()? };
@@ -622,7 +633,7 @@ fn intset_members(b: &[u8]) -> Option<Vec<i64>> {
     if !matches!(width, 2 | 4 | 8) || b.len() != 8 + width.checked_mul(n)? {
         return None;
     }
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n.min(PREALLOC_MAX));
     for c in b[8..].chunks(width) {
         out.push(match width {
             2 => i16::from_le_bytes(c.try_into().ok()?) as i64,
@@ -765,7 +776,7 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
         };
         let mut g = Group { last_id: last, entries_read, ..Default::default() };
         let pel = r.count()?;
-        let mut nacks = Vec::with_capacity(pel);
+        let mut nacks = Vec::with_capacity(pel.min(PREALLOC_MAX));
         for _ in 0..pel {
             let id = r.raw_id()?;
             let time = r.u64_le()?;

@@ -92,7 +92,7 @@ impl ServerState {
         std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 64 * 1024), &mut head)?;
         std::io::Seek::rewind(&mut file)?;
         let (n, used) = self.load_image(Source::Stream(&mut file, len), len as usize, how, serve, false)?;
-        rdb::whole((Vec::new(), Vec::new(), used), len as usize)?;
+        rdb::ends_the_file(used, len as usize)?;
         self.loaded_repl_info = rdb::repl_info(&head);
         Ok(n)
     }
@@ -105,7 +105,7 @@ impl ServerState {
         let same_history = self.master.as_deref().is_some_and(|m| m.same_history);
         let how = if swapdb { Reload::ReplaceWhenComplete } else { Reload::Replace };
         let (n, used) = self.load_image(Source::Bytes(bytes), bytes.len(), how, true, swapdb && same_history)?;
-        rdb::whole((Vec::new(), Vec::new(), used), bytes.len())?;
+        rdb::ends_the_file(used, bytes.len())?;
         Ok(n)
     }
 

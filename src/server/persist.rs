@@ -204,9 +204,9 @@ pub struct Bgsave {
     /// The writer process, when the snapshot has one.
     pub child_pid: Option<u32>,
     /// Keys in the data set when it started (INFO's `current_save_keys_total`).
-    pub keys_total: usize,
+    keys_total: usize,
     /// The most the snapshot held beside the data set (see [`ServerState::snapshot_cost`]).
-    pub cost_peak: usize,
+    cost_peak: usize,
 }
 
 /// What a snapshot is for.
@@ -581,6 +581,11 @@ impl ServerState {
             Purpose::AofRewrite { .. } => self.save_stats.aof_last_cow = peak,
             Purpose::Rdb | Purpose::Replicas { .. } => self.save_stats.rdb_last_cow = peak,
         }
+    }
+
+    /// The most a running snapshot has held so far (INFO's `current_cow_peak`).
+    pub fn snapshot_cost_peak(&self) -> usize {
+        self.bgsave.as_ref().map_or(0, |b| b.cost_peak.max(self.snapshot_cost()))
     }
 
     /// INFO's `current_save_keys_processed` and `current_save_keys_total`.
