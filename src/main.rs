@@ -158,8 +158,17 @@ fn main() -> ExitCode {
         match server.state.load_rdb() {
             Ok(0) => {}
             Ok(_) => tracing::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64()),
-            Err(e) => {
+            Err(e @ ember::persistence::rdb::RdbError::Io(_)) => {
                 error!("Fatal error loading the DB ({}): {e}. Exiting.", server.state.rdb_path().display());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                // A damaged file: the error, the checker's report, as Redis logs them.
+                error!("{e}");
+                for line in e.report() {
+                    error!("{line}");
+                }
+                error!("Terminating server after rdb file reading failure.");
                 return ExitCode::FAILURE;
             }
         }

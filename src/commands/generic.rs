@@ -290,7 +290,12 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let value =
         crate::persistence::rdb::restore(argv[3], opts, !ctx.srv.skip_checksum_validation).map_err(|e| match e {
             DumpError::Footer => CmdError::msg("DUMP payload version or checksum are wrong"),
-            DumpError::BadData => CmdError::msg("Bad data format"),
+            DumpError::BadData(why) => {
+                if let Some(why) = why {
+                    tracing::debug!("{why}");
+                }
+                CmdError::msg("Bad data format")
+            }
         })?;
     let now = ctx.now_ms() as i64;
     let deadline = if ttl == 0 {

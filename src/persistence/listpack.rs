@@ -39,6 +39,21 @@ fn put_backlen(out: &mut Vec<u8>, l: usize) {
     }
 }
 
+/// The back length whose last byte is at `at`: 7 bits a byte, most significant first, every
+/// byte but the first flagged with 128; None past 5 bytes (Redis's lpDecodeBacklen).
+fn backlen_at(lp: &[u8], mut at: usize) -> Option<usize> {
+    let mut v = 0usize;
+    for shift in (0..=28).step_by(7) {
+        let b = *lp.get(at)?;
+        v |= ((b & 127) as usize) << shift;
+        if b & 128 == 0 {
+            return Some(v);
+        }
+        at = at.checked_sub(1)?;
+    }
+    None
+}
+
 /// Parses a canonical decimal integer the way Redis's lpStringToInt64 does.
 fn as_int(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
@@ -185,7 +200,9 @@ pub fn decode(lp: &[u8]) -> Option<Vec<Elem<'_>>> {
             }
         };
         p += size + backlen_size(size);
-        if p > end {
+        // The back length (read backwards from the entry's end, as Redis walks a listpack
+        // from its tail) must give the entry's size.
+        if p > end || backlen_at(lp, p - 1) != Some(size) {
             return None;
         }
         out.push(elem);
@@ -250,5 +267,13 @@ mod tests {
             bad[i] ^= 0x5a;
             let _ = decode(&bad);
         }
+        // A back length that does not match its entry ("hello": 6 bytes, back length 6).
+        let mut w = Writer::new();
+        w.push(b"hello");
+        let mut bad = w.finish();
+        assert_eq!(bad[12], 6);
+        assert!(decode(&bad).is_some());
+        bad[12] = 7;
+        assert!(decode(&bad).is_none());
     }
 }

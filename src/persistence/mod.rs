@@ -6,12 +6,14 @@
 //!   written as commands.
 //! * [`child`]: the snapshot writer process (BGSAVE's and BGREWRITEAOF's child).
 //! * [`manifest`]: the multi-part AOF's manifest (which files, in what order).
-//! * [`listpack`] and [`lzf`]: the encodings RDB files nest inside strings.
+//! * [`listpack`] and [`lzf`]: the encodings RDB files nest inside strings; [`legacy`]: those
+//!   only older files carry (ziplist, zipmap, intset).
 
 pub mod aof;
 pub mod aof_log;
 pub mod aof_rewrite;
 pub mod child;
+pub mod legacy;
 pub mod listpack;
 pub mod lzf;
 pub mod manifest;

@@ -16,6 +16,9 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use std::collections::HashSet;
+
+use super::legacy;
 use super::listpack::{self, Elem};
 use super::rdb_reader::Reader;
 use crate::types::stream::{Group, NodeLimits, Stream, StreamId};
@@ -74,8 +77,35 @@ pub(super) const ENC_LZF: u8 = 3;
 pub enum RdbError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("corrupted RDB at offset {offset}: {what}")]
+    #[error("Internal error in RDB reading offset {offset} -> {what}")]
     Corrupted { offset: usize, what: String },
+    /// An error in the value of a key: which key, of which RDB type (Redis's checker report).
+    #[error("{source}")]
+    InKey { key: String, rdb_type: u8, source: Box<RdbError> },
+}
+
+impl RdbError {
+    /// The report Redis's RDB checker prints after a load from a file fails (Redis runs it
+    /// before exiting): the error, then the key and type being read.
+    pub fn report(&self) -> Vec<String> {
+        let mut lines = vec!["--- RDB ERROR DETECTED ---".to_string(), self.to_string()];
+        if let RdbError::InKey { key, rdb_type, .. } = self {
+            lines.push(format!("[additional info] Reading key '{key}'"));
+            lines.push(format!("[additional info] Reading type {rdb_type}"));
+        }
+        lines
+    }
+}
+
+/// What [`load_source_with`] parsed besides the keys it handed on.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The FUNCTION libraries' code, in file order.
+    pub functions: Vec<Vec<u8>>,
+    /// The image's length.
+    pub used: usize,
+    /// Empty collections skipped (Redis skips them too, and logs each).
+    pub empty_keys: u64,
 }
 
 /// Encoding choices the writer makes like Redis does.
@@ -162,8 +192,9 @@ pub fn restore_functions(payload: &[u8], check_crc: bool) -> Result<Vec<Vec<u8>>
 pub enum DumpError {
     /// Bad version or checksum.
     Footer,
-    /// The value inside does not parse.
-    BadData,
+    /// The value inside does not parse: why (Redis logs it at verbose level), if not just
+    /// an empty collection.
+    BadData(Option<String>),
 }
 
 /// Parses a DUMP payload (Redis's or Ember's); `check_crc` as [`restore_functions`].
@@ -178,10 +209,11 @@ pub fn restore(payload: &[u8], opts: LoadOptions, check_crc: bool) -> Result<Val
         return Err(DumpError::Footer);
     }
     let mut r = Reader::slice(body);
-    let t = r.u8().map_err(|_| DumpError::BadData)?;
-    let v = load_value(&mut r, t, opts).map_err(|_| DumpError::BadData)?.ok_or(DumpError::BadData)?;
+    let bad = |e: RdbError| DumpError::BadData(Some(e.to_string()));
+    let t = r.u8().map_err(bad)?;
+    let v = load_value(&mut r, t, opts).map_err(bad)?.ok_or(DumpError::BadData(None))?;
     if r.pos != body.len() {
-        return Err(DumpError::BadData);
+        return Err(bad(r.err("trailing bytes after the value")));
     }
     Ok(v)
 }
@@ -296,7 +328,7 @@ pub type Prefix = (Vec<LoadedKey>, Vec<Vec<u8>>, usize);
 /// its commands): also returns the length of the image.
 pub fn load_prefix(buf: &[u8], opts: LoadOptions) -> Result<Prefix, RdbError> {
     let mut keys = Vec::new();
-    let (functions, used) = load_prefix_with(buf, opts, &mut |k, _| {
+    let Parsed { functions, used, .. } = load_prefix_with(buf, opts, &mut |k, _| {
         keys.push(k);
         Ok(())
     })?;
@@ -313,7 +345,7 @@ pub fn load_prefix_with(
     buf: &[u8],
     opts: LoadOptions,
     sink: &mut dyn FnMut(LoadedKey, usize) -> Result<(), RdbError>,
-) -> Result<(Vec<Vec<u8>>, usize), RdbError> {
+) -> Result<Parsed, RdbError> {
     load_source_with(Source::Bytes(buf), opts, sink)
 }
 
@@ -330,7 +362,7 @@ pub fn load_source_with(
     src: Source<'_>,
     opts: LoadOptions,
     sink: &mut dyn FnMut(LoadedKey, usize) -> Result<(), RdbError>,
-) -> Result<(Vec<Vec<u8>>, usize), RdbError> {
+) -> Result<Parsed, RdbError> {
     let mut r = match src {
         Source::Bytes(buf) => Reader::slice(buf),
         Source::Stream(read, len) => Reader::stream(read, len),
@@ -344,6 +376,7 @@ pub fn load_source_with(
         return Err(RdbError::Corrupted { offset: 5, what: format!("unsupported RDB version {version}") });
     }
     let mut functions = Vec::new();
+    let mut empty_keys = 0;
     let mut db = 0usize;
     let mut expire: Option<u64> = None;
     let mut idle: Option<u64> = None;
@@ -379,7 +412,15 @@ pub fn load_source_with(
             }
             t => {
                 let key = r.string()?;
-                let value = load_value(&mut r, t, opts)?;
+                let value = load_value(&mut r, t, opts).map_err(|e| RdbError::InKey {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    rdb_type: t,
+                    source: Box::new(e),
+                })?;
+                if value.is_none() {
+                    tracing::warn!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&key));
+                    empty_keys += 1;
+                }
                 if let Some(value) = value {
                     let k = LoadedKey {
                         db,
@@ -402,9 +443,11 @@ pub fn load_source_with(
             return Err(RdbError::Corrupted { offset: at, what: "RDB CRC error (wrong RDB checksum)".into() });
         }
     }
-    Ok((functions, r.pos))
+    Ok(Parsed { functions, used: r.pos, empty_keys })
 }
 
+/// One value of type `t`; None for an empty collection (Redis skips such a key in a file and
+/// refuses it in RESTORE). Errors carry Redis's own texts ("... integrity check failed.").
 fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, RdbError> {
     let fill = Fill(o.list_fill);
     Ok(Some(match t {
@@ -415,6 +458,9 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             for _ in 0..n {
                 l.push(End::Right, &r.string()?, fill);
             }
+            if l.is_empty() {
+                return Ok(None);
+            }
             Value::List(Box::new(l))
         }
         T_SET => {
@@ -422,21 +468,28 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
             let mut s: Option<SetValue> = None;
             for _ in 0..n {
                 let m = r.string()?;
-                s.get_or_insert_with(|| SetValue::for_member(&m)).add(&m, o.set_max_intset);
+                if !s.get_or_insert_with(|| SetValue::for_member(&m)).add(&m, o.set_max_intset) {
+                    return Err(r.err("Duplicate set members detected"));
+                }
             }
             match s {
                 Some(s) => Value::Set(s),
-                None => return Ok(None), // an empty collection is skipped, as Redis does
+                None => return Ok(None),
             }
         }
         T_SET_INTSET => {
             let blob = r.string()?;
-            let members = intset_members(&blob).ok_or_else(|| r.err("invalid intset"))?;
+            let members = legacy::intset_members(&blob).ok_or_else(|| r.err("Intset integrity check failed."))?;
             return Ok(set_from(members.iter().map(|n| n.to_string().into_bytes()), o));
         }
         T_SET_LISTPACK => {
             let blob = r.string()?;
-            let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid listpack"))?;
+            let bad = || r.err("Set listpack integrity check failed.");
+            let elems = listpack::decode(&blob).ok_or_else(bad)?;
+            let mut seen = HashSet::with_capacity(elems.len());
+            if !elems.iter().all(|e| seen.insert(e.to_vec())) {
+                return Err(bad());
+            }
             return Ok(set_from(elems.iter().map(|e| e.to_vec()), o));
         }
         T_HASH => {
@@ -452,6 +505,9 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
                     batch.clear();
                 }
             }
+            if h.len() != n {
+                return Err(r.err("Duplicate hash fields detected"));
+            }
             if h.is_empty() {
                 return Ok(None);
             }
@@ -459,9 +515,12 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         }
         T_HASH_LISTPACK | T_HASH_ZIPLIST => {
             let blob = r.string()?;
-            let elems = decode_pack(&blob, t == T_HASH_ZIPLIST).ok_or_else(|| r.err("invalid hash encoding"))?;
-            if elems.len() % 2 != 0 {
-                return Err(r.err("odd hash listpack"));
+            let what = if t == T_HASH_ZIPLIST { "Hash ziplist" } else { "Hash listpack" };
+            let elems = decode_pack(&blob, t == T_HASH_ZIPLIST)
+                .and_then(distinct_pairs)
+                .ok_or_else(|| r.err(format!("{what} integrity check failed.")))?;
+            if elems.is_empty() {
+                return Ok(None);
             }
             let mut h = HashValue::default();
             h.set_pairs(&elems.iter().map(|e| &e[..]).collect::<Vec<_>>(), o.hash);
@@ -500,19 +559,20 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
                 r.u64_le()?; // the earliest deadline, which the triplets repeat
             }
             let blob = r.string()?;
-            let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid listpack"))?;
+            let bad = || r.err("Hash listpack integrity check failed.");
+            let elems = listpack::decode(&blob).ok_or_else(bad)?;
             if elems.len() % 3 != 0 {
-                return Err(r.err("Hash listpack integrity check failed."));
+                return Err(bad());
             }
             let mut h = HashValue::default();
             for e in elems.chunks(3) {
                 let at = match e[2] {
                     listpack::Elem::Int(n) if (0..=MAX_FIELD_DEADLINE as i64).contains(&n) => n as u64,
-                    _ => return Err(r.err("Hash listpack integrity check failed.")),
+                    _ => return Err(bad()),
                 };
                 let (f, v) = (e[0].to_vec(), e[1].to_vec());
                 if !h.set(&f, &v, o.hash) {
-                    return Err(r.err("Hash listpack integrity check failed."));
+                    return Err(bad());
                 }
                 if at != 0 {
                     h.set_ttl(&f, at);
@@ -525,9 +585,10 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         }
         T_HASH_ZIPMAP => {
             let blob = r.string()?;
-            let pairs = zipmap_decode(&blob).ok_or_else(|| r.err("invalid zipmap"))?;
-            if pairs.is_empty() {
-                return Ok(None);
+            let pairs = legacy::zipmap_decode(&blob).ok_or_else(|| r.err("Zipmap integrity check failed."))?;
+            let mut seen = HashSet::with_capacity(pairs.len());
+            if let Some((f, _)) = pairs.iter().find(|(f, _)| !seen.insert(&f[..])) {
+                return Err(r.err(format!("Hash zipmap with dup elements, or big length ({})", f.len())));
             }
             let mut h = HashValue::default();
             h.set_pairs(&pairs.iter().flat_map(|(f, v)| [&f[..], &v[..]]).collect::<Vec<_>>(), o.hash);
@@ -540,43 +601,55 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
                 let m = r.string()?;
                 let s = if t == T_ZSET_2 { r.binary_double()? } else { r.text_double()? };
                 if s.is_nan() {
-                    return Err(r.err("NaN score"));
+                    return Err(r.err("Zset with NAN score detected"));
                 }
                 items.push((m, s));
             }
             if items.is_empty() {
-                return Ok(None); // an empty collection is skipped, as Redis does
+                return Ok(None);
             }
-            zset_from(items, o)
+            let z = zset_from(items, o);
+            if z.len() != n {
+                return Err(r.err("Duplicate zset fields detected"));
+            }
+            Value::ZSet(z)
         }
         T_ZSET_LISTPACK | T_ZSET_ZIPLIST => {
             let blob = r.string()?;
-            let elems = decode_pack(&blob, t == T_ZSET_ZIPLIST).ok_or_else(|| r.err("invalid sorted set encoding"))?;
-            if elems.len() % 2 != 0 {
-                return Err(r.err("odd sorted set listpack"));
-            }
+            let what = if t == T_ZSET_ZIPLIST { "Zset ziplist" } else { "Zset listpack" };
+            let bad = || r.err(format!("{what} integrity check failed."));
+            let elems = decode_pack(&blob, t == T_ZSET_ZIPLIST).and_then(distinct_pairs).ok_or_else(bad)?;
             let mut items = Vec::with_capacity(elems.len() / 2);
             for p in elems.chunks(2) {
                 let s = std::str::from_utf8(&p[1]).ok().and_then(|t| t.parse::<f64>().ok());
-                let s = s.filter(|s| !s.is_nan()).ok_or_else(|| r.err("invalid score"))?;
+                let s = s.filter(|s| !s.is_nan()).ok_or_else(bad)?;
                 items.push((p[0].clone(), s));
             }
             if items.is_empty() {
                 return Ok(None);
             }
-            zset_from(items, o)
+            Value::ZSet(zset_from(items, o))
         }
         T_LIST_QUICKLIST | T_LIST_QUICKLIST_2 => {
             let nodes = r.count()?;
             let mut l = ListValue::new();
             for _ in 0..nodes {
                 let container = if t == T_LIST_QUICKLIST_2 { r.length()? } else { 2 };
+                if container != 1 && container != 2 {
+                    return Err(r.err("Quicklist integrity check failed."));
+                }
                 let blob = r.string()?;
+                if blob.is_empty() {
+                    return Err(r.err("empty quicklist node"));
+                }
                 if container == 1 {
                     l.push(End::Right, &blob, fill);
                     continue;
                 }
-                let elems = decode_pack(&blob, t == T_LIST_QUICKLIST).ok_or_else(|| r.err("invalid list node"))?;
+                // Empty nodes are skipped, as Redis does; an empty list is an empty key.
+                let what = if t == T_LIST_QUICKLIST { "Ziplist" } else { "Listpack" };
+                let elems = decode_pack(&blob, t == T_LIST_QUICKLIST)
+                    .ok_or_else(|| r.err(format!("{what} integrity check failed.")))?;
                 for e in elems {
                     l.push(End::Right, &e, fill);
                 }
@@ -588,7 +661,10 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         }
         T_LIST_ZIPLIST => {
             let blob = r.string()?;
-            let elems = ziplist_decode(&blob).ok_or_else(|| r.err("invalid ziplist"))?;
+            let elems = legacy::ziplist_decode(&blob).ok_or_else(|| r.err("List ziplist integrity check failed."))?;
+            if elems.is_empty() {
+                return Ok(None);
+            }
             let mut l = ListValue::new();
             for e in elems {
                 l.push(End::Right, &e, fill);
@@ -598,7 +674,7 @@ fn load_value(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Option<Value>, Rd
         T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => {
             Value::Stream(Box::new(load_stream(r, t, o)?))
         }
-        other => return Err(r.err(format!("unknown value type {other}"))),
+        other => return Err(r.err(format!("Unknown RDB encoding type {other}"))),
     }))
 }
 
@@ -610,116 +686,29 @@ fn set_from(members: impl Iterator<Item = Vec<u8>>, o: LoadOptions) -> Option<Va
     s.map(Value::Set)
 }
 
-fn zset_from(items: Vec<(Vec<u8>, f64)>, o: LoadOptions) -> Value {
+fn zset_from(items: Vec<(Vec<u8>, f64)>, o: LoadOptions) -> ZSetValue {
     let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
     let mut z = ZSetValue::for_first(maxlen, o.zset);
     for (m, s) in items {
         z.set(&m, s, o.zset);
     }
-    Value::ZSet(z)
+    z
 }
 
 /// A listpack, or a ziplist for RDB 9 types, as owned element strings.
 fn decode_pack(blob: &[u8], ziplist: bool) -> Option<Vec<Vec<u8>>> {
     if ziplist {
-        return ziplist_decode(blob);
+        return legacy::ziplist_decode(blob);
     }
     Some(listpack::decode(blob)?.iter().map(Elem::to_vec).collect())
 }
 
-fn intset_members(b: &[u8]) -> Option<Vec<i64>> {
-    let width = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
-    let n = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?) as usize;
-    if !matches!(width, 2 | 4 | 8) || b.len() != 8 + width.checked_mul(n)? {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n.min(PREALLOC_MAX));
-    for c in b[8..].chunks(width) {
-        out.push(match width {
-            2 => i16::from_le_bytes(c.try_into().ok()?) as i64,
-            4 => i32::from_le_bytes(c.try_into().ok()?) as i64,
-            _ => i64::from_le_bytes(c.try_into().ok()?),
-        });
-    }
-    Some(out)
-}
-
-/// The zipmap of very old files (Redis 2.x hashes): a count byte, then per pair a length,
-/// the field, a length, a free-space byte, the value and its padding, then 0xFF.
-fn zipmap_decode(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    fn len(b: &[u8], p: &mut usize) -> Option<Option<usize>> {
-        let first = *b.get(*p)?;
-        *p += 1;
-        Some(match first {
-            255 => None,
-            254 => {
-                let n = u32::from_le_bytes(b.get(*p..*p + 4)?.try_into().ok()?) as usize;
-                *p += 4;
-                Some(n)
-            }
-            n => Some(n as usize),
-        })
-    }
-    let mut p = 1;
-    let mut out = Vec::new();
-    while let Some(flen) = len(b, &mut p)? {
-        let field = b.get(p..p.checked_add(flen)?)?.to_vec();
-        p += flen;
-        let vlen = len(b, &mut p)??;
-        let free = *b.get(p)? as usize;
-        p += 1;
-        let value = b.get(p..p.checked_add(vlen)?)?.to_vec();
-        p += vlen + free;
-        out.push((field, value));
-    }
-    (p == b.len()).then_some(out)
-}
-
-/// Redis 6's ziplist (RDB 9): header (bytes, tail offset, count), entries of previous-length,
-/// encoding and data, 0xFF.
-fn ziplist_decode(b: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
-    if total != b.len() || b.len() < 11 || *b.last()? != 0xFF {
-        return None;
-    }
-    let mut p = 10;
-    let mut out = Vec::new();
-    while p < b.len() - 1 {
-        p += if *b.get(p)? == 0xFE { 5 } else { 1 };
-        let enc = *b.get(p)?;
-        let (val, size): (Vec<u8>, usize) = match enc >> 6 {
-            0 => {
-                let l = (enc & 0x3f) as usize;
-                (b.get(p + 1..p + 1 + l)?.to_vec(), 1 + l)
-            }
-            1 => {
-                let l = (((enc & 0x3f) as usize) << 8) | *b.get(p + 1)? as usize;
-                (b.get(p + 2..p + 2 + l)?.to_vec(), 2 + l)
-            }
-            2 => {
-                let l = u32::from_be_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as usize;
-                (b.get(p + 5..p.checked_add(5 + l)?)?.to_vec(), 5 + l)
-            }
-            _ => {
-                let (n, sz): (i64, usize) = match enc {
-                    0xC0 => (i16::from_le_bytes(b.get(p + 1..p + 3)?.try_into().ok()?) as i64, 3),
-                    0xD0 => (i32::from_le_bytes(b.get(p + 1..p + 5)?.try_into().ok()?) as i64, 5),
-                    0xE0 => (i64::from_le_bytes(b.get(p + 1..p + 9)?.try_into().ok()?), 9),
-                    0xF0 => {
-                        let s = b.get(p + 1..p + 4)?;
-                        ((((s[0] as i32) | ((s[1] as i32) << 8) | ((s[2] as i32) << 16)) << 8 >> 8) as i64, 4)
-                    }
-                    0xFE => (*b.get(p + 1)? as i8 as i64, 2),
-                    0xF1..=0xFD => ((enc & 0x0f) as i64 - 1, 1),
-                    _ => return None,
-                };
-                (n.to_string().into_bytes(), sz)
-            }
-        };
-        out.push(val);
-        p += size;
-    }
-    (p == b.len() - 1).then_some(out)
+/// Field/value (or member/score) pairs: an even count and no field twice, as Redis's
+/// deep check of a packed hash or sorted set requires.
+fn distinct_pairs(elems: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
+    let mut seen = HashSet::with_capacity(elems.len() / 2);
+    (elems.len().is_multiple_of(2) && elems.iter().step_by(2).all(|f| seen.insert(&f[..]))).then_some(())?;
+    Some(elems)
 }
 
 fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError> {
@@ -729,15 +718,19 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
     for _ in 0..nodes {
         let key = r.string()?;
         if key.len() != 16 {
-            return Err(r.err("stream node key is not a 128-bit ID"));
+            return Err(r.err("Stream node key entry is not the size of a stream ID"));
         }
         let master = StreamId::new(
             u64::from_be_bytes(key[..8].try_into().unwrap_or([0; 8])),
             u64::from_be_bytes(key[8..].try_into().unwrap_or([0; 8])),
         );
         let blob = r.string()?;
-        let elems = listpack::decode(&blob).ok_or_else(|| r.err("invalid stream listpack"))?;
-        decode_stream_node(master, &elems, &mut entries).ok_or_else(|| r.err("invalid stream node"))?;
+        let bad = || r.err("Stream listpack integrity check failed.");
+        let elems = listpack::decode(&blob).ok_or_else(bad)?;
+        if elems.is_empty() {
+            return Err(r.err("Empty listpack inside stream"));
+        }
+        decode_stream_node(master, &elems, &mut entries).ok_or_else(bad)?;
     }
     let length = r.length()?;
     let last_id = r.stream_id()?;
@@ -750,13 +743,13 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
     for (id, flat) in &entries {
         // Entries must come in increasing ID order (the node layout relies on it).
         if prev.is_some_and(|p| *id <= p) || flat.len() % 2 != 0 {
-            return Err(r.err("stream entries out of order"));
+            return Err(r.err("Stream entries out of order"));
         }
         prev = Some(*id);
         s.append(*id, &crate::protocol::views(flat), o.stream);
     }
     if s.len() != length {
-        return Err(r.err("stream length does not match its entries"));
+        return Err(r.err("Stream length inconsistent with rax entries"));
     }
     s.last_id = last_id;
     s.first_id = first_id;
@@ -776,12 +769,16 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
         };
         let mut g = Group { last_id: last, entries_read, ..Default::default() };
         let pel = r.count()?;
-        let mut nacks = Vec::with_capacity(pel.min(PREALLOC_MAX));
+        // The group's PEL by ID: each consumer's entries are looked up in it (a map, so a
+        // large PEL loads in n log n).
+        let mut nacks = std::collections::BTreeMap::new();
         for _ in 0..pel {
             let id = r.raw_id()?;
             let time = r.u64_le()?;
             let count = r.length()?;
-            nacks.push((id, time, count));
+            if nacks.insert(id, (time, count)).is_some() {
+                return Err(r.err("Duplicated global PEL entry loading stream consumer group"));
+            }
         }
         let consumers = r.count()?;
         for _ in 0..consumers {
@@ -790,29 +787,39 @@ fn load_stream(r: &mut Reader, t: u8, o: LoadOptions) -> Result<Stream, RdbError
             if t >= T_STREAM_LISTPACKS_3 {
                 r.u64_le()?; // active-time (7.2)
             }
-            g.touch_consumer(&cname, seen);
+            if !g.touch_consumer(&cname, seen) {
+                return Err(r.err("Duplicate stream consumer detected."));
+            }
             let n = r.count()?;
             for _ in 0..n {
                 let id = r.raw_id()?;
-                let Some((_, time, count)) = nacks.iter().find(|(i, _, _)| *i == id) else {
-                    return Err(r.err("consumer PEL entry missing from the group PEL"));
+                let Some(&(time, count)) = nacks.get(&id) else {
+                    return Err(r.err("Consumer entry not found in group global PEL"));
                 };
-                g.deliver(id, &cname, *time, *count);
+                if g.pel.contains_key(&id) {
+                    return Err(r.err("Duplicated consumer PEL entry loading a stream consumer group"));
+                }
+                g.deliver(id, &cname, time, count);
             }
         }
         if g.pel.len() != nacks.len() {
-            return Err(r.err("group PEL entry without a consumer"));
+            return Err(r.err("Stream CG PEL entry without consumer"));
+        }
+        if s.groups.contains_key(&name) {
+            return Err(r.err(format!("Duplicated consumer group name {}", String::from_utf8_lossy(&name))));
         }
         s.groups.insert(name, g);
     }
     Ok(s)
 }
 
-/// Entries of one stream listpack node (master entry, then entries relative to it).
+/// Entries of one stream listpack node (master entry, then entries relative to it), checked
+/// as Redis's deep stream check does: integers where integers belong, the master entry's
+/// zero terminator, each entry's trailing count of its own elements, nothing after the last.
 fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec<Bytes>)>) -> Option<()> {
     let int = |x: &Elem| match x {
         Elem::Int(n) => Some(*n),
-        Elem::Str(s) => std::str::from_utf8(s).ok()?.parse().ok(),
+        Elem::Str(s) => canonical_int(s),
     };
     // Counts from the file: never negative, never past the listpack.
     let count_of = |x: &Elem| usize::try_from(int(x)?).ok().filter(|n| *n <= e.len());
@@ -820,20 +827,23 @@ fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec
     let deleted = count_of(e.get(1)?)?;
     let nfields = count_of(e.get(2)?)?;
     let fields: Vec<Vec<u8>> = e.get(3..3 + nfields)?.iter().map(Elem::to_vec).collect();
-    let mut p = 3 + nfields + 1; // the master entry ends with a 0
-    let mut seen = 0;
-    while p < e.len() {
+    if int(e.get(3 + nfields)?)? != 0 {
+        return None;
+    }
+    let mut p = 3 + nfields + 1;
+    for _ in 0..count + deleted {
         let flags = int(e.get(p)?)?;
         let ms = master.ms.checked_add(u64::try_from(int(e.get(p + 1)?)?).ok()?)?;
         let seq = master.seq.wrapping_add(int(e.get(p + 2)?)? as u64);
         p += 3;
         let mut flat = Vec::new();
-        if flags & 2 != 0 {
+        let own = if flags & 2 != 0 {
             for f in &fields {
                 flat.push(Bytes::from(f.clone()));
                 flat.push(Bytes::from(e.get(p)?.to_vec()));
                 p += 1;
             }
+            nfields + 3
         } else {
             let n = count_of(e.get(p)?)?;
             p += 1;
@@ -841,14 +851,18 @@ fn decode_stream_node(master: StreamId, e: &[Elem], out: &mut Vec<(StreamId, Vec
                 flat.push(Bytes::from(e.get(p)?.to_vec()));
                 p += 1;
             }
+            2 * n + 4
+        };
+        // lp-count: how many elements the entry took, for walking the node backwards.
+        if usize::try_from(int(e.get(p)?)?).ok()? != own {
+            return None;
         }
-        p += 1; // lp-count
-        seen += 1;
+        p += 1;
         if flags & 1 == 0 {
             out.push((StreamId::new(ms, seq), flat));
         }
     }
-    (seen == count + deleted).then_some(())
+    (p == e.len()).then_some(())
 }
 
 #[cfg(test)]
@@ -912,7 +926,7 @@ mod tests {
     fn load_streamed(file: &[u8], step: usize, lo: LoadOptions) -> Result<(Vec<LoadedKey>, usize), RdbError> {
         let mut keys = Vec::new();
         let mut src = Trickle(file, step);
-        let (_, used) = load_source_with(Source::Stream(&mut src, file.len() as u64), lo, &mut |k, _| {
+        let Parsed { used, .. } = load_source_with(Source::Stream(&mut src, file.len() as u64), lo, &mut |k, _| {
             keys.push(k);
             Ok(())
         })?;
@@ -1009,14 +1023,51 @@ mod tests {
     }
 
     #[test]
-    fn zipmap_hashes_of_old_files_load() {
-        // {"a": "1", "name": "zz"}: count, then length/field, length/free/value/padding.
-        let fixed = b"\x02\x01a\x01\x011\x00\x04name\x02\x00zz\xff".to_vec();
-        let pairs = zipmap_decode(&fixed).unwrap();
-        assert_eq!(pairs, vec![(b"a".to_vec(), b"1".to_vec()), (b"name".to_vec(), b"zz".to_vec())]);
-        for cut in 0..fixed.len() {
-            assert!(zipmap_decode(&fixed[..cut]).is_none());
+    fn empty_collections_are_skipped_in_files_and_duplicates_refused() {
+        let (so, lo) = opts();
+        // A file holding an empty set, an empty hash listpack and a string.
+        let mut w = Writer::new(so);
+        w.select_db(0, 3, 0);
+        w.u8(T_SET);
+        w.string(b"empty-set");
+        w.len(0);
+        w.u8(T_HASH_LISTPACK);
+        w.string(b"empty-hash");
+        w.string(&listpack::Writer::new().finish());
+        w.key(b"s", &Value::Str(StrValue::from_bytes(b"v")), None);
+        let file = w.finish();
+        let mut keys = Vec::new();
+        let parsed = load_prefix_with(&file, lo, &mut |k, _| {
+            keys.push(k.key);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(parsed.empty_keys, 2);
+        assert_eq!(keys, vec![Bytes::from_static(b"s")]);
+        // A set member, hash field or listpack field twice: refused, with Redis's text.
+        let mut w = Writer::new(so);
+        w.select_db(0, 1, 0);
+        w.u8(T_SET);
+        w.string(b"dup");
+        w.len(2);
+        w.string(b"m");
+        w.string(b"m");
+        let err = load(&w.finish(), lo).err().unwrap();
+        assert!(err.to_string().contains("Duplicate set members detected"), "{err}");
+        assert!(matches!(err, RdbError::InKey { rdb_type: T_SET, .. }));
+        let mut lp = listpack::Writer::new();
+        for f in ["a", "1", "a", "2"] {
+            lp.push(f.as_bytes());
         }
+        let mut w = Writer::records(so);
+        w.string(&lp.finish());
+        let mut p = vec![T_HASH_LISTPACK];
+        p.extend_from_slice(&w.take_bytes());
+        p.extend_from_slice(&[RDB_VERSION as u8, 0]);
+        let crc = crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        let Err(DumpError::BadData(Some(why))) = restore(&p, lo, true) else { panic!("accepted") };
+        assert!(why.contains("Hash listpack integrity check failed."), "{why}");
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Writer {
         self.len(db as u64);
     }
 
-    fn u8(&mut self, b: u8) {
+    pub(super) fn u8(&mut self, b: u8) {
         self.out.push(b);
     }
 

@@ -101,12 +101,20 @@ impl ServerState {
     /// meanwhile. Under `repl-diskless-load swapdb` the old data stays until the image is
     /// complete (and is served meanwhile when the master continues its history).
     pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
+        let (how, keeps_old_data) = self.full_sync_reload();
+        let (n, used) = self.load_image(Source::Bytes(bytes), bytes.len(), how, true, keeps_old_data)?;
+        rdb::ends_the_file(used, bytes.len())?;
+        Ok(n)
+    }
+
+    /// How a full sync's image replaces the data set: under `repl-diskless-load swapdb` the
+    /// old data stays until the image is complete (and is served meanwhile when the master
+    /// continues our history).
+    fn full_sync_reload(&self) -> (Reload, bool) {
         let swapdb = self.config.str("repl-diskless-load") == "swapdb";
         let same_history = self.master.as_deref().is_some_and(|m| m.same_history);
         let how = if swapdb { Reload::ReplaceWhenComplete } else { Reload::Replace };
-        let (n, used) = self.load_image(Source::Bytes(bytes), bytes.len(), how, true, swapdb && same_history)?;
-        rdb::ends_the_file(used, bytes.len())?;
-        Ok(n)
+        (how, swapdb && same_history)
     }
 
     /// An RDB image at the start of `bytes` (an AOF base, or an old AOF's preamble before
@@ -167,7 +175,7 @@ impl ServerState {
                 Ok(())
             });
             self.loading = None;
-            parsed.and_then(|(libraries, used)| Ok((self.install_rdb(keys, libraries, how)?, used)))
+            parsed.and_then(|p| Ok((self.install_rdb(keys, p.functions, how, p.empty_keys)?, p.used)))
         } else {
             let mut tally = self.begin_install(how);
             let parsed = rdb::load_source_with(src, opts, &mut |k, pos| {
@@ -176,10 +184,11 @@ impl ServerState {
                 Ok(())
             });
             self.loading = None;
-            let libraries = parsed.as_ref().map(|(l, _)| &l[..]).unwrap_or_default();
+            let libraries = parsed.as_ref().map(|p| &p.functions[..]).unwrap_or_default();
             let loaded = self.install_libraries(libraries);
-            self.end_install(&tally);
-            parsed.and_then(|(_, used)| loaded.map(|()| (tally.loaded, used)))
+            tally.empty = parsed.as_ref().map_or(0, |p| p.empty_keys);
+            self.end_install(&tally, parsed.is_ok() && loaded.is_ok());
+            parsed.and_then(|p| loaded.map(|()| (tally.loaded, p.used)))
         };
         self.loading = None;
         result
@@ -209,7 +218,13 @@ impl ServerState {
     }
 
     /// Installs keys collected before anything changed (see the module doc).
-    fn install_rdb(&mut self, keys: Vec<LoadedKey>, libraries: Vec<Vec<u8>>, how: Reload) -> Result<usize, RdbError> {
+    fn install_rdb(
+        &mut self,
+        keys: Vec<LoadedKey>,
+        libraries: Vec<Vec<u8>>,
+        how: Reload,
+        empty_keys: u64,
+    ) -> Result<usize, RdbError> {
         if how == Reload::Add {
             let dup_key = keys.iter().any(|k| self.dbs.get_mut(k.db).is_some_and(|d| d.contains(&k.key)));
             let dup_lib = self.functions.as_deref().is_some_and(|f| {
@@ -223,13 +238,14 @@ impl ServerState {
             return Err(self.no_such_db(k.db));
         }
         let mut tally = self.begin_install(how);
+        tally.empty = empty_keys;
         let loaded = self.install_libraries(&libraries);
         if loaded.is_ok() {
             for k in keys {
                 self.install_key(k, &mut tally)?;
             }
         }
-        self.end_install(&tally);
+        self.end_install(&tally, loaded.is_ok());
         loaded.map(|()| tally.loaded)
     }
 
@@ -259,7 +275,7 @@ impl ServerState {
             Some(c) => c.is_replica(),
             None => !self.config.str("replicaof").trim().is_empty(),
         };
-        Tally { loaded: 0, expired: 0, now: unix_ms(), replica }
+        Tally { loaded: 0, expired: 0, empty: 0, now: unix_ms(), replica }
     }
 
     fn install_key(&mut self, k: LoadedKey, tally: &mut Tally) -> Result<(), RdbError> {
@@ -306,7 +322,15 @@ impl ServerState {
 
     /// After the last key (or a failure): loading is not a change, so the changes, events
     /// and signals it raised are discarded.
-    fn end_install(&mut self, tally: &Tally) {
+    fn end_install(&mut self, tally: &Tally, complete: bool) {
+        if complete {
+            tracing::info!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+                tally.loaded,
+                tally.expired,
+                tally.empty
+            );
+        }
         self.changes.take();
         if let Some(f) = self.functions.as_deref_mut() {
             f.take_changes();
@@ -326,6 +350,8 @@ impl ServerState {
 struct Tally {
     loaded: usize,
     expired: u64,
+    /// Empty collections the file held (skipped).
+    empty: u64,
     /// Unix ms when the load began: keys whose deadline passed are skipped.
     now: u64,
     /// A replica keeps expired keys (see [`ServerState::begin_install`]).
