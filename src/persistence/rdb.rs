@@ -79,6 +79,9 @@ pub enum RdbError {
     Io(#[from] std::io::Error),
     #[error("Internal error in RDB reading offset {offset} -> {what}")]
     Corrupted { offset: usize, what: String },
+    /// The image's source failed mid-way (a replica's link to its master dropped).
+    #[error("Internal error in RDB reading offset {offset} -> {source}")]
+    Read { offset: usize, source: std::io::Error },
     /// An error in the value of a key: which key, of which RDB type (Redis's checker report).
     #[error("{source}")]
     InKey { key: String, rdb_type: u8, source: Box<RdbError> },
@@ -106,6 +109,8 @@ pub struct Parsed {
     pub used: usize,
     /// Empty collections skipped (Redis skips them too, and logs each).
     pub empty_keys: u64,
+    /// A streamed image: the bytes read past its end (what followed it in the stream).
+    pub rest: Vec<u8>,
 }
 
 /// Encoding choices the writer makes like Redis does.
@@ -443,7 +448,7 @@ pub fn load_source_with(
             return Err(RdbError::Corrupted { offset: at, what: "RDB CRC error (wrong RDB checksum)".into() });
         }
     }
-    Ok(Parsed { functions, used: r.pos, empty_keys })
+    Ok(Parsed { functions, used: r.pos, empty_keys, rest: r.unread().to_vec() })
 }
 
 /// One value of type `t`; None for an empty collection (Redis skips such a key in a file and

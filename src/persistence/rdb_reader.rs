@@ -92,7 +92,7 @@ impl<'a> Reader<'a> {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         self.window.truncate(old);
-                        return Err(e.into());
+                        return Err(RdbError::Read { offset: self.pos, source: e });
                     }
                 }
             };
@@ -102,6 +102,15 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Streamed input: the bytes read from the source past the position (read ahead of
+    /// need; after the image, they are whatever followed it).
+    pub fn unread(&self) -> &[u8] {
+        match self.stream {
+            Some(_) => self.window.get(self.pos - self.base..).unwrap_or_default(),
+            None => &[],
+        }
     }
 
     /// The CRC-64 of the image's first `at` bytes (`at` at most the position).

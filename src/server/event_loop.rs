@@ -66,7 +66,7 @@ pub struct Net {
     /// serves other clients (their replies acknowledge no write).
     replies_released: bool,
     /// Set by SIGTERM / SIGINT: shut down like SHUTDOWN (saving when save points are set).
-    terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(super) terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Set by SIGINT alone: a second one while a shutdown is pending exits at once.
     pub sigint: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -375,15 +375,7 @@ impl Server {
             let busy = busy_from.elapsed().as_micros() as u64;
             self.state.loop_stall_max_us = self.state.loop_stall_max_us.max(busy);
             if self.state.exiting {
-                if let Some(net) = self.state.net.as_deref_mut() {
-                    net.close_listeners();
-                }
-                let unixsocket = self.state.config.str("unixsocket");
-                if !unixsocket.is_empty() {
-                    info!("Removing the unix socket file.");
-                    let _ = std::fs::remove_file(unixsocket);
-                }
-                info!("Ember is now ready to exit, bye bye...");
+                super::shutdown::leave(&mut self.state);
                 return Ok(());
             }
         }
@@ -603,6 +595,7 @@ fn flush_pending(st: &mut ServerState) {
 /// `first`: the script just became busy. Readiness is edge-triggered and the batch of events
 /// that started the script may hold other clients' edges, so every connection is read once.
 pub fn serve_while_busy(st: &mut ServerState, first: bool) {
+    super::shutdown::shutdown_while_loading(st);
     let mut events = Events::with_capacity(64);
     let Some(net) = st.net.as_deref_mut() else { return };
     if net.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {

@@ -1,8 +1,8 @@
 //! The RDB image a replica receives in a full sync, as `$<len>` and that many bytes, or
 //! EOF-marked (`$EOF:<40 characters>`, the image, the same 40 characters) from a diskless
-//! master. With `repl-diskless-load disabled` (the default) it goes to a temporary file that
-//! becomes `dbfilename` before it is loaded, as Redis's replica does; otherwise it is kept in
-//! memory and loaded from there.
+//! master, when `repl-diskless-load disabled` (the default) asks for it on disk: it goes to
+//! a temporary file that becomes `dbfilename` before it is loaded, as Redis's replica does.
+//! (Otherwise the image is parsed from the socket as it arrives: see `sync_stream`.)
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,9 +18,10 @@ pub struct IncomingImage {
     /// Bytes still to come; None for an EOF-marked image.
     left: Option<usize>,
     mark: Vec<u8>,
-    /// Received and not yet written to the file (everything, when kept in memory). The last
-    /// MARK_LEN bytes of an EOF-marked image stay here: they may be the mark.
+    /// Received and not yet written to the file. The last MARK_LEN bytes of an EOF-marked
+    /// image stay here: they may be the mark.
     buf: Vec<u8>,
+    /// Taken when the image is complete (a transfer dropped before removes the file).
     file: Option<(std::io::BufWriter<std::fs::File>, PathBuf)>,
     received: usize,
     /// The announced length (None: EOF-marked).
@@ -28,20 +29,11 @@ pub struct IncomingImage {
     max: usize,
 }
 
-/// A complete image: in memory, or in a temporary file.
-pub enum Received {
-    Memory(Vec<u8>),
-    File(PathBuf),
-}
-
 impl IncomingImage {
     /// `left`: the announced length, None with `mark` for an EOF-marked image. `temp`: the
-    /// file to receive into, None to keep it in memory. `max`: the most bytes accepted.
-    pub fn new(left: Option<usize>, mark: &[u8], temp: Option<PathBuf>, max: usize) -> std::io::Result<Self> {
-        let file = match temp {
-            Some(path) => Some((std::io::BufWriter::with_capacity(SPILL, std::fs::File::create(&path)?), path)),
-            None => None,
-        };
+    /// file to receive into. `max`: the most bytes accepted.
+    pub fn new(left: Option<usize>, mark: &[u8], temp: PathBuf, max: usize) -> std::io::Result<Self> {
+        let file = Some((std::io::BufWriter::with_capacity(SPILL, std::fs::File::create(&temp)?), temp));
         Ok(IncomingImage { left, mark: mark.to_vec(), buf: Vec::new(), file, received: 0, total: left, max })
     }
 
@@ -51,11 +43,6 @@ impl IncomingImage {
 
     pub fn total(&self) -> Option<usize> {
         self.total
-    }
-
-    /// Received into memory (diskless load), not into a file.
-    pub fn in_memory(&self) -> bool {
-        self.file.is_none()
     }
 
     pub fn eof_marked(&self) -> bool {
@@ -93,16 +80,14 @@ impl IncomingImage {
         Ok(done)
     }
 
-    /// The complete image (after [`Self::take`] said so): the file is flushed and synced.
-    pub fn finish(mut self) -> std::io::Result<Received> {
-        match self.file.take() {
-            Some((f, path)) => {
-                let f = f.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
-                Ok(Received::File(path))
-            }
-            None => Ok(Received::Memory(std::mem::take(&mut self.buf))),
-        }
+    /// The complete image (after [`Self::take`] said so): the file, flushed and synced.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        let Some((f, path)) = self.file.take() else {
+            return Err(std::io::Error::other("the image was finished already"));
+        };
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(path)
     }
 }
 
@@ -131,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn eof_marked_image_split_anywhere_in_memory_and_on_disk() {
+    fn eof_marked_image_split_anywhere() {
         let mark = [b'a'; MARK_LEN];
         let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut wire = body.clone();
@@ -139,21 +124,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ember-incoming-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for piece in [1usize, 7, 39, 40, 41, 65_536, 5_000_000] {
-            if piece == 1 {
-                // One byte at a time is slow on 3 MB; a short image checks it.
-                let mut img = IncomingImage::new(None, &mark, None, usize::MAX).unwrap();
-                let short: Vec<u8> = b"REDIS0010xyz".iter().chain(mark.iter()).copied().collect();
-                assert!(feed(&mut img, &short, 1).0);
-                assert!(matches!(img.finish().unwrap(), Received::Memory(m) if m == b"REDIS0010xyz"));
-                continue;
-            }
-            let mut img = IncomingImage::new(None, &mark, None, usize::MAX).unwrap();
-            assert!(feed(&mut img, &wire, piece).0, "piece {piece}");
-            assert!(matches!(img.finish().unwrap(), Received::Memory(m) if m == body));
             let path = dir.join(format!("img-{piece}"));
-            let mut img = IncomingImage::new(None, &mark, Some(path.clone()), usize::MAX).unwrap();
-            assert!(feed(&mut img, &wire, piece).0, "piece {piece}");
-            assert!(matches!(img.finish().unwrap(), Received::File(p) if p == path));
+            let mut img = IncomingImage::new(None, &mark, path.clone(), usize::MAX).unwrap();
+            // One byte at a time is slow on 3 MB; a short image checks it.
+            let short: Vec<u8> = b"REDIS0010xyz".iter().chain(mark.iter()).copied().collect();
+            let (wire, body) = if piece == 1 { (&short[..], &b"REDIS0010xyz"[..]) } else { (&wire[..], &body[..]) };
+            assert!(feed(&mut img, wire, piece).0, "piece {piece}");
+            assert_eq!(img.finish().unwrap(), path);
             assert_eq!(std::fs::read(&path).unwrap(), body, "piece {piece}");
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -161,20 +138,24 @@ mod tests {
 
     #[test]
     fn counted_image_leaves_what_follows_and_respects_max() {
-        let mut img = IncomingImage::new(Some(5), b"", None, 100).unwrap();
+        let path = std::env::temp_dir().join(format!("ember-incoming-counted-{}", std::process::id()));
+        let mut img = IncomingImage::new(Some(5), b"", path.clone(), 100).unwrap();
         let mut input = BytesMut::from(&b"abcdePING"[..]);
         assert!(img.take(&mut input).unwrap());
         assert_eq!(&input[..], b"PING");
-        assert!(matches!(img.finish().unwrap(), Received::Memory(m) if m == b"abcde"));
-        let mut img = IncomingImage::new(None, &[b'z'; MARK_LEN], None, 10).unwrap();
+        assert_eq!(img.finish().unwrap(), path);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+        let mut img = IncomingImage::new(None, &[b'z'; MARK_LEN], path.clone(), 10).unwrap();
         let mut input = BytesMut::from(&[0u8; 11][..]);
         assert!(img.take(&mut input).is_err());
+        drop(img);
+        assert!(!path.exists());
     }
 
     #[test]
     fn an_unfinished_transfer_leaves_no_file() {
         let path = std::env::temp_dir().join(format!("ember-incoming-drop-{}", std::process::id()));
-        let mut img = IncomingImage::new(Some(10), b"", Some(path.clone()), 100).unwrap();
+        let mut img = IncomingImage::new(Some(10), b"", path.clone(), 100).unwrap();
         let mut input = BytesMut::from(&b"abc"[..]);
         assert!(!img.take(&mut input).unwrap());
         assert!(path.exists());

@@ -8,6 +8,8 @@
 //! served meanwhile and kept if the transfer fails, as Redis's temporary databases do) and
 //! DEBUG RELOAD NOFLUSH (a duplicate key fails it before anything changed).
 
+use std::io::Read;
+
 use crate::persistence::rdb::{self, LoadedKey, RdbError, Source};
 use crate::server::ServerState;
 use crate::server::state::unix_ms;
@@ -91,20 +93,26 @@ impl ServerState {
         let mut head = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 64 * 1024), &mut head)?;
         std::io::Seek::rewind(&mut file)?;
-        let (n, used) = self.load_image(Source::Stream(&mut file, len), len as usize, how, serve, false)?;
+        let (n, used, _) = self.load_image(Source::Stream(&mut file, len), len as usize, how, serve, false)?;
         rdb::ends_the_file(used, len as usize)?;
         self.loaded_repl_info = rdb::repl_info(&head);
         Ok(n)
     }
 
-    /// Replaces the dataset with the keys of a replica's full sync image, serving clients
-    /// meanwhile. Under `repl-diskless-load swapdb` the old data stays until the image is
-    /// complete (and is served meanwhile when the master continues its history).
-    pub fn load_rdb_bytes(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
+    /// Replaces the dataset with the keys of a replica's full sync image, read from `src` as
+    /// it is parsed (the master's socket), serving clients meanwhile: `len` bytes, or up to
+    /// `max` when its end is only known by parsing it (an EOF-marked image). Returns the
+    /// bytes read past the image.
+    pub fn load_rdb_stream(&mut self, src: &mut dyn Read, len: Option<usize>, max: usize) -> Result<Vec<u8>, RdbError> {
         let (how, keeps_old_data) = self.full_sync_reload();
-        let (n, used) = self.load_image(Source::Bytes(bytes), bytes.len(), how, true, keeps_old_data)?;
-        rdb::ends_the_file(used, bytes.len())?;
-        Ok(n)
+        // An EOF-marked image's length is unknown until it ends (INFO shows 0, as Redis).
+        let limit = len.unwrap_or(max);
+        let total = len.unwrap_or(0);
+        let (_, used, rest) = self.load_image(Source::Stream(src, limit as u64), total, how, true, keeps_old_data)?;
+        if let Some(len) = len {
+            rdb::ends_the_file(used, len)?;
+        }
+        Ok(rest)
     }
 
     /// How a full sync's image replaces the data set: under `repl-diskless-load swapdb` the
@@ -120,31 +128,21 @@ impl ServerState {
     /// An RDB image at the start of `bytes` (an AOF base, or an old AOF's preamble before
     /// its commands) replaces the data set; returns the bytes the image took.
     pub fn load_rdb_preamble(&mut self, bytes: &[u8]) -> Result<usize, RdbError> {
-        self.load_image(Source::Bytes(bytes), bytes.len(), Reload::Replace, false, false).map(|(_, used)| used)
+        self.load_image(Source::Bytes(bytes), bytes.len(), Reload::Replace, false, false).map(|(_, used, _)| used)
     }
 
     /// Whether a load is under way, as INFO and dispatch see it: `Some(true)` for Redis's
     /// async loading (the old data set is served), `Some(false)` for a load that answers
-    /// -LOADING. A replica receiving its image into memory counts as loading (Redis parses
-    /// it from the socket as it arrives): asynchronously from the first byte, otherwise once
-    /// more than `loading-process-events-interval-bytes` arrived (Redis first serves clients
-    /// after that many bytes, so a short transfer refuses nobody).
+    /// -LOADING (clients are first served once `loading-process-events-interval-bytes` are
+    /// parsed, as Redis does, so a short load refuses nobody).
     #[inline]
     pub fn load_state(&self) -> Option<bool> {
-        if let Some(l) = &self.loading {
-            return Some(l.keeps_old_data);
-        }
-        let m = self.master.as_deref()?;
-        let received = m.receiving_in_memory()?;
-        if m.same_history && self.config.str("repl-diskless-load") == "swapdb" {
-            return Some(true);
-        }
-        let interval = self.config.int("loading-process-events-interval-bytes").max(1024) as usize;
-        (received >= interval).then_some(false)
+        self.loading.as_ref().map(|l| l.keeps_old_data)
     }
 
     /// Parses an image with [`Loading`] set for its length (and `key-load-delay` applied)
-    /// and installs it as `how` says. Returns the keys installed and the image's length.
+    /// and installs it as `how` says. Returns the keys installed, the image's length and
+    /// the bytes a stream held past it.
     fn load_image(
         &mut self,
         src: Source<'_>,
@@ -152,7 +150,7 @@ impl ServerState {
         how: Reload,
         serve: bool,
         keeps_old_data: bool,
-    ) -> Result<(usize, usize), RdbError> {
+    ) -> Result<(usize, usize, Vec<u8>), RdbError> {
         let opts = self.load_options();
         // Clients are first served once that many bytes are parsed, as Redis does: a small
         // image loads without anyone seeing -LOADING.
@@ -175,7 +173,7 @@ impl ServerState {
                 Ok(())
             });
             self.loading = None;
-            parsed.and_then(|p| Ok((self.install_rdb(keys, p.functions, how, p.empty_keys)?, p.used)))
+            parsed.and_then(|p| Ok((self.install_rdb(keys, p.functions, how, p.empty_keys)?, p.used, p.rest)))
         } else {
             let mut tally = self.begin_install(how);
             let parsed = rdb::load_source_with(src, opts, &mut |k, pos| {
@@ -188,7 +186,7 @@ impl ServerState {
             let loaded = self.install_libraries(libraries);
             tally.empty = parsed.as_ref().map_or(0, |p| p.empty_keys);
             self.end_install(&tally, parsed.is_ok() && loaded.is_ok());
-            parsed.and_then(|p| loaded.map(|()| (tally.loaded, p.used)))
+            parsed.and_then(|p| loaded.map(|()| (tally.loaded, p.used, p.rest)))
         };
         self.loading = None;
         result

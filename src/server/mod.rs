@@ -24,6 +24,7 @@ pub mod replica;
 pub mod shutdown;
 pub mod socket;
 pub mod state;
+pub mod sync_stream;
 pub mod tls;
 pub mod tracking;
 

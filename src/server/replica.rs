@@ -26,7 +26,7 @@ use mio::{Interest, Token};
 use tracing::{info, warn};
 
 use crate::protocol::{Decoder, Limits, encode_command};
-use crate::server::incoming_image::{IncomingImage, MARK_LEN, Received};
+use crate::server::incoming_image::{IncomingImage, MARK_LEN};
 use crate::server::socket::Stream;
 use crate::server::tls::TlsStream;
 use crate::server::{ServerState, Session};
@@ -35,7 +35,7 @@ use crate::server::{ServerState, Session};
 pub const TOKEN: Token = Token(usize::MAX - 64);
 
 /// The largest RDB image a master may announce (it is held in memory while loading).
-const MAX_IMAGE: usize = 64 << 30;
+pub(super) const MAX_IMAGE: usize = 64 << 30;
 /// The longest handshake line a master may send before its CRLF.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -81,6 +81,12 @@ pub struct MasterLink {
     /// ours: only the offset was out of its backlog). Redis loads such an image
     /// asynchronously under `repl-diskless-load swapdb`.
     pub same_history: bool,
+    /// The history the image under way belongs to (`+FULLRESYNC <replid> <offset>`): ours
+    /// once the image has loaded, never before (a sync that fails keeps the old one).
+    pending_history: Option<(String, u64)>,
+    /// The image under way has started replacing the data set (not under swapdb): a sync
+    /// that fails now leaves no data the old history describes.
+    pub(super) replacing_data: bool,
 }
 
 impl MasterLink {
@@ -104,16 +110,20 @@ impl MasterLink {
             decoder: Decoder::new(),
             handshake_replies: 0,
             same_history: false,
+            pending_history: None,
+            replacing_data: false,
             sess,
         }
     }
 
-    /// An image arrives into memory: with `repl-diskless-load swapdb` this is Redis's async
-    /// loading (the old data set stays readable until the new one replaces it).
-    /// Returns the bytes received so far.
-    pub fn receiving_in_memory(&self) -> Option<usize> {
-        let img = self.image.as_ref().filter(|i| self.state == LinkState::Transfer && i.in_memory())?;
-        Some(img.received())
+    pub(super) fn take_socket(&mut self) -> Option<(Stream, BytesMut)> {
+        let conn = self.conn.take()?;
+        Some((conn, std::mem::take(&mut self.inbuf)))
+    }
+
+    pub(super) fn give_socket(&mut self, conn: Stream, inbuf: BytesMut) {
+        self.conn = Some(conn);
+        self.inbuf = inbuf;
     }
 
     pub fn link_up(&self) -> bool {
@@ -251,6 +261,18 @@ impl ServerState {
 
     fn link_failed(&mut self, why: &str) {
         warn!("Master link: {why}");
+        // A full sync that failed after it began replacing the data: what is left is not
+        // the old history's data (nor the new one's), so it goes, and so does the history
+        // (the next sync is a full one, as with Redis, which empties the data).
+        if let Some(link) = self.master.as_deref_mut()
+            && link.pending_history.take().is_some()
+            && std::mem::take(&mut link.replacing_data)
+        {
+            for db in &mut self.dbs {
+                db.flush();
+            }
+            self.repl.new_history();
+        }
         if self.failing_over() {
             self.abort_failover(why);
             return;
@@ -559,11 +581,9 @@ fn advance(st: &mut ServerState) {
                 if let Some(link) = st.master.as_deref_mut() {
                     link.same_history = same_history;
                 }
-                st.repl.replid = replid;
-                st.repl.replid2 = super::repl::NO_REPLID.into();
-                st.repl.second_offset = None;
-                st.repl.offset = offset;
                 let Some(link) = st.master.as_deref_mut() else { return };
+                link.pending_history = Some((replid, offset));
+                link.replacing_data = false;
                 link.state = LinkState::AwaitImage;
             }
             LinkState::AwaitImage => {
@@ -588,16 +608,23 @@ fn advance(st: &mut ServerState) {
                 // Redis's repl-diskless-load: disabled receives into a file first.
                 let to_disk = st.config.str("repl-diskless-load") == "disabled"
                     || (st.config.str("repl-diskless-load") == "on-empty-db" && st.dbs.iter().any(|d| !d.is_empty()));
-                let temp = to_disk.then(|| {
-                    let name = format!("temp-{}.{}.rdb", super::state::unix_ms() / 1000, std::process::id());
-                    st.rdb_path().with_file_name(name)
-                });
                 let what = match len {
                     Some(n) => format!("{n} bytes"),
                     None => "streamed RDB".to_string(),
                 };
-                let place = if to_disk { "disk" } else { "memory" };
+                let place = if to_disk { "disk" } else { "parser" };
                 info!("MASTER <-> REPLICA sync: receiving {what} from master to {place}");
+                if !to_disk {
+                    // Parsed as it arrives (Redis's diskless load).
+                    match super::sync_stream::load_from_master(st, len, &mark) {
+                        Ok(true) => sync_finished(st, len.is_none()),
+                        Ok(false) => {}
+                        Err(why) => st.link_failed(&why),
+                    }
+                    return;
+                }
+                let name = format!("temp-{}.{}.rdb", super::state::unix_ms() / 1000, std::process::id());
+                let temp = st.rdb_path().with_file_name(name);
                 let Some(link) = st.master.as_deref_mut() else { return };
                 match IncomingImage::new(len, &mark, temp, MAX_IMAGE) {
                     Ok(img) => {
@@ -624,10 +651,13 @@ fn advance(st: &mut ServerState) {
                 let Some(img) = link.image.take() else { return };
                 let eof = img.eof_marked();
                 let loaded = match img.finish() {
-                    Ok(Received::File(temp)) => {
+                    Ok(temp) => {
                         info!("MASTER <-> REPLICA sync: Flushing old data");
                         info!("MASTER <-> REPLICA sync: Loading DB in memory");
                         let path = st.rdb_path();
+                        if let Some(link) = st.master.as_deref_mut() {
+                            link.replacing_data = true;
+                        }
                         match std::fs::rename(&temp, &path) {
                             Ok(()) => {
                                 st.load_rdb_file_serving(super::load::Reload::Replace, true).map_err(|e| e.to_string())
@@ -638,11 +668,6 @@ fn advance(st: &mut ServerState) {
                             }
                         }
                     }
-                    Ok(Received::Memory(image)) => {
-                        info!("MASTER <-> REPLICA sync: Flushing old data");
-                        info!("MASTER <-> REPLICA sync: Loading DB in memory");
-                        st.load_rdb_bytes(&image).map_err(|e| e.to_string())
-                    }
                     Err(e) => Err(e.to_string()),
                 };
                 if let Err(e) = loaded {
@@ -650,26 +675,38 @@ fn advance(st: &mut ServerState) {
                     st.link_failed(&why);
                     return;
                 }
-                info!("MASTER <-> REPLICA sync: Finished with success");
-                st.dirty += 1;
-                st.ensure_backlog();
-                // Still the link that brought the image (clients were served while it loaded).
-                if let Some(link) = st.master.as_deref_mut().filter(|l| l.state == LinkState::Transfer) {
-                    link.state = LinkState::Connected;
-                    link.sess.db = 0;
-                    // After an EOF-marked image the master streams once it hears from us.
-                    if eof {
-                        link.last_ack_ms = st.now_ms;
-                        let off = st.repl.offset.to_string();
-                        encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
-                        write_out(st);
-                    }
-                }
+                sync_finished(st, eof);
             }
             LinkState::Connected => {
                 apply_stream(st);
                 return;
             }
+        }
+    }
+}
+
+/// After a full sync's image loaded: its history is ours, the stream of writes follows.
+fn sync_finished(st: &mut ServerState, eof: bool) {
+    info!("MASTER <-> REPLICA sync: Finished with success");
+    let link = st.master.as_deref_mut().filter(|l| l.state == LinkState::Transfer);
+    if let Some((replid, offset)) = link.and_then(|l| l.pending_history.take()) {
+        st.repl.replid = replid;
+        st.repl.replid2 = super::repl::NO_REPLID.into();
+        st.repl.second_offset = None;
+        st.repl.offset = offset;
+    }
+    st.dirty += 1;
+    st.ensure_backlog();
+    // Still the link that brought the image (clients were served while it loaded).
+    if let Some(link) = st.master.as_deref_mut().filter(|l| l.state == LinkState::Transfer) {
+        link.state = LinkState::Connected;
+        link.sess.db = 0;
+        // After an EOF-marked image the master streams once it hears from us.
+        if eof {
+            link.last_ack_ms = st.now_ms;
+            let off = st.repl.offset.to_string();
+            encode_command(&mut link.out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+            write_out(st);
         }
     }
 }

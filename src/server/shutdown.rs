@@ -207,3 +207,47 @@ impl ServerState {
         Outcome::Failed
     }
 }
+
+/// The last steps of a shutdown: no more connections, no unix socket file.
+pub(super) fn leave(st: &mut ServerState) {
+    if let Some(net) = st.net.as_deref_mut() {
+        net.close_listeners();
+    }
+    let unixsocket = st.config.str("unixsocket");
+    if !unixsocket.is_empty() {
+        info!("Removing the unix socket file.");
+        let _ = std::fs::remove_file(unixsocket);
+    }
+    info!("Ember is now ready to exit, bye bye...");
+}
+
+/// Redis's whileBlockedCron: a signal while a data set loads shuts the server down at once,
+/// without saving (the half-loaded data must not overwrite its file) or waiting for replicas.
+pub(super) fn shutdown_while_loading(st: &mut ServerState) {
+    if st.loading.is_some() {
+        shutdown_on_signal(st);
+    }
+}
+
+/// The flag SIGTERM and SIGINT set, for code that waits outside the loop (a replica reading
+/// its master's image) to stop waiting.
+pub fn signal_flag(st: &ServerState) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    st.net.as_deref().map(|n| std::sync::Arc::clone(&n.terminate))
+}
+
+/// A signal arrived while a load was under way (see [`shutdown_while_loading`]): the server
+/// exits now, without saving.
+pub fn shutdown_on_signal(st: &mut ServerState) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    if !net.terminate.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let sigint = net.sigint.swap(false, std::sync::atomic::Ordering::SeqCst);
+    warn!("Received {} scheduling shutdown...", if sigint { "SIGINT" } else { "SIGTERM" });
+    let flags = ShutdownFlags { nosave: true, now: true, ..Default::default() };
+    if st.prepare_shutdown(flags) == Outcome::Exit {
+        leave(st);
+        std::process::exit(0);
+    }
+    warn!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
+}

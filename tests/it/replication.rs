@@ -402,6 +402,74 @@ fn blocked_clients_are_released_when_a_master_becomes_a_replica() {
 /// load up) allowed. With `repl-diskless-load swapdb` and an image of the same history (the
 /// replica's offset had left the master's backlog) the old data stays readable instead.
 #[test]
+fn a_diskless_replica_parses_the_image_as_it_arrives() {
+    // The replica reads its master's socket only as fast as it loads (it never holds the
+    // image whole), so a slow load holds the master's diskless transfer open, as with Redis.
+    let m = ember(&["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", "--rdbcompression", "no"]);
+    let mut mc = Conn::new(m.port);
+    // 40 MB: far more than the sockets between them can buffer.
+    assert_eq!(mc.cmd(&["DEBUG", "POPULATE", "4000", "key", "10000"]).text(), "+OK\r\n");
+    let r = ember(&[
+        "--repl-diskless-load",
+        "on-empty-db",
+        "--key-load-delay",
+        "1000",
+        "--loading-process-events-interval-bytes",
+        "65536",
+    ]);
+    let mut rc = Conn::new(r.port);
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 1),
+        "the replica never reported loading"
+    );
+    // 4000 keys at 1 ms each: the master is still sending when the replica has started.
+    assert_eq!(info_field(&mut mc, "persistence", "rdb_bgsave_in_progress"), 1);
+    assert!(mc.cmd(&["INFO", "replication"]).as_str().contains("state=wait_bgsave"));
+    rc.cmd(&["CONFIG", "SET", "key-load-delay", "0"]);
+    assert!(eventually(Duration::from_secs(20), || {
+        rc.cmd(&["INFO", "replication"]).as_str().contains("master_link_status:up")
+    }));
+    assert_eq!(rc.cmd(&["DBSIZE"]).text(), ":4000\r\n");
+    // The stream of writes follows the image on the same socket.
+    mc.cmd(&["SET", "after", "1"]);
+    assert!(eventually(Duration::from_secs(10), || rc.cmd(&["GET", "after"]).text() == "$1\r\n1\r\n"));
+}
+
+#[test]
+fn a_replica_signalled_while_loading_exits_without_saving() {
+    // Redis's whileBlockedCron: SIGTERM during a load shuts down at once, and the half-loaded
+    // data set does not overwrite the file.
+    let m = ember(&["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", "--rdbcompression", "no"]);
+    let mut mc = Conn::new(m.port);
+    assert_eq!(mc.cmd(&["DEBUG", "POPULATE", "2000", "key", "1000"]).text(), "+OK\r\n");
+    let mut r = ember(&[
+        "--save",
+        "3600 1",
+        "--repl-diskless-load",
+        "swapdb",
+        "--key-load-delay",
+        "10000",
+        "--loading-process-events-interval-bytes",
+        "1024",
+    ]);
+    let mut rc = Conn::new(r.port);
+    rc.cmd(&["SET", "mine", "1"]);
+    assert_eq!(rc.cmd(&["SAVE"]).text(), "+OK\r\n");
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+    assert!(
+        eventually(Duration::from_secs(10), || info_field(&mut rc, "persistence", "loading") == 1),
+        "the replica never reported loading"
+    );
+    // 2000 keys at 10 ms each: 20 s of loading, unless the signal ends it.
+    let pid = r.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(r.wait_exit(Duration::from_secs(5)), "the replica did not exit on SIGTERM while loading");
+    let again = crate::util::ember_in(&r.dir, &[]);
+    assert_eq!(Conn::new(again.port).cmd(&["DBSIZE"]).text(), ":1\r\n");
+}
+
+#[test]
 fn a_replica_serves_clients_while_it_loads() {
     let m = ember(&["--repl-diskless-sync-delay", "0"]);
     let mut mc = Conn::new(m.port);
