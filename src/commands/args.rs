@@ -52,12 +52,25 @@ pub fn random_count(arg: &[u8]) -> Result<i64, CmdError> {
 /// build a reply of that many elements, so one command could take all memory.
 pub const MAX_RANDOM_DRAWS: u64 = 1 << 24;
 
-/// Checks a `random_count` once the arguments are known: with `pairs` (WITHVALUES /
-/// WITHSCORES) Redis refuses counts past half the range; draws with repetition are bounded.
-pub fn check_random_count(count: i64, pairs: bool) -> Result<(), CmdError> {
-    let out_of_range = (pairs && count.unsigned_abs() > (i64::MAX / 2) as u64)
-        || (count < 0 && count.unsigned_abs() > MAX_RANDOM_DRAWS);
-    if out_of_range { Err(CmdError::msg("value is out of range")) } else { Ok(()) }
+/// Checks a `random_count` once the arguments are known and returns how many draws a
+/// negative count makes: with `pairs` (WITHVALUES / WITHSCORES) Redis refuses counts past
+/// half the range. `room`: the bytes the client's replies may still take before its hard
+/// output limit closes it (None: no limit). Redis stops building such a reply once the client
+/// passes that limit (and closes it); every drawn element takes at least 4 bytes, so draws
+/// past `room / 4` only make the same outcome costlier. Beyond that, draws are bounded.
+pub fn check_random_count(count: i64, pairs: bool, room: Option<u64>) -> Result<u64, CmdError> {
+    let out_of_range = || CmdError::msg("value is out of range");
+    if pairs && count.unsigned_abs() > (i64::MAX / 2) as u64 {
+        return Err(out_of_range());
+    }
+    if count >= 0 {
+        return Ok(count as u64);
+    }
+    let draws = room.map_or(count.unsigned_abs(), |r| count.unsigned_abs().min(r / 4 + 1));
+    if draws > MAX_RANDOM_DRAWS {
+        return Err(out_of_range());
+    }
+    Ok(draws)
 }
 
 /// `numkeys key... WHERE [COUNT n]` of LMPOP/BLMPOP/ZMPOP/BZMPOP, starting at `at`; `which`

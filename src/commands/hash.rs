@@ -202,8 +202,8 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(a) if is(a, "withvalues") && argv.len() == 4 => true,
         Some(_) => return Err(CmdError::Syntax),
     };
-    super::args::check_random_count(count, withvalues)?;
     let srv = &mut *ctx.srv;
+    let draws = super::args::check_random_count(count, withvalues, ctx.sess.output_room(&srv.hot.obuf))?;
     let db = &mut srv.dbs[ctx.sess.db];
     let h = match db.get(argv[1]) {
         None => return Ok(Reply::Array(vec![])),
@@ -220,7 +220,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     if count < 0 {
         // With repetition: |count| independent draws.
-        for _ in 0..count.unsigned_abs() {
+        for _ in 0..draws {
             if let Some((f, v)) = h.random(&mut srv.rng) {
                 pair(f, v, &mut out);
             }

@@ -152,13 +152,13 @@ fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let count = super::args::random_count(argv[2])?;
-    super::args::check_random_count(count, false)?;
+    let draws = super::args::check_random_count(count, false, ctx.sess.output_room(&srv.hot.obuf))?;
     let Some(s) = read::<SetValue>(db, argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == 0 {
         return Ok(Reply::Array(vec![]));
     }
     if count < 0 {
-        let out = (0..count.unsigned_abs()).filter_map(|_| s.random(&mut srv.rng)).map(|x| m(&x)).collect();
+        let out = (0..draws).filter_map(|_| s.random(&mut srv.rng)).map(|x| m(&x)).collect();
         return Ok(Reply::Array(out));
     }
     let all: Vec<Cow<[u8]>> = s.iter().collect();

@@ -885,8 +885,8 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(a) if is(a, "withscores") && argv.len() == 4 => true,
         Some(_) => return Err(CmdError::Syntax),
     };
-    super::args::check_random_count(count, withscores)?;
     let srv = &mut *ctx.srv;
+    let draws = super::args::check_random_count(count, withscores, ctx.sess.output_room(&srv.hot.obuf))?;
     let db = &mut srv.dbs[ctx.sess.db];
     let z = match db.get(argv[1]) {
         None => return Ok(Reply::Array(vec![])),
@@ -895,7 +895,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let picked: Vec<(Vec<u8>, f64)> = if count == 0 {
         vec![]
     } else if count < 0 {
-        (0..count.unsigned_abs()).filter_map(|_| z.random(&mut srv.rng)).map(|(m, s)| (m.to_vec(), s)).collect()
+        (0..draws).filter_map(|_| z.random(&mut srv.rng)).map(|(m, s)| (m.to_vec(), s)).collect()
     } else if count as usize >= z.len() {
         // Redis 7.0 returns the whole set walking from the highest member.
         z.range(0, z.len(), true).map(|(m, s)| (m.to_vec(), s)).collect()

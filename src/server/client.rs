@@ -298,6 +298,18 @@ impl Session {
     /// Checks `client-output-buffer-limit` for this client's class after output was added
     /// (Redis's checkClientOutputBufferLimits): over the hard limit, or over the soft limit for
     /// longer than its seconds.
+    /// Bytes this client's replies may still take before its class's hard output limit
+    /// closes it; None without a limit, or for replies nobody reads through a socket (a
+    /// script's calls, the master's stream).
+    pub fn output_room(&self, limits: &[crate::config::ObufLimit; 3]) -> Option<u64> {
+        use crate::config::{OBUF_NORMAL, OBUF_PUBSUB};
+        if self.in_script || self.from_master || self.replaying {
+            return None;
+        }
+        let l = limits[if self.subs.active() { OBUF_PUBSUB } else { OBUF_NORMAL }];
+        (l.hard > 0).then(|| l.hard.saturating_sub(self.out.len() as u64))
+    }
+
     pub fn over_output_limit(&mut self, limits: &[crate::config::ObufLimit; 3], now_ms: u64) -> bool {
         use crate::config::{OBUF_NORMAL, OBUF_PUBSUB};
         let l = limits[if self.subs.active() { OBUF_PUBSUB } else { OBUF_NORMAL }];

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::{Proc, ember, encode, redis};
+use crate::util::{Conn, Proc, ember, encode, redis};
 
 /// Commands that would end the run or change the servers for every later call, not
 /// something a hostile argument reveals: shutting down, pausing or sleeping the server,
@@ -288,4 +288,32 @@ fn hostile_arguments_never_kill_or_stall_ember_where_redis_answers() {
     assert!(calls > 100 && redis_answered > 50, "the fuzzer ran ({calls} calls, {redis_answered} answered by Redis)");
     let pong = call(e.port, &[b"PING".to_vec()], Duration::from_secs(5));
     assert_eq!(pong.as_deref(), Some(&b"+PONG\r\n"[..]));
+}
+
+/// A random draw with a huge negative count stops at the client's hard output limit and
+/// closes the client, as Redis does (it stops building the reply mid-run); without a limit
+/// Ember refuses counts it could not hold (Redis would build the reply whatever it costs).
+#[test]
+fn huge_random_draws_stop_at_the_output_limit() {
+    let e: Proc = ember(&[]);
+    let mut c = Conn::new(e.port);
+    c.cmd(&["HSET", "h", "a", "b"]);
+    c.cmd(&["ZADD", "z", "1", "a"]);
+    c.cmd(&["SADD", "s", "a"]);
+    c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "normal 1000000 0 0"]);
+    let huge = b"-999999999".to_vec();
+    for cmd in ["HRANDFIELD", "ZRANDMEMBER", "SRANDMEMBER"] {
+        let key = match cmd {
+            "HRANDFIELD" => "h",
+            "ZRANDMEMBER" => "z",
+            _ => "s",
+        };
+        let argv = vec![cmd.as_bytes().to_vec(), key.as_bytes().to_vec(), huge.clone()];
+        assert_eq!(call(e.port, &argv, Duration::from_secs(10)), None, "{cmd}: the client is closed");
+        assert_eq!(c.cmd(&["PING"]).text(), "+PONG\r\n");
+    }
+    // Within the limit: the reply, in full.
+    assert_eq!(c.cmd(&["HRANDFIELD", "h", "-3"]).children().len(), 3);
+    c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"]);
+    assert_eq!(c.cmd(&["HRANDFIELD", "h", "-999999999"]).text(), "-ERR value is out of range\r\n");
 }
