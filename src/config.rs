@@ -12,8 +12,10 @@ use crate::util::glob::glob_match;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{file}:{line}: '{directive}': {reason}")]
-    Directive { file: String, line: usize, directive: String, reason: String },
+    /// Redis's report of a bad line (the file, then the command line's directives, read as
+    /// one text: see [`Config::load`]).
+    #[error("Reading the configuration file, at line {line}\n>>> '{directive}'\n{reason}")]
+    Directive { line: usize, directive: String, reason: String },
     #[error("cannot read config file '{file}': {err}")]
     Io { file: String, err: std::io::Error },
 }
@@ -33,8 +35,13 @@ pub enum Kind {
     /// A memory amount or a percentage of maxmemory ("10%"), kept negative as in Redis.
     MemoryOrPercent,
     Enum(&'static [&'static str]),
+    /// Any of these words, at least one (Redis's multi-argument enums): kept in this
+    /// order, without repeats; "default" (the first) alone when nothing else is set.
+    Flags(&'static [&'static str]),
     Str,
 }
+
+const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 const POLICIES: &[&str] = &[
     "volatile-lru",
@@ -237,8 +244,8 @@ pub static PARAMS: &[Param] = &[
     p!("rdb-save-incremental-fsync", Kind::Bool, "yes"),
     p!("sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"]), "no"),
     p!("set-proc-title", Kind::Bool, "yes", immutable),
-    p!("shutdown-on-sigint", Kind::Str, "default"),
-    p!("shutdown-on-sigterm", Kind::Str, "default"),
+    p!("shutdown-on-sigint", Kind::Flags(SHUTDOWN_FLAGS), "default"),
+    p!("shutdown-on-sigterm", Kind::Flags(SHUTDOWN_FLAGS), "default"),
     p!("shutdown-timeout", Kind::Int { min: 0, max: I32 }, "10"),
     p!("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", immutable),
     p!("syslog-enabled", Kind::Bool, "no", immutable),
@@ -358,6 +365,23 @@ pub fn parse_memory(s: &str) -> Option<i64> {
     num.parse::<i64>().ok()?.checked_mul(mul)
 }
 
+/// A `rename-command` line: the command `from` answers to `to` instead (none: removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rename {
+    pub from: String,
+    pub to: String,
+    /// Where it was read, for an error about it (Redis's report of a bad line).
+    pub line: usize,
+    pub directive: String,
+}
+
+impl Rename {
+    /// The error Redis reports for this line.
+    pub fn error(&self, reason: &str) -> ConfigError {
+        ConfigError::Directive { line: self.line, directive: self.directive.clone(), reason: reason.to_string() }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     values: Vec<Val>,
@@ -365,6 +389,9 @@ pub struct Config {
     pub file: Option<String>,
     /// `user <name> <rules...>` lines, in order (ACL users made at start-up).
     pub users: Vec<Vec<String>>,
+    /// `rename-command <name> <new name>` lines, in order: checked against the command
+    /// table when the server starts (see [`Rename`]).
+    pub renames: Vec<Rename>,
     /// A `save` line was read: later ones add their points instead of replacing the defaults.
     save_read: bool,
 }
@@ -376,7 +403,7 @@ impl Default for Config {
             // Defaults are literals of the table, so they always parse.
             values.push(parse_value(p, p.default).unwrap_or(Val::Str(p.default.to_string())));
         }
-        Config { values, file: None, users: Vec::new(), save_read: false }
+        Config { values, file: None, users: Vec::new(), renames: Vec::new(), save_read: false }
     }
 }
 
@@ -424,6 +451,14 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             } else {
                 Err(format!("argument(s) must be one of the following: {}", opts.join(", ")))
             }
+        }
+        Kind::Flags(opts) => {
+            let words: Vec<String> = v.split_ascii_whitespace().map(str::to_ascii_lowercase).collect();
+            if words.is_empty() || words.iter().any(|w| !opts.contains(&w.as_str())) {
+                return Err(format!("argument(s) must be one of the following: {}", opts.join(", ")));
+            }
+            let set: Vec<&str> = opts[1..].iter().copied().filter(|o| words.iter().any(|w| w == o)).collect();
+            Ok(Val::Str(if set.is_empty() { opts[0].to_string() } else { set.join(" ") }))
         }
         Kind::Str => {
             match p.name {
@@ -668,7 +703,7 @@ impl Config {
         } else if args.len() == 1 {
             args[0].clone()
         } else {
-            return Err("Bad directive or wrong number of arguments".into());
+            return Err("wrong number of arguments".into());
         };
         // The first `save` line (in the file or the arguments) replaces the default points,
         // later ones add theirs, `save ""` clears them all (Redis's special case).
@@ -686,52 +721,51 @@ impl Config {
         })
     }
 
-    /// Loads `text` (redis.conf format) as if read from `file`.
-    pub fn load_str(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
+    /// Loads `text` (redis.conf format).
+    pub fn load_str(&mut self, text: &str) -> Result<(), ConfigError> {
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |reason: String| ConfigError::Directive {
-                file: file.to_string(),
-                line: i + 1,
-                directive: line.to_string(),
-                reason,
-            };
+            let err = |reason: String| ConfigError::Directive { line: i + 1, directive: line.to_string(), reason };
             let words =
                 split_args(line.as_bytes()).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            if words.first().is_some_and(|w| w.eq_ignore_ascii_case("rename-command")) {
+                let [_, from, to] = &words[..] else {
+                    return Err(err("Bad directive or wrong number of arguments".into()));
+                };
+                let directive = line.to_string();
+                self.renames.push(Rename { from: from.clone(), to: to.clone(), line: i + 1, directive });
+                continue;
+            }
             self.apply_directive(&words).map_err(err)?;
         }
         Ok(())
     }
 
-    pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io { file: name.clone(), err })?;
-        self.load_str(&text, &name)?;
-        // Absolute, as Redis keeps it: the server changes to `dir` before CONFIG REWRITE.
-        self.file = Some(std::path::absolute(path).map_or(name, |p| p.display().to_string()));
-        Ok(())
+    /// Loads a config file (if any) and the command line's directives as redis-server does:
+    /// the directives are folded into config lines appended to the file's text, and the
+    /// whole is read as one (so an error names its line in that text).
+    pub fn load(&mut self, path: Option<&Path>, args: &[String]) -> Result<(), ConfigError> {
+        let mut text = String::new();
+        if let Some(path) = path {
+            let name = path.display().to_string();
+            text = std::fs::read_to_string(path).map_err(|err| ConfigError::Io { file: name.clone(), err })?;
+            // Absolute, as Redis keeps it: the server changes to `dir` before CONFIG REWRITE.
+            self.file = Some(std::path::absolute(path).map_or(name, |p| p.display().to_string()));
+        }
+        if !args.is_empty() {
+            text.push('\n');
+            text.push_str(&fold_args(args));
+        }
+        self.load_str(&text)
     }
 
-    /// Applies `--directive value ...` words from the command line, as redis-server does: each
-    /// `--name` starts a new directive whose values are the words up to the next `--name`.
+    /// Applies `--directive value ...` words from the command line (see [`fold_args`]).
     pub fn apply_args(&mut self, args: &[String]) -> Result<(), ConfigError> {
-        let mut text = String::new();
-        for a in args {
-            if let Some(name) = a.strip_prefix("--") {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(name);
-            } else {
-                text.push(' ');
-                text.push_str(&quote(a));
-            }
-        }
-        self.load_str(&text, "(command line)")
+        self.load_str(&fold_args(args))
     }
 
     /// The text of a config file holding every non-default value (CONFIG REWRITE), or every
@@ -761,6 +795,10 @@ impl Config {
             let words: Vec<String> = u.iter().map(|w| quote(w)).collect();
             out.push_str(&format!("user {}\n", words.join(" ")));
         }
+        // Renames apply at start-up only: a rewritten file keeps them for the next one.
+        for r in &self.renames {
+            out.push_str(&format!("rename-command {} {}\n", quote(&r.from), quote(&r.to)));
+        }
         out
     }
 }
@@ -768,6 +806,60 @@ impl Config {
 pub enum SetError {
     Unknown,
     Invalid(String),
+}
+
+/// redis-server's command line as config lines: each `--name` starts a line, and the words
+/// after it are its values, quoted. A word right after a bare `--name` is a value even if it
+/// starts with `--` (`--port --bla`), one that holds a value too (`"--port 6380"`) is a whole
+/// line, and a bare `--save` before another `--name` or at the end means `save ""`.
+pub fn fold_args(args: &[String]) -> String {
+    let mut out = String::new();
+    // The last directive has a value (or needs none): a `--word` starts the next one.
+    let mut has_value = true;
+    for (j, a) in args.iter().enumerate() {
+        if has_value && let Some(name) = a.strip_prefix("--") {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(name);
+            out.push(' ');
+            let words = split_args(a.as_bytes()).map_or(1, |w| w.len());
+            has_value = words != 1;
+            if !has_value && a.eq_ignore_ascii_case("--save") {
+                let next_is_name = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+                if next_is_name || j + 1 == args.len() {
+                    out.push_str("\"\"");
+                    has_value = next_is_name;
+                }
+            }
+        } else {
+            out.push_str(&repr(a));
+            out.push(' ');
+            has_value = true;
+        }
+    }
+    out
+}
+
+/// A word as Redis's sdscatrepr writes it: always quoted, escapes for quotes, backslashes
+/// and control bytes.
+fn repr(s: &str) -> String {
+    let mut q = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' => q.push_str("\\\""),
+            b'\\' => q.push_str("\\\\"),
+            b'\n' => q.push_str("\\n"),
+            b'\r' => q.push_str("\\r"),
+            b'\t' => q.push_str("\\t"),
+            7 => q.push_str("\\a"),
+            8 => q.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => q.push(b as char),
+            b => q.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    q.push('"');
+    q
 }
 
 /// Directives whose value is several arguments.
@@ -835,11 +927,11 @@ mod tests {
     #[test]
     fn rewritten_file_loads_back() {
         let mut c = Config::default();
-        c.load_str("replicaof 127.0.0.1 7001\nsave 900 1 300 10\nmaxmemory-policy allkeys-lru\n", "t.conf").unwrap();
+        c.load_str("replicaof 127.0.0.1 7001\nsave 900 1 300 10\nmaxmemory-policy allkeys-lru\n").unwrap();
         let text = c.rewrite_text(false);
         assert!(text.contains("\nreplicaof 127.0.0.1 7001\n") && text.contains("\nsave 900 1 300 10\n"), "{text}");
         let mut back = Config::default();
-        back.load_str(&text, "t.conf").unwrap();
+        back.load_str(&text).unwrap();
         for name in ["replicaof", "save", "maxmemory-policy"] {
             assert_eq!(back.get(name), c.get(name), "{name}");
         }
@@ -848,7 +940,7 @@ mod tests {
     #[test]
     fn file_and_args() {
         let mut c = Config::default();
-        c.load_str("# comment\nport 7000\nsave 900 1\nsave \"\"\nmaxmemory 1mb\n", "t.conf").unwrap();
+        c.load_str("# comment\nport 7000\nsave 900 1\nsave \"\"\nmaxmemory 1mb\n").unwrap();
         assert_eq!(c.port(), 7000);
         assert_eq!(c.get("save").unwrap(), "");
         assert_eq!(c.int("maxmemory"), 1024 * 1024);
@@ -863,9 +955,50 @@ mod tests {
         .unwrap();
         assert_eq!(c.port(), 7001);
         assert_eq!(c.str("requirepass"), "x y");
-        let e = c.load_str("port 1\nbogus 3\n", "t.conf").unwrap_err().to_string();
-        assert!(e.contains("t.conf:2") && e.contains("bogus"), "{e}");
-        assert!(c.load_str("port abc", "t.conf").is_err());
+        let e = c.load_str("port 1\nbogus 3\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "Reading the configuration file, at line 2\n>>> 'bogus 3'\nBad directive or wrong number of arguments"
+        );
+        assert!(c.load_str("port abc").is_err());
+    }
+
+    #[test]
+    fn rename_command_lines_are_kept_for_start_up_and_rewrites() {
+        let mut c = Config::default();
+        c.load_str("port 7000\nrename-command flushdb badger\nrename-command config \"\"\n").unwrap();
+        assert_eq!(c.renames.len(), 2);
+        assert_eq!((c.renames[0].from.as_str(), c.renames[0].to.as_str(), c.renames[0].line), ("flushdb", "badger", 2));
+        assert_eq!(c.renames[1].to, "");
+        let text = c.rewrite_text(false);
+        assert!(text.contains("rename-command flushdb badger\n") && text.contains("rename-command config \"\"\n"));
+        let e = c.load_str("rename-command get").unwrap_err().to_string();
+        assert!(e.ends_with("Bad directive or wrong number of arguments"), "{e}");
+    }
+
+    #[test]
+    fn command_lines_fold_as_redis_folds_them() {
+        let fold = |a: &[&str]| fold_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(fold(&["--port", "6379", "6380"]), "port \"6379\" \"6380\" ");
+        assert_eq!(fold(&["--port", "--loglevel", "verbose"]), "port \"--loglevel\" \"verbose\" ");
+        assert_eq!(fold(&["--port", "--bla", "--loglevel", "verbose"]), "port \"--bla\" \nloglevel \"verbose\" ");
+        assert_eq!(fold(&["--maxmemory 700mb", "--loglevel", "x"]), "maxmemory 700mb \nloglevel \"x\" ");
+        assert_eq!(fold(&["--save", "--loglevel", "verbose"]), "save \"\"\nloglevel \"verbose\" ");
+        assert_eq!(fold(&["--loglevel", "debug", "--save"]), "loglevel \"debug\" \nsave \"\"");
+        assert_eq!(fold(&["loglevel", "verbose"]), "\"loglevel\" \"verbose\" ");
+        let mut c = Config::default();
+        let args: Vec<String> =
+            ["--shutdown-on-sigint", "nosave", "force", "now", "--shutdown-on-sigterm", "nosave force"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        c.apply_args(&args).unwrap();
+        assert_eq!(c.str("shutdown-on-sigterm"), "nosave force");
+        let e = c.apply_args(&["--port".to_string(), "6379".to_string(), "6380".to_string()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Reading the configuration file, at line 1\n>>> 'port \"6379\" \"6380\"'\nwrong number of arguments"
+        );
     }
 }
 
@@ -878,7 +1011,7 @@ mod example_tests {
     fn example_config_documents_every_directive() {
         let text = include_str!("../redis.conf.example");
         let mut c = Config::default();
-        c.load_str(text, "redis.conf.example").unwrap();
+        c.load_str(text).unwrap();
         for p in PARAMS {
             assert!(
                 text.lines().any(|l| l.split_whitespace().next() == Some(p.name)),

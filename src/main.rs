@@ -50,22 +50,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let mut config = Config::default();
-    let mut rest = cli.args.as_slice();
-    if let Some(first) = rest.first()
-        && !first.starts_with("--")
-    {
-        if let Err(e) = config.load_file(Path::new(first)) {
-            eprintln!("*** FATAL CONFIG FILE ERROR ***\n{e}");
-            return ExitCode::FAILURE;
-        }
-        rest = &rest[1..];
-    }
-    if let Some(bad) = rest.first().filter(|a| !a.starts_with("--")) {
-        eprintln!("*** FATAL CONFIG FILE ERROR ***\nunexpected argument '{bad}': directives are given as --name value");
-        return ExitCode::FAILURE;
-    }
-    if let Err(e) = config.apply_args(rest) {
-        eprintln!("*** FATAL CONFIG FILE ERROR ***\n{e}");
+    // A first word that is not a directive names the config file, as with redis-server.
+    let (file, rest) = match cli.args.split_first() {
+        Some((first, rest)) if !first.starts_with("--") => (Some(Path::new(first.as_str())), rest),
+        _ => (None, cli.args.as_slice()),
+    };
+    if let Err(e) = config.load(file, rest).and_then(|()| ember::commands::rename_commands(&config.renames)) {
+        eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n{e}");
         return ExitCode::FAILURE;
     }
     // `dir` first, as Redis changes directory while reading its config: a relative logfile

@@ -470,6 +470,9 @@ type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 pub struct Table {
     entries: Vec<Entry>,
     by_name: HashMap<&'static [u8], usize, FnvBuild>,
+    /// Some command answers to another name (`rename-command`): an entry's own name is
+    /// no longer proof that it was asked for.
+    renamed: bool,
 }
 
 impl Table {
@@ -477,7 +480,8 @@ impl Table {
     /// pipelines repeat one command, and comparing one name beats hashing it. The hint is
     /// updated to what was found.
     pub fn get_hinted(&self, name: &[u8], hint: &mut u32) -> Option<&Entry> {
-        if let Some(e) = self.entries.get(*hint as usize)
+        if !self.renamed
+            && let Some(e) = self.entries.get(*hint as usize)
             && name.eq_ignore_ascii_case(e.full.as_bytes())
         {
             return Some(e);
@@ -525,6 +529,31 @@ impl Table {
 }
 
 /// The process-wide command table.
+/// `rename-command` pairs (lowercase; an empty new name removes the command), set once at
+/// start-up before the table is first used.
+static RENAMES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Applies the config's `rename-command` lines, checking each as Redis does (the command
+/// must exist under its current name, the new name must be free). Call before anything
+/// looks a command up; the table is built with them.
+pub fn rename_commands(renames: &[crate::config::Rename]) -> Result<(), crate::config::ConfigError> {
+    let mut names: Vec<String> = families().iter().flat_map(|f| f.iter()).map(|s| s.name.to_string()).collect();
+    let mut pairs = Vec::new();
+    for r in renames {
+        let (from, to) = (r.from.to_ascii_lowercase(), r.to.to_ascii_lowercase());
+        let Some(at) = names.iter().position(|n| *n == from) else {
+            return Err(r.error("No such command in rename-command"));
+        };
+        if !to.is_empty() && names.contains(&to) {
+            return Err(r.error("Target command name already exists"));
+        }
+        names[at] = to.clone();
+        pairs.push((from, to));
+    }
+    let _ = RENAMES.set(pairs);
+    Ok(())
+}
+
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -544,7 +573,15 @@ pub fn table() -> &'static Table {
                 }
             }
         }
-        Table { entries, by_name }
+        let renames = RENAMES.get().map_or(&[][..], |r| &r[..]);
+        for (from, to) in renames {
+            let Some(id) = by_name.remove(from.as_bytes()) else { continue };
+            if !to.is_empty() {
+                // Leaked once at start-up, as the subcommands' full names.
+                by_name.insert(Box::leak(to.clone().into_bytes().into_boxed_slice()), id);
+            }
+        }
+        Table { entries, by_name, renamed: !renames.is_empty() }
     })
 }
 

@@ -19,15 +19,47 @@ fn help_and_version() {
 }
 
 #[test]
-fn bad_directive_stops_startup_naming_file_and_line() {
+fn bad_directive_stops_startup_naming_its_line() {
     let dir = temp_dir("conf");
     let f = dir.join("bad.conf");
     std::fs::write(&f, "port 7000\n# fine\nmaxmemory lots\n").unwrap();
     let (ok, out) = run(&[f.to_str().unwrap()]);
     assert!(!ok);
-    assert!(out.contains("bad.conf:3") && out.contains("maxmemory lots"), "{out}");
+    assert!(out.contains("at line 3\n>>> 'maxmemory lots'\nargument must be a memory value"), "{out}");
     let (ok, out) = run(&["--no-such-directive", "1"]);
     assert!(!ok && out.contains("no-such-directive"), "{out}");
+    // The command line is read as lines after the file's, as redis-server reads it.
+    let good = dir.join("good.conf");
+    std::fs::write(&good, "port 7000\n").unwrap();
+    let (ok, out) = run(&[good.to_str().unwrap(), "--port", "6379", "6380"]);
+    assert!(!ok && out.contains("at line 3\n>>> 'port \"6379\" \"6380\"'\nwrong number of arguments"), "{out}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn renamed_commands_answer_to_their_new_name_only() {
+    let dir = temp_dir("conf");
+    let f = dir.join("ember.conf");
+    std::fs::write(&f, "rename-command flushdb badger\nrename-command debug \"\"\n").unwrap();
+    let mut s = ember(&[f.to_str().unwrap()]);
+    let mut c = s.connect();
+    c.cmd(&["SET", "k", "v"]);
+    assert!(c.cmd(&["FLUSHDB"]).text().starts_with("-ERR unknown command 'FLUSHDB'"));
+    assert!(c.cmd(&["DEBUG", "SLEEP", "0"]).text().starts_with("-ERR unknown command 'DEBUG'"));
+    assert_eq!(c.cmd(&["BADGER"]).text(), "+OK\r\n");
+    // Not through the command a client just ran under its new name either.
+    assert!(c.cmd(&["FLUSHDB"]).text().starts_with("-ERR unknown command"));
+    assert_eq!(c.cmd(&["DBSIZE"]).text(), ":0\r\n");
+    // CONFIG REWRITE keeps the renames for the next start.
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).text(), "+OK\r\n");
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(s.wait_exit(Duration::from_secs(10)));
+    let s = ember(&[f.to_str().unwrap()]);
+    let mut c = s.connect();
+    assert!(c.cmd(&["FLUSHDB"]).text().starts_with("-ERR unknown command"));
+    // A rename of a command that does not exist stops the start, as with Redis.
+    let (ok, out) = run(&["--rename-command", "nosuch", "x"]);
+    assert!(!ok && out.contains("No such command in rename-command"), "{out}");
     std::fs::remove_dir_all(dir).ok();
 }
 
