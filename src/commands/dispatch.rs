@@ -94,6 +94,29 @@ fn resolve_hinted(argv: &[&[u8]], hint: &mut u32) -> Result<&'static Entry, (Cmd
 
 /// Checks and runs (or queues) one command. Returns the reply to send.
 pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply {
+    let reply = execute_checked(srv, sess, argv);
+    if sess.replica && !matches!(reply, Reply::NoReply) {
+        replica_got_a_reply(sess, argv, &reply, srv.now_ms);
+    }
+    reply
+}
+
+/// A replica's link carries the write stream only: a command of the replica's that would
+/// be answered (a misbehaving replica, or a client that sent SYNC by mistake) is logged
+/// and the replica dropped, as Redis 7.0 does (an error is logged as critical first).
+fn replica_got_a_reply(sess: &mut Session, argv: &[&[u8]], reply: &Reply, now_ms: u64) {
+    let name = resolve(argv).map_or("<unknown>", |e| e.full);
+    if let Reply::Error(e) = reply {
+        tracing::warn!(
+            "== CRITICAL == This master is sending an error to its replica: '{e}' after processing the command '{name}'"
+        );
+    }
+    tracing::warn!("Replica generated a reply to command '{name}', disconnecting it: {}", sess.info_line(now_ms));
+    sess.close_asap = true;
+    sess.close_after_reply = true;
+}
+
+fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Reply {
     sess.last_interaction_ms = srv.now_ms;
     if srv.tracking.clients > 0 && srv.hot.tracking_max_keys > 0 {
         srv.enforce_tracking_limit_for(sess);
@@ -129,6 +152,11 @@ pub fn execute(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) -> Rep
     let context = if sess.multi.is_some() { "multi" } else { "toplevel" };
     if let Err(e) = super::acl::check_command(srv, sess, entry, argv, context) {
         return refuse(srv, sess, entry, e);
+    }
+    // A replica's link is no way into the keyspace (Redis: this would let a replica evade
+    // a client pause, from which replicas are exempt).
+    if sess.replica && entry.spec.has(flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) {
+        return refuse(srv, sess, entry, CmdError::msg("Replica can't interact with the keyspace"));
     }
     // Cluster mode: a keyed command (or an EXEC of some) is served only for a slot this
     // node owns, all its keys in one slot, the cluster up (Redis's getNodeByQuery).

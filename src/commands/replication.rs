@@ -239,7 +239,12 @@ fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.srv.failover.is_some() {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
     }
-    let from = parse_i64(argv[2]).and_then(|n| u64::try_from(n).ok());
+    let Some(from) = parse_i64(argv[2]) else {
+        tracing::info!("Replica {} asks for synchronization", ctx.sess.replica_name());
+        tracing::warn!("Replica {} asks for synchronization but with a wrong offset", ctx.sess.replica_name());
+        return Err(CmdError::NotInteger);
+    };
+    let from = u64::try_from(from).ok();
     let linked = ctx.srv.master.as_deref().is_none_or(|m| m.link_up());
     if let Some(from) = from
         && linked

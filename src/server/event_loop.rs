@@ -543,6 +543,17 @@ impl Server {
             debug!("closing idle client {id}");
             close(&mut self.state, id);
         }
+        // Redis's clientsCron: output past the soft limit for longer than allowed closes
+        // the client even when nothing more is written to it.
+        let obuf = self.state.hot.obuf;
+        let over: Vec<(ClientId, String)> = (self.state.clients.iter_mut())
+            .filter(|(_, s)| !s.out.is_empty() && !s.replica)
+            .filter_map(|(id, s)| s.over_output_limit(&obuf, now).then(|| (*id, s.addr.clone())))
+            .collect();
+        for (id, addr) in over {
+            warn!("Client id={id} addr={addr} closed for overcoming of output buffer limits.");
+            close(&mut self.state, id);
+        }
         self.after_command_batch();
     }
 }
@@ -1110,7 +1121,12 @@ fn close(st: &mut ServerState, id: ClientId) {
         }
         let _ = net.poll.registry().deregister(&mut conn.stream);
     }
+    let mut waited_for_disk_save = false;
     if let Some(mut sess) = st.clients.remove(&id) {
+        waited_for_disk_save = sess
+            .full_sync
+            .as_ref()
+            .is_some_and(|f| matches!(f.phase, super::full_sync::Phase::Snapshot { diskless: false }));
         if sess.postponed.is_some() {
             st.postponed_clients = st.postponed_clients.saturating_sub(1);
         }
@@ -1120,7 +1136,7 @@ fn close(st: &mut ServerState, id: ClientId) {
         st.disable_tracking(&mut sess);
     }
     st.monitors.retain(|m| *m != id);
-    st.detach_replica(id);
+    st.detach_replica(id, waited_for_disk_save);
 }
 
 /// A second SIGINT while a shutdown is pending: out now, without the temporary file of an

@@ -319,7 +319,10 @@ impl ServerState {
             return;
         }
         let period = self.config.int("repl-ping-replica-period").max(1) as u64 * 1000;
-        if self.now_ms.saturating_sub(self.repl.last_ping_ms) < period {
+        // Periods count from the start, as Redis's cron loops do: a replica that attached
+        // just now is not pinged at once (its offset stays where PSYNC said).
+        let last = self.repl.last_ping_ms.max(self.started_unix_ms);
+        if self.now_ms.saturating_sub(last) < period {
             return;
         }
         self.repl.last_ping_ms = self.now_ms;
@@ -390,8 +393,22 @@ impl ServerState {
         }
     }
 
-    /// A closing connection stops being a replica.
-    pub fn detach_replica(&mut self, id: ClientId) {
+    /// A closing connection stops being a replica. The last replica waiting for a disk
+    /// snapshot takes it along unless save points want the file anyway (Redis's freeClient:
+    /// memory back, and the next full sync or BGSAVE can start at once).
+    pub fn detach_replica(&mut self, id: ClientId, waited_for_disk_save: bool) {
+        if waited_for_disk_save
+            && self.config.str("save").trim().is_empty()
+            && self.disk_bgsave_in_progress()
+            && !self.repl.replicas.iter().filter(|r| **r != id).any(|r| {
+                self.clients
+                    .get(r)
+                    .and_then(|s| s.full_sync.as_ref())
+                    .is_some_and(|f| matches!(f.phase, crate::server::full_sync::Phase::Snapshot { diskless: false }))
+            })
+        {
+            self.abort_bgsave();
+        }
         if self.repl.replicas.contains(&id) {
             self.repl.replicas.retain(|r| *r != id);
             if self.repl.replicas.is_empty() {

@@ -161,9 +161,10 @@ impl ServerState {
                 s.close_after_reply = true;
             }
         }
-        // Our replicas learn of the new master by reconnecting (they may continue).
+        // Our replicas stay: if the new master continues our history they go on with it; a
+        // new history (a new replid, or a full sync's image loading) disconnects them then,
+        // as Redis 7.0 does.
         self.drain_repl_feed();
-        self.disconnect_replicas();
         info!("Connecting to MASTER {host}:{port}");
         let _ = self.config.set("replicaof", &format!("{host} {port}"), true);
         // The data is as old as it was under the previous master (Redis keeps
@@ -573,10 +574,6 @@ fn advance(st: &mut ServerState) {
                 let replid = parts.next().unwrap_or("?").to_string();
                 let offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(0);
                 info!("Full resync from master: {replid}:{offset}");
-                // A new history: our own replicas must start over with it.
-                st.drain_repl_feed();
-                st.disconnect_replicas();
-                st.repl.backlog = None;
                 let same_history = st.repl.replid == replid;
                 if let Some(link) = st.master.as_deref_mut() {
                     link.same_history = same_history;
@@ -658,6 +655,7 @@ fn advance(st: &mut ServerState) {
                         if let Some(link) = st.master.as_deref_mut() {
                             link.replacing_data = true;
                         }
+                        attach_to_new_master(st);
                         match std::fs::rename(&temp, &path) {
                             Ok(()) => {
                                 st.load_rdb_file_serving(super::load::Reload::Replace, true).map_err(|e| e.to_string())
@@ -685,9 +683,20 @@ fn advance(st: &mut ServerState) {
     }
 }
 
+/// A full sync's image starts replacing the data set (Redis's replicationAttachToNewMaster):
+/// our own replicas must start over with the new history, and our backlog no longer
+/// describes our data. (Not before: a sync that fails before its image loads leaves them be.)
+pub(super) fn attach_to_new_master(st: &mut ServerState) {
+    st.drain_repl_feed();
+    st.disconnect_replicas();
+    st.repl.backlog = None;
+}
+
 /// After a full sync's image loaded: its history is ours, the stream of writes follows.
 fn sync_finished(st: &mut ServerState, eof: bool) {
     info!("MASTER <-> REPLICA sync: Finished with success");
+    // Under swapdb the data changed only now.
+    attach_to_new_master(st);
     let link = st.master.as_deref_mut().filter(|l| l.state == LinkState::Transfer);
     if let Some((replid, offset)) = link.and_then(|l| l.pending_history.take()) {
         st.repl.replid = replid;

@@ -128,6 +128,7 @@ pub fn load_from_master(st: &mut ServerState, len: Option<usize>, mark: &[u8]) -
     let mut reader =
         LinkReader::new(stream, pre, len, timeout, signal).map_err(|e| format!("watching the master's socket: {e}"))?;
     if replacing {
+        super::replica::attach_to_new_master(st);
         info!("MASTER <-> REPLICA sync: Flushing old data");
     }
     info!("MASTER <-> REPLICA sync: Loading DB in memory");
