@@ -833,33 +833,12 @@ pub fn fold_args(args: &[String]) -> String {
                 }
             }
         } else {
-            out.push_str(&repr(a));
+            out.push_str(&crate::util::repr(a.as_bytes()));
             out.push(' ');
             has_value = true;
         }
     }
     out
-}
-
-/// A word as Redis's sdscatrepr writes it: always quoted, escapes for quotes, backslashes
-/// and control bytes.
-fn repr(s: &str) -> String {
-    let mut q = String::from("\"");
-    for b in s.bytes() {
-        match b {
-            b'"' => q.push_str("\\\""),
-            b'\\' => q.push_str("\\\\"),
-            b'\n' => q.push_str("\\n"),
-            b'\r' => q.push_str("\\r"),
-            b'\t' => q.push_str("\\t"),
-            7 => q.push_str("\\a"),
-            8 => q.push_str("\\b"),
-            b if b.is_ascii_graphic() || b == b' ' => q.push(b as char),
-            b => q.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    q.push('"');
-    q
 }
 
 /// Directives whose value is several arguments.
