@@ -284,7 +284,8 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
                     w("master_sync_perc", format!("{perc:.2}"));
                     w("master_sync_last_io_seconds_ago", io_ago.to_string());
                 }
-                w("slave_read_repl_offset", srv.repl.offset.to_string());
+                let read = srv.repl.offset + crate::server::replica::unapplied(srv) as u64;
+                w("slave_read_repl_offset", read.to_string());
                 w("slave_repl_offset", srv.repl.offset.to_string());
                 w("slave_priority", srv.config.get("replica-priority").unwrap_or_else(|| "100".into()));
                 w("slave_read_only", (srv.config.bool("replica-read-only") as u8).to_string());

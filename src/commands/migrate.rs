@@ -115,7 +115,8 @@ fn socket<'a>(ctx: &'a mut Ctx, target: &str, timeout: Duration) -> Result<&'a m
             }
         }
         let addr = target.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or(Failure::Connect)?;
-        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|_| Failure::Connect)?;
+        let source = ctx.srv.config.str("bind-source-addr");
+        let stream = crate::server::socket::connect(&addr, timeout, source).map_err(|_| Failure::Connect)?;
         let _ = stream.set_nodelay(true);
         ctx.srv.migrate_sockets.insert(target.to_string(), MigrateSocket { stream, last_dbid: -1, last_use_ms: now });
     }

@@ -347,7 +347,8 @@ fn connect(st: &mut ServerState) {
         return;
     };
     // A short blocking connect: masters are near, and the loop must not wait long.
-    let stream = match std::net::TcpStream::connect_timeout(&sa, std::time::Duration::from_millis(500)) {
+    let source = st.config.str("bind-source-addr");
+    let stream = match super::socket::connect(&sa, std::time::Duration::from_millis(500), source) {
         Ok(s) => s,
         Err(e) => {
             warn!("Error condition on socket for SYNC: {e}");
@@ -720,11 +721,38 @@ fn sync_finished(st: &mut ServerState, eof: bool) {
     }
 }
 
+/// What the master sends that a write pause lets through (Redis postpones the master's
+/// client at its first command that may replicate).
+const PAUSE_EXEMPT: &[&[u8]] = &[b"replconf", b"ping", b"select"];
+
+/// The name of the multibulk command at the front of `buf`, if its header has arrived.
+fn peek_name(buf: &[u8]) -> Option<&[u8]> {
+    let rest = buf.strip_prefix(b"*")?;
+    let rest = &rest[rest.windows(2).position(|w| w == b"\r\n")? + 2..];
+    let rest = rest.strip_prefix(b"$")?;
+    let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+    let len: usize = std::str::from_utf8(&rest[..eol]).ok()?.parse().ok()?;
+    rest.get(eol + 2..eol + 2 + len)
+}
+
+/// Bytes of the master's stream read but not yet applied (held by a pause).
+pub fn unapplied(st: &ServerState) -> usize {
+    st.master.as_deref().filter(|l| l.state == LinkState::Connected).map_or(0, |l| l.inbuf.len())
+}
+
 /// Runs the master's commands as they complete, counting the bytes each took.
 fn apply_stream(st: &mut ServerState) {
     // The master's arguments are bounded like any client's before they size a buffer.
     let limits = Limits { max_bulk_len: st.config.int("proto-max-bulk-len"), authenticated: true };
     loop {
+        // A write pause (CLIENT PAUSE, failover) holds the master's writes too: they wait,
+        // read but not applied (slave_read_repl_offset grows, slave_repl_offset does not).
+        if st.pause.is_some_and(|(_, until)| until > st.now_ms)
+            && let Some(link) = st.master.as_deref()
+            && peek_name(&link.inbuf).is_some_and(|n| !PAUSE_EXEMPT.iter().any(|e| n.eq_ignore_ascii_case(e)))
+        {
+            return;
+        }
         let Some(link) = st.master.as_deref_mut() else { return };
         let (argv, used): (Vec<Bytes>, usize) = match link.decoder.decode_next(&mut link.inbuf, limits) {
             Ok(true) => {

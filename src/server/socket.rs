@@ -221,3 +221,22 @@ pub fn write_pending(w: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<bool> 
     }
     Ok(true)
 }
+
+/// An outgoing TCP connection (a replica to its master, MIGRATE), from `bind-source-addr`
+/// when it is set, as Redis binds its outgoing sockets.
+pub fn connect(
+    to: &std::net::SocketAddr,
+    timeout: std::time::Duration,
+    source: &str,
+) -> io::Result<std::net::TcpStream> {
+    if source.is_empty() {
+        return std::net::TcpStream::connect_timeout(to, timeout);
+    }
+    let ip: std::net::IpAddr =
+        source.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad bind-source-addr"))?;
+    let sock =
+        socket2::Socket::new(socket2::Domain::for_address(*to), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    sock.connect_timeout(&(*to).into(), timeout)?;
+    Ok(sock.into())
+}

@@ -600,6 +600,10 @@ impl ServerState {
     /// input, under PAUSE ALL) are served by the event loop right after this command.
     pub fn end_pause(&mut self) {
         self.pause = None;
+        // The master's writes the pause held are applied now (see replica::apply_stream).
+        if self.master.is_some() {
+            self.master_event_missed = true;
+        }
         // A replica leaves expiry to its master, pause or not.
         let replica = self.master.is_some();
         for db in self.dbs.iter_mut() {

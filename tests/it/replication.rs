@@ -470,6 +470,33 @@ fn a_replica_signalled_while_loading_exits_without_saving() {
 }
 
 #[test]
+fn a_replica_connects_from_bind_source_addr_and_holds_writes_while_paused() {
+    // 127.0.0.2 is not local to protected mode (as in Redis).
+    let m = ember(&["--protected-mode", "no"]);
+    let mut mc = Conn::new(m.port);
+    let r = ember(&["--bind-source-addr", "127.0.0.2"]);
+    let mut rc = Conn::new(r.port);
+    assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]).text(), "+OK\r\n");
+    assert!(eventually(Duration::from_secs(10), || mc.cmd(&["INFO", "replication"]).as_str().contains("state=online")));
+    assert!(mc.cmd(&["INFO", "replication"]).as_str().contains("ip=127.0.0.2"), "the link's source address");
+    // CLIENT PAUSE WRITE holds the master's writes too: read, not applied.
+    mc.cmd(&["SET", "a", "1"]);
+    assert!(eventually(Duration::from_secs(10), || rc.cmd(&["GET", "a"]).text() == "$1\r\n1\r\n"));
+    let applied = info_field(&mut rc, "replication", "slave_repl_offset");
+    rc.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]);
+    mc.cmd(&["SET", "b", "2"]);
+    let master_offset = info_field(&mut mc, "replication", "master_repl_offset");
+    assert!(eventually(Duration::from_secs(10), || {
+        info_field(&mut rc, "replication", "slave_read_repl_offset") == master_offset
+    }));
+    assert_eq!(info_field(&mut rc, "replication", "slave_repl_offset"), applied);
+    assert_eq!(rc.cmd(&["EXISTS", "b"]).text(), ":0\r\n");
+    rc.cmd(&["CLIENT", "UNPAUSE"]);
+    assert!(eventually(Duration::from_secs(10), || rc.cmd(&["GET", "b"]).text() == "$1\r\n2\r\n"));
+    assert_eq!(info_field(&mut rc, "replication", "slave_repl_offset"), master_offset);
+}
+
+#[test]
 fn a_replica_serves_clients_while_it_loads() {
     let m = ember(&["--repl-diskless-sync-delay", "0"]);
     let mut mc = Conn::new(m.port);
