@@ -381,15 +381,9 @@ impl Server {
         }
     }
 
-    /// One time-boxed slice of active expiry: removes due keys in deadline order, oldest first,
-    /// for at most `EXPIRE_SLICE` (times active-expire-effort). If keys are still due when the
-    /// time is up, `expire_backlog` makes the loop come straight back after serving clients,
-    /// so a mass expiry is worked off in short slices instead of one long stall, and keys are
-    /// reclaimed within one cron period of their deadline whenever the CPU allows.
-    /// Keys are not expired actively while clients are paused (Redis: the dataset must not
-    /// change), nor on a replica (its master's DELs remove them).
-    /// Only a master expires keys (Redis's iAmMaster(): in cluster mode the node's role,
-    /// which a replica has from its nodes.conf before it starts replicating).
+    /// Active expiry runs in time-boxed slices (see `expire_backlog`), never while clients are
+    /// paused (the dataset must not change) nor on a replica (its master's DELs remove keys;
+    /// in cluster mode the node's role, known from nodes.conf before it replicates).
     fn expiring_actively(&self) -> bool {
         let replica = self.state.master.is_some() || self.state.cluster.as_deref().is_some_and(|c| c.is_replica());
         self.state.active_expire_enabled && self.state.pause.is_none() && !replica
@@ -606,11 +600,20 @@ fn flush_pending(st: &mut ServerState) {
 /// `first`: the script just became busy. Readiness is edge-triggered and the batch of events
 /// that started the script may hold other clients' edges, so every connection is read once.
 pub fn serve_while_busy(st: &mut ServerState, first: bool) {
+    // Rounds, as Redis's processEventsWhileBlocked: a connection accepted in one is read in
+    // the next. A round says whether anything was ready.
+    let mut round = 0;
+    while round < 4 && serve_round(st, first && round == 0) {
+        round += 1;
+    }
+}
+
+fn serve_round(st: &mut ServerState, first: bool) -> bool {
     super::shutdown::shutdown_while_loading(st);
     let mut events = Events::with_capacity(64);
-    let Some(net) = st.net.as_deref_mut() else { return };
+    let Some(net) = st.net.as_deref_mut() else { return false };
     if net.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
-        return;
+        return false;
     }
     let released = std::mem::replace(&mut net.replies_released, true);
     if net.terminate.load(std::sync::atomic::Ordering::SeqCst)
@@ -637,6 +640,7 @@ pub fn serve_while_busy(st: &mut ServerState, first: bool) {
     if let Some(net) = st.net.as_deref_mut() {
         net.replies_released = released;
     }
+    !events.is_empty()
 }
 
 fn accept(st: &mut ServerState, idx: usize) {
