@@ -732,7 +732,8 @@ fn peek_name(buf: &[u8]) -> Option<&[u8]> {
     let rest = rest.strip_prefix(b"$")?;
     let eol = rest.windows(2).position(|w| w == b"\r\n")?;
     let len: usize = std::str::from_utf8(&rest[..eol]).ok()?.parse().ok()?;
-    rest.get(eol + 2..eol + 2 + len)
+    // The length is the master's word: checked, never trusted to add up.
+    rest.get(eol + 2..(eol + 2).checked_add(len)?)
 }
 
 /// Bytes of the master's stream read but not yet applied (held by a pause).
