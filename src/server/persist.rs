@@ -201,6 +201,8 @@ pub struct Bgsave {
     purpose: Purpose,
     /// When the next key may be written under rdb-key-save-delay.
     next_key_at: Option<std::time::Instant>,
+    /// Under rdb-key-save-delay: the walk wrote its last key, whose delay still runs.
+    walked: bool,
     /// The writer process, when the snapshot has one.
     pub child_pid: Option<u32>,
     /// Keys in the data set when it started (INFO's `current_save_keys_total`).
@@ -362,6 +364,7 @@ impl ServerState {
             scan_done: false,
             committed: false,
             next_key_at: None,
+            walked: false,
             purpose,
             child_pid,
             keys_total,
@@ -386,15 +389,13 @@ impl ServerState {
             if bg.next_key_at.is_some_and(|t| now < t) {
                 return false;
             }
-            bg.next_key_at = Some(now + std::time::Duration::from_micros(key_delay_us as u64));
-            let mut all_done = true;
-            for db in self.dbs.iter_mut() {
-                if !db.snapshot_step(1) {
-                    all_done = false;
-                    break;
-                }
+            // Redis sleeps after each key, so even a one-key snapshot lasts the delay.
+            if bg.walked || bg.keys_total == 0 {
+                bg.scan_done = true;
+            } else {
+                bg.next_key_at = Some(now + std::time::Duration::from_micros(key_delay_us as u64));
+                bg.walked = self.dbs.iter_mut().all(|db| db.snapshot_step(1));
             }
-            bg.scan_done = all_done;
         } else if !bg.scan_done && bg.queued_bytes < QUEUE_LIMIT {
             let deadline = std::time::Instant::now() + SLICE;
             let mut all_done = true;
