@@ -94,10 +94,11 @@ pub(super) fn serve_group(
                     }
                 }
             }
-            // The group's position with its read counter: XCLAIM's LASTID alone would leave a
-            // replica's or a replay's entries-read unknown (Redis 7.0 sends SETID only with
-            // NOACK; Ember keeps the counter exact, a deliberate difference).
+            // Without NOACK the XCLAIMs carry the group's position (LASTID); with it the
+            // position goes as XGROUP SETID, as Redis 7.0 propagates (its replica's
+            // entries-read then lags behind until the next SETID, as Redis 7.0's does).
             if delivered
+                && noack
                 && logging
                 && let Some(g) = s.groups.get(group)
             {
@@ -252,6 +253,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(t) if t >= 0 && t as u64 <= now => t as u64,
         _ => now,
     };
+    let replayed = ctx.sess.from_master || ctx.sess.replaying;
     let Some(s) = stream_mut(ctx.db(), key)? else { return Err(nogroup(key, group)) };
     let mut created = false;
     let mut out = Vec::new();
@@ -261,9 +263,16 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if let Some(g) = s.groups.get_mut(group)
         && last_id > g.last_id
     {
-        g.last_id = last_id;
         changed = true;
         moved_last_id = true;
+        if replayed {
+            // A master's or a log's XCLAIMs stand for an XREADGROUP, which carried no
+            // ENTRIESREAD in Redis 7.0: count the read as that XREADGROUP did, so the
+            // group's read counter survives a replay or a sync (Redis 7.0's does not).
+            s.advance_group(group, last_id);
+        } else {
+            g.last_id = last_id;
+        }
     }
     for id in ids {
         let exists = s.get(id);

@@ -116,34 +116,39 @@ fn aof_directories_move_between_ember_and_redis() {
     let mut c = s.connect();
     workload(&mut c);
     std::thread::sleep(Duration::from_millis(20));
-    let want = digest(&mut c);
+    let want = digest_without_read_counters(&mut c);
     s.kill_keep_dir();
     let r = start_redis(&dir, &["--appendonly", "yes"]);
     let mut rc = r.connect();
-    assert_eq!(digest(&mut rc), want, "redis-server replayed Ember's AOF differently");
+    assert_eq!(digest_without_read_counters(&mut rc), want, "redis-server replayed Ember's AOF differently");
     r.kill_keep_dir();
-    // Redis -> Ember. Redis 7.0's own log loses a group's read counter (its XCLAIMs carry no
-    // ENTRIESREAD), so the reference is what redis-server itself replays from that log.
+    // Redis -> Ember: Ember's replay restores the live data set, the groups' read counters
+    // included (redis-server's own replay of that log loses them, see below).
     let dir = temp_dir("aof-from-redis");
     let r = start_redis(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
     let mut rc = r.connect();
     workload(&mut rc);
     std::thread::sleep(Duration::from_millis(20));
+    let want = digest(&mut rc);
     drop(rc);
     r.kill_keep_dir();
-    let copy = temp_dir("aof-from-redis-copy");
-    let aof_dir = copy.join("appendonlydir");
-    std::fs::create_dir_all(&aof_dir).unwrap();
-    for f in std::fs::read_dir(dir.join("appendonlydir")).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), aof_dir.join(f.file_name())).unwrap();
-    }
-    let r = start_redis(&copy, &["--appendonly", "yes"]);
-    let want = digest(&mut r.connect());
-    drop(r);
     let e = ember_in(&dir, &["--appendonly", "yes"]);
     let mut ec = e.connect();
     assert_eq!(digest(&mut ec), want, "Ember replayed redis-server's AOF differently");
+}
+
+/// [`digest`] without the groups' read counters: Redis 7.0 logs an XREADGROUP as XCLAIMs
+/// whose LASTID carries no count, and redis-server's replay leaves the counter where XGROUP
+/// CREATE put it (Ember's counts the reads, as the XREADGROUP did).
+fn digest_without_read_counters(c: &mut Conn) -> String {
+    let d = digest(c);
+    let mut out = Vec::new();
+    let mut mask = false;
+    for line in d.split("\r\n") {
+        out.push(if mask { "?" } else { line });
+        mask = line == "entries-read" || line == "lag";
+    }
+    out.join("\r\n")
 }
 
 /// kill -9 at random moments under `appendfsync always`: every acknowledged write survives.
@@ -380,7 +385,7 @@ fn stream_reads_log_their_effect_not_the_stream() {
     }
     c.cmd(&["XAUTOCLAIM", "big", "g", "d", "0", "0", "COUNT", "50"]);
     let grew = std::fs::metadata(&incr).unwrap().len() - before;
-    // Each read is an XCLAIM and an XGROUP SETID of ~250 bytes; the stream is ~1.5 MB.
+    // Each read is an XCLAIM of ~250 bytes; the stream is ~1.5 MB.
     assert!(grew < 200 * 400 + 50 * 250, "the AOF grew {grew} bytes");
     let want = digest_of_group(&mut c);
     s.kill_keep_dir();
