@@ -113,6 +113,20 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// `maxmemory` (0: none), for [`room_for`].
+static MAXMEMORY: AtomicUsize = AtomicUsize::new(0);
+
+/// Tells [`room_for`] the `maxmemory` in force.
+pub fn set_maxmemory(bytes: usize) {
+    MAXMEMORY.store(bytes, Ordering::Relaxed);
+}
+
+/// Whether `bytes` more stay within `maxmemory` (Redis's overMaxmemoryAfterAlloc, negated).
+pub fn room_for(bytes: usize) -> bool {
+    let max = MAXMEMORY.load(Ordering::Relaxed);
+    max == 0 || used_memory().saturating_add(bytes) <= max
+}
+
 /// Heap bytes currently allocated.
 pub fn used_memory() -> usize {
     let u = USED.load(Ordering::Relaxed);

@@ -263,6 +263,7 @@ fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) ->
     if sess.multi.is_some() && !entry.spec.has(flags::TX_CONTROL) {
         if let Some(q) = sess.multi.as_mut() {
             q.push(crate::protocol::owned(argv));
+            sess.note_queued(argv);
         }
         return Reply::Status("QUEUED");
     }

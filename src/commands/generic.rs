@@ -609,9 +609,11 @@ fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let shared_ints = ctx.srv.config.int("maxmemory") == 0;
+    // Redis shares the integers 0..9999 unless an LRU or LFU policy needs each key's own
+    // access clock (MAXMEMORY_FLAG_NO_SHARED_INTEGERS).
+    let policy = ctx.srv.hot.eviction.policy;
+    let shared_ints = ctx.srv.config.int("maxmemory") == 0 || !(policy.is_lru() || policy.is_lfu());
     Ok(ctx.db().peek(argv[2]).map_or(Reply::Null, |e| match &e.value {
-        // Redis shares the integers 0..9999 when no maxmemory is set.
         Value::Str(crate::types::StrValue::Int(n)) if shared_ints && (0..10000).contains(n) => Reply::Int(2147483647),
         _ => Reply::Int(1),
     }))

@@ -247,7 +247,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("expire_lag_p99_ms", lag_p99.to_string());
             w("eventloop_max_stall_us", srv.loop_stall_max_us.to_string());
             w("evicted_keys", srv.evictor.evicted_keys.to_string());
-            w("evicted_clients", "0".into());
+            w("evicted_clients", srv.stats.evicted_clients.to_string());
             w("keyspace_hits", hits.to_string());
             w("keyspace_misses", misses.to_string());
             {

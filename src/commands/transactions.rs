@@ -52,6 +52,7 @@ fn multi(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         return Err(CmdError::msg("MULTI calls can not be nested"));
     }
     ctx.sess.multi = Some(Vec::new());
+    ctx.sess.multi_mem = 0;
     ctx.sess.multi_error = false;
     Ok(OK)
 }

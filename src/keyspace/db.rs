@@ -579,7 +579,12 @@ impl Db {
         if self.side.expire_paused {
             self.remove_entry(key);
         }
-        self.keys.insert_new_hashed(Key::new(key, stamping.initial(now)), Entry { value, expire_at: 0 }, h);
+        self.keys.insert_new_guarded(
+            Key::new(key, stamping.initial(now)),
+            Entry { value, expire_at: 0 },
+            h,
+            crate::alloc::room_for,
+        );
         self.side.slot_added(key, h);
         self.side.notify(notify::NEW, "new", key);
     }
@@ -1153,19 +1158,20 @@ impl Db {
         Some((Bytes::copy_from_slice(k), k.stamp(), e.expire_at()))
     }
 
-    /// Deletes a key chosen by eviction. False if it no longer exists.
-    pub fn evict(&mut self, key: &[u8]) -> bool {
+    /// Evicts `key`: what removing it freed by `used` (the allocator's count), measured
+    /// around the removal alone as Redis measures it; None if it was not there.
+    pub fn evict(&mut self, key: &[u8], used: &dyn Fn() -> usize) -> Option<usize> {
         self.before_change(key);
-        if self.remove_entry(key).is_none() {
-            return false;
-        }
+        let before = used();
+        drop(self.remove_entry(key)?);
+        let freed = before.saturating_sub(used());
         // Like expiry: signalled, propagated as DEL, not counted as a change.
         self.side.signal(key);
         if self.side.record_dels {
             self.side.propagate_del.push(vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
         }
         self.side.notify(notify::EVICTED, "evicted", key);
-        true
+        Some(freed)
     }
 
     /// A live key's access stamp, without touching it (OBJECT IDLETIME/FREQ, DEBUG OBJECT).

@@ -217,8 +217,8 @@ pub struct Evictor {
 }
 
 impl Evictor {
-    /// Evicts until `used()` is within `limits.maxmemory`, the budget runs out, or nothing is
-    /// left to evict.
+    /// Evicts until what `used()` was over `limits.maxmemory` is freed, the budget runs out,
+    /// or nothing is left to evict.
     pub fn perform<R: Rng + ?Sized>(
         &mut self,
         dbs: &mut [Db],
@@ -234,20 +234,33 @@ impl Evictor {
         }
         let deadline = limits.time_budget().map(|b| std::time::Instant::now() + b);
         let mut n = 0usize;
-        while used() > limits.maxmemory {
-            if !self.evict_one(dbs, limits, rng) {
+        // As Redis: the room to make is measured once, and each eviction counts what removing
+        // its key freed, so what evicting causes elsewhere (events, DELs to log,
+        // invalidations in tracking clients' buffers) does not make this cycle evict more:
+        // no feedback loop emptying the database.
+        let to_free = used().saturating_sub(limits.maxmemory);
+        let mut freed = 0;
+        while freed < to_free {
+            let Some(f) = self.evict_one(dbs, limits, &used, rng) else {
                 return Outcome::Fail;
-            }
+            };
+            freed += f;
             n += 1;
             if n.is_multiple_of(16) && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return if used() > limits.maxmemory { Outcome::Running } else { Outcome::Ok };
+                return if freed < to_free { Outcome::Running } else { Outcome::Ok };
             }
         }
         Outcome::Ok
     }
 
-    /// Evicts one key. False when no database has a candidate.
-    fn evict_one<R: Rng + ?Sized>(&mut self, dbs: &mut [Db], limits: Limits, rng: &mut R) -> bool {
+    /// Evicts one key and says what removing it freed; None when no database has a candidate.
+    fn evict_one<R: Rng + ?Sized>(
+        &mut self,
+        dbs: &mut [Db],
+        limits: Limits,
+        used: &dyn Fn() -> usize,
+        rng: &mut R,
+    ) -> Option<usize> {
         if limits.policy.random() {
             for _ in 0..dbs.len() {
                 let i = self.next_db % dbs.len().max(1);
@@ -258,13 +271,12 @@ impl Evictor {
                 } else {
                     db.random_key(rng)
                 };
-                if let Some(k) = key {
-                    db.evict(&k);
+                if let Some(freed) = key.and_then(|k| db.evict(&k, used)) {
                     self.evicted_keys += 1;
-                    return true;
+                    return Some(freed);
                 }
             }
-            return false;
+            return None;
         }
         // Pool policies: refill from every database, then evict the best candidate that still
         // exists (keys in the pool may have been deleted or rewritten since).
@@ -275,13 +287,13 @@ impl Evictor {
             while let Some(c) = self.pool.pop() {
                 let Some(db) = dbs.get_mut(c.db) else { continue };
                 let stale = limits.policy != Policy::VolatileTtl && db.stamp(&c.key).is_some_and(|s| s != c.stamp);
-                if !stale && db.evict(&c.key) {
+                if !stale && let Some(freed) = db.evict(&c.key, used) {
                     self.evicted_keys += 1;
-                    return true;
+                    return Some(freed);
                 }
             }
         }
-        false
+        None
     }
 
     fn populate<R: Rng + ?Sized>(&mut self, dbi: usize, db: &mut Db, limits: Limits, rng: &mut R) {

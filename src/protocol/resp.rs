@@ -122,6 +122,18 @@ impl Decoder {
         self.pos
     }
 
+    /// How Redis would account `buffered` bytes of a request half read (CLIENT LIST's qbuf
+    /// and argv-mem): while a big argument arrives, its query buffer holds that argument
+    /// alone, the ones before it moved to the argument vector.
+    pub fn buffered_split(&self, buffered: usize) -> (usize, usize) {
+        match self.bulk_len {
+            Some(len) if self.pending > 0 && len >= BIG_BULK && self.pos <= buffered => {
+                (buffered - self.pos, self.ranges.iter().map(|r| r.1).sum())
+            }
+            _ => (buffered, 0),
+        }
+    }
+
     /// Calls `f` with the arguments of the request [`Decoder::decode_next`] completed; `buf`
     /// is the buffer it decoded.
     pub fn with_args<R>(&self, buf: &[u8], f: impl FnOnce(&[&[u8]]) -> R) -> R {

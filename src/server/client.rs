@@ -115,6 +115,15 @@ pub struct Session {
     pub close_asap: bool,
     /// When the output buffer went over the soft limit (Unix ms), 0 while under it.
     pub obuf_soft_since: u64,
+    /// Bytes of the arguments read before a big one still arriving (CLIENT LIST argv-mem).
+    pub argv_mem: usize,
+    /// The query buffer's allocation: a big argument's whole length is reserved when its
+    /// header arrives, as Redis does (tot-mem counts it).
+    pub qbuf_alloc: usize,
+    /// Bytes of the commands queued by MULTI (CLIENT LIST multi-mem, with the watched keys).
+    pub multi_mem: usize,
+    /// What this client adds to the clients' total memory (see server::client_mem).
+    pub mem_counted: usize,
 }
 
 /// Redis's test for a local client: a peer address of exactly 127.0.0.1 or ::1.
@@ -234,6 +243,10 @@ impl Session {
             after_reply: Vec::new(),
             close_asap: false,
             obuf_soft_since: 0,
+            argv_mem: 0,
+            qbuf_alloc: 0,
+            multi_mem: 0,
+            mem_counted: 0,
         }
     }
 
@@ -268,7 +281,7 @@ impl Session {
         let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs={} rbp={} obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -283,9 +296,12 @@ impl Session {
             self.subs.len(Kind::Shard),
             multi,
             self.qbuf,
+            self.argv_mem,
+            self.multi_overhead(),
             self.rbs,
             self.rbp,
             self.out.len(),
+            self.memory(),
             self.last_cmd,
             String::from_utf8_lossy(&self.user),
             t.map_or(-1, |t| t.redirect as i64),

@@ -22,6 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use tracing::{debug, info, warn};
 
 use super::client::{PROTECTED_MODE_DENIED, Session, protected_mode_denies};
+use super::prefetch::{KeyHints, prefetch_window};
 use super::socket::{Listener, Peer, Serves, Stream};
 use super::state::{PauseKind, ServerState};
 use crate::config::Config;
@@ -451,11 +452,13 @@ impl Server {
         if self.state.cluster.as_deref().is_some_and(|c| c.has_out()) {
             super::cluster_bus::carry_out(&mut self.state);
         }
+        super::client_mem::evict_clients(&mut self.state, None);
         flush_pending(&mut self.state);
     }
 
     fn cron(&mut self) {
         self.state.update_time();
+        self.state.account_all_clients();
         super::replica::cron(&mut self.state);
         self.state.cluster_cron();
         super::http::close_idle(&mut self.state);
@@ -838,6 +841,7 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
     }
     // Pipelined requests: the keys of the next few are looked up together (a window at a time).
     let (mut window, mut prefetching) = (0usize, true);
+    let mut evicted = false;
     conn.hints.len = 0;
     loop {
         if sess.postponed.is_some() {
@@ -870,6 +874,15 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
         match conn.decoder.decode_next(&mut conn.rbuf, limits) {
             Ok(true) => {
                 sess.qbuf = buffered;
+                sess.argv_mem = 0;
+                // Redis evicts clients before each command: the one about to run may go.
+                if st.hot.maxmemory_clients > 0 {
+                    st.account_client(&mut sess);
+                    if super::client_mem::evict_clients(st, Some(&mut sess)) {
+                        evicted = true;
+                        break;
+                    }
+                }
                 conn.decoder.with_args(&conn.rbuf, |argv| {
                     // The window hashed this request's key where it lies in the read buffer,
                     // which stays as it is until the command has run.
@@ -893,136 +906,21 @@ fn process_input(st: &mut ServerState, id: ClientId) -> bool {
             }
         }
     }
-    sess.qbuf = conn.rbuf.len();
+    (sess.qbuf, sess.argv_mem) = conn.decoder.buffered_split(conn.rbuf.len());
+    sess.qbuf_alloc = conn.rbuf.capacity();
+    st.account_client(&mut sess);
+    evicted = evicted || super::client_mem::evict_clients(st, Some(&mut sess));
+    // Over its output limit (its output dropped): gone now, not after the next write, so
+    // no later command in this turn lists it (Redis frees it before its next poll).
+    let dropped = evicted || sess.close_asap;
     st.clients.insert(id, sess);
     if let Some(net) = st.net.as_deref_mut() {
         net.conns.insert(id, conn);
     }
-    true
-}
-
-/// Requests a pipeline holds at most are prefetched at once (a window).
-const PREFETCH_WINDOW: usize = 32;
-
-/// The keys a prefetch window hashed, by request: (the key's address in the read buffer,
-/// its hash), handed to the key look-up of that request so it does not hash again.
-struct KeyHints {
-    /// Per request of the window: where its key lies in the read buffer and its hash;
-    /// (0, 0) for a request without a key. Only the first `len` are meaningful.
-    keys: [(usize, usize); PREFETCH_WINDOW],
-    /// The distinct hashes of the window, in order, for the prefetch.
-    hashes: [usize; PREFETCH_WINDOW],
-    /// Requests the window covers.
-    len: usize,
-}
-
-impl Default for KeyHints {
-    fn default() -> Self {
-        KeyHints { keys: [(0, 0); PREFETCH_WINDOW], hashes: [0; PREFETCH_WINDOW], len: 0 }
+    if dropped {
+        close(st, id);
     }
-}
-
-impl KeyHints {
-    /// The hint of the next request, `left` requests before the window's end.
-    fn take(&self, left: usize) -> Option<(usize, usize)> {
-        // Outside a window (left 0) there is no hint: the entries are an earlier window's,
-        // and the read buffer, cleared since, may hold other keys at their addresses.
-        if left == 0 {
-            return None;
-        }
-        let i = self.len.checked_sub(left)?;
-        self.keys.get(i).copied().filter(|&(at, _)| at != 0)
-    }
-}
-
-/// Starts loading the keyspace entries of the requests at the front of `buf` (their second
-/// argument, the key of most commands) so their cache misses overlap instead of stalling
-/// each command in turn. Returns how many requests the window covers; below 2 there is no
-/// pipeline to overlap and the caller stops trying for this read.
-fn prefetch_window(
-    db: &crate::keyspace::Db,
-    decoder: &mut crate::protocol::Decoder,
-    buf: &[u8],
-    limits: Limits,
-    hints: &mut KeyHints,
-) -> Option<usize> {
-    let mut n = 0;
-    // Entries below `filled` are written for this window; requests without a key get (0, 0).
-    let mut filled = 0;
-    let mut last: &[u8] = &[];
-    let KeyHints { keys, hashes, len } = hints;
-    // Requests naming a member of a collection: (key, key hash, member hash).
-    let mut members: [(&[u8], usize, usize); PREFETCH_WINDOW] = [(&[], 0, 0); PREFETCH_WINDOW];
-    let mut m = 0;
-    // The decoder parses the window's requests once, for the prefetch and for running them.
-    let seen = decoder.look_ahead(buf, limits, PREFETCH_WINDOW, |i, args| {
-        let Some(cmd) = args.get(0) else { return };
-        let Some(key) = key_arg(cmd, &args).and_then(|k| args.get(k)) else { return };
-        // A pipeline hammering one key (LPUSH mylist ...) hashes it once.
-        if n == 0 || key != last {
-            hashes[n] = db.key_hash(key);
-            n += 1;
-            last = key;
-        }
-        if let Some(gap) = keys.get_mut(filled..i) {
-            gap.fill((0, 0));
-        }
-        keys[i] = (key.as_ptr() as usize, hashes[n - 1]);
-        filled = i + 1;
-        if let (Some(member), Some(slot)) = (member_arg(cmd).and_then(|p| args.get(p)), members.get_mut(m)) {
-            *slot = (key, hashes[n - 1], db.key_hash(member));
-            m += 1;
-        }
-    });
-    let Some(seen) = seen else {
-        *len = 0;
-        return None;
-    };
-    keys[filled.min(seen)..seen].fill((0, 0));
-    *len = seen;
-    if seen >= 2 {
-        db.prefetch(&hashes[..n]);
-        // Then the members the window's commands name in large collections.
-        if m > 0 {
-            db.prefetch_members(&members[..m]);
-        }
-    }
-    Some(seen)
-}
-
-/// Where a request's first key is, for the prefetch: the second argument of most commands,
-/// the fourth of scripts (`EVAL script numkeys key ...`, `FCALL name numkeys key ...`; none
-/// when numkeys is 0). A wrong guess only wastes a hint.
-fn key_arg(cmd: &[u8], args: &crate::protocol::AheadArgs) -> Option<usize> {
-    if cmd.len() >= 4 && matches!(cmd[0] | 0x20, b'e' | b'f') {
-        let script = [&b"eval"[..], b"evalsha", b"eval_ro", b"evalsha_ro", b"fcall", b"fcall_ro"];
-        if script.iter().any(|c| cmd.eq_ignore_ascii_case(c)) {
-            return (args.get(2)? != b"0").then_some(3);
-        }
-    }
-    Some(1)
-}
-
-/// Where the member is among the arguments of a command on one member of a hash, set or
-/// sorted set (the first one for commands taking several); None for anything else. ZADD's
-/// is right after the score when no flag comes first (with flags the hint is merely wasted).
-fn member_arg(cmd: &[u8]) -> Option<usize> {
-    // Most commands are out at the first byte or the length (GET, SET).
-    if cmd.len() < 4 || !matches!(cmd[0] | 0x20, b'h' | b's' | b'z') {
-        return None;
-    }
-    let mut lower = [0u8; 12];
-    let name = lower.get_mut(..cmd.len())?;
-    for (l, c) in name.iter_mut().zip(cmd) {
-        *l = c.to_ascii_lowercase();
-    }
-    match &*name {
-        b"hset" | b"hsetnx" | b"hget" | b"hexists" | b"hincrby" | b"hincrbyfloat" | b"hdel" | b"hstrlen" | b"hmget"
-        | b"hmset" | b"sadd" | b"srem" | b"sismember" | b"smismember" | b"zscore" | b"zrank" | b"zrevrank"
-        | b"zrem" | b"zmscore" => Some(2),
-        b"zadd" | b"zincrby" => Some(3),
-        _ => None,
-    }
+    !dropped
 }
 
 /// Writes pending output; registers or drops WRITABLE interest; closes when asked to.
@@ -1097,6 +995,7 @@ fn flush(st: &mut ServerState, id: ClientId) {
             }
         }
     }
+    super::client_mem::account(&mut st.clients_mem, sess);
     let pending = !sess.out.is_empty() || conn.stream.tls_pending();
     // Progress, or nothing left, restarts the clock of a stuck socket (replica timeouts).
     if !pending {
@@ -1116,7 +1015,7 @@ fn flush(st: &mut ServerState, id: ClientId) {
     }
 }
 
-fn close(st: &mut ServerState, id: ClientId) {
+pub(crate) fn close(st: &mut ServerState, id: ClientId) {
     if let Some(net) = st.net.as_deref_mut()
         && let Some(mut conn) = net.conns.remove(&id)
     {
@@ -1134,6 +1033,7 @@ fn close(st: &mut ServerState, id: ClientId) {
         if sess.postponed.is_some() {
             st.postponed_clients = st.postponed_clients.saturating_sub(1);
         }
+        st.forget_client_mem(&mut sess);
         st.unwatch_all(&mut sess);
         blocking::forget_block(st, &mut sess);
         st.pubsub.forget(&mut sess.subs, id);
@@ -1149,49 +1049,4 @@ pub(crate) fn exit_insisting() -> ! {
     warn!("You insist... exiting now.");
     let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
     std::process::exit(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Hints live with the connection across read events: only the current window's count.
-    #[test]
-    fn hints_outside_a_window_are_none() {
-        let mut h = KeyHints::default();
-        h.keys[0] = (0x1000, 7);
-        h.keys[1] = (0x2000, 8);
-        h.len = 2;
-        assert_eq!(h.take(2), Some((0x1000, 7)));
-        assert_eq!(h.take(1), Some((0x2000, 8)));
-        assert_eq!(h.take(0), None);
-        h.len = 0; // a new read event whose first request was half read
-        assert_eq!(h.take(0), None);
-    }
-
-    #[test]
-    fn script_keys_are_prefetched() {
-        let stream = b"*4\r\n$5\r\nFCALL\r\n$1\r\nf\r\n$1\r\n1\r\n$1\r\nk\r\n\
-*3\r\n$4\r\nEVAL\r\n$1\r\ns\r\n$1\r\n0\r\n*2\r\n$3\r\nGET\r\n$1\r\ng\r\n";
-        let mut d = crate::protocol::Decoder::new();
-        let limits = Limits { max_bulk_len: 1 << 20, authenticated: true };
-        let mut got = Vec::new();
-        d.look_ahead(stream, limits, 10, |_, args| {
-            let cmd = args.get(0).unwrap_or_default();
-            got.push(key_arg(cmd, &args).and_then(|k| args.get(k)).map(<[u8]>::to_vec));
-        });
-        assert_eq!(got, vec![Some(b"k".to_vec()), None, Some(b"g".to_vec())]);
-    }
-
-    #[test]
-    fn member_positions() {
-        assert_eq!(member_arg(b"HSET"), Some(2));
-        assert_eq!(member_arg(b"hIncrByFloat"), Some(2));
-        assert_eq!(member_arg(b"sismember"), Some(2));
-        assert_eq!(member_arg(b"ZADD"), Some(3));
-        assert_eq!(member_arg(b"zincrby"), Some(3));
-        for other in [&b"SET"[..], b"GET", b"HGETALL", b"SMEMBERS", b"ZRANGE", b"", b"h", b"hsetnxxxxxxxxx"] {
-            assert_eq!(member_arg(other), None, "{}", String::from_utf8_lossy(other));
-        }
-    }
 }

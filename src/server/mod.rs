@@ -4,6 +4,7 @@ pub mod aof;
 pub mod backlog;
 pub mod blocking;
 pub mod client;
+pub mod client_mem;
 pub mod cluster_bus;
 pub mod event_loop;
 pub mod execute;
@@ -18,6 +19,7 @@ pub mod lease;
 pub mod load;
 
 pub mod persist;
+mod prefetch;
 pub mod pubsub;
 pub mod repl;
 pub mod replica;

@@ -240,6 +240,9 @@ impl crate::server::ServerState {
         } else if other && was_empty {
             self.pending_writes.push(id);
         }
+        if other {
+            crate::server::client_mem::account(&mut self.clients_mem, sess);
+        }
     }
 
     /// PUBLISH / SPUBLISH: channel (or shard channel) subscribers in subscription order, then

@@ -34,6 +34,8 @@ pub struct Stats {
     pub net_output_bytes: u64,
     pub expired_keys_active: u64,
     pub total_error_replies: u64,
+    /// Clients disconnected by maxmemory-clients (INFO's evicted_clients).
+    pub evicted_clients: u64,
     /// Per-command statistics indexed by the command table's entry id.
     pub commands: Vec<CmdStat>,
     pub errors: BTreeMap<String, u64>,
@@ -77,6 +79,8 @@ pub struct Hot {
     /// `busy-reply-threshold` (alias lua-time-limit) in ms: how long a script runs before
     /// it is busy.
     pub busy_reply_ms: u64,
+    /// The limit `maxmemory-clients` sets in bytes (0: no client eviction).
+    pub maxmemory_clients: u64,
 }
 
 impl Hot {
@@ -87,6 +91,7 @@ impl Hot {
             tracking_max_keys: c.int("tracking-table-max-keys").max(0) as usize,
             latency_threshold_ms: c.int("latency-monitor-threshold"),
             busy_reply_ms: c.int("busy-reply-threshold").max(1) as u64,
+            maxmemory_clients: crate::server::client_mem::limit(c.int("maxmemory-clients"), c.int("maxmemory")),
             min_replicas_to_write: if c.int("min-replicas-max-lag") > 0 { c.int("min-replicas-to-write") } else { 0 },
             slowlog_slower_than: c.int("slowlog-log-slower-than"),
             max_bulk_len: c.int("proto-max-bulk-len"),
@@ -178,6 +183,8 @@ pub struct ServerState {
     pub pending_writes: Vec<ClientId>,
     /// Clients to disconnect once their pending output is flushed (or at once when killed).
     pub to_close: Vec<ClientId>,
+    /// Memory of the normal and Pub/Sub clients (see server::client_mem).
+    pub clients_mem: usize,
     /// The shutdown finished (saved as asked): the server exits after this loop iteration.
     pub exiting: bool,
     pub pause: Option<(PauseKind, u64)>,
@@ -427,6 +434,7 @@ impl ServerState {
             slowlog_next_id: 0,
             pending_writes: Vec::new(),
             to_close: Vec::new(),
+            clients_mem: 0,
             exiting: false,
             pause: None,
             monitors: Vec::new(),
@@ -497,6 +505,7 @@ impl ServerState {
             cluster: None,
         };
         st.refresh_acl();
+        crate::alloc::set_maxmemory(st.hot.eviction.maxmemory);
         st
     }
 
@@ -577,6 +586,7 @@ impl ServerState {
     pub fn refresh_hot(&mut self) {
         let old = self.hot.eviction.policy;
         self.hot = Hot::from(&self.config);
+        crate::alloc::set_maxmemory(self.hot.eviction.maxmemory);
         self.refresh_acl();
         if self.hot.eviction.policy != old {
             self.evictor.clear();

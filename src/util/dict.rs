@@ -445,8 +445,21 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
 
     /// Inserts a key known to be absent whose hash is `h`.
     pub fn insert_new_hashed(&mut self, key: K, val: V, h: usize) {
+        self.insert_new_guarded(key, val, h, |_| true);
+    }
+
+    /// [`Dict::insert_new_hashed`], growing the table only if `room(bytes)` allows the new
+    /// table's allocation while the load is below Redis's HASHTABLE_MAX_LOAD_FACTOR (1.618):
+    /// the keyspace does not grow past maxmemory just to hold a few more keys (Redis's
+    /// dictExpandAllowed), which would evict thousands of keys to pay for it.
+    pub fn insert_new_guarded(&mut self, key: K, val: V, h: usize, room: impl Fn(usize) -> bool) {
         self.step();
-        self.expand_if_needed();
+        let size = self.ht[0].buckets.len();
+        let crowded = size == 0 || self.ht[0].used * 1000 > size * 1618;
+        let needs = !self.is_rehashing() && size > 0 && self.ht[0].used >= size;
+        if !needs || crowded || room((self.ht[0].used + 1).next_power_of_two() * std::mem::size_of::<usize>()) {
+            self.expand_if_needed();
+        }
         let t = if self.is_rehashing() { 1 } else { 0 };
         let table = &mut self.ht[t];
         let b = h & table.mask();

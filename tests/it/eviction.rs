@@ -158,3 +158,62 @@ fn noeviction_refuses_denyoom_commands_and_multi_but_serves_reads() {
     assert_eq!(c.cmd(&["SET", "b", "2"]).text(), "+OK\r\n");
     assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
 }
+
+/// CLIENT LIST's `name=... tot-mem=N` for the client named `name`, None once it is gone.
+fn tot_mem(c: &mut Conn, name: &str) -> Option<u64> {
+    let list = c.cmd(&["CLIENT", "LIST"]).as_str();
+    let line = list.lines().find(|l| l.contains(&format!(" name={name} ")))?;
+    let field = line.split(' ').find_map(|f| f.strip_prefix("tot-mem="))?;
+    field.parse().ok()
+}
+
+/// maxmemory-clients: a client whose query buffer, output buffer or transaction passes the
+/// limit is disconnected (the biggest first, and only until the total is below), a
+/// no-evict client never is, and INFO counts the evictions.
+#[test]
+fn maxmemory_clients_evicts_the_biggest_clients_only() {
+    let s = ember(&[]);
+    let mut admin = s.connect();
+    admin.cmd(&["CLIENT", "SETNAME", "admin"]);
+    admin.cmd(&["CLIENT", "NO-EVICT", "on"]);
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "3000000"]).text(), "+OK\r\n");
+    // A query buffer filling past the limit: the client goes before its command completes.
+    let mut big = s.connect();
+    big.cmd(&["CLIENT", "SETNAME", "big"]);
+    let small_mem = tot_mem(&mut admin, "big").expect("big is listed");
+    assert!(small_mem < 100_000, "an idle client holds {small_mem} bytes");
+    big.send_raw(format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", 4_000_000).as_bytes());
+    big.try_send_raw(&vec![b'v'; 3_500_000]);
+    let gone = crate::util::eventually(Duration::from_secs(5), || tot_mem(&mut admin, "big").is_none());
+    assert!(gone, "a 3.5 MB query buffer outlived a 3 MB limit");
+    assert_eq!(admin.cmd(&["EXISTS", "k"]).text(), ":0\r\n");
+    assert_eq!(info_field(&mut admin, "stats", "evicted_clients"), 1);
+    // Two clients over half the limit each: only the bigger goes.
+    let mut a = s.connect();
+    a.cmd(&["CLIENT", "SETNAME", "a"]);
+    let mut b = s.connect();
+    b.cmd(&["CLIENT", "SETNAME", "b"]);
+    // A big argument's whole length counts as soon as it is announced, as Redis reserves it.
+    a.send_raw(format!("*2\r\n$4\r\nECHO\r\n${}\r\n", 1_200_000).as_bytes());
+    a.send_raw(&vec![b'a'; 1_000_000]);
+    assert!(crate::util::eventually(Duration::from_secs(5), || tot_mem(&mut admin, "a").unwrap_or(0) > 1_200_000));
+    b.send_raw(format!("*2\r\n$4\r\nECHO\r\n${}\r\n", 2_500_000).as_bytes());
+    b.try_send_raw(&vec![b'b'; 2_000_000]);
+    let b_gone = crate::util::eventually(Duration::from_secs(5), || tot_mem(&mut admin, "b").is_none());
+    assert!(b_gone, "the bigger client stayed");
+    assert!(tot_mem(&mut admin, "a").is_some(), "the smaller client was evicted too");
+    // A transaction's queue counts; a no-evict client is kept whatever it holds.
+    let mut keeper = s.connect();
+    keeper.cmd(&["CLIENT", "SETNAME", "keeper"]);
+    keeper.cmd(&["CLIENT", "NO-EVICT", "on"]);
+    keeper.cmd(&["MULTI"]);
+    let chunk = "x".repeat(1_000_000);
+    for _ in 0..4 {
+        assert_eq!(keeper.cmd(&["SET", "q", &chunk]).text(), "+QUEUED\r\n");
+    }
+    assert!(tot_mem(&mut admin, "keeper").unwrap_or(0) > 4_000_000);
+    assert_eq!(keeper.cmd(&["EXEC"]).children().len(), 4);
+    // ...and `a`, though small, went while the keeper was over the limit.
+    assert!(tot_mem(&mut admin, "a").is_none(), "the only evictable client stayed over the limit");
+    assert_eq!(info_field(&mut admin, "stats", "evicted_clients"), 3);
+}

@@ -264,6 +264,11 @@ impl Conn {
         self.r.get_mut().write_all(b).expect("write");
     }
 
+    /// Writes what the server takes: false once it closed the connection.
+    pub fn try_send_raw(&mut self, b: &[u8]) -> bool {
+        self.r.get_mut().write_all(b).is_ok()
+    }
+
     pub fn send(&mut self, args: &[&str]) {
         let v: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
         self.send_raw(&encode(&v));
