@@ -235,6 +235,7 @@ fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     sess.name = None;
     sess.reply_mode = ReplyMode::On;
     sess.no_evict = false;
+    srv.client_evict_futile = None;
     if sess.monitor {
         sess.monitor = false;
         srv.monitors.retain(|m| *m != sess.id);
@@ -729,6 +730,7 @@ fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.sess.no_evict = true;
     } else if is(argv[2], "off") {
         ctx.sess.no_evict = false;
+        ctx.srv.client_evict_futile = None;
     } else {
         return Err(CmdError::Syntax);
     }

@@ -113,7 +113,7 @@ pub fn evict_clients(st: &mut ServerState, mut current: Option<&mut Session>) ->
     // Over, not at, the limit: Redis evicts at it, but reads a no-evict client's size from
     // its cron, before the command that set the limit took its room; Ember's is current,
     // so a limit set to what the clients hold exactly leaves them all.
-    if limit == 0 || (st.clients_mem as u64) <= limit {
+    if limit == 0 || (st.clients_mem as u64) <= limit || st.client_evict_futile == Some((st.clients_mem, limit)) {
         return false;
     }
     let mut order: Vec<(usize, ClientId)> =
@@ -124,6 +124,9 @@ pub fn evict_clients(st: &mut ServerState, mut current: Option<&mut Session>) ->
         order.push((c.mem_counted, c.id));
     }
     if order.is_empty() {
+        // Over the limit with nothing evictable (no-evict clients): not scanned again for
+        // every command until something changes.
+        st.client_evict_futile = Some((st.clients_mem, limit));
         return false;
     }
     order.sort_unstable_by_key(|&(mem, _)| std::cmp::Reverse(mem));
@@ -148,6 +151,7 @@ pub fn evict_clients(st: &mut ServerState, mut current: Option<&mut Session>) ->
     }
     if (st.clients_mem as u64) > limit {
         warn!("Over client maxmemory after evicting all evictable clients");
+        st.client_evict_futile = Some((st.clients_mem, limit));
     }
     evicted_current
 }

@@ -741,6 +741,9 @@ pub fn unapplied(st: &ServerState) -> usize {
     st.master.as_deref().filter(|l| l.state == LinkState::Connected).map_or(0, |l| l.inbuf.len())
 }
 
+/// An empty link buffer with more room than this is released.
+const INBUF_KEEP: usize = 64 * 1024;
+
 /// Runs the master's commands as they complete, counting the bytes each took.
 fn apply_stream(st: &mut ServerState) {
     // The master's arguments are bounded like any client's before they size a buffer.
@@ -760,6 +763,12 @@ fn apply_stream(st: &mut ServerState) {
                 let a = link.decoder.with_args(&link.inbuf, crate::protocol::owned);
                 let used = link.decoder.request_len();
                 link.decoder.finish(&mut link.inbuf);
+                // A big command's room (its whole length, reserved by the decoder) is let go
+                // once applied, as a client's read buffer is: a replica does not hold a 32 MB
+                // value twice.
+                if link.inbuf.is_empty() && link.inbuf.capacity() > INBUF_KEEP {
+                    link.inbuf = BytesMut::new();
+                }
                 (a, used)
             }
             Ok(false) => return,

@@ -185,6 +185,9 @@ pub struct ServerState {
     pub to_close: Vec<ClientId>,
     /// Memory of the normal and Pub/Sub clients (see server::client_mem).
     pub clients_mem: usize,
+    /// The clients' memory and the limit when client eviction last found nothing left to
+    /// evict: not tried again until one of them (or a client's no-evict flag) changes.
+    pub client_evict_futile: Option<(usize, u64)>,
     /// The shutdown finished (saved as asked): the server exits after this loop iteration.
     pub exiting: bool,
     pub pause: Option<(PauseKind, u64)>,
@@ -435,6 +438,7 @@ impl ServerState {
             pending_writes: Vec::new(),
             to_close: Vec::new(),
             clients_mem: 0,
+            client_evict_futile: None,
             exiting: false,
             pause: None,
             monitors: Vec::new(),
