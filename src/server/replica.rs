@@ -170,8 +170,12 @@ impl ServerState {
         // The data is as old as it was under the previous master (Redis keeps
         // repl_down_since across a change of master; a link that was up went down now).
         let down_since = self.master.as_deref().map_or(0, |l| l.down_since_ms);
+        // The stream's database too: a new master that continues our history goes on
+        // without a SELECT (Redis keeps the old master client, db and all, as its cache).
+        let stream_db = self.master.as_deref().map_or(0, |l| l.sess.db);
         let mut link = MasterLink::new(host, port, self.now_ms);
         link.down_since_ms = down_since;
+        link.sess.db = stream_db;
         self.master = Some(Box::new(link));
         crate::logging::set_replica_role(true);
         self.set_replica_expiry(true);
