@@ -378,10 +378,12 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let now = ctx.srv.now_ms;
     let wanted = |s: &crate::server::Session| type_f.as_deref().is_none_or(|t| t == client_type(s));
+    let backlog = ctx.srv.repl.backlog.as_ref();
+    let line = |s: &crate::server::Session| s.info_line_with(now, crate::server::repl::stream_share(s, backlog));
     let mut lines: Vec<(u64, String)> =
-        ctx.srv.clients.values().filter(|s| wanted(s)).map(|s| (s.id, s.info_line(now))).collect();
+        ctx.srv.clients.values().filter(|s| wanted(s)).map(|s| (s.id, line(s))).collect();
     if wanted(ctx.sess) {
-        lines.push((ctx.sess.id, ctx.sess.info_line(now)));
+        lines.push((ctx.sess.id, line(ctx.sess)));
     }
     lines.sort_by_key(|(id, _)| *id);
     let mut out = String::new();

@@ -147,9 +147,10 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
             let (normal, replicas) = srv.client_buffers();
             w("mem_not_counted_for_evict", srv.mem_not_counted_for_evict().to_string());
-            w("mem_replication_backlog", srv.repl.backlog.as_ref().map_or(0, |b| b.size()).to_string());
-            w("mem_total_replication_buffers", replicas.to_string());
-            w("mem_clients_slaves", replicas.to_string());
+            let (backlog, replicas_share, repl_total) = srv.replication_memory();
+            w("mem_replication_backlog", backlog.to_string());
+            w("mem_total_replication_buffers", repl_total.to_string());
+            w("mem_clients_slaves", (replicas + replicas_share).to_string());
             w("mem_clients_normal", normal.to_string());
             w("mem_cluster_links", "0".into());
             w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.pending_len()).to_string());

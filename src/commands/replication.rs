@@ -251,15 +251,12 @@ fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         && let Some(missed) = ctx.srv.continue_replica(ctx.sess, &replid, from)
     {
         tracing::info!(
-            "Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {from}.",
+            "Partial resynchronization request from {} accepted. Sending {missed} bytes of backlog starting from offset {from}.",
             ctx.sess.addr,
-            missed.len()
         );
         let id = &ctx.srv.repl.replid;
-        let mut out =
-            if ctx.sess.replica_psync2 { format!("+CONTINUE {id}\r\n") } else { "+CONTINUE\r\n".into() }.into_bytes();
-        out.extend_from_slice(&missed);
-        send_raw(ctx, &out);
+        let out = if ctx.sess.replica_psync2 { format!("+CONTINUE {id}\r\n") } else { "+CONTINUE\r\n".into() };
+        send_raw(ctx, out.as_bytes());
         return Ok(Reply::NoReply);
     }
     if replid != "?" && linked {

@@ -95,6 +95,10 @@ pub struct Session {
     /// Since when output has been waiting without the socket taking any (Unix ms; 0 while
     /// it drains): a diskless replica stuck that long past repl-timeout is let go.
     pub out_stalled_ms: u64,
+    /// A replica's place in the replication stream: the number of the next byte it is
+    /// owed (its socket is written from the shared backlog; see `backlog`). None before its
+    /// full sync's snapshot point is known.
+    pub repl_cursor: Option<u64>,
     /// Set by a blocking command that found nothing to serve.
     pub block: Option<crate::server::blocking::BlockRequest>,
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
@@ -233,6 +237,7 @@ impl Session {
             repl_ack: 0,
             repl_pre_psync: false,
             out_stalled_ms: 0,
+            repl_cursor: None,
             repl_ack_ms: 0,
             block: None,
             postponed: None,
@@ -252,6 +257,12 @@ impl Session {
 
     /// CLIENT LIST / CLIENT INFO line for this client.
     pub fn info_line(&self, now_ms: u64) -> String {
+        self.info_line_with(now_ms, 0)
+    }
+
+    /// The line, for a replica whose cursor keeps `stream_share` bytes of the shared stream
+    /// (its output memory, as Redis counts it).
+    pub fn info_line_with(&self, now_ms: u64, stream_share: usize) -> String {
         use crate::server::pubsub::Kind;
         // Letters in Redis's order (getClientInfoString).
         let t = self.tracking.as_ref();
@@ -300,8 +311,8 @@ impl Session {
             self.multi_overhead(),
             self.rbs,
             self.rbp,
-            self.out.len(),
-            self.memory(),
+            self.out.len() + stream_share,
+            self.memory() + stream_share,
             self.last_cmd,
             String::from_utf8_lossy(&self.user),
             t.map_or(-1, |t| t.redirect as i64),
@@ -329,7 +340,12 @@ impl Session {
     pub fn over_output_limit(&mut self, limits: &[crate::config::ObufLimit; 3], now_ms: u64) -> bool {
         use crate::config::{OBUF_NORMAL, OBUF_PUBSUB};
         let l = limits[if self.subs.active() { OBUF_PUBSUB } else { OBUF_NORMAL }];
-        let used = self.out.len() as u64;
+        self.past_output_limit(l, self.out.len() as u64, now_ms)
+    }
+
+    /// Whether `used` bytes of output are over the hard limit `l`, or over its soft limit for
+    /// longer than its seconds (the clock starts the first time it is seen over).
+    pub fn past_output_limit(&mut self, l: crate::config::ObufLimit, used: u64, now_ms: u64) -> bool {
         let hard = l.hard > 0 && used >= l.hard;
         let mut soft = l.soft > 0 && used >= l.soft;
         if soft {

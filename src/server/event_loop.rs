@@ -370,6 +370,10 @@ impl Server {
                     close(&mut self.state, id);
                 }
             }
+            // The replicas are sent this iteration's stream now, after the log (Redis's
+            // beforeSleep), and the stream's oldest blocks nobody needs go.
+            flush_pending(&mut self.state);
+            self.state.trim_backlog(10 * super::backlog::TRIM_PER_CALL);
             if let Some(net) = self.state.net.as_deref_mut() {
                 net.replies_released = false;
             }
@@ -547,7 +551,8 @@ impl Server {
             .filter(|(_, s)| !s.out.is_empty() && !s.replica)
             .filter_map(|(id, s)| s.over_output_limit(&obuf, now).then(|| (*id, s.addr.clone())))
             .collect();
-        for (id, addr) in over {
+        let over_replicas = self.state.replicas_over_output_limit();
+        for (id, addr) in over.into_iter().chain(over_replicas) {
             warn!("Client id={id} addr={addr} closed for overcoming of output buffer limits.");
             close(&mut self.state, id);
         }
@@ -960,6 +965,27 @@ fn flush(st: &mut ServerState, id: ClientId) {
             }
         }
         if sess.out.is_empty() {
+            // A replica online is sent the stream from the shared backlog, at its cursor.
+            if sess.full_sync.is_none()
+                && let Some(pos) = sess.repl_cursor
+                && let Some(chunk) = st.repl.backlog.as_ref().map(|b| b.chunk_at(pos)).filter(|c| !c.is_empty())
+            {
+                match conn.stream.write(chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        wrote = true;
+                        sess.repl_cursor = Some(pos + n as u64);
+                        st.stats.net_output_bytes += n as u64;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => {
+                        dead = true;
+                        break;
+                    }
+                }
+            }
             // TLS records already made from the replies still go out.
             if conn.stream.tls_pending() {
                 match conn.stream.flush() {
@@ -996,7 +1022,9 @@ fn flush(st: &mut ServerState, id: ClientId) {
         }
     }
     super::client_mem::account(&mut st.clients_mem, sess);
-    let pending = !sess.out.is_empty() || conn.stream.tls_pending();
+    let stream_owed = sess.full_sync.is_none()
+        && sess.repl_cursor.is_some_and(|c| st.repl.backlog.as_ref().is_some_and(|b| c < b.next()));
+    let pending = !sess.out.is_empty() || conn.stream.tls_pending() || stream_owed;
     // Progress, or nothing left, restarts the clock of a stuck socket (replica timeouts).
     if !pending {
         sess.out_stalled_ms = 0;

@@ -11,10 +11,10 @@
 //!   slowest socket. It starts once a replica has waited `repl-diskless-sync-delay` seconds
 //!   (more may join meanwhile), or once `repl-diskless-sync-max-replicas` wait.
 //!
-//! The stream a replica is owed meanwhile is held (`FullSync::held`) and follows the image;
-//! after an EOF-marked image only once the replica's first REPLCONF ACK says it has loaded it,
-//! as Redis does: a Redis replica reads the image in chunks and would swallow bytes glued
-//! after the mark.
+//! The stream a replica is owed meanwhile stays in the shared backlog, from its cursor (the
+//! byte after the snapshot's point in time) on, and follows the image; after an EOF-marked
+//! image only once the replica's first REPLCONF ACK says it has loaded it, as Redis does: a
+//! Redis replica reads the image in chunks and would swallow bytes glued after the mark.
 
 use std::io::Read;
 
@@ -42,8 +42,6 @@ pub struct FullSync {
     pub offset: u64,
     /// It asked with PSYNC (`+FULLRESYNC` is its answer), not SYNC.
     pub psync: bool,
-    /// The stream produced since the snapshot's point in time.
-    pub held: Vec<u8>,
     /// When it asked (Unix ms; repl-diskless-sync-delay counts from here).
     pub since_ms: u64,
 }
@@ -70,7 +68,7 @@ const FILE_PIECE: usize = 1 << 20;
 pub const SOCKET_ROOM: usize = 4 << 20;
 
 /// Tops up the output buffer of a replica that is being sent its image file. Returns the
-/// bytes added; once the file is all read, the held stream follows it.
+/// bytes added; once the file is all read, the stream follows it from the replica's cursor.
 pub fn refill_from_file(sess: &mut Session, now_ms: u64) -> std::io::Result<usize> {
     if sess.out.len() >= FILE_PIECE {
         return Ok(0);
@@ -89,7 +87,6 @@ pub fn refill_from_file(sess: &mut Session, now_ms: u64) -> std::io::Result<usiz
     }
     *left -= read;
     if *left == 0 {
-        sess.out.extend_from_slice(&fs.held);
         sess.full_sync = None;
         // Online from now: the streaming timeout counts from here (Redis's replicaPutOnline).
         sess.repl_ack_ms = now_ms;
@@ -109,8 +106,7 @@ impl ServerState {
         self.add_replica(sess);
         sess.repl_pre_psync = !psync;
         self.repl.sync_full += 1;
-        sess.full_sync =
-            Some(FullSync { phase: Phase::Waiting, offset: 0, psync, held: Vec::new(), since_ms: self.now_ms });
+        sess.full_sync = Some(FullSync { phase: Phase::Waiting, offset: 0, psync, since_ms: self.now_ms });
         self.start_full_sync_snapshot(Some(sess));
     }
 
@@ -144,21 +140,21 @@ impl ServerState {
         if waiting.is_empty() {
             return;
         }
-        // Everything produced so far goes out first (into the held streams too).
+        // Everything produced so far is in the stream before the snapshot's point.
         self.drain_repl_feed();
         let diskless = self.config.bool("repl-diskless-sync") && all_eof;
-        let (offset, held, eof_header) = if self.bgsave_in_progress() {
+        let (offset, eof_header) = if self.bgsave_in_progress() {
             // A running snapshot to disk that another replica already waits for is shared:
-            // the newcomer gets what that one holds (Redis attaches to its BGSAVE the same
-            // way). A diskless one can't be joined midway.
+            // the newcomer's stream starts where that one's does (Redis attaches to its
+            // BGSAVE the same way). A diskless one can't be joined midway.
             let peer = self.repl.replicas.iter().filter_map(|id| self.clients.get(id)).find_map(|s| {
                 s.full_sync
                     .as_ref()
                     .filter(|f| matches!(f.phase, Phase::Snapshot { diskless: false }))
-                    .map(|f| (f.offset, f.held.clone()))
+                    .map(|f| f.offset)
             });
             match peer {
-                Some((offset, held)) if self.disk_bgsave_in_progress() && !diskless => (offset, held, None),
+                Some(offset) if self.disk_bgsave_in_progress() && !diskless => (offset, None),
                 _ => return,
             }
         } else {
@@ -185,7 +181,7 @@ impl ServerState {
             tracing::info!("Starting BGSAVE for SYNC with target: {target}");
             // Everything before now is in the snapshot; what follows starts with a SELECT.
             self.repl.feed.forget_db();
-            (self.repl.offset, Vec::new(), eof_header)
+            (self.repl.offset, eof_header)
         };
         let fullresync = format!("+FULLRESYNC {} {offset}\r\n", self.repl.replid);
         let current_id = current.as_ref().map_or(0, |c| c.id);
@@ -194,7 +190,7 @@ impl ServerState {
             let Some(fs) = sess.full_sync.as_mut() else { continue };
             fs.phase = Phase::Snapshot { diskless };
             fs.offset = offset;
-            fs.held = held.clone();
+            sess.repl_cursor = Some(offset + 1);
             if fs.psync {
                 sess.out.extend_from_slice(fullresync.as_bytes());
             }
@@ -256,11 +252,8 @@ impl ServerState {
 
     /// REPLCONF ACK from a replica: after a diskless image, the stream it is owed starts.
     pub fn replica_acked(&mut self, sess: &mut Session) {
-        if sess.full_sync.as_ref().is_some_and(|f| matches!(f.phase, Phase::AwaitAck))
-            && let Some(fs) = sess.full_sync.take()
-        {
-            sess.out.extend_from_slice(&fs.held);
-            self.stats.net_output_bytes += fs.held.len() as u64;
+        if sess.full_sync.as_ref().is_some_and(|f| matches!(f.phase, Phase::AwaitAck)) {
+            sess.full_sync = None;
             tracing::info!("Synchronization with replica {} succeeded", sess.replica_name());
         }
     }
@@ -345,6 +338,7 @@ impl ServerState {
         let mut out = format!("${}\r\n", rdb.len()).into_bytes();
         out.extend_from_slice(&rdb);
         self.add_replica(sess);
+        sess.repl_cursor = Some(self.repl.offset + 1);
         self.repl.sync_full += 1;
         self.repl.feed.forget_db();
         Ok(out)

@@ -200,27 +200,6 @@ impl crate::server::ServerState {
         if sess.close_asap || bytes.is_empty() {
             return;
         }
-        // A replica waiting for its snapshot gets the stream after it, within the replica
-        // class's hard limit.
-        if let Some(fs) = sess.full_sync.as_mut() {
-            fs.held.extend_from_slice(bytes);
-            let hard = self.hot.obuf[crate::config::OBUF_REPLICA].hard;
-            if hard > 0 && fs.held.len() as u64 >= hard {
-                tracing::warn!(
-                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                    sess.id,
-                    sess.addr
-                );
-                sess.close_asap = true;
-                sess.full_sync = None;
-                if other {
-                    self.to_close.push(id);
-                } else {
-                    sess.close_after_reply = true;
-                }
-            }
-            return;
-        }
         let was_empty = sess.out.is_empty();
         sess.out.extend_from_slice(bytes);
         self.stats.net_output_bytes += bytes.len() as u64;

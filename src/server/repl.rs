@@ -110,15 +110,12 @@ impl Replication {
         self.second_offset = Some(self.offset + 1);
     }
 
-    /// The stream bytes from number `from` on, if a replica that followed history `replid` up
-    /// to `from - 1` can continue from this stream.
-    pub fn continuation(&self, replid: &str, from: u64) -> Option<Vec<u8>> {
+    /// Whether a replica that followed history `replid` up to `from - 1` can continue from
+    /// this stream.
+    pub fn continuation(&self, replid: &str, from: u64) -> bool {
         let same = replid.eq_ignore_ascii_case(&self.replid)
             || (replid.eq_ignore_ascii_case(&self.replid2) && self.second_offset.is_some_and(|s| from <= s));
-        if !same {
-            return None;
-        }
-        self.backlog.as_ref()?.since(from)
+        same && self.backlog.as_ref().is_some_and(|b| b.holds(from))
     }
 
     /// CONFIG RESETSTAT.
@@ -213,19 +210,86 @@ impl ServerState {
         }
     }
 
-    /// Moves the replication stream into the backlog and the replicas' output buffers.
+    /// Moves the replication stream into the backlog, which the replicas are sent from (each
+    /// at its own cursor); a replica now over its output limit is dropped.
     pub fn drain_repl_feed(&mut self) {
         if self.repl.feed.buf.is_empty() {
             return;
         }
-        let data = std::mem::take(&mut self.repl.feed.buf);
-        if let Some(b) = self.repl.backlog.as_mut() {
-            b.append(&data);
+        let Some(b) = self.repl.backlog.as_mut() else {
+            self.repl.feed.buf.clear();
+            return;
+        };
+        b.append(&self.repl.feed.buf);
+        self.repl.feed.buf.clear();
+        if self.repl.feed.buf.capacity() > FEED_KEEP {
+            self.repl.feed.buf = Vec::new();
         }
-        let mut nobody = Session::new(0, String::new(), String::new(), -1, self.now_ms);
-        for id in self.repl.replicas.clone() {
-            self.deliver_bytes(&mut nobody, id, &data);
+        for i in 0..self.repl.replicas.len() {
+            let id = self.repl.replicas[i];
+            // The session being served is out of the table: its turn comes at the next drain.
+            let Some(s) = self.clients.get_mut(&id) else { continue };
+            if s.repl_cursor.is_none() || s.close_asap {
+                continue;
+            }
+            if replica_over_limit(s, b, &self.hot.obuf, self.now_ms) {
+                tracing::warn!(
+                    "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    s.id,
+                    s.addr
+                );
+                s.close_asap = true;
+                self.to_close.push(id);
+            } else if s.full_sync.is_none() {
+                self.pending_writes.push(id);
+            }
         }
+    }
+
+    /// Lets go of the stream's oldest blocks that neither the backlog's size nor a replica
+    /// needs, `max_blocks` at most (Redis's incrementalTrimReplicationBacklog). Called where
+    /// every replica's session is in the table.
+    pub fn trim_backlog(&mut self, max_blocks: usize) {
+        let Some(b) = self.repl.backlog.as_mut() else { return };
+        if b.histlen() <= b.size() {
+            return;
+        }
+        let pinned =
+            (self.repl.replicas.iter()).filter_map(|id| self.clients.get(id)?.repl_cursor).min().unwrap_or(u64::MAX);
+        b.trim(pinned, max_blocks);
+    }
+
+    /// From cron: replicas whose output stayed over the soft limit too long (Redis's
+    /// clientsCron checks every client, written to or not).
+    pub fn replicas_over_output_limit(&mut self) -> Vec<(ClientId, String)> {
+        let mut over = Vec::new();
+        let Some(b) = self.repl.backlog.as_ref() else { return over };
+        for id in &self.repl.replicas {
+            let Some(s) = self.clients.get_mut(id) else { continue };
+            if !s.close_asap && replica_over_limit(s, b, &self.hot.obuf, self.now_ms) {
+                over.push((*id, s.addr.clone()));
+            }
+        }
+        over
+    }
+
+    /// The shared stream's memory as INFO splits it (Redis's getMemoryOverheadData): what
+    /// the backlog's size covers is the backlog's, the excess the replicas'; and the whole.
+    pub fn replication_memory(&self) -> (usize, usize, usize) {
+        let (Some(b), size) = (self.repl.backlog.as_ref(), self.config.int("repl-backlog-size").max(1) as usize) else {
+            return (0, 0, 0);
+        };
+        let total = b.mem();
+        if !self.repl.replicas.is_empty() && total > size { (size, total - size, total) } else { (total, 0, total) }
+    }
+
+    /// The part of the shared stream eviction leaves out: what exceeds the backlog's size
+    /// and its blocks' overhead (Redis's freeMemoryGetNotCountedMemory).
+    pub fn replication_memory_not_counted(&self) -> usize {
+        let Some(b) = self.repl.backlog.as_ref() else { return 0 };
+        let size = b.size();
+        let counted = size + (size / (16 * 1024) + 1) * super::backlog::BLOCK_OVERHEAD;
+        b.mem().saturating_sub(counted)
     }
 
     /// Makes the backlog if there is none: a stream nobody kept starts a new history.
@@ -241,13 +305,17 @@ impl ServerState {
         self.refresh_track_modified();
     }
 
-    /// PSYNC that can continue: makes `sess` a replica and returns the stream it missed.
-    pub fn continue_replica(&mut self, sess: &mut Session, replid: &str, from: u64) -> Option<Vec<u8>> {
+    /// PSYNC that can continue: makes `sess` a replica to be sent the stream from `from`
+    /// on. Returns how many bytes it missed.
+    pub fn continue_replica(&mut self, sess: &mut Session, replid: &str, from: u64) -> Option<u64> {
         self.drain_repl_feed();
-        let missed = self.repl.continuation(replid, from)?;
+        if !self.repl.continuation(replid, from) {
+            return None;
+        }
         self.add_replica(sess);
+        sess.repl_cursor = Some(from);
         self.repl.sync_partial_ok += 1;
-        Some(missed)
+        Some(self.repl.offset + 1 - from)
     }
 
     pub(super) fn add_replica(&mut self, sess: &mut Session) {
@@ -266,6 +334,12 @@ impl ServerState {
     pub fn disconnect_replicas(&mut self) {
         let ids = std::mem::take(&mut self.repl.replicas);
         self.repl.no_replicas_since_ms = self.now_ms;
+        // Their cursors point into a stream that may be let go before they close.
+        for id in &ids {
+            if let Some(s) = self.clients.get_mut(id) {
+                s.repl_cursor = None;
+            }
+        }
         self.to_close.extend(ids);
         self.refresh_track_modified();
     }
@@ -417,6 +491,30 @@ impl ServerState {
             self.refresh_track_modified();
         }
     }
+}
+
+/// The replication feed's buffer is kept between drains up to this size.
+const FEED_KEEP: usize = 64 * 1024;
+
+/// The memory a replica's cursor keeps in the shared stream.
+pub fn stream_share(s: &Session, backlog: Option<&Backlog>) -> usize {
+    match (s.repl_cursor, backlog) {
+        (Some(c), Some(b)) => b.share_from(c),
+        _ => 0,
+    }
+}
+
+/// client-output-buffer-limit for a replica, over its own buffer and its share of the stream.
+/// A hard limit under repl-backlog-size counts as that size (Redis: the share is the
+/// backlog's memory anyway, and a replica that continued from the backlog would be dropped
+/// at once).
+pub fn replica_over_limit(s: &mut Session, b: &Backlog, limits: &[crate::config::ObufLimit; 3], now_ms: u64) -> bool {
+    let mut l = limits[crate::config::OBUF_REPLICA];
+    if l.hard > 0 {
+        l.hard = l.hard.max(b.size() as u64);
+    }
+    let used = s.out.len() + stream_share(s, Some(b));
+    s.past_output_limit(l, used as u64, now_ms)
 }
 
 /// Emits `ops`, in MULTI/EXEC when there are several.

@@ -527,12 +527,13 @@ impl ServerState {
         (normal, replicas)
     }
 
-    /// Memory eviction leaves out: replicas' output buffers and the AOF's pending bytes.
-    /// Checked before commands under maxmemory, so it visits the replicas only.
+    /// Memory eviction leaves out: the replicas' part of the shared stream, their own output
+    /// buffers (an image file on its way) and the AOF's pending bytes. Checked before
+    /// commands under maxmemory, so it visits the replicas only.
     pub fn mem_not_counted_for_evict(&self) -> usize {
         let replicas: usize =
             self.repl.replicas.iter().filter_map(|id| self.clients.get(id)).map(|s| s.out.capacity()).sum();
-        replicas + self.aof.as_ref().map_or(0, |a| a.pending_len())
+        replicas + self.replication_memory_not_counted() + self.aof.as_ref().map_or(0, |a| a.pending_len())
     }
 
     /// A SIGINT came while a signalled shutdown is saving: the save gives up.
@@ -606,7 +607,7 @@ impl ServerState {
         }
         let backlog_size = self.config.int("repl-backlog-size").max(1) as usize;
         if let Some(b) = self.repl.backlog.as_mut() {
-            b.resize(backlog_size);
+            b.set_size(backlog_size);
         }
     }
 

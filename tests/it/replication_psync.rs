@@ -309,3 +309,65 @@ fn a_million_keys_through_redis_and_back_under_writes() {
         assert_eq!(c.cmd(&["LRANGE", "list", "0", "-1"]).text(), mc.cmd(&["LRANGE", "list", "0", "-1"]).text());
     }
 }
+
+/// Redis 7's shared replication buffer: the replicas and the backlog share one copy of the
+/// stream. A stopped replica keeps what it has not read, so the backlog outgrows its size
+/// and another replica that left meanwhile (REPLICAOF elsewhere and back) continues from it
+/// (`+CONTINUE`, not a second full sync, in the database the stream had selected); two
+/// replicas behind cost one copy, not two; once the stopped one catches up, the backlog
+/// shrinks back to its size.
+#[test]
+fn a_slow_replica_keeps_the_stream_for_the_others() {
+    let master = ember(&["--repl-backlog-size", "16384", "--client-output-buffer-limit", "replica 0 0 0"]);
+    let mut mc = master.connect();
+    let port = master.port.to_string();
+    let fast = ember(&["--replicaof", "127.0.0.1", &port]);
+    let mut fc = fast.connect();
+    assert!(eventually(WAIT, || link_up(&mut fc)), "the first replica never synced");
+    let slow = redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &port]);
+    let mut sc = slow.connect();
+    assert!(eventually(WAIT, || link_up(&mut sc)), "redis-server never synced");
+    let (full, partial) = sync_counts(&mut mc);
+    assert_eq!((full, partial), (2, 0));
+
+    std::process::Command::new("kill").args(["-STOP", &slow.child.id().to_string()]).status().expect("kill");
+    let value = "v".repeat(10_000);
+    let fill = |c: &mut Conn, tag: &str, n: usize| {
+        for i in 0..n {
+            c.send(&["SET", &format!("{tag}:{i}"), &value]);
+        }
+        for _ in 0..n {
+            assert_eq!(c.read().text(), "+OK\r\n");
+        }
+    };
+    // Far more than the stopped replica's socket buffers take, in a database the stream
+    // selects once.
+    mc.cmd(&["SELECT", "3"]);
+    fill(&mut mc, "a", 3000);
+    let histlen = info_field(&mut mc, "replication", "repl_backlog_histlen");
+    assert!(histlen > 20_000_000, "the backlog did not outgrow its size: {histlen}");
+    let shared = info_field(&mut mc, "memory", "mem_total_replication_buffers");
+    assert!(shared >= histlen && shared < histlen + histlen / 4, "one copy of the stream: {shared} for {histlen}");
+
+    // The other replica leaves, the stream goes on without it, and it comes back.
+    let offset = |c: &mut Conn| info_field(c, "replication", "master_repl_offset");
+    assert!(eventually(WAIT, || offset(&mut fc) == offset(&mut mc)));
+    let nowhere = crate::util::free_port().to_string();
+    assert_eq!(fc.cmd(&["REPLICAOF", "127.0.0.1", &nowhere]).text(), "+OK\r\n");
+    assert!(eventually(WAIT, || info_field(&mut mc, "replication", "connected_slaves") == 1));
+    fill(&mut mc, "b", 500);
+    assert_eq!(fc.cmd(&["REPLICAOF", "127.0.0.1", &port]).text(), "+OK\r\n");
+    assert!(eventually(WAIT, || link_up(&mut fc)), "the first replica never came back");
+    assert_eq!(sync_counts(&mut mc), (2, 1), "it continued from the kept stream");
+    same_data(&mut mc, &mut [&mut fc]);
+
+    // The stopped one resumes and catches up: the backlog goes back to about its size.
+    std::process::Command::new("kill").args(["-CONT", &slow.child.id().to_string()]).status().expect("kill");
+    same_data(&mut mc, &mut [&mut sc]);
+    assert!(
+        eventually(WAIT, || info_field(&mut mc, "replication", "repl_backlog_histlen") < 100_000),
+        "the backlog kept {} bytes",
+        info_field(&mut mc, "replication", "repl_backlog_histlen")
+    );
+    assert_eq!(sync_counts(&mut mc), (2, 1));
+}
