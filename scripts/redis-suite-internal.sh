@@ -29,7 +29,7 @@ units=("$@")
   integration/replication unit/pause unit/networking unit/maxmemory unit/client-eviction unit/pendingquerybuf
   unit/cluster unit/cluster/misc unit/cluster/links unit/cluster/announced-endpoints unit/cluster-scripting
   integration/replication-buffer integration/replication-2 integration/replication-3 integration/psync2
-  integration/psync2-pingoff)
+  integration/psync2-pingoff unit/oom-score-adj)
 # Tests skipped on purpose (tests/redis-suite/skip.txt, one reason each): the suite's
 # run.sh has no skip list in internal mode, so this runs the suite's test_helper as run.sh
 # does, adding --skipfile.

@@ -407,6 +407,24 @@ impl Default for Config {
     }
 }
 
+/// oom-score-adj-values: three scores (master, replica, background child), each within
+/// [-2000, 2000] as Redis checks them.
+pub fn parse_oom_values(v: &str) -> Result<[i32; 3], String> {
+    let words: Vec<&str> = v.split_ascii_whitespace().collect();
+    let [m, r, c] = words[..] else {
+        return Err("wrong number of arguments".into());
+    };
+    let mut out = [0; 3];
+    for (slot, w) in out.iter_mut().zip([m, r, c]) {
+        // strtoll's forms: "+5", "010" and "-0" are numbers too.
+        *slot = (w.parse::<i64>().ok())
+            .filter(|n| (-2000..=2000).contains(n))
+            .map(|n| n as i32)
+            .ok_or_else(|| "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string())?;
+    }
+    Ok(out)
+}
+
 fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
     match p.kind {
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
@@ -446,6 +464,10 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
         }
         Kind::Enum(opts) => {
             let lv = v.to_ascii_lowercase();
+            // Redis names a value by its first name: "relative" reads back as "yes".
+            if p.name == "oom-score-adj" && lv == "relative" {
+                return Ok(Val::Str("yes".into()));
+            }
             if opts.contains(&lv.as_str()) {
                 Ok(Val::Str(lv))
             } else {
@@ -472,6 +494,10 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
                 }
                 "client-output-buffer-limit" => {
                     parse_obuf_limits(v, Default::default())?;
+                }
+                "oom-score-adj-values" => {
+                    let values = parse_oom_values(v)?;
+                    return Ok(Val::Str(values.map(|n| n.to_string()).join(" ")));
                 }
                 // Numbers within [0, 100], kept as Redis prints them back ("0.0" is "0").
                 "latency-tracking-info-percentiles" => {

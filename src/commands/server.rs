@@ -293,6 +293,16 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
         }
     }
+    // The OOM score is set before the change commits: one that can't be written changes
+    // nothing (Redis's updateOOMScoreAdj fails the CONFIG SET).
+    if let Some(name) =
+        argv[2..].chunks(2).map(|p| lossy(p[0]).to_ascii_lowercase()).find(|n| n.starts_with("oom-score-adj"))
+        && ctx.srv.apply_oom_score(staged.str("oom-score-adj"), staged.str("oom-score-adj-values")).is_err()
+    {
+        return Err(CmdError::msg(format!(
+            "CONFIG SET failed (possibly related to argument '{name}') - Failed to set current oom_score_adj. Check server logs."
+        )));
+    }
     let aof_was = ctx.srv.config.bool("appendonly");
     let auto_gc_was_off = ctx.srv.config.bool("aof-disable-auto-gc");
     let maxmemory_was = ctx.srv.hot.eviction.maxmemory;

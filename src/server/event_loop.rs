@@ -243,6 +243,9 @@ impl Server {
         // `--port 0` picked a port: CONFIG GET port and INFO report the real one.
         let _ = state.config.set("port", &bound_port.to_string(), true);
         state.refresh_hot();
+        let mode = state.config.str("oom-score-adj").to_string();
+        let values = state.config.str("oom-score-adj-values").to_string();
+        let _ = state.apply_oom_score(&mode, &values);
         state.load_acl_at_startup().map_err(ServerError::Acl)?;
         let terminate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sigint = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -18,6 +18,7 @@ pub mod lazyfree;
 pub mod lease;
 pub mod load;
 
+pub mod oom;
 pub mod persist;
 mod prefetch;
 pub mod pubsub;

@@ -177,9 +177,19 @@ impl ServerState {
         link.down_since_ms = down_since;
         link.sess.db = stream_db;
         self.master = Some(Box::new(link));
+        self.apply_role_oom_score();
         crate::logging::set_replica_role(true);
         self.set_replica_expiry(true);
         self.refresh_track_modified();
+    }
+
+    /// The role changed: so does the OOM score's class.
+    fn apply_role_oom_score(&mut self) {
+        let mode = self.config.str("oom-score-adj").to_string();
+        if mode != "no" {
+            let values = self.config.str("oom-score-adj-values").to_string();
+            let _ = self.apply_oom_score(&mode, &values);
+        }
     }
 
     /// REPLICAOF NO ONE: the link goes, the data stays, and this server is a master again.
@@ -187,6 +197,7 @@ impl ServerState {
         if self.master.is_some() {
             self.drop_master_link();
             self.master = None;
+            self.apply_role_oom_score();
             crate::logging::set_replica_role(false);
             self.set_replica_expiry(false);
             // The history goes on under a new ID; the replicas of the old master (ours too)

@@ -185,6 +185,8 @@ pub struct ServerState {
     pub to_close: Vec<ClientId>,
     /// Memory of the normal and Pub/Sub clients (see server::client_mem).
     pub clients_mem: usize,
+    /// What oom-score-adj changed (see `oom`).
+    pub oom: super::oom::OomScore,
     /// The clients' memory and the limit when client eviction last found nothing left to
     /// evict: not tried again until one of them (or a client's no-evict flag) changes.
     pub client_evict_futile: Option<(usize, u64)>,
@@ -438,6 +440,7 @@ impl ServerState {
             pending_writes: Vec::new(),
             to_close: Vec::new(),
             clients_mem: 0,
+            oom: Default::default(),
             client_evict_futile: None,
             exiting: false,
             pause: None,
@@ -585,6 +588,19 @@ impl ServerState {
             }
         }
         sess.dirty_cas = false;
+    }
+
+    /// Sets the process's OOM score (oom-score-adj `mode`, oom-score-adj-values `values`) for
+    /// the current role (Redis's
+    /// setOOMScoreAdj(-1)); a failure is logged.
+    pub fn apply_oom_score(&mut self, mode: &str, values: &str) -> std::io::Result<()> {
+        let values = crate::config::parse_oom_values(values).unwrap_or([0, 200, 800]);
+        let replica = self.master.is_some();
+        let r = self.oom.apply(mode, values, replica);
+        if let Err(e) = &r {
+            tracing::warn!("Unable to write oom_score_adj: {e}");
+        }
+        r
     }
 
     /// Must be called after any configuration change.

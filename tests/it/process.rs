@@ -277,3 +277,36 @@ fn a_relative_logfile_is_written_in_dir() {
     let _ = child.wait();
     assert!(ready, "no log.txt with the ready line in the data directory");
 }
+
+/// oom-score-adj sets the kernel's OOM score of the process from oom-score-adj-values by
+/// role, relative to the score it started with (or absolute), and `no` puts that back.
+#[test]
+fn oom_score_follows_the_role() {
+    let base: i32 = std::fs::read_to_string("/proc/self/oom_score_adj").expect("oom_score_adj").trim().parse().unwrap();
+    let e = ember(&["--oom-score-adj", "yes", "--oom-score-adj-values", "10 20 30"]);
+    let score = || -> i32 {
+        let path = format!("/proc/{}/oom_score_adj", e.child.id());
+        std::fs::read_to_string(path).expect("the server's oom_score_adj").trim().parse().unwrap()
+    };
+    let mut c = e.connect();
+    assert_eq!(score(), base + 10);
+    let nowhere = crate::util::free_port().to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &nowhere]).text(), "+OK\r\n");
+    assert_eq!(score(), base + 20);
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "+OK\r\n");
+    assert_eq!(score(), base + 10);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj-values", "7 8 +9"]).text(), "+OK\r\n");
+    assert_eq!(score(), base + 7);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj", "absolute"]).text(), "+OK\r\n");
+    assert_eq!(score(), 7);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj", "no"]).text(), "+OK\r\n");
+    assert_eq!(score(), base);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj-values", "1 2 2001"]).text(),
+        "-ERR CONFIG SET failed (possibly related to argument 'oom-score-adj-values') - Invalid oom-score-adj-values, elements must be between -2000 and 2000.\r\n"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "oom-score-adj-values"]).text(),
+        "*2\r\n$20\r\noom-score-adj-values\r\n$5\r\n7 8 9\r\n"
+    );
+}
