@@ -349,6 +349,8 @@ fn run_in(
         ScriptHost { srv: ctx.srv, sess, caller: argv, functions, read_only, allow_oom, read_called: false, cluster };
     let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, started + limit);
     let read_called = host.read_called;
+    // Even after a command that panicked, later commands propagate everywhere.
+    host.srv.script_repl = crate::scripting::engine::REPL_ALL;
     host.srv.script_session = Some(host.sess);
     // Redis 7.0: a script that ran a read-only command makes its caller track the keys it
     // declared (not the keys its commands named).
@@ -459,7 +461,7 @@ impl ScriptHost<'_> {
 }
 
 impl Host for ScriptHost<'_> {
-    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Bytes, String> {
+    fn call(&mut self, argv: Vec<Bytes>, resp: u8, repl: u8) -> Result<Bytes, String> {
         let entry = match resolve(&crate::protocol::views(&argv)) {
             Ok(e) => e,
             Err((CmdError::WrongArity(_), entry)) => {
@@ -510,7 +512,10 @@ impl Host for ScriptHost<'_> {
             r.wrote = true;
         }
         self.check_cluster(entry, &crate::protocol::views(&argv))?;
+        // redis.set_repl: where this command's effects go (never its keys' expiry DELs).
+        self.srv.script_repl = repl;
         let reply = call(self.srv, &mut self.sess, entry, &crate::protocol::views(&argv));
+        self.srv.script_repl = crate::scripting::engine::REPL_ALL;
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);
         Ok(out.freeze())

@@ -42,7 +42,6 @@ redis.status_reply = function(s)
     if type(s) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
     return {ok = s}
 end
-redis.set_repl = function() end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -188,11 +187,16 @@ pub fn shebang_flags(body: &[u8]) -> ScriptFlags {
     parse_shebang(body).map(|(f, _)| f).unwrap_or_default()
 }
 
+/// `redis.REPL_ALL`: a script's effects go to the AOF (bit 1) and the replicas (bit 2).
+pub const REPL_ALL: u8 = 3;
+
 /// What the Rust side of `redis.call` needs for one run.
 pub trait Host {
     /// Runs one command for the script; Err is a script-level refusal (unknown command,
     /// wrong arity, not allowed) in Redis's words, without the "ERR " code.
-    fn call(&mut self, argv: Vec<Bytes>, resp: u8) -> Result<Bytes, String>;
+    /// `repl`: where its effects are propagated (`redis.set_repl`: bit 1 the AOF, bit 2
+    /// the replicas).
+    fn call(&mut self, argv: Vec<Bytes>, resp: u8, repl: u8) -> Result<Bytes, String>;
     /// `redis.acl_check_cmd`: whether the caller's user may run this command with these
     /// arguments; Err for a command that does not exist (Redis's words, without "ERR ").
     fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String>;
@@ -244,6 +248,8 @@ pub struct Engine {
     killed: Rc<Cell<Option<Killed>>>,
     /// The RESP version `redis.setresp` chose for the current run.
     resp: Rc<Cell<u8>>,
+    /// Where `redis.set_repl` sends the current run's effects (REPL_ALL unless changed).
+    repl: Rc<Cell<u8>>,
     /// Who serves `redis.call` during a run (none between runs).
     host: Rc<Cell<Option<HostPtr>>>,
     /// The global table (read-only while scripts run) and the `redis` library.
@@ -283,11 +289,12 @@ impl Engine {
         let watch = Rc::new(Cell::new(Watch::Idle));
         let killed = Rc::new(Cell::new(None));
         let resp = Rc::new(Cell::new(2u8));
+        let repl = Rc::new(Cell::new(REPL_ALL));
         let host: Rc<Cell<Option<HostPtr>>> = Rc::new(Cell::new(None));
         let mut lib_fns = Vec::new();
         let mut prelude_args = Vec::new();
         let handler;
-        let call_ctx = Box::new(super::raw::CallCtx::new(host.clone(), resp.clone()));
+        let call_ctx = Box::new(super::raw::CallCtx::new(host.clone(), resp.clone(), repl.clone()));
         {
             let g = lua.globals();
             // What Redis 7.0 removes from the base library (it keeps `load` and `loadstring`:
@@ -387,6 +394,37 @@ impl Engine {
                 })
                 .map_err(lua_err)?;
             lib_fns.push(("setresp", setresp));
+            let (r, in_run) = (repl.clone(), host.clone());
+            let set_repl = lua
+                .create_function(move |_, args: MultiValue| {
+                    // Outside a run: FUNCTION LOAD's top level.
+                    if in_run.get().is_none() {
+                        return Err(mlua::Error::runtime(
+                            "redis.set_repl can only be called inside a script invocation",
+                        ));
+                    }
+                    if args.len() != 1 {
+                        return Err(mlua::Error::runtime("redis.set_repl() requires two arguments."));
+                    }
+                    // lua_tonumber read as a C int: what is not a number is 0 (REPL_NONE).
+                    let flags = match args.front() {
+                        Some(Value::Integer(n)) => *n,
+                        Some(Value::Number(n)) if n.is_finite() => n.trunc() as i64,
+                        Some(Value::String(s)) => {
+                            s.to_str().ok().and_then(|t| t.trim().parse::<f64>().ok()).map_or(0, |n| n.trunc() as i64)
+                        }
+                        _ => 0,
+                    };
+                    if flags & !i64::from(REPL_ALL) != 0 {
+                        return Err(mlua::Error::runtime(
+                            "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                        ));
+                    }
+                    r.set(flags as u8);
+                    Ok(())
+                })
+                .map_err(lua_err)?;
+            lib_fns.push(("set_repl", set_repl));
             let errtext = lua
                 .create_function(|lua, v: Value| {
                     Ok(match v {
@@ -453,6 +491,7 @@ impl Engine {
             watch,
             killed,
             resp,
+            repl,
             host,
             globals,
             lib,
@@ -677,6 +716,7 @@ impl Engine {
         };
         let lua = &self.lua;
         self.resp.set(2);
+        self.repl.set(REPL_ALL);
         self.watch.set(Watch::Run(deadline));
         let _current = CurrentHost::enter(&self.host, host);
         let result = (|| -> mlua::Result<Outcome> {

@@ -26,13 +26,14 @@ use super::engine::{HostPtr, IGNORE_STATS};
 pub(super) struct CallCtx {
     pub host: Rc<Cell<Option<HostPtr>>>,
     pub resp: Rc<Cell<u8>>,
+    pub repl: Rc<Cell<u8>>,
     /// The last command's reply (RESP) or refusal text, kept here while it is pushed into Lua.
     last: UnsafeCell<Bytes>,
 }
 
 impl CallCtx {
-    pub fn new(host: Rc<Cell<Option<HostPtr>>>, resp: Rc<Cell<u8>>) -> Self {
-        CallCtx { host, resp, last: UnsafeCell::new(Bytes::new()) }
+    pub fn new(host: Rc<Cell<Option<HostPtr>>>, resp: Rc<Cell<u8>>, repl: Rc<Cell<u8>>) -> Self {
+        CallCtx { host, resp, repl, last: UnsafeCell::new(Bytes::new()) }
     }
 }
 
@@ -95,7 +96,7 @@ unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
             return Err("ERR redis.call is only available while a script runs".into());
         };
         // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
-        unsafe { (*ptr).call(argv, ctx.resp.get()) }.map_err(|text| format!("ERR {text}"))
+        unsafe { (*ptr).call(argv, ctx.resp.get(), ctx.repl.get()) }.map_err(|text| format!("ERR {text}"))
     }));
     let (reply, refused) = match outcome {
         Ok(Ok(reply)) => (reply, false),

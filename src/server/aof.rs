@@ -737,15 +737,22 @@ impl ServerState {
         if !self.propagating() || argv[0].eq_ignore_ascii_case(b"exec") {
             return;
         }
+        // A script's redis.set_repl may keep its commands from the AOF or the replicas.
+        let target = match self.script_repl {
+            3 => Target::All,
+            2 => Target::ReplicasOnly,
+            1 => Target::AofOnly,
+            _ => return,
+        };
         match instead {
             Some(cmds) => {
                 for c in cmds {
-                    self.also_propagate(db, c, Target::All);
+                    self.also_propagate(db, c, target);
                 }
             }
             // A top-level command that alone changed something goes out as it is, uncopied.
-            None if self.call_depth == 0 && self.pending_ops.is_empty() => self.propagate_now(db, argv, Target::All),
-            None => self.also_propagate(db, crate::protocol::owned(argv), Target::All),
+            None if self.call_depth == 0 && self.pending_ops.is_empty() => self.propagate_now(db, argv, target),
+            None => self.also_propagate(db, crate::protocol::owned(argv), target),
         }
     }
 

@@ -25,11 +25,13 @@ use crate::server::{ServerState, Session};
 
 pub use crate::protocol::feed::Feed;
 
-/// Where a pending operation goes: Redis propagates some commands (PUBLISH) to replicas only.
+/// Where a pending operation goes: Redis propagates some commands (PUBLISH) to replicas only,
+/// and a script may send its commands to one consumer (`redis.set_repl`).
 #[derive(Clone, Copy, PartialEq)]
 pub enum Target {
     All,
     ReplicasOnly,
+    AofOnly,
 }
 
 /// One command waiting for the end of the top-level command that caused it.
@@ -158,12 +160,12 @@ impl ServerState {
         if self.replaying_aof {
             return;
         }
-        if target == Target::All
+        if target != Target::ReplicasOnly
             && let Some(aof) = self.aof.as_mut()
         {
             aof.feed(db, argv);
         }
-        if self.feeding_replication() {
+        if target != Target::AofOnly && self.feeding_replication() {
             let before = self.repl.feed.buf.len();
             self.repl.feed.push(db, argv);
             self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
@@ -198,14 +200,14 @@ impl ServerState {
             return;
         }
         if let Some(aof) = self.aof.as_mut() {
-            let logged: Vec<&PendingOp> = ops.iter().filter(|o| o.target == Target::All).collect();
+            let logged: Vec<&PendingOp> = ops.iter().filter(|o| o.target != Target::ReplicasOnly).collect();
             emit_wrapped(&logged, |db, a| aof.feed(db, a));
         }
         if self.feeding_replication() {
             let before = self.repl.feed.buf.len();
-            let all: Vec<&PendingOp> = ops.iter().collect();
+            let sent: Vec<&PendingOp> = ops.iter().filter(|o| o.target != Target::AofOnly).collect();
             let feed = &mut self.repl.feed;
-            emit_wrapped(&all, |db, a| feed.push(db, a));
+            emit_wrapped(&sent, |db, a| feed.push(db, a));
             self.repl.offset += (self.repl.feed.buf.len() - before) as u64;
         }
     }

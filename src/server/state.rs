@@ -185,6 +185,8 @@ pub struct ServerState {
     pub to_close: Vec<ClientId>,
     /// Memory of the normal and Pub/Sub clients (see server::client_mem).
     pub clients_mem: usize,
+    /// Where the running script's current command is propagated (`redis.set_repl`).
+    pub script_repl: u8,
     /// What oom-score-adj changed (see `oom`).
     pub oom: super::oom::OomScore,
     /// The clients' memory and the limit when client eviction last found nothing left to
@@ -440,6 +442,7 @@ impl ServerState {
             pending_writes: Vec::new(),
             to_close: Vec::new(),
             clients_mem: 0,
+            script_repl: crate::scripting::engine::REPL_ALL,
             oom: Default::default(),
             client_evict_futile: None,
             exiting: false,

@@ -691,3 +691,31 @@ fn a_replica_that_loads_longer_than_repl_timeout_is_kept() {
         assert_eq!(info_field(&mut mc, "stats", "sync_partial_ok"), 0, "dropped while loading ({diskless})");
     }
 }
+
+/// redis.set_repl: a script's commands after REPL_NONE reach neither the replicas nor the
+/// AOF, after REPL_AOF only the AOF, after REPL_ALL both (Redis's selective replication test,
+/// with an Ember replica and a replayed AOF).
+#[test]
+fn a_script_chooses_where_its_commands_propagate() {
+    let master = ember(&["--appendonly", "yes"]);
+    let mut mc = master.connect();
+    let replica = ember(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut rc = replica.connect();
+    assert!(eventually(Duration::from_secs(20), || rc
+        .cmd(&["INFO", "replication"])
+        .as_str()
+        .contains("master_link_status:up")));
+    let script = "redis.call('set','a','1'); redis.set_repl(redis.REPL_NONE); redis.call('set','b','2'); \
+                  redis.set_repl(redis.REPL_AOF); redis.call('set','c','3'); redis.set_repl(redis.REPL_ALL); \
+                  redis.call('set','d','4')";
+    mc.cmd(&["EVAL", script, "0"]);
+    let want_replica = "*4\r\n$1\r\n1\r\n$-1\r\n$-1\r\n$1\r\n4\r\n";
+    assert!(
+        eventually(Duration::from_secs(10), || rc.cmd(&["MGET", "a", "b", "c", "d"]).text() == want_replica),
+        "the replica has {}",
+        rc.cmd(&["MGET", "a", "b", "c", "d"]).text()
+    );
+    assert_eq!(mc.cmd(&["MGET", "a", "b", "c", "d"]).text(), "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n");
+    assert_eq!(mc.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
+    assert_eq!(mc.cmd(&["MGET", "a", "b", "c", "d"]).text(), "*4\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n$1\r\n4\r\n");
+}
