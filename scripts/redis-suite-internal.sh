@@ -29,7 +29,10 @@ units=("$@")
   integration/replication unit/pause unit/networking unit/maxmemory unit/client-eviction unit/pendingquerybuf
   unit/cluster unit/cluster/misc unit/cluster/links unit/cluster/announced-endpoints unit/cluster-scripting
   integration/replication-buffer integration/replication-2 integration/replication-3 integration/psync2
-  integration/psync2-pingoff unit/oom-score-adj)
+  integration/psync2-pingoff unit/oom-score-adj unit/bitfield unit/wait unit/aofrw integration/failover
+  integration/psync2-master-restart integration/dismiss-mem integration/redis-benchmark
+  integration/convert-ziplist-hash-on-load integration/convert-ziplist-zset-on-load
+  integration/convert-zipmap-hash-on-load)
 # Tests skipped on purpose (tests/redis-suite/skip.txt, one reason each): the suite's
 # run.sh has no skip list in internal mode, so this runs the suite's test_helper as run.sh
 # does, adding --skipfile.
