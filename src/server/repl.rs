@@ -496,7 +496,7 @@ impl ServerState {
 }
 
 /// The replication feed's buffer is kept between drains up to this size.
-const FEED_KEEP: usize = 64 * 1024;
+const FEED_KEEP: usize = 16 * 1024;
 
 /// The memory a replica's cursor keeps in the shared stream.
 pub fn stream_share(s: &Session, backlog: Option<&Backlog>) -> usize {
