@@ -222,13 +222,11 @@ fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) ->
     }
     // A replica whose link is down serves only STALE commands under
     // replica-serve-stale-data no (an EXEC is judged by what it queued).
-    if srv.master.as_deref().is_some_and(|m| !m.link_up())
+    if srv.serving_stale()
         && !sess.from_master
-        && !srv.config.bool("replica-serve-stale-data")
-        && (!entry.spec.has(flags::STALE) || exec_queued(entry, sess, |e| !e.spec.has(flags::STALE)))
+        && (cmd_flags & flags::STALE == 0 || exec_queued(entry, sess, |e| !e.spec.has(flags::STALE)))
     {
-        let e = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
-        return refuse(srv, sess, entry, CmdError::Raw(e.into()));
+        return refuse(srv, sess, entry, CmdError::Raw(super::scripting::MASTERDOWN.into()));
     }
     if let Some(text) = busy
         && !entry.spec.has(flags::ALLOW_BUSY)

@@ -213,7 +213,10 @@ pub fn effective_flags(srv: &ServerState, name: &str, argv: &[&[u8]], flags: u32
     if !declared.shebang {
         return flags;
     }
-    let mut out = flags & !(DENYOOM | WRITE | MAY_REPLICATE);
+    let mut out = flags & !(DENYOOM | WRITE | MAY_REPLICATE | STALE);
+    if declared.allow_stale {
+        out |= STALE;
+    }
     if !declared.no_writes {
         out |= WRITE;
         if !declared.allow_oom {
@@ -254,7 +257,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> Cm
         eng.load(argv[1]).map_err(CmdError::msg)?
     };
     let flags = script.flags;
-    no_cluster(ctx, &flags)?;
+    may_run(ctx, &flags)?;
     let read_only = ro_cmd || flags.no_writes;
     let outcome = run_in(ctx, false, script.target(), argv, numkeys, read_only, &flags);
     finish(outcome, &script.sha, "@user_script")
@@ -274,7 +277,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
         None => return Err(CmdError::msg("Function not found")),
     };
     let no_writes = flags.no_writes;
-    no_cluster(ctx, &flags)?;
+    may_run(ctx, &flags)?;
     // Redis looks the function up before it reads the key count, and words it differently.
     if parse_i64(argv[2]).is_none() {
         return Err(CmdError::msg("Bad number of keys provided"));
@@ -289,13 +292,25 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
 
 /// Runs a script or function of EVAL's (`functions` false) or FUNCTION's engine. The engine
 /// leaves the server while it runs, so the commands it calls can borrow the server.
-/// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode.
-fn no_cluster(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdError> {
+/// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode, and on a
+/// replica serving no stale data only an `allow-stale` script runs (dispatch refuses the
+/// others first, by the flags the script declared: this catches what it let through).
+fn may_run(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdError> {
     if flags.no_cluster && ctx.srv.cluster.is_some() {
         return Err(CmdError::msg("Can not run script on cluster, 'no-cluster' flag is set."));
     }
+    if ctx.srv.serving_stale() && !flags.allow_stale {
+        return Err(CmdError::Raw(if flags.shebang {
+            "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.".into()
+        } else {
+            MASTERDOWN.into()
+        }));
+    }
     Ok(())
 }
+
+/// A replica's refusal while its link is down and replica-serve-stale-data is no.
+pub const MASTERDOWN: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 
 fn run_in(
     ctx: &mut Ctx,
@@ -478,6 +493,10 @@ impl Host for ScriptHost<'_> {
         // The script runs as its caller's ACL user.
         if let Some(v) = super::acl::denied(self.srv, &self.sess, entry, &crate::protocol::views(&argv), "lua") {
             return Err(format!("The user executing the script {}", super::acl::script_reason(v)));
+        }
+        // A stale replica runs only STALE commands for an `allow-stale` script.
+        if !entry.spec.has(STALE) && self.srv.serving_stale() {
+            return Err("Can not execute the command on a stale replica".into());
         }
         if self.read_only && (entry.spec.has(WRITE) || entry.spec.has(MAY_REPLICATE)) {
             // A rejected call, counted once as an error even when pcall catches it.

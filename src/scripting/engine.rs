@@ -139,6 +139,7 @@ impl FunctionDef {
             shebang: true,
             no_writes: self.no_writes(),
             allow_oom: self.flags.iter().any(|f| f == "allow-oom"),
+            allow_stale: self.flags.iter().any(|f| f == "allow-stale"),
             no_cluster: self.flags.iter().any(|f| f == "no-cluster"),
             cross_slot: self.flags.iter().any(|f| f == "allow-cross-slot-keys"),
         }
@@ -172,6 +173,8 @@ pub struct ScriptFlags {
     pub shebang: bool,
     pub no_writes: bool,
     pub allow_oom: bool,
+    /// `allow-stale`: runs on a replica whose link is down under replica-serve-stale-data no.
+    pub allow_stale: bool,
     /// `no-cluster`: refused in cluster mode.
     pub no_cluster: bool,
     /// `allow-cross-slot-keys`: the script's commands may use keys of several slots.

@@ -154,7 +154,7 @@ pub(super) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), Strin
                 "allow-oom" => flags.allow_oom = true,
                 "no-cluster" => flags.no_cluster = true,
                 "allow-cross-slot-keys" => flags.cross_slot = true,
-                "allow-stale" => {}
+                "allow-stale" => flags.allow_stale = true,
                 other => return Err(format!("Unexpected flag in script shebang: {other}")),
             }
         }

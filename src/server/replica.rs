@@ -146,6 +146,12 @@ impl MasterLink {
 }
 
 impl ServerState {
+    /// A replica whose link is down, told not to serve stale data (replica-serve-stale-data
+    /// no): it refuses what is not flagged STALE.
+    pub fn serving_stale(&self) -> bool {
+        self.master.as_deref().is_some_and(|m| !m.link_up()) && !self.config.bool("replica-serve-stale-data")
+    }
+
     /// REPLICAOF host port: drops any link and starts one to the new master.
     pub fn replicate_from(&mut self, host: String, port: u16) {
         self.drop_master_link();
@@ -205,7 +211,9 @@ impl ServerState {
             self.drain_repl_feed();
             self.repl.shift_history(super::repl::new_replid());
             self.disconnect_replicas();
-            self.ensure_backlog();
+            // The backlog stays as it is: one that never synced has none (Redis's
+            // replicationUnsetMaster creates none; the first replica will).
+            self.refresh_track_modified();
             // Our own stream starts with a SELECT: the replicas' database is the old
             // master's, which we only passed on.
             self.repl.feed.forget_db();
