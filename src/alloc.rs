@@ -166,6 +166,45 @@ pub fn purge() {
     }
 }
 
+/// Reads an integer control of jemalloc by name (DEBUG MALLCTL), trying 8, 4 then 1 bytes as
+/// Redis does; Err is the errno mallctl returned.
+pub fn mallctl_read_int(name: &str) -> Result<i64, i32> {
+    let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    for size in [8usize, 4, 1] {
+        let mut buf = [0u8; 8];
+        let mut len = size;
+        // SAFETY: a NUL-terminated name, an 8-byte output buffer of which `len` bytes may be
+        // written, no new value.
+        let ret = unsafe {
+            tikv_jemalloc_sys::mallctl(name.as_ptr(), buf.as_mut_ptr().cast(), &mut len, std::ptr::null_mut(), 0)
+        };
+        match ret {
+            0 => {
+                let n = len.min(8);
+                return Ok(match n {
+                    8 => i64::from_ne_bytes(buf),
+                    4 => i64::from(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]])),
+                    _ => i64::from(buf[0]),
+                });
+            }
+            libc::EINVAL => continue,
+            e => return Err(e),
+        }
+    }
+    Err(libc::EINVAL)
+}
+
+/// Runs a control of jemalloc that takes no value (`thread.tcache.flush`, DEBUG MALLCTL-STR
+/// name VOID); Err is the errno.
+pub fn mallctl_void(name: &str) -> Result<(), i32> {
+    let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a NUL-terminated name and no old or new value, as for `purge` above.
+    let ret = unsafe {
+        tikv_jemalloc_sys::mallctl(name.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), 0)
+    };
+    if ret == 0 { Ok(()) } else { Err(ret) }
+}
+
 /// Turns jemalloc's background purging thread on or off (`jemalloc-bg-thread`). Errors are
 /// ignored: the thread is an optimisation.
 pub fn set_background_thread(on: bool) {

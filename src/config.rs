@@ -100,8 +100,13 @@ const U32: i64 = u32::MAX as i64;
 const LL: i64 = i64::MAX;
 
 /// Directives only an exact CONFIG GET shows (Redis's HIDDEN_CONFIG).
-const HIDDEN: &[&str] =
-    &["rdb-key-save-delay", "key-load-delay", "loading-process-events-interval-bytes", "use-exit-on-panic"];
+const HIDDEN: &[&str] = &[
+    "rdb-key-save-delay",
+    "key-load-delay",
+    "loading-process-events-interval-bytes",
+    "use-exit-on-panic",
+    "watchdog-period",
+];
 
 /// Every directive Ember honours. `redis.conf.example` documents each of these.
 pub static PARAMS: &[Param] = &[
@@ -288,6 +293,8 @@ pub static PARAMS: &[Param] = &[
     // spent per key written by BGSAVE and per key loaded.
     p!("rdb-key-save-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
     p!("key-load-delay", Kind::Int { min: I32_MIN, max: I32 }, "0"),
+    // Redis's software watchdog (milliseconds, 0 off): see crash.rs.
+    p!("watchdog-period", Kind::Int { min: 0, max: I32 }, "0"),
     // How many bytes a load parses between serving clients.
     p!("loading-process-events-interval-bytes", Kind::Int { min: 1024, max: I32 }, "2097152"),
     // Redis's suite starts servers with it (exit instead of abort on a crash): accepted.
@@ -428,6 +435,8 @@ pub fn parse_oom_values(v: &str) -> Result<[i32; 3], String> {
 fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
     match p.kind {
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            // Ember has no active defragmenter; Redis built without one refuses it so.
+            "yes" if p.name == "activedefrag" => Err("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution".into()),
             "yes" => Ok(Val::Bool(true)),
             "no" => Ok(Val::Bool(false)),
             _ => Err("argument must be 'yes' or 'no'".into()),

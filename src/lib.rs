@@ -29,6 +29,7 @@ pub mod alloc;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod crash;
 pub mod keyspace;
 pub mod logging;
 pub mod persistence;

@@ -44,10 +44,18 @@ fn civil(days: i64) -> (i64, usize, i64) {
 
 /// `dd Mon yyyy hh:mm:ss.mmm` (UTC).
 pub fn timestamp(ms: u128) -> String {
+    let mut s = String::with_capacity(24);
+    let _ = write_timestamp(&mut s, ms);
+    s
+}
+
+/// [`timestamp`] without allocating (the crash report writes it from a signal handler).
+fn write_timestamp(w: &mut dyn fmt::Write, ms: u128) -> fmt::Result {
     let secs = (ms / 1000) as i64;
     let (y, m, d) = civil(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
-    format!(
+    write!(
+        w,
         "{d:02} {} {y} {:02}:{:02}:{:02}.{:03}",
         MONTHS[(m - 1).min(11)],
         t / 3600,
@@ -78,15 +86,21 @@ fn level_char(l: &Level) -> char {
     }
 }
 
+/// A log line's start, `<pid>:<role> <timestamp> <level> `, written without allocating.
+pub fn write_prefix(w: &mut dyn fmt::Write, level: char) -> fmt::Result {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    write!(w, "{}:{} ", std::process::id(), role_char())?;
+    write_timestamp(w, ms)?;
+    write!(w, " {level} ")
+}
+
 impl<S, N> FormatEvent<S, N> for RedisFormat
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        let level = level_char(event.metadata().level());
-        write!(w, "{}:{} {} {level} ", std::process::id(), role_char(), timestamp(ms))?;
+        write_prefix(&mut w, level_char(event.metadata().level()))?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
     }

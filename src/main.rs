@@ -33,7 +33,12 @@ fn init_logging(config: &Config) {
         builder.with_writer(std::io::stdout).init();
     } else {
         match std::fs::OpenOptions::new().create(true).append(true).open(logfile) {
-            Ok(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
+            Ok(f) => {
+                // Crash reports write to it directly; the file stays open for good (it
+                // belongs to the global subscriber).
+                ember::crash::set_log_fd(std::os::fd::AsRawFd::as_raw_fd(&f));
+                builder.with_writer(std::sync::Mutex::new(f)).init()
+            }
             Err(e) => {
                 eprintln!("Can't open the log file: {e}");
                 std::process::exit(1);
@@ -67,6 +72,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     init_logging(&config);
+    ember::crash::set_enabled(config.bool("crash-log-enabled"));
+    ember::crash::install();
     let pid = std::process::id();
     tracing::info!("oO0OoO0OoO0Oo Ember is starting oO0OoO0OoO0Oo");
     tracing::info!(

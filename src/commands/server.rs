@@ -778,6 +778,13 @@ fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(OK)
 }
 
+/// strerror's text for an errno, as Redis's DEBUG MALLCTL replies it.
+fn errno_text(e: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(e).to_string();
+    // Rust appends " (os error N)".
+    text.split(" (os error").next().unwrap_or_default().to_string()
+}
+
 /// DEBUG PROTOCOL <type>: one reply of each RESP3 type, as Redis's test suite reads them.
 fn debug_protocol(name: &[u8]) -> CmdResult {
     let text = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
@@ -826,6 +833,28 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if is(sub, "sleep") && argv.len() == 3 {
         let secs = crate::util::numfmt::parse_f64(argv[2]).unwrap_or(0.0).clamp(0.0, 3600.0);
         std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        return Ok(OK);
+    }
+    if is(sub, "segfault") {
+        // Redis's tool for testing crash reports: the process dies by SIGSEGV, report first.
+        tracing::warn!("DEBUG SEGFAULT called");
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGSEGV);
+        return Ok(OK);
+    }
+    if is(sub, "panic") {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        panic!("DEBUG PANIC called at Unix time {now}");
+    }
+    if is(sub, "mallctl") && (argv.len() == 3 || argv.len() == 4) {
+        // Reads only: a written integer may be a pointer to jemalloc (Redis writes it anyway).
+        if argv.len() == 4 {
+            return Err(CmdError::msg("DEBUG MALLCTL only reads in Ember"));
+        }
+        let n = crate::alloc::mallctl_read_int(&lossy(argv[2])).map_err(|e| CmdError::msg(errno_text(e)))?;
+        return Ok(Reply::Int(n));
+    }
+    if is(sub, "mallctl-str") && argv.len() == 4 && argv[3] == b"VOID" {
+        crate::alloc::mallctl_void(&lossy(argv[2])).map_err(|e| CmdError::msg(errno_text(e)))?;
         return Ok(OK);
     }
     if is(sub, "replicate") && argv.len() >= 3 {

@@ -464,6 +464,7 @@ impl Server {
     }
 
     fn cron(&mut self) {
+        crate::crash::watchdog_tick();
         self.state.update_time();
         self.state.account_all_clients();
         super::replica::cron(&mut self.state);

@@ -317,7 +317,7 @@ impl ServerState {
         self.add_replica(sess);
         sess.repl_cursor = Some(from);
         self.repl.sync_partial_ok += 1;
-        Some(self.repl.offset + 1 - from)
+        Some((self.repl.offset + 1).saturating_sub(from))
     }
 
     pub(super) fn add_replica(&mut self, sess: &mut Session) {

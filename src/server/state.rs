@@ -610,6 +610,11 @@ impl ServerState {
     pub fn refresh_hot(&mut self) {
         let old = self.hot.eviction.policy;
         self.hot = Hot::from(&self.config);
+        crate::crash::set_enabled(self.config.bool("crash-log-enabled"));
+        // A period under two cron ticks would fire between healthy ticks (Redis raises it so).
+        let watchdog = self.config.int("watchdog-period").max(0) as u64;
+        let tick = 1000 / self.config.int("hz").clamp(1, 500) as u64;
+        crate::crash::set_watchdog(if watchdog == 0 { 0 } else { watchdog.max(2 * tick) });
         crate::alloc::set_maxmemory(self.hot.eviction.maxmemory);
         self.refresh_acl();
         if self.hot.eviction.policy != old {

@@ -310,3 +310,79 @@ fn oom_score_follows_the_role() {
         "*2\r\n$20\r\noom-score-adj-values\r\n$5\r\n7 8 9\r\n"
     );
 }
+
+/// A fatal signal leaves a crash report in the log before the process dies of it: the
+/// signal, its sender, the stack (Redis's suite waits for "STACK TRACE"); a panic leaves one
+/// with the panic's place and a symbolized stack.
+#[test]
+fn a_crash_leaves_a_report_in_the_log() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = temp_dir("crash-report");
+    let start = |dir: &std::path::Path| {
+        let port = crate::util::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+            .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--enable-debug-command", "yes"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let log = dir.join("log.txt");
+        let ready = crate::util::eventually(Duration::from_secs(10), || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Ready to accept connections"))
+        });
+        assert!(ready, "the server did not start");
+        (child, port, log)
+    };
+    let (mut child, port, log) = start(&dir);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::io::Write::write_all(&mut s, b"DEBUG SEGFAULT\r\n").expect("send");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(11), "the process did not die of SIGSEGV: {status:?}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for want in ["BUG REPORT START", "crashed by signal: 11", "Killed by PID:", "STACK TRACE", "BUG REPORT END"] {
+        assert!(text.contains(want), "no {want:?} in the log:\n{text}");
+    }
+
+    let dir = temp_dir("crash-report-panic");
+    let (mut child, port, log) = start(&dir);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::io::Write::write_all(&mut s, b"DEBUG PANIC\r\n").expect("send");
+    let status = child.wait().expect("wait");
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for want in ["Guru Meditation:", "DEBUG PANIC called at Unix time", "STACK TRACE", "ember::commands::server::debug"]
+    {
+        assert!(text.contains(want), "no {want:?} in the log:\n{text}");
+    }
+}
+
+/// The software watchdog (`watchdog-period`): a loop stuck past the period logs where it is
+/// stuck and goes on; off again, nothing more is logged.
+#[test]
+fn the_watchdog_reports_a_stuck_loop_and_carries_on() {
+    let dir = temp_dir("watchdog");
+    let port = crate::util::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let log = dir.join("log.txt");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(crate::util::eventually(Duration::from_secs(10), || read().contains("Ready to accept connections")));
+    let mut c = crate::util::Conn::new(port);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "watchdog-period", "200"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "1"]).text(), "+OK\r\n");
+    assert!(read().contains("--- WATCHDOG TIMER EXPIRED ---"), "no watchdog report:\n{}", read());
+    assert!(read().contains("Backtrace:"));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "watchdog-period", "0"]).text(), "+OK\r\n");
+    let reports = read().matches("WATCHDOG").count();
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0.5"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["PING"]).text(), "+PONG\r\n");
+    assert_eq!(read().matches("WATCHDOG").count(), reports, "a report with the watchdog off");
+    let _ = child.kill();
+    let _ = child.wait();
+}
