@@ -149,6 +149,13 @@ pub fn rss_bytes() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// The machine's physical memory in bytes (INFO total_system_memory), 0 if unknown.
+pub fn system_memory() -> u64 {
+    // SAFETY: sysconf reads system constants and has no preconditions.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    if pages > 0 && size > 0 { pages as u64 * size as u64 } else { 0 }
+}
+
 /// Returns dirty pages of every arena to the OS (MEMORY PURGE). Errors are ignored: a purge
 /// is advisory.
 pub fn purge() {

@@ -129,20 +129,42 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("used_memory_startup", crate::alloc::startup_memory().to_string());
             w("used_memory_dataset", used.to_string());
             w("used_memory_dataset_perc", "100.00%".into());
+            let (allocated, active, resident) = crate::alloc::allocator_stats();
+            let (allocated, active, resident) = (allocated as u64, active as u64, resident as u64);
+            w("allocator_allocated", allocated.to_string());
+            w("allocator_active", active.to_string());
+            w("allocator_resident", resident.to_string());
+            let system = crate::alloc::system_memory();
+            w("total_system_memory", system.to_string());
+            w("total_system_memory_human", human(system));
             let eval_vm = srv.lua.as_deref().map_or(0, |e| e.used_memory()) as u64;
             let func_vm = srv.functions.as_deref().map_or(0, |e| e.used_memory()) as u64;
             w("used_memory_lua", eval_vm.to_string());
             w("used_memory_vm_eval", eval_vm.to_string());
             w("used_memory_lua_human", human(eval_vm));
+            let eval_cache = srv.lua.as_deref().map_or(0, |e| e.cache_memory()) as u64;
+            let func_cache = srv.functions.as_deref().map_or(0, |e| e.library_memory()) as u64;
+            w("used_memory_scripts_eval", eval_cache.to_string());
             w("number_of_cached_scripts", srv.lua.as_deref().map_or(0, |e| e.len()).to_string());
             w("number_of_functions", srv.functions.as_deref().map_or(0, |e| e.functions.len()).to_string());
             w("number_of_libraries", srv.functions.as_deref().map_or(0, |e| e.libraries.len()).to_string());
             w("used_memory_vm_functions", func_vm.to_string());
             w("used_memory_vm_total", (eval_vm + func_vm).to_string());
             w("used_memory_vm_total_human", human(eval_vm + func_vm));
+            w("used_memory_functions", func_cache.to_string());
+            w("used_memory_scripts", (eval_cache + func_cache).to_string());
+            w("used_memory_scripts_human", human(eval_cache + func_cache));
             w("maxmemory", maxmem.to_string());
             w("maxmemory_human", human(maxmem));
             w("maxmemory_policy", srv.config.str("maxmemory-policy").to_string());
+            // How the allocator's layers add up (Redis's zmalloc_get_allocator_info ratios).
+            let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+            w("allocator_frag_ratio", format!("{:.2}", ratio(active, allocated)));
+            w("allocator_frag_bytes", (active as i64 - allocated as i64).to_string());
+            w("allocator_rss_ratio", format!("{:.2}", ratio(resident, active)));
+            w("allocator_rss_bytes", (resident as i64 - active as i64).to_string());
+            w("rss_overhead_ratio", format!("{:.2}", ratio(rss, resident)));
+            w("rss_overhead_bytes", (rss as i64 - resident as i64).to_string());
             w("mem_fragmentation_ratio", format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 1.0 }));
             w("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
             let (normal, replicas) = srv.client_buffers();
@@ -155,6 +177,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("mem_cluster_links", "0".into());
             w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.pending_len()).to_string());
             w("mem_allocator", "jemalloc-5.3.0".into());
+            w("active_defrag_running", "0".into());
             w("lazyfree_pending_objects", srv.lazyfree.pending().to_string());
             w("lazyfreed_objects", srv.lazyfree.freed().to_string());
         }
@@ -226,11 +249,19 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             let s = &srv.stats;
             w("total_connections_received", s.total_connections_received.to_string());
             w("total_commands_processed", s.total_commands_processed.to_string());
-            w("instantaneous_ops_per_sec", "0".into());
-            w("total_net_input_bytes", s.net_input_bytes.to_string());
-            w("total_net_output_bytes", s.net_output_bytes.to_string());
-            w("instantaneous_input_kbps", "0.00".into());
-            w("instantaneous_output_kbps", "0.00".into());
+            {
+                use crate::server::instant::Metric;
+                let kbps = |m| format!("{:.2}", s.instant.rate(m) / 1024.0);
+                w("instantaneous_ops_per_sec", (s.instant.rate(Metric::Commands) as u64).to_string());
+                w("total_net_input_bytes", s.net_input_bytes.to_string());
+                w("total_net_output_bytes", s.net_output_bytes.to_string());
+                w("total_net_repl_input_bytes", s.net_repl_input_bytes.to_string());
+                w("total_net_repl_output_bytes", s.net_repl_output_bytes.to_string());
+                w("instantaneous_input_kbps", kbps(Metric::NetInput));
+                w("instantaneous_output_kbps", kbps(Metric::NetOutput));
+                w("instantaneous_input_repl_kbps", kbps(Metric::NetReplInput));
+                w("instantaneous_output_repl_kbps", kbps(Metric::NetReplOutput));
+            }
             w("rejected_connections", s.rejected_connections.to_string());
             w("sync_full", srv.repl.sync_full.to_string());
             w("sync_partial_ok", srv.repl.sync_partial_ok.to_string());
@@ -249,6 +280,9 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("eventloop_max_stall_us", srv.loop_stall_max_us.to_string());
             w("evicted_keys", srv.evictor.evicted_keys.to_string());
             w("evicted_clients", srv.stats.evicted_clients.to_string());
+            let (total_over, current_over) = srv.evictor.exceeded_time_ms(srv.now_ms);
+            w("total_eviction_exceeded_time", total_over.to_string());
+            w("current_eviction_exceeded_time", current_over.to_string());
             w("keyspace_hits", hits.to_string());
             w("keyspace_misses", misses.to_string());
             {
@@ -260,12 +294,35 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("latest_fork_usec", "0".into());
             w("total_forks", srv.save_stats.snapshots_started.to_string());
             w("migrate_cached_sockets", srv.migrate_sockets.len().to_string());
+            w("slave_expires_tracked_keys", "0".into());
+            // No active defragmenter (activedefrag is refused).
+            for k in [
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+            ] {
+                w(k, "0".into());
+            }
             w("tracking_total_keys", srv.tracking.total_keys().to_string());
             w("tracking_total_items", srv.tracking.total_items().to_string());
             w("tracking_total_prefixes", srv.tracking.total_prefixes().to_string());
-            w("total_error_replies", s.total_error_replies.to_string());
             w("unexpected_error_replies", "0".into());
+            w("total_error_replies", s.total_error_replies.to_string());
             w("dump_payload_sanitizations", "0".into());
+            w("total_reads_processed", s.reads_processed.to_string());
+            w("total_writes_processed", s.writes_processed.to_string());
+            // One thread does all I/O; a reply buffer is not resized as Redis's is.
+            for k in [
+                "io_threaded_reads_processed",
+                "io_threaded_writes_processed",
+                "reply_buffer_shrinks",
+                "reply_buffer_expands",
+            ] {
+                w(k, "0".into());
+            }
         }
         "replication" => {
             if let Some(m) = srv.master.as_deref() {

@@ -214,9 +214,31 @@ pub struct Evictor {
     /// Next database for the random policies (round robin).
     next_db: usize,
     pub evicted_keys: u64,
+    /// Since when used memory has stayed over maxmemory (a cycle ended Running or Fail),
+    /// and the milliseconds of the earlier such spells (INFO total_eviction_exceeded_time).
+    over_since_ms: Option<u64>,
+    over_total_ms: u64,
 }
 
 impl Evictor {
+    /// Notes how an eviction cycle ended, for the time spent over the limit.
+    pub fn note(&mut self, out: Outcome, now_ms: u64) {
+        match (out, self.over_since_ms) {
+            (Outcome::Ok, Some(since)) => {
+                self.over_total_ms += now_ms.saturating_sub(since);
+                self.over_since_ms = None;
+            }
+            (Outcome::Running | Outcome::Fail, None) => self.over_since_ms = Some(now_ms),
+            _ => {}
+        }
+    }
+
+    /// Milliseconds spent over maxmemory: in all (the current spell included) and now.
+    pub fn exceeded_time_ms(&self, now_ms: u64) -> (u64, u64) {
+        let current = self.over_since_ms.map_or(0, |s| now_ms.saturating_sub(s));
+        (self.over_total_ms + current, current)
+    }
+
     /// Evicts until what `used()` was over `limits.maxmemory` is freed, the budget runs out,
     /// or nothing is left to evict.
     pub fn perform<R: Rng + ?Sized>(

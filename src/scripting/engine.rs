@@ -536,6 +536,21 @@ impl Engine {
         self.lua.used_memory()
     }
 
+    /// Bytes the script cache holds outside the Lua heap (INFO used_memory_scripts_eval):
+    /// bodies and SHA1s, with an entry's bookkeeping in both maps.
+    pub fn cache_memory(&self) -> usize {
+        const ENTRY: usize = 2 * (std::mem::size_of::<Script>() + 48);
+        self.by_body.keys().map(|b| b.len() + 40 + ENTRY).sum()
+    }
+
+    /// Bytes the function libraries hold outside the Lua heap (INFO used_memory_functions):
+    /// their code and names.
+    pub fn library_memory(&self) -> usize {
+        let libs: usize = self.libraries.iter().map(|(name, l)| name.len() + l.code.len() + 64).sum();
+        let funcs: usize = self.functions.keys().map(|f| f.len() + 96).sum();
+        libs + funcs
+    }
+
     pub fn exists(&self, sha: &[u8]) -> bool {
         std::str::from_utf8(sha).is_ok_and(|s| self.scripts.contains_key(&s.to_ascii_lowercase()))
     }

@@ -466,6 +466,15 @@ impl Server {
     fn cron(&mut self) {
         crate::crash::watchdog_tick();
         self.state.update_time();
+        let s = &mut self.state.stats;
+        let totals = [
+            s.total_commands_processed,
+            s.net_input_bytes,
+            s.net_output_bytes,
+            s.net_repl_input_bytes,
+            s.net_repl_output_bytes,
+        ];
+        s.instant.sample(self.state.now_ms, totals);
         self.state.account_all_clients();
         super::replica::cron(&mut self.state);
         self.state.cluster_cron();
@@ -782,6 +791,7 @@ fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
             Ok(n) => {
                 conn.rbuf.extend_from_slice(&net.scratch[..n]);
                 st.stats.net_input_bytes += n as u64;
+                st.stats.reads_processed += 1;
                 if conn.rbuf.len() > st.hot.query_buffer_limit {
                     warn!("closing client {id}: query buffer limit reached");
                     close(st, id);
@@ -960,7 +970,7 @@ fn flush(st: &mut ServerState, id: ClientId) {
         // A replica being sent its image file gets the next piece as the last drains.
         if sess.full_sync.is_some() {
             match super::full_sync::refill_from_file(sess, now_ms) {
-                Ok(n) => st.stats.net_output_bytes += n as u64,
+                Ok(n) => st.stats.net_repl_output_bytes += n as u64,
                 Err(e) => {
                     warn!("SYNC failed. Can't read the snapshot file: {e}");
                     dead = true;
@@ -979,7 +989,7 @@ fn flush(st: &mut ServerState, id: ClientId) {
                     Ok(n) => {
                         wrote = true;
                         sess.repl_cursor = Some(pos + n as u64);
-                        st.stats.net_output_bytes += n as u64;
+                        st.stats.net_repl_output_bytes += n as u64;
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -1024,6 +1034,9 @@ fn flush(st: &mut ServerState, id: ClientId) {
                 break;
             }
         }
+    }
+    if wrote {
+        st.stats.writes_processed += 1;
     }
     super::client_mem::account(&mut st.clients_mem, sess);
     let stream_owed = sess.full_sync.is_none()

@@ -228,7 +228,7 @@ impl ServerState {
         for id in targets {
             if let Some(s) = self.clients.get_mut(id) {
                 s.out.extend_from_slice(bytes);
-                self.stats.net_output_bytes += bytes.len() as u64;
+                self.stats.net_repl_output_bytes += bytes.len() as u64;
                 self.pending_writes.push(*id);
             }
         }
@@ -285,9 +285,9 @@ impl ServerState {
             let header = format!("${len}\r\n");
             sess.out.extend_from_slice(header.as_bytes());
             fs.phase = Phase::SendFile { file, left: len };
-            self.stats.net_output_bytes += header.len() as u64;
+            self.stats.net_repl_output_bytes += header.len() as u64;
             match refill_from_file(sess, self.now_ms) {
-                Ok(n) => self.stats.net_output_bytes += n as u64,
+                Ok(n) => self.stats.net_repl_output_bytes += n as u64,
                 Err(e) => {
                     tracing::warn!("SYNC failed. Can't read the snapshot file: {e}");
                     self.drop_waiting_replica(id, None);

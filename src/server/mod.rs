@@ -12,6 +12,7 @@ pub mod failover;
 pub mod full_sync;
 pub mod http;
 pub mod incoming_image;
+pub mod instant;
 pub mod lag;
 pub mod latency;
 pub mod lazyfree;

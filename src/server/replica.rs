@@ -491,7 +491,10 @@ pub fn on_event(st: &mut ServerState) {
                     closed = true;
                     break;
                 }
-                Ok(n) => link.inbuf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    link.inbuf.extend_from_slice(&chunk[..n]);
+                    st.stats.net_repl_input_bytes += n as u64;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {

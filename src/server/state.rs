@@ -32,6 +32,14 @@ pub struct Stats {
     pub rejected_connections: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Bytes from the master's link and to replicas (Redis counts them apart from clients').
+    pub net_repl_input_bytes: u64,
+    pub net_repl_output_bytes: u64,
+    /// Client socket reads and writes that moved bytes (total_reads/writes_processed).
+    pub reads_processed: u64,
+    pub writes_processed: u64,
+    /// Rates sampled by the cron (instantaneous_ops_per_sec and the kbps lines).
+    pub instant: crate::server::instant::Instant,
     pub expired_keys_active: u64,
     pub total_error_replies: u64,
     /// Clients disconnected by maxmemory-clients (INFO's evicted_clients).
@@ -662,6 +670,7 @@ impl ServerState {
         let limits = self.hot.eviction;
         if limits.maxmemory == 0 {
             self.evicting = false;
+            self.evictor.note(Outcome::Ok, self.now_ms);
             return Outcome::Ok;
         }
         let started = Instant::now();
@@ -671,6 +680,7 @@ impl ServerState {
         let used = move || crate::alloc::used_memory().saturating_sub(not_counted);
         let out = self.evictor.perform(&mut self.dbs, limits, used, &mut self.rng);
         self.evicting = out == Outcome::Running;
+        self.evictor.note(out, self.now_ms);
         if self.hot.latency_threshold_ms > 0 {
             let ms = started.elapsed().as_millis() as u64;
             self.latency.sample_if_needed(self.hot.latency_threshold_ms, "eviction-cycle", ms, unix_ms() / 1000);

@@ -164,3 +164,46 @@ fn the_metrics_port_refuses_what_is_not_http_and_the_resp_port_carries_on() {
     assert!(TcpStream::connect(("127.0.0.1", moved)).is_err());
     assert_eq!(c.cmd(&["PING"]).as_str(), "PONG");
 }
+
+/// INFO's rates and allocator lines are measured, not constants: under a steady load
+/// instantaneous_ops_per_sec and the input rate rise above 0 and fall back once it stops;
+/// the allocator's layers add up as their ratios say.
+#[test]
+fn info_rates_follow_the_load_and_allocator_lines_add_up() {
+    let srv = ember(&[]);
+    let mut c = Conn::new(srv.port);
+    let port = srv.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut l = Conn::new(port);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                l.cmd(&["SET", "k", "v"]);
+            }
+        })
+    };
+    let busy = eventually(Duration::from_secs(10), || {
+        info_field(&mut c, "stats", "instantaneous_ops_per_sec") > 100
+            && info_str(&mut c, "stats", "instantaneous_input_kbps").parse::<f64>().is_ok_and(|k| k > 0.0)
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = load.join();
+    assert!(busy, "no rate under load: {}", c.cmd(&["INFO", "stats"]).as_str());
+    assert!(info_field(&mut c, "stats", "total_reads_processed") > 100);
+    assert!(info_field(&mut c, "stats", "total_writes_processed") > 100);
+    // Only this connection's INFO calls are left: the window drains to a few a second.
+    let quiet = eventually(Duration::from_secs(10), || {
+        // Polled ten times a second, so the polls themselves stay a small rate.
+        std::thread::sleep(Duration::from_millis(100));
+        info_field(&mut c, "stats", "instantaneous_ops_per_sec") < 50
+    });
+    assert!(quiet, "the rate did not fall once the load stopped");
+    let allocated = info_field(&mut c, "memory", "allocator_allocated");
+    let active = info_field(&mut c, "memory", "allocator_active");
+    let resident = info_field(&mut c, "memory", "allocator_resident");
+    assert!(allocated > 0 && allocated <= active && active <= resident, "{allocated} {active} {resident}");
+    let frag: f64 = info_str(&mut c, "memory", "allocator_frag_ratio").parse().unwrap();
+    assert!(frag >= 1.0, "allocator_frag_ratio {frag}");
+    assert!(info_field(&mut c, "memory", "total_system_memory") > 1 << 20);
+}

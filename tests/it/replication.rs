@@ -199,6 +199,10 @@ fn a_redis_replica_follows_ember() {
     c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "2"]);
     assert_eq!(c.cmd(&["SET", "guarded", "2"]).text(), "-NOREPLICAS Not enough good replicas to write.\r\n");
     c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    // Replication traffic is counted apart from clients', on both sides.
+    let sent = crate::util::info_field(&mut c, "stats", "total_net_repl_output_bytes");
+    let read = crate::util::info_field(&mut rc, "stats", "total_net_repl_input_bytes");
+    assert!(sent > 0 && read > 0, "ember sent {sent}, redis-server read {read}");
 }
 
 #[test]
