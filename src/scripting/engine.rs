@@ -110,16 +110,21 @@ pub enum Outcome {
     CountedError(String),
 }
 
+/// A compiled script or registered function, kept in the Lua registry: mlua's plain handles
+/// live on an auxiliary Lua stack, which Lua 5.1 caps at about 8,000 values, so holding
+/// every cached script as one made SCRIPT LOAD fail past that (Redis caches any number).
+pub type Compiled = Rc<mlua::RegistryKey>;
+
 /// What `run` calls: a cached script (KEYS and ARGV are globals) or a library function
 /// (called with the keys and args tables).
 pub enum Target {
-    Script(Function),
-    Function(Function),
+    Script(Compiled),
+    Function(Compiled),
 }
 
 /// A function registered by a library (FUNCTION LOAD).
 pub struct FunctionDef {
-    pub(super) func: Function,
+    pub(super) func: Compiled,
     pub library: String,
     pub flags: Vec<String>,
     pub description: Option<String>,
@@ -127,7 +132,7 @@ pub struct FunctionDef {
 
 impl FunctionDef {
     pub fn target(&self) -> Target {
-        Target::Function(self.func.clone())
+        Target::Function(Rc::clone(&self.func))
     }
 
     pub fn no_writes(&self) -> bool {
@@ -158,12 +163,12 @@ pub struct Library {
 pub struct Script {
     pub sha: Rc<str>,
     pub flags: ScriptFlags,
-    func: Function,
+    func: Compiled,
 }
 
 impl Script {
     pub fn target(&self) -> Target {
-        Target::Script(self.func.clone())
+        Target::Script(Rc::clone(&self.func))
     }
 }
 
@@ -525,7 +530,11 @@ impl Engine {
             .set_name("@user_script")
             .into_function()
             .map_err(|e| format!("Error compiling script (new function): {}", error_text(&e)))?;
-        let script = Script { sha: Rc::from(sha.as_str()), flags, func };
+        let func = self
+            .lua
+            .create_registry_value(func)
+            .map_err(|e| format!("Error compiling script (new function): {}", error_text(&e)))?;
+        let script = Script { sha: Rc::from(sha.as_str()), flags, func: Rc::new(func) };
         self.scripts.insert(sha, script.clone());
         self.by_body.insert(Bytes::copy_from_slice(body), script.clone());
         Ok(script)
@@ -741,6 +750,7 @@ impl Engine {
             let globals = if as_function { Value::Nil } else { Value::Table(self.globals.clone()) };
             let batch = super::raw::RunArgs { keys, args };
             let batch = mlua::LightUserData(&batch as *const super::raw::RunArgs as *mut std::ffi::c_void);
+            let func: Function = lua.registry_value(&func)?;
             let (ok, v): (bool, Value) = self.runner.call((self.handler.clone(), func, globals, batch))?;
             if ok {
                 if let Value::Table(t) = &v

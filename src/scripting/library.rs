@@ -120,6 +120,7 @@ pub(super) fn registration(lua: &Lua, args: MultiValue, library: &str) -> Result
     if !valid_name(&name) {
         return Err(format!("ERR {NAME_RULE}"));
     }
+    let func = std::rc::Rc::new(lua.create_registry_value(func).map_err(|e| format!("ERR {e}"))?);
     Ok((name, FunctionDef { func, library: library.to_string(), flags, description }))
 }
 

@@ -118,3 +118,29 @@ fn script_writes_break_a_watch_and_scripts_run_inside_multi() {
     a.cmd(&["EVAL", "return redis.call('INCR', KEYS[1])", "1", "n"]);
     assert_eq!(a.cmd(&["EXEC"]).text(), "*2\r\n:1\r\n:2\r\n");
 }
+
+/// Any number of scripts and functions stay cached (Redis's unit/memefficiency loads 50,000
+/// scripts): they used to be held on a Lua stack that ends near 8,000 values.
+#[test]
+fn ten_thousand_scripts_and_functions_stay_cached() {
+    let srv = crate::util::ember(&[]);
+    let mut c = crate::util::Conn::new(srv.port);
+    let mut pipeline = Vec::new();
+    for i in 0..10_000 {
+        pipeline.extend_from_slice(format!("SCRIPT LOAD \"return {i}\"\r\n").as_bytes());
+    }
+    c.send_raw(&pipeline);
+    for i in 0..10_000 {
+        let reply = c.read().text();
+        assert!(reply.starts_with('$'), "script {i}: {reply}");
+    }
+    assert_eq!(c.cmd(&["EVAL", "return 9999", "0"]).text(), ":9999\r\n");
+    assert_eq!(crate::util::info_field(&mut c, "memory", "number_of_cached_scripts"), 10_000);
+    let mut body = String::from("#!lua name=many\n");
+    for i in 0..10_000 {
+        body.push_str(&format!("redis.register_function('f{i}', function() return {i} end)\n"));
+    }
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", &body]).text(), "$4\r\nmany\r\n");
+    assert_eq!(c.cmd(&["FCALL", "f9999", "0"]).text(), ":9999\r\n");
+    assert_eq!(c.cmd(&["FCALL", "f0", "0"]).text(), ":0\r\n");
+}
