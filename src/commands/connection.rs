@@ -21,13 +21,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "O(1)",
     ),
-    CommandSpec::new("echo", 2, echo).flags(FAST).doc("connection", "Echo the given string", "1.0.0", "O(1)"),
-    CommandSpec::new("quit", -1, quit).flags(ALLOW_BUSY | NO_AUTH | LOADING | STALE | FAST | TX_CONTROL).doc(
+    CommandSpec::new("echo", 2, echo).flags(LOADING | STALE | FAST).doc(
         "connection",
-        "Close the connection",
+        "Echo the given string",
         "1.0.0",
         "O(1)",
     ),
+    CommandSpec::new("quit", -1, quit)
+        .flags(NOSCRIPT | ALLOW_BUSY | NO_AUTH | LOADING | STALE | FAST | TX_CONTROL)
+        .doc("connection", "Close the connection", "1.0.0", "O(1)"),
     CommandSpec::new("reset", 1, reset)
         .flags(NOSCRIPT | LOADING | STALE | NO_AUTH | FAST | ALLOW_BUSY | TX_CONTROL)
         .doc("connection", "Reset the connection", "6.2.0", "O(1)"),

@@ -42,3 +42,42 @@ fn hll_and_bitmap_values_move_between_redis_and_ember() {
         assert_eq!(bulk_bytes(&src.cmd(&["GET", "visitors"])), bulk_bytes(&dst.cmd(&["GET", "visitors"])));
     }
 }
+
+/// COMMAND describes every command as redis-server 7.0 does: arity, flags, key positions,
+/// ACL categories, tips, key specs and subcommands (in any order). Clients route and check
+/// commands by this table (cluster clients by the key specs, scripts by the flags).
+#[test]
+fn the_command_table_matches_redis() {
+    fn canonical(entry: &Frame) -> String {
+        let parts = entry.children();
+        let mut out: Vec<String> = parts.iter().take(9).map(|p| p.text()).collect();
+        // Flags and subcommands as sets.
+        if let Some(flags) = parts.get(2) {
+            let mut f: Vec<String> = flags.children().iter().map(|x| x.text()).collect();
+            f.sort();
+            out[2] = f.join(",");
+        }
+        if let Some(subs) = parts.get(9) {
+            let mut s: Vec<String> = subs.children().iter().map(canonical).collect();
+            s.sort();
+            out.push(s.join("\n  "));
+        }
+        out.join(" ")
+    }
+    let table = |port: u16| -> std::collections::BTreeMap<String, String> {
+        let mut c = crate::util::Conn::new(port);
+        c.cmd(&["COMMAND"]).children().iter().map(|e| (e.children()[0].text(), canonical(e))).collect()
+    };
+    let (e, r) = (ember(&[]), redis());
+    let (ours, theirs) = (table(e.port), table(r.port));
+    assert!(theirs.len() > 200, "redis-server listed {} commands", theirs.len());
+    let mut differ = Vec::new();
+    for (name, want) in &theirs {
+        match ours.get(name) {
+            Some(got) if got == want => {}
+            Some(got) => differ.push(format!("{name}:\n ember {got}\n redis {want}")),
+            None => differ.push(format!("{name}: missing")),
+        }
+    }
+    assert!(differ.is_empty(), "{} commands differ:\n{}", differ.len(), differ.join("\n"));
+}
