@@ -191,16 +191,21 @@ fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) ->
     } else {
         entry.spec.flags
     };
+    // EXEC is judged by what it would run (Redis's mstate.cmd_flags): a write, a command
+    // that may use memory or one refused on a stale replica among those queued, scripts by
+    // the flags they declare.
+    let (queued, queued_all_stale) = if entry.is(traits::EXEC) { queued_flags(srv, sess) } else { (0, true) };
+    let judged = cmd_flags | (queued & (flags::WRITE | flags::DENYOOM));
     srv.oom_before_command = false;
     if busy.is_none() && srv.hot.eviction.maxmemory > 0 {
-        let rejects = out_of_memory_rejects(srv, sess, entry, cmd_flags);
+        let rejects = out_of_memory_rejects(srv, sess, entry, judged);
         srv.invalidate_before_command(sess);
         if rejects {
             return refuse(srv, sess, entry, CmdError::Oom);
         }
     }
     // A read-only replica takes writes from its master only.
-    if cmd_flags & flags::WRITE != 0
+    if judged & flags::WRITE != 0
         && srv.master.is_some()
         && !sess.from_master
         && !sess.replaying
@@ -208,24 +213,19 @@ fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) ->
     {
         return refuse(srv, sess, entry, CmdError::Raw("READONLY You can't write against a read only replica.".into()));
     }
-    if (cmd_flags & flags::WRITE != 0 || entry.is(traits::PING))
-        && let Some(e) = disk_error(srv, cmd_flags & flags::WRITE != 0)
+    if (judged & flags::WRITE != 0 || entry.is(traits::PING))
+        && let Some(e) = disk_error(srv, judged & flags::WRITE != 0)
     {
         return refuse(srv, sess, entry, e);
     }
     // min-replicas-to-write: too few replicas acknowledged within min-replicas-max-lag
     // refuses writes, an EXEC that queued one included.
-    if srv.too_few_good_replicas(Some(sess))
-        && (cmd_flags & flags::WRITE != 0 || exec_queued(entry, sess, |e| e.spec.has(flags::WRITE)))
-    {
+    if srv.too_few_good_replicas(Some(sess)) && judged & flags::WRITE != 0 {
         return refuse(srv, sess, entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()));
     }
     // A replica whose link is down serves only STALE commands under
     // replica-serve-stale-data no (an EXEC is judged by what it queued).
-    if srv.serving_stale()
-        && !sess.from_master
-        && (cmd_flags & flags::STALE == 0 || exec_queued(entry, sess, |e| !e.spec.has(flags::STALE)))
-    {
+    if srv.serving_stale() && !sess.from_master && (cmd_flags & flags::STALE == 0 || !queued_all_stale) {
         return refuse(srv, sess, entry, CmdError::Raw(super::scripting::MASTERDOWN.into()));
     }
     if let Some(text) = busy
@@ -355,14 +355,22 @@ fn may_replicate(srv: &ServerState, sess: &Session, entry: &'static Entry, cmd_f
 const MODULE_NOT_ALLOWED: &str = "MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 const DEBUG_NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
-/// EXEC whose transaction queued a command for which `pred` holds (EXEC is judged by what
-/// it would run: writes, commands refused on a stale replica, commands that may use memory).
-fn exec_queued(entry: &Entry, sess: &Session, pred: impl Fn(&Entry) -> bool) -> bool {
-    entry.is(traits::EXEC)
-        && sess
-            .multi
-            .as_ref()
-            .is_some_and(|q| q.iter().any(|argv| resolve(&crate::protocol::views(argv)).is_ok_and(&pred)))
+/// The flags of the commands a transaction queued, together, and whether all are STALE.
+fn queued_flags(srv: &ServerState, sess: &Session) -> (u32, bool) {
+    let (mut any, mut all_stale) = (0, true);
+    for argv in sess.multi.iter().flatten() {
+        let v = crate::protocol::views(argv);
+        if let Ok(e) = resolve(&v) {
+            let f = if e.is(traits::SCRIPT) {
+                super::scripting::effective_flags(srv, e.full, &v, e.spec.flags)
+            } else {
+                e.spec.flags
+            };
+            any |= f;
+            all_stale &= f & flags::STALE != 0;
+        }
+    }
+    (any, all_stale)
 }
 
 /// Redis's writeCommandsDeniedByDiskError: the last BGSAVE failed (with save points and
@@ -408,7 +416,7 @@ fn out_of_memory_rejects(srv: &mut ServerState, sess: &Session, entry: &'static 
     // pre_command_oom_state).
     srv.oom_before_command = true;
     let name = entry.full;
-    let denyoom = cmd_flags & flags::DENYOOM != 0 || exec_queued(entry, sess, |e| e.spec.has(flags::DENYOOM));
+    let denyoom = cmd_flags & flags::DENYOOM != 0;
     denyoom || (sess.multi.is_some() && !matches!(name, "exec" | "discard" | "quit" | "reset"))
 }
 

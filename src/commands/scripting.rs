@@ -516,13 +516,21 @@ impl Host for ScriptHost<'_> {
         if entry.spec.has(READONLY) {
             self.read_called = true;
         }
-        if entry.spec.has(WRITE)
-            && let Some(e) = super::dispatch::disk_error(self.srv, true)
-        {
-            return Ok(self.refuse(entry, e, resp));
-        }
-        if entry.spec.has(WRITE) && self.srv.too_few_good_replicas(None) {
-            return Ok(self.refuse(entry, CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into()), resp));
+        // Redis's scriptVerifyWriteCommandAllow: once the script wrote, it must be able to
+        // finish, so the server-state checks apply to its first write only.
+        let dirty = self.srv.running_script.as_ref().is_some_and(|r| r.wrote);
+        if entry.spec.has(WRITE) && !dirty {
+            if self.srv.master.is_some() && self.srv.config.bool("replica-read-only") && !self.cluster.obey {
+                let e = CmdError::Raw("READONLY You can't write against a read only replica.".into());
+                return Ok(self.refuse(entry, e, resp));
+            }
+            if let Some(e) = super::dispatch::disk_error(self.srv, true) {
+                return Ok(self.refuse(entry, e, resp));
+            }
+            if self.srv.too_few_good_replicas(None) {
+                let e = CmdError::Raw("NOREPLICAS Not enough good replicas to write.".into());
+                return Ok(self.refuse(entry, e, resp));
+            }
         }
         if entry.spec.has(WRITE)
             && let Some(r) = self.srv.running_script.as_mut()
