@@ -648,17 +648,23 @@ fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     let net = r.used.saturating_sub(r.startup);
     let (alloc, active, resident) = r.allocator;
     let int = |n: usize| Reply::Int(n as i64);
+    // The same figures as INFO memory's mem_* and used_memory_scripts_* lines.
+    let (normal, replicas) = ctx.srv.client_buffers();
+    let (backlog, replicas_share, _) = ctx.srv.replication_memory();
+    let aof = ctx.srv.aof.as_ref().map_or(0, |a| a.pending_len());
+    let lua_caches = ctx.srv.lua.as_deref().map_or(0, |e| e.cache_memory());
+    let function_caches = ctx.srv.functions.as_deref().map_or(0, |e| e.library_memory());
     let mut m: Vec<(Reply, Reply)> = vec![
         ("peak.allocated", int(r.peak)),
         ("total.allocated", int(r.used)),
         ("startup.allocated", int(r.startup)),
-        ("replication.backlog", int(0)),
-        ("clients.slaves", int(0)),
-        ("clients.normal", int(0)),
+        ("replication.backlog", int(backlog)),
+        ("clients.slaves", int(replicas + replicas_share)),
+        ("clients.normal", int(normal)),
         ("cluster.links", int(0)),
-        ("aof.buffer", int(0)),
-        ("lua.caches", int(0)),
-        ("functions.caches", int(0)),
+        ("aof.buffer", int(aof)),
+        ("lua.caches", int(lua_caches)),
+        ("functions.caches", int(function_caches)),
     ]
     .into_iter()
     .map(|(k, v)| (Reply::bulk_str(k), v))

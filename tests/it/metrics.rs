@@ -206,4 +206,12 @@ fn info_rates_follow_the_load_and_allocator_lines_add_up() {
     let frag: f64 = info_str(&mut c, "memory", "allocator_frag_ratio").parse().unwrap();
     assert!(frag >= 1.0, "allocator_frag_ratio {frag}");
     assert!(info_field(&mut c, "memory", "total_system_memory") > 1 << 20);
+    // MEMORY STATS reports the script cache as INFO does.
+    c.cmd(&["SCRIPT", "LOAD", "return 'cached'"]);
+    let eval_cache = info_field(&mut c, "memory", "used_memory_scripts_eval");
+    assert!(eval_cache > 0);
+    let stats = c.cmd(&["MEMORY", "STATS"]);
+    let kids = stats.children();
+    let at = kids.iter().position(|k| k.text().contains("lua.caches")).expect("lua.caches");
+    assert_eq!(kids[at + 1].text(), format!(":{eval_cache}\r\n"));
 }
