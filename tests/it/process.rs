@@ -262,10 +262,20 @@ fn the_pid_line_comes_after_the_port_is_bound() {
 #[test]
 fn a_relative_logfile_is_written_in_dir() {
     let dir = temp_dir("logfile-dir");
+    let (mut child, _, _) = start_logging_to(&dir, &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts ember-server with its log in `dir/log.txt` (and `extra` directives), waiting for
+/// the ready line: (process, port, log path).
+fn start_logging_to(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, std::path::PathBuf) {
     let port = crate::util::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
-        .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--dir"])
-        .arg(&dir)
+    let child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
+        .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt"])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -273,9 +283,8 @@ fn a_relative_logfile_is_written_in_dir() {
     let ready = crate::util::eventually(Duration::from_secs(10), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Ready to accept connections"))
     });
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(ready, "no log.txt with the ready line in the data directory");
+    (child, port, log)
 }
 
 /// oom-score-adj sets the kernel's OOM score of the process from oom-score-adj-values by
@@ -318,22 +327,7 @@ fn oom_score_follows_the_role() {
 fn a_crash_leaves_a_report_in_the_log() {
     use std::os::unix::process::ExitStatusExt;
     let dir = temp_dir("crash-report");
-    let start = |dir: &std::path::Path| {
-        let port = crate::util::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
-            .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--enable-debug-command", "yes"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let log = dir.join("log.txt");
-        let ready = crate::util::eventually(Duration::from_secs(10), || {
-            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Ready to accept connections"))
-        });
-        assert!(ready, "the server did not start");
-        (child, port, log)
-    };
+    let start = |dir: &std::path::Path| start_logging_to(dir, &["--enable-debug-command", "yes"]);
     let (mut child, port, log) = start(&dir);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     std::io::Write::write_all(&mut s, b"DEBUG SEGFAULT\r\n").expect("send");
@@ -362,17 +356,8 @@ fn a_crash_leaves_a_report_in_the_log() {
 #[test]
 fn the_watchdog_reports_a_stuck_loop_and_carries_on() {
     let dir = temp_dir("watchdog");
-    let port = crate::util::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ember-server"))
-        .args(["--port", &port.to_string(), "--save", "", "--logfile", "log.txt", "--enable-debug-command", "yes"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let log = dir.join("log.txt");
+    let (mut child, port, log) = start_logging_to(&dir, &["--enable-debug-command", "yes"]);
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(crate::util::eventually(Duration::from_secs(10), || read().contains("Ready to accept connections")));
     let mut c = crate::util::Conn::new(port);
     assert_eq!(c.cmd(&["CONFIG", "SET", "watchdog-period", "200"]).text(), "+OK\r\n");
     assert_eq!(c.cmd(&["DEBUG", "SLEEP", "1"]).text(), "+OK\r\n");
