@@ -22,7 +22,7 @@ suite=${REDIS_TESTS_SUITE:-$repo/tests/redis-suite/upstream}
 for tool in tclsh openssl redis-cli; do
   command -v "$tool" >/dev/null || { echo "redis-suite-tls: $tool is missing" >&2; exit 2; }
 done
-echo 'package require tls' | tclsh >/dev/null 2>&1 ||
+echo 'if {[catch {package require tls}]} {exit 1}' | tclsh >/dev/null 2>&1 ||
   { echo "redis-suite-tls: Tcl's tls package is missing (apt-get install tcl-tls)" >&2; exit 2; }
 
 bin=${EMBER_BIN:-}

@@ -24,7 +24,7 @@ redis-server --version
 command -v redis-sentinel >/dev/null 2>&1 || apt_install "the Sentinel failover test" redis-sentinel
 command -v tclsh >/dev/null 2>&1 || apt_install "Redis's own test suite" tcl
 command -v pgrep >/dev/null 2>&1 || apt_install "pgrep finds the snapshot writer process in tests" procps
-echo 'package require tls' | tclsh >/dev/null 2>&1 || apt_install "Redis's suite in TLS mode" tcl-tls
+echo 'if {[catch {package require tls}]} {exit 1}' | tclsh >/dev/null 2>&1 || apt_install "Redis's suite in TLS mode" tcl-tls
 command -v openssl >/dev/null 2>&1 || apt_install "the TLS tests make their certificates with it" openssl
 
 if ! python3 -c 'import redis' >/dev/null 2>&1; then
