@@ -1124,10 +1124,9 @@ impl Db {
 
     /// Up to `n` random keys with their stamps and deadlines (eviction sampling).
     pub fn sample_keys<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Vec<(Bytes, u32, Option<u64>)> {
-        (0..n)
-            .filter_map(|_| self.keys.random(rng))
-            .map(|(k, e)| (Bytes::copy_from_slice(k), k.stamp(), e.expire_at()))
-            .collect()
+        let mut out = Vec::with_capacity(n.min(self.keys.len()));
+        self.keys.some(n, rng, |k, e| out.push((Bytes::copy_from_slice(k), k.stamp(), e.expire_at())));
+        out
     }
 
     /// Up to `n` keys with a TTL, starting at a random point of the deadline order (eviction

@@ -632,6 +632,51 @@ impl<K: Borrow<[u8]>, V> Dict<K, V> {
         }
     }
 
+    /// Up to `count` elements from a random stretch of buckets (Redis's dictGetSomeKeys):
+    /// neither uniform nor distinct-per-call guaranteed, but a few cache lines instead of the
+    /// rejection sampling of [`Dict::random`], which gets costly in a sparse table. Eviction
+    /// sampling wants exactly this. At most `10 * count` bucket steps.
+    pub fn some<R: Rng + ?Sized>(&self, count: usize, rng: &mut R, mut f: impl FnMut(&K, &V)) {
+        let count = count.min(self.len());
+        if count == 0 {
+            return;
+        }
+        let start = self.rehash_idx.unwrap_or(0);
+        let widest = self.ht[0].buckets.len().max(self.ht[1].buckets.len());
+        let mask = widest.wrapping_sub(1);
+        let mut i = rng.random_range(0..widest);
+        let (mut got, mut empty_run) = (0, 0);
+        for _ in 0..count.saturating_mul(10) {
+            for (t, table) in self.ht.iter().enumerate() {
+                // Buckets of the old table below the rehash index are already moved.
+                if t == 0 && i < start {
+                    continue;
+                }
+                let Some(slot) = table.buckets.get(i) else { continue };
+                let Some(head) = slot.as_deref() else {
+                    empty_run += 1;
+                    // A long empty stretch: jump elsewhere rather than crawl through it.
+                    if empty_run >= 5 && empty_run > count {
+                        i = rng.random_range(0..widest);
+                        empty_run = 0;
+                    }
+                    continue;
+                };
+                empty_run = 0;
+                let mut cur = Some(head);
+                while let Some(n) = cur {
+                    f(&n.key, &n.val);
+                    got += 1;
+                    if got == count {
+                        return;
+                    }
+                    cur = n.next.as_deref();
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter { dict: self, table: 0, bucket: 0, node: None }
     }
@@ -815,6 +860,52 @@ mod tests {
             seen.insert(*v);
         }
         assert_eq!(seen.len(), 50);
+    }
+
+    /// `some` returns members only, never more than asked or than there are, and over many
+    /// calls reaches every element: in a sparse table and mid-rehash.
+    #[test]
+    fn some_samples_stretches_of_members() {
+        let mut d: Dict<Box<[u8]>, usize> = Dict::new();
+        let mut rng = rand::rng();
+        d.some(5, &mut rng, |_, _| panic!("empty"));
+        for i in 0..4000 {
+            d.insert(k(i), i);
+        }
+        // Sparse: 40 left in a table sized for 4000.
+        for i in 40..4000 {
+            d.remove(&k(i));
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..5000 {
+            let mut n = 0;
+            d.some(5, &mut rng, |key, v| {
+                assert_eq!(key[..], k(*v)[..]);
+                seen.insert(*v);
+                n += 1;
+            });
+            assert!(n <= 5);
+        }
+        assert_eq!(seen.len(), 40);
+        let mut n = 0;
+        d.some(100, &mut rng, |_, _| n += 1);
+        assert!(n <= 40);
+        // Mid-rehash: grow and sample before the move completes.
+        let mut i = 40;
+        while !(i > 2000 && d.is_rehashing()) {
+            d.insert(k(i), i);
+            i += 1;
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..20_000 {
+            d.some(5, &mut rng, |key, v| {
+                assert_eq!(key[..], k(*v)[..]);
+                seen.insert(*v);
+            });
+        }
+        // Not uniform (an element after a long empty stretch is rarely a stretch's start),
+        // but nearly all are reached.
+        assert!(seen.len() * 100 >= i * 99, "{} of {i}", seen.len());
     }
 
     /// Chains longer than CHAIN_SLOTS (rare, but a CI run met one) must not make their
