@@ -175,7 +175,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             w("mem_clients_slaves", (replicas + replicas_share).to_string());
             w("mem_clients_normal", normal.to_string());
             w("mem_cluster_links", "0".into());
-            w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.pending_len()).to_string());
+            w("mem_aof_buffer", srv.aof.as_ref().map_or(0, |a| a.buffer_allocated()).to_string());
             w("mem_allocator", "jemalloc-5.3.0".into());
             w("active_defrag_running", "0".into());
             w("lazyfree_pending_objects", srv.lazyfree.pending().to_string());

@@ -651,7 +651,7 @@ fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     // The same figures as INFO memory's mem_* and used_memory_scripts_* lines.
     let (normal, replicas) = ctx.srv.client_buffers();
     let (backlog, replicas_share, _) = ctx.srv.replication_memory();
-    let aof = ctx.srv.aof.as_ref().map_or(0, |a| a.pending_len());
+    let aof = ctx.srv.aof.as_ref().map_or(0, |a| a.buffer_allocated());
     let lua_caches = ctx.srv.lua.as_deref().map_or(0, |e| e.cache_memory());
     let function_caches = ctx.srv.functions.as_deref().map_or(0, |e| e.library_memory());
     let mut m: Vec<(Reply, Reply)> = vec![

@@ -24,7 +24,7 @@ pub struct DbSnap {
     pub at_ms: u64,
     /// Keys written, or absent at the start and created since (never to be written).
     done: HashSet<Box<[u8]>>,
-    /// What `done` costs, kept as it grows (INFO reads it while the walk runs).
+    /// What the names in `done` cost, kept as it grows (INFO reads it while the walk runs).
     done_bytes: usize,
     /// Records written so far (INFO's `current_save_keys_processed`).
     written: usize,
@@ -68,7 +68,7 @@ impl DbSnap {
             self.written += 1;
         }
         self.done.insert(key.into());
-        self.done_bytes += key.len() + 32;
+        self.done_bytes += key.len().next_multiple_of(8);
     }
 
     pub fn is_done(&self, key: &[u8]) -> bool {
@@ -77,7 +77,9 @@ impl DbSnap {
 
     /// Bytes of bookkeeping (INFO, the memory target of forkless snapshots).
     pub fn overhead(&self) -> usize {
-        self.done_bytes + self.writer.pending()
+        // The set's table (a boxed slice and a control byte per slot), the names, the records.
+        let table = self.done.capacity() * (std::mem::size_of::<Box<[u8]>>() + 1);
+        table + self.done_bytes + self.writer.pending()
     }
 
     pub fn written(&self) -> usize {

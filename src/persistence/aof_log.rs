@@ -97,6 +97,9 @@ pub enum AofState {
     WaitRewrite,
 }
 
+/// Buffer capacity kept between flushes; a larger one is freed once written.
+const KEEP_BUFFER: usize = 64 * 1024;
+
 /// The open log.
 pub struct Aof {
     pub state: AofState,
@@ -178,6 +181,11 @@ impl Aof {
         self.pending.buf.len()
     }
 
+    /// What the buffer holds allocated (INFO's mem_aof_buffer, and what eviction leaves out).
+    pub fn buffer_allocated(&self) -> usize {
+        self.pending.buf.capacity()
+    }
+
     /// Writes what is buffered, and fsyncs according to the policy. On failure the bytes stay
     /// buffered and are retried at the next flush; a partial write (a short write, then
     /// ENOSPC) is cut back so the log never holds half a command.
@@ -207,7 +215,13 @@ impl Aof {
             }
         }
         self.current_size += self.pending.buf.len() as u64;
-        self.pending.buf.clear();
+        // A burst (a long pipeline of writes) grows the buffer; keeping that capacity would
+        // hold memory that maxmemory then takes from the data set (Redis frees it too).
+        if self.pending.buf.capacity() > KEEP_BUFFER {
+            self.pending.buf = Vec::new();
+        } else {
+            self.pending.buf.clear();
+        }
         match self.fsync {
             Fsync::Always => {
                 // Until an fsync succeeds, nothing written counts as logged.

@@ -32,6 +32,11 @@ use crate::server::blocking;
 use crate::server::execute::process;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// What one connection may send per loop turn before the others, the AOF write and the
+/// replies get theirs: without it a client pipelining faster than the server runs it would
+/// be read for as long as it keeps the socket full, its replies and the AOF buffer growing
+/// by its whole burst (Redis reads 16 KB per turn).
+const READ_BUDGET: usize = 64 * READ_CHUNK;
 /// An idle read buffer larger than this is released in cron, a written reply buffer at once
 /// (a big request or reply should not pin memory).
 const RBUF_KEEP: usize = 64 * 1024;
@@ -62,6 +67,10 @@ pub struct Net {
     /// Clients whose replies go out at the end of this iteration (after the AOF write):
     /// see [`queue_flush`].
     deferred: Vec<ClientId>,
+    /// Connections that used up their [`READ_BUDGET`] with more to read (their socket still
+    /// readable, which edge-triggered polling will not say again): read next turn, and
+    /// whether to read to the end (a hang-up came with the data).
+    unread: Vec<(ClientId, bool)>,
     /// Set while those replies go out (the log was written, or under everysec/no could not
     /// be and is retried: the replies are not held back then), and while a busy script
     /// serves other clients (their replies acknowledge no write).
@@ -265,6 +274,7 @@ impl Server {
             bus: Default::default(),
             scratch: vec![0; READ_CHUNK],
             deferred: Vec::new(),
+            unread: Vec::new(),
             replies_released: false,
             terminate,
             sigint,
@@ -297,8 +307,12 @@ impl Server {
                 // A background save advances between polls; 1 ms keeps the writer thread fed.
                 timeout = timeout.min(if self.bgsave_more { Duration::ZERO } else { Duration::from_millis(1) });
             }
-            if self.state.evicting || self.state.expire_backlog {
-                // Eviction or expiry fell behind within its budget: keep at it between polls.
+            if self.state.evicting
+                || self.state.expire_backlog
+                || self.state.net.as_ref().is_some_and(|n| !n.unread.is_empty())
+            {
+                // Eviction or expiry fell behind within its budget, or a client has more to
+                // read: keep at it between polls.
                 timeout = Duration::ZERO;
             }
             if let Some(d) = self.state.blocking.next_deadline() {
@@ -322,6 +336,8 @@ impl Server {
                 handle_event(&mut self.state, ev);
                 self.after_command_batch();
             }
+            read_unread(&mut self.state);
+            self.after_command_batch();
             if self.state.blocking.next_deadline().is_some_and(|d| d <= super::state::unix_ms()) {
                 self.state.update_time();
                 blocking::expire_blocks(&mut self.state);
@@ -657,6 +673,7 @@ fn serve_round(st: &mut ServerState, first: bool) -> bool {
         }
         handle_event(st, ev);
     }
+    read_unread(st);
     flush_pending(st);
     if let Some(net) = st.net.as_deref_mut() {
         net.replies_released = released;
@@ -769,9 +786,18 @@ fn accept_all(st: &mut ServerState, idx: usize) -> Vec<mio::net::TcpStream> {
     accepted
 }
 
+/// The next turn of the connections that had more to read than [`READ_BUDGET`].
+fn read_unread(st: &mut ServerState) {
+    let Some(net) = st.net.as_deref_mut() else { return };
+    for (id, drain) in std::mem::take(&mut net.unread) {
+        handle_readable(st, id, drain);
+    }
+}
+
 /// Reads what a connection sent and runs it. `drain`: read until the socket says WouldBlock
 /// or end of stream, even after a short read.
 fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
+    let mut budget = READ_BUDGET;
     loop {
         let Some(net) = st.net.as_deref_mut() else { return };
         let Some(conn) = net.conns.get_mut(&id) else {
@@ -799,6 +825,13 @@ fn handle_readable(st: &mut ServerState, id: ClientId, drain: bool) {
                 }
                 if !process_input(st, id) {
                     return;
+                }
+                budget = budget.saturating_sub(n);
+                if budget == 0 {
+                    if let Some(net) = st.net.as_deref_mut() {
+                        net.unread.push((id, drain));
+                    }
+                    break;
                 }
                 // A read that did not fill the buffer emptied the socket: data arriving later
                 // raises a new edge, so the read that would only say WouldBlock is saved (one

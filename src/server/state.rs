@@ -542,12 +542,17 @@ impl ServerState {
     }
 
     /// Memory eviction leaves out: the replicas' part of the shared stream, their own output
-    /// buffers (an image file on its way) and the AOF's pending bytes. Checked before
+    /// buffers (an image file on its way), the AOF's buffer, and what a running snapshot
+    /// holds (Redis's child copies pages on write outside used_memory; evicting keys for
+    /// Ember's counterpart would shrink the data set for a save's sake). Checked before
     /// commands under maxmemory, so it visits the replicas only.
     pub fn mem_not_counted_for_evict(&self) -> usize {
         let replicas: usize =
             self.repl.replicas.iter().filter_map(|id| self.clients.get(id)).map(|s| s.out.capacity()).sum();
-        replicas + self.replication_memory_not_counted() + self.aof.as_ref().map_or(0, |a| a.pending_len())
+        replicas
+            + self.replication_memory_not_counted()
+            + self.aof.as_ref().map_or(0, |a| a.buffer_allocated())
+            + self.snapshot_cost()
     }
 
     /// A SIGINT came while a signalled shutdown is saving: the save gives up.
