@@ -10,6 +10,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Keys, container, help_reply};
 use crate::config::{Config, SetError};
 use crate::protocol::{OK, Reply};
 use crate::server::load::Reload;
+use crate::server::mem_report::{MemoryReport, ratio};
 use crate::server::shutdown::{Outcome, ShutdownFlags};
 use crate::server::socket::Serves;
 use crate::server::state::unix_us;
@@ -595,76 +596,22 @@ fn memory_malloc_stats(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
     Ok(Reply::Verbatim(Bytes::from(crate::alloc::malloc_stats_text())))
 }
 
-/// Memory figures shared by MEMORY STATS and MEMORY DOCTOR.
-struct MemoryReport {
-    used: usize,
-    peak: usize,
-    startup: usize,
-    rss: usize,
-    keys: usize,
-    /// (db index, main table overhead, expires overhead) for non-empty dbs.
-    dbs: Vec<(usize, usize, usize)>,
-    allocator: (usize, usize, usize),
-}
-
-impl MemoryReport {
-    fn gather(ctx: &Ctx) -> Self {
-        let dbs = ctx
-            .srv
-            .dbs
-            .iter()
-            .enumerate()
-            .filter(|(_, db)| !db.is_empty())
-            .map(|(i, db)| {
-                let (m, e) = db.table_overhead();
-                (i, m, e)
-            })
-            .collect();
-        MemoryReport {
-            used: crate::alloc::used_memory(),
-            peak: crate::alloc::peak_memory(),
-            startup: crate::alloc::startup_memory(),
-            rss: crate::alloc::rss_bytes(),
-            keys: ctx.srv.dbs.iter().map(|db| db.len()).sum(),
-            dbs,
-            allocator: crate::alloc::allocator_stats(),
-        }
-    }
-
-    fn overhead(&self) -> usize {
-        self.startup + self.dbs.iter().map(|(_, m, e)| m + e).sum::<usize>()
-    }
-}
-
-/// Redis reports these ratios as C floats.
-fn ratio(a: usize, b: usize) -> Reply {
-    Reply::Double(if b == 0 { 0.0 } else { (a as f32 / b as f32) as f64 })
-}
-
 fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    let r = MemoryReport::gather(ctx);
-    let overhead = r.overhead();
-    let dataset = r.used.saturating_sub(overhead);
-    let net = r.used.saturating_sub(r.startup);
+    let r = MemoryReport::gather(ctx.srv);
     let (alloc, active, resident) = r.allocator;
     let int = |n: usize| Reply::Int(n as i64);
-    // The same figures as INFO memory's mem_* and used_memory_scripts_* lines.
-    let (normal, replicas) = ctx.srv.client_buffers();
-    let (backlog, replicas_share, _) = ctx.srv.replication_memory();
-    let aof = ctx.srv.aof.as_ref().map_or(0, |a| a.buffer_allocated());
-    let lua_caches = ctx.srv.lua.as_deref().map_or(0, |e| e.cache_memory());
-    let function_caches = ctx.srv.functions.as_deref().map_or(0, |e| e.library_memory());
+    let float = |f: f64| Reply::Double(f);
     let mut m: Vec<(Reply, Reply)> = vec![
         ("peak.allocated", int(r.peak)),
         ("total.allocated", int(r.used)),
         ("startup.allocated", int(r.startup)),
-        ("replication.backlog", int(backlog)),
-        ("clients.slaves", int(replicas + replicas_share)),
-        ("clients.normal", int(normal)),
+        ("replication.backlog", int(r.backlog)),
+        ("clients.slaves", int(r.clients_replicas)),
+        ("clients.normal", int(r.clients_normal)),
         ("cluster.links", int(0)),
-        ("aof.buffer", int(aof)),
-        ("lua.caches", int(lua_caches)),
-        ("functions.caches", int(function_caches)),
+        ("aof.buffer", int(r.aof_buffer)),
+        ("lua.caches", int(r.lua_caches)),
+        ("functions.caches", int(r.function_caches)),
     ]
     .into_iter()
     .map(|(k, v)| (Reply::bulk_str(k), v))
@@ -677,22 +624,22 @@ fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
         m.push((Reply::Bulk(Bytes::from(format!("db.{i}"))), inner));
     }
     let rest: Vec<(&str, Reply)> = vec![
-        ("overhead.total", int(overhead)),
+        ("overhead.total", int(r.overhead())),
         ("keys.count", int(r.keys)),
-        ("keys.bytes-per-key", int(net.checked_div(r.keys).unwrap_or(0))),
-        ("dataset.bytes", int(dataset)),
-        ("dataset.percentage", ratio(dataset * 100, net)),
-        ("peak.percentage", ratio(r.used * 100, r.peak)),
+        ("keys.bytes-per-key", int(r.net().checked_div(r.keys).unwrap_or(0))),
+        ("dataset.bytes", int(r.dataset())),
+        ("dataset.percentage", float(r.dataset_percentage())),
+        ("peak.percentage", float(r.peak_percentage())),
         ("allocator.allocated", int(alloc)),
         ("allocator.active", int(active)),
         ("allocator.resident", int(resident)),
-        ("allocator-fragmentation.ratio", ratio(active, alloc)),
+        ("allocator-fragmentation.ratio", float(ratio(active, alloc))),
         ("allocator-fragmentation.bytes", int(active.saturating_sub(alloc))),
-        ("allocator-rss.ratio", ratio(resident, active)),
+        ("allocator-rss.ratio", float(ratio(resident, active))),
         ("allocator-rss.bytes", int(resident.saturating_sub(active))),
-        ("rss-overhead.ratio", ratio(r.rss, resident)),
+        ("rss-overhead.ratio", float(ratio(r.rss, resident))),
         ("rss-overhead.bytes", Reply::Int(r.rss as i64 - resident as i64)),
-        ("fragmentation", ratio(r.rss, r.used)),
+        ("fragmentation", float(ratio(r.rss, r.used))),
         ("fragmentation.bytes", Reply::Int(r.rss as i64 - r.used as i64)),
     ];
     m.extend(rest.into_iter().map(|(k, v)| (Reply::bulk_str(k), v)));
@@ -701,7 +648,7 @@ fn memory_stats(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 
 /// MEMORY DOCTOR: Redis's wording for the states it distinguishes that apply to Ember.
 fn memory_doctor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
-    let r = MemoryReport::gather(ctx);
+    let r = MemoryReport::gather(ctx.srv);
     const EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
     if r.used < 5 * 1024 * 1024 {
         return Ok(Reply::Verbatim(Bytes::from_static(EMPTY.as_bytes())));

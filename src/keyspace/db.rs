@@ -378,10 +378,12 @@ impl Db {
         self.keys.is_empty()
     }
 
-    /// Bytes of table structure (buckets and nodes beyond the values), MEMORY STATS's
-    /// `overhead.hashtable.main` and `.expires`.
+    /// Bytes of table structure, MEMORY STATS's `overhead.hashtable.main` and `.expires`:
+    /// the buckets, and of each 56-byte node what is not the key's or the value's bytes (the
+    /// chain link, the deadline, the tags, stamp and lengths: 32), as Redis counts a
+    /// dictEntry and an object header (40).
     pub fn table_overhead(&self) -> (usize, usize) {
-        let main = self.keys.slots() * 8 + self.keys.len() * 64;
+        let main = self.keys.slots() * 8 + self.keys.len() * 32;
         (main, self.side.expires.heap_bytes())
     }
 

@@ -18,6 +18,7 @@ pub mod latency;
 pub mod lazyfree;
 pub mod lease;
 pub mod load;
+pub mod mem_report;
 
 pub mod oom;
 pub mod persist;

@@ -214,4 +214,23 @@ fn info_rates_follow_the_load_and_allocator_lines_add_up() {
     let kids = stats.children();
     let at = kids.iter().position(|k| k.text().contains("lua.caches")).expect("lua.caches");
     assert_eq!(kids[at + 1].text(), format!(":{eval_cache}\r\n"));
+    // Overhead and data set split used memory the same way in INFO and MEMORY STATS (one
+    // report behind both), and the data set is not swallowed by the overhead estimate.
+    for i in 0..20_000 {
+        c.send(&["SET", &format!("key:{i}"), "a value of some thirty-two bytes"]);
+    }
+    for _ in 0..20_000 {
+        c.read();
+    }
+    let field = |c: &mut Conn, name: &str| {
+        let stats = c.cmd(&["MEMORY", "STATS"]);
+        let kids = stats.children();
+        let at = kids.iter().position(|k| k.text().contains(name)).expect(name);
+        kids[at + 1].text().trim_start_matches(':').trim().parse::<u64>().expect("integer")
+    };
+    let overhead = info_field(&mut c, "memory", "used_memory_overhead");
+    assert_eq!(field(&mut c, "overhead.total"), overhead);
+    let dataset = info_field(&mut c, "memory", "used_memory_dataset");
+    assert!(dataset >= 20_000 * 32, "data set {dataset} bytes for 20,000 32-byte values (overhead {overhead})");
+    assert!(field(&mut c, "dataset.bytes").abs_diff(dataset) < 64 * 1024);
 }
