@@ -32,7 +32,8 @@ units=("$@")
   integration/psync2-pingoff unit/oom-score-adj unit/bitfield unit/wait unit/aofrw integration/failover
   integration/psync2-master-restart integration/dismiss-mem integration/redis-benchmark
   integration/convert-ziplist-hash-on-load integration/convert-ziplist-zset-on-load
-  integration/convert-zipmap-hash-on-load integration/logging unit/functions unit/memefficiency)
+  integration/convert-zipmap-hash-on-load integration/logging unit/functions unit/memefficiency
+  unit/scripting)
 # Tests skipped on purpose (tests/redis-suite/skip.txt, one reason each): the suite's
 # run.sh has no skip list in internal mode, so this runs the suite's test_helper as run.sh
 # does, adding --skipfile.

@@ -11,6 +11,7 @@ use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply};
 use crate::protocol::Reply;
 use crate::protocol::reply::encode;
+use crate::scripting::ldb::Ldb;
 use crate::scripting::{Engine, Host, Outcome, Target};
 use crate::server::state::RunningScript;
 use crate::server::{ServerState, Session};
@@ -248,6 +249,13 @@ fn noscript() -> CmdError {
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> CmdResult {
+    let mut debug = debug_session(ctx, argv, by_sha)?;
+    let out = eval_checked(ctx, argv, by_sha, ro_cmd, &mut debug);
+    end_session(debug);
+    out
+}
+
+fn eval_checked(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool, debug: &mut Option<Ldb>) -> CmdResult {
     let numkeys = numkeys(argv)?;
     let eng = engine(ctx.srv)?;
     let script = if by_sha {
@@ -259,7 +267,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> Cm
     let flags = script.flags;
     may_run(ctx, &flags)?;
     let read_only = ro_cmd || flags.no_writes;
-    let outcome = run_in(ctx, false, script.target(), argv, numkeys, read_only, &flags);
+    let outcome = run_in(ctx, script.target(), argv, numkeys, read_only, &flags, debug);
     finish(outcome, &script.sha, "@user_script")
 }
 
@@ -286,12 +294,10 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
     if ro_cmd && !no_writes {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
-    let outcome = run_in(ctx, true, target, argv, numkeys, ro_cmd || no_writes, &flags);
+    let outcome = run_in(ctx, target, argv, numkeys, ro_cmd || no_writes, &flags, &mut None);
     finish(outcome, name, "@user_function")
 }
 
-/// Runs a script or function of EVAL's (`functions` false) or FUNCTION's engine. The engine
-/// leaves the server while it runs, so the commands it calls can borrow the server.
 /// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode, and on a
 /// replica serving no stale data only an `allow-stale` script runs (dispatch refuses the
 /// others first, by the flags the script declared: this catches what it let through).
@@ -312,15 +318,19 @@ fn may_run(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdEr
 /// A replica's refusal while its link is down and replica-serve-stale-data is no.
 pub const MASTERDOWN: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 
+/// Runs a script (EVAL's engine) or a function (FUNCTION's engine), under the debugger when
+/// `debug` holds a session (handed back for its end). The engine leaves the server while it
+/// runs, so the commands it calls can borrow the server.
 fn run_in(
     ctx: &mut Ctx,
-    functions: bool,
     target: Target,
     argv: &[&[u8]],
     numkeys: usize,
     read_only: bool,
     flags: &crate::scripting::ScriptFlags,
+    debug: &mut Option<Ldb>,
 ) -> Result<Outcome, String> {
+    let functions = matches!(target, Target::Function(_));
     let allow_oom = flags.allow_oom;
     // Cluster mode: the script's commands must use keys of the slot its declared keys hash
     // to (or of the first slot one uses), unless it allows cross-slot keys.
@@ -362,7 +372,17 @@ fn run_in(
     sess.in_script = true;
     let mut host =
         ScriptHost { srv: ctx.srv, sess, caller: argv, functions, read_only, allow_oom, read_called: false, cluster };
-    let outcome = eng.run(target, &argv[3..3 + numkeys], &argv[3 + numkeys..], &mut host, started + limit);
+    let (keys, args) = (&argv[3..3 + numkeys], &argv[3 + numkeys..]);
+    let outcome = match debug.take() {
+        Some(ldb) => {
+            // A debugged script that runs this long without a stop stops (an infinite loop?).
+            let busy_ms = if limit.is_zero() { 5000 } else { limit.as_millis() as u64 };
+            let (outcome, ldb) = eng.run_debugged(ldb, target, keys, args, &mut host, busy_ms);
+            *debug = ldb;
+            outcome
+        }
+        None => eng.run(target, keys, args, &mut host, started + limit),
+    };
     let read_called = host.read_called;
     // Even after a command that panicked, later commands propagate everywhere.
     host.srv.script_repl = crate::scripting::engine::REPL_ALL;
@@ -623,16 +643,53 @@ fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-/// SCRIPT DEBUG: NO is accepted (debugging is off); Ember has no Lua debugger (LDB), so YES
-/// and SYNC say so instead of switching a mode nothing would honour.
-fn script_debug(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+/// SCRIPT DEBUG: YES and SYNC put the client's next EVAL under the Lua debugger
+/// (scripting::ldb). Both run synchronously: Ember has no fork, so YES keeps the script's
+/// changes as SYNC does.
+fn script_debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if !ctx.sess.out.is_empty() {
+        return Err(CmdError::msg("SCRIPT DEBUG must be called outside a pipeline"));
+    }
     let mode = &argv[2];
     if mode.eq_ignore_ascii_case(b"no") {
-        Ok(Reply::Status("OK"))
+        ctx.sess.lua_debug = false;
     } else if mode.eq_ignore_ascii_case(b"yes") || mode.eq_ignore_ascii_case(b"sync") {
-        Err(CmdError::msg("Ember has no Lua debugger: SCRIPT DEBUG YES/SYNC is not supported"))
+        if ctx.sess.tls {
+            return Err(CmdError::msg("Ember's Lua debugger does not run over TLS connections"));
+        }
+        ctx.sess.lua_debug = true;
     } else {
-        Err(CmdError::msg("Use SCRIPT DEBUG YES/SYNC/NO"))
+        return Err(CmdError::msg("Use SCRIPT DEBUG YES/SYNC/NO"));
+    }
+    Ok(Reply::Status("OK"))
+}
+
+/// A debugging session for this EVAL, when its client asked for one (Redis's
+/// evalGenericCommandWithDebugging); EVALSHA cannot be debugged.
+fn debug_session(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool) -> Result<Option<Ldb>, CmdError> {
+    if !ctx.sess.lua_debug || ctx.sess.in_script || ctx.sess.in_exec {
+        return Ok(None);
+    }
+    if by_sha {
+        return Err(CmdError::msg("Please use EVAL instead of EVALSHA for debugging"));
+    }
+    match Ldb::start(ctx.sess.fd, argv[1]) {
+        Ok(l) => {
+            tracing::warn!("Redis synchronous debugging eval session started");
+            // The connection is closed after the reply that ends the session.
+            ctx.sess.lua_debug = false;
+            ctx.sess.close_after_reply = true;
+            Ok(Some(l))
+        }
+        Err(e) => Err(CmdError::msg(format!("can't run EVAL in debugging mode: {e}"))),
+    }
+}
+
+/// Ends a debugging session: its last log lines and `<endsession>` before the reply.
+fn end_session(ldb: Option<Ldb>) {
+    if let Some(l) = ldb {
+        l.end();
+        tracing::warn!("Redis synchronous debugging eval session ended");
     }
 }
 

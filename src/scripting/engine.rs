@@ -10,7 +10,7 @@
 //! `xpcall` with a handler that records where in the user script they happened, which Redis
 //! appends to the error reply (`script: <sha>, on @user_script:<line>.`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -43,8 +43,6 @@ redis.status_reply = function(s)
     return {ok = s}
 end
 redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 local xpcall, select, unpack = xpcall, select, unpack
@@ -260,6 +258,8 @@ pub struct Engine {
     repl: Rc<Cell<u8>>,
     /// Who serves `redis.call` during a run (none between runs).
     host: Rc<Cell<Option<HostPtr>>>,
+    /// The debugging session of the run in progress, if it is debugged (SCRIPT DEBUG).
+    ldb: Rc<RefCell<Option<super::ldb::Ldb>>>,
     /// The global table (read-only while scripts run) and the `redis` library.
     globals: Table,
     lib: Table,
@@ -302,7 +302,8 @@ impl Engine {
         let mut lib_fns = Vec::new();
         let mut prelude_args = Vec::new();
         let handler;
-        let call_ctx = Box::new(super::raw::CallCtx::new(host.clone(), resp.clone(), repl.clone()));
+        let ldb: Rc<RefCell<Option<super::ldb::Ldb>>> = Rc::new(RefCell::new(None));
+        let call_ctx = Box::new(super::raw::CallCtx::new(host.clone(), resp.clone(), repl.clone(), ldb.clone()));
         {
             let g = lua.globals();
             // What Redis 7.0 removes from the base library (it keeps `load` and `loadstring`:
@@ -456,6 +457,8 @@ impl Engine {
             lib_fns.push(("call", c_closure(&lua, super::raw::redis_call, ctx_ptr).map_err(lua_err)?));
             lib_fns.push(("pcall", c_closure(&lua, super::raw::redis_pcall, ctx_ptr).map_err(lua_err)?));
             lib_fns.push(("acl_check_cmd", c_closure(&lua, super::raw::acl_check_cmd, ctx_ptr).map_err(lua_err)?));
+            lib_fns.push(("breakpoint", c_closure(&lua, super::raw::breakpoint, ctx_ptr).map_err(lua_err)?));
+            lib_fns.push(("debug", c_closure(&lua, super::raw::debug, ctx_ptr).map_err(lua_err)?));
             install_bit(&lua).map_err(lua_err)?;
             super::cjson::install(&lua, &g).map_err(lua_err)?;
             super::cmsgpack::install(&lua, &g).map_err(lua_err)?;
@@ -501,6 +504,7 @@ impl Engine {
             resp,
             repl,
             host,
+            ldb,
             globals,
             lib,
             globals_mt,
@@ -787,6 +791,102 @@ impl Engine {
         }
         result.map_err(lua_err)
     }
+}
+
+impl Engine {
+    /// Runs a script under the debugger (SCRIPT DEBUG): its line hook stops where `ldb`
+    /// says and serves the debugging client; the session comes back for its end. A run
+    /// that goes `busy_ms` without a stop stops as an infinite loop would.
+    pub fn run_debugged(
+        &mut self,
+        ldb: super::ldb::Ldb,
+        target: Target,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        host: &mut dyn Host,
+        busy_ms: u64,
+    ) -> (Result<Outcome, String>, Option<super::ldb::Ldb>) {
+        *self.ldb.borrow_mut() = Some(ldb);
+        let far = Instant::now() + Duration::from_secs(365 * 86400);
+        let out = match install_debug_hook(&self.lua, &self.ldb, busy_ms) {
+            Ok(()) => self.run(target, keys, args, host, far),
+            Err(e) => Err(lua_err(e)),
+        };
+        let ldb = self.ldb.borrow_mut().take();
+        if let Err(e) = install_watchdog(&self.lua, &self.watch, &self.host, &self.killed) {
+            tracing::warn!("cannot restore the Lua watchdog: {e}");
+        }
+        (out, ldb)
+    }
+}
+
+/// The debugger's hook (Redis's luaLdbLineHook): at each line of the user's script, a stop
+/// when stepping or at a breakpoint; every [`WATCH_EVERY`] instructions, a stop when the
+/// script has run `busy_ms` without one.
+fn install_debug_hook(lua: &Lua, ldb: &Rc<RefCell<Option<super::ldb::Ldb>>>, busy_ms: u64) -> mlua::Result<()> {
+    use super::ldb;
+    let cell = ldb.clone();
+    let triggers = HookTriggers::new().every_line().every_nth_instruction(WATCH_EVERY);
+    lua.set_hook(triggers, move |lua, debug| {
+        let source = debug.source();
+        if !source.short_src.as_deref().is_some_and(|s| s.contains("user_script")) {
+            return Ok(VmState::Continue);
+        }
+        let line = debug.current_line().map_or(0, |l| l as i64);
+        let count = debug.event() == mlua::debug::DebugEvent::Count;
+        let Some((step, bp, since)) = ldb::with(&cell, |l| {
+            l.current_line = line;
+            (l.step, l.is_breakpoint(line) || l.luabp, l.running_since)
+        }) else {
+            return Ok(VmState::Continue);
+        };
+        let mut timeout = false;
+        if count && !step && !bp {
+            if since.elapsed() < Duration::from_millis(busy_ms.max(1)) {
+                return Ok(VmState::Continue);
+            }
+            timeout = true;
+        } else if !step && !bp {
+            return Ok(VmState::Continue);
+        }
+        let luabp = ldb::with(&cell, |l| {
+            let was = l.luabp;
+            l.step = false;
+            l.luabp = false;
+            was
+        })
+        .unwrap_or(false);
+        let reason = if bp {
+            if luabp { "redis.breakpoint() called" } else { "break point" }
+        } else if timeout {
+            "timeout reached, infinite loop?"
+        } else {
+            "step over"
+        };
+        let sources = |n: i64| ldb::with(&cell, |l| l.source_text(n)).unwrap_or_default();
+        let mut ops = |op: ldb::LuaOp| {
+            let mut out = Vec::new();
+            // SAFETY: the hook runs on the script's state between two of its instructions;
+            // run_op only reads frames, pushes and pops its own values, and calls Lua in
+            // protected mode.
+            let ran = unsafe { lua.exec_raw::<()>((), |state| out = ldb::run_op(state, op, line, &sources)) };
+            if let Err(e) = ran {
+                out.push(format!("<error> {e}").into_bytes());
+            }
+            out
+        };
+        match ldb::stop(&cell, reason, &mut ops) {
+            ldb::Resume::Run => {
+                ldb::with(&cell, |l| l.running_since = Instant::now());
+                Ok(VmState::Continue)
+            }
+            ldb::Resume::Gone if timeout => Err(mlua::Error::external(ScriptError::new(
+                "ERR timeout during Lua debugging with client closing connection".into(),
+            ))),
+            ldb::Resume::Gone => Ok(VmState::Continue),
+            ldb::Resume::Fail(text) => Err(mlua::Error::external(ScriptError::new(text))),
+        }
+    })
 }
 
 /// `set_ro(t, on)` for Lua: switches a table's readonly flag. Scripts never see it: it is

@@ -6,6 +6,7 @@ pub mod cjson;
 pub mod cmsgpack;
 mod convert;
 pub mod engine;
+pub mod ldb;
 mod library;
 mod raw;
 pub mod structlib;

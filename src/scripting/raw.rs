@@ -11,7 +11,7 @@
 //! in a protected call. What must outlive a push (the command's reply) is owned by
 //! [`CallCtx`], outside the frames a raise unwinds.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::os::raw::{c_char, c_int};
 use std::rc::Rc;
 
@@ -27,13 +27,30 @@ pub(super) struct CallCtx {
     pub host: Rc<Cell<Option<HostPtr>>>,
     pub resp: Rc<Cell<u8>>,
     pub repl: Rc<Cell<u8>>,
+    /// The debugging session of the run, if it is debugged: commands and replies are
+    /// logged to it while it steps.
+    pub ldb: Rc<RefCell<Option<super::ldb::Ldb>>>,
     /// The last command's reply (RESP) or refusal text, kept here while it is pushed into Lua.
     last: UnsafeCell<Bytes>,
 }
 
 impl CallCtx {
-    pub fn new(host: Rc<Cell<Option<HostPtr>>>, resp: Rc<Cell<u8>>, repl: Rc<Cell<u8>>) -> Self {
-        CallCtx { host, resp, repl, last: UnsafeCell::new(Bytes::new()) }
+    pub fn new(
+        host: Rc<Cell<Option<HostPtr>>>,
+        resp: Rc<Cell<u8>>,
+        repl: Rc<Cell<u8>>,
+        ldb: Rc<RefCell<Option<super::ldb::Ldb>>>,
+    ) -> Self {
+        CallCtx { host, resp, repl, ldb, last: UnsafeCell::new(Bytes::new()) }
+    }
+
+    /// Runs `f` on the debugging session while it steps (Redis's ldbIsEnabled).
+    fn ldb_log(&self, f: impl FnOnce(&mut super::ldb::Ldb)) {
+        super::ldb::with(&self.ldb, |l| {
+            if l.step {
+                f(l)
+            }
+        });
     }
 }
 
@@ -95,8 +112,34 @@ unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
         let Some(ptr) = ctx.host.get() else {
             return Err("ERR redis.call is only available while a script runs".into());
         };
+        ctx.ldb_log(|l| {
+            let mut line = b"<redis>".to_vec();
+            for (j, a) in argv.iter().enumerate() {
+                if j == 10 {
+                    line.extend_from_slice(format!(" ... ({} more)", argv.len() - j - 1).as_bytes());
+                    break;
+                }
+                line.push(b' ');
+                line.extend_from_slice(a);
+            }
+            l.log_run(line);
+        });
         // SAFETY: see CurrentHost::enter; the slot is set only while a run is executing.
-        unsafe { (*ptr).call(argv, ctx.resp.get(), ctx.repl.get()) }.map_err(|text| format!("ERR {text}"))
+        let out = unsafe { (*ptr).call(argv, ctx.resp.get(), ctx.repl.get()) };
+        ctx.ldb_log(|l| match &out {
+            Err(text) => l.log_run(format!("<error> {text}")),
+            Ok(reply) => {
+                if let Some(text) = reply.strip_prefix(b"-") {
+                    let mut e = b"<error> ".to_vec();
+                    e.extend_from_slice(text.strip_suffix(b"\r\n").unwrap_or(text));
+                    l.log_run(e);
+                }
+                let mut h = b"<reply> ".to_vec();
+                super::ldb::reply_to_human(&mut h, reply, &mut 0, 0);
+                l.log_max(h);
+            }
+        });
+        out.map_err(|text| format!("ERR {text}"))
     }));
     let (reply, refused) = match outcome {
         Ok(Ok(reply)) => (reply, false),
@@ -109,6 +152,37 @@ unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
     // SAFETY: nothing else borrows `last` now: `command` reads it only after this returns.
     unsafe { *ctx.last.get() = reply };
     refused
+}
+
+/// `redis.breakpoint()`: true, and a stop at the next line, while a debugging session runs.
+pub(super) unsafe extern "C-unwind" fn breakpoint(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `redis_call`; pushes one boolean.
+    unsafe {
+        let active = upvalue_ctx(state).and_then(|ctx| super::ldb::with(&ctx.ldb, |l| l.luabp = true)).is_some();
+        ffi::lua_pushboolean(state, active as c_int);
+        1
+    }
+}
+
+/// `redis.debug(...)`: logs its arguments to the debugging client, if there is one.
+pub(super) unsafe extern "C-unwind" fn debug(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `redis_call`; reads its arguments in place. The log line is built in a
+    // buffer owned by the session's cell only after the reads, so nothing with a destructor
+    // is live across a Lua call that can raise.
+    unsafe {
+        let Some(ctx) = upvalue_ctx(state) else { return 0 };
+        let Some(line) = super::ldb::with(&ctx.ldb, |l| l.current_line) else { return 0 };
+        let argc = ffi::lua_gettop(state);
+        let mut log = format!("<debug> line {line}: ").into_bytes();
+        for i in 1..=argc {
+            super::ldb::cat_value(&mut log, state, i - argc - 1, 0);
+            if i != argc {
+                log.extend_from_slice(b", ");
+            }
+        }
+        super::ldb::with(&ctx.ldb, |l| l.log_run(log));
+        0
+    }
 }
 
 /// `redis.acl_check_cmd(command, args...)`: true or false for the caller's user; an error

@@ -85,6 +85,10 @@ pub struct Session {
     pub from_master: bool,
     /// Connected through the Unix socket (CLIENT LIST flag U).
     pub unix: bool,
+    /// Connected through TLS (its socket carries records, not the protocol).
+    pub tls: bool,
+    /// SCRIPT DEBUG YES / SYNC: its next EVAL runs under the Lua debugger.
+    pub lua_debug: bool,
     /// The replication offset right after this client's last propagated write (WAIT).
     pub woff: u64,
     /// A replica's last acknowledged offset (REPLCONF ACK), and when it came (Unix ms).
@@ -233,6 +237,8 @@ impl Session {
             replaying: false,
             from_master: false,
             unix: false,
+            tls: false,
+            lua_debug: false,
             woff: 0,
             repl_ack: 0,
             repl_pre_psync: false,

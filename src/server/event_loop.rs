@@ -731,6 +731,7 @@ fn accept(st: &mut ServerState, idx: usize) {
                 let fd = stream.raw_fd();
                 let mut sess = Session::new(id, peer.name(), laddr, fd, st.now_ms);
                 sess.unix = matches!(peer, Peer::Unix(_));
+                sess.tls = tls;
                 sess.authenticated = !st.hot.auth_required;
                 st.clients.insert(id, Box::new(sess));
                 st.stats.total_connections_received += 1;

@@ -19,6 +19,7 @@ mod hashes;
 mod hostile;
 mod lazyfree;
 mod leases;
+mod lua_debugger;
 mod lua_security;
 mod metrics;
 mod persistence;
