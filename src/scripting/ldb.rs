@@ -535,30 +535,23 @@ pub unsafe fn run_op(
                 let mut ar: ffi::lua_Debug = std::mem::zeroed();
                 while ffi::lua_getstack(state, level, &mut ar) != 0 {
                     level += 1;
-                    let mut i = 1;
-                    loop {
-                        let name = ffi::lua_getlocal(state, &ar, i);
-                        if name.is_null() {
-                            break;
+                    let mut found = None;
+                    each_local(state, &ar, |name| {
+                        if name == var.as_slice() {
+                            found = Some(value_line(state, b"<value> ".to_vec()));
                         }
-                        i += 1;
-                        if std::ffi::CStr::from_ptr(name).to_bytes() == var.as_slice() {
-                            let mut l = b"<value> ".to_vec();
-                            cat_value(&mut l, state, -1, 0);
-                            ffi::lua_settop(state, -2);
-                            out.push(l);
-                            return out;
-                        }
-                        ffi::lua_settop(state, -2);
+                        found.is_some()
+                    });
+                    if let Some(l) = found {
+                        out.push(l);
+                        return out;
                     }
                 }
                 if var == b"ARGV" || var == b"KEYS" {
                     let name = if var == b"ARGV" { c"ARGV" } else { c"KEYS" };
                     ffi::lua_getglobal(state, name.as_ptr());
-                    let mut l = b"<value> ".to_vec();
-                    cat_value(&mut l, state, -1, 0);
+                    out.push(value_line(state, b"<value> ".to_vec()));
                     ffi::lua_settop(state, -2);
-                    out.push(l);
                 } else {
                     out.push(b"No such variable.".to_vec());
                 }
@@ -575,21 +568,13 @@ pub unsafe fn run_op(
                     level += 1;
                 }
                 if ffi::lua_getstack(state, level, &mut ar) != 0 {
-                    let mut i = 1;
-                    loop {
-                        let name = ffi::lua_getlocal(state, &ar, i);
-                        if name.is_null() {
-                            break;
-                        }
-                        i += 1;
-                        let name = std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned();
+                    each_local(state, &ar, |name| {
+                        let name = String::from_utf8_lossy(name);
                         if !name.contains("(*temporary)") {
-                            let mut l = format!("<value> {name} = ").into_bytes();
-                            cat_value(&mut l, state, -1, 0);
-                            out.push(l);
+                            out.push(value_line(state, format!("<value> {name} = ").into_bytes()));
                         }
-                        ffi::lua_settop(state, -2);
-                    }
+                        false
+                    });
                 }
                 if out.is_empty() {
                     out.push(b"No local variables in the current context.".to_vec());
@@ -598,6 +583,34 @@ pub unsafe fn run_op(
         }
         out
     }
+}
+
+/// Calls `f` with the name of each local of the frame `ar`, its value on top of the stack
+/// (popped after); `f` returns true to stop.
+unsafe fn each_local(state: *mut ffi::lua_State, ar: &ffi::lua_Debug, mut f: impl FnMut(&[u8]) -> bool) {
+    let mut i = 1;
+    loop {
+        // SAFETY: `ar` was filled by lua_getstack; a non-null name comes with its value pushed.
+        let name = unsafe { ffi::lua_getlocal(state, ar, i) };
+        if name.is_null() {
+            return;
+        }
+        i += 1;
+        // SAFETY: Lua's local names are NUL-terminated strings it keeps alive.
+        let stop = f(unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes());
+        // SAFETY: pops the value lua_getlocal pushed.
+        unsafe { ffi::lua_settop(state, -2) };
+        if stop {
+            return;
+        }
+    }
+}
+
+/// `prefix` and the value on top of the stack (left there).
+unsafe fn value_line(state: *mut ffi::lua_State, mut prefix: Vec<u8>) -> Vec<u8> {
+    // SAFETY: a value is on top.
+    unsafe { cat_value(&mut prefix, state, -1, 0) };
+    prefix
 }
 
 unsafe fn is_user_frame(ar: &ffi::lua_Debug) -> bool {
