@@ -33,7 +33,7 @@ units=("$@")
   integration/psync2-master-restart integration/dismiss-mem integration/redis-benchmark
   integration/convert-ziplist-hash-on-load integration/convert-ziplist-zset-on-load
   integration/convert-zipmap-hash-on-load integration/logging unit/functions unit/memefficiency
-  unit/scripting)
+  unit/scripting integration/aof-multi-part)
 # Tests skipped on purpose (tests/redis-suite/skip.txt, one reason each): the suite's
 # run.sh has no skip list in internal mode, so this runs the suite's test_helper as run.sh
 # does, adding --skipfile.

@@ -1067,6 +1067,12 @@ impl Db {
         }
     }
 
+    /// No snapshot is walking this database (none runs, or its walk is complete: changes no
+    /// longer concern it).
+    pub fn snapshot_walked(&self) -> bool {
+        self.side.snap.as_deref().is_none_or(|s| s.complete)
+    }
+
     /// Finishes the walk at once (FLUSHDB, SWAPDB during a snapshot).
     pub fn snapshot_complete(&mut self) {
         while !self.snapshot_step(usize::MAX) {}

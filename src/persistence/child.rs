@@ -35,6 +35,19 @@ pub fn args(prefix: &str, suffix: &str, target: &Path, checksum: bool) -> Vec<st
 }
 
 /// Sends one chunk of the image to the child.
+/// Whether child `pid` has exited (killed, crashed), without reaping it: its writer thread
+/// waits for it and reads the status (Redis's parent learns the same from waitpid in its
+/// cron; the writer thread would only find out at its next write, which under
+/// rdb-key-save-delay can be minutes away).
+pub fn exited(pid: u32) -> bool {
+    // SAFETY: waitid with WNOHANG | WNOWAIT only reads the child's state into `info`.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        r == 0 && info.si_pid() != 0
+    }
+}
+
 pub fn send(pipe: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     for piece in bytes.chunks(u32::MAX as usize) {
         pipe.write_all(&(piece.len() as u32).to_le_bytes())?;

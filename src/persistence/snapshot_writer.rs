@@ -63,7 +63,7 @@ pub fn child_writer(
         other => {
             let _ = std::fs::remove_file(&child_tmp);
             Err(std::io::Error::other(match other {
-                Ok(false) => "background save aborted".to_string(),
+                Ok(false) if status.success() => "background save aborted".to_string(),
                 _ => format!("the writer process ended with {status}"),
             }))
         }

@@ -254,10 +254,15 @@ impl ServerState {
         }
     }
 
-    /// Before the first key: a snapshot running would miss the keys, a replacement starts
-    /// from empty databases and no libraries (DEBUG RELOAD: only the file's).
+    /// Before the first key: a snapshot still walking the data set is abandoned (the load
+    /// would change what it has not written yet; Redis kills its child), one whose walk is
+    /// complete goes on (DEBUG LOADAOF empties the data set first, which completes it: Redis's
+    /// child keeps saving the old image then too). A replacement starts from empty
+    /// databases and no libraries (DEBUG RELOAD: only the file's).
     fn begin_install(&mut self, how: Reload) -> Tally {
-        self.abort_bgsave();
+        if !self.dbs.iter().all(|d| d.snapshot_walked()) {
+            self.abort_bgsave();
+        }
         // Access stamps and deadlines are judged against the current time (at start-up the
         // command clock has not run yet).
         self.update_time();

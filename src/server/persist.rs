@@ -199,6 +199,9 @@ pub struct Bgsave {
     scan_done: bool,
     committed: bool,
     purpose: Purpose,
+    /// rdb-key-save-delay when the snapshot started: Redis's child keeps the value it was
+    /// forked with, so setting it to 0 does not hurry a save already running.
+    key_delay_us: i64,
     /// When the next key may be written under rdb-key-save-delay.
     next_key_at: Option<std::time::Instant>,
     /// Under rdb-key-save-delay: the walk wrote its last key, whose delay still runs.
@@ -363,6 +366,7 @@ impl ServerState {
             current_db: None,
             scan_done: false,
             committed: false,
+            key_delay_us: self.config.int("rdb-key-save-delay"),
             next_key_at: None,
             walked: false,
             purpose,
@@ -381,9 +385,20 @@ impl ServerState {
             bg.cost_peak = bg.cost_peak.max(cost);
         }
         let save_opts = self.save_options();
-        let key_delay_us = self.config.int("rdb-key-save-delay");
         let Some(bg) = self.bgsave.as_mut() else { return false };
+        // The writer process died (killed): nothing more goes to it, and once its thread has
+        // seen it end, the save is over (failed).
+        if bg.tx.is_some() && bg.child_pid.is_some_and(crate::persistence::child::exited) {
+            bg.tx = None;
+            bg.queue.clear();
+            bg.queued_bytes = 0;
+        }
+        if bg.tx.is_none() && !bg.committed && bg.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            self.finish_bgsave();
+            return false;
+        }
         // rdb-key-save-delay (a test knob, as in Redis): one key per that many microseconds.
+        let key_delay_us = bg.key_delay_us;
         if key_delay_us > 0 && !bg.scan_done {
             let now = std::time::Instant::now();
             if bg.next_key_at.is_some_and(|t| now < t) {

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Conn, Proc, ember, eventually, info_field};
+use crate::util::{Conn, Proc, ember, eventually, info_field, info_str};
 
 /// Builds one key of every type and encoding (small and large), with and without TTLs.
 fn populate(c: &mut Conn) {
@@ -611,4 +611,34 @@ fn restore_checks_the_payload_crc_unless_told_not_to() {
     c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0"]);
     c.cmd(&["DEL", "k2"]);
     assert_eq!(restore(&mut c, &payload), "-ERR DUMP payload version or checksum are wrong\r\n");
+}
+
+/// The snapshot writer process killed while the save waits (a 10 s pause per key, fixed when
+/// the save started as in a forked child): the server sees it at once, not at its next
+/// write. And DEBUG LOADAOF during a BGSAVE leaves the save running, as Redis's child goes on
+/// saving the old image.
+#[test]
+fn a_killed_writer_ends_the_save_at_once_and_debug_loadaof_keeps_it() {
+    let s = ember(&["--appendonly", "yes"]);
+    let mut c = s.connect();
+    for i in 0..5 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+    // Setting it back does not hurry the save already running.
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
+    assert_eq!(c.cmd(&["DBSIZE"]).text(), ":5\r\n");
+    assert_eq!(info_field(&mut c, "persistence", "rdb_bgsave_in_progress"), 1, "DEBUG LOADAOF ended the save");
+    let pid = info_field(&mut c, "server", "process_id").to_string();
+    let out = Command::new("pgrep").args(["-P", &pid]).output().expect("pgrep (procps) is required");
+    let child = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!child.is_empty(), "no writer process");
+    Command::new("kill").args(["-9", &child]).status().unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == 0),
+        "the killed writer went unnoticed"
+    );
+    assert_eq!(info_str(&mut c, "persistence", "rdb_last_bgsave_status"), "err");
 }
