@@ -207,7 +207,7 @@ impl Ldb {
                 } else {
                     self.log("Wrong line number.");
                 }
-            } else if let Some(i) = self.bps.iter().position(|&b| b == -line) {
+            } else if let Some(i) = self.bps.iter().position(|&b| Some(b) == line.checked_neg()) {
                 self.bps.remove(i);
                 self.log("Breakpoint removed.");
             } else {
@@ -753,7 +753,7 @@ pub fn reply_to_human(out: &mut Vec<u8>, b: &[u8], pos: &mut usize, depth: usize
         b':' => out.extend_from_slice(head),
         b'$' if n < 0 => out.extend_from_slice(b"NULL"),
         b'$' => {
-            let end = (*pos + n as usize).min(b.len());
+            let end = pos.saturating_add(n as usize).min(b.len());
             out.extend_from_slice(repr(&b[*pos..end]).as_bytes());
             *pos = (end + 2).min(b.len());
         }
@@ -818,6 +818,8 @@ mod tests {
         assert_eq!(h(b"%1\r\n$1\r\nk\r\n,1.5\r\n"), "{\"k\" => (double) 1.5}");
         assert_eq!(h(b"~1\r\n#t\r\n"), "~(#true)");
         assert_eq!(h(b"_\r\n"), "(null)");
+        // A length past the reply reads what there is.
+        assert_eq!(h(b"$9223372036854775807\r\nab"), "\"ab\"");
         assert_eq!(format_g(3.0), "3");
         assert_eq!(format_g(0.1), "0.1");
         assert_eq!(format_g(1e20), "1e+20");

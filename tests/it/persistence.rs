@@ -499,6 +499,15 @@ fn rdb_key_save_delay_slows_a_background_save() {
     ) == 0));
 }
 
+/// Writes `keys` keys k0.. and starts a BGSAVE pausing `delay_us` per key.
+fn slow_bgsave(c: &mut Conn, keys: usize, delay_us: &str) {
+    for i in 0..keys {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", delay_us]);
+    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+}
+
 /// BGSAVE has a writer process, as Redis has a child: `pgrep -P` finds it, and killing it
 /// fails the save (its temporary file removed) and stops writes, scripts' writes included,
 /// until a save succeeds.
@@ -506,11 +515,7 @@ fn rdb_key_save_delay_slows_a_background_save() {
 fn killing_the_bgsave_child_fails_the_save_and_stops_writes() {
     let s = ember(&["--save", "900 1"]);
     let mut c = s.connect();
-    for i in 0..20 {
-        c.cmd(&["SET", &format!("k{i}"), "v"]);
-    }
-    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
-    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+    slow_bgsave(&mut c, 20, "100000");
     let pid = c.cmd(&["INFO", "server"]).as_str();
     let pid = pid.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().to_string();
     let mut child = String::new();
@@ -621,11 +626,7 @@ fn restore_checks_the_payload_crc_unless_told_not_to() {
 fn a_killed_writer_ends_the_save_at_once_and_debug_loadaof_keeps_it() {
     let s = ember(&["--appendonly", "yes"]);
     let mut c = s.connect();
-    for i in 0..5 {
-        c.cmd(&["SET", &format!("k{i}"), "v"]);
-    }
-    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
-    assert_eq!(c.cmd(&["BGSAVE"]).as_str(), "Background saving started");
+    slow_bgsave(&mut c, 5, "10000000");
     // Setting it back does not hurry the save already running.
     c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
     assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
