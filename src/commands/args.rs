@@ -36,6 +36,20 @@ pub fn owned(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
+/// Redis's getRangeLongFromObjectOrReply without a message: an integer within [min, max].
+pub fn int_in_range(arg: &[u8], min: i64, max: i64) -> Result<i64, CmdError> {
+    let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
+    if n < min || n > max {
+        return Err(CmdError::msg(format!("value is out of range, value must between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+/// A database index as SELECT, MOVE and COPY read it (Redis's getIntFromObjectOrReply).
+pub fn int32(arg: &[u8]) -> Result<i64, CmdError> {
+    int_in_range(arg, i32::MIN as i64, i32::MAX as i64)
+}
+
 /// The COUNT of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER: any i64 but LONG_MIN (whose negation,
 /// "that many with repetition", would overflow), with Redis's wording for it.
 pub fn random_count(arg: &[u8]) -> Result<i64, CmdError> {

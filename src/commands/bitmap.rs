@@ -192,15 +192,16 @@ fn bitcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         4 | 5 => {
             let start = parse_i64(argv[2]).ok_or(CmdError::NotInteger)?;
             let end = parse_i64(argv[3]).ok_or(CmdError::NotInteger)?;
+            // Redis answers an empty negative range before it reads the unit.
+            if start < 0 && end < 0 && start > end {
+                return Ok(Reply::Int(0));
+            }
             let isbit = match argv.get(4) {
                 None => false,
                 Some(a) if is(a, "bit") => true,
                 Some(a) if is(a, "byte") => false,
                 Some(_) => return Err(CmdError::Syntax),
             };
-            if start < 0 && end < 0 && start > end {
-                return Ok(Reply::Int(0));
-            }
             normalise(start, end, strlen, isbit)
         }
         _ => return Err(CmdError::Syntax),

@@ -251,7 +251,7 @@ fn reset(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let n = int(argv[1])?;
+    let n = super::args::int32(argv[1])?;
     if ctx.srv.cluster.is_some() && n != 0 {
         return Err(CmdError::msg("SELECT is not allowed in cluster mode"));
     }

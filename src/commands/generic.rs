@@ -219,7 +219,7 @@ fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
-    let n = parse_i64(arg).filter(|n| *n >= i32::MIN as i64 && *n <= i32::MAX as i64).ok_or(CmdError::NotInteger)?;
+    let n = super::args::int32(arg)?;
     if n < 0 || n as usize >= ctx.srv.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }

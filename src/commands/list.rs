@@ -236,16 +236,12 @@ fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 ));
             }
         } else if is(argv[i], "count") {
-            let c = parse_i64(v).ok_or(CmdError::NotInteger)?;
-            if c < 0 {
-                return Err(CmdError::msg("COUNT can't be negative"));
-            }
-            count = Some(c);
+            // Redis's getPositiveLongFromObjectOrReply: one message for negative and non-integer.
+            let c = parse_i64(v).filter(|c| *c >= 0);
+            count = Some(c.ok_or_else(|| CmdError::msg("COUNT can't be negative"))?);
         } else if is(argv[i], "maxlen") {
-            maxlen = parse_i64(v).ok_or(CmdError::NotInteger)?;
-            if maxlen < 0 {
-                return Err(CmdError::msg("MAXLEN can't be negative"));
-            }
+            let m = parse_i64(v).filter(|m| *m >= 0);
+            maxlen = m.ok_or_else(|| CmdError::msg("MAXLEN can't be negative"))?;
         } else {
             return Err(CmdError::Syntax);
         }

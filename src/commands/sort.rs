@@ -46,13 +46,10 @@ fn lookup(db: &Db, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// strtod as SORT uses it: leading spaces allowed, the rest must be consumed, NaN refused.
+/// strtod as SORT uses it: stops at the string's end (or a NUL), no ERANGE, NaN refused.
 fn score(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?.trim_start();
-    if s.is_empty() {
-        return Some(0.0);
-    }
-    crate::util::numfmt::parse_f64(s.as_bytes())
+    let r = crate::util::numfmt::strtod(b);
+    (r.reached_nul(b) && !r.range_error && !r.value.is_nan()).then_some(r.value)
 }
 
 struct Item {
@@ -62,28 +59,6 @@ struct Item {
 }
 
 fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
-    let db = ctx.db();
-    let elements: Vec<Vec<u8>>;
-    let is_set;
-    match db.get(argv[1]) {
-        None => {
-            elements = Vec::new();
-            is_set = false;
-        }
-        Some(Value::List(l)) => {
-            elements = l.iter().map(|e| e.to_vec()).collect();
-            is_set = false;
-        }
-        Some(Value::Set(s)) => {
-            elements = s.iter().map(|e| e.into_owned()).collect();
-            is_set = true;
-        }
-        Some(Value::ZSet(z)) => {
-            elements = z.range(0, z.len(), false).map(|(m, _)| m.to_vec()).collect();
-            is_set = false;
-        }
-        Some(_) => return Err(CmdError::WrongType),
-    }
     let (mut desc, mut alpha, mut dontsort) = (false, false, false);
     let (mut limit_start, mut limit_count) = (0i64, -1i64);
     let mut store: Option<Bytes> = None;
@@ -109,12 +84,19 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
         } else if is(a, "by") && left >= 1 {
             by = Some(Bytes::copy_from_slice(argv[j + 1]));
             dontsort = !argv[j + 1].contains(&b'*');
+            // A pattern reads keys of any slot.
+            if !dontsort && ctx.srv.cluster.is_some() {
+                return Err(CmdError::msg("BY option of SORT denied in Cluster mode."));
+            }
             // A pattern reads keys no argument names: the user must be able to read any key.
             if !dontsort && !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
                 return Err(CmdError::msg("BY option of SORT denied due to insufficient ACL permissions."));
             }
             j += 1;
         } else if is(a, "get") && left >= 1 {
+            if ctx.srv.cluster.is_some() {
+                return Err(CmdError::msg("GET option of SORT denied in Cluster mode."));
+            }
             if !super::acl::full_key_read(ctx.srv, ctx.sess, argv) {
                 return Err(CmdError::msg("GET option of SORT denied due to insufficient ACL permissions."));
             }
@@ -124,6 +106,29 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
             return Err(CmdError::Syntax);
         }
         j += 1;
+    }
+    // The key is looked up once the options parsed, as in Redis (a syntax error wins).
+    let db = ctx.db();
+    let elements: Vec<Vec<u8>>;
+    let is_set;
+    match db.get(argv[1]) {
+        None => {
+            elements = Vec::new();
+            is_set = false;
+        }
+        Some(Value::List(l)) => {
+            elements = l.iter().map(|e| e.to_vec()).collect();
+            is_set = false;
+        }
+        Some(Value::Set(s)) => {
+            elements = s.iter().map(|e| e.into_owned()).collect();
+            is_set = true;
+        }
+        Some(Value::ZSet(z)) => {
+            elements = z.range(0, z.len(), false).map(|(m, _)| m.to_vec()).collect();
+            is_set = false;
+        }
+        Some(_) => return Err(CmdError::WrongType),
     }
     // An unordered set with no sort order is sorted anyway when stored or read by a script,
     // so the result is deterministic.

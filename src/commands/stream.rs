@@ -545,10 +545,11 @@ pub(super) fn range_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) -> CmdResu
             return Err(CmdError::Syntax);
         }
     }
+    // A missing key is an empty array and a wrong type an error, whatever the COUNT.
+    let Some(s) = stream_ref(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     if count == Some(0) {
         return Ok(Reply::NullArray);
     }
-    let Some(s) = stream_ref(ctx.db(), argv[1])? else { return Ok(Reply::Array(vec![])) };
     Ok(range_encoded(s, start, end, count.unwrap_or(0) as usize, rev, |_| {}))
 }
 
@@ -565,8 +566,9 @@ pub(super) fn xlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub(super) fn xdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
+    // A missing key answers 0 before the IDs are checked, as in Redis.
     let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
+    let ids = argv[2..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
     let mut n = 0;
     for id in ids {
         if s.delete(id) {

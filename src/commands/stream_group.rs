@@ -118,9 +118,10 @@ pub(super) fn serve_group(
 }
 
 pub(super) fn xack(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let ids = argv[3..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
+    // No key or group answers 0 before the IDs are checked, as in Redis.
     let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let Some(g) = s.groups.get_mut(argv[2]) else { return Ok(Reply::Int(0)) };
+    let ids = argv[3..].iter().map(|a| strict_id(a)).collect::<Result<Vec<_>, _>>()?;
     let n = ids.iter().filter(|id| g.ack(**id)).count();
     ctx.db().unsignalled_change(argv[1], n);
     Ok(Reply::Int(n as i64))

@@ -256,7 +256,12 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let o = parse_set_opts(ctx, argv, 2, false, "getex")?;
+    let o = match parse_set_opts(ctx, argv, 2, false, "getex") {
+        Ok(o) => o,
+        // Redis checks the expire time only once it has found the string.
+        Err(e @ CmdError::Syntax) => return Err(e),
+        Err(e) => return if get_str(ctx.db(), argv[1])?.is_none() { Ok(Reply::Null) } else { Err(e) },
+    };
     let past = matches!(o.ttl, Ttl::At(at) if ctx.already_expired(at));
     let db = ctx.db();
     let Some(v) = get_str(db, argv[1])?.map(|s| s.to_bytes()) else {

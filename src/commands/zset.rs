@@ -16,7 +16,7 @@ use crate::protocol::Reply;
 use crate::protocol::reply::Scored as ScoredReply;
 use crate::types::{Value, ZSetValue, ZsetLimits};
 use crate::util::glob::glob_match;
-use crate::util::numfmt::{parse_f64, parse_i64};
+use crate::util::numfmt::{parse_f64, parse_i64, parse_range_f64};
 
 const NUMKEYS_AT_1: Keys = Keys { first: 2, last: -1, step: 1 };
 const STORE_KEYS: Keys = Keys { first: 1, last: -1, step: 1 };
@@ -431,7 +431,7 @@ fn parse_score_bound(a: &[u8]) -> Result<ScoreBound, CmdError> {
         Some(b'(') => (true, &a[1..]),
         _ => (false, a),
     };
-    let v = parse_f64(body).ok_or_else(err)?;
+    let v = parse_range_f64(body).ok_or_else(err)?;
     Ok(ScoreBound { v, excl })
 }
 
@@ -525,40 +525,50 @@ fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((s as usize, e as usize + 1))
 }
 
+/// A ZRANGE-style request's bounds, parsed before the key is looked up (as Redis does, so a
+/// bad bound is reported even for a missing or wrong-type key).
+enum Bounds {
+    Rank(i64, i64),
+    Score(ScoreBound, ScoreBound),
+    Lex(LexBound, LexBound),
+}
+
+fn parse_bounds(a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<Bounds, CmdError> {
+    // Reversed score and lex ranges are given as max, min.
+    let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
+    Ok(match spec.by {
+        RangeBy::Rank => {
+            Bounds::Rank(parse_i64(a1).ok_or(CmdError::NotInteger)?, parse_i64(a2).ok_or(CmdError::NotInteger)?)
+        }
+        RangeBy::Score => Bounds::Score(parse_score_bound(min)?, parse_score_bound(max)?),
+        RangeBy::Lex => Bounds::Lex(parse_lex_bound(min)?, parse_lex_bound(max)?),
+    })
+}
+
 /// The members selected by a ZRANGE-style request, in reply order.
-fn select_range(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
-    let (lo, hi) = select_ranks(z, a1, a2, spec)?;
-    Ok(z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect())
+fn select_range(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> Vec<(Vec<u8>, f64)> {
+    let (lo, hi) = select_ranks(z, bounds, spec);
+    z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect()
 }
 
 /// The rank interval [lo, hi) a ZRANGE-style request selects (empty: lo == hi).
-fn select_ranks(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<(usize, usize), CmdError> {
+fn select_ranks(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> (usize, usize) {
     let len = z.len();
-    let (lo, hi) = match spec.by {
-        RangeBy::Rank => {
-            let s = parse_i64(a1).ok_or(CmdError::NotInteger)?;
-            let e = parse_i64(a2).ok_or(CmdError::NotInteger)?;
-            match rank_interval(s, e, len) {
-                None => return Ok((0, 0)),
-                Some((s, e)) if spec.rev => (len - e, len - s),
-                Some(r) => r,
-            }
-        }
-        RangeBy::Score => {
-            let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
-            score_ranks(z, parse_score_bound(min)?, parse_score_bound(max)?)
-        }
-        RangeBy::Lex => {
-            let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
-            lex_ranks(z, &parse_lex_bound(min)?, &parse_lex_bound(max)?)
-        }
+    let (lo, hi) = match bounds {
+        Bounds::Rank(s, e) => match rank_interval(*s, *e, len) {
+            None => return (0, 0),
+            Some((s, e)) if spec.rev => (len - e, len - s),
+            Some(r) => r,
+        },
+        Bounds::Score(min, max) => score_ranks(z, *min, *max),
+        Bounds::Lex(min, max) => lex_ranks(z, min, max),
     };
     // LIMIT narrows the rank interval before anything is read, so `LIMIT 0 10` over a million
     // matching members touches ten.
     let (mut lo, mut hi) = (lo, hi);
     if let Some((offset, count)) = spec.limit {
         if offset < 0 {
-            return Ok((0, 0));
+            return (0, 0);
         }
         let offset = (offset as usize).min(hi - lo);
         let count = if count >= 0 { count as usize } else { usize::MAX };
@@ -570,7 +580,7 @@ fn select_ranks(z: &ZSetValue, a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result
             hi = hi.min(lo.saturating_add(count));
         }
     }
-    Ok((lo, hi))
+    (lo, hi)
 }
 
 /// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).
@@ -610,8 +620,14 @@ fn parse_range_opts(
         }
         i += 1;
     }
-    if spec.limit.is_some() && spec.by == RangeBy::Rank {
-        return Err(CmdError::msg("syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"));
+    if spec.by == RangeBy::Rank {
+        // A count of -1 is no limit at all (Redis's opt_limit default), so no conflict.
+        if spec.limit.is_some_and(|(_, count)| count != -1) {
+            return Err(CmdError::msg(
+                "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
+        spec.limit = None;
     }
     if spec.withscores && spec.by == RangeBy::Lex {
         return Err(CmdError::msg("syntax error, WITHSCORES not supported in combination with BYLEX"));
@@ -620,13 +636,11 @@ fn parse_range_opts(
 }
 
 fn range_reply(ctx: &mut Ctx, argv: &[&[u8]], spec: RangeSpec) -> CmdResult {
+    let bounds = parse_bounds(argv[2], argv[3], &spec)?;
     let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else {
-        // Bounds are still validated on a missing key, as Redis does.
-        let empty = ZSetValue::default();
-        select_range(&empty, argv[2], argv[3], &spec)?;
         return Ok(Reply::Array(vec![]));
     };
-    let (lo, hi) = select_ranks(z, argv[2], argv[3], &spec)?;
+    let (lo, hi) = select_ranks(z, &bounds, &spec);
     // Encoded straight from the set into one buffer: no per-member copies or reply nodes.
     let mut out = ScoredReply::with_capacity(hi - lo);
     for (m, s) in z.range(lo, hi, spec.rev) {
@@ -685,12 +699,10 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: &[(Vec<u8>, f64)], event: &'stat
 
 fn zrangestore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let spec = parse_zrange_opts(argv, 5, true)?;
+    let bounds = parse_bounds(argv[3], argv[4], &spec)?;
     let items = match read::<ZSetValue>(ctx.db(), argv[2])? {
-        Some(z) => select_range(z, argv[3], argv[4], &spec)?,
-        None => {
-            select_range(&ZSetValue::default(), argv[3], argv[4], &spec)?;
-            vec![]
-        }
+        Some(z) => select_range(z, &bounds, &spec),
+        None => vec![],
     };
     let n = store_zset(ctx, argv[1], &items, "zrangestore");
     Ok(Reply::Int(n as i64))
@@ -698,12 +710,12 @@ fn zrangestore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn remrange(ctx: &mut Ctx, argv: &[&[u8]], by: RangeBy) -> CmdResult {
     let spec = RangeSpec { by, rev: false, limit: None, withscores: false };
+    let bounds = parse_bounds(argv[2], argv[3], &spec)?;
     let db = ctx.db();
     let Some(z) = read::<ZSetValue>(db, argv[1])? else {
-        select_range(&ZSetValue::default(), argv[2], argv[3], &spec)?;
         return Ok(Reply::Int(0));
     };
-    let items = select_range(z, argv[2], argv[3], &spec)?;
+    let items = select_range(z, &bounds, &spec);
     if items.is_empty() {
         return Ok(Reply::Int(0));
     }
@@ -958,6 +970,7 @@ struct OpArgs {
 
 /// Parses `numkeys key... [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES] [LIMIT n]` at `at`.
 fn parse_op(
+    db: &mut Db,
     argv: &[&[u8]],
     at: usize,
     name: &str,
@@ -974,6 +987,14 @@ fn parse_op(
         return Err(CmdError::Syntax);
     }
     let keys = crate::protocol::owned(&argv[at + 1..at + 1 + numkeys]);
+    // The inputs' types are checked before the options, as Redis does. `get` counts the
+    // access and drops expired keys.
+    for k in &keys {
+        match db.get(k) {
+            Some(Value::ZSet(_)) | Some(Value::Set(_)) | None => {}
+            Some(_) => return Err(CmdError::WrongType),
+        }
+    }
     let mut o = OpArgs { keys, weights: vec![1.0; numkeys], agg: Agg::Sum, withscores: false, limit: 0 };
     let mut i = at + 1 + numkeys;
     while i < argv.len() {
@@ -1043,13 +1064,6 @@ fn weighted(s: f64, w: f64) -> f64 {
 /// Computes ZUNION/ZINTER/ZDIFF, result sorted by (score, member).
 fn compute_op(ctx: &mut Ctx, op: SetOp, o: &OpArgs) -> Result<Vec<(Vec<u8>, f64)>, CmdError> {
     let db = ctx.db();
-    for k in &o.keys {
-        // Counts the access and drops expired keys; also rejects wrong types.
-        match db.get(k) {
-            Some(Value::ZSet(_)) | Some(Value::Set(_)) | None => {}
-            Some(_) => return Err(CmdError::WrongType),
-        }
-    }
     let mut inputs = Vec::new();
     for k in &o.keys {
         inputs.push(input(db, k)?);
@@ -1114,7 +1128,7 @@ fn compute_op(ctx: &mut Ctx, op: SetOp, o: &OpArgs) -> Result<Vec<(Vec<u8>, f64)
 }
 
 fn op_read(ctx: &mut Ctx, argv: &[&[u8]], op: SetOp, name: &str) -> CmdResult {
-    let o = parse_op(argv, 1, name, op, true, false)?;
+    let o = parse_op(ctx.db(), argv, 1, name, op, true, false)?;
     let items = compute_op(ctx, op, &o)?;
     Ok(if o.withscores {
         with_scores(items)
@@ -1124,7 +1138,7 @@ fn op_read(ctx: &mut Ctx, argv: &[&[u8]], op: SetOp, name: &str) -> CmdResult {
 }
 
 fn op_store(ctx: &mut Ctx, argv: &[&[u8]], op: SetOp, name: &str) -> CmdResult {
-    let o = parse_op(argv, 2, name, op, false, false)?;
+    let o = parse_op(ctx.db(), argv, 2, name, op, false, false)?;
     let items = compute_op(ctx, op, &o)?;
     let event = match op {
         SetOp::Union => "zunionstore",
@@ -1155,7 +1169,7 @@ fn zdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn zintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let o = parse_op(argv, 1, "zintercard", SetOp::Inter, false, true)?;
+    let o = parse_op(ctx.db(), argv, 1, "zintercard", SetOp::Inter, false, true)?;
     let items = compute_op(ctx, SetOp::Inter, &o)?;
     Ok(Reply::Int(items.len() as i64))
 }

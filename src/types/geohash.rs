@@ -96,7 +96,17 @@ pub fn decode_to_lonlat(h: Bits) -> (f64, f64) {
 }
 
 pub fn score_to_lonlat(score: f64) -> (f64, f64) {
-    decode_to_lonlat(Bits { bits: score as u64, step: STEP_MAX })
+    decode_to_lonlat(Bits { bits: c_double_to_u64(score), step: STEP_MAX })
+}
+
+/// Redis's `(uint64_t)score` as x86-64 compilers emit it (a signed truncation, with 2^63
+/// taken off first for large values), so a score no GEOADD wrote (-1, inf, 1e20, set by
+/// ZADD) decodes to the same place as in Redis. Rust's `as` saturates instead.
+fn c_double_to_u64(x: f64) -> u64 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    // cvttsd2si: out of range (and NaN) gives the "integer indefinite" value, i64::MIN.
+    let cvtt = |v: f64| if v.is_nan() || !(-TWO63..TWO63).contains(&v) { i64::MIN } else { v as i64 };
+    if x < TWO63 { cvtt(x) as u64 } else { (cvtt(x - TWO63) as u64) ^ (1 << 63) }
 }
 
 fn move_x(h: &mut Bits, d: i8) {
@@ -293,6 +303,18 @@ pub fn to_base32(lon: f64, lat: f64) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn score_casts_like_x86() {
+        use super::c_double_to_u64 as c;
+        assert_eq!(c(f64::INFINITY), 0);
+        assert_eq!(c(f64::NEG_INFINITY), 1 << 63);
+        assert_eq!(c(-1.0), u64::MAX);
+        assert_eq!(c(1e20), 0);
+        assert_eq!(c(1.5), 1);
+        assert_eq!(c(9_223_372_036_854_775_808.0), 1 << 63);
+        assert_eq!(c(12_345_678.0), 12_345_678);
+    }
+
     use super::*;
 
     #[test]

@@ -246,9 +246,9 @@ fn round(neg: bool, n: &Big, t: i64, sticky: bool) -> LongDouble {
 
 impl LongDouble {
     /// Parses like Redis's `string2ld` (strtold, whole string, no leading space, no NaN, no
-    /// overflow or underflow). Hexadecimal floats are not accepted.
+    /// overflow or underflow), hexadecimal floats (`0x1.8p3`) included.
     pub fn parse(s: &[u8]) -> Option<LongDouble> {
-        if s.is_empty() || s.len() >= 5 * 1024 || s[0].is_ascii_whitespace() {
+        if s.is_empty() || s.len() >= 5 * 1024 || crate::util::numfmt::c_isspace(s[0]) {
             return None;
         }
         let (neg, body) = match s[0] {
@@ -258,6 +258,12 @@ impl LongDouble {
         };
         if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
             return Some(LongDouble::Inf { neg });
+        }
+        if let Some(hex) = body.strip_prefix(b"0x").or_else(|| body.strip_prefix(b"0X"))
+            && (hex.first().is_some_and(|c| c.is_ascii_hexdigit())
+                || (hex.first() == Some(&b'.') && hex.get(1).is_some_and(|c| c.is_ascii_hexdigit())))
+        {
+            return Self::parse_hex(neg, hex);
         }
         let mut digits: Vec<u8> = Vec::new();
         let mut frac_digits: i64 = 0;
@@ -342,6 +348,49 @@ impl LongDouble {
         match v {
             LongDouble::Finite { m: 0, .. } => None, // underflow to zero is ERANGE too
             LongDouble::Inf { .. } => None,
+            v => Some(v),
+        }
+    }
+
+    /// The digits after `0x`: hex digits with at most one point, then an optional binary
+    /// exponent `p[+-]digits`. Exact, then rounded once to 64 bits as strtold does.
+    fn parse_hex(neg: bool, hex: &[u8]) -> Option<LongDouble> {
+        let mut n = Big(vec![]);
+        let mut e2: i64 = 0;
+        let mut seen_dot = false;
+        let mut i = 0;
+        while let Some(&c) = hex.get(i) {
+            if let Some(d) = (c as char).to_digit(16) {
+                n.mul_small(16);
+                n.add_small(d as u64);
+                if seen_dot {
+                    e2 -= 4;
+                }
+            } else if c == b'.' && !seen_dot {
+                seen_dot = true;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if i < hex.len() {
+            let exp_part = hex[i..].strip_prefix(b"p").or_else(|| hex[i..].strip_prefix(b"P"))?;
+            let (eneg, edigits) = match exp_part.first() {
+                Some(b'-') => (true, &exp_part[1..]),
+                Some(b'+') => (false, &exp_part[1..]),
+                _ => (false, exp_part),
+            };
+            if edigits.is_empty() || !edigits.iter().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let e = edigits.iter().fold(0i64, |a, &c| (a * 10 + (c - b'0') as i64).min(1_000_000));
+            e2 += if eneg { -e } else { e };
+        }
+        if n.is_zero() {
+            return Some(LongDouble::Finite { neg, m: 0, exp: 0 });
+        }
+        match round(neg, &n, e2, false) {
+            LongDouble::Finite { m: 0, .. } | LongDouble::Inf { .. } => None, // ERANGE
             v => Some(v),
         }
     }
@@ -508,5 +557,15 @@ mod tests {
         assert_eq!(LongDouble::parse(b"0e-99999").map(|v| v.to_human()), Some("0".into()));
         assert_eq!(LongDouble::parse(b".5").map(|v| v.to_human()), Some("0.5".into()));
         assert_eq!(LongDouble::parse(b"+7.").map(|v| v.to_human()), Some("7".into()));
+        let human = |t: &[u8]| LongDouble::parse(t).map(|v| v.to_human());
+        assert_eq!(human(b"0x10"), Some("16".into()));
+        assert_eq!(human(b"-0X1.8p1"), Some("-3".into()));
+        assert_eq!(human(b"0x.8"), Some("0.5".into()));
+        assert_eq!(human(b"0x1p-3"), Some("0.125".into()));
+        assert!(LongDouble::parse(b"0x").is_none());
+        assert!(LongDouble::parse(b"0x1p").is_none());
+        assert!(LongDouble::parse(b"0x1p99999").is_none());
+        assert!(LongDouble::parse(b"0x1p-99999").is_none());
+        assert!(LongDouble::parse(b"\x0b1").is_none());
     }
 }

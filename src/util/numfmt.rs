@@ -84,25 +84,78 @@ pub fn fmt_double_human(d: f64) -> String {
     fmt_double(d)
 }
 
-/// Parses a double the way Redis's `string2d`/`getDoubleFromObject` accepts it: the whole
-/// string must be consumed, no leading space, NaN refused. `inf`, `-inf`, `+inf`, hex floats
-/// are accepted by strtod; we accept the decimal and infinity forms.
+/// C's `isspace` in the C locale (Rust's `is_ascii_whitespace` leaves out `\v`).
+pub fn c_isspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What C's `strtod` makes of a string: the value, how many bytes it converted (0 when
+/// nothing converts: strtod's `endptr == nptr`), and whether it set `errno` to ERANGE.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Strtod {
+    pub value: f64,
+    pub end: usize,
+    pub range_error: bool,
+}
+
+impl Strtod {
+    /// True when the conversion stopped where C sees the string end: its last byte or a NUL.
+    pub fn reached_nul(&self, s: &[u8]) -> bool {
+        s.get(self.end).is_none_or(|&c| c == 0)
+    }
+}
+
+/// C's `strtod` (C locale): leading white space skipped, decimal and hexadecimal forms,
+/// `inf`/`infinity`, `nan(...)`. Redis parses every double argument with it, so its
+/// leniencies (hex floats, `1e400` as an overflow) decide Redis's replies.
+pub fn strtod(s: &[u8]) -> Strtod {
+    // Plain decimals (the common case) by Rust's correctly rounded parser, which agrees with
+    // glibc's; anything else by the C library itself.
+    let decimal =
+        !s.is_empty() && s.iter().all(|&c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'));
+    if decimal && let Some(v) = std::str::from_utf8(s).ok().and_then(|t| t.parse::<f64>().ok()) {
+        let mantissa = s.split(|&c| c == b'e' || c == b'E').next().unwrap_or(s);
+        let underflow = (v == 0.0 && mantissa.iter().any(|&c| (b'1'..=b'9').contains(&c))) || v.is_subnormal();
+        return Strtod { value: v, end: s.len(), range_error: v.is_infinite() || underflow };
+    }
+    libc_strtod(s)
+}
+
+fn libc_strtod(s: &[u8]) -> Strtod {
+    let mut buf = Vec::with_capacity(s.len() + 1);
+    buf.extend_from_slice(s);
+    buf.push(0);
+    let start = buf.as_ptr().cast::<libc::c_char>();
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated and outlives the call; strtod reads up to that NUL and
+    // points `end` into `buf` (at `start` when nothing converts). errno is per thread.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let value = libc::strtod(start, &mut end);
+        let range_error = *libc::__errno_location() == libc::ERANGE;
+        let end = usize::try_from(end.offset_from(start)).unwrap_or(0).min(s.len());
+        Strtod { value, end, range_error }
+    }
+}
+
+/// Parses a double the way Redis's `string2d`/`getDoubleFromObject` accepts it: strtod over
+/// the whole string, none of it left, no leading space, NaN refused, and no overflow to
+/// ±HUGE_VAL or underflow to zero (`inf` itself is fine; `1e400` is not).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let st = std::str::from_utf8(s).ok()?;
-    if st.is_empty() || st.starts_with(|c: char| c.is_ascii_whitespace()) {
+    if s.first().is_none_or(|&c| c_isspace(c)) {
         return None;
     }
-    let v = if st.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+')) {
-        st.parse::<f64>().ok()?
-    } else if ["inf", "+inf", "infinity", "+infinity"].iter().any(|w| st.eq_ignore_ascii_case(w)) {
-        f64::INFINITY
-    } else if ["-inf", "-infinity"].iter().any(|w| st.eq_ignore_ascii_case(w)) {
-        f64::NEG_INFINITY
-    } else {
-        // Rust would also take "nan"; Redis refuses anything else non-numeric.
-        return None;
-    };
-    if v.is_nan() { None } else { Some(v) }
+    let r = strtod(s);
+    let bad_range = r.range_error && (r.value.is_infinite() || r.value == 0.0);
+    (r.end == s.len() && !bad_range && !r.value.is_nan()).then_some(r.value)
+}
+
+/// A score range bound's number as `zslParseRange` reads it: bare strtod whose end must be
+/// the string's end (or a NUL), NaN refused; leading space, overflow and an empty string
+/// (zero) are accepted.
+pub fn parse_range_f64(s: &[u8]) -> Option<f64> {
+    let r = strtod(s);
+    (r.reached_nul(s) && !r.value.is_nan()).then_some(r.value)
 }
 
 #[cfg(test)]
@@ -151,5 +204,28 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b"abc"), None);
         assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"0X1.8P1"), Some(3.0));
+        assert_eq!(parse_f64(b"1e400"), None);
+        assert_eq!(parse_f64(b"-1e400"), None);
+        assert_eq!(parse_f64(b"1e-400"), None);
+        assert_eq!(parse_f64(b"0x1p-2000"), None);
+        assert_eq!(parse_f64(b"4e-320"), Some(4e-320));
+        assert_eq!(parse_f64(b"INFINITY"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-0"), Some(-0.0));
+        assert_eq!(parse_f64(b"\x0b1"), None);
+        assert_eq!(parse_f64(b"1 "), None);
+        assert_eq!(parse_f64(b"1\x002"), None);
+        assert_eq!(parse_f64(b"0x"), None);
+        assert_eq!(parse_f64(b"1e"), None);
+        assert_eq!(parse_f64(b"nan(1)"), None);
+        assert_eq!(parse_range_f64(b""), Some(0.0));
+        assert_eq!(parse_range_f64(b" 1"), Some(1.0));
+        assert_eq!(parse_range_f64(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_f64(b"1e-400"), Some(0.0));
+        assert_eq!(parse_range_f64(b"1\x002"), Some(1.0));
+        assert_eq!(parse_range_f64(b" "), None);
+        assert_eq!(parse_range_f64(b"1 "), None);
+        assert_eq!(parse_range_f64(b"nan"), None);
     }
 }
