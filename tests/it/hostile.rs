@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::{Conn, Proc, ember, encode, redis};
+use crate::util::{Conn, Proc, Rng, ember, encode, redis};
 
 /// Commands that would end the run or change the servers for every later call, not
 /// something a hostile argument reveals: shutting down, pausing or sleeping the server,
@@ -32,20 +32,6 @@ const SKIP: &[&str] = &[
     "sync",
     "psync",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn hostile_values() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = [

@@ -14,6 +14,7 @@ mod crossserver;
 mod diff;
 mod eviction;
 mod example;
+mod grammar_fuzz;
 mod hash_ttl;
 mod hashes;
 mod hostile;

@@ -371,3 +371,28 @@ pub fn info_str(c: &mut Conn, section: &str, field: &str) -> String {
         .map(|v| v.trim().to_string())
         .unwrap_or_else(|| panic!("{field} missing in {info}"))
 }
+
+/// A seeded xorshift generator for the fuzzers: the same seed replays the same run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// True with probability `p` percent.
+    pub fn chance(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+}
