@@ -124,11 +124,13 @@ fn execute_checked(srv: &mut ServerState, sess: &mut Session, argv: &[&[u8]]) ->
     let entry = match resolve_hinted(argv, &mut sess.cmd_hint) {
         Ok(e) => e,
         Err((e, entry)) => {
-            if let Some(entry) = entry {
-                srv.stats.command(entry.id).rejected_calls += 1;
-            }
             sess.asking = false;
-            return reject(srv, sess, e);
+            // A known command with the wrong arity is refused like any other (an EXEC of
+            // the wrong arity discards the transaction with EXECABORT).
+            return match entry {
+                Some(entry) => refuse(srv, sess, entry, e),
+                None => reject(srv, sess, e),
+            };
         }
     };
     // ASKING holds for the next command only, or through a transaction (Redis's
@@ -427,8 +429,12 @@ fn refuse(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, e: C
     // Redis's rejectCommand: a refused EXEC discards the transaction, if any, and says so.
     if entry.is(traits::EXEC) {
         discard_refused(srv, sess, &e);
+        // Redis formats its own refusals without a code (rejectCommandFormat) and keeps the
+        // code of its shared errors (-NOAUTH, -OOM...): ERR is the former.
         let text = e.to_string();
-        return Reply::Error(format!("EXECABORT Transaction discarded because of: {}", text.trim_start_matches('-')));
+        let text = text.trim_start_matches('-');
+        let text = text.strip_prefix("ERR ").unwrap_or(text);
+        return Reply::Error(format!("EXECABORT Transaction discarded because of: {text}"));
     }
     reject(srv, sess, e)
 }

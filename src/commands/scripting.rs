@@ -249,6 +249,11 @@ fn noscript() -> CmdError {
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool) -> CmdResult {
+    // A SHA that is not 40 characters long names no script: Redis says so before anything
+    // else (the key count, the debugger's refusal).
+    if by_sha && argv[1].len() != 40 {
+        return Err(noscript());
+    }
     let mut debug = debug_session(ctx, argv, by_sha)?;
     let out = eval_checked(ctx, argv, by_sha, ro_cmd, &mut debug);
     end_session(debug);

@@ -107,7 +107,12 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
         }
         j += 1;
     }
-    // The key is looked up once the options parsed, as in Redis (a syntax error wins).
+    // The key is looked up once the options parsed, as in Redis (a syntax error wins). A
+    // sorted set is turned into its skiplist form first, as Redis does (OBJECT ENCODING
+    // shows it).
+    if let Some(Value::ZSet(z)) = ctx.db().get_mut_quiet(argv[1]) {
+        z.to_skiplist();
+    }
     let db = ctx.db();
     let elements: Vec<Vec<u8>>;
     let is_set;

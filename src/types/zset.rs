@@ -204,6 +204,11 @@ impl ZSetValue {
         }
     }
 
+    /// The skiplist form for good: Redis's SORT leaves a sorted set it read so (zsetConvert).
+    pub fn to_skiplist(&mut self) {
+        self.convert();
+    }
+
     fn convert(&mut self) {
         if let Enc::Packed(p) = self.enc() {
             let mut s = SortedSet { dict: Dict::new(), tree: ScoreTree::new() };
