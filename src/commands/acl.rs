@@ -429,18 +429,18 @@ fn cat(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let names = catalog().iter().filter(|c| c.categories & bit != 0).map(|c| Reply::bulk_str(c.full)).collect();
             Ok(Reply::Array(names))
         }
-        _ => Err(CmdError::msg("unknown subcommand or wrong number of arguments for 'CAT'. Try ACL HELP.")),
+        _ => Err(super::args::subcommand_syntax(argv, "ACL")),
     }
 }
 
 fn genpass(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(super::args::subcommand_syntax(argv, "ACL"));
+    }
     let bits = match argv.get(2) {
         Some(a) => crate::util::numfmt::parse_i64(a).ok_or(CmdError::NotInteger)?,
         None => 256,
     };
-    if argv.len() > 3 {
-        return Err(CmdError::msg("unknown subcommand or wrong number of arguments for 'GENPASS'. Try ACL HELP."));
-    }
     if bits <= 0 || bits > 4096 {
         return Err(CmdError::msg(
             "ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
@@ -455,7 +455,7 @@ fn genpass(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn log(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(CmdError::msg("unknown subcommand or wrong number of arguments for 'LOG'. Try ACL HELP."));
+        return Err(super::args::subcommand_syntax(argv, "ACL"));
     }
     let mut count = 10i64;
     if let Some(a) = argv.get(2) {

@@ -36,6 +36,13 @@ pub fn owned(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
 }
 
+/// Redis's addReplySubcommandSyntaxError: the subcommand as the client typed it, and the
+/// container command whose HELP lists them.
+pub fn subcommand_syntax(argv: &[&[u8]], container: &str) -> CmdError {
+    let sub: String = argv.get(1).map(|s| lossy(s)).unwrap_or_default().chars().take(128).collect();
+    CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."))
+}
+
 /// Redis's getRangeLongFromObjectOrReply without a message: an integer within [min, max].
 pub fn int_in_range(arg: &[u8], min: i64, max: i64) -> Result<i64, CmdError> {
     let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;

@@ -547,11 +547,7 @@ fn sub_links(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 /// CLUSTER MEET ip port [cport]: a handshake starts at the next cron.
 fn sub_meet(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 5 {
-        // Redis names the subcommand as the client spelled it.
-        let sub = String::from_utf8_lossy(argv[1]);
-        return Err(CmdError::msg(format!(
-            "unknown subcommand or wrong number of arguments for '{sub}'. Try CLUSTER HELP."
-        )));
+        return Err(super::args::subcommand_syntax(argv, "CLUSTER"));
     }
     let now = ctx.srv.now_ms;
     let c = node(ctx)?;

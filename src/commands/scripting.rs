@@ -749,14 +749,9 @@ fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Status("OK"))
 }
 
-/// Redis's addReplySubcommandSyntaxError.
-fn subcommand_syntax(sub: &str) -> CmdError {
-    CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try FUNCTION HELP."))
-}
-
 fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 3 {
-        return Err(subcommand_syntax("flush"));
+        return Err(super::args::subcommand_syntax(argv, "FUNCTION"));
     }
     flush_mode(argv, "FUNCTION FLUSH only supports SYNC|ASYNC option")?;
     match ctx.srv.functions.as_deref_mut() {
@@ -904,7 +899,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Replace,
     }
     if argv.len() > 4 {
-        return Err(subcommand_syntax("restore"));
+        return Err(super::args::subcommand_syntax(argv, "FUNCTION"));
     }
     let policy = match argv.get(3) {
         None => Policy::Append,

@@ -1004,5 +1004,5 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ],
         ));
     }
-    Err(CmdError::msg(format!("unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.", lossy(sub))))
+    Err(super::args::subcommand_syntax(argv, "DEBUG"))
 }

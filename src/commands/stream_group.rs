@@ -398,13 +398,6 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted)]))
 }
 
-pub(super) fn subcommand_error(argv: &[&[u8]]) -> CmdError {
-    CmdError::msg(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        lossy(argv[1]).chars().take(128).collect::<String>()
-    ))
-}
-
 pub(super) fn parse_entries_read(a: &[u8]) -> Result<Option<u64>, CmdError> {
     let n = int(a)?;
     if n < 0 && n != -1 {
@@ -438,7 +431,7 @@ pub(super) fn xgroup_create(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             entries_read = parse_entries_read(argv[i + 1])?;
             i += 2;
         } else {
-            return Err(subcommand_error(argv));
+            return Err(super::args::subcommand_syntax(argv, "XGROUP"));
         }
     }
     let (key, group) = (argv[2], argv[3]);
@@ -479,7 +472,7 @@ pub(super) fn xgroup_setid(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut i = 5;
     while i < argv.len() {
         if !is(argv[i], "entriesread") || i + 1 >= argv.len() {
-            return Err(subcommand_error(argv));
+            return Err(super::args::subcommand_syntax(argv, "XGROUP"));
         }
         entries_read = parse_entries_read(argv[i + 1])?;
         i += 2;
