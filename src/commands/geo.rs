@@ -389,8 +389,11 @@ fn geo_generic(ctx: &mut Ctx, argv: &[&[u8]], mode: Mode, readonly: bool) -> Cmd
     }
     let (Some(z), Some((lon, lat)), Some((shape, conversion))) = (z, center, shape) else {
         return Ok(match store {
+            // A missing source still deletes the destination, with its `del` event.
             Some((dst, _)) => {
-                ctx.db().remove(&dst);
+                if ctx.db().remove(&dst).is_some() {
+                    ctx.notify(ev::GENERIC, "del", &dst);
+                }
                 Reply::Int(0)
             }
             None => Reply::Array(vec![]),

@@ -522,18 +522,14 @@ pub(super) fn xgroup_delconsumer(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (key, group) = (argv[2], argv[3]);
     let s = group_stream(ctx.db(), key)?;
     let Some(g) = s.groups.get_mut(group) else { return Err(no_such_group(key, group)) };
-    let pending = match g.consumers.remove(argv[4]) {
-        Some(c) => {
-            for id in &c.pel {
-                g.pel.remove(id);
-            }
-            c.pel.len()
-        }
-        None => 0,
-    };
+    // A consumer that is not there changes nothing: no event, nothing propagated.
+    let Some(c) = g.consumers.remove(argv[4]) else { return Ok(Reply::Int(0)) };
+    for id in &c.pel {
+        g.pel.remove(id);
+    }
     ctx.db().unsignalled_change(key, 1);
     ctx.notify(ev::STREAM, "xgroup-delconsumer", key);
-    Ok(Reply::Int(pending as i64))
+    Ok(Reply::Int(c.pel.len() as i64))
 }
 
 pub(super) fn xgroup_help(_: &mut Ctx, _: &[&[u8]]) -> CmdResult {
