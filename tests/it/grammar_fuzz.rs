@@ -417,6 +417,17 @@ fn same(name: &str, a: &Frame, b: &Frame, queued: Option<&[String]>) -> bool {
     }
 }
 
+/// The replies, or for an EXEC the first queued command's replies that differ.
+fn first_difference(a: &Frame, b: &Frame, queued: Option<&[String]>) -> (Vec<u8>, Vec<u8>) {
+    if let (Some(q), Frame::Agg(_, ka), Frame::Agg(_, kb)) = (queued, a, b)
+        && let Some(i) = (0..ka.len().min(kb.len()).min(q.len())).find(|&i| !same(&q[i], &ka[i], &kb[i], None))
+    {
+        let tag = format!("[{i}: {}] ", q[i]).into_bytes();
+        return ([tag.clone(), ka[i].bytes()].concat(), [tag, kb[i].bytes()].concat());
+    }
+    (a.bytes(), b.bytes())
+}
+
 fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(300)]).escape_debug().to_string()
 }
@@ -447,13 +458,37 @@ fn dump(c: &mut Conn, key: &str) -> String {
     format!("{kind} ttl {ttl} {}", show(&content.bytes()))
 }
 
+/// The notifications a subscriber received up to now: a PING's reply proves the server has
+/// written everything before it.
+fn notifications(c: &mut Conn) -> Vec<Frame> {
+    c.send(&["PING"]);
+    let mut got = Vec::new();
+    loop {
+        let f = c.read();
+        if f.children().first().is_some_and(|k| k.as_str() == "pong") {
+            return got;
+        }
+        got.push(f);
+    }
+}
+
 /// Runs `n` generated commands against both servers in one protocol; returns the mismatches.
-fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: bool) -> Vec<String> {
+fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: bool, events: bool) -> Vec<String> {
     let (mut ce, mut cr) = (e.connect(), r.connect());
     if resp3 {
         ce.cmd(&["HELLO", "3"]);
         cr.cmd(&["HELLO", "3"]);
     }
+    // With `events`, a subscriber on each server hears every keyspace and keyevent
+    // notification, and what each command caused must be the same messages in the same order.
+    let mut subscribers = events.then(|| {
+        [e, r].map(|p| {
+            let mut c = p.connect();
+            assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]).as_str(), "OK");
+            c.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+            c
+        })
+    });
     for c in [&mut ce, &mut cr] {
         c.cmd(&["FLUSHALL"]);
     }
@@ -468,6 +503,23 @@ fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: boo
             eprintln!("{argv:?}");
         }
         let (fe, fr) = (ce.cmd(&words), cr.cmd(&words));
+        if let Some([se, sr]) = subscribers.as_mut() {
+            // A key left past its deadline goes by active expiry whenever the cycle runs,
+            // or at its next read: reading every key now makes its `expired` event land in
+            // this step on both servers.
+            let mut exists = vec!["EXISTS"];
+            exists.extend_from_slice(ALL_KEYS);
+            if queued.is_none() {
+                for c in [&mut ce, &mut cr] {
+                    c.cmd(&exists);
+                }
+            }
+            let (me, mr) = (notifications(se), notifications(sr));
+            if me != mr {
+                let list = |m: &[Frame]| m.iter().map(|f| show(&f.bytes())).collect::<Vec<_>>().join(" ");
+                found.push(format!("events of {argv:?}\n  ember: {}\n  redis: {}", list(&me), list(&mr)));
+            }
+        }
         // What a transaction queued, to compare EXEC's replies one by one.
         let name = argv[0].to_ascii_lowercase();
         let exec_queue = if matches!(name.as_str(), "exec" | "discard") { queued.take() } else { None };
@@ -497,8 +549,8 @@ fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: boo
             found.push(format!(
                 "RESP{}: {argv:?}\n  ember: {}\n  redis: {}\n  after: {}\n  now: {}",
                 if resp3 { 3 } else { 2 },
-                show(&fe.bytes()),
-                show(&fr.bytes()),
+                show(&first_difference(&fe, &fr, exec_queue.as_deref()).0),
+                show(&first_difference(&fe, &fr, exec_queue.as_deref()).1),
                 naming(&argv.iter().map(String::as_str).filter(|w| ALL_KEYS.contains(w)).collect::<Vec<_>>()),
                 argv.iter()
                     .filter(|w| ALL_KEYS.contains(&w.as_str()))
@@ -561,8 +613,10 @@ fn generated_commands_answer_exactly_like_redis() {
     let cmds = command_docs(&mut r.connect());
     assert!(cmds.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", cmds.len());
     let mut rng = Rng(seed | 1);
-    let mut found = run(&e, &r, &cmds, &mut rng, n, false);
-    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, true));
+    let mut found = run(&e, &r, &cmds, &mut rng, n, false, false);
+    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, true, false));
+    // Keyspace notifications: the same events for every command.
+    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, false, true));
     // Then with tiny compact-encoding limits, so the data sets convert back and forth
     // between their forms (listpack, intset, table, quicklist nodes) all the time.
     for p in [&e, &r] {
@@ -571,6 +625,6 @@ fn generated_commands_answer_exactly_like_redis() {
             assert_eq!(c.cmd(&["CONFIG", "SET", k, v]).as_str(), "OK", "CONFIG SET {k} {v}");
         }
     }
-    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, false));
+    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, false, false));
     assert!(found.is_empty(), "seed {seed}: {} replies differ from Redis's:\n{}", found.len(), found.join("\n"));
 }
