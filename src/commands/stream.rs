@@ -798,10 +798,8 @@ pub(super) fn xsetid(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
+    // (Redis 7.0 does not compare with the stream's current max_deleted_entry_id.)
     let Some(s) = stream_mut(ctx.db(), argv[1])? else { return Err(CmdError::NoSuchKey) };
-    if id < s.max_deleted {
-        return Err(CmdError::msg("The ID specified in XSETID is smaller than current max_deleted_entry_id"));
-    }
     if !s.is_empty() {
         let top = s.last_live_id().unwrap_or(StreamId::ZERO);
         if id < top {
