@@ -196,6 +196,21 @@ pub enum LongDouble {
     Inf { neg: bool },
 }
 
+/// An exponent's `[+-]digits` (the whole of `part`), saturated at ±1,000,000: far past
+/// any range, so a longer one cannot overflow.
+fn exponent(part: &[u8]) -> Option<i64> {
+    let (neg, digits) = match part.first() {
+        Some(b'-') => (true, &part[1..]),
+        Some(b'+') => (false, &part[1..]),
+        _ => (false, part),
+    };
+    if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let e = digits.iter().fold(0i64, |a, &c| (a * 10 + (c - b'0') as i64).min(1_000_000));
+    Some(if neg { -e } else { e })
+}
+
 /// Rounds `n · 2^t` (plus a sticky remainder) to 64 bits, nearest-even.
 fn round(neg: bool, n: &Big, t: i64, sticky: bool) -> LongDouble {
     if n.is_zero() {
@@ -295,21 +310,7 @@ impl LongDouble {
             if body[i] != b'e' && body[i] != b'E' {
                 return None;
             }
-            let exp_part = &body[i + 1..];
-            let (eneg, edigits) = match exp_part.first() {
-                Some(b'-') => (true, &exp_part[1..]),
-                Some(b'+') => (false, &exp_part[1..]),
-                _ => (false, exp_part),
-            };
-            if edigits.is_empty() || !edigits.iter().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            for &c in edigits {
-                e10 = (e10 * 10 + (c - b'0') as i64).min(1_000_000);
-            }
-            if eneg {
-                e10 = -e10;
-            }
+            e10 = exponent(&body[i + 1..])?;
         }
         e10 -= frac_digits;
         if digits.is_empty() {
@@ -375,16 +376,7 @@ impl LongDouble {
         }
         if i < hex.len() {
             let exp_part = hex[i..].strip_prefix(b"p").or_else(|| hex[i..].strip_prefix(b"P"))?;
-            let (eneg, edigits) = match exp_part.first() {
-                Some(b'-') => (true, &exp_part[1..]),
-                Some(b'+') => (false, &exp_part[1..]),
-                _ => (false, exp_part),
-            };
-            if edigits.is_empty() || !edigits.iter().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let e = edigits.iter().fold(0i64, |a, &c| (a * 10 + (c - b'0') as i64).min(1_000_000));
-            e2 += if eneg { -e } else { e };
+            e2 += exponent(exp_part)?;
         }
         if n.is_zero() {
             return Some(LongDouble::Finite { neg, m: 0, exp: 0 });
