@@ -121,7 +121,15 @@ pub fn strtod(s: &[u8]) -> Strtod {
     libc_strtod(s)
 }
 
+/// The longest argument handed to the C library (it needs a NUL-terminated copy): past this,
+/// a string that is not a plain decimal is not a number. Redis would still read, say, a
+/// 100 KB hexadecimal float; nobody sends one, and the copy stays small.
+const MAX_C_STRTOD: usize = 64 * 1024;
+
 fn libc_strtod(s: &[u8]) -> Strtod {
+    if s.len() > MAX_C_STRTOD {
+        return Strtod { value: 0.0, end: 0, range_error: false };
+    }
     let mut buf = Vec::with_capacity(s.len() + 1);
     buf.extend_from_slice(s);
     buf.push(0);
