@@ -465,7 +465,7 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     let spec = entry.spec;
     // MONITOR sees a command once it ran (so EXEC follows what it executed), except a script,
     // which it sees before the commands the script runs (Redis feeds EVAL/FCALL up front).
-    let monitored = !srv.monitors.is_empty() && !sess.retrying_block;
+    let monitored = !srv.monitors.is_empty() && sess.serving.is_none();
     let script = entry.is(traits::SCRIPT);
     if monitored && script {
         feed_monitors(srv, sess, argv);

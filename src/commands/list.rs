@@ -297,7 +297,7 @@ fn parse_end(a: &[u8]) -> Result<End, CmdError> {
 /// The move at the heart of LMOVE/BLMOVE/RPOPLPUSH. None when the source is empty.
 fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Option<Vec<u8>>, CmdError> {
     let fill = fill(ctx);
-    let retrying = ctx.sess.retrying_block;
+    let retrying = ctx.sess.serving.is_some();
     let db = ctx.db();
     let src_ok = match db.get(src) {
         None => return Ok(None),
@@ -345,8 +345,11 @@ fn rpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn bpop_generic(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CmdResult {
     let deadline = super::block_deadline(ctx.srv, argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    let retrying = ctx.sess.retrying_block;
+    let retrying = ctx.sess.serving.is_some();
     for k in keys {
+        if !ctx.sess.serves(k) {
+            continue;
+        }
         let db = ctx.db();
         match db.get(k) {
             None => continue,
@@ -384,7 +387,7 @@ fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(v) => {
             // Propagated without the timeout (Redis 7.0): LMOVE, with the directions as given,
             // or in lower case when a blocked client is served (Redis's shared words).
-            let (wf, wt) = if ctx.sess.retrying_block {
+            let (wf, wt) = if ctx.sess.serving.is_some() {
                 let name = |e: End| Bytes::from_static(if matches!(e, End::Left) { b"left" } else { b"right" });
                 (name(from), name(to))
             } else {
@@ -426,8 +429,11 @@ fn parse_mpop(argv: &[&[u8]], at: usize) -> Result<(Vec<Bytes>, End, usize), Cmd
 
 /// Pops up to `count` from the first non-empty list among `keys`.
 fn mpop(ctx: &mut Ctx, keys: &[&[u8]], end: End, count: usize) -> Result<Option<Reply>, CmdError> {
-    let retrying = ctx.sess.retrying_block;
+    let retrying = ctx.sess.serving.is_some();
     for k in keys {
+        if !ctx.sess.serves(k) {
+            continue;
+        }
         let db = ctx.db();
         match db.get(k) {
             None => continue,
@@ -458,8 +464,9 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, argv[1])?;
+    // Redis checks the timeout after the other arguments.
     let (keys, end, count) = parse_mpop(argv, 2)?;
+    let deadline = super::block_deadline(ctx.srv, argv[1])?;
     match mpop(ctx, &crate::protocol::views(&keys), end, count)? {
         Some(r) => Ok(r),
         None => super::block(ctx, argv, &crate::protocol::views(&keys), deadline, Reply::NullArray, Reply::NullArray),

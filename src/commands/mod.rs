@@ -613,10 +613,12 @@ pub fn block(
 
 /// Parses a blocking timeout (seconds, fractions allowed) into an absolute deadline.
 pub fn block_deadline(srv: &ServerState, arg: &[u8]) -> Result<Option<u64>, CmdError> {
-    let secs =
-        crate::util::numfmt::parse_f64(arg).ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
+    // Redis reads a long double (strtold): 1e400 and 1e-400 are numbers there.
+    let secs = crate::util::numfmt::parse_f64(arg)
+        .or_else(|| crate::util::longdouble::LongDouble::parse(arg).map(|v| v.approx_f64()))
+        .ok_or_else(|| CmdError::msg("timeout is not a float or out of range"))?;
     // Redis rounds up to whole milliseconds; a value past i64 milliseconds (1e300, inf)
-    // converts to LLONG_MIN there, hence "negative".
+    // converts to LLONG_MIN there, hence "negative"; 1e-400 rounds up to 1 ms.
     let ms = (secs * 1000.0).ceil();
     if !(0.0..i64::MAX as f64).contains(&ms) {
         return Err(CmdError::msg("timeout is negative"));

@@ -677,10 +677,18 @@ pub(super) fn xreadgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub(super) fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
     let r = parse_read(ctx, argv, group_cmd)?;
-    let retrying = ctx.sess.retrying_block;
+    let retrying = ctx.sess.serving.is_some();
     // Resolve the IDs (and check keys and groups) before serving anything.
     let mut froms = Vec::with_capacity(r.keys.len());
-    for (key, id) in r.keys.iter().zip(&r.ids) {
+    // A waiting client re-run for one ready stream reads that stream alone, at the ID it
+    // first gave for it (Redis keeps one per key).
+    let skipped = |i: usize, key: &Bytes| !ctx.sess.serves(key) || (retrying && r.keys[..i].contains(key));
+    let skip: Vec<bool> = r.keys.iter().enumerate().map(|(i, k)| skipped(i, k)).collect();
+    for ((key, id), &skip) in r.keys.iter().zip(&r.ids).zip(&skip) {
+        if skip {
+            froms.push(From::New);
+            continue;
+        }
         let s = match ctx.db().get(key) {
             None => None,
             Some(v) => match v.as_stream() {
@@ -728,7 +736,7 @@ pub(super) fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> Cm
     }
     let now = ctx.now_ms();
     let mut out = Vec::new();
-    for (key, from) in r.keys.iter().zip(&froms) {
+    for ((key, from), _) in r.keys.iter().zip(&froms).zip(&skip).filter(|(_, skip)| !**skip) {
         let served = match &r.group {
             None => {
                 let From::After(after) = *from else { continue };

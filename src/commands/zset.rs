@@ -812,8 +812,11 @@ fn pop_first(
     max: bool,
     count: usize,
 ) -> Result<Option<(Bytes, Vec<(Vec<u8>, f64)>)>, CmdError> {
-    let retrying = ctx.sess.retrying_block;
+    let retrying = ctx.sess.serving.is_some();
     for k in keys {
+        if !ctx.sess.serves(k) {
+            continue;
+        }
         match ctx.db().get(k) {
             None => continue,
             Some(v) if v.as_zset().is_none() => {
@@ -873,8 +876,9 @@ fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let deadline = super::block_deadline(ctx.srv, argv[1])?;
+    // Redis checks the timeout after the other arguments.
     let (keys, max, count) = parse_zmpop(argv, 2)?;
+    let deadline = super::block_deadline(ctx.srv, argv[1])?;
     match mpop_first(ctx, &crate::protocol::views(&keys), max, count)? {
         Some(r) => Ok(r),
         None => super::block(ctx, argv, &crate::protocol::views(&keys), deadline, Reply::NullArray, Reply::NullArray),

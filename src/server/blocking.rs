@@ -186,14 +186,19 @@ fn serve_ready_keys(st: &mut ServerState, current: &mut Session) {
                     st.clients.insert(id, s);
                     continue;
                 };
-                s.retrying_block = true;
+                s.serving = Some(key.clone());
                 let reply = st.executor.retry(st, &mut s, &crate::protocol::views(&req.argv));
-                s.retrying_block = false;
+                s.serving = None;
                 if s.block.is_some() {
-                    // Nothing left for this waiter: keep its place (and original deadline).
+                    // Not served: it keeps its place (and original deadline). Once the key
+                    // is gone nobody else can be; while it stays (another type's waiter, a
+                    // stream read past its end) the next waiters may still be.
                     s.block = Some(req);
                     st.clients.insert(id, s);
-                    break;
+                    if !st.dbs[db].contains(&key) {
+                        break;
+                    }
+                    continue;
                 }
                 encode(&reply, s.resp, &mut s.out);
                 // Its own invalidations (a BLMOVE into a key it tracks) follow its reply.

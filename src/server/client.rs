@@ -108,9 +108,10 @@ pub struct Session {
     /// A command held back by CLIENT PAUSE (WRITE): it runs, and input is read again, when
     /// the pause ends.
     pub postponed: Option<Vec<bytes::Bytes>>,
-    /// True while a blocked command is being re-run because a key became ready: a key of the
-    /// wrong type then keeps the client waiting instead of failing it.
-    pub retrying_block: bool,
+    /// The ready key a blocked command is being re-run for. As in Redis, the command is
+    /// served from that key alone, and a key of the wrong type keeps it waiting instead of
+    /// failing it.
+    pub serving: Option<bytes::Bytes>,
     /// Pub/Sub channels, patterns and shard channels this client listens to.
     pub subs: crate::server::pubsub::Subscriptions,
     /// CLIENT TRACKING state; None while tracking is off.
@@ -150,6 +151,12 @@ pub fn protected_mode_denies(protected: bool, password_set: bool, peer: &std::ne
 pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 impl Session {
+    /// Whether a blocking command may serve itself from `key`: any of its keys when it
+    /// first runs, only the ready one when it is re-run for a waiting client.
+    pub fn serves(&self, key: &[u8]) -> bool {
+        self.serving.as_ref().is_none_or(|k| k[..] == *key)
+    }
+
     /// How the logs name a replica (Redis's replicationGetSlaveName): its address with the
     /// port it listens on, which REPLCONF listening-port told.
     pub fn replica_name(&self) -> String {
@@ -247,7 +254,7 @@ impl Session {
             repl_ack_ms: 0,
             block: None,
             postponed: None,
-            retrying_block: false,
+            serving: None,
             subs: Default::default(),
             tracking: None,
             caching: false,

@@ -404,6 +404,27 @@ impl LongDouble {
         LongDouble::Finite { neg, m: m53 << lz, exp: exp - lz as i64 }
     }
 
+    /// Roughly the nearest double, for comparisons: magnitudes past a double's range become
+    /// infinite, nonzero ones below it the smallest double, signs kept.
+    pub fn approx_f64(&self) -> f64 {
+        match *self {
+            LongDouble::Inf { neg } => {
+                if neg {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }
+            }
+            LongDouble::Finite { neg, m, exp } => {
+                let mut v = m as f64 * 2f64.powi(exp.clamp(-4000, 4000) as i32);
+                if v == 0.0 && m != 0 {
+                    v = f64::MIN_POSITIVE;
+                }
+                if neg { -v } else { v }
+            }
+        }
+    }
+
     pub fn is_finite(&self) -> bool {
         matches!(self, LongDouble::Finite { .. })
     }

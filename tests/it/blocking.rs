@@ -109,6 +109,49 @@ fn wrong_type_key_keeps_waiter_blocked() {
     assert_eq!(b.read().text(), "*2\r\n$1\r\nk\r\n$7\r\nfinally\r\n");
 }
 
+/// Waits until the server counts `n` blocked clients.
+fn blocked(c: &mut crate::util::Conn, n: usize) {
+    let want = format!("blocked_clients:{n}");
+    assert!(crate::util::eventually(Duration::from_secs(5), || c.cmd(&["INFO", "clients"]).as_str().contains(&want)));
+}
+
+/// As in Redis, a ready key serves its waiters from that key: a waiter of another type
+/// (BLPOP on what is now a sorted set) is passed over without ending the queue, a waiter
+/// on several keys gets the one that became ready first (not the first it names), and a
+/// stream reader waiting past the end does not hold up the one behind it.
+#[test]
+fn ready_keys_serve_their_own_waiters_in_order() {
+    let s = ember(&[]);
+    let (mut a, mut b, mut c) = (s.connect(), s.connect(), s.connect());
+    let a_id = a.cmd(&["CLIENT", "ID"]).as_str();
+    a.send(&["BLPOP", "z", "0"]);
+    blocked(&mut c, 1);
+    b.send(&["BZPOPMIN", "z", "0"]);
+    blocked(&mut c, 2);
+    assert_eq!(c.cmd(&["ZADD", "z", "1", "m"]).text(), ":1\r\n");
+    assert_eq!(b.read().text(), "*3\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\n1\r\n");
+    blocked(&mut c, 1);
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &a_id]).text(), ":1\r\n");
+    assert_eq!(a.read().text(), "*-1\r\n");
+
+    a.send(&["BLPOP", "l1", "l2", "0"]);
+    blocked(&mut c, 1);
+    for cmd in [&["MULTI"][..], &["LPUSH", "l2", "x"], &["LPUSH", "l1", "y"]] {
+        c.cmd(cmd);
+    }
+    c.cmd(&["EXEC"]);
+    assert_eq!(a.read().text(), "*2\r\n$2\r\nl2\r\n$1\r\nx\r\n");
+
+    c.cmd(&["XADD", "s", "5-0", "f", "1"]);
+    a.send(&["XREAD", "BLOCK", "0", "STREAMS", "s", "9-0"]);
+    blocked(&mut c, 1);
+    b.send(&["XREAD", "BLOCK", "0", "STREAMS", "s", "5-0"]);
+    blocked(&mut c, 2);
+    c.cmd(&["XADD", "s", "6-0", "f", "2"]);
+    assert!(b.read().text().contains("6-0"));
+    blocked(&mut c, 1);
+}
+
 /// A BRPOPLPUSH served while its destination holds another type gets WRONGTYPE (it used to
 /// stay blocked for ever) and the element stays in the source, as in Redis.
 #[test]

@@ -28,8 +28,9 @@ struct Command {
     args: Vec<Arg>,
 }
 
-/// Commands left out: random or time-dependent replies, blocking, other databases, and the
-/// dump format (compared elsewhere).
+/// Commands left out of the main connection's stream: random or time-dependent replies,
+/// blocking ones (the waiting connections send those), other databases, and the dump format
+/// (compared elsewhere).
 const SKIP: &[&str] = &[
     "randomkey",
     "scan",
@@ -93,6 +94,16 @@ const SKIP: &[&str] = &[
     "client|caching",
     "client|no-evict",
 ];
+
+/// Sent by the waiting connections (two on each server) while the main one changes the keys
+/// they wait on.
+const BLOCKING: &[&str] =
+    &["blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop", "xread", "xreadgroup"];
+
+/// A blocking command's timeout: forever, long enough to be forever, or refused (a timeout
+/// that ends during the run would make the comparison a race).
+const BLOCK_TIMEOUTS: &[&str] =
+    &["0", "0", "0", "100000", "-1", "x", "inf", "nan", "1e400", "-0", "9223372036854775807"];
 
 const GROUPS: &[&str] = &[
     "string",
@@ -282,37 +293,47 @@ fn parse_arg(f: &Frame) -> Arg {
     a
 }
 
-fn command_docs(c: &mut Conn) -> Vec<Command> {
+/// The main connection's commands, and the waiting connections' blocking ones.
+fn command_docs(c: &mut Conn) -> (Vec<Command>, Vec<Command>) {
     let docs = c.cmd(&["COMMAND", "DOCS"]);
-    // More groups (connection, scripting, transactions...) by hand: EMBER_GRAMMAR_GROUPS.
+    // More groups by hand: EMBER_GRAMMAR_GROUPS.
     let extra = std::env::var("EMBER_GRAMMAR_GROUPS").unwrap_or_default();
     let mut groups: Vec<&str> = GROUPS.to_vec();
     groups.extend(extra.split(',').filter(|g| !g.is_empty()));
-    let mut out = Vec::new();
-    collect(&docs, &groups, &mut out);
-    out
+    let (mut main, mut blocking) = (Vec::new(), Vec::new());
+    collect(&docs, &mut |cmd| {
+        let wanted = if cmd.group == "server" {
+            SERVER.contains(&cmd.name.as_str())
+        } else {
+            groups.contains(&cmd.group.as_str())
+        };
+        if BLOCKING.contains(&cmd.name.as_str()) {
+            blocking.push(cmd);
+        } else if wanted && !SKIP.contains(&cmd.name.as_str()) {
+            main.push(cmd);
+        }
+    });
+    // COMMAND DOCS comes in hash-table order, which changes with each redis-server: sorted,
+    // a seed replays the same commands.
+    for cmds in [&mut main, &mut blocking] {
+        cmds.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    (main, blocking)
 }
 
 /// Commands and their subcommands (`xgroup|create` is sent as two words).
-fn collect(docs: &Frame, groups: &[&str], out: &mut Vec<Command>) {
+fn collect(docs: &Frame, take: &mut dyn FnMut(Command)) {
     for (name, doc) in pairs(docs) {
         let mut cmd = Command { name, group: String::new(), args: vec![] };
         for (k, v) in pairs(doc) {
             match k.as_str() {
                 "group" => cmd.group = v.as_str(),
                 "arguments" => cmd.args = v.children().iter().map(parse_arg).collect(),
-                "subcommands" => collect(v, groups, out),
+                "subcommands" => collect(v, take),
                 _ => {}
             }
         }
-        let wanted = if cmd.group == "server" {
-            SERVER.contains(&cmd.name.as_str())
-        } else {
-            groups.contains(&cmd.group.as_str())
-        };
-        if wanted && !SKIP.contains(&cmd.name.as_str()) {
-            out.push(cmd);
-        }
+        take(cmd);
     }
 }
 
@@ -330,6 +351,7 @@ fn fill(rng: &mut Rng, a: &Arg, group: &str, out: &mut Vec<String>, forced: bool
         }
         let timed = matches!(a.token.as_deref(), Some("EX" | "PX")) || a.name == "seconds" || a.name == "milliseconds";
         let word = match a.kind.as_str() {
+            "double" | "integer" if a.name == "timeout" => rng.pick(BLOCK_TIMEOUTS),
             "key" if !keys_of(group).is_empty() && rng.chance(75) => rng.pick(keys_of(group)),
             "key" => rng.pick(ALL_KEYS),
             "integer" if timed => rng.pick(TTLS),
@@ -484,8 +506,118 @@ fn notifications(c: &mut Conn) -> Vec<Frame> {
     }
 }
 
+/// Where a waiting connection's blocking command stands on one server.
+#[derive(PartialEq, Debug)]
+enum Wait {
+    Blocked,
+    Replied(Frame),
+}
+
+/// A connection on each server that sends blocking commands; `argv` is the one both are
+/// blocked in, if any.
+struct Waiter {
+    conns: [Conn; 2],
+    ids: [String; 2],
+    argv: Option<Vec<String>>,
+}
+
+/// Whether the server lists client `id` as blocked (asked on an observer connection, which
+/// is never inside a transaction).
+fn blocked(observer: &mut Conn, id: &str) -> bool {
+    let line = observer.cmd(&["CLIENT", "LIST", "ID", id]).text();
+    line.split(' ').any(|f| f.strip_prefix("flags=").is_some_and(|fl| fl.contains('b')))
+}
+
+/// A blocking command just sent: polls until the server either answered it or lists the
+/// connection as blocked.
+fn settle(conn: &mut Conn, observer: &mut Conn, id: &str) -> Wait {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if blocked(observer, id) {
+            return Wait::Blocked;
+        }
+        if let Some(f) = conn.try_read(std::time::Duration::from_millis(5)) {
+            return Wait::Replied(f);
+        }
+    }
+    panic!("a blocking command neither blocked nor answered in 10 s");
+}
+
+/// After a main-connection command: a served (or refused) waiter has its reply written
+/// by the time the main connection has its own, as in Redis, where blocked clients are
+/// served right after the command that made their key ready.
+fn poll_waiter(conn: &mut Conn, observer: &mut Conn, id: &str) -> Wait {
+    if blocked(observer, id) { Wait::Blocked } else { Wait::Replied(conn.read()) }
+}
+
+impl Waiter {
+    fn new(e: &Proc, r: &Proc, resp3: bool) -> Waiter {
+        let mut conns = [e.connect(), r.connect()];
+        let ids = conns.each_mut().map(|c| {
+            if resp3 {
+                c.cmd(&["HELLO", "3"]);
+            }
+            c.cmd(&["CLIENT", "ID"]).as_str()
+        });
+        Waiter { conns, ids, argv: None }
+    }
+
+    /// Compares where the two servers' connections stand (`sent` after a new command);
+    /// a difference is reported and the one still blocked is let go.
+    fn compare(&mut self, observers: &mut [Conn; 2], sent: bool, what: &str, found: &mut Vec<String>) {
+        let argv = self.argv.take().unwrap_or_default();
+        let mut states = Vec::new();
+        for ((c, o), id) in self.conns.iter_mut().zip(observers.iter_mut()).zip(&self.ids) {
+            states.push(if sent { settle(c, o, id) } else { poll_waiter(c, o, id) });
+        }
+        let both_blocked = states.iter().all(|w| *w == Wait::Blocked);
+        let same = match (&states[0], &states[1]) {
+            (Wait::Replied(a), Wait::Replied(b)) => {
+                comparable(&argv[0].to_ascii_lowercase(), a) == comparable(&argv[0].to_ascii_lowercase(), b)
+            }
+            (a, b) => a == b,
+        };
+        if !same {
+            let text = |w: &Wait| match w {
+                Wait::Blocked => "(blocked)".to_string(),
+                Wait::Replied(f) => show(&f.bytes()),
+            };
+            found.push(format!(
+                "waiting {argv:?} {what}\n  ember: {}\n  redis: {}",
+                text(&states[0]),
+                text(&states[1])
+            ));
+            for s in 0..2 {
+                if states[s] == Wait::Blocked {
+                    observers[s].cmd(&["CLIENT", "UNBLOCK", &self.ids[s]]);
+                    self.conns[s].read();
+                }
+            }
+        } else if both_blocked {
+            self.argv = Some(argv);
+        }
+    }
+}
+
+/// How a run talks to the servers.
+#[derive(Clone, Copy, Default)]
+struct Phase {
+    resp3: bool,
+    /// A subscriber compares every command's keyspace notifications.
+    events: bool,
+    /// Two connections on each server wait in blocking commands.
+    waiters: bool,
+}
+
+/// The commands of the main connection and of the waiting ones.
+struct Grammar {
+    main: Vec<Command>,
+    blocking: Vec<Command>,
+}
+
 /// Runs `n` generated commands against both servers in one protocol; returns the mismatches.
-fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: bool, events: bool) -> Vec<String> {
+fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -> Vec<String> {
+    let Phase { resp3, events, waiters } = phase;
     let (mut ce, mut cr) = (e.connect(), r.connect());
     if resp3 {
         ce.cmd(&["HELLO", "3"]);
@@ -501,6 +633,8 @@ fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: boo
             c
         })
     });
+    let mut observers = [e.connect(), r.connect()];
+    let mut waiting: Vec<Waiter> = if waiters { (0..2).map(|_| Waiter::new(e, r, resp3)).collect() } else { vec![] };
     for c in [&mut ce, &mut cr] {
         c.cmd(&["FLUSHALL"]);
     }
@@ -509,7 +643,20 @@ fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: boo
     let mut found = Vec::new();
     let mut recent: Vec<Vec<String>> = Vec::new();
     for i in 0..n {
-        let Some(argv) = generate(rng, cmds) else { continue };
+        // An idle waiting connection sends a blocking command first.
+        for w in waiting.iter_mut().filter(|w| w.argv.is_none()) {
+            let Some(argv) = generate(rng, &g.blocking) else { continue };
+            let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+            if trace {
+                eprintln!("waiting {argv:?}");
+            }
+            for c in &mut w.conns {
+                c.send(&words);
+            }
+            w.argv = Some(argv);
+            w.compare(&mut observers, true, "when sent", &mut found);
+        }
+        let Some(argv) = generate(rng, &g.main) else { continue };
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
         if trace {
             eprintln!("{argv:?}");
@@ -517,6 +664,9 @@ fn run(e: &Proc, r: &Proc, cmds: &[Command], rng: &mut Rng, n: usize, resp3: boo
         let (fe, fr) = (ce.cmd(&words), cr.cmd(&words));
         // What a transaction queued, to compare EXEC's replies one by one.
         let name = argv[0].to_ascii_lowercase();
+        for w in waiting.iter_mut().filter(|w| w.argv.is_some()) {
+            w.compare(&mut observers, false, &format!("after {argv:?}"), &mut found);
+        }
         let exec_queue = if matches!(name.as_str(), "exec" | "discard") { queued.take() } else { None };
         if name == "multi" && fr.as_str() == "OK" {
             queued = Some(Vec::new());
@@ -618,13 +768,20 @@ fn generated_commands_answer_exactly_like_redis() {
     let n: usize = std::env::var("EMBER_GRAMMAR_CMDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40_000);
     let e: Proc = ember(&[]);
     let r: Proc = redis();
-    let cmds = command_docs(&mut r.connect());
-    assert!(cmds.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", cmds.len());
+    let (main, blocking) = command_docs(&mut r.connect());
+    assert!(main.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", main.len());
+    assert_eq!(blocking.len(), BLOCKING.len(), "COMMAND DOCS gave the blocking commands");
+    let g = Grammar { main, blocking };
     let mut rng = Rng(seed | 1);
-    let mut found = run(&e, &r, &cmds, &mut rng, n, false, false);
-    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, true, false));
+    let mut found = run(&e, &r, &g, &mut rng, n, Phase::default());
+    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
     // Keyspace notifications: the same events for every command.
-    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, false, true));
+    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { events: true, ..Phase::default() }));
+    // Blocking commands waiting on the keys the main connection changes: served (or not)
+    // alike, with the same replies and the same notifications, in both protocols.
+    let waiting = Phase { waiters: true, events: true, ..Phase::default() };
+    found.extend(run(&e, &r, &g, &mut rng, n / 4, waiting));
+    found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { resp3: true, ..waiting }));
     // Then with tiny compact-encoding limits, so the data sets convert back and forth
     // between their forms (listpack, intset, table, quicklist nodes) all the time.
     for p in [&e, &r] {
@@ -633,6 +790,6 @@ fn generated_commands_answer_exactly_like_redis() {
             assert_eq!(c.cmd(&["CONFIG", "SET", k, v]).as_str(), "OK", "CONFIG SET {k} {v}");
         }
     }
-    found.extend(run(&e, &r, &cmds, &mut rng, n / 2, false, false));
+    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase::default()));
     assert!(found.is_empty(), "seed {seed}: {} replies differ from Redis's:\n{}", found.len(), found.join("\n"));
 }

@@ -322,6 +322,14 @@ impl Conn {
         }
     }
 
+    /// A reply if one starts arriving within `wait`.
+    pub fn try_read(&mut self, wait: Duration) -> Option<Frame> {
+        self.set_timeout(wait);
+        let ready = self.r.fill_buf().is_ok_and(|b| !b.is_empty());
+        self.set_timeout(Duration::from_secs(10));
+        ready.then(|| self.read())
+    }
+
     /// Reads whatever arrives until the peer closes or `wait` passes without data.
     pub fn read_until_close(&mut self, wait: Duration) -> (Vec<u8>, bool) {
         self.r.get_ref().set_read_timeout(Some(wait)).expect("timeout");
