@@ -11,7 +11,7 @@
 use crate::util::{Conn, Frame, Proc, Rng, ember, redis};
 
 /// One argument of a command's syntax, from COMMAND DOCS.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 struct Arg {
     name: String,
     kind: String,
@@ -22,6 +22,7 @@ struct Arg {
     args: Vec<Arg>,
 }
 
+#[derive(Clone)]
 struct Command {
     name: String,
     group: String,
@@ -103,7 +104,13 @@ const BLOCKING: &[&str] =
 /// A blocking command's timeout: forever, long enough to be forever, or refused (a timeout
 /// that ends during the run would make the comparison a race).
 const BLOCK_TIMEOUTS: &[&str] =
-    &["0", "0", "0", "100000", "-1", "x", "inf", "nan", "1e400", "-0", "9223372036854775807"];
+    &["0", "0", "0", "0", "0", "0", "100000", "-1", "x", "inf", "nan", "1e400", "-0", "9223372036854775807"];
+
+/// While connections wait, the main one draws from the groups that can serve them.
+const FEEDING: &[&str] = &["list", "sorted-set", "stream", "generic", "transactions"];
+
+/// Main-connection commands a waiter stays blocked through before CLIENT UNBLOCK lets it go.
+const PATIENCE: usize = 25;
 
 const GROUPS: &[&str] = &[
     "string",
@@ -519,6 +526,8 @@ struct Waiter {
     conns: [Conn; 2],
     ids: [String; 2],
     argv: Option<Vec<String>>,
+    /// Main-connection commands since it blocked.
+    age: usize,
 }
 
 /// Whether the server lists client `id` as blocked (asked on an observer connection, which
@@ -559,7 +568,7 @@ impl Waiter {
             }
             c.cmd(&["CLIENT", "ID"]).as_str()
         });
-        Waiter { conns, ids, argv: None }
+        Waiter { conns, ids, argv: None, age: 0 }
     }
 
     /// Compares where the two servers' connections stand (`sent` after a new command);
@@ -595,6 +604,26 @@ impl Waiter {
             }
         } else if both_blocked {
             self.argv = Some(argv);
+            self.age = if sent { 0 } else { self.age + 1 };
+        }
+    }
+
+    /// CLIENT UNBLOCK (as a timeout or an error) ends a wait both servers kept up for long.
+    fn let_go(&mut self, observers: &mut [Conn; 2], rng: &mut Rng, found: &mut Vec<String>) {
+        let Some(argv) = self.argv.take() else { return };
+        let how = *rng.pick(&["TIMEOUT", "ERROR", ""]);
+        let mut replies = Vec::new();
+        for ((c, o), id) in self.conns.iter_mut().zip(observers.iter_mut()).zip(&self.ids) {
+            let mut unblock = vec!["CLIENT", "UNBLOCK", id];
+            unblock.extend((!how.is_empty()).then_some(how));
+            replies.push((o.cmd(&unblock).bytes(), c.read().bytes()));
+        }
+        if replies[0] != replies[1] {
+            found.push(format!(
+                "waiting {argv:?} let go ({how})\n  ember: {}\n  redis: {}",
+                show(&[&replies[0].0[..], &replies[0].1].concat()),
+                show(&[&replies[1].0[..], &replies[1].1].concat())
+            ));
         }
     }
 }
@@ -609,9 +638,11 @@ struct Phase {
     waiters: bool,
 }
 
-/// The commands of the main connection and of the waiting ones.
+/// The commands of the main connection (all, or those feeding waiters) and of the waiting
+/// ones.
 struct Grammar {
     main: Vec<Command>,
+    feeding: Vec<Command>,
     blocking: Vec<Command>,
 }
 
@@ -656,16 +687,29 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             w.argv = Some(argv);
             w.compare(&mut observers, true, "when sent", &mut found);
         }
-        let Some(argv) = generate(rng, &g.main) else { continue };
+        let Some(argv) = generate(rng, if waiters { &g.feeding } else { &g.main }) else { continue };
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
         if trace {
             eprintln!("{argv:?}");
+        }
+        // DBSIZE counts a key past its deadline until active expiry (whenever its cycle
+        // runs) or a read drops it: reading every key first (on the observers, as the main
+        // connection may be in a transaction) makes the count the same on both servers.
+        if ["dbsize", "exec"].iter().any(|n| argv[0].eq_ignore_ascii_case(n)) {
+            let mut exists = vec!["EXISTS"];
+            exists.extend_from_slice(ALL_KEYS);
+            for c in &mut observers {
+                c.cmd(&exists);
+            }
         }
         let (fe, fr) = (ce.cmd(&words), cr.cmd(&words));
         // What a transaction queued, to compare EXEC's replies one by one.
         let name = argv[0].to_ascii_lowercase();
         for w in waiting.iter_mut().filter(|w| w.argv.is_some()) {
             w.compare(&mut observers, false, &format!("after {argv:?}"), &mut found);
+            if w.age >= PATIENCE {
+                w.let_go(&mut observers, rng, &mut found);
+            }
         }
         let exec_queue = if matches!(name.as_str(), "exec" | "discard") { queued.take() } else { None };
         if name == "multi" && fr.as_str() == "OK" {
@@ -708,8 +752,16 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             // Ember may have stored what Redis refused: start both again.
             resync(&mut ce, &mut cr, &mut queued);
         } else if !same(&name, &fe, &fr, exec_queue.as_deref()) {
+            // Which keys each server holds, when they differ (not inside a transaction).
+            let held = |c: &mut Conn| {
+                let mut k: Vec<String> = c.cmd(&["KEYS", "*"]).children().iter().map(Frame::as_str).collect();
+                k.sort();
+                k
+            };
+            let (ke, kr) = if queued.is_none() { (held(&mut ce), held(&mut cr)) } else { Default::default() };
+            let keys = if ke != kr { format!("\n  keys: ember {ke:?} / redis {kr:?}") } else { String::new() };
             found.push(format!(
-                "RESP{}: {argv:?}\n  ember: {}\n  redis: {}\n  after: {}\n  now: {}",
+                "RESP{}: {argv:?}\n  ember: {}\n  redis: {}\n  after: {}\n  now: {}{keys}",
                 if resp3 { 3 } else { 2 },
                 show(&first_difference(&fe, &fr, exec_queue.as_deref()).0),
                 show(&first_difference(&fe, &fr, exec_queue.as_deref()).1),
@@ -759,6 +811,11 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             break;
         }
     }
+    // Waiters still blocked are let go now: one closed while blocked could still be served
+    // (a BLMOVE's push) by the next phase's commands until its server notices the close.
+    for w in &mut waiting {
+        w.let_go(&mut observers, rng, &mut found);
+    }
     found
 }
 
@@ -771,7 +828,8 @@ fn generated_commands_answer_exactly_like_redis() {
     let (main, blocking) = command_docs(&mut r.connect());
     assert!(main.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", main.len());
     assert_eq!(blocking.len(), BLOCKING.len(), "COMMAND DOCS gave the blocking commands");
-    let g = Grammar { main, blocking };
+    let feeding = main.iter().filter(|c| FEEDING.contains(&c.group.as_str())).cloned().collect();
+    let g = Grammar { main, feeding, blocking };
     let mut rng = Rng(seed | 1);
     let mut found = run(&e, &r, &g, &mut rng, n, Phase::default());
     found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
