@@ -318,13 +318,18 @@ fn do_move(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<
         l.push(to, &v, fill);
         v
     } else {
-        let Some(v) = modify::<ListValue, _>(db, src, |l| l.pop(from))?.flatten() else { return Ok(None) };
+        // Redis pushes before it pops (lmoveHandlePush, then the source's signal), so client
+        // caches hear about the destination first: the element is copied, pushed, then popped.
+        let Some(l) = db.get(src).and_then(|v| v.as_list()) else { return Ok(None) };
+        let end = if matches!(from, End::Left) { l.iter().next() } else { l.iter().next_back() };
+        let Some(v) = end.map(<[u8]>::to_vec) else { return Ok(None) };
         if !db.contains(dst) {
             db.set(dst, Value::List(Box::default()), false);
         }
         if let Some(l) = db.get_mut(dst).and_then(|v| v.as_list_mut()) {
             l.push(to, &v, fill);
         }
+        modify::<ListValue, _>(db, src, |l| l.pop(from))?;
         v
     };
     ctx.notify(ev::LIST, push_event(to), dst);

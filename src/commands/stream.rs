@@ -452,17 +452,16 @@ pub(super) fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let logging = ctx.logging();
     let key = &argv[1];
     let db = ctx.db();
-    match db.peek(key) {
-        Some(e) if e.value.as_stream().is_none() => return Err(CmdError::WrongType),
-        Some(_) => {}
+    // The ID is checked before the stream is touched: a refused XADD changes nothing (no
+    // invalidation for client caches, no WATCH trigger).
+    let last = match db.peek(key) {
+        Some(e) => e.value.as_stream().ok_or(CmdError::WrongType)?.last_id,
         None if nomkstream => return Ok(Reply::Null),
-        None => db.set(key, Value::Stream(Box::default()), false),
-    }
-    let Some(s) = db.get_mut(key).and_then(|v| v.as_stream_mut()) else { return Err(CmdError::WrongType) };
-    if s.last_id == StreamId::MAX {
+        None => StreamId::ZERO,
+    };
+    if last == StreamId::MAX {
         return Err(CmdError::msg("The stream has exhausted the last possible ID, unable to add more items"));
     }
-    let last = s.last_id;
     let new_id = match id {
         None => {
             if now > last.ms {
@@ -485,6 +484,10 @@ pub(super) fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if new_id <= last {
         return Err(CmdError::msg("The ID specified in XADD is equal or smaller than the target stream top item"));
     }
+    if !db.contains(key) {
+        db.set(key, Value::Stream(Box::default()), false);
+    }
+    let Some(s) = db.get_mut(key).and_then(|v| v.as_stream_mut()) else { return Err(CmdError::WrongType) };
     // Fields are encoded into the node: no owned copy of the arguments is needed.
     s.append(new_id, fields, lim);
     let trimmed = match trim.how {

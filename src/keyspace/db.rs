@@ -39,6 +39,7 @@ use super::slot_index::SlotIndex;
 use crate::util::expiry_index::{ExpiryIndex, HASH_BITS, Slot};
 
 mod fields;
+mod waiters;
 use super::notify::{self, Event};
 use super::snapshot::DbSnap;
 use crate::persistence::rdb::SaveOptions;
@@ -192,11 +193,18 @@ impl Side {
         if self.track_modified {
             self.modified.push(Bytes::copy_from_slice(key));
         }
-        if let Some(list) = self.watchers.get(key) {
-            self.dirty_watchers.extend_from_slice(list);
-        }
+        self.flag_watchers(key);
         if !self.blocked.is_empty() && self.blocked.contains_key(key) && !self.ready.iter().any(|k| &k[..] == key) {
             self.ready.push(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Marks the transactions watching `key` dirty, and nothing else: FLUSHALL and SWAPDB
+    /// touch watched keys (Redis's touchAllWatchedKeysInDb) without telling client caches
+    /// about each key, which get one flush message or none.
+    fn flag_watchers(&mut self, key: &[u8]) {
+        if let Some(list) = self.watchers.get(key) {
+            self.dirty_watchers.extend_from_slice(list);
         }
     }
 }
@@ -868,24 +876,6 @@ impl Db {
         }
     }
 
-    // --- WATCH -------------------------------------------------------------------------
-
-    pub fn watch(&mut self, key: &[u8], client: ClientId) {
-        let list = self.side.watchers.entry(key.into()).or_default();
-        if !list.contains(&client) {
-            list.push(client);
-        }
-    }
-
-    pub fn unwatch(&mut self, key: &[u8], client: ClientId) {
-        if let Some(list) = self.side.watchers.get_mut(key) {
-            list.retain(|c| *c != client);
-            if list.is_empty() {
-                self.side.watchers.remove(key);
-            }
-        }
-    }
-
     /// Marks `key` changed (after a [`Db::get_mut_quiet`] write that changed something):
     /// WATCH, client caches and waiters are signalled and one change is counted.
     pub fn signal_modified(&mut self, key: &[u8]) {
@@ -972,64 +962,9 @@ impl Db {
         self.side.stats = DbStats::default();
     }
 
-    /// Flags every watcher of a key that currently exists (FLUSHDB, SWAPDB).
-    pub fn touch_all_watched(&mut self) {
-        if self.side.watchers.is_empty() {
-            return;
-        }
-        let keys: Vec<Box<[u8]>> = self.side.watchers.keys().filter(|k| self.keys.contains_key(k)).cloned().collect();
-        for k in keys {
-            self.side.signal(&k);
-        }
-    }
-
-    /// Flags watchers of keys live in `self` or `other` (SWAPDB swaps contents under them): a
-    /// missing or expired key replaced by another missing or expired one is no change, as in
-    /// Redis's touchAllWatchedKeysInDb.
-    pub fn touch_watched_existing_in(&mut self, other: &Db) {
-        let live = |db: &Db, k: &[u8]| db.keys.get(k).is_some_and(|e| !db.is_expired(e));
-        let keys: Vec<Box<[u8]>> =
-            self.side.watchers.keys().filter(|k| live(self, k) || live(other, k)).cloned().collect();
-        for k in keys {
-            self.side.signal(&k);
-        }
-    }
-
-    /// Removes watched keys whose deadline has passed without flagging their watchers: after
-    /// SWAPDB brought them in already expired, their removal is no change to anybody.
-    pub fn expire_watched_quietly(&mut self) {
-        let keys: Vec<Box<[u8]>> = self.side.watchers.keys().cloned().collect();
-        let watchers = std::mem::take(&mut self.side.watchers);
-        for k in keys {
-            self.expire_if_needed(&k);
-        }
-        self.side.watchers = watchers;
-    }
-
-    /// A client starts (true) or stops (false) waiting on `key` (blocking commands).
-    pub fn set_blocked(&mut self, key: &[u8], waiting: bool) {
-        if waiting {
-            *self.side.blocked.entry(key.into()).or_default() += 1;
-        } else if let Some(n) = self.side.blocked.get_mut(key) {
-            *n -= 1;
-            if *n == 0 {
-                self.side.blocked.remove(key);
-            }
-        }
-    }
-
     /// CLIENT PAUSE starts (true) or ends (false): see [`live`].
     pub fn set_expire_paused(&mut self, paused: bool) {
         self.side.expire_paused = paused;
-    }
-
-    /// Blocked-on keys that changed since the last call.
-    pub fn take_ready(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.side.ready)
-    }
-
-    pub fn take_dirty_watchers(&mut self) -> Vec<ClientId> {
-        std::mem::take(&mut self.side.dirty_watchers)
     }
 
     /// Starts this database's part of a snapshot at `at_ms` (see keyspace::snapshot).
@@ -1118,16 +1053,6 @@ impl Db {
         // Clients blocked in either database may have data now (or lost their stream).
         self.signal_blocked_keys();
         other.signal_blocked_keys();
-    }
-
-    /// Marks every key some client is blocked on as ready (the waiters re-check it).
-    fn signal_blocked_keys(&mut self) {
-        let side = &mut self.side;
-        for k in side.blocked.keys() {
-            if !side.ready.iter().any(|r| r[..] == k[..]) {
-                side.ready.push(Bytes::copy_from_slice(k));
-            }
-        }
     }
 
     /// Up to `n` random keys with their stamps and deadlines (eviction sampling).

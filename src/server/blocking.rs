@@ -157,12 +157,28 @@ pub fn expire_blocks(st: &mut ServerState) {
 /// is ready (serving one client can make another key ready).
 #[inline]
 pub fn serve_ready(st: &mut ServerState, current: &mut Session) {
-    if st.blocking.count() != 0 {
-        serve_ready_keys(st, current);
+    if st.blocking.count() != 0 && st.dbs.iter().any(|db| db.has_ready()) {
+        serve_ready_keys_around(st, current);
     }
 }
 
-fn serve_ready_keys(st: &mut ServerState, current: &mut Session) {
+/// What a served command does may concern the client whose command made its key ready
+/// (a WATCH it set, a key it tracks, its RESP3 subscriptions): while the waiters run, that
+/// client sits in the client table like any other, where their effects find it.
+fn serve_ready_keys_around(st: &mut ServerState, current: &mut Session) {
+    let id = current.id;
+    if st.clients.contains_key(&id) {
+        return serve_ready_keys(st, id);
+    }
+    let outer = std::mem::replace(current, Session::new(id, String::new(), String::new(), -1, 0));
+    st.clients.insert(id, Box::new(outer));
+    serve_ready_keys(st, id);
+    if let Some(outer) = st.clients.remove(&id) {
+        *current = *outer;
+    }
+}
+
+fn serve_ready_keys(st: &mut ServerState, current: ClientId) {
     loop {
         let mut ready = Vec::new();
         for (i, db) in st.dbs.iter_mut().enumerate() {
@@ -178,7 +194,7 @@ fn serve_ready_keys(st: &mut ServerState, current: &mut Session) {
         st.update_time();
         for (db, key) in ready {
             for id in st.blocking.waiters(db, &key) {
-                if id == current.id {
+                if id == current {
                     continue;
                 }
                 let Some(mut s) = st.clients.remove(&id) else { continue };

@@ -200,3 +200,28 @@ fn client_pause_write_holds_writes_and_expiry_until_unpause() {
     c.cmd(&["GET", "short"]);
     assert_eq!(crate::util::info_field(&mut c, "stats", "expired_keys"), expired_before + 1);
 }
+
+/// A waiter served by a client's own push touches that client's WATCHed key and tells its
+/// client-side cache, as in Redis (the pushing client is the one running a command then).
+#[test]
+fn a_waiter_served_by_my_push_breaks_my_watch_and_invalidates_my_cache() {
+    let s = ember(&[]);
+    let (mut a, mut b) = (s.connect(), s.connect());
+    a.cmd(&["WATCH", "dst"]);
+    b.send(&["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]);
+    blocked(&mut a, 1);
+    assert_eq!(a.cmd(&["LPUSH", "src", "x"]).text(), ":1\r\n");
+    assert_eq!(b.read().text(), "$1\r\nx\r\n");
+    a.cmd(&["MULTI"]);
+    a.cmd(&["PING"]);
+    assert_eq!(a.cmd(&["EXEC"]).text(), "*-1\r\n", "the served BLMOVE touched the watched key");
+
+    a.cmd(&["HELLO", "3"]);
+    a.cmd(&["CLIENT", "TRACKING", "ON"]);
+    a.cmd(&["GET", "dst"]);
+    b.send(&["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]);
+    blocked(&mut a, 1);
+    assert_eq!(a.cmd(&["LPUSH", "src", "y"]).text(), ":1\r\n");
+    assert_eq!(a.read().text(), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\ndst\r\n");
+    assert_eq!(b.read().text(), "$1\r\ny\r\n");
+}

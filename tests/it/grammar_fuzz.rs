@@ -499,17 +499,65 @@ fn resync(ce: &mut Conn, cr: &mut Conn, queued: &mut Option<Vec<String>>) {
     *queued = None;
 }
 
-/// The notifications a subscriber received up to now: a PING's reply proves the server has
-/// written everything before it.
+/// What a subscriber or tracking connection received up to now: a PING's reply (a
+/// subscriber's `pong` array, or +PONG) proves the server has written everything before it.
 fn notifications(c: &mut Conn) -> Vec<Frame> {
     c.send(&["PING"]);
     let mut got = Vec::new();
     loop {
         let f = c.read();
-        if f.children().first().is_some_and(|k| k.as_str() == "pong") {
+        if f.children().first().is_some_and(|k| k.as_str() == "pong") || f.bytes() == b"+PONG\r\n" {
             return got;
         }
         got.push(f);
+    }
+}
+
+/// Client-side caching connections on one server (RESP3, so invalidations come as pushes):
+/// one broadcasting every change, one tracking the keys it read (it reads one key after
+/// every command), one opting in to caching a key at a time with NOLOOP.
+struct Trackers([Conn; 3]);
+
+impl Trackers {
+    fn new(p: &Proc) -> Trackers {
+        let modes: [&[&str]; 3] = [&["BCAST"], &[], &["OPTIN", "NOLOOP"]];
+        Trackers(modes.map(|mode| {
+            let mut c = p.connect();
+            c.cmd(&["HELLO", "3"]);
+            let mut on = vec!["CLIENT", "TRACKING", "ON"];
+            on.extend_from_slice(mode);
+            assert_eq!(c.cmd(&on).as_str(), "OK");
+            c
+        }))
+    }
+
+    /// Everything each connection received since the last step, then (the reading ones) a
+    /// key read and what that brought: the same on both servers or a difference to report.
+    fn step(pair: &mut [Trackers; 2], rng: &mut Rng) -> Option<String> {
+        let key = *rng.pick(ALL_KEYS);
+        let read: [&[&str]; 3] = [&[], &["EXISTS", key], &["CLIENT", "CACHING", "YES"]];
+        let mut differences = Vec::new();
+        for (i, cmd) in read.iter().enumerate() {
+            let got = pair.each_mut().map(|t| {
+                let c = &mut t.0[i];
+                let mut frames = notifications(c);
+                if !cmd.is_empty() {
+                    c.send(cmd);
+                    if i == 2 {
+                        c.send(&["GET", key]);
+                    }
+                    frames.extend(notifications(c));
+                }
+                frames.iter().map(|f| show(&f.bytes())).collect::<Vec<_>>().join(" ")
+            });
+            if std::env::var("EMBER_GRAMMAR_TRACE").is_ok() && !got[1].is_empty() {
+                eprintln!("  tracker {i}: ember {} / redis {}", got[0], got[1]);
+            }
+            if got[0] != got[1] {
+                differences.push(format!("tracker {i} ({cmd:?})\n  ember: {}\n  redis: {}", got[0], got[1]));
+            }
+        }
+        (!differences.is_empty()).then(|| differences.join("\n"))
     }
 }
 
@@ -636,6 +684,8 @@ struct Phase {
     events: bool,
     /// Two connections on each server wait in blocking commands.
     waiters: bool,
+    /// Client-side caching connections compare their invalidations.
+    tracking: bool,
 }
 
 /// The commands of the main connection (all, or those feeding waiters) and of the waiting
@@ -648,7 +698,7 @@ struct Grammar {
 
 /// Runs `n` generated commands against both servers in one protocol; returns the mismatches.
 fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -> Vec<String> {
-    let Phase { resp3, events, waiters } = phase;
+    let Phase { resp3, events, waiters, tracking } = phase;
     let (mut ce, mut cr) = (e.connect(), r.connect());
     if resp3 {
         ce.cmd(&["HELLO", "3"]);
@@ -665,6 +715,7 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
         })
     });
     let mut observers = [e.connect(), r.connect()];
+    let mut trackers = tracking.then(|| [Trackers::new(e), Trackers::new(r)]);
     let mut waiting: Vec<Waiter> = if waiters { (0..2).map(|_| Waiter::new(e, r, resp3)).collect() } else { vec![] };
     for c in [&mut ce, &mut cr] {
         c.cmd(&["FLUSHALL"]);
@@ -722,17 +773,23 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
         // (Inside a transaction too: then EXEC carries it.)
         let stale_errno = (name.starts_with("sort") || name == "exec")
             && fr.text().contains("One or more scores can't be converted into double");
-        if let Some([se, sr]) = subscribers.as_mut() {
+        if events || tracking {
             // A key left past its deadline goes by active expiry whenever the cycle runs,
-            // or at its next read: reading every key now makes its `expired` event land in
-            // this step on both servers.
+            // or at its next read: reading every key now makes its `expired` event (and
+            // invalidation) land in this step on both servers.
             let mut exists = vec!["EXISTS"];
             exists.extend_from_slice(ALL_KEYS);
-            if queued.is_none() {
-                for c in [&mut ce, &mut cr] {
-                    c.cmd(&exists);
-                }
+            for c in &mut observers {
+                c.cmd(&exists);
             }
+        }
+        if let Some(pair) = trackers.as_mut()
+            && let Some(d) = Trackers::step(pair, rng)
+            && !stale_errno
+        {
+            found.push(format!("invalidations after {argv:?}\n{d}"));
+        }
+        if let Some([se, sr]) = subscribers.as_mut() {
             let (me, mr) = (notifications(se), notifications(sr));
             if me != mr && !stale_errno {
                 let list = |m: &[Frame]| m.iter().map(|f| show(&f.bytes())).collect::<Vec<_>>().join(" ");
@@ -744,8 +801,13 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             recent.remove(0);
         }
         // The recent commands that named one of `keys`, for a failure message.
+        // (For a command that names none, such as EXEC, the last 40 commands.)
         let naming = |keys: &[&str]| {
-            let named = recent.iter().filter(|a| a.iter().skip(1).any(|w| keys.contains(&w.as_str())));
+            let skip = if keys.is_empty() { recent.len().saturating_sub(40) } else { 0 };
+            let named = recent
+                .iter()
+                .skip(skip)
+                .filter(|a| keys.is_empty() || a.iter().skip(1).any(|w| keys.contains(&w.as_str())));
             named.map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" ")
         };
         if stale_errno {
@@ -833,11 +895,13 @@ fn generated_commands_answer_exactly_like_redis() {
     let mut rng = Rng(seed | 1);
     let mut found = run(&e, &r, &g, &mut rng, n, Phase::default());
     found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
-    // Keyspace notifications: the same events for every command.
-    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { events: true, ..Phase::default() }));
+    // Keyspace notifications and client-side caching invalidations: the same for every
+    // command.
+    let heard = Phase { events: true, tracking: true, ..Phase::default() };
+    found.extend(run(&e, &r, &g, &mut rng, n / 2, heard));
     // Blocking commands waiting on the keys the main connection changes: served (or not)
     // alike, with the same replies and the same notifications, in both protocols.
-    let waiting = Phase { waiters: true, events: true, ..Phase::default() };
+    let waiting = Phase { waiters: true, ..heard };
     found.extend(run(&e, &r, &g, &mut rng, n / 4, waiting));
     found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { resp3: true, ..waiting }));
     // Then with tiny compact-encoding limits, so the data sets convert back and forth
