@@ -122,6 +122,10 @@ fn propagate_to_replicas(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn names(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> CmdResult {
+    // At most one pattern (the table's arity allows more, as Redis's does).
+    if argv.len() > 3 {
+        return Err(super::args::subcommand_syntax(argv, "PUBSUB"));
+    }
     let pattern = argv.get(2).map(|p| &p[..]);
     Ok(Reply::Array(ctx.srv.pubsub.names_matching(kind, pattern).into_iter().map(Reply::Bulk).collect()))
 }

@@ -9,6 +9,11 @@
 const MAX_NESTING: usize = 1000;
 
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+    // Redis's loop runs only while both have characters left: an empty string matches only
+    // an empty pattern, not even `*` (KEYS * and SCAN's * skip matching altogether).
+    if string.is_empty() {
+        return pattern.is_empty();
+    }
     let mut skip_longer = false;
     matches(pattern, string, nocase, &mut skip_longer, 0)
 }
@@ -133,7 +138,8 @@ mod tests {
 
     #[test]
     fn basics() {
-        assert!(m(b"*", b"", false));
+        assert!(!m(b"*", b"", false));
+        assert!(m(b"", b"", false));
         assert!(m(b"h?llo", b"hello", false));
         assert!(m(b"h*llo", b"heeeello", false));
         assert!(m(b"h[ae]llo", b"hallo", false));

@@ -149,6 +149,7 @@ const SERVER: &[&str] = &[
 /// Replies whose element order is a hash table's in Redis, or (geo searches) the C
 /// library's qsort's among equal distances.
 const UNORDERED: &[&str] = &[
+    "pubsub",
     "smembers",
     "sinter",
     "sunion",
@@ -300,14 +301,14 @@ fn parse_arg(f: &Frame) -> Arg {
     a
 }
 
-/// The main connection's commands, and the waiting connections' blocking ones.
-fn command_docs(c: &mut Conn) -> (Vec<Command>, Vec<Command>) {
+/// The commands of each kind of connection, from COMMAND DOCS.
+fn command_docs(c: &mut Conn) -> Grammar {
     let docs = c.cmd(&["COMMAND", "DOCS"]);
     // More groups by hand: EMBER_GRAMMAR_GROUPS.
     let extra = std::env::var("EMBER_GRAMMAR_GROUPS").unwrap_or_default();
     let mut groups: Vec<&str> = GROUPS.to_vec();
     groups.extend(extra.split(',').filter(|g| !g.is_empty()));
-    let (mut main, mut blocking) = (Vec::new(), Vec::new());
+    let mut g = Grammar { main: vec![], feeding: vec![], blocking: vec![], pubsub: vec![], publishing: vec![] };
     collect(&docs, &mut |cmd| {
         let wanted = if cmd.group == "server" {
             SERVER.contains(&cmd.name.as_str())
@@ -315,17 +316,26 @@ fn command_docs(c: &mut Conn) -> (Vec<Command>, Vec<Command>) {
             groups.contains(&cmd.group.as_str())
         };
         if BLOCKING.contains(&cmd.name.as_str()) {
-            blocking.push(cmd);
+            g.blocking.push(cmd);
+        } else if cmd.group == "pubsub" {
+            // What changes a connection's mode (SUBSCRIBE...) only the listeners send.
+            if !cmd.name.contains("subscribe") {
+                g.publishing.push(cmd.clone());
+            }
+            g.pubsub.push(cmd);
         } else if wanted && !SKIP.contains(&cmd.name.as_str()) {
-            main.push(cmd);
+            if FEEDING.contains(&cmd.group.as_str()) {
+                g.feeding.push(cmd.clone());
+            }
+            g.main.push(cmd);
         }
     });
     // COMMAND DOCS comes in hash-table order, which changes with each redis-server: sorted,
     // a seed replays the same commands.
-    for cmds in [&mut main, &mut blocking] {
+    for cmds in [&mut g.main, &mut g.feeding, &mut g.blocking, &mut g.pubsub, &mut g.publishing] {
         cmds.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    (main, blocking)
+    g
 }
 
 /// Commands and their subcommands (`xgroup|create` is sent as two words).
@@ -561,6 +571,77 @@ impl Trackers {
     }
 }
 
+/// Pub/Sub listeners, one in each protocol on each server, that subscribe and unsubscribe
+/// (the pubsub group's commands) while the main connection publishes.
+struct Listeners([[Conn; 2]; 2]);
+
+impl Listeners {
+    fn new(e: &Proc, r: &Proc) -> Listeners {
+        Listeners([false, true].map(|resp3| {
+            [e, r].map(|p| {
+                let mut c = p.connect();
+                if resp3 {
+                    c.cmd(&["HELLO", "3"]);
+                }
+                c
+            })
+        }))
+    }
+
+    /// What each listener received since the last step (messages the main connection's
+    /// command caused), then one Pub/Sub command of its own and what that brought. Compared
+    /// as multisets: Redis delivers a message's pattern matches, and an UNSUBSCRIBE of
+    /// everything, in hash-table order.
+    fn step(&mut self, g: &Grammar, rng: &mut Rng, found: &mut Vec<String>) {
+        for (i, pair) in self.0.iter_mut().enumerate() {
+            let argv = generate(rng, &g.pubsub);
+            for what in [None, argv.as_ref()] {
+                let got = pair.each_mut().map(|c| {
+                    if let Some(argv) = what {
+                        c.send(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+                    }
+                    let listing = what.is_some_and(|a| a[0].eq_ignore_ascii_case("pubsub"));
+                    heard(&notifications(c), listing)
+                });
+                if got[0] != got[1] {
+                    let text = |f: &[Vec<u8>]| f.iter().map(|b| show(b)).collect::<Vec<_>>().join(" ");
+                    found.push(format!(
+                        "listener {i} ({}): {what:?}\n  ember: {}\n  redis: {}",
+                        if i == 0 { "RESP2" } else { "RESP3" },
+                        text(&got[0]),
+                        text(&got[1])
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A listener's frames in a comparable form: sorted, an unsubscription's remaining count
+/// set apart (UNSUBSCRIBE of everything goes in hash-table order, so channels and counts
+/// pair up differently), and PUBSUB CHANNELS' list sorted.
+fn heard(frames: &[Frame], listing: bool) -> Vec<Vec<u8>> {
+    let (mut out, mut counts) = (Vec::new(), Vec::new());
+    for f in frames {
+        match f {
+            Frame::Agg(head, kids) if kids.len() == 3 && kids[0].as_str().ends_with("unsubscribe") => {
+                out.push([head.clone(), kids[0].bytes(), kids[1].bytes()].concat());
+                counts.push(kids[2].bytes());
+            }
+            Frame::Agg(head, kids) if listing && head[0] == b'*' => {
+                let mut v: Vec<Vec<u8>> = kids.iter().map(Frame::bytes).collect();
+                v.sort();
+                out.push([vec![head.clone()], v].concat().concat());
+            }
+            _ => out.push(f.bytes()),
+        }
+    }
+    out.sort();
+    counts.sort();
+    out.extend(counts);
+    out
+}
+
 /// Where a waiting connection's blocking command stands on one server.
 #[derive(PartialEq, Debug)]
 enum Wait {
@@ -686,19 +767,23 @@ struct Phase {
     waiters: bool,
     /// Client-side caching connections compare their invalidations.
     tracking: bool,
+    /// Pub/Sub listeners compare what they hear; the main connection also publishes.
+    pubsub: bool,
 }
 
-/// The commands of the main connection (all, or those feeding waiters) and of the waiting
-/// ones.
+/// The commands of the main connection (all, or those feeding waiters), of the waiting
+/// ones, of Pub/Sub listeners, and the Pub/Sub ones the main connection may send.
 struct Grammar {
     main: Vec<Command>,
     feeding: Vec<Command>,
     blocking: Vec<Command>,
+    pubsub: Vec<Command>,
+    publishing: Vec<Command>,
 }
 
 /// Runs `n` generated commands against both servers in one protocol; returns the mismatches.
 fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -> Vec<String> {
-    let Phase { resp3, events, waiters, tracking } = phase;
+    let Phase { resp3, events, waiters, tracking, pubsub } = phase;
     let (mut ce, mut cr) = (e.connect(), r.connect());
     if resp3 {
         ce.cmd(&["HELLO", "3"]);
@@ -716,6 +801,7 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
     });
     let mut observers = [e.connect(), r.connect()];
     let mut trackers = tracking.then(|| [Trackers::new(e), Trackers::new(r)]);
+    let mut listeners = pubsub.then(|| Listeners::new(e, r));
     let mut waiting: Vec<Waiter> = if waiters { (0..2).map(|_| Waiter::new(e, r, resp3)).collect() } else { vec![] };
     for c in [&mut ce, &mut cr] {
         c.cmd(&["FLUSHALL"]);
@@ -738,7 +824,12 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             w.argv = Some(argv);
             w.compare(&mut observers, true, "when sent", &mut found);
         }
-        let Some(argv) = generate(rng, if waiters { &g.feeding } else { &g.main }) else { continue };
+        let pool = match () {
+            _ if pubsub && rng.chance(30) => &g.publishing,
+            _ if waiters => &g.feeding,
+            _ => &g.main,
+        };
+        let Some(argv) = generate(rng, pool) else { continue };
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
         if trace {
             eprintln!("{argv:?}");
@@ -773,7 +864,7 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
         // (Inside a transaction too: then EXEC carries it.)
         let stale_errno = (name.starts_with("sort") || name == "exec")
             && fr.text().contains("One or more scores can't be converted into double");
-        if events || tracking {
+        if events || tracking || pubsub {
             // A key left past its deadline goes by active expiry whenever the cycle runs,
             // or at its next read: reading every key now makes its `expired` event (and
             // invalidation) land in this step on both servers.
@@ -788,6 +879,9 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
             && !stale_errno
         {
             found.push(format!("invalidations after {argv:?}\n{d}"));
+        }
+        if let Some(l) = listeners.as_mut() {
+            l.step(g, rng, &mut found);
         }
         if let Some([se, sr]) = subscribers.as_mut() {
             let (me, mr) = (notifications(se), notifications(sr));
@@ -887,11 +981,10 @@ fn generated_commands_answer_exactly_like_redis() {
     let n: usize = std::env::var("EMBER_GRAMMAR_CMDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40_000);
     let e: Proc = ember(&[]);
     let r: Proc = redis();
-    let (main, blocking) = command_docs(&mut r.connect());
-    assert!(main.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", main.len());
-    assert_eq!(blocking.len(), BLOCKING.len(), "COMMAND DOCS gave the blocking commands");
-    let feeding = main.iter().filter(|c| FEEDING.contains(&c.group.as_str())).cloned().collect();
-    let g = Grammar { main, feeding, blocking };
+    let g = command_docs(&mut r.connect());
+    assert!(g.main.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", g.main.len());
+    assert_eq!(g.blocking.len(), BLOCKING.len(), "COMMAND DOCS gave the blocking commands");
+    assert!(g.pubsub.len() > g.publishing.len() && g.publishing.len() >= 8, "COMMAND DOCS gave Pub/Sub");
     let mut rng = Rng(seed | 1);
     let mut found = run(&e, &r, &g, &mut rng, n, Phase::default());
     found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
@@ -904,6 +997,9 @@ fn generated_commands_answer_exactly_like_redis() {
     let waiting = Phase { waiters: true, ..heard };
     found.extend(run(&e, &r, &g, &mut rng, n / 4, waiting));
     found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { resp3: true, ..waiting }));
+    // Pub/Sub: listeners subscribing and unsubscribing while the main connection publishes
+    // (and keyspace notifications flow to whoever matches them).
+    found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { pubsub: true, ..heard }));
     // Then with tiny compact-encoding limits, so the data sets convert back and forth
     // between their forms (listpack, intset, table, quicklist nodes) all the time.
     for p in [&e, &r] {
