@@ -333,7 +333,9 @@ impl TrimArgs {
         argv[self.threshold_at] = match self.how {
             Some(Trim::MaxLen(_)) => Bytes::from(s.len().to_string()),
             _ => {
-                let first = s.first_entry().map_or(s.last_id, |e| e.0);
+                // Nothing left: the highest ID, which trims everything on a replica too
+                // (Redis's streamGetEdgeID).
+                let first = s.first_entry().map_or(StreamId::MAX, |e| e.0);
                 first.to_bytes()
             }
         };

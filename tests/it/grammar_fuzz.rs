@@ -782,7 +782,9 @@ struct Grammar {
 }
 
 /// Runs `n` generated commands against both servers in one protocol; returns the mismatches.
-fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -> Vec<String> {
+/// `reps`: a redis-server replicating Ember and an Ember replicating redis-server, each
+/// compared with its master at every digest check.
+fn run(e: &Proc, r: &Proc, reps: &[Proc; 2], g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -> Vec<String> {
     let Phase { resp3, events, waiters, tracking, pubsub } = phase;
     let (mut ce, mut cr) = (e.connect(), r.connect());
     if resp3 {
@@ -800,6 +802,7 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
         })
     });
     let mut observers = [e.connect(), r.connect()];
+    let mut replicas = reps.each_ref().map(Proc::connect);
     let mut trackers = tracking.then(|| [Trackers::new(e), Trackers::new(r)]);
     let mut listeners = pubsub.then(|| Listeners::new(e, r));
     let mut waiting: Vec<Waiter> = if waiters { (0..2).map(|_| Waiter::new(e, r, resp3)).collect() } else { vec![] };
@@ -853,7 +856,9 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
                 w.let_go(&mut observers, rng, &mut found);
             }
         }
-        let exec_queue = if matches!(name.as_str(), "exec" | "discard") { queued.take() } else { None };
+        // (A DISCARD refused for its arity leaves the transaction open.)
+        let leaves = name == "exec" || (name == "discard" && !fr.text().starts_with('-'));
+        let exec_queue = if leaves { queued.take() } else { None };
         if name == "multi" && fr.as_str() == "OK" {
             queued = Some(Vec::new());
         } else if let Some(q) = queued.as_mut().filter(|_| fr.as_str() == "QUEUED") {
@@ -961,6 +966,38 @@ fn run(e: &Proc, r: &Proc, g: &Grammar, rng: &mut Rng, n: usize, phase: Phase) -
                     contents.join("\n  ")
                 ));
                 resync(&mut ce, &mut cr, &mut queued);
+            } else {
+                // The replicas catch up with the same data: real Redis applying Ember's
+                // replication stream, and Ember applying Redis's.
+                let mut behind = None;
+                for (i, (rc, master)) in replicas.iter_mut().zip([&mut ce, &mut cr]).enumerate() {
+                    if !crate::util::eventually(std::time::Duration::from_secs(10), || {
+                        rc.cmd(&["DEBUG", "DIGEST"]) == de
+                    }) {
+                        let keys: Vec<&str> = ALL_KEYS
+                            .iter()
+                            .copied()
+                            .filter(|k| {
+                                rc.cmd(&["DEBUG", "DIGEST-VALUE", k]) != master.cmd(&["DEBUG", "DIGEST-VALUE", k])
+                            })
+                            .collect();
+                        let contents: Vec<String> = keys
+                            .iter()
+                            .map(|k| format!("{k}: master {} / replica {}", dump(master, k), dump(rc, k)))
+                            .collect();
+                        let name = ["redis replica of ember", "ember replica of redis"][i];
+                        behind = Some(format!(
+                            "{name}: keys {keys:?} differ after {}\n  {}",
+                            naming(&keys),
+                            contents.join("\n  ")
+                        ));
+                        break;
+                    }
+                }
+                if let Some(report) = behind {
+                    found.push(report);
+                    resync(&mut ce, &mut cr, &mut queued);
+                }
             }
         }
         if found.len() >= 20 {
@@ -981,25 +1018,29 @@ fn generated_commands_answer_exactly_like_redis() {
     let n: usize = std::env::var("EMBER_GRAMMAR_CMDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40_000);
     let e: Proc = ember(&[]);
     let r: Proc = redis();
+    let reps = [
+        crate::util::redis_with(&["--enable-debug-command", "yes", "--replicaof", "127.0.0.1", &e.port.to_string()]),
+        ember(&["--replicaof", "127.0.0.1", &r.port.to_string()]),
+    ];
     let g = command_docs(&mut r.connect());
     assert!(g.main.len() > 120, "COMMAND DOCS gave the data-type commands ({} of them)", g.main.len());
     assert_eq!(g.blocking.len(), BLOCKING.len(), "COMMAND DOCS gave the blocking commands");
     assert!(g.pubsub.len() > g.publishing.len() && g.publishing.len() >= 8, "COMMAND DOCS gave Pub/Sub");
     let mut rng = Rng(seed | 1);
-    let mut found = run(&e, &r, &g, &mut rng, n, Phase::default());
-    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
+    let mut found = run(&e, &r, &reps, &g, &mut rng, n, Phase::default());
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 2, Phase { resp3: true, ..Phase::default() }));
     // Keyspace notifications and client-side caching invalidations: the same for every
     // command.
     let heard = Phase { events: true, tracking: true, ..Phase::default() };
-    found.extend(run(&e, &r, &g, &mut rng, n / 2, heard));
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 2, heard));
     // Blocking commands waiting on the keys the main connection changes: served (or not)
     // alike, with the same replies and the same notifications, in both protocols.
     let waiting = Phase { waiters: true, ..heard };
-    found.extend(run(&e, &r, &g, &mut rng, n / 4, waiting));
-    found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { resp3: true, ..waiting }));
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 4, waiting));
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 4, Phase { resp3: true, ..waiting }));
     // Pub/Sub: listeners subscribing and unsubscribing while the main connection publishes
     // (and keyspace notifications flow to whoever matches them).
-    found.extend(run(&e, &r, &g, &mut rng, n / 4, Phase { pubsub: true, ..heard }));
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 4, Phase { pubsub: true, ..heard }));
     // Then with tiny compact-encoding limits, so the data sets convert back and forth
     // between their forms (listpack, intset, table, quicklist nodes) all the time.
     for p in [&e, &r] {
@@ -1008,6 +1049,6 @@ fn generated_commands_answer_exactly_like_redis() {
             assert_eq!(c.cmd(&["CONFIG", "SET", k, v]).as_str(), "OK", "CONFIG SET {k} {v}");
         }
     }
-    found.extend(run(&e, &r, &g, &mut rng, n / 2, Phase::default()));
+    found.extend(run(&e, &r, &reps, &g, &mut rng, n / 2, Phase::default()));
     assert!(found.is_empty(), "seed {seed}: {} replies differ from Redis's:\n{}", found.len(), found.join("\n"));
 }
