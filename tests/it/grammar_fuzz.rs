@@ -3,7 +3,10 @@
 //! filled with awkward values (hex floats, 1e400, ±2^63, empty strings, stream IDs, patterns)
 //! over a small key space where keys of every type collide. Each command goes to Ember and to
 //! a real redis-server, and the raw replies must match byte for byte; DEBUG DIGEST compares
-//! the whole data set every 50 commands. Where the hostile fuzzer (hostile.rs) asks "does
+//! the whole data set every 50 commands (and a replica of each, served by the other kind of
+//! server). Around the main connection, by phase: waiting connections in blocking commands,
+//! client-side caching trackers, keyspace-event subscribers and Pub/Sub listeners, each
+//! compared with its counterpart on the other server. Where the hostile fuzzer (hostile.rs) asks "does
 //! Ember survive?", this one asks "does it answer exactly like Redis?" — it found argument
 //! errors reported in a different order, strtod leniencies and missing-key shortcuts.
 //! Seeded: EMBER_GRAMMAR_SEED and EMBER_GRAMMAR_CMDS replay or lengthen a run by hand.
