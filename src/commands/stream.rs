@@ -687,8 +687,10 @@ pub(super) fn read_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> Cm
     let mut froms = Vec::with_capacity(r.keys.len());
     // A waiting client re-run for one ready stream reads that stream alone, at the ID it
     // first gave for it (Redis keeps one per key).
-    let skipped = |i: usize, key: &Bytes| !ctx.sess.serves(key) || (retrying && r.keys[..i].contains(key));
-    let skip: Vec<bool> = r.keys.iter().enumerate().map(|(i, k)| skipped(i, k)).collect();
+    // (One pass: a repeated key is found by its first position, not by rescanning.)
+    let first = retrying.then(|| r.keys.iter().position(|k| ctx.sess.serves(k))).flatten();
+    let skip: Vec<bool> =
+        (0..r.keys.len()).map(|i| !ctx.sess.serves(&r.keys[i]) || (retrying && first != Some(i))).collect();
     for ((key, id), &skip) in r.keys.iter().zip(&r.ids).zip(&skip) {
         if skip {
             froms.push(From::New);
