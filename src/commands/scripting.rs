@@ -343,7 +343,7 @@ fn run_in(
         slot: argv.get(3).filter(|_| numkeys > 0 && ctx.srv.cluster.is_some()).map(|k| crate::cluster::key_slot(k)),
         // EVAL without a shebang keeps Redis 6's leave to use keys of any slot.
         cross_slot: flags.cross_slot || !flags.shebang,
-        obey: ctx.sess.from_master || ctx.sess.replaying,
+        obey: ctx.sess.must_obey(),
     };
     let limit = limit(ctx.srv);
     let slot = if functions { &mut ctx.srv.functions } else { &mut ctx.srv.lua };

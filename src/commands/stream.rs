@@ -412,8 +412,8 @@ pub(super) fn parse_trim(
     if !xadd && t.how.is_none() {
         return Err(CmdError::msg("syntax error, XTRIM must be called with a trimming strategy"));
     }
-    if ctx.sess.replaying {
-        // The log holds exact trims; LIMIT in it is not enforced (Redis's mustObeyClient).
+    if ctx.sess.must_obey() {
+        // The master's stream and the log hold exact trims; LIMIT in them is not enforced.
         t.limit = 0;
     } else if limit_given {
         if !t.approx {
@@ -422,7 +422,7 @@ pub(super) fn parse_trim(
     } else if t.approx {
         let per = ctx.srv.config.int("stream-node-max-entries");
         let l = 100 * per;
-        t.limit = if l <= 0 || l > 10_000 { 10_000 } else { l as u64 };
+        t.limit = if l <= 0 { 10_000 } else { l.min(1_000_000) as u64 };
     } else {
         t.limit = 0;
     }

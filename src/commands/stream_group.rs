@@ -254,7 +254,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(t) if t >= 0 && t as u64 <= now => t as u64,
         _ => now,
     };
-    let replayed = ctx.sess.from_master || ctx.sess.replaying;
+    let replayed = ctx.sess.must_obey();
     let Some(s) = stream_mut(ctx.db(), key)? else { return Err(nogroup(key, group)) };
     let mut created = false;
     let mut out = Vec::new();

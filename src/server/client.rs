@@ -335,6 +335,12 @@ impl Session {
 }
 
 impl Session {
+    /// Whether this client's commands are obeyed rather than checked: the master's stream and
+    /// the AOF replay carry what already ran (Redis's mustObeyClient).
+    pub fn must_obey(&self) -> bool {
+        self.from_master || self.replaying
+    }
+
     /// Checks `client-output-buffer-limit` for this client's class after output was added
     /// (Redis's checkClientOutputBufferLimits): over the hard limit, or over the soft limit for
     /// longer than its seconds.

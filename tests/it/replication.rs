@@ -253,6 +253,8 @@ fn stream_workload(c: &mut Conn) {
     c.cmd(&["INCRBYFLOAT", "f", "1.5"]);
     c.cmd(&["XADD", "st", "*", "a", "1"]);
     c.cmd(&["XADD", "st", "*", "a", "2"]);
+    // Propagated as `MINID = 0 LIMIT 5`: a replica obeys the LIMIT a client may not send.
+    c.cmd(&["XADD", "st2", "MINID", "~", "0", "LIMIT", "5", "1", "a", "1"]);
     c.cmd(&["XGROUP", "CREATE", "st", "g", "0"]);
     c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "st", ">"]);
 }
