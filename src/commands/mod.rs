@@ -43,6 +43,7 @@ pub mod stream_info;
 pub mod string;
 pub mod transactions;
 pub mod zset;
+mod zset_range;
 
 #[cfg(test)]
 mod dispatch_tests;

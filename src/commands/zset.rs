@@ -16,7 +16,12 @@ use crate::protocol::Reply;
 use crate::protocol::reply::Scored as ScoredReply;
 use crate::types::{Value, ZSetValue, ZsetLimits};
 use crate::util::glob::glob_match;
-use crate::util::numfmt::{parse_f64, parse_i64, parse_range_f64};
+use crate::util::numfmt::{parse_f64, parse_i64};
+
+use super::zset_range::{
+    RangeBy, RangeSpec, lex_ranks, parse_bounds, parse_lex_bound, parse_score_bound, score_ranks, select_range,
+    select_ranks,
+};
 
 const NUMKEYS_AT_1: Keys = Keys { first: 2, last: -1, step: 1 };
 const STORE_KEYS: Keys = Keys { first: 1, last: -1, step: 1 };
@@ -418,66 +423,6 @@ fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     rank_generic(ctx, argv, true)
 }
 
-/// A score bound: value and exclusivity.
-#[derive(Clone, Copy)]
-struct ScoreBound {
-    v: f64,
-    excl: bool,
-}
-
-fn parse_score_bound(a: &[u8]) -> Result<ScoreBound, CmdError> {
-    let err = || CmdError::msg("min or max is not a float");
-    let (excl, body) = match a.first() {
-        Some(b'(') => (true, &a[1..]),
-        _ => (false, a),
-    };
-    let v = parse_range_f64(body).ok_or_else(err)?;
-    Ok(ScoreBound { v, excl })
-}
-
-/// A lex bound: `-`, `+`, `[x` or `(x`.
-#[derive(Clone)]
-enum LexBound {
-    Min,
-    Max,
-    Incl(Vec<u8>),
-    Excl(Vec<u8>),
-}
-
-fn parse_lex_bound(a: &[u8]) -> Result<LexBound, CmdError> {
-    match a.first() {
-        Some(b'-') if a.len() == 1 => Ok(LexBound::Min),
-        Some(b'+') if a.len() == 1 => Ok(LexBound::Max),
-        Some(b'[') => Ok(LexBound::Incl(a[1..].to_vec())),
-        Some(b'(') => Ok(LexBound::Excl(a[1..].to_vec())),
-        _ => Err(CmdError::msg("min or max not valid string range item")),
-    }
-}
-
-/// Rank interval [lo, hi) of members within score bounds.
-fn score_ranks(z: &ZSetValue, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
-    let lo = z.count_before(|s, _| if min.excl { s <= min.v } else { s < min.v });
-    let hi = z.count_before(|s, _| if max.excl { s < max.v } else { s <= max.v });
-    (lo, hi.max(lo))
-}
-
-/// Rank interval [lo, hi) of members within lex bounds (meaningful when scores are equal).
-fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
-    let lo = match min {
-        LexBound::Min => 0,
-        LexBound::Max => z.len(),
-        LexBound::Incl(v) => z.count_before(|_, m| m < &v[..]),
-        LexBound::Excl(v) => z.count_before(|_, m| m <= &v[..]),
-    };
-    let hi = match max {
-        LexBound::Min => 0,
-        LexBound::Max => z.len(),
-        LexBound::Incl(v) => z.count_before(|_, m| m <= &v[..]),
-        LexBound::Excl(v) => z.count_before(|_, m| m < &v[..]),
-    };
-    (lo, hi.max(lo))
-}
-
 fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let min = parse_score_bound(argv[2])?;
     let max = parse_score_bound(argv[3])?;
@@ -492,95 +437,6 @@ fn zlexcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
     let (lo, hi) = lex_ranks(z, &min, &max);
     Ok(Reply::Int((hi - lo) as i64))
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum RangeBy {
-    Rank,
-    Score,
-    Lex,
-}
-
-struct RangeSpec {
-    by: RangeBy,
-    rev: bool,
-    limit: Option<(i64, i64)>,
-    withscores: bool,
-}
-
-/// Normalises a rank interval like Redis: negative indexes from the end, clamped.
-fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut s = if start < 0 { len + start } else { start };
-    let mut e = if end < 0 { len + end } else { end };
-    if s < 0 {
-        s = 0;
-    }
-    if s > e || s >= len {
-        return None;
-    }
-    if e >= len {
-        e = len - 1;
-    }
-    Some((s as usize, e as usize + 1))
-}
-
-/// A ZRANGE-style request's bounds, parsed before the key is looked up (as Redis does, so a
-/// bad bound is reported even for a missing or wrong-type key).
-enum Bounds {
-    Rank(i64, i64),
-    Score(ScoreBound, ScoreBound),
-    Lex(LexBound, LexBound),
-}
-
-fn parse_bounds(a1: &[u8], a2: &[u8], spec: &RangeSpec) -> Result<Bounds, CmdError> {
-    // Reversed score and lex ranges are given as max, min.
-    let (min, max) = if spec.rev { (a2, a1) } else { (a1, a2) };
-    Ok(match spec.by {
-        RangeBy::Rank => {
-            Bounds::Rank(parse_i64(a1).ok_or(CmdError::NotInteger)?, parse_i64(a2).ok_or(CmdError::NotInteger)?)
-        }
-        RangeBy::Score => Bounds::Score(parse_score_bound(min)?, parse_score_bound(max)?),
-        RangeBy::Lex => Bounds::Lex(parse_lex_bound(min)?, parse_lex_bound(max)?),
-    })
-}
-
-/// The members selected by a ZRANGE-style request, in reply order.
-fn select_range(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> Vec<(Vec<u8>, f64)> {
-    let (lo, hi) = select_ranks(z, bounds, spec);
-    z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect()
-}
-
-/// The rank interval [lo, hi) a ZRANGE-style request selects (empty: lo == hi).
-fn select_ranks(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> (usize, usize) {
-    let len = z.len();
-    let (lo, hi) = match bounds {
-        Bounds::Rank(s, e) => match rank_interval(*s, *e, len) {
-            None => return (0, 0),
-            Some((s, e)) if spec.rev => (len - e, len - s),
-            Some(r) => r,
-        },
-        Bounds::Score(min, max) => score_ranks(z, *min, *max),
-        Bounds::Lex(min, max) => lex_ranks(z, min, max),
-    };
-    // LIMIT narrows the rank interval before anything is read, so `LIMIT 0 10` over a million
-    // matching members touches ten.
-    let (mut lo, mut hi) = (lo, hi);
-    if let Some((offset, count)) = spec.limit {
-        if offset < 0 {
-            return (0, 0);
-        }
-        let offset = (offset as usize).min(hi - lo);
-        let count = if count >= 0 { count as usize } else { usize::MAX };
-        if spec.rev {
-            hi -= offset;
-            lo = lo.max(hi.saturating_sub(count));
-        } else {
-            lo += offset;
-            hi = hi.min(lo.saturating_add(count));
-        }
-    }
-    (lo, hi)
 }
 
 /// Parses the options after `key min max` for ZRANGE/ZRANGESTORE (`store` refuses WITHSCORES).
