@@ -505,13 +505,65 @@ impl Host for ScriptHost<'_> {
         let entry = match resolve(&crate::protocol::views(&argv)) {
             Ok(e) => e,
             Err((CmdError::WrongArity(_), entry)) => {
-                if let Some(e) = entry {
-                    self.srv.stats.command(e.id).rejected_calls += 1;
-                }
-                return Err("Wrong number of args calling Redis command from script".into());
+                return Err(self.rejected(entry, "Wrong number of args calling Redis command from script".into()));
             }
-            Err(_) => return Err("Unknown Redis command called from script".into()),
+            Err(_) => return Err(self.rejected(None, "Unknown Redis command called from script".into())),
         };
+        self.admitted(entry, argv, resp, repl).map_err(|text| self.rejected(Some(entry), text))
+    }
+
+    fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String> {
+        let entry = match resolve(&crate::protocol::views(&argv)) {
+            Ok(e) => e,
+            // The command exists: its keys are found in the arguments given, as in Redis.
+            Err((CmdError::WrongArity(_), Some(e))) => e,
+            Err(_) => return Err("Invalid command passed to redis.acl_check_cmd()".into()),
+        };
+        Ok(super::acl::permitted(self.srv, &self.sess, entry, &crate::protocol::views(&argv)))
+    }
+
+    fn busy_poll(&mut self) -> bool {
+        let mut first = false;
+        if let Some(r) = self.srv.running_script.as_mut()
+            && !r.timed_out
+        {
+            r.timed_out = true;
+            first = true;
+            r.argv = crate::protocol::owned(self.caller);
+            if self.functions {
+                r.name = String::from_utf8_lossy(self.caller[1]).into_owned();
+            }
+            tracing::warn!(
+                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command.",
+                r.started.elapsed().as_millis(),
+                if r.eval { "SCRIPT KILL" } else { "FUNCTION KILL" }
+            );
+        }
+        crate::server::event_loop::serve_while_busy(self.srv, first);
+        self.srv.exiting || self.srv.running_script.as_ref().is_some_and(|r| r.kill)
+    }
+}
+
+impl ScriptHost<'_> {
+    /// A refused command of the script: counted as a rejected call (when it exists) and an
+    /// error reply now, as Redis's scriptCall does, so the script handing the error back
+    /// (`ignore_error_stats_update`) does not count it again.
+    fn rejected(&mut self, entry: Option<&'static super::Entry>, text: String) -> String {
+        if let Some(e) = entry {
+            self.srv.stats.command(e.id).rejected_calls += 1;
+        }
+        super::dispatch::count_error(self.srv, &CmdError::msg(text.clone()));
+        text
+    }
+
+    /// Runs a command the script may call at all; Err is why it may not (Redis's words).
+    fn admitted(
+        &mut self,
+        entry: &'static super::Entry,
+        argv: Vec<Bytes>,
+        resp: u8,
+        repl: u8,
+    ) -> Result<Bytes, String> {
         if entry.spec.has(NOSCRIPT) && !self.srv.scripts_may_run_anything {
             return Err("This Redis command is not allowed from script".into());
         }
@@ -571,37 +623,6 @@ impl Host for ScriptHost<'_> {
         let mut out = BytesMut::new();
         encode(&reply, resp, &mut out);
         Ok(out.freeze())
-    }
-
-    fn acl_check(&mut self, argv: Vec<Bytes>) -> Result<bool, String> {
-        let entry = match resolve(&crate::protocol::views(&argv)) {
-            Ok(e) => e,
-            // The command exists: its keys are found in the arguments given, as in Redis.
-            Err((CmdError::WrongArity(_), Some(e))) => e,
-            Err(_) => return Err("Invalid command passed to redis.acl_check_cmd()".into()),
-        };
-        Ok(super::acl::permitted(self.srv, &self.sess, entry, &crate::protocol::views(&argv)))
-    }
-
-    fn busy_poll(&mut self) -> bool {
-        let mut first = false;
-        if let Some(r) = self.srv.running_script.as_mut()
-            && !r.timed_out
-        {
-            r.timed_out = true;
-            first = true;
-            r.argv = crate::protocol::owned(self.caller);
-            if self.functions {
-                r.name = String::from_utf8_lossy(self.caller[1]).into_owned();
-            }
-            tracing::warn!(
-                "Slow script detected: still in execution after {} milliseconds. You can try killing the script using the {} command.",
-                r.started.elapsed().as_millis(),
-                if r.eval { "SCRIPT KILL" } else { "FUNCTION KILL" }
-            );
-        }
-        crate::server::event_loop::serve_while_busy(self.srv, first);
-        self.srv.exiting || self.srv.running_script.as_ref().is_some_and(|r| r.kill)
     }
 }
 

@@ -88,8 +88,8 @@ unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
         ffi::lua_settop(state, 0);
         let last = &*ctx.last.get();
         let reply = std::slice::from_raw_parts(last.as_ptr(), last.len());
-        let is_error = if refused {
-            push_error(state, reply, false);
+        let is_error = if let Some(counted) = refused {
+            push_error(state, reply, counted);
             true
         } else {
             let mut pos = 0;
@@ -103,14 +103,16 @@ unsafe fn command(state: *mut ffi::lua_State, raise: bool) -> c_int {
 }
 
 /// Reads the arguments and runs the command through the host; leaves the reply (or the
-/// refusal's text) in `ctx.last`. Returns whether it was refused. Calls no Lua function that
+/// refusal's text) in `ctx.last`. Returns Some(counted) when refused. Calls no Lua function that
 /// can raise; a panic of the command is caught here, since it must not cross Lua's frames.
-unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Bytes, String> {
+unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> Option<bool> {
+    // Err: the text, and whether errorstats counted it (a command the server refused) or
+    // not (arguments Lua could not pass).
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<Bytes, (String, bool)> {
         // SAFETY: reads the stack of the running call.
-        let argv = unsafe { read_args(state) }.map_err(str::to_string)?;
+        let argv = unsafe { read_args(state) }.map_err(|e| (e.to_string(), false))?;
         let Some(ptr) = ctx.host.get() else {
-            return Err("ERR redis.call is only available while a script runs".into());
+            return Err(("ERR redis.call is only available while a script runs".into(), false));
         };
         ctx.ldb_log(|l| {
             let mut line = b"<redis>".to_vec();
@@ -139,14 +141,14 @@ unsafe fn run_command(state: *mut ffi::lua_State, ctx: &CallCtx) -> bool {
                 l.log_max(h);
             }
         });
-        out.map_err(|text| format!("ERR {text}"))
+        out.map_err(|text| (format!("ERR {text}"), true))
     }));
     let (reply, refused) = match outcome {
-        Ok(Ok(reply)) => (reply, false),
-        Ok(Err(text)) => (Bytes::from(text), true),
+        Ok(Ok(reply)) => (reply, None),
+        Ok(Err((text, counted))) => (Bytes::from(text), Some(counted)),
         Err(_) => {
             tracing::error!("a command run by a script panicked");
-            (Bytes::from_static(b"ERR the command failed unexpectedly"), true)
+            (Bytes::from_static(b"ERR the command failed unexpectedly"), Some(false))
         }
     };
     // SAFETY: nothing else borrows `last` now: `command` reads it only after this returns.
