@@ -70,6 +70,7 @@ const SKIP: &[&str] = &[
     "xinfo|consumers",
     "xinfo|stream",
     "xpending",
+    "function|dump",
     "pfdebug",
     "pfselftest",
     "object|idletime",
@@ -153,6 +154,7 @@ const SERVER: &[&str] = &[
 /// library's qsort's among equal distances.
 const UNORDERED: &[&str] = &[
     "pubsub",
+    "function",
     "smembers",
     "sinter",
     "sunion",
@@ -452,16 +454,33 @@ const SPELL_OUT: &str = "local function d(v) if type(v) ~= 'table' then return t
     local o = {} for _, k in ipairs(ks) do o[#o + 1] = tostring(k) .. '=' .. d(v[k]) end \
     return '{' .. table.concat(o, ',') .. '}' end ";
 
-/// Now and then a command runs inside EVAL instead (not one whose reply is hash-ordered:
-/// the script would see it in that order).
+/// Functions that run a command given in their arguments: as is, refused writes
+/// (`no-writes`, and FCALL_RO), and allowed past maxmemory (`allow-oom`). One per library:
+/// FUNCTION LIST shows libraries, and a library's functions, in hash order.
+const LIBRARIES: &[&str] = &[
+    "#!lua name=fz1\nredis.register_function('fz_call', function(keys, args) return redis.pcall(unpack(args)) end)",
+    "#!lua name=fz2\nredis.register_function{function_name='fz_ro', flags={'no-writes'}, \
+     callback=function(keys, args) return redis.call(unpack(args)) end}",
+    "#!lua name=fz3\nredis.register_function{function_name='fz_oom', flags={'allow-oom'}, \
+     callback=function(keys, args) redis.setresp(3) return redis.pcall(unpack(args)) end}",
+];
+
+/// Now and then a command runs inside EVAL or FCALL instead (not one whose reply is
+/// hash-ordered: the script would see it in that order).
 fn maybe_in_script(rng: &mut Rng, argv: Vec<String>) -> Vec<String> {
     let name = argv[0].to_ascii_lowercase();
     if !rng.chance(5) || UNORDERED.contains(&name.as_str()) || name.starts_with("sort") {
         return argv;
     }
-    let body = rng.pick(IN_SCRIPT);
-    let body = if body.contains("d(") { format!("{SPELL_OUT}{body}") } else { body.to_string() };
-    [vec!["EVAL".to_string(), body, "0".to_string()], argv].concat()
+    let head = if rng.chance(30) {
+        let call = if rng.chance(30) { "FCALL_RO" } else { "FCALL" };
+        vec![call.to_string(), rng.pick(&["fz_call", "fz_ro", "fz_oom"]).to_string()]
+    } else {
+        let body = rng.pick(IN_SCRIPT);
+        let body = if body.contains("d(") { format!("{SPELL_OUT}{body}") } else { body.to_string() };
+        vec!["EVAL".to_string(), body]
+    };
+    [head, vec!["0".to_string()], argv].concat()
 }
 
 /// The reply as compared: raw bytes, or for hash-ordered replies the sorted elements.
@@ -865,6 +884,15 @@ fn run(e: &Proc, r: &Proc, reps: &[Proc; 2], g: &Grammar, rng: &mut Rng, n: usiz
         };
         let Some(argv) = generate(rng, pool) else { continue };
         let argv = maybe_in_script(rng, argv);
+        // The library again, as the main connection's FUNCTION FLUSH/DELETE/RESTORE may have
+        // dropped it (not in a transaction: it would be queued).
+        if argv[0].starts_with("FCALL") && queued.is_none() {
+            for c in [&mut ce, &mut cr] {
+                for lib in LIBRARIES {
+                    c.cmd(&["FUNCTION", "LOAD", "REPLACE", lib]);
+                }
+            }
+        }
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
         if trace {
             eprintln!("{argv:?}");
