@@ -5,6 +5,8 @@
 
 use mlua::{LightUserData, Lua, Table, Value};
 
+use super::luaerr::raise;
+
 /// lua-cjson's settings (per Lua state, changed by `cjson.encode_max_depth()` and friends;
 /// they last until the state goes, as in Redis).
 #[derive(Clone, Copy, Debug)]
@@ -38,14 +40,6 @@ fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
 }
 
-/// An error raised at the calling script line, as luaL_error would word it.
-pub(super) fn raise(lua: &Lua, msg: String) -> mlua::Error {
-    let at = lua
-        .inspect_stack(1, |d| (d.source().short_src.map(|s| s.into_owned()), d.current_line()))
-        .and_then(|(src, line)| Some(format!("{}:{}: ", src?, line?)));
-    mlua::Error::runtime(format!("{}{msg}", at.unwrap_or_default()))
-}
-
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     use std::cell::Cell;
     use std::rc::Rc;
@@ -63,13 +57,29 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let c = cfg.clone();
     cjson.raw_set(
         "decode",
-        lua.create_function(move |lua, s: mlua::LuaString| {
-            let bytes = s.as_bytes();
-            let mut p = Parser { b: &bytes, i: 0, max_depth: c.get().decode_max_depth };
-            let v = p.value(lua, 0).map_err(|m| raise(lua, m))?;
-            p.ws();
-            if p.i < p.b.len() {
-                return Err(raise(lua, format!("Expected the end but found invalid token at character {}", p.i + 1)));
+        lua.create_function(move |lua, args: mlua::MultiValue| {
+            if args.len() != 1 {
+                return Err(super::luaerr::arg_error(lua, 1, "expected 1 argument"));
+            }
+            let bytes = super::luaerr::check_string(lua, &args, 1)?;
+            if bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0) {
+                return Err(raise(lua, "JSON parser does not support UTF-16 or UTF-32".into()));
+            }
+            let cfg = c.get();
+            let mut p = Parser {
+                b: &bytes,
+                i: 0,
+                depth: 0,
+                max_depth: cfg.decode_max_depth,
+                slots: 1,
+                invalid_numbers: cfg.decode_invalid_numbers,
+                text: Vec::new(),
+            };
+            let first = p.next();
+            let v = p.value(lua, first).map_err(|m| raise(lua, m))?;
+            let end = p.next();
+            if end.0 != Tok::End {
+                return Err(raise(lua, p.fail("the end", end)));
             }
             Ok(v)
         })?,
@@ -222,42 +232,52 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), S
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        // Lua 5.1 numbers are doubles: an integral one is written with %.14g too.
+        Value::Integer(n) => out.extend_from_slice(number(*n as f64, cfg)?.as_bytes()),
         Value::Number(n) => out.extend_from_slice(number(*n, cfg)?.as_bytes()),
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
             if depth >= cfg.encode_max_depth {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
-            // An array when every key is a positive integer.
-            let mut max = 0usize;
+            // An array when every key is a positive integer (lua_array_length). The largest
+            // key is kept in a C int: one past its range converts to INT_MIN, which makes the
+            // table an object unless a later key is larger again (lua_next's order).
+            let mut max: i32 = 0;
             let mut count = 0usize;
             let mut is_array = true;
             for (k, _) in t.pairs::<Value, Value>().flatten() {
-                count += 1;
-                let idx = match k {
-                    Value::Integer(i) if i >= 1 => Some(i as usize),
-                    Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => Some(n as usize),
+                let k = match k {
+                    Value::Integer(i) => Some(i as f64),
+                    Value::Number(n) => Some(n),
                     _ => None,
                 };
-                match idx {
-                    Some(i) => max = max.max(i),
-                    None => is_array = false,
+                match k {
+                    Some(k) if k.floor() == k && k >= 1.0 => {
+                        if k > max as f64 {
+                            max = if k < 2_147_483_648.0 { k as i32 } else { i32::MIN };
+                        }
+                        count += 1;
+                    }
+                    _ => {
+                        is_array = false;
+                        break;
+                    }
                 }
             }
             // An excessively sparse array is refused, or written as an object when
             // encode_sparse_array(true) says so (lua-cjson's ratio and safe size).
             let sparse = is_array
-                && count > 0
                 && cfg.sparse_ratio > 0
-                && max > cfg.sparse_safe
-                && max > count.saturating_mul(cfg.sparse_ratio);
+                && max as i64 > (count as i64).saturating_mul(cfg.sparse_ratio as i64)
+                && max as i64 > cfg.sparse_safe as i64;
             if sparse && !cfg.sparse_convert {
                 return Err("Cannot serialise table: excessively sparse array".into());
             }
-            if is_array && count > 0 && !sparse {
+            let len = if is_array && !sparse { max } else { 0 };
+            if len > 0 {
                 out.push(b'[');
-                for i in 1..=max {
+                for i in 1..=len {
                     if i > 1 {
                         out.push(b',');
                     }
@@ -275,7 +295,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), S
                     first = false;
                     match &k {
                         Value::String(s) => string(&s.as_bytes(), out),
-                        Value::Integer(n) => string(n.to_string().as_bytes(), out),
+                        Value::Integer(n) => string(number(*n as f64, cfg)?.as_bytes(), out),
                         Value::Number(n) => string(number(*n, cfg)?.as_bytes(), out),
                         _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                     }
@@ -290,179 +310,295 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), S
     Ok(())
 }
 
+/// Lua 5.1's LUAI_MAXCSTACK: the most values a C function may have on the Lua stack.
+const LUA_MAX_C_STACK: usize = 8000;
+
+/// lua-cjson's tokens (their names appear in its error texts).
+#[derive(Clone, Copy, PartialEq)]
+enum Tok {
+    ObjBegin,
+    ObjEnd,
+    ArrBegin,
+    ArrEnd,
+    Str,
+    Num(f64),
+    Bool(bool),
+    Null,
+    Colon,
+    Comma,
+    End,
+    /// A token error: its text.
+    Error(&'static str),
+}
+
+impl Tok {
+    fn name(self) -> &'static str {
+        match self {
+            Tok::ObjBegin => "T_OBJ_BEGIN",
+            Tok::ObjEnd => "T_OBJ_END",
+            Tok::ArrBegin => "T_ARR_BEGIN",
+            Tok::ArrEnd => "T_ARR_END",
+            Tok::Str => "T_STRING",
+            Tok::Num(_) => "T_NUMBER",
+            Tok::Bool(_) => "T_BOOLEAN",
+            Tok::Null => "T_NULL",
+            Tok::Colon => "T_COLON",
+            Tok::Comma => "T_COMMA",
+            Tok::End => "T_END",
+            Tok::Error(e) => e,
+        }
+    }
+}
+
+/// lua-cjson's decoder, token by token as the C reads a NUL-terminated string: numbers go
+/// through strtod (so hex, `Infinity`, `nan` and leading zeros pass, as
+/// decode_invalid_numbers allows), errors name the token found and its position.
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
+    depth: usize,
     max_depth: usize,
+    /// Lua stack slots the C would hold now (the argument, each open table and object key):
+    /// it fails to nest past Lua's 8000 as it does past the configured depth.
+    slots: usize,
+    invalid_numbers: bool,
+    /// The last string token's bytes.
+    text: Vec<u8>,
 }
 
 impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+    /// The byte at `at`, NUL past the end (the C string's terminator).
+    fn at(&self, at: usize) -> u8 {
+        self.b.get(at).copied().unwrap_or(0)
+    }
+
+    /// json_is_invalid_number: what strict JSON refuses but strtod reads.
+    fn invalid_number(&self) -> bool {
+        let mut p = self.i;
+        if self.at(p) == b'+' {
+            return true;
+        }
+        if self.at(p) == b'-' {
+            p += 1;
+        }
+        if self.at(p) == b'0' {
+            let c = self.at(p + 1);
+            return c | 0x20 == b'x' || c.is_ascii_digit();
+        }
+        if self.at(p) <= b'9' {
+            return false;
+        }
+        let word = |w: &[u8]| self.b.get(p..p + 3).is_some_and(|s| s.eq_ignore_ascii_case(w));
+        word(b"inf") || word(b"nan")
+    }
+
+    fn number(&mut self) -> (Tok, usize) {
+        let start = self.i;
+        // strtod reads at most this run (digits, letters of hex/inf/nan, sign, point, parens).
+        let run = self.b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'-' | b'(' | b')' | b'_'))
+            .count();
+        let r = crate::util::numfmt::strtod(&self.b[start..start + run]);
+        if r.end == 0 {
+            return (Tok::Error("invalid number"), start);
+        }
+        self.i += r.end;
+        (Tok::Num(r.value), start)
+    }
+
+    /// json_next_token: the token and where it starts (for an error, where it was found).
+    fn next(&mut self) -> (Tok, usize) {
+        while matches!(self.at(self.i), b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
         }
-    }
-
-    /// lua-cjson's name for what stands at the cursor, for its error texts.
-    fn token_name(&self) -> &'static str {
-        match self.b.get(self.i) {
-            None => "T_END",
-            Some(b'{') => "T_OBJ_BEGIN",
-            Some(b'}') => "T_OBJ_END",
-            Some(b'[') => "T_ARR_BEGIN",
-            Some(b']') => "T_ARR_END",
-            Some(b',') => "T_COMMA",
-            Some(b':') => "T_COLON",
-            Some(b'"') => "T_STRING",
-            Some(c) if c.is_ascii_digit() || *c == b'-' => "T_NUMBER",
-            _ => "invalid token",
+        let start = self.i;
+        let single = match self.at(self.i) {
+            b'{' => Some(Tok::ObjBegin),
+            b'}' => Some(Tok::ObjEnd),
+            b'[' => Some(Tok::ArrBegin),
+            b']' => Some(Tok::ArrEnd),
+            b',' => Some(Tok::Comma),
+            b':' => Some(Tok::Colon),
+            0 => return (Tok::End, start),
+            b'f' | b'i' | b'I' | b'n' | b'N' | b't' | b'"' | b'+' | b'-' | b'0'..=b'9' => None,
+            _ => return (Tok::Error("invalid token"), start),
+        };
+        if let Some(t) = single {
+            self.i += 1;
+            return (t, start);
+        }
+        let c = self.at(self.i);
+        let rest = &self.b[self.i..];
+        if c == b'"' {
+            self.string()
+        } else if c == b'-' || c.is_ascii_digit() {
+            if !self.invalid_numbers && self.invalid_number() {
+                return (Tok::Error("invalid number"), start);
+            }
+            self.number()
+        } else if rest.starts_with(b"true") {
+            self.i += 4;
+            (Tok::Bool(true), start)
+        } else if rest.starts_with(b"false") {
+            self.i += 5;
+            (Tok::Bool(false), start)
+        } else if rest.starts_with(b"null") {
+            self.i += 4;
+            (Tok::Null, start)
+        } else if self.invalid_numbers && self.invalid_number() {
+            self.number()
+        } else {
+            (Tok::Error("invalid token"), start)
         }
     }
 
-    fn expected(&self, what: &str) -> String {
-        format!("Expected {what} but found {} at character {}", self.token_name(), self.i + 1)
-    }
-
-    fn value(&mut self, lua: &Lua, depth: usize) -> Result<Value, String> {
-        self.ws();
-        if depth >= self.max_depth {
-            return Err(format!("Found too many nested data structures ({}) at character {}", depth + 1, self.i + 1));
-        }
-        let lerr = |e: mlua::Error| e.to_string();
-        match self.b.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let t = lua.create_table().map_err(lerr)?;
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Value::Table(t));
-                }
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b'"') {
-                        return Err(self.expected("object key string"));
-                    }
-                    let k = self.string(lua)?;
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b':') {
-                        return Err(self.expected("colon"));
-                    }
-                    self.i += 1;
-                    let v = self.value(lua, depth + 1)?;
-                    t.raw_set(k, v).map_err(lerr)?;
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Value::Table(t));
-                        }
-                        _ => return Err(self.expected("comma or object end")),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let t = lua.create_table().map_err(lerr)?;
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Value::Table(t));
-                }
-                let mut n = 1;
-                loop {
-                    let v = self.value(lua, depth + 1)?;
-                    t.raw_set(n, v).map_err(lerr)?;
-                    n += 1;
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Value::Table(t));
-                        }
-                        _ => return Err(self.expected("comma or array end")),
-                    }
-                }
-            }
-            Some(b'"') => self.string(lua),
-            Some(c) if c.is_ascii_digit() || *c == b'-' => {
-                let start = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
-                    self.i += 1;
-                }
-                let text = std::str::from_utf8(&self.b[start..self.i]).unwrap_or("");
-                match text.parse::<f64>() {
-                    Ok(n) => Ok(Value::Number(n)),
-                    Err(_) => {
-                        self.i = start;
-                        Err(self.expected("value"))
-                    }
-                }
-            }
-            _ => {
-                for (word, v) in [("true", Value::Boolean(true)), ("false", Value::Boolean(false)), ("null", null())] {
-                    if self.b[self.i..].starts_with(word.as_bytes()) {
-                        self.i += word.len();
-                        return Ok(v);
-                    }
-                }
-                Err(self.expected("value"))
-            }
-        }
-    }
-
-    fn string(&mut self, lua: &Lua) -> Result<Value, String> {
+    /// json_next_string_token: errors point where they were found, inside the string.
+    fn string(&mut self) -> (Tok, usize) {
         let start = self.i;
         self.i += 1;
-        let mut out = Vec::new();
+        self.text.clear();
         loop {
-            let Some(&c) = self.b.get(self.i) else {
-                self.i = start;
-                return Err(format!("Expected value but found invalid token at character {}", start + 1));
-            };
-            self.i += 1;
+            let c = self.at(self.i);
             match c {
                 b'"' => break,
+                0 => return (Tok::Error("unexpected end of string"), self.i),
                 b'\\' => {
-                    let Some(&e) = self.b.get(self.i) else { continue };
-                    self.i += 1;
-                    match e {
-                        b'b' => out.push(0x08),
-                        b'f' => out.push(0x0c),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let mut cp = self.hex4().ok_or_else(|| self.bad_string(start))?;
-                            if (0xd800..0xdc00).contains(&cp) && self.b[self.i..].starts_with(b"\\u") {
-                                self.i += 2;
-                                let lo = self.hex4().ok_or_else(|| self.bad_string(start))?;
-                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff);
-                            }
-                            let ch = char::from_u32(cp).ok_or_else(|| self.bad_string(start))?;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        other => out.push(other),
-                    }
+                    let e = match self.at(self.i + 1) {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b't' => b'\t',
+                        b'n' => b'\n',
+                        b'f' => 0x0c,
+                        b'r' => b'\r',
+                        b'u' => match self.unicode_escape() {
+                            Some(()) => continue,
+                            None => return (Tok::Error("invalid unicode escape code"), self.i),
+                        },
+                        _ => return (Tok::Error("invalid escape code"), self.i),
+                    };
+                    self.text.push(e);
+                    self.i += 2;
                 }
-                c => out.push(c),
+                c => {
+                    self.text.push(c);
+                    self.i += 1;
+                }
             }
         }
-        lua.create_string(&out).map(Value::String).map_err(|e| e.to_string())
+        self.i += 1;
+        (Tok::Str, start)
     }
 
-    fn hex4(&mut self) -> Option<u32> {
-        let h = std::str::from_utf8(self.b.get(self.i..self.i + 4)?).ok()?;
-        let v = u32::from_str_radix(h, 16).ok()?;
-        self.i += 4;
-        Some(v)
+    fn hex4(&self, at: usize) -> Option<u32> {
+        (0..4).try_fold(0u32, |v, k| Some(v << 4 | (self.at(at + k) as char).to_digit(16)?))
     }
 
-    fn bad_string(&self, start: usize) -> String {
-        format!("Expected value but found invalid unicode escape code at character {}", start + 1)
+    /// json_append_unicode_escape: `\uXXXX` (a surrogate pair as two) to UTF-8.
+    fn unicode_escape(&mut self) -> Option<()> {
+        let mut cp = self.hex4(self.i + 2)?;
+        let mut len = 6;
+        if cp & 0xf800 == 0xd800 {
+            if cp & 0x400 != 0 || self.at(self.i + 6) != b'\\' || self.at(self.i + 7) != b'u' {
+                return None;
+            }
+            let low = self.hex4(self.i + 8)?;
+            if low & 0xfc00 != 0xdc00 {
+                return None;
+            }
+            cp = (((cp & 0x3ff) << 10) | (low & 0x3ff)) + 0x10000;
+            len = 12;
+        }
+        // codepoint_to_utf8 (the C writes surrogate halves too; they cannot reach here).
+        let ch = char::from_u32(cp)?;
+        let mut buf = [0u8; 4];
+        self.text.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        self.i += len;
+        Some(())
+    }
+
+    fn fail(&self, expected: &str, (tok, at): (Tok, usize)) -> String {
+        format!("Expected {expected} but found {} at character {}", tok.name(), at + 1)
+    }
+
+    fn descend(&mut self, room: usize) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > self.max_depth || self.slots + room > LUA_MAX_C_STACK {
+            return Err(format!("Found too many nested data structures ({}) at character {}", self.depth, self.i));
+        }
+        Ok(())
+    }
+
+    /// json_process_value: the value that starts with `tok`.
+    fn value(&mut self, lua: &Lua, tok: (Tok, usize)) -> Result<Value, String> {
+        let lerr = |e: mlua::Error| e.to_string();
+        Ok(match tok.0 {
+            Tok::Str => Value::String(lua.create_string(&self.text).map_err(lerr)?),
+            Tok::Num(n) => Value::Number(n),
+            Tok::Bool(b) => Value::Boolean(b),
+            Tok::Null => null(),
+            Tok::ObjBegin => {
+                self.descend(3)?;
+                self.slots += 1;
+                let t = lua.create_table().map_err(lerr)?;
+                let mut tok = self.next();
+                if tok.0 != Tok::ObjEnd {
+                    loop {
+                        if tok.0 != Tok::Str {
+                            return Err(self.fail("object key string", tok));
+                        }
+                        let key = lua.create_string(&self.text).map_err(lerr)?;
+                        self.slots += 1;
+                        let colon = self.next();
+                        if colon.0 != Tok::Colon {
+                            return Err(self.fail("colon", colon));
+                        }
+                        let first = self.next();
+                        let v = self.value(lua, first)?;
+                        t.raw_set(key, v).map_err(lerr)?;
+                        self.slots -= 1;
+                        let after = self.next();
+                        if after.0 == Tok::ObjEnd {
+                            break;
+                        }
+                        if after.0 != Tok::Comma {
+                            return Err(self.fail("comma or object end", after));
+                        }
+                        tok = self.next();
+                    }
+                }
+                self.depth -= 1;
+                self.slots -= 1;
+                Value::Table(t)
+            }
+            Tok::ArrBegin => {
+                self.descend(2)?;
+                self.slots += 1;
+                let t = lua.create_table().map_err(lerr)?;
+                let mut tok = self.next();
+                if tok.0 != Tok::ArrEnd {
+                    let mut n = 1;
+                    loop {
+                        let v = self.value(lua, tok)?;
+                        t.raw_set(n, v).map_err(lerr)?;
+                        n += 1;
+                        let after = self.next();
+                        if after.0 == Tok::ArrEnd {
+                            break;
+                        }
+                        if after.0 != Tok::Comma {
+                            return Err(self.fail("comma or array end", after));
+                        }
+                        tok = self.next();
+                    }
+                }
+                self.depth -= 1;
+                self.slots -= 1;
+                Value::Table(t)
+            }
+            _ => return Err(self.fail("value", tok)),
+        })
     }
 }

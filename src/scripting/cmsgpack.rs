@@ -14,7 +14,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(super::cjson::raise(
+                return Err(super::luaerr::raise(
                     lua,
                     "bad argument #0 to 'pack' (MessagePack pack needs input.)".into(),
                 ));
@@ -26,17 +26,24 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
             lua.create_string(&out)
         })?,
     )?;
-    m.raw_set("unpack", lua.create_function(|lua, s: mlua::LuaString| unpack_full(lua, &s.as_bytes(), 0, 0))?)?;
+    use super::luaerr::{check_integer, check_string, opt_integer};
+    m.raw_set(
+        "unpack",
+        lua.create_function(|lua, a: MultiValue| unpack_full(lua, &check_string(lua, &a, 1)?, 0, 0, a.len()))?,
+    )?;
     m.raw_set(
         "unpack_one",
-        lua.create_function(|lua, (s, offset): (mlua::LuaString, Option<i64>)| {
-            unpack_full(lua, &s.as_bytes(), 1, offset.unwrap_or(0))
+        lua.create_function(|lua, a: MultiValue| {
+            let offset = opt_integer(lua, &a, 2, 0)?;
+            unpack_full(lua, &check_string(lua, &a, 1)?, 1, offset, 1)
         })?,
     )?;
     m.raw_set(
         "unpack_limit",
-        lua.create_function(|lua, (s, limit, offset): (mlua::LuaString, i64, Option<i64>)| {
-            unpack_full(lua, &s.as_bytes(), limit, offset.unwrap_or(0))
+        lua.create_function(|lua, a: MultiValue| {
+            let limit = check_integer(lua, &a, 2)?;
+            let offset = opt_integer(lua, &a, 3, 0)?;
+            unpack_full(lua, &check_string(lua, &a, 1)?, limit, offset, 1)
         })?,
     )?;
     globals.raw_set("cmsgpack", m)
@@ -45,22 +52,27 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 /// lua-cmsgpack's mp_unpack_full: up to `limit` objects from `offset` on (both 0: all of
 /// them, with no offset returned); otherwise the next offset (-1 when the input is used up)
 /// comes first.
-fn unpack_full(lua: &Lua, b: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
+fn unpack_full(lua: &Lua, b: &[u8], limit: i64, offset: i64, nargs: usize) -> mlua::Result<MultiValue> {
     let decode_all = limit == 0 && offset == 0;
     if offset < 0 || limit < 0 {
-        return Err(super::cjson::raise(
+        return Err(super::luaerr::raise(
             lua,
             format!("Invalid request to unpack with offset of {offset} and limit of {}.", b.len()),
         ));
     }
     if offset as u64 > b.len() as u64 {
-        return Err(super::cjson::raise(lua, format!("Start offset {offset} greater than input length {}.", b.len())));
+        return Err(super::luaerr::raise(lua, format!("Start offset {offset} greater than input length {}.", b.len())));
     }
     let limit = if decode_all { i64::MAX } else { limit };
-    let mut r = Reader { b, i: offset as usize };
+    let mut r = Reader { b, i: offset as usize, slots: 0 };
     let mut out = Vec::new();
     while r.i < r.b.len() && (out.len() as i64) < limit {
-        out.push(r.value(lua, 0).map_err(|m| super::cjson::raise(lua, m.to_string()))?);
+        r.slots = nargs + out.len();
+        out.push(r.value(lua).map_err(|m| match m {
+            // Raised by the Lua VM from the C function: no script line.
+            NIL_KEY | NAN_KEY => mlua::Error::runtime(m),
+            m => super::luaerr::raise(lua, m.to_string()),
+        })?);
     }
     if !decode_all {
         let next = if r.i >= r.b.len() { -1 } else { r.i as i64 };
@@ -106,7 +118,7 @@ fn pack_number(n: f64, out: &mut Vec<u8>) {
     // lua-cmsgpack's test: finite and equal to its (long long) cast.
     if n.is_finite() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) && n.fract() == 0.0 {
         pack_int(n as i64, out);
-    } else if (n as f32) as f64 == n || n.is_nan() {
+    } else if (n as f32) as f64 == n {
         out.push(0xca);
         out.extend_from_slice(&(n as f32).to_be_bytes());
     } else {
@@ -169,10 +181,18 @@ fn pack(v: &Value, level: usize, out: &mut Vec<u8>) {
 struct Reader<'a> {
     b: &'a [u8],
     i: usize,
+    /// Lua stack slots the C would hold (arguments, results, open tables and their keys):
+    /// nesting stops at Lua's 8000 with the C's error.
+    slots: usize,
 }
 
 const MISSING: &str = "Missing bytes in input.";
 const BAD: &str = "Bad data format in input.";
+const NIL_KEY: &str = "table index is nil";
+const NAN_KEY: &str = "table index is NaN";
+const TOO_DEEP: &str = "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)";
+/// Lua 5.1's LUAI_MAXCSTACK.
+const LUA_MAX_C_STACK: usize = 8000;
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], &'static str> {
@@ -185,10 +205,14 @@ impl Reader<'_> {
         Ok(self.take(n)?.iter().fold(0u64, |a, &x| (a << 8) | x as u64))
     }
 
-    fn value(&mut self, lua: &Lua, depth: usize) -> Result<Value, &'static str> {
-        // Nesting is bounded so a hostile string cannot exhaust the stack.
-        if depth > 500 {
-            return Err(BAD);
+    fn value(&mut self, lua: &Lua) -> Result<Value, &'static str> {
+        // Nesting is bounded (as the C's Lua stack bounds it) so a hostile string cannot
+        // exhaust the stack.
+        if self.i >= self.b.len() {
+            return Err(MISSING);
+        }
+        if self.slots + 1 > LUA_MAX_C_STACK {
+            return Err(TOO_DEEP);
         }
         let t = self.take(1)?[0];
         let lerr = |_| BAD;
@@ -201,18 +225,20 @@ impl Reader<'_> {
             0xcc => Value::Integer(self.uint(1)? as i64),
             0xcd => Value::Integer(self.uint(2)? as i64),
             0xce => Value::Integer(self.uint(4)? as i64),
-            0xcf => Value::Number(self.uint(8)? as f64),
+            // lua_pushunsigned is lua_pushinteger in Lua 5.1: a 64-bit signed integer.
+            0xcf => Value::Number(self.uint(8)? as i64 as f64),
             0xd0 => Value::Integer(self.uint(1)? as u8 as i8 as i64),
             0xd1 => Value::Integer(self.uint(2)? as u16 as i16 as i64),
             0xd2 => Value::Integer(self.uint(4)? as u32 as i32 as i64),
             0xd3 => Value::Number(self.uint(8)? as i64 as f64),
             0xca => Value::Number(f32::from_bits(self.uint(4)? as u32) as f64),
             0xcb => Value::Number(f64::from_bits(self.uint(8)?)),
-            0xa0..=0xbf | 0xd9 | 0xda | 0xdb | 0xc4 | 0xc5 | 0xc6 => {
+            // (Redis's lua-cmsgpack predates the bin formats: 0xc4-0xc6 are bad data.)
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
                 let len = match t {
                     0xa0..=0xbf => (t & 0x1f) as usize,
-                    0xd9 | 0xc4 => self.uint(1)? as usize,
-                    0xda | 0xc5 => self.uint(2)? as usize,
+                    0xd9 => self.uint(1)? as usize,
+                    0xda => self.uint(2)? as usize,
                     _ => self.uint(4)? as usize,
                 };
                 Value::String(lua.create_string(self.take(len)?).map_err(lerr)?)
@@ -223,15 +249,15 @@ impl Reader<'_> {
                     0xdc => self.uint(2)? as usize,
                     _ => self.uint(4)? as usize,
                 };
-                // Each element takes at least a byte: a claimed length cannot outgrow the input.
-                if n > self.b.len() - self.i {
-                    return Err(MISSING);
-                }
+                // Each element takes at least a byte or fails: a claimed length costs no more
+                // than the input.
                 let tbl = lua.create_table().map_err(lerr)?;
+                self.slots += 2;
                 for k in 1..=n {
-                    let v = self.value(lua, depth + 1)?;
+                    let v = self.value(lua)?;
                     tbl.raw_set(k, v).map_err(lerr)?;
                 }
+                self.slots -= 2;
                 Value::Table(tbl)
             }
             0x80..=0x8f | 0xde | 0xdf => {
@@ -240,17 +266,21 @@ impl Reader<'_> {
                     0xde => self.uint(2)? as usize,
                     _ => self.uint(4)? as usize,
                 };
-                if n > self.b.len() - self.i {
-                    return Err(MISSING);
-                }
                 let tbl = lua.create_table().map_err(lerr)?;
+                self.slots += 1;
                 for _ in 0..n {
-                    let k = self.value(lua, depth + 1)?;
-                    let v = self.value(lua, depth + 1)?;
-                    if !k.is_nil() {
-                        tbl.raw_set(k, v).map_err(lerr)?;
+                    let k = self.value(lua)?;
+                    self.slots += 1;
+                    let v = self.value(lua)?;
+                    self.slots -= 1;
+                    // lua_settable's own errors.
+                    match k {
+                        Value::Nil => return Err(NIL_KEY),
+                        Value::Number(n) if n.is_nan() => return Err(NAN_KEY),
+                        k => tbl.raw_set(k, v).map_err(lerr)?,
                     }
                 }
+                self.slots -= 1;
                 Value::Table(tbl)
             }
             _ => return Err(BAD),

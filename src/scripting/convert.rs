@@ -34,10 +34,6 @@ pub(super) fn lua_text(v: &Value) -> String {
 }
 
 /// Lua 5.1's number to string conversion (`%.14g`).
-pub(super) fn number_text(n: f64) -> String {
-    lua_number_text(n)
-}
-
 pub(super) fn lua_number_text(n: f64) -> String {
     printf_g(n, 14)
 }

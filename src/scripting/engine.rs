@@ -956,39 +956,77 @@ impl std::fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
-/// LuaBitOp's `bit` library (which Redis bundles): 32-bit operations on numbers.
+/// LuaBitOp's `bit` library (which Redis bundles): 32-bit operations on numbers, with its
+/// conversion (the low 32 bits of n + 2^52 + 2^51: rounding to even, modulo 2^32) and its
+/// argument errors.
 pub(super) fn install_bit(lua: &Lua) -> mlua::Result<()> {
-    fn tobit(n: f64) -> i32 {
-        // Modulo 2^32 like LuaBitOp's normalisation of integral numbers.
-        (n.trunc().rem_euclid(4_294_967_296.0) as u64 as u32) as i32
+    use mlua::MultiValue;
+    /// barg: argument `i` (1-based) as 32 bits.
+    fn barg(lua: &Lua, args: &MultiValue, i: usize) -> mlua::Result<u32> {
+        let n = match args.get(i - 1) {
+            Some(v) => lua.coerce_number(v.clone())?,
+            None => None,
+        };
+        let b = (n.unwrap_or(0.0) + 6_755_399_441_055_744.0).to_bits() as u32;
+        if b == 0 && n.is_none() {
+            return Err(super::luaerr::type_error(lua, i, args, "number"));
+        }
+        Ok(b)
+    }
+    fn ret(b: u32) -> mlua::Result<f64> {
+        Ok(b as i32 as f64)
     }
     let bit = lua.create_table()?;
-    bit.raw_set("tobit", lua.create_function(|_, n: f64| Ok(tobit(n)))?)?;
-    bit.raw_set("bnot", lua.create_function(|_, n: f64| Ok(!tobit(n)))?)?;
-    let fold = |f: fn(i32, i32) -> i32| {
-        lua.create_function(move |_, ns: mlua::Variadic<f64>| Ok(ns.iter().map(|&n| tobit(n)).reduce(f).unwrap_or(0)))
+    bit.raw_set("tobit", lua.create_function(|lua, a: MultiValue| ret(barg(lua, &a, 1)?))?)?;
+    bit.raw_set("bnot", lua.create_function(|lua, a: MultiValue| ret(!barg(lua, &a, 1)?))?)?;
+    bit.raw_set("bswap", lua.create_function(|lua, a: MultiValue| ret(barg(lua, &a, 1)?.swap_bytes()))?)?;
+    // The first argument, then the others from the last one down (so the last bad one is
+    // the one reported, as in the C).
+    let fold = |f: fn(u32, u32) -> u32| {
+        lua.create_function(move |lua, a: MultiValue| {
+            let mut b = barg(lua, &a, 1)?;
+            for i in (2..=a.len()).rev() {
+                b = f(b, barg(lua, &a, i)?);
+            }
+            ret(b)
+        })
     };
     bit.raw_set("band", fold(|a, b| a & b)?)?;
     bit.raw_set("bor", fold(|a, b| a | b)?)?;
     bit.raw_set("bxor", fold(|a, b| a ^ b)?)?;
-    let shift = |f: fn(i32, u32) -> i32| {
-        lua.create_function(move |_, (x, n): (f64, f64)| Ok(f(tobit(x), (tobit(n) & 31) as u32)))
+    let shift = |f: fn(u32, u32) -> u32| {
+        lua.create_function(move |lua, a: MultiValue| {
+            let b = barg(lua, &a, 1)?;
+            ret(f(b, barg(lua, &a, 2)? & 31))
+        })
     };
-    bit.raw_set("lshift", shift(|x, n| ((x as u32) << n) as i32)?)?;
-    bit.raw_set("rshift", shift(|x, n| ((x as u32) >> n) as i32)?)?;
-    bit.raw_set("arshift", shift(|x, n| x >> n)?)?;
-    bit.raw_set("rol", shift(|x, n| (x as u32).rotate_left(n) as i32)?)?;
-    bit.raw_set("ror", shift(|x, n| (x as u32).rotate_right(n) as i32)?)?;
-    bit.raw_set("bswap", lua.create_function(|_, n: f64| Ok(tobit(n).swap_bytes()))?)?;
+    bit.raw_set("lshift", shift(|x, n| x << n)?)?;
+    bit.raw_set("rshift", shift(|x, n| x >> n)?)?;
+    bit.raw_set("arshift", shift(|x, n| ((x as i32) >> n) as u32)?)?;
+    bit.raw_set("rol", shift(u32::rotate_left)?)?;
+    bit.raw_set("ror", shift(u32::rotate_right)?)?;
     bit.raw_set(
         "tohex",
-        lua.create_function(|_, (x, n): (f64, Option<f64>)| {
-            let n = n.map_or(8, |n| n as i32);
-            let (upper, digits) = (n < 0, n.unsigned_abs().min(8) as usize);
-            let v = tobit(x) as u32 as u64;
-            let s = format!("{v:08x}");
-            let s = &s[8 - digits..];
-            Ok(if upper { s.to_uppercase() } else { s.to_string() })
+        lua.create_function(|lua, a: MultiValue| {
+            let mut b = barg(lua, &a, 1)?;
+            let mut n = if a.len() < 2 { 8 } else { barg(lua, &a, 2)? as i32 };
+            let digits: &[u8] = if n < 0 {
+                n = n.wrapping_neg();
+                b"0123456789ABCDEF"
+            } else {
+                b"0123456789abcdef"
+            };
+            if n < 0 {
+                // -(-2^31): the C asks Lua for a string of 2^64 - 2^31 bytes.
+                return Err(mlua::Error::runtime("not enough memory"));
+            }
+            let n = n.min(8) as usize;
+            let mut buf = vec![0u8; n];
+            for c in buf.iter_mut().rev() {
+                *c = digits[(b & 15) as usize];
+                b >>= 4;
+            }
+            lua.create_string(&buf)
         })?,
     )?;
     lua.globals().raw_set("bit", bit)

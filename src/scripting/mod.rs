@@ -8,6 +8,7 @@ mod convert;
 pub mod engine;
 pub mod ldb;
 mod library;
+mod luaerr;
 mod raw;
 pub mod structlib;
 

@@ -1,102 +1,115 @@
-//! The `struct` library Redis bundles with its Lua (Roberto Ierusalimschy's struct.c):
-//! `struct.pack(fmt, ...)`, `struct.unpack(fmt, data [, init])` and `struct.size(fmt)`.
-//! Formats: `<` `>` `=` byte order, `!n` alignment, `x` padding, `b/B h/H i/In I/In l/L T`
-//! integers (sizes 1, 2, 4 or n, 8, 8), `f`/`d` floats, `cn` fixed strings (`c0`: the whole
-//! string, or in unpack the length just read), `s` zero-terminated strings.
+//! The `struct` library Redis 7.0 bundles with its Lua (Roberto Ierusalimschy's struct.c,
+//! as in Redis's deps): `struct.pack(fmt, ...)`, `struct.unpack(fmt, data [, init])` and
+//! `struct.size(fmt)`. Formats: `<` `>` byte order, `!n` alignment, `x` padding, `b/B h/H
+//! l/L T i/In I/In` integers (sizes 1, 2, 8, 8, 4 or n), `f`/`d` floats, `cn` fixed strings
+//! (`c0`: the whole string, or in unpack the length just read), `s` zero-terminated strings.
+//! A port of the C, down to its quirks: the format ends at a NUL, an offset below 1 wraps
+//! around (and is then "data string too short"), integers past 8 bytes keep the low 8, and
+//! the errors read as luaL_error/luaL_argerror word them.
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::cjson::raise;
+use super::luaerr::{arg_error, check_number, check_string, opt_integer, raise};
 
 const MAX_INT_SIZE: usize = 32;
+/// The C struct's alignment of a double on x86-64.
 const MAX_ALIGN: usize = 8;
+/// Lua 5.1's LUAI_MAXCSTACK: the most values a C function may have on its stack.
+const MAX_C_STACK: usize = 8000;
 
-struct Format<'a> {
-    f: &'a [u8],
-    i: usize,
+struct Header {
     little: bool,
     align: usize,
 }
 
-/// One option: its letter and size.
-struct Opt {
-    c: u8,
-    size: usize,
+/// The format as C sees it: up to its first NUL.
+fn c_format(f: &[u8]) -> &[u8] {
+    f.iter().position(|&c| c == 0).map_or(f, |n| &f[..n])
 }
 
-impl Format<'_> {
-    fn new(f: &[u8]) -> Format<'_> {
-        Format { f, i: 0, little: true, align: 1 }
+/// getnum: a decimal count at `*i`, or `default`.
+fn getnum(lua: &Lua, f: &[u8], i: &mut usize, default: usize) -> mlua::Result<usize> {
+    if !f.get(*i).is_some_and(u8::is_ascii_digit) {
+        return Ok(default);
     }
-
-    fn num(&mut self, default: usize) -> usize {
-        if !self.f.get(self.i).is_some_and(|c| c.is_ascii_digit()) {
-            return default;
+    let mut a: i64 = 0;
+    while let Some(&c) = f.get(*i).filter(|c| c.is_ascii_digit()) {
+        let d = (c - b'0') as i64;
+        if a > i32::MAX as i64 / 10 || a * 10 > i32::MAX as i64 - d {
+            return Err(raise(lua, "integral size overflow".into()));
         }
-        let mut n = 0usize;
-        while let Some(c) = self.f.get(self.i).filter(|c| c.is_ascii_digit()) {
-            n = n.saturating_mul(10).saturating_add((c - b'0') as usize);
-            self.i += 1;
-        }
-        n
+        a = a * 10 + d;
+        *i += 1;
     }
+    Ok(a as usize)
+}
 
-    /// The next option, after applying the control ones; None at the end.
-    fn next(&mut self, func: &str) -> Result<Option<Opt>, String> {
-        while let Some(&c) = self.f.get(self.i) {
-            self.i += 1;
-            let size = match c {
-                b' ' => continue,
-                b'>' => {
-                    self.little = false;
-                    continue;
-                }
-                b'<' | b'=' => {
-                    self.little = true;
-                    continue;
-                }
-                b'!' => {
-                    let a = self.num(MAX_ALIGN);
-                    if !a.is_power_of_two() {
-                        return Err(format!("bad argument #1 to '{func}' (alignment {a} is not a power of 2)"));
-                    }
-                    self.align = a;
-                    continue;
-                }
-                b'b' | b'B' | b'x' => 1,
-                b'h' | b'H' => 2,
-                b'l' | b'L' | b'T' | b'd' => 8,
-                b'f' => 4,
-                b's' => 0,
-                b'c' => self.num(1),
-                b'i' | b'I' => {
-                    let n = self.num(4);
-                    if n > MAX_INT_SIZE {
-                        return Err(format!("integral size {n} is larger than limit of {MAX_INT_SIZE}"));
-                    }
-                    n
-                }
-                other => {
-                    return Err(format!("bad argument #1 to '{func}' (invalid format option '{}')", other as char));
-                }
-            };
-            return Ok(Some(Opt { c, size }));
+/// optsize: the size of option `opt` (0 for the control options).
+fn optsize(lua: &Lua, opt: u8, f: &[u8], i: &mut usize) -> mlua::Result<usize> {
+    Ok(match opt {
+        b'B' | b'b' | b'x' => 1,
+        b'H' | b'h' => 2,
+        b'L' | b'l' | b'T' | b'd' => 8,
+        b'f' => 4,
+        b'c' => getnum(lua, f, i, 1)?,
+        b'i' | b'I' => {
+            let n = getnum(lua, f, i, 4)?;
+            if n > MAX_INT_SIZE {
+                return Err(raise(lua, format!("integral size {n} is larger than limit of {MAX_INT_SIZE}")));
+            }
+            n
         }
-        Ok(None)
+        _ => 0,
+    })
+}
+
+/// gettoalign: padding before an item of `size` at offset `len` (C's arithmetic, sizes that
+/// are not powers of two included).
+fn gettoalign(len: u64, h: &Header, opt: u8, size: usize) -> u64 {
+    if size == 0 || opt == b'c' {
+        return 0;
     }
+    let size = size.min(h.align) as u64;
+    (size.wrapping_sub(len & (size - 1))) & (size - 1)
+}
 
-    /// Padding before an option at offset `len`.
-    fn padding(&self, len: usize, o: &Opt) -> usize {
-        if o.size == 0 || o.c == b'c' {
-            return 0;
+/// controloptions: byte order, alignment and spaces; anything else is not an option.
+fn controloptions(lua: &Lua, opt: u8, f: &[u8], i: &mut usize, h: &mut Header) -> mlua::Result<()> {
+    match opt {
+        b' ' => {}
+        b'>' => h.little = false,
+        b'<' => h.little = true,
+        b'!' => {
+            let a = getnum(lua, f, i, MAX_ALIGN)?;
+            if !a.is_power_of_two() {
+                return Err(raise(lua, format!("alignment {a} is not a power of 2")));
+            }
+            h.align = a;
         }
-        let size = o.size.min(self.align);
-        (size - (len & (size - 1))) & (size - 1)
+        _ => {
+            let opt = String::from_utf8_lossy(&[opt]).into_owned();
+            return Err(arg_error(lua, 1, &format!("invalid format option '{opt}'")));
+        }
+    }
+    Ok(())
+}
+
+/// C's conversions of a Lua number to the 64-bit value written: `(unsigned long)(long)n`
+/// below zero, `(unsigned long)n` otherwise (x86-64's results out of range).
+fn to_bits(n: f64) -> u64 {
+    if n.is_nan() {
+        1 << 63
+    } else if n < 0.0 {
+        if n >= i64::MIN as f64 { n as i64 as u64 } else { 1 << 63 }
+    } else if n < 18446744073709551616.0 {
+        n as u64
+    } else {
+        0
     }
 }
 
 fn put_int(out: &mut Vec<u8>, n: f64, size: usize, little: bool) {
-    let v: u64 = if n < 0.0 { (n as i64) as u64 } else { n as u64 };
+    let v = to_bits(n);
     // Bytes past the eighth are zero (struct.c shifts a 64-bit value).
     let mut bytes: Vec<u8> = (0..size).map(|i| if i < 8 { (v >> (8 * i)) as u8 } else { 0 }).collect();
     if !little {
@@ -105,200 +118,182 @@ fn put_int(out: &mut Vec<u8>, n: f64, size: usize, little: bool) {
     out.extend_from_slice(&bytes);
 }
 
+/// getinteger: shifts every byte into a 64-bit value (so the last eight count), then
+/// extends the sign from bit `size * 8 - 1` (x86 takes shift counts mod 64).
 fn get_int(b: &[u8], little: bool, signed: bool) -> f64 {
-    let mut v: u64 = 0;
-    let n = b.len();
-    for k in 0..n.min(8) {
-        let byte = if little { b[k] } else { b[n - 1 - k] };
-        v |= (byte as u64) << (8 * k);
+    let mut l: u64 = 0;
+    let bytes: Box<dyn Iterator<Item = &u8>> = if little { Box::new(b.iter().rev()) } else { Box::new(b.iter()) };
+    for &byte in bytes {
+        l = (l << 8) | byte as u64;
     }
-    if signed && n < 8 && n > 0 {
-        let shift = 64 - 8 * n as u32;
-        return ((v << shift) as i64 >> shift) as f64;
+    if !signed {
+        return l as f64;
     }
-    if signed { v as i64 as f64 } else { v as f64 }
+    let mask = u64::MAX << ((b.len() as u32 * 8).wrapping_sub(1) & 63);
+    if l & mask != 0 {
+        l |= mask;
+    }
+    l as i64 as f64
 }
 
-fn pack(lua: &Lua, args: MultiValue) -> Result<Vec<u8>, String> {
-    let fmt = match args.front() {
-        Some(Value::String(s)) => s.as_bytes().to_vec(),
-        _ => return Err("bad argument #1 to 'pack' (string expected, got no value)".into()),
-    };
-    let mut f = Format::new(&fmt);
+fn pack(lua: &Lua, args: &MultiValue) -> mlua::Result<Vec<u8>> {
+    let fmt = check_string(lua, args, 1)?;
+    // b_pack pushes a nil to mark the arguments' end: one argument too few reads as nil.
+    let mut args = args.clone();
+    args.push_back(Value::Nil);
+    let args = &args;
+    let f = c_format(&fmt);
+    let mut h = Header { little: true, align: 1 };
+    let (mut i, mut arg, mut total) = (0usize, 2usize, 0u64);
     let mut out = Vec::new();
-    let mut arg = 1;
-    while let Some(o) = f.next("pack")? {
-        out.resize(out.len() + f.padding(out.len(), &o), 0);
-        let number = |arg: usize| -> Result<f64, String> {
-            match args.get(arg) {
-                Some(Value::Integer(n)) => Ok(*n as f64),
-                Some(Value::Number(n)) => Ok(*n),
-                Some(Value::String(s)) => s
-                    .to_str()
-                    .ok()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                    .ok_or_else(|| format!("bad argument #{} to 'pack' (number expected, got string)", arg + 1)),
-                other => Err(format!(
-                    "bad argument #{} to 'pack' (number expected, got {})",
-                    arg + 1,
-                    other.map_or("nil", |v| v.type_name())
-                )),
-            }
-        };
-        match o.c {
-            b'x' => out.push(0),
+    while let Some(&opt) = f.get(i) {
+        i += 1;
+        let mut size = optsize(lua, opt, f, &mut i)?;
+        let pad = gettoalign(total, &h, opt, size);
+        total = total.wrapping_add(pad);
+        out.resize(out.len() + pad as usize, 0);
+        match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                put_int(&mut out, number(arg)?, o.size, f.little);
+                let n = check_number(lua, args, arg)?;
                 arg += 1;
+                put_int(&mut out, n, size, h.little);
             }
+            b'x' => out.push(0),
             b'f' => {
-                let v = (number(arg)? as f32).to_bits().to_le_bytes();
-                out.extend(if f.little { v } else { [v[3], v[2], v[1], v[0]] });
+                let v = (check_number(lua, args, arg)? as f32).to_le_bytes();
                 arg += 1;
+                out.extend(if h.little { v } else { f32::from_be_bytes(v).to_le_bytes() });
             }
             b'd' => {
-                let mut v = number(arg)?.to_bits().to_le_bytes();
-                if !f.little {
-                    v.reverse();
-                }
-                out.extend_from_slice(&v);
+                let v = check_number(lua, args, arg)?.to_le_bytes();
                 arg += 1;
+                out.extend(if h.little { v } else { f64::from_be_bytes(v).to_le_bytes() });
             }
             b'c' | b's' => {
-                let s = match args.get(arg) {
-                    Some(Value::String(s)) => s.as_bytes().to_vec(),
-                    Some(Value::Integer(n)) => n.to_string().into_bytes(),
-                    Some(Value::Number(n)) => super::convert::number_text(*n).into_bytes(),
-                    other => {
-                        return Err(format!(
-                            "bad argument #{} to 'pack' (string expected, got {})",
-                            arg + 1,
-                            other.map_or("nil", |v| v.type_name())
-                        ));
-                    }
-                };
-                if o.c == b'c' {
-                    let size = if o.size == 0 { s.len() } else { o.size };
-                    if s.len() < size {
-                        return Err(format!("bad argument #{} to 'pack' (string too short)", arg + 2));
-                    }
-                    out.extend_from_slice(&s[..size]);
-                } else {
-                    out.extend_from_slice(&s);
-                    out.push(0);
-                }
+                let s = check_string(lua, args, arg)?;
                 arg += 1;
+                if size == 0 {
+                    size = s.len();
+                }
+                if s.len() < size {
+                    // (struct.c reports the argument after the string.)
+                    return Err(arg_error(lua, arg, "string too short"));
+                }
+                out.extend_from_slice(&s[..size]);
+                if opt == b's' {
+                    out.push(0);
+                    size += 1;
+                }
             }
-            _ => {}
+            _ => controloptions(lua, opt, f, &mut i, &mut h)?,
         }
+        total = total.wrapping_add(size as u64);
     }
-    let _ = lua;
     Ok(out)
 }
 
-fn unpack(lua: &Lua, fmt: &[u8], data: &[u8], init: usize) -> Result<MultiValue, String> {
-    let mut f = Format::new(fmt);
-    let mut pos = init.saturating_sub(1);
-    if pos > data.len() {
-        return Err("bad argument #3 to 'unpack' (offset out of bounds)".into());
+fn unpack(lua: &Lua, args: &MultiValue) -> mlua::Result<MultiValue> {
+    let fmt = check_string(lua, args, 1)?;
+    let f = c_format(&fmt);
+    let data = check_string(lua, args, 2)?;
+    let ld = data.len() as u64;
+    // size_t pos: an offset below 1 wraps around.
+    let mut pos = opt_integer(lua, args, 3, 1)? as u64;
+    if pos == 0 {
+        return Err(arg_error(lua, 3, "offset must be 1 or greater"));
     }
+    pos -= 1;
+    let mut h = Header { little: true, align: 1 };
+    let mut i = 0usize;
     let mut out: Vec<Value> = Vec::new();
-    let short = || "bad argument #2 to 'unpack' (data string too short)".to_string();
-    let lerr = |e: mlua::Error| e.to_string();
-    while let Some(o) = f.next("unpack")? {
-        pos += f.padding(pos, &o);
-        if pos.checked_add(o.size).is_none_or(|end| end > data.len()) {
-            return Err(short());
+    let fits = |pos: u64, size: u64| size <= ld && pos <= ld - size;
+    while let Some(&opt) = f.get(i) {
+        i += 1;
+        let mut size = optsize(lua, opt, f, &mut i)? as u64;
+        pos = pos.wrapping_add(gettoalign(pos, &h, opt, size as usize));
+        if !fits(pos, size) {
+            return Err(arg_error(lua, 2, "data string too short"));
         }
-        match o.c {
-            b'x' => pos += 1,
+        if args.len() + out.len() + 2 > MAX_C_STACK {
+            return Err(raise(lua, "stack overflow (too many results)".into()));
+        }
+        let at = pos as usize;
+        match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                let v = get_int(&data[pos..pos + o.size], f.little, o.c.is_ascii_lowercase());
-                out.push(Value::Number(v));
-                pos += o.size;
+                let n = get_int(&data[at..at + size as usize], h.little, opt.is_ascii_lowercase());
+                out.push(Value::Number(n));
             }
+            b'x' => {}
             b'f' => {
                 let mut b = [0u8; 4];
-                b.copy_from_slice(&data[pos..pos + 4]);
-                if !f.little {
-                    b.reverse();
-                }
-                out.push(Value::Number(f32::from_le_bytes(b) as f64));
-                pos += 4;
+                b.copy_from_slice(&data[at..at + 4]);
+                let v = if h.little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) };
+                out.push(Value::Number(v as f64));
             }
             b'd' => {
                 let mut b = [0u8; 8];
-                b.copy_from_slice(&data[pos..pos + 8]);
-                if !f.little {
-                    b.reverse();
-                }
-                out.push(Value::Number(f64::from_le_bytes(b)));
-                pos += 8;
+                b.copy_from_slice(&data[at..at + 8]);
+                out.push(Value::Number(if h.little { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }));
             }
             b'c' => {
-                let size = if o.size == 0 && f.f[f.i - 1] == b'0' {
-                    match out.pop() {
-                        Some(Value::Number(n)) if n >= 0.0 => n as usize,
-                        Some(Value::Integer(n)) if n >= 0 => n as usize,
-                        _ => return Err("format 'c0' needs a previous size".into()),
+                if size == 0 {
+                    // The length is the previous result, if Lua reads it as a number.
+                    let prev = match out.pop() {
+                        Some(v) => lua.coerce_number(v)?,
+                        None => None,
+                    };
+                    let Some(n) = prev else {
+                        return Err(raise(lua, "format 'c0' needs a previous size".into()));
+                    };
+                    size = to_bits(n);
+                    if !fits(pos, size) {
+                        return Err(arg_error(lua, 2, "data string too short"));
                     }
-                } else {
-                    o.size
-                };
-                if pos.checked_add(size).is_none_or(|end| end > data.len()) {
-                    return Err(short());
                 }
-                out.push(Value::String(lua.create_string(&data[pos..pos + size]).map_err(lerr)?));
-                pos += size;
+                out.push(Value::String(lua.create_string(&data[at..at + size as usize])?));
             }
             b's' => {
-                let Some(end) = data[pos..].iter().position(|&c| c == 0) else {
-                    return Err("unfinished string in data".into());
+                let Some(n) = data[at..].iter().position(|&c| c == 0) else {
+                    return Err(raise(lua, "unfinished string in data".into()));
                 };
-                out.push(Value::String(lua.create_string(&data[pos..pos + end]).map_err(lerr)?));
-                pos += end + 1;
+                size = n as u64 + 1;
+                out.push(Value::String(lua.create_string(&data[at..at + n])?));
             }
-            _ => {}
+            _ => controloptions(lua, opt, f, &mut i, &mut h)?,
         }
+        pos = pos.wrapping_add(size);
     }
-    out.push(Value::Integer(pos as i64 + 1));
+    out.push(Value::Number(pos.wrapping_add(1) as i64 as f64));
     Ok(MultiValue::from_iter(out))
+}
+
+fn size(lua: &Lua, args: &MultiValue) -> mlua::Result<f64> {
+    let fmt = check_string(lua, args, 1)?;
+    let f = c_format(&fmt);
+    let mut h = Header { little: true, align: 1 };
+    let (mut i, mut pos) = (0usize, 0u64);
+    while let Some(&opt) = f.get(i) {
+        i += 1;
+        let size = optsize(lua, opt, f, &mut i)?;
+        pos = pos.wrapping_add(gettoalign(pos, &h, opt, size));
+        if opt == b's' {
+            return Err(arg_error(lua, 1, "option 's' has no fixed size"));
+        } else if opt == b'c' && size == 0 {
+            return Err(arg_error(lua, 1, "option 'c0' has no fixed size"));
+        }
+        if !opt.is_ascii_alphanumeric() {
+            controloptions(lua, opt, f, &mut i, &mut h)?;
+        }
+        pos = pos.wrapping_add(size as u64);
+    }
+    Ok(pos as i64 as f64)
 }
 
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let t = lua.create_table()?;
-    t.raw_set(
-        "pack",
-        lua.create_function(|lua, args: MultiValue| {
-            let out = pack(lua, args).map_err(|m| raise(lua, m))?;
-            lua.create_string(&out)
-        })?,
-    )?;
-    t.raw_set(
-        "unpack",
-        lua.create_function(|lua, (fmt, data, init): (mlua::LuaString, mlua::LuaString, Option<i64>)| {
-            let init = init.unwrap_or(1).max(1) as usize;
-            unpack(lua, &fmt.as_bytes(), &data.as_bytes(), init).map_err(|m| raise(lua, m))
-        })?,
-    )?;
-    t.raw_set(
-        "size",
-        lua.create_function(|lua, fmt: mlua::LuaString| {
-            let fmt = fmt.as_bytes();
-            let mut f = Format::new(&fmt);
-            let mut len = 0usize;
-            while let Some(o) = f.next("size").map_err(|m| raise(lua, m))? {
-                if o.c == b's' || (o.c == b'c' && o.size == 0) {
-                    return Err(raise(
-                        lua,
-                        "bad argument #1 to 'size' (options 'c0' - 's' have undefined sizes)".into(),
-                    ));
-                }
-                len += f.padding(len, &o) + o.size;
-            }
-            Ok(len as i64)
-        })?,
-    )?;
+    t.raw_set("pack", lua.create_function(|lua, args: MultiValue| lua.create_string(pack(lua, &args)?))?)?;
+    t.raw_set("unpack", lua.create_function(|lua, args: MultiValue| unpack(lua, &args))?)?;
+    t.raw_set("size", lua.create_function(|lua, args: MultiValue| size(lua, &args))?)?;
     globals.raw_set("struct", t)
 }
 
