@@ -21,6 +21,7 @@ mod hostile;
 mod lazyfree;
 mod leases;
 mod lua_debugger;
+mod lua_libs_fuzz;
 mod lua_security;
 mod metrics;
 mod persistence;
