@@ -231,6 +231,10 @@ pub struct ServerState {
     pub blocking: crate::server::blocking::Blocking,
     /// WATCHed (client, key) pairs in all databases; 0 lets dispatch skip the WATCH bookkeeping.
     pub watched_keys: usize,
+    /// Watchers of a changed key found in no session at hand: the client running the
+    /// command, out of the table while it runs (a script's caller). Its own command's end
+    /// flags it; the top level forgets the rest.
+    dirty_elsewhere: Vec<crate::keyspace::db::ClientId>,
     /// When the current command started: the previous command's end (or the batch start), so
     /// each command costs one clock read for its duration statistic.
     pub cmd_clock: u64,
@@ -469,6 +473,7 @@ impl ServerState {
             clock: None,
             blocking: Default::default(),
             watched_keys: 0,
+            dirty_elsewhere: Vec::new(),
             cmd_clock: ticker.now(),
             ticker,
             evictor: Default::default(),
@@ -590,7 +595,17 @@ impl ServerState {
                     current.dirty_cas = true;
                 } else if let Some(s) = self.clients.get_mut(&id) {
                     s.dirty_cas = true;
+                } else {
+                    self.dirty_elsewhere.push(id);
                 }
+            }
+        }
+        if !self.dirty_elsewhere.is_empty() {
+            if self.dirty_elsewhere.contains(&current.id) {
+                current.dirty_cas = true;
+            }
+            if self.call_depth == 0 {
+                self.dirty_elsewhere.clear();
             }
         }
     }
