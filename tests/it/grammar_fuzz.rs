@@ -1046,16 +1046,26 @@ fn run(e: &Proc, r: &Proc, reps: &[Proc; 2], g: &Grammar, rng: &mut Rng, n: usiz
                             .map(|k| format!("{k}: master {} / replica {}", dump(master, k), dump(rc, k)))
                             .collect();
                         let name = ["redis replica of ember", "ember replica of redis"][i];
-                        behind = Some(format!(
+                        let report = format!(
                             "{name}: keys {keys:?} differ after {}\n  {}",
                             naming(&keys),
                             contents.join("\n  ")
-                        ));
+                        );
+                        behind = Some((report, keys));
                         break;
                     }
                 }
-                if let Some(report) = behind {
-                    found.push(report);
+                if let Some((report, keys)) = behind {
+                    // A PFADD that finds an HLL corrupted (by APPEND, SETRANGE...) changes
+                    // registers before it fails, and a failed command is not propagated:
+                    // Redis's own replicas part from their master there too.
+                    let mut corrupt = |k: &str| {
+                        [&mut ce, &mut cr].map(|c| c.cmd(&["PFCOUNT", k]).text().starts_with("-INVALIDOBJ"))
+                            == [true; 2]
+                    };
+                    if keys.is_empty() || !keys.iter().all(|k| corrupt(k)) {
+                        found.push(report);
+                    }
                     resync(&mut ce, &mut cr, &mut queued);
                 }
             }
