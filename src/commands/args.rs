@@ -211,6 +211,24 @@ pub fn parse_scan_opts(argv: &[&[u8]], start: usize, allow_type: bool) -> Result
     Ok(o)
 }
 
+/// Normalises a start/end rank pair like Redis (LRANGE, LTRIM, ZRANGE): negative indexes
+/// count from the end, clamped; the half-open interval, or None when empty.
+pub fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if s > e || s >= len {
+        return None;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    Some((s as usize, e as usize + 1))
+}
+
 #[cfg(test)]
 mod condition_tests {
     use super::*;

@@ -149,21 +149,9 @@ fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(OK)
 }
 
-/// Normalises a start/end pair like Redis's LRANGE/LTRIM. None = empty range.
+/// A start/end pair as LRANGE/LTRIM read it: the inclusive index range, None when empty.
 fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut s = if start < 0 { len + start } else { start };
-    let mut e = if end < 0 { len + end } else { end };
-    if s < 0 {
-        s = 0;
-    }
-    if s > e || s >= len {
-        return None;
-    }
-    if e >= len {
-        e = len - 1;
-    }
-    Some((s as usize, e as usize))
+    super::args::rank_interval(start, end, len).map(|(s, e)| (s, e - 1))
 }
 
 fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -2,6 +2,7 @@
 //! request selects, shared by ZRANGE*, ZCOUNT, ZLEXCOUNT and ZREMRANGEBY*.
 
 use super::CmdError;
+use super::args::rank_interval;
 use crate::types::ZSetValue;
 use crate::util::numfmt::{parse_i64, parse_range_f64};
 
@@ -162,23 +163,6 @@ pub(super) struct RangeSpec {
     pub(super) rev: bool,
     pub(super) limit: Option<(i64, i64)>,
     pub(super) withscores: bool,
-}
-
-/// Normalises a rank interval like Redis: negative indexes from the end, clamped.
-pub(super) fn rank_interval(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut s = if start < 0 { len + start } else { start };
-    let mut e = if end < 0 { len + end } else { end };
-    if s < 0 {
-        s = 0;
-    }
-    if s > e || s >= len {
-        return None;
-    }
-    if e >= len {
-        e = len - 1;
-    }
-    Some((s as usize, e as usize + 1))
 }
 
 /// A ZRANGE-style request's bounds, parsed before the key is looked up (as Redis does, so a
