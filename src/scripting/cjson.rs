@@ -525,7 +525,9 @@ impl Parser<'_> {
 
     fn descend(&mut self, room: usize) -> Result<(), String> {
         self.depth += 1;
-        if self.depth > self.max_depth || self.slots + room > LUA_MAX_C_STACK {
+        // (Past MAX_DECODE_NESTING too, whatever decode_max_depth says: the recursion stays small.)
+        let cap = self.max_depth.min(super::cmsgpack::MAX_DECODE_NESTING);
+        if self.depth > cap || self.slots + room > LUA_MAX_C_STACK {
             return Err(format!("Found too many nested data structures ({}) at character {}", self.depth, self.i));
         }
         Ok(())

@@ -64,7 +64,7 @@ fn unpack_full(lua: &Lua, b: &[u8], limit: i64, offset: i64, nargs: usize) -> ml
         return Err(super::luaerr::raise(lua, format!("Start offset {offset} greater than input length {}.", b.len())));
     }
     let limit = if decode_all { i64::MAX } else { limit };
-    let mut r = Reader { b, i: offset as usize, slots: 0 };
+    let mut r = Reader { b, i: offset as usize, slots: 0, depth: 0 };
     let mut out = Vec::new();
     while r.i < r.b.len() && (out.len() as i64) < limit {
         r.slots = nargs + out.len();
@@ -184,6 +184,8 @@ struct Reader<'a> {
     /// Lua stack slots the C would hold (arguments, results, open tables and their keys):
     /// nesting stops at Lua's 8000 with the C's error.
     slots: usize,
+    /// Open arrays and maps: a cap below the stack's keeps the recursion within the thread.
+    depth: usize,
 }
 
 const MISSING: &str = "Missing bytes in input.";
@@ -193,6 +195,9 @@ const NAN_KEY: &str = "table index is NaN";
 const TOO_DEEP: &str = "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)";
 /// Lua 5.1's LUAI_MAXCSTACK.
 const LUA_MAX_C_STACK: usize = 8000;
+/// Nesting Ember decodes (Redis's Lua stack allows about 4000): deeper is refused as the
+/// stack's end, so the decoder's recursion stays small on any thread.
+pub(super) const MAX_DECODE_NESTING: usize = 1000;
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], &'static str> {
@@ -211,7 +216,7 @@ impl Reader<'_> {
         if self.i >= self.b.len() {
             return Err(MISSING);
         }
-        if self.slots + 1 > LUA_MAX_C_STACK {
+        if self.slots + 1 > LUA_MAX_C_STACK || self.depth > MAX_DECODE_NESTING {
             return Err(TOO_DEEP);
         }
         let t = self.take(1)?[0];
@@ -253,10 +258,12 @@ impl Reader<'_> {
                 // than the input.
                 let tbl = lua.create_table().map_err(lerr)?;
                 self.slots += 2;
+                self.depth += 1;
                 for k in 1..=n {
                     let v = self.value(lua)?;
                     tbl.raw_set(k, v).map_err(lerr)?;
                 }
+                self.depth -= 1;
                 self.slots -= 2;
                 Value::Table(tbl)
             }
@@ -268,6 +275,7 @@ impl Reader<'_> {
                 };
                 let tbl = lua.create_table().map_err(lerr)?;
                 self.slots += 1;
+                self.depth += 1;
                 for _ in 0..n {
                     let k = self.value(lua)?;
                     self.slots += 1;
@@ -280,6 +288,7 @@ impl Reader<'_> {
                         k => tbl.raw_set(k, v).map_err(lerr)?,
                     }
                 }
+                self.depth -= 1;
                 self.slots -= 1;
                 Value::Table(tbl)
             }
