@@ -19,8 +19,7 @@ use crate::util::glob::glob_match;
 use crate::util::numfmt::{parse_f64, parse_i64};
 
 use super::zset_range::{
-    RangeBy, RangeSpec, lex_ranks, parse_bounds, parse_lex_bound, parse_score_bound, score_ranks, select_range,
-    select_ranks,
+    RangeBy, RangeSpec, parse_bounds, parse_lex_bound, parse_score_bound, score_ranks, select_range, select_ranks,
 };
 
 const NUMKEYS_AT_1: Keys = Keys { first: 2, last: -1, step: 1 };
@@ -435,7 +434,7 @@ fn zlexcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let min = parse_lex_bound(argv[2])?;
     let max = parse_lex_bound(argv[3])?;
     let Some(z) = read::<ZSetValue>(ctx.db(), argv[1])? else { return Ok(Reply::Int(0)) };
-    let (lo, hi) = lex_ranks(z, &min, &max);
+    let (lo, hi) = z.lex_ranks(&min, &max);
     Ok(Reply::Int((hi - lo) as i64))
 }
 

@@ -4,6 +4,7 @@
 use super::CmdError;
 use super::args::rank_interval;
 use crate::types::ZSetValue;
+use crate::types::zset_lex::{LexBound, limit_window};
 use crate::util::numfmt::{parse_i64, parse_range_f64};
 
 /// A score bound: value and exclusivity.
@@ -23,15 +24,6 @@ pub(super) fn parse_score_bound(a: &[u8]) -> Result<ScoreBound, CmdError> {
     Ok(ScoreBound { v, excl })
 }
 
-/// A lex bound: `-`, `+`, `[x` or `(x`.
-#[derive(Clone)]
-pub(super) enum LexBound {
-    Min,
-    Max,
-    Incl(Vec<u8>),
-    Excl(Vec<u8>),
-}
-
 pub(super) fn parse_lex_bound(a: &[u8]) -> Result<LexBound, CmdError> {
     match a.first() {
         Some(b'-') if a.len() == 1 => Ok(LexBound::Min),
@@ -47,108 +39,6 @@ pub(super) fn score_ranks(z: &ZSetValue, min: ScoreBound, max: ScoreBound) -> (u
     let lo = z.count_before(|s, _| if min.excl { s <= min.v } else { s < min.v });
     let hi = z.count_before(|s, _| if max.excl { s < max.v } else { s <= max.v });
     (lo, hi.max(lo))
-}
-
-/// Rank interval [lo, hi) of members within lex bounds (meaningful when scores are equal).
-pub(super) fn lex_ranks(z: &ZSetValue, min: &LexBound, max: &LexBound) -> (usize, usize) {
-    if z.is_packed() {
-        return packed_lex_ranks(z, min, max, false, 0, usize::MAX);
-    }
-    let lo = match min {
-        LexBound::Min => 0,
-        LexBound::Max => z.len(),
-        LexBound::Incl(v) => z.count_before(|_, m| m < &v[..]),
-        LexBound::Excl(v) => z.count_before(|_, m| m <= &v[..]),
-    };
-    let hi = match max {
-        LexBound::Min => 0,
-        LexBound::Max => z.len(),
-        LexBound::Incl(v) => z.count_before(|_, m| m <= &v[..]),
-        LexBound::Excl(v) => z.count_before(|_, m| m < &v[..]),
-    };
-    (lo, hi.max(lo))
-}
-
-impl LexBound {
-    /// Where the bound sorts among strings, and whether it excludes its own value (Redis's
-    /// `-` and `+` count as exclusive).
-    fn key(&self) -> (u8, &[u8], bool) {
-        match self {
-            LexBound::Min => (0, &[], true),
-            LexBound::Incl(v) => (1, v, false),
-            LexBound::Excl(v) => (1, v, true),
-            LexBound::Max => (2, &[], true),
-        }
-    }
-
-    /// `m` is at or above this bound taken as a minimum.
-    fn admits_above(&self, m: &[u8]) -> bool {
-        match self {
-            LexBound::Min => true,
-            LexBound::Max => false,
-            LexBound::Incl(v) => m >= &v[..],
-            LexBound::Excl(v) => m > &v[..],
-        }
-    }
-
-    /// `m` is at or below this bound taken as a maximum.
-    fn admits_below(&self, m: &[u8]) -> bool {
-        match self {
-            LexBound::Min => false,
-            LexBound::Max => true,
-            LexBound::Incl(v) => m <= &v[..],
-            LexBound::Excl(v) => m < &v[..],
-        }
-    }
-}
-
-/// The lex range a listpack selects, as Redis finds it: it checks the range against the last
-/// and first members, then walks from the head (or tail, reversed) to the first member past
-/// the near bound, skips `offset`, and takes members up to `count` until one is past the far
-/// bound. With equal scores this is the searched interval; with mixed scores (members out of
-/// lex order) Redis's walk is what its replies show.
-fn packed_lex_ranks(
-    z: &ZSetValue,
-    min: &LexBound,
-    max: &LexBound,
-    rev: bool,
-    offset: usize,
-    count: usize,
-) -> (usize, usize) {
-    let members: Vec<&[u8]> = z.range(0, z.len(), false).map(|(m, _)| m).collect();
-    let (Some(first), Some(last)) = (members.first(), members.last()) else { return (0, 0) };
-    let ((lo_at, lo_v, lo_ex), (hi_at, hi_v, hi_ex)) = (min.key(), max.key());
-    let order = (lo_at, lo_v).cmp(&(hi_at, hi_v));
-    if order.is_gt() || (order.is_eq() && (lo_ex || hi_ex)) {
-        return (0, 0);
-    }
-    if !min.admits_above(last) || !max.admits_below(first) {
-        return (0, 0);
-    }
-    let n = members.len();
-    if !rev {
-        let Some(f) = members.iter().position(|m| min.admits_above(m)) else { return (0, 0) };
-        let start = f.saturating_add(offset);
-        if !max.admits_below(members[f]) || start >= n {
-            return (0, 0);
-        }
-        let take = count.min(n - start);
-        let end =
-            members[start..start + take].iter().position(|m| !max.admits_below(m)).map_or(start + take, |k| start + k);
-        (start, end)
-    } else {
-        let Some(l) = members.iter().rposition(|m| max.admits_below(m)) else { return (0, 0) };
-        if !min.admits_above(members[l]) || offset > l {
-            return (0, 0);
-        }
-        let top = l - offset;
-        let take = count.min(top + 1);
-        let lo = members[top + 1 - take..=top]
-            .iter()
-            .rposition(|m| !min.admits_above(m))
-            .map_or(top + 1 - take, |k| top + 1 - take + k + 1);
-        (lo, top + 1)
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -191,8 +81,15 @@ pub(super) fn select_range(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> 
     z.range(lo, hi, spec.rev).map(|(m, s)| (m.to_vec(), s)).collect()
 }
 
-/// The rank interval [lo, hi) a ZRANGE-style request selects (empty: lo == hi).
+/// The rank interval [lo, hi) a ZRANGE-style request selects (empty: lo == hi). LIMIT
+/// narrows the interval before anything is read, so `LIMIT 0 10` over a million matching
+/// members touches ten.
 pub(super) fn select_ranks(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> (usize, usize) {
+    let (offset, count) = match spec.limit {
+        None => (0, usize::MAX),
+        Some((offset, _)) if offset < 0 => return (0, 0),
+        Some((offset, count)) => (offset as usize, usize::try_from(count).unwrap_or(usize::MAX)),
+    };
     let len = z.len();
     let (lo, hi) = match bounds {
         Bounds::Rank(s, e) => match rank_interval(*s, *e, len) {
@@ -201,32 +98,8 @@ pub(super) fn select_ranks(z: &ZSetValue, bounds: &Bounds, spec: &RangeSpec) -> 
             Some(r) => r,
         },
         Bounds::Score(min, max) => score_ranks(z, *min, *max),
-        Bounds::Lex(min, max) if z.is_packed() => {
-            let (offset, count) = spec.limit.unwrap_or((0, -1));
-            if offset < 0 {
-                return (0, 0);
-            }
-            let count = usize::try_from(count).unwrap_or(usize::MAX);
-            return packed_lex_ranks(z, min, max, spec.rev, offset as usize, count);
-        }
-        Bounds::Lex(min, max) => lex_ranks(z, min, max),
+        // Lex ranges walk a listpack as Redis does, so the encoding applies LIMIT itself.
+        Bounds::Lex(min, max) => return z.lex_window(min, max, spec.rev, offset, count),
     };
-    // LIMIT narrows the rank interval before anything is read, so `LIMIT 0 10` over a million
-    // matching members touches ten.
-    let (mut lo, mut hi) = (lo, hi);
-    if let Some((offset, count)) = spec.limit {
-        if offset < 0 {
-            return (0, 0);
-        }
-        let offset = (offset as usize).min(hi - lo);
-        let count = if count >= 0 { count as usize } else { usize::MAX };
-        if spec.rev {
-            hi -= offset;
-            lo = lo.max(hi.saturating_sub(count));
-        } else {
-            lo += offset;
-            hi = hi.min(lo.saturating_add(count));
-        }
-    }
-    (lo, hi)
+    limit_window(lo, hi, spec.rev, offset, count)
 }

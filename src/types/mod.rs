@@ -12,6 +12,7 @@ pub mod set;
 pub mod stream;
 pub mod string;
 pub mod zset;
+pub mod zset_lex;
 
 pub use hash::{HashLimits, HashValue};
 pub use list::{End, Fill, ListValue};
