@@ -554,6 +554,9 @@ pub fn call(srv: &mut ServerState, sess: &mut Session, entry: &'static Entry, ar
     if threshold >= 0 && usec as i64 >= threshold && !spec.has(flags::SKIP_SLOWLOG) {
         slowlog_push(srv, sess, &redacted(entry.full, argv), usec);
     }
+    if srv.extra_failures != 0 {
+        srv.stats.command(entry.id).failed_calls += std::mem::take(&mut srv.extra_failures);
+    }
     match result {
         Ok(r) => r,
         Err(e) => {

@@ -59,7 +59,13 @@ impl CmdError {
 
     /// The error code (first word), as INFO errorstats counts it.
     pub fn code(&self) -> String {
-        self.to_string().split(' ').next().unwrap_or("ERR").to_string()
+        // Redis looks for the code's end in the line's first 32 bytes, its `-` included, and
+        // counts ERR when there is no space there.
+        let text = self.to_string();
+        match text.bytes().take(31).position(|c| c == b' ') {
+            Some(n) => text[..n].to_string(),
+            None => "ERR".into(),
+        }
     }
 }
 

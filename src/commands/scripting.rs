@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::args::is;
-use super::dispatch::{call, resolve};
+use super::dispatch::{call, count_error, resolve};
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, container, help_reply};
 use crate::protocol::Reply;
@@ -273,7 +273,7 @@ fn eval_checked(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool, debug
     may_run(ctx, &flags)?;
     let read_only = ro_cmd || flags.no_writes;
     let outcome = run_in(ctx, script.target(), argv, numkeys, read_only, &flags, debug);
-    finish(outcome, &script.sha, "@user_script")
+    finish(ctx.srv, outcome, &script.sha, "@user_script")
 }
 
 fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -300,7 +300,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
         return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
     let outcome = run_in(ctx, target, argv, numkeys, ro_cmd || no_writes, &flags, &mut None);
-    finish(outcome, name, "@user_function")
+    finish(ctx.srv, outcome, name, "@user_function")
 }
 
 /// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode, and on a
@@ -411,13 +411,26 @@ fn run_in(
 
 /// The reply of a run: its value, or its error with Redis's trailer naming the script (its
 /// SHA1, or the function's name) and the line.
-fn finish(outcome: Result<Outcome, String>, name: &str, source: &str) -> CmdResult {
+fn finish(srv: &mut ServerState, outcome: Result<Outcome, String>, name: &str, source: &str) -> CmdResult {
     match outcome {
         // An error reply the script returned is the command's error (counted in errorstats
-        // by its code, and as a failed call); an empty one reads "ERR", as in Redis.
-        Ok(Outcome::Reply(Reply::Error(t))) if t.is_empty() => Err(CmdError::Raw("ERR ".into())),
-        Ok(Outcome::Reply(Reply::Error(t))) => Err(CmdError::Raw(t)),
-        Ok(Outcome::Reply(r)) => Ok(r),
+        // by its code, and as a failed call).
+        Ok(Outcome::Reply(Reply::Error(t), _)) => Err(CmdError::Raw(t)),
+        Ok(Outcome::Reply(r, nested)) => {
+            // Redis counts each error it converts, nested ones too, and the call as failed.
+            let mut counted = false;
+            for line in nested {
+                match line {
+                    Some(line) => {
+                        count_error(srv, &CmdError::Raw(line));
+                        counted = true;
+                    }
+                    None => srv.extra_failures += 1,
+                }
+            }
+            srv.extra_failures += counted as u64;
+            Ok(r)
+        }
         Ok(Outcome::CountedError(t)) => Err(CmdError::Counted(t)),
         Ok(Outcome::Error { text, line, counted }) => {
             let line = line.map_or_else(|| "?".to_string(), |l| l.to_string());

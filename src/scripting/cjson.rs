@@ -3,34 +3,35 @@
 //! integer keys; holes become null unless excessively sparse), `%.14g` numbers, escaped `/`,
 //! and its error texts for what it cannot serialise or parse.
 
-use mlua::{LightUserData, Lua, Table, Value};
+use mlua::{IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
 
-use super::luaerr::raise;
+use super::convert::c_string;
+use super::luaerr::{arg_error, check_integer, check_string, raise};
 
 /// lua-cjson's settings (per Lua state, changed by `cjson.encode_max_depth()` and friends;
 /// they last until the state goes, as in Redis).
 #[derive(Clone, Copy, Debug)]
 struct Cfg {
-    encode_max_depth: usize,
-    decode_max_depth: usize,
+    encode_max_depth: i32,
+    decode_max_depth: i32,
     /// 0: refuse NaN/Inf, 1: write NaN/Infinity, 2: write null.
     encode_invalid_numbers: u8,
-    decode_invalid_numbers: bool,
-    keep_buffer: bool,
-    precision: usize,
-    sparse_convert: bool,
-    sparse_ratio: usize,
-    sparse_safe: usize,
+    decode_invalid_numbers: u8,
+    keep_buffer: u8,
+    precision: i32,
+    sparse_convert: u8,
+    sparse_ratio: i32,
+    sparse_safe: i32,
 }
 
 const DEFAULT: Cfg = Cfg {
     encode_max_depth: 1000,
     decode_max_depth: 1000,
     encode_invalid_numbers: 0,
-    decode_invalid_numbers: true,
-    keep_buffer: true,
+    decode_invalid_numbers: 1,
+    keep_buffer: 1,
     precision: 14,
-    sparse_convert: false,
+    sparse_convert: 0,
     sparse_ratio: 2,
     sparse_safe: 10,
 };
@@ -70,9 +71,9 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
                 b: &bytes,
                 i: 0,
                 depth: 0,
-                max_depth: cfg.decode_max_depth,
+                max_depth: cfg.decode_max_depth as usize,
                 slots: 1,
-                invalid_numbers: cfg.decode_invalid_numbers,
+                invalid_numbers: cfg.decode_invalid_numbers == 1,
                 text: Vec::new(),
             };
             let first = p.next();
@@ -84,113 +85,90 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
             Ok(v)
         })?,
     )?;
-    // The settings: each returns the value in force, after setting it when given one.
-    let int_setting = |_name: &'static str, max: i64, get: fn(&Cfg) -> usize, set: fn(&mut Cfg, usize)| {
+    // The settings (lua-cjson's json_cfg_*): each returns the value in force, after setting
+    // it when given one. What an argument set stays set when a later one is refused.
+    let setting = |name: &'static str, max_args: usize, f: Setting| {
         let c = cfg.clone();
-        lua.create_function(move |lua, v: Option<Value>| {
-            let mut now = c.get();
-            if let Some(v) = v {
-                let n = match v {
-                    Value::Integer(n) => n,
-                    Value::Number(n) if n.fract() == 0.0 => n as i64,
-                    _ => -1,
-                };
-                if !(1..=max).contains(&n) {
-                    return Err(raise(
-                        lua,
-                        // Lua names C functions called through pcall '?'.
-                        format!("bad argument #1 to '?' (expected integer between 1 and {max})"),
-                    ));
+        cjson.raw_set(
+            name,
+            lua.create_function(move |lua, args: MultiValue| {
+                if args.len() > max_args {
+                    return Err(arg_error(lua, max_args + 1, "found too many arguments"));
                 }
-                set(&mut now, n as usize);
+                let mut now = c.get();
+                let out = f(lua, &args, &mut now);
                 c.set(now);
-            }
-            Ok(get(&now) as i64)
-        })
+                out
+            })?,
+        )
     };
-    cjson.raw_set(
-        "encode_max_depth",
-        int_setting("encode_max_depth", i32::MAX as i64, |c| c.encode_max_depth, |c, n| c.encode_max_depth = n)?,
-    )?;
-    cjson.raw_set(
-        "decode_max_depth",
-        int_setting("decode_max_depth", i32::MAX as i64, |c| c.decode_max_depth, |c, n| c.decode_max_depth = n)?,
-    )?;
-    cjson.raw_set(
-        "encode_number_precision",
-        int_setting("encode_number_precision", 14, |c| c.precision, |c, n| c.precision = n)?,
-    )?;
-    let bool_setting = |name: &'static str, get: fn(&Cfg) -> bool, set: fn(&mut Cfg, bool)| {
-        let c = cfg.clone();
-        lua.create_function(move |lua, v: Option<Value>| {
-            let mut now = c.get();
-            match v {
-                None => {}
-                Some(Value::Boolean(b)) => {
-                    set(&mut now, b);
-                    c.set(now);
-                }
-                Some(Value::String(s)) if matches!(&s.as_bytes()[..], b"on" | b"off") => {
-                    set(&mut now, &s.as_bytes()[..] == b"on");
-                    c.set(now);
-                }
-                Some(_) => return Err(raise(lua, format!("bad argument #1 to '{name}' (invalid option)"))),
-            }
-            Ok(get(&now))
-        })
-    };
-    cjson.raw_set(
-        "encode_keep_buffer",
-        bool_setting("encode_keep_buffer", |c| c.keep_buffer, |c, b| c.keep_buffer = b)?,
-    )?;
-    cjson.raw_set(
-        "decode_invalid_numbers",
-        bool_setting("decode_invalid_numbers", |c| c.decode_invalid_numbers, |c, b| c.decode_invalid_numbers = b)?,
-    )?;
-    let c = cfg.clone();
-    cjson.raw_set(
-        "encode_invalid_numbers",
-        lua.create_function(move |lua, v: Option<Value>| {
-            let mut now = c.get();
-            match v {
-                None => {}
-                Some(Value::Boolean(b)) => now.encode_invalid_numbers = b as u8,
-                Some(Value::String(s)) if &s.as_bytes()[..] == b"null" => now.encode_invalid_numbers = 2,
-                Some(Value::String(s)) if matches!(&s.as_bytes()[..], b"on" | b"off") => {
-                    now.encode_invalid_numbers = (&s.as_bytes()[..] == b"on") as u8
-                }
-                Some(_) => {
-                    return Err(raise(lua, "bad argument #1 to 'encode_invalid_numbers' (invalid option)".into()));
-                }
-            }
-            c.set(now);
-            Ok(match now.encode_invalid_numbers {
-                0 => Value::Boolean(false),
-                1 => Value::Boolean(true),
-                _ => Value::String(lua.create_string("null")?),
-            })
-        })?,
-    )?;
-    let c = cfg.clone();
-    cjson.raw_set(
-        "encode_sparse_array",
-        lua.create_function(move |_, (convert, ratio, safe): (Option<bool>, Option<i64>, Option<i64>)| {
-            let mut now = c.get();
-            if let Some(b) = convert {
-                now.sparse_convert = b;
-            }
-            if let Some(r) = ratio {
-                now.sparse_ratio = r.clamp(0, i32::MAX as i64) as usize;
-            }
-            if let Some(x) = safe {
-                now.sparse_safe = x.clamp(0, i32::MAX as i64) as usize;
-            }
-            c.set(now);
-            Ok((now.sparse_convert, now.sparse_ratio as i64, now.sparse_safe as i64))
-        })?,
-    )?;
+    setting("encode_max_depth", 1, |lua, args, c| {
+        integer_option(lua, args, 1, 1, i32::MAX, &mut c.encode_max_depth)?.into_lua_multi(lua)
+    })?;
+    setting("decode_max_depth", 1, |lua, args, c| {
+        integer_option(lua, args, 1, 1, i32::MAX, &mut c.decode_max_depth)?.into_lua_multi(lua)
+    })?;
+    setting("encode_number_precision", 1, |lua, args, c| {
+        integer_option(lua, args, 1, 1, 14, &mut c.precision)?.into_lua_multi(lua)
+    })?;
+    setting("encode_keep_buffer", 1, |lua, args, c| enum_option(lua, args, 1, ON_OFF, &mut c.keep_buffer))?;
+    setting("decode_invalid_numbers", 1, |lua, args, c| {
+        enum_option(lua, args, 1, ON_OFF, &mut c.decode_invalid_numbers)
+    })?;
+    setting("encode_invalid_numbers", 1, |lua, args, c| {
+        enum_option(lua, args, 1, &["off", "on", "null"], &mut c.encode_invalid_numbers)
+    })?;
+    setting("encode_sparse_array", 3, |lua, args, c| {
+        let mut out = enum_option(lua, args, 1, ON_OFF, &mut c.sparse_convert)?;
+        out.push_back(Value::Integer(integer_option(lua, args, 2, 0, i32::MAX, &mut c.sparse_ratio)?));
+        out.push_back(Value::Integer(integer_option(lua, args, 3, 0, i32::MAX, &mut c.sparse_safe)?));
+        Ok(out)
+    })?;
     cjson.raw_set("null", null())?;
     globals.raw_set("cjson", cjson)
+}
+
+type Setting = fn(&Lua, &MultiValue, &mut Cfg) -> mlua::Result<MultiValue>;
+
+const ON_OFF: &[&str] = &["off", "on"];
+
+/// json_integer_option: a given argument must be an integer (truncated to a C int) within
+/// `min..=max`; the range error names argument 1 wherever the argument is, as lua-cjson's does.
+fn integer_option(lua: &Lua, args: &MultiValue, i: usize, min: i32, max: i32, setting: &mut i32) -> mlua::Result<i64> {
+    if !matches!(args.get(i - 1), None | Some(Value::Nil)) {
+        let v = check_integer(lua, args, i)? as i32;
+        if !(min..=max).contains(&v) {
+            return Err(arg_error(lua, 1, &format!("expected integer between {min} and {max}")));
+        }
+        *setting = v;
+    }
+    Ok(*setting as i64)
+}
+
+/// json_enum_option: a boolean, or one of `options` by name (luaL_checkoption); the value in
+/// force comes back as a boolean for off/on, else as its name.
+fn enum_option(lua: &Lua, args: &MultiValue, i: usize, options: &[&str], setting: &mut u8) -> mlua::Result<MultiValue> {
+    match args.get(i - 1) {
+        None | Some(Value::Nil) => {}
+        Some(Value::Boolean(b)) => *setting = *b as u8,
+        Some(_) => {
+            // luaL_checkoption compares C strings: up to a NUL.
+            let given = check_string(lua, args, i)?;
+            let given = c_string(&given);
+            match options.iter().position(|o| o.as_bytes() == given) {
+                Some(k) => *setting = k as u8,
+                None => {
+                    let msg = format!("invalid option '{}'", String::from_utf8_lossy(given));
+                    return Err(arg_error(lua, i, &msg));
+                }
+            }
+        }
+    }
+    let v = match *setting {
+        0 | 1 => Value::Boolean(*setting == 1),
+        k => Value::String(lua.create_string(options[k as usize])?),
+    };
+    Ok(MultiValue::from_iter([v]))
 }
 
 fn number(n: f64, cfg: &Cfg) -> Result<String, String> {
@@ -204,7 +182,7 @@ fn number(n: f64, cfg: &Cfg) -> Result<String, String> {
             _ => Ok("null".into()),
         };
     }
-    Ok(crate::util::numfmt::fmt_g(n, cfg.precision))
+    Ok(crate::util::numfmt::fmt_g(n, cfg.precision as usize))
 }
 
 fn string(s: &[u8], out: &mut Vec<u8>) {
@@ -237,7 +215,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), S
         Value::Number(n) => out.extend_from_slice(number(*n, cfg)?.as_bytes()),
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= cfg.encode_max_depth {
+            if depth >= cfg.encode_max_depth as usize {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
             // An array when every key is a positive integer (lua_array_length). The largest
@@ -271,7 +249,7 @@ fn encode(v: &Value, depth: usize, out: &mut Vec<u8>, cfg: &Cfg) -> Result<(), S
                 && cfg.sparse_ratio > 0
                 && max as i64 > (count as i64).saturating_mul(cfg.sparse_ratio as i64)
                 && max as i64 > cfg.sparse_safe as i64;
-            if sparse && !cfg.sparse_convert {
+            if sparse && cfg.sparse_convert == 0 {
                 return Err("Cannot serialise table: excessively sparse array".into());
             }
             let len = if is_array && !sparse { max } else { 0 };

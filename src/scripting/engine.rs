@@ -32,15 +32,26 @@ redis = {}
 -- `return redis.call(...)` keeps the script's frame for the error's line number.
 redis.REDIS_VERSION = '7.0.15'
 redis.REDIS_VERSION_NUM = 458767
--- Non-strings come back as an error reply, not an error (Redis 7.0).
-redis.error_reply = function(e)
-    if type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
-    if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2) end
-    return {err = e}
+local type, select, sub, find, match, gsub = type, select, string.sub, string.find, string.match, string.gsub
+-- Anything but one string comes back as an error reply, not an error (Redis 7.0).
+local function one_string(...)
+    return select('#', ...) == 1 and type(...) == 'string'
 end
-redis.status_reply = function(s)
-    if type(s) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
-    return {ok = s}
+-- Redis's luaPushErrorBuff: the text as a C string, '-CODE msg' or 'msg' (code ERR); the
+-- message loses line breaks at either end.
+redis.error_reply = function(...)
+    if not one_string(...) then return {err = 'ERR wrong number or type of arguments'} end
+    local e = match(..., '^[^%z]*')
+    if sub(e, 1, 1) ~= '-' then e = '-' .. e end
+    local code, msg = 'ERR', sub(e, 2)
+    local space = find(e, ' ', 1, true)
+    if space then code, msg = sub(e, 2, space - 1), sub(e, space + 1) end
+    msg = gsub(gsub(msg, '^[\r\n]+', ''), '[\r\n]+$', '')
+    return {err = code .. ' ' .. msg}
+end
+redis.status_reply = function(...)
+    if not one_string(...) then return {err = 'ERR wrong number or type of arguments'} end
+    return {ok = ...}
 end
 redis.replicate_commands = function() return true end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -99,8 +110,9 @@ return missing, strict, proxy
 
 /// How a command's reply came back to Lua, and what stopped a script.
 pub enum Outcome {
-    /// The script's return value, converted.
-    Reply(Reply),
+    /// The script's return value, converted, and the error replies nested in it: their lines,
+    /// or None for one a command already replied (and counted).
+    Reply(Reply, Vec<Option<String>>),
     /// An error raised by the script: the text and where it happened; `counted` when a
     /// command replied it (it is already in errorstats).
     Error { text: String, line: Option<i64>, counted: bool },
@@ -281,6 +293,8 @@ pub struct Engine {
     /// FUNCTION libraries (only in the engine that serves FCALL) by name, and their functions.
     pub libraries: std::collections::BTreeMap<String, Library>,
     pub functions: HashMap<String, FunctionDef>,
+    /// Lua's memory after the last full collection a run ended with (see `run`).
+    gc_floor: usize,
 }
 
 pub(super) fn lua_err(e: mlua::Error) -> String {
@@ -347,30 +361,28 @@ impl Engine {
             handler = handler_fn;
             let sha = lua
                 .create_function(|lua, args: MultiValue| {
-                    let text = match args.len() {
-                        1 => lua.coerce_string(args[0].clone())?,
-                        _ => None,
-                    };
-                    match text {
-                        Some(s) => Ok(crate::util::sha1::sha1_hex(&s.as_bytes())),
-                        None => Err(mlua::Error::runtime("wrong number of arguments")),
+                    if args.len() != 1 {
+                        return Err(redis_error("wrong number of arguments"));
                     }
+                    // lua_tolstring: what is not a string or a number hashes as "".
+                    let text = lua.coerce_string(args[0].clone())?;
+                    Ok(crate::util::sha1::sha1_hex(&text.map(|s| s.as_bytes().to_vec()).unwrap_or_default()))
                 })
                 .map_err(lua_err)?;
             lib_fns.push(("sha1hex", sha));
             let log = lua
-                .create_function(|_, args: MultiValue| {
+                .create_function(|lua, args: MultiValue| {
                     // Redis's checks, in its order and words.
                     if args.len() < 2 {
-                        return Err(mlua::Error::runtime("redis.log() requires two arguments or more."));
+                        return Err(redis_error("redis.log() requires two arguments or more."));
                     }
-                    let level = match args.front() {
-                        Some(Value::Integer(n)) => *n as f64,
-                        Some(Value::Number(n)) => *n,
-                        _ => return Err(mlua::Error::runtime("First argument must be a number (log level).")),
+                    // lua_isnumber: numeric strings count.
+                    let level = match lua.coerce_number(args.front().cloned().unwrap_or(Value::Nil))? {
+                        Some(n) => n,
+                        None => return Err(redis_error("First argument must be a number (log level).")),
                     };
                     if !(0.0..=3.0).contains(&level) {
-                        return Err(mlua::Error::runtime("Invalid debug level."));
+                        return Err(redis_error("Invalid debug level."));
                     }
                     let text: Vec<String> = args.iter().skip(1).map(lua_text).collect();
                     let text = text.join(" ");
@@ -385,18 +397,15 @@ impl Engine {
             lib_fns.push(("log", log));
             let r = resp.clone();
             let setresp = lua
-                .create_function(move |_, args: MultiValue| {
+                .create_function(move |lua, args: MultiValue| {
                     if args.len() != 1 {
-                        return Err(mlua::Error::runtime("redis.setresp() requires one argument."));
+                        return Err(redis_error("redis.setresp() requires one argument."));
                     }
-                    // Redis reads it as a C int: 2.5 is 2.
-                    let v = match args.front() {
-                        Some(Value::Integer(n)) => *n as f64,
-                        Some(Value::Number(n)) => n.trunc(),
-                        _ => f64::NAN,
-                    };
+                    // Redis reads it with lua_tonumber as a C int: "3" is 3, 2.5 is 2.
+                    let v =
+                        lua.coerce_number(args.front().cloned().unwrap_or(Value::Nil))?.map_or(f64::NAN, f64::trunc);
                     if v != 2.0 && v != 3.0 {
-                        return Err(mlua::Error::runtime("RESP version must be 2 or 3."));
+                        return Err(redis_error("RESP version must be 2 or 3."));
                     }
                     r.set(v as u8);
                     Ok(())
@@ -408,12 +417,10 @@ impl Engine {
                 .create_function(move |_, args: MultiValue| {
                     // Outside a run: FUNCTION LOAD's top level.
                     if in_run.get().is_none() {
-                        return Err(mlua::Error::runtime(
-                            "redis.set_repl can only be called inside a script invocation",
-                        ));
+                        return Err(redis_error("redis.set_repl can only be called inside a script invocation"));
                     }
                     if args.len() != 1 {
-                        return Err(mlua::Error::runtime("redis.set_repl() requires two arguments."));
+                        return Err(redis_error("redis.set_repl() requires two arguments."));
                     }
                     // lua_tonumber read as a C int: what is not a number is 0 (REPL_NONE).
                     let flags = match args.front() {
@@ -425,7 +432,7 @@ impl Engine {
                         _ => 0,
                     };
                     if flags & !i64::from(REPL_ALL) != 0 {
-                        return Err(mlua::Error::runtime(
+                        return Err(redis_error(
                             "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
                         ));
                     }
@@ -513,6 +520,7 @@ impl Engine {
             set_ro,
             libraries: Default::default(),
             functions: HashMap::new(),
+            gc_floor: 0,
         })
     }
 
@@ -759,11 +767,15 @@ impl Engine {
             if ok {
                 if let Value::Table(t) = &v
                     && t.raw_get::<bool>(IGNORE_STATS).unwrap_or(false)
-                    && let Ok(text) = t.raw_get::<String>("err")
+                    && let Ok(Value::String(text)) = t.raw_get::<Value>("err")
                 {
-                    return Ok(Outcome::CountedError(text));
+                    return Ok(Outcome::CountedError(
+                        String::from_utf8_lossy(&script_error_line(&text.as_bytes())).into_owned(),
+                    ));
                 }
-                Ok(Outcome::Reply(lua_to_reply(&v, 0, self.resp.get() >= 3)))
+                let mut nested = Vec::new();
+                let reply = lua_to_reply(&v, 0, self.resp.get() >= 3, &mut nested);
+                Ok(Outcome::Reply(reply, nested))
             } else {
                 let (text, line, counted) = match &v {
                     Value::Table(t) => (
@@ -785,9 +797,12 @@ impl Engine {
             });
         }
         // Lua's incremental collector keeps up with small scripts; after a big one a full
-        // collection gives the memory back at once.
-        if lua.used_memory() > 32 << 20 {
+        // collection gives the memory back at once. Only when the state has doubled since the
+        // last one: what stays live (thousands of cached scripts) would otherwise make every
+        // run pay for a walk of all of it.
+        if lua.used_memory() > (32 << 20).max(self.gc_floor.saturating_mul(2)) {
             let _ = lua.gc_collect();
+            self.gc_floor = lua.used_memory();
         }
         result.map_err(lua_err)
     }
@@ -956,6 +971,12 @@ impl std::fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
+/// An error the way Redis's library functions raise one (luaPushError, then luaError): an
+/// error table whose text has the ERR code, which pcall hands the script as that text.
+fn redis_error(msg: &str) -> mlua::Error {
+    mlua::Error::external(ScriptError::new(format!("ERR {msg}")))
+}
+
 /// LuaBitOp's `bit` library (which Redis bundles): 32-bit operations on numbers, with its
 /// conversion (the low 32 bits of n + 2^52 + 2^51: rounding to even, modulo 2^32) and its
 /// argument errors.
@@ -1016,11 +1037,9 @@ pub(super) fn install_bit(lua: &Lua) -> mlua::Result<()> {
             } else {
                 b"0123456789abcdef"
             };
-            if n < 0 {
-                // -(-2^31): the C asks Lua for a string of 2^64 - 2^31 bytes.
-                return Err(mlua::Error::runtime("not enough memory"));
-            }
-            let n = n.min(8) as usize;
+            // -(-2^31) overflows in the C; Redis's build then takes the 8-digit cap (its
+            // compiler compares as if the negation were positive).
+            let n = if n < 0 { 8 } else { n.min(8) as usize };
             let mut buf = vec![0u8; n];
             for c in buf.iter_mut().rev() {
                 *c = digits[(b & 15) as usize];

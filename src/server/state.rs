@@ -235,6 +235,10 @@ pub struct ServerState {
     /// command, out of the table while it runs (a script's caller). Its own command's end
     /// flags it; the top level forgets the rest.
     dirty_elsewhere: Vec<crate::keyspace::db::ClientId>,
+    /// Failed calls the running command's reply carries beside its own result: the error
+    /// replies nested in a script's return value (Redis counts each one it converts).
+    /// Dispatch adds them to the command's failed_calls.
+    pub extra_failures: u64,
     /// When the current command started: the previous command's end (or the batch start), so
     /// each command costs one clock read for its duration statistic.
     pub cmd_clock: u64,
@@ -474,6 +478,7 @@ impl ServerState {
             blocking: Default::default(),
             watched_keys: 0,
             dirty_elsewhere: Vec::new(),
+            extra_failures: 0,
             cmd_clock: ticker.now(),
             ticker,
             evictor: Default::default(),

@@ -36,7 +36,8 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// Formats like C's `printf("%.17g")`, which is how Redis 7.0 prints doubles (scores, RESP3 `,`).
 pub fn fmt_double(d: f64) -> String {
     if d.is_nan() {
-        return "nan".into();
+        // glibc's printf shows the sign bit (0/0 in Lua is -nan on x86).
+        return if d.is_sign_negative() { "-nan".into() } else { "nan".into() };
     }
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
