@@ -32,6 +32,9 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// A memory amount over the whole unsigned 64-bit range (Redis's unsigned long long
+    /// configs: maxmemory), kept in an i64's bits.
+    MemoryU64,
     /// A memory amount or a percentage of maxmemory ("10%"), kept negative as in Redis.
     MemoryOrPercent,
     Enum(&'static [&'static str]),
@@ -54,7 +57,7 @@ const POLICIES: &[&str] = &[
     "noeviction",
 ];
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
-const FSYNC: &[&str] = &["always", "everysec", "no"];
+const FSYNC: &[&str] = &["everysec", "always", "no"];
 const TLS_AUTH_CLIENTS: &[&str] = &["no", "yes", "optional"];
 const ENDPOINT_TYPES: &[&str] = &["ip", "hostname", "unknown-endpoint"];
 /// Who may use a protected action (DEBUG, MODULE, protected configs): nobody, everybody, or
@@ -149,7 +152,7 @@ pub static PARAMS: &[Param] = &[
     alias!("cluster-replica-validity-factor", "cluster-slave-validity-factor", Kind::Int { min: 0, max: I32 }, "10"),
     p!("cluster-migration-barrier", Kind::Int { min: 0, max: I32 }, "1"),
     p!("cluster-allow-replica-migration", Kind::Bool, "yes"),
-    p!("cluster-link-sendbuf-limit", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("cluster-link-sendbuf-limit", Kind::MemoryU64, "0"),
     p!("cluster-preferred-endpoint-type", Kind::Enum(ENDPOINT_TYPES), "ip"),
     p!("tcp-backlog", Kind::Int { min: 0, max: I32 }, "511", immutable),
     p!("timeout", Kind::Int { min: 0, max: I32 }, "0"),
@@ -163,7 +166,7 @@ pub static PARAMS: &[Param] = &[
     p!("save", Kind::Str, "3600 1 300 100 60 10000"),
     p!("dbfilename", Kind::Str, "dump.rdb"),
     p!("rdbcompression", Kind::Bool, "yes"),
-    p!("rdbchecksum", Kind::Bool, "yes"),
+    p!("rdbchecksum", Kind::Bool, "yes", immutable),
     p!("stop-writes-on-bgsave-error", Kind::Bool, "yes"),
     p!("dir", Kind::Str, "."),
     p!("requirepass", Kind::Str, ""),
@@ -171,23 +174,23 @@ pub static PARAMS: &[Param] = &[
     p!("acl-pubsub-default", Kind::Enum(&["allchannels", "resetchannels"]), "resetchannels"),
     p!("aclfile", Kind::Str, "", immutable),
     p!("maxclients", Kind::Int { min: 1, max: U32 }, "10000"),
-    p!("maxmemory", Kind::Memory { min: 0, max: LL }, "0"),
+    p!("maxmemory", Kind::MemoryU64, "0"),
     p!("maxmemory-clients", Kind::MemoryOrPercent, "0"),
     p!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
-    p!("maxmemory-samples", Kind::Int { min: 1, max: 64 }, "5"),
+    p!("maxmemory-samples", Kind::Int { min: 1, max: I32 }, "5"),
     p!("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }, "10"),
     p!("lfu-log-factor", Kind::Int { min: 0, max: I32 }, "10"),
     p!("lfu-decay-time", Kind::Int { min: 0, max: I32 }, "1"),
     p!("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
     p!("hz", Kind::Int { min: 0, max: I32 }, "10"),
     alias!("hash-max-listpack-entries", "hash-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "512"),
-    alias!("hash-max-listpack-value", "hash-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
+    alias!("hash-max-listpack-value", "hash-max-ziplist-value", Kind::Memory { min: 0, max: LL }, "64"),
     p!("hll-sparse-max-bytes", Kind::Memory { min: 0, max: LL }, "3000"),
     p!("set-max-intset-entries", Kind::Int { min: 0, max: LL }, "512"),
     alias!("list-max-listpack-size", "list-max-ziplist-size", Kind::Int { min: I32_MIN, max: I32 }, "-2"),
     p!("list-compress-depth", Kind::Int { min: 0, max: I32 }, "0"),
     alias!("zset-max-listpack-entries", "zset-max-ziplist-entries", Kind::Int { min: 0, max: LL }, "128"),
-    alias!("zset-max-listpack-value", "zset-max-ziplist-value", Kind::Int { min: 0, max: LL }, "64"),
+    alias!("zset-max-listpack-value", "zset-max-ziplist-value", Kind::Memory { min: 0, max: LL }, "64"),
     p!("stream-node-max-bytes", Kind::Memory { min: 0, max: LL }, "4096"),
     p!("stream-node-max-entries", Kind::Int { min: 0, max: LL }, "100"),
     p!("appendonly", Kind::Bool, "no"),
@@ -301,6 +304,14 @@ pub static PARAMS: &[Param] = &[
     p!("use-exit-on-panic", Kind::Bool, "no"),
     // Octal, as in Redis (read where the socket is bound).
     p!("unixsocketperm", Kind::Str, "0", immutable),
+    // Start-up settings of Redis's that Ember accepts and shows: it has no I/O threads, pins
+    // no threads to CPUs and marks no sockets.
+    p!("io-threads-do-reads", Kind::Bool, "no", immutable),
+    p!("socket-mark-id", Kind::Int { min: 0, max: U32 }, "0", immutable),
+    p!("server_cpulist", Kind::Str, "", immutable),
+    p!("bio_cpulist", Kind::Str, "", immutable),
+    p!("aof_rewrite_cpulist", Kind::Str, "", immutable),
+    p!("bgsave_cpulist", Kind::Str, "", immutable),
 ];
 
 const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
@@ -323,7 +334,7 @@ pub const OBUF_PUBSUB: usize = 2;
 /// Parses `class hard soft seconds ...` over `base`: classes not named keep their limits, as
 /// with Redis's CONFIG SET.
 pub fn parse_obuf_limits(v: &str, mut base: [ObufLimit; 3]) -> Result<[ObufLimit; 3], String> {
-    let words: Vec<&str> = v.split_whitespace().collect();
+    let words: Vec<&str> = multi_args(v);
     if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
@@ -335,10 +346,10 @@ pub fn parse_obuf_limits(v: &str, mut base: [ObufLimit; 3]) -> Result<[ObufLimit
             _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
         };
         let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
-        let hard = parse_memory(w[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let soft = parse_memory(w[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let secs = w[3].parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad)?;
-        base[class] = ObufLimit { hard: hard as u64, soft: soft as u64, soft_secs: secs as u64 };
+        let hard = parse_memory(w[1]).ok_or_else(bad)?;
+        let soft = parse_memory(w[2]).ok_or_else(bad)?;
+        let secs = c_strtoll(w[3]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        base[class] = ObufLimit { hard, soft, soft_secs: secs as u64 };
     }
     Ok(base)
 }
@@ -355,11 +366,13 @@ fn find(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name) || p.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
 }
 
-/// Parses a memory amount like Redis's memtoll: `100`, `1k` (1000), `1kb` (1024), `5mb`, `2gb`.
-pub fn parse_memory(s: &str) -> Option<i64> {
-    let digits_end = s.bytes().position(|c| !(c.is_ascii_digit() || c == b'-')).unwrap_or(s.len());
+/// Parses a memory amount as Redis's memtoull does: digits (none reads as 0) and a unit
+/// (`1k` is 1000, `1kb` 1024, up to `gb`), no sign; an amount past 64 bits saturates and the
+/// unit's product wraps, as in C.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let digits_end = s.bytes().position(|c| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(digits_end);
-    let mul: i64 = match unit.to_ascii_lowercase().as_str() {
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" => 1000,
         "kb" => 1024,
@@ -369,7 +382,11 @@ pub fn parse_memory(s: &str) -> Option<i64> {
         "gb" => 1024 * 1024 * 1024,
         _ => return None,
     };
-    num.parse::<i64>().ok()?.checked_mul(mul)
+    if num.len() >= 128 {
+        return None;
+    }
+    let n = if num.is_empty() { 0 } else { num.parse::<u64>().unwrap_or(u64::MAX) };
+    Some(n.wrapping_mul(mul))
 }
 
 /// A `rename-command` line: the command `from` answers to `to` instead (none: removed).
@@ -417,19 +434,66 @@ impl Default for Config {
 /// oom-score-adj-values: three scores (master, replica, background child), each within
 /// [-2000, 2000] as Redis checks them.
 pub fn parse_oom_values(v: &str) -> Result<[i32; 3], String> {
-    let words: Vec<&str> = v.split_ascii_whitespace().collect();
+    let words: Vec<&str> = multi_args(v);
     let [m, r, c] = words[..] else {
         return Err("wrong number of arguments".into());
     };
     let mut out = [0; 3];
     for (slot, w) in out.iter_mut().zip([m, r, c]) {
         // strtoll's forms: "+5", "010" and "-0" are numbers too.
-        *slot = (w.parse::<i64>().ok())
+        *slot = c_strtoll(w)
             .filter(|n| (-2000..=2000).contains(n))
             .map(|n| n as i32)
             .ok_or_else(|| "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".to_string())?;
     }
     Ok(out)
+}
+
+/// The arguments of a multi-argument directive's value: Redis splits CONFIG SET's value at
+/// each single space (two spaces make an empty argument); an empty value has none.
+fn multi_args(v: &str) -> Vec<&str> {
+    if v.is_empty() { Vec::new() } else { v.split(' ').collect() }
+}
+
+/// C's strtoll over a whole argument: leading white space, a sign, digits (saturating);
+/// an empty string is 0 (strtoll stops at once, at the terminator).
+fn c_strtoll(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return Some(0);
+    }
+    let t = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for c in digits.bytes() {
+        n = (n * 10 + i128::from(c - b'0')).min(i128::from(i64::MAX) + 1);
+    }
+    let n = if neg { -n } else { n };
+    Some(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+}
+
+/// Redis's setConfigSaveOption: pairs of seconds (at least 1) and changes (at least 0),
+/// each read by strtoll; printed back as "%jd %d" (changes kept in a C int).
+fn normalize_save(v: &str) -> Option<String> {
+    let args = multi_args(v);
+    if !args.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for pair in args.chunks(2) {
+        let (secs, changes) = (c_strtoll(pair[0])?, c_strtoll(pair[1])?);
+        if secs < 1 || changes < 0 {
+            return None;
+        }
+        out.push(format!("{secs} {}", changes as i32));
+    }
+    Some(out.join(" "))
 }
 
 fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
@@ -442,7 +506,9 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            // string2ll: no sign but '-', no leading zeros, no spaces.
+            let n = crate::util::numfmt::parse_i64(v.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if n < min || n > max {
                 return Err(format!("argument must be between {min} and {max} inclusive"));
             }
@@ -450,26 +516,34 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
         }
         Kind::Memory { min, max } => {
             let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
-            if n < min || n > max {
+            if n < min as u64 || n > max as u64 {
                 return Err(format!("argument must be between {min} and {max} inclusive"));
             }
-            Ok(Val::Int(n))
+            // Redis keeps at least 16 KB of replication backlog whatever is asked.
+            let n = if p.name == "repl-backlog-size" { n.max(16 * 1024) } else { n };
+            Ok(Val::Int(n as i64))
+        }
+        Kind::MemoryU64 => {
+            let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
+            Ok(Val::Int(n as i64))
         }
         Kind::MemoryOrPercent => {
-            let bad = || "argument must be a memory or percent value".to_string();
-            match v.strip_suffix('%') {
-                Some(pct) => {
-                    let n: i64 = pct.parse().map_err(|_| bad())?;
-                    if n < 0 {
-                        return Err(bad());
-                    }
-                    if n > 100 {
-                        return Err("percentage argument must be less or equal to 100".into());
-                    }
-                    Ok(Val::Int(-n))
-                }
-                None => parse_memory(v).filter(|n| *n >= 0).map(Val::Int).ok_or_else(bad),
+            // Redis's order: a memory amount (read as signed: one past 2^63 is a percentage),
+            // then `n%` stored negative.
+            let n = match parse_memory(v) {
+                Some(n) => n as i64,
+                None => v
+                    .strip_suffix('%')
+                    .filter(|d| !d.is_empty())
+                    .and_then(|d| crate::util::numfmt::parse_i64(d.as_bytes()))
+                    .filter(|n| *n >= 0)
+                    .map(|n| -n)
+                    .ok_or_else(|| "argument must be a memory or percent value".to_string())?,
+            };
+            if n < -100 {
+                return Err("percentage argument must be less or equal to 100".into());
             }
+            Ok(Val::Int(n))
         }
         Kind::Enum(opts) => {
             let lv = v.to_ascii_lowercase();
@@ -484,9 +558,13 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             }
         }
         Kind::Flags(opts) => {
-            let words: Vec<String> = v.split_ascii_whitespace().map(str::to_ascii_lowercase).collect();
+            let words: Vec<String> = multi_args(v).into_iter().map(str::to_ascii_lowercase).collect();
             if words.is_empty() || words.iter().any(|w| !opts.contains(&w.as_str())) {
                 return Err(format!("argument(s) must be one of the following: {}", opts.join(", ")));
+            }
+            if p.name.starts_with("shutdown-on-") && words.iter().any(|w| w == "save") && words.iter().any(|w| w == "nosave")
+            {
+                return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
             }
             let set: Vec<&str> = opts[1..].iter().copied().filter(|o| words.iter().any(|w| w == o)).collect();
             Ok(Val::Str(if set.is_empty() { opts[0].to_string() } else { set.join(" ") }))
@@ -494,7 +572,7 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
         Kind::Str => {
             match p.name {
                 "save" => {
-                    parse_save(v).ok_or_else(|| "Invalid save parameters".to_string())?;
+                    return normalize_save(v).map(Val::Str).ok_or_else(|| "Invalid save parameters".to_string());
                 }
                 "notify-keyspace-events" => {
                     let flags = crate::keyspace::notify::parse(v)
@@ -504,6 +582,9 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
                 "client-output-buffer-limit" => {
                     parse_obuf_limits(v, Default::default())?;
                 }
+                "proc-title-template" if !valid_proc_title(v) => {
+                    return Err("template format is invalid or contains unknown variables".into());
+                }
                 "oom-score-adj-values" => {
                     let values = parse_oom_values(v)?;
                     return Ok(Val::Str(values.map(|n| n.to_string()).join(" ")));
@@ -511,11 +592,10 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
                 // Numbers within [0, 100], kept as Redis prints them back ("0.0" is "0").
                 "latency-tracking-info-percentiles" => {
                     let mut out = Vec::new();
-                    for w in v.split_whitespace() {
-                        let n: f64 = w
-                            .parse()
-                            .ok()
-                            .filter(|n: &f64| n.is_finite())
+                    // Split at each single space, as Redis splits a multi-argument value (an
+                    // empty value is no percentiles); each a string2d number.
+                    for w in v.split(' ').filter(|_| !v.is_empty()) {
+                        let n = crate::util::numfmt::parse_f64(w.as_bytes())
                             .ok_or_else(|| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
                         if !(0.0..=100.0).contains(&n) {
                             return Err(
@@ -533,6 +613,35 @@ fn parse_value(p: &Param, v: &str) -> Result<Val, String> {
             Ok(Val::Str(v.to_string()))
         }
     }
+}
+
+/// Redis's validateProcTitleTemplate: `{name}` variables it knows (`{{` a literal brace),
+/// expanded with an empty title, must leave something besides spaces. (Server mode and the
+/// Unix socket are taken as empty here, as on a plain server without one.)
+fn valid_proc_title(t: &str) -> bool {
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if after.is_empty() {
+            return false;
+        }
+        if let Some(r) = after.strip_prefix('{') {
+            out.push('{');
+            rest = r;
+            continue;
+        }
+        let Some(end) = after.find('}') else { return false };
+        match &after[..end] {
+            "title" | "server-mode" | "unixsocket" => {}
+            "listen-addr" | "config-file" | "port" | "tls-port" => out.push('x'),
+            _ => return false,
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    !out.trim_matches(' ').is_empty()
 }
 
 /// `save` as (seconds, changes) pairs; empty disables snapshots.
@@ -625,6 +734,7 @@ impl Config {
         Some(match &self.values[i] {
             Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             Val::Int(n) if *n < 0 && matches!(p.kind, Kind::MemoryOrPercent) => format!("{}%", -n),
+            Val::Int(n) if matches!(p.kind, Kind::MemoryU64) => (*n as u64).to_string(),
             Val::Int(n) => n.to_string(),
             Val::Str(s) if p.name == "dir" => {
                 std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| s.clone())
@@ -690,6 +800,11 @@ impl Config {
 
     pub fn canonical(name: &str) -> Option<&'static str> {
         find(name).map(|p| p.name)
+    }
+
+    /// Whether CONFIG SET may change the directive.
+    pub fn is_mutable(name: &str) -> bool {
+        find(name).is_some_and(|p| p.mutable)
     }
 
     /// Applies one directive line (already split into words).

@@ -114,7 +114,7 @@ fn section(ctx: &Ctx, name: &str, out: &mut String) {
             let r = MemoryReport::gather(srv);
             let n = |v: usize| v.to_string();
             let (used, peak, rss) = (r.used, r.peak, r.rss);
-            let maxmem = srv.config.int("maxmemory").max(0) as u64;
+            let maxmem = srv.config.int("maxmemory") as u64;
             w("used_memory", n(used));
             w("used_memory_human", human(used as u64));
             w("used_memory_rss", n(rss));

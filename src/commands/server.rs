@@ -200,32 +200,39 @@ fn lolwut(_: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !argv.len().is_multiple_of(2) {
-        return Err(CmdError::WrongArity("config|set".into()));
+        return Err(CmdError::Syntax);
     }
     // Redis answers -LOADING before any other error when one of them is denied while loading.
     if ctx.srv.load_state().is_some() && argv[2..].chunks(2).any(|p| Config::denied_while_loading(&lossy(p[0]))) {
         return Err(CmdError::loading());
     }
-    // Validate everything first so a failing pair leaves the configuration untouched.
-    let mut staged = ctx.srv.config.clone();
+    let failed = |name: &str, why: &str| {
+        CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {why}"))
+    };
+    // The names first, in order (Redis checks them all before any value): unknown,
+    // immutable or protected, repeated (an alias counts apart from its directive).
     let mut seen = HashSet::new();
     for pair in argv[2..].chunks(2) {
         let name = lossy(pair[0]);
-        let Some(canon) = Config::canonical(&name) else {
+        if Config::canonical(&name).is_none() {
             return Err(CmdError::msg(format!("Unknown option or number of arguments for CONFIG SET - '{name}'")));
-        };
-        if !seen.insert(canon) {
-            return Err(CmdError::msg(format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-            )));
+        }
+        if !Config::is_mutable(&name) {
+            return Err(failed(&name, "can't set immutable config"));
         }
         if Config::is_protected(&name) && !ctx.srv.config.allows("enable-protected-configs", ctx.sess.is_local()) {
-            return Err(CmdError::msg(format!(
-                "CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
-            )));
+            return Err(failed(&name, "can't set protected config"));
         }
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(failed(&name, "duplicate parameter"));
+        }
+    }
+    // Then the values, on a copy, so a failing one leaves the configuration untouched.
+    let mut staged = ctx.srv.config.clone();
+    for pair in argv[2..].chunks(2) {
+        let name = lossy(pair[0]);
         if let Err(SetError::Invalid(reason)) = staged.set(&name, &lossy(pair[1]), false) {
-            return Err(CmdError::msg(format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")));
+            return Err(failed(&name, &reason));
         }
     }
     // TLS directives rebuild the contexts (certificates reload); one that fails changes
@@ -884,7 +891,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if is(sub, "quicklist-packed-threshold") && argv.len() == 3 {
         // Ember's lists have no plain nodes: the threshold is checked and accepted.
         return match crate::config::parse_memory(&String::from_utf8_lossy(argv[2])) {
-            Some(n) if (0..(1i64 << 32) - (1 << 20)).contains(&n) => Ok(OK),
+            Some(n) if n < (1u64 << 32) - (1 << 20) => Ok(OK),
             _ => Err(CmdError::msg("argument must be a memory value bigger than 1 and smaller than 4gb")),
         };
     }

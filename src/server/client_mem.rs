@@ -71,8 +71,9 @@ pub fn account(total: &mut usize, sess: &mut Session) {
 
 /// The limit `maxmemory-clients` sets (a percentage is of `maxmemory`); 0 without one.
 pub fn limit(maxmemory_clients: i64, maxmemory: i64) -> u64 {
-    let limit = if maxmemory_clients < 0 && maxmemory > 0 {
-        (maxmemory as u128 * maxmemory_clients.unsigned_abs() as u128 / 100) as u64
+    // maxmemory is an unsigned amount kept in an i64's bits.
+    let limit = if maxmemory_clients < 0 && maxmemory != 0 {
+        (maxmemory as u64 as u128 * maxmemory_clients.unsigned_abs() as u128 / 100) as u64
     } else if maxmemory_clients > 0 {
         maxmemory_clients as u64
     } else {

@@ -119,9 +119,10 @@ impl Hot {
                 use crate::keyspace::evict::{Limits, Policy, Stamping};
                 let policy = Policy::parse(c.str("maxmemory-policy"));
                 Limits {
-                    maxmemory: c.int("maxmemory").max(0) as usize,
+                    maxmemory: c.int("maxmemory") as u64 as usize,
                     policy,
-                    samples: c.int("maxmemory-samples").max(1) as usize,
+                    // Redis sizes its sample array by it; Ember bounds the loop (CONFIG GET keeps the value).
+                    samples: c.int("maxmemory-samples").clamp(1, 1024) as usize,
                     tenacity: c.int("maxmemory-eviction-tenacity"),
                     stamping: Stamping {
                         lfu: policy.is_lfu(),

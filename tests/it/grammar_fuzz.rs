@@ -900,7 +900,10 @@ fn run(e: &Proc, r: &Proc, reps: &[Proc; 2], g: &Grammar, rng: &mut Rng, n: usiz
         // DBSIZE counts a key past its deadline until active expiry (whenever its cycle
         // runs) or a read drops it: reading every key first (on the observers, as the main
         // connection may be in a transaction) makes the count the same on both servers.
-        if ["dbsize", "exec"].iter().any(|n| argv[0].eq_ignore_ascii_case(n)) {
+        // (Inside a script too: the command is then one of EVAL's arguments.)
+        if ["dbsize", "exec"].iter().any(|n| argv[0].eq_ignore_ascii_case(n))
+            || argv.iter().any(|a| a.eq_ignore_ascii_case("dbsize"))
+        {
             let mut exists = vec!["EXISTS"];
             exists.extend_from_slice(ALL_KEYS);
             for c in &mut observers {

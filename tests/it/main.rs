@@ -10,6 +10,7 @@ mod client_libraries;
 mod clients;
 mod cluster;
 mod cluster_bus;
+mod config_fuzz;
 mod crossserver;
 mod diff;
 mod eviction;
