@@ -353,30 +353,27 @@ fn client_info(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 }
 
 fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Redis's forms: TYPE and one type, or ID and ids (any integers; those of no client
+    // list nothing), or nothing.
     let mut ids: Option<Vec<u64>> = None;
     let mut type_f = None;
-    let mut i = 2;
-    while i < argv.len() {
-        if is(argv[i], "type") && i + 1 < argv.len() {
-            let t = lossy(argv[i + 1]).to_lowercase();
-            if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
-                return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(argv[i + 1]))));
-            }
-            type_f = Some(if t == "replica" { "slave".to_string() } else { t });
-            i += 2;
-        } else if is(argv[i], "id") && i + 1 < argv.len() {
-            let mut v = Vec::new();
-            for a in &argv[i + 1..] {
-                match crate::util::numfmt::parse_i64(a) {
-                    Some(n) if n > 0 => v.push(n as u64),
-                    _ => return Err(CmdError::msg("Invalid client ID")),
-                }
-            }
-            ids = Some(v);
-            i = argv.len();
-        } else {
-            return Err(CmdError::Syntax);
+    if argv.len() == 4 && is(argv[2], "type") {
+        let t = lossy(argv[3]).to_lowercase();
+        if !matches!(t.as_str(), "normal" | "master" | "replica" | "slave" | "pubsub") {
+            return Err(CmdError::msg(format!("Unknown client type '{}'", lossy(argv[3]))));
         }
+        type_f = Some(if t == "replica" { "slave".to_string() } else { t });
+    } else if argv.len() > 3 && is(argv[2], "id") {
+        let mut v = Vec::new();
+        for a in &argv[3..] {
+            let n = crate::util::numfmt::parse_i64(a).ok_or_else(|| CmdError::msg("Invalid client ID"))?;
+            if n > 0 {
+                v.push(n as u64);
+            }
+        }
+        ids = Some(v);
+    } else if argv.len() != 2 {
+        return Err(CmdError::Syntax);
     }
     let now = ctx.srv.now_ms;
     let wanted = |s: &crate::server::Session| type_f.as_deref().is_none_or(|t| t == client_type(s));
@@ -671,20 +668,21 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let ms = match crate::util::numfmt::parse_i64(argv[2]) {
-        Some(n) if n >= 0 => n as u64,
-        Some(_) => return Err(CmdError::msg("timeout is negative")),
-        None => return Err(CmdError::TimeoutNotInteger),
-    };
+    // Redis matches the subcommand with its argument count, then reads the mode first.
+    if argv.len() > 4 {
+        return Err(super::args::subcommand_syntax(argv, "CLIENT"));
+    }
     let kind = match argv.get(3) {
         None => PauseKind::All,
         Some(a) if is(a, "all") => PauseKind::All,
         Some(a) if is(a, "write") => PauseKind::Write,
         Some(_) => return Err(CmdError::msg("CLIENT PAUSE mode must be WRITE or ALL")),
     };
-    if argv.len() > 4 {
-        return Err(CmdError::Syntax);
-    }
+    let ms = match crate::util::numfmt::parse_i64(argv[2]) {
+        Some(n) if n >= 0 => n as u64,
+        Some(_) => return Err(CmdError::msg("timeout is negative")),
+        None => return Err(CmdError::TimeoutNotInteger),
+    };
     ctx.srv.pause = Some((kind, ctx.srv.now_ms + ms));
     for db in ctx.srv.dbs.iter_mut() {
         db.set_expire_paused(true);
@@ -715,16 +713,17 @@ fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let id = int(argv[2])?;
+    // As PAUSE: the argument count picks the subcommand, the reason is read before the id.
+    if argv.len() > 4 {
+        return Err(super::args::subcommand_syntax(argv, "CLIENT"));
+    }
     let reply = match argv.get(3) {
         None => None,
         Some(a) if is(a, "timeout") => None,
         Some(a) if is(a, "error") => Some(Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())),
         Some(_) => return Err(CmdError::msg("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
     };
-    if argv.len() > 4 {
-        return Err(CmdError::Syntax);
-    }
+    let id = int(argv[2])?;
     let done = id > 0 && crate::server::blocking::unblock_with(ctx.srv, id as u64, reply);
     Ok(Reply::Int(done as i64))
 }

@@ -239,6 +239,10 @@ fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.srv.failover.is_some() {
         return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
     }
+    // A replica whose own master link is down refuses before reading the offset.
+    if ctx.srv.master.as_deref().is_some_and(|m| !m.link_up()) {
+        return Err(CmdError::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
+    }
     let Some(from) = parse_i64(argv[2]) else {
         tracing::info!("Replica {} asks for synchronization", ctx.sess.replica_name());
         tracing::warn!("Replica {} asks for synchronization but with a wrong offset", ctx.sess.replica_name());

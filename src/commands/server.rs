@@ -509,6 +509,10 @@ fn monitor(ctx: &mut Ctx, _: &[&[u8]]) -> CmdResult {
 }
 
 fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Redis matches GET with at most one argument as the subcommand.
+    if argv.len() > 3 {
+        return Err(super::args::subcommand_syntax(argv, "SLOWLOG"));
+    }
     let count = match argv.get(2) {
         None => 10,
         Some(a) => match parse_i64(a) {
@@ -992,7 +996,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             idle
         )));
     }
-    if is(sub, "help") {
+    if is(sub, "help") && argv.len() == 2 {
         return Ok(help_reply(
             "DEBUG",
             &[
