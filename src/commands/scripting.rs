@@ -270,7 +270,7 @@ fn eval_checked(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, ro_cmd: bool, debug
         eng.load(argv[1]).map_err(CmdError::msg)?
     };
     let flags = script.flags;
-    may_run(ctx, &flags)?;
+    may_run(ctx, &flags, ro_cmd)?;
     let read_only = ro_cmd || flags.no_writes;
     let outcome = run_in(ctx, script.target(), argv, numkeys, read_only, &flags, debug);
     finish(ctx.srv, outcome, &script.sha, "@user_script")
@@ -290,15 +290,12 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
         None => return Err(CmdError::msg("Function not found")),
     };
     let no_writes = flags.no_writes;
-    may_run(ctx, &flags)?;
     // Redis looks the function up before it reads the key count, and words it differently.
     if parse_i64(argv[2]).is_none() {
         return Err(CmdError::msg("Bad number of keys provided"));
     }
     let numkeys = numkeys(argv)?;
-    if ro_cmd && !no_writes {
-        return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
-    }
+    may_run(ctx, &flags, ro_cmd)?;
     let outcome = run_in(ctx, target, argv, numkeys, ro_cmd || no_writes, &flags, &mut None);
     finish(ctx.srv, outcome, name, "@user_function")
 }
@@ -306,7 +303,9 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], ro_cmd: bool) -> CmdResult {
 /// Redis's scriptPrepareForRun: a `no-cluster` script does not run in cluster mode, and on a
 /// replica serving no stale data only an `allow-stale` script runs (dispatch refuses the
 /// others first, by the flags the script declared: this catches what it let through).
-fn may_run(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdError> {
+/// Redis's scriptPrepareForRun refusals, in its order, for what a script's flags declare
+/// (EVAL without a shebang declares nothing).
+fn may_run(ctx: &Ctx, flags: &crate::scripting::ScriptFlags, ro_cmd: bool) -> Result<(), CmdError> {
     if flags.no_cluster && ctx.srv.cluster.is_some() {
         return Err(CmdError::msg("Can not run script on cluster, 'no-cluster' flag is set."));
     }
@@ -316,6 +315,9 @@ fn may_run(ctx: &Ctx, flags: &crate::scripting::ScriptFlags) -> Result<(), CmdEr
         } else {
             MASTERDOWN.into()
         }));
+    }
+    if flags.shebang && !flags.no_writes && ro_cmd {
+        return Err(CmdError::msg("Can not execute a script with write flag using *_ro command."));
     }
     Ok(())
 }

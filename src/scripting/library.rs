@@ -8,31 +8,34 @@ use super::engine::*;
 
 /// `#!lua name=<library>` on the first line of a library: its name, checked as Redis does.
 pub fn library_name(code: &[u8]) -> Result<String, String> {
-    let end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
     if !code.starts_with(b"#!") {
         return Err("Missing library metadata".into());
     }
-    // The shebang splits like an inline command (quotes allowed); its first word is
-    // `#!<engine>`, as Redis reads it.
-    let parts = crate::protocol::resp::split_args(&code[..end]).ok_or("Invalid library metadata")?;
+    let end = code.iter().position(|&c| c == b'\n').ok_or("Invalid library metadata")?;
+    // Redis's functionExtractLibMetaData: the shebang splits like an inline command (quotes
+    // allowed); its first word is `#!<engine>`; then `name=` (any case) once. The name is
+    // checked before the engine is looked up.
+    let parts = match crate::protocol::resp::split_args(&code[..end]) {
+        Some(p) if !p.is_empty() => p,
+        _ => return Err("Invalid library metadata".into()),
+    };
     let words: Vec<String> = parts.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-    let engine = words.first().and_then(|w| w.get(2..)).unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("Engine '{engine}' not found"));
-    }
+    let engine = words[0].get(2..).unwrap_or("");
     let mut name = None;
     for p in &words[1..] {
-        match p.strip_prefix("name=") {
-            Some(_) if name.is_some() => {
-                return Err("Invalid metadata value, name argument was given multiple times".into());
-            }
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(format!("Invalid metadata value given: {p}")),
+        let named = p.get(..5).is_some_and(|k| k.eq_ignore_ascii_case("name="));
+        match name {
+            _ if !named => return Err(format!("Invalid metadata value given: {p}")),
+            Some(_) => return Err("Invalid metadata value, name argument was given multiple times".into()),
+            None => name = Some(p[5..].to_string()),
         }
     }
     let name = name.ok_or("Library name was not given")?;
     if !valid_name(&name) {
         return Err(NAME_RULE.into());
+    }
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("Engine '{engine}' not found"));
     }
     Ok(name)
 }
@@ -137,26 +140,36 @@ pub(super) fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), Strin
     if !body.starts_with(b"#!") {
         return Ok((ScriptFlags::default(), body.to_vec()));
     }
-    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
-    if engine != "lua" {
-        return Err(format!("Unexpected engine in script shebang: #!{engine}"));
+    // Redis's evalExtractShebangFlags: the line up to its newline, split like an inline
+    // command; `#!lua` exactly, then `flags=` words whose comma-separated flags are matched
+    // exactly (an empty one included).
+    let Some(end) = body.iter().position(|&c| c == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let parts = match crate::protocol::resp::split_args(&body[..end]) {
+        Some(p) if !p.is_empty() => p,
+        _ => return Err("Invalid engine in script shebang".into()),
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(super::convert::c_string(b)).into_owned();
+    if super::convert::c_string(&parts[0]) != b"#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {}", text(&parts[0])));
     }
     let mut flags = ScriptFlags { shebang: true, ..Default::default() };
-    for p in parts {
-        let Some(list) = p.strip_prefix("flags=") else {
-            return Err(format!("Unknown lua shebang option: {p}"));
+    for p in &parts[1..] {
+        let Some(list) = p.strip_prefix(b"flags=") else {
+            return Err(format!("Unknown lua shebang option: {}", text(p)));
         };
-        for f in list.split(',').filter(|f| !f.is_empty()) {
+        if list.is_empty() {
+            continue;
+        }
+        for f in list.split(|&c| c == b',') {
             match f {
-                "no-writes" => flags.no_writes = true,
-                "allow-oom" => flags.allow_oom = true,
-                "no-cluster" => flags.no_cluster = true,
-                "allow-cross-slot-keys" => flags.cross_slot = true,
-                "allow-stale" => flags.allow_stale = true,
-                other => return Err(format!("Unexpected flag in script shebang: {other}")),
+                b"no-writes" => flags.no_writes = true,
+                b"allow-oom" => flags.allow_oom = true,
+                b"no-cluster" => flags.no_cluster = true,
+                b"allow-cross-slot-keys" => flags.cross_slot = true,
+                b"allow-stale" => flags.allow_stale = true,
+                other => return Err(format!("Unexpected flag in script shebang: {}", text(other))),
             }
         }
     }
