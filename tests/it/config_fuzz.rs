@@ -5,7 +5,7 @@
 //! difference does not cascade. Parameters that would move the servers (ports, files,
 //! sockets, TLS material, persistence switches) are left out.
 
-use crate::util::{ember, redis};
+use crate::util::{Conn, ember, redis};
 
 const VALUES: &[&str] = &[
     "0",
@@ -109,18 +109,8 @@ fn config_set_and_get_answer_like_redis() {
             for c in [&mut ce, &mut cr] {
                 c.cmd(&["CONFIG", "SET", name, default]);
             }
-            let set = ["CONFIG", "SET", name.as_str(), v];
-            let get = ["CONFIG", "GET", name.as_str()];
-            let (se, sr) = (ce.cmd(&set), cr.cmd(&set));
-            let (ge, gr) = (ce.cmd(&get), cr.cmd(&get));
-            if (se.bytes(), ge.bytes()) != (sr.bytes(), gr.bytes()) && found.len() < 30 {
-                found.push(format!(
-                    "CONFIG SET {name} {v:?}\n  ember: {} then {}\n  redis: {} then {}",
-                    se.text().trim_end(),
-                    ge.text().escape_debug(),
-                    sr.text().trim_end(),
-                    gr.text().escape_debug()
-                ));
+            if found.len() < 30 {
+                found.extend(differs(&mut ce, &mut cr, &["CONFIG", "SET", name, v], name));
             }
         }
     }
@@ -173,19 +163,7 @@ fn config_set_and_get_answer_like_redis() {
     for (name, values) in multi {
         let default = cr.cmd(&["CONFIG", "GET", name]).children()[1].as_str();
         for v in *values {
-            let set = ["CONFIG", "SET", name, v];
-            let get = ["CONFIG", "GET", name];
-            let (se, sr) = (ce.cmd(&set), cr.cmd(&set));
-            let (ge, gr) = (ce.cmd(&get), cr.cmd(&get));
-            if (se.bytes(), ge.bytes()) != (sr.bytes(), gr.bytes()) {
-                found.push(format!(
-                    "CONFIG SET {name} {v:?}\n  ember: {} then {}\n  redis: {} then {}",
-                    se.text().trim_end(),
-                    ge.text().escape_debug(),
-                    sr.text().trim_end(),
-                    gr.text().escape_debug()
-                ));
-            }
+            found.extend(differs(&mut ce, &mut cr, &["CONFIG", "SET", name, v], name));
             for c in [&mut ce, &mut cr] {
                 c.cmd(&["CONFIG", "SET", name, &default]);
             }
@@ -202,19 +180,24 @@ fn config_set_and_get_answer_like_redis() {
     ];
     for args in pairs {
         let cmd: Vec<&str> = ["CONFIG", "SET"].iter().chain(args.iter()).copied().collect();
-        let get = ["CONFIG", "GET", "maxmemory"];
-        let (se, sr) = (ce.cmd(&cmd), cr.cmd(&cmd));
-        let (ge, gr) = (ce.cmd(&get), cr.cmd(&get));
-        if (se.bytes(), ge.bytes()) != (sr.bytes(), gr.bytes()) {
-            found.push(format!(
-                "{cmd:?}\n  ember: {} then {}\n  redis: {} then {}",
-                se.text().trim_end(),
-                ge.text().escape_debug(),
-                sr.text().trim_end(),
-                gr.text().escape_debug()
-            ));
-        }
+        found.extend(differs(&mut ce, &mut cr, &cmd, "maxmemory"));
     }
     assert!(found.is_empty(), "{} CONFIG cases differ from Redis's:\n{}", found.len(), found.join("\n"));
     assert_eq!(ce.cmd(&["PING"]).as_str(), "PONG");
+}
+
+/// The same CONFIG SET to both servers, then CONFIG GET of `name`: what differs, if anything.
+fn differs(ce: &mut Conn, cr: &mut Conn, set: &[&str], name: &str) -> Option<String> {
+    let get = ["CONFIG", "GET", name];
+    let (se, sr) = (ce.cmd(set), cr.cmd(set));
+    let (ge, gr) = (ce.cmd(&get), cr.cmd(&get));
+    ((se.bytes(), ge.bytes()) != (sr.bytes(), gr.bytes())).then(|| {
+        format!(
+            "{set:?}\n  ember: {} then {}\n  redis: {} then {}",
+            se.text().trim_end(),
+            ge.text().escape_debug(),
+            sr.text().trim_end(),
+            gr.text().escape_debug()
+        )
+    })
 }
