@@ -899,6 +899,13 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             _ => Err(CmdError::msg("argument must be a memory value bigger than 1 and smaller than 4gb")),
         };
     }
+    if is(sub, "change-repl-id") && argv.len() == 2 {
+        // A new replication history, as Redis's test suite asks for (changeReplicationId +
+        // clearReplicationId2).
+        tracing::info!("Changing replication IDs after receiving DEBUG change-repl-id");
+        ctx.srv.repl.new_history();
+        return Ok(OK);
+    }
     if is(sub, "pause-cron") && argv.len() == 3 {
         ctx.srv.cron_paused = parse_i64(argv[2]).unwrap_or(0) != 0;
         return Ok(OK);
