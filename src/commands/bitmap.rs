@@ -70,7 +70,7 @@ fn bit_offset(ctx: &Ctx, a: &[u8], hash_bits: Option<u32>) -> Result<u64, CmdErr
         _ => (a, 1),
     };
     let v = parse_i64(body).and_then(|v| v.checked_mul(mul)).ok_or_else(|| CmdError::msg(OFFSET_ERR))?;
-    if v < 0 || (v >> 3) >= ctx.srv.hot.max_bulk_len {
+    if v < 0 || (v >> 3) as u64 >= super::string::max_string_len(ctx) {
         return Err(CmdError::msg(OFFSET_ERR));
     }
     Ok(v as u64)

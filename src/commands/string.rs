@@ -51,10 +51,17 @@ pub(super) fn get_str<'a>(db: &'a mut Db, key: &[u8]) -> Result<Option<&'a StrVa
 }
 
 fn check_len(ctx: &Ctx, total: u64) -> Result<(), CmdError> {
-    if total > ctx.srv.hot.max_bulk_len as u64 {
+    if total > max_string_len(ctx) {
         return Err(CmdError::StringTooLong);
     }
     Ok(())
+}
+
+/// The longest string a command may make: proto-max-bulk-len, except for what the master's
+/// stream or the AOF replays (Redis skips the check for them: a replica configured lower
+/// than its master must not drop a write), which keeps a hard bound of 4 GiB.
+pub(super) fn max_string_len(ctx: &Ctx) -> u64 {
+    if ctx.sess.must_obey() { u64::from(u32::MAX) } else { ctx.srv.hot.max_bulk_len as u64 }
 }
 
 fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -729,3 +729,31 @@ fn a_script_chooses_where_its_commands_propagate() {
     assert_eq!(mc.cmd(&["DEBUG", "LOADAOF"]).text(), "+OK\r\n");
     assert_eq!(mc.cmd(&["MGET", "a", "b", "c", "d"]).text(), "*4\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n$1\r\n4\r\n");
 }
+
+/// A replica configured with a lower proto-max-bulk-len than its master still applies the
+/// master's long strings and far bits (Redis skips those checks for its master's stream).
+#[test]
+fn a_replica_obeys_writes_longer_than_its_own_bulk_limit() {
+    let master = ember(&[]);
+    let mut c = Conn::new(master.port);
+    c.cmd(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+    let replica = ember(&["--proto-max-bulk-len", "1mb", "--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut rc = Conn::new(replica.port);
+    assert!(eventually(Duration::from_secs(20), || rc
+        .cmd(&["INFO", "replication"])
+        .text()
+        .contains("master_link_status:up")));
+    assert_eq!(c.cmd(&["SETRANGE", "s", "2000000", "x"]).as_str(), "2000001");
+    assert_eq!(c.cmd(&["SETBIT", "b", "20000000", "1"]).as_str(), "0");
+    c.cmd(&["APPEND", "s", "y"]);
+    assert!(
+        eventually(Duration::from_secs(10), || rc.cmd(&["STRLEN", "s"]).as_str() == "2000002"
+            && rc.cmd(&["STRLEN", "b"]).as_str() == "2500001"
+            && rc.cmd(&["BITCOUNT", "b"]).as_str() == "1"),
+        "the replica dropped the master's long writes: STRLEN {}",
+        rc.cmd(&["STRLEN", "s"]).as_str()
+    );
+    // Its own clients still get the limit.
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).as_str(), "OK");
+    assert!(rc.cmd(&["SETRANGE", "t", "2000000", "x"]).text().contains("proto-max-bulk-len"));
+}
