@@ -19,7 +19,8 @@ use crate::util::glob::glob_match;
 use crate::util::numfmt::{parse_f64, parse_i64};
 
 use super::zset_range::{
-    RangeBy, RangeSpec, parse_bounds, parse_lex_bound, parse_score_bound, score_ranks, select_range, select_ranks,
+    Bounds, RangeBy, RangeSpec, parse_bounds, parse_lex_bound, parse_score_bound, score_ranks, select_range,
+    select_ranks,
 };
 
 const NUMKEYS_AT_1: Keys = Keys { first: 2, last: -1, step: 1 };
@@ -570,7 +571,13 @@ fn remrange(ctx: &mut Ctx, argv: &[&[u8]], by: RangeBy) -> CmdResult {
     let Some(z) = read::<ZSetValue>(db, argv[1])? else {
         return Ok(Reply::Int(0));
     };
-    let items = select_range(z, &bounds, &spec);
+    let items = match &bounds {
+        Bounds::Lex(min, max) => {
+            let (lo, hi) = z.lex_delete_window(min, max);
+            z.range(lo, hi, false).map(|(m, s)| (m.to_vec(), s)).collect()
+        }
+        _ => select_range(z, &bounds, &spec),
+    };
     if items.is_empty() {
         return Ok(Reply::Int(0));
     }

@@ -95,6 +95,20 @@ impl ZSetValue {
         limit_window(lo, hi, rev, offset, count)
     }
 
+    /// The members ZREMRANGEBYLEX removes. A listpack as for a range; a skiplist as Redis's
+    /// zslDeleteRangeByLex does it: no check of the range against the ends, the search for
+    /// the first member at or above `min` (which stops at once when the first member is),
+    /// then members taken while at or below `max`.
+    pub fn lex_delete_window(&self, min: &LexBound, max: &LexBound) -> (usize, usize) {
+        if self.is_packed() {
+            return self.packed_lex_walk(min, max, false, 0, usize::MAX);
+        }
+        let first = self.range(0, 1, false).next().map(|(m, _)| m);
+        let lo = if first.is_some_and(|m| min.admits_above(m)) { 0 } else { min.ranks_below_min(self) };
+        let taken = self.range(lo, self.len(), false).take_while(|(m, _)| max.admits_below(m)).count();
+        (lo, lo + taken)
+    }
+
     /// Redis's listpack walk: the range is checked against the last and first members, then
     /// walked from the head (or tail, reversed) to the first member past the near bound,
     /// `offset` skipped, and members taken up to `count` until one is past the far bound.
